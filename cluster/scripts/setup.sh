@@ -1,0 +1,36 @@
+#!/bin/sh
+# Install the Debian 12 packages Cairn needs to build and test.
+# Idempotent: installs only what is missing. Works as root or via sudo.
+set -eu
+
+PKGS="build-essential cmake pkg-config clang \
+libnng-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev \
+libhwloc-dev hwloc-nox libsqlite3-dev libyaml-dev libcriterion-dev \
+python3"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    echo "setup: all packages present"
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+else
+    echo "setup: need root or sudo to install:$missing" >&2
+    exit 1
+fi
+
+echo "setup: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing
