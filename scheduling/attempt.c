@@ -1,0 +1,295 @@
+/* Attempts: placing, starting and ending them, with deterministic retries,
+ * node loss and cancellation. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_private.h"
+
+static sched_attempt_t *attempt_at(sched_t *s, uint64_t id)
+{
+    return id >= 1 && id <= s->nattempts ? &s->attempts[id - 1] : NULL;
+}
+
+static void attempt_free_allocs(sched_attempt_t *at)
+{
+    for (uint32_t i = 0; i < at->nreplicas; i++)
+        free((void *)at->allocs[i].cores);
+    free(at->allocs);
+    at->allocs = NULL;
+}
+
+static int check_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
+{
+    uint32_t job = ev->u.place.job, task = ev->u.place.task;
+    if (job == 0 || job > s->njobs || task >= s->jobs[job - 1].ntasks)
+        return errcode(err, SCHED_ENOENT, "place: unknown job %u task %u", job, task);
+    const sched_task_t *t = &s->jobs[job - 1].tasks[task];
+    if (ev->u.place.attempt != s->nattempts + 1)
+        return errcode(err, SCHED_EINVAL, "place: attempt id %llu, expected %llu",
+                       (unsigned long long)ev->u.place.attempt,
+                       (unsigned long long)s->nattempts + 1);
+    if (t->state != SCHED_TASK_READY &&
+        !(t->state == SCHED_TASK_RETRYING && t->ready_at_ms <= ev->time_ms))
+        return errcode(err, SCHED_ECONFLICT, "place: task %s is %s, not ready", t->name,
+                       sched_task_state_name(t->state));
+    const task_class_t *c = &s->classes[t->cls];
+    if (ev->u.place.nreplicas != c->replicas || !ev->u.place.allocs)
+        return errcode(err, SCHED_EINVAL, "place: task %s needs %u replicas, got %u", t->name,
+                       c->replicas, ev->u.place.nreplicas);
+    for (uint32_t i = 0; i < c->replicas; i++) {
+        const sched_alloc_desc_t *a = &ev->u.place.allocs[i];
+        int rc = cluster_alloc_check(s, a, err);
+        if (rc < 0)
+            return rc;
+        const sched_node_t *n = &s->nodes[a->node];
+        if (n->state != SCHED_NODE_UP)
+            return errcode(err, SCHED_ECONFLICT, "place: node %s is %s", n->name,
+                           sched_node_state_name(n->state));
+        if (a->ncores != c->cpus || (uint32_t)__builtin_popcountll(a->gpu_mask) != c->gpus ||
+            a->memory_bytes != c->memory)
+            return errcode(err, SCHED_EINVAL,
+                           "place: allocation on %s does not match the request of %s", n->name,
+                           t->name);
+        if ((a->gpu_mask & fit_gpu_eligible(n, c)) != a->gpu_mask)
+            return errcode(err, SCHED_EINVAL, "place: GPUs on %s do not satisfy %s", n->name,
+                           t->name);
+        for (uint32_t k = 0; k < i; k++)
+            if (ev->u.place.allocs[k].node == a->node)
+                return errcode(err, SCHED_EINVAL, "place: two replicas of %s on node %s",
+                               t->name, n->name);
+    }
+    return 0;
+}
+
+/* Explanation fields derived from the allocation and the state after it. */
+static void place_explain(const sched_t *s, sched_attempt_t *at)
+{
+    const sched_alloc_desc_t *a = &at->allocs[0];
+    const sched_node_t *n = &s->nodes[a->node];
+    at->left_gpus = n->free_gpus;
+    at->left_cores = n->free_cores;
+    at->gpu_spread = 0;
+    at->cores_local = 0;
+    if (!a->gpu_mask)
+        return;
+    uint64_t doms = 0;
+    bool one_group = false;
+    for (uint32_t g = 0; g < n->ngroups && !one_group; g++)
+        one_group = (a->gpu_mask & ~n->group_mask[g]) == 0;
+    for (uint32_t d = 0; d < n->nnuma; d++)
+        if (a->gpu_mask & n->numa_gpu_mask[d])
+            doms |= (uint64_t)1 << d;
+    at->gpu_spread = one_group ? 1 : __builtin_popcountll(doms) <= 1 ? 2 : 3;
+    bool local = true;
+    for (uint32_t i = 0; i < a->ncores && local; i++)
+        local = (doms >> n->core_numa[a->cores[i]]) & 1;
+    at->cores_local = local;
+}
+
+static int running_add(sched_t *s, sched_attempt_t *at)
+{
+    uint64_t *nr = xgrow(s->running, &s->running_cap, s->nrunning + 1, sizeof(uint64_t));
+    if (!nr)
+        return SCHED_ENOMEM;
+    s->running = nr;
+    at->running_ix = (uint32_t)s->nrunning;
+    s->running[s->nrunning++] = at->id;
+    return 0;
+}
+
+static void running_remove(sched_t *s, sched_attempt_t *at)
+{
+    uint64_t last = s->running[--s->nrunning];
+    s->running[at->running_ix] = last;
+    s->attempts[last - 1].running_ix = at->running_ix;
+}
+
+int attempt_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
+{
+    int rc = check_place(s, ev, err);
+    if (rc < 0)
+        return rc;
+    sched_attempt_t *na = xgrow(s->attempts, &s->attempts_cap, s->nattempts + 1, sizeof(*na));
+    if (!na)
+        return errcode(err, SCHED_ENOMEM, "out of memory");
+    s->attempts = na;
+    sched_attempt_t *at = &s->attempts[s->nattempts];
+    memset(at, 0, sizeof(*at));
+    uint32_t nr = ev->u.place.nreplicas;
+    at->allocs = calloc(nr, sizeof(sched_alloc_desc_t));
+    if (!at->allocs)
+        return errcode(err, SCHED_ENOMEM, "out of memory");
+    at->nreplicas = nr;
+    for (uint32_t i = 0; i < nr; i++) {
+        const sched_alloc_desc_t *a = &ev->u.place.allocs[i];
+        uint32_t *cores = malloc((a->ncores ? a->ncores : 1) * sizeof(uint32_t));
+        if (!cores) {
+            attempt_free_allocs(at);
+            return errcode(err, SCHED_ENOMEM, "out of memory");
+        }
+        memcpy(cores, a->cores, a->ncores * sizeof(uint32_t));
+        at->allocs[i] = *a;
+        at->allocs[i].cores = cores;
+    }
+    at->id = ev->u.place.attempt;
+    if (running_add(s, at) < 0) {
+        attempt_free_allocs(at);
+        return errcode(err, SCHED_ENOMEM, "out of memory");
+    }
+    s->nattempts++;
+    sched_task_t *t = &s->jobs[ev->u.place.job - 1].tasks[ev->u.place.task];
+    at->job = ev->u.place.job;
+    at->task = ev->u.place.task;
+    at->number = (uint16_t)(t->attempts + 1);
+    at->placed_ms = ev->time_ms;
+    at->running = 1;
+    for (uint32_t i = 0; i < nr; i++)
+        cluster_alloc_take(s, &at->allocs[i]);
+    place_explain(s, at);
+    t->attempts++;
+    t->attempt = at->id;
+    t->state = SCHED_TASK_RUNNING;
+    t->queued = 0;
+    return 0;
+}
+
+int attempt_start(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
+{
+    sched_attempt_t *at = attempt_at(s, ev->u.start.attempt);
+    if (!at)
+        return errcode(err, SCHED_ENOENT, "start: unknown attempt %llu",
+                       (unsigned long long)ev->u.start.attempt);
+    if (!at->running)
+        return errcode(err, SCHED_ESTALE, "start: attempt %llu already ended",
+                       (unsigned long long)at->id);
+    if (!at->started_ms)
+        at->started_ms = ev->time_ms;
+    return 0;
+}
+
+/* Decide what happens to the task after its current attempt ended. */
+static void task_after_attempt(sched_t *s, sched_attempt_t *at, int64_t now_ms)
+{
+    task_ref_t r = {at->job, at->task, 0};
+    sched_task_t *t = task_at(s, r);
+    if (at->end == SCHED_END_EXIT && at->exit_code == 0) {
+        task_finished(s, r, SCHED_TASK_SUCCEEDED, now_ms);
+        return;
+    }
+    if (t->cancel_requested || at->end == SCHED_END_CANCELLED) {
+        task_finished(s, r, SCHED_TASK_CANCELLED, now_ms);
+        return;
+    }
+    if (t->attempts < t->retry->max_attempts &&
+        retry_wanted(t->retry, (sched_end_t)at->end, at->exit_code, at->signal)) {
+        t->state = SCHED_TASK_RETRYING;
+        t->ready_at_ms = now_ms + sched_retry_backoff(t->retry, t->attempts + 1u, t->seed);
+        r.gen = t->attempts;
+        retry_heap_push(s, r);
+        return;
+    }
+    task_finished(s, r, SCHED_TASK_FAILED, now_ms);
+}
+
+void attempt_end(sched_t *s, sched_attempt_t *at, sched_end_t end, int code, int sig,
+                 int64_t now_ms)
+{
+    for (uint32_t i = 0; i < at->nreplicas; i++)
+        cluster_alloc_release(s, &at->allocs[i]);
+    running_remove(s, at);
+    at->running = 0;
+    at->end = (uint8_t)end;
+    at->exit_code = code;
+    at->signal = sig;
+    at->ended_ms = now_ms;
+    if (task_at(s, (task_ref_t){at->job, at->task, 0})->attempt == at->id)
+        task_after_attempt(s, at, now_ms);
+}
+
+int attempt_finish(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
+{
+    sched_attempt_t *at = attempt_at(s, ev->u.finish.attempt);
+    if (!at)
+        return errcode(err, SCHED_ENOENT, "finish: unknown attempt %llu",
+                       (unsigned long long)ev->u.finish.attempt);
+    if (!at->running)
+        return errcode(err, SCHED_ESTALE, "finish: attempt %llu already ended",
+                       (unsigned long long)at->id);
+    sched_end_t end = ev->u.finish.end;
+    if (end <= SCHED_END_NONE || end > SCHED_END_START_FAILED)
+        return errcode(err, SCHED_EINVAL, "finish: invalid end %d", (int)end);
+    attempt_end(s, at, end, ev->u.finish.exit_code, ev->u.finish.signal, ev->time_ms);
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A node went down: every attempt with a replica there is node-lost, in
+ * attempt id order. */
+int attempts_node_lost(sched_t *s, uint32_t node, int64_t now_ms)
+{
+    uint64_t *lost = malloc((s->nrunning ? s->nrunning : 1) * sizeof(uint64_t));
+    if (!lost)
+        return SCHED_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < s->nrunning; i++) {
+        sched_attempt_t *at = &s->attempts[s->running[i] - 1];
+        for (uint32_t k = 0; k < at->nreplicas; k++)
+            if (at->allocs[k].node == node) {
+                lost[n++] = at->id;
+                break;
+            }
+    }
+    qsort(lost, n, sizeof(uint64_t), cmp_u64);
+    for (size_t i = 0; i < n; i++)
+        attempt_end(s, &s->attempts[lost[i] - 1], SCHED_END_NODE_LOST, 0, 0, now_ms);
+    free(lost);
+    return 0;
+}
+
+static void cancel_task(sched_t *s, uint32_t job, uint32_t task, int64_t now_ms, bool whole)
+{
+    sched_job_t *j = &s->jobs[job - 1];
+    sched_task_t *t = &j->tasks[task];
+    switch (t->state) {
+    case SCHED_TASK_RUNNING:
+        t->cancel_requested = 1;
+        break;
+    case SCHED_TASK_PENDING:
+    case SCHED_TASK_READY:
+    case SCHED_TASK_RETRYING:
+        if (whole) { /* the whole job: cancelled, not upstream-failed */
+            t->state = SCHED_TASK_CANCELLED;
+            t->queued = 0;
+            j->nended++;
+        } else {
+            task_finished(s, (task_ref_t){job, task, 0}, SCHED_TASK_CANCELLED, now_ms);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+int job_cancel(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
+{
+    uint32_t job = ev->u.cancel.job;
+    if (job == 0 || job > s->njobs)
+        return errcode(err, SCHED_ENOENT, "cancel: unknown job %u", job);
+    sched_job_t *j = &s->jobs[job - 1];
+    int64_t task = ev->u.cancel.task;
+    if (task >= (int64_t)j->ntasks || task < -1)
+        return errcode(err, SCHED_ENOENT, "cancel: job %u has no task %lld", job,
+                       (long long)task);
+    if (task >= 0) {
+        cancel_task(s, job, (uint32_t)task, ev->time_ms, false);
+        return 0;
+    }
+    for (uint32_t i = 0; i < j->ntasks; i++)
+        cancel_task(s, job, i, ev->time_ms, true);
+    return 0;
+}

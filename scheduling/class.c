@@ -1,0 +1,290 @@
+/* Task classes (tasks with identical requests) and their ready queues.
+ *
+ * Each class keeps a binary heap of its ready tasks ordered by priority,
+ * then submission order (job id, then task index). Entries are removed
+ * lazily: an entry is valid while the task is still queued with the same
+ * attempt count it had when pushed. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_private.h"
+
+void class_fini(task_class_t *c)
+{
+    for (uint32_t i = 0; i < c->nlabels; i++)
+        free(c->labels[i]);
+    free(c->labels);
+    free(c->gpu_model);
+    free(c->heap);
+}
+
+/* A borrowed view of a spec's request as a class, for matching. */
+void class_from_spec(task_class_t *c, const sched_task_spec_t *t)
+{
+    memset(c, 0, sizeof(*c));
+    c->cpus = t->req.cpus;
+    c->gpus = t->req.gpus;
+    c->memory = t->req.memory_bytes;
+    c->gpu_min_memory = t->req.gpu_min_memory;
+    c->gpu_model = (char *)(t->req.gpu_model && t->req.gpu_model[0] ? t->req.gpu_model : NULL);
+    c->nlabels = t->req.nlabels;
+    c->labels = (char **)t->req.labels;
+    c->replicas = t->replicas ? t->replicas : 1;
+    c->time_limit_ms = t->time_limit_ms;
+}
+
+uint64_t class_hash(const task_class_t *c)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t v[] = {c->cpus, c->gpus, c->memory, c->gpu_min_memory, c->replicas,
+                    (uint64_t)c->time_limit_ms, c->nlabels};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        h = hash_mix(h ^ v[i]);
+    h = hash_str(h, c->gpu_model ? c->gpu_model : "");
+    for (uint32_t i = 0; i < c->nlabels; i++)
+        h = hash_str(h ^ 0xff, c->labels[i]);
+    return h;
+}
+
+bool class_equal(const task_class_t *a, const task_class_t *b)
+{
+    if (a->cpus != b->cpus || a->gpus != b->gpus || a->memory != b->memory ||
+        a->gpu_min_memory != b->gpu_min_memory || a->replicas != b->replicas ||
+        a->time_limit_ms != b->time_limit_ms || a->nlabels != b->nlabels)
+        return false;
+    if ((a->gpu_model == NULL) != (b->gpu_model == NULL))
+        return false;
+    if (a->gpu_model && strcmp(a->gpu_model, b->gpu_model) != 0)
+        return false;
+    for (uint32_t i = 0; i < a->nlabels; i++)
+        if (strcmp(a->labels[i], b->labels[i]) != 0)
+            return false;
+    return true;
+}
+
+static int class_hash_grow(sched_t *s)
+{
+    size_t cap = s->class_hash_cap ? s->class_hash_cap * 2 : 64;
+    uint32_t *h = malloc(cap * sizeof(uint32_t));
+    if (!h)
+        return SCHED_ENOMEM;
+    memset(h, 0xff, cap * sizeof(uint32_t));
+    for (size_t i = 0; i < s->nclasses; i++) {
+        task_class_t *c = &s->classes[i];
+        size_t b = c->hash & (cap - 1);
+        c->next = h[b];
+        h[b] = (uint32_t)i;
+    }
+    free(s->class_hash);
+    s->class_hash = h;
+    s->class_hash_cap = cap;
+    return 0;
+}
+
+/* Find or create the class of a task spec. */
+int class_intern(sched_t *s, const sched_task_spec_t *t, uint32_t *cls)
+{
+    task_class_t key;
+    class_from_spec(&key, t);
+    uint64_t h = class_hash(&key);
+    if (s->class_hash_cap) {
+        for (uint32_t i = s->class_hash[h & (s->class_hash_cap - 1)]; i != UINT32_MAX;
+             i = s->classes[i].next) {
+            if (s->classes[i].hash == h && class_equal(&s->classes[i], &key)) {
+                *cls = i;
+                return 0;
+            }
+        }
+    }
+    if (s->nclasses + 1 > s->class_hash_cap / 2 && class_hash_grow(s) < 0)
+        return SCHED_ENOMEM;
+    task_class_t *nc = xgrow(s->classes, &s->classes_cap, s->nclasses + 1, sizeof(*nc));
+    if (!nc)
+        return SCHED_ENOMEM;
+    s->classes = nc;
+    task_class_t *c = &s->classes[s->nclasses];
+    *c = key;
+    c->gpu_model = NULL;
+    c->labels = NULL;
+    c->nlabels = 0;
+    if (key.gpu_model && !(c->gpu_model = xstrdup(key.gpu_model)))
+        goto oom;
+    if (key.nlabels) {
+        if (!(c->labels = calloc(key.nlabels, sizeof(char *))))
+            goto oom;
+        for (uint32_t i = 0; i < key.nlabels; i++, c->nlabels++)
+            if (!(c->labels[i] = xstrdup(key.labels[i])))
+                goto oom;
+    }
+    c->id = (uint32_t)s->nclasses;
+    c->hash = h;
+    size_t b = h & (s->class_hash_cap - 1);
+    c->next = s->class_hash[b];
+    s->class_hash[b] = c->id;
+    s->nclasses++;
+    *cls = c->id;
+    return 0;
+oom:
+    class_fini(c);
+    memset(c, 0, sizeof(*c));
+    return SCHED_ENOMEM;
+}
+
+/* Priority desc, then job id asc, then task index asc. */
+bool task_before(const sched_t *s, task_ref_t a, task_ref_t b)
+{
+    int32_t pa = task_at(s, a)->priority, pb = task_at(s, b)->priority;
+    if (pa != pb)
+        return pa > pb;
+    if (a.job != b.job)
+        return a.job < b.job;
+    return a.task < b.task;
+}
+
+bool task_eligible(const sched_t *s, task_ref_t r)
+{
+    const sched_task_t *t = task_at(s, r);
+    return t->queued && t->attempts == r.gen &&
+           (t->state == SCHED_TASK_READY || t->state == SCHED_TASK_RETRYING);
+}
+
+void class_heap_push(sched_t *s, task_class_t *c, task_ref_t r)
+{
+    if (c->heap_len == c->heap_cap) {
+        uint32_t ncap = c->heap_cap ? c->heap_cap * 2 : 16;
+        task_ref_t *nh = realloc(c->heap, ncap * sizeof(task_ref_t));
+        if (!nh)
+            return; /* the task stays unqueued; sched_place reports ENOMEM */
+        c->heap = nh;
+        c->heap_cap = ncap;
+    }
+    uint32_t i = c->heap_len++;
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (!task_before(s, r, c->heap[p]))
+            break;
+        c->heap[i] = c->heap[p];
+        i = p;
+    }
+    c->heap[i] = r;
+    task_at(s, r)->queued = 1;
+    if (!c->active) {
+        sched_t *ms = s;
+        uint32_t *na = xgrow(ms->active, &ms->active_cap, ms->nactive + 1, sizeof(uint32_t));
+        if (na) {
+            ms->active = na;
+            ms->active[ms->nactive++] = c->id;
+            c->active = true;
+        }
+    }
+}
+
+static void heap_remove_top(sched_t *s, task_class_t *c)
+{
+    task_ref_t last = c->heap[--c->heap_len];
+    uint32_t i = 0, n = c->heap_len;
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, m = i;
+        task_ref_t best = last;
+        if (l < n && task_before(s, c->heap[l], best)) {
+            m = l;
+            best = c->heap[l];
+        }
+        if (r < n && task_before(s, c->heap[r], best))
+            m = r;
+        if (m == i)
+            break;
+        c->heap[i] = c->heap[m];
+        i = m;
+    }
+    if (n > 0)
+        c->heap[i] = last;
+}
+
+/* Head of the class's queue, dropping stale entries. */
+bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r)
+{
+    while (c->heap_len > 0) {
+        if (task_eligible(s, c->heap[0])) {
+            *r = c->heap[0];
+            return true;
+        }
+        heap_remove_top(s, c);
+    }
+    return false;
+}
+
+task_ref_t class_heap_pop(sched_t *s, task_class_t *c)
+{
+    task_ref_t r = c->heap[0];
+    heap_remove_top(s, c);
+    task_at(s, r)->queued = 0;
+    return r;
+}
+
+/* --- retry heap: tasks waiting out a backoff ---------------------------- */
+
+static bool retry_before(const sched_t *s, task_ref_t a, task_ref_t b)
+{
+    int64_t ta = task_at(s, a)->ready_at_ms, tb = task_at(s, b)->ready_at_ms;
+    if (ta != tb)
+        return ta < tb;
+    if (a.job != b.job)
+        return a.job < b.job;
+    return a.task < b.task;
+}
+
+void retry_heap_push(sched_t *s, task_ref_t r)
+{
+    task_ref_t *nh = xgrow(s->retry_heap, &s->retry_cap, s->retry_len + 1, sizeof(task_ref_t));
+    if (!nh)
+        return;
+    s->retry_heap = nh;
+    size_t i = s->retry_len++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!retry_before(s, r, s->retry_heap[p]))
+            break;
+        s->retry_heap[i] = s->retry_heap[p];
+        i = p;
+    }
+    s->retry_heap[i] = r;
+}
+
+static void retry_heap_pop(sched_t *s)
+{
+    task_ref_t last = s->retry_heap[--s->retry_len];
+    size_t i = 0, n = s->retry_len;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        task_ref_t best = last;
+        if (l < n && retry_before(s, s->retry_heap[l], best)) {
+            m = l;
+            best = s->retry_heap[l];
+        }
+        if (r < n && retry_before(s, s->retry_heap[r], best))
+            m = r;
+        if (m == i)
+            break;
+        s->retry_heap[i] = s->retry_heap[m];
+        i = m;
+    }
+    if (n > 0)
+        s->retry_heap[i] = last;
+}
+
+/* Move tasks whose backoff has passed into their class queues. Their state
+ * stays RETRYING until placed, so the state is a function of events only. */
+void retry_heap_release_due(sched_t *s, int64_t now_ms)
+{
+    while (s->retry_len > 0) {
+        task_ref_t r = s->retry_heap[0];
+        sched_task_t *t = task_at(s, r);
+        bool valid = t->state == SCHED_TASK_RETRYING && t->attempts == r.gen && !t->queued;
+        if (valid && t->ready_at_ms > now_ms)
+            break;
+        retry_heap_pop(s);
+        if (valid)
+            class_heap_push(s, &s->classes[t->cls], r);
+    }
+}

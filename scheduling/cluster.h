@@ -1,0 +1,48 @@
+/* Cluster model of the scheduling core: nodes, NUMA domains, cores, memory
+ * and GPUs, and the exact accounting of what is allocated on them.
+ *
+ * Pure C, libc only. Nodes are referred to by a dense id assigned in the
+ * order they were first added (an event in the journal), never by pointer.
+ */
+#ifndef CAIRN_SCHED_CLUSTER_H
+#define CAIRN_SCHED_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SCHED_MAX_GPUS_PER_NODE 64
+#define SCHED_MAX_CORES_PER_NODE 4096
+#define SCHED_MAX_NUMA_PER_NODE 64
+
+typedef enum sched_node_state {
+    SCHED_NODE_UP = 0,
+    SCHED_NODE_DRAINING = 1, /* runs what it has, takes nothing new */
+    SCHED_NODE_DOWN = 2,     /* lost: its running attempts are node-lost */
+} sched_node_state_t;
+
+/* One GPU as reported by a worker. Strings may be NULL when unknown. */
+typedef struct sched_gpu_desc {
+    const char *vendor;     /* "nvidia", "amd", ... */
+    const char *model;      /* "H100 80GB HBM3", ... */
+    const char *uuid;       /* "GPU-...." */
+    const char *pci_bus_id; /* "0000:18:00.0" */
+    uint64_t memory_bytes;  /* 0 when unknown */
+    int numa;               /* dense NUMA domain index on the node, -1 unknown */
+    int group;              /* locality group: GPUs behind one PCIe switch share it */
+} sched_gpu_desc_t;
+
+/* A node's resources. NUMA domains and cores use dense indexes 0..n-1;
+ * cores[i] is the NUMA domain of core i. The core copies everything. */
+typedef struct sched_node_desc {
+    const char *name;
+    int nnuma;
+    const uint64_t *numa_memory; /* bytes per NUMA domain */
+    int ncores;
+    const int *core_numa; /* NUMA domain of each core */
+    int ngpus;
+    const sched_gpu_desc_t *gpus; /* in index (PCI bus id) order */
+    int nlabels;
+    const char *const *labels; /* "key=value" */
+} sched_node_desc_t;
+
+#endif

@@ -1,0 +1,78 @@
+/* Events: every state change of the scheduling core is one of these.
+ * Applying the same sequence of events to an empty state reproduces the
+ * same state, bit for bit; the scheduler daemon journals them. */
+#ifndef CAIRN_SCHED_EVENT_H
+#define CAIRN_SCHED_EVENT_H
+
+#include <stdint.h>
+
+#include "cluster.h"
+#include "job.h"
+
+typedef enum sched_event_type {
+    SCHED_EV_NODE_ADD = 1, /* a node registered (or re-registered) */
+    SCHED_EV_NODE_STATE,   /* up / draining / down */
+    SCHED_EV_JOB_SUBMIT,   /* a job was accepted; it gets the next job id */
+    SCHED_EV_PLACE,        /* an attempt was placed (output of a pass) */
+    SCHED_EV_START,        /* an attempt's processes started */
+    SCHED_EV_FINISH,       /* an attempt ended */
+    SCHED_EV_CANCEL,       /* a job, or one task of it, was cancelled */
+} sched_event_type_t;
+
+/* How an attempt ended. */
+typedef enum sched_end {
+    SCHED_END_NONE = 0,
+    SCHED_END_EXIT,      /* exited with exit_code (0 = success) */
+    SCHED_END_SIGNAL,    /* killed by signal, not by us */
+    SCHED_END_TIMEOUT,   /* ran past its time limit and was killed */
+    SCHED_END_NODE_LOST, /* its node went down */
+    SCHED_END_CANCELLED, /* cancelled by a user */
+    SCHED_END_START_FAILED, /* could not be started (bad argv, workdir...) */
+} sched_end_t;
+
+/* One allocation on one node (one replica of an attempt). */
+typedef struct sched_alloc_desc {
+    uint32_t node;
+    uint32_t ncores;
+    const uint32_t *cores; /* core indexes, ascending */
+    uint64_t gpu_mask;     /* bit i = GPU index i */
+    uint64_t memory_bytes;
+} sched_alloc_desc_t;
+
+typedef struct sched_event {
+    sched_event_type_t type;
+    int64_t time_ms; /* when it happened (the caller's clock) */
+    union {
+        sched_node_desc_t node_add;
+        struct {
+            uint32_t node;
+            sched_node_state_t state;
+        } node_state;
+        sched_job_spec_t submit;
+        struct {
+            uint32_t job;
+            uint32_t task;       /* index in the job */
+            uint64_t attempt;    /* attempt id, must be the next one */
+            uint32_t nreplicas;
+            const sched_alloc_desc_t *allocs; /* one per replica, by rank */
+        } place;
+        struct {
+            uint64_t attempt;
+        } start;
+        struct {
+            uint64_t attempt;
+            sched_end_t end;
+            int exit_code; /* with SCHED_END_EXIT */
+            int signal;    /* with SCHED_END_SIGNAL */
+        } finish;
+        struct {
+            uint32_t job;
+            int64_t task; /* index in the job, -1 = the whole job */
+        } cancel;
+    } u;
+} sched_event_t;
+
+const char *sched_event_type_name(sched_event_type_t t);
+const char *sched_end_name(sched_end_t e);
+
+#endif

@@ -1,0 +1,203 @@
+/* Explanations: why a task waits, why it was placed where it was, and how
+ * it ended. Pure functions of the state and the time given. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_private.h"
+
+static void alloc_str(sbuf_t *b, const sched_t *s, const sched_alloc_desc_t *a)
+{
+    uint32_t gpus[SCHED_MAX_GPUS_PER_NODE], ng = 0;
+    for (uint32_t i = 0; i < 64; i++)
+        if (a->gpu_mask >> i & 1)
+            gpus[ng++] = i;
+    sb_printf(b, "%s ", s->nodes[a->node].name);
+    if (ng) {
+        sb_idset(b, "gpu", gpus, ng);
+        sb_printf(b, " ");
+    }
+    sb_idset(b, "core", a->cores, a->ncores);
+    sb_printf(b, " mem=%llu", (unsigned long long)a->memory_bytes);
+}
+
+char *sched_place_str(const sched_t *s, const sched_event_t *ev)
+{
+    sbuf_t b = {0};
+    if (ev->type != SCHED_EV_PLACE)
+        return NULL;
+    const char *name = sched_task_name(s, ev->u.place.job, ev->u.place.task);
+    sb_printf(&b, "job%u %s a%llu ->", ev->u.place.job, name ? name : "?",
+              (unsigned long long)ev->u.place.attempt);
+    for (uint32_t i = 0; i < ev->u.place.nreplicas; i++) {
+        sb_printf(&b, i ? " + " : " ");
+        alloc_str(&b, s, &ev->u.place.allocs[i]);
+    }
+    return sb_take(&b);
+}
+
+static void explain_deps(sbuf_t *b, const sched_t *s, const sched_job_t *j, const sched_task_t *t)
+{
+    uint32_t shown = 0, waiting = 0;
+    sb_printf(b, "waiting for dependencies:");
+    for (uint32_t k = 0; k < t->ndeps; k++) {
+        const sched_task_t *d = &j->tasks[t->deps[k]];
+        if (d->state == SCHED_TASK_SUCCEEDED)
+            continue;
+        waiting++;
+        if (shown < 5) {
+            sb_printf(b, "%s dependency %s %s", shown ? ";" : "", d->name,
+                      sched_task_state_name(d->state));
+            shown++;
+        }
+    }
+    if (waiting > shown)
+        sb_printf(b, "; and %u more", waiting - shown);
+    (void)s;
+}
+
+static void explain_resources(sbuf_t *b, const sched_t *s, const sched_job_t *j,
+                              const sched_task_t *t, task_ref_t self, int64_t now_ms)
+{
+    const task_class_t *c = &s->classes[t->cls];
+    uint32_t count[FIT_NREASONS] = {0};
+    int resv_by = -1;
+    for (size_t n = 0; n < s->nnodes; n++) {
+        fit_reason_t r = fit_node(&s->nodes[n], c);
+        if (r == FIT_OK && n < s->resv_of_cap && s->resv_of[n]) {
+            const sched_reservation_t *rv = &s->resv[s->resv_of[n] - 1];
+            bool mine = rv->task.job == self.job && rv->task.task == self.task;
+            bool ok = c->time_limit_ms > 0 && now_ms + c->time_limit_ms <= rv->start_ms;
+            if (!mine && !ok) {
+                r = FIT_RESERVED;
+                resv_by = (int)(s->resv_of[n] - 1);
+            }
+        }
+        count[r]++;
+    }
+    if (s->nnodes == 0) {
+        sb_printf(b, "waiting for resources: no nodes have registered yet");
+        return;
+    }
+    if (c->replicas > 1)
+        sb_printf(b, "gang of %u replicas needs %u nodes at once, %u fit now; ", c->replicas,
+                  c->replicas, count[FIT_OK]);
+    else if (count[FIT_OK])
+        sb_printf(b, "ready: %u node%s fit%s now; it will be placed in the next pass; ",
+                  count[FIT_OK], count[FIT_OK] == 1 ? "" : "s", count[FIT_OK] == 1 ? "s" : "");
+    sb_printf(b, "waiting for resources:");
+    bool first = true;
+    for (int r = FIT_DOWN; r < FIT_NREASONS; r++) {
+        if (!count[r])
+            continue;
+        sb_printf(b, "%s %u node%s: %s", first ? "" : ";", count[r], count[r] == 1 ? "" : "s",
+                  fit_reason_text((fit_reason_t)r));
+        if (r == FIT_GPU_MODEL && c->gpu_model)
+            sb_printf(b, " (wants %s)", c->gpu_model);
+        if (r == FIT_RESERVED && resv_by >= 0) {
+            const sched_reservation_t *rv = &s->resv[resv_by];
+            sb_printf(b, " (reservation held for job %u task %s from t=%lld)", rv->task.job,
+                      task_at(s, rv->task)->name, (long long)rv->start_ms);
+        }
+        first = false;
+    }
+    for (uint32_t i = 0; i < s->nresv; i++) {
+        const sched_reservation_t *rv = &s->resv[i];
+        if (rv->task.job == self.job && rv->task.task == self.task) {
+            sb_printf(b, "; holds a reservation on %s from t=%lld", s->nodes[rv->nodes[0]].name,
+                      (long long)rv->start_ms);
+            if (rv->nnodes > 1)
+                sb_printf(b, " (and %u more nodes)", rv->nnodes - 1);
+        }
+    }
+    (void)j;
+}
+
+static void explain_placed(sbuf_t *b, const sched_t *s, const sched_attempt_t *at)
+{
+    static const char *const spread[] = {
+        "", "all behind one PCIe switch", "on one NUMA domain", "spread across NUMA domains"};
+    const sched_alloc_desc_t *a = &at->allocs[0];
+    sb_printf(b, "placed (attempt %u) on ", at->number);
+    for (uint32_t i = 0; i < at->nreplicas; i++) {
+        sb_printf(b, i ? " + " : "");
+        alloc_str(b, s, &at->allocs[i]);
+    }
+    sb_printf(b, "; best fit: leaves %u GPUs and %u cores free on %s", at->left_gpus,
+              at->left_cores, s->nodes[a->node].name);
+    if (a->gpu_mask) {
+        sb_printf(b, "; GPUs %s", spread[at->gpu_spread < 4 ? at->gpu_spread : 0]);
+        sb_printf(b, at->cores_local ? "; cores on the GPUs' NUMA domain"
+                                     : "; some cores off the GPUs' NUMA domain");
+    }
+}
+
+static void explain_ended(sbuf_t *b, const sched_t *s, const sched_job_t *j, const sched_task_t *t)
+{
+    const sched_attempt_t *at = t->attempt ? &s->attempts[t->attempt - 1] : NULL;
+    sb_printf(b, "%s", sched_task_state_name(t->state));
+    if (t->state == SCHED_TASK_UPSTREAM_FAILED) {
+        for (uint32_t k = 0; k < t->ndeps; k++) {
+            const sched_task_t *d = &j->tasks[t->deps[k]];
+            if (d->state >= SCHED_TASK_FAILED) {
+                sb_printf(b, ": dependency %s %s", d->name, sched_task_state_name(d->state));
+                break;
+            }
+        }
+        return;
+    }
+    if (!at)
+        return;
+    sb_printf(b, ": attempt %u on %s ended (%s", at->number, s->nodes[at->allocs[0].node].name,
+              sched_end_name((sched_end_t)at->end));
+    if (at->end == SCHED_END_EXIT)
+        sb_printf(b, " %d", at->exit_code);
+    if (at->end == SCHED_END_SIGNAL)
+        sb_printf(b, " %d", at->signal);
+    sb_printf(b, ")");
+    if (t->state == SCHED_TASK_FAILED) {
+        if (!retry_wanted(t->retry, (sched_end_t)at->end, at->exit_code, at->signal))
+            sb_printf(b, "; the retry policy does not retry this ending");
+        else
+            sb_printf(b, "; no attempts left (%u of %u used)", t->attempts,
+                      t->retry->max_attempts);
+    }
+}
+
+char *sched_explain(const sched_t *s, uint32_t job, uint32_t task, int64_t now_ms)
+{
+    if (job == 0 || job > s->njobs || task >= s->jobs[job - 1].ntasks)
+        return NULL;
+    const sched_job_t *j = &s->jobs[job - 1];
+    const sched_task_t *t = &j->tasks[task];
+    task_ref_t self = {job, task, 0};
+    sbuf_t b = {0};
+    sb_printf(&b, "job %u task %s: ", job, t->name);
+    switch (t->state) {
+    case SCHED_TASK_PENDING:
+        explain_deps(&b, s, j, t);
+        break;
+    case SCHED_TASK_RETRYING:
+        if (t->ready_at_ms > now_ms) {
+            const sched_attempt_t *at = &s->attempts[t->attempt - 1];
+            sb_printf(&b, "retrying: attempt %u ended (%s); attempt %u waits out its backoff "
+                          "until t=%lld (%lld ms)",
+                      at->number, sched_end_name((sched_end_t)at->end), at->number + 1u,
+                      (long long)t->ready_at_ms, (long long)(t->ready_at_ms - now_ms));
+            break;
+        }
+        explain_resources(&b, s, j, t, self, now_ms); /* backoff over */
+        break;
+    case SCHED_TASK_READY:
+        explain_resources(&b, s, j, t, self, now_ms);
+        break;
+    case SCHED_TASK_RUNNING:
+        explain_placed(&b, s, &s->attempts[t->attempt - 1]);
+        if (t->cancel_requested)
+            sb_printf(&b, "; cancel requested");
+        break;
+    default:
+        explain_ended(&b, s, j, t);
+        break;
+    }
+    return sb_take(&b);
+}

@@ -1,0 +1,277 @@
+/* Does a node fit a request, and which GPUs and cores to take on it.
+ *
+ * GPU choice is topology-aware: the tightest single PCIe switch (locality
+ * group) that holds k eligible free GPUs, else the tightest NUMA domain, else
+ * across domains, fullest groups first. Cores follow the GPUs' NUMA domains.
+ * Every tie is broken by the lowest index. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_private.h"
+
+static const char *const reason_text[FIT_NREASONS] = {
+    [FIT_OK] = "fits",
+    [FIT_DOWN] = "node down",
+    [FIT_DRAINING] = "node draining",
+    [FIT_LABELS] = "labels do not match",
+    [FIT_GPU_MODEL] = "GPU model does not match",
+    [FIT_GPU_MEMORY] = "GPU memory too small",
+    [FIT_CAP_GPUS] = "too few GPUs in total",
+    [FIT_CAP_CORES] = "too few cores in total",
+    [FIT_CAP_MEMORY] = "too little memory in total",
+    [FIT_FREE_GPUS] = "too few free GPUs",
+    [FIT_FREE_CORES] = "too few free cores",
+    [FIT_FREE_MEMORY] = "too little free memory",
+    [FIT_RESERVED] = "reserved for a higher-priority task",
+    [FIT_GANG_PEER] = "already holds another replica",
+};
+
+const char *fit_reason_text(fit_reason_t r)
+{
+    return r < FIT_NREASONS ? reason_text[r] : "?";
+}
+
+static bool contains_ci(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (n == 0)
+        return true;
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+            i++;
+        if (i == n)
+            return true;
+    }
+    return false;
+}
+
+static bool labels_match(const sched_node_t *n, const task_class_t *c)
+{
+    for (uint32_t i = 0; i < c->nlabels; i++) {
+        bool found = false;
+        for (uint32_t j = 0; j < n->nlabels && !found; j++)
+            found = strcmp(c->labels[i], n->labels[j]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* GPUs of n that satisfy the class's model and memory constraints. */
+uint64_t fit_gpu_eligible(const sched_node_t *n, const task_class_t *c)
+{
+    uint64_t m = 0;
+    for (uint32_t i = 0; i < n->ngpus; i++) {
+        const sched_gpu_t *g = &n->gpus[i];
+        if (c->gpu_model && !contains_ci(g->model, c->gpu_model))
+            continue;
+        if (c->gpu_min_memory && g->memory_bytes < c->gpu_min_memory)
+            continue;
+        m |= (uint64_t)1 << i;
+    }
+    return m;
+}
+
+/* Checks that do not depend on what is free. */
+fit_reason_t fit_node_capacity(const sched_node_t *n, const task_class_t *c)
+{
+    if (!labels_match(n, c))
+        return FIT_LABELS;
+    if (c->gpus) {
+        bool model_ok = false;
+        for (uint32_t i = 0; i < n->ngpus && !model_ok; i++)
+            model_ok = !c->gpu_model || contains_ci(n->gpus[i].model, c->gpu_model);
+        if (!model_ok)
+            return n->ngpus && c->gpu_model ? FIT_GPU_MODEL : FIT_CAP_GPUS;
+        uint64_t elig = fit_gpu_eligible(n, c);
+        if (!elig)
+            return FIT_GPU_MEMORY;
+        if ((uint32_t)__builtin_popcountll(elig) < c->gpus)
+            return FIT_CAP_GPUS;
+    }
+    if (n->ncores < c->cpus)
+        return FIT_CAP_CORES;
+    if (n->mem_total < c->memory)
+        return FIT_CAP_MEMORY;
+    return FIT_OK;
+}
+
+fit_reason_t fit_node(const sched_node_t *n, const task_class_t *c)
+{
+    if (n->state == SCHED_NODE_DOWN)
+        return FIT_DOWN;
+    if (n->state == SCHED_NODE_DRAINING)
+        return FIT_DRAINING;
+    /* fast path: free counts first, they reject most nodes in a busy cluster */
+    if (n->free_gpus >= c->gpus && n->free_cores >= c->cpus && n->mem_free >= c->memory) {
+        if (c->nlabels && !labels_match(n, c))
+            return FIT_LABELS;
+        if (!c->gpus)
+            return FIT_OK;
+        if (!c->gpu_model && !c->gpu_min_memory)
+            return FIT_OK;
+        uint64_t free_elig = fit_gpu_eligible(n, c) & n->gpu_free;
+        if ((uint32_t)__builtin_popcountll(free_elig) >= c->gpus)
+            return FIT_OK;
+    }
+    fit_reason_t r = fit_node_capacity(n, c);
+    if (r != FIT_OK)
+        return r;
+    if ((uint32_t)__builtin_popcountll(fit_gpu_eligible(n, c) & n->gpu_free) < c->gpus)
+        return FIT_FREE_GPUS;
+    if (n->free_cores < c->cpus)
+        return FIT_FREE_CORES;
+    return FIT_FREE_MEMORY;
+}
+
+/* Take k GPUs from pool, fullest locality group first. */
+static uint64_t take_groups(const sched_node_t *n, uint64_t pool, uint32_t k)
+{
+    uint64_t taken = 0;
+    while (k > 0 && pool) {
+        int best = -1, bestcnt = 0;
+        for (uint32_t g = 0; g < n->ngroups; g++) {
+            int cnt = __builtin_popcountll(n->group_mask[g] & pool);
+            if (cnt > bestcnt) {
+                best = (int)g;
+                bestcnt = cnt;
+            }
+        }
+        uint64_t m = n->group_mask[best] & pool;
+        while (m && k > 0) {
+            uint64_t low = m & (~m + 1);
+            taken |= low;
+            pool &= ~low;
+            m &= ~low;
+            k--;
+        }
+    }
+    return taken;
+}
+
+static uint64_t choose_gpus(const sched_node_t *n, uint64_t elig, uint32_t k, uint8_t *spread)
+{
+    *spread = 0;
+    if (k == 0)
+        return 0;
+    int best = -1, bestcnt = 1 << 30;
+    for (uint32_t g = 0; g < n->ngroups; g++) {
+        int cnt = __builtin_popcountll(n->group_mask[g] & elig);
+        if (cnt >= (int)k && cnt < bestcnt) {
+            best = (int)g;
+            bestcnt = cnt;
+        }
+    }
+    if (best >= 0) {
+        *spread = 1;
+        return take_groups(n, n->group_mask[best] & elig, k);
+    }
+    best = -1;
+    bestcnt = 1 << 30;
+    for (uint32_t d = 0; d < n->nnuma; d++) {
+        int cnt = __builtin_popcountll(n->numa_gpu_mask[d] & elig);
+        if (cnt >= (int)k && cnt < bestcnt) {
+            best = (int)d;
+            bestcnt = cnt;
+        }
+    }
+    if (best >= 0) {
+        *spread = 2;
+        return take_groups(n, n->numa_gpu_mask[best] & elig, k);
+    }
+    /* across NUMA domains: fullest domain first */
+    *spread = 3;
+    uint64_t taken = 0, left = elig;
+    while (k > 0 && left) {
+        int bd = -1, bc = 0;
+        uint64_t bm = 0;
+        for (uint32_t d = 0; d < n->nnuma; d++) {
+            int cnt = __builtin_popcountll(n->numa_gpu_mask[d] & left);
+            if (cnt > bc) {
+                bd = (int)d;
+                bc = cnt;
+                bm = n->numa_gpu_mask[d] & left;
+            }
+        }
+        if (bd < 0)
+            bm = left; /* GPUs of unknown locality */
+        uint64_t t = take_groups(n, bm, k);
+        if (!t)
+            t = bm & (~bm + 1);
+        taken |= t;
+        left &= ~t;
+        k -= (uint32_t)__builtin_popcountll(t);
+    }
+    return taken;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Take up to need free cores of domain d (lowest index first). */
+static uint32_t take_cores(const sched_node_t *n, int d, uint32_t need, uint32_t *cores,
+                           uint32_t have, uint64_t *used)
+{
+    for (uint32_t i = 0; i < n->ncores && have < need; i++) {
+        if (n->core_numa[i] != d || !bit_test(n->core_free, i) || bit_test(used, i))
+            continue;
+        bit_set(used, i);
+        cores[have++] = i;
+    }
+    return have;
+}
+
+void fit_choose(const sched_node_t *n, const task_class_t *c, uint32_t *cores, uint64_t *gpu_mask,
+                sched_attempt_t *at)
+{
+    uint64_t elig = fit_gpu_eligible(n, c) & n->gpu_free;
+    uint8_t spread;
+    *gpu_mask = choose_gpus(n, elig, c->gpus, &spread);
+    at->gpu_spread = spread;
+
+    /* NUMA domain preference: by number of chosen GPUs, then best fit */
+    uint32_t order[SCHED_MAX_NUMA_PER_NODE], nord = 0, ngpu_dom[SCHED_MAX_NUMA_PER_NODE];
+    for (uint32_t d = 0; d < n->nnuma; d++) {
+        ngpu_dom[d] = (uint32_t)__builtin_popcountll(n->numa_gpu_mask[d] & *gpu_mask);
+        order[nord++] = d;
+    }
+    int bestfit = -1;
+    if (!*gpu_mask) {
+        for (uint32_t d = 0; d < n->nnuma; d++)
+            if (n->numa_free_cores[d] >= c->cpus &&
+                (bestfit < 0 || n->numa_free_cores[d] < n->numa_free_cores[bestfit]))
+                bestfit = (int)d;
+    }
+    /* insertion sort: GPUs desc, best-fit domain first, free cores desc, id */
+    for (uint32_t i = 1; i < nord; i++) {
+        uint32_t x = order[i];
+        int j = (int)i - 1;
+        while (j >= 0) {
+            uint32_t y = order[j];
+            bool before = ngpu_dom[x] != ngpu_dom[y]         ? ngpu_dom[x] > ngpu_dom[y]
+                          : ((int)x == bestfit) != ((int)y == bestfit) ? (int)x == bestfit
+                          : n->numa_free_cores[x] != n->numa_free_cores[y]
+                              ? n->numa_free_cores[x] > n->numa_free_cores[y]
+                              : x < y;
+            if (!before)
+                break;
+            order[j + 1] = order[j];
+            j--;
+        }
+        order[j + 1] = x;
+    }
+    uint64_t used[SCHED_MAX_CORES_PER_NODE / 64] = {0};
+    uint32_t have = 0;
+    for (uint32_t i = 0; i < nord && have < c->cpus; i++)
+        have = take_cores(n, (int)order[i], c->cpus, cores, have, used);
+    qsort(cores, have, sizeof(uint32_t), cmp_u32);
+    bool local = *gpu_mask != 0;
+    for (uint32_t i = 0; i < have && local; i++)
+        local = ngpu_dom[n->core_numa[cores[i]]] > 0;
+    at->cores_local = local;
+}

@@ -1,0 +1,73 @@
+/* Jobs as DAGs of tasks: the specification the core accepts. Every pointer
+ * in a spec is borrowed for the duration of the call that takes it; the core
+ * copies what it keeps. */
+#ifndef CAIRN_SCHED_JOB_H
+#define CAIRN_SCHED_JOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Which attempt endings are retried (bit flags). */
+enum {
+    SCHED_RETRY_NODE_LOST = 1u << 0,
+    SCHED_RETRY_TIMEOUT = 1u << 1,
+    SCHED_RETRY_SIGNAL = 1u << 2,   /* killed by a signal (not by us) */
+    SCHED_RETRY_ANY_EXIT = 1u << 3, /* any non-zero exit code */
+};
+#define SCHED_RETRY_DEFAULT (SCHED_RETRY_NODE_LOST | SCHED_RETRY_TIMEOUT)
+#define SCHED_RETRY_MAX_EXIT_CODES 16
+
+typedef struct sched_retry_policy {
+    uint32_t max_attempts;  /* total attempts, >= 1 (0 means the default, 1) */
+    int64_t backoff_ms;     /* base delay before the second attempt */
+    uint32_t factor_milli;  /* growth per attempt, fixed point: 2000 = x2.0 (0 = 1000) */
+    int64_t max_backoff_ms; /* cap (0 = no cap) */
+    uint32_t jitter_pct;    /* 0..100, seeded from (job seed, task, attempt) */
+    uint32_t on;            /* SCHED_RETRY_* flags (0 = SCHED_RETRY_DEFAULT) */
+    uint32_t nexit_codes;
+    int exit_codes[SCHED_RETRY_MAX_EXIT_CODES]; /* also retried */
+} sched_retry_policy_t;
+
+typedef struct sched_request {
+    uint32_t cpus;           /* cores per replica, >= 1 */
+    uint64_t memory_bytes;   /* per replica */
+    uint32_t gpus;           /* per replica */
+    const char *gpu_model;   /* substring match on the GPU model, NULL = any */
+    uint64_t gpu_min_memory; /* bytes, 0 = any */
+    uint32_t nlabels;
+    const char *const *labels; /* "key=value" the node must carry */
+} sched_request_t;
+
+typedef struct sched_task_spec {
+    const char *name; /* unique in the job */
+    const char *kind; /* "preprocess", "train", "evaluate" or free-form; NULL = "" */
+    uint32_t argc;
+    const char *const *argv;
+    uint32_t nenv;
+    const char *const *env; /* "KEY=value" */
+    const char *workdir;    /* NULL = worker default */
+    uint32_t nneeds;
+    const char *const *needs; /* names of tasks in the same job */
+    sched_request_t req;
+    uint32_t replicas;     /* gang size, 0 or 1 = single */
+    int32_t priority;      /* higher runs first */
+    int64_t time_limit_ms; /* 0 = none */
+    sched_retry_policy_t retry;
+} sched_task_spec_t;
+
+typedef struct sched_job_spec {
+    const char *name;
+    uint64_t seed;
+    const char *user; /* who submitted it, NULL = "" */
+    uint32_t ntasks;
+    const sched_task_spec_t *tasks;
+} sched_job_spec_t;
+
+/* Limits on what a spec may ask for; validation names the one exceeded. */
+#define SCHED_MAX_TASKS_PER_JOB 1000000u
+#define SCHED_MAX_NAME_LEN 256u
+#define SCHED_MAX_REPLICAS 4096u
+#define SCHED_MAX_ATTEMPTS 100u
+#define SCHED_MAX_CPUS SCHED_MAX_CORES_PER_NODE
+
+#endif

@@ -1,0 +1,328 @@
+/* The placement pass: priority order, best fit, gangs, backfill.
+ *
+ * Ready tasks are grouped into classes of identical requests. A pass takes
+ * the class whose head task comes first (priority, then submission order),
+ * tries to place it, and on failure blocks the whole class for the rest of
+ * the pass (all its tasks ask for the same thing), so a pass costs
+ * O(placements * log classes), not O(queue length). The first blocked tasks
+ * get reservations: a lower-priority task may then use a reserved node only
+ * if its time limit ends before the reservation starts (backfill). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_private.h"
+
+void reservations_clear(sched_t *s)
+{
+    for (uint32_t i = 0; i < s->nresv; i++) {
+        for (uint32_t k = 0; k < s->resv[i].nnodes; k++)
+            if (s->resv[i].nodes[k] < s->resv_of_cap)
+                s->resv_of[s->resv[i].nodes[k]] = 0;
+        free(s->resv[i].nodes);
+    }
+    s->nresv = 0;
+}
+
+/* May a task with this time limit use node n at now_ms? */
+static bool resv_allows(const sched_t *s, uint32_t n, int64_t time_limit_ms, int64_t now_ms)
+{
+    if (n >= s->resv_of_cap || s->resv_of[n] == 0)
+        return true;
+    const sched_reservation_t *r = &s->resv[s->resv_of[n] - 1];
+    return time_limit_ms > 0 && now_ms + time_limit_ms <= r->start_ms;
+}
+
+/* Best-fit node for class c: the fewest GPUs, then cores, left free. */
+static int64_t find_node(const sched_t *s, const task_class_t *c, const uint32_t *excl,
+                         uint32_t nexcl, int64_t now_ms)
+{
+    const node_index_t *ix = &s->index;
+    if (!ix->b)
+        return -1;
+    for (uint32_t g = c->gpus; g <= ix->maxg; g++) {
+        if (ix->row_count[g] == 0)
+            continue;
+        for (uint32_t cc = c->cpus; cc <= ix->maxc; cc++) {
+            const node_bucket_t *b = &ix->b[(size_t)g * (ix->maxc + 1) + cc];
+            if (b->count == 0)
+                continue;
+            uint32_t seen = 0;
+            for (uint32_t w = 0; w < ix->words && seen < b->count; w++) {
+                uint64_t bits = b->bits[w];
+                while (bits) {
+                    uint32_t n = w * 64 + (uint32_t)__builtin_ctzll(bits);
+                    bits &= bits - 1;
+                    seen++;
+                    bool skip = false;
+                    for (uint32_t k = 0; k < nexcl && !skip; k++)
+                        skip = excl[k] == n;
+                    if (skip || !resv_allows(s, n, c->time_limit_ms, now_ms))
+                        continue;
+                    if (fit_node(&s->nodes[n], c) == FIT_OK)
+                        return n;
+                }
+            }
+        }
+    }
+    return -1;
+}
+
+/* Try to place task r of class c now. Returns 1 if placed, 0 if it does
+ * not fit, negative on error. */
+static int try_place(sched_t *s, task_class_t *c, task_ref_t r, int64_t now_ms, sched_place_cb cb,
+                     void *arg)
+{
+    uint32_t nr = c->replicas;
+    sched_alloc_desc_t *allocs = calloc(nr, sizeof(*allocs));
+    uint32_t *nodes = calloc(nr, sizeof(uint32_t));
+    uint32_t *cores = calloc((size_t)nr * c->cpus, sizeof(uint32_t));
+    int rc = 0;
+    uint32_t got = 0;
+    if (!allocs || !nodes || !cores) {
+        rc = SCHED_ENOMEM;
+        goto out;
+    }
+    for (; got < nr; got++) {
+        int64_t n = find_node(s, c, nodes, got, now_ms);
+        if (n < 0)
+            break;
+        sched_attempt_t tmp;
+        sched_alloc_desc_t *a = &allocs[got];
+        uint32_t *cs = &cores[(size_t)got * c->cpus];
+        fit_choose(&s->nodes[n], c, cs, &a->gpu_mask, &tmp);
+        a->node = (uint32_t)n;
+        a->ncores = c->cpus;
+        a->cores = cs;
+        a->memory_bytes = c->memory;
+        nodes[got] = (uint32_t)n;
+        if (nr > 1)
+            cluster_alloc_take(s, a); /* tentative, so the next replica sees it */
+    }
+    if (nr > 1)
+        for (uint32_t i = 0; i < got; i++)
+            cluster_alloc_release(s, &allocs[i]);
+    if (got < nr)
+        goto out;
+    sched_event_t ev = {.type = SCHED_EV_PLACE, .time_ms = now_ms};
+    ev.u.place.job = r.job;
+    ev.u.place.task = r.task;
+    ev.u.place.attempt = s->nattempts + 1;
+    ev.u.place.nreplicas = nr;
+    ev.u.place.allocs = allocs;
+    rc = sched_apply(s, &ev, NULL);
+    if (rc == 0) {
+        rc = 1;
+        if (cb)
+            cb(&ev, arg);
+    }
+out:
+    free(allocs);
+    free(nodes);
+    free(cores);
+    return rc;
+}
+
+typedef struct resv_scratch {
+    uint32_t cores;
+    uint64_t mem;
+    uint64_t gpus; /* eligible free GPUs */
+    bool fits, usable;
+} resv_scratch_t;
+
+static bool scratch_fits(const resv_scratch_t *x, const task_class_t *c)
+{
+    return x->usable && x->cores >= c->cpus && x->mem >= c->memory &&
+           (uint32_t)__builtin_popcountll(x->gpus) >= c->gpus;
+}
+
+typedef struct ending {
+    int64_t end;
+    uint64_t id;
+} ending_t;
+
+static int cmp_ending(const void *a, const void *b)
+{
+    const ending_t *x = a, *y = b;
+    if (x->end != y->end)
+        return x->end < y->end ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int reserve_at(sched_t *s, task_ref_t r, int64_t start, const resv_scratch_t *sc,
+                      uint32_t need)
+{
+    sched_reservation_t *rv = &s->resv[s->nresv];
+    rv->nodes = malloc(need * sizeof(uint32_t));
+    if (!rv->nodes)
+        return SCHED_ENOMEM;
+    rv->task = r;
+    rv->start_ms = start;
+    rv->nnodes = 0;
+    for (uint32_t n = 0; n < s->nnodes && rv->nnodes < need; n++)
+        if (sc[n].fits) {
+            rv->nodes[rv->nnodes++] = n;
+            s->resv_of[n] = s->nresv + 1;
+        }
+    s->nresv++;
+    return 0;
+}
+
+/* Reserve, for blocked task r, the nodes where it could start earliest,
+ * assuming running attempts end at their time limits. */
+static int make_reservation(sched_t *s, const task_class_t *c, task_ref_t r, int64_t now_ms)
+{
+    resv_scratch_t *sc = calloc(s->nnodes ? s->nnodes : 1, sizeof(*sc));
+    ending_t *ends = malloc((s->nrunning ? s->nrunning : 1) * sizeof(*ends));
+    int rc = 0;
+    if (!sc || !ends) {
+        rc = SCHED_ENOMEM;
+        goto out;
+    }
+    uint32_t nfit = 0;
+    for (uint32_t n = 0; n < s->nnodes; n++) {
+        const sched_node_t *node = &s->nodes[n];
+        resv_scratch_t *x = &sc[n];
+        x->usable = node->state == SCHED_NODE_UP && s->resv_of[n] == 0 &&
+                    fit_node_capacity(node, c) == FIT_OK;
+        x->cores = node->free_cores;
+        x->mem = node->mem_free;
+        x->gpus = fit_gpu_eligible(node, c) & node->gpu_free;
+        x->fits = scratch_fits(x, c);
+        nfit += x->fits;
+    }
+    size_t ne = 0;
+    for (size_t i = 0; i < s->nrunning; i++) {
+        const sched_attempt_t *at = &s->attempts[s->running[i] - 1];
+        const sched_task_t *t = task_at(s, (task_ref_t){at->job, at->task, 0});
+        if (t->time_limit_ms <= 0)
+            continue; /* never ends, for planning */
+        int64_t begin = at->started_ms ? at->started_ms : at->placed_ms;
+        ends[ne++] = (ending_t){begin + t->time_limit_ms, at->id};
+    }
+    qsort(ends, ne, sizeof(*ends), cmp_ending);
+    int64_t start = now_ms;
+    for (size_t i = 0; i < ne && nfit < c->replicas; i++) {
+        const sched_attempt_t *at = &s->attempts[ends[i].id - 1];
+        for (uint32_t k = 0; k < at->nreplicas; k++) {
+            const sched_alloc_desc_t *a = &at->allocs[k];
+            resv_scratch_t *x = &sc[a->node];
+            x->cores += a->ncores;
+            x->mem += a->memory_bytes;
+            x->gpus |= a->gpu_mask & fit_gpu_eligible(&s->nodes[a->node], c);
+            bool f = scratch_fits(x, c);
+            nfit += f && !x->fits;
+            x->fits = f;
+        }
+        start = ends[i].end > now_ms ? ends[i].end : now_ms;
+    }
+    if (nfit >= c->replicas)
+        rc = reserve_at(s, r, start, sc, c->replicas);
+out:
+    free(sc);
+    free(ends);
+    return rc;
+}
+
+/* Class heap for one pass, ordered by each class's head task. */
+typedef struct pass {
+    sched_t *s;
+    uint32_t *h;
+    task_ref_t *head;
+    uint32_t n;
+} pass_t;
+
+static bool pass_before(const pass_t *p, uint32_t a, uint32_t b)
+{
+    return task_before(p->s, p->head[a], p->head[b]);
+}
+
+static void pass_sift_down(pass_t *p, uint32_t i)
+{
+    uint32_t x = p->h[i];
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, m = i;
+        uint32_t best = x;
+        if (l < p->n && pass_before(p, p->h[l], best)) {
+            m = l;
+            best = p->h[l];
+        }
+        if (r < p->n && pass_before(p, p->h[r], best))
+            m = r;
+        if (m == i)
+            break;
+        p->h[i] = p->h[m];
+        i = m;
+    }
+    p->h[i] = x;
+}
+
+static int pass_init(pass_t *p, sched_t *s)
+{
+    p->s = s;
+    p->n = 0;
+    p->h = malloc((s->nactive ? s->nactive : 1) * sizeof(uint32_t));
+    p->head = malloc((s->nclasses ? s->nclasses : 1) * sizeof(task_ref_t));
+    if (!p->h || !p->head)
+        return SCHED_ENOMEM;
+    size_t keep = 0;
+    for (size_t i = 0; i < s->nactive; i++) {
+        task_class_t *c = &s->classes[s->active[i]];
+        if (!class_heap_peek(s, c, &p->head[c->id])) {
+            c->active = false; /* empty: drop from the active list */
+            continue;
+        }
+        s->active[keep++] = c->id;
+        p->h[p->n++] = c->id;
+    }
+    s->nactive = keep;
+    for (uint32_t i = p->n / 2; i-- > 0;)
+        pass_sift_down(p, i);
+    return 0;
+}
+
+int sched_place(sched_t *s, int64_t now_ms, sched_place_cb cb, void *arg)
+{
+    reservations_clear(s);
+    s->last_pass_ms = now_ms;
+    retry_heap_release_due(s, now_ms);
+    if (s->resv_of_cap < s->nnodes) {
+        uint32_t *ro = calloc(s->nnodes, sizeof(uint32_t));
+        if (!ro)
+            return SCHED_ENOMEM;
+        free(s->resv_of);
+        s->resv_of = ro;
+        s->resv_of_cap = s->nnodes;
+    }
+    uint32_t maxr = s->cfg.max_reservations;
+    if (maxr && !s->resv) {
+        s->resv = calloc(maxr, sizeof(sched_reservation_t));
+        if (!s->resv)
+            return SCHED_ENOMEM;
+    }
+    pass_t p;
+    int placed = 0, rc = pass_init(&p, s);
+    while (rc == 0 && p.n > 0) {
+        uint32_t cid = p.h[0];
+        task_class_t *c = &s->classes[cid];
+        task_ref_t r = p.head[cid];
+        rc = try_place(s, c, r, now_ms, cb, arg);
+        if (rc < 0)
+            break;
+        if (rc == 1) {
+            placed++;
+            rc = 0;
+            if (class_heap_peek(s, c, &p.head[cid])) {
+                pass_sift_down(&p, 0);
+                continue;
+            }
+        } else if (s->nresv < maxr) {
+            rc = make_reservation(s, c, r, now_ms);
+        }
+        p.h[0] = p.h[--p.n]; /* class done or blocked for this pass */
+        if (p.n)
+            pass_sift_down(&p, 0);
+    }
+    free(p.h);
+    free(p.head);
+    return rc < 0 ? rc : placed;
+}

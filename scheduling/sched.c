@@ -1,0 +1,253 @@
+/* The scheduling state: creation, the event dispatcher, and queries. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_private.h"
+
+sched_t *sched_create(const sched_config_t *cfg)
+{
+    sched_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->cfg.max_reservations = 1;
+    if (cfg)
+        s->cfg = *cfg;
+    return s;
+}
+
+void sched_destroy(sched_t *s)
+{
+    if (!s)
+        return;
+    reservations_clear(s);
+    free(s->resv);
+    free(s->resv_of);
+    for (size_t i = 0; i < s->nnodes; i++)
+        cluster_node_fini(&s->nodes[i]);
+    free(s->nodes);
+    free(s->node_by_name);
+    cluster_index_fini(&s->index);
+    for (size_t i = 0; i < s->njobs; i++)
+        job_fini(&s->jobs[i]);
+    free(s->jobs);
+    for (size_t i = 0; i < s->nattempts; i++) {
+        sched_attempt_t *at = &s->attempts[i];
+        for (uint32_t k = 0; k < at->nreplicas; k++)
+            free((void *)at->allocs[k].cores);
+        free(at->allocs);
+    }
+    free(s->attempts);
+    free(s->running);
+    for (size_t i = 0; i < s->nclasses; i++)
+        class_fini(&s->classes[i]);
+    free(s->classes);
+    free(s->class_hash);
+    free(s->active);
+    free(s->retry_heap);
+    free(s);
+}
+
+static int apply_node_add(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
+{
+    return cluster_node_add(s, &ev->u.node_add, err);
+}
+
+static int apply_node_state(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
+{
+    uint32_t node = ev->u.node_state.node;
+    int rc = cluster_node_set_state(s, node, ev->u.node_state.state, err);
+    if (rc == 0 && ev->u.node_state.state == SCHED_NODE_DOWN)
+        rc = attempts_node_lost(s, node, ev->time_ms);
+    return rc;
+}
+
+static int apply_submit(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
+{
+    return job_submit(s, &ev->u.submit, ev->time_ms, err);
+}
+
+typedef int (*apply_fn)(sched_t *, const sched_event_t *, cairn_error_t *);
+
+static const struct {
+    sched_event_type_t type;
+    const char *name;
+    apply_fn fn;
+} handlers[] = {
+    {SCHED_EV_NODE_ADD, "node-add", apply_node_add},
+    {SCHED_EV_NODE_STATE, "node-state", apply_node_state},
+    {SCHED_EV_JOB_SUBMIT, "submit", apply_submit},
+    {SCHED_EV_PLACE, "place", attempt_place},
+    {SCHED_EV_START, "start", attempt_start},
+    {SCHED_EV_FINISH, "finish", attempt_finish},
+    {SCHED_EV_CANCEL, "cancel", job_cancel},
+};
+
+const char *sched_event_type_name(sched_event_type_t t)
+{
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+        if (handlers[i].type == t)
+            return handlers[i].name;
+    return "unknown";
+}
+
+int sched_apply(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
+{
+    if (!s || !ev)
+        return errcode(err, SCHED_EINVAL, "no state or event");
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+        if (handlers[i].type == ev->type)
+            return handlers[i].fn(s, ev, err);
+    return errcode(err, SCHED_EINVAL, "unknown event type %d", (int)ev->type);
+}
+
+/* --- names ------------------------------------------------------------- */
+
+const char *sched_task_state_name(sched_task_state_t st)
+{
+    static const char *const names[] = {"pending",   "ready",  "running",   "retrying",
+                                        "succeeded", "failed", "cancelled", "upstream_failed"};
+    return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
+}
+
+const char *sched_node_state_name(sched_node_state_t st)
+{
+    static const char *const names[] = {"up", "draining", "down"};
+    return (unsigned)st < 3 ? names[st] : "unknown";
+}
+
+const char *sched_end_name(sched_end_t e)
+{
+    static const char *const names[] = {"none",      "exit",      "signal",      "timeout",
+                                        "node-lost", "cancelled", "start-failed"};
+    return (unsigned)e < sizeof(names) / sizeof(names[0]) ? names[e] : "unknown";
+}
+
+/* --- queries ----------------------------------------------------------- */
+
+uint32_t sched_node_count(const sched_t *s)
+{
+    return (uint32_t)s->nnodes;
+}
+
+const char *sched_node_name(const sched_t *s, uint32_t node)
+{
+    return node < s->nnodes ? s->nodes[node].name : NULL;
+}
+
+sched_node_state_t sched_node_state(const sched_t *s, uint32_t node)
+{
+    return node < s->nnodes ? s->nodes[node].state : SCHED_NODE_DOWN;
+}
+
+int sched_node_usage(const sched_t *s, uint32_t node, sched_node_usage_t *u)
+{
+    if (node >= s->nnodes)
+        return SCHED_ENOENT;
+    const sched_node_t *n = &s->nodes[node];
+    *u = (sched_node_usage_t){.ncores = n->ncores,
+                              .free_cores = n->free_cores,
+                              .ngpus = n->ngpus,
+                              .free_gpus = n->free_gpus,
+                              .gpu_free_mask = n->gpu_free,
+                              .mem_total = n->mem_total,
+                              .mem_free = n->mem_free};
+    return 0;
+}
+
+bool sched_node_core_free(const sched_t *s, uint32_t node, uint32_t core)
+{
+    return node < s->nnodes && core < s->nodes[node].ncores &&
+           bit_test(s->nodes[node].core_free, core);
+}
+
+const sched_gpu_desc_t *sched_node_gpu(const sched_t *s, uint32_t node, uint32_t i,
+                                       sched_gpu_desc_t *out)
+{
+    if (node >= s->nnodes || i >= s->nodes[node].ngpus)
+        return NULL;
+    const sched_gpu_t *g = &s->nodes[node].gpus[i];
+    *out = (sched_gpu_desc_t){.vendor = g->vendor,
+                              .model = g->model,
+                              .uuid = g->uuid,
+                              .pci_bus_id = g->pci_bus_id,
+                              .memory_bytes = g->memory_bytes,
+                              .numa = g->numa,
+                              .group = g->group_id};
+    return out;
+}
+
+uint32_t sched_job_count(const sched_t *s)
+{
+    return (uint32_t)s->njobs;
+}
+
+static const sched_task_t *task_get(const sched_t *s, uint32_t job, uint32_t task)
+{
+    if (job == 0 || job > s->njobs || task >= s->jobs[job - 1].ntasks)
+        return NULL;
+    return &s->jobs[job - 1].tasks[task];
+}
+
+uint32_t sched_job_ntasks(const sched_t *s, uint32_t job)
+{
+    return job >= 1 && job <= s->njobs ? s->jobs[job - 1].ntasks : 0;
+}
+
+bool sched_job_done(const sched_t *s, uint32_t job)
+{
+    return job >= 1 && job <= s->njobs && s->jobs[job - 1].nended == s->jobs[job - 1].ntasks;
+}
+
+const char *sched_task_name(const sched_t *s, uint32_t job, uint32_t task)
+{
+    const sched_task_t *t = task_get(s, job, task);
+    return t ? t->name : NULL;
+}
+
+sched_task_state_t sched_task_state(const sched_t *s, uint32_t job, uint32_t task)
+{
+    const sched_task_t *t = task_get(s, job, task);
+    return t ? (sched_task_state_t)t->state : SCHED_TASK_PENDING;
+}
+
+uint64_t sched_task_seed(const sched_t *s, uint32_t job, uint32_t task, uint32_t rank)
+{
+    const sched_task_t *t = task_get(s, job, task);
+    if (!t)
+        return 0;
+    return rank == 0 ? t->seed : sched_seed_derive(s->jobs[job - 1].seed, t->name, rank);
+}
+
+uint32_t sched_task_attempts(const sched_t *s, uint32_t job, uint32_t task)
+{
+    const sched_task_t *t = task_get(s, job, task);
+    return t ? t->attempts : 0;
+}
+
+uint64_t sched_task_attempt_id(const sched_t *s, uint32_t job, uint32_t task)
+{
+    const sched_task_t *t = task_get(s, job, task);
+    return t ? t->attempt : 0;
+}
+
+int sched_attempt_get(const sched_t *s, uint64_t attempt, sched_attempt_info_t *info)
+{
+    if (attempt == 0 || attempt > s->nattempts)
+        return SCHED_ENOENT;
+    const sched_attempt_t *at = &s->attempts[attempt - 1];
+    *info = (sched_attempt_info_t){
+        .id = at->id,
+        .job = at->job,
+        .task = at->task,
+        .number = at->number,
+        .nreplicas = at->nreplicas,
+        .allocs = at->allocs,
+        .placed_ms = at->placed_ms,
+        .started_ms = at->started_ms,
+        .ended_ms = at->ended_ms,
+        .end = (sched_end_t)at->end,
+        .exit_code = at->exit_code,
+        .signal = at->signal,
+    };
+    return 0;
+}

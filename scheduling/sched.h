@@ -1,0 +1,141 @@
+/* The scheduling core: cluster, jobs, placement, retries and explanations.
+ *
+ * Pure and deterministic: no I/O, no clock (time is an argument), no global
+ * state, no unseeded randomness. The state changes only through
+ * sched_apply(); sched_place() decides placements and applies them as
+ * SCHED_EV_PLACE events, handing each to a callback so the caller can
+ * journal it. Replaying those events gives the same state.
+ */
+#ifndef CAIRN_SCHED_H
+#define CAIRN_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster.h"
+#include "error.h"
+#include "event.h"
+#include "job.h"
+
+typedef struct sched sched_t;
+
+typedef enum sched_task_state {
+    SCHED_TASK_PENDING = 0, /* waiting for dependencies */
+    SCHED_TASK_READY,       /* may be placed */
+    SCHED_TASK_RUNNING,     /* an attempt is placed or running */
+    SCHED_TASK_RETRYING,    /* waiting out its backoff before the next attempt */
+    SCHED_TASK_SUCCEEDED,
+    SCHED_TASK_FAILED,
+    SCHED_TASK_CANCELLED,
+    SCHED_TASK_UPSTREAM_FAILED,
+} sched_task_state_t;
+
+/* Error codes of the core (negative). */
+enum {
+    SCHED_EINVAL = -1,   /* malformed event or argument */
+    SCHED_ENOENT = -2,   /* unknown node, job, task or attempt */
+    SCHED_ESTALE = -3,   /* report for an attempt that is no longer current */
+    SCHED_ECONFLICT = -4, /* would allocate something twice or go negative */
+    SCHED_ESPEC = -5,    /* job spec failed validation */
+    SCHED_ENOMEM = -6,
+};
+
+typedef struct sched_config {
+    uint32_t max_reservations; /* backfill reservations per pass (default 1) */
+} sched_config_t;
+
+/* Create an empty state. cfg may be NULL for defaults. NULL on ENOMEM. */
+sched_t *sched_create(const sched_config_t *cfg);
+void sched_destroy(sched_t *s);
+
+/* Apply one event. Returns 0, or a negative SCHED_E* code with a message in
+ * err, in which case nothing changed. */
+int sched_apply(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
+
+/* Called for each placement made by sched_place(), after it was applied. */
+typedef void (*sched_place_cb)(const sched_event_t *ev, void *arg);
+
+/* Run one placement pass at time now_ms: place every ready task that can
+ * start, in priority order, with backfill. Returns the number of attempts
+ * placed (>= 0) or a negative code. */
+int sched_place(sched_t *s, int64_t now_ms, sched_place_cb cb, void *arg);
+
+/* Validate a job spec against the current cluster without applying it.
+ * Every problem found is appended to out (one line each, no trailing
+ * newline between them beyond '\n' separators); returns the number of
+ * problems (0 = valid) or SCHED_ENOMEM. out may be NULL. */
+typedef struct sched_problems {
+    char *text; /* malloc'd, lines separated by '\n'; free with sched_problems_fini */
+    size_t len;
+    uint32_t count;
+} sched_problems_t;
+int sched_job_validate(const sched_t *s, const sched_job_spec_t *spec, sched_problems_t *out);
+void sched_problems_fini(sched_problems_t *p);
+
+/* --- Queries ----------------------------------------------------------- */
+
+uint32_t sched_node_count(const sched_t *s);
+/* Node id by name; SCHED_ENOENT if unknown. */
+int sched_node_find(const sched_t *s, const char *name, uint32_t *id);
+const char *sched_node_name(const sched_t *s, uint32_t node);
+sched_node_state_t sched_node_state(const sched_t *s, uint32_t node);
+
+typedef struct sched_node_usage {
+    uint32_t ncores, free_cores;
+    uint32_t ngpus, free_gpus;
+    uint64_t gpu_free_mask; /* bit i: GPU i is free */
+    uint64_t mem_total, mem_free;
+} sched_node_usage_t;
+/* What is free on a node; SCHED_ENOENT if unknown. */
+int sched_node_usage(const sched_t *s, uint32_t node, sched_node_usage_t *u);
+/* Is core `core` of `node` free? */
+bool sched_node_core_free(const sched_t *s, uint32_t node, uint32_t core);
+/* The node's GPU i, or NULL. Strings are "" when unknown. */
+const sched_gpu_desc_t *sched_node_gpu(const sched_t *s, uint32_t node, uint32_t i,
+                                       sched_gpu_desc_t *out);
+
+uint32_t sched_job_count(const sched_t *s); /* jobs have ids 1..count */
+uint32_t sched_job_ntasks(const sched_t *s, uint32_t job);
+bool sched_job_done(const sched_t *s, uint32_t job);
+/* Task index by name; SCHED_ENOENT if unknown. */
+int sched_task_find(const sched_t *s, uint32_t job, const char *name, uint32_t *task);
+const char *sched_task_name(const sched_t *s, uint32_t job, uint32_t task);
+sched_task_state_t sched_task_state(const sched_t *s, uint32_t job, uint32_t task);
+uint64_t sched_task_seed(const sched_t *s, uint32_t job, uint32_t task, uint32_t rank);
+uint32_t sched_task_attempts(const sched_t *s, uint32_t job, uint32_t task);
+/* Id of the task's current (latest) attempt, 0 if none. */
+uint64_t sched_task_attempt_id(const sched_t *s, uint32_t job, uint32_t task);
+
+typedef struct sched_attempt_info {
+    uint64_t id;
+    uint32_t job, task, number; /* number: 1 for the first attempt */
+    uint32_t nreplicas;
+    const sched_alloc_desc_t *allocs; /* valid until the next sched_apply */
+    int64_t placed_ms, started_ms, ended_ms;
+    sched_end_t end;
+    int exit_code, signal;
+} sched_attempt_info_t;
+int sched_attempt_get(const sched_t *s, uint64_t attempt, sched_attempt_info_t *info);
+
+/* Backoff before attempt number `next_attempt` (>= 2) under policy p, with
+ * jitter seeded by seed. Deterministic. */
+int64_t sched_retry_backoff(const sched_retry_policy_t *p, uint32_t next_attempt, uint64_t seed);
+/* Seed of a task: derived from the job seed, the task name and the replica
+ * rank only, so it is the same on every attempt and resubmission. */
+uint64_t sched_seed_derive(uint64_t job_seed, const char *task_name, uint32_t rank);
+
+/* --- Explanations and dumps (malloc'd strings; caller frees) ------------ */
+
+/* Why a task waits (or where and why it was placed), at time now_ms. */
+char *sched_explain(const sched_t *s, uint32_t job, uint32_t task, int64_t now_ms);
+/* Canonical dump of the whole state, for tests and determinism checks. */
+char *sched_dump(const sched_t *s);
+/* Canonical one-line description of a placement event:
+ * "job1 train[C=0.1] a3 -> node2 gpu[0-3] core[0-15] mem=1073741824". */
+char *sched_place_str(const sched_t *s, const sched_event_t *ev);
+
+const char *sched_task_state_name(sched_task_state_t st);
+const char *sched_node_state_name(sched_node_state_t st);
+
+#endif

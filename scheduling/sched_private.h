@@ -1,0 +1,289 @@
+/* Internals of the scheduling core shared between its .c files. */
+#ifndef CAIRN_SCHED_PRIVATE_H
+#define CAIRN_SCHED_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sched.h"
+
+/* --- small helpers ------------------------------------------------------ */
+
+static inline int bit_test(const uint64_t *w, uint32_t i)
+{
+    return (int)((w[i >> 6] >> (i & 63)) & 1u);
+}
+static inline void bit_set(uint64_t *w, uint32_t i)
+{
+    w[i >> 6] |= (uint64_t)1 << (i & 63);
+}
+static inline void bit_clear(uint64_t *w, uint32_t i)
+{
+    w[i >> 6] &= ~((uint64_t)1 << (i & 63));
+}
+static inline uint32_t words_for(uint32_t bits)
+{
+    return (bits + 63) / 64;
+}
+
+void *xgrow(void *p, size_t *cap, size_t need, size_t elem);
+char *xstrdup(const char *s);
+
+/* A growable string buffer for dumps and explanations. */
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} sbuf_t;
+void sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_idset(sbuf_t *b, const char *prefix, const uint32_t *ids, uint32_t n);
+char *sb_take(sbuf_t *b);
+
+uint64_t hash_str(uint64_t h, const char *s);
+uint64_t hash_mix(uint64_t x);
+
+/* --- cluster ------------------------------------------------------------ */
+
+typedef struct sched_gpu {
+    char *vendor, *model, *uuid, *pci_bus_id;
+    uint64_t memory_bytes;
+    int numa;
+    int group; /* dense group index on this node */
+    int group_id; /* as reported */
+} sched_gpu_t;
+
+typedef struct sched_node {
+    uint32_t id;
+    char *name;
+    sched_node_state_t state;
+    uint32_t nnuma, ncores, ngpus, nlabels, ngroups;
+    uint64_t *numa_memory;
+    uint16_t *core_numa;
+    sched_gpu_t *gpus;
+    char **labels;
+    uint64_t *group_mask; /* GPUs of each locality group */
+    uint64_t *numa_gpu_mask; /* GPUs of each NUMA domain */
+    /* accounting */
+    uint64_t mem_total, mem_free;
+    uint32_t free_cores;
+    uint32_t *numa_free_cores;
+    uint64_t *core_free; /* bitset, words_for(ncores) */
+    uint64_t gpu_free;   /* bitset of free GPUs */
+    uint32_t free_gpus;
+    /* index bucket the node sits in, or -1 when not indexed */
+    int bucket_g, bucket_c;
+} sched_node_t;
+
+/* Nodes that are up, bucketed by (free GPUs, free cores); each bucket is a
+ * bitset over node ids so iteration is in id order (deterministic). */
+typedef struct node_bucket {
+    uint32_t count;
+    uint64_t *bits; /* words_for(nodes_cap) */
+} node_bucket_t;
+
+typedef struct node_index {
+    uint32_t maxg, maxc; /* dimensions: (maxg+1) x (maxc+1) buckets */
+    node_bucket_t *b;
+    uint32_t *row_count; /* nodes per free-GPU value */
+    uint32_t words;      /* words per bucket bitset */
+} node_index_t;
+
+/* --- jobs, tasks, attempts --------------------------------------------- */
+
+/* Tasks with an identical request share a class; a pass tries each class
+ * head in priority order and blocks the class when the head does not fit. */
+typedef struct task_class {
+    uint32_t id;
+    uint32_t cpus, gpus, replicas, nlabels;
+    uint64_t memory, gpu_min_memory;
+    int64_t time_limit_ms;
+    char *gpu_model;
+    char **labels;
+    /* ready queue: binary heap of task refs ordered by task_before() */
+    struct task_ref *heap;
+    uint32_t heap_len, heap_cap;
+    uint32_t next;   /* hash chain, UINT32_MAX = end */
+    uint64_t hash;
+    bool active;     /* listed in sched.active */
+} task_class_t;
+
+typedef struct task_ref {
+    uint32_t job, task;
+    uint32_t gen; /* the task's attempt count when queued; stale entries differ */
+} task_ref_t;
+
+typedef struct sched_task {
+    const char *name, *kind, *workdir; /* in the job arena */
+    const char *const *argv;
+    const char *const *env;
+    const uint32_t *deps;       /* indexes in the job */
+    const uint32_t *dependents; /* indexes in the job */
+    const sched_retry_policy_t *retry;
+    uint64_t seed;
+    int64_t time_limit_ms;
+    int64_t ready_at_ms; /* RETRYING: eligible from then on */
+    uint64_t attempt;    /* current / latest attempt id, 0 = none */
+    uint32_t argc, nenv, ndeps, ndependents;
+    uint32_t unfinished_deps;
+    uint32_t cls;
+    uint32_t replicas;
+    int32_t priority;
+    uint16_t attempts;
+    uint8_t state;
+    uint8_t queued : 1;          /* in its class heap */
+    uint8_t cancel_requested : 1;
+} sched_task_t;
+
+typedef struct sched_job {
+    uint32_t id;
+    char *name, *user;
+    uint64_t seed;
+    int64_t submitted_ms;
+    uint32_t ntasks, nended;
+    sched_task_t *tasks;
+    uint32_t *by_name; /* task indexes sorted by name */
+    char *arena;       /* strings and arrays of all tasks */
+    sched_retry_policy_t *policies;
+} sched_job_t;
+
+typedef struct sched_alloc {
+    uint32_t node;
+    uint32_t ncores;
+    uint32_t *cores;
+    uint64_t gpu_mask;
+    uint64_t memory_bytes;
+} sched_alloc_t;
+
+typedef struct sched_attempt {
+    uint64_t id;
+    uint32_t job, task;
+    uint16_t number;
+    uint8_t end;
+    uint8_t running; /* holds its allocations */
+    int exit_code, signal;
+    int64_t placed_ms, started_ms, ended_ms;
+    uint32_t nreplicas;
+    sched_alloc_desc_t *allocs;
+    /* why it was placed there */
+    uint32_t left_gpus, left_cores; /* on the first replica's node after placement */
+    uint8_t gpu_spread;             /* 0 none, 1 one switch, 2 one NUMA, 3 across NUMA */
+    uint8_t cores_local;            /* cores all on the GPUs' NUMA domains */
+    uint32_t running_ix;            /* position in sched.running while running */
+} sched_attempt_t;
+
+/* A reservation made in the last pass for a blocked high-priority task. */
+typedef struct sched_reservation {
+    task_ref_t task;
+    int64_t start_ms; /* shadow time */
+    uint32_t nnodes;
+    uint32_t *nodes;
+} sched_reservation_t;
+
+struct sched {
+    sched_config_t cfg;
+    /* cluster */
+    sched_node_t *nodes;
+    size_t nnodes, nodes_cap;
+    uint32_t *node_by_name; /* node ids sorted by name */
+    node_index_t index;
+    /* jobs */
+    sched_job_t *jobs;
+    size_t njobs, jobs_cap;
+    /* attempts, id i at [i-1] */
+    sched_attempt_t *attempts;
+    size_t nattempts, attempts_cap;
+    uint64_t *running; /* ids of attempts holding resources */
+    size_t nrunning, running_cap;
+    /* task classes */
+    task_class_t *classes;
+    size_t nclasses, classes_cap;
+    uint32_t *class_hash; /* bucket heads, UINT32_MAX = empty */
+    size_t class_hash_cap;
+    uint32_t *active; /* classes whose heaps may be non-empty */
+    size_t nactive, active_cap;
+    /* tasks waiting out a backoff: heap ordered by (ready_at, job, task) */
+    task_ref_t *retry_heap;
+    size_t retry_len, retry_cap;
+    /* derived by the last pass (not part of the state proper) */
+    sched_reservation_t *resv;
+    uint32_t nresv;
+    uint32_t *resv_of; /* per node: reservation index + 1, 0 = none */
+    size_t resv_of_cap;
+    int64_t last_pass_ms;
+};
+
+static inline sched_task_t *task_at(const sched_t *s, task_ref_t r)
+{
+    return &s->jobs[r.job - 1].tasks[r.task];
+}
+
+/* cluster.c */
+int cluster_node_add(sched_t *s, const sched_node_desc_t *d, cairn_error_t *err);
+int cluster_node_set_state(sched_t *s, uint32_t node, sched_node_state_t st, cairn_error_t *err);
+int cluster_alloc_check(const sched_t *s, const sched_alloc_desc_t *a, cairn_error_t *err);
+void cluster_alloc_take(sched_t *s, const sched_alloc_desc_t *a);
+void cluster_alloc_release(sched_t *s, const sched_alloc_desc_t *a);
+void cluster_index_fini(node_index_t *ix);
+void cluster_node_fini(sched_node_t *n);
+void cluster_index_update(sched_t *s, sched_node_t *n);
+
+/* fit.c: does a node match a class, and choose GPUs and cores on it */
+typedef enum fit_reason {
+    FIT_OK = 0,
+    FIT_DOWN,
+    FIT_DRAINING,
+    FIT_LABELS,
+    FIT_GPU_MODEL,
+    FIT_GPU_MEMORY,
+    FIT_CAP_GPUS,
+    FIT_CAP_CORES,
+    FIT_CAP_MEMORY,
+    FIT_FREE_GPUS,
+    FIT_FREE_CORES,
+    FIT_FREE_MEMORY,
+    FIT_RESERVED,
+    FIT_GANG_PEER,
+    FIT_NREASONS
+} fit_reason_t;
+const char *fit_reason_text(fit_reason_t r);
+uint64_t fit_gpu_eligible(const sched_node_t *n, const task_class_t *c);
+fit_reason_t fit_node(const sched_node_t *n, const task_class_t *c);
+fit_reason_t fit_node_capacity(const sched_node_t *n, const task_class_t *c);
+/* Choose GPUs and cores for class c on node n (which fits). cores must have
+ * room for c->cpus entries. Fills the explanation fields of at. */
+void fit_choose(const sched_node_t *n, const task_class_t *c, uint32_t *cores, uint64_t *gpu_mask,
+                sched_attempt_t *at);
+
+/* job.c */
+int job_submit(sched_t *s, const sched_job_spec_t *spec, int64_t now_ms, cairn_error_t *err);
+void job_fini(sched_job_t *j);
+void task_make_ready(sched_t *s, task_ref_t r);
+void task_finished(sched_t *s, task_ref_t r, sched_task_state_t final, int64_t now_ms);
+void class_fini(task_class_t *c);
+int class_intern(sched_t *s, const sched_task_spec_t *t, uint32_t *cls);
+void class_from_spec(task_class_t *c, const sched_task_spec_t *t);
+bool task_eligible(const sched_t *s, task_ref_t r);
+uint64_t class_hash(const task_class_t *c);
+bool class_equal(const task_class_t *a, const task_class_t *b);
+bool task_before(const sched_t *s, task_ref_t a, task_ref_t b);
+void class_heap_push(sched_t *s, task_class_t *c, task_ref_t r);
+task_ref_t class_heap_pop(sched_t *s, task_class_t *c);
+bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r);
+void retry_heap_push(sched_t *s, task_ref_t r);
+void retry_heap_release_due(sched_t *s, int64_t now_ms);
+
+/* attempt.c */
+int attempt_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
+int attempt_start(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
+int attempt_finish(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
+void attempt_end(sched_t *s, sched_attempt_t *at, sched_end_t end, int code, int sig,
+                 int64_t now_ms);
+int job_cancel(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
+int attempts_node_lost(sched_t *s, uint32_t node, int64_t now_ms);
+void reservations_clear(sched_t *s);
+
+/* retry.c */
+bool retry_wanted(const sched_retry_policy_t *p, sched_end_t end, int code, int sig);
+
+#endif

@@ -1,0 +1,117 @@
+/* Small helpers of the scheduling core: growable arrays, string buffers,
+ * stable hashes. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_private.h"
+
+void *xgrow(void *p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return p;
+    size_t ncap = *cap ? *cap : 8;
+    while (ncap < need)
+        ncap *= 2;
+    void *np = realloc(p, ncap * elem);
+    if (!np)
+        return NULL;
+    memset((char *)np + *cap * elem, 0, (ncap - *cap) * elem);
+    *cap = ncap;
+    return np;
+}
+
+char *xstrdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+void sb_printf(sbuf_t *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        size_t room = b->cap - b->len;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = true;
+            return;
+        }
+        if ((size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t ncap = b->cap ? b->cap * 2 : 256;
+        while (ncap < b->len + (size_t)n + 1)
+            ncap *= 2;
+        char *np = realloc(b->p, ncap);
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+}
+
+/* Print ids as a compact range list: prefix[0-3,5,7-8]. */
+void sb_idset(sbuf_t *b, const char *prefix, const uint32_t *ids, uint32_t n)
+{
+    sb_printf(b, "%s[", prefix);
+    for (uint32_t i = 0; i < n;) {
+        uint32_t j = i;
+        while (j + 1 < n && ids[j + 1] == ids[j] + 1)
+            j++;
+        if (i > 0)
+            sb_printf(b, ",");
+        if (j > i)
+            sb_printf(b, "%u-%u", ids[i], ids[j]);
+        else
+            sb_printf(b, "%u", ids[i]);
+        i = j + 1;
+    }
+    sb_printf(b, "]");
+}
+
+char *sb_take(sbuf_t *b)
+{
+    if (b->oom) {
+        free(b->p);
+        return NULL;
+    }
+    if (!b->p)
+        return xstrdup("");
+    char *p = b->p;
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+/* FNV-1a 64, continued from h. */
+uint64_t hash_str(uint64_t h, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* SplitMix64 finaliser. */
+uint64_t hash_mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}

@@ -1,0 +1,401 @@
+/* Validation of job specs: every problem is reported at once, one line
+ * each, naming the task and what is wrong. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_private.h"
+
+#define MAX_MEMORY (1ull << 50) /* 1 PiB */
+#define MAX_PRIORITY 1000000
+#define MAX_TIME_LIMIT_MS (366ll * 24 * 3600 * 1000)
+
+__attribute__((format(printf, 2, 3))) static void problem(sched_problems_t *p, const char *fmt,
+                                                          ...)
+{
+    p->count++;
+    if (p->count > 1000)
+        return; /* enough to read */
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    size_t add = strlen(line) + 1;
+    char *np = realloc(p->text, p->len + add + 1);
+    if (!np)
+        return;
+    p->text = np;
+    if (p->len)
+        p->text[p->len++] = '\n';
+    memcpy(p->text + p->len, line, add);
+    p->len += add - 1;
+}
+
+void sched_problems_fini(sched_problems_t *p)
+{
+    if (!p)
+        return;
+    free(p->text);
+    memset(p, 0, sizeof(*p));
+}
+
+static bool bad_name(const char *s, char *why, size_t n)
+{
+    if (!s || !*s)
+        return snprintf(why, n, "is empty"), true;
+    if (strlen(s) > SCHED_MAX_NAME_LEN)
+        return snprintf(why, n, "is longer than %u characters", SCHED_MAX_NAME_LEN), true;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '/' || *p == '\\')
+            return snprintf(why, n, "contains a path separator"), true;
+        if (*p < 0x20 || *p == 0x7f || *p == ' ')
+            return snprintf(why, n, "contains whitespace or a control character"), true;
+    }
+    return false;
+}
+
+static int cmp_name(const void *a, const void *b, void *arg)
+{
+    const sched_task_spec_t *t = arg;
+    return strcmp(t[*(const uint32_t *)a].name, t[*(const uint32_t *)b].name);
+}
+
+/* Sorted index of task names (ties by index) for lookups; NULL on ENOMEM. */
+static uint32_t *names_sorted(const sched_job_spec_t *spec)
+{
+    uint32_t *ix = malloc((spec->ntasks ? spec->ntasks : 1) * sizeof(uint32_t));
+    if (!ix)
+        return NULL;
+    for (uint32_t i = 0; i < spec->ntasks; i++)
+        ix[i] = i;
+    qsort_r(ix, spec->ntasks, sizeof(uint32_t), cmp_name, (void *)spec->tasks);
+    return ix;
+}
+
+static int64_t name_lookup(const sched_job_spec_t *spec, const uint32_t *ix, const char *name)
+{
+    size_t lo = 0, hi = spec->ntasks;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(spec->tasks[ix[mid]].name, name);
+        if (c == 0) {
+            while (mid > 0 && strcmp(spec->tasks[ix[mid - 1]].name, name) == 0)
+                mid--;
+            return ix[mid];
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static void check_task_values(const sched_task_spec_t *t, sched_problems_t *p)
+{
+    const char *n = t->name;
+    if (t->argc == 0 || !t->argv || !t->argv[0] || !t->argv[0][0])
+        problem(p, "task %s: empty command (argv)", n);
+    for (uint32_t i = 0; i < t->argc && t->argv; i++)
+        if (!t->argv[i])
+            problem(p, "task %s: argv[%u] is missing", n, i);
+    for (uint32_t i = 0; i < t->nenv; i++)
+        if (!t->env[i] || !strchr(t->env[i], '=') || t->env[i][0] == '=')
+            problem(p, "task %s: env entry %u is not KEY=value", n, i);
+    if (t->req.cpus == 0)
+        problem(p, "task %s: cpus must be at least 1", n);
+    if (t->req.cpus > SCHED_MAX_CPUS)
+        problem(p, "task %s: cpus %u is absurd (at most %u)", n, t->req.cpus, SCHED_MAX_CPUS);
+    if (t->req.gpus > SCHED_MAX_GPUS_PER_NODE)
+        problem(p, "task %s: gpus %u is absurd (at most %d per node)", n, t->req.gpus,
+                SCHED_MAX_GPUS_PER_NODE);
+    if (t->req.memory_bytes > MAX_MEMORY)
+        problem(p, "task %s: memory %llu bytes is absurd (at most 1 PiB)", n,
+                (unsigned long long)t->req.memory_bytes);
+    if (t->req.gpu_min_memory > MAX_MEMORY)
+        problem(p, "task %s: GPU min_memory is absurd (at most 1 PiB)", n);
+    if ((t->req.gpu_model || t->req.gpu_min_memory) && t->req.gpus == 0)
+        problem(p, "task %s: a GPU model or min_memory is given but gpus is 0", n);
+    for (uint32_t i = 0; i < t->req.nlabels; i++)
+        if (!t->req.labels[i] || !strchr(t->req.labels[i], '='))
+            problem(p, "task %s: label selector %u is not key=value", n, i);
+    if (t->replicas > SCHED_MAX_REPLICAS)
+        problem(p, "task %s: replicas %u is absurd (at most %u)", n, t->replicas,
+                SCHED_MAX_REPLICAS);
+    if (t->priority > MAX_PRIORITY || t->priority < -MAX_PRIORITY)
+        problem(p, "task %s: priority %d out of range (-%d..%d)", n, t->priority, MAX_PRIORITY,
+                MAX_PRIORITY);
+    if (t->time_limit_ms < 0 || t->time_limit_ms > MAX_TIME_LIMIT_MS)
+        problem(p, "task %s: time limit out of range (0..366 days)", n);
+    const sched_retry_policy_t *r = &t->retry;
+    if (r->max_attempts > SCHED_MAX_ATTEMPTS)
+        problem(p, "task %s: retry attempts %u is absurd (at most %u)", n, r->max_attempts,
+                SCHED_MAX_ATTEMPTS);
+    if (r->backoff_ms < 0 || r->max_backoff_ms < 0 || r->backoff_ms > MAX_TIME_LIMIT_MS ||
+        r->max_backoff_ms > MAX_TIME_LIMIT_MS)
+        problem(p, "task %s: retry backoff out of range (0..366 days)", n);
+    if (r->factor_milli != 0 && (r->factor_milli < 1000 || r->factor_milli > 100000))
+        problem(p, "task %s: retry factor must be between 1 and 100", n);
+    if (r->jitter_pct > 100)
+        problem(p, "task %s: retry jitter must be 0..100 percent", n);
+    if (r->nexit_codes > SCHED_RETRY_MAX_EXIT_CODES)
+        problem(p, "task %s: at most %d retry exit codes", n, SCHED_RETRY_MAX_EXIT_CODES);
+    for (uint32_t i = 0; i < r->nexit_codes && i < SCHED_RETRY_MAX_EXIT_CODES; i++)
+        if (r->exit_codes[i] < 1 || r->exit_codes[i] > 255)
+            problem(p, "task %s: retry exit code %d out of range (1..255)", n, r->exit_codes[i]);
+}
+
+/* Report cycles through iterative DFS over "needs" edges. deps[i] lists
+ * the resolved dependencies of task i (-1 for unknown ones). */
+static void check_cycles(const sched_job_spec_t *spec, int64_t **deps, sched_problems_t *p)
+{
+    uint32_t n = spec->ntasks;
+    uint8_t *color = calloc(n, 1); /* 0 white, 1 on stack, 2 done */
+    uint32_t *stack = malloc(n * sizeof(uint32_t));
+    uint32_t *edge = malloc(n * sizeof(uint32_t));
+    uint32_t cycles = 0;
+    if (!color || !stack || !edge)
+        goto out;
+    for (uint32_t root = 0; root < n && cycles < 10; root++) {
+        if (color[root])
+            continue;
+        uint32_t sp = 0;
+        stack[sp] = root;
+        edge[sp++] = 0;
+        color[root] = 1;
+        while (sp > 0) {
+            uint32_t v = stack[sp - 1];
+            if (edge[sp - 1] >= spec->tasks[v].nneeds) {
+                color[v] = 2;
+                sp--;
+                continue;
+            }
+            int64_t w = deps[v][edge[sp - 1]++];
+            if (w < 0 || color[w] == 2)
+                continue;
+            if (color[w] == 0) {
+                color[w] = 1;
+                stack[sp] = (uint32_t)w;
+                edge[sp++] = 0;
+                continue;
+            }
+            /* back edge: the cycle is stack[k..sp-1] -> w */
+            uint32_t k = sp - 1;
+            while (stack[k] != (uint32_t)w)
+                k--;
+            char path[480];
+            size_t len = 0;
+            path[0] = '\0';
+            for (uint32_t i = k; i < sp && len < sizeof(path) - 64; i++)
+                len += (size_t)snprintf(path + len, sizeof(path) - len, "%s -> ",
+                                        spec->tasks[stack[i]].name);
+            if (len < sizeof(path) - 64)
+                snprintf(path + len, sizeof(path) - len, "%s", spec->tasks[w].name);
+            else
+                snprintf(path + len, sizeof(path) - len, "...");
+            if (k + 1 == sp)
+                problem(p, "task %s: needs itself", spec->tasks[w].name);
+            else
+                problem(p, "dependency cycle: %s", path);
+            if (++cycles >= 10)
+                break;
+        }
+    }
+out:
+    free(color);
+    free(stack);
+    free(edge);
+}
+
+static void fmt_bytes(char *buf, size_t n, uint64_t b)
+{
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    int i = 0;
+    uint64_t whole = b;
+    while (whole >= 1024 && whole % 1024 == 0 && i < 5) {
+        whole /= 1024;
+        i++;
+    }
+    snprintf(buf, n, "%llu %s", (unsigned long long)whole, u[i]);
+}
+
+/* Explain why no node can ever run class c, from the closest node's view. */
+static void unsatisfiable(const sched_t *s, const char *task, const task_class_t *c,
+                          fit_reason_t why, sched_problems_t *p)
+{
+    char a[32], b[32];
+    uint32_t most = 0;
+    uint64_t mostm = 0;
+    switch (why) {
+    case FIT_LABELS:
+        problem(p, "task %s: no node has the labels it selects (%s%s)", task, c->labels[0],
+                c->nlabels > 1 ? ", ..." : "");
+        break;
+    case FIT_GPU_MODEL:
+        problem(p, "task %s: no node has a GPU of model '%s'", task, c->gpu_model);
+        break;
+    case FIT_GPU_MEMORY:
+        for (size_t i = 0; i < s->nnodes; i++)
+            for (uint32_t g = 0; g < s->nodes[i].ngpus; g++)
+                if (s->nodes[i].gpus[g].memory_bytes > mostm)
+                    mostm = s->nodes[i].gpus[g].memory_bytes;
+        fmt_bytes(a, sizeof(a), c->gpu_min_memory);
+        fmt_bytes(b, sizeof(b), mostm);
+        problem(p, "task %s: no GPU has %s of memory (the largest has %s)", task, a, b);
+        break;
+    case FIT_CAP_GPUS:
+        for (size_t i = 0; i < s->nnodes; i++) {
+            uint32_t k = (uint32_t)__builtin_popcountll(fit_gpu_eligible(&s->nodes[i], c));
+            most = k > most ? k : most;
+        }
+        problem(p, "task %s: needs %u GPUs%s%s on one node, the most any node has is %u", task,
+                c->gpus, c->gpu_model ? " of model " : "", c->gpu_model ? c->gpu_model : "", most);
+        break;
+    case FIT_CAP_CORES:
+        for (size_t i = 0; i < s->nnodes; i++)
+            most = s->nodes[i].ncores > most ? s->nodes[i].ncores : most;
+        problem(p, "task %s: needs %u cpus on one node, the most any node has is %u", task,
+                c->cpus, most);
+        break;
+    case FIT_CAP_MEMORY:
+        for (size_t i = 0; i < s->nnodes; i++)
+            mostm = s->nodes[i].mem_total > mostm ? s->nodes[i].mem_total : mostm;
+        fmt_bytes(a, sizeof(a), c->memory);
+        fmt_bytes(b, sizeof(b), mostm);
+        problem(p, "task %s: needs %s of memory on one node, the most any node has is %s", task,
+                a, b);
+        break;
+    default:
+        problem(p, "task %s: no node can run it (%s)", task, fit_reason_text(why));
+        break;
+    }
+}
+
+typedef struct cap_memo {
+    uint64_t hash;
+    int64_t task; /* -1 empty */
+} cap_memo_t;
+
+/* Requests no node of the cluster could ever satisfy. Checked once per
+ * distinct request; skipped while the cluster has no nodes yet. */
+static void check_capacity(const sched_t *s, const sched_job_spec_t *spec, sched_problems_t *p)
+{
+    if (!s || s->nnodes == 0)
+        return;
+    size_t cap = 64;
+    while (cap < (size_t)spec->ntasks * 2)
+        cap *= 2;
+    cap_memo_t *memo = malloc(cap * sizeof(*memo));
+    if (!memo)
+        return;
+    for (size_t i = 0; i < cap; i++)
+        memo[i].task = -1;
+    for (uint32_t i = 0; i < spec->ntasks; i++) {
+        const sched_task_spec_t *t = &spec->tasks[i];
+        if (t->req.cpus == 0 || t->req.gpus > SCHED_MAX_GPUS_PER_NODE)
+            continue; /* already reported */
+        task_class_t c;
+        class_from_spec(&c, t);
+        uint64_t h = class_hash(&c);
+        size_t slot = h & (cap - 1);
+        bool seen = false;
+        while (memo[slot].task >= 0 && !seen) {
+            task_class_t o;
+            class_from_spec(&o, &spec->tasks[memo[slot].task]);
+            seen = memo[slot].hash == h && class_equal(&c, &o);
+            slot = (slot + 1) & (cap - 1);
+        }
+        if (seen)
+            continue; /* an identical request was checked (and reported) */
+        slot = h & (cap - 1);
+        while (memo[slot].task >= 0)
+            slot = (slot + 1) & (cap - 1);
+        memo[slot].hash = h;
+        memo[slot].task = i;
+        uint32_t able = 0;
+        fit_reason_t closest = FIT_OK;
+        for (size_t n = 0; n < s->nnodes; n++) {
+            fit_reason_t r = fit_node_capacity(&s->nodes[n], &c);
+            if (r == FIT_OK)
+                able++;
+            else if (closest == FIT_OK || r > closest)
+                closest = r;
+        }
+        if (able == 0)
+            unsatisfiable(s, t->name, &c, closest, p);
+        else if (c.replicas > able)
+            problem(p, "task %s: a gang of %u replicas needs %u nodes, only %u can run it",
+                    t->name, c.replicas, c.replicas, able);
+    }
+    free(memo);
+}
+
+int sched_job_validate(const sched_t *s, const sched_job_spec_t *spec, sched_problems_t *out)
+{
+    sched_problems_t local = {0};
+    sched_problems_t *p = out ? out : &local;
+    char why[96];
+    uint32_t before = p->count;
+    if (bad_name(spec->name, why, sizeof(why)))
+        problem(p, "job name %s", why);
+    if (spec->ntasks == 0 || !spec->tasks) {
+        problem(p, "job has no tasks");
+        goto done;
+    }
+    if (spec->ntasks > SCHED_MAX_TASKS_PER_JOB) {
+        problem(p, "job has %u tasks (at most %u)", spec->ntasks, SCHED_MAX_TASKS_PER_JOB);
+        goto done;
+    }
+    for (uint32_t i = 0; i < spec->ntasks; i++) {
+        if (bad_name(spec->tasks[i].name, why, sizeof(why))) {
+            problem(p, "task #%u: name %s", i + 1, why);
+            goto done; /* names are needed for everything below */
+        }
+    }
+    uint32_t *ix = names_sorted(spec);
+    int64_t **deps = calloc(spec->ntasks, sizeof(int64_t *));
+    if (!ix || !deps) {
+        free(ix);
+        free(deps);
+        sched_problems_fini(&local);
+        return SCHED_ENOMEM;
+    }
+    for (uint32_t i = 1; i < spec->ntasks; i++)
+        if (strcmp(spec->tasks[ix[i]].name, spec->tasks[ix[i - 1]].name) == 0)
+            problem(p, "task %s: duplicate name", spec->tasks[ix[i]].name);
+    bool oom = false;
+    for (uint32_t i = 0; i < spec->ntasks && !oom; i++) {
+        const sched_task_spec_t *t = &spec->tasks[i];
+        check_task_values(t, p);
+        deps[i] = malloc((t->nneeds ? t->nneeds : 1) * sizeof(int64_t));
+        if (!deps[i]) {
+            oom = true;
+            break;
+        }
+        for (uint32_t k = 0; k < t->nneeds; k++) {
+            deps[i][k] = t->needs[k] ? name_lookup(spec, ix, t->needs[k]) : -1;
+            if (deps[i][k] < 0)
+                problem(p, "task %s: needs unknown task '%s'", t->name,
+                        t->needs[k] ? t->needs[k] : "(null)");
+        }
+    }
+    if (!oom)
+        check_cycles(spec, deps, p);
+    for (uint32_t i = 0; i < spec->ntasks; i++)
+        free(deps[i]);
+    free(deps);
+    free(ix);
+    if (oom) {
+        sched_problems_fini(&local);
+        return SCHED_ENOMEM;
+    }
+    check_capacity(s, spec, p);
+done:;
+    int n = (int)(p->count - before);
+    sched_problems_fini(&local);
+    return n;
+}

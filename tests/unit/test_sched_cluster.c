@@ -1,0 +1,201 @@
+/* Cluster model: exact accounting, refusal of conflicting events without
+ * side effects, node loss, drain, re-registration. */
+#include <criterion/criterion.h>
+
+#include "sched_fixtures.h"
+
+static fx_pass_t pass;
+
+Test(cluster, conflicting_place_is_refused_without_side_effects)
+{
+    fx_node_t n;
+    sched_t *s = sched_create(NULL);
+    fx_node_init(&n, "n0", 1, 4, 2, 2, "H100", 80 * GiB, 16 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &n), 0);
+    sched_task_spec_t t[] = {fx_task("a", 2, 1), fx_task("b", 2, 1)};
+    t[0].req.memory_bytes = 4 * GiB;
+    t[1].req.memory_bytes = 4 * GiB;
+    sched_job_spec_t job = {.name = "j", .ntasks = 2, .tasks = t};
+    cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+    uint32_t cores_a[] = {0, 1};
+    sched_alloc_desc_t a = {.node = 0, .ncores = 2, .cores = cores_a, .gpu_mask = 1,
+                            .memory_bytes = 4 * GiB};
+    sched_event_t ev = {.type = SCHED_EV_PLACE, .time_ms = 1};
+    ev.u.place = (__typeof__(ev.u.place)){.job = 1, .task = 0, .attempt = 1, .nreplicas = 1,
+                                      .allocs = &a};
+    cr_assert_eq(sched_apply(s, &ev, NULL), 0);
+    char *before = sched_dump(s);
+    cairn_error_t err;
+    /* same core again */
+    uint32_t cores_b[] = {1, 2};
+    sched_alloc_desc_t b = {.node = 0, .ncores = 2, .cores = cores_b, .gpu_mask = 2,
+                            .memory_bytes = 4 * GiB};
+    ev.u.place = (__typeof__(ev.u.place)){.job = 1, .task = 1, .attempt = 2, .nreplicas = 1,
+                                      .allocs = &b};
+    cr_expect_eq(sched_apply(s, &ev, &err), SCHED_ECONFLICT);
+    cr_expect_str_eq(err.text, "node n0: core 1 already allocated");
+    /* same GPU again */
+    cores_b[0] = 2, cores_b[1] = 3;
+    b.gpu_mask = 1;
+    cr_expect_eq(sched_apply(s, &ev, &err), SCHED_ECONFLICT);
+    cr_expect_str_eq(err.text, "node n0: GPU 0 already allocated");
+    /* too much memory */
+    b.gpu_mask = 2;
+    b.memory_bytes = 13 * GiB;
+    cr_expect_eq(sched_apply(s, &ev, &err), SCHED_ECONFLICT, "%s", err.text);
+    cr_expect(strstr(err.text, "bytes of memory asked") != NULL, "%s", err.text);
+    /* wrong attempt id, unknown node, placing a running task */
+    b.memory_bytes = 4 * GiB;
+    ev.u.place.attempt = 7;
+    cr_expect_eq(sched_apply(s, &ev, &err), SCHED_EINVAL);
+    ev.u.place.attempt = 2;
+    b.node = 5;
+    cr_expect_eq(sched_apply(s, &ev, &err), SCHED_ENOENT);
+    b.node = 0;
+    ev.u.place.task = 0;
+    cr_expect_eq(sched_apply(s, &ev, &err), SCHED_ECONFLICT);
+    char *after = sched_dump(s);
+    cr_expect_str_eq(before, after, "refused events change nothing");
+    /* the valid one goes through, and releases restore exactly */
+    ev.u.place.task = 1;
+    cr_assert_eq(sched_apply(s, &ev, &err), 0, "%s", err.text);
+    sched_node_usage_t u;
+    sched_node_usage(s, 0, &u);
+    cr_expect_eq(u.free_cores, 0);
+    cr_expect_eq(u.free_gpus, 0);
+    cr_expect_eq(u.mem_free, 8 * GiB);
+    cr_assert_eq(fx_finish(s, NULL, 1, SCHED_END_EXIT, 0, 2), 0);
+    cr_assert_eq(fx_finish(s, NULL, 2, SCHED_END_EXIT, 0, 2), 0);
+    sched_node_usage(s, 0, &u);
+    cr_expect_eq(u.free_cores, 4);
+    cr_expect_eq(u.free_gpus, 2);
+    cr_expect_eq(u.gpu_free_mask, 3);
+    cr_expect_eq(u.mem_free, 16 * GiB);
+    /* a late duplicate report is stale */
+    cr_expect_eq(fx_finish(s, NULL, 1, SCHED_END_EXIT, 0, 3), SCHED_ESTALE);
+    free(before);
+    free(after);
+    sched_destroy(s);
+}
+
+Test(cluster, node_loss_retries_elsewhere_with_same_seed)
+{
+    fx_node_t a, b;
+    sched_t *s = sched_create(NULL);
+    fx_node_init(&a, "a", 1, 2, 1, 1, "H100", 80 * GiB, 16 * GiB);
+    fx_node_init(&b, "b", 1, 2, 1, 1, "H100", 80 * GiB, 16 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &a), 0);
+    cr_assert_eq(fx_add_node(s, NULL, &b), 0);
+    sched_task_spec_t t = fx_task("train", 2, 1);
+    t.retry.max_attempts = 2;
+    sched_job_spec_t job = {.name = "j", .seed = 5, .ntasks = 1, .tasks = &t};
+    cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 1);
+    cr_expect_str_eq(pass.buf, "job1 train a1 -> a gpu[0] core[0-1] mem=0");
+    uint64_t seed = sched_task_seed(s, 1, 0, 0);
+    sched_event_t down = {.type = SCHED_EV_NODE_STATE, .time_ms = 10};
+    down.u.node_state.node = 0;
+    down.u.node_state.state = SCHED_NODE_DOWN;
+    cr_assert_eq(sched_apply(s, &down, NULL), 0);
+    sched_attempt_info_t ai;
+    cr_assert_eq(sched_attempt_get(s, 1, &ai), 0);
+    cr_expect_eq(ai.end, SCHED_END_NODE_LOST);
+    cr_expect_eq(sched_task_state(s, 1, 0), SCHED_TASK_RETRYING);
+    cr_assert_eq(fx_place(s, NULL, 10, &pass), 1);
+    cr_expect_str_eq(pass.buf, "job1 train a2 -> b gpu[0] core[0-1] mem=0");
+    cr_expect_eq(sched_task_seed(s, 1, 0, 0), seed);
+    /* the old node comes back and reports the replaced attempt: stale */
+    cr_assert_eq(fx_add_node(s, NULL, &a), 0);
+    cr_expect_eq(sched_node_state(s, 0), SCHED_NODE_UP);
+    cr_expect_eq(fx_finish(s, NULL, 1, SCHED_END_EXIT, 0, 11), SCHED_ESTALE);
+    cr_assert_eq(fx_finish(s, NULL, 2, SCHED_END_EXIT, 0, 12), 0);
+    cr_expect_eq(sched_task_state(s, 1, 0), SCHED_TASK_SUCCEEDED);
+    sched_destroy(s);
+}
+
+Test(cluster, drain_keeps_running_work_and_takes_nothing_new)
+{
+    fx_node_t a;
+    sched_t *s = sched_create(NULL);
+    fx_node_init(&a, "a", 1, 2, 0, 0, NULL, 0, 16 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &a), 0);
+    sched_task_spec_t t[] = {fx_task("x", 1, 0), fx_task("y", 1, 0), fx_task("z", 1, 0)};
+    sched_job_spec_t job = {.name = "j", .ntasks = 3, .tasks = t};
+    cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 2);
+    sched_event_t ev = {.type = SCHED_EV_NODE_STATE, .time_ms = 1};
+    ev.u.node_state.node = 0;
+    ev.u.node_state.state = SCHED_NODE_DRAINING;
+    cr_assert_eq(sched_apply(s, &ev, NULL), 0);
+    cr_assert_eq(fx_finish(s, NULL, 1, SCHED_END_EXIT, 0, 2), 0);
+    cr_expect_eq(sched_task_state(s, 1, 1), SCHED_TASK_RUNNING, "running work continues");
+    cr_expect_eq(fx_place(s, NULL, 2, &pass), 0, "a draining node takes nothing");
+    char *why = sched_explain(s, 1, 2, 2);
+    cr_expect_str_eq(why, "job 1 task z: waiting for resources: 1 node: node draining");
+    free(why);
+    ev.u.node_state.state = SCHED_NODE_UP;
+    cr_assert_eq(sched_apply(s, &ev, NULL), 0);
+    cr_expect_eq(fx_place(s, NULL, 3, &pass), 1);
+    sched_destroy(s);
+}
+
+Test(cluster, bad_node_descriptions_are_refused)
+{
+    sched_t *s = sched_create(NULL);
+    fx_node_t n;
+    cairn_error_t err;
+    fx_node_init(&n, "bad", 1, 2, 1, 1, "H100", GiB, GiB);
+    n.core_numa[1] = 3;
+    sched_event_t ev = {.type = SCHED_EV_NODE_ADD, .u.node_add = n.d};
+    cr_expect_eq(sched_apply(s, &ev, &err), SCHED_EINVAL);
+    cr_expect_str_eq(err.text, "node bad: core 1 in unknown NUMA domain 3");
+    n.core_numa[1] = 0;
+    n.d.name = "";
+    ev.u.node_add = n.d;
+    cr_expect_eq(sched_apply(s, &ev, &err), SCHED_EINVAL);
+    n.d.name = n.name;
+    n.d.ngpus = 65;
+    ev.u.node_add = n.d;
+    cr_expect_eq(sched_apply(s, &ev, &err), SCHED_EINVAL);
+    cr_expect_eq(sched_node_count(s), 0);
+    ev.type = 99;
+    cr_expect_eq(sched_apply(s, &ev, &err), SCHED_EINVAL);
+    sched_destroy(s);
+}
+
+Test(cluster, explain_counts_nodes_per_reason)
+{
+    sched_t *s = sched_create(NULL);
+    fx_node_t n[5];
+    const char *models[] = {"A100", "A100", "H100", "H100", "H100"};
+    for (int i = 0; i < 5; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "n%d", i);
+        fx_node_init(&n[i], name, 1, 4, 2, 2, models[i], 80 * GiB, 16 * GiB);
+        cr_assert_eq(fx_add_node(s, NULL, &n[i]), 0);
+    }
+    sched_event_t ev = {.type = SCHED_EV_NODE_STATE};
+    ev.u.node_state.node = 4;
+    ev.u.node_state.state = SCHED_NODE_DOWN;
+    cr_assert_eq(sched_apply(s, &ev, NULL), 0);
+    sched_task_spec_t fill[] = {fx_task("f0", 1, 2), fx_task("f1", 1, 2)};
+    fill[0].req.gpu_model = fill[1].req.gpu_model = "H100";
+    sched_job_spec_t j1 = {.name = "fill", .ntasks = 2, .tasks = fill};
+    cr_assert_eq(fx_submit(s, NULL, &j1, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 2);
+    sched_task_spec_t t = fx_task("train", 1, 1);
+    t.req.gpu_model = "H100";
+    sched_job_spec_t j2 = {.name = "wait", .ntasks = 1, .tasks = &t};
+    cr_assert_eq(fx_submit(s, NULL, &j2, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 0);
+    char *why = sched_explain(s, 2, 0, 0);
+    cr_expect_str_eq(why, "job 2 task train: waiting for resources: 1 node: node down; 2 nodes: "
+                          "GPU model does not match (wants H100); 2 nodes: too few free GPUs");
+    free(why);
+    why = sched_explain(s, 1, 0, 0);
+    cr_expect_str_eq(why, "job 1 task f0: placed (attempt 1) on n2 gpu[0-1] core[0] "
+                          "mem=0; best fit: leaves 0 GPUs and 3 cores free on n2; GPUs all "
+                          "behind one PCIe switch; cores on the GPUs' NUMA domain");
+    free(why);
+    sched_destroy(s);
+}

@@ -1,0 +1,240 @@
+/* Placement: topology-aware GPU and core choice, best fit, priority order,
+ * gangs, constraints and backfill. Compared as canonical strings. */
+#include <criterion/criterion.h>
+
+#include "sched_fixtures.h"
+
+/* One 2-socket node: 2 NUMA x 16 cores, 8 GPUs, 2 per PCIe switch. */
+static sched_t *one_node(fx_node_t *n)
+{
+    sched_t *s = sched_create(NULL);
+    fx_node_init(n, "n0", 2, 16, 8, 2, "NVIDIA H100 80GB HBM3", 80 * GiB, 256 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, n), 0);
+    return s;
+}
+
+static fx_pass_t pass;
+
+typedef struct place_case {
+    const char *what;
+    uint32_t cpus, gpus;
+    const char *expect;
+} place_case_t;
+
+Test(place, gpus_compact_within_switch_then_numa)
+{
+    /* Each row is submitted after the previous ones, which keep running. */
+    static const place_case_t rows[] = {
+        {"1 GPU: first switch, cores on its NUMA domain", 2, 1,
+         "job1 t a1 -> n0 gpu[0] core[0-1] mem=0"},
+        {"2 GPUs: a switch with exactly 2 free (best fit), not the half-used one", 2, 2,
+         "job2 t a2 -> n0 gpu[2-3] core[2-3] mem=0"},
+        {"1 GPU: fills the half-used switch", 1, 1, "job3 t a3 -> n0 gpu[1] core[4] mem=0"},
+        {"4 GPUs: no switch holds 4, NUMA 1 holds 4", 4, 4,
+         "job4 t a4 -> n0 gpu[4-7] core[16-19] mem=0"},
+        {"CPU only: takes the best-fit NUMA domain", 8, 0, "job5 t a5 -> n0 core[5-12] mem=0"},
+    };
+    fx_node_t n;
+    sched_t *s = one_node(&n);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        sched_task_spec_t t = fx_task("t", rows[i].cpus, rows[i].gpus);
+        sched_job_spec_t job = {.name = "j", .seed = 1, .ntasks = 1, .tasks = &t};
+        cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+        cr_assert_eq(fx_place(s, NULL, 0, &pass), 1, "%s", rows[i].what);
+        cr_expect_str_eq(pass.buf, rows[i].expect, "%s", rows[i].what);
+    }
+    sched_destroy(s);
+}
+
+Test(place, eight_gpus_span_numa_and_cores_follow)
+{
+    fx_node_t n;
+    sched_t *s = one_node(&n);
+    sched_task_spec_t t = fx_task("big", 32, 8);
+    sched_job_spec_t job = {.name = "j", .ntasks = 1, .tasks = &t};
+    cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 1);
+    cr_expect_str_eq(pass.buf, "job1 big a1 -> n0 gpu[0-7] core[0-31] mem=0");
+    char *why = sched_explain(s, 1, 0, 0);
+    cr_expect(strstr(why, "spread across NUMA domains") != NULL, "%s", why);
+    free(why);
+    sched_destroy(s);
+}
+
+Test(place, best_fit_node_and_cpu_tasks_avoid_gpu_nodes)
+{
+    fx_node_t a, b, c;
+    sched_t *s = sched_create(NULL);
+    fx_node_init(&a, "a-gpu8", 2, 16, 8, 2, "H100", 80 * GiB, 64 * GiB);
+    fx_node_init(&b, "b-gpu2", 1, 16, 2, 2, "H100", 80 * GiB, 64 * GiB);
+    fx_node_init(&c, "c-cpu", 1, 16, 0, 0, NULL, 0, 64 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &a), 0);
+    cr_assert_eq(fx_add_node(s, NULL, &b), 0);
+    cr_assert_eq(fx_add_node(s, NULL, &c), 0);
+    sched_task_spec_t t[] = {fx_task("cpu", 4, 0), fx_task("two", 4, 2), fx_task("one", 1, 1)};
+    sched_job_spec_t job = {.name = "j", .ntasks = 3, .tasks = t};
+    cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 3);
+    cr_expect_str_eq(pass.buf, "job1 cpu a1 -> c-cpu core[0-3] mem=0\n"
+                               "job1 two a2 -> b-gpu2 gpu[0-1] core[0-3] mem=0\n"
+                               "job1 one a3 -> a-gpu8 gpu[0] core[0] mem=0");
+    /* a CPU task now best-fits the GPU node whose GPUs are all taken */
+    sched_task_spec_t more = fx_task("more", 4, 0);
+    sched_job_spec_t j2 = {.name = "j2", .ntasks = 1, .tasks = &more};
+    cr_assert_eq(fx_submit(s, NULL, &j2, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 1);
+    cr_expect_str_eq(pass.buf, "job2 more a4 -> b-gpu2 core[4-7] mem=0");
+    sched_destroy(s);
+}
+
+Test(place, priority_then_submission_order)
+{
+    fx_node_t n;
+    sched_t *s = sched_create(NULL);
+    fx_node_init(&n, "n0", 1, 2, 0, 0, NULL, 0, 8 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &n), 0);
+    sched_task_spec_t a[] = {fx_task("low1", 1, 0), fx_task("low2", 1, 0)};
+    sched_task_spec_t b[] = {fx_task("high", 1, 0), fx_task("low3", 1, 0)};
+    b[0].priority = 10;
+    sched_job_spec_t j1 = {.name = "first", .ntasks = 2, .tasks = a};
+    sched_job_spec_t j2 = {.name = "second", .ntasks = 2, .tasks = b};
+    cr_assert_eq(fx_submit(s, NULL, &j1, 0), 0);
+    cr_assert_eq(fx_submit(s, NULL, &j2, 1), 0);
+    cr_assert_eq(fx_place(s, NULL, 2, &pass), 2);
+    cr_expect_str_eq(pass.buf, "job2 high a1 -> n0 core[0] mem=0\n"
+                               "job1 low1 a2 -> n0 core[1] mem=0");
+    cr_assert_eq(fx_finish(s, NULL, 1, SCHED_END_EXIT, 0, 3), 0);
+    cr_assert_eq(fx_place(s, NULL, 3, &pass), 1);
+    cr_expect_str_eq(pass.buf, "job1 low2 a3 -> n0 core[0] mem=0");
+    sched_destroy(s);
+}
+
+Test(place, gang_all_or_nothing_on_distinct_nodes)
+{
+    fx_node_t n[3];
+    sched_t *s = sched_create(NULL);
+    char name[8];
+    for (int i = 0; i < 2; i++) {
+        snprintf(name, sizeof(name), "g%d", i);
+        fx_node_init(&n[i], name, 2, 8, 4, 2, "H100", 80 * GiB, 64 * GiB);
+        cr_assert_eq(fx_add_node(s, NULL, &n[i]), 0);
+    }
+    sched_task_spec_t t = fx_task("ddp", 4, 4);
+    t.replicas = 3;
+    sched_job_spec_t job = {.name = "gang", .ntasks = 1, .tasks = &t};
+    /* 3 replicas, 2 nodes: validation refuses it as unsatisfiable */
+    sched_problems_t p = {0};
+    cr_assert_eq(sched_job_validate(s, &job, &p), 1);
+    cr_expect(strstr(p.text, "gang of 3 replicas needs 3 nodes, only 2") != NULL, "%s", p.text);
+    sched_problems_fini(&p);
+    snprintf(name, sizeof(name), "g2");
+    fx_node_init(&n[2], name, 2, 8, 4, 2, "H100", 80 * GiB, 64 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &n[2]), 0);
+    /* occupy one GPU on g1: the gang must wait, and take nothing meanwhile */
+    sched_task_spec_t one = fx_task("one", 1, 1);
+    sched_job_spec_t j1 = {.name = "one", .ntasks = 1, .tasks = &one};
+    cr_assert_eq(fx_submit(s, NULL, &j1, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 1);
+    cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+    char *before = sched_dump(s);
+    cr_assert_eq(fx_place(s, NULL, 1, &pass), 0);
+    char *after = sched_dump(s);
+    cr_expect_str_eq(before, after, "a gang that does not fit must allocate nothing");
+    char *why = sched_explain(s, 2, 0, 1);
+    cr_expect(strstr(why, "gang of 3 replicas needs 3 nodes at once, 2 fit now") != NULL, "%s",
+              why);
+    free(why);
+    free(before);
+    free(after);
+    cr_assert_eq(fx_finish(s, NULL, 1, SCHED_END_EXIT, 0, 2), 0);
+    cr_assert_eq(fx_place(s, NULL, 2, &pass), 1);
+    cr_expect_str_eq(pass.buf, "job2 ddp a2 -> g0 gpu[0-3] core[0-3] mem=0 + "
+                               "g1 gpu[0-3] core[0-3] mem=0 + g2 gpu[0-3] core[0-3] mem=0");
+    cr_expect_neq(sched_task_seed(s, 2, 0, 0), sched_task_seed(s, 2, 0, 1));
+    sched_destroy(s);
+}
+
+Test(place, constraints_model_memory_labels_and_draining)
+{
+    fx_node_t a, b, c;
+    sched_t *s = sched_create(NULL);
+    fx_node_init(&a, "a100", 1, 8, 4, 4, "NVIDIA A100-SXM4-40GB", 40 * GiB, 64 * GiB);
+    fx_node_init(&b, "h100", 1, 8, 4, 4, "NVIDIA H100 80GB HBM3", 80 * GiB, 64 * GiB);
+    fx_node_init(&c, "h100b", 1, 8, 4, 4, "NVIDIA H100 80GB HBM3", 80 * GiB, 64 * GiB);
+    c.labels[0] = "zone=b";
+    c.d.nlabels = 1;
+    cr_assert_eq(fx_add_node(s, NULL, &a), 0);
+    cr_assert_eq(fx_add_node(s, NULL, &b), 0);
+    cr_assert_eq(fx_add_node(s, NULL, &c), 0);
+    sched_event_t drain = {.type = SCHED_EV_NODE_STATE};
+    drain.u.node_state.node = 1;
+    drain.u.node_state.state = SCHED_NODE_DRAINING;
+    cr_assert_eq(sched_apply(s, &drain, NULL), 0);
+    static const char *const zone[] = {"zone=b"};
+    sched_task_spec_t t[] = {fx_task("h", 1, 1), fx_task("big", 1, 1), fx_task("z", 1, 1)};
+    t[0].req.gpu_model = "h100";
+    t[1].req.gpu_min_memory = 60 * GiB;
+    t[2].req.labels = zone;
+    t[2].req.nlabels = 1;
+    sched_job_spec_t job = {.name = "c", .ntasks = 3, .tasks = t};
+    cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 3);
+    cr_expect_str_eq(pass.buf, "job1 h a1 -> h100b gpu[0] core[0] mem=0\n"
+                               "job1 big a2 -> h100b gpu[1] core[1] mem=0\n"
+                               "job1 z a3 -> h100b gpu[2] core[2] mem=0");
+    sched_destroy(s);
+}
+
+Test(place, backfill_respects_reservation)
+{
+    fx_node_t n;
+    sched_t *s = sched_create(NULL);
+    fx_node_init(&n, "n0", 1, 5, 0, 0, NULL, 0, 8 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &n), 0);
+    /* a 3-core task runs until t=1000 */
+    sched_task_spec_t run = fx_task("running", 3, 0);
+    run.time_limit_ms = 1000;
+    sched_job_spec_t j1 = {.name = "r", .ntasks = 1, .tasks = &run};
+    cr_assert_eq(fx_submit(s, NULL, &j1, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 1);
+    /* a 4-core high-priority task waits; short and long 1-core tasks follow */
+    sched_task_spec_t t[] = {fx_task("wide", 4, 0), fx_task("long", 1, 0),
+                             fx_task("short", 1, 0)};
+    t[0].priority = 5;
+    t[0].time_limit_ms = 1000;
+    t[1].time_limit_ms = 5000;
+    t[2].time_limit_ms = 500;
+    sched_job_spec_t j2 = {.name = "w", .ntasks = 3, .tasks = t};
+    cr_assert_eq(fx_submit(s, NULL, &j2, 10), 0);
+    cr_assert_eq(fx_place(s, NULL, 10, &pass), 1);
+    cr_expect_str_eq(pass.buf, "job2 short a2 -> n0 core[3] mem=0",
+                     "only the task that ends before the reservation may backfill");
+    char *why = sched_explain(s, 2, 1, 10);
+    cr_expect(strstr(why, "reservation held for job 2 task wide from t=1000") != NULL, "%s", why);
+    free(why);
+    why = sched_explain(s, 2, 0, 10);
+    cr_expect(strstr(why, "holds a reservation on n0 from t=1000") != NULL, "%s", why);
+    free(why);
+    sched_destroy(s);
+}
+
+Test(place, no_reservation_when_disabled)
+{
+    fx_node_t n;
+    sched_config_t cfg = {.max_reservations = 0};
+    sched_t *s = sched_create(&cfg);
+    fx_node_init(&n, "n0", 1, 4, 0, 0, NULL, 0, 8 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &n), 0);
+    sched_task_spec_t a = fx_task("a", 3, 0);
+    a.time_limit_ms = 1000;
+    sched_job_spec_t j1 = {.name = "r", .ntasks = 1, .tasks = &a};
+    cr_assert_eq(fx_submit(s, NULL, &j1, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 1);
+    sched_task_spec_t t[] = {fx_task("wide", 4, 0), fx_task("long", 1, 0)};
+    t[0].priority = 5;
+    sched_job_spec_t j = {.name = "w", .ntasks = 2, .tasks = t};
+    cr_assert_eq(fx_submit(s, NULL, &j, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 1);
+    cr_expect_str_eq(pass.buf, "job2 long a2 -> n0 core[3] mem=0");
+    sched_destroy(s);
+}

@@ -1,0 +1,321 @@
+/* Randomized runs with fixed seeds over random clusters and DAGs. After
+ * every step: no core or GPU allocated twice, accounting conserved, gangs
+ * all-or-nothing on distinct nodes. At the end: the same seed gives the same
+ * placements and state, replaying the journal gives the same state, and
+ * every node is whole again once everything ended. */
+#include <criterion/criterion.h>
+
+#include "sched_fixtures.h"
+
+#define MAX_NODES 12
+#define MAX_JOBS 16
+#define MAX_TASKS 24
+
+typedef struct sim {
+    uint64_t rng;
+    sched_t *s;
+    fx_journal_t journal;
+    fx_node_t nodes[MAX_NODES];
+    int nnodes;
+    bool down[MAX_NODES];
+    sched_task_spec_t tasks[MAX_JOBS][MAX_TASKS];
+    char names[MAX_JOBS][MAX_TASKS][16];
+    const char *needs[MAX_JOBS][MAX_TASKS][3];
+    sched_job_spec_t jobs[MAX_JOBS];
+    int njobs;
+    int64_t now;
+    char log[1 << 18];
+    size_t loglen;
+} sim_t;
+
+static uint32_t rnd(sim_t *m, uint32_t n)
+{
+    return (uint32_t)(fx_rand(&m->rng) % n);
+}
+
+static void sim_log_cb(const sched_event_t *ev, void *arg)
+{
+    sim_t *m = arg;
+    char *str = sched_place_str(m->s, ev);
+    m->loglen += (size_t)snprintf(m->log + m->loglen, sizeof(m->log) - m->loglen, "%lld %s\n",
+                                  (long long)ev->time_ms, str);
+    free(str);
+    fx_journal_add(&m->journal, ev);
+}
+
+static void sim_nodes(sim_t *m)
+{
+    static const char *const models[] = {"NVIDIA A100-SXM4-80GB", "NVIDIA H100 80GB HBM3"};
+    m->nnodes = 3 + (int)rnd(m, MAX_NODES - 2);
+    for (int i = 0; i < m->nnodes; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "node%02d", i);
+        int nnuma = 1 + (int)rnd(m, 3);
+        int cores = 2 + (int)rnd(m, 8);
+        static const int gpu_choices[] = {0, 0, 2, 4, 8};
+        int ngpus = gpu_choices[rnd(m, 5)];
+        int group = 1 << rnd(m, 3);
+        fx_node_init(&m->nodes[i], name, nnuma, cores, ngpus, group, models[rnd(m, 2)],
+                     (40 + 40 * rnd(m, 2)) * GiB, (16 + 16 * rnd(m, 4)) * GiB);
+        if (rnd(m, 3) == 0) {
+            m->nodes[i].labels[0] = "zone=a";
+            m->nodes[i].d.nlabels = 1;
+        }
+        cr_assert_eq(fx_add_node(m->s, &m->journal, &m->nodes[i]), 0);
+    }
+}
+
+static void sim_submit(sim_t *m)
+{
+    static const char *const zone[] = {"zone=a"};
+    if (m->njobs >= MAX_JOBS)
+        return;
+    int j = m->njobs;
+    uint32_t n = 1 + rnd(m, MAX_TASKS);
+    for (uint32_t i = 0; i < n; i++) {
+        snprintf(m->names[j][i], sizeof(m->names[j][i]), "t%u", i);
+        sched_task_spec_t *t = &m->tasks[j][i];
+        *t = fx_task(m->names[j][i], 1 + rnd(m, 4), rnd(m, 4) == 0 ? 1 + rnd(m, 2) : 0);
+        t->req.memory_bytes = rnd(m, 3) * GiB;
+        t->priority = (int32_t)rnd(m, 5) - 2;
+        t->time_limit_ms = rnd(m, 2) ? 100 + rnd(m, 2000) : 0;
+        if (rnd(m, 8) == 0)
+            t->replicas = 2;
+        if (rnd(m, 10) == 0) {
+            t->req.labels = zone;
+            t->req.nlabels = 1;
+        }
+        if (t->req.gpus && rnd(m, 4) == 0)
+            t->req.gpu_model = "H100";
+        t->retry = (sched_retry_policy_t){.max_attempts = 1 + rnd(m, 3),
+                                          .backoff_ms = rnd(m, 50),
+                                          .factor_milli = 2000,
+                                          .on = rnd(m, 2) ? 0 : SCHED_RETRY_ANY_EXIT};
+        uint32_t nd = i ? rnd(m, 3) : 0;
+        for (uint32_t k = 0; k < nd; k++)
+            m->needs[j][i][k] = m->names[j][rnd(m, i)];
+        t->needs = m->needs[j][i];
+        t->nneeds = nd;
+    }
+    m->jobs[j] = (sched_job_spec_t){.name = "job", .seed = fx_rand(&m->rng), .ntasks = n,
+                                    .tasks = m->tasks[j]};
+    if (fx_submit(m->s, &m->journal, &m->jobs[j], m->now) == 0)
+        m->njobs++; /* unsatisfiable random specs are refused: fine */
+}
+
+/* Collect running attempt ids. */
+static size_t running(sim_t *m, uint64_t *ids, size_t max)
+{
+    size_t n = 0;
+    sched_attempt_info_t a;
+    for (uint64_t id = 1; sched_attempt_get(m->s, id, &a) == 0; id++)
+        if (a.end == SCHED_END_NONE && n < max)
+            ids[n++] = id;
+    return n;
+}
+
+static void check_invariants(sim_t *m)
+{
+    uint64_t cores[MAX_NODES][4] = {{0}};
+    uint64_t gpus[MAX_NODES] = {0};
+    uint64_t mem[MAX_NODES] = {0};
+    uint32_t ncores[MAX_NODES] = {0};
+    uint64_t ids[4096];
+    size_t n = running(m, ids, 4096);
+    for (size_t i = 0; i < n; i++) {
+        sched_attempt_info_t a;
+        cr_assert_eq(sched_attempt_get(m->s, ids[i], &a), 0);
+        uint32_t want = m->jobs[a.job - 1].tasks[a.task].replicas;
+        cr_assert_eq(a.nreplicas, want ? want : 1, "gang placed partially");
+        for (uint32_t r = 0; r < a.nreplicas; r++) {
+            const sched_alloc_desc_t *al = &a.allocs[r];
+            for (uint32_t q = 0; q < r; q++)
+                cr_assert_neq(a.allocs[q].node, al->node, "two replicas on one node");
+            for (uint32_t c = 0; c < al->ncores; c++) {
+                uint32_t core = al->cores[c];
+                cr_assert_eq(cores[al->node][core / 64] >> (core % 64) & 1, 0,
+                             "core %u of node %u allocated twice", core, al->node);
+                cores[al->node][core / 64] |= 1ull << (core % 64);
+                cr_assert_not(sched_node_core_free(m->s, al->node, core));
+            }
+            cr_assert_eq(gpus[al->node] & al->gpu_mask, 0, "GPU allocated twice");
+            gpus[al->node] |= al->gpu_mask;
+            mem[al->node] += al->memory_bytes;
+            ncores[al->node] += al->ncores;
+        }
+    }
+    for (int i = 0; i < m->nnodes; i++) {
+        sched_node_usage_t u;
+        cr_assert_eq(sched_node_usage(m->s, (uint32_t)i, &u), 0);
+        cr_assert_eq(u.free_cores + ncores[i], u.ncores, "node %d core accounting", i);
+        cr_assert_eq(u.free_gpus + (uint32_t)__builtin_popcountll(gpus[i]), u.ngpus);
+        cr_assert_eq(u.gpu_free_mask & gpus[i], 0);
+        cr_assert_eq(u.mem_free + mem[i], u.mem_total, "node %d memory accounting", i);
+    }
+}
+
+static void sim_step(sim_t *m)
+{
+    m->now += 1 + rnd(m, 40);
+    uint64_t ids[4096];
+    size_t n = running(m, ids, 4096);
+    uint32_t act = rnd(m, 100);
+    sched_event_t ev = {.time_ms = m->now};
+    if (act < 55 && n) {
+        uint64_t id = ids[rnd(m, (uint32_t)n)];
+        static const sched_end_t ends[] = {SCHED_END_EXIT, SCHED_END_EXIT, SCHED_END_EXIT,
+                                           SCHED_END_EXIT, SCHED_END_SIGNAL, SCHED_END_TIMEOUT};
+        sched_end_t e = ends[rnd(m, 6)];
+        int code = e == SCHED_END_EXIT ? (rnd(m, 4) == 0 ? 1 : 0) : 9;
+        cr_assert_eq(fx_finish(m->s, &m->journal, id, e, code, m->now), 0);
+    } else if (act < 65 && n) {
+        ev.type = SCHED_EV_START;
+        ev.u.start.attempt = ids[rnd(m, (uint32_t)n)];
+        cr_assert_eq(fx_apply(m->s, &m->journal, &ev), 0);
+    } else if (act < 72) {
+        int i = (int)rnd(m, (uint32_t)m->nnodes);
+        if (m->down[i]) {
+            cr_assert_eq(fx_add_node(m->s, &m->journal, &m->nodes[i]), 0); /* comes back */
+            m->down[i] = false;
+        } else {
+            ev.type = SCHED_EV_NODE_STATE;
+            ev.u.node_state.node = (uint32_t)i;
+            ev.u.node_state.state = rnd(m, 2) ? SCHED_NODE_DOWN : SCHED_NODE_DRAINING;
+            cr_assert_eq(fx_apply(m->s, &m->journal, &ev), 0);
+            m->down[i] = true;
+        }
+    } else if (act < 75 && m->njobs) {
+        ev.type = SCHED_EV_CANCEL;
+        ev.u.cancel.job = 1 + rnd(m, (uint32_t)m->njobs);
+        ev.u.cancel.task = rnd(m, 2) ? -1 : 0;
+        cr_assert_eq(fx_apply(m->s, &m->journal, &ev), 0);
+    } else if (act < 82) {
+        sim_submit(m);
+    }
+    cr_assert_geq(sched_place(m->s, m->now, sim_log_cb, m), 0);
+    check_invariants(m);
+}
+
+static sim_t *sim_run(uint64_t seed, int steps)
+{
+    sim_t *m = calloc(1, sizeof(*m));
+    m->rng = seed * 0x9e3779b97f4a7c15ull + 1;
+    m->s = sched_create(NULL);
+    sim_nodes(m);
+    for (int i = 0; i < 3; i++)
+        sim_submit(m);
+    for (int i = 0; i < steps; i++)
+        sim_step(m);
+    return m;
+}
+
+/* Bring every node back, finish everything that runs, until quiet. */
+static void sim_drain(sim_t *m)
+{
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->down[i]) {
+            cr_assert_eq(fx_add_node(m->s, &m->journal, &m->nodes[i]), 0);
+            m->down[i] = false;
+        }
+    for (int round = 0; round < 10000; round++) {
+        uint64_t ids[4096];
+        size_t n = running(m, ids, 4096);
+        m->now += 5000; /* past any backoff */
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(fx_finish(m->s, &m->journal, ids[i], SCHED_END_EXIT, 0, m->now), 0);
+        int placed = sched_place(m->s, m->now, sim_log_cb, m);
+        cr_assert_geq(placed, 0);
+        check_invariants(m);
+        if (n == 0 && placed == 0)
+            break;
+    }
+}
+
+static void sim_free(sim_t *m)
+{
+    fx_journal_fini(&m->journal);
+    sched_destroy(m->s);
+    free(m);
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+Test(random, invariants_determinism_and_replay, .timeout = 120)
+{
+    size_t placements = 0, gangs = 0, retried = 0, lost = 0;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        sim_t *a = sim_run(seed, 300);
+        placements += count_lines(a->log);
+        for (const char *p = a->log; (p = strstr(p, " + ")); p++)
+            gangs++;
+        sched_attempt_info_t ai;
+        for (uint64_t id = 1; sched_attempt_get(a->s, id, &ai) == 0; id++) {
+            retried += ai.number > 1;
+            lost += ai.end == SCHED_END_NODE_LOST;
+        }
+        sim_t *b = sim_run(seed, 300);
+        cr_assert_str_eq(a->log, b->log, "seed %llu: placements differ", (unsigned long long)seed);
+        char *da = sched_dump(a->s), *db = sched_dump(b->s);
+        cr_assert_str_eq(da, db, "seed %llu: states differ", (unsigned long long)seed);
+
+        /* replay the journal into an empty state */
+        sched_t *r = sched_create(NULL);
+        for (size_t i = 0; i < a->journal.n; i++) {
+            cairn_error_t err = {{0}};
+            cr_assert_eq(sched_apply(r, &a->journal.ev[i], &err), 0, "seed %llu event %zu: %s",
+                         (unsigned long long)seed, i, err.text);
+        }
+        char *dr = sched_dump(r);
+        cr_assert_str_eq(da, dr, "seed %llu: replay differs", (unsigned long long)seed);
+
+        /* the next pass decides the same on the live and replayed states */
+        fx_pass_t *pa = calloc(1, sizeof(*pa)), *pr = calloc(1, sizeof(*pr));
+        int na = fx_place(a->s, NULL, a->now + 1, pa);
+        int nr = fx_place(r, NULL, a->now + 1, pr);
+        cr_assert_eq(na, nr);
+        cr_assert_str_eq(pa->buf, pr->buf);
+        /* explanations agree too */
+        for (uint32_t j = 1; j <= sched_job_count(r); j++)
+            for (uint32_t t = 0; t < sched_job_ntasks(r, j); t++) {
+                char *ea = sched_explain(a->s, j, t, a->now + 1);
+                char *er = sched_explain(r, j, t, a->now + 1);
+                cr_assert_str_eq(ea, er);
+                free(ea);
+                free(er);
+            }
+        free(pa);
+        free(pr);
+        free(da);
+        free(db);
+        free(dr);
+        sched_destroy(r);
+
+        /* when all work has ended, every node is whole again */
+        sim_drain(a);
+        for (int i = 0; i < a->nnodes; i++) {
+            sched_node_usage_t u;
+            cr_assert_eq(sched_node_usage(a->s, (uint32_t)i, &u), 0);
+            cr_assert_eq(u.free_cores, u.ncores);
+            cr_assert_eq(u.free_gpus, u.ngpus);
+            cr_assert_eq(u.mem_free, u.mem_total);
+        }
+        for (uint32_t j = 1; j <= sched_job_count(a->s); j++)
+            cr_assert(sched_job_done(a->s, j), "seed %llu: job %u never ended",
+                      (unsigned long long)seed, j);
+        sim_free(a);
+        sim_free(b);
+    }
+    /* the runs exercised what they claim to */
+    cr_expect_gt(placements, 2000, "placements %zu", placements);
+    cr_expect_gt(gangs, 20, "gang placements %zu", gangs);
+    cr_expect_gt(retried, 50, "retried attempts %zu", retried);
+    cr_expect_gt(lost, 20, "node-lost attempts %zu", lost);
+    cr_log_info("%zu placements, %zu gangs, %zu retries, %zu node-lost", placements, gangs,
+                retried, lost);
+}
