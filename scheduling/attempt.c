@@ -86,22 +86,27 @@ static void place_explain(const sched_t *s, sched_attempt_t *at)
     at->cores_local = local;
 }
 
-static int running_add(sched_t *s, sched_attempt_t *at)
+static int running_add(sched_t *s, sched_attempt_t *at, int64_t end_ms)
 {
-    uint64_t *nr = xgrow(s->running, &s->running_cap, s->nrunning + 1, sizeof(uint64_t));
+    running_ref_t *nr = xgrow(s->running, &s->running_cap, s->nrunning + 1, sizeof(*nr));
     if (!nr)
         return SCHED_ENOMEM;
     s->running = nr;
     at->running_ix = (uint32_t)s->nrunning;
-    s->running[s->nrunning++] = at->id;
+    s->running[s->nrunning++] = (running_ref_t){at->id, end_ms};
     return 0;
 }
 
 static void running_remove(sched_t *s, sched_attempt_t *at)
 {
-    uint64_t last = s->running[--s->nrunning];
+    running_ref_t last = s->running[--s->nrunning];
     s->running[at->running_ix] = last;
-    s->attempts[last - 1].running_ix = at->running_ix;
+    s->attempts[last.id - 1].running_ix = at->running_ix;
+}
+
+static int64_t limit_end(int64_t from, int64_t limit)
+{
+    return limit > 0 ? from + limit : INT64_MAX;
 }
 
 int attempt_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
@@ -132,7 +137,8 @@ int attempt_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
         at->allocs[i].cores = cores;
     }
     at->id = ev->u.place.attempt;
-    if (running_add(s, at) < 0) {
+    const sched_task_t *tt = &s->jobs[ev->u.place.job - 1].tasks[ev->u.place.task];
+    if (running_add(s, at, limit_end(ev->time_ms, tt->time_limit_ms)) < 0) {
         attempt_free_allocs(at);
         return errcode(err, SCHED_ENOMEM, "out of memory");
     }
@@ -162,15 +168,18 @@ int attempt_start(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
     if (!at->running)
         return errcode(err, SCHED_ESTALE, "start: attempt %llu already ended",
                        (unsigned long long)at->id);
-    if (!at->started_ms)
+    if (!at->started_ms) {
         at->started_ms = ev->time_ms;
+        const sched_task_t *t = &s->jobs[at->job - 1].tasks[at->task];
+        s->running[at->running_ix].end_ms = limit_end(ev->time_ms, t->time_limit_ms);
+    }
     return 0;
 }
 
 /* Decide what happens to the task after its current attempt ended. */
 static void task_after_attempt(sched_t *s, sched_attempt_t *at, int64_t now_ms)
 {
-    task_ref_t r = {at->job, at->task, 0};
+    task_ref_t r = {.job = at->job, .task = at->task};
     sched_task_t *t = task_at(s, r);
     if (at->end == SCHED_END_EXIT && at->exit_code == 0) {
         task_finished(s, r, SCHED_TASK_SUCCEEDED, now_ms);
@@ -202,7 +211,7 @@ void attempt_end(sched_t *s, sched_attempt_t *at, sched_end_t end, int code, int
     at->exit_code = code;
     at->signal = sig;
     at->ended_ms = now_ms;
-    if (task_at(s, (task_ref_t){at->job, at->task, 0})->attempt == at->id)
+    if (task_at(s, (task_ref_t){.job = at->job, .task = at->task})->attempt == at->id)
         task_after_attempt(s, at, now_ms);
 }
 
@@ -237,7 +246,7 @@ int attempts_node_lost(sched_t *s, uint32_t node, int64_t now_ms)
         return SCHED_ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < s->nrunning; i++) {
-        sched_attempt_t *at = &s->attempts[s->running[i] - 1];
+        sched_attempt_t *at = &s->attempts[s->running[i].id - 1];
         for (uint32_t k = 0; k < at->nreplicas; k++)
             if (at->allocs[k].node == node) {
                 lost[n++] = at->id;
@@ -267,7 +276,7 @@ static void cancel_task(sched_t *s, uint32_t job, uint32_t task, int64_t now_ms,
             t->queued = 0;
             j->nended++;
         } else {
-            task_finished(s, (task_ref_t){job, task, 0}, SCHED_TASK_CANCELLED, now_ms);
+            task_finished(s, (task_ref_t){.job = job, .task = task}, SCHED_TASK_CANCELLED, now_ms);
         }
         break;
     default:

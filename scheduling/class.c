@@ -1,9 +1,9 @@
 /* Task classes (tasks with identical requests) and their ready queues.
  *
- * Each class keeps a binary heap of its ready tasks ordered by priority,
- * then submission order (job id, then task index). Entries are removed
- * lazily: an entry is valid while the task is still queued with the same
- * attempt count it had when pushed. */
+ * Each class keeps its ready tasks by priority level, each level in
+ * submission order (job id, then task index). Entries are removed lazily:
+ * an entry is valid while the task is still queued with the same attempt
+ * count it had when pushed. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +15,11 @@ void class_fini(task_class_t *c)
         free(c->labels[i]);
     free(c->labels);
     free(c->gpu_model);
-    free(c->heap);
+    for (uint32_t i = 0; i < c->nlevels; i++) {
+        free(c->levels[i].fifo);
+        free(c->levels[i].heap);
+    }
+    free(c->levels);
 }
 
 /* A borrowed view of a spec's request as a class, for matching. */
@@ -133,9 +137,9 @@ oom:
 /* Priority desc, then job id asc, then task index asc. */
 bool task_before(const sched_t *s, task_ref_t a, task_ref_t b)
 {
-    int32_t pa = task_at(s, a)->priority, pb = task_at(s, b)->priority;
-    if (pa != pb)
-        return pa > pb;
+    (void)s;
+    if (a.prio != b.prio)
+        return a.prio > b.prio;
     if (a.job != b.job)
         return a.job < b.job;
     return a.task < b.task;
@@ -148,78 +152,137 @@ bool task_eligible(const sched_t *s, task_ref_t r)
            (t->state == SCHED_TASK_READY || t->state == SCHED_TASK_RETRYING);
 }
 
-void class_heap_push(sched_t *s, task_class_t *c, task_ref_t r)
+static bool ref_after(task_ref_t a, task_ref_t b)
 {
-    if (c->heap_len == c->heap_cap) {
-        uint32_t ncap = c->heap_cap ? c->heap_cap * 2 : 16;
-        task_ref_t *nh = realloc(c->heap, ncap * sizeof(task_ref_t));
-        if (!nh)
-            return; /* the task stays unqueued; sched_place reports ENOMEM */
-        c->heap = nh;
-        c->heap_cap = ncap;
-    }
-    uint32_t i = c->heap_len++;
-    while (i > 0) {
-        uint32_t p = (i - 1) / 2;
-        if (!task_before(s, r, c->heap[p]))
-            break;
-        c->heap[i] = c->heap[p];
-        i = p;
-    }
-    c->heap[i] = r;
-    task_at(s, r)->queued = 1;
-    if (!c->active) {
-        sched_t *ms = s;
-        uint32_t *na = xgrow(ms->active, &ms->active_cap, ms->nactive + 1, sizeof(uint32_t));
-        if (na) {
-            ms->active = na;
-            ms->active[ms->nactive++] = c->id;
-            c->active = true;
-        }
-    }
+    return a.job != b.job ? a.job > b.job : a.task > b.task;
 }
 
-static void heap_remove_top(sched_t *s, task_class_t *c)
+static void level_heap_push(prio_level_t *l, task_ref_t r)
 {
-    task_ref_t last = c->heap[--c->heap_len];
-    uint32_t i = 0, n = c->heap_len;
+    uint32_t i = l->heap_len++;
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (!ref_after(l->heap[p], r))
+            break;
+        l->heap[i] = l->heap[p];
+        i = p;
+    }
+    l->heap[i] = r;
+}
+
+static void level_heap_pop(prio_level_t *l)
+{
+    task_ref_t last = l->heap[--l->heap_len];
+    uint32_t i = 0, n = l->heap_len;
     for (;;) {
-        uint32_t l = 2 * i + 1, r = l + 1, m = i;
+        uint32_t a = 2 * i + 1, b = a + 1, m = i;
         task_ref_t best = last;
-        if (l < n && task_before(s, c->heap[l], best)) {
-            m = l;
-            best = c->heap[l];
+        if (a < n && ref_after(best, l->heap[a])) {
+            m = a;
+            best = l->heap[a];
         }
-        if (r < n && task_before(s, c->heap[r], best))
-            m = r;
+        if (b < n && ref_after(best, l->heap[b]))
+            m = b;
         if (m == i)
             break;
-        c->heap[i] = c->heap[m];
+        l->heap[i] = l->heap[m];
         i = m;
     }
     if (n > 0)
-        c->heap[i] = last;
+        l->heap[i] = last;
+}
+
+static prio_level_t *level_get(task_class_t *c, int32_t prio)
+{
+    uint32_t i = 0;
+    while (i < c->nlevels && c->levels[i].prio > prio)
+        i++;
+    if (i < c->nlevels && c->levels[i].prio == prio)
+        return &c->levels[i];
+    if (c->nlevels == c->levels_cap) {
+        uint32_t ncap = c->levels_cap ? c->levels_cap * 2 : 2;
+        prio_level_t *nl = realloc(c->levels, ncap * sizeof(*nl));
+        if (!nl)
+            return NULL;
+        c->levels = nl;
+        c->levels_cap = ncap;
+    }
+    memmove(&c->levels[i + 1], &c->levels[i], (c->nlevels - i) * sizeof(prio_level_t));
+    c->nlevels++;
+    memset(&c->levels[i], 0, sizeof(prio_level_t));
+    c->levels[i].prio = prio;
+    return &c->levels[i];
+}
+
+static bool grow_refs(task_ref_t **p, uint32_t *cap, uint32_t need)
+{
+    if (need <= *cap)
+        return true;
+    uint32_t ncap = *cap ? *cap * 2 : 16;
+    while (ncap < need)
+        ncap *= 2;
+    task_ref_t *np = realloc(*p, ncap * sizeof(task_ref_t));
+    if (!np)
+        return false;
+    *p = np;
+    *cap = ncap;
+    return true;
+}
+
+static void activate(sched_t *s, task_class_t *c)
+{
+    if (c->active)
+        return;
+    uint32_t *na = xgrow(s->active, &s->active_cap, s->nactive + 1, sizeof(uint32_t));
+    if (na) {
+        s->active = na;
+        s->active[s->nactive++] = c->id;
+        c->active = true;
+    }
+}
+
+void class_heap_push(sched_t *s, task_class_t *c, task_ref_t r)
+{
+    r.prio = task_at(s, r)->priority;
+    prio_level_t *l = level_get(c, r.prio);
+    if (!l)
+        return; /* the task stays unqueued */
+    if (l->head == l->len || ref_after(r, l->fifo[l->len - 1])) {
+        if (l->head > 0 && l->head == l->len)
+            l->head = l->len = 0;
+        if (l->head > 4096 && l->head > l->len / 2) { /* compact */
+            memmove(l->fifo, l->fifo + l->head, (l->len - l->head) * sizeof(task_ref_t));
+            l->len -= l->head;
+            l->head = 0;
+        }
+        if (!grow_refs(&l->fifo, &l->cap, l->len + 1))
+            return;
+        l->fifo[l->len++] = r;
+    } else {
+        if (!grow_refs(&l->heap, &l->heap_cap, l->heap_len + 1))
+            return;
+        level_heap_push(l, r);
+    }
+    task_at(s, r)->queued = 1;
+    activate(s, c);
 }
 
 /* Head of the class's queue, dropping stale entries. */
 bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r)
 {
-    while (c->heap_len > 0) {
-        if (task_eligible(s, c->heap[0])) {
-            *r = c->heap[0];
-            return true;
-        }
-        heap_remove_top(s, c);
+    for (uint32_t i = 0; i < c->nlevels; i++) {
+        prio_level_t *l = &c->levels[i];
+        while (l->head < l->len && !task_eligible(s, l->fifo[l->head]))
+            l->head++;
+        while (l->heap_len > 0 && !task_eligible(s, l->heap[0]))
+            level_heap_pop(l);
+        bool f = l->head < l->len, h = l->heap_len > 0;
+        if (!f && !h)
+            continue;
+        *r = f && (!h || ref_after(l->heap[0], l->fifo[l->head])) ? l->fifo[l->head] : l->heap[0];
+        return true;
     }
     return false;
-}
-
-task_ref_t class_heap_pop(sched_t *s, task_class_t *c)
-{
-    task_ref_t r = c->heap[0];
-    heap_remove_top(s, c);
-    task_at(s, r)->queued = 0;
-    return r;
 }
 
 /* --- retry heap: tasks waiting out a backoff ---------------------------- */

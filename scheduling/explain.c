@@ -169,7 +169,7 @@ char *sched_explain(const sched_t *s, uint32_t job, uint32_t task, int64_t now_m
         return NULL;
     const sched_job_t *j = &s->jobs[job - 1];
     const sched_task_t *t = &j->tasks[task];
-    task_ref_t self = {job, task, 0};
+    task_ref_t self = {.job = job, .task = task};
     sbuf_t b = {0};
     sb_printf(&b, "job %u task %s: ", job, t->name);
     switch (t->state) {

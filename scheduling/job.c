@@ -194,6 +194,15 @@ static int build_tasks(sched_t *s, sched_job_t *j, const sched_job_spec_t *spec)
         }
     }
     free(ndependents);
+    /* keep only the distinct policies */
+    sched_retry_policy_t *np = malloc(npol * sizeof(*np));
+    if (np) {
+        memcpy(np, j->policies, npol * sizeof(*np));
+        for (uint32_t i = 0; i < n; i++)
+            j->tasks[i].retry = np + (j->tasks[i].retry - j->policies);
+        free(j->policies);
+        j->policies = np;
+    }
     return 0;
 }
 
@@ -234,7 +243,7 @@ int job_submit(sched_t *s, const sched_job_spec_t *spec, int64_t now_ms, cairn_e
     s->njobs++;
     for (uint32_t i = 0; i < j->ntasks; i++)
         if (j->tasks[i].ndeps == 0)
-            task_make_ready(s, (task_ref_t){j->id, i, 0});
+            task_make_ready(s, (task_ref_t){.job = j->id, .task = i});
     return 0;
 }
 
@@ -259,7 +268,7 @@ void task_finished(sched_t *s, task_ref_t r, sched_task_state_t final, int64_t n
         for (uint32_t k = 0; k < t->ndependents; k++) {
             sched_task_t *d = &j->tasks[t->dependents[k]];
             if (--d->unfinished_deps == 0 && d->state == SCHED_TASK_PENDING)
-                task_make_ready(s, (task_ref_t){r.job, t->dependents[k], 0});
+                task_make_ready(s, (task_ref_t){.job = r.job, .task = t->dependents[k]});
         }
         return;
     }

@@ -126,7 +126,7 @@ typedef struct resv_scratch {
     uint32_t cores;
     uint64_t mem;
     uint64_t gpus; /* eligible free GPUs */
-    bool fits, usable;
+    bool fits, usable, init;
 } resv_scratch_t;
 
 static bool scratch_fits(const resv_scratch_t *x, const task_class_t *c)
@@ -135,17 +135,39 @@ static bool scratch_fits(const resv_scratch_t *x, const task_class_t *c)
            (uint32_t)__builtin_popcountll(x->gpus) >= c->gpus;
 }
 
-typedef struct ending {
-    int64_t end;
-    uint64_t id;
-} ending_t;
-
-static int cmp_ending(const void *a, const void *b)
+static void scratch_init(const sched_t *s, const task_class_t *c, uint32_t n, resv_scratch_t *x)
 {
-    const ending_t *x = a, *y = b;
-    if (x->end != y->end)
-        return x->end < y->end ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
+    const sched_node_t *node = &s->nodes[n];
+    x->init = true;
+    x->usable = node->state == SCHED_NODE_UP && s->resv_of[n] == 0 &&
+                fit_node_capacity(node, c) == FIT_OK;
+    x->cores = node->free_cores;
+    x->mem = node->mem_free;
+    x->gpus = fit_gpu_eligible(node, c) & node->gpu_free;
+    x->fits = scratch_fits(x, c);
+}
+
+static bool ending_before(const running_ref_t *a, const running_ref_t *b)
+{
+    return a->end_ms != b->end_ms ? a->end_ms < b->end_ms : a->id < b->id;
+}
+
+static void ending_sift(running_ref_t *h, size_t n, size_t i)
+{
+    running_ref_t x = h[i];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const running_ref_t *best = &x;
+        if (l < n && ending_before(&h[l], best))
+            m = l, best = &h[l];
+        if (r < n && ending_before(&h[r], best))
+            m = r;
+        if (m == i)
+            break;
+        h[i] = h[m];
+        i = m;
+    }
+    h[i] = x;
 }
 
 static int reserve_at(sched_t *s, task_ref_t r, int64_t start, const resv_scratch_t *sc,
@@ -159,7 +181,7 @@ static int reserve_at(sched_t *s, task_ref_t r, int64_t start, const resv_scratc
     rv->start_ms = start;
     rv->nnodes = 0;
     for (uint32_t n = 0; n < s->nnodes && rv->nnodes < need; n++)
-        if (sc[n].fits) {
+        if (sc[n].init && sc[n].fits) {
             rv->nodes[rv->nnodes++] = n;
             s->resv_of[n] = s->nresv + 1;
         }
@@ -168,44 +190,43 @@ static int reserve_at(sched_t *s, task_ref_t r, int64_t start, const resv_scratc
 }
 
 /* Reserve, for blocked task r, the nodes where it could start earliest,
- * assuming running attempts end at their time limits. */
+ * assuming running attempts end at their time limits. A single task that
+ * did not fit fits no free node now, so only nodes where attempts end need
+ * looking at; a gang also counts the nodes that fit already. */
 static int make_reservation(sched_t *s, const task_class_t *c, task_ref_t r, int64_t now_ms)
 {
     resv_scratch_t *sc = calloc(s->nnodes ? s->nnodes : 1, sizeof(*sc));
-    ending_t *ends = malloc((s->nrunning ? s->nrunning : 1) * sizeof(*ends));
+    running_ref_t *h = malloc((s->nrunning ? s->nrunning : 1) * sizeof(*h));
     int rc = 0;
-    if (!sc || !ends) {
+    if (!sc || !h) {
         rc = SCHED_ENOMEM;
         goto out;
     }
     uint32_t nfit = 0;
-    for (uint32_t n = 0; n < s->nnodes; n++) {
-        const sched_node_t *node = &s->nodes[n];
-        resv_scratch_t *x = &sc[n];
-        x->usable = node->state == SCHED_NODE_UP && s->resv_of[n] == 0 &&
-                    fit_node_capacity(node, c) == FIT_OK;
-        x->cores = node->free_cores;
-        x->mem = node->mem_free;
-        x->gpus = fit_gpu_eligible(node, c) & node->gpu_free;
-        x->fits = scratch_fits(x, c);
-        nfit += x->fits;
+    if (c->replicas > 1) {
+        for (uint32_t n = 0; n < s->nnodes; n++) {
+            scratch_init(s, c, n, &sc[n]);
+            nfit += sc[n].fits;
+        }
     }
-    size_t ne = 0;
-    for (size_t i = 0; i < s->nrunning; i++) {
-        const sched_attempt_t *at = &s->attempts[s->running[i] - 1];
-        const sched_task_t *t = task_at(s, (task_ref_t){at->job, at->task, 0});
-        if (t->time_limit_ms <= 0)
-            continue; /* never ends, for planning */
-        int64_t begin = at->started_ms ? at->started_ms : at->placed_ms;
-        ends[ne++] = (ending_t){begin + t->time_limit_ms, at->id};
-    }
-    qsort(ends, ne, sizeof(*ends), cmp_ending);
+    size_t nh = 0;
+    for (size_t i = 0; i < s->nrunning; i++)
+        if (s->running[i].end_ms != INT64_MAX)
+            h[nh++] = s->running[i];
+    for (size_t i = nh / 2; i-- > 0;)
+        ending_sift(h, nh, i);
     int64_t start = now_ms;
-    for (size_t i = 0; i < ne && nfit < c->replicas; i++) {
-        const sched_attempt_t *at = &s->attempts[ends[i].id - 1];
+    while (nh > 0 && nfit < c->replicas) {
+        const sched_attempt_t *at = &s->attempts[h[0].id - 1];
+        start = h[0].end_ms > now_ms ? h[0].end_ms : now_ms;
+        h[0] = h[--nh];
+        if (nh)
+            ending_sift(h, nh, 0);
         for (uint32_t k = 0; k < at->nreplicas; k++) {
             const sched_alloc_desc_t *a = &at->allocs[k];
             resv_scratch_t *x = &sc[a->node];
+            if (!x->init)
+                scratch_init(s, c, a->node, x);
             x->cores += a->ncores;
             x->mem += a->memory_bytes;
             x->gpus |= a->gpu_mask & fit_gpu_eligible(&s->nodes[a->node], c);
@@ -213,13 +234,12 @@ static int make_reservation(sched_t *s, const task_class_t *c, task_ref_t r, int
             nfit += f && !x->fits;
             x->fits = f;
         }
-        start = ends[i].end > now_ms ? ends[i].end : now_ms;
     }
     if (nfit >= c->replicas)
         rc = reserve_at(s, r, start, sc, c->replicas);
 out:
     free(sc);
-    free(ends);
+    free(h);
     return rc;
 }
 

@@ -100,17 +100,29 @@ typedef struct task_class {
     int64_t time_limit_ms;
     char *gpu_model;
     char **labels;
-    /* ready queue: binary heap of task refs ordered by task_before() */
-    struct task_ref *heap;
-    uint32_t heap_len, heap_cap;
+    /* ready queue: one level per priority, highest first */
+    struct prio_level *levels;
+    uint32_t nlevels, levels_cap;
     uint32_t next;   /* hash chain, UINT32_MAX = end */
     uint64_t hash;
     bool active;     /* listed in sched.active */
 } task_class_t;
 
+/* Ready tasks of one class and one priority. Tasks mostly arrive in
+ * submission order and go to a FIFO (sequential memory, O(1)); the few that
+ * arrive out of order (retries) go to a small heap. */
+typedef struct prio_level {
+    int32_t prio;
+    struct task_ref *fifo;
+    uint32_t head, len, cap;
+    struct task_ref *heap;
+    uint32_t heap_len, heap_cap;
+} prio_level_t;
+
 typedef struct task_ref {
     uint32_t job, task;
-    uint32_t gen; /* the task's attempt count when queued; stale entries differ */
+    uint32_t gen;  /* the task's attempt count when queued; stale entries differ */
+    int32_t prio;  /* copy of the task's priority: heap compares touch no task */
 } task_ref_t;
 
 typedef struct sched_task {
@@ -172,6 +184,13 @@ typedef struct sched_attempt {
     uint32_t running_ix;            /* position in sched.running while running */
 } sched_attempt_t;
 
+/* An attempt holding resources, with the time its time limit ends
+ * (INT64_MAX when it has none), kept compact for backfill planning. */
+typedef struct running_ref {
+    uint64_t id;
+    int64_t end_ms;
+} running_ref_t;
+
 /* A reservation made in the last pass for a blocked high-priority task. */
 typedef struct sched_reservation {
     task_ref_t task;
@@ -193,7 +212,7 @@ struct sched {
     /* attempts, id i at [i-1] */
     sched_attempt_t *attempts;
     size_t nattempts, attempts_cap;
-    uint64_t *running; /* ids of attempts holding resources */
+    struct running_ref *running; /* attempts holding resources */
     size_t nrunning, running_cap;
     /* task classes */
     task_class_t *classes;
@@ -268,7 +287,6 @@ uint64_t class_hash(const task_class_t *c);
 bool class_equal(const task_class_t *a, const task_class_t *b);
 bool task_before(const sched_t *s, task_ref_t a, task_ref_t b);
 void class_heap_push(sched_t *s, task_class_t *c, task_ref_t r);
-task_ref_t class_heap_pop(sched_t *s, task_class_t *c);
 bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r);
 void retry_heap_push(sched_t *s, task_ref_t r);
 void retry_heap_release_due(sched_t *s, int64_t now_ms);

@@ -1,0 +1,223 @@
+/* Benchmark of the scheduling core: placement decisions per second and
+ * bytes per queued task, on simulated clusters of 2-NUMA, 64-core, 8-GPU
+ * nodes with a queue of mixed task shapes (CPU-only, 1, 2, 4, 8 GPUs).
+ *
+ * Usage: bench_sched [--nodes N[,N...]] [--queued Q[,Q...]] [--decisions D]
+ *
+ * For each (nodes, queued) pair the queue is kept at Q tasks: a pass places
+ * what fits (timed), then every running attempt finishes and new tasks are
+ * submitted to refill the queue (timed separately). Prints one row each. */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sched.h"
+
+#define GiB (1024ull * 1024 * 1024)
+#define JOB_TASKS 1000
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void add_nodes(sched_t *s, uint32_t n)
+{
+    uint64_t mem[2] = {512 * GiB, 512 * GiB};
+    int core_numa[64];
+    sched_gpu_desc_t gpus[8];
+    char name[32], uuid[8][48], bus[8][24];
+    for (int c = 0; c < 64; c++)
+        core_numa[c] = c / 32;
+    for (uint32_t i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "node%05u", i);
+        for (int g = 0; g < 8; g++) {
+            snprintf(uuid[g], sizeof(uuid[g]), "GPU-%05u-%d", i, g);
+            snprintf(bus[g], sizeof(bus[g]), "0000:%02x:00.0", 0x18 + g);
+            gpus[g] = (sched_gpu_desc_t){.vendor = "nvidia", .model = "NVIDIA H100 80GB HBM3",
+                                         .uuid = uuid[g], .pci_bus_id = bus[g],
+                                         .memory_bytes = 80 * GiB, .numa = g / 4, .group = g / 2};
+        }
+        sched_event_t ev = {.type = SCHED_EV_NODE_ADD};
+        ev.u.node_add = (sched_node_desc_t){.name = name, .nnuma = 2, .numa_memory = mem,
+                                            .ncores = 64, .core_numa = core_numa, .ngpus = 8,
+                                            .gpus = gpus};
+        cairn_error_t err;
+        if (sched_apply(s, &ev, &err) < 0) {
+            fprintf(stderr, "node add: %s\n", err.text);
+            exit(1);
+        }
+    }
+}
+
+typedef struct shape {
+    uint32_t cpus, gpus;
+    uint64_t mem;
+} shape_t;
+
+static const shape_t shapes[] = {
+    {4, 0, 8 * GiB}, {8, 1, 64 * GiB}, {16, 2, 128 * GiB}, {32, 4, 256 * GiB}, {64, 8, 512 * GiB},
+};
+
+static uint32_t next_job_seq;
+static size_t string_bytes; /* bytes of the tasks' own strings */
+
+/* Submit `count` tasks in jobs of JOB_TASKS, shapes in a fixed rotation. */
+static void submit(sched_t *s, uint32_t count, int64_t now)
+{
+    static const char *const argv[] = {"/bin/true"};
+    sched_task_spec_t *tasks = calloc(JOB_TASKS, sizeof(*tasks));
+    char(*names)[24] = malloc(JOB_TASKS * sizeof(*names));
+    while (count > 0) {
+        uint32_t n = count < JOB_TASKS ? count : JOB_TASKS;
+        for (uint32_t i = 0; i < n; i++) {
+            const shape_t *sh = &shapes[(next_job_seq + i) % 5];
+            snprintf(names[i], sizeof(names[i]), "task%u", i);
+            tasks[i] = (sched_task_spec_t){.name = names[i], .kind = "train", .argc = 1,
+                                           .argv = argv,
+                                           .req = {.cpus = sh->cpus, .gpus = sh->gpus,
+                                                   .memory_bytes = sh->mem},
+                                           .time_limit_ms = 3600000,
+                                           .priority = (int32_t)((next_job_seq + i) % 3)};
+            string_bytes += strlen(names[i]) + 1 + strlen("train") + 1 + strlen(argv[0]) + 1;
+        }
+        char jname[32];
+        snprintf(jname, sizeof(jname), "job%u", next_job_seq++);
+        sched_event_t ev = {.type = SCHED_EV_JOB_SUBMIT, .time_ms = now};
+        ev.u.submit = (sched_job_spec_t){.name = jname, .seed = next_job_seq, .ntasks = n,
+                                         .tasks = tasks};
+        cairn_error_t err;
+        if (sched_apply(s, &ev, &err) < 0) {
+            fprintf(stderr, "submit: %s\n", err.text);
+            exit(1);
+        }
+        count -= n;
+    }
+    free(tasks);
+    free(names);
+}
+
+typedef struct placed_log {
+    uint64_t *ids;
+    size_t n, cap;
+} placed_log_t;
+
+static void on_place(const sched_event_t *ev, void *arg)
+{
+    placed_log_t *l = arg;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 1024;
+        l->ids = realloc(l->ids, l->cap * sizeof(uint64_t));
+    }
+    l->ids[l->n++] = ev->u.place.attempt;
+}
+
+static uint64_t rng_state = 88172645463325252ull;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* Steady state of a busy cluster: fill it, then each round a seeded random
+ * 5% of running attempts finish, a pass places work into the holes (timed),
+ * and the queue is refilled to its size. */
+static void run(uint32_t nodes, uint32_t queued, uint64_t target)
+{
+    sched_t *s = sched_create(NULL);
+    add_nodes(s, nodes);
+    string_bytes = 0;
+    struct mallinfo2 before = mallinfo2();
+    submit(s, queued, 0);
+    struct mallinfo2 after = mallinfo2();
+    double bytes_per_task =
+        ((double)(after.uordblks - before.uordblks) - (double)string_bytes) / queued;
+    placed_log_t run_ids = {0};
+    int64_t t = 1;
+    /* warm up: fill the cluster (keeping the queue full) */
+    for (;;) {
+        size_t before_n = run_ids.n;
+        int n = sched_place(s, t, on_place, &run_ids);
+        if (n < 0)
+            exit(1);
+        submit(s, (uint32_t)n, t);
+        if (run_ids.n == before_n)
+            break;
+    }
+    uint64_t decisions = 0, passes = 0, finishes = 0;
+    double place_time = 0, finish_time = 0, t0 = now_s();
+    while (decisions < target && now_s() - t0 < 60) {
+        t += 1000;
+        size_t k = run_ids.n / 20 + 1;
+        double a = now_s();
+        for (size_t i = 0; i < k && run_ids.n; i++) {
+            size_t pick = (size_t)(rnd() % run_ids.n);
+            sched_event_t ev = {.type = SCHED_EV_FINISH, .time_ms = t};
+            ev.u.finish.attempt = run_ids.ids[pick];
+            ev.u.finish.end = SCHED_END_EXIT;
+            sched_apply(s, &ev, NULL);
+            run_ids.ids[pick] = run_ids.ids[--run_ids.n];
+            finishes++;
+        }
+        finish_time += now_s() - a;
+        a = now_s();
+        int n = sched_place(s, t, on_place, &run_ids);
+        place_time += now_s() - a;
+        if (n < 0) {
+            fprintf(stderr, "pass failed: %d\n", n);
+            exit(1);
+        }
+        decisions += (uint64_t)n;
+        passes++;
+        submit(s, (uint32_t)n, t); /* keep the queue at its size */
+    }
+    printf("%8u %9u %9zu %10llu %7llu %14.0f %12.0f %14.1f\n", nodes, queued, run_ids.n,
+           (unsigned long long)decisions, (unsigned long long)passes, decisions / place_time,
+           finishes / finish_time, bytes_per_task);
+    fflush(stdout);
+    free(run_ids.ids);
+    sched_destroy(s);
+}
+
+static int parse_list(const char *arg, uint32_t *out, int max)
+{
+    int n = 0;
+    char *copy = strdup(arg), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok && n < max; tok = strtok_r(NULL, ",", &save))
+        out[n++] = (uint32_t)strtoul(tok, NULL, 10);
+    free(copy);
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    uint32_t nodes[8] = {1000, 10000}, queued[8] = {1000, 100000};
+    int nn = 2, nq = 2;
+    uint64_t target = 500000;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--nodes") && i + 1 < argc)
+            nn = parse_list(argv[++i], nodes, 8);
+        else if (!strcmp(argv[i], "--queued") && i + 1 < argc)
+            nq = parse_list(argv[++i], queued, 8);
+        else if (!strcmp(argv[i], "--decisions") && i + 1 < argc)
+            target = strtoull(argv[++i], NULL, 10);
+        else {
+            fprintf(stderr, "usage: bench_sched [--nodes N,..] [--queued Q,..] [--decisions D]\n");
+            return 2;
+        }
+    }
+    printf("scheduling core: 2 NUMA x 32 cores, 8 GPUs (2 per switch) per node; shapes "
+           "cpu/1/2/4/8 GPUs\n");
+    printf("%8s %9s %9s %10s %7s %14s %12s %14s\n", "nodes", "queued", "running", "decisions",
+           "passes", "decisions/s", "finishes/s", "bytes/queued");
+    for (int i = 0; i < nn; i++)
+        for (int k = 0; k < nq; k++)
+            run(nodes[i], queued[k], target);
+    return 0;
+}
