@@ -1,0 +1,29 @@
+/* Checks on protobuf-c messages that protobuf-c itself does not make.
+ *
+ * protobuf-c 1.4 does not check on unpack that `string` fields hold UTF-8,
+ * and packs NULL array elements by crashing; cairn_msg_encode() and
+ * cairn_msg_decode() run cairn_msg_validate() so that neither reaches a peer.
+ */
+#ifndef CAIRN_PROTO_VALIDATE_H
+#define CAIRN_PROTO_VALIDATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "error.h"
+
+/* Check a message before it is encoded or after it is decoded: every string
+ * field (nested messages included) is valid UTF-8 (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), repeated fields with
+ * elements have an array, no element is NULL, bytes with a length have
+ * data, and nested messages have the field's type.
+ * Errors: -EILSEQ (invalid UTF-8), -EINVAL (the rest); err names the field
+ * by path, e.g. "Register.labels[1].value". */
+int cairn_msg_validate(const ProtobufCMessage *msg, cairn_error_t *err);
+
+/* Whether the len bytes at s are valid UTF-8 (same rules as above). */
+bool cairn_utf8_valid(const char *s, size_t len);
+
+#endif
