@@ -10,23 +10,7 @@
 
 #include "envelope.h"
 
-/* Criterion ignores LeakSanitizer's exit status, so under ASan every test
- * here ends with an explicit leak check. The body runs in its own frame so
- * that its dead locals do not keep leaked memory reachable. */
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#define LEAKS_FOUND() __lsan_do_recoverable_leak_check()
-#else
-#define LEAKS_FOUND() 0
-#endif
-#define LEAK_TEST(suite, name)                                                                     \
-    static void suite##_##name##_body(void);                                                       \
-    Test(suite, name)                                                                              \
-    {                                                                                              \
-        suite##_##name##_body();                                                                   \
-        cr_assert_eq(LEAKS_FOUND(), 0, "memory leaked: see the LeakSanitizer report");             \
-    }                                                                                              \
-    static __attribute__((noinline)) void suite##_##name##_body(void)
+#include "leak_check.h"
 
 #define MAX_TYPE 0xffff
 #define MAX_DEPTH 8

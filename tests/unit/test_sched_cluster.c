@@ -2,11 +2,12 @@
  * side effects, node loss, drain, re-registration. */
 #include <criterion/criterion.h>
 
+#include "leak_check.h"
 #include "sched_fixtures.h"
 
 static fx_pass_t pass;
 
-Test(cluster, conflicting_place_is_refused_without_side_effects)
+LEAK_TEST(cluster, conflicting_place_is_refused_without_side_effects)
 {
     fx_node_t n;
     sched_t *s = sched_create(NULL);
@@ -78,7 +79,7 @@ Test(cluster, conflicting_place_is_refused_without_side_effects)
     sched_destroy(s);
 }
 
-Test(cluster, node_loss_retries_elsewhere_with_same_seed)
+LEAK_TEST(cluster, node_loss_retries_elsewhere_with_same_seed)
 {
     fx_node_t a, b;
     sched_t *s = sched_create(NULL);
@@ -113,7 +114,7 @@ Test(cluster, node_loss_retries_elsewhere_with_same_seed)
     sched_destroy(s);
 }
 
-Test(cluster, drain_keeps_running_work_and_takes_nothing_new)
+LEAK_TEST(cluster, drain_keeps_running_work_and_takes_nothing_new)
 {
     fx_node_t a;
     sched_t *s = sched_create(NULL);
@@ -139,7 +140,7 @@ Test(cluster, drain_keeps_running_work_and_takes_nothing_new)
     sched_destroy(s);
 }
 
-Test(cluster, bad_node_descriptions_are_refused)
+LEAK_TEST(cluster, bad_node_descriptions_are_refused)
 {
     sched_t *s = sched_create(NULL);
     fx_node_t n;
@@ -163,7 +164,7 @@ Test(cluster, bad_node_descriptions_are_refused)
     sched_destroy(s);
 }
 
-Test(cluster, explain_counts_nodes_per_reason)
+LEAK_TEST(cluster, explain_counts_nodes_per_reason)
 {
     sched_t *s = sched_create(NULL);
     fx_node_t n[5];

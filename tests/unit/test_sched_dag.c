@@ -2,6 +2,7 @@
  * and spec validation messages. */
 #include <criterion/criterion.h>
 
+#include "leak_check.h"
 #include "sched_fixtures.h"
 
 static fx_pass_t pass;
@@ -26,7 +27,7 @@ static sched_task_state_t state(sched_t *s, uint32_t job, const char *name)
     return sched_task_state(s, job, task_id(s, job, name));
 }
 
-Test(dag, children_start_only_after_parents_succeed)
+LEAK_TEST(dag, children_start_only_after_parents_succeed)
 {
     fx_node_t n;
     sched_t *s = cpu_cluster(&n, 8);
@@ -60,7 +61,7 @@ Test(dag, children_start_only_after_parents_succeed)
     sched_destroy(s);
 }
 
-Test(dag, failure_makes_descendants_upstream_failed)
+LEAK_TEST(dag, failure_makes_descendants_upstream_failed)
 {
     fx_node_t n;
     sched_t *s = cpu_cluster(&n, 8);
@@ -102,7 +103,7 @@ typedef struct retry_case {
     bool retried;
 } retry_case_t;
 
-Test(dag, retry_classification_by_policy)
+LEAK_TEST(dag, retry_classification_by_policy)
 {
     static const retry_case_t rows[] = {
         {"default retries node loss", 0, 0, SCHED_END_NODE_LOST, 0, true},
@@ -137,7 +138,7 @@ Test(dag, retry_classification_by_policy)
     }
 }
 
-Test(dag, retries_keep_seed_and_back_off_deterministically)
+LEAK_TEST(dag, retries_keep_seed_and_back_off_deterministically)
 {
     fx_node_t n;
     sched_t *s = cpu_cluster(&n, 2);
@@ -174,7 +175,7 @@ Test(dag, retries_keep_seed_and_back_off_deterministically)
     sched_destroy(s);
 }
 
-Test(dag, backoff_formula_and_seeded_jitter)
+LEAK_TEST(dag, backoff_formula_and_seeded_jitter)
 {
     sched_retry_policy_t p = {.backoff_ms = 1000, .factor_milli = 1500, .max_backoff_ms = 0};
     cr_expect_eq(sched_retry_backoff(&p, 2, 1), 1000);
@@ -193,7 +194,7 @@ Test(dag, backoff_formula_and_seeded_jitter)
     cr_expect_gt(sched_retry_backoff(&big, 100, 0), 0);
 }
 
-Test(dag, seeds_are_stable_and_distinct)
+LEAK_TEST(dag, seeds_are_stable_and_distinct)
 {
     cr_expect_eq(sched_seed_derive(42, "train[C=0.1]", 0), sched_seed_derive(42, "train[C=0.1]", 0));
     cr_expect_neq(sched_seed_derive(42, "train[C=0.1]", 0), sched_seed_derive(42, "train[C=1.0]", 0));
@@ -203,7 +204,7 @@ Test(dag, seeds_are_stable_and_distinct)
     cr_expect_eq(sched_seed_derive(0, "", 0), sched_seed_derive(0, "", 0));
 }
 
-Test(dag, cancel_job_and_single_task)
+LEAK_TEST(dag, cancel_job_and_single_task)
 {
     fx_node_t n;
     sched_t *s = cpu_cluster(&n, 1);
@@ -251,7 +252,7 @@ static char *problems(sched_t *s, const sched_job_spec_t *job, int *count)
     return text;
 }
 
-Test(validate, reports_every_problem_at_once)
+LEAK_TEST(validate, reports_every_problem_at_once)
 {
     fx_node_t n;
     sched_t *s = sched_create(NULL);
@@ -303,7 +304,7 @@ Test(validate, reports_every_problem_at_once)
     sched_destroy(s);
 }
 
-Test(validate, names_and_absurd_values)
+LEAK_TEST(validate, names_and_absurd_values)
 {
     sched_t *s = sched_create(NULL);
     sched_task_spec_t t[] = {fx_task("ok", 1, 0), fx_task("x", 1, 0)};

@@ -2,6 +2,7 @@
  * gangs, constraints and backfill. Compared as canonical strings. */
 #include <criterion/criterion.h>
 
+#include "leak_check.h"
 #include "sched_fixtures.h"
 
 /* One 2-socket node: 2 NUMA x 16 cores, 8 GPUs, 2 per PCIe switch. */
@@ -21,7 +22,7 @@ typedef struct place_case {
     const char *expect;
 } place_case_t;
 
-Test(place, gpus_compact_within_switch_then_numa)
+LEAK_TEST(place, gpus_compact_within_switch_then_numa)
 {
     /* Each row is submitted after the previous ones, which keep running. */
     static const place_case_t rows[] = {
@@ -46,7 +47,7 @@ Test(place, gpus_compact_within_switch_then_numa)
     sched_destroy(s);
 }
 
-Test(place, eight_gpus_span_numa_and_cores_follow)
+LEAK_TEST(place, eight_gpus_span_numa_and_cores_follow)
 {
     fx_node_t n;
     sched_t *s = one_node(&n);
@@ -61,7 +62,7 @@ Test(place, eight_gpus_span_numa_and_cores_follow)
     sched_destroy(s);
 }
 
-Test(place, best_fit_node_and_cpu_tasks_avoid_gpu_nodes)
+LEAK_TEST(place, best_fit_node_and_cpu_tasks_avoid_gpu_nodes)
 {
     fx_node_t a, b, c;
     sched_t *s = sched_create(NULL);
@@ -87,7 +88,7 @@ Test(place, best_fit_node_and_cpu_tasks_avoid_gpu_nodes)
     sched_destroy(s);
 }
 
-Test(place, priority_then_submission_order)
+LEAK_TEST(place, priority_then_submission_order)
 {
     fx_node_t n;
     sched_t *s = sched_create(NULL);
@@ -109,7 +110,7 @@ Test(place, priority_then_submission_order)
     sched_destroy(s);
 }
 
-Test(place, gang_all_or_nothing_on_distinct_nodes)
+LEAK_TEST(place, gang_all_or_nothing_on_distinct_nodes)
 {
     fx_node_t n[3];
     sched_t *s = sched_create(NULL);
@@ -154,7 +155,7 @@ Test(place, gang_all_or_nothing_on_distinct_nodes)
     sched_destroy(s);
 }
 
-Test(place, constraints_model_memory_labels_and_draining)
+LEAK_TEST(place, constraints_model_memory_labels_and_draining)
 {
     fx_node_t a, b, c;
     sched_t *s = sched_create(NULL);
@@ -185,7 +186,7 @@ Test(place, constraints_model_memory_labels_and_draining)
     sched_destroy(s);
 }
 
-Test(place, backfill_respects_reservation)
+LEAK_TEST(place, backfill_respects_reservation)
 {
     fx_node_t n;
     sched_t *s = sched_create(NULL);
@@ -218,7 +219,7 @@ Test(place, backfill_respects_reservation)
     sched_destroy(s);
 }
 
-Test(place, no_reservation_when_disabled)
+LEAK_TEST(place, no_reservation_when_disabled)
 {
     fx_node_t n;
     sched_config_t cfg = {.max_reservations = 0};

@@ -5,6 +5,7 @@
  * every node is whole again once everything ended. */
 #include <criterion/criterion.h>
 
+#include "leak_check.h"
 #include "sched_fixtures.h"
 
 #define MAX_NODES 12
@@ -246,7 +247,7 @@ static size_t count_lines(const char *s)
     return n;
 }
 
-Test(random, invariants_determinism_and_replay, .timeout = 120)
+LEAK_TEST(random, invariants_determinism_and_replay)
 {
     size_t placements = 0, gangs = 0, retried = 0, lost = 0;
     for (uint64_t seed = 1; seed <= 40; seed++) {
