@@ -157,39 +157,63 @@ static bool ref_after(task_ref_t a, task_ref_t b)
     return a.job != b.job ? a.job > b.job : a.task > b.task;
 }
 
-static void level_heap_push(prio_level_t *l, task_ref_t r)
+/* Binary min-heaps of task refs under a given order. */
+typedef bool (*ref_less_fn)(const sched_t *s, task_ref_t a, task_ref_t b);
+
+static void refheap_push(const sched_t *s, task_ref_t *h, size_t *len, task_ref_t r,
+                         ref_less_fn less)
 {
-    uint32_t i = l->heap_len++;
+    size_t i = (*len)++;
     while (i > 0) {
-        uint32_t p = (i - 1) / 2;
-        if (!ref_after(l->heap[p], r))
+        size_t p = (i - 1) / 2;
+        if (!less(s, r, h[p]))
             break;
-        l->heap[i] = l->heap[p];
+        h[i] = h[p];
         i = p;
     }
-    l->heap[i] = r;
+    h[i] = r;
+}
+
+static void refheap_pop(const sched_t *s, task_ref_t *h, size_t *len, ref_less_fn less)
+{
+    task_ref_t last = h[--*len];
+    size_t i = 0, n = *len;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        task_ref_t best = last;
+        if (l < n && less(s, h[l], best)) {
+            m = l;
+            best = h[l];
+        }
+        if (r < n && less(s, h[r], best))
+            m = r;
+        if (m == i)
+            break;
+        h[i] = h[m];
+        i = m;
+    }
+    if (n > 0)
+        h[i] = last;
+}
+
+static bool ref_less(const sched_t *s, task_ref_t a, task_ref_t b)
+{
+    (void)s;
+    return ref_after(b, a);
+}
+
+static void level_heap_push(prio_level_t *l, task_ref_t r)
+{
+    size_t n = l->heap_len;
+    refheap_push(NULL, l->heap, &n, r, ref_less);
+    l->heap_len = (uint32_t)n;
 }
 
 static void level_heap_pop(prio_level_t *l)
 {
-    task_ref_t last = l->heap[--l->heap_len];
-    uint32_t i = 0, n = l->heap_len;
-    for (;;) {
-        uint32_t a = 2 * i + 1, b = a + 1, m = i;
-        task_ref_t best = last;
-        if (a < n && ref_after(best, l->heap[a])) {
-            m = a;
-            best = l->heap[a];
-        }
-        if (b < n && ref_after(best, l->heap[b]))
-            m = b;
-        if (m == i)
-            break;
-        l->heap[i] = l->heap[m];
-        i = m;
-    }
-    if (n > 0)
-        l->heap[i] = last;
+    size_t n = l->heap_len;
+    refheap_pop(NULL, l->heap, &n, ref_less);
+    l->heap_len = (uint32_t)n;
 }
 
 static prio_level_t *level_get(task_class_t *c, int32_t prio)
@@ -303,37 +327,12 @@ void retry_heap_push(sched_t *s, task_ref_t r)
     if (!nh)
         return;
     s->retry_heap = nh;
-    size_t i = s->retry_len++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!retry_before(s, r, s->retry_heap[p]))
-            break;
-        s->retry_heap[i] = s->retry_heap[p];
-        i = p;
-    }
-    s->retry_heap[i] = r;
+    refheap_push(s, s->retry_heap, &s->retry_len, r, retry_before);
 }
 
 static void retry_heap_pop(sched_t *s)
 {
-    task_ref_t last = s->retry_heap[--s->retry_len];
-    size_t i = 0, n = s->retry_len;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        task_ref_t best = last;
-        if (l < n && retry_before(s, s->retry_heap[l], best)) {
-            m = l;
-            best = s->retry_heap[l];
-        }
-        if (r < n && retry_before(s, s->retry_heap[r], best))
-            m = r;
-        if (m == i)
-            break;
-        s->retry_heap[i] = s->retry_heap[m];
-        i = m;
-    }
-    if (n > 0)
-        s->retry_heap[i] = last;
+    refheap_pop(s, s->retry_heap, &s->retry_len, retry_before);
 }
 
 /* Move tasks whose backoff has passed into their class queues. Their state

@@ -210,6 +210,11 @@ static bool node_idle(const sched_node_t *n)
     return n->free_cores == n->ncores && n->free_gpus == n->ngpus && n->mem_free == n->mem_total;
 }
 
+static const char *node_name_of(const void *ctx, uint32_t id)
+{
+    return ((const sched_t *)ctx)->nodes[id].name;
+}
+
 static int name_cmp(const sched_t *s, uint32_t id, const char *name)
 {
     return strcmp(s->nodes[id].name, name);
@@ -217,21 +222,8 @@ static int name_cmp(const sched_t *s, uint32_t id, const char *name)
 
 int sched_node_find(const sched_t *s, const char *name, uint32_t *id)
 {
-    size_t lo = 0, hi = s->nnodes;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = name_cmp(s, s->node_by_name[mid], name);
-        if (c == 0) {
-            if (id)
-                *id = s->node_by_name[mid];
-            return 0;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return SCHED_ENOENT;
+    return name && ids_find(s->node_by_name, s->nnodes, name, node_name_of, s, id) ? 0
+                                                                                 : SCHED_ENOENT;
 }
 
 static int node_readd(sched_t *s, uint32_t id, const sched_node_desc_t *d, cairn_error_t *err)

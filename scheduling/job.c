@@ -67,23 +67,14 @@ static int cmp_task_name(const void *a, const void *b, void *arg)
     return c ? c : (x < y ? -1 : x > y);
 }
 
+static const char *task_name_of(const void *ctx, uint32_t id)
+{
+    return ((const sched_job_t *)ctx)->tasks[id].name;
+}
+
 static int sched_task_find_in(const sched_job_t *j, const char *name, uint32_t *task)
 {
-    size_t lo = 0, hi = j->ntasks;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(j->tasks[j->by_name[mid]].name, name);
-        if (c == 0) {
-            if (task)
-                *task = j->by_name[mid];
-            return 0;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return SCHED_ENOENT;
+    return ids_find(j->by_name, j->ntasks, name, task_name_of, j, task) ? 0 : SCHED_ENOENT;
 }
 
 int sched_task_find(const sched_t *s, uint32_t job, const char *name, uint32_t *task)

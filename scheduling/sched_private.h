@@ -41,6 +41,9 @@ void sb_idset(sbuf_t *b, const char *prefix, const uint32_t *ids, uint32_t n);
 char *sb_take(sbuf_t *b);
 
 uint64_t hash_str(uint64_t h, const char *s);
+bool ids_find(const uint32_t *ids, size_t n, const char *name,
+              const char *(*name_of)(const void *ctx, uint32_t id), const void *ctx,
+              uint32_t *out);
 uint64_t hash_mix(uint64_t x);
 
 /* --- cluster ------------------------------------------------------------ */

@@ -115,3 +115,25 @@ uint64_t hash_mix(uint64_t x)
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
     return x ^ (x >> 31);
 }
+
+/* Binary search of ids sorted by name. */
+bool ids_find(const uint32_t *ids, size_t n, const char *name,
+              const char *(*name_of)(const void *ctx, uint32_t id), const void *ctx,
+              uint32_t *out)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(name_of(ctx, ids[mid]), name);
+        if (c == 0) {
+            if (out)
+                *out = ids[mid];
+            return true;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
