@@ -1,8 +1,30 @@
 /* cairn-worker: runs on every node. */
+#include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "discover.h"
+#include "resources_print.h"
+
+enum {
+    OPT_PRINT_RESOURCES = 256,
+    OPT_JSON,
+    OPT_TOPOLOGY,
+    OPT_NAME,
+    OPT_LABEL,
+};
+
+struct options {
+    bool print_resources;
+    bool json;
+    const char *topology;
+    const char *name;
+    size_t nlabels;
+    const char **labels; /* "KEY=VALUE", checked */
+};
 
 static void usage(FILE *f)
 {
@@ -12,18 +34,32 @@ static void usage(FILE *f)
                "the scheduler assigns to it.\n"
                "\n"
                "Options:\n"
-               "  -h, --help       show this help and exit\n"
-               "  -V, --version    show the version and exit\n");
+               "  --print-resources   print the discovered resources and exit\n"
+               "  --json              with --print-resources: print JSON\n"
+               "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
+               "                      instead of discovering this machine\n"
+               "  --name NAME         node name (default: the host name)\n"
+               "  --label KEY=VALUE   add a node label (repeatable)\n"
+               "  -h, --help          show this help and exit\n"
+               "  -V, --version       show the version and exit\n");
 }
 
-int main(int argc, char **argv)
+/* Returns -1 to go on, else the exit status. */
+static int parse_options(int argc, char **argv, struct options *o)
 {
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"print-resources", no_argument, NULL, OPT_PRINT_RESOURCES},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"topology", required_argument, NULL, OPT_TOPOLOGY},
+        {"name", required_argument, NULL, OPT_NAME},
+        {"label", required_argument, NULL, OPT_LABEL},
         {NULL, 0, NULL, 0},
     };
+    cairn_error_t err;
     int c;
+
     while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
         switch (c) {
         case 'h':
@@ -32,7 +68,30 @@ int main(int argc, char **argv)
         case 'V':
             printf("cairn-worker %s\n", CAIRN_VERSION);
             return 0;
-        default:
+        case OPT_PRINT_RESOURCES:
+            o->print_resources = true;
+            break;
+        case OPT_JSON:
+            o->json = true;
+            break;
+        case OPT_TOPOLOGY:
+            o->topology = optarg;
+            break;
+        case OPT_NAME:
+            if (worker_node_name_check(optarg, &err) < 0) {
+                fprintf(stderr, "cairn-worker: --name: %s\n", err.text);
+                return 2;
+            }
+            o->name = optarg;
+            break;
+        case OPT_LABEL:
+            if (worker_label_check(optarg, &err) < 0) {
+                fprintf(stderr, "cairn-worker: --label: %s\n", err.text);
+                return 2;
+            }
+            o->labels[o->nlabels++] = optarg;
+            break;
+        default: /* getopt_long already named the bad option */
             usage(stderr);
             return 2;
         }
@@ -41,6 +100,56 @@ int main(int argc, char **argv)
         fprintf(stderr, "cairn-worker: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    fprintf(stderr, "cairn-worker: the daemon is not implemented yet (see issue 3)\n");
-    return 1;
+    if (o->json && !o->print_resources) {
+        fprintf(stderr, "cairn-worker: --json needs --print-resources\n");
+        return 2;
+    }
+    return -1;
+}
+
+static int print_resources(const struct options *o)
+{
+    worker_resources_t *r;
+    cairn_error_t err;
+    int rc;
+
+    if (worker_discover(o->topology, o->name, &r, &err) < 0) {
+        fprintf(stderr, "cairn-worker: %s\n", err.text);
+        return 1;
+    }
+    for (size_t i = 0; i < o->nlabels; i++) {
+        if (worker_resources_label_add(r, o->labels[i], &err) < 0) {
+            fprintf(stderr, "cairn-worker: --label: %s\n", err.text);
+            worker_resources_destroy(r);
+            return 2;
+        }
+    }
+    rc = o->json ? worker_resources_print_json(r, stdout) : worker_resources_print_text(r, stdout);
+    worker_resources_destroy(r);
+    if (rc < 0) {
+        fprintf(stderr, "cairn-worker: cannot write the resources: %s\n", strerror(-rc));
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+    int rc;
+
+    o.labels = calloc((size_t)argc, sizeof(*o.labels));
+    if (!o.labels) {
+        fprintf(stderr, "cairn-worker: out of memory\n");
+        return 1;
+    }
+    rc = parse_options(argc, argv, &o);
+    if (rc < 0 && o.print_resources)
+        rc = print_resources(&o);
+    if (rc < 0) {
+        fprintf(stderr, "cairn-worker: the daemon is not implemented yet (see issue 3)\n");
+        rc = 1;
+    }
+    free(o.labels);
+    return rc;
 }
