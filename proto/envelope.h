@@ -28,7 +28,7 @@
 
 #include "client.pb-c.h"
 #include "common.pb-c.h"
-#include "error.h"
+#include "scheduling/error.h"
 #include "validate.h"
 #include "worker.pb-c.h"
 

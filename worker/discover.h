@@ -2,7 +2,7 @@
 #ifndef CAIRN_WORKER_DISCOVER_H
 #define CAIRN_WORKER_DISCOVER_H
 
-#include "error.h"
+#include "scheduling/error.h"
 #include "resources.h"
 
 /* Discover this node's resources and store a new worker_resources_t in

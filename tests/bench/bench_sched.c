@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "sched.h"
+#include "scheduling/sched.h"
 
 #define GiB (1024ull * 1024 * 1024)
 #define JOB_TASKS 1000

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched.h"
+#include "scheduling/sched.h"
 
 #define GiB (1024ull * 1024 * 1024)
 
