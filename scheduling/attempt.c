@@ -86,22 +86,57 @@ static void place_explain(const sched_t *s, sched_attempt_t *at)
     at->cores_local = local;
 }
 
+/* The running set is a binary min-heap by (end of time limit, attempt id);
+ * each attempt knows its position, so removal and re-keying are O(log n)
+ * and backfill planning can walk it in order without sorting. */
+static void running_put(sched_t *s, size_t i, running_ref_t r)
+{
+    s->running[i] = r;
+    s->attempts[r.id - 1].running_ix = (uint32_t)i;
+}
+
+static void running_fix(sched_t *s, size_t i)
+{
+    running_ref_t x = s->running[i];
+    while (i > 0 && running_before(&x, &s->running[(i - 1) / 2])) {
+        running_put(s, i, s->running[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const running_ref_t *best = &x;
+        if (l < s->nrunning && running_before(&s->running[l], best))
+            m = l, best = &s->running[l];
+        if (r < s->nrunning && running_before(&s->running[r], best))
+            m = r;
+        if (m == i)
+            break;
+        running_put(s, i, s->running[m]);
+        i = m;
+    }
+    running_put(s, i, x);
+}
+
 static int running_add(sched_t *s, sched_attempt_t *at, int64_t end_ms)
 {
     running_ref_t *nr = xgrow(s->running, &s->running_cap, s->nrunning + 1, sizeof(*nr));
     if (!nr)
         return SCHED_ENOMEM;
     s->running = nr;
-    at->running_ix = (uint32_t)s->nrunning;
-    s->running[s->nrunning++] = (running_ref_t){at->id, end_ms};
+    size_t i = s->nrunning++;
+    running_put(s, i, (running_ref_t){at->id, end_ms});
+    running_fix(s, i);
     return 0;
 }
 
 static void running_remove(sched_t *s, sched_attempt_t *at)
 {
+    size_t i = at->running_ix;
     running_ref_t last = s->running[--s->nrunning];
-    s->running[at->running_ix] = last;
-    s->attempts[last.id - 1].running_ix = at->running_ix;
+    if (i == s->nrunning)
+        return;
+    running_put(s, i, last);
+    running_fix(s, i);
 }
 
 static int64_t limit_end(int64_t from, int64_t limit)
@@ -172,6 +207,7 @@ int attempt_start(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
         at->started_ms = ev->time_ms;
         const sched_task_t *t = &s->jobs[at->job - 1].tasks[at->task];
         s->running[at->running_ix].end_ms = limit_end(ev->time_ms, t->time_limit_ms);
+        running_fix(s, at->running_ix);
     }
     return 0;
 }

@@ -147,27 +147,53 @@ static void scratch_init(const sched_t *s, const task_class_t *c, uint32_t n, re
     x->fits = scratch_fits(x, c);
 }
 
-static bool ending_before(const running_ref_t *a, const running_ref_t *b)
+/* Walk the running heap in (end, id) order without changing it: a small
+ * frontier heap of positions, seeded with the root. */
+typedef struct frontier {
+    const running_ref_t *h;
+    size_t n;
+    uint32_t *ix;
+    size_t len;
+} frontier_t;
+
+static bool front_before(const frontier_t *f, uint32_t a, uint32_t b)
 {
-    return a->end_ms != b->end_ms ? a->end_ms < b->end_ms : a->id < b->id;
+    return running_before(&f->h[a], &f->h[b]);
 }
 
-static void ending_sift(running_ref_t *h, size_t n, size_t i)
+static void front_push(frontier_t *f, uint32_t pos)
 {
-    running_ref_t x = h[i];
+    if (pos >= f->n)
+        return;
+    size_t i = f->len++;
+    while (i > 0 && front_before(f, pos, f->ix[(i - 1) / 2])) {
+        f->ix[i] = f->ix[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    f->ix[i] = pos;
+}
+
+static uint32_t front_pop(frontier_t *f)
+{
+    uint32_t top = f->ix[0], x = f->ix[--f->len];
+    size_t i = 0;
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        const running_ref_t *best = &x;
-        if (l < n && ending_before(&h[l], best))
-            m = l, best = &h[l];
-        if (r < n && ending_before(&h[r], best))
+        uint32_t best = x;
+        if (l < f->len && front_before(f, f->ix[l], best))
+            m = l, best = f->ix[l];
+        if (r < f->len && front_before(f, f->ix[r], best))
             m = r;
         if (m == i)
             break;
-        h[i] = h[m];
+        f->ix[i] = f->ix[m];
         i = m;
     }
-    h[i] = x;
+    if (f->len)
+        f->ix[i] = x;
+    front_push(f, 2 * top + 1);
+    front_push(f, 2 * top + 2);
+    return top;
 }
 
 static int reserve_at(sched_t *s, task_ref_t r, int64_t start, const resv_scratch_t *sc,
@@ -196,9 +222,10 @@ static int reserve_at(sched_t *s, task_ref_t r, int64_t start, const resv_scratc
 static int make_reservation(sched_t *s, const task_class_t *c, task_ref_t r, int64_t now_ms)
 {
     resv_scratch_t *sc = calloc(s->nnodes ? s->nnodes : 1, sizeof(*sc));
-    running_ref_t *h = malloc((s->nrunning ? s->nrunning : 1) * sizeof(*h));
+    frontier_t f = {.h = s->running, .n = s->nrunning};
+    f.ix = malloc((s->nrunning + 2) * sizeof(uint32_t));
     int rc = 0;
-    if (!sc || !h) {
+    if (!sc || !f.ix) {
         rc = SCHED_ENOMEM;
         goto out;
     }
@@ -209,19 +236,14 @@ static int make_reservation(sched_t *s, const task_class_t *c, task_ref_t r, int
             nfit += sc[n].fits;
         }
     }
-    size_t nh = 0;
-    for (size_t i = 0; i < s->nrunning; i++)
-        if (s->running[i].end_ms != INT64_MAX)
-            h[nh++] = s->running[i];
-    for (size_t i = nh / 2; i-- > 0;)
-        ending_sift(h, nh, i);
     int64_t start = now_ms;
-    while (nh > 0 && nfit < c->replicas) {
-        const sched_attempt_t *at = &s->attempts[h[0].id - 1];
-        start = h[0].end_ms > now_ms ? h[0].end_ms : now_ms;
-        h[0] = h[--nh];
-        if (nh)
-            ending_sift(h, nh, 0);
+    front_push(&f, 0);
+    while (f.len > 0 && nfit < c->replicas) {
+        const running_ref_t *e = &s->running[front_pop(&f)];
+        if (e->end_ms == INT64_MAX)
+            break; /* the rest never end, for planning */
+        const sched_attempt_t *at = &s->attempts[e->id - 1];
+        start = e->end_ms > now_ms ? e->end_ms : now_ms;
         for (uint32_t k = 0; k < at->nreplicas; k++) {
             const sched_alloc_desc_t *a = &at->allocs[k];
             resv_scratch_t *x = &sc[a->node];
@@ -230,16 +252,16 @@ static int make_reservation(sched_t *s, const task_class_t *c, task_ref_t r, int
             x->cores += a->ncores;
             x->mem += a->memory_bytes;
             x->gpus |= a->gpu_mask & fit_gpu_eligible(&s->nodes[a->node], c);
-            bool f = scratch_fits(x, c);
-            nfit += f && !x->fits;
-            x->fits = f;
+            bool fit = scratch_fits(x, c);
+            nfit += fit && !x->fits;
+            x->fits = fit;
         }
     }
     if (nfit >= c->replicas)
         rc = reserve_at(s, r, start, sc, c->replicas);
 out:
     free(sc);
-    free(h);
+    free(f.ix);
     return rc;
 }
 

@@ -194,6 +194,11 @@ typedef struct running_ref {
     int64_t end_ms;
 } running_ref_t;
 
+static inline bool running_before(const running_ref_t *a, const running_ref_t *b)
+{
+    return a->end_ms != b->end_ms ? a->end_ms < b->end_ms : a->id < b->id;
+}
+
 /* A reservation made in the last pass for a blocked high-priority task. */
 typedef struct sched_reservation {
     task_ref_t task;

@@ -126,7 +126,7 @@ static uint64_t rnd(void)
 }
 
 /* Steady state of a busy cluster: fill it, then each round a seeded random
- * 5% of running attempts finish, a pass places work into the holes (timed),
+ * 5% of running attempts (at most half the queue) finish, a pass places work into the holes (timed),
  * and the queue is refilled to its size. */
 static void run(uint32_t nodes, uint32_t queued, uint64_t target)
 {
@@ -154,7 +154,11 @@ static void run(uint32_t nodes, uint32_t queued, uint64_t target)
     double place_time = 0, finish_time = 0, t0 = now_s();
     while (decisions < target && now_s() - t0 < 60) {
         t += 1000;
+        /* 5% of running, but never more than half the queue, so the cluster
+         * stays saturated whatever the queue size and runs compare alike */
         size_t k = run_ids.n / 20 + 1;
+        if (k > queued / 2)
+            k = queued / 2;
         double a = now_s();
         for (size_t i = 0; i < k && run_ids.n; i++) {
             size_t pick = (size_t)(rnd() % run_ids.n);
