@@ -1,0 +1,117 @@
+/* Task execution on a worker: spawn an attempt's processes with libuv,
+ * bound to its cores and NUMA memory, logs captured to files, time and
+ * memory limits enforced, the whole process tree ended on exit or cancel.
+ *
+ * All calls run on the worker's loop thread. Attempts are named by
+ * (attempt id, rank) — one replica per node, so attempt id alone is unique
+ * on a worker — never by pointer.
+ */
+#ifndef CAIRN_WORKER_EXEC_H
+#define CAIRN_WORKER_EXEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "scheduling/error.h"
+
+typedef struct worker_exec worker_exec_t;
+
+typedef struct exec_gpu {
+    uint32_t index;   /* node-local index (PCI bus order) */
+    const char *uuid; /* "" or NULL when unknown: the index is used instead */
+    const char *vendor; /* "nvidia", "amd", "intel", ... */
+} exec_gpu_t;
+
+/* What to run. Every pointer is borrowed for the duration of the call. */
+typedef struct exec_spec {
+    uint64_t attempt_id;
+    uint64_t job_id;
+    const char *task_name;
+    uint32_t attempt_number; /* 1 = first */
+    uint32_t argc;
+    const char *const *argv; /* argv[0] looked up in PATH */
+    bool shell;              /* run argv[0] as a /bin/sh -c script */
+    uint32_t nenv;
+    const char *const *env; /* "KEY=value", added to the worker's environment */
+    const char *workdir;    /* NULL or "": the worker's default work directory */
+    uint64_t seed;
+    uint32_t rank, world_size; /* world_size > 1: a gang replica */
+    const char *master_addr;   /* rendezvous for gangs */
+    uint32_t master_port;
+    uint32_t npus;
+    const uint32_t *pus; /* OS indexes of the PUs to bind to (all PUs of the cores) */
+    uint32_t ncores;     /* allocated cores (OMP_NUM_THREADS) */
+    uint32_t nnuma;
+    const uint32_t *numa; /* OS indexes of NUMA nodes for memory binding */
+    uint32_t ngpus;
+    const exec_gpu_t *gpus;
+    uint64_t memory_limit_bytes; /* 0 = none */
+    int64_t time_limit_ms;       /* 0 = none */
+    int64_t kill_grace_ms;       /* SIGTERM to SIGKILL; 0 = default 10 s */
+} exec_spec_t;
+
+/* How an attempt ended. */
+typedef struct exec_result {
+    uint64_t attempt_id;
+    uint32_t rank;
+    int pid;
+    bool start_failed; /* error says why; nothing ran */
+    int exit_code;     /* when signal == 0 */
+    int signal;        /* terminating signal, 0 if it exited */
+    bool timed_out, cancelled, memory_exceeded;
+    int64_t start_ms, end_ms; /* wall clock, ms since the epoch */
+    uint64_t cpu_usec;        /* user + system of the whole tree */
+    uint64_t peak_rss_bytes;
+    char error[256];
+} exec_result_t;
+
+typedef struct exec_callbacks {
+    /* The attempt's process started. */
+    void (*started)(uint64_t attempt_id, uint32_t rank, int pid, int64_t start_ms, void *arg);
+    /* The attempt ended (or failed to start); called exactly once. */
+    void (*exited)(const exec_result_t *r, void *arg);
+    void *arg;
+} exec_callbacks_t;
+
+typedef struct exec_config {
+    const char *state_dir; /* logs under state_dir/logs, leftovers list in state_dir */
+    const char *shim_path; /* the cairn-task-shim binary; NULL = next to /proc/self/exe */
+    const char *default_workdir; /* NULL = the worker's cwd */
+} exec_config_t;
+
+/* Create the executor on loop. Kills leftovers of a previous worker that
+ * died (recorded in state_dir) before returning. */
+int worker_exec_create(uv_loop_t *loop, const exec_config_t *cfg, const exec_callbacks_t *cb,
+                       worker_exec_t **out, cairn_error_t *err);
+
+/* Start one attempt replica. Fails (no callback) if it is already running
+ * or the spec is invalid; a spawn failure is reported through exited() with
+ * start_failed. */
+int worker_exec_start(worker_exec_t *x, const exec_spec_t *spec, cairn_error_t *err);
+
+/* SIGTERM the attempt's process group, SIGKILL after grace_ms (<= 0: the
+ * spec's grace). -ENOENT if not running. */
+int worker_exec_cancel(worker_exec_t *x, uint64_t attempt_id, int64_t grace_ms);
+
+/* Attempts running now, ascending ids; returns how many (may exceed max). */
+size_t worker_exec_list(const worker_exec_t *x, uint64_t *ids, uint32_t *ranks, int *pids,
+                        int64_t *start_ms, size_t max);
+
+/* Live usage of a running attempt (whole process tree). */
+int worker_exec_usage(worker_exec_t *x, uint64_t attempt_id, uint64_t *cpu_usec,
+                      uint64_t *rss_bytes, uint64_t *peak_rss_bytes);
+
+/* Path of an attempt's log file (stream 1 = stdout, 2 = stderr), whether or
+ * not it still runs. Returns the length written or a negative code. */
+int worker_exec_log_path(const worker_exec_t *x, uint64_t job_id, const char *task_name,
+                         uint64_t attempt_id, uint32_t rank, int stream, char *buf, size_t len);
+
+/* Kill everything (SIGKILL to every process group) and wait for nothing. */
+void worker_exec_kill_all(worker_exec_t *x);
+
+/* Close all handles; running attempts are killed. The loop must run until
+ * the handles are closed (uv_run) before it can be closed. NULL is a no-op. */
+void worker_exec_destroy(worker_exec_t *x);
+
+#endif
