@@ -1,0 +1,63 @@
+/* An nng socket bridged into a libuv loop: messages arrive decoded on the
+ * loop thread, pipe (connection) events too, and sends never block.
+ *
+ * Receiving uses the socket's NNG_OPT_RECVFD with a uv_poll_t and drains
+ * every queued message per wake-up; pipe events come from nng's threads
+ * through a locked queue and one uv_async_t. Works with pair1 (polyamorous:
+ * answer on the pipe a message came from) and raw rep0 (answer with the
+ * request's backtrace header). Lives in proto/ as its own library target,
+ * cairn_net, so cairn_proto itself stays protobuf-c only.
+ */
+#ifndef CAIRN_PROTO_NET_H
+#define CAIRN_PROTO_NET_H
+
+#include <nng/nng.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "envelope.h"
+
+typedef struct cairn_net cairn_net_t;
+
+/* Where a message came from, and how to answer it. */
+typedef struct cairn_peer {
+    nng_pipe pipe;
+    size_t hdr_len;      /* raw rep0 backtrace, 0 for pair1 */
+    uint8_t hdr[64];
+} cairn_peer_t;
+
+typedef struct cairn_net_callbacks {
+    /* A decoded message; msg is freed after the callback returns. */
+    void (*recv)(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
+                 ProtobufCMessage *msg, void *arg);
+    /* Bytes that did not decode; the message is dropped. May be NULL. */
+    void (*bad)(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg);
+    /* A pipe was added (connected) or removed. May be NULL. */
+    void (*pipe)(cairn_net_t *n, nng_pipe p, bool added, void *arg);
+    void *arg;
+} cairn_net_callbacks_t;
+
+/* Bridge an open socket into loop. max_msg bounds inbound messages (0 =
+ * CAIRN_MSG_MAX_DEFAULT) and is also set as NNG_OPT_RECVMAXSZ. The socket
+ * stays the caller's: close it after cairn_net_destroy(). */
+int cairn_net_create(uv_loop_t *loop, nng_socket sock, size_t max_msg,
+                     const cairn_net_callbacks_t *cb, cairn_net_t **out, cairn_error_t *err);
+
+/* Send msg of type to a peer (NULL: any peer, as the protocol routes it).
+ * Never blocks: -EAGAIN when it cannot be queued now, -ENOTCONN when there
+ * is no peer. */
+int cairn_net_send(cairn_net_t *n, const cairn_peer_t *to, cairn_msg_type_t type,
+                   const ProtobufCMessage *msg, cairn_error_t *err);
+
+/* Stop watching the socket and close the loop handles (the loop must then
+ * run until they are closed). NULL is a no-op. */
+void cairn_net_destroy(cairn_net_t *n);
+
+/* A peer that is just a pipe. */
+static inline cairn_peer_t cairn_peer_pipe(nng_pipe p)
+{
+    cairn_peer_t peer = {.pipe = p, .hdr_len = 0};
+    return peer;
+}
+
+#endif

@@ -1,0 +1,189 @@
+/* The nng <-> libuv bridge: messages and pipe events arrive on the loop,
+ * replies reach the right peer for pair1 (by pipe) and raw rep0 (by
+ * backtrace), garbage is reported and dropped. Every handle is closed and
+ * uv_loop_close() must succeed. */
+#include <errno.h>
+#include <nng/nng.h>
+#include <nng/protocol/pair1/pair.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "leak_check.h"
+#include "net.h"
+
+typedef struct ctx {
+    cairn_net_t *net;
+    int pipes_added, pipes_removed, got, bad;
+    uint64_t last_seq;
+    cairn_peer_t last_from;
+    bool reply;
+} ctx_t;
+
+static void on_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
+                    ProtobufCMessage *msg, void *arg)
+{
+    ctx_t *c = arg;
+    c->got++;
+    c->last_from = *from;
+    if (type == CAIRN_MSG_HEARTBEAT) {
+        Cairn__Heartbeat *hb = (Cairn__Heartbeat *)msg;
+        c->last_seq = hb->seq;
+        if (c->reply) {
+            Cairn__HeartbeatReply r = CAIRN__HEARTBEAT_REPLY__INIT;
+            r.seq = hb->seq;
+            cr_assert_eq(cairn_net_send(n, from, CAIRN_MSG_HEARTBEAT_REPLY, &r.base, NULL), 0);
+        }
+    }
+}
+
+static void on_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg)
+{
+    ((ctx_t *)arg)->bad++;
+}
+
+static void on_pipe(cairn_net_t *n, nng_pipe p, bool added, void *arg)
+{
+    ctx_t *c = arg;
+    if (added)
+        c->pipes_added++;
+    else
+        c->pipes_removed++;
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+}
+
+/* Run the loop until *flag reaches want or 5 s pass. */
+static void run_until(uv_loop_t *loop, int *flag, int want)
+{
+    uv_timer_t t;
+    uv_timer_init(loop, &t);
+    uv_timer_start(&t, tick_cb, 10, 10);
+    uint64_t deadline = uv_now(loop) + 5000;
+    while (*flag < want && uv_now(loop) < deadline)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    cr_assert_geq(*flag, want, "condition not reached before the deadline");
+}
+
+static void url_for(char *buf, size_t n, const char *what)
+{
+    snprintf(buf, n, "ipc:///tmp/cairn-test-%d-%s.sock", (int)getpid(), what);
+}
+
+static void send_heartbeat(nng_socket s, uint64_t seq)
+{
+    Cairn__Heartbeat hb = CAIRN__HEARTBEAT__INIT;
+    hb.seq = seq;
+    uint8_t *buf;
+    size_t len;
+    cr_assert_eq(cairn_msg_encode(CAIRN_MSG_HEARTBEAT, &hb.base, &buf, &len, NULL), 0);
+    cr_assert_eq(nng_send(s, buf, len, 0), 0);
+    free(buf);
+}
+
+LEAK_TEST(net, pair1_poly_routes_replies_by_pipe)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[128];
+    url_for(url, sizeof(url), "pair");
+    nng_socket srv, a, b;
+    cr_assert_eq(nng_pair1_open_poly(&srv), 0);
+    cr_assert_eq(nng_listen(srv, url, NULL, 0), 0);
+    ctx_t c = {.reply = true};
+    cairn_net_callbacks_t cb = {.recv = on_recv, .bad = on_bad, .pipe = on_pipe, .arg = &c};
+    cr_assert_eq(cairn_net_create(&loop, srv, 0, &cb, &c.net, NULL), 0);
+    cr_assert_eq(nng_pair1_open(&a), 0);
+    cr_assert_eq(nng_pair1_open(&b), 0);
+    nng_socket_set_ms(a, NNG_OPT_RECVTIMEO, 5000);
+    nng_socket_set_ms(b, NNG_OPT_RECVTIMEO, 5000);
+    cr_assert_eq(nng_dial(a, url, NULL, 0), 0);
+    cr_assert_eq(nng_dial(b, url, NULL, 0), 0);
+    run_until(&loop, &c.pipes_added, 2);
+    /* b sends first; its reply must come back to b, not a */
+    send_heartbeat(b, 7);
+    run_until(&loop, &c.got, 1);
+    cr_expect_eq(c.last_seq, 7);
+    void *buf;
+    size_t len;
+    cr_assert_eq(nng_recv(b, &buf, &len, NNG_FLAG_ALLOC), 0);
+    cairn_msg_type_t type;
+    ProtobufCMessage *msg;
+    cr_assert_eq(cairn_msg_decode(buf, len, 0, &type, &msg, NULL), 0);
+    cr_expect_eq(type, CAIRN_MSG_HEARTBEAT_REPLY);
+    cr_expect_eq(((Cairn__HeartbeatReply *)msg)->seq, 7);
+    cairn_msg_free(msg);
+    nng_free(buf, len);
+    nng_socket_set_ms(a, NNG_OPT_RECVTIMEO, 50);
+    cr_expect_eq(nng_recv(a, &buf, &len, NNG_FLAG_ALLOC), NNG_ETIMEDOUT, "a got b's reply");
+    /* garbage is reported, the bridge keeps serving */
+    cr_assert_eq(nng_send(a, "garbage!garbage!", 16, 0), 0);
+    run_until(&loop, &c.bad, 1);
+    send_heartbeat(a, 9);
+    run_until(&loop, &c.got, 2);
+    cr_expect_eq(c.last_seq, 9);
+    nng_close(a);
+    run_until(&loop, &c.pipes_removed, 1);
+    cairn_net_destroy(c.net);
+    nng_close(b);
+    nng_close(srv);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect_eq(uv_loop_close(&loop), 0, "a handle was left open");
+}
+
+LEAK_TEST(net, raw_rep_answers_concurrent_requests)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[128];
+    url_for(url, sizeof(url), "rep");
+    nng_socket srv, r1, r2;
+    cr_assert_eq(nng_rep0_open_raw(&srv), 0);
+    cr_assert_eq(nng_listen(srv, url, NULL, 0), 0);
+    ctx_t c = {.reply = false};
+    cairn_net_callbacks_t cb = {.recv = on_recv, .bad = on_bad, .arg = &c};
+    cr_assert_eq(cairn_net_create(&loop, srv, 0, &cb, &c.net, NULL), 0);
+    cr_assert_eq(nng_req0_open(&r1), 0);
+    cr_assert_eq(nng_req0_open(&r2), 0);
+    nng_socket_set_ms(r1, NNG_OPT_RECVTIMEO, 5000);
+    nng_socket_set_ms(r2, NNG_OPT_RECVTIMEO, 5000);
+    cr_assert_eq(nng_dial(r1, url, NULL, 0), 0);
+    cr_assert_eq(nng_dial(r2, url, NULL, 0), 0);
+    send_heartbeat(r1, 1);
+    run_until(&loop, &c.got, 1);
+    cairn_peer_t first = c.last_from;
+    send_heartbeat(r2, 2);
+    run_until(&loop, &c.got, 2);
+    cairn_peer_t second = c.last_from;
+    cr_expect_gt(first.hdr_len, 0, "raw rep0 keeps the backtrace");
+    /* answer in the opposite order: each reaches its own requester */
+    Cairn__HeartbeatReply rep = CAIRN__HEARTBEAT_REPLY__INIT;
+    rep.seq = 2;
+    cr_assert_eq(cairn_net_send(c.net, &second, CAIRN_MSG_HEARTBEAT_REPLY, &rep.base, NULL), 0);
+    rep.seq = 1;
+    cr_assert_eq(cairn_net_send(c.net, &first, CAIRN_MSG_HEARTBEAT_REPLY, &rep.base, NULL), 0);
+    nng_socket socks[2] = {r1, r2};
+    for (int i = 0; i < 2; i++) {
+        void *buf;
+        size_t len;
+        cr_assert_eq(nng_recv(socks[i], &buf, &len, NNG_FLAG_ALLOC), 0);
+        cairn_msg_type_t type;
+        ProtobufCMessage *msg;
+        cr_assert_eq(cairn_msg_decode(buf, len, 0, &type, &msg, NULL), 0);
+        cr_expect_eq(((Cairn__HeartbeatReply *)msg)->seq, (uint64_t)i + 1);
+        cairn_msg_free(msg);
+        nng_free(buf, len);
+    }
+    cairn_net_destroy(c.net);
+    nng_close(r1);
+    nng_close(r2);
+    nng_close(srv);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect_eq(uv_loop_close(&loop), 0);
+}
