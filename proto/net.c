@@ -17,7 +17,12 @@ struct cairn_net {
     size_t max_msg;
     cairn_net_callbacks_t cb;
     uv_poll_t poll;
+    uv_poll_t spoll; /* writability, while messages wait to be sent */
     uv_async_t async;
+    /* messages nng could not take yet, sent in order once it can */
+    nng_msg **outq;
+    size_t out_head, out_len, out_cap;
+    bool spolling;
     int handles_open;
     bool closing;
     /* pipe events from nng threads */
@@ -123,17 +128,89 @@ int cairn_net_create(uv_loop_t *loop, nng_socket sock, size_t max_msg,
         free(n);
         return errcode(err, -EINVAL, "socket has no receive fd: %s", nng_strerror(rv));
     }
-    if (uv_async_init(loop, &n->async, async_cb) < 0 || uv_poll_init(loop, &n->poll, fd) < 0) {
+    int sfd = -1;
+    if ((rv = nng_socket_get_int(sock, NNG_OPT_SENDFD, &sfd)) != 0) {
+        pthread_mutex_destroy(&n->lock);
+        free(n);
+        return errcode(err, -EINVAL, "socket has no send fd: %s", nng_strerror(rv));
+    }
+    if (uv_async_init(loop, &n->async, async_cb) < 0) {
         pthread_mutex_destroy(&n->lock);
         free(n);
         return errcode(err, -ENOMEM, "cannot watch the socket");
     }
-    n->async.data = n->poll.data = n;
-    n->handles_open = 2;
+    n->async.data = n->poll.data = n->spoll.data = n;
+    n->handles_open = 1;
+    if (uv_poll_init(loop, &n->poll, fd) == 0)
+        n->handles_open++;
+    if (uv_poll_init(loop, &n->spoll, sfd) == 0)
+        n->handles_open++;
+    if (n->handles_open != 3) {
+        cairn_net_destroy(n);
+        return errcode(err, -ENOMEM, "cannot watch the socket");
+    }
     uv_poll_start(&n->poll, UV_READABLE, poll_cb);
     nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, pipe_notify_cb, n);
     nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, pipe_notify_cb, n);
     *out = n;
+    return 0;
+}
+
+#define OUTQ_MAX 65536
+
+static void spoll_cb(uv_poll_t *h, int status, int events);
+
+/* Send what waits, in order, until nng pushes back. */
+static void flush_out(cairn_net_t *n)
+{
+    while (n->out_len > 0) {
+        nng_msg *m = n->outq[n->out_head];
+        int rv = nng_sendmsg(n->sock, m, NNG_FLAG_NONBLOCK);
+        if (rv == NNG_EAGAIN)
+            break;
+        if (rv != 0)
+            nng_msg_free(m); /* its peer is gone */
+        n->out_head = (n->out_head + 1) % n->out_cap;
+        n->out_len--;
+    }
+    bool want = n->out_len > 0 && !n->closing;
+    if (want != n->spolling) {
+        n->spolling = want;
+        if (want)
+            uv_poll_start(&n->spoll, UV_READABLE, spoll_cb);
+        else
+            uv_poll_stop(&n->spoll);
+    }
+}
+
+static void spoll_cb(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    cairn_net_t *n = h->data;
+    n->spolling = false; /* flush_out restarts it if needed */
+    uv_poll_stop(&n->spoll);
+    flush_out(n);
+}
+
+static int enqueue(cairn_net_t *n, nng_msg *m)
+{
+    if (n->out_len == n->out_cap) {
+        if (n->out_cap >= OUTQ_MAX)
+            return -EAGAIN;
+        size_t cap = n->out_cap ? n->out_cap * 2 : 64;
+        nng_msg **q = malloc(cap * sizeof(*q));
+        if (!q)
+            return -ENOMEM;
+        for (size_t i = 0; i < n->out_len; i++)
+            q[i] = n->outq[(n->out_head + i) % n->out_cap];
+        free(n->outq);
+        n->outq = q;
+        n->out_head = 0;
+        n->out_cap = cap;
+    }
+    n->outq[(n->out_head + n->out_len) % n->out_cap] = m;
+    n->out_len++;
     return 0;
 }
 
@@ -160,11 +237,21 @@ int cairn_net_send(cairn_net_t *n, const cairn_peer_t *to, cairn_msg_type_t type
         if (to->pipe.id)
             nng_msg_set_pipe(m, to->pipe);
     }
-    int rv = nng_sendmsg(n->sock, m, NNG_FLAG_NONBLOCK);
+    int rv = n->out_len ? NNG_EAGAIN : nng_sendmsg(n->sock, m, NNG_FLAG_NONBLOCK);
+    if (rv == NNG_EAGAIN) {
+        int qrc = enqueue(n, m);
+        if (qrc < 0) {
+            nng_msg_free(m);
+            return errcode(err, qrc, "send queue full");
+        }
+        if (!n->spolling) {
+            n->spolling = true;
+            uv_poll_start(&n->spoll, UV_READABLE, spoll_cb);
+        }
+        return 0;
+    }
     if (rv != 0) {
         nng_msg_free(m);
-        if (rv == NNG_EAGAIN)
-            return errcode(err, -EAGAIN, "send queue full");
         return errcode(err, -ENOTCONN, "send failed: %s", nng_strerror(rv));
     }
     return 0;
@@ -174,6 +261,9 @@ static void close_cb(uv_handle_t *h)
 {
     cairn_net_t *n = h->data;
     if (--n->handles_open == 0) {
+        for (size_t i = 0; i < n->out_len; i++)
+            nng_msg_free(n->outq[(n->out_head + i) % n->out_cap]);
+        free(n->outq);
         pthread_mutex_destroy(&n->lock);
         free(n->events);
         free(n);
@@ -190,7 +280,9 @@ void cairn_net_destroy(cairn_net_t *n)
     /* stop further notifications from nng threads */
     nng_pipe_notify(n->sock, NNG_PIPE_EV_ADD_POST, NULL, NULL);
     nng_pipe_notify(n->sock, NNG_PIPE_EV_REM_POST, NULL, NULL);
-    uv_poll_stop(&n->poll);
-    uv_close((uv_handle_t *)&n->poll, close_cb);
+    if (n->poll.loop)
+        uv_close((uv_handle_t *)&n->poll, close_cb);
+    if (n->spoll.loop)
+        uv_close((uv_handle_t *)&n->spoll, close_cb);
     uv_close((uv_handle_t *)&n->async, close_cb);
 }
