@@ -187,6 +187,7 @@ int attempt_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
     for (uint32_t i = 0; i < nr; i++)
         cluster_alloc_take(s, &at->allocs[i]);
     place_explain(s, at);
+    at->prev = t->attempt;
     t->attempts++;
     t->attempt = at->id;
     t->state = SCHED_TASK_RUNNING;

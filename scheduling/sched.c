@@ -237,6 +237,7 @@ int sched_attempt_get(const sched_t *s, uint64_t attempt, sched_attempt_info_t *
     const sched_attempt_t *at = &s->attempts[attempt - 1];
     *info = (sched_attempt_info_t){
         .id = at->id,
+        .prev = at->prev,
         .job = at->job,
         .task = at->task,
         .number = at->number,
@@ -250,4 +251,61 @@ int sched_attempt_get(const sched_t *s, uint64_t attempt, sched_attempt_info_t *
         .signal = at->signal,
     };
     return 0;
+}
+
+int sched_task_info(const sched_t *s, uint32_t job, uint32_t task, sched_task_info_t *info)
+{
+    const sched_task_t *t = task_get(s, job, task);
+    if (!t)
+        return SCHED_ENOENT;
+    *info = (sched_task_info_t){.name = t->name,
+                                .kind = t->kind,
+                                .workdir = t->workdir,
+                                .argc = t->argc,
+                                .nenv = t->nenv,
+                                .argv = t->argv,
+                                .env = t->env,
+                                .state = (sched_task_state_t)t->state,
+                                .replicas = t->replicas,
+                                .priority = t->priority,
+                                .time_limit_ms = t->time_limit_ms,
+                                .ready_at_ms = t->ready_at_ms,
+                                .seed = t->seed,
+                                .attempts = t->attempts,
+                                .attempt = t->attempt,
+                                .cancel_requested = t->cancel_requested,
+                                .retry = t->retry};
+    return 0;
+}
+
+int sched_job_info(const sched_t *s, uint32_t job, sched_job_info_t *info)
+{
+    if (job == 0 || job > s->njobs)
+        return SCHED_ENOENT;
+    const sched_job_t *j = &s->jobs[job - 1];
+    *info = (sched_job_info_t){.name = j->name,
+                               .user = j->user,
+                               .seed = j->seed,
+                               .submitted_ms = j->submitted_ms,
+                               .ntasks = j->ntasks,
+                               .nended = j->nended};
+    for (uint32_t i = 0; i < j->ntasks; i++)
+        info->count[j->tasks[i].state & 7]++;
+    return 0;
+}
+
+uint32_t sched_node_label_count(const sched_t *s, uint32_t node)
+{
+    return node < s->nnodes ? s->nodes[node].nlabels : 0;
+}
+
+const char *sched_node_label(const sched_t *s, uint32_t node, uint32_t i)
+{
+    return node < s->nnodes && i < s->nodes[node].nlabels ? s->nodes[node].labels[i] : NULL;
+}
+
+int64_t sched_next_wakeup(const sched_t *s)
+{
+    /* the heap's top may be stale: an early wake-up is harmless */
+    return s->retry_len ? task_at(s, s->retry_heap[0])->ready_at_ms : INT64_MAX;
 }

@@ -109,6 +109,7 @@ uint64_t sched_task_attempt_id(const sched_t *s, uint32_t job, uint32_t task);
 
 typedef struct sched_attempt_info {
     uint64_t id;
+    uint64_t prev; /* the task's previous attempt, 0 for the first */
     uint32_t job, task, number; /* number: 1 for the first attempt */
     uint32_t nreplicas;
     const sched_alloc_desc_t *allocs; /* valid until the next sched_apply */
@@ -117,6 +118,42 @@ typedef struct sched_attempt_info {
     int exit_code, signal;
 } sched_attempt_info_t;
 int sched_attempt_get(const sched_t *s, uint64_t attempt, sched_attempt_info_t *info);
+
+/* Everything about one task; pointers stay valid while the job exists. */
+typedef struct sched_task_info {
+    const char *name, *kind, *workdir; /* workdir may be NULL */
+    uint32_t argc, nenv;
+    const char *const *argv;
+    const char *const *env; /* "KEY=value" */
+    sched_task_state_t state;
+    uint32_t replicas;
+    int32_t priority;
+    int64_t time_limit_ms;
+    int64_t ready_at_ms; /* RETRYING: when the backoff ends */
+    uint64_t seed;       /* rank 0 */
+    uint32_t attempts;
+    uint64_t attempt; /* latest attempt id, 0 = none */
+    bool cancel_requested;
+    const sched_retry_policy_t *retry;
+} sched_task_info_t;
+int sched_task_info(const sched_t *s, uint32_t job, uint32_t task, sched_task_info_t *info);
+
+typedef struct sched_job_info {
+    const char *name, *user;
+    uint64_t seed;
+    int64_t submitted_ms;
+    uint32_t ntasks, nended;
+    uint32_t count[8]; /* tasks per sched_task_state_t */
+} sched_job_info_t;
+int sched_job_info(const sched_t *s, uint32_t job, sched_job_info_t *info);
+
+/* Node labels ("key=value"), i < count. */
+uint32_t sched_node_label_count(const sched_t *s, uint32_t node);
+const char *sched_node_label(const sched_t *s, uint32_t node, uint32_t i);
+
+/* Earliest time a retrying task becomes eligible (INT64_MAX: none), so the
+ * caller knows when a pass could place something new without any event. */
+int64_t sched_next_wakeup(const sched_t *s);
 
 /* Backoff before attempt number `next_attempt` (>= 2) under policy p, with
  * jitter seeded by seed. Deterministic. */

@@ -172,6 +172,7 @@ typedef struct sched_alloc {
 
 typedef struct sched_attempt {
     uint64_t id;
+    uint64_t prev; /* the task's previous attempt */
     uint32_t job, task;
     uint16_t number;
     uint8_t end;
