@@ -222,13 +222,19 @@ int cairn_net_send(cairn_net_t *n, const cairn_peer_t *to, cairn_msg_type_t type
     int rc = cairn_msg_encode(type, msg, &buf, &len, err);
     if (rc < 0)
         return rc;
+    rc = cairn_net_send_raw(n, to, buf, len, err);
+    free(buf);
+    return rc;
+}
+
+int cairn_net_send_raw(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf, size_t len,
+                       cairn_error_t *err)
+{
     nng_msg *m = NULL;
     if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, buf, len) != 0) {
-        free(buf);
         nng_msg_free(m);
         return errcode(err, -ENOMEM, "out of memory");
     }
-    free(buf);
     if (to) {
         if (to->hdr_len && nng_msg_header_append(m, to->hdr, to->hdr_len) != 0) {
             nng_msg_free(m);

@@ -49,6 +49,10 @@ int cairn_net_create(uv_loop_t *loop, nng_socket sock, size_t max_msg,
 int cairn_net_send(cairn_net_t *n, const cairn_peer_t *to, cairn_msg_type_t type,
                    const ProtobufCMessage *msg, cairn_error_t *err);
 
+/* Send an already encoded message (envelope included). */
+int cairn_net_send_raw(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf, size_t len,
+                       cairn_error_t *err);
+
 /* Stop watching the socket and close the loop handles (the loop must then
  * run until they are closed). NULL is a no-op. */
 void cairn_net_destroy(cairn_net_t *n);
