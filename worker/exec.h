@@ -18,8 +18,8 @@
 typedef struct worker_exec worker_exec_t;
 
 typedef struct exec_gpu {
-    uint32_t index;   /* node-local index (PCI bus order) */
-    const char *uuid; /* "" or NULL when unknown: the index is used instead */
+    uint32_t index;     /* node-local index (PCI bus order) */
+    const char *uuid;   /* "" or NULL when unknown: the index is used instead */
     const char *vendor; /* "nvidia", "amd", "intel", ... */
 } exec_gpu_t;
 
@@ -56,49 +56,69 @@ typedef struct exec_result {
     uint64_t attempt_id;
     uint32_t rank;
     int pid;
-    bool start_failed; /* error says why; nothing ran */
+    bool start_failed; /* error says why; nothing ran; exit_code is -1 */
     int exit_code;     /* when signal == 0 */
     int signal;        /* terminating signal, 0 if it exited */
+    /* Why the worker ended it (at most one is set: the first reason).
+     * cancelled is also set by worker_exec_kill_all(). */
     bool timed_out, cancelled, memory_exceeded;
     int64_t start_ms, end_ms; /* wall clock, ms since the epoch */
-    uint64_t cpu_usec;        /* user + system of the whole tree */
-    uint64_t peak_rss_bytes;
+    uint64_t cpu_usec;        /* user + system of the whole tree (sampled: see exec_track.c) */
+    uint64_t peak_rss_bytes;  /* largest sampled RSS sum of the tree, or VmHWM of the main */
     char error[256];
 } exec_result_t;
 
 typedef struct exec_callbacks {
     /* The attempt's process started. */
     void (*started)(uint64_t attempt_id, uint32_t rank, int pid, int64_t start_ms, void *arg);
-    /* The attempt ended (or failed to start); called exactly once. */
+    /* The attempt ended (or failed to start); called exactly once, when
+     * no process of its tree is left (or after 5 s of trying to kill one
+     * that will not die); never from inside worker_exec_start(). */
     void (*exited)(const exec_result_t *r, void *arg);
     void *arg;
 } exec_callbacks_t;
 
 typedef struct exec_config {
-    const char *state_dir; /* logs under state_dir/logs, leftovers list in state_dir */
-    const char *shim_path; /* the cairn-task-shim binary; NULL = next to /proc/self/exe */
+    const char *state_dir;       /* logs under state_dir/logs, leftovers list in state_dir */
+    const char *shim_path;       /* the cairn-task-shim binary; NULL = next to /proc/self/exe */
     const char *default_workdir; /* NULL = the worker's cwd */
+    /* cgroup v2 directory under which task cgroups (memory.max) are made:
+     * NULL = /sys/fs/cgroup/cairn.tasks if the memory controller can be
+     * enabled there, else none; "" = none. Without one, memory limits are
+     * enforced by sampling the tree's RSS every 250 ms. */
+    const char *cgroup_dir;
 } exec_config_t;
 
 /* Create the executor on loop. Kills leftovers of a previous worker that
- * died (recorded in state_dir) before returning. */
+ * died (recorded in state_dir/running) and waits (up to 2 s) for them to
+ * die before returning. Makes the calling process a child subreaper, so
+ * orphans of tasks are reparented to it; every child process of the worker
+ * must be spawned on this loop (other zombie children are reaped here).
+ * Tasks die with the thread that spawned them (PR_SET_PDEATHSIG), so the
+ * loop must run on a thread that lives as long as the worker.
+ * Errors: -EINVAL (no state_dir), -ENOENT/-EACCES (no shim), -ENOMEM, or
+ * the errno of making state_dir or the cgroup directory. */
 int worker_exec_create(uv_loop_t *loop, const exec_config_t *cfg, const exec_callbacks_t *cb,
                        worker_exec_t **out, cairn_error_t *err);
 
-/* Start one attempt replica. Fails (no callback) if it is already running
- * or the spec is invalid; a spawn failure is reported through exited() with
- * start_failed. */
+/* Start one attempt replica. Fails (no callback) with -EEXIST if it is
+ * already running (until its exited() has been called) or -EINVAL if the
+ * spec is invalid; any later failure (working directory missing, command
+ * not found, log files) is reported through exited() with start_failed,
+ * from a later loop iteration. started() follows a successful exec. */
 int worker_exec_start(worker_exec_t *x, const exec_spec_t *spec, cairn_error_t *err);
 
-/* SIGTERM the attempt's process group, SIGKILL after grace_ms (<= 0: the
- * spec's grace). -ENOENT if not running. */
+/* SIGTERM the attempt's process tree, SIGKILL after grace_ms (<= 0: the
+ * spec's grace); exited() reports cancelled. While it already ends (time
+ * limit), a shorter grace still applies. -ENOENT if not running. */
 int worker_exec_cancel(worker_exec_t *x, uint64_t attempt_id, int64_t grace_ms);
 
 /* Attempts running now, ascending ids; returns how many (may exceed max). */
 size_t worker_exec_list(const worker_exec_t *x, uint64_t *ids, uint32_t *ranks, int *pids,
                         int64_t *start_ms, size_t max);
 
-/* Live usage of a running attempt (whole process tree). */
+/* Usage of a running attempt's whole process tree as of the last sample
+ * (at most 250 ms old). -ENOENT if not running. */
 int worker_exec_usage(worker_exec_t *x, uint64_t attempt_id, uint64_t *cpu_usec,
                       uint64_t *rss_bytes, uint64_t *peak_rss_bytes);
 
@@ -107,11 +127,13 @@ int worker_exec_usage(worker_exec_t *x, uint64_t attempt_id, uint64_t *cpu_usec,
 int worker_exec_log_path(const worker_exec_t *x, uint64_t job_id, const char *task_name,
                          uint64_t attempt_id, uint32_t rank, int stream, char *buf, size_t len);
 
-/* Kill everything (SIGKILL to every process group) and wait for nothing. */
+/* Kill everything (SIGKILL to every process tree) and wait for nothing:
+ * exited() follows for each attempt, with cancelled set. */
 void worker_exec_kill_all(worker_exec_t *x);
 
-/* Close all handles; running attempts are killed. The loop must run until
- * the handles are closed (uv_run) before it can be closed. NULL is a no-op. */
+/* Close all handles; running attempts are killed (and reaped, waiting up
+ * to 2 s) and no callback is made any more. The loop must run until the
+ * handles are closed (uv_run) before it can be closed. NULL is a no-op. */
 void worker_exec_destroy(worker_exec_t *x);
 
 #endif

@@ -1,0 +1,902 @@
+/* Task execution (worker/exec.h) with real processes: what the task sees
+ * (environment, CPU binding, working directory), what is reported (exit
+ * codes, signals, start failures, limits, usage) and what is left behind
+ * (nothing: forked and daemonized children, leftovers of a dead worker).
+ *
+ * Every test runs its own loop and waits for conditions by running it,
+ * with a deadline; every test ends with uv_loop_close() == 0. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "exec.h"
+#include "exec_private.h"
+#include "leak_check.h"
+
+#define SHIM CAIRN_BIN_DIR "/cairn-task-shim"
+#define MAXR 8
+
+struct fx {
+    uv_loop_t loop;
+    worker_exec_t *x;
+    char dir[64];
+    int nstarted, nexited;
+    uint64_t started[MAXR];
+    exec_result_t res[MAXR];
+};
+
+TestSuite(exec, .timeout = 60);
+
+/* ---- fixture ------------------------------------------------------------ */
+
+static void started_cb(uint64_t id, uint32_t rank, int pid, int64_t start_ms, void *arg)
+{
+    struct fx *f = arg;
+    cr_assert_gt(pid, 0);
+    cr_assert_gt(start_ms, 0);
+    if (f->nstarted < MAXR)
+        f->started[f->nstarted] = id;
+    f->nstarted++;
+}
+
+static void exited_cb(const exec_result_t *r, void *arg)
+{
+    struct fx *f = arg;
+    if (f->nexited < MAXR)
+        f->res[f->nexited] = *r;
+    f->nexited++;
+}
+
+static void fx_create(struct fx *f, const char *cgroup_dir)
+{
+    exec_config_t cfg = {.state_dir = f->dir, .shim_path = SHIM, .cgroup_dir = cgroup_dir};
+    exec_callbacks_t cb = {started_cb, exited_cb, f};
+    cairn_error_t err = {{0}};
+    int r = worker_exec_create(&f->loop, &cfg, &cb, &f->x, &err);
+    cr_assert_eq(r, 0, "worker_exec_create: %d %s", r, err.text);
+}
+
+static void fx_init_cg(struct fx *f, const char *cgroup_dir)
+{
+    memset(f, 0, sizeof(*f));
+    umask(022);
+    strcpy(f->dir, "/tmp/cairn-exec-XXXXXX");
+    cr_assert_not_null(mkdtemp(f->dir));
+    cr_assert_eq(uv_loop_init(&f->loop), 0);
+    fx_create(f, cgroup_dir);
+}
+
+/* Memory limits by sampling unless a test asks for cgroups. */
+static void fx_init(struct fx *f)
+{
+    fx_init_cg(f, "");
+}
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static void fx_fini(struct fx *f)
+{
+    worker_exec_destroy(f->x);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&f->loop), 0, "a handle was left open");
+    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+}
+
+/* Run the loop until cond holds or ms pass; whether it holds. */
+static bool run_until(struct fx *f, bool (*cond)(struct fx *, const void *), const void *arg,
+                      uint64_t ms)
+{
+    uv_timer_t tick;
+    uint64_t end;
+    bool ok;
+    uv_update_time(&f->loop);
+    end = uv_now(&f->loop) + ms;
+    uv_timer_init(&f->loop, &tick);
+    uv_timer_start(&tick, tick_cb, 5, 5);
+    while (!(ok = cond(f, arg)) && uv_now(&f->loop) < end)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    return ok;
+}
+
+static bool exited_n(struct fx *f, const void *n)
+{
+    return f->nexited >= *(const int *)n;
+}
+
+static bool started_n(struct fx *f, const void *n)
+{
+    return f->nstarted >= *(const int *)n;
+}
+
+static void wait_exited(struct fx *f, int n, uint64_t ms)
+{
+    cr_assert(run_until(f, exited_n, &n, ms), "%d of %d attempts exited in %" PRIu64 " ms",
+              f->nexited, n, ms);
+}
+
+static void wait_started(struct fx *f, int n)
+{
+    cr_assert(run_until(f, started_n, &n, 5000), "attempt did not start");
+}
+
+static const exec_result_t *result_of(struct fx *f, uint64_t id)
+{
+    for (int i = 0; i < f->nexited && i < MAXR; i++)
+        if (f->res[i].attempt_id == id)
+            return &f->res[i];
+    cr_assert_fail("no result for attempt %" PRIu64, id);
+    return NULL;
+}
+
+static exec_spec_t spec_of(uint64_t id, uint32_t argc, const char *const *argv, bool shell)
+{
+    return (exec_spec_t){
+        .attempt_id = id,
+        .job_id = 7,
+        .task_name = "train",
+        .attempt_number = 1,
+        .argc = argc,
+        .argv = argv,
+        .shell = shell,
+        .seed = 42,
+        .kill_grace_ms = 200,
+    };
+}
+
+static void start_ok(struct fx *f, const exec_spec_t *s)
+{
+    cairn_error_t err = {{0}};
+    int r = worker_exec_start(f->x, s, &err);
+    cr_assert_eq(r, 0, "worker_exec_start: %d %s", r, err.text);
+}
+
+/* Run a shell script as attempt id and wait until it is reported. */
+static const exec_result_t *run_sh(struct fx *f, uint64_t id, const char *script)
+{
+    const char *argv[] = {script};
+    exec_spec_t s = spec_of(id, 1, argv, true);
+    int n = f->nexited + 1;
+    start_ok(f, &s);
+    wait_exited(f, n, 10000);
+    return result_of(f, id);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    char *buf = calloc(1, 65536);
+    size_t n;
+    cr_assert_not_null(fp, "cannot open %s", path);
+    n = fread(buf, 1, 65535, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+static char *read_log(struct fx *f, uint64_t id, int stream)
+{
+    char path[4096];
+    cr_assert_gt(worker_exec_log_path(f->x, 7, "train", id, 0, stream, path, sizeof(path)), 0);
+    return slurp(path);
+}
+
+/* Whether a newline-separated text holds this exact line. */
+static bool has_line(const char *text, const char *line)
+{
+    size_t len = strlen(line);
+    for (const char *s = text; s && *s; s = strchr(s, '\n') ? strchr(s, '\n') + 1 : NULL)
+        if (strncmp(s, line, len) == 0 && (s[len] == '\n' || s[len] == '\0'))
+            return true;
+    return false;
+}
+
+static bool pid_gone(pid_t pid)
+{
+    return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+static bool pids_gone(struct fx *f, const void *arg)
+{
+    const pid_t *pids = arg;
+    for (size_t i = 0; pids[i]; i++)
+        if (!pid_gone(pids[i]))
+            return false;
+    return true;
+}
+
+/* Up to 15 pids, one per line, 0-terminated. */
+static void read_pids(const char *path, pid_t *pids)
+{
+    char *text = slurp(path);
+    size_t n = 0;
+    for (char *s = strtok(text, "\n"); s && n < 15; s = strtok(NULL, "\n"))
+        pids[n++] = (pid_t)atoi(s);
+    pids[n] = 0;
+    free(text);
+}
+
+static bool file_exists(struct fx *f, const void *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* ---- environment, without processes ------------------------------------ */
+
+static const char *env_get(const exec_strv_t *e, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < e->n; i++)
+        if (strncmp(e->v[i], name, len) == 0 && e->v[i][len] == '=')
+            return e->v[i] + len + 1;
+    return NULL;
+}
+
+static char *const base_env[] = {
+    "PATH=/usr/bin:/bin", "HOME=/root", "CUDA_VISIBLE_DEVICES=0,1,2,3", "ROCR_VISIBLE_DEVICES=0",
+    "CAIRN_SEED=1",       "RANK=5",     "OMP_NUM_THREADS=64",           NULL,
+};
+
+static void build(const exec_spec_t *s, exec_strv_t *e)
+{
+    cairn_error_t err = {{0}};
+    int r = exec_env_build(s, base_env, e, &err);
+    cr_assert_eq(r, 0, "exec_env_build: %s", err.text);
+}
+
+static void expect_env(const exec_strv_t *e, const char *name, const char *want)
+{
+    const char *got = env_get(e, name);
+    if (!want)
+        cr_assert_null(got, "%s should be unset, is \"%s\"", name, got);
+    else
+        cr_assert(got && strcmp(got, want) == 0, "%s = \"%s\", want \"%s\"", name,
+                  got ? got : "(unset)", want);
+}
+
+LEAK_TEST(exec, env_single_task_nvidia)
+{
+    const char *argv[] = {"true"};
+    const char *env[] = {"FOO=bar", "CAIRN_SEED=666", "CUDA_VISIBLE_DEVICES=7", "PATH=/opt/bin"};
+    exec_gpu_t gpus[] = {{0, "GPU-aaaa", "nvidia"}, {3, "GPU-bbbb", "nvidia"}};
+    exec_spec_t s = spec_of(99, 1, argv, false);
+    exec_strv_t e;
+    s.nenv = 4;
+    s.env = env;
+    s.ngpus = 2;
+    s.gpus = gpus;
+    s.ncores = 6;
+    s.attempt_number = 2;
+    build(&s, &e);
+    expect_env(&e, "CAIRN_JOB_ID", "7");
+    expect_env(&e, "CAIRN_TASK", "train");
+    expect_env(&e, "CAIRN_ATTEMPT", "2");
+    expect_env(&e, "CAIRN_ATTEMPT_ID", "99");
+    expect_env(&e, "CAIRN_SEED", "42");
+    expect_env(&e, "FOO", "bar");
+    expect_env(&e, "PATH", "/opt/bin");
+    expect_env(&e, "HOME", "/root");
+    expect_env(&e, "CUDA_VISIBLE_DEVICES", "GPU-aaaa,GPU-bbbb");
+    expect_env(&e, "CUDA_DEVICE_ORDER", "PCI_BUS_ID");
+    expect_env(&e, "ROCR_VISIBLE_DEVICES", NULL);
+    expect_env(&e, "OMP_NUM_THREADS", "6");
+    expect_env(&e, "RANK", NULL);
+    expect_env(&e, "CAIRN_RANK", NULL);
+    exec_strv_fini(&e);
+}
+
+LEAK_TEST(exec, env_gpu_vendors_and_indexes)
+{
+    const char *argv[] = {"true"};
+    exec_gpu_t nv[] = {{0, "GPU-aaaa", "nvidia"}, {3, NULL, "nvidia"}};
+    exec_gpu_t amd[] = {{1, "7e21", "amd"}, {3, "", "amd"}};
+    exec_gpu_t intel[] = {{2, NULL, "intel"}};
+    exec_spec_t s = spec_of(1, 1, argv, false);
+    exec_strv_t e;
+    s.ngpus = 2;
+    s.gpus = nv; /* one UUID unknown: indexes for all */
+    build(&s, &e);
+    expect_env(&e, "CUDA_VISIBLE_DEVICES", "0,3");
+    exec_strv_fini(&e);
+    s.gpus = amd;
+    build(&s, &e);
+    expect_env(&e, "ROCR_VISIBLE_DEVICES", "1,3");
+    expect_env(&e, "HIP_VISIBLE_DEVICES", "1,3");
+    expect_env(&e, "CUDA_VISIBLE_DEVICES", "");
+    exec_strv_fini(&e);
+    s.ngpus = 1;
+    s.gpus = intel;
+    build(&s, &e);
+    expect_env(&e, "ZE_AFFINITY_MASK", "2");
+    expect_env(&e, "CUDA_VISIBLE_DEVICES", "");
+    exec_strv_fini(&e);
+    s.ngpus = 0; /* a CPU task sees no GPU; no cores: the worker's OMP stays */
+    build(&s, &e);
+    expect_env(&e, "CUDA_VISIBLE_DEVICES", "");
+    expect_env(&e, "ROCR_VISIBLE_DEVICES", NULL);
+    expect_env(&e, "OMP_NUM_THREADS", "64");
+    exec_strv_fini(&e);
+}
+
+LEAK_TEST(exec, env_gang_replica)
+{
+    const char *argv[] = {"true"};
+    const char *env[] = {"RANK=9", "OMP_NUM_THREADS=1", "MASTER_PORT=1"};
+    exec_spec_t s = spec_of(1, 1, argv, false);
+    exec_strv_t e;
+    s.rank = 2;
+    s.world_size = 4;
+    s.master_addr = "10.0.0.1";
+    s.master_port = 29500;
+    s.ncores = 8;
+    s.nenv = 3;
+    s.env = env;
+    build(&s, &e);
+    expect_env(&e, "CAIRN_RANK", "2");
+    expect_env(&e, "CAIRN_WORLD_SIZE", "4");
+    expect_env(&e, "CAIRN_MASTER_ADDR", "10.0.0.1");
+    expect_env(&e, "CAIRN_MASTER_PORT", "29500");
+    expect_env(&e, "RANK", "2");
+    expect_env(&e, "WORLD_SIZE", "4");
+    expect_env(&e, "LOCAL_RANK", "0");
+    expect_env(&e, "MASTER_ADDR", "10.0.0.1");
+    expect_env(&e, "MASTER_PORT", "29500");
+    expect_env(&e, "OMP_NUM_THREADS", "1"); /* the spec may lower it */
+    exec_strv_fini(&e);
+}
+
+LEAK_TEST(exec, env_invalid_entry)
+{
+    const char *argv[] = {"true"};
+    const char *env[] = {"NOEQUALS"};
+    exec_spec_t s = spec_of(1, 1, argv, false);
+    exec_strv_t e = {0};
+    cairn_error_t err = {{0}};
+    s.nenv = 1;
+    s.env = env;
+    cr_assert_eq(exec_env_build(&s, base_env, &e, &err), -EINVAL);
+    cr_assert(strstr(err.text, "NAME=value"), "%s", err.text);
+}
+
+/* ---- what the task sees ------------------------------------------------- */
+
+LEAK_TEST(exec, child_environment_and_logs)
+{
+    struct fx f;
+    const char *argv[] = {"env"};
+    const char *env[] = {"FOO=bar baz", "CAIRN_SEED=1"};
+    exec_gpu_t gpus[] = {{1, "GPU-8a0f1942-32ad-c09c-c55a-fe8eb8f8c0ab", "nvidia"}};
+    exec_spec_t s = spec_of(11, 1, argv, false);
+    char path[4096], want[4200];
+    struct stat st;
+    char *out;
+    fx_init(&f);
+    s.nenv = 2;
+    s.env = env;
+    s.ngpus = 1;
+    s.gpus = gpus;
+    s.ncores = 2;
+    start_ok(&f, &s);
+    wait_exited(&f, 1, 10000);
+    cr_assert_eq(f.nstarted, 1);
+    cr_assert_eq(f.started[0], 11);
+    cr_assert_eq(result_of(&f, 11)->exit_code, 0);
+    out = read_log(&f, 11, 1);
+    cr_assert(has_line(out, "CAIRN_SEED=42"), "%s", out);
+    cr_assert(has_line(out, "CAIRN_JOB_ID=7"), "%s", out);
+    cr_assert(has_line(out, "CAIRN_TASK=train"), "%s", out);
+    cr_assert(has_line(out, "CAIRN_ATTEMPT=1"), "%s", out);
+    cr_assert(has_line(out, "CAIRN_ATTEMPT_ID=11"), "%s", out);
+    cr_assert(has_line(out, "FOO=bar baz"), "%s", out);
+    cr_assert(has_line(out, "CUDA_VISIBLE_DEVICES=GPU-8a0f1942-32ad-c09c-c55a-fe8eb8f8c0ab"), "%s",
+              out);
+    cr_assert(has_line(out, "CUDA_DEVICE_ORDER=PCI_BUS_ID"), "%s", out);
+    cr_assert(has_line(out, "OMP_NUM_THREADS=2"), "%s", out);
+    cr_assert(strstr(out, "\nPATH=") || strncmp(out, "PATH=", 5) == 0, "no PATH: %s", out);
+    free(out);
+    /* the log's place and modes */
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 11, 0, 2, path, sizeof(path)), 0);
+    snprintf(want, sizeof(want), "%s/logs/7/train/11.0.err", f.dir);
+    cr_assert_str_eq(path, want);
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0644);
+    *strrchr(path, '/') = '\0';
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0755);
+    fx_fini(&f);
+}
+
+LEAK_TEST(exec, stdout_and_stderr_go_to_their_files)
+{
+    struct fx f;
+    char *out, *err;
+    fx_init(&f);
+    cr_assert_eq(run_sh(&f, 3, "echo to-out; echo to-err >&2")->exit_code, 0);
+    out = read_log(&f, 3, 1);
+    err = read_log(&f, 3, 2);
+    cr_assert_str_eq(out, "to-out\n");
+    cr_assert_str_eq(err, "to-err\n");
+    free(out);
+    free(err);
+    fx_fini(&f);
+}
+
+/* Bound to one PU: PU 0, or the first this test may use. */
+LEAK_TEST(exec, bound_to_one_pu)
+{
+    struct fx f;
+    const char *argv[] = {"grep Cpus_allowed_list /proc/self/status"};
+    uint32_t pus[] = {0}, numa[] = {0};
+    exec_spec_t s = spec_of(4, 1, argv, true);
+    char *out, *err, want[64];
+    cpu_set_t set;
+    cr_assert_eq(sched_getaffinity(0, sizeof(set), &set), 0);
+    while (!CPU_ISSET(pus[0], &set))
+        pus[0]++;
+    snprintf(want, sizeof(want), "Cpus_allowed_list:\t%u\n", pus[0]);
+    fx_init(&f);
+    s.npus = 1;
+    s.pus = pus;
+    s.nnuma = 1;
+    s.numa = numa;
+    start_ok(&f, &s);
+    wait_exited(&f, 1, 10000);
+    out = read_log(&f, 4, 1);
+    err = read_log(&f, 4, 2);
+    cr_assert_str_eq(out, want, "stderr: %s", err);
+    free(out);
+    free(err);
+    fx_fini(&f);
+}
+
+LEAK_TEST(exec, working_directory)
+{
+    struct fx f;
+    const char *argv[] = {"pwd"};
+    exec_spec_t s = spec_of(5, 1, argv, false);
+    char *out, want[128];
+    fx_init(&f);
+    s.workdir = f.dir;
+    start_ok(&f, &s);
+    wait_exited(&f, 1, 10000);
+    out = read_log(&f, 5, 1);
+    snprintf(want, sizeof(want), "%s\n", f.dir);
+    cr_assert_str_eq(out, want);
+    free(out);
+    fx_fini(&f);
+}
+
+/* ---- what is reported --------------------------------------------------- */
+
+LEAK_TEST(exec, exit_codes_and_signals)
+{
+    struct fx f;
+    const exec_result_t *r;
+    fx_init(&f);
+    r = run_sh(&f, 1, "exit 0");
+    cr_assert(!r->start_failed && r->exit_code == 0 && r->signal == 0);
+    r = run_sh(&f, 2, "exit 3");
+    cr_assert(!r->start_failed && r->exit_code == 3 && r->signal == 0, "%d", r->exit_code);
+    r = run_sh(&f, 3, "kill -USR1 $$");
+    cr_assert_eq(r->signal, SIGUSR1);
+    cr_assert(!r->timed_out && !r->cancelled && !r->memory_exceeded);
+    r = run_sh(&f, 4, "exit 127"); /* a command's 127 is not a start failure */
+    cr_assert(!r->start_failed && r->exit_code == 127);
+    cr_assert_gt(r->pid, 0);
+    cr_assert_geq(r->end_ms, r->start_ms);
+    cr_assert_eq(f.nstarted, 4);
+    fx_fini(&f);
+}
+
+LEAK_TEST(exec, command_not_found_is_a_start_failure)
+{
+    struct fx f;
+    const char *argv[] = {"cairn-no-such-command", "arg"};
+    exec_spec_t s = spec_of(6, 2, argv, false);
+    const exec_result_t *r;
+    fx_init(&f);
+    start_ok(&f, &s);
+    cr_assert_eq(f.nexited, 0, "reported from inside worker_exec_start");
+    wait_exited(&f, 1, 10000);
+    r = result_of(&f, 6);
+    cr_assert(r->start_failed);
+    cr_assert(strstr(r->error, "cairn-no-such-command") && strstr(r->error, "No such file"), "%s",
+              r->error);
+    cr_assert_eq(f.nstarted, 0);
+    fx_fini(&f);
+}
+
+LEAK_TEST(exec, missing_workdir_is_a_start_failure)
+{
+    struct fx f;
+    const char *argv[] = {"true"};
+    exec_spec_t s = spec_of(7, 1, argv, false);
+    const exec_result_t *r;
+    fx_init(&f);
+    s.workdir = "/nonexistent/cairn/dir";
+    start_ok(&f, &s);
+    cr_assert_eq(f.nexited, 0);
+    wait_exited(&f, 1, 10000);
+    r = result_of(&f, 7);
+    cr_assert(r->start_failed);
+    cr_assert(strstr(r->error, "working directory /nonexistent/cairn/dir"), "%s", r->error);
+    cr_assert_eq(f.nstarted, 0);
+    fx_fini(&f);
+}
+
+LEAK_TEST(exec, invalid_specs_and_duplicates_fail_without_callback)
+{
+    struct fx f;
+    const char *argv[] = {"sleep 30"};
+    exec_spec_t s = spec_of(8, 1, argv, true);
+    cairn_error_t err = {{0}};
+    fx_init(&f);
+    start_ok(&f, &s);
+    cr_assert_eq(worker_exec_start(f.x, &s, &err), -EEXIST);
+    s.attempt_id = 9;
+    s.task_name = "a/b";
+    cr_assert_eq(worker_exec_start(f.x, &s, &err), -EINVAL);
+    s.task_name = "ok";
+    s.argc = 0;
+    cr_assert_eq(worker_exec_start(f.x, &s, &err), -EINVAL);
+    s.argc = 1;
+    s.world_size = 2;
+    s.rank = 2;
+    cr_assert_eq(worker_exec_start(f.x, &s, &err), -EINVAL);
+    cr_assert_eq(worker_exec_cancel(f.x, 12345, 0), -ENOENT);
+    wait_started(&f, 1);
+    cr_assert_eq(worker_exec_cancel(f.x, 8, 100), 0);
+    wait_exited(&f, 1, 5000);
+    cr_assert_eq(f.nexited, 1);
+    cr_assert(result_of(&f, 8)->cancelled);
+    fx_fini(&f);
+}
+
+LEAK_TEST(exec, time_limit_sends_sigterm)
+{
+    struct fx f;
+    const char *argv[] = {"sleep 30"};
+    exec_spec_t s = spec_of(10, 1, argv, true);
+    const exec_result_t *r;
+    fx_init(&f);
+    s.time_limit_ms = 300;
+    start_ok(&f, &s);
+    wait_exited(&f, 1, 5000);
+    r = result_of(&f, 10);
+    cr_assert(r->timed_out && !r->cancelled);
+    cr_assert_eq(r->signal, SIGTERM);
+    cr_assert_geq(r->end_ms - r->start_ms, 250);
+    fx_fini(&f);
+}
+
+LEAK_TEST(exec, time_limit_sigkill_after_grace)
+{
+    struct fx f;
+    const char *argv[] = {"trap '' TERM; sleep 30"};
+    exec_spec_t s = spec_of(12, 1, argv, true);
+    const exec_result_t *r;
+    fx_init(&f);
+    s.time_limit_ms = 300;
+    s.kill_grace_ms = 200;
+    start_ok(&f, &s);
+    wait_exited(&f, 1, 5000);
+    r = result_of(&f, 12);
+    cr_assert(r->timed_out);
+    cr_assert_eq(r->signal, SIGKILL);
+    cr_assert_geq(r->end_ms - r->start_ms, 450);
+    fx_fini(&f);
+}
+
+LEAK_TEST(exec, cancel_and_kill_all)
+{
+    struct fx f;
+    const char *a1[] = {"sleep 30"}, *a2[] = {"trap '' TERM; sleep 30"};
+    exec_spec_t s1 = spec_of(13, 1, a1, true), s2 = spec_of(14, 1, a2, true);
+    uint64_t ids[4];
+    fx_init(&f);
+    start_ok(&f, &s1);
+    start_ok(&f, &s2);
+    wait_started(&f, 2);
+    cr_assert_eq(worker_exec_list(f.x, ids, NULL, NULL, NULL, 4), 2);
+    cr_assert(ids[0] == 13 && ids[1] == 14);
+    cr_assert_eq(worker_exec_cancel(f.x, 13, 0), 0);
+    wait_exited(&f, 1, 5000);
+    cr_assert(result_of(&f, 13)->cancelled);
+    cr_assert_eq(result_of(&f, 13)->signal, SIGTERM);
+    worker_exec_kill_all(f.x);
+    wait_exited(&f, 2, 5000);
+    cr_assert(result_of(&f, 14)->cancelled);
+    cr_assert_eq(result_of(&f, 14)->signal, SIGKILL);
+    cr_assert_eq(worker_exec_list(f.x, ids, NULL, NULL, NULL, 4), 0);
+    fx_fini(&f);
+}
+
+LEAK_TEST(exec, usage_list_and_cpu_time)
+{
+    struct fx f;
+    const char *argv[] = {"\"$1\" spin 600; sleep 0.6", CAIRN_EXEC_HELPER};
+    exec_spec_t s = spec_of(15, 2, argv, true);
+    uint64_t cpu = 0, rss = 0, peak = 0, ids[2];
+    int pids[2];
+    const exec_result_t *r;
+    fx_init(&f);
+    start_ok(&f, &s);
+    wait_started(&f, 1);
+    cr_assert_eq(worker_exec_list(f.x, ids, NULL, pids, NULL, 2), 1);
+    cr_assert(ids[0] == 15 && pids[0] > 0);
+    cr_assert_eq(worker_exec_usage(f.x, 15, &cpu, &rss, &peak), 0);
+    cr_assert_eq(worker_exec_usage(f.x, 16, &cpu, &rss, &peak), -ENOENT);
+    wait_exited(&f, 1, 10000);
+    r = result_of(&f, 15);
+    cr_assert_eq(r->exit_code, 0);
+    cr_assert_geq(r->cpu_usec, 500000, "cpu %" PRIu64 " us", r->cpu_usec);
+    cr_assert_lt(r->cpu_usec, 5000000, "cpu %" PRIu64 " us", r->cpu_usec);
+    cr_assert_gt(r->peak_rss_bytes, 0);
+    fx_fini(&f);
+}
+
+LEAK_TEST(exec, memory_limit_by_sampling)
+{
+    struct fx f;
+    const char *argv[] = {CAIRN_EXEC_HELPER, "alloc", "300"};
+    exec_spec_t s = spec_of(16, 3, argv, false);
+    const exec_result_t *r;
+    fx_init(&f);
+    cr_assert_null(f.x->cgroup_root);
+    s.memory_limit_bytes = 100u << 20;
+    start_ok(&f, &s);
+    wait_exited(&f, 1, 10000);
+    r = result_of(&f, 16);
+    cr_assert(r->memory_exceeded);
+    cr_assert_eq(r->signal, SIGKILL);
+    cr_assert_gt(r->peak_rss_bytes, 100u << 20);
+    fx_fini(&f);
+}
+
+LEAK_TEST(exec, memory_limit_by_cgroup)
+{
+    struct fx f;
+    const char *argv[] = {CAIRN_EXEC_HELPER, "alloc", "300"};
+    exec_spec_t s = spec_of(17, 3, argv, false);
+    const exec_result_t *r;
+    bool have;
+    fx_init_cg(&f, NULL);
+    have = f.x->cgroup_root != NULL;
+    if (have) {
+        s.memory_limit_bytes = 100u << 20;
+        start_ok(&f, &s);
+        wait_exited(&f, 1, 10000);
+        r = result_of(&f, 17);
+        cr_assert(r->memory_exceeded, "signal %d exit %d", r->signal, r->exit_code);
+        cr_assert_eq(r->signal, SIGKILL);
+    }
+    fx_fini(&f);
+    if (!have)
+        cr_skip_test("no cgroup v2 memory controller to delegate here");
+}
+
+/* ---- what is left behind ------------------------------------------------ */
+
+/* The script writes the pids of a background child, a child that left the
+ * session with setsid, and a double-forked daemon (adopted by the worker),
+ * then exits or waits. */
+#define TREE_SCRIPT                                                                                \
+    "sleep 1000 & echo $! > pids; "                                                                \
+    "setsid sleep 1000 & echo $! >> pids; "                                                        \
+    "(setsid sh -c 'echo $$ >> pids; exec sleep 1000' &); "                                        \
+    "while [ $(wc -l < pids) -lt 3 ]; do sleep 0.01; done; "
+
+static void check_tree_gone(struct fx *f)
+{
+    char path[128];
+    pid_t pids[16];
+    snprintf(path, sizeof(path), "%s/pids", f->dir);
+    read_pids(path, pids);
+    cr_assert_eq(pids[3], 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_gt(pids[i], 1);
+    cr_assert(run_until(f, pids_gone, pids, 5000), "a process of the tree survived");
+    for (int i = 0; i < 3; i++)
+        cr_assert(pid_gone(pids[i]), "pid %d survived", pids[i]);
+}
+
+LEAK_TEST(exec, forked_and_daemonized_children_end_with_the_task)
+{
+    struct fx f;
+    const char *argv[] = {TREE_SCRIPT "exit 0"};
+    exec_spec_t s = spec_of(20, 1, argv, true);
+    fx_init(&f);
+    s.workdir = f.dir;
+    start_ok(&f, &s);
+    wait_exited(&f, 1, 10000);
+    cr_assert_eq(result_of(&f, 20)->exit_code, 0);
+    check_tree_gone(&f);
+    fx_fini(&f);
+}
+
+LEAK_TEST(exec, cancel_ends_the_whole_tree)
+{
+    struct fx f;
+    char path[128];
+    const char *argv[] = {TREE_SCRIPT "touch ready; wait"};
+    exec_spec_t s = spec_of(21, 1, argv, true);
+    fx_init(&f);
+    s.workdir = f.dir;
+    start_ok(&f, &s);
+    snprintf(path, sizeof(path), "%s/ready", f.dir);
+    cr_assert(run_until(&f, file_exists, path, 5000), "the task did not get ready");
+    cr_assert_eq(worker_exec_cancel(f.x, 21, 200), 0);
+    wait_exited(&f, 1, 5000);
+    cr_assert(result_of(&f, 21)->cancelled);
+    check_tree_gone(&f);
+    fx_fini(&f);
+}
+
+LEAK_TEST(exec, destroy_kills_running_tasks)
+{
+    struct fx f;
+    const char *argv[] = {"sleep 30"};
+    exec_spec_t s = spec_of(22, 1, argv, true);
+    int pids[1];
+    fx_init(&f);
+    start_ok(&f, &s);
+    wait_started(&f, 1);
+    cr_assert_eq(worker_exec_list(f.x, NULL, NULL, pids, NULL, 1), 1);
+    fx_fini(&f);
+    cr_assert(pid_gone(pids[0]));
+    cr_assert_eq(f.nexited, 0, "no callback after destroy");
+}
+
+/* A process group a dead worker left: started here, recorded in the
+ * leftovers file, then a new executor must kill it. */
+static pid_t start_group(const char *child_file)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        char script[256];
+        setsid();
+        snprintf(script, sizeof(script), "sleep 1000 & echo $! > %s; exec sleep 1000", child_file);
+        execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static bool reaped(struct fx *f, const void *arg)
+{
+    const pid_t *pids = arg;
+    for (size_t i = 0; pids[i]; i++)
+        waitpid(pids[i], NULL, WNOHANG);
+    return pids_gone(f, arg);
+}
+
+LEAK_TEST(exec, leftovers_of_a_dead_worker_are_killed)
+{
+    struct fx f;
+    char path[128], running[128];
+    pid_t leader, other, pids[4];
+    exec_proc_t lp, op;
+    FILE *fp;
+    fx_init(&f);
+    worker_exec_destroy(f.x); /* the "dead" worker; a new one is made below */
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    snprintf(path, sizeof(path), "%s/other", f.dir);
+    other = start_group(path);
+    cr_assert(run_until(&f, file_exists, path, 5000));
+    snprintf(path, sizeof(path), "%s/child", f.dir);
+    leader = start_group(path);
+    cr_assert(run_until(&f, file_exists, path, 5000));
+    read_pids(path, pids);
+    cr_assert_gt(pids[0], 1);
+    cr_assert_eq(exec_proc_read(leader, &lp), 0);
+    cr_assert_eq(exec_proc_read(other, &op), 0);
+    snprintf(running, sizeof(running), "%s/running", f.dir);
+    fp = fopen(running, "w");
+    cr_assert_not_null(fp);
+    /* the leader with its start time; "other" recorded with a wrong start
+     * time (a recycled pid) must be left alone */
+    fprintf(fp, "5 0 %d %" PRIu64 " -\n9 0 %d %" PRIu64 " -\n", (int)leader, lp.start, (int)other,
+            op.start + 1);
+    fclose(fp);
+    fx_create(&f, "");
+    pids[1] = leader;
+    pids[2] = 0;
+    cr_assert(run_until(&f, reaped, pids, 5000), "the leftover group survived");
+    cr_assert(!pid_gone(other), "an unrelated process was killed");
+    kill(-other, SIGKILL);
+    waitpid(other, NULL, 0);
+    fp = fopen(running, "r");
+    cr_assert_not_null(fp);
+    cr_assert(fgets(path, sizeof(path), fp) && path[0] == '#');
+    cr_assert_null(fgets(path, sizeof(path), fp), "leftovers still listed: %s", path);
+    fclose(fp);
+    fx_fini(&f);
+}
+
+LEAK_TEST(exec, running_file_lists_attempts)
+{
+    struct fx f;
+    const char *argv[] = {"sleep 1000 & wait"};
+    exec_spec_t s = spec_of(23, 1, argv, true);
+    char path[128], *text, want[64];
+    int pids[1];
+    fx_init(&f);
+    start_ok(&f, &s);
+    wait_started(&f, 1);
+    cr_assert_eq(worker_exec_list(f.x, NULL, NULL, pids, NULL, 1), 1);
+    snprintf(path, sizeof(path), "%s/running", f.dir);
+    text = slurp(path);
+    snprintf(want, sizeof(want), "\n23 0 %d ", pids[0]);
+    cr_assert(strstr(text, want), "%s", text);
+    free(text);
+    cr_assert_eq(worker_exec_cancel(f.x, 23, 100), 0);
+    wait_exited(&f, 1, 5000);
+    text = slurp(path);
+    cr_assert_null(strstr(text, want), "%s", text);
+    free(text);
+    fx_fini(&f);
+}
+
+LEAK_TEST(exec, log_path_errors)
+{
+    struct fx f;
+    char buf[16];
+    fx_init(&f);
+    cr_assert_eq(worker_exec_log_path(f.x, 1, "t", 1, 0, 3, buf, sizeof(buf)), -EINVAL);
+    cr_assert_eq(worker_exec_log_path(f.x, 1, "../t", 1, 0, 1, buf, sizeof(buf)), -EINVAL);
+    cr_assert_eq(worker_exec_log_path(f.x, 1, "t", 1, 0, 1, buf, sizeof(buf)), -ENAMETOOLONG);
+    fx_fini(&f);
+}
+
+/* ---- on a GPU machine (CAIRN_TEST_GPU=1, with nvidia-smi and PyTorch) ---- */
+
+LEAK_TEST(exec, cuda_sees_only_the_given_gpus)
+{
+    struct fx f;
+    const char *argv[] = {"python3 -c 'import torch; print(torch.cuda.device_count())'"};
+    exec_spec_t with = spec_of(30, 1, argv, true), without = spec_of(31, 1, argv, true);
+    char uuid[128] = "";
+    exec_gpu_t gpu = {0, uuid, "nvidia"};
+    char *out1, *out0;
+    int two = 2;
+    FILE *p;
+    if (!getenv("CAIRN_TEST_GPU") || strcmp(getenv("CAIRN_TEST_GPU"), "1") != 0)
+        cr_skip_test("set CAIRN_TEST_GPU=1 on a machine with an NVIDIA GPU and PyTorch");
+    p = popen("nvidia-smi --query-gpu=uuid --format=csv,noheader", "r");
+    cr_assert_not_null(p);
+    cr_assert_not_null(fgets(uuid, sizeof(uuid), p));
+    pclose(p);
+    uuid[strcspn(uuid, "\n")] = '\0';
+    fx_init(&f);
+    with.ngpus = 1;
+    with.gpus = &gpu;
+    start_ok(&f, &with);
+    start_ok(&f, &without);
+    cr_assert(run_until(&f, exited_n, &two, 60000));
+    out1 = read_log(&f, 30, 1);
+    out0 = read_log(&f, 31, 1);
+    cr_assert_str_eq(out1, "1\n", "with %s: %s", uuid, out1);
+    cr_assert_str_eq(out0, "0\n", "without GPUs: %s", out0);
+    free(out1);
+    free(out0);
+    fx_fini(&f);
+}

@@ -1,0 +1,209 @@
+/* Internals of worker_exec_t, shared by worker/exec*.c.
+ *
+ * exec.c        life cycle of an attempt: spawn, signals, timers, callbacks
+ * exec_env.c    the task's environment and the shim's command line
+ * exec_proc.c   reading /proc (stat, status, smaps_rollup, environ)
+ * exec_track.c  which processes belong to which attempt, usage, memory
+ *               limit by sampling, reaping orphans, the leftovers file
+ * exec_cgroup.c cgroup v2 memory limit where one is delegated to the worker
+ */
+#ifndef CAIRN_WORKER_EXEC_PRIVATE_H
+#define CAIRN_WORKER_EXEC_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "exec.h"
+
+/* How often the process trees are sampled, and how often an ending attempt
+ * is polled until its last process is gone. */
+#define EXEC_SAMPLE_MS 250
+#define EXEC_DRAIN_POLL_MS 10
+/* An attempt whose processes will not die (uninterruptible sleep) is
+ * reported after this long; its processes are then killed and reaped in
+ * the background. */
+#define EXEC_DRAIN_MAX_MS 5000
+#define EXEC_DEFAULT_GRACE_MS 10000
+/* The shim reports failures before exec on this fd. */
+#define EXEC_STATUS_FD 3
+#define EXEC_SHIM_NAME "cairn-task-shim"
+
+/* ---- /proc ---------------------------------------------------------- */
+
+typedef struct exec_proc {
+    pid_t pid, ppid, pgid, sid;
+    char state;         /* 'R', 'S', 'Z', ... */
+    uint64_t start;     /* clock ticks after boot (stat field 22) */
+    uint64_t ticks;     /* utime + stime + cutime + cstime */
+    uint64_t rss_pages; /* resident pages */
+} exec_proc_t;
+
+/* Read /proc/<pid>/stat. -ENOENT when the process is gone. */
+int exec_proc_read(pid_t pid, exec_proc_t *p);
+
+/* Every process, ascending pids, in a new array the caller frees. */
+int exec_proc_scan(exec_proc_t **procs, size_t *n);
+
+/* The process with pid in a sorted scan, or NULL. */
+exec_proc_t *exec_proc_find(exec_proc_t *procs, size_t n, pid_t pid);
+
+/* VmHWM of a process in bytes, 0 when unknown. */
+uint64_t exec_proc_hwm(pid_t pid);
+
+/* Proportional set size of a process in bytes, 0 when unknown. */
+uint64_t exec_proc_pss(pid_t pid);
+
+/* The value of variable name in the environment the process started
+ * with, copied into val; false when absent or unreadable. */
+bool exec_proc_environ_get(pid_t pid, const char *name, char *val, size_t len);
+
+/* ---- environment and shim command line ------------------------------- */
+
+typedef struct exec_strv {
+    char **v; /* NULL-terminated */
+    size_t n, cap;
+} exec_strv_t;
+
+void exec_strv_fini(exec_strv_t *s);
+
+/* The task's environment: base (the worker's environ) minus the variables
+ * the worker owns, the spec's entries, then the worker's own variables
+ * (CAIRN_*, gang, GPU visibility), which the spec cannot override;
+ * OMP_NUM_THREADS only where the spec does not set it. */
+int exec_env_build(const exec_spec_t *spec, char *const *base, exec_strv_t *out,
+                   cairn_error_t *err);
+
+/* The shim's argv: shim options, "--", then the task's argv (or
+ * /bin/sh -c script sh args... for shell tasks). */
+int exec_shim_argv(const exec_spec_t *spec, const char *shim, pid_t worker, const char *cgroup,
+                   exec_strv_t *out);
+
+/* ---- cgroup v2 ------------------------------------------------------- */
+
+/* Find or make the cgroup under which task cgroups go. dir NULL: try
+ * /sys/fs/cgroup/cairn.tasks, *root = NULL when unusable; "": none;
+ * else that directory, which must work. */
+int exec_cgroup_setup(const char *dir, char **root, cairn_error_t *err);
+
+/* Make root/name with memory.max = limit; the new path in *path. */
+int exec_cgroup_create(const char *root, const char *name, uint64_t limit, char **path,
+                       cairn_error_t *err);
+
+/* Whether the kernel OOM-killed a process of the cgroup. */
+bool exec_cgroup_oom_killed(const char *path);
+
+/* Peak memory of the cgroup (memory.peak), 0 when unknown. */
+uint64_t exec_cgroup_peak(const char *path);
+
+/* SIGKILL everything in the cgroup. */
+void exec_cgroup_kill(const char *path);
+
+/* Remove an empty cgroup: 0, or -EBUSY while processes remain. */
+int exec_cgroup_remove(const char *path);
+
+/* ---- attempts -------------------------------------------------------- */
+
+enum exec_phase {
+    EXEC_RUNNING,     /* main process alive */
+    EXEC_TERMINATING, /* SIGTERM sent, SIGKILL when the grace ends */
+    EXEC_DRAINING,    /* main process gone: ending the rest of the tree */
+    EXEC_DONE,        /* reported; handles closing */
+};
+
+/* A process known to belong to an attempt. */
+typedef struct exec_member {
+    pid_t pid, ppid, pgid;
+    uint64_t start;
+    uint64_t ticks; /* last sample */
+    bool seen;      /* in the current scan */
+} exec_member_t;
+
+typedef struct exec_attempt {
+    worker_exec_t *x; /* NULL once reported */
+    uint64_t id, job_id;
+    uint32_t rank;
+    char *task_name;
+    char *cgroup;   /* task cgroup path, or NULL */
+    pid_t pid;      /* main process = process group = session */
+    uint64_t start; /* its start time in ticks after boot */
+    enum exec_phase phase;
+    uv_process_t proc;
+    uv_timer_t timer; /* time limit, grace, drain polls */
+    uv_pipe_t status; /* the shim's exec status */
+    int open_handles; /* freed when the last one closes */
+    bool status_open, started_reported;
+    char status_buf[300];
+    size_t status_len;
+    int64_t time_limit_ms, grace_ms;
+    uint64_t memory_limit;
+    uint64_t drain_until; /* uv_now() deadline while draining */
+    exec_member_t *members;
+    size_t nmembers, capmembers;
+    uint64_t dead_usec; /* CPU of processes no live member accounts for */
+    uint64_t cpu_usec;  /* last sample of the tree's CPU, never decreasing */
+    uint64_t rss_bytes; /* last sample */
+    exec_result_t res;
+} exec_attempt_t;
+
+/* A process left behind by an attempt already reported (killed again at
+ * every scan until it is gone; reaped like any zombie child). */
+typedef struct exec_linger {
+    pid_t pid;
+    uint64_t start;
+} exec_linger_t;
+
+struct worker_exec {
+    uv_loop_t *loop;
+    exec_callbacks_t cb;
+    char *state_dir, *shim_path, *default_workdir, *running_path;
+    char *cgroup_root; /* NULL: memory limits by sampling */
+    char *marker;      /* CAIRN_ATTEMPT_ID in the worker's own environment, or NULL */
+    pid_t self;
+    long clk_tck;
+    long page_size;
+    exec_attempt_t **att; /* ascending ids */
+    size_t natt, capatt;
+    exec_linger_t *linger;
+    size_t nlinger, caplinger;
+    uv_timer_t sampler;
+    bool sampler_active;
+    bool running_dirty;
+};
+
+/* The attempt with this id, or NULL. */
+exec_attempt_t *exec_find(const worker_exec_t *x, uint64_t id);
+
+/* Send sig to the attempt's process group, session and every known member
+ * (and its cgroup for SIGKILL). */
+void exec_signal_tree(worker_exec_t *x, exec_attempt_t *a, int sig);
+
+/* Scan /proc once: refresh every attempt's members, usage and limits,
+ * reap orphans, rewrite the leftovers file if the set changed. */
+void exec_track_scan(worker_exec_t *x);
+
+/* Ran out of memory (sampling found the tree over its limit): called by
+ * the scan, kills the tree. */
+void exec_memory_exceeded(worker_exec_t *x, exec_attempt_t *a);
+
+/* Whether the attempt has no process left (after a scan). */
+bool exec_track_empty(const exec_attempt_t *a);
+
+/* Hand an attempt's remaining members to the background reaper. */
+void exec_track_linger(worker_exec_t *x, exec_attempt_t *a);
+
+/* Write state_dir/running from the attempts (atomic rename). */
+int exec_running_write(worker_exec_t *x);
+
+/* Kill what a previous worker recorded in state_dir/running. */
+void exec_leftovers_kill(worker_exec_t *x);
+
+/* The CPU time of an attempt's tree so far, in microseconds (as of the
+ * last scan). */
+uint64_t exec_track_cpu_usec(const exec_attempt_t *a);
+
+/* Milliseconds since the epoch. */
+int64_t exec_wall_ms(void);
+
+#endif

@@ -1,0 +1,534 @@
+/* Which processes belong to which attempt, what they use, and the
+ * leftovers file.
+ *
+ * Membership. A process belongs to an attempt when
+ *   - its session or process group is the attempt's main process (the
+ *     shim leads both; the pid number stays reserved by the kernel while
+ *     any process still uses it as a group or session id), or
+ *   - it was seen as a member before (pid and start time), or
+ *   - its parent belongs to the attempt, or
+ *   - it is an orphan the worker adopted as child subreaper and it started
+ *     with the attempt's CAIRN_ATTEMPT_ID in its environment.
+ * /proc is scanned every EXEC_SAMPLE_MS and whenever an attempt ends, so a
+ * daemon that leaves the session is caught by its parent link or by the
+ * environment marker.
+ *
+ * Reaping. libuv waits only for the pids of its own process handles, so
+ * the worker reaps every other zombie child (orphans of tasks) with
+ * wait4() — never the pid of a process handle on this loop. All child
+ * processes of the worker must therefore be spawned on this loop.
+ *
+ * CPU time, with its precision. A member's sample is utime + stime +
+ * cutime + cstime (clock ticks, 10 ms). When a member disappears and its
+ * parent is a live member, the parent's cutime holds it exactly. Orphans
+ * the worker reaps add their wait4() rusage exactly. The main process
+ * (reaped by libuv, which gives no rusage) and members whose parent died
+ * first add their last sample: each such process loses what it used
+ * after the last scan, at most EXEC_SAMPLE_MS of CPU per thread.
+ *
+ * Memory. RSS of the tree is the sum of members' RSS, which counts pages
+ * shared between processes (fork, shared libraries) more than once; peak
+ * RSS is the largest sum seen, or the main process's VmHWM if larger.
+ * Without a cgroup, a tree whose RSS sum is over its limit is summed again
+ * by PSS (smaps_rollup, shared pages split between sharers) and killed
+ * with memory_exceeded only if that is over too. A task can overshoot
+ * its limit for up to one sampling period. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exec_private.h"
+
+enum { OWNER_UNSEEN = -2, OWNER_NONE = -1 };
+
+struct scan {
+    worker_exec_t *x;
+    exec_proc_t *procs;
+    size_t n;
+    int *owner;     /* per process: attempt index or OWNER_* */
+    pid_t *uv_pids; /* pids of this loop's process handles, on first need */
+    size_t nuv, capuv;
+    bool walked, walk_failed;
+};
+
+static uint64_t ticks_usec(const worker_exec_t *x, uint64_t ticks)
+{
+    return ticks * 1000000u / (uint64_t)x->clk_tck;
+}
+
+static exec_member_t *member_find(exec_attempt_t *a, pid_t pid, uint64_t start)
+{
+    for (size_t i = 0; i < a->nmembers; i++)
+        if (a->members[i].pid == pid && a->members[i].start == start)
+            return &a->members[i];
+    return NULL;
+}
+
+static exec_member_t *member_add(exec_attempt_t *a, const exec_proc_t *p)
+{
+    if (a->nmembers == a->capmembers) {
+        size_t ncap = a->capmembers ? a->capmembers * 2 : 8;
+        exec_member_t *nv = realloc(a->members, ncap * sizeof(*nv));
+        if (!nv)
+            return NULL;
+        a->members = nv;
+        a->capmembers = ncap;
+    }
+    a->members[a->nmembers] = (exec_member_t){.pid = p->pid, .start = p->start};
+    return &a->members[a->nmembers++];
+}
+
+/* ---- attribution -------------------------------------------------------- */
+
+static int attempt_of_main(const worker_exec_t *x, pid_t pid)
+{
+    for (size_t k = 0; k < x->natt; k++)
+        if (x->att[k]->pid > 0 && x->att[k]->pid == pid)
+            return (int)k;
+    return OWNER_NONE;
+}
+
+static int owner_direct(const worker_exec_t *x, const exec_proc_t *p)
+{
+    int k = attempt_of_main(x, p->sid);
+    if (k < 0)
+        k = attempt_of_main(x, p->pgid);
+    for (size_t i = 0; k < 0 && i < x->natt; i++)
+        if (member_find(x->att[i], p->pid, p->start))
+            k = (int)i;
+    return k;
+}
+
+/* An adopted orphan that left the session: look for the marker. */
+static int owner_by_environ(const worker_exec_t *x, const exec_proc_t *p)
+{
+    char val[32];
+    char *end;
+    uint64_t id;
+    if (p->state == 'Z' || !exec_proc_environ_get(p->pid, "CAIRN_ATTEMPT_ID", val, sizeof(val)))
+        return OWNER_NONE;
+    if (x->marker && strcmp(val, x->marker) == 0)
+        return OWNER_NONE; /* inherited from the worker itself */
+    id = strtoull(val, &end, 10);
+    if (*end)
+        return OWNER_NONE;
+    for (size_t k = 0; k < x->natt; k++)
+        if (x->att[k]->id == id && x->att[k]->pid > 0)
+            return (int)k;
+    return OWNER_NONE;
+}
+
+static int resolve(struct scan *s, size_t i, int depth)
+{
+    const exec_proc_t *p = &s->procs[i];
+    int o;
+    if (s->owner[i] != OWNER_UNSEEN)
+        return s->owner[i];
+    s->owner[i] = OWNER_NONE; /* guards against a parent loop */
+    o = owner_direct(s->x, p);
+    if (o < 0 && p->ppid > 1 && p->ppid != s->x->self && depth < 512) {
+        exec_proc_t *pp = exec_proc_find(s->procs, s->n, p->ppid);
+        if (pp)
+            o = resolve(s, (size_t)(pp - s->procs), depth + 1);
+    }
+    if (o < 0 && p->ppid == s->x->self && s->x->natt > 0)
+        o = owner_by_environ(s->x, p);
+    s->owner[i] = o;
+    return o;
+}
+
+/* ---- reaping ------------------------------------------------------------ */
+
+static void walk_cb(uv_handle_t *h, void *arg)
+{
+    struct scan *s = arg;
+    if (h->type != UV_PROCESS || uv_is_closing(h))
+        return; /* a closing process handle is no longer waited for by libuv */
+    if (s->nuv == s->capuv) {
+        size_t ncap = s->capuv ? s->capuv * 2 : 16;
+        pid_t *nv = realloc(s->uv_pids, ncap * sizeof(*nv));
+        if (!nv) {
+            s->walk_failed = true;
+            return;
+        }
+        s->uv_pids = nv;
+        s->capuv = ncap;
+    }
+    s->uv_pids[s->nuv++] = ((uv_process_t *)h)->pid;
+}
+
+static bool is_uv_child(struct scan *s, pid_t pid)
+{
+    if (!s->walked) {
+        s->walked = true;
+        uv_walk(s->x->loop, walk_cb, s);
+    }
+    if (s->walk_failed)
+        return true; /* cannot tell: leave it alone */
+    for (size_t i = 0; i < s->nuv; i++)
+        if (s->uv_pids[i] == pid)
+            return true;
+    return false;
+}
+
+/* Reap zombie children that are not libuv's; the usage of a member goes to
+ * its attempt. Returns true if procs[i] was reaped. */
+static bool reap(struct scan *s, size_t i)
+{
+    const exec_proc_t *p = &s->procs[i];
+    struct rusage ru;
+    exec_attempt_t *a;
+    exec_member_t *m;
+    if (p->state != 'Z' || p->ppid != s->x->self || is_uv_child(s, p->pid))
+        return false;
+    if (wait4(p->pid, NULL, WNOHANG, &ru) != p->pid)
+        return false;
+    if (s->owner[i] < 0)
+        return true;
+    a = s->x->att[s->owner[i]];
+    a->dead_usec += (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+                    (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    m = member_find(a, p->pid, p->start);
+    if (m) {
+        *m = a->members[--a->nmembers];
+        s->x->running_dirty = true;
+    }
+    return true;
+}
+
+/* ---- per attempt -------------------------------------------------------- */
+
+static void check_memory(worker_exec_t *x, exec_attempt_t *a)
+{
+    uint64_t pss = 0;
+    if (a->memory_limit == 0 || a->phase >= EXEC_DRAINING || a->res.memory_exceeded)
+        return;
+    if (a->cgroup) {
+        if (exec_cgroup_oom_killed(a->cgroup))
+            exec_memory_exceeded(x, a);
+        return;
+    }
+    if (a->rss_bytes <= a->memory_limit)
+        return;
+    for (size_t i = 0; i < a->nmembers; i++)
+        pss += exec_proc_pss(a->members[i].pid);
+    if ((pss ? pss : a->rss_bytes) > a->memory_limit)
+        exec_memory_exceeded(x, a);
+}
+
+/* Members that disappeared since the last scan: their CPU goes to
+ * dead_usec unless a live parent in the tree holds it in its cutime. */
+static void drop_gone(worker_exec_t *x, exec_attempt_t *a)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < a->nmembers; i++) {
+        const exec_member_t *m = &a->members[i];
+        bool absorbed = false;
+        if (m->seen)
+            continue;
+        for (size_t k = 0; k < a->nmembers && !absorbed; k++)
+            absorbed = a->members[k].seen && a->members[k].pid == m->ppid;
+        if (!absorbed)
+            a->dead_usec += ticks_usec(x, m->ticks);
+    }
+    for (size_t i = 0; i < a->nmembers; i++)
+        if (a->members[i].seen)
+            a->members[j++] = a->members[i];
+    if (j != a->nmembers)
+        x->running_dirty = true;
+    a->nmembers = j;
+}
+
+static void update_attempt(struct scan *s, int k)
+{
+    worker_exec_t *x = s->x;
+    exec_attempt_t *a = x->att[k];
+    uint64_t rss = 0, cpu;
+    for (size_t i = 0; i < a->nmembers; i++)
+        a->members[i].seen = false;
+    for (size_t i = 0; i < s->n; i++) {
+        const exec_proc_t *p = &s->procs[i];
+        exec_member_t *m;
+        if (s->owner[i] != k || reap(s, i))
+            continue;
+        m = member_find(a, p->pid, p->start);
+        if (!m && (m = member_add(a, p)) != NULL)
+            x->running_dirty = true;
+        if (!m)
+            continue;
+        m->ppid = p->ppid;
+        m->pgid = p->pgid;
+        m->ticks = p->ticks;
+        m->seen = true;
+        if (p->state != 'Z')
+            rss += p->rss_pages * (uint64_t)x->page_size;
+    }
+    drop_gone(x, a);
+    a->rss_bytes = rss;
+    if (rss > a->res.peak_rss_bytes)
+        a->res.peak_rss_bytes = rss;
+    if (a->phase < EXEC_DRAINING) {
+        uint64_t hwm = exec_proc_hwm(a->pid);
+        if (hwm > a->res.peak_rss_bytes)
+            a->res.peak_rss_bytes = hwm;
+    }
+    cpu = a->dead_usec;
+    for (size_t i = 0; i < a->nmembers; i++)
+        cpu += ticks_usec(x, a->members[i].ticks);
+    if (cpu > a->cpu_usec)
+        a->cpu_usec = cpu;
+    check_memory(x, a);
+}
+
+/* Processes of attempts already reported: kill until gone. */
+static void update_linger(struct scan *s)
+{
+    worker_exec_t *x = s->x;
+    size_t j = 0;
+    for (size_t i = 0; i < x->nlinger; i++) {
+        exec_linger_t *l = &x->linger[i];
+        exec_proc_t *p = exec_proc_find(s->procs, s->n, l->pid);
+        if (!p || p->start != l->start)
+            continue;
+        if (p->state != 'Z')
+            kill(p->pid, SIGKILL);
+        x->linger[j++] = *l;
+    }
+    x->nlinger = j;
+}
+
+void exec_track_scan(worker_exec_t *x)
+{
+    struct scan s = {.x = x};
+    if (exec_proc_scan(&s.procs, &s.n) < 0)
+        return;
+    s.owner = malloc((s.n ? s.n : 1) * sizeof(int));
+    if (!s.owner) {
+        free(s.procs);
+        return;
+    }
+    for (size_t i = 0; i < s.n; i++)
+        s.owner[i] = OWNER_UNSEEN;
+    for (size_t i = 0; i < s.n; i++)
+        resolve(&s, i, 0);
+    for (size_t k = 0; k < x->natt; k++)
+        if (x->att[k]->pid > 0)
+            update_attempt(&s, (int)k);
+    for (size_t i = 0; i < s.n; i++)
+        if (s.owner[i] < 0)
+            reap(&s, i);
+    update_linger(&s);
+    if (x->running_dirty)
+        (void)exec_running_write(x);
+    free(s.uv_pids);
+    free(s.owner);
+    free(s.procs);
+}
+
+bool exec_track_empty(const exec_attempt_t *a)
+{
+    return a->nmembers == 0;
+}
+
+uint64_t exec_track_cpu_usec(const exec_attempt_t *a)
+{
+    return a->cpu_usec;
+}
+
+void exec_track_linger(worker_exec_t *x, exec_attempt_t *a)
+{
+    for (size_t i = 0; i < a->nmembers; i++) {
+        if (x->nlinger == x->caplinger) {
+            size_t ncap = x->caplinger ? x->caplinger * 2 : 16;
+            exec_linger_t *nv = realloc(x->linger, ncap * sizeof(*nv));
+            if (!nv)
+                return;
+            x->linger = nv;
+            x->caplinger = ncap;
+        }
+        x->linger[x->nlinger++] = (exec_linger_t){a->members[i].pid, a->members[i].start};
+    }
+}
+
+void exec_signal_tree(worker_exec_t *x, exec_attempt_t *a, int sig)
+{
+    bool group = a->phase < EXEC_DRAINING;
+    if (a->pid <= 0)
+        return;
+    for (size_t i = 0; i < a->nmembers; i++) {
+        const exec_member_t *m = &a->members[i];
+        exec_proc_t p;
+        group = group || m->pgid == a->pid;
+        if (m->pid == a->pid && a->phase < EXEC_DRAINING)
+            continue; /* the group signal reaches it */
+        if (exec_proc_read(m->pid, &p) == 0 && p.start == m->start && p.state != 'Z')
+            kill(m->pid, sig);
+    }
+    /* Once the main process is reaped its number may be reused, unless a
+     * member still has it as process group. */
+    if (group)
+        kill(-a->pid, sig);
+    if (sig == SIGKILL && a->cgroup)
+        exec_cgroup_kill(a->cgroup);
+}
+
+/* ---- the leftovers file ------------------------------------------------- */
+
+int exec_running_write(worker_exec_t *x)
+{
+    char tmp[PATH_MAX];
+    FILE *f;
+    int r = 0;
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", x->running_path) >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    f = fopen(tmp, "we");
+    if (!f)
+        return -errno;
+    fprintf(f, "# cairn-worker %d: attempt rank pid start-ticks cgroup [pid:start-ticks...]\n",
+            (int)x->self);
+    for (size_t k = 0; k < x->natt; k++) {
+        const exec_attempt_t *a = x->att[k];
+        if (a->pid <= 0)
+            continue;
+        fprintf(f, "%" PRIu64 " %" PRIu32 " %d %" PRIu64 " %s", a->id, a->rank, (int)a->pid,
+                a->start, a->cgroup ? a->cgroup : "-");
+        for (size_t i = 0; i < a->nmembers; i++)
+            if (a->members[i].pid != a->pid)
+                fprintf(f, " %d:%" PRIu64, (int)a->members[i].pid, a->members[i].start);
+        fputc('\n', f);
+    }
+    if (ferror(f))
+        r = -EIO;
+    if (fclose(f) != 0 && r == 0)
+        r = -errno;
+    /* no fsync: the file matters when the worker dies, not the machine
+     * (a reboot ends every task anyway) */
+    if (r == 0 && rename(tmp, x->running_path) < 0)
+        r = -errno;
+    if (r < 0)
+        unlink(tmp);
+    else
+        x->running_dirty = false;
+    return r;
+}
+
+struct leftover {
+    pid_t pid;
+    uint64_t start;
+    bool leader;
+};
+
+struct leftovers {
+    struct leftover *v;
+    size_t n, cap;
+    char **cgroups;
+    size_t ncg;
+};
+
+static int leftover_add(struct leftovers *l, pid_t pid, uint64_t start, bool leader)
+{
+    if (pid <= 1)
+        return 0;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 16;
+        struct leftover *nv = realloc(l->v, ncap * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        l->v = nv;
+        l->cap = ncap;
+    }
+    l->v[l->n++] = (struct leftover){pid, start, leader};
+    return 0;
+}
+
+static void parse_line(struct leftovers *l, char *line)
+{
+    unsigned long long id, start;
+    unsigned rank;
+    int pid, off = 0;
+    char cg[PATH_MAX];
+    char **ncg;
+    if (line[0] == '#' ||
+        sscanf(line, "%llu %u %d %llu %4095s%n", &id, &rank, &pid, &start, cg, &off) != 5)
+        return;
+    leftover_add(l, pid, start, true);
+    char *save = NULL;
+    for (char *tok = strtok_r(line + off, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+        if (sscanf(tok, "%d:%llu", &pid, &start) == 2)
+            leftover_add(l, pid, start, false);
+    if (strcmp(cg, "-") == 0 || !(ncg = realloc(l->cgroups, (l->ncg + 1) * sizeof(*ncg))))
+        return;
+    l->cgroups = ncg;
+    if ((l->cgroups[l->ncg] = strdup(cg)) != NULL)
+        l->ncg++;
+}
+
+/* Whether p is one of the leftovers: a recorded process (same start), or
+ * in the session or group of a recorded leader that is still the same
+ * process or gone (then nobody new can have its number: see above). */
+static bool is_leftover(const struct leftovers *l, exec_proc_t *procs, size_t n,
+                        const exec_proc_t *p)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct leftover *t = &l->v[i];
+        const exec_proc_t *lp;
+        if (t->pid == p->pid && t->start == p->start)
+            return true;
+        if (!t->leader || (p->sid != t->pid && p->pgid != t->pid))
+            continue;
+        lp = exec_proc_find(procs, n, t->pid);
+        if (!lp || lp->start == t->start)
+            return true;
+    }
+    return false;
+}
+
+/* SIGKILL every live leftover; true if there was one. */
+static bool leftovers_pass(const struct leftovers *l)
+{
+    exec_proc_t *procs;
+    size_t n;
+    bool any = false;
+    if (exec_proc_scan(&procs, &n) < 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (procs[i].state == 'Z' || !is_leftover(l, procs, n, &procs[i]))
+            continue;
+        kill(procs[i].pid, SIGKILL);
+        any = true;
+    }
+    free(procs);
+    return any;
+}
+
+void exec_leftovers_kill(worker_exec_t *x)
+{
+    struct leftovers l = {0};
+    char line[8192];
+    FILE *f = fopen(x->running_path, "re");
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f))
+        parse_line(&l, line);
+    fclose(f);
+    for (size_t i = 0; i < l.ncg; i++)
+        exec_cgroup_kill(l.cgroups[i]);
+    /* Wait (up to 2 s) until they are dead, so that their GPUs and memory
+     * are free before this worker offers them again. */
+    for (int round = 0; round < 200 && leftovers_pass(&l); round++)
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+    for (size_t i = 0; i < l.ncg; i++) {
+        (void)exec_cgroup_remove(l.cgroups[i]);
+        free(l.cgroups[i]);
+    }
+    free(l.cgroups);
+    free(l.v);
+}
