@@ -1,11 +1,14 @@
 /* cairn-worker: runs on every node. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
+#include "daemon.h"
 #include "discover.h"
 #include "resources_print.h"
 
@@ -15,6 +18,10 @@ enum {
     OPT_TOPOLOGY,
     OPT_NAME,
     OPT_LABEL,
+    OPT_SCHEDULER,
+    OPT_STATE_DIR,
+    OPT_LOG_FILE,
+    OPT_LOG_LEVEL,
 };
 
 struct options {
@@ -24,6 +31,10 @@ struct options {
     const char *name;
     size_t nlabels;
     const char **labels; /* "KEY=VALUE", checked */
+    const char *scheduler;
+    const char *state_dir;
+    const char *log_file;
+    worker_log_level_t log_level;
 };
 
 static void usage(FILE *f)
@@ -31,9 +42,16 @@ static void usage(FILE *f)
     fprintf(f, "Usage: cairn-worker [OPTIONS]\n"
                "\n"
                "The Cairn worker daemon: discovers this node's resources and runs the tasks\n"
-               "the scheduler assigns to it.\n"
+               "the scheduler assigns to it, until SIGTERM or SIGINT (its tasks die with it).\n"
                "\n"
                "Options:\n"
+               "  --scheduler URL     the scheduler's worker endpoint (default:\n"
+               "                      $CAIRN_WORKER_SCHEDULER, else\n"
+               "                      ipc://$XDG_STATE_HOME/cairn/workers.sock)\n"
+               "  --state-dir DIR     task logs and leftovers (default:\n"
+               "                      $XDG_STATE_HOME/cairn/worker-NAME)\n"
+               "  --log-file PATH     append the log there instead of stderr\n"
+               "  --log-level LEVEL   debug, info (default), warn or error\n"
                "  --print-resources   print the discovered resources and exit\n"
                "  --json              with --print-resources: print JSON\n"
                "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
@@ -55,6 +73,10 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"topology", required_argument, NULL, OPT_TOPOLOGY},
         {"name", required_argument, NULL, OPT_NAME},
         {"label", required_argument, NULL, OPT_LABEL},
+        {"scheduler", required_argument, NULL, OPT_SCHEDULER},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"log-file", required_argument, NULL, OPT_LOG_FILE},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {NULL, 0, NULL, 0},
     };
     cairn_error_t err;
@@ -90,6 +112,21 @@ static int parse_options(int argc, char **argv, struct options *o)
                 return 2;
             }
             o->labels[o->nlabels++] = optarg;
+            break;
+        case OPT_SCHEDULER:
+            o->scheduler = optarg;
+            break;
+        case OPT_STATE_DIR:
+            o->state_dir = optarg;
+            break;
+        case OPT_LOG_FILE:
+            o->log_file = optarg;
+            break;
+        case OPT_LOG_LEVEL:
+            if (worker_log_level_parse(optarg, &o->log_level) < 0) {
+                fprintf(stderr, "cairn-worker: --log-level: '%s' is not a level\n", optarg);
+                return 2;
+            }
             break;
         default: /* getopt_long already named the bad option */
             usage(stderr);
@@ -133,9 +170,52 @@ static int print_resources(const struct options *o)
     return 0;
 }
 
+/* Run the daemon until a signal stops it. */
+static int run_daemon(const struct options *o)
+{
+    worker_daemon_config_t cfg = {
+        .scheduler_url = o->scheduler,
+        .state_dir = o->state_dir,
+        .node_name = o->name,
+        .topology = o->topology,
+        .nlabels = o->nlabels,
+        .labels = o->labels,
+        .log_level = o->log_level,
+        .handle_signals = true,
+    };
+    worker_daemon_t *d;
+    cairn_error_t err;
+    uv_loop_t loop;
+    FILE *log = NULL;
+    int rc = 0;
+
+    if (o->log_file && !(log = fopen(o->log_file, "ae"))) {
+        fprintf(stderr, "cairn-worker: --log-file %s: %s\n", o->log_file, strerror(errno));
+        return 1;
+    }
+    cfg.log = log;
+    signal(SIGPIPE, SIG_IGN); /* a closed log pipe must not kill the worker */
+    uv_loop_init(&loop);
+    if (worker_daemon_create(&loop, &cfg, &d, &err) < 0) {
+        fprintf(stderr, "cairn-worker: %s\n", err.text);
+        if (log)
+            fprintf(log, "cairn-worker: %s\n", err.text);
+        rc = 1;
+    } else {
+        uv_run(&loop, UV_RUN_DEFAULT); /* returns once a signal stopped the daemon */
+        worker_daemon_destroy(d);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) != 0)
+        fprintf(stderr, "cairn-worker: a handle was left open at exit\n");
+    if (log)
+        fclose(log);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    struct options o = {0};
+    struct options o = {.log_level = WORKER_LOG_INFO};
     int rc;
 
     o.labels = calloc((size_t)argc, sizeof(*o.labels));
@@ -144,12 +224,8 @@ int main(int argc, char **argv)
         return 1;
     }
     rc = parse_options(argc, argv, &o);
-    if (rc < 0 && o.print_resources)
-        rc = print_resources(&o);
-    if (rc < 0) {
-        fprintf(stderr, "cairn-worker: the daemon is not implemented yet (see issue 3)\n");
-        rc = 1;
-    }
+    if (rc < 0)
+        rc = o.print_resources ? print_resources(&o) : run_daemon(&o);
     free(o.labels);
     return rc;
 }

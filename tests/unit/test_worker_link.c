@@ -1,0 +1,821 @@
+/* The worker daemon against a fake scheduler: a pair1 polyamorous listener
+ * on a temporary ipc path, bridged with cairn_net into the test's own loop.
+ *
+ * The worker runs either as a real cairn-worker process (the HGX topology
+ * fixture: 8 GPUs, 32 cores, 2 NUMA domains) or in-process on the same loop
+ * (worker_daemon_create). Every wait runs the loop until a condition holds
+ * or a deadline passes; every handle is closed and uv_loop_close() must
+ * succeed. The worker's log is copied to stderr at the end of each test,
+ * which ctest shows only when a test fails. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <nng/nng.h>
+#include <nng/protocol/pair1/pair.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "leak_check.h"
+#include "net.h"
+
+#define WORKER_BIN CAIRN_BIN_DIR "/cairn-worker"
+#define SHIM_BIN CAIRN_BIN_DIR "/cairn-task-shim"
+#define HGX_TOPO CAIRN_TOPO_DIR "/hgx-h100-8gpu.xml"
+#define DEADLINE_MS 15000
+#define MAXE 64
+
+/* ---- what the fake scheduler saw ----------------------------------------- */
+
+typedef struct seen_event {
+    uint64_t attempt, seq, job;
+    int kind, pid, exit_code, signal;
+    uint32_t rank;
+    bool cancelled, timed_out;
+    int64_t start_ms, end_ms;
+    char error[256], node[64], task[64];
+} seen_event_t;
+
+typedef struct seen_register {
+    char node[64], version[32], fingerprint[32];
+    uint32_t protocol;
+    size_t nlabels;
+    char labels[4][128]; /* "k=v" */
+    uint32_t num_cores, num_pus;
+    size_t ncores, nnuma, ngpus, ngpus_uuid;
+    char gpu0_uuid[64];
+    size_t nrunning;
+    uint64_t running[8];
+    uint32_t running_rank[8];
+    int running_pid[8];
+    size_t nended;
+    uint64_t ended[8];
+    int events_before; /* events received before this Register */
+} seen_register_t;
+
+typedef struct fake {
+    uv_loop_t *loop;
+    char url[160];
+    nng_socket sock;
+    cairn_net_t *net;
+    bool listening;
+    nng_pipe pipe; /* the worker's, from its last Register */
+    /* replies */
+    uint32_t heartbeat_ms;
+    int refuse; /* refuse this many Registers */
+    uint64_t stale[4];
+    size_t nstale;      /* sent with the next accepted RegisterReply */
+    bool reregister;    /* answer the next heartbeat with reregister */
+    unsigned ack_kinds; /* bit per TaskEvent kind: acknowledge */
+    /* received */
+    int nregister;
+    seen_register_t reg[8];
+    int nheartbeats;
+    uint64_t hb_seq[MAXE], hb_node[MAXE], hb_ns[MAXE];
+    int nevents;
+    seen_event_t ev[MAXE];
+    int nreports;
+    uint64_t rep_ns;
+    size_t rep_ntasks;
+    uint64_t rep_task[4], rep_rss[4], rep_peak[4];
+    uint32_t rep_load1;
+    uint64_t rep_mem_used, rep_mem_total;
+    size_t rep_ngpus;
+    int nchunks;
+    uint64_t chunk_req, chunk_size;
+    char chunk_data[256], chunk_error[256];
+    size_t chunk_len;
+    bool chunk_eof;
+} fake_t;
+
+/* ---- the test fixture ---------------------------------------------------- */
+
+typedef struct fx {
+    uv_loop_t loop;
+    uv_timer_t tick;
+    fake_t f;
+    char dir[64], log_path[128], state_dir[128];
+    /* real process */
+    pid_t pid;
+    bool exited;
+    int exit_status, term_signal;
+    /* in-process */
+    worker_daemon_t *d;
+    FILE *log;
+} fx_t;
+
+static pid_t g_child; /* killed by the suite's fini if a test failed midway */
+
+static void suite_fini(void)
+{
+    if (g_child > 0)
+        kill(g_child, SIGKILL);
+}
+
+TestSuite(link, .timeout = 120, .fini = suite_fini);
+
+static uint64_t now_ns(void)
+{
+    return uv_hrtime();
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+}
+
+/* Run the loop until cond holds, failing the test after DEADLINE_MS. */
+#define RUN_UNTIL(x, cond)                                                                         \
+    do {                                                                                           \
+        uint64_t dl_ = now_ns() + (uint64_t)DEADLINE_MS * 1000000;                                 \
+        while (!(cond) && now_ns() < dl_)                                                          \
+            uv_run(&(x)->loop, UV_RUN_ONCE);                                                       \
+        cr_assert((cond), "timed out waiting for: %s", #cond);                                     \
+    } while (0)
+
+static void copy_str(char *dst, size_t len, const char *src)
+{
+    snprintf(dst, len, "%s", src ? src : "");
+}
+
+static void fake_on_register(fake_t *f, const cairn_peer_t *from, const Cairn__Register *m)
+{
+    cr_assert_lt(f->nregister, 8);
+    seen_register_t *r = &f->reg[f->nregister++];
+    f->pipe = from->pipe;
+    r->events_before = f->nevents;
+    copy_str(r->node, sizeof(r->node), m->node_name);
+    copy_str(r->version, sizeof(r->version), m->worker_version);
+    copy_str(r->fingerprint, sizeof(r->fingerprint), m->topology_fingerprint);
+    r->protocol = m->protocol_version;
+    for (size_t i = 0; i < m->n_labels && i < 4; i++)
+        snprintf(r->labels[r->nlabels++], sizeof(r->labels[0]), "%s=%s", m->labels[i]->key,
+                 m->labels[i]->value);
+    if (m->resources) {
+        r->num_cores = m->resources->num_cores;
+        r->num_pus = m->resources->num_pus;
+        r->ncores = m->resources->n_cores;
+        r->nnuma = m->resources->n_numa_domains;
+        r->ngpus = m->resources->n_gpus;
+        for (size_t i = 0; i < m->resources->n_gpus; i++)
+            if (strncmp(m->resources->gpus[i]->uuid, "GPU-", 4) == 0)
+                r->ngpus_uuid++;
+        if (r->ngpus)
+            copy_str(r->gpu0_uuid, sizeof(r->gpu0_uuid), m->resources->gpus[0]->uuid);
+    }
+    for (size_t i = 0; i < m->n_running && i < 8; i++) {
+        r->running[r->nrunning] = m->running[i]->attempt_id;
+        r->running_rank[r->nrunning] = m->running[i]->rank;
+        r->running_pid[r->nrunning++] = m->running[i]->pid;
+    }
+    for (size_t i = 0; i < m->n_ended_unacked && i < 8; i++)
+        r->ended[r->nended++] = m->ended_unacked[i];
+
+    Cairn__RegisterReply rr = CAIRN__REGISTER_REPLY__INIT;
+    if (f->refuse > 0) {
+        f->refuse--;
+        rr.error = "not today";
+    } else {
+        rr.accepted = true;
+        rr.node_id = 42;
+        rr.heartbeat_interval_ms = f->heartbeat_ms;
+        rr.stale_attempt_ids = f->stale;
+        rr.n_stale_attempt_ids = f->nstale;
+    }
+    cr_assert_eq(cairn_net_send(f->net, from, CAIRN_MSG_REGISTER_REPLY, &rr.base, NULL), 0);
+    if (rr.accepted)
+        f->nstale = 0;
+}
+
+static void fake_on_heartbeat(fake_t *f, const cairn_peer_t *from, const Cairn__Heartbeat *m)
+{
+    if (f->nheartbeats < MAXE) {
+        f->hb_seq[f->nheartbeats] = m->seq;
+        f->hb_node[f->nheartbeats] = m->node_id;
+        f->hb_ns[f->nheartbeats] = now_ns();
+    }
+    f->nheartbeats++;
+    Cairn__HeartbeatReply hr = CAIRN__HEARTBEAT_REPLY__INIT;
+    hr.seq = m->seq;
+    hr.reregister = f->reregister;
+    f->reregister = false;
+    cr_assert_eq(cairn_net_send(f->net, from, CAIRN_MSG_HEARTBEAT_REPLY, &hr.base, NULL), 0);
+}
+
+static void fake_on_event(fake_t *f, const cairn_peer_t *from, const Cairn__TaskEvent *m)
+{
+    cr_assert_lt(f->nevents, MAXE);
+    seen_event_t *e = &f->ev[f->nevents++];
+    e->attempt = m->attempt_id;
+    e->seq = m->seq;
+    e->job = m->job_id;
+    e->kind = m->kind;
+    e->pid = m->pid;
+    e->exit_code = m->exit_code;
+    e->signal = m->signal;
+    e->rank = m->rank;
+    e->cancelled = m->cancelled;
+    e->timed_out = m->timed_out;
+    e->start_ms = m->start_time_ms;
+    e->end_ms = m->end_time_ms;
+    copy_str(e->error, sizeof(e->error), m->error);
+    copy_str(e->node, sizeof(e->node), m->node_name);
+    copy_str(e->task, sizeof(e->task), m->task_name);
+    if (f->ack_kinds & (1u << m->kind)) {
+        Cairn__Ack ack = CAIRN__ACK__INIT;
+        ack.seq = m->seq;
+        cr_assert_eq(cairn_net_send(f->net, from, CAIRN_MSG_ACK, &ack.base, NULL), 0);
+    }
+}
+
+static void fake_on_report(fake_t *f, const Cairn__ResourceReport *m)
+{
+    f->nreports++;
+    f->rep_ns = now_ns();
+    f->rep_ntasks = m->n_tasks;
+    for (size_t i = 0; i < m->n_tasks && i < 4; i++) {
+        f->rep_task[i] = m->tasks[i]->attempt_id;
+        f->rep_rss[i] = m->tasks[i]->rss_bytes;
+        f->rep_peak[i] = m->tasks[i]->peak_rss_bytes;
+    }
+    f->rep_load1 = m->load_avg_1_milli;
+    f->rep_mem_used = m->memory_used_bytes;
+    f->rep_mem_total = m->memory_total_bytes;
+    f->rep_ngpus = m->n_gpus;
+}
+
+static void fake_on_chunk(fake_t *f, const Cairn__LogChunk *m)
+{
+    f->nchunks++;
+    f->chunk_req = m->request_id;
+    f->chunk_size = m->size;
+    f->chunk_eof = m->eof;
+    f->chunk_len =
+        m->data.len < sizeof(f->chunk_data) - 1 ? m->data.len : sizeof(f->chunk_data) - 1;
+    if (f->chunk_len)
+        memcpy(f->chunk_data, m->data.data, f->chunk_len);
+    f->chunk_data[f->chunk_len] = '\0';
+    copy_str(f->chunk_error, sizeof(f->chunk_error), m->error);
+}
+
+static void fake_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
+                      ProtobufCMessage *msg, void *arg)
+{
+    fake_t *f = arg;
+    switch (type) {
+    case CAIRN_MSG_REGISTER:
+        fake_on_register(f, from, (Cairn__Register *)msg);
+        break;
+    case CAIRN_MSG_HEARTBEAT:
+        fake_on_heartbeat(f, from, (Cairn__Heartbeat *)msg);
+        break;
+    case CAIRN_MSG_TASK_EVENT:
+        fake_on_event(f, from, (Cairn__TaskEvent *)msg);
+        break;
+    case CAIRN_MSG_RESOURCE_REPORT:
+        fake_on_report(f, (Cairn__ResourceReport *)msg);
+        break;
+    case CAIRN_MSG_LOG_CHUNK:
+        fake_on_chunk(f, (Cairn__LogChunk *)msg);
+        break;
+    default:
+        cr_assert_fail("the worker sent a %s", cairn_msg_type_name(type));
+    }
+}
+
+static void fake_listen(fake_t *f)
+{
+    cr_assert_eq(nng_pair1_open_poly(&f->sock), 0);
+    cr_assert_eq(nng_listen(f->sock, f->url, NULL, 0), 0);
+    cairn_net_callbacks_t cb = {.recv = fake_recv, .arg = f};
+    cr_assert_eq(cairn_net_create(f->loop, f->sock, 0, &cb, &f->net, NULL), 0);
+    f->listening = true;
+}
+
+/* The scheduler goes away: its socket closes (the loop closes the handles). */
+static void fake_close(fake_t *f)
+{
+    if (!f->listening)
+        return;
+    cairn_net_destroy(f->net);
+    nng_close(f->sock);
+    f->net = NULL;
+    f->listening = false;
+}
+
+static void fake_send(fake_t *f, cairn_msg_type_t type, const ProtobufCMessage *msg)
+{
+    cairn_peer_t to = cairn_peer_pipe(f->pipe);
+    cr_assert_eq(cairn_net_send(f->net, &to, type, msg, NULL), 0);
+}
+
+static int fake_count(const fake_t *f, uint64_t attempt, int kind)
+{
+    int n = 0;
+    for (int i = 0; i < f->nevents; i++)
+        n += f->ev[i].attempt == attempt && f->ev[i].kind == kind;
+    return n;
+}
+
+static const seen_event_t *fake_find(const fake_t *f, uint64_t attempt, int kind)
+{
+    for (int i = 0; i < f->nevents; i++)
+        if (f->ev[i].attempt == attempt && f->ev[i].kind == kind)
+            return &f->ev[i];
+    return NULL;
+}
+
+/* ---- fixture setup and teardown ------------------------------------------ */
+
+static void fx_init(fx_t *x)
+{
+    memset(x, 0, sizeof(*x));
+    cr_assert_eq(uv_loop_init(&x->loop), 0);
+    uv_timer_init(&x->loop, &x->tick);
+    uv_timer_start(&x->tick, tick_cb, 10, 10);
+    strcpy(x->dir, "/tmp/cairn-link-XXXXXX");
+    cr_assert_not_null(mkdtemp(x->dir));
+    snprintf(x->log_path, sizeof(x->log_path), "%s/worker.log", x->dir);
+    snprintf(x->state_dir, sizeof(x->state_dir), "%s/state", x->dir);
+    x->f.loop = &x->loop;
+    snprintf(x->f.url, sizeof(x->f.url), "ipc://%s/workers.sock", x->dir);
+    x->f.heartbeat_ms = 100;
+    x->f.ack_kinds = ~0u;
+}
+
+/* Start cairn-worker on the HGX fixture, dialing the fake scheduler. It
+ * gets SIGKILL if this test process dies first (a failed assertion must not
+ * leave a worker behind). */
+static void fx_spawn(fx_t *x, const char *const *extra)
+{
+    const char *args[32] = {WORKER_BIN,   "--scheduler", x->f.url, "--state-dir", x->state_dir,
+                            "--topology", HGX_TOPO,      "--name", "test-node",   "--log-file",
+                            x->log_path,  "--log-level", "debug"};
+    size_t n = 13;
+    for (size_t i = 0; extra && extra[i]; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        execv(WORKER_BIN, (char **)args);
+        _exit(127);
+    }
+    x->pid = pid;
+    g_child = pid;
+}
+
+/* Whether the worker process has exited (reaping it). */
+static bool fx_reaped(fx_t *x)
+{
+    int st;
+    if (x->exited)
+        return true;
+    if (waitpid(x->pid, &st, WNOHANG) != x->pid)
+        return false;
+    x->exited = true;
+    g_child = 0;
+    x->exit_status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    x->term_signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+    return true;
+}
+
+/* Run a worker in this process on the test's loop. */
+static void fx_daemon(fx_t *x, uint32_t report_every)
+{
+    x->log = fopen(x->log_path, "a");
+    cr_assert_not_null(x->log);
+    worker_daemon_config_t cfg = {.scheduler_url = x->f.url,
+                                  .state_dir = x->state_dir,
+                                  .node_name = "inproc",
+                                  .topology = HGX_TOPO,
+                                  .shim_path = SHIM_BIN,
+                                  .cgroup_dir = "",
+                                  .nvml_lib = "",
+                                  .report_every = report_every,
+                                  .retry_min_ms = 20,
+                                  .retry_max_ms = 100,
+                                  .log = x->log,
+                                  .log_level = WORKER_LOG_DEBUG};
+    cairn_error_t err;
+    cr_assert_eq(worker_daemon_create(&x->loop, &cfg, &x->d, &err), 0, "%s", err.text);
+}
+
+static bool log_has(const fx_t *x, const char *needle)
+{
+    char buf[65536];
+    FILE *fp = fopen(x->log_path, "r");
+    if (!fp)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+static bool pid_gone(int pid)
+{
+    return pid > 0 && kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    remove(path);
+    return 0;
+}
+
+/* SIGTERM the worker process: it must exit 0, quickly. */
+static void fx_stop_worker(fx_t *x)
+{
+    if (x->pid <= 0 || fx_reaped(x))
+        return;
+    cr_assert_eq(kill(x->pid, SIGTERM), 0);
+    RUN_UNTIL(x, fx_reaped(x));
+    cr_expect_eq(x->term_signal, 0, "the worker died of signal %d", x->term_signal);
+    cr_expect_eq(x->exit_status, 0, "the worker exited %d", x->exit_status);
+}
+
+static void fx_fini(fx_t *x)
+{
+    fx_stop_worker(x);
+    worker_daemon_destroy(x->d);
+    fake_close(&x->f);
+    uv_close((uv_handle_t *)&x->tick, NULL);
+    uv_run(&x->loop, UV_RUN_DEFAULT);
+    cr_expect_eq(uv_loop_close(&x->loop), 0, "a handle was left open");
+    if (x->log)
+        fclose(x->log);
+    /* the worker's log, shown by ctest when the test fails */
+    FILE *fp = fopen(x->log_path, "r");
+    if (fp) {
+        char line[1024];
+        while (fgets(line, sizeof(line), fp))
+            fputs(line, stderr);
+        fclose(fp);
+    }
+    nftw(x->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- scheduler -> worker messages ---------------------------------------- */
+
+static void assign(fx_t *x, uint64_t attempt, bool shell, const char *const *argv, uint32_t ncores)
+{
+    Cairn__AssignTask a = CAIRN__ASSIGN_TASK__INIT;
+    uint32_t cores[4] = {0, 1, 2, 3};
+    char *args[8];
+    size_t n = 0;
+    while (argv[n] && n < 8) {
+        args[n] = (char *)argv[n];
+        n++;
+    }
+    a.attempt_id = attempt;
+    a.job_id = 7;
+    a.task_name = "train";
+    a.attempt_number = 1;
+    a.argv = args;
+    a.n_argv = n;
+    a.shell = shell;
+    a.world_size = 1;
+    a.cores = cores;
+    a.n_cores = ncores;
+    a.kill_grace_ms = 200;
+    fake_send(&x->f, CAIRN_MSG_ASSIGN_TASK, &a.base);
+}
+
+static void read_log(fx_t *x, uint64_t attempt, int stream, uint64_t offset, uint32_t max,
+                     uint64_t req)
+{
+    Cairn__ReadLog r = CAIRN__READ_LOG__INIT;
+    r.attempt_id = attempt;
+    r.stream = stream;
+    r.offset = offset;
+    r.max_bytes = max;
+    r.request_id = req;
+    int before = x->f.nchunks;
+    fake_send(&x->f, CAIRN_MSG_READ_LOG, &r.base);
+    RUN_UNTIL(x, x->f.nchunks > before);
+    cr_assert_eq(x->f.chunk_req, req);
+}
+
+static void cancel(fx_t *x, uint64_t attempt, uint32_t grace_ms)
+{
+    Cairn__CancelTask c = CAIRN__CANCEL_TASK__INIT;
+    c.attempt_id = attempt;
+    c.reason = CAIRN__CANCEL_TASK__REASON__USER;
+    c.grace_ms = grace_ms;
+    fake_send(&x->f, CAIRN_MSG_CANCEL_TASK, &c.base);
+}
+
+#define STARTED CAIRN__TASK_EVENT__KIND__STARTED
+#define EXITED CAIRN__TASK_EVENT__KIND__EXITED
+#define FAILED CAIRN__TASK_EVENT__KIND__FAILED_TO_START
+
+static const char *const SLEEP_ARGV[] = {"sleep", "30", NULL};
+
+/* ---- tests with a real cairn-worker process ------------------------------ */
+
+LEAK_TEST(link, register_and_heartbeats)
+{
+    fx_t x;
+    fx_init(&x);
+    fake_listen(&x.f);
+    const char *labels[] = {"--label", "zone=b", "--label", "rack=r7", NULL};
+    fx_spawn(&x, labels);
+    RUN_UNTIL(&x, x.f.nregister >= 1);
+    const seen_register_t *r = &x.f.reg[0];
+    cr_expect_str_eq(r->node, "test-node");
+    cr_expect_str_eq(r->version, CAIRN_VERSION);
+    cr_expect_eq(r->protocol, CAIRN_PROTO_VERSION);
+    cr_expect_eq(strlen(r->fingerprint), 16);
+    cr_expect_eq(r->nlabels, 2);
+    cr_expect_str_eq(r->labels[0], "rack=r7"); /* sorted by key */
+    cr_expect_str_eq(r->labels[1], "zone=b");
+    cr_expect_eq(r->num_cores, 32);
+    cr_expect_eq(r->ncores, 32);
+    cr_expect_eq(r->nnuma, 2);
+    cr_expect_eq(r->ngpus, 8);
+    cr_expect_eq(r->ngpus_uuid, 8, "every GPU has an NVIDIA UUID");
+    cr_expect_eq(r->nrunning, 0);
+
+    /* heartbeats at the interval the reply gave (100 ms), numbered from 1 */
+    RUN_UNTIL(&x, x.f.nheartbeats >= 5);
+    for (int i = 0; i < 5; i++) {
+        cr_expect_eq(x.f.hb_seq[i], (uint64_t)i + 1);
+        cr_expect_eq(x.f.hb_node[i], 42);
+    }
+    double span_ms = (double)(x.f.hb_ns[4] - x.f.hb_ns[0]) / 1e6;
+    cr_expect_geq(span_ms, 4 * 100 - 60, "5 heartbeats in %.0f ms", span_ms);
+    cr_expect_lt(span_ms, 4 * 100 * 10, "5 heartbeats in %.0f ms", span_ms);
+    /* a resource report every 3 heartbeats, no GPU usage without NVML */
+    RUN_UNTIL(&x, x.f.nreports >= 1);
+    cr_expect_gt(x.f.rep_mem_total, 0);
+    cr_expect_leq(x.f.rep_mem_used, x.f.rep_mem_total);
+    cr_expect_eq(x.f.rep_ngpus, 0);
+    fx_fini(&x);
+}
+
+LEAK_TEST(link, task_events_acks_and_logs)
+{
+    fx_t x;
+    fx_init(&x);
+    fake_listen(&x.f);
+    x.f.ack_kinds = 1u << STARTED; /* the EXITED event stays unacknowledged */
+    fx_spawn(&x, NULL);
+    RUN_UNTIL(&x, x.f.nregister >= 1);
+    const char *const argv[] = {"echo hi; exit 3", NULL};
+    assign(&x, 11, true, argv, 2);
+    RUN_UNTIL(&x, fake_count(&x.f, 11, EXITED) == 1);
+    const seen_event_t *s = fake_find(&x.f, 11, STARTED);
+    const seen_event_t *e = fake_find(&x.f, 11, EXITED);
+    cr_assert_not_null(s);
+    cr_expect_gt(s->pid, 0);
+    cr_expect_gt(s->start_ms, 0);
+    cr_expect_str_eq(s->node, "test-node");
+    cr_expect_str_eq(s->task, "train");
+    cr_expect_eq(s->job, 7);
+    cr_expect_gt(e->seq, s->seq, "seq numbers increase");
+    cr_expect_eq(e->exit_code, 3);
+    cr_expect_eq(e->signal, 0);
+    cr_expect_not(e->cancelled);
+    cr_expect_eq(e->pid, s->pid);
+    cr_expect_geq(e->end_ms, e->start_ms);
+    cr_expect_gt(e->start_ms, 0);
+
+    /* the log reads back, with eof once the attempt has ended */
+    read_log(&x, 11, CAIRN__LOG_STREAM__LOG_STREAM_STDOUT, 0, 4096, 77);
+    cr_expect_str_eq(x.f.chunk_error, "");
+    cr_expect_str_eq(x.f.chunk_data, "hi\n");
+    cr_expect_eq(x.f.chunk_size, 3);
+    cr_expect(x.f.chunk_eof);
+    read_log(&x, 11, CAIRN__LOG_STREAM__LOG_STREAM_STDOUT, 1, 1, 78);
+    cr_expect_str_eq(x.f.chunk_data, "i");
+    cr_expect_not(x.f.chunk_eof, "more data follows");
+    read_log(&x, 999, CAIRN__LOG_STREAM__LOG_STREAM_STDOUT, 0, 4096, 79);
+    cr_expect_neq(x.f.chunk_error[0], '\0', "unknown attempt: an error");
+    cr_expect_eq(x.f.chunk_len, 0);
+
+    /* re-registering resends the unacknowledged EXITED (same seq), lists it
+     * as ended, and not the acknowledged STARTED */
+    uint64_t exited_seq = e->seq;
+    x.f.ack_kinds = ~0u;
+    x.f.reregister = true;
+    RUN_UNTIL(&x, x.f.nregister >= 2);
+    cr_expect_eq(x.f.reg[1].nended, 1);
+    cr_expect_eq(x.f.reg[1].ended[0], 11);
+    cr_expect_eq(x.f.reg[1].nrunning, 0);
+    RUN_UNTIL(&x, fake_count(&x.f, 11, EXITED) == 2);
+    cr_expect_eq(fake_count(&x.f, 11, STARTED), 1, "an acknowledged event is not resent");
+    cr_expect_eq(x.f.ev[x.f.nevents - 1].seq, exited_seq);
+
+    /* once acknowledged, nothing is resent any more */
+    x.f.reregister = true;
+    RUN_UNTIL(&x, x.f.nregister >= 3);
+    cr_expect_eq(x.f.reg[2].nended, 0);
+    int hb = x.f.nheartbeats;
+    RUN_UNTIL(&x, x.f.nheartbeats >= hb + 3);
+    cr_expect_eq(fake_count(&x.f, 11, EXITED), 2);
+    fx_fini(&x);
+}
+
+LEAK_TEST(link, scheduler_restart_while_task_runs)
+{
+    fx_t x;
+    fx_init(&x);
+    fake_listen(&x.f);
+    fx_spawn(&x, NULL);
+    RUN_UNTIL(&x, x.f.nregister >= 1);
+    char flag[128], script[256];
+    snprintf(flag, sizeof(flag), "%s/go", x.dir);
+    snprintf(script, sizeof(script), "while [ ! -e %s ]; do sleep 0.02; done; exit 5", flag);
+    const char *const waiter[] = {script, NULL};
+    assign(&x, 21, false, SLEEP_ARGV, 1);
+    assign(&x, 22, true, waiter, 1);
+    RUN_UNTIL(&x, fake_count(&x.f, 21, STARTED) == 1 && fake_count(&x.f, 22, STARTED) == 1);
+    int pid21 = fake_find(&x.f, 21, STARTED)->pid;
+
+    /* the scheduler goes away; attempt 22 ends while it is gone */
+    fake_close(&x.f);
+    int fd = open(flag, O_CREAT | O_WRONLY, 0644);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    RUN_UNTIL(&x, log_has(&x, "attempt 22.0 exited: code 5"));
+    cr_expect_eq(fake_count(&x.f, 22, EXITED), 0);
+
+    /* it comes back on the same path: the worker registers again with the
+     * running attempt, then resends the exit it could not deliver */
+    fake_listen(&x.f);
+    RUN_UNTIL(&x, x.f.nregister >= 2);
+    const seen_register_t *r = &x.f.reg[1];
+    cr_expect_eq(r->nrunning, 1);
+    cr_expect_eq(r->running[0], 21);
+    cr_expect_eq(r->running_rank[0], 0);
+    cr_expect_eq(r->running_pid[0], pid21);
+    cr_expect_eq(r->nended, 1);
+    cr_expect_eq(r->ended[0], 22);
+    RUN_UNTIL(&x, fake_count(&x.f, 22, EXITED) == 1);
+    const seen_event_t *e = fake_find(&x.f, 22, EXITED);
+    cr_expect_eq(e->exit_code, 5);
+    cr_expect_geq(r->events_before, 2);
+    cr_expect_gt(e->seq, fake_find(&x.f, 22, STARTED)->seq);
+    cr_expect(e - x.f.ev >= r->events_before, "the exit came after the new Register");
+
+    /* SIGTERM: the worker stops and its task dies with it */
+    fx_stop_worker(&x);
+    cr_expect(pid_gone(pid21), "the task outlived its worker");
+    cr_expect_eq(fake_count(&x.f, 21, EXITED), 0, "nothing reported on SIGTERM");
+    fx_fini(&x);
+}
+
+LEAK_TEST(link, worker_starts_before_the_scheduler)
+{
+    fx_t x;
+    fx_init(&x);
+    fx_spawn(&x, NULL);
+    RUN_UNTIL(&x, log_has(&x, "dialing the scheduler"));
+    fake_listen(&x.f);
+    RUN_UNTIL(&x, x.f.nregister >= 1 && x.f.nheartbeats >= 1);
+    fx_fini(&x);
+}
+
+LEAK_TEST(link, garbage_is_refused_and_the_worker_goes_on)
+{
+    fx_t x;
+    fx_init(&x);
+    fake_listen(&x.f);
+    fx_spawn(&x, NULL);
+    RUN_UNTIL(&x, x.f.nregister >= 1);
+    nng_msg *m;
+    cr_assert_eq(nng_msg_alloc(&m, 0), 0);
+    cr_assert_eq(nng_msg_append(m, "garbage!garbage!", 16), 0);
+    nng_msg_set_pipe(m, x.f.pipe);
+    cr_assert_eq(nng_sendmsg(x.f.sock, m, 0), 0);
+    RUN_UNTIL(&x, log_has(&x, "refused a malformed message"));
+    /* a well-formed message that only a worker sends is refused too */
+    Cairn__Heartbeat hb = CAIRN__HEARTBEAT__INIT;
+    fake_send(&x.f, CAIRN_MSG_HEARTBEAT, &hb.base);
+    RUN_UNTIL(&x, log_has(&x, "refused a heartbeat message"));
+    const char *const argv[] = {"true", NULL};
+    assign(&x, 31, false, argv, 1);
+    RUN_UNTIL(&x, fake_count(&x.f, 31, EXITED) == 1);
+    cr_expect_eq(fake_find(&x.f, 31, EXITED)->exit_code, 0);
+    fx_fini(&x);
+}
+
+/* ---- tests with the daemon in this process ------------------------------- */
+
+LEAK_TEST(link, cancel_and_duplicate_assign)
+{
+    fx_t x;
+    fx_init(&x);
+    fake_listen(&x.f);
+    fx_daemon(&x, 0);
+    RUN_UNTIL(&x, x.f.nregister >= 1 && worker_daemon_registered(x.d));
+    assign(&x, 41, false, SLEEP_ARGV, 2);
+    RUN_UNTIL(&x, fake_count(&x.f, 41, STARTED) == 1);
+    assign(&x, 41, false, SLEEP_ARGV, 2); /* a duplicate: ignored */
+    RUN_UNTIL(&x, log_has(&x, "attempt 41 assigned again: ignored"));
+    int pid = fake_find(&x.f, 41, STARTED)->pid;
+    cancel(&x, 41, 100);
+    RUN_UNTIL(&x, fake_count(&x.f, 41, EXITED) == 1);
+    const seen_event_t *e = fake_find(&x.f, 41, EXITED);
+    cr_expect(e->cancelled);
+    cr_expect_eq(e->signal, SIGTERM);
+    cr_expect(pid_gone(pid));
+    cr_expect_eq(fake_count(&x.f, 41, STARTED), 1, "the duplicate started nothing");
+    RUN_UNTIL(&x, worker_daemon_pending_events(x.d) == 0);
+    fx_fini(&x);
+}
+
+LEAK_TEST(link, stale_attempt_is_killed_silently)
+{
+    fx_t x;
+    fx_init(&x);
+    fake_listen(&x.f);
+    fx_daemon(&x, 1);
+    RUN_UNTIL(&x, x.f.nregister >= 1);
+    assign(&x, 51, false, SLEEP_ARGV, 1);
+    RUN_UNTIL(&x, fake_count(&x.f, 51, STARTED) == 1);
+    int pid = fake_find(&x.f, 51, STARTED)->pid;
+    /* the scheduler forgets the node and does not adopt the attempt */
+    x.f.stale[0] = 51;
+    x.f.nstale = 1;
+    x.f.reregister = true;
+    RUN_UNTIL(&x, x.f.nregister >= 2);
+    cr_expect_eq(x.f.reg[1].nrunning, 1);
+    RUN_UNTIL(&x, pid_gone(pid));
+    RUN_UNTIL(&x, log_has(&x, "stale attempt 51 ended; not reported"));
+    /* reports made after it ended no longer list it; nothing was sent */
+    int nr = x.f.nreports;
+    RUN_UNTIL(&x, x.f.nreports >= nr + 2);
+    cr_expect_eq(x.f.rep_ntasks, 0);
+    cr_expect_eq(fake_count(&x.f, 51, EXITED), 0, "a stale attempt is not reported");
+    fx_fini(&x);
+}
+
+LEAK_TEST(link, resource_report_has_task_usage)
+{
+    fx_t x;
+    fx_init(&x);
+    fake_listen(&x.f);
+    fx_daemon(&x, 2);
+    RUN_UNTIL(&x, x.f.nregister >= 1);
+    assign(&x, 61, false, SLEEP_ARGV, 1);
+    RUN_UNTIL(&x, fake_count(&x.f, 61, STARTED) == 1);
+    RUN_UNTIL(&x, x.f.nreports > 0 && x.f.rep_ntasks == 1 && x.f.rep_rss[0] > 0);
+    cr_expect_eq(x.f.rep_task[0], 61);
+    cr_expect_geq(x.f.rep_peak[0], x.f.rep_rss[0]);
+    cr_expect_gt(x.f.rep_mem_total, 0);
+    fx_fini(&x); /* destroying the daemon kills the task */
+}
+
+LEAK_TEST(link, refused_registration_is_retried)
+{
+    fx_t x;
+    fx_init(&x);
+    x.f.refuse = 2;
+    fake_listen(&x.f);
+    fx_daemon(&x, 0);
+    RUN_UNTIL(&x, x.f.nregister >= 3 && worker_daemon_registered(x.d));
+    cr_expect(log_has(&x, "refused the registration: not today"));
+    RUN_UNTIL(&x, x.f.nheartbeats >= 1);
+    fx_fini(&x);
+}
+
+LEAK_TEST(link, start_failures_are_reported)
+{
+    fx_t x;
+    fx_init(&x);
+    fake_listen(&x.f);
+    fx_daemon(&x, 0);
+    RUN_UNTIL(&x, x.f.nregister >= 1);
+    const char *const missing[] = {"/nonexistent/command", NULL};
+    assign(&x, 71, false, missing, 1);
+    RUN_UNTIL(&x, fake_count(&x.f, 71, FAILED) == 1);
+    cr_expect_neq(fake_find(&x.f, 71, FAILED)->error[0], '\0');
+    /* a core this node does not have: refused before anything runs */
+    Cairn__AssignTask a = CAIRN__ASSIGN_TASK__INIT;
+    char *argv[] = {"true"};
+    uint32_t cores[] = {999};
+    a.attempt_id = 72;
+    a.job_id = 7;
+    a.task_name = "bad";
+    a.argv = argv;
+    a.n_argv = 1;
+    a.cores = cores;
+    a.n_cores = 1;
+    fake_send(&x.f, CAIRN_MSG_ASSIGN_TASK, &a.base);
+    RUN_UNTIL(&x, fake_count(&x.f, 72, FAILED) == 1);
+    cr_expect(strstr(fake_find(&x.f, 72, FAILED)->error, "core 999") != NULL, "error: %s",
+              fake_find(&x.f, 72, FAILED)->error);
+    cr_expect_eq(fake_count(&x.f, 71, STARTED) + fake_count(&x.f, 72, STARTED), 0);
+    fx_fini(&x);
+}

@@ -1,0 +1,922 @@
+/* The worker daemon; see daemon.h.
+ *
+ * Design note: loop phases and threading rules.
+ *
+ * Everything runs on one libuv loop thread; no lock is taken anywhere in
+ * the worker. nng's own threads only touch the cairn_net bridge (a locked
+ * pipe-event queue drained by a uv_async_t); messages are read from nng's
+ * receive fd by a uv_poll_t, so every message and connection event is
+ * handled on the loop. In one loop iteration:
+ *
+ *   timers   heartbeat (link.c) -> every few beats a resource report;
+ *            registration reply timeout / backoff (link.c); the executor's
+ *            sampling, grace and time-limit timers (exec*.c)
+ *   poll     scheduler messages (cairn_net): AssignTask spawns the task
+ *            right here, synchronously, so there is no polling delay;
+ *            CancelTask signals it; ReadLog reads the log file (bounded,
+ *            1 MiB) and answers; RegisterReply, HeartbeatReply, Ack drive
+ *            the link; the executor's process exits, start-status pipes
+ *            and drain timers call started() / exited(): task events
+ *   async    connection added / lost (cairn_net): (re)register with the
+ *            attempts still running
+ *   signal   SIGTERM / SIGINT: kill every task, report nothing, close
+ *            every handle; uv_run() then returns
+ *
+ * Attempts are named by id (one replica per node), never by pointer,
+ * across the executor, the link and the scheduler. The daemon keeps its
+ * own table of attempts (job, task name, rank, running, stale) because the
+ * protocol's ReadLog and the executor's log paths need them after an
+ * attempt ended; ended attempts are forgotten oldest first beyond
+ * DAEMON_ENDED_KEEP.
+ *
+ * Blocking work on the loop thread is bounded: NVML queries (every few
+ * heartbeats, only with NVIDIA GPUs), /proc reads, one log read of at most
+ * 1 MiB per ReadLog, and the executor's waits at create (leftovers) and
+ * destroy (reaping), each at most 2 s.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "discover.h"
+#include "exec.h"
+#include "register_msg.h"
+#include "report.h"
+#include "resources.h"
+
+#define DAEMON_REPORT_EVERY 3
+#define DAEMON_LOG_READ_MAX (1u << 20)
+#define DAEMON_ENDED_KEEP 1024
+/* worker_exec_cancel() takes <= 0 as "the spec's grace": 1 ms is at once */
+#define DAEMON_STALE_GRACE_MS 1
+
+typedef struct daemon_attempt {
+    uint64_t id, job_id;
+    uint32_t rank;
+    char *task_name;
+    bool running;   /* exited() not called yet */
+    bool stale;     /* not adopted by the scheduler: killed, never reported */
+    uint64_t ended; /* order of ending, for forgetting the oldest */
+} daemon_attempt_t;
+
+struct worker_daemon {
+    uv_loop_t *loop;
+    FILE *log;
+    worker_log_level_t log_level;
+    worker_resources_t *res;
+    worker_register_msg_t *reg;
+    worker_report_t *report;
+    worker_exec_t *exec;
+    worker_link_t *link;
+    uv_signal_t sigterm, sigint;
+    int handles_open;
+    bool stopped, destroyed;
+    uint32_t report_every;
+    uint64_t heartbeats;
+    daemon_attempt_t *att; /* ascending id */
+    size_t natt, att_cap, nended;
+    uint64_t end_counter;
+};
+
+/* ---- logging ------------------------------------------------------------- */
+
+static const char *const level_names[] = {
+    [WORKER_LOG_DEBUG] = "debug",
+    [WORKER_LOG_INFO] = "info",
+    [WORKER_LOG_WARN] = "warn",
+    [WORKER_LOG_ERROR] = "error",
+};
+
+int worker_log_level_parse(const char *s, worker_log_level_t *level)
+{
+    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+        if (strcmp(s, level_names[i]) == 0) {
+            *level = (worker_log_level_t)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* One line: UTC timestamp with milliseconds, level, text. */
+static void log_line(worker_daemon_t *d, worker_log_level_t level, const char *text)
+{
+    struct timespec ts;
+    struct tm tm;
+    char when[32];
+
+    if (level < d->log_level)
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(d->log, "%s.%03ldZ %-5s %s\n", when, ts.tv_nsec / 1000000, level_names[level], text);
+    fflush(d->log);
+}
+
+static void dlog(worker_daemon_t *d, worker_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void dlog(worker_daemon_t *d, worker_log_level_t level, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+
+    if (level < d->log_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    log_line(d, level, text);
+}
+
+static void link_log_cb(worker_log_level_t level, const char *text, void *arg)
+{
+    log_line(arg, level, text);
+}
+
+/* ---- the attempt table --------------------------------------------------- */
+
+static size_t att_lower_bound(const worker_daemon_t *d, uint64_t id)
+{
+    size_t lo = 0, hi = d->natt;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->att[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static daemon_attempt_t *att_find(worker_daemon_t *d, uint64_t id)
+{
+    size_t i = att_lower_bound(d, id);
+    return i < d->natt && d->att[i].id == id ? &d->att[i] : NULL;
+}
+
+static void att_remove_at(worker_daemon_t *d, size_t i)
+{
+    if (!d->att[i].running)
+        d->nended--;
+    free(d->att[i].task_name);
+    memmove(d->att + i, d->att + i + 1, (d->natt - i - 1) * sizeof(*d->att));
+    d->natt--;
+}
+
+/* A new running attempt; NULL when out of memory. Pointers into the table
+ * are valid until the next insertion or removal. */
+static daemon_attempt_t *att_insert(worker_daemon_t *d, uint64_t id, uint64_t job_id,
+                                    const char *task_name, uint32_t rank)
+{
+    if (d->natt == d->att_cap) {
+        size_t cap = d->att_cap ? d->att_cap * 2 : 16;
+        daemon_attempt_t *a = realloc(d->att, cap * sizeof(*a));
+        if (!a)
+            return NULL;
+        d->att = a;
+        d->att_cap = cap;
+    }
+    char *name = strdup(task_name);
+    if (!name)
+        return NULL;
+    size_t i = att_lower_bound(d, id);
+    memmove(d->att + i + 1, d->att + i, (d->natt - i) * sizeof(*d->att));
+    d->att[i] = (daemon_attempt_t){
+        .id = id, .job_id = job_id, .rank = rank, .task_name = name, .running = true};
+    d->natt++;
+    return &d->att[i];
+}
+
+/* Mark an attempt ended and forget the oldest ended ones beyond the limit. */
+static void att_ended(worker_daemon_t *d, uint64_t id)
+{
+    daemon_attempt_t *a = att_find(d, id);
+    if (!a || !a->running)
+        return;
+    a->running = false;
+    a->ended = ++d->end_counter;
+    d->nended++;
+    while (d->nended > DAEMON_ENDED_KEEP) {
+        size_t oldest = d->natt;
+        for (size_t i = 0; i < d->natt; i++)
+            if (!d->att[i].running && (oldest == d->natt || d->att[i].ended < d->att[oldest].ended))
+                oldest = i;
+        att_remove_at(d, oldest);
+    }
+}
+
+/* ---- task events --------------------------------------------------------- */
+
+/* Queue ev (kind and details set) about attempt id for the scheduler. */
+static void emit(worker_daemon_t *d, uint64_t id, uint64_t job_id, const char *task_name,
+                 uint32_t rank, Cairn__TaskEvent *ev)
+{
+    cairn_error_t err;
+    uint64_t seq;
+
+    ev->attempt_id = id;
+    ev->job_id = job_id;
+    ev->task_name = (char *)task_name;
+    ev->rank = rank;
+    if (worker_link_event(d->link, ev, &seq, &err) < 0)
+        dlog(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": event lost: %s", id, err.text);
+    else
+        dlog(d, WORKER_LOG_DEBUG, "attempt %" PRIu64 ": event seq %" PRIu64 " queued", id, seq);
+}
+
+static void exec_started_cb(uint64_t id, uint32_t rank, int pid, int64_t start_ms, void *arg)
+{
+    worker_daemon_t *d = arg;
+    daemon_attempt_t *a = att_find(d, id);
+    Cairn__TaskEvent ev = CAIRN__TASK_EVENT__INIT;
+
+    if (d->stopped || !a || a->stale)
+        return;
+    dlog(d, WORKER_LOG_INFO,
+         "task %s attempt %" PRIu64 ".%" PRIu32 " (job %" PRIu64 ") started: pid %d", a->task_name,
+         id, rank, a->job_id, pid);
+    ev.kind = CAIRN__TASK_EVENT__KIND__STARTED;
+    ev.pid = pid;
+    ev.start_time_ms = start_ms;
+    emit(d, id, a->job_id, a->task_name, a->rank, &ev);
+}
+
+static void log_exit(worker_daemon_t *d, const daemon_attempt_t *a, const exec_result_t *r)
+{
+    const char *why = r->cancelled         ? " (cancelled)"
+                      : r->timed_out       ? " (time limit)"
+                      : r->memory_exceeded ? " (memory limit)"
+                                           : "";
+    if (r->start_failed)
+        dlog(d, WORKER_LOG_WARN, "task %s attempt %" PRIu64 ".%" PRIu32 " failed to start: %s",
+             a->task_name, a->id, a->rank, r->error);
+    else if (r->signal)
+        dlog(d, WORKER_LOG_INFO, "task %s attempt %" PRIu64 ".%" PRIu32 " exited: signal %d%s",
+             a->task_name, a->id, a->rank, r->signal, why);
+    else
+        dlog(d, WORKER_LOG_INFO, "task %s attempt %" PRIu64 ".%" PRIu32 " exited: code %d%s",
+             a->task_name, a->id, a->rank, r->exit_code, why);
+}
+
+static void exec_exited_cb(const exec_result_t *r, void *arg)
+{
+    worker_daemon_t *d = arg;
+    daemon_attempt_t *a = att_find(d, r->attempt_id);
+    Cairn__TaskEvent ev = CAIRN__TASK_EVENT__INIT;
+
+    if (d->stopped || !a)
+        return;
+    if (a->stale) {
+        dlog(d, WORKER_LOG_INFO, "stale attempt %" PRIu64 " ended; not reported", a->id);
+        att_ended(d, r->attempt_id);
+        return;
+    }
+    log_exit(d, a, r);
+    if (r->start_failed) {
+        ev.kind = CAIRN__TASK_EVENT__KIND__FAILED_TO_START;
+        ev.error = (char *)r->error;
+    } else {
+        ev.kind = CAIRN__TASK_EVENT__KIND__EXITED;
+        ev.pid = r->pid;
+        ev.exit_code = r->signal ? 0 : r->exit_code;
+        ev.signal = r->signal;
+        ev.timed_out = r->timed_out;
+        ev.cancelled = r->cancelled;
+        ev.memory_exceeded = r->memory_exceeded;
+        ev.cpu_time_usec = r->cpu_usec;
+        ev.peak_rss_bytes = r->peak_rss_bytes;
+    }
+    ev.start_time_ms = r->start_ms;
+    ev.end_time_ms = r->end_ms;
+    emit(d, a->id, a->job_id, a->task_name, a->rank, &ev);
+    att_ended(d, r->attempt_id);
+}
+
+/* ---- AssignTask -> exec_spec_t ------------------------------------------- */
+
+typedef struct spec_buf {
+    exec_spec_t spec;
+    uint32_t *pus, *numa;
+    exec_gpu_t *gpus;
+    char **env;
+    uint32_t nenv;
+    bool *used; /* cores or GPUs already taken by this message */
+} spec_buf_t;
+
+static void spec_buf_fini(spec_buf_t *b)
+{
+    for (uint32_t i = 0; i < b->nenv; i++)
+        free(b->env[i]);
+    free(b->env);
+    free(b->pus);
+    free(b->numa);
+    free(b->gpus);
+    free(b->used);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The PUs of the allocated cores and their NUMA domains (for memory). */
+static int spec_cores(worker_daemon_t *d, const Cairn__AssignTask *m, spec_buf_t *b,
+                      cairn_error_t *err)
+{
+    size_t ncores = worker_resources_core_count(d->res), npus = 0;
+
+    free(b->used);
+    if (!(b->used = calloc(ncores + 1, sizeof(*b->used))))
+        return errcode(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_cores; i++) {
+        if (m->cores[i] >= ncores)
+            return errcode(err, -EINVAL, "core %" PRIu32 ": this node has %zu cores", m->cores[i],
+                           ncores);
+        if (b->used[m->cores[i]])
+            return errcode(err, -EINVAL, "core %" PRIu32 " allocated twice", m->cores[i]);
+        b->used[m->cores[i]] = true;
+        npus += worker_resources_core(d->res, m->cores[i])->npus;
+    }
+    b->pus = calloc(npus + 1, sizeof(*b->pus));
+    b->numa = calloc(m->n_cores + 1, sizeof(*b->numa));
+    if (!b->pus || !b->numa)
+        return errcode(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_cores; i++) {
+        const worker_core_t *c = worker_resources_core(d->res, m->cores[i]);
+        for (size_t j = 0; j < c->npus; j++)
+            b->pus[b->spec.npus++] = c->pus[j];
+        bool seen = c->numa < 0;
+        for (uint32_t j = 0; j < b->spec.nnuma && !seen; j++)
+            seen = b->numa[j] == (uint32_t)c->numa;
+        if (!seen)
+            b->numa[b->spec.nnuma++] = (uint32_t)c->numa;
+    }
+    qsort(b->pus, b->spec.npus, sizeof(*b->pus), cmp_u32);
+    qsort(b->numa, b->spec.nnuma, sizeof(*b->numa), cmp_u32);
+    b->spec.pus = b->pus;
+    b->spec.numa = b->numa;
+    b->spec.ncores = (uint32_t)m->n_cores;
+    return 0;
+}
+
+/* GPUs by index, with the uuid and vendor discovery found. */
+static int spec_gpus(worker_daemon_t *d, const Cairn__AssignTask *m, spec_buf_t *b,
+                     cairn_error_t *err)
+{
+    size_t ngpus = worker_resources_gpu_count(d->res);
+
+    free(b->used);
+    b->used = calloc(ngpus + 1, sizeof(*b->used));
+    b->gpus = calloc(m->n_gpus + 1, sizeof(*b->gpus));
+    if (!b->used || !b->gpus)
+        return errcode(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_gpus; i++) {
+        const Cairn__GpuRef *ref = m->gpus[i];
+        if (ref->index >= ngpus)
+            return errcode(err, -EINVAL, "GPU %" PRIu32 ": this node has %zu GPUs", ref->index,
+                           ngpus);
+        if (b->used[ref->index])
+            return errcode(err, -EINVAL, "GPU %" PRIu32 " allocated twice", ref->index);
+        b->used[ref->index] = true;
+        const worker_gpu_t *g = worker_resources_gpu(d->res, ref->index);
+        if (ref->uuid[0] && g->uuid && strcmp(ref->uuid, g->uuid) != 0)
+            return errcode(err, -EINVAL, "GPU %" PRIu32 " is %s here, not %s", ref->index, g->uuid,
+                           ref->uuid);
+        b->gpus[i] = (exec_gpu_t){.index = ref->index,
+                                  .uuid = g->uuid ? g->uuid : "",
+                                  .vendor = worker_gpu_vendor_name(g->vendor)};
+    }
+    b->spec.gpus = b->gpus;
+    b->spec.ngpus = (uint32_t)m->n_gpus;
+    return 0;
+}
+
+static int spec_env(const Cairn__AssignTask *m, spec_buf_t *b, cairn_error_t *err)
+{
+    if (!(b->env = calloc(m->n_env + 1, sizeof(*b->env))))
+        return errcode(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_env; i++) {
+        const Cairn__KeyValue *kv = m->env[i];
+        if (!kv->key[0] || strchr(kv->key, '='))
+            return errcode(err, -EINVAL, "environment variable name '%s' is not valid", kv->key);
+        if (asprintf(&b->env[i], "%s=%s", kv->key, kv->value) < 0) {
+            b->env[i] = NULL;
+            return errcode(err, -ENOMEM, "out of memory");
+        }
+        b->nenv++;
+    }
+    b->spec.env = (const char *const *)b->env;
+    b->spec.nenv = b->nenv;
+    return 0;
+}
+
+/* Check an AssignTask against this node and turn it into b->spec, which
+ * points into m and b (free b with spec_buf_fini()). */
+static int spec_build(worker_daemon_t *d, const Cairn__AssignTask *m, spec_buf_t *b,
+                      cairn_error_t *err)
+{
+    int rc;
+    exec_spec_t *s = &b->spec;
+
+    if (m->n_argv == 0)
+        return errcode(err, -EINVAL, "empty argv");
+    if (m->rendezvous_port > 65535)
+        return errcode(err, -EINVAL, "rendezvous port %" PRIu32 " out of range",
+                       m->rendezvous_port);
+    if ((rc = spec_cores(d, m, b, err)) < 0 || (rc = spec_gpus(d, m, b, err)) < 0 ||
+        (rc = spec_env(m, b, err)) < 0)
+        return rc;
+    s->attempt_id = m->attempt_id;
+    s->job_id = m->job_id;
+    s->task_name = m->task_name;
+    s->attempt_number = m->attempt_number;
+    s->argc = (uint32_t)m->n_argv;
+    s->argv = (const char *const *)m->argv;
+    s->shell = m->shell;
+    s->workdir = m->workdir[0] ? m->workdir : NULL;
+    s->seed = m->seed;
+    s->rank = m->rank;
+    s->world_size = m->world_size;
+    s->master_addr = m->rendezvous_addr[0] ? m->rendezvous_addr : NULL;
+    s->master_port = m->rendezvous_port;
+    s->memory_limit_bytes = m->memory_limit_bytes;
+    s->time_limit_ms = m->time_limit_ms > INT64_MAX ? INT64_MAX : (int64_t)m->time_limit_ms;
+    s->kill_grace_ms = m->kill_grace_ms;
+    return 0;
+}
+
+/* ---- commands from the scheduler ----------------------------------------- */
+
+static void on_assign(worker_daemon_t *d, const Cairn__AssignTask *m)
+{
+    spec_buf_t b = {0};
+    cairn_error_t err = {{0}};
+    int rc;
+
+    if (m->attempt_id == 0) {
+        dlog(d, WORKER_LOG_WARN, "refused an AssignTask without attempt id");
+        return;
+    }
+    if (att_find(d, m->attempt_id)) {
+        dlog(d, WORKER_LOG_INFO, "attempt %" PRIu64 " assigned again: ignored (duplicate)",
+             m->attempt_id);
+        return;
+    }
+    if (!att_insert(d, m->attempt_id, m->job_id, m->task_name, m->rank)) {
+        dlog(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": out of memory", m->attempt_id);
+        return;
+    }
+    rc = spec_build(d, m, &b, &err);
+    if (rc == 0)
+        rc = worker_exec_start(d->exec, &b.spec, &err);
+    spec_buf_fini(&b);
+    if (rc == 0) {
+        dlog(d, WORKER_LOG_DEBUG, "attempt %" PRIu64 ".%" PRIu32 " of task %s assigned",
+             m->attempt_id, m->rank, m->task_name);
+        return;
+    }
+    dlog(d, WORKER_LOG_WARN, "task %s attempt %" PRIu64 ".%" PRIu32 " cannot start: %s",
+         m->task_name, m->attempt_id, m->rank, err.text);
+    Cairn__TaskEvent ev = CAIRN__TASK_EVENT__INIT;
+    ev.kind = CAIRN__TASK_EVENT__KIND__FAILED_TO_START;
+    ev.error = err.text;
+    emit(d, m->attempt_id, m->job_id, m->task_name, m->rank, &ev);
+    att_ended(d, m->attempt_id);
+}
+
+static const char *cancel_reason(Cairn__CancelTask__Reason r)
+{
+    switch (r) {
+    case CAIRN__CANCEL_TASK__REASON__USER:
+        return "user";
+    case CAIRN__CANCEL_TASK__REASON__JOB_FAILED:
+        return "job failed";
+    case CAIRN__CANCEL_TASK__REASON__GANG_FAILED:
+        return "gang failed";
+    case CAIRN__CANCEL_TASK__REASON__STALE:
+        return "stale";
+    case CAIRN__CANCEL_TASK__REASON__SHUTDOWN:
+        return "shutdown";
+    default:
+        return "unspecified";
+    }
+}
+
+static void on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m)
+{
+    daemon_attempt_t *a = att_find(d, m->attempt_id);
+    if (!a || !a->running) {
+        dlog(d, WORKER_LOG_INFO, "cancel of attempt %" PRIu64 ", which is not running: ignored",
+             m->attempt_id);
+        return;
+    }
+    dlog(d, WORKER_LOG_INFO,
+         "cancelling task %s attempt %" PRIu64 " (%s%s%s), grace %" PRIu32 " ms", a->task_name,
+         a->id, cancel_reason(m->reason), m->message[0] ? ": " : "", m->message, m->grace_ms);
+    int rc = worker_exec_cancel(d->exec, m->attempt_id, m->grace_ms);
+    if (rc < 0)
+        dlog(d, WORKER_LOG_WARN, "cannot cancel attempt %" PRIu64 ": %s", a->id, strerror(-rc));
+}
+
+/* Read up to max bytes of a log at offset into chunk (data is malloc'd). */
+static int read_log(const char *path, uint64_t offset, uint32_t max, Cairn__LogChunk *c)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno; /* nothing written yet */
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    c->size = (uint64_t)st.st_size;
+    if (offset < c->size) {
+        uint64_t want = c->size - offset < max ? c->size - offset : max;
+        if (!(c->data.data = malloc(want))) {
+            close(fd);
+            return -ENOMEM;
+        }
+        ssize_t n = pread(fd, c->data.data, want, (off_t)offset);
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            return -e;
+        }
+        c->data.len = (size_t)n;
+    }
+    close(fd);
+    return 0;
+}
+
+static void on_read_log(worker_daemon_t *d, const Cairn__ReadLog *m)
+{
+    Cairn__LogChunk c = CAIRN__LOG_CHUNK__INIT;
+    daemon_attempt_t *a = att_find(d, m->attempt_id);
+    char path[PATH_MAX], error[256] = "";
+    uint32_t max =
+        m->max_bytes && m->max_bytes < DAEMON_LOG_READ_MAX ? m->max_bytes : DAEMON_LOG_READ_MAX;
+    int rc;
+
+    c.attempt_id = m->attempt_id;
+    c.stream = m->stream;
+    c.offset = m->offset;
+    c.rank = m->rank;
+    c.request_id = m->request_id;
+    if (!a || a->rank != m->rank)
+        snprintf(error, sizeof(error), "attempt %" PRIu64 " rank %" PRIu32 " is not known here",
+                 m->attempt_id, m->rank);
+    else if ((rc = worker_exec_log_path(d->exec, a->job_id, a->task_name, a->id, a->rank,
+                                        (int)m->stream, path, sizeof(path))) < 0)
+        snprintf(error, sizeof(error), "no log for stream %d: %s", (int)m->stream, strerror(-rc));
+    else if ((rc = read_log(path, m->offset, max, &c)) < 0)
+        snprintf(error, sizeof(error), "cannot read the log: %s", strerror(-rc));
+    else
+        c.eof = !a->running && m->offset + c.data.len >= c.size;
+    c.error = error;
+    cairn_error_t err;
+    if (worker_link_send(d->link, CAIRN_MSG_LOG_CHUNK, &c.base, &err) < 0)
+        dlog(d, WORKER_LOG_WARN, "cannot answer ReadLog %" PRIu64 ": %s", m->request_id, err.text);
+    free(c.data.data);
+}
+
+static void command_cb(worker_link_t *l, cairn_msg_type_t type, const ProtobufCMessage *msg,
+                       void *arg)
+{
+    worker_daemon_t *d = arg;
+    switch (type) {
+    case CAIRN_MSG_ASSIGN_TASK:
+        on_assign(d, (const Cairn__AssignTask *)msg);
+        break;
+    case CAIRN_MSG_CANCEL_TASK:
+        on_cancel(d, (const Cairn__CancelTask *)msg);
+        break;
+    case CAIRN_MSG_READ_LOG:
+        on_read_log(d, (const Cairn__ReadLog *)msg);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- registration, heartbeats, reports ----------------------------------- */
+
+static const Cairn__Register *registration_cb(worker_link_t *l, void *arg)
+{
+    worker_daemon_t *d = arg;
+    size_t n = worker_exec_list(d->exec, NULL, NULL, NULL, NULL, 0);
+    uint64_t *ids = calloc(n + 1, sizeof(*ids));
+    uint32_t *ranks = calloc(n + 1, sizeof(*ranks));
+    int *pids = calloc(n + 1, sizeof(*pids));
+    int64_t *starts = calloc(n + 1, sizeof(*starts));
+
+    worker_register_msg_clear_running(d->reg);
+    if (!ids || !ranks || !pids || !starts) {
+        dlog(d, WORKER_LOG_ERROR, "out of memory: registering without the running attempts");
+        n = 0;
+    }
+    n = worker_exec_list(d->exec, ids, ranks, pids, starts, n);
+    for (size_t i = 0; i < n; i++) {
+        const daemon_attempt_t *a = att_find(d, ids[i]);
+        if (!a || a->stale)
+            continue;
+        if (worker_register_msg_add_running(d->reg, a->id, a->job_id, a->task_name, ranks[i],
+                                            pids[i], starts[i]) < 0)
+            dlog(d, WORKER_LOG_ERROR, "out of memory: attempt %" PRIu64 " not offered", a->id);
+    }
+    free(ids);
+    free(ranks);
+    free(pids);
+    free(starts);
+    /* ended attempts whose final event is still on its way */
+    worker_register_msg_clear_ended(d->reg);
+    n = worker_link_ended_unacked(l, NULL, 0);
+    ids = calloc(n + 1, sizeof(*ids));
+    n = ids ? worker_link_ended_unacked(l, ids, n) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (worker_register_msg_add_ended(d->reg, ids[i]) < 0)
+            dlog(d, WORKER_LOG_ERROR, "out of memory: ended attempt %" PRIu64 " not listed",
+                 ids[i]);
+    free(ids);
+    return worker_register_msg_get(d->reg);
+}
+
+static void registered_cb(worker_link_t *l, uint64_t node_id, const uint64_t *stale, size_t nstale,
+                          void *arg)
+{
+    worker_daemon_t *d = arg;
+    for (size_t i = 0; i < nstale; i++) {
+        daemon_attempt_t *a = att_find(d, stale[i]);
+        if (!a || !a->running)
+            continue;
+        dlog(d, WORKER_LOG_WARN, "attempt %" PRIu64 " of task %s is stale: killing it", a->id,
+             a->task_name);
+        a->stale = true;
+        worker_exec_cancel(d->exec, a->id, DAEMON_STALE_GRACE_MS);
+    }
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void heartbeat_cb(worker_link_t *l, uint64_t seq, void *arg)
+{
+    worker_daemon_t *d = arg;
+    cairn_error_t err;
+
+    if (++d->heartbeats % d->report_every != 0)
+        return;
+    const Cairn__ResourceReport *r = worker_report_collect(
+        d->report, d->exec, worker_resources_node(d->res), worker_link_node_id(l), wall_ms());
+    if (!r)
+        dlog(d, WORKER_LOG_ERROR, "out of memory: no resource report");
+    else if (worker_link_send(l, CAIRN_MSG_RESOURCE_REPORT, &r->base, &err) < 0)
+        dlog(d, WORKER_LOG_DEBUG, "resource report not sent: %s", err.text);
+}
+
+/* ---- defaults ------------------------------------------------------------ */
+
+/* $XDG_STATE_HOME, else ~/.local/state. */
+static int state_home(char *buf, size_t len)
+{
+    const char *xdg = getenv("XDG_STATE_HOME");
+    int n;
+
+    if (xdg && xdg[0] == '/') {
+        n = snprintf(buf, len, "%s", xdg);
+    } else {
+        const char *home = getenv("HOME");
+        if (!home || home[0] != '/') {
+            struct passwd *pw = getpwuid(getuid());
+            home = pw ? pw->pw_dir : NULL;
+        }
+        if (!home)
+            return -ENOENT;
+        n = snprintf(buf, len, "%s/.local/state", home);
+    }
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int worker_daemon_default_url(char *buf, size_t len)
+{
+    const char *env = getenv("CAIRN_WORKER_SCHEDULER");
+    char home[PATH_MAX];
+    int n, rc;
+
+    if (env && env[0]) {
+        n = snprintf(buf, len, "%s", env);
+    } else {
+        if ((rc = state_home(home, sizeof(home))) < 0)
+            return rc;
+        n = snprintf(buf, len, "ipc://%s/cairn/workers.sock", home);
+    }
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int default_state_dir(const char *node, char *buf, size_t len)
+{
+    char home[PATH_MAX];
+    int rc = state_home(home, sizeof(home));
+    if (rc < 0)
+        return rc;
+    int n = snprintf(buf, len, "%s/cairn/worker-%s", home, node);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* ---- create / stop / destroy --------------------------------------------- */
+
+static void close_cb(uv_handle_t *h)
+{
+    worker_daemon_t *d = h->data;
+    if (--d->handles_open == 0 && d->destroyed)
+        free(d);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+    worker_daemon_t *d = h->data;
+    dlog(d, WORKER_LOG_INFO, "%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    worker_daemon_stop(d);
+}
+
+static int start_signals(worker_daemon_t *d, cairn_error_t *err)
+{
+    uv_signal_t *hs[2] = {&d->sigterm, &d->sigint};
+    int signums[2] = {SIGTERM, SIGINT};
+    for (int i = 0; i < 2; i++) {
+        int rc = uv_signal_init(d->loop, hs[i]);
+        if (rc < 0)
+            return errcode(err, rc, "cannot watch signals: %s", uv_strerror(rc));
+        hs[i]->data = d;
+        d->handles_open++;
+        if ((rc = uv_signal_start(hs[i], signal_cb, signums[i])) < 0)
+            return errcode(err, rc, "cannot watch signals: %s", uv_strerror(rc));
+    }
+    return 0;
+}
+
+static int discover(worker_daemon_t *d, const worker_daemon_config_t *cfg, cairn_error_t *err)
+{
+    int rc = worker_discover(cfg->topology, cfg->node_name, &d->res, err);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < cfg->nlabels; i++)
+        if ((rc = worker_resources_label_add(d->res, cfg->labels[i], err)) < 0)
+            return rc;
+    if ((rc = worker_register_msg_create(d->res, &d->reg, err)) < 0 ||
+        (rc = worker_report_create(d->res, cfg->nvml_lib, &d->report, err)) < 0)
+        return rc;
+    dlog(d, WORKER_LOG_INFO,
+         "cairn-worker %s: node %s, %zu cores, %u PUs, %zu NUMA domains, %zu GPUs%s", CAIRN_VERSION,
+         worker_resources_node(d->res), worker_resources_core_count(d->res),
+         worker_resources_pu_count(d->res), worker_resources_numa_count(d->res),
+         worker_resources_gpu_count(d->res),
+         worker_report_has_nvml(d->report) ? " (NVML loaded)" : "");
+    return 0;
+}
+
+static int start_exec(worker_daemon_t *d, const worker_daemon_config_t *cfg, cairn_error_t *err)
+{
+    char dir[PATH_MAX];
+    const char *state_dir = cfg->state_dir;
+    int rc;
+
+    if (!state_dir) {
+        if ((rc = default_state_dir(worker_resources_node(d->res), dir, sizeof(dir))) < 0)
+            return errcode(err, rc, "no state directory: %s", strerror(-rc));
+        state_dir = dir;
+    }
+    exec_config_t ecfg = {
+        .state_dir = state_dir, .shim_path = cfg->shim_path, .cgroup_dir = cfg->cgroup_dir};
+    exec_callbacks_t ecb = {.started = exec_started_cb, .exited = exec_exited_cb, .arg = d};
+    if ((rc = worker_exec_create(d->loop, &ecfg, &ecb, &d->exec, err)) < 0)
+        return rc;
+    dlog(d, WORKER_LOG_INFO, "state directory %s", state_dir);
+    return 0;
+}
+
+static int start_link(worker_daemon_t *d, const worker_daemon_config_t *cfg, cairn_error_t *err)
+{
+    char url[PATH_MAX + 16];
+    int rc;
+
+    if (cfg->scheduler_url) {
+        snprintf(url, sizeof(url), "%s", cfg->scheduler_url);
+    } else if ((rc = worker_daemon_default_url(url, sizeof(url))) < 0) {
+        return errcode(err, rc, "no scheduler URL: %s", strerror(-rc));
+    }
+    worker_link_config_t lcfg = {.url = url,
+                                 .node_name = worker_resources_node(d->res),
+                                 .retry_min_ms = cfg->retry_min_ms,
+                                 .retry_max_ms = cfg->retry_max_ms};
+    worker_link_callbacks_t lcb = {.registration = registration_cb,
+                                   .registered = registered_cb,
+                                   .command = command_cb,
+                                   .heartbeat = heartbeat_cb,
+                                   .log = link_log_cb,
+                                   .arg = d};
+    if ((rc = worker_link_create(d->loop, &lcfg, &lcb, &d->link, err)) < 0)
+        return rc;
+    dlog(d, WORKER_LOG_INFO, "dialing the scheduler at %s", url);
+    return 0;
+}
+
+int worker_daemon_create(uv_loop_t *loop, const worker_daemon_config_t *cfg, worker_daemon_t **out,
+                         cairn_error_t *err)
+{
+    worker_daemon_t *d = calloc(1, sizeof(*d));
+    int rc;
+
+    if (!d)
+        return errcode(err, -ENOMEM, "out of memory");
+    d->loop = loop;
+    d->log = cfg->log ? cfg->log : stderr;
+    d->log_level = cfg->log_level;
+    d->report_every = cfg->report_every ? cfg->report_every : DAEMON_REPORT_EVERY;
+    if ((rc = discover(d, cfg, err)) < 0 || (rc = start_exec(d, cfg, err)) < 0 ||
+        (rc = start_link(d, cfg, err)) < 0 ||
+        (cfg->handle_signals && (rc = start_signals(d, err)) < 0))
+        goto error;
+    *out = d;
+    return 0;
+error:
+    worker_daemon_destroy(d);
+    return rc;
+}
+
+void worker_daemon_stop(worker_daemon_t *d)
+{
+    if (!d || d->stopped)
+        return;
+    d->stopped = true;
+    if (d->exec) {
+        size_t n = worker_exec_list(d->exec, NULL, NULL, NULL, NULL, 0);
+        if (n > 0)
+            dlog(d, WORKER_LOG_INFO, "killing %zu running task%s", n, n == 1 ? "" : "s");
+        worker_exec_kill_all(d->exec);
+        worker_exec_destroy(d->exec);
+        d->exec = NULL;
+    }
+    worker_link_destroy(d->link);
+    d->link = NULL;
+    if (d->sigterm.loop)
+        uv_close((uv_handle_t *)&d->sigterm, close_cb);
+    if (d->sigint.loop)
+        uv_close((uv_handle_t *)&d->sigint, close_cb);
+    worker_report_destroy(d->report);
+    worker_register_msg_destroy(d->reg);
+    worker_resources_destroy(d->res);
+    d->report = NULL;
+    d->reg = NULL;
+    d->res = NULL;
+    for (size_t i = 0; i < d->natt; i++)
+        free(d->att[i].task_name);
+    free(d->att);
+    d->att = NULL;
+    d->natt = d->att_cap = d->nended = 0;
+    dlog(d, WORKER_LOG_INFO, "stopped");
+}
+
+bool worker_daemon_stopped(const worker_daemon_t *d)
+{
+    return d->stopped;
+}
+
+bool worker_daemon_registered(const worker_daemon_t *d)
+{
+    return d->link && worker_link_registered(d->link);
+}
+
+size_t worker_daemon_pending_events(const worker_daemon_t *d)
+{
+    return d->link ? worker_link_pending(d->link) : 0;
+}
+
+void worker_daemon_destroy(worker_daemon_t *d)
+{
+    if (!d)
+        return;
+    worker_daemon_stop(d);
+    d->destroyed = true;
+    if (d->handles_open == 0)
+        free(d);
+}

@@ -1,0 +1,504 @@
+/* The worker's link to the scheduler; see link.h.
+ *
+ * Registration life cycle of the current connection:
+ *
+ *   DISCONNECTED ──pipe added──▶ REGISTERING ──accepted──▶ REGISTERED
+ *        ▲                        │  ▲    ▲                    │
+ *        │                refused │  │    └── reregister ──────┘
+ *        │                        ▼  │ timer
+ *        └──── pipe removed ──── BACKOFF   (from any state)
+ *
+ * REGISTERING sends Register on entry and again when no reply comes within
+ * the timeout; REGISTERED runs the heartbeat timer and (re)sends the queued
+ * events on entry. One timer serves REGISTERING (reply timeout) and BACKOFF
+ * (retry delay). */
+#include "link.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <nng/nng.h>
+#include <nng/protocol/pair1/pair.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "net.h"
+
+#define LINK_RETRY_MIN_MS 200
+#define LINK_RETRY_MAX_MS 10000
+#define LINK_REGISTER_TIMEOUT_MS 10000
+#define LINK_HEARTBEAT_DEFAULT_MS 5000
+#define LINK_HEARTBEAT_MIN_MS 10
+#define LINK_RECONNECT_MIN_MS 50
+#define LINK_RECONNECT_MAX_MS 2000
+
+typedef enum link_state {
+    LINK_DISCONNECTED,
+    LINK_REGISTERING,
+    LINK_BACKOFF,
+    LINK_REGISTERED,
+} link_state_t;
+
+static const char *const state_names[] = {
+    [LINK_DISCONNECTED] = "disconnected",
+    [LINK_REGISTERING] = "registering",
+    [LINK_BACKOFF] = "backoff",
+    [LINK_REGISTERED] = "registered",
+};
+
+struct worker_link {
+    uv_loop_t *loop;
+    worker_link_callbacks_t cb;
+    char *node_name;
+    uint32_t retry_min_ms, retry_max_ms, register_timeout_ms;
+    nng_socket sock;
+    nng_dialer dialer;
+    cairn_net_t *net;
+    uv_timer_t register_timer, heartbeat_timer;
+    int handles_open;
+    bool closing;
+
+    link_state_t state;
+    nng_pipe pipe; /* current connection, id 0 when none */
+    uint64_t node_id;
+    uint32_t heartbeat_ms;
+    uint32_t backoff_ms; /* next retry delay after a refusal */
+    uint64_t heartbeat_seq;
+
+    /* unacknowledged task events, ascending seq */
+    Cairn__TaskEvent **events;
+    size_t nevents, events_cap;
+    uint64_t next_seq;
+};
+
+static void link_enter(worker_link_t *l, link_state_t state);
+
+static void link_log(worker_link_t *l, worker_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void link_log(worker_link_t *l, worker_log_level_t level, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+
+    if (!l->cb.log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    l->cb.log(level, text, l->cb.arg);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the event queue --------------------------------------------------- */
+
+static void event_remove_at(worker_link_t *l, size_t i)
+{
+    cairn__task_event__free_unpacked(l->events[i], NULL);
+    memmove(l->events + i, l->events + i + 1, (l->nevents - i - 1) * sizeof(*l->events));
+    l->nevents--;
+}
+
+static void send_event(worker_link_t *l, const Cairn__TaskEvent *ev)
+{
+    cairn_error_t err;
+    if (cairn_net_send(l->net, NULL, CAIRN_MSG_TASK_EVENT, &ev->base, &err) < 0)
+        link_log(l, WORKER_LOG_DEBUG, "event %" PRIu64 " not sent (%s); kept for resending",
+                 ev->seq, err.text);
+}
+
+int worker_link_event(worker_link_t *l, Cairn__TaskEvent *ev, uint64_t *seq, cairn_error_t *err)
+{
+    if (l->nevents == l->events_cap) {
+        size_t cap = l->events_cap ? l->events_cap * 2 : 16;
+        Cairn__TaskEvent **e = realloc(l->events, cap * sizeof(*e));
+        if (!e)
+            return errcode(err, -ENOMEM, "out of memory");
+        l->events = e;
+        l->events_cap = cap;
+    }
+    ev->seq = l->next_seq;
+    ev->node_name = l->node_name;
+    /* the kept copy is the message decoded from its own encoding: a deep
+     * copy that owns all its strings, freed with free_unpacked */
+    size_t len = cairn__task_event__get_packed_size(ev);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return errcode(err, -ENOMEM, "out of memory");
+    cairn__task_event__pack(ev, buf);
+    Cairn__TaskEvent *copy = cairn__task_event__unpack(NULL, len, buf);
+    free(buf);
+    if (!copy)
+        return errcode(err, -ENOMEM, "cannot copy the event");
+    if (cairn_msg_validate(&copy->base, err) < 0) {
+        cairn__task_event__free_unpacked(copy, NULL);
+        return -EINVAL;
+    }
+    l->events[l->nevents++] = copy;
+    l->next_seq++;
+    if (seq)
+        *seq = copy->seq;
+    if (l->state == LINK_REGISTERED)
+        send_event(l, copy);
+    return 0;
+}
+
+void worker_link_forget(worker_link_t *l, uint64_t attempt_id)
+{
+    for (size_t i = l->nevents; i-- > 0;)
+        if (l->events[i]->attempt_id == attempt_id)
+            event_remove_at(l, i);
+}
+
+size_t worker_link_pending(const worker_link_t *l)
+{
+    return l->nevents;
+}
+
+size_t worker_link_ended_unacked(const worker_link_t *l, uint64_t *ids, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < l->nevents; i++) {
+        const Cairn__TaskEvent *ev = l->events[i];
+        if (ev->kind != CAIRN__TASK_EVENT__KIND__EXITED &&
+            ev->kind != CAIRN__TASK_EVENT__KIND__FAILED_TO_START)
+            continue;
+        if (n < max)
+            ids[n] = ev->attempt_id;
+        n++;
+    }
+    return n;
+}
+
+/* ---- state ------------------------------------------------------------- */
+
+bool worker_link_registered(const worker_link_t *l)
+{
+    return l->state == LINK_REGISTERED;
+}
+
+uint64_t worker_link_node_id(const worker_link_t *l)
+{
+    return l->node_id;
+}
+
+int worker_link_send(worker_link_t *l, cairn_msg_type_t type, const ProtobufCMessage *msg,
+                     cairn_error_t *err)
+{
+    if (l->state != LINK_REGISTERED)
+        return errcode(err, -ENOTCONN, "not registered with the scheduler");
+    return cairn_net_send(l->net, NULL, type, msg, err);
+}
+
+static void send_register(worker_link_t *l)
+{
+    const Cairn__Register *reg = l->cb.registration(l, l->cb.arg);
+    cairn_error_t err;
+
+    if (cairn_net_send(l->net, NULL, CAIRN_MSG_REGISTER, &reg->base, &err) < 0) {
+        link_log(l, WORKER_LOG_WARN, "cannot send Register: %s", err.text);
+        link_enter(l, LINK_BACKOFF);
+        return;
+    }
+    link_log(l, WORKER_LOG_INFO, "registering as %s with %zu running attempt%s", reg->node_name,
+             reg->n_running, reg->n_running == 1 ? "" : "s");
+}
+
+static void heartbeat_cb(uv_timer_t *t)
+{
+    worker_link_t *l = t->data;
+    Cairn__Heartbeat hb = CAIRN__HEARTBEAT__INIT;
+    cairn_error_t err;
+
+    hb.node_name = l->node_name;
+    hb.node_id = l->node_id;
+    hb.seq = ++l->heartbeat_seq;
+    hb.time_ms = wall_ms();
+    if (cairn_net_send(l->net, NULL, CAIRN_MSG_HEARTBEAT, &hb.base, &err) < 0)
+        link_log(l, WORKER_LOG_WARN, "cannot send heartbeat: %s", err.text);
+    if (l->cb.heartbeat)
+        l->cb.heartbeat(l, hb.seq, l->cb.arg);
+}
+
+static void register_timer_cb(uv_timer_t *t)
+{
+    worker_link_t *l = t->data;
+    if (l->state == LINK_REGISTERING)
+        link_log(l, WORKER_LOG_WARN,
+                 "no answer to Register after %" PRIu32 " ms; registering again",
+                 l->register_timeout_ms);
+    if (l->state == LINK_REGISTERING || l->state == LINK_BACKOFF)
+        link_enter(l, LINK_REGISTERING);
+}
+
+/* Enter a state and run its entry actions. */
+static void link_enter(worker_link_t *l, link_state_t state)
+{
+    link_state_t from = l->state;
+    l->state = state;
+    if (from != state)
+        link_log(l, WORKER_LOG_DEBUG, "link: %s -> %s", state_names[from], state_names[state]);
+    if (state != LINK_REGISTERED)
+        uv_timer_stop(&l->heartbeat_timer);
+    switch (state) {
+    case LINK_DISCONNECTED:
+        uv_timer_stop(&l->register_timer);
+        break;
+    case LINK_REGISTERING:
+        uv_timer_start(&l->register_timer, register_timer_cb, l->register_timeout_ms, 0);
+        send_register(l);
+        break;
+    case LINK_BACKOFF:
+        uv_timer_start(&l->register_timer, register_timer_cb, l->backoff_ms, 0);
+        l->backoff_ms = l->backoff_ms >= l->retry_max_ms / 2 ? l->retry_max_ms : l->backoff_ms * 2;
+        break;
+    case LINK_REGISTERED:
+        uv_timer_stop(&l->register_timer);
+        l->backoff_ms = l->retry_min_ms;
+        uv_timer_start(&l->heartbeat_timer, heartbeat_cb, l->heartbeat_ms, l->heartbeat_ms);
+        break;
+    }
+}
+
+/* ---- messages from the scheduler ------------------------------------------ */
+
+static void on_register_reply(worker_link_t *l, const ProtobufCMessage *msg)
+{
+    const Cairn__RegisterReply *rr = (const Cairn__RegisterReply *)msg;
+
+    if (l->state != LINK_REGISTERING) {
+        link_log(l, WORKER_LOG_DEBUG, "RegisterReply while %s: ignored", state_names[l->state]);
+        return;
+    }
+    if (!rr->accepted) {
+        if (rr->challenge.len > 0)
+            link_log(l, WORKER_LOG_ERROR,
+                     "the scheduler asks for authentication, which this worker does not "
+                     "support; retrying in %" PRIu32 " ms",
+                     l->backoff_ms);
+        else
+            link_log(l, WORKER_LOG_ERROR,
+                     "the scheduler refused the registration: %s; retrying in %" PRIu32 " ms",
+                     rr->error[0] ? rr->error : "no reason given", l->backoff_ms);
+        link_enter(l, LINK_BACKOFF);
+        return;
+    }
+    l->node_id = rr->node_id;
+    l->heartbeat_ms =
+        rr->heartbeat_interval_ms ? rr->heartbeat_interval_ms : LINK_HEARTBEAT_DEFAULT_MS;
+    if (l->heartbeat_ms < LINK_HEARTBEAT_MIN_MS)
+        l->heartbeat_ms = LINK_HEARTBEAT_MIN_MS;
+    for (size_t i = 0; i < rr->n_stale_attempt_ids; i++)
+        worker_link_forget(l, rr->stale_attempt_ids[i]);
+    link_log(l, WORKER_LOG_INFO,
+             "registered as node %" PRIu64 ": heartbeat every %" PRIu32 " ms, %zu stale "
+             "attempt%s, %zu event%s to resend",
+             l->node_id, l->heartbeat_ms, rr->n_stale_attempt_ids,
+             rr->n_stale_attempt_ids == 1 ? "" : "s", l->nevents, l->nevents == 1 ? "" : "s");
+    link_enter(l, LINK_REGISTERED);
+    /* events the callback queues are sent at once: resend only older ones */
+    uint64_t resend_below = l->next_seq;
+    if (l->cb.registered)
+        l->cb.registered(l, l->node_id, rr->stale_attempt_ids, rr->n_stale_attempt_ids, l->cb.arg);
+    for (size_t i = 0; i < l->nevents && l->state == LINK_REGISTERED; i++)
+        if (l->events[i]->seq < resend_below)
+            send_event(l, l->events[i]);
+}
+
+static void on_heartbeat_reply(worker_link_t *l, const ProtobufCMessage *msg)
+{
+    const Cairn__HeartbeatReply *hr = (const Cairn__HeartbeatReply *)msg;
+    if (!hr->reregister)
+        return;
+    if (l->state == LINK_REGISTERED) {
+        link_log(l, WORKER_LOG_INFO, "the scheduler does not know this node: registering again");
+        link_enter(l, LINK_REGISTERING);
+    }
+}
+
+static void on_ack(worker_link_t *l, const ProtobufCMessage *msg)
+{
+    uint64_t seq = ((const Cairn__Ack *)msg)->seq;
+    size_t lo = 0, hi = l->nevents;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->events[mid]->seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < l->nevents && l->events[lo]->seq == seq)
+        event_remove_at(l, lo);
+    else
+        link_log(l, WORKER_LOG_DEBUG, "ack of unknown event %" PRIu64, seq);
+}
+
+static void on_error_reply(worker_link_t *l, const ProtobufCMessage *msg)
+{
+    const Cairn__ErrorReply *e = (const Cairn__ErrorReply *)msg;
+    link_log(l, WORKER_LOG_WARN, "the scheduler refused a %s message: %s",
+             cairn_msg_type_name((cairn_msg_type_t)e->request_type), e->message);
+}
+
+static void on_command(worker_link_t *l, const ProtobufCMessage *msg, cairn_msg_type_t type)
+{
+    if (l->cb.command)
+        l->cb.command(l, type, msg, l->cb.arg);
+}
+
+typedef struct link_handler {
+    cairn_msg_type_t type;
+    void (*fn)(worker_link_t *l, const ProtobufCMessage *msg);
+    bool command; /* passed on to the command callback */
+} link_handler_t;
+
+static const link_handler_t handlers[] = {
+    {CAIRN_MSG_REGISTER_REPLY, on_register_reply, false},
+    {CAIRN_MSG_HEARTBEAT_REPLY, on_heartbeat_reply, false},
+    {CAIRN_MSG_ACK, on_ack, false},
+    {CAIRN_MSG_ERROR, on_error_reply, false},
+    {CAIRN_MSG_ASSIGN_TASK, NULL, true},
+    {CAIRN_MSG_CANCEL_TASK, NULL, true},
+    {CAIRN_MSG_READ_LOG, NULL, true},
+};
+
+static void recv_cb(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
+                    ProtobufCMessage *msg, void *arg)
+{
+    worker_link_t *l = arg;
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
+        if (handlers[i].type != type)
+            continue;
+        if (handlers[i].command)
+            on_command(l, msg, type);
+        else
+            handlers[i].fn(l, msg);
+        return;
+    }
+    link_log(l, WORKER_LOG_WARN, "refused a %s message: not one a scheduler sends to workers",
+             cairn_msg_type_name(type));
+}
+
+static void bad_cb(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg)
+{
+    link_log(arg, WORKER_LOG_WARN, "refused a malformed message from the scheduler: %s", why);
+}
+
+static void pipe_cb(cairn_net_t *n, nng_pipe p, bool added, void *arg)
+{
+    worker_link_t *l = arg;
+    if (added) {
+        if (l->pipe.id != 0)
+            link_log(l, WORKER_LOG_WARN, "new connection while one is open: using the new one");
+        l->pipe = p;
+        link_log(l, WORKER_LOG_INFO, "connected to the scheduler");
+        l->backoff_ms = l->retry_min_ms;
+        link_enter(l, LINK_REGISTERING);
+    } else if (nng_pipe_id(p) == nng_pipe_id(l->pipe)) {
+        l->pipe = (nng_pipe)NNG_PIPE_INITIALIZER;
+        link_log(l, WORKER_LOG_WARN,
+                 "lost the connection to the scheduler; %zu unacknowledged "
+                 "event%s kept",
+                 l->nevents, l->nevents == 1 ? "" : "s");
+        link_enter(l, LINK_DISCONNECTED);
+    }
+}
+
+/* ---- create / destroy ---------------------------------------------------- */
+
+static int link_dial(worker_link_t *l, const char *url, cairn_error_t *err)
+{
+    int rv;
+    if ((rv = nng_pair1_open(&l->sock)) != 0)
+        return errcode(err, -ENOMEM, "cannot open a socket: %s", nng_strerror(rv));
+    if ((rv = nng_dialer_create(&l->dialer, l->sock, url)) != 0) {
+        nng_close(l->sock);
+        l->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
+        return errcode(err, -EINVAL, "scheduler URL %s: %s", url, nng_strerror(rv));
+    }
+    nng_dialer_set_ms(l->dialer, NNG_OPT_RECONNMINT, LINK_RECONNECT_MIN_MS);
+    nng_dialer_set_ms(l->dialer, NNG_OPT_RECONNMAXT, LINK_RECONNECT_MAX_MS);
+    return 0;
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    worker_link_t *l = h->data;
+    if (--l->handles_open > 0)
+        return;
+    for (size_t i = 0; i < l->nevents; i++)
+        cairn__task_event__free_unpacked(l->events[i], NULL);
+    free(l->events);
+    free(l->node_name);
+    free(l);
+}
+
+int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
+                       const worker_link_callbacks_t *cb, worker_link_t **out, cairn_error_t *err)
+{
+    if (!cfg->url || !cfg->node_name || !cb->registration)
+        return errcode(err, -EINVAL, "link: URL, node name and registration callback needed");
+    worker_link_t *l = calloc(1, sizeof(*l));
+    if (!l || !(l->node_name = strdup(cfg->node_name))) {
+        free(l);
+        return errcode(err, -ENOMEM, "out of memory");
+    }
+    l->loop = loop;
+    l->cb = *cb;
+    l->retry_min_ms = cfg->retry_min_ms ? cfg->retry_min_ms : LINK_RETRY_MIN_MS;
+    l->retry_max_ms = cfg->retry_max_ms ? cfg->retry_max_ms : LINK_RETRY_MAX_MS;
+    if (l->retry_max_ms < l->retry_min_ms)
+        l->retry_max_ms = l->retry_min_ms;
+    l->register_timeout_ms =
+        cfg->register_timeout_ms ? cfg->register_timeout_ms : LINK_REGISTER_TIMEOUT_MS;
+    l->backoff_ms = l->retry_min_ms;
+    l->heartbeat_ms = LINK_HEARTBEAT_DEFAULT_MS;
+    /* above any seq an earlier run of this worker can have used, as long
+     * as the clock does not go back: the scheduler drops duplicates by seq */
+    l->next_seq = (uint64_t)wall_ms() * 1000;
+    int rc = link_dial(l, cfg->url, err);
+    if (rc < 0) {
+        free(l->node_name);
+        free(l);
+        return rc;
+    }
+    uv_timer_init(loop, &l->register_timer);
+    uv_timer_init(loop, &l->heartbeat_timer);
+    l->register_timer.data = l->heartbeat_timer.data = l;
+    l->handles_open = 2;
+    cairn_net_callbacks_t ncb = {.recv = recv_cb, .bad = bad_cb, .pipe = pipe_cb, .arg = l};
+    if ((rc = cairn_net_create(loop, l->sock, 0, &ncb, &l->net, err)) < 0)
+        goto error;
+    int rv = nng_dialer_start(l->dialer, NNG_FLAG_NONBLOCK);
+    if (rv != 0) {
+        rc = errcode(err, -EINVAL, "cannot dial %s: %s", cfg->url, nng_strerror(rv));
+        goto error;
+    }
+    *out = l;
+    return 0;
+error:
+    worker_link_destroy(l);
+    return rc;
+}
+
+void worker_link_destroy(worker_link_t *l)
+{
+    if (!l || l->closing)
+        return;
+    l->closing = true;
+    l->state = LINK_DISCONNECTED;
+    cairn_net_destroy(l->net);
+    l->net = NULL;
+    nng_close(l->sock);
+    uv_close((uv_handle_t *)&l->register_timer, close_cb);
+    uv_close((uv_handle_t *)&l->heartbeat_timer, close_cb);
+}

@@ -1,0 +1,106 @@
+/* The worker's link to the scheduler (proto/PROTOCOL.md, scheduler <->
+ * worker): one pair1 socket dialing the scheduler, registration, heartbeats
+ * and reliable delivery of task events.
+ *
+ * nng re-dials by itself after a loss (50 ms doubling to 2 s); the worker
+ * starts even when the scheduler is not up. On every new connection the
+ * link registers again (the caller supplies the Register, with the attempts
+ * it still runs). Task events get a per-worker seq and are kept, in seq
+ * order, until the scheduler acknowledges them (Ack{seq}); they are sent at
+ * once when registered and all resent after every accepted registration.
+ * A refused registration is retried with backoff; HeartbeatReply.reregister
+ * registers again.
+ *
+ * Everything runs on the loop thread; callbacks are made from loop
+ * callbacks, never from inside a worker_link_* call.
+ */
+#ifndef CAIRN_WORKER_LINK_H
+#define CAIRN_WORKER_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "envelope.h"
+#include "scheduling/error.h"
+
+/* Log levels of the worker daemon's subsystems, lowest first. */
+typedef enum worker_log_level {
+    WORKER_LOG_DEBUG,
+    WORKER_LOG_INFO,
+    WORKER_LOG_WARN,
+    WORKER_LOG_ERROR,
+} worker_log_level_t;
+
+typedef struct worker_link worker_link_t;
+
+typedef struct worker_link_config {
+    const char *url;       /* the scheduler's worker endpoint (ipc:// or tcp://) */
+    const char *node_name; /* copied into heartbeats and task events */
+    /* Delay before registering again after a refusal: doubles from min to
+     * max (0: 200 ms and 10 s). */
+    uint32_t retry_min_ms, retry_max_ms;
+    /* Register again when no RegisterReply came for this long (0: 10 s). */
+    uint32_t register_timeout_ms;
+} worker_link_config_t;
+
+typedef struct worker_link_callbacks {
+    /* Connected: return the Register to send now (read during the call
+     * only, still the caller's). Required. */
+    const Cairn__Register *(*registration)(worker_link_t *l, void *arg);
+    /* The scheduler accepted the registration. stale lists the attempts it
+     * did not adopt (their queued events are already dropped); the
+     * unacknowledged events are resent right after this returns. */
+    void (*registered)(worker_link_t *l, uint64_t node_id, const uint64_t *stale, size_t nstale,
+                       void *arg);
+    /* AssignTask, CancelTask or ReadLog from the scheduler; msg is freed
+     * after the callback returns. */
+    void (*command)(worker_link_t *l, cairn_msg_type_t type, const ProtobufCMessage *msg,
+                    void *arg);
+    /* A heartbeat (number seq, from 1) was sent. May be NULL. */
+    void (*heartbeat)(worker_link_t *l, uint64_t seq, void *arg);
+    /* One line of log, without newline. May be NULL. */
+    void (*log)(worker_log_level_t level, const char *text, void *arg);
+    void *arg;
+} worker_link_callbacks_t;
+
+/* Open the socket, start dialing cfg->url in the background and watch the
+ * socket on loop. Returns 0 and sets *out; -EINVAL for a URL nng does not
+ * accept (err says why), -ENOMEM. */
+int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
+                       const worker_link_callbacks_t *cb, worker_link_t **out, cairn_error_t *err);
+
+/* Queue a task event: ev->seq and ev->node_name are set here (ev is the
+ * caller's and is modified), a copy is kept until acknowledged and sent now
+ * if registered. *seq (may be NULL) receives its seq. Returns 0, or -EINVAL
+ * (invalid strings), -ENOMEM: nothing is queued then. */
+int worker_link_event(worker_link_t *l, Cairn__TaskEvent *ev, uint64_t *seq, cairn_error_t *err);
+
+/* Drop the queued events of an attempt (never to be reported). */
+void worker_link_forget(worker_link_t *l, uint64_t attempt_id);
+
+/* Send a message that needs no acknowledgement (ResourceReport, LogChunk).
+ * Returns 0, -ENOTCONN when not registered, or cairn_net_send()'s code. */
+int worker_link_send(worker_link_t *l, cairn_msg_type_t type, const ProtobufCMessage *msg,
+                     cairn_error_t *err);
+
+/* Whether the scheduler has accepted this worker on the current connection. */
+bool worker_link_registered(const worker_link_t *l);
+
+/* The node id the scheduler gave (0 before the first registration). */
+uint64_t worker_link_node_id(const worker_link_t *l);
+
+/* Number of events not acknowledged yet. */
+size_t worker_link_pending(const worker_link_t *l);
+
+/* Attempts whose final event (EXITED or FAILED_TO_START) is not
+ * acknowledged yet, in seq order: up to max ids into ids (may be NULL when
+ * max is 0). Returns how many there are (may exceed max). */
+size_t worker_link_ended_unacked(const worker_link_t *l, uint64_t *ids, size_t max);
+
+/* Stop: close the socket and the loop handles; memory is freed once the
+ * loop has closed them. No callback is made afterwards. NULL is a no-op. */
+void worker_link_destroy(worker_link_t *l);
+
+#endif

@@ -1,0 +1,116 @@
+/* NVML through dlopen(); see nvml.h. Only the few types and entry points
+ * used here are declared, with NVML's ABI (nvml.h of the CUDA toolkit). */
+#include "nvml.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#define NVML_DEFAULT_LIB "libnvidia-ml.so.1"
+#define NVML_SUCCESS 0
+#define NVML_ERROR_INVALID_ARGUMENT 2
+#define NVML_ERROR_NOT_FOUND 6
+
+typedef int nvml_return_t;
+typedef struct nvml_device_opaque *nvml_device_t;
+
+typedef struct nvml_utilization {
+    unsigned int gpu;
+    unsigned int memory;
+} nvml_utilization_t;
+
+typedef struct nvml_memory {
+    unsigned long long total;
+    unsigned long long free;
+    unsigned long long used;
+} nvml_memory_t;
+
+struct worker_nvml {
+    void *dl;
+    unsigned count;
+    nvml_return_t (*init)(void);
+    nvml_return_t (*shutdown)(void);
+    nvml_return_t (*get_count)(unsigned int *count);
+    nvml_return_t (*by_bus_id)(const char *bus_id, nvml_device_t *dev);
+    nvml_return_t (*utilization)(nvml_device_t dev, nvml_utilization_t *u);
+    nvml_return_t (*memory)(nvml_device_t dev, nvml_memory_t *m);
+};
+
+/* Store dlsym()'s void * into a function pointer the way POSIX's dlsym()
+ * page shows (ISO C has no conversion between the two). */
+static int load_sym(void *dl, const char *name, void *fnp, cairn_error_t *err)
+{
+    void *p = dlsym(dl, name);
+    if (!p)
+        return errcode(err, -ENOENT, "NVML has no symbol %s", name);
+    *(void **)fnp = p;
+    return 0;
+}
+
+int worker_nvml_create(const char *lib, worker_nvml_t **out, cairn_error_t *err)
+{
+    const char *path = lib ? lib : NVML_DEFAULT_LIB;
+    worker_nvml_t *n = calloc(1, sizeof(*n));
+    int rc;
+
+    if (!n)
+        return errcode(err, -ENOMEM, "out of memory");
+    n->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!n->dl) {
+        free(n);
+        return errcode(err, -ENOENT, "cannot load %s", path);
+    }
+    if ((rc = load_sym(n->dl, "nvmlInit_v2", &n->init, err)) < 0 ||
+        (rc = load_sym(n->dl, "nvmlShutdown", &n->shutdown, err)) < 0 ||
+        (rc = load_sym(n->dl, "nvmlDeviceGetCount_v2", &n->get_count, err)) < 0 ||
+        (rc = load_sym(n->dl, "nvmlDeviceGetHandleByPciBusId_v2", &n->by_bus_id, err)) < 0 ||
+        (rc = load_sym(n->dl, "nvmlDeviceGetUtilizationRates", &n->utilization, err)) < 0 ||
+        (rc = load_sym(n->dl, "nvmlDeviceGetMemoryInfo", &n->memory, err)) < 0)
+        goto error;
+    nvml_return_t nrc = n->init();
+    if (nrc != NVML_SUCCESS) {
+        rc = errcode(err, -EIO, "nvmlInit failed (NVML error %d)", nrc);
+        goto error;
+    }
+    if (n->get_count(&n->count) != NVML_SUCCESS)
+        n->count = 0;
+    *out = n;
+    return 0;
+error:
+    dlclose(n->dl);
+    free(n);
+    return rc;
+}
+
+unsigned worker_nvml_device_count(const worker_nvml_t *n)
+{
+    return n->count;
+}
+
+int worker_nvml_sample(worker_nvml_t *n, const char *pci_bus_id, uint32_t *util_percent,
+                       uint64_t *memory_used_bytes)
+{
+    nvml_device_t dev;
+    nvml_utilization_t u;
+    nvml_memory_t m;
+    nvml_return_t rc = n->by_bus_id(pci_bus_id, &dev);
+
+    if (rc == NVML_ERROR_NOT_FOUND || rc == NVML_ERROR_INVALID_ARGUMENT)
+        return -ENODEV;
+    if (rc != NVML_SUCCESS)
+        return -EIO;
+    if (n->utilization(dev, &u) != NVML_SUCCESS || n->memory(dev, &m) != NVML_SUCCESS)
+        return -EIO;
+    *util_percent = u.gpu;
+    *memory_used_bytes = m.used;
+    return 0;
+}
+
+void worker_nvml_destroy(worker_nvml_t *n)
+{
+    if (!n)
+        return;
+    n->shutdown();
+    dlclose(n->dl);
+    free(n);
+}

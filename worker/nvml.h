@@ -1,0 +1,37 @@
+/* GPU utilisation and memory from NVML, loaded at run time.
+ *
+ * libnvidia-ml.so.1 is opened with dlopen() so the worker builds and runs
+ * on machines without the NVIDIA driver; there worker_nvml_create() fails
+ * with -ENOENT and the worker reports no GPU usage. Devices are found by
+ * PCI bus id, so our GPU indexes (PCI bus order, resources.h) need not match
+ * NVML's enumeration. Calls block while the driver answers (usually well
+ * under a millisecond per device); use from one thread.
+ */
+#ifndef CAIRN_WORKER_NVML_H
+#define CAIRN_WORKER_NVML_H
+
+#include <stdint.h>
+
+#include "scheduling/error.h"
+
+typedef struct worker_nvml worker_nvml_t;
+
+/* Load NVML from lib (NULL: "libnvidia-ml.so.1") and initialise it.
+ * Returns 0 and sets *out (free it with worker_nvml_destroy()); -ENOENT
+ * when the library or one of its symbols is missing, -EIO when nvmlInit
+ * fails (no driver loaded), -ENOMEM. Nothing is left loaded on failure. */
+int worker_nvml_create(const char *lib, worker_nvml_t **out, cairn_error_t *err);
+
+/* Number of devices NVML sees. */
+unsigned worker_nvml_device_count(const worker_nvml_t *n);
+
+/* Utilisation (percent of time a kernel ran over the last sample period)
+ * and memory in use of the device at pci_bus_id ("0000:17:00.0").
+ * Returns 0; -ENODEV when NVML has no such device; -EIO on an NVML error. */
+int worker_nvml_sample(worker_nvml_t *n, const char *pci_bus_id, uint32_t *util_percent,
+                       uint64_t *memory_used_bytes);
+
+/* Shut NVML down and unload it. NULL is a no-op. */
+void worker_nvml_destroy(worker_nvml_t *n);
+
+#endif

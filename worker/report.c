@@ -1,0 +1,237 @@
+/* Resource reports; see report.h. */
+#include "report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nvml.h"
+
+typedef struct report_gpu {
+    uint32_t index;
+    char pci_bus_id[16];
+} report_gpu_t;
+
+struct worker_report {
+    worker_nvml_t *nvml; /* NULL: no GPU usage */
+    report_gpu_t *gpus;  /* NVIDIA GPUs NVML may know */
+    size_t ngpus;
+    Cairn__ResourceReport msg;
+    /* storage behind msg, grown as needed */
+    Cairn__TaskUsage *tasks;
+    Cairn__TaskUsage **task_ptrs;
+    size_t tasks_cap;
+    Cairn__GpuUsage *gpu_usage;
+    Cairn__GpuUsage **gpu_ptrs;
+    uint64_t *ids; /* worker_exec_list() output */
+    char *node_name;
+};
+
+int worker_report_create(const worker_resources_t *r, const char *nvml_lib, worker_report_t **out,
+                         cairn_error_t *err)
+{
+    worker_report_t *rep = calloc(1, sizeof(*rep));
+    size_t n = worker_resources_gpu_count(r);
+
+    if (!rep)
+        return errcode(err, -ENOMEM, "out of memory");
+    rep->gpus = calloc(n ? n : 1, sizeof(*rep->gpus));
+    rep->gpu_usage = calloc(n ? n : 1, sizeof(*rep->gpu_usage));
+    rep->gpu_ptrs = calloc(n ? n : 1, sizeof(*rep->gpu_ptrs));
+    if (!rep->gpus || !rep->gpu_usage || !rep->gpu_ptrs) {
+        worker_report_destroy(rep);
+        return errcode(err, -ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const worker_gpu_t *g = worker_resources_gpu(r, i);
+        if (g->vendor != WORKER_GPU_VENDOR_NVIDIA || !g->pci_bus_id[0])
+            continue;
+        rep->gpus[rep->ngpus].index = g->index;
+        memcpy(rep->gpus[rep->ngpus].pci_bus_id, g->pci_bus_id, sizeof(g->pci_bus_id));
+        rep->ngpus++;
+    }
+    /* NVML is only worth loading when there is an NVIDIA GPU to ask about */
+    if (rep->ngpus > 0 && !(nvml_lib && !nvml_lib[0]))
+        worker_nvml_create(nvml_lib, &rep->nvml, NULL);
+    cairn__resource_report__init(&rep->msg);
+    *out = rep;
+    return 0;
+}
+
+bool worker_report_has_nvml(const worker_report_t *rep)
+{
+    return rep->nvml != NULL;
+}
+
+int worker_report_parse_loadavg(const char *text, uint32_t milli[3])
+{
+    for (int i = 0; i < 3; i++) {
+        char *end;
+        errno = 0;
+        double v = strtod(text, &end);
+        if (end == text || errno || v < 0 || v > 4e6)
+            return -EINVAL;
+        milli[i] = (uint32_t)(v * 1000 + 0.5);
+        text = end;
+    }
+    return 0;
+}
+
+/* The value in kB of "key:" in meminfo text, in bytes; false if absent. */
+static bool meminfo_get(const char *text, const char *key, uint64_t *bytes)
+{
+    size_t klen = strlen(key);
+    for (const char *line = text; line && *line; line = strchr(line, '\n')) {
+        if (*line == '\n')
+            line++;
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+            unsigned long long kb;
+            if (sscanf(line + klen + 1, "%llu", &kb) != 1)
+                return false;
+            *bytes = (uint64_t)kb * 1024;
+            return true;
+        }
+    }
+    return false;
+}
+
+int worker_report_parse_meminfo(const char *text, uint64_t *used, uint64_t *total)
+{
+    uint64_t t, avail, free_b = 0, buffers = 0, cached = 0;
+
+    if (!meminfo_get(text, "MemTotal", &t))
+        return -EINVAL;
+    if (!meminfo_get(text, "MemAvailable", &avail)) {
+        meminfo_get(text, "MemFree", &free_b);
+        meminfo_get(text, "Buffers", &buffers);
+        meminfo_get(text, "Cached", &cached);
+        avail = free_b + buffers + cached;
+    }
+    *total = t;
+    *used = avail < t ? t - avail : 0;
+    return 0;
+}
+
+/* Read a small /proc file into buf (NUL-terminated). */
+static int read_small(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, len - 1);
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return -e;
+    buf[n] = '\0';
+    return 0;
+}
+
+static void collect_host(worker_report_t *rep)
+{
+    char buf[8192];
+    uint32_t load[3];
+
+    if (read_small("/proc/loadavg", buf, sizeof(buf)) == 0 &&
+        worker_report_parse_loadavg(buf, load) == 0) {
+        rep->msg.load_avg_1_milli = load[0];
+        rep->msg.load_avg_5_milli = load[1];
+        rep->msg.load_avg_15_milli = load[2];
+    }
+    if (read_small("/proc/meminfo", buf, sizeof(buf)) == 0)
+        worker_report_parse_meminfo(buf, &rep->msg.memory_used_bytes, &rep->msg.memory_total_bytes);
+}
+
+static int tasks_reserve(worker_report_t *rep, size_t n)
+{
+    if (n <= rep->tasks_cap)
+        return 0;
+    size_t cap = n + 8;
+    Cairn__TaskUsage *t = realloc(rep->tasks, cap * sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    rep->tasks = t;
+    Cairn__TaskUsage **p = realloc(rep->task_ptrs, cap * sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    rep->task_ptrs = p;
+    uint64_t *ids = realloc(rep->ids, cap * sizeof(*ids));
+    if (!ids)
+        return -ENOMEM;
+    rep->ids = ids;
+    rep->tasks_cap = cap;
+    return 0;
+}
+
+static int collect_tasks(worker_report_t *rep, worker_exec_t *x)
+{
+    size_t n = worker_exec_list(x, NULL, NULL, NULL, NULL, 0);
+    if (tasks_reserve(rep, n) < 0)
+        return -ENOMEM;
+    n = worker_exec_list(x, rep->ids, NULL, NULL, NULL, n);
+    for (size_t i = 0; i < n && i < rep->tasks_cap; i++) {
+        Cairn__TaskUsage *t = &rep->tasks[rep->msg.n_tasks];
+        cairn__task_usage__init(t);
+        t->attempt_id = rep->ids[i];
+        if (worker_exec_usage(x, t->attempt_id, &t->cpu_time_usec, &t->rss_bytes,
+                              &t->peak_rss_bytes) < 0)
+            continue;
+        rep->task_ptrs[rep->msg.n_tasks++] = t;
+    }
+    rep->msg.tasks = rep->task_ptrs;
+    return 0;
+}
+
+static void collect_gpus(worker_report_t *rep)
+{
+    if (!rep->nvml)
+        return;
+    for (size_t i = 0; i < rep->ngpus; i++) {
+        Cairn__GpuUsage *g = &rep->gpu_usage[rep->msg.n_gpus];
+        cairn__gpu_usage__init(g);
+        g->index = rep->gpus[i].index;
+        if (worker_nvml_sample(rep->nvml, rep->gpus[i].pci_bus_id, &g->utilization_percent,
+                               &g->memory_used_bytes) < 0)
+            continue;
+        rep->gpu_ptrs[rep->msg.n_gpus++] = g;
+    }
+    rep->msg.gpus = rep->gpu_ptrs;
+}
+
+const Cairn__ResourceReport *worker_report_collect(worker_report_t *rep, worker_exec_t *x,
+                                                   const char *node_name, uint64_t node_id,
+                                                   int64_t now_ms)
+{
+    char *name = strdup(node_name ? node_name : "");
+    if (!name)
+        return NULL;
+    free(rep->node_name);
+    rep->node_name = name;
+    cairn__resource_report__init(&rep->msg);
+    rep->msg.node_name = rep->node_name;
+    rep->msg.node_id = node_id;
+    rep->msg.time_ms = now_ms;
+    collect_host(rep);
+    if (x && collect_tasks(rep, x) < 0)
+        return NULL;
+    collect_gpus(rep);
+    return &rep->msg;
+}
+
+void worker_report_destroy(worker_report_t *rep)
+{
+    if (!rep)
+        return;
+    worker_nvml_destroy(rep->nvml);
+    free(rep->gpus);
+    free(rep->gpu_usage);
+    free(rep->gpu_ptrs);
+    free(rep->tasks);
+    free(rep->task_ptrs);
+    free(rep->ids);
+    free(rep->node_name);
+    free(rep);
+}
