@@ -1,39 +1,279 @@
 /* cairn-scheduler: the cluster's single source of truth. */
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon.h"
+
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: cairn-scheduler [OPTIONS]\n"
-               "\n"
-               "The Cairn scheduler daemon: accepts jobs from clients, places their tasks on\n"
-               "workers and keeps the cluster state durable.\n"
-               "\n"
-               "Options:\n"
-               "  -h, --help       show this help and exit\n"
-               "  -V, --version    show the version and exit\n");
+    fprintf(f,
+            "Usage: cairn-scheduler [OPTIONS]\n"
+            "\n"
+            "The Cairn scheduler daemon: accepts jobs from clients, places their tasks on\n"
+            "workers and keeps the cluster state durable in SQLite.\n"
+            "\n"
+            "Options:\n"
+            "  -s, --state-dir DIR         state directory (journal, ipc sockets)\n"
+            "                              [$CAIRN_STATE_DIR or ~/.local/state/cairn]\n"
+            "  -w, --workers URL           worker endpoint [ipc://DIR/workers.sock]\n"
+            "  -c, --clients URL           client endpoint [ipc://DIR/clients.sock]\n"
+            "  -f, --config FILE           read options from FILE (key = value lines)\n"
+            "      --heartbeat-interval T  heartbeat interval told to workers [1s]\n"
+            "      --heartbeat-timeout T   silence after which a node is down [10s]\n"
+            "      --restart-grace T       time for nodes to return after a restart [30s]\n"
+            "      --kill-grace T          SIGTERM to SIGKILL for cancels [10s]\n"
+            "      --max-message BYTES     largest accepted message [16777216]\n"
+            "      --max-tasks N           most tasks in one job [1000000]\n"
+            "      --log-file PATH         log there instead of stderr\n"
+            "      --log-level LEVEL       debug, info, warn or error [info]\n"
+            "  -h, --help                  show this help and exit\n"
+            "  -V, --version               show the version and exit\n"
+            "\n"
+            "Durations take ms, s, m or h (e.g. 500ms, 10s); a bare number is ms.\n");
+}
+
+enum {
+    OPT_HB_INTERVAL = 256,
+    OPT_HB_TIMEOUT,
+    OPT_GRACE,
+    OPT_KILL_GRACE,
+    OPT_MAX_MSG,
+    OPT_MAX_TASKS,
+    OPT_LOG_FILE,
+    OPT_LOG_LEVEL,
+};
+
+static const struct option opts[] = {
+    {"state-dir", required_argument, NULL, 's'},
+    {"workers", required_argument, NULL, 'w'},
+    {"clients", required_argument, NULL, 'c'},
+    {"config", required_argument, NULL, 'f'},
+    {"heartbeat-interval", required_argument, NULL, OPT_HB_INTERVAL},
+    {"heartbeat-timeout", required_argument, NULL, OPT_HB_TIMEOUT},
+    {"restart-grace", required_argument, NULL, OPT_GRACE},
+    {"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
+    {"max-message", required_argument, NULL, OPT_MAX_MSG},
+    {"max-tasks", required_argument, NULL, OPT_MAX_TASKS},
+    {"log-file", required_argument, NULL, OPT_LOG_FILE},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+typedef struct options {
+    sched_daemon_config_t cfg;
+    char *strs[8];
+    int nstrs;
+    const char *log_file;
+    log_level_t level;
+} options_t;
+
+static int parse_duration(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v < 0)
+        return -EINVAL;
+    long long mul = 1;
+    if (!strcmp(end, "") || !strcmp(end, "ms"))
+        mul = 1;
+    else if (!strcmp(end, "s"))
+        mul = 1000;
+    else if (!strcmp(end, "m"))
+        mul = 60000;
+    else if (!strcmp(end, "h"))
+        mul = 3600000;
+    else
+        return -EINVAL;
+    if (v > INT64_MAX / mul / 4)
+        return -ERANGE;
+    *out = v * mul;
+    return 0;
+}
+
+static int parse_count(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || v == 0 || v > max || s[0] == '-')
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+static const char *keep_str(options_t *o, const char *s)
+{
+    if (o->nstrs == 8)
+        return s;
+    return o->strs[o->nstrs++] = strdup(s);
+}
+
+/* Apply one option; returns 0 or a message in why. */
+static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n);
+
+static int load_config(options_t *o, const char *path, char *why, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(why, n, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[1024];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *p = line + strspn(line, " \t");
+        p[strcspn(p, "\r\n#")] = '\0';
+        if (!*p)
+            continue;
+        char *eq = strchr(p, '=');
+        char key[64], val[960];
+        if (!eq || sscanf(p, " %63[a-z-] = %959[^\n]", key, val) != 2) {
+            snprintf(why, n, "%s:%d: expected 'key = value'", path, lineno);
+            rc = -1;
+            break;
+        }
+        size_t vl = strlen(val);
+        while (vl && (val[vl - 1] == ' ' || val[vl - 1] == '\t'))
+            val[--vl] = '\0';
+        const struct option *opt = NULL;
+        for (const struct option *q = opts; q->name && !opt; q++)
+            if (!strcmp(q->name, key) && q->has_arg == required_argument &&
+                strcmp(key, "config") != 0)
+                opt = q;
+        if (!opt) {
+            snprintf(why, n, "%s:%d: unknown key '%s'", path, lineno, key);
+            rc = -1;
+        } else if (apply_opt(o, opt->val, val, why, n) < 0) {
+            char inner[256];
+            snprintf(inner, sizeof(inner), "%s", why);
+            snprintf(why, n, "%s:%d: %s", path, lineno, inner);
+            rc = -1;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
+{
+    int64_t ms;
+    uint64_t v;
+    switch (c) {
+    case 's':
+        o->cfg.state_dir = keep_str(o, arg);
+        return 0;
+    case 'w':
+        o->cfg.worker_url = keep_str(o, arg);
+        return 0;
+    case 'c':
+        o->cfg.client_url = keep_str(o, arg);
+        return 0;
+    case 'f':
+        return load_config(o, arg, why, n);
+    case OPT_HB_INTERVAL:
+    case OPT_HB_TIMEOUT:
+    case OPT_GRACE:
+    case OPT_KILL_GRACE:
+        if (parse_duration(arg, &ms) < 0 || (c != OPT_GRACE && c != OPT_KILL_GRACE && ms == 0)) {
+            snprintf(why, n, "invalid duration '%s'", arg);
+            return -1;
+        }
+        *(c == OPT_HB_INTERVAL  ? &o->cfg.heartbeat_interval_ms
+          : c == OPT_HB_TIMEOUT ? &o->cfg.heartbeat_timeout_ms
+          : c == OPT_GRACE      ? &o->cfg.restart_grace_ms
+                                : &o->cfg.kill_grace_ms) = ms;
+        return 0;
+    case OPT_MAX_MSG:
+        if (parse_count(arg, 1u << 30, &v) < 0 || v < 4096) {
+            snprintf(why, n, "invalid message size '%s' (4096..1073741824)", arg);
+            return -1;
+        }
+        o->cfg.max_msg = v;
+        return 0;
+    case OPT_MAX_TASKS:
+        if (parse_count(arg, 1000000, &v) < 0) {
+            snprintf(why, n, "invalid task count '%s' (1..1000000)", arg);
+            return -1;
+        }
+        o->cfg.limits.max_tasks = (uint32_t)v;
+        return 0;
+    case OPT_LOG_FILE:
+        o->log_file = keep_str(o, arg);
+        return 0;
+    case OPT_LOG_LEVEL:
+        if (daemon_log_level_parse(arg, &o->level) < 0) {
+            snprintf(why, n, "invalid log level '%s'", arg);
+            return -1;
+        }
+        return 0;
+    default:
+        snprintf(why, n, "unknown option");
+        return -1;
+    }
+}
+
+typedef struct run {
+    uv_loop_t loop;
+    uv_signal_t sigterm, sigint;
+    sched_daemon_t *d;
+    daemon_log_t log;
+} run_t;
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    run_t *r = h->data;
+    dlog(&r->log, LOG_INFO, "%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    sched_daemon_destroy(r->d);
+    r->d = NULL;
+    uv_close((uv_handle_t *)&r->sigterm, NULL);
+    uv_close((uv_handle_t *)&r->sigint, NULL);
+}
+
+static char default_state[4096];
+
+static const char *default_state_dir(void)
+{
+    const char *env = getenv("CAIRN_STATE_DIR");
+    if (env && *env)
+        return env;
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(default_state, sizeof(default_state), "%s/cairn", xdg);
+    else
+        snprintf(default_state, sizeof(default_state), "%s/.local/state/cairn",
+                 home && *home ? home : "/tmp");
+    return default_state;
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
+    options_t o = {.level = LOG_INFO};
+    sched_daemon_config_init(&o.cfg);
+    char why[512];
     int c;
-    while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
+    while ((c = getopt_long(argc, argv, "s:w:c:f:hV", opts, NULL)) != -1) {
+        if (c == 'h') {
             usage(stdout);
             return 0;
-        case 'V':
+        }
+        if (c == 'V') {
             printf("cairn-scheduler %s\n", CAIRN_VERSION);
             return 0;
-        default:
+        }
+        if (c == '?') {
             usage(stderr);
+            return 2;
+        }
+        if (apply_opt(&o, c, optarg, why, sizeof(why)) < 0) {
+            fprintf(stderr, "cairn-scheduler: %s\n", why);
             return 2;
         }
     }
@@ -41,6 +281,32 @@ int main(int argc, char **argv)
         fprintf(stderr, "cairn-scheduler: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    fprintf(stderr, "cairn-scheduler: the daemon is not implemented yet (see issue 4)\n");
-    return 1;
+    if (!o.cfg.state_dir)
+        o.cfg.state_dir = default_state_dir();
+    signal(SIGPIPE, SIG_IGN);
+    run_t r = {0};
+    if (daemon_log_open(&r.log, "cairn-scheduler", o.log_file, o.level) < 0) {
+        fprintf(stderr, "cairn-scheduler: cannot open log file %s\n", o.log_file);
+        return 1;
+    }
+    uv_loop_init(&r.loop);
+    cairn_error_t err = {{0}};
+    if (sched_daemon_create(&r.loop, &o.cfg, &r.log, &r.d, &err) < 0) {
+        dlog(&r.log, LOG_ERROR, "%s", err.text);
+        uv_run(&r.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&r.loop);
+        return 1;
+    }
+    uv_signal_init(&r.loop, &r.sigterm);
+    uv_signal_init(&r.loop, &r.sigint);
+    r.sigterm.data = r.sigint.data = &r;
+    uv_signal_start(&r.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&r.sigint, on_signal, SIGINT);
+    uv_run(&r.loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&r.loop);
+    dlog(&r.log, LOG_INFO, "stopped");
+    daemon_log_close(&r.log);
+    for (int i = 0; i < o.nstrs; i++)
+        free(o.strs[i]);
+    return rc == 0 ? 0 : 1;
 }

@@ -91,7 +91,7 @@ static const sched_retry_policy_t *policy_intern(sched_job_t *j, uint32_t *n,
 {
     sched_retry_policy_t norm = *p;
     if (norm.max_attempts == 0)
-        norm.max_attempts = 1;
+        norm.max_attempts = SCHED_DEFAULT_ATTEMPTS;
     if (norm.factor_milli == 0)
         norm.factor_milli = 1000;
     if (norm.on == 0)

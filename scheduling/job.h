@@ -16,9 +16,12 @@ enum {
 };
 #define SCHED_RETRY_DEFAULT (SCHED_RETRY_NODE_LOST | SCHED_RETRY_TIMEOUT)
 #define SCHED_RETRY_MAX_EXIT_CODES 16
+/* Attempts when a spec does not say: with the default classification only
+ * node loss and timeouts use them, as Slurm requeues on node failure. */
+#define SCHED_DEFAULT_ATTEMPTS 3
 
 typedef struct sched_retry_policy {
-    uint32_t max_attempts;  /* total attempts, >= 1 (0 means the default, 1) */
+    uint32_t max_attempts;  /* total attempts, >= 1 (0 means SCHED_DEFAULT_ATTEMPTS) */
     int64_t backoff_ms;     /* base delay before the second attempt */
     uint32_t factor_milli;  /* growth per attempt, fixed point: 2000 = x2.0 (0 = 1000) */
     int64_t max_backoff_ms; /* cap (0 = no cap) */

@@ -309,3 +309,27 @@ int64_t sched_next_wakeup(const sched_t *s)
     /* the heap's top may be stale: an early wake-up is harmless */
     return s->retry_len ? task_at(s, s->retry_heap[0])->ready_at_ms : INT64_MAX;
 }
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+size_t sched_node_attempts(const sched_t *s, uint32_t node, uint64_t *ids, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nrunning; i++) {
+        const sched_attempt_t *at = &s->attempts[s->running[i].id - 1];
+        for (uint32_t k = 0; k < at->nreplicas; k++)
+            if (at->allocs[k].node == node) {
+                if (n < max)
+                    ids[n] = at->id;
+                n++;
+                break;
+            }
+    }
+    if (ids && max)
+        qsort(ids, n < max ? n : max, sizeof(uint64_t), cmp_id);
+    return n;
+}

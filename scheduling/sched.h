@@ -151,6 +151,10 @@ int sched_job_info(const sched_t *s, uint32_t job, sched_job_info_t *info);
 uint32_t sched_node_label_count(const sched_t *s, uint32_t node);
 const char *sched_node_label(const sched_t *s, uint32_t node, uint32_t i);
 
+/* Running attempts with a replica on node, ascending ids; returns how many
+ * there are (may exceed max). */
+size_t sched_node_attempts(const sched_t *s, uint32_t node, uint64_t *ids, size_t max);
+
 /* Earliest time a retrying task becomes eligible (INT64_MAX: none), so the
  * caller knows when a pass could place something new without any event. */
 int64_t sched_next_wakeup(const sched_t *s);

@@ -1,0 +1,100 @@
+/* Blocking request/reply client; see client.h. */
+#include "client.h"
+
+#include <errno.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <stdlib.h>
+
+struct cairn_client {
+    nng_socket sock;
+};
+
+int cairn_client_open(const char *url, int64_t timeout_ms, cairn_client_t **out,
+                      cairn_error_t *err)
+{
+    cairn_client_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return errcode(err, -ENOMEM, "out of memory");
+    int rv = nng_req0_open(&c->sock);
+    if (rv == 0) {
+        nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, (nng_duration)timeout_ms);
+        nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, (nng_duration)timeout_ms);
+        nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
+        nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 200);
+        nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 256u << 20);
+        rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
+    }
+    if (rv != 0) {
+        if (c->sock.id)
+            nng_close(c->sock);
+        free(c);
+        return errcode(err, -EINVAL, "cannot connect to %s: %s", url, nng_strerror(rv));
+    }
+    *out = c;
+    return 0;
+}
+
+void cairn_client_close(cairn_client_t *c)
+{
+    if (!c)
+        return;
+    nng_close(c->sock);
+    free(c);
+}
+
+static int error_code(Cairn__ErrorCode code)
+{
+    switch (code) {
+    case CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND:
+        return -ENOENT;
+    case CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST:
+    case CAIRN__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION:
+        return -EINVAL;
+    case CAIRN__ERROR_CODE__ERROR_CODE_UNAVAILABLE:
+    case CAIRN__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED:
+        return -EAGAIN;
+    default:
+        return -EIO;
+    }
+}
+
+int cairn_client_call(cairn_client_t *c, cairn_msg_type_t type, const ProtobufCMessage *req,
+                      cairn_msg_type_t want, ProtobufCMessage **reply, cairn_error_t *err)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = cairn_msg_encode(type, req, &buf, &len, err);
+    if (rc < 0)
+        return rc;
+    int rv = nng_send(c->sock, buf, len, 0);
+    free(buf);
+    if (rv != 0)
+        return errcode(err, rv == NNG_ETIMEDOUT ? -ETIMEDOUT : -EIO,
+                       "cannot reach the scheduler: %s", nng_strerror(rv));
+    void *rbuf = NULL;
+    size_t rlen = 0;
+    rv = nng_recv(c->sock, &rbuf, &rlen, NNG_FLAG_ALLOC);
+    if (rv != 0)
+        return errcode(err, rv == NNG_ETIMEDOUT ? -ETIMEDOUT : -EIO,
+                       "no answer from the scheduler: %s", nng_strerror(rv));
+    cairn_msg_type_t got;
+    ProtobufCMessage *msg = NULL;
+    rc = cairn_msg_decode(rbuf, rlen, 256u << 20, &got, &msg, err);
+    nng_free(rbuf, rlen);
+    if (rc < 0)
+        return rc;
+    if (got == CAIRN_MSG_ERROR) {
+        const Cairn__ErrorReply *e = (const Cairn__ErrorReply *)msg;
+        rc = errcode(err, error_code(e->code), "%s", e->message);
+        cairn_msg_free(msg);
+        return rc;
+    }
+    if (got != want) {
+        cairn_msg_free(msg);
+        return errcode(err, -EPROTO, "the scheduler answered %s, expected %s",
+                       cairn_msg_type_name(got), cairn_msg_type_name(want));
+    }
+    *reply = msg;
+    return 0;
+}

@@ -1,0 +1,25 @@
+/* A blocking client for the scheduler's client endpoint (req/rep): one
+ * request, one reply, with a timeout. Used by the cairn CLI and by tests. */
+#ifndef CAIRN_CLUSTER_CLIENT_H
+#define CAIRN_CLUSTER_CLIENT_H
+
+#include <stdint.h>
+
+#include "envelope.h"
+
+typedef struct cairn_client cairn_client_t;
+
+/* Connect to url (ipc:// or tcp://). The connection is made lazily by nng;
+ * calls fail with -ETIMEDOUT when nothing answers within timeout_ms. */
+int cairn_client_open(const char *url, int64_t timeout_ms, cairn_client_t **out,
+                      cairn_error_t *err);
+void cairn_client_close(cairn_client_t *c);
+
+/* Send req of type and wait for the reply. On success *reply (free with
+ * cairn_msg_free) has type want; an ErrorReply from the scheduler is turned
+ * into a negative code with its message in err (-ENOENT for not found,
+ * -EINVAL for bad requests, -EAGAIN when unavailable, -EIO otherwise). */
+int cairn_client_call(cairn_client_t *c, cairn_msg_type_t type, const ProtobufCMessage *req,
+                      cairn_msg_type_t want, ProtobufCMessage **reply, cairn_error_t *err);
+
+#endif

@@ -1,0 +1,603 @@
+/* Requests from clients: submit, status, list, cancel, logs, nodes, drain,
+ * explain. Each request gets exactly one reply, after the commit when it
+ * acknowledges a change. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon_private.h"
+
+void clients_error(sched_daemon_t *d, const cairn_peer_t *to, Cairn__ErrorCode code,
+                   const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    Cairn__ErrorReply rep = CAIRN__ERROR_REPLY__INIT;
+    rep.code = code;
+    rep.message = msg;
+    d_send(d, d->cnet, to, CAIRN_MSG_ERROR, &rep.base);
+}
+
+/* --- submit ---------------------------------------------------------------- */
+
+static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__SubmitRequest *r)
+{
+    if (!r->job) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "submit without a job");
+        return;
+    }
+    if (d->degraded) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_UNAVAILABLE,
+                      "submissions are refused: %s", d->degraded_why);
+        return;
+    }
+    const Cairn__JobSpec *js = r->job;
+    uint64_t seed = conv_job_seed(js);
+    conv_errors_t errs = {0};
+    conv_job_t *cj = NULL;
+    Cairn__SubmitReply rep = CAIRN__SUBMIT_REPLY__INIT;
+    int rc = conv_job_build(js, seed, &d->cfg.limits, &cj, &errs);
+    if (rc == 0) {
+        sched_problems_t p = {0};
+        int n = sched_job_validate(d->core, conv_job_spec(cj), &p);
+        for (char *line = p.text; n > 0 && line && *line;) {
+            char *nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            conv_errors_add(&errs, "", "%s", line);
+            line = nl ? nl + 1 : NULL;
+        }
+        sched_problems_fini(&p);
+        if (n < 0)
+            rc = n;
+    }
+    if (rc < 0) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+    } else if (errs.n > 0) {
+        rep.n_errors = errs.n;
+        rep.errors = errs.v;
+        d_send(d, d->cnet, from, CAIRN_MSG_SUBMIT_REPLY, &rep.base);
+    } else {
+        sched_event_t ev = {.type = SCHED_EV_JOB_SUBMIT, .time_ms = wall_ms()};
+        ev.u.submit = *conv_job_spec(cj);
+        cairn_error_t err = {{0}};
+        if (d_apply(d, &ev, js, seed, &err) < 0) {
+            clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "%s", err.text);
+        } else {
+            d->submits++;
+            rep.job_id = sched_job_count(d->core);
+            dlog(d->log, LOG_INFO, "job %llu (%s) submitted: %zu tasks",
+                 (unsigned long long)rep.job_id, js->name, js->n_tasks);
+            d_send(d, d->cnet, from, CAIRN_MSG_SUBMIT_REPLY, &rep.base);
+        }
+    }
+    conv_errors_fini(&errs);
+    conv_job_destroy(cj);
+}
+
+/* --- status ---------------------------------------------------------------- */
+
+static Cairn__TaskState task_state(sched_task_state_t s)
+{
+    static const Cairn__TaskState map[] = {
+        CAIRN__TASK_STATE__TASK_STATE_WAITING,   CAIRN__TASK_STATE__TASK_STATE_PENDING,
+        CAIRN__TASK_STATE__TASK_STATE_RUNNING,   CAIRN__TASK_STATE__TASK_STATE_RETRY_WAIT,
+        CAIRN__TASK_STATE__TASK_STATE_SUCCEEDED, CAIRN__TASK_STATE__TASK_STATE_FAILED,
+        CAIRN__TASK_STATE__TASK_STATE_CANCELLED, CAIRN__TASK_STATE__TASK_STATE_UPSTREAM_FAILED};
+    return (unsigned)s < 8 ? map[s] : CAIRN__TASK_STATE__TASK_STATE_UNSPECIFIED;
+}
+
+static Cairn__EndReason end_reason(const sched_attempt_info_t *ai)
+{
+    switch (ai->end) {
+    case SCHED_END_EXIT:
+        return ai->exit_code == 0 ? CAIRN__END_REASON__END_REASON_SUCCEEDED
+                                  : CAIRN__END_REASON__END_REASON_EXIT_NONZERO;
+    case SCHED_END_SIGNAL:
+        return CAIRN__END_REASON__END_REASON_SIGNALED;
+    case SCHED_END_TIMEOUT:
+        return CAIRN__END_REASON__END_REASON_TIMED_OUT;
+    case SCHED_END_CANCELLED:
+        return CAIRN__END_REASON__END_REASON_CANCELLED;
+    case SCHED_END_NODE_LOST:
+        return CAIRN__END_REASON__END_REASON_NODE_LOST;
+    case SCHED_END_START_FAILED:
+        return CAIRN__END_REASON__END_REASON_FAILED_TO_START;
+    default:
+        return CAIRN__END_REASON__END_REASON_UNSPECIFIED;
+    }
+}
+
+static Cairn__JobState job_state(const sched_job_info_t *ji)
+{
+    const uint32_t *c = ji->count;
+    if (ji->nended == ji->ntasks) {
+        if (c[SCHED_TASK_FAILED] || c[SCHED_TASK_UPSTREAM_FAILED])
+            return CAIRN__JOB_STATE__JOB_STATE_FAILED;
+        if (c[SCHED_TASK_CANCELLED])
+            return CAIRN__JOB_STATE__JOB_STATE_CANCELLED;
+        return CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED;
+    }
+    if (c[SCHED_TASK_RUNNING] || ji->nended)
+        return CAIRN__JOB_STATE__JOB_STATE_RUNNING;
+    return CAIRN__JOB_STATE__JOB_STATE_PENDING;
+}
+
+static void fill_summary(sched_daemon_t *d, uint32_t job, Cairn__JobSummary *s,
+                         sched_job_info_t *ji)
+{
+    sched_job_info(d->core, job, ji);
+    cairn__job_summary__init(s);
+    s->job_id = job;
+    s->name = (char *)ji->name;
+    s->state = job_state(ji);
+    s->submitter = (char *)ji->user;
+    s->seed = ji->seed;
+    s->submit_time_ms = ji->submitted_ms;
+    s->tasks_total = ji->ntasks;
+    const uint32_t *c = ji->count;
+    s->tasks_pending = c[SCHED_TASK_PENDING] + c[SCHED_TASK_READY] + c[SCHED_TASK_RETRYING];
+    s->tasks_running = c[SCHED_TASK_RUNNING];
+    s->tasks_succeeded = c[SCHED_TASK_SUCCEEDED];
+    s->tasks_failed = c[SCHED_TASK_FAILED] + c[SCHED_TASK_UPSTREAM_FAILED];
+    s->tasks_cancelled = c[SCHED_TASK_CANCELLED];
+}
+
+/* Pointers to free once a reply is sent. */
+typedef struct frees {
+    void **v;
+    size_t n, cap;
+} frees_t;
+
+static void *keep(frees_t *f, void *p)
+{
+    if (!p)
+        return NULL;
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 64;
+        void **nv = realloc(f->v, cap * sizeof(void *));
+        if (!nv) {
+            free(p);
+            return NULL;
+        }
+        f->v = nv;
+        f->cap = cap;
+    }
+    return f->v[f->n++] = p;
+}
+
+static void frees_fini(frees_t *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->v[i]);
+    free(f->v);
+}
+
+static Cairn__AttemptInfo *attempt_msg(sched_daemon_t *d, const sched_attempt_info_t *ai,
+                                       frees_t *f)
+{
+    Cairn__AttemptInfo *a = keep(f, calloc(1, sizeof(*a)));
+    if (!a)
+        return NULL;
+    cairn__attempt_info__init(a);
+    a->attempt_id = ai->id;
+    a->number = ai->number;
+    size_t len = 0;
+    for (uint32_t r = 0; r < ai->nreplicas; r++)
+        len += strlen(sched_node_name(d->core, ai->allocs[r].node)) + 1;
+    char *nodes = keep(f, calloc(len + 1, 1));
+    for (uint32_t r = 0; nodes && r < ai->nreplicas; r++) {
+        if (r)
+            strcat(nodes, ",");
+        strcat(nodes, sched_node_name(d->core, ai->allocs[r].node));
+    }
+    a->node = nodes ? nodes : "";
+    const sched_alloc_desc_t *al = &ai->allocs[0];
+    a->n_cores = al->ncores;
+    a->cores = keep(f, malloc((al->ncores + 1) * sizeof(uint32_t)));
+    if (a->cores)
+        memcpy(a->cores, al->cores, al->ncores * sizeof(uint32_t));
+    else
+        a->n_cores = 0;
+    int ng = __builtin_popcountll(al->gpu_mask);
+    Cairn__GpuRef *g = keep(f, calloc((size_t)ng + 1, sizeof(*g)));
+    a->gpus = keep(f, calloc((size_t)ng + 1, sizeof(*a->gpus)));
+    for (uint32_t i = 0; g && a->gpus && i < 64; i++) {
+        if (!(al->gpu_mask >> i & 1))
+            continue;
+        sched_gpu_desc_t gd;
+        Cairn__GpuRef *x = &g[a->n_gpus];
+        cairn__gpu_ref__init(x);
+        x->index = i;
+        if (sched_node_gpu(d->core, al->node, i, &gd))
+            x->uuid = (char *)gd.uuid;
+        a->gpus[a->n_gpus++] = x;
+    }
+    a->exit_code = ai->exit_code;
+    a->signal = ai->signal;
+    a->end_reason = end_reason(ai);
+    a->start_time_ms = ai->started_ms ? ai->started_ms : ai->placed_ms;
+    a->end_time_ms = ai->ended_ms;
+    return a;
+}
+
+static Cairn__TaskStatus *task_msg(sched_daemon_t *d, uint32_t job, uint32_t t, bool explain,
+                                   frees_t *f)
+{
+    sched_task_info_t ti;
+    if (sched_task_info(d->core, job, t, &ti) < 0)
+        return NULL;
+    Cairn__TaskStatus *ts = keep(f, calloc(1, sizeof(*ts)));
+    if (!ts)
+        return NULL;
+    cairn__task_status__init(ts);
+    ts->name = (char *)ti.name;
+    ts->state = task_state(ti.state);
+    if (ti.state == SCHED_TASK_RETRYING)
+        ts->next_attempt_time_ms = ti.ready_at_ms;
+    if (ti.state == SCHED_TASK_PENDING)
+        ts->pending_reason = CAIRN__PENDING_REASON__PENDING_REASON_DEPENDENCIES;
+    if (ti.state == SCHED_TASK_RETRYING)
+        ts->pending_reason = CAIRN__PENDING_REASON__PENDING_REASON_RETRY_BACKOFF;
+    if (explain && (ti.state == SCHED_TASK_PENDING || ti.state == SCHED_TASK_READY ||
+                    ti.state == SCHED_TASK_RETRYING)) {
+        char *why = keep(f, sched_explain(d->core, job, t, wall_ms()));
+        char *colon = why ? strstr(why, ": ") : NULL; /* drop "job N task X: " */
+        ts->pending_detail = colon ? colon + 2 : "";
+    }
+    ts->n_attempts = ti.attempts;
+    ts->attempts = keep(f, calloc(ti.attempts + 1, sizeof(*ts->attempts)));
+    if (!ts->attempts) {
+        ts->n_attempts = 0;
+        return ts;
+    }
+    uint64_t id = ti.attempt;
+    for (uint32_t k = ti.attempts; k-- > 0 && id;) {
+        sched_attempt_info_t ai;
+        if (sched_attempt_get(d->core, id, &ai) < 0)
+            break;
+        ts->attempts[k] = attempt_msg(d, &ai, f);
+        id = ai.prev;
+    }
+    return ts;
+}
+
+#define EXPLAIN_MAX 100 /* pending tasks explained per status reply */
+
+static void on_status(sched_daemon_t *d, const cairn_peer_t *from,
+                      const Cairn__JobStatusRequest *r)
+{
+    if (r->job_id == 0 || r->job_id > sched_job_count(d->core)) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "no job %llu",
+                      (unsigned long long)r->job_id);
+        return;
+    }
+    uint32_t job = (uint32_t)r->job_id;
+    frees_t f = {0};
+    Cairn__JobStatusReply rep = CAIRN__JOB_STATUS_REPLY__INIT;
+    Cairn__JobSummary sum;
+    sched_job_info_t ji;
+    fill_summary(d, job, &sum, &ji);
+    rep.job = &sum;
+    rep.tasks = keep(&f, calloc(ji.ntasks + 1, sizeof(*rep.tasks)));
+    uint32_t explained = 0;
+    for (uint32_t t = 0; rep.tasks && t < ji.ntasks; t++) {
+        Cairn__TaskStatus *ts = task_msg(d, job, t, explained < EXPLAIN_MAX, &f);
+        if (!ts)
+            break;
+        explained += ts->pending_detail != NULL;
+        rep.tasks[rep.n_tasks++] = ts;
+    }
+    d_send(d, d->cnet, from, CAIRN_MSG_JOB_STATUS_REPLY, &rep.base);
+    frees_fini(&f);
+}
+
+static void on_list(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__ListJobsRequest *r)
+{
+    uint32_t limit = r->limit && r->limit < d->cfg.max_jobs_listed ? r->limit
+                                                                   : d->cfg.max_jobs_listed;
+    uint32_t njobs = sched_job_count(d->core);
+    frees_t f = {0};
+    Cairn__ListJobsReply rep = CAIRN__LIST_JOBS_REPLY__INIT;
+    rep.jobs = keep(&f, calloc(limit + 1, sizeof(*rep.jobs)));
+    Cairn__JobSummary *sums = keep(&f, calloc(limit + 1, sizeof(*sums)));
+    for (uint32_t job = njobs; rep.jobs && sums && job >= 1; job--) {
+        sched_job_info_t ji;
+        Cairn__JobSummary *s = &sums[rep.n_jobs];
+        fill_summary(d, job, s, &ji);
+        bool want = r->n_states == 0;
+        for (size_t k = 0; k < r->n_states && !want; k++)
+            want = r->states[k] == s->state;
+        if (r->submitter && *r->submitter && strcmp(r->submitter, ji.user) != 0)
+            want = false;
+        if (!want)
+            continue;
+        if (rep.n_jobs == limit) {
+            rep.truncated = true;
+            break;
+        }
+        rep.jobs[rep.n_jobs++] = s;
+    }
+    d_send(d, d->cnet, from, CAIRN_MSG_LIST_JOBS_REPLY, &rep.base);
+    frees_fini(&f);
+}
+
+/* --- cancel, logs ---------------------------------------------------------- */
+
+static bool find_task(sched_daemon_t *d, const cairn_peer_t *from, uint64_t job,
+                      const char *name, uint32_t *task)
+{
+    if (job == 0 || job > sched_job_count(d->core)) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "no job %llu",
+                      (unsigned long long)job);
+        return false;
+    }
+    if (sched_task_find(d->core, (uint32_t)job, name ? name : "", task) < 0) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
+                      "job %llu has no task '%s'", (unsigned long long)job, name ? name : "");
+        return false;
+    }
+    return true;
+}
+
+static void on_cancel(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__CancelRequest *r)
+{
+    uint32_t task = 0;
+    bool one = r->task && *r->task;
+    if (one && !find_task(d, from, r->job_id, r->task, &task))
+        return;
+    if (!one && (r->job_id == 0 || r->job_id > sched_job_count(d->core))) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "no job %llu",
+                      (unsigned long long)r->job_id);
+        return;
+    }
+    uint32_t job = (uint32_t)r->job_id;
+    sched_job_info_t before, after;
+    sched_job_info(d->core, job, &before);
+    sched_event_t ev = {.type = SCHED_EV_CANCEL, .time_ms = wall_ms()};
+    ev.u.cancel.job = job;
+    ev.u.cancel.task = one ? (int64_t)task : -1;
+    cairn_error_t err = {{0}};
+    if (d_apply(d, &ev, NULL, 0, &err) < 0) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "%s", err.text);
+        return;
+    }
+    sched_job_info(d->core, job, &after);
+    Cairn__CancelReply rep = CAIRN__CANCEL_REPLY__INIT;
+    rep.tasks_cancelled = after.count[SCHED_TASK_CANCELLED] - before.count[SCHED_TASK_CANCELLED];
+    for (uint32_t t = one ? task : 0; t < (one ? task + 1 : after.ntasks); t++) {
+        sched_task_info_t ti;
+        if (sched_task_info(d->core, job, t, &ti) == 0 && ti.state == SCHED_TASK_RUNNING &&
+            ti.cancel_requested) {
+            u64vec_push(&d->cancel, ti.attempt);
+            rep.attempts_signalled++;
+        }
+    }
+    rep.state = job_state(&after);
+    dlog(d->log, LOG_INFO, "job %u%s%s cancelled", job, one ? " task " : "", one ? r->task : "");
+    d_send(d, d->cnet, from, CAIRN_MSG_CANCEL_REPLY, &rep.base);
+}
+
+static void on_logs(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__LogsRequest *r)
+{
+    uint32_t task;
+    if (!find_task(d, from, r->job_id, r->task, &task))
+        return;
+    sched_task_info_t ti;
+    sched_task_info(d->core, (uint32_t)r->job_id, task, &ti);
+    uint64_t id = ti.attempt;
+    sched_attempt_info_t ai;
+    while (id && sched_attempt_get(d->core, id, &ai) == 0 && r->attempt_number &&
+           ai.number != r->attempt_number)
+        id = ai.prev;
+    if (!id) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
+                      r->attempt_number ? "task %s has no attempt %u" : "task %s has not run yet",
+                      r->task, r->attempt_number);
+        return;
+    }
+    uint32_t max = r->max_bytes && r->max_bytes < (1u << 20) ? r->max_bytes : (1u << 20);
+    int stream = r->stream == CAIRN__LOG_STREAM__LOG_STREAM_STDERR ? 2 : 1;
+    if (dispatch_read_log(d, id, r->replica, stream, r->offset, max, from) < 0)
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
+                      "task %s has no replica %u", r->task, r->replica);
+}
+
+/* --- nodes, drain, explain ----------------------------------------------- */
+
+static Cairn__NodeState node_state(sched_daemon_t *d, uint32_t n, uint32_t running)
+{
+    switch (sched_node_state(d->core, n)) {
+    case SCHED_NODE_UP:
+        return CAIRN__NODE_STATE__NODE_STATE_UP;
+    case SCHED_NODE_DRAINING:
+        return running ? CAIRN__NODE_STATE__NODE_STATE_DRAINING
+                       : CAIRN__NODE_STATE__NODE_STATE_DRAINED;
+    default:
+        return CAIRN__NODE_STATE__NODE_STATE_DOWN;
+    }
+}
+
+static int cmp_names(const void *a, const void *b, void *arg)
+{
+    const sched_t *s = arg;
+    return strcmp(sched_node_name(s, *(const uint32_t *)a), sched_node_name(s, *(const uint32_t *)b));
+}
+
+static Cairn__NodeInfo *node_msg(sched_daemon_t *d, uint32_t n, frees_t *f)
+{
+    Cairn__NodeInfo *ni = keep(f, calloc(1, sizeof(*ni)));
+    sched_node_usage_t u;
+    if (!ni || sched_node_usage(d->core, n, &u) < 0)
+        return NULL;
+    cairn__node_info__init(ni);
+    ni->name = (char *)sched_node_name(d->core, n);
+    ni->node_id = n + 1;
+    size_t na = sched_node_attempts(d->core, n, NULL, 0);
+    uint64_t *ids = keep(f, calloc(na + 1, sizeof(uint64_t)));
+    if (ids)
+        sched_node_attempts(d->core, n, ids, na);
+    ni->running_attempts = (uint32_t)na;
+    ni->state = node_state(d, n, ni->running_attempts);
+    uint32_t nl = sched_node_label_count(d->core, n);
+    Cairn__KeyValue *kv = keep(f, calloc(nl + 1, sizeof(*kv)));
+    ni->labels = keep(f, calloc(nl + 1, sizeof(*ni->labels)));
+    for (uint32_t i = 0; kv && ni->labels && i < nl; i++) {
+        char *l = keep(f, strdup(sched_node_label(d->core, n, i)));
+        char *eq = l ? strchr(l, '=') : NULL;
+        if (!eq)
+            continue;
+        *eq = '\0';
+        cairn__key_value__init(&kv[i]);
+        kv[i].key = l;
+        kv[i].value = eq + 1;
+        ni->labels[ni->n_labels++] = &kv[i];
+    }
+    ni->cores_total = u.ncores;
+    ni->cores_free = u.free_cores;
+    ni->memory_total_bytes = u.mem_total;
+    ni->memory_free_bytes = u.mem_free;
+    node_link_t *l = d_link(d, n);
+    if (l) {
+        ni->worker_version = l->worker_version ? l->worker_version : "";
+        ni->last_heartbeat_ms = wall_ms() - ((int64_t)uv_now(d->loop) - l->last_heard_ms);
+    }
+    Cairn__NodeGpu *g = keep(f, calloc(u.ngpus + 1, sizeof(*g)));
+    ni->gpus = keep(f, calloc(u.ngpus + 1, sizeof(*ni->gpus)));
+    for (uint32_t i = 0; g && ni->gpus && i < u.ngpus; i++) {
+        sched_gpu_desc_t gd;
+        cairn__node_gpu__init(&g[i]);
+        g[i].index = i;
+        if (sched_node_gpu(d->core, n, i, &gd)) {
+            g[i].model = (char *)gd.model;
+            g[i].memory_bytes = gd.memory_bytes;
+            g[i].uuid = (char *)gd.uuid;
+        }
+        g[i].used = !(u.gpu_free_mask >> i & 1);
+        for (size_t k = 0; g[i].used && ids && k < na; k++) {
+            sched_attempt_info_t ai;
+            if (sched_attempt_get(d->core, ids[k], &ai) < 0)
+                continue;
+            for (uint32_t r = 0; r < ai.nreplicas; r++)
+                if (ai.allocs[r].node == n && (ai.allocs[r].gpu_mask >> i & 1)) {
+                    g[i].attempt_id = ai.id;
+                    g[i].job_id = ai.job;
+                    g[i].task_name = (char *)sched_task_name(d->core, ai.job, ai.task);
+                }
+        }
+        ni->gpus[ni->n_gpus++] = &g[i];
+    }
+    return ni;
+}
+
+static void on_nodes(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__NodesRequest *r)
+{
+    uint32_t n = sched_node_count(d->core);
+    frees_t f = {0};
+    uint32_t *order = keep(&f, calloc(n + 1, sizeof(uint32_t)));
+    Cairn__NodesReply rep = CAIRN__NODES_REPLY__INIT;
+    rep.nodes = keep(&f, calloc(n + 1, sizeof(*rep.nodes)));
+    if (order && rep.nodes) {
+        for (uint32_t i = 0; i < n; i++)
+            order[i] = i;
+        qsort_r(order, n, sizeof(uint32_t), cmp_names, d->core);
+        for (uint32_t i = 0; i < n; i++) {
+            bool want = r->n_names == 0;
+            for (size_t k = 0; k < r->n_names && !want; k++)
+                want = strcmp(r->names[k], sched_node_name(d->core, order[i])) == 0;
+            Cairn__NodeInfo *ni = want ? node_msg(d, order[i], &f) : NULL;
+            if (ni)
+                rep.nodes[rep.n_nodes++] = ni;
+        }
+    }
+    d_send(d, d->cnet, from, CAIRN_MSG_NODES_REPLY, &rep.base);
+    frees_fini(&f);
+}
+
+static void on_drain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__DrainRequest *r)
+{
+    uint32_t node;
+    if (!r->node || sched_node_find(d->core, r->node, &node) < 0) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "no node '%s'",
+                      r->node ? r->node : "");
+        return;
+    }
+    if (sched_node_state(d->core, node) == SCHED_NODE_DOWN) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION,
+                      "node %s is down", r->node);
+        return;
+    }
+    sched_node_state_t want = r->drain ? SCHED_NODE_DRAINING : SCHED_NODE_UP;
+    if (sched_node_state(d->core, node) != want) {
+        sched_event_t ev = {.type = SCHED_EV_NODE_STATE, .time_ms = wall_ms()};
+        ev.u.node_state.node = node;
+        ev.u.node_state.state = want;
+        d_apply(d, &ev, NULL, 0, NULL);
+        dlog(d->log, LOG_INFO, "node %s %s%s%s", r->node, r->drain ? "draining" : "undrained",
+             r->reason && *r->reason ? ": " : "", r->reason ? r->reason : "");
+    }
+    Cairn__DrainReply rep = CAIRN__DRAIN_REPLY__INIT;
+    rep.running_attempts = (uint32_t)sched_node_attempts(d->core, node, NULL, 0);
+    rep.state = node_state(d, node, rep.running_attempts);
+    d_send(d, d->cnet, from, CAIRN_MSG_DRAIN_REPLY, &rep.base);
+}
+
+static void on_explain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__ExplainRequest *r)
+{
+    uint32_t task;
+    if (!find_task(d, from, r->job_id, r->task, &task))
+        return;
+    Cairn__ExplainReply rep = CAIRN__EXPLAIN_REPLY__INIT;
+    char *text = sched_explain(d->core, (uint32_t)r->job_id, task, wall_ms());
+    rep.text = text ? text : "";
+    rep.state = task_state(sched_task_state(d->core, (uint32_t)r->job_id, task));
+    d_send(d, d->cnet, from, CAIRN_MSG_EXPLAIN_REPLY, &rep.base);
+    free(text);
+}
+
+/* --- dispatch -------------------------------------------------------------- */
+
+typedef void (*client_fn)(sched_daemon_t *, const cairn_peer_t *, const ProtobufCMessage *);
+
+static const struct {
+    cairn_msg_type_t type;
+    client_fn fn;
+} handlers[] = {
+    {CAIRN_MSG_SUBMIT, (client_fn)on_submit},   {CAIRN_MSG_JOB_STATUS, (client_fn)on_status},
+    {CAIRN_MSG_LIST_JOBS, (client_fn)on_list},  {CAIRN_MSG_CANCEL, (client_fn)on_cancel},
+    {CAIRN_MSG_LOGS, (client_fn)on_logs},       {CAIRN_MSG_NODES, (client_fn)on_nodes},
+    {CAIRN_MSG_DRAIN, (client_fn)on_drain},     {CAIRN_MSG_EXPLAIN, (client_fn)on_explain},
+};
+
+void clients_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
+                  ProtobufCMessage *msg, void *arg)
+{
+    sched_daemon_t *d = arg;
+    (void)n;
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+        if (handlers[i].type == type) {
+            handlers[i].fn(d, from, msg);
+            return;
+        }
+    d->bad_messages++;
+    clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_UNSUPPORTED,
+                  "%s is not a client request", cairn_msg_type_name(type));
+}
+
+void clients_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg)
+{
+    sched_daemon_t *d = arg;
+    (void)n;
+    d->bad_messages++;
+    dlog(d->log, LOG_WARN, "refused a client message: %s", why);
+    clients_error(d, from,
+                  code == -EPROTONOSUPPORT ? CAIRN__ERROR_CODE__ERROR_CODE_UNSUPPORTED
+                  : code == -EMSGSIZE      ? CAIRN__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED
+                                           : CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST,
+                  "%s", why);
+}

@@ -1,0 +1,455 @@
+/* The scheduler daemon: creation, journal replay, the per-iteration
+ * pass-commit-send cycle, and timers. See daemon.h for the loop phases. */
+#include <errno.h>
+#include <nng/nng.h>
+#include <nng/protocol/pair1/pair.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "daemon_private.h"
+
+int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sched_daemon_config_init(sched_daemon_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->heartbeat_interval_ms = 1000;
+    cfg->heartbeat_timeout_ms = 10000;
+    cfg->restart_grace_ms = 30000;
+    cfg->kill_grace_ms = 10000;
+    cfg->log_timeout_ms = 5000;
+    cfg->max_msg = CAIRN_MSG_MAX_DEFAULT;
+    cfg->max_reservations = 1;
+    cfg->max_jobs_listed = 1000;
+    cfg->limits = conv_default_limits;
+}
+
+int u64vec_push(u64vec_t *v, uint64_t x)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 64;
+        uint64_t *nv = realloc(v->v, cap * sizeof(uint64_t));
+        if (!nv)
+            return -ENOMEM;
+        v->v = nv;
+        v->cap = cap;
+    }
+    v->v[v->n++] = x;
+    return 0;
+}
+
+int deliveries_push(deliveries_t *v, uint64_t attempt, uint32_t node)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 64;
+        delivery_t *nv = realloc(v->v, cap * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        v->v = nv;
+        v->cap = cap;
+    }
+    v->v[v->n++] = (delivery_t){attempt, node};
+    return 0;
+}
+
+node_link_t *d_link(sched_daemon_t *d, uint32_t node)
+{
+    if (node >= d->nlinks) {
+        size_t n = sched_node_count(d->core);
+        if (node >= n)
+            return NULL;
+        node_link_t *nl = realloc(d->links, n * sizeof(*nl));
+        if (!nl)
+            return NULL;
+        memset(nl + d->nlinks, 0, (n - d->nlinks) * sizeof(*nl));
+        for (size_t i = d->nlinks; i < n; i++)
+            nl[i].last_heard_ms = (int64_t)uv_now(d->loop);
+        d->links = nl;
+        d->nlinks = n;
+    }
+    return &d->links[node];
+}
+
+static void idle_cb(uv_idle_t *h)
+{
+    (void)h; /* only keeps the poll phase from blocking while work waits */
+}
+
+void d_mark_dirty(sched_daemon_t *d)
+{
+    d->dirty = true;
+    if (!d->busy) {
+        d->busy = true;
+        uv_idle_start(&d->idle, idle_cb);
+    }
+}
+
+void d_send(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to, cairn_msg_type_t type,
+            const ProtobufCMessage *msg)
+{
+    cairn_error_t err = {{0}};
+    if (!journal_pending(d->journal)) {
+        if (cairn_net_send(net, to, type, msg, &err) < 0)
+            dlog(d->log, LOG_WARN, "send %s: %s", cairn_msg_type_name(type), err.text);
+        return;
+    }
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (cairn_msg_encode(type, msg, &buf, &len, &err) < 0) {
+        dlog(d->log, LOG_ERROR, "encode %s: %s", cairn_msg_type_name(type), err.text);
+        return;
+    }
+    if (d->nout == d->out_cap) {
+        size_t cap = d->out_cap ? d->out_cap * 2 : 64;
+        outmsg_t *nq = realloc(d->outq, cap * sizeof(*nq));
+        if (!nq) {
+            free(buf);
+            return;
+        }
+        d->outq = nq;
+        d->out_cap = cap;
+    }
+    outmsg_t *m = &d->outq[d->nout++];
+    memset(m, 0, sizeof(*m));
+    m->net = net;
+    if (to)
+        m->peer = *to;
+    m->buf = buf;
+    m->len = len;
+}
+
+int d_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec *js, uint64_t seed,
+            cairn_error_t *err)
+{
+    int rc = sched_apply(d->core, ev, err);
+    if (rc < 0)
+        return rc;
+    d->events_applied++;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cairn_error_t jerr = {{0}};
+    if (conv_event_pack(ev, js, seed, &buf, &len) < 0 ||
+        journal_append(d->journal, buf, len, &jerr) < 0) {
+        /* the commit below will fail and the state be reloaded */
+        dlog(d->log, LOG_ERROR, "journal append failed: %s", jerr.text);
+        d->degraded = true;
+        snprintf(d->degraded_why, sizeof(d->degraded_why), "journal: %s", jerr.text);
+    }
+    free(buf);
+    d_mark_dirty(d);
+    return 0;
+}
+
+/* --- journal replay ----------------------------------------------------- */
+
+static int replay_cb(uint64_t seq, const uint8_t *buf, size_t len, void *arg)
+{
+    sched_daemon_t *d = arg;
+    sched_event_t ev;
+    conv_hold_t hold;
+    cairn_error_t err = {{0}};
+    int rc = conv_event_unpack(buf, len, &ev, &hold, NULL, &err);
+    if (rc == 0 && (rc = sched_apply(d->core, &ev, &err)) < 0)
+        dlog(d->log, LOG_ERROR, "journal entry %llu (%s) does not apply: %s",
+             (unsigned long long)seq, sched_event_type_name(ev.type), err.text);
+    else if (rc < 0)
+        dlog(d->log, LOG_ERROR, "journal entry %llu: %s", (unsigned long long)seq, err.text);
+    conv_hold_fini(&hold);
+    return rc < 0 ? rc : 0;
+}
+
+/* (Re)build the core from the journal. */
+static int load_state(sched_daemon_t *d, cairn_error_t *err)
+{
+    sched_config_t sc = {.max_reservations = d->cfg.max_reservations};
+    sched_t *core = sched_create(&sc);
+    if (!core)
+        return errcode(err, -ENOMEM, "out of memory");
+    sched_t *old = d->core;
+    d->core = core;
+    int rc = journal_replay(d->journal, replay_cb, d, err);
+    if (rc < 0) {
+        sched_destroy(core);
+        d->core = old;
+        return rc ? rc : errcode(err, -EIO, "journal replay failed");
+    }
+    sched_destroy(old);
+    return 0;
+}
+
+/* --- the check phase: pass, commit, send -------------------------------- */
+
+static void place_cb(const sched_event_t *ev, void *arg)
+{
+    sched_daemon_t *d = arg;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cairn_error_t err = {{0}};
+    d->placements++;
+    if (conv_event_pack(ev, NULL, 0, &buf, &len) < 0 ||
+        journal_append(d->journal, buf, len, &err) < 0) {
+        d->degraded = true;
+        snprintf(d->degraded_why, sizeof(d->degraded_why), "journal: %s", err.text);
+    }
+    free(buf);
+    deliveries_push(&d->assign, ev->u.place.attempt, UINT32_MAX);
+}
+
+static void drop_pending_output(sched_daemon_t *d)
+{
+    for (size_t i = 0; i < d->nout; i++)
+        free(d->outq[i].buf);
+    d->nout = 0;
+    d->assign.n = 0;
+    d->cancel.n = 0;
+}
+
+static void flush_output(sched_daemon_t *d)
+{
+    cairn_error_t err = {{0}};
+    for (size_t i = 0; i < d->nout; i++) {
+        outmsg_t *m = &d->outq[i];
+        if (cairn_net_send_raw(m->net, &m->peer, m->buf, m->len, &err) < 0)
+            dlog(d->log, LOG_WARN, "send: %s", err.text);
+        free(m->buf);
+    }
+    d->nout = 0;
+    for (size_t i = 0; i < d->assign.n; i++)
+        dispatch_assign(d, d->assign.v[i].attempt, d->assign.v[i].node);
+    d->assign.n = 0;
+    for (size_t i = 0; i < d->cancel.n; i++)
+        dispatch_cancel(d, d->cancel.v[i], (uint32_t)d->cfg.kill_grace_ms);
+    d->cancel.n = 0;
+}
+
+static void arm_wakeup(sched_daemon_t *d);
+
+static void check_cb(uv_check_t *h)
+{
+    sched_daemon_t *d = h->data;
+    if (d->dirty) {
+        d->dirty = false;
+        int n = sched_place(d->core, wall_ms(), place_cb, d);
+        if (n < 0)
+            dlog(d->log, LOG_ERROR, "placement pass failed: %d", n);
+        arm_wakeup(d);
+    }
+    if (journal_pending(d->journal) || d->degraded) {
+        cairn_error_t err = {{0}};
+        bool journal_ok = !d->degraded || !journal_pending(d->journal);
+        if (journal_pending(d->journal) && (!journal_ok || journal_commit(d->journal, &err) < 0)) {
+            if (journal_pending(d->journal))
+                journal_commit(d->journal, &err); /* rolls back */
+            dlog(d->log, LOG_ERROR, "commit failed (%s): reloading the state; "
+                                    "new submissions are refused until a commit succeeds",
+                 err.text[0] ? err.text : d->degraded_why);
+            snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %s",
+                     err.text[0] ? err.text : "append failed");
+            d->degraded = true;
+            drop_pending_output(d);
+            cairn_error_t lerr = {{0}};
+            if (load_state(d, &lerr) < 0)
+                dlog(d->log, LOG_ERROR, "reload failed: %s", lerr.text);
+            d_mark_dirty(d);
+        } else if (d->degraded && journal_ok) {
+            d->degraded = false;
+            dlog(d->log, LOG_INFO, "state storage works again");
+        }
+    }
+    if (!journal_pending(d->journal))
+        flush_output(d);
+    if (!d->dirty && d->busy) {
+        d->busy = false;
+        uv_idle_stop(&d->idle);
+    }
+}
+
+static void wake_cb(uv_timer_t *t)
+{
+    d_mark_dirty(t->data);
+}
+
+/* Wake the loop when the earliest backoff ends. */
+static void arm_wakeup(sched_daemon_t *d)
+{
+    int64_t at = sched_next_wakeup(d->core);
+    if (at == INT64_MAX) {
+        uv_timer_stop(&d->wake_timer);
+        return;
+    }
+    int64_t delay = at - wall_ms();
+    uv_timer_start(&d->wake_timer, wake_cb, (uint64_t)(delay > 0 ? delay : 0), 0);
+}
+
+static void hb_cb(uv_timer_t *t)
+{
+    sched_daemon_t *d = t->data;
+    workers_check_heartbeats(d);
+    dispatch_expire_waits(d);
+}
+
+/* --- creation ----------------------------------------------------------- */
+
+static int mkdir_p(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+/* prefix + dir + suffix, malloc'd */
+static char *path_join(const char *prefix, const char *dir, const char *suffix)
+{
+    size_t n = strlen(prefix) + strlen(dir) + strlen(suffix) + 1;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s%s%s", prefix, dir, suffix);
+    return s;
+}
+
+static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
+{
+    int rv;
+    if ((rv = nng_pair1_open_poly(&d->wsock)) != 0 || (rv = nng_rep0_open_raw(&d->csock)) != 0)
+        return errcode(err, -EIO, "cannot open sockets: %s", nng_strerror(rv));
+    nng_socket_set_int(d->wsock, NNG_OPT_SENDBUF, 1024);
+    nng_socket_set_int(d->wsock, NNG_OPT_RECVBUF, 1024);
+    nng_socket_set_int(d->csock, NNG_OPT_SENDBUF, 256);
+    nng_socket_set_int(d->csock, NNG_OPT_RECVBUF, 256);
+    cairn_net_callbacks_t wcb = {.recv = workers_recv, .bad = workers_bad, .pipe = workers_pipe,
+                                 .arg = d};
+    cairn_net_callbacks_t ccb = {.recv = clients_recv, .bad = clients_bad, .arg = d};
+    if (cairn_net_create(d->loop, d->wsock, d->cfg.max_msg, &wcb, &d->wnet, err) < 0 ||
+        cairn_net_create(d->loop, d->csock, d->cfg.max_msg, &ccb, &d->cnet, err) < 0)
+        return -EIO;
+    if ((rv = nng_listen(d->wsock, d->worker_url, NULL, 0)) != 0)
+        return errcode(err, -EADDRINUSE, "cannot listen for workers on %s: %s", d->worker_url,
+                       nng_strerror(rv));
+    if ((rv = nng_listen(d->csock, d->client_url, NULL, 0)) != 0)
+        return errcode(err, -EADDRINUSE, "cannot listen for clients on %s: %s", d->client_url,
+                       nng_strerror(rv));
+    return 0;
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    sched_daemon_t *d = h->data;
+    if (--d->handles_open == 0) {
+        free(d);
+    }
+}
+
+int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemon_log_t *log,
+                        sched_daemon_t **out, cairn_error_t *err)
+{
+    if (!cfg->state_dir || !*cfg->state_dir)
+        return errcode(err, -EINVAL, "no state directory");
+    sched_daemon_t *d = calloc(1, sizeof(*d));
+    if (!d)
+        return errcode(err, -ENOMEM, "out of memory");
+    d->loop = loop;
+    d->cfg = *cfg;
+    d->log = log;
+    d->next_request_id = 1;
+    int rc = mkdir_p(cfg->state_dir);
+    if (rc < 0) {
+        free(d);
+        return errcode(err, rc, "cannot create state directory %s: %s", cfg->state_dir,
+                       strerror(-rc));
+    }
+    d->state_dir = strdup(cfg->state_dir);
+    d->journal_path = path_join("", cfg->state_dir, "/journal.db");
+    d->worker_url = cfg->worker_url ? strdup(cfg->worker_url)
+                                    : path_join("ipc://", cfg->state_dir, "/workers.sock");
+    d->client_url = cfg->client_url ? strdup(cfg->client_url)
+                                    : path_join("ipc://", cfg->state_dir, "/clients.sock");
+    uv_check_init(loop, &d->check);
+    uv_idle_init(loop, &d->idle);
+    uv_timer_init(loop, &d->hb_timer);
+    uv_timer_init(loop, &d->wake_timer);
+    d->check.data = d->idle.data = d->hb_timer.data = d->wake_timer.data = d;
+    d->handles_open = 4;
+    if (!d->state_dir || !d->journal_path || !d->worker_url || !d->client_url) {
+        rc = errcode(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = journal_open(d->journal_path, &d->journal, err)) < 0 ||
+        (rc = load_state(d, err)) < 0)
+        goto fail;
+    d->started_ms = (int64_t)uv_now(loop);
+    if ((rc = open_endpoints(d, err)) < 0)
+        goto fail;
+    uv_check_start(&d->check, check_cb);
+    uint64_t every = (uint64_t)(cfg->heartbeat_interval_ms > 0 ? cfg->heartbeat_interval_ms : 1000);
+    uv_timer_start(&d->hb_timer, hb_cb, every, every);
+    d_link(d, sched_node_count(d->core) ? sched_node_count(d->core) - 1 : 0);
+    dlog(log, LOG_INFO, "state %s: %llu journal entries, %u nodes, %u jobs; workers on %s, "
+                        "clients on %s",
+         d->journal_path, (unsigned long long)journal_count(d->journal),
+         sched_node_count(d->core), sched_job_count(d->core), d->worker_url, d->client_url);
+    d_mark_dirty(d);
+    *out = d;
+    return 0;
+fail:
+    sched_daemon_destroy(d);
+    return rc;
+}
+
+void sched_daemon_destroy(sched_daemon_t *d)
+{
+    if (!d)
+        return;
+    cairn_net_destroy(d->wnet);
+    cairn_net_destroy(d->cnet);
+    if (d->wsock.id)
+        nng_close(d->wsock);
+    if (d->csock.id)
+        nng_close(d->csock);
+    if (d->journal && journal_pending(d->journal)) {
+        cairn_error_t err = {{0}};
+        /* committing is safe: nothing acknowledged depends on rolling back */
+        journal_commit(d->journal, &err);
+    }
+    drop_pending_output(d);
+    journal_close(d->journal);
+    sched_destroy(d->core);
+    for (size_t i = 0; i < d->nlinks; i++) {
+        free(d->links[i].worker_version);
+        free(d->links[i].pending);
+    }
+    free(d->links);
+    free(d->outq);
+    free(d->assign.v);
+    free(d->cancel.v);
+    free(d->waits);
+    free(d->pm_keys);
+    free(d->pm_vals);
+    free(d->rexits);
+    free(d->state_dir);
+    free(d->journal_path);
+    free(d->worker_url);
+    free(d->client_url);
+    uv_close((uv_handle_t *)&d->check, handle_closed);
+    uv_close((uv_handle_t *)&d->idle, handle_closed);
+    uv_close((uv_handle_t *)&d->hb_timer, handle_closed);
+    uv_close((uv_handle_t *)&d->wake_timer, handle_closed);
+}

@@ -1,0 +1,54 @@
+/* cairn-scheduler's daemon: the core, its journal, the worker and client
+ * endpoints, and the loop that ties them together.
+ *
+ * Loop phases and threading (one loop thread owns all state):
+ *  - poll phase: messages from workers and clients arrive through cairn_net
+ *    (nng's receive fd watched by uv_poll). Handlers validate at the edge,
+ *    apply core events and append them to the journal's open transaction;
+ *    replies that acknowledge something are queued, not sent.
+ *  - timers: heartbeat checks (nodes gone silent go down), retry wake-ups,
+ *    log-request deadlines. They may apply events too.
+ *  - check phase, once per iteration: one placement pass over everything
+ *    that arrived, its placements journaled; then one commit; only then are
+ *    queued replies, acks, assignments and cancels sent. An idle handle is
+ *    active while work is pending so the poll phase does not block first.
+ *  - nng's own threads touch nothing but cairn_net's locked pipe-event queue.
+ */
+#ifndef CAIRN_SCHEDULER_DAEMON_H
+#define CAIRN_SCHEDULER_DAEMON_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "convert.h"
+#include "log.h"
+
+typedef struct sched_daemon sched_daemon_t;
+
+typedef struct sched_daemon_config {
+    const char *state_dir;   /* journal.db lives here */
+    const char *worker_url;  /* NULL: ipc://<state_dir>/workers.sock */
+    const char *client_url;  /* NULL: ipc://<state_dir>/clients.sock */
+    int64_t heartbeat_interval_ms; /* told to workers */
+    int64_t heartbeat_timeout_ms;  /* silence after which a node is down */
+    int64_t restart_grace_ms;      /* after a restart, time for nodes to return */
+    int64_t kill_grace_ms;         /* SIGTERM to SIGKILL for cancels and limits */
+    int64_t log_timeout_ms;        /* a node's answer to a log read */
+    size_t max_msg;                /* inbound message limit */
+    uint32_t max_reservations;
+    uint32_t max_jobs_listed;
+    conv_limits_t limits;
+} sched_daemon_config_t;
+
+/* Defaults for every field but state_dir. */
+void sched_daemon_config_init(sched_daemon_config_t *cfg);
+
+/* Load the journal, open the endpoints, and start serving on loop. */
+int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemon_log_t *log,
+                        sched_daemon_t **out, cairn_error_t *err);
+
+/* Stop serving and close every handle (the loop then runs until they are
+ * closed); pending work that is not durable is dropped, not acknowledged. */
+void sched_daemon_destroy(sched_daemon_t *d);
+
+#endif

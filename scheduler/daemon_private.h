@@ -1,0 +1,140 @@
+/* Internals shared by the scheduler daemon's files. */
+#ifndef CAIRN_SCHEDULER_DAEMON_PRIVATE_H
+#define CAIRN_SCHEDULER_DAEMON_PRIVATE_H
+
+#include <stdbool.h>
+
+#include "daemon.h"
+#include "journal.h"
+#include "net.h"
+
+/* What the daemon knows of a node beyond the core's state. */
+typedef struct node_link {
+    uint32_t pipe;         /* nng pipe id, 0 = not connected */
+    int64_t last_heard_ms; /* loop time */
+    char *worker_version;
+    char addr[64]; /* rendezvous address */
+    /* the latest resource report */
+    int64_t report_ms;
+    uint32_t load1_milli;
+    uint64_t mem_used, mem_total;
+    /* attempts placed on this node, not yet delivered */
+    uint64_t *pending;
+    size_t npending, pending_cap;
+} node_link_t;
+
+/* A message waiting for the commit that makes what it says true. */
+typedef struct outmsg {
+    cairn_net_t *net;
+    cairn_peer_t peer;
+    uint8_t *buf;
+    size_t len;
+} outmsg_t;
+
+typedef struct log_wait {
+    uint64_t request_id;
+    uint64_t attempt_id;
+    cairn_peer_t client;
+    int64_t deadline_ms;
+} log_wait_t;
+
+/* An attempt to deliver to one node (UINT32_MAX: to all its nodes). */
+typedef struct delivery {
+    uint64_t attempt;
+    uint32_t node;
+} delivery_t;
+
+typedef struct deliveries {
+    delivery_t *v;
+    size_t n, cap;
+} deliveries_t;
+
+/* A gang replica's exit, kept until the whole attempt ends. */
+typedef struct replica_exit {
+    uint64_t attempt;
+    uint32_t rank;
+    sched_end_t end;
+    int code, sig;
+} replica_exit_t;
+
+typedef struct u64vec {
+    uint64_t *v;
+    size_t n, cap;
+} u64vec_t;
+
+struct sched_daemon {
+    uv_loop_t *loop;
+    sched_daemon_config_t cfg;
+    daemon_log_t *log;
+    char *state_dir, *worker_url, *client_url, *journal_path;
+    sched_t *core;
+    journal_t *journal;
+    nng_socket wsock, csock;
+    cairn_net_t *wnet, *cnet;
+    uv_check_t check;
+    uv_idle_t idle;
+    uv_timer_t hb_timer, wake_timer;
+    int handles_open;
+    bool dirty;    /* a pass may place something */
+    bool busy;     /* idle handle running */
+    bool degraded; /* the last commit failed: submissions refused */
+    char degraded_why[512];
+    int64_t started_ms;
+    /* per core node id */
+    node_link_t *links;
+    size_t nlinks;
+    /* after the next commit */
+    outmsg_t *outq;
+    size_t nout, out_cap;
+    deliveries_t assign; /* attempts to deliver */
+    u64vec_t cancel; /* attempts to signal */
+    log_wait_t *waits;
+    size_t nwaits, waits_cap;
+    uint64_t next_request_id;
+    /* nng pipe id -> node id + 1, open addressing */
+    uint32_t *pm_keys, *pm_vals;
+    size_t pm_cap, pm_n;
+    replica_exit_t *rexits;
+    size_t nrexits, rexits_cap;
+    /* counters for metrics */
+    uint64_t placements, submits, events_applied, bad_messages;
+};
+
+/* daemon.c */
+int64_t wall_ms(void);
+void d_mark_dirty(sched_daemon_t *d);
+/* Apply a core event and journal it (js/seed for submits). */
+int d_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec *js, uint64_t seed,
+            cairn_error_t *err);
+/* Send now, or after the pending commit when one is open. */
+void d_send(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to, cairn_msg_type_t type,
+            const ProtobufCMessage *msg);
+int u64vec_push(u64vec_t *v, uint64_t x);
+int deliveries_push(deliveries_t *v, uint64_t attempt, uint32_t node);
+node_link_t *d_link(sched_daemon_t *d, uint32_t node);
+
+/* workers.c */
+void workers_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
+                  ProtobufCMessage *msg, void *arg);
+void workers_pipe(cairn_net_t *n, nng_pipe p, bool added, void *arg);
+void workers_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg);
+void workers_check_heartbeats(sched_daemon_t *d);
+int workers_node_of_pipe(sched_daemon_t *d, uint32_t pipe, uint32_t *node);
+
+/* dispatch.c */
+void dispatch_assign(sched_daemon_t *d, uint64_t attempt, uint32_t node);
+void dispatch_cancel(sched_daemon_t *d, uint64_t attempt, uint32_t grace_ms);
+void dispatch_pending(sched_daemon_t *d, uint32_t node);
+int dispatch_read_log(sched_daemon_t *d, uint64_t attempt, uint32_t rank, int stream,
+                      uint64_t offset, uint32_t max, const cairn_peer_t *client);
+void dispatch_log_chunk(sched_daemon_t *d, const Cairn__LogChunk *c);
+void dispatch_expire_waits(sched_daemon_t *d);
+
+/* clients.c */
+void clients_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
+                  ProtobufCMessage *msg, void *arg);
+void clients_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg);
+void clients_error(sched_daemon_t *d, const cairn_peer_t *to, Cairn__ErrorCode code,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,245 @@
+/* To workers: assignments, cancels and log reads; log answers back to the
+ * clients waiting for them. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon_private.h"
+
+static Cairn__GpuVendor vendor_enum(const char *v)
+{
+    if (!v)
+        return CAIRN__GPU_VENDOR__GPU_VENDOR_OTHER;
+    if (!strcmp(v, "nvidia"))
+        return CAIRN__GPU_VENDOR__GPU_VENDOR_NVIDIA;
+    if (!strcmp(v, "amd"))
+        return CAIRN__GPU_VENDOR__GPU_VENDOR_AMD;
+    if (!strcmp(v, "intel"))
+        return CAIRN__GPU_VENDOR__GPU_VENDOR_INTEL;
+    return CAIRN__GPU_VENDOR__GPU_VENDOR_OTHER;
+}
+
+static void pending_add(node_link_t *l, uint64_t attempt)
+{
+    for (size_t i = 0; i < l->npending; i++)
+        if (l->pending[i] == attempt)
+            return;
+    if (l->npending == l->pending_cap) {
+        size_t cap = l->pending_cap ? l->pending_cap * 2 : 8;
+        uint64_t *n = realloc(l->pending, cap * sizeof(uint64_t));
+        if (!n)
+            return;
+        l->pending = n;
+        l->pending_cap = cap;
+    }
+    l->pending[l->npending++] = attempt;
+}
+
+/* Send one replica's AssignTask. */
+static void assign_one(sched_daemon_t *d, const sched_attempt_info_t *ai,
+                       const sched_task_info_t *ti, uint32_t rank, node_link_t *l)
+{
+    const sched_alloc_desc_t *a = &ai->allocs[rank];
+    Cairn__AssignTask m = CAIRN__ASSIGN_TASK__INIT;
+    Cairn__KeyValue *kv = calloc(ti->nenv + 1, sizeof(*kv));
+    Cairn__KeyValue **kvp = calloc(ti->nenv + 1, sizeof(*kvp));
+    char **keys = calloc(ti->nenv + 1, sizeof(char *));
+    Cairn__GpuRef *g = calloc(65, sizeof(*g));
+    Cairn__GpuRef **gp = calloc(65, sizeof(*gp));
+    if (!kv || !kvp || !keys || !g || !gp)
+        goto out;
+    m.attempt_id = ai->id;
+    m.job_id = ai->job;
+    m.task_name = (char *)ti->name;
+    m.attempt_number = ai->number;
+    m.n_argv = ti->argc;
+    m.argv = (char **)ti->argv;
+    for (uint32_t i = 0; i < ti->nenv; i++) {
+        const char *eq = strchr(ti->env[i], '=');
+        size_t kl = eq ? (size_t)(eq - ti->env[i]) : strlen(ti->env[i]);
+        keys[i] = strndup(ti->env[i], kl);
+        cairn__key_value__init(&kv[i]);
+        kv[i].key = keys[i] ? keys[i] : "";
+        kv[i].value = (char *)(eq ? eq + 1 : "");
+        kvp[i] = &kv[i];
+    }
+    m.n_env = ti->nenv;
+    m.env = kvp;
+    m.workdir = (char *)(ti->workdir ? ti->workdir : "");
+    m.seed = sched_task_seed(d->core, ai->job, ai->task, rank);
+    m.rank = rank;
+    m.world_size = ai->nreplicas;
+    node_link_t *l0 = d_link(d, ai->allocs[0].node);
+    m.rendezvous_addr = l0 && l0->addr[0] ? l0->addr : "127.0.0.1";
+    m.rendezvous_port = 29500 + (uint32_t)(ai->id % 2000);
+    m.n_cores = a->ncores;
+    m.cores = (uint32_t *)a->cores;
+    size_t ng = 0;
+    for (uint32_t i = 0; i < 64; i++) {
+        if (!(a->gpu_mask >> i & 1))
+            continue;
+        sched_gpu_desc_t gd;
+        cairn__gpu_ref__init(&g[ng]);
+        g[ng].index = i;
+        if (sched_node_gpu(d->core, a->node, i, &gd)) {
+            g[ng].uuid = (char *)gd.uuid;
+            g[ng].vendor = vendor_enum(gd.vendor);
+        }
+        gp[ng] = &g[ng];
+        ng++;
+    }
+    m.n_gpus = ng;
+    m.gpus = gp;
+    m.memory_limit_bytes = a->memory_bytes;
+    m.time_limit_ms = (uint64_t)(ti->time_limit_ms > 0 ? ti->time_limit_ms : 0);
+    m.kill_grace_ms = (uint32_t)d->cfg.kill_grace_ms;
+    m.log_dir = "";
+    cairn_peer_t to = cairn_peer_pipe((nng_pipe){.id = l->pipe});
+    cairn_error_t err = {{0}};
+    if (cairn_net_send(d->wnet, &to, CAIRN_MSG_ASSIGN_TASK, &m.base, &err) < 0) {
+        dlog(d->log, LOG_WARN, "assign attempt %llu: %s; kept for later",
+             (unsigned long long)ai->id, err.text);
+        pending_add(l, ai->id);
+    }
+out:
+    for (uint32_t i = 0; keys && i < ti->nenv; i++)
+        free(keys[i]);
+    free(keys);
+    free(kv);
+    free(kvp);
+    free(g);
+    free(gp);
+}
+
+void dispatch_assign(sched_daemon_t *d, uint64_t attempt, uint32_t node)
+{
+    sched_attempt_info_t ai;
+    sched_task_info_t ti;
+    if (sched_attempt_get(d->core, attempt, &ai) < 0 || ai.end != SCHED_END_NONE ||
+        sched_task_info(d->core, ai.job, ai.task, &ti) < 0)
+        return; /* ended meanwhile */
+    for (uint32_t r = 0; r < ai.nreplicas; r++) {
+        uint32_t n = ai.allocs[r].node;
+        if (node != UINT32_MAX && n != node)
+            continue;
+        node_link_t *l = d_link(d, n);
+        if (!l)
+            continue;
+        if (!l->pipe) {
+            pending_add(l, attempt); /* delivered when it registers */
+            continue;
+        }
+        assign_one(d, &ai, &ti, r, l);
+    }
+}
+
+void dispatch_cancel(sched_daemon_t *d, uint64_t attempt, uint32_t grace_ms)
+{
+    sched_attempt_info_t ai;
+    if (sched_attempt_get(d->core, attempt, &ai) < 0)
+        return;
+    for (uint32_t r = 0; r < ai.nreplicas; r++) {
+        node_link_t *l = d_link(d, ai.allocs[r].node);
+        if (!l || !l->pipe)
+            continue; /* killed as stale when it comes back */
+        Cairn__CancelTask m = CAIRN__CANCEL_TASK__INIT;
+        m.attempt_id = attempt;
+        m.reason = CAIRN__CANCEL_TASK__REASON__USER;
+        m.grace_ms = grace_ms;
+        cairn_peer_t to = cairn_peer_pipe((nng_pipe){.id = l->pipe});
+        cairn_error_t err = {{0}};
+        if (cairn_net_send(d->wnet, &to, CAIRN_MSG_CANCEL_TASK, &m.base, &err) < 0)
+            dlog(d->log, LOG_WARN, "cancel attempt %llu: %s", (unsigned long long)attempt,
+                 err.text);
+    }
+}
+
+/* --- logs ------------------------------------------------------------------ */
+
+static void logs_reply_error(sched_daemon_t *d, const cairn_peer_t *client, uint64_t attempt,
+                             const char *why)
+{
+    Cairn__LogsReply rep = CAIRN__LOGS_REPLY__INIT;
+    rep.error = (char *)why;
+    rep.attempt_id = attempt;
+    d_send(d, d->cnet, client, CAIRN_MSG_LOGS_REPLY, &rep.base);
+}
+
+int dispatch_read_log(sched_daemon_t *d, uint64_t attempt, uint32_t rank, int stream,
+                      uint64_t offset, uint32_t max, const cairn_peer_t *client)
+{
+    sched_attempt_info_t ai;
+    if (sched_attempt_get(d->core, attempt, &ai) < 0 || rank >= ai.nreplicas)
+        return -ENOENT;
+    uint32_t node = ai.allocs[rank].node;
+    node_link_t *l = d_link(d, node);
+    if (!l || !l->pipe) {
+        char why[256];
+        snprintf(why, sizeof(why), "node %s holds this log and is not connected",
+                 sched_node_name(d->core, node));
+        logs_reply_error(d, client, attempt, why);
+        return 0;
+    }
+    if (d->nwaits == d->waits_cap) {
+        size_t cap = d->waits_cap ? d->waits_cap * 2 : 16;
+        log_wait_t *w = realloc(d->waits, cap * sizeof(*w));
+        if (!w)
+            return -ENOMEM;
+        d->waits = w;
+        d->waits_cap = cap;
+    }
+    uint64_t id = d->next_request_id++;
+    Cairn__ReadLog m = CAIRN__READ_LOG__INIT;
+    m.attempt_id = attempt;
+    m.rank = rank;
+    m.stream = stream == 2 ? CAIRN__LOG_STREAM__LOG_STREAM_STDERR
+                           : CAIRN__LOG_STREAM__LOG_STREAM_STDOUT;
+    m.offset = offset;
+    m.max_bytes = max;
+    m.request_id = id;
+    cairn_peer_t to = cairn_peer_pipe((nng_pipe){.id = l->pipe});
+    cairn_error_t err = {{0}};
+    if (cairn_net_send(d->wnet, &to, CAIRN_MSG_READ_LOG, &m.base, &err) < 0) {
+        logs_reply_error(d, client, attempt, err.text);
+        return 0;
+    }
+    d->waits[d->nwaits++] = (log_wait_t){.request_id = id,
+                                         .attempt_id = attempt,
+                                         .client = *client,
+                                         .deadline_ms = (int64_t)uv_now(d->loop) +
+                                                        d->cfg.log_timeout_ms};
+    return 0;
+}
+
+void dispatch_log_chunk(sched_daemon_t *d, const Cairn__LogChunk *c)
+{
+    for (size_t i = 0; i < d->nwaits; i++) {
+        if (d->waits[i].request_id != c->request_id)
+            continue;
+        log_wait_t w = d->waits[i];
+        d->waits[i] = d->waits[--d->nwaits];
+        Cairn__LogsReply rep = CAIRN__LOGS_REPLY__INIT;
+        rep.data = c->data;
+        rep.next_offset = c->offset + c->data.len;
+        rep.eof = c->eof;
+        rep.error = c->error;
+        rep.attempt_id = w.attempt_id;
+        d_send(d, d->cnet, &w.client, CAIRN_MSG_LOGS_REPLY, &rep.base);
+        return;
+    }
+}
+
+void dispatch_expire_waits(sched_daemon_t *d)
+{
+    int64_t now = (int64_t)uv_now(d->loop);
+    for (size_t i = 0; i < d->nwaits;) {
+        if (d->waits[i].deadline_ms > now) {
+            i++;
+            continue;
+        }
+        log_wait_t w = d->waits[i];
+        d->waits[i] = d->waits[--d->nwaits];
+        logs_reply_error(d, &w.client, w.attempt_id, "the node did not answer in time");
+    }
+}

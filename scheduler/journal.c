@@ -1,0 +1,138 @@
+/* SQLite journal of core events; see journal.h. */
+#include "journal.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+struct journal {
+    sqlite3 *db;
+    sqlite3_stmt *insert;
+    bool in_txn;
+    uint64_t committed, appended;
+};
+
+static int exec_sql(journal_t *j, const char *sql, cairn_error_t *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(j->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = errcode(err, -EIO, "journal: %s: %s", sql, msg ? msg : "error");
+        sqlite3_free(msg);
+        return rc;
+    }
+    return 0;
+}
+
+int journal_open(const char *path, journal_t **out, cairn_error_t *err)
+{
+    journal_t *j = calloc(1, sizeof(*j));
+    if (!j)
+        return errcode(err, -ENOMEM, "out of memory");
+    int rc;
+    if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        rc = errcode(err, -EIO, "journal %s: %s", path, sqlite3_errmsg(j->db));
+        goto fail;
+    }
+    sqlite3_busy_timeout(j->db, 5000);
+    /* WAL with FULL sync: a commit survives a crash of the process or the
+     * machine; one commit per loop iteration keeps fsyncs few. */
+    if ((rc = exec_sql(j, "PRAGMA journal_mode=WAL", err)) < 0 ||
+        (rc = exec_sql(j, "PRAGMA synchronous=FULL", err)) < 0 ||
+        (rc = exec_sql(j,
+                       "CREATE TABLE IF NOT EXISTS events ("
+                       " seq INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+                       "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);"
+                       "INSERT OR IGNORE INTO meta VALUES ('schema', '1');",
+                       err)) < 0)
+        goto fail;
+    if (sqlite3_prepare_v2(j->db, "INSERT INTO events (data) VALUES (?)", -1, &j->insert,
+                           NULL) != SQLITE_OK) {
+        rc = errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
+        goto fail;
+    }
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(j->db, "SELECT count(*) FROM events", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            j->committed = j->appended = (uint64_t)sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    *out = j;
+    return 0;
+fail:
+    journal_close(j);
+    return rc;
+}
+
+void journal_close(journal_t *j)
+{
+    if (!j)
+        return;
+    if (j->in_txn)
+        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_finalize(j->insert);
+    sqlite3_close(j->db);
+    free(j);
+}
+
+int journal_append(journal_t *j, const uint8_t *buf, size_t len, cairn_error_t *err)
+{
+    if (!j->in_txn) {
+        int rc = exec_sql(j, "BEGIN IMMEDIATE", err);
+        if (rc < 0)
+            return rc;
+        j->in_txn = true;
+    }
+    sqlite3_bind_blob(j->insert, 1, buf, (int)len, SQLITE_STATIC);
+    int s = sqlite3_step(j->insert);
+    sqlite3_reset(j->insert);
+    sqlite3_clear_bindings(j->insert);
+    if (s != SQLITE_DONE)
+        return errcode(err, -EIO, "journal append: %s", sqlite3_errmsg(j->db));
+    j->appended++;
+    return 0;
+}
+
+int journal_commit(journal_t *j, cairn_error_t *err)
+{
+    if (!j->in_txn)
+        return 0;
+    int rc = exec_sql(j, "COMMIT", err);
+    if (rc < 0) {
+        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+        j->appended = j->committed;
+    } else {
+        j->committed = j->appended;
+    }
+    j->in_txn = false;
+    return rc;
+}
+
+bool journal_pending(const journal_t *j)
+{
+    return j->in_txn;
+}
+
+int journal_replay(journal_t *j, journal_replay_cb cb, void *arg, cairn_error_t *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(j->db, "SELECT seq, data FROM events ORDER BY seq", -1, &st, NULL) !=
+        SQLITE_OK)
+        return errcode(err, -EIO, "journal replay: %s", sqlite3_errmsg(j->db));
+    int rc = 0, s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const uint8_t *data = sqlite3_column_blob(st, 1);
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+        if ((rc = cb((uint64_t)sqlite3_column_int64(st, 0), data, len, arg)) != 0)
+            break;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = errcode(err, -EIO, "journal replay: %s", sqlite3_errmsg(j->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+uint64_t journal_count(const journal_t *j)
+{
+    return j->committed;
+}

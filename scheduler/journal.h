@@ -1,0 +1,37 @@
+/* The scheduler's durable journal: core events in SQLite (WAL).
+ *
+ * Entries are appended inside a transaction that the daemon commits once
+ * per loop iteration, before anything that depends on them is acknowledged.
+ * After a crash, replaying the committed entries in order rebuilds the
+ * state. */
+#ifndef CAIRN_SCHEDULER_JOURNAL_H
+#define CAIRN_SCHEDULER_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scheduling/error.h"
+
+typedef struct journal journal_t;
+
+/* Open (creating if needed) the journal at path. */
+int journal_open(const char *path, journal_t **out, cairn_error_t *err);
+void journal_close(journal_t *j);
+
+/* Append one packed entry, opening a transaction if none is open. */
+int journal_append(journal_t *j, const uint8_t *buf, size_t len, cairn_error_t *err);
+/* Commit the open transaction (no-op without one). On failure the
+ * transaction is rolled back: nothing appended since the last commit is
+ * durable. */
+int journal_commit(journal_t *j, cairn_error_t *err);
+bool journal_pending(const journal_t *j);
+
+/* Replay committed entries in order; cb returning non-zero stops it. */
+typedef int (*journal_replay_cb)(uint64_t seq, const uint8_t *buf, size_t len, void *arg);
+int journal_replay(journal_t *j, journal_replay_cb cb, void *arg, cairn_error_t *err);
+
+/* Entries committed so far. */
+uint64_t journal_count(const journal_t *j);
+
+#endif

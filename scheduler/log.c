@@ -1,0 +1,60 @@
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const names[] = {"debug", "info", "warn", "error"};
+
+int daemon_log_open(daemon_log_t *l, const char *prog, const char *path, log_level_t min)
+{
+    l->prog = prog;
+    l->min = min;
+    l->f = stderr;
+    if (path && *path) {
+        FILE *f = fopen(path, "a");
+        if (!f)
+            return -errno;
+        setvbuf(f, NULL, _IOLBF, 0);
+        l->f = f;
+    }
+    return 0;
+}
+
+void daemon_log_close(daemon_log_t *l)
+{
+    if (l->f && l->f != stderr)
+        fclose(l->f);
+    l->f = stderr;
+}
+
+int daemon_log_level_parse(const char *s, log_level_t *out)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (log_level_t)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+void dlog(daemon_log_t *l, log_level_t lvl, const char *fmt, ...)
+{
+    if (!l || lvl < l->min)
+        return;
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    char line[1024];
+    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, ts.tv_nsec / 1000000, l->prog, names[lvl]);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < sizeof(line))
+        vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    fprintf(l->f ? l->f : stderr, "%s\n", line);
+}

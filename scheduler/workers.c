@@ -1,0 +1,449 @@
+/* Messages from workers: registration with adoption of running attempts,
+ * heartbeats, resource reports, task events; node loss by silence. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon_private.h"
+
+/* --- pipe -> node map ---------------------------------------------------- */
+
+static size_t pm_slot(const sched_daemon_t *d, uint32_t key)
+{
+    return (size_t)(key * 2654435761u) & (d->pm_cap - 1);
+}
+
+static int pm_put(sched_daemon_t *d, uint32_t key, uint32_t node)
+{
+    if ((d->pm_n + 1) * 2 > d->pm_cap) {
+        size_t cap = d->pm_cap ? d->pm_cap * 2 : 64;
+        uint32_t *k = calloc(cap, sizeof(uint32_t)), *v = calloc(cap, sizeof(uint32_t));
+        if (!k || !v) {
+            free(k);
+            free(v);
+            return -ENOMEM;
+        }
+        uint32_t *ok = d->pm_keys, *ov = d->pm_vals;
+        size_t ocap = d->pm_cap;
+        d->pm_keys = k;
+        d->pm_vals = v;
+        d->pm_cap = cap;
+        d->pm_n = 0;
+        for (size_t i = 0; i < ocap; i++)
+            if (ok[i])
+                pm_put(d, ok[i], ov[i] - 1);
+        free(ok);
+        free(ov);
+    }
+    size_t i = pm_slot(d, key);
+    while (d->pm_keys[i] && d->pm_keys[i] != key)
+        i = (i + 1) & (d->pm_cap - 1);
+    if (!d->pm_keys[i])
+        d->pm_n++;
+    d->pm_keys[i] = key;
+    d->pm_vals[i] = node + 1;
+    return 0;
+}
+
+int workers_node_of_pipe(sched_daemon_t *d, uint32_t pipe, uint32_t *node)
+{
+    if (!d->pm_cap || !pipe)
+        return -ENOENT;
+    for (size_t i = pm_slot(d, pipe); d->pm_keys[i]; i = (i + 1) & (d->pm_cap - 1))
+        if (d->pm_keys[i] == pipe) {
+            *node = d->pm_vals[i] - 1;
+            return 0;
+        }
+    return -ENOENT;
+}
+
+static void pm_del(sched_daemon_t *d, uint32_t key)
+{
+    if (!d->pm_cap)
+        return;
+    size_t i = pm_slot(d, key);
+    while (d->pm_keys[i] && d->pm_keys[i] != key)
+        i = (i + 1) & (d->pm_cap - 1);
+    if (!d->pm_keys[i])
+        return;
+    d->pm_keys[i] = 0;
+    d->pm_n--;
+    /* re-insert the rest of the cluster */
+    for (size_t j = (i + 1) & (d->pm_cap - 1); d->pm_keys[j]; j = (j + 1) & (d->pm_cap - 1)) {
+        uint32_t k = d->pm_keys[j], v = d->pm_vals[j];
+        d->pm_keys[j] = 0;
+        d->pm_n--;
+        pm_put(d, k, v - 1);
+    }
+}
+
+static void unbind(sched_daemon_t *d, uint32_t node)
+{
+    node_link_t *l = d_link(d, node);
+    if (l && l->pipe) {
+        pm_del(d, l->pipe);
+        l->pipe = 0;
+    }
+}
+
+/* --- registration -------------------------------------------------------- */
+
+static void remote_addr(nng_pipe p, char *buf, size_t n)
+{
+    nng_sockaddr sa;
+    snprintf(buf, n, "127.0.0.1");
+    if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+        return;
+    if (sa.s_family == NNG_AF_INET) {
+        const uint8_t *a = (const uint8_t *)&sa.s_in.sa_addr;
+        snprintf(buf, n, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+    }
+}
+
+static bool listed(const uint64_t *v, size_t n, uint64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == id)
+            return true;
+    return false;
+}
+
+/* Which of the worker's running attempts are adopted, which are stale, and
+ * what the scheduler expected there that the worker no longer runs. */
+static void reconcile(sched_daemon_t *d, uint32_t node, const Cairn__Register *reg,
+                      Cairn__RegisterReply *rep, uint64_t *stale)
+{
+    int64_t now = wall_ms();
+    uint64_t *seen = calloc(reg->n_running + 1, sizeof(uint64_t));
+    size_t nstale = 0;
+    for (size_t i = 0; i < reg->n_running; i++) {
+        const Cairn__RunningAttempt *ra = reg->running[i];
+        sched_attempt_info_t ai;
+        bool ours = sched_attempt_get(d->core, ra->attempt_id, &ai) == 0 &&
+                    ai.end == SCHED_END_NONE && ra->rank < ai.nreplicas &&
+                    ai.allocs[ra->rank].node == node;
+        if (!ours) {
+            stale[nstale++] = ra->attempt_id;
+            continue;
+        }
+        if (seen)
+            seen[i] = ra->attempt_id;
+        if (!ai.started_ms) {
+            sched_event_t ev = {.type = SCHED_EV_START, .time_ms = ra->start_time_ms};
+            ev.u.start.attempt = ra->attempt_id;
+            d_apply(d, &ev, NULL, 0, NULL);
+        }
+    }
+    rep->n_stale_attempt_ids = nstale;
+    rep->stale_attempt_ids = stale;
+    /* what the core runs here that the worker did not list */
+    size_t n = sched_node_attempts(d->core, node, NULL, 0);
+    uint64_t *ids = calloc(n + 1, sizeof(uint64_t));
+    if (ids && seen) {
+        sched_node_attempts(d->core, node, ids, n);
+        for (size_t i = 0; i < n; i++) {
+            sched_attempt_info_t ai;
+            if (listed(seen, reg->n_running, ids[i]) ||
+                listed(reg->ended_unacked, reg->n_ended_unacked, ids[i]) ||
+                sched_attempt_get(d->core, ids[i], &ai) < 0)
+                continue;
+            if (ai.started_ms) {
+                /* it ran here and is gone: the worker restarted */
+                dlog(d->log, LOG_WARN, "node %s lost attempt %llu", reg->node_name,
+                     (unsigned long long)ids[i]);
+                sched_event_t ev = {.type = SCHED_EV_FINISH, .time_ms = now};
+                ev.u.finish.attempt = ids[i];
+                ev.u.finish.end = SCHED_END_NODE_LOST;
+                d_apply(d, &ev, NULL, 0, NULL);
+                u64vec_push(&d->cancel, ids[i]); /* other replicas of a gang */
+            } else {
+                deliveries_push(&d->assign, ids[i], node); /* never reached it */
+            }
+        }
+    }
+    free(ids);
+    free(seen);
+}
+
+static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Register *reg)
+{
+    Cairn__RegisterReply rep = CAIRN__REGISTER_REPLY__INIT;
+    cairn_error_t err = {{0}};
+    conv_node_t *cn = NULL;
+    uint32_t node;
+    if (reg->protocol_version != CAIRN_PROTO_VERSION) {
+        snprintf(err.text, sizeof(err.text), "protocol version %u, this scheduler speaks %u",
+                 reg->protocol_version, CAIRN_PROTO_VERSION);
+        goto refuse;
+    }
+    if (conv_node_build(reg, &cn, &err) < 0)
+        goto refuse;
+    if (sched_node_find(d->core, reg->node_name, &node) == 0) {
+        node_link_t *l = d_link(d, node);
+        if (l && l->pipe && l->pipe != from->pipe.id) {
+            snprintf(err.text, sizeof(err.text), "node name %s is already connected",
+                     reg->node_name);
+            goto refuse;
+        }
+    }
+    sched_event_t ev = {.type = SCHED_EV_NODE_ADD, .time_ms = wall_ms()};
+    ev.u.node_add = *conv_node_desc(cn);
+    if (d_apply(d, &ev, NULL, 0, &err) < 0)
+        goto refuse;
+    sched_node_find(d->core, reg->node_name, &node);
+    node_link_t *l = d_link(d, node);
+    if (!l) {
+        snprintf(err.text, sizeof(err.text), "out of memory");
+        goto refuse;
+    }
+    uint32_t old;
+    if (workers_node_of_pipe(d, from->pipe.id, &old) == 0 && old != node)
+        unbind(d, old);
+    unbind(d, node);
+    l->pipe = from->pipe.id;
+    pm_put(d, l->pipe, node);
+    l->last_heard_ms = (int64_t)uv_now(d->loop);
+    free(l->worker_version);
+    l->worker_version = strdup(reg->worker_version ? reg->worker_version : "");
+    remote_addr(from->pipe, l->addr, sizeof(l->addr));
+    uint64_t *stale = calloc(reg->n_running + 1, sizeof(uint64_t));
+    if (!stale) {
+        snprintf(err.text, sizeof(err.text), "out of memory");
+        goto refuse;
+    }
+    rep.accepted = true;
+    rep.node_id = node + 1;
+    rep.heartbeat_interval_ms = (uint32_t)d->cfg.heartbeat_interval_ms;
+    reconcile(d, node, reg, &rep, stale);
+    /* attempts placed here while it was away follow the reply */
+    for (size_t i = 0; i < l->npending; i++)
+        deliveries_push(&d->assign, l->pending[i], node);
+    l->npending = 0;
+    dlog(d->log, LOG_INFO, "node %s registered (%u cores, %d GPUs, %zu running, %zu stale)",
+         reg->node_name, (unsigned)conv_node_desc(cn)->ncores, conv_node_desc(cn)->ngpus,
+         reg->n_running, rep.n_stale_attempt_ids);
+    d_send(d, d->wnet, from, CAIRN_MSG_REGISTER_REPLY, &rep.base);
+    free(stale);
+    conv_node_destroy(cn);
+    return;
+refuse:
+    dlog(d->log, LOG_WARN, "registration of %s refused: %s",
+         reg->node_name ? reg->node_name : "?", err.text);
+    rep.accepted = false;
+    rep.error = err.text;
+    d_send(d, d->wnet, from, CAIRN_MSG_REGISTER_REPLY, &rep.base);
+    conv_node_destroy(cn);
+}
+
+/* --- heartbeats and reports ---------------------------------------------- */
+
+static void on_heartbeat(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Heartbeat *hb)
+{
+    Cairn__HeartbeatReply rep = CAIRN__HEARTBEAT_REPLY__INIT;
+    uint32_t node;
+    rep.seq = hb->seq;
+    if (workers_node_of_pipe(d, from->pipe.id, &node) == 0 &&
+        sched_node_state(d->core, node) != SCHED_NODE_DOWN)
+        d_link(d, node)->last_heard_ms = (int64_t)uv_now(d->loop);
+    else
+        rep.reregister = true;
+    d_send(d, d->wnet, from, CAIRN_MSG_HEARTBEAT_REPLY, &rep.base);
+}
+
+static void on_report(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__ResourceReport *r)
+{
+    uint32_t node;
+    if (workers_node_of_pipe(d, from->pipe.id, &node) < 0)
+        return;
+    node_link_t *l = d_link(d, node);
+    l->last_heard_ms = (int64_t)uv_now(d->loop);
+    l->report_ms = r->time_ms;
+    l->load1_milli = r->load_avg_1_milli;
+    l->mem_used = r->memory_used_bytes;
+    l->mem_total = r->memory_total_bytes;
+}
+
+/* --- task events ----------------------------------------------------------- */
+
+static void finish(sched_daemon_t *d, uint64_t attempt, sched_end_t end, int code, int sig,
+                   int64_t t)
+{
+    sched_event_t ev = {.type = SCHED_EV_FINISH, .time_ms = t};
+    ev.u.finish.attempt = attempt;
+    ev.u.finish.end = end;
+    ev.u.finish.exit_code = code;
+    ev.u.finish.signal = sig;
+    cairn_error_t err = {{0}};
+    if (d_apply(d, &ev, NULL, 0, &err) < 0)
+        dlog(d->log, LOG_WARN, "finish of attempt %llu: %s", (unsigned long long)attempt,
+             err.text);
+}
+
+/* A gang attempt ends when one replica fails (the others are cancelled) or
+ * when every replica has succeeded. */
+static void gang_exit(sched_daemon_t *d, const sched_attempt_info_t *ai, uint32_t rank,
+                      sched_end_t end, int code, int sig, int64_t t)
+{
+    bool ok = end == SCHED_END_EXIT && code == 0;
+    if (!ok) {
+        finish(d, ai->id, end, code, sig, t);
+        u64vec_push(&d->cancel, ai->id);
+        return;
+    }
+    uint32_t done = 1;
+    for (size_t i = 0; i < d->nrexits; i++)
+        if (d->rexits[i].attempt == ai->id && d->rexits[i].rank != rank)
+            done++;
+    if (done == ai->nreplicas) {
+        size_t k = 0;
+        for (size_t i = 0; i < d->nrexits; i++)
+            if (d->rexits[i].attempt != ai->id)
+                d->rexits[k++] = d->rexits[i];
+        d->nrexits = k;
+        finish(d, ai->id, SCHED_END_EXIT, 0, 0, t);
+        return;
+    }
+    if (d->nrexits == d->rexits_cap) {
+        size_t cap = d->rexits_cap ? d->rexits_cap * 2 : 16;
+        replica_exit_t *n = realloc(d->rexits, cap * sizeof(*n));
+        if (!n)
+            return;
+        d->rexits = n;
+        d->rexits_cap = cap;
+    }
+    d->rexits[d->nrexits++] = (replica_exit_t){ai->id, rank, end, code, sig};
+}
+
+static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__TaskEvent *te)
+{
+    uint32_t node;
+    if (workers_node_of_pipe(d, from->pipe.id, &node) < 0) {
+        dlog(d->log, LOG_WARN, "task event from an unregistered pipe ignored");
+        return; /* not acknowledged: it comes again after registration */
+    }
+    sched_attempt_info_t ai;
+    bool current = sched_attempt_get(d->core, te->attempt_id, &ai) == 0 &&
+                   ai.end == SCHED_END_NONE && te->rank < ai.nreplicas &&
+                   ai.allocs[te->rank].node == node;
+    if (!current) {
+        dlog(d->log, LOG_INFO, "stale report for attempt %llu from %s ignored",
+             (unsigned long long)te->attempt_id, sched_node_name(d->core, node));
+    } else if (te->kind == CAIRN__TASK_EVENT__KIND__STARTED) {
+        if (!ai.started_ms) {
+            sched_event_t ev = {.type = SCHED_EV_START, .time_ms = te->start_time_ms};
+            ev.u.start.attempt = te->attempt_id;
+            d_apply(d, &ev, NULL, 0, NULL);
+        }
+    } else if (te->kind == CAIRN__TASK_EVENT__KIND__EXITED ||
+               te->kind == CAIRN__TASK_EVENT__KIND__FAILED_TO_START) {
+        sched_end_t end = SCHED_END_EXIT;
+        int code = te->exit_code, sig = te->signal;
+        if (te->kind == CAIRN__TASK_EVENT__KIND__FAILED_TO_START)
+            end = SCHED_END_START_FAILED;
+        else if (te->cancelled)
+            end = SCHED_END_CANCELLED;
+        else if (te->timed_out)
+            end = SCHED_END_TIMEOUT;
+        else if (te->memory_exceeded)
+            end = SCHED_END_SIGNAL, sig = 9;
+        else if (te->signal)
+            end = SCHED_END_SIGNAL;
+        int64_t t = te->end_time_ms ? te->end_time_ms : wall_ms();
+        if (ai.nreplicas > 1)
+            gang_exit(d, &ai, te->rank, end, code, sig, t);
+        else
+            finish(d, te->attempt_id, end, code, sig, t);
+    }
+    Cairn__Ack ack = CAIRN__ACK__INIT;
+    ack.seq = te->seq;
+    d_send(d, d->wnet, from, CAIRN_MSG_ACK, &ack.base);
+}
+
+/* --- dispatch ------------------------------------------------------------ */
+
+void workers_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
+                  ProtobufCMessage *msg, void *arg)
+{
+    sched_daemon_t *d = arg;
+    (void)n;
+    switch (type) {
+    case CAIRN_MSG_REGISTER:
+        on_register(d, from, (const Cairn__Register *)msg);
+        break;
+    case CAIRN_MSG_HEARTBEAT:
+        on_heartbeat(d, from, (const Cairn__Heartbeat *)msg);
+        break;
+    case CAIRN_MSG_RESOURCE_REPORT:
+        on_report(d, from, (const Cairn__ResourceReport *)msg);
+        break;
+    case CAIRN_MSG_TASK_EVENT:
+        on_task_event(d, from, (const Cairn__TaskEvent *)msg);
+        break;
+    case CAIRN_MSG_LOG_CHUNK:
+        dispatch_log_chunk(d, (const Cairn__LogChunk *)msg);
+        break;
+    default:
+        d->bad_messages++;
+        dlog(d->log, LOG_WARN, "unexpected %s from a worker ignored", cairn_msg_type_name(type));
+        break;
+    }
+}
+
+void workers_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg)
+{
+    sched_daemon_t *d = arg;
+    (void)n;
+    (void)code;
+    d->bad_messages++;
+    dlog(d->log, LOG_WARN, "refused a message on worker pipe %u: %s", from->pipe.id, why);
+}
+
+void workers_pipe(cairn_net_t *n, nng_pipe p, bool added, void *arg)
+{
+    sched_daemon_t *d = arg;
+    (void)n;
+    uint32_t node;
+    if (added || workers_node_of_pipe(d, p.id, &node) < 0)
+        return;
+    /* a lost connection is not a lost node: heartbeats decide that */
+    dlog(d->log, LOG_INFO, "node %s disconnected", sched_node_name(d->core, node));
+    unbind(d, node);
+}
+
+/* Nodes silent past the timeout (or not back within the grace period after
+ * a restart) go down; their running attempts become node-lost. */
+void workers_check_heartbeats(sched_daemon_t *d)
+{
+    int64_t now = (int64_t)uv_now(d->loop);
+    uint32_t n = sched_node_count(d->core);
+    for (uint32_t i = 0; i < n; i++) {
+        if (sched_node_state(d->core, i) == SCHED_NODE_DOWN)
+            continue;
+        node_link_t *l = d_link(d, i);
+        if (!l)
+            return;
+        int64_t limit = d->cfg.heartbeat_timeout_ms;
+        if (!l->pipe && now - d->started_ms < d->cfg.restart_grace_ms)
+            continue;
+        if (now - l->last_heard_ms <= limit)
+            continue;
+        dlog(d->log, LOG_WARN, "node %s silent for %lld ms: down", sched_node_name(d->core, i),
+             (long long)(now - l->last_heard_ms));
+        size_t na = sched_node_attempts(d->core, i, NULL, 0);
+        uint64_t *lost = calloc(na + 1, sizeof(uint64_t));
+        if (lost)
+            sched_node_attempts(d->core, i, lost, na);
+        sched_event_t ev = {.type = SCHED_EV_NODE_STATE, .time_ms = wall_ms()};
+        ev.u.node_state.node = i;
+        ev.u.node_state.state = SCHED_NODE_DOWN;
+        cairn_error_t err = {{0}};
+        if (d_apply(d, &ev, NULL, 0, &err) < 0)
+            dlog(d->log, LOG_ERROR, "node down: %s", err.text);
+        for (size_t k = 0; lost && k < na; k++)
+            u64vec_push(&d->cancel, lost[k]); /* gang replicas elsewhere */
+        free(lost);
+        unbind(d, i);
+        l->npending = 0;
+    }
+}

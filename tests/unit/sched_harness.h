@@ -1,0 +1,339 @@
+/* Harness for tests of a real cairn-scheduler process: start and stop it on
+ * a temporary state directory, a fake worker speaking the worker protocol
+ * over pair1, and a client. Everything waits with deadlines. */
+#ifndef CAIRN_TEST_SCHED_HARNESS_H
+#define CAIRN_TEST_SCHED_HARNESS_H
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <nng/nng.h>
+#include <nng/protocol/pair1/pair.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "envelope.h"
+
+static inline int64_t h_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef struct h_sched {
+    char dir[256];
+    char workers[300], clients[300];
+    pid_t pid;
+    cairn_client_t *client;
+} h_sched_t;
+
+/* Start cairn-scheduler with extra args (NULL-terminated) on dir. */
+static inline void h_sched_start(h_sched_t *s, const char *const *extra)
+{
+    const char *argv[32];
+    int n = 0;
+    static char bin[512];
+    snprintf(bin, sizeof(bin), "%s/cairn-scheduler", CAIRN_BIN_DIR);
+    argv[n++] = bin;
+    argv[n++] = "--state-dir";
+    argv[n++] = s->dir;
+    argv[n++] = "--log-level";
+    argv[n++] = "debug";
+    argv[n++] = "--log-file";
+    static char logf[300];
+    snprintf(logf, sizeof(logf), "%s/scheduler.log", s->dir);
+    argv[n++] = logf;
+    for (int i = 0; extra && extra[i] && n < 30; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    snprintf(s->workers, sizeof(s->workers), "ipc://%s/workers.sock", s->dir);
+    snprintf(s->clients, sizeof(s->clients), "ipc://%s/clients.sock", s->dir);
+    s->pid = fork();
+    cr_assert_geq(s->pid, 0);
+    if (s->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    if (!s->client)
+        cr_assert_eq(cairn_client_open(s->clients, 2000, &s->client, NULL), 0);
+}
+
+static inline void h_sched_init(h_sched_t *s)
+{
+    memset(s, 0, sizeof(*s));
+    snprintf(s->dir, sizeof(s->dir), "/tmp/cairn-sched-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(s->dir));
+}
+
+/* Stop with a signal and reap, with a deadline; returns the exit status. */
+static inline int h_sched_stop(h_sched_t *s, int sig)
+{
+    if (s->pid <= 0)
+        return -1;
+    kill(s->pid, sig);
+    int st = 0;
+    int64_t deadline = h_now_ms() + 10000;
+    while (waitpid(s->pid, &st, WNOHANG) == 0) {
+        if (h_now_ms() > deadline) {
+            kill(s->pid, SIGKILL);
+            waitpid(s->pid, &st, 0);
+            cr_assert_fail("the scheduler did not stop in time");
+        }
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL); /* polling a child's exit, not synchronisation */
+    }
+    s->pid = 0;
+    return st;
+}
+
+static inline void h_sched_fini(h_sched_t *s)
+{
+    if (s->pid > 0)
+        h_sched_stop(s, SIGKILL);
+    cairn_client_close(s->client);
+    s->client = NULL;
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup of %s failed\n", s->dir);
+}
+
+/* One request/reply; retries while the scheduler is still starting. */
+static inline ProtobufCMessage *h_call(h_sched_t *s, cairn_msg_type_t type,
+                                       const ProtobufCMessage *req, cairn_msg_type_t want,
+                                       cairn_error_t *err)
+{
+    ProtobufCMessage *rep = NULL;
+    int64_t deadline = h_now_ms() + 10000;
+    for (;;) {
+        int rc = cairn_client_call(s->client, type, req, want, &rep, err);
+        if (rc == 0)
+            return rep;
+        if (rc != -ETIMEDOUT || h_now_ms() > deadline)
+            return NULL;
+    }
+}
+
+/* --- a fake worker -------------------------------------------------------- */
+
+typedef struct h_worker {
+    nng_socket sock;
+    char name[64];
+    int ncores, ngpus;
+    uint64_t seq;
+} h_worker_t;
+
+static inline void h_worker_open(h_worker_t *w, const char *url, const char *name, int ncores,
+                                 int ngpus)
+{
+    memset(w, 0, sizeof(*w));
+    snprintf(w->name, sizeof(w->name), "%s", name);
+    w->ncores = ncores;
+    w->ngpus = ngpus;
+    cr_assert_eq(nng_pair1_open(&w->sock), 0);
+    nng_socket_set_ms(w->sock, NNG_OPT_RECONNMINT, 20);
+    nng_socket_set_ms(w->sock, NNG_OPT_RECONNMAXT, 100);
+    nng_socket_set_ms(w->sock, NNG_OPT_SENDTIMEO, 5000);
+    cr_assert_eq(nng_dial(w->sock, url, NULL, NNG_FLAG_NONBLOCK), 0);
+}
+
+static inline void h_worker_close(h_worker_t *w)
+{
+    nng_close(w->sock);
+}
+
+static inline void h_send(h_worker_t *w, cairn_msg_type_t type, const ProtobufCMessage *msg)
+{
+    uint8_t *buf;
+    size_t len;
+    cr_assert_eq(cairn_msg_encode(type, msg, &buf, &len, NULL), 0);
+    cr_assert_eq(nng_send(w->sock, buf, len, 0), 0, "fake worker send");
+    free(buf);
+}
+
+/* Receive the next message of type want within timeout_ms (others are
+ * dropped); NULL on timeout. */
+static inline ProtobufCMessage *h_recv(h_worker_t *w, cairn_msg_type_t want, int64_t timeout_ms)
+{
+    int64_t deadline = h_now_ms() + timeout_ms;
+    while (h_now_ms() < deadline) {
+        nng_socket_set_ms(w->sock, NNG_OPT_RECVTIMEO, (nng_duration)(deadline - h_now_ms() + 1));
+        void *buf;
+        size_t len;
+        if (nng_recv(w->sock, &buf, &len, NNG_FLAG_ALLOC) != 0)
+            continue;
+        cairn_msg_type_t type;
+        ProtobufCMessage *msg = NULL;
+        int rc = cairn_msg_decode(buf, len, 0, &type, &msg, NULL);
+        nng_free(buf, len);
+        if (rc == 0 && type == want)
+            return msg;
+        cairn_msg_free(msg);
+    }
+    return NULL;
+}
+
+/* Like h_recv, but sends a heartbeat every beat_ms meanwhile, as a live
+ * worker does. */
+static inline ProtobufCMessage *h_recv_beating(h_worker_t *w, cairn_msg_type_t want,
+                                               int64_t timeout_ms, int64_t beat_ms)
+{
+    int64_t deadline = h_now_ms() + timeout_ms;
+    while (h_now_ms() < deadline) {
+        Cairn__Heartbeat hb = CAIRN__HEARTBEAT__INIT;
+        hb.node_name = w->name;
+        h_send(w, CAIRN_MSG_HEARTBEAT, &hb.base);
+        int64_t slice = deadline - h_now_ms();
+        ProtobufCMessage *m = h_recv(w, want, slice < beat_ms ? slice : beat_ms);
+        if (m)
+            return m;
+    }
+    return NULL;
+}
+
+/* Register with a simple topology: 1 NUMA domain, ncores, ngpus H100s.
+ * running/ranks list attempts it claims to run. Returns the reply. */
+static inline Cairn__RegisterReply *h_register(h_worker_t *w, const uint64_t *running,
+                                               size_t nrunning)
+{
+    Cairn__Register r = CAIRN__REGISTER__INIT;
+    Cairn__NodeResources res = CAIRN__NODE_RESOURCES__INIT;
+    Cairn__NumaDomain numa = CAIRN__NUMA_DOMAIN__INIT;
+    Cairn__NumaDomain *numas[1] = {&numa};
+    Cairn__Core cores[64], *cptr[64];
+    Cairn__Gpu gpus[8], *gptr[8];
+    char uuids[8][96];
+    Cairn__RunningAttempt ra[16], *raptr[16];
+    numa.os_index = 0;
+    numa.memory_bytes = 64ull << 30;
+    for (int i = 0; i < w->ncores; i++) {
+        cairn__core__init(&cores[i]);
+        cores[i].index = (uint32_t)i;
+        cptr[i] = &cores[i];
+    }
+    for (int i = 0; i < w->ngpus; i++) {
+        cairn__gpu__init(&gpus[i]);
+        gpus[i].index = (uint32_t)i;
+        gpus[i].vendor = CAIRN__GPU_VENDOR__GPU_VENDOR_NVIDIA;
+        gpus[i].model = "NVIDIA H100 80GB HBM3";
+        gpus[i].memory_bytes = 80ull << 30;
+        snprintf(uuids[i], sizeof(uuids[i]), "GPU-%s-%d", w->name, i);
+        gpus[i].uuid = uuids[i];
+        gpus[i].pci_bus_id = "0000:00:00.0";
+        gpus[i].locality_group = (uint32_t)i / 2;
+        gpus[i].has_driver = 1;
+        gptr[i] = &gpus[i];
+    }
+    res.n_numa_domains = 1;
+    res.numa_domains = numas;
+    res.n_cores = (size_t)w->ncores;
+    res.cores = cptr;
+    res.num_cores = res.num_pus = (uint32_t)w->ncores;
+    res.n_gpus = (size_t)w->ngpus;
+    res.gpus = gptr;
+    res.memory_bytes = numa.memory_bytes;
+    for (size_t i = 0; i < nrunning && i < 16; i++) {
+        cairn__running_attempt__init(&ra[i]);
+        ra[i].attempt_id = running[i];
+        raptr[i] = &ra[i];
+    }
+    r.node_name = w->name;
+    r.worker_version = "test";
+    r.protocol_version = CAIRN_PROTO_VERSION;
+    r.resources = &res;
+    r.n_running = nrunning;
+    r.running = raptr;
+    h_send(w, CAIRN_MSG_REGISTER, &r.base);
+    return (Cairn__RegisterReply *)h_recv(w, CAIRN_MSG_REGISTER_REPLY, 10000);
+}
+
+/* Report an event for an attempt; waits for its Ack. */
+static inline void h_event(h_worker_t *w, uint64_t attempt, Cairn__TaskEvent__Kind kind,
+                           int exit_code, int sig)
+{
+    Cairn__TaskEvent te = CAIRN__TASK_EVENT__INIT;
+    te.attempt_id = attempt;
+    te.kind = kind;
+    te.exit_code = exit_code;
+    te.signal = sig;
+    te.seq = ++w->seq;
+    te.start_time_ms = 1;
+    te.end_time_ms = kind == CAIRN__TASK_EVENT__KIND__STARTED ? 0 : 2;
+    te.node_name = w->name;
+    h_send(w, CAIRN_MSG_TASK_EVENT, &te.base);
+    Cairn__Ack *ack = (Cairn__Ack *)h_recv(w, CAIRN_MSG_ACK, 10000);
+    cr_assert_not_null(ack, "no ack for event %llu", (unsigned long long)te.seq);
+    cr_assert_eq(ack->seq, te.seq);
+    cairn_msg_free(&ack->base);
+}
+
+/* Submit a job of tasks given as "name[:dep]" strings, argv /bin/true. */
+static inline uint64_t h_submit(h_sched_t *s, const char *name, const char *const *tasks,
+                                size_t n, int cpus, int gpus, const Cairn__RetryPolicy *retry)
+{
+    Cairn__JobSpec js = CAIRN__JOB_SPEC__INIT;
+    Cairn__TaskSpec ts[32], *tptr[32];
+    Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
+    char names[32][64], deps[32][64];
+    char *needs[32];
+    static char *argv[] = {"/bin/true"};
+    rr.cpus = (uint32_t)cpus;
+    rr.gpus = (uint32_t)gpus;
+    for (size_t i = 0; i < n && i < 32; i++) {
+        cairn__task_spec__init(&ts[i]);
+        snprintf(names[i], sizeof(names[i]), "%s", tasks[i]);
+        char *colon = strchr(names[i], ':');
+        deps[i][0] = '\0';
+        if (colon) {
+            *colon = '\0';
+            snprintf(deps[i], sizeof(deps[i]), "%s", colon + 1);
+            needs[i] = deps[i];
+            ts[i].n_needs = 1;
+            ts[i].needs = &needs[i];
+        }
+        ts[i].name = names[i];
+        ts[i].n_argv = 1;
+        ts[i].argv = argv;
+        ts[i].resources = &rr;
+        ts[i].retry = (Cairn__RetryPolicy *)retry;
+        tptr[i] = &ts[i];
+    }
+    js.name = (char *)name;
+    js.n_tasks = n;
+    js.tasks = tptr;
+    js.seed_present_case = CAIRN__JOB_SPEC__SEED_PRESENT_SEED;
+    js.seed = 42;
+    Cairn__SubmitRequest req = CAIRN__SUBMIT_REQUEST__INIT;
+    req.job = &js;
+    cairn_error_t err = {{0}};
+    Cairn__SubmitReply *rep =
+        (Cairn__SubmitReply *)h_call(s, CAIRN_MSG_SUBMIT, &req.base, CAIRN_MSG_SUBMIT_REPLY, &err);
+    cr_assert_not_null(rep, "submit: %s", err.text);
+    cr_assert_eq(rep->n_errors, 0, "submit refused: %s",
+                 rep->n_errors ? rep->errors[0]->message : "");
+    uint64_t id = rep->job_id;
+    cairn_msg_free(&rep->base);
+    return id;
+}
+
+static inline Cairn__JobStatusReply *h_status(h_sched_t *s, uint64_t job)
+{
+    Cairn__JobStatusRequest req = CAIRN__JOB_STATUS_REQUEST__INIT;
+    req.job_id = job;
+    cairn_error_t err = {{0}};
+    Cairn__JobStatusReply *rep = (Cairn__JobStatusReply *)h_call(
+        s, CAIRN_MSG_JOB_STATUS, &req.base, CAIRN_MSG_JOB_STATUS_REPLY, &err);
+    cr_assert_not_null(rep, "status: %s", err.text);
+    return rep;
+}
+
+#endif
