@@ -198,6 +198,8 @@ int dispatch_read_log(sched_daemon_t *d, uint64_t attempt, uint32_t rank, int st
     m.offset = offset;
     m.max_bytes = max;
     m.request_id = id;
+    m.job_id = ai.job;
+    m.task_name = (char *)sched_task_name(d->core, ai.job, ai.task);
     cairn_peer_t to = cairn_peer_pipe((nng_pipe){.id = l->pipe});
     cairn_error_t err = {{0}};
     if (cairn_net_send(d->wnet, &to, CAIRN_MSG_READ_LOG, &m.base, &err) < 0) {

@@ -578,16 +578,20 @@ static void on_read_log(worker_daemon_t *d, const Cairn__ReadLog *m)
     c.offset = m->offset;
     c.rank = m->rank;
     c.request_id = m->request_id;
-    if (!a || a->rank != m->rank)
+    /* an attempt of an earlier run of this worker is found by its names */
+    bool known = a && a->rank == m->rank;
+    uint64_t job = known ? a->job_id : m->job_id;
+    const char *task = known ? a->task_name : m->task_name;
+    if (!known && (!task || !*task || !job))
         snprintf(error, sizeof(error), "attempt %" PRIu64 " rank %" PRIu32 " is not known here",
                  m->attempt_id, m->rank);
-    else if ((rc = worker_exec_log_path(d->exec, a->job_id, a->task_name, a->id, a->rank,
+    else if ((rc = worker_exec_log_path(d->exec, job, task, m->attempt_id, m->rank,
                                         (int)m->stream, path, sizeof(path))) < 0)
         snprintf(error, sizeof(error), "no log for stream %d: %s", (int)m->stream, strerror(-rc));
     else if ((rc = read_log(path, m->offset, max, &c)) < 0)
         snprintf(error, sizeof(error), "cannot read the log: %s", strerror(-rc));
     else
-        c.eof = !a->running && m->offset + c.data.len >= c.size;
+        c.eof = !(known && a->running) && m->offset + c.data.len >= c.size;
     c.error = error;
     cairn_error_t err;
     if (worker_link_send(d->link, CAIRN_MSG_LOG_CHUNK, &c.base, &err) < 0)

@@ -1,0 +1,288 @@
+/* End to end: a real cairn-scheduler and real cairn-worker processes (with
+ * simulated GPU topologies) on loopback ipc. A DAG runs to completion with
+ * GPUs and logs; a worker killed with -9 mid-task has the task retried on
+ * the other node with the same seed, leaves no process behind, and its lost
+ * attempt's log is readable again once it returns. */
+#include "leak_check.h"
+#include "sched_harness.h"
+
+typedef struct h_proc {
+    pid_t pid;
+    char name[32], dir[300];
+} h_proc_t;
+
+static void worker_start(h_sched_t *s, h_proc_t *w, const char *name, const char *topo)
+{
+    snprintf(w->name, sizeof(w->name), "%s", name);
+    snprintf(w->dir, sizeof(w->dir), "%s/%s", s->dir, name);
+    char bin[512], topo_path[512], log[400];
+    snprintf(bin, sizeof(bin), "%s/cairn-worker", CAIRN_BIN_DIR);
+    snprintf(topo_path, sizeof(topo_path), "%s/%s", CAIRN_TOPO_DIR, topo);
+    snprintf(log, sizeof(log), "%s.log", w->dir);
+    w->pid = fork();
+    cr_assert_geq(w->pid, 0);
+    if (w->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execl(bin, bin, "--scheduler", s->workers, "--state-dir", w->dir, "--name", name,
+              "--topology", topo_path, "--log-file", log, "--log-level", "debug", (char *)NULL);
+        _exit(127);
+    }
+}
+
+static void proc_kill(h_proc_t *w, int sig)
+{
+    if (w->pid <= 0)
+        return;
+    kill(w->pid, sig);
+    waitpid(w->pid, NULL, 0);
+    w->pid = 0;
+}
+
+static size_t nodes_up(h_sched_t *s)
+{
+    Cairn__NodesRequest req = CAIRN__NODES_REQUEST__INIT;
+    cairn_error_t err = {{0}};
+    Cairn__NodesReply *rep =
+        (Cairn__NodesReply *)h_call(s, CAIRN_MSG_NODES, &req.base, CAIRN_MSG_NODES_REPLY, &err);
+    cr_assert_not_null(rep, "%s", err.text);
+    size_t up = 0;
+    for (size_t i = 0; i < rep->n_nodes; i++)
+        up += rep->nodes[i]->state == CAIRN__NODE_STATE__NODE_STATE_UP;
+    cairn_msg_free(&rep->base);
+    return up;
+}
+
+/* Poll (with a deadline) until n nodes are up. */
+static void wait_nodes(h_sched_t *s, size_t n)
+{
+    int64_t deadline = h_now_ms() + 15000;
+    while (nodes_up(s) != n)
+        cr_assert_lt(h_now_ms(), deadline, "nodes did not come up");
+}
+
+/* Poll job status until pred holds or the deadline passes. */
+static Cairn__JobStatusReply *wait_status(h_sched_t *s, uint64_t job,
+                                          bool (*pred)(const Cairn__JobStatusReply *),
+                                          int64_t timeout_ms)
+{
+    int64_t deadline = h_now_ms() + timeout_ms;
+    for (;;) {
+        Cairn__JobStatusReply *st = h_status(s, job);
+        if (pred(st))
+            return st;
+        cairn_msg_free(&st->base);
+        cr_assert_lt(h_now_ms(), deadline, "job %llu: condition not reached in time",
+                     (unsigned long long)job);
+    }
+}
+
+static bool job_ended(const Cairn__JobStatusReply *st)
+{
+    return st->job->state >= CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED;
+}
+
+static uint64_t submit_tasks(h_sched_t *s, const char *name, Cairn__TaskSpec **tasks, size_t n)
+{
+    Cairn__JobSpec js = CAIRN__JOB_SPEC__INIT;
+    js.name = (char *)name;
+    js.n_tasks = n;
+    js.tasks = tasks;
+    js.seed_present_case = CAIRN__JOB_SPEC__SEED_PRESENT_SEED;
+    js.seed = 7;
+    Cairn__SubmitRequest req = CAIRN__SUBMIT_REQUEST__INIT;
+    req.job = &js;
+    cairn_error_t err = {{0}};
+    Cairn__SubmitReply *rep =
+        (Cairn__SubmitReply *)h_call(s, CAIRN_MSG_SUBMIT, &req.base, CAIRN_MSG_SUBMIT_REPLY, &err);
+    cr_assert_not_null(rep, "%s", err.text);
+    cr_assert_eq(rep->n_errors, 0, "%s", rep->n_errors ? rep->errors[0]->message : "");
+    uint64_t id = rep->job_id;
+    cairn_msg_free(&rep->base);
+    return id;
+}
+
+/* The stdout of a task's attempt (0 = latest), read through the scheduler. */
+static char *read_log(h_sched_t *s, uint64_t job, const char *task, uint32_t attempt,
+                      cairn_error_t *err)
+{
+    Cairn__LogsRequest req = CAIRN__LOGS_REQUEST__INIT;
+    req.job_id = job;
+    req.task = (char *)task;
+    req.attempt_number = attempt;
+    req.stream = CAIRN__LOG_STREAM__LOG_STREAM_STDOUT;
+    Cairn__LogsReply *rep =
+        (Cairn__LogsReply *)h_call(s, CAIRN_MSG_LOGS, &req.base, CAIRN_MSG_LOGS_REPLY, err);
+    if (!rep)
+        return NULL;
+    char *out = NULL;
+    if (!rep->error || !*rep->error)
+        out = rep->data.len ? strndup((const char *)rep->data.data, rep->data.len) : strdup("");
+    else
+        snprintf(err->text, sizeof(err->text), "%s", rep->error);
+    cairn_msg_free(&rep->base);
+    return out;
+}
+
+static Cairn__TaskSpec shell_task(const char *name, const char *script, char **argv_store,
+                                  Cairn__ResourceRequest *rr)
+{
+    Cairn__TaskSpec t = CAIRN__TASK_SPEC__INIT;
+    argv_store[0] = (char *)script;
+    t.name = (char *)name;
+    t.shell = 1;
+    t.n_argv = 1;
+    t.argv = argv_store;
+    t.resources = rr;
+    return t;
+}
+
+Test(e2e, gpu_dag_runs_with_logs_and_explain)
+{
+    static const char *const args[] = {"--heartbeat-interval", "200ms", NULL};
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, args);
+    h_proc_t w1, w2;
+    worker_start(&s, &w1, "gpu1", "hgx-h100-8gpu.xml");
+    worker_start(&s, &w2, "gpu2", "hgx-h100-8gpu.xml");
+    wait_nodes(&s, 2);
+    Cairn__ResourceRequest cpu = CAIRN__RESOURCE_REQUEST__INIT, gpu = CAIRN__RESOURCE_REQUEST__INIT;
+    cpu.cpus = 1;
+    gpu.cpus = 2;
+    gpu.gpus = 2;
+    gpu.gpu_model = "H100";
+    char *a1[1], *a2[1], *a3[1];
+    char *need_prep[] = {"prep"}, *need_train[] = {"train"};
+    Cairn__TaskSpec t[3];
+    t[0] = shell_task("prep", "echo prep seed=$CAIRN_SEED", a1, &cpu);
+    t[1] = shell_task("train", "echo gpus=$CUDA_VISIBLE_DEVICES threads=$OMP_NUM_THREADS", a2,
+                      &gpu);
+    t[1].n_needs = 1, t[1].needs = need_prep;
+    t[2] = shell_task("eval", "echo eval", a3, &cpu);
+    t[2].n_needs = 1, t[2].needs = need_train;
+    Cairn__TaskSpec *tp[] = {&t[0], &t[1], &t[2]};
+    uint64_t job = submit_tasks(&s, "pipeline", tp, 3);
+    Cairn__JobStatusReply *st = wait_status(&s, job, job_ended, 30000);
+    cr_expect_eq(st->job->state, CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED);
+    for (size_t i = 0; i < 3; i++)
+        cr_expect_eq(st->tasks[i]->n_attempts, 1);
+    /* the children started only after their parents ended */
+    cr_expect_geq(st->tasks[1]->attempts[0]->start_time_ms, st->tasks[0]->attempts[0]->end_time_ms);
+    cr_expect_geq(st->tasks[2]->attempts[0]->start_time_ms, st->tasks[1]->attempts[0]->end_time_ms);
+    cr_expect_eq(st->tasks[1]->attempts[0]->n_gpus, 2);
+    cairn_msg_free(&st->base);
+    cairn_error_t err = {{0}};
+    char *log = read_log(&s, job, "train", 0, &err);
+    cr_assert_not_null(log, "%s", err.text);
+    cr_expect(strstr(log, "gpus=GPU-") && strchr(log, ','), "two GPUs by UUID: %s", log);
+    cr_expect(strstr(log, "threads=2") != NULL, "%s", log);
+    free(log);
+    log = read_log(&s, job, "prep", 0, &err);
+    cr_assert_not_null(log, "%s", err.text);
+    cr_expect(strstr(log, "prep seed=") != NULL, "%s", log);
+    free(log);
+    Cairn__ExplainRequest ex = CAIRN__EXPLAIN_REQUEST__INIT;
+    ex.job_id = job;
+    ex.task = "train";
+    Cairn__ExplainReply *er =
+        (Cairn__ExplainReply *)h_call(&s, CAIRN_MSG_EXPLAIN, &ex.base, CAIRN_MSG_EXPLAIN_REPLY, &err);
+    cr_assert_not_null(er, "%s", err.text);
+    cr_expect(strstr(er->text, "succeeded") != NULL, "%s", er->text);
+    cairn_msg_free(&er->base);
+    proc_kill(&w1, SIGTERM);
+    proc_kill(&w2, SIGTERM);
+    cr_expect_eq(WEXITSTATUS(h_sched_stop(&s, SIGTERM)), 0);
+    h_sched_fini(&s);
+}
+
+static bool second_attempt_running_or_done(const Cairn__JobStatusReply *st)
+{
+    return st->tasks[0]->n_attempts >= 2 || job_ended(st);
+}
+
+static bool first_attempt_started(const Cairn__JobStatusReply *st)
+{
+    return st->tasks[0]->n_attempts == 1 &&
+           st->tasks[0]->state == CAIRN__TASK_STATE__TASK_STATE_RUNNING;
+}
+
+static bool marker_process_exists(void)
+{
+    return system("pgrep -f 'sleep 61[.]25' >/dev/null") == 0; /* [.]: not itself */
+}
+
+Test(e2e, worker_kill9_mid_task_retries_elsewhere)
+{
+    static const char *const args[] = {"--heartbeat-interval", "100ms", "--heartbeat-timeout",
+                                       "800ms", NULL};
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, args);
+    h_proc_t w[2];
+    worker_start(&s, &w[0], "n1", "cpu-only-1s.xml");
+    worker_start(&s, &w[1], "n2", "cpu-only-1s.xml");
+    wait_nodes(&s, 2);
+    Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
+    rr.cpus = 8; /* a whole node: the retry must go to the other one */
+    char *a1[1], *a2[1];
+    char *need[] = {"long"};
+    Cairn__TaskSpec t[2];
+    t[0] = shell_task("long",
+                      "echo attempt=$CAIRN_ATTEMPT seed=$CAIRN_SEED; "
+                      "if [ $CAIRN_ATTEMPT = 1 ]; then exec sleep 61.25; fi",
+                      a1, &rr);
+    t[1] = shell_task("after", "echo after", a2, &rr);
+    t[1].n_needs = 1, t[1].needs = need;
+    Cairn__TaskSpec *tp[] = {&t[0], &t[1]};
+    uint64_t job = submit_tasks(&s, "survivor", tp, 2);
+    Cairn__JobStatusReply *st = wait_status(&s, job, first_attempt_started, 15000);
+    const char *node = st->tasks[0]->attempts[0]->node;
+    int victim = strcmp(node, "n1") == 0 ? 0 : 1;
+    cairn_msg_free(&st->base);
+    int64_t deadline = h_now_ms() + 10000;
+    while (!marker_process_exists())
+        cr_assert_lt(h_now_ms(), deadline, "the task never started");
+    cairn_error_t err = {{0}};
+    char *first = NULL;
+    deadline = h_now_ms() + 10000;
+    while (!first || !*first) {
+        free(first);
+        first = read_log(&s, job, "long", 1, &err);
+        cr_assert_not_null(first, "%s", err.text);
+        cr_assert_lt(h_now_ms(), deadline, "the first attempt's log stayed empty");
+    }
+    proc_kill(&w[victim], SIGKILL);
+    /* the task dies with its worker */
+    deadline = h_now_ms() + 10000;
+    while (marker_process_exists())
+        cr_assert_lt(h_now_ms(), deadline, "the task outlived its worker");
+    st = wait_status(&s, job, job_ended, 30000);
+    cr_expect_eq(st->job->state, CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED);
+    cr_assert_eq(st->tasks[0]->n_attempts, 2);
+    cr_expect_eq(st->tasks[0]->attempts[0]->end_reason, CAIRN__END_REASON__END_REASON_NODE_LOST);
+    cr_expect_str_eq(st->tasks[0]->attempts[1]->node, w[1 - victim].name);
+    cr_expect_eq(st->tasks[1]->state, CAIRN__TASK_STATE__TASK_STATE_SUCCEEDED);
+    cairn_msg_free(&st->base);
+    char *second = read_log(&s, job, "long", 2, &err);
+    cr_assert_not_null(second, "%s", err.text);
+    /* same seed on the retry */
+    const char *s1 = strstr(first, "seed="), *s2 = strstr(second, "seed=");
+    cr_assert(s1 && s2, "%s / %s", first, second);
+    cr_expect_eq(strtoull(s1 + 5, NULL, 10), strtoull(s2 + 5, NULL, 10));
+    free(second);
+    /* the lost node returns: its attempt's log is readable again */
+    char again_name[32];
+    snprintf(again_name, sizeof(again_name), "%s", w[victim].name);
+    worker_start(&s, &w[victim], again_name, "cpu-only-1s.xml");
+    wait_nodes(&s, 2);
+    char *again = read_log(&s, job, "long", 1, &err);
+    cr_assert_not_null(again, "%s", err.text);
+    cr_expect_str_eq(again, first);
+    free(again);
+    free(first);
+    (void)second_attempt_running_or_done;
+    proc_kill(&w[0], SIGTERM);
+    proc_kill(&w[1], SIGTERM);
+    h_sched_stop(&s, SIGTERM);
+    h_sched_fini(&s);
+}
