@@ -2,11 +2,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon.h"
+#include "verify.h"
 
 static void usage(FILE *f)
 {
@@ -30,6 +33,9 @@ static void usage(FILE *f)
             "      --max-tasks N           most tasks in one job [1000000]\n"
             "      --log-file PATH         log there instead of stderr\n"
             "      --log-level LEVEL       debug, info, warn or error [info]\n"
+            "      --verify-journal        replay the state directory's journal, re-deriving\n"
+            "                              every placement, print the final state and exit\n"
+            "                              (0: identical, 1: a difference, named)\n"
             "  -h, --help                  show this help and exit\n"
             "  -V, --version               show the version and exit\n"
             "\n"
@@ -45,6 +51,7 @@ enum {
     OPT_MAX_TASKS,
     OPT_LOG_FILE,
     OPT_LOG_LEVEL,
+    OPT_VERIFY,
 };
 
 static const struct option opts[] = {
@@ -60,6 +67,7 @@ static const struct option opts[] = {
     {"max-tasks", required_argument, NULL, OPT_MAX_TASKS},
     {"log-file", required_argument, NULL, OPT_LOG_FILE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"verify-journal", no_argument, NULL, OPT_VERIFY},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -253,9 +261,28 @@ static const char *default_state_dir(void)
     return default_state;
 }
 
+static int verify_main(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/journal.db", dir);
+    if (access(path, R_OK) != 0) {
+        fprintf(stderr, "cairn-scheduler: no journal at %s\n", path);
+        return 1;
+    }
+    verify_report_t rep;
+    cairn_error_t err = {{0}};
+    int rc = journal_verify(path, stdout, &rep, &err);
+    fprintf(stderr, "%s: %llu entries, %llu placements in %llu passes: %s%s\n", path,
+            (unsigned long long)rep.entries, (unsigned long long)rep.placements,
+            (unsigned long long)rep.passes, rc == 0 ? "replays identically" : "DIFFERS: ",
+            rc == 0 ? "" : err.text);
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     options_t o = {.level = LOG_INFO};
+    bool verify = false;
     sched_daemon_config_init(&o.cfg);
     char why[512];
     int c;
@@ -267,6 +294,10 @@ int main(int argc, char **argv)
         if (c == 'V') {
             printf("cairn-scheduler %s\n", CAIRN_VERSION);
             return 0;
+        }
+        if (c == OPT_VERIFY) {
+            verify = true;
+            continue;
         }
         if (c == '?') {
             usage(stderr);
@@ -283,6 +314,12 @@ int main(int argc, char **argv)
     }
     if (!o.cfg.state_dir)
         o.cfg.state_dir = default_state_dir();
+    if (verify) {
+        int vrc = verify_main(o.cfg.state_dir);
+        for (int i = 0; i < o.nstrs; i++)
+            free(o.strs[i]);
+        return vrc;
+    }
     signal(SIGPIPE, SIG_IGN);
     run_t r = {0};
     if (daemon_log_open(&r.log, "cairn-scheduler", o.log_file, o.level) < 0) {

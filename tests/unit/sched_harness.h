@@ -95,6 +95,28 @@ static inline int h_sched_stop(h_sched_t *s, int sig)
     return st;
 }
 
+/* Replay the (stopped) scheduler's journal, re-deriving every placement:
+ * it must give the same placements and state. Returns the placements. */
+static inline unsigned long h_verify_journal(h_sched_t *s)
+{
+    char cmd[1024], out[400];
+    snprintf(out, sizeof(out), "%s/verify.txt", s->dir);
+    snprintf(cmd, sizeof(cmd), "'%s/cairn-scheduler' --verify-journal --state-dir '%s' "
+             ">/dev/null 2>'%s'", CAIRN_BIN_DIR, s->dir, out);
+    int rc = system(cmd);
+    char line[600] = "";
+    FILE *f = fopen(out, "r");
+    if (f) {
+        if (!fgets(line, sizeof(line), f))
+            line[0] = '\0';
+        fclose(f);
+    }
+    cr_assert_eq(rc, 0, "journal verification failed: %s", line);
+    cr_assert(strstr(line, "replays identically") != NULL, "%s", line);
+    const char *p = strstr(line, "entries, ");
+    return p ? strtoul(p + 9, NULL, 10) : 0;
+}
+
 static inline void h_sched_fini(h_sched_t *s)
 {
     if (s->pid > 0)

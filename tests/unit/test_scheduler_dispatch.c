@@ -90,6 +90,8 @@ Test(scheduler, retry_by_policy_then_upstream_failed)
                  CAIRN__END_REASON__END_REASON_EXIT_NONZERO);
     cr_expect_eq(st->tasks[1]->state, CAIRN__TASK_STATE__TASK_STATE_UPSTREAM_FAILED);
     cairn_msg_free(&st->base);
+    h_sched_stop(&s, SIGKILL);
+    cr_expect_eq(h_verify_journal(&s), 2);
     h_worker_close(&w);
     h_sched_fini(&s);
 }
@@ -177,6 +179,9 @@ Test(scheduler, node_loss_retries_elsewhere_and_kills_stale)
     cr_expect_eq(st->tasks[0]->attempts[0]->end_reason, CAIRN__END_REASON__END_REASON_NODE_LOST);
     cr_expect_str_eq(st->tasks[0]->attempts[1]->node, "w2");
     cairn_msg_free(&st->base);
+    /* the recorded run, node loss and all, replays to the same placements */
+    h_sched_stop(&s, SIGTERM);
+    cr_expect_eq(h_verify_journal(&s), 2, "both placements re-derived");
     h_worker_close(&w1);
     h_worker_close(&w2);
     h_sched_fini(&s);

@@ -284,5 +284,6 @@ Test(e2e, worker_kill9_mid_task_retries_elsewhere)
     proc_kill(&w[0], SIGTERM);
     proc_kill(&w[1], SIGTERM);
     h_sched_stop(&s, SIGTERM);
+    cr_expect_eq(h_verify_journal(&s), 3, "long twice, after once");
     h_sched_fini(&s);
 }

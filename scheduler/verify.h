@@ -1,0 +1,24 @@
+/* Journal verification: replay a scheduler's journal into an empty core
+ * twice over — once applying every event as recorded, once re-deriving
+ * every placement with the real placement pass at the time it was made —
+ * and check that both give the same placements and the same final state.
+ * This is what "placement is a pure function of state" means, checked on a
+ * real run. */
+#ifndef CAIRN_SCHEDULER_VERIFY_H
+#define CAIRN_SCHEDULER_VERIFY_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "scheduling/error.h"
+
+typedef struct verify_report {
+    uint64_t entries, placements, passes, failures;
+} verify_report_t;
+
+/* Returns 0 when the journal at path replays identically, -EPROTO on the
+ * first difference (described in err), another negative code otherwise.
+ * Progress and the final state go to out when it is not NULL. */
+int journal_verify(const char *path, FILE *out, verify_report_t *rep, cairn_error_t *err);
+
+#endif
