@@ -238,7 +238,9 @@ static void check_cb(uv_check_t *h)
     sched_daemon_t *d = h->data;
     if (d->dirty) {
         d->dirty = false;
+        uint64_t t0 = uv_hrtime();
         int n = sched_place(d->core, wall_ms(), place_cb, d);
+        histogram_observe(&d->pass_latency, (double)(uv_hrtime() - t0) / 1e9);
         if (n < 0)
             dlog(d->log, LOG_ERROR, "placement pass failed: %d", n);
         arm_wakeup(d);
@@ -288,6 +290,17 @@ static void arm_wakeup(sched_daemon_t *d)
     }
     int64_t delay = at - wall_ms();
     uv_timer_start(&d->wake_timer, wake_cb, (uint64_t)(delay > 0 ? delay : 0), 0);
+}
+
+static void metrics_cb(uv_timer_t *t)
+{
+    sched_daemon_t *d = t->data;
+    char *prom = NULL, *json = NULL;
+    status_render(d, &prom, &json);
+    if (prom && json)
+        metrics_publish(d->metrics, prom, json);
+    free(prom);
+    free(json);
 }
 
 static void hb_cb(uv_timer_t *t)
@@ -386,8 +399,10 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
     uv_idle_init(loop, &d->idle);
     uv_timer_init(loop, &d->hb_timer);
     uv_timer_init(loop, &d->wake_timer);
+    uv_timer_init(loop, &d->metrics_timer);
     d->check.data = d->idle.data = d->hb_timer.data = d->wake_timer.data = d;
-    d->handles_open = 4;
+    d->metrics_timer.data = d;
+    d->handles_open = 5;
     if (!d->state_dir || !d->journal_path || !d->worker_url || !d->client_url) {
         rc = errcode(err, -ENOMEM, "out of memory");
         goto fail;
@@ -398,6 +413,12 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
     d->started_ms = (int64_t)uv_now(loop);
     if ((rc = open_endpoints(d, err)) < 0)
         goto fail;
+    if (cfg->http_addr && (rc = metrics_start(cfg->http_addr, &d->metrics, err)) < 0)
+        goto fail;
+    if (d->metrics) {
+        metrics_cb(&d->metrics_timer);
+        uv_timer_start(&d->metrics_timer, metrics_cb, 1000, 1000);
+    }
     uv_check_start(&d->check, check_cb);
     uint64_t every = (uint64_t)(cfg->heartbeat_interval_ms > 0 ? cfg->heartbeat_interval_ms : 1000);
     uv_timer_start(&d->hb_timer, hb_cb, every, every);
@@ -418,6 +439,8 @@ void sched_daemon_destroy(sched_daemon_t *d)
 {
     if (!d)
         return;
+    metrics_stop(d->metrics);
+    d->metrics = NULL;
     cairn_net_destroy(d->wnet);
     cairn_net_destroy(d->cnet);
     if (d->wsock.id)
@@ -452,4 +475,5 @@ void sched_daemon_destroy(sched_daemon_t *d)
     uv_close((uv_handle_t *)&d->idle, handle_closed);
     uv_close((uv_handle_t *)&d->hb_timer, handle_closed);
     uv_close((uv_handle_t *)&d->wake_timer, handle_closed);
+    uv_close((uv_handle_t *)&d->metrics_timer, handle_closed);
 }

@@ -29,6 +29,7 @@ typedef struct sched_daemon_config {
     const char *state_dir;   /* journal.db lives here */
     const char *worker_url;  /* NULL: ipc://<state_dir>/workers.sock */
     const char *client_url;  /* NULL: ipc://<state_dir>/clients.sock */
+    const char *http_addr;   /* metrics and status over HTTP; NULL: off */
     int64_t heartbeat_interval_ms; /* told to workers */
     int64_t heartbeat_timeout_ms;  /* silence after which a node is down */
     int64_t restart_grace_ms;      /* after a restart, time for nodes to return */

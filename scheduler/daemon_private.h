@@ -6,6 +6,7 @@
 
 #include "daemon.h"
 #include "journal.h"
+#include "metrics.h"
 #include "net.h"
 
 /* What the daemon knows of a node beyond the core's state. */
@@ -98,6 +99,10 @@ struct sched_daemon {
     size_t nrexits, rexits_cap;
     /* counters for metrics */
     uint64_t placements, submits, events_applied, bad_messages;
+    uint64_t retries[8]; /* by sched_end_t of the attempt that ended */
+    histogram_t pass_latency, start_latency;
+    metrics_t *metrics;
+    uv_timer_t metrics_timer;
 };
 
 /* daemon.c */
@@ -129,6 +134,9 @@ int dispatch_read_log(sched_daemon_t *d, uint64_t attempt, uint32_t rank, int st
                       uint64_t offset, uint32_t max, const cairn_peer_t *client);
 void dispatch_log_chunk(sched_daemon_t *d, const Cairn__LogChunk *c);
 void dispatch_expire_waits(sched_daemon_t *d);
+
+/* status.c: render /metrics and /status */
+void status_render(sched_daemon_t *d, char **prom, char **json);
 
 /* clients.c */
 void clients_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,

@@ -25,6 +25,7 @@ static void usage(FILE *f)
             "  -w, --workers URL           worker endpoint [ipc://DIR/workers.sock]\n"
             "  -c, --clients URL           client endpoint [ipc://DIR/clients.sock]\n"
             "  -f, --config FILE           read options from FILE (key = value lines)\n"
+            "      --http ADDR             serve /metrics and /status on ADDR (host:port)\n"
             "      --heartbeat-interval T  heartbeat interval told to workers [1s]\n"
             "      --heartbeat-timeout T   silence after which a node is down [10s]\n"
             "      --restart-grace T       time for nodes to return after a restart [30s]\n"
@@ -52,6 +53,7 @@ enum {
     OPT_LOG_FILE,
     OPT_LOG_LEVEL,
     OPT_VERIFY,
+    OPT_HTTP,
 };
 
 static const struct option opts[] = {
@@ -68,6 +70,7 @@ static const struct option opts[] = {
     {"log-file", required_argument, NULL, OPT_LOG_FILE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"verify-journal", no_argument, NULL, OPT_VERIFY},
+    {"http", required_argument, NULL, OPT_HTTP},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -212,6 +215,9 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
             return -1;
         }
         o->cfg.limits.max_tasks = (uint32_t)v;
+        return 0;
+    case OPT_HTTP:
+        o->cfg.http_addr = keep_str(o, arg);
         return 0;
     case OPT_LOG_FILE:
         o->log_file = keep_str(o, arg);

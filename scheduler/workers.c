@@ -275,9 +275,16 @@ static void finish(sched_daemon_t *d, uint64_t attempt, sched_end_t end, int cod
     ev.u.finish.exit_code = code;
     ev.u.finish.signal = sig;
     cairn_error_t err = {{0}};
-    if (d_apply(d, &ev, NULL, 0, &err) < 0)
+    sched_attempt_info_t ai;
+    if (d_apply(d, &ev, NULL, 0, &err) < 0) {
         dlog(d->log, LOG_WARN, "finish of attempt %llu: %s", (unsigned long long)attempt,
              err.text);
+    } else if (sched_attempt_get(d->core, attempt, &ai) == 0 &&
+               sched_task_state(d->core, ai.job, ai.task) == SCHED_TASK_RETRYING) {
+        d->retries[end & 7]++;
+        dlog(d->log, LOG_INFO, "job %u task %s attempt %u ended (%s): retrying", ai.job,
+             sched_task_name(d->core, ai.job, ai.task), ai.number, sched_end_name(end));
+    }
 }
 
 /* A gang attempt ends when one replica fails (the others are cancelled) or
@@ -334,6 +341,9 @@ static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cai
             sched_event_t ev = {.type = SCHED_EV_START, .time_ms = te->start_time_ms};
             ev.u.start.attempt = te->attempt_id;
             d_apply(d, &ev, NULL, 0, NULL);
+            if (te->start_time_ms >= ai.placed_ms)
+                histogram_observe(&d->start_latency,
+                                  (double)(te->start_time_ms - ai.placed_ms) / 1e3);
         }
     } else if (te->kind == CAIRN__TASK_EVENT__KIND__EXITED ||
                te->kind == CAIRN__TASK_EVENT__KIND__FAILED_TO_START) {
@@ -440,8 +450,13 @@ void workers_check_heartbeats(sched_daemon_t *d)
         cairn_error_t err = {{0}};
         if (d_apply(d, &ev, NULL, 0, &err) < 0)
             dlog(d->log, LOG_ERROR, "node down: %s", err.text);
-        for (size_t k = 0; lost && k < na; k++)
+        for (size_t k = 0; lost && k < na; k++) {
             u64vec_push(&d->cancel, lost[k]); /* gang replicas elsewhere */
+            sched_attempt_info_t ai;
+            if (sched_attempt_get(d->core, lost[k], &ai) == 0 &&
+                sched_task_state(d->core, ai.job, ai.task) == SCHED_TASK_RETRYING)
+                d->retries[SCHED_END_NODE_LOST]++;
+        }
         free(lost);
         unbind(d, i);
         l->npending = 0;

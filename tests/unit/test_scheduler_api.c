@@ -1,0 +1,185 @@
+/* The client API of a real cairn-scheduler: cancel, drain and undrain,
+ * list, explain, nodes; a config file; metrics and status over HTTP. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "leak_check.h"
+#include "sched_harness.h"
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* GET path from 127.0.0.1:port, retried until the server answers. */
+static char *http_get(int port, const char *path)
+{
+    int64_t deadline = h_now_ms() + 10000;
+    while (h_now_ms() < deadline) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        struct timeval tv = {5, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+            close(fd);
+            continue;
+        }
+        char req[256];
+        int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+        cr_assert_eq(write(fd, req, (size_t)n), n);
+        size_t cap = 65536, len = 0;
+        char *buf = calloc(1, cap);
+        ssize_t r;
+        while ((r = read(fd, buf + len, cap - len - 1)) > 0)
+            len += (size_t)r;
+        close(fd);
+        return buf;
+    }
+    cr_assert_fail("no HTTP answer on port %d", port);
+    return NULL;
+}
+
+static void drain(h_sched_t *s, const char *node, bool on, Cairn__NodeState want)
+{
+    Cairn__DrainRequest req = CAIRN__DRAIN_REQUEST__INIT;
+    req.node = (char *)node;
+    req.drain = on;
+    cairn_error_t err = {{0}};
+    Cairn__DrainReply *rep =
+        (Cairn__DrainReply *)h_call(s, CAIRN_MSG_DRAIN, &req.base, CAIRN_MSG_DRAIN_REPLY, &err);
+    cr_assert_not_null(rep, "%s", err.text);
+    cr_expect_eq(rep->state, want);
+    cairn_msg_free(&rep->base);
+}
+
+Test(api, cancel_drain_list_explain_and_metrics)
+{
+    h_sched_t s;
+    h_sched_init(&s);
+    int port = free_port();
+    char conf[400], http[64];
+    snprintf(conf, sizeof(conf), "%s/scheduler.conf", s.dir);
+    snprintf(http, sizeof(http), "127.0.0.1:%d", port);
+    FILE *f = fopen(conf, "w");
+    fprintf(f, "# test config\nheartbeat-timeout = 60s\nhttp = %s\n", http);
+    fclose(f);
+    const char *args[] = {"--config", conf, NULL};
+    h_sched_start(&s, args);
+    h_worker_t w;
+    h_worker_open(&w, s.workers, "w1", 2, 0);
+    cairn_msg_free(&h_register(&w, NULL, 0)->base);
+    /* cancel: the running task is signalled, the rest cancelled at once */
+    const char *tasks[] = {"run", "later:run", "other"};
+    uint64_t job = h_submit(&s, "to-cancel", tasks, 3, 2, 0, NULL);
+    Cairn__AssignTask *a = (Cairn__AssignTask *)h_recv(&w, CAIRN_MSG_ASSIGN_TASK, 10000);
+    cr_assert_not_null(a);
+    uint64_t aid = a->attempt_id;
+    cairn_msg_free(&a->base);
+    Cairn__CancelRequest cr = CAIRN__CANCEL_REQUEST__INIT;
+    cr.job_id = job;
+    cairn_error_t err = {{0}};
+    Cairn__CancelReply *crep =
+        (Cairn__CancelReply *)h_call(&s, CAIRN_MSG_CANCEL, &cr.base, CAIRN_MSG_CANCEL_REPLY, &err);
+    cr_assert_not_null(crep, "%s", err.text);
+    cr_expect_eq(crep->tasks_cancelled, 2);
+    cr_expect_eq(crep->attempts_signalled, 1);
+    cairn_msg_free(&crep->base);
+    Cairn__CancelTask *ct = (Cairn__CancelTask *)h_recv(&w, CAIRN_MSG_CANCEL_TASK, 10000);
+    cr_assert_not_null(ct, "the worker was not told to cancel");
+    cr_expect_eq(ct->attempt_id, aid);
+    cairn_msg_free(&ct->base);
+    Cairn__TaskEvent te = CAIRN__TASK_EVENT__INIT;
+    te.attempt_id = aid, te.kind = CAIRN__TASK_EVENT__KIND__EXITED, te.signal = 15;
+    te.cancelled = 1, te.seq = ++w.seq;
+    h_send(&w, CAIRN_MSG_TASK_EVENT, &te.base);
+    cairn_msg_free(h_recv(&w, CAIRN_MSG_ACK, 10000));
+    Cairn__JobStatusReply *st = h_status(&s, job);
+    cr_expect_eq(st->job->state, CAIRN__JOB_STATE__JOB_STATE_CANCELLED);
+    cr_expect_eq(st->tasks[0]->attempts[0]->end_reason, CAIRN__END_REASON__END_REASON_CANCELLED);
+    cairn_msg_free(&st->base);
+    /* drain: nothing new lands on the node until it is undrained */
+    drain(&s, "w1", true, CAIRN__NODE_STATE__NODE_STATE_DRAINED);
+    const char *one[] = {"waits"};
+    uint64_t job2 = h_submit(&s, "after-drain", one, 1, 1, 0, NULL);
+    cr_assert_null(h_recv(&w, CAIRN_MSG_ASSIGN_TASK, 300), "a draining node took work");
+    Cairn__ExplainRequest ex = CAIRN__EXPLAIN_REQUEST__INIT;
+    ex.job_id = job2;
+    ex.task = "waits";
+    Cairn__ExplainReply *er =
+        (Cairn__ExplainReply *)h_call(&s, CAIRN_MSG_EXPLAIN, &ex.base, CAIRN_MSG_EXPLAIN_REPLY, &err);
+    cr_assert_not_null(er, "%s", err.text);
+    cr_expect(strstr(er->text, "1 node: node draining") != NULL, "%s", er->text);
+    cairn_msg_free(&er->base);
+    drain(&s, "w1", false, CAIRN__NODE_STATE__NODE_STATE_UP);
+    a = (Cairn__AssignTask *)h_recv(&w, CAIRN_MSG_ASSIGN_TASK, 10000);
+    cr_assert_not_null(a, "undrained node got no work");
+    cr_expect_str_eq(a->task_name, "waits");
+    cairn_msg_free(&a->base);
+    /* list: newest first */
+    Cairn__ListJobsRequest lr = CAIRN__LIST_JOBS_REQUEST__INIT;
+    Cairn__ListJobsReply *lrep = (Cairn__ListJobsReply *)h_call(
+        &s, CAIRN_MSG_LIST_JOBS, &lr.base, CAIRN_MSG_LIST_JOBS_REPLY, &err);
+    cr_assert_not_null(lrep, "%s", err.text);
+    cr_assert_eq(lrep->n_jobs, 2);
+    cr_expect_str_eq(lrep->jobs[0]->name, "after-drain");
+    cr_expect_eq(lrep->jobs[1]->state, CAIRN__JOB_STATE__JOB_STATE_CANCELLED);
+    cairn_msg_free(&lrep->base);
+    /* unknown node */
+    Cairn__DrainRequest bad = CAIRN__DRAIN_REQUEST__INIT;
+    bad.node = "nope";
+    bad.drain = true;
+    cr_expect_null(h_call(&s, CAIRN_MSG_DRAIN, &bad.base, CAIRN_MSG_DRAIN_REPLY, &err));
+    cr_expect(strstr(err.text, "no node 'nope'") != NULL, "%s", err.text);
+    /* metrics and status over HTTP (refreshed every second) */
+    int64_t deadline = h_now_ms() + 10000;
+    char *m = NULL;
+    while (!m || !strstr(m, "cairn_placements_total 2")) {
+        free(m);
+        m = http_get(port, "/metrics");
+        cr_assert_lt(h_now_ms(), deadline, "metrics never showed 2 placements");
+    }
+    cr_expect(strstr(m, "cairn_tasks{state=\"cancelled\"} 3") != NULL, "%s", m);
+    cr_expect(strstr(m, "cairn_nodes{state=\"up\"} 1") != NULL, "%s", m);
+    cr_expect(strstr(m, "cairn_pass_seconds_count") != NULL, "%s", m);
+    free(m);
+    char *js = http_get(port, "/status");
+    cr_expect(strstr(js, "\"jobs\": 2") != NULL, "%s", js);
+    free(js);
+    cr_expect_eq(WEXITSTATUS(h_sched_stop(&s, SIGTERM)), 0);
+    h_worker_close(&w);
+    h_sched_fini(&s);
+}
+
+Test(api, bad_options_and_config_are_refused)
+{
+    h_sched_t s;
+    h_sched_init(&s);
+    char conf[400], cmd[1200];
+    snprintf(conf, sizeof(conf), "%s/bad.conf", s.dir);
+    FILE *f = fopen(conf, "w");
+    fprintf(f, "heartbeat-timeout = 5s\nheartbeat-timout = 5s\n");
+    fclose(f);
+    snprintf(cmd, sizeof(cmd), "'%s/cairn-scheduler' --config '%s' 2>'%s/err.txt'", CAIRN_BIN_DIR,
+             conf, s.dir);
+    int rc = system(cmd);
+    cr_expect_eq(WEXITSTATUS(rc), 2);
+    char path[400], line[400] = "";
+    snprintf(path, sizeof(path), "%s/err.txt", s.dir);
+    f = fopen(path, "r");
+    if (f && fgets(line, sizeof(line), f))
+        cr_expect(strstr(line, "bad.conf:2: unknown key 'heartbeat-timout'") != NULL, "%s", line);
+    if (f)
+        fclose(f);
+    snprintf(cmd, sizeof(cmd), "'%s/cairn-scheduler' --heartbeat-timeout soon 2>/dev/null",
+             CAIRN_BIN_DIR);
+    cr_expect_eq(WEXITSTATUS(system(cmd)), 2);
+    h_sched_fini(&s);
+}
