@@ -287,3 +287,55 @@ Test(e2e, worker_kill9_mid_task_retries_elsewhere)
     cr_expect_eq(h_verify_journal(&s), 3, "long twice, after once");
     h_sched_fini(&s);
 }
+
+static bool running_started(const Cairn__JobStatusReply *st)
+{
+    return st->tasks[0]->state == CAIRN__TASK_STATE__TASK_STATE_RUNNING &&
+           st->tasks[0]->attempts[0]->start_time_ms > 0;
+}
+
+Test(e2e, scheduler_kill9_mid_task_adopts_real_worker)
+{
+    static const char *const args[] = {"--heartbeat-interval", "100ms", NULL};
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, args);
+    h_proc_t w;
+    worker_start(&s, &w, "solo", "cpu-only-1s.xml");
+    wait_nodes(&s, 1);
+    char flag[400], script[600];
+    snprintf(flag, sizeof(flag), "%s/go", s.dir);
+    /* runs until the test creates the flag file: no timing involved */
+    snprintf(script, sizeof(script),
+             "echo run $CAIRN_ATTEMPT; while [ ! -e '%s' ]; do sleep 0.05; done; echo done",
+             flag);
+    Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
+    rr.cpus = 1;
+    char *a1[1], *a2[1], *need[] = {"work"};
+    Cairn__TaskSpec t[2];
+    t[0] = shell_task("work", script, a1, &rr);
+    t[1] = shell_task("next", "echo next", a2, &rr);
+    t[1].n_needs = 1, t[1].needs = need;
+    Cairn__TaskSpec *tp[] = {&t[0], &t[1]};
+    uint64_t job = submit_tasks(&s, "adopted", tp, 2);
+    cairn_msg_free(&wait_status(&s, job, running_started, 15000)->base);
+    h_sched_stop(&s, SIGKILL);
+    h_sched_start(&s, args);
+    FILE *f = fopen(flag, "w"); /* let the task finish while being adopted */
+    cr_assert_not_null(f);
+    fclose(f);
+    Cairn__JobStatusReply *st = wait_status(&s, job, job_ended, 30000);
+    cr_expect_eq(st->job->state, CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED);
+    cr_expect_eq(st->tasks[0]->n_attempts, 1, "the running task was adopted, not rerun");
+    cr_expect_eq(st->tasks[1]->state, CAIRN__TASK_STATE__TASK_STATE_SUCCEEDED);
+    cairn_msg_free(&st->base);
+    cairn_error_t err = {{0}};
+    char *log = read_log(&s, job, "work", 0, &err);
+    cr_assert_not_null(log, "%s", err.text);
+    cr_expect_str_eq(log, "run 1\ndone\n");
+    free(log);
+    proc_kill(&w, SIGTERM);
+    h_sched_stop(&s, SIGTERM);
+    cr_expect_gt(h_verify_journal(&s), 0);
+    h_sched_fini(&s);
+}
