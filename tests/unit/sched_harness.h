@@ -298,11 +298,33 @@ static inline void h_event(h_worker_t *w, uint64_t attempt, Cairn__TaskEvent__Ki
     cairn_msg_free(&ack->base);
 }
 
+/* Submit a job of the given task specs (seed 42); returns its id. */
+static inline uint64_t h_submit_tasks(h_sched_t *s, const char *name, Cairn__TaskSpec **tasks,
+                                      size_t n)
+{
+    Cairn__JobSpec js = CAIRN__JOB_SPEC__INIT;
+    js.name = (char *)name;
+    js.n_tasks = n;
+    js.tasks = tasks;
+    js.seed_present_case = CAIRN__JOB_SPEC__SEED_PRESENT_SEED;
+    js.seed = 42;
+    Cairn__SubmitRequest req = CAIRN__SUBMIT_REQUEST__INIT;
+    req.job = &js;
+    cairn_error_t err = {{0}};
+    Cairn__SubmitReply *rep =
+        (Cairn__SubmitReply *)h_call(s, CAIRN_MSG_SUBMIT, &req.base, CAIRN_MSG_SUBMIT_REPLY, &err);
+    cr_assert_not_null(rep, "submit: %s", err.text);
+    cr_assert_eq(rep->n_errors, 0, "submit refused: %s",
+                 rep->n_errors ? rep->errors[0]->message : "");
+    uint64_t id = rep->job_id;
+    cairn_msg_free(&rep->base);
+    return id;
+}
+
 /* Submit a job of tasks given as "name[:dep]" strings, argv /bin/true. */
 static inline uint64_t h_submit(h_sched_t *s, const char *name, const char *const *tasks,
                                 size_t n, int cpus, int gpus, const Cairn__RetryPolicy *retry)
 {
-    Cairn__JobSpec js = CAIRN__JOB_SPEC__INIT;
     Cairn__TaskSpec ts[32], *tptr[32];
     Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
     char names[32][64], deps[32][64];
@@ -329,22 +351,7 @@ static inline uint64_t h_submit(h_sched_t *s, const char *name, const char *cons
         ts[i].retry = (Cairn__RetryPolicy *)retry;
         tptr[i] = &ts[i];
     }
-    js.name = (char *)name;
-    js.n_tasks = n;
-    js.tasks = tptr;
-    js.seed_present_case = CAIRN__JOB_SPEC__SEED_PRESENT_SEED;
-    js.seed = 42;
-    Cairn__SubmitRequest req = CAIRN__SUBMIT_REQUEST__INIT;
-    req.job = &js;
-    cairn_error_t err = {{0}};
-    Cairn__SubmitReply *rep =
-        (Cairn__SubmitReply *)h_call(s, CAIRN_MSG_SUBMIT, &req.base, CAIRN_MSG_SUBMIT_REPLY, &err);
-    cr_assert_not_null(rep, "submit: %s", err.text);
-    cr_assert_eq(rep->n_errors, 0, "submit refused: %s",
-                 rep->n_errors ? rep->errors[0]->message : "");
-    uint64_t id = rep->job_id;
-    cairn_msg_free(&rep->base);
-    return id;
+    return h_submit_tasks(s, name, tptr, n < 32 ? n : 32);
 }
 
 static inline Cairn__JobStatusReply *h_status(h_sched_t *s, uint64_t job)

@@ -81,26 +81,6 @@ static bool job_ended(const Cairn__JobStatusReply *st)
     return st->job->state >= CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED;
 }
 
-static uint64_t submit_tasks(h_sched_t *s, const char *name, Cairn__TaskSpec **tasks, size_t n)
-{
-    Cairn__JobSpec js = CAIRN__JOB_SPEC__INIT;
-    js.name = (char *)name;
-    js.n_tasks = n;
-    js.tasks = tasks;
-    js.seed_present_case = CAIRN__JOB_SPEC__SEED_PRESENT_SEED;
-    js.seed = 7;
-    Cairn__SubmitRequest req = CAIRN__SUBMIT_REQUEST__INIT;
-    req.job = &js;
-    cairn_error_t err = {{0}};
-    Cairn__SubmitReply *rep =
-        (Cairn__SubmitReply *)h_call(s, CAIRN_MSG_SUBMIT, &req.base, CAIRN_MSG_SUBMIT_REPLY, &err);
-    cr_assert_not_null(rep, "%s", err.text);
-    cr_assert_eq(rep->n_errors, 0, "%s", rep->n_errors ? rep->errors[0]->message : "");
-    uint64_t id = rep->job_id;
-    cairn_msg_free(&rep->base);
-    return id;
-}
-
 /* The stdout of a task's attempt (0 = latest), read through the scheduler. */
 static char *read_log(h_sched_t *s, uint64_t job, const char *task, uint32_t attempt,
                       cairn_error_t *err)
@@ -161,7 +141,7 @@ Test(e2e, gpu_dag_runs_with_logs_and_explain)
     t[2] = shell_task("eval", "echo eval", a3, &cpu);
     t[2].n_needs = 1, t[2].needs = need_train;
     Cairn__TaskSpec *tp[] = {&t[0], &t[1], &t[2]};
-    uint64_t job = submit_tasks(&s, "pipeline", tp, 3);
+    uint64_t job = h_submit_tasks(&s, "pipeline", tp, 3);
     Cairn__JobStatusReply *st = wait_status(&s, job, job_ended, 30000);
     cr_expect_eq(st->job->state, CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED);
     for (size_t i = 0; i < 3; i++)
@@ -234,7 +214,7 @@ Test(e2e, worker_kill9_mid_task_retries_elsewhere)
     t[1] = shell_task("after", "echo after", a2, &rr);
     t[1].n_needs = 1, t[1].needs = need;
     Cairn__TaskSpec *tp[] = {&t[0], &t[1]};
-    uint64_t job = submit_tasks(&s, "survivor", tp, 2);
+    uint64_t job = h_submit_tasks(&s, "survivor", tp, 2);
     Cairn__JobStatusReply *st = wait_status(&s, job, first_attempt_started, 15000);
     const char *node = st->tasks[0]->attempts[0]->node;
     int victim = strcmp(node, "n1") == 0 ? 0 : 1;
@@ -317,7 +297,7 @@ Test(e2e, scheduler_kill9_mid_task_adopts_real_worker)
     t[1] = shell_task("next", "echo next", a2, &rr);
     t[1].n_needs = 1, t[1].needs = need;
     Cairn__TaskSpec *tp[] = {&t[0], &t[1]};
-    uint64_t job = submit_tasks(&s, "adopted", tp, 2);
+    uint64_t job = h_submit_tasks(&s, "adopted", tp, 2);
     cairn_msg_free(&wait_status(&s, job, running_started, 15000)->base);
     h_sched_stop(&s, SIGKILL);
     h_sched_start(&s, args);
