@@ -202,6 +202,7 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
         unbind(d, old);
     unbind(d, node);
     l->pipe = from->pipe.id;
+    l->seen = true;
     pm_put(d, l->pipe, node);
     l->last_heard_ms = (int64_t)uv_now(d->loop);
     free(l->worker_version);
@@ -434,7 +435,8 @@ void workers_check_heartbeats(sched_daemon_t *d)
         if (!l)
             return;
         int64_t limit = d->cfg.heartbeat_timeout_ms;
-        if (!l->pipe && now - d->started_ms < d->cfg.restart_grace_ms)
+        /* after a restart, nodes get the grace period to come back */
+        if (!l->seen && now - d->started_ms < d->cfg.restart_grace_ms)
             continue;
         if (now - l->last_heard_ms <= limit)
             continue;
