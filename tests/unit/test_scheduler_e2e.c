@@ -319,3 +319,53 @@ Test(e2e, scheduler_kill9_mid_task_adopts_real_worker)
     cr_expect_gt(h_verify_journal(&s), 0);
     h_sched_fini(&s);
 }
+
+/* On a machine with a real NVIDIA GPU (CAIRN_TEST_GPU=1): a worker on the
+ * live topology runs a 1-GPU task that sees exactly its GPU. */
+Test(e2e, real_gpu_task_sees_its_gpu)
+{
+    if (!getenv("CAIRN_TEST_GPU")) {
+        cr_skip_test("set CAIRN_TEST_GPU=1 on a machine with an NVIDIA GPU");
+        return;
+    }
+    static const char *const args[] = {"--heartbeat-interval", "200ms", NULL};
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, args);
+    h_proc_t w;
+    snprintf(w.name, sizeof(w.name), "gpu-host");
+    snprintf(w.dir, sizeof(w.dir), "%s/live", s.dir);
+    char bin[512], log[400];
+    snprintf(bin, sizeof(bin), "%s/cairn-worker", CAIRN_BIN_DIR);
+    snprintf(log, sizeof(log), "%s.log", w.dir);
+    w.pid = fork();
+    if (w.pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execl(bin, bin, "--scheduler", s.workers, "--state-dir", w.dir, "--name", w.name,
+              "--log-file", log, (char *)NULL);
+        _exit(127);
+    }
+    wait_nodes(&s, 1);
+    Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
+    rr.cpus = 1;
+    rr.gpus = 1;
+    char *a1[1];
+    Cairn__TaskSpec t = shell_task(
+        "smi", "echo CVD=$CUDA_VISIBLE_DEVICES; nvidia-smi --query-gpu=name --format=csv,noheader",
+        a1, &rr);
+    Cairn__TaskSpec *tp[] = {&t};
+    uint64_t job = h_submit_tasks(&s, "gpu", tp, 1);
+    Cairn__JobStatusReply *st = wait_status(&s, job, job_ended, 60000);
+    cr_expect_eq(st->job->state, CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED);
+    cairn_msg_free(&st->base);
+    cairn_error_t err = {{0}};
+    char *out = read_log(&s, job, "smi", 0, &err);
+    cr_assert_not_null(out, "%s", err.text);
+    fprintf(stderr, "GPU task output:\n%s", out);
+    cr_expect(strstr(out, "CVD=") && !strstr(out, "CVD=\n"), "%s", out);
+    cr_expect(strstr(out, "NVIDIA") != NULL, "%s", out);
+    free(out);
+    proc_kill(&w, SIGTERM);
+    h_sched_stop(&s, SIGTERM);
+    h_sched_fini(&s);
+}

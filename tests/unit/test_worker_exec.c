@@ -605,16 +605,26 @@ LEAK_TEST(exec, time_limit_sigkill_after_grace)
     fx_fini(&f);
 }
 
+static bool log_has_trapped(struct fx *f, const void *arg)
+{
+    (void)arg;
+    char *out = read_log(f, 14, 1);
+    bool ok = out && strstr(out, "trapped");
+    free(out);
+    return ok;
+}
+
 LEAK_TEST(exec, cancel_and_kill_all)
 {
     struct fx f;
-    const char *a1[] = {"sleep 30"}, *a2[] = {"trap '' TERM; sleep 30"};
+    const char *a1[] = {"sleep 30"}, *a2[] = {"trap '' TERM; echo trapped; sleep 30"};
     exec_spec_t s1 = spec_of(13, 1, a1, true), s2 = spec_of(14, 1, a2, true);
     uint64_t ids[4];
     fx_init(&f);
     start_ok(&f, &s1);
     start_ok(&f, &s2);
     wait_started(&f, 2);
+    cr_assert(run_until(&f, log_has_trapped, NULL, 5000), "task 14 never set its trap");
     cr_assert_eq(worker_exec_list(f.x, ids, NULL, NULL, NULL, 4), 2);
     cr_assert(ids[0] == 13 && ids[1] == 14);
     cr_assert_eq(worker_exec_cancel(f.x, 13, 0), 0);
@@ -624,7 +634,8 @@ LEAK_TEST(exec, cancel_and_kill_all)
     worker_exec_kill_all(f.x);
     wait_exited(&f, 2, 5000);
     cr_assert(result_of(&f, 14)->cancelled);
-    cr_assert_eq(result_of(&f, 14)->signal, SIGKILL);
+    cr_assert_eq(result_of(&f, 14)->signal, SIGKILL, "signal %d exit %d",
+                 result_of(&f, 14)->signal, result_of(&f, 14)->exit_code);
     cr_assert_eq(worker_exec_list(f.x, ids, NULL, NULL, NULL, 4), 0);
     fx_fini(&f);
 }
