@@ -408,7 +408,8 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
         goto fail;
     }
     if ((rc = journal_open(d->journal_path, &d->journal, err)) < 0 ||
-        (rc = load_state(d, err)) < 0)
+        (rc = load_state(d, err)) < 0 ||
+        (rc = journal_load_replica_exits(d->journal, workers_rexit_loaded, d, err)) < 0)
         goto fail;
     d->started_ms = (int64_t)uv_now(loop);
     if ((rc = open_endpoints(d, err)) < 0)

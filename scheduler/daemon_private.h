@@ -126,6 +126,7 @@ void workers_pipe(cairn_net_t *n, nng_pipe p, bool added, void *arg);
 void workers_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg);
 void workers_check_heartbeats(sched_daemon_t *d);
 int workers_node_of_pipe(sched_daemon_t *d, uint32_t pipe, uint32_t *node);
+void workers_rexit_loaded(uint64_t attempt, uint32_t rank, int end, int code, int sig, void *arg);
 
 /* dispatch.c */
 void dispatch_assign(sched_daemon_t *d, uint64_t attempt, uint32_t node);

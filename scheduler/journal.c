@@ -12,6 +12,8 @@ struct journal {
     uint64_t committed, appended;
 };
 
+static int begin(journal_t *j, cairn_error_t *err);
+
 static int exec_sql(journal_t *j, const char *sql, cairn_error_t *err)
 {
     char *msg = NULL;
@@ -43,6 +45,9 @@ int journal_open(const char *path, journal_t **out, cairn_error_t *err)
                        "CREATE TABLE IF NOT EXISTS events ("
                        " seq INTEGER PRIMARY KEY, data BLOB NOT NULL);"
                        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);"
+                       "CREATE TABLE IF NOT EXISTS replica_exits (attempt INTEGER, rank INTEGER,"
+                       " end_reason INTEGER, code INTEGER, sig INTEGER,"
+                       " PRIMARY KEY (attempt, rank));"
                        "INSERT OR IGNORE INTO meta VALUES ('schema', '1');",
                        err)) < 0)
         goto fail;
@@ -77,12 +82,9 @@ void journal_close(journal_t *j)
 
 int journal_append(journal_t *j, const uint8_t *buf, size_t len, cairn_error_t *err)
 {
-    if (!j->in_txn) {
-        int rc = exec_sql(j, "BEGIN IMMEDIATE", err);
-        if (rc < 0)
-            return rc;
-        j->in_txn = true;
-    }
+    int rc = begin(j, err);
+    if (rc < 0)
+        return rc;
     sqlite3_bind_blob(j->insert, 1, buf, (int)len, SQLITE_STATIC);
     int s = sqlite3_step(j->insert);
     sqlite3_reset(j->insert);
@@ -135,4 +137,48 @@ int journal_replay(journal_t *j, journal_replay_cb cb, void *arg, cairn_error_t 
 uint64_t journal_count(const journal_t *j)
 {
     return j->committed;
+}
+
+static int begin(journal_t *j, cairn_error_t *err)
+{
+    if (j->in_txn)
+        return 0;
+    int rc = exec_sql(j, "BEGIN IMMEDIATE", err);
+    if (rc == 0)
+        j->in_txn = true;
+    return rc;
+}
+
+int journal_put_replica_exit(journal_t *j, uint64_t attempt, uint32_t rank, int end, int code,
+                             int sig, cairn_error_t *err)
+{
+    int rc = begin(j, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(j->db, "INSERT OR REPLACE INTO replica_exits VALUES (?,?,?,?,?)", -1,
+                           &st, NULL) != SQLITE_OK)
+        return errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)attempt);
+    sqlite3_bind_int64(st, 2, rank);
+    sqlite3_bind_int(st, 3, end);
+    sqlite3_bind_int(st, 4, code);
+    sqlite3_bind_int(st, 5, sig);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0
+                                         : errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int journal_load_replica_exits(journal_t *j, journal_rexit_cb cb, void *arg, cairn_error_t *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(j->db, "SELECT * FROM replica_exits ORDER BY attempt, rank", -1, &st,
+                           NULL) != SQLITE_OK)
+        return errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
+    while (sqlite3_step(st) == SQLITE_ROW)
+        cb((uint64_t)sqlite3_column_int64(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
+           sqlite3_column_int(st, 2), sqlite3_column_int(st, 3), sqlite3_column_int(st, 4), arg);
+    sqlite3_finalize(st);
+    return 0;
 }

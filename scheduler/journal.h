@@ -31,6 +31,14 @@ bool journal_pending(const journal_t *j);
 typedef int (*journal_replay_cb)(uint64_t seq, const uint8_t *buf, size_t len, void *arg);
 int journal_replay(journal_t *j, journal_replay_cb cb, void *arg, cairn_error_t *err);
 
+/* A gang replica's exit, kept with the journal (in the same transaction as
+ * the entries) until its whole attempt ends. */
+int journal_put_replica_exit(journal_t *j, uint64_t attempt, uint32_t rank, int end, int code,
+                             int sig, cairn_error_t *err);
+typedef void (*journal_rexit_cb)(uint64_t attempt, uint32_t rank, int end, int code, int sig,
+                                 void *arg);
+int journal_load_replica_exits(journal_t *j, journal_rexit_cb cb, void *arg, cairn_error_t *err);
+
 /* Entries committed so far. */
 uint64_t journal_count(const journal_t *j);
 

@@ -321,6 +321,27 @@ static void gang_exit(sched_daemon_t *d, const sched_attempt_info_t *ai, uint32_
         d->rexits_cap = cap;
     }
     d->rexits[d->nrexits++] = (replica_exit_t){ai->id, rank, end, code, sig};
+    cairn_error_t err = {{0}};
+    if (journal_put_replica_exit(d->journal, ai->id, rank, (int)end, code, sig, &err) < 0)
+        dlog(d->log, LOG_ERROR, "replica exit not saved: %s", err.text);
+}
+
+/* After a restart: the exits of replicas whose gang still runs. */
+void workers_rexit_loaded(uint64_t attempt, uint32_t rank, int end, int code, int sig, void *arg)
+{
+    sched_daemon_t *d = arg;
+    sched_attempt_info_t ai;
+    if (sched_attempt_get(d->core, attempt, &ai) < 0 || ai.end != SCHED_END_NONE)
+        return;
+    if (d->nrexits == d->rexits_cap) {
+        size_t cap = d->rexits_cap ? d->rexits_cap * 2 : 16;
+        replica_exit_t *n = realloc(d->rexits, cap * sizeof(*n));
+        if (!n)
+            return;
+        d->rexits = n;
+        d->rexits_cap = cap;
+    }
+    d->rexits[d->nrexits++] = (replica_exit_t){attempt, rank, (sched_end_t)end, code, sig};
 }
 
 static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__TaskEvent *te)

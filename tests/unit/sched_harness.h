@@ -224,8 +224,17 @@ static inline ProtobufCMessage *h_recv_beating(h_worker_t *w, cairn_msg_type_t w
 
 /* Register with a simple topology: 1 NUMA domain, ncores, ngpus H100s.
  * running/ranks list attempts it claims to run. Returns the reply. */
+static inline Cairn__RegisterReply *h_register_ranks(h_worker_t *w, const uint64_t *running,
+                                                     const uint32_t *ranks, size_t nrunning);
 static inline Cairn__RegisterReply *h_register(h_worker_t *w, const uint64_t *running,
                                                size_t nrunning)
+{
+    return h_register_ranks(w, running, NULL, nrunning);
+}
+
+/* Register, claiming to run the given attempts (with their ranks). */
+static inline Cairn__RegisterReply *h_register_ranks(h_worker_t *w, const uint64_t *running,
+                                                     const uint32_t *ranks, size_t nrunning)
 {
     Cairn__Register r = CAIRN__REGISTER__INIT;
     Cairn__NodeResources res = CAIRN__NODE_RESOURCES__INIT;
@@ -266,6 +275,7 @@ static inline Cairn__RegisterReply *h_register(h_worker_t *w, const uint64_t *ru
     for (size_t i = 0; i < nrunning && i < 16; i++) {
         cairn__running_attempt__init(&ra[i]);
         ra[i].attempt_id = running[i];
+        ra[i].rank = ranks ? ranks[i] : 0;
         raptr[i] = &ra[i];
     }
     r.node_name = w->name;
@@ -279,11 +289,20 @@ static inline Cairn__RegisterReply *h_register(h_worker_t *w, const uint64_t *ru
 }
 
 /* Report an event for an attempt; waits for its Ack. */
+static inline void h_event_rank(h_worker_t *w, uint64_t attempt, uint32_t rank,
+                                Cairn__TaskEvent__Kind kind, int exit_code, int sig);
 static inline void h_event(h_worker_t *w, uint64_t attempt, Cairn__TaskEvent__Kind kind,
                            int exit_code, int sig)
 {
+    h_event_rank(w, attempt, 0, kind, exit_code, sig);
+}
+
+static inline void h_event_rank(h_worker_t *w, uint64_t attempt, uint32_t rank,
+                                Cairn__TaskEvent__Kind kind, int exit_code, int sig)
+{
     Cairn__TaskEvent te = CAIRN__TASK_EVENT__INIT;
     te.attempt_id = attempt;
+    te.rank = rank;
     te.kind = kind;
     te.exit_code = exit_code;
     te.signal = sig;

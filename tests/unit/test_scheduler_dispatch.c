@@ -254,3 +254,57 @@ Test(scheduler, bad_input_is_refused_and_service_continues)
     cr_expect_eq(WEXITSTATUS(h_sched_stop(&s, SIGTERM)), 0);
     h_sched_fini(&s);
 }
+
+Test(scheduler, gang_completes_across_a_scheduler_restart)
+{
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, fast);
+    h_worker_t w[2];
+    h_worker_open(&w[0], s.workers, "g1", 2, 0);
+    cairn_msg_free(&h_register(&w[0], NULL, 0)->base);
+    h_worker_open(&w[1], s.workers, "g2", 2, 0);
+    cairn_msg_free(&h_register(&w[1], NULL, 0)->base);
+    Cairn__JobSpec js = CAIRN__JOB_SPEC__INIT;
+    Cairn__TaskSpec t = CAIRN__TASK_SPEC__INIT, *tp[] = {&t};
+    Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
+    char *argv[] = {"train.py"};
+    rr.cpus = 2;
+    t.name = "ddp", t.n_argv = 1, t.argv = argv, t.resources = &rr, t.replicas = 2;
+    uint64_t job = h_submit_tasks(&s, "gang", tp, 1);
+    (void)js;
+    uint64_t id = 0;
+    uint32_t rank[2];
+    char addr[2][64];
+    uint32_t port[2];
+    for (int i = 0; i < 2; i++) {
+        Cairn__AssignTask *a = expect_assign(&w[i], "ddp");
+        cr_expect_eq(a->world_size, 2);
+        rank[i] = a->rank;
+        id = a->attempt_id;
+        snprintf(addr[i], sizeof(addr[i]), "%s", a->rendezvous_addr);
+        port[i] = a->rendezvous_port;
+        cairn_msg_free(&a->base);
+    }
+    cr_expect_neq(rank[0], rank[1], "each replica has its own rank");
+    cr_expect_str_eq(addr[0], addr[1]);
+    cr_expect_eq(port[0], port[1], "one rendezvous for the gang");
+    /* one replica finishes, then the scheduler dies */
+    h_event_rank(&w[0], id, rank[0], CAIRN__TASK_EVENT__KIND__EXITED, 0, 0);
+    h_sched_stop(&s, SIGKILL);
+    h_sched_start(&s, fast);
+    cairn_msg_free(&h_register(&w[0], NULL, 0)->base);
+    Cairn__RegisterReply *rr2 = h_register_ranks(&w[1], &id, &rank[1], 1);
+    cr_assert_not_null(rr2);
+    cr_expect_eq(rr2->n_stale_attempt_ids, 0);
+    cairn_msg_free(&rr2->base);
+    h_event_rank(&w[1], id, rank[1], CAIRN__TASK_EVENT__KIND__EXITED, 0, 0);
+    Cairn__JobStatusReply *st = h_status(&s, job);
+    cr_expect_eq(st->job->state, CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED,
+                 "the gang ends once every replica succeeded, across the restart");
+    cr_expect_str_eq(st->tasks[0]->attempts[0]->node, "g1,g2");
+    cairn_msg_free(&st->base);
+    h_worker_close(&w[0]);
+    h_worker_close(&w[1]);
+    h_sched_fini(&s);
+}
