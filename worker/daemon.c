@@ -786,8 +786,12 @@ static int discover(worker_daemon_t *d, const worker_daemon_config_t *cfg, cairn
     for (size_t i = 0; i < cfg->nlabels; i++)
         if ((rc = worker_resources_label_add(d->res, cfg->labels[i], err)) < 0)
             return rc;
-    if ((rc = worker_register_msg_create(d->res, &d->reg, err)) < 0 ||
-        (rc = worker_report_create(d->res, cfg->nvml_lib, &d->report, err)) < 0)
+    if ((rc = worker_report_create(d->res, cfg->nvml_lib, &d->report, err)) < 0)
+        return rc;
+    /* on the live machine, NVML knows the UUIDs hwloc may not */
+    if (!cfg->topology && worker_report_fill_uuids(d->report, d->res) > 0)
+        dlog(d, WORKER_LOG_INFO, "GPU UUIDs taken from NVML");
+    if ((rc = worker_register_msg_create(d->res, &d->reg, err)) < 0)
         return rc;
     dlog(d, WORKER_LOG_INFO,
          "cairn-worker %s: node %s, %zu cores, %u PUs, %zu NUMA domains, %zu GPUs%s", CAIRN_VERSION,

@@ -34,6 +34,7 @@ struct worker_nvml {
     nvml_return_t (*by_bus_id)(const char *bus_id, nvml_device_t *dev);
     nvml_return_t (*utilization)(nvml_device_t dev, nvml_utilization_t *u);
     nvml_return_t (*memory)(nvml_device_t dev, nvml_memory_t *m);
+    nvml_return_t (*uuid)(nvml_device_t dev, char *buf, unsigned int len); /* optional */
 };
 
 /* Store dlsym()'s void * into a function pointer the way POSIX's dlsym()
@@ -67,6 +68,11 @@ int worker_nvml_create(const char *lib, worker_nvml_t **out, cairn_error_t *err)
         (rc = load_sym(n->dl, "nvmlDeviceGetUtilizationRates", &n->utilization, err)) < 0 ||
         (rc = load_sym(n->dl, "nvmlDeviceGetMemoryInfo", &n->memory, err)) < 0)
         goto error;
+    {
+        cairn_error_t ignore;
+        if (load_sym(n->dl, "nvmlDeviceGetUUID", &n->uuid, &ignore) < 0)
+            n->uuid = NULL; /* UUIDs then come from hwloc only */
+    }
     nvml_return_t nrc = n->init();
     if (nrc != NVML_SUCCESS) {
         rc = errcode(err, -EIO, "nvmlInit failed (NVML error %d)", nrc);
@@ -113,4 +119,16 @@ void worker_nvml_destroy(worker_nvml_t *n)
     n->shutdown();
     dlclose(n->dl);
     free(n);
+}
+
+int worker_nvml_uuid(worker_nvml_t *n, const char *pci_bus_id, char *buf, size_t len)
+{
+    nvml_device_t dev;
+    if (!n->uuid)
+        return -ENOSYS;
+    if (n->by_bus_id(pci_bus_id, &dev) != NVML_SUCCESS)
+        return -ENODEV;
+    if (n->uuid(dev, buf, (unsigned int)len) != NVML_SUCCESS)
+        return -EIO;
+    return 0;
 }

@@ -31,6 +31,10 @@ unsigned worker_nvml_device_count(const worker_nvml_t *n);
 int worker_nvml_sample(worker_nvml_t *n, const char *pci_bus_id, uint32_t *util_percent,
                        uint64_t *memory_used_bytes);
 
+/* The UUID ("GPU-...") of the device at pci_bus_id. -ENOSYS when this NVML
+ * lacks nvmlDeviceGetUUID, -ENODEV when it has no such device. */
+int worker_nvml_uuid(worker_nvml_t *n, const char *pci_bus_id, char *buf, size_t len);
+
 /* Shut NVML down and unload it. NULL is a no-op. */
 void worker_nvml_destroy(worker_nvml_t *n);
 

@@ -235,3 +235,20 @@ void worker_report_destroy(worker_report_t *rep)
     free(rep->node_name);
     free(rep);
 }
+
+int worker_report_fill_uuids(worker_report_t *rep, worker_resources_t *r)
+{
+    int filled = 0;
+    if (!rep->nvml)
+        return 0;
+    for (size_t i = 0; i < worker_resources_gpu_count(r); i++) {
+        const worker_gpu_t *g = worker_resources_gpu(r, i);
+        char uuid[96];
+        if ((g->uuid && g->uuid[0]) || !g->has_driver || !g->pci_bus_id[0])
+            continue;
+        if (worker_nvml_uuid(rep->nvml, g->pci_bus_id, uuid, sizeof(uuid)) == 0 &&
+            worker_resources_gpu_set_uuid(r, i, uuid) == 0)
+            filled++;
+    }
+    return filled;
+}

@@ -50,4 +50,8 @@ int worker_report_parse_meminfo(const char *text, uint64_t *used, uint64_t *tota
 /* Free everything and unload NVML. NULL is a no-op. */
 void worker_report_destroy(worker_report_t *rep);
 
+/* Fill in, from NVML, the UUIDs of GPUs that discovery left without one
+ * (hwloc without its NVML plugin). Returns how many were filled. */
+int worker_report_fill_uuids(worker_report_t *rep, worker_resources_t *r);
+
 #endif

@@ -150,6 +150,18 @@ const worker_gpu_t *worker_resources_gpu(const worker_resources_t *r, size_t i)
     return i < r->ngpus ? &r->gpus[i] : NULL;
 }
 
+int worker_resources_gpu_set_uuid(worker_resources_t *r, size_t i, const char *uuid)
+{
+    if (i >= r->ngpus || !uuid)
+        return -EINVAL;
+    char *u = strdup(uuid);
+    if (!u)
+        return -ENOMEM;
+    free(r->gpus[i].uuid);
+    r->gpus[i].uuid = u;
+    return 0;
+}
+
 static bool label_key_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||

@@ -103,6 +103,8 @@ const worker_core_t *worker_resources_core(const worker_resources_t *r, size_t i
 /* GPUs in index order (element i has index i). */
 size_t worker_resources_gpu_count(const worker_resources_t *r);
 const worker_gpu_t *worker_resources_gpu(const worker_resources_t *r, size_t i);
+/* Set GPU i's UUID (learned from NVML where hwloc had none). */
+int worker_resources_gpu_set_uuid(worker_resources_t *r, size_t i, const char *uuid);
 
 /* Check a "KEY=VALUE" label: the key is 1..WORKER_LABEL_KEY_MAX characters
  * from [A-Za-z0-9._/-] starting with a letter or digit, the value at most
