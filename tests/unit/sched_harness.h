@@ -284,8 +284,16 @@ static inline Cairn__RegisterReply *h_register_ranks(h_worker_t *w, const uint64
     r.resources = &res;
     r.n_running = nrunning;
     r.running = raptr;
-    h_send(w, CAIRN_MSG_REGISTER, &r.base);
-    return (Cairn__RegisterReply *)h_recv(w, CAIRN_MSG_REGISTER_REPLY, 10000);
+    /* a Register sent just as a restarted scheduler's old connection dies
+     * is lost with it; a real worker registers again on the new
+     * connection, this one asks again */
+    for (int tries = 0; tries < 8; tries++) {
+        h_send(w, CAIRN_MSG_REGISTER, &r.base);
+        ProtobufCMessage *m = h_recv(w, CAIRN_MSG_REGISTER_REPLY, 1500);
+        if (m)
+            return (Cairn__RegisterReply *)m;
+    }
+    return NULL;
 }
 
 /* Report an event for an attempt; waits for its Ack. */
