@@ -285,20 +285,30 @@ static int verify_main(const char *dir)
     return rc == 0 ? 0 : 1;
 }
 
+static void options_fini(options_t *o)
+{
+    for (int i = 0; i < o->nstrs; i++)
+        free(o->strs[i]);
+    o->nstrs = 0;
+}
+
+static int run_daemon(options_t *o);
+
 int main(int argc, char **argv)
 {
+    int rc = 2;
     options_t o = {.level = LOG_INFO};
     bool verify = false;
     sched_daemon_config_init(&o.cfg);
     char why[512];
     int c;
     while ((c = getopt_long(argc, argv, "s:w:c:f:hV", opts, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
-            return 0;
-        }
-        if (c == 'V') {
-            printf("cairn-scheduler %s\n", CAIRN_VERSION);
+        if (c == 'h' || c == 'V') {
+            if (c == 'h')
+                usage(stdout);
+            else
+                printf("cairn-scheduler %s\n", CAIRN_VERSION);
+            options_fini(&o);
             return 0;
         }
         if (c == OPT_VERIFY) {
@@ -307,25 +317,28 @@ int main(int argc, char **argv)
         }
         if (c == '?') {
             usage(stderr);
-            return 2;
+            goto out;
         }
         if (apply_opt(&o, c, optarg, why, sizeof(why)) < 0) {
             fprintf(stderr, "cairn-scheduler: %s\n", why);
-            return 2;
+            goto out;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "cairn-scheduler: unexpected argument '%s'\n", argv[optind]);
-        return 2;
+        goto out;
     }
     if (!o.cfg.state_dir)
         o.cfg.state_dir = default_state_dir();
-    if (verify) {
-        int vrc = verify_main(o.cfg.state_dir);
-        for (int i = 0; i < o.nstrs; i++)
-            free(o.strs[i]);
-        return vrc;
-    }
+    rc = verify ? verify_main(o.cfg.state_dir) : run_daemon(&o);
+out:
+    options_fini(&o);
+    return rc;
+}
+
+static int run_daemon(options_t *op)
+{
+    options_t o = *op;
     signal(SIGPIPE, SIG_IGN);
     run_t r = {0};
     if (daemon_log_open(&r.log, "cairn-scheduler", o.log_file, o.level) < 0) {
@@ -349,7 +362,5 @@ int main(int argc, char **argv)
     int rc = uv_loop_close(&r.loop);
     dlog(&r.log, LOG_INFO, "stopped");
     daemon_log_close(&r.log);
-    for (int i = 0; i < o.nstrs; i++)
-        free(o.strs[i]);
     return rc == 0 ? 0 : 1;
 }
