@@ -1,0 +1,125 @@
+/* Internals of the spec parser shared by spec.c (YAML walk), spec_util.c
+ * (diagnostics, sizes, durations) and spec_expand.c (matrix, needs). */
+#ifndef CAIRN_CLUSTER_SPEC_PRIVATE_H
+#define CAIRN_CLUSTER_SPEC_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <yaml.h>
+
+#include "spec.h"
+
+#define SPEC_MAX_FILE (16u << 20)  /* bytes of spec text */
+#define SPEC_MAX_STRING 65536u     /* bytes in one scalar */
+#define SPEC_MAX_ITEMS 4096u       /* items in one list or map */
+#define SPEC_MAX_TEMPLATES 10000u  /* entries under tasks: */
+#define SPEC_MAX_TASKS 100000u     /* tasks after matrix expansion */
+#define SPEC_MAX_BYTES (64u << 20) /* all strings, after expansion */
+#define SPEC_MAX_ERRORS 100u
+#define SPEC_MAX_NAME 256u
+
+typedef struct spec_diag {
+    size_t line, col, seq;
+    char *text;
+} spec_diag_t;
+
+typedef struct spec_strv {
+    char **v;
+    yaml_mark_t *marks;
+    size_t n;
+} spec_strv_t;
+
+typedef struct spec_kv {
+    char **keys, **vals;
+    size_t n;
+} spec_kv_t;
+
+/* Options that defaults: gives and a task overrides key by key. */
+typedef struct spec_opts {
+    uint32_t cpus, gpus;
+    uint64_t memory, gpu_min_memory;
+    char *gpu_model;
+    spec_kv_t labels, env;
+    char *workdir;
+    int32_t priority;
+    uint64_t time_limit_ms;
+    uint32_t attempts, factor_milli, jitter;
+    uint64_t backoff_ms, max_backoff_ms;
+    bool on_node_lost, on_timeout, on_signal, on_any;
+    int32_t *exit_codes;
+    size_t nexit_codes;
+} spec_opts_t;
+
+typedef struct spec_task {
+    char *name, *kind;
+    yaml_mark_t mark;
+    bool has_run, has_shell;
+    spec_strv_t argv; /* run: items, or the shell script alone */
+    spec_strv_t needs;
+    spec_strv_t outputs;
+    uint32_t replicas;
+    spec_opts_t o;
+    /* matrix: keys in file order, vals[k] the values of key k */
+    size_t nkeys;
+    char **keys;
+    spec_strv_t *vals;
+    bool bad_matrix; /* reported: no ${{ }} checks, no expansion */
+    size_t count;    /* combinations (1 without matrix) */
+    size_t first;    /* index of its first expansion in the job */
+} spec_task_t;
+
+typedef struct spec_ctx {
+    const char *file;
+    yaml_document_t *doc;
+    spec_diag_t *diags;
+    size_t ndiag, cap, seq;
+    size_t bytes;
+    bool over_budget, oom;
+    size_t total_tasks;
+    const spec_task_t *cur; /* task being parsed: its matrix keys */
+} spec_ctx_t;
+
+/* Diagnostics (spec_util.c). */
+void spec_error(spec_ctx_t *c, yaml_mark_t m, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void spec_error_at(spec_ctx_t *c, size_t line, size_t col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Move the diagnostics, sorted by position, into errs; returns how many. */
+int spec_diags_flush(spec_ctx_t *c, spec_errors_t *errs);
+void spec_diags_free(spec_ctx_t *c);
+
+/* Copies counted against SPEC_MAX_BYTES; NULL (reported once) past it. */
+char *spec_strdup(spec_ctx_t *c, yaml_mark_t m, const char *s);
+char *spec_strndup(spec_ctx_t *c, yaml_mark_t m, const char *s, size_t n);
+bool spec_charge(spec_ctx_t *c, yaml_mark_t m, size_t n);
+
+/* Edit distance, capped: returns max + 1 once it exceeds max. */
+size_t spec_levenshtein(const char *a, const char *b, size_t max);
+/* The closest of words within distance 2 of s, or NULL. */
+const char *spec_suggest(const char *s, const char *const *words, size_t n);
+
+/* "512M", "1.5G", "64Gi", "100" (bytes). 0 or -1 when malformed/too big. */
+int spec_parse_size(const char *s, uint64_t *out);
+/* "500ms", "5s", "1h30m", "30" (seconds) into milliseconds. */
+int spec_parse_duration(const char *s, uint64_t *out_ms);
+/* "2", "1.5" into thousandths. */
+int spec_parse_milli(const char *s, uint32_t *out);
+
+void spec_strv_free(spec_strv_t *v);
+void spec_kv_free(spec_kv_t *kv);
+/* Set key to val (both owned by kv afterwards), replacing an equal key. */
+int spec_kv_set(spec_kv_t *kv, char *key, char *val);
+void spec_opts_fini(spec_opts_t *o);
+int spec_opts_copy(spec_ctx_t *c, spec_opts_t *dst, const spec_opts_t *src);
+void spec_task_fini(spec_task_t *t);
+
+/* Checks the ${{ matrix.K }} expressions in s against c->cur's keys. */
+void spec_check_subst(spec_ctx_t *c, yaml_mark_t m, const char *s);
+/* Length of the "${{ matrix.K }}" starting at s (0: malformed), K in key. */
+size_t spec_subst_expr(const char *s, const char **key, size_t *klen);
+
+/* Expansion (spec_expand.c): fills js->tasks from the templates. */
+void spec_expand(spec_ctx_t *c, spec_task_t *tasks, size_t n, Cairn__JobSpec *js);
+
+#endif

@@ -1,0 +1,474 @@
+/* The job spec parser: the digits example, matrix expansion, options,
+ * sizes and durations, and every class of error with its position. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "leak_check.h"
+#include "spec.h"
+#include "spec_private.h"
+#include "spec_sha256.h"
+
+static char *spec_path(const char *file)
+{
+    /* tests/unit/test_client_spec.c -> tests/specs/<file> */
+    const char *src = __FILE__;
+    const char *slash = strrchr(src, '/');
+    size_t dir = slash ? (size_t)(slash - src) : 0;
+    char *p = NULL;
+    cr_assert(asprintf(&p, "%.*s/../specs/%s", (int)dir, src, file) > 0);
+    return p;
+}
+
+static Cairn__JobSpec *parse_ok(const char *yaml)
+{
+    Cairn__JobSpec *js = NULL;
+    spec_errors_t errs = {0};
+    int rc = spec_parse("spec.yaml", yaml, strlen(yaml), &js, &errs);
+    for (size_t i = 0; i < errs.n; i++)
+        cr_log_error("%s", errs.lines[i]);
+    cr_assert_eq(rc, 0, "spec refused (%d problems)", rc);
+    cr_assert_not_null(js);
+    spec_errors_fini(&errs);
+    return js;
+}
+
+/* All the problems, one per line. */
+static char *parse_errors(const char *yaml, int *count)
+{
+    Cairn__JobSpec *js = (Cairn__JobSpec *)1;
+    spec_errors_t errs = {0};
+    int rc = spec_parse("spec.yaml", yaml, strlen(yaml), &js, &errs);
+    cr_assert_null(js, "a spec with errors must not load");
+    cr_assert_gt(rc, 0);
+    cr_assert_eq((size_t)rc, errs.n);
+    size_t len = 1;
+    for (size_t i = 0; i < errs.n; i++)
+        len += strlen(errs.lines[i]) + 1;
+    char *all = calloc(1, len);
+    for (size_t i = 0; i < errs.n; i++) {
+        strcat(all, errs.lines[i]);
+        strcat(all, "\n");
+    }
+    if (count)
+        *count = rc;
+    spec_errors_fini(&errs);
+    return all;
+}
+
+static Cairn__TaskSpec *find_task(Cairn__JobSpec *js, const char *name)
+{
+    for (size_t i = 0; i < js->n_tasks; i++)
+        if (strcmp(js->tasks[i]->name, name) == 0)
+            return js->tasks[i];
+    cr_assert_fail("no task %s", name);
+    return NULL;
+}
+
+static char *joined(char **v, size_t n)
+{
+    static char buf[4096];
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strcat(buf, " ");
+        strcat(buf, v[i]);
+    }
+    return buf;
+}
+
+LEAK_TEST(spec, sha256_vectors)
+{
+    char hex[65];
+    spec_sha256_hex("", 0, hex);
+    cr_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    spec_sha256_hex("abc", 3, hex);
+    cr_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    spec_sha256_hex(two, strlen(two), hex);
+    cr_assert_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    char *mil = malloc(1000000);
+    memset(mil, 'a', 1000000);
+    spec_sha256_hex(mil, 1000000, hex);
+    free(mil);
+    cr_assert_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+LEAK_TEST(spec, digits_example)
+{
+    char *path = spec_path("digits.yaml");
+    Cairn__JobSpec *js = NULL;
+    spec_errors_t errs = {0};
+    int rc = spec_load(path, &js, &errs);
+    for (size_t i = 0; i < errs.n; i++)
+        cr_log_error("%s", errs.lines[i]);
+    cr_assert_eq(rc, 0);
+    free(path);
+    cr_assert_str_eq(js->name, "digits-sweep");
+    cr_assert_eq(js->seed_present_case, CAIRN__JOB_SPEC__SEED_PRESENT_SEED);
+    cr_assert_eq(js->seed, 42);
+    cr_assert_eq(strlen(js->spec_hash), 64);
+    char hex[65];
+    spec_sha256_hex(js->spec_text, strlen(js->spec_text), hex);
+    cr_assert_str_eq(js->spec_hash, hex);
+    cr_assert(strncmp(js->spec_text, "name: digits-sweep\n", 19) == 0);
+    cr_assert_not_null(js->submitter);
+    cr_assert_eq(js->n_tasks, 8);
+    const char *names[] = {"preprocess",       "train[C=0.1]",    "train[C=1.0]",
+                           "train[C=10.0]",    "evaluate[C=0.1]", "evaluate[C=1.0]",
+                           "evaluate[C=10.0]", "select"};
+    for (size_t i = 0; i < 8; i++)
+        cr_assert_str_eq(js->tasks[i]->name, names[i]);
+
+    Cairn__TaskSpec *t = find_task(js, "train[C=1.0]");
+    cr_assert_str_eq(t->kind, "train");
+    cr_assert_str_eq(joined(t->argv, t->n_argv), "python3 train.py --C 1.0");
+    cr_assert_not(t->shell);
+    cr_assert_str_eq(joined(t->needs, t->n_needs), "preprocess");
+    cr_assert_eq(t->resources->cpus, 2);
+    cr_assert_eq(t->resources->memory_bytes, 1ull << 30);
+    cr_assert_eq(t->resources->gpus, 1);
+    cr_assert_str_eq(t->resources->gpu_model, "H100");
+    cr_assert_eq(t->resources->gpu_min_memory_bytes, 40ull << 30);
+    cr_assert_eq(t->time_limit_ms, 1800000);
+    Cairn__RetryPolicy *r = t->retry;
+    cr_assert_eq(r->max_attempts, 3);
+    cr_assert_eq(r->backoff_base_ms, 5000);
+    cr_assert_eq(r->backoff_factor_milli, 2000);
+    cr_assert_eq(r->max_backoff_ms, 120000);
+    cr_assert(r->retry_on_node_lost && r->retry_on_timeout);
+    cr_assert_not(r->retry_on_signal || r->retry_on_any_nonzero_exit);
+    cr_assert_eq(r->n_retry_on_exit_codes, 1);
+    cr_assert_eq(r->retry_on_exit_codes[0], 137);
+
+    Cairn__TaskSpec *p = find_task(js, "preprocess");
+    cr_assert_eq(p->resources->cpus, 1);
+    cr_assert_eq(p->resources->gpus, 0);
+    cr_assert_eq(p->n_needs, 0);
+    cr_assert_str_eq(joined(p->argv, p->n_argv), "python3 prep.py --out data");
+
+    Cairn__TaskSpec *e = find_task(js, "evaluate[C=0.1]");
+    cr_assert_str_eq(joined(e->needs, e->n_needs), "train[C=0.1]");
+    cr_assert_str_eq(joined(e->argv, e->n_argv), "python3 eval.py --C 0.1");
+    Cairn__TaskSpec *s = find_task(js, "select");
+    cr_assert_str_eq(joined(s->needs, s->n_needs),
+                     "evaluate[C=0.1] evaluate[C=1.0] evaluate[C=10.0]");
+    cr_assert_str_eq(s->kind, "");
+    spec_free(js);
+    spec_errors_fini(&errs);
+}
+
+LEAK_TEST(spec, no_seed_and_different_keys_need_all)
+{
+    Cairn__JobSpec *js = parse_ok("name: j\n"
+                                  "tasks:\n"
+                                  "  - name: a\n"
+                                  "    matrix: {x: [1, 2]}\n"
+                                  "    run: [a, '${{ matrix.x }}']\n"
+                                  "  - name: b\n"
+                                  "    matrix: {y: [1, 2]}\n"
+                                  "    needs: [a]\n"
+                                  "    run: [b]\n"
+                                  "  - name: c\n"
+                                  "    needs: ['a[x=2]']\n"
+                                  "    run: [c]\n");
+    cr_assert_eq(js->seed_present_case, CAIRN__JOB_SPEC__SEED_PRESENT__NOT_SET);
+    Cairn__TaskSpec *b = find_task(js, "b[y=1]");
+    cr_assert_str_eq(joined(b->needs, b->n_needs), "a[x=1] a[x=2]");
+    Cairn__TaskSpec *c = find_task(js, "c");
+    cr_assert_str_eq(joined(c->needs, c->n_needs), "a[x=2]");
+    spec_free(js);
+}
+
+LEAK_TEST(spec, two_key_matrix_in_order)
+{
+    Cairn__JobSpec *js =
+        parse_ok("name: j\n"
+                 "tasks:\n"
+                 "  - name: t\n"
+                 "    matrix:\n"
+                 "      lr: [0.1, 0.01]\n"
+                 "      depth: [2, 4, 8]\n"
+                 "    run: [fit, --lr, '${{matrix.lr}}', '--depth=${{ matrix.depth }}']\n"
+                 "    env: {LR: 'lr=${{ matrix.lr }}'}\n"
+                 "    workdir: runs/${{ matrix.depth }}\n");
+    cr_assert_eq(js->n_tasks, 6);
+    const char *names[] = {"t[lr=0.1,depth=2]",  "t[lr=0.1,depth=4]",  "t[lr=0.1,depth=8]",
+                           "t[lr=0.01,depth=2]", "t[lr=0.01,depth=4]", "t[lr=0.01,depth=8]"};
+    for (size_t i = 0; i < 6; i++)
+        cr_assert_str_eq(js->tasks[i]->name, names[i]);
+    Cairn__TaskSpec *t = js->tasks[4];
+    cr_assert_str_eq(joined(t->argv, t->n_argv), "fit --lr 0.01 --depth=4");
+    cr_assert_eq(t->n_env, 1);
+    cr_assert_str_eq(t->env[0]->value, "lr=0.01");
+    cr_assert_str_eq(t->workdir, "runs/4");
+    spec_free(js);
+}
+
+LEAK_TEST(spec, shell_env_labels_outputs)
+{
+    Cairn__JobSpec *js = parse_ok("name: j\n"
+                                  "description: ignored\n"
+                                  "defaults:\n"
+                                  "  env: {A: '1', B: '2'}\n"
+                                  "  labels: {zone: a}\n"
+                                  "  workdir: /srv\n"
+                                  "  priority: 5\n"
+                                  "  retry: {attempts: 2, on: [signal, nonzero]}\n"
+                                  "tasks:\n"
+                                  "  - name: s\n"
+                                  "    description: also ignored\n"
+                                  "    shell: |\n"
+                                  "      echo hi && ls\n"
+                                  "    env: {B: '3', C: '4'}\n"
+                                  "    labels: {disk: ssd}\n"
+                                  "    outputs: [out/model.bin, logs]\n"
+                                  "    replicas: 4\n"
+                                  "    priority: -2\n"
+                                  "    retry: {backoff: 500ms, factor: 1.5}\n"
+                                  "    time_limit: 1h30m\n");
+    cr_assert_eq(js->n_tasks, 1);
+    Cairn__TaskSpec *t = js->tasks[0];
+    cr_assert(t->shell);
+    cr_assert_eq(t->n_argv, 1);
+    cr_assert_str_eq(t->argv[0], "echo hi && ls\n");
+    cr_assert_eq(t->n_env, 3);
+    cr_assert_str_eq(t->env[0]->key, "A");
+    cr_assert_str_eq(t->env[1]->key, "B");
+    cr_assert_str_eq(t->env[1]->value, "3");
+    cr_assert_str_eq(t->env[2]->key, "C");
+    cr_assert_eq(t->resources->n_labels, 2);
+    cr_assert_str_eq(t->resources->labels[0]->key, "zone");
+    cr_assert_str_eq(t->resources->labels[1]->value, "ssd");
+    cr_assert_str_eq(joined(t->outputs, t->n_outputs), "out/model.bin logs");
+    cr_assert_str_eq(t->workdir, "/srv");
+    cr_assert_eq(t->replicas, 4);
+    cr_assert_eq(t->priority, -2);
+    cr_assert_eq(t->time_limit_ms, 5400000);
+    cr_assert_eq(t->retry->max_attempts, 2);
+    cr_assert_eq(t->retry->backoff_base_ms, 500);
+    cr_assert_eq(t->retry->backoff_factor_milli, 1500);
+    cr_assert(t->retry->retry_on_signal && t->retry->retry_on_any_nonzero_exit);
+    cr_assert_eq(t->resources->cpus, 1);
+    spec_free(js);
+}
+
+Test(spec, sizes)
+{
+    static const struct {
+        const char *in;
+        int rc;
+        uint64_t want;
+    } cases[] = {
+        {"512M", 0, 512ull << 20},
+        {"1G", 0, 1ull << 30},
+        {"1.5G", 0, 3ull << 29},
+        {"64Gi", 0, 64ull << 30},
+        {"100", 0, 100},
+        {"2K", 0, 2048},
+        {"2Ki", 0, 2048},
+        {"1T", 0, 1ull << 40},
+        {"0", 0, 0},
+        {"1GiB", 0, 1ull << 30},
+        {"", -1, 0},
+        {"G", -1, 0},
+        {"1X", -1, 0},
+        {"-1G", -1, 0},
+        {"1.2.3G", -1, 0},
+        {"99999999999P", -1, 0},
+        {"1 G", -1, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t v = 0;
+        int rc = spec_parse_size(cases[i].in, &v);
+        cr_expect_eq(rc, cases[i].rc, "%s: rc %d", cases[i].in, rc);
+        if (rc == 0)
+            cr_expect_eq(v, cases[i].want, "%s: %llu", cases[i].in, (unsigned long long)v);
+    }
+}
+
+Test(spec, durations)
+{
+    static const struct {
+        const char *in;
+        int rc;
+        uint64_t want;
+    } cases[] = {
+        {"500ms", 0, 500},   {"5s", 0, 5000},       {"2m", 0, 120000}, {"1h", 0, 3600000},
+        {"1d", 0, 86400000}, {"1h30m", 0, 5400000}, {"30", 0, 30000},  {"1.5s", 0, 1500},
+        {"0", 0, 0},         {"", -1, 0},           {"5x", -1, 0},     {"m", -1, 0},
+        {"1h30", -1, 0},     {"-5s", -1, 0},        {"5 s", -1, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t v = 0;
+        int rc = spec_parse_duration(cases[i].in, &v);
+        cr_expect_eq(rc, cases[i].rc, "%s: rc %d", cases[i].in, rc);
+        if (rc == 0)
+            cr_expect_eq(v, cases[i].want, "%s: %llu", cases[i].in, (unsigned long long)v);
+    }
+}
+
+#define HEAD "name: j\ntasks:\n"
+
+LEAK_TEST(spec, error_positions)
+{
+    static const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {HEAD "  - name: a\n    nedds: [b]\n    run: [x]\n",
+         "spec.yaml:4:5: unknown key 'nedds' in task (did you mean 'needs'?)"},
+        {HEAD "  - name: a\n    run: x\n", "spec.yaml:4:10: expected a list, found a scalar"},
+        {HEAD "  - name: a\n    run: [x]\n    replicas: two\n",
+         "spec.yaml:5:15: expected an integer, found 'two'"},
+        {"tasks:\n  - name: a\n    run: [x]\n", "spec.yaml:1:1: missing required key 'name'"},
+        {"name: j\n", "spec.yaml:1:1: missing required key 'tasks'"},
+        {"name: j\ntasks: []\n", "spec.yaml:2:8: tasks: is empty"},
+        {HEAD "  - run: [x]\n", "spec.yaml:3:5: task is missing required key 'name'"},
+        {HEAD "  - name: a\n", "spec.yaml:3:5: task 'a' is missing required key 'run' or 'shell'"},
+        {HEAD "  - name: a\n    run: [x]\n    shell: x\n",
+         "spec.yaml:5:12: task 'a' has both 'run' and 'shell'"},
+        {HEAD "  - name: a\n    run: [x]\n  - name: a\n    shell: y\n",
+         "spec.yaml:5:5: duplicate task name 'a' (also at line 3)"},
+        {HEAD "  - name: a\n    matrix: {x: [1, 1]}\n    run: [x]\n",
+         "spec.yaml:3:5: duplicate task name 'a[x=1]'"},
+        {HEAD "  - name: train\n    run: [x]\n  - name: b\n    needs: [trian]\n    run: [y]\n",
+         "spec.yaml:6:13: needs unknown task 'trian' (did you mean 'train'?)"},
+        {HEAD "  - name: a\n    run: [x]\n    resources: {memory: 12Q}\n",
+         "spec.yaml:5:25: bad size '12Q'"},
+        {HEAD "  - name: a\n    run: [x]\n    time_limit: soon\n",
+         "spec.yaml:5:17: bad duration 'soon'"},
+        {HEAD "  - name: a\n    run: [x, '${{ matrix.C }}']\n",
+         "spec.yaml:4:14: unknown matrix key 'C'"},
+        {HEAD "  - name: a\n    matrix: {C: [1]}\n    run: [x, '${{ matrix.D }}']\n",
+         "spec.yaml:5:14: unknown matrix key 'D'"},
+        {HEAD "  - name: a\n    run: [x]\n  bad: [\n", "spec.yaml:5:3:"},
+        {"name: j\ntasks:\n  - name: a\n\trun: [x]\n", "spec.yaml:4:1:"},
+        {HEAD "  - name: a\n    run: [x]\n    retry: {on: [node-lots]}\n",
+         "spec.yaml:5:18: unknown retry condition 'node-lots' (did you mean 'node-lost'?)"},
+        {HEAD "  - name: a\n    run: [x]\n    retry: {on: ['exit:abc']}\n",
+         "spec.yaml:5:18: bad exit code in 'exit:abc'"},
+        {"name: j\ndefaults: {resorces: {cpus: 1}}\ntasks:\n  - name: a\n    run: [x]\n",
+         "spec.yaml:2:12: unknown key 'resorces' in defaults (did you mean 'resources'?)"},
+        {"name: j\nseed: -4\ntasks:\n  - name: a\n    run: [x]\n",
+         "spec.yaml:2:7: expected an integer seed"},
+        {HEAD "  - name: a\n    run: [x]\n    outputs: [/abs]\n",
+         "spec.yaml:5:15: output '/abs' is not a relative path"},
+        {HEAD "  - name: a\n    run: [x]\n    name: b\n", "spec.yaml:5:5: duplicate key 'name'"},
+        {HEAD "  - name: a[1]\n    run: [x]\n", "spec.yaml:3:11: task name 'a[1]' contains"},
+        {HEAD "  - name: a\n    run: []\n", "spec.yaml:4:10: run: is an empty list"},
+        {HEAD "  - name: a\n    matrix: {x: []}\n    run: [x]\n",
+         "spec.yaml:4:17: matrix key 'x' has no values"},
+        {HEAD "  - name: a\n    run: [x]\n    resources: {gpu: {model: H100, mem: 1G}}\n",
+         "spec.yaml:5:36: unknown key 'mem' in gpu"},
+        {"", "spec.yaml:1:1: the spec is empty"},
+        {"name: j\ndefaults: {workdir: 'w/${{ matrix.Z }}'}\ntasks:\n  - name: a\n    run: [x]\n",
+         "spec.yaml:4:5: task 'a': bad or unknown '${{ Z }}' in defaults"},
+        {HEAD "  - name: a\n    run: [x, '${{ matrx.C }}']\n",
+         "spec.yaml:4:14: malformed expression"},
+        {"- a\n- b\n", "spec.yaml:1:1: expected a mapping, found a list"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *all = parse_errors(cases[i].yaml, NULL);
+        cr_expect(strstr(all, cases[i].want), "case %zu: want '%s', got:\n%s", i, cases[i].want,
+                  all);
+        free(all);
+    }
+}
+
+LEAK_TEST(spec, many_errors_at_once)
+{
+    char *path = spec_path("errors.yaml");
+    Cairn__JobSpec *js = (Cairn__JobSpec *)1;
+    spec_errors_t errs = {0};
+    int rc = spec_load(path, &js, &errs);
+    cr_assert_null(js);
+    const char *want[] = {
+        ":4:5: unknown key 'nedds' in task (did you mean 'needs'?)",
+        ":7:10: expected a list, found a scalar",
+        ":8:12: task 'b' has both 'run' and 'shell'",
+        ":10:13: needs unknown task 'aa' (did you mean 'a'?)",
+        ":12:23: expected an integer, found 'many'",
+    };
+    for (size_t i = 0; i < errs.n; i++)
+        cr_log_info("%s", errs.lines[i]);
+    cr_assert_eq(rc, 5);
+    cr_assert_eq(errs.n, 5);
+    for (size_t i = 0; i < 5; i++) {
+        cr_expect(strncmp(errs.lines[i], path, strlen(path)) == 0);
+        cr_expect(strstr(errs.lines[i], want[i]), "%s does not contain %s", errs.lines[i], want[i]);
+    }
+    free(path);
+    spec_errors_fini(&errs);
+}
+
+LEAK_TEST(spec, hostile_matrix_refused)
+{
+    char yaml[4096];
+    strcpy(yaml, HEAD "  - name: a\n    run: [x]\n    matrix:\n");
+    for (int k = 0; k < 6; k++) {
+        char line[128];
+        snprintf(line, sizeof(line), "      k%d: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n", k);
+        strcat(yaml, line);
+    }
+    char *all = parse_errors(yaml, NULL);
+    cr_expect(strstr(all, "spec.yaml:6:7: matrix expands the job to more than 100000 tasks"), "%s",
+              all);
+    free(all);
+}
+
+LEAK_TEST(spec, hostile_sizes_refused)
+{
+    /* A long argument, an alias bomb of lists, too many items. */
+    size_t n = SPEC_MAX_STRING + 100;
+    char *yaml = malloc(n + 200);
+    strcpy(yaml, HEAD "  - name: a\n    run: [");
+    size_t len = strlen(yaml);
+    memset(yaml + len, 'x', n);
+    strcpy(yaml + len + n, "]\n");
+    char *all = parse_errors(yaml, NULL);
+    cr_expect(strstr(all, "spec.yaml:4:11: string too long"), "%s", all);
+    free(all);
+    free(yaml);
+
+    const char *bomb = "name: j\n"
+                       "x: &a [y, y, y, y, y, y, y, y, y, y]\n"
+                       "tasks:\n"
+                       "  - name: a\n"
+                       "    run: [*a]\n";
+    all = parse_errors(bomb, NULL);
+    cr_expect(strstr(all, "spec.yaml:2:1: unknown key 'x'"), "%s", all);
+    cr_expect(strstr(all, "spec.yaml:2:4: expected a string, found a list"), "%s", all);
+    free(all);
+}
+
+LEAK_TEST(spec, invalid_utf8)
+{
+    const char *yaml = "name: j\ntasks:\n  - name: a\n    run: [ab\xff]\n";
+    char *all = parse_errors(yaml, NULL);
+    cr_expect(strstr(all, "spec.yaml:4:13: invalid"), "%s", all);
+    free(all);
+}
+
+LEAK_TEST(spec, unreadable_file)
+{
+    Cairn__JobSpec *js = (Cairn__JobSpec *)1;
+    spec_errors_t errs = {0};
+    int rc = spec_load("/nonexistent/spec.yaml", &js, &errs);
+    cr_assert_lt(rc, 0);
+    cr_assert_null(js);
+    cr_assert_eq(errs.n, 1);
+    cr_assert_str_eq(errs.lines[0],
+                     "/nonexistent/spec.yaml: cannot read: No such file or directory");
+    spec_errors_fini(&errs);
+}
+
+Test(spec, levenshtein)
+{
+    cr_assert_eq(spec_levenshtein("needs", "nedds", 2), 1);
+    cr_assert_eq(spec_levenshtein("kitten", "sitting", 5), 3);
+    cr_assert_eq(spec_levenshtein("abc", "xyzxyz", 2), 3);
+    static const char *const words[] = {"run", "shell", "needs"};
+    cr_assert_str_eq(spec_suggest("shel", words, 3), "shell");
+    cr_assert_null(spec_suggest("zzzzz", words, 3));
+}
