@@ -1,8 +1,36 @@
-/* cairn: the command-line client. */
+/* cairn: the command-line client. Global options, the command table, and
+ * the helpers every command shares (scheduler address, calls, exit codes). */
+#include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+static const struct cli_cmd {
+    const char *name;
+    cli_cmd_fn fn;
+    const char *help; /* full help text; its first line is the summary */
+    const char *summary;
+} commands[] = {
+    {"submit", cmd_submit, cmd_submit_help, "submit a job spec (YAML)"},
+    {"status", cmd_status, cmd_status_help, "show a job and its tasks"},
+    {"jobs", cmd_jobs, cmd_jobs_help, "list jobs"},
+    {"wait", cmd_wait, cmd_wait_help, "wait for a job to end"},
+    {"logs", cmd_logs, cmd_logs_help, "print a task's output"},
+    {"cancel", cmd_cancel, cmd_cancel_help, "cancel a job or one task"},
+    {"explain", cmd_explain, cmd_explain_help, "say why a task waits or where it runs"},
+    {"nodes", cmd_nodes, cmd_nodes_help, "show nodes and GPUs"},
+    {"drain", cmd_drain, cmd_drain_help, "stop placing work on a node"},
+    {"undrain", cmd_undrain, cmd_undrain_help, "put a drained node back to work"},
+    {"up", cmd_up, cmd_up_help, "start a local cluster"},
+    {"down", cmd_down, cmd_down_help, "stop the local cluster"},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static void usage(FILE *f)
 {
@@ -11,35 +39,166 @@ static void usage(FILE *f)
                "The Cairn client: submit job DAGs, watch them, read logs and manage nodes.\n"
                "\n"
                "Options:\n"
+               "  --scheduler URL  the scheduler's client endpoint (default:\n"
+               "                   $CAIRN_SCHEDULER, else ipc://$CAIRN_STATE_DIR/clients.sock)\n"
                "  -h, --help       show this help and exit\n"
-               "  -V, --version    show the version and exit\n");
+               "  -V, --version    show the version and exit\n"
+               "\n"
+               "Commands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'cairn COMMAND --help' describes a command. Exit codes: 0 ok, 1 failed,\n"
+               "2 bad usage or input, 3 cannot reach the scheduler, 4 not found.\n");
+}
+
+const char *cli_state_dir(void)
+{
+    static char buf[4096];
+    const char *env = getenv("CAIRN_STATE_DIR");
+    if (env && *env)
+        return env;
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(buf, sizeof(buf), "%s/cairn", xdg);
+    else
+        snprintf(buf, sizeof(buf), "%s/.local/state/cairn", home && *home ? home : "/tmp");
+    return buf;
+}
+
+/* For an ipc:// endpoint, whether its socket exists: a scheduler that is
+ * not running is reported at once instead of after the request timeout. */
+static bool ipc_present(const char *url)
+{
+    struct stat st;
+    if (strncmp(url, "ipc://", 6) != 0)
+        return true;
+    return stat(url + 6, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static int unreachable(const cli_t *c)
+{
+    fprintf(stderr, "cairn: cannot reach the scheduler at %s (is it running? try 'cairn up')\n",
+            c->url);
+    return CLI_UNREACHABLE;
+}
+
+int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn_msg_type_t want,
+             ProtobufCMessage **rep)
+{
+    cairn_error_t err = {{0}};
+    if (!c->client) {
+        if (!ipc_present(c->url))
+            return unreachable(c);
+        if (cairn_client_open(c->url, CLI_TIMEOUT_MS, &c->client, &err) < 0) {
+            fprintf(stderr, "cairn: %s\n", err.text);
+            return CLI_UNREACHABLE;
+        }
+    }
+    int rc = cairn_client_call(c->client, type, req, want, rep, &err);
+    if (rc == 0)
+        return CLI_OK;
+    if (rc == -ETIMEDOUT || (rc == -EIO && (!strncmp(err.text, "cannot reach", 12) ||
+                                            !strncmp(err.text, "no answer", 9))))
+        return unreachable(c);
+    fprintf(stderr, "cairn: %s\n", err.text);
+    if (rc == -ENOENT)
+        return CLI_NOTFOUND;
+    return CLI_FAIL;
+}
+
+uint64_t cli_job_id(const char *cmd, const char *s)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || !end || *end || end == s || v == 0 || s[0] == '-') {
+        cli_usage_error(cmd, "'%s' is not a job id", s);
+        return 0;
+    }
+    return (uint64_t)v;
+}
+
+bool cli_help_asked(int argc, char **argv, const char *help)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            break;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(help, stdout);
+            return true;
+        }
+    }
+    return false;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "cairn %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'cairn %s --help'.\n", cmd);
+    return CLI_USAGE;
 }
 
 int main(int argc, char **argv)
 {
+    enum { OPT_SCHEDULER = 256 };
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"scheduler", required_argument, NULL, OPT_SCHEDULER},
         {NULL, 0, NULL, 0},
     };
-    int c;
-    while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
-        switch (c) {
+    static char url[4200];
+    cli_t c = {0};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+        switch (ch) {
         case 'h':
             usage(stdout);
-            return 0;
+            return CLI_OK;
         case 'V':
             printf("cairn %s\n", CAIRN_VERSION);
-            return 0;
+            return CLI_OK;
+        case OPT_SCHEDULER:
+            c.url = optarg;
+            break;
         default:
             usage(stderr);
-            return 2;
+            return CLI_USAGE;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "cairn: unexpected argument '%s'\n", argv[optind]);
-        return 2;
+    if (optind >= argc) {
+        usage(stderr);
+        return CLI_USAGE;
     }
-    fprintf(stderr, "cairn: no commands yet (see issue 5)\n");
-    return 1;
+    if (!c.url) {
+        const char *env = getenv("CAIRN_SCHEDULER");
+        if (env && *env)
+            c.url = env;
+        else {
+            snprintf(url, sizeof(url), "ipc://%s/clients.sock", cli_state_dir());
+            c.url = url;
+        }
+    }
+    c.tty = isatty(STDOUT_FILENO);
+    const char *nc = getenv("NO_COLOR");
+    c.color = c.tty && !(nc && *nc);
+    const char *name = argv[optind];
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(commands[i].name, name) != 0)
+            continue;
+        int sub_argc = argc - optind;
+        char **sub_argv = argv + optind;
+        int rc = cli_help_asked(sub_argc, sub_argv, commands[i].help)
+                     ? CLI_OK
+                     : (optind = 0, commands[i].fn(&c, sub_argc, sub_argv));
+        cairn_client_close(c.client);
+        return rc;
+    }
+    fprintf(stderr, "cairn: unknown command '%s'\n\n", name);
+    usage(stderr);
+    return CLI_USAGE;
 }

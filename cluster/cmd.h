@@ -1,0 +1,113 @@
+/* The cairn command: shared context, exit codes and helpers for the
+ * commands (cmd_*.c), the local cluster (local.c) and output (ui.c). */
+#ifndef CAIRN_CLUSTER_CMD_H
+#define CAIRN_CLUSTER_CMD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "client.h"
+#include "envelope.h"
+
+/* Exit codes, part of the command's interface. */
+enum {
+    CLI_OK = 0,
+    CLI_FAIL = 1,        /* the operation or the job failed */
+    CLI_USAGE = 2,       /* bad usage or bad input */
+    CLI_UNREACHABLE = 3, /* cannot reach the scheduler */
+    CLI_NOTFOUND = 4,    /* no such job, task or node */
+};
+
+/* Request timeout against the scheduler. */
+#define CLI_TIMEOUT_MS 10000
+
+typedef struct cli {
+    const char *url;     /* the scheduler's client endpoint */
+    bool color;          /* stdout is a terminal and NO_COLOR is unset */
+    bool tty;            /* stdout is a terminal */
+    cairn_client_t *client; /* opened by cli_call on first use */
+} cli_t;
+
+/* A command: argv[0] is the command name; returns the exit code. */
+typedef int (*cli_cmd_fn)(cli_t *c, int argc, char **argv);
+
+/* Send a request and wait for the reply of type want. Returns CLI_OK with
+ * *rep set (free with cairn_msg_free), else prints "cairn: ..." to stderr and
+ * returns the exit code (CLI_UNREACHABLE, CLI_NOTFOUND, CLI_USAGE or
+ * CLI_FAIL). */
+int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn_msg_type_t want,
+             ProtobufCMessage **rep);
+
+/* Parse a job id ("12"); 0 if it is not one (prints the error). */
+uint64_t cli_job_id(const char *cmd, const char *s);
+
+/* Print a command's help when argv has -h/--help; returns true if it did. */
+bool cli_help_asked(int argc, char **argv, const char *help);
+/* "cairn CMD: msg" + "Try 'cairn CMD --help'." on stderr; returns CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Wait for a job to end (cmd_jobs.c); used by submit --wait. */
+int cli_wait_job(cli_t *c, uint64_t job_id, bool quiet);
+
+/* The default local state directory: $CAIRN_STATE_DIR, else
+ * ${XDG_STATE_HOME:-~/.local/state}/cairn. */
+const char *cli_state_dir(void);
+
+int cmd_submit(cli_t *c, int argc, char **argv);
+int cmd_status(cli_t *c, int argc, char **argv);
+int cmd_jobs(cli_t *c, int argc, char **argv);
+int cmd_wait(cli_t *c, int argc, char **argv);
+int cmd_logs(cli_t *c, int argc, char **argv);
+int cmd_cancel(cli_t *c, int argc, char **argv);
+int cmd_explain(cli_t *c, int argc, char **argv);
+int cmd_nodes(cli_t *c, int argc, char **argv);
+int cmd_drain(cli_t *c, int argc, char **argv);
+int cmd_undrain(cli_t *c, int argc, char **argv);
+int cmd_up(cli_t *c, int argc, char **argv);
+int cmd_down(cli_t *c, int argc, char **argv);
+
+extern const char cmd_submit_help[], cmd_status_help[], cmd_jobs_help[], cmd_wait_help[],
+    cmd_logs_help[], cmd_cancel_help[], cmd_explain_help[], cmd_nodes_help[], cmd_drain_help[],
+    cmd_undrain_help[], cmd_up_help[], cmd_down_help[];
+
+/* --- ui.c: output helpers ------------------------------------------------ */
+
+/* ANSI colours, or "" when colour is off. */
+const char *ui_col(const cli_t *c, const char *ansi);
+#define UI_RESET "\033[0m"
+#define UI_BOLD "\033[1m"
+#define UI_RED "\033[31m"
+#define UI_GREEN "\033[32m"
+#define UI_YELLOW "\033[33m"
+#define UI_BLUE "\033[34m"
+#define UI_DIM "\033[2m"
+
+/* Lower-case name of an enum value without its prefix (JOB_STATE_RUNNING
+ * -> "running"); "unknown" for values this build does not know. The result
+ * lives in a small ring of static buffers. */
+const char *ui_enum(const ProtobufCEnumDescriptor *d, int value);
+/* Colour for a state name ("succeeded" green, "failed" red...). */
+const char *ui_state_col(const cli_t *c, const char *state);
+
+/* "1h02m", "3.2s", "-" for <0. */
+const char *ui_duration(int64_t ms, char *buf, size_t len);
+/* "80.0 GiB". */
+const char *ui_bytes(uint64_t n, char *buf, size_t len);
+int64_t ui_now_ms(void);     /* wall clock */
+int64_t ui_mono_ms(void);    /* monotonic */
+void ui_sleep_ms(int ms);
+
+/* A JSON string literal, escaped, to f. NULL prints "". */
+void ui_json_str(FILE *f, const char *s);
+
+/* An aligned text table. */
+typedef struct ui_table ui_table_t;
+ui_table_t *ui_table_create(size_t ncols, const char *const *headers);
+/* Append a row of ncols cells (copied); colour applies to cell col_colored
+ * (-1: none). */
+void ui_table_add(ui_table_t *t, const char *const *cells, int col_colored, const char *color);
+void ui_table_print(const cli_t *c, ui_table_t *t, FILE *f);
+void ui_table_destroy(ui_table_t *t);
+
+#endif

@@ -1,0 +1,392 @@
+/* cairn status, jobs, wait, cancel and explain. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+const char cmd_status_help[] =
+    "Usage: cairn status JOB [--json]\n"
+    "\n"
+    "Show a job and a table of its tasks: NAME STATE ATTEMPT NODE GPUS DURATION REASON.\n"
+    "  --json   print a JSON object (job summary, tasks with their attempts)\n";
+const char cmd_jobs_help[] = "Usage: cairn jobs [--json]\n"
+                             "\n"
+                             "List jobs, newest first.\n"
+                             "  --json   print JSON\n";
+const char cmd_wait_help[] =
+    "Usage: cairn wait JOB\n"
+    "\n"
+    "Wait until the job ends, showing progress. Exits 0 if it succeeded, 1 if it\n"
+    "failed or was cancelled.\n";
+const char cmd_cancel_help[] = "Usage: cairn cancel JOB [TASK]\n"
+                               "\n"
+                               "Cancel a whole job, or one task of it (and what needs it).\n";
+const char cmd_explain_help[] =
+    "Usage: cairn explain JOB TASK [--replica N] [--json]\n"
+    "\n"
+    "Say why a task waits (per reason, how many nodes refuse it) or where and why\n"
+    "it was placed.\n";
+
+#define JSTATE(v) ui_enum(&cairn__job_state__descriptor, (int)(v))
+#define TSTATE(v) ui_enum(&cairn__task_state__descriptor, (int)(v))
+
+/* Parse "[--json] POSITIONAL..." into pos (up to npos); returns -1 (usage
+ * error printed) or the number of positionals. */
+static int parse_args(int argc, char **argv, bool *json, char **pos, int npos, int *replica)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"replica", required_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch == 'j' && json)
+            *json = true;
+        else if (ch == 'r' && replica)
+            *replica = atoi(optarg);
+        else
+            return cli_usage_error(argv[0], "bad option"), -1;
+    }
+    int n = argc - optind;
+    if (n > npos)
+        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind + npos]), -1;
+    for (int i = 0; i < n; i++)
+        pos[i] = argv[optind + i];
+    return n;
+}
+
+static int get_status(cli_t *c, uint64_t id, Cairn__JobStatusReply **out)
+{
+    Cairn__JobStatusRequest req = CAIRN__JOB_STATUS_REQUEST__INIT;
+    req.job_id = id;
+    return cli_call(c, CAIRN_MSG_JOB_STATUS, &req.base, CAIRN_MSG_JOB_STATUS_REPLY,
+                    (ProtobufCMessage **)out);
+}
+
+static void json_summary(FILE *f, const Cairn__JobSummary *j)
+{
+    fprintf(f, "{\"job_id\": %llu, \"name\": ", (unsigned long long)j->job_id);
+    ui_json_str(f, j->name);
+    fprintf(f, ", \"state\": \"%s\", \"submitter\": ", JSTATE(j->state));
+    ui_json_str(f, j->submitter);
+    fprintf(f, ", \"seed\": %llu, \"spec_hash\": ", (unsigned long long)j->seed);
+    ui_json_str(f, j->spec_hash);
+    fprintf(f,
+            ", \"submit_time_ms\": %lld, \"start_time_ms\": %lld, \"end_time_ms\": %lld, "
+            "\"tasks_total\": %u, \"tasks_pending\": %u, \"tasks_running\": %u, "
+            "\"tasks_succeeded\": %u, \"tasks_failed\": %u, \"tasks_cancelled\": %u}",
+            (long long)j->submit_time_ms, (long long)j->start_time_ms, (long long)j->end_time_ms,
+            j->tasks_total, j->tasks_pending, j->tasks_running, j->tasks_succeeded,
+            j->tasks_failed, j->tasks_cancelled);
+}
+
+static void json_attempt(FILE *f, const Cairn__AttemptInfo *a)
+{
+    fprintf(f, "{\"attempt_id\": %llu, \"number\": %u, \"node\": ",
+            (unsigned long long)a->attempt_id, a->number);
+    ui_json_str(f, a->node);
+    fputs(", \"gpus\": [", f);
+    for (size_t g = 0; g < a->n_gpus; g++)
+        fprintf(f, "%s%u", g ? ", " : "", a->gpus[g]->index);
+    fprintf(f,
+            "], \"cores\": %zu, \"exit_code\": %d, \"signal\": %d, \"end_reason\": \"%s\", "
+            "\"start_time_ms\": %lld, \"end_time_ms\": %lld, \"error\": ",
+            a->n_cores, a->exit_code, a->signal,
+            ui_enum(&cairn__end_reason__descriptor, (int)a->end_reason),
+            (long long)a->start_time_ms, (long long)a->end_time_ms);
+    ui_json_str(f, a->error);
+    fputc('}', f);
+}
+
+static void status_json(const Cairn__JobStatusReply *st)
+{
+    fputs("{\"job\": ", stdout);
+    json_summary(stdout, st->job);
+    fputs(", \"tasks\": [", stdout);
+    for (size_t i = 0; i < st->n_tasks; i++) {
+        const Cairn__TaskStatus *t = st->tasks[i];
+        fputs(i ? ", {\"name\": " : "{\"name\": ", stdout);
+        ui_json_str(stdout, t->name);
+        fprintf(stdout, ", \"replica\": %u, \"state\": \"%s\", \"pending_reason\": \"%s\", "
+                        "\"pending_detail\": ",
+                t->replica, TSTATE(t->state),
+                ui_enum(&cairn__pending_reason__descriptor, (int)t->pending_reason));
+        ui_json_str(stdout, t->pending_detail);
+        fputs(", \"attempts\": [", stdout);
+        for (size_t k = 0; k < t->n_attempts; k++) {
+            if (k)
+                fputs(", ", stdout);
+            json_attempt(stdout, t->attempts[k]);
+        }
+        fputs("]}", stdout);
+    }
+    fputs("]}\n", stdout);
+}
+
+/* Why an ended attempt failed, for the REASON column. */
+static void attempt_reason(const Cairn__AttemptInfo *a, char *buf, size_t len)
+{
+    const char *why = ui_enum(&cairn__end_reason__descriptor, (int)a->end_reason);
+    if (a->end_reason == CAIRN__END_REASON__END_REASON_EXIT_NONZERO)
+        snprintf(buf, len, "exit code %d", a->exit_code);
+    else if (a->end_reason == CAIRN__END_REASON__END_REASON_SIGNALED)
+        snprintf(buf, len, "signal %d", a->signal);
+    else if (a->error && *a->error)
+        snprintf(buf, len, "%s: %s", why, a->error);
+    else if (a->end_reason != CAIRN__END_REASON__END_REASON_SUCCEEDED &&
+             a->end_reason != CAIRN__END_REASON__END_REASON_UNSPECIFIED)
+        snprintf(buf, len, "%s", why);
+}
+
+static void status_row(ui_table_t *t, const cli_t *c, const Cairn__JobStatusReply *st, size_t i)
+{
+    const Cairn__TaskStatus *ts = st->tasks[i];
+    char name[300], attempt[16] = "-", node[128] = "-", gpus[128] = "-", dur[32] = "-";
+    char reason[512] = "";
+    bool gang = (i > 0 && !strcmp(st->tasks[i - 1]->name, ts->name)) ||
+                (i + 1 < st->n_tasks && !strcmp(st->tasks[i + 1]->name, ts->name));
+    if (gang)
+        snprintf(name, sizeof(name), "%s#%u", ts->name, ts->replica);
+    else
+        snprintf(name, sizeof(name), "%s", ts->name);
+    if (ts->n_attempts) {
+        const Cairn__AttemptInfo *a = ts->attempts[ts->n_attempts - 1];
+        snprintf(attempt, sizeof(attempt), "%u", a->number);
+        if (a->node && *a->node)
+            snprintf(node, sizeof(node), "%s", a->node);
+        size_t n = 0;
+        for (size_t g = 0; g < a->n_gpus && n + 12 < sizeof(gpus); g++)
+            n += (size_t)snprintf(gpus + n, sizeof(gpus) - n, "%s%u", g ? "," : "",
+                                  a->gpus[g]->index);
+        if (a->start_time_ms > 0) {
+            int64_t end = a->end_time_ms > 0 ? a->end_time_ms : ui_now_ms();
+            ui_duration(end - a->start_time_ms, dur, sizeof(dur));
+        }
+        attempt_reason(a, reason, sizeof(reason));
+    }
+    if (ts->pending_detail && *ts->pending_detail)
+        snprintf(reason, sizeof(reason), "%s", ts->pending_detail);
+    const char *state = TSTATE(ts->state);
+    const char *cells[] = {name, state, attempt, node, gpus, dur, reason};
+    ui_table_add(t, cells, 1, ui_state_col(c, state));
+}
+
+static void status_human(const cli_t *c, const Cairn__JobStatusReply *st)
+{
+    const Cairn__JobSummary *j = st->job;
+    const char *state = JSTATE(j->state);
+    printf("job %llu", (unsigned long long)j->job_id);
+    if (j->name && *j->name)
+        printf(" (%s)", j->name);
+    printf(": %s%s%s, %u/%u tasks succeeded", ui_state_col(c, state), state,
+           *ui_state_col(c, state) ? ui_col(c, UI_RESET) : "", j->tasks_succeeded, j->tasks_total);
+    if (j->tasks_failed)
+        printf(", %u failed", j->tasks_failed);
+    if (j->tasks_cancelled)
+        printf(", %u cancelled", j->tasks_cancelled);
+    printf("\n\n");
+    static const char *const hdr[] = {"NAME", "STATE", "ATTEMPT", "NODE", "GPUS", "DURATION",
+                                      "REASON"};
+    ui_table_t *t = ui_table_create(7, hdr);
+    for (size_t i = 0; i < st->n_tasks; i++)
+        status_row(t, c, st, i);
+    ui_table_print(c, t, stdout);
+    ui_table_destroy(t);
+}
+
+int cmd_status(cli_t *c, int argc, char **argv)
+{
+    bool json = false;
+    char *pos[1];
+    int n = parse_args(argc, argv, &json, pos, 1, NULL);
+    if (n < 0)
+        return CLI_USAGE;
+    if (n != 1)
+        return cli_usage_error(argv[0], "which job?");
+    uint64_t id = cli_job_id(argv[0], pos[0]);
+    if (!id)
+        return CLI_USAGE;
+    Cairn__JobStatusReply *st = NULL;
+    int rc = get_status(c, id, &st);
+    if (rc != CLI_OK)
+        return rc;
+    if (json)
+        status_json(st);
+    else
+        status_human(c, st);
+    cairn_msg_free(&st->base);
+    return CLI_OK;
+}
+
+static void jobs_human(const cli_t *c, const Cairn__ListJobsReply *r)
+{
+    static const char *const hdr[] = {"ID", "NAME", "STATE", "TASKS", "SUBMITTER", "AGE"};
+    ui_table_t *t = ui_table_create(6, hdr);
+    int64_t now = ui_now_ms();
+    for (size_t i = 0; i < r->n_jobs; i++) {
+        const Cairn__JobSummary *j = r->jobs[i];
+        char id[24], tasks[48], age[32];
+        snprintf(id, sizeof(id), "%llu", (unsigned long long)j->job_id);
+        snprintf(tasks, sizeof(tasks), "%u/%u", j->tasks_succeeded, j->tasks_total);
+        ui_duration(j->submit_time_ms > 0 ? now - j->submit_time_ms : -1, age, sizeof(age));
+        const char *state = JSTATE(j->state);
+        const char *cells[] = {id, j->name, state, tasks, j->submitter, age};
+        ui_table_add(t, cells, 2, ui_state_col(c, state));
+    }
+    ui_table_print(c, t, stdout);
+    ui_table_destroy(t);
+    if (r->truncated)
+        printf("(more jobs not shown)\n");
+}
+
+int cmd_jobs(cli_t *c, int argc, char **argv)
+{
+    bool json = false;
+    char *pos[1];
+    int n = parse_args(argc, argv, &json, pos, 0, NULL);
+    if (n < 0)
+        return CLI_USAGE;
+    Cairn__ListJobsRequest req = CAIRN__LIST_JOBS_REQUEST__INIT;
+    Cairn__ListJobsReply *r = NULL;
+    int rc = cli_call(c, CAIRN_MSG_LIST_JOBS, &req.base, CAIRN_MSG_LIST_JOBS_REPLY,
+                      (ProtobufCMessage **)&r);
+    if (rc != CLI_OK)
+        return rc;
+    if (json) {
+        fputs("{\"jobs\": [", stdout);
+        for (size_t i = 0; i < r->n_jobs; i++) {
+            if (i)
+                fputs(", ", stdout);
+            json_summary(stdout, r->jobs[i]);
+        }
+        printf("], \"truncated\": %s}\n", r->truncated ? "true" : "false");
+    } else {
+        jobs_human(c, r);
+    }
+    cairn_msg_free(&r->base);
+    return CLI_OK;
+}
+
+static bool job_ended(Cairn__JobState s)
+{
+    return s == CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED || s == CAIRN__JOB_STATE__JOB_STATE_FAILED ||
+           s == CAIRN__JOB_STATE__JOB_STATE_CANCELLED;
+}
+
+static void progress_line(const Cairn__JobSummary *j, char *buf, size_t len)
+{
+    snprintf(buf, len, "job %llu %s: %u pending, %u running, %u succeeded, %u failed, %u cancelled",
+             (unsigned long long)j->job_id, JSTATE(j->state), j->tasks_pending, j->tasks_running,
+             j->tasks_succeeded, j->tasks_failed, j->tasks_cancelled);
+}
+
+int cli_wait_job(cli_t *c, uint64_t id, bool quiet)
+{
+    FILE *out = quiet ? stderr : stdout;
+    bool live = quiet ? isatty(2) : c->tty;
+    char last[256] = "";
+    for (;;) {
+        Cairn__JobStatusReply *st = NULL;
+        int rc = get_status(c, id, &st);
+        if (rc != CLI_OK) {
+            if (live && *last)
+                fputc('\n', out);
+            return rc;
+        }
+        char line[256];
+        progress_line(st->job, line, sizeof(line));
+        Cairn__JobState s = st->job->state;
+        cairn_msg_free(&st->base);
+        if (live)
+            fprintf(out, "\r\033[K%s", line);
+        else if (strcmp(line, last) != 0)
+            fprintf(out, "%s\n", line);
+        fflush(out);
+        snprintf(last, sizeof(last), "%s", line);
+        if (job_ended(s)) {
+            if (live)
+                fputc('\n', out);
+            return s == CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED ? CLI_OK : CLI_FAIL;
+        }
+        ui_sleep_ms(200);
+    }
+}
+
+int cmd_wait(cli_t *c, int argc, char **argv)
+{
+    char *pos[1];
+    int n = parse_args(argc, argv, NULL, pos, 1, NULL);
+    if (n < 0)
+        return CLI_USAGE;
+    if (n != 1)
+        return cli_usage_error(argv[0], "which job?");
+    uint64_t id = cli_job_id(argv[0], pos[0]);
+    return id ? cli_wait_job(c, id, false) : CLI_USAGE;
+}
+
+int cmd_cancel(cli_t *c, int argc, char **argv)
+{
+    char *pos[2];
+    int n = parse_args(argc, argv, NULL, pos, 2, NULL);
+    if (n < 0)
+        return CLI_USAGE;
+    if (n < 1)
+        return cli_usage_error(argv[0], "which job?");
+    Cairn__CancelRequest req = CAIRN__CANCEL_REQUEST__INIT;
+    req.job_id = cli_job_id(argv[0], pos[0]);
+    if (!req.job_id)
+        return CLI_USAGE;
+    req.task = n > 1 ? pos[1] : "";
+    Cairn__CancelReply *r = NULL;
+    int rc = cli_call(c, CAIRN_MSG_CANCEL, &req.base, CAIRN_MSG_CANCEL_REPLY,
+                      (ProtobufCMessage **)&r);
+    if (rc != CLI_OK)
+        return rc;
+    printf("cancelled %u task%s (%u attempt%s signalled); job %llu is %s\n", r->tasks_cancelled,
+           r->tasks_cancelled == 1 ? "" : "s", r->attempts_signalled,
+           r->attempts_signalled == 1 ? "" : "s", (unsigned long long)req.job_id,
+           JSTATE(r->state));
+    cairn_msg_free(&r->base);
+    return CLI_OK;
+}
+
+int cmd_explain(cli_t *c, int argc, char **argv)
+{
+    bool json = false;
+    int replica = 0;
+    char *pos[2];
+    int n = parse_args(argc, argv, &json, pos, 2, &replica);
+    if (n < 0)
+        return CLI_USAGE;
+    if (n != 2)
+        return cli_usage_error(argv[0], "needs JOB and TASK");
+    Cairn__ExplainRequest req = CAIRN__EXPLAIN_REQUEST__INIT;
+    req.job_id = cli_job_id(argv[0], pos[0]);
+    if (!req.job_id)
+        return CLI_USAGE;
+    req.task = pos[1];
+    req.replica = (uint32_t)(replica < 0 ? 0 : replica);
+    Cairn__ExplainReply *r = NULL;
+    int rc = cli_call(c, CAIRN_MSG_EXPLAIN, &req.base, CAIRN_MSG_EXPLAIN_REPLY,
+                      (ProtobufCMessage **)&r);
+    if (rc != CLI_OK)
+        return rc;
+    if (json) {
+        fputs("{\"text\": ", stdout);
+        ui_json_str(stdout, r->text);
+        printf(", \"state\": \"%s\", \"nodes_considered\": %u, \"reasons\": [", TSTATE(r->state),
+               r->nodes_considered);
+        for (size_t i = 0; i < r->n_reasons; i++)
+            printf("%s{\"reason\": \"%s\", \"count\": %u}", i ? ", " : "",
+                   ui_enum(&cairn__pending_reason__descriptor, (int)r->reasons[i]->reason),
+                   r->reasons[i]->count);
+        fputs("]}\n", stdout);
+    } else {
+        printf("%s: %s\n%s\n", pos[1], TSTATE(r->state), r->text);
+    }
+    cairn_msg_free(&r->base);
+    return CLI_OK;
+}

@@ -1,0 +1,181 @@
+/* cairn nodes, drain and undrain. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+const char cmd_nodes_help[] =
+    "Usage: cairn nodes [--json]\n"
+    "\n"
+    "Show every node (state, cores, memory, GPUs free/total), then every GPU with\n"
+    "its model and the job/task using it.\n"
+    "  --json   print JSON\n";
+const char cmd_drain_help[] = "Usage: cairn drain NODE [--reason TEXT]\n"
+                              "\n"
+                              "Stop placing new work on NODE; running attempts go on.\n";
+const char cmd_undrain_help[] = "Usage: cairn undrain NODE\n"
+                                "\n"
+                                "Let the scheduler place work on NODE again.\n";
+
+#define NSTATE(v) ui_enum(&cairn__node_state__descriptor, (int)(v))
+
+static unsigned gpus_free(const Cairn__NodeInfo *n)
+{
+    unsigned f = 0;
+    for (size_t g = 0; g < n->n_gpus; g++)
+        f += !n->gpus[g]->used;
+    return f;
+}
+
+static void node_json(const Cairn__NodeInfo *n)
+{
+    fputs("{\"name\": ", stdout);
+    ui_json_str(stdout, n->name);
+    printf(", \"node_id\": %llu, \"state\": \"%s\", \"labels\": {", (unsigned long long)n->node_id,
+           NSTATE(n->state));
+    for (size_t i = 0; i < n->n_labels; i++) {
+        fputs(i ? ", " : "", stdout);
+        ui_json_str(stdout, n->labels[i]->key);
+        fputs(": ", stdout);
+        ui_json_str(stdout, n->labels[i]->value);
+    }
+    printf("}, \"cores_total\": %u, \"cores_free\": %u, \"memory_total_bytes\": %llu, "
+           "\"memory_free_bytes\": %llu, \"gpus_total\": %zu, \"gpus_free\": %u, "
+           "\"running_attempts\": %u, \"last_heartbeat_ms\": %lld, \"worker_version\": ",
+           n->cores_total, n->cores_free, (unsigned long long)n->memory_total_bytes,
+           (unsigned long long)n->memory_free_bytes, n->n_gpus, gpus_free(n), n->running_attempts,
+           (long long)n->last_heartbeat_ms);
+    ui_json_str(stdout, n->worker_version);
+    fputs(", \"drain_reason\": ", stdout);
+    ui_json_str(stdout, n->drain_reason);
+    fputs(", \"gpus\": [", stdout);
+    for (size_t g = 0; g < n->n_gpus; g++) {
+        const Cairn__NodeGpu *gp = n->gpus[g];
+        printf("%s{\"index\": %u, \"model\": ", g ? ", " : "", gp->index);
+        ui_json_str(stdout, gp->model);
+        printf(", \"memory_bytes\": %llu, \"uuid\": ", (unsigned long long)gp->memory_bytes);
+        ui_json_str(stdout, gp->uuid);
+        printf(", \"used\": %s, \"attempt_id\": %llu, \"job_id\": %llu, \"task\": ",
+               gp->used ? "true" : "false", (unsigned long long)gp->attempt_id,
+               (unsigned long long)gp->job_id);
+        ui_json_str(stdout, gp->task_name);
+        fputc('}', stdout);
+    }
+    fputs("]}", stdout);
+}
+
+static void nodes_human(const cli_t *c, const Cairn__NodesReply *r)
+{
+    static const char *const hdr[] = {"NAME", "STATE", "CORES", "MEMORY", "GPUS", "RUNNING",
+                                      "NOTE"};
+    ui_table_t *t = ui_table_create(7, hdr);
+    size_t ngpus = 0;
+    for (size_t i = 0; i < r->n_nodes; i++) {
+        const Cairn__NodeInfo *n = r->nodes[i];
+        char cores[32], mem[80], fm[32], tm[32], gpus[32], run[16];
+        snprintf(cores, sizeof(cores), "%u/%u", n->cores_free, n->cores_total);
+        snprintf(mem, sizeof(mem), "%s/%s", ui_bytes(n->memory_free_bytes, fm, sizeof(fm)),
+                 ui_bytes(n->memory_total_bytes, tm, sizeof(tm)));
+        snprintf(gpus, sizeof(gpus), "%u/%zu", gpus_free(n), n->n_gpus);
+        snprintf(run, sizeof(run), "%u", n->running_attempts);
+        const char *state = NSTATE(n->state);
+        const char *cells[] = {n->name, state, cores, mem, gpus, run, n->drain_reason};
+        ui_table_add(t, cells, 1, ui_state_col(c, state));
+        ngpus += n->n_gpus;
+    }
+    ui_table_print(c, t, stdout);
+    ui_table_destroy(t);
+    if (!ngpus)
+        return;
+    static const char *const ghdr[] = {"NODE", "GPU", "MODEL", "MEMORY", "USED BY"};
+    t = ui_table_create(5, ghdr);
+    for (size_t i = 0; i < r->n_nodes; i++) {
+        for (size_t g = 0; g < r->nodes[i]->n_gpus; g++) {
+            const Cairn__NodeGpu *gp = r->nodes[i]->gpus[g];
+            char idx[16], mem[32], used[300] = "-";
+            snprintf(idx, sizeof(idx), "%u", gp->index);
+            if (gp->used)
+                snprintf(used, sizeof(used), "job %llu task %s", (unsigned long long)gp->job_id,
+                         gp->task_name);
+            const char *cells[] = {r->nodes[i]->name, idx, gp->model,
+                                   ui_bytes(gp->memory_bytes, mem, sizeof(mem)), used};
+            ui_table_add(t, cells, 4, gp->used ? ui_col(c, UI_BLUE) : NULL);
+        }
+    }
+    printf("\n");
+    ui_table_print(c, t, stdout);
+    ui_table_destroy(t);
+}
+
+int cmd_nodes(cli_t *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+    bool json = false;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch != 'j')
+            return cli_usage_error(argv[0], "bad option");
+        json = true;
+    }
+    Cairn__NodesRequest req = CAIRN__NODES_REQUEST__INIT;
+    req.n_names = (size_t)(argc - optind);
+    req.names = argv + optind;
+    Cairn__NodesReply *r = NULL;
+    int rc =
+        cli_call(c, CAIRN_MSG_NODES, &req.base, CAIRN_MSG_NODES_REPLY, (ProtobufCMessage **)&r);
+    if (rc != CLI_OK)
+        return rc;
+    if (json) {
+        fputs("{\"nodes\": [", stdout);
+        for (size_t i = 0; i < r->n_nodes; i++) {
+            fputs(i ? ", " : "", stdout);
+            node_json(r->nodes[i]);
+        }
+        fputs("]}\n", stdout);
+    } else {
+        nodes_human(c, r);
+    }
+    cairn_msg_free(&r->base);
+    return CLI_OK;
+}
+
+static int drain(cli_t *c, int argc, char **argv, bool on)
+{
+    static const struct option opts[] = {{"reason", required_argument, NULL, 'r'},
+                                         {NULL, 0, NULL, 0}};
+    Cairn__DrainRequest req = CAIRN__DRAIN_REQUEST__INIT;
+    req.reason = "";
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch != 'r' || !on)
+            return cli_usage_error(argv[0], "bad option");
+        req.reason = optarg;
+    }
+    if (argc - optind != 1)
+        return cli_usage_error(argv[0], "which node?");
+    req.node = argv[optind];
+    req.drain = on;
+    Cairn__DrainReply *r = NULL;
+    int rc =
+        cli_call(c, CAIRN_MSG_DRAIN, &req.base, CAIRN_MSG_DRAIN_REPLY, (ProtobufCMessage **)&r);
+    if (rc != CLI_OK)
+        return rc;
+    printf("node %s: %s", req.node, NSTATE(r->state));
+    if (r->running_attempts)
+        printf(" (%u attempt%s still running)", r->running_attempts,
+               r->running_attempts == 1 ? "" : "s");
+    printf("\n");
+    cairn_msg_free(&r->base);
+    return CLI_OK;
+}
+
+int cmd_drain(cli_t *c, int argc, char **argv)
+{
+    return drain(c, argc, argv, true);
+}
+
+int cmd_undrain(cli_t *c, int argc, char **argv)
+{
+    return drain(c, argc, argv, false);
+}

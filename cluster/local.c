@@ -1,0 +1,460 @@
+/* cairn up / cairn down: a local cluster of one cairn-scheduler and some
+ * cairn-worker daemons, detached, with everything in one state directory:
+ * clients.sock / workers.sock, scheduler.log, worker-NAME.log, and
+ * cluster.pids, one line per daemon: "scheduler PID" or
+ * "worker NAME PID TOPOLOGY" (TOPOLOGY "-" for this machine). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+const char cmd_up_help[] =
+    "Usage: cairn up [--workers N] [--topology FILE]... [--state-dir DIR]\n"
+    "\n"
+    "Start a local cluster in the background: cairn-scheduler and workers, with\n"
+    "sockets, logs and cluster.pids in DIR (default: $CAIRN_STATE_DIR, else\n"
+    "${XDG_STATE_HOME:-~/.local/state}/cairn). By default one worker \"local\" with\n"
+    "this machine's resources; --topology FILE (repeatable) adds a simulated worker\n"
+    "per hwloc XML file (sim1, sim2...); --workers N starts N workers, cycling\n"
+    "through the topology files. On a cluster already up it changes nothing; daemons\n"
+    "that died are started again on their existing state.\n";
+const char cmd_down_help[] = "Usage: cairn down [--state-dir DIR]\n"
+                             "\n"
+                             "Stop the local cluster's daemons (SIGTERM, then SIGKILL after 10 s).\n";
+
+#define MAX_DAEMONS 64
+#define UP_TIMEOUT_MS 30000
+#define DOWN_TIMEOUT_MS 10000
+
+typedef struct daemon_ent {
+    bool scheduler;
+    char name[64];
+    char topo[PATH_MAX];
+    pid_t pid;
+} daemon_ent_t;
+
+typedef struct cluster {
+    char dir[PATH_MAX];
+    char bindir[PATH_MAX];
+    daemon_ent_t d[MAX_DAEMONS];
+    size_t n;
+} cluster_t;
+
+static void pids_path(const cluster_t *cl, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/cluster.pids", cl->dir);
+}
+
+/* Alive and one of ours (guards against a recycled pid). */
+static bool pid_alive(pid_t pid)
+{
+    if (pid <= 0 || kill(pid, 0) != 0)
+        return false;
+    char link[64], exe[PATH_MAX];
+    snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(link, exe, sizeof(exe) - 1);
+    if (n < 0)
+        return true; /* cannot tell: assume it is */
+    exe[n] = '\0';
+    if (strstr(exe, "cairn-") == NULL)
+        return false;
+    char stat[PATH_MAX];
+    snprintf(stat, sizeof(stat), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(stat, "r");
+    char st = 0;
+    if (f) { /* a zombie is not alive */
+        if (fscanf(f, "%*d %*s %c", &st) != 1)
+            st = 0;
+        fclose(f);
+    }
+    return st != 'Z';
+}
+
+static int pids_read(cluster_t *cl)
+{
+    char path[PATH_MAX + 16], line[PATH_MAX + 128];
+    pids_path(cl, path, sizeof(path));
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -errno;
+    cl->n = 0;
+    while (fgets(line, sizeof(line), f) && cl->n < MAX_DAEMONS) {
+        daemon_ent_t *d = &cl->d[cl->n];
+        memset(d, 0, sizeof(*d));
+        int pid = 0;
+        if (sscanf(line, "scheduler %d", &pid) == 1) {
+            d->scheduler = true;
+            snprintf(d->name, sizeof(d->name), "scheduler");
+        } else if (sscanf(line, "worker %63s %d %4095s", d->name, &pid, d->topo) != 3) {
+            continue;
+        }
+        if (!strcmp(d->topo, "-"))
+            d->topo[0] = '\0';
+        d->pid = pid;
+        cl->n++;
+    }
+    fclose(f);
+    return 0;
+}
+
+static int pids_write(const cluster_t *cl)
+{
+    char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+    pids_path(cl, path, sizeof(path));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -errno;
+    for (size_t i = 0; i < cl->n; i++) {
+        const daemon_ent_t *d = &cl->d[i];
+        if (d->scheduler)
+            fprintf(f, "scheduler %d\n", (int)d->pid);
+        else
+            fprintf(f, "worker %s %d %s\n", d->name, (int)d->pid, d->topo[0] ? d->topo : "-");
+    }
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+        return -errno;
+    return 0;
+}
+
+/* Start argv detached (own session, stdio to log); returns its pid. The
+ * daemon is a grandchild, so it is never our zombie. */
+static pid_t spawn_detached(char *const *argv, const char *log)
+{
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return -1;
+    pid_t child = fork();
+    if (child < 0)
+        return -1;
+    if (child == 0) {
+        close(pfd[0]);
+        setsid();
+        pid_t gc = fork();
+        if (gc == 0) {
+            close(pfd[1]);
+            int in = open("/dev/null", O_RDONLY);
+            int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (in >= 0)
+                dup2(in, 0);
+            if (out >= 0) {
+                dup2(out, 1);
+                dup2(out, 2);
+            }
+            execv(argv[0], argv);
+            _exit(127);
+        }
+        ssize_t w = write(pfd[1], &gc, sizeof(gc));
+        _exit(w == (ssize_t)sizeof(gc) ? 0 : 1);
+    }
+    close(pfd[1]);
+    pid_t gc = -1;
+    if (read(pfd[0], &gc, sizeof(gc)) != (ssize_t)sizeof(gc))
+        gc = -1;
+    close(pfd[0]);
+    waitpid(child, NULL, 0);
+    return gc;
+}
+
+static int daemon_start(const cluster_t *cl, daemon_ent_t *d)
+{
+    char bin[PATH_MAX + 32], log[PATH_MAX + 80], logarg[PATH_MAX + 80], sock[PATH_MAX + 32];
+    char wdir[PATH_MAX + 80];
+    char *argv[16];
+    int n = 0;
+    if (d->scheduler) {
+        snprintf(bin, sizeof(bin), "%s/cairn-scheduler", cl->bindir);
+        snprintf(log, sizeof(log), "%s/scheduler.log", cl->dir);
+        argv[n++] = bin;
+        argv[n++] = "--state-dir";
+        argv[n++] = (char *)cl->dir;
+    } else {
+        snprintf(bin, sizeof(bin), "%s/cairn-worker", cl->bindir);
+        snprintf(log, sizeof(log), "%s/worker-%s.log", cl->dir, d->name);
+        snprintf(sock, sizeof(sock), "ipc://%s/workers.sock", cl->dir);
+        snprintf(wdir, sizeof(wdir), "%s/worker-%s", cl->dir, d->name);
+        argv[n++] = bin;
+        argv[n++] = "--scheduler";
+        argv[n++] = sock;
+        argv[n++] = "--state-dir";
+        argv[n++] = wdir;
+        argv[n++] = "--name";
+        argv[n++] = d->name;
+        if (d->topo[0]) {
+            argv[n++] = "--topology";
+            argv[n++] = d->topo;
+        }
+    }
+    snprintf(logarg, sizeof(logarg), "%s", log);
+    argv[n++] = "--log-file";
+    argv[n++] = logarg;
+    argv[n] = NULL;
+    if (access(bin, X_OK) != 0) {
+        fprintf(stderr, "cairn up: cannot run %s: %s\n", bin, strerror(errno));
+        return -1;
+    }
+    d->pid = spawn_detached(argv, log);
+    if (d->pid <= 0) {
+        fprintf(stderr, "cairn up: cannot start %s: %s\n", bin, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Count workers that are up, and their GPUs; -1 if the scheduler does not
+ * answer. */
+static int nodes_up(const cluster_t *cl, size_t *ngpus)
+{
+    char url[PATH_MAX + 32];
+    snprintf(url, sizeof(url), "ipc://%s/clients.sock", cl->dir);
+    cairn_client_t *cc = NULL;
+    if (cairn_client_open(url, 1000, &cc, NULL) < 0)
+        return -1;
+    Cairn__NodesRequest req = CAIRN__NODES_REQUEST__INIT;
+    Cairn__NodesReply *r = NULL;
+    int up = -1;
+    if (cairn_client_call(cc, CAIRN_MSG_NODES, &req.base, CAIRN_MSG_NODES_REPLY,
+                          (ProtobufCMessage **)&r, NULL) == 0) {
+        up = 0;
+        *ngpus = 0;
+        for (size_t i = 0; i < r->n_nodes; i++) {
+            if (r->nodes[i]->state != CAIRN__NODE_STATE__NODE_STATE_UP)
+                continue;
+            up++;
+            *ngpus += r->nodes[i]->n_gpus;
+        }
+        cairn_msg_free(&r->base);
+    }
+    cairn_client_close(cc);
+    return up;
+}
+
+static size_t nworkers(const cluster_t *cl)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cl->n; i++)
+        n += !cl->d[i].scheduler;
+    return n;
+}
+
+/* Poll until every worker is up, with a deadline. */
+static int wait_up(const cluster_t *cl, size_t *ngpus)
+{
+    int64_t deadline = ui_mono_ms() + UP_TIMEOUT_MS;
+    size_t want = nworkers(cl);
+    while (ui_mono_ms() < deadline) {
+        int up = nodes_up(cl, ngpus);
+        if (up >= 0 && (size_t)up >= want)
+            return 0;
+        ui_sleep_ms(100);
+    }
+    fprintf(stderr, "cairn up: the cluster did not come up within %d s; see the logs in %s\n",
+            UP_TIMEOUT_MS / 1000, cl->dir);
+    return -1;
+}
+
+/* --state-dir or the default; made absolute. */
+static int cluster_init(cluster_t *cl, const char *dir)
+{
+    memset(cl, 0, sizeof(*cl));
+    if (!dir)
+        dir = cli_state_dir();
+    char cmd[PATH_MAX];
+    snprintf(cmd, sizeof(cmd), "%s", dir);
+    for (char *p = cmd + 1; *p; p++) { /* mkdir -p */
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        mkdir(cmd, 0755);
+        *p = '/';
+    }
+    if (mkdir(cmd, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "cairn: cannot create %s: %s\n", dir, strerror(errno));
+        return CLI_FAIL;
+    }
+    if (!realpath(dir, cl->dir)) {
+        fprintf(stderr, "cairn: %s: %s\n", dir, strerror(errno));
+        return CLI_FAIL;
+    }
+    ssize_t n = readlink("/proc/self/exe", cl->bindir, sizeof(cl->bindir) - 1);
+    if (n <= 0) {
+        fprintf(stderr, "cairn: cannot find my own binary: %s\n", strerror(errno));
+        return CLI_FAIL;
+    }
+    cl->bindir[n] = '\0';
+    char *slash = strrchr(cl->bindir, '/');
+    if (slash)
+        *slash = '\0';
+    return CLI_OK;
+}
+
+typedef struct up_opts {
+    const char *dir;
+    long workers;
+    const char *topo[MAX_DAEMONS];
+    size_t ntopo;
+} up_opts_t;
+
+static int up_parse(int argc, char **argv, up_opts_t *o)
+{
+    static const struct option opts[] = {
+        {"workers", required_argument, NULL, 'n'},
+        {"topology", required_argument, NULL, 't'},
+        {"state-dir", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch == 'n') {
+            char *end;
+            o->workers = strtol(optarg, &end, 10);
+            if (*end || o->workers < 1 || o->workers >= MAX_DAEMONS)
+                return cli_usage_error(argv[0], "--workers: 1 to %d", MAX_DAEMONS - 1);
+        } else if (ch == 't' && o->ntopo < MAX_DAEMONS - 1) {
+            o->topo[o->ntopo++] = optarg;
+        } else if (ch == 's') {
+            o->dir = optarg;
+        } else {
+            return cli_usage_error(argv[0], "bad option");
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    return CLI_OK;
+}
+
+/* The daemons of a new cluster, from the options. */
+static int up_layout(cluster_t *cl, const up_opts_t *o)
+{
+    size_t n = o->workers ? (size_t)o->workers : (o->ntopo ? o->ntopo : 1);
+    cl->d[0].scheduler = true;
+    snprintf(cl->d[0].name, sizeof(cl->d[0].name), "scheduler");
+    cl->n = 1;
+    for (size_t i = 0; i < n; i++) {
+        daemon_ent_t *d = &cl->d[cl->n++];
+        if (o->ntopo) {
+            snprintf(d->name, sizeof(d->name), "sim%zu", i + 1);
+            if (!realpath(o->topo[i % o->ntopo], d->topo)) {
+                fprintf(stderr, "cairn up: %s: %s\n", o->topo[i % o->ntopo], strerror(errno));
+                return CLI_USAGE;
+            }
+        } else if (n == 1) {
+            snprintf(d->name, sizeof(d->name), "local");
+        } else {
+            snprintf(d->name, sizeof(d->name), "local%zu", i + 1);
+        }
+    }
+    return CLI_OK;
+}
+
+int cmd_up(cli_t *c, int argc, char **argv)
+{
+    (void)c;
+    up_opts_t o = {0};
+    int rc = up_parse(argc, argv, &o);
+    if (rc != CLI_OK)
+        return rc;
+    cluster_t *cl = calloc(1, sizeof(*cl));
+    if (!cl)
+        return CLI_FAIL;
+    rc = cluster_init(cl, o.dir);
+    if (rc != CLI_OK)
+        goto out;
+    size_t started = 0, ngpus = 0;
+    if (pids_read(cl) == 0 && cl->n > 0) {
+        for (size_t i = 0; i < cl->n; i++) {
+            if (pid_alive(cl->d[i].pid))
+                continue;
+            if (daemon_start(cl, &cl->d[i]) < 0) {
+                rc = CLI_FAIL;
+                break;
+            }
+            started++;
+        }
+    } else {
+        rc = up_layout(cl, &o);
+        for (size_t i = 0; rc == CLI_OK && i < cl->n; i++, started++)
+            if (daemon_start(cl, &cl->d[i]) < 0)
+                rc = CLI_FAIL;
+    }
+    if (started && pids_write(cl) < 0) {
+        fprintf(stderr, "cairn up: cannot write %s/cluster.pids: %s\n", cl->dir, strerror(errno));
+        rc = CLI_FAIL;
+    }
+    if (rc != CLI_OK || wait_up(cl, &ngpus) < 0) {
+        rc = CLI_FAIL;
+        goto out;
+    }
+    size_t nw = nworkers(cl);
+    if (!started)
+        printf("cluster already up in %s: 1 scheduler, %zu worker%s (%zu GPUs)\n", cl->dir, nw,
+               nw == 1 ? "" : "s", ngpus);
+    else
+        printf("cluster up%s: 1 scheduler, %zu worker%s (%zu GPUs) in %s\n",
+               started < cl->n ? " again" : "", nw, nw == 1 ? "" : "s", ngpus, cl->dir);
+    if (started && strcmp(cl->dir, cli_state_dir()) != 0)
+        printf("try: export CAIRN_STATE_DIR=%s; cairn nodes\n", cl->dir);
+    else if (started)
+        printf("try: cairn nodes\n");
+out:
+    free(cl);
+    return rc;
+}
+
+int cmd_down(cli_t *c, int argc, char **argv)
+{
+    (void)c;
+    static const struct option opts[] = {{"state-dir", required_argument, NULL, 's'},
+                                         {NULL, 0, NULL, 0}};
+    const char *dir = NULL;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch != 's')
+            return cli_usage_error(argv[0], "bad option");
+        dir = optarg;
+    }
+    if (optind < argc)
+        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    cluster_t *cl = calloc(1, sizeof(*cl));
+    if (!cl)
+        return CLI_FAIL;
+    int rc = cluster_init(cl, dir);
+    if (rc == CLI_OK && pids_read(cl) < 0) {
+        printf("no cluster in %s\n", cl->dir);
+        free(cl);
+        return CLI_OK;
+    }
+    /* Workers first (their tasks die with them), then the scheduler. */
+    for (size_t i = cl->n; i-- > 0;)
+        if (pid_alive(cl->d[i].pid))
+            kill(cl->d[i].pid, SIGTERM);
+    int64_t deadline = ui_mono_ms() + DOWN_TIMEOUT_MS;
+    size_t alive = cl->n;
+    while (alive && ui_mono_ms() < deadline) {
+        alive = 0;
+        for (size_t i = 0; i < cl->n; i++)
+            alive += pid_alive(cl->d[i].pid);
+        if (alive)
+            ui_sleep_ms(50);
+    }
+    for (size_t i = 0; i < cl->n; i++) {
+        if (pid_alive(cl->d[i].pid)) {
+            fprintf(stderr, "cairn down: %s did not stop: killing it\n", cl->d[i].name);
+            kill(cl->d[i].pid, SIGKILL);
+        }
+    }
+    char path[PATH_MAX + 16];
+    pids_path(cl, path, sizeof(path));
+    unlink(path);
+    printf("cluster down: stopped %zu daemon%s in %s\n", cl->n, cl->n == 1 ? "" : "s", cl->dir);
+    free(cl);
+    return CLI_OK;
+}

@@ -1,0 +1,228 @@
+/* Output helpers for the cairn command: colours, enum names, durations,
+ * JSON strings and aligned tables. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd.h"
+
+const char *ui_col(const cli_t *c, const char *ansi)
+{
+    return c && c->color ? ansi : "";
+}
+
+const char *ui_enum(const ProtobufCEnumDescriptor *d, int value)
+{
+    static char ring[8][48];
+    static unsigned next;
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
+    if (!v || d->n_values == 0)
+        return "unknown";
+    /* The prefix every value shares ("JOB_STATE_"), up to its last '_'. */
+    const char *a = d->values[0].name, *b = d->values[d->n_values - 1].name;
+    size_t plen = 0;
+    for (size_t i = 0; a[i] && a[i] == b[i]; i++)
+        if (a[i] == '_')
+            plen = i + 1;
+    char *out = ring[next++ % 8];
+    size_t n = 0;
+    for (const char *p = v->name + plen; *p && n + 1 < sizeof(ring[0]); p++)
+        out[n++] = (char)tolower((unsigned char)*p);
+    out[n] = '\0';
+    return out;
+}
+
+const char *ui_state_col(const cli_t *c, const char *state)
+{
+    if (!strcmp(state, "succeeded") || !strcmp(state, "up"))
+        return ui_col(c, UI_GREEN);
+    if (!strcmp(state, "failed") || !strcmp(state, "upstream_failed") || !strcmp(state, "down"))
+        return ui_col(c, UI_RED);
+    if (!strcmp(state, "running"))
+        return ui_col(c, UI_BLUE);
+    if (!strcmp(state, "cancelled") || !strcmp(state, "draining") || !strcmp(state, "drained") ||
+        !strcmp(state, "retry_wait"))
+        return ui_col(c, UI_YELLOW);
+    return "";
+}
+
+const char *ui_duration(int64_t ms, char *buf, size_t len)
+{
+    if (ms < 0)
+        snprintf(buf, len, "-");
+    else if (ms < 60000)
+        snprintf(buf, len, "%.1fs", (double)ms / 1000.0);
+    else if (ms < 3600000)
+        snprintf(buf, len, "%dm%02ds", (int)(ms / 60000), (int)(ms / 1000 % 60));
+    else
+        snprintf(buf, len, "%dh%02dm", (int)(ms / 3600000), (int)(ms / 60000 % 60));
+    return buf;
+}
+
+const char *ui_bytes(uint64_t n, char *buf, size_t len)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)n;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, len, "%llu B", (unsigned long long)n);
+    else
+        snprintf(buf, len, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+int64_t ui_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t ui_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void ui_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+void ui_json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        switch (*p) {
+        case '"':
+            fputs("\\\"", f);
+            break;
+        case '\\':
+            fputs("\\\\", f);
+            break;
+        case '\n':
+            fputs("\\n", f);
+            break;
+        case '\r':
+            fputs("\\r", f);
+            break;
+        case '\t':
+            fputs("\\t", f);
+            break;
+        default:
+            if (*p < 0x20)
+                fprintf(f, "\\u%04x", *p);
+            else
+                fputc(*p, f); /* UTF-8 passes through: the decoder checked it */
+        }
+    }
+    fputc('"', f);
+}
+
+typedef struct ui_row {
+    char **cells;
+    int colored;
+    const char *color;
+} ui_row_t;
+
+struct ui_table {
+    size_t ncols, nrows, cap;
+    char **headers;
+    ui_row_t *rows;
+};
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s ? s : "");
+    if (!d)
+        abort(); /* out of memory in a command-line tool */
+    return d;
+}
+
+ui_table_t *ui_table_create(size_t ncols, const char *const *headers)
+{
+    ui_table_t *t = calloc(1, sizeof(*t));
+    if (!t)
+        abort();
+    t->ncols = ncols;
+    t->headers = calloc(ncols, sizeof(char *));
+    if (!t->headers)
+        abort();
+    for (size_t i = 0; i < ncols; i++)
+        t->headers[i] = xstrdup(headers[i]);
+    return t;
+}
+
+void ui_table_add(ui_table_t *t, const char *const *cells, int col_colored, const char *color)
+{
+    if (t->nrows == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 16;
+        t->rows = realloc(t->rows, t->cap * sizeof(*t->rows));
+        if (!t->rows)
+            abort();
+    }
+    ui_row_t *r = &t->rows[t->nrows++];
+    r->cells = calloc(t->ncols, sizeof(char *));
+    if (!r->cells)
+        abort();
+    for (size_t i = 0; i < t->ncols; i++)
+        r->cells[i] = xstrdup(cells[i]);
+    r->colored = col_colored;
+    r->color = color;
+}
+
+static void print_cells(const cli_t *c, FILE *f, char **cells, const size_t *w, size_t ncols,
+                        int colored, const char *color)
+{
+    for (size_t i = 0; i < ncols; i++) {
+        bool col = (int)i == colored && color && *color;
+        fprintf(f, "%s%s%s", col ? color : "", cells[i], col ? ui_col(c, UI_RESET) : "");
+        if (i + 1 < ncols)
+            fprintf(f, "%*s", (int)(w[i] - strlen(cells[i]) + 2), "");
+    }
+    fputc('\n', f);
+}
+
+void ui_table_print(const cli_t *c, ui_table_t *t, FILE *f)
+{
+    size_t *w = calloc(t->ncols, sizeof(size_t));
+    if (!w)
+        abort();
+    for (size_t i = 0; i < t->ncols; i++) {
+        w[i] = strlen(t->headers[i]);
+        for (size_t r = 0; r < t->nrows; r++)
+            if (strlen(t->rows[r].cells[i]) > w[i])
+                w[i] = strlen(t->rows[r].cells[i]);
+    }
+    fputs(ui_col(c, UI_BOLD), f);
+    print_cells(c, f, t->headers, w, t->ncols, -1, NULL);
+    if (c && c->color)
+        fputs(UI_RESET, f);
+    for (size_t r = 0; r < t->nrows; r++)
+        print_cells(c, f, t->rows[r].cells, w, t->ncols, t->rows[r].colored, t->rows[r].color);
+    free(w);
+}
+
+void ui_table_destroy(ui_table_t *t)
+{
+    if (!t)
+        return;
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (size_t i = 0; i < t->ncols; i++)
+            free(t->rows[r].cells[i]);
+        free(t->rows[r].cells);
+    }
+    for (size_t i = 0; i < t->ncols; i++)
+        free(t->headers[i]);
+    free(t->headers);
+    free(t->rows);
+    free(t);
+}

@@ -1,0 +1,144 @@
+#!/bin/sh
+# The cairn command against a local cluster started with 'cairn up': two
+# simulated nodes (8 H100s, CPU only), a small DAG with a GPU task and a
+# matrix, logs, explain, cancel, drain, errors and exit codes, 'cairn down'.
+#   sh cairn_cli.sh BIN_DIR TESTS_DIR
+set -u
+bin="$1"
+tests="$2"
+cairn="$bin/cairn"
+dir=$(mktemp -d /tmp/cairn-cli-test-XXXXXX)
+CAIRN_STATE_DIR=$dir/state
+export CAIRN_STATE_DIR
+unset CAIRN_SCHEDULER NO_COLOR
+fail=0
+cleanup() {
+    "$cairn" down --state-dir "$CAIRN_STATE_DIR" >/dev/null 2>&1
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+ok() { echo "ok: $1"; }
+bad() {
+    echo "FAIL: $1"
+    fail=1
+}
+# expect CODE DESCRIPTION -- COMMAND...: run with a timeout, check the exit code
+expect() {
+    want=$1 what=$2
+    shift 3
+    timeout 60 "$@" >"$dir/out" 2>"$dir/err"
+    got=$?
+    if [ "$got" -eq "$want" ]; then ok "$what"; else
+        bad "$what: exit $got, expected $want"
+        sed 's/^/  out: /' "$dir/out"
+        sed 's/^/  err: /' "$dir/err"
+    fi
+}
+# json_check DESCRIPTION PYTHON-EXPRESSION (on j, the JSON in $dir/out)
+json_check() {
+    if python3 -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" \
+        "$dir/out"; then ok "$1"; else
+        bad "$1"
+        sed 's/^/  json: /' "$dir/out"
+    fi
+}
+
+expect 0 "cairn up" -- "$cairn" up --state-dir "$CAIRN_STATE_DIR" \
+    --topology "$tests/topologies/hgx-h100-8gpu.xml" --topology "$tests/topologies/cpu-only-1s.xml"
+grep -q "cluster up: 1 scheduler, 2 workers (8 GPUs)" "$dir/out" || bad "up message: $(cat "$dir/out")"
+expect 0 "cairn up again" -- "$cairn" up --state-dir "$CAIRN_STATE_DIR"
+grep -q "already up" "$dir/out" || bad "second up does not say already up: $(cat "$dir/out")"
+
+expect 0 "nodes --json" -- "$cairn" nodes --json
+json_check "two nodes, 8 GPUs" \
+    "len(j['nodes']) == 2 and sum(len(n['gpus']) for n in j['nodes']) == 8 and all(n['state'] == 'up' for n in j['nodes'])"
+expect 0 "nodes" -- "$cairn" nodes
+grep -q "^sim1 " "$dir/out" || bad "nodes table lacks sim1"
+grep -q "H100" "$dir/out" || bad "nodes table lacks the GPU model"
+
+expect 0 "drain" -- "$cairn" drain sim2 --reason "maintenance"
+expect 0 "nodes after drain" -- "$cairn" nodes --json
+json_check "sim2 draining" \
+    "[n['state'] for n in j['nodes'] if n['name'] == 'sim2'][0] in ('draining', 'drained')"
+expect 0 "undrain" -- "$cairn" undrain sim2
+expect 0 "nodes after undrain" -- "$cairn" nodes --json
+json_check "sim2 up again" "[n['state'] for n in j['nodes'] if n['name'] == 'sim2'][0] == 'up'"
+expect 4 "drain of an unknown node" -- "$cairn" drain nosuchnode
+
+# errors and exit codes
+expect 4 "status of an unknown job" -- "$cairn" status 999
+[ -s "$dir/err" ] || bad "status 999 printed no message"
+expect 2 "unknown command" -- "$cairn" bogus
+grep -q "unknown command 'bogus'" "$dir/err" || bad "unknown command message"
+expect 2 "bad job id" -- "$cairn" status abc
+expect 0 "submit --help" -- "$cairn" submit --help
+grep -q "Usage: cairn submit" "$dir/out" || bad "submit --help"
+expect 3 "unreachable scheduler" -- "$cairn" --scheduler "ipc://$dir/nothing.sock" jobs
+grep -q "cannot reach the scheduler at ipc://$dir/nothing.sock" "$dir/err" || bad "unreachable message"
+expect 3 "unreachable through CAIRN_SCHEDULER" -- env CAIRN_SCHEDULER="ipc://$dir/x.sock" "$cairn" nodes
+
+cat >"$dir/dag.yaml" <<'YAML'
+name: clitest
+tasks:
+  - name: prep
+    shell: echo "hello from prep"; echo "to stderr" >&2
+  - name: train
+    needs: [prep]
+    resources:
+      gpus: 2
+    shell: echo "gpus=$CUDA_VISIBLE_DEVICES"
+  - name: sweep
+    needs: [prep]
+    matrix:
+      C: [1, 2]
+    shell: echo "C=${{ matrix.C }}"
+YAML
+cat >"$dir/long.yaml" <<'YAML'
+name: long
+tasks:
+  - name: sleeper
+    shell: sleep 300
+YAML
+printf 'name: broken\ntasks:\n  - name: a\n    shel: echo\n' >"$dir/broken.yaml"
+
+expect 0 "submit --wait" -- "$cairn" submit "$dir/dag.yaml" --wait
+job=$(head -n 1 "$dir/out")
+case "$job" in [1-9]*) ;; *) bad "submit printed '$job', not a job id" ;; esac
+expect 0 "status --json" -- "$cairn" status "$job" --json
+json_check "all tasks succeeded" \
+    "j['job']['state'] == 'succeeded' and len(j['tasks']) == 4 and all(t['state'] == 'succeeded' for t in j['tasks']) and all(len(t['attempts']) == 1 for t in j['tasks'])"
+expect 0 "status table" -- "$cairn" status "$job"
+grep -q "NAME  *STATE  *ATTEMPT  *NODE  *GPUS  *DURATION  *REASON" "$dir/out" || bad "status header"
+expect 0 "logs" -- "$cairn" logs "$job" prep
+grep -q "hello from prep" "$dir/out" || bad "logs lack the output"
+expect 0 "logs --stderr" -- "$cairn" logs "$job" prep --stderr
+grep -q "to stderr" "$dir/out" || bad "stderr log"
+expect 0 "gpu task logs" -- "$cairn" logs "$job" train
+grep -q "^gpus=..*" "$dir/out" || bad "the GPU task saw no CUDA_VISIBLE_DEVICES: $(cat "$dir/out")"
+expect 0 "explain" -- "$cairn" explain "$job" train
+[ -s "$dir/out" ] || bad "explain printed nothing"
+expect 0 "jobs --json" -- "$cairn" jobs --json
+json_check "jobs lists the job" "any(x['job_id'] == $job and x['name'] == 'clitest' for x in j['jobs'])"
+expect 4 "logs of an unknown task" -- "$cairn" logs "$job" nosuchtask
+expect 2 "a broken spec" -- "$cairn" submit "$dir/broken.yaml"
+grep -q "broken.yaml:[0-9]*:[0-9]*: " "$dir/err" || bad "spec errors lack file:line:col"
+
+expect 0 "submit a long job" -- "$cairn" submit "$dir/long.yaml" --json
+json_check "submit --json" "j['job_id'] > 0"
+long=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['job_id'])" "$dir/out")
+timeout 60 "$cairn" wait "$long" >"$dir/wait.out" 2>&1 &
+waiter=$!
+expect 0 "cancel" -- "$cairn" cancel "$long"
+wait $waiter
+rc=$?
+[ $rc -eq 1 ] && ok "wait on a cancelled job exits 1" || bad "wait on a cancelled job: exit $rc"
+expect 0 "status of the cancelled job" -- "$cairn" status "$long" --json
+json_check "job cancelled" "j['job']['state'] == 'cancelled'"
+
+expect 0 "cairn down" -- "$cairn" down --state-dir "$CAIRN_STATE_DIR"
+[ -e "$CAIRN_STATE_DIR/cluster.pids" ] && bad "cluster.pids left behind"
+expect 3 "scheduler gone after down" -- "$cairn" jobs
+[ $fail -eq 0 ] && echo "cairn_cli: ok"
+exit $fail
