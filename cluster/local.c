@@ -53,29 +53,29 @@ static void pids_path(const cluster_t *cl, char *buf, size_t len)
     snprintf(buf, len, "%s/cluster.pids", cl->dir);
 }
 
-/* Alive and one of ours (guards against a recycled pid). */
+/* Alive and one of ours (guards against a recycled pid). A zombie is not
+ * alive: in a container whose init does not reap, a dead daemon stays one. */
 static bool pid_alive(pid_t pid)
 {
     if (pid <= 0 || kill(pid, 0) != 0)
         return false;
-    char link[64], exe[PATH_MAX];
-    snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
-    ssize_t n = readlink(link, exe, sizeof(exe) - 1);
-    if (n < 0)
-        return true; /* cannot tell: assume it is */
-    exe[n] = '\0';
-    if (strstr(exe, "cairn-") == NULL)
-        return false;
-    char stat[PATH_MAX];
-    snprintf(stat, sizeof(stat), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(stat, "r");
+    char path[64], exe[PATH_MAX];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
     char st = 0;
-    if (f) { /* a zombie is not alive */
+    if (f) {
         if (fscanf(f, "%*d %*s %c", &st) != 1)
             st = 0;
         fclose(f);
     }
-    return st != 'Z';
+    if (st == 'Z' || st == 'X')
+        return false;
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+    if (n < 0)
+        return true; /* cannot tell: assume it is */
+    exe[n] = '\0';
+    return strstr(exe, "cairn-") != NULL;
 }
 
 static int pids_read(cluster_t *cl)

@@ -137,6 +137,15 @@ rc=$?
 expect 0 "status of the cancelled job" -- "$cairn" status "$long" --json
 json_check "job cancelled" "j['job']['state'] == 'cancelled'"
 
+# a daemon that died is started again, on the existing state
+pid=$(awk '$1 == "worker" && $2 == "sim2" {print $3}' "$CAIRN_STATE_DIR/cluster.pids")
+kill -9 "$pid"
+expect 0 "cairn up after a worker died" -- "$cairn" up
+grep -q "cluster up again" "$dir/out" || bad "up did not restart the worker: $(cat "$dir/out")"
+grep -q "sim2 $pid " "$CAIRN_STATE_DIR/cluster.pids" && bad "cluster.pids still has the dead worker"
+expect 0 "nodes after the restart" -- "$cairn" nodes --json
+json_check "both nodes up" "sorted(n['name'] for n in j['nodes'] if n['state'] == 'up') == ['sim1', 'sim2']"
+
 expect 0 "cairn down" -- "$cairn" down --state-dir "$CAIRN_STATE_DIR"
 [ -e "$CAIRN_STATE_DIR/cluster.pids" ] && bad "cluster.pids left behind"
 expect 3 "scheduler gone after down" -- "$cairn" jobs
