@@ -54,11 +54,53 @@ static int logs_parse(int argc, char **argv, logs_opts_t *o)
     return CLI_OK;
 }
 
+static bool task_ended(Cairn__TaskState s)
+{
+    return s == CAIRN__TASK_STATE__TASK_STATE_SUCCEEDED ||
+           s == CAIRN__TASK_STATE__TASK_STATE_FAILED ||
+           s == CAIRN__TASK_STATE__TASK_STATE_CANCELLED ||
+           s == CAIRN__TASK_STATE__TASK_STATE_UPSTREAM_FAILED;
+}
+
+/* --follow: wait (polling the job's status) until the task has an attempt,
+ * and pin the attempt number so that a retry does not switch streams under
+ * our offset. */
+static int follow_start(cli_t *c, Cairn__LogsRequest *lr)
+{
+    Cairn__JobStatusRequest req = CAIRN__JOB_STATUS_REQUEST__INIT;
+    req.job_id = lr->job_id;
+    for (;;) {
+        Cairn__JobStatusReply *st = NULL;
+        int rc = cli_call(c, CAIRN_MSG_JOB_STATUS, &req.base, CAIRN_MSG_JOB_STATUS_REPLY,
+                          (ProtobufCMessage **)&st);
+        if (rc != CLI_OK)
+            return rc;
+        const Cairn__TaskStatus *t = NULL;
+        for (size_t i = 0; i < st->n_tasks && !t; i++)
+            if (!strcmp(st->tasks[i]->name, lr->task) && st->tasks[i]->replica == lr->replica)
+                t = st->tasks[i];
+        rc = !t ? CLI_NOTFOUND : t->n_attempts ? CLI_OK : task_ended(t->state) ? CLI_FAIL : -1;
+        if (rc == CLI_OK && !lr->attempt_number)
+            lr->attempt_number = t->attempts[t->n_attempts - 1]->number;
+        cairn_msg_free(&st->base);
+        if (rc == CLI_NOTFOUND)
+            fprintf(stderr, "cairn logs: job %llu has no task '%s' (replica %u)\n",
+                    (unsigned long long)lr->job_id, lr->task, lr->replica);
+        else if (rc == CLI_FAIL)
+            fprintf(stderr, "cairn logs: task %s ended without running\n", lr->task);
+        if (rc >= 0)
+            return rc;
+        ui_sleep_ms(200);
+    }
+}
+
 int cmd_logs(cli_t *c, int argc, char **argv)
 {
     logs_opts_t o = {.req = CAIRN__LOGS_REQUEST__INIT};
     o.req.stream = CAIRN__LOG_STREAM__LOG_STREAM_STDOUT;
     int rc = logs_parse(argc, argv, &o);
+    if (rc == CLI_OK && o.follow)
+        rc = follow_start(c, &o.req);
     if (rc != CLI_OK)
         return rc;
     for (;;) {

@@ -101,6 +101,15 @@ tasks:
   - name: sleeper
     shell: sleep 300
 YAML
+cat >"$dir/follow.yaml" <<'YAML'
+name: follow
+tasks:
+  - name: first
+    shell: sleep 0.5
+  - name: talk
+    needs: [first]
+    shell: for i in 1 2 3; do echo "line $i"; sleep 0.2; done
+YAML
 printf 'name: broken\ntasks:\n  - name: a\n    shel: echo\n' >"$dir/broken.yaml"
 
 expect 0 "submit --wait" -- "$cairn" submit "$dir/dag.yaml" --wait
@@ -124,6 +133,11 @@ json_check "jobs lists the job" "any(x['job_id'] == $job and x['name'] == 'clite
 expect 4 "logs of an unknown task" -- "$cairn" logs "$job" nosuchtask
 expect 2 "a broken spec" -- "$cairn" submit "$dir/broken.yaml"
 grep -q "broken.yaml:[0-9]*:[0-9]*: " "$dir/err" || bad "spec errors lack file:line:col"
+
+expect 0 "submit for logs --follow" -- "$cairn" submit "$dir/follow.yaml"
+fjob=$(cat "$dir/out")
+expect 0 "logs --follow from before the task starts" -- "$cairn" logs "$fjob" talk --follow
+[ "$(cat "$dir/out")" = "$(printf 'line 1\nline 2\nline 3')" ] || bad "logs --follow: $(cat "$dir/out")"
 
 expect 0 "submit a long job" -- "$cairn" submit "$dir/long.yaml" --json
 json_check "submit --json" "j['job_id'] > 0"
