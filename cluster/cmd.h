@@ -23,9 +23,9 @@ enum {
 #define CLI_TIMEOUT_MS 10000
 
 typedef struct cli {
-    const char *url;     /* the scheduler's client endpoint */
-    bool color;          /* stdout is a terminal and NO_COLOR is unset */
-    bool tty;            /* stdout is a terminal */
+    const char *url;        /* the scheduler's client endpoint */
+    bool color;             /* stdout is a terminal and NO_COLOR is unset */
+    bool tty;               /* stdout is a terminal */
     cairn_client_t *client; /* opened by cli_call on first use */
 } cli_t;
 
@@ -94,8 +94,8 @@ const char *ui_state_col(const cli_t *c, const char *state);
 const char *ui_duration(int64_t ms, char *buf, size_t len);
 /* "80.0 GiB". */
 const char *ui_bytes(uint64_t n, char *buf, size_t len);
-int64_t ui_now_ms(void);     /* wall clock */
-int64_t ui_mono_ms(void);    /* monotonic */
+int64_t ui_now_ms(void);  /* wall clock */
+int64_t ui_mono_ms(void); /* monotonic */
 void ui_sleep_ms(int ms);
 
 /* A JSON string literal, escaped, to f. NULL prints "". */

@@ -79,14 +79,15 @@ static void json_summary(FILE *f, const Cairn__JobSummary *j)
             "\"tasks_total\": %u, \"tasks_pending\": %u, \"tasks_running\": %u, "
             "\"tasks_succeeded\": %u, \"tasks_failed\": %u, \"tasks_cancelled\": %u}",
             (long long)j->submit_time_ms, (long long)j->start_time_ms, (long long)j->end_time_ms,
-            j->tasks_total, j->tasks_pending, j->tasks_running, j->tasks_succeeded,
-            j->tasks_failed, j->tasks_cancelled);
+            j->tasks_total, j->tasks_pending, j->tasks_running, j->tasks_succeeded, j->tasks_failed,
+            j->tasks_cancelled);
 }
 
 static void json_attempt(FILE *f, const Cairn__AttemptInfo *a)
 {
-    fprintf(f, "{\"attempt_id\": %llu, \"number\": %u, \"node\": ",
-            (unsigned long long)a->attempt_id, a->number);
+    fprintf(f,
+            "{\"attempt_id\": %llu, \"number\": %u, \"node\": ", (unsigned long long)a->attempt_id,
+            a->number);
     ui_json_str(f, a->node);
     fputs(", \"gpus\": [", f);
     for (size_t g = 0; g < a->n_gpus; g++)
@@ -110,8 +111,9 @@ static void status_json(const Cairn__JobStatusReply *st)
         const Cairn__TaskStatus *t = st->tasks[i];
         fputs(i ? ", {\"name\": " : "{\"name\": ", stdout);
         ui_json_str(stdout, t->name);
-        fprintf(stdout, ", \"replica\": %u, \"state\": \"%s\", \"pending_reason\": \"%s\", "
-                        "\"pending_detail\": ",
+        fprintf(stdout,
+                ", \"replica\": %u, \"state\": \"%s\", \"pending_reason\": \"%s\", "
+                "\"pending_detail\": ",
                 t->replica, TSTATE(t->state),
                 ui_enum(&cairn__pending_reason__descriptor, (int)t->pending_reason));
         ui_json_str(stdout, t->pending_detail);
@@ -188,8 +190,8 @@ static void status_human(const cli_t *c, const Cairn__JobStatusReply *st)
     if (j->tasks_cancelled)
         printf(", %u cancelled", j->tasks_cancelled);
     printf("\n\n");
-    static const char *const hdr[] = {"NAME", "STATE", "ATTEMPT", "NODE", "GPUS", "DURATION",
-                                      "REASON"};
+    static const char *const hdr[] = {"NAME", "STATE",    "ATTEMPT", "NODE",
+                                      "GPUS", "DURATION", "REASON"};
     ui_table_t *t = ui_table_create(7, hdr);
     for (size_t i = 0; i < st->n_tasks; i++)
         status_row(t, c, st, i);
@@ -341,14 +343,13 @@ int cmd_cancel(cli_t *c, int argc, char **argv)
         return CLI_USAGE;
     req.task = n > 1 ? pos[1] : "";
     Cairn__CancelReply *r = NULL;
-    int rc = cli_call(c, CAIRN_MSG_CANCEL, &req.base, CAIRN_MSG_CANCEL_REPLY,
-                      (ProtobufCMessage **)&r);
+    int rc =
+        cli_call(c, CAIRN_MSG_CANCEL, &req.base, CAIRN_MSG_CANCEL_REPLY, (ProtobufCMessage **)&r);
     if (rc != CLI_OK)
         return rc;
     printf("cancelled %u task%s (%u attempt%s signalled); job %llu is %s\n", r->tasks_cancelled,
            r->tasks_cancelled == 1 ? "" : "s", r->attempts_signalled,
-           r->attempts_signalled == 1 ? "" : "s", (unsigned long long)req.job_id,
-           JSTATE(r->state));
+           r->attempts_signalled == 1 ? "" : "s", (unsigned long long)req.job_id, JSTATE(r->state));
     cairn_msg_free(&r->base);
     return CLI_OK;
 }
@@ -370,8 +371,8 @@ int cmd_explain(cli_t *c, int argc, char **argv)
     req.task = pos[1];
     req.replica = (uint32_t)(replica < 0 ? 0 : replica);
     Cairn__ExplainReply *r = NULL;
-    int rc = cli_call(c, CAIRN_MSG_EXPLAIN, &req.base, CAIRN_MSG_EXPLAIN_REPLY,
-                      (ProtobufCMessage **)&r);
+    int rc =
+        cli_call(c, CAIRN_MSG_EXPLAIN, &req.base, CAIRN_MSG_EXPLAIN_REPLY, (ProtobufCMessage **)&r);
     if (rc != CLI_OK)
         return rc;
     if (json) {

@@ -105,8 +105,8 @@ int cmd_logs(cli_t *c, int argc, char **argv)
         return rc;
     for (;;) {
         Cairn__LogsReply *r = NULL;
-        rc = cli_call(c, CAIRN_MSG_LOGS, &o.req.base, CAIRN_MSG_LOGS_REPLY,
-                      (ProtobufCMessage **)&r);
+        rc =
+            cli_call(c, CAIRN_MSG_LOGS, &o.req.base, CAIRN_MSG_LOGS_REPLY, (ProtobufCMessage **)&r);
         if (rc != CLI_OK)
             return rc;
         if (r->error && *r->error) {

@@ -67,8 +67,8 @@ static void node_json(const Cairn__NodeInfo *n)
 
 static void nodes_human(const cli_t *c, const Cairn__NodesReply *r)
 {
-    static const char *const hdr[] = {"NAME", "STATE", "CORES", "MEMORY", "GPUS", "RUNNING",
-                                      "NOTE"};
+    static const char *const hdr[] = {"NAME", "STATE",   "CORES", "MEMORY",
+                                      "GPUS", "RUNNING", "NOTE"};
     ui_table_t *t = ui_table_create(7, hdr);
     size_t ngpus = 0;
     for (size_t i = 0; i < r->n_nodes; i++) {

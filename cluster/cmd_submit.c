@@ -26,8 +26,8 @@ static int submit(cli_t *c, const char *path, Cairn__JobSpec *js, uint64_t *id)
     if (rc != CLI_OK)
         return rc == CLI_FAIL ? CLI_USAGE : rc; /* a refused request is bad input */
     for (size_t i = 0; i < r->n_errors; i++)
-        fprintf(stderr, "%s: %s%s%s\n", path, r->errors[i]->path,
-                *r->errors[i]->path ? ": " : "", r->errors[i]->message);
+        fprintf(stderr, "%s: %s%s%s\n", path, r->errors[i]->path, *r->errors[i]->path ? ": " : "",
+                r->errors[i]->message);
     rc = r->n_errors || !r->job_id ? CLI_USAGE : CLI_OK;
     if (rc == CLI_USAGE && !r->n_errors)
         fprintf(stderr, "cairn submit: the scheduler refused the job\n");

@@ -26,9 +26,10 @@ const char cmd_up_help[] =
     "per hwloc XML file (sim1, sim2...); --workers N starts N workers, cycling\n"
     "through the topology files. On a cluster already up it changes nothing; daemons\n"
     "that died are started again on their existing state.\n";
-const char cmd_down_help[] = "Usage: cairn down [--state-dir DIR]\n"
-                             "\n"
-                             "Stop the local cluster's daemons (SIGTERM, then SIGKILL after 10 s).\n";
+const char cmd_down_help[] =
+    "Usage: cairn down [--state-dir DIR]\n"
+    "\n"
+    "Stop the local cluster's daemons (SIGTERM, then SIGKILL after 10 s).\n";
 
 #define MAX_DAEMONS 64
 #define UP_TIMEOUT_MS 30000
