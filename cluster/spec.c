@@ -628,6 +628,20 @@ static void fill_meta(spec_ctx_t *c, Cairn__JobSpec *js, const char *text, size_
         c->oom = true;
 }
 
+/* A spec is one document: a second one is an error, not ignored. */
+static void more_documents(spec_ctx_t *c, yaml_parser_t *p, const char *text)
+{
+    yaml_document_t doc;
+    if (!yaml_parser_load(p, &doc)) {
+        yaml_problem(c, p, text);
+        return;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root)
+        spec_error(c, doc.start_mark, "more than one YAML document (one spec per file)");
+    yaml_document_delete(&doc);
+}
+
 static Cairn__JobSpec *job_new(void)
 {
     Cairn__JobSpec *js = malloc(sizeof(*js));
@@ -675,6 +689,7 @@ int spec_parse(const char *name, const char *text, size_t len, Cairn__JobSpec **
         spec_task_fini(&tasks[i]);
     free(tasks);
     yaml_document_delete(&doc);
+    more_documents(&c, &parser, text);
     yaml_parser_delete(&parser);
     if (c.oom || c.ndiag) {
         spec_free(js);
@@ -715,7 +730,7 @@ int spec_load(const char *path, Cairn__JobSpec **out, spec_errors_t *errs)
         len += got;
         if (got == 0) {
             if (ferror(f))
-                rc = -EIO;
+                rc = errno ? -errno : -EIO;
             break;
         }
     }

@@ -362,6 +362,10 @@ LEAK_TEST(spec, error_positions)
         {HEAD "  - name: a\n    run: [x]\n    resources: {gpu: {model: H100, mem: 1G}}\n",
          "spec.yaml:5:36: unknown key 'mem' in gpu"},
         {"", "spec.yaml:1:1: the spec is empty"},
+        {HEAD "  - name: a\n    run: [x]\n---\nname: k\n", "spec.yaml:5:1: more than one YAML"},
+        {HEAD "  - name: a\n    matrix: {C: [1]}\n    run: [x]\n  - name: b\n"
+              "    matrix: {C: [2]}\n    needs: [a]\n    run: [y]\n",
+         "spec.yaml:8:13: 'a' has no matrix combination for 'b[C=2]'"},
         {"name: j\ndefaults: {workdir: 'w/${{ matrix.Z }}'}\ntasks:\n  - name: a\n    run: [x]\n",
          "spec.yaml:4:5: task 'a': bad or unknown '${{ Z }}' in defaults"},
         {HEAD "  - name: a\n    run: [x, '${{ matrx.C }}']\n",
@@ -471,4 +475,46 @@ Test(spec, levenshtein)
     static const char *const words[] = {"run", "shell", "needs"};
     cr_assert_str_eq(spec_suggest("shel", words, 3), "shell");
     cr_assert_null(spec_suggest("zzzzz", words, 3));
+}
+
+LEAK_TEST(spec, expansion_budget_refused)
+{
+    /* 10 x 10 x 10 x 100 = 100,000 tasks, each with ~1 KiB of arguments. */
+    char *yaml = malloc(8192);
+    strcpy(yaml, HEAD "  - name: a\n    matrix:\n      a: [0,1,2,3,4,5,6,7,8,9]\n"
+                      "      b: [0,1,2,3,4,5,6,7,8,9]\n      c: [0,1,2,3,4,5,6,7,8,9]\n"
+                      "      d: [");
+    for (int i = 0; i < 100; i++)
+        sprintf(yaml + strlen(yaml), "%s%d", i ? "," : "", i);
+    strcat(yaml, "]\n    run: [x, '");
+    size_t len = strlen(yaml);
+    memset(yaml + len, 'y', 1024);
+    strcpy(yaml + len + 1024, "']\n");
+    char *all = parse_errors(yaml, NULL);
+    cr_expect(strstr(all, "spec.yaml:3:5: spec too large: more than 64 MiB"), "%s", all);
+    free(all);
+    free(yaml);
+}
+
+LEAK_TEST(spec, large_matrix_with_per_combination_needs)
+{
+    char yaml[2048];
+    strcpy(yaml, HEAD);
+    for (int t = 0; t < 2; t++) {
+        sprintf(yaml + strlen(yaml), "  - name: t%d\n    matrix:\n", t);
+        for (int k = 0; k < 2; k++) {
+            sprintf(yaml + strlen(yaml), "      k%d: [", k);
+            for (int i = 0; i < 100; i++)
+                sprintf(yaml + strlen(yaml), "%s%d", i ? "," : "", i);
+            strcat(yaml, "]\n");
+        }
+        strcat(yaml, t ? "    needs: [t0]\n    run: [x]\n" : "    run: [x]\n");
+    }
+    Cairn__JobSpec *js = parse_ok(yaml);
+    cr_assert_eq(js->n_tasks, 20000);
+    Cairn__TaskSpec *t = js->tasks[10000 + 4203];
+    cr_assert_str_eq(t->name, "t1[k0=42,k1=3]");
+    cr_assert_eq(t->n_needs, 1);
+    cr_assert_str_eq(t->needs[0], "t0[k0=42,k1=3]");
+    spec_free(js);
 }
