@@ -43,6 +43,12 @@ void cairn_client_close(cairn_client_t *c)
     free(c);
 }
 
+void cairn_client_set_resend(cairn_client_t *c, int64_t ms)
+{
+    nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
+                      ms > 0 ? (nng_duration)ms : NNG_DURATION_INFINITE);
+}
+
 static int error_code(Cairn__ErrorCode code)
 {
     switch (code) {

@@ -15,6 +15,11 @@ int cairn_client_open(const char *url, int64_t timeout_ms, cairn_client_t **out,
                       cairn_error_t *err);
 void cairn_client_close(cairn_client_t *c);
 
+/* Resend a request that got no answer after ms (<= 0: never). Only for
+ * requests that are safe to repeat (reads): it rides over a scheduler
+ * endpoint that was reopened (see scheduler/watchdog.h). */
+void cairn_client_set_resend(cairn_client_t *c, int64_t ms);
+
 /* Send req of type and wait for the reply. On success *reply (free with
  * cairn_msg_free) has type want; an ErrorReply from the scheduler is turned
  * into a negative code with its message in err (-ENOENT for not found,

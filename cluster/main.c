@@ -1,6 +1,7 @@
 /* cairn: the command-line client. Global options, the command table, and
  * the helpers every command shares (scheduler address, calls, exit codes). */
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,6 +95,9 @@ int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn
             return CLI_UNREACHABLE;
         }
     }
+    /* reads may be repeated; a submit, cancel or drain must not be */
+    bool reads = type != CAIRN_MSG_SUBMIT && type != CAIRN_MSG_CANCEL && type != CAIRN_MSG_DRAIN;
+    cairn_client_set_resend(c->client, reads ? 1000 : 0);
     int rc = cairn_client_call(c->client, type, req, want, rep, &err);
     if (rc == 0)
         return CLI_OK;

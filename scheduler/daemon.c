@@ -303,6 +303,43 @@ static void metrics_cb(uv_timer_t *t)
     free(json);
 }
 
+static int open_endpoints(sched_daemon_t *d, cairn_error_t *err);
+
+/* Close both endpoints and open them again (see watchdog.h). Workers and
+ * clients reconnect by themselves; workers re-register. */
+static void reopen_endpoints(sched_daemon_t *d, const char *why)
+{
+    dlog(d->log, LOG_WARN, "%s stopped answering: reopening the endpoints", why);
+    cairn_net_destroy(d->wnet);
+    cairn_net_destroy(d->cnet);
+    d->wnet = d->cnet = NULL;
+    nng_close(d->wsock);
+    nng_close(d->csock);
+    for (size_t i = 0; i < d->nlinks; i++) /* every worker pipe is gone */
+        d->links[i].pipe = 0;
+    d->pm_n = 0;
+    if (d->pm_keys)
+        memset(d->pm_keys, 0, d->pm_cap * sizeof(uint32_t));
+    d->nwaits = 0;
+    for (size_t i = 0; i < d->nout; i++) /* addressed to the old sockets */
+        free(d->outq[i].buf);
+    d->nout = 0;
+    cairn_error_t err = {{0}};
+    if (open_endpoints(d, &err) < 0)
+        dlog(d->log, LOG_ERROR, "reopening the endpoints failed: %s", err.text);
+}
+
+/* nng 1.5.2 sockets can wedge after a peer drops during the handshake:
+ * probe each endpoint end to end and reopen them when one stops answering. */
+static void watch_cb(uv_timer_t *t)
+{
+    sched_daemon_t *d = t->data;
+    if (watchdog_tick(d->wwatch))
+        reopen_endpoints(d, d->worker_url);
+    else if (watchdog_tick(d->cwatch))
+        reopen_endpoints(d, d->client_url);
+}
+
 static void hb_cb(uv_timer_t *t)
 {
     sched_daemon_t *d = t->data;
@@ -360,6 +397,12 @@ static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
     if ((rv = nng_listen(d->csock, d->client_url, NULL, 0)) != 0)
         return errcode(err, -EADDRINUSE, "cannot listen for clients on %s: %s", d->client_url,
                        nng_strerror(rv));
+    if (!d->wwatch)
+        d->wwatch = watchdog_create(d->worker_url, true);
+    if (!d->cwatch)
+        d->cwatch = watchdog_create(d->client_url, false);
+    if (!d->wwatch || !d->cwatch)
+        return errcode(err, -ENOMEM, "out of memory");
     return 0;
 }
 
@@ -400,9 +443,10 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
     uv_timer_init(loop, &d->hb_timer);
     uv_timer_init(loop, &d->wake_timer);
     uv_timer_init(loop, &d->metrics_timer);
+    uv_timer_init(loop, &d->watch_timer);
     d->check.data = d->idle.data = d->hb_timer.data = d->wake_timer.data = d;
-    d->metrics_timer.data = d;
-    d->handles_open = 5;
+    d->metrics_timer.data = d->watch_timer.data = d;
+    d->handles_open = 6;
     if (!d->state_dir || !d->journal_path || !d->worker_url || !d->client_url) {
         rc = errcode(err, -ENOMEM, "out of memory");
         goto fail;
@@ -421,6 +465,7 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
         uv_timer_start(&d->metrics_timer, metrics_cb, 1000, 1000);
     }
     uv_check_start(&d->check, check_cb);
+    uv_timer_start(&d->watch_timer, watch_cb, 100, 1000);
     uint64_t every = (uint64_t)(cfg->heartbeat_interval_ms > 0 ? cfg->heartbeat_interval_ms : 1000);
     uv_timer_start(&d->hb_timer, hb_cb, every, every);
     d_link(d, sched_node_count(d->core) ? sched_node_count(d->core) - 1 : 0);
@@ -442,6 +487,9 @@ void sched_daemon_destroy(sched_daemon_t *d)
         return;
     metrics_stop(d->metrics);
     d->metrics = NULL;
+    watchdog_destroy(d->wwatch);
+    watchdog_destroy(d->cwatch);
+    d->wwatch = d->cwatch = NULL;
     cairn_net_destroy(d->wnet);
     cairn_net_destroy(d->cnet);
     if (d->wsock.id)
@@ -477,4 +525,5 @@ void sched_daemon_destroy(sched_daemon_t *d)
     uv_close((uv_handle_t *)&d->hb_timer, handle_closed);
     uv_close((uv_handle_t *)&d->wake_timer, handle_closed);
     uv_close((uv_handle_t *)&d->metrics_timer, handle_closed);
+    uv_close((uv_handle_t *)&d->watch_timer, handle_closed);
 }

@@ -8,6 +8,7 @@
 #include "journal.h"
 #include "metrics.h"
 #include "net.h"
+#include "watchdog.h"
 
 /* What the daemon knows of a node beyond the core's state. */
 typedef struct node_link {
@@ -104,6 +105,8 @@ struct sched_daemon {
     histogram_t pass_latency, start_latency;
     metrics_t *metrics;
     uv_timer_t metrics_timer;
+    watchdog_t *wwatch, *cwatch;
+    uv_timer_t watch_timer;
 };
 
 /* daemon.c */

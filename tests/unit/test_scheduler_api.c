@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include "leak_check.h"
 #include "sched_harness.h"
@@ -181,5 +182,40 @@ Test(api, bad_options_and_config_are_refused)
     snprintf(cmd, sizeof(cmd), "'%s/cairn-scheduler' --heartbeat-timeout soon 2>/dev/null",
              CAIRN_BIN_DIR);
     cr_expect_eq(WEXITSTATUS(system(cmd)), 2);
+    h_sched_fini(&s);
+}
+
+/* A peer that connects and drops before the SP handshake (a port scan, a
+ * health check) wedges nng 1.5.2 sockets; the scheduler notices and reopens
+ * its endpoints, so clients and workers get through again. */
+static void connect_and_drop(const char *url)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", url + strlen("ipc://"));
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0, "%s", a.sun_path);
+    close(fd);
+}
+
+Test(api, endpoints_survive_peers_dropping_mid_handshake)
+{
+    static const char *const args[] = {"--heartbeat-timeout", "60s", NULL};
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, args);
+    const char *tasks[] = {"a"};
+    cr_expect_eq(h_submit(&s, "before", tasks, 1, 1, 0, NULL), 1);
+    connect_and_drop(s.clients);
+    connect_and_drop(s.workers);
+    /* h_call and h_register retry for ~10 s: the watchdog reopens within ~6 s */
+    cr_expect_eq(h_submit(&s, "after", tasks, 1, 1, 0, NULL), 2, "clients get through again");
+    h_worker_t w;
+    h_worker_open(&w, s.workers, "w1", 1, 0);
+    Cairn__RegisterReply *rr = h_register(&w, NULL, 0);
+    cr_assert_not_null(rr, "workers get through again");
+    cr_expect(rr->accepted);
+    cairn_msg_free(&rr->base);
+    h_worker_close(&w);
+    cr_expect_eq(WEXITSTATUS(h_sched_stop(&s, SIGTERM)), 0);
     h_sched_fini(&s);
 }

@@ -1,0 +1,104 @@
+/* Endpoint watchdog; see watchdog.h. Runs on the loop thread and never
+ * blocks: every nng call is non-blocking. */
+#include "watchdog.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/pair1/pair.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+
+enum { IDLE, SENDING, WAITING };
+
+struct watchdog {
+    char *url;
+    bool pair;
+    nng_socket probe;
+    int state;
+    int misses; /* periods without an answer */
+};
+
+watchdog_t *watchdog_create(const char *url, bool pair)
+{
+    watchdog_t *w = calloc(1, sizeof(*w));
+    if (!w || !(w->url = strdup(url))) {
+        free(w);
+        return NULL;
+    }
+    w->pair = pair;
+    return w;
+}
+
+static void probe_close(watchdog_t *w)
+{
+    if (w->state != IDLE)
+        nng_close(w->probe);
+    w->state = IDLE;
+}
+
+static bool probe_open(watchdog_t *w)
+{
+    if ((w->pair ? nng_pair1_open(&w->probe) : nng_req0_open(&w->probe)) != 0)
+        return false;
+    if (nng_dial(w->probe, w->url, NULL, NNG_FLAG_NONBLOCK) != 0) {
+        nng_close(w->probe);
+        return false;
+    }
+    w->state = SENDING;
+    return true;
+}
+
+static bool probe_send(watchdog_t *w)
+{
+    Cairn__Heartbeat hb = CAIRN__HEARTBEAT__INIT;
+    Cairn__ListJobsRequest lj = CAIRN__LIST_JOBS_REQUEST__INIT;
+    hb.node_name = "cairn-watchdog";
+    lj.limit = 1;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (cairn_msg_encode(w->pair ? CAIRN_MSG_HEARTBEAT : CAIRN_MSG_LIST_JOBS,
+                         w->pair ? &hb.base : &lj.base, &buf, &len, NULL) < 0)
+        return false;
+    int rv = nng_send(w->probe, buf, len, NNG_FLAG_NONBLOCK);
+    free(buf);
+    return rv == 0;
+}
+
+static bool probe_answered(watchdog_t *w)
+{
+    void *buf;
+    size_t len;
+    if (nng_recv(w->probe, &buf, &len, NNG_FLAG_ALLOC | NNG_FLAG_NONBLOCK) != 0)
+        return false;
+    nng_free(buf, len);
+    return true;
+}
+
+bool watchdog_tick(watchdog_t *w)
+{
+    if (w->state == WAITING && probe_answered(w)) {
+        w->misses = 0;
+        probe_close(w);
+    }
+    if (w->state == IDLE && !probe_open(w))
+        return false;
+    if (w->state == SENDING && probe_send(w))
+        w->state = WAITING;
+    if (w->state != IDLE && ++w->misses >= WATCHDOG_MISSES) {
+        w->misses = 0;
+        probe_close(w);
+        return true;
+    }
+    return false;
+}
+
+void watchdog_destroy(watchdog_t *w)
+{
+    if (!w)
+        return;
+    probe_close(w);
+    free(w->url);
+    free(w);
+}

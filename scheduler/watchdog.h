@@ -1,0 +1,28 @@
+/* Endpoint watchdog. nng 1.5.2 (Debian 12) can wedge a listening socket
+ * when a peer connects and drops during the SP handshake (a port scan, a
+ * health check; nng issue #1518): connections are still accepted but no
+ * message gets through any more. The watchdog sends a real request through
+ * each endpoint every period, as a client or worker would; when no answer
+ * comes for WATCHDOG_MISSES periods the daemon recreates the endpoint (its
+ * peers reconnect by themselves). */
+#ifndef CAIRN_SCHEDULER_WATCHDOG_H
+#define CAIRN_SCHEDULER_WATCHDOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define WATCHDOG_MISSES 5
+
+typedef struct watchdog watchdog_t;
+
+/* Watch the endpoint at url: a pair1 worker endpoint (pair = true, probed
+ * with a Heartbeat) or a req/rep client endpoint (probed with ListJobs). */
+watchdog_t *watchdog_create(const char *url, bool pair);
+
+/* One period. Returns true when the endpoint has not answered for
+ * WATCHDOG_MISSES periods and should be recreated (the count restarts). */
+bool watchdog_tick(watchdog_t *w);
+
+void watchdog_destroy(watchdog_t *w);
+
+#endif
