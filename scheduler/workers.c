@@ -288,6 +288,20 @@ static void finish(sched_daemon_t *d, uint64_t attempt, sched_end_t end, int cod
     }
 }
 
+static int rexit_push(sched_daemon_t *d, replica_exit_t x)
+{
+    if (d->nrexits == d->rexits_cap) {
+        size_t cap = d->rexits_cap ? d->rexits_cap * 2 : 16;
+        replica_exit_t *n = realloc(d->rexits, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        d->rexits = n;
+        d->rexits_cap = cap;
+    }
+    d->rexits[d->nrexits++] = x;
+    return 0;
+}
+
 /* A gang attempt ends when one replica fails (the others are cancelled) or
  * when every replica has succeeded. */
 static void gang_exit(sched_daemon_t *d, const sched_attempt_info_t *ai, uint32_t rank,
@@ -312,15 +326,8 @@ static void gang_exit(sched_daemon_t *d, const sched_attempt_info_t *ai, uint32_
         finish(d, ai->id, SCHED_END_EXIT, 0, 0, t);
         return;
     }
-    if (d->nrexits == d->rexits_cap) {
-        size_t cap = d->rexits_cap ? d->rexits_cap * 2 : 16;
-        replica_exit_t *n = realloc(d->rexits, cap * sizeof(*n));
-        if (!n)
-            return;
-        d->rexits = n;
-        d->rexits_cap = cap;
-    }
-    d->rexits[d->nrexits++] = (replica_exit_t){ai->id, rank, end, code, sig};
+    if (rexit_push(d, (replica_exit_t){ai->id, rank, end, code, sig}) < 0)
+        return;
     cairn_error_t err = {{0}};
     if (journal_put_replica_exit(d->journal, ai->id, rank, (int)end, code, sig, &err) < 0)
         dlog(d->log, LOG_ERROR, "replica exit not saved: %s", err.text);
@@ -333,15 +340,7 @@ void workers_rexit_loaded(uint64_t attempt, uint32_t rank, int end, int code, in
     sched_attempt_info_t ai;
     if (sched_attempt_get(d->core, attempt, &ai) < 0 || ai.end != SCHED_END_NONE)
         return;
-    if (d->nrexits == d->rexits_cap) {
-        size_t cap = d->rexits_cap ? d->rexits_cap * 2 : 16;
-        replica_exit_t *n = realloc(d->rexits, cap * sizeof(*n));
-        if (!n)
-            return;
-        d->rexits = n;
-        d->rexits_cap = cap;
-    }
-    d->rexits[d->nrexits++] = (replica_exit_t){attempt, rank, (sched_end_t)end, code, sig};
+    rexit_push(d, (replica_exit_t){attempt, rank, (sched_end_t)end, code, sig});
 }
 
 static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__TaskEvent *te)
