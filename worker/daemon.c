@@ -755,10 +755,16 @@ static void close_cb(uv_handle_t *h)
         free(d);
 }
 
+#define DAEMON_STOP_DEADLINE_S 5
+
 static void signal_cb(uv_signal_t *h, int signum)
 {
     worker_daemon_t *d = h->data;
     dlog(d, WORKER_LOG_INFO, "%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    /* nng 1.5.2's nng_close() can deadlock (nng issues #1543 and later);
+     * a stop must end the process all the same: SIGALRM's handler in main
+     * exits after this deadline */
+    alarm(DAEMON_STOP_DEADLINE_S);
     worker_daemon_stop(d);
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "daemon.h"
@@ -171,6 +172,43 @@ static int print_resources(const struct options *o)
 }
 
 /* Run the daemon until a signal stops it. */
+/* The stop deadline (see signal_cb in daemon.c): the tasks are already
+ * killed; only nng's teardown is stuck. */
+static void stop_deadline(int sig)
+{
+    (void)sig;
+    static const char msg[] = "cairn-worker: shutdown took too long (nng_close stuck): exiting\n";
+    ssize_t w = write(2, msg, sizeof(msg) - 1);
+    (void)w;
+    _exit(0);
+}
+
+typedef struct guard {
+    uv_timer_t timer;
+    worker_daemon_t *d;
+    int stopped_ticks;
+} guard_t;
+
+static void close_straggler(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (uv_is_closing(h))
+        return;
+    fprintf(stderr, "cairn-worker: closing a %s handle left open at shutdown\n",
+            uv_handle_type_name(uv_handle_get_type(h)));
+    uv_close(h, NULL);
+}
+
+/* After a stop, give handles 3 s to close, then close what is left. */
+static void guard_cb(uv_timer_t *t)
+{
+    guard_t *g = t->data;
+    if (!worker_daemon_stopped(g->d) || ++g->stopped_ticks < 3)
+        return;
+    uv_timer_stop(t);
+    uv_walk(t->loop, close_straggler, NULL);
+}
+
 static int run_daemon(const struct options *o)
 {
     worker_daemon_config_t cfg = {
@@ -195,6 +233,7 @@ static int run_daemon(const struct options *o)
     }
     cfg.log = log;
     signal(SIGPIPE, SIG_IGN); /* a closed log pipe must not kill the worker */
+    signal(SIGALRM, stop_deadline);
     uv_loop_init(&loop);
     if (worker_daemon_create(&loop, &cfg, &d, &err) < 0) {
         fprintf(stderr, "cairn-worker: %s\n", err.text);
@@ -202,7 +241,18 @@ static int run_daemon(const struct options *o)
             fprintf(log, "cairn-worker: %s\n", err.text);
         rc = 1;
     } else {
+        /* once stopped, the loop ends when every handle has closed; a guard
+         * (unreferenced: it keeps nothing alive) closes stragglers after 3 s
+         * so SIGTERM always ends the worker */
+        guard_t guard = {.d = d};
+        uv_timer_init(&loop, &guard.timer);
+        guard.timer.data = &guard;
+        uv_timer_start(&guard.timer, guard_cb, 1000, 1000);
+        uv_unref((uv_handle_t *)&guard.timer);
         uv_run(&loop, UV_RUN_DEFAULT); /* returns once a signal stopped the daemon */
+        if (!uv_is_closing((uv_handle_t *)&guard.timer))
+            uv_close((uv_handle_t *)&guard.timer, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
         worker_daemon_destroy(d);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
