@@ -485,6 +485,11 @@ void sched_daemon_destroy(sched_daemon_t *d)
 {
     if (!d)
         return;
+    if (d->journal && journal_pending(d->journal)) {
+        cairn_error_t err = {{0}};
+        /* committing is safe: nothing acknowledged depends on rolling back */
+        journal_commit(d->journal, &err);
+    }
     metrics_stop(d->metrics);
     d->metrics = NULL;
     watchdog_destroy(d->wwatch);
@@ -496,11 +501,6 @@ void sched_daemon_destroy(sched_daemon_t *d)
         nng_close(d->wsock);
     if (d->csock.id)
         nng_close(d->csock);
-    if (d->journal && journal_pending(d->journal)) {
-        cairn_error_t err = {{0}};
-        /* committing is safe: nothing acknowledged depends on rolling back */
-        journal_commit(d->journal, &err);
-    }
     drop_pending_output(d);
     journal_close(d->journal);
     sched_destroy(d->core);

@@ -252,10 +252,26 @@ typedef struct run {
     daemon_log_t log;
 } run_t;
 
+/* nng 1.5.2's nng_close() can deadlock: a shutdown that takes longer than
+ * this ends the process anyway. Everything acknowledged is already durable. */
+#define STOP_DEADLINE_S 5
+
+static void stop_deadline(int sig)
+{
+    (void)sig;
+    static const char msg[] = "cairn-scheduler: shutdown took too long (nng_close stuck): "
+                              "exiting\n";
+    ssize_t w = write(2, msg, sizeof(msg) - 1);
+    (void)w;
+    _exit(0);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     run_t *r = h->data;
     dlog(&r->log, LOG_INFO, "%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    signal(SIGALRM, stop_deadline);
+    alarm(STOP_DEADLINE_S);
     sched_daemon_destroy(r->d);
     r->d = NULL;
     uv_close((uv_handle_t *)&r->sigterm, NULL);
