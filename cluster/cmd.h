@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "client.h"
+#include "json_print.h"
 #include "envelope.h"
 
 /* Exit codes, part of the command's interface. */
@@ -98,8 +99,6 @@ int64_t ui_now_ms(void);  /* wall clock */
 int64_t ui_mono_ms(void); /* monotonic */
 void ui_sleep_ms(int ms);
 
-/* A JSON string literal, escaped, to f. NULL prints "". */
-void ui_json_str(FILE *f, const char *s);
 
 /* An aligned text table. */
 typedef struct ui_table ui_table_t;

@@ -69,11 +69,11 @@ static int get_status(cli_t *c, uint64_t id, Cairn__JobStatusReply **out)
 static void json_summary(FILE *f, const Cairn__JobSummary *j)
 {
     fprintf(f, "{\"job_id\": %llu, \"name\": ", (unsigned long long)j->job_id);
-    ui_json_str(f, j->name);
+    cairn_json_print_string(f, j->name);
     fprintf(f, ", \"state\": \"%s\", \"submitter\": ", JSTATE(j->state));
-    ui_json_str(f, j->submitter);
+    cairn_json_print_string(f, j->submitter);
     fprintf(f, ", \"seed\": %llu, \"spec_hash\": ", (unsigned long long)j->seed);
-    ui_json_str(f, j->spec_hash);
+    cairn_json_print_string(f, j->spec_hash);
     fprintf(f,
             ", \"submit_time_ms\": %lld, \"start_time_ms\": %lld, \"end_time_ms\": %lld, "
             "\"tasks_total\": %u, \"tasks_pending\": %u, \"tasks_running\": %u, "
@@ -88,7 +88,7 @@ static void json_attempt(FILE *f, const Cairn__AttemptInfo *a)
     fprintf(f,
             "{\"attempt_id\": %llu, \"number\": %u, \"node\": ", (unsigned long long)a->attempt_id,
             a->number);
-    ui_json_str(f, a->node);
+    cairn_json_print_string(f, a->node);
     fputs(", \"gpus\": [", f);
     for (size_t g = 0; g < a->n_gpus; g++)
         fprintf(f, "%s%u", g ? ", " : "", a->gpus[g]->index);
@@ -98,7 +98,7 @@ static void json_attempt(FILE *f, const Cairn__AttemptInfo *a)
             a->n_cores, a->exit_code, a->signal,
             ui_enum(&cairn__end_reason__descriptor, (int)a->end_reason),
             (long long)a->start_time_ms, (long long)a->end_time_ms);
-    ui_json_str(f, a->error);
+    cairn_json_print_string(f, a->error);
     fputc('}', f);
 }
 
@@ -110,13 +110,13 @@ static void status_json(const Cairn__JobStatusReply *st)
     for (size_t i = 0; i < st->n_tasks; i++) {
         const Cairn__TaskStatus *t = st->tasks[i];
         fputs(i ? ", {\"name\": " : "{\"name\": ", stdout);
-        ui_json_str(stdout, t->name);
+        cairn_json_print_string(stdout, t->name);
         fprintf(stdout,
                 ", \"replica\": %u, \"state\": \"%s\", \"pending_reason\": \"%s\", "
                 "\"pending_detail\": ",
                 t->replica, TSTATE(t->state),
                 ui_enum(&cairn__pending_reason__descriptor, (int)t->pending_reason));
-        ui_json_str(stdout, t->pending_detail);
+        cairn_json_print_string(stdout, t->pending_detail);
         fputs(", \"attempts\": [", stdout);
         for (size_t k = 0; k < t->n_attempts; k++) {
             if (k)
@@ -377,7 +377,7 @@ int cmd_explain(cli_t *c, int argc, char **argv)
         return rc;
     if (json) {
         fputs("{\"text\": ", stdout);
-        ui_json_str(stdout, r->text);
+        cairn_json_print_string(stdout, r->text);
         printf(", \"state\": \"%s\", \"nodes_considered\": %u, \"reasons\": [", TSTATE(r->state),
                r->nodes_considered);
         for (size_t i = 0; i < r->n_reasons; i++)

@@ -31,14 +31,14 @@ static unsigned gpus_free(const Cairn__NodeInfo *n)
 static void node_json(const Cairn__NodeInfo *n)
 {
     fputs("{\"name\": ", stdout);
-    ui_json_str(stdout, n->name);
+    cairn_json_print_string(stdout, n->name);
     printf(", \"node_id\": %llu, \"state\": \"%s\", \"labels\": {", (unsigned long long)n->node_id,
            NSTATE(n->state));
     for (size_t i = 0; i < n->n_labels; i++) {
         fputs(i ? ", " : "", stdout);
-        ui_json_str(stdout, n->labels[i]->key);
+        cairn_json_print_string(stdout, n->labels[i]->key);
         fputs(": ", stdout);
-        ui_json_str(stdout, n->labels[i]->value);
+        cairn_json_print_string(stdout, n->labels[i]->value);
     }
     printf("}, \"cores_total\": %u, \"cores_free\": %u, \"memory_total_bytes\": %llu, "
            "\"memory_free_bytes\": %llu, \"gpus_total\": %zu, \"gpus_free\": %u, "
@@ -46,20 +46,20 @@ static void node_json(const Cairn__NodeInfo *n)
            n->cores_total, n->cores_free, (unsigned long long)n->memory_total_bytes,
            (unsigned long long)n->memory_free_bytes, n->n_gpus, gpus_free(n), n->running_attempts,
            (long long)n->last_heartbeat_ms);
-    ui_json_str(stdout, n->worker_version);
+    cairn_json_print_string(stdout, n->worker_version);
     fputs(", \"drain_reason\": ", stdout);
-    ui_json_str(stdout, n->drain_reason);
+    cairn_json_print_string(stdout, n->drain_reason);
     fputs(", \"gpus\": [", stdout);
     for (size_t g = 0; g < n->n_gpus; g++) {
         const Cairn__NodeGpu *gp = n->gpus[g];
         printf("%s{\"index\": %u, \"model\": ", g ? ", " : "", gp->index);
-        ui_json_str(stdout, gp->model);
+        cairn_json_print_string(stdout, gp->model);
         printf(", \"memory_bytes\": %llu, \"uuid\": ", (unsigned long long)gp->memory_bytes);
-        ui_json_str(stdout, gp->uuid);
+        cairn_json_print_string(stdout, gp->uuid);
         printf(", \"used\": %s, \"attempt_id\": %llu, \"job_id\": %llu, \"task\": ",
                gp->used ? "true" : "false", (unsigned long long)gp->attempt_id,
                (unsigned long long)gp->job_id);
-        ui_json_str(stdout, gp->task_name);
+        cairn_json_print_string(stdout, gp->task_name);
         fputc('}', stdout);
     }
     fputs("]}", stdout);

@@ -97,36 +97,6 @@ void ui_sleep_ms(int ms)
     }
 }
 
-void ui_json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        switch (*p) {
-        case '"':
-            fputs("\\\"", f);
-            break;
-        case '\\':
-            fputs("\\\\", f);
-            break;
-        case '\n':
-            fputs("\\n", f);
-            break;
-        case '\r':
-            fputs("\\r", f);
-            break;
-        case '\t':
-            fputs("\\t", f);
-            break;
-        default:
-            if (*p < 0x20)
-                fprintf(f, "\\u%04x", *p);
-            else
-                fputc(*p, f); /* UTF-8 passes through: the decoder checked it */
-        }
-    }
-    fputc('"', f);
-}
-
 typedef struct ui_row {
     char **cells;
     int colored;

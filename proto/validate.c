@@ -19,38 +19,45 @@ struct walk {
     cairn_error_t *err;
 };
 
+size_t cairn_utf8_seq_len(const unsigned char *p, size_t avail)
+{
+    unsigned c = p[0];
+    size_t more;
+    uint32_t cp, min;
+    if (avail == 0)
+        return 0;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        more = 1, cp = c & 0x1f, min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        more = 2, cp = c & 0x0f, min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        more = 3, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0; /* continuation byte, 0xc0/0xc1 or 0xf5.. */
+    }
+    if (avail <= more)
+        return 0;
+    for (size_t i = 1; i <= more; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return more + 1;
+}
+
 bool cairn_utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
     const unsigned char *end = p + len;
-
     while (p < end) {
-        unsigned c = *p;
-        size_t more;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            more = 1, cp = c & 0x1f, min = 0x80;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            more = 2, cp = c & 0x0f, min = 0x800;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            more = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return false; /* continuation byte, 0xc0/0xc1 or 0xf5.. */
-        }
-        if ((size_t)(end - p) <= more)
+        size_t n = cairn_utf8_seq_len(p, (size_t)(end - p));
+        if (n == 0)
             return false;
-        for (size_t i = 1; i <= more; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        p += more + 1;
+        p += n;
     }
     return true;
 }

@@ -26,4 +26,9 @@ int cairn_msg_validate(const ProtobufCMessage *msg, cairn_error_t *err);
 /* Whether the len bytes at s are valid UTF-8 (same rules as above). */
 bool cairn_utf8_valid(const char *s, size_t len);
 
+/* Length of the valid UTF-8 sequence at p (avail bytes there), 0 if it is
+ * not one: overlong forms, surrogates and code points past U+10FFFF are
+ * refused. */
+size_t cairn_utf8_seq_len(const unsigned char *p, size_t avail);
+
 #endif

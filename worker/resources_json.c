@@ -1,84 +1,14 @@
 /* JSON output of discovered resources. */
 #include "resources_print.h"
 
+#include "json_print.h"
+
 #include <errno.h>
-
-/* Length of the valid UTF-8 sequence at s, 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    unsigned char lo = 0x80, hi = 0xbf;
-    size_t len;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4;
-    else
-        return 0;
-    /* Reject overlong forms, surrogates and code points above U+10FFFF. */
-    if (c == 0xe0)
-        lo = 0xa0;
-    else if (c == 0xed)
-        hi = 0x9f;
-    else if (c == 0xf0)
-        lo = 0x90;
-    else if (c == 0xf4)
-        hi = 0x8f;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return len;
-}
-
-void worker_json_print_string(FILE *f, const char *str)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    fputc('"', f);
-    while (*s) {
-        size_t len = utf8_len(s);
-        if (len == 0) {
-            fputs("\\ufffd", f);
-            s++;
-            continue;
-        }
-        switch (*s) {
-        case '"':
-            fputs("\\\"", f);
-            break;
-        case '\\':
-            fputs("\\\\", f);
-            break;
-        case '\n':
-            fputs("\\n", f);
-            break;
-        case '\r':
-            fputs("\\r", f);
-            break;
-        case '\t':
-            fputs("\\t", f);
-            break;
-        default:
-            if (*s < 0x20 || *s == 0x7f)
-                fprintf(f, "\\u%04x", *s);
-            else
-                fwrite(s, 1, len, f);
-        }
-        s += len;
-    }
-    fputc('"', f);
-}
 
 static void print_opt_string(FILE *f, const char *s)
 {
     if (s)
-        worker_json_print_string(f, s);
+        cairn_json_print_string(f, s);
     else
         fputs("null", f);
 }
@@ -97,9 +27,9 @@ static void print_labels(const worker_resources_t *r, FILE *f)
     fputc('{', f);
     for (size_t i = 0; i < n; i++) {
         fputs(i ? ", " : "", f);
-        worker_json_print_string(f, worker_resources_label_key(r, i));
+        cairn_json_print_string(f, worker_resources_label_key(r, i));
         fputs(": ", f);
-        worker_json_print_string(f, worker_resources_label_value(r, i));
+        cairn_json_print_string(f, worker_resources_label_value(r, i));
     }
     fputc('}', f);
 }
@@ -171,7 +101,7 @@ int worker_resources_print_json(const worker_resources_t *r, FILE *f)
     size_t ngpus = worker_resources_gpu_count(r);
 
     fputs("{\n  \"node\": ", f);
-    worker_json_print_string(f, worker_resources_node(r));
+    cairn_json_print_string(f, worker_resources_node(r));
     fputs(",\n  \"labels\": ", f);
     print_labels(r, f);
     fprintf(f, ",\n  \"fingerprint\": \"%016llx\",\n",

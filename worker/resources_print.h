@@ -19,10 +19,6 @@
  * Unknown values are null. Returns 0, or -EIO when writing f failed. */
 int worker_resources_print_json(const worker_resources_t *r, FILE *f);
 
-/* Print s as a JSON string literal: quotes, backslashes and control
- * characters escaped, invalid UTF-8 bytes replaced by U+FFFD. */
-void worker_json_print_string(FILE *f, const char *s);
-
 /* Print a readable summary: a node line, one line per NUMA domain, one
  * line per GPU, the labels and the fingerprint. Returns 0 or -EIO. */
 int worker_resources_print_text(const worker_resources_t *r, FILE *f);

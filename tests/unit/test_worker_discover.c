@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "discover.h"
+#include "json_print.h"
 #include "leak_check.h"
 #include "resources_print.h"
 #include "resources_private.h"
@@ -389,7 +390,7 @@ static char *capture(void (*fn)(FILE *, const void *), const void *arg)
 
 static void print_string(FILE *f, const void *s)
 {
-    worker_json_print_string(f, s);
+    cairn_json_print_string(f, s);
 }
 
 LEAK_TEST(worker_resources, json_string_escaping)
