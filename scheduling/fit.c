@@ -151,9 +151,8 @@ static uint64_t take_groups(const sched_node_t *n, uint64_t pool, uint32_t k)
     return taken;
 }
 
-static uint64_t choose_gpus(const sched_node_t *n, uint64_t elig, uint32_t k, uint8_t *spread)
+static uint64_t choose_gpus(const sched_node_t *n, uint64_t elig, uint32_t k)
 {
-    *spread = 0;
     if (k == 0)
         return 0;
     int best = -1, bestcnt = 1 << 30;
@@ -164,10 +163,8 @@ static uint64_t choose_gpus(const sched_node_t *n, uint64_t elig, uint32_t k, ui
             bestcnt = cnt;
         }
     }
-    if (best >= 0) {
-        *spread = 1;
+    if (best >= 0)
         return take_groups(n, n->group_mask[best] & elig, k);
-    }
     best = -1;
     bestcnt = 1 << 30;
     for (uint32_t d = 0; d < n->nnuma; d++) {
@@ -177,12 +174,9 @@ static uint64_t choose_gpus(const sched_node_t *n, uint64_t elig, uint32_t k, ui
             bestcnt = cnt;
         }
     }
-    if (best >= 0) {
-        *spread = 2;
+    if (best >= 0)
         return take_groups(n, n->numa_gpu_mask[best] & elig, k);
-    }
     /* across NUMA domains: fullest domain first */
-    *spread = 3;
     uint64_t taken = 0, left = elig;
     while (k > 0 && left) {
         int bd = -1, bc = 0;
@@ -215,24 +209,18 @@ static int cmp_u32(const void *a, const void *b)
 
 /* Take up to need free cores of domain d (lowest index first). */
 static uint32_t take_cores(const sched_node_t *n, int d, uint32_t need, uint32_t *cores,
-                           uint32_t have, uint64_t *used)
+                           uint32_t have)
 {
-    for (uint32_t i = 0; i < n->ncores && have < need; i++) {
-        if (n->core_numa[i] != d || !bit_test(n->core_free, i) || bit_test(used, i))
-            continue;
-        bit_set(used, i);
-        cores[have++] = i;
-    }
+    for (uint32_t i = 0; i < n->ncores && have < need; i++)
+        if (n->core_numa[i] == d && bit_test(n->core_free, i))
+            cores[have++] = i;
     return have;
 }
 
-void fit_choose(const sched_node_t *n, const task_class_t *c, uint32_t *cores, uint64_t *gpu_mask,
-                sched_attempt_t *at)
+void fit_choose(const sched_node_t *n, const task_class_t *c, uint32_t *cores, uint64_t *gpu_mask)
 {
     uint64_t elig = fit_gpu_eligible(n, c) & n->gpu_free;
-    uint8_t spread;
-    *gpu_mask = choose_gpus(n, elig, c->gpus, &spread);
-    at->gpu_spread = spread;
+    *gpu_mask = choose_gpus(n, elig, c->gpus);
 
     /* NUMA domain preference: by number of chosen GPUs, then best fit */
     uint32_t order[SCHED_MAX_NUMA_PER_NODE], nord = 0, ngpu_dom[SCHED_MAX_NUMA_PER_NODE];
@@ -265,13 +253,9 @@ void fit_choose(const sched_node_t *n, const task_class_t *c, uint32_t *cores, u
         }
         order[j + 1] = x;
     }
-    uint64_t used[SCHED_MAX_CORES_PER_NODE / 64] = {0};
+    /* each core is in one domain and each domain is visited once */
     uint32_t have = 0;
     for (uint32_t i = 0; i < nord && have < c->cpus; i++)
-        have = take_cores(n, (int)order[i], c->cpus, cores, have, used);
+        have = take_cores(n, (int)order[i], c->cpus, cores, have);
     qsort(cores, have, sizeof(uint32_t), cmp_u32);
-    bool local = *gpu_mask != 0;
-    for (uint32_t i = 0; i < have && local; i++)
-        local = ngpu_dom[n->core_numa[cores[i]]] > 0;
-    at->cores_local = local;
 }

@@ -86,10 +86,9 @@ static int try_place(sched_t *s, task_class_t *c, task_ref_t r, int64_t now_ms, 
         int64_t n = find_node(s, c, nodes, got, now_ms);
         if (n < 0)
             break;
-        sched_attempt_t tmp;
         sched_alloc_desc_t *a = &allocs[got];
         uint32_t *cs = &cores[(size_t)got * c->cpus];
-        fit_choose(&s->nodes[n], c, cs, &a->gpu_mask, &tmp);
+        fit_choose(&s->nodes[n], c, cs, &a->gpu_mask);
         a->node = (uint32_t)n;
         a->ncores = c->cpus;
         a->cores = cs;

@@ -279,9 +279,9 @@ uint64_t fit_gpu_eligible(const sched_node_t *n, const task_class_t *c);
 fit_reason_t fit_node(const sched_node_t *n, const task_class_t *c);
 fit_reason_t fit_node_capacity(const sched_node_t *n, const task_class_t *c);
 /* Choose GPUs and cores for class c on node n (which fits). cores must have
- * room for c->cpus entries. Fills the explanation fields of at. */
-void fit_choose(const sched_node_t *n, const task_class_t *c, uint32_t *cores, uint64_t *gpu_mask,
-                sched_attempt_t *at);
+ * room for c->cpus entries. (Why-there explanations are derived from the
+ * allocation when it is applied: attempt.c, place_explain.) */
+void fit_choose(const sched_node_t *n, const task_class_t *c, uint32_t *cores, uint64_t *gpu_mask);
 
 /* job.c */
 int job_submit(sched_t *s, const sched_job_spec_t *spec, int64_t now_ms, cairn_error_t *err);
