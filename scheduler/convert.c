@@ -11,6 +11,7 @@ const conv_limits_t conv_default_limits = {
     .max_tasks = 1000000,
     .max_argv = 4096,
     .max_env = 4096,
+    .max_needs = 4096,
     .max_string = 128 * 1024,
 };
 
@@ -88,6 +89,19 @@ static bool str_ok(const char *s, const conv_limits_t *lim)
     return !s || strlen(s) <= lim->max_string;
 }
 
+/* Why a task name cannot be one directory component of a worker's log
+ * path, or NULL when it can. */
+static const char *bad_task_name(const char *s)
+{
+    if (!s || !*s)
+        return "is empty";
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return "is '.' or '..'";
+    if (strpbrk(s, "/\\"))
+        return "contains a path separator ('/' or '\\')";
+    return NULL;
+}
+
 /* Edge checks that the core does not make (sizes, shapes). */
 static void check_task(const Cairn__TaskSpec *t, size_t i, const conv_limits_t *lim,
                        conv_errors_t *errs)
@@ -97,6 +111,12 @@ static void check_task(const Cairn__TaskSpec *t, size_t i, const conv_limits_t *
     if (t->n_argv > lim->max_argv)
         conv_errors_add(errs, path, "task %s: %zu arguments (at most %u)", t->name, t->n_argv,
                         lim->max_argv);
+    const char *why = bad_task_name(t->name);
+    if (why)
+        conv_errors_add(errs, path, "task name '%.64s' %s", t->name ? t->name : "", why);
+    if (t->n_needs > lim->max_needs)
+        conv_errors_add(errs, path, "task %.64s: %zu needs (at most %u)", t->name, t->n_needs,
+                        lim->max_needs);
     if (t->n_env > lim->max_env)
         conv_errors_add(errs, path, "task %s: %zu env entries (at most %u)", t->name, t->n_env,
                         lim->max_env);

@@ -14,6 +14,7 @@ typedef struct conv_limits {
     uint32_t max_tasks;     /* per job */
     uint32_t max_argv;      /* arguments per task */
     uint32_t max_env;       /* env entries per task */
+    uint32_t max_needs;     /* dependencies per task */
     size_t max_string;      /* bytes in any one string */
 } conv_limits_t;
 extern const conv_limits_t conv_default_limits;
