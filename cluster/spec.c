@@ -403,6 +403,16 @@ static void parse_matrix(spec_ctx_t *c, yaml_node_t *n, spec_task_t *t)
             continue;
         }
         t->nkeys++;
+        for (size_t i = 0; i < t->vals[k].n; i++) {
+            const char *why = spec_name_problem(t->vals[k].v[i], false);
+            if (why) {
+                spec_error(c, t->vals[k].marks[i],
+                           "matrix value '%.64s' of key '%s' %s (values become part of task "
+                           "names)",
+                           t->vals[k].v[i], key, why);
+                ok = false;
+            }
+        }
         if (t->vals[k].n == 0) {
             spec_error(c, val->start_mark, "matrix key '%s' has no values", key);
             ok = false;
@@ -424,8 +434,24 @@ static void parse_matrix(spec_ctx_t *c, yaml_node_t *n, spec_task_t *t)
     t->count = count;
 }
 
+/* Why s cannot be (part of) a task name, which becomes a directory name on
+ * the workers; NULL if it can. */
+const char *spec_name_problem(const char *s, bool whole)
+{
+    if (whole && (strcmp(s, ".") == 0 || strcmp(s, "..") == 0))
+        return "is '.' or '..'";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '/' || *p == '\\')
+            return "contains a path separator ('/' or '\\')";
+        if (*p < 0x20 || *p == 0x7f || *p == ' ')
+            return "contains whitespace or a control character";
+    }
+    return NULL;
+}
+
 static bool valid_task_name(spec_ctx_t *c, yaml_node_t *n, const char *s)
 {
+    const char *why;
     if (!*s)
         spec_error(c, n->start_mark, "task name is empty");
     else if (strlen(s) > SPEC_MAX_NAME)
@@ -433,6 +459,8 @@ static bool valid_task_name(spec_ctx_t *c, yaml_node_t *n, const char *s)
     else if (strpbrk(s, "[]"))
         spec_error(c, n->start_mark, "task name '%s' contains '[' or ']' (kept for matrix names)",
                    s);
+    else if ((why = spec_name_problem(s, true)))
+        spec_error(c, n->start_mark, "task name '%s' %s", s, why);
     else
         return true;
     return false;

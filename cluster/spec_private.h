@@ -119,6 +119,10 @@ void spec_check_subst(spec_ctx_t *c, yaml_mark_t m, const char *s);
 /* Length of the "${{ matrix.K }}" starting at s (0: malformed), K in key. */
 size_t spec_subst_expr(const char *s, const char **key, size_t *klen);
 
+/* Why s cannot be a task name (whole) or part of one (a matrix value);
+ * NULL if it can (spec.c). */
+const char *spec_name_problem(const char *s, bool whole);
+
 /* Expansion (spec_expand.c): fills js->tasks from the templates. */
 void spec_expand(spec_ctx_t *c, spec_task_t *tasks, size_t n, Cairn__JobSpec *js);
 
