@@ -670,6 +670,35 @@ static void more_documents(spec_ctx_t *c, yaml_parser_t *p, const char *text)
     yaml_document_delete(&doc);
 }
 
+/* libyaml's scanner takes time quadratic in the nesting depth (200,000
+ * '[' take a minute), so a first pass over the events refuses a spec nested
+ * deeper than any real one, before the document is loaded. Returns true
+ * when it did (reported); YAML errors are left to the load. */
+static bool too_deep(spec_ctx_t *c, const char *text, size_t len)
+{
+    yaml_parser_t p;
+    yaml_event_t ev;
+    size_t depth = 0;
+    bool deep = false, done = false;
+    if (!yaml_parser_initialize(&p))
+        return false;
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    while (!done && !deep && yaml_parser_parse(&p, &ev)) {
+        if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) {
+            if (++depth > SPEC_MAX_DEPTH) {
+                spec_error(c, ev.start_mark, "nested deeper than %u levels", SPEC_MAX_DEPTH);
+                deep = true;
+            }
+        } else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        done = ev.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&p);
+    return deep;
+}
+
 static Cairn__JobSpec *job_new(void)
 {
     Cairn__JobSpec *js = malloc(sizeof(*js));
@@ -692,6 +721,8 @@ int spec_parse(const char *name, const char *text, size_t len, Cairn__JobSpec **
         spec_error_at(&c, 1, 1, "spec file too large (%zu bytes, at most %u)", len, SPEC_MAX_FILE);
         return spec_diags_flush(&c, errs);
     }
+    if (too_deep(&c, text, len))
+        return spec_diags_flush(&c, errs);
     if (!yaml_parser_initialize(&parser))
         return -ENOMEM;
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);

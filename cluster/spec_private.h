@@ -18,6 +18,7 @@
 #define SPEC_MAX_BYTES (64u << 20) /* all strings, after expansion */
 #define SPEC_MAX_ERRORS 100u
 #define SPEC_MAX_NAME 256u
+#define SPEC_MAX_DEPTH 64u         /* nested lists and maps */
 
 typedef struct spec_diag {
     size_t line, col, seq;

@@ -40,7 +40,8 @@ for t in envelope convert journal spec; do
     reg="$here/regressions/$t"
     if [ -d "$reg" ] && [ -n "$(ls -A "$reg")" ]; then
         # Replays each file once; a crash fails the test.
-        if ! "$bin" -runs=0 "$reg"/* >"$work/$t.regress.log" 2>&1; then
+        # -timeout: some inputs once took seconds (quadratic behaviour).
+        if ! "$bin" -runs=0 -timeout=2 "$reg"/* >"$work/$t.regress.log" 2>&1; then
             echo "fuzz_$t: a regression input fails again:"
             tail -40 "$work/$t.regress.log"
             fail=1

@@ -165,6 +165,22 @@ LEAK_TEST(hostile_spec, enormous_argv)
     free(u.s);
 }
 
+LEAK_TEST(hostile_spec, deep_nesting)
+{
+    /* libyaml alone takes a minute over 200,000 nested '[' */
+    text_t t = {0};
+    tprintf(&t, "name: j\ntasks: ");
+    for (int i = 0; i < 200000; i++)
+        tprintf(&t, "[");
+    for (int i = 0; i < 200000; i++)
+        tprintf(&t, "]");
+    tprintf(&t, "\n");
+    char *all = spec_refused(t.s, t.len);
+    assert_has(all, "nested deeper than 64 levels");
+    free(all);
+    free(t.s);
+}
+
 LEAK_TEST(hostile_spec, invalid_utf8)
 {
     const char yaml[] = "name: j\ntasks:\n  - name: \"t\xff\xfe\"\n    run: [\"true\"]\n";
