@@ -66,6 +66,20 @@ static int get_status(cli_t *c, uint64_t id, Cairn__JobStatusReply **out)
                     (ProtobufCMessage **)out);
 }
 
+/* The job's summary once it has ended or after wait_ms. Kept below the
+ * client's 1 s resend of reads, so a long poll is never sent twice. */
+#define WAIT_POLL_MS 500
+
+static int wait_summary(cli_t *c, uint64_t id, Cairn__JobStatusReply **out)
+{
+    Cairn__JobStatusRequest req = CAIRN__JOB_STATUS_REQUEST__INIT;
+    req.job_id = id;
+    req.wait_ms = WAIT_POLL_MS;
+    req.summary_only = true;
+    return cli_call(c, CAIRN_MSG_JOB_STATUS, &req.base, CAIRN_MSG_JOB_STATUS_REPLY,
+                    (ProtobufCMessage **)out);
+}
+
 static void json_summary(FILE *f, const Cairn__JobSummary *j)
 {
     fprintf(f, "{\"job_id\": %llu, \"name\": ", (unsigned long long)j->job_id);
@@ -292,7 +306,7 @@ int cli_wait_job(cli_t *c, uint64_t id, bool quiet)
     char last[256] = "";
     for (;;) {
         Cairn__JobStatusReply *st = NULL;
-        int rc = get_status(c, id, &st);
+        int rc = wait_summary(c, id, &st);
         if (rc != CLI_OK) {
             if (live && *last)
                 fputc('\n', out);
@@ -313,7 +327,6 @@ int cli_wait_job(cli_t *c, uint64_t id, bool quiet)
                 fputc('\n', out);
             return s == CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED ? CLI_OK : CLI_FAIL;
         }
-        ui_sleep_ms(200);
     }
 }
 

@@ -269,6 +269,37 @@ static Cairn__TaskStatus *task_msg(sched_daemon_t *d, uint32_t job, uint32_t t, 
 
 #define EXPLAIN_MAX 100 /* pending tasks explained per status reply */
 
+static void status_reply(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job,
+                         bool summary_only)
+{
+    frees_t f = {0};
+    Cairn__JobStatusReply rep = CAIRN__JOB_STATUS_REPLY__INIT;
+    Cairn__JobSummary sum;
+    sched_job_info_t ji;
+    fill_summary(d, job, &sum, &ji);
+    rep.job = &sum;
+    if (!summary_only)
+        rep.tasks = keep(&f, calloc(ji.ntasks + 1, sizeof(*rep.tasks)));
+    uint32_t explained = 0;
+    for (uint32_t t = 0; rep.tasks && t < ji.ntasks; t++) {
+        Cairn__TaskStatus *ts = task_msg(d, job, t, explained < EXPLAIN_MAX, &f);
+        if (!ts)
+            break;
+        explained += ts->pending_detail != NULL;
+        rep.tasks[rep.n_tasks++] = ts;
+    }
+    d_send(d, d->cnet, to, CAIRN_MSG_JOB_STATUS_REPLY, &rep.base);
+    frees_fini(&f);
+}
+
+static bool job_ended(sched_daemon_t *d, uint32_t job)
+{
+    return sched_job_ended(d->core, job);
+}
+
+#define JOB_WAIT_MAX_MS 60000
+#define JOB_WAITS_MAX 10000 /* open long polls; more are answered at once */
+
 static void on_status(sched_daemon_t *d, const cairn_peer_t *from,
                       const Cairn__JobStatusRequest *r)
 {
@@ -278,23 +309,55 @@ static void on_status(sched_daemon_t *d, const cairn_peer_t *from,
         return;
     }
     uint32_t job = (uint32_t)r->job_id;
-    frees_t f = {0};
-    Cairn__JobStatusReply rep = CAIRN__JOB_STATUS_REPLY__INIT;
-    Cairn__JobSummary sum;
-    sched_job_info_t ji;
-    fill_summary(d, job, &sum, &ji);
-    rep.job = &sum;
-    rep.tasks = keep(&f, calloc(ji.ntasks + 1, sizeof(*rep.tasks)));
-    uint32_t explained = 0;
-    for (uint32_t t = 0; rep.tasks && t < ji.ntasks; t++) {
-        Cairn__TaskStatus *ts = task_msg(d, job, t, explained < EXPLAIN_MAX, &f);
-        if (!ts)
-            break;
-        explained += ts->pending_detail != NULL;
-        rep.tasks[rep.n_tasks++] = ts;
+    if (r->wait_ms == 0 || job_ended(d, job) || d->njwaits >= JOB_WAITS_MAX) {
+        status_reply(d, from, job, r->summary_only);
+        return;
     }
-    d_send(d, d->cnet, from, CAIRN_MSG_JOB_STATUS_REPLY, &rep.base);
-    frees_fini(&f);
+    if (d->njwaits == d->jwaits_cap) {
+        size_t cap = d->jwaits_cap ? d->jwaits_cap * 2 : 16;
+        job_wait_t *nw = realloc(d->jwaits, cap * sizeof(*nw));
+        if (!nw) {
+            status_reply(d, from, job, r->summary_only);
+            return;
+        }
+        d->jwaits = nw;
+        d->jwaits_cap = cap;
+    }
+    uint32_t ms = r->wait_ms < JOB_WAIT_MAX_MS ? r->wait_ms : JOB_WAIT_MAX_MS;
+    d->jwaits[d->njwaits++] = (job_wait_t){
+        .job = job,
+        .summary_only = r->summary_only,
+        .client = *from,
+        .deadline_ms = (int64_t)uv_now(d->loop) + ms,
+    };
+    clients_answer_waits(d, false);
+}
+
+static void jwait_cb(uv_timer_t *t)
+{
+    clients_answer_waits(t->data, true);
+}
+
+void clients_answer_waits(sched_daemon_t *d, bool expire)
+{
+    int64_t now = (int64_t)uv_now(d->loop), next = INT64_MAX;
+    for (size_t i = 0; i < d->njwaits;) {
+        job_wait_t *w = &d->jwaits[i];
+        if (job_ended(d, w->job) || (expire && w->deadline_ms <= now)) {
+            status_reply(d, &w->client, w->job, w->summary_only);
+            /* keep arrival order: answers go out in the order asked */
+            memmove(w, w + 1, (d->njwaits - i - 1) * sizeof(*w));
+            d->njwaits--;
+            continue;
+        }
+        if (w->deadline_ms < next)
+            next = w->deadline_ms;
+        i++;
+    }
+    if (next == INT64_MAX)
+        uv_timer_stop(&d->jwait_timer);
+    else
+        uv_timer_start(&d->jwait_timer, jwait_cb, (uint64_t)(next > now ? next - now : 0), 0);
 }
 
 static void on_list(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__ListJobsRequest *r)

@@ -267,8 +267,11 @@ static void check_cb(uv_check_t *h)
             dlog(d->log, LOG_INFO, "state storage works again");
         }
     }
-    if (!journal_pending(d->journal))
+    if (!journal_pending(d->journal)) {
+        if (d->njwaits)
+            clients_answer_waits(d, false);
         flush_output(d);
+    }
     if (!d->dirty && d->busy) {
         d->busy = false;
         uv_idle_stop(&d->idle);
@@ -321,6 +324,7 @@ static void reopen_endpoints(sched_daemon_t *d, const char *why)
     if (d->pm_keys)
         memset(d->pm_keys, 0, d->pm_cap * sizeof(uint32_t));
     d->nwaits = 0;
+    d->njwaits = 0;
     for (size_t i = 0; i < d->nout; i++) /* addressed to the old sockets */
         free(d->outq[i].buf);
     d->nout = 0;
@@ -444,9 +448,11 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
     uv_timer_init(loop, &d->wake_timer);
     uv_timer_init(loop, &d->metrics_timer);
     uv_timer_init(loop, &d->watch_timer);
+    uv_timer_init(loop, &d->jwait_timer);
+    d->jwait_timer.data = d;
     d->check.data = d->idle.data = d->hb_timer.data = d->wake_timer.data = d;
     d->metrics_timer.data = d->watch_timer.data = d;
-    d->handles_open = 6;
+    d->handles_open = 7;
     if (!d->state_dir || !d->journal_path || !d->worker_url || !d->client_url) {
         rc = errcode(err, -ENOMEM, "out of memory");
         goto fail;
@@ -513,6 +519,7 @@ void sched_daemon_destroy(sched_daemon_t *d)
     free(d->assign.v);
     free(d->cancel.v);
     free(d->waits);
+    free(d->jwaits);
     free(d->pm_keys);
     free(d->pm_vals);
     free(d->rexits);
@@ -526,4 +533,5 @@ void sched_daemon_destroy(sched_daemon_t *d)
     uv_close((uv_handle_t *)&d->wake_timer, handle_closed);
     uv_close((uv_handle_t *)&d->metrics_timer, handle_closed);
     uv_close((uv_handle_t *)&d->watch_timer, handle_closed);
+    uv_close((uv_handle_t *)&d->jwait_timer, handle_closed);
 }

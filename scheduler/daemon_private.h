@@ -41,6 +41,14 @@ typedef struct log_wait {
     int64_t deadline_ms;
 } log_wait_t;
 
+/* A client waiting for a job to end (JobStatusRequest.wait_ms). */
+typedef struct job_wait {
+    uint32_t job;
+    bool summary_only;
+    cairn_peer_t client;
+    int64_t deadline_ms; /* loop time */
+} job_wait_t;
+
 /* An attempt to deliver to one node (UINT32_MAX: to all its nodes). */
 typedef struct delivery {
     uint64_t attempt;
@@ -94,6 +102,9 @@ struct sched_daemon {
     log_wait_t *waits;
     size_t nwaits, waits_cap;
     uint64_t next_request_id;
+    job_wait_t *jwaits;
+    size_t njwaits, jwaits_cap;
+    uv_timer_t jwait_timer;
     /* nng pipe id -> node id + 1, open addressing */
     uint32_t *pm_keys, *pm_vals;
     size_t pm_cap, pm_n;
@@ -146,6 +157,9 @@ void status_render(sched_daemon_t *d, char **prom, char **json);
 /* clients.c */
 void clients_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
                   ProtobufCMessage *msg, void *arg);
+/* Answer the job waits whose job has ended (and, with expire, those past
+ * their deadline); re-arm the deadline timer. */
+void clients_answer_waits(sched_daemon_t *d, bool expire);
 void clients_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg);
 void clients_error(sched_daemon_t *d, const cairn_peer_t *to, Cairn__ErrorCode code,
                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));

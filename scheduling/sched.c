@@ -294,6 +294,11 @@ int sched_job_info(const sched_t *s, uint32_t job, sched_job_info_t *info)
     return 0;
 }
 
+bool sched_job_ended(const sched_t *s, uint32_t job)
+{
+    return job > 0 && job <= s->njobs && s->jobs[job - 1].nended == s->jobs[job - 1].ntasks;
+}
+
 uint32_t sched_node_label_count(const sched_t *s, uint32_t node)
 {
     return node < s->nnodes ? s->nodes[node].nlabels : 0;

@@ -146,6 +146,8 @@ typedef struct sched_job_info {
     uint32_t count[8]; /* tasks per sched_task_state_t */
 } sched_job_info_t;
 int sched_job_info(const sched_t *s, uint32_t job, sched_job_info_t *info);
+/* Every task of the job has ended (O(1)); false for an unknown job. */
+bool sched_job_ended(const sched_t *s, uint32_t job);
 
 /* Node labels ("key=value"), i < count. */
 uint32_t sched_node_label_count(const sched_t *s, uint32_t node);

@@ -1,6 +1,7 @@
 /* The client API of a real cairn-scheduler: cancel, drain and undrain,
  * list, explain, nodes; a config file; metrics and status over HTTP. */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -217,5 +218,80 @@ Test(api, endpoints_survive_peers_dropping_mid_handshake)
     cairn_msg_free(&rr->base);
     h_worker_close(&w);
     cr_expect_eq(WEXITSTATUS(h_sched_stop(&s, SIGTERM)), 0);
+    h_sched_fini(&s);
+}
+
+/* JobStatusRequest.wait_ms: a long poll answered when the job ends, or
+ * when the wait runs out; summary_only leaves the tasks out. */
+struct long_poll {
+    const char *url;
+    uint64_t job;
+    uint32_t wait_ms;
+    Cairn__JobState state;
+    size_t ntasks;
+    int64_t took_ms;
+};
+
+static void *long_poll_thread(void *arg)
+{
+    struct long_poll *lp = arg;
+    cairn_client_t *c = NULL;
+    cairn_error_t err = {{0}};
+    if (cairn_client_open(lp->url, 30000, &c, &err) < 0)
+        return NULL;
+    Cairn__JobStatusRequest req = CAIRN__JOB_STATUS_REQUEST__INIT;
+    req.job_id = lp->job;
+    req.wait_ms = lp->wait_ms;
+    req.summary_only = true;
+    ProtobufCMessage *rep = NULL;
+    int64_t t0 = h_now_ms();
+    if (cairn_client_call(c, CAIRN_MSG_JOB_STATUS, &req.base, CAIRN_MSG_JOB_STATUS_REPLY, &rep,
+                          &err) == 0) {
+        Cairn__JobStatusReply *r = (Cairn__JobStatusReply *)rep;
+        lp->state = r->job->state;
+        lp->ntasks = r->n_tasks;
+        cairn_msg_free(rep);
+    }
+    lp->took_ms = h_now_ms() - t0;
+    cairn_client_close(c);
+    return NULL;
+}
+
+Test(api, job_status_long_poll)
+{
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, NULL);
+    h_worker_t w;
+    h_worker_open(&w, s.workers, "w1", 1, 0);
+    cairn_msg_free(&h_register(&w, NULL, 0)->base);
+    const char *tasks[] = {"a"};
+    uint64_t job = h_submit(&s, "poll", tasks, 1, 1, 0, NULL);
+    Cairn__AssignTask *a = (Cairn__AssignTask *)h_recv(&w, CAIRN_MSG_ASSIGN_TASK, 10000);
+    cr_assert_not_null(a);
+    uint64_t aid = a->attempt_id;
+    cairn_msg_free(&a->base);
+    /* the wait runs out while the task runs: the current summary */
+    struct long_poll short_wait = {.url = s.clients, .job = job, .wait_ms = 200};
+    long_poll_thread(&short_wait);
+    cr_expect(short_wait.state == CAIRN__JOB_STATE__JOB_STATE_PENDING ||
+                  short_wait.state == CAIRN__JOB_STATE__JOB_STATE_RUNNING,
+              "state %d", short_wait.state);
+    cr_expect_eq(short_wait.ntasks, 0);
+    cr_expect_geq(short_wait.took_ms, 150, "answered after %lld ms", (long long)short_wait.took_ms);
+    /* a long wait is answered by the job's end, not by its timeout */
+    struct long_poll long_wait = {.url = s.clients, .job = job, .wait_ms = 60000};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, long_poll_thread, &long_wait), 0);
+    h_event(&w, aid, CAIRN__TASK_EVENT__KIND__STARTED, 0, 0);
+    h_event(&w, aid, CAIRN__TASK_EVENT__KIND__EXITED, 0, 0);
+    pthread_join(th, NULL);
+    cr_expect_eq(long_wait.state, CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED);
+    cr_expect_lt(long_wait.took_ms, 30000, "not answered at the job's end");
+    /* an ended job is answered at once, with its tasks unless summary_only */
+    Cairn__JobStatusReply *st = h_status(&s, job);
+    cr_expect_eq(st->n_tasks, 1);
+    cairn_msg_free(&st->base);
+    h_worker_close(&w);
     h_sched_fini(&s);
 }
