@@ -820,7 +820,7 @@ static int start_exec(worker_daemon_t *d, const worker_daemon_config_t *cfg, cai
         state_dir = dir;
     }
     exec_config_t ecfg = {
-        .state_dir = state_dir, .shim_path = cfg->shim_path, .cgroup_dir = cfg->cgroup_dir};
+        .state_dir = state_dir, .cgroup_dir = cfg->cgroup_dir};
     exec_callbacks_t ecb = {.started = exec_started_cb, .exited = exec_exited_cb, .arg = d};
     if ((rc = worker_exec_create(d->loop, &ecfg, &ecb, &d->exec, err)) < 0)
         return rc;

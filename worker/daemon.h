@@ -31,7 +31,6 @@ typedef struct worker_daemon_config {
     const char *topology;  /* hwloc XML file; NULL: this machine */
     size_t nlabels;
     const char *const *labels;           /* "KEY=VALUE" node labels */
-    const char *shim_path;               /* cairn-task-shim; NULL: next to the executable */
     const char *cgroup_dir;              /* see exec_config_t.cgroup_dir */
     const char *nvml_lib;                /* NULL: libnvidia-ml.so.1; "": no GPU usage */
     uint32_t report_every;               /* heartbeats per resource report; 0: 3 */
@@ -43,7 +42,7 @@ typedef struct worker_daemon_config {
 
 /* Discover the node, create the executor (which kills leftovers of a
  * previous worker that died) and start dialing the scheduler. Returns 0
- * and sets *out; on failure (discovery, labels, state directory, shim,
+ * and sets *out; on failure (discovery, labels, state directory,
  * URL) a negative code with err saying why, and nothing is left running
  * (run the loop once to close what was opened). */
 int worker_daemon_create(uv_loop_t *loop, const worker_daemon_config_t *cfg, worker_daemon_t **out,

@@ -1,18 +1,23 @@
 /* Task execution: the life cycle of an attempt.
  *
- *   start ─ uv_spawn(cairn-task-shim) ─▶ RUNNING ─ time limit / cancel ─▶ TERMINATING
- *                                          │  SIGTERM to the tree, SIGKILL after the grace
- *                 main process exits ◀─────┘
- *                          ▼
- *                       DRAINING  SIGKILL what is left of the tree, poll /proc until
- *                          │      nothing is left (reaping orphans), at most EXEC_DRAIN_MAX_MS
- *                          ▼
- *                        DONE     exited() is called, handles close
+ *   start ─ exec_spawn() ─▶ RUNNING ─ time limit / cancel ─▶ TERMINATING
+ *                              │  SIGTERM to the tree, SIGKILL after the grace
+ *     main process exits ◀─────┘  (SIGCHLD, wait4: exact CPU time and peak RSS)
+ *              ▼
+ *           DRAINING  SIGKILL what is left of the tree, poll /proc until
+ *              │      nothing is left (reaping orphans), at most EXEC_DRAIN_MAX_MS
+ *              ▼
+ *            DONE     exited() is called, handles close
  *
- * The shim (worker/shim/shim.c) leads its own session, so the task's main
- * process is also its process group and session; exec_track.c finds the
- * processes that left both. exited() is called only when the tree is gone,
- * so the attempt's resources (GPU memory above all) are free by then.
+ * The task's main process leads its own session and process group (see
+ * exec_spawn.c); exec_track.c finds the processes that left both. exited()
+ * is called once the tree is gone, so the attempt's resources (GPU memory
+ * above all) are free by then. The common case is settled without reading
+ * /proc: the main process was reaped, its process group is empty and no
+ * scan ever saw another member. A process that left the group before any
+ * scan saw it (a double-forked daemon of a task that ran under
+ * EXEC_SAMPLE_MS) is found by the next periodic scan, by its session or
+ * CAIRN_ATTEMPT_ID, and killed then.
  *
  * Callbacks are made last in each libuv callback, after every state change,
  * so they may call any worker_exec_* function, worker_exec_destroy() too.
@@ -26,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -135,17 +141,14 @@ static void close_handle(exec_attempt_t *a, uv_handle_t *h)
 /* Close every handle; the attempt is freed when the last one has closed. */
 static void attempt_close(exec_attempt_t *a)
 {
-    a->status_open = false;
     close_handle(a, (uv_handle_t *)&a->timer);
-    close_handle(a, (uv_handle_t *)&a->status);
-    close_handle(a, (uv_handle_t *)&a->proc);
 }
 
 static void sampler_cb(uv_timer_t *t)
 {
     worker_exec_t *x = t->data;
     exec_track_scan(x);
-    if (x->natt == 0 && x->nlinger == 0) {
+    if (x->natt == 0 && x->nlinger == 0 && exec_track_recent_expire(x) == 0) {
         uv_timer_stop(&x->sampler);
         x->sampler_active = false;
     }
@@ -180,9 +183,11 @@ static void finish(exec_attempt_t *a)
     if (res.end_ms == 0)
         res.end_ms = exec_wall_ms();
     table_remove(x, a);
+    if (a->pid > 0)
+        exec_track_recent_add(x, a);
     a->x = NULL;
     a->phase = EXEC_DONE;
-    (void)exec_running_write(x);
+    exec_running_changed(x);
     attempt_close(a);
     if (cb.exited)
         cb.exited(&res, cb.arg);
@@ -213,6 +218,15 @@ static void start_draining(worker_exec_t *x, exec_attempt_t *a)
         exec_signal_tree(x, a, SIGKILL);
     }
     uv_timer_start(&a->timer, drain_cb, 0, 0);
+}
+
+/* Nothing of the tree can be left: the main process was reaped, no scan
+ * saw another member, and nothing is in its process group any more. */
+static bool tree_surely_gone(const exec_attempt_t *a)
+{
+    if (!a->reaped || a->nmembers > 0 || a->cgroup)
+        return false;
+    return kill(-a->pid, 0) < 0 && errno == ESRCH;
 }
 
 static void kill_cb(uv_timer_t *t)
@@ -249,35 +263,7 @@ void exec_memory_exceeded(worker_exec_t *x, exec_attempt_t *a)
     exec_signal_tree(x, a, SIGKILL);
 }
 
-/* ---- the shim's status pipe -------------------------------------------- */
-
-static void status_close(exec_attempt_t *a)
-{
-    if (!a->status_open)
-        return;
-    uv_read_stop((uv_stream_t *)&a->status);
-    close_handle(a, (uv_handle_t *)&a->status);
-    a->status_open = false;
-}
-
-/* The shim's report, once the pipe is closed: true if exec failed. */
-static bool status_failed(exec_attempt_t *a)
-{
-    int32_t code = 0;
-    if (a->status_len == 0)
-        return false;
-    a->res.start_failed = true;
-    a->res.exit_code = -1;
-    a->res.signal = 0;
-    if (a->status_len > sizeof(code)) {
-        memcpy(&code, a->status_buf, sizeof(code));
-        snprintf(a->res.error, sizeof(a->res.error), "%.*s", (int)(a->status_len - sizeof(code)),
-                 a->status_buf + sizeof(code));
-    } else {
-        snprintf(a->res.error, sizeof(a->res.error), "the task could not start");
-    }
-    return true;
-}
+/* ---- the main process ends ------------------------------------------- */
 
 static void report_started(worker_exec_t *x, exec_attempt_t *a)
 {
@@ -289,54 +275,65 @@ static void report_started(worker_exec_t *x, exec_attempt_t *a)
         cb.started(a->id, a->rank, a->pid, a->res.start_ms, cb.arg);
 }
 
-static void status_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+static void notify_cb(uv_timer_t *t)
 {
-    exec_attempt_t *a = h->data;
-    /* no room left (a record is shorter): UV_ENOBUFS ends the reading */
-    *buf = uv_buf_init(a->status_buf + a->status_len,
-                       (unsigned)(sizeof(a->status_buf) - a->status_len));
-}
-
-static void status_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    exec_attempt_t *a = s->data;
-    if (nread > 0 && buf->base == a->status_buf + a->status_len)
-        a->status_len += (size_t)nread;
-    if (nread >= 0)
-        return;
-    /* EOF: exec succeeded (nothing written) or the shim gave up */
-    status_close(a);
-    if (a->status_len == 0)
-        report_started(a->x, a);
-}
-
-/* Read what the shim left in the pipe, without waiting: it has exited. */
-static void status_read_now(exec_attempt_t *a)
-{
-    uv_os_fd_t fd;
-    if (!a->status_open || uv_fileno((uv_handle_t *)&a->status, &fd) < 0)
-        return;
-    while (a->status_len < sizeof(a->status_buf)) {
-        ssize_t r = read(fd, a->status_buf + a->status_len, sizeof(a->status_buf) - a->status_len);
-        if (r > 0)
-            a->status_len += (size_t)r;
-        else if (!(r < 0 && errno == EINTR))
+    worker_exec_t *x = t->data;
+    for (bool again = true; again;) {
+        again = false;
+        for (size_t i = 0; i < x->natt; i++) {
+            exec_attempt_t *a = x->att[i];
+            if (a->started_reported || a->res.start_failed || a->pid <= 0)
+                continue;
+            report_started(x, a);
+            again = true; /* the callback may have changed the table */
             break;
+        }
     }
-    status_close(a);
 }
 
-static void exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
+/* The main process of a was reaped with status st and usage ru. */
+static void main_exited(worker_exec_t *x, exec_attempt_t *a, int st, const struct rusage *ru)
 {
-    exec_attempt_t *a = p->data;
-    worker_exec_t *x = a->x;
-    a->res.exit_code = (int)exit_status;
-    a->res.signal = term_signal;
+    a->reaped = true;
+    if (WIFEXITED(st))
+        a->res.exit_code = WEXITSTATUS(st);
+    else if (WIFSIGNALED(st))
+        a->res.signal = WTERMSIG(st);
     a->res.end_ms = exec_wall_ms();
-    status_read_now(a);
-    (void)status_failed(a);
-    start_draining(x, a);
-    report_started(x, a); /* exec succeeded but its EOF was not read yet */
+    /* exact: the main process and every descendant it waited for */
+    exec_track_main_reaped(x, a,
+                           (uint64_t)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1000000u +
+                               (uint64_t)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec),
+                           (uint64_t)ru->ru_maxrss * 1024u);
+    report_started(x, a); /* before its end, if the notify timer has not run yet */
+    if (a->phase != EXEC_RUNNING || !tree_surely_gone(a)) {
+        start_draining(x, a);
+        return;
+    }
+    a->phase = EXEC_DRAINING;
+    uv_timer_stop(&a->timer);
+    finish(a);
+}
+
+static void sigchld_cb(uv_signal_t *h, int signum)
+{
+    worker_exec_t *x = h->data;
+    (void)signum;
+    for (size_t i = 0; i < x->natt;) {
+        exec_attempt_t *a = x->att[i];
+        struct rusage ru;
+        int st = 0;
+        if (a->pid <= 0 || a->reaped || wait4(a->pid, &st, WNOHANG, &ru) != a->pid) {
+            i++;
+            continue;
+        }
+        uint64_t id = a->id;
+        main_exited(x, a, st, &ru);
+        /* finish() may have removed it and callbacks changed the table */
+        i = 0;
+        while (i < x->natt && x->att[i]->id <= id)
+            i++;
+    }
 }
 
 /* ---- starting ----------------------------------------------------------- */
@@ -378,12 +375,15 @@ static int open_log(worker_exec_t *x, const exec_spec_t *s, int stream, cairn_er
                                      path, sizeof(path));
     if (r < 0)
         return errcode(err, r, "log path too long");
-    *strrchr(path, '/') = '\0';
-    r = mkdir_p(path, 0755);
-    if (r < 0)
-        return errcode(err, r, "cannot make log directory %s: %s", path, strerror(-r));
-    path[strlen(path)] = '/';
     fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+    if (fd < 0 && errno == ENOENT) {
+        *strrchr(path, '/') = '\0';
+        r = mkdir_p(path, 0755);
+        if (r < 0)
+            return errcode(err, r, "cannot make log directory %s: %s", path, strerror(-r));
+        path[strlen(path)] = '/';
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+    }
     if (fd < 0)
         return errcode(err, -errno, "cannot open log %s: %s", path, strerror(errno));
     return fd;
@@ -399,20 +399,6 @@ static int check_workdir(const char *dir, cairn_error_t *err)
     return 0;
 }
 
-struct spawn_fds {
-    int out, err, status[2];
-};
-
-static void spawn_fds_close(struct spawn_fds *f)
-{
-    int *v[] = {&f->out, &f->err, &f->status[0], &f->status[1]};
-    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-        if (*v[i] >= 0)
-            close(*v[i]);
-        *v[i] = -1;
-    }
-}
-
 static int make_cgroup(worker_exec_t *x, exec_attempt_t *a, cairn_error_t *err)
 {
     char name[96];
@@ -422,42 +408,49 @@ static int make_cgroup(worker_exec_t *x, exec_attempt_t *a, cairn_error_t *err)
     return exec_cgroup_create(x->cgroup_root, name, a->memory_limit, &a->cgroup, err);
 }
 
-/* uv_spawn with argv, env and fds ready. */
-static int spawn(worker_exec_t *x, exec_attempt_t *a, const char *cwd, exec_strv_t *argv,
-                 exec_strv_t *env, struct spawn_fds *f, cairn_error_t *err)
+/* The binding masks of a spec: a cpu_set_t and NUMA node masks. */
+typedef struct binding {
+    cpu_set_t *cpus;
+    size_t cpus_size;
+    unsigned long *nodes, *first;
+    unsigned long maxnode;
+} binding_t;
+
+static void binding_fini(binding_t *b)
 {
-    uv_stdio_container_t stdio[4] = {
-        {.flags = UV_IGNORE},
-        {.flags = UV_INHERIT_FD, .data.fd = f->out},
-        {.flags = UV_INHERIT_FD, .data.fd = f->err},
-        {.flags = UV_INHERIT_FD, .data.fd = f->status[1]},
-    };
-    uv_process_options_t o = {
-        .exit_cb = exit_cb,
-        .file = x->shim_path,
-        .args = argv->v,
-        .env = env->v,
-        .cwd = cwd,
-        .flags = UV_PROCESS_DETACHED,
-        .stdio_count = 4,
-        .stdio = stdio,
-    };
-    exec_proc_t p;
-    int r = uv_spawn(x->loop, &a->proc, &o);
-    a->proc.data = a; /* initialized even when it fails: it must be closed */
-    a->open_handles++;
-    if (r < 0)
-        return errcode(err, r, "cannot start %s: %s", x->shim_path, uv_strerror(r));
-    a->pid = a->proc.pid;
-    a->res.pid = a->pid;
-    if (exec_proc_read(a->pid, &p) == 0)
-        a->start = p.start;
-    r = uv_pipe_open(&a->status, f->status[0]);
-    if (r < 0)
-        return 0; /* then exec is taken as done: we only lose its error text */
-    f->status[0] = -1;
-    a->status_open = true;
-    uv_read_start((uv_stream_t *)&a->status, status_alloc_cb, status_read_cb);
+    if (b->cpus)
+        CPU_FREE(b->cpus);
+    free(b->nodes);
+    free(b->first);
+}
+
+static int binding_init(binding_t *b, const exec_spec_t *s)
+{
+    uint32_t maxpu = 0, maxnuma = 0;
+    memset(b, 0, sizeof(*b));
+    for (uint32_t i = 0; i < s->npus; i++)
+        maxpu = s->pus[i] > maxpu ? s->pus[i] : maxpu;
+    for (uint32_t i = 0; i < s->nnuma; i++)
+        maxnuma = s->numa[i] > maxnuma ? s->numa[i] : maxnuma;
+    if (s->npus > 0) {
+        if (!(b->cpus = CPU_ALLOC(maxpu + 1)))
+            return -ENOMEM;
+        b->cpus_size = CPU_ALLOC_SIZE(maxpu + 1);
+        CPU_ZERO_S(b->cpus_size, b->cpus);
+        for (uint32_t i = 0; i < s->npus; i++)
+            CPU_SET_S(s->pus[i], b->cpus_size, b->cpus);
+    }
+    if (s->nnuma > 0) {
+        size_t bits = 8 * sizeof(unsigned long), words = maxnuma / bits + 1;
+        b->nodes = calloc(words, sizeof(unsigned long));
+        b->first = calloc(words, sizeof(unsigned long));
+        if (!b->nodes || !b->first)
+            return -ENOMEM;
+        b->maxnode = (unsigned long)(words * bits);
+        for (uint32_t i = 0; i < s->nnuma; i++)
+            b->nodes[s->numa[i] / bits] |= 1UL << (s->numa[i] % bits);
+        b->first[s->numa[0] / bits] |= 1UL << (s->numa[0] % bits);
+    }
     return 0;
 }
 
@@ -467,22 +460,57 @@ static int prepare_and_spawn(worker_exec_t *x, exec_attempt_t *a, const exec_spe
                              cairn_error_t *err)
 {
     const char *cwd = s->workdir && s->workdir[0] ? s->workdir : x->default_workdir;
-    struct spawn_fds f = {-1, -1, {-1, -1}};
+    int out = -1, errfd = -1;
     exec_strv_t argv = {0}, env = {0};
-    int r = check_workdir(cwd, err);
-    if (r == 0 && (r = f.out = open_log(x, s, 1, err)) >= 0)
-        r = f.err = open_log(x, s, 2, err);
+    binding_t bind;
+    char procs[PATH_MAX];
+    int r = binding_init(&bind, s);
+    if (r < 0)
+        errcode(err, r, "out of memory");
+    if (r >= 0)
+        r = check_workdir(cwd, err);
+    if (r >= 0 && (r = out = open_log(x, s, 1, err)) >= 0)
+        r = errfd = open_log(x, s, 2, err);
     if (r >= 0)
         r = make_cgroup(x, a, err);
     if (r >= 0)
         r = exec_env_build(s, environ, &env, err);
-    if (r >= 0 && (r = exec_shim_argv(s, x->shim_path, x->self, a->cgroup, &argv)) < 0)
+    if (r >= 0 && (r = exec_task_argv(s, &argv)) < 0)
         errcode(err, r, "out of memory");
-    if (r >= 0 && pipe2(f.status, O_CLOEXEC) < 0)
-        r = errcode(err, -errno, "pipe: %s", strerror(errno));
-    if (r >= 0)
-        r = spawn(x, a, cwd, &argv, &env, &f, err);
-    spawn_fds_close(&f);
+    if (r >= 0) {
+        exec_child_t c = {
+            .argv = argv.v,
+            .envp = env.v,
+            .cwd = cwd,
+            .fd_out = out,
+            .fd_err = errfd,
+            .cpus = bind.cpus,
+            .cpus_size = bind.cpus_size,
+            .nodemask = bind.nodes,
+            .first_node = bind.first,
+            .maxnode = bind.maxnode,
+        };
+        if (a->cgroup)
+            snprintf(procs, sizeof(procs), "%s/cgroup.procs", a->cgroup);
+        c.cgroup_procs = a->cgroup ? procs : NULL;
+        pid_t pid = 0;
+        r = exec_spawn(&x->spawner, &c, &pid);
+        if (r < 0) {
+            errcode(err, r, "%s", c.msg[0] ? c.msg : strerror(-r));
+        } else {
+            exec_proc_t p;
+            a->pid = pid;
+            a->res.pid = pid;
+            if (exec_proc_read(pid, &p) == 0)
+                a->start = p.start;
+            uv_timer_start(&x->notify, notify_cb, 0, 0);
+        }
+    }
+    if (out >= 0)
+        close(out);
+    if (errfd >= 0)
+        close(errfd);
+    binding_fini(&bind);
     exec_strv_fini(&argv);
     exec_strv_fini(&env);
     return r < 0 ? r : 0;
@@ -506,10 +534,8 @@ static exec_attempt_t *attempt_new(worker_exec_t *x, const exec_spec_t *s)
     a->res.rank = s->rank;
     a->res.start_ms = exec_wall_ms();
     uv_timer_init(x->loop, &a->timer);
-    uv_pipe_init(x->loop, &a->status, 0);
     a->timer.data = a;
-    a->status.data = a;
-    a->open_handles = 2;
+    a->open_handles = 1;
     return a;
 }
 
@@ -543,8 +569,7 @@ int worker_exec_start(worker_exec_t *x, const exec_spec_t *spec, cairn_error_t *
     }
     if (a->time_limit_ms > 0)
         uv_timer_start(&a->timer, time_limit_cb, (uint64_t)a->time_limit_ms, 0);
-    x->running_dirty = true;
-    (void)exec_running_write(x);
+    exec_running_changed(x);
     sampler_ensure(x);
     return 0;
 }
@@ -639,25 +664,10 @@ int worker_exec_log_path(const worker_exec_t *x, uint64_t job_id, const char *ta
 
 /* ---- create / destroy --------------------------------------------------- */
 
-static char *shim_next_to_self(void)
-{
-    char self[PATH_MAX], *slash, *path = NULL;
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0)
-        return NULL;
-    self[n] = '\0';
-    slash = strrchr(self, '/');
-    if (slash)
-        *slash = '\0';
-    if (asprintf(&path, "%s/%s", self, EXEC_SHIM_NAME) < 0)
-        return NULL;
-    return path;
-}
-
 static void exec_free(worker_exec_t *x)
 {
+    exec_spawner_fini(&x->spawner);
     free(x->state_dir);
-    free(x->shim_path);
     free(x->default_workdir);
     free(x->running_path);
     free(x->cgroup_root);
@@ -675,19 +685,18 @@ static int exec_init(worker_exec_t *x, const exec_config_t *cfg, cairn_error_t *
     x->clk_tck = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
     x->page_size = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
     x->state_dir = strdup(cfg->state_dir);
-    x->shim_path = cfg->shim_path ? strdup(cfg->shim_path) : shim_next_to_self();
     x->default_workdir = cfg->default_workdir ? strdup(cfg->default_workdir) : getcwd(NULL, 0);
     if (asprintf(&x->running_path, "%s/running", cfg->state_dir) < 0)
         x->running_path = NULL;
     x->marker = outer ? strdup(outer) : NULL;
-    if (!x->state_dir || !x->shim_path || !x->default_workdir || !x->running_path ||
+    if (!x->state_dir || !x->default_workdir || !x->running_path ||
         (outer && !x->marker))
         return errcode(err, -ENOMEM, "out of memory");
     r = mkdir_p(x->state_dir, 0755);
     if (r < 0)
         return errcode(err, r, "cannot make state directory %s: %s", x->state_dir, strerror(-r));
-    if (access(x->shim_path, X_OK) < 0)
-        return errcode(err, -errno, "task shim %s: %s", x->shim_path, strerror(errno));
+    if ((r = exec_spawner_init(&x->spawner)) < 0)
+        return errcode(err, r, "cannot map a stack for starting tasks: %s", strerror(-r));
     r = exec_cgroup_setup(cfg->cgroup_dir, &x->cgroup_root, err);
     if (r < 0)
         return r;
@@ -722,14 +731,42 @@ int worker_exec_create(uv_loop_t *loop, const exec_config_t *cfg, const exec_cal
     }
     uv_timer_init(loop, &x->sampler);
     uv_unref((uv_handle_t *)&x->sampler);
-    x->sampler.data = x;
+    uv_timer_init(loop, &x->notify);
+    uv_prepare_init(loop, &x->flush);
+    uv_signal_init(loop, &x->sigchld);
+    x->sampler.data = x->notify.data = x->flush.data = x->sigchld.data = x;
+    x->open_handles = 4;
+    r = uv_signal_start(&x->sigchld, sigchld_cb, SIGCHLD);
+    if (r < 0) {
+        /* the handles are closed and x freed by the loop */
+        errcode(err, r, "cannot watch SIGCHLD: %s", uv_strerror(r));
+        worker_exec_destroy(x);
+        return r;
+    }
+    uv_unref((uv_handle_t *)&x->sigchld);
     *out = x;
     return 0;
 }
 
-static void sampler_closed_cb(uv_handle_t *h)
+static void flush_cb(uv_prepare_t *h)
 {
-    exec_free(h->data);
+    worker_exec_t *x = h->data;
+    uv_prepare_stop(h);
+    if (x->running_dirty)
+        (void)exec_running_write(x);
+}
+
+void exec_running_changed(worker_exec_t *x)
+{
+    x->running_dirty = true;
+    uv_prepare_start(&x->flush, flush_cb);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    worker_exec_t *x = h->data;
+    if (--x->open_handles == 0)
+        exec_free(x);
 }
 
 /* Wait up to ~2 s for the killed main processes (no longer libuv's once
@@ -740,11 +777,11 @@ static void reap_after_kill(worker_exec_t *x)
         bool left = false;
         for (size_t i = 0; i < x->natt; i++) {
             exec_attempt_t *a = x->att[i];
-            if (a->pid > 0 && a->phase < EXEC_DRAINING) {
+            if (a->pid > 0 && !a->reaped) {
                 if (waitpid(a->pid, NULL, WNOHANG) == 0)
                     left = true;
                 else
-                    a->phase = EXEC_DRAINING;
+                    a->reaped = true;
             }
         }
         exec_track_scan(x); /* reaps orphans, finds members to kill */
@@ -763,8 +800,6 @@ void worker_exec_destroy(worker_exec_t *x)
     if (!x)
         return;
     worker_exec_kill_all(x);
-    for (size_t i = 0; i < x->natt; i++)
-        close_handle(x->att[i], (uv_handle_t *)&x->att[i]->proc);
     reap_after_kill(x);
     for (size_t i = 0; i < x->natt; i++) {
         exec_attempt_t *a = x->att[i];
@@ -776,5 +811,8 @@ void worker_exec_destroy(worker_exec_t *x)
     }
     x->natt = 0;
     (void)exec_running_write(x);
-    uv_close((uv_handle_t *)&x->sampler, sampler_closed_cb);
+    uv_close((uv_handle_t *)&x->sampler, handle_closed);
+    uv_close((uv_handle_t *)&x->notify, handle_closed);
+    uv_close((uv_handle_t *)&x->flush, handle_closed);
+    uv_close((uv_handle_t *)&x->sigchld, handle_closed);
 }

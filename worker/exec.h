@@ -80,7 +80,6 @@ typedef struct exec_callbacks {
 
 typedef struct exec_config {
     const char *state_dir;       /* logs under state_dir/logs, leftovers list in state_dir */
-    const char *shim_path;       /* the cairn-task-shim binary; NULL = next to /proc/self/exe */
     const char *default_workdir; /* NULL = the worker's cwd */
     /* cgroup v2 directory under which task cgroups (memory.max) are made:
      * NULL = /sys/fs/cgroup/cairn.tasks if the memory controller can be
@@ -96,7 +95,7 @@ typedef struct exec_config {
  * must be spawned on this loop (other zombie children are reaped here).
  * Tasks die with the thread that spawned them (PR_SET_PDEATHSIG), so the
  * loop must run on a thread that lives as long as the worker.
- * Errors: -EINVAL (no state_dir), -ENOENT/-EACCES (no shim), -ENOMEM, or
+ * Errors: -EINVAL (no state_dir), -ENOMEM, or
  * the errno of making state_dir or the cgroup directory. */
 int worker_exec_create(uv_loop_t *loop, const exec_config_t *cfg, const exec_callbacks_t *cb,
                        worker_exec_t **out, cairn_error_t *err);

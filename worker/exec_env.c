@@ -1,4 +1,4 @@
-/* The task's environment and the shim's command line. */
+/* The task's environment and argv. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -43,17 +43,6 @@ static int strv_add(exec_strv_t *s, const char *str)
     return strv_take(s, strdup(str));
 }
 
-static int strv_addf(exec_strv_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int strv_addf(exec_strv_t *s, const char *fmt, ...)
-{
-    char *str = NULL;
-    va_list ap;
-    int r;
-    va_start(ap, fmt);
-    r = vasprintf(&str, fmt, ap);
-    va_end(ap);
-    return strv_take(s, r < 0 ? NULL : str);
-}
 
 /* Length of the name of a "NAME=value" entry. */
 static size_t name_len(const char *entry)
@@ -259,41 +248,10 @@ int exec_env_build(const exec_spec_t *spec, char *const *base, exec_strv_t *out,
     return 0;
 }
 
-/* "0,2,5" from a list of indexes. */
-static char *index_list(const uint32_t *v, uint32_t n)
-{
-    size_t len = (size_t)n * 11 + 1, used = 0;
-    char *s = malloc(len);
-    if (!s)
-        return NULL;
-    s[0] = '\0';
-    for (uint32_t i = 0; i < n; i++)
-        used += (size_t)snprintf(s + used, len - used, "%s%" PRIu32, i ? "," : "", v[i]);
-    return s;
-}
-
-static int add_list(exec_strv_t *a, const char *opt, const uint32_t *v, uint32_t n)
-{
-    char *l = index_list(v, n);
-    int r = l ? strv_addf(a, "%s=%s", opt, l) : -ENOMEM;
-    free(l);
-    return r;
-}
-
-int exec_shim_argv(const exec_spec_t *spec, const char *shim, pid_t worker, const char *cgroup,
-                   exec_strv_t *out)
+int exec_task_argv(const exec_spec_t *spec, exec_strv_t *out)
 {
     exec_strv_t a = {0};
-    int r = strv_add(&a, shim);
-    r = r ? r : strv_addf(&a, "--ppid=%d", (int)worker);
-    r = r ? r : strv_addf(&a, "--status-fd=%d", EXEC_STATUS_FD);
-    if (r == 0 && spec->npus > 0)
-        r = add_list(&a, "--cpus", spec->pus, spec->npus);
-    if (r == 0 && spec->nnuma > 0)
-        r = add_list(&a, "--mems", spec->numa, spec->nnuma);
-    if (r == 0 && cgroup)
-        r = strv_addf(&a, "--cgroup=%s", cgroup);
-    r = r ? r : strv_add(&a, "--");
+    int r = 0;
     if (spec->shell) {
         r = r ? r : strv_add(&a, "/bin/sh");
         r = r ? r : strv_add(&a, "-c");

@@ -1,7 +1,9 @@
 /* Internals of worker_exec_t, shared by worker/exec*.c.
  *
- * exec.c        life cycle of an attempt: spawn, signals, timers, callbacks
- * exec_env.c    the task's environment and the shim's command line
+ * exec.c        life cycle of an attempt: start, signals, timers, callbacks
+ * exec_spawn.c  the task's process: clone, prepare (session, binding,
+ *               cgroup, fds), exec
+ * exec_env.c    the task's environment and argv
  * exec_proc.c   reading /proc (stat, status, smaps_rollup, environ)
  * exec_track.c  which processes belong to which attempt, usage, memory
  *               limit by sampling, reaping orphans, the leftovers file
@@ -26,9 +28,11 @@
  * the background. */
 #define EXEC_DRAIN_MAX_MS 5000
 #define EXEC_DEFAULT_GRACE_MS 10000
-/* The shim reports failures before exec on this fd. */
-#define EXEC_STATUS_FD 3
-#define EXEC_SHIM_NAME "cairn-task-shim"
+/* After an attempt ends, its session and environment marker are looked
+ * for this long by the periodic scans (processes that left the task's
+ * process group before any scan saw them). */
+#define EXEC_RECENT_MS 2000
+#define EXEC_RECENT_MAX 64
 
 /* ---- /proc ---------------------------------------------------------- */
 
@@ -59,7 +63,7 @@ uint64_t exec_proc_pss(pid_t pid);
  * with, copied into val; false when absent or unreadable. */
 bool exec_proc_environ_get(pid_t pid, const char *name, char *val, size_t len);
 
-/* ---- environment and shim command line ------------------------------- */
+/* ---- environment and argv --------------------------------------------- */
 
 typedef struct exec_strv {
     char **v; /* NULL-terminated */
@@ -75,10 +79,38 @@ void exec_strv_fini(exec_strv_t *s);
 int exec_env_build(const exec_spec_t *spec, char *const *base, exec_strv_t *out,
                    cairn_error_t *err);
 
-/* The shim's argv: shim options, "--", then the task's argv (or
- * /bin/sh -c script sh args... for shell tasks). */
-int exec_shim_argv(const exec_spec_t *spec, const char *shim, pid_t worker, const char *cgroup,
-                   exec_strv_t *out);
+/* The task's argv (or /bin/sh -c script sh args... for shell tasks). */
+int exec_task_argv(const exec_spec_t *spec, exec_strv_t *out);
+
+/* ---- starting a process (exec_spawn.c) -------------------------------- */
+
+/* What the child needs; err and msg are its answer. */
+typedef struct exec_child {
+    char *const *argv; /* argv[0] searched in the PATH of envp */
+    char *const *envp;
+    const char *cwd;
+    int fd_out, fd_err;
+    const void *cpus; /* cpu_set_t of cpus_size bytes, or NULL: unbound */
+    size_t cpus_size;
+    const unsigned long *nodemask; /* NULL: no memory policy */
+    unsigned long maxnode;         /* bits in nodemask and first_node */
+    const unsigned long *first_node;
+    const char *cgroup_procs; /* cgroup.procs to join, or NULL */
+    pid_t ppid;
+    int err;
+    char msg[256];
+} exec_child_t;
+
+typedef struct exec_spawner {
+    void *stack; /* the child's stack until it execs */
+} exec_spawner_t;
+
+int exec_spawner_init(exec_spawner_t *s);
+void exec_spawner_fini(exec_spawner_t *s);
+
+/* Start c: 0 and *pid once the exec succeeded, or a negative errno with
+ * c->msg saying what failed (the child is reaped then). */
+int exec_spawn(exec_spawner_t *s, exec_child_t *c, pid_t *pid);
 
 /* ---- cgroup v2 ------------------------------------------------------- */
 
@@ -129,13 +161,10 @@ typedef struct exec_attempt {
     pid_t pid;      /* main process = process group = session */
     uint64_t start; /* its start time in ticks after boot */
     enum exec_phase phase;
-    uv_process_t proc;
     uv_timer_t timer; /* time limit, grace, drain polls */
-    uv_pipe_t status; /* the shim's exec status */
     int open_handles; /* freed when the last one closes */
-    bool status_open, started_reported;
-    char status_buf[300];
-    size_t status_len;
+    bool reaped;      /* the main process was waited for */
+    bool started_reported;
     int64_t time_limit_ms, grace_ms;
     uint64_t memory_limit;
     uint64_t drain_until; /* uv_now() deadline while draining */
@@ -147,6 +176,13 @@ typedef struct exec_attempt {
     exec_result_t res;
 } exec_attempt_t;
 
+/* An attempt reported lately, whose escaped processes scans still kill. */
+typedef struct exec_recent {
+    uint64_t id;
+    pid_t pid; /* its main process = session = process group */
+    uint64_t until_ms; /* uv_now() */
+} exec_recent_t;
+
 /* A process left behind by an attempt already reported (killed again at
  * every scan until it is gone; reaped like any zombie child). */
 typedef struct exec_linger {
@@ -157,7 +193,7 @@ typedef struct exec_linger {
 struct worker_exec {
     uv_loop_t *loop;
     exec_callbacks_t cb;
-    char *state_dir, *shim_path, *default_workdir, *running_path;
+    char *state_dir, *default_workdir, *running_path;
     char *cgroup_root; /* NULL: memory limits by sampling */
     char *marker;      /* CAIRN_ATTEMPT_ID in the worker's own environment, or NULL */
     pid_t self;
@@ -167,10 +203,20 @@ struct worker_exec {
     size_t natt, capatt;
     exec_linger_t *linger;
     size_t nlinger, caplinger;
+    exec_recent_t recent[EXEC_RECENT_MAX]; /* ring */
+    size_t nrecent;
     uv_timer_t sampler;
+    uv_signal_t sigchld;
+    uv_timer_t notify; /* started() of new attempts, from the next iteration */
+    uv_prepare_t flush; /* the leftovers file, once per loop iteration */
+    int open_handles;
     bool sampler_active;
     bool running_dirty;
+    exec_spawner_t spawner;
 };
+
+/* The leftovers file changed: written before the loop next blocks. */
+void exec_running_changed(worker_exec_t *x);
 
 /* The attempt with this id, or NULL. */
 exec_attempt_t *exec_find(const worker_exec_t *x, uint64_t id);
@@ -192,6 +238,16 @@ bool exec_track_empty(const exec_attempt_t *a);
 
 /* Hand an attempt's remaining members to the background reaper. */
 void exec_track_linger(worker_exec_t *x, exec_attempt_t *a);
+
+/* The main process was reaped: its exact CPU time (with the descendants
+ * it waited for) and peak RSS replace its samples. */
+void exec_track_main_reaped(worker_exec_t *x, exec_attempt_t *a, uint64_t cpu_usec,
+                            uint64_t maxrss);
+
+/* Remember a reported attempt for EXEC_RECENT_MS (see exec_track.c);
+ * expire returns how many are still remembered. */
+void exec_track_recent_add(worker_exec_t *x, const exec_attempt_t *a);
+size_t exec_track_recent_expire(worker_exec_t *x);
 
 /* Write state_dir/running from the attempts (atomic rename). */
 int exec_running_write(worker_exec_t *x);

@@ -3,7 +3,7 @@
  *
  * Membership. A process belongs to an attempt when
  *   - its session or process group is the attempt's main process (the
- *     shim leads both; the pid number stays reserved by the kernel while
+ *     main process leads both; the pid number stays reserved by the kernel while
  *     any process still uses it as a group or session id), or
  *   - it was seen as a member before (pid and start time), or
  *   - its parent belongs to the attempt, or
@@ -13,18 +13,22 @@
  * daemon that leaves the session is caught by its parent link or by the
  * environment marker.
  *
- * Reaping. libuv waits only for the pids of its own process handles, so
- * the worker reaps every other zombie child (orphans of tasks) with
- * wait4() — never the pid of a process handle on this loop. All child
- * processes of the worker must therefore be spawned on this loop.
+ * After an attempt is reported (exec.c may report it without a scan when
+ * its process group is empty), processes still in its session or group,
+ * or adopted orphans carrying its CAIRN_ATTEMPT_ID, are killed by the
+ * scans of the next EXEC_RECENT_MS.
+ *
+ * Reaping. exec.c waits for the attempts' main processes (SIGCHLD); the
+ * scans reap every other zombie child (orphans of tasks) with wait4().
+ * All child processes of the worker must therefore be spawned by exec.c.
  *
  * CPU time, with its precision. A member's sample is utime + stime +
  * cutime + cstime (clock ticks, 10 ms). When a member disappears and its
- * parent is a live member, the parent's cutime holds it exactly. Orphans
- * the worker reaps add their wait4() rusage exactly. The main process
- * (reaped by libuv, which gives no rusage) and members whose parent died
- * first add their last sample: each such process loses what it used
- * after the last scan, at most EXEC_SAMPLE_MS of CPU per thread.
+ * parent is a live member, the parent's cutime holds it exactly. The main
+ * process and the orphans the worker reaps add their wait4() rusage
+ * exactly. Members whose parent died first add their last sample: each
+ * such process loses what it used after the last scan, at most
+ * EXEC_SAMPLE_MS of CPU per thread.
  *
  * Memory. RSS of the tree is the sum of members' RSS, which counts pages
  * shared between processes (fork, shared libraries) more than once; peak
@@ -53,10 +57,7 @@ struct scan {
     worker_exec_t *x;
     exec_proc_t *procs;
     size_t n;
-    int *owner;     /* per process: attempt index or OWNER_* */
-    pid_t *uv_pids; /* pids of this loop's process handles, on first need */
-    size_t nuv, capuv;
-    bool walked, walk_failed;
+    int *owner; /* per process: attempt index or OWNER_* */
 };
 
 static uint64_t ticks_usec(const worker_exec_t *x, uint64_t ticks)
@@ -147,39 +148,16 @@ static int resolve(struct scan *s, size_t i, int depth)
 
 /* ---- reaping ------------------------------------------------------------ */
 
-static void walk_cb(uv_handle_t *h, void *arg)
+/* An attempt's main process not reaped yet: exec.c waits for it. */
+static bool is_main(const worker_exec_t *x, pid_t pid)
 {
-    struct scan *s = arg;
-    if (h->type != UV_PROCESS || uv_is_closing(h))
-        return; /* a closing process handle is no longer waited for by libuv */
-    if (s->nuv == s->capuv) {
-        size_t ncap = s->capuv ? s->capuv * 2 : 16;
-        pid_t *nv = realloc(s->uv_pids, ncap * sizeof(*nv));
-        if (!nv) {
-            s->walk_failed = true;
-            return;
-        }
-        s->uv_pids = nv;
-        s->capuv = ncap;
-    }
-    s->uv_pids[s->nuv++] = ((uv_process_t *)h)->pid;
-}
-
-static bool is_uv_child(struct scan *s, pid_t pid)
-{
-    if (!s->walked) {
-        s->walked = true;
-        uv_walk(s->x->loop, walk_cb, s);
-    }
-    if (s->walk_failed)
-        return true; /* cannot tell: leave it alone */
-    for (size_t i = 0; i < s->nuv; i++)
-        if (s->uv_pids[i] == pid)
+    for (size_t i = 0; i < x->natt; i++)
+        if (x->att[i]->pid == pid && !x->att[i]->reaped)
             return true;
     return false;
 }
 
-/* Reap zombie children that are not libuv's; the usage of a member goes to
+/* Reap zombie children that are not attempts' main processes; the usage of a member goes to
  * its attempt. Returns true if procs[i] was reaped. */
 static bool reap(struct scan *s, size_t i)
 {
@@ -187,7 +165,7 @@ static bool reap(struct scan *s, size_t i)
     struct rusage ru;
     exec_attempt_t *a;
     exec_member_t *m;
-    if (p->state != 'Z' || p->ppid != s->x->self || is_uv_child(s, p->pid))
+    if (p->state != 'Z' || p->ppid != s->x->self || is_main(s->x, p->pid))
         return false;
     if (wait4(p->pid, NULL, WNOHANG, &ru) != p->pid)
         return false;
@@ -305,6 +283,87 @@ static void update_linger(struct scan *s)
     x->nlinger = j;
 }
 
+/* ---- attempts already reported ----------------------------------------- */
+
+void exec_track_recent_add(worker_exec_t *x, const exec_attempt_t *a)
+{
+    exec_recent_t r = {a->id, a->pid, uv_now(x->loop) + EXEC_RECENT_MS};
+    if (x->nrecent == EXEC_RECENT_MAX) { /* drop the oldest */
+        memmove(x->recent, x->recent + 1, (EXEC_RECENT_MAX - 1) * sizeof(r));
+        x->nrecent--;
+    }
+    x->recent[x->nrecent++] = r;
+}
+
+size_t exec_track_recent_expire(worker_exec_t *x)
+{
+    uint64_t now = uv_now(x->loop);
+    size_t j = 0;
+    for (size_t i = 0; i < x->nrecent; i++)
+        if (x->recent[i].until_ms > now)
+            x->recent[j++] = x->recent[i];
+    x->nrecent = j;
+    return j;
+}
+
+static void linger_add(worker_exec_t *x, pid_t pid, uint64_t start)
+{
+    if (x->nlinger == x->caplinger) {
+        size_t ncap = x->caplinger ? x->caplinger * 2 : 16;
+        exec_linger_t *nv = realloc(x->linger, ncap * sizeof(*nv));
+        if (!nv)
+            return;
+        x->linger = nv;
+        x->caplinger = ncap;
+    }
+    x->linger[x->nlinger++] = (exec_linger_t){pid, start};
+}
+
+/* A process no live attempt owns: kill it if it escaped a recent one. */
+static void kill_if_recent(worker_exec_t *x, const exec_proc_t *p)
+{
+    char val[32] = "";
+    bool marker = false;
+    for (size_t i = 0; i < x->nrecent; i++) {
+        const exec_recent_t *r = &x->recent[i];
+        bool hit = (p->sid == r->pid || p->pgid == r->pid) && p->pid != r->pid;
+        if (!hit && p->ppid == x->self) {
+            if (!marker) {
+                marker = true;
+                if (!exec_proc_environ_get(p->pid, "CAIRN_ATTEMPT_ID", val, sizeof(val)) ||
+                    (x->marker && strcmp(val, x->marker) == 0))
+                    val[0] = '\0';
+            }
+            char id[32];
+            snprintf(id, sizeof(id), "%" PRIu64, r->id);
+            hit = val[0] && strcmp(val, id) == 0;
+        }
+        if (hit) {
+            kill(p->pid, SIGKILL);
+            linger_add(x, p->pid, p->start);
+            return;
+        }
+    }
+}
+
+void exec_track_main_reaped(worker_exec_t *x, exec_attempt_t *a, uint64_t cpu_usec,
+                            uint64_t maxrss)
+{
+    exec_member_t *m = member_find(a, a->pid, a->start);
+    if (m) {
+        *m = a->members[--a->nmembers];
+        x->running_dirty = true;
+    }
+    a->dead_usec += cpu_usec;
+    uint64_t cpu = a->dead_usec;
+    for (size_t i = 0; i < a->nmembers; i++)
+        cpu += ticks_usec(x, a->members[i].ticks);
+    if (cpu > a->cpu_usec)
+        a->cpu_usec = cpu;
+    if (maxrss > a->res.peak_rss_bytes)
+        a->res.peak_rss_bytes = maxrss;
+}
+
 void exec_track_scan(worker_exec_t *x)
 {
     struct scan s = {.x = x};
@@ -325,10 +384,12 @@ void exec_track_scan(worker_exec_t *x)
     for (size_t i = 0; i < s.n; i++)
         if (s.owner[i] < 0)
             reap(&s, i);
+    for (size_t i = 0; i < s.n; i++)
+        if (s.owner[i] < 0 && s.procs[i].state != 'Z' && x->nrecent)
+            kill_if_recent(x, &s.procs[i]);
     update_linger(&s);
     if (x->running_dirty)
-        (void)exec_running_write(x);
-    free(s.uv_pids);
+        exec_running_changed(x);
     free(s.owner);
     free(s.procs);
 }
@@ -345,17 +406,8 @@ uint64_t exec_track_cpu_usec(const exec_attempt_t *a)
 
 void exec_track_linger(worker_exec_t *x, exec_attempt_t *a)
 {
-    for (size_t i = 0; i < a->nmembers; i++) {
-        if (x->nlinger == x->caplinger) {
-            size_t ncap = x->caplinger ? x->caplinger * 2 : 16;
-            exec_linger_t *nv = realloc(x->linger, ncap * sizeof(*nv));
-            if (!nv)
-                return;
-            x->linger = nv;
-            x->caplinger = ncap;
-        }
-        x->linger[x->nlinger++] = (exec_linger_t){a->members[i].pid, a->members[i].start};
-    }
+    for (size_t i = 0; i < a->nmembers; i++)
+        linger_add(x, a->members[i].pid, a->members[i].start);
 }
 
 void exec_signal_tree(worker_exec_t *x, exec_attempt_t *a, int sig)

@@ -23,7 +23,6 @@
 #include "exec_private.h"
 #include "leak_check.h"
 
-#define SHIM CAIRN_BIN_DIR "/cairn-task-shim"
 #define MAXR 8
 
 struct fx {
@@ -59,7 +58,7 @@ static void exited_cb(const exec_result_t *r, void *arg)
 
 static void fx_create(struct fx *f, const char *cgroup_dir)
 {
-    exec_config_t cfg = {.state_dir = f->dir, .shim_path = SHIM, .cgroup_dir = cgroup_dir};
+    exec_config_t cfg = {.state_dir = f->dir, .cgroup_dir = cgroup_dir};
     exec_callbacks_t cb = {started_cb, exited_cb, f};
     cairn_error_t err = {{0}};
     int r = worker_exec_create(&f->loop, &cfg, &cb, &f->x, &err);

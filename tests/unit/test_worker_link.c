@@ -35,7 +35,6 @@ const char *__lsan_default_suppressions(void)
 #include "net.h"
 
 #define WORKER_BIN CAIRN_BIN_DIR "/cairn-worker"
-#define SHIM_BIN CAIRN_BIN_DIR "/cairn-task-shim"
 #define HGX_TOPO CAIRN_TOPO_DIR "/hgx-h100-8gpu.xml"
 #define DEADLINE_MS 15000
 #define MAXE 64
@@ -416,7 +415,6 @@ static void fx_daemon(fx_t *x, uint32_t report_every)
                                   .state_dir = x->state_dir,
                                   .node_name = "inproc",
                                   .topology = HGX_TOPO,
-                                  .shim_path = SHIM_BIN,
                                   .cgroup_dir = "",
                                   .nvml_lib = "",
                                   .report_every = report_every,
