@@ -40,6 +40,8 @@ static const struct msg_entry msg_table[] = {
     {CAIRN_MSG_EXPLAIN_REPLY, "explain_reply", &cairn__explain_reply__descriptor},
     {CAIRN_MSG_ACK, "ack", &cairn__ack__descriptor},
     {CAIRN_MSG_ERROR, "error", &cairn__error_reply__descriptor},
+    {CAIRN_MSG_BATCH, "batch", &cairn__batch__descriptor},
+    {CAIRN_MSG_DELIVERED, "delivered", &cairn__delivered__descriptor},
 };
 
 static const struct msg_entry *msg_lookup(cairn_msg_type_t type)

@@ -70,6 +70,8 @@ typedef enum cairn_msg_type {
     CAIRN_MSG_EXPLAIN_REPLY = 47,    /* Cairn__ExplainReply */
     CAIRN_MSG_ACK = 64,              /* Cairn__Ack */
     CAIRN_MSG_ERROR = 65,            /* Cairn__ErrorReply */
+    CAIRN_MSG_BATCH = 80,            /* Cairn__Batch (transport, see net.h) */
+    CAIRN_MSG_DELIVERED = 81,        /* Cairn__Delivered (transport) */
 } cairn_msg_type_t;
 
 /* Short lower-case name of a type ("register", "job_status_reply"), for

@@ -11,6 +11,15 @@ typedef struct pipe_event {
     bool added;
 } pipe_event_t;
 
+/* Flow control toward one pipe (CAIRN_NET_FLOW_SENDER). */
+typedef struct flow_pipe {
+    uint32_t id;
+    uint64_t sent, delivered; /* nng messages sent, and confirmed by the peer */
+    uint8_t **items;          /* encoded envelopes waiting for the window */
+    size_t *lens;
+    size_t nitems, cap, bytes;
+} flow_pipe_t;
+
 struct cairn_net {
     uv_loop_t *loop;
     nng_socket sock;
@@ -29,7 +38,17 @@ struct cairn_net {
     pthread_mutex_t lock;
     pipe_event_t *events;
     size_t nevents, events_cap;
+    /* flow control */
+    cairn_net_flow_t flow;
+    flow_pipe_t *fp; /* ascending ids */
+    size_t nfp, fp_cap;
+    uv_prepare_t fprep;
+    bool fprep_on;
+    uint32_t rx_pipe;          /* receiver: the pipe counted */
+    uint64_t rx_count, rx_told; /* messages received on it, and confirmed */
 };
+
+static void flow_pipe_drop(cairn_net_t *n, uint32_t id);
 
 static void pipe_notify_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -65,9 +84,43 @@ static void async_cb(uv_async_t *h)
         memmove(n->events, n->events + 1, (n->nevents - 1) * sizeof(ev));
         n->nevents--;
         pthread_mutex_unlock(&n->lock);
+        if (!ev.added)
+            flow_pipe_drop(n, nng_pipe_id(ev.pipe));
         if (n->cb.pipe && !n->closing)
             n->cb.pipe(n, ev.pipe, ev.added, n->cb.arg);
     }
+}
+
+static void flow_delivered(cairn_net_t *n, uint32_t pipe, uint64_t count);
+
+/* Decode one envelope and hand it on; batch: inside a Batch. */
+static void deliver_one(cairn_net_t *n, const cairn_peer_t *from, const uint8_t *buf, size_t len,
+                        bool batch)
+{
+    cairn_msg_type_t type;
+    ProtobufCMessage *msg = NULL;
+    cairn_error_t err = {{0}};
+    int rc = cairn_msg_decode(buf, len, n->max_msg, &type, &msg, &err);
+    if (rc == 0 && batch && (type == CAIRN_MSG_BATCH || type == CAIRN_MSG_DELIVERED)) {
+        cairn_msg_free(msg);
+        rc = errcode(&err, -EBADMSG, "a %s inside a batch", cairn_msg_type_name(type));
+    }
+    if (rc < 0) {
+        if (n->cb.bad)
+            n->cb.bad(n, from, rc, err.text, n->cb.arg);
+        return;
+    }
+    if (type == CAIRN_MSG_BATCH) {
+        const Cairn__Batch *b = (const Cairn__Batch *)msg;
+        for (size_t i = 0; i < b->n_messages && !n->closing; i++)
+            deliver_one(n, from, b->messages[i].data, b->messages[i].len, true);
+    } else if (type == CAIRN_MSG_DELIVERED) {
+        if (n->flow == CAIRN_NET_FLOW_SENDER)
+            flow_delivered(n, nng_pipe_id(from->pipe), ((const Cairn__Delivered *)msg)->count);
+    } else if (n->cb.recv) {
+        n->cb.recv(n, from, type, msg, n->cb.arg);
+    }
+    cairn_msg_free(msg);
 }
 
 static void deliver(cairn_net_t *n, nng_msg *m)
@@ -78,19 +131,26 @@ static void deliver(cairn_net_t *n, nng_msg *m)
         memcpy(from.hdr, nng_msg_header(m), hl);
         from.hdr_len = hl;
     }
-    cairn_msg_type_t type;
-    ProtobufCMessage *msg = NULL;
-    cairn_error_t err = {{0}};
-    int rc = cairn_msg_decode(nng_msg_body(m), nng_msg_len(m), n->max_msg, &type, &msg, &err);
-    nng_msg_free(m);
-    if (rc < 0) {
-        if (n->cb.bad)
-            n->cb.bad(n, &from, rc, err.text, n->cb.arg);
-        return;
+    if (n->flow == CAIRN_NET_FLOW_RECEIVER) {
+        uint32_t id = nng_pipe_id(from.pipe);
+        if (id != n->rx_pipe)
+            n->rx_pipe = id, n->rx_count = n->rx_told = 0;
+        n->rx_count++;
     }
-    if (n->cb.recv)
-        n->cb.recv(n, &from, type, msg, n->cb.arg);
-    cairn_msg_free(msg);
+    deliver_one(n, &from, nng_msg_body(m), nng_msg_len(m), false);
+    nng_msg_free(m);
+}
+
+/* Receiver: confirm what was received (and handled) so far. */
+static void tell_delivered(cairn_net_t *n)
+{
+    if (n->flow != CAIRN_NET_FLOW_RECEIVER || n->rx_count == n->rx_told || n->closing)
+        return;
+    Cairn__Delivered d = CAIRN__DELIVERED__INIT;
+    d.count = n->rx_count;
+    cairn_peer_t to = {.pipe = {.id = n->rx_pipe}};
+    if (cairn_net_send(n, &to, CAIRN_MSG_DELIVERED, &d.base, NULL) == 0)
+        n->rx_told = n->rx_count;
 }
 
 static void poll_cb(uv_poll_t *h, int status, int events)
@@ -107,6 +167,7 @@ static void poll_cb(uv_poll_t *h, int status, int events)
             break;
         deliver(n, m);
     }
+    tell_delivered(n);
 }
 
 int cairn_net_create(uv_loop_t *loop, nng_socket sock, size_t max_msg,
@@ -145,7 +206,10 @@ int cairn_net_create(uv_loop_t *loop, nng_socket sock, size_t max_msg,
         n->handles_open++;
     if (uv_poll_init(loop, &n->spoll, sfd) == 0)
         n->handles_open++;
-    if (n->handles_open != 3) {
+    if (uv_prepare_init(loop, &n->fprep) == 0)
+        n->handles_open++;
+    n->fprep.data = n;
+    if (n->handles_open != 4) {
         cairn_net_destroy(n);
         return errcode(err, -ENOMEM, "cannot watch the socket");
     }
@@ -214,6 +278,181 @@ static int enqueue(cairn_net_t *n, nng_msg *m)
     return 0;
 }
 
+/* ---- flow control (sender) -------------------------------------------- */
+
+#define FLOW_WINDOW 2 /* nng's pair1 poly queue per pipe holds two */
+
+static size_t fp_lower(const cairn_net_t *n, uint32_t id)
+{
+    size_t lo = 0, hi = n->nfp;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (n->fp[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static flow_pipe_t *fp_get(cairn_net_t *n, uint32_t id, bool make)
+{
+    size_t i = fp_lower(n, id);
+    if (i < n->nfp && n->fp[i].id == id)
+        return &n->fp[i];
+    if (!make)
+        return NULL;
+    if (n->nfp == n->fp_cap) {
+        size_t cap = n->fp_cap ? n->fp_cap * 2 : 16;
+        flow_pipe_t *nf = realloc(n->fp, cap * sizeof(*nf));
+        if (!nf)
+            return NULL;
+        n->fp = nf;
+        n->fp_cap = cap;
+    }
+    memmove(n->fp + i + 1, n->fp + i, (n->nfp - i) * sizeof(*n->fp));
+    n->nfp++;
+    memset(&n->fp[i], 0, sizeof(n->fp[i]));
+    n->fp[i].id = id;
+    return &n->fp[i];
+}
+
+static void fp_clear(flow_pipe_t *f)
+{
+    for (size_t i = 0; i < f->nitems; i++)
+        free(f->items[i]);
+    free(f->items);
+    free(f->lens);
+}
+
+static void flow_pipe_drop(cairn_net_t *n, uint32_t id)
+{
+    size_t i = fp_lower(n, id);
+    if (i >= n->nfp || n->fp[i].id != id)
+        return;
+    fp_clear(&n->fp[i]);
+    memmove(n->fp + i, n->fp + i + 1, (n->nfp - i - 1) * sizeof(*n->fp));
+    n->nfp--;
+}
+
+static int send_now(cairn_net_t *n, uint32_t pipe, const uint8_t *buf, size_t len,
+                    cairn_error_t *err);
+
+/* Send what waits for f while its window allows: one message, a Batch
+ * when several wait (each at most max_msg). */
+static void fp_flush(cairn_net_t *n, flow_pipe_t *f)
+{
+    while (f->nitems > 0 && f->sent - f->delivered < FLOW_WINDOW) {
+        size_t k = 0, total = 0;
+        while (k < f->nitems && (k == 0 || total + f->lens[k] + 16 < n->max_msg)) {
+            total += f->lens[k] + 16;
+            k++;
+        }
+        int rc;
+        if (k == 1) {
+            rc = send_now(n, f->id, f->items[0], f->lens[0], NULL);
+        } else {
+            Cairn__Batch b = CAIRN__BATCH__INIT;
+            ProtobufCBinaryData *v = malloc(k * sizeof(*v));
+            if (!v)
+                return;
+            for (size_t i = 0; i < k; i++)
+                v[i] = (ProtobufCBinaryData){.len = f->lens[i], .data = f->items[i]};
+            b.messages = v;
+            b.n_messages = k;
+            uint8_t *buf = NULL;
+            size_t len = 0;
+            rc = cairn_msg_encode(CAIRN_MSG_BATCH, &b.base, &buf, &len, NULL);
+            free(v);
+            if (rc == 0)
+                rc = send_now(n, f->id, buf, len, NULL);
+            free(buf);
+        }
+        (void)rc; /* a pipe that is gone: its removal drops the rest */
+        f->sent++;
+        for (size_t i = 0; i < k; i++) {
+            f->bytes -= f->lens[i];
+            free(f->items[i]);
+        }
+        memmove(f->items, f->items + k, (f->nitems - k) * sizeof(*f->items));
+        memmove(f->lens, f->lens + k, (f->nitems - k) * sizeof(*f->lens));
+        f->nitems -= k;
+    }
+}
+
+static void fprep_cb(uv_prepare_t *h)
+{
+    cairn_net_t *n = h->data;
+    bool left = false;
+    for (size_t i = 0; i < n->nfp; i++) {
+        fp_flush(n, &n->fp[i]);
+        left = left || (n->fp[i].nitems > 0 && n->fp[i].sent - n->fp[i].delivered < FLOW_WINDOW);
+    }
+    if (!left) {
+        uv_prepare_stop(h);
+        n->fprep_on = false;
+    }
+}
+
+static void fprep_arm(cairn_net_t *n)
+{
+    if (!n->fprep_on && !n->closing) {
+        n->fprep_on = true;
+        uv_prepare_start(&n->fprep, fprep_cb);
+    }
+}
+
+static void flow_delivered(cairn_net_t *n, uint32_t pipe, uint64_t count)
+{
+    flow_pipe_t *f = fp_get(n, pipe, false);
+    if (!f || count <= f->delivered || count > f->sent)
+        return; /* stale, or a peer that counts wrong: ignored */
+    f->delivered = count;
+    if (f->nitems)
+        fprep_arm(n);
+}
+
+/* Queue an envelope for pipe; sent before the loop next waits. */
+static int flow_queue(cairn_net_t *n, uint32_t pipe, const uint8_t *buf, size_t len,
+                      cairn_error_t *err)
+{
+    flow_pipe_t *f = fp_get(n, pipe, true);
+    if (!f)
+        return errcode(err, -ENOMEM, "out of memory");
+    if (f->bytes + len > CAIRN_NET_FLOW_MAX_BYTES) {
+        /* the peer stopped reading: drop it, it reconnects and resyncs */
+        nng_pipe p = {.id = pipe};
+        nng_pipe_close(p);
+        flow_pipe_drop(n, pipe);
+        return errcode(err, -ENOBUFS, "peer %u does not read: connection closed", pipe);
+    }
+    if (f->nitems == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 16;
+        uint8_t **ni = realloc(f->items, cap * sizeof(*ni));
+        if (ni)
+            f->items = ni;
+        size_t *nl = ni ? realloc(f->lens, cap * sizeof(*nl)) : NULL;
+        if (!nl)
+            return errcode(err, -ENOMEM, "out of memory");
+        f->lens = nl;
+        f->cap = cap;
+    }
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return errcode(err, -ENOMEM, "out of memory");
+    memcpy(copy, buf, len);
+    f->items[f->nitems] = copy;
+    f->lens[f->nitems++] = len;
+    f->bytes += len;
+    fprep_arm(n);
+    return 0;
+}
+
+void cairn_net_set_flow(cairn_net_t *n, cairn_net_flow_t flow)
+{
+    n->flow = flow;
+}
+
 int cairn_net_send(cairn_net_t *n, const cairn_peer_t *to, cairn_msg_type_t type,
                    const ProtobufCMessage *msg, cairn_error_t *err)
 {
@@ -230,6 +469,9 @@ int cairn_net_send(cairn_net_t *n, const cairn_peer_t *to, cairn_msg_type_t type
 int cairn_net_send_raw(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf, size_t len,
                        cairn_error_t *err)
 {
+    /* (a pair1 peer's header is its hop count, which nng sets again) */
+    if (n->flow == CAIRN_NET_FLOW_SENDER && to && to->pipe.id)
+        return flow_queue(n, to->pipe.id, buf, len, err);
     nng_msg *m = NULL;
     if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, buf, len) != 0) {
         nng_msg_free(m);
@@ -263,10 +505,24 @@ int cairn_net_send_raw(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *bu
     return 0;
 }
 
+static int send_now(cairn_net_t *n, uint32_t pipe, const uint8_t *buf, size_t len,
+                    cairn_error_t *err)
+{
+    cairn_net_flow_t flow = n->flow;
+    cairn_peer_t to = {.pipe = {.id = pipe}};
+    n->flow = CAIRN_NET_FLOW_NONE; /* past the window */
+    int rc = cairn_net_send_raw(n, &to, buf, len, err);
+    n->flow = flow;
+    return rc;
+}
+
 static void close_cb(uv_handle_t *h)
 {
     cairn_net_t *n = h->data;
     if (--n->handles_open == 0) {
+        for (size_t i = 0; i < n->nfp; i++)
+            fp_clear(&n->fp[i]);
+        free(n->fp);
         for (size_t i = 0; i < n->out_len; i++)
             nng_msg_free(n->outq[(n->out_head + i) % n->out_cap]);
         free(n->outq);
@@ -290,5 +546,7 @@ void cairn_net_destroy(cairn_net_t *n)
         uv_close((uv_handle_t *)&n->poll, close_cb);
     if (n->spoll.loop)
         uv_close((uv_handle_t *)&n->spoll, close_cb);
+    if (n->fprep.loop)
+        uv_close((uv_handle_t *)&n->fprep, close_cb);
     uv_close((uv_handle_t *)&n->async, close_cb);
 }

@@ -53,6 +53,25 @@ int cairn_net_send(cairn_net_t *n, const cairn_peer_t *to, cairn_msg_type_t type
 int cairn_net_send_raw(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf, size_t len,
                        cairn_error_t *err);
 
+/* Flow control for pair1 polyamorous sockets, which drop a message for a
+ * peer whose queue (two messages) is full. The SENDER side (the scheduler)
+ * queues what it sends each pipe, sends it before the loop next waits as
+ * one message (a Batch when several wait), and keeps at most two messages
+ * per pipe unconfirmed; the RECEIVER side (a worker) confirms each drain of
+ * its socket with a Delivered count. Both are transport messages the
+ * callbacks never see. A peer that stops reading while more than
+ * CAIRN_NET_FLOW_MAX_BYTES wait for it is disconnected (it reconnects and
+ * registers again). Set it right after cairn_net_create(). */
+typedef enum cairn_net_flow {
+    CAIRN_NET_FLOW_NONE,
+    CAIRN_NET_FLOW_SENDER,
+    CAIRN_NET_FLOW_RECEIVER,
+} cairn_net_flow_t;
+
+#define CAIRN_NET_FLOW_MAX_BYTES (256u * 1024 * 1024)
+
+void cairn_net_set_flow(cairn_net_t *n, cairn_net_flow_t flow);
+
 /* Stop watching the socket and close the loop handles (the loop must then
  * run until they are closed). NULL is a no-op. */
 void cairn_net_destroy(cairn_net_t *n);

@@ -395,6 +395,7 @@ static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
     if (cairn_net_create(d->loop, d->wsock, d->cfg.max_msg, &wcb, &d->wnet, err) < 0 ||
         cairn_net_create(d->loop, d->csock, d->cfg.max_msg, &ccb, &d->cnet, err) < 0)
         return -EIO;
+    cairn_net_set_flow(d->wnet, CAIRN_NET_FLOW_SENDER);
     if ((rv = nng_listen(d->wsock, d->worker_url, NULL, 0)) != 0)
         return errcode(err, -EADDRINUSE, "cannot listen for workers on %s: %s", d->worker_url,
                        nng_strerror(rv));

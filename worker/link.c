@@ -478,6 +478,7 @@ int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
     cairn_net_callbacks_t ncb = {.recv = recv_cb, .bad = bad_cb, .pipe = pipe_cb, .arg = l};
     if ((rc = cairn_net_create(loop, l->sock, 0, &ncb, &l->net, err)) < 0)
         goto error;
+    cairn_net_set_flow(l->net, CAIRN_NET_FLOW_RECEIVER);
     int rv = nng_dialer_start(l->dialer, NNG_FLAG_NONBLOCK);
     if (rv != 0) {
         rc = errcode(err, -EINVAL, "cannot dial %s: %s", cfg->url, nng_strerror(rv));

@@ -147,11 +147,20 @@ static inline ProtobufCMessage *h_call(h_sched_t *s, cairn_msg_type_t type,
 
 /* --- a fake worker -------------------------------------------------------- */
 
+#define H_INBOX 512
+
 typedef struct h_worker {
     nng_socket sock;
     char name[64];
     int ncores, ngpus;
     uint64_t seq;
+    /* transport, as cairn_net's receiver side does it: messages unpacked
+     * from batches wait here; every nng message received is confirmed */
+    uint32_t rx_pipe;
+    uint64_t rx;
+    ProtobufCMessage *inbox[H_INBOX];
+    cairn_msg_type_t inbox_type[H_INBOX];
+    size_t nin;
 } h_worker_t;
 
 static inline void h_worker_open(h_worker_t *w, const char *url, const char *name, int ncores,
@@ -171,6 +180,9 @@ static inline void h_worker_open(h_worker_t *w, const char *url, const char *nam
 static inline void h_worker_close(h_worker_t *w)
 {
     nng_close(w->sock);
+    for (size_t i = 0; i < w->nin; i++)
+        cairn_msg_free(w->inbox[i]);
+    w->nin = 0;
 }
 
 static inline void h_send(h_worker_t *w, cairn_msg_type_t type, const ProtobufCMessage *msg)
@@ -182,26 +194,61 @@ static inline void h_send(h_worker_t *w, cairn_msg_type_t type, const ProtobufCM
     free(buf);
 }
 
+static inline void h_inbox_push(h_worker_t *w, const uint8_t *buf, size_t len)
+{
+    cairn_msg_type_t type;
+    ProtobufCMessage *msg = NULL;
+    if (cairn_msg_decode(buf, len, 0, &type, &msg, NULL) < 0)
+        return;
+    if (type == CAIRN_MSG_BATCH) {
+        const Cairn__Batch *b = (const Cairn__Batch *)msg;
+        for (size_t i = 0; i < b->n_messages; i++)
+            h_inbox_push(w, b->messages[i].data, b->messages[i].len);
+        cairn_msg_free(msg);
+        return;
+    }
+    cr_assert_lt(w->nin, H_INBOX, "fake worker inbox full");
+    w->inbox[w->nin] = msg;
+    w->inbox_type[w->nin++] = type;
+}
+
 /* Receive the next message of type want within timeout_ms (others are
  * dropped); NULL on timeout. */
 static inline ProtobufCMessage *h_recv(h_worker_t *w, cairn_msg_type_t want, int64_t timeout_ms)
 {
     int64_t deadline = h_now_ms() + timeout_ms;
-    while (h_now_ms() < deadline) {
+    for (;;) {
+        while (w->nin > 0) {
+            ProtobufCMessage *msg = w->inbox[0];
+            cairn_msg_type_t type = w->inbox_type[0];
+            memmove(w->inbox, w->inbox + 1, (w->nin - 1) * sizeof(w->inbox[0]));
+            memmove(w->inbox_type, w->inbox_type + 1, (w->nin - 1) * sizeof(w->inbox_type[0]));
+            w->nin--;
+            if (type == want)
+                return msg;
+            cairn_msg_free(msg);
+        }
+        if (h_now_ms() >= deadline)
+            return NULL;
         nng_socket_set_ms(w->sock, NNG_OPT_RECVTIMEO, (nng_duration)(deadline - h_now_ms() + 1));
-        void *buf;
-        size_t len;
-        if (nng_recv(w->sock, &buf, &len, NNG_FLAG_ALLOC) != 0)
+        nng_msg *m = NULL;
+        if (nng_recvmsg(w->sock, &m, 0) != 0)
             continue;
-        cairn_msg_type_t type;
-        ProtobufCMessage *msg = NULL;
-        int rc = cairn_msg_decode(buf, len, 0, &type, &msg, NULL);
-        nng_free(buf, len);
-        if (rc == 0 && type == want)
-            return msg;
-        cairn_msg_free(msg);
+        uint32_t pipe = nng_pipe_id(nng_msg_get_pipe(m));
+        if (pipe != w->rx_pipe)
+            w->rx_pipe = pipe, w->rx = 0;
+        w->rx++;
+        h_inbox_push(w, nng_msg_body(m), nng_msg_len(m));
+        nng_msg_free(m);
+        Cairn__Delivered d = CAIRN__DELIVERED__INIT;
+        d.count = w->rx;
+        uint8_t *buf;
+        size_t len;
+        if (cairn_msg_encode(CAIRN_MSG_DELIVERED, &d.base, &buf, &len, NULL) == 0) {
+            nng_send(w->sock, buf, len, NNG_FLAG_NONBLOCK);
+            free(buf);
+        }
     }
-    return NULL;
 }
 
 /* Like h_recv, but sends a heartbeat every beat_ms meanwhile, as a live

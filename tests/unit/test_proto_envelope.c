@@ -125,7 +125,7 @@ LEAK_TEST(proto_envelope, type_table)
         }
         names[n] = name, descs[n] = d, n++;
     }
-    cr_assert_eq(n, 28);
+    cr_assert_eq(n, 30);
     cr_assert_str_eq(cairn_msg_type_name(CAIRN_MSG_REGISTER), "register");
     cr_assert_str_eq(cairn_msg_type_name(CAIRN_MSG_JOB_STATUS_REPLY), "job_status_reply");
     cr_assert_str_eq(cairn_msg_type_name(CAIRN_MSG_ERROR), "error");
@@ -139,6 +139,8 @@ LEAK_TEST(proto_envelope, type_table)
     cr_assert_eq(CAIRN_MSG_ASSIGN_TASK, 16);
     cr_assert_eq(CAIRN_MSG_SUBMIT, 32);
     cr_assert_eq(CAIRN_MSG_ERROR, 65);
+    cr_assert_eq(CAIRN_MSG_BATCH, 80);
+    cr_assert_eq(CAIRN_MSG_DELIVERED, 81);
 }
 
 LEAK_TEST(proto_envelope, empty_payload_is_valid)
