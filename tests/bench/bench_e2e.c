@@ -1,0 +1,822 @@
+/* bench_e2e: end-to-end throughput, latency and overhead of a real local
+ * cluster: cairn-scheduler and cairn-worker processes talking the real
+ * protocol over ipc, the journal durable (SQLite, synchronous=FULL), tasks
+ * real processes. Prints a table; asserts nothing about speed.
+ *
+ *   bench_e2e [--bin DIR] [--only LIST] [--quick] [--keep]
+ *
+ * LIST is a comma list of: raw, w1, w2, w3, latency, big, nodes (default:
+ * all). --quick shrinks every workload (a smoke run of the harness).
+ *
+ * Workloads (see README "Performance"):
+ *   raw      /bin/true spawned two at a time from a C loop (posix_spawn,
+ *            no scheduler): the machine's limit
+ *   w1       1,000 independent /bin/true tasks in one job
+ *   w2       1 -> 200 train -> 200 evaluate (each on its train) -> 1 (402)
+ *   w3       a chain of 200 tasks
+ *   latency  submit -> task process start of single-task jobs on an idle
+ *            cluster (the task stamps CLOCK_MONOTONIC first thing in main)
+ *   big      one job of 100,000 tasks: time to the durable acknowledgement,
+ *            scheduler RSS while queued, restart (kill -9) -> first dispatch
+ *   nodes    500 worker processes (1-core topologies); idle scheduler CPU
+ *            with all heartbeating; W1 across them vs across 2 such workers
+ *
+ * Every workload but raw uses a fresh cluster in a fresh state directory.
+ * Tasks request 1 core each; the default worker has this machine's cores.
+ * CPU time is the sum of se.sum_exec_runtime over the daemon's threads
+ * (/proc/PID/task/TID/sched), before and after: the daemons' own CPU only,
+ * not their children's (the tasks). */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "envelope.h"
+
+extern char **environ;
+
+static char g_bin[PATH_MAX];
+static bool g_quick, g_keep;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* ------------------------------------------------------------ processes */
+
+typedef struct cluster {
+    char dir[PATH_MAX];
+    char curl[PATH_MAX + 32], wurl[PATH_MAX + 32];
+    pid_t sched;
+    pid_t *workers;
+    int nworkers;
+    cairn_client_t *client;
+} cluster_t;
+
+static cluster_t *g_cluster; /* for die() */
+
+static void cluster_kill(cluster_t *c);
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "bench_e2e: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    if (g_cluster) {
+        fprintf(stderr, "bench_e2e: logs kept in %s\n", g_cluster->dir);
+        g_keep = true;
+        cluster_kill(g_cluster);
+    }
+    exit(1);
+}
+
+static pid_t spawn_daemon(const char *const *argv, const char *log)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        setpgid(0, 0); /* a terminal's ^C reaches the bench only */
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void start_scheduler(cluster_t *c)
+{
+    char bin[PATH_MAX + 32], log[PATH_MAX + 32];
+    snprintf(bin, sizeof(bin), "%s/cairn-scheduler", g_bin);
+    snprintf(log, sizeof(log), "%s/scheduler.log", c->dir);
+    const char *argv[] = {bin, "--state-dir", c->dir, "--clients", c->curl,
+                          "--workers", c->wurl, "--restart-grace", "2s", NULL};
+    c->sched = spawn_daemon(argv, log);
+}
+
+static pid_t start_worker(cluster_t *c, int i, const char *topo)
+{
+    char bin[PATH_MAX + 32], log[PATH_MAX + 32], dir[PATH_MAX + 32], name[32];
+    snprintf(bin, sizeof(bin), "%s/cairn-worker", g_bin);
+    snprintf(log, sizeof(log), "%s/w%d.log", c->dir, i);
+    snprintf(dir, sizeof(dir), "%s/w%d", c->dir, i);
+    snprintf(name, sizeof(name), "w%d", i);
+    const char *argv[16] = {bin, "--scheduler", c->wurl, "--state-dir", dir, "--name", name};
+    int n = 7;
+    if (topo) {
+        argv[n++] = "--topology";
+        argv[n++] = topo;
+    }
+    argv[n] = NULL;
+    return spawn_daemon(argv, log);
+}
+
+static void *call(cluster_t *c, cairn_msg_type_t type, const ProtobufCMessage *req,
+                  cairn_msg_type_t want)
+{
+    ProtobufCMessage *rep = NULL;
+    cairn_error_t err = {{0}};
+    if (cairn_client_call(c->client, type, req, want, &rep, &err) < 0)
+        die("%s: %s", cairn_msg_type_name(type), err.text);
+    return rep;
+}
+
+static uint32_t nodes_up(cluster_t *c)
+{
+    Cairn__NodesRequest req = CAIRN__NODES_REQUEST__INIT;
+    ProtobufCMessage *rep = NULL;
+    cairn_error_t err = {{0}};
+    if (cairn_client_call(c->client, CAIRN_MSG_NODES, &req.base, CAIRN_MSG_NODES_REPLY, &rep,
+                          &err) < 0)
+        return 0;
+    Cairn__NodesReply *r = (Cairn__NodesReply *)rep;
+    uint32_t up = 0;
+    for (size_t i = 0; i < r->n_nodes; i++)
+        up += r->nodes[i]->state == CAIRN__NODE_STATE__NODE_STATE_UP;
+    cairn_msg_free(rep);
+    return up;
+}
+
+static void wait_nodes(cluster_t *c, uint32_t want, int64_t timeout_ms)
+{
+    int64_t deadline = now_ns() + timeout_ms * 1000000LL;
+    while (nodes_up(c) < want) {
+        if (now_ns() > deadline)
+            die("only %u of %u workers registered within %lld ms", nodes_up(c), want,
+                (long long)timeout_ms);
+        struct timespec ts = {0, 20 * 1000000L}; /* poll the condition every 20 ms */
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* A cluster of nworkers workers: topos[i % ntopos] each, or this machine. */
+static void cluster_start(cluster_t *c, int nworkers, char **topos, int ntopos)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->dir, sizeof(c->dir), "%s/cairn-bench-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(c->dir))
+        die("mkdtemp: %s", strerror(errno));
+    snprintf(c->curl, sizeof(c->curl), "ipc://%s/clients.sock", c->dir);
+    snprintf(c->wurl, sizeof(c->wurl), "ipc://%s/workers.sock", c->dir);
+    g_cluster = c;
+    start_scheduler(c);
+    cairn_error_t err = {{0}};
+    if (cairn_client_open(c->curl, 120000, &c->client, &err) < 0)
+        die("client: %s", err.text);
+    c->workers = calloc((size_t)(nworkers ? nworkers : 1), sizeof(pid_t));
+    c->nworkers = nworkers;
+    for (int i = 0; i < nworkers; i++)
+        c->workers[i] = start_worker(c, i, ntopos ? topos[i % ntopos] : NULL);
+    wait_nodes(c, (uint32_t)nworkers, 120000);
+}
+
+static int wait_exit(pid_t pid, int64_t timeout_ms)
+{
+    int64_t deadline = now_ns() + timeout_ms * 1000000LL;
+    for (;;) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid || (r < 0 && errno == ECHILD))
+            return 0;
+        if (now_ns() > deadline)
+            return -ETIMEDOUT;
+        struct timespec ts = {0, 2 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void stop_pid(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGTERM);
+    if (wait_exit(pid, 10000) < 0) {
+        kill(pid, SIGKILL);
+        wait_exit(pid, 5000);
+    }
+}
+
+static void rm_rf(const char *dir)
+{
+    pid_t pid;
+    const char *argv[] = {"rm", "-rf", dir, NULL};
+    if (posix_spawnp(&pid, "rm", NULL, NULL, (char *const *)argv, environ) == 0)
+        waitpid(pid, NULL, 0);
+}
+
+static void cluster_kill(cluster_t *c)
+{
+    if (c->client)
+        cairn_client_close(c->client);
+    c->client = NULL;
+    for (int i = 0; i < c->nworkers; i++)
+        if (c->workers[i] > 0)
+            kill(c->workers[i], SIGTERM);
+    for (int i = 0; i < c->nworkers; i++)
+        stop_pid(c->workers[i]);
+    stop_pid(c->sched);
+    free(c->workers);
+    c->workers = NULL;
+    if (!g_keep)
+        rm_rf(c->dir);
+    g_cluster = NULL;
+}
+
+/* ------------------------------------------------------------ measures */
+
+/* CPU time of pid's threads, ns (not its children's). */
+static int64_t cpu_ns(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    double ms = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[320], line[256];
+        snprintf(p, sizeof(p), "/proc/%d/task/%s/sched", (int)pid, e->d_name);
+        FILE *f = fopen(p, "r");
+        if (!f)
+            continue;
+        while (fgets(line, sizeof(line), f)) {
+            double v;
+            if (sscanf(line, "se.sum_exec_runtime : %lf", &v) == 1) {
+                ms += v;
+                break;
+            }
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return (int64_t)(ms * 1e6);
+}
+
+static int64_t workers_cpu_ns(const cluster_t *c)
+{
+    int64_t t = 0;
+    for (int i = 0; i < c->nworkers; i++)
+        t += cpu_ns(c->workers[i]);
+    return t;
+}
+
+static long rss_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    size_t fl = strlen(field);
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, field, fl) == 0 && line[fl] == ':')
+            v = strtol(line + fl + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* ------------------------------------------------------------ jobs */
+
+typedef struct jobb {
+    Cairn__JobSpec js;
+    Cairn__TaskSpec **tasks;
+    Cairn__TaskSpec *tv;
+    Cairn__ResourceRequest res;
+    char **names;
+    char ***needs;
+    char *argv[2];
+    size_t n;
+} jobb_t;
+
+/* n tasks running argv0 [arg1]: names t0..t(n-1), no needs yet. */
+static void jobb_init(jobb_t *b, const char *name, size_t n, const char *argv0, const char *arg1)
+{
+    memset(b, 0, sizeof(*b));
+    cairn__job_spec__init(&b->js);
+    cairn__resource_request__init(&b->res);
+    b->res.cpus = 1;
+    b->js.name = (char *)name;
+    b->js.submitter = "bench";
+    b->js.spec_text = "generated by bench_e2e";
+    b->argv[0] = (char *)argv0;
+    b->argv[1] = (char *)arg1;
+    b->n = n;
+    b->tasks = calloc(n, sizeof(*b->tasks));
+    b->tv = calloc(n, sizeof(*b->tv));
+    b->names = calloc(n, sizeof(char *));
+    b->needs = calloc(n, sizeof(char **));
+    if (!b->tasks || !b->tv || !b->names || !b->needs)
+        die("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        Cairn__TaskSpec *t = &b->tv[i];
+        cairn__task_spec__init(t);
+        if (asprintf(&b->names[i], "t%zu", i) < 0)
+            die("out of memory");
+        t->name = b->names[i];
+        t->argv = b->argv;
+        t->n_argv = arg1 ? 2 : 1;
+        t->resources = &b->res;
+        b->tasks[i] = t;
+    }
+    b->js.tasks = b->tasks;
+    b->js.n_tasks = n;
+}
+
+static void jobb_need(jobb_t *b, size_t task, size_t on)
+{
+    Cairn__TaskSpec *t = &b->tv[task];
+    char **nv = realloc(b->needs[task], (t->n_needs + 1) * sizeof(char *));
+    if (!nv)
+        die("out of memory");
+    b->needs[task] = nv;
+    nv[t->n_needs++] = b->names[on];
+    t->needs = nv;
+}
+
+static void jobb_fini(jobb_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->names[i]);
+        free(b->needs[i]);
+    }
+    free(b->names);
+    free(b->needs);
+    free(b->tasks);
+    free(b->tv);
+}
+
+static uint64_t submit(cluster_t *c, jobb_t *b)
+{
+    Cairn__SubmitRequest req = CAIRN__SUBMIT_REQUEST__INIT;
+    req.job = &b->js;
+    Cairn__SubmitReply *r = call(c, CAIRN_MSG_SUBMIT, &req.base, CAIRN_MSG_SUBMIT_REPLY);
+    if (r->n_errors || !r->job_id)
+        die("submit refused: %s", r->n_errors ? r->errors[0]->message : "no job id");
+    uint64_t id = r->job_id;
+    cairn_msg_free(&r->base);
+    return id;
+}
+
+/* Long-poll until the job ends; returns its state. */
+static Cairn__JobState wait_job(cluster_t *c, uint64_t id, uint32_t *succeeded)
+{
+    for (;;) {
+        Cairn__JobStatusRequest req = CAIRN__JOB_STATUS_REQUEST__INIT;
+        req.job_id = id;
+        req.wait_ms = 60000;
+        req.summary_only = true;
+        Cairn__JobStatusReply *r = call(c, CAIRN_MSG_JOB_STATUS, &req.base,
+                                        CAIRN_MSG_JOB_STATUS_REPLY);
+        Cairn__JobState s = r->job->state;
+        if (succeeded)
+            *succeeded = r->job->tasks_succeeded;
+        cairn_msg_free(&r->base);
+        if (s == CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED || s == CAIRN__JOB_STATE__JOB_STATE_FAILED ||
+            s == CAIRN__JOB_STATE__JOB_STATE_CANCELLED)
+            return s;
+    }
+}
+
+/* ------------------------------------------------------------ results */
+
+static double g_raw_rate;
+
+static void row(const char *name, size_t tasks, double wall_s, int64_t sched_ns, int64_t work_ns,
+                const char *extra)
+{
+    double rate = wall_s > 0 ? (double)tasks / wall_s : 0;
+    char frac[16] = "-";
+    if (g_raw_rate > 0)
+        snprintf(frac, sizeof(frac), "%.0f%%", 100.0 * rate / g_raw_rate);
+    printf("%-22s %8zu %9.3f %9.0f %6s %12.1f %12.1f  %s\n", name, tasks, wall_s, rate, frac,
+           tasks ? (double)sched_ns / 1e3 / (double)tasks : 0.0,
+           tasks ? (double)work_ns / 1e3 / (double)tasks : 0.0, extra ? extra : "");
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------ workloads */
+
+static void bench_raw(void)
+{
+    size_t n = g_quick ? 400 : 3000, started = 0, done = 0;
+    char *const argv[] = {"/bin/true", NULL};
+    int64_t t0 = now_ns();
+    int running = 0;
+    while (done < n) {
+        while (running < 2 && started < n) {
+            pid_t pid;
+            if (posix_spawn(&pid, "/bin/true", NULL, NULL, argv, environ) != 0)
+                die("posix_spawn: %s", strerror(errno));
+            running++;
+            started++;
+        }
+        if (wait(NULL) > 0) {
+            running--;
+            done++;
+        }
+    }
+    double wall = (double)(now_ns() - t0) / 1e9;
+    g_raw_rate = (double)n / wall;
+    row("raw spawn (limit)", n, wall, 0, 0, "posix_spawn /bin/true, 2 in flight");
+}
+
+static void run_job(const char *label, cluster_t *c, jobb_t *b, char *extra, size_t elen,
+                    double *rate_out)
+{
+    int64_t s0 = cpu_ns(c->sched), w0 = workers_cpu_ns(c), t0 = now_ns();
+    uint64_t id = submit(c, b);
+    uint32_t ok = 0;
+    Cairn__JobState st = wait_job(c, id, &ok);
+    int64_t t1 = now_ns();
+    int64_t s1 = cpu_ns(c->sched), w1 = workers_cpu_ns(c);
+    if (st != CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED || ok != b->n)
+        die("%s: job %llu ended in state %d with %u of %zu tasks succeeded", label,
+            (unsigned long long)id, (int)st, ok, b->n);
+    double wall = (double)(t1 - t0) / 1e9;
+    if (rate_out)
+        *rate_out = (double)b->n / wall;
+    size_t used = strlen(extra);
+    if (used < elen && !*extra)
+        snprintf(extra, elen, "%d worker%s", c->nworkers, c->nworkers == 1 ? "" : "s");
+    row(label, b->n, wall, s1 - s0, w1 - w0, extra);
+}
+
+static void bench_w1(void)
+{
+    cluster_t c;
+    cluster_start(&c, 1, NULL, 0);
+    jobb_t b;
+    jobb_init(&b, "w1", g_quick ? 100 : 1000, "/bin/true", NULL);
+    char extra[128] = "";
+    run_job("W1 independent", &c, &b, extra, sizeof(extra), NULL);
+    jobb_fini(&b);
+    cluster_kill(&c);
+}
+
+static void bench_w2(void)
+{
+    cluster_t c;
+    cluster_start(&c, 1, NULL, 0);
+    size_t k = g_quick ? 20 : 200, n = 2 * k + 2;
+    jobb_t b;
+    jobb_init(&b, "w2", n, "/bin/true", NULL);
+    for (size_t i = 0; i < k; i++) {
+        jobb_need(&b, 1 + i, 0);         /* train i on preprocess */
+        jobb_need(&b, 1 + k + i, 1 + i); /* evaluate i on train i */
+        jobb_need(&b, n - 1, 1 + k + i); /* aggregate on every evaluate */
+    }
+    char extra[128] = "";
+    run_job("W2 DAG 1-200-200-1", &c, &b, extra, sizeof(extra), NULL);
+    jobb_fini(&b);
+    cluster_kill(&c);
+}
+
+static void bench_w3(void)
+{
+    cluster_t c;
+    cluster_start(&c, 1, NULL, 0);
+    size_t n = g_quick ? 20 : 200;
+    jobb_t b;
+    jobb_init(&b, "w3", n, "/bin/true", NULL);
+    for (size_t i = 1; i < n; i++)
+        jobb_need(&b, i, i - 1);
+    char extra[128] = "";
+    double rate = 0; /* the hop figure is wall / tasks */
+    run_job("W3 chain", &c, &b, extra, sizeof(extra), &rate);
+    printf("%-22s %8s %9s %9s %6s %12s %12s  %.3f ms per hop (task run included)\n", "",
+           "", "", "", "", "", "", rate > 0 ? 1e3 / rate : 0.0);
+    jobb_fini(&b);
+    cluster_kill(&c);
+}
+
+/* Open a FIFO for stamps (read side, kept open read-write so no EOF). */
+static int stamp_fifo(const cluster_t *c, char *path, size_t len)
+{
+    snprintf(path, len, "%s/stamps", c->dir);
+    if (mkfifo(path, 0600) < 0)
+        die("mkfifo %s: %s", path, strerror(errno));
+    int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        die("open %s: %s", path, strerror(errno));
+    return fd;
+}
+
+/* Next stamp (ns) from fd, or -1 after timeout_ms. */
+static int64_t read_stamp(int fd, int timeout_ms, uint64_t *attempt)
+{
+    static char buf[4096];
+    static size_t have;
+    int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000LL;
+    for (;;) {
+        char *nl = memchr(buf, '\n', have);
+        if (nl) {
+            long long ts = 0;
+            unsigned long long a = 0;
+            *nl = '\0';
+            sscanf(buf, "%lld %llu", &ts, &a);
+            size_t used = (size_t)(nl + 1 - buf);
+            memmove(buf, nl + 1, have - used);
+            have -= used;
+            if (attempt)
+                *attempt = a;
+            return ts;
+        }
+        int64_t left = (deadline - now_ns()) / 1000000LL;
+        if (left < 0)
+            return -1;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)left) <= 0)
+            continue;
+        ssize_t r = read(fd, buf + have, sizeof(buf) - have);
+        if (r > 0)
+            have += (size_t)r;
+    }
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void stamp_bin(char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/../tests/bench/bench_stamp", g_bin);
+}
+
+static void bench_latency(void)
+{
+    cluster_t c;
+    cluster_start(&c, 1, NULL, 0);
+    char fifo[PATH_MAX + 16], stamp[PATH_MAX + 32];
+    int fd = stamp_fifo(&c, fifo, sizeof(fifo));
+    stamp_bin(stamp, sizeof(stamp));
+    size_t n = g_quick ? 50 : 1000;
+    int64_t *lat = calloc(n, sizeof(int64_t));
+    int64_t s0 = cpu_ns(c.sched), w0 = workers_cpu_ns(&c), t0 = now_ns();
+    for (size_t i = 0; i < n; i++) {
+        jobb_t b;
+        jobb_init(&b, "lat", 1, stamp, fifo);
+        int64_t sub = now_ns();
+        uint64_t id = submit(&c, &b);
+        int64_t ts = read_stamp(fd, 10000, NULL);
+        if (ts < 0)
+            die("latency: no task start within 10 s of submission %zu", i);
+        lat[i] = ts - sub;
+        if (wait_job(&c, id, NULL) != CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED)
+            die("latency: job %llu failed", (unsigned long long)id);
+        jobb_fini(&b);
+    }
+    double wall = (double)(now_ns() - t0) / 1e9;
+    int64_t s1 = cpu_ns(c.sched), w1 = workers_cpu_ns(&c);
+    qsort(lat, n, sizeof(int64_t), cmp_i64);
+    char extra[160];
+    snprintf(extra, sizeof(extra), "submit->start p50 %.3f ms, p99 %.3f ms, max %.3f ms",
+             (double)lat[n / 2] / 1e6, (double)lat[(n * 99) / 100] / 1e6,
+             (double)lat[n - 1] / 1e6);
+    row("latency (1-task jobs)", n, wall, s1 - s0, w1 - w0, extra);
+    free(lat);
+    close(fd);
+    cluster_kill(&c);
+}
+
+static void bench_big(void)
+{
+    cluster_t c;
+    cluster_start(&c, 0, NULL, 0);
+    char fifo[PATH_MAX + 16], stamp[PATH_MAX + 32];
+    int fd = stamp_fifo(&c, fifo, sizeof(fifo));
+    stamp_bin(stamp, sizeof(stamp));
+    size_t n = g_quick ? 10000 : 100000;
+    jobb_t b;
+    jobb_init(&b, "big", n, stamp, fifo);
+    long rss0 = rss_kib(c.sched, "VmRSS");
+    int64_t t0 = now_ns();
+    uint64_t id = submit(&c, &b);
+    double ack = (double)(now_ns() - t0) / 1e9;
+    long rss = rss_kib(c.sched, "VmRSS"), hwm = rss_kib(c.sched, "VmHWM");
+    jobb_fini(&b);
+    /* a worker dispatches a few; then the scheduler dies (kill -9) */
+    c.workers = realloc(c.workers, sizeof(pid_t));
+    c.workers[0] = start_worker(&c, 0, NULL);
+    c.nworkers = 1;
+    if (read_stamp(fd, 30000, NULL) < 0)
+        die("big: no task started within 30 s");
+    kill(c.sched, SIGKILL);
+    wait_exit(c.sched, 5000);
+    /* let the tasks assigned before the kill start and end (each is a
+     * stamp): the next stamp after the restart is a new dispatch */
+    while (read_stamp(fd, 300, NULL) >= 0)
+        ;
+    int64_t r0 = now_ns();
+    start_scheduler(&c);
+    int64_t ts = read_stamp(fd, 60000, NULL);
+    if (ts < 0)
+        die("big: no dispatch within 60 s of the restart");
+    double resume = (double)(ts - r0) / 1e9;
+    Cairn__CancelRequest cr = CAIRN__CANCEL_REQUEST__INIT;
+    cr.job_id = id;
+    cairn_msg_free(call(&c, CAIRN_MSG_CANCEL, &cr.base, CAIRN_MSG_CANCEL_REPLY));
+    char extra[200];
+    snprintf(extra, sizeof(extra),
+             "ack %.3f s; sched RSS queued %.1f MB (+%.1f, peak %.1f); restart->dispatch %.3f s",
+             ack, (double)rss / 1024, (double)(rss - rss0) / 1024, (double)hwm / 1024, resume);
+    row("big job (queued)", n, ack, 0, 0, extra);
+    close(fd);
+    cluster_kill(&c);
+}
+
+/* A 1-core, 1-PU topology bound to PU os_index pu, 2 GiB. */
+static void write_tiny_topology(const char *path, int pu)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        die("%s: %s", path, strerror(errno));
+    unsigned mask = 1u << pu;
+    fprintf(f,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            "<!DOCTYPE topology SYSTEM \"hwloc2.dtd\">\n"
+            "<topology version=\"2.0\">\n"
+            "  <object type=\"Machine\" os_index=\"0\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
+            "allowed_cpuset=\"0x%08x\" nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" "
+            "allowed_nodeset=\"0x00000001\" gp_index=\"1\">\n"
+            "    <object type=\"NUMANode\" os_index=\"0\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
+            "nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" gp_index=\"2\" "
+            "local_memory=\"2147483648\"/>\n"
+            "    <object type=\"Package\" os_index=\"0\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
+            "nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" gp_index=\"3\">\n"
+            "      <object type=\"Core\" os_index=\"0\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
+            "nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" gp_index=\"4\">\n"
+            "        <object type=\"PU\" os_index=\"%d\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
+            "nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" gp_index=\"5\"/>\n"
+            "      </object>\n"
+            "    </object>\n"
+            "  </object>\n"
+            "</topology>\n",
+            mask, mask, mask, mask, mask, mask, mask, mask, mask, pu, mask, mask);
+    fclose(f);
+}
+
+static void bench_nodes(void)
+{
+    int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu < 1)
+        ncpu = 1;
+    if (ncpu > 32)
+        ncpu = 32;
+    char tdir[] = "/tmp/cairn-bench-topo-XXXXXX";
+    if (!mkdtemp(tdir))
+        die("mkdtemp: %s", strerror(errno));
+    char **topos = calloc((size_t)ncpu, sizeof(char *));
+    for (int i = 0; i < ncpu; i++) {
+        if (asprintf(&topos[i], "%s/pu%d.xml", tdir, i) < 0)
+            die("out of memory");
+        write_tiny_topology(topos[i], i);
+    }
+    size_t ntasks = g_quick ? 100 : 1000;
+    int many = g_quick ? 50 : 500;
+    double rate2 = 0, rate_many = 0;
+
+    cluster_t c;
+    cluster_start(&c, 2, topos, ncpu);
+    jobb_t b;
+    jobb_init(&b, "w1", ntasks, "/bin/true", NULL);
+    char extra[128] = "";
+    run_job("W1 on 2 1-core nodes", &c, &b, extra, sizeof(extra), &rate2);
+    cluster_kill(&c);
+
+    int64_t t0 = now_ns();
+    cluster_start(&c, many, topos, ncpu);
+    double up = (double)(now_ns() - t0) / 1e9;
+    /* idle: every worker heartbeating (1 s interval), nothing to run */
+    int64_t s0 = cpu_ns(c.sched), i0 = now_ns();
+    struct timespec ts = {g_quick ? 2 : 5, 0};
+    nanosleep(&ts, NULL); /* a measurement window, not a synchronisation */
+    double idle_s = (double)(now_ns() - i0) / 1e9;
+    double idle_pct = 100.0 * (double)(cpu_ns(c.sched) - s0) / 1e9 / idle_s;
+    long rss = rss_kib(c.sched, "VmRSS");
+    snprintf(extra, sizeof(extra), "%d workers (up in %.1f s); idle scheduler %.2f%% of a core, RSS %.1f MB",
+             many, up, idle_pct, (double)rss / 1024);
+    row("nodes: idle", 0, idle_s, 0, 0, extra);
+    snprintf(extra, sizeof(extra), "%d workers", many);
+    run_job("W1 on many nodes", &c, &b, extra, sizeof(extra), &rate_many);
+    printf("%-22s %8s %9s %9s %6s %12s %12s  %d workers: %.0f%% of the 2-worker throughput\n", "",
+           "", "", "", "", "", "", many, rate2 > 0 ? 100.0 * rate_many / rate2 : 0.0);
+    jobb_fini(&b);
+    cluster_kill(&c);
+    for (int i = 0; i < ncpu; i++) {
+        unlink(topos[i]);
+        free(topos[i]);
+    }
+    free(topos);
+    rmdir(tdir);
+}
+
+/* ------------------------------------------------------------ main */
+
+static bool wanted(const char *only, const char *name)
+{
+    if (!only)
+        return true;
+    size_t n = strlen(name);
+    for (const char *p = only; (p = strstr(p, name)); p += n)
+        if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"bin", required_argument, NULL, 'b'}, {"only", required_argument, NULL, 'o'},
+        {"quick", no_argument, NULL, 'q'},     {"keep", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+    };
+    const char *only = NULL;
+    int ch;
+    snprintf(g_bin, sizeof(g_bin), "%s", CAIRN_BIN_DIR);
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'b':
+            snprintf(g_bin, sizeof(g_bin), "%s", optarg);
+            break;
+        case 'o':
+            only = optarg;
+            break;
+        case 'q':
+            g_quick = true;
+            break;
+        case 'k':
+            g_keep = true;
+            break;
+        case 'h':
+            printf("Usage: bench_e2e [--bin DIR] [--only raw,w1,w2,w3,latency,big,nodes] "
+                   "[--quick] [--keep]\n");
+            return 0;
+        default:
+            return 2;
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    struct utsname u;
+    uname(&u);
+    char date[64];
+    time_t now = time(NULL);
+    strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", gmtime(&now));
+    printf("bench_e2e %s on %s (%s %s), %ld CPUs%s\n", date, u.nodename, u.sysname, u.release,
+           sysconf(_SC_NPROCESSORS_ONLN), g_quick ? ", --quick sizes" : "");
+    printf("%-22s %8s %9s %9s %6s %12s %12s  %s\n", "workload", "tasks", "wall s", "tasks/s",
+           "%raw", "sched us/t", "worker us/t", "notes");
+    bench_raw(); /* always: the fractions need it */
+    if (wanted(only, "w1"))
+        bench_w1();
+    if (wanted(only, "w2"))
+        bench_w2();
+    if (wanted(only, "w3"))
+        bench_w3();
+    if (wanted(only, "latency"))
+        bench_latency();
+    if (wanted(only, "big"))
+        bench_big();
+    if (wanted(only, "nodes"))
+        bench_nodes();
+    return 0;
+}
