@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct pipe_event {
     nng_pipe pipe;
@@ -101,7 +102,7 @@ static void deliver_one(cairn_net_t *n, const cairn_peer_t *from, const uint8_t 
     ProtobufCMessage *msg = NULL;
     cairn_error_t err = {{0}};
     int rc = cairn_msg_decode(buf, len, n->max_msg, &type, &msg, &err);
-    if (rc == 0 && batch && (type == CAIRN_MSG_BATCH || type == CAIRN_MSG_DELIVERED)) {
+    if (rc == 0 && batch && type == CAIRN_MSG_BATCH) {
         cairn_msg_free(msg);
         rc = errcode(&err, -EBADMSG, "a %s inside a batch", cairn_msg_type_name(type));
     }
@@ -148,8 +149,7 @@ static void tell_delivered(cairn_net_t *n)
         return;
     Cairn__Delivered d = CAIRN__DELIVERED__INIT;
     d.count = n->rx_count;
-    cairn_peer_t to = {.pipe = {.id = n->rx_pipe}};
-    if (cairn_net_send(n, &to, CAIRN_MSG_DELIVERED, &d.base, NULL) == 0)
+    if (cairn_net_send(n, NULL, CAIRN_MSG_DELIVERED, &d.base, NULL) == 0)
         n->rx_told = n->rx_count;
 }
 
@@ -340,9 +340,15 @@ static int send_now(cairn_net_t *n, uint32_t pipe, const uint8_t *buf, size_t le
 
 /* Send what waits for f while its window allows: one message, a Batch
  * when several wait (each at most max_msg). */
+static bool fp_open(const cairn_net_t *n, const flow_pipe_t *f)
+{
+    /* the receiver side batches toward its one peer, which pushes back */
+    return n->flow == CAIRN_NET_FLOW_RECEIVER || f->sent - f->delivered < FLOW_WINDOW;
+}
+
 static void fp_flush(cairn_net_t *n, flow_pipe_t *f)
 {
-    while (f->nitems > 0 && f->sent - f->delivered < FLOW_WINDOW) {
+    while (f->nitems > 0 && fp_open(n, f)) {
         size_t k = 0, total = 0;
         while (k < f->nitems && (k == 0 || total + f->lens[k] + 16 < n->max_msg)) {
             total += f->lens[k] + 16;
@@ -386,7 +392,7 @@ static void fprep_cb(uv_prepare_t *h)
     bool left = false;
     for (size_t i = 0; i < n->nfp; i++) {
         fp_flush(n, &n->fp[i]);
-        left = left || (n->fp[i].nitems > 0 && n->fp[i].sent - n->fp[i].delivered < FLOW_WINDOW);
+        left = left || (n->fp[i].nitems > 0 && fp_open(n, &n->fp[i]));
     }
     if (!left) {
         uv_prepare_stop(h);
@@ -419,7 +425,7 @@ static int flow_queue(cairn_net_t *n, uint32_t pipe, const uint8_t *buf, size_t 
     flow_pipe_t *f = fp_get(n, pipe, true);
     if (!f)
         return errcode(err, -ENOMEM, "out of memory");
-    if (f->bytes + len > CAIRN_NET_FLOW_MAX_BYTES) {
+    if (pipe && f->bytes + len > CAIRN_NET_FLOW_MAX_BYTES) {
         /* the peer stopped reading: drop it, it reconnects and resyncs */
         nng_pipe p = {.id = pipe};
         nng_pipe_close(p);
@@ -472,6 +478,8 @@ int cairn_net_send_raw(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *bu
     /* (a pair1 peer's header is its hop count, which nng sets again) */
     if (n->flow == CAIRN_NET_FLOW_SENDER && to && to->pipe.id)
         return flow_queue(n, to->pipe.id, buf, len, err);
+    if (n->flow == CAIRN_NET_FLOW_RECEIVER) /* one peer: pipe 0 is "the peer" */
+        return flow_queue(n, 0, buf, len, err);
     nng_msg *m = NULL;
     if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, buf, len) != 0) {
         nng_msg_free(m);
@@ -511,9 +519,78 @@ static int send_now(cairn_net_t *n, uint32_t pipe, const uint8_t *buf, size_t le
     cairn_net_flow_t flow = n->flow;
     cairn_peer_t to = {.pipe = {.id = pipe}};
     n->flow = CAIRN_NET_FLOW_NONE; /* past the window */
-    int rc = cairn_net_send_raw(n, &to, buf, len, err);
+    int rc = cairn_net_send_raw(n, pipe ? &to : NULL, buf, len, err);
     n->flow = flow;
     return rc;
+}
+
+struct bounded_close {
+    nng_socket s;
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    bool done, abandoned;
+};
+
+static void *close_thread(void *arg)
+{
+    struct bounded_close *b = arg;
+    nng_close(b->s);
+    pthread_mutex_lock(&b->lock);
+    b->done = true;
+    bool abandoned = b->abandoned;
+    pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->lock);
+    if (abandoned) {
+        pthread_mutex_destroy(&b->lock);
+        pthread_cond_destroy(&b->cv);
+        free(b);
+    }
+    return NULL;
+}
+
+int cairn_nng_close_bounded(nng_socket s, int ms)
+{
+    struct bounded_close *b = calloc(1, sizeof(*b));
+    pthread_t th;
+    if (!b) {
+        nng_close(s);
+        return 0;
+    }
+    b->s = s;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&th, NULL, close_thread, b) != 0) {
+        nng_close(s);
+        pthread_mutex_destroy(&b->lock);
+        pthread_cond_destroy(&b->cv);
+        free(b);
+        return 0;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L)
+        until.tv_sec++, until.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&b->lock);
+    while (!b->done && pthread_cond_timedwait(&b->cv, &b->lock, &until) == 0)
+        ;
+    bool done = b->done;
+    b->abandoned = !done;
+    pthread_mutex_unlock(&b->lock);
+    if (!done) {
+        pthread_detach(th); /* it frees b if nng_close ever returns */
+        return -ETIMEDOUT;
+    }
+    pthread_join(th, NULL);
+    pthread_mutex_destroy(&b->lock);
+    pthread_cond_destroy(&b->cv);
+    free(b);
+    return 0;
 }
 
 static void close_cb(uv_handle_t *h)

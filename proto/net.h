@@ -57,8 +57,9 @@ int cairn_net_send_raw(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *bu
  * peer whose queue (two messages) is full. The SENDER side (the scheduler)
  * queues what it sends each pipe, sends it before the loop next waits as
  * one message (a Batch when several wait), and keeps at most two messages
- * per pipe unconfirmed; the RECEIVER side (a worker) confirms each drain of
- * its socket with a Delivered count. Both are transport messages the
+ * per pipe unconfirmed; the RECEIVER side (a worker, one peer) confirms each
+ * drain of its socket with a Delivered count and likewise sends what it
+ * sends in a loop iteration as one message. Both are transport messages the
  * callbacks never see. A peer that stops reading while more than
  * CAIRN_NET_FLOW_MAX_BYTES wait for it is disconnected (it reconnects and
  * registers again). Set it right after cairn_net_create(). */
@@ -75,6 +76,13 @@ void cairn_net_set_flow(cairn_net_t *n, cairn_net_flow_t flow);
 /* Stop watching the socket and close the loop handles (the loop must then
  * run until they are closed). NULL is a no-op. */
 void cairn_net_destroy(cairn_net_t *n);
+
+/* nng_close(), but give up waiting after ms: nng 1.5.2's nng_close() can
+ * deadlock waiting for a pipe that never finishes closing (nng issues
+ * #1543 and later). The close then goes on in a detached thread that
+ * holds the socket; the caller goes on. Returns 0, or -ETIMEDOUT when it
+ * gave up. */
+int cairn_nng_close_bounded(nng_socket s, int ms);
 
 /* A peer that is just a pipe. */
 static inline cairn_peer_t cairn_peer_pipe(nng_pipe p)

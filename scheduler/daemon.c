@@ -134,6 +134,8 @@ int d_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec *js
     if (rc < 0)
         return rc;
     d->events_applied++;
+    if (ev->type != SCHED_EV_START)
+        d->commit_urgent = true;
     uint8_t *buf = NULL;
     size_t len = 0;
     cairn_error_t jerr = {{0}};
@@ -195,6 +197,7 @@ static void place_cb(const sched_event_t *ev, void *arg)
     size_t len = 0;
     cairn_error_t err = {{0}};
     d->placements++;
+    d->commit_urgent = true;
     if (conv_event_pack(ev, NULL, 0, &buf, &len) < 0 ||
         journal_append(d->journal, buf, len, &err) < 0) {
         d->degraded = true;
@@ -233,6 +236,26 @@ static void flush_output(sched_daemon_t *d)
 
 static void arm_wakeup(sched_daemon_t *d);
 
+static void commit_timer_cb(uv_timer_t *t)
+{
+    sched_daemon_t *d = t->data;
+    d->commit_timer_on = false;
+    d->commit_urgent = true;
+    d_mark_dirty(d);
+}
+
+/* Whether the pending journal entries may wait for a later commit. */
+static bool commit_can_wait(sched_daemon_t *d)
+{
+    if (d->commit_urgent || d->degraded || !journal_pending(d->journal))
+        return false;
+    if (!d->commit_timer_on) {
+        d->commit_timer_on = true;
+        uv_timer_start(&d->commit_timer, commit_timer_cb, COMMIT_DELAY_MS, 0);
+    }
+    return true;
+}
+
 static void check_cb(uv_check_t *h)
 {
     sched_daemon_t *d = h->data;
@@ -245,7 +268,12 @@ static void check_cb(uv_check_t *h)
             dlog(d->log, LOG_ERROR, "placement pass failed: %d", n);
         arm_wakeup(d);
     }
-    if (journal_pending(d->journal) || d->degraded) {
+    if ((journal_pending(d->journal) || d->degraded) && !commit_can_wait(d)) {
+        d->commit_urgent = false;
+        if (d->commit_timer_on) {
+            d->commit_timer_on = false;
+            uv_timer_stop(&d->commit_timer);
+        }
         cairn_error_t err = {{0}};
         bool journal_ok = !d->degraded || !journal_pending(d->journal);
         if (journal_pending(d->journal) && (!journal_ok || journal_commit(d->journal, &err) < 0)) {
@@ -450,10 +478,11 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
     uv_timer_init(loop, &d->metrics_timer);
     uv_timer_init(loop, &d->watch_timer);
     uv_timer_init(loop, &d->jwait_timer);
-    d->jwait_timer.data = d;
+    uv_timer_init(loop, &d->commit_timer);
+    d->jwait_timer.data = d->commit_timer.data = d;
     d->check.data = d->idle.data = d->hb_timer.data = d->wake_timer.data = d;
     d->metrics_timer.data = d->watch_timer.data = d;
-    d->handles_open = 7;
+    d->handles_open = 8;
     if (!d->state_dir || !d->journal_path || !d->worker_url || !d->client_url) {
         rc = errcode(err, -ENOMEM, "out of memory");
         goto fail;
@@ -535,4 +564,5 @@ void sched_daemon_destroy(sched_daemon_t *d)
     uv_close((uv_handle_t *)&d->metrics_timer, handle_closed);
     uv_close((uv_handle_t *)&d->watch_timer, handle_closed);
     uv_close((uv_handle_t *)&d->jwait_timer, handle_closed);
+    uv_close((uv_handle_t *)&d->commit_timer, handle_closed);
 }

@@ -89,6 +89,12 @@ struct sched_daemon {
     bool dirty;    /* a pass may place something */
     bool busy;     /* idle handle running */
     bool degraded; /* the last commit failed: submissions refused */
+    /* Only attempt starts wait in the journal: they may wait for the next
+     * commit, up to COMMIT_DELAY_MS (a worker resends an unacknowledged
+     * start after a scheduler restart, so nothing is lost meanwhile) */
+    bool commit_urgent;
+    bool commit_timer_on;
+    uv_timer_t commit_timer;
     char degraded_why[512];
     int64_t started_ms;
     /* per core node id */
@@ -119,6 +125,8 @@ struct sched_daemon {
     watchdog_t *wwatch, *cwatch;
     uv_timer_t watch_timer;
 };
+
+#define COMMIT_DELAY_MS 2
 
 /* daemon.c */
 int64_t wall_ms(void);

@@ -329,6 +329,7 @@ static void gang_exit(sched_daemon_t *d, const sched_attempt_info_t *ai, uint32_
     if (rexit_push(d, (replica_exit_t){ai->id, rank, end, code, sig}) < 0)
         return;
     cairn_error_t err = {{0}};
+    d->commit_urgent = true;
     if (journal_put_replica_exit(d->journal, ai->id, rank, (int)end, code, sig, &err) < 0)
         dlog(d->log, LOG_ERROR, "replica exit not saved: %s", err.text);
 }

@@ -187,7 +187,8 @@ static void finish(exec_attempt_t *a)
         exec_track_recent_add(x, a);
     a->x = NULL;
     a->phase = EXEC_DONE;
-    exec_running_changed(x);
+    if (++x->running_stale >= EXEC_RUNNING_STALE_MAX)
+        exec_running_changed(x);
     attempt_close(a);
     if (cb.exited)
         cb.exited(&res, cb.arg);
@@ -569,7 +570,8 @@ int worker_exec_start(worker_exec_t *x, const exec_spec_t *spec, cairn_error_t *
     }
     if (a->time_limit_ms > 0)
         uv_timer_start(&a->timer, time_limit_cb, (uint64_t)a->time_limit_ms, 0);
-    exec_running_changed(x);
+    if (exec_running_append(x, a) < 0)
+        exec_running_changed(x);
     sampler_ensure(x);
     return 0;
 }
@@ -655,7 +657,7 @@ int worker_exec_log_path(const worker_exec_t *x, uint64_t job_id, const char *ta
     int n;
     if (!x || !buf || (stream != 1 && stream != 2) || !task_name_ok(task_name))
         return -EINVAL;
-    n = snprintf(buf, len, "%s/logs/%" PRIu64 "/%s/%" PRIu64 ".%" PRIu32 ".%s", x->state_dir,
+    n = snprintf(buf, len, "%s/logs/%" PRIu64 "/%s.%" PRIu64 ".%" PRIu32 ".%s", x->state_dir,
                  job_id, task_name, attempt_id, rank, stream == 1 ? "out" : "err");
     if (n < 0 || (size_t)n >= len)
         return -ENAMETOOLONG;
@@ -667,6 +669,8 @@ int worker_exec_log_path(const worker_exec_t *x, uint64_t job_id, const char *ta
 static void exec_free(worker_exec_t *x)
 {
     exec_spawner_fini(&x->spawner);
+    if (x->running_fd >= 0)
+        close(x->running_fd);
     free(x->state_dir);
     free(x->default_workdir);
     free(x->running_path);
@@ -717,6 +721,7 @@ int worker_exec_create(uv_loop_t *loop, const exec_config_t *cfg, const exec_cal
         return errcode(err, -ENOMEM, "out of memory");
     x->loop = loop;
     x->cb = *cb;
+    x->running_fd = -1;
     r = exec_init(x, cfg, err);
     if (r < 0) {
         exec_free(x);

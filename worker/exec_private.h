@@ -212,6 +212,8 @@ struct worker_exec {
     int open_handles;
     bool sampler_active;
     bool running_dirty;
+    int running_fd;        /* the leftovers file, for appends; -1 if none */
+    unsigned running_stale; /* lines of ended attempts in it */
     exec_spawner_t spawner;
 };
 
@@ -248,6 +250,12 @@ void exec_track_main_reaped(worker_exec_t *x, exec_attempt_t *a, uint64_t cpu_us
  * expire returns how many are still remembered. */
 void exec_track_recent_add(worker_exec_t *x, const exec_attempt_t *a);
 size_t exec_track_recent_expire(worker_exec_t *x);
+
+/* Lines of ended attempts the leftovers file holds before a rewrite. */
+#define EXEC_RUNNING_STALE_MAX 256
+
+/* Append a started attempt's line to state_dir/running. */
+int exec_running_append(worker_exec_t *x, const exec_attempt_t *a);
 
 /* Write state_dir/running from the attempts (atomic rename). */
 int exec_running_write(worker_exec_t *x);

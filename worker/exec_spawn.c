@@ -25,10 +25,13 @@
  *   - searches PATH from the task's environment (as the task would), like
  *     execvpe(), including the /bin/sh fallback for ENOEXEC.
  *
- * The child runs on the worker's memory until it execs: it calls only
- * async-signal-safe functions and writes nothing but the shared result. */
+ * The child runs on the worker's memory until it execs: it makes system
+ * calls directly (syscall(2)), so that no library state of the worker, a
+ * sanitizer's signal bookkeeping above all, is touched from the child, and
+ * writes nothing but the shared result. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -47,13 +50,60 @@
 #define MPOL_PREFERRED_ 1
 #define MPOL_PREFERRED_MANY_ 5
 
-/* async-signal-safe formatting of a short message to fd */
+/* The child's system calls, through syscall(3): no wrapper a sanitizer
+ * intercepts. Returns -errno on failure. */
+static long sc(long nr, long a, long b, long c, long d)
+{
+    long r = syscall(nr, a, b, c, d);
+    return r < 0 ? -errno : r;
+}
+
+static size_t c_strlen(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
 static void child_say(int fd, const char *a, const char *b, const char *c)
 {
     const char *parts[] = {"cairn-worker: ", a, b, c, "\n"};
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
-        if (parts[i] && write(fd, parts[i], strlen(parts[i])) < 0)
+        if (parts[i] && sc(SYS_write, fd, (long)parts[i], (long)c_strlen(parts[i]), 0) < 0)
             return;
+}
+
+static const char *c_strerror(int e)
+{
+    switch (e) {
+    case ENOENT:
+        return "No such file or directory";
+    case EACCES:
+        return "Permission denied";
+    case ENOTDIR:
+        return "Not a directory";
+    case ENOEXEC:
+        return "Exec format error";
+    case ESRCH:
+        return "No such process";
+    case EINVAL:
+        return "Invalid argument";
+    case ENOMEM:
+        return "Cannot allocate memory";
+    case E2BIG:
+        return "Argument list too long";
+    case ELOOP:
+        return "Too many levels of symbolic links";
+    case ENAMETOOLONG:
+        return "File name too long";
+    case EPERM:
+        return "Operation not permitted";
+    case ETXTBSY:
+        return "Text file busy";
+    default:
+        return "error";
+    }
 }
 
 __attribute__((noreturn)) static void child_fail(exec_child_t *c, int code, const char *what,
@@ -61,27 +111,31 @@ __attribute__((noreturn)) static void child_fail(exec_child_t *c, int code, cons
 {
     c->err = code ? code : EIO;
     size_t n = 0;
-    const char *parts[] = {what, arg ? " " : NULL, arg, ": ", strerror(c->err)};
+    const char *parts[] = {what, arg ? " " : NULL, arg, ": ", c_strerror(c->err)};
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
         for (const char *p = parts[i]; p && *p && n + 1 < sizeof(c->msg); p++)
             c->msg[n++] = *p;
     c->msg[n] = '\0';
     child_say(2, c->msg, NULL, NULL);
-    _exit(127);
+    for (;;)
+        sc(SYS_exit, 127, 0, 0, 0);
 }
 
 static const char *env_path(char *const *envp)
 {
-    for (size_t i = 0; envp && envp[i]; i++)
-        if (strncmp(envp[i], "PATH=", 5) == 0)
-            return envp[i] + 5;
+    for (size_t i = 0; envp && envp[i]; i++) {
+        const char *e = envp[i];
+        if (e[0] == 'P' && e[1] == 'A' && e[2] == 'T' && e[3] == 'H' && e[4] == '=')
+            return e + 5;
+    }
     return "/usr/local/bin:/usr/bin:/bin";
 }
 
-static void child_execve(exec_child_t *c, const char *path)
+/* execve, and /bin/sh for a file without #! (as execvp does); -errno. */
+static long child_execve(exec_child_t *c, const char *path)
 {
-    execve(path, c->argv, c->envp);
-    if (errno == ENOEXEC) { /* no #! line: run it with /bin/sh, as execvp does */
+    long r = sc(SYS_execve, (long)path, (long)c->argv, (long)c->envp, 0);
+    if (r == -ENOEXEC) {
         size_t argc = 0;
         while (c->argv[argc])
             argc++;
@@ -90,38 +144,45 @@ static void child_execve(exec_child_t *c, const char *path)
         sh_argv[1] = (char *)path;
         for (size_t i = 1; i <= argc; i++)
             sh_argv[i + 1] = c->argv[i];
-        execve("/bin/sh", sh_argv, c->envp);
-        errno = ENOEXEC;
+        sc(SYS_execve, (long)"/bin/sh", (long)sh_argv, (long)c->envp, 0);
     }
+    return r;
 }
 
 static void child_exec(exec_child_t *c)
 {
     const char *file = c->argv[0];
-    if (strchr(file, '/')) {
-        child_execve(c, file);
-        child_fail(c, errno, "cannot execute", file);
-    }
+    bool slash = false;
+    for (const char *p = file; *p; p++)
+        slash = slash || *p == '/';
+    if (slash)
+        child_fail(c, (int)-child_execve(c, file), "cannot execute", file);
     const char *p = env_path(c->envp);
-    size_t flen = strlen(file);
+    size_t flen = c_strlen(file);
     bool eacces = false;
     char buf[PATH_MAX];
     for (;;) {
-        const char *end = strchr(p, ':');
-        size_t dlen = end ? (size_t)(end - p) : strlen(p);
-        if (dlen + 1 + flen < sizeof(buf)) {
-            memcpy(buf, dlen ? p : ".", dlen ? dlen : 1);
-            size_t at = dlen ? dlen : 1;
-            buf[at] = '/';
-            memcpy(buf + at + 1, file, flen + 1);
-            child_execve(c, buf);
-            if (errno == EACCES)
+        const char *end = p;
+        while (*end && *end != ':')
+            end++;
+        size_t dlen = (size_t)(end - p);
+        if ((dlen ? dlen : 1) + 1 + flen < sizeof(buf)) {
+            size_t at = 0;
+            if (dlen == 0)
+                buf[at++] = '.';
+            for (size_t i = 0; i < dlen; i++)
+                buf[at++] = p[i];
+            buf[at++] = '/';
+            for (size_t i = 0; i <= flen; i++)
+                buf[at + i] = file[i];
+            long r = child_execve(c, buf);
+            if (r == -EACCES)
                 eacces = true;
-            else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV &&
-                     errno != ETIMEDOUT)
-                child_fail(c, errno, "cannot execute", file);
+            else if (r != -ENOENT && r != -ENOTDIR && r != -ESTALE && r != -ENODEV &&
+                     r != -ETIMEDOUT)
+                child_fail(c, (int)-r, "cannot execute", file);
         }
-        if (!end)
+        if (!*end)
             break;
         p = end + 1;
     }
@@ -130,55 +191,75 @@ static void child_exec(exec_child_t *c)
 
 static void child_bind(exec_child_t *c)
 {
-    if (c->cpus && sched_setaffinity(0, c->cpus_size, c->cpus) < 0)
-        child_say(2, "warning: cannot bind to the allocated PUs: ", strerror(errno),
+    long r;
+    if (c->cpus && (r = sc(SYS_sched_setaffinity, 0, (long)c->cpus_size, (long)c->cpus, 0)) < 0)
+        child_say(2, "warning: cannot bind to the allocated PUs: ", c_strerror((int)-r),
                   "; the task runs unbound");
     if (!c->nodemask)
         return;
-    if (syscall(SYS_set_mempolicy, MPOL_PREFERRED_MANY_, c->nodemask, c->maxnode + 1) == 0)
+    if (sc(SYS_set_mempolicy, MPOL_PREFERRED_MANY_, (long)c->nodemask, (long)c->maxnode + 1, 0) ==
+        0)
         return;
     /* older kernels: prefer the first node only */
-    if (syscall(SYS_set_mempolicy, MPOL_PREFERRED_, c->first_node, c->maxnode + 1) < 0)
+    if ((r = sc(SYS_set_mempolicy, MPOL_PREFERRED_, (long)c->first_node, (long)c->maxnode + 1,
+                0)) < 0)
         child_say(2, "warning: cannot prefer the allocated NUMA nodes for memory: ",
-                  strerror(errno), "; allocations stay local to the task's CPUs");
+                  c_strerror((int)-r), "; allocations stay local to the task's CPUs");
+}
+
+/* the kernel's struct sigaction for rt_sigaction (x86-64, arm64 alike) */
+struct k_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned long mask;
+};
+
+static void child_fd(exec_child_t *c, int from, int to)
+{
+    long r = from == to ? 0 : sc(SYS_dup3, from, to, 0, 0);
+    if (r < 0)
+        child_fail(c, (int)-r, "dup3", NULL);
 }
 
 __attribute__((no_sanitize("address", "undefined"))) static int child_main(void *arg)
 {
     exec_child_t *c = arg;
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
+    struct k_sigaction dfl = {.handler = SIG_DFL};
+    long r;
     for (int sig = 1; sig < _NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
-            (void)sigaction(sig, &dfl, NULL); /* fails harmlessly for glibc's own */
-    if (setsid() < 0)
-        child_fail(c, errno, "setsid", NULL);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        child_fail(c, errno, "prctl(PR_SET_PDEATHSIG)", NULL);
-    if (getppid() != c->ppid)
+            sc(SYS_rt_sigaction, sig, (long)&dfl, 0, sizeof(unsigned long));
+    if ((r = sc(SYS_setsid, 0, 0, 0, 0)) < 0)
+        child_fail(c, (int)-r, "setsid", NULL);
+    if ((r = sc(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0)) < 0)
+        child_fail(c, (int)-r, "prctl(PR_SET_PDEATHSIG)", NULL);
+    if (sc(SYS_getppid, 0, 0, 0, 0) != c->ppid)
         child_fail(c, ESRCH, "the worker exited before the task started", NULL);
-    if (dup2(c->fd_out, 1) < 0 || dup2(c->fd_err, 2) < 0)
-        child_fail(c, errno, "dup2", NULL);
-    int in = open("/dev/null", O_RDONLY);
-    if (in < 0 || (in != 0 && (dup2(in, 0) < 0 || close(in) < 0)))
-        child_fail(c, errno, "cannot open", "/dev/null");
+    child_fd(c, c->fd_out, 1);
+    child_fd(c, c->fd_err, 2);
+    long in = sc(SYS_openat, AT_FDCWD, (long)"/dev/null", O_RDONLY, 0);
+    if (in < 0)
+        child_fail(c, (int)-in, "cannot open", "/dev/null");
+    child_fd(c, (int)in, 0);
+    if (in != 0)
+        sc(SYS_close, in, 0, 0, 0);
     if (c->cgroup_procs) {
-        int fd = open(c->cgroup_procs, O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || write(fd, "0\n", 2) != 2)
-            child_fail(c, errno, "cannot join cgroup", c->cgroup_procs);
-        close(fd);
+        long fd = sc(SYS_openat, AT_FDCWD, (long)c->cgroup_procs, O_WRONLY | O_CLOEXEC, 0);
+        if (fd < 0)
+            child_fail(c, (int)-fd, "cannot join cgroup", c->cgroup_procs);
+        if ((r = sc(SYS_write, fd, (long)"0\n", 2, 0)) != 2)
+            child_fail(c, r < 0 ? (int)-r : EIO, "cannot join cgroup", c->cgroup_procs);
+        sc(SYS_close, fd, 0, 0, 0);
     }
     child_bind(c);
-    if (chdir(c->cwd) < 0)
-        child_fail(c, errno, "working directory", c->cwd);
-    if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0) {
-        /* old kernel: inherited fds are close-on-exec anyway (the worker
-         * opens everything O_CLOEXEC) */
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    if ((r = sc(SYS_chdir, (long)c->cwd, 0, 0, 0)) < 0)
+        child_fail(c, (int)-r, "working directory", c->cwd);
+    /* inherited fds: the worker opens everything O_CLOEXEC; close_range
+     * covers the rest where the kernel has it */
+    sc(SYS_close_range, 3, ~0U, 0, 0);
+    unsigned long none = 0;
+    sc(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof(none));
     child_exec(c);
     return 127; /* not reached */
 }

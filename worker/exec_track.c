@@ -38,6 +38,7 @@
  * with memory_exceeded only if that is over too. A task can overshoot
  * its limit for up to one sampling period. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -434,6 +435,35 @@ void exec_signal_tree(worker_exec_t *x, exec_attempt_t *a, int sig)
 
 /* ---- the leftovers file ------------------------------------------------- */
 
+/* One line per attempt: "id rank pid start-ticks cgroup [pid:start...]".
+ * A start appends its line (one write, no new file); an end leaves its line
+ * in place: a stale line names a process that is gone (its pid and start
+ * time no longer match, and a gone leader's number is not reused while its
+ * session or group lives), so it kills nothing. The file is rewritten
+ * whole (atomic rename) when scans find new members, and every
+ * EXEC_RUNNING_STALE_MAX ends. */
+static void running_line(FILE *f, const exec_attempt_t *a)
+{
+    fprintf(f, "%" PRIu64 " %" PRIu32 " %d %" PRIu64 " %s", a->id, a->rank, (int)a->pid, a->start,
+            a->cgroup ? a->cgroup : "-");
+    for (size_t i = 0; i < a->nmembers; i++)
+        if (a->members[i].pid != a->pid)
+            fprintf(f, " %d:%" PRIu64, (int)a->members[i].pid, a->members[i].start);
+    fputc('\n', f);
+}
+
+int exec_running_append(worker_exec_t *x, const exec_attempt_t *a)
+{
+    char line[512];
+    int n = snprintf(line, sizeof(line), "%" PRIu64 " %" PRIu32 " %d %" PRIu64 " %s\n", a->id,
+                     a->rank, (int)a->pid, a->start, a->cgroup ? a->cgroup : "-");
+    if (n < 0 || (size_t)n >= sizeof(line) || x->running_fd < 0)
+        return -ENAMETOOLONG;
+    if (write(x->running_fd, line, (size_t)n) != n)
+        return -errno;
+    return 0;
+}
+
 int exec_running_write(worker_exec_t *x)
 {
     char tmp[PATH_MAX];
@@ -446,17 +476,9 @@ int exec_running_write(worker_exec_t *x)
         return -errno;
     fprintf(f, "# cairn-worker %d: attempt rank pid start-ticks cgroup [pid:start-ticks...]\n",
             (int)x->self);
-    for (size_t k = 0; k < x->natt; k++) {
-        const exec_attempt_t *a = x->att[k];
-        if (a->pid <= 0)
-            continue;
-        fprintf(f, "%" PRIu64 " %" PRIu32 " %d %" PRIu64 " %s", a->id, a->rank, (int)a->pid,
-                a->start, a->cgroup ? a->cgroup : "-");
-        for (size_t i = 0; i < a->nmembers; i++)
-            if (a->members[i].pid != a->pid)
-                fprintf(f, " %d:%" PRIu64, (int)a->members[i].pid, a->members[i].start);
-        fputc('\n', f);
-    }
+    for (size_t k = 0; k < x->natt; k++)
+        if (x->att[k]->pid > 0)
+            running_line(f, x->att[k]);
     if (ferror(f))
         r = -EIO;
     if (fclose(f) != 0 && r == 0)
@@ -465,11 +487,16 @@ int exec_running_write(worker_exec_t *x)
      * (a reboot ends every task anyway) */
     if (r == 0 && rename(tmp, x->running_path) < 0)
         r = -errno;
-    if (r < 0)
+    if (r < 0) {
         unlink(tmp);
-    else
-        x->running_dirty = false;
-    return r;
+        return r;
+    }
+    x->running_dirty = false;
+    x->running_stale = 0;
+    if (x->running_fd >= 0)
+        close(x->running_fd);
+    x->running_fd = open(x->running_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    return 0;
 }
 
 struct leftover {

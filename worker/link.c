@@ -34,6 +34,9 @@
 #define LINK_RECONNECT_MIN_MS 50
 #define LINK_RECONNECT_MAX_MS 2000
 
+/* nng_close() that takes longer is left behind (nng 1.5.2 deadlock). */
+#define LINK_CLOSE_MAX_MS 2000
+
 typedef enum link_state {
     LINK_DISCONNECTED,
     LINK_REGISTERING,
@@ -499,7 +502,8 @@ void worker_link_destroy(worker_link_t *l)
     l->state = LINK_DISCONNECTED;
     cairn_net_destroy(l->net);
     l->net = NULL;
-    nng_close(l->sock);
+    if (cairn_nng_close_bounded(l->sock, LINK_CLOSE_MAX_MS) < 0)
+        link_log(l, WORKER_LOG_WARN, "closing the connection got stuck in nng: left behind");
     uv_close((uv_handle_t *)&l->register_timer, close_cb);
     uv_close((uv_handle_t *)&l->heartbeat_timer, close_cb);
 }

@@ -21,7 +21,9 @@
  *   nodes    500 worker processes (1-core topologies); idle scheduler CPU
  *            with all heartbeating; W1 across them vs across 2 such workers
  *
- * Every workload but raw uses a fresh cluster in a fresh state directory.
+ * Every workload but raw uses a fresh cluster in a fresh state directory
+ * under --dir (default BUILD/bench-state: the checkout's disk; a /tmp that
+ * has seen many deletions makes ext4 file creation slow for a while).
  * Tasks request 1 core each; the default worker has this machine's cores.
  * CPU time is the sum of se.sum_exec_runtime over the daemon's threads
  * (/proc/PID/task/TID/sched), before and after: the daemons' own CPU only,
@@ -53,6 +55,8 @@
 extern char **environ;
 
 static char g_bin[PATH_MAX];
+static char g_base[PATH_MAX - 64]; /* state directories go under it */
+static char g_wbase[PATH_MAX]; /* workers' state directories, if elsewhere */
 static bool g_quick, g_keep;
 
 static int64_t now_ns(void)
@@ -76,6 +80,22 @@ typedef struct cluster {
 } cluster_t;
 
 static cluster_t *g_cluster; /* for die() */
+static char **g_dirs;        /* state directories to remove at the end */
+static size_t g_ndirs;
+
+static void rm_rf(const char *dir);
+
+static void remove_dirs(void)
+{
+    for (size_t i = 0; i < g_ndirs; i++) {
+        if (!g_keep)
+            rm_rf(g_dirs[i]);
+        free(g_dirs[i]);
+    }
+    free(g_dirs);
+    g_dirs = NULL;
+    g_ndirs = 0;
+}
 
 static void cluster_kill(cluster_t *c);
 
@@ -92,6 +112,7 @@ static void die(const char *fmt, ...)
         g_keep = true;
         cluster_kill(g_cluster);
     }
+    remove_dirs();
     exit(1);
 }
 
@@ -126,10 +147,13 @@ static void start_scheduler(cluster_t *c)
 
 static pid_t start_worker(cluster_t *c, int i, const char *topo)
 {
-    char bin[PATH_MAX + 32], log[PATH_MAX + 32], dir[PATH_MAX + 32], name[32];
+    char bin[PATH_MAX + 32], log[PATH_MAX + 32], dir[2 * PATH_MAX + 32], name[32];
     snprintf(bin, sizeof(bin), "%s/cairn-worker", g_bin);
     snprintf(log, sizeof(log), "%s/w%d.log", c->dir, i);
-    snprintf(dir, sizeof(dir), "%s/w%d", c->dir, i);
+    if (g_wbase[0])
+        snprintf(dir, sizeof(dir), "%s/%s-w%d", g_wbase, strrchr(c->dir, '/') + 1, i);
+    else
+        snprintf(dir, sizeof(dir), "%s/w%d", c->dir, i);
     snprintf(name, sizeof(name), "w%d", i);
     const char *argv[16] = {bin, "--scheduler", c->wurl, "--state-dir", dir, "--name", name};
     int n = 7;
@@ -183,7 +207,7 @@ static void wait_nodes(cluster_t *c, uint32_t want, int64_t timeout_ms)
 static void cluster_start(cluster_t *c, int nworkers, char **topos, int ntopos)
 {
     memset(c, 0, sizeof(*c));
-    snprintf(c->dir, sizeof(c->dir), "%s/cairn-bench-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(c->dir, sizeof(c->dir), "%s/cairn-bench-XXXXXX", g_base);
     if (!mkdtemp(c->dir))
         die("mkdtemp: %s", strerror(errno));
     snprintf(c->curl, sizeof(c->curl), "ipc://%s/clients.sock", c->dir);
@@ -247,8 +271,26 @@ static void cluster_kill(cluster_t *c)
     stop_pid(c->sched);
     free(c->workers);
     c->workers = NULL;
-    if (!g_keep)
-        rm_rf(c->dir);
+    /* removed at the end: deleting thousands of files between workloads
+     * slows the next one's file creation (ext4 skips recently freed inodes) */
+    if (g_wbase[0]) {
+        char wd[PATH_MAX * 2];
+        snprintf(wd, sizeof(wd), "%s/%s-w", g_wbase, strrchr(c->dir, '/') + 1);
+        for (int i = 0; i < 1000 && i < (c->nworkers > 0 ? c->nworkers : 1); i++) {
+            char one[PATH_MAX * 2 + 16];
+            snprintf(one, sizeof(one), "%s%d", wd, i);
+            char **nw = realloc(g_dirs, (g_ndirs + 1) * sizeof(char *));
+            if (nw && (nw[g_ndirs] = strdup(one)) != NULL)
+                g_ndirs++;
+            if (nw)
+                g_dirs = nw;
+        }
+    }
+    char **nd = realloc(g_dirs, (g_ndirs + 1) * sizeof(char *));
+    if (nd && (nd[g_ndirs] = strdup(c->dir)) != NULL)
+        g_dirs = nd, g_ndirs++;
+    else if (nd)
+        g_dirs = nd;
     g_cluster = NULL;
 }
 
@@ -697,7 +739,8 @@ static void bench_nodes(void)
         ncpu = 1;
     if (ncpu > 32)
         ncpu = 32;
-    char tdir[] = "/tmp/cairn-bench-topo-XXXXXX";
+    char tdir[PATH_MAX + 32];
+    snprintf(tdir, sizeof(tdir), "%s/cairn-bench-topo-XXXXXX", g_base);
     if (!mkdtemp(tdir))
         die("mkdtemp: %s", strerror(errno));
     char **topos = calloc((size_t)ncpu, sizeof(char *));
@@ -762,12 +805,14 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"bin", required_argument, NULL, 'b'}, {"only", required_argument, NULL, 'o'},
+        {"dir", required_argument, NULL, 'd'}, {"worker-dir", required_argument, NULL, 'w'},
         {"quick", no_argument, NULL, 'q'},     {"keep", no_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
     };
     const char *only = NULL;
     int ch;
     snprintf(g_bin, sizeof(g_bin), "%s", CAIRN_BIN_DIR);
+    snprintf(g_base, sizeof(g_base), "%s/../bench-state", CAIRN_BIN_DIR);
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'b':
@@ -776,6 +821,12 @@ int main(int argc, char **argv)
         case 'o':
             only = optarg;
             break;
+        case 'd':
+            snprintf(g_base, sizeof(g_base), "%s", optarg);
+            break;
+        case 'w':
+            snprintf(g_wbase, sizeof(g_wbase), "%s", optarg);
+            break;
         case 'q':
             g_quick = true;
             break;
@@ -783,14 +834,21 @@ int main(int argc, char **argv)
             g_keep = true;
             break;
         case 'h':
-            printf("Usage: bench_e2e [--bin DIR] [--only raw,w1,w2,w3,latency,big,nodes] "
-                   "[--quick] [--keep]\n");
+            printf("Usage: bench_e2e [--bin DIR] [--dir DIR] "
+                   "[--only raw,w1,w2,w3,latency,big,nodes] [--quick] [--keep]\n"
+                   "  --dir DIR  where the clusters' state goes (default: BUILD/bench-state);\n"
+                   "             it must be a real disk for the journal's fsync to count\n"
+                   "  --worker-dir DIR  the workers' state (task logs) there instead\n");
             return 0;
         default:
             return 2;
         }
     }
     signal(SIGPIPE, SIG_IGN);
+    if (mkdir(g_base, 0755) < 0 && errno != EEXIST) {
+        fprintf(stderr, "bench_e2e: %s: %s\n", g_base, strerror(errno));
+        return 1;
+    }
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
@@ -803,6 +861,7 @@ int main(int argc, char **argv)
     strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", gmtime(&now));
     printf("bench_e2e %s on %s (%s %s), %ld CPUs%s\n", date, u.nodename, u.sysname, u.release,
            sysconf(_SC_NPROCESSORS_ONLN), g_quick ? ", --quick sizes" : "");
+    printf("state in %s%s%s\n", g_base, g_wbase[0] ? ", worker state in " : "", g_wbase);
     printf("%-22s %8s %9s %9s %6s %12s %12s  %s\n", "workload", "tasks", "wall s", "tasks/s",
            "%raw", "sched us/t", "worker us/t", "notes");
     bench_raw(); /* always: the fractions need it */
@@ -818,5 +877,6 @@ int main(int argc, char **argv)
         bench_big();
     if (wanted(only, "nodes"))
         bench_nodes();
+    remove_dirs();
     return 0;
 }
