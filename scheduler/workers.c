@@ -245,10 +245,14 @@ static void on_heartbeat(sched_daemon_t *d, const cairn_peer_t *from, const Cair
     uint32_t node;
     rep.seq = hb->seq;
     if (workers_node_of_pipe(d, from->pipe.id, &node) == 0 &&
-        sched_node_state(d->core, node) != SCHED_NODE_DOWN)
+        sched_node_state(d->core, node) != SCHED_NODE_DOWN) {
+        /* a known node's heartbeat needs no answer: with hundreds of
+         * workers, answers (and their confirmations) would be most of the
+         * idle scheduler's work */
         d_link(d, node)->last_heard_ms = (int64_t)uv_now(d->loop);
-    else
-        rep.reregister = true;
+        return;
+    }
+    rep.reregister = true;
     d_send(d, d->wnet, from, CAIRN_MSG_HEARTBEAT_REPLY, &rep.base);
 }
 

@@ -16,7 +16,7 @@
  * /proc: the main process was reaped, its process group is empty and no
  * scan ever saw another member. A process that left the group before any
  * scan saw it (a double-forked daemon of a task that ran under
- * EXEC_SAMPLE_MS) is found by the next periodic scan, by its session or
+ * a scan interval) is found by the next periodic scan, by its session or
  * CAIRN_ATTEMPT_ID, and killed then.
  *
  * Callbacks are made last in each libuv callback, after every state change,
@@ -144,10 +144,26 @@ static void attempt_close(exec_attempt_t *a)
     close_handle(a, (uv_handle_t *)&a->timer);
 }
 
+/* An attempt whose memory limit only sampling enforces. */
+static bool needs_fast_sampling(const worker_exec_t *x)
+{
+    for (size_t i = 0; i < x->natt; i++) {
+        const exec_attempt_t *a = x->att[i];
+        if (a->memory_limit && !a->cgroup && a->phase < EXEC_DRAINING)
+            return true;
+    }
+    return false;
+}
+
 static void sampler_cb(uv_timer_t *t)
 {
     worker_exec_t *x = t->data;
-    exec_track_scan(x);
+    uint64_t now = uv_now(x->loop);
+    if (needs_fast_sampling(x) || now - x->last_scan >= EXEC_SCAN_MS ||
+        (x->nlinger && now - x->last_scan >= EXEC_SAMPLE_MS)) {
+        exec_track_scan(x);
+        x->last_scan = now;
+    }
     if (x->natt == 0 && x->nlinger == 0 && exec_track_recent_expire(x) == 0) {
         uv_timer_stop(&x->sampler);
         x->sampler_active = false;
@@ -157,6 +173,7 @@ static void sampler_cb(uv_timer_t *t)
 static void sampler_ensure(worker_exec_t *x)
 {
     if (!x->sampler_active) {
+        x->last_scan = uv_now(x->loop);
         uv_timer_start(&x->sampler, sampler_cb, EXEC_SAMPLE_MS, EXEC_SAMPLE_MS);
         x->sampler_active = true;
     }

@@ -19,9 +19,13 @@
 
 #include "exec.h"
 
-/* How often the process trees are sampled, and how often an ending attempt
- * is polled until its last process is gone. */
+/* How often the process trees are sampled: every EXEC_SAMPLE_MS while an
+ * attempt's memory limit is enforced by sampling, else every EXEC_SCAN_MS
+ * (usage for reports, processes that left the task's group); and how often
+ * an ending attempt is polled until its last process is gone. A scan reads
+ * every process of the machine, so it is not done more often than needed. */
 #define EXEC_SAMPLE_MS 250
+#define EXEC_SCAN_MS 2000
 #define EXEC_DRAIN_POLL_MS 10
 /* An attempt whose processes will not die (uninterruptible sleep) is
  * reported after this long; its processes are then killed and reaped in
@@ -31,7 +35,7 @@
 /* After an attempt ends, its session and environment marker are looked
  * for this long by the periodic scans (processes that left the task's
  * process group before any scan saw them). */
-#define EXEC_RECENT_MS 2000
+#define EXEC_RECENT_MS 2500
 #define EXEC_RECENT_MAX 64
 
 /* ---- /proc ---------------------------------------------------------- */
@@ -211,6 +215,7 @@ struct worker_exec {
     uv_prepare_t flush; /* the leftovers file, once per loop iteration */
     int open_handles;
     bool sampler_active;
+    uint64_t last_scan; /* uv_now() of the last periodic scan */
     bool running_dirty;
     int running_fd;        /* the leftovers file, for appends; -1 if none */
     unsigned running_stale; /* lines of ended attempts in it */

@@ -9,9 +9,9 @@
  *   - its parent belongs to the attempt, or
  *   - it is an orphan the worker adopted as child subreaper and it started
  *     with the attempt's CAIRN_ATTEMPT_ID in its environment.
- * /proc is scanned every EXEC_SAMPLE_MS and whenever an attempt ends, so a
- * daemon that leaves the session is caught by its parent link or by the
- * environment marker.
+ * /proc is scanned periodically (exec_private.h) and when an attempt's tree
+ * must be ended, so a daemon that leaves the session is caught by its
+ * parent link or by the environment marker.
  *
  * After an attempt is reported (exec.c may report it without a scan when
  * its process group is empty), processes still in its session or group,
@@ -28,7 +28,7 @@
  * process and the orphans the worker reaps add their wait4() rusage
  * exactly. Members whose parent died first add their last sample: each
  * such process loses what it used after the last scan, at most
- * EXEC_SAMPLE_MS of CPU per thread.
+ * one scan interval of CPU per thread.
  *
  * Memory. RSS of the tree is the sum of members' RSS, which counts pages
  * shared between processes (fork, shared libraries) more than once; peak

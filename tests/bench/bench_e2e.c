@@ -456,6 +456,14 @@ static Cairn__JobState wait_job(cluster_t *c, uint64_t id, uint32_t *succeeded)
 
 static double g_raw_rate;
 
+/* A row without throughput: a label and its note. */
+static void note_row(const char *name, size_t tasks, double wall_s, const char *extra)
+{
+    printf("%-22s %8zu %9.3f %9s %6s %12s %12s  %s\n", name, tasks, wall_s, "-", "-", "-", "-",
+           extra);
+    fflush(stdout);
+}
+
 static void row(const char *name, size_t tasks, double wall_s, int64_t sched_ns, int64_t work_ns,
                 const char *extra)
 {
@@ -696,7 +704,7 @@ static void bench_big(void)
     snprintf(extra, sizeof(extra),
              "ack %.3f s; sched RSS queued %.1f MB (+%.1f, peak %.1f); restart->dispatch %.3f s",
              ack, (double)rss / 1024, (double)(rss - rss0) / 1024, (double)hwm / 1024, resume);
-    row("big job (queued)", n, ack, 0, 0, extra);
+    note_row("big job (queued)", n, ack, extra);
     close(fd);
     cluster_kill(&c);
 }
@@ -773,7 +781,7 @@ static void bench_nodes(void)
     long rss = rss_kib(c.sched, "VmRSS");
     snprintf(extra, sizeof(extra), "%d workers (up in %.1f s); idle scheduler %.2f%% of a core, RSS %.1f MB",
              many, up, idle_pct, (double)rss / 1024);
-    row("nodes: idle", 0, idle_s, 0, 0, extra);
+    note_row("nodes: idle", 0, idle_s, extra);
     snprintf(extra, sizeof(extra), "%d workers", many);
     run_job("W1 on many nodes", &c, &b, extra, sizeof(extra), &rate_many);
     printf("%-22s %8s %9s %9s %6s %12s %12s  %d workers: %.0f%% of the 2-worker throughput\n", "",

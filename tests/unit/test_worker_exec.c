@@ -743,6 +743,30 @@ LEAK_TEST(exec, forked_and_daemonized_children_end_with_the_task)
     fx_fini(&f);
 }
 
+/* A task that ends at once, leaving only a daemon in a session of its own:
+ * nothing is left in its process group, so exited() comes without a scan,
+ * and the next periodic scan finds the daemon (adopted, with the task's
+ * CAIRN_ATTEMPT_ID) and kills it. */
+LEAK_TEST(exec, a_daemon_that_escaped_a_short_task_is_killed)
+{
+    struct fx f;
+    const char *argv[] = {"(setsid sh -c 'echo $$ > pids.tmp; mv pids.tmp pids; exec sleep 1000' &); "
+                          "while [ ! -e pids ]; do sleep 0.01; done; exit 0"};
+    exec_spec_t s = spec_of(24, 1, argv, true);
+    char path[128];
+    pid_t pids[16];
+    fx_init(&f);
+    s.workdir = f.dir;
+    start_ok(&f, &s);
+    wait_exited(&f, 1, 10000);
+    cr_assert_eq(result_of(&f, 24)->exit_code, 0);
+    snprintf(path, sizeof(path), "%s/pids", f.dir);
+    read_pids(path, pids);
+    cr_assert_gt(pids[0], 1);
+    cr_assert(run_until(&f, pids_gone, pids, 10000), "the escaped daemon %d survived", pids[0]);
+    fx_fini(&f);
+}
+
 LEAK_TEST(exec, cancel_ends_the_whole_tree)
 {
     struct fx f;
