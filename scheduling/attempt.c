@@ -18,6 +18,19 @@ static void attempt_free_allocs(sched_attempt_t *at)
     at->allocs = NULL;
 }
 
+/* A queued attempt takes exactly its predecessor's allocation. */
+static int alloc_same(const sched_t *s, const sched_alloc_desc_t *a, const sched_alloc_desc_t *b,
+                      cairn_error_t *err)
+{
+    if (a->node != b->node || a->ncores != b->ncores || a->gpu_mask != b->gpu_mask ||
+        a->memory_bytes != b->memory_bytes ||
+        (a->ncores && memcmp(a->cores, b->cores, a->ncores * sizeof(uint32_t)) != 0))
+        return errcode(err, SCHED_EINVAL,
+                       "place: a queued attempt must take its predecessor's allocation on %s",
+                       a->node < s->nnodes ? s->nodes[a->node].name : "?");
+    return 0;
+}
+
 static int check_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
 {
     uint32_t job = ev->u.place.job, task = ev->u.place.task;
@@ -36,9 +49,17 @@ static int check_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
     if (ev->u.place.nreplicas != c->replicas || !ev->u.place.allocs)
         return errcode(err, SCHED_EINVAL, "place: task %s needs %u replicas, got %u", t->name,
                        c->replicas, ev->u.place.nreplicas);
+    const sched_attempt_t *pred = NULL;
+    if (ev->u.place.after) {
+        pred = attempt_at(s, ev->u.place.after);
+        if (!pred || !pred->running || pred->queued || pred->next || pred->nreplicas != 1 ||
+            c->replicas != 1)
+            return errcode(err, SCHED_ECONFLICT, "place: %s cannot queue behind attempt %llu",
+                           t->name, (unsigned long long)ev->u.place.after);
+    }
     for (uint32_t i = 0; i < c->replicas; i++) {
         const sched_alloc_desc_t *a = &ev->u.place.allocs[i];
-        int rc = cluster_alloc_check(s, a, err);
+        int rc = pred ? alloc_same(s, a, &pred->allocs[0], err) : cluster_alloc_check(s, a, err);
         if (rc < 0)
             return rc;
         const sched_node_t *n = &s->nodes[a->node];
@@ -172,8 +193,9 @@ int attempt_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
         at->allocs[i].cores = cores;
     }
     at->id = ev->u.place.attempt;
+    at->after = ev->u.place.after;
     const sched_task_t *tt = &s->jobs[ev->u.place.job - 1].tasks[ev->u.place.task];
-    if (running_add(s, at, limit_end(ev->time_ms, tt->time_limit_ms)) < 0) {
+    if (!at->after && running_add(s, at, limit_end(ev->time_ms, tt->time_limit_ms)) < 0) {
         attempt_free_allocs(at);
         return errcode(err, SCHED_ENOMEM, "out of memory");
     }
@@ -184,8 +206,13 @@ int attempt_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
     at->number = (uint16_t)(t->attempts + 1);
     at->placed_ms = ev->time_ms;
     at->running = 1;
-    for (uint32_t i = 0; i < nr; i++)
-        cluster_alloc_take(s, &at->allocs[i]);
+    if (at->after) {
+        at->queued = 1;
+        attempt_at(s, at->after)->next = at->id;
+    } else {
+        for (uint32_t i = 0; i < nr; i++)
+            cluster_alloc_take(s, &at->allocs[i]);
+    }
     place_explain(s, at);
     at->prev = t->attempt;
     t->attempts++;
@@ -204,6 +231,9 @@ int attempt_start(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
     if (!at->running)
         return errcode(err, SCHED_ESTALE, "start: attempt %llu already ended",
                        (unsigned long long)at->id);
+    if (at->queued)
+        return errcode(err, SCHED_ECONFLICT, "start: attempt %llu is queued behind %llu",
+                       (unsigned long long)at->id, (unsigned long long)at->after);
     if (!at->started_ms) {
         at->started_ms = ev->time_ms;
         const sched_task_t *t = &s->jobs[at->job - 1].tasks[at->task];
@@ -237,17 +267,51 @@ static void task_after_attempt(sched_t *s, sched_attempt_t *at, int64_t now_ms)
     task_finished(s, r, SCHED_TASK_FAILED, now_ms);
 }
 
+/* at's successor takes over at's allocation (at just released it), or ends
+ * with it when at's node is gone. */
+static void successor_go(sched_t *s, sched_attempt_t *at, sched_end_t end, int64_t now_ms)
+{
+    sched_attempt_t *q = attempt_at(s, at->next);
+    at->next = 0;
+    if (!q || !q->running || !q->queued)
+        return;
+    const sched_node_t *n = &s->nodes[q->allocs[0].node];
+    if (end == SCHED_END_NODE_LOST || n->state == SCHED_NODE_DOWN) {
+        /* never started: retried like any attempt its node took down */
+        attempt_end(s, q, SCHED_END_NODE_LOST, 0, 0, now_ms);
+        return;
+    }
+    const sched_task_t *t = &s->jobs[q->job - 1].tasks[q->task];
+    if (running_add(s, q, limit_end(now_ms, t->time_limit_ms)) < 0) {
+        /* no memory to index it: it ends as if it could not start */
+        attempt_end(s, q, SCHED_END_START_FAILED, 0, 0, now_ms);
+        return;
+    }
+    q->queued = 0;
+    cluster_alloc_take(s, &q->allocs[0]);
+}
+
 void attempt_end(sched_t *s, sched_attempt_t *at, sched_end_t end, int code, int sig,
                  int64_t now_ms)
 {
-    for (uint32_t i = 0; i < at->nreplicas; i++)
-        cluster_alloc_release(s, &at->allocs[i]);
-    running_remove(s, at);
+    if (at->queued) {
+        /* it held nothing: its predecessor runs on without a successor */
+        sched_attempt_t *pred = attempt_at(s, at->after);
+        if (pred && pred->next == at->id)
+            pred->next = 0;
+        at->queued = 0;
+    } else {
+        for (uint32_t i = 0; i < at->nreplicas; i++)
+            cluster_alloc_release(s, &at->allocs[i]);
+        running_remove(s, at);
+    }
     at->running = 0;
     at->end = (uint8_t)end;
     at->exit_code = code;
     at->signal = sig;
     at->ended_ms = now_ms;
+    if (at->next)
+        successor_go(s, at, end, now_ms);
     if (task_at(s, (task_ref_t){.job = at->job, .task = at->task})->attempt == at->id)
         task_after_attempt(s, at, now_ms);
 }

@@ -46,6 +46,8 @@ static void dump_attempt(sbuf_t *b, const sched_t *s, const sched_attempt_t *at)
         sb_printf(b, " sig%d", at->signal);
     sb_printf(b, " t=%lld/%lld/%lld", (long long)at->placed_ms, (long long)at->started_ms,
               (long long)at->ended_ms);
+    if (at->after)
+        sb_printf(b, " after=%llu%s", (unsigned long long)at->after, at->queued ? " queued" : "");
     for (uint32_t i = 0; i < at->nreplicas; i++) {
         const sched_alloc_desc_t *a = &at->allocs[i];
         uint32_t gpus[SCHED_MAX_GPUS_PER_NODE], ng = 0;

@@ -32,6 +32,8 @@ char *sched_place_str(const sched_t *s, const sched_event_t *ev)
         sb_printf(&b, i ? " + " : " ");
         alloc_str(&b, s, &ev->u.place.allocs[i]);
     }
+    if (ev->u.place.after)
+        sb_printf(&b, " after a%llu", (unsigned long long)ev->u.place.after);
     return sb_take(&b);
 }
 

@@ -121,6 +121,55 @@ out:
     return rc;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Queue ready tasks of class c (head first) behind running attempts of the
+ * same class that have no successor yet, lowest attempt id first: each
+ * takes over its predecessor's allocation when that ends (sched_config_t
+ * .prefetch). Returns how many were queued, or a negative error. */
+static int queue_class(sched_t *s, task_class_t *c, task_ref_t *head, int64_t now_ms,
+                       sched_place_cb cb, void *arg)
+{
+    uint64_t *ids = malloc((s->nrunning ? s->nrunning : 1) * sizeof(uint64_t));
+    if (!ids)
+        return SCHED_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < s->nrunning; i++) {
+        const sched_attempt_t *at = &s->attempts[s->running[i].id - 1];
+        if (at->next || at->nreplicas != 1 || s->nodes[at->allocs[0].node].state != SCHED_NODE_UP)
+            continue;
+        const sched_task_t *t = &s->jobs[at->job - 1].tasks[at->task];
+        if (t->cls == c->id && !t->cancel_requested)
+            ids[n++] = at->id;
+    }
+    qsort(ids, n, sizeof(uint64_t), cmp_id);
+    int queued = 0, rc = 0;
+    for (size_t k = 0; k < n; k++) {
+        const sched_attempt_t *pred = &s->attempts[ids[k] - 1];
+        sched_alloc_desc_t a = pred->allocs[0];
+        sched_event_t ev = {.type = SCHED_EV_PLACE, .time_ms = now_ms};
+        ev.u.place.job = head->job;
+        ev.u.place.task = head->task;
+        ev.u.place.attempt = s->nattempts + 1;
+        ev.u.place.nreplicas = 1;
+        ev.u.place.allocs = &a;
+        ev.u.place.after = pred->id;
+        if ((rc = sched_apply(s, &ev, NULL)) < 0)
+            break;
+        queued++;
+        if (cb)
+            cb(&ev, arg);
+        if (!class_heap_peek(s, c, head))
+            break;
+    }
+    free(ids);
+    return rc < 0 && queued == 0 ? rc : queued;
+}
+
 typedef struct resv_scratch {
     uint32_t cores;
     uint64_t mem;
@@ -341,6 +390,7 @@ int sched_place(sched_t *s, int64_t now_ms, sched_place_cb cb, void *arg)
             return SCHED_ENOMEM;
     }
     pass_t p;
+    bool queue_ok = s->cfg.prefetch; /* for the first blocked class only */
     int placed = 0, rc = pass_init(&p, s);
     while (rc == 0 && p.n > 0) {
         uint32_t cid = p.h[0];
@@ -356,8 +406,19 @@ int sched_place(sched_t *s, int64_t now_ms, sched_place_cb cb, void *arg)
                 pass_sift_down(&p, 0);
                 continue;
             }
-        } else if (s->nresv < maxr) {
-            rc = make_reservation(s, c, r, now_ms);
+        } else {
+            int queued = 0;
+            if (queue_ok && s->nresv == 0 && c->replicas == 1)
+                queued = queue_class(s, c, &p.head[cid], now_ms, cb, arg);
+            queue_ok = false;
+            if (queued < 0) {
+                rc = queued;
+                break;
+            }
+            placed += queued;
+            /* a reservation would not know the queued attempts take over */
+            if (queued == 0 && s->nresv < maxr)
+                rc = make_reservation(s, c, r, now_ms);
         }
         p.h[0] = p.h[--p.n]; /* class done or blocked for this pass */
         if (p.n)

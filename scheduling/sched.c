@@ -249,6 +249,8 @@ int sched_attempt_get(const sched_t *s, uint64_t attempt, sched_attempt_info_t *
         .end = (sched_end_t)at->end,
         .exit_code = at->exit_code,
         .signal = at->signal,
+        .after = at->after,
+        .queued = at->queued,
     };
     return 0;
 }
@@ -331,6 +333,11 @@ size_t sched_node_attempts(const sched_t *s, uint32_t node, uint64_t *ids, size_
                 if (n < max)
                     ids[n] = at->id;
                 n++;
+                if (at->next) { /* queued behind it, on the same node */
+                    if (n < max)
+                        ids[n] = at->next;
+                    n++;
+                }
                 break;
             }
     }

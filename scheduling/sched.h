@@ -43,6 +43,12 @@ enum {
 
 typedef struct sched_config {
     uint32_t max_reservations; /* backfill reservations per pass (default 1) */
+    /* Queue the next task on a full node behind a running attempt of the
+     * same shape (one per attempt), so the worker starts it the moment the
+     * running one ends, without a round trip to the scheduler. Only for the
+     * highest-priority blocked class of a pass, and never while a backfill
+     * reservation is held. Off by default. */
+    bool prefetch;
 } sched_config_t;
 
 /* Create an empty state. cfg may be NULL for defaults. NULL on ENOMEM. */
@@ -116,6 +122,8 @@ typedef struct sched_attempt_info {
     int64_t placed_ms, started_ms, ended_ms;
     sched_end_t end;
     int exit_code, signal;
+    uint64_t after; /* placed queued behind this attempt, 0 if not */
+    bool queued;    /* still waiting for it: holds nothing yet */
 } sched_attempt_info_t;
 int sched_attempt_get(const sched_t *s, uint64_t attempt, sched_attempt_info_t *info);
 

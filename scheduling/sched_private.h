@@ -186,6 +186,9 @@ typedef struct sched_attempt {
     uint8_t gpu_spread;             /* 0 none, 1 one switch, 2 one NUMA, 3 across NUMA */
     uint8_t cores_local;            /* cores all on the GPUs' NUMA domains */
     uint32_t running_ix;            /* position in sched.running while running */
+    uint64_t after;                 /* placed queued behind this attempt */
+    uint64_t next;                  /* the attempt queued behind this one */
+    uint8_t queued;                 /* alive, waiting for `after`: holds nothing */
 } sched_attempt_t;
 
 /* An attempt holding resources, with the time its time limit ends

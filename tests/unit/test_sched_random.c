@@ -110,7 +110,7 @@ static size_t running(sim_t *m, uint64_t *ids, size_t max)
     size_t n = 0;
     sched_attempt_info_t a;
     for (uint64_t id = 1; sched_attempt_get(m->s, id, &a) == 0; id++)
-        if (a.end == SCHED_END_NONE && n < max)
+        if (a.end == SCHED_END_NONE && !a.queued && n < max) /* queued: holds nothing */
             ids[n++] = id;
     return n;
 }
@@ -197,11 +197,18 @@ static void sim_step(sim_t *m)
     check_invariants(m);
 }
 
+/* Odd seeds run with prefetch (queued attempts behind running ones). */
+static sched_config_t sim_config(uint64_t seed)
+{
+    return (sched_config_t){.max_reservations = 1, .prefetch = seed % 2 == 1};
+}
+
 static sim_t *sim_run(uint64_t seed, int steps)
 {
     sim_t *m = calloc(1, sizeof(*m));
     m->rng = seed * 0x9e3779b97f4a7c15ull + 1;
-    m->s = sched_create(NULL);
+    sched_config_t cfg = sim_config(seed);
+    m->s = sched_create(&cfg);
     sim_nodes(m);
     for (int i = 0; i < 3; i++)
         sim_submit(m);
@@ -249,12 +256,14 @@ static size_t count_lines(const char *s)
 
 LEAK_TEST(random, invariants_determinism_and_replay)
 {
-    size_t placements = 0, gangs = 0, retried = 0, lost = 0;
+    size_t placements = 0, gangs = 0, retried = 0, lost = 0, queued = 0;
     for (uint64_t seed = 1; seed <= 40; seed++) {
         sim_t *a = sim_run(seed, 300);
         placements += count_lines(a->log);
         for (const char *p = a->log; (p = strstr(p, " + ")); p++)
             gangs++;
+        for (const char *p = a->log; (p = strstr(p, " after a")); p++)
+            queued++;
         sched_attempt_info_t ai;
         for (uint64_t id = 1; sched_attempt_get(a->s, id, &ai) == 0; id++) {
             retried += ai.number > 1;
@@ -266,7 +275,8 @@ LEAK_TEST(random, invariants_determinism_and_replay)
         cr_assert_str_eq(da, db, "seed %llu: states differ", (unsigned long long)seed);
 
         /* replay the journal into an empty state */
-        sched_t *r = sched_create(NULL);
+        sched_config_t cfg = sim_config(seed);
+        sched_t *r = sched_create(&cfg);
         for (size_t i = 0; i < a->journal.n; i++) {
             cairn_error_t err = {{0}};
             cr_assert_eq(sched_apply(r, &a->journal.ev[i], &err), 0, "seed %llu event %zu: %s",
@@ -315,6 +325,7 @@ LEAK_TEST(random, invariants_determinism_and_replay)
     /* the runs exercised what they claim to */
     cr_expect_gt(placements, 2000, "placements %zu", placements);
     cr_expect_gt(gangs, 20, "gang placements %zu", gangs);
+    cr_expect_gt(queued, 5, "queued (prefetch) placements %zu", queued);
     cr_expect_gt(retried, 50, "retried attempts %zu", retried);
     cr_expect_gt(lost, 20, "node-lost attempts %zu", lost);
     cr_log_info("%zu placements, %zu gangs, %zu retries, %zu node-lost", placements, gangs,
