@@ -2,12 +2,207 @@
  * explain. Each request gets exactly one reply, after the commit when it
  * acknowledges a change. */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon_private.h"
+
+/* --- identity and permissions ---------------------------------------------
+ *
+ * Who sent a request: on ipc:// the peer's Unix uid, which the kernel
+ * vouches for (SO_PEERCRED, NNG_OPT_IPC_PEER_UID), resolved to a user name;
+ * on any other transport "anonymous", unless client_tls_identity() names
+ * the peer. Administrators (uid 0, the scheduler's own uid, --admins) may
+ * act on every job and drain nodes; other users only on their own jobs;
+ * anonymous clients may only read (status, list, nodes, explain) unless
+ * --allow-anonymous-writes. */
+
+#define ANONYMOUS "anonymous"
+
+typedef struct client_id {
+    char name[256];
+    bool anonymous;
+    bool has_uid;
+    uid_t uid;
+} client_id_t;
+
+/* HOOK for TLS: the identity of a tcp+tls:// client, taken from its
+ * verified client certificate (e.g. the subject's CN), into name; returns
+ * 0, or -ENOENT when the pipe carries no certificate (then the client is
+ * anonymous). TLS is not implemented yet: there is never a certificate. */
+static int client_tls_identity(nng_pipe pipe, char *name, size_t n)
+{
+    (void)pipe;
+    (void)name;
+    (void)n;
+    return -ENOENT;
+}
+
+/* Listen for clients on url. An ipc:// socket is made connectable by every
+ * local user (0666): who may reach it is up to the permissions of the
+ * directory it lives in, and what each user may do is decided per request
+ * from the peer's uid. (The worker socket keeps the umask's mode.) */
+int clients_listen(nng_socket s, const char *url);
+int clients_listen(nng_socket s, const char *url)
+{
+    nng_listener l;
+    int rv = nng_listener_create(&l, s, url);
+    if (rv != 0)
+        return rv;
+    if (!strncmp(url, "ipc://", 6) &&
+        (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0666)) != 0) {
+        nng_listener_close(l);
+        return rv;
+    }
+    if ((rv = nng_listener_start(l, 0)) != 0)
+        nng_listener_close(l);
+    return rv;
+}
+
+/* A uid's user name, or the number when it has none. Kept in a small
+ * cache: name service lookups are not free and requests are many. */
+static void uid_name(uid_t uid, char *name, size_t n)
+{
+    static struct {
+        uid_t uid;
+        char name[256];
+        bool used;
+    } cache[16];
+    static unsigned next;
+    for (size_t i = 0; i < sizeof(cache) / sizeof(cache[0]); i++)
+        if (cache[i].used && cache[i].uid == uid) {
+            snprintf(name, n, "%s", cache[i].name);
+            return;
+        }
+    struct passwd pw, *res = NULL;
+    char buf[16384];
+    if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res && res->pw_name && *res->pw_name)
+        snprintf(name, n, "%s", res->pw_name);
+    else
+        snprintf(name, n, "%u", (unsigned)uid);
+    unsigned k = next++ % (sizeof(cache) / sizeof(cache[0]));
+    cache[k].uid = uid;
+    cache[k].used = true;
+    snprintf(cache[k].name, sizeof(cache[k].name), "%s", name);
+}
+
+/* The identity of the client on pipe. */
+static void client_identity(const cairn_peer_t *from, client_id_t *id)
+{
+    memset(id, 0, sizeof(*id));
+    uint64_t uid = 0;
+    if (nng_pipe_get_uint64(from->pipe, NNG_OPT_IPC_PEER_UID, &uid) == 0) {
+        id->has_uid = true;
+        id->uid = (uid_t)uid;
+        uid_name(id->uid, id->name, sizeof(id->name));
+    } else if (client_tls_identity(from->pipe, id->name, sizeof(id->name)) == 0 && id->name[0]) {
+        /* named by its certificate */
+    } else {
+        id->anonymous = true;
+        snprintf(id->name, sizeof(id->name), "%s", ANONYMOUS);
+    }
+}
+
+/* Whether user (primary group gid when known) belongs to group. */
+static bool in_group(const char *group, const char *user, bool has_gid, gid_t gid)
+{
+    struct group gr, *res = NULL;
+    char buf[65536];
+    if (getgrnam_r(group, &gr, buf, sizeof(buf), &res) != 0 || !res)
+        return false;
+    if (has_gid && res->gr_gid == gid)
+        return true;
+    for (char **m = res->gr_mem; m && *m; m++)
+        if (!strcmp(*m, user))
+            return true;
+    return false;
+}
+
+static bool is_admin(sched_daemon_t *d, const client_id_t *id)
+{
+    if (id->anonymous)
+        return false;
+    if (id->has_uid && (id->uid == 0 || id->uid == geteuid()))
+        return true;
+    const char *list = d->cfg.admins;
+    if (!list || !*list)
+        return false;
+    bool has_gid = false, looked = false;
+    gid_t gid = 0;
+    char uidstr[32];
+    snprintf(uidstr, sizeof(uidstr), "%u", (unsigned)id->uid);
+    for (const char *p = list; *p;) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, ",");
+        char item[256];
+        snprintf(item, sizeof(item), "%.*s", (int)(len < 255 ? len : 255), p);
+        p += len;
+        for (size_t l = strlen(item); l && (item[l - 1] == ' ' || item[l - 1] == '\t');)
+            item[--l] = '\0';
+        if (!item[0])
+            continue;
+        if (item[0] != '@') {
+            if (!strcmp(item, id->name) || (id->has_uid && !strcmp(item, uidstr)))
+                return true;
+            continue;
+        }
+        if (!looked) { /* the user's primary group */
+            looked = true;
+            struct passwd pw, *res = NULL;
+            char buf[16384];
+            if (getpwnam_r(id->name, &pw, buf, sizeof(buf), &res) == 0 && res) {
+                has_gid = true;
+                gid = res->pw_gid;
+            }
+        }
+        if (in_group(item + 1, id->name, has_gid, gid))
+            return true;
+    }
+    return false;
+}
+
+/* May the client change things at all (submit, cancel)? Refuses otherwise. */
+static bool may_write(sched_daemon_t *d, const cairn_peer_t *from, const client_id_t *id,
+                      const char *what)
+{
+    if (!id->anonymous || d->cfg.allow_anonymous_writes)
+        return true;
+    dlog(d->log, LOG_INFO, "refused: anonymous client may not %s", what);
+    clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+                  "anonymous clients may not %s (read-only; connect over ipc:// as a local "
+                  "user, or start the scheduler with --allow-anonymous-writes)",
+                  what);
+    return false;
+}
+
+/* May the client act (verb: "cancel", "read logs of") on job? Refuses
+ * otherwise, naming who tried what. */
+static bool may_touch_job(sched_daemon_t *d, const cairn_peer_t *from, uint32_t job,
+                          const char *verb)
+{
+    client_id_t id;
+    client_identity(from, &id);
+    sched_job_info_t ji;
+    sched_job_info(d->core, job, &ji);
+    const char *owner = ji.user ? ji.user : "";
+    bool owner_ok = !strcmp(owner, id.name) && (!id.anonymous || d->cfg.allow_anonymous_writes);
+    if (owner_ok || is_admin(d, &id))
+        return true;
+    dlog(d->log, LOG_INFO, "refused: %s %s may not %s job %u of %s",
+         id.anonymous ? "anonymous client" : "user", id.name, verb, job, owner);
+    if (id.anonymous)
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+                      "anonymous client may not %s job %u of %s", verb, job, owner);
+    else
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+                      "user %s may not %s job %u of %s", id.name, verb, job, owner);
+    return false;
+}
 
 void clients_error(sched_daemon_t *d, const cairn_peer_t *to, Cairn__ErrorCode code,
                    const char *fmt, ...)
@@ -36,7 +231,17 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
                       "submissions are refused: %s", d->degraded_why);
         return;
     }
-    const Cairn__JobSpec *js = r->job;
+    client_id_t id;
+    client_identity(from, &id);
+    if (!may_write(d, from, &id, "submit jobs"))
+        return;
+    /* the submitter is who the client is, not what it says it is */
+    Cairn__JobSpec *js = r->job;
+    char *claimed = js->submitter;
+    if (claimed && *claimed && strcmp(claimed, id.name) != 0)
+        dlog(d->log, LOG_DEBUG, "job '%s': client claims submitter '%s', authenticated as '%s'",
+             js->name ? js->name : "", claimed, id.name);
+    js->submitter = id.name;
     uint64_t seed = conv_job_seed(js);
     conv_errors_t errs = {0};
     conv_job_t *cj = NULL;
@@ -78,6 +283,7 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     }
     conv_errors_fini(&errs);
     conv_job_destroy(cj);
+    js->submitter = claimed; /* freed with the message */
 }
 
 /* --- status ---------------------------------------------------------------- */
@@ -420,6 +626,10 @@ static void on_cancel(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
         return;
     }
     uint32_t job = (uint32_t)r->job_id;
+    client_id_t id;
+    client_identity(from, &id);
+    if (!may_write(d, from, &id, "cancel jobs") || !may_touch_job(d, from, job, "cancel"))
+        return;
     sched_job_info_t before, after;
     sched_job_info(d->core, job, &before);
     sched_event_t ev = {.type = SCHED_EV_CANCEL, .time_ms = wall_ms()};
@@ -450,6 +660,8 @@ static void on_logs(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Lo
 {
     uint32_t task;
     if (!find_task(d, from, r->job_id, r->task, &task))
+        return;
+    if (!may_touch_job(d, from, (uint32_t)r->job_id, "read logs of"))
         return;
     sched_task_info_t ti;
     sched_task_info(d->core, (uint32_t)r->job_id, task, &ti);
@@ -585,6 +797,18 @@ static void on_nodes(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__N
 static void on_drain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__DrainRequest *r)
 {
     uint32_t node;
+    client_id_t id;
+    client_identity(from, &id);
+    if (!is_admin(d, &id)) {
+        const char *verb = r->drain ? "drain" : "undrain";
+        dlog(d->log, LOG_INFO, "refused: %s %s may not %s node %s",
+             id.anonymous ? "anonymous client" : "user", id.name, verb, r->node ? r->node : "");
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+                      "%s %s may not %s node %s: only administrators may",
+                      id.anonymous ? "anonymous client" : "user", id.name, verb,
+                      r->node ? r->node : "");
+        return;
+    }
     if (!r->node || sched_node_find(d->core, r->node, &node) < 0) {
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "no node '%s'",
                       r->node ? r->node : "");

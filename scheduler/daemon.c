@@ -408,6 +408,8 @@ static char *path_join(const char *prefix, const char *dir, const char *suffix)
     return s;
 }
 
+int clients_listen(nng_socket s, const char *url); /* clients.c */
+
 static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
 {
     int rv;
@@ -427,7 +429,7 @@ static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
     if ((rv = nng_listen(d->wsock, d->worker_url, NULL, 0)) != 0)
         return errcode(err, -EADDRINUSE, "cannot listen for workers on %s: %s", d->worker_url,
                        nng_strerror(rv));
-    if ((rv = nng_listen(d->csock, d->client_url, NULL, 0)) != 0)
+    if ((rv = clients_listen(d->csock, d->client_url)) != 0)
         return errcode(err, -EADDRINUSE, "cannot listen for clients on %s: %s", d->client_url,
                        nng_strerror(rv));
     if (!d->wwatch)

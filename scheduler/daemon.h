@@ -39,6 +39,8 @@ typedef struct sched_daemon_config {
     uint32_t max_reservations;
     uint32_t max_jobs_listed;
     conv_limits_t limits;
+    const char *admins;         /* users and @groups allowed to act on every job; NULL: none */
+    int allow_anonymous_writes; /* anonymous (tcp://) clients may submit and cancel */
 } sched_daemon_config_t;
 
 /* Defaults for every field but state_dir. */

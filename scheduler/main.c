@@ -43,6 +43,13 @@ static void usage(FILE *f)
             "      --kill-grace T          SIGTERM to SIGKILL for cancels [10s]\n"
             "      --max-message BYTES     largest accepted message [16777216]\n"
             "      --max-tasks N           most tasks in one job [1000000]\n"
+            "      --admins LIST           administrators besides root and the scheduler's own\n"
+            "                              user: comma-separated user names, uids and @groups;\n"
+            "                              they may cancel and read logs of every job and\n"
+            "                              drain nodes (others only their own jobs)\n"
+            "      --allow-anonymous-writes  let anonymous clients (tcp:// without a client\n"
+            "                              certificate) submit and cancel; they are read-only\n"
+            "                              by default (status, jobs, nodes, explain)\n"
             "      --log-file PATH         log there instead of stderr\n"
             "      --log-level LEVEL       debug, info, warn or error [info]\n"
             "      --verify-journal        replay the state directory's journal, re-deriving\n"
@@ -51,7 +58,10 @@ static void usage(FILE *f)
             "  -h, --help                  show this help and exit\n"
             "  -V, --version               show the version and exit\n"
             "\n"
-            "Durations take ms, s, m or h (e.g. 500ms, 10s); a bare number is ms.\n");
+            "Durations take ms, s, m or h (e.g. 500ms, 10s); a bare number is ms.\n"
+            "In a --config file, flags take a value: allow-anonymous-writes = true.\n"
+            "Clients on an ipc:// endpoint are identified by their Unix user; its socket\n"
+            "is mode 0666, so the directory holding it decides who may connect.\n");
 }
 
 enum {
@@ -65,6 +75,8 @@ enum {
     OPT_LOG_LEVEL,
     OPT_VERIFY,
     OPT_HTTP,
+    OPT_ADMINS,
+    OPT_ANON_WRITES,
 };
 
 static const struct option opts[] = {
@@ -82,6 +94,8 @@ static const struct option opts[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"verify-journal", no_argument, NULL, OPT_VERIFY},
     {"http", required_argument, NULL, OPT_HTTP},
+    {"admins", required_argument, NULL, OPT_ADMINS},
+    {"allow-anonymous-writes", no_argument, NULL, OPT_ANON_WRITES},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -89,7 +103,7 @@ static const struct option opts[] = {
 
 typedef struct options {
     sched_daemon_config_t cfg;
-    char *strs[8];
+    char *strs[16];
     int nstrs;
     const char *log_file;
     log_level_t level;
@@ -132,7 +146,7 @@ static int parse_count(const char *s, uint64_t max, uint64_t *out)
 
 static const char *keep_str(options_t *o, const char *s)
 {
-    if (o->nstrs == 8)
+    if (o->nstrs == 16)
         return s;
     return o->strs[o->nstrs++] = strdup(s);
 }
@@ -167,7 +181,8 @@ static int load_config(options_t *o, const char *path, char *why, size_t n)
             val[--vl] = '\0';
         const struct option *opt = NULL;
         for (const struct option *q = opts; q->name && !opt; q++)
-            if (!strcmp(q->name, key) && q->has_arg == required_argument &&
+            if (!strcmp(q->name, key) &&
+                (q->has_arg == required_argument || q->val == OPT_ANON_WRITES) &&
                 strcmp(key, "config") != 0)
                 opt = q;
         if (!opt) {
@@ -229,6 +244,23 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
         return 0;
     case OPT_HTTP:
         o->cfg.http_addr = keep_str(o, arg);
+        return 0;
+    case OPT_ADMINS:
+        if (arg[strspn(arg, " \t,")] == '\0' || strstr(arg, "@,") || arg[strlen(arg) - 1] == '@') {
+            snprintf(why, n, "invalid administrator list '%s' (user,uid,@group,...)", arg);
+            return -1;
+        }
+        o->cfg.admins = keep_str(o, arg);
+        return 0;
+    case OPT_ANON_WRITES: /* from the command line: no value */
+        if (!arg || !strcmp(arg, "true") || !strcmp(arg, "yes") || !strcmp(arg, "1"))
+            o->cfg.allow_anonymous_writes = 1;
+        else if (!strcmp(arg, "false") || !strcmp(arg, "no") || !strcmp(arg, "0"))
+            o->cfg.allow_anonymous_writes = 0;
+        else {
+            snprintf(why, n, "invalid value '%s' (true or false)", arg);
+            return -1;
+        }
         return 0;
     case OPT_LOG_FILE:
         o->log_file = keep_str(o, arg);
