@@ -54,6 +54,8 @@ static int error_code(Cairn__ErrorCode code)
     switch (code) {
     case CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND:
         return -ENOENT;
+    case CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED:
+        return -EACCES;
     case CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST:
     case CAIRN__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION:
         return -EINVAL;

@@ -23,7 +23,8 @@ void cairn_client_set_resend(cairn_client_t *c, int64_t ms);
 /* Send req of type and wait for the reply. On success *reply (free with
  * cairn_msg_free) has type want; an ErrorReply from the scheduler is turned
  * into a negative code with its message in err (-ENOENT for not found,
- * -EINVAL for bad requests, -EAGAIN when unavailable, -EIO otherwise). */
+ * -EACCES for permission denied, -EINVAL for bad requests, -EAGAIN when
+ * unavailable, -EIO otherwise). */
 int cairn_client_call(cairn_client_t *c, cairn_msg_type_t type, const ProtobufCMessage *req,
                       cairn_msg_type_t want, ProtobufCMessage **reply, cairn_error_t *err);
 

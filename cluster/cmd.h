@@ -18,6 +18,7 @@ enum {
     CLI_USAGE = 2,       /* bad usage or bad input */
     CLI_UNREACHABLE = 3, /* cannot reach the scheduler */
     CLI_NOTFOUND = 4,    /* no such job, task or node */
+    CLI_DENIED = 5,      /* the scheduler refused: not your job, or not an administrator */
 };
 
 /* Request timeout against the scheduler. */
@@ -35,8 +36,8 @@ typedef int (*cli_cmd_fn)(cli_t *c, int argc, char **argv);
 
 /* Send a request and wait for the reply of type want. Returns CLI_OK with
  * *rep set (free with cairn_msg_free), else prints "cairn: ..." to stderr and
- * returns the exit code (CLI_UNREACHABLE, CLI_NOTFOUND, CLI_USAGE or
- * CLI_FAIL). */
+ * returns the exit code (CLI_UNREACHABLE, CLI_NOTFOUND, CLI_DENIED, CLI_USAGE
+ * or CLI_FAIL). */
 int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn_msg_type_t want,
              ProtobufCMessage **rep);
 

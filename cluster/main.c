@@ -49,7 +49,8 @@ static void usage(FILE *f)
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'cairn COMMAND --help' describes a command. Exit codes: 0 ok, 1 failed,\n"
-               "2 bad usage or input, 3 cannot reach the scheduler, 4 not found.\n");
+               "2 bad usage or input, 3 cannot reach the scheduler, 4 not found,\n"
+               "5 permission denied (another user's job, or administrators only).\n");
 }
 
 const char *cli_state_dir(void)
@@ -104,6 +105,10 @@ int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn
     if (rc == -ETIMEDOUT || (rc == -EIO && (!strncmp(err.text, "cannot reach", 12) ||
                                             !strncmp(err.text, "no answer", 9))))
         return unreachable(c);
+    if (rc == -EACCES) {
+        fprintf(stderr, "cairn: permission denied: %s\n", err.text);
+        return CLI_DENIED;
+    }
     fprintf(stderr, "cairn: %s\n", err.text);
     if (rc == -ENOENT)
         return CLI_NOTFOUND;
