@@ -473,6 +473,7 @@ static int pack_place(const sched_event_t *ev, Cairn__JournalEntry *e, uint8_t *
     pl.job = ev->u.place.job;
     pl.task = ev->u.place.task;
     pl.attempt = ev->u.place.attempt;
+    pl.after = ev->u.place.after;
     for (uint32_t i = 0; i < nr; i++) {
         const sched_alloc_desc_t *a = &ev->u.place.allocs[i];
         cairn__jalloc__init(&allocs[i]);
@@ -637,6 +638,7 @@ int conv_event_unpack(const uint8_t *buf, size_t len, sched_event_t *ev, conv_ho
         ev->u.place.job = p->job;
         ev->u.place.task = p->task;
         ev->u.place.attempt = p->attempt;
+        ev->u.place.after = p->after;
         ev->u.place.nreplicas = (uint32_t)p->n_allocs;
         ev->u.place.allocs = h->allocs;
         return 0;

@@ -172,7 +172,8 @@ static int replay_cb(uint64_t seq, const uint8_t *buf, size_t len, void *arg)
 /* (Re)build the core from the journal. */
 static int load_state(sched_daemon_t *d, cairn_error_t *err)
 {
-    sched_config_t sc = {.max_reservations = d->cfg.max_reservations};
+    sched_config_t sc = {.max_reservations = d->cfg.max_reservations,
+                         .prefetch = d->cfg.no_prefetch ? 0 : SCHED_DAEMON_PREFETCH};
     sched_t *core = sched_create(&sc);
     if (!core)
         return errcode(err, -ENOMEM, "out of memory");

@@ -37,6 +37,8 @@ typedef struct sched_daemon_config {
     int64_t log_timeout_ms;        /* a node's answer to a log read */
     size_t max_msg;                /* inbound message limit */
     uint32_t max_reservations;
+    bool no_prefetch; /* never queue tasks behind running ones (see sched_config_t) */
+#define SCHED_DAEMON_PREFETCH 2 /* otherwise: tasks queued per running attempt */
     uint32_t max_jobs_listed;
     conv_limits_t limits;
     const char *admins;         /* users and @groups allowed to act on every job; NULL: none */

@@ -95,6 +95,7 @@ static void assign_one(sched_daemon_t *d, const sched_attempt_info_t *ai,
     m.time_limit_ms = (uint64_t)(ti->time_limit_ms > 0 ? ti->time_limit_ms : 0);
     m.kill_grace_ms = (uint32_t)d->cfg.kill_grace_ms;
     m.log_dir = "";
+    m.after_attempt_id = ai->after;
     cairn_peer_t to = cairn_peer_pipe((nng_pipe){.id = l->pipe});
     cairn_error_t err = {{0}};
     if (cairn_net_send(d->wnet, &to, CAIRN_MSG_ASSIGN_TASK, &m.base, &err) < 0) {

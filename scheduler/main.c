@@ -50,6 +50,9 @@ static void usage(FILE *f)
             "      --allow-anonymous-writes  let anonymous clients (tcp:// without a client\n"
             "                              certificate) submit and cancel; they are read-only\n"
             "                              by default (status, jobs, nodes, explain)\n"
+            "      --no-prefetch           never queue a task on a full node behind a running\n"
+            "                              one of the same shape (by default up to two wait\n"
+            "                              there and start the moment it ends)\n"
             "      --log-file PATH         log there instead of stderr\n"
             "      --log-level LEVEL       debug, info, warn or error [info]\n"
             "      --verify-journal        replay the state directory's journal, re-deriving\n"
@@ -77,6 +80,7 @@ enum {
     OPT_HTTP,
     OPT_ADMINS,
     OPT_ANON_WRITES,
+    OPT_NO_PREFETCH,
 };
 
 static const struct option opts[] = {
@@ -96,6 +100,7 @@ static const struct option opts[] = {
     {"http", required_argument, NULL, OPT_HTTP},
     {"admins", required_argument, NULL, OPT_ADMINS},
     {"allow-anonymous-writes", no_argument, NULL, OPT_ANON_WRITES},
+    {"no-prefetch", no_argument, NULL, OPT_NO_PREFETCH},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -182,7 +187,8 @@ static int load_config(options_t *o, const char *path, char *why, size_t n)
         const struct option *opt = NULL;
         for (const struct option *q = opts; q->name && !opt; q++)
             if (!strcmp(q->name, key) &&
-                (q->has_arg == required_argument || q->val == OPT_ANON_WRITES) &&
+                (q->has_arg == required_argument || q->val == OPT_ANON_WRITES ||
+                 q->val == OPT_NO_PREFETCH) &&
                 strcmp(key, "config") != 0)
                 opt = q;
         if (!opt) {
@@ -251,6 +257,16 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
             return -1;
         }
         o->cfg.admins = keep_str(o, arg);
+        return 0;
+    case OPT_NO_PREFETCH: /* from the command line: no value */
+        if (!arg || !strcmp(arg, "true") || !strcmp(arg, "yes") || !strcmp(arg, "1"))
+            o->cfg.no_prefetch = true;
+        else if (!strcmp(arg, "false") || !strcmp(arg, "no") || !strcmp(arg, "0"))
+            o->cfg.no_prefetch = false;
+        else {
+            snprintf(why, n, "invalid value '%s' (true or false)", arg);
+            return -1;
+        }
         return 0;
     case OPT_ANON_WRITES: /* from the command line: no value */
         if (!arg || !strcmp(arg, "true") || !strcmp(arg, "yes") || !strcmp(arg, "1"))
@@ -326,7 +342,7 @@ static const char *default_state_dir(void)
     return default_state;
 }
 
-static int verify_main(const char *dir)
+static int verify_main(const char *dir, const sched_daemon_config_t *dc)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/journal.db", dir);
@@ -336,7 +352,10 @@ static int verify_main(const char *dir)
     }
     verify_report_t rep;
     cairn_error_t err = {{0}};
-    int rc = journal_verify(path, stdout, &rep, &err);
+    /* placements are re-derived with the scheduler's own settings */
+    sched_config_t sc = {.max_reservations = dc->max_reservations,
+                         .prefetch = dc->no_prefetch ? 0 : SCHED_DAEMON_PREFETCH};
+    int rc = journal_verify_cfg(path, &sc, stdout, &rep, &err);
     fprintf(stderr, "%s: %llu entries, %llu placements in %llu passes: %s%s\n", path,
             (unsigned long long)rep.entries, (unsigned long long)rep.placements,
             (unsigned long long)rep.passes, rc == 0 ? "replays identically" : "DIFFERS: ",
@@ -389,7 +408,7 @@ int main(int argc, char **argv)
     }
     if (!o.cfg.state_dir)
         o.cfg.state_dir = default_state_dir();
-    rc = verify ? verify_main(o.cfg.state_dir) : run_daemon(&o);
+    rc = verify ? verify_main(o.cfg.state_dir, &o.cfg) : run_daemon(&o);
 out:
     options_fini(&o);
     return rc;

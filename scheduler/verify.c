@@ -1,5 +1,6 @@
 /* Replay verification of a journal; see verify.h. */
 #include "verify.h"
+#include "daemon_private.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -97,12 +98,20 @@ static int entry_cb(uint64_t seq, const uint8_t *buf, size_t len, void *arg)
 
 int journal_verify(const char *path, FILE *out, verify_report_t *rep, cairn_error_t *err)
 {
+    /* the daemon's defaults */
+    sched_config_t cfg = {.max_reservations = 1, .prefetch = SCHED_DAEMON_PREFETCH};
+    return journal_verify_cfg(path, &cfg, out, rep, err);
+}
+
+int journal_verify_cfg(const char *path, const sched_config_t *cfg, FILE *out,
+                       verify_report_t *rep, cairn_error_t *err)
+{
     journal_t *j = NULL;
     memset(rep, 0, sizeof(*rep));
     int rc = journal_open(path, &j, err);
     if (rc < 0)
         return rc;
-    verifier_t v = {.recorded = sched_create(NULL), .derived = sched_create(NULL), .rep = rep,
+    verifier_t v = {.recorded = sched_create(cfg), .derived = sched_create(cfg), .rep = rep,
                     .err = err};
     rc = v.recorded && v.derived ? journal_replay(j, entry_cb, &v, err) : -ENOMEM;
     if (rc == 0)

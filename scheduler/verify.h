@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "scheduling/error.h"
+#include "scheduling/sched.h"
 
 typedef struct verify_report {
     uint64_t entries, placements, passes, failures;
@@ -20,5 +21,9 @@ typedef struct verify_report {
  * first difference (described in err), another negative code otherwise.
  * Progress and the final state go to out when it is not NULL. */
 int journal_verify(const char *path, FILE *out, verify_report_t *rep, cairn_error_t *err);
+/* The same, re-deriving placements with the scheduler's configuration cfg
+ * (journal_verify() takes the daemon's defaults). */
+int journal_verify_cfg(const char *path, const sched_config_t *cfg, FILE *out,
+                       verify_report_t *rep, cairn_error_t *err);
 
 #endif

@@ -52,8 +52,7 @@ static int check_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
     const sched_attempt_t *pred = NULL;
     if (ev->u.place.after) {
         pred = attempt_at(s, ev->u.place.after);
-        if (!pred || !pred->running || pred->queued || pred->next || pred->nreplicas != 1 ||
-            c->replicas != 1)
+        if (!pred || !pred->running || pred->next || pred->nreplicas != 1 || c->replicas != 1)
             return errcode(err, SCHED_ECONFLICT, "place: %s cannot queue behind attempt %llu",
                            t->name, (unsigned long long)ev->u.place.after);
     }
@@ -267,23 +266,29 @@ static void task_after_attempt(sched_t *s, sched_attempt_t *at, int64_t now_ms)
     task_finished(s, r, SCHED_TASK_FAILED, now_ms);
 }
 
-/* at's successor takes over at's allocation (at just released it), or ends
- * with it when at's node is gone. */
+/* at (ended, its allocation just released) hands it to the attempt queued
+ * behind it; when at's node is gone, the whole line ends with it instead. */
 static void successor_go(sched_t *s, sched_attempt_t *at, sched_end_t end, int64_t now_ms)
 {
     sched_attempt_t *q = attempt_at(s, at->next);
-    at->next = 0;
-    if (!q || !q->running || !q->queued)
-        return;
-    const sched_node_t *n = &s->nodes[q->allocs[0].node];
-    if (end == SCHED_END_NODE_LOST || n->state == SCHED_NODE_DOWN) {
-        /* never started: retried like any attempt its node took down */
-        attempt_end(s, q, SCHED_END_NODE_LOST, 0, 0, now_ms);
+    if (!q || !q->running || !q->queued) {
+        at->next = 0;
         return;
     }
+    const sched_node_t *n = &s->nodes[q->allocs[0].node];
+    if (end == SCHED_END_NODE_LOST || n->state == SCHED_NODE_DOWN) {
+        /* never started: node-lost like everything on the node, front first
+         * (each end moves the next one up to at) */
+        while ((q = attempt_at(s, at->next)) != NULL && q->running && q->queued)
+            attempt_end(s, q, SCHED_END_NODE_LOST, 0, 0, now_ms);
+        at->next = 0;
+        return;
+    }
+    at->next = 0;
     const sched_task_t *t = &s->jobs[q->job - 1].tasks[q->task];
     if (running_add(s, q, limit_end(now_ms, t->time_limit_ms)) < 0) {
         /* no memory to index it: it ends as if it could not start */
+        q->after = 0;
         attempt_end(s, q, SCHED_END_START_FAILED, 0, 0, now_ms);
         return;
     }
@@ -295,10 +300,14 @@ void attempt_end(sched_t *s, sched_attempt_t *at, sched_end_t end, int code, int
                  int64_t now_ms)
 {
     if (at->queued) {
-        /* it held nothing: its predecessor runs on without a successor */
+        /* it held nothing: the one queued behind it moves up the line */
         sched_attempt_t *pred = attempt_at(s, at->after);
+        sched_attempt_t *succ = attempt_at(s, at->next);
         if (pred && pred->next == at->id)
-            pred->next = 0;
+            pred->next = at->next;
+        if (succ && at->next)
+            succ->after = at->after;
+        at->next = 0;
         at->queued = 0;
     } else {
         for (uint32_t i = 0; i < at->nreplicas; i++)

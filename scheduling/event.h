@@ -55,9 +55,10 @@ typedef struct sched_event {
             uint64_t attempt;    /* attempt id, must be the next one */
             uint32_t nreplicas;
             const sched_alloc_desc_t *allocs; /* one per replica, by rank */
-            /* non-zero: queued behind this running attempt on its node; it
-             * takes over that attempt's allocation (the same one) when it
-             * ends. One replica only; see sched_config_t.prefetch. */
+            /* non-zero: queued behind this attempt (running, or itself
+             * queued) on its node; it takes over that allocation (the same
+             * one) when it ends. One replica only; see
+             * sched_config_t.prefetch. */
             uint64_t after;
         } place;
         struct {

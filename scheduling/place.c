@@ -137,33 +137,46 @@ static int queue_class(sched_t *s, task_class_t *c, task_ref_t *head, int64_t no
     uint64_t *ids = malloc((s->nrunning ? s->nrunning : 1) * sizeof(uint64_t));
     if (!ids)
         return SCHED_ENOMEM;
-    size_t n = 0;
-    for (size_t i = 0; i < s->nrunning; i++) {
-        const sched_attempt_t *at = &s->attempts[s->running[i].id - 1];
-        if (at->next || at->nreplicas != 1 || s->nodes[at->allocs[0].node].state != SCHED_NODE_UP)
-            continue;
-        const sched_task_t *t = &s->jobs[at->job - 1].tasks[at->task];
-        if (t->cls == c->id && !t->cancel_requested)
-            ids[n++] = at->id;
-    }
-    qsort(ids, n, sizeof(uint64_t), cmp_id);
     int queued = 0, rc = 0;
-    for (size_t k = 0; k < n; k++) {
-        const sched_attempt_t *pred = &s->attempts[ids[k] - 1];
-        sched_alloc_desc_t a = pred->allocs[0];
-        sched_event_t ev = {.type = SCHED_EV_PLACE, .time_ms = now_ms};
-        ev.u.place.job = head->job;
-        ev.u.place.task = head->task;
-        ev.u.place.attempt = s->nattempts + 1;
-        ev.u.place.nreplicas = 1;
-        ev.u.place.allocs = &a;
-        ev.u.place.after = pred->id;
-        if ((rc = sched_apply(s, &ev, NULL)) < 0)
-            break;
-        queued++;
-        if (cb)
-            cb(&ev, arg);
-        if (!class_heap_peek(s, c, head))
+    bool more = true;
+    /* one place in every line per round: lines grow evenly */
+    for (uint32_t round = 0; round < s->cfg.prefetch && more && rc == 0; round++) {
+        size_t n = 0;
+        for (size_t i = 0; i < s->nrunning; i++) {
+            const sched_attempt_t *at = &s->attempts[s->running[i].id - 1];
+            if (at->nreplicas != 1 || s->nodes[at->allocs[0].node].state != SCHED_NODE_UP)
+                continue;
+            const sched_task_t *t = &s->jobs[at->job - 1].tasks[at->task];
+            if (t->cls != c->id || t->cancel_requested)
+                continue;
+            /* the end of its line, if the line is not full */
+            uint32_t depth = 0;
+            while (at->next && depth < s->cfg.prefetch) {
+                at = &s->attempts[at->next - 1];
+                depth++;
+            }
+            if (depth < s->cfg.prefetch)
+                ids[n++] = at->id;
+        }
+        qsort(ids, n, sizeof(uint64_t), cmp_id);
+        for (size_t k = 0; k < n && more; k++) {
+            const sched_attempt_t *pred = &s->attempts[ids[k] - 1];
+            sched_alloc_desc_t a = pred->allocs[0];
+            sched_event_t ev = {.type = SCHED_EV_PLACE, .time_ms = now_ms};
+            ev.u.place.job = head->job;
+            ev.u.place.task = head->task;
+            ev.u.place.attempt = s->nattempts + 1;
+            ev.u.place.nreplicas = 1;
+            ev.u.place.allocs = &a;
+            ev.u.place.after = pred->id;
+            if ((rc = sched_apply(s, &ev, NULL)) < 0)
+                break;
+            queued++;
+            if (cb)
+                cb(&ev, arg);
+            more = class_heap_peek(s, c, head);
+        }
+        if (n == 0)
             break;
     }
     free(ids);

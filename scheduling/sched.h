@@ -43,12 +43,12 @@ enum {
 
 typedef struct sched_config {
     uint32_t max_reservations; /* backfill reservations per pass (default 1) */
-    /* Queue the next task on a full node behind a running attempt of the
-     * same shape (one per attempt), so the worker starts it the moment the
-     * running one ends, without a round trip to the scheduler. Only for the
+    /* Queue up to this many tasks on a full node behind each running
+     * attempt of the same shape, so the worker starts the next the moment
+     * one ends, without a round trip to the scheduler. Only for the
      * highest-priority blocked class of a pass, and never while a backfill
-     * reservation is held. Off by default. */
-    bool prefetch;
+     * reservation is held. 0 (the default): off. */
+    uint32_t prefetch;
 } sched_config_t;
 
 /* Create an empty state. cfg may be NULL for defaults. NULL on ENOMEM. */

@@ -67,6 +67,8 @@ typedef struct daemon_attempt {
     char *task_name;
     bool running;   /* exited() not called yet */
     bool stale;     /* not adopted by the scheduler: killed, never reported */
+    uint64_t after; /* queued: started when this attempt ends */
+    Cairn__AssignTask *queued; /* the assignment, until then */
     uint64_t ended; /* order of ending, for forgetting the oldest */
 } daemon_attempt_t;
 
@@ -172,6 +174,8 @@ static void att_remove_at(worker_daemon_t *d, size_t i)
     if (!d->att[i].running)
         d->nended--;
     free(d->att[i].task_name);
+    if (d->att[i].queued)
+        cairn__assign_task__free_unpacked(d->att[i].queued, NULL);
     memmove(d->att + i, d->att + i + 1, (d->natt - i - 1) * sizeof(*d->att));
     d->natt--;
 }
@@ -271,6 +275,8 @@ static void log_exit(worker_daemon_t *d, const daemon_attempt_t *a, const exec_r
              a->task_name, a->id, a->rank, r->exit_code, why);
 }
 
+static void start_queued_after(worker_daemon_t *d, uint64_t id);
+
 static void exec_exited_cb(const exec_result_t *r, void *arg)
 {
     worker_daemon_t *d = arg;
@@ -282,6 +288,7 @@ static void exec_exited_cb(const exec_result_t *r, void *arg)
     if (a->stale) {
         dlog(d, WORKER_LOG_INFO, "stale attempt %" PRIu64 " ended; not reported", a->id);
         att_ended(d, r->attempt_id);
+        start_queued_after(d, r->attempt_id);
         return;
     }
     log_exit(d, a, r);
@@ -303,6 +310,9 @@ static void exec_exited_cb(const exec_result_t *r, void *arg)
     ev.end_time_ms = r->end_ms;
     emit(d, a->id, a->job_id, a->task_name, a->rank, &ev);
     att_ended(d, r->attempt_id);
+    /* its cores and GPUs go to the attempt queued behind it, now: no round
+     * trip to the scheduler (whose state already says so) */
+    start_queued_after(d, r->attempt_id);
 }
 
 /* ---- AssignTask -> exec_spec_t ------------------------------------------- */
@@ -461,31 +471,17 @@ static int spec_build(worker_daemon_t *d, const Cairn__AssignTask *m, spec_buf_t
 
 /* ---- commands from the scheduler ----------------------------------------- */
 
-static void on_assign(worker_daemon_t *d, const Cairn__AssignTask *m)
+/* Start an assigned attempt (already in the table); a failure is reported. */
+static void start_assigned(worker_daemon_t *d, const Cairn__AssignTask *m)
 {
     spec_buf_t b = {0};
     cairn_error_t err = {{0}};
-    int rc;
-
-    if (m->attempt_id == 0) {
-        dlog(d, WORKER_LOG_WARN, "refused an AssignTask without attempt id");
-        return;
-    }
-    if (att_find(d, m->attempt_id)) {
-        dlog(d, WORKER_LOG_INFO, "attempt %" PRIu64 " assigned again: ignored (duplicate)",
-             m->attempt_id);
-        return;
-    }
-    if (!att_insert(d, m->attempt_id, m->job_id, m->task_name, m->rank)) {
-        dlog(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": out of memory", m->attempt_id);
-        return;
-    }
-    rc = spec_build(d, m, &b, &err);
+    int rc = spec_build(d, m, &b, &err);
     if (rc == 0)
         rc = worker_exec_start(d->exec, &b.spec, &err);
     spec_buf_fini(&b);
     if (rc == 0) {
-        dlog(d, WORKER_LOG_DEBUG, "attempt %" PRIu64 ".%" PRIu32 " of task %s assigned",
+        dlog(d, WORKER_LOG_DEBUG, "attempt %" PRIu64 ".%" PRIu32 " of task %s started",
              m->attempt_id, m->rank, m->task_name);
         return;
     }
@@ -496,6 +492,67 @@ static void on_assign(worker_daemon_t *d, const Cairn__AssignTask *m)
     ev.error = err.text;
     emit(d, m->attempt_id, m->job_id, m->task_name, m->rank, &ev);
     att_ended(d, m->attempt_id);
+    start_queued_after(d, m->attempt_id);
+}
+
+/* Start the attempt queued behind attempt id, if there is one. */
+static void start_queued_after(worker_daemon_t *d, uint64_t id)
+{
+    for (size_t i = 0; i < d->natt; i++) {
+        daemon_attempt_t *q = &d->att[i];
+        if (!q->running || !q->queued || q->after != id)
+            continue;
+        Cairn__AssignTask *m = q->queued;
+        q->queued = NULL;
+        start_assigned(d, m);
+        cairn__assign_task__free_unpacked(m, NULL);
+        return;
+    }
+}
+
+/* A copy of m that owns its strings. */
+static Cairn__AssignTask *assign_copy(const Cairn__AssignTask *m)
+{
+    size_t len = cairn__assign_task__get_packed_size(m);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return NULL;
+    cairn__assign_task__pack(m, buf);
+    Cairn__AssignTask *c = cairn__assign_task__unpack(NULL, len, buf);
+    free(buf);
+    return c;
+}
+
+static void on_assign(worker_daemon_t *d, const Cairn__AssignTask *m)
+{
+    if (m->attempt_id == 0) {
+        dlog(d, WORKER_LOG_WARN, "refused an AssignTask without attempt id");
+        return;
+    }
+    if (att_find(d, m->attempt_id)) {
+        dlog(d, WORKER_LOG_INFO, "attempt %" PRIu64 " assigned again: ignored (duplicate)",
+             m->attempt_id);
+        return;
+    }
+    daemon_attempt_t *a = att_insert(d, m->attempt_id, m->job_id, m->task_name, m->rank);
+    if (!a) {
+        dlog(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": out of memory", m->attempt_id);
+        return;
+    }
+    const daemon_attempt_t *pred = m->after_attempt_id ? att_find(d, m->after_attempt_id) : NULL;
+    if (pred && pred->running) {
+        /* queued behind an attempt still running here: it takes over that
+         * attempt's cores and GPUs when it ends */
+        a = att_find(d, m->attempt_id);
+        a->after = m->after_attempt_id;
+        a->queued = assign_copy(m);
+        if (a->queued) {
+            dlog(d, WORKER_LOG_DEBUG, "attempt %" PRIu64 " of task %s queued behind %" PRIu64,
+                 m->attempt_id, m->task_name, m->after_attempt_id);
+            return;
+        }
+    }
+    start_assigned(d, m);
 }
 
 static const char *cancel_reason(Cairn__CancelTask__Reason r)
@@ -522,6 +579,22 @@ static void on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m)
     if (!a || !a->running) {
         dlog(d, WORKER_LOG_INFO, "cancel of attempt %" PRIu64 ", which is not running: ignored",
              m->attempt_id);
+        return;
+    }
+    if (a->queued) { /* never started: it ends here; the one behind it moves up */
+        dlog(d, WORKER_LOG_INFO, "cancelling task %s attempt %" PRIu64 " before it started",
+             a->task_name, a->id);
+        cairn__assign_task__free_unpacked(a->queued, NULL);
+        a->queued = NULL;
+        for (size_t i = 0; i < d->natt; i++)
+            if (d->att[i].queued && d->att[i].after == a->id)
+                d->att[i].after = a->after;
+        Cairn__TaskEvent ev = CAIRN__TASK_EVENT__INIT;
+        ev.kind = CAIRN__TASK_EVENT__KIND__EXITED;
+        ev.cancelled = true;
+        ev.signal = SIGTERM;
+        emit(d, a->id, a->job_id, a->task_name, a->rank, &ev);
+        att_ended(d, a->id);
         return;
     }
     dlog(d, WORKER_LOG_INFO,
@@ -902,8 +975,11 @@ void worker_daemon_stop(worker_daemon_t *d)
     d->report = NULL;
     d->reg = NULL;
     d->res = NULL;
-    for (size_t i = 0; i < d->natt; i++)
+    for (size_t i = 0; i < d->natt; i++) {
         free(d->att[i].task_name);
+        if (d->att[i].queued)
+            cairn__assign_task__free_unpacked(d->att[i].queued, NULL);
+    }
     free(d->att);
     d->att = NULL;
     d->natt = d->att_cap = d->nended = 0;

@@ -12,7 +12,7 @@ static fx_pass_t pass;
 /* One node of 2 cores, prefetch on. */
 static sched_t *two_cores(fx_node_t *n, fx_journal_t *j)
 {
-    sched_config_t cfg = {.max_reservations = 1, .prefetch = true};
+    sched_config_t cfg = {.max_reservations = 1, .prefetch = 1};
     sched_t *s = sched_create(&cfg);
     fx_node_init(n, "n0", 1, 2, 0, 0, NULL, 0, 8 * GiB);
     cr_assert_eq(fx_add_node(s, j, n), 0);
@@ -71,7 +71,7 @@ LEAK_TEST(prefetch, queued_behind_running_attempts_and_take_over)
     cr_assert_eq(sched_node_usage(s, 0, &u), 0);
     cr_expect_eq(u.free_cores, 2, "everything released");
     /* the journal replays to the same state */
-    sched_config_t cfg = {.max_reservations = 1, .prefetch = true};
+    sched_config_t cfg = {.max_reservations = 1, .prefetch = 1};
     sched_t *r = sched_create(&cfg);
     for (size_t i = 0; i < j.n; i++)
         cr_assert_eq(sched_apply(r, &j.ev[i], NULL), 0, "replay event %zu", i);
@@ -124,5 +124,52 @@ LEAK_TEST(prefetch, off_by_default)
     sched_job_spec_t job = {.name = "j", .seed = 1, .ntasks = 3, .tasks = t};
     cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
     cr_assert_eq(fx_place(s, NULL, 0, &pass), 2);
+    sched_destroy(s);
+}
+
+LEAK_TEST(prefetch, lines_of_two_move_up_and_end_together)
+{
+    fx_node_t n;
+    sched_config_t cfg = {.max_reservations = 1, .prefetch = 2};
+    sched_t *s = sched_create(&cfg);
+    fx_node_init(&n, "n0", 1, 1, 0, 0, NULL, 0, 8 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &n), 0);
+    sched_task_spec_t t[5] = {fx_task("t0", 1, 0), fx_task("t1", 1, 0), fx_task("t2", 1, 0),
+                              fx_task("t3", 1, 0), fx_task("t4", 1, 0)};
+    sched_job_spec_t job = {.name = "j", .seed = 1, .ntasks = 5, .tasks = t};
+    cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 3);
+    cr_expect_str_eq(pass.buf, "job1 t0 a1 -> n0 core[0] mem=0\n"
+                               "job1 t1 a2 -> n0 core[0] mem=0 after a1\n"
+                               "job1 t2 a3 -> n0 core[0] mem=0 after a2");
+    /* a2 is cancelled before it starts: a3 moves up behind a1 */
+    cr_assert_eq(fx_finish(s, NULL, 2, SCHED_END_CANCELLED, 0, 1), 0);
+    sched_attempt_info_t ai;
+    cr_assert_eq(sched_attempt_get(s, 3, &ai), 0);
+    cr_expect_eq(ai.after, 1);
+    cr_expect(ai.queued);
+    /* the line has room again: t3 joins behind a3 */
+    cr_assert_eq(fx_place(s, NULL, 1, &pass), 1);
+    cr_expect_str_eq(pass.buf, "job1 t3 a4 -> n0 core[0] mem=0 after a3");
+    /* a1 ends: a3 runs, a4 waits behind it */
+    cr_assert_eq(fx_finish(s, NULL, 1, SCHED_END_EXIT, 0, 2), 0);
+    cr_assert_eq(sched_attempt_get(s, 3, &ai), 0);
+    cr_expect(!ai.queued);
+    cr_assert_eq(sched_attempt_get(s, 4, &ai), 0);
+    cr_expect(ai.queued && ai.after == 3);
+    /* the node goes down: a3 and the line behind it are node-lost */
+    cr_assert_eq(fx_place(s, NULL, 2, &pass), 1); /* t4 behind a4 */
+    sched_event_t down = {.type = SCHED_EV_NODE_STATE, .time_ms = 3};
+    down.u.node_state.node = 0;
+    down.u.node_state.state = SCHED_NODE_DOWN;
+    cr_assert_eq(sched_apply(s, &down, NULL), 0);
+    for (uint64_t a = 3; a <= 5; a++) {
+        cr_assert_eq(sched_attempt_get(s, a, &ai), 0);
+        cr_expect_eq(ai.end, SCHED_END_NODE_LOST, "a%llu", (unsigned long long)a);
+        cr_expect(!ai.queued);
+    }
+    sched_node_usage_t u;
+    cr_assert_eq(sched_node_usage(s, 0, &u), 0);
+    cr_expect_eq(u.free_cores, 1);
     sched_destroy(s);
 }
