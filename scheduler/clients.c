@@ -450,6 +450,20 @@ static Cairn__TaskStatus *task_msg(sched_daemon_t *d, uint32_t job, uint32_t t, 
         ts->pending_reason = CAIRN__PENDING_REASON__PENDING_REASON_DEPENDENCIES;
     if (ti.state == SCHED_TASK_RETRYING)
         ts->pending_reason = CAIRN__PENDING_REASON__PENDING_REASON_RETRY_BACKOFF;
+    sched_attempt_info_t cur;
+    if (ti.state == SCHED_TASK_RUNNING && ti.attempt &&
+        sched_attempt_get(d->core, ti.attempt, &cur) == 0 && cur.queued) {
+        /* prefetched: waiting on its node for the attempt ahead of it */
+        char *why = keep(f, malloc(160));
+        ts->state = CAIRN__TASK_STATE__TASK_STATE_PENDING;
+        ts->pending_reason = CAIRN__PENDING_REASON__PENDING_REASON_NONE;
+        if (why) {
+            snprintf(why, 160, "queued on node %s: starts when attempt %llu ends",
+                     sched_node_name(d->core, cur.allocs[0].node),
+                     (unsigned long long)cur.after);
+            ts->pending_detail = why;
+        }
+    }
     if (explain && (ti.state == SCHED_TASK_PENDING || ti.state == SCHED_TASK_READY ||
                     ti.state == SCHED_TASK_RETRYING)) {
         char *why = keep(f, sched_explain(d->core, job, t, wall_ms()));
