@@ -369,3 +369,49 @@ Test(e2e, real_gpu_task_sees_its_gpu)
     h_sched_stop(&s, SIGTERM);
     h_sched_fini(&s);
 }
+
+/* Prefetch on a real worker: on a full node the next tasks wait queued
+ * behind running ones (shown as pending, "queued on node"), start when
+ * those end, each runs once, and the journal re-derives every placement,
+ * queued ones included. */
+static bool some_queued(const Cairn__JobStatusReply *st)
+{
+    for (size_t i = 0; i < st->n_tasks; i++)
+        if (st->tasks[i]->pending_detail && strstr(st->tasks[i]->pending_detail, "queued on node"))
+            return true;
+    return job_ended(st);
+}
+
+Test(e2e, prefetched_tasks_wait_on_the_node_and_run_once)
+{
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, NULL);
+    h_proc_t w;
+    worker_start(&s, &w, "cpu1", "cpu-only-1s.xml"); /* 16 cores */
+    wait_nodes(&s, 1);
+    enum { N = 24 };
+    Cairn__ResourceRequest one = CAIRN__RESOURCE_REQUEST__INIT;
+    one.cpus = 1;
+    char names[N][16], *argv[N][1];
+    Cairn__TaskSpec t[N], *tp[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof(names[i]), "t%d", i);
+        t[i] = shell_task(names[i], "sleep 0.4", argv[i], &one);
+        tp[i] = &t[i];
+    }
+    uint64_t job = h_submit_tasks(&s, "sweep", tp, N);
+    Cairn__JobStatusReply *st = wait_status(&s, job, some_queued, 30000);
+    cr_expect_neq(st->job->state, CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED,
+                  "the job ended before any task was seen queued");
+    cairn_msg_free(&st->base);
+    st = wait_status(&s, job, job_ended, 60000);
+    cr_expect_eq(st->job->state, CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED);
+    for (size_t i = 0; i < st->n_tasks; i++)
+        cr_expect_eq(st->tasks[i]->n_attempts, 1, "%s", st->tasks[i]->name);
+    cairn_msg_free(&st->base);
+    proc_kill(&w, SIGTERM);
+    cr_expect_eq(WEXITSTATUS(h_sched_stop(&s, SIGTERM)), 0);
+    cr_expect_geq(h_verify_journal(&s), (unsigned long)N);
+    h_sched_fini(&s);
+}
