@@ -130,11 +130,18 @@ void d_send(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to, cairn_m
 int d_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec *js, uint64_t seed,
             cairn_error_t *err)
 {
+    /* what may wait for the next commit (COMMIT_DELAY_MS): a start, and
+     * an end whose allocation an attempt queued behind it takes over (the
+     * worker started that one already; nothing waits for this commit) */
+    bool lazy = ev->type == SCHED_EV_START;
+    sched_attempt_info_t ai;
+    if (ev->type == SCHED_EV_FINISH && sched_attempt_get(d->core, ev->u.finish.attempt, &ai) == 0)
+        lazy = ai.next != 0;
     int rc = sched_apply(d->core, ev, err);
     if (rc < 0)
         return rc;
     d->events_applied++;
-    if (ev->type != SCHED_EV_START)
+    if (!lazy)
         d->commit_urgent = true;
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -198,7 +205,8 @@ static void place_cb(const sched_event_t *ev, void *arg)
     size_t len = 0;
     cairn_error_t err = {{0}};
     d->placements++;
-    d->commit_urgent = true;
+    if (!ev->u.place.after) /* a queued one waits on its node anyway */
+        d->commit_urgent = true;
     if (conv_event_pack(ev, NULL, 0, &buf, &len) < 0 ||
         journal_append(d->journal, buf, len, &err) < 0) {
         d->degraded = true;

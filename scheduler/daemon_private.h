@@ -89,9 +89,11 @@ struct sched_daemon {
     bool dirty;    /* a pass may place something */
     bool busy;     /* idle handle running */
     bool degraded; /* the last commit failed: submissions refused */
-    /* Only attempt starts wait in the journal: they may wait for the next
-     * commit, up to COMMIT_DELAY_MS (a worker resends an unacknowledged
-     * start after a scheduler restart, so nothing is lost meanwhile) */
+    /* Only entries nothing waits for are in the journal (attempt starts,
+     * ends taken over by a queued attempt, queued placements): they may
+     * wait for the next commit, up to COMMIT_DELAY_MS. Their messages wait
+     * with them; a worker resends unacknowledged events after a scheduler
+     * restart, so nothing is lost meanwhile. */
     bool commit_urgent;
     bool commit_timer_on;
     uv_timer_t commit_timer;

@@ -251,6 +251,7 @@ int sched_attempt_get(const sched_t *s, uint64_t attempt, sched_attempt_info_t *
         .signal = at->signal,
         .after = at->after,
         .queued = at->queued,
+        .next = at->next,
     };
     return 0;
 }
@@ -333,9 +334,10 @@ size_t sched_node_attempts(const sched_t *s, uint32_t node, uint64_t *ids, size_
                 if (n < max)
                     ids[n] = at->id;
                 n++;
-                if (at->next) { /* queued behind it, on the same node */
+                /* the line queued behind it, on the same node */
+                for (uint64_t q = at->next; q; q = s->attempts[q - 1].next) {
                     if (n < max)
-                        ids[n] = at->next;
+                        ids[n] = q;
                     n++;
                 }
                 break;

@@ -124,6 +124,7 @@ typedef struct sched_attempt_info {
     int exit_code, signal;
     uint64_t after; /* placed queued behind this attempt, 0 if not */
     bool queued;    /* still waiting for it: holds nothing yet */
+    uint64_t next;  /* the attempt queued behind this one, 0 if none */
 } sched_attempt_info_t;
 int sched_attempt_get(const sched_t *s, uint64_t attempt, sched_attempt_info_t *info);
 
@@ -161,8 +162,8 @@ bool sched_job_ended(const sched_t *s, uint32_t job);
 uint32_t sched_node_label_count(const sched_t *s, uint32_t node);
 const char *sched_node_label(const sched_t *s, uint32_t node, uint32_t i);
 
-/* Running attempts with a replica on node, ascending ids; returns how many
- * there are (may exceed max). */
+/* Running attempts with a replica on node, and those queued behind them
+ * there, ascending ids; returns how many there are (may exceed max). */
 size_t sched_node_attempts(const sched_t *s, uint32_t node, uint64_t *ids, size_t max);
 
 /* Earliest time a retrying task becomes eligible (INT64_MAX: none), so the

@@ -159,6 +159,9 @@ LEAK_TEST(prefetch, lines_of_two_move_up_and_end_together)
     cr_expect(ai.queued && ai.after == 3);
     /* the node goes down: a3 and the line behind it are node-lost */
     cr_assert_eq(fx_place(s, NULL, 2, &pass), 1); /* t4 behind a4 */
+    uint64_t on[8];
+    cr_assert_eq(sched_node_attempts(s, 0, on, 8), 3, "the whole line is on the node");
+    cr_expect(on[0] == 3 && on[1] == 4 && on[2] == 5);
     sched_event_t down = {.type = SCHED_EV_NODE_STATE, .time_ms = 3};
     down.u.node_state.node = 0;
     down.u.node_state.state = SCHED_NODE_DOWN;

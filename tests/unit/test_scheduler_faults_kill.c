@@ -243,17 +243,9 @@ Test(faults, scheduler_kill9_during_500_task_dag, .timeout = 120)
 {
     static const char *const args[] = {"--heartbeat-interval", "200ms", "--restart-grace",
                                        "5s", NULL};
-    /* KNOWN BUG (found by this test, default seed): after a kill -9 the
-     * journal may hold attempts "running" on a node whose worker never
-     * received them (the start was lost with the connection); the worker
-     * re-registers with "0 running, 0 stale" and the scheduler keeps those
-     * attempts running forever, so the job never ends. Skipped in the
-     * suite until the scheduler reconciles them; CAIRN_FAULT_KILL=1 runs it. */
-    if (!getenv("CAIRN_FAULT_KILL")) {
-        cr_skip_test("blocked by a scheduler bug: attempts a re-registering worker does not "
-                     "report stay running forever; set CAIRN_FAULT_KILL=1 to run");
-        return;
-    }
+    /* This test found attempts queued behind others (prefetch) that a
+     * restarted scheduler never delivered again: sched_node_attempts()
+     * now lists the whole line queued on a node. */
     unsigned seed = 20240607;
     if (getenv("CAIRN_FAULT_SEED"))
         seed = (unsigned)strtoul(getenv("CAIRN_FAULT_SEED"), NULL, 10);
