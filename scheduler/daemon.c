@@ -205,8 +205,7 @@ static void place_cb(const sched_event_t *ev, void *arg)
     size_t len = 0;
     cairn_error_t err = {{0}};
     d->placements++;
-    if (!ev->u.place.after) /* a queued one waits on its node anyway */
-        d->commit_urgent = true;
+    d->commit_urgent = true; /* queued ones too: the line must not run dry */
     if (conv_event_pack(ev, NULL, 0, &buf, &len) < 0 ||
         journal_append(d->journal, buf, len, &err) < 0) {
         d->degraded = true;
