@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "spec_sha256.h"
+#include "sha256.h"
 
 #define N_(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -641,8 +641,8 @@ static void yaml_problem(spec_ctx_t *c, const yaml_parser_t *p, const char *text
 
 static void fill_meta(spec_ctx_t *c, Cairn__JobSpec *js, const char *text, size_t len)
 {
-    char hex[2 * SPEC_SHA256_LEN + 1];
-    spec_sha256_hex(text, len, hex);
+    char hex[2 * CAIRN_SHA256_LEN + 1];
+    cairn_sha256_hex(text, len, hex);
     js->spec_hash = strdup(hex);
     js->spec_text = malloc(len + 1);
     if (js->spec_text) {

@@ -497,6 +497,15 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
         rc = errcode(err, -ENOMEM, "out of memory");
         goto fail;
     }
+    if (cfg->join_key_file) {
+        d->join_key = calloc(1, sizeof(*d->join_key));
+        if (!d->join_key) {
+            rc = errcode(err, -ENOMEM, "out of memory");
+            goto fail;
+        }
+        if ((rc = cairn_join_key_load(cfg->join_key_file, d->join_key, err)) < 0)
+            goto fail;
+    }
     if ((rc = journal_open(d->journal_path, &d->journal, err)) < 0 ||
         (rc = load_state(d, err)) < 0 ||
         (rc = journal_load_replica_exits(d->journal, workers_rexit_loaded, d, err)) < 0)
@@ -560,6 +569,10 @@ void sched_daemon_destroy(sched_daemon_t *d)
     free(d->cancel.v);
     free(d->waits);
     free(d->jwaits);
+    if (d->join_key)
+        explicit_bzero(d->join_key, sizeof(*d->join_key));
+    free(d->join_key);
+    free(d->chal);
     free(d->pm_keys);
     free(d->pm_vals);
     free(d->rexits);

@@ -38,6 +38,7 @@ typedef struct sched_daemon_config {
     size_t max_msg;                /* inbound message limit */
     uint32_t max_reservations;
     bool no_prefetch; /* never queue tasks behind running ones (see sched_config_t) */
+    const char *join_key_file; /* workers must prove they hold this key (proto/join.h) */
 #define SCHED_DAEMON_PREFETCH 2 /* otherwise: tasks queued per running attempt */
     uint32_t max_jobs_listed;
     conv_limits_t limits;

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "daemon.h"
+#include "join.h"
 #include "journal.h"
 #include "metrics.h"
 #include "net.h"
@@ -40,6 +41,13 @@ typedef struct log_wait {
     cairn_peer_t client;
     int64_t deadline_ms;
 } log_wait_t;
+
+/* A join challenge sent on a worker connection, answered at most once. */
+#define JOIN_CHALLENGES_MAX 1024
+typedef struct join_challenge {
+    uint32_t pipe;
+    uint8_t c[CAIRN_JOIN_CHALLENGE_LEN];
+} join_challenge_t;
 
 /* A client waiting for a job to end (JobStatusRequest.wait_ms). */
 typedef struct job_wait {
@@ -110,6 +118,9 @@ struct sched_daemon {
     log_wait_t *waits;
     size_t nwaits, waits_cap;
     uint64_t next_request_id;
+    cairn_join_key_t *join_key; /* NULL: workers join without a key */
+    join_challenge_t *chal;     /* challenges sent, by connection */
+    size_t nchal;
     job_wait_t *jwaits;
     size_t njwaits, jwaits_cap;
     uv_timer_t jwait_timer;

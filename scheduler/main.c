@@ -50,6 +50,8 @@ static void usage(FILE *f)
             "      --allow-anonymous-writes  let anonymous clients (tcp:// without a client\n"
             "                              certificate) submit and cancel; they are read-only\n"
             "                              by default (status, jobs, nodes, explain)\n"
+            "      --join-key FILE         workers must prove they hold this secret (mode 600,\n"
+            "                              16 bytes or more) to join; none by default\n"
             "      --no-prefetch           never queue a task on a full node behind a running\n"
             "                              one of the same shape (by default up to two wait\n"
             "                              there and start the moment it ends)\n"
@@ -81,6 +83,7 @@ enum {
     OPT_ADMINS,
     OPT_ANON_WRITES,
     OPT_NO_PREFETCH,
+    OPT_JOIN_KEY,
 };
 
 static const struct option opts[] = {
@@ -101,6 +104,7 @@ static const struct option opts[] = {
     {"admins", required_argument, NULL, OPT_ADMINS},
     {"allow-anonymous-writes", no_argument, NULL, OPT_ANON_WRITES},
     {"no-prefetch", no_argument, NULL, OPT_NO_PREFETCH},
+    {"join-key", required_argument, NULL, OPT_JOIN_KEY},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -257,6 +261,9 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
             return -1;
         }
         o->cfg.admins = keep_str(o, arg);
+        return 0;
+    case OPT_JOIN_KEY:
+        o->cfg.join_key_file = keep_str(o, arg);
         return 0;
     case OPT_NO_PREFETCH: /* from the command line: no value */
         if (!arg || !strcmp(arg, "true") || !strcmp(arg, "yes") || !strcmp(arg, "1"))

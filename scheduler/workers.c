@@ -166,6 +166,68 @@ static void reconcile(sched_daemon_t *d, uint32_t node, const Cairn__Register *r
     free(seen);
 }
 
+/* The challenge sent on pipe, taken out of the table (answered once). */
+static bool challenge_take(sched_daemon_t *d, uint32_t pipe, uint8_t out[CAIRN_JOIN_CHALLENGE_LEN])
+{
+    for (size_t i = 0; i < d->nchal; i++)
+        if (d->chal[i].pipe == pipe) {
+            memcpy(out, d->chal[i].c, CAIRN_JOIN_CHALLENGE_LEN);
+            d->chal[i] = d->chal[--d->nchal];
+            return true;
+        }
+    return false;
+}
+
+static int challenge_new(sched_daemon_t *d, uint32_t pipe, uint8_t out[CAIRN_JOIN_CHALLENGE_LEN])
+{
+    uint8_t old[CAIRN_JOIN_CHALLENGE_LEN];
+    challenge_take(d, pipe, old);
+    if (!d->chal && !(d->chal = calloc(JOIN_CHALLENGES_MAX, sizeof(*d->chal))))
+        return -ENOMEM;
+    if (d->nchal == JOIN_CHALLENGES_MAX) /* a flood of unanswered ones: drop the oldest */
+        memmove(d->chal, d->chal + 1, --d->nchal * sizeof(*d->chal));
+    int rc = cairn_join_random(out, CAIRN_JOIN_CHALLENGE_LEN);
+    if (rc < 0)
+        return rc;
+    d->chal[d->nchal].pipe = pipe;
+    memcpy(d->chal[d->nchal++].c, out, CAIRN_JOIN_CHALLENGE_LEN);
+    return 0;
+}
+
+/* With a join key: 1 if reg proves the worker holds it (answering the
+ * challenge sent on this connection); else 0 and a new challenge goes back,
+ * after a warning when a wrong answer came. */
+static int join_check(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Register *reg)
+{
+    uint8_t c[CAIRN_JOIN_CHALLENGE_LEN];
+    const Cairn__Auth *a = reg->auth;
+    bool had = challenge_take(d, from->pipe.id, c);
+    if (a && had &&
+        cairn_join_check(d->join_key, c, sizeof(c), a->nonce.data, a->nonce.len, reg->node_name,
+                         a->hmac.data, a->hmac.len))
+        return 1;
+    char addr[64];
+    remote_addr(from->pipe, addr, sizeof(addr));
+    if (a)
+        dlog(d->log, LOG_WARN, "worker %s (%s) refused: %s (its key %s, ours %s)",
+             reg->node_name, addr[0] ? addr : "local",
+             had ? "wrong join key" : "answer to no challenge",
+             a->key_id && a->key_id[0] ? a->key_id : "?", d->join_key->id);
+    else if (had) /* challenged on this connection before, and no answer */
+        dlog(d->log, LOG_WARN, "worker %s (%s) refused: it does not hold the join key",
+             reg->node_name, addr[0] ? addr : "local");
+    Cairn__RegisterReply rep = CAIRN__REGISTER_REPLY__INIT;
+    rep.accepted = false;
+    rep.error = a ? "authentication failed: this scheduler's join key differs"
+                  : "authentication required: start the worker with the cluster's --join-key";
+    if (challenge_new(d, from->pipe.id, c) == 0) {
+        rep.challenge.data = c;
+        rep.challenge.len = sizeof(c);
+    }
+    d_send(d, d->wnet, from, CAIRN_MSG_REGISTER_REPLY, &rep.base);
+    return 0;
+}
+
 static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Register *reg)
 {
     Cairn__RegisterReply rep = CAIRN__REGISTER_REPLY__INIT;
@@ -177,6 +239,8 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
                  reg->protocol_version, CAIRN_PROTO_VERSION);
         goto refuse;
     }
+    if (d->join_key && join_check(d, from, reg) != 1)
+        return;
     if (conv_node_build(reg, &cn, &err) < 0)
         goto refuse;
     if (sched_node_find(d->core, reg->node_name, &node) == 0) {
@@ -440,6 +504,9 @@ void workers_pipe(cairn_net_t *n, nng_pipe p, bool added, void *arg)
     sched_daemon_t *d = arg;
     (void)n;
     uint32_t node;
+    uint8_t c[CAIRN_JOIN_CHALLENGE_LEN];
+    if (!added)
+        challenge_take(d, p.id, c); /* unanswered: forget it */
     if (added || workers_node_of_pipe(d, p.id, &node) < 0)
         return;
     /* a lost connection is not a lost node: heartbeats decide that */

@@ -89,6 +89,7 @@ struct worker_daemon {
     daemon_attempt_t *att; /* ascending id */
     size_t natt, att_cap, nended;
     uint64_t end_counter;
+    cairn_join_key_t *join_key;
 };
 
 /* ---- logging ------------------------------------------------------------- */
@@ -911,10 +912,17 @@ static int start_link(worker_daemon_t *d, const worker_daemon_config_t *cfg, cai
     } else if ((rc = worker_daemon_default_url(url, sizeof(url))) < 0) {
         return errcode(err, rc, "no scheduler URL: %s", strerror(-rc));
     }
+    if (cfg->join_key_file) {
+        if (!(d->join_key = calloc(1, sizeof(*d->join_key))))
+            return errcode(err, -ENOMEM, "out of memory");
+        if ((rc = cairn_join_key_load(cfg->join_key_file, d->join_key, err)) < 0)
+            return rc;
+    }
     worker_link_config_t lcfg = {.url = url,
                                  .node_name = worker_resources_node(d->res),
                                  .retry_min_ms = cfg->retry_min_ms,
-                                 .retry_max_ms = cfg->retry_max_ms};
+                                 .retry_max_ms = cfg->retry_max_ms,
+                                 .join_key = d->join_key};
     worker_link_callbacks_t lcb = {.registration = registration_cb,
                                    .registered = registered_cb,
                                    .command = command_cb,
@@ -981,6 +989,10 @@ void worker_daemon_stop(worker_daemon_t *d)
             cairn__assign_task__free_unpacked(d->att[i].queued, NULL);
     }
     free(d->att);
+    if (d->join_key)
+        explicit_bzero(d->join_key, sizeof(*d->join_key));
+    free(d->join_key);
+    d->join_key = NULL;
     d->att = NULL;
     d->natt = d->att_cap = d->nended = 0;
     dlog(d, WORKER_LOG_INFO, "stopped");

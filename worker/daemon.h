@@ -38,6 +38,7 @@ typedef struct worker_daemon_config {
     FILE *log;                           /* NULL: stderr; stays the caller's */
     worker_log_level_t log_level;
     bool handle_signals; /* SIGTERM and SIGINT stop the daemon */
+    const char *join_key_file; /* the cluster's join secret (proto/join.h); NULL: none */
 } worker_daemon_config_t;
 
 /* Discover the node, create the executor (which kills leftovers of a

@@ -70,6 +70,12 @@ struct worker_link {
     uint32_t backoff_ms; /* next retry delay after a refusal */
     uint64_t heartbeat_seq;
 
+    /* the join challenge of this connection, and whether it was answered */
+    const cairn_join_key_t *join_key;
+    uint8_t challenge[64];
+    size_t challenge_len;
+    bool answered;
+
     /* unacknowledged task events, ascending seq */
     Cairn__TaskEvent **events;
     size_t nevents, events_cap;
@@ -203,9 +209,21 @@ int worker_link_send(worker_link_t *l, cairn_msg_type_t type, const ProtobufCMes
 
 static void send_register(worker_link_t *l)
 {
-    const Cairn__Register *reg = l->cb.registration(l, l->cb.arg);
+    const Cairn__Register *reg0 = l->cb.registration(l, l->cb.arg);
+    Cairn__Register r = *reg0, *reg = &r;
+    Cairn__Auth auth = CAIRN__AUTH__INIT;
+    uint8_t nonce[CAIRN_JOIN_NONCE_LEN], hmac[CAIRN_JOIN_HMAC_LEN];
     cairn_error_t err;
 
+    if (l->join_key && l->challenge_len && cairn_join_random(nonce, sizeof(nonce)) == 0) {
+        cairn_join_answer(l->join_key, l->challenge, l->challenge_len, nonce, sizeof(nonce),
+                          reg->node_name, hmac);
+        auth.key_id = (char *)l->join_key->id;
+        auth.nonce = (ProtobufCBinaryData){.len = sizeof(nonce), .data = nonce};
+        auth.hmac = (ProtobufCBinaryData){.len = sizeof(hmac), .data = hmac};
+        r.auth = &auth;
+        l->answered = true;
+    }
     if (cairn_net_send(l->net, NULL, CAIRN_MSG_REGISTER, &reg->base, &err) < 0) {
         link_log(l, WORKER_LOG_WARN, "cannot send Register: %s", err.text);
         link_enter(l, LINK_BACKOFF);
@@ -282,10 +300,25 @@ static void on_register_reply(worker_link_t *l, const ProtobufCMessage *msg)
         return;
     }
     if (!rr->accepted) {
-        if (rr->challenge.len > 0)
+        bool first = rr->challenge.len > 0 && !l->answered;
+        if (rr->challenge.len > 0 && rr->challenge.len <= sizeof(l->challenge)) {
+            memcpy(l->challenge, rr->challenge.data, rr->challenge.len);
+            l->challenge_len = rr->challenge.len;
+        }
+        if (first && l->join_key) {
+            send_register(l); /* answer the challenge at once */
+            return;
+        }
+        if (rr->challenge.len > 0 && !l->join_key)
             link_log(l, WORKER_LOG_ERROR,
-                     "the scheduler asks for authentication, which this worker does not "
-                     "support; retrying in %" PRIu32 " ms",
+                     "the scheduler asks for the cluster's join key, which this worker was "
+                     "not given (--join-key); retrying in %" PRIu32 " ms",
+                     l->backoff_ms);
+        else if (rr->challenge.len > 0)
+            link_log(l, WORKER_LOG_ERROR,
+                     "the scheduler refused this worker's join key (%s): %s; retrying in "
+                     "%" PRIu32 " ms",
+                     l->join_key->id, rr->error[0] ? rr->error : "no reason given",
                      l->backoff_ms);
         else
             link_log(l, WORKER_LOG_ERROR,
@@ -403,6 +436,8 @@ static void pipe_cb(cairn_net_t *n, nng_pipe p, bool added, void *arg)
         if (l->pipe.id != 0)
             link_log(l, WORKER_LOG_WARN, "new connection while one is open: using the new one");
         l->pipe = p;
+        l->challenge_len = 0; /* a new connection gets a new challenge */
+        l->answered = false;
         link_log(l, WORKER_LOG_INFO, "connected to the scheduler");
         l->backoff_ms = l->retry_min_ms;
         link_enter(l, LINK_REGISTERING);
@@ -458,6 +493,7 @@ int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
     l->loop = loop;
     l->cb = *cb;
     l->retry_min_ms = cfg->retry_min_ms ? cfg->retry_min_ms : LINK_RETRY_MIN_MS;
+    l->join_key = cfg->join_key;
     l->retry_max_ms = cfg->retry_max_ms ? cfg->retry_max_ms : LINK_RETRY_MAX_MS;
     if (l->retry_max_ms < l->retry_min_ms)
         l->retry_max_ms = l->retry_min_ms;

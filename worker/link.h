@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "envelope.h"
+#include "join.h"
 #include "scheduling/error.h"
 
 /* Log levels of the worker daemon's subsystems, lowest first. */
@@ -43,6 +44,9 @@ typedef struct worker_link_config {
     uint32_t retry_min_ms, retry_max_ms;
     /* Register again when no RegisterReply came for this long (0: 10 s). */
     uint32_t register_timeout_ms;
+    /* The cluster's join secret, to answer the scheduler's challenge
+     * (proto/join.h); NULL: none. Borrowed for the link's lifetime. */
+    const cairn_join_key_t *join_key;
 } worker_link_config_t;
 
 typedef struct worker_link_callbacks {

@@ -33,6 +33,7 @@ enum {
     OPT_STATE_DIR,
     OPT_LOG_FILE,
     OPT_LOG_LEVEL,
+    OPT_JOIN_KEY,
 };
 
 struct options {
@@ -45,6 +46,7 @@ struct options {
     const char *scheduler;
     const char *state_dir;
     const char *log_file;
+    const char *join_key;
     worker_log_level_t log_level;
 };
 
@@ -63,6 +65,8 @@ static void usage(FILE *f)
                "                      $XDG_STATE_HOME/cairn/worker-NAME)\n"
                "  --log-file PATH     append the log there instead of stderr\n"
                "  --log-level LEVEL   debug, info (default), warn or error\n"
+               "  --join-key FILE     the cluster's join secret (mode 600), when the\n"
+               "                      scheduler requires one\n"
                "  --print-resources   print the discovered resources and exit\n"
                "  --json              with --print-resources: print JSON\n"
                "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
@@ -87,6 +91,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"scheduler", required_argument, NULL, OPT_SCHEDULER},
         {"state-dir", required_argument, NULL, OPT_STATE_DIR},
         {"log-file", required_argument, NULL, OPT_LOG_FILE},
+        {"join-key", required_argument, NULL, OPT_JOIN_KEY},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {NULL, 0, NULL, 0},
     };
@@ -129,6 +134,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_STATE_DIR:
             o->state_dir = optarg;
+            break;
+        case OPT_JOIN_KEY:
+            o->join_key = optarg;
             break;
         case OPT_LOG_FILE:
             o->log_file = optarg;
@@ -224,6 +232,7 @@ static int run_daemon(const struct options *o)
     worker_daemon_config_t cfg = {
         .scheduler_url = o->scheduler,
         .state_dir = o->state_dir,
+        .join_key_file = o->join_key,
         .node_name = o->name,
         .topology = o->topology,
         .nlabels = o->nlabels,

@@ -8,7 +8,7 @@
 #include "leak_check.h"
 #include "spec.h"
 #include "spec_private.h"
-#include "spec_sha256.h"
+#include "sha256.h"
 
 static char *spec_path(const char *file)
 {
@@ -81,16 +81,16 @@ static char *joined(char **v, size_t n)
 LEAK_TEST(spec, sha256_vectors)
 {
     char hex[65];
-    spec_sha256_hex("", 0, hex);
+    cairn_sha256_hex("", 0, hex);
     cr_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    spec_sha256_hex("abc", 3, hex);
+    cairn_sha256_hex("abc", 3, hex);
     cr_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-    spec_sha256_hex(two, strlen(two), hex);
+    cairn_sha256_hex(two, strlen(two), hex);
     cr_assert_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
     char *mil = malloc(1000000);
     memset(mil, 'a', 1000000);
-    spec_sha256_hex(mil, 1000000, hex);
+    cairn_sha256_hex(mil, 1000000, hex);
     free(mil);
     cr_assert_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
@@ -110,7 +110,7 @@ LEAK_TEST(spec, digits_example)
     cr_assert_eq(js->seed, 42);
     cr_assert_eq(strlen(js->spec_hash), 64);
     char hex[65];
-    spec_sha256_hex(js->spec_text, strlen(js->spec_text), hex);
+    cairn_sha256_hex(js->spec_text, strlen(js->spec_text), hex);
     cr_assert_str_eq(js->spec_hash, hex);
     cr_assert(strncmp(js->spec_text, "name: digits-sweep\n", 19) == 0);
     cr_assert_not_null(js->submitter);

@@ -1,6 +1,7 @@
 /* SHA-256 after FIPS 180-4, section 6.2. */
-#include "spec_sha256.h"
+#include "sha256.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const uint32_t K[64] = {
@@ -54,7 +55,7 @@ static void compress(uint32_t h[8], const uint8_t block[64])
     h[7] += k;
 }
 
-void spec_sha256(const void *data, size_t len, uint8_t out[SPEC_SHA256_LEN])
+void cairn_sha256(const void *data, size_t len, uint8_t out[CAIRN_SHA256_LEN])
 {
     uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -81,14 +82,39 @@ void spec_sha256(const void *data, size_t len, uint8_t out[SPEC_SHA256_LEN])
     }
 }
 
-void spec_sha256_hex(const void *data, size_t len, char out[2 * SPEC_SHA256_LEN + 1])
+void cairn_sha256_hex(const void *data, size_t len, char out[2 * CAIRN_SHA256_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
-    uint8_t d[SPEC_SHA256_LEN];
-    spec_sha256(data, len, d);
-    for (int i = 0; i < SPEC_SHA256_LEN; i++) {
+    uint8_t d[CAIRN_SHA256_LEN];
+    cairn_sha256(data, len, d);
+    for (int i = 0; i < CAIRN_SHA256_LEN; i++) {
         out[2 * i] = hex[d[i] >> 4];
         out[2 * i + 1] = hex[d[i] & 15];
     }
-    out[2 * SPEC_SHA256_LEN] = '\0';
+    out[2 * CAIRN_SHA256_LEN] = '\0';
+}
+
+void cairn_hmac_sha256(const void *key, size_t klen, const void *data, size_t len,
+                       uint8_t out[CAIRN_SHA256_LEN])
+{
+    uint8_t k0[64] = {0}, inner[CAIRN_SHA256_LEN];
+    if (klen > 64)
+        cairn_sha256(key, klen, k0);
+    else if (klen)
+        memcpy(k0, key, klen);
+    uint8_t *buf = malloc(64 + (len > CAIRN_SHA256_LEN ? len : CAIRN_SHA256_LEN));
+    if (!buf) {
+        memset(out, 0, CAIRN_SHA256_LEN); /* matches nothing a peer computed */
+        return;
+    }
+    for (int i = 0; i < 64; i++)
+        buf[i] = k0[i] ^ 0x36;
+    if (len)
+        memcpy(buf + 64, data, len);
+    cairn_sha256(buf, 64 + len, inner);
+    for (int i = 0; i < 64; i++)
+        buf[i] = k0[i] ^ 0x5c;
+    memcpy(buf + 64, inner, CAIRN_SHA256_LEN);
+    cairn_sha256(buf, 64 + CAIRN_SHA256_LEN, out);
+    free(buf);
 }
