@@ -1,5 +1,6 @@
 /* Blocking request/reply client; see client.h. */
 #include "client.h"
+#include "net.h"
 
 #include <errno.h>
 #include <nng/nng.h>
@@ -23,13 +24,20 @@ int cairn_client_open(const char *url, int64_t timeout_ms, cairn_client_t **out,
         nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
         nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 200);
         nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 256u << 20);
-        rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
     }
+    /* tls+tcp://: the certificate and CA from $CAIRN_TLS_CERT, $CAIRN_TLS_CA */
+    cairn_tls_t tls = cairn_tls_from_env();
+    cairn_error_t terr = {{0}};
+    nng_dialer d;
+    if (rv == 0 && (rv = nng_dialer_create(&d, c->sock, url)) == 0 &&
+        (rv = cairn_tls_dialer(d, url, &tls, true, &terr)) == 0)
+        rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
     if (rv != 0) {
         if (c->sock.id)
             nng_close(c->sock);
         free(c);
-        return errcode(err, -EINVAL, "cannot connect to %s: %s", url, nng_strerror(rv));
+        return errcode(err, -EINVAL, "cannot connect to %s: %s", url,
+                       terr.text[0] ? terr.text : nng_strerror(rv));
     }
     *out = c;
     return 0;

@@ -42,6 +42,10 @@ static void usage(FILE *f)
                "Options:\n"
                "  --scheduler URL  the scheduler's client endpoint (default:\n"
                "                   $CAIRN_SCHEDULER, else ipc://$CAIRN_STATE_DIR/clients.sock)\n"
+               "  --tls-cert FILE  certificate and key (PEM) for a tls+tcp:// scheduler\n"
+               "                   [$CAIRN_TLS_CERT]\n"
+               "  --tls-ca FILE    CA (PEM) that signed the scheduler's certificate\n"
+               "                   [$CAIRN_TLS_CA]\n"
                "  -h, --help       show this help and exit\n"
                "  -V, --version    show the version and exit\n"
                "\n"
@@ -153,11 +157,13 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_SCHEDULER = 256 };
+    enum { OPT_SCHEDULER = 256, OPT_TLS_CERT, OPT_TLS_CA };
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {"scheduler", required_argument, NULL, OPT_SCHEDULER},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-ca", required_argument, NULL, OPT_TLS_CA},
         {NULL, 0, NULL, 0},
     };
     static char url[4200];
@@ -173,6 +179,12 @@ int main(int argc, char **argv)
             return CLI_OK;
         case OPT_SCHEDULER:
             c.url = optarg;
+            break;
+        case OPT_TLS_CERT: /* read by the client library */
+            setenv("CAIRN_TLS_CERT", optarg, 1);
+            break;
+        case OPT_TLS_CA:
+            setenv("CAIRN_TLS_CA", optarg, 1);
             break;
         default:
             usage(stderr);

@@ -84,6 +84,26 @@ void cairn_net_destroy(cairn_net_t *n);
  * gave up. */
 int cairn_nng_close_bounded(nng_socket s, int ms);
 
+/* TLS for tls+tcp:// endpoints (nng's TLS transport). cert_key is a PEM
+ * file with this side's certificate and its private key; ca a PEM file of
+ * the certificates that sign the peers'. A listener with a CA requires
+ * and verifies the peer's certificate; a dialer always verifies the
+ * listener's (against the URL's host name). Other URLs ignore it. */
+typedef struct cairn_tls {
+    const char *cert_key; /* NULL: none */
+    const char *ca;       /* NULL: none */
+} cairn_tls_t;
+
+/* The TLS settings from $CAIRN_TLS_CERT and $CAIRN_TLS_CA. */
+cairn_tls_t cairn_tls_from_env(void);
+
+/* Apply tls to a listener or dialer not started yet when url is tls+...;
+ * returns 0 or an nng error code with err saying what is missing. */
+int cairn_tls_listener(nng_listener l, const char *url, const cairn_tls_t *tls,
+                       cairn_error_t *err);
+int cairn_tls_dialer(nng_dialer d, const char *url, const cairn_tls_t *tls, bool verify,
+                     cairn_error_t *err);
+
 /* A peer that is just a pipe. */
 static inline cairn_peer_t cairn_peer_pipe(nng_pipe p)
 {

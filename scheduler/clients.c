@@ -47,13 +47,17 @@ static int client_tls_identity(nng_pipe pipe, char *name, size_t n)
  * local user (0666): who may reach it is up to the permissions of the
  * directory it lives in, and what each user may do is decided per request
  * from the peer's uid. (The worker socket keeps the umask's mode.) */
-int clients_listen(nng_socket s, const char *url);
-int clients_listen(nng_socket s, const char *url)
+int clients_listen(nng_socket s, const char *url, const cairn_tls_t *tls, cairn_error_t *err);
+int clients_listen(nng_socket s, const char *url, const cairn_tls_t *tls, cairn_error_t *err)
 {
     nng_listener l;
     int rv = nng_listener_create(&l, s, url);
     if (rv != 0)
         return rv;
+    if ((rv = cairn_tls_listener(l, url, tls, err)) != 0) {
+        nng_listener_close(l);
+        return rv;
+    }
     if (!strncmp(url, "ipc://", 6) &&
         (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0666)) != 0) {
         nng_listener_close(l);

@@ -416,7 +416,7 @@ static char *path_join(const char *prefix, const char *dir, const char *suffix)
     return s;
 }
 
-int clients_listen(nng_socket s, const char *url); /* clients.c */
+int clients_listen(nng_socket s, const char *url, const cairn_tls_t *tls, cairn_error_t *err); /* clients.c */
 
 static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
 {
@@ -434,16 +434,21 @@ static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
         cairn_net_create(d->loop, d->csock, d->cfg.max_msg, &ccb, &d->cnet, err) < 0)
         return -EIO;
     cairn_net_set_flow(d->wnet, CAIRN_NET_FLOW_SENDER);
-    if ((rv = nng_listen(d->wsock, d->worker_url, NULL, 0)) != 0)
+    cairn_tls_t tls = {.cert_key = d->cfg.tls_cert, .ca = d->cfg.tls_ca};
+    nng_listener wl;
+    cairn_error_t terr = {{0}};
+    if ((rv = nng_listener_create(&wl, d->wsock, d->worker_url)) != 0 ||
+        (rv = cairn_tls_listener(wl, d->worker_url, &tls, &terr)) != 0 ||
+        (rv = nng_listener_start(wl, 0)) != 0)
         return errcode(err, -EADDRINUSE, "cannot listen for workers on %s: %s", d->worker_url,
-                       nng_strerror(rv));
-    if ((rv = clients_listen(d->csock, d->client_url)) != 0)
+                       terr.text[0] ? terr.text : nng_strerror(rv));
+    if ((rv = clients_listen(d->csock, d->client_url, &tls, &terr)) != 0)
         return errcode(err, -EADDRINUSE, "cannot listen for clients on %s: %s", d->client_url,
-                       nng_strerror(rv));
+                       terr.text[0] ? terr.text : nng_strerror(rv));
     if (!d->wwatch)
-        d->wwatch = watchdog_create(d->worker_url, true);
+        d->wwatch = watchdog_create(d->worker_url, true, &tls);
     if (!d->cwatch)
-        d->cwatch = watchdog_create(d->client_url, false);
+        d->cwatch = watchdog_create(d->client_url, false, &tls);
     if (!d->wwatch || !d->cwatch)
         return errcode(err, -ENOMEM, "out of memory");
     return 0;

@@ -39,6 +39,7 @@ typedef struct sched_daemon_config {
     uint32_t max_reservations;
     bool no_prefetch; /* never queue tasks behind running ones (see sched_config_t) */
     const char *join_key_file; /* workers must prove they hold this key (proto/join.h) */
+    const char *tls_cert, *tls_ca; /* for tls+tcp:// endpoints (proto/net.h cairn_tls_t) */
 #define SCHED_DAEMON_PREFETCH 2 /* otherwise: tasks queued per running attempt */
     uint32_t max_jobs_listed;
     conv_limits_t limits;

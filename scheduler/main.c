@@ -50,6 +50,10 @@ static void usage(FILE *f)
             "      --allow-anonymous-writes  let anonymous clients (tcp:// without a client\n"
             "                              certificate) submit and cancel; they are read-only\n"
             "                              by default (status, jobs, nodes, explain)\n"
+            "      --tls-cert FILE         certificate and private key (PEM) for tls+tcp://\n"
+            "                              endpoints\n"
+            "      --tls-ca FILE           CA certificates (PEM): workers and clients on tls+tcp://\n"
+            "                              must present a certificate it signed\n"
             "      --join-key FILE         workers must prove they hold this secret (mode 600,\n"
             "                              16 bytes or more) to join; none by default\n"
             "      --no-prefetch           never queue a task on a full node behind a running\n"
@@ -84,6 +88,8 @@ enum {
     OPT_ANON_WRITES,
     OPT_NO_PREFETCH,
     OPT_JOIN_KEY,
+    OPT_TLS_CERT,
+    OPT_TLS_CA,
 };
 
 static const struct option opts[] = {
@@ -105,6 +111,8 @@ static const struct option opts[] = {
     {"allow-anonymous-writes", no_argument, NULL, OPT_ANON_WRITES},
     {"no-prefetch", no_argument, NULL, OPT_NO_PREFETCH},
     {"join-key", required_argument, NULL, OPT_JOIN_KEY},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -112,7 +120,7 @@ static const struct option opts[] = {
 
 typedef struct options {
     sched_daemon_config_t cfg;
-    char *strs[16];
+    char *strs[32];
     int nstrs;
     const char *log_file;
     log_level_t level;
@@ -155,7 +163,7 @@ static int parse_count(const char *s, uint64_t max, uint64_t *out)
 
 static const char *keep_str(options_t *o, const char *s)
 {
-    if (o->nstrs == 16)
+    if (o->nstrs == (int)(sizeof(o->strs) / sizeof(o->strs[0])))
         return s;
     return o->strs[o->nstrs++] = strdup(s);
 }
@@ -264,6 +272,12 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
         return 0;
     case OPT_JOIN_KEY:
         o->cfg.join_key_file = keep_str(o, arg);
+        return 0;
+    case OPT_TLS_CERT:
+        o->cfg.tls_cert = keep_str(o, arg);
+        return 0;
+    case OPT_TLS_CA:
+        o->cfg.tls_ca = keep_str(o, arg);
         return 0;
     case OPT_NO_PREFETCH: /* from the command line: no value */
         if (!arg || !strcmp(arg, "true") || !strcmp(arg, "yes") || !strcmp(arg, "1"))

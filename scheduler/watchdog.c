@@ -14,19 +14,24 @@ enum { IDLE, SENDING, WAITING };
 
 struct watchdog {
     char *url;
+    char *cert, *ca;
     bool pair;
     nng_socket probe;
     int state;
     int misses; /* periods without an answer */
 };
 
-watchdog_t *watchdog_create(const char *url, bool pair)
+watchdog_t *watchdog_create(const char *url, bool pair, const cairn_tls_t *tls)
 {
     watchdog_t *w = calloc(1, sizeof(*w));
     if (!w || !(w->url = strdup(url))) {
         free(w);
         return NULL;
     }
+    if (tls && tls->cert_key)
+        w->cert = strdup(tls->cert_key);
+    if (tls && tls->ca)
+        w->ca = strdup(tls->ca);
     w->pair = pair;
     return w;
 }
@@ -42,7 +47,11 @@ static bool probe_open(watchdog_t *w)
 {
     if ((w->pair ? nng_pair1_open(&w->probe) : nng_req0_open(&w->probe)) != 0)
         return false;
-    if (nng_dial(w->probe, w->url, NULL, NNG_FLAG_NONBLOCK) != 0) {
+    nng_dialer d;
+    cairn_tls_t tls = {.cert_key = w->cert, .ca = w->ca};
+    if (nng_dialer_create(&d, w->probe, w->url) != 0 ||
+        cairn_tls_dialer(d, w->url, &tls, false, NULL) != 0 ||
+        nng_dialer_start(d, NNG_FLAG_NONBLOCK) != 0) {
         nng_close(w->probe);
         return false;
     }
@@ -99,6 +108,8 @@ void watchdog_destroy(watchdog_t *w)
     if (!w)
         return;
     probe_close(w);
+    free(w->cert);
+    free(w->ca);
     free(w->url);
     free(w);
 }

@@ -11,13 +11,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "net.h"
+
 #define WATCHDOG_MISSES 5
 
 typedef struct watchdog watchdog_t;
 
 /* Watch the endpoint at url: a pair1 worker endpoint (pair = true, probed
- * with a Heartbeat) or a req/rep client endpoint (probed with ListJobs). */
-watchdog_t *watchdog_create(const char *url, bool pair);
+ * with a Heartbeat) or a req/rep client endpoint (probed with ListJobs). A
+ * tls+tcp:// endpoint is probed with tls's certificate (the peer's is not
+ * checked: only the answer counts); the strings are copied. */
+watchdog_t *watchdog_create(const char *url, bool pair, const cairn_tls_t *tls);
 
 /* One period. Returns true when the endpoint has not answered for
  * WATCHDOG_MISSES periods and should be recreated (the count restarts). */

@@ -922,7 +922,9 @@ static int start_link(worker_daemon_t *d, const worker_daemon_config_t *cfg, cai
                                  .node_name = worker_resources_node(d->res),
                                  .retry_min_ms = cfg->retry_min_ms,
                                  .retry_max_ms = cfg->retry_max_ms,
-                                 .join_key = d->join_key};
+                                 .join_key = d->join_key,
+                                 .tls_cert = cfg->tls_cert,
+                                 .tls_ca = cfg->tls_ca};
     worker_link_callbacks_t lcb = {.registration = registration_cb,
                                    .registered = registered_cb,
                                    .command = command_cb,

@@ -39,6 +39,7 @@ typedef struct worker_daemon_config {
     worker_log_level_t log_level;
     bool handle_signals; /* SIGTERM and SIGINT stop the daemon */
     const char *join_key_file; /* the cluster's join secret (proto/join.h); NULL: none */
+    const char *tls_cert, *tls_ca; /* for a tls+tcp:// scheduler (worker_link_config_t) */
 } worker_daemon_config_t;
 
 /* Discover the node, create the executor (which kills leftovers of a

@@ -453,7 +453,8 @@ static void pipe_cb(cairn_net_t *n, nng_pipe p, bool added, void *arg)
 
 /* ---- create / destroy ---------------------------------------------------- */
 
-static int link_dial(worker_link_t *l, const char *url, cairn_error_t *err)
+static int link_dial(worker_link_t *l, const char *url, const cairn_tls_t *tls,
+                     cairn_error_t *err)
 {
     int rv;
     if ((rv = nng_pair1_open(&l->sock)) != 0)
@@ -462,6 +463,11 @@ static int link_dial(worker_link_t *l, const char *url, cairn_error_t *err)
         nng_close(l->sock);
         l->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
         return errcode(err, -EINVAL, "scheduler URL %s: %s", url, nng_strerror(rv));
+    }
+    if ((rv = cairn_tls_dialer(l->dialer, url, tls, true, err)) != 0) {
+        nng_close(l->sock);
+        l->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
+        return -EINVAL;
     }
     nng_dialer_set_ms(l->dialer, NNG_OPT_RECONNMINT, LINK_RECONNECT_MIN_MS);
     nng_dialer_set_ms(l->dialer, NNG_OPT_RECONNMAXT, LINK_RECONNECT_MAX_MS);
@@ -504,7 +510,8 @@ int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
     /* above any seq an earlier run of this worker can have used, as long
      * as the clock does not go back: the scheduler drops duplicates by seq */
     l->next_seq = (uint64_t)wall_ms() * 1000;
-    int rc = link_dial(l, cfg->url, err);
+    cairn_tls_t tls = {.cert_key = cfg->tls_cert, .ca = cfg->tls_ca};
+    int rc = link_dial(l, cfg->url, &tls, err);
     if (rc < 0) {
         free(l->node_name);
         free(l);

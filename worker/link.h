@@ -47,6 +47,9 @@ typedef struct worker_link_config {
     /* The cluster's join secret, to answer the scheduler's challenge
      * (proto/join.h); NULL: none. Borrowed for the link's lifetime. */
     const cairn_join_key_t *join_key;
+    /* Certificate and CA for a tls+tcp:// URL (proto/net.h): the scheduler's
+     * certificate is verified against the CA and the URL's host name. */
+    const char *tls_cert, *tls_ca;
 } worker_link_config_t;
 
 typedef struct worker_link_callbacks {

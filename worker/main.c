@@ -34,6 +34,8 @@ enum {
     OPT_LOG_FILE,
     OPT_LOG_LEVEL,
     OPT_JOIN_KEY,
+    OPT_TLS_CERT,
+    OPT_TLS_CA,
 };
 
 struct options {
@@ -47,6 +49,7 @@ struct options {
     const char *state_dir;
     const char *log_file;
     const char *join_key;
+    const char *tls_cert, *tls_ca;
     worker_log_level_t log_level;
 };
 
@@ -67,6 +70,8 @@ static void usage(FILE *f)
                "  --log-level LEVEL   debug, info (default), warn or error\n"
                "  --join-key FILE     the cluster's join secret (mode 600), when the\n"
                "                      scheduler requires one\n"
+               "  --tls-cert FILE     certificate and key (PEM) for a tls+tcp:// scheduler\n"
+               "  --tls-ca FILE       CA (PEM) that signed the scheduler's certificate\n"
                "  --print-resources   print the discovered resources and exit\n"
                "  --json              with --print-resources: print JSON\n"
                "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
@@ -92,6 +97,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"state-dir", required_argument, NULL, OPT_STATE_DIR},
         {"log-file", required_argument, NULL, OPT_LOG_FILE},
         {"join-key", required_argument, NULL, OPT_JOIN_KEY},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-ca", required_argument, NULL, OPT_TLS_CA},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {NULL, 0, NULL, 0},
     };
@@ -137,6 +144,12 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_JOIN_KEY:
             o->join_key = optarg;
+            break;
+        case OPT_TLS_CERT:
+            o->tls_cert = optarg;
+            break;
+        case OPT_TLS_CA:
+            o->tls_ca = optarg;
             break;
         case OPT_LOG_FILE:
             o->log_file = optarg;
@@ -233,6 +246,8 @@ static int run_daemon(const struct options *o)
         .scheduler_url = o->scheduler,
         .state_dir = o->state_dir,
         .join_key_file = o->join_key,
+        .tls_cert = o->tls_cert,
+        .tls_ca = o->tls_ca,
         .node_name = o->name,
         .topology = o->topology,
         .nlabels = o->nlabels,

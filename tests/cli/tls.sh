@@ -1,0 +1,98 @@
+#!/bin/sh
+# TLS on tcp:// endpoints (tls+tcp://) with certificates this test makes:
+# a worker with a certificate signed by the cluster's CA joins and runs a
+# job submitted over TLS; a worker without a certificate is refused by the
+# handshake; a client without one cannot talk to the scheduler.
+#   sh tls.sh BIN_DIR TESTS_DIR
+set -u
+bin="$1"
+tests="$2"
+cairn="$bin/cairn"
+command -v openssl >/dev/null 2>&1 || { echo "skip: no openssl to make certificates"; exit 0; }
+dir=$(mktemp -d /tmp/cairn-tls-test-XXXXXX)
+pids=""
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null; done
+    for p in $pids; do wait "$p" 2>/dev/null; done
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+fail=0
+ok() { echo "ok: $1"; }
+bad() { echo "FAIL: $1"; fail=1; }
+
+# --- certificates: a CA, the scheduler (127.0.0.1), a worker, a client
+cd "$dir" || exit 1
+ssl() { openssl "$@" >/dev/null 2>&1 || { echo "FAIL: openssl $1"; exit 1; }; }
+ssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
+    -out ca.pem -days 2 -subj /CN=cairn-test-ca
+cert() { # name subject [san]
+    ssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1.key" \
+        -out "$1.csr" -subj "$2"
+    if [ -n "${3:-}" ]; then printf 'subjectAltName=%s\n' "$3" >"$1.ext"; else : >"$1.ext"; fi
+    ssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+        -extfile "$1.ext" -out "$1.crt"
+    cat "$1.crt" "$1.key" >"$1.pem"
+}
+# nng's TLS (mbedtls 2.28 on Debian 12) matches the host against the CN and
+# DNS names only, not IP addresses in subjectAltName
+cert server /CN=127.0.0.1
+cert worker /CN=w1
+cert client /CN=alice
+
+ports=$(python3 -c 'import socket
+s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1",0)) for x in s]
+print(" ".join(str(x.getsockname()[1]) for x in s))')
+wport=${ports% *}
+cport=${ports#* }
+wurl="tls+tcp://127.0.0.1:$wport"
+curl_="tls+tcp://127.0.0.1:$cport"
+
+"$bin/cairn-scheduler" --state-dir "$dir/state" --workers "$wurl" --clients "$curl_" \
+    --tls-cert server.pem --tls-ca ca.pem --allow-anonymous-writes \
+    --log-file "$dir/scheduler.log" &
+pids="$pids $!"
+"$bin/cairn-worker" --scheduler "$wurl" --tls-cert worker.pem --tls-ca ca.pem \
+    --state-dir "$dir/w1" --name w1 --topology "$tests/topologies/cpu-only-1s.xml" \
+    --log-file "$dir/w1.log" &
+pids="$pids $!"
+"$bin/cairn-worker" --scheduler "$wurl" --tls-ca ca.pem \
+    --state-dir "$dir/w2" --name nocert --topology "$tests/topologies/cpu-only-1s.xml" \
+    --log-file "$dir/w2.log" &
+pids="$pids $!"
+
+cli() { timeout 60 "$cairn" --scheduler "$curl_" --tls-cert client.pem --tls-ca ca.pem "$@"; }
+
+# wait (with a deadline) for w1 to be up
+i=0
+until cli nodes 2>/dev/null | grep -q '^w1 .*up'; do
+    i=$((i + 1))
+    if [ $i -gt 150 ]; then
+        bad "the worker with a certificate never came up"
+        sed 's/^/  scheduler: /' "$dir/scheduler.log" | tail -5
+        sed 's/^/  w1: /' "$dir/w1.log" | tail -5
+        exit 1
+    fi
+    sleep 0.1 # polling a condition with a deadline
+done
+ok "a worker with a certificate signed by the CA joins over TLS"
+
+cat >job.yaml <<'YAML'
+name: tls-job
+tasks:
+  - name: hello
+    shell: echo hello over tls
+YAML
+if cli submit --wait job.yaml >out.txt 2>err.txt; then ok "a job submitted over TLS ran"
+else bad "submit over TLS failed: $(cat err.txt)"; fi
+
+if cli nodes | grep -q nocert; then bad "the worker without a certificate joined"
+else ok "a worker without a certificate is refused by the handshake"; fi
+
+if timeout 60 "$cairn" --scheduler "$curl_" --tls-ca ca.pem jobs >out.txt 2>err.txt; then
+    bad "a client without a certificate was served"
+else ok "a client without a certificate is refused"; fi
+
+exit $fail
