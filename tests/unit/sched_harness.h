@@ -4,7 +4,10 @@
 #ifndef CAIRN_TEST_SCHED_HARNESS_H
 #define CAIRN_TEST_SCHED_HARNESS_H
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
@@ -26,6 +29,18 @@ static inline int64_t h_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A TCP port on 127.0.0.1 free right now. */
+static inline int h_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    close(fd);
+    return ntohs(a.sin_port);
 }
 
 typedef struct h_sched {

@@ -9,17 +9,6 @@
 #include "leak_check.h"
 #include "sched_harness.h"
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* GET path from 127.0.0.1:port, retried until the server answers. */
 static char *http_get(int port, const char *path)
 {
@@ -66,7 +55,7 @@ Test(api, cancel_drain_list_explain_and_metrics)
 {
     h_sched_t s;
     h_sched_init(&s);
-    int port = free_port();
+    int port = h_free_port();
     char conf[400], http[64];
     snprintf(conf, sizeof(conf), "%s/scheduler.conf", s.dir);
     snprintf(http, sizeof(http), "127.0.0.1:%d", port);

@@ -271,22 +271,11 @@ Test(identity, admins_by_name_and_group_act_on_every_job)
     h_sched_fini(&s);
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* tcp:// clients are anonymous: read-only unless --allow-anonymous-writes. */
 static void anonymous_case(bool writes)
 {
     char url[64], who[256];
-    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", free_port());
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", h_free_port());
     h_sched_t s;
     h_sched_init(&s);
     h_sched_start(&s,
