@@ -102,6 +102,18 @@ void d_send(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to, cairn_m
             dlog(d->log, LOG_WARN, "send %s: %s", cairn_msg_type_name(type), err.text);
         return;
     }
+    if (net == d->cnet && to) { /* told if the commit fails */
+        if (d->nbatch_peers == d->batch_peers_cap) {
+            size_t cap = d->batch_peers_cap ? d->batch_peers_cap * 2 : 16;
+            cairn_peer_t *np = realloc(d->batch_peers, cap * sizeof(*np));
+            if (np) {
+                d->batch_peers = np;
+                d->batch_peers_cap = cap;
+            }
+        }
+        if (d->nbatch_peers < d->batch_peers_cap)
+            d->batch_peers[d->nbatch_peers++] = *to;
+    }
     uint8_t *buf = NULL;
     size_t len = 0;
     if (cairn_msg_encode(type, msg, &buf, &len, &err) < 0) {
@@ -150,8 +162,9 @@ int d_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec *js
         journal_append(d->journal, buf, len, &jerr) < 0) {
         /* the commit below will fail and the state be reloaded */
         dlog(d->log, LOG_ERROR, "journal append failed: %s", jerr.text);
-        d->degraded = true;
-        snprintf(d->degraded_why, sizeof(d->degraded_why), "journal: %s", jerr.text);
+        d->degraded = d->batch_failed = true;
+        snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
+                 jerr.text);
     }
     free(buf);
     d_mark_dirty(d);
@@ -208,8 +221,9 @@ static void place_cb(const sched_event_t *ev, void *arg)
     d->commit_urgent = true; /* queued ones too: the line must not run dry */
     if (conv_event_pack(ev, NULL, 0, &buf, &len) < 0 ||
         journal_append(d->journal, buf, len, &err) < 0) {
-        d->degraded = true;
-        snprintf(d->degraded_why, sizeof(d->degraded_why), "journal: %s", err.text);
+        d->degraded = d->batch_failed = true;
+        snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
+                 err.text);
     }
     free(buf);
     deliveries_push(&d->assign, ev->u.place.attempt, UINT32_MAX);
@@ -283,25 +297,32 @@ static void check_cb(uv_check_t *h)
             uv_timer_stop(&d->commit_timer);
         }
         cairn_error_t err = {{0}};
-        bool journal_ok = !d->degraded || !journal_pending(d->journal);
-        if (journal_pending(d->journal) && (!journal_ok || journal_commit(d->journal, &err) < 0)) {
-            if (journal_pending(d->journal))
-                journal_commit(d->journal, &err); /* rolls back */
+        bool pending = journal_pending(d->journal);
+        if (pending && (d->batch_failed || journal_commit(d->journal, &err) < 0)) {
+            journal_rollback(d->journal);
             dlog(d->log, LOG_ERROR, "commit failed (%s): reloading the state; "
-                                    "new submissions are refused until a commit succeeds",
+                                    "new submissions are refused until a write succeeds",
                  err.text[0] ? err.text : d->degraded_why);
-            snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %s",
-                     err.text[0] ? err.text : "append failed");
+            if (err.text[0]) /* else an append failed and said why already */
+                snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
+                         err.text);
             d->degraded = true;
+            d->batch_failed = false;
             drop_pending_output(d);
+            /* the clients of the batch get an answer: nothing of it was kept */
+            for (size_t i = 0; i < d->nbatch_peers; i++)
+                clients_error(d, &d->batch_peers[i], CAIRN__ERROR_CODE__ERROR_CODE_UNAVAILABLE,
+                              "%s; nothing was changed, try again later", d->degraded_why);
+            d->nbatch_peers = 0;
             cairn_error_t lerr = {{0}};
             if (load_state(d, &lerr) < 0)
                 dlog(d->log, LOG_ERROR, "reload failed: %s", lerr.text);
             d_mark_dirty(d);
-        } else if (d->degraded && journal_ok) {
+        } else if (pending && d->degraded) { /* a commit went through */
             d->degraded = false;
             dlog(d->log, LOG_INFO, "state storage works again");
         }
+        d->nbatch_peers = 0;
     }
     if (!journal_pending(d->journal)) {
         if (d->njwaits)
@@ -383,6 +404,13 @@ static void watch_cb(uv_timer_t *t)
 static void hb_cb(uv_timer_t *t)
 {
     sched_daemon_t *d = t->data;
+    if (d->degraded && !journal_pending(d->journal)) {
+        cairn_error_t err = {{0}};
+        if (journal_probe(d->journal, &err) == 0) {
+            d->degraded = false;
+            dlog(d->log, LOG_INFO, "state storage works again: submissions are accepted");
+        }
+    }
     workers_check_heartbeats(d);
     dispatch_expire_waits(d);
 }
@@ -574,6 +602,7 @@ void sched_daemon_destroy(sched_daemon_t *d)
     free(d->cancel.v);
     free(d->waits);
     free(d->jwaits);
+    free(d->batch_peers);
     if (d->join_key)
         explicit_bzero(d->join_key, sizeof(*d->join_key));
     free(d->join_key);

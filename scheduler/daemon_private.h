@@ -96,7 +96,11 @@ struct sched_daemon {
     int handles_open;
     bool dirty;    /* a pass may place something */
     bool busy;     /* idle handle running */
-    bool degraded; /* the last commit failed: submissions refused */
+    bool degraded;     /* storage failed: submissions refused until a write works */
+    bool batch_failed; /* an append of the pending batch failed: it is rolled back */
+    /* clients whose replies wait for the pending commit: told when it fails */
+    cairn_peer_t *batch_peers;
+    size_t nbatch_peers, batch_peers_cap;
     /* Only entries nothing waits for are in the journal (attempt starts,
      * ends taken over by a queued attempt, queued placements): they may
      * wait for the next commit, up to COMMIT_DELAY_MS. Their messages wait

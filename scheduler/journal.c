@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 struct journal {
@@ -10,6 +11,7 @@ struct journal {
     sqlite3_stmt *insert;
     bool in_txn;
     uint64_t committed, appended;
+    uint64_t probes;
 };
 
 static int begin(journal_t *j, cairn_error_t *err);
@@ -108,6 +110,32 @@ int journal_commit(journal_t *j, cairn_error_t *err)
     }
     j->in_txn = false;
     return rc;
+}
+
+void journal_rollback(journal_t *j)
+{
+    if (!j->in_txn)
+        return;
+    sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    j->appended = j->committed;
+    j->in_txn = false;
+}
+
+int journal_probe(journal_t *j, cairn_error_t *err)
+{
+    if (j->in_txn)
+        return 0;
+    int rc = begin(j, err);
+    if (rc < 0)
+        return rc;
+    char sql[96];
+    snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO meta VALUES ('probe', '%llu')",
+             (unsigned long long)++j->probes);
+    if ((rc = exec_sql(j, sql, err)) < 0) {
+        journal_rollback(j);
+        return rc;
+    }
+    return journal_commit(j, err);
 }
 
 bool journal_pending(const journal_t *j)

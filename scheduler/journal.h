@@ -27,6 +27,13 @@ int journal_append(journal_t *j, const uint8_t *buf, size_t len, cairn_error_t *
 int journal_commit(journal_t *j, cairn_error_t *err);
 bool journal_pending(const journal_t *j);
 
+/* Drop what was appended since the last commit. */
+void journal_rollback(journal_t *j);
+
+/* Write and commit a tiny change (no event): 0 once storage takes writes
+ * again. Only when nothing is pending. */
+int journal_probe(journal_t *j, cairn_error_t *err);
+
 /* Replay committed entries in order; cb returning non-zero stops it. */
 typedef int (*journal_replay_cb)(uint64_t seq, const uint8_t *buf, size_t len, void *arg);
 int journal_replay(journal_t *j, journal_replay_cb cb, void *arg, cairn_error_t *err);
