@@ -189,6 +189,8 @@ static int daemon_start(const cluster_t *cl, daemon_ent_t *d)
         argv[n++] = wdir;
         argv[n++] = "--name";
         argv[n++] = d->name;
+        /* a local cluster is one user's: their tasks run as them, root too */
+        argv[n++] = "--allow-root-tasks";
         if (d->topo[0]) {
             argv[n++] = "--topology";
             argv[n++] = d->topo;

@@ -397,6 +397,9 @@ static Cairn__AttemptInfo *attempt_msg(sched_daemon_t *d, const sched_attempt_in
     cairn__attempt_info__init(a);
     a->attempt_id = ai->id;
     a->number = ai->number;
+    const char *why = start_error_get(d, ai->id);
+    if (why)
+        a->error = (char *)why;
     size_t len = 0;
     for (uint32_t r = 0; r < ai->nreplicas; r++)
         len += strlen(sched_node_name(d->core, ai->allocs[r].node)) + 1;

@@ -603,6 +603,9 @@ void sched_daemon_destroy(sched_daemon_t *d)
     free(d->waits);
     free(d->jwaits);
     free(d->batch_peers);
+    for (size_t i = 0; i < d->nserr; i++)
+        free(d->serr[i].text);
+    free(d->serr);
     if (d->join_key)
         explicit_bzero(d->join_key, sizeof(*d->join_key));
     free(d->join_key);

@@ -42,6 +42,16 @@ typedef struct log_wait {
     int64_t deadline_ms;
 } log_wait_t;
 
+#define START_ERRORS_MAX 4096
+typedef struct start_error {
+    uint64_t attempt;
+    char *text;
+} start_error_t;
+
+/* Remember / look up why an attempt failed to start (workers.c). */
+void start_error_put(sched_daemon_t *d, uint64_t attempt, const char *text);
+const char *start_error_get(const sched_daemon_t *d, uint64_t attempt);
+
 /* A join challenge sent on a worker connection, answered at most once. */
 #define JOIN_CHALLENGES_MAX 1024
 typedef struct join_challenge {
@@ -123,6 +133,10 @@ struct sched_daemon {
     size_t nwaits, waits_cap;
     uint64_t next_request_id;
     cairn_join_key_t *join_key; /* NULL: workers join without a key */
+    /* why attempts failed to start, as their workers said (the newest
+     * START_ERRORS_MAX; not journaled: lost on a restart) */
+    start_error_t *serr;
+    size_t nserr;
     join_challenge_t *chal;     /* challenges sent, by connection */
     size_t nchal;
     job_wait_t *jwaits;

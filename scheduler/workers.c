@@ -166,6 +166,29 @@ static void reconcile(sched_daemon_t *d, uint32_t node, const Cairn__Register *r
     free(seen);
 }
 
+void start_error_put(sched_daemon_t *d, uint64_t attempt, const char *text)
+{
+    if (!text || !text[0] || start_error_get(d, attempt))
+        return;
+    if (!d->serr && !(d->serr = calloc(START_ERRORS_MAX, sizeof(*d->serr))))
+        return;
+    if (d->nserr == START_ERRORS_MAX) { /* forget the oldest */
+        free(d->serr[0].text);
+        memmove(d->serr, d->serr + 1, --d->nserr * sizeof(*d->serr));
+    }
+    char *t = strndup(text, 1024);
+    if (t)
+        d->serr[d->nserr++] = (start_error_t){attempt, t};
+}
+
+const char *start_error_get(const sched_daemon_t *d, uint64_t attempt)
+{
+    for (size_t i = d->nserr; i-- > 0;)
+        if (d->serr[i].attempt == attempt)
+            return d->serr[i].text;
+    return NULL;
+}
+
 /* The challenge sent on pipe, taken out of the table (answered once). */
 static bool challenge_take(sched_daemon_t *d, uint32_t pipe, uint8_t out[CAIRN_JOIN_CHALLENGE_LEN])
 {
@@ -439,8 +462,13 @@ static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cai
                te->kind == CAIRN__TASK_EVENT__KIND__FAILED_TO_START) {
         sched_end_t end = SCHED_END_EXIT;
         int code = te->exit_code, sig = te->signal;
-        if (te->kind == CAIRN__TASK_EVENT__KIND__FAILED_TO_START)
+        if (te->kind == CAIRN__TASK_EVENT__KIND__FAILED_TO_START) {
             end = SCHED_END_START_FAILED;
+            start_error_put(d, te->attempt_id, te->error);
+            dlog(d->log, LOG_WARN, "attempt %llu of task %s failed to start: %s",
+                 (unsigned long long)te->attempt_id, te->task_name ? te->task_name : "?",
+                 te->error && te->error[0] ? te->error : "no reason given");
+        }
         else if (te->cancelled)
             end = SCHED_END_CANCELLED;
         else if (te->timed_out)

@@ -459,6 +459,7 @@ static int spec_build(worker_daemon_t *d, const Cairn__AssignTask *m, spec_buf_t
     s->argv = (const char *const *)m->argv;
     s->shell = m->shell;
     s->workdir = m->workdir[0] ? m->workdir : NULL;
+    s->user = m->user && m->user[0] ? m->user : NULL;
     s->seed = m->seed;
     s->rank = m->rank;
     s->world_size = m->world_size;
@@ -893,8 +894,9 @@ static int start_exec(worker_daemon_t *d, const worker_daemon_config_t *cfg, cai
             return errcode(err, rc, "no state directory: %s", strerror(-rc));
         state_dir = dir;
     }
-    exec_config_t ecfg = {
-        .state_dir = state_dir, .cgroup_dir = cfg->cgroup_dir};
+    exec_config_t ecfg = {.state_dir = state_dir,
+                          .cgroup_dir = cfg->cgroup_dir,
+                          .allow_root_tasks = cfg->allow_root_tasks};
     exec_callbacks_t ecb = {.started = exec_started_cb, .exited = exec_exited_cb, .arg = d};
     if ((rc = worker_exec_create(d->loop, &ecfg, &ecb, &d->exec, err)) < 0)
         return rc;

@@ -40,6 +40,7 @@ typedef struct worker_daemon_config {
     bool handle_signals; /* SIGTERM and SIGINT stop the daemon */
     const char *join_key_file; /* the cluster's join secret (proto/join.h); NULL: none */
     const char *tls_cert, *tls_ca; /* for a tls+tcp:// scheduler (worker_link_config_t) */
+    bool allow_root_tasks; /* as root, run tasks submitted by root as root (exec.h) */
 } worker_daemon_config_t;
 
 /* Discover the node, create the executor (which kills leftovers of a

@@ -25,7 +25,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -472,6 +474,58 @@ static int binding_init(binding_t *b, const exec_spec_t *s)
     return 0;
 }
 
+/* Whom the task runs as: the submitter when the worker is root. */
+typedef struct run_as {
+    bool set;
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[64];
+    int ngroups;
+    char home[PATH_MAX], name[256];
+} run_as_t;
+
+static int resolve_user(const worker_exec_t *x, const exec_spec_t *s, run_as_t *ra,
+                        cairn_error_t *err)
+{
+    struct passwd pw, *res = NULL;
+    char buf[8192];
+    ra->set = false;
+    if (geteuid() != 0 || !s->user || !s->user[0])
+        return 0; /* not root: tasks run as the worker's user */
+    if (getpwnam_r(s->user, &pw, buf, sizeof(buf), &res) != 0 || !res)
+        return errcode(err, -ENOENT, "the submitter %s has no account on this node", s->user);
+    if (pw.pw_uid == 0) {
+        if (x->allow_root_tasks)
+            return 0;
+        return errcode(err, -EPERM,
+                       "refusing to run a task as root (submitted by %s): this worker runs "
+                       "tasks as their submitter, root only with --allow-root-tasks",
+                       s->user);
+    }
+    ra->set = true;
+    ra->uid = pw.pw_uid;
+    ra->gid = pw.pw_gid;
+    ra->ngroups = (int)(sizeof(ra->groups) / sizeof(ra->groups[0]));
+    if (getgrouplist(s->user, pw.pw_gid, ra->groups, &ra->ngroups) < 0)
+        ra->ngroups = (int)(sizeof(ra->groups) / sizeof(ra->groups[0])); /* the first 64 */
+    snprintf(ra->home, sizeof(ra->home), "%s", pw.pw_dir ? pw.pw_dir : "/");
+    snprintf(ra->name, sizeof(ra->name), "%s", s->user);
+    return 0;
+}
+
+static int env_user(exec_strv_t *env, const run_as_t *ra)
+{
+    char kv[PATH_MAX + 16];
+    int r = 0;
+    snprintf(kv, sizeof(kv), "HOME=%s", ra->home);
+    r = r ? r : exec_env_put(env, kv);
+    snprintf(kv, sizeof(kv), "USER=%s", ra->name);
+    r = r ? r : exec_env_put(env, kv);
+    snprintf(kv, sizeof(kv), "LOGNAME=%s", ra->name);
+    r = r ? r : exec_env_put(env, kv);
+    return r;
+}
+
 /* Everything between a valid spec and a running process. A failure here
  * is the attempt's start failure. */
 static int prepare_and_spawn(worker_exec_t *x, exec_attempt_t *a, const exec_spec_t *s,
@@ -481,10 +535,18 @@ static int prepare_and_spawn(worker_exec_t *x, exec_attempt_t *a, const exec_spe
     int out = -1, errfd = -1;
     exec_strv_t argv = {0}, env = {0};
     binding_t bind;
+    run_as_t ra = {0};
     char procs[PATH_MAX];
     int r = binding_init(&bind, s);
     if (r < 0)
         errcode(err, r, "out of memory");
+    if (r >= 0)
+        r = resolve_user(x, s, &ra, err);
+    struct stat hst;
+    if (r >= 0 && ra.set && !(s->workdir && s->workdir[0]))
+        /* the worker's directory is the worker's user's: another user starts
+         * in their home, or in / when it has none */
+        cwd = stat(ra.home, &hst) == 0 && S_ISDIR(hst.st_mode) ? ra.home : "/";
     if (r >= 0)
         r = check_workdir(cwd, err);
     if (r >= 0 && (r = out = open_log(x, s, 1, err)) >= 0)
@@ -493,6 +555,8 @@ static int prepare_and_spawn(worker_exec_t *x, exec_attempt_t *a, const exec_spe
         r = make_cgroup(x, a, err);
     if (r >= 0)
         r = exec_env_build(s, environ, &env, err);
+    if (r >= 0 && ra.set && (r = env_user(&env, &ra)) < 0)
+        errcode(err, r, "out of memory");
     if (r >= 0 && (r = exec_task_argv(s, &argv)) < 0)
         errcode(err, r, "out of memory");
     if (r >= 0) {
@@ -507,6 +571,11 @@ static int prepare_and_spawn(worker_exec_t *x, exec_attempt_t *a, const exec_spe
             .nodemask = bind.nodes,
             .first_node = bind.first,
             .maxnode = bind.maxnode,
+            .setid = ra.set,
+            .uid = ra.uid,
+            .gid = ra.gid,
+            .groups = ra.groups,
+            .ngroups = (size_t)(ra.set ? ra.ngroups : 0),
         };
         if (a->cgroup)
             snprintf(procs, sizeof(procs), "%s/cgroup.procs", a->cgroup);
@@ -703,6 +772,7 @@ static int exec_init(worker_exec_t *x, const exec_config_t *cfg, cairn_error_t *
     const char *outer = getenv("CAIRN_ATTEMPT_ID");
     int r;
     x->self = getpid();
+    x->allow_root_tasks = cfg->allow_root_tasks;
     x->clk_tck = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
     x->page_size = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
     x->state_dir = strdup(cfg->state_dir);

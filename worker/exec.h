@@ -35,6 +35,11 @@ typedef struct exec_spec {
     uint32_t nenv;
     const char *const *env; /* "KEY=value", added to the worker's environment */
     const char *workdir;    /* NULL or "": the worker's default work directory */
+    /* The submitter: when the worker runs as root, the task runs as this
+     * user (uid, gid, supplementary groups, HOME/USER/LOGNAME; without a
+     * workdir it starts in that home, or /), never as root unless
+     * exec_config_t.allow_root_tasks. NULL: as the worker. */
+    const char *user;
     uint64_t seed;
     uint32_t rank, world_size; /* world_size > 1: a gang replica */
     const char *master_addr;   /* rendezvous for gangs */
@@ -86,6 +91,7 @@ typedef struct exec_config {
      * enabled there, else none; "" = none. Without one, memory limits are
      * enforced by sampling the tree's RSS every 250 ms. */
     const char *cgroup_dir;
+    bool allow_root_tasks; /* a root worker may run tasks submitted by root as root */
 } exec_config_t;
 
 /* Create the executor on loop. Kills leftovers of a previous worker that

@@ -103,6 +103,11 @@ static int env_set(exec_strv_t *e, const char *entry)
     return strv_add(e, entry);
 }
 
+int exec_env_put(exec_strv_t *e, const char *kv)
+{
+    return env_set(e, kv);
+}
+
 static int env_setf(exec_strv_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int env_setf(exec_strv_t *e, const char *fmt, ...)
 {

@@ -86,6 +86,9 @@ int exec_env_build(const exec_spec_t *spec, char *const *base, exec_strv_t *out,
 /* The task's argv (or /bin/sh -c script sh args... for shell tasks). */
 int exec_task_argv(const exec_spec_t *spec, exec_strv_t *out);
 
+/* Set NAME=value in an environment built by exec_env_build(). */
+int exec_env_put(exec_strv_t *e, const char *kv);
+
 /* ---- starting a process (exec_spawn.c) -------------------------------- */
 
 /* What the child needs; err and msg are its answer. */
@@ -100,6 +103,11 @@ typedef struct exec_child {
     unsigned long maxnode;         /* bits in nodemask and first_node */
     const unsigned long *first_node;
     const char *cgroup_procs; /* cgroup.procs to join, or NULL */
+    bool setid; /* become uid/gid with groups before exec */
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    size_t ngroups;
     pid_t ppid;
     int err;
     char msg[256];
@@ -216,6 +224,7 @@ struct worker_exec {
     int open_handles;
     bool sampler_active;
     uint64_t last_scan; /* uv_now() of the last periodic scan */
+    bool allow_root_tasks;
     bool running_dirty;
     int running_fd;        /* the leftovers file, for appends; -1 if none */
     unsigned running_stale; /* lines of ended attempts in it */

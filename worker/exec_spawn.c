@@ -253,6 +253,12 @@ __attribute__((no_sanitize("address", "undefined"))) static int child_main(void 
         sc(SYS_close, fd, 0, 0, 0);
     }
     child_bind(c);
+    if (c->setid) { /* the submitter's identity: groups, then gid, then uid */
+        if ((r = sc(SYS_setgroups, (long)c->ngroups, (long)c->groups, 0, 0)) < 0 ||
+            (r = sc(SYS_setresgid, c->gid, c->gid, c->gid, 0)) < 0 ||
+            (r = sc(SYS_setresuid, c->uid, c->uid, c->uid, 0)) < 0)
+            child_fail(c, (int)-r, "cannot take the submitter's identity", NULL);
+    }
     if ((r = sc(SYS_chdir, (long)c->cwd, 0, 0, 0)) < 0)
         child_fail(c, (int)-r, "working directory", c->cwd);
     /* inherited fds: the worker opens everything O_CLOEXEC; close_range

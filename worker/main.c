@@ -36,6 +36,7 @@ enum {
     OPT_JOIN_KEY,
     OPT_TLS_CERT,
     OPT_TLS_CA,
+    OPT_ALLOW_ROOT,
 };
 
 struct options {
@@ -50,6 +51,7 @@ struct options {
     const char *log_file;
     const char *join_key;
     const char *tls_cert, *tls_ca;
+    bool allow_root_tasks;
     worker_log_level_t log_level;
 };
 
@@ -72,6 +74,9 @@ static void usage(FILE *f)
                "                      scheduler requires one\n"
                "  --tls-cert FILE     certificate and key (PEM) for a tls+tcp:// scheduler\n"
                "  --tls-ca FILE       CA (PEM) that signed the scheduler's certificate\n"
+               "  --allow-root-tasks  as root, run tasks submitted by root as root (tasks\n"
+               "                      run as their submitter; root's are refused otherwise;\n"
+               "                      also $CAIRN_ALLOW_ROOT_TASKS=1)\n"
                "  --print-resources   print the discovered resources and exit\n"
                "  --json              with --print-resources: print JSON\n"
                "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
@@ -85,6 +90,8 @@ static void usage(FILE *f)
 /* Returns -1 to go on, else the exit status. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
+    const char *root_env = getenv("CAIRN_ALLOW_ROOT_TASKS");
+    o->allow_root_tasks = root_env && !strcmp(root_env, "1");
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -99,6 +106,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"join-key", required_argument, NULL, OPT_JOIN_KEY},
         {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
         {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+        {"allow-root-tasks", no_argument, NULL, OPT_ALLOW_ROOT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {NULL, 0, NULL, 0},
     };
@@ -150,6 +158,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_TLS_CA:
             o->tls_ca = optarg;
+            break;
+        case OPT_ALLOW_ROOT:
+            o->allow_root_tasks = true;
             break;
         case OPT_LOG_FILE:
             o->log_file = optarg;
@@ -248,6 +259,7 @@ static int run_daemon(const struct options *o)
         .join_key_file = o->join_key,
         .tls_cert = o->tls_cert,
         .tls_ca = o->tls_ca,
+        .allow_root_tasks = o->allow_root_tasks,
         .node_name = o->name,
         .topology = o->topology,
         .nlabels = o->nlabels,

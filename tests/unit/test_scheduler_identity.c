@@ -328,3 +328,98 @@ Test(identity, anonymous_writes_when_allowed)
 {
     anonymous_case(true);
 }
+
+/* A root worker runs each task as its submitter; root's own tasks only
+ * with --allow-root-tasks (the suite sets $CAIRN_ALLOW_ROOT_TASKS, which
+ * the second worker here does without). */
+static pid_t worker_proc(h_sched_t *s, const char *name, bool allow_root)
+{
+    static char bin[512], dir[400], log[400], topo[512];
+    snprintf(bin, sizeof(bin), "%s/cairn-worker", CAIRN_BIN_DIR);
+    snprintf(dir, sizeof(dir), "%s/%s", s->dir, name);
+    snprintf(log, sizeof(log), "%s/%s.log", s->dir, name);
+    snprintf(topo, sizeof(topo), "%s/cpu-only-1s.xml", CAIRN_TOPO_DIR);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        unsetenv("CAIRN_ALLOW_ROOT_TASKS");
+        execl(bin, bin, "--scheduler", s->workers, "--state-dir", dir, "--name", name,
+              "--topology", topo, "--log-file", log, allow_root ? "--allow-root-tasks" : NULL,
+              (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static Cairn__JobStatusReply *wait_ended(h_sched_t *s, uint64_t job)
+{
+    int64_t deadline = h_now_ms() + 30000;
+    for (;;) {
+        Cairn__JobStatusReply *st = h_status(s, job);
+        if (st->job->state >= CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED)
+            return st;
+        cairn_msg_free(&st->base);
+        cr_assert_lt(h_now_ms(), deadline, "job %llu did not end", (unsigned long long)job);
+    }
+}
+
+Test(identity, tasks_run_as_their_submitter)
+{
+    need_root();
+    h_sched_t s;
+    start_shared(&s, NULL);
+    pid_t w = worker_proc(&s, "strict", false);
+    int64_t deadline = h_now_ms() + 15000;
+    for (;;) {
+        Cairn__NodesRequest req = CAIRN__NODES_REQUEST__INIT;
+        cairn_error_t err = {{0}};
+        Cairn__NodesReply *r = (Cairn__NodesReply *)h_call(&s, CAIRN_MSG_NODES, &req.base,
+                                                           CAIRN_MSG_NODES_REPLY, &err);
+        bool up = r && r->n_nodes == 1;
+        if (r)
+            cairn_msg_free(&r->base);
+        if (up)
+            break;
+        cr_assert_lt(h_now_ms(), deadline, "the worker did not register");
+    }
+    /* nobody's task runs as nobody, in nobody's home or / */
+    char work[300], spec[450], out[4096], uidfile[450];
+    snprintf(work, sizeof(work), "%s/work", s.dir);
+    cr_assert_eq(mkdir(work, 0777), 0);
+    cr_assert_eq(chmod(work, 0777), 0);
+    snprintf(uidfile, sizeof(uidfile), "%s/uid.txt", work);
+    snprintf(spec, sizeof(spec), "%s/job.yaml", work);
+    FILE *f = fopen(spec, "w");
+    fprintf(f, "name: whoami\ntasks:\n  - name: id\n    shell: echo $(id -u) $(id -g) $USER > %s\n",
+            uidfile);
+    fclose(f);
+    chmod(spec, 0644);
+    const char *submit[] = {"submit", "--wait", spec, NULL};
+    int rc = cli_as(NOBODY, s.clients, out, sizeof(out), submit);
+    cr_expect_eq(rc, 0, "nobody's job: exit %d: %s", rc, out);
+    char line[128] = "";
+    f = fopen(uidfile, "r");
+    cr_assert_not_null(f, "the task wrote nothing: %s", out);
+    cr_assert_not_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    struct passwd *pw = getpwuid(NOBODY);
+    char want[128];
+    snprintf(want, sizeof(want), "%d %d %s\n", NOBODY, pw ? (int)pw->pw_gid : NOBODY,
+             pw ? pw->pw_name : "nobody");
+    cr_expect_str_eq(line, want);
+    /* root's task is refused by a worker without --allow-root-tasks */
+    const char *tasks[] = {"as-root"};
+    uint64_t job = h_submit(&s, "roots", tasks, 1, 1, 0, NULL);
+    Cairn__JobStatusReply *st = wait_ended(&s, job);
+    cr_expect_eq(st->job->state, CAIRN__JOB_STATE__JOB_STATE_FAILED);
+    cr_assert_geq(st->tasks[0]->n_attempts, 1);
+    const Cairn__AttemptInfo *a = st->tasks[0]->attempts[0];
+    cr_expect_eq(a->end_reason, CAIRN__END_REASON__END_REASON_FAILED_TO_START);
+    cr_expect(a->error && strstr(a->error, "refusing to run a task as root"), "%s",
+              a->error ? a->error : "(no error)");
+    cairn_msg_free(&st->base);
+    kill(w, SIGTERM);
+    waitpid(w, NULL, 0);
+    h_sched_fini(&s);
+}
