@@ -125,19 +125,6 @@ static FX_UNUSED Cairn__JobStatusReply *fx_wait_status(h_sched_t *s, uint64_t jo
     }
 }
 
-static FX_UNUSED Cairn__TaskSpec fx_shell_task(const char *name, const char *script,
-                                               char **argv_store, Cairn__ResourceRequest *rr)
-{
-    Cairn__TaskSpec t = CAIRN__TASK_SPEC__INIT;
-    argv_store[0] = (char *)script;
-    t.name = (char *)name;
-    t.shell = 1;
-    t.n_argv = 1;
-    t.argv = argv_store;
-    t.resources = rr;
-    return t;
-}
-
 /* Is a process whose command line matches the pgrep -f pattern alive?
  * Patterns use a [x] class so that they do not match the shell running pgrep. */
 static FX_UNUSED bool fx_pgrep(const char *pattern)

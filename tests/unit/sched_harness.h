@@ -43,6 +43,20 @@ static inline int h_free_port(void)
     return ntohs(a.sin_port);
 }
 
+/* A task running script with /bin/sh -c (argv_store holds its argv). */
+static inline Cairn__TaskSpec h_shell_task(const char *name, const char *script, char **argv_store,
+                                           Cairn__ResourceRequest *rr)
+{
+    Cairn__TaskSpec t = CAIRN__TASK_SPEC__INIT;
+    argv_store[0] = (char *)script;
+    t.name = (char *)name;
+    t.shell = 1;
+    t.n_argv = 1;
+    t.argv = argv_store;
+    t.resources = rr;
+    return t;
+}
+
 typedef struct h_sched {
     char dir[256];
     char workers[300], clients[300];

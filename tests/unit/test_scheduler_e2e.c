@@ -103,19 +103,6 @@ static char *read_log(h_sched_t *s, uint64_t job, const char *task, uint32_t att
     return out;
 }
 
-static Cairn__TaskSpec shell_task(const char *name, const char *script, char **argv_store,
-                                  Cairn__ResourceRequest *rr)
-{
-    Cairn__TaskSpec t = CAIRN__TASK_SPEC__INIT;
-    argv_store[0] = (char *)script;
-    t.name = (char *)name;
-    t.shell = 1;
-    t.n_argv = 1;
-    t.argv = argv_store;
-    t.resources = rr;
-    return t;
-}
-
 Test(e2e, gpu_dag_runs_with_logs_and_explain)
 {
     static const char *const args[] = {"--heartbeat-interval", "200ms", NULL};
@@ -134,11 +121,11 @@ Test(e2e, gpu_dag_runs_with_logs_and_explain)
     char *a1[1], *a2[1], *a3[1];
     char *need_prep[] = {"prep"}, *need_train[] = {"train"};
     Cairn__TaskSpec t[3];
-    t[0] = shell_task("prep", "echo prep seed=$CAIRN_SEED", a1, &cpu);
-    t[1] = shell_task("train", "echo gpus=$CUDA_VISIBLE_DEVICES threads=$OMP_NUM_THREADS", a2,
+    t[0] = h_shell_task("prep", "echo prep seed=$CAIRN_SEED", a1, &cpu);
+    t[1] = h_shell_task("train", "echo gpus=$CUDA_VISIBLE_DEVICES threads=$OMP_NUM_THREADS", a2,
                       &gpu);
     t[1].n_needs = 1, t[1].needs = need_prep;
-    t[2] = shell_task("eval", "echo eval", a3, &cpu);
+    t[2] = h_shell_task("eval", "echo eval", a3, &cpu);
     t[2].n_needs = 1, t[2].needs = need_train;
     Cairn__TaskSpec *tp[] = {&t[0], &t[1], &t[2]};
     uint64_t job = h_submit_tasks(&s, "pipeline", tp, 3);
@@ -207,11 +194,11 @@ Test(e2e, worker_kill9_mid_task_retries_elsewhere)
     char *a1[1], *a2[1];
     char *need[] = {"long"};
     Cairn__TaskSpec t[2];
-    t[0] = shell_task("long",
+    t[0] = h_shell_task("long",
                       "echo attempt=$CAIRN_ATTEMPT seed=$CAIRN_SEED; "
                       "if [ $CAIRN_ATTEMPT = 1 ]; then exec sleep 61.25; fi",
                       a1, &rr);
-    t[1] = shell_task("after", "echo after", a2, &rr);
+    t[1] = h_shell_task("after", "echo after", a2, &rr);
     t[1].n_needs = 1, t[1].needs = need;
     Cairn__TaskSpec *tp[] = {&t[0], &t[1]};
     uint64_t job = h_submit_tasks(&s, "survivor", tp, 2);
@@ -293,8 +280,8 @@ Test(e2e, scheduler_kill9_mid_task_adopts_real_worker)
     rr.cpus = 1;
     char *a1[1], *a2[1], *need[] = {"work"};
     Cairn__TaskSpec t[2];
-    t[0] = shell_task("work", script, a1, &rr);
-    t[1] = shell_task("next", "echo next", a2, &rr);
+    t[0] = h_shell_task("work", script, a1, &rr);
+    t[1] = h_shell_task("next", "echo next", a2, &rr);
     t[1].n_needs = 1, t[1].needs = need;
     Cairn__TaskSpec *tp[] = {&t[0], &t[1]};
     uint64_t job = h_submit_tasks(&s, "adopted", tp, 2);
@@ -350,7 +337,7 @@ Test(e2e, real_gpu_task_sees_its_gpu)
     rr.cpus = 1;
     rr.gpus = 1;
     char *a1[1];
-    Cairn__TaskSpec t = shell_task(
+    Cairn__TaskSpec t = h_shell_task(
         "smi", "echo CVD=$CUDA_VISIBLE_DEVICES; nvidia-smi --query-gpu=name --format=csv,noheader",
         a1, &rr);
     Cairn__TaskSpec *tp[] = {&t};
@@ -397,7 +384,7 @@ Test(e2e, prefetched_tasks_wait_on_the_node_and_run_once)
     Cairn__TaskSpec t[N], *tp[N];
     for (int i = 0; i < N; i++) {
         snprintf(names[i], sizeof(names[i]), "t%d", i);
-        t[i] = shell_task(names[i], "sleep 0.4", argv[i], &one);
+        t[i] = h_shell_task(names[i], "sleep 0.4", argv[i], &one);
         tp[i] = &t[i];
     }
     uint64_t job = h_submit_tasks(&s, "sweep", tp, N);

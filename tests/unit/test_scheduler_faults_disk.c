@@ -48,7 +48,7 @@ static uint64_t try_submit(h_sched_t *s, const char *name, char *why, size_t nwh
     Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
     rr.cpus = 1;
     char *a[1];
-    Cairn__TaskSpec t = fx_shell_task("t", "echo t", a, &rr);
+    Cairn__TaskSpec t = h_shell_task("t", "echo t", a, &rr);
     Cairn__TaskSpec *tp[] = {&t};
     Cairn__JobSpec js = CAIRN__JOB_SPEC__INIT;
     js.name = (char *)name;
@@ -112,8 +112,8 @@ Test(faults, state_disk_full_refuses_submissions_and_loses_nothing, .timeout = 9
     rr.cpus = 1;
     char *a1[1], *a2[1], *need[] = {"hold"};
     Cairn__TaskSpec t[2];
-    t[0] = fx_shell_task("hold", script, a1, &rr);
-    t[1] = fx_shell_task("after", "echo after", a2, &rr);
+    t[0] = h_shell_task("hold", script, a1, &rr);
+    t[1] = h_shell_task("after", "echo after", a2, &rr);
     t[1].n_needs = 1, t[1].needs = need;
     Cairn__TaskSpec *tp[] = {&t[0], &t[1]};
     uint64_t job = h_submit_tasks(&s, "before-full", tp, 2);

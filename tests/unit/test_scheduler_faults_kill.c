@@ -111,7 +111,7 @@ Test(faults, scheduler_kill9_during_500_task_dag, .timeout = 120)
         for (int j = 0; j < CHAIN; j++) {
             int i = c * CHAIN + j;
             snprintf(tnames[i], 16, "c%02d_%d", c, j);
-            ts[i] = fx_shell_task(tnames[i], script, &argvs[i], &rr);
+            ts[i] = h_shell_task(tnames[i], script, &argvs[i], &rr);
             ts[i].retry = &retry;
             if (j > 0) {
                 needs[i] = tnames[i - 1];

@@ -40,7 +40,7 @@ static uint64_t submit_one(rig_t *r, const char *name, const char *script, uint6
     Cairn__RetryPolicy retry = CAIRN__RETRY_POLICY__INIT;
     retry.max_attempts = 1;
     char *a[1];
-    Cairn__TaskSpec t = fx_shell_task(name, script, a, &rr);
+    Cairn__TaskSpec t = h_shell_task(name, script, a, &rr);
     t.time_limit_ms = limit_ms;
     t.retry = &retry;
     Cairn__TaskSpec *tp[] = {&t};
