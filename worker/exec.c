@@ -484,17 +484,59 @@ typedef struct run_as {
     char home[PATH_MAX], name[256];
 } run_as_t;
 
-static int resolve_user(const worker_exec_t *x, const exec_spec_t *s, run_as_t *ra,
-                        cairn_error_t *err)
+/* Accounts looked up lately: the name service is not free, tasks are many.
+ * A changed account is seen within EXEC_USER_TTL_MS. */
+#define EXEC_USER_CACHE 16
+#define EXEC_USER_TTL_MS 60000
+
+struct exec_user_cache {
+    run_as_t ra;
+    bool root;
+    uint64_t at;
+};
+
+static int lookup_user(worker_exec_t *x, const char *user, run_as_t *ra, bool *root)
 {
+    uint64_t now = uv_now(x->loop);
+    for (int i = 0; x->users && i < EXEC_USER_CACHE; i++) {
+        struct exec_user_cache *c = &x->users[i];
+        if (c->at && now - c->at < EXEC_USER_TTL_MS && !strcmp(c->ra.name, user)) {
+            *ra = c->ra;
+            *root = c->root;
+            return 0;
+        }
+    }
     struct passwd pw, *res = NULL;
     char buf[8192];
+    if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || !res)
+        return -ENOENT;
+    *root = pw.pw_uid == 0;
+    ra->uid = pw.pw_uid;
+    ra->gid = pw.pw_gid;
+    ra->ngroups = (int)(sizeof(ra->groups) / sizeof(ra->groups[0]));
+    if (!*root && getgrouplist(user, pw.pw_gid, ra->groups, &ra->ngroups) < 0)
+        ra->ngroups = (int)(sizeof(ra->groups) / sizeof(ra->groups[0])); /* the first 64 */
+    snprintf(ra->home, sizeof(ra->home), "%s", pw.pw_dir ? pw.pw_dir : "/");
+    snprintf(ra->name, sizeof(ra->name), "%s", user);
+    if (!x->users)
+        x->users = calloc(EXEC_USER_CACHE, sizeof(*x->users));
+    if (x->users) {
+        struct exec_user_cache *c = &x->users[x->next_user++ % EXEC_USER_CACHE];
+        *c = (struct exec_user_cache){.ra = *ra, .root = *root, .at = now ? now : 1};
+    }
+    return 0;
+}
+
+static int resolve_user(worker_exec_t *x, const exec_spec_t *s, run_as_t *ra,
+                        cairn_error_t *err)
+{
+    bool root = false;
     ra->set = false;
     if (geteuid() != 0 || !s->user || !s->user[0])
         return 0; /* not root: tasks run as the worker's user */
-    if (getpwnam_r(s->user, &pw, buf, sizeof(buf), &res) != 0 || !res)
+    if (lookup_user(x, s->user, ra, &root) < 0)
         return errcode(err, -ENOENT, "the submitter %s has no account on this node", s->user);
-    if (pw.pw_uid == 0) {
+    if (root) {
         if (x->allow_root_tasks)
             return 0;
         return errcode(err, -EPERM,
@@ -503,13 +545,6 @@ static int resolve_user(const worker_exec_t *x, const exec_spec_t *s, run_as_t *
                        s->user);
     }
     ra->set = true;
-    ra->uid = pw.pw_uid;
-    ra->gid = pw.pw_gid;
-    ra->ngroups = (int)(sizeof(ra->groups) / sizeof(ra->groups[0]));
-    if (getgrouplist(s->user, pw.pw_gid, ra->groups, &ra->ngroups) < 0)
-        ra->ngroups = (int)(sizeof(ra->groups) / sizeof(ra->groups[0])); /* the first 64 */
-    snprintf(ra->home, sizeof(ra->home), "%s", pw.pw_dir ? pw.pw_dir : "/");
-    snprintf(ra->name, sizeof(ra->name), "%s", s->user);
     return 0;
 }
 
@@ -755,6 +790,7 @@ int worker_exec_log_path(const worker_exec_t *x, uint64_t job_id, const char *ta
 static void exec_free(worker_exec_t *x)
 {
     exec_spawner_fini(&x->spawner);
+    free(x->users);
     if (x->running_fd >= 0)
         close(x->running_fd);
     free(x->state_dir);

@@ -225,6 +225,8 @@ struct worker_exec {
     bool sampler_active;
     uint64_t last_scan; /* uv_now() of the last periodic scan */
     bool allow_root_tasks;
+    struct exec_user_cache *users; /* exec.c */
+    unsigned next_user;
     bool running_dirty;
     int running_fd;        /* the leftovers file, for appends; -1 if none */
     unsigned running_stale; /* lines of ended attempts in it */
