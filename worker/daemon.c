@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "discover.h"
+#include "assign.h"
 #include "exec.h"
 #include "register_msg.h"
 #include "report.h"
@@ -316,172 +317,17 @@ static void exec_exited_cb(const exec_result_t *r, void *arg)
     start_queued_after(d, r->attempt_id);
 }
 
-/* ---- AssignTask -> exec_spec_t ------------------------------------------- */
-
-typedef struct spec_buf {
-    exec_spec_t spec;
-    uint32_t *pus, *numa;
-    exec_gpu_t *gpus;
-    char **env;
-    uint32_t nenv;
-    bool *used; /* cores or GPUs already taken by this message */
-} spec_buf_t;
-
-static void spec_buf_fini(spec_buf_t *b)
-{
-    for (uint32_t i = 0; i < b->nenv; i++)
-        free(b->env[i]);
-    free(b->env);
-    free(b->pus);
-    free(b->numa);
-    free(b->gpus);
-    free(b->used);
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* The PUs of the allocated cores and their NUMA domains (for memory). */
-static int spec_cores(worker_daemon_t *d, const Cairn__AssignTask *m, spec_buf_t *b,
-                      cairn_error_t *err)
-{
-    size_t ncores = worker_resources_core_count(d->res), npus = 0;
-
-    free(b->used);
-    if (!(b->used = calloc(ncores + 1, sizeof(*b->used))))
-        return errcode(err, -ENOMEM, "out of memory");
-    for (size_t i = 0; i < m->n_cores; i++) {
-        if (m->cores[i] >= ncores)
-            return errcode(err, -EINVAL, "core %" PRIu32 ": this node has %zu cores", m->cores[i],
-                           ncores);
-        if (b->used[m->cores[i]])
-            return errcode(err, -EINVAL, "core %" PRIu32 " allocated twice", m->cores[i]);
-        b->used[m->cores[i]] = true;
-        npus += worker_resources_core(d->res, m->cores[i])->npus;
-    }
-    b->pus = calloc(npus + 1, sizeof(*b->pus));
-    b->numa = calloc(m->n_cores + 1, sizeof(*b->numa));
-    if (!b->pus || !b->numa)
-        return errcode(err, -ENOMEM, "out of memory");
-    for (size_t i = 0; i < m->n_cores; i++) {
-        const worker_core_t *c = worker_resources_core(d->res, m->cores[i]);
-        for (size_t j = 0; j < c->npus; j++)
-            b->pus[b->spec.npus++] = c->pus[j];
-        bool seen = c->numa < 0;
-        for (uint32_t j = 0; j < b->spec.nnuma && !seen; j++)
-            seen = b->numa[j] == (uint32_t)c->numa;
-        if (!seen)
-            b->numa[b->spec.nnuma++] = (uint32_t)c->numa;
-    }
-    qsort(b->pus, b->spec.npus, sizeof(*b->pus), cmp_u32);
-    qsort(b->numa, b->spec.nnuma, sizeof(*b->numa), cmp_u32);
-    b->spec.pus = b->pus;
-    b->spec.numa = b->numa;
-    b->spec.ncores = (uint32_t)m->n_cores;
-    return 0;
-}
-
-/* GPUs by index, with the uuid and vendor discovery found. */
-static int spec_gpus(worker_daemon_t *d, const Cairn__AssignTask *m, spec_buf_t *b,
-                     cairn_error_t *err)
-{
-    size_t ngpus = worker_resources_gpu_count(d->res);
-
-    free(b->used);
-    b->used = calloc(ngpus + 1, sizeof(*b->used));
-    b->gpus = calloc(m->n_gpus + 1, sizeof(*b->gpus));
-    if (!b->used || !b->gpus)
-        return errcode(err, -ENOMEM, "out of memory");
-    for (size_t i = 0; i < m->n_gpus; i++) {
-        const Cairn__GpuRef *ref = m->gpus[i];
-        if (ref->index >= ngpus)
-            return errcode(err, -EINVAL, "GPU %" PRIu32 ": this node has %zu GPUs", ref->index,
-                           ngpus);
-        if (b->used[ref->index])
-            return errcode(err, -EINVAL, "GPU %" PRIu32 " allocated twice", ref->index);
-        b->used[ref->index] = true;
-        const worker_gpu_t *g = worker_resources_gpu(d->res, ref->index);
-        if (ref->uuid[0] && g->uuid && strcmp(ref->uuid, g->uuid) != 0)
-            return errcode(err, -EINVAL, "GPU %" PRIu32 " is %s here, not %s", ref->index, g->uuid,
-                           ref->uuid);
-        b->gpus[i] = (exec_gpu_t){.index = ref->index,
-                                  .uuid = g->uuid ? g->uuid : "",
-                                  .vendor = worker_gpu_vendor_name(g->vendor)};
-    }
-    b->spec.gpus = b->gpus;
-    b->spec.ngpus = (uint32_t)m->n_gpus;
-    return 0;
-}
-
-static int spec_env(const Cairn__AssignTask *m, spec_buf_t *b, cairn_error_t *err)
-{
-    if (!(b->env = calloc(m->n_env + 1, sizeof(*b->env))))
-        return errcode(err, -ENOMEM, "out of memory");
-    for (size_t i = 0; i < m->n_env; i++) {
-        const Cairn__KeyValue *kv = m->env[i];
-        if (!kv->key[0] || strchr(kv->key, '='))
-            return errcode(err, -EINVAL, "environment variable name '%s' is not valid", kv->key);
-        if (asprintf(&b->env[i], "%s=%s", kv->key, kv->value) < 0) {
-            b->env[i] = NULL;
-            return errcode(err, -ENOMEM, "out of memory");
-        }
-        b->nenv++;
-    }
-    b->spec.env = (const char *const *)b->env;
-    b->spec.nenv = b->nenv;
-    return 0;
-}
-
-/* Check an AssignTask against this node and turn it into b->spec, which
- * points into m and b (free b with spec_buf_fini()). */
-static int spec_build(worker_daemon_t *d, const Cairn__AssignTask *m, spec_buf_t *b,
-                      cairn_error_t *err)
-{
-    int rc;
-    exec_spec_t *s = &b->spec;
-
-    if (m->n_argv == 0)
-        return errcode(err, -EINVAL, "empty argv");
-    if (m->rendezvous_port > 65535)
-        return errcode(err, -EINVAL, "rendezvous port %" PRIu32 " out of range",
-                       m->rendezvous_port);
-    if ((rc = spec_cores(d, m, b, err)) < 0 || (rc = spec_gpus(d, m, b, err)) < 0 ||
-        (rc = spec_env(m, b, err)) < 0)
-        return rc;
-    s->attempt_id = m->attempt_id;
-    s->job_id = m->job_id;
-    s->task_name = m->task_name;
-    s->attempt_number = m->attempt_number;
-    s->argc = (uint32_t)m->n_argv;
-    s->argv = (const char *const *)m->argv;
-    s->shell = m->shell;
-    s->workdir = m->workdir[0] ? m->workdir : NULL;
-    s->user = m->user && m->user[0] ? m->user : NULL;
-    s->seed = m->seed;
-    s->rank = m->rank;
-    s->world_size = m->world_size;
-    s->master_addr = m->rendezvous_addr[0] ? m->rendezvous_addr : NULL;
-    s->master_port = m->rendezvous_port;
-    s->memory_limit_bytes = m->memory_limit_bytes;
-    s->time_limit_ms = m->time_limit_ms > INT64_MAX ? INT64_MAX : (int64_t)m->time_limit_ms;
-    s->kill_grace_ms = m->kill_grace_ms;
-    return 0;
-}
-
 /* ---- commands from the scheduler ----------------------------------------- */
 
 /* Start an assigned attempt (already in the table); a failure is reported. */
 static void start_assigned(worker_daemon_t *d, const Cairn__AssignTask *m)
 {
-    spec_buf_t b = {0};
+    worker_assign_buf_t b = {0};
     cairn_error_t err = {{0}};
-    int rc = spec_build(d, m, &b, &err);
+    int rc = worker_assign_spec(d->res, m, &b, &err);
     if (rc == 0)
         rc = worker_exec_start(d->exec, &b.spec, &err);
-    spec_buf_fini(&b);
+    worker_assign_buf_fini(&b);
     if (rc == 0) {
         dlog(d, WORKER_LOG_DEBUG, "attempt %" PRIu64 ".%" PRIu32 " of task %s started",
              m->attempt_id, m->rank, m->task_name);

@@ -76,6 +76,36 @@ static void journal(const char *dir, int n, const Cairn__JobSpec *js)
     conv_job_destroy(cj);
 }
 
+/* AssignTask envelopes for the worker's conversion (fuzz_assign). */
+static void assignments(const char *dir)
+{
+    static char *argv[] = {"/bin/sh", "-c", "echo $CAIRN_SEED"};
+    uint32_t cores[] = {0, 1, 16, 17};
+    Cairn__GpuRef g[2] = {CAIRN__GPU_REF__INIT, CAIRN__GPU_REF__INIT}, *gp[2] = {&g[0], &g[1]};
+    g[0].index = 0, g[1].index = 5, g[1].uuid = "GPU-fuzz";
+    Cairn__KeyValue kv = CAIRN__KEY_VALUE__INIT, *kvp[1] = {&kv};
+    kv.key = "LR", kv.value = "0.1";
+    for (int n = 0; n < 3; n++) {
+        Cairn__AssignTask a = CAIRN__ASSIGN_TASK__INIT;
+        a.attempt_id = 7 + (uint64_t)n, a.job_id = 3, a.task_name = "train";
+        a.attempt_number = 1, a.n_argv = n == 0 ? 1 : 3, a.argv = argv + (n == 0 ? 2 : 0);
+        a.shell = n == 0, a.seed = 42, a.world_size = n == 2 ? 2 : 1, a.rank = n == 2;
+        a.rendezvous_addr = "10.0.0.1", a.rendezvous_port = 29500;
+        a.n_cores = (size_t)(1 + n), a.cores = cores;
+        a.n_gpus = (size_t)n, a.gpus = gp;
+        a.n_env = 1, a.env = kvp;
+        a.memory_limit_bytes = (uint64_t)n << 30, a.time_limit_ms = 1000 * (uint64_t)n;
+        a.user = n == 1 ? "alice" : "", a.after_attempt_id = n == 2 ? 5 : 0;
+        uint8_t *buf;
+        size_t len;
+        cairn_error_t err;
+        if (cairn_msg_encode(CAIRN_MSG_ASSIGN_TASK, &a.base, &buf, &len, &err) == 0) {
+            write_file(dir, "assign", n + 1, buf, len);
+            free(buf);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -107,5 +137,6 @@ int main(int argc, char **argv)
         journal(argv[1], i - 1, js);
         spec_free(js);
     }
+    assignments(argv[1]);
     return 0;
 }

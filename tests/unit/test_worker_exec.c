@@ -600,7 +600,9 @@ LEAK_TEST(exec, time_limit_sigkill_after_grace)
     wait_exited(&f, 1, 8000);
     r = result_of(&f, 12);
     cr_assert(r->timed_out);
-    cr_assert_eq(r->signal, SIGKILL, "signal %d exit %d", r->signal, r->exit_code);
+    /* as in cancel_and_kill_all: the shell may see its sleep die first */
+    cr_assert(r->signal == SIGKILL || r->exit_code == 137, "signal %d exit %d", r->signal,
+              r->exit_code);
     cr_assert_geq(r->end_ms - r->start_ms, 2150);
     fx_fini(&f);
 }
