@@ -351,8 +351,10 @@ static void fill_summary(sched_daemon_t *d, uint32_t job, Cairn__JobSummary *s,
     s->submit_time_ms = ji->submitted_ms;
     s->tasks_total = ji->ntasks;
     const uint32_t *c = ji->count;
-    s->tasks_pending = c[SCHED_TASK_PENDING] + c[SCHED_TASK_READY] + c[SCHED_TASK_RETRYING];
-    s->tasks_running = c[SCHED_TASK_RUNNING];
+    /* tasks queued on a node behind another (prefetch) wait: pending */
+    s->tasks_pending =
+        c[SCHED_TASK_PENDING] + c[SCHED_TASK_READY] + c[SCHED_TASK_RETRYING] + ji->queued;
+    s->tasks_running = c[SCHED_TASK_RUNNING] - ji->queued;
     s->tasks_succeeded = c[SCHED_TASK_SUCCEEDED];
     s->tasks_failed = c[SCHED_TASK_FAILED] + c[SCHED_TASK_UPSTREAM_FAILED];
     s->tasks_cancelled = c[SCHED_TASK_CANCELLED];

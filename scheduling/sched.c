@@ -292,8 +292,12 @@ int sched_job_info(const sched_t *s, uint32_t job, sched_job_info_t *info)
                                .submitted_ms = j->submitted_ms,
                                .ntasks = j->ntasks,
                                .nended = j->nended};
-    for (uint32_t i = 0; i < j->ntasks; i++)
-        info->count[j->tasks[i].state & 7]++;
+    for (uint32_t i = 0; i < j->ntasks; i++) {
+        const sched_task_t *t = &j->tasks[i];
+        info->count[t->state & 7]++;
+        if (t->state == SCHED_TASK_RUNNING && t->attempt && s->attempts[t->attempt - 1].queued)
+            info->queued++;
+    }
     return 0;
 }
 

@@ -153,6 +153,7 @@ typedef struct sched_job_info {
     int64_t submitted_ms;
     uint32_t ntasks, nended;
     uint32_t count[8]; /* tasks per sched_task_state_t */
+    uint32_t queued;   /* of the RUNNING ones: queued on a node behind another (prefetch) */
 } sched_job_info_t;
 int sched_job_info(const sched_t *s, uint32_t job, sched_job_info_t *info);
 /* Every task of the job has ended (O(1)); false for an unknown job. */
