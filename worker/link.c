@@ -545,7 +545,6 @@ void worker_link_destroy(worker_link_t *l)
     l->state = LINK_DISCONNECTED;
     cairn_net_destroy(l->net);
     l->net = NULL;
-    nng_dialer_close(l->dialer); /* no reconnect racing the close */
     if (cairn_nng_close_bounded(l->sock, LINK_CLOSE_MAX_MS) < 0)
         link_log(l, WORKER_LOG_WARN, "closing the connection got stuck in nng: left behind");
     uv_close((uv_handle_t *)&l->register_timer, close_cb);
