@@ -338,14 +338,14 @@ static void flow_pipe_drop(cairn_net_t *n, uint32_t id)
 static int send_now(cairn_net_t *n, uint32_t pipe, const uint8_t *buf, size_t len,
                     cairn_error_t *err);
 
-/* Send what waits for f while its window allows: one message, a Batch
- * when several wait (each at most max_msg). */
 static bool fp_open(const cairn_net_t *n, const flow_pipe_t *f)
 {
     /* the receiver side batches toward its one peer, which pushes back */
     return n->flow == CAIRN_NET_FLOW_RECEIVER || f->sent - f->delivered < FLOW_WINDOW;
 }
 
+/* Send what waits for f while its window allows: one message, a Batch
+ * when several wait (each at most max_msg). */
 static void fp_flush(cairn_net_t *n, flow_pipe_t *f)
 {
     while (f->nitems > 0 && fp_open(n, f)) {
@@ -472,14 +472,10 @@ int cairn_net_send(cairn_net_t *n, const cairn_peer_t *to, cairn_msg_type_t type
     return rc;
 }
 
-int cairn_net_send_raw(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf, size_t len,
-                       cairn_error_t *err)
+/* Hand an envelope to nng now, or queue it while nng pushes back. */
+static int send_msg(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf, size_t len,
+                    cairn_error_t *err)
 {
-    /* (a pair1 peer's header is its hop count, which nng sets again) */
-    if (n->flow == CAIRN_NET_FLOW_SENDER && to && to->pipe.id)
-        return flow_queue(n, to->pipe.id, buf, len, err);
-    if (n->flow == CAIRN_NET_FLOW_RECEIVER) /* one peer: pipe 0 is "the peer" */
-        return flow_queue(n, 0, buf, len, err);
     nng_msg *m = NULL;
     if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, buf, len) != 0) {
         nng_msg_free(m);
@@ -513,15 +509,23 @@ int cairn_net_send_raw(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *bu
     return 0;
 }
 
+int cairn_net_send_raw(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf, size_t len,
+                       cairn_error_t *err)
+{
+    /* (a pair1 peer's header is its hop count, which nng sets again) */
+    if (n->flow == CAIRN_NET_FLOW_SENDER && to && to->pipe.id)
+        return flow_queue(n, to->pipe.id, buf, len, err);
+    if (n->flow == CAIRN_NET_FLOW_RECEIVER) /* one peer: pipe 0 is "the peer" */
+        return flow_queue(n, 0, buf, len, err);
+    return send_msg(n, to, buf, len, err);
+}
+
+/* Past the window: to pipe, or to the one peer (pipe 0). */
 static int send_now(cairn_net_t *n, uint32_t pipe, const uint8_t *buf, size_t len,
                     cairn_error_t *err)
 {
-    cairn_net_flow_t flow = n->flow;
     cairn_peer_t to = {.pipe = {.id = pipe}};
-    n->flow = CAIRN_NET_FLOW_NONE; /* past the window */
-    int rc = cairn_net_send_raw(n, pipe ? &to : NULL, buf, len, err);
-    n->flow = flow;
-    return rc;
+    return send_msg(n, pipe ? &to : NULL, buf, len, err);
 }
 
 struct bounded_close {

@@ -521,11 +521,6 @@ static void status_reply(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job
     frees_fini(&f);
 }
 
-static bool job_ended(sched_daemon_t *d, uint32_t job)
-{
-    return sched_job_ended(d->core, job);
-}
-
 #define JOB_WAIT_MAX_MS 60000
 #define JOB_WAITS_MAX 10000 /* open long polls; more are answered at once */
 
@@ -538,7 +533,7 @@ static void on_status(sched_daemon_t *d, const cairn_peer_t *from,
         return;
     }
     uint32_t job = (uint32_t)r->job_id;
-    if (r->wait_ms == 0 || job_ended(d, job) || d->njwaits >= JOB_WAITS_MAX) {
+    if (r->wait_ms == 0 || sched_job_done(d->core, job) || d->njwaits >= JOB_WAITS_MAX) {
         status_reply(d, from, job, r->summary_only);
         return;
     }
@@ -572,7 +567,7 @@ void clients_answer_waits(sched_daemon_t *d, bool expire)
     int64_t now = (int64_t)uv_now(d->loop), next = INT64_MAX;
     for (size_t i = 0; i < d->njwaits;) {
         job_wait_t *w = &d->jwaits[i];
-        if (job_ended(d, w->job) || (expire && w->deadline_ms <= now)) {
+        if (sched_job_done(d->core, w->job) || (expire && w->deadline_ms <= now)) {
             status_reply(d, &w->client, w->job, w->summary_only);
             /* keep arrival order: answers go out in the order asked */
             memmove(w, w + 1, (d->njwaits - i - 1) * sizeof(*w));

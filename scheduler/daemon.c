@@ -261,7 +261,6 @@ static void arm_wakeup(sched_daemon_t *d);
 static void commit_timer_cb(uv_timer_t *t)
 {
     sched_daemon_t *d = t->data;
-    d->commit_timer_on = false;
     d->commit_urgent = true;
     d_mark_dirty(d);
 }
@@ -271,10 +270,8 @@ static bool commit_can_wait(sched_daemon_t *d)
 {
     if (d->commit_urgent || d->degraded || !journal_pending(d->journal))
         return false;
-    if (!d->commit_timer_on) {
-        d->commit_timer_on = true;
+    if (!uv_is_active((uv_handle_t *)&d->commit_timer))
         uv_timer_start(&d->commit_timer, commit_timer_cb, COMMIT_DELAY_MS, 0);
-    }
     return true;
 }
 
@@ -292,10 +289,7 @@ static void check_cb(uv_check_t *h)
     }
     if ((journal_pending(d->journal) || d->degraded) && !commit_can_wait(d)) {
         d->commit_urgent = false;
-        if (d->commit_timer_on) {
-            d->commit_timer_on = false;
-            uv_timer_stop(&d->commit_timer);
-        }
+        uv_timer_stop(&d->commit_timer);
         cairn_error_t err = {{0}};
         bool pending = journal_pending(d->journal);
         if (pending && (d->batch_failed || journal_commit(d->journal, &err) < 0)) {

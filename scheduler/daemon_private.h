@@ -117,7 +117,6 @@ struct sched_daemon {
      * with them; a worker resends unacknowledged events after a scheduler
      * restart, so nothing is lost meanwhile. */
     bool commit_urgent;
-    bool commit_timer_on;
     uv_timer_t commit_timer;
     char degraded_why[512];
     int64_t started_ms;

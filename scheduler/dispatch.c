@@ -96,11 +96,11 @@ static void assign_one(sched_daemon_t *d, const sched_attempt_info_t *ai,
     m.kill_grace_ms = (uint32_t)d->cfg.kill_grace_ms;
     m.log_dir = "";
     m.after_attempt_id = ai->after;
-    sched_job_info_t ji;
-    if (sched_job_info(d->core, ai->job, &ji) == 0 && ji.user)
-        /* who the task runs as on a root worker; an unauthenticated
-         * client's jobs run as nobody */
-        m.user = (char *)(strcmp(ji.user, "anonymous") ? ji.user : "nobody");
+    /* who the task runs as on a root worker; an unauthenticated client's
+     * jobs run as nobody */
+    const char *user = sched_job_user(d->core, ai->job);
+    if (user)
+        m.user = (char *)(strcmp(user, "anonymous") ? user : "nobody");
     cairn_peer_t to = cairn_peer_pipe((nng_pipe){.id = l->pipe});
     cairn_error_t err = {{0}};
     if (cairn_net_send(d->wnet, &to, CAIRN_MSG_ASSIGN_TASK, &m.base, &err) < 0) {

@@ -166,6 +166,21 @@ static void reconcile(sched_daemon_t *d, uint32_t node, const Cairn__Register *r
     free(seen);
 }
 
+/* d->serr is sorted by attempt id (lookups come for every attempt of a
+ * status reply); when full, the lowest (oldest) id goes. */
+static size_t serr_lower(const sched_daemon_t *d, uint64_t attempt)
+{
+    size_t lo = 0, hi = d->nserr;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->serr[mid].attempt < attempt)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 void start_error_put(sched_daemon_t *d, uint64_t attempt, const char *text)
 {
     if (!text || !text[0] || start_error_get(d, attempt))
@@ -177,16 +192,18 @@ void start_error_put(sched_daemon_t *d, uint64_t attempt, const char *text)
         memmove(d->serr, d->serr + 1, --d->nserr * sizeof(*d->serr));
     }
     char *t = strndup(text, 1024);
-    if (t)
-        d->serr[d->nserr++] = (start_error_t){attempt, t};
+    if (!t)
+        return;
+    size_t i = serr_lower(d, attempt);
+    memmove(d->serr + i + 1, d->serr + i, (d->nserr - i) * sizeof(*d->serr));
+    d->serr[i] = (start_error_t){attempt, t};
+    d->nserr++;
 }
 
 const char *start_error_get(const sched_daemon_t *d, uint64_t attempt)
 {
-    for (size_t i = d->nserr; i-- > 0;)
-        if (d->serr[i].attempt == attempt)
-            return d->serr[i].text;
-    return NULL;
+    size_t i = serr_lower(d, attempt);
+    return i < d->nserr && d->serr[i].attempt == attempt ? d->serr[i].text : NULL;
 }
 
 /* The challenge sent on pipe, taken out of the table (answered once). */

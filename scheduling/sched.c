@@ -198,6 +198,11 @@ bool sched_job_done(const sched_t *s, uint32_t job)
     return job >= 1 && job <= s->njobs && s->jobs[job - 1].nended == s->jobs[job - 1].ntasks;
 }
 
+const char *sched_job_user(const sched_t *s, uint32_t job)
+{
+    return job >= 1 && job <= s->njobs ? s->jobs[job - 1].user : NULL;
+}
+
 const char *sched_task_name(const sched_t *s, uint32_t job, uint32_t task)
 {
     const sched_task_t *t = task_get(s, job, task);
@@ -299,11 +304,6 @@ int sched_job_info(const sched_t *s, uint32_t job, sched_job_info_t *info)
             info->queued++;
     }
     return 0;
-}
-
-bool sched_job_ended(const sched_t *s, uint32_t job)
-{
-    return job > 0 && job <= s->njobs && s->jobs[job - 1].nended == s->jobs[job - 1].ntasks;
 }
 
 uint32_t sched_node_label_count(const sched_t *s, uint32_t node)

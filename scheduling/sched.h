@@ -103,7 +103,8 @@ const sched_gpu_desc_t *sched_node_gpu(const sched_t *s, uint32_t node, uint32_t
 
 uint32_t sched_job_count(const sched_t *s); /* jobs have ids 1..count */
 uint32_t sched_job_ntasks(const sched_t *s, uint32_t job);
-bool sched_job_done(const sched_t *s, uint32_t job);
+bool sched_job_done(const sched_t *s, uint32_t job); /* every task ended; O(1) */
+const char *sched_job_user(const sched_t *s, uint32_t job); /* the submitter; NULL if unknown */
 /* Task index by name; SCHED_ENOENT if unknown. */
 int sched_task_find(const sched_t *s, uint32_t job, const char *name, uint32_t *task);
 const char *sched_task_name(const sched_t *s, uint32_t job, uint32_t task);
@@ -156,8 +157,6 @@ typedef struct sched_job_info {
     uint32_t queued;   /* of the RUNNING ones: queued on a node behind another (prefetch) */
 } sched_job_info_t;
 int sched_job_info(const sched_t *s, uint32_t job, sched_job_info_t *info);
-/* Every task of the job has ended (O(1)); false for an unknown job. */
-bool sched_job_ended(const sched_t *s, uint32_t job);
 
 /* Node labels ("key=value"), i < count. */
 uint32_t sched_node_label_count(const sched_t *s, uint32_t node);
