@@ -6,10 +6,22 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <stdlib.h>
+#include <time.h>
+
+#define CLIENT_RECONNECT_MIN_MS 20
+#define CLIENT_RECONNECT_MAX_MS 200
 
 struct cairn_client {
     nng_socket sock;
+    cairn_dial_t dial; /* redialed when nng gives up (see net.h) */
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int cairn_client_open(const char *url, int64_t timeout_ms, cairn_client_t **out,
                       cairn_error_t *err)
@@ -21,23 +33,20 @@ int cairn_client_open(const char *url, int64_t timeout_ms, cairn_client_t **out,
     if (rv == 0) {
         nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, (nng_duration)timeout_ms);
         nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, (nng_duration)timeout_ms);
-        nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
-        nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 200);
         nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 256u << 20);
     }
     /* tls+tcp://: the certificate and CA from $CAIRN_TLS_CERT, $CAIRN_TLS_CA */
     cairn_tls_t tls = cairn_tls_from_env();
-    cairn_error_t terr = {{0}};
-    nng_dialer d;
-    if (rv == 0 && (rv = nng_dialer_create(&d, c->sock, url)) == 0 &&
-        (rv = cairn_tls_dialer(d, url, &tls, true, &terr)) == 0)
-        rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+    cairn_error_t derr = {{0}};
+    if (rv == 0 && cairn_dial_start(&c->dial, c->sock, url, &tls, CLIENT_RECONNECT_MIN_MS,
+                                    CLIENT_RECONNECT_MAX_MS, &derr) < 0)
+        rv = NNG_EINVAL;
     if (rv != 0) {
         if (c->sock.id)
             nng_close(c->sock);
         free(c);
         return errcode(err, -EINVAL, "cannot connect to %s: %s", url,
-                       terr.text[0] ? terr.text : nng_strerror(rv));
+                       derr.text[0] ? derr.text : nng_strerror(rv));
     }
     *out = c;
     return 0;
@@ -48,6 +57,7 @@ void cairn_client_close(cairn_client_t *c)
     if (!c)
         return;
     nng_close(c->sock);
+    cairn_dial_fini(&c->dial);
     free(c);
 }
 
@@ -80,8 +90,11 @@ int cairn_client_call(cairn_client_t *c, cairn_msg_type_t type, const ProtobufCM
 {
     uint8_t *buf = NULL;
     size_t len = 0;
-    int rc = cairn_msg_encode(type, req, &buf, &len, err);
+    /* a caller that retries a timed-out call gets a live dialer back */
+    int rc = cairn_dial_check(&c->dial, mono_ms(), err);
     if (rc < 0)
+        return rc;
+    if ((rc = cairn_msg_encode(type, req, &buf, &len, err)) < 0)
         return rc;
     int rv = nng_send(c->sock, buf, len, 0);
     free(buf);

@@ -104,6 +104,44 @@ int cairn_tls_listener(nng_listener l, const char *url, const cairn_tls_t *tls,
 int cairn_tls_dialer(nng_dialer d, const char *url, const cairn_tls_t *tls, bool verify,
                      cairn_error_t *err);
 
+/* A dialer dialed again when nng gives up on it. nng 1.5.2 stops
+ * redialing for good after an attempt that ends in NNG_ECLOSED (a
+ * connection dropped by a dying listener before its header was written);
+ * the dialer's statistics then stop moving. cairn_dial_check(), called
+ * now and then, closes such a dialer (no pipe, no attempt ended for two
+ * of its longest backoffs plus a second) and dials anew on the same
+ * socket; it also bounds a connection attempt that never ends. */
+typedef struct cairn_dial_watch {
+    uint64_t activity; /* the dialer's counters when they last moved */
+    int64_t quiet_since_ms;
+    bool known;
+} cairn_dial_watch_t;
+
+typedef struct cairn_dial {
+    nng_socket sock;
+    nng_dialer dialer;
+    char *url, *cert_key, *ca;
+    int min_ms, max_ms;
+    cairn_dial_watch_t watch;
+    unsigned redials; /* dead dialers replaced so far */
+} cairn_dial_t;
+
+void cairn_dial_watch_init(cairn_dial_watch_t *w, int64_t now_ms);
+/* One look at a dialer: true when it has had no pipe and its counters
+ * have not moved for window_ms. Pure; exposed for tests. */
+bool cairn_dial_watch_step(cairn_dial_watch_t *w, bool has_pipe, uint64_t activity,
+                           int64_t now_ms, int64_t window_ms);
+
+/* Create and start a nonblocking dialer on sock (TLS applied from tls,
+ * which is copied); reconnect backoff min_ms..max_ms. */
+int cairn_dial_start(cairn_dial_t *d, nng_socket sock, const char *url, const cairn_tls_t *tls,
+                     int min_ms, int max_ms, cairn_error_t *err);
+/* 1: the dialer was dead and a new one was started; 0: nothing to do;
+ * negative: the new dialer could not be made (err says why). */
+int cairn_dial_check(cairn_dial_t *d, int64_t now_ms, cairn_error_t *err);
+/* Frees what d holds; the dialer itself closes with its socket. */
+void cairn_dial_fini(cairn_dial_t *d);
+
 /* A peer that is just a pipe. */
 static inline cairn_peer_t cairn_peer_pipe(nng_pipe p)
 {

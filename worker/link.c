@@ -33,6 +33,8 @@
 #define LINK_HEARTBEAT_MIN_MS 10
 #define LINK_RECONNECT_MIN_MS 50
 #define LINK_RECONNECT_MAX_MS 2000
+/* how often a link without a connection looks at its dialer (net.h) */
+#define LINK_DIAL_CHECK_MS 1000
 
 /* nng_close() that takes longer is left behind (nng 1.5.2 deadlock). */
 #define LINK_CLOSE_MAX_MS 2000
@@ -57,9 +59,9 @@ struct worker_link {
     char *node_name;
     uint32_t retry_min_ms, retry_max_ms, register_timeout_ms;
     nng_socket sock;
-    nng_dialer dialer;
+    cairn_dial_t dial;
     cairn_net_t *net;
-    uv_timer_t register_timer, heartbeat_timer;
+    uv_timer_t register_timer, heartbeat_timer, dial_timer;
     int handles_open;
     bool closing;
 
@@ -453,25 +455,21 @@ static void pipe_cb(cairn_net_t *n, nng_pipe p, bool added, void *arg)
 
 /* ---- create / destroy ---------------------------------------------------- */
 
-static int link_dial(worker_link_t *l, const char *url, const cairn_tls_t *tls,
-                     cairn_error_t *err)
+/* While there is no connection: replace a dialer nng gave up on. */
+static void dial_timer_cb(uv_timer_t *t)
 {
-    int rv;
-    if ((rv = nng_pair1_open(&l->sock)) != 0)
-        return errcode(err, -ENOMEM, "cannot open a socket: %s", nng_strerror(rv));
-    if ((rv = nng_dialer_create(&l->dialer, l->sock, url)) != 0) {
-        nng_close(l->sock);
-        l->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
-        return errcode(err, -EINVAL, "scheduler URL %s: %s", url, nng_strerror(rv));
-    }
-    if ((rv = cairn_tls_dialer(l->dialer, url, tls, true, err)) != 0) {
-        nng_close(l->sock);
-        l->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
-        return -EINVAL;
-    }
-    nng_dialer_set_ms(l->dialer, NNG_OPT_RECONNMINT, LINK_RECONNECT_MIN_MS);
-    nng_dialer_set_ms(l->dialer, NNG_OPT_RECONNMAXT, LINK_RECONNECT_MAX_MS);
-    return 0;
+    worker_link_t *l = t->data;
+    if (l->closing || l->pipe.id != 0)
+        return;
+    cairn_error_t err = {{0}};
+    int rc = cairn_dial_check(&l->dial, (int64_t)uv_now(l->loop), &err);
+    if (rc < 0)
+        link_log(l, WORKER_LOG_ERROR, "cannot dial the scheduler again: %s", err.text);
+    else if (rc > 0)
+        link_log(l, l->dial.redials == 1 ? WORKER_LOG_WARN : WORKER_LOG_DEBUG,
+                 "no connection attempt to the scheduler ended for %d ms: dialing anew "
+                 "(%u so far)",
+                 2 * LINK_RECONNECT_MAX_MS + 1000, l->dial.redials);
 }
 
 static void close_cb(uv_handle_t *h)
@@ -483,6 +481,7 @@ static void close_cb(uv_handle_t *h)
         cairn__task_event__free_unpacked(l->events[i], NULL);
     free(l->events);
     free(l->node_name);
+    cairn_dial_fini(&l->dial);
     free(l);
 }
 
@@ -510,26 +509,31 @@ int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
     /* above any seq an earlier run of this worker can have used, as long
      * as the clock does not go back: the scheduler drops duplicates by seq */
     l->next_seq = (uint64_t)wall_ms() * 1000;
-    cairn_tls_t tls = {.cert_key = cfg->tls_cert, .ca = cfg->tls_ca};
-    int rc = link_dial(l, cfg->url, &tls, err);
-    if (rc < 0) {
+    int rv = nng_pair1_open(&l->sock);
+    if (rv != 0) {
         free(l->node_name);
         free(l);
-        return rc;
+        return errcode(err, -ENOMEM, "cannot open a socket: %s", nng_strerror(rv));
     }
     uv_timer_init(loop, &l->register_timer);
     uv_timer_init(loop, &l->heartbeat_timer);
-    l->register_timer.data = l->heartbeat_timer.data = l;
-    l->handles_open = 2;
+    uv_timer_init(loop, &l->dial_timer);
+    l->register_timer.data = l->heartbeat_timer.data = l->dial_timer.data = l;
+    l->handles_open = 3;
     cairn_net_callbacks_t ncb = {.recv = recv_cb, .bad = bad_cb, .pipe = pipe_cb, .arg = l};
-    if ((rc = cairn_net_create(loop, l->sock, 0, &ncb, &l->net, err)) < 0)
+    int rc = cairn_net_create(loop, l->sock, 0, &ncb, &l->net, err);
+    if (rc < 0)
         goto error;
     cairn_net_set_flow(l->net, CAIRN_NET_FLOW_RECEIVER);
-    int rv = nng_dialer_start(l->dialer, NNG_FLAG_NONBLOCK);
-    if (rv != 0) {
-        rc = errcode(err, -EINVAL, "cannot dial %s: %s", cfg->url, nng_strerror(rv));
+    /* after the net: it watches pipes from before the first one */
+    cairn_tls_t tls = {.cert_key = cfg->tls_cert, .ca = cfg->tls_ca};
+    cairn_error_t derr = {{0}};
+    if ((rc = cairn_dial_start(&l->dial, l->sock, cfg->url, &tls, LINK_RECONNECT_MIN_MS,
+                               LINK_RECONNECT_MAX_MS, &derr)) < 0) {
+        errcode(err, rc, "scheduler %s", derr.text);
         goto error;
     }
+    uv_timer_start(&l->dial_timer, dial_timer_cb, LINK_DIAL_CHECK_MS, LINK_DIAL_CHECK_MS);
     *out = l;
     return 0;
 error:
@@ -549,4 +553,5 @@ void worker_link_destroy(worker_link_t *l)
         link_log(l, WORKER_LOG_WARN, "closing the connection got stuck in nng: left behind");
     uv_close((uv_handle_t *)&l->register_timer, close_cb);
     uv_close((uv_handle_t *)&l->heartbeat_timer, close_cb);
+    uv_close((uv_handle_t *)&l->dial_timer, close_cb);
 }
