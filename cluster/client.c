@@ -23,8 +23,7 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int cairn_client_open(const char *url, int64_t timeout_ms, cairn_client_t **out,
-                      cairn_error_t *err)
+int cairn_client_open(const char *url, int64_t timeout_ms, cairn_client_t **out, cairn_error_t *err)
 {
     cairn_client_t *c = calloc(1, sizeof(*c));
     if (!c)

@@ -22,7 +22,7 @@ typedef struct cairn_net cairn_net_t;
 /* Where a message came from, and how to answer it. */
 typedef struct cairn_peer {
     nng_pipe pipe;
-    size_t hdr_len;      /* raw rep0 backtrace, 0 for pair1 */
+    size_t hdr_len; /* raw rep0 backtrace, 0 for pair1 */
     uint8_t hdr[64];
 } cairn_peer_t;
 
@@ -99,8 +99,7 @@ cairn_tls_t cairn_tls_from_env(void);
 
 /* Apply tls to a listener or dialer not started yet when url is tls+...;
  * returns 0 or an nng error code with err saying what is missing. */
-int cairn_tls_listener(nng_listener l, const char *url, const cairn_tls_t *tls,
-                       cairn_error_t *err);
+int cairn_tls_listener(nng_listener l, const char *url, const cairn_tls_t *tls, cairn_error_t *err);
 int cairn_tls_dialer(nng_dialer d, const char *url, const cairn_tls_t *tls, bool verify,
                      cairn_error_t *err);
 
@@ -129,8 +128,8 @@ typedef struct cairn_dial {
 void cairn_dial_watch_init(cairn_dial_watch_t *w, int64_t now_ms);
 /* One look at a dialer: true when it has had no pipe and its counters
  * have not moved for window_ms. Pure; exposed for tests. */
-bool cairn_dial_watch_step(cairn_dial_watch_t *w, bool has_pipe, uint64_t activity,
-                           int64_t now_ms, int64_t window_ms);
+bool cairn_dial_watch_step(cairn_dial_watch_t *w, bool has_pipe, uint64_t activity, int64_t now_ms,
+                           int64_t window_ms);
 
 /* Create and start a nonblocking dialer on sock (TLS applied from tls,
  * which is copied); reconnect backoff min_ms..max_ms. */

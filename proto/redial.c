@@ -27,8 +27,8 @@ void cairn_dial_watch_init(cairn_dial_watch_t *w, int64_t now_ms)
     w->quiet_since_ms = now_ms;
 }
 
-bool cairn_dial_watch_step(cairn_dial_watch_t *w, bool has_pipe, uint64_t activity,
-                           int64_t now_ms, int64_t window_ms)
+bool cairn_dial_watch_step(cairn_dial_watch_t *w, bool has_pipe, uint64_t activity, int64_t now_ms,
+                           int64_t window_ms)
 {
     if (has_pipe || !w->known || activity != w->activity) {
         w->known = true;
@@ -132,8 +132,8 @@ int cairn_dial_check(cairn_dial_t *d, int64_t now_ms, cairn_error_t *err)
     int rc = dialer_activity(d->dialer, &activity, &has_pipe);
     if (rc == -ENOTSUP)
         return 0; /* cannot tell: leave it to nng */
-    if (rc == 1 &&
-        !cairn_dial_watch_step(&d->watch, has_pipe, activity, now_ms, 2 * (int64_t)d->max_ms + 1000))
+    if (rc == 1 && !cairn_dial_watch_step(&d->watch, has_pipe, activity, now_ms,
+                                          2 * (int64_t)d->max_ms + 1000))
         return 0;
     /* dead (or closed under us): a fresh dialer on the same socket */
     if (rc == 1)

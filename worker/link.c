@@ -320,8 +320,7 @@ static void on_register_reply(worker_link_t *l, const ProtobufCMessage *msg)
             link_log(l, WORKER_LOG_ERROR,
                      "the scheduler refused this worker's join key (%s): %s; retrying in "
                      "%" PRIu32 " ms",
-                     l->join_key->id, rr->error[0] ? rr->error : "no reason given",
-                     l->backoff_ms);
+                     l->join_key->id, rr->error[0] ? rr->error : "no reason given", l->backoff_ms);
         else
             link_log(l, WORKER_LOG_ERROR,
                      "the scheduler refused the registration: %s; retrying in %" PRIu32 " ms",
