@@ -1,11 +1,13 @@
 /* Blocking request/reply client; see client.h. */
 #include "client.h"
 #include "net.h"
+#include "sign.h"
 
 #include <errno.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define CLIENT_RECONNECT_MIN_MS 20
@@ -13,8 +15,16 @@
 
 struct cairn_client {
     nng_socket sock;
-    cairn_dial_t dial; /* redialed when nng gives up (see net.h) */
+    cairn_dial_t dial;      /* redialed when nng gives up (see net.h) */
+    cairn_signer_t *signer; /* tls+tcp:// with a certificate: requests signed */
 };
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int64_t mono_ms(void)
 {
@@ -40,9 +50,14 @@ int cairn_client_open(const char *url, int64_t timeout_ms, cairn_client_t **out,
     if (rv == 0 && cairn_dial_start(&c->dial, c->sock, url, &tls, CLIENT_RECONNECT_MIN_MS,
                                     CLIENT_RECONNECT_MAX_MS, &derr) < 0)
         rv = NNG_EINVAL;
+    /* who we are, proven per request with the certificate's key (sign.h) */
+    if (rv == 0 && !strncmp(url, "tls+", 4) && tls.cert_key &&
+        cairn_signer_open(tls.cert_key, &c->signer, &derr) < 0)
+        rv = NNG_EINVAL;
     if (rv != 0) {
         if (c->sock.id)
             nng_close(c->sock);
+        cairn_dial_fini(&c->dial);
         free(c);
         return errcode(err, -EINVAL, "cannot connect to %s: %s", url,
                        derr.text[0] ? derr.text : nng_strerror(rv));
@@ -57,6 +72,7 @@ void cairn_client_close(cairn_client_t *c)
         return;
     nng_close(c->sock);
     cairn_dial_fini(&c->dial);
+    cairn_signer_close(c->signer);
     free(c);
 }
 
@@ -95,6 +111,16 @@ int cairn_client_call(cairn_client_t *c, cairn_msg_type_t type, const ProtobufCM
         return rc;
     if ((rc = cairn_msg_encode(type, req, &buf, &len, err)) < 0)
         return rc;
+    if (c->signer) {
+        uint8_t *sbuf = NULL;
+        size_t slen = 0;
+        rc = cairn_signer_wrap(c->signer, buf, len, wall_ms(), &sbuf, &slen, err);
+        free(buf);
+        if (rc < 0)
+            return rc;
+        buf = sbuf;
+        len = slen;
+    }
     int rv = nng_send(c->sock, buf, len, 0);
     free(buf);
     if (rv != 0)

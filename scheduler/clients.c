@@ -8,18 +8,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon_private.h"
+#include "sign.h"
 
 /* --- identity and permissions ---------------------------------------------
  *
  * Who sent a request: on ipc:// the peer's Unix uid, which the kernel
  * vouches for (SO_PEERCRED, NNG_OPT_IPC_PEER_UID), resolved to a user name;
- * on any other transport "anonymous", unless client_tls_identity() names
- * the peer. Administrators (uid 0, the scheduler's own uid, --admins) may
- * act on every job and drain nodes; other users only on their own jobs;
- * anonymous clients may only read (status, list, nodes, explain) unless
+ * on tls+tcp:// the subject CN of the client certificate that signed the
+ * request (SignedRequest, checked by on_signed); otherwise "anonymous". Administrators (uid 0, the
+ * scheduler's own uid, --admins) may act on every job and drain nodes; other users only on their
+ * own jobs; anonymous clients may only read (status, list, nodes, explain) unless
  * --allow-anonymous-writes. */
 
 #define ANONYMOUS "anonymous"
@@ -30,18 +32,6 @@ typedef struct client_id {
     bool has_uid;
     uid_t uid;
 } client_id_t;
-
-/* HOOK for TLS: the identity of a tcp+tls:// client, taken from its
- * verified client certificate (e.g. the subject's CN), into name; returns
- * 0, or -ENOENT when the pipe carries no certificate (then the client is
- * anonymous). TLS is not implemented yet: there is never a certificate. */
-static int client_tls_identity(nng_pipe pipe, char *name, size_t n)
-{
-    (void)pipe;
-    (void)name;
-    (void)n;
-    return -ENOENT;
-}
 
 /* Listen for clients on url. An ipc:// socket is made connectable by every
  * local user (0666): who may reach it is up to the permissions of the
@@ -95,8 +85,9 @@ static void uid_name(uid_t uid, char *name, size_t n)
     snprintf(cache[k].name, sizeof(cache[k].name), "%s", name);
 }
 
-/* The identity of the client on pipe. */
-static void client_identity(const cairn_peer_t *from, client_id_t *id)
+/* The identity of the client on pipe (or of the signer of the request
+ * being handled: see on_signed). */
+static void client_identity(sched_daemon_t *d, const cairn_peer_t *from, client_id_t *id)
 {
     memset(id, 0, sizeof(*id));
     uint64_t uid = 0;
@@ -104,8 +95,9 @@ static void client_identity(const cairn_peer_t *from, client_id_t *id)
         id->has_uid = true;
         id->uid = (uid_t)uid;
         uid_name(id->uid, id->name, sizeof(id->name));
-    } else if (client_tls_identity(from->pipe, id->name, sizeof(id->name)) == 0 && id->name[0]) {
-        /* named by its certificate */
+    } else if (d->signed_user) {
+        /* named by its certificate (a verified signed request) */
+        snprintf(id->name, sizeof(id->name), "%s", d->signed_user);
     } else {
         id->anonymous = true;
         snprintf(id->name, sizeof(id->name), "%s", ANONYMOUS);
@@ -190,7 +182,7 @@ static bool may_touch_job(sched_daemon_t *d, const cairn_peer_t *from, uint32_t 
                           const char *verb)
 {
     client_id_t id;
-    client_identity(from, &id);
+    client_identity(d, from, &id);
     sched_job_info_t ji;
     sched_job_info(d->core, job, &ji);
     const char *owner = ji.user ? ji.user : "";
@@ -236,7 +228,7 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
         return;
     }
     client_id_t id;
-    client_identity(from, &id);
+    client_identity(d, from, &id);
     if (!may_write(d, from, &id, "submit jobs"))
         return;
     /* the submitter is who the client is, not what it says it is */
@@ -468,8 +460,7 @@ static Cairn__TaskStatus *task_msg(sched_daemon_t *d, uint32_t job, uint32_t t, 
         ts->pending_reason = CAIRN__PENDING_REASON__PENDING_REASON_NONE;
         if (why) {
             snprintf(why, 160, "queued on node %s: starts when attempt %llu ends",
-                     sched_node_name(d->core, cur.allocs[0].node),
-                     (unsigned long long)cur.after);
+                     sched_node_name(d->core, cur.allocs[0].node), (unsigned long long)cur.after);
             ts->pending_detail = why;
         }
     }
@@ -498,8 +489,7 @@ static Cairn__TaskStatus *task_msg(sched_daemon_t *d, uint32_t job, uint32_t t, 
 
 #define EXPLAIN_MAX 100 /* pending tasks explained per status reply */
 
-static void status_reply(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job,
-                         bool summary_only)
+static void status_reply(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job, bool summary_only)
 {
     frees_t f = {0};
     Cairn__JobStatusReply rep = CAIRN__JOB_STATUS_REPLY__INIT;
@@ -524,8 +514,7 @@ static void status_reply(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job
 #define JOB_WAIT_MAX_MS 60000
 #define JOB_WAITS_MAX 10000 /* open long polls; more are answered at once */
 
-static void on_status(sched_daemon_t *d, const cairn_peer_t *from,
-                      const Cairn__JobStatusRequest *r)
+static void on_status(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__JobStatusRequest *r)
 {
     if (r->job_id == 0 || r->job_id > sched_job_count(d->core)) {
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "no job %llu",
@@ -586,8 +575,8 @@ void clients_answer_waits(sched_daemon_t *d, bool expire)
 
 static void on_list(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__ListJobsRequest *r)
 {
-    uint32_t limit = r->limit && r->limit < d->cfg.max_jobs_listed ? r->limit
-                                                                   : d->cfg.max_jobs_listed;
+    uint32_t limit =
+        r->limit && r->limit < d->cfg.max_jobs_listed ? r->limit : d->cfg.max_jobs_listed;
     uint32_t njobs = sched_job_count(d->core);
     frees_t f = {0};
     Cairn__ListJobsReply rep = CAIRN__LIST_JOBS_REPLY__INIT;
@@ -616,8 +605,8 @@ static void on_list(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Li
 
 /* --- cancel, logs ---------------------------------------------------------- */
 
-static bool find_task(sched_daemon_t *d, const cairn_peer_t *from, uint64_t job,
-                      const char *name, uint32_t *task)
+static bool find_task(sched_daemon_t *d, const cairn_peer_t *from, uint64_t job, const char *name,
+                      uint32_t *task)
 {
     if (job == 0 || job > sched_job_count(d->core)) {
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "no job %llu",
@@ -625,8 +614,8 @@ static bool find_task(sched_daemon_t *d, const cairn_peer_t *from, uint64_t job,
         return false;
     }
     if (sched_task_find(d->core, (uint32_t)job, name ? name : "", task) < 0) {
-        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
-                      "job %llu has no task '%s'", (unsigned long long)job, name ? name : "");
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "job %llu has no task '%s'",
+                      (unsigned long long)job, name ? name : "");
         return false;
     }
     return true;
@@ -645,7 +634,7 @@ static void on_cancel(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     }
     uint32_t job = (uint32_t)r->job_id;
     client_id_t id;
-    client_identity(from, &id);
+    client_identity(d, from, &id);
     if (!may_write(d, from, &id, "cancel jobs") || !may_touch_job(d, from, job, "cancel"))
         return;
     sched_job_info_t before, after;
@@ -697,8 +686,8 @@ static void on_logs(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Lo
     uint32_t max = r->max_bytes && r->max_bytes < (1u << 20) ? r->max_bytes : (1u << 20);
     int stream = r->stream == CAIRN__LOG_STREAM__LOG_STREAM_STDERR ? 2 : 1;
     if (dispatch_read_log(d, id, r->replica, stream, r->offset, max, from) < 0)
-        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
-                      "task %s has no replica %u", r->task, r->replica);
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "task %s has no replica %u",
+                      r->task, r->replica);
 }
 
 /* --- nodes, drain, explain ----------------------------------------------- */
@@ -719,7 +708,8 @@ static Cairn__NodeState node_state(sched_daemon_t *d, uint32_t n, uint32_t runni
 static int cmp_names(const void *a, const void *b, void *arg)
 {
     const sched_t *s = arg;
-    return strcmp(sched_node_name(s, *(const uint32_t *)a), sched_node_name(s, *(const uint32_t *)b));
+    return strcmp(sched_node_name(s, *(const uint32_t *)a),
+                  sched_node_name(s, *(const uint32_t *)b));
 }
 
 static Cairn__NodeInfo *node_msg(sched_daemon_t *d, uint32_t n, frees_t *f)
@@ -816,7 +806,7 @@ static void on_drain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__D
 {
     uint32_t node;
     client_id_t id;
-    client_identity(from, &id);
+    client_identity(d, from, &id);
     if (!is_admin(d, &id)) {
         const char *verb = r->drain ? "drain" : "undrain";
         dlog(d->log, LOG_INFO, "refused: %s %s may not %s node %s",
@@ -833,8 +823,8 @@ static void on_drain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__D
         return;
     }
     if (sched_node_state(d->core, node) == SCHED_NODE_DOWN) {
-        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION,
-                      "node %s is down", r->node);
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION, "node %s is down",
+                      r->node);
         return;
     }
     sched_node_state_t want = r->drain ? SCHED_NODE_DRAINING : SCHED_NODE_UP;
@@ -873,25 +863,94 @@ static const struct {
     cairn_msg_type_t type;
     client_fn fn;
 } handlers[] = {
-    {CAIRN_MSG_SUBMIT, (client_fn)on_submit},   {CAIRN_MSG_JOB_STATUS, (client_fn)on_status},
-    {CAIRN_MSG_LIST_JOBS, (client_fn)on_list},  {CAIRN_MSG_CANCEL, (client_fn)on_cancel},
-    {CAIRN_MSG_LOGS, (client_fn)on_logs},       {CAIRN_MSG_NODES, (client_fn)on_nodes},
-    {CAIRN_MSG_DRAIN, (client_fn)on_drain},     {CAIRN_MSG_EXPLAIN, (client_fn)on_explain},
+    {CAIRN_MSG_SUBMIT, (client_fn)on_submit},  {CAIRN_MSG_JOB_STATUS, (client_fn)on_status},
+    {CAIRN_MSG_LIST_JOBS, (client_fn)on_list}, {CAIRN_MSG_CANCEL, (client_fn)on_cancel},
+    {CAIRN_MSG_LOGS, (client_fn)on_logs},      {CAIRN_MSG_NODES, (client_fn)on_nodes},
+    {CAIRN_MSG_DRAIN, (client_fn)on_drain},    {CAIRN_MSG_EXPLAIN, (client_fn)on_explain},
 };
+
+static bool dispatch(sched_daemon_t *d, const cairn_peer_t *from, cairn_msg_type_t type,
+                     ProtobufCMessage *msg)
+{
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+        if (handlers[i].type == type) {
+            handlers[i].fn(d, from, msg);
+            return true;
+        }
+    return false;
+}
+
+static int64_t wall_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A request signed with a client certificate's key: honoured on verified
+ * TLS connections only, the certificate checked against --tls-ca; the
+ * inner request is then handled as sent by the certificate's CN. */
+static void on_signed(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__SignedRequest *r)
+{
+    bool verified = false;
+    if (nng_pipe_get_bool(from->pipe, NNG_OPT_TLS_VERIFIED, &verified) != 0 || !verified) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+                      "signed requests are accepted only over tls+tcp:// with a verified "
+                      "client certificate");
+        return;
+    }
+    if (!d->verifier) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+                      "signed requests need the scheduler's --tls-ca");
+        return;
+    }
+    char user[256];
+    cairn_error_t err = {{0}};
+    if (cairn_verifier_check(d->verifier, r->certificate.data, r->certificate.len, r->time_ms,
+                             r->nonce.data, r->nonce.len, r->request.data, r->request.len,
+                             r->signature.data, r->signature.len, wall_now_ms(), user, sizeof(user),
+                             &err) < 0) {
+        dlog(d->log, LOG_WARN, "refused a signed client request: %s", err.text);
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED, "%s", err.text);
+        return;
+    }
+    cairn_msg_type_t type;
+    ProtobufCMessage *inner = NULL;
+    if (cairn_msg_decode(r->request.data, r->request.len, d->cfg.max_msg, &type, &inner, &err) <
+        0) {
+        d->bad_messages++;
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "signed request: %s",
+                      err.text);
+        return;
+    }
+    d->signed_user = user;
+    bool known = type != CAIRN_MSG_SIGNED && dispatch(d, from, type, inner);
+    d->signed_user = NULL;
+    if (!known) {
+        d->bad_messages++;
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_UNSUPPORTED,
+                      "signed %s is not a client request", cairn_msg_type_name(type));
+    }
+    cairn_msg_free(inner);
+}
 
 void clients_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
                   ProtobufCMessage *msg, void *arg)
 {
     sched_daemon_t *d = arg;
     (void)n;
+    if (type == CAIRN_MSG_SIGNED) {
+        on_signed(d, from, (const Cairn__SignedRequest *)msg);
+        return;
+    }
     for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
         if (handlers[i].type == type) {
             handlers[i].fn(d, from, msg);
             return;
         }
     d->bad_messages++;
-    clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_UNSUPPORTED,
-                  "%s is not a client request", cairn_msg_type_name(type));
+    clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_UNSUPPORTED, "%s is not a client request",
+                  cairn_msg_type_name(type));
 }
 
 void clients_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg)

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "daemon_private.h"
+#include "sign.h"
 
 int64_t wall_ms(void)
 {
@@ -294,8 +295,9 @@ static void check_cb(uv_check_t *h)
         bool pending = journal_pending(d->journal);
         if (pending && (d->batch_failed || journal_commit(d->journal, &err) < 0)) {
             journal_rollback(d->journal);
-            dlog(d->log, LOG_ERROR, "commit failed (%s): reloading the state; "
-                                    "new submissions are refused until a write succeeds",
+            dlog(d->log, LOG_ERROR,
+                 "commit failed (%s): reloading the state; "
+                 "new submissions are refused until a write succeeds",
                  err.text[0] ? err.text : d->degraded_why);
             if (err.text[0]) /* else an append failed and said why already */
                 snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
@@ -438,7 +440,8 @@ static char *path_join(const char *prefix, const char *dir, const char *suffix)
     return s;
 }
 
-int clients_listen(nng_socket s, const char *url, const cairn_tls_t *tls, cairn_error_t *err); /* clients.c */
+int clients_listen(nng_socket s, const char *url, const cairn_tls_t *tls,
+                   cairn_error_t *err); /* clients.c */
 
 static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
 {
@@ -449,8 +452,8 @@ static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
     nng_socket_set_int(d->wsock, NNG_OPT_RECVBUF, 1024);
     nng_socket_set_int(d->csock, NNG_OPT_SENDBUF, 256);
     nng_socket_set_int(d->csock, NNG_OPT_RECVBUF, 256);
-    cairn_net_callbacks_t wcb = {.recv = workers_recv, .bad = workers_bad, .pipe = workers_pipe,
-                                 .arg = d};
+    cairn_net_callbacks_t wcb = {
+        .recv = workers_recv, .bad = workers_bad, .pipe = workers_pipe, .arg = d};
     cairn_net_callbacks_t ccb = {.recv = clients_recv, .bad = clients_bad, .arg = d};
     if (cairn_net_create(d->loop, d->wsock, d->cfg.max_msg, &wcb, &d->wnet, err) < 0 ||
         cairn_net_create(d->loop, d->csock, d->cfg.max_msg, &ccb, &d->cnet, err) < 0)
@@ -467,6 +470,8 @@ static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
     if ((rv = clients_listen(d->csock, d->client_url, &tls, &terr)) != 0)
         return errcode(err, -EADDRINUSE, "cannot listen for clients on %s: %s", d->client_url,
                        terr.text[0] ? terr.text : nng_strerror(rv));
+    if (d->cfg.tls_ca && !d->verifier && cairn_verifier_open(d->cfg.tls_ca, &d->verifier, err) < 0)
+        return -EINVAL;
     if (!d->wwatch)
         d->wwatch = watchdog_create(d->worker_url, true, &tls);
     if (!d->cwatch)
@@ -551,10 +556,11 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
     uint64_t every = (uint64_t)(cfg->heartbeat_interval_ms > 0 ? cfg->heartbeat_interval_ms : 1000);
     uv_timer_start(&d->hb_timer, hb_cb, every, every);
     d_link(d, sched_node_count(d->core) ? sched_node_count(d->core) - 1 : 0);
-    dlog(log, LOG_INFO, "state %s: %llu journal entries, %u nodes, %u jobs; workers on %s, "
-                        "clients on %s",
-         d->journal_path, (unsigned long long)journal_count(d->journal),
-         sched_node_count(d->core), sched_job_count(d->core), d->worker_url, d->client_url);
+    dlog(log, LOG_INFO,
+         "state %s: %llu journal entries, %u nodes, %u jobs; workers on %s, "
+         "clients on %s",
+         d->journal_path, (unsigned long long)journal_count(d->journal), sched_node_count(d->core),
+         sched_job_count(d->core), d->worker_url, d->client_url);
     d_mark_dirty(d);
     *out = d;
     return 0;
@@ -577,6 +583,8 @@ void sched_daemon_destroy(sched_daemon_t *d)
     watchdog_destroy(d->wwatch);
     watchdog_destroy(d->cwatch);
     d->wwatch = d->cwatch = NULL;
+    cairn_verifier_close(d->verifier);
+    d->verifier = NULL;
     cairn_net_destroy(d->wnet);
     cairn_net_destroy(d->cnet);
     if (d->wsock.id)

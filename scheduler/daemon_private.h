@@ -148,6 +148,10 @@ struct sched_daemon {
     size_t nrexits, rexits_cap;
     /* counters for metrics */
     uint64_t placements, submits, events_applied, bad_messages;
+    /* tls+tcp:// clients: signed requests checked against --tls-ca (sign.h);
+     * signed_user names the sender of the request being handled, if any */
+    struct cairn_verifier *verifier;
+    const char *signed_user;
     uint64_t retries[8]; /* by sched_end_t of the attempt that ended */
     histogram_t pass_latency, start_latency;
     metrics_t *metrics;

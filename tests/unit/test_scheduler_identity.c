@@ -329,6 +329,33 @@ Test(identity, anonymous_writes_when_allowed)
     anonymous_case(true);
 }
 
+/* A SignedRequest proves nothing outside a verified TLS connection (it
+ * could be replayed from a capture): refused on ipc, and nothing inside it
+ * is done. */
+Test(identity, signed_requests_need_tls)
+{
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, NULL);
+    Cairn__ListJobsRequest inner = CAIRN__LIST_JOBS_REQUEST__INIT;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cairn_error_t err = {{0}};
+    cr_assert_eq(cairn_msg_encode(CAIRN_MSG_LIST_JOBS, &inner.base, &buf, &len, &err), 0);
+    Cairn__SignedRequest req = CAIRN__SIGNED_REQUEST__INIT;
+    req.request.data = buf;
+    req.request.len = len;
+    req.time_ms = 1;
+    ProtobufCMessage *rep = NULL;
+    int rc = cairn_client_call(s.client, CAIRN_MSG_SIGNED, &req.base, CAIRN_MSG_LIST_JOBS_REPLY,
+                               &rep, &err);
+    cr_expect_eq(rc, -EACCES, "%s", err.text);
+    cr_expect(strstr(err.text, "tls+tcp://") != NULL, "%s", err.text);
+    free(buf);
+    h_sched_stop(&s, SIGTERM);
+    h_sched_fini(&s);
+}
+
 /* A root worker runs each task as its submitter; root's own tasks only
  * with --allow-root-tasks (the suite sets $CAIRN_ALLOW_ROOT_TASKS, which
  * the second worker here does without). */
@@ -344,9 +371,8 @@ static pid_t worker_proc(h_sched_t *s, const char *name, bool allow_root)
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         unsetenv("CAIRN_ALLOW_ROOT_TASKS");
-        execl(bin, bin, "--scheduler", s->workers, "--state-dir", dir, "--name", name,
-              "--topology", topo, "--log-file", log, allow_root ? "--allow-root-tasks" : NULL,
-              (char *)NULL);
+        execl(bin, bin, "--scheduler", s->workers, "--state-dir", dir, "--name", name, "--topology",
+              topo, "--log-file", log, allow_root ? "--allow-root-tasks" : NULL, (char *)NULL);
         _exit(127);
     }
     return pid;
