@@ -1,9 +1,11 @@
 /* cairn: the command-line client. Global options, the command table, and
  * the helpers every command shares (scheduler address, calls, exit codes). */
 #include <errno.h>
-#include <stdbool.h>
 #include <getopt.h>
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +106,12 @@ int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn
     bool reads = type != CAIRN_MSG_SUBMIT && type != CAIRN_MSG_CANCEL && type != CAIRN_MSG_DRAIN;
     cairn_client_set_resend(c->client, reads ? 1000 : 0);
     int rc = cairn_client_call(c->client, type, req, want, rep, &err);
+    /* a read that rode a commit that failed (state disk full or broken) is
+     * answered "try again later": ask again a few times, backing off */
+    for (int tries = 0; reads && rc == -EAGAIN && tries < 5; tries++) {
+        nng_msleep(100 << tries);
+        rc = cairn_client_call(c->client, type, req, want, rep, &err);
+    }
     if (rc == 0)
         return CLI_OK;
     if (rc == -ETIMEDOUT || (rc == -EIO && (!strncmp(err.text, "cannot reach", 12) ||

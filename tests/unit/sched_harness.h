@@ -12,6 +12,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,8 +176,12 @@ static inline ProtobufCMessage *h_call(h_sched_t *s, cairn_msg_type_t type,
         int rc = cairn_client_call(s->client, type, req, want, &rep, err);
         if (rc == 0)
             return rep;
-        if (rc != -ETIMEDOUT || h_now_ms() > deadline)
+        /* a read answered "try again later" (it rode a commit that failed
+         * on a broken state disk) is asked again, as the CLI does */
+        if ((rc != -ETIMEDOUT && !(read && rc == -EAGAIN)) || h_now_ms() > deadline)
             return NULL;
+        if (rc == -EAGAIN)
+            nng_msleep(50);
     }
 }
 
