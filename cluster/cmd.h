@@ -8,8 +8,8 @@
 #include <stdio.h>
 
 #include "client.h"
-#include "json_print.h"
 #include "envelope.h"
+#include "json_print.h"
 
 /* Exit codes, part of the command's interface. */
 enum {
@@ -68,10 +68,11 @@ int cmd_drain(cli_t *c, int argc, char **argv);
 int cmd_undrain(cli_t *c, int argc, char **argv);
 int cmd_up(cli_t *c, int argc, char **argv);
 int cmd_down(cli_t *c, int argc, char **argv);
+int cmd_audit(cli_t *c, int argc, char **argv);
 
 extern const char cmd_submit_help[], cmd_status_help[], cmd_jobs_help[], cmd_wait_help[],
     cmd_logs_help[], cmd_cancel_help[], cmd_explain_help[], cmd_nodes_help[], cmd_drain_help[],
-    cmd_undrain_help[], cmd_up_help[], cmd_down_help[];
+    cmd_undrain_help[], cmd_up_help[], cmd_down_help[], cmd_audit_help[];
 
 /* --- ui.c: output helpers ------------------------------------------------ */
 
@@ -99,7 +100,6 @@ const char *ui_bytes(uint64_t n, char *buf, size_t len);
 int64_t ui_now_ms(void);  /* wall clock */
 int64_t ui_mono_ms(void); /* monotonic */
 void ui_sleep_ms(int ms);
-
 
 /* An aligned text table. */
 typedef struct ui_table ui_table_t;

@@ -30,6 +30,7 @@ static const struct cli_cmd {
     {"nodes", cmd_nodes, cmd_nodes_help, "show nodes and GPUs"},
     {"drain", cmd_drain, cmd_drain_help, "stop placing work on a node"},
     {"undrain", cmd_undrain, cmd_undrain_help, "put a drained node back to work"},
+    {"audit", cmd_audit, cmd_audit_help, "who changed what; verify the audit trail"},
     {"up", cmd_up, cmd_up_help, "start a local cluster"},
     {"down", cmd_down, cmd_down_help, "stop the local cluster"},
 };

@@ -39,6 +39,8 @@ static const struct msg_entry msg_table[] = {
     {CAIRN_MSG_EXPLAIN, "explain", &cairn__explain_request__descriptor},
     {CAIRN_MSG_EXPLAIN_REPLY, "explain_reply", &cairn__explain_reply__descriptor},
     {CAIRN_MSG_SIGNED, "signed", &cairn__signed_request__descriptor},
+    {CAIRN_MSG_AUDIT, "audit", &cairn__audit_request__descriptor},
+    {CAIRN_MSG_AUDIT_REPLY, "audit_reply", &cairn__audit_reply__descriptor},
     {CAIRN_MSG_ACK, "ack", &cairn__ack__descriptor},
     {CAIRN_MSG_ERROR, "error", &cairn__error_reply__descriptor},
     {CAIRN_MSG_BATCH, "batch", &cairn__batch__descriptor},

@@ -69,6 +69,8 @@ typedef enum cairn_msg_type {
     CAIRN_MSG_EXPLAIN = 46,          /* Cairn__ExplainRequest */
     CAIRN_MSG_EXPLAIN_REPLY = 47,    /* Cairn__ExplainReply */
     CAIRN_MSG_SIGNED = 48,           /* Cairn__SignedRequest (wraps a request) */
+    CAIRN_MSG_AUDIT = 49,            /* Cairn__AuditRequest */
+    CAIRN_MSG_AUDIT_REPLY = 50,      /* Cairn__AuditReply */
     CAIRN_MSG_ACK = 64,              /* Cairn__Ack */
     CAIRN_MSG_ERROR = 65,            /* Cairn__ErrorReply */
     CAIRN_MSG_BATCH = 80,            /* Cairn__Batch (transport, see net.h) */

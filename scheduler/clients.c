@@ -274,6 +274,11 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
             rep.job_id = sched_job_count(d->core);
             dlog(d->log, LOG_INFO, "job %llu (%s) submitted: %zu tasks",
                  (unsigned long long)rep.job_id, js->name, js->n_tasks);
+            char target[64];
+            snprintf(target, sizeof(target), "job %llu", (unsigned long long)rep.job_id);
+            d_audit(d, id.name, "submit", target, "name=%s tasks=%zu seed=%llu spec_sha256=%s",
+                    js->name ? js->name : "", js->n_tasks, (unsigned long long)seed,
+                    js->spec_hash ? js->spec_hash : "");
             d_send(d, d->cnet, from, CAIRN_MSG_SUBMIT_REPLY, &rep.base);
         }
     }
@@ -660,6 +665,13 @@ static void on_cancel(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     }
     rep.state = job_state(&after);
     dlog(d->log, LOG_INFO, "job %u%s%s cancelled", job, one ? " task " : "", one ? r->task : "");
+    client_id_t who;
+    client_identity(d, from, &who);
+    char target[300];
+    snprintf(target, sizeof(target), "job %u%s%.255s", job, one ? " task " : "",
+             one ? r->task : "");
+    d_audit(d, who.name, "cancel", target, "tasks_cancelled=%u attempts_signalled=%u",
+            rep.tasks_cancelled, rep.attempts_signalled);
     d_send(d, d->cnet, from, CAIRN_MSG_CANCEL_REPLY, &rep.base);
 }
 
@@ -835,6 +847,10 @@ static void on_drain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__D
         d_apply(d, &ev, NULL, 0, NULL);
         dlog(d->log, LOG_INFO, "node %s %s%s%s", r->node, r->drain ? "draining" : "undrained",
              r->reason && *r->reason ? ": " : "", r->reason ? r->reason : "");
+        char target[300];
+        snprintf(target, sizeof(target), "node %.255s", r->node);
+        d_audit(d, id.name, r->drain ? "drain" : "undrain", target, "reason=%s",
+                r->reason ? r->reason : "");
     }
     Cairn__DrainReply rep = CAIRN__DRAIN_REPLY__INIT;
     rep.running_attempts = (uint32_t)sched_node_attempts(d->core, node, NULL, 0);
@@ -855,6 +871,113 @@ static void on_explain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn_
     free(text);
 }
 
+/* --- audit ----------------------------------------------------------------- */
+
+typedef struct audit_out {
+    Cairn__AuditEntry **v;
+    size_t n, cap;
+    bool failed;
+} audit_out_t;
+
+static int audit_collect(const audit_entry_t *e, void *arg)
+{
+    audit_out_t *o = arg;
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 64;
+        Cairn__AuditEntry **nv = realloc(o->v, cap * sizeof(*nv));
+        if (!nv) {
+            o->failed = true;
+            return 1;
+        }
+        o->v = nv;
+        o->cap = cap;
+    }
+    Cairn__AuditEntry *m = malloc(sizeof(*m));
+    if (!m) {
+        o->failed = true;
+        return 1;
+    }
+    cairn__audit_entry__init(m);
+    m->seq = e->seq;
+    m->time_ms = e->time_ms;
+    m->user = strdup(e->user);
+    m->action = strdup(e->action);
+    m->target = strdup(e->target);
+    m->detail = strdup(e->detail);
+    m->prev_hash = strdup(e->prev);
+    m->hash = strdup(e->hash);
+    o->v[o->n++] = m;
+    if (!m->user || !m->action || !m->target || !m->detail || !m->prev_hash || !m->hash) {
+        o->failed = true;
+        return 1;
+    }
+    return 0;
+}
+
+static void audit_out_fini(audit_out_t *o)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        Cairn__AuditEntry *m = o->v[i];
+        free(m->user);
+        free(m->action);
+        free(m->target);
+        free(m->detail);
+        free(m->prev_hash);
+        free(m->hash);
+        free(m);
+    }
+    free(o->v);
+}
+
+/* List the trail (administrators: everyone's; others: their own) or
+ * verify its chain (anyone: the answer says nothing but whether it holds). */
+static void on_audit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__AuditRequest *r)
+{
+    Cairn__AuditReply rep = CAIRN__AUDIT_REPLY__INIT;
+    cairn_error_t err = {{0}};
+    if (r->verify) {
+        audit_check_t c;
+        if (audit_verify(d->audit, r->expect_head, &c, &err) < 0) {
+            clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "%s", err.text);
+            return;
+        }
+        rep.verified = true;
+        rep.ok = c.ok;
+        rep.count = c.count;
+        rep.head = c.head;
+        rep.bad_seq = c.bad_seq;
+        rep.problem = c.problem;
+        if (!c.ok)
+            dlog(d->log, LOG_ERROR, "audit trail does not verify: %s", c.problem);
+        d_send(d, d->cnet, from, CAIRN_MSG_AUDIT_REPLY, &rep.base);
+        return;
+    }
+    client_id_t id;
+    client_identity(d, from, &id);
+    const char *user = r->user && *r->user ? r->user : NULL;
+    if (!is_admin(d, &id)) {
+        if (id.anonymous || (user && strcmp(user, id.name) != 0)) {
+            clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+                          "%s %s may read only their own audit entries",
+                          id.anonymous ? "anonymous client" : "user", id.name);
+            return;
+        }
+        user = id.name;
+    }
+    audit_out_t o = {0};
+    if (audit_list(d->audit, r->since_ms, user, r->limit, audit_collect, &o, &err) < 0 ||
+        o.failed) {
+        audit_out_fini(&o);
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "%s",
+                      o.failed ? "out of memory" : err.text);
+        return;
+    }
+    rep.n_entries = o.n;
+    rep.entries = o.v;
+    d_send(d, d->cnet, from, CAIRN_MSG_AUDIT_REPLY, &rep.base);
+    audit_out_fini(&o);
+}
+
 /* --- dispatch -------------------------------------------------------------- */
 
 typedef void (*client_fn)(sched_daemon_t *, const cairn_peer_t *, const ProtobufCMessage *);
@@ -867,6 +990,7 @@ static const struct {
     {CAIRN_MSG_LIST_JOBS, (client_fn)on_list}, {CAIRN_MSG_CANCEL, (client_fn)on_cancel},
     {CAIRN_MSG_LOGS, (client_fn)on_logs},      {CAIRN_MSG_NODES, (client_fn)on_nodes},
     {CAIRN_MSG_DRAIN, (client_fn)on_drain},    {CAIRN_MSG_EXPLAIN, (client_fn)on_explain},
+    {CAIRN_MSG_AUDIT, (client_fn)on_audit},
 };
 
 static bool dispatch(sched_daemon_t *d, const cairn_peer_t *from, cairn_msg_type_t type,

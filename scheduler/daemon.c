@@ -4,11 +4,14 @@
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon_private.h"
 #include "sign.h"
@@ -92,6 +95,79 @@ void d_mark_dirty(sched_daemon_t *d)
         d->busy = true;
         uv_idle_start(&d->idle, idle_cb);
     }
+}
+
+void d_audit(sched_daemon_t *d, const char *user, const char *action, const char *target,
+             const char *fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    cairn_error_t err = {{0}};
+    if (audit_append(d->audit, wall_ms(), user, action, target, detail, &err) < 0) {
+        dlog(d->log, LOG_ERROR, "audit append failed: %s", err.text);
+        d->degraded = d->batch_failed = true;
+        snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
+                 err.text);
+    }
+    d_mark_dirty(d);
+}
+
+/* The configuration as one line, for the audit trail. */
+static void config_line(const sched_daemon_t *d, char *buf, size_t n)
+{
+    const sched_daemon_config_t *c = &d->cfg;
+    snprintf(buf, n,
+             "workers=%s clients=%s heartbeat_interval_ms=%lld heartbeat_timeout_ms=%lld "
+             "restart_grace_ms=%lld kill_grace_ms=%lld max_reservations=%u prefetch=%d "
+             "join_key=%s tls_cert=%s tls_ca=%s admins=%s allow_anonymous_writes=%d "
+             "max_tasks=%u max_argv=%u max_env=%u max_needs=%u max_string=%zu",
+             d->worker_url, d->client_url, (long long)c->heartbeat_interval_ms,
+             (long long)c->heartbeat_timeout_ms, (long long)c->restart_grace_ms,
+             (long long)c->kill_grace_ms, c->max_reservations,
+             c->no_prefetch ? 0 : SCHED_DAEMON_PREFETCH, c->join_key_file ? c->join_key_file : "-",
+             c->tls_cert ? c->tls_cert : "-", c->tls_ca ? c->tls_ca : "-",
+             c->admins && *c->admins ? c->admins : "-", c->allow_anonymous_writes,
+             c->limits.max_tasks, c->limits.max_argv, c->limits.max_env, c->limits.max_needs,
+             c->limits.max_string);
+}
+
+typedef struct last_config {
+    char detail[2048];
+    bool found;
+} last_config_t;
+
+static int last_config_cb(const audit_entry_t *e, void *arg)
+{
+    last_config_t *lc = arg;
+    if (!strcmp(e->action, "config")) {
+        snprintf(lc->detail, sizeof(lc->detail), "%s", e->detail);
+        lc->found = true;
+    }
+    return 0;
+}
+
+/* A configuration that differs from the last one recorded is audited,
+ * by the user the scheduler runs as. */
+static int audit_config(sched_daemon_t *d, cairn_error_t *err)
+{
+    char line[2048];
+    config_line(d, line, sizeof(line));
+    last_config_t lc = {.found = false};
+    int rc = audit_list(d->audit, 0, NULL, 0, last_config_cb, &lc, err);
+    if (rc < 0 || (lc.found && !strcmp(lc.detail, line)))
+        return rc;
+    struct passwd pw, *res = NULL;
+    char buf[4096], who[64];
+    if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &res) == 0 && res)
+        snprintf(who, sizeof(who), "%s", res->pw_name);
+    else
+        snprintf(who, sizeof(who), "uid %u", (unsigned)geteuid());
+    if ((rc = audit_append(d->audit, wall_ms(), who, "config", "scheduler", line, err)) < 0)
+        return rc;
+    return journal_commit(d->journal, err);
 }
 
 void d_send(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to, cairn_msg_type_t type,
@@ -311,7 +387,7 @@ static void check_cb(uv_check_t *h)
                               "%s; nothing was changed, try again later", d->degraded_why);
             d->nbatch_peers = 0;
             cairn_error_t lerr = {{0}};
-            if (load_state(d, &lerr) < 0)
+            if (audit_reload(d->audit, &lerr) < 0 || load_state(d, &lerr) < 0)
                 dlog(d->log, LOG_ERROR, "reload failed: %s", lerr.text);
             d_mark_dirty(d);
         } else if (pending && d->degraded) { /* a commit went through */
@@ -539,11 +615,11 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
             goto fail;
     }
     if ((rc = journal_open(d->journal_path, &d->journal, err)) < 0 ||
-        (rc = load_state(d, err)) < 0 ||
+        (rc = audit_open(d->journal, &d->audit, err)) < 0 || (rc = load_state(d, err)) < 0 ||
         (rc = journal_load_replica_exits(d->journal, workers_rexit_loaded, d, err)) < 0)
         goto fail;
     d->started_ms = (int64_t)uv_now(loop);
-    if ((rc = open_endpoints(d, err)) < 0)
+    if ((rc = open_endpoints(d, err)) < 0 || (rc = audit_config(d, err)) < 0)
         goto fail;
     if (cfg->http_addr && (rc = metrics_start(cfg->http_addr, &d->metrics, err)) < 0)
         goto fail;
@@ -592,6 +668,7 @@ void sched_daemon_destroy(sched_daemon_t *d)
     if (d->csock.id)
         nng_close(d->csock);
     drop_pending_output(d);
+    audit_close(d->audit);
     journal_close(d->journal);
     sched_destroy(d->core);
     for (size_t i = 0; i < d->nlinks; i++) {

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "audit.h"
 #include "daemon.h"
 #include "join.h"
 #include "journal.h"
@@ -104,8 +105,8 @@ struct sched_daemon {
     uv_idle_t idle;
     uv_timer_t hb_timer, wake_timer;
     int handles_open;
-    bool dirty;    /* a pass may place something */
-    bool busy;     /* idle handle running */
+    bool dirty;        /* a pass may place something */
+    bool busy;         /* idle handle running */
     bool degraded;     /* storage failed: submissions refused until a write works */
     bool batch_failed; /* an append of the pending batch failed: it is rolled back */
     /* clients whose replies wait for the pending commit: told when it fails */
@@ -127,7 +128,7 @@ struct sched_daemon {
     outmsg_t *outq;
     size_t nout, out_cap;
     deliveries_t assign; /* attempts to deliver */
-    u64vec_t cancel; /* attempts to signal */
+    u64vec_t cancel;     /* attempts to signal */
     log_wait_t *waits;
     size_t nwaits, waits_cap;
     uint64_t next_request_id;
@@ -136,7 +137,7 @@ struct sched_daemon {
      * START_ERRORS_MAX; not journaled: lost on a restart) */
     start_error_t *serr;
     size_t nserr;
-    join_challenge_t *chal;     /* challenges sent, by connection */
+    join_challenge_t *chal; /* challenges sent, by connection */
     size_t nchal;
     job_wait_t *jwaits;
     size_t njwaits, jwaits_cap;
@@ -152,6 +153,7 @@ struct sched_daemon {
      * signed_user names the sender of the request being handled, if any */
     struct cairn_verifier *verifier;
     const char *signed_user;
+    audit_t *audit;      /* who changed what (audit.h), in the journal's transactions */
     uint64_t retries[8]; /* by sched_end_t of the attempt that ended */
     histogram_t pass_latency, start_latency;
     metrics_t *metrics;
@@ -171,6 +173,10 @@ int d_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec *js
 /* Send now, or after the pending commit when one is open. */
 void d_send(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to, cairn_msg_type_t type,
             const ProtobufCMessage *msg);
+/* An audit entry (audit.h) in the open transaction; a failure fails the
+ * batch like a journal append. */
+void d_audit(sched_daemon_t *d, const char *user, const char *action, const char *target,
+             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 int u64vec_push(u64vec_t *v, uint64_t x);
 int deliveries_push(deliveries_t *v, uint64_t attempt, uint32_t node);
 node_link_t *d_link(sched_daemon_t *d, uint32_t node);

@@ -53,8 +53,8 @@ int journal_open(const char *path, journal_t **out, cairn_error_t *err)
                        "INSERT OR IGNORE INTO meta VALUES ('schema', '1');",
                        err)) < 0)
         goto fail;
-    if (sqlite3_prepare_v2(j->db, "INSERT INTO events (data) VALUES (?)", -1, &j->insert,
-                           NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(j->db, "INSERT INTO events (data) VALUES (?)", -1, &j->insert, NULL) !=
+        SQLITE_OK) {
         rc = errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
         goto fail;
     }
@@ -165,6 +165,16 @@ int journal_replay(journal_t *j, journal_replay_cb cb, void *arg, cairn_error_t 
 uint64_t journal_count(const journal_t *j)
 {
     return j->committed;
+}
+
+struct sqlite3 *journal_db(journal_t *j)
+{
+    return j->db;
+}
+
+int journal_begin(journal_t *j, cairn_error_t *err)
+{
+    return begin(j, err);
 }
 
 static int begin(journal_t *j, cairn_error_t *err)

@@ -49,4 +49,9 @@ int journal_load_replica_exits(journal_t *j, journal_rexit_cb cb, void *arg, cai
 /* Entries committed so far. */
 uint64_t journal_count(const journal_t *j);
 
+/* The database, for tables kept beside the events (audit.c), written in
+ * the journal's transaction: journal_begin() opens it if none is open. */
+struct sqlite3 *journal_db(journal_t *j);
+int journal_begin(journal_t *j, cairn_error_t *err);
+
 #endif

@@ -249,9 +249,8 @@ static int join_check(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     char addr[64];
     remote_addr(from->pipe, addr, sizeof(addr));
     if (a)
-        dlog(d->log, LOG_WARN, "worker %s (%s) refused: %s (its key %s, ours %s)",
-             reg->node_name, addr[0] ? addr : "local",
-             had ? "wrong join key" : "answer to no challenge",
+        dlog(d->log, LOG_WARN, "worker %s (%s) refused: %s (its key %s, ours %s)", reg->node_name,
+             addr[0] ? addr : "local", had ? "wrong join key" : "answer to no challenge",
              a->key_id && a->key_id[0] ? a->key_id : "?", d->join_key->id);
     else if (had) /* challenged on this connection before, and no answer */
         dlog(d->log, LOG_WARN, "worker %s (%s) refused: it does not hold the join key",
@@ -291,6 +290,11 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
             goto refuse;
         }
     }
+    /* a node that is new, or was down, joins (audited); one that
+     * reconnects while up (a scheduler restart, a blip) does not */
+    uint32_t known;
+    bool joins = sched_node_find(d->core, reg->node_name, &known) != 0 ||
+                 sched_node_state(d->core, known) == SCHED_NODE_DOWN;
     sched_event_t ev = {.type = SCHED_EV_NODE_ADD, .time_ms = wall_ms()};
     ev.u.node_add = *conv_node_desc(cn);
     if (d_apply(d, &ev, NULL, 0, &err) < 0)
@@ -328,13 +332,24 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     dlog(d->log, LOG_INFO, "node %s registered (%u cores, %d GPUs, %zu running, %zu stale)",
          reg->node_name, (unsigned)conv_node_desc(cn)->ncores, conv_node_desc(cn)->ngpus,
          reg->n_running, rep.n_stale_attempt_ids);
+    if (joins) {
+        char who[300], target[300];
+        snprintf(who, sizeof(who), "node:%.255s", reg->node_name);
+        snprintf(target, sizeof(target), "node %.255s", reg->node_name);
+        d_audit(d, who, "node_join", target,
+                "address=%s cores=%u gpus=%d worker_version=%s topology=%s join_key=%s",
+                l->addr[0] ? l->addr : "local", (unsigned)conv_node_desc(cn)->ncores,
+                conv_node_desc(cn)->ngpus, reg->worker_version ? reg->worker_version : "",
+                reg->topology_fingerprint ? reg->topology_fingerprint : "",
+                d->join_key ? "verified" : "none");
+    }
     d_send(d, d->wnet, from, CAIRN_MSG_REGISTER_REPLY, &rep.base);
     free(stale);
     conv_node_destroy(cn);
     return;
 refuse:
-    dlog(d->log, LOG_WARN, "registration of %s refused: %s",
-         reg->node_name ? reg->node_name : "?", err.text);
+    dlog(d->log, LOG_WARN, "registration of %s refused: %s", reg->node_name ? reg->node_name : "?",
+         err.text);
     rep.accepted = false;
     rep.error = err.text;
     d_send(d, d->wnet, from, CAIRN_MSG_REGISTER_REPLY, &rep.base);
@@ -386,8 +401,7 @@ static void finish(sched_daemon_t *d, uint64_t attempt, sched_end_t end, int cod
     cairn_error_t err = {{0}};
     sched_attempt_info_t ai;
     if (d_apply(d, &ev, NULL, 0, &err) < 0) {
-        dlog(d->log, LOG_WARN, "finish of attempt %llu: %s", (unsigned long long)attempt,
-             err.text);
+        dlog(d->log, LOG_WARN, "finish of attempt %llu: %s", (unsigned long long)attempt, err.text);
     } else if (sched_attempt_get(d->core, attempt, &ai) == 0 &&
                sched_task_state(d->core, ai.job, ai.task) == SCHED_TASK_RETRYING) {
         d->retries[end & 7]++;
@@ -485,8 +499,7 @@ static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cai
             dlog(d->log, LOG_WARN, "attempt %llu of task %s failed to start: %s",
                  (unsigned long long)te->attempt_id, te->task_name ? te->task_name : "?",
                  te->error && te->error[0] ? te->error : "no reason given");
-        }
-        else if (te->cancelled)
+        } else if (te->cancelled)
             end = SCHED_END_CANCELLED;
         else if (te->timed_out)
             end = SCHED_END_TIMEOUT;
@@ -579,6 +592,10 @@ void workers_check_heartbeats(sched_daemon_t *d)
             continue;
         dlog(d->log, LOG_WARN, "node %s silent for %lld ms: down", sched_node_name(d->core, i),
              (long long)(now - l->last_heard_ms));
+        char target[300];
+        snprintf(target, sizeof(target), "node %.255s", sched_node_name(d->core, i));
+        d_audit(d, "scheduler", "node_loss", target, "silent_ms=%lld running=%zu",
+                (long long)(now - l->last_heard_ms), sched_node_attempts(d->core, i, NULL, 0));
         size_t na = sched_node_attempts(d->core, i, NULL, 0);
         uint64_t *lost = calloc(na + 1, sizeof(uint64_t));
         if (lost)

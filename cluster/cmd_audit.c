@@ -1,0 +1,180 @@
+/* cairn audit: list the scheduler's audit trail, or verify its chain. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client.pb-c.h"
+#include "cmd.h"
+
+const char cmd_audit_help[] =
+    "Usage: cairn audit [--since WHEN] [--user USER] [--limit N] [--json]\n"
+    "       cairn audit verify [--head HASH] [--json]\n"
+    "\n"
+    "List who changed what: submits, cancels, drains, undrains, nodes joining and\n"
+    "lost, and scheduler configuration changes, oldest first. Administrators see\n"
+    "every entry, other users their own.\n"
+    "  --since WHEN   entries from WHEN: a duration back from now (30m, 12h, 7d)\n"
+    "                 or a UTC date (2026-11-26 or 2026-11-26T09:30:00)\n"
+    "  --user USER    only USER's entries\n"
+    "  --limit N      at most N entries\n"
+    "  --json         print JSON\n"
+    "\n"
+    "'verify' checks the whole hash chain: every entry's hash covers its fields\n"
+    "and the entry before it, so an edited, inserted or deleted entry is found\n"
+    "(exit 1, naming the first bad entry). It prints the head (the newest\n"
+    "entry's hash): keep it, and later 'verify --head HASH' also proves that no\n"
+    "entry up to it was removed from the end.\n";
+
+/* "7d", "12h", "30m", "45s" back from now, or a UTC date; -1 if neither. */
+static int64_t parse_since(const char *s, int64_t now_ms)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!errno && end != s && v >= 0 && end[0] && !end[1]) {
+        int64_t unit = end[0] == 's'   ? 1000
+                       : end[0] == 'm' ? 60000
+                       : end[0] == 'h' ? 3600000
+                       : end[0] == 'd' ? 86400000
+                                       : 0;
+        if (unit && v < INT64_MAX / unit)
+            return now_ms - v * unit;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *rest = strptime(s, "%Y-%m-%d", &tm);
+    if (rest && *rest == 'T')
+        rest = strptime(rest + 1, "%H:%M:%S", &tm);
+    if (!rest || *rest)
+        return -1;
+    time_t t = timegm(&tm);
+    return t < 0 ? -1 : (int64_t)t * 1000;
+}
+
+static void time_text(int64_t ms, char *buf, size_t n)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int verify(cli_t *c, int argc, char **argv)
+{
+    const char *head = NULL;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = true;
+        else if (!strcmp(argv[i], "--head") && i + 1 < argc)
+            head = argv[++i];
+        else
+            return cli_usage_error("audit", "unexpected argument '%s'", argv[i]);
+    }
+    if (head && (strlen(head) != 64 || strspn(head, "0123456789abcdef") != 64))
+        return cli_usage_error("audit", "--head wants the 64 hex digits 'verify' printed");
+    Cairn__AuditRequest req = CAIRN__AUDIT_REQUEST__INIT;
+    req.verify = true;
+    req.expect_head = (char *)(head ? head : "");
+    Cairn__AuditReply *rep = NULL;
+    int rc =
+        cli_call(c, CAIRN_MSG_AUDIT, &req.base, CAIRN_MSG_AUDIT_REPLY, (ProtobufCMessage **)&rep);
+    if (rc != CLI_OK)
+        return rc;
+    if (json) {
+        printf("{\"ok\": %s, \"entries\": %llu, \"head\": ", rep->ok ? "true" : "false",
+               (unsigned long long)rep->count);
+        cairn_json_print_string(stdout, rep->head);
+        printf(", \"bad_seq\": %llu, \"problem\": ", (unsigned long long)rep->bad_seq);
+        cairn_json_print_string(stdout, rep->problem);
+        printf("}\n");
+    } else if (rep->ok) {
+        printf("audit trail intact: %llu entries, head %s\n", (unsigned long long)rep->count,
+               rep->head && *rep->head ? rep->head : "(empty)");
+    } else {
+        printf("audit trail BROKEN: %s (%llu entries verified before it, head %s)\n", rep->problem,
+               (unsigned long long)rep->count, rep->head);
+    }
+    rc = rep->ok ? CLI_OK : CLI_FAIL;
+    cairn_msg_free(&rep->base);
+    return rc;
+}
+
+int cmd_audit(cli_t *c, int argc, char **argv)
+{
+    if (cli_help_asked(argc, argv, cmd_audit_help))
+        return CLI_OK;
+    if (argc > 1 && !strcmp(argv[1], "verify"))
+        return verify(c, argc - 1, argv + 1);
+    Cairn__AuditRequest req = CAIRN__AUDIT_REQUEST__INIT;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--json")) {
+            json = true;
+        } else if (!strcmp(a, "--since") && i + 1 < argc) {
+            int64_t since = parse_since(argv[++i], ui_now_ms());
+            if (since < 0)
+                return cli_usage_error("audit",
+                                       "--since '%s' is neither a duration (7d, 12h, "
+                                       "30m) nor a date (2026-11-26[THH:MM:SS])",
+                                       argv[i]);
+            req.since_ms = since;
+        } else if (!strcmp(a, "--user") && i + 1 < argc) {
+            req.user = argv[++i];
+        } else if (!strcmp(a, "--limit") && i + 1 < argc) {
+            char *end = NULL;
+            unsigned long v = strtoul(argv[++i], &end, 10);
+            if (!end || *end || argv[i][0] == '-' || v == 0 || v > UINT32_MAX)
+                return cli_usage_error("audit", "--limit '%s' is not a positive number", argv[i]);
+            req.limit = (uint32_t)v;
+        } else {
+            return cli_usage_error("audit", "unexpected argument '%s'", a);
+        }
+    }
+    Cairn__AuditReply *rep = NULL;
+    int rc =
+        cli_call(c, CAIRN_MSG_AUDIT, &req.base, CAIRN_MSG_AUDIT_REPLY, (ProtobufCMessage **)&rep);
+    if (rc != CLI_OK)
+        return rc;
+    if (json) {
+        printf("[");
+        for (size_t i = 0; i < rep->n_entries; i++) {
+            const Cairn__AuditEntry *e = rep->entries[i];
+            char when[32];
+            time_text(e->time_ms, when, sizeof(when));
+            printf("%s\n  {\"seq\": %llu, \"time\": \"%s\", \"time_ms\": %lld, \"user\": ",
+                   i ? "," : "", (unsigned long long)e->seq, when, (long long)e->time_ms);
+            cairn_json_print_string(stdout, e->user);
+            printf(", \"action\": ");
+            cairn_json_print_string(stdout, e->action);
+            printf(", \"target\": ");
+            cairn_json_print_string(stdout, e->target);
+            printf(", \"detail\": ");
+            cairn_json_print_string(stdout, e->detail);
+            printf(", \"prev_hash\": ");
+            cairn_json_print_string(stdout, e->prev_hash);
+            printf(", \"hash\": ");
+            cairn_json_print_string(stdout, e->hash);
+            printf("}");
+        }
+        printf("%s]\n", rep->n_entries ? "\n" : "");
+    } else {
+        static const char *const heads[] = {"SEQ", "TIME", "USER", "ACTION", "TARGET", "DETAIL"};
+        ui_table_t *t = ui_table_create(6, heads);
+        for (size_t i = 0; t && i < rep->n_entries; i++) {
+            const Cairn__AuditEntry *e = rep->entries[i];
+            char seq[24], when[32];
+            snprintf(seq, sizeof(seq), "%llu", (unsigned long long)e->seq);
+            time_text(e->time_ms, when, sizeof(when));
+            const char *cells[] = {seq, when, e->user, e->action, e->target, e->detail};
+            ui_table_add(t, cells, -1, NULL);
+        }
+        if (t)
+            ui_table_print(c, t, stdout);
+        ui_table_destroy(t);
+    }
+    cairn_msg_free(&rep->base);
+    return CLI_OK;
+}

@@ -1,0 +1,260 @@
+/* The hash-chained audit trail; see audit.h.
+ *
+ * hash = SHA-256("cairn-audit-v1\n" F(prev) F(seq) F(time_ms) F(user)
+ *                F(action) F(target) F(detail)), F(x) = len(x) ":" x "\n"
+ * with numbers in decimal; prev is the previous entry's hash in hex ("" for
+ * the first). Lengths make the encoding unambiguous whatever the fields
+ * hold. */
+#include "audit.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sha256.h"
+
+struct audit {
+    journal_t *j;
+    uint64_t count;
+    char head[AUDIT_HASH_HEX];
+};
+
+static int sql_error(audit_t *a, cairn_error_t *err, const char *what)
+{
+    return errcode(err, -EIO, "audit %s: %s", what, sqlite3_errmsg(journal_db(a->j)));
+}
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+} buf_t;
+
+static void put(buf_t *b, const char *s, size_t n)
+{
+    if (b->len + n + 32 > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 512) + n + 32;
+        char *np = realloc(b->p, cap);
+        if (!np)
+            abort(); /* entries are small; out of memory here is fatal */
+        b->p = np;
+        b->cap = cap;
+    }
+    b->len += (size_t)sprintf(b->p + b->len, "%zu:", n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len++] = '\n';
+}
+
+void audit_entry_hash(const audit_entry_t *e, char out[AUDIT_HASH_HEX])
+{
+    static const char domain[] = "cairn-audit-v1\n";
+    buf_t b = {0};
+    char num[32];
+    b.cap = 512 + strlen(e->user) + strlen(e->action) + strlen(e->target) + strlen(e->detail);
+    b.p = malloc(b.cap);
+    if (!b.p)
+        abort();
+    memcpy(b.p, domain, sizeof(domain) - 1);
+    b.len = sizeof(domain) - 1;
+    put(&b, e->prev, strlen(e->prev));
+    snprintf(num, sizeof(num), "%" PRIu64, e->seq);
+    put(&b, num, strlen(num));
+    snprintf(num, sizeof(num), "%" PRId64, e->time_ms);
+    put(&b, num, strlen(num));
+    put(&b, e->user, strlen(e->user));
+    put(&b, e->action, strlen(e->action));
+    put(&b, e->target, strlen(e->target));
+    put(&b, e->detail, strlen(e->detail));
+    cairn_sha256_hex(b.p, b.len, out);
+    free(b.p);
+}
+
+int audit_reload(audit_t *a, cairn_error_t *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(journal_db(a->j),
+                           "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sql_error(a, err, "head");
+    a->count = 0;
+    a->head[0] = '\0';
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        a->count = (uint64_t)sqlite3_column_int64(st, 0);
+        const char *h = (const char *)sqlite3_column_text(st, 1);
+        snprintf(a->head, sizeof(a->head), "%s", h ? h : "");
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int audit_open(journal_t *j, audit_t **out, cairn_error_t *err)
+{
+    audit_t *a = calloc(1, sizeof(*a));
+    if (!a)
+        return errcode(err, -ENOMEM, "out of memory");
+    a->j = j;
+    char *msg = NULL;
+    if (sqlite3_exec(journal_db(j),
+                     "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY,"
+                     " time_ms INTEGER NOT NULL, user TEXT NOT NULL, action TEXT NOT NULL,"
+                     " target TEXT NOT NULL, detail TEXT NOT NULL, prev TEXT NOT NULL,"
+                     " hash TEXT NOT NULL)",
+                     NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = errcode(err, -EIO, "audit: %s", msg ? msg : "cannot create its table");
+        sqlite3_free(msg);
+        free(a);
+        return rc;
+    }
+    int rc = audit_reload(a, err);
+    if (rc < 0) {
+        free(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+void audit_close(audit_t *a)
+{
+    free(a);
+}
+
+const char *audit_head(const audit_t *a)
+{
+    return a->head;
+}
+
+uint64_t audit_count(const audit_t *a)
+{
+    return a->count;
+}
+
+int audit_append(audit_t *a, int64_t time_ms, const char *user, const char *action,
+                 const char *target, const char *detail, cairn_error_t *err)
+{
+    int rc = journal_begin(a->j, err);
+    if (rc < 0)
+        return rc;
+    audit_entry_t e = {.seq = a->count + 1,
+                       .time_ms = time_ms,
+                       .user = user ? user : "",
+                       .action = action,
+                       .target = target ? target : "",
+                       .detail = detail ? detail : ""};
+    snprintf(e.prev, sizeof(e.prev), "%s", a->head);
+    audit_entry_hash(&e, e.hash);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(journal_db(a->j), "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sql_error(a, err, "append");
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)e.seq);
+    sqlite3_bind_int64(st, 2, e.time_ms);
+    sqlite3_bind_text(st, 3, e.user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, e.action, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, e.target, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, e.detail, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, e.prev, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, e.hash, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(a, err, "append");
+    sqlite3_finalize(st);
+    if (rc == 0) {
+        a->count = e.seq;
+        memcpy(a->head, e.hash, sizeof(a->head));
+    }
+    return rc;
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    return s ? s : "";
+}
+
+static void row_entry(sqlite3_stmt *st, audit_entry_t *e)
+{
+    e->seq = (uint64_t)sqlite3_column_int64(st, 0);
+    e->time_ms = sqlite3_column_int64(st, 1);
+    e->user = col(st, 2);
+    e->action = col(st, 3);
+    e->target = col(st, 4);
+    e->detail = col(st, 5);
+    snprintf(e->prev, sizeof(e->prev), "%s", col(st, 6));
+    snprintf(e->hash, sizeof(e->hash), "%s", col(st, 7));
+}
+
+int audit_list(audit_t *a, int64_t since_ms, const char *user, uint64_t limit, audit_cb cb,
+               void *arg, cairn_error_t *err)
+{
+    bool by_user = user && *user;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(journal_db(a->j),
+                           by_user ? "SELECT * FROM audit WHERE time_ms >= ? AND user = ?"
+                                     " ORDER BY seq"
+                                   : "SELECT * FROM audit WHERE time_ms >= ? ORDER BY seq",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sql_error(a, err, "list");
+    sqlite3_bind_int64(st, 1, since_ms);
+    if (by_user)
+        sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
+    uint64_t n = 0;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW && (!limit || n < limit)) {
+        audit_entry_t e;
+        row_entry(st, &e);
+        n++;
+        if (cb(&e, arg) != 0)
+            break;
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int audit_verify(audit_t *a, const char *expect_head, audit_check_t *out, cairn_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    out->ok = true;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(journal_db(a->j), "SELECT * FROM audit ORDER BY seq", -1, &st, NULL) !=
+        SQLITE_OK)
+        return sql_error(a, err, "verify");
+    char prev[AUDIT_HASH_HEX] = "";
+    bool head_seen = !expect_head || !*expect_head;
+    uint64_t want_seq = 1;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        audit_entry_t e;
+        row_entry(st, &e);
+        char h[AUDIT_HASH_HEX];
+        audit_entry_hash(&e, h);
+        const char *why = NULL;
+        if (e.seq != want_seq)
+            why = "an entry before it is missing (sequence gap)";
+        else if (strcmp(e.prev, prev) != 0)
+            why = "it does not follow the entry before it (previous hash differs)";
+        else if (strcmp(e.hash, h) != 0)
+            why = "its contents do not match its hash (edited)";
+        if (why) {
+            out->ok = false;
+            out->bad_seq = e.seq;
+            snprintf(out->problem, sizeof(out->problem), "entry %" PRIu64 ": %s", e.seq, why);
+            break;
+        }
+        if (!head_seen && !strcmp(e.hash, expect_head))
+            head_seen = true;
+        memcpy(prev, e.hash, sizeof(prev));
+        out->count = e.seq;
+        want_seq++;
+    }
+    sqlite3_finalize(st);
+    memcpy(out->head, prev, sizeof(out->head));
+    if (out->ok && !head_seen) {
+        out->ok = false;
+        snprintf(out->problem, sizeof(out->problem),
+                 "the recorded head %.64s is not in the chain (entries were removed or "
+                 "replaced)",
+                 expect_head);
+    }
+    return 0;
+}
