@@ -55,43 +55,81 @@ static void compress(uint32_t h[8], const uint8_t block[64])
     h[7] += k;
 }
 
-void cairn_sha256(const void *data, size_t len, uint8_t out[CAIRN_SHA256_LEN])
+void cairn_sha256_init(cairn_sha256_ctx_t *c)
 {
-    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(c->h, h0, sizeof(h0));
+    c->len = 0;
+    c->nbuf = 0;
+}
+
+void cairn_sha256_update(cairn_sha256_ctx_t *c, const void *data, size_t len)
+{
     const uint8_t *p = data;
-    size_t left = len;
-    for (; left >= 64; p += 64, left -= 64)
-        compress(h, p);
+    c->len += len;
+    if (c->nbuf) {
+        size_t take = 64 - c->nbuf < len ? 64 - c->nbuf : len;
+        memcpy(c->buf + c->nbuf, p, take);
+        c->nbuf += take;
+        p += take;
+        len -= take;
+        if (c->nbuf < 64)
+            return;
+        compress(c->h, c->buf);
+        c->nbuf = 0;
+    }
+    for (; len >= 64; p += 64, len -= 64)
+        compress(c->h, p);
+    if (len)
+        memcpy(c->buf, p, len);
+    c->nbuf = len;
+}
+
+void cairn_sha256_final(cairn_sha256_ctx_t *c, uint8_t out[CAIRN_SHA256_LEN])
+{
     /* Padding: 0x80, zeros, then the length in bits, big-endian. */
     uint8_t tail[128] = {0};
-    memcpy(tail, p, left);
-    tail[left] = 0x80;
-    size_t tlen = left + 9 <= 64 ? 64 : 128;
-    uint64_t bits = (uint64_t)len * 8;
+    memcpy(tail, c->buf, c->nbuf);
+    tail[c->nbuf] = 0x80;
+    size_t tlen = c->nbuf + 9 <= 64 ? 64 : 128;
+    uint64_t bits = c->len * 8;
     for (int i = 0; i < 8; i++)
         tail[tlen - 1 - i] = (uint8_t)(bits >> (8 * i));
-    compress(h, tail);
+    compress(c->h, tail);
     if (tlen == 128)
-        compress(h, tail + 64);
+        compress(c->h, tail + 64);
     for (int i = 0; i < 8; i++) {
-        out[4 * i] = (uint8_t)(h[i] >> 24);
-        out[4 * i + 1] = (uint8_t)(h[i] >> 16);
-        out[4 * i + 2] = (uint8_t)(h[i] >> 8);
-        out[4 * i + 3] = (uint8_t)h[i];
+        out[4 * i] = (uint8_t)(c->h[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(c->h[i] >> 8);
+        out[4 * i + 3] = (uint8_t)c->h[i];
     }
 }
 
-void cairn_sha256_hex(const void *data, size_t len, char out[2 * CAIRN_SHA256_LEN + 1])
+void cairn_sha256(const void *data, size_t len, uint8_t out[CAIRN_SHA256_LEN])
+{
+    cairn_sha256_ctx_t c;
+    cairn_sha256_init(&c);
+    cairn_sha256_update(&c, data, len);
+    cairn_sha256_final(&c, out);
+}
+
+void cairn_sha256_to_hex(const uint8_t d[CAIRN_SHA256_LEN], char out[2 * CAIRN_SHA256_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
-    uint8_t d[CAIRN_SHA256_LEN];
-    cairn_sha256(data, len, d);
     for (int i = 0; i < CAIRN_SHA256_LEN; i++) {
         out[2 * i] = hex[d[i] >> 4];
         out[2 * i + 1] = hex[d[i] & 15];
     }
     out[2 * CAIRN_SHA256_LEN] = '\0';
+}
+
+void cairn_sha256_hex(const void *data, size_t len, char out[2 * CAIRN_SHA256_LEN + 1])
+{
+    uint8_t d[CAIRN_SHA256_LEN];
+    cairn_sha256(data, len, d);
+    cairn_sha256_to_hex(d, out);
 }
 
 void cairn_hmac_sha256(const void *key, size_t klen, const void *data, size_t len,
