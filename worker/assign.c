@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outputs.h"
+
 void worker_assign_buf_fini(worker_assign_buf_t *b)
 {
     for (uint32_t i = 0; i < b->nenv; i++)
@@ -115,6 +117,21 @@ static int spec_env(const Cairn__AssignTask *m, worker_assign_buf_t *b, cairn_er
     return 0;
 }
 
+/* The declared outputs: their paths are checked when hashed (outputs.c);
+ * only their number and length are bounded here. */
+static int spec_outputs(const Cairn__AssignTask *m, worker_assign_buf_t *b, cairn_error_t *err)
+{
+    if (m->n_outputs > WORKER_OUTPUTS_MAX)
+        return errcode(err, -EINVAL, "%zu outputs (at most %d)", m->n_outputs, WORKER_OUTPUTS_MAX);
+    for (size_t i = 0; i < m->n_outputs; i++)
+        if (strlen(m->outputs[i]) > WORKER_OUTPUT_PATH_MAX)
+            return errcode(err, -EINVAL, "output path %zu longer than %d bytes", i,
+                           WORKER_OUTPUT_PATH_MAX);
+    b->noutputs = (uint32_t)m->n_outputs;
+    b->outputs = (const char *const *)m->outputs;
+    return 0;
+}
+
 /* Check an AssignTask against this node and turn it into b->spec, which
  * points into m and b (free b with spec_buf_fini()). */
 int worker_assign_spec(const worker_resources_t *res, const Cairn__AssignTask *m,
@@ -129,7 +146,7 @@ int worker_assign_spec(const worker_resources_t *res, const Cairn__AssignTask *m
         return errcode(err, -EINVAL, "rendezvous port %" PRIu32 " out of range",
                        m->rendezvous_port);
     if ((rc = spec_cores(res, m, b, err)) < 0 || (rc = spec_gpus(res, m, b, err)) < 0 ||
-        (rc = spec_env(m, b, err)) < 0)
+        (rc = spec_env(m, b, err)) < 0 || (rc = spec_outputs(m, b, err)) < 0)
         return rc;
     s->attempt_id = m->attempt_id;
     s->job_id = m->job_id;

@@ -2,7 +2,8 @@
  * node: core indexes to their PUs and NUMA nodes, GPU indexes to their
  * UUIDs and vendors, the environment; anything this node does not have
  * (a core or GPU index out of range or given twice, an empty argv, a bad
- * port) is refused with a message. Pure: no I/O. */
+ * port, too many or too long output paths) is refused with a message.
+ * Pure: no I/O. */
 #ifndef CAIRN_WORKER_ASSIGN_H
 #define CAIRN_WORKER_ASSIGN_H
 
@@ -21,6 +22,10 @@ typedef struct worker_assign_buf {
     char **env;
     uint32_t nenv;
     bool *used; /* cores or GPUs already taken by this message */
+    /* The task's declared outputs (paths in m), hashed when the attempt
+     * ends (outputs.h); not part of how it runs. */
+    uint32_t noutputs;
+    const char *const *outputs;
 } worker_assign_buf_t;
 
 /* Fill b->spec from m (which must outlive b). 0 or a negative code. */

@@ -29,6 +29,13 @@
  * attempt ended; ended attempts are forgotten oldest first beyond
  * DAEMON_ENDED_KEEP.
  *
+ * An attempt that declared outputs is reported once they are hashed
+ * (outputs.c): the hashing runs on libuv's thread pool (uv_queue_work;
+ * only an atomic cancel flag is shared with it) and its EXITED event is
+ * queued from the work's completion callback, on the loop. Until then the
+ * attempt counts as running here (a CancelTask is ignored, an attempt
+ * queued behind it waits) and Register lists it in ended_unacked.
+ *
  * Blocking work on the loop thread is bounded: NVML queries (every few
  * heartbeats, only with NVIDIA GPUs), /proc reads, one log read of at most
  * 1 MiB per ReadLog, and the executor's waits at create (leftovers) and
@@ -49,9 +56,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "discover.h"
 #include "assign.h"
+#include "discover.h"
 #include "exec.h"
+#include "outputs.h"
 #include "register_msg.h"
 #include "report.h"
 #include "resources.h"
@@ -66,11 +74,15 @@ typedef struct daemon_attempt {
     uint64_t id, job_id;
     uint32_t rank;
     char *task_name;
-    bool running;   /* exited() not called yet */
-    bool stale;     /* not adopted by the scheduler: killed, never reported */
-    uint64_t after; /* queued: started when this attempt ends */
+    bool running;              /* its final event is not queued yet */
+    bool stale;                /* not adopted by the scheduler: killed, never reported */
+    uint64_t after;            /* queued: started when this attempt ends */
     Cairn__AssignTask *queued; /* the assignment, until then */
-    uint64_t ended; /* order of ending, for forgetting the oldest */
+    uint64_t ended;            /* order of ending, for forgetting the oldest */
+    char **outputs;            /* declared outputs, hashed when it ends */
+    uint32_t noutputs;
+    worker_outputs_t *hashing; /* ended: hashing its outputs */
+    exec_result_t *result;     /* while hashing: how it ended */
 } daemon_attempt_t;
 
 struct worker_daemon {
@@ -171,13 +183,47 @@ static daemon_attempt_t *att_find(worker_daemon_t *d, uint64_t id)
     return i < d->natt && d->att[i].id == id ? &d->att[i] : NULL;
 }
 
+static void att_outputs_free(daemon_attempt_t *a)
+{
+    for (uint32_t i = 0; i < a->noutputs; i++)
+        free(a->outputs[i]);
+    free(a->outputs);
+    a->outputs = NULL;
+    a->noutputs = 0;
+}
+
+/* Free what the entry owns; a hashing job is abandoned. */
+static void att_fini(daemon_attempt_t *a)
+{
+    free(a->task_name);
+    if (a->queued)
+        cairn__assign_task__free_unpacked(a->queued, NULL);
+    att_outputs_free(a);
+    worker_outputs_abandon(a->hashing);
+    free(a->result);
+}
+
+/* Keep a copy of the declared outputs of attempt a. */
+static int att_set_outputs(daemon_attempt_t *a, const char *const *outputs, uint32_t n)
+{
+    att_outputs_free(a);
+    if (n == 0)
+        return 0;
+    if (!(a->outputs = calloc(n, sizeof(*a->outputs))))
+        return -ENOMEM;
+    for (; a->noutputs < n; a->noutputs++)
+        if (!(a->outputs[a->noutputs] = strdup(outputs[a->noutputs]))) {
+            att_outputs_free(a);
+            return -ENOMEM;
+        }
+    return 0;
+}
+
 static void att_remove_at(worker_daemon_t *d, size_t i)
 {
     if (!d->att[i].running)
         d->nended--;
-    free(d->att[i].task_name);
-    if (d->att[i].queued)
-        cairn__assign_task__free_unpacked(d->att[i].queued, NULL);
+    att_fini(&d->att[i]);
     memmove(d->att + i, d->att + i + 1, (d->natt - i - 1) * sizeof(*d->att));
     d->natt--;
 }
@@ -279,20 +325,15 @@ static void log_exit(worker_daemon_t *d, const daemon_attempt_t *a, const exec_r
 
 static void start_queued_after(worker_daemon_t *d, uint64_t id);
 
-static void exec_exited_cb(const exec_result_t *r, void *arg)
+/* Queue the attempt's final event (outs: its hashed outputs) and hand its
+ * cores and GPUs to the attempt queued behind it. */
+static void report_exit(worker_daemon_t *d, daemon_attempt_t *a, const exec_result_t *r,
+                        const worker_output_t *outs, size_t nouts)
 {
-    worker_daemon_t *d = arg;
-    daemon_attempt_t *a = att_find(d, r->attempt_id);
     Cairn__TaskEvent ev = CAIRN__TASK_EVENT__INIT;
+    Cairn__OutputHash *oh = NULL, **ohp = NULL;
+    uint64_t id = a->id;
 
-    if (d->stopped || !a)
-        return;
-    if (a->stale) {
-        dlog(d, WORKER_LOG_INFO, "stale attempt %" PRIu64 " ended; not reported", a->id);
-        att_ended(d, r->attempt_id);
-        start_queued_after(d, r->attempt_id);
-        return;
-    }
     log_exit(d, a, r);
     if (r->start_failed) {
         ev.kind = CAIRN__TASK_EVENT__KIND__FAILED_TO_START;
@@ -310,11 +351,96 @@ static void exec_exited_cb(const exec_result_t *r, void *arg)
     }
     ev.start_time_ms = r->start_ms;
     ev.end_time_ms = r->end_ms;
-    emit(d, a->id, a->job_id, a->task_name, a->rank, &ev);
-    att_ended(d, r->attempt_id);
+    if (nouts > 0) {
+        oh = calloc(nouts, sizeof(*oh));
+        ohp = calloc(nouts, sizeof(*ohp));
+        if (!oh || !ohp) {
+            dlog(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": out of memory: outputs not reported",
+                 id);
+            nouts = 0;
+        }
+        for (size_t i = 0; i < nouts; i++) {
+            cairn__output_hash__init(&oh[i]);
+            oh[i].path = (char *)outs[i].path;
+            oh[i].sha256 = (char *)outs[i].sha256;
+            oh[i].size = outs[i].size;
+            oh[i].error = (char *)outs[i].error;
+            ohp[i] = &oh[i];
+            if (outs[i].error[0])
+                dlog(d, WORKER_LOG_INFO, "attempt %" PRIu64 ": output %s: %s", id, outs[i].path,
+                     outs[i].error);
+        }
+        ev.n_outputs = nouts;
+        ev.outputs = ohp;
+    }
+    emit(d, id, a->job_id, a->task_name, a->rank, &ev);
+    free(oh);
+    free(ohp);
+    att_ended(d, id);
     /* its cores and GPUs go to the attempt queued behind it, now: no round
      * trip to the scheduler (whose state already says so) */
-    start_queued_after(d, r->attempt_id);
+    start_queued_after(d, id);
+}
+
+/* The outputs of an ended attempt are hashed: report it now. */
+static void outputs_hashed_cb(uint64_t id, const worker_output_t *outs, size_t n, void *arg)
+{
+    worker_daemon_t *d = arg;
+    daemon_attempt_t *a = att_find(d, id);
+    if (d->stopped || !a || !a->result)
+        return;
+    exec_result_t *r = a->result;
+    a->result = NULL;
+    a->hashing = NULL; /* freed by outputs.c after this returns */
+    if (a->stale) {
+        dlog(d, WORKER_LOG_INFO, "stale attempt %" PRIu64 " ended; not reported", id);
+        att_ended(d, id);
+        start_queued_after(d, id);
+    } else {
+        report_exit(d, a, r, outs, n);
+    }
+    free(r);
+}
+
+/* Start hashing the outputs of ended attempt a; false if that failed. */
+static bool start_hashing(worker_daemon_t *d, daemon_attempt_t *a, const exec_result_t *r)
+{
+    cairn_error_t err = {{0}};
+    if (!(a->result = malloc(sizeof(*r)))) {
+        dlog(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": out of memory: outputs not hashed", a->id);
+        return false;
+    }
+    *a->result = *r;
+    int rc = worker_outputs_start(d->loop, a->id, r->workdir, (const char *const *)a->outputs,
+                                  a->noutputs, outputs_hashed_cb, d, &a->hashing, &err);
+    if (rc < 0) {
+        dlog(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": outputs not hashed: %s", a->id, err.text);
+        free(a->result);
+        a->result = NULL;
+        return false;
+    }
+    dlog(d, WORKER_LOG_DEBUG, "attempt %" PRIu64 ": hashing %" PRIu32 " output%s in %s", a->id,
+         a->noutputs, a->noutputs == 1 ? "" : "s", r->workdir);
+    return true;
+}
+
+static void exec_exited_cb(const exec_result_t *r, void *arg)
+{
+    worker_daemon_t *d = arg;
+    daemon_attempt_t *a = att_find(d, r->attempt_id);
+
+    if (d->stopped || !a)
+        return;
+    if (a->stale) {
+        dlog(d, WORKER_LOG_INFO, "stale attempt %" PRIu64 " ended; not reported", a->id);
+        att_ended(d, r->attempt_id);
+        start_queued_after(d, r->attempt_id);
+        return;
+    }
+    /* the EXITED event waits for the hashes; the attempt counts as running */
+    if (!r->start_failed && a->noutputs > 0 && start_hashing(d, a, r))
+        return;
+    report_exit(d, a, r, NULL, 0);
 }
 
 /* ---- commands from the scheduler ----------------------------------------- */
@@ -327,6 +453,10 @@ static void start_assigned(worker_daemon_t *d, const Cairn__AssignTask *m)
     int rc = worker_assign_spec(d->res, m, &b, &err);
     if (rc == 0)
         rc = worker_exec_start(d->exec, &b.spec, &err);
+    daemon_attempt_t *a = rc == 0 ? att_find(d, m->attempt_id) : NULL;
+    if (a && att_set_outputs(a, b.outputs, b.noutputs) < 0)
+        dlog(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": out of memory: outputs not hashed",
+             m->attempt_id);
     worker_assign_buf_fini(&b);
     if (rc == 0) {
         dlog(d, WORKER_LOG_DEBUG, "attempt %" PRIu64 ".%" PRIu32 " of task %s started",
@@ -445,6 +575,12 @@ static void on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m)
         att_ended(d, a->id);
         return;
     }
+    if (a->hashing) {
+        dlog(d, WORKER_LOG_INFO,
+             "cancel of attempt %" PRIu64 ", which has ended (hashing its outputs): ignored",
+             a->id);
+        return;
+    }
     dlog(d, WORKER_LOG_INFO,
          "cancelling task %s attempt %" PRIu64 " (%s%s%s), grace %" PRIu32 " ms", a->task_name,
          a->id, cancel_reason(m->reason), m->message[0] ? ": " : "", m->message, m->grace_ms);
@@ -506,13 +642,13 @@ static void on_read_log(worker_daemon_t *d, const Cairn__ReadLog *m)
     if (!known && (!task || !*task || !job))
         snprintf(error, sizeof(error), "attempt %" PRIu64 " rank %" PRIu32 " is not known here",
                  m->attempt_id, m->rank);
-    else if ((rc = worker_exec_log_path(d->exec, job, task, m->attempt_id, m->rank,
-                                        (int)m->stream, path, sizeof(path))) < 0)
+    else if ((rc = worker_exec_log_path(d->exec, job, task, m->attempt_id, m->rank, (int)m->stream,
+                                        path, sizeof(path))) < 0)
         snprintf(error, sizeof(error), "no log for stream %d: %s", (int)m->stream, strerror(-rc));
     else if ((rc = read_log(path, m->offset, max, &c)) < 0)
         snprintf(error, sizeof(error), "cannot read the log: %s", strerror(-rc));
     else
-        c.eof = !(known && a->running) && m->offset + c.data.len >= c.size;
+        c.eof = !(known && a->running && !a->hashing) && m->offset + c.data.len >= c.size;
     c.error = error;
     cairn_error_t err;
     if (worker_link_send(d->link, CAIRN_MSG_LOG_CHUNK, &c.base, &err) < 0)
@@ -578,6 +714,12 @@ static const Cairn__Register *registration_cb(worker_link_t *l, void *arg)
             dlog(d, WORKER_LOG_ERROR, "out of memory: ended attempt %" PRIu64 " not listed",
                  ids[i]);
     free(ids);
+    /* ended, their outputs being hashed: the EXITED event follows */
+    for (size_t i = 0; i < d->natt; i++)
+        if (d->att[i].hashing && !d->att[i].stale &&
+            worker_register_msg_add_ended(d->reg, d->att[i].id) < 0)
+            dlog(d, WORKER_LOG_ERROR, "out of memory: ended attempt %" PRIu64 " not listed",
+                 d->att[i].id);
     return worker_register_msg_get(d->reg);
 }
 
@@ -833,11 +975,8 @@ void worker_daemon_stop(worker_daemon_t *d)
     d->report = NULL;
     d->reg = NULL;
     d->res = NULL;
-    for (size_t i = 0; i < d->natt; i++) {
-        free(d->att[i].task_name);
-        if (d->att[i].queued)
-            cairn__assign_task__free_unpacked(d->att[i].queued, NULL);
-    }
+    for (size_t i = 0; i < d->natt; i++)
+        att_fini(&d->att[i]);
     free(d->att);
     if (d->join_key)
         explicit_bzero(d->join_key, sizeof(*d->join_key));

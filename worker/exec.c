@@ -24,8 +24,8 @@
  * No callback is made after worker_exec_destroy(). */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -527,8 +527,7 @@ static int lookup_user(worker_exec_t *x, const char *user, run_as_t *ra, bool *r
     return 0;
 }
 
-static int resolve_user(worker_exec_t *x, const exec_spec_t *s, run_as_t *ra,
-                        cairn_error_t *err)
+static int resolve_user(worker_exec_t *x, const exec_spec_t *s, run_as_t *ra, cairn_error_t *err)
 {
     bool root = false;
     ra->set = false;
@@ -584,6 +583,8 @@ static int prepare_and_spawn(worker_exec_t *x, exec_attempt_t *a, const exec_spe
         cwd = stat(ra.home, &hst) == 0 && S_ISDIR(hst.st_mode) ? ra.home : "/";
     if (r >= 0)
         r = check_workdir(cwd, err);
+    if (r >= 0)
+        snprintf(a->res.workdir, sizeof(a->res.workdir), "%s", cwd);
     if (r >= 0 && (r = out = open_log(x, s, 1, err)) >= 0)
         r = errfd = open_log(x, s, 2, err);
     if (r >= 0)
@@ -816,8 +817,7 @@ static int exec_init(worker_exec_t *x, const exec_config_t *cfg, cairn_error_t *
     if (asprintf(&x->running_path, "%s/running", cfg->state_dir) < 0)
         x->running_path = NULL;
     x->marker = outer ? strdup(outer) : NULL;
-    if (!x->state_dir || !x->default_workdir || !x->running_path ||
-        (outer && !x->marker))
+    if (!x->state_dir || !x->default_workdir || !x->running_path || (outer && !x->marker))
         return errcode(err, -ENOMEM, "out of memory");
     r = mkdir_p(x->state_dir, 0755);
     if (r < 0)

@@ -9,6 +9,7 @@
 #ifndef CAIRN_WORKER_EXEC_H
 #define CAIRN_WORKER_EXEC_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -71,6 +72,9 @@ typedef struct exec_result {
     uint64_t cpu_usec;        /* user + system of the whole tree (sampled: see exec_track.c) */
     uint64_t peak_rss_bytes;  /* largest sampled RSS sum of the tree, or VmHWM of the main */
     char error[256];
+    /* The directory it ran in (as given to chdir: outputs are relative to
+     * it); "" when it failed before one was chosen. */
+    char workdir[PATH_MAX];
 } exec_result_t;
 
 typedef struct exec_callbacks {

@@ -33,6 +33,7 @@ const char *__lsan_default_suppressions(void)
     return "leak:nng_msg_alloc\nleak:libnng.so\n";
 }
 #include "net.h"
+#include "sha256.h"
 
 #define WORKER_BIN CAIRN_BIN_DIR "/cairn-worker"
 #define HGX_TOPO CAIRN_TOPO_DIR "/hgx-h100-8gpu.xml"
@@ -48,6 +49,9 @@ typedef struct seen_event {
     bool cancelled, timed_out;
     int64_t start_ms, end_ms;
     char error[256], node[64], task[64];
+    size_t noutputs; /* OutputHash: path, sha256, size, error */
+    char out_path[4][64], out_sha[4][65], out_error[4][160];
+    uint64_t out_size[4];
 } seen_event_t;
 
 typedef struct seen_register {
@@ -234,6 +238,13 @@ static void fake_on_event(fake_t *f, const cairn_peer_t *from, const Cairn__Task
     copy_str(e->error, sizeof(e->error), m->error);
     copy_str(e->node, sizeof(e->node), m->node_name);
     copy_str(e->task, sizeof(e->task), m->task_name);
+    e->noutputs = m->n_outputs;
+    for (size_t i = 0; i < m->n_outputs && i < 4; i++) {
+        copy_str(e->out_path[i], sizeof(e->out_path[i]), m->outputs[i]->path);
+        copy_str(e->out_sha[i], sizeof(e->out_sha[i]), m->outputs[i]->sha256);
+        copy_str(e->out_error[i], sizeof(e->out_error[i]), m->outputs[i]->error);
+        e->out_size[i] = m->outputs[i]->size;
+    }
     if (f->ack_kinds & (1u << m->kind)) {
         Cairn__Ack ack = CAIRN__ACK__INIT;
         ack.seq = m->seq;
@@ -838,5 +849,62 @@ LEAK_TEST(link, start_failures_are_reported)
     cr_expect(strstr(fake_find(&x.f, 72, FAILED)->error, "core 999") != NULL, "error: %s",
               fake_find(&x.f, 72, FAILED)->error);
     cr_expect_eq(fake_count(&x.f, 71, STARTED) + fake_count(&x.f, 72, STARTED), 0);
+    fx_fini(&x);
+}
+
+/* The EXITED event of a task that declared outputs carries their hashes,
+ * computed in the directory it ran in; a non-zero exit is reported with
+ * whatever is there, a missing or escaping output with an error. */
+LEAK_TEST(link, exited_event_carries_output_hashes)
+{
+    fx_t x;
+    fx_init(&x);
+    fake_listen(&x.f);
+    fx_daemon(&x, 0);
+    RUN_UNTIL(&x, x.f.nregister >= 1 && worker_daemon_registered(x.d));
+    char wd[128];
+    snprintf(wd, sizeof(wd), "%s/wd", x.dir);
+    cr_assert_eq(mkdir(wd, 0755), 0);
+    Cairn__AssignTask a = CAIRN__ASSIGN_TASK__INIT;
+    char *argv[] = {"mkdir -p ckpt && printf abc > model.bin && printf abc > ckpt/w && "
+                    "ln -s /etc/passwd leak && exit 3"};
+    char *outputs[] = {"model.bin", "ckpt", "missing.txt", "leak"};
+    uint32_t cores[] = {0};
+    a.attempt_id = 81;
+    a.job_id = 7;
+    a.task_name = "train";
+    a.attempt_number = 1;
+    a.argv = argv;
+    a.n_argv = 1;
+    a.shell = true;
+    a.world_size = 1;
+    a.cores = cores;
+    a.n_cores = 1;
+    a.workdir = wd;
+    a.outputs = outputs;
+    a.n_outputs = 4;
+    fake_send(&x.f, CAIRN_MSG_ASSIGN_TASK, &a.base);
+    RUN_UNTIL(&x, fake_count(&x.f, 81, EXITED) == 1);
+    const seen_event_t *e = fake_find(&x.f, 81, EXITED);
+    cr_expect_eq(e->exit_code, 3);
+    cr_assert_eq(e->noutputs, 4);
+    /* SHA-256("abc") */
+    const char *abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    cr_expect_str_eq(e->out_path[0], "model.bin");
+    cr_expect_str_eq(e->out_sha[0], abc);
+    cr_expect_eq(e->out_size[0], 3);
+    cr_expect_str_empty(e->out_error[0]);
+    /* the directory: SHA-256 of the line "<sha256 of w>  w\n" */
+    char line[128], want[65];
+    snprintf(line, sizeof(line), "%s  w\n", abc);
+    cairn_sha256_hex(line, strlen(line), want);
+    cr_expect_str_eq(e->out_path[1], "ckpt");
+    cr_expect_str_eq(e->out_sha[1], want);
+    cr_expect_eq(e->out_size[1], 3);
+    cr_expect_str_eq(e->out_error[2], "missing");
+    cr_expect_str_empty(e->out_sha[2]);
+    cr_expect_str_eq(e->out_error[3], "outside the working directory");
+    cr_expect_str_empty(e->out_sha[3]);
+    RUN_UNTIL(&x, worker_daemon_pending_events(x.d) == 0);
     fx_fini(&x);
 }

@@ -1,0 +1,310 @@
+/* Hashing of tasks' declared outputs (worker/outputs.c) and the streaming
+ * SHA-256 it uses (proto/sha256.c): files against sha256sum, the directory
+ * digest against the shell pipeline PROTOCOL.md gives, refusals of paths
+ * that leave the working directory, and the thread-pool variant on a loop. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "leak_check.h"
+#include "outputs.h"
+#include "sha256.h"
+
+#define DEADLINE_MS 15000
+
+TestSuite(outputs, .timeout = 60);
+
+/* ---- fixtures --------------------------------------------------------------- */
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void rm_rf(const char *dir)
+{
+    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void write_file(const char *dir, const char *rel, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    FILE *fp = fopen(path, "w");
+    cr_assert_not_null(fp, "%s: %s", path, strerror(errno));
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void make_dir(const char *dir, const char *rel)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    cr_assert_eq(mkdir(path, 0755), 0, "%s: %s", path, strerror(errno));
+}
+
+/* The first line of a shell command's output, trimmed at the first blank. */
+static void shell_word(const char *cmd, char *out, size_t len)
+{
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    cr_assert_not_null(fgets(out, (int)len, p), "no output from: %s", cmd);
+    pclose(p);
+    out[strcspn(out, " \n")] = '\0';
+}
+
+static void hash1(const char *wd, const char *path, worker_output_t *o)
+{
+    const char *paths[] = {path};
+    worker_outputs_hash(wd, paths, 1, o, NULL);
+}
+
+static void tmpdir(char *dir)
+{
+    strcpy(dir, "/tmp/cairn-outputs-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+/* ---- SHA-256 streaming ------------------------------------------------------- */
+
+LEAK_TEST(outputs, sha256_stream_matches_known_vectors)
+{
+    static const char two[] = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    struct {
+        const char *data;
+        const char *hex;
+    } v[] = {
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {two, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        size_t len = strlen(v[i].data);
+        /* every split point gives the one-shot digest */
+        for (size_t cut = 0; cut <= len; cut++) {
+            cairn_sha256_ctx_t c;
+            uint8_t d[CAIRN_SHA256_LEN];
+            char hex[65];
+            cairn_sha256_init(&c);
+            cairn_sha256_update(&c, v[i].data, cut);
+            cairn_sha256_update(&c, v[i].data + cut, len - cut);
+            cairn_sha256_final(&c, d);
+            cairn_sha256_to_hex(d, hex);
+            cr_expect_str_eq(hex, v[i].hex, "vector %zu cut %zu", i, cut);
+        }
+    }
+    /* one million 'a' in pieces of 7 bytes (FIPS 180-2 appendix B.3) */
+    cairn_sha256_ctx_t c;
+    uint8_t d[CAIRN_SHA256_LEN];
+    char hex[65];
+    cairn_sha256_init(&c);
+    size_t left = 1000000;
+    while (left) {
+        size_t n = left < 7 ? left : 7;
+        cairn_sha256_update(&c, "aaaaaaa", n);
+        left -= n;
+    }
+    cairn_sha256_final(&c, d);
+    cairn_sha256_to_hex(d, hex);
+    cr_expect_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+/* ---- files and directories --------------------------------------------------- */
+
+LEAK_TEST(outputs, file_hash_matches_sha256sum)
+{
+    char wd[64], cmd[256], want[128];
+    tmpdir(wd);
+    make_dir(wd, "sub");
+    /* more than one read chunk (1 MiB): 3 MiB + 5 bytes of a pattern */
+    snprintf(cmd, sizeof(cmd), "head -c 3145733 /dev/urandom > %s/sub/model.bin", wd);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "sha256sum %s/sub/model.bin", wd);
+    shell_word(cmd, want, sizeof(want));
+    worker_output_t o;
+    hash1(wd, "sub/model.bin", &o);
+    cr_expect_str_empty(o.error);
+    cr_expect_str_eq(o.sha256, want);
+    cr_expect_eq(o.size, 3145733);
+    cr_expect_str_eq(o.path, "sub/model.bin");
+    /* "./x" and "sub//x" name the same file */
+    hash1(wd, "./sub//model.bin", &o);
+    cr_expect_str_eq(o.sha256, want);
+    rm_rf(wd);
+}
+
+LEAK_TEST(outputs, directory_digest_is_the_documented_scheme)
+{
+    char wd[64], cmd[512], want[128];
+    tmpdir(wd);
+    make_dir(wd, "ckpt");
+    make_dir(wd, "ckpt/b");
+    make_dir(wd, "ckpt/empty");
+    write_file(wd, "ckpt/b/z", "zz");
+    write_file(wd, "ckpt/a-1", "one");
+    write_file(wd, "ckpt/a", "");
+    write_file(wd, "ckpt/b/a", "hello\n");
+    /* a link inside is not part of it, even one that stays inside */
+    char link[256];
+    snprintf(link, sizeof(link), "%s/ckpt/alias", wd);
+    cr_assert_eq(symlink("a-1", link), 0);
+    snprintf(cmd, sizeof(cmd),
+             "cd %s/ckpt && find . -type f -printf '%%P\\0' | LC_ALL=C sort -z | "
+             "xargs -0 -r sha256sum | sha256sum",
+             wd);
+    shell_word(cmd, want, sizeof(want));
+    worker_output_t o;
+    hash1(wd, "ckpt", &o);
+    cr_expect_str_empty(o.error);
+    cr_expect_str_eq(o.sha256, want);
+    cr_expect_eq(o.size, 2 + 3 + 0 + 6);
+    /* the same content made in another order, elsewhere: the same digest */
+    char wd2[64];
+    tmpdir(wd2);
+    make_dir(wd2, "ckpt");
+    write_file(wd2, "ckpt/a", "");
+    make_dir(wd2, "ckpt/b");
+    write_file(wd2, "ckpt/b/a", "hello\n");
+    write_file(wd2, "ckpt/a-1", "one");
+    write_file(wd2, "ckpt/b/z", "zz");
+    worker_output_t o2;
+    hash1(wd2, "ckpt", &o2);
+    cr_expect_str_eq(o2.sha256, o.sha256);
+    /* an empty directory: the digest of nothing */
+    hash1(wd, "ckpt/empty", &o);
+    cr_expect_str_eq(o.sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    cr_expect_eq(o.size, 0);
+    /* any change shows */
+    write_file(wd2, "ckpt/b/z", "zZ");
+    hash1(wd2, "ckpt", &o2);
+    cr_expect_str_neq(o2.sha256, want);
+    rm_rf(wd);
+    rm_rf(wd2);
+}
+
+LEAK_TEST(outputs, escaping_paths_are_refused_and_missing_reported)
+{
+    char wd[64], outside[64], path[256];
+    tmpdir(wd);
+    tmpdir(outside);
+    write_file(outside, "secret", "s3cret");
+    write_file(wd, "ok", "abc");
+    make_dir(wd, "d");
+    snprintf(path, sizeof(path), "%s/secret", outside);
+    char l1[256], l2[256], l3[256];
+    snprintf(l1, sizeof(l1), "%s/escape", wd);
+    cr_assert_eq(symlink(path, l1), 0); /* a link to a file outside */
+    snprintf(l2, sizeof(l2), "%s/d/up", wd);
+    cr_assert_eq(symlink(outside, l2), 0); /* a link to a directory outside */
+    snprintf(l3, sizeof(l3), "%s/inside", wd);
+    cr_assert_eq(symlink("ok", l3), 0); /* a link that stays inside */
+    const char *paths[] = {"../x",    "/etc/passwd", "d/../ok", "escape", "d/up/secret", "d/up",
+                           "nothing", "d/nothing/x", "",        "inside", "..",          "ok/x"};
+    const char *want[] = {"'..' in path",
+                          "absolute path",
+                          "'..' in path",
+                          "outside the working directory",
+                          "outside the working directory",
+                          "outside the working directory",
+                          "missing",
+                          "missing",
+                          "empty path",
+                          "",
+                          "'..' in path",
+                          "missing"};
+    size_t n = sizeof(paths) / sizeof(paths[0]);
+    worker_output_t o[12];
+    worker_outputs_hash(wd, paths, n, o, NULL);
+    for (size_t i = 0; i < n; i++) {
+        cr_expect_str_eq(o[i].path, paths[i]);
+        cr_expect_str_eq(o[i].error, want[i], "%s: '%s'", paths[i], o[i].error);
+        if (want[i][0]) {
+            cr_expect_str_empty(o[i].sha256, "%s has a hash", paths[i]);
+            cr_expect_eq(o[i].size, 0);
+        }
+    }
+    cr_expect_str_eq(o[9].sha256,
+                     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /* a missing working directory: every output says so */
+    char gone[128];
+    snprintf(gone, sizeof(gone), "%s/gone", wd);
+    hash1(gone, "ok", &o[0]);
+    cr_expect(strstr(o[0].error, "working directory") != NULL, "%s", o[0].error);
+    rm_rf(wd);
+    rm_rf(outside);
+}
+
+LEAK_TEST(outputs, cancelled_hashing_reports_cancelled)
+{
+    char wd[64];
+    tmpdir(wd);
+    write_file(wd, "f", "data");
+    atomic_bool cancel;
+    atomic_init(&cancel, true);
+    const char *paths[] = {"f"};
+    worker_output_t o;
+    worker_outputs_hash(wd, paths, 1, &o, &cancel);
+    cr_expect_str_eq(o.error, "cancelled");
+    cr_expect_str_empty(o.sha256);
+    rm_rf(wd);
+}
+
+/* ---- off the loop thread ------------------------------------------------------- */
+
+typedef struct seen {
+    int calls;
+    uint64_t id;
+    size_t n;
+    char sha[2][65], error[2][160];
+} seen_t;
+
+static void done_cb(uint64_t id, const worker_output_t *out, size_t n, void *arg)
+{
+    seen_t *s = arg;
+    s->calls++;
+    s->id = id;
+    s->n = n;
+    for (size_t i = 0; i < n && i < 2; i++) {
+        strcpy(s->sha[i], out[i].sha256);
+        strcpy(s->error[i], out[i].error);
+    }
+}
+
+LEAK_TEST(outputs, thread_pool_job_calls_back_on_the_loop)
+{
+    char wd[64];
+    tmpdir(wd);
+    write_file(wd, "f", "abc");
+    uv_loop_t loop;
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    seen_t s = {0};
+    const char *paths[] = {"f", "g"};
+    worker_outputs_t *job = NULL;
+    cairn_error_t err;
+    cr_assert_eq(worker_outputs_start(&loop, 99, wd, paths, 2, done_cb, &s, &job, &err), 0, "%s",
+                 err.text);
+    cr_assert_not_null(job);
+    uint64_t deadline = uv_hrtime() + (uint64_t)DEADLINE_MS * 1000000;
+    while (s.calls == 0 && uv_hrtime() < deadline)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(s.calls, 1);
+    cr_expect_eq(s.id, 99);
+    cr_assert_eq(s.n, 2);
+    cr_expect_str_eq(s.sha[0], "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    cr_expect_str_eq(s.error[1], "missing");
+    /* an abandoned job never calls back; the loop still closes */
+    cr_assert_eq(worker_outputs_start(&loop, 100, wd, paths, 2, done_cb, &s, &job, &err), 0);
+    worker_outputs_abandon(job);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect_eq(s.calls, 1);
+    cr_expect_eq(uv_loop_close(&loop), 0, "a request was left");
+    rm_rf(wd);
+}
