@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Declared outputs per task: what a worker hashes (worker/outputs.h). */
+#define CONV_MAX_OUTPUTS 1024u
+
 const conv_limits_t conv_default_limits = {
     .max_tasks = 1000000,
     .max_argv = 4096,
@@ -125,6 +128,11 @@ static void check_task(const Cairn__TaskSpec *t, size_t i, const conv_limits_t *
         long_str = !str_ok(t->argv[k], lim);
     for (size_t k = 0; k < t->n_env && !long_str; k++)
         long_str = !t->env[k] || !str_ok(t->env[k]->key, lim) || !str_ok(t->env[k]->value, lim);
+    for (size_t k = 0; k < t->n_outputs && !long_str; k++)
+        long_str = !str_ok(t->outputs[k], lim);
+    if (t->n_outputs > CONV_MAX_OUTPUTS)
+        conv_errors_add(errs, path, "task %s: %zu outputs (at most %u)", t->name, t->n_outputs,
+                        CONV_MAX_OUTPUTS);
     if (long_str)
         conv_errors_add(errs, path, "task %s: a string is longer than %zu bytes", t->name,
                         lim->max_string);
@@ -188,6 +196,11 @@ static int fill_task(conv_job_t *cj, sched_task_spec_t *ts, const Cairn__TaskSpe
     ts->env = p;
     ts->nenv = (uint32_t)t->n_env;
     p += t->n_env;
+    for (size_t k = 0; k < t->n_outputs; k++)
+        p[k] = t->outputs[k];
+    ts->outputs = p;
+    ts->noutputs = (uint32_t)t->n_outputs;
+    p += t->n_outputs;
     for (size_t k = 0; k < t->n_needs; k++)
         p[k] = t->needs[k];
     ts->needs = p;
@@ -240,7 +253,7 @@ int conv_job_build(const Cairn__JobSpec *js, uint64_t seed, const conv_limits_t 
         const Cairn__TaskSpec *t = js->tasks[i];
         check_task(t, i, lim, errs);
         size_t nl = t->resources ? t->resources->n_labels : 0;
-        nptr += t->n_argv + 3 + t->n_env + t->n_needs + nl;
+        nptr += t->n_argv + 3 + t->n_env + t->n_outputs + t->n_needs + nl;
         nown += t->n_env + nl;
     }
     if (errs->n > before)

@@ -96,6 +96,8 @@ static void assign_one(sched_daemon_t *d, const sched_attempt_info_t *ai,
     m.kill_grace_ms = (uint32_t)d->cfg.kill_grace_ms;
     m.log_dir = "";
     m.after_attempt_id = ai->after;
+    m.n_outputs = ti->noutputs;
+    m.outputs = (char **)ti->outputs;
     /* who the task runs as on a root worker; an unauthenticated client's
      * jobs run as nobody */
     const char *user = sched_job_user(d->core, ai->job);

@@ -50,11 +50,13 @@ static size_t str_size(const char *s)
 static size_t task_arena_size(const sched_task_spec_t *t)
 {
     size_t n = str_size(t->name) + str_size(t->kind) + str_size(t->workdir);
-    n += (t->argc + t->nenv) * (sizeof(char *) + 8);
+    n += (t->argc + t->nenv + t->noutputs) * (sizeof(char *) + 8);
     for (uint32_t i = 0; i < t->argc; i++)
         n += str_size(t->argv[i]);
     for (uint32_t i = 0; i < t->nenv; i++)
         n += str_size(t->env[i]);
+    for (uint32_t i = 0; i < t->noutputs; i++)
+        n += str_size(t->outputs[i]);
     n += 2 * t->nneeds * sizeof(uint32_t) + 16; /* deps + dependents, alignment */
     return n + 32;
 }
@@ -135,6 +137,11 @@ static int build_tasks(sched_t *s, sched_job_t *j, const sched_job_spec_t *spec)
         const char **env = arena_take(&a, ts->nenv * sizeof(char *), sizeof(char *));
         for (uint32_t k = 0; k < ts->nenv; k++)
             env[k] = arena_str(&a, ts->env[k]);
+        const char **outs = arena_take(&a, ts->noutputs * sizeof(char *), sizeof(char *));
+        for (uint32_t k = 0; k < ts->noutputs; k++)
+            outs[k] = arena_str(&a, ts->outputs[k]);
+        t->outputs = outs;
+        t->noutputs = ts->noutputs;
         t->argv = argv;
         t->argc = ts->argc;
         t->env = env;

@@ -49,6 +49,8 @@ typedef struct sched_task_spec {
     uint32_t nenv;
     const char *const *env; /* "KEY=value" */
     const char *workdir;    /* NULL = worker default */
+    uint32_t noutputs;
+    const char *const *outputs; /* declared output paths, relative to workdir */
     uint32_t nneeds;
     const char *const *needs; /* names of tasks in the same job */
     sched_request_t req;

@@ -273,6 +273,8 @@ int sched_task_info(const sched_t *s, uint32_t job, uint32_t task, sched_task_in
                                 .nenv = t->nenv,
                                 .argv = t->argv,
                                 .env = t->env,
+                                .noutputs = t->noutputs,
+                                .outputs = t->outputs,
                                 .state = (sched_task_state_t)t->state,
                                 .replicas = t->replicas,
                                 .priority = t->priority,

@@ -135,6 +135,8 @@ typedef struct sched_task_info {
     uint32_t argc, nenv;
     const char *const *argv;
     const char *const *env; /* "KEY=value" */
+    uint32_t noutputs;
+    const char *const *outputs; /* declared outputs, relative to workdir */
     sched_task_state_t state;
     uint32_t replicas;
     int32_t priority;

@@ -132,6 +132,7 @@ typedef struct sched_task {
     const char *name, *kind, *workdir; /* in the job arena */
     const char *const *argv;
     const char *const *env;
+    const char *const *outputs;
     const uint32_t *deps;       /* indexes in the job */
     const uint32_t *dependents; /* indexes in the job */
     const sched_retry_policy_t *retry;
@@ -139,7 +140,7 @@ typedef struct sched_task {
     int64_t time_limit_ms;
     int64_t ready_at_ms; /* RETRYING: eligible from then on */
     uint64_t attempt;    /* current / latest attempt id, 0 = none */
-    uint32_t argc, nenv, ndeps, ndependents;
+    uint32_t argc, nenv, noutputs, ndeps, ndependents;
     uint32_t unfinished_deps;
     uint32_t cls;
     uint32_t replicas;
