@@ -857,9 +857,9 @@ static int discover(worker_daemon_t *d, const worker_daemon_config_t *cfg, cairn
             return rc;
     if ((rc = worker_report_create(d->res, cfg->nvml_lib, &d->report, err)) < 0)
         return rc;
-    /* on the live machine, NVML knows the UUIDs hwloc may not */
-    if (!cfg->topology && worker_report_fill_uuids(d->report, d->res) > 0)
-        dlog(d, WORKER_LOG_INFO, "GPU UUIDs taken from NVML");
+    /* on the live machine, NVML knows UUIDs, models and versions hwloc may not */
+    if (!cfg->topology && worker_report_fill_gpus(d->report, d->res) > 0)
+        dlog(d, WORKER_LOG_INFO, "GPU UUIDs, models or versions taken from NVML");
     if ((rc = worker_register_msg_create(d->res, &d->reg, err)) < 0)
         return rc;
     dlog(d, WORKER_LOG_INFO,

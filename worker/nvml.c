@@ -4,7 +4,9 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define NVML_DEFAULT_LIB "libnvidia-ml.so.1"
 #define NVML_SUCCESS 0
@@ -35,6 +37,9 @@ struct worker_nvml {
     nvml_return_t (*utilization)(nvml_device_t dev, nvml_utilization_t *u);
     nvml_return_t (*memory)(nvml_device_t dev, nvml_memory_t *m);
     nvml_return_t (*uuid)(nvml_device_t dev, char *buf, unsigned int len); /* optional */
+    nvml_return_t (*name)(nvml_device_t dev, char *buf, unsigned int len); /* optional */
+    nvml_return_t (*driver_version)(char *buf, unsigned int len);          /* optional */
+    nvml_return_t (*cuda_version)(int *version);                           /* optional */
 };
 
 /* Store dlsym()'s void * into a function pointer the way POSIX's dlsym()
@@ -72,6 +77,13 @@ int worker_nvml_create(const char *lib, worker_nvml_t **out, cairn_error_t *err)
         cairn_error_t ignore;
         if (load_sym(n->dl, "nvmlDeviceGetUUID", &n->uuid, &ignore) < 0)
             n->uuid = NULL; /* UUIDs then come from hwloc only */
+        if (load_sym(n->dl, "nvmlDeviceGetName", &n->name, &ignore) < 0)
+            n->name = NULL;
+        if (load_sym(n->dl, "nvmlSystemGetDriverVersion", &n->driver_version, &ignore) < 0)
+            n->driver_version = NULL;
+        if (load_sym(n->dl, "nvmlSystemGetCudaDriverVersion_v2", &n->cuda_version, &ignore) < 0 &&
+            load_sym(n->dl, "nvmlSystemGetCudaDriverVersion", &n->cuda_version, &ignore) < 0)
+            n->cuda_version = NULL;
     }
     nvml_return_t nrc = n->init();
     if (nrc != NVML_SUCCESS) {
@@ -131,4 +143,31 @@ int worker_nvml_uuid(worker_nvml_t *n, const char *pci_bus_id, char *buf, size_t
     if (n->uuid(dev, buf, (unsigned int)len) != NVML_SUCCESS)
         return -EIO;
     return 0;
+}
+
+int worker_nvml_name(worker_nvml_t *n, const char *pci_bus_id, char *buf, size_t len)
+{
+    nvml_device_t dev;
+    if (!n->name)
+        return -ENOSYS;
+    if (n->by_bus_id(pci_bus_id, &dev) != NVML_SUCCESS)
+        return -ENODEV;
+    if (n->name(dev, buf, (unsigned int)len) != NVML_SUCCESS)
+        return -EIO;
+    return 0;
+}
+
+void worker_nvml_versions(worker_nvml_t *n, char *driver, size_t dlen, char *cuda, size_t clen)
+{
+    int v = 0;
+    if (dlen)
+        driver[0] = '\0';
+    if (clen)
+        cuda[0] = '\0';
+    if (n && n->driver_version && dlen &&
+        n->driver_version(driver, (unsigned int)dlen) != NVML_SUCCESS)
+        driver[0] = '\0';
+    /* CUDA's encoding: 1000 * major + 10 * minor (12040 = 12.4) */
+    if (n && n->cuda_version && clen && n->cuda_version(&v) == NVML_SUCCESS && v > 0)
+        snprintf(cuda, clen, "%d.%d", v / 1000, v % 1000 / 10);
 }

@@ -35,6 +35,16 @@ int worker_nvml_sample(worker_nvml_t *n, const char *pci_bus_id, uint32_t *util_
  * lacks nvmlDeviceGetUUID, -ENODEV when it has no such device. */
 int worker_nvml_uuid(worker_nvml_t *n, const char *pci_bus_id, char *buf, size_t len);
 
+/* The product name ("NVIDIA H100 80GB HBM3") of the device at pci_bus_id.
+ * -ENOSYS when this NVML lacks nvmlDeviceGetName, -ENODEV when it has no
+ * such device, -EIO on an NVML error. */
+int worker_nvml_name(worker_nvml_t *n, const char *pci_bus_id, char *buf, size_t len);
+
+/* The driver's version ("550.54.15") into driver and the CUDA version it
+ * supports ("12.4") into cuda; each "" when NVML cannot tell (n NULL, an
+ * old NVML, an error). */
+void worker_nvml_versions(worker_nvml_t *n, char *driver, size_t dlen, char *cuda, size_t clen);
+
 /* Shut NVML down and unload it. NULL is a no-op. */
 void worker_nvml_destroy(worker_nvml_t *n);
 

@@ -236,19 +236,36 @@ void worker_report_destroy(worker_report_t *rep)
     free(rep);
 }
 
-int worker_report_fill_uuids(worker_report_t *rep, worker_resources_t *r)
+static bool unknown(const char *s)
+{
+    return !s || !s[0];
+}
+
+int worker_report_fill_gpus(worker_report_t *rep, worker_resources_t *r)
 {
     int filled = 0;
+    char driver[96], cuda[32];
     if (!rep->nvml)
         return 0;
+    worker_nvml_versions(rep->nvml, driver, sizeof(driver), cuda, sizeof(cuda));
     for (size_t i = 0; i < worker_resources_gpu_count(r); i++) {
         const worker_gpu_t *g = worker_resources_gpu(r, i);
-        char uuid[96];
-        if ((g->uuid && g->uuid[0]) || !g->has_driver || !g->pci_bus_id[0])
+        char uuid[96], name[96] = "";
+        bool more = false;
+        if (g->vendor != WORKER_GPU_VENDOR_NVIDIA || !g->has_driver || !g->pci_bus_id[0])
             continue;
-        if (worker_nvml_uuid(rep->nvml, g->pci_bus_id, uuid, sizeof(uuid)) == 0 &&
+        if (unknown(g->uuid) &&
+            worker_nvml_uuid(rep->nvml, g->pci_bus_id, uuid, sizeof(uuid)) == 0 &&
             worker_resources_gpu_set_uuid(r, i, uuid) == 0)
-            filled++;
+            more = true;
+        if (unknown(g->model) && worker_nvml_name(rep->nvml, g->pci_bus_id, name, sizeof(name)) < 0)
+            name[0] = '\0';
+        const char *dv = unknown(g->driver_version) ? driver : NULL;
+        const char *cv = unknown(g->cuda_version) ? cuda : NULL;
+        if ((name[0] || (dv && dv[0]) || (cv && cv[0])) &&
+            worker_resources_gpu_set_info(r, i, name, dv, cv) == 0)
+            more = true;
+        filled += more;
     }
     return filled;
 }

@@ -50,8 +50,10 @@ int worker_report_parse_meminfo(const char *text, uint64_t *used, uint64_t *tota
 /* Free everything and unload NVML. NULL is a no-op. */
 void worker_report_destroy(worker_report_t *rep);
 
-/* Fill in, from NVML, the UUIDs of GPUs that discovery left without one
- * (hwloc without its NVML plugin). Returns how many were filled. */
-int worker_report_fill_uuids(worker_report_t *rep, worker_resources_t *r);
+/* Fill in, from NVML, what discovery left unknown about the NVIDIA GPUs
+ * (hwloc without its NVML plugin): UUID and model, and the driver's version
+ * and the CUDA version it supports. Without NVML nothing changes (they stay
+ * empty). Returns how many GPUs gained something. */
+int worker_report_fill_gpus(worker_report_t *rep, worker_resources_t *r);
 
 #endif

@@ -162,6 +162,43 @@ int worker_resources_gpu_set_uuid(worker_resources_t *r, size_t i, const char *u
     return 0;
 }
 
+static int dup_if(const char *s, char **out)
+{
+    *out = NULL;
+    if (!s || !s[0])
+        return 0;
+    return (*out = strdup(s)) ? 1 : -ENOMEM;
+}
+
+int worker_resources_gpu_set_info(worker_resources_t *r, size_t i, const char *model,
+                                  const char *driver_version, const char *cuda_version)
+{
+    char *m, *d, *c;
+    if (i >= r->ngpus)
+        return -EINVAL;
+    int rm = dup_if(model, &m), rd = dup_if(driver_version, &d), rc = dup_if(cuda_version, &c);
+    if (rm < 0 || rd < 0 || rc < 0) {
+        free(m);
+        free(d);
+        free(c);
+        return -ENOMEM;
+    }
+    worker_gpu_t *g = &r->gpus[i];
+    if (m) {
+        free(g->model);
+        g->model = m;
+    }
+    if (d) {
+        free(g->driver_version);
+        g->driver_version = d;
+    }
+    if (c) {
+        free(g->cuda_version);
+        g->cuda_version = c;
+    }
+    return 0;
+}
+
 static bool label_key_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||

@@ -105,6 +105,11 @@ size_t worker_resources_gpu_count(const worker_resources_t *r);
 const worker_gpu_t *worker_resources_gpu(const worker_resources_t *r, size_t i);
 /* Set GPU i's UUID (learned from NVML where hwloc had none). */
 int worker_resources_gpu_set_uuid(worker_resources_t *r, size_t i, const char *uuid);
+/* Set what is known of GPU i (learned from NVML): each non-NULL,
+ * non-empty string replaces the model, driver or CUDA version. 0, -EINVAL
+ * or -ENOMEM (then nothing changed). */
+int worker_resources_gpu_set_info(worker_resources_t *r, size_t i, const char *model,
+                                  const char *driver_version, const char *cuda_version);
 
 /* Check a "KEY=VALUE" label: the key is 1..WORKER_LABEL_KEY_MAX characters
  * from [A-Za-z0-9._/-] starting with a letter or digit, the value at most

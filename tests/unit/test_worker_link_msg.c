@@ -126,6 +126,53 @@ LEAK_TEST(link_msg, report_without_nvml)
     cr_expect_eq(worker_nvml_create("libc.so.6", &n, &err), -ENOENT);
 }
 
+/* Every GPU of the Register carries its model, UUID and PCI bus id; the
+ * driver and CUDA versions, which this fixture (no NVML) does not know,
+ * stay empty until NVML fills them. */
+LEAK_TEST(link_msg, register_gpus_have_identity_and_versions)
+{
+    worker_resources_t *r;
+    worker_register_msg_t *m;
+    worker_report_t *rep;
+    cairn_error_t err;
+
+    cr_assert_eq(worker_discover(HGX_TOPO, "n1", &r, &err), 0, "%s", err.text);
+    /* without NVML nothing is learned and nothing breaks */
+    cr_assert_eq(worker_report_create(r, "/nonexistent/libnvidia-ml.so.1", &rep, &err), 0);
+    cr_expect_eq(worker_report_fill_gpus(rep, r), 0);
+    worker_report_destroy(rep);
+    char driver[32] = "x", cuda[32] = "x";
+    worker_nvml_versions(NULL, driver, sizeof(driver), cuda, sizeof(cuda));
+    cr_expect_str_empty(driver);
+    cr_expect_str_empty(cuda);
+
+    cr_assert_eq(worker_register_msg_create(r, &m, &err), 0);
+    const Cairn__NodeResources *res = worker_register_msg_get(m)->resources;
+    cr_assert_eq(res->n_gpus, 8);
+    for (size_t i = 0; i < res->n_gpus; i++) {
+        const Cairn__Gpu *g = res->gpus[i];
+        cr_expect_str_eq(g->model, "NVIDIA H100 80GB HBM3");
+        cr_expect_eq(strncmp(g->uuid, "GPU-", 4), 0, "gpu %zu uuid '%s'", i, g->uuid);
+        cr_expect_eq(strlen(g->pci_bus_id), 12, "gpu %zu bus id '%s'", i, g->pci_bus_id);
+        cr_expect_str_empty(g->driver_version);
+        cr_expect_str_empty(g->cuda_version);
+    }
+    worker_register_msg_destroy(m);
+
+    /* what NVML tells is kept and reaches the next Register */
+    cr_assert_eq(worker_resources_gpu_set_info(r, 2, "NVIDIA H100", "550.54.15", "12.4"), 0);
+    cr_assert_eq(worker_resources_gpu_set_info(r, 2, NULL, "", NULL), 0); /* changes nothing */
+    cr_expect_eq(worker_resources_gpu_set_info(r, 8, "x", NULL, NULL), -EINVAL);
+    cr_assert_eq(worker_register_msg_create(r, &m, &err), 0);
+    res = worker_register_msg_get(m)->resources;
+    cr_expect_str_eq(res->gpus[2]->model, "NVIDIA H100");
+    cr_expect_str_eq(res->gpus[2]->driver_version, "550.54.15");
+    cr_expect_str_eq(res->gpus[2]->cuda_version, "12.4");
+    cr_expect_str_empty(res->gpus[3]->driver_version);
+    worker_register_msg_destroy(m);
+    worker_resources_destroy(r);
+}
+
 LEAK_TEST(link_msg, log_levels_and_default_url)
 {
     worker_log_level_t l;
