@@ -69,10 +69,13 @@ int cmd_undrain(cli_t *c, int argc, char **argv);
 int cmd_up(cli_t *c, int argc, char **argv);
 int cmd_down(cli_t *c, int argc, char **argv);
 int cmd_audit(cli_t *c, int argc, char **argv);
+int cmd_inspect(cli_t *c, int argc, char **argv);
+int cmd_provenance(cli_t *c, int argc, char **argv);
 
 extern const char cmd_submit_help[], cmd_status_help[], cmd_jobs_help[], cmd_wait_help[],
     cmd_logs_help[], cmd_cancel_help[], cmd_explain_help[], cmd_nodes_help[], cmd_drain_help[],
-    cmd_undrain_help[], cmd_up_help[], cmd_down_help[], cmd_audit_help[];
+    cmd_undrain_help[], cmd_up_help[], cmd_down_help[], cmd_audit_help[], cmd_inspect_help[],
+    cmd_provenance_help[];
 
 /* --- ui.c: output helpers ------------------------------------------------ */
 

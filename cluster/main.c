@@ -30,6 +30,8 @@ static const struct cli_cmd {
     {"nodes", cmd_nodes, cmd_nodes_help, "show nodes and GPUs"},
     {"drain", cmd_drain, cmd_drain_help, "stop placing work on a node"},
     {"undrain", cmd_undrain, cmd_undrain_help, "put a drained node back to work"},
+    {"inspect", cmd_inspect, cmd_inspect_help, "what exactly ran, where, with what"},
+    {"provenance", cmd_provenance, cmd_provenance_help, "a job's provenance record (JSON)"},
     {"audit", cmd_audit, cmd_audit_help, "who changed what; verify the audit trail"},
     {"up", cmd_up, cmd_up_help, "start a local cluster"},
     {"down", cmd_down, cmd_down_help, "stop the local cluster"},

@@ -178,8 +178,8 @@ static bool may_write(sched_daemon_t *d, const cairn_peer_t *from, const client_
 
 /* May the client act (verb: "cancel", "read logs of") on job? Refuses
  * otherwise, naming who tried what. */
-static bool may_touch_job(sched_daemon_t *d, const cairn_peer_t *from, uint32_t job,
-                          const char *verb)
+bool clients_may_touch_job(sched_daemon_t *d, const cairn_peer_t *from, uint32_t job,
+                           const char *verb)
 {
     client_id_t id;
     client_identity(d, from, &id);
@@ -279,6 +279,12 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
             d_audit(d, id.name, "submit", target, "name=%s tasks=%zu seed=%llu spec_sha256=%s",
                     js->name ? js->name : "", js->n_tasks, (unsigned long long)seed,
                     js->spec_hash ? js->spec_hash : "");
+            cairn_error_t perr = {{0}};
+            if (prov_put_spec(d->prov, (uint32_t)rep.job_id, js->spec_text, js->spec_hash, &perr) <
+                0) {
+                dlog(d->log, LOG_ERROR, "%s", perr.text);
+                d->degraded = d->batch_failed = true;
+            }
             d_send(d, d->cnet, from, CAIRN_MSG_SUBMIT_REPLY, &rep.base);
         }
     }
@@ -289,7 +295,7 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
 
 /* --- status ---------------------------------------------------------------- */
 
-static Cairn__TaskState task_state(sched_task_state_t s)
+Cairn__TaskState clients_task_state(sched_task_state_t s)
 {
     static const Cairn__TaskState map[] = {
         CAIRN__TASK_STATE__TASK_STATE_WAITING,   CAIRN__TASK_STATE__TASK_STATE_PENDING,
@@ -320,7 +326,7 @@ static Cairn__EndReason end_reason(const sched_attempt_info_t *ai)
     }
 }
 
-static Cairn__JobState job_state(const sched_job_info_t *ji)
+Cairn__JobState clients_job_state(const sched_job_info_t *ji)
 {
     const uint32_t *c = ji->count;
     if (ji->nended == ji->ntasks) {
@@ -342,7 +348,7 @@ static void fill_summary(sched_daemon_t *d, uint32_t job, Cairn__JobSummary *s,
     cairn__job_summary__init(s);
     s->job_id = job;
     s->name = (char *)ji->name;
-    s->state = job_state(ji);
+    s->state = clients_job_state(ji);
     s->submitter = (char *)ji->user;
     s->seed = ji->seed;
     s->submit_time_ms = ji->submitted_ms;
@@ -449,7 +455,7 @@ static Cairn__TaskStatus *task_msg(sched_daemon_t *d, uint32_t job, uint32_t t, 
         return NULL;
     cairn__task_status__init(ts);
     ts->name = (char *)ti.name;
-    ts->state = task_state(ti.state);
+    ts->state = clients_task_state(ti.state);
     if (ti.state == SCHED_TASK_RETRYING)
         ts->next_attempt_time_ms = ti.ready_at_ms;
     if (ti.state == SCHED_TASK_PENDING)
@@ -640,7 +646,7 @@ static void on_cancel(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     uint32_t job = (uint32_t)r->job_id;
     client_id_t id;
     client_identity(d, from, &id);
-    if (!may_write(d, from, &id, "cancel jobs") || !may_touch_job(d, from, job, "cancel"))
+    if (!may_write(d, from, &id, "cancel jobs") || !clients_may_touch_job(d, from, job, "cancel"))
         return;
     sched_job_info_t before, after;
     sched_job_info(d->core, job, &before);
@@ -663,7 +669,7 @@ static void on_cancel(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
             rep.attempts_signalled++;
         }
     }
-    rep.state = job_state(&after);
+    rep.state = clients_job_state(&after);
     dlog(d->log, LOG_INFO, "job %u%s%s cancelled", job, one ? " task " : "", one ? r->task : "");
     client_id_t who;
     client_identity(d, from, &who);
@@ -680,7 +686,7 @@ static void on_logs(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Lo
     uint32_t task;
     if (!find_task(d, from, r->job_id, r->task, &task))
         return;
-    if (!may_touch_job(d, from, (uint32_t)r->job_id, "read logs of"))
+    if (!clients_may_touch_job(d, from, (uint32_t)r->job_id, "read logs of"))
         return;
     sched_task_info_t ti;
     sched_task_info(d->core, (uint32_t)r->job_id, task, &ti);
@@ -866,7 +872,7 @@ static void on_explain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn_
     Cairn__ExplainReply rep = CAIRN__EXPLAIN_REPLY__INIT;
     char *text = sched_explain(d->core, (uint32_t)r->job_id, task, wall_ms());
     rep.text = text ? text : "";
-    rep.state = task_state(sched_task_state(d->core, (uint32_t)r->job_id, task));
+    rep.state = clients_task_state(sched_task_state(d->core, (uint32_t)r->job_id, task));
     d_send(d, d->cnet, from, CAIRN_MSG_EXPLAIN_REPLY, &rep.base);
     free(text);
 }
@@ -986,11 +992,16 @@ static const struct {
     cairn_msg_type_t type;
     client_fn fn;
 } handlers[] = {
-    {CAIRN_MSG_SUBMIT, (client_fn)on_submit},  {CAIRN_MSG_JOB_STATUS, (client_fn)on_status},
-    {CAIRN_MSG_LIST_JOBS, (client_fn)on_list}, {CAIRN_MSG_CANCEL, (client_fn)on_cancel},
-    {CAIRN_MSG_LOGS, (client_fn)on_logs},      {CAIRN_MSG_NODES, (client_fn)on_nodes},
-    {CAIRN_MSG_DRAIN, (client_fn)on_drain},    {CAIRN_MSG_EXPLAIN, (client_fn)on_explain},
+    {CAIRN_MSG_SUBMIT, (client_fn)on_submit},
+    {CAIRN_MSG_JOB_STATUS, (client_fn)on_status},
+    {CAIRN_MSG_LIST_JOBS, (client_fn)on_list},
+    {CAIRN_MSG_CANCEL, (client_fn)on_cancel},
+    {CAIRN_MSG_LOGS, (client_fn)on_logs},
+    {CAIRN_MSG_NODES, (client_fn)on_nodes},
+    {CAIRN_MSG_DRAIN, (client_fn)on_drain},
+    {CAIRN_MSG_EXPLAIN, (client_fn)on_explain},
     {CAIRN_MSG_AUDIT, (client_fn)on_audit},
+    {CAIRN_MSG_PROVENANCE, (client_fn)clients_provenance},
 };
 
 static bool dispatch(sched_daemon_t *d, const cairn_peer_t *from, cairn_msg_type_t type,

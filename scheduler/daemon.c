@@ -123,6 +123,7 @@ static void config_line(const sched_daemon_t *d, char *buf, size_t n)
              "workers=%s clients=%s heartbeat_interval_ms=%lld heartbeat_timeout_ms=%lld "
              "restart_grace_ms=%lld kill_grace_ms=%lld max_reservations=%u prefetch=%d "
              "join_key=%s tls_cert=%s tls_ca=%s admins=%s allow_anonymous_writes=%d "
+             "secret_pattern=%s "
              "max_tasks=%u max_argv=%u max_env=%u max_needs=%u max_string=%zu",
              d->worker_url, d->client_url, (long long)c->heartbeat_interval_ms,
              (long long)c->heartbeat_timeout_ms, (long long)c->restart_grace_ms,
@@ -130,6 +131,7 @@ static void config_line(const sched_daemon_t *d, char *buf, size_t n)
              c->no_prefetch ? 0 : SCHED_DAEMON_PREFETCH, c->join_key_file ? c->join_key_file : "-",
              c->tls_cert ? c->tls_cert : "-", c->tls_ca ? c->tls_ca : "-",
              c->admins && *c->admins ? c->admins : "-", c->allow_anonymous_writes,
+             c->secret_pattern ? c->secret_pattern : PROV_SECRET_PATTERN_DEFAULT,
              c->limits.max_tasks, c->limits.max_argv, c->limits.max_env, c->limits.max_needs,
              c->limits.max_string);
 }
@@ -615,7 +617,8 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
             goto fail;
     }
     if ((rc = journal_open(d->journal_path, &d->journal, err)) < 0 ||
-        (rc = audit_open(d->journal, &d->audit, err)) < 0 || (rc = load_state(d, err)) < 0 ||
+        (rc = audit_open(d->journal, &d->audit, err)) < 0 ||
+        (rc = prov_open(d->journal, &d->prov, err)) < 0 || (rc = load_state(d, err)) < 0 ||
         (rc = journal_load_replica_exits(d->journal, workers_rexit_loaded, d, err)) < 0)
         goto fail;
     d->started_ms = (int64_t)uv_now(loop);
@@ -669,10 +672,14 @@ void sched_daemon_destroy(sched_daemon_t *d)
         nng_close(d->csock);
     drop_pending_output(d);
     audit_close(d->audit);
+    prov_close(d->prov);
     journal_close(d->journal);
     sched_destroy(d->core);
     for (size_t i = 0; i < d->nlinks; i++) {
         free(d->links[i].worker_version);
+        free(d->links[i].fingerprint);
+        free(d->links[i].driver);
+        free(d->links[i].cuda);
         free(d->links[i].pending);
     }
     free(d->links);

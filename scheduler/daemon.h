@@ -26,10 +26,10 @@
 typedef struct sched_daemon sched_daemon_t;
 
 typedef struct sched_daemon_config {
-    const char *state_dir;   /* journal.db lives here */
-    const char *worker_url;  /* NULL: ipc://<state_dir>/workers.sock */
-    const char *client_url;  /* NULL: ipc://<state_dir>/clients.sock */
-    const char *http_addr;   /* metrics and status over HTTP; NULL: off */
+    const char *state_dir;         /* journal.db lives here */
+    const char *worker_url;        /* NULL: ipc://<state_dir>/workers.sock */
+    const char *client_url;        /* NULL: ipc://<state_dir>/clients.sock */
+    const char *http_addr;         /* metrics and status over HTTP; NULL: off */
     int64_t heartbeat_interval_ms; /* told to workers */
     int64_t heartbeat_timeout_ms;  /* silence after which a node is down */
     int64_t restart_grace_ms;      /* after a restart, time for nodes to return */
@@ -37,14 +37,15 @@ typedef struct sched_daemon_config {
     int64_t log_timeout_ms;        /* a node's answer to a log read */
     size_t max_msg;                /* inbound message limit */
     uint32_t max_reservations;
-    bool no_prefetch; /* never queue tasks behind running ones (see sched_config_t) */
-    const char *join_key_file; /* workers must prove they hold this key (proto/join.h) */
+    bool no_prefetch;              /* never queue tasks behind running ones (see sched_config_t) */
+    const char *join_key_file;     /* workers must prove they hold this key (proto/join.h) */
     const char *tls_cert, *tls_ca; /* for tls+tcp:// endpoints (proto/net.h cairn_tls_t) */
-#define SCHED_DAEMON_PREFETCH 2 /* otherwise: tasks queued per running attempt */
+#define SCHED_DAEMON_PREFETCH 2    /* otherwise: tasks queued per running attempt */
     uint32_t max_jobs_listed;
     conv_limits_t limits;
     const char *admins;         /* users and @groups allowed to act on every job; NULL: none */
     int allow_anonymous_writes; /* anonymous (tcp://) clients may submit and cancel */
+    const char *secret_pattern; /* env names whose values provenance masks (provenance.h) */
 } sched_daemon_config_t;
 
 /* Defaults for every field but state_dir. */

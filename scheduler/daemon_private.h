@@ -10,6 +10,7 @@
 #include "journal.h"
 #include "metrics.h"
 #include "net.h"
+#include "provenance.h"
 #include "watchdog.h"
 
 /* What the daemon knows of a node beyond the core's state. */
@@ -18,7 +19,8 @@ typedef struct node_link {
     bool seen;             /* registered since this scheduler started */
     int64_t last_heard_ms; /* loop time */
     char *worker_version;
-    char addr[64]; /* rendezvous address */
+    char *fingerprint, *driver, *cuda; /* from its Register, for provenance */
+    char addr[64];                     /* rendezvous address */
     /* the latest resource report */
     int64_t report_ms;
     uint32_t load1_milli;
@@ -154,6 +156,7 @@ struct sched_daemon {
     struct cairn_verifier *verifier;
     const char *signed_user;
     audit_t *audit;      /* who changed what (audit.h), in the journal's transactions */
+    prov_t *prov;        /* what ran where (provenance.h), likewise */
     uint64_t retries[8]; /* by sched_end_t of the attempt that ended */
     histogram_t pass_latency, start_latency;
     metrics_t *metrics;
@@ -209,6 +212,15 @@ void clients_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t typ
  * their deadline); re-arm the deadline timer. */
 void clients_answer_waits(sched_daemon_t *d, bool expire);
 void clients_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg);
+/* May the client act (verb: "cancel", "read logs of") on job? Answers
+ * the refusal itself when not. */
+bool clients_may_touch_job(sched_daemon_t *d, const cairn_peer_t *from, uint32_t job,
+                           const char *verb);
+Cairn__TaskState clients_task_state(sched_task_state_t s);
+Cairn__JobState clients_job_state(const sched_job_info_t *ji);
+/* clients_prov.c: ProvenanceRequest */
+void clients_provenance(sched_daemon_t *d, const cairn_peer_t *from,
+                        const Cairn__ProvenanceRequest *r);
 void clients_error(sched_daemon_t *d, const cairn_peer_t *to, Cairn__ErrorCode code,
                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

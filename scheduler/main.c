@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "provenance.h"
 #include "verify.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -24,53 +25,57 @@ const char *__lsan_default_suppressions(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: cairn-scheduler [OPTIONS]\n"
-            "\n"
-            "The Cairn scheduler daemon: accepts jobs from clients, places their tasks on\n"
-            "workers and keeps the cluster state durable in SQLite.\n"
-            "\n"
-            "Options:\n"
-            "  -s, --state-dir DIR         state directory (journal, ipc sockets)\n"
-            "                              [$CAIRN_STATE_DIR or ~/.local/state/cairn]\n"
-            "  -w, --workers URL           worker endpoint [ipc://DIR/workers.sock]\n"
-            "  -c, --clients URL           client endpoint [ipc://DIR/clients.sock]\n"
-            "  -f, --config FILE           read options from FILE (key = value lines)\n"
-            "      --http ADDR             serve /metrics and /status on ADDR (host:port)\n"
-            "      --heartbeat-interval T  heartbeat interval told to workers [1s]\n"
-            "      --heartbeat-timeout T   silence after which a node is down [10s]\n"
-            "      --restart-grace T       time for nodes to return after a restart [30s]\n"
-            "      --kill-grace T          SIGTERM to SIGKILL for cancels [10s]\n"
-            "      --max-message BYTES     largest accepted message [16777216]\n"
-            "      --max-tasks N           most tasks in one job [1000000]\n"
-            "      --admins LIST           administrators besides root and the scheduler's own\n"
-            "                              user: comma-separated user names, uids and @groups;\n"
-            "                              they may cancel and read logs of every job and\n"
-            "                              drain nodes (others only their own jobs)\n"
-            "      --allow-anonymous-writes  let anonymous clients (tcp:// without a client\n"
-            "                              certificate) submit and cancel; they are read-only\n"
-            "                              by default (status, jobs, nodes, explain)\n"
-            "      --tls-cert FILE         certificate and private key (PEM) for tls+tcp://\n"
-            "                              endpoints\n"
-            "      --tls-ca FILE           CA certificates (PEM): workers and clients on tls+tcp://\n"
-            "                              must present a certificate it signed\n"
-            "      --join-key FILE         workers must prove they hold this secret (mode 600,\n"
-            "                              16 bytes or more) to join; none by default\n"
-            "      --no-prefetch           never queue a task on a full node behind a running\n"
-            "                              one of the same shape (by default up to two wait\n"
-            "                              there and start the moment it ends)\n"
-            "      --log-file PATH         log there instead of stderr\n"
-            "      --log-level LEVEL       debug, info, warn or error [info]\n"
-            "      --verify-journal        replay the state directory's journal, re-deriving\n"
-            "                              every placement, print the final state and exit\n"
-            "                              (0: identical, 1: a difference, named)\n"
-            "  -h, --help                  show this help and exit\n"
-            "  -V, --version               show the version and exit\n"
-            "\n"
-            "Durations take ms, s, m or h (e.g. 500ms, 10s); a bare number is ms.\n"
-            "In a --config file, flags take a value: allow-anonymous-writes = true.\n"
-            "Clients on an ipc:// endpoint are identified by their Unix user; its socket\n"
-            "is mode 0666, so the directory holding it decides who may connect.\n");
+    fprintf(
+        f,
+        "Usage: cairn-scheduler [OPTIONS]\n"
+        "\n"
+        "The Cairn scheduler daemon: accepts jobs from clients, places their tasks on\n"
+        "workers and keeps the cluster state durable in SQLite.\n"
+        "\n"
+        "Options:\n"
+        "  -s, --state-dir DIR         state directory (journal, ipc sockets)\n"
+        "                              [$CAIRN_STATE_DIR or ~/.local/state/cairn]\n"
+        "  -w, --workers URL           worker endpoint [ipc://DIR/workers.sock]\n"
+        "  -c, --clients URL           client endpoint [ipc://DIR/clients.sock]\n"
+        "  -f, --config FILE           read options from FILE (key = value lines)\n"
+        "      --http ADDR             serve /metrics and /status on ADDR (host:port)\n"
+        "      --heartbeat-interval T  heartbeat interval told to workers [1s]\n"
+        "      --heartbeat-timeout T   silence after which a node is down [10s]\n"
+        "      --restart-grace T       time for nodes to return after a restart [30s]\n"
+        "      --kill-grace T          SIGTERM to SIGKILL for cancels [10s]\n"
+        "      --max-message BYTES     largest accepted message [16777216]\n"
+        "      --max-tasks N           most tasks in one job [1000000]\n"
+        "      --secret-env PATTERNS   env names whose values provenance masks: comma-\n"
+        "                              separated globs, any case [" PROV_SECRET_PATTERN_DEFAULT
+        "]\n"
+        "      --admins LIST           administrators besides root and the scheduler's own\n"
+        "                              user: comma-separated user names, uids and @groups;\n"
+        "                              they may cancel and read logs of every job and\n"
+        "                              drain nodes (others only their own jobs)\n"
+        "      --allow-anonymous-writes  let anonymous clients (tcp:// without a client\n"
+        "                              certificate) submit and cancel; they are read-only\n"
+        "                              by default (status, jobs, nodes, explain)\n"
+        "      --tls-cert FILE         certificate and private key (PEM) for tls+tcp://\n"
+        "                              endpoints\n"
+        "      --tls-ca FILE           CA certificates (PEM): workers and clients on tls+tcp://\n"
+        "                              must present a certificate it signed\n"
+        "      --join-key FILE         workers must prove they hold this secret (mode 600,\n"
+        "                              16 bytes or more) to join; none by default\n"
+        "      --no-prefetch           never queue a task on a full node behind a running\n"
+        "                              one of the same shape (by default up to two wait\n"
+        "                              there and start the moment it ends)\n"
+        "      --log-file PATH         log there instead of stderr\n"
+        "      --log-level LEVEL       debug, info, warn or error [info]\n"
+        "      --verify-journal        replay the state directory's journal, re-deriving\n"
+        "                              every placement, print the final state and exit\n"
+        "                              (0: identical, 1: a difference, named)\n"
+        "  -h, --help                  show this help and exit\n"
+        "  -V, --version               show the version and exit\n"
+        "\n"
+        "Durations take ms, s, m or h (e.g. 500ms, 10s); a bare number is ms.\n"
+        "In a --config file, flags take a value: allow-anonymous-writes = true.\n"
+        "Clients on an ipc:// endpoint are identified by their Unix user; its socket\n"
+        "is mode 0666, so the directory holding it decides who may connect.\n");
 }
 
 enum {
@@ -85,6 +90,7 @@ enum {
     OPT_VERIFY,
     OPT_HTTP,
     OPT_ADMINS,
+    OPT_SECRET_ENV,
     OPT_ANON_WRITES,
     OPT_NO_PREFETCH,
     OPT_JOIN_KEY,
@@ -108,6 +114,7 @@ static const struct option opts[] = {
     {"verify-journal", no_argument, NULL, OPT_VERIFY},
     {"http", required_argument, NULL, OPT_HTTP},
     {"admins", required_argument, NULL, OPT_ADMINS},
+    {"secret-env", required_argument, NULL, OPT_SECRET_ENV},
     {"allow-anonymous-writes", no_argument, NULL, OPT_ANON_WRITES},
     {"no-prefetch", no_argument, NULL, OPT_NO_PREFETCH},
     {"join-key", required_argument, NULL, OPT_JOIN_KEY},
@@ -273,6 +280,9 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
     case OPT_JOIN_KEY:
         o->cfg.join_key_file = keep_str(o, arg);
         return 0;
+    case OPT_SECRET_ENV:
+        o->cfg.secret_pattern = keep_str(o, arg);
+        return 0;
     case OPT_TLS_CERT:
         o->cfg.tls_cert = keep_str(o, arg);
         return 0;
@@ -379,8 +389,8 @@ static int verify_main(const char *dir, const sched_daemon_config_t *dc)
     int rc = journal_verify_cfg(path, &sc, stdout, &rep, &err);
     fprintf(stderr, "%s: %llu entries, %llu placements in %llu passes: %s%s\n", path,
             (unsigned long long)rep.entries, (unsigned long long)rep.placements,
-            (unsigned long long)rep.passes, rc == 0 ? "replays identically" : "DIFFERS: ",
-            rc == 0 ? "" : err.text);
+            (unsigned long long)rep.passes,
+            rc == 0 ? "replays identically" : "DIFFERS: ", rc == 0 ? "" : err.text);
     return rc == 0 ? 0 : 1;
 }
 

@@ -315,6 +315,20 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     l->last_heard_ms = (int64_t)uv_now(d->loop);
     free(l->worker_version);
     l->worker_version = strdup(reg->worker_version ? reg->worker_version : "");
+    free(l->fingerprint);
+    l->fingerprint = strdup(reg->topology_fingerprint ? reg->topology_fingerprint : "");
+    const char *drv = "", *cuda = "";
+    for (size_t g = 0; reg->resources && g < reg->resources->n_gpus; g++) {
+        const Cairn__Gpu *gpu = reg->resources->gpus[g];
+        if (!*drv && gpu->driver_version)
+            drv = gpu->driver_version;
+        if (!*cuda && gpu->cuda_version)
+            cuda = gpu->cuda_version;
+    }
+    free(l->driver);
+    free(l->cuda);
+    l->driver = strdup(drv);
+    l->cuda = strdup(cuda);
     remote_addr(from->pipe, l->addr, sizeof(l->addr));
     uint64_t *stale = calloc(reg->n_running + 1, sizeof(uint64_t));
     if (!stale) {
@@ -466,6 +480,63 @@ void workers_rexit_loaded(uint64_t attempt, uint32_t rank, int end, int code, in
     rexit_push(d, (replica_exit_t){attempt, rank, (sched_end_t)end, code, sig});
 }
 
+/* Provenance of a replica that started: its node as it is now. */
+static void prov_started(sched_daemon_t *d, const sched_attempt_info_t *ai, uint32_t rank,
+                         uint32_t node)
+{
+    node_link_t *l = d_link(d, node);
+    Cairn__AttemptProvenance m = CAIRN__ATTEMPT_PROVENANCE__INIT;
+    Cairn__GpuProvenance g[64], *gp[64];
+    m.node = (char *)sched_node_name(d->core, node);
+    if (l) {
+        m.node_fingerprint = l->fingerprint ? l->fingerprint : "";
+        m.worker_version = l->worker_version ? l->worker_version : "";
+        m.driver_version = l->driver ? l->driver : "";
+        m.cuda_version = l->cuda ? l->cuda : "";
+    }
+    size_t ng = 0;
+    for (uint32_t i = 0; i < 64; i++) {
+        sched_gpu_desc_t gd;
+        if (!(ai->allocs[rank].gpu_mask >> i & 1) || !sched_node_gpu(d->core, node, i, &gd))
+            continue;
+        cairn__gpu_provenance__init(&g[ng]);
+        g[ng].index = i;
+        g[ng].uuid = (char *)(gd.uuid ? gd.uuid : "");
+        g[ng].model = (char *)(gd.model ? gd.model : "");
+        g[ng].pci_bus_id = (char *)(gd.pci_bus_id ? gd.pci_bus_id : "");
+        g[ng].vendor = (char *)(gd.vendor ? gd.vendor : "");
+        gp[ng] = &g[ng];
+        ng++;
+    }
+    m.n_gpus = ng;
+    m.gpus = gp;
+    cairn_error_t err = {{0}};
+    if (prov_put_start(d->prov, ai->id, rank, &m, &err) < 0) {
+        dlog(d->log, LOG_ERROR, "%s", err.text);
+        d->degraded = d->batch_failed = true;
+        snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
+                 err.text);
+    }
+}
+
+/* Provenance of a replica that ended: what it used and left. */
+static void prov_ended(sched_daemon_t *d, const Cairn__TaskEvent *te)
+{
+    Cairn__AttemptProvenance m = CAIRN__ATTEMPT_PROVENANCE__INIT;
+    m.peak_rss_bytes = te->peak_rss_bytes;
+    m.cpu_time_usec = te->cpu_time_usec;
+    m.error = te->error ? te->error : "";
+    m.n_outputs = te->n_outputs;
+    m.outputs = te->outputs;
+    cairn_error_t err = {{0}};
+    if (prov_put_end(d->prov, te->attempt_id, te->rank, &m, &err) < 0) {
+        dlog(d->log, LOG_ERROR, "%s", err.text);
+        d->degraded = d->batch_failed = true;
+        snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
+                 err.text);
+    }
+}
+
 static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__TaskEvent *te)
 {
     uint32_t node;
@@ -481,6 +552,7 @@ static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cai
         dlog(d->log, LOG_INFO, "stale report for attempt %llu from %s ignored",
              (unsigned long long)te->attempt_id, sched_node_name(d->core, node));
     } else if (te->kind == CAIRN__TASK_EVENT__KIND__STARTED) {
+        prov_started(d, &ai, te->rank, node);
         if (!ai.started_ms) {
             sched_event_t ev = {.type = SCHED_EV_START, .time_ms = te->start_time_ms};
             ev.u.start.attempt = te->attempt_id;
@@ -508,6 +580,7 @@ static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cai
         else if (te->signal)
             end = SCHED_END_SIGNAL;
         int64_t t = te->end_time_ms ? te->end_time_ms : wall_ms();
+        prov_ended(d, te);
         if (ai.nreplicas > 1)
             gang_exit(d, &ai, te->rank, end, code, sig, t);
         else

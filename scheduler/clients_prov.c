@@ -1,0 +1,334 @@
+/* ProvenanceRequest: a job's self-contained record of what ran, where and
+ * with what (provenance.h), for its owner and administrators. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon_private.h"
+
+#define PROV_FORMAT "cairn-provenance/1"
+#define MASKED "****"
+
+/* Everything allocated for one reply, freed after it is sent. */
+typedef struct pool {
+    void **v;
+    size_t n, cap;
+    Cairn__AttemptProvenance **loaded;
+    size_t nloaded, loaded_cap;
+    bool failed;
+} pool_t;
+
+static void *pool_keep(pool_t *p, void *x)
+{
+    if (!x) {
+        p->failed = true;
+        return NULL;
+    }
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        void **nv = realloc(p->v, cap * sizeof(*nv));
+        if (!nv) {
+            free(x);
+            p->failed = true;
+            return NULL;
+        }
+        p->v = nv;
+        p->cap = cap;
+    }
+    p->v[p->n++] = x;
+    return x;
+}
+
+static void *pool_alloc(pool_t *p, size_t size)
+{
+    return pool_keep(p, calloc(1, size ? size : 1));
+}
+
+static char *pool_printf(pool_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *pool_printf(pool_t *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    return pool_keep(p, n < 0 ? NULL : s);
+}
+
+static void pool_loaded(pool_t *p, Cairn__AttemptProvenance *m)
+{
+    if (!m)
+        return;
+    if (p->nloaded == p->loaded_cap) {
+        size_t cap = p->loaded_cap ? p->loaded_cap * 2 : 16;
+        Cairn__AttemptProvenance **nv = realloc(p->loaded, cap * sizeof(*nv));
+        if (!nv) {
+            cairn__attempt_provenance__free_unpacked(m, NULL);
+            p->failed = true;
+            return;
+        }
+        p->loaded = nv;
+        p->loaded_cap = cap;
+    }
+    p->loaded[p->nloaded++] = m;
+}
+
+static void pool_fini(pool_t *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->v[i]);
+    free(p->v);
+    for (size_t i = 0; i < p->nloaded; i++)
+        cairn__attempt_provenance__free_unpacked(p->loaded[i], NULL);
+    free(p->loaded);
+}
+
+/* "TASK_STATE_RUNNING" -> "running" */
+static char *enum_word(pool_t *p, const ProtobufCEnumDescriptor *d, int v, const char *prefix)
+{
+    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
+    const char *name = ev ? ev->name : "UNSPECIFIED";
+    size_t pl = strlen(prefix);
+    if (!strncmp(name, prefix, pl))
+        name += pl;
+    char *s = pool_printf(p, "%s", name);
+    for (char *c = s; c && *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    return s;
+}
+
+static const char *end_word(const sched_attempt_info_t *ai)
+{
+    switch (ai->end) {
+    case SCHED_END_NONE:
+        return "";
+    case SCHED_END_EXIT:
+        return ai->exit_code == 0 ? "succeeded" : "exit_nonzero";
+    case SCHED_END_SIGNAL:
+        return "signaled";
+    case SCHED_END_TIMEOUT:
+        return "timed_out";
+    case SCHED_END_CANCELLED:
+        return "cancelled";
+    case SCHED_END_NODE_LOST:
+        return "node_lost";
+    case SCHED_END_START_FAILED:
+        return "failed_to_start";
+    default:
+        return "unknown";
+    }
+}
+
+static Cairn__KeyValue *kv(pool_t *p, const char *k, const char *v)
+{
+    Cairn__KeyValue *m = pool_alloc(p, sizeof(*m));
+    if (!m)
+        return NULL;
+    cairn__key_value__init(m);
+    m->key = (char *)k;
+    m->value = (char *)v;
+    return m;
+}
+
+/* The variables the worker sets (worker/exec_env.c), from the attempt. */
+static void cairn_env(pool_t *p, sched_daemon_t *d, const sched_attempt_info_t *ai,
+                      const sched_task_info_t *ti, uint32_t rank, Cairn__AttemptProvenance *m)
+{
+    Cairn__KeyValue **v = pool_alloc(p, 10 * sizeof(*v));
+    if (!v)
+        return;
+    size_t n = 0;
+    char gpus[512] = "";
+    size_t gl = 0;
+    for (uint32_t i = 0; i < 64; i++) {
+        sched_gpu_desc_t gd;
+        if (!(ai->allocs[rank].gpu_mask >> i & 1) ||
+            !sched_node_gpu(d->core, ai->allocs[rank].node, i, &gd) || !gd.vendor ||
+            strcmp(gd.vendor, "nvidia") != 0)
+            continue;
+        gl += (size_t)snprintf(gpus + gl, sizeof(gpus) - gl, "%s%s", gl ? "," : "",
+                               gd.uuid && *gd.uuid ? gd.uuid : "?");
+        if (gl >= sizeof(gpus))
+            break;
+    }
+    v[n++] = kv(p, "CAIRN_JOB_ID", pool_printf(p, "%" PRIu32, ai->job));
+    v[n++] = kv(p, "CAIRN_TASK", (char *)ti->name);
+    v[n++] = kv(p, "CAIRN_ATTEMPT", pool_printf(p, "%" PRIu32, ai->number));
+    v[n++] = kv(p, "CAIRN_ATTEMPT_ID", pool_printf(p, "%" PRIu64, ai->id));
+    v[n++] = kv(p, "CAIRN_SEED",
+                pool_printf(p, "%" PRIu64, sched_task_seed(d->core, ai->job, ai->task, rank)));
+    v[n++] = kv(p, "CAIRN_RANK", pool_printf(p, "%" PRIu32, rank));
+    v[n++] = kv(p, "CAIRN_WORLD_SIZE", pool_printf(p, "%" PRIu32, ai->nreplicas));
+    v[n++] = kv(p, "CUDA_VISIBLE_DEVICES", pool_printf(p, "%s", gpus));
+    m->n_cairn_env = n;
+    m->cairn_env = v;
+}
+
+static Cairn__AttemptProvenance *attempt_prov(pool_t *p, sched_daemon_t *d,
+                                              const sched_attempt_info_t *ai,
+                                              const sched_task_info_t *ti, uint32_t rank,
+                                              const char *previous_end)
+{
+    Cairn__AttemptProvenance *m = pool_alloc(p, sizeof(*m));
+    if (!m)
+        return NULL;
+    cairn__attempt_provenance__init(m);
+    Cairn__AttemptProvenance *start = NULL, *end = NULL;
+    cairn_error_t err = {{0}};
+    if (prov_load(d->prov, ai->id, rank, &start, &end, &err) < 0)
+        dlog(d->log, LOG_WARN, "%s", err.text);
+    pool_loaded(p, start);
+    pool_loaded(p, end);
+    m->attempt_id = ai->id;
+    m->number = ai->number;
+    m->rank = rank;
+    m->seed = sched_task_seed(d->core, ai->job, ai->task, rank);
+    m->previous_end = (char *)previous_end;
+    m->node = (char *)sched_node_name(d->core, ai->allocs[rank].node);
+    m->n_cores = ai->allocs[rank].ncores;
+    m->cores = pool_alloc(p, (m->n_cores + 1) * sizeof(uint32_t));
+    if (m->cores)
+        memcpy(m->cores, ai->allocs[rank].cores, m->n_cores * sizeof(uint32_t));
+    if (start) { /* the node as it was when the replica started */
+        m->node_fingerprint = start->node_fingerprint;
+        m->worker_version = start->worker_version;
+        m->driver_version = start->driver_version;
+        m->cuda_version = start->cuda_version;
+        m->n_gpus = start->n_gpus;
+        m->gpus = start->gpus;
+    }
+    cairn_env(p, d, ai, ti, rank, m);
+    m->placed_time_ms = ai->placed_ms;
+    m->start_time_ms = ai->started_ms;
+    m->end_time_ms = ai->ended_ms;
+    m->end = (char *)end_word(ai);
+    m->exit_code = ai->exit_code;
+    m->signal = ai->signal;
+    if (end) {
+        m->error = end->error;
+        m->peak_rss_bytes = end->peak_rss_bytes;
+        m->cpu_time_usec = end->cpu_time_usec;
+        m->n_outputs = end->n_outputs;
+        m->outputs = end->outputs;
+    }
+    return m;
+}
+
+static Cairn__TaskProvenance *task_prov(pool_t *p, sched_daemon_t *d, uint32_t job, uint32_t t)
+{
+    sched_task_info_t ti;
+    if (sched_task_info(d->core, job, t, &ti) < 0)
+        return NULL;
+    Cairn__TaskProvenance *m = pool_alloc(p, sizeof(*m));
+    if (!m)
+        return NULL;
+    cairn__task_provenance__init(m);
+    m->name = (char *)ti.name;
+    m->kind = (char *)(ti.kind ? ti.kind : "");
+    m->state = enum_word(p, &cairn__task_state__descriptor, (int)clients_task_state(ti.state),
+                         "TASK_STATE_");
+    m->n_argv = ti.argc;
+    m->argv = (char **)ti.argv;
+    m->workdir = (char *)(ti.workdir ? ti.workdir : "");
+    m->n_outputs = ti.noutputs;
+    m->outputs = (char **)ti.outputs;
+    m->replicas = ti.replicas;
+    const char *pattern =
+        d->cfg.secret_pattern ? d->cfg.secret_pattern : PROV_SECRET_PATTERN_DEFAULT;
+    m->env = pool_alloc(p, (ti.nenv + 1) * sizeof(*m->env));
+    for (uint32_t i = 0; m->env && i < ti.nenv; i++) {
+        const char *e = ti.env[i], *eq = strchr(e, '=');
+        char *key = pool_printf(p, "%.*s", (int)(eq ? eq - e : (long)strlen(e)), e);
+        const char *val = eq ? eq + 1 : "";
+        m->env[m->n_env++] =
+            kv(p, key, (char *)(key && prov_is_secret(pattern, key) ? MASKED : val));
+    }
+    /* the attempts, oldest first: follow prev from the latest */
+    uint32_t na = 0;
+    uint64_t ids[256];
+    for (uint64_t a = ti.attempt; a && na < 256;) {
+        sched_attempt_info_t ai;
+        if (sched_attempt_get(d->core, a, &ai) < 0)
+            break;
+        ids[na++] = a;
+        a = ai.prev;
+    }
+    size_t cap = 0;
+    for (uint32_t i = 0; i < na; i++) {
+        sched_attempt_info_t ai;
+        if (sched_attempt_get(d->core, ids[i], &ai) == 0)
+            cap += ai.nreplicas;
+    }
+    m->attempts = pool_alloc(p, (cap + 1) * sizeof(*m->attempts));
+    const char *previous = "";
+    for (uint32_t i = na; m->attempts && i-- > 0;) {
+        sched_attempt_info_t ai;
+        if (sched_attempt_get(d->core, ids[i], &ai) < 0)
+            continue;
+        for (uint32_t r = 0; r < ai.nreplicas && m->n_attempts < cap; r++) {
+            Cairn__AttemptProvenance *ap = attempt_prov(p, d, &ai, &ti, r, previous);
+            if (ap)
+                m->attempts[m->n_attempts++] = ap;
+        }
+        previous = end_word(&ai);
+    }
+    return m;
+}
+
+void clients_provenance(sched_daemon_t *d, const cairn_peer_t *from,
+                        const Cairn__ProvenanceRequest *r)
+{
+    if (r->job_id == 0 || r->job_id > sched_job_count(d->core)) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "no job %llu",
+                      (unsigned long long)r->job_id);
+        return;
+    }
+    uint32_t job = (uint32_t)r->job_id, only = 0;
+    bool one = r->task && *r->task;
+    if (one && sched_task_find(d->core, job, r->task, &only) < 0) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "job %u has no task '%s'",
+                      job, r->task);
+        return;
+    }
+    if (!clients_may_touch_job(d, from, job, "read the provenance of"))
+        return;
+    pool_t p = {0};
+    sched_job_info_t ji;
+    sched_job_info(d->core, job, &ji);
+    Cairn__JobProvenance jp = CAIRN__JOB_PROVENANCE__INIT;
+    jp.format = PROV_FORMAT;
+    jp.job_id = job;
+    jp.name = (char *)(ji.name ? ji.name : "");
+    jp.submitter = (char *)(ji.user ? ji.user : "");
+    jp.seed = ji.seed;
+    jp.submit_time_ms = ji.submitted_ms;
+    jp.scheduler_version = CAIRN_VERSION;
+    jp.secret_pattern =
+        (char *)(d->cfg.secret_pattern ? d->cfg.secret_pattern : PROV_SECRET_PATTERN_DEFAULT);
+    jp.state =
+        enum_word(&p, &cairn__job_state__descriptor, (int)clients_job_state(&ji), "JOB_STATE_");
+    char *text = NULL, *sha = NULL;
+    cairn_error_t err = {{0}};
+    if (prov_get_spec(d->prov, job, &text, &sha, &err) < 0)
+        dlog(d->log, LOG_WARN, "%s", err.text);
+    jp.spec_text = pool_keep(&p, text ? text : strdup(""));
+    jp.spec_sha256 = pool_keep(&p, sha ? sha : strdup(""));
+    jp.tasks = pool_alloc(&p, (ji.ntasks + 1) * sizeof(*jp.tasks));
+    for (uint32_t t = one ? only : 0; jp.tasks && t < (one ? only + 1 : ji.ntasks); t++) {
+        Cairn__TaskProvenance *tp = task_prov(&p, d, job, t);
+        if (tp)
+            jp.tasks[jp.n_tasks++] = tp;
+    }
+    if (p.failed) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+    } else {
+        Cairn__ProvenanceReply rep = CAIRN__PROVENANCE_REPLY__INIT;
+        rep.job = &jp;
+        d_send(d, d->cnet, from, CAIRN_MSG_PROVENANCE_REPLY, &rep.base);
+    }
+    pool_fini(&p);
+}

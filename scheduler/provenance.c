@@ -1,0 +1,203 @@
+/* Provenance records beside the journal; see provenance.h. */
+#include "provenance.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct prov {
+    journal_t *j;
+    sqlite3_stmt *put[2], *get[2];
+    sqlite3_stmt *put_spec, *get_spec;
+};
+
+static const char *const tables[2] = {"prov_start", "prov_end"};
+
+static int sql_error(prov_t *p, cairn_error_t *err, const char *what)
+{
+    return errcode(err, -EIO, "provenance %s: %s", what, sqlite3_errmsg(journal_db(p->j)));
+}
+
+int prov_open(journal_t *j, prov_t **out, cairn_error_t *err)
+{
+    prov_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return errcode(err, -ENOMEM, "out of memory");
+    p->j = j;
+    sqlite3 *db = journal_db(j);
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        char sql[256];
+        snprintf(sql, sizeof(sql),
+                 "CREATE TABLE IF NOT EXISTS %s (attempt INTEGER, rank INTEGER,"
+                 " data BLOB NOT NULL, PRIMARY KEY (attempt, rank))",
+                 tables[i]);
+        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+            rc = sql_error(p, err, "table");
+            break;
+        }
+        snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO %s VALUES (?,?,?)", tables[i]);
+        if (sqlite3_prepare_v2(db, sql, -1, &p->put[i], NULL) != SQLITE_OK) {
+            rc = sql_error(p, err, "prepare");
+            break;
+        }
+        snprintf(sql, sizeof(sql), "SELECT data FROM %s WHERE attempt = ? AND rank = ?", tables[i]);
+        if (sqlite3_prepare_v2(db, sql, -1, &p->get[i], NULL) != SQLITE_OK)
+            rc = sql_error(p, err, "prepare");
+    }
+    if (rc == 0 &&
+        (sqlite3_exec(db,
+                      "CREATE TABLE IF NOT EXISTS job_specs (job INTEGER PRIMARY KEY,"
+                      " spec_text TEXT NOT NULL, spec_sha256 TEXT NOT NULL)",
+                      NULL, NULL, NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO job_specs VALUES (?,?,?)", -1, &p->put_spec,
+                            NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(db, "SELECT spec_text, spec_sha256 FROM job_specs WHERE job = ?", -1,
+                            &p->get_spec, NULL) != SQLITE_OK))
+        rc = sql_error(p, err, "specs");
+    if (rc < 0) {
+        prov_close(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+void prov_close(prov_t *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < 2; i++) {
+        sqlite3_finalize(p->put[i]);
+        sqlite3_finalize(p->get[i]);
+    }
+    sqlite3_finalize(p->put_spec);
+    sqlite3_finalize(p->get_spec);
+    free(p);
+}
+
+static int put(prov_t *p, int which, uint64_t attempt, uint32_t rank,
+               const Cairn__AttemptProvenance *m, cairn_error_t *err)
+{
+    int rc = journal_begin(p->j, err);
+    if (rc < 0)
+        return rc;
+    size_t len = protobuf_c_message_get_packed_size(&m->base);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return errcode(err, -ENOMEM, "out of memory");
+    protobuf_c_message_pack(&m->base, buf);
+    sqlite3_stmt *st = p->put[which];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)attempt);
+    sqlite3_bind_int64(st, 2, rank);
+    sqlite3_bind_blob(st, 3, buf, (int)len, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(p, err, "record");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    free(buf);
+    return rc;
+}
+
+int prov_put_start(prov_t *p, uint64_t attempt, uint32_t rank, const Cairn__AttemptProvenance *m,
+                   cairn_error_t *err)
+{
+    return put(p, 0, attempt, rank, m, err);
+}
+
+int prov_put_end(prov_t *p, uint64_t attempt, uint32_t rank, const Cairn__AttemptProvenance *m,
+                 cairn_error_t *err)
+{
+    return put(p, 1, attempt, rank, m, err);
+}
+
+int prov_put_spec(prov_t *p, uint32_t job, const char *text, const char *sha256, cairn_error_t *err)
+{
+    int rc = journal_begin(p->j, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = p->put_spec;
+    sqlite3_bind_int64(st, 1, job);
+    sqlite3_bind_text(st, 2, text ? text : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, sha256 ? sha256 : "", -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(p, err, "spec");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int prov_get_spec(prov_t *p, uint32_t job, char **text, char **sha256, cairn_error_t *err)
+{
+    *text = *sha256 = NULL;
+    sqlite3_stmt *st = p->get_spec;
+    sqlite3_bind_int64(st, 1, job);
+    int s = sqlite3_step(st), rc = 0;
+    if (s == SQLITE_ROW) {
+        *text = strdup((const char *)sqlite3_column_text(st, 0));
+        *sha256 = strdup((const char *)sqlite3_column_text(st, 1));
+        if (!*text || !*sha256)
+            rc = errcode(err, -ENOMEM, "out of memory");
+    } else if (s != SQLITE_DONE) {
+        rc = sql_error(p, err, "spec");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int prov_load(prov_t *p, uint64_t attempt, uint32_t rank, Cairn__AttemptProvenance **start,
+              Cairn__AttemptProvenance **end, cairn_error_t *err)
+{
+    Cairn__AttemptProvenance **outs[2] = {start, end};
+    for (int i = 0; i < 2; i++) {
+        *outs[i] = NULL;
+        sqlite3_stmt *st = p->get[i];
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)attempt);
+        sqlite3_bind_int64(st, 2, rank);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            const uint8_t *data = sqlite3_column_blob(st, 0);
+            size_t len = (size_t)sqlite3_column_bytes(st, 0);
+            *outs[i] = cairn__attempt_provenance__unpack(NULL, len, data);
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (s != SQLITE_ROW && s != SQLITE_DONE) {
+            if (*start)
+                cairn__attempt_provenance__free_unpacked(*start, NULL);
+            *start = NULL;
+            return sql_error(p, err, "load");
+        }
+    }
+    return 0;
+}
+
+bool prov_is_secret(const char *pattern, const char *name)
+{
+    if (!pattern || !*pattern)
+        return false;
+    char up[256];
+    size_t n = 0;
+    for (; name[n] && n + 1 < sizeof(up); n++)
+        up[n] = (char)toupper((unsigned char)name[n]);
+    up[n] = '\0';
+    const char *s = pattern;
+    while (*s) {
+        size_t len = strcspn(s, ",");
+        char glob[256];
+        size_t g = 0;
+        for (size_t i = 0; i < len && g + 1 < sizeof(glob); i++)
+            if (s[i] != ' ')
+                glob[g++] = (char)toupper((unsigned char)s[i]);
+        glob[g] = '\0';
+        if (g && fnmatch(glob, up, 0) == 0)
+            return true;
+        s += len;
+        if (*s == ',')
+            s++;
+    }
+    return false;
+}

@@ -1,0 +1,48 @@
+/* Provenance: what exactly ran, where and with what, for every attempt.
+ *
+ * Most of it is the core's state (the spec as submitted, resolved argv,
+ * env, workdir, seeds, attempts, nodes, cores, GPUs, times, end reasons).
+ * What the core does not keep is recorded here, in the journal's database
+ * and transactions: when a replica starts, a snapshot of its node (topology
+ * fingerprint, worker version, driver and CUDA versions, the GPUs' models,
+ * UUIDs and PCI bus ids); when it ends, its peak memory, CPU time and the
+ * SHA-256 of its declared outputs. prov_build() puts it all together. */
+#ifndef CAIRN_SCHEDULER_PROVENANCE_H
+#define CAIRN_SCHEDULER_PROVENANCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client.pb-c.h"
+#include "journal.h"
+
+typedef struct prov prov_t;
+
+int prov_open(journal_t *j, prov_t **out, cairn_error_t *err);
+void prov_close(prov_t *p);
+
+/* Record a partial AttemptProvenance (the node snapshot at start; the
+ * usage and outputs at the end) in the journal's open transaction. */
+int prov_put_start(prov_t *p, uint64_t attempt, uint32_t rank, const Cairn__AttemptProvenance *m,
+                   cairn_error_t *err);
+int prov_put_end(prov_t *p, uint64_t attempt, uint32_t rank, const Cairn__AttemptProvenance *m,
+                 cairn_error_t *err);
+
+/* A job's spec exactly as submitted, and its hash (at submit, in the
+ * open transaction); prov_get_spec returns malloc'd copies or NULLs. */
+int prov_put_spec(prov_t *p, uint32_t job, const char *text, const char *sha256,
+                  cairn_error_t *err);
+int prov_get_spec(prov_t *p, uint32_t job, char **text, char **sha256, cairn_error_t *err);
+
+/* What was recorded for (attempt, rank): *start and *end (NULL when
+ * nothing was), to free with cairn__attempt_provenance__free_unpacked. */
+int prov_load(prov_t *p, uint64_t attempt, uint32_t rank, Cairn__AttemptProvenance **start,
+              Cairn__AttemptProvenance **end, cairn_error_t *err);
+
+/* Whether env name matches the secret pattern: comma-separated shell
+ * globs, case-insensitive ("*SECRET*,*TOKEN*,..."). */
+bool prov_is_secret(const char *pattern, const char *name);
+#define PROV_SECRET_PATTERN_DEFAULT                                                                \
+    "*SECRET*,*TOKEN*,*PASSWORD*,*PASSWD*,*CREDENTIAL*,*_KEY,*APIKEY*"
+
+#endif
