@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "client.h"
+#include "client.pb-c.h"
 #include "envelope.h"
 #include "json_print.h"
 
@@ -49,6 +50,9 @@ bool cli_help_asked(int argc, char **argv, const char *help);
 /* "cairn CMD: msg" + "Try 'cairn CMD --help'." on stderr; returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Submit js (cmd_submit.c); prints the scheduler's refusals naming path. */
+int cli_submit_spec(cli_t *c, const char *path, Cairn__JobSpec *js, uint64_t *id);
+
 /* Wait for a job to end (cmd_jobs.c); used by submit --wait. */
 int cli_wait_job(cli_t *c, uint64_t job_id, bool quiet);
 
@@ -71,11 +75,13 @@ int cmd_down(cli_t *c, int argc, char **argv);
 int cmd_audit(cli_t *c, int argc, char **argv);
 int cmd_inspect(cli_t *c, int argc, char **argv);
 int cmd_provenance(cli_t *c, int argc, char **argv);
+int cmd_rerun(cli_t *c, int argc, char **argv);
+int cmd_diff(cli_t *c, int argc, char **argv);
 
 extern const char cmd_submit_help[], cmd_status_help[], cmd_jobs_help[], cmd_wait_help[],
     cmd_logs_help[], cmd_cancel_help[], cmd_explain_help[], cmd_nodes_help[], cmd_drain_help[],
     cmd_undrain_help[], cmd_up_help[], cmd_down_help[], cmd_audit_help[], cmd_inspect_help[],
-    cmd_provenance_help[];
+    cmd_provenance_help[], cmd_rerun_help[], cmd_diff_help[];
 
 /* --- ui.c: output helpers ------------------------------------------------ */
 

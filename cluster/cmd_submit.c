@@ -15,8 +15,7 @@ const char cmd_submit_help[] =
     "\n"
     "Problems in the spec are printed as FILE:LINE:COLUMN: MESSAGE (exit 2).\n";
 
-/* Submit js; prints the scheduler's refusals. */
-static int submit(cli_t *c, const char *path, Cairn__JobSpec *js, uint64_t *id)
+int cli_submit_spec(cli_t *c, const char *path, Cairn__JobSpec *js, uint64_t *id)
 {
     Cairn__SubmitRequest req = CAIRN__SUBMIT_REQUEST__INIT;
     req.job = js;
@@ -69,7 +68,7 @@ int cmd_submit(cli_t *c, int argc, char **argv)
     }
     spec_errors_fini(&errs);
     uint64_t id = 0;
-    rc = submit(c, path, js, &id);
+    rc = cli_submit_spec(c, path, js, &id);
     spec_free(js);
     if (rc != CLI_OK)
         return rc;
