@@ -52,6 +52,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 /* Submit js (cmd_submit.c); prints the scheduler's refusals naming path. */
 int cli_submit_spec(cli_t *c, const char *path, Cairn__JobSpec *js, uint64_t *id);
+/* Hash the inputs of js's cached tasks (cmd_inputs.c); prints what is
+ * wrong (naming name) and returns -1 when one cannot be hashed. */
+int cli_hash_inputs(Cairn__JobSpec *js, const char *name);
 
 /* Wait for a job to end (cmd_jobs.c); used by submit --wait. */
 int cli_wait_job(cli_t *c, uint64_t job_id, bool quiet);

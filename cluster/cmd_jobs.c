@@ -113,6 +113,11 @@ static void json_attempt(FILE *f, const Cairn__AttemptInfo *a)
             ui_enum(&cairn__end_reason__descriptor, (int)a->end_reason),
             (long long)a->start_time_ms, (long long)a->end_time_ms);
     cairn_json_print_string(f, a->error);
+    if (a->cached_from_job || (a->cached_from_task && *a->cached_from_task)) {
+        fprintf(f, ", \"cached_from_job\": %llu, \"cached_from_task\": ",
+                (unsigned long long)a->cached_from_job);
+        cairn_json_print_string(f, a->cached_from_task);
+    }
     fputc('}', f);
 }
 
@@ -146,7 +151,12 @@ static void status_json(const Cairn__JobStatusReply *st)
 static void attempt_reason(const Cairn__AttemptInfo *a, char *buf, size_t len)
 {
     const char *why = ui_enum(&cairn__end_reason__descriptor, (int)a->end_reason);
-    if (a->end_reason == CAIRN__END_REASON__END_REASON_EXIT_NONZERO)
+    if (a->cached_from_job)
+        snprintf(buf, len, "cached: the outputs of job %llu's %s",
+                 (unsigned long long)a->cached_from_job, a->cached_from_task);
+    else if (a->cached_from_task && *a->cached_from_task) /* its source was replaced since */
+        snprintf(buf, len, "cached");
+    else if (a->end_reason == CAIRN__END_REASON__END_REASON_EXIT_NONZERO)
         snprintf(buf, len, "exit code %d", a->exit_code);
     else if (a->end_reason == CAIRN__END_REASON__END_REASON_SIGNALED)
         snprintf(buf, len, "signal %d", a->signal);

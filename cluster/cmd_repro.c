@@ -86,6 +86,11 @@ int cmd_rerun(cli_t *c, int argc, char **argv)
         return CLI_FAIL;
     }
     spec_errors_fini(&errs);
+    if (cli_hash_inputs(js, name) < 0) {
+        spec_free(js);
+        cairn_msg_free(&rep->base);
+        return CLI_FAIL;
+    }
     /* the same job seed: task seeds derive from it and the task's name */
     js->seed_present_case = CAIRN__JOB_SPEC__SEED_PRESENT_SEED;
     js->seed = jp->seed;

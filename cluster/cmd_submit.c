@@ -7,11 +7,13 @@
 #include "spec.h"
 
 const char cmd_submit_help[] =
-    "Usage: cairn submit FILE [--wait] [--json]\n"
+    "Usage: cairn submit FILE [--wait] [--json] [--no-cache]\n"
     "\n"
     "Submit the job spec in FILE (YAML) and print the job id.\n"
     "  --wait   then wait for the job to end, as 'cairn wait' does (exit 1 if it fails)\n"
     "  --json   print {\"job_id\": N}\n"
+    "  --no-cache  run every task, reusing no cached result (results are still\n"
+    "              recorded for later jobs)\n"
     "\n"
     "Problems in the spec are printed as FILE:LINE:COLUMN: MESSAGE (exit 2).\n";
 
@@ -40,15 +42,18 @@ int cmd_submit(cli_t *c, int argc, char **argv)
     static const struct option opts[] = {
         {"wait", no_argument, NULL, 'w'},
         {"json", no_argument, NULL, 'j'},
+        {"no-cache", no_argument, NULL, 'n'},
         {NULL, 0, NULL, 0},
     };
-    bool wait = false, json = false;
+    bool wait = false, json = false, no_cache = false;
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (ch == 'w')
             wait = true;
         else if (ch == 'j')
             json = true;
+        else if (ch == 'n')
+            no_cache = true;
         else
             return cli_usage_error(argv[0], "bad option");
     }
@@ -67,6 +72,11 @@ int cmd_submit(cli_t *c, int argc, char **argv)
         return CLI_USAGE;
     }
     spec_errors_fini(&errs);
+    js->no_cache = no_cache;
+    if (cli_hash_inputs(js, path) < 0) {
+        spec_free(js);
+        return CLI_USAGE;
+    }
     uint64_t id = 0;
     rc = cli_submit_spec(c, path, js, &id);
     spec_free(js);

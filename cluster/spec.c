@@ -493,6 +493,23 @@ static bool parse_task_key(spec_ctx_t *c, const char *key, yaml_node_t *val, spe
         }
     } else if (strcmp(key, "needs") == 0) {
         get_strv(c, val, &t->needs, false);
+    } else if (strcmp(key, "cache") == 0) {
+        char *s = NULL;
+        if (get_string(c, val, &s) == 0) {
+            if (!strcmp(s, "true") || !strcmp(s, "yes"))
+                t->cache = true;
+            else if (!strcmp(s, "false") || !strcmp(s, "no"))
+                t->cache = false;
+            else
+                spec_error(c, val->start_mark, "cache: expected true or false, found '%s'", s);
+        }
+        free(s);
+    } else if (strcmp(key, "inputs") == 0) {
+        get_strv(c, val, &t->inputs, true);
+        for (size_t i = 0; i < t->inputs.n; i++)
+            if (t->inputs.v[i][0] == '/' || t->inputs.v[i][0] == '\0')
+                spec_error(c, t->inputs.marks[i], "input '%s' is not a relative path",
+                           t->inputs.v[i]);
     } else if (strcmp(key, "outputs") == 0) {
         get_strv(c, val, &t->outputs, true);
         for (size_t i = 0; i < t->outputs.n; i++)
@@ -511,8 +528,9 @@ static bool parse_task_key(spec_ctx_t *c, const char *key, yaml_node_t *val, spe
 
 static void parse_task(spec_ctx_t *c, yaml_node_t *n, const spec_opts_t *defaults, spec_task_t *t)
 {
-    static const char *const keys[] = {"name",  "description", "kind",    "run",      "shell",
-                                       "needs", "matrix",      "outputs", "replicas", OPT_KEYS};
+    static const char *const keys[] = {"name",   "description", "kind",     "run",
+                                       "shell",  "needs",       "matrix",   "outputs",
+                                       "inputs", "cache",       "replicas", OPT_KEYS};
     t->mark = n->start_mark;
     t->count = 1;
     t->replicas = 1;

@@ -147,6 +147,26 @@ static int strv_list(expand_t *x, const spec_task_t *t, const size_t *idx, const
     return 0;
 }
 
+/* The declared inputs (paths only: cairn submit hashes them). */
+static int input_list(expand_t *x, const spec_task_t *t, const size_t *idx, Cairn__TaskSpec *ts)
+{
+    ts->cache = t->cache;
+    if (t->inputs.n == 0)
+        return 0;
+    if (!(ts->inputs = calloc(t->inputs.n, sizeof(*ts->inputs))))
+        return -1;
+    for (size_t i = 0; i < t->inputs.n; i++) {
+        Cairn__OutputHash *h = malloc(sizeof(*h));
+        if (!h)
+            return -1;
+        cairn__output_hash__init(h);
+        ts->inputs[ts->n_inputs++] = h;
+        if (!(h->path = subst(x, t, idx, t->inputs.v[i])))
+            return -1;
+    }
+    return 0;
+}
+
 static int fill_resources(expand_t *x, const spec_task_t *t, Cairn__TaskSpec *ts)
 {
     const spec_opts_t *o = &t->o;
@@ -203,6 +223,7 @@ static int fill_task(expand_t *x, const spec_task_t *t, size_t i, Cairn__TaskSpe
     ts->time_limit_ms = t->o.time_limit_ms;
     if (strv_list(x, t, idx, &t->argv, &ts->argv, &ts->n_argv) < 0 ||
         strv_list(x, t, idx, &t->outputs, &ts->outputs, &ts->n_outputs) < 0 ||
+        input_list(x, t, idx, ts) < 0 ||
         kv_list(x, t, idx, &t->o.env, true, &ts->env, &ts->n_env) < 0 ||
         fill_resources(x, t, ts) < 0)
         return -1;

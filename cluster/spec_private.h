@@ -18,7 +18,7 @@
 #define SPEC_MAX_BYTES (64u << 20) /* all strings, after expansion */
 #define SPEC_MAX_ERRORS 100u
 #define SPEC_MAX_NAME 256u
-#define SPEC_MAX_DEPTH 64u         /* nested lists and maps */
+#define SPEC_MAX_DEPTH 64u /* nested lists and maps */
 
 typedef struct spec_diag {
     size_t line, col, seq;
@@ -59,6 +59,8 @@ typedef struct spec_task {
     spec_strv_t argv; /* run: items, or the shell script alone */
     spec_strv_t needs;
     spec_strv_t outputs;
+    spec_strv_t inputs; /* cache: files whose content the key covers */
+    bool cache;
     uint32_t replicas;
     spec_opts_t o;
     /* matrix: keys in file order, vals[k] the values of key k */

@@ -406,6 +406,7 @@ void spec_task_fini(spec_task_t *t)
     spec_strv_free(&t->argv);
     spec_strv_free(&t->needs);
     spec_strv_free(&t->outputs);
+    spec_strv_free(&t->inputs);
     spec_opts_fini(&t->o);
     for (size_t k = 0; k < t->nkeys; k++) {
         free(t->keys[k]);

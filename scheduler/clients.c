@@ -441,6 +441,12 @@ static Cairn__AttemptInfo *attempt_msg(sched_daemon_t *d, const sched_attempt_in
     a->end_reason = end_reason(ai);
     a->start_time_ms = ai->started_ms ? ai->started_ms : ai->placed_ms;
     a->end_time_ms = ai->ended_ms;
+    uint32_t from_job;
+    const char *from_task;
+    if (cache_hit_get(d->cache, ai->id, &from_job, &from_task)) {
+        a->cached_from_job = from_job;
+        a->cached_from_task = (char *)from_task;
+    }
     return a;
 }
 

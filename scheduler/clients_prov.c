@@ -208,7 +208,15 @@ static Cairn__AttemptProvenance *attempt_prov(pool_t *p, sched_daemon_t *d,
     m->end = (char *)end_word(ai);
     m->exit_code = ai->exit_code;
     m->signal = ai->signal;
+    uint32_t from_job;
+    const char *from_task;
+    if (cache_hit_get(d->cache, ai->id, &from_job, &from_task)) {
+        m->end = "cached";
+        m->cached_from_job = from_job;
+        m->cached_from_task = (char *)from_task;
+    }
     if (end) {
+        m->cache_key = end->cache_key;
         m->error = end->error;
         m->peak_rss_bytes = end->peak_rss_bytes;
         m->cpu_time_usec = end->cpu_time_usec;
@@ -237,6 +245,7 @@ static Cairn__TaskProvenance *task_prov(pool_t *p, sched_daemon_t *d, uint32_t j
     m->n_outputs = ti.noutputs;
     m->outputs = (char **)ti.outputs;
     m->replicas = ti.replicas;
+    m->cache = ti.cache_base != NULL;
     const char *pattern =
         d->cfg.secret_pattern ? d->cfg.secret_pattern : PROV_SECRET_PATTERN_DEFAULT;
     m->env = pool_alloc(p, (ti.nenv + 1) * sizeof(*m->env));

@@ -1,6 +1,7 @@
 /* Wire and journal messages <-> scheduling core types. */
 #include "convert.h"
 
+#include "sha256.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -144,6 +145,21 @@ static void check_task(const Cairn__TaskSpec *t, size_t i, const conv_limits_t *
                             t->env[k]->key);
     if (t->time_limit_ms > (uint64_t)INT64_MAX / 4)
         conv_errors_add(errs, path, "task %s: time limit out of range", t->name);
+    if (t->cache && (!t->workdir || !t->workdir[0] || t->n_outputs == 0))
+        conv_errors_add(errs, path,
+                        "task %s: cache needs a workdir and declared outputs (what is reused)",
+                        t->name);
+    if (t->cache && t->replicas > 1)
+        conv_errors_add(errs, path, "task %s: a gang (replicas > 1) cannot be cached", t->name);
+    if (t->n_inputs > CONV_MAX_OUTPUTS)
+        conv_errors_add(errs, path, "task %s: %zu inputs (at most %u)", t->name, t->n_inputs,
+                        CONV_MAX_OUTPUTS);
+    for (size_t k = 0; k < t->n_inputs; k++) {
+        const Cairn__OutputHash *in = t->inputs[k];
+        if (!in || !in->path || !str_ok(in->path, lim) || !in->sha256 || strlen(in->sha256) != 64)
+            conv_errors_add(errs, path, "task %s: input %zu has no SHA-256 (%s)", t->name, k,
+                            in && in->error && in->error[0] ? in->error : "not hashed");
+    }
 }
 
 static void fill_retry(sched_retry_policy_t *r, const Cairn__RetryPolicy *p)
@@ -165,8 +181,63 @@ static void fill_retry(sched_retry_policy_t *r, const Cairn__RetryPolicy *p)
         r->exit_codes[i] = p->retry_on_exit_codes[i];
 }
 
+/* Length-prefixed, so that no two field lists hash alike. */
+static void hash_field(cairn_sha256_ctx_t *c, const char *s)
+{
+    char len[24];
+    size_t n = s ? strlen(s) : 0;
+    snprintf(len, sizeof(len), "%zu:", n);
+    cairn_sha256_update(c, len, strlen(len));
+    cairn_sha256_update(c, s ? s : "", n);
+}
+
+static void hash_u64(cairn_sha256_ctx_t *c, uint64_t v)
+{
+    char s[24];
+    snprintf(s, sizeof(s), "%llu", (unsigned long long)v);
+    hash_field(c, s);
+}
+
+/* The part of a cached task's key known at submit (scheduler/cache.h):
+ * its resolved command, env, workdir, seed, resource shape, replicas and
+ * the content hashes of its inputs. */
+static char *cache_base(const sched_task_spec_t *ts, const Cairn__TaskSpec *t, uint64_t seed)
+{
+    cairn_sha256_ctx_t c;
+    cairn_sha256_init(&c);
+    hash_field(&c, "cairn-cache-v1");
+    hash_u64(&c, ts->argc);
+    for (uint32_t k = 0; k < ts->argc; k++)
+        hash_field(&c, ts->argv[k]);
+    hash_u64(&c, ts->nenv);
+    for (uint32_t k = 0; k < ts->nenv; k++)
+        hash_field(&c, ts->env[k]);
+    hash_field(&c, ts->workdir);
+    hash_u64(&c, sched_seed_derive(seed, ts->name, 0));
+    hash_u64(&c, ts->req.cpus);
+    hash_u64(&c, ts->req.memory_bytes);
+    hash_u64(&c, ts->req.gpus);
+    hash_field(&c, ts->req.gpu_model);
+    hash_u64(&c, ts->req.gpu_min_memory);
+    hash_u64(&c, ts->req.nlabels);
+    for (uint32_t k = 0; k < ts->req.nlabels; k++)
+        hash_field(&c, ts->req.labels[k]);
+    hash_u64(&c, ts->replicas);
+    hash_u64(&c, t->n_inputs);
+    for (size_t k = 0; k < t->n_inputs; k++) {
+        hash_field(&c, t->inputs[k]->path);
+        hash_field(&c, t->inputs[k]->sha256);
+    }
+    uint8_t d[CAIRN_SHA256_LEN];
+    cairn_sha256_final(&c, d);
+    char *hex = malloc(2 * CAIRN_SHA256_LEN + 1);
+    if (hex)
+        cairn_sha256_to_hex(d, hex);
+    return hex;
+}
+
 static int fill_task(conv_job_t *cj, sched_task_spec_t *ts, const Cairn__TaskSpec *t,
-                     const char ***cursor)
+                     const char ***cursor, uint64_t seed, bool no_cache)
 {
     const char **p = *cursor;
     ts->name = t->name;
@@ -231,6 +302,13 @@ static int fill_task(conv_job_t *cj, sched_task_spec_t *ts, const Cairn__TaskSpe
     ts->priority = t->priority;
     ts->time_limit_ms = (int64_t)t->time_limit_ms;
     fill_retry(&ts->retry, t->retry);
+    if (t->cache) {
+        char *base = cache_base(ts, t, seed);
+        if (!base)
+            return -ENOMEM;
+        ts->cache_base = own(cj, base);
+        ts->cache_reuse = !no_cache;
+    }
     *cursor = p;
     return 0;
 }
@@ -254,7 +332,7 @@ int conv_job_build(const Cairn__JobSpec *js, uint64_t seed, const conv_limits_t 
         check_task(t, i, lim, errs);
         size_t nl = t->resources ? t->resources->n_labels : 0;
         nptr += t->n_argv + 3 + t->n_env + t->n_outputs + t->n_needs + nl;
-        nown += t->n_env + nl;
+        nown += t->n_env + nl + (t->cache ? 1 : 0);
     }
     if (errs->n > before)
         return (int)(errs->n - before);
@@ -270,7 +348,7 @@ int conv_job_build(const Cairn__JobSpec *js, uint64_t seed, const conv_limits_t 
     }
     const char **cursor = cj->strs;
     for (size_t i = 0; i < js->n_tasks; i++)
-        if (fill_task(cj, &cj->tasks[i], js->tasks[i], &cursor) < 0) {
+        if (fill_task(cj, &cj->tasks[i], js->tasks[i], &cursor, seed, js->no_cache) < 0) {
             conv_job_destroy(cj);
             return -ENOMEM;
         }
@@ -473,8 +551,7 @@ out:
     return rc;
 }
 
-static int pack_place(const sched_event_t *ev, Cairn__JournalEntry *e, uint8_t **buf,
-                      size_t *len)
+static int pack_place(const sched_event_t *ev, Cairn__JournalEntry *e, uint8_t **buf, size_t *len)
 {
     uint32_t nr = ev->u.place.nreplicas;
     Cairn__JAlloc *allocs = calloc(nr + 1, sizeof(*allocs));
@@ -513,8 +590,8 @@ out:
     return rc;
 }
 
-int conv_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64_t seed,
-                    uint8_t **buf, size_t *len)
+int conv_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64_t seed, uint8_t **buf,
+                    size_t *len)
 {
     Cairn__JournalEntry e = CAIRN__JOURNAL_ENTRY__INIT;
     Cairn__JNodeAdd na = CAIRN__JNODE_ADD__INIT;

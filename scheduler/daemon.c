@@ -389,7 +389,8 @@ static void check_cb(uv_check_t *h)
                               "%s; nothing was changed, try again later", d->degraded_why);
             d->nbatch_peers = 0;
             cairn_error_t lerr = {{0}};
-            if (audit_reload(d->audit, &lerr) < 0 || load_state(d, &lerr) < 0)
+            if (audit_reload(d->audit, &lerr) < 0 || cache_reload(d->cache, &lerr) < 0 ||
+                load_state(d, &lerr) < 0)
                 dlog(d->log, LOG_ERROR, "reload failed: %s", lerr.text);
             d_mark_dirty(d);
         } else if (pending && d->degraded) { /* a commit went through */
@@ -618,7 +619,8 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
     }
     if ((rc = journal_open(d->journal_path, &d->journal, err)) < 0 ||
         (rc = audit_open(d->journal, &d->audit, err)) < 0 ||
-        (rc = prov_open(d->journal, &d->prov, err)) < 0 || (rc = load_state(d, err)) < 0 ||
+        (rc = prov_open(d->journal, &d->prov, err)) < 0 ||
+        (rc = cache_open(d->journal, &d->cache, err)) < 0 || (rc = load_state(d, err)) < 0 ||
         (rc = journal_load_replica_exits(d->journal, workers_rexit_loaded, d, err)) < 0)
         goto fail;
     d->started_ms = (int64_t)uv_now(loop);
@@ -673,6 +675,7 @@ void sched_daemon_destroy(sched_daemon_t *d)
     drop_pending_output(d);
     audit_close(d->audit);
     prov_close(d->prov);
+    cache_close(d->cache);
     journal_close(d->journal);
     sched_destroy(d->core);
     for (size_t i = 0; i < d->nlinks; i++) {

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "audit.h"
+#include "cache.h"
 #include "daemon.h"
 #include "join.h"
 #include "journal.h"
@@ -157,6 +158,7 @@ struct sched_daemon {
     const char *signed_user;
     audit_t *audit;      /* who changed what (audit.h), in the journal's transactions */
     prov_t *prov;        /* what ran where (provenance.h), likewise */
+    cache_t *cache;      /* cached results (cache.h), likewise */
     uint64_t retries[8]; /* by sched_end_t of the attempt that ended */
     histogram_t pass_latency, start_latency;
     metrics_t *metrics;

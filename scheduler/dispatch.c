@@ -98,6 +98,20 @@ static void assign_one(sched_daemon_t *d, const sched_attempt_info_t *ai,
     m.after_attempt_id = ai->after;
     m.n_outputs = ti->noutputs;
     m.outputs = (char **)ti->outputs;
+    /* cached results to check on the worker instead of running (cache.h) */
+    cache_entry_t hit = {0};
+    char key[CACHE_KEY_HEX];
+    if (ti->cache_base && ti->cache_reuse && ai->nreplicas == 1 &&
+        cache_key(d->core, d->prov, ai->job, ai->task, key)) {
+        cairn_error_t cerr = {{0}};
+        int found = cache_lookup(d->cache, key, &hit, &cerr);
+        if (found < 0)
+            dlog(d->log, LOG_WARN, "%s", cerr.text);
+        else if (found > 0) {
+            m.n_cache_outputs = hit.outputs->n_outputs;
+            m.cache_outputs = hit.outputs->outputs;
+        }
+    }
     /* who the task runs as on a root worker; an unauthenticated client's
      * jobs run as nobody */
     const char *user = sched_job_user(d->core, ai->job);
@@ -110,6 +124,8 @@ static void assign_one(sched_daemon_t *d, const sched_attempt_info_t *ai,
              (unsigned long long)ai->id, err.text);
         pending_add(l, ai->id);
     }
+    if (hit.outputs)
+        cairn__attempt_provenance__free_unpacked(hit.outputs, NULL);
 out:
     for (uint32_t i = 0; keys && i < ti->nenv; i++)
         free(keys[i]);
@@ -201,8 +217,8 @@ int dispatch_read_log(sched_daemon_t *d, uint64_t attempt, uint32_t rank, int st
     Cairn__ReadLog m = CAIRN__READ_LOG__INIT;
     m.attempt_id = attempt;
     m.rank = rank;
-    m.stream = stream == 2 ? CAIRN__LOG_STREAM__LOG_STREAM_STDERR
-                           : CAIRN__LOG_STREAM__LOG_STREAM_STDOUT;
+    m.stream =
+        stream == 2 ? CAIRN__LOG_STREAM__LOG_STREAM_STDERR : CAIRN__LOG_STREAM__LOG_STREAM_STDOUT;
     m.offset = offset;
     m.max_bytes = max;
     m.request_id = id;
@@ -214,11 +230,11 @@ int dispatch_read_log(sched_daemon_t *d, uint64_t attempt, uint32_t rank, int st
         logs_reply_error(d, client, attempt, err.text);
         return 0;
     }
-    d->waits[d->nwaits++] = (log_wait_t){.request_id = id,
-                                         .attempt_id = attempt,
-                                         .client = *client,
-                                         .deadline_ms = (int64_t)uv_now(d->loop) +
-                                                        d->cfg.log_timeout_ms};
+    d->waits[d->nwaits++] =
+        (log_wait_t){.request_id = id,
+                     .attempt_id = attempt,
+                     .client = *client,
+                     .deadline_ms = (int64_t)uv_now(d->loop) + d->cfg.log_timeout_ms};
     return 0;
 }
 

@@ -519,8 +519,35 @@ static void prov_started(sched_daemon_t *d, const sched_attempt_info_t *ai, uint
     }
 }
 
-/* Provenance of a replica that ended: what it used and left. */
-static void prov_ended(sched_daemon_t *d, const Cairn__TaskEvent *te)
+/* Whether an EXITED attempt succeeded with every declared output hashed:
+ * a result worth keeping for its cache key. */
+static bool cacheable(const sched_task_info_t *ti, const Cairn__TaskEvent *te)
+{
+    if (te->exit_code != 0 || te->signal || te->cancelled || te->timed_out || te->memory_exceeded ||
+        te->n_outputs != ti->noutputs || te->n_outputs == 0)
+        return false;
+    for (size_t i = 0; i < te->n_outputs; i++)
+        if ((te->outputs[i]->error && te->outputs[i]->error[0]) || !te->outputs[i]->sha256 ||
+            strlen(te->outputs[i]->sha256) != 64)
+            return false;
+    return true;
+}
+
+static bool same_outputs(const Cairn__AttemptProvenance *a, const Cairn__TaskEvent *te)
+{
+    if (a->n_outputs != te->n_outputs)
+        return false;
+    for (size_t i = 0; i < te->n_outputs; i++)
+        if (strcmp(a->outputs[i]->path, te->outputs[i]->path) ||
+            strcmp(a->outputs[i]->sha256, te->outputs[i]->sha256))
+            return false;
+    return true;
+}
+
+/* Provenance of a replica that ended: what it used and left; for a cached
+ * task, its result recorded under its key, or the reuse of one. */
+static void prov_ended(sched_daemon_t *d, const sched_attempt_info_t *ai,
+                       const Cairn__TaskEvent *te)
 {
     Cairn__AttemptProvenance m = CAIRN__ATTEMPT_PROVENANCE__INIT;
     m.peak_rss_bytes = te->peak_rss_bytes;
@@ -529,12 +556,42 @@ static void prov_ended(sched_daemon_t *d, const Cairn__TaskEvent *te)
     m.n_outputs = te->n_outputs;
     m.outputs = te->outputs;
     cairn_error_t err = {{0}};
+    char key[CACHE_KEY_HEX];
+    cache_entry_t hit = {0};
+    sched_task_info_t ti;
+    if (te->kind == CAIRN__TASK_EVENT__KIND__EXITED && ai->nreplicas == 1 &&
+        sched_task_info(d->core, ai->job, ai->task, &ti) == 0 &&
+        cache_key(d->core, d->prov, ai->job, ai->task, key)) {
+        m.cache_key = key;
+        int rc = 0;
+        if (te->cached) {
+            rc = cache_lookup(d->cache, key, &hit, &err);
+            /* whose results these are (a newer run may have replaced the
+             * entry meanwhile: then it is not named) */
+            if (rc > 0 && same_outputs(hit.outputs, te)) {
+                m.cached_from_job = hit.job;
+                m.cached_from_task = hit.task;
+                rc = cache_hit_put(d->cache, ai->id, hit.job, hit.task, &err);
+            } else if (rc >= 0) {
+                rc = cache_hit_put(d->cache, ai->id, 0, "?", &err);
+            }
+        } else if (cacheable(&ti, te)) {
+            rc = cache_put(d->cache, key, ai->job, ti.name, ai->id, te->n_outputs, te->outputs,
+                           &err);
+        }
+        if (rc < 0) {
+            dlog(d->log, LOG_ERROR, "%s", err.text);
+            d->degraded = d->batch_failed = true;
+        }
+    }
     if (prov_put_end(d->prov, te->attempt_id, te->rank, &m, &err) < 0) {
         dlog(d->log, LOG_ERROR, "%s", err.text);
         d->degraded = d->batch_failed = true;
         snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
                  err.text);
     }
+    if (hit.outputs)
+        cairn__attempt_provenance__free_unpacked(hit.outputs, NULL);
 }
 
 static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__TaskEvent *te)
@@ -580,7 +637,9 @@ static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cai
         else if (te->signal)
             end = SCHED_END_SIGNAL;
         int64_t t = te->end_time_ms ? te->end_time_ms : wall_ms();
-        prov_ended(d, te);
+        if (te->cached) /* never started: the node it was checked on */
+            prov_started(d, &ai, te->rank, node);
+        prov_ended(d, &ai, te);
         if (ai.nreplicas > 1)
             gang_exit(d, &ai, te->rank, end, code, sig, t);
         else

@@ -49,7 +49,8 @@ static size_t str_size(const char *s)
 
 static size_t task_arena_size(const sched_task_spec_t *t)
 {
-    size_t n = str_size(t->name) + str_size(t->kind) + str_size(t->workdir);
+    size_t n =
+        str_size(t->name) + str_size(t->kind) + str_size(t->workdir) + str_size(t->cache_base);
     n += (t->argc + t->nenv + t->noutputs) * (sizeof(char *) + 8);
     for (uint32_t i = 0; i < t->argc; i++)
         n += str_size(t->argv[i]);
@@ -142,6 +143,8 @@ static int build_tasks(sched_t *s, sched_job_t *j, const sched_job_spec_t *spec)
             outs[k] = arena_str(&a, ts->outputs[k]);
         t->outputs = outs;
         t->noutputs = ts->noutputs;
+        t->cache_base = ts->cache_base ? arena_str(&a, ts->cache_base) : NULL;
+        t->cache_reuse = ts->cache_reuse;
         t->argv = argv;
         t->argc = ts->argc;
         t->env = env;
@@ -259,7 +262,7 @@ void task_finished(sched_t *s, task_ref_t r, sched_task_state_t final, int64_t n
     sched_job_t *j = &s->jobs[r.job - 1];
     sched_task_t *t = &j->tasks[r.task];
     (void)now_ms;
-    t->state = (uint8_t)final;
+    t->state = (uint8_t) final;
     t->queued = 0;
     j->nended++;
     if (final == SCHED_TASK_SUCCEEDED) {

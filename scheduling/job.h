@@ -51,6 +51,11 @@ typedef struct sched_task_spec {
     const char *workdir;    /* NULL = worker default */
     uint32_t noutputs;
     const char *const *outputs; /* declared output paths, relative to workdir */
+    /* cached results: the hex SHA-256 of what makes the task's cache key
+     * besides its upstream outputs (NULL: not cached); reuse: look up
+     * earlier results (false: always run, still record the result) */
+    const char *cache_base;
+    bool cache_reuse;
     uint32_t nneeds;
     const char *const *needs; /* names of tasks in the same job */
     sched_request_t req;

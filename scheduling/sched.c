@@ -223,6 +223,13 @@ uint64_t sched_task_seed(const sched_t *s, uint32_t job, uint32_t task, uint32_t
     return rank == 0 ? t->seed : sched_seed_derive(s->jobs[job - 1].seed, t->name, rank);
 }
 
+uint32_t sched_task_deps(const sched_t *s, uint32_t job, uint32_t task, const uint32_t **deps)
+{
+    const sched_task_t *t = task_get(s, job, task);
+    *deps = t ? t->deps : NULL;
+    return t ? t->ndeps : 0;
+}
+
 uint32_t sched_task_attempts(const sched_t *s, uint32_t job, uint32_t task)
 {
     const sched_task_t *t = task_get(s, job, task);
@@ -275,6 +282,8 @@ int sched_task_info(const sched_t *s, uint32_t job, uint32_t task, sched_task_in
                                 .env = t->env,
                                 .noutputs = t->noutputs,
                                 .outputs = t->outputs,
+                                .cache_base = t->cache_base,
+                                .cache_reuse = t->cache_reuse,
                                 .state = (sched_task_state_t)t->state,
                                 .replicas = t->replicas,
                                 .priority = t->priority,

@@ -33,11 +33,11 @@ typedef enum sched_task_state {
 
 /* Error codes of the core (negative). */
 enum {
-    SCHED_EINVAL = -1,   /* malformed event or argument */
-    SCHED_ENOENT = -2,   /* unknown node, job, task or attempt */
-    SCHED_ESTALE = -3,   /* report for an attempt that is no longer current */
+    SCHED_EINVAL = -1,    /* malformed event or argument */
+    SCHED_ENOENT = -2,    /* unknown node, job, task or attempt */
+    SCHED_ESTALE = -3,    /* report for an attempt that is no longer current */
     SCHED_ECONFLICT = -4, /* would allocate something twice or go negative */
-    SCHED_ESPEC = -5,    /* job spec failed validation */
+    SCHED_ESPEC = -5,     /* job spec failed validation */
     SCHED_ENOMEM = -6,
 };
 
@@ -103,7 +103,7 @@ const sched_gpu_desc_t *sched_node_gpu(const sched_t *s, uint32_t node, uint32_t
 
 uint32_t sched_job_count(const sched_t *s); /* jobs have ids 1..count */
 uint32_t sched_job_ntasks(const sched_t *s, uint32_t job);
-bool sched_job_done(const sched_t *s, uint32_t job); /* every task ended; O(1) */
+bool sched_job_done(const sched_t *s, uint32_t job);        /* every task ended; O(1) */
 const char *sched_job_user(const sched_t *s, uint32_t job); /* the submitter; NULL if unknown */
 /* Task index by name; SCHED_ENOENT if unknown. */
 int sched_task_find(const sched_t *s, uint32_t job, const char *name, uint32_t *task);
@@ -116,7 +116,7 @@ uint64_t sched_task_attempt_id(const sched_t *s, uint32_t job, uint32_t task);
 
 typedef struct sched_attempt_info {
     uint64_t id;
-    uint64_t prev; /* the task's previous attempt, 0 for the first */
+    uint64_t prev;              /* the task's previous attempt, 0 for the first */
     uint32_t job, task, number; /* number: 1 for the first attempt */
     uint32_t nreplicas;
     const sched_alloc_desc_t *allocs; /* valid until the next sched_apply */
@@ -137,6 +137,8 @@ typedef struct sched_task_info {
     const char *const *env; /* "KEY=value" */
     uint32_t noutputs;
     const char *const *outputs; /* declared outputs, relative to workdir */
+    const char *cache_base;     /* NULL: results not cached (job.h) */
+    bool cache_reuse;
     sched_task_state_t state;
     uint32_t replicas;
     int32_t priority;
@@ -149,6 +151,9 @@ typedef struct sched_task_info {
     const sched_retry_policy_t *retry;
 } sched_task_info_t;
 int sched_task_info(const sched_t *s, uint32_t job, uint32_t task, sched_task_info_t *info);
+/* The tasks task needs (indexes in the job, ascending as in the spec);
+ * *deps stays valid while the job exists. Returns their number. */
+uint32_t sched_task_deps(const sched_t *s, uint32_t job, uint32_t task, const uint32_t **deps);
 
 typedef struct sched_job_info {
     const char *name, *user;

@@ -42,8 +42,7 @@ char *sb_take(sbuf_t *b);
 
 uint64_t hash_str(uint64_t h, const char *s);
 bool ids_find(const uint32_t *ids, size_t n, const char *name,
-              const char *(*name_of)(const void *ctx, uint32_t id), const void *ctx,
-              uint32_t *out);
+              const char *(*name_of)(const void *ctx, uint32_t id), const void *ctx, uint32_t *out);
 uint64_t hash_mix(uint64_t x);
 
 /* --- cluster ------------------------------------------------------------ */
@@ -52,7 +51,7 @@ typedef struct sched_gpu {
     char *vendor, *model, *uuid, *pci_bus_id;
     uint64_t memory_bytes;
     int numa;
-    int group; /* dense group index on this node */
+    int group;    /* dense group index on this node */
     int group_id; /* as reported */
 } sched_gpu_t;
 
@@ -65,7 +64,7 @@ typedef struct sched_node {
     uint16_t *core_numa;
     sched_gpu_t *gpus;
     char **labels;
-    uint64_t *group_mask; /* GPUs of each locality group */
+    uint64_t *group_mask;    /* GPUs of each locality group */
     uint64_t *numa_gpu_mask; /* GPUs of each NUMA domain */
     /* accounting */
     uint64_t mem_total, mem_free;
@@ -106,9 +105,9 @@ typedef struct task_class {
     /* ready queue: one level per priority, highest first */
     struct prio_level *levels;
     uint32_t nlevels, levels_cap;
-    uint32_t next;   /* hash chain, UINT32_MAX = end */
+    uint32_t next; /* hash chain, UINT32_MAX = end */
     uint64_t hash;
-    bool active;     /* listed in sched.active */
+    bool active; /* listed in sched.active */
 } task_class_t;
 
 /* Ready tasks of one class and one priority. Tasks mostly arrive in
@@ -124,8 +123,8 @@ typedef struct prio_level {
 
 typedef struct task_ref {
     uint32_t job, task;
-    uint32_t gen;  /* the task's attempt count when queued; stale entries differ */
-    int32_t prio;  /* copy of the task's priority: heap compares touch no task */
+    uint32_t gen; /* the task's attempt count when queued; stale entries differ */
+    int32_t prio; /* copy of the task's priority: heap compares touch no task */
 } task_ref_t;
 
 typedef struct sched_task {
@@ -133,6 +132,8 @@ typedef struct sched_task {
     const char *const *argv;
     const char *const *env;
     const char *const *outputs;
+    const char *cache_base; /* NULL: not cached (job.h) */
+    bool cache_reuse;
     const uint32_t *deps;       /* indexes in the job */
     const uint32_t *dependents; /* indexes in the job */
     const sched_retry_policy_t *retry;
@@ -147,7 +148,7 @@ typedef struct sched_task {
     int32_t priority;
     uint16_t attempts;
     uint8_t state;
-    uint8_t queued : 1;          /* in its class heap */
+    uint8_t queued : 1; /* in its class heap */
     uint8_t cancel_requested : 1;
 } sched_task_t;
 

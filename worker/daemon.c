@@ -81,8 +81,9 @@ typedef struct daemon_attempt {
     uint64_t ended;            /* order of ending, for forgetting the oldest */
     char **outputs;            /* declared outputs, hashed when it ends */
     uint32_t noutputs;
-    worker_outputs_t *hashing; /* ended: hashing its outputs */
-    exec_result_t *result;     /* while hashing: how it ended */
+    worker_outputs_t *hashing;   /* ended: hashing its outputs (or checking a cache hit) */
+    Cairn__AssignTask *checking; /* a cache hit being checked: run this if it misses */
+    exec_result_t *result;       /* while hashing: how it ended */
 } daemon_attempt_t;
 
 struct worker_daemon {
@@ -201,6 +202,8 @@ static void att_fini(daemon_attempt_t *a)
     att_outputs_free(a);
     worker_outputs_abandon(a->hashing);
     free(a->result);
+    if (a->checking)
+        cairn__assign_task__free_unpacked(a->checking, NULL);
 }
 
 /* Keep a copy of the declared outputs of attempt a. */
@@ -328,7 +331,7 @@ static void start_queued_after(worker_daemon_t *d, uint64_t id);
 /* Queue the attempt's final event (outs: its hashed outputs) and hand its
  * cores and GPUs to the attempt queued behind it. */
 static void report_exit(worker_daemon_t *d, daemon_attempt_t *a, const exec_result_t *r,
-                        const worker_output_t *outs, size_t nouts)
+                        const worker_output_t *outs, size_t nouts, bool cached)
 {
     Cairn__TaskEvent ev = CAIRN__TASK_EVENT__INIT;
     Cairn__OutputHash *oh = NULL, **ohp = NULL;
@@ -348,6 +351,7 @@ static void report_exit(worker_daemon_t *d, daemon_attempt_t *a, const exec_resu
         ev.memory_exceeded = r->memory_exceeded;
         ev.cpu_time_usec = r->cpu_usec;
         ev.peak_rss_bytes = r->peak_rss_bytes;
+        ev.cached = cached;
     }
     ev.start_time_ms = r->start_ms;
     ev.end_time_ms = r->end_ms;
@@ -397,7 +401,7 @@ static void outputs_hashed_cb(uint64_t id, const worker_output_t *outs, size_t n
         att_ended(d, id);
         start_queued_after(d, id);
     } else {
-        report_exit(d, a, r, outs, n);
+        report_exit(d, a, r, outs, n, false);
     }
     free(r);
 }
@@ -440,13 +444,77 @@ static void exec_exited_cb(const exec_result_t *r, void *arg)
     /* the EXITED event waits for the hashes; the attempt counts as running */
     if (!r->start_failed && a->noutputs > 0 && start_hashing(d, a, r))
         return;
-    report_exit(d, a, r, NULL, 0);
+    report_exit(d, a, r, NULL, 0, false);
 }
 
 /* ---- commands from the scheduler ----------------------------------------- */
 
-/* Start an assigned attempt (already in the table); a failure is reported. */
+static void run_assigned(worker_daemon_t *d, const Cairn__AssignTask *m);
+static Cairn__AssignTask *assign_copy(const Cairn__AssignTask *m);
+static int64_t wall_ms(void);
+
+/* A cache hit checked: the outputs are what the scheduler recorded (report
+ * the attempt ended, cached, without running it) or not (run it). */
+static void cache_checked_cb(uint64_t id, const worker_output_t *outs, size_t n, void *arg)
+{
+    worker_daemon_t *d = arg;
+    daemon_attempt_t *a = att_find(d, id);
+    if (d->stopped || !a || !a->checking)
+        return;
+    Cairn__AssignTask *m = a->checking;
+    a->checking = NULL;
+    a->hashing = NULL; /* freed by outputs.c after this returns */
+    if (a->stale) {
+        dlog(d, WORKER_LOG_INFO, "stale attempt %" PRIu64 " dropped", id);
+        att_ended(d, id);
+        start_queued_after(d, id);
+        cairn__assign_task__free_unpacked(m, NULL);
+        return;
+    }
+    bool same = n == m->n_cache_outputs && n > 0;
+    for (size_t i = 0; same && i < n; i++)
+        same = !outs[i].error[0] && !strcmp(outs[i].path, m->cache_outputs[i]->path) &&
+               !strcmp(outs[i].sha256, m->cache_outputs[i]->sha256);
+    if (same) {
+        dlog(d, WORKER_LOG_INFO,
+             "task %s attempt %" PRIu64 ": its outputs are those of the cached result: not run",
+             a->task_name, id);
+        exec_result_t r;
+        memset(&r, 0, sizeof(r));
+        r.attempt_id = id;
+        r.start_ms = r.end_ms = wall_ms();
+        report_exit(d, a, &r, outs, n, true);
+    } else {
+        dlog(d, WORKER_LOG_INFO,
+             "task %s attempt %" PRIu64 ": outputs differ from the cached result: running it",
+             a->task_name, id);
+        run_assigned(d, m);
+    }
+    cairn__assign_task__free_unpacked(m, NULL);
+}
+
+/* Start an assigned attempt (already in the table); a cache hit offered
+ * with it is checked first. */
 static void start_assigned(worker_daemon_t *d, const Cairn__AssignTask *m)
+{
+    daemon_attempt_t *a = att_find(d, m->attempt_id);
+    if (a && m->n_cache_outputs > 0 && m->n_outputs == m->n_cache_outputs && m->workdir &&
+        m->workdir[0] == '/' && (a->checking = assign_copy(m))) {
+        cairn_error_t err = {{0}};
+        if (worker_outputs_start(d->loop, m->attempt_id, m->workdir,
+                                 (const char *const *)m->outputs, m->n_outputs, cache_checked_cb, d,
+                                 &a->hashing, &err) == 0)
+            return;
+        dlog(d, WORKER_LOG_WARN, "attempt %" PRIu64 ": cache not checked: %s", m->attempt_id,
+             err.text);
+        cairn__assign_task__free_unpacked(a->checking, NULL);
+        a->checking = NULL;
+    }
+    run_assigned(d, m);
+}
+
+/* Start an assigned attempt (already in the table); a failure is reported. */
+static void run_assigned(worker_daemon_t *d, const Cairn__AssignTask *m)
 {
     worker_assign_buf_t b = {0};
     cairn_error_t err = {{0}};
@@ -573,6 +641,22 @@ static void on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m)
         ev.signal = SIGTERM;
         emit(d, a->id, a->job_id, a->task_name, a->rank, &ev);
         att_ended(d, a->id);
+        return;
+    }
+    if (a->checking) { /* checking a cache hit: it ends here, not run */
+        dlog(d, WORKER_LOG_INFO, "cancelling task %s attempt %" PRIu64 " before it started",
+             a->task_name, a->id);
+        worker_outputs_abandon(a->hashing);
+        a->hashing = NULL;
+        cairn__assign_task__free_unpacked(a->checking, NULL);
+        a->checking = NULL;
+        Cairn__TaskEvent ev = CAIRN__TASK_EVENT__INIT;
+        ev.kind = CAIRN__TASK_EVENT__KIND__EXITED;
+        ev.cancelled = true;
+        ev.signal = SIGTERM;
+        emit(d, a->id, a->job_id, a->task_name, a->rank, &ev);
+        att_ended(d, a->id);
+        start_queued_after(d, a->id);
         return;
     }
     if (a->hashing) {

@@ -1,0 +1,258 @@
+/* Cached results; see cache.h. */
+#include "cache.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sha256.h"
+
+typedef struct hit {
+    uint64_t attempt;
+    uint32_t job;
+    char *task;
+} hit_t;
+
+struct cache {
+    journal_t *j;
+    sqlite3_stmt *get, *put, *put_hit;
+    hit_t *hits; /* ascending attempt */
+    size_t nhits, cap;
+};
+
+static int sql_error(cache_t *c, cairn_error_t *err, const char *what)
+{
+    return errcode(err, -EIO, "cache %s: %s", what, sqlite3_errmsg(journal_db(c->j)));
+}
+
+static void hits_clear(cache_t *c)
+{
+    for (size_t i = 0; i < c->nhits; i++)
+        free(c->hits[i].task);
+    c->nhits = 0;
+}
+
+static size_t hit_lower_bound(const cache_t *c, uint64_t attempt)
+{
+    size_t lo = 0, hi = c->nhits;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c->hits[mid].attempt < attempt)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int hit_insert(cache_t *c, uint64_t attempt, uint32_t job, const char *task)
+{
+    size_t i = hit_lower_bound(c, attempt);
+    if (i < c->nhits && c->hits[i].attempt == attempt)
+        return 0;
+    if (c->nhits == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        hit_t *nh = realloc(c->hits, cap * sizeof(*nh));
+        if (!nh)
+            return -ENOMEM;
+        c->hits = nh;
+        c->cap = cap;
+    }
+    char *t = strdup(task);
+    if (!t)
+        return -ENOMEM;
+    memmove(c->hits + i + 1, c->hits + i, (c->nhits - i) * sizeof(*c->hits));
+    c->hits[i] = (hit_t){.attempt = attempt, .job = job, .task = t};
+    c->nhits++;
+    return 0;
+}
+
+int cache_reload(cache_t *c, cairn_error_t *err)
+{
+    hits_clear(c);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(journal_db(c->j), "SELECT attempt, job, task FROM cache_hits", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sql_error(c, err, "hits");
+    int rc = 0;
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW)
+        if (hit_insert(c, (uint64_t)sqlite3_column_int64(st, 0),
+                       (uint32_t)sqlite3_column_int64(st, 1),
+                       (const char *)sqlite3_column_text(st, 2)) < 0)
+            rc = errcode(err, -ENOMEM, "out of memory");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int cache_open(journal_t *j, cache_t **out, cairn_error_t *err)
+{
+    cache_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return errcode(err, -ENOMEM, "out of memory");
+    c->j = j;
+    sqlite3 *db = journal_db(j);
+    int rc = 0;
+    if (sqlite3_exec(db,
+                     "CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, job INTEGER,"
+                     " task TEXT NOT NULL, attempt INTEGER, outputs BLOB NOT NULL);"
+                     "CREATE TABLE IF NOT EXISTS cache_hits (attempt INTEGER PRIMARY KEY,"
+                     " job INTEGER, task TEXT NOT NULL);",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT job, task, attempt, outputs FROM cache WHERE key = ?", -1,
+                           &c->get, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO cache VALUES (?,?,?,?,?)", -1, &c->put,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO cache_hits VALUES (?,?,?)", -1, &c->put_hit,
+                           NULL) != SQLITE_OK)
+        rc = sql_error(c, err, "open");
+    if (rc == 0)
+        rc = cache_reload(c, err);
+    if (rc < 0) {
+        cache_close(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void cache_close(cache_t *c)
+{
+    if (!c)
+        return;
+    sqlite3_finalize(c->get);
+    sqlite3_finalize(c->put);
+    sqlite3_finalize(c->put_hit);
+    hits_clear(c);
+    free(c->hits);
+    free(c);
+}
+
+static void hash_field(cairn_sha256_ctx_t *h, const char *s)
+{
+    char len[24];
+    size_t n = s ? strlen(s) : 0;
+    snprintf(len, sizeof(len), "%zu:", n);
+    cairn_sha256_update(h, len, strlen(len));
+    cairn_sha256_update(h, s ? s : "", n);
+}
+
+bool cache_key(const sched_t *core, prov_t *prov, uint32_t job, uint32_t task,
+               char key[CACHE_KEY_HEX])
+{
+    sched_task_info_t ti;
+    if (sched_task_info(core, job, task, &ti) < 0 || !ti.cache_base)
+        return false;
+    cairn_sha256_ctx_t h;
+    cairn_sha256_init(&h);
+    hash_field(&h, "cairn-cache-key-v1");
+    hash_field(&h, ti.cache_base);
+    const uint32_t *deps = NULL;
+    uint32_t nd = sched_task_deps(core, job, task, &deps);
+    char num[32];
+    for (uint32_t i = 0; i < nd; i++) {
+        sched_task_info_t di;
+        if (sched_task_info(core, job, deps[i], &di) < 0)
+            continue;
+        hash_field(&h, di.name);
+        Cairn__AttemptProvenance *start = NULL, *end = NULL;
+        cairn_error_t err = {{0}};
+        if (di.attempt)
+            prov_load(prov, di.attempt, 0, &start, &end, &err);
+        if (end && end->n_outputs > 0) {
+            for (size_t k = 0; k < end->n_outputs; k++) {
+                hash_field(&h, end->outputs[k]->path);
+                hash_field(&h, end->outputs[k]->error && end->outputs[k]->error[0]
+                                   ? end->outputs[k]->error
+                                   : end->outputs[k]->sha256);
+            }
+        } else { /* nothing declared: that very run */
+            snprintf(num, sizeof(num), "attempt %llu", (unsigned long long)di.attempt);
+            hash_field(&h, num);
+        }
+        if (start)
+            cairn__attempt_provenance__free_unpacked(start, NULL);
+        if (end)
+            cairn__attempt_provenance__free_unpacked(end, NULL);
+    }
+    uint8_t d[CAIRN_SHA256_LEN];
+    cairn_sha256_final(&h, d);
+    cairn_sha256_to_hex(d, key);
+    return true;
+}
+
+int cache_lookup(cache_t *c, const char *key, cache_entry_t *e, cairn_error_t *err)
+{
+    memset(e, 0, sizeof(*e));
+    sqlite3_stmt *st = c->get;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st), rc = 0;
+    if (s == SQLITE_ROW) {
+        e->job = (uint32_t)sqlite3_column_int64(st, 0);
+        snprintf(e->task, sizeof(e->task), "%s", (const char *)sqlite3_column_text(st, 1));
+        e->attempt = (uint64_t)sqlite3_column_int64(st, 2);
+        e->outputs = cairn__attempt_provenance__unpack(NULL, (size_t)sqlite3_column_bytes(st, 3),
+                                                       sqlite3_column_blob(st, 3));
+        rc = e->outputs ? 1 : errcode(err, -EIO, "cache: an entry does not decode");
+    } else if (s != SQLITE_DONE) {
+        rc = sql_error(c, err, "lookup");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int cache_put(cache_t *c, const char *key, uint32_t job, const char *task, uint64_t attempt,
+              size_t noutputs, Cairn__OutputHash **outputs, cairn_error_t *err)
+{
+    int rc = journal_begin(c->j, err);
+    if (rc < 0)
+        return rc;
+    Cairn__AttemptProvenance m = CAIRN__ATTEMPT_PROVENANCE__INIT;
+    m.n_outputs = noutputs;
+    m.outputs = outputs;
+    size_t len = protobuf_c_message_get_packed_size(&m.base);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return errcode(err, -ENOMEM, "out of memory");
+    protobuf_c_message_pack(&m.base, buf);
+    sqlite3_stmt *st = c->put;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, job);
+    sqlite3_bind_text(st, 3, task, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)attempt);
+    sqlite3_bind_blob(st, 5, buf, (int)len, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(c, err, "record");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    free(buf);
+    return rc;
+}
+
+int cache_hit_put(cache_t *c, uint64_t attempt, uint32_t job, const char *task, cairn_error_t *err)
+{
+    int rc = journal_begin(c->j, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = c->put_hit;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)attempt);
+    sqlite3_bind_int64(st, 2, job);
+    sqlite3_bind_text(st, 3, task, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(c, err, "hit");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == 0 && hit_insert(c, attempt, job, task) < 0)
+        rc = errcode(err, -ENOMEM, "out of memory");
+    return rc;
+}
+
+bool cache_hit_get(const cache_t *c, uint64_t attempt, uint32_t *job, const char **task)
+{
+    size_t i = hit_lower_bound(c, attempt);
+    if (i >= c->nhits || c->hits[i].attempt != attempt)
+        return false;
+    *job = c->hits[i].job;
+    *task = c->hits[i].task;
+    return true;
+}

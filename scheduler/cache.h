@@ -1,0 +1,59 @@
+/* Cached results (opt-in per task: `cache: true`).
+ *
+ * A cached task's key is the SHA-256 of its base (convert.c: resolved
+ * command, env, workdir, seed, resource shape, replicas, the content
+ * hashes of its inputs) and of what its upstream tasks left: the hashes of
+ * their declared outputs, or, for one that declares none, the id of its
+ * attempt (so a hit needs that very run). A successful run whose declared
+ * outputs were all hashed is recorded under its key. When a later task has
+ * a key on record (and its job was not submitted with --no-cache), its
+ * AssignTask carries the recorded output hashes; the worker checks that the
+ * outputs are still there with exactly those hashes and then reports the
+ * attempt ended, cached, without running it (otherwise it runs it). Either
+ * way the task succeeds only through a worker that saw the files.
+ *
+ * Tables beside the journal, written in its transactions: cache (key ->
+ * the run that made it) and cache_hits (attempt -> whose results it
+ * reused; kept in memory too, for status replies). */
+#ifndef CAIRN_SCHEDULER_CACHE_H
+#define CAIRN_SCHEDULER_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client.pb-c.h"
+#include "journal.h"
+#include "provenance.h"
+#include "scheduling/sched.h"
+
+#define CACHE_KEY_HEX 65
+
+typedef struct cache cache_t;
+
+int cache_open(journal_t *j, cache_t **out, cairn_error_t *err);
+void cache_close(cache_t *c);
+/* Re-read the hits (after the journal's transaction was rolled back). */
+int cache_reload(cache_t *c, cairn_error_t *err);
+
+/* The key of (job, task), a cached task whose upstream tasks have ended;
+ * false when the task is not cached. */
+bool cache_key(const sched_t *core, prov_t *prov, uint32_t job, uint32_t task,
+               char key[CACHE_KEY_HEX]);
+
+typedef struct cache_entry {
+    uint32_t job;
+    char task[256];
+    uint64_t attempt;
+    Cairn__AttemptProvenance *outputs; /* its outputs; free with ..._free_unpacked */
+} cache_entry_t;
+
+/* 1 and *e when key is on record, 0 when not. */
+int cache_lookup(cache_t *c, const char *key, cache_entry_t *e, cairn_error_t *err);
+int cache_put(cache_t *c, const char *key, uint32_t job, const char *task, uint64_t attempt,
+              size_t noutputs, Cairn__OutputHash **outputs, cairn_error_t *err);
+
+/* Attempt reused the results of (job, task). */
+int cache_hit_put(cache_t *c, uint64_t attempt, uint32_t job, const char *task, cairn_error_t *err);
+bool cache_hit_get(const cache_t *c, uint64_t attempt, uint32_t *job, const char **task);
+
+#endif

@@ -1,0 +1,146 @@
+#!/bin/sh
+# Cached results on a local cluster: a `cache: true` task whose key is
+# unchanged is not run again (status names the job it came from) and its
+# dependents proceed; a changed input file, argument, seed or env, a
+# changed upstream output, outputs edited since, and --no-cache each make
+# it run. Every run appends to runs.log, so what ran is counted, not
+# guessed.
+#   sh cache.sh BIN_DIR TESTS_DIR
+set -u
+bin="$1"
+tests="$2"
+cairn="$bin/cairn"
+dir=$(mktemp -d /tmp/cairn-cache-test-XXXXXX)
+CAIRN_STATE_DIR=$dir/state
+export CAIRN_STATE_DIR
+unset CAIRN_SCHEDULER
+fail=0
+cleanup() {
+    "$cairn" down --state-dir "$CAIRN_STATE_DIR" >/dev/null 2>&1
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+ok() { echo "ok: $1"; }
+bad() { echo "FAIL: $1"; fail=1; }
+
+w=$dir/w
+mkdir -p "$w"
+echo "1 2 3" >"$w/in.txt"
+timeout 60 "$cairn" up --topology "$tests/topologies/cpu-only-1s.xml" >/dev/null ||
+    { echo "FAIL: cairn up"; exit 1; }
+
+# spec ARG SEED ENV: a job of prep (cached, reads in.txt) -> use (cached,
+# reads prep's output) -> report (not cached)
+spec() {
+    cat >"$dir/job.yaml" <<EOF
+name: cache-test
+seed: $2
+tasks:
+  - name: prep
+    workdir: $w
+    cache: true
+    inputs: [in.txt]
+    outputs: [mid.txt]
+    env: {MODE: "$3"}
+    shell: 'echo prep >> runs.log; tr " " "$1" < in.txt > mid.txt'
+  - name: use
+    needs: [prep]
+    workdir: $w
+    cache: true
+    outputs: [out.txt]
+    shell: 'echo use >> runs.log; rev mid.txt > out.txt'
+  - name: report
+    needs: [use]
+    shell: 'cat $w/out.txt'
+EOF
+}
+# submit [OPTIONS]: submit job.yaml, wait; prints the job id
+submit() {
+    timeout 120 "$cairn" submit "$@" "$dir/job.yaml" --wait >"$dir/submit.out" 2>&1 ||
+        bad "submit failed: $(cat "$dir/submit.out")"
+    head -1 "$dir/submit.out"
+}
+runs() { grep -c "^$1\$" "$w/runs.log" 2>/dev/null || echo 0; }
+# expect_runs WHAT PREP USE: the total runs of prep and use so far
+expect_runs() {
+    p=$(runs prep)
+    u=$(runs use)
+    if [ "$p" = "$2" ] && [ "$u" = "$3" ]; then ok "$1 (prep ran $p, use $u times in all)"
+    else bad "$1: prep ran $p times (want $2), use $u (want $3)"; fi
+}
+
+spec + 7 a
+j1=$(submit)
+expect_runs "the first run runs both" 1 1
+j2=$(submit)
+expect_runs "the same job again: nothing cached runs" 1 1
+"$cairn" status "$j2" >"$dir/st" 2>&1
+if grep -q "^prep .*cached: the outputs of job $j1's prep" "$dir/st" &&
+    grep -q "^use .*cached: the outputs of job $j1's use" "$dir/st" &&
+    grep -q "^report .*succeeded" "$dir/st"; then
+    ok "status names job $j1 as the source, and the dependent ran"
+else bad "status of the cached job: $(cat "$dir/st")"; fi
+"$cairn" status "$j2" --json >"$dir/st.json"
+python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+t = {x['name']: x for x in d['tasks']}
+assert t['prep']['attempts'][-1]['cached_from_job'] == int(sys.argv[2])
+assert 'cached_from_job' not in t['report']['attempts'][-1]
+" "$dir/st.json" "$j1" && ok "status --json: cached_from_job" || bad "status --json: $(cat "$dir/st.json")"
+"$cairn" logs "$j2" report >"$dir/log" 2>&1
+grep -q "3+2+1" "$dir/log" && ok "the dependent read the reused output" || bad "report: $(cat "$dir/log")"
+
+submit --no-cache >/dev/null
+expect_runs "--no-cache runs both" 2 2
+
+echo "1 2 4" >"$w/in.txt"
+submit >/dev/null
+expect_runs "a changed input runs prep, and use (its upstream output changed)" 3 3
+
+spec - 7 a
+submit >/dev/null
+expect_runs "a changed argument runs both" 4 4
+
+spec - 8 a
+submit >/dev/null
+expect_runs "a changed seed runs both" 5 5
+
+spec - 8 b
+submit >/dev/null
+expect_runs "a changed env runs prep; use's upstream output is the same: cached" 6 5
+
+echo tampered >"$w/out.txt"
+submit >/dev/null
+expect_runs "an output edited since its run: not reused" 6 6
+rm -f "$w/out.txt"
+submit >/dev/null
+expect_runs "an output deleted since its run: not reused" 6 7
+submit >/dev/null
+expect_runs "and then the same job again: cached" 6 7
+
+if timeout 60 "$cairn" submit "$dir/nosuch.yaml" >/dev/null 2>&1; then bad "submit of a missing file"; fi
+cat >"$dir/bad.yaml" <<EOF
+name: bad
+tasks:
+  - name: t
+    workdir: $w
+    cache: true
+    inputs: [nosuch.txt]
+    outputs: [x]
+    shell: 'true'
+EOF
+timeout 60 "$cairn" submit "$dir/bad.yaml" >/dev/null 2>"$dir/err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "input nosuch.txt (in $w): missing" "$dir/err"; then
+    ok "a missing input is refused at submit: $(cat "$dir/err")"
+else bad "missing input: exit $rc, $(cat "$dir/err")"; fi
+sed -i 's/^    workdir:.*$//' "$dir/bad.yaml"
+sed -i 's/inputs: \[nosuch.txt\]//' "$dir/bad.yaml"
+timeout 60 "$cairn" submit "$dir/bad.yaml" >/dev/null 2>"$dir/err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "cache needs a workdir" "$dir/err"; then ok "cache without a workdir is refused"
+else bad "cache without workdir: exit $rc, $(cat "$dir/err")"; fi
+
+exit $fail
