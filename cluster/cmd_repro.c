@@ -27,10 +27,11 @@ const char cmd_diff_help[] =
     "exit 0 when nothing did, 1 when something did.\n"
     "  --json   print {\"same\": BOOL, \"differences\": [{\"task\", \"what\", \"a\", \"b\"}]}\n";
 
-static int fetch(cli_t *c, uint64_t id, Cairn__ProvenanceReply **rep)
+static int fetch(cli_t *c, uint64_t id, bool raw_spec, Cairn__ProvenanceReply **rep)
 {
     Cairn__ProvenanceRequest req = CAIRN__PROVENANCE_REQUEST__INIT;
     req.job_id = id;
+    req.raw_spec = raw_spec; /* rerun: the secrets too (the owner's own spec) */
     return cli_call(c, CAIRN_MSG_PROVENANCE, &req.base, CAIRN_MSG_PROVENANCE_REPLY,
                     (ProtobufCMessage **)rep);
 }
@@ -64,7 +65,7 @@ int cmd_rerun(cli_t *c, int argc, char **argv)
     if (!id)
         return CLI_USAGE;
     Cairn__ProvenanceReply *rep = NULL;
-    int rc = fetch(c, id, &rep);
+    int rc = fetch(c, id, true, &rep);
     if (rc != CLI_OK)
         return rc;
     const Cairn__JobProvenance *jp = rep->job;
@@ -282,10 +283,10 @@ int cmd_diff(cli_t *c, int argc, char **argv)
     if (nids != 2)
         return cli_usage_error("diff", "which two jobs?");
     Cairn__ProvenanceReply *ra = NULL, *rb = NULL;
-    int rc = fetch(c, ids[0], &ra);
+    int rc = fetch(c, ids[0], false, &ra);
     if (rc != CLI_OK)
         return rc;
-    if ((rc = fetch(c, ids[1], &rb)) != CLI_OK) {
+    if ((rc = fetch(c, ids[1], false, &rb)) != CLI_OK) {
         cairn_msg_free(&ra->base);
         return rc;
     }

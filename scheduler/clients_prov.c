@@ -168,6 +168,57 @@ static void cairn_env(pool_t *p, sched_daemon_t *d, const sched_attempt_info_t *
     m->cairn_env = v;
 }
 
+/* text with every occurrence of value (4 bytes or more) replaced by MASKED;
+ * text itself when there is none (else a new string in the pool). */
+static char *mask_value(pool_t *p, char *text, const char *value)
+{
+    size_t vl = strlen(value);
+    if (vl < 4 || !strstr(text, value))
+        return text;
+    size_t n = 0;
+    for (const char *s = strstr(text, value); s; s = strstr(s + vl, value))
+        n++;
+    char *out = pool_alloc(p, strlen(text) - n * vl + n * strlen(MASKED) + 1);
+    if (!out)
+        return text;
+    char *o = out;
+    for (const char *s = text, *hit; *s; s = hit + vl) {
+        if (!(hit = strstr(s, value))) {
+            strcpy(o, s);
+            return out;
+        }
+        memcpy(o, s, (size_t)(hit - s));
+        o += hit - s;
+        memcpy(o, MASKED, strlen(MASKED));
+        o += strlen(MASKED);
+        *o = '\0';
+    }
+    return out;
+}
+
+/* The spec text with the values of secret env entries masked, as in the
+ * tasks' env (spec_sha256 stays the hash of the text as submitted). */
+static char *mask_spec(pool_t *p, sched_daemon_t *d, uint32_t job, uint32_t ntasks, char *text)
+{
+    const char *pattern =
+        d->cfg.secret_pattern ? d->cfg.secret_pattern : PROV_SECRET_PATTERN_DEFAULT;
+    for (uint32_t t = 0; t < ntasks; t++) {
+        sched_task_info_t ti;
+        if (sched_task_info(d->core, job, t, &ti) < 0)
+            continue;
+        for (uint32_t i = 0; i < ti.nenv; i++) {
+            const char *e = ti.env[i], *eq = strchr(e, '=');
+            if (!eq)
+                continue;
+            char key[256];
+            snprintf(key, sizeof(key), "%.*s", (int)(eq - e), e);
+            if (prov_is_secret(pattern, key))
+                text = mask_value(p, text, eq + 1);
+        }
+    }
+    return text;
+}
+
 static Cairn__AttemptProvenance *attempt_prov(pool_t *p, sched_daemon_t *d,
                                               const sched_attempt_info_t *ai,
                                               const sched_task_info_t *ti, uint32_t rank,
@@ -325,6 +376,8 @@ void clients_provenance(sched_daemon_t *d, const cairn_peer_t *from,
     if (prov_get_spec(d->prov, job, &text, &sha, &err) < 0)
         dlog(d->log, LOG_WARN, "%s", err.text);
     jp.spec_text = pool_keep(&p, text ? text : strdup(""));
+    if (jp.spec_text && !r->raw_spec)
+        jp.spec_text = mask_spec(&p, d, job, ji.ntasks, jp.spec_text);
     jp.spec_sha256 = pool_keep(&p, sha ? sha : strdup(""));
     jp.tasks = pool_alloc(&p, (ji.ntasks + 1) * sizeof(*jp.tasks));
     for (uint32_t t = one ? only : 0; jp.tasks && t < (one ? only + 1 : ji.ntasks); t++) {
