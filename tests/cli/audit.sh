@@ -152,4 +152,12 @@ if [ $rc -eq 1 ] && grep -q "recorded head .* is not in the chain" "$dir/out"; t
 else bad "truncated trail against the head: exit $rc, $(cat "$dir/out")"; fi
 stop_scheduler
 
+# a restart with another configuration is an entry; the same one is not
+start_scheduler --secret-env '*PASS*'
+stop_scheduler
+start_scheduler --secret-env '*PASS*'
+n=$(cli audit --json | python3 -c "import json,sys; e=json.load(sys.stdin); print(sum(x['action']=='config' for x in e), e[-1]['action'], 'secret_pattern=*PASS*' in e[-1]['detail'])")
+[ "$n" = "2 config True" ] && ok "a configuration change is recorded once" || bad "config entries: $n"
+stop_scheduler
+
 exit $fail
