@@ -73,6 +73,8 @@ typedef enum cairn_msg_type {
     CAIRN_MSG_AUDIT_REPLY = 50,      /* Cairn__AuditReply */
     CAIRN_MSG_PROVENANCE = 51,       /* Cairn__ProvenanceRequest */
     CAIRN_MSG_PROVENANCE_REPLY = 52, /* Cairn__ProvenanceReply */
+    CAIRN_MSG_ACCOUNTING = 53,       /* Cairn__AccountingRequest */
+    CAIRN_MSG_ACCOUNTING_REPLY = 54, /* Cairn__AccountingReply */
     CAIRN_MSG_ACK = 64,              /* Cairn__Ack */
     CAIRN_MSG_ERROR = 65,            /* Cairn__ErrorReply */
     CAIRN_MSG_BATCH = 80,            /* Cairn__Batch (transport, see net.h) */
