@@ -184,6 +184,33 @@ int64_t sched_retry_backoff(const sched_retry_policy_t *p, uint32_t next_attempt
  * rank only, so it is the same on every attempt and resubmission. */
 uint64_t sched_seed_derive(uint64_t job_seed, const char *task_name, uint32_t rank);
 
+/* What waits and what sits idle, now (census.c). Per task class (shape)
+ * with ready tasks: how many wait and how many GPUs they want, and the
+ * free GPUs on up nodes they could not use, by why: on a node with enough
+ * of them but too few free cores or too little memory (cpu_mem); on nodes
+ * with too few each while together they would do (split: fragmentation);
+ * of another model, GPU memory or labels (model); usable but held back
+ * (other: a reservation, higher priority, a gang). Each reason's count is
+ * at most what the class still wants. Classes in id order. */
+typedef struct sched_census_class {
+    uint32_t cls;
+    uint32_t cpus, gpus;
+    uint64_t memory;
+    const char *gpu_model; /* NULL: any; valid until the next sched_apply */
+    uint32_t waiting;      /* replicas of ready tasks */
+    uint32_t gpus_wanted;
+    uint32_t idle_cpu_mem, idle_split, idle_model, idle_other;
+} sched_census_class_t;
+
+typedef struct sched_census {
+    uint32_t gpus_total, gpus_free, cores_total, cores_free; /* up nodes */
+    sched_census_class_t *classes;
+    size_t nclasses;
+} sched_census_t;
+
+int sched_census(const sched_t *s, sched_census_t *out);
+void sched_census_fini(sched_census_t *c);
+
 /* --- Explanations and dumps (malloc'd strings; caller frees) ------------ */
 
 /* Why a task waits (or where and why it was placed), at time now_ms. */

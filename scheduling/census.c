@@ -1,0 +1,95 @@
+/* What waits and what sits idle: see sched_census() in sched.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_private.h"
+
+static int cls_cmp(const void *a, const void *b)
+{
+    const sched_census_class_t *x = a, *y = b;
+    return x->cls < y->cls ? -1 : x->cls > y->cls;
+}
+
+int sched_census(const sched_t *s, sched_census_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    uint32_t *waiting = calloc(s->nclasses + 1, sizeof(uint32_t));
+    if (!waiting)
+        return SCHED_ENOMEM;
+    for (size_t j = 0; j < s->njobs; j++)
+        for (uint32_t t = 0; t < s->jobs[j].ntasks; t++) {
+            const sched_task_t *task = &s->jobs[j].tasks[t];
+            if (task->state == SCHED_TASK_READY && task->cls < s->nclasses)
+                waiting[task->cls] += task->replicas ? task->replicas : 1;
+        }
+    for (size_t i = 0; i < s->nnodes; i++) {
+        const sched_node_t *n = &s->nodes[i];
+        if (n->state != SCHED_NODE_UP)
+            continue;
+        out->gpus_total += n->ngpus;
+        out->gpus_free += n->free_gpus;
+        out->cores_total += n->ncores;
+        out->cores_free += n->free_cores;
+    }
+    size_t nc = 0;
+    for (size_t c = 0; c < s->nclasses; c++)
+        nc += waiting[c] > 0;
+    if (nc && !(out->classes = calloc(nc, sizeof(*out->classes)))) {
+        free(waiting);
+        return SCHED_ENOMEM;
+    }
+    for (size_t c = 0; c < s->nclasses; c++) {
+        if (!waiting[c])
+            continue;
+        const task_class_t *k = &s->classes[c];
+        sched_census_class_t *cc = &out->classes[out->nclasses++];
+        cc->cls = k->id;
+        cc->cpus = k->cpus;
+        cc->gpus = k->gpus;
+        cc->memory = k->memory;
+        cc->gpu_model = k->gpu_model;
+        cc->waiting = waiting[c];
+        cc->gpus_wanted = waiting[c] * k->gpus;
+        if (!k->gpus)
+            continue;
+        /* free GPUs on up nodes, by why this class cannot use them */
+        uint32_t usable = 0, split = 0, blocked = 0, other_model = 0;
+        for (size_t i = 0; i < s->nnodes; i++) {
+            const sched_node_t *n = &s->nodes[i];
+            if (n->state != SCHED_NODE_UP || !n->free_gpus)
+                continue;
+            uint32_t elig =
+                fit_node_capacity(n, k) == FIT_OK
+                    ? (uint32_t)__builtin_popcountll(fit_gpu_eligible(n, k) & n->gpu_free)
+                    : 0;
+            other_model += n->free_gpus - elig;
+            if (!elig)
+                continue;
+            usable += elig;
+            if (elig < k->gpus)
+                split += elig;
+            else if (n->free_cores < k->cpus || n->mem_free < k->memory)
+                blocked += elig;
+        }
+        uint32_t want = cc->gpus_wanted;
+        cc->idle_cpu_mem = blocked < want ? blocked : want;
+        want -= cc->idle_cpu_mem;
+        /* split matters when the free GPUs would have been enough together */
+        cc->idle_split = usable >= k->gpus ? (split < want ? split : want) : 0;
+        want -= cc->idle_split;
+        cc->idle_model = other_model < want ? other_model : want;
+        want -= cc->idle_model;
+        uint32_t rest = usable - cc->idle_cpu_mem - cc->idle_split;
+        cc->idle_other = rest < want ? rest : want; /* reserved, priority, gangs */
+    }
+    free(waiting);
+    if (out->nclasses > 1)
+        qsort(out->classes, out->nclasses, sizeof(*out->classes), cls_cmp);
+    return 0;
+}
+
+void sched_census_fini(sched_census_t *c)
+{
+    free(c->classes);
+    memset(c, 0, sizeof(*c));
+}
