@@ -45,6 +45,8 @@ static const struct msg_entry msg_table[] = {
     {CAIRN_MSG_PROVENANCE_REPLY, "provenance_reply", &cairn__provenance_reply__descriptor},
     {CAIRN_MSG_ACCOUNTING, "accounting", &cairn__accounting_request__descriptor},
     {CAIRN_MSG_ACCOUNTING_REPLY, "accounting_reply", &cairn__accounting_reply__descriptor},
+    {CAIRN_MSG_USAGE, "usage", &cairn__usage_request__descriptor},
+    {CAIRN_MSG_USAGE_REPLY, "usage_reply", &cairn__usage_reply__descriptor},
     {CAIRN_MSG_ACK, "ack", &cairn__ack__descriptor},
     {CAIRN_MSG_ERROR, "error", &cairn__error_reply__descriptor},
     {CAIRN_MSG_BATCH, "batch", &cairn__batch__descriptor},

@@ -75,6 +75,8 @@ typedef enum cairn_msg_type {
     CAIRN_MSG_PROVENANCE_REPLY = 52, /* Cairn__ProvenanceReply */
     CAIRN_MSG_ACCOUNTING = 53,       /* Cairn__AccountingRequest */
     CAIRN_MSG_ACCOUNTING_REPLY = 54, /* Cairn__AccountingReply */
+    CAIRN_MSG_USAGE = 55,            /* Cairn__UsageRequest */
+    CAIRN_MSG_USAGE_REPLY = 56,      /* Cairn__UsageReply */
     CAIRN_MSG_ACK = 64,              /* Cairn__Ack */
     CAIRN_MSG_ERROR = 65,            /* Cairn__ErrorReply */
     CAIRN_MSG_BATCH = 80,            /* Cairn__Batch (transport, see net.h) */
