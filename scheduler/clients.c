@@ -1008,6 +1008,8 @@ static const struct {
     {CAIRN_MSG_EXPLAIN, (client_fn)on_explain},
     {CAIRN_MSG_AUDIT, (client_fn)on_audit},
     {CAIRN_MSG_PROVENANCE, (client_fn)clients_provenance},
+    {CAIRN_MSG_ACCOUNTING, (client_fn)clients_accounting},
+    {CAIRN_MSG_USAGE, (client_fn)clients_usage},
 };
 
 static bool dispatch(sched_daemon_t *d, const cairn_peer_t *from, cairn_msg_type_t type,

@@ -35,6 +35,25 @@ void sched_daemon_config_init(sched_daemon_config_t *cfg)
     cfg->max_reservations = 1;
     cfg->max_jobs_listed = 1000;
     cfg->limits = conv_default_limits;
+    cfg->sample_interval_ms = USAGE_SAMPLE_DEFAULT_MS;
+    cfg->usage_retention_ms = USAGE_RETENTION_DEFAULT_MS;
+}
+
+/* Every sample interval: the census (usage.h); every 120th, compaction. */
+static void census_cb(uv_timer_t *t)
+{
+    sched_daemon_t *d = t->data;
+    sched_census_t c;
+    cairn_error_t err = {{0}};
+    int64_t now = wall_ms();
+    if (sched_census(d->core, &c) == 0) {
+        if (usage_put_census(d->usage, now, d->cfg.sample_interval_ms, &c, &err) < 0)
+            dlog(d->log, LOG_WARN, "%s", err.text);
+        sched_census_fini(&c);
+    }
+    if (++d->census_ticks % 120 == 1 &&
+        usage_compact(d->usage, now, d->cfg.usage_retention_ms, &err) < 0)
+        dlog(d->log, LOG_WARN, "%s", err.text);
 }
 
 int u64vec_push(u64vec_t *v, uint64_t x)
@@ -600,10 +619,11 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
     uv_timer_init(loop, &d->watch_timer);
     uv_timer_init(loop, &d->jwait_timer);
     uv_timer_init(loop, &d->commit_timer);
-    d->jwait_timer.data = d->commit_timer.data = d;
+    uv_timer_init(loop, &d->census_timer);
+    d->jwait_timer.data = d->commit_timer.data = d->census_timer.data = d;
     d->check.data = d->idle.data = d->hb_timer.data = d->wake_timer.data = d;
     d->metrics_timer.data = d->watch_timer.data = d;
-    d->handles_open = 8;
+    d->handles_open = 9;
     if (!d->state_dir || !d->journal_path || !d->worker_url || !d->client_url) {
         rc = errcode(err, -ENOMEM, "out of memory");
         goto fail;
@@ -620,7 +640,8 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
     if ((rc = journal_open(d->journal_path, &d->journal, err)) < 0 ||
         (rc = audit_open(d->journal, &d->audit, err)) < 0 ||
         (rc = prov_open(d->journal, &d->prov, err)) < 0 ||
-        (rc = cache_open(d->journal, &d->cache, err)) < 0 || (rc = load_state(d, err)) < 0 ||
+        (rc = cache_open(d->journal, &d->cache, err)) < 0 ||
+        (rc = usage_open(d->journal, &d->usage, err)) < 0 || (rc = load_state(d, err)) < 0 ||
         (rc = journal_load_replica_exits(d->journal, workers_rexit_loaded, d, err)) < 0)
         goto fail;
     d->started_ms = (int64_t)uv_now(loop);
@@ -636,6 +657,9 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
     uv_timer_start(&d->watch_timer, watch_cb, 100, 1000);
     uint64_t every = (uint64_t)(cfg->heartbeat_interval_ms > 0 ? cfg->heartbeat_interval_ms : 1000);
     uv_timer_start(&d->hb_timer, hb_cb, every, every);
+    if (cfg->sample_interval_ms > 0)
+        uv_timer_start(&d->census_timer, census_cb, (uint64_t)cfg->sample_interval_ms,
+                       (uint64_t)cfg->sample_interval_ms);
     d_link(d, sched_node_count(d->core) ? sched_node_count(d->core) - 1 : 0);
     dlog(log, LOG_INFO,
          "state %s: %llu journal entries, %u nodes, %u jobs; workers on %s, "
@@ -676,6 +700,7 @@ void sched_daemon_destroy(sched_daemon_t *d)
     audit_close(d->audit);
     prov_close(d->prov);
     cache_close(d->cache);
+    usage_close(d->usage);
     journal_close(d->journal);
     sched_destroy(d->core);
     for (size_t i = 0; i < d->nlinks; i++) {
@@ -714,4 +739,5 @@ void sched_daemon_destroy(sched_daemon_t *d)
     uv_close((uv_handle_t *)&d->watch_timer, handle_closed);
     uv_close((uv_handle_t *)&d->jwait_timer, handle_closed);
     uv_close((uv_handle_t *)&d->commit_timer, handle_closed);
+    uv_close((uv_handle_t *)&d->census_timer, handle_closed);
 }

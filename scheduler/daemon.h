@@ -46,6 +46,8 @@ typedef struct sched_daemon_config {
     const char *admins;         /* users and @groups allowed to act on every job; NULL: none */
     int allow_anonymous_writes; /* anonymous (tcp://) clients may submit and cancel */
     const char *secret_pattern; /* env names whose values provenance masks (provenance.h) */
+    int64_t sample_interval_ms; /* census of waiting demand and idle GPUs (usage.h) */
+    int64_t usage_retention_ms; /* usage samples older than this are dropped */
 } sched_daemon_config_t;
 
 /* Defaults for every field but state_dir. */

@@ -12,6 +12,7 @@
 #include "metrics.h"
 #include "net.h"
 #include "provenance.h"
+#include "usage.h"
 #include "watchdog.h"
 
 /* What the daemon knows of a node beyond the core's state. */
@@ -21,6 +22,7 @@ typedef struct node_link {
     int64_t last_heard_ms; /* loop time */
     char *worker_version;
     char *fingerprint, *driver, *cuda; /* from its Register, for provenance */
+    int64_t prev_report_ms;            /* the report before the latest (usage spans) */
     char addr[64];                     /* rendezvous address */
     /* the latest resource report */
     int64_t report_ms;
@@ -156,9 +158,12 @@ struct sched_daemon {
      * signed_user names the sender of the request being handled, if any */
     struct cairn_verifier *verifier;
     const char *signed_user;
-    audit_t *audit;      /* who changed what (audit.h), in the journal's transactions */
-    prov_t *prov;        /* what ran where (provenance.h), likewise */
-    cache_t *cache;      /* cached results (cache.h), likewise */
+    audit_t *audit; /* who changed what (audit.h), in the journal's transactions */
+    prov_t *prov;   /* what ran where (provenance.h), likewise */
+    cache_t *cache; /* cached results (cache.h), likewise */
+    usage_t *usage; /* usage over time (usage.h), likewise */
+    uv_timer_t census_timer;
+    uint64_t census_ticks;
     uint64_t retries[8]; /* by sched_end_t of the attempt that ended */
     histogram_t pass_latency, start_latency;
     metrics_t *metrics;
@@ -220,6 +225,10 @@ bool clients_may_touch_job(sched_daemon_t *d, const cairn_peer_t *from, uint32_t
                            const char *verb);
 Cairn__TaskState clients_task_state(sched_task_state_t s);
 Cairn__JobState clients_job_state(const sched_job_info_t *ji);
+/* clients_acct.c: AccountingRequest, UsageRequest */
+void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
+                        const Cairn__AccountingRequest *q);
+void clients_usage(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__UsageRequest *q);
 /* clients_prov.c: ProvenanceRequest */
 void clients_provenance(sched_daemon_t *d, const cairn_peer_t *from,
                         const Cairn__ProvenanceRequest *r);

@@ -45,6 +45,9 @@ static void usage(FILE *f)
         "      --kill-grace T          SIGTERM to SIGKILL for cancels [10s]\n"
         "      --max-message BYTES     largest accepted message [16777216]\n"
         "      --max-tasks N           most tasks in one job [1000000]\n"
+        "      --sample-interval T     how often waiting demand and idle GPUs are sampled\n"
+        "                              for reports (0: never) [30s]\n"
+        "      --usage-retention T     usage samples older than this are dropped [90d]\n"
         "      --secret-env PATTERNS   env names whose values provenance masks: comma-\n"
         "                              separated globs, any case [" PROV_SECRET_PATTERN_DEFAULT
         "]\n"
@@ -91,6 +94,8 @@ enum {
     OPT_HTTP,
     OPT_ADMINS,
     OPT_SECRET_ENV,
+    OPT_SAMPLE_INTERVAL,
+    OPT_USAGE_RETENTION,
     OPT_ANON_WRITES,
     OPT_NO_PREFETCH,
     OPT_JOIN_KEY,
@@ -115,6 +120,8 @@ static const struct option opts[] = {
     {"http", required_argument, NULL, OPT_HTTP},
     {"admins", required_argument, NULL, OPT_ADMINS},
     {"secret-env", required_argument, NULL, OPT_SECRET_ENV},
+    {"sample-interval", required_argument, NULL, OPT_SAMPLE_INTERVAL},
+    {"usage-retention", required_argument, NULL, OPT_USAGE_RETENTION},
     {"allow-anonymous-writes", no_argument, NULL, OPT_ANON_WRITES},
     {"no-prefetch", no_argument, NULL, OPT_NO_PREFETCH},
     {"join-key", required_argument, NULL, OPT_JOIN_KEY},
@@ -149,6 +156,8 @@ static int parse_duration(const char *s, int64_t *out)
         mul = 60000;
     else if (!strcmp(end, "h"))
         mul = 3600000;
+    else if (!strcmp(end, "d"))
+        mul = 86400000;
     else
         return -EINVAL;
     if (v > INT64_MAX / mul / 4)
@@ -240,6 +249,14 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
         return 0;
     case 'f':
         return load_config(o, arg, why, n);
+    case OPT_SAMPLE_INTERVAL:
+    case OPT_USAGE_RETENTION:
+        if (parse_duration(arg, &ms) < 0 || (c == OPT_USAGE_RETENTION && ms == 0)) {
+            snprintf(why, n, "invalid duration '%s'", arg);
+            return -1;
+        }
+        *(c == OPT_SAMPLE_INTERVAL ? &o->cfg.sample_interval_ms : &o->cfg.usage_retention_ms) = ms;
+        return 0;
     case OPT_HB_INTERVAL:
     case OPT_HB_TIMEOUT:
     case OPT_GRACE:

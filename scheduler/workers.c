@@ -396,6 +396,14 @@ static void on_report(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
         return;
     node_link_t *l = d_link(d, node);
     l->last_heard_ms = (int64_t)uv_now(d->loop);
+    /* the sample covers the time since its previous report (at most a
+     * minute; the first: three heartbeats, the workers' report period) */
+    int64_t span = l->report_ms > 0 ? r->time_ms - l->report_ms : 3 * d->cfg.heartbeat_interval_ms;
+    if (span <= 0 || span > 60000)
+        span = span <= 0 ? 3 * d->cfg.heartbeat_interval_ms : 60000;
+    cairn_error_t err = {{0}};
+    if (usage_put_report(d->usage, sched_node_name(d->core, node), span, r, &err) < 0)
+        dlog(d->log, LOG_WARN, "%s", err.text);
     l->report_ms = r->time_ms;
     l->load1_milli = r->load_avg_1_milli;
     l->mem_used = r->memory_used_bytes;

@@ -230,6 +230,22 @@ uint32_t sched_task_deps(const sched_t *s, uint32_t job, uint32_t task, const ui
     return t ? t->ndeps : 0;
 }
 
+int sched_task_request(const sched_t *s, uint32_t job, uint32_t task, sched_request_t *req)
+{
+    const sched_task_t *t = task_get(s, job, task);
+    if (!t || t->cls >= s->nclasses)
+        return SCHED_ENOENT;
+    const task_class_t *c = &s->classes[t->cls];
+    *req = (sched_request_t){.cpus = c->cpus,
+                             .memory_bytes = c->memory,
+                             .gpus = c->gpus,
+                             .gpu_model = c->gpu_model,
+                             .gpu_min_memory = c->gpu_min_memory,
+                             .nlabels = c->nlabels,
+                             .labels = (const char *const *)c->labels};
+    return 0;
+}
+
 uint32_t sched_task_attempts(const sched_t *s, uint32_t job, uint32_t task)
 {
     const sched_task_t *t = task_get(s, job, task);

@@ -154,6 +154,9 @@ int sched_task_info(const sched_t *s, uint32_t job, uint32_t task, sched_task_in
 /* The tasks task needs (indexes in the job, ascending as in the spec);
  * *deps stays valid while the job exists. Returns their number. */
 uint32_t sched_task_deps(const sched_t *s, uint32_t job, uint32_t task, const uint32_t **deps);
+/* What one replica of the task asks for (its class's shape); strings stay
+ * valid while the core lives. */
+int sched_task_request(const sched_t *s, uint32_t job, uint32_t task, sched_request_t *req);
 
 typedef struct sched_job_info {
     const char *name, *user;

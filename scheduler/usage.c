@@ -1,0 +1,375 @@
+/* Resource usage over time; see usage.h. */
+#include "usage.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DAY_MS (24ll * 3600 * 1000)
+#define FIVE_MIN_MS (300ll * 1000)
+#define HOUR_MS (3600ll * 1000)
+
+struct usage {
+    journal_t *j;
+    sqlite3_stmt *put_node, *put_gpu, *put_census;
+};
+
+static int sql_error(usage_t *u, cairn_error_t *err, const char *what)
+{
+    return errcode(err, -EIO, "usage %s: %s", what, sqlite3_errmsg(journal_db(u->j)));
+}
+
+void acct_shape(uint32_t cpus, uint32_t gpus, const char *gpu_model, char *buf, size_t n)
+{
+    if (gpus)
+        snprintf(buf, n, "%ug%s%s", gpus, gpu_model && *gpu_model ? " " : "",
+                 gpu_model ? gpu_model : "");
+    else
+        snprintf(buf, n, "%uc", cpus);
+}
+
+int usage_open(journal_t *j, usage_t **out, cairn_error_t *err)
+{
+    usage_t *u = calloc(1, sizeof(*u));
+    if (!u)
+        return errcode(err, -ENOMEM, "out of memory");
+    u->j = j;
+    sqlite3 *db = journal_db(j);
+    if (sqlite3_exec(db,
+                     "CREATE TABLE IF NOT EXISTS usage_nodes (node TEXT NOT NULL,"
+                     " time_ms INTEGER NOT NULL, span_ms INTEGER NOT NULL, load_milli REAL,"
+                     " mem_used REAL, mem_total INTEGER);"
+                     "CREATE INDEX IF NOT EXISTS usage_nodes_time ON usage_nodes (time_ms);"
+                     "CREATE TABLE IF NOT EXISTS usage_gpus (node TEXT NOT NULL, idx INTEGER,"
+                     " time_ms INTEGER NOT NULL, span_ms INTEGER NOT NULL, util REAL,"
+                     " mem_used REAL);"
+                     "CREATE INDEX IF NOT EXISTS usage_gpus_node ON usage_gpus (node, idx,"
+                     " time_ms);"
+                     "CREATE INDEX IF NOT EXISTS usage_gpus_time ON usage_gpus (time_ms);"
+                     "CREATE TABLE IF NOT EXISTS usage_census (time_ms INTEGER NOT NULL,"
+                     " span_ms INTEGER NOT NULL, shape TEXT NOT NULL, waiting REAL,"
+                     " gpus_wanted REAL, idle_split REAL, idle_cpu_mem REAL, idle_model REAL,"
+                     " idle_other REAL, gpus_total REAL, gpus_free REAL);"
+                     "CREATE INDEX IF NOT EXISTS usage_census_time ON usage_census (time_ms);",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT INTO usage_nodes VALUES (?,?,?,?,?,?)", -1, &u->put_node,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT INTO usage_gpus VALUES (?,?,?,?,?,?)", -1, &u->put_gpu,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT INTO usage_census VALUES (?,?,?,?,?,?,?,?,?,?,?)", -1,
+                           &u->put_census, NULL) != SQLITE_OK) {
+        int rc = sql_error(u, err, "open");
+        usage_close(u);
+        return rc;
+    }
+    *out = u;
+    return 0;
+}
+
+void usage_close(usage_t *u)
+{
+    if (!u)
+        return;
+    sqlite3_finalize(u->put_node);
+    sqlite3_finalize(u->put_gpu);
+    sqlite3_finalize(u->put_census);
+    free(u);
+}
+
+static int step(usage_t *u, sqlite3_stmt *st, cairn_error_t *err)
+{
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(u, err, "record");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int usage_put_report(usage_t *u, const char *node, int64_t span_ms, const Cairn__ResourceReport *r,
+                     cairn_error_t *err)
+{
+    int rc = journal_begin(u->j, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = u->put_node;
+    sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r->time_ms);
+    sqlite3_bind_int64(st, 3, span_ms);
+    sqlite3_bind_double(st, 4, r->load_avg_1_milli);
+    sqlite3_bind_double(st, 5, (double)r->memory_used_bytes);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)r->memory_total_bytes);
+    if ((rc = step(u, st, err)) < 0)
+        return rc;
+    for (size_t i = 0; i < r->n_gpus && rc == 0; i++) {
+        st = u->put_gpu;
+        sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, r->gpus[i]->index);
+        sqlite3_bind_int64(st, 3, r->time_ms);
+        sqlite3_bind_int64(st, 4, span_ms);
+        sqlite3_bind_double(st, 5, r->gpus[i]->utilization_percent);
+        sqlite3_bind_double(st, 6, (double)r->gpus[i]->memory_used_bytes);
+        rc = step(u, st, err);
+    }
+    return rc;
+}
+
+static int put_census_row(usage_t *u, int64_t t, int64_t span, const char *shape, double waiting,
+                          double wanted, double split, double cpumem, double model, double other,
+                          double total, double free_, cairn_error_t *err)
+{
+    sqlite3_stmt *st = u->put_census;
+    sqlite3_bind_int64(st, 1, t);
+    sqlite3_bind_int64(st, 2, span);
+    sqlite3_bind_text(st, 3, shape, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(st, 4, waiting);
+    sqlite3_bind_double(st, 5, wanted);
+    sqlite3_bind_double(st, 6, split);
+    sqlite3_bind_double(st, 7, cpumem);
+    sqlite3_bind_double(st, 8, model);
+    sqlite3_bind_double(st, 9, other);
+    sqlite3_bind_double(st, 10, total);
+    sqlite3_bind_double(st, 11, free_);
+    return step(u, st, err);
+}
+
+int usage_put_census(usage_t *u, int64_t time_ms, int64_t span_ms, const sched_census_t *c,
+                     cairn_error_t *err)
+{
+    int rc = journal_begin(u->j, err);
+    if (rc < 0)
+        return rc;
+    rc =
+        put_census_row(u, time_ms, span_ms, "", 0, 0, 0, 0, 0, 0, c->gpus_total, c->gpus_free, err);
+    for (size_t i = 0; i < c->nclasses && rc == 0; i++) {
+        const sched_census_class_t *k = &c->classes[i];
+        char shape[160];
+        acct_shape(k->cpus, k->gpus, k->gpu_model, shape, sizeof(shape));
+        rc = put_census_row(u, time_ms, span_ms, shape, k->waiting, k->gpus_wanted, k->idle_split,
+                            k->idle_cpu_mem, k->idle_model, k->idle_other, 0, 0, err);
+    }
+    return rc;
+}
+
+static int exec_bound(usage_t *u, const char *sql, int64_t a, int64_t b, cairn_error_t *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(journal_db(u->j), sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_error(u, err, "compact");
+    sqlite3_bind_int64(st, 1, a);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_int64(st, 2, b);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(u, err, "compact");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Samples before cut with spans under bucket become one per bucket (and
+ * node, GPU or shape), weighted by span. */
+static int merge(usage_t *u, int64_t cut, int64_t bucket, cairn_error_t *err)
+{
+    static const char *const sql[] = {
+        "INSERT INTO usage_nodes SELECT node, (time_ms / ?2) * ?2 + ?2, sum(span_ms),"
+        " sum(load_milli * span_ms) / sum(span_ms), sum(mem_used * span_ms) / sum(span_ms),"
+        " max(mem_total) FROM usage_nodes WHERE time_ms < ?1 AND span_ms < ?2"
+        " AND time_ms % ?2 != 0 GROUP BY node, time_ms / ?2",
+        "DELETE FROM usage_nodes WHERE time_ms < ?1 AND span_ms < ?2 AND time_ms % ?2 != 0",
+        "INSERT INTO usage_gpus SELECT node, idx, (time_ms / ?2) * ?2 + ?2, sum(span_ms),"
+        " sum(util * span_ms) / sum(span_ms), sum(mem_used * span_ms) / sum(span_ms)"
+        " FROM usage_gpus WHERE time_ms < ?1 AND span_ms < ?2 AND time_ms % ?2 != 0"
+        " GROUP BY node, idx, time_ms / ?2",
+        "DELETE FROM usage_gpus WHERE time_ms < ?1 AND span_ms < ?2 AND time_ms % ?2 != 0",
+        "INSERT INTO usage_census SELECT (time_ms / ?2) * ?2 + ?2, sum(span_ms), shape,"
+        " sum(waiting * span_ms) / sum(span_ms), sum(gpus_wanted * span_ms) / sum(span_ms),"
+        " sum(idle_split * span_ms) / sum(span_ms), sum(idle_cpu_mem * span_ms) / sum(span_ms),"
+        " sum(idle_model * span_ms) / sum(span_ms), sum(idle_other * span_ms) / sum(span_ms),"
+        " sum(gpus_total * span_ms) / sum(span_ms), sum(gpus_free * span_ms) / sum(span_ms)"
+        " FROM usage_census WHERE time_ms < ?1 AND span_ms < ?2 AND time_ms % ?2 != 0"
+        " GROUP BY shape, time_ms / ?2",
+        "DELETE FROM usage_census WHERE time_ms < ?1 AND span_ms < ?2 AND time_ms % ?2 != 0",
+    };
+    /* merged rows land on bucket boundaries (time % bucket == 0) and are
+     * left alone; a raw one that lands there too is kept as it is */
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        int rc = exec_bound(u, sql[i], cut, bucket, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int usage_compact(usage_t *u, int64_t now_ms, int64_t retention_ms, cairn_error_t *err)
+{
+    int rc = journal_begin(u->j, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = merge(u, now_ms - DAY_MS, FIVE_MIN_MS, err)) < 0 ||
+        (rc = merge(u, now_ms - 7 * DAY_MS, HOUR_MS, err)) < 0)
+        return rc;
+    static const char *const drop[] = {"DELETE FROM usage_nodes WHERE time_ms < ?1",
+                                       "DELETE FROM usage_gpus WHERE time_ms < ?1",
+                                       "DELETE FROM usage_census WHERE time_ms < ?1"};
+    for (size_t i = 0; i < 3 && rc == 0; i++)
+        rc = exec_bound(u, drop[i], now_ms - retention_ms, 0, err);
+    return rc;
+}
+
+static char *dup_col(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    return strdup(s ? s : "");
+}
+
+#define GROW(arr, n, cap)                                                                          \
+    do {                                                                                           \
+        if ((n) == (cap)) {                                                                        \
+            size_t nc = (cap) ? (cap)*2 : 64;                                                      \
+            void *np = realloc((arr), nc * sizeof(*(arr)));                                        \
+            if (!np)                                                                               \
+                goto oom;                                                                          \
+            (arr) = np;                                                                            \
+            (cap) = nc;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageReply *rep,
+                cairn_error_t *err)
+{
+    sqlite3 *db = journal_db(u->j);
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    if (until_ms <= 0)
+        until_ms = INT64_MAX;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT node, time_ms, span_ms, load_milli, mem_used, mem_total FROM"
+                           " usage_nodes WHERE time_ms >= ? AND time_ms - span_ms < ?"
+                           " ORDER BY node, time_ms",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sql_error(u, err, "query");
+    sqlite3_bind_int64(st, 1, since_ms);
+    sqlite3_bind_int64(st, 2, until_ms);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        GROW(rep->nodes, rep->n_nodes, cap);
+        Cairn__NodeUsageSample *m = malloc(sizeof(*m));
+        if (!m)
+            goto oom;
+        cairn__node_usage_sample__init(m);
+        rep->nodes[rep->n_nodes++] = m;
+        m->node = dup_col(st, 0);
+        m->time_ms = sqlite3_column_int64(st, 1);
+        m->span_ms = sqlite3_column_int64(st, 2);
+        m->load_milli = (uint32_t)sqlite3_column_double(st, 3);
+        m->memory_used_bytes = (uint64_t)sqlite3_column_double(st, 4);
+        m->memory_total_bytes = (uint64_t)sqlite3_column_int64(st, 5);
+        if (!m->node)
+            goto oom;
+    }
+    sqlite3_finalize(st);
+    cap = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT node, idx, time_ms, span_ms, util, mem_used FROM usage_gpus"
+                           " WHERE time_ms >= ? AND time_ms - span_ms < ?"
+                           " ORDER BY node, idx, time_ms",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sql_error(u, err, "query");
+    sqlite3_bind_int64(st, 1, since_ms);
+    sqlite3_bind_int64(st, 2, until_ms);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        GROW(rep->gpus, rep->n_gpus, cap);
+        Cairn__GpuUsageSample *m = malloc(sizeof(*m));
+        if (!m)
+            goto oom;
+        cairn__gpu_usage_sample__init(m);
+        rep->gpus[rep->n_gpus++] = m;
+        m->node = dup_col(st, 0);
+        m->index = (uint32_t)sqlite3_column_int64(st, 1);
+        m->time_ms = sqlite3_column_int64(st, 2);
+        m->span_ms = sqlite3_column_int64(st, 3);
+        m->utilization_percent = sqlite3_column_double(st, 4);
+        m->memory_used_bytes = (uint64_t)sqlite3_column_double(st, 5);
+        if (!m->node)
+            goto oom;
+    }
+    sqlite3_finalize(st);
+    cap = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT * FROM usage_census WHERE time_ms >= ? AND time_ms - span_ms"
+                           " < ? ORDER BY time_ms, shape",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sql_error(u, err, "query");
+    sqlite3_bind_int64(st, 1, since_ms);
+    sqlite3_bind_int64(st, 2, until_ms);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        GROW(rep->census, rep->n_census, cap);
+        Cairn__CensusSample *m = malloc(sizeof(*m));
+        if (!m)
+            goto oom;
+        cairn__census_sample__init(m);
+        rep->census[rep->n_census++] = m;
+        m->time_ms = sqlite3_column_int64(st, 0);
+        m->span_ms = sqlite3_column_int64(st, 1);
+        m->shape = dup_col(st, 2);
+        m->waiting = sqlite3_column_double(st, 3);
+        m->gpus_wanted = sqlite3_column_double(st, 4);
+        m->idle_split = sqlite3_column_double(st, 5);
+        m->idle_cpu_mem = sqlite3_column_double(st, 6);
+        m->idle_model = sqlite3_column_double(st, 7);
+        m->idle_other = sqlite3_column_double(st, 8);
+        m->gpus_total = sqlite3_column_double(st, 9);
+        m->gpus_free = sqlite3_column_double(st, 10);
+        if (!m->shape)
+            goto oom;
+    }
+    sqlite3_finalize(st);
+    return 0;
+oom:
+    sqlite3_finalize(st);
+    return errcode(err, -ENOMEM, "out of memory");
+}
+
+void usage_reply_fini(Cairn__UsageReply *rep)
+{
+    for (size_t i = 0; i < rep->n_nodes; i++) {
+        free(rep->nodes[i]->node);
+        free(rep->nodes[i]);
+    }
+    for (size_t i = 0; i < rep->n_gpus; i++) {
+        free(rep->gpus[i]->node);
+        free(rep->gpus[i]);
+    }
+    for (size_t i = 0; i < rep->n_census; i++) {
+        free(rep->census[i]->shape);
+        free(rep->census[i]);
+    }
+    free(rep->nodes);
+    free(rep->gpus);
+    free(rep->census);
+    cairn__usage_reply__init(rep);
+}
+
+double usage_gpu_seconds(usage_t *u, const char *node, uint32_t index, int64_t from_ms,
+                         int64_t to_ms)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(journal_db(u->j),
+                           "SELECT time_ms, span_ms, util FROM usage_gpus WHERE node = ? AND"
+                           " idx = ? AND time_ms > ? AND time_ms - span_ms < ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, index);
+    sqlite3_bind_int64(st, 3, from_ms);
+    sqlite3_bind_int64(st, 4, to_ms);
+    double sec = 0;
+    bool any = false;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t end = sqlite3_column_int64(st, 0), span = sqlite3_column_int64(st, 1);
+        int64_t b = end - span > from_ms ? end - span : from_ms, e = end < to_ms ? end : to_ms;
+        if (e > b) {
+            sec += sqlite3_column_double(st, 2) / 100.0 * (double)(e - b) / 1000.0;
+            any = true;
+        }
+    }
+    sqlite3_finalize(st);
+    return any ? sec : -1;
+}
