@@ -1,0 +1,578 @@
+/* What-if simulation: a discrete-event loop around sched_t (sim.h). */
+#include "sim.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_private.h"
+#include "sim_private.h"
+
+typedef struct sim_job {
+    int64_t submit_ms;
+    const sched_job_spec_t *spec; /* borrowed until the run ends */
+    uint32_t ntasks;
+    uint32_t core_id;                 /* 0: not submitted (yet, or refused) */
+    uint32_t *noutcomes;              /* per task */
+    sched_sim_outcome_t **outcomes;   /* per task, owned */
+    int64_t *ready_ms;                /* per task: current wait began, -1 none */
+    uint32_t *dep_first, *dependents; /* CSR of the tasks that need each task */
+} sim_job_t;
+
+typedef struct end_ev {
+    int64_t t;
+    uint64_t attempt;
+} end_ev_t;
+
+typedef struct sim_shape {
+    uint32_t cpus, gpus, replicas;
+    char *model; /* NULL: any */
+    char *name;
+} sim_shape_t;
+
+struct sched_sim {
+    sched_t *s;
+    bool ran;
+    sim_cluster_t cl;
+    /* jobs */
+    sim_job_t *jobs;
+    size_t njobs, jobs_cap;
+    uint32_t *by_core; /* core job id - 1 -> sim job index */
+    size_t by_core_cap;
+    /* pending ends: min-heap by (t, attempt) */
+    end_ev_t *heap;
+    size_t nheap, heap_cap;
+    /* placements of the current pass */
+    uint64_t *placed;
+    size_t nplaced, placed_cap;
+    sched_sim_span_t *spans;
+    size_t nspans, spans_cap;
+    sim_shape_t *shapes;
+    size_t nshapes, shapes_cap;
+    sched_sim_stats_t st;
+};
+
+sched_sim_t *sched_sim_create(const sched_config_t *cfg)
+{
+    sched_sim_t *sim = calloc(1, sizeof(*sim));
+    if (!sim)
+        return NULL;
+    sim->s = sched_create(cfg);
+    if (!sim->s) {
+        free(sim);
+        return NULL;
+    }
+    return sim;
+}
+
+static void sim_job_fini(sim_job_t *j)
+{
+    for (uint32_t i = 0; j->outcomes && i < j->ntasks; i++)
+        free(j->outcomes[i]);
+    free(j->outcomes);
+    free(j->noutcomes);
+    free(j->ready_ms);
+    free(j->dep_first);
+    free(j->dependents);
+}
+
+void sched_sim_destroy(sched_sim_t *sim)
+{
+    if (!sim)
+        return;
+    sched_destroy(sim->s);
+    for (uint32_t i = 0; i < sim->cl.nnodes; i++)
+        free(sim->cl.gpu_model[i]);
+    free(sim->cl.gpu_model);
+    free(sim->cl.ngpus);
+    for (size_t i = 0; i < sim->cl.nmodels; i++)
+        free(sim->cl.models[i]);
+    free(sim->cl.models);
+    for (size_t i = 0; i < sim->njobs; i++)
+        sim_job_fini(&sim->jobs[i]);
+    free(sim->jobs);
+    free(sim->by_core);
+    free(sim->heap);
+    free(sim->placed);
+    free(sim->spans);
+    for (size_t i = 0; i < sim->nshapes; i++) {
+        free(sim->shapes[i].model);
+        free(sim->shapes[i].name);
+    }
+    free(sim->shapes);
+    free(sim);
+}
+
+static int model_intern(sched_sim_t *sim, const char *model, uint32_t *out)
+{
+    for (size_t i = 0; i < sim->cl.nmodels; i++)
+        if (!strcmp(sim->cl.models[i], model)) {
+            *out = (uint32_t)i;
+            return 0;
+        }
+    char **m = xgrow(sim->cl.models, &sim->cl.models_cap, sim->cl.nmodels + 1, sizeof(*m));
+    if (!m)
+        return SCHED_ENOMEM;
+    sim->cl.models = m;
+    if (!(m[sim->cl.nmodels] = xstrdup(model)))
+        return SCHED_ENOMEM;
+    *out = (uint32_t)sim->cl.nmodels++;
+    return 0;
+}
+
+int sched_sim_node_add(sched_sim_t *sim, const sched_node_desc_t *d, cairn_error_t *err)
+{
+    if (sim->ran)
+        return errcode(err, SCHED_EINVAL, "simulation: nodes must be added before the run");
+    uint32_t id;
+    if (d->name && sched_node_find(sim->s, d->name, &id) == 0)
+        return errcode(err, SCHED_EINVAL, "simulation: node %s added twice", d->name);
+    uint32_t **gm = xgrow(sim->cl.gpu_model, &sim->cl.nodes_cap, sim->cl.nnodes + 1, sizeof(*gm));
+    if (!gm)
+        return errcode(err, SCHED_ENOMEM, "out of memory");
+    sim->cl.gpu_model = gm;
+    size_t cap = sim->cl.nnodes; /* ngpus grows alongside */
+    uint32_t *ng = realloc(sim->cl.ngpus, (cap + 1) * sizeof(uint32_t));
+    if (!ng)
+        return errcode(err, SCHED_ENOMEM, "out of memory");
+    sim->cl.ngpus = ng;
+    uint32_t *models = calloc((size_t)(d->ngpus > 0 ? d->ngpus : 1), sizeof(uint32_t));
+    if (!models)
+        return errcode(err, SCHED_ENOMEM, "out of memory");
+    for (int g = 0; g < d->ngpus; g++) {
+        const char *m = d->gpus[g].model && d->gpus[g].model[0] ? d->gpus[g].model : "unknown";
+        if (model_intern(sim, m, &models[g]) < 0) {
+            free(models);
+            return errcode(err, SCHED_ENOMEM, "out of memory");
+        }
+    }
+    sched_event_t ev = {.type = SCHED_EV_NODE_ADD, .time_ms = 0, .u.node_add = *d};
+    int rc = sched_apply(sim->s, &ev, err);
+    if (rc < 0) {
+        free(models);
+        return rc;
+    }
+    sim->cl.gpu_model[sim->cl.nnodes] = models;
+    sim->cl.ngpus[sim->cl.nnodes] = (uint32_t)(d->ngpus > 0 ? d->ngpus : 0);
+    sim->cl.nnodes++;
+    return 0;
+}
+
+int sched_sim_node_find(const sched_sim_t *sim, const char *name, uint32_t *id)
+{
+    return sched_node_find(sim->s, name, id);
+}
+
+uint32_t sched_sim_node_count(const sched_sim_t *sim)
+{
+    return sim->cl.nnodes;
+}
+
+const char *sched_sim_node_name(const sched_sim_t *sim, uint32_t node)
+{
+    return sched_node_name(sim->s, node);
+}
+
+int sched_sim_job_add(sched_sim_t *sim, int64_t submit_ms, const sched_job_spec_t *spec,
+                      const uint32_t *noutcomes, const sched_sim_outcome_t *const *outcomes,
+                      cairn_error_t *err)
+{
+    if (sim->ran)
+        return errcode(err, SCHED_EINVAL, "simulation: jobs must be added before the run");
+    for (uint32_t t = 0; t < spec->ntasks; t++) {
+        if (noutcomes[t] == 0)
+            return errcode(err, SCHED_EINVAL, "job %s task %s: no attempt outcome",
+                           spec->name ? spec->name : "", spec->tasks[t].name);
+        for (uint32_t k = 0; k < noutcomes[t]; k++)
+            if (outcomes[t][k].hold_ms < 0)
+                return errcode(err, SCHED_EINVAL, "job %s task %s: negative duration",
+                               spec->name ? spec->name : "", spec->tasks[t].name);
+    }
+    sim_job_t *nj = xgrow(sim->jobs, &sim->jobs_cap, sim->njobs + 1, sizeof(*nj));
+    if (!nj)
+        return errcode(err, SCHED_ENOMEM, "out of memory");
+    sim->jobs = nj;
+    sim_job_t *j = &sim->jobs[sim->njobs];
+    memset(j, 0, sizeof(*j));
+    j->submit_ms = submit_ms;
+    j->spec = spec;
+    j->ntasks = spec->ntasks;
+    size_t n = spec->ntasks ? spec->ntasks : 1;
+    j->noutcomes = calloc(n, sizeof(uint32_t));
+    j->outcomes = calloc(n, sizeof(*j->outcomes));
+    j->ready_ms = malloc(n * sizeof(int64_t));
+    bool ok = j->noutcomes && j->outcomes && j->ready_ms;
+    for (uint32_t t = 0; ok && t < spec->ntasks; t++) {
+        j->ready_ms[t] = -1;
+        j->noutcomes[t] = noutcomes[t];
+        j->outcomes[t] = malloc(noutcomes[t] * sizeof(sched_sim_outcome_t));
+        ok = j->outcomes[t] != NULL;
+        if (ok)
+            memcpy(j->outcomes[t], outcomes[t], noutcomes[t] * sizeof(sched_sim_outcome_t));
+    }
+    if (!ok) {
+        sim_job_fini(j);
+        return errcode(err, SCHED_ENOMEM, "out of memory");
+    }
+    sim->njobs++;
+    return 0;
+}
+
+/* --- the event loop ----------------------------------------------------- */
+
+static bool end_before(const end_ev_t *a, const end_ev_t *b)
+{
+    return a->t != b->t ? a->t < b->t : a->attempt < b->attempt;
+}
+
+static int heap_push(sched_sim_t *sim, end_ev_t e)
+{
+    end_ev_t *h = xgrow(sim->heap, &sim->heap_cap, sim->nheap + 1, sizeof(*h));
+    if (!h)
+        return SCHED_ENOMEM;
+    sim->heap = h;
+    size_t i = sim->nheap++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!end_before(&e, &h[p]))
+            break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = e;
+    return 0;
+}
+
+static end_ev_t heap_pop(sched_sim_t *sim)
+{
+    end_ev_t *h = sim->heap, top = h[0], last = h[--sim->nheap];
+    size_t i = 0, n = sim->nheap;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && end_before(&h[c + 1], &h[c]))
+            c++;
+        if (!end_before(&h[c], &last))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (n)
+        h[i] = last;
+    return top;
+}
+
+static void on_place_cb(const sched_event_t *ev, void *arg)
+{
+    sched_sim_t *sim = arg;
+    uint64_t *p = xgrow(sim->placed, &sim->placed_cap, sim->nplaced + 1, sizeof(*p));
+    if (!p) {
+        sim->st.events = UINT64_MAX; /* reported after the pass */
+        return;
+    }
+    sim->placed = p;
+    p[sim->nplaced++] = ev->u.place.attempt;
+}
+
+/* Submit job j at t; its tasks with nothing to wait for are ready now. */
+static int submit_job(sched_sim_t *sim, uint32_t ji, int64_t t)
+{
+    sim_job_t *j = &sim->jobs[ji];
+    sched_event_t ev = {.type = SCHED_EV_JOB_SUBMIT, .time_ms = t, .u.submit = *j->spec};
+    cairn_error_t e = {{0}};
+    int rc = sched_apply(sim->s, &ev, &e);
+    if (rc == SCHED_ENOMEM)
+        return rc;
+    if (rc < 0) {
+        if (!sim->st.rejected++)
+            snprintf(sim->st.first_rejection, sizeof(sim->st.first_rejection), "job %.64s: %.180s",
+                     j->spec->name ? j->spec->name : "", e.text);
+        sim->st.unplaced += j->spec->ntasks;
+        return 0;
+    }
+    sim->st.events++;
+    j->core_id = sched_job_count(sim->s);
+    uint32_t *bc = xgrow(sim->by_core, &sim->by_core_cap, j->core_id, sizeof(*bc));
+    if (!bc)
+        return SCHED_ENOMEM;
+    sim->by_core = bc;
+    bc[j->core_id - 1] = ji;
+    /* dependents, as CSR */
+    uint32_t n = j->spec->ntasks, total = 0;
+    j->dep_first = calloc((size_t)n + 1, sizeof(uint32_t));
+    if (!j->dep_first)
+        return SCHED_ENOMEM;
+    for (uint32_t k = 0; k < n; k++) {
+        const uint32_t *deps;
+        uint32_t nd = sched_task_deps(sim->s, j->core_id, k, &deps);
+        for (uint32_t d = 0; d < nd; d++)
+            j->dep_first[deps[d] + 1]++;
+        total += nd;
+    }
+    for (uint32_t k = 0; k < n; k++)
+        j->dep_first[k + 1] += j->dep_first[k];
+    j->dependents = malloc((total ? total : 1) * sizeof(uint32_t));
+    uint32_t *fill = calloc((size_t)n + 1, sizeof(uint32_t));
+    if (!j->dependents || !fill) {
+        free(fill);
+        return SCHED_ENOMEM;
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        const uint32_t *deps;
+        uint32_t nd = sched_task_deps(sim->s, j->core_id, k, &deps);
+        for (uint32_t d = 0; d < nd; d++)
+            j->dependents[j->dep_first[deps[d]] + fill[deps[d]]++] = k;
+        if (sched_task_state(sim->s, j->core_id, k) == SCHED_TASK_READY)
+            j->ready_ms[k] = t;
+    }
+    free(fill);
+    return 0;
+}
+
+/* An attempt ends at t with its outcome; note when what it frees waits from. */
+static int end_attempt(sched_sim_t *sim, uint64_t id, int64_t t, cairn_error_t *err)
+{
+    sched_attempt_info_t ai;
+    if (sched_attempt_get(sim->s, id, &ai) < 0)
+        return errcode(err, SCHED_ENOENT, "simulation: lost attempt %llu", (unsigned long long)id);
+    sim_job_t *j = &sim->jobs[sim->by_core[ai.job - 1]];
+    uint32_t k = ai.number < j->noutcomes[ai.task] ? ai.number : j->noutcomes[ai.task];
+    const sched_sim_outcome_t *o = &j->outcomes[ai.task][k - 1];
+    sched_event_t ev = {.type = SCHED_EV_FINISH, .time_ms = t};
+    ev.u.finish.attempt = id;
+    ev.u.finish.end = o->end == SCHED_END_NONE ? SCHED_END_EXIT : o->end;
+    ev.u.finish.exit_code = o->exit_code;
+    ev.u.finish.signal = o->signal;
+    int rc = sched_apply(sim->s, &ev, err);
+    if (rc < 0)
+        return rc;
+    sim->st.events++;
+    sched_task_info_t ti;
+    switch (sched_task_state(sim->s, ai.job, ai.task)) {
+    case SCHED_TASK_READY:
+        j->ready_ms[ai.task] = t;
+        break;
+    case SCHED_TASK_RETRYING:
+        sched_task_info(sim->s, ai.job, ai.task, &ti);
+        j->ready_ms[ai.task] = ti.ready_at_ms;
+        break;
+    case SCHED_TASK_SUCCEEDED:
+        for (uint32_t d = j->dep_first[ai.task]; d < j->dep_first[ai.task + 1]; d++) {
+            uint32_t dt = j->dependents[d];
+            if (j->ready_ms[dt] < 0 && sched_task_state(sim->s, ai.job, dt) == SCHED_TASK_READY)
+                j->ready_ms[dt] = t;
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int sim_shape_of(sched_sim_t *sim, const sched_task_spec_t *ts)
+{
+    return sched_sim_shape(sim, ts->req.cpus, ts->req.gpus, ts->req.gpu_model, ts->replicas);
+}
+
+/* Record the pass's placements as spans, start them, schedule their ends. */
+static int after_pass(sched_sim_t *sim, int64_t t, cairn_error_t *err)
+{
+    for (size_t i = 0; i < sim->nplaced; i++) {
+        uint64_t id = sim->placed[i];
+        sched_attempt_info_t ai;
+        if (sched_attempt_get(sim->s, id, &ai) < 0)
+            return errcode(err, SCHED_ENOENT, "simulation: lost attempt %llu",
+                           (unsigned long long)id);
+        uint32_t ji = sim->by_core[ai.job - 1];
+        sim_job_t *j = &sim->jobs[ji];
+        int shape = sim_shape_of(sim, &j->spec->tasks[ai.task]);
+        sched_sim_span_t *sp =
+            xgrow(sim->spans, &sim->spans_cap, sim->nspans + ai.nreplicas, sizeof(*sp));
+        if (shape < 0 || !sp)
+            return errcode(err, SCHED_ENOMEM, "out of memory");
+        sim->spans = sp;
+        uint32_t k = ai.number < j->noutcomes[ai.task] ? ai.number : j->noutcomes[ai.task];
+        int64_t end = t + j->outcomes[ai.task][k - 1].hold_ms;
+        int64_t ready = j->ready_ms[ai.task] >= 0 ? j->ready_ms[ai.task] : t;
+        for (uint32_t r = 0; r < ai.nreplicas; r++)
+            sp[sim->nspans++] = (sched_sim_span_t){.job = ji,
+                                                   .task = ai.task,
+                                                   .number = ai.number,
+                                                   .rank = r,
+                                                   .node = ai.allocs[r].node,
+                                                   .shape = (uint32_t)shape,
+                                                   .cpus = ai.allocs[r].ncores,
+                                                   .gpu_mask = ai.allocs[r].gpu_mask,
+                                                   .submit_ms = j->submit_ms,
+                                                   .ready_ms = ready,
+                                                   .placed_ms = t,
+                                                   .end_ms = end};
+        j->ready_ms[ai.task] = -1;
+        sched_event_t ev = {.type = SCHED_EV_START, .time_ms = t, .u.start.attempt = id};
+        int rc = sched_apply(sim->s, &ev, err);
+        if (rc < 0)
+            return rc;
+        sim->st.events += 2; /* the place and the start */
+        if (heap_push(sim, (end_ev_t){end, id}) < 0)
+            return errcode(err, SCHED_ENOMEM, "out of memory");
+    }
+    sim->nplaced = 0;
+    return 0;
+}
+
+static int cmp_job_order(const void *a, const void *b, void *arg)
+{
+    const sim_job_t *jobs = arg;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    if (jobs[x].submit_ms != jobs[y].submit_ms)
+        return jobs[x].submit_ms < jobs[y].submit_ms ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+/* A stable merge sort of job indexes by submit time (libc has no qsort_r
+ * everywhere, and qsort is not stable). */
+static void sort_jobs(uint32_t *v, uint32_t *tmp, size_t n, const sim_job_t *jobs)
+{
+    if (n < 2)
+        return;
+    size_t h = n / 2;
+    sort_jobs(v, tmp, h, jobs);
+    sort_jobs(v + h, tmp, n - h, jobs);
+    size_t i = 0, k = h, o = 0;
+    while (i < h && k < n)
+        tmp[o++] = cmp_job_order(&v[k], &v[i], (void *)jobs) < 0 ? v[k++] : v[i++];
+    while (i < h)
+        tmp[o++] = v[i++];
+    while (k < n)
+        tmp[o++] = v[k++];
+    memcpy(v, tmp, n * sizeof(uint32_t));
+}
+
+static int run_loop(sched_sim_t *sim, const uint32_t *order, cairn_error_t *err)
+{
+    size_t next_job = 0;
+    int64_t wake = INT64_MAX;
+    for (;;) {
+        int64_t t = INT64_MAX;
+        if (next_job < sim->njobs)
+            t = sim->jobs[order[next_job]].submit_ms;
+        if (sim->nheap && sim->heap[0].t < t)
+            t = sim->heap[0].t;
+        if (wake < t)
+            t = wake;
+        if (t == INT64_MAX)
+            return 0;
+        while (sim->nheap && sim->heap[0].t == t) {
+            int rc = end_attempt(sim, heap_pop(sim).attempt, t, err);
+            if (rc < 0)
+                return rc;
+        }
+        while (next_job < sim->njobs && sim->jobs[order[next_job]].submit_ms == t)
+            if (submit_job(sim, order[next_job++], t) < 0)
+                return errcode(err, SCHED_ENOMEM, "out of memory");
+        int n = sched_place(sim->s, t, on_place_cb, sim);
+        if (n < 0 || sim->st.events == UINT64_MAX)
+            return errcode(err, n < 0 ? n : SCHED_ENOMEM, "simulation: placement pass failed");
+        sim->st.passes++;
+        int rc = after_pass(sim, t, err);
+        if (rc < 0)
+            return rc;
+        wake = sched_next_wakeup(sim->s);
+        if (wake <= t)
+            wake = INT64_MAX; /* due, yet nothing fits: the next event will retry */
+    }
+}
+
+int sched_sim_run(sched_sim_t *sim, cairn_error_t *err)
+{
+    if (sim->ran)
+        return errcode(err, SCHED_EINVAL, "simulation: already run");
+    sim->ran = true;
+    uint32_t *order = malloc((sim->njobs ? sim->njobs : 1) * sizeof(uint32_t));
+    uint32_t *tmp = malloc((sim->njobs ? sim->njobs : 1) * sizeof(uint32_t));
+    if (!order || !tmp) {
+        free(order);
+        free(tmp);
+        return errcode(err, SCHED_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < sim->njobs; i++)
+        order[i] = (uint32_t)i;
+    sort_jobs(order, tmp, sim->njobs, sim->jobs);
+    free(tmp);
+    int rc = run_loop(sim, order, err);
+    free(order);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < sim->njobs; i++) {
+        const sim_job_t *j = &sim->jobs[i];
+        for (uint32_t k = 0; j->core_id && k < j->spec->ntasks; k++)
+            sim->st.unplaced += sched_task_attempts(sim->s, j->core_id, k) == 0;
+    }
+    for (size_t i = 0; i < sim->njobs; i++)
+        sim->jobs[i].spec = NULL; /* borrowed until now */
+    return 0;
+}
+
+void sched_sim_stats(const sched_sim_t *sim, sched_sim_stats_t *st)
+{
+    *st = sim->st;
+}
+
+const sched_sim_span_t *sched_sim_spans(const sched_sim_t *sim, size_t *n)
+{
+    *n = sim->nspans;
+    return sim->spans;
+}
+
+int sched_sim_shape(sched_sim_t *sim, uint32_t cpus, uint32_t gpus, const char *gpu_model,
+                    uint32_t replicas)
+{
+    if (!gpus || (gpu_model && !gpu_model[0]))
+        gpu_model = NULL;
+    if (replicas < 1)
+        replicas = 1;
+    for (size_t i = 0; i < sim->nshapes; i++) {
+        const sim_shape_t *s = &sim->shapes[i];
+        if (s->cpus == cpus && s->gpus == gpus && s->replicas == replicas &&
+            (s->model ? gpu_model && !strcmp(s->model, gpu_model) : !gpu_model))
+            return (int)i;
+    }
+    sim_shape_t *v = xgrow(sim->shapes, &sim->shapes_cap, sim->nshapes + 1, sizeof(*v));
+    if (!v)
+        return SCHED_ENOMEM;
+    sim->shapes = v;
+    sim_shape_t *s = &v[sim->nshapes];
+    sbuf_t b = {0};
+    sb_printf(&b, "%uc", cpus);
+    if (gpus)
+        sb_printf(&b, " %ug", gpus);
+    if (gpu_model)
+        sb_printf(&b, " %s", gpu_model);
+    if (replicas > 1)
+        sb_printf(&b, " x%u", replicas);
+    *s = (sim_shape_t){.cpus = cpus, .gpus = gpus, .replicas = replicas};
+    s->name = sb_take(&b);
+    s->model = gpu_model ? xstrdup(gpu_model) : NULL;
+    if (!s->name || (gpu_model && !s->model)) {
+        free(s->name);
+        free(s->model);
+        return SCHED_ENOMEM;
+    }
+    return (int)sim->nshapes++;
+}
+
+const char *sched_sim_shape_name(const sched_sim_t *sim, uint32_t shape)
+{
+    return shape < sim->nshapes ? sim->shapes[shape].name : "?";
+}
+
+const sim_cluster_t *sim_cluster(const sched_sim_t *sim)
+{
+    return &sim->cl;
+}
+
+size_t sim_shape_count(const sched_sim_t *sim)
+{
+    return sim->nshapes;
+}

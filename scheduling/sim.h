@@ -1,0 +1,145 @@
+/* What-if simulation: a discrete-event replay of a workload through the
+ * scheduling core, on a cluster described by the caller.
+ *
+ * Pure and deterministic like the rest of scheduling/: libc only, no clock
+ * (times come from the workload), no global state. The same nodes and jobs,
+ * added in the same order, give the same spans, bit for bit.
+ *
+ * The simulation drives a sched_t as the scheduler daemon does: nodes are
+ * added first (all up from the start), each job is submitted at its submit
+ * time, and one placement pass runs at every time something happened (a
+ * submit, an attempt's end, a retry backoff running out). An attempt placed
+ * by a pass starts at once and ends after its outcome's hold time (the time
+ * the recorded attempt held its allocation, placement to end), the way it
+ * ended then: failures are replayed as failures, so retries happen as
+ * recorded (given a retry policy in the spec that retries them). Attempt
+ * number n uses the task's n-th outcome (the last one past the end).
+ *
+ * Every placed attempt replica becomes a span (sched_sim_span_t); the
+ * metrics (sched_sim_measure) are computed from spans alone, so recorded
+ * attempts turned into spans are measured exactly like predicted ones.
+ */
+#ifndef CAIRN_SCHED_SIM_H
+#define CAIRN_SCHED_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sched.h"
+
+typedef struct sched_sim sched_sim_t;
+
+/* How one attempt of a task ends in the replay. */
+typedef struct sched_sim_outcome {
+    int64_t hold_ms; /* placement to end, >= 0 */
+    sched_end_t end; /* SCHED_END_EXIT with exit_code 0: success */
+    int exit_code;   /* with SCHED_END_EXIT */
+    int signal;      /* with SCHED_END_SIGNAL */
+} sched_sim_outcome_t;
+
+/* One attempt replica placed (predicted), or recorded (actual). */
+typedef struct sched_sim_span {
+    uint32_t job;    /* index of the job in the order added, from 0 */
+    uint32_t task;   /* index in the job */
+    uint32_t number; /* attempt number, 1 for the first */
+    uint32_t rank;   /* gang replica; waits count rank 0 only */
+    uint32_t node;   /* node id (order added, from 0) */
+    uint32_t shape;  /* sched_sim_shape() index */
+    uint32_t cpus;
+    uint64_t gpu_mask; /* GPUs held on node */
+    int64_t submit_ms; /* the job's */
+    int64_t ready_ms;  /* could run from then on: needs done, backoff over */
+    int64_t placed_ms;
+    int64_t end_ms;
+} sched_sim_span_t;
+
+/* Create an empty simulation; cfg as for sched_create (NULL: defaults, the
+ * scheduler daemon's placement without prefetch). NULL on ENOMEM. */
+sched_sim_t *sched_sim_create(const sched_config_t *cfg);
+/* Free everything; NULL is a no-op. */
+void sched_sim_destroy(sched_sim_t *sim);
+
+/* Add a node (copied), up from the start. Before sched_sim_run only.
+ * Returns 0 or a negative SCHED_E* code with err set (nothing added). */
+int sched_sim_node_add(sched_sim_t *sim, const sched_node_desc_t *d, cairn_error_t *err);
+/* Node id by name; SCHED_ENOENT if unknown. */
+int sched_sim_node_find(const sched_sim_t *sim, const char *name, uint32_t *id);
+uint32_t sched_sim_node_count(const sched_sim_t *sim);
+const char *sched_sim_node_name(const sched_sim_t *sim, uint32_t node);
+
+/* Add a job submitted at submit_ms. spec is borrowed until sched_sim_run
+ * returns; outcomes[t] (noutcomes[t] entries, at least one) are task t's
+ * attempts in order and are copied. Jobs are submitted in (submit_ms, order
+ * added) order. A job the cluster cannot take (sched_apply refuses it) is
+ * not an error of the run: it is counted in sched_sim_stats_t.rejected.
+ * Returns 0, SCHED_EINVAL (no outcome for a task, negative hold) or
+ * SCHED_ENOMEM, with err set. */
+int sched_sim_job_add(sched_sim_t *sim, int64_t submit_ms, const sched_job_spec_t *spec,
+                      const uint32_t *noutcomes, const sched_sim_outcome_t *const *outcomes,
+                      cairn_error_t *err);
+
+/* Run the simulation to the end (every attempt ended, nothing placeable
+ * left). Once only. Returns 0 or a negative SCHED_E* code with err set. */
+int sched_sim_run(sched_sim_t *sim, cairn_error_t *err);
+
+typedef struct sched_sim_stats {
+    uint64_t events;   /* core events applied: submits, places, starts, ends */
+    uint64_t passes;   /* placement passes */
+    uint32_t rejected; /* jobs the cluster refused at submit */
+    uint32_t unplaced; /* tasks never placed (no node could take them) */
+    char first_rejection[256];
+} sched_sim_stats_t;
+void sched_sim_stats(const sched_sim_t *sim, sched_sim_stats_t *st);
+
+/* The spans of the run, in placement order (attempt id, then rank); valid
+ * until sched_sim_destroy. */
+const sched_sim_span_t *sched_sim_spans(const sched_sim_t *sim, size_t *n);
+
+/* Intern a task shape; returns its index (or SCHED_ENOMEM). The name is
+ * "4c", "8c 1g", "8c 1g H100", with " x2" for a gang of 2. */
+int sched_sim_shape(sched_sim_t *sim, uint32_t cpus, uint32_t gpus, const char *gpu_model,
+                    uint32_t replicas);
+const char *sched_sim_shape_name(const sched_sim_t *sim, uint32_t shape);
+
+/* --- Metrics ----------------------------------------------------------- */
+
+typedef struct sched_sim_wait {
+    uint32_t shape;
+    uint64_t count;                 /* attempts (rank 0 spans) */
+    int64_t p50_ms, p95_ms, max_ms; /* wait = placed - ready, nearest rank */
+} sched_sim_wait_t;
+
+/* GPUs of one model (or one node) over the window [start, end]. */
+typedef struct sched_sim_use {
+    const char *name; /* model, or node name */
+    uint32_t gpus;
+    double capacity_gpu_s; /* gpus x window */
+    double alloc_gpu_s;    /* held by attempts */
+    /* fragmentation: GPU-seconds these GPUs sat idle while some GPU task was
+     * ready and not placed (it needed more on one node, or another model) */
+    double idle_waiting_gpu_s;
+} sched_sim_use_t;
+
+typedef struct sched_sim_report {
+    int64_t start_ms, end_ms;         /* first submit, last end */
+    int64_t makespan_ms;              /* end - start */
+    uint64_t attempts;                /* rank 0 spans */
+    int64_t wait_p50_ms, wait_p95_ms; /* over every attempt */
+    size_t nwaits;
+    sched_sim_wait_t *waits; /* per shape, by shape name */
+    size_t nmodels;
+    sched_sim_use_t *models; /* per GPU model, by name */
+    size_t nnodes;
+    sched_sim_use_t *nodes; /* per node with GPUs, by node id */
+    sched_sim_use_t total;  /* every GPU */
+} sched_sim_report_t;
+
+/* Measure spans (the run's, or recorded attempts mapped onto this
+ * simulation's nodes and shapes) against this simulation's cluster.
+ * Returns 0 or SCHED_ENOMEM; free with sched_sim_report_fini. */
+int sched_sim_measure(const sched_sim_t *sim, const sched_sim_span_t *spans, size_t n,
+                      sched_sim_report_t *out);
+void sched_sim_report_fini(sched_sim_report_t *r);
+
+#endif

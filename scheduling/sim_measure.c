@@ -1,0 +1,275 @@
+/* Metrics of a simulation's (or a recorded trace's) spans: makespan, waits
+ * per shape, GPU utilisation and fragmentation per model and node. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_private.h"
+#include "sim.h"
+#include "sim_private.h"
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted v. */
+static int64_t pct(const int64_t *v, size_t n, unsigned p)
+{
+    if (!n)
+        return 0;
+    size_t k = (n * p + 99) / 100;
+    return v[k ? k - 1 : 0];
+}
+
+typedef struct sweep_ev {
+    int64_t t;
+    uint32_t span;
+    uint8_t kind; /* 0 ready, 1 placed, 2 end */
+} sweep_ev_t;
+
+static int cmp_sweep(const void *a, const void *b)
+{
+    const sweep_ev_t *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    if (x->span != y->span)
+        return x->span < y->span ? -1 : 1;
+    return x->kind - y->kind;
+}
+
+static bool waits_gpu(const sched_sim_span_t *sp)
+{
+    return sp->rank == 0 && sp->gpu_mask && sp->ready_ms < sp->placed_ms;
+}
+
+/* Allocated and idle-while-waiting GPU-milliseconds per model and node. */
+static int sweep(const sched_sim_t *sim, const sched_sim_span_t *spans, size_t n, int64_t *alloc_m,
+                 int64_t *idle_m, int64_t *alloc_n, int64_t *idle_n)
+{
+    const sim_cluster_t *cl = sim_cluster(sim);
+    sweep_ev_t *ev = malloc((3 * n + 1) * sizeof(*ev));
+    int64_t *free_m = calloc(cl->nmodels + 1, sizeof(int64_t));
+    int64_t *free_n = calloc((size_t)cl->nnodes + 1, sizeof(int64_t));
+    int64_t *w_m = calloc(cl->nmodels + 1, sizeof(int64_t));
+    int64_t *w_n = calloc((size_t)cl->nnodes + 1, sizeof(int64_t));
+    int rc = SCHED_ENOMEM;
+    if (!ev || !free_m || !free_n || !w_m || !w_n)
+        goto error;
+    for (uint32_t i = 0; i < cl->nnodes; i++) {
+        free_n[i] = cl->ngpus[i];
+        for (uint32_t g = 0; g < cl->ngpus[i]; g++)
+            free_m[cl->gpu_model[i][g]]++;
+    }
+    size_t ne = 0;
+    for (size_t i = 0; i < n; i++) {
+        const sched_sim_span_t *sp = &spans[i];
+        if (sp->node >= cl->nnodes)
+            continue;
+        if (waits_gpu(sp))
+            ev[ne++] = (sweep_ev_t){sp->ready_ms, (uint32_t)i, 0};
+        ev[ne++] = (sweep_ev_t){sp->placed_ms, (uint32_t)i, 1};
+        ev[ne++] = (sweep_ev_t){sp->end_ms, (uint32_t)i, 2};
+    }
+    qsort(ev, ne, sizeof(*ev), cmp_sweep);
+    /* w: time so far during which some GPU task waited; a model's or node's
+     * idle GPU-time is settled lazily, when its free count changes */
+    int64_t waiting = 0, prev = ne ? ev[0].t : 0, w = 0;
+    for (size_t e = 0; e < ne; e++) {
+        if (ev[e].t > prev && waiting > 0)
+            w += ev[e].t - prev;
+        prev = ev[e].t;
+        const sched_sim_span_t *sp = &spans[ev[e].span];
+        if (ev[e].kind == 0) {
+            waiting++;
+            continue;
+        }
+        if (ev[e].kind == 1 && waits_gpu(sp))
+            waiting--;
+        int64_t sign = ev[e].kind == 1 ? -1 : 1;
+        for (uint64_t m = sp->gpu_mask; m; m &= m - 1) {
+            uint32_t g = (uint32_t)__builtin_ctzll(m);
+            if (g >= cl->ngpus[sp->node])
+                continue;
+            uint32_t mi = cl->gpu_model[sp->node][g], ni = sp->node;
+            idle_m[mi] += free_m[mi] * (w - w_m[mi]);
+            w_m[mi] = w;
+            idle_n[ni] += free_n[ni] * (w - w_n[ni]);
+            w_n[ni] = w;
+            free_m[mi] += sign;
+            free_n[ni] += sign;
+            if (sign < 0) {
+                int64_t d = sp->end_ms - sp->placed_ms;
+                alloc_m[mi] += d;
+                alloc_n[ni] += d;
+            }
+        }
+    }
+    for (size_t m = 0; m < cl->nmodels; m++)
+        idle_m[m] += free_m[m] * (w - w_m[m]);
+    for (uint32_t i = 0; i < cl->nnodes; i++)
+        idle_n[i] += free_n[i] * (w - w_n[i]);
+    rc = 0;
+error:
+    free(ev);
+    free(free_m);
+    free(free_n);
+    free(w_m);
+    free(w_n);
+    return rc;
+}
+
+static int waits_by_shape(const sched_sim_t *sim, const sched_sim_span_t *spans, size_t n,
+                          sched_sim_report_t *out)
+{
+    size_t nshapes = sim_shape_count(sim);
+    int64_t *all = malloc((n + 1) * sizeof(int64_t));
+    uint32_t *shape_of = malloc((n + 1) * sizeof(uint32_t));
+    out->waits = calloc(nshapes + 1, sizeof(*out->waits));
+    if (!all || !shape_of || !out->waits) {
+        free(all);
+        free(shape_of);
+        return SCHED_ENOMEM;
+    }
+    /* by shape name, then every attempt together */
+    uint32_t *order = malloc((nshapes + 1) * sizeof(uint32_t));
+    int64_t *w = malloc((n + 1) * sizeof(int64_t));
+    if (!order || !w) {
+        free(all);
+        free(shape_of);
+        free(order);
+        free(w);
+        return SCHED_ENOMEM;
+    }
+    for (size_t i = 0; i < nshapes; i++) {
+        uint32_t v = (uint32_t)i;
+        size_t k = i;
+        while (k > 0 &&
+               strcmp(sched_sim_shape_name(sim, order[k - 1]), sched_sim_shape_name(sim, v)) > 0) {
+            order[k] = order[k - 1];
+            k--;
+        }
+        order[k] = v;
+    }
+    size_t na = 0;
+    for (size_t i = 0; i < n; i++)
+        if (spans[i].rank == 0) {
+            shape_of[na] = spans[i].shape;
+            all[na++] = spans[i].placed_ms - spans[i].ready_ms;
+        }
+    for (size_t s = 0; s < nshapes; s++) {
+        size_t nw = 0;
+        for (size_t i = 0; i < na; i++)
+            if (shape_of[i] == order[s])
+                w[nw++] = all[i];
+        if (!nw)
+            continue;
+        qsort(w, nw, sizeof(int64_t), cmp_i64);
+        out->waits[out->nwaits++] = (sched_sim_wait_t){.shape = order[s],
+                                                       .count = nw,
+                                                       .p50_ms = pct(w, nw, 50),
+                                                       .p95_ms = pct(w, nw, 95),
+                                                       .max_ms = w[nw - 1]};
+    }
+    qsort(all, na, sizeof(int64_t), cmp_i64);
+    out->attempts = na;
+    out->wait_p50_ms = pct(all, na, 50);
+    out->wait_p95_ms = pct(all, na, 95);
+    free(all);
+    free(shape_of);
+    free(order);
+    free(w);
+    return 0;
+}
+
+static sched_sim_use_t use_of(const char *name, uint32_t gpus, int64_t window, int64_t alloc,
+                              int64_t idle)
+{
+    return (sched_sim_use_t){.name = name,
+                             .gpus = gpus,
+                             .capacity_gpu_s = (double)gpus * (double)window / 1000.0,
+                             .alloc_gpu_s = (double)alloc / 1000.0,
+                             .idle_waiting_gpu_s = (double)idle / 1000.0};
+}
+
+static int uses(const sched_sim_t *sim, const sched_sim_span_t *spans, size_t n,
+                sched_sim_report_t *out)
+{
+    const sim_cluster_t *cl = sim_cluster(sim);
+    size_t nm = cl->nmodels, nn = cl->nnodes;
+    int64_t *acc = calloc(2 * (nm + nn) + 1, sizeof(int64_t));
+    uint32_t *gm = calloc(nm + 1, sizeof(uint32_t));
+    uint32_t *order = calloc(nm + 1, sizeof(uint32_t));
+    out->models = calloc(nm + 1, sizeof(*out->models));
+    out->nodes = calloc(nn + 1, sizeof(*out->nodes));
+    int rc = SCHED_ENOMEM;
+    if (!acc || !gm || !order || !out->models || !out->nodes)
+        goto error;
+    int64_t *alloc_m = acc, *idle_m = acc + nm, *alloc_n = acc + 2 * nm, *idle_n = alloc_n + nn;
+    if ((rc = sweep(sim, spans, n, alloc_m, idle_m, alloc_n, idle_n)) < 0)
+        goto error;
+    int64_t window = out->end_ms - out->start_ms, ta = 0, ti = 0;
+    uint32_t tg = 0;
+    for (uint32_t i = 0; i < nn; i++)
+        for (uint32_t g = 0; g < cl->ngpus[i]; g++)
+            gm[cl->gpu_model[i][g]]++;
+    for (size_t i = 0; i < nm; i++) {
+        size_t k = i;
+        while (k > 0 && strcmp(cl->models[order[k - 1]], cl->models[i]) > 0) {
+            order[k] = order[k - 1];
+            k--;
+        }
+        order[k] = (uint32_t)i;
+    }
+    for (size_t i = 0; i < nm; i++) {
+        uint32_t m = order[i];
+        out->models[out->nmodels++] = use_of(cl->models[m], gm[m], window, alloc_m[m], idle_m[m]);
+        ta += alloc_m[m];
+        ti += idle_m[m];
+        tg += gm[m];
+    }
+    for (uint32_t i = 0; i < nn; i++)
+        if (cl->ngpus[i])
+            out->nodes[out->nnodes++] =
+                use_of(sched_sim_node_name(sim, i), cl->ngpus[i], window, alloc_n[i], idle_n[i]);
+    out->total = use_of("all", tg, window, ta, ti);
+    rc = 0;
+error:
+    free(acc);
+    free(gm);
+    free(order);
+    return rc;
+}
+
+int sched_sim_measure(const sched_sim_t *sim, const sched_sim_span_t *spans, size_t n,
+                      sched_sim_report_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    int64_t start = INT64_MAX, end = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        if (spans[i].submit_ms < start)
+            start = spans[i].submit_ms;
+        if (spans[i].end_ms > end)
+            end = spans[i].end_ms;
+    }
+    if (!n)
+        start = end = 0;
+    out->start_ms = start;
+    out->end_ms = end;
+    out->makespan_ms = end - start;
+    if (waits_by_shape(sim, spans, n, out) < 0 || uses(sim, spans, n, out) < 0) {
+        sched_sim_report_fini(out);
+        return SCHED_ENOMEM;
+    }
+    return 0;
+}
+
+void sched_sim_report_fini(sched_sim_report_t *r)
+{
+    if (!r)
+        return;
+    free(r->waits);
+    free(r->models);
+    free(r->nodes);
+    memset(r, 0, sizeof(*r));
+}
