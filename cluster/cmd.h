@@ -80,11 +80,13 @@ int cmd_inspect(cli_t *c, int argc, char **argv);
 int cmd_provenance(cli_t *c, int argc, char **argv);
 int cmd_rerun(cli_t *c, int argc, char **argv);
 int cmd_diff(cli_t *c, int argc, char **argv);
+int cmd_report(cli_t *c, int argc, char **argv);
 
 extern const char cmd_submit_help[], cmd_status_help[], cmd_jobs_help[], cmd_wait_help[],
     cmd_logs_help[], cmd_cancel_help[], cmd_explain_help[], cmd_nodes_help[], cmd_drain_help[],
     cmd_undrain_help[], cmd_up_help[], cmd_down_help[], cmd_audit_help[], cmd_inspect_help[],
     cmd_provenance_help[], cmd_rerun_help[], cmd_diff_help[];
+extern const char cmd_report_help[];
 
 /* --- ui.c: output helpers ------------------------------------------------ */
 
@@ -111,6 +113,9 @@ const char *ui_duration(int64_t ms, char *buf, size_t len);
 const char *ui_bytes(uint64_t n, char *buf, size_t len);
 int64_t ui_now_ms(void);  /* wall clock */
 int64_t ui_mono_ms(void); /* monotonic */
+/* "7d", "12h", "30m", "45s" back from now_ms, or a UTC date
+ * (2026-11-26 or 2026-11-26T09:30:00) in ms; -1 if neither. */
+int64_t ui_parse_when(const char *s, int64_t now_ms);
 void ui_sleep_ms(int ms);
 
 /* An aligned text table. */

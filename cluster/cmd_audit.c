@@ -26,32 +26,6 @@ const char cmd_audit_help[] =
     "entry's hash): keep it, and later 'verify --head HASH' also proves that no\n"
     "entry up to it was removed from the end.\n";
 
-/* "7d", "12h", "30m", "45s" back from now, or a UTC date; -1 if neither. */
-static int64_t parse_since(const char *s, int64_t now_ms)
-{
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!errno && end != s && v >= 0 && end[0] && !end[1]) {
-        int64_t unit = end[0] == 's'   ? 1000
-                       : end[0] == 'm' ? 60000
-                       : end[0] == 'h' ? 3600000
-                       : end[0] == 'd' ? 86400000
-                                       : 0;
-        if (unit && v < INT64_MAX / unit)
-            return now_ms - v * unit;
-    }
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *rest = strptime(s, "%Y-%m-%d", &tm);
-    if (rest && *rest == 'T')
-        rest = strptime(rest + 1, "%H:%M:%S", &tm);
-    if (!rest || *rest)
-        return -1;
-    time_t t = timegm(&tm);
-    return t < 0 ? -1 : (int64_t)t * 1000;
-}
-
 static void time_text(int64_t ms, char *buf, size_t n)
 {
     time_t t = (time_t)(ms / 1000);
@@ -114,7 +88,7 @@ int cmd_audit(cli_t *c, int argc, char **argv)
         if (!strcmp(a, "--json")) {
             json = true;
         } else if (!strcmp(a, "--since") && i + 1 < argc) {
-            int64_t since = parse_since(argv[++i], ui_now_ms());
+            int64_t since = ui_parse_when(argv[++i], ui_now_ms());
             if (since < 0)
                 return cli_usage_error("audit",
                                        "--since '%s' is neither a duration (7d, 12h, "

@@ -1,6 +1,7 @@
 /* Output helpers for the cairn command: colours, enum names, durations,
  * JSON strings and aligned tables. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -195,4 +196,30 @@ void ui_table_destroy(ui_table_t *t)
     free(t->headers);
     free(t->rows);
     free(t);
+}
+
+/* "7d", "12h", "30m", "45s" back from now, or a UTC date; -1 if neither. */
+int64_t ui_parse_when(const char *s, int64_t now_ms)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!errno && end != s && v >= 0 && end[0] && !end[1]) {
+        int64_t unit = end[0] == 's'   ? 1000
+                       : end[0] == 'm' ? 60000
+                       : end[0] == 'h' ? 3600000
+                       : end[0] == 'd' ? 86400000
+                                       : 0;
+        if (unit && v < INT64_MAX / unit)
+            return now_ms - v * unit;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *rest = strptime(s, "%Y-%m-%d", &tm);
+    if (rest && *rest == 'T')
+        rest = strptime(rest + 1, "%H:%M:%S", &tm);
+    if (!rest || *rest)
+        return -1;
+    time_t t = timegm(&tm);
+    return t < 0 ? -1 : (int64_t)t * 1000;
 }

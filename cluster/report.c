@@ -1,0 +1,548 @@
+/* The figures of cairn report; see report.h. */
+#include "report.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_print.h"
+
+static const char *const by_names[] = {"user", "job", "kind", "node", "gpu-model"};
+
+const char *report_by_name(report_by_t by)
+{
+    return by_names[by];
+}
+
+/* Seconds of [a, b) inside the window. */
+static double overlap_s(const report_input_t *in, int64_t a, int64_t b)
+{
+    if (a < in->from_ms)
+        a = in->from_ms;
+    if (b > in->to_ms)
+        b = in->to_ms;
+    return b > a ? (double)(b - a) / 1000.0 : 0;
+}
+
+/* The end of a record's attempt (a running one: the window's end). */
+static int64_t rec_end(const report_input_t *in, const Cairn__AccountingRecord *r)
+{
+    return r->end_time_ms > 0 ? r->end_time_ms : in->to_ms;
+}
+
+static report_util_t *util_find(report_util_t **v, size_t *n, const char *name)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp((*v)[i].name, name))
+            return &(*v)[i];
+    report_util_t *nv = realloc(*v, (*n + 1) * sizeof(**v));
+    if (!nv)
+        return NULL;
+    *v = nv;
+    report_util_t *u = &nv[(*n)++];
+    memset(u, 0, sizeof(*u));
+    snprintf(u->name, sizeof(u->name), "%s", name);
+    u->gpu_used = -1;
+    return u;
+}
+
+static report_group_t *group_find(report_t *r, const char *key)
+{
+    for (size_t i = 0; i < r->ngroups; i++)
+        if (!strcmp(r->groups[i].key, key))
+            return &r->groups[i];
+    report_group_t *nv = realloc(r->groups, (r->ngroups + 1) * sizeof(*nv));
+    if (!nv)
+        return NULL;
+    r->groups = nv;
+    report_group_t *g = &nv[r->ngroups++];
+    memset(g, 0, sizeof(*g));
+    snprintf(g->key, sizeof(g->key), "%s", key);
+    g->gpu_used = -1;
+    return g;
+}
+
+/* The model of node's GPU index, from the node list ("" unknown). */
+static const char *gpu_model_of(const report_input_t *in, const char *node, uint32_t index)
+{
+    for (size_t i = 0; in->nodes && i < in->nodes->n_nodes; i++) {
+        const Cairn__NodeInfo *n = in->nodes->nodes[i];
+        if (strcmp(n->name, node) != 0)
+            continue;
+        for (size_t g = 0; g < n->n_gpus; g++)
+            if (n->gpus[g]->index == index)
+                return n->gpus[g]->model;
+    }
+    return "";
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted v. */
+static double pct(const double *v, size_t n, double p)
+{
+    if (!n)
+        return 0;
+    size_t k = (size_t)ceil(p / 100.0 * (double)n);
+    return v[k ? k - 1 : 0];
+}
+
+static int cmp_util(const void *a, const void *b)
+{
+    return strcmp(((const report_util_t *)a)->name, ((const report_util_t *)b)->name);
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+    const report_group_t *x = a, *y = b;
+    if (x->gpu_seconds != y->gpu_seconds)
+        return x->gpu_seconds > y->gpu_seconds ? -1 : 1;
+    if (x->core_seconds != y->core_seconds)
+        return x->core_seconds > y->core_seconds ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+static int cmp_reason(const void *a, const void *b)
+{
+    const report_reason_t *x = a, *y = b;
+    if (x->task_seconds != y->task_seconds)
+        return x->task_seconds > y->task_seconds ? -1 : 1;
+    return strcmp(x->reason, y->reason);
+}
+
+static void add_reason(report_t *r, const char *why, double task_s)
+{
+    for (size_t i = 0; i < r->nreasons; i++)
+        if (!strcmp(r->reasons[i].reason, why)) {
+            r->reasons[i].task_seconds += task_s;
+            return;
+        }
+    report_reason_t *nv = realloc(r->reasons, (r->nreasons + 1) * sizeof(*nv));
+    if (!nv)
+        return;
+    r->reasons = nv;
+    snprintf(nv[r->nreasons].reason, sizeof(nv[r->nreasons].reason), "%s", why);
+    nv[r->nreasons++].task_seconds = task_s;
+}
+
+static const char *group_key(const report_input_t *in, const Cairn__AccountingRecord *rec,
+                             char *buf, size_t n)
+{
+    switch (in->by) {
+    case REPORT_BY_USER:
+        return rec->user;
+    case REPORT_BY_JOB:
+        snprintf(buf, n, "%llu %s", (unsigned long long)rec->job_id, rec->job_name);
+        return buf;
+    case REPORT_BY_KIND:
+        return rec->kind && *rec->kind ? rec->kind : "-";
+    case REPORT_BY_NODE:
+        return rec->node;
+    case REPORT_BY_GPU_MODEL:
+        return rec->n_gpu_ids ? rec->gpu_ids[0]->model : "(no GPU)";
+    }
+    return "";
+}
+
+/* Utilisation per GPU model and per node: capacity from the current node
+ * list over the whole window; allocated from the records; used from the
+ * GPU samples and the attempts' CPU time. */
+static int utilisation(const report_input_t *in, report_t *r)
+{
+    double window = overlap_s(in, in->from_ms, in->to_ms);
+    for (size_t i = 0; in->nodes && i < in->nodes->n_nodes; i++) {
+        const Cairn__NodeInfo *n = in->nodes->nodes[i];
+        report_util_t *nu = util_find(&r->nodes, &r->nnodes, n->name);
+        if (!nu)
+            return -1;
+        nu->cores = n->cores_total;
+        nu->gpus = (uint32_t)n->n_gpus;
+        nu->core_capacity = window * n->cores_total;
+        nu->gpu_capacity = window * (double)n->n_gpus;
+        for (size_t g = 0; g < n->n_gpus; g++) {
+            report_util_t *mu = util_find(&r->models, &r->nmodels, n->gpus[g]->model);
+            if (!mu)
+                return -1;
+            mu->gpus++;
+            mu->gpu_capacity += window;
+        }
+    }
+    for (size_t i = 0; in->acct && i < in->acct->n_records; i++) {
+        const Cairn__AccountingRecord *rec = in->acct->records[i];
+        if (rec->start_time_ms <= 0)
+            continue;
+        int64_t end = rec_end(in, rec);
+        double s = overlap_s(in, rec->start_time_ms, end);
+        double whole = end > rec->start_time_ms ? (double)(end - rec->start_time_ms) / 1000 : 0;
+        report_util_t *nu = util_find(&r->nodes, &r->nnodes, rec->node);
+        if (!nu)
+            return -1;
+        nu->core_allocated += s * rec->n_cores;
+        nu->gpu_allocated += s * (double)rec->n_gpu_ids;
+        /* CPU time spread evenly over the attempt */
+        if (whole > 0)
+            nu->cpu_used += rec->cpu_seconds_used * s / whole;
+        for (size_t g = 0; g < rec->n_gpu_ids; g++) {
+            report_util_t *mu = util_find(&r->models, &r->nmodels, rec->gpu_ids[g]->model);
+            if (!mu)
+                return -1;
+            mu->gpu_allocated += s;
+        }
+    }
+    for (size_t i = 0; in->usage && i < in->usage->n_gpus; i++) {
+        const Cairn__GpuUsageSample *g = in->usage->gpus[i];
+        double s = overlap_s(in, g->time_ms - g->span_ms, g->time_ms);
+        double used = g->utilization_percent / 100.0 * s;
+        report_util_t *nu = util_find(&r->nodes, &r->nnodes, g->node);
+        report_util_t *mu = util_find(&r->models, &r->nmodels, gpu_model_of(in, g->node, g->index));
+        if (!nu || !mu)
+            return -1;
+        nu->gpu_used = (nu->gpu_used < 0 ? 0 : nu->gpu_used) + used;
+        mu->gpu_used = (mu->gpu_used < 0 ? 0 : mu->gpu_used) + used;
+    }
+    /* CPU totals per model row: not meaningful; cores only per node */
+    if (r->nmodels > 1)
+        qsort(r->models, r->nmodels, sizeof(*r->models), cmp_util);
+    if (r->nnodes > 1)
+        qsort(r->nodes, r->nnodes, sizeof(*r->nodes), cmp_util);
+    return 0;
+}
+
+static int groups(const report_input_t *in, report_t *r)
+{
+    for (size_t i = 0; in->acct && i < in->acct->n_records; i++) {
+        const Cairn__AccountingRecord *rec = in->acct->records[i];
+        char buf[300];
+        report_group_t *g = group_find(r, group_key(in, rec, buf, sizeof(buf)));
+        if (!g)
+            return -1;
+        g->attempts++;
+        if (rec->start_time_ms <= 0)
+            continue;
+        int64_t end = rec_end(in, rec);
+        double s = overlap_s(in, rec->start_time_ms, end);
+        double whole = end > rec->start_time_ms ? (double)(end - rec->start_time_ms) / 1000 : 0;
+        g->gpu_seconds += s * (double)rec->n_gpu_ids;
+        g->core_seconds += s * rec->n_cores;
+        if (whole > 0) {
+            g->cpu_used += rec->cpu_seconds_used * s / whole;
+            if (rec->gpu_seconds_used >= 0)
+                g->gpu_used =
+                    (g->gpu_used < 0 ? 0 : g->gpu_used) + rec->gpu_seconds_used * s / whole;
+        }
+    }
+    if (r->ngroups > 1)
+        qsort(r->groups, r->ngroups, sizeof(*r->groups), cmp_group);
+    return 0;
+}
+
+/* Queue waits (ready -> placed) of first replicas placed in the window. */
+static int waits(const report_input_t *in, report_t *r)
+{
+    size_t n = in->acct ? in->acct->n_records : 0;
+    double *w = calloc(n + 1, sizeof(double));
+    char(*shape)[160] = calloc(n + 1, sizeof(*shape));
+    size_t m = 0;
+    if (!w || !shape) {
+        free(w);
+        free(shape);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Cairn__AccountingRecord *rec = in->acct->records[i];
+        if (rec->rank != 0 || rec->placed_time_ms < in->from_ms || rec->placed_time_ms >= in->to_ms)
+            continue;
+        int64_t d = rec->placed_time_ms - rec->ready_time_ms;
+        w[m] = d > 0 ? (double)d / 1000.0 : 0;
+        snprintf(shape[m], sizeof(shape[m]), "%s", rec->shape);
+        m++;
+    }
+    bool *done = calloc(m + 1, sizeof(bool));
+    double *v = calloc(m + 1, sizeof(double));
+    int rc = done && v ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < m; i++) {
+        if (done[i])
+            continue;
+        size_t k = 0;
+        for (size_t j = i; j < m; j++)
+            if (!done[j] && !strcmp(shape[j], shape[i])) {
+                v[k++] = w[j];
+                done[j] = true;
+            }
+        qsort(v, k, sizeof(double), cmp_double);
+        report_wait_t *nv = realloc(r->waits, (r->nwaits + 1) * sizeof(*nv));
+        if (!nv) {
+            rc = -1;
+            break;
+        }
+        r->waits = nv;
+        report_wait_t *x = &nv[r->nwaits++];
+        snprintf(x->shape, sizeof(x->shape), "%s", shape[i]);
+        x->count = (uint32_t)k;
+        x->p50_s = pct(v, k, 50);
+        x->p95_s = pct(v, k, 95);
+        x->max_s = v[k - 1];
+    }
+    free(done);
+    free(v);
+    free(w);
+    free(shape);
+    return rc;
+}
+
+/* Idle GPUs while GPU work waited, and why work waited, from the census:
+ * per sample, the free GPUs the waiting shapes could not use by reason,
+ * capped at min(free, wanted) over all shapes (a free GPU counts once). */
+static void fragmentation(const report_input_t *in, report_t *r)
+{
+    size_t n = in->usage ? in->usage->n_census : 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        int64_t t = in->usage->census[i]->time_ms;
+        double free_ = 0, wanted = 0, split = 0, cpumem = 0, model = 0, other = 0;
+        double s = 0;
+        for (; j < n && in->usage->census[j]->time_ms == t; j++) {
+            const Cairn__CensusSample *c = in->usage->census[j];
+            s = overlap_s(in, c->time_ms - c->span_ms, c->time_ms);
+            if (!c->shape[0]) {
+                free_ = c->gpus_free;
+                continue;
+            }
+            wanted += c->gpus_wanted;
+            split += c->idle_split;
+            cpumem += c->idle_cpu_mem;
+            model += c->idle_model;
+            other += c->idle_other;
+            /* why this shape waited, for its waiting task-seconds */
+            const char *why;
+            double top = c->idle_split;
+            why = "GPUs split across nodes";
+            if (c->idle_cpu_mem > top)
+                top = c->idle_cpu_mem, why = "cores or memory short where GPUs are free";
+            if (c->idle_model > top)
+                top = c->idle_model, why = "free GPUs of another model";
+            if (c->idle_other > top)
+                top = c->idle_other, why = "held back (reservation, priority, gang)";
+            if (top <= 0)
+                why = c->gpus_wanted > 0 ? "all suitable GPUs busy" : "cores or memory busy";
+            add_reason(r, why, c->waiting * s);
+        }
+        double idle = free_ < wanted ? free_ : wanted;
+        double sum = split + cpumem + model + other;
+        double f = sum > idle && sum > 0 ? idle / sum : 1;
+        r->idle_total += idle * s;
+        r->idle_split += split * f * s;
+        r->idle_cpu_mem += cpumem * f * s;
+        r->idle_model += model * f * s;
+        r->idle_other += other * f * s;
+        i = j;
+    }
+    if (r->nreasons > 1)
+        qsort(r->reasons, r->nreasons, sizeof(*r->reasons), cmp_reason);
+}
+
+int report_compute(const report_input_t *in, report_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (utilisation(in, out) < 0 || groups(in, out) < 0 || waits(in, out) < 0) {
+        report_fini(out);
+        return -1;
+    }
+    fragmentation(in, out);
+    return 0;
+}
+
+void report_fini(report_t *r)
+{
+    free(r->models);
+    free(r->nodes);
+    free(r->groups);
+    free(r->waits);
+    free(r->reasons);
+    memset(r, 0, sizeof(*r));
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+static double hours(double s)
+{
+    return s / 3600.0;
+}
+
+static void pct_text(char *buf, size_t n, double part, double whole)
+{
+    if (part < 0)
+        snprintf(buf, n, "-");
+    else if (whole <= 0)
+        snprintf(buf, n, "-");
+    else
+        snprintf(buf, n, "%.1f%%", 100.0 * part / whole);
+}
+
+static void hours_text(char *buf, size_t n, double s)
+{
+    if (s < 0)
+        snprintf(buf, n, "-");
+    else
+        snprintf(buf, n, "%.3f", hours(s));
+}
+
+void report_print_text(FILE *f, const report_input_t *in, const report_t *r)
+{
+    char a[32], b[32], c[32], d[32];
+    fprintf(f, "GPU utilisation by model (capacity: today's nodes over the window)\n");
+    fprintf(f, "  %-28s %5s %12s %12s %9s %12s %9s\n", "MODEL", "GPUS", "CAPACITY_H", "ALLOCATED_H",
+            "ALLOC%", "USED_H", "USED%");
+    for (size_t i = 0; i < r->nmodels; i++) {
+        const report_util_t *u = &r->models[i];
+        hours_text(a, sizeof(a), u->gpu_used);
+        pct_text(b, sizeof(b), u->gpu_allocated, u->gpu_capacity);
+        pct_text(c, sizeof(c), u->gpu_used, u->gpu_capacity);
+        fprintf(f, "  %-28s %5u %12.3f %12.3f %9s %12s %9s\n", u->name, u->gpus,
+                hours(u->gpu_capacity), hours(u->gpu_allocated), b, a, c);
+    }
+    fprintf(f, "\nNodes\n  %-20s %5s %9s %9s %5s %9s %9s\n", "NODE", "CORES", "ALLOC%", "USED%",
+            "GPUS", "ALLOC%", "USED%");
+    for (size_t i = 0; i < r->nnodes; i++) {
+        const report_util_t *u = &r->nodes[i];
+        pct_text(a, sizeof(a), u->core_allocated, u->core_capacity);
+        pct_text(b, sizeof(b), u->cpu_used, u->core_capacity);
+        pct_text(c, sizeof(c), u->gpu_allocated, u->gpu_capacity);
+        pct_text(d, sizeof(d), u->gpu_used, u->gpu_capacity);
+        fprintf(f, "  %-20s %5u %9s %9s %5u %9s %9s\n", u->name, u->cores, a, b, u->gpus, c, d);
+    }
+    fprintf(f, "\nBy %s\n  %-30s %8s %12s %12s %12s %12s\n", report_by_name(in->by),
+            report_by_name(in->by), "ATTEMPTS", "GPU_H", "GPU_USED_H", "CORE_H", "CPU_USED_H");
+    for (size_t i = 0; i < r->ngroups; i++) {
+        const report_group_t *g = &r->groups[i];
+        hours_text(a, sizeof(a), g->gpu_used);
+        fprintf(f, "  %-30s %8u %12.3f %12s %12.3f %12.3f\n", g->key, g->attempts,
+                hours(g->gpu_seconds), a, hours(g->core_seconds), hours(g->cpu_used));
+    }
+    fprintf(f, "\nQueue waits (ready to placed) by shape\n  %-24s %7s %10s %10s %10s\n", "SHAPE",
+            "TASKS", "P50_S", "P95_S", "MAX_S");
+    for (size_t i = 0; i < r->nwaits; i++) {
+        const report_wait_t *w = &r->waits[i];
+        fprintf(f, "  %-24s %7u %10.3f %10.3f %10.3f\n", w->shape, w->count, w->p50_s, w->p95_s,
+                w->max_s);
+    }
+    fprintf(f,
+            "\nFragmentation: GPU-hours idle while GPU tasks waited: %.3f\n"
+            "  split across nodes                      %.3f\n"
+            "  cores or memory short where GPUs free   %.3f\n"
+            "  another model, GPU memory or labels     %.3f\n"
+            "  held back (reservation, priority, gang) %.3f\n",
+            hours(r->idle_total), hours(r->idle_split), hours(r->idle_cpu_mem),
+            hours(r->idle_model), hours(r->idle_other));
+    fprintf(f, "\nWhy tasks waited (task-hours)\n");
+    for (size_t i = 0; i < r->nreasons; i++)
+        fprintf(f, "  %-42s %.3f\n", r->reasons[i].reason, hours(r->reasons[i].task_seconds));
+    if (!r->nreasons)
+        fprintf(f, "  (nothing waited in a census sample)\n");
+}
+
+static void json_num(FILE *f, double v)
+{
+    if (v < 0)
+        fputs("null", f);
+    else
+        fprintf(f, "%.6f", v);
+}
+
+void report_print_json(FILE *f, const report_input_t *in, const report_t *r)
+{
+    fprintf(f, "{\"from_ms\": %lld, \"to_ms\": %lld, \"by\": \"%s\",\n \"gpu_models\": [",
+            (long long)in->from_ms, (long long)in->to_ms, report_by_name(in->by));
+    for (int pass = 0; pass < 2; pass++) {
+        const report_util_t *v = pass ? r->nodes : r->models;
+        size_t n = pass ? r->nnodes : r->nmodels;
+        if (pass)
+            fputs("],\n \"nodes\": [", f);
+        for (size_t i = 0; i < n; i++) {
+            fprintf(f, "%s\n  {\"name\": ", i ? "," : "");
+            cairn_json_print_string(f, v[i].name);
+            fprintf(f, ", \"gpus\": %u, \"gpu_capacity_s\": ", v[i].gpus);
+            json_num(f, v[i].gpu_capacity);
+            fputs(", \"gpu_allocated_s\": ", f);
+            json_num(f, v[i].gpu_allocated);
+            fputs(", \"gpu_used_s\": ", f);
+            json_num(f, v[i].gpu_used);
+            if (pass) {
+                fprintf(f, ", \"cores\": %u, \"core_capacity_s\": ", v[i].cores);
+                json_num(f, v[i].core_capacity);
+                fputs(", \"core_allocated_s\": ", f);
+                json_num(f, v[i].core_allocated);
+                fputs(", \"cpu_used_s\": ", f);
+                json_num(f, v[i].cpu_used);
+            }
+            fputc('}', f);
+        }
+    }
+    fputs("],\n \"groups\": [", f);
+    for (size_t i = 0; i < r->ngroups; i++) {
+        const report_group_t *g = &r->groups[i];
+        fprintf(f, "%s\n  {\"key\": ", i ? "," : "");
+        cairn_json_print_string(f, g->key);
+        fprintf(f, ", \"attempts\": %u, \"gpu_s\": ", g->attempts);
+        json_num(f, g->gpu_seconds);
+        fputs(", \"gpu_used_s\": ", f);
+        json_num(f, g->gpu_used);
+        fputs(", \"core_s\": ", f);
+        json_num(f, g->core_seconds);
+        fputs(", \"cpu_used_s\": ", f);
+        json_num(f, g->cpu_used);
+        fputc('}', f);
+    }
+    fputs("],\n \"waits\": [", f);
+    for (size_t i = 0; i < r->nwaits; i++) {
+        const report_wait_t *w = &r->waits[i];
+        fprintf(f, "%s\n  {\"shape\": ", i ? "," : "");
+        cairn_json_print_string(f, w->shape);
+        fprintf(f, ", \"tasks\": %u, \"p50_s\": %.6f, \"p95_s\": %.6f, \"max_s\": %.6f}", w->count,
+                w->p50_s, w->p95_s, w->max_s);
+    }
+    fprintf(f,
+            "],\n \"fragmentation\": {\"idle_gpu_s\": %.6f, \"split_across_nodes_s\": %.6f, "
+            "\"cores_or_memory_short_s\": %.6f, \"other_model_s\": %.6f, \"held_back_s\": "
+            "%.6f},\n \"wait_reasons\": [",
+            r->idle_total, r->idle_split, r->idle_cpu_mem, r->idle_model, r->idle_other);
+    for (size_t i = 0; i < r->nreasons; i++) {
+        fprintf(f, "%s\n  {\"reason\": ", i ? "," : "");
+        cairn_json_print_string(f, r->reasons[i].reason);
+        fprintf(f, ", \"task_s\": %.6f}", r->reasons[i].task_seconds);
+    }
+    fputs("]}\n", f);
+}
+
+static void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+void report_print_csv(FILE *f, const report_input_t *in, const report_t *r)
+{
+    fprintf(f, "%s,attempts,gpu_hours,gpu_used_hours,core_hours,cpu_used_hours\n",
+            report_by_name(in->by));
+    for (size_t i = 0; i < r->ngroups; i++) {
+        const report_group_t *g = &r->groups[i];
+        csv_field(f, g->key);
+        fprintf(f, ",%u,%.6f,", g->attempts, hours(g->gpu_seconds));
+        if (g->gpu_used >= 0)
+            fprintf(f, "%.6f", hours(g->gpu_used));
+        fprintf(f, ",%.6f,%.6f\n", hours(g->core_seconds), hours(g->cpu_used));
+    }
+}

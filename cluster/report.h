@@ -1,0 +1,80 @@
+/* The figures of cairn report, computed from the scheduler's accounting
+ * records, usage samples and node list (report.c), and their SVG chart
+ * (report_svg.c). Pure: no I/O but the FILE they print to. */
+#ifndef CAIRN_CLUSTER_REPORT_H
+#define CAIRN_CLUSTER_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "client.pb-c.h"
+
+typedef enum report_by {
+    REPORT_BY_USER,
+    REPORT_BY_JOB,
+    REPORT_BY_KIND,
+    REPORT_BY_NODE,
+    REPORT_BY_GPU_MODEL,
+} report_by_t;
+
+typedef struct report_input {
+    int64_t from_ms, to_ms;
+    const Cairn__AccountingReply *acct;
+    const Cairn__UsageReply *usage;
+    const Cairn__NodesReply *nodes;
+    report_by_t by;
+} report_input_t;
+
+/* One row of a utilisation table: a GPU model or a node. Seconds. */
+typedef struct report_util {
+    char name[160];
+    uint32_t gpus, cores;
+    double gpu_capacity, gpu_allocated, gpu_used; /* gpu_used < 0: not measured */
+    double core_capacity, core_allocated, cpu_used;
+} report_util_t;
+
+typedef struct report_group {
+    char key[256];
+    uint32_t attempts;
+    double gpu_seconds, core_seconds, cpu_used, gpu_used; /* gpu_used < 0: not measured */
+} report_group_t;
+
+typedef struct report_wait {
+    char shape[160];
+    uint32_t count;
+    double p50_s, p95_s, max_s;
+} report_wait_t;
+
+/* Why waiting work was waiting, weighted by task-seconds. */
+typedef struct report_reason {
+    char reason[64];
+    double task_seconds;
+} report_reason_t;
+
+typedef struct report {
+    report_util_t *models, *nodes;
+    size_t nmodels, nnodes;
+    report_group_t *groups;
+    size_t ngroups;
+    report_wait_t *waits;
+    size_t nwaits;
+    /* GPU-seconds that sat idle while GPU tasks waited, by why */
+    double idle_total, idle_split, idle_cpu_mem, idle_model, idle_other;
+    report_reason_t *reasons;
+    size_t nreasons;
+} report_t;
+
+int report_compute(const report_input_t *in, report_t *out);
+void report_fini(report_t *r);
+
+void report_print_text(FILE *f, const report_input_t *in, const report_t *r);
+void report_print_json(FILE *f, const report_input_t *in, const report_t *r);
+void report_print_csv(FILE *f, const report_input_t *in, const report_t *r);
+/* Utilisation over time per GPU model (allocated and used) with the
+ * waiting GPU demand overlaid. */
+int report_print_svg(FILE *f, const report_input_t *in, const report_t *r);
+
+const char *report_by_name(report_by_t by);
+
+#endif

@@ -1,0 +1,207 @@
+/* cairn report --svg: GPUs over time per model, allocated (solid) and used
+ * (dashed, where measured), with the GPUs waiting tasks wanted overlaid
+ * (red) and the capacity (grey). A plain SVG 1.1 document. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "report.h"
+
+#define BUCKETS 120
+#define W 960
+#define H 420
+#define LEFT 70
+#define RIGHT 230
+#define TOP 40
+#define BOTTOM 50
+
+static const char *const colours[] = {"#1f77b4", "#2ca02c", "#9467bd", "#8c564b",
+                                      "#e377c2", "#17becf", "#bcbd22", "#ff7f0e"};
+
+static void xml_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        default:
+            if ((unsigned char)*s >= 0x20)
+                fputc(*s, f);
+        }
+    }
+}
+
+/* Add v spread over [a, b) into the buckets (value x overlap / width). */
+static void spread(double *buckets, int64_t from, int64_t width, int64_t a, int64_t b, double v)
+{
+    for (int i = 0; i < BUCKETS; i++) {
+        int64_t s = from + i * width, e = s + width;
+        int64_t lo = a > s ? a : s, hi = b < e ? b : e;
+        if (hi > lo)
+            buckets[i] += v * (double)(hi - lo) / (double)width;
+    }
+}
+
+static void polyline(FILE *f, const double *v, double ymax, const char *colour, const char *dash,
+                     const char *id)
+{
+    fprintf(f, "  <polyline id=\"");
+    xml_text(f, id);
+    fprintf(f, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s%s%s points=\"", colour,
+            dash ? " stroke-dasharray=\"" : "", dash ? dash : "", dash ? "\"" : "");
+    double pw = (double)(W - LEFT - RIGHT) / BUCKETS, ph = (double)(H - TOP - BOTTOM);
+    for (int i = 0; i < BUCKETS; i++)
+        fprintf(f, "%s%.1f,%.1f", i ? " " : "", LEFT + (i + 0.5) * pw,
+                TOP + ph - (ymax > 0 ? v[i] / ymax : 0) * ph);
+    fprintf(f, "\"/>\n");
+}
+
+static void time_label(char *buf, size_t n, int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%m-%d %H:%M", &tm);
+}
+
+int report_print_svg(FILE *f, const report_input_t *in, const report_t *r)
+{
+    int64_t span = in->to_ms - in->from_ms;
+    if (span <= 0)
+        return -1;
+    int64_t width = (span + BUCKETS - 1) / BUCKETS;
+    size_t nm = r->nmodels;
+    double *alloc = calloc((nm + 1) * BUCKETS, sizeof(double));
+    double *used = calloc((nm + 1) * BUCKETS, sizeof(double));
+    bool *measured = calloc(nm + 1, sizeof(bool));
+    double demand[BUCKETS] = {0};
+    if (!alloc || !used || !measured) {
+        free(alloc);
+        free(used);
+        free(measured);
+        return -1;
+    }
+    for (size_t i = 0; in->acct && i < in->acct->n_records; i++) {
+        const Cairn__AccountingRecord *rec = in->acct->records[i];
+        if (rec->start_time_ms <= 0)
+            continue;
+        int64_t end = rec->end_time_ms > 0 ? rec->end_time_ms : in->to_ms;
+        for (size_t g = 0; g < rec->n_gpu_ids; g++)
+            for (size_t m = 0; m < nm; m++)
+                if (!strcmp(r->models[m].name, rec->gpu_ids[g]->model))
+                    spread(alloc + m * BUCKETS, in->from_ms, width, rec->start_time_ms, end, 1);
+    }
+    for (size_t i = 0; in->usage && i < in->usage->n_gpus; i++) {
+        const Cairn__GpuUsageSample *g = in->usage->gpus[i];
+        const char *model = "";
+        for (size_t k = 0; in->nodes && k < in->nodes->n_nodes; k++)
+            if (!strcmp(in->nodes->nodes[k]->name, g->node))
+                for (size_t q = 0; q < in->nodes->nodes[k]->n_gpus; q++)
+                    if (in->nodes->nodes[k]->gpus[q]->index == g->index)
+                        model = in->nodes->nodes[k]->gpus[q]->model;
+        for (size_t m = 0; m < nm; m++)
+            if (!strcmp(r->models[m].name, model)) {
+                measured[m] = true;
+                spread(used + m * BUCKETS, in->from_ms, width, g->time_ms - g->span_ms, g->time_ms,
+                       g->utilization_percent / 100.0);
+            }
+    }
+    for (size_t i = 0; in->usage && i < in->usage->n_census; i++) {
+        const Cairn__CensusSample *c = in->usage->census[i];
+        if (c->shape[0])
+            spread(demand, in->from_ms, width, c->time_ms - c->span_ms, c->time_ms, c->gpus_wanted);
+    }
+    double capacity = 0, ymax = 1;
+    for (size_t m = 0; m < nm; m++)
+        capacity += r->models[m].gpus;
+    for (int b = 0; b < BUCKETS; b++) {
+        double total = 0;
+        for (size_t m = 0; m < nm; m++)
+            total += alloc[m * BUCKETS + b];
+        ymax = fmax(ymax, fmax(total, demand[b]));
+    }
+    ymax = fmax(ymax, capacity) * 1.1;
+
+    fprintf(f,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" "
+            "height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" "
+            "font-size=\"12\">\n",
+            W, H, W, H);
+    fprintf(f,
+            "  <title>Cairn: GPUs over time, allocated and used per model, with waiting "
+            "demand</title>\n"
+            "  <rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"white\"/>\n"
+            "  <text x=\"%d\" y=\"24\" font-size=\"16\">GPUs over time: allocated (solid), "
+            "used (dashed), waiting demand (red)</text>\n",
+            W, H, LEFT);
+    /* axes, grid, labels */
+    int ph = H - TOP - BOTTOM, pw = W - LEFT - RIGHT;
+    fprintf(f,
+            "  <g id=\"axes\" stroke=\"#444\" stroke-width=\"1\">\n"
+            "    <line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>\n"
+            "    <line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>\n  </g>\n",
+            LEFT, TOP, LEFT, TOP + ph, LEFT, TOP + ph, LEFT + pw, TOP + ph);
+    for (int k = 0; k <= 4; k++) {
+        double v = ymax * k / 4;
+        int y = TOP + ph - ph * k / 4;
+        fprintf(f,
+                "  <line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/>\n"
+                "  <text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.1f</text>\n",
+                LEFT, y, LEFT + pw, y, LEFT - 6, y + 4, v);
+    }
+    for (int k = 0; k <= 4; k++) {
+        char lab[32];
+        time_label(lab, sizeof(lab), in->from_ms + span * k / 4);
+        fprintf(f, "  <text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+                LEFT + pw * k / 4, TOP + ph + 18, lab);
+    }
+    fprintf(f, "  <text x=\"%d\" y=\"%d\" text-anchor=\"middle\">time (UTC)</text>\n",
+            LEFT + pw / 2, H - 10);
+    fprintf(f,
+            "  <text x=\"16\" y=\"%d\" transform=\"rotate(-90 16 %d)\" "
+            "text-anchor=\"middle\">GPUs</text>\n",
+            TOP + ph / 2, TOP + ph / 2);
+    /* series */
+    double cap[BUCKETS];
+    for (int b = 0; b < BUCKETS; b++)
+        cap[b] = capacity;
+    polyline(f, cap, ymax, "#999", "2,4", "capacity");
+    polyline(f, demand, ymax, "#d62728", NULL, "waiting-demand");
+    int ly = TOP + 10;
+    fprintf(f,
+            "  <text x=\"%d\" y=\"%d\" fill=\"#999\">capacity (%.0f GPUs)</text>\n"
+            "  <text x=\"%d\" y=\"%d\" fill=\"#d62728\">GPUs wanted by waiting tasks</text>\n",
+            W - RIGHT + 12, ly, capacity, W - RIGHT + 12, ly + 18);
+    ly += 36;
+    for (size_t m = 0; m < nm; m++) {
+        const char *col = colours[m % (sizeof(colours) / sizeof(colours[0]))];
+        char id[200];
+        snprintf(id, sizeof(id), "allocated-%zu", m);
+        polyline(f, alloc + m * BUCKETS, ymax, col, NULL, id);
+        if (measured[m]) {
+            snprintf(id, sizeof(id), "used-%zu", m);
+            polyline(f, used + m * BUCKETS, ymax, col, "6,3", id);
+        }
+        fprintf(f, "  <text x=\"%d\" y=\"%d\" fill=\"%s\">", W - RIGHT + 12, ly, col);
+        xml_text(f, r->models[m].name);
+        fprintf(f, "%s</text>\n", measured[m] ? "" : " (use not measured)");
+        ly += 18;
+    }
+    fprintf(f, "</svg>\n");
+    free(alloc);
+    free(used);
+    free(measured);
+    return 0;
+}
