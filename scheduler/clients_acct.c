@@ -196,6 +196,9 @@ void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
 {
     recs_t r = {0};
     int64_t now = wall_ms(), until = q->until_ms > 0 ? q->until_ms : INT64_MAX;
+    cairn_error_t ferr = {{0}};
+    if (usage_flush(d->usage, &ferr) < 0) /* GPU use up to now */
+        dlog(d->log, LOG_WARN, "%s", ferr.text);
     uint32_t njobs = sched_job_count(d->core);
     for (uint32_t job = 1; job <= njobs && !r.oom; job++) {
         sched_job_info_t ji;

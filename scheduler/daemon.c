@@ -46,7 +46,9 @@ static void census_cb(uv_timer_t *t)
     sched_census_t c;
     cairn_error_t err = {{0}};
     int64_t now = wall_ms();
-    if (sched_census(d->core, &c) == 0) {
+    if (usage_flush(d->usage, &err) < 0)
+        dlog(d->log, LOG_WARN, "%s", err.text);
+    if (d->cfg.sample_interval_ms > 0 && sched_census(d->core, &c) == 0) {
         if (usage_put_census(d->usage, now, d->cfg.sample_interval_ms, &c, &err) < 0)
             dlog(d->log, LOG_WARN, "%s", err.text);
         sched_census_fini(&c);
@@ -657,9 +659,10 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
     uv_timer_start(&d->watch_timer, watch_cb, 100, 1000);
     uint64_t every = (uint64_t)(cfg->heartbeat_interval_ms > 0 ? cfg->heartbeat_interval_ms : 1000);
     uv_timer_start(&d->hb_timer, hb_cb, every, every);
-    if (cfg->sample_interval_ms > 0)
-        uv_timer_start(&d->census_timer, census_cb, (uint64_t)cfg->sample_interval_ms,
-                       (uint64_t)cfg->sample_interval_ms);
+    /* without a census, the timer still writes the usage reports out */
+    uint64_t sample =
+        (uint64_t)(cfg->sample_interval_ms > 0 ? cfg->sample_interval_ms : USAGE_SAMPLE_DEFAULT_MS);
+    uv_timer_start(&d->census_timer, census_cb, sample, sample);
     d_link(d, sched_node_count(d->core) ? sched_node_count(d->core) - 1 : 0);
     dlog(log, LOG_INFO,
          "state %s: %llu journal entries, %u nodes, %u jobs; workers on %s, "

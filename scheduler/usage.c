@@ -11,9 +11,26 @@
 #define FIVE_MIN_MS (300ll * 1000)
 #define HOUR_MS (3600ll * 1000)
 
+/* A report waiting to be written (see usage_put_report). */
+typedef struct pending {
+    char *node;
+    int64_t time_ms, span_ms;
+    uint32_t load_milli;
+    uint64_t mem_used, mem_total;
+    size_t ngpus;
+    struct {
+        uint32_t index, util;
+        uint64_t mem_used;
+    } * gpus;
+} pending_t;
+
+#define USAGE_PENDING_MAX 100000
+
 struct usage {
     journal_t *j;
     sqlite3_stmt *put_node, *put_gpu, *put_census;
+    pending_t *pending;
+    size_t npending, pending_cap;
 };
 
 static int sql_error(usage_t *u, cairn_error_t *err, const char *what)
@@ -68,10 +85,21 @@ int usage_open(journal_t *j, usage_t **out, cairn_error_t *err)
     return 0;
 }
 
+static void pending_clear(usage_t *u)
+{
+    for (size_t i = 0; i < u->npending; i++) {
+        free(u->pending[i].node);
+        free(u->pending[i].gpus);
+    }
+    u->npending = 0;
+}
+
 void usage_close(usage_t *u)
 {
     if (!u)
         return;
+    pending_clear(u);
+    free(u->pending);
     sqlite3_finalize(u->put_node);
     sqlite3_finalize(u->put_gpu);
     sqlite3_finalize(u->put_census);
@@ -89,28 +117,70 @@ static int step(usage_t *u, sqlite3_stmt *st, cairn_error_t *err)
 int usage_put_report(usage_t *u, const char *node, int64_t span_ms, const Cairn__ResourceReport *r,
                      cairn_error_t *err)
 {
-    int rc = journal_begin(u->j, err);
-    if (rc < 0)
-        return rc;
-    sqlite3_stmt *st = u->put_node;
-    sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, r->time_ms);
-    sqlite3_bind_int64(st, 3, span_ms);
-    sqlite3_bind_double(st, 4, r->load_avg_1_milli);
-    sqlite3_bind_double(st, 5, (double)r->memory_used_bytes);
-    sqlite3_bind_int64(st, 6, (sqlite3_int64)r->memory_total_bytes);
-    if ((rc = step(u, st, err)) < 0)
-        return rc;
-    for (size_t i = 0; i < r->n_gpus && rc == 0; i++) {
-        st = u->put_gpu;
-        sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, r->gpus[i]->index);
-        sqlite3_bind_int64(st, 3, r->time_ms);
-        sqlite3_bind_int64(st, 4, span_ms);
-        sqlite3_bind_double(st, 5, r->gpus[i]->utilization_percent);
-        sqlite3_bind_double(st, 6, (double)r->gpus[i]->memory_used_bytes);
-        rc = step(u, st, err);
+    /* kept in memory until the next usage_flush: reports from hundreds of
+     * nodes must not each cost a commit */
+    if (u->npending >= USAGE_PENDING_MAX)
+        return errcode(err, -ENOSPC, "usage: %d reports not written yet: dropped one",
+                       USAGE_PENDING_MAX);
+    if (u->npending == u->pending_cap) {
+        size_t cap = u->pending_cap ? u->pending_cap * 2 : 64;
+        pending_t *np = realloc(u->pending, cap * sizeof(*np));
+        if (!np)
+            return errcode(err, -ENOMEM, "out of memory");
+        u->pending = np;
+        u->pending_cap = cap;
     }
+    pending_t *p = &u->pending[u->npending];
+    memset(p, 0, sizeof(*p));
+    p->node = strdup(node);
+    p->gpus = r->n_gpus ? calloc(r->n_gpus, sizeof(*p->gpus)) : NULL;
+    if (!p->node || (r->n_gpus && !p->gpus)) {
+        free(p->node);
+        free(p->gpus);
+        return errcode(err, -ENOMEM, "out of memory");
+    }
+    p->time_ms = r->time_ms;
+    p->span_ms = span_ms;
+    p->load_milli = r->load_avg_1_milli;
+    p->mem_used = r->memory_used_bytes;
+    p->mem_total = r->memory_total_bytes;
+    for (size_t i = 0; i < r->n_gpus; i++) {
+        p->gpus[i].index = r->gpus[i]->index;
+        p->gpus[i].util = r->gpus[i]->utilization_percent;
+        p->gpus[i].mem_used = r->gpus[i]->memory_used_bytes;
+    }
+    p->ngpus = r->n_gpus;
+    u->npending++;
+    return 0;
+}
+
+int usage_flush(usage_t *u, cairn_error_t *err)
+{
+    if (!u->npending)
+        return 0;
+    int rc = journal_begin(u->j, err);
+    for (size_t k = 0; k < u->npending && rc == 0; k++) {
+        const pending_t *p = &u->pending[k];
+        sqlite3_stmt *st = u->put_node;
+        sqlite3_bind_text(st, 1, p->node, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, p->time_ms);
+        sqlite3_bind_int64(st, 3, p->span_ms);
+        sqlite3_bind_double(st, 4, p->load_milli);
+        sqlite3_bind_double(st, 5, (double)p->mem_used);
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)p->mem_total);
+        rc = step(u, st, err);
+        for (size_t i = 0; i < p->ngpus && rc == 0; i++) {
+            st = u->put_gpu;
+            sqlite3_bind_text(st, 1, p->node, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, p->gpus[i].index);
+            sqlite3_bind_int64(st, 3, p->time_ms);
+            sqlite3_bind_int64(st, 4, p->span_ms);
+            sqlite3_bind_double(st, 5, p->gpus[i].util);
+            sqlite3_bind_double(st, 6, (double)p->gpus[i].mem_used);
+            rc = step(u, st, err);
+        }
+    }
+    pending_clear(u);
     return rc;
 }
 
@@ -236,6 +306,9 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
                 cairn_error_t *err)
 {
     sqlite3 *db = journal_db(u->j);
+    int frc = usage_flush(u, err); /* what was reported so far, too */
+    if (frc < 0)
+        return frc;
     sqlite3_stmt *st = NULL;
     size_t cap = 0;
     if (until_ms <= 0)

@@ -25,9 +25,13 @@ typedef struct usage usage_t;
 int usage_open(journal_t *j, usage_t **out, cairn_error_t *err);
 void usage_close(usage_t *u);
 
-/* A worker's resource report covering span_ms up to its time. */
+/* A worker's resource report covering span_ms up to its time: kept in
+ * memory (not a commit per report from hundreds of nodes) until
+ * usage_flush, which the census timer and queries call: a crash loses at
+ * most one sample interval of usage, never anything acknowledged. */
 int usage_put_report(usage_t *u, const char *node, int64_t span_ms, const Cairn__ResourceReport *r,
                      cairn_error_t *err);
+int usage_flush(usage_t *u, cairn_error_t *err);
 /* The census at time_ms, covering span_ms (shapes named with acct_shape). */
 int usage_put_census(usage_t *u, int64_t time_ms, int64_t span_ms, const sched_census_t *c,
                      cairn_error_t *err);
