@@ -17,18 +17,21 @@ typedef struct pending {
     int64_t time_ms, span_ms;
     uint32_t load_milli;
     uint64_t mem_used, mem_total;
-    size_t ngpus;
+    size_t ngpus, ntasks;
     struct {
         uint32_t index, util;
         uint64_t mem_used;
     } * gpus;
+    struct {
+        uint64_t attempt, cpu_usec, rss, peak;
+    } * tasks;
 } pending_t;
 
 #define USAGE_PENDING_MAX 100000
 
 struct usage {
     journal_t *j;
-    sqlite3_stmt *put_node, *put_gpu, *put_census;
+    sqlite3_stmt *put_node, *put_gpu, *put_census, *put_task;
     pending_t *pending;
     size_t npending, pending_cap;
 };
@@ -69,14 +72,20 @@ int usage_open(journal_t *j, usage_t **out, cairn_error_t *err)
                      " span_ms INTEGER NOT NULL, shape TEXT NOT NULL, waiting REAL,"
                      " gpus_wanted REAL, idle_split REAL, idle_cpu_mem REAL, idle_model REAL,"
                      " idle_other REAL, gpus_total REAL, gpus_free REAL);"
-                     "CREATE INDEX IF NOT EXISTS usage_census_time ON usage_census (time_ms);",
+                     "CREATE INDEX IF NOT EXISTS usage_census_time ON usage_census (time_ms);"
+                     "CREATE TABLE IF NOT EXISTS usage_tasks (attempt INTEGER, node TEXT,"
+                     " time_ms INTEGER NOT NULL, span_ms INTEGER NOT NULL, cpu_usec REAL,"
+                     " rss REAL, peak_rss REAL);"
+                     "CREATE INDEX IF NOT EXISTS usage_tasks_time ON usage_tasks (time_ms);",
                      NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "INSERT INTO usage_nodes VALUES (?,?,?,?,?,?)", -1, &u->put_node,
                            NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "INSERT INTO usage_gpus VALUES (?,?,?,?,?,?)", -1, &u->put_gpu,
                            NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "INSERT INTO usage_census VALUES (?,?,?,?,?,?,?,?,?,?,?)", -1,
-                           &u->put_census, NULL) != SQLITE_OK) {
+                           &u->put_census, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT INTO usage_tasks VALUES (?,?,?,?,?,?,?)", -1, &u->put_task,
+                           NULL) != SQLITE_OK) {
         int rc = sql_error(u, err, "open");
         usage_close(u);
         return rc;
@@ -90,6 +99,7 @@ static void pending_clear(usage_t *u)
     for (size_t i = 0; i < u->npending; i++) {
         free(u->pending[i].node);
         free(u->pending[i].gpus);
+        free(u->pending[i].tasks);
     }
     u->npending = 0;
 }
@@ -103,6 +113,7 @@ void usage_close(usage_t *u)
     sqlite3_finalize(u->put_node);
     sqlite3_finalize(u->put_gpu);
     sqlite3_finalize(u->put_census);
+    sqlite3_finalize(u->put_task);
     free(u);
 }
 
@@ -134,11 +145,20 @@ int usage_put_report(usage_t *u, const char *node, int64_t span_ms, const Cairn_
     memset(p, 0, sizeof(*p));
     p->node = strdup(node);
     p->gpus = r->n_gpus ? calloc(r->n_gpus, sizeof(*p->gpus)) : NULL;
-    if (!p->node || (r->n_gpus && !p->gpus)) {
+    p->tasks = r->n_tasks ? calloc(r->n_tasks, sizeof(*p->tasks)) : NULL;
+    if (!p->node || (r->n_gpus && !p->gpus) || (r->n_tasks && !p->tasks)) {
         free(p->node);
         free(p->gpus);
+        free(p->tasks);
         return errcode(err, -ENOMEM, "out of memory");
     }
+    for (size_t i = 0; i < r->n_tasks; i++) {
+        p->tasks[i].attempt = r->tasks[i]->attempt_id;
+        p->tasks[i].cpu_usec = r->tasks[i]->cpu_time_usec;
+        p->tasks[i].rss = r->tasks[i]->rss_bytes;
+        p->tasks[i].peak = r->tasks[i]->peak_rss_bytes;
+    }
+    p->ntasks = r->n_tasks;
     p->time_ms = r->time_ms;
     p->span_ms = span_ms;
     p->load_milli = r->load_avg_1_milli;
@@ -177,6 +197,17 @@ int usage_flush(usage_t *u, cairn_error_t *err)
             sqlite3_bind_int64(st, 4, p->span_ms);
             sqlite3_bind_double(st, 5, p->gpus[i].util);
             sqlite3_bind_double(st, 6, (double)p->gpus[i].mem_used);
+            rc = step(u, st, err);
+        }
+        for (size_t i = 0; i < p->ntasks && rc == 0; i++) {
+            st = u->put_task;
+            sqlite3_bind_int64(st, 1, (sqlite3_int64)p->tasks[i].attempt);
+            sqlite3_bind_text(st, 2, p->node, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, p->time_ms);
+            sqlite3_bind_int64(st, 4, p->span_ms);
+            sqlite3_bind_double(st, 5, (double)p->tasks[i].cpu_usec);
+            sqlite3_bind_double(st, 6, (double)p->tasks[i].rss);
+            sqlite3_bind_double(st, 7, (double)p->tasks[i].peak);
             rc = step(u, st, err);
         }
     }
@@ -257,6 +288,11 @@ static int merge(usage_t *u, int64_t cut, int64_t bucket, cairn_error_t *err)
         " FROM usage_census WHERE time_ms < ?1 AND span_ms < ?2 AND time_ms % ?2 != 0"
         " GROUP BY shape, time_ms / ?2",
         "DELETE FROM usage_census WHERE time_ms < ?1 AND span_ms < ?2 AND time_ms % ?2 != 0",
+        "INSERT INTO usage_tasks SELECT attempt, node, (time_ms / ?2) * ?2 + ?2, sum(span_ms),"
+        " max(cpu_usec), sum(rss * span_ms) / sum(span_ms), max(peak_rss) FROM usage_tasks"
+        " WHERE time_ms < ?1 AND span_ms < ?2 AND time_ms % ?2 != 0"
+        " GROUP BY attempt, node, time_ms / ?2",
+        "DELETE FROM usage_tasks WHERE time_ms < ?1 AND span_ms < ?2 AND time_ms % ?2 != 0",
     };
     /* merged rows land on bucket boundaries (time % bucket == 0) and are
      * left alone; a raw one that lands there too is kept as it is */
@@ -278,8 +314,9 @@ int usage_compact(usage_t *u, int64_t now_ms, int64_t retention_ms, cairn_error_
         return rc;
     static const char *const drop[] = {"DELETE FROM usage_nodes WHERE time_ms < ?1",
                                        "DELETE FROM usage_gpus WHERE time_ms < ?1",
-                                       "DELETE FROM usage_census WHERE time_ms < ?1"};
-    for (size_t i = 0; i < 3 && rc == 0; i++)
+                                       "DELETE FROM usage_census WHERE time_ms < ?1",
+                                       "DELETE FROM usage_tasks WHERE time_ms < ?1"};
+    for (size_t i = 0; i < 4 && rc == 0; i++)
         rc = exec_bound(u, drop[i], now_ms - retention_ms, 0, err);
     return rc;
 }
@@ -394,6 +431,33 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
             goto oom;
     }
     sqlite3_finalize(st);
+    cap = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT attempt, node, time_ms, span_ms, cpu_usec, rss, peak_rss FROM"
+                           " usage_tasks WHERE time_ms >= ? AND time_ms - span_ms < ?"
+                           " ORDER BY attempt, time_ms",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sql_error(u, err, "query");
+    sqlite3_bind_int64(st, 1, since_ms);
+    sqlite3_bind_int64(st, 2, until_ms);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        GROW(rep->tasks, rep->n_tasks, cap);
+        Cairn__TaskUsageSample *m = malloc(sizeof(*m));
+        if (!m)
+            goto oom;
+        cairn__task_usage_sample__init(m);
+        rep->tasks[rep->n_tasks++] = m;
+        m->attempt_id = (uint64_t)sqlite3_column_int64(st, 0);
+        m->node = dup_col(st, 1);
+        m->time_ms = sqlite3_column_int64(st, 2);
+        m->span_ms = sqlite3_column_int64(st, 3);
+        m->cpu_time_usec = (uint64_t)sqlite3_column_double(st, 4);
+        m->rss_bytes = (uint64_t)sqlite3_column_double(st, 5);
+        m->peak_rss_bytes = (uint64_t)sqlite3_column_double(st, 6);
+        if (!m->node)
+            goto oom;
+    }
+    sqlite3_finalize(st);
     return 0;
 oom:
     sqlite3_finalize(st);
@@ -414,9 +478,14 @@ void usage_reply_fini(Cairn__UsageReply *rep)
         free(rep->census[i]->shape);
         free(rep->census[i]);
     }
+    for (size_t i = 0; i < rep->n_tasks; i++) {
+        free(rep->tasks[i]->node);
+        free(rep->tasks[i]);
+    }
     free(rep->nodes);
     free(rep->gpus);
     free(rep->census);
+    free(rep->tasks);
     cairn__usage_reply__init(rep);
 }
 
