@@ -80,12 +80,14 @@ int cmd_inspect(cli_t *c, int argc, char **argv);
 int cmd_provenance(cli_t *c, int argc, char **argv);
 int cmd_rerun(cli_t *c, int argc, char **argv);
 int cmd_diff(cli_t *c, int argc, char **argv);
+int cmd_plan(cli_t *c, int argc, char **argv);
 int cmd_report(cli_t *c, int argc, char **argv);
 
 extern const char cmd_submit_help[], cmd_status_help[], cmd_jobs_help[], cmd_wait_help[],
     cmd_logs_help[], cmd_cancel_help[], cmd_explain_help[], cmd_nodes_help[], cmd_drain_help[],
     cmd_undrain_help[], cmd_up_help[], cmd_down_help[], cmd_audit_help[], cmd_inspect_help[],
     cmd_provenance_help[], cmd_rerun_help[], cmd_diff_help[];
+extern const char cmd_plan_help[];
 extern const char cmd_report_help[];
 
 /* --- ui.c: output helpers ------------------------------------------------ */

@@ -35,6 +35,7 @@ static const struct cli_cmd {
     {"rerun", cmd_rerun, cmd_rerun_help, "run a recorded job again, same spec and seeds"},
     {"diff", cmd_diff, cmd_diff_help, "what differed between two runs"},
     {"report", cmd_report, cmd_report_help, "utilisation, GPU-hours, waits, fragmentation"},
+    {"plan", cmd_plan, cmd_plan_help, "predict waits and utilisation on a what-if cluster"},
     {"audit", cmd_audit, cmd_audit_help, "who changed what; verify the audit trail"},
     {"up", cmd_up, cmd_up_help, "start a local cluster"},
     {"down", cmd_down, cmd_down_help, "stop the local cluster"},

@@ -1,0 +1,393 @@
+/* cairn plan: traces from files (JSON records or CSV) and from the
+ * scheduler's accounting reply, as plan_rec_t. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "plan.h"
+#include "plan_private.h"
+
+static plan_rec_t *rec_new(plan_trace_t *t)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 256;
+        plan_rec_t *v = realloc(t->v, cap * sizeof(*v));
+        if (!v)
+            return NULL;
+        t->v = v;
+        t->cap = cap;
+    }
+    plan_rec_t *r = &t->v[t->n++];
+    memset(r, 0, sizeof(*r));
+    r->number = 1;
+    r->replicas = 1;
+    return r;
+}
+
+static void rec_fini(plan_rec_t *r)
+{
+    free(r->job_name);
+    free(r->task);
+    free(r->gpu_model);
+    free(r->node);
+    free(r->end);
+    for (uint32_t i = 0; i < r->nneeds; i++)
+        free(r->needs[i]);
+    free(r->needs);
+}
+
+void plan_trace_fini(plan_trace_t *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        rec_fini(&t->v[i]);
+    free(t->v);
+    memset(t, 0, sizeof(*t));
+}
+
+static char *dup0(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+/* Integer with an optional K/M/G/T suffix (binary) when sizes is set. */
+static bool parse_i64(const char *s, bool sizes, int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s)
+        return false;
+    if (sizes && *end) {
+        const char *u = "KMGT", *p = strchr(u, toupper((unsigned char)*end));
+        if (!p || !*p)
+            return false;
+        for (int k = 0; k <= p - u; k++)
+            v *= 1024;
+        end++;
+        if (*end == 'i' || *end == 'B')
+            end += *end == 'i' ? (end[1] == 'B' ? 2 : 1) : 1;
+    }
+    if (*end)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* --- JSON records --------------------------------------------------------- */
+
+typedef struct jctx {
+    plan_trace_t *t;
+    const char *path;
+    bool bad;
+} jctx_t;
+
+static int jerr(jctx_t *c, size_t line, const char *fmt, const char *what)
+    __attribute__((format(printf, 3, 0)));
+static int jerr(jctx_t *c, size_t line, const char *fmt, const char *what)
+{
+    char msg[512];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    snprintf(msg, sizeof(msg), fmt, what);
+#pragma GCC diagnostic pop
+    fprintf(stderr, "cairn plan: %s:%zu: %s\n", c->path, line, msg);
+    c->bad = true;
+    return -1;
+}
+
+static int jint(jctx_t *c, const pj_t *rec, const char *key, bool required, int64_t *out)
+{
+    const pj_t *v = pj_get(rec, key);
+    if (!v) {
+        if (required)
+            return jerr(c, rec->line, "record without \"%s\"", key);
+        *out = 0;
+        return 0;
+    }
+    if (v->type != PJ_SCALAR || !parse_i64(v->text, false, out))
+        return jerr(c, v->line, "\"%s\" is not an integer", key);
+    return 0;
+}
+
+static int jstr(jctx_t *c, const pj_t *rec, const char *key, bool required, char **out)
+{
+    const pj_t *v = pj_get(rec, key);
+    if (!v && required)
+        return jerr(c, rec->line, "record without \"%s\"", key);
+    if (v && v->type != PJ_SCALAR)
+        return jerr(c, v->line, "\"%s\" is not a string", key);
+    *out = dup0(v ? v->text : "");
+    return *out ? 0 : jerr(c, rec->line, "%s", "out of memory");
+}
+
+static int json_rec_cb(const pj_t *item, void *arg)
+{
+    jctx_t *c = arg;
+    if (item->type != PJ_MAP)
+        return jerr(c, item->line, "%s", "a record must be an object");
+    plan_rec_t *r = rec_new(c->t);
+    if (!r)
+        return jerr(c, item->line, "%s", "out of memory");
+    r->line = item->line;
+    int64_t v[16];
+    static const char *const ints[] = {
+        "job_id",         "number",        "rank",           "replicas",
+        "priority",       "cpus",          "gpus",           "memory_bytes",
+        "submit_time_ms", "ready_time_ms", "placed_time_ms", "start_time_ms",
+        "end_time_ms",    "exit_code",     "time_limit_ms",  "attempt_id"};
+    for (int i = 0; i < 16; i++)
+        if (jint(c, item, ints[i], i == 0 || i == 10, &v[i]) < 0)
+            return -1;
+    if (jstr(c, item, "job_name", false, &r->job_name) < 0 ||
+        jstr(c, item, "task", true, &r->task) < 0 ||
+        jstr(c, item, "gpu_model", false, &r->gpu_model) < 0 ||
+        jstr(c, item, "node", true, &r->node) < 0 || jstr(c, item, "end", false, &r->end) < 0)
+        return -1;
+    if (!r->task[0] || !r->node[0])
+        return jerr(c, item->line, "%s", "a record needs a task and the node it ran on");
+    if (v[0] <= 0 || v[5] < 1 || v[5] > SCHED_MAX_CPUS || v[6] < 0 || v[6] > 64 || v[7] < 0 ||
+        v[1] < 0 || v[2] < 0 || v[3] < 0 || v[3] > SCHED_MAX_REPLICAS)
+        return jerr(c, item->line, "%s",
+                    "job_id, cpus (>= 1), gpus, memory_bytes, number, rank or replicas out of "
+                    "range");
+    r->job_id = (uint64_t)v[0];
+    r->number = v[1] ? (uint32_t)v[1] : 1;
+    r->rank = (uint32_t)v[2];
+    r->replicas = v[3] ? (uint32_t)v[3] : 1;
+    r->priority = (int32_t)v[4];
+    r->cpus = (uint32_t)v[5];
+    r->gpus = (uint32_t)v[6];
+    r->memory_bytes = (uint64_t)v[7];
+    r->submit_ms = v[8];
+    r->ready_ms = v[9];
+    r->placed_ms = v[10];
+    r->start_ms = v[11];
+    r->end_ms = v[12];
+    r->exit_code = (int32_t)v[13];
+    r->time_limit_ms = v[14];
+    r->attempt_id = (uint64_t)v[15];
+    if (r->rank >= r->replicas)
+        return jerr(c, item->line, "%s", "rank is not below replicas");
+    const pj_t *needs = pj_get(item, "needs");
+    if (needs && needs->type != PJ_SEQ)
+        return jerr(c, needs->line, "%s", "\"needs\" is not a list");
+    if (needs && needs->n) {
+        if (!(r->needs = calloc(needs->n, sizeof(char *))))
+            return jerr(c, item->line, "%s", "out of memory");
+        for (size_t i = 0; i < needs->n; i++) {
+            if (needs->v[i]->type != PJ_SCALAR)
+                return jerr(c, needs->v[i]->line, "%s", "\"needs\" holds task names");
+            if (!(r->needs[r->nneeds++] = strdup(needs->v[i]->text)))
+                return jerr(c, item->line, "%s", "out of memory");
+        }
+    }
+    const pj_t *ids = pj_get(item, "gpu_ids");
+    for (size_t i = 0; ids && ids->type == PJ_SEQ && i < ids->n; i++) {
+        int64_t ix;
+        if (jint(c, ids->v[i], "index", true, &ix) < 0)
+            return -1;
+        if (ix < 0 || ix >= 64)
+            return jerr(c, ids->v[i]->line, "%s", "GPU index out of range");
+        r->gpu_mask |= 1ull << ix;
+    }
+    if (r->end_ms && r->end_ms < r->placed_ms)
+        return jerr(c, item->line, "%s", "ends before it was placed");
+    return 0;
+}
+
+/* --- CSV ------------------------------------------------------------------ */
+
+static const char csv_header[] =
+    "job,task,submit_ms,needs,cpus,gpus,gpu_model,memory_bytes,duration_ms,priority";
+
+static int csv_err(const char *path, size_t line, const char *what)
+{
+    fprintf(stderr, "cairn plan: %s:%zu: %s\n", path, line, what);
+    return CLI_USAGE;
+}
+
+static int csv_row(plan_trace_t *t, const char *path, size_t line, char *s)
+{
+    char *f[10];
+    int n = 0;
+    for (char *p = s;;) {
+        if (n == 10)
+            return csv_err(path, line, "more than 10 fields");
+        f[n++] = p;
+        char *comma = strchr(p, ',');
+        if (!comma)
+            break;
+        *comma = '\0';
+        p = comma + 1;
+    }
+    if (n != 10)
+        return csv_err(path, line,
+                       "expected 10 fields (job,task,submit_ms,needs,cpus,gpus,gpu_model,"
+                       "memory_bytes,duration_ms,priority)");
+    int64_t submit, cpus, gpus, mem, dur, prio = 0;
+    if (!f[0][0] || !f[1][0])
+        return csv_err(path, line, "job and task must not be empty");
+    if (!parse_i64(f[2], false, &submit))
+        return csv_err(path, line, "submit_ms is not an integer");
+    if (!parse_i64(f[4], false, &cpus) || cpus < 1 || cpus > SCHED_MAX_CPUS)
+        return csv_err(path, line, "cpus must be an integer >= 1");
+    if (!parse_i64(f[5], false, &gpus) || gpus < 0 || gpus > 64)
+        return csv_err(path, line, "gpus must be an integer 0..64");
+    if (!parse_i64(f[7], true, &mem) || mem < 0)
+        return csv_err(path, line, "memory_bytes must be a size (bytes, or with K/M/G/T)");
+    if (!parse_i64(f[8], false, &dur) || dur < 0)
+        return csv_err(path, line, "duration_ms must be an integer >= 0");
+    if (f[9][0] && (!parse_i64(f[9], false, &prio) || prio < INT32_MIN || prio > INT32_MAX))
+        return csv_err(path, line, "priority is not an integer");
+    plan_rec_t *r = rec_new(t);
+    if (!r)
+        return csv_err(path, line, "out of memory");
+    r->line = line;
+    r->job_name = strdup(f[0]);
+    r->task = strdup(f[1]);
+    r->gpu_model = strdup(f[6]);
+    r->node = strdup("");
+    r->end = strdup("succeeded");
+    r->submit_ms = submit;
+    r->cpus = (uint32_t)cpus;
+    r->gpus = (uint32_t)gpus;
+    r->memory_bytes = (uint64_t)mem;
+    r->duration_ms = dur;
+    r->priority = (int32_t)prio;
+    if (!r->job_name || !r->task || !r->gpu_model || !r->node || !r->end)
+        return csv_err(path, line, "out of memory");
+    if (f[3][0]) {
+        size_t nn = 1;
+        for (const char *p = f[3]; *p; p++)
+            nn += *p == ';';
+        if (!(r->needs = calloc(nn, sizeof(char *))))
+            return csv_err(path, line, "out of memory");
+        char *save = NULL;
+        for (char *tok = strtok_r(f[3], ";", &save); tok; tok = strtok_r(NULL, ";", &save))
+            if (!(r->needs[r->nneeds++] = strdup(tok)))
+                return csv_err(path, line, "out of memory");
+    }
+    return CLI_OK;
+}
+
+static int csv_load(FILE *f, const char *path, plan_trace_t *t)
+{
+    char *buf = NULL;
+    size_t cap = 0, line = 0;
+    ssize_t len;
+    int rc = CLI_OK;
+    bool header = false;
+    while (rc == CLI_OK && (len = getline(&buf, &cap, f)) >= 0) {
+        line++;
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+            buf[--len] = '\0';
+        if (len == 0 || buf[0] == '#')
+            continue;
+        if (!header) {
+            if (strcmp(buf, csv_header) != 0)
+                rc = csv_err(path, line,
+                             "the header must be "
+                             "job,task,submit_ms,needs,cpus,"
+                             "gpus,gpu_model,memory_bytes,duration_ms,priority");
+            header = true;
+            continue;
+        }
+        rc = csv_row(t, path, line, buf);
+    }
+    free(buf);
+    if (rc == CLI_OK && !header)
+        rc = csv_err(path, 1, "empty trace");
+    return rc;
+}
+
+int plan_trace_load(const char *path, plan_trace_t *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->source = path;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cairn plan: cannot read %s: %s\n", path, strerror(errno));
+        return CLI_NOTFOUND;
+    }
+    int ch;
+    while ((ch = fgetc(f)) != EOF && isspace(ch))
+        ;
+    if (ch != '[' && ch != '{') {
+        rewind(f);
+        int rc = csv_load(f, path, t);
+        fclose(f);
+        return rc;
+    }
+    fclose(f);
+    t->recorded = true;
+    pj_reader_t r;
+    jctx_t c = {.t = t, .path = path};
+    if (pj_open(&r, path) < 0) {
+        fprintf(stderr, "cairn plan: cannot read %s: %s\n", path, r.error);
+        return CLI_NOTFOUND;
+    }
+    int rc = pj_each(&r, "records", json_rec_cb, &c);
+    if (rc < 0 && !c.bad)
+        fprintf(stderr, "cairn plan: %s:%s\n", path, r.error);
+    pj_close(&r);
+    if (rc < 0)
+        return CLI_USAGE;
+    for (size_t i = 0; i < t->n; i++) {
+        int64_t e = t->v[i].end_ms > t->v[i].placed_ms ? t->v[i].end_ms : t->v[i].placed_ms;
+        if (e > t->until_ms)
+            t->until_ms = e;
+    }
+    return CLI_OK;
+}
+
+int plan_trace_from_reply(const Cairn__AccountingReply *rep, plan_trace_t *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->recorded = true;
+    t->source = "the scheduler's accounting";
+    for (size_t i = 0; i < rep->n_records; i++) {
+        const Cairn__AccountingRecord *m = rep->records[i];
+        plan_rec_t *r = rec_new(t);
+        if (!r)
+            return CLI_FAIL;
+        r->line = i + 1;
+        r->job_id = m->job_id;
+        r->attempt_id = m->attempt_id;
+        r->job_name = dup0(m->job_name);
+        r->task = dup0(m->task);
+        r->gpu_model = dup0(m->gpu_model);
+        r->node = dup0(m->node);
+        r->end = dup0(m->end);
+        if (!r->job_name || !r->task || !r->gpu_model || !r->node || !r->end)
+            return CLI_FAIL;
+        r->number = m->number ? m->number : 1;
+        r->rank = m->rank;
+        r->replicas = m->replicas ? m->replicas : 1;
+        r->priority = m->priority;
+        r->cpus = m->cpus ? m->cpus : 1;
+        r->gpus = m->gpus;
+        r->memory_bytes = m->memory_bytes;
+        for (size_t g = 0; g < m->n_gpu_ids; g++)
+            if (m->gpu_ids[g]->index < 64)
+                r->gpu_mask |= 1ull << m->gpu_ids[g]->index;
+        r->submit_ms = m->submit_time_ms;
+        r->ready_ms = m->ready_time_ms;
+        r->placed_ms = m->placed_time_ms;
+        r->start_ms = m->start_time_ms;
+        r->end_ms = m->end_time_ms;
+        r->exit_code = m->exit_code;
+        r->time_limit_ms = (int64_t)m->time_limit_ms;
+        if (m->n_needs && !(r->needs = calloc(m->n_needs, sizeof(char *))))
+            return CLI_FAIL;
+        for (size_t k = 0; k < m->n_needs; k++)
+            if (!(r->needs[r->nneeds++] = dup0(m->needs[k])))
+                return CLI_FAIL;
+        int64_t e = r->end_ms > r->placed_ms ? r->end_ms : r->placed_ms;
+        if (e > t->until_ms)
+            t->until_ms = e;
+    }
+    return CLI_OK;
+}

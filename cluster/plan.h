@@ -1,0 +1,93 @@
+/* cairn plan (cmd_plan*.c): traces, cluster descriptions and the small
+ * JSON reader they share. */
+#ifndef CAIRN_CLUSTER_PLAN_H
+#define CAIRN_CLUSTER_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client.pb-c.h"
+#include "scheduling/sched.h"
+
+/* --- JSON (read with libyaml: JSON is YAML's flow style) ----------------- */
+
+typedef enum pj_type { PJ_SCALAR, PJ_SEQ, PJ_MAP } pj_type_t;
+typedef struct pj pj_t;
+struct pj {
+    pj_type_t type;
+    size_t line; /* 1-based */
+    char *text;  /* PJ_SCALAR */
+    bool quoted; /* a quoted scalar: a string even if it looks like a number */
+    size_t n;
+    char **keys; /* PJ_MAP: n keys */
+    pj_t **v;    /* PJ_SEQ, PJ_MAP: n children */
+};
+void pj_free(pj_t *p);
+/* Member of a map by key, NULL if absent (or p is not a map). */
+const pj_t *pj_get(const pj_t *p, const char *key);
+
+/* --- traces ------------------------------------------------------------- */
+
+/* One attempt replica, as recorded (AccountingRecord) or from a CSV row
+ * (recorded false: no node, no times but submit). Strings owned. */
+typedef struct plan_rec {
+    uint64_t job_id, attempt_id;
+    char *job_name, *task, *gpu_model, *node, *end;
+    char **needs;
+    uint32_t nneeds;
+    uint32_t number, rank, replicas, cpus, gpus;
+    int32_t priority, exit_code;
+    uint64_t memory_bytes, gpu_mask;
+    int64_t submit_ms, ready_ms, placed_ms, start_ms, end_ms, duration_ms, time_limit_ms;
+    size_t line; /* where it came from, for messages */
+} plan_rec_t;
+
+typedef struct plan_trace {
+    plan_rec_t *v;
+    size_t n, cap;
+    bool recorded;      /* placements and times known (not a CSV) */
+    int64_t until_ms;   /* running attempts end here (the trace's newest time) */
+    const char *source; /* for messages */
+} plan_trace_t;
+
+/* Load a trace file: JSON (an array of AccountingRecord objects under
+ * their .proto names, or {"records": [...]}) or the CSV format (README).
+ * Prints "cairn plan: FILE:LINE: ..." and returns CLI_USAGE on bad input,
+ * CLI_NOTFOUND if it cannot be read; CLI_OK. */
+int plan_trace_load(const char *path, plan_trace_t *t);
+/* The accounting reply as a trace. CLI_OK or CLI_FAIL (out of memory). */
+int plan_trace_from_reply(const Cairn__AccountingReply *rep, plan_trace_t *t);
+void plan_trace_fini(plan_trace_t *t);
+
+/* --- clusters ----------------------------------------------------------- */
+
+/* A node with everything it points to owned. */
+typedef struct plan_node {
+    sched_node_desc_t d;
+    char *name;
+    uint64_t *numa_memory;
+    int *core_numa;
+    sched_gpu_desc_t *gpus; /* model strings owned */
+    char **labels;
+} plan_node_t;
+
+typedef struct plan_cluster {
+    plan_node_t *v;
+    size_t n, cap;
+} plan_cluster_t;
+
+/* Nodes of a cluster file (JSON, README) or of a hwloc XML topology
+ * (count copies named NAME-1...). CLI_OK, or prints and returns
+ * CLI_USAGE / CLI_NOTFOUND. */
+int plan_cluster_load(const char *path, plan_cluster_t *c);
+int plan_cluster_add_xml(plan_cluster_t *c, const char *xml, const char *name, uint32_t count);
+/* The scheduler's nodes (NodesReply). */
+int plan_cluster_from_nodes(const Cairn__NodesReply *rep, plan_cluster_t *c);
+/* Append deep copies of src's nodes to dst: 0 or -1 (printed). */
+int plan_cluster_copy(plan_cluster_t *dst, const plan_cluster_t *src);
+/* Remove a node by name: 0, or -1 when there is none. */
+int plan_cluster_remove(plan_cluster_t *c, const char *name);
+void plan_cluster_fini(plan_cluster_t *c);
+
+#endif
