@@ -466,9 +466,9 @@ static void print_table(cli_t *c, const sched_sim_report_t *act, const sched_sim
     ui_table_destroy(tb);
 }
 
-static void json_uses(const char *key, const sched_sim_use_t *u, size_t n)
+static void json_uses(const char *key, const sched_sim_use_t *u, size_t n, bool list)
 {
-    printf(", \"%s\": [", key);
+    printf(", \"%s\": %s", key, list ? "[" : "");
     for (size_t i = 0; i < n; i++) {
         printf("%s{\"name\": ", i ? ", " : "");
         cairn_json_print_string(stdout, u[i].name);
@@ -478,7 +478,7 @@ static void json_uses(const char *key, const sched_sim_use_t *u, size_t n)
                u[i].capacity_gpu_s > 0 ? u[i].alloc_gpu_s / u[i].capacity_gpu_s : 0.0,
                u[i].capacity_gpu_s > 0 ? u[i].idle_waiting_gpu_s / u[i].capacity_gpu_s : 0.0);
     }
-    printf("]");
+    printf("%s", list ? "]" : "");
 }
 
 static void json_report(const sched_sim_report_t *r, const sched_sim_t *sim)
@@ -499,9 +499,9 @@ static void json_report(const sched_sim_report_t *r, const sched_sim_t *sim)
                (long long)r->waits[i].p95_ms, (long long)r->waits[i].max_ms);
     }
     printf("]");
-    json_uses("models", r->models, r->nmodels);
-    json_uses("nodes", r->nodes, r->nnodes);
-    json_uses("total", &r->total, 1);
+    json_uses("models", r->models, r->nmodels, true);
+    json_uses("nodes", r->nodes, r->nnodes, true);
+    json_uses("total", &r->total, 1, false);
     printf("}");
 }
 
