@@ -16,7 +16,7 @@ const char cmd_report_help[] =
     "  - GPU utilisation per GPU model and per node: allocated vs actually used (used\n"
     "    where the GPUs report utilisation), cores likewise (used: the tasks' CPU time);\n"
     "  - GPU-hours and core-hours by user, job, task kind, node or GPU model (--by);\n"
-    "  - queue waits (ready to placed) p50/p95/max by resource shape (1g H100, 8g, 4c);\n"
+    "  - queue waits (ready to placed) p50/p95/max by resource shape (8c 1g H100, 4c);\n"
     "  - fragmentation: GPU-hours that sat idle while GPU tasks waited, by why (split\n"
     "    across nodes, cores or memory short where the GPUs were free, another model,\n"
     "    held back by a reservation or priority);\n"

@@ -125,7 +125,7 @@ static void add_attempt(recs_t *r, sched_daemon_t *d, const sched_job_info_t *ji
         m->gpu_model = (char *)(req->gpu_model ? req->gpu_model : "");
         m->memory_bytes = req->memory_bytes;
         char shape[160];
-        acct_shape(req->cpus, req->gpus, req->gpu_model, shape, sizeof(shape));
+        acct_shape(req->cpus, req->gpus, req->gpu_model, ai->nreplicas, shape, sizeof(shape));
         m->shape = own(r, strdup(shape));
         m->node = (char *)sched_node_name(d->core, a->node);
         m->n_cores = a->ncores;

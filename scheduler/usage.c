@@ -41,13 +41,17 @@ static int sql_error(usage_t *u, cairn_error_t *err, const char *what)
     return errcode(err, -EIO, "usage %s: %s", what, sqlite3_errmsg(journal_db(u->j)));
 }
 
-void acct_shape(uint32_t cpus, uint32_t gpus, const char *gpu_model, char *buf, size_t n)
+void acct_shape(uint32_t cpus, uint32_t gpus, const char *gpu_model, uint32_t replicas, char *buf,
+                size_t n)
 {
-    if (gpus)
-        snprintf(buf, n, "%ug%s%s", gpus, gpu_model && *gpu_model ? " " : "",
-                 gpu_model ? gpu_model : "");
-    else
-        snprintf(buf, n, "%uc", cpus);
+    /* as scheduling/sim.c names shapes, so reports and plans agree */
+    size_t len = (size_t)snprintf(buf, n, "%uc", cpus);
+    if (gpus && len < n)
+        len += (size_t)snprintf(buf + len, n - len, " %ug", gpus);
+    if (gpus && gpu_model && *gpu_model && len < n)
+        len += (size_t)snprintf(buf + len, n - len, " %s", gpu_model);
+    if (replicas > 1 && len < n)
+        snprintf(buf + len, n - len, " x%u", replicas);
 }
 
 int usage_open(journal_t *j, usage_t **out, cairn_error_t *err)
@@ -245,7 +249,7 @@ int usage_put_census(usage_t *u, int64_t time_ms, int64_t span_ms, const sched_c
     for (size_t i = 0; i < c->nclasses && rc == 0; i++) {
         const sched_census_class_t *k = &c->classes[i];
         char shape[160];
-        acct_shape(k->cpus, k->gpus, k->gpu_model, shape, sizeof(shape));
+        acct_shape(k->cpus, k->gpus, k->gpu_model, k->replicas, shape, sizeof(shape));
         rc = put_census_row(u, time_ms, span_ms, shape, k->waiting, k->gpus_wanted, k->idle_split,
                             k->idle_cpu_mem, k->idle_model, k->idle_other, 0, 0, err);
     }

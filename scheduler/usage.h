@@ -49,8 +49,9 @@ void usage_reply_fini(Cairn__UsageReply *rep);
 double usage_gpu_seconds(usage_t *u, const char *node, uint32_t index, int64_t from_ms,
                          int64_t to_ms);
 
-/* A task shape for grouping: "1g H100" (GPUs, with the model asked for),
- * or "4c" (CPU only). */
-void acct_shape(uint32_t cpus, uint32_t gpus, const char *gpu_model, char *buf, size_t n);
+/* A task shape for grouping: "8c 1g H100" (cores, GPUs, the model asked
+ * for), "4c", "16c 8g x4" (a gang of 4); as cairn plan names them. */
+void acct_shape(uint32_t cpus, uint32_t gpus, const char *gpu_model, uint32_t replicas, char *buf,
+                size_t n);
 
 #endif

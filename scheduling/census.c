@@ -46,6 +46,7 @@ int sched_census(const sched_t *s, sched_census_t *out)
         cc->cls = k->id;
         cc->cpus = k->cpus;
         cc->gpus = k->gpus;
+        cc->replicas = k->replicas;
         cc->memory = k->memory;
         cc->gpu_model = k->gpu_model;
         cc->waiting = waiting[c];

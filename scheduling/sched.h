@@ -197,7 +197,7 @@ uint64_t sched_seed_derive(uint64_t job_seed, const char *task_name, uint32_t ra
  * at most what the class still wants. Classes in id order. */
 typedef struct sched_census_class {
     uint32_t cls;
-    uint32_t cpus, gpus;
+    uint32_t cpus, gpus, replicas;
     uint64_t memory;
     const char *gpu_model; /* NULL: any; valid until the next sched_apply */
     uint32_t waiting;      /* replicas of ready tasks */

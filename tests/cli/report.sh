@@ -93,10 +93,10 @@ models = {m["name"]: m for m in r["gpu_models"]}
 h100 = models["NVIDIA H100 80GB HBM3"]
 assert h100["gpus"] == 16 and abs(h100["gpu_allocated_s"] - got) < 1e-6, h100
 waits = {w["shape"]: w for w in r["waits"]}
-assert waits["5g"]["tasks"] == 2 and waits["4g"]["tasks"] == 1, waits
+assert waits["1c 5g"]["tasks"] == 2 and waits["1c 4g"]["tasks"] == 1, waits
 big = s2["tasks"][0]["attempts"][0]
 hand_wait = (big["start_time_ms"] - s2["job"]["submit_time_ms"]) / 1000.0
-assert abs(waits["4g"]["max_s"] - hand_wait) < 0.3, (waits["4g"], hand_wait)
+assert abs(waits["1c 4g"]["max_s"] - hand_wait) < 0.3, (waits["1c 4g"], hand_wait)
 frag = r["fragmentation"]
 # 4 GPUs wanted, 3 + 3 free the whole wait: 4 GPU-seconds per second waited
 assert abs(frag["split_across_nodes_s"] - 4 * hand_wait) < 4 * 0.5, (frag, hand_wait)

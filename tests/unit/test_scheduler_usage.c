@@ -114,7 +114,7 @@ Test(usage, samples_census_and_accounting)
     cr_expect_eq(r->job_id, job);
     cr_expect_str_eq(r->task, "train");
     cr_expect_str_eq(r->node, "g1");
-    cr_expect_str_eq(r->shape, "1g");
+    cr_expect_str_eq(r->shape, "2c 1g");
     cr_expect_eq(r->start_time_ms, t0);
     cr_expect_eq(r->end_time_ms, t0 + 2000);
     cr_expect_eq(r->ready_time_ms, r->submit_time_ms, "no needs: ready at submit");
