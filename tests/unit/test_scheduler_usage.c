@@ -63,8 +63,11 @@ Test(usage, samples_census_and_accounting)
     cr_assert_not_null(as);
     uint64_t attempt = as->attempt_id;
     cairn_msg_free(&as->base);
-    /* started at t0, two reports 1 s apart at 50% and 100%, ended at t0+2s */
-    int64_t t0 = h_now_ms() - 10000;
+    /* started at t0 (wall clock: the scheduler drops samples past its
+     * retention), two reports 1 s apart at 50% and 100%, ended at t0+2s */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t t0 = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - 10000;
     Cairn__TaskEvent te = CAIRN__TASK_EVENT__INIT;
     te.attempt_id = attempt;
     te.kind = CAIRN__TASK_EVENT__KIND__STARTED;
