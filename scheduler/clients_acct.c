@@ -7,28 +7,6 @@
 
 #include "daemon_private.h"
 
-static const char *end_word(const sched_attempt_info_t *ai)
-{
-    switch (ai->end) {
-    case SCHED_END_NONE:
-        return "";
-    case SCHED_END_EXIT:
-        return ai->exit_code == 0 ? "succeeded" : "exit_nonzero";
-    case SCHED_END_SIGNAL:
-        return "signaled";
-    case SCHED_END_TIMEOUT:
-        return "timed_out";
-    case SCHED_END_CANCELLED:
-        return "cancelled";
-    case SCHED_END_NODE_LOST:
-        return "node_lost";
-    case SCHED_END_START_FAILED:
-        return "failed_to_start";
-    default:
-        return "unknown";
-    }
-}
-
 typedef struct recs {
     Cairn__AccountingRecord **v;
     size_t n, cap;
@@ -161,7 +139,7 @@ static void add_attempt(recs_t *r, sched_daemon_t *d, const sched_job_info_t *ji
         m->placed_time_ms = ai->placed_ms;
         m->start_time_ms = ai->started_ms;
         m->end_time_ms = ai->ended_ms;
-        m->end = (char *)end_word(ai);
+        m->end = (char *)clients_end_word(ai);
         m->exit_code = ai->exit_code;
         m->core_seconds = secs * a->ncores;
         m->gpu_seconds = secs * ng;

@@ -101,7 +101,7 @@ static char *enum_word(pool_t *p, const ProtobufCEnumDescriptor *d, int v, const
     return s;
 }
 
-static const char *end_word(const sched_attempt_info_t *ai)
+const char *clients_end_word(const sched_attempt_info_t *ai)
 {
     switch (ai->end) {
     case SCHED_END_NONE:
@@ -256,7 +256,7 @@ static Cairn__AttemptProvenance *attempt_prov(pool_t *p, sched_daemon_t *d,
     m->placed_time_ms = ai->placed_ms;
     m->start_time_ms = ai->started_ms;
     m->end_time_ms = ai->ended_ms;
-    m->end = (char *)end_word(ai);
+    m->end = (char *)clients_end_word(ai);
     m->exit_code = ai->exit_code;
     m->signal = ai->signal;
     uint32_t from_job;
@@ -334,7 +334,7 @@ static Cairn__TaskProvenance *task_prov(pool_t *p, sched_daemon_t *d, uint32_t j
             if (ap)
                 m->attempts[m->n_attempts++] = ap;
         }
-        previous = end_word(&ai);
+        previous = clients_end_word(&ai);
     }
     return m;
 }

@@ -229,7 +229,9 @@ Cairn__JobState clients_job_state(const sched_job_info_t *ji);
 void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
                         const Cairn__AccountingRequest *q);
 void clients_usage(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__UsageRequest *q);
-/* clients_prov.c: ProvenanceRequest */
+/* clients_prov.c: ProvenanceRequest; how an attempt ended, as a word
+ * ("succeeded", "exit_nonzero", ..., "" while it runs) */
+const char *clients_end_word(const sched_attempt_info_t *ai);
 void clients_provenance(sched_daemon_t *d, const cairn_peer_t *from,
                         const Cairn__ProvenanceRequest *r);
 void clients_error(sched_daemon_t *d, const cairn_peer_t *to, Cairn__ErrorCode code,
