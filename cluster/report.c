@@ -57,7 +57,7 @@ static report_group_t *group_find(report_t *r, const char *key)
     r->groups = nv;
     report_group_t *g = &nv[r->ngroups++];
     memset(g, 0, sizeof(*g));
-    snprintf(g->key, sizeof(g->key), "%s", key);
+    snprintf(g->key, sizeof(g->key), "%.255s", key);
     g->gpu_used = -1;
     return g;
 }
