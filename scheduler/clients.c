@@ -364,20 +364,19 @@ static void fill_summary(sched_daemon_t *d, uint32_t job, Cairn__JobSummary *s,
 }
 
 /* Pointers to free once a reply is sent. */
-typedef struct frees {
-    void **v;
-    size_t n, cap;
-} frees_t;
 
-static void *keep(frees_t *f, void *p)
+void *clients_keep(frees_t *f, void *p)
 {
-    if (!p)
+    if (!p) {
+        f->oom = true;
         return NULL;
+    }
     if (f->n == f->cap) {
         size_t cap = f->cap ? f->cap * 2 : 64;
         void **nv = realloc(f->v, cap * sizeof(void *));
         if (!nv) {
             free(p);
+            f->oom = true;
             return NULL;
         }
         f->v = nv;
@@ -386,17 +385,38 @@ static void *keep(frees_t *f, void *p)
     return f->v[f->n++] = p;
 }
 
-static void frees_fini(frees_t *f)
+void clients_keep_msg(frees_t *f, ProtobufCMessage *m)
+{
+    if (!m)
+        return;
+    if (f->nmsgs == f->msgs_cap) {
+        size_t cap = f->msgs_cap ? f->msgs_cap * 2 : 16;
+        ProtobufCMessage **nv = realloc(f->msgs, cap * sizeof(*nv));
+        if (!nv) {
+            protobuf_c_message_free_unpacked(m, NULL);
+            f->oom = true;
+            return;
+        }
+        f->msgs = nv;
+        f->msgs_cap = cap;
+    }
+    f->msgs[f->nmsgs++] = m;
+}
+
+void clients_frees_fini(frees_t *f)
 {
     for (size_t i = 0; i < f->n; i++)
         free(f->v[i]);
     free(f->v);
+    for (size_t i = 0; i < f->nmsgs; i++)
+        protobuf_c_message_free_unpacked(f->msgs[i], NULL);
+    free(f->msgs);
 }
 
 static Cairn__AttemptInfo *attempt_msg(sched_daemon_t *d, const sched_attempt_info_t *ai,
                                        frees_t *f)
 {
-    Cairn__AttemptInfo *a = keep(f, calloc(1, sizeof(*a)));
+    Cairn__AttemptInfo *a = clients_keep(f, calloc(1, sizeof(*a)));
     if (!a)
         return NULL;
     cairn__attempt_info__init(a);
@@ -408,7 +428,7 @@ static Cairn__AttemptInfo *attempt_msg(sched_daemon_t *d, const sched_attempt_in
     size_t len = 0;
     for (uint32_t r = 0; r < ai->nreplicas; r++)
         len += strlen(sched_node_name(d->core, ai->allocs[r].node)) + 1;
-    char *nodes = keep(f, calloc(len + 1, 1));
+    char *nodes = clients_keep(f, calloc(len + 1, 1));
     for (uint32_t r = 0; nodes && r < ai->nreplicas; r++) {
         if (r)
             strcat(nodes, ",");
@@ -417,14 +437,14 @@ static Cairn__AttemptInfo *attempt_msg(sched_daemon_t *d, const sched_attempt_in
     a->node = nodes ? nodes : "";
     const sched_alloc_desc_t *al = &ai->allocs[0];
     a->n_cores = al->ncores;
-    a->cores = keep(f, malloc((al->ncores + 1) * sizeof(uint32_t)));
+    a->cores = clients_keep(f, malloc((al->ncores + 1) * sizeof(uint32_t)));
     if (a->cores)
         memcpy(a->cores, al->cores, al->ncores * sizeof(uint32_t));
     else
         a->n_cores = 0;
     int ng = __builtin_popcountll(al->gpu_mask);
-    Cairn__GpuRef *g = keep(f, calloc((size_t)ng + 1, sizeof(*g)));
-    a->gpus = keep(f, calloc((size_t)ng + 1, sizeof(*a->gpus)));
+    Cairn__GpuRef *g = clients_keep(f, calloc((size_t)ng + 1, sizeof(*g)));
+    a->gpus = clients_keep(f, calloc((size_t)ng + 1, sizeof(*a->gpus)));
     for (uint32_t i = 0; g && a->gpus && i < 64; i++) {
         if (!(al->gpu_mask >> i & 1))
             continue;
@@ -456,7 +476,7 @@ static Cairn__TaskStatus *task_msg(sched_daemon_t *d, uint32_t job, uint32_t t, 
     sched_task_info_t ti;
     if (sched_task_info(d->core, job, t, &ti) < 0)
         return NULL;
-    Cairn__TaskStatus *ts = keep(f, calloc(1, sizeof(*ts)));
+    Cairn__TaskStatus *ts = clients_keep(f, calloc(1, sizeof(*ts)));
     if (!ts)
         return NULL;
     cairn__task_status__init(ts);
@@ -472,7 +492,7 @@ static Cairn__TaskStatus *task_msg(sched_daemon_t *d, uint32_t job, uint32_t t, 
     if (ti.state == SCHED_TASK_RUNNING && ti.attempt &&
         sched_attempt_get(d->core, ti.attempt, &cur) == 0 && cur.queued) {
         /* prefetched: waiting on its node for the attempt ahead of it */
-        char *why = keep(f, malloc(160));
+        char *why = clients_keep(f, malloc(160));
         ts->state = CAIRN__TASK_STATE__TASK_STATE_PENDING;
         ts->pending_reason = CAIRN__PENDING_REASON__PENDING_REASON_NONE;
         if (why) {
@@ -483,12 +503,12 @@ static Cairn__TaskStatus *task_msg(sched_daemon_t *d, uint32_t job, uint32_t t, 
     }
     if (explain && (ti.state == SCHED_TASK_PENDING || ti.state == SCHED_TASK_READY ||
                     ti.state == SCHED_TASK_RETRYING)) {
-        char *why = keep(f, sched_explain(d->core, job, t, wall_ms()));
+        char *why = clients_keep(f, sched_explain(d->core, job, t, wall_ms()));
         char *colon = why ? strstr(why, ": ") : NULL; /* drop "job N task X: " */
         ts->pending_detail = colon ? colon + 2 : "";
     }
     ts->n_attempts = ti.attempts;
-    ts->attempts = keep(f, calloc(ti.attempts + 1, sizeof(*ts->attempts)));
+    ts->attempts = clients_keep(f, calloc(ti.attempts + 1, sizeof(*ts->attempts)));
     if (!ts->attempts) {
         ts->n_attempts = 0;
         return ts;
@@ -515,7 +535,7 @@ static void status_reply(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job
     fill_summary(d, job, &sum, &ji);
     rep.job = &sum;
     if (!summary_only)
-        rep.tasks = keep(&f, calloc(ji.ntasks + 1, sizeof(*rep.tasks)));
+        rep.tasks = clients_keep(&f, calloc(ji.ntasks + 1, sizeof(*rep.tasks)));
     uint32_t explained = 0;
     for (uint32_t t = 0; rep.tasks && t < ji.ntasks; t++) {
         Cairn__TaskStatus *ts = task_msg(d, job, t, explained < EXPLAIN_MAX, &f);
@@ -525,7 +545,7 @@ static void status_reply(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job
         rep.tasks[rep.n_tasks++] = ts;
     }
     d_send(d, d->cnet, to, CAIRN_MSG_JOB_STATUS_REPLY, &rep.base);
-    frees_fini(&f);
+    clients_frees_fini(&f);
 }
 
 #define JOB_WAIT_MAX_MS 60000
@@ -597,8 +617,8 @@ static void on_list(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Li
     uint32_t njobs = sched_job_count(d->core);
     frees_t f = {0};
     Cairn__ListJobsReply rep = CAIRN__LIST_JOBS_REPLY__INIT;
-    rep.jobs = keep(&f, calloc(limit + 1, sizeof(*rep.jobs)));
-    Cairn__JobSummary *sums = keep(&f, calloc(limit + 1, sizeof(*sums)));
+    rep.jobs = clients_keep(&f, calloc(limit + 1, sizeof(*rep.jobs)));
+    Cairn__JobSummary *sums = clients_keep(&f, calloc(limit + 1, sizeof(*sums)));
     for (uint32_t job = njobs; rep.jobs && sums && job >= 1; job--) {
         sched_job_info_t ji;
         Cairn__JobSummary *s = &sums[rep.n_jobs];
@@ -617,7 +637,7 @@ static void on_list(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Li
         rep.jobs[rep.n_jobs++] = s;
     }
     d_send(d, d->cnet, from, CAIRN_MSG_LIST_JOBS_REPLY, &rep.base);
-    frees_fini(&f);
+    clients_frees_fini(&f);
 }
 
 /* --- cancel, logs ---------------------------------------------------------- */
@@ -738,7 +758,7 @@ static int cmp_names(const void *a, const void *b, void *arg)
 
 static Cairn__NodeInfo *node_msg(sched_daemon_t *d, uint32_t n, frees_t *f)
 {
-    Cairn__NodeInfo *ni = keep(f, calloc(1, sizeof(*ni)));
+    Cairn__NodeInfo *ni = clients_keep(f, calloc(1, sizeof(*ni)));
     sched_node_usage_t u;
     if (!ni || sched_node_usage(d->core, n, &u) < 0)
         return NULL;
@@ -746,16 +766,16 @@ static Cairn__NodeInfo *node_msg(sched_daemon_t *d, uint32_t n, frees_t *f)
     ni->name = (char *)sched_node_name(d->core, n);
     ni->node_id = n + 1;
     size_t na = sched_node_attempts(d->core, n, NULL, 0);
-    uint64_t *ids = keep(f, calloc(na + 1, sizeof(uint64_t)));
+    uint64_t *ids = clients_keep(f, calloc(na + 1, sizeof(uint64_t)));
     if (ids)
         sched_node_attempts(d->core, n, ids, na);
     ni->running_attempts = (uint32_t)na;
     ni->state = node_state(d, n, ni->running_attempts);
     uint32_t nl = sched_node_label_count(d->core, n);
-    Cairn__KeyValue *kv = keep(f, calloc(nl + 1, sizeof(*kv)));
-    ni->labels = keep(f, calloc(nl + 1, sizeof(*ni->labels)));
+    Cairn__KeyValue *kv = clients_keep(f, calloc(nl + 1, sizeof(*kv)));
+    ni->labels = clients_keep(f, calloc(nl + 1, sizeof(*ni->labels)));
     for (uint32_t i = 0; kv && ni->labels && i < nl; i++) {
-        char *l = keep(f, strdup(sched_node_label(d->core, n, i)));
+        char *l = clients_keep(f, strdup(sched_node_label(d->core, n, i)));
         char *eq = l ? strchr(l, '=') : NULL;
         if (!eq)
             continue;
@@ -774,8 +794,8 @@ static Cairn__NodeInfo *node_msg(sched_daemon_t *d, uint32_t n, frees_t *f)
         ni->worker_version = l->worker_version ? l->worker_version : "";
         ni->last_heartbeat_ms = wall_ms() - ((int64_t)uv_now(d->loop) - l->last_heard_ms);
     }
-    Cairn__NodeGpu *g = keep(f, calloc(u.ngpus + 1, sizeof(*g)));
-    ni->gpus = keep(f, calloc(u.ngpus + 1, sizeof(*ni->gpus)));
+    Cairn__NodeGpu *g = clients_keep(f, calloc(u.ngpus + 1, sizeof(*g)));
+    ni->gpus = clients_keep(f, calloc(u.ngpus + 1, sizeof(*ni->gpus)));
     for (uint32_t i = 0; g && ni->gpus && i < u.ngpus; i++) {
         sched_gpu_desc_t gd;
         cairn__node_gpu__init(&g[i]);
@@ -806,9 +826,9 @@ static void on_nodes(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__N
 {
     uint32_t n = sched_node_count(d->core);
     frees_t f = {0};
-    uint32_t *order = keep(&f, calloc(n + 1, sizeof(uint32_t)));
+    uint32_t *order = clients_keep(&f, calloc(n + 1, sizeof(uint32_t)));
     Cairn__NodesReply rep = CAIRN__NODES_REPLY__INIT;
-    rep.nodes = keep(&f, calloc(n + 1, sizeof(*rep.nodes)));
+    rep.nodes = clients_keep(&f, calloc(n + 1, sizeof(*rep.nodes)));
     if (order && rep.nodes) {
         for (uint32_t i = 0; i < n; i++)
             order[i] = i;
@@ -823,7 +843,7 @@ static void on_nodes(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__N
         }
     }
     d_send(d, d->cnet, from, CAIRN_MSG_NODES_REPLY, &rep.base);
-    frees_fini(&f);
+    clients_frees_fini(&f);
 }
 
 static void on_drain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__DrainRequest *r)
@@ -1023,13 +1043,6 @@ static bool dispatch(sched_daemon_t *d, const cairn_peer_t *from, cairn_msg_type
     return false;
 }
 
-static int64_t wall_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A request signed with a client certificate's key: honoured on verified
  * TLS connections only, the certificate checked against --tls-ca; the
  * inner request is then handled as sent by the certificate's CN. */
@@ -1051,7 +1064,7 @@ static void on_signed(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     cairn_error_t err = {{0}};
     if (cairn_verifier_check(d->verifier, r->certificate.data, r->certificate.len, r->time_ms,
                              r->nonce.data, r->nonce.len, r->request.data, r->request.len,
-                             r->signature.data, r->signature.len, wall_now_ms(), user, sizeof(user),
+                             r->signature.data, r->signature.len, wall_ms(), user, sizeof(user),
                              &err) < 0) {
         dlog(d->log, LOG_WARN, "refused a signed client request: %s", err.text);
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED, "%s", err.text);

@@ -10,37 +10,17 @@
 typedef struct recs {
     Cairn__AccountingRecord **v;
     size_t n, cap;
-    void **owned; /* strings and arrays to free */
-    size_t nowned, owned_cap;
-    bool oom;
+    frees_t f; /* what the records point to (clients.c) */
 } recs_t;
 
 static void *own(recs_t *r, void *p)
 {
-    if (!p) {
-        r->oom = true;
-        return NULL;
-    }
-    if (r->nowned == r->owned_cap) {
-        size_t cap = r->owned_cap ? r->owned_cap * 2 : 256;
-        void **n = realloc(r->owned, cap * sizeof(*n));
-        if (!n) {
-            free(p);
-            r->oom = true;
-            return NULL;
-        }
-        r->owned = n;
-        r->owned_cap = cap;
-    }
-    r->owned[r->nowned++] = p;
-    return p;
+    return clients_keep(&r->f, p);
 }
 
 static void recs_fini(recs_t *r)
 {
-    for (size_t i = 0; i < r->nowned; i++)
-        free(r->owned[i]);
-    free(r->owned);
+    clients_frees_fini(&r->f);
     free(r->v);
 }
 
@@ -80,7 +60,7 @@ static void add_attempt(recs_t *r, sched_daemon_t *d, const sched_job_info_t *ji
         for (uint32_t i = 0; i < nd; i++)
             needs[i] = sched_task_name(d->core, ai->job, deps[i]);
     int64_t ready = ready_time(d, ai, ti, ji->submitted_ms);
-    for (uint32_t rank = 0; rank < ai->nreplicas && !r->oom; rank++) {
+    for (uint32_t rank = 0; rank < ai->nreplicas && !r->f.oom; rank++) {
         const sched_alloc_desc_t *a = &ai->allocs[rank];
         Cairn__AccountingRecord *m = own(r, malloc(sizeof(*m)));
         if (!m)
@@ -159,7 +139,7 @@ static void add_attempt(recs_t *r, sched_daemon_t *d, const sched_job_info_t *ji
             size_t cap = r->cap ? r->cap * 2 : 256;
             Cairn__AccountingRecord **nv = realloc(r->v, cap * sizeof(*nv));
             if (!nv) {
-                r->oom = true;
+                r->f.oom = true;
                 return;
             }
             r->v = nv;
@@ -178,12 +158,12 @@ void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
     if (usage_flush(d->usage, &ferr) < 0) /* GPU use up to now */
         dlog(d->log, LOG_WARN, "%s", ferr.text);
     uint32_t njobs = sched_job_count(d->core);
-    for (uint32_t job = 1; job <= njobs && !r.oom; job++) {
+    for (uint32_t job = 1; job <= njobs && !r.f.oom; job++) {
         sched_job_info_t ji;
         sched_job_info(d->core, job, &ji);
         if (ji.submitted_ms >= until)
             continue;
-        for (uint32_t t = 0; t < ji.ntasks && !r.oom; t++) {
+        for (uint32_t t = 0; t < ji.ntasks && !r.f.oom; t++) {
             sched_task_info_t ti;
             sched_request_t req;
             if (sched_task_info(d->core, job, t, &ti) < 0 ||
@@ -199,7 +179,7 @@ void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
                 ids[na++] = a;
                 a = ai.prev;
             }
-            for (uint32_t i = na; i-- > 0 && !r.oom;) {
+            for (uint32_t i = na; i-- > 0 && !r.f.oom;) {
                 sched_attempt_info_t ai;
                 if (sched_attempt_get(d->core, ids[i], &ai) < 0 || ai.placed_ms >= until ||
                     (ai.ended_ms && ai.ended_ms < q->since_ms))
@@ -208,7 +188,7 @@ void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
             }
         }
     }
-    if (r.oom) {
+    if (r.f.oom) {
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
     } else {
         Cairn__AccountingReply rep = CAIRN__ACCOUNTING_REPLY__INIT;

@@ -13,82 +13,26 @@
 #define PROV_FORMAT "cairn-provenance/1"
 #define MASKED "****"
 
-/* Everything allocated for one reply, freed after it is sent. */
-typedef struct pool {
-    void **v;
-    size_t n, cap;
-    Cairn__AttemptProvenance **loaded;
-    size_t nloaded, loaded_cap;
-    bool failed;
-} pool_t;
-
-static void *pool_keep(pool_t *p, void *x)
+/* Everything allocated for one reply goes into a frees_t (clients.c),
+ * freed after it is sent. */
+static void *pool_alloc(frees_t *p, size_t size)
 {
-    if (!x) {
-        p->failed = true;
-        return NULL;
-    }
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 64;
-        void **nv = realloc(p->v, cap * sizeof(*nv));
-        if (!nv) {
-            free(x);
-            p->failed = true;
-            return NULL;
-        }
-        p->v = nv;
-        p->cap = cap;
-    }
-    p->v[p->n++] = x;
-    return x;
+    return clients_keep(p, calloc(1, size ? size : 1));
 }
 
-static void *pool_alloc(pool_t *p, size_t size)
-{
-    return pool_keep(p, calloc(1, size ? size : 1));
-}
-
-static char *pool_printf(pool_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *pool_printf(pool_t *p, const char *fmt, ...)
+static char *pool_printf(frees_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *pool_printf(frees_t *p, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     char *s = NULL;
     int n = vasprintf(&s, fmt, ap);
     va_end(ap);
-    return pool_keep(p, n < 0 ? NULL : s);
-}
-
-static void pool_loaded(pool_t *p, Cairn__AttemptProvenance *m)
-{
-    if (!m)
-        return;
-    if (p->nloaded == p->loaded_cap) {
-        size_t cap = p->loaded_cap ? p->loaded_cap * 2 : 16;
-        Cairn__AttemptProvenance **nv = realloc(p->loaded, cap * sizeof(*nv));
-        if (!nv) {
-            cairn__attempt_provenance__free_unpacked(m, NULL);
-            p->failed = true;
-            return;
-        }
-        p->loaded = nv;
-        p->loaded_cap = cap;
-    }
-    p->loaded[p->nloaded++] = m;
-}
-
-static void pool_fini(pool_t *p)
-{
-    for (size_t i = 0; i < p->n; i++)
-        free(p->v[i]);
-    free(p->v);
-    for (size_t i = 0; i < p->nloaded; i++)
-        cairn__attempt_provenance__free_unpacked(p->loaded[i], NULL);
-    free(p->loaded);
+    return clients_keep(p, n < 0 ? NULL : s);
 }
 
 /* "TASK_STATE_RUNNING" -> "running" */
-static char *enum_word(pool_t *p, const ProtobufCEnumDescriptor *d, int v, const char *prefix)
+static char *enum_word(frees_t *p, const ProtobufCEnumDescriptor *d, int v, const char *prefix)
 {
     const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
     const char *name = ev ? ev->name : "UNSPECIFIED";
@@ -123,7 +67,7 @@ const char *clients_end_word(const sched_attempt_info_t *ai)
     }
 }
 
-static Cairn__KeyValue *kv(pool_t *p, const char *k, const char *v)
+static Cairn__KeyValue *kv(frees_t *p, const char *k, const char *v)
 {
     Cairn__KeyValue *m = pool_alloc(p, sizeof(*m));
     if (!m)
@@ -135,7 +79,7 @@ static Cairn__KeyValue *kv(pool_t *p, const char *k, const char *v)
 }
 
 /* The variables the worker sets (worker/exec_env.c), from the attempt. */
-static void cairn_env(pool_t *p, sched_daemon_t *d, const sched_attempt_info_t *ai,
+static void cairn_env(frees_t *p, sched_daemon_t *d, const sched_attempt_info_t *ai,
                       const sched_task_info_t *ti, uint32_t rank, Cairn__AttemptProvenance *m)
 {
     Cairn__KeyValue **v = pool_alloc(p, 10 * sizeof(*v));
@@ -170,7 +114,7 @@ static void cairn_env(pool_t *p, sched_daemon_t *d, const sched_attempt_info_t *
 
 /* text with every occurrence of value (4 bytes or more) replaced by MASKED;
  * text itself when there is none (else a new string in the pool). */
-static char *mask_value(pool_t *p, char *text, const char *value)
+static char *mask_value(frees_t *p, char *text, const char *value)
 {
     size_t vl = strlen(value);
     if (vl < 4 || !strstr(text, value))
@@ -198,7 +142,7 @@ static char *mask_value(pool_t *p, char *text, const char *value)
 
 /* The spec text with the values of secret env entries masked, as in the
  * tasks' env (spec_sha256 stays the hash of the text as submitted). */
-static char *mask_spec(pool_t *p, sched_daemon_t *d, uint32_t job, uint32_t ntasks, char *text)
+static char *mask_spec(frees_t *p, sched_daemon_t *d, uint32_t job, uint32_t ntasks, char *text)
 {
     const char *pattern =
         d->cfg.secret_pattern ? d->cfg.secret_pattern : PROV_SECRET_PATTERN_DEFAULT;
@@ -219,7 +163,7 @@ static char *mask_spec(pool_t *p, sched_daemon_t *d, uint32_t job, uint32_t ntas
     return text;
 }
 
-static Cairn__AttemptProvenance *attempt_prov(pool_t *p, sched_daemon_t *d,
+static Cairn__AttemptProvenance *attempt_prov(frees_t *p, sched_daemon_t *d,
                                               const sched_attempt_info_t *ai,
                                               const sched_task_info_t *ti, uint32_t rank,
                                               const char *previous_end)
@@ -232,8 +176,8 @@ static Cairn__AttemptProvenance *attempt_prov(pool_t *p, sched_daemon_t *d,
     cairn_error_t err = {{0}};
     if (prov_load(d->prov, ai->id, rank, &start, &end, &err) < 0)
         dlog(d->log, LOG_WARN, "%s", err.text);
-    pool_loaded(p, start);
-    pool_loaded(p, end);
+    clients_keep_msg(p, (ProtobufCMessage *)start);
+    clients_keep_msg(p, (ProtobufCMessage *)end);
     m->attempt_id = ai->id;
     m->number = ai->number;
     m->rank = rank;
@@ -277,7 +221,7 @@ static Cairn__AttemptProvenance *attempt_prov(pool_t *p, sched_daemon_t *d,
     return m;
 }
 
-static Cairn__TaskProvenance *task_prov(pool_t *p, sched_daemon_t *d, uint32_t job, uint32_t t)
+static Cairn__TaskProvenance *task_prov(frees_t *p, sched_daemon_t *d, uint32_t job, uint32_t t)
 {
     sched_task_info_t ti;
     if (sched_task_info(d->core, job, t, &ti) < 0)
@@ -356,7 +300,7 @@ void clients_provenance(sched_daemon_t *d, const cairn_peer_t *from,
     }
     if (!clients_may_touch_job(d, from, job, "read the provenance of"))
         return;
-    pool_t p = {0};
+    frees_t p = {0};
     sched_job_info_t ji;
     sched_job_info(d->core, job, &ji);
     Cairn__JobProvenance jp = CAIRN__JOB_PROVENANCE__INIT;
@@ -375,22 +319,22 @@ void clients_provenance(sched_daemon_t *d, const cairn_peer_t *from,
     cairn_error_t err = {{0}};
     if (prov_get_spec(d->prov, job, &text, &sha, &err) < 0)
         dlog(d->log, LOG_WARN, "%s", err.text);
-    jp.spec_text = pool_keep(&p, text ? text : strdup(""));
+    jp.spec_text = clients_keep(&p, text ? text : strdup(""));
     if (jp.spec_text && !r->raw_spec)
         jp.spec_text = mask_spec(&p, d, job, ji.ntasks, jp.spec_text);
-    jp.spec_sha256 = pool_keep(&p, sha ? sha : strdup(""));
+    jp.spec_sha256 = clients_keep(&p, sha ? sha : strdup(""));
     jp.tasks = pool_alloc(&p, (ji.ntasks + 1) * sizeof(*jp.tasks));
     for (uint32_t t = one ? only : 0; jp.tasks && t < (one ? only + 1 : ji.ntasks); t++) {
         Cairn__TaskProvenance *tp = task_prov(&p, d, job, t);
         if (tp)
             jp.tasks[jp.n_tasks++] = tp;
     }
-    if (p.failed) {
+    if (p.oom) {
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
     } else {
         Cairn__ProvenanceReply rep = CAIRN__PROVENANCE_REPLY__INIT;
         rep.job = &jp;
         d_send(d, d->cnet, from, CAIRN_MSG_PROVENANCE_REPLY, &rep.base);
     }
-    pool_fini(&p);
+    clients_frees_fini(&p);
 }

@@ -219,6 +219,21 @@ void clients_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t typ
  * their deadline); re-arm the deadline timer. */
 void clients_answer_waits(sched_daemon_t *d, bool expire);
 void clients_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg);
+/* What one reply needs freed after it is sent (clients.c): malloc'd
+ * blocks, and messages from protobuf-c unpack. oom: a keep failed. */
+typedef struct frees {
+    void **v;
+    size_t n, cap;
+    ProtobufCMessage **msgs;
+    size_t nmsgs, msgs_cap;
+    bool oom;
+} frees_t;
+/* Keep p (NULL: sets oom) until clients_frees_fini; returns p, or NULL
+ * (then p was freed). */
+void *clients_keep(frees_t *f, void *p);
+void clients_keep_msg(frees_t *f, ProtobufCMessage *m);
+void clients_frees_fini(frees_t *f);
+
 /* May the client act (verb: "cancel", "read logs of") on job? Answers
  * the refusal itself when not. */
 bool clients_may_touch_job(sched_daemon_t *d, const cairn_peer_t *from, uint32_t job,
