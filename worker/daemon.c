@@ -386,6 +386,15 @@ static void report_exit(worker_daemon_t *d, daemon_attempt_t *a, const exec_resu
     start_queued_after(d, id);
 }
 
+/* A stale attempt (not adopted) ended: forget it unreported and hand its
+ * cores and GPUs to the attempt queued behind it. */
+static void drop_stale(worker_daemon_t *d, uint64_t id)
+{
+    dlog(d, WORKER_LOG_INFO, "stale attempt %" PRIu64 " ended; not reported", id);
+    att_ended(d, id);
+    start_queued_after(d, id);
+}
+
 /* The outputs of an ended attempt are hashed: report it now. */
 static void outputs_hashed_cb(uint64_t id, const worker_output_t *outs, size_t n, void *arg)
 {
@@ -396,13 +405,10 @@ static void outputs_hashed_cb(uint64_t id, const worker_output_t *outs, size_t n
     exec_result_t *r = a->result;
     a->result = NULL;
     a->hashing = NULL; /* freed by outputs.c after this returns */
-    if (a->stale) {
-        dlog(d, WORKER_LOG_INFO, "stale attempt %" PRIu64 " ended; not reported", id);
-        att_ended(d, id);
-        start_queued_after(d, id);
-    } else {
+    if (a->stale)
+        drop_stale(d, id);
+    else
         report_exit(d, a, r, outs, n, false);
-    }
     free(r);
 }
 
@@ -436,9 +442,7 @@ static void exec_exited_cb(const exec_result_t *r, void *arg)
     if (d->stopped || !a)
         return;
     if (a->stale) {
-        dlog(d, WORKER_LOG_INFO, "stale attempt %" PRIu64 " ended; not reported", a->id);
-        att_ended(d, r->attempt_id);
-        start_queued_after(d, r->attempt_id);
+        drop_stale(d, r->attempt_id);
         return;
     }
     /* the EXITED event waits for the hashes; the attempt counts as running */
@@ -465,9 +469,7 @@ static void cache_checked_cb(uint64_t id, const worker_output_t *outs, size_t n,
     a->checking = NULL;
     a->hashing = NULL; /* freed by outputs.c after this returns */
     if (a->stale) {
-        dlog(d, WORKER_LOG_INFO, "stale attempt %" PRIu64 " dropped", id);
-        att_ended(d, id);
-        start_queued_after(d, id);
+        drop_stale(d, id);
         cairn__assign_task__free_unpacked(m, NULL);
         return;
     }
