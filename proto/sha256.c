@@ -1,6 +1,7 @@
 /* SHA-256 after FIPS 180-4, section 6.2. */
 #include "sha256.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,4 +156,13 @@ void cairn_hmac_sha256(const void *key, size_t klen, const void *data, size_t le
     memcpy(buf + 64, inner, CAIRN_SHA256_LEN);
     cairn_sha256(buf, 64 + CAIRN_SHA256_LEN, out);
     free(buf);
+}
+
+void cairn_sha256_field(cairn_sha256_ctx_t *c, const char *s)
+{
+    char len[24];
+    size_t n = s ? strlen(s) : 0;
+    snprintf(len, sizeof(len), "%zu:", n);
+    cairn_sha256_update(c, len, strlen(len));
+    cairn_sha256_update(c, s ? s : "", n);
 }

@@ -24,6 +24,9 @@ typedef struct cairn_sha256_ctx {
 void cairn_sha256_init(cairn_sha256_ctx_t *c);
 void cairn_sha256_update(cairn_sha256_ctx_t *c, const void *data, size_t len);
 void cairn_sha256_final(cairn_sha256_ctx_t *c, uint8_t out[CAIRN_SHA256_LEN]);
+/* Feed s (NULL: "") as "LEN:" then its bytes, so that no two lists of
+ * fields hash alike (cache keys). */
+void cairn_sha256_field(cairn_sha256_ctx_t *c, const char *s);
 
 /* A digest as 64 lower-case hex digits and a NUL. */
 void cairn_sha256_to_hex(const uint8_t d[CAIRN_SHA256_LEN], char out[2 * CAIRN_SHA256_LEN + 1]);

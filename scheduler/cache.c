@@ -129,15 +129,6 @@ void cache_close(cache_t *c)
     free(c);
 }
 
-static void hash_field(cairn_sha256_ctx_t *h, const char *s)
-{
-    char len[24];
-    size_t n = s ? strlen(s) : 0;
-    snprintf(len, sizeof(len), "%zu:", n);
-    cairn_sha256_update(h, len, strlen(len));
-    cairn_sha256_update(h, s ? s : "", n);
-}
-
 bool cache_key(const sched_t *core, prov_t *prov, uint32_t job, uint32_t task,
                char key[CACHE_KEY_HEX])
 {
@@ -146,8 +137,8 @@ bool cache_key(const sched_t *core, prov_t *prov, uint32_t job, uint32_t task,
         return false;
     cairn_sha256_ctx_t h;
     cairn_sha256_init(&h);
-    hash_field(&h, "cairn-cache-key-v1");
-    hash_field(&h, ti.cache_base);
+    cairn_sha256_field(&h, "cairn-cache-key-v1");
+    cairn_sha256_field(&h, ti.cache_base);
     const uint32_t *deps = NULL;
     uint32_t nd = sched_task_deps(core, job, task, &deps);
     char num[32];
@@ -155,21 +146,21 @@ bool cache_key(const sched_t *core, prov_t *prov, uint32_t job, uint32_t task,
         sched_task_info_t di;
         if (sched_task_info(core, job, deps[i], &di) < 0)
             continue;
-        hash_field(&h, di.name);
+        cairn_sha256_field(&h, di.name);
         Cairn__AttemptProvenance *start = NULL, *end = NULL;
         cairn_error_t err = {{0}};
         if (di.attempt)
             prov_load(prov, di.attempt, 0, &start, &end, &err);
         if (end && end->n_outputs > 0) {
             for (size_t k = 0; k < end->n_outputs; k++) {
-                hash_field(&h, end->outputs[k]->path);
-                hash_field(&h, end->outputs[k]->error && end->outputs[k]->error[0]
-                                   ? end->outputs[k]->error
-                                   : end->outputs[k]->sha256);
+                cairn_sha256_field(&h, end->outputs[k]->path);
+                cairn_sha256_field(&h, end->outputs[k]->error && end->outputs[k]->error[0]
+                                           ? end->outputs[k]->error
+                                           : end->outputs[k]->sha256);
             }
         } else { /* nothing declared: that very run */
             snprintf(num, sizeof(num), "attempt %llu", (unsigned long long)di.attempt);
-            hash_field(&h, num);
+            cairn_sha256_field(&h, num);
         }
         if (start)
             cairn__attempt_provenance__free_unpacked(start, NULL);

@@ -181,21 +181,12 @@ static void fill_retry(sched_retry_policy_t *r, const Cairn__RetryPolicy *p)
         r->exit_codes[i] = p->retry_on_exit_codes[i];
 }
 
-/* Length-prefixed, so that no two field lists hash alike. */
-static void hash_field(cairn_sha256_ctx_t *c, const char *s)
-{
-    char len[24];
-    size_t n = s ? strlen(s) : 0;
-    snprintf(len, sizeof(len), "%zu:", n);
-    cairn_sha256_update(c, len, strlen(len));
-    cairn_sha256_update(c, s ? s : "", n);
-}
-
+/* A number as a hashed field (cairn_sha256_field). */
 static void hash_u64(cairn_sha256_ctx_t *c, uint64_t v)
 {
     char s[24];
     snprintf(s, sizeof(s), "%llu", (unsigned long long)v);
-    hash_field(c, s);
+    cairn_sha256_field(c, s);
 }
 
 /* The part of a cached task's key known at submit (scheduler/cache.h):
@@ -205,28 +196,28 @@ static char *cache_base(const sched_task_spec_t *ts, const Cairn__TaskSpec *t, u
 {
     cairn_sha256_ctx_t c;
     cairn_sha256_init(&c);
-    hash_field(&c, "cairn-cache-v1");
+    cairn_sha256_field(&c, "cairn-cache-v1");
     hash_u64(&c, ts->argc);
     for (uint32_t k = 0; k < ts->argc; k++)
-        hash_field(&c, ts->argv[k]);
+        cairn_sha256_field(&c, ts->argv[k]);
     hash_u64(&c, ts->nenv);
     for (uint32_t k = 0; k < ts->nenv; k++)
-        hash_field(&c, ts->env[k]);
-    hash_field(&c, ts->workdir);
+        cairn_sha256_field(&c, ts->env[k]);
+    cairn_sha256_field(&c, ts->workdir);
     hash_u64(&c, sched_seed_derive(seed, ts->name, 0));
     hash_u64(&c, ts->req.cpus);
     hash_u64(&c, ts->req.memory_bytes);
     hash_u64(&c, ts->req.gpus);
-    hash_field(&c, ts->req.gpu_model);
+    cairn_sha256_field(&c, ts->req.gpu_model);
     hash_u64(&c, ts->req.gpu_min_memory);
     hash_u64(&c, ts->req.nlabels);
     for (uint32_t k = 0; k < ts->req.nlabels; k++)
-        hash_field(&c, ts->req.labels[k]);
+        cairn_sha256_field(&c, ts->req.labels[k]);
     hash_u64(&c, ts->replicas);
     hash_u64(&c, t->n_inputs);
     for (size_t k = 0; k < t->n_inputs; k++) {
-        hash_field(&c, t->inputs[k]->path);
-        hash_field(&c, t->inputs[k]->sha256);
+        cairn_sha256_field(&c, t->inputs[k]->path);
+        cairn_sha256_field(&c, t->inputs[k]->sha256);
     }
     uint8_t d[CAIRN_SHA256_LEN];
     cairn_sha256_final(&c, d);
