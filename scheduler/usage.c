@@ -32,6 +32,7 @@ typedef struct pending {
 struct usage {
     journal_t *j;
     sqlite3_stmt *put_node, *put_gpu, *put_census, *put_task;
+    sqlite3_stmt *gpu_busy; /* usage_gpu_seconds: once per record and GPU */
     pending_t *pending;
     size_t npending, pending_cap;
 };
@@ -89,7 +90,11 @@ int usage_open(journal_t *j, usage_t **out, cairn_error_t *err)
         sqlite3_prepare_v2(db, "INSERT INTO usage_census VALUES (?,?,?,?,?,?,?,?,?,?,?)", -1,
                            &u->put_census, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "INSERT INTO usage_tasks VALUES (?,?,?,?,?,?,?)", -1, &u->put_task,
-                           NULL) != SQLITE_OK) {
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "SELECT time_ms, span_ms, util FROM usage_gpus WHERE node = ? AND"
+                           " idx = ? AND time_ms > ? AND time_ms - span_ms < ?",
+                           -1, &u->gpu_busy, NULL) != SQLITE_OK) {
         int rc = sql_error(u, err, "open");
         usage_close(u);
         return rc;
@@ -118,6 +123,7 @@ void usage_close(usage_t *u)
     sqlite3_finalize(u->put_gpu);
     sqlite3_finalize(u->put_census);
     sqlite3_finalize(u->put_task);
+    sqlite3_finalize(u->gpu_busy);
     free(u);
 }
 
@@ -496,12 +502,7 @@ void usage_reply_fini(Cairn__UsageReply *rep)
 double usage_gpu_seconds(usage_t *u, const char *node, uint32_t index, int64_t from_ms,
                          int64_t to_ms)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(journal_db(u->j),
-                           "SELECT time_ms, span_ms, util FROM usage_gpus WHERE node = ? AND"
-                           " idx = ? AND time_ms > ? AND time_ms - span_ms < ?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return -1;
+    sqlite3_stmt *st = u->gpu_busy;
     sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, index);
     sqlite3_bind_int64(st, 3, from_ms);
@@ -516,6 +517,7 @@ double usage_gpu_seconds(usage_t *u, const char *node, uint32_t index, int64_t f
             any = true;
         }
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return any ? sec : -1;
 }
