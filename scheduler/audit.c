@@ -27,49 +27,32 @@ static int sql_error(audit_t *a, cairn_error_t *err, const char *what)
     return errcode(err, -EIO, "audit %s: %s", what, sqlite3_errmsg(journal_db(a->j)));
 }
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-} buf_t;
-
-static void put(buf_t *b, const char *s, size_t n)
+/* F(x): the length-prefixed field, then a newline. */
+static void field(cairn_sha256_ctx_t *c, const char *x)
 {
-    if (b->len + n + 32 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 512) + n + 32;
-        char *np = realloc(b->p, cap);
-        if (!np)
-            abort(); /* entries are small; out of memory here is fatal */
-        b->p = np;
-        b->cap = cap;
-    }
-    b->len += (size_t)sprintf(b->p + b->len, "%zu:", n);
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len++] = '\n';
+    cairn_sha256_field(c, x);
+    cairn_sha256_update(c, "\n", 1);
 }
 
 void audit_entry_hash(const audit_entry_t *e, char out[AUDIT_HASH_HEX])
 {
     static const char domain[] = "cairn-audit-v1\n";
-    buf_t b = {0};
+    cairn_sha256_ctx_t c;
     char num[32];
-    b.cap = 512 + strlen(e->user) + strlen(e->action) + strlen(e->target) + strlen(e->detail);
-    b.p = malloc(b.cap);
-    if (!b.p)
-        abort();
-    memcpy(b.p, domain, sizeof(domain) - 1);
-    b.len = sizeof(domain) - 1;
-    put(&b, e->prev, strlen(e->prev));
+    cairn_sha256_init(&c);
+    cairn_sha256_update(&c, domain, sizeof(domain) - 1);
+    field(&c, e->prev);
     snprintf(num, sizeof(num), "%" PRIu64, e->seq);
-    put(&b, num, strlen(num));
+    field(&c, num);
     snprintf(num, sizeof(num), "%" PRId64, e->time_ms);
-    put(&b, num, strlen(num));
-    put(&b, e->user, strlen(e->user));
-    put(&b, e->action, strlen(e->action));
-    put(&b, e->target, strlen(e->target));
-    put(&b, e->detail, strlen(e->detail));
-    cairn_sha256_hex(b.p, b.len, out);
-    free(b.p);
+    field(&c, num);
+    field(&c, e->user);
+    field(&c, e->action);
+    field(&c, e->target);
+    field(&c, e->detail);
+    uint8_t d[CAIRN_SHA256_LEN];
+    cairn_sha256_final(&c, d);
+    cairn_sha256_to_hex(d, out);
 }
 
 int audit_reload(audit_t *a, cairn_error_t *err)
