@@ -26,13 +26,6 @@
 
 #define ANONYMOUS "anonymous"
 
-typedef struct client_id {
-    char name[256];
-    bool anonymous;
-    bool has_uid;
-    uid_t uid;
-} client_id_t;
-
 /* Listen for clients on url. An ipc:// socket is made connectable by every
  * local user (0666): who may reach it is up to the permissions of the
  * directory it lives in, and what each user may do is decided per request
@@ -87,7 +80,7 @@ static void uid_name(uid_t uid, char *name, size_t n)
 
 /* The identity of the client on pipe (or of the signer of the request
  * being handled: see on_signed). */
-static void client_identity(sched_daemon_t *d, const cairn_peer_t *from, client_id_t *id)
+void clients_identity(sched_daemon_t *d, const cairn_peer_t *from, client_id_t *id)
 {
     memset(id, 0, sizeof(*id));
     uint64_t uid = 0;
@@ -119,7 +112,7 @@ static bool in_group(const char *group, const char *user, bool has_gid, gid_t gi
     return false;
 }
 
-static bool is_admin(sched_daemon_t *d, const client_id_t *id)
+bool clients_is_admin(sched_daemon_t *d, const client_id_t *id)
 {
     if (id->anonymous)
         return false;
@@ -182,12 +175,12 @@ bool clients_may_touch_job(sched_daemon_t *d, const cairn_peer_t *from, uint32_t
                            const char *verb)
 {
     client_id_t id;
-    client_identity(d, from, &id);
+    clients_identity(d, from, &id);
     sched_job_info_t ji;
     sched_job_info(d->core, job, &ji);
     const char *owner = ji.user ? ji.user : "";
     bool owner_ok = !strcmp(owner, id.name) && (!id.anonymous || d->cfg.allow_anonymous_writes);
-    if (owner_ok || is_admin(d, &id))
+    if (owner_ok || clients_is_admin(d, &id))
         return true;
     dlog(d->log, LOG_INFO, "refused: %s %s may not %s job %u of %s",
          id.anonymous ? "anonymous client" : "user", id.name, verb, job, owner);
@@ -228,7 +221,7 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
         return;
     }
     client_id_t id;
-    client_identity(d, from, &id);
+    clients_identity(d, from, &id);
     if (!may_write(d, from, &id, "submit jobs"))
         return;
     /* the submitter is who the client is, not what it says it is */
@@ -671,7 +664,7 @@ static void on_cancel(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     }
     uint32_t job = (uint32_t)r->job_id;
     client_id_t id;
-    client_identity(d, from, &id);
+    clients_identity(d, from, &id);
     if (!may_write(d, from, &id, "cancel jobs") || !clients_may_touch_job(d, from, job, "cancel"))
         return;
     sched_job_info_t before, after;
@@ -698,7 +691,7 @@ static void on_cancel(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     rep.state = clients_job_state(&after);
     dlog(d->log, LOG_INFO, "job %u%s%s cancelled", job, one ? " task " : "", one ? r->task : "");
     client_id_t who;
-    client_identity(d, from, &who);
+    clients_identity(d, from, &who);
     char target[300];
     snprintf(target, sizeof(target), "job %u%s%.255s", job, one ? " task " : "",
              one ? r->task : "");
@@ -850,8 +843,8 @@ static void on_drain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__D
 {
     uint32_t node;
     client_id_t id;
-    client_identity(d, from, &id);
-    if (!is_admin(d, &id)) {
+    clients_identity(d, from, &id);
+    if (!clients_is_admin(d, &id)) {
         const char *verb = r->drain ? "drain" : "undrain";
         dlog(d->log, LOG_INFO, "refused: %s %s may not %s node %s",
              id.anonymous ? "anonymous client" : "user", id.name, verb, r->node ? r->node : "");
@@ -903,113 +896,6 @@ static void on_explain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn_
     free(text);
 }
 
-/* --- audit ----------------------------------------------------------------- */
-
-typedef struct audit_out {
-    Cairn__AuditEntry **v;
-    size_t n, cap;
-    bool failed;
-} audit_out_t;
-
-static int audit_collect(const audit_entry_t *e, void *arg)
-{
-    audit_out_t *o = arg;
-    if (o->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 64;
-        Cairn__AuditEntry **nv = realloc(o->v, cap * sizeof(*nv));
-        if (!nv) {
-            o->failed = true;
-            return 1;
-        }
-        o->v = nv;
-        o->cap = cap;
-    }
-    Cairn__AuditEntry *m = malloc(sizeof(*m));
-    if (!m) {
-        o->failed = true;
-        return 1;
-    }
-    cairn__audit_entry__init(m);
-    m->seq = e->seq;
-    m->time_ms = e->time_ms;
-    m->user = strdup(e->user);
-    m->action = strdup(e->action);
-    m->target = strdup(e->target);
-    m->detail = strdup(e->detail);
-    m->prev_hash = strdup(e->prev);
-    m->hash = strdup(e->hash);
-    o->v[o->n++] = m;
-    if (!m->user || !m->action || !m->target || !m->detail || !m->prev_hash || !m->hash) {
-        o->failed = true;
-        return 1;
-    }
-    return 0;
-}
-
-static void audit_out_fini(audit_out_t *o)
-{
-    for (size_t i = 0; i < o->n; i++) {
-        Cairn__AuditEntry *m = o->v[i];
-        free(m->user);
-        free(m->action);
-        free(m->target);
-        free(m->detail);
-        free(m->prev_hash);
-        free(m->hash);
-        free(m);
-    }
-    free(o->v);
-}
-
-/* List the trail (administrators: everyone's; others: their own) or
- * verify its chain (anyone: the answer says nothing but whether it holds). */
-static void on_audit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__AuditRequest *r)
-{
-    Cairn__AuditReply rep = CAIRN__AUDIT_REPLY__INIT;
-    cairn_error_t err = {{0}};
-    if (r->verify) {
-        audit_check_t c;
-        if (audit_verify(d->audit, r->expect_head, &c, &err) < 0) {
-            clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "%s", err.text);
-            return;
-        }
-        rep.verified = true;
-        rep.ok = c.ok;
-        rep.count = c.count;
-        rep.head = c.head;
-        rep.bad_seq = c.bad_seq;
-        rep.problem = c.problem;
-        if (!c.ok)
-            dlog(d->log, LOG_ERROR, "audit trail does not verify: %s", c.problem);
-        d_send(d, d->cnet, from, CAIRN_MSG_AUDIT_REPLY, &rep.base);
-        return;
-    }
-    client_id_t id;
-    client_identity(d, from, &id);
-    const char *user = r->user && *r->user ? r->user : NULL;
-    if (!is_admin(d, &id)) {
-        if (id.anonymous || (user && strcmp(user, id.name) != 0)) {
-            clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
-                          "%s %s may read only their own audit entries",
-                          id.anonymous ? "anonymous client" : "user", id.name);
-            return;
-        }
-        user = id.name;
-    }
-    audit_out_t o = {0};
-    if (audit_list(d->audit, r->since_ms, user, r->limit, audit_collect, &o, &err) < 0 ||
-        o.failed) {
-        audit_out_fini(&o);
-        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "%s",
-                      o.failed ? "out of memory" : err.text);
-        return;
-    }
-    rep.n_entries = o.n;
-    rep.entries = o.v;
-    d_send(d, d->cnet, from, CAIRN_MSG_AUDIT_REPLY, &rep.base);
-    audit_out_fini(&o);
-}
-
 /* --- dispatch -------------------------------------------------------------- */
 
 typedef void (*client_fn)(sched_daemon_t *, const cairn_peer_t *, const ProtobufCMessage *);
@@ -1026,7 +912,7 @@ static const struct {
     {CAIRN_MSG_NODES, (client_fn)on_nodes},
     {CAIRN_MSG_DRAIN, (client_fn)on_drain},
     {CAIRN_MSG_EXPLAIN, (client_fn)on_explain},
-    {CAIRN_MSG_AUDIT, (client_fn)on_audit},
+    {CAIRN_MSG_AUDIT, (client_fn)clients_audit},
     {CAIRN_MSG_PROVENANCE, (client_fn)clients_provenance},
     {CAIRN_MSG_ACCOUNTING, (client_fn)clients_accounting},
     {CAIRN_MSG_USAGE, (client_fn)clients_usage},

@@ -234,6 +234,19 @@ void *clients_keep(frees_t *f, void *p);
 void clients_keep_msg(frees_t *f, ProtobufCMessage *m);
 void clients_frees_fini(frees_t *f);
 
+/* Who sent a request (clients.c). */
+typedef struct client_id {
+    char name[256];
+    bool anonymous;
+    bool has_uid;
+    uid_t uid;
+} client_id_t;
+void clients_identity(sched_daemon_t *d, const cairn_peer_t *from, client_id_t *id);
+/* Root, the scheduler's own user, or listed in --admins (by name or group). */
+bool clients_is_admin(sched_daemon_t *d, const client_id_t *id);
+/* clients_audit.c: AuditRequest */
+void clients_audit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__AuditRequest *r);
+
 /* May the client act (verb: "cancel", "read logs of") on job? Answers
  * the refusal itself when not. */
 bool clients_may_touch_job(sched_daemon_t *d, const cairn_peer_t *from, uint32_t job,
