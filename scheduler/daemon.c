@@ -137,19 +137,25 @@ void d_audit(sched_daemon_t *d, const char *user, const char *action, const char
 }
 
 /* The configuration as one line, for the audit trail. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define PREFETCH_TEXT                                                                              \
+    STR(SCHED_DAEMON_PREFETCH) ".." STR(SCHED_DAEMON_PREFETCH_MAX) "/" STR(                         \
+        SCHED_DAEMON_PREFETCH_WINDOW_MS) "ms"
+
 static void config_line(const sched_daemon_t *d, char *buf, size_t n)
 {
     const sched_daemon_config_t *c = &d->cfg;
     snprintf(buf, n,
              "workers=%s clients=%s heartbeat_interval_ms=%lld heartbeat_timeout_ms=%lld "
-             "restart_grace_ms=%lld kill_grace_ms=%lld max_reservations=%u prefetch=%d "
+             "restart_grace_ms=%lld kill_grace_ms=%lld max_reservations=%u prefetch=%s "
              "join_key=%s tls_cert=%s tls_ca=%s admins=%s allow_anonymous_writes=%d "
              "secret_pattern=%s "
              "max_tasks=%u max_argv=%u max_env=%u max_needs=%u max_string=%zu",
              d->worker_url, d->client_url, (long long)c->heartbeat_interval_ms,
              (long long)c->heartbeat_timeout_ms, (long long)c->restart_grace_ms,
              (long long)c->kill_grace_ms, c->max_reservations,
-             c->no_prefetch ? 0 : SCHED_DAEMON_PREFETCH, c->join_key_file ? c->join_key_file : "-",
+             c->no_prefetch ? "0" : PREFETCH_TEXT, c->join_key_file ? c->join_key_file : "-",
              c->tls_cert ? c->tls_cert : "-", c->tls_ca ? c->tls_ca : "-",
              c->admins && *c->admins ? c->admins : "-", c->allow_anonymous_writes,
              c->secret_pattern ? c->secret_pattern : PROV_SECRET_PATTERN_DEFAULT,
@@ -289,11 +295,19 @@ static int replay_cb(uint64_t seq, const uint8_t *buf, size_t len, void *arg)
     return rc < 0 ? rc : 0;
 }
 
+sched_config_t sched_daemon_core_config(const sched_daemon_config_t *c)
+{
+    bool on = !c || !c->no_prefetch;
+    return (sched_config_t){.max_reservations = c ? c->max_reservations : 1,
+                            .prefetch = on ? SCHED_DAEMON_PREFETCH : 0,
+                            .prefetch_max = on ? SCHED_DAEMON_PREFETCH_MAX : 0,
+                            .prefetch_window_ms = SCHED_DAEMON_PREFETCH_WINDOW_MS};
+}
+
 /* (Re)build the core from the journal. */
 static int load_state(sched_daemon_t *d, cairn_error_t *err)
 {
-    sched_config_t sc = {.max_reservations = d->cfg.max_reservations,
-                         .prefetch = d->cfg.no_prefetch ? 0 : SCHED_DAEMON_PREFETCH};
+    sched_config_t sc = sched_daemon_core_config(&d->cfg);
     sched_t *core = sched_create(&sc);
     if (!core)
         return errcode(err, -ENOMEM, "out of memory");
@@ -546,6 +560,7 @@ int clients_listen(nng_socket s, const char *url, const cairn_tls_t *tls,
 static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
 {
     int rv;
+    cairn_nng_threads_start(); /* SIGTERM goes to the loop's thread */
     if ((rv = nng_pair1_open_poly(&d->wsock)) != 0 || (rv = nng_rep0_open_raw(&d->csock)) != 0)
         return errcode(err, -EIO, "cannot open sockets: %s", nng_strerror(rv));
     nng_socket_set_int(d->wsock, NNG_OPT_SENDBUF, 1024);

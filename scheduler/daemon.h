@@ -40,7 +40,11 @@ typedef struct sched_daemon_config {
     bool no_prefetch;              /* never queue tasks behind running ones (see sched_config_t) */
     const char *join_key_file;     /* workers must prove they hold this key (proto/join.h) */
     const char *tls_cert, *tls_ca; /* for tls+tcp:// endpoints (proto/net.h cairn_tls_t) */
-#define SCHED_DAEMON_PREFETCH 2    /* otherwise: tasks queued per running attempt */
+/* otherwise: tasks queued per running attempt; up to PREFETCH_MAX for
+ * tasks that run short, to fill PREFETCH_WINDOW_MS (sched_config_t) */
+#define SCHED_DAEMON_PREFETCH 2
+#define SCHED_DAEMON_PREFETCH_MAX 16
+#define SCHED_DAEMON_PREFETCH_WINDOW_MS 20
     uint32_t max_jobs_listed;
     conv_limits_t limits;
     const char *admins;         /* users and @groups allowed to act on every job; NULL: none */
@@ -49,6 +53,10 @@ typedef struct sched_daemon_config {
     int64_t sample_interval_ms; /* census of waiting demand and idle GPUs (usage.h) */
     int64_t usage_retention_ms; /* usage samples older than this are dropped */
 } sched_daemon_config_t;
+
+/* The core's settings for a daemon configured so (the journal verifier
+ * uses the same to re-derive placements). c NULL: the defaults. */
+sched_config_t sched_daemon_core_config(const sched_daemon_config_t *c);
 
 /* Defaults for every field but state_dir. */
 void sched_daemon_config_init(sched_daemon_config_t *cfg);

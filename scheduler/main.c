@@ -401,8 +401,7 @@ static int verify_main(const char *dir, const sched_daemon_config_t *dc)
     verify_report_t rep;
     cairn_error_t err = {{0}};
     /* placements are re-derived with the scheduler's own settings */
-    sched_config_t sc = {.max_reservations = dc->max_reservations,
-                         .prefetch = dc->no_prefetch ? 0 : SCHED_DAEMON_PREFETCH};
+    sched_config_t sc = sched_daemon_core_config(dc);
     int rc = journal_verify_cfg(path, &sc, stdout, &rep, &err);
     fprintf(stderr, "%s: %llu entries, %llu placements in %llu passes: %s%s\n", path,
             (unsigned long long)rep.entries, (unsigned long long)rep.placements,

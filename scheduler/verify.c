@@ -99,7 +99,7 @@ static int entry_cb(uint64_t seq, const uint8_t *buf, size_t len, void *arg)
 int journal_verify(const char *path, FILE *out, verify_report_t *rep, cairn_error_t *err)
 {
     /* the daemon's defaults */
-    sched_config_t cfg = {.max_reservations = 1, .prefetch = SCHED_DAEMON_PREFETCH};
+    sched_config_t cfg = sched_daemon_core_config(NULL);
     return journal_verify_cfg(path, &cfg, out, rep, err);
 }
 

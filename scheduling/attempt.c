@@ -296,9 +296,23 @@ static void successor_go(sched_t *s, sched_attempt_t *at, sched_end_t end, int64
     cluster_alloc_take(s, &q->allocs[0]);
 }
 
+/* Fold an attempt's run time into its class's running average (1/8 weight
+ * to the newest; integer, so replay derives the same). */
+static void class_note_run(sched_t *s, const sched_attempt_t *at, int64_t now_ms)
+{
+    task_class_t *c = &s->classes[s->jobs[at->job - 1].tasks[at->task].cls];
+    int64_t run16 = (now_ms > at->started_ms ? now_ms - at->started_ms : 0) * 16;
+    if (run16 > INT64_MAX / 16)
+        run16 = INT64_MAX / 16;
+    c->run_avg16 = c->run_known ? c->run_avg16 + (run16 - c->run_avg16) / 8 : run16;
+    c->run_known = true;
+}
+
 void attempt_end(sched_t *s, sched_attempt_t *at, sched_end_t end, int code, int sig,
                  int64_t now_ms)
 {
+    if (!at->queued && at->started_ms && end == SCHED_END_EXIT)
+        class_note_run(s, at, now_ms);
     if (at->queued) {
         /* it held nothing: the one queued behind it moves up the line */
         sched_attempt_t *pred = attempt_at(s, at->after);

@@ -121,65 +121,92 @@ out:
     return rc;
 }
 
-static int cmp_id(const void *a, const void *b)
+/* How many attempts may wait behind one running attempt of class c
+ * (sched_config_t .prefetch, .prefetch_max). */
+static uint32_t line_depth(const sched_t *s, const task_class_t *c)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    uint32_t d = s->cfg.prefetch, max = s->cfg.prefetch_max;
+    if (!c->run_known || max <= d || s->cfg.prefetch_window_ms == 0)
+        return d;
+    int64_t avg16 = c->run_avg16 < 16 ? 16 : c->run_avg16; /* at least 1 ms */
+    int64_t want = (int64_t)s->cfg.prefetch_window_ms * 16 / avg16;
+    return want >= max ? max : want <= d ? d : (uint32_t)want;
+}
+
+typedef struct line {
+    uint64_t tail; /* the attempt a new one queues behind */
+    uint32_t len;  /* attempts waiting in it */
+} line_t;
+
+static int cmp_line(const void *a, const void *b)
+{
+    uint64_t x = ((const line_t *)a)->tail, y = ((const line_t *)b)->tail;
     return x < y ? -1 : x > y;
 }
 
 /* Queue ready tasks of class c (head first) behind running attempts of the
- * same class that have no successor yet, lowest attempt id first: each
- * takes over its predecessor's allocation when that ends (sched_config_t
- * .prefetch). Returns how many were queued, or a negative error. */
+ * same class, at the ends of their lines (the line of a running attempt:
+ * the attempts queued behind it), one place in every line that has room
+ * per round so lines grow evenly, lines in the order of their last
+ * attempt's id: each takes over its predecessor's allocation when that
+ * ends (sched_config_t .prefetch). Returns how many were queued, or a
+ * negative error. */
 static int queue_class(sched_t *s, task_class_t *c, task_ref_t *head, int64_t now_ms,
                        sched_place_cb cb, void *arg)
 {
-    uint64_t *ids = malloc((s->nrunning ? s->nrunning : 1) * sizeof(uint64_t));
-    if (!ids)
+    uint32_t depth = line_depth(s, c);
+    line_t *lines = malloc((s->nrunning ? s->nrunning : 1) * sizeof(*lines));
+    if (!lines)
         return SCHED_ENOMEM;
-    int queued = 0, rc = 0;
-    bool more = true;
-    /* one place in every line per round: lines grow evenly */
-    for (uint32_t round = 0; round < s->cfg.prefetch && more && rc == 0; round++) {
-        size_t n = 0;
-        for (size_t i = 0; i < s->nrunning; i++) {
-            const sched_attempt_t *at = &s->attempts[s->running[i].id - 1];
-            if (at->nreplicas != 1 || s->nodes[at->allocs[0].node].state != SCHED_NODE_UP)
-                continue;
-            const sched_task_t *t = &s->jobs[at->job - 1].tasks[at->task];
-            if (t->cls != c->id || t->cancel_requested)
-                continue;
-            /* the end of its line, if the line is not full */
-            uint32_t depth = 0;
-            while (at->next && depth < s->cfg.prefetch) {
-                at = &s->attempts[at->next - 1];
-                depth++;
-            }
-            if (depth < s->cfg.prefetch)
-                ids[n++] = at->id;
+    size_t n = 0;
+    for (size_t i = 0; i < s->nrunning; i++) {
+        const sched_attempt_t *at = &s->attempts[s->running[i].id - 1];
+        if (at->nreplicas != 1 || s->nodes[at->allocs[0].node].state != SCHED_NODE_UP)
+            continue;
+        const sched_task_t *t = &s->jobs[at->job - 1].tasks[at->task];
+        if (t->cls != c->id || t->cancel_requested)
+            continue;
+        uint32_t len = 0;
+        while (at->next && len < depth) {
+            at = &s->attempts[at->next - 1];
+            len++;
         }
-        qsort(ids, n, sizeof(uint64_t), cmp_id);
-        for (size_t k = 0; k < n && more; k++) {
-            const sched_attempt_t *pred = &s->attempts[ids[k] - 1];
-            sched_alloc_desc_t a = pred->allocs[0];
-            sched_event_t ev = {.type = SCHED_EV_PLACE, .time_ms = now_ms};
-            ev.u.place.job = head->job;
-            ev.u.place.task = head->task;
-            ev.u.place.attempt = s->nattempts + 1;
-            ev.u.place.nreplicas = 1;
-            ev.u.place.allocs = &a;
-            ev.u.place.after = pred->id;
-            if ((rc = sched_apply(s, &ev, NULL)) < 0)
-                break;
-            queued++;
-            if (cb)
-                cb(&ev, arg);
-            more = class_heap_peek(s, c, head);
-        }
-        if (n == 0)
-            break;
+        if (len < depth)
+            lines[n++] = (line_t){.tail = at->id, .len = len};
     }
-    free(ids);
+    qsort(lines, n, sizeof(*lines), cmp_line);
+    int queued = 0, rc = 0;
+    bool more = n > 0;
+    while (more && rc == 0 && n > 0) {
+        size_t kept = 0;
+        for (size_t k = 0; k < n; k++) {
+            line_t *l = &lines[k];
+            if (more) {
+                const sched_attempt_t *pred = &s->attempts[l->tail - 1];
+                sched_alloc_desc_t a = pred->allocs[0];
+                sched_event_t ev = {.type = SCHED_EV_PLACE, .time_ms = now_ms};
+                ev.u.place.job = head->job;
+                ev.u.place.task = head->task;
+                ev.u.place.attempt = s->nattempts + 1;
+                ev.u.place.nreplicas = 1;
+                ev.u.place.allocs = &a;
+                ev.u.place.after = pred->id;
+                if ((rc = sched_apply(s, &ev, NULL)) < 0)
+                    break;
+                queued++;
+                if (cb)
+                    cb(&ev, arg);
+                more = class_heap_peek(s, c, head);
+                l->tail = ev.u.place.attempt;
+                l->len++;
+            }
+            if (l->len < depth)
+                lines[kept++] = *l;
+        }
+        /* a line's new tail is the newest attempt: the id order holds */
+        n = kept;
+    }
+    free(lines);
     return rc < 0 && queued == 0 ? rc : queued;
 }
 

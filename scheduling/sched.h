@@ -49,6 +49,15 @@ typedef struct sched_config {
      * highest-priority blocked class of a pass, and never while a backfill
      * reservation is held. 0 (the default): off. */
     uint32_t prefetch;
+    /* Lines of a class whose attempts run short grow past .prefetch, up to
+     * prefetch_max: as many as run in prefetch_window_ms at the class's
+     * typical run time (a running average of its ended attempts' start to
+     * end, from the events' times, so replay derives the same). A node of
+     * long tasks keeps short lines (a task queued there cannot move to a
+     * node that frees up sooner); a node of millisecond tasks keeps enough
+     * to stay busy while its reports travel. 0: lines stay at .prefetch. */
+    uint32_t prefetch_max;
+    uint32_t prefetch_window_ms;
 } sched_config_t;
 
 /* Create an empty state. cfg may be NULL for defaults. NULL on ENOMEM. */

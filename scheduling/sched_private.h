@@ -108,6 +108,10 @@ typedef struct task_class {
     uint32_t next; /* hash chain, UINT32_MAX = end */
     uint64_t hash;
     bool active; /* listed in sched.active */
+    /* typical run time of its attempts, ms x 16 (sched_config_t
+     * .prefetch_max), and whether one has ended yet */
+    int64_t run_avg16;
+    bool run_known;
 } task_class_t;
 
 /* Ready tasks of one class and one priority. Tasks mostly arrive in

@@ -128,9 +128,12 @@ static uint64_t rnd(void)
 /* Steady state of a busy cluster: fill it, then each round a seeded random
  * 5% of running attempts (at most half the queue) finish, a pass places work into the holes (timed),
  * and the queue is refilled to its size. */
+static uint32_t g_prefetch; /* --prefetch: lines of that many (sched_config_t) */
+
 static void run(uint32_t nodes, uint32_t queued, uint64_t target)
 {
-    sched_t *s = sched_create(NULL);
+    sched_config_t cfg = {.max_reservations = 1, .prefetch = g_prefetch};
+    sched_t *s = sched_create(&cfg);
     add_nodes(s, nodes);
     string_bytes = 0;
     struct mallinfo2 before = mallinfo2();
@@ -211,13 +214,17 @@ int main(int argc, char **argv)
             nq = parse_list(argv[++i], queued, 8);
         else if (!strcmp(argv[i], "--decisions") && i + 1 < argc)
             target = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--prefetch") && i + 1 < argc)
+            g_prefetch = (uint32_t)strtoul(argv[++i], NULL, 10);
         else {
-            fprintf(stderr, "usage: bench_sched [--nodes N,..] [--queued Q,..] [--decisions D]\n");
+            fprintf(stderr, "usage: bench_sched [--nodes N,..] [--queued Q,..] [--decisions D] "
+                            "[--prefetch N]\n");
             return 2;
         }
     }
     printf("scheduling core: 2 NUMA x 32 cores, 8 GPUs (2 per switch) per node; shapes "
-           "cpu/1/2/4/8 GPUs\n");
+           "cpu/1/2/4/8 GPUs; prefetch %u\n",
+           g_prefetch);
     printf("%8s %9s %9s %10s %7s %14s %12s %14s\n", "nodes", "queued", "running", "decisions",
            "passes", "decisions/s", "finishes/s", "bytes/queued");
     for (int i = 0; i < nn; i++)

@@ -176,3 +176,68 @@ LEAK_TEST(prefetch, lines_of_two_move_up_and_end_together)
     cr_expect_eq(u.free_cores, 1);
     sched_destroy(s);
 }
+
+static void start_at(sched_t *s, fx_journal_t *j, uint64_t attempt, int64_t t)
+{
+    sched_event_t ev = {.type = SCHED_EV_START, .time_ms = t};
+    ev.u.start.attempt = attempt;
+    cr_assert_eq(fx_apply(s, j, &ev), 0, "start a%llu", (unsigned long long)attempt);
+}
+
+/* Lines grow past .prefetch for a class whose attempts run short (as many
+ * as fit in the window at its running average, at most prefetch_max) and
+ * stay at .prefetch for long ones; the journal replays to the same. */
+static void run_one_then_place(int64_t run_ms, int expect_queued)
+{
+    fx_node_t n;
+    fx_journal_t j = {0};
+    sched_config_t cfg = {
+        .max_reservations = 1, .prefetch = 1, .prefetch_max = 4, .prefetch_window_ms = 20};
+    sched_t *s = sched_create(&cfg);
+    fx_node_init(&n, "n0", 1, 1, 0, 0, NULL, 0, 8 * GiB);
+    cr_assert_eq(fx_add_node(s, &j, &n), 0);
+    sched_task_spec_t t[12];
+    char names[12][8];
+    for (int i = 0; i < 12; i++) {
+        snprintf(names[i], sizeof(names[i]), "t%d", i);
+        t[i] = fx_task(names[i], 1, 0);
+    }
+    sched_job_spec_t job = {.name = "j", .seed = 1, .ntasks = 12, .tasks = t};
+    cr_assert_eq(fx_submit(s, &j, &job, 0), 0);
+    /* nothing ran yet: lines of .prefetch */
+    cr_assert_eq(fx_place(s, &j, 0, &pass), 2);
+    cr_expect_str_eq(pass.buf, "job1 t0 a1 -> n0 core[0] mem=0\n"
+                               "job1 t1 a2 -> n0 core[0] mem=0 after a1");
+    start_at(s, &j, 1, 10);
+    cr_assert_eq(fx_finish(s, &j, 1, SCHED_END_EXIT, 0, 10 + run_ms), 0);
+    start_at(s, &j, 2, 10 + run_ms);
+    int placed = fx_place(s, &j, 10 + run_ms, &pass);
+    cr_expect_eq(placed, expect_queued, "run %lld ms: %s", (long long)run_ms, pass.buf);
+    sched_attempt_info_t ai;
+    for (uint64_t a = 3; a < 3 + (uint64_t)placed; a++) {
+        cr_assert_eq(sched_attempt_get(s, a, &ai), 0);
+        cr_expect(ai.queued && ai.after == a - 1, "a%llu queued behind a%llu",
+                  (unsigned long long)a, (unsigned long long)a - 1);
+    }
+    sched_t *r = sched_create(&cfg);
+    for (size_t i = 0; i < j.n; i++)
+        cr_assert_eq(sched_apply(r, &j.ev[i], NULL), 0, "replay event %zu", i);
+    /* the replayed state places the same (nothing more: lines are full) */
+    char *d1 = sched_dump(s), *d2 = sched_dump(r);
+    cr_expect_str_eq(d1, d2);
+    free(d1);
+    free(d2);
+    cr_expect_eq(sched_place(r, 10 + run_ms, NULL, NULL), 0);
+    cr_expect_eq(sched_place(s, 10 + run_ms, NULL, NULL), 0);
+    sched_destroy(r);
+    sched_destroy(s);
+    fx_journal_fini(&j);
+}
+
+LEAK_TEST(prefetch, lines_grow_for_short_tasks_only)
+{
+    run_one_then_place(0, 4);   /* under a millisecond: the most, 4 */
+    run_one_then_place(2, 4);   /* 20 / 2 = 10, at most 4 */
+    run_one_then_place(8, 2);   /* 20 / 8 = 2 */
+    run_one_then_place(100, 1); /* long: .prefetch */
+}

@@ -197,10 +197,16 @@ static void sim_step(sim_t *m)
     check_invariants(m);
 }
 
-/* Seeds run without prefetch, or with lines of one or two queued attempts. */
+/* Seeds run without prefetch, or with lines of one or two queued attempts,
+ * every other of those growing to 3 to 6 for classes that run short. */
 static sched_config_t sim_config(uint64_t seed)
 {
-    return (sched_config_t){.max_reservations = 1, .prefetch = (uint32_t)(seed % 3)};
+    uint32_t p = (uint32_t)(seed % 3);
+    bool grow = p && (seed / 3) % 2;
+    return (sched_config_t){.max_reservations = 1,
+                            .prefetch = p,
+                            .prefetch_max = grow ? 3 + (uint32_t)(seed % 4) : 0,
+                            .prefetch_window_ms = grow ? 400 : 0};
 }
 
 static sim_t *sim_run(uint64_t seed, int steps)
