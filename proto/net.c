@@ -2,7 +2,9 @@
 #include "net.h"
 
 #include <errno.h>
+#include <nng/protocol/pair1/pair.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -45,6 +47,8 @@ struct cairn_net {
     size_t nfp, fp_cap;
     uv_prepare_t fprep;
     bool fprep_on;
+    uv_timer_t dtimer; /* receiver: confirms what no outgoing message carried */
+    bool dtimer_on;
     uint32_t rx_pipe;          /* receiver: the pipe counted */
     uint64_t rx_count, rx_told; /* messages received on it, and confirmed */
 };
@@ -142,6 +146,9 @@ static void deliver(cairn_net_t *n, nng_msg *m)
     nng_msg_free(m);
 }
 
+#define FLOW_WINDOW 2 /* nng's pair1 poly queue per pipe holds two */
+#define DELIVERED_LATER_MS 2
+
 /* Receiver: confirm what was received (and handled) so far. */
 static void tell_delivered(cairn_net_t *n)
 {
@@ -151,6 +158,30 @@ static void tell_delivered(cairn_net_t *n)
     d.count = n->rx_count;
     if (cairn_net_send(n, NULL, CAIRN_MSG_DELIVERED, &d.base, NULL) == 0)
         n->rx_told = n->rx_count;
+}
+
+static void dtimer_cb(uv_timer_t *t)
+{
+    cairn_net_t *n = t->data;
+    n->dtimer_on = false;
+    tell_delivered(n);
+}
+
+/* Receiver: the sender may send FLOW_WINDOW messages unconfirmed, so a
+ * confirmation can ride the next message toward it; only a full window is
+ * confirmed at once, and what nothing carried within DELIVERED_LATER_MS. */
+static void delivered_later(cairn_net_t *n)
+{
+    if (n->flow != CAIRN_NET_FLOW_RECEIVER || n->rx_count == n->rx_told || n->closing)
+        return;
+    if (n->rx_count - n->rx_told >= FLOW_WINDOW) {
+        tell_delivered(n);
+        return;
+    }
+    if (!n->dtimer_on) {
+        n->dtimer_on = true;
+        uv_timer_start(&n->dtimer, dtimer_cb, DELIVERED_LATER_MS, 0);
+    }
 }
 
 static void poll_cb(uv_poll_t *h, int status, int events)
@@ -167,7 +198,7 @@ static void poll_cb(uv_poll_t *h, int status, int events)
             break;
         deliver(n, m);
     }
-    tell_delivered(n);
+    delivered_later(n);
 }
 
 int cairn_net_create(uv_loop_t *loop, nng_socket sock, size_t max_msg,
@@ -208,8 +239,10 @@ int cairn_net_create(uv_loop_t *loop, nng_socket sock, size_t max_msg,
         n->handles_open++;
     if (uv_prepare_init(loop, &n->fprep) == 0)
         n->handles_open++;
-    n->fprep.data = n;
-    if (n->handles_open != 4) {
+    if (uv_timer_init(loop, &n->dtimer) == 0)
+        n->handles_open++;
+    n->fprep.data = n->dtimer.data = n;
+    if (n->handles_open != 5) {
         cairn_net_destroy(n);
         return errcode(err, -ENOMEM, "cannot watch the socket");
     }
@@ -279,8 +312,6 @@ static int enqueue(cairn_net_t *n, nng_msg *m)
 }
 
 /* ---- flow control (sender) -------------------------------------------- */
-
-#define FLOW_WINDOW 2 /* nng's pair1 poly queue per pipe holds two */
 
 static size_t fp_lower(const cairn_net_t *n, uint32_t id)
 {
@@ -390,6 +421,8 @@ static void fprep_cb(uv_prepare_t *h)
 {
     cairn_net_t *n = h->data;
     bool left = false;
+    if (n->flow == CAIRN_NET_FLOW_RECEIVER && n->nfp > 0 && n->fp[0].nitems > 0)
+        tell_delivered(n); /* rides with what goes out anyway */
     for (size_t i = 0; i < n->nfp; i++) {
         fp_flush(n, &n->fp[i]);
         left = left || (n->fp[i].nitems > 0 && fp_open(n, &n->fp[i]));
@@ -629,5 +662,21 @@ void cairn_net_destroy(cairn_net_t *n)
         uv_close((uv_handle_t *)&n->spoll, close_cb);
     if (n->fprep.loop)
         uv_close((uv_handle_t *)&n->fprep, close_cb);
+    if (n->dtimer.loop)
+        uv_close((uv_handle_t *)&n->dtimer, close_cb);
     uv_close((uv_handle_t *)&n->async, close_cb);
+}
+
+int cairn_nng_threads_start(void)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* nng starts all its threads when its first socket opens */
+    nng_socket s;
+    int rv = nng_pair1_open(&s);
+    if (rv == 0)
+        nng_close(s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rv;
 }

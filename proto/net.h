@@ -84,6 +84,14 @@ void cairn_net_destroy(cairn_net_t *n);
  * gave up. */
 int cairn_nng_close_bounded(nng_socket s, int ms);
 
+/* Start nng's threads now, with every signal blocked in them. A signal
+ * for the process (SIGCHLD when a task ends, SIGTERM) then goes to the
+ * thread running the loop, whose libuv handler takes it; else the kernel
+ * may pick an idle nng thread, which runs the handler and wakes the loop:
+ * one more thread switch per signal. Call it before the first socket;
+ * later calls do nothing. Returns 0 or an nng error code. */
+int cairn_nng_threads_start(void);
+
 /* TLS for tls+tcp:// endpoints (nng's TLS transport). cert_key is a PEM
  * file with this side's certificate and its private key; ca a PEM file of
  * the certificates that sign the peers'. A listener with a CA requires

@@ -59,6 +59,7 @@
 #include "assign.h"
 #include "discover.h"
 #include "exec.h"
+#include "net.h"
 #include "outputs.h"
 #include "register_msg.h"
 #include "report.h"
@@ -67,6 +68,7 @@
 #define DAEMON_REPORT_EVERY 3
 #define DAEMON_LOG_READ_MAX (1u << 20)
 #define DAEMON_ENDED_KEEP 1024
+#define DAEMON_ENDED_SWEEP 256
 /* worker_exec_cancel() takes <= 0 as "the spec's grace": 1 ms is at once */
 #define DAEMON_STALE_GRACE_MS 1
 
@@ -77,6 +79,7 @@ typedef struct daemon_attempt {
     bool running;              /* its final event is not queued yet */
     bool stale;                /* not adopted by the scheduler: killed, never reported */
     uint64_t after;            /* queued: started when this attempt ends */
+    uint64_t next;             /* the attempt queued behind this one, 0: none */
     Cairn__AssignTask *queued; /* the assignment, until then */
     uint64_t ended;            /* order of ending, for forgetting the oldest */
     char **outputs;            /* declared outputs, hashed when it ends */
@@ -102,6 +105,7 @@ struct worker_daemon {
     uint64_t heartbeats;
     daemon_attempt_t *att; /* ascending id */
     size_t natt, att_cap, nended;
+    size_t nrunning, nqueued; /* entries running, and of those queued behind another */
     uint64_t end_counter;
     cairn_join_key_t *join_key;
 };
@@ -222,15 +226,6 @@ static int att_set_outputs(daemon_attempt_t *a, const char *const *outputs, uint
     return 0;
 }
 
-static void att_remove_at(worker_daemon_t *d, size_t i)
-{
-    if (!d->att[i].running)
-        d->nended--;
-    att_fini(&d->att[i]);
-    memmove(d->att + i, d->att + i + 1, (d->natt - i - 1) * sizeof(*d->att));
-    d->natt--;
-}
-
 /* A new running attempt; NULL when out of memory. Pointers into the table
  * are valid until the next insertion or removal. */
 static daemon_attempt_t *att_insert(worker_daemon_t *d, uint64_t id, uint64_t job_id,
@@ -252,25 +247,35 @@ static daemon_attempt_t *att_insert(worker_daemon_t *d, uint64_t id, uint64_t jo
     d->att[i] = (daemon_attempt_t){
         .id = id, .job_id = job_id, .rank = rank, .task_name = name, .running = true};
     d->natt++;
+    d->nrunning++;
     return &d->att[i];
 }
 
-/* Mark an attempt ended and forget the oldest ended ones beyond the limit. */
+/* Mark an attempt ended. Beyond DAEMON_ENDED_KEEP ended ones, the oldest
+ * are forgotten, DAEMON_ENDED_SWEEP at a time in one pass over the table
+ * (the end counter orders them). */
 static void att_ended(worker_daemon_t *d, uint64_t id)
 {
     daemon_attempt_t *a = att_find(d, id);
     if (!a || !a->running)
         return;
     a->running = false;
+    d->nrunning--;
     a->ended = ++d->end_counter;
     d->nended++;
-    while (d->nended > DAEMON_ENDED_KEEP) {
-        size_t oldest = d->natt;
-        for (size_t i = 0; i < d->natt; i++)
-            if (!d->att[i].running && (oldest == d->natt || d->att[i].ended < d->att[oldest].ended))
-                oldest = i;
-        att_remove_at(d, oldest);
+    if (d->nended < DAEMON_ENDED_KEEP + DAEMON_ENDED_SWEEP)
+        return;
+    uint64_t cutoff = d->end_counter - DAEMON_ENDED_KEEP;
+    size_t kept = 0;
+    for (size_t i = 0; i < d->natt; i++) {
+        if (!d->att[i].running && d->att[i].ended <= cutoff) {
+            att_fini(&d->att[i]);
+            d->nended--;
+        } else {
+            d->att[kept++] = d->att[i];
+        }
     }
+    d->natt = kept;
 }
 
 /* ---- task events --------------------------------------------------------- */
@@ -327,6 +332,16 @@ static void log_exit(worker_daemon_t *d, const daemon_attempt_t *a, const exec_r
 }
 
 static void start_queued_after(worker_daemon_t *d, uint64_t id);
+
+/* Reports may wait a little (worker_link_hold) while the attempts queued
+ * here could keep every busy slot busy for two more rounds: the scheduler
+ * needs them only to send more, and fewer, bigger messages cost it less
+ * per task. Below that they go at once, so it refills the queue in time. */
+static void update_hold(worker_daemon_t *d)
+{
+    size_t busy = d->nrunning - d->nqueued;
+    worker_link_hold(d->link, busy > 0 && d->nqueued >= 2 * busy);
+}
 
 /* Queue the attempt's final event (outs: its hashed outputs) and hand its
  * cores and GPUs to the attempt queued behind it. */
@@ -546,16 +561,18 @@ static void run_assigned(worker_daemon_t *d, const Cairn__AssignTask *m)
 /* Start the attempt queued behind attempt id, if there is one. */
 static void start_queued_after(worker_daemon_t *d, uint64_t id)
 {
-    for (size_t i = 0; i < d->natt; i++) {
-        daemon_attempt_t *q = &d->att[i];
-        if (!q->running || !q->queued || q->after != id)
-            continue;
+    daemon_attempt_t *a = att_find(d, id);
+    daemon_attempt_t *q = a && a->next ? att_find(d, a->next) : NULL;
+    if (a)
+        a->next = 0;
+    if (q && q->running && q->queued && q->after == id) {
         Cairn__AssignTask *m = q->queued;
         q->queued = NULL;
+        d->nqueued--;
         start_assigned(d, m);
         cairn__assign_task__free_unpacked(m, NULL);
-        return;
     }
+    update_hold(d);
 }
 
 /* A copy of m that owns its strings. */
@@ -587,20 +604,26 @@ static void on_assign(worker_daemon_t *d, const Cairn__AssignTask *m)
         dlog(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": out of memory", m->attempt_id);
         return;
     }
-    const daemon_attempt_t *pred = m->after_attempt_id ? att_find(d, m->after_attempt_id) : NULL;
-    if (pred && pred->running) {
+    daemon_attempt_t *pred = m->after_attempt_id ? att_find(d, m->after_attempt_id) : NULL;
+    if (pred && pred->running && !pred->next) {
         /* queued behind an attempt still running here: it takes over that
          * attempt's cores and GPUs when it ends */
+        pred->next = m->attempt_id;
         a = att_find(d, m->attempt_id);
         a->after = m->after_attempt_id;
         a->queued = assign_copy(m);
-        if (a->queued) {
+        if (!a->queued)
+            att_find(d, m->after_attempt_id)->next = 0;
+        else {
+            d->nqueued++;
             dlog(d, WORKER_LOG_DEBUG, "attempt %" PRIu64 " of task %s queued behind %" PRIu64,
                  m->attempt_id, m->task_name, m->after_attempt_id);
+            update_hold(d);
             return;
         }
     }
     start_assigned(d, m);
+    update_hold(d);
 }
 
 static const char *cancel_reason(Cairn__CancelTask__Reason r)
@@ -634,15 +657,23 @@ static void on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m)
              a->task_name, a->id);
         cairn__assign_task__free_unpacked(a->queued, NULL);
         a->queued = NULL;
-        for (size_t i = 0; i < d->natt; i++)
-            if (d->att[i].queued && d->att[i].after == a->id)
-                d->att[i].after = a->after;
+        d->nqueued--;
+        /* the line closes up: a's predecessor hands over to a's successor */
+        uint64_t id = a->id, after = a->after, next = a->next;
+        daemon_attempt_t *p = att_find(d, after), *q = next ? att_find(d, next) : NULL;
+        if (p && p->next == id)
+            p->next = next;
+        if (q)
+            q->after = after;
+        a = att_find(d, id);
+        a->next = 0;
         Cairn__TaskEvent ev = CAIRN__TASK_EVENT__INIT;
         ev.kind = CAIRN__TASK_EVENT__KIND__EXITED;
         ev.cancelled = true;
         ev.signal = SIGTERM;
         emit(d, a->id, a->job_id, a->task_name, a->rank, &ev);
         att_ended(d, a->id);
+        update_hold(d);
         return;
     }
     if (a->checking) { /* checking a cache hit: it ends here, not run */
@@ -998,6 +1029,10 @@ static int start_link(worker_daemon_t *d, const worker_daemon_config_t *cfg, cai
                                  .node_name = worker_resources_node(d->res),
                                  .retry_min_ms = cfg->retry_min_ms,
                                  .retry_max_ms = cfg->retry_max_ms,
+                                 .hold_ms = cfg->report_hold_ms == 0 ? WORKER_REPORT_HOLD_MS
+                                            : cfg->report_hold_ms == UINT32_MAX
+                                                ? 0
+                                                : cfg->report_hold_ms,
                                  .join_key = d->join_key,
                                  .tls_cert = cfg->tls_cert,
                                  .tls_ca = cfg->tls_ca};
@@ -1007,6 +1042,7 @@ static int start_link(worker_daemon_t *d, const worker_daemon_config_t *cfg, cai
                                    .heartbeat = heartbeat_cb,
                                    .log = link_log_cb,
                                    .arg = d};
+    cairn_nng_threads_start(); /* a task's SIGCHLD goes to the loop's thread */
     if ((rc = worker_link_create(d->loop, &lcfg, &lcb, &d->link, err)) < 0)
         return rc;
     dlog(d, WORKER_LOG_INFO, "dialing the scheduler at %s", url);

@@ -21,6 +21,8 @@
 
 typedef struct worker_daemon worker_daemon_t;
 
+#define WORKER_REPORT_HOLD_MS 5
+
 typedef struct worker_daemon_config {
     /* The scheduler's worker endpoint; NULL: $CAIRN_WORKER_SCHEDULER, else
      * ipc://$XDG_STATE_HOME/cairn/workers.sock (worker_daemon_default_url). */
@@ -35,6 +37,10 @@ typedef struct worker_daemon_config {
     const char *nvml_lib;                /* NULL: libnvidia-ml.so.1; "": no GPU usage */
     uint32_t report_every;               /* heartbeats per resource report; 0: 3 */
     uint32_t retry_min_ms, retry_max_ms; /* registration backoff (link.h); 0: defaults */
+    /* While the tasks queued here keep its slots busy, task starts and
+     * successful ends wait up to this long to reach the scheduler together
+     * (worker_link_hold); 0: WORKER_REPORT_HOLD_MS, UINT32_MAX: never. */
+    uint32_t report_hold_ms;
     FILE *log;                           /* NULL: stderr; stays the caller's */
     worker_log_level_t log_level;
     bool handle_signals; /* SIGTERM and SIGINT stop the daemon */

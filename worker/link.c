@@ -82,6 +82,13 @@ struct worker_link {
     Cairn__TaskEvent **events;
     size_t nevents, events_cap;
     uint64_t next_seq;
+    /* worker_link_hold(): routine events wait up to hold_ms to go out
+     * together; sent_below: the events below it went out */
+    bool hold;
+    uint32_t hold_ms;
+    uint64_t sent_below;
+    uv_timer_t hold_timer;
+    bool hold_armed;
 };
 
 static void link_enter(worker_link_t *l, link_state_t state);
@@ -120,10 +127,42 @@ static void event_remove_at(worker_link_t *l, size_t i)
 
 static void send_event(worker_link_t *l, const Cairn__TaskEvent *ev)
 {
+    if (ev->seq >= l->sent_below)
+        l->sent_below = ev->seq + 1;
     cairn_error_t err;
     if (cairn_net_send(l->net, NULL, CAIRN_MSG_TASK_EVENT, &ev->base, &err) < 0)
         link_log(l, WORKER_LOG_DEBUG, "event %" PRIu64 " not sent (%s); kept for resending",
                  ev->seq, err.text);
+}
+
+/* Send the events not sent yet, in seq order. */
+static void flush_held(worker_link_t *l)
+{
+    if (l->hold_armed) {
+        uv_timer_stop(&l->hold_timer);
+        l->hold_armed = false;
+    }
+    if (l->state != LINK_REGISTERED)
+        return;
+    for (size_t i = 0; i < l->nevents; i++)
+        if (l->events[i]->seq >= l->sent_below)
+            send_event(l, l->events[i]);
+}
+
+static void hold_timer_cb(uv_timer_t *t)
+{
+    worker_link_t *l = t->data;
+    l->hold_armed = false;
+    flush_held(l);
+}
+
+/* Routine: a start, or an end that only frees the slot (a success); the
+ * rest (failures, cancels) may change what the scheduler does next. */
+static bool routine(const Cairn__TaskEvent *ev)
+{
+    return ev->kind == CAIRN__TASK_EVENT__KIND__STARTED ||
+           (ev->kind == CAIRN__TASK_EVENT__KIND__EXITED && ev->exit_code == 0 && ev->signal == 0 &&
+            !ev->cancelled && !ev->timed_out && !ev->memory_exceeded);
 }
 
 int worker_link_event(worker_link_t *l, Cairn__TaskEvent *ev, uint64_t *seq, cairn_error_t *err)
@@ -157,9 +196,25 @@ int worker_link_event(worker_link_t *l, Cairn__TaskEvent *ev, uint64_t *seq, cai
     l->next_seq++;
     if (seq)
         *seq = copy->seq;
-    if (l->state == LINK_REGISTERED)
-        send_event(l, copy);
+    if (l->state != LINK_REGISTERED)
+        return 0;
+    if (!l->hold || !routine(copy)) {
+        flush_held(l);
+    } else if (!l->hold_armed) {
+        l->hold_armed = true;
+        uv_timer_start(&l->hold_timer, hold_timer_cb, l->hold_ms, 0);
+    }
     return 0;
+}
+
+void worker_link_hold(worker_link_t *l, bool hold)
+{
+    hold = hold && l->hold_ms > 0;
+    if (l->hold == hold)
+        return;
+    l->hold = hold;
+    if (!hold)
+        flush_held(l);
 }
 
 void worker_link_forget(worker_link_t *l, uint64_t attempt_id)
@@ -504,6 +559,7 @@ int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
     l->register_timeout_ms =
         cfg->register_timeout_ms ? cfg->register_timeout_ms : LINK_REGISTER_TIMEOUT_MS;
     l->backoff_ms = l->retry_min_ms;
+    l->hold_ms = cfg->hold_ms;
     l->heartbeat_ms = LINK_HEARTBEAT_DEFAULT_MS;
     /* above any seq an earlier run of this worker can have used, as long
      * as the clock does not go back: the scheduler drops duplicates by seq */
@@ -517,8 +573,10 @@ int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
     uv_timer_init(loop, &l->register_timer);
     uv_timer_init(loop, &l->heartbeat_timer);
     uv_timer_init(loop, &l->dial_timer);
+    uv_timer_init(loop, &l->hold_timer);
     l->register_timer.data = l->heartbeat_timer.data = l->dial_timer.data = l;
-    l->handles_open = 3;
+    l->hold_timer.data = l;
+    l->handles_open = 4;
     cairn_net_callbacks_t ncb = {.recv = recv_cb, .bad = bad_cb, .pipe = pipe_cb, .arg = l};
     int rc = cairn_net_create(loop, l->sock, 0, &ncb, &l->net, err);
     if (rc < 0)
@@ -553,4 +611,5 @@ void worker_link_destroy(worker_link_t *l)
     uv_close((uv_handle_t *)&l->register_timer, close_cb);
     uv_close((uv_handle_t *)&l->heartbeat_timer, close_cb);
     uv_close((uv_handle_t *)&l->dial_timer, close_cb);
+    uv_close((uv_handle_t *)&l->hold_timer, close_cb);
 }

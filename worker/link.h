@@ -44,6 +44,9 @@ typedef struct worker_link_config {
     uint32_t retry_min_ms, retry_max_ms;
     /* Register again when no RegisterReply came for this long (0: 10 s). */
     uint32_t register_timeout_ms;
+    /* How long routine task events (a start, a successful end) may wait
+     * while held (worker_link_hold); 0: they never wait. */
+    uint32_t hold_ms;
     /* The cluster's join secret, to answer the scheduler's challenge
      * (proto/join.h); NULL: none. Borrowed for the link's lifetime. */
     const cairn_join_key_t *join_key;
@@ -83,6 +86,13 @@ int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
  * if registered. *seq (may be NULL) receives its seq. Returns 0, or -EINVAL
  * (invalid strings), -ENOMEM: nothing is queued then. */
 int worker_link_event(worker_link_t *l, Cairn__TaskEvent *ev, uint64_t *seq, cairn_error_t *err);
+
+/* Hold routine events (a start, a successful end) for up to hold_ms so
+ * that several go out in one message: the scheduler then commits and
+ * answers once for all of them. Any other event, or hold false, sends all
+ * waiting events at once, in order. The caller holds only while a delay
+ * costs nothing (the worker: its queued tasks keep its slots busy). */
+void worker_link_hold(worker_link_t *l, bool hold);
 
 /* Drop the queued events of an attempt (never to be reported). */
 void worker_link_forget(worker_link_t *l, uint64_t attempt_id);

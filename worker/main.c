@@ -37,6 +37,7 @@ enum {
     OPT_TLS_CERT,
     OPT_TLS_CA,
     OPT_ALLOW_ROOT,
+    OPT_REPORT_HOLD,
 };
 
 struct options {
@@ -52,6 +53,7 @@ struct options {
     const char *join_key;
     const char *tls_cert, *tls_ca;
     bool allow_root_tasks;
+    uint32_t report_hold_ms; /* worker_daemon_config_t */
     worker_log_level_t log_level;
 };
 
@@ -77,6 +79,9 @@ static void usage(FILE *f)
                "  --allow-root-tasks  as root, run tasks submitted by root as root (tasks\n"
                "                      run as their submitter; root's are refused otherwise;\n"
                "                      also $CAIRN_ALLOW_ROOT_TASKS=1)\n"
+               "  --report-hold MS    while queued tasks keep the slots busy, send task\n"
+               "                      starts and successful ends at most MS ms late, many\n"
+               "                      in one message (default %d; 0: each at once)\n"
                "  --print-resources   print the discovered resources and exit\n"
                "  --json              with --print-resources: print JSON\n"
                "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
@@ -84,7 +89,8 @@ static void usage(FILE *f)
                "  --name NAME         node name (default: the host name)\n"
                "  --label KEY=VALUE   add a node label (repeatable)\n"
                "  -h, --help          show this help and exit\n"
-               "  -V, --version       show the version and exit\n");
+               "  -V, --version       show the version and exit\n",
+            WORKER_REPORT_HOLD_MS);
 }
 
 /* Returns -1 to go on, else the exit status. */
@@ -107,6 +113,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
         {"tls-ca", required_argument, NULL, OPT_TLS_CA},
         {"allow-root-tasks", no_argument, NULL, OPT_ALLOW_ROOT},
+        {"report-hold", required_argument, NULL, OPT_REPORT_HOLD},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {NULL, 0, NULL, 0},
     };
@@ -162,6 +169,18 @@ static int parse_options(int argc, char **argv, struct options *o)
         case OPT_ALLOW_ROOT:
             o->allow_root_tasks = true;
             break;
+        case OPT_REPORT_HOLD: {
+            char *end = NULL;
+            errno = 0;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (errno || !end || *end || end == optarg || optarg[0] == '-' || v > 1000) {
+                fprintf(stderr, "cairn-worker: --report-hold: '%s' is not 0 to 1000 (ms)\n",
+                        optarg);
+                return 2;
+            }
+            o->report_hold_ms = v == 0 ? UINT32_MAX : (uint32_t)v;
+            break;
+        }
         case OPT_LOG_FILE:
             o->log_file = optarg;
             break;
@@ -260,6 +279,7 @@ static int run_daemon(const struct options *o)
         .tls_cert = o->tls_cert,
         .tls_ca = o->tls_ca,
         .allow_root_tasks = o->allow_root_tasks,
+        .report_hold_ms = o->report_hold_ms,
         .node_name = o->name,
         .topology = o->topology,
         .nlabels = o->nlabels,

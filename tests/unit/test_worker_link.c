@@ -417,8 +417,9 @@ static bool fx_reaped(fx_t *x)
     return true;
 }
 
-/* Run a worker in this process on the test's loop. */
-static void fx_daemon(fx_t *x, uint32_t report_every)
+/* Run a worker in this process on the test's loop (report_hold_ms as
+ * worker_daemon_config_t). */
+static void fx_daemon_hold(fx_t *x, uint32_t report_every, uint32_t report_hold_ms)
 {
     x->log = fopen(x->log_path, "a");
     cr_assert_not_null(x->log);
@@ -431,10 +432,16 @@ static void fx_daemon(fx_t *x, uint32_t report_every)
                                   .report_every = report_every,
                                   .retry_min_ms = 20,
                                   .retry_max_ms = 100,
+                                  .report_hold_ms = report_hold_ms,
                                   .log = x->log,
                                   .log_level = WORKER_LOG_DEBUG};
     cairn_error_t err;
     cr_assert_eq(worker_daemon_create(&x->loop, &cfg, &x->d, &err), 0, "%s", err.text);
+}
+
+static void fx_daemon(fx_t *x, uint32_t report_every)
+{
+    fx_daemon_hold(x, report_every, 0);
 }
 
 static bool log_has(const fx_t *x, const char *needle)
@@ -496,7 +503,9 @@ static void fx_fini(fx_t *x)
 
 /* ---- scheduler -> worker messages ---------------------------------------- */
 
-static void assign(fx_t *x, uint64_t attempt, bool shell, const char *const *argv, uint32_t ncores)
+/* Assign attempt, queued behind attempt after (0: none). */
+static void assign_after(fx_t *x, uint64_t attempt, uint64_t after, bool shell,
+                         const char *const *argv, uint32_t ncores)
 {
     Cairn__AssignTask a = CAIRN__ASSIGN_TASK__INIT;
     uint32_t cores[4] = {0, 1, 2, 3};
@@ -517,7 +526,13 @@ static void assign(fx_t *x, uint64_t attempt, bool shell, const char *const *arg
     a.cores = cores;
     a.n_cores = ncores;
     a.kill_grace_ms = 200;
+    a.after_attempt_id = after;
     fake_send(&x->f, CAIRN_MSG_ASSIGN_TASK, &a.base);
+}
+
+static void assign(fx_t *x, uint64_t attempt, bool shell, const char *const *argv, uint32_t ncores)
+{
+    assign_after(x, attempt, 0, shell, argv, ncores);
 }
 
 static void read_log(fx_t *x, uint64_t attempt, int stream, uint64_t offset, uint32_t max,
@@ -906,5 +921,67 @@ LEAK_TEST(link, exited_event_carries_output_hashes)
     cr_expect_str_eq(e->out_error[3], "outside the working directory");
     cr_expect_str_empty(e->out_sha[3]);
     RUN_UNTIL(&x, worker_daemon_pending_events(x.d) == 0);
+    fx_fini(&x);
+}
+
+/* While tasks queued on the node keep its slot busy, starts and successful
+ * ends wait (report hold) to go out together; a cancel goes at once and
+ * takes everything waiting with it, in order. The hold here is longer than
+ * the test, so only the cancel can have sent them. */
+LEAK_TEST(link, routine_reports_wait_while_queued_work_keeps_the_slot_busy)
+{
+    fx_t x;
+    fx_init(&x);
+    fake_listen(&x.f);
+    fx_daemon_hold(&x, 0, 600000);
+    RUN_UNTIL(&x, x.f.nregister >= 1 && worker_daemon_registered(x.d));
+    const char *const quick[] = {"sleep 0.3", NULL};
+    /* one core: 81 runs, 82..84 wait behind it in a line */
+    assign_after(&x, 81, 0, true, quick, 1);
+    assign_after(&x, 82, 81, false, SLEEP_ARGV, 1);
+    assign_after(&x, 83, 82, false, SLEEP_ARGV, 1);
+    assign_after(&x, 84, 83, false, SLEEP_ARGV, 1);
+    RUN_UNTIL(&x, log_has(&x, "attempt 81.0 exited: code 0"));
+    RUN_UNTIL(&x, log_has(&x, "attempt 82.0 (job 7) started"));
+    /* heartbeats sent after that arrive, the events do not: held */
+    int hb = x.f.nheartbeats;
+    RUN_UNTIL(&x, x.f.nheartbeats >= hb + 2);
+    cr_expect_eq(fake_count(&x.f, 81, EXITED), 0, "a successful end was sent at once");
+    cr_expect_eq(fake_count(&x.f, 82, STARTED), 0, "a start was sent at once");
+    /* 84 is cancelled before it starts: that event goes at once, with all */
+    cancel(&x, 84, 100);
+    RUN_UNTIL(&x, fake_count(&x.f, 84, EXITED) == 1);
+    cr_expect_eq(fake_count(&x.f, 81, STARTED), 1);
+    cr_expect_eq(fake_count(&x.f, 81, EXITED), 1);
+    cr_expect_eq(fake_count(&x.f, 82, STARTED), 1);
+    cr_expect(fake_find(&x.f, 84, EXITED)->cancelled);
+    for (int i = 1; i < x.f.nevents; i++)
+        cr_expect_gt(x.f.ev[i].seq, x.f.ev[i - 1].seq, "events arrive in order");
+    /* one task waits behind the running one now: below the hold, so the
+     * next start goes at once (the hold is longer than the test) */
+    cancel(&x, 82, 100);
+    RUN_UNTIL(&x, fake_count(&x.f, 83, STARTED) == 1);
+    cr_expect(fake_find(&x.f, 82, EXITED)->cancelled);
+    fx_fini(&x);
+}
+
+/* A held report still goes out after the hold time, while the queue keeps
+ * the hold on. */
+LEAK_TEST(link, held_reports_go_out_after_the_hold_time)
+{
+    fx_t x;
+    fx_init(&x);
+    fake_listen(&x.f);
+    fx_daemon_hold(&x, 0, 100);
+    RUN_UNTIL(&x, x.f.nregister >= 1 && worker_daemon_registered(x.d));
+    const char *const quick[] = {"sleep 0.3", NULL};
+    assign_after(&x, 91, 0, true, quick, 1);
+    assign_after(&x, 92, 91, false, SLEEP_ARGV, 1);
+    assign_after(&x, 93, 92, false, SLEEP_ARGV, 1);
+    assign_after(&x, 94, 93, false, SLEEP_ARGV, 1);
+    RUN_UNTIL(&x, fake_count(&x.f, 91, EXITED) == 1 && fake_count(&x.f, 92, STARTED) == 1);
+    cr_expect_eq(fake_count(&x.f, 92, EXITED), 0, "92 still runs (30 s): the timer sent them");
+    const seen_event_t *e = fake_find(&x.f, 91, EXITED);
+    cr_expect_eq(e->exit_code, 0);
     fx_fini(&x);
 }
