@@ -43,6 +43,20 @@
 
 extern char **environ;
 
+/* CLOCK_BOOTTIME in clock ticks: the unit and clock of a process's start
+ * time in /proc/PID/stat (the kernel takes it while forking); 0 when the
+ * tick is not a whole number of nanoseconds. */
+static uint64_t boot_ticks(void)
+{
+    static long hz;
+    struct timespec ts;
+    if (!hz)
+        hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0 || 1000000000L % hz != 0 || clock_gettime(CLOCK_BOOTTIME, &ts) < 0)
+        return 0;
+    return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) / (uint64_t)(1000000000L / hz);
+}
+
 int64_t exec_wall_ms(void)
 {
     struct timespec ts;
@@ -617,14 +631,20 @@ static int prepare_and_spawn(worker_exec_t *x, exec_attempt_t *a, const exec_spe
             snprintf(procs, sizeof(procs), "%s/cgroup.procs", a->cgroup);
         c.cgroup_procs = a->cgroup ? procs : NULL;
         pid_t pid = 0;
+        uint64_t t0 = boot_ticks();
         r = exec_spawn(&x->spawner, &c, &pid);
+        uint64_t t1 = boot_ticks();
         if (r < 0) {
             errcode(err, r, "%s", c.msg[0] ? c.msg : strerror(-r));
         } else {
             exec_proc_t p;
             a->pid = pid;
             a->res.pid = pid;
-            if (exec_proc_read(pid, &p) == 0)
+            /* its start time, as /proc/PID/stat gives it: read there only
+             * when a clock tick passed during the spawn */
+            if (t0 == t1 && t0 != 0)
+                a->start = t0;
+            else if (exec_proc_read(pid, &p) == 0)
                 a->start = p.start;
             uv_timer_start(&x->notify, notify_cb, 0, 0);
         }

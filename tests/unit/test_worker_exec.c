@@ -885,7 +885,12 @@ LEAK_TEST(exec, running_file_lists_attempts)
     snprintf(path, sizeof(path), "%s/running", f.dir);
     text = slurp(path);
     snprintf(want, sizeof(want), "\n23 0 %d ", pids[0]);
-    cr_assert(strstr(text, want), "%s", text);
+    char *line = strstr(text, want);
+    cr_assert(line, "%s", text);
+    /* with the start time /proc gives (the worker takes it from the clock) */
+    exec_proc_t p;
+    cr_assert_eq(exec_proc_read(pids[0], &p), 0);
+    cr_expect_eq(strtoull(line + strlen(want), NULL, 10), p.start, "%s", text);
     free(text);
     cr_assert_eq(worker_exec_cancel(f.x, 23, 100), 0);
     wait_exited(&f, 1, 5000);
