@@ -47,8 +47,6 @@ struct cairn_net {
     size_t nfp, fp_cap;
     uv_prepare_t fprep;
     bool fprep_on;
-    uv_timer_t dtimer; /* receiver: confirms what no outgoing message carried */
-    bool dtimer_on;
     uint32_t rx_pipe;          /* receiver: the pipe counted */
     uint64_t rx_count, rx_told; /* messages received on it, and confirmed */
 };
@@ -147,7 +145,6 @@ static void deliver(cairn_net_t *n, nng_msg *m)
 }
 
 #define FLOW_WINDOW 2 /* nng's pair1 poly queue per pipe holds two */
-#define DELIVERED_LATER_MS 2
 
 /* Receiver: confirm what was received (and handled) so far. */
 static void tell_delivered(cairn_net_t *n)
@@ -160,28 +157,13 @@ static void tell_delivered(cairn_net_t *n)
         n->rx_told = n->rx_count;
 }
 
-static void dtimer_cb(uv_timer_t *t)
-{
-    cairn_net_t *n = t->data;
-    n->dtimer_on = false;
-    tell_delivered(n);
-}
-
 /* Receiver: the sender may send FLOW_WINDOW messages unconfirmed, so a
- * confirmation can ride the next message toward it; only a full window is
- * confirmed at once, and what nothing carried within DELIVERED_LATER_MS. */
+ * confirmation rides the next message toward it; only a full window is
+ * confirmed at once (the sender waits for that one). */
 static void delivered_later(cairn_net_t *n)
 {
-    if (n->flow != CAIRN_NET_FLOW_RECEIVER || n->rx_count == n->rx_told || n->closing)
-        return;
-    if (n->rx_count - n->rx_told >= FLOW_WINDOW) {
+    if (n->flow == CAIRN_NET_FLOW_RECEIVER && n->rx_count - n->rx_told >= FLOW_WINDOW)
         tell_delivered(n);
-        return;
-    }
-    if (!n->dtimer_on) {
-        n->dtimer_on = true;
-        uv_timer_start(&n->dtimer, dtimer_cb, DELIVERED_LATER_MS, 0);
-    }
 }
 
 static void poll_cb(uv_poll_t *h, int status, int events)
@@ -239,10 +221,8 @@ int cairn_net_create(uv_loop_t *loop, nng_socket sock, size_t max_msg,
         n->handles_open++;
     if (uv_prepare_init(loop, &n->fprep) == 0)
         n->handles_open++;
-    if (uv_timer_init(loop, &n->dtimer) == 0)
-        n->handles_open++;
-    n->fprep.data = n->dtimer.data = n;
-    if (n->handles_open != 5) {
+    n->fprep.data = n;
+    if (n->handles_open != 4) {
         cairn_net_destroy(n);
         return errcode(err, -ENOMEM, "cannot watch the socket");
     }
@@ -662,8 +642,6 @@ void cairn_net_destroy(cairn_net_t *n)
         uv_close((uv_handle_t *)&n->spoll, close_cb);
     if (n->fprep.loop)
         uv_close((uv_handle_t *)&n->fprep, close_cb);
-    if (n->dtimer.loop)
-        uv_close((uv_handle_t *)&n->dtimer, close_cb);
     uv_close((uv_handle_t *)&n->async, close_cb);
 }
 

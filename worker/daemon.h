@@ -21,7 +21,7 @@
 
 typedef struct worker_daemon worker_daemon_t;
 
-#define WORKER_REPORT_HOLD_MS 5
+#define WORKER_REPORT_HOLD_MS 10
 
 typedef struct worker_daemon_config {
     /* The scheduler's worker endpoint; NULL: $CAIRN_WORKER_SCHEDULER, else

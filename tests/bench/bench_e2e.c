@@ -58,6 +58,8 @@ static char g_bin[PATH_MAX];
 static char g_base[PATH_MAX - 64]; /* state directories go under it */
 static char g_wbase[PATH_MAX]; /* workers' state directories, if elsewhere */
 static bool g_quick, g_keep;
+static const char *g_worker_args[8]; /* --worker-arg: extra cairn-worker arguments */
+static int g_nworker_args;
 
 static int64_t now_ns(void)
 {
@@ -161,6 +163,8 @@ static pid_t start_worker(cluster_t *c, int i, const char *topo)
         argv[n++] = "--topology";
         argv[n++] = topo;
     }
+    for (int k = 0; k < g_nworker_args; k++)
+        argv[n++] = g_worker_args[k];
     argv[n] = NULL;
     return spawn_daemon(argv, log);
 }
@@ -815,6 +819,7 @@ int main(int argc, char **argv)
         {"bin", required_argument, NULL, 'b'}, {"only", required_argument, NULL, 'o'},
         {"dir", required_argument, NULL, 'd'}, {"worker-dir", required_argument, NULL, 'w'},
         {"quick", no_argument, NULL, 'q'},     {"keep", no_argument, NULL, 'k'},
+        {"worker-arg", required_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
     };
     const char *only = NULL;
@@ -838,15 +843,24 @@ int main(int argc, char **argv)
         case 'q':
             g_quick = true;
             break;
+        case 'a':
+            if (g_nworker_args == (int)(sizeof(g_worker_args) / sizeof(g_worker_args[0]))) {
+                fprintf(stderr, "bench_e2e: too many --worker-arg\n");
+                return 2;
+            }
+            g_worker_args[g_nworker_args++] = optarg;
+            break;
         case 'k':
             g_keep = true;
             break;
         case 'h':
             printf("Usage: bench_e2e [--bin DIR] [--dir DIR] "
                    "[--only raw,w1,w2,w3,latency,big,nodes] [--quick] [--keep]\n"
+                   "       [--worker-arg ARG]...\n"
                    "  --dir DIR  where the clusters' state goes (default: BUILD/bench-state);\n"
                    "             it must be a real disk for the journal's fsync to count\n"
-                   "  --worker-dir DIR  the workers' state (task logs) there instead\n");
+                   "  --worker-dir DIR  the workers' state (task logs) there instead\n"
+                   "  --worker-arg ARG  pass ARG to every cairn-worker (e.g. --report-hold=0)\n");
             return 0;
         default:
             return 2;
