@@ -20,7 +20,10 @@ typedef struct flow_pipe {
     uint64_t sent, delivered; /* nng messages sent, and confirmed by the peer */
     uint8_t **items;          /* encoded envelopes waiting for the window */
     size_t *lens;
+    bool *lazy; /* the item may wait (cairn_net_send_lazy) */
     size_t nitems, cap, bytes;
+    size_t nurgent;      /* items not lazy */
+    uint64_t lazy_since; /* loop time the oldest waiting item was queued */
 } flow_pipe_t;
 
 struct cairn_net {
@@ -47,6 +50,8 @@ struct cairn_net {
     size_t nfp, fp_cap;
     uv_prepare_t fprep;
     bool fprep_on;
+    uv_timer_t lazy_timer; /* sends lazy items that waited CAIRN_NET_LAZY_MS */
+    bool lazy_on;
     uint32_t rx_pipe;          /* receiver: the pipe counted */
     uint64_t rx_count, rx_told; /* messages received on it, and confirmed */
 };
@@ -221,8 +226,10 @@ int cairn_net_create(uv_loop_t *loop, nng_socket sock, size_t max_msg,
         n->handles_open++;
     if (uv_prepare_init(loop, &n->fprep) == 0)
         n->handles_open++;
-    n->fprep.data = n;
-    if (n->handles_open != 4) {
+    if (uv_timer_init(loop, &n->lazy_timer) == 0)
+        n->handles_open++;
+    n->fprep.data = n->lazy_timer.data = n;
+    if (n->handles_open != 5) {
         cairn_net_destroy(n);
         return errcode(err, -ENOMEM, "cannot watch the socket");
     }
@@ -334,6 +341,7 @@ static void fp_clear(flow_pipe_t *f)
         free(f->items[i]);
     free(f->items);
     free(f->lens);
+    free(f->lazy);
 }
 
 static void flow_pipe_drop(cairn_net_t *n, uint32_t id)
@@ -389,28 +397,49 @@ static void fp_flush(cairn_net_t *n, flow_pipe_t *f)
         f->sent++;
         for (size_t i = 0; i < k; i++) {
             f->bytes -= f->lens[i];
+            f->nurgent -= !f->lazy[i];
             free(f->items[i]);
         }
         memmove(f->items, f->items + k, (f->nitems - k) * sizeof(*f->items));
         memmove(f->lens, f->lens + k, (f->nitems - k) * sizeof(*f->lens));
+        memmove(f->lazy, f->lazy + k, (f->nitems - k) * sizeof(*f->lazy));
         f->nitems -= k;
     }
 }
 
+static void lazy_timer_cb(uv_timer_t *t);
+static void fprep_arm(cairn_net_t *n);
+
 static void fprep_cb(uv_prepare_t *h)
 {
     cairn_net_t *n = h->data;
-    bool left = false;
+    bool left = false, lazy_left = false;
+    uint64_t now = uv_now(n->loop);
     if (n->flow == CAIRN_NET_FLOW_RECEIVER && n->nfp > 0 && n->fp[0].nitems > 0)
         tell_delivered(n); /* rides with what goes out anyway */
     for (size_t i = 0; i < n->nfp; i++) {
-        fp_flush(n, &n->fp[i]);
-        left = left || (n->fp[i].nitems > 0 && fp_open(n, &n->fp[i]));
+        flow_pipe_t *f = &n->fp[i];
+        /* lazy items wait for one that is not, or for their time */
+        if (f->nurgent > 0 || (f->nitems > 0 && now - f->lazy_since >= CAIRN_NET_LAZY_MS))
+            fp_flush(n, f);
+        left = left || (f->nurgent > 0 && fp_open(n, f));
+        lazy_left = lazy_left || (f->nitems > 0 && f->nurgent == 0);
     }
     if (!left) {
         uv_prepare_stop(h);
         n->fprep_on = false;
     }
+    if (lazy_left && !n->lazy_on && !n->closing) {
+        n->lazy_on = true;
+        uv_timer_start(&n->lazy_timer, lazy_timer_cb, CAIRN_NET_LAZY_MS, 0);
+    }
+}
+
+static void lazy_timer_cb(uv_timer_t *t)
+{
+    cairn_net_t *n = t->data;
+    n->lazy_on = false;
+    fprep_arm(n);
 }
 
 static void fprep_arm(cairn_net_t *n)
@@ -431,8 +460,9 @@ static void flow_delivered(cairn_net_t *n, uint32_t pipe, uint64_t count)
         fprep_arm(n);
 }
 
-/* Queue an envelope for pipe; sent before the loop next waits. */
-static int flow_queue(cairn_net_t *n, uint32_t pipe, const uint8_t *buf, size_t len,
+/* Queue an envelope for pipe; sent before the loop next waits (lazy: with
+ * the next one that is not, or CAIRN_NET_LAZY_MS later). */
+static int flow_queue(cairn_net_t *n, uint32_t pipe, const uint8_t *buf, size_t len, bool lazy,
                       cairn_error_t *err)
 {
     flow_pipe_t *f = fp_get(n, pipe, true);
@@ -451,18 +481,25 @@ static int flow_queue(cairn_net_t *n, uint32_t pipe, const uint8_t *buf, size_t 
         if (ni)
             f->items = ni;
         size_t *nl = ni ? realloc(f->lens, cap * sizeof(*nl)) : NULL;
-        if (!nl)
+        if (nl)
+            f->lens = nl;
+        bool *nz = nl ? realloc(f->lazy, cap * sizeof(*nz)) : NULL;
+        if (!nz)
             return errcode(err, -ENOMEM, "out of memory");
-        f->lens = nl;
+        f->lazy = nz;
         f->cap = cap;
     }
     uint8_t *copy = malloc(len ? len : 1);
     if (!copy)
         return errcode(err, -ENOMEM, "out of memory");
     memcpy(copy, buf, len);
+    if (f->nitems == 0)
+        f->lazy_since = uv_now(n->loop);
     f->items[f->nitems] = copy;
+    f->lazy[f->nitems] = lazy;
     f->lens[f->nitems++] = len;
     f->bytes += len;
+    f->nurgent += !lazy;
     fprep_arm(n);
     return 0;
 }
@@ -522,15 +559,21 @@ static int send_msg(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf, 
     return 0;
 }
 
-int cairn_net_send_raw(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf, size_t len,
-                       cairn_error_t *err)
+int cairn_net_send_raw_lazy(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf,
+                            size_t len, bool lazy, cairn_error_t *err)
 {
     /* (a pair1 peer's header is its hop count, which nng sets again) */
     if (n->flow == CAIRN_NET_FLOW_SENDER && to && to->pipe.id)
-        return flow_queue(n, to->pipe.id, buf, len, err);
+        return flow_queue(n, to->pipe.id, buf, len, lazy, err);
     if (n->flow == CAIRN_NET_FLOW_RECEIVER) /* one peer: pipe 0 is "the peer" */
-        return flow_queue(n, 0, buf, len, err);
+        return flow_queue(n, 0, buf, len, lazy, err);
     return send_msg(n, to, buf, len, err);
+}
+
+int cairn_net_send_raw(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf, size_t len,
+                       cairn_error_t *err)
+{
+    return cairn_net_send_raw_lazy(n, to, buf, len, false, err);
 }
 
 /* Past the window: to pipe, or to the one peer (pipe 0). */
@@ -642,6 +685,8 @@ void cairn_net_destroy(cairn_net_t *n)
         uv_close((uv_handle_t *)&n->spoll, close_cb);
     if (n->fprep.loop)
         uv_close((uv_handle_t *)&n->fprep, close_cb);
+    if (n->lazy_timer.loop)
+        uv_close((uv_handle_t *)&n->lazy_timer, close_cb);
     uv_close((uv_handle_t *)&n->async, close_cb);
 }
 

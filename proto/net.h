@@ -53,6 +53,15 @@ int cairn_net_send(cairn_net_t *n, const cairn_peer_t *to, cairn_msg_type_t type
 int cairn_net_send_raw(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf, size_t len,
                        cairn_error_t *err);
 
+/* With flow control (cairn_net_set_flow): a lazy message waits for the
+ * next message to the same peer that is not lazy, or CAIRN_NET_LAZY_MS,
+ * and goes with it (in order): for what the peer needs only eventually,
+ * such as acknowledgements, so that an idle peer is not woken for each.
+ * Without flow control the same as cairn_net_send_raw(). */
+#define CAIRN_NET_LAZY_MS 100
+int cairn_net_send_raw_lazy(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf,
+                            size_t len, bool lazy, cairn_error_t *err);
+
 /* Flow control for pair1 polyamorous sockets, which drop a message for a
  * peer whose queue (two messages) is full. The SENDER side (the scheduler)
  * queues what it sends each pipe, sends it before the loop next waits as

@@ -199,13 +199,17 @@ static int audit_config(sched_daemon_t *d, cairn_error_t *err)
     return journal_commit(d->journal, err);
 }
 
-void d_send(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to, cairn_msg_type_t type,
-            const ProtobufCMessage *msg)
+static void send_x(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to,
+                   cairn_msg_type_t type, const ProtobufCMessage *msg, bool lazy)
 {
     cairn_error_t err = {{0}};
     if (!journal_pending(d->journal)) {
-        if (cairn_net_send(net, to, type, msg, &err) < 0)
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if (cairn_msg_encode(type, msg, &buf, &len, &err) < 0 ||
+            cairn_net_send_raw_lazy(net, to, buf, len, lazy, &err) < 0)
             dlog(d->log, LOG_WARN, "send %s: %s", cairn_msg_type_name(type), err.text);
+        free(buf);
         return;
     }
     if (net == d->cnet && to) { /* told if the commit fails */
@@ -243,6 +247,19 @@ void d_send(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to, cairn_m
         m->peer = *to;
     m->buf = buf;
     m->len = len;
+    m->lazy = lazy;
+}
+
+void d_send(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to, cairn_msg_type_t type,
+            const ProtobufCMessage *msg)
+{
+    send_x(d, net, to, type, msg, false);
+}
+
+void d_send_lazy(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to,
+                 cairn_msg_type_t type, const ProtobufCMessage *msg)
+{
+    send_x(d, net, to, type, msg, true);
 }
 
 int d_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec *js, uint64_t seed,
@@ -357,7 +374,7 @@ static void flush_output(sched_daemon_t *d)
     cairn_error_t err = {{0}};
     for (size_t i = 0; i < d->nout; i++) {
         outmsg_t *m = &d->outq[i];
-        if (cairn_net_send_raw(m->net, &m->peer, m->buf, m->len, &err) < 0)
+        if (cairn_net_send_raw_lazy(m->net, &m->peer, m->buf, m->len, m->lazy, &err) < 0)
             dlog(d->log, LOG_WARN, "send: %s", err.text);
         free(m->buf);
     }

@@ -39,6 +39,7 @@ typedef struct outmsg {
     cairn_peer_t peer;
     uint8_t *buf;
     size_t len;
+    bool lazy; /* cairn_net_send_raw_lazy() */
 } outmsg_t;
 
 typedef struct log_wait {
@@ -183,6 +184,10 @@ int d_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec *js
 /* Send now, or after the pending commit when one is open. */
 void d_send(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to, cairn_msg_type_t type,
             const ProtobufCMessage *msg);
+/* The same for what the peer needs only eventually (acknowledgements):
+ * it rides the next message to that peer (cairn_net_send_raw_lazy). */
+void d_send_lazy(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to,
+                 cairn_msg_type_t type, const ProtobufCMessage *msg);
 /* An audit entry (audit.h) in the open transaction; a failure fails the
  * batch like a journal append. */
 void d_audit(sched_daemon_t *d, const char *user, const char *action, const char *target,

@@ -653,9 +653,11 @@ static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cai
         else
             finish(d, te->attempt_id, end, code, sig, t);
     }
+    /* the worker only drops the event when acknowledged (else resends it
+     * after registering again, a duplicate dropped by seq): no hurry */
     Cairn__Ack ack = CAIRN__ACK__INIT;
     ack.seq = te->seq;
-    d_send(d, d->wnet, from, CAIRN_MSG_ACK, &ack.base);
+    d_send_lazy(d, d->wnet, from, CAIRN_MSG_ACK, &ack.base);
 }
 
 /* --- dispatch ------------------------------------------------------------ */

@@ -334,13 +334,14 @@ static void log_exit(worker_daemon_t *d, const daemon_attempt_t *a, const exec_r
 static void start_queued_after(worker_daemon_t *d, uint64_t id);
 
 /* Reports may wait a little (worker_link_hold) while the attempts queued
- * here could keep every busy slot busy for two more rounds: the scheduler
+ * here could keep every busy slot busy for another round: the scheduler
  * needs them only to send more, and fewer, bigger messages cost it less
- * per task. Below that they go at once, so it refills the queue in time. */
+ * per task. Below that they go at once, so it refills the queue while the
+ * last round runs. */
 static void update_hold(worker_daemon_t *d)
 {
     size_t busy = d->nrunning - d->nqueued;
-    worker_link_hold(d->link, busy > 0 && d->nqueued >= 2 * busy);
+    worker_link_hold(d->link, busy > 0 && d->nqueued >= busy);
 }
 
 /* Queue the attempt's final event (outs: its hashed outputs) and hand its

@@ -291,3 +291,79 @@ LEAK_TEST(net, flow_control_delivers_a_burst_whole_and_in_order)
     uv_run(&loop, UV_RUN_DEFAULT);
     cr_expect_eq(uv_loop_close(&loop), 0, "a handle was left open");
 }
+
+/* A lazy message (an acknowledgement) waits for the next message to the
+ * same peer and goes with it, in order, or goes alone after
+ * CAIRN_NET_LAZY_MS. */
+typedef struct lazy_ctx {
+    int got;
+    uint64_t seq[8];
+    uint64_t at_ms[8];
+    uv_loop_t *loop;
+} lazy_ctx_t;
+
+static void lazy_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
+                      ProtobufCMessage *msg, void *arg)
+{
+    lazy_ctx_t *c = arg;
+    if (type != CAIRN_MSG_HEARTBEAT || c->got >= 8)
+        return;
+    c->seq[c->got] = ((Cairn__Heartbeat *)msg)->seq;
+    c->at_ms[c->got++] = uv_hrtime() / 1000000;
+}
+
+static void lazy_send(cairn_net_t *n, const cairn_peer_t *to, uint64_t seq, bool lazy)
+{
+    Cairn__Heartbeat hb = CAIRN__HEARTBEAT__INIT;
+    hb.seq = seq;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(cairn_msg_encode(CAIRN_MSG_HEARTBEAT, &hb.base, &buf, &len, NULL), 0);
+    cr_assert_eq(cairn_net_send_raw_lazy(n, to, buf, len, lazy, NULL), 0);
+    free(buf);
+}
+
+LEAK_TEST(net, lazy_messages_ride_the_next_one_or_go_after_a_while)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[128];
+    url_for(url, sizeof(url), "lazy");
+    nng_socket srv, cli;
+    cr_assert_eq(nng_pair1_open_poly(&srv), 0);
+    cr_assert_eq(nng_listen(srv, url, NULL, 0), 0);
+    cr_assert_eq(nng_pair1_open(&cli), 0);
+    flow_ctx_t sc = {.in_order = true, .next = 1};
+    lazy_ctx_t rc = {.loop = &loop};
+    cairn_net_callbacks_t scb = {.recv = flow_recv, .pipe = flow_pipe, .arg = &sc};
+    cairn_net_callbacks_t rcb = {.recv = lazy_recv, .arg = &rc};
+    cairn_net_t *sn, *rn;
+    cr_assert_eq(cairn_net_create(&loop, srv, 0, &scb, &sn, NULL), 0);
+    cr_assert_eq(cairn_net_create(&loop, cli, 0, &rcb, &rn, NULL), 0);
+    cairn_net_set_flow(sn, CAIRN_NET_FLOW_SENDER);
+    cairn_net_set_flow(rn, CAIRN_NET_FLOW_RECEIVER);
+    cr_assert_eq(nng_dial(cli, url, NULL, 0), 0);
+    run_until(&loop, &sc.added, 1);
+    cairn_peer_t to = cairn_peer_pipe(sc.pipe);
+    /* alone, it goes after a while (the timer cannot fire early; the loop's
+     * cached time may be a little behind when it is queued) */
+    uint64_t t0 = uv_hrtime() / 1000000;
+    lazy_send(sn, &to, 1, true);
+    run_until(&loop, &rc.got, 1);
+    cr_expect_eq(rc.seq[0], 1);
+    cr_expect_geq(rc.at_ms[0] - t0, CAIRN_NET_LAZY_MS / 2, "a lazy message went at once");
+    /* followed by one that is not lazy: both go at once, the lazy one
+     * first (had it waited for its timer, it would arrive second) */
+    lazy_send(sn, &to, 2, true);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    lazy_send(sn, &to, 3, false);
+    run_until(&loop, &rc.got, 3);
+    cr_expect_eq(rc.seq[1], 2);
+    cr_expect_eq(rc.seq[2], 3);
+    cairn_net_destroy(sn);
+    cairn_net_destroy(rn);
+    nng_close(cli);
+    nng_close(srv);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect_eq(uv_loop_close(&loop), 0, "a handle was left open");
+}

@@ -957,8 +957,9 @@ LEAK_TEST(link, routine_reports_wait_while_queued_work_keeps_the_slot_busy)
     cr_expect(fake_find(&x.f, 84, EXITED)->cancelled);
     for (int i = 1; i < x.f.nevents; i++)
         cr_expect_gt(x.f.ev[i].seq, x.f.ev[i - 1].seq, "events arrive in order");
-    /* one task waits behind the running one now: below the hold, so the
-     * next start goes at once (the hold is longer than the test) */
+    /* 82 is cancelled (at once); 83 starts with nothing queued behind it,
+     * below the hold, so its start goes at once too (the hold is longer
+     * than the test) */
     cancel(&x, 82, 100);
     RUN_UNTIL(&x, fake_count(&x.f, 83, STARTED) == 1);
     cr_expect(fake_find(&x.f, 82, EXITED)->cancelled);
