@@ -251,45 +251,64 @@ static void flow_pipe(cairn_net_t *n, nng_pipe p, bool added, void *arg)
     }
 }
 
+/* A pair1 poly listener (the sender side, sc) and a dialer (the receiver
+ * side, with rcb), bridged with flow control and connected. */
+typedef struct flow_pair {
+    uv_loop_t loop;
+    nng_socket srv, cli;
+    cairn_net_t *sn, *rn;
+    flow_ctx_t sc;
+    cairn_peer_t to; /* the receiver, from the sender */
+} flow_pair_t;
+
+static void flow_pair_open(flow_pair_t *p, const char *name, const cairn_net_callbacks_t *rcb)
+{
+    uv_loop_init(&p->loop);
+    char url[128];
+    url_for(url, sizeof(url), name);
+    cr_assert_eq(nng_pair1_open_poly(&p->srv), 0);
+    cr_assert_eq(nng_listen(p->srv, url, NULL, 0), 0);
+    cr_assert_eq(nng_pair1_open(&p->cli), 0);
+    p->sc = (flow_ctx_t){.in_order = true, .next = 1};
+    cairn_net_callbacks_t scb = {.recv = flow_recv, .pipe = flow_pipe, .arg = &p->sc};
+    cr_assert_eq(cairn_net_create(&p->loop, p->srv, 0, &scb, &p->sn, NULL), 0);
+    cr_assert_eq(cairn_net_create(&p->loop, p->cli, 0, rcb, &p->rn, NULL), 0);
+    cairn_net_set_flow(p->sn, CAIRN_NET_FLOW_SENDER);
+    cairn_net_set_flow(p->rn, CAIRN_NET_FLOW_RECEIVER);
+    cr_assert_eq(nng_dial(p->cli, url, NULL, 0), 0);
+    run_until(&p->loop, &p->sc.added, 1);
+    p->to = cairn_peer_pipe(p->sc.pipe);
+}
+
+static void flow_pair_close(flow_pair_t *p)
+{
+    cairn_net_destroy(p->sn);
+    cairn_net_destroy(p->rn);
+    nng_close(p->cli);
+    nng_close(p->srv);
+    uv_run(&p->loop, UV_RUN_DEFAULT);
+    cr_expect_eq(uv_loop_close(&p->loop), 0, "a handle was left open");
+}
+
 LEAK_TEST(net, flow_control_delivers_a_burst_whole_and_in_order)
 {
     enum { N = 20000 };
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    char url[128];
-    url_for(url, sizeof(url), "flow");
-    nng_socket srv, cli;
-    cr_assert_eq(nng_pair1_open_poly(&srv), 0);
-    cr_assert_eq(nng_listen(srv, url, NULL, 0), 0);
-    cr_assert_eq(nng_pair1_open(&cli), 0);
-    flow_ctx_t sc = {.in_order = true, .next = 1}, rc = {.in_order = true, .next = 1};
-    cairn_net_callbacks_t scb = {.recv = flow_recv, .pipe = flow_pipe, .arg = &sc};
+    flow_pair_t p;
+    flow_ctx_t rc = {.in_order = true, .next = 1};
     cairn_net_callbacks_t rcb = {.recv = flow_recv, .arg = &rc};
-    cairn_net_t *sn, *rn;
-    cr_assert_eq(cairn_net_create(&loop, srv, 0, &scb, &sn, NULL), 0);
-    cr_assert_eq(cairn_net_create(&loop, cli, 0, &rcb, &rn, NULL), 0);
-    cairn_net_set_flow(sn, CAIRN_NET_FLOW_SENDER);
-    cairn_net_set_flow(rn, CAIRN_NET_FLOW_RECEIVER);
-    cr_assert_eq(nng_dial(cli, url, NULL, 0), 0);
-    run_until(&loop, &sc.added, 1);
-    cairn_peer_t to = cairn_peer_pipe(sc.pipe);
+    flow_pair_open(&p, "flow", &rcb);
     for (uint64_t i = 1; i <= N; i++) {
         Cairn__Heartbeat hb = CAIRN__HEARTBEAT__INIT;
         hb.seq = i;
-        cr_assert_eq(cairn_net_send(sn, &to, CAIRN_MSG_HEARTBEAT, &hb.base, NULL), 0);
+        cr_assert_eq(cairn_net_send(p.sn, &p.to, CAIRN_MSG_HEARTBEAT, &hb.base, NULL), 0);
         if (i % 5000 == 0)
-            uv_run(&loop, UV_RUN_NOWAIT); /* some go out while more are queued */
+            uv_run(&p.loop, UV_RUN_NOWAIT); /* some go out while more are queued */
     }
-    run_until(&loop, &rc.got, N);
+    run_until(&p.loop, &rc.got, N);
     cr_expect(rc.in_order, "messages arrived out of order");
     cr_expect_eq(rc.other, 0);
-    cr_expect_eq(sc.got + sc.other, 0, "the sender saw a transport message");
-    cairn_net_destroy(sn);
-    cairn_net_destroy(rn);
-    nng_close(cli);
-    nng_close(srv);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    cr_expect_eq(uv_loop_close(&loop), 0, "a handle was left open");
+    cr_expect_eq(p.sc.got + p.sc.other, 0, "the sender saw a transport message");
+    flow_pair_close(&p);
 }
 
 /* A lazy message (an acknowledgement) waits for the next message to the
@@ -299,7 +318,6 @@ typedef struct lazy_ctx {
     int got;
     uint64_t seq[8];
     uint64_t at_ms[8];
-    uv_loop_t *loop;
 } lazy_ctx_t;
 
 static void lazy_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
@@ -325,45 +343,24 @@ static void lazy_send(cairn_net_t *n, const cairn_peer_t *to, uint64_t seq, bool
 
 LEAK_TEST(net, lazy_messages_ride_the_next_one_or_go_after_a_while)
 {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    char url[128];
-    url_for(url, sizeof(url), "lazy");
-    nng_socket srv, cli;
-    cr_assert_eq(nng_pair1_open_poly(&srv), 0);
-    cr_assert_eq(nng_listen(srv, url, NULL, 0), 0);
-    cr_assert_eq(nng_pair1_open(&cli), 0);
-    flow_ctx_t sc = {.in_order = true, .next = 1};
-    lazy_ctx_t rc = {.loop = &loop};
-    cairn_net_callbacks_t scb = {.recv = flow_recv, .pipe = flow_pipe, .arg = &sc};
+    flow_pair_t p;
+    lazy_ctx_t rc = {0};
     cairn_net_callbacks_t rcb = {.recv = lazy_recv, .arg = &rc};
-    cairn_net_t *sn, *rn;
-    cr_assert_eq(cairn_net_create(&loop, srv, 0, &scb, &sn, NULL), 0);
-    cr_assert_eq(cairn_net_create(&loop, cli, 0, &rcb, &rn, NULL), 0);
-    cairn_net_set_flow(sn, CAIRN_NET_FLOW_SENDER);
-    cairn_net_set_flow(rn, CAIRN_NET_FLOW_RECEIVER);
-    cr_assert_eq(nng_dial(cli, url, NULL, 0), 0);
-    run_until(&loop, &sc.added, 1);
-    cairn_peer_t to = cairn_peer_pipe(sc.pipe);
+    flow_pair_open(&p, "lazy", &rcb);
     /* alone, it goes after a while (the timer cannot fire early; the loop's
      * cached time may be a little behind when it is queued) */
     uint64_t t0 = uv_hrtime() / 1000000;
-    lazy_send(sn, &to, 1, true);
-    run_until(&loop, &rc.got, 1);
+    lazy_send(p.sn, &p.to, 1, true);
+    run_until(&p.loop, &rc.got, 1);
     cr_expect_eq(rc.seq[0], 1);
     cr_expect_geq(rc.at_ms[0] - t0, CAIRN_NET_LAZY_MS / 2, "a lazy message went at once");
     /* followed by one that is not lazy: both go at once, the lazy one
      * first (had it waited for its timer, it would arrive second) */
-    lazy_send(sn, &to, 2, true);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    lazy_send(sn, &to, 3, false);
-    run_until(&loop, &rc.got, 3);
+    lazy_send(p.sn, &p.to, 2, true);
+    uv_run(&p.loop, UV_RUN_NOWAIT);
+    lazy_send(p.sn, &p.to, 3, false);
+    run_until(&p.loop, &rc.got, 3);
     cr_expect_eq(rc.seq[1], 2);
     cr_expect_eq(rc.seq[2], 3);
-    cairn_net_destroy(sn);
-    cairn_net_destroy(rn);
-    nng_close(cli);
-    nng_close(srv);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    cr_expect_eq(uv_loop_close(&loop), 0, "a handle was left open");
+    flow_pair_close(&p);
 }
