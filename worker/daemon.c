@@ -666,7 +666,6 @@ static void on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m)
             p->next = next;
         if (q)
             q->after = after;
-        a = att_find(d, id);
         a->next = 0;
         Cairn__TaskEvent ev = CAIRN__TASK_EVENT__INIT;
         ev.kind = CAIRN__TASK_EVENT__KIND__EXITED;

@@ -118,6 +118,20 @@ static int64_t wall_ms(void)
 
 /* ---- the event queue --------------------------------------------------- */
 
+/* The index of the first kept event with a seq >= seq. */
+static size_t event_lower(const worker_link_t *l, uint64_t seq)
+{
+    size_t lo = 0, hi = l->nevents;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->events[mid]->seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static void event_remove_at(worker_link_t *l, size_t i)
 {
     cairn__task_event__free_unpacked(l->events[i], NULL);
@@ -144,9 +158,8 @@ static void flush_held(worker_link_t *l)
     }
     if (l->state != LINK_REGISTERED)
         return;
-    for (size_t i = 0; i < l->nevents; i++)
-        if (l->events[i]->seq >= l->sent_below)
-            send_event(l, l->events[i]);
+    for (size_t i = event_lower(l, l->sent_below); i < l->nevents; i++)
+        send_event(l, l->events[i]);
 }
 
 static void hold_timer_cb(uv_timer_t *t)
@@ -419,15 +432,7 @@ static void on_heartbeat_reply(worker_link_t *l, const ProtobufCMessage *msg)
 static void on_ack(worker_link_t *l, const ProtobufCMessage *msg)
 {
     uint64_t seq = ((const Cairn__Ack *)msg)->seq;
-    size_t lo = 0, hi = l->nevents;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (l->events[mid]->seq < seq)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = event_lower(l, seq);
     if (lo < l->nevents && l->events[lo]->seq == seq)
         event_remove_at(l, lo);
     else
