@@ -20,7 +20,7 @@ typedef struct flow_pipe {
     uint64_t sent, delivered; /* nng messages sent, and confirmed by the peer */
     uint8_t **items;          /* encoded envelopes waiting for the window */
     size_t *lens;
-    bool *lazy; /* the item may wait (cairn_net_send_lazy) */
+    bool *lazy; /* the item may wait (cairn_net_send_raw_lazy) */
     size_t nitems, cap, bytes;
     size_t nurgent;      /* items not lazy */
     uint64_t lazy_since; /* loop time the oldest waiting item was queued */

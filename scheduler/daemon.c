@@ -137,15 +137,14 @@ void d_audit(sched_daemon_t *d, const char *user, const char *action, const char
 }
 
 /* The configuration as one line, for the audit trail. */
-#define STR_(x) #x
-#define STR(x) STR_(x)
-#define PREFETCH_TEXT                                                                              \
-    STR(SCHED_DAEMON_PREFETCH) ".." STR(SCHED_DAEMON_PREFETCH_MAX) "/" STR(                         \
-        SCHED_DAEMON_PREFETCH_WINDOW_MS) "ms"
-
 static void config_line(const sched_daemon_t *d, char *buf, size_t n)
 {
     const sched_daemon_config_t *c = &d->cfg;
+    sched_config_t core = sched_daemon_core_config(c);
+    char prefetch[48] = "0";
+    if (core.prefetch)
+        snprintf(prefetch, sizeof(prefetch), "%u..%u/%ums", core.prefetch, core.prefetch_max,
+                 core.prefetch_window_ms);
     snprintf(buf, n,
              "workers=%s clients=%s heartbeat_interval_ms=%lld heartbeat_timeout_ms=%lld "
              "restart_grace_ms=%lld kill_grace_ms=%lld max_reservations=%u prefetch=%s "
@@ -155,7 +154,7 @@ static void config_line(const sched_daemon_t *d, char *buf, size_t n)
              d->worker_url, d->client_url, (long long)c->heartbeat_interval_ms,
              (long long)c->heartbeat_timeout_ms, (long long)c->restart_grace_ms,
              (long long)c->kill_grace_ms, c->max_reservations,
-             c->no_prefetch ? "0" : PREFETCH_TEXT, c->join_key_file ? c->join_key_file : "-",
+             prefetch, c->join_key_file ? c->join_key_file : "-",
              c->tls_cert ? c->tls_cert : "-", c->tls_ca ? c->tls_ca : "-",
              c->admins && *c->admins ? c->admins : "-", c->allow_anonymous_writes,
              c->secret_pattern ? c->secret_pattern : PROV_SECRET_PATTERN_DEFAULT,
