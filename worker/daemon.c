@@ -81,6 +81,7 @@ typedef struct daemon_attempt {
     uint64_t after;            /* queued: started when this attempt ends */
     uint64_t next;             /* the attempt queued behind this one, 0: none */
     Cairn__AssignTask *queued; /* the assignment, until then */
+    exec_prepared_t *prepared; /* queued right behind a started one: its start, prepared */
     uint64_t ended;            /* order of ending, for forgetting the oldest */
     char **outputs;            /* declared outputs, hashed when it ends */
     uint32_t noutputs;
@@ -198,11 +199,12 @@ static void att_outputs_free(daemon_attempt_t *a)
 }
 
 /* Free what the entry owns; a hashing job is abandoned. */
-static void att_fini(daemon_attempt_t *a)
+static void att_fini(worker_daemon_t *d, daemon_attempt_t *a)
 {
     free(a->task_name);
     if (a->queued)
         cairn__assign_task__free_unpacked(a->queued, NULL);
+    worker_exec_prepared_free(d->exec, a->prepared);
     att_outputs_free(a);
     worker_outputs_abandon(a->hashing);
     free(a->result);
@@ -269,7 +271,7 @@ static void att_ended(worker_daemon_t *d, uint64_t id)
     size_t kept = 0;
     for (size_t i = 0; i < d->natt; i++) {
         if (!d->att[i].running && d->att[i].ended <= cutoff) {
-            att_fini(&d->att[i]);
+            att_fini(d, &d->att[i]);
             d->nended--;
         } else {
             d->att[kept++] = d->att[i];
@@ -332,6 +334,7 @@ static void log_exit(worker_daemon_t *d, const daemon_attempt_t *a, const exec_r
 }
 
 static void start_queued_after(worker_daemon_t *d, uint64_t id);
+static bool successor_prepared(worker_daemon_t *d, uint64_t id);
 
 /* Reports may wait a little (worker_link_hold) while the attempts queued
  * here could keep every busy slot busy for another round: the scheduler
@@ -352,6 +355,14 @@ static void report_exit(worker_daemon_t *d, daemon_attempt_t *a, const exec_resu
     Cairn__TaskEvent ev = CAIRN__TASK_EVENT__INIT;
     Cairn__OutputHash *oh = NULL, **ohp = NULL;
     uint64_t id = a->id;
+    /* A prepared successor starts first: its cores idle until it does, and
+     * only the process is left to create. Its STARTED still follows this
+     * EXITED (worker_exec reports starts from the next loop iteration). */
+    bool early = successor_prepared(d, id);
+    if (early) {
+        start_queued_after(d, id);
+        a = att_find(d, id); /* the table may have changed */
+    }
 
     log_exit(d, a, r);
     if (r->start_failed) {
@@ -399,7 +410,8 @@ static void report_exit(worker_daemon_t *d, daemon_attempt_t *a, const exec_resu
     att_ended(d, id);
     /* its cores and GPUs go to the attempt queued behind it, now: no round
      * trip to the scheduler (whose state already says so) */
-    start_queued_after(d, id);
+    if (!early)
+        start_queued_after(d, id);
 }
 
 /* A stale attempt (not adopted) ended: forget it unreported and hand its
@@ -470,6 +482,9 @@ static void exec_exited_cb(const exec_result_t *r, void *arg)
 /* ---- commands from the scheduler ----------------------------------------- */
 
 static void run_assigned(worker_daemon_t *d, const Cairn__AssignTask *m);
+static void started_or_failed(worker_daemon_t *d, const Cairn__AssignTask *m, int rc,
+                              const cairn_error_t *err);
+static void prepare_successor(worker_daemon_t *d, uint64_t id);
 static Cairn__AssignTask *assign_copy(const Cairn__AssignTask *m);
 static int64_t wall_ms(void);
 
@@ -544,19 +559,60 @@ static void run_assigned(worker_daemon_t *d, const Cairn__AssignTask *m)
         dlog(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": out of memory: outputs not hashed",
              m->attempt_id);
     worker_assign_buf_fini(&b);
+    started_or_failed(d, m, rc, &err);
+}
+
+/* After the start of m: a failure is reported and the attempt queued
+ * behind it takes its place. */
+static void started_or_failed(worker_daemon_t *d, const Cairn__AssignTask *m, int rc,
+                              const cairn_error_t *err)
+{
     if (rc == 0) {
         dlog(d, WORKER_LOG_DEBUG, "attempt %" PRIu64 ".%" PRIu32 " of task %s started",
              m->attempt_id, m->rank, m->task_name);
         return;
     }
     dlog(d, WORKER_LOG_WARN, "task %s attempt %" PRIu64 ".%" PRIu32 " cannot start: %s",
-         m->task_name, m->attempt_id, m->rank, err.text);
+         m->task_name, m->attempt_id, m->rank, err->text);
     Cairn__TaskEvent ev = CAIRN__TASK_EVENT__INIT;
     ev.kind = CAIRN__TASK_EVENT__KIND__FAILED_TO_START;
-    ev.error = err.text;
+    ev.error = (char *)err->text;
     emit(d, m->attempt_id, m->job_id, m->task_name, m->rank, &ev);
     att_ended(d, m->attempt_id);
     start_queued_after(d, m->attempt_id);
+}
+
+/* Prepare the start of the attempt queued right behind attempt id, which
+ * runs (its process started or its cache hit being checked), so that when
+ * id ends only the process is left to create. Not for an attempt that may
+ * be a cache hit (checked when its turn comes). A preparation that fails
+ * is simply not kept: the start then reports what is wrong. */
+static void prepare_successor(worker_daemon_t *d, uint64_t id)
+{
+    daemon_attempt_t *a = att_find(d, id);
+    daemon_attempt_t *q = a && a->running && !a->queued && a->next ? att_find(d, a->next) : NULL;
+    if (!q || !q->queued || q->prepared || q->after != id || q->stale ||
+        q->queued->n_cache_outputs > 0)
+        return;
+    worker_assign_buf_t b = {0};
+    cairn_error_t err = {{0}};
+    exec_prepared_t *p = NULL;
+    if (worker_assign_spec(d->res, q->queued, &b, &err) == 0 &&
+        worker_exec_prepare(d->exec, &b.spec, &p, &err) == 0) {
+        if (att_set_outputs(q, b.outputs, b.noutputs) == 0)
+            q->prepared = p;
+        else
+            worker_exec_prepared_free(d->exec, p);
+    }
+    worker_assign_buf_fini(&b);
+}
+
+/* Whether the attempt queued behind attempt id is prepared. */
+static bool successor_prepared(worker_daemon_t *d, uint64_t id)
+{
+    daemon_attempt_t *a = att_find(d, id);
+    daemon_attempt_t *q = a && a->next ? att_find(d, a->next) : NULL;
+    return q && q->prepared && q->queued && q->after == id;
 }
 
 /* Start the attempt queued behind attempt id, if there is one. */
@@ -568,10 +624,19 @@ static void start_queued_after(worker_daemon_t *d, uint64_t id)
         a->next = 0;
     if (q && q->running && q->queued && q->after == id) {
         Cairn__AssignTask *m = q->queued;
+        exec_prepared_t *p = q->prepared;
+        uint64_t qid = q->id;
         q->queued = NULL;
+        q->prepared = NULL;
         d->nqueued--;
-        start_assigned(d, m);
+        if (p) {
+            cairn_error_t err = {{0}};
+            started_or_failed(d, m, worker_exec_start_prepared(d->exec, p, &err), &err);
+        } else {
+            start_assigned(d, m);
+        }
         cairn__assign_task__free_unpacked(m, NULL);
+        prepare_successor(d, qid);
     }
     update_hold(d);
 }
@@ -619,6 +684,7 @@ static void on_assign(worker_daemon_t *d, const Cairn__AssignTask *m)
             d->nqueued++;
             dlog(d, WORKER_LOG_DEBUG, "attempt %" PRIu64 " of task %s queued behind %" PRIu64,
                  m->attempt_id, m->task_name, m->after_attempt_id);
+            prepare_successor(d, m->after_attempt_id);
             update_hold(d);
             return;
         }
@@ -658,6 +724,8 @@ static void on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m)
              a->task_name, a->id);
         cairn__assign_task__free_unpacked(a->queued, NULL);
         a->queued = NULL;
+        worker_exec_prepared_free(d->exec, a->prepared);
+        a->prepared = NULL;
         d->nqueued--;
         /* the line closes up: a's predecessor hands over to a's successor */
         uint64_t id = a->id, after = a->after, next = a->next;
@@ -673,6 +741,7 @@ static void on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m)
         ev.signal = SIGTERM;
         emit(d, a->id, a->job_id, a->task_name, a->rank, &ev);
         att_ended(d, a->id);
+        prepare_successor(d, after);
         update_hold(d);
         return;
     }
@@ -1078,6 +1147,10 @@ void worker_daemon_stop(worker_daemon_t *d)
         return;
     d->stopped = true;
     if (d->exec) {
+        for (size_t i = 0; i < d->natt; i++) {
+            worker_exec_prepared_free(d->exec, d->att[i].prepared);
+            d->att[i].prepared = NULL;
+        }
         size_t n = worker_exec_list(d->exec, NULL, NULL, NULL, NULL, 0);
         if (n > 0)
             dlog(d, WORKER_LOG_INFO, "killing %zu running task%s", n, n == 1 ? "" : "s");
@@ -1098,7 +1171,7 @@ void worker_daemon_stop(worker_daemon_t *d)
     d->reg = NULL;
     d->res = NULL;
     for (size_t i = 0; i < d->natt; i++)
-        att_fini(&d->att[i]);
+        att_fini(d, &d->att[i]);
     free(d->att);
     if (d->join_key)
         explicit_bzero(d->join_key, sizeof(*d->join_key));

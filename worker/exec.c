@@ -24,10 +24,8 @@
  * No callback is made after worker_exec_destroy(). */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,26 +60,6 @@ int64_t exec_wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-    char buf[PATH_MAX];
-    size_t len = strlen(path);
-    if (len == 0 || len >= sizeof(buf))
-        return -ENAMETOOLONG;
-    memcpy(buf, path, len + 1);
-    for (char *s = buf + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-            return -errno;
-        *s = '/';
-    }
-    if (mkdir(buf, mode) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
 }
 
 /* ---- the attempt table -------------------------------------------------- */
@@ -401,38 +379,6 @@ static int validate(const exec_spec_t *s, cairn_error_t *err)
     return 0;
 }
 
-/* Open the attempt's stdout (stream 1) or stderr (stream 2) log. */
-static int open_log(worker_exec_t *x, const exec_spec_t *s, int stream, cairn_error_t *err)
-{
-    char path[PATH_MAX];
-    int fd, r = worker_exec_log_path(x, s->job_id, s->task_name, s->attempt_id, s->rank, stream,
-                                     path, sizeof(path));
-    if (r < 0)
-        return errcode(err, r, "log path too long");
-    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
-    if (fd < 0 && errno == ENOENT) {
-        *strrchr(path, '/') = '\0';
-        r = mkdir_p(path, 0755);
-        if (r < 0)
-            return errcode(err, r, "cannot make log directory %s: %s", path, strerror(-r));
-        path[strlen(path)] = '/';
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
-    }
-    if (fd < 0)
-        return errcode(err, -errno, "cannot open log %s: %s", path, strerror(errno));
-    return fd;
-}
-
-static int check_workdir(const char *dir, cairn_error_t *err)
-{
-    struct stat st;
-    if (stat(dir, &st) < 0)
-        return errcode(err, -errno, "working directory %s: %s", dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return errcode(err, -ENOTDIR, "working directory %s: not a directory", dir);
-    return 0;
-}
-
 static int make_cgroup(worker_exec_t *x, exec_attempt_t *a, cairn_error_t *err)
 {
     char name[96];
@@ -442,239 +388,71 @@ static int make_cgroup(worker_exec_t *x, exec_attempt_t *a, cairn_error_t *err)
     return exec_cgroup_create(x->cgroup_root, name, a->memory_limit, &a->cgroup, err);
 }
 
-/* The binding masks of a spec: a cpu_set_t and NUMA node masks. */
-typedef struct binding {
-    cpu_set_t *cpus;
-    size_t cpus_size;
-    unsigned long *nodes, *first;
-    unsigned long maxnode;
-} binding_t;
-
-static void binding_fini(binding_t *b)
+/* Create the process of a prepared attempt. A failure here is the
+ * attempt's start failure. */
+static int spawn_prepared(worker_exec_t *x, exec_attempt_t *a, const exec_prepared_t *p,
+                          cairn_error_t *err)
 {
-    if (b->cpus)
-        CPU_FREE(b->cpus);
-    free(b->nodes);
-    free(b->first);
-}
-
-static int binding_init(binding_t *b, const exec_spec_t *s)
-{
-    uint32_t maxpu = 0, maxnuma = 0;
-    memset(b, 0, sizeof(*b));
-    for (uint32_t i = 0; i < s->npus; i++)
-        maxpu = s->pus[i] > maxpu ? s->pus[i] : maxpu;
-    for (uint32_t i = 0; i < s->nnuma; i++)
-        maxnuma = s->numa[i] > maxnuma ? s->numa[i] : maxnuma;
-    if (s->npus > 0) {
-        if (!(b->cpus = CPU_ALLOC(maxpu + 1)))
-            return -ENOMEM;
-        b->cpus_size = CPU_ALLOC_SIZE(maxpu + 1);
-        CPU_ZERO_S(b->cpus_size, b->cpus);
-        for (uint32_t i = 0; i < s->npus; i++)
-            CPU_SET_S(s->pus[i], b->cpus_size, b->cpus);
-    }
-    if (s->nnuma > 0) {
-        size_t bits = 8 * sizeof(unsigned long), words = maxnuma / bits + 1;
-        b->nodes = calloc(words, sizeof(unsigned long));
-        b->first = calloc(words, sizeof(unsigned long));
-        if (!b->nodes || !b->first)
-            return -ENOMEM;
-        b->maxnode = (unsigned long)(words * bits);
-        for (uint32_t i = 0; i < s->nnuma; i++)
-            b->nodes[s->numa[i] / bits] |= 1UL << (s->numa[i] % bits);
-        b->first[s->numa[0] / bits] |= 1UL << (s->numa[0] % bits);
-    }
-    return 0;
-}
-
-/* Whom the task runs as: the submitter when the worker is root. */
-typedef struct run_as {
-    bool set;
-    uid_t uid;
-    gid_t gid;
-    gid_t groups[64];
-    int ngroups;
-    char home[PATH_MAX], name[256];
-} run_as_t;
-
-/* Accounts looked up lately: the name service is not free, tasks are many.
- * A changed account is seen within EXEC_USER_TTL_MS. */
-#define EXEC_USER_CACHE 16
-#define EXEC_USER_TTL_MS 60000
-
-struct exec_user_cache {
-    run_as_t ra;
-    bool root;
-    uint64_t at;
-};
-
-static int lookup_user(worker_exec_t *x, const char *user, run_as_t *ra, bool *root)
-{
-    uint64_t now = uv_now(x->loop);
-    for (int i = 0; x->users && i < EXEC_USER_CACHE; i++) {
-        struct exec_user_cache *c = &x->users[i];
-        if (c->at && now - c->at < EXEC_USER_TTL_MS && !strcmp(c->ra.name, user)) {
-            *ra = c->ra;
-            *root = c->root;
-            return 0;
-        }
-    }
-    struct passwd pw, *res = NULL;
-    char buf[8192];
-    if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || !res)
-        return -ENOENT;
-    *root = pw.pw_uid == 0;
-    ra->uid = pw.pw_uid;
-    ra->gid = pw.pw_gid;
-    ra->ngroups = (int)(sizeof(ra->groups) / sizeof(ra->groups[0]));
-    if (!*root && getgrouplist(user, pw.pw_gid, ra->groups, &ra->ngroups) < 0)
-        ra->ngroups = (int)(sizeof(ra->groups) / sizeof(ra->groups[0])); /* the first 64 */
-    snprintf(ra->home, sizeof(ra->home), "%s", pw.pw_dir ? pw.pw_dir : "/");
-    snprintf(ra->name, sizeof(ra->name), "%s", user);
-    if (!x->users)
-        x->users = calloc(EXEC_USER_CACHE, sizeof(*x->users));
-    if (x->users) {
-        struct exec_user_cache *c = &x->users[x->next_user++ % EXEC_USER_CACHE];
-        *c = (struct exec_user_cache){.ra = *ra, .root = *root, .at = now ? now : 1};
-    }
-    return 0;
-}
-
-static int resolve_user(worker_exec_t *x, const exec_spec_t *s, run_as_t *ra, cairn_error_t *err)
-{
-    bool root = false;
-    ra->set = false;
-    if (geteuid() != 0 || !s->user || !s->user[0])
-        return 0; /* not root: tasks run as the worker's user */
-    if (lookup_user(x, s->user, ra, &root) < 0)
-        return errcode(err, -ENOENT, "the submitter %s has no account on this node", s->user);
-    if (root) {
-        if (x->allow_root_tasks)
-            return 0;
-        return errcode(err, -EPERM,
-                       "refusing to run a task as root (submitted by %s): this worker runs "
-                       "tasks as their submitter, root only with --allow-root-tasks",
-                       s->user);
-    }
-    ra->set = true;
-    return 0;
-}
-
-static int env_user(exec_strv_t *env, const run_as_t *ra)
-{
-    char kv[PATH_MAX + 16];
-    int r = 0;
-    snprintf(kv, sizeof(kv), "HOME=%s", ra->home);
-    r = r ? r : exec_env_put(env, kv);
-    snprintf(kv, sizeof(kv), "USER=%s", ra->name);
-    r = r ? r : exec_env_put(env, kv);
-    snprintf(kv, sizeof(kv), "LOGNAME=%s", ra->name);
-    r = r ? r : exec_env_put(env, kv);
-    return r;
-}
-
-/* Everything between a valid spec and a running process. A failure here
- * is the attempt's start failure. */
-static int prepare_and_spawn(worker_exec_t *x, exec_attempt_t *a, const exec_spec_t *s,
-                             cairn_error_t *err)
-{
-    const char *cwd = s->workdir && s->workdir[0] ? s->workdir : x->default_workdir;
-    int out = -1, errfd = -1;
-    exec_strv_t argv = {0}, env = {0};
-    binding_t bind;
-    run_as_t ra = {0};
     char procs[PATH_MAX];
-    int r = binding_init(&bind, s);
+    snprintf(a->res.workdir, sizeof(a->res.workdir), "%s", p->cwd);
+    int r = make_cgroup(x, a, err);
     if (r < 0)
-        errcode(err, r, "out of memory");
-    if (r >= 0)
-        r = resolve_user(x, s, &ra, err);
-    struct stat hst;
-    if (r >= 0 && ra.set && !(s->workdir && s->workdir[0]))
-        /* the worker's directory is the worker's user's: another user starts
-         * in their home, or in / when it has none */
-        cwd = stat(ra.home, &hst) == 0 && S_ISDIR(hst.st_mode) ? ra.home : "/";
-    if (r >= 0)
-        r = check_workdir(cwd, err);
-    if (r >= 0)
-        snprintf(a->res.workdir, sizeof(a->res.workdir), "%s", cwd);
-    if (r >= 0 && (r = out = open_log(x, s, 1, err)) >= 0)
-        r = errfd = open_log(x, s, 2, err);
-    if (r >= 0)
-        r = make_cgroup(x, a, err);
-    if (r >= 0)
-        r = exec_env_build(s, environ, &env, err);
-    if (r >= 0 && ra.set && (r = env_user(&env, &ra)) < 0)
-        errcode(err, r, "out of memory");
-    if (r >= 0 && (r = exec_task_argv(s, &argv)) < 0)
-        errcode(err, r, "out of memory");
-    if (r >= 0) {
-        exec_child_t c = {
-            .argv = argv.v,
-            .envp = env.v,
-            .cwd = cwd,
-            .fd_out = out,
-            .fd_err = errfd,
-            .cpus = bind.cpus,
-            .cpus_size = bind.cpus_size,
-            .nodemask = bind.nodes,
-            .first_node = bind.first,
-            .maxnode = bind.maxnode,
-            .setid = ra.set,
-            .uid = ra.uid,
-            .gid = ra.gid,
-            .groups = ra.groups,
-            .ngroups = (size_t)(ra.set ? ra.ngroups : 0),
-        };
-        if (a->cgroup)
-            snprintf(procs, sizeof(procs), "%s/cgroup.procs", a->cgroup);
-        c.cgroup_procs = a->cgroup ? procs : NULL;
-        pid_t pid = 0;
-        uint64_t t0 = boot_ticks();
-        r = exec_spawn(&x->spawner, &c, &pid);
-        uint64_t t1 = boot_ticks();
-        if (r < 0) {
-            errcode(err, r, "%s", c.msg[0] ? c.msg : strerror(-r));
-        } else {
-            exec_proc_t p;
-            a->pid = pid;
-            a->res.pid = pid;
-            /* its start time, as /proc/PID/stat gives it: read there only
-             * when a clock tick passed during the spawn */
-            if (t0 == t1 && t0 != 0)
-                a->start = t0;
-            else if (exec_proc_read(pid, &p) == 0)
-                a->start = p.start;
-            uv_timer_start(&x->notify, notify_cb, 0, 0);
-        }
-    }
-    if (out >= 0)
-        close(out);
-    if (errfd >= 0)
-        close(errfd);
-    binding_fini(&bind);
-    exec_strv_fini(&argv);
-    exec_strv_fini(&env);
-    return r < 0 ? r : 0;
+        return r;
+    exec_child_t c = {
+        .argv = p->argv.v,
+        .envp = p->env.v,
+        .cwd = p->cwd,
+        .fd_out = p->fd_out,
+        .fd_err = p->fd_err,
+        .cpus = p->bind.cpus,
+        .cpus_size = p->bind.cpus_size,
+        .nodemask = p->bind.nodes,
+        .first_node = p->bind.first,
+        .maxnode = p->bind.maxnode,
+        .setid = p->ra.set,
+        .uid = p->ra.uid,
+        .gid = p->ra.gid,
+        .groups = p->ra.groups,
+        .ngroups = (size_t)(p->ra.set ? p->ra.ngroups : 0),
+    };
+    if (a->cgroup)
+        snprintf(procs, sizeof(procs), "%s/cgroup.procs", a->cgroup);
+    c.cgroup_procs = a->cgroup ? procs : NULL;
+    pid_t pid = 0;
+    uint64_t t0 = boot_ticks();
+    r = exec_spawn(&x->spawner, &c, &pid);
+    uint64_t t1 = boot_ticks();
+    if (r < 0)
+        return errcode(err, r, "%s", c.msg[0] ? c.msg : strerror(-r));
+    exec_proc_t pp;
+    a->pid = pid;
+    a->res.pid = pid;
+    /* its start time, as /proc/PID/stat gives it: read there only when a
+     * clock tick passed during the spawn */
+    if (t0 == t1 && t0 != 0)
+        a->start = t0;
+    else if (exec_proc_read(pid, &pp) == 0)
+        a->start = pp.start;
+    uv_timer_start(&x->notify, notify_cb, 0, 0);
+    return 0;
 }
 
-static exec_attempt_t *attempt_new(worker_exec_t *x, const exec_spec_t *s)
+static exec_attempt_t *attempt_new(worker_exec_t *x, const exec_prepared_t *p)
 {
     exec_attempt_t *a = calloc(1, sizeof(*a));
-    if (!a || !(a->task_name = strdup(s->task_name))) {
+    if (!a || !(a->task_name = strdup(p->task_name))) {
         free(a);
         return NULL;
     }
     a->x = x;
-    a->id = s->attempt_id;
-    a->job_id = s->job_id;
-    a->rank = s->rank;
-    a->time_limit_ms = s->time_limit_ms;
-    a->grace_ms = s->kill_grace_ms > 0 ? s->kill_grace_ms : EXEC_DEFAULT_GRACE_MS;
-    a->memory_limit = s->memory_limit_bytes;
-    a->res.attempt_id = s->attempt_id;
-    a->res.rank = s->rank;
+    a->id = p->attempt_id;
+    a->job_id = p->job_id;
+    a->rank = p->rank;
+    a->time_limit_ms = p->time_limit_ms;
+    a->grace_ms = p->grace_ms;
+    a->memory_limit = p->memory_limit;
+    a->res.attempt_id = p->attempt_id;
+    a->res.rank = p->rank;
     a->res.start_ms = exec_wall_ms();
     uv_timer_init(x->loop, &a->timer);
     a->timer.data = a;
@@ -682,19 +460,16 @@ static exec_attempt_t *attempt_new(worker_exec_t *x, const exec_spec_t *s)
     return a;
 }
 
-int worker_exec_start(worker_exec_t *x, const exec_spec_t *spec, cairn_error_t *err)
+/* Start the attempt p describes; prep_rc < 0 (why) is a preparation that
+ * failed, reported as the start failure. */
+static int start_attempt(worker_exec_t *x, const exec_prepared_t *p, int prep_rc,
+                         const cairn_error_t *why_prep, cairn_error_t *err)
 {
     cairn_error_t why = {{0}};
     exec_attempt_t *a;
-    int r;
-    if (!x || !spec)
-        return errcode(err, -EINVAL, "no executor or spec");
-    r = validate(spec, err);
-    if (r < 0)
-        return r;
-    if (exec_find(x, spec->attempt_id))
-        return errcode(err, -EEXIST, "attempt %" PRIu64 " is already running", spec->attempt_id);
-    a = attempt_new(x, spec);
+    if (exec_find(x, p->attempt_id))
+        return errcode(err, -EEXIST, "attempt %" PRIu64 " is already running", p->attempt_id);
+    a = attempt_new(x, p);
     if (!a || table_insert(x, a) < 0) {
         if (a) {
             a->x = NULL;
@@ -702,7 +477,9 @@ int worker_exec_start(worker_exec_t *x, const exec_spec_t *spec, cairn_error_t *
         }
         return errcode(err, -ENOMEM, "out of memory");
     }
-    if (prepare_and_spawn(x, a, spec, &why) < 0) {
+    if (prep_rc < 0)
+        why = *why_prep;
+    if (prep_rc < 0 || spawn_prepared(x, a, p, &why) < 0) {
         a->res.start_failed = true;
         a->res.exit_code = -1;
         a->res.end_ms = exec_wall_ms();
@@ -716,6 +493,68 @@ int worker_exec_start(worker_exec_t *x, const exec_spec_t *spec, cairn_error_t *
         exec_running_changed(x);
     sampler_ensure(x);
     return 0;
+}
+
+int worker_exec_start(worker_exec_t *x, const exec_spec_t *spec, cairn_error_t *err)
+{
+    cairn_error_t why = {{0}};
+    exec_prepared_t p;
+    int r;
+    if (!x || !spec)
+        return errcode(err, -EINVAL, "no executor or spec");
+    if ((r = validate(spec, err)) < 0)
+        return r;
+    if (exec_find(x, spec->attempt_id))
+        return errcode(err, -EEXIST, "attempt %" PRIu64 " is already running", spec->attempt_id);
+    r = exec_prep_init(x, spec, &p, &why);
+    if (!p.task_name)
+        r = errcode(err, -ENOMEM, "out of memory");
+    else
+        r = start_attempt(x, &p, r, &why, err);
+    exec_prep_fini(&p);
+    return r;
+}
+
+int worker_exec_prepare(worker_exec_t *x, const exec_spec_t *spec, exec_prepared_t **out,
+                        cairn_error_t *err)
+{
+    int r;
+    *out = NULL;
+    if (!x || !spec)
+        return errcode(err, -EINVAL, "no executor or spec");
+    if ((r = validate(spec, err)) < 0)
+        return r;
+    exec_prepared_t *p = malloc(sizeof(*p));
+    if (!p)
+        return errcode(err, -ENOMEM, "out of memory");
+    if ((r = exec_prep_init(x, spec, p, err)) < 0) {
+        exec_prep_discard_logs(x, p);
+        exec_prep_fini(p);
+        free(p);
+        return r;
+    }
+    *out = p;
+    return 0;
+}
+
+int worker_exec_start_prepared(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err)
+{
+    if (!p)
+        return errcode(err, -EINVAL, "no preparation");
+    int r = x ? start_attempt(x, p, 0, NULL, err) : errcode(err, -EINVAL, "no executor");
+    exec_prep_fini(p);
+    free(p);
+    return r;
+}
+
+void worker_exec_prepared_free(worker_exec_t *x, exec_prepared_t *p)
+{
+    if (!p)
+        return;
+    if (x)
+        exec_prep_discard_logs(x, p);
+    exec_prep_fini(p);
+    free(p);
 }
 
 /* ---- control ------------------------------------------------------------ */
@@ -839,7 +678,7 @@ static int exec_init(worker_exec_t *x, const exec_config_t *cfg, cairn_error_t *
     x->marker = outer ? strdup(outer) : NULL;
     if (!x->state_dir || !x->default_workdir || !x->running_path || (outer && !x->marker))
         return errcode(err, -ENOMEM, "out of memory");
-    r = mkdir_p(x->state_dir, 0755);
+    r = exec_mkdir_p(x->state_dir, 0755);
     if (r < 0)
         return errcode(err, r, "cannot make state directory %s: %s", x->state_dir, strerror(-r));
     if ((r = exec_spawner_init(&x->spawner)) < 0)

@@ -117,6 +117,28 @@ int worker_exec_create(uv_loop_t *loop, const exec_config_t *cfg, const exec_cal
  * from a later loop iteration. started() follows a successful exec. */
 int worker_exec_start(worker_exec_t *x, const exec_spec_t *spec, cairn_error_t *err);
 
+/* A start prepared ahead (worker_exec_prepare). */
+typedef struct exec_prepared exec_prepared_t;
+
+/* Do now what starting the attempt needs before its process can be
+ * created: check the spec, look up the submitter, check the working
+ * directory, open (create) the log files, build the environment, argv and
+ * binding masks; the spec is copied. worker_exec_start_prepared() then
+ * only creates the process. On failure (-EINVAL for an invalid spec, or
+ * what the start would report) nothing is kept: the caller starts the
+ * attempt with worker_exec_start() when its turn comes, which reports
+ * whatever is wrong then. */
+int worker_exec_prepare(worker_exec_t *x, const exec_spec_t *spec, exec_prepared_t **out,
+                        cairn_error_t *err);
+
+/* worker_exec_start() of a prepared attempt, same contract; p is consumed
+ * whatever the result. */
+int worker_exec_start_prepared(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err);
+
+/* Discard a preparation whose attempt will not start (its log files go
+ * when nothing was written to them). NULL is a no-op. */
+void worker_exec_prepared_free(worker_exec_t *x, exec_prepared_t *p);
+
 /* SIGTERM the attempt's process tree, SIGKILL after grace_ms (<= 0: the
  * spec's grace); exited() reports cancelled. While it already ends (time
  * limit), a shorter grace still applies. -ENOENT if not running. */

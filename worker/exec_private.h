@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "exec.h"
@@ -88,6 +89,54 @@ int exec_task_argv(const exec_spec_t *spec, exec_strv_t *out);
 
 /* Set NAME=value in an environment built by exec_env_build(). */
 int exec_env_put(exec_strv_t *e, const char *kv);
+
+/* Preparing a start (exec_prep.c): everything before the process is
+ * created. Done when the attempt starts, or ahead of it
+ * (worker_exec_prepare) so that the start only creates the process. */
+/* The binding masks of a spec: a cpu_set_t and NUMA node masks. */
+typedef struct binding {
+    cpu_set_t *cpus;
+    size_t cpus_size;
+    unsigned long *nodes, *first;
+    unsigned long maxnode;
+} binding_t;
+
+/* Whom the task runs as: the submitter when the worker is root. */
+typedef struct run_as {
+    bool set;
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[64];
+    int ngroups;
+    char home[PATH_MAX], name[256];
+} run_as_t;
+
+struct exec_prepared {
+    uint64_t attempt_id, job_id;
+    uint32_t rank;
+    char *task_name;
+    int64_t time_limit_ms, grace_ms;
+    uint64_t memory_limit;
+    char cwd[PATH_MAX];
+    int fd_out, fd_err; /* the log files, or -1 */
+    exec_strv_t argv, env;
+    binding_t bind;
+    run_as_t ra;
+};
+
+/* Fill p for spec s (valid). The attempt's fields are set first, so a
+ * failure (said in err) still names the attempt; p must be finished with
+ * exec_prep_fini() either way. */
+int exec_prep_init(worker_exec_t *x, const exec_spec_t *s, exec_prepared_t *p, cairn_error_t *err);
+
+void exec_prep_fini(exec_prepared_t *p);
+
+/* mkdir -p: 0 or -errno. */
+int exec_mkdir_p(const char *path, mode_t mode);
+
+/* Remove the log files of a preparation whose attempt never started, when
+ * nothing was written to them. */
+void exec_prep_discard_logs(worker_exec_t *x, const exec_prepared_t *p);
 
 /* ---- starting a process (exec_spawn.c) -------------------------------- */
 
@@ -225,7 +274,7 @@ struct worker_exec {
     bool sampler_active;
     uint64_t last_scan; /* uv_now() of the last periodic scan */
     bool allow_root_tasks;
-    struct exec_user_cache *users; /* exec.c */
+    struct exec_user_cache *users; /* exec_prep.c */
     unsigned next_user;
     bool running_dirty;
     int running_fd;        /* the leftovers file, for appends; -1 if none */
