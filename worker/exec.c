@@ -19,6 +19,9 @@
  * a scan interval) is found by the next periodic scan, by its session or
  * CAIRN_ATTEMPT_ID, and killed then.
  *
+ * The attempt queued behind a running one can be prepared ahead, its
+ * process waiting at a gate ("gated starts" below, exec_spawn.c).
+ *
  * Callbacks are made last in each libuv callback, after every state change,
  * so they may call any worker_exec_* function, worker_exec_destroy() too.
  * No callback is made after worker_exec_destroy(). */
@@ -111,8 +114,21 @@ static void table_remove(worker_exec_t *x, exec_attempt_t *a)
 
 /* ---- handles ------------------------------------------------------------ */
 
+/* Free what a gated start used, once its child no longer reads it (it
+ * exec'd or exited); never before (leaked then: only when the worker gives
+ * up on a child that would not die). */
+static void launch_free(exec_spawner_t *s, exec_prepared_t *p)
+{
+    if (!p || !exec_spawn_settled(&p->child))
+        return;
+    exec_spawn_stack_put(s, &p->child);
+    exec_prep_fini(p);
+    free(p);
+}
+
 static void attempt_free(exec_attempt_t *a)
 {
+    launch_free(NULL, a->launch);
     free(a->task_name);
     free(a->cgroup);
     free(a->members);
@@ -287,19 +303,45 @@ static void report_started(worker_exec_t *x, exec_attempt_t *a)
         cb.started(a->id, a->rank, a->pid, a->res.start_ms, cb.arg);
 }
 
+static void flush_cb(uv_prepare_t *h);
+
+/* A gated start's child settled: what it used goes. */
+static void launch_done(worker_exec_t *x, exec_attempt_t *a)
+{
+    launch_free(&x->spawner, a->launch);
+    a->launch = NULL;
+}
+
 static void notify_cb(uv_timer_t *t)
 {
     worker_exec_t *x = t->data;
+    bool waiting = false;
     for (bool again = true; again;) {
         again = false;
         for (size_t i = 0; i < x->natt; i++) {
             exec_attempt_t *a = x->att[i];
             if (a->started_reported || a->res.start_failed || a->pid <= 0)
                 continue;
+            if (a->launch) { /* released from its gate: started once it exec'd */
+                if (!exec_spawn_settled(&a->launch->child)) {
+                    waiting = true;
+                    continue;
+                }
+                if (a->launch->child.err)
+                    continue; /* it could not: its exit reports that */
+                launch_done(x, a);
+            }
             report_started(x, a);
             again = true; /* the callback may have changed the table */
             break;
         }
+    }
+    /* looked at again in every loop iteration (flush_cb), at the latest
+     * after EXEC_GATE_POLL_MS */
+    x->gate_waiting = waiting;
+    if (waiting && !uv_is_closing((uv_handle_t *)&x->notify)) {
+        uv_timer_start(&x->notify, notify_cb, EXEC_GATE_POLL_MS, 0);
+        uv_prepare_start(&x->flush, flush_cb);
     }
 }
 
@@ -311,6 +353,18 @@ static void main_exited(worker_exec_t *x, exec_attempt_t *a, int st, const struc
         a->res.exit_code = WEXITSTATUS(st);
     else if (WIFSIGNALED(st))
         a->res.signal = WTERMSIG(st);
+    if (a->launch) {
+        /* released from its gate: a child that could not exec says why */
+        const exec_child_t *c = &a->launch->child;
+        if (c->err && !a->started_reported) {
+            a->res.start_failed = true;
+            a->res.exit_code = -1;
+            a->res.signal = 0;
+            snprintf(a->res.error, sizeof(a->res.error), "%s",
+                     c->msg[0] ? c->msg : strerror(c->err));
+        }
+        launch_done(x, a);
+    }
     a->res.end_ms = exec_wall_ms();
     /* exact: the main process and every descendant it waited for */
     exec_track_main_reaped(x, a,
@@ -388,17 +442,10 @@ static int make_cgroup(worker_exec_t *x, exec_attempt_t *a, cairn_error_t *err)
     return exec_cgroup_create(x->cgroup_root, name, a->memory_limit, &a->cgroup, err);
 }
 
-/* Create the process of a prepared attempt. A failure here is the
- * attempt's start failure. */
-static int spawn_prepared(worker_exec_t *x, exec_attempt_t *a, const exec_prepared_t *p,
-                          cairn_error_t *err)
+/* What the child of prepared attempt p needs. */
+static void child_fill(exec_child_t *c, const exec_prepared_t *p)
 {
-    char procs[PATH_MAX];
-    snprintf(a->res.workdir, sizeof(a->res.workdir), "%s", p->cwd);
-    int r = make_cgroup(x, a, err);
-    if (r < 0)
-        return r;
-    exec_child_t c = {
+    *c = (exec_child_t){
         .argv = p->argv.v,
         .envp = p->env.v,
         .cwd = p->cwd,
@@ -415,6 +462,30 @@ static int spawn_prepared(worker_exec_t *x, exec_attempt_t *a, const exec_prepar
         .groups = p->ra.groups,
         .ngroups = (size_t)(p->ra.set ? p->ra.ngroups : 0),
     };
+}
+
+/* The start time (ticks after boot) of the process pid created between
+ * boot ticks t0 and t1: read in /proc only when a tick passed. */
+static uint64_t spawn_ticks(pid_t pid, uint64_t t0, uint64_t t1)
+{
+    exec_proc_t pp;
+    if (t0 == t1 && t0 != 0)
+        return t0;
+    return exec_proc_read(pid, &pp) == 0 ? pp.start : 0;
+}
+
+/* Create the process of a prepared attempt. A failure here is the
+ * attempt's start failure. */
+static int spawn_prepared(worker_exec_t *x, exec_attempt_t *a, const exec_prepared_t *p,
+                          cairn_error_t *err)
+{
+    char procs[PATH_MAX];
+    snprintf(a->res.workdir, sizeof(a->res.workdir), "%s", p->cwd);
+    int r = make_cgroup(x, a, err);
+    if (r < 0)
+        return r;
+    exec_child_t c;
+    child_fill(&c, p);
     if (a->cgroup)
         snprintf(procs, sizeof(procs), "%s/cgroup.procs", a->cgroup);
     c.cgroup_procs = a->cgroup ? procs : NULL;
@@ -424,15 +495,9 @@ static int spawn_prepared(worker_exec_t *x, exec_attempt_t *a, const exec_prepar
     uint64_t t1 = boot_ticks();
     if (r < 0)
         return errcode(err, r, "%s", c.msg[0] ? c.msg : strerror(-r));
-    exec_proc_t pp;
     a->pid = pid;
     a->res.pid = pid;
-    /* its start time, as /proc/PID/stat gives it: read there only when a
-     * clock tick passed during the spawn */
-    if (t0 == t1 && t0 != 0)
-        a->start = t0;
-    else if (exec_proc_read(pid, &pp) == 0)
-        a->start = pp.start;
+    a->start = spawn_ticks(pid, t0, t1);
     uv_timer_start(&x->notify, notify_cb, 0, 0);
     return 0;
 }
@@ -495,6 +560,118 @@ static int start_attempt(worker_exec_t *x, const exec_prepared_t *p, int prep_rc
     return 0;
 }
 
+/* ---- gated starts --------------------------------------------------------
+ *
+ * The attempt queued behind a running one gets its process ahead, gated
+ * (exec_spawn_gated): it makes itself ready and waits, bound to the cores
+ * it will run on, in its own session, logs open, in its directory, with
+ * the worker as its death signal, not yet an attempt. Its start releases
+ * it: only the exec is left between the predecessor's end and the task
+ * running. It is no attempt until then: its start time (reported) is the
+ * release, it is in no leftovers file (it dies with the worker thread),
+ * scans leave it alone. Not with a task cgroup (made at the start). */
+
+static void gated_remove(worker_exec_t *x, const exec_prepared_t *p)
+{
+    for (size_t i = 0; x && i < x->ngated; i++)
+        if (x->gated[i] == p) {
+            x->gated[i] = x->gated[--x->ngated];
+            return;
+        }
+}
+
+/* Give p a gated process when this build and the task allow; quietly none
+ * otherwise (the start then creates it). */
+static void gate_start(worker_exec_t *x, exec_prepared_t *p)
+{
+    if (!EXEC_CAN_GATE || (x->cgroup_root && p->memory_limit) || x->spawner.stack == NULL)
+        return;
+    if (x->ngated == x->capgated) {
+        size_t cap = x->capgated ? x->capgated * 2 : 4;
+        exec_prepared_t **g = realloc(x->gated, cap * sizeof(*g));
+        if (!g)
+            return;
+        x->gated = g;
+        x->capgated = cap;
+    }
+    pid_t pid = 0;
+    child_fill(&p->child, p);
+    uint64_t t0 = boot_ticks();
+    if (exec_spawn_gated(&x->spawner, &p->child, &pid) < 0)
+        return;
+    uint64_t t1 = boot_ticks();
+    p->pid = pid;
+    p->start = spawn_ticks(pid, t0, t1);
+    x->gated[x->ngated++] = p;
+}
+
+/* End p's gated process (not released), if it has one. */
+static void gate_abort(worker_exec_t *x, exec_prepared_t *p)
+{
+    if (p->pid <= 0)
+        return;
+    gated_remove(x, p);
+    exec_spawn_abort(&p->child, p->pid);
+    exec_spawn_stack_put(x ? &x->spawner : NULL, &p->child);
+    p->pid = 0;
+}
+
+/* worker_exec_start_prepared() of a gated preparation. */
+static int start_gated(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err)
+{
+    exec_attempt_t *a;
+    struct rusage ru;
+    int st = 0;
+    if (exec_find(x, p->attempt_id)) {
+        worker_exec_prepared_free(x, p);
+        return errcode(err, -EEXIST, "attempt %" PRIu64 " is already running", p->attempt_id);
+    }
+    a = attempt_new(x, p);
+    if (!a || table_insert(x, a) < 0) {
+        if (a) {
+            a->x = NULL;
+            attempt_close(a);
+        }
+        worker_exec_prepared_free(x, p);
+        return errcode(err, -ENOMEM, "out of memory");
+    }
+    gated_remove(x, p);
+    snprintf(a->res.workdir, sizeof(a->res.workdir), "%s", p->cwd);
+    a->pid = a->res.pid = p->pid;
+    a->start = p->start;
+    a->launch = p;
+    /* killed at the gate (its SIGCHLD went by before it was an attempt) */
+    if (wait4(p->pid, &st, WNOHANG, &ru) == p->pid) {
+        a->reaped = true;
+        a->res.start_failed = true;
+        a->res.exit_code = -1;
+        a->res.end_ms = exec_wall_ms();
+        snprintf(a->res.error, sizeof(a->res.error),
+                 "its process, made ready ahead, died before it could start (%s %d)",
+                 WIFSIGNALED(st) ? "signal" : "exit code",
+                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+        launch_done(x, a);
+        start_draining(x, a);
+        return 0;
+    }
+    if (exec_spawn_release(&p->child, p->pid) < 0) {
+        static const char w[] = "cairn-worker: warning: cannot bind to the allocated PUs; the task "
+                                "runs unbound\n";
+        (void)!write(p->fd_err, w, sizeof(w) - 1);
+    }
+    /* the child has its own copies */
+    close(p->fd_out);
+    close(p->fd_err);
+    p->fd_out = p->fd_err = -1;
+    if (a->time_limit_ms > 0)
+        uv_timer_start(&a->timer, time_limit_cb, (uint64_t)a->time_limit_ms, 0);
+    if (exec_running_append(x, a) < 0)
+        exec_running_changed(x);
+    sampler_ensure(x);
+    uv_timer_start(&x->notify, notify_cb, 0, 0);
+    return 0;
+}
+
 int worker_exec_start(worker_exec_t *x, const exec_spec_t *spec, cairn_error_t *err)
 {
     cairn_error_t why = {{0}};
@@ -533,6 +710,7 @@ int worker_exec_prepare(worker_exec_t *x, const exec_spec_t *spec, exec_prepared
         free(p);
         return r;
     }
+    gate_start(x, p);
     *out = p;
     return 0;
 }
@@ -541,7 +719,13 @@ int worker_exec_start_prepared(worker_exec_t *x, exec_prepared_t *p, cairn_error
 {
     if (!p)
         return errcode(err, -EINVAL, "no preparation");
-    int r = x ? start_attempt(x, p, 0, NULL, err) : errcode(err, -EINVAL, "no executor");
+    if (!x) {
+        worker_exec_prepared_free(NULL, p);
+        return errcode(err, -EINVAL, "no executor");
+    }
+    if (p->pid > 0)
+        return start_gated(x, p, err);
+    int r = start_attempt(x, p, 0, NULL, err);
     exec_prep_fini(p);
     free(p);
     return r;
@@ -551,6 +735,7 @@ void worker_exec_prepared_free(worker_exec_t *x, exec_prepared_t *p)
 {
     if (!p)
         return;
+    gate_abort(x, p);
     if (x)
         exec_prep_discard_logs(x, p);
     exec_prep_fini(p);
@@ -649,6 +834,7 @@ int worker_exec_log_path(const worker_exec_t *x, uint64_t job_id, const char *ta
 
 static void exec_free(worker_exec_t *x)
 {
+    free(x->gated);
     exec_spawner_fini(&x->spawner);
     free(x->users);
     if (x->running_fd >= 0)
@@ -741,6 +927,8 @@ static void flush_cb(uv_prepare_t *h)
     uv_prepare_stop(h);
     if (x->running_dirty)
         (void)exec_running_write(x);
+    if (x->gate_waiting)
+        notify_cb(&x->notify);
 }
 
 void exec_running_changed(worker_exec_t *x)
@@ -786,6 +974,9 @@ void worker_exec_destroy(worker_exec_t *x)
 {
     if (!x)
         return;
+    /* preparations stay their owner's to free; their processes go now */
+    while (x->ngated > 0)
+        gate_abort(x, x->gated[x->ngated - 1]);
     worker_exec_kill_all(x);
     reap_after_kill(x);
     for (size_t i = 0; i < x->natt; i++) {

@@ -123,8 +123,11 @@ typedef struct exec_prepared exec_prepared_t;
 /* Do now what starting the attempt needs before its process can be
  * created: check the spec, look up the submitter, check the working
  * directory, open (create) the log files, build the environment, argv and
- * binding masks; the spec is copied. worker_exec_start_prepared() then
- * only creates the process. On failure (-EINVAL for an invalid spec, or
+ * binding masks; the spec is copied. Where this build can (x86-64, arm64)
+ * and the task needs no cgroup, its process is created now too: ready in
+ * its own session, its files open, asleep (named cairn-queued) until
+ * worker_exec_start_prepared() binds it to its PUs and lets it exec; else
+ * that call creates it. On failure (-EINVAL for an invalid spec, or
  * what the start would report) nothing is kept: the caller starts the
  * attempt with worker_exec_start() when its turn comes, which reports
  * whatever is wrong then. */
@@ -135,8 +138,9 @@ int worker_exec_prepare(worker_exec_t *x, const exec_spec_t *spec, exec_prepared
  * whatever the result. */
 int worker_exec_start_prepared(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err);
 
-/* Discard a preparation whose attempt will not start (its log files go
- * when nothing was written to them). NULL is a no-op. */
+/* Discard a preparation whose attempt will not start: its waiting process
+ * is killed (and reaped), its log files go when nothing was written to
+ * them. NULL is a no-op. */
 void worker_exec_prepared_free(worker_exec_t *x, exec_prepared_t *p);
 
 /* SIGTERM the attempt's process tree, SIGKILL after grace_ms (<= 0: the

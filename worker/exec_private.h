@@ -28,6 +28,9 @@
 #define EXEC_SAMPLE_MS 250
 #define EXEC_SCAN_MS 2000
 #define EXEC_DRAIN_POLL_MS 10
+/* How often an attempt released from its gate is checked for its exec
+ * (started() follows it). */
+#define EXEC_GATE_POLL_MS 5
 /* An attempt whose processes will not die (uninterruptible sleep) is
  * reported after this long; its processes are then killed and reaped in
  * the background. */
@@ -111,18 +114,6 @@ typedef struct run_as {
     char home[PATH_MAX], name[256];
 } run_as_t;
 
-struct exec_prepared {
-    uint64_t attempt_id, job_id;
-    uint32_t rank;
-    char *task_name;
-    int64_t time_limit_ms, grace_ms;
-    uint64_t memory_limit;
-    char cwd[PATH_MAX];
-    int fd_out, fd_err; /* the log files, or -1 */
-    exec_strv_t argv, env;
-    binding_t bind;
-    run_as_t ra;
-};
 
 /* Fill p for spec s (valid). The attempt's fields are set first, so a
  * failure (said in err) still names the attempt; p must be finished with
@@ -160,10 +151,29 @@ typedef struct exec_child {
     pid_t ppid;
     int err;
     char msg[256];
+    /* A gated child (exec_spawn_gated) prepares itself, then waits at the
+     * gate until exec_spawn_release() (gate 1), or exits (gate 2). */
+    bool gated;
+    int gate;
+    int alive;   /* 1 until the child execs or exits (CLONE_CHILD_CLEARTID) */
+    void *stack; /* a gated child's own stack */
 } exec_child_t;
 
+/* Whether this build can start gated children: their system calls must not
+ * touch errno (the child runs beside the worker's thread on its memory and
+ * thread pointer), which takes raw system calls (x86-64, arm64). */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define EXEC_CAN_GATE 1
+#else
+#define EXEC_CAN_GATE 0
+#endif
+
+#define EXEC_STACK_POOL 8
+
 typedef struct exec_spawner {
-    void *stack; /* the child's stack until it execs */
+    void *stack;                     /* the vfork child's stack until it execs */
+    void *pool[EXEC_STACK_POOL];     /* stacks for gated children, unused */
+    size_t npool;
 } exec_spawner_t;
 
 int exec_spawner_init(exec_spawner_t *s);
@@ -172,6 +182,49 @@ void exec_spawner_fini(exec_spawner_t *s);
 /* Start c: 0 and *pid once the exec succeeded, or a negative errno with
  * c->msg saying what failed (the child is reaped then). */
 int exec_spawn(exec_spawner_t *s, exec_child_t *c, pid_t *pid);
+
+/* Start c gated: the child makes itself ready (session, binding, files,
+ * identity, directory) and waits. Returns at once: 0 and *pid, or a
+ * negative errno (nothing started). c and everything it points to stay in
+ * use until exec_spawn_settled(c). Only where EXEC_CAN_GATE. */
+int exec_spawn_gated(exec_spawner_t *s, exec_child_t *c, pid_t *pid);
+
+/* Bind gated child pid to its PUs and let it exec; -errno when the
+ * binding failed (it runs unbound then). Its failure to exec (c->err,
+ * c->msg) shows once it has exited. */
+int exec_spawn_release(exec_child_t *c, pid_t pid);
+
+/* Whether a gated child no longer uses c and the worker's memory: it
+ * exec'd or exited. */
+bool exec_spawn_settled(const exec_child_t *c);
+
+/* Kill a gated child that was not released and wait for it (it is asleep
+ * at the gate or about to be: this takes microseconds). */
+void exec_spawn_abort(exec_child_t *c, pid_t pid);
+
+/* Give back a settled gated child's stack (s NULL: unmapped). */
+void exec_spawn_stack_put(exec_spawner_t *s, exec_child_t *c);
+
+/* A start prepared (exec_prep.c), with its process ready ahead when gated
+ * (exec.c, "gated starts"). */
+struct exec_prepared {
+    uint64_t attempt_id, job_id;
+    uint32_t rank;
+    char *task_name;
+    int64_t time_limit_ms, grace_ms;
+    uint64_t memory_limit;
+    char cwd[PATH_MAX];
+    int fd_out, fd_err; /* the log files, or -1 */
+    exec_strv_t argv, env;
+    binding_t bind;
+    run_as_t ra;
+    /* Its process started ahead, gated (pid > 0): ready, waiting to exec.
+     * Once released the attempt owns this (exec_attempt_t.launch) until
+     * the child settled. */
+    pid_t pid;
+    uint64_t start; /* the process's start time in ticks after boot */
+    exec_child_t child;
+};
 
 /* ---- cgroup v2 ------------------------------------------------------- */
 
@@ -235,6 +288,7 @@ typedef struct exec_attempt {
     uint64_t cpu_usec;  /* last sample of the tree's CPU, never decreasing */
     uint64_t rss_bytes; /* last sample */
     exec_result_t res;
+    exec_prepared_t *launch; /* started gated: kept until the child settled */
 } exec_attempt_t;
 
 /* An attempt reported lately, whose escaped processes scans still kill. */
@@ -280,6 +334,9 @@ struct worker_exec {
     int running_fd;        /* the leftovers file, for appends; -1 if none */
     unsigned running_stale; /* lines of ended attempts in it */
     exec_spawner_t spawner;
+    exec_prepared_t **gated; /* prepared ahead with a waiting process */
+    size_t ngated, capgated;
+    bool gate_waiting; /* released, not yet seen to exec: checked every iteration */
 };
 
 /* The leftovers file changed: written before the loop next blocks. */

@@ -155,6 +155,9 @@ static bool is_main(const worker_exec_t *x, pid_t pid)
     for (size_t i = 0; i < x->natt; i++)
         if (x->att[i]->pid == pid && !x->att[i]->reaped)
             return true;
+    for (size_t i = 0; i < x->ngated; i++) /* waiting at its gate: its start reaps it */
+        if (x->gated[i]->pid == pid)
+            return true;
     return false;
 }
 

@@ -944,3 +944,168 @@ LEAK_TEST(exec, cuda_sees_only_the_given_gpus)
     free(out0);
     fx_fini(&f);
 }
+
+/* ---- starts prepared ahead (worker_exec_prepare) -------------------------- */
+
+static exec_prepared_t *prepare_ok(struct fx *f, const exec_spec_t *s)
+{
+    exec_prepared_t *p = NULL;
+    cairn_error_t err = {{0}};
+    int r = worker_exec_prepare(f->x, s, &p, &err);
+    cr_assert_eq(r, 0, "worker_exec_prepare: %d %s", r, err.text);
+    cr_assert_not_null(p);
+    return p;
+}
+
+/* Whether the prepared process is ready at its gate: named and in its own session. */
+static bool proc_comm_is(struct fx *f, const void *arg)
+{
+    const exec_prepared_t *p = arg;
+    char path[64], *text;
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)p->pid);
+    if (access(path, R_OK) < 0)
+        return false;
+    text = slurp(path);
+    bool ok = strcmp(text, "cairn-queued\n") == 0 && getsid(p->pid) == p->pid;
+    free(text);
+    return ok;
+}
+
+static bool proc_zombie(struct fx *f, const void *arg)
+{
+    const exec_prepared_t *p = arg;
+    char path[64], *text;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)p->pid);
+    text = slurp(path);
+    const char *rp = strrchr(text, ')');
+    bool z = rp && rp[1] == ' ' && rp[2] == 'Z';
+    free(text);
+    return z;
+}
+
+/* Prepared with its process waiting at the gate (in its own session, named
+ * cairn-queued); started, it runs bound to its PU, and started() comes
+ * once, before the end. */
+LEAK_TEST(exec, prepared_start_waits_ready_then_runs_bound)
+{
+    struct fx f;
+    const char *argv[] = {"grep Cpus_allowed_list /proc/self/status"};
+    uint32_t pus[] = {0};
+    exec_spec_t s = spec_of(41, 1, argv, true);
+    char *out, want[64];
+    cairn_error_t err = {{0}};
+    cpu_set_t set;
+    cr_assert_eq(sched_getaffinity(0, sizeof(set), &set), 0);
+    while (!CPU_ISSET(pus[0], &set))
+        pus[0]++;
+    snprintf(want, sizeof(want), "Cpus_allowed_list:\t%u\n", pus[0]);
+    fx_init(&f);
+    s.npus = 1;
+    s.pus = pus;
+    exec_prepared_t *p = prepare_ok(&f, &s);
+    if (EXEC_CAN_GATE) {
+        cr_assert_gt(p->pid, 0, "no process made ready ahead");
+        cr_assert(run_until(&f, proc_comm_is, p, 5000), "the waiting process is not ready");
+    }
+    cr_assert_eq(f.nstarted, 0);
+    cr_assert_eq(worker_exec_start_prepared(f.x, p, &err), 0, "%s", err.text);
+    wait_exited(&f, 1, 10000);
+    cr_assert_eq(f.nstarted, 1);
+    cr_assert_eq(f.started[0], 41);
+    cr_assert(!f.res[0].start_failed, "%s", f.res[0].error);
+    cr_assert_eq(f.res[0].exit_code, 0);
+    out = read_log(&f, 41, 1);
+    cr_assert_str_eq(out, want);
+    free(out);
+    fx_fini(&f);
+}
+
+/* Dropped before its start: the waiting process is gone at once and so
+ * are its empty log files. */
+LEAK_TEST(exec, prepared_free_ends_the_waiting_process_and_empty_logs)
+{
+    struct fx f;
+    const char *argv[] = {"true"};
+    exec_spec_t s = spec_of(42, 1, argv, false);
+    char out[4096], errp[4096];
+    fx_init(&f);
+    exec_prepared_t *p = prepare_ok(&f, &s);
+    pid_t pid = p->pid;
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 42, 0, 1, out, sizeof(out)), 0);
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 42, 0, 2, errp, sizeof(errp)), 0);
+    cr_assert_eq(access(out, F_OK), 0, "the log is made by the preparation");
+    worker_exec_prepared_free(f.x, p);
+    if (EXEC_CAN_GATE)
+        cr_assert(pid > 0 && pid_gone(pid), "the waiting process %d is still there", (int)pid);
+    cr_assert_neq(access(out, F_OK), 0, "empty stdout log left");
+    cr_assert_neq(access(errp, F_OK), 0, "empty stderr log left");
+    cr_assert_eq(f.nstarted + f.nexited, 0);
+    fx_fini(&f);
+}
+
+/* A prepared command that cannot be executed fails to start, without a
+ * started(), with the reason. */
+LEAK_TEST(exec, prepared_start_of_a_missing_command_fails_to_start)
+{
+    struct fx f;
+    const char *argv[] = {"/nonexistent/cairn-no-such-command"};
+    exec_spec_t s = spec_of(43, 1, argv, false);
+    cairn_error_t err = {{0}};
+    fx_init(&f);
+    exec_prepared_t *p = prepare_ok(&f, &s);
+    cr_assert_eq(worker_exec_start_prepared(f.x, p, &err), 0, "%s", err.text);
+    wait_exited(&f, 1, 10000);
+    cr_assert_eq(f.nstarted, 0);
+    cr_assert(f.res[0].start_failed);
+    cr_assert_eq(f.res[0].exit_code, -1);
+    cr_assert(strstr(f.res[0].error, "cannot execute") &&
+                  strstr(f.res[0].error, "/nonexistent/cairn-no-such-command"),
+              "error: %s", f.res[0].error);
+    fx_fini(&f);
+}
+
+/* A waiting process killed from outside before its start: the start
+ * fails, saying so. */
+LEAK_TEST(exec, prepared_process_killed_at_the_gate_fails_to_start)
+{
+    struct fx f;
+    const char *argv[] = {"true"};
+    exec_spec_t s = spec_of(44, 1, argv, false);
+    cairn_error_t err = {{0}};
+    fx_init(&f);
+    exec_prepared_t *p = prepare_ok(&f, &s);
+    if (!EXEC_CAN_GATE) {
+        worker_exec_prepared_free(f.x, p);
+        fx_fini(&f);
+        cr_skip_test("no gated starts in this build");
+    }
+    cr_assert_eq(kill(p->pid, SIGKILL), 0);
+    cr_assert(run_until(&f, proc_zombie, p, 5000), "the killed process did not die");
+    cr_assert_eq(worker_exec_start_prepared(f.x, p, &err), 0, "%s", err.text);
+    wait_exited(&f, 1, 10000);
+    cr_assert_eq(f.nstarted, 0);
+    cr_assert(f.res[0].start_failed);
+    cr_assert(strstr(f.res[0].error, "died before it could start (signal 9)"), "error: %s",
+              f.res[0].error);
+    fx_fini(&f);
+}
+
+/* What the start would refuse is refused by the preparation too, and it
+ * leaves nothing. */
+LEAK_TEST(exec, prepare_of_a_missing_workdir_keeps_nothing)
+{
+    struct fx f;
+    const char *argv[] = {"true"};
+    exec_spec_t s = spec_of(45, 1, argv, false);
+    exec_prepared_t *p = (exec_prepared_t *)1;
+    cairn_error_t err = {{0}};
+    char out[4096];
+    s.workdir = "/nonexistent/cairn-workdir";
+    fx_init(&f);
+    cr_assert_lt(worker_exec_prepare(f.x, &s, &p, &err), 0);
+    cr_assert_null(p);
+    cr_assert(strstr(err.text, "/nonexistent/cairn-workdir"), "error: %s", err.text);
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 45, 0, 1, out, sizeof(out)), 0);
+    cr_assert_neq(access(out, F_OK), 0, "a log was left");
+    fx_fini(&f);
+}
