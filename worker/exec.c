@@ -165,6 +165,25 @@ static bool needs_fast_sampling(const worker_exec_t *x)
     return false;
 }
 
+/* Milliseconds until the sampler is next due: every EXEC_SAMPLE_MS while
+ * a memory limit is enforced by sampling or processes linger, else at the
+ * next periodic scan, or when the last recent attempt expires if that
+ * comes first and nothing runs (the sampler then stops). A worker whose
+ * tasks run without sampled limits wakes for nothing in between. */
+static uint64_t sampler_due_in(worker_exec_t *x, uint64_t now)
+{
+    if (needs_fast_sampling(x) || x->nlinger)
+        return EXEC_SAMPLE_MS;
+    uint64_t due = x->last_scan + EXEC_SCAN_MS;
+    if (x->natt == 0) {
+        uint64_t last = 0;
+        for (size_t i = 0; i < x->nrecent; i++)
+            last = x->recent[i].until_ms > last ? x->recent[i].until_ms : last;
+        due = last < due ? last : due;
+    }
+    return due > now ? due - now : 1;
+}
+
 static void sampler_cb(uv_timer_t *t)
 {
     worker_exec_t *x = t->data;
@@ -175,18 +194,24 @@ static void sampler_cb(uv_timer_t *t)
         x->last_scan = now;
     }
     if (x->natt == 0 && x->nlinger == 0 && exec_track_recent_expire(x) == 0) {
-        uv_timer_stop(&x->sampler);
         x->sampler_active = false;
+        return;
     }
+    uv_timer_start(&x->sampler, sampler_cb, sampler_due_in(x, now), 0);
 }
 
+/* Start the sampler, or bring it forward when it is due sooner now. */
 static void sampler_ensure(worker_exec_t *x)
 {
+    uint64_t now = uv_now(x->loop), due;
     if (!x->sampler_active) {
-        x->last_scan = uv_now(x->loop);
-        uv_timer_start(&x->sampler, sampler_cb, EXEC_SAMPLE_MS, EXEC_SAMPLE_MS);
+        x->last_scan = now;
         x->sampler_active = true;
+        due = sampler_due_in(x, now);
+    } else if ((due = sampler_due_in(x, now)) >= uv_timer_get_due_in(&x->sampler)) {
+        return;
     }
+    uv_timer_start(&x->sampler, sampler_cb, due, 0);
 }
 
 /* ---- ending ------------------------------------------------------------- */
@@ -212,6 +237,8 @@ static void finish(exec_attempt_t *a)
     table_remove(x, a);
     if (a->pid > 0)
         exec_track_recent_add(x, a);
+    if (x->nlinger)
+        sampler_ensure(x); /* lingering processes are sampled often */
     a->x = NULL;
     a->phase = EXEC_DONE;
     if (++x->running_stale >= EXEC_RUNNING_STALE_MAX)
@@ -340,7 +367,10 @@ static void notify_cb(uv_timer_t *t)
      * after EXEC_GATE_POLL_MS */
     x->gate_waiting = waiting;
     if (waiting && !uv_is_closing((uv_handle_t *)&x->notify)) {
-        uv_timer_start(&x->notify, notify_cb, EXEC_GATE_POLL_MS, 0);
+        /* a child that waits for a CPU long is looked at less and less often */
+        uv_timer_start(&x->notify, notify_cb, x->gate_poll_ms, 0);
+        x->gate_poll_ms = x->gate_poll_ms * 2 < EXEC_GATE_POLL_MAX_MS ? x->gate_poll_ms * 2
+                                                                      : EXEC_GATE_POLL_MAX_MS;
         uv_prepare_start(&x->flush, flush_cb);
     }
 }
@@ -668,6 +698,7 @@ static int start_gated(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err)
     if (exec_running_append(x, a) < 0)
         exec_running_changed(x);
     sampler_ensure(x);
+    x->gate_poll_ms = EXEC_GATE_POLL_MS;
     uv_timer_start(&x->notify, notify_cb, 0, 0);
     return 0;
 }
@@ -855,6 +886,7 @@ static int exec_init(worker_exec_t *x, const exec_config_t *cfg, cairn_error_t *
     int r;
     x->self = getpid();
     x->allow_root_tasks = cfg->allow_root_tasks;
+    x->gate_poll_ms = EXEC_GATE_POLL_MS;
     x->clk_tck = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
     x->page_size = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
     x->state_dir = strdup(cfg->state_dir);

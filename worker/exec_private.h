@@ -28,9 +28,11 @@
 #define EXEC_SAMPLE_MS 250
 #define EXEC_SCAN_MS 2000
 #define EXEC_DRAIN_POLL_MS 10
-/* How often an attempt released from its gate is checked for its exec
- * (started() follows it). */
-#define EXEC_GATE_POLL_MS 5
+/* An attempt released from its gate is checked for its exec (started()
+ * follows it) in every loop iteration, and after EXEC_GATE_POLL_MS at the
+ * latest, doubling up to EXEC_GATE_POLL_MAX_MS while it waits for a CPU. */
+#define EXEC_GATE_POLL_MS 2
+#define EXEC_GATE_POLL_MAX_MS 64
 /* An attempt whose processes will not die (uninterruptible sleep) is
  * reported after this long; its processes are then killed and reaped in
  * the background. */
@@ -318,7 +320,7 @@ struct worker_exec {
     size_t natt, capatt;
     exec_linger_t *linger;
     size_t nlinger, caplinger;
-    exec_recent_t recent[EXEC_RECENT_MAX]; /* ring */
+    exec_recent_t recent[EXEC_RECENT_MAX]; /* oldest first */
     size_t nrecent;
     uv_timer_t sampler;
     uv_signal_t sigchld;
@@ -337,6 +339,7 @@ struct worker_exec {
     exec_prepared_t **gated; /* prepared ahead with a waiting process */
     size_t ngated, capgated;
     bool gate_waiting; /* released, not yet seen to exec: checked every iteration */
+    uint64_t gate_poll_ms;
 };
 
 /* The leftovers file changed: written before the loop next blocks. */

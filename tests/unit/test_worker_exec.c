@@ -1109,3 +1109,55 @@ LEAK_TEST(exec, prepare_of_a_missing_workdir_keeps_nothing)
     cr_assert_neq(access(out, F_OK), 0, "a log was left");
     fx_fini(&f);
 }
+
+static bool gone_or_zombie(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return true;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')');
+    return !rp || (rp[1] == ' ' && rp[2] == 'Z');
+}
+
+/* A worker that dies (killed, no clean-up) takes its waiting processes
+ * with it: they never start a task nobody watches. */
+Test(exec, prepared_process_dies_with_the_worker)
+{
+    int fds[2];
+    pid_t gated = 0;
+    cr_assert_eq(pipe(fds), 0);
+    pid_t worker = fork();
+    cr_assert_geq(worker, 0);
+    if (worker == 0) {
+        struct fx f;
+        const char *argv[] = {"true"};
+        exec_spec_t s = spec_of(46, 1, argv, false);
+        close(fds[0]);
+        fx_init(&f);
+        exec_prepared_t *p = prepare_ok(&f, &s);
+        pid_t pid = p->pid;
+        (void)!write(fds[1], &pid, sizeof(pid));
+        for (;;)
+            pause(); /* killed below */
+    }
+    close(fds[1]);
+    cr_assert_eq(read(fds[0], &gated, sizeof(gated)), (ssize_t)sizeof(gated));
+    close(fds[0]);
+    if (gated <= 0) {
+        kill(worker, SIGKILL);
+        waitpid(worker, NULL, 0);
+        cr_skip_test("no gated starts in this build");
+    }
+    cr_assert(!gone_or_zombie(gated), "the waiting process is not there");
+    kill(worker, SIGKILL);
+    cr_assert_eq(waitpid(worker, NULL, 0), worker);
+    struct timespec step = {0, 5 * 1000000L};
+    for (int i = 0; i < 1000 && !gone_or_zombie(gated); i++)
+        nanosleep(&step, NULL); /* polls a condition, 5 s deadline */
+    cr_assert(gone_or_zombie(gated), "waiting process %d outlived its worker", (int)gated);
+}

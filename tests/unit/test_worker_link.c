@@ -7,6 +7,7 @@
  * or a deadline passes; every handle is closed and uv_loop_close() must
  * succeed. The worker's log is copied to stderr at the end of each test,
  * which ctest shows only when a test fails. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "exec_private.h"
 #include "leak_check.h"
 
 /* A message queued to a pipe that closes is freed later by nng's reaper
@@ -984,5 +986,76 @@ LEAK_TEST(link, held_reports_go_out_after_the_hold_time)
     cr_expect_eq(fake_count(&x.f, 92, EXITED), 0, "92 still runs (30 s): the timer sent them");
     const seen_event_t *e = fake_find(&x.f, 91, EXITED);
     cr_expect_eq(e->exit_code, 0);
+    fx_fini(&x);
+}
+
+/* The processes made ready ahead (named cairn-queued) among this test
+ * process's children, up to max; how many. */
+static int queued_children(pid_t *pids, int max)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    cr_assert_not_null(d);
+    while ((e = readdir(d))) {
+        char path[300], buf[512];
+        int pid = atoi(e->d_name), ppid = 0;
+        if (pid <= 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        FILE *fp = fopen(path, "r");
+        if (!fp)
+            continue;
+        size_t len = fread(buf, 1, sizeof(buf) - 1, fp);
+        fclose(fp);
+        buf[len] = '\0';
+        const char *rp = strrchr(buf, ')');
+        if (!strstr(buf, "(cairn-queued)") || !rp || sscanf(rp + 2, "%*c %d", &ppid) != 1 ||
+            ppid != getpid() || rp[2] == 'Z')
+            continue;
+        if (n < max)
+            pids[n] = pid;
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static bool one_queued_child_not(pid_t old)
+{
+    pid_t p[4];
+    return queued_children(p, 4) == 1 && p[0] != old;
+}
+
+/* The attempt right behind a running one waits as a ready process; when
+ * it is cancelled that process goes and the next in line takes its
+ * place, which starts when the running one ends. */
+LEAK_TEST(link, a_cancelled_queued_attempt_takes_its_ready_process_along)
+{
+    fx_t x;
+    pid_t ready[4];
+    if (!EXEC_CAN_GATE)
+        cr_skip_test("no gated starts in this build");
+    fx_init(&x);
+    fake_listen(&x.f);
+    fx_daemon(&x, 0);
+    RUN_UNTIL(&x, x.f.nregister >= 1 && worker_daemon_registered(x.d));
+    const char *const quick[] = {"sleep 0.5", NULL};
+    const char *const done[] = {"true", NULL};
+    assign_after(&x, 91, 0, true, quick, 1);
+    assign_after(&x, 92, 91, false, SLEEP_ARGV, 1);
+    assign_after(&x, 93, 92, false, done, 1);
+    RUN_UNTIL(&x, fake_count(&x.f, 91, STARTED) == 1 && queued_children(ready, 4) == 1);
+    pid_t first = ready[0];
+    cancel(&x, 92, 100);
+    RUN_UNTIL(&x, fake_count(&x.f, 92, EXITED) == 1);
+    cr_expect(fake_find(&x.f, 92, EXITED)->cancelled);
+    cr_expect(kill(first, 0) < 0 && errno == ESRCH, "92's ready process %d is left", (int)first);
+    RUN_UNTIL(&x, one_queued_child_not(first)); /* 93's */
+    RUN_UNTIL(&x, fake_count(&x.f, 93, EXITED) == 1);
+    cr_expect_eq(fake_count(&x.f, 92, STARTED), 0);
+    cr_expect_eq(fake_count(&x.f, 93, STARTED), 1);
+    cr_expect_eq(fake_find(&x.f, 93, EXITED)->exit_code, 0);
+    cr_expect_eq(queued_children(ready, 4), 0, "a ready process is left");
     fx_fini(&x);
 }
