@@ -331,6 +331,7 @@ static void report_started(worker_exec_t *x, exec_attempt_t *a)
 }
 
 static void flush_cb(uv_prepare_t *h);
+static void notify_cb(uv_timer_t *t);
 
 /* A gated start's child settled: what it used goes. */
 static void launch_done(worker_exec_t *x, exec_attempt_t *a)
@@ -339,9 +340,10 @@ static void launch_done(worker_exec_t *x, exec_attempt_t *a)
     a->launch = NULL;
 }
 
-static void notify_cb(uv_timer_t *t)
+/* Report the starts not reported yet; by_timer: from the notify timer
+ * (else from flush_cb, in a loop iteration that runs anyway). */
+static void report_starts(worker_exec_t *x, bool by_timer)
 {
-    worker_exec_t *x = t->data;
     bool waiting = false;
     for (bool again = true; again;) {
         again = false;
@@ -366,13 +368,22 @@ static void notify_cb(uv_timer_t *t)
     /* looked at again in every loop iteration (flush_cb), at the latest
      * after EXEC_GATE_POLL_MS */
     x->gate_waiting = waiting;
-    if (waiting && !uv_is_closing((uv_handle_t *)&x->notify)) {
+    if (!waiting || uv_is_closing((uv_handle_t *)&x->notify))
+        return;
+    uv_prepare_start(&x->flush, flush_cb);
+    if (by_timer) {
         /* a child that waits for a CPU long is looked at less and less often */
         uv_timer_start(&x->notify, notify_cb, x->gate_poll_ms, 0);
         x->gate_poll_ms = x->gate_poll_ms * 2 < EXEC_GATE_POLL_MAX_MS ? x->gate_poll_ms * 2
                                                                       : EXEC_GATE_POLL_MAX_MS;
-        uv_prepare_start(&x->flush, flush_cb);
+    } else if (!uv_is_active((uv_handle_t *)&x->notify)) {
+        uv_timer_start(&x->notify, notify_cb, x->gate_poll_ms, 0);
     }
+}
+
+static void notify_cb(uv_timer_t *t)
+{
+    report_starts(t->data, true);
 }
 
 /* The main process of a was reaped with status st and usage ru. */
@@ -960,7 +971,7 @@ static void flush_cb(uv_prepare_t *h)
     if (x->running_dirty)
         (void)exec_running_write(x);
     if (x->gate_waiting)
-        notify_cb(&x->notify);
+        report_starts(x, false);
 }
 
 void exec_running_changed(worker_exec_t *x)

@@ -33,7 +33,10 @@
  * Gated start (exec_spawn_gated, for the attempt queued behind a running
  * one): clone(CLONE_VM) without CLONE_VFORK, on a stack of its own; the
  * worker goes on at once. The child does all of the above but the CPU
- * binding, names itself cairn-queued and sleeps on a futex (the gate).
+ * binding, the submitter's identity and the directory, names itself
+ * cairn-queued and sleeps on a futex (the gate); it takes the identity and
+ * directory once released, so a process of the submitter's shares the
+ * worker's memory no longer than a vfork child does.
  * When the cores come free the worker binds it (sched_setaffinity of a
  * sleeping process moves nothing) and opens the gate: only the exec is
  * left between the predecessor's end and the task running, and the child
@@ -267,6 +270,21 @@ static void child_fd(exec_child_t *c, int from, int to)
         child_fail(c, (int)-r, "dup3", NULL);
 }
 
+/* The submitter's identity (groups, then gid, then uid) where it is to be
+ * taken, then the working directory (as that user). */
+static void child_become(exec_child_t *c)
+{
+    long r;
+    if (c->setid) {
+        if ((r = sc(SYS_setgroups, (long)c->ngroups, (long)c->groups, 0, 0)) < 0 ||
+            (r = sc(SYS_setresgid, c->gid, c->gid, c->gid, 0)) < 0 ||
+            (r = sc(SYS_setresuid, c->uid, c->uid, c->uid, 0)) < 0)
+            child_fail(c, (int)-r, "cannot take the submitter's identity", NULL);
+    }
+    if ((r = sc(SYS_chdir, (long)c->cwd, 0, 0, 0)) < 0)
+        child_fail(c, (int)-r, "working directory", c->cwd);
+}
+
 __attribute__((no_sanitize("address", "undefined"))) static int child_main(void *arg)
 {
     exec_child_t *c = arg;
@@ -298,14 +316,8 @@ __attribute__((no_sanitize("address", "undefined"))) static int child_main(void 
         sc(SYS_close, fd, 0, 0, 0);
     }
     child_bind(c);
-    if (c->setid) { /* the submitter's identity: groups, then gid, then uid */
-        if ((r = sc(SYS_setgroups, (long)c->ngroups, (long)c->groups, 0, 0)) < 0 ||
-            (r = sc(SYS_setresgid, c->gid, c->gid, c->gid, 0)) < 0 ||
-            (r = sc(SYS_setresuid, c->uid, c->uid, c->uid, 0)) < 0)
-            child_fail(c, (int)-r, "cannot take the submitter's identity", NULL);
-    }
-    if ((r = sc(SYS_chdir, (long)c->cwd, 0, 0, 0)) < 0)
-        child_fail(c, (int)-r, "working directory", c->cwd);
+    if (!c->gated)
+        child_become(c);
     /* inherited fds: the worker opens everything O_CLOEXEC; close_range
      * covers the rest where the kernel has it */
     sc(SYS_close_range, 3, ~0U, 0, 0);
@@ -316,6 +328,9 @@ __attribute__((no_sanitize("address", "undefined"))) static int child_main(void 
         if (__atomic_load_n(&c->gate, __ATOMIC_ACQUIRE) != 1)
             for (;;)
                 sc(SYS_exit, 0, 0, 0, 0);
+        /* only now: a process with the submitter's identity shares the
+         * worker's memory no longer than a vfork child does */
+        child_become(c);
     }
     unsigned long none = 0;
     sc(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof(none));

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1160,4 +1161,49 @@ Test(exec, prepared_process_dies_with_the_worker)
     for (int i = 0; i < 1000 && !gone_or_zombie(gated); i++)
         nanosleep(&step, NULL); /* polls a condition, 5 s deadline */
     cr_assert(gone_or_zombie(gated), "waiting process %d outlived its worker", (int)gated);
+}
+
+/* The effective uid of process pid, or -1. */
+static int proc_euid(pid_t pid)
+{
+    char path[64], line[256];
+    int ruid = -1, euid = -1;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *fp = fopen(path, "r");
+    while (fp && fgets(line, sizeof(line), fp))
+        if (sscanf(line, "Uid: %d %d", &ruid, &euid) == 2)
+            break;
+    if (fp)
+        fclose(fp);
+    return euid;
+}
+
+/* A root worker runs a prepared task as its submitter; the waiting process
+ * takes that identity only once released (until then it shares the
+ * worker's memory as root, as the worker). */
+LEAK_TEST(exec, prepared_start_takes_the_submitters_identity_when_released)
+{
+    struct fx f;
+    const char *argv[] = {"id -u"};
+    exec_spec_t s = spec_of(47, 1, argv, true);
+    cairn_error_t err = {{0}};
+    struct passwd *pw = getpwnam("nobody");
+    char want[32], *out;
+    if (geteuid() != 0 || !pw)
+        cr_skip_test("needs root and a nobody account");
+    snprintf(want, sizeof(want), "%d\n", (int)pw->pw_uid);
+    s.user = "nobody";
+    fx_init(&f);
+    exec_prepared_t *p = prepare_ok(&f, &s);
+    if (EXEC_CAN_GATE) {
+        cr_assert(run_until(&f, proc_comm_is, p, 5000), "the waiting process is not ready");
+        cr_assert_eq(proc_euid(p->pid), 0, "the waiting process took the identity early");
+    }
+    cr_assert_eq(worker_exec_start_prepared(f.x, p, &err), 0, "%s", err.text);
+    wait_exited(&f, 1, 10000);
+    cr_assert(!f.res[0].start_failed, "%s", f.res[0].error);
+    out = read_log(&f, 47, 1);
+    cr_assert_str_eq(out, want);
+    free(out);
+    fx_fini(&f);
 }
