@@ -82,6 +82,7 @@ typedef struct daemon_attempt {
     uint64_t next;             /* the attempt queued behind this one, 0: none */
     Cairn__AssignTask *queued; /* the assignment, until then */
     exec_prepared_t *prepared; /* queued right behind a started one: its start, prepared */
+    bool gpus;                 /* it has GPUs */
     uint64_t ended;            /* order of ending, for forgetting the oldest */
     char **outputs;            /* declared outputs, hashed when it ends */
     uint32_t noutputs;
@@ -586,7 +587,11 @@ static void started_or_failed(worker_daemon_t *d, const Cairn__AssignTask *m, in
  * runs (its process started or its cache hit being checked), so that when
  * id ends only the process is left to create. Not for an attempt that may
  * be a cache hit (checked when its turn comes). A preparation that fails
- * is simply not kept: the start then reports what is wrong. */
+ * is simply not kept: the start then reports what is wrong. Where neither
+ * has GPUs (memory a leftover of id could still hold) and id declares no
+ * outputs (hashed before anything else may touch them), the prepared
+ * process starts by itself the moment id's main process exits; the rest
+ * of id's end (leftovers killed, the report) follows as before. */
 static void prepare_successor(worker_daemon_t *d, uint64_t id)
 {
     daemon_attempt_t *a = att_find(d, id);
@@ -597,8 +602,9 @@ static void prepare_successor(worker_daemon_t *d, uint64_t id)
     worker_assign_buf_t b = {0};
     cairn_error_t err = {{0}};
     exec_prepared_t *p = NULL;
+    uint64_t self_start = !a->gpus && !q->gpus && a->noutputs == 0 ? id : 0;
     if (worker_assign_spec(d->res, q->queued, &b, &err) == 0 &&
-        worker_exec_prepare(d->exec, &b.spec, &p, &err) == 0) {
+        worker_exec_prepare(d->exec, &b.spec, self_start, &p, &err) == 0) {
         if (att_set_outputs(q, b.outputs, b.noutputs) == 0)
             q->prepared = p;
         else
@@ -670,6 +676,7 @@ static void on_assign(worker_daemon_t *d, const Cairn__AssignTask *m)
         dlog(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": out of memory", m->attempt_id);
         return;
     }
+    a->gpus = m->n_gpus > 0;
     daemon_attempt_t *pred = m->after_attempt_id ? att_find(d, m->after_attempt_id) : NULL;
     if (pred && pred->running && !pred->next) {
         /* queued behind an attempt still running here: it takes over that

@@ -36,6 +36,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -356,8 +357,11 @@ static void report_starts(worker_exec_t *x, bool by_timer)
                     waiting = true;
                     continue;
                 }
-                if (a->launch->child.err)
-                    continue; /* it could not: its exit reports that */
+                if (a->launch->child.err ||
+                    !__atomic_load_n(&a->launch->child.started, __ATOMIC_ACQUIRE))
+                    continue; /* it could not, or died at its gate: its exit says so */
+                if (a->launch->self_start)
+                    a->res.start_ms = a->launch->child.start_ms; /* when it woke */
                 launch_done(x, a);
             }
             report_started(x, a);
@@ -395,14 +399,24 @@ static void main_exited(worker_exec_t *x, exec_attempt_t *a, int st, const struc
     else if (WIFSIGNALED(st))
         a->res.signal = WTERMSIG(st);
     if (a->launch) {
-        /* released from its gate: a child that could not exec says why */
+        /* a gated start: a child that could not exec says why; one that
+         * never got through its gate was killed there */
         const exec_child_t *c = &a->launch->child;
-        if (c->err && !a->started_reported) {
+        bool through = __atomic_load_n(&c->started, __ATOMIC_ACQUIRE);
+        if (!a->started_reported && (c->err || !through)) {
             a->res.start_failed = true;
             a->res.exit_code = -1;
             a->res.signal = 0;
-            snprintf(a->res.error, sizeof(a->res.error), "%s",
-                     c->msg[0] ? c->msg : strerror(c->err));
+            if (c->err)
+                snprintf(a->res.error, sizeof(a->res.error), "%s",
+                         c->msg[0] ? c->msg : strerror(c->err));
+            else
+                snprintf(a->res.error, sizeof(a->res.error),
+                         "its process, made ready ahead, died before it could start (%s %d)",
+                         WIFSIGNALED(st) ? "signal" : "exit code",
+                         WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+        } else if (a->launch->self_start && through) {
+            a->res.start_ms = c->start_ms;
         }
         launch_done(x, a);
     }
@@ -422,10 +436,9 @@ static void main_exited(worker_exec_t *x, exec_attempt_t *a, int st, const struc
     finish(a);
 }
 
-static void sigchld_cb(uv_signal_t *h, int signum)
+/* Reap the attempts' main processes that exited. */
+static void reap_mains(worker_exec_t *x)
 {
-    worker_exec_t *x = h->data;
-    (void)signum;
     for (size_t i = 0; i < x->natt;) {
         exec_attempt_t *a = x->att[i];
         struct rusage ru;
@@ -441,6 +454,12 @@ static void sigchld_cb(uv_signal_t *h, int signum)
         while (i < x->natt && x->att[i]->id <= id)
             i++;
     }
+}
+
+static void sigchld_cb(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    reap_mains(h->data);
 }
 
 /* ---- starting ----------------------------------------------------------- */
@@ -604,13 +623,17 @@ static int start_attempt(worker_exec_t *x, const exec_prepared_t *p, int prep_rc
 /* ---- gated starts --------------------------------------------------------
  *
  * The attempt queued behind a running one gets its process ahead, gated
- * (exec_spawn_gated): it makes itself ready and waits, bound to the cores
- * it will run on, in its own session, logs open, in its directory, with
- * the worker as its death signal, not yet an attempt. Its start releases
- * it: only the exec is left between the predecessor's end and the task
- * running. It is no attempt until then: its start time (reported) is the
- * release, it is in no leftovers file (it dies with the worker thread),
- * scans leave it alone. Not with a task cgroup (made at the start). */
+ * (exec_spawn_gated): it makes itself ready and waits, in its own session,
+ * logs open, with the worker as its death signal, not yet an attempt. Its
+ * start binds it and releases it: only the exec is left between the
+ * predecessor's end and the task running. Self-starting (after_id): it
+ * waits on the predecessor's main process (a pidfd) instead and goes the
+ * moment that one exits, binding itself, without waiting for the worker to
+ * wake, reap and report; its start then only records it (its start time
+ * is when it woke), and it may even have run and exited by then (reaped
+ * before the loop next blocks: reap_check). Until its start it is no
+ * attempt: in no leftovers file (it dies with the worker thread), left
+ * alone by scans. Not with a task cgroup (made at the start). */
 
 static void gated_remove(worker_exec_t *x, const exec_prepared_t *p)
 {
@@ -622,8 +645,10 @@ static void gated_remove(worker_exec_t *x, const exec_prepared_t *p)
 }
 
 /* Give p a gated process when this build and the task allow; quietly none
- * otherwise (the start then creates it). */
-static void gate_start(worker_exec_t *x, exec_prepared_t *p)
+ * otherwise (the start then creates it). With after_id, a running
+ * attempt, the process waits on that one's main process (a pidfd) and
+ * starts by itself when it exits. */
+static void gate_start(worker_exec_t *x, exec_prepared_t *p, uint64_t after_id)
 {
     if (!EXEC_CAN_GATE || (x->cgroup_root && p->memory_limit) || x->spawner.stack == NULL)
         return;
@@ -637,10 +662,18 @@ static void gate_start(worker_exec_t *x, exec_prepared_t *p)
     }
     pid_t pid = 0;
     child_fill(&p->child, p);
+    p->child.after_fd = -1;
+    const exec_attempt_t *pred = after_id ? exec_find(x, after_id) : NULL;
+    if (pred && pred->pid > 0 && !pred->reaped && pred->phase == EXEC_RUNNING)
+        p->child.after_fd = (int)syscall(SYS_pidfd_open, pred->pid, 0);
     uint64_t t0 = boot_ticks();
-    if (exec_spawn_gated(&x->spawner, &p->child, &pid) < 0)
-        return;
+    int r = exec_spawn_gated(&x->spawner, &p->child, &pid);
     uint64_t t1 = boot_ticks();
+    if (p->child.after_fd >= 0)
+        close(p->child.after_fd); /* the child has its own */
+    p->self_start = r == 0 && p->child.after_fd >= 0;
+    if (r < 0)
+        return;
     p->pid = pid;
     p->start = spawn_ticks(pid, t0, t1);
     x->gated[x->ngated++] = p;
@@ -661,8 +694,6 @@ static void gate_abort(worker_exec_t *x, exec_prepared_t *p)
 static int start_gated(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err)
 {
     exec_attempt_t *a;
-    struct rusage ru;
-    int st = 0;
     if (exec_find(x, p->attempt_id)) {
         worker_exec_prepared_free(x, p);
         return errcode(err, -EEXIST, "attempt %" PRIu64 " is already running", p->attempt_id);
@@ -681,21 +712,12 @@ static int start_gated(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err)
     a->pid = a->res.pid = p->pid;
     a->start = p->start;
     a->launch = p;
-    /* killed at the gate (its SIGCHLD went by before it was an attempt) */
-    if (wait4(p->pid, &st, WNOHANG, &ru) == p->pid) {
-        a->reaped = true;
-        a->res.start_failed = true;
-        a->res.exit_code = -1;
-        a->res.end_ms = exec_wall_ms();
-        snprintf(a->res.error, sizeof(a->res.error),
-                 "its process, made ready ahead, died before it could start (%s %d)",
-                 WIFSIGNALED(st) ? "signal" : "exit code",
-                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-        launch_done(x, a);
-        start_draining(x, a);
-        return 0;
-    }
-    if (exec_spawn_release(&p->child, p->pid) < 0) {
+    /* it may have died already (killed at its gate, or, starting by
+     * itself, run and exited) while it was no attempt: its SIGCHLD went
+     * by; looked at before the loop next blocks */
+    x->reap_check = true;
+    uv_prepare_start(&x->flush, flush_cb);
+    if (!p->self_start && exec_spawn_release(&p->child, p->pid) < 0) {
         static const char w[] = "cairn-worker: warning: cannot bind to the allocated PUs; the task "
                                 "runs unbound\n";
         (void)!write(p->fd_err, w, sizeof(w) - 1);
@@ -734,8 +756,8 @@ int worker_exec_start(worker_exec_t *x, const exec_spec_t *spec, cairn_error_t *
     return r;
 }
 
-int worker_exec_prepare(worker_exec_t *x, const exec_spec_t *spec, exec_prepared_t **out,
-                        cairn_error_t *err)
+int worker_exec_prepare(worker_exec_t *x, const exec_spec_t *spec, uint64_t after_id,
+                        exec_prepared_t **out, cairn_error_t *err)
 {
     int r;
     *out = NULL;
@@ -752,7 +774,7 @@ int worker_exec_prepare(worker_exec_t *x, const exec_spec_t *spec, exec_prepared
         free(p);
         return r;
     }
-    gate_start(x, p);
+    gate_start(x, p, after_id);
     *out = p;
     return 0;
 }
@@ -970,6 +992,10 @@ static void flush_cb(uv_prepare_t *h)
     uv_prepare_stop(h);
     if (x->running_dirty)
         (void)exec_running_write(x);
+    if (x->reap_check) {
+        x->reap_check = false;
+        reap_mains(x);
+    }
     if (x->gate_waiting)
         report_starts(x, false);
 }

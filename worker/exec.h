@@ -127,12 +127,18 @@ typedef struct exec_prepared exec_prepared_t;
  * and the task needs no cgroup, its process is created now too: ready in
  * its own session, its files open, asleep (named cairn-queued) until
  * worker_exec_start_prepared() binds it to its PUs and lets it exec; else
- * that call creates it. On failure (-EINVAL for an invalid spec, or
+ * that call creates it. after_id (0: none) names a running attempt whose
+ * main process's exit starts this one by itself, at once, without waiting
+ * for the worker (the kernel wakes it): for an attempt whose start need not
+ * wait for the rest of that one's end (no GPU memory to be freed, no
+ * outputs to hash first: the caller decides); whatever else is left of
+ * that attempt is still ended as usual. worker_exec_start_prepared() must
+ * still follow, once the predecessor is reported. On failure (-EINVAL for an invalid spec, or
  * what the start would report) nothing is kept: the caller starts the
  * attempt with worker_exec_start() when its turn comes, which reports
  * whatever is wrong then. */
-int worker_exec_prepare(worker_exec_t *x, const exec_spec_t *spec, exec_prepared_t **out,
-                        cairn_error_t *err);
+int worker_exec_prepare(worker_exec_t *x, const exec_spec_t *spec, uint64_t after_id,
+                        exec_prepared_t **out, cairn_error_t *err);
 
 /* worker_exec_start() of a prepared attempt, same contract; p is consumed
  * whatever the result. */

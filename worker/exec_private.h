@@ -154,9 +154,14 @@ typedef struct exec_child {
     int err;
     char msg[256];
     /* A gated child (exec_spawn_gated) prepares itself, then waits at the
-     * gate until exec_spawn_release() (gate 1), or exits (gate 2). */
+     * gate until exec_spawn_release() (gate 1), or exits (gate 2); with
+     * after_fd (a pidfd, else -1) until that process exits instead. Once
+     * through, it sets started and start_ms (wall clock). */
     bool gated;
     int gate;
+    int after_fd;
+    int started;
+    int64_t start_ms;
     int alive;   /* 1 until the child execs or exits (CLONE_CHILD_CLEARTID) */
     void *stack; /* a gated child's own stack */
 } exec_child_t;
@@ -193,7 +198,8 @@ int exec_spawn_gated(exec_spawner_t *s, exec_child_t *c, pid_t *pid);
 
 /* Bind gated child pid to its PUs and let it exec; -errno when the
  * binding failed (it runs unbound then). Its failure to exec (c->err,
- * c->msg) shows once it has exited. */
+ * c->msg) shows once it has exited. Not for a child with after_fd (it
+ * binds itself when it wakes). */
 int exec_spawn_release(exec_child_t *c, pid_t pid);
 
 /* Whether a gated child no longer uses c and the worker's memory: it
@@ -225,6 +231,7 @@ struct exec_prepared {
      * the child settled. */
     pid_t pid;
     uint64_t start; /* the process's start time in ticks after boot */
+    bool self_start;  /* it starts by itself when its predecessor's main exits */
     exec_child_t child;
 };
 
@@ -339,6 +346,7 @@ struct worker_exec {
     exec_prepared_t **gated; /* prepared ahead with a waiting process */
     size_t ngated, capgated;
     bool gate_waiting; /* released, not yet seen to exec: checked every iteration */
+    bool reap_check;   /* a started gated process may have died unseen: wait4 them */
     uint64_t gate_poll_ms;
 };
 

@@ -32,7 +32,9 @@
  *
  * Gated start (exec_spawn_gated, for the attempt queued behind a running
  * one): clone(CLONE_VM) without CLONE_VFORK, on a stack of its own; the
- * worker goes on at once. The child does all of the above but the CPU
+ * worker goes on at once. With after_fd (a pidfd of the running attempt's
+ * main process) the gate is that process's exit: the child wakes on the
+ * core it left, binds itself and execs, the worker not involved. The child does all of the above but the CPU
  * binding, the submitter's identity and the directory, names itself
  * cairn-queued and sleeps on a futex (the gate); it takes the identity and
  * directory once released, so a process of the submitter's shares the
@@ -51,6 +53,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -61,6 +64,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "exec_private.h"
@@ -320,14 +324,40 @@ __attribute__((no_sanitize("address", "undefined"))) static int child_main(void 
         child_become(c);
     /* inherited fds: the worker opens everything O_CLOEXEC; close_range
      * covers the rest where the kernel has it */
-    sc(SYS_close_range, 3, ~0U, 0, 0);
+    if (c->gated && c->after_fd >= 0) { /* all but the pidfd it waits on */
+        if (c->after_fd > 3)
+            sc(SYS_close_range, 3, c->after_fd - 1, 0, 0);
+        sc(SYS_close_range, c->after_fd + 1, ~0U, 0, 0);
+    } else {
+        sc(SYS_close_range, 3, ~0U, 0, 0);
+    }
     if (c->gated) {
         sc(SYS_prctl, PR_SET_NAME, (long)"cairn-queued", 0, 0);
-        while (__atomic_load_n(&c->gate, __ATOMIC_ACQUIRE) == 0)
-            sc(SYS_futex, (long)&c->gate, FUTEX_WAIT, 0, 0);
-        if (__atomic_load_n(&c->gate, __ATOMIC_ACQUIRE) != 1)
-            for (;;)
-                sc(SYS_exit, 0, 0, 0, 0);
+        if (c->after_fd >= 0) {
+            /* the predecessor's exit opens the gate; woken on the core it
+             * left (as good as any while unbound), it binds itself */
+            struct {
+                int fd;
+                short events, revents;
+            } pfd = {c->after_fd, POLLIN, 0};
+            while (sc(SYS_ppoll, (long)&pfd, 1, 0, 0) <= 0)
+                ;
+            sc(SYS_close, c->after_fd, 0, 0, 0);
+            if (c->cpus &&
+                (r = sc(SYS_sched_setaffinity, 0, (long)c->cpus_size, (long)c->cpus, 0)) < 0)
+                child_say(2, "warning: cannot bind to the allocated PUs: ", c_strerror((int)-r),
+                          "; the task runs unbound");
+        } else {
+            while (__atomic_load_n(&c->gate, __ATOMIC_ACQUIRE) == 0)
+                sc(SYS_futex, (long)&c->gate, FUTEX_WAIT, 0, 0);
+            if (__atomic_load_n(&c->gate, __ATOMIC_ACQUIRE) != 1)
+                for (;;)
+                    sc(SYS_exit, 0, 0, 0, 0);
+        }
+        struct timespec now = {0, 0};
+        sc(SYS_clock_gettime, CLOCK_REALTIME, (long)&now, 0, 0);
+        c->start_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        __atomic_store_n(&c->started, 1, __ATOMIC_RELEASE);
         /* only now: a process with the submitter's identity shares the
          * worker's memory no longer than a vfork child does */
         child_become(c);
@@ -395,6 +425,8 @@ int exec_spawn_gated(exec_spawner_t *s, exec_child_t *c, pid_t *pid)
     c->gated = true;
     c->gate = 0;
     c->alive = 1;
+    c->started = 0;
+    c->start_ms = 0;
     c->ppid = getpid();
     if (s && s->npool > 0) {
         c->stack = s->pool[--s->npool];

@@ -952,7 +952,7 @@ static exec_prepared_t *prepare_ok(struct fx *f, const exec_spec_t *s)
 {
     exec_prepared_t *p = NULL;
     cairn_error_t err = {{0}};
-    int r = worker_exec_prepare(f->x, s, &p, &err);
+    int r = worker_exec_prepare(f->x, s, 0, &p, &err);
     cr_assert_eq(r, 0, "worker_exec_prepare: %d %s", r, err.text);
     cr_assert_not_null(p);
     return p;
@@ -1103,7 +1103,7 @@ LEAK_TEST(exec, prepare_of_a_missing_workdir_keeps_nothing)
     char out[4096];
     s.workdir = "/nonexistent/cairn-workdir";
     fx_init(&f);
-    cr_assert_lt(worker_exec_prepare(f.x, &s, &p, &err), 0);
+    cr_assert_lt(worker_exec_prepare(f.x, &s, 0, &p, &err), 0);
     cr_assert_null(p);
     cr_assert(strstr(err.text, "/nonexistent/cairn-workdir"), "error: %s", err.text);
     cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 45, 0, 1, out, sizeof(out)), 0);
@@ -1205,5 +1205,89 @@ LEAK_TEST(exec, prepared_start_takes_the_submitters_identity_when_released)
     out = read_log(&f, 47, 1);
     cr_assert_str_eq(out, want);
     free(out);
+    fx_fini(&f);
+}
+
+static bool log_says(struct fx *f, const void *arg)
+{
+    char path[4096];
+    const uint64_t *id = arg;
+    if (worker_exec_log_path(f->x, 7, "train", *id, 0, 1, path, sizeof(path)) < 0 ||
+        access(path, R_OK) < 0)
+        return false;
+    char *text = slurp(path);
+    bool ok = strcmp(text, "ran\n") == 0;
+    free(text);
+    return ok;
+}
+
+/* Prepared behind a running attempt, the process starts by itself when
+ * that one's main process exits, before the worker starts it; the start
+ * then only records it (started, its exit, its own start time). */
+LEAK_TEST(exec, prepared_behind_a_running_attempt_starts_when_it_exits)
+{
+    struct fx f;
+    const char *first[] = {"sleep 0.2"}, *second[] = {"echo ran"};
+    exec_spec_t a = spec_of(51, 1, first, true), c = spec_of(52, 1, second, true);
+    exec_prepared_t *p = NULL;
+    cairn_error_t err = {{0}};
+    uint64_t cid = 52;
+    fx_init(&f);
+    start_ok(&f, &a);
+    wait_started(&f, 1);
+    cr_assert_eq(worker_exec_prepare(f.x, &c, 51, &p, &err), 0, "%s", err.text);
+    if (!EXEC_CAN_GATE || !p->self_start) {
+        worker_exec_prepared_free(f.x, p);
+        wait_exited(&f, 1, 10000);
+        fx_fini(&f);
+        cr_skip_test("no self-starting gated starts here");
+    }
+    cr_assert(run_until(&f, proc_comm_is, p, 5000), "52's process is not ready");
+    cr_assert(!log_says(&f, &cid), "52 ran before 51 ended");
+    wait_exited(&f, 1, 10000);
+    cr_assert(run_until(&f, log_says, &cid, 5000), "52 did not run by itself");
+    cr_assert_eq(f.nstarted, 1, "52 reported before its start");
+    int64_t before = exec_wall_ms();
+    cr_assert_eq(worker_exec_start_prepared(f.x, p, &err), 0, "%s", err.text);
+    wait_exited(&f, 2, 10000);
+    const exec_result_t *r = result_of(&f, 52);
+    cr_assert_eq(f.nstarted, 2);
+    cr_assert(!r->start_failed, "%s", r->error);
+    cr_assert_eq(r->exit_code, 0);
+    cr_assert_leq(r->start_ms, before, "start time %" PRId64 " is the worker's, not its own",
+                  r->start_ms);
+    cr_assert_geq(r->start_ms, result_of(&f, 51)->start_ms);
+    fx_fini(&f);
+}
+
+/* Killed while it waits for its predecessor: its start fails, saying so. */
+LEAK_TEST(exec, self_starting_process_killed_at_the_gate_fails_to_start)
+{
+    struct fx f;
+    const char *first[] = {"sleep 30"}, *second[] = {"echo ran"};
+    exec_spec_t a = spec_of(53, 1, first, true), c = spec_of(54, 1, second, true);
+    exec_prepared_t *p = NULL;
+    cairn_error_t err = {{0}};
+    fx_init(&f);
+    start_ok(&f, &a);
+    wait_started(&f, 1);
+    cr_assert_eq(worker_exec_prepare(f.x, &c, 53, &p, &err), 0, "%s", err.text);
+    if (!EXEC_CAN_GATE || !p->self_start) {
+        worker_exec_prepared_free(f.x, p);
+        worker_exec_cancel(f.x, 53, 1);
+        wait_exited(&f, 1, 10000);
+        fx_fini(&f);
+        cr_skip_test("no self-starting gated starts here");
+    }
+    cr_assert_eq(kill(p->pid, SIGKILL), 0);
+    cr_assert(run_until(&f, proc_zombie, p, 5000), "the killed process did not die");
+    cr_assert_eq(worker_exec_cancel(f.x, 53, 1), 0);
+    wait_exited(&f, 1, 10000);
+    cr_assert_eq(worker_exec_start_prepared(f.x, p, &err), 0, "%s", err.text);
+    wait_exited(&f, 2, 10000);
+    const exec_result_t *r = result_of(&f, 54);
+    cr_assert_eq(f.nstarted, 1);
+    cr_assert(r->start_failed);
+    cr_assert(strstr(r->error, "died before it could start (signal 9)"), "error: %s", r->error);
     fx_fini(&f);
 }
