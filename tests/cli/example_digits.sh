@@ -15,6 +15,7 @@ export CAIRN_BIN CAIRN_STATE_DIR CAIRN_EXAMPLE_OUT
 cleanup() {
     "$bin/cairn" down --state-dir "$work/state" >/dev/null 2>&1 || true
     "$bin/cairn" down --state-dir "$work/out-gpu-cluster" >/dev/null 2>&1 || true
+    pkill -KILL -f -- "$work/" 2>/dev/null || true # whatever down could not stop
     rm -rf "$work"
 }
 trap cleanup EXIT INT TERM

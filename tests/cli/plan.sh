@@ -15,6 +15,7 @@ unset CAIRN_SCHEDULER NO_COLOR
 fail=0
 cleanup() {
     "$cairn" down --state-dir "$CAIRN_STATE_DIR" >/dev/null 2>&1
+    pkill -KILL -f -- "$dir/" 2>/dev/null # whatever down could not stop
     rm -rf "$dir"
 }
 trap cleanup EXIT
