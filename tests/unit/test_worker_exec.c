@@ -1222,12 +1222,13 @@ static bool log_says(struct fx *f, const void *arg)
 }
 
 /* Prepared behind a running attempt, the process starts by itself when
- * that one's main process exits, before the worker starts it; the start
- * then only records it (started, its exit, its own start time). */
+ * that one's main process exits (here: killed by a cancel), before the
+ * worker starts it; the start then only records it (started, its exit,
+ * its own start time). */
 LEAK_TEST(exec, prepared_behind_a_running_attempt_starts_when_it_exits)
 {
     struct fx f;
-    const char *first[] = {"sleep 0.2"}, *second[] = {"echo ran"};
+    const char *first[] = {"sleep 30"}, *second[] = {"echo ran"};
     exec_spec_t a = spec_of(51, 1, first, true), c = spec_of(52, 1, second, true);
     exec_prepared_t *p = NULL;
     cairn_error_t err = {{0}};
@@ -1244,6 +1245,7 @@ LEAK_TEST(exec, prepared_behind_a_running_attempt_starts_when_it_exits)
     }
     cr_assert(run_until(&f, proc_comm_is, p, 5000), "52's process is not ready");
     cr_assert(!log_says(&f, &cid), "52 ran before 51 ended");
+    cr_assert_eq(worker_exec_cancel(f.x, 51, 1), 0); /* 51's end, now */
     wait_exited(&f, 1, 10000);
     cr_assert(run_until(&f, log_says, &cid, 5000), "52 did not run by itself");
     cr_assert_eq(f.nstarted, 1, "52 reported before its start");
