@@ -56,7 +56,8 @@ static uint64_t boot_ticks(void)
         hz = sysconf(_SC_CLK_TCK);
     if (hz <= 0 || 1000000000L % hz != 0 || clock_gettime(CLOCK_BOOTTIME, &ts) < 0)
         return 0;
-    return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) / (uint64_t)(1000000000L / hz);
+    return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) /
+           (uint64_t)(1000000000L / hz);
 }
 
 int64_t exec_wall_ms(void)

@@ -40,7 +40,6 @@ int exec_mkdir_p(const char *path, mode_t mode)
     return 0;
 }
 
-
 /* Open the attempt's stdout (stream 1) or stderr (stream 2) log. */
 static int open_log(worker_exec_t *x, const exec_spec_t *s, int stream, cairn_error_t *err)
 {
@@ -213,7 +212,8 @@ int exec_prep_init(worker_exec_t *x, const exec_spec_t *s, exec_prepared_t *p, c
     if ((r = check_workdir(cwd, err)) < 0)
         return r;
     snprintf(p->cwd, sizeof(p->cwd), "%s", cwd);
-    if ((r = p->fd_out = open_log(x, s, 1, err)) < 0 || (r = p->fd_err = open_log(x, s, 2, err)) < 0)
+    if ((r = p->fd_out = open_log(x, s, 1, err)) < 0 ||
+        (r = p->fd_err = open_log(x, s, 2, err)) < 0)
         return r;
     if ((r = exec_env_build(s, environ, &p->env, err)) < 0)
         return r;

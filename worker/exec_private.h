@@ -116,7 +116,6 @@ typedef struct run_as {
     char home[PATH_MAX], name[256];
 } run_as_t;
 
-
 /* Fill p for spec s (valid). The attempt's fields are set first, so a
  * failure (said in err) still names the attempt; p must be finished with
  * exec_prep_fini() either way. */
@@ -145,7 +144,7 @@ typedef struct exec_child {
     unsigned long maxnode;         /* bits in nodemask and first_node */
     const unsigned long *first_node;
     const char *cgroup_procs; /* cgroup.procs to join, or NULL */
-    bool setid; /* become uid/gid with groups before exec */
+    bool setid;               /* become uid/gid with groups before exec */
     uid_t uid;
     gid_t gid;
     const gid_t *groups;
@@ -178,8 +177,8 @@ typedef struct exec_child {
 #define EXEC_STACK_POOL 8
 
 typedef struct exec_spawner {
-    void *stack;                     /* the vfork child's stack until it execs */
-    void *pool[EXEC_STACK_POOL];     /* stacks for gated children, unused */
+    void *stack;                 /* the vfork child's stack until it execs */
+    void *pool[EXEC_STACK_POOL]; /* stacks for gated children, unused */
     size_t npool;
 } exec_spawner_t;
 
@@ -230,8 +229,8 @@ struct exec_prepared {
      * Once released the attempt owns this (exec_attempt_t.launch) until
      * the child settled. */
     pid_t pid;
-    uint64_t start; /* the process's start time in ticks after boot */
-    bool self_start;  /* it starts by itself when its predecessor's main exits */
+    uint64_t start;  /* the process's start time in ticks after boot */
+    bool self_start; /* it starts by itself when its predecessor's main exits */
     exec_child_t child;
 };
 
@@ -303,7 +302,7 @@ typedef struct exec_attempt {
 /* An attempt reported lately, whose escaped processes scans still kill. */
 typedef struct exec_recent {
     uint64_t id;
-    pid_t pid; /* its main process = session = process group */
+    pid_t pid;         /* its main process = session = process group */
     uint64_t until_ms; /* uv_now() */
 } exec_recent_t;
 
@@ -331,7 +330,7 @@ struct worker_exec {
     size_t nrecent;
     uv_timer_t sampler;
     uv_signal_t sigchld;
-    uv_timer_t notify; /* started() of new attempts, from the next iteration */
+    uv_timer_t notify;  /* started() of new attempts, from the next iteration */
     uv_prepare_t flush; /* the leftovers file, once per loop iteration */
     int open_handles;
     bool sampler_active;
@@ -340,7 +339,7 @@ struct worker_exec {
     struct exec_user_cache *users; /* exec_prep.c */
     unsigned next_user;
     bool running_dirty;
-    int running_fd;        /* the leftovers file, for appends; -1 if none */
+    int running_fd;         /* the leftovers file, for appends; -1 if none */
     unsigned running_stale; /* lines of ended attempts in it */
     exec_spawner_t spawner;
     exec_prepared_t **gated; /* prepared ahead with a waiting process */

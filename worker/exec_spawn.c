@@ -32,35 +32,37 @@
  *
  * Gated start (exec_spawn_gated, for the attempt queued behind a running
  * one): clone(CLONE_VM) without CLONE_VFORK, on a stack of its own; the
- * worker goes on at once. With after_fd (a pidfd of the running attempt's
- * main process) the gate is that process's exit: the child wakes on the
- * core it left, binds itself and execs, the worker not involved. The child does all of the above but the CPU
+ * worker goes on at once. The child does all of the above but the CPU
  * binding, the submitter's identity and the directory, names itself
- * cairn-queued and sleeps on a futex (the gate); it takes the identity and
- * directory once released, so a process of the submitter's shares the
- * worker's memory no longer than a vfork child does.
- * When the cores come free the worker binds it (sched_setaffinity of a
- * sleeping process moves nothing) and opens the gate: only the exec is
- * left between the predecessor's end and the task running, and the child
- * wakes on its own cores. CLONE_CHILD_CLEARTID tells when the child no
- * longer uses the worker's memory (it exec'd or exited); until then its
- * stack and everything it reads stay. Measured on a 2-core VM (1,000
- * /bin/true tasks, two slots): 6% more tasks per second than starting the
- * queued attempt with vfork when its predecessor ended; binding in the
- * child instead (it then runs on the predecessor's core while that still
- * runs) gave no gain. */
+ * cairn-queued and sleeps at its gate; it takes the identity and directory
+ * only once through, so a process of the submitter's shares the worker's
+ * memory no longer than a vfork child does. The gate is either
+ *   - a pidfd of the running attempt's main process (after_fd): when that
+ *     process exits the child wakes, on the core it left, binds itself and
+ *     execs, the worker not involved; or
+ *   - a futex: when the cores come free the worker binds the child
+ *     (sched_setaffinity of a sleeping process moves nothing) and opens it.
+ * Either way only the exec is left between the predecessor's end and the
+ * task running. CLONE_CHILD_CLEARTID tells when the child no longer uses
+ * the worker's memory (it exec'd or exited); until then its stack and
+ * everything it reads stay. Measured on a 2-core VM (1,000 /bin/true
+ * tasks, two slots): the futex gate gave 3-6% more tasks per second than
+ * starting the queued attempt with vfork when its predecessor ended, the
+ * pidfd gate 1.5-4% more again; binding the child before it sleeps (it
+ * then runs on the predecessor's core while that still runs) gave no
+ * gain. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdbool.h>
 #include <limits.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <linux/futex.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -253,8 +255,8 @@ static void child_bind(exec_child_t *c)
         0)
         return;
     /* older kernels: prefer the first node only */
-    if ((r = sc(SYS_set_mempolicy, MPOL_PREFERRED_, (long)c->first_node, (long)c->maxnode + 1,
-                0)) < 0)
+    if ((r = sc(SYS_set_mempolicy, MPOL_PREFERRED_, (long)c->first_node, (long)c->maxnode + 1, 0)) <
+        0)
         child_say(2, "warning: cannot prefer the allocated NUMA nodes for memory: ",
                   c_strerror((int)-r), "; allocations stay local to the task's CPUs");
 }
@@ -397,8 +399,8 @@ int exec_spawn(exec_spawner_t *s, exec_child_t *c, pid_t *pid)
     c->ppid = getpid();
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    pid_t p = clone(child_main, (char *)s->stack + CHILD_STACK,
-                    CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+    pid_t p =
+        clone(child_main, (char *)s->stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
     int e = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (p < 0) {

@@ -755,8 +755,9 @@ LEAK_TEST(exec, forked_and_daemonized_children_end_with_the_task)
 LEAK_TEST(exec, a_daemon_that_escaped_a_short_task_is_killed)
 {
     struct fx f;
-    const char *argv[] = {"(setsid sh -c 'echo $$ > pids.tmp; mv pids.tmp pids; exec sleep 1000' &); "
-                          "while [ ! -e pids ]; do sleep 0.01; done; exit 0"};
+    const char *argv[] = {
+        "(setsid sh -c 'echo $$ > pids.tmp; mv pids.tmp pids; exec sleep 1000' &); "
+        "while [ ! -e pids ]; do sleep 0.01; done; exit 0"};
     exec_spec_t s = spec_of(24, 1, argv, true);
     char path[128];
     pid_t pids[16];

@@ -1,0 +1,90 @@
+/* The worker daemon's parts (daemon.c: logging, the link, registration,
+ * heartbeats, lifecycle; daemon_tasks.c: the attempt table and the task
+ * life cycle). One loop thread; see the design note in daemon.c. */
+#ifndef CAIRN_WORKER_DAEMON_PRIVATE_H
+#define CAIRN_WORKER_DAEMON_PRIVATE_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "daemon.h"
+#include "exec.h"
+#include "link.h"
+#include "outputs.h"
+#include "register_msg.h"
+#include "report.h"
+#include "resources.h"
+#include "worker.pb-c.h"
+
+#define DAEMON_REPORT_EVERY 3
+#define DAEMON_LOG_READ_MAX (1u << 20)
+#define DAEMON_ENDED_KEEP 1024
+#define DAEMON_ENDED_SWEEP 256
+/* worker_exec_cancel() takes <= 0 as "the spec's grace": 1 ms is at once */
+#define DAEMON_STALE_GRACE_MS 1
+
+typedef struct daemon_attempt {
+    uint64_t id, job_id;
+    uint32_t rank;
+    char *task_name;
+    bool running;              /* its final event is not queued yet */
+    bool stale;                /* not adopted by the scheduler: killed, never reported */
+    uint64_t after;            /* queued: started when this attempt ends */
+    uint64_t next;             /* the attempt queued behind this one, 0: none */
+    Cairn__AssignTask *queued; /* the assignment, until then */
+    exec_prepared_t *prepared; /* queued right behind a started one: its start, prepared */
+    bool gpus;                 /* it has GPUs */
+    uint64_t ended;            /* order of ending, for forgetting the oldest */
+    char **outputs;            /* declared outputs, hashed when it ends */
+    uint32_t noutputs;
+    worker_outputs_t *hashing;   /* ended: hashing its outputs (or checking a cache hit) */
+    Cairn__AssignTask *checking; /* a cache hit being checked: run this if it misses */
+    exec_result_t *result;       /* while hashing: how it ended */
+} daemon_attempt_t;
+
+struct worker_daemon {
+    uv_loop_t *loop;
+    FILE *log;
+    worker_log_level_t log_level;
+    worker_resources_t *res;
+    worker_register_msg_t *reg;
+    worker_report_t *report;
+    worker_exec_t *exec;
+    worker_link_t *link;
+    uv_signal_t sigterm, sigint;
+    int handles_open;
+    bool stopped, destroyed;
+    uint32_t report_every;
+    uint64_t heartbeats;
+    daemon_attempt_t *att; /* ascending id */
+    size_t natt, att_cap, nended;
+    size_t nrunning, nqueued; /* entries running, and of those queued behind another */
+    uint64_t end_counter;
+    cairn_join_key_t *join_key;
+};
+
+/* One log line at level (below the daemon's level: nothing). */
+void daemon_log(worker_daemon_t *d, worker_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Wall clock, ms since the epoch. */
+int64_t daemon_wall_ms(void);
+
+/* ---- daemon_tasks.c --------------------------------------------------- */
+
+/* The attempt with this id, or NULL. Pointers into the table are valid
+ * until the next insertion or removal. */
+daemon_attempt_t *daemon_att_find(worker_daemon_t *d, uint64_t id);
+
+/* Free what the entry owns; a hashing job is abandoned. */
+void daemon_att_fini(worker_daemon_t *d, daemon_attempt_t *a);
+
+/* The scheduler's AssignTask and CancelTask. */
+void daemon_on_assign(worker_daemon_t *d, const Cairn__AssignTask *m);
+void daemon_on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m);
+
+/* The executor's callbacks (exec.h). */
+void daemon_exec_started(uint64_t id, uint32_t rank, int pid, int64_t start_ms, void *arg);
+void daemon_exec_exited(const exec_result_t *r, void *arg);
+
+#endif
