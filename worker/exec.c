@@ -586,16 +586,24 @@ static exec_attempt_t *attempt_new(worker_exec_t *x, const exec_prepared_t *p)
     return a;
 }
 
-/* Start the attempt p describes; prep_rc < 0 (why) is a preparation that
- * failed, reported as the start failure. */
-static int start_attempt(worker_exec_t *x, const exec_prepared_t *p, int prep_rc,
-                         const cairn_error_t *why_prep, cairn_error_t *err)
+/* An attempt's process runs: its time limit, the leftovers file, the
+ * sampler. */
+static void attempt_running(worker_exec_t *x, exec_attempt_t *a)
 {
-    cairn_error_t why = {{0}};
-    exec_attempt_t *a;
+    if (a->time_limit_ms > 0)
+        uv_timer_start(&a->timer, time_limit_cb, (uint64_t)a->time_limit_ms, 0);
+    if (exec_running_append(x, a) < 0)
+        exec_running_changed(x);
+    sampler_ensure(x);
+}
+
+/* A new attempt for p in the table (*out); -EEXIST or -ENOMEM. */
+static int attempt_add(worker_exec_t *x, const exec_prepared_t *p, exec_attempt_t **out,
+                       cairn_error_t *err)
+{
     if (exec_find(x, p->attempt_id))
         return errcode(err, -EEXIST, "attempt %" PRIu64 " is already running", p->attempt_id);
-    a = attempt_new(x, p);
+    exec_attempt_t *a = attempt_new(x, p);
     if (!a || table_insert(x, a) < 0) {
         if (a) {
             a->x = NULL;
@@ -603,6 +611,20 @@ static int start_attempt(worker_exec_t *x, const exec_prepared_t *p, int prep_rc
         }
         return errcode(err, -ENOMEM, "out of memory");
     }
+    *out = a;
+    return 0;
+}
+
+/* Start the attempt p describes; prep_rc < 0 (why) is a preparation that
+ * failed, reported as the start failure. */
+static int start_attempt(worker_exec_t *x, const exec_prepared_t *p, int prep_rc,
+                         const cairn_error_t *why_prep, cairn_error_t *err)
+{
+    cairn_error_t why = {{0}};
+    exec_attempt_t *a = NULL;
+    int r = attempt_add(x, p, &a, err);
+    if (r < 0)
+        return r;
     if (prep_rc < 0)
         why = *why_prep;
     if (prep_rc < 0 || spawn_prepared(x, a, p, &why) < 0) {
@@ -613,11 +635,7 @@ static int start_attempt(worker_exec_t *x, const exec_prepared_t *p, int prep_rc
         start_draining(x, a); /* reports from the next loop iteration */
         return 0;
     }
-    if (a->time_limit_ms > 0)
-        uv_timer_start(&a->timer, time_limit_cb, (uint64_t)a->time_limit_ms, 0);
-    if (exec_running_append(x, a) < 0)
-        exec_running_changed(x);
-    sampler_ensure(x);
+    attempt_running(x, a);
     return 0;
 }
 
@@ -694,19 +712,11 @@ static void gate_abort(worker_exec_t *x, exec_prepared_t *p)
 /* worker_exec_start_prepared() of a gated preparation. */
 static int start_gated(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err)
 {
-    exec_attempt_t *a;
-    if (exec_find(x, p->attempt_id)) {
+    exec_attempt_t *a = NULL;
+    int r = attempt_add(x, p, &a, err);
+    if (r < 0) {
         worker_exec_prepared_free(x, p);
-        return errcode(err, -EEXIST, "attempt %" PRIu64 " is already running", p->attempt_id);
-    }
-    a = attempt_new(x, p);
-    if (!a || table_insert(x, a) < 0) {
-        if (a) {
-            a->x = NULL;
-            attempt_close(a);
-        }
-        worker_exec_prepared_free(x, p);
-        return errcode(err, -ENOMEM, "out of memory");
+        return r;
     }
     gated_remove(x, p);
     snprintf(a->res.workdir, sizeof(a->res.workdir), "%s", p->cwd);
@@ -727,11 +737,7 @@ static int start_gated(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err)
     close(p->fd_out);
     close(p->fd_err);
     p->fd_out = p->fd_err = -1;
-    if (a->time_limit_ms > 0)
-        uv_timer_start(&a->timer, time_limit_cb, (uint64_t)a->time_limit_ms, 0);
-    if (exec_running_append(x, a) < 0)
-        exec_running_changed(x);
-    sampler_ensure(x);
+    attempt_running(x, a);
     x->gate_poll_ms = EXEC_GATE_POLL_MS;
     uv_timer_start(&x->notify, notify_cb, 0, 0);
     return 0;

@@ -608,11 +608,17 @@ LEAK_TEST(exec, time_limit_sigkill_after_grace)
     fx_fini(&f);
 }
 
-static bool log_has_trapped(struct fx *f, const void *arg)
+/* An attempt's stdout holds a text (the file exists already). */
+struct log_text {
+    uint64_t id;
+    const char *text;
+};
+
+static bool log_holds(struct fx *f, const void *arg)
 {
-    (void)arg;
-    char *out = read_log(f, 14, 1);
-    bool ok = out && strstr(out, "trapped");
+    const struct log_text *w = arg;
+    char *out = read_log(f, w->id, 1);
+    bool ok = out && strstr(out, w->text);
     free(out);
     return ok;
 }
@@ -627,7 +633,8 @@ LEAK_TEST(exec, cancel_and_kill_all)
     start_ok(&f, &s1);
     start_ok(&f, &s2);
     wait_started(&f, 2);
-    cr_assert(run_until(&f, log_has_trapped, NULL, 5000), "task 14 never set its trap");
+    cr_assert(run_until(&f, log_holds, &(struct log_text){14, "trapped"}, 5000),
+              "task 14 never set its trap");
     cr_assert_eq(worker_exec_list(f.x, ids, NULL, NULL, NULL, 4), 2);
     cr_assert(ids[0] == 13 && ids[1] == 14);
     cr_assert_eq(worker_exec_cancel(f.x, 13, 0), 0);
@@ -959,6 +966,22 @@ static exec_prepared_t *prepare_ok(struct fx *f, const exec_spec_t *s)
     return p;
 }
 
+/* Start prepared p (attempt id) and wait for its end: a start failure,
+ * without a started(), whose message holds what. */
+static void expect_prepared_start_fails(struct fx *f, exec_prepared_t *p, uint64_t id,
+                                        const char *what)
+{
+    cairn_error_t err = {{0}};
+    int started = f->nstarted, n = f->nexited + 1;
+    cr_assert_eq(worker_exec_start_prepared(f->x, p, &err), 0, "%s", err.text);
+    wait_exited(f, n, 10000);
+    const exec_result_t *r = result_of(f, id);
+    cr_assert_eq(f->nstarted, started, "a failed start was reported started");
+    cr_assert(r->start_failed);
+    cr_assert_eq(r->exit_code, -1);
+    cr_assert(strstr(r->error, what), "error: %s", r->error);
+}
+
 /* Whether the prepared process is ready at its gate: named and in its own session. */
 static bool proc_comm_is(struct fx *f, const void *arg)
 {
@@ -1052,17 +1075,9 @@ LEAK_TEST(exec, prepared_start_of_a_missing_command_fails_to_start)
     struct fx f;
     const char *argv[] = {"/nonexistent/cairn-no-such-command"};
     exec_spec_t s = spec_of(43, 1, argv, false);
-    cairn_error_t err = {{0}};
     fx_init(&f);
     exec_prepared_t *p = prepare_ok(&f, &s);
-    cr_assert_eq(worker_exec_start_prepared(f.x, p, &err), 0, "%s", err.text);
-    wait_exited(&f, 1, 10000);
-    cr_assert_eq(f.nstarted, 0);
-    cr_assert(f.res[0].start_failed);
-    cr_assert_eq(f.res[0].exit_code, -1);
-    cr_assert(strstr(f.res[0].error, "cannot execute") &&
-                  strstr(f.res[0].error, "/nonexistent/cairn-no-such-command"),
-              "error: %s", f.res[0].error);
+    expect_prepared_start_fails(&f, p, 43, "cannot execute /nonexistent/cairn-no-such-command");
     fx_fini(&f);
 }
 
@@ -1073,7 +1088,6 @@ LEAK_TEST(exec, prepared_process_killed_at_the_gate_fails_to_start)
     struct fx f;
     const char *argv[] = {"true"};
     exec_spec_t s = spec_of(44, 1, argv, false);
-    cairn_error_t err = {{0}};
     fx_init(&f);
     exec_prepared_t *p = prepare_ok(&f, &s);
     if (!EXEC_CAN_GATE) {
@@ -1083,12 +1097,7 @@ LEAK_TEST(exec, prepared_process_killed_at_the_gate_fails_to_start)
     }
     cr_assert_eq(kill(p->pid, SIGKILL), 0);
     cr_assert(run_until(&f, proc_zombie, p, 5000), "the killed process did not die");
-    cr_assert_eq(worker_exec_start_prepared(f.x, p, &err), 0, "%s", err.text);
-    wait_exited(&f, 1, 10000);
-    cr_assert_eq(f.nstarted, 0);
-    cr_assert(f.res[0].start_failed);
-    cr_assert(strstr(f.res[0].error, "died before it could start (signal 9)"), "error: %s",
-              f.res[0].error);
+    expect_prepared_start_fails(&f, p, 44, "died before it could start (signal 9)");
     fx_fini(&f);
 }
 
@@ -1209,17 +1218,25 @@ LEAK_TEST(exec, prepared_start_takes_the_submitters_identity_when_released)
     fx_fini(&f);
 }
 
-static bool log_says(struct fx *f, const void *arg)
+/* Attempt id runs "sleep 30"; id + 1 ("echo ran") is prepared to start
+ * by itself when it exits. The test is skipped where that cannot be. */
+static exec_prepared_t *self_start_pair(struct fx *f, uint64_t id)
 {
-    char path[4096];
-    const uint64_t *id = arg;
-    if (worker_exec_log_path(f->x, 7, "train", *id, 0, 1, path, sizeof(path)) < 0 ||
-        access(path, R_OK) < 0)
-        return false;
-    char *text = slurp(path);
-    bool ok = strcmp(text, "ran\n") == 0;
-    free(text);
-    return ok;
+    static const char *first[] = {"sleep 30"}, *second[] = {"echo ran"};
+    exec_spec_t a = spec_of(id, 1, first, true), c = spec_of(id + 1, 1, second, true);
+    exec_prepared_t *p = NULL;
+    cairn_error_t err = {{0}};
+    start_ok(f, &a);
+    wait_started(f, 1);
+    cr_assert_eq(worker_exec_prepare(f->x, &c, id, &p, &err), 0, "%s", err.text);
+    if (!EXEC_CAN_GATE || !p->self_start) {
+        worker_exec_prepared_free(f->x, p);
+        worker_exec_cancel(f->x, id, 1);
+        wait_exited(f, 1, 10000);
+        fx_fini(f);
+        cr_skip_test("no self-starting gated starts here");
+    }
+    return p;
 }
 
 /* Prepared behind a running attempt, the process starts by itself when
@@ -1229,26 +1246,15 @@ static bool log_says(struct fx *f, const void *arg)
 LEAK_TEST(exec, prepared_behind_a_running_attempt_starts_when_it_exits)
 {
     struct fx f;
-    const char *first[] = {"sleep 30"}, *second[] = {"echo ran"};
-    exec_spec_t a = spec_of(51, 1, first, true), c = spec_of(52, 1, second, true);
-    exec_prepared_t *p = NULL;
     cairn_error_t err = {{0}};
-    uint64_t cid = 52;
+    struct log_text ran = {52, "ran"}; /* the log is made by the preparation */
     fx_init(&f);
-    start_ok(&f, &a);
-    wait_started(&f, 1);
-    cr_assert_eq(worker_exec_prepare(f.x, &c, 51, &p, &err), 0, "%s", err.text);
-    if (!EXEC_CAN_GATE || !p->self_start) {
-        worker_exec_prepared_free(f.x, p);
-        wait_exited(&f, 1, 10000);
-        fx_fini(&f);
-        cr_skip_test("no self-starting gated starts here");
-    }
+    exec_prepared_t *p = self_start_pair(&f, 51);
     cr_assert(run_until(&f, proc_comm_is, p, 5000), "52's process is not ready");
-    cr_assert(!log_says(&f, &cid), "52 ran before 51 ended");
+    cr_assert(!log_holds(&f, &ran), "52 ran before 51 ended");
     cr_assert_eq(worker_exec_cancel(f.x, 51, 1), 0); /* 51's end, now */
     wait_exited(&f, 1, 10000);
-    cr_assert(run_until(&f, log_says, &cid, 5000), "52 did not run by itself");
+    cr_assert(run_until(&f, log_holds, &ran, 5000), "52 did not run by itself");
     cr_assert_eq(f.nstarted, 1, "52 reported before its start");
     int64_t before = exec_wall_ms();
     cr_assert_eq(worker_exec_start_prepared(f.x, p, &err), 0, "%s", err.text);
@@ -1267,30 +1273,12 @@ LEAK_TEST(exec, prepared_behind_a_running_attempt_starts_when_it_exits)
 LEAK_TEST(exec, self_starting_process_killed_at_the_gate_fails_to_start)
 {
     struct fx f;
-    const char *first[] = {"sleep 30"}, *second[] = {"echo ran"};
-    exec_spec_t a = spec_of(53, 1, first, true), c = spec_of(54, 1, second, true);
-    exec_prepared_t *p = NULL;
-    cairn_error_t err = {{0}};
     fx_init(&f);
-    start_ok(&f, &a);
-    wait_started(&f, 1);
-    cr_assert_eq(worker_exec_prepare(f.x, &c, 53, &p, &err), 0, "%s", err.text);
-    if (!EXEC_CAN_GATE || !p->self_start) {
-        worker_exec_prepared_free(f.x, p);
-        worker_exec_cancel(f.x, 53, 1);
-        wait_exited(&f, 1, 10000);
-        fx_fini(&f);
-        cr_skip_test("no self-starting gated starts here");
-    }
+    exec_prepared_t *p = self_start_pair(&f, 53);
     cr_assert_eq(kill(p->pid, SIGKILL), 0);
     cr_assert(run_until(&f, proc_zombie, p, 5000), "the killed process did not die");
     cr_assert_eq(worker_exec_cancel(f.x, 53, 1), 0);
     wait_exited(&f, 1, 10000);
-    cr_assert_eq(worker_exec_start_prepared(f.x, p, &err), 0, "%s", err.text);
-    wait_exited(&f, 2, 10000);
-    const exec_result_t *r = result_of(&f, 54);
-    cr_assert_eq(f.nstarted, 1);
-    cr_assert(r->start_failed);
-    cr_assert(strstr(r->error, "died before it could start (signal 9)"), "error: %s", r->error);
+    expect_prepared_start_fails(&f, p, 54, "died before it could start (signal 9)");
     fx_fini(&f);
 }
