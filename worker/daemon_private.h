@@ -22,6 +22,8 @@
 #define DAEMON_ENDED_SWEEP 256
 /* worker_exec_cancel() takes <= 0 as "the spec's grace": 1 ms is at once */
 #define DAEMON_STALE_GRACE_MS 1
+/* How many attempts of a line are prepared ahead (worker_exec_prepare) */
+#define DAEMON_PREPARED_DEPTH 2
 
 typedef struct daemon_attempt {
     uint64_t id, job_id;

@@ -429,35 +429,79 @@ static void started_or_failed(worker_daemon_t *d, const Cairn__AssignTask *m, in
     start_queued_after(d, m->attempt_id);
 }
 
-/* Prepare the start of the attempt queued right behind attempt id, which
- * runs (its process started or its cache hit being checked), so that when
- * id ends only the process is left to create. Not for an attempt that may
- * be a cache hit (checked when its turn comes). A preparation that fails
- * is simply not kept: the start then reports what is wrong. Where neither
- * has GPUs (memory a leftover of id could still hold) and id declares no
- * outputs (hashed before anything else may touch them), the prepared
- * process starts by itself the moment id's main process exits; the rest
- * of id's end (leftovers killed, the report) follows as before. */
-static void prepare_successor(worker_daemon_t *d, uint64_t id)
+/* Prepare q's start, queued right behind pred; self: it starts by itself
+ * when pred's (main, or parked) process exits. A preparation that fails is
+ * simply not kept: the start then reports what is wrong. */
+static void prepare_one(worker_daemon_t *d, const daemon_attempt_t *pred, daemon_attempt_t *q,
+                        bool self)
 {
-    daemon_attempt_t *a = daemon_att_find(d, id);
-    daemon_attempt_t *q =
-        a && a->running && !a->queued && a->next ? daemon_att_find(d, a->next) : NULL;
-    if (!q || !q->queued || q->prepared || q->after != id || q->stale ||
-        q->queued->n_cache_outputs > 0)
-        return;
     worker_assign_buf_t b = {0};
     cairn_error_t err = {{0}};
     exec_prepared_t *p = NULL;
-    uint64_t self_start = !a->gpus && !q->gpus && a->noutputs == 0 ? id : 0;
     if (worker_assign_spec(d->res, q->queued, &b, &err) == 0 &&
-        worker_exec_prepare(d->exec, &b.spec, self_start, &p, &err) == 0) {
+        worker_exec_prepare(d->exec, &b.spec, self ? pred->id : 0, &p, &err) == 0) {
         if (att_set_outputs(q, b.outputs, b.noutputs) == 0)
             q->prepared = p;
         else
             worker_exec_prepared_free(d->exec, p);
     }
     worker_assign_buf_fini(&b);
+}
+
+/* Prepare the starts of the attempts queued behind attempt id, which runs
+ * (its process started or its cache hit being checked), up to
+ * DAEMON_PREPARED_DEPTH of them, so that when one ends only the next one's
+ * process is left to create. Not for an attempt that may be a cache hit
+ * (checked when its turn comes). Where neither has GPUs (memory a leftover
+ * of the one before could still hold) and the one before declares no
+ * outputs (hashed before anything else may touch them), the prepared
+ * process starts by itself the moment the one before's process exits; the
+ * rest of that one's end (leftovers killed, the report) follows as before.
+ * Deeper than the first, only such self-starting ones are prepared. */
+static void prepare_successor(worker_daemon_t *d, uint64_t id)
+{
+    daemon_attempt_t *a = daemon_att_find(d, id);
+    if (!a || !a->running || a->queued)
+        return;
+    for (int depth = 0; depth < DAEMON_PREPARED_DEPTH; depth++) {
+        daemon_attempt_t *q = a->next ? daemon_att_find(d, a->next) : NULL;
+        if (!q || !q->queued || q->after != a->id || q->stale || q->queued->n_cache_outputs > 0)
+            return;
+        bool self = !a->gpus && !q->gpus && a->noutputs == 0;
+        if (!q->prepared) {
+            if (depth > 0 && !self)
+                return;
+            prepare_one(d, a, q, self);
+            if (!q->prepared)
+                return;
+        }
+        a = q;
+    }
+}
+
+/* The running attempt at the head of the line attempt id waits in. */
+static uint64_t line_head(worker_daemon_t *d, uint64_t id)
+{
+    daemon_attempt_t *a = daemon_att_find(d, id);
+    for (size_t n = 0; a && a->queued && a->after && n < d->natt; n++)
+        a = daemon_att_find(d, id = a->after);
+    return id;
+}
+
+/* Drop the preparations of the attempts queued behind attempt id (their
+ * parked processes killed; exec makes one parked behind a killed one give
+ * up rather than start). */
+static void unprepare_after(worker_daemon_t *d, uint64_t id)
+{
+    daemon_attempt_t *a = daemon_att_find(d, id);
+    for (size_t n = 0; a && a->next && n < d->natt; n++) {
+        daemon_attempt_t *q = daemon_att_find(d, a->next);
+        if (!q || q->after != a->id)
+            return;
+        worker_exec_prepared_free(d->exec, q->prepared);
+        q->prepared = NULL;
+        a = q;
+    }
 }
 
 /* Whether the attempt queued behind attempt id is prepared. */
@@ -538,7 +582,7 @@ void daemon_on_assign(worker_daemon_t *d, const Cairn__AssignTask *m)
             d->nqueued++;
             daemon_log(d, WORKER_LOG_DEBUG, "attempt %" PRIu64 " of task %s queued behind %" PRIu64,
                        m->attempt_id, m->task_name, m->after_attempt_id);
-            prepare_successor(d, m->after_attempt_id);
+            prepare_successor(d, line_head(d, m->after_attempt_id));
             update_hold(d);
             return;
         }
@@ -586,7 +630,8 @@ void daemon_on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m)
                    "cancel of attempt %" PRIu64 ", which is not running: ignored", m->attempt_id);
         return;
     }
-    if (a->queued) { /* never started: it ends here; the one behind it moves up */
+    if (a->queued) {               /* never started: it ends here; the one behind it moves up */
+        unprepare_after(d, a->id); /* parked behind a: made again behind its predecessor */
         cairn__assign_task__free_unpacked(a->queued, NULL);
         a->queued = NULL;
         worker_exec_prepared_free(d->exec, a->prepared);
@@ -602,7 +647,7 @@ void daemon_on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m)
             q->after = after;
         a->next = 0;
         end_unstarted(d, a);
-        prepare_successor(d, after);
+        prepare_successor(d, line_head(d, after));
         update_hold(d);
         return;
     }

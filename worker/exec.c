@@ -646,13 +646,16 @@ static int start_attempt(worker_exec_t *x, const exec_prepared_t *p, int prep_rc
  * logs open, with the worker as its death signal, not yet an attempt. Its
  * start binds it and releases it: only the exec is left between the
  * predecessor's end and the task running. Self-starting (after_id): it
- * waits on the predecessor's main process (a pidfd) instead and goes the
- * moment that one exits, binding itself, without waiting for the worker to
- * wake, reap and report; its start then only records it (its start time
- * is when it woke), and it may even have run and exited by then (reaped
- * before the loop next blocks: reap_check). Until its start it is no
- * attempt: in no leftovers file (it dies with the worker thread), left
- * alone by scans. Not with a task cgroup (made at the start). */
+ * waits on the predecessor's (main) process, a pidfd, instead and goes the
+ * moment that one exits, without waiting for the worker to wake, reap and
+ * report; the worker binds it once it is asleep (bind_parked), else it
+ * binds itself; a line of such processes can wait one behind the other,
+ * and one whose predecessor is dropped gives up. Its start then only
+ * records it (its start time is when it woke), and it may even have run
+ * and exited by then (reaped before the loop next blocks: reap_check).
+ * Until its start it is no attempt: in no leftovers file (it dies with the
+ * worker thread), left alone by scans. Not with a task cgroup (made at the
+ * start). */
 
 static void gated_remove(worker_exec_t *x, const exec_prepared_t *p)
 {
@@ -682,9 +685,15 @@ static void gate_start(worker_exec_t *x, exec_prepared_t *p, uint64_t after_id)
     pid_t pid = 0;
     child_fill(&p->child, p);
     p->child.after_fd = -1;
+    p->after_pid = 0;
     const exec_attempt_t *pred = after_id ? exec_find(x, after_id) : NULL;
     if (pred && pred->pid > 0 && !pred->reaped && pred->phase == EXEC_RUNNING)
-        p->child.after_fd = (int)syscall(SYS_pidfd_open, pred->pid, 0);
+        p->after_pid = pred->pid;
+    for (size_t i = 0; after_id && !pred && i < x->ngated; i++) /* parked itself */
+        if (x->gated[i]->attempt_id == after_id && x->gated[i]->pid > 0)
+            p->after_pid = x->gated[i]->pid;
+    if (p->after_pid > 0)
+        p->child.after_fd = (int)syscall(SYS_pidfd_open, p->after_pid, 0);
     uint64_t t0 = boot_ticks();
     int r = exec_spawn_gated(&x->spawner, &p->child, &pid);
     uint64_t t1 = boot_ticks();
@@ -696,13 +705,21 @@ static void gate_start(worker_exec_t *x, exec_prepared_t *p, uint64_t after_id)
     p->pid = pid;
     p->start = spawn_ticks(pid, t0, t1);
     x->gated[x->ngated++] = p;
+    if (p->self_start) {
+        x->bind_parked = true;
+        uv_prepare_start(&x->flush, flush_cb);
+    }
 }
 
-/* End p's gated process (not released), if it has one. */
+/* End p's gated process (not released), if it has one. A process parked
+ * behind it gives up when it wakes: its predecessor never ran. */
 static void gate_abort(worker_exec_t *x, exec_prepared_t *p)
 {
     if (p->pid <= 0)
         return;
+    for (size_t i = 0; x && i < x->ngated; i++)
+        if (x->gated[i]->self_start && x->gated[i]->after_pid == p->pid)
+            __atomic_store_n(&x->gated[i]->child.gate, 2, __ATOMIC_RELEASE);
     gated_remove(x, p);
     exec_spawn_abort(&p->child, p->pid);
     exec_spawn_stack_put(x ? &x->spawner : NULL, &p->child);
@@ -993,6 +1010,29 @@ int worker_exec_create(uv_loop_t *loop, const exec_config_t *cfg, const exec_cal
     return 0;
 }
 
+/* Bind the self-starting processes that are asleep at their gate (a
+ * sleeping process moves nothing): woken, each is queued on its own cores
+ * at once. One not yet asleep is looked at in the next loop iteration; one
+ * that wakes unbound binds itself. */
+static void bind_parked(worker_exec_t *x)
+{
+    bool left = false;
+    for (size_t i = 0; i < x->ngated; i++) {
+        exec_child_t *c = &x->gated[i]->child;
+        if (!x->gated[i]->self_start || !c->cpus || __atomic_load_n(&c->bound, __ATOMIC_ACQUIRE))
+            continue;
+        if (!__atomic_load_n(&c->parked, __ATOMIC_ACQUIRE)) {
+            left = true;
+            continue;
+        }
+        if (sched_setaffinity(x->gated[i]->pid, c->cpus_size, (const cpu_set_t *)c->cpus) == 0)
+            __atomic_store_n(&c->bound, 1, __ATOMIC_RELEASE);
+    }
+    x->bind_parked = left;
+    if (left)
+        uv_prepare_start(&x->flush, flush_cb);
+}
+
 static void flush_cb(uv_prepare_t *h)
 {
     worker_exec_t *x = h->data;
@@ -1003,6 +1043,8 @@ static void flush_cb(uv_prepare_t *h)
         x->reap_check = false;
         reap_mains(x);
     }
+    if (x->bind_parked)
+        bind_parked(x);
     if (x->gate_waiting)
         report_starts(x, false);
 }

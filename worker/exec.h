@@ -127,9 +127,11 @@ typedef struct exec_prepared exec_prepared_t;
  * and the task needs no cgroup, its process is created now too: ready in
  * its own session, its files open, asleep (named cairn-queued) until
  * worker_exec_start_prepared() binds it to its PUs and lets it exec; else
- * that call creates it. after_id (0: none) names a running attempt whose
- * main process's exit starts this one by itself, at once, without waiting
- * for the worker (the kernel wakes it): for an attempt whose start need not
+ * that call creates it. after_id (0: none) names a running attempt, or
+ * one prepared with its process parked, whose (main) process's exit
+ * starts this one by itself, at once, without waiting for the worker (the
+ * kernel wakes it; if that one is dropped before it ran, this one gives
+ * up instead of starting): for an attempt whose start need not
  * wait for the rest of that one's end (no GPU memory to be freed, no
  * outputs to hash first: the caller decides); whatever else is left of
  * that attempt is still ended as usual. worker_exec_start_prepared() must

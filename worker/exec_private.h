@@ -159,6 +159,8 @@ typedef struct exec_child {
     bool gated;
     int gate;
     int after_fd;
+    int parked; /* asleep at the pidfd gate (set by the child) */
+    int bound;  /* bound while parked (set by the worker): it need not bind itself */
     int started;
     int64_t start_ms;
     int alive;   /* 1 until the child execs or exits (CLONE_CHILD_CLEARTID) */
@@ -231,6 +233,7 @@ struct exec_prepared {
     pid_t pid;
     uint64_t start;  /* the process's start time in ticks after boot */
     bool self_start; /* it starts by itself when its predecessor's main exits */
+    pid_t after_pid; /* that predecessor (an attempt's main or a parked start) */
     exec_child_t child;
 };
 
@@ -346,6 +349,7 @@ struct worker_exec {
     size_t ngated, capgated;
     bool gate_waiting; /* released, not yet seen to exec: checked every iteration */
     bool reap_check;   /* a started gated process may have died unseen: wait4 them */
+    bool bind_parked;  /* self-starting parked processes wait to be bound */
     uint64_t gate_poll_ms;
 };
 

@@ -342,10 +342,14 @@ __attribute__((no_sanitize("address", "undefined"))) static int child_main(void 
                 int fd;
                 short events, revents;
             } pfd = {c->after_fd, POLLIN, 0};
+            __atomic_store_n(&c->parked, 1, __ATOMIC_RELEASE);
             while (sc(SYS_ppoll, (long)&pfd, 1, 0, 0) <= 0)
                 ;
             sc(SYS_close, c->after_fd, 0, 0, 0);
-            if (c->cpus &&
+            if (__atomic_load_n(&c->gate, __ATOMIC_ACQUIRE) == 2)
+                for (;;) /* given up while it waited (its predecessor was aborted) */
+                    sc(SYS_exit, 0, 0, 0, 0);
+            if (c->cpus && !__atomic_load_n(&c->bound, __ATOMIC_ACQUIRE) &&
                 (r = sc(SYS_sched_setaffinity, 0, (long)c->cpus_size, (long)c->cpus, 0)) < 0)
                 child_say(2, "warning: cannot bind to the allocated PUs: ", c_strerror((int)-r),
                           "; the task runs unbound");
@@ -428,6 +432,8 @@ int exec_spawn_gated(exec_spawner_t *s, exec_child_t *c, pid_t *pid)
     c->gate = 0;
     c->alive = 1;
     c->started = 0;
+    c->parked = 0;
+    c->bound = 0;
     c->start_ms = 0;
     c->ppid = getpid();
     if (s && s->npool > 0) {

@@ -1282,3 +1282,40 @@ LEAK_TEST(exec, self_starting_process_killed_at_the_gate_fails_to_start)
     expect_prepared_start_fails(&f, p, 54, "died before it could start (signal 9)");
     fx_fini(&f);
 }
+
+/* Two deep: the second, parked behind the first parked one, starts by
+ * itself when that one has run; dropped before, the first takes the
+ * second's start along (it gives up instead of starting early). */
+LEAK_TEST(exec, a_line_of_parked_processes_runs_in_order_or_gives_up_together)
+{
+    struct fx f;
+    const char *second[] = {"echo ran"};
+    exec_spec_t d = spec_of(57, 1, second, true), e = spec_of(58, 1, second, true);
+    exec_prepared_t *pd = NULL, *pe = NULL;
+    cairn_error_t err = {{0}};
+    struct log_text d_ran = {57, "ran"}, e_ran = {58, "ran"};
+    fx_init(&f);
+    exec_prepared_t *pc = self_start_pair(&f, 55); /* 55 runs, 56 parked behind it */
+    cr_assert_eq(worker_exec_prepare(f.x, &d, 56, &pd, &err), 0, "%s", err.text);
+    cr_assert(pd->self_start, "57 is not parked behind 56");
+    /* 56 dropped: 57, parked behind it, gives up and never runs */
+    worker_exec_prepared_free(f.x, pc);
+    cr_assert(run_until(&f, proc_zombie, pd, 5000), "57 did not give up");
+    cr_assert(!log_holds(&f, &d_ran), "57 ran although 56 never did");
+    worker_exec_prepared_free(f.x, pd);
+    /* again, run through: 57 behind 55, 58 behind 57; 55 ends, both run */
+    cr_assert_eq(worker_exec_prepare(f.x, &d, 55, &pd, &err), 0, "%s", err.text);
+    cr_assert_eq(worker_exec_prepare(f.x, &e, 57, &pe, &err), 0, "%s", err.text);
+    cr_assert(pd->self_start && pe->self_start);
+    cr_assert_eq(worker_exec_cancel(f.x, 55, 1), 0);
+    wait_exited(&f, 1, 10000);
+    cr_assert(run_until(&f, log_holds, &e_ran, 5000), "58 did not run by itself");
+    cr_assert(log_holds(&f, &d_ran), "58 ran but 57 did not");
+    cr_assert_eq(worker_exec_start_prepared(f.x, pd, &err), 0, "%s", err.text);
+    cr_assert_eq(worker_exec_start_prepared(f.x, pe, &err), 0, "%s", err.text);
+    wait_exited(&f, 3, 10000);
+    cr_assert_eq(f.nstarted, 3);
+    cr_assert(!result_of(&f, 57)->start_failed && !result_of(&f, 58)->start_failed);
+    cr_assert_leq(result_of(&f, 57)->start_ms, result_of(&f, 58)->start_ms);
+    fx_fini(&f);
+}

@@ -1021,15 +1021,17 @@ static int queued_children(pid_t *pids, int max)
     return n;
 }
 
-static bool one_queued_child_not(pid_t old)
+/* One process is parked, and it is neither of these. */
+static bool one_queued_child_new(const pid_t *old)
 {
     pid_t p[4];
-    return queued_children(p, 4) == 1 && p[0] != old;
+    return queued_children(p, 4) == 1 && p[0] != old[0] && p[0] != old[1];
 }
 
-/* The attempt right behind a running one waits as a ready process; when
- * it is cancelled that process goes and the next in line takes its
- * place, which starts when the running one ends. */
+/* The attempts behind a running one wait as ready processes (two deep);
+ * when the first of them is cancelled its process goes, and so does the
+ * one parked behind it, which is made again behind the running one and
+ * starts when that one ends. */
 LEAK_TEST(link, a_cancelled_queued_attempt_takes_its_ready_process_along)
 {
     fx_t x;
@@ -1040,18 +1042,20 @@ LEAK_TEST(link, a_cancelled_queued_attempt_takes_its_ready_process_along)
     fake_listen(&x.f);
     fx_daemon(&x, 0);
     RUN_UNTIL(&x, x.f.nregister >= 1 && worker_daemon_registered(x.d));
-    const char *const quick[] = {"sleep 0.5", NULL};
     const char *const done[] = {"true", NULL};
-    assign_after(&x, 91, 0, true, quick, 1);
+    assign_after(&x, 91, 0, false, SLEEP_ARGV, 1);
     assign_after(&x, 92, 91, false, SLEEP_ARGV, 1);
     assign_after(&x, 93, 92, false, done, 1);
-    RUN_UNTIL(&x, fake_count(&x.f, 91, STARTED) == 1 && queued_children(ready, 4) == 1);
-    pid_t first = ready[0];
+    RUN_UNTIL(&x, fake_count(&x.f, 91, STARTED) == 1 && queued_children(ready, 4) == 2);
+    pid_t old[2] = {ready[0], ready[1]};
     cancel(&x, 92, 100);
     RUN_UNTIL(&x, fake_count(&x.f, 92, EXITED) == 1);
     cr_expect(fake_find(&x.f, 92, EXITED)->cancelled);
-    cr_expect(kill(first, 0) < 0 && errno == ESRCH, "92's ready process %d is left", (int)first);
-    RUN_UNTIL(&x, one_queued_child_not(first)); /* 93's */
+    for (int i = 0; i < 2; i++)
+        cr_expect(kill(old[i], 0) < 0 && errno == ESRCH, "ready process %d is left", (int)old[i]);
+    RUN_UNTIL(&x, one_queued_child_new(old)); /* 93's, behind 91 now */
+    cr_expect_eq(fake_count(&x.f, 93, STARTED), 0, "93 started while 91 runs");
+    cancel(&x, 91, 100);
     RUN_UNTIL(&x, fake_count(&x.f, 93, EXITED) == 1);
     cr_expect_eq(fake_count(&x.f, 92, STARTED), 0);
     cr_expect_eq(fake_count(&x.f, 93, STARTED), 1);
