@@ -6,24 +6,16 @@
 # recorded earlier.
 #   sh audit.sh BIN_DIR TESTS_DIR
 set -u
-bin="$1"
-tests="$2"
-cairn="$bin/cairn"
+. "$(dirname "$0")/lib/common.sh"
 command -v python3 >/dev/null 2>&1 || { echo "skip: no python3 to edit the database"; exit 0; }
-dir=$(mktemp -d /tmp/cairn-audit-test-XXXXXX)
 spid=""
 wpid=""
-cleanup() {
+cleanup_more() {
     [ -n "$wpid" ] && kill "$wpid" 2>/dev/null
     [ -n "$spid" ] && kill "$spid" 2>/dev/null
     wait 2>/dev/null
-    rm -rf "$dir"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail=0
-ok() { echo "ok: $1"; }
-bad() { echo "FAIL: $1"; fail=1; }
+cli_init audit
 me=$(id -un)
 url="ipc://$dir/state/clients.sock"
 cli() { timeout 60 "$cairn" --scheduler "$url" "$@"; }

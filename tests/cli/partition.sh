@@ -7,9 +7,7 @@
 # change nothing.
 #   sh partition.sh BIN_DIR TESTS_DIR   (needs root and `ip netns`; skips otherwise)
 set -u
-bin="$1"
-tests="$2"
-cairn="$bin/cairn"
+. "$(dirname "$0")/lib/common.sh"
 ns="cairnp$$"
 hv="cph$$"
 nv="cpn$$"
@@ -17,20 +15,11 @@ if [ "$(id -u)" != 0 ] || ! ip netns add "$ns" 2>/dev/null; then
     echo "skip: needs root and network namespaces"
     exit 0
 fi
-dir=$(mktemp -d /tmp/cairn-part-test-XXXXXX)
-pids=""
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    for p in $pids; do wait "$p" 2>/dev/null; done
+cleanup_more() {
     ip link del "$hv" 2>/dev/null
     ip netns del "$ns" 2>/dev/null
-    rm -rf "$dir"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail=0
-ok() { echo "ok: $1"; }
-bad() { echo "FAIL: $1"; fail=1; }
+cli_init part
 
 # 10.231.N.0/30 between the root namespace (.1) and the worker's (.2)
 n=$(( $$ % 250 + 1 ))

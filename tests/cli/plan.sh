@@ -5,44 +5,10 @@
 # (last:1d on --cluster current) lands on the nodes it ran on.
 #   sh plan.sh BIN_DIR TESTS_DIR
 set -u
-bin="$1"
-tests="$2"
-cairn="$bin/cairn"
-dir=$(mktemp -d /tmp/cairn-plan-test-XXXXXX)
-CAIRN_STATE_DIR=$dir/state
-export CAIRN_STATE_DIR
-unset CAIRN_SCHEDULER NO_COLOR
-fail=0
-cleanup() {
-    "$cairn" down --state-dir "$CAIRN_STATE_DIR" >/dev/null 2>&1
-    pkill -KILL -f -- "$dir/" 2>/dev/null # whatever down could not stop
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-ok() { echo "ok: $1"; }
-bad() {
-    echo "FAIL: $1"
-    fail=1
-}
-expect() {
-    want=$1 what=$2
-    shift 3
-    timeout 60 "$@" >"$dir/out" 2>"$dir/err"
-    got=$?
-    if [ "$got" -eq "$want" ]; then ok "$what"; else
-        bad "$what: exit $got, expected $want"
-        sed 's/^/  out: /' "$dir/out"
-        sed 's/^/  err: /' "$dir/err"
-    fi
-}
-json_check() {
-    if python3 -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" \
-        "$dir/out"; then ok "$1"; else
-        bad "$1"
-        sed 's/^/  json: /' "$dir/out"
-    fi
-}
+. "$(dirname "$0")/lib/common.sh"
+cli_init plan
+cli_local_cluster
+unset NO_COLOR
 err_has() { grep -q "$1" "$dir/err" || bad "stderr lacks '$1': $(cat "$dir/err")"; }
 
 cat >"$dir/cluster.json" <<'X'

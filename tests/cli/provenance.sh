@@ -9,23 +9,9 @@
 # cairn inspect shows the same; reruns get the spec unmasked.
 #   sh provenance.sh BIN_DIR TESTS_DIR
 set -u
-bin="$1"
-tests="$2"
-cairn="$bin/cairn"
-dir=$(mktemp -d /tmp/cairn-prov-test-XXXXXX)
-CAIRN_STATE_DIR=$dir/state
-export CAIRN_STATE_DIR
-unset CAIRN_SCHEDULER
-fail=0
-cleanup() {
-    "$cairn" down --state-dir "$CAIRN_STATE_DIR" >/dev/null 2>&1
-    pkill -KILL -f -- "$dir/" 2>/dev/null # whatever down could not stop
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-ok() { echo "ok: $1"; }
-bad() { echo "FAIL: $1"; fail=1; }
+. "$(dirname "$0")/lib/common.sh"
+cli_init prov
+cli_local_cluster
 # a python with jsonschema (cluster/scripts/setup.sh installs Debian's)
 py=""
 for p in python3 /usr/bin/python3; do

@@ -6,21 +6,8 @@
 # parses as XML and carries its series.
 #   sh report.sh BIN_DIR TESTS_DIR
 set -u
-bin="$1"
-tests="$2"
-cairn="$bin/cairn"
-dir=$(mktemp -d /tmp/cairn-report-test-XXXXXX)
-pids=""
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    for p in $pids; do wait "$p" 2>/dev/null; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail=0
-ok() { echo "ok: $1"; }
-bad() { echo "FAIL: $1"; fail=1; }
+. "$(dirname "$0")/lib/common.sh"
+cli_init report
 url="ipc://$dir/state/clients.sock"
 cli() { timeout 60 "$cairn" --scheduler "$url" "$@"; }
 # wait_for DESCRIPTION COMMAND...: poll until it succeeds (30 s)

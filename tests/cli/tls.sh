@@ -9,22 +9,9 @@
 # administrator ops may.
 #   sh tls.sh BIN_DIR TESTS_DIR
 set -u
-bin="$1"
-tests="$2"
-cairn="$bin/cairn"
+. "$(dirname "$0")/lib/common.sh"
 command -v openssl >/dev/null 2>&1 || { echo "skip: no openssl to make certificates"; exit 0; }
-dir=$(mktemp -d /tmp/cairn-tls-test-XXXXXX)
-pids=""
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    for p in $pids; do wait "$p" 2>/dev/null; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail=0
-ok() { echo "ok: $1"; }
-bad() { echo "FAIL: $1"; fail=1; }
+cli_init tls
 
 # --- certificates: a CA, the scheduler (127.0.0.1), a worker, a client
 cd "$dir" || exit 1

@@ -1,0 +1,63 @@
+# What the shell tests share. A test (tests/cli/NAME.sh BIN_DIR TESTS_DIR)
+# sources this after `set -u`:
+#   . "$(dirname "$0")/lib/common.sh"
+#   cli_init NAME
+# and gets bin, tests, cairn, dir (a new /tmp/cairn-NAME-test-XXXXXX),
+# fail=0, ok/bad, expect and json_check, and on exit: cleanup_more (if the
+# test defines one), the processes in $pids killed and waited for, the
+# local cluster of $CAIRN_STATE_DIR (cli_local_cluster) brought down,
+# whatever still runs with $dir in its command line killed, $dir removed.
+bin="$1"
+tests="$2"
+cairn="$bin/cairn"
+fail=0
+pids=""
+
+cli_cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null; done
+    for p in $pids; do wait "$p" 2>/dev/null; done
+    if command -v cleanup_more >/dev/null 2>&1; then cleanup_more; fi
+    [ -n "${CAIRN_STATE_DIR:-}" ] && "$cairn" down --state-dir "$CAIRN_STATE_DIR" >/dev/null 2>&1
+    pkill -KILL -f -- "$dir/" 2>/dev/null # whatever down could not stop
+    rm -rf "$dir"
+}
+
+# cli_init NAME: the test's directory and its clean-up.
+cli_init() {
+    dir=$(mktemp -d "/tmp/cairn-$1-test-XXXXXX")
+    trap cli_cleanup EXIT
+    trap 'exit 1' INT TERM
+}
+
+# A local cluster ('cairn up') in $dir/state, the cairn command's default.
+cli_local_cluster() {
+    CAIRN_STATE_DIR=$dir/state
+    export CAIRN_STATE_DIR
+    unset CAIRN_SCHEDULER
+}
+
+ok() { echo "ok: $1"; }
+bad() {
+    echo "FAIL: $1"
+    fail=1
+}
+# expect CODE DESCRIPTION -- COMMAND...: run with a timeout, check the exit code
+expect() {
+    want=$1 what=$2
+    shift 3
+    timeout 60 "$@" >"$dir/out" 2>"$dir/err"
+    got=$?
+    if [ "$got" -eq "$want" ]; then ok "$what"; else
+        bad "$what: exit $got, expected $want"
+        sed 's/^/  out: /' "$dir/out"
+        sed 's/^/  err: /' "$dir/err"
+    fi
+}
+# json_check DESCRIPTION PYTHON-EXPRESSION (on j, the JSON in $dir/out)
+json_check() {
+    if python3 -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" \
+        "$dir/out"; then ok "$1"; else
+        bad "$1"
+        sed 's/^/  json: /' "$dir/out"
+    fi
+}
