@@ -169,16 +169,9 @@ void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
             if (sched_task_info(d->core, job, t, &ti) < 0 ||
                 sched_task_request(d->core, job, t, &req) < 0)
                 continue;
-            /* oldest first: collect the chain from the latest */
+            /* oldest first */
             uint64_t ids[256];
-            uint32_t na = 0;
-            for (uint64_t a = ti.attempt; a && na < 256;) {
-                sched_attempt_info_t ai;
-                if (sched_attempt_get(d->core, a, &ai) < 0)
-                    break;
-                ids[na++] = a;
-                a = ai.prev;
-            }
+            uint32_t na = clients_attempt_chain(d, ti.attempt, ids, 256);
             for (uint32_t i = na; i-- > 0 && !r.f.oom;) {
                 sched_attempt_info_t ai;
                 if (sched_attempt_get(d->core, ids[i], &ai) < 0 || ai.placed_ms >= until ||

@@ -45,6 +45,19 @@ static char *enum_word(frees_t *p, const ProtobufCEnumDescriptor *d, int v, cons
     return s;
 }
 
+uint32_t clients_attempt_chain(sched_daemon_t *d, uint64_t latest, uint64_t *ids, uint32_t max)
+{
+    uint32_t n = 0;
+    for (uint64_t a = latest; a && n < max;) {
+        sched_attempt_info_t ai;
+        if (sched_attempt_get(d->core, a, &ai) < 0)
+            break;
+        ids[n++] = a;
+        a = ai.prev;
+    }
+    return n;
+}
+
 const char *clients_end_word(const sched_attempt_info_t *ai)
 {
     switch (ai->end) {
@@ -251,16 +264,9 @@ static Cairn__TaskProvenance *task_prov(frees_t *p, sched_daemon_t *d, uint32_t 
         m->env[m->n_env++] =
             kv(p, key, (char *)(key && prov_is_secret(pattern, key) ? MASKED : val));
     }
-    /* the attempts, oldest first: follow prev from the latest */
-    uint32_t na = 0;
+    /* the attempts, oldest first */
     uint64_t ids[256];
-    for (uint64_t a = ti.attempt; a && na < 256;) {
-        sched_attempt_info_t ai;
-        if (sched_attempt_get(d->core, a, &ai) < 0)
-            break;
-        ids[na++] = a;
-        a = ai.prev;
-    }
+    uint32_t na = clients_attempt_chain(d, ti.attempt, ids, 256);
     size_t cap = 0;
     for (uint32_t i = 0; i < na; i++) {
         sched_attempt_info_t ai;

@@ -262,8 +262,10 @@ Cairn__JobState clients_job_state(const sched_job_info_t *ji);
 void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
                         const Cairn__AccountingRequest *q);
 void clients_usage(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__UsageRequest *q);
-/* clients_prov.c: ProvenanceRequest; how an attempt ended, as a word
+/* clients_prov.c: a task's attempts from the latest back (ids, at most
+ * max; how many), ProvenanceRequest; how an attempt ended, as a word
  * ("succeeded", "exit_nonzero", ..., "" while it runs) */
+uint32_t clients_attempt_chain(sched_daemon_t *d, uint64_t latest, uint64_t *ids, uint32_t max);
 const char *clients_end_word(const sched_attempt_info_t *ai);
 void clients_provenance(sched_daemon_t *d, const cairn_peer_t *from,
                         const Cairn__ProvenanceRequest *r);
