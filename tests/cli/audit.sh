@@ -36,17 +36,6 @@ stop_scheduler() {
     wait "$spid" 2>/dev/null
     spid=""
 }
-# wait_for DESCRIPTION COMMAND...: poll until the command succeeds (20 s)
-wait_for() {
-    what=$1
-    shift
-    i=0
-    until "$@" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -gt 400 ] && { bad "$what never happened"; return 1; }
-        sleep 0.05 # polling a condition with a deadline
-    done
-}
 
 start_scheduler
 "$bin/cairn-worker" --scheduler "ipc://$dir/state/workers.sock" --state-dir "$dir/w1" \

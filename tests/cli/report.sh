@@ -10,17 +10,6 @@ set -u
 cli_init report
 url="ipc://$dir/state/clients.sock"
 cli() { timeout 60 "$cairn" --scheduler "$url" "$@"; }
-# wait_for DESCRIPTION COMMAND...: poll until it succeeds (30 s)
-wait_for() {
-    what=$1
-    shift
-    i=0
-    until "$@" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -gt 600 ] && { bad "$what never happened"; exit 1; }
-        sleep 0.05 # polling a condition with a deadline
-    done
-}
 
 "$bin/cairn-scheduler" --state-dir "$dir/state" --heartbeat-interval 100ms \
     --sample-interval 100ms --log-file "$dir/scheduler.log" &
@@ -30,7 +19,7 @@ for n in g1 g2; do
         --name "$n" --topology "$tests/topologies/hgx-h100-8gpu.xml" --log-file "$dir/$n.log" &
     pids="$pids $!"
 done
-wait_for "two nodes up" sh -c "'$cairn' --scheduler '$url' nodes | grep -c ' up ' | grep -q 2"
+wait_for "two nodes up" sh -c "'$cairn' --scheduler '$url' nodes | grep -c ' up ' | grep -q 2" || exit 1
 
 flag=$dir/go
 cat >"$dir/fill.yaml" <<EOF
@@ -51,11 +40,11 @@ tasks:
     shell: 'sleep 0.2'
 EOF
 cli submit "$dir/fill.yaml" >/dev/null || bad "submit fill"
-wait_for "both fillers running" sh -c "'$cairn' --scheduler '$url' status 1 | grep -c ' running ' | grep -q 2"
+wait_for "both fillers running" sh -c "'$cairn' --scheduler '$url' status 1 | grep -c ' running ' | grep -q 2" || exit 1
 cli submit "$dir/big.yaml" >/dev/null || bad "submit big"
 # let the census see the 4-GPU task wait for a while (a GPU-second of split)
 wait_for "split GPUs in the census" sh -c "'$cairn' --scheduler '$url' report --since 1h --json |
-    python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)[\"fragmentation\"][\"split_across_nodes_s\"] > 4 else 1)'"
+    python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)[\"fragmentation\"][\"split_across_nodes_s\"] > 4 else 1)'" || exit 1
 touch "$flag"
 cli wait 2 >/dev/null || bad "the big job failed"
 cli wait 1 >/dev/null || bad "the fill job failed"

@@ -36,6 +36,19 @@ cli_local_cluster() {
     unset CAIRN_SCHEDULER
 }
 
+# wait_for DESCRIPTION COMMAND...: poll until the command succeeds, at most
+# 30 s; then it is a failure (returns 1)
+wait_for() {
+    what=$1
+    shift
+    i=0
+    until "$@" >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -gt 600 ] && { bad "$what never happened"; return 1; }
+        sleep 0.05 # polling a condition with a deadline
+    done
+}
+
 ok() { echo "ok: $1"; }
 bad() {
     echo "FAIL: $1"
