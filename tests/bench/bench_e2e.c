@@ -3,10 +3,12 @@
  * protocol over ipc, the journal durable (SQLite, synchronous=FULL), tasks
  * real processes. Prints a table; asserts nothing about speed.
  *
- *   bench_e2e [--bin DIR] [--only LIST] [--quick] [--keep]
+ *   bench_e2e [--bin DIR] [--only LIST] [--quick] [--keep] [--threads]
  *
  * LIST is a comma list of: raw, w1, w2, w3, latency, big, nodes (default:
  * all). --quick shrinks every workload (a smoke run of the harness).
+ * --threads prints, under each job, the workers' CPU, sleeps, preemptions
+ * and page faults per task by thread name.
  *
  * Workloads (see README "Performance"):
  *   raw      /bin/true spawned two at a time from a C loop (posix_spawn,
@@ -57,7 +59,7 @@ extern char **environ;
 static char g_bin[PATH_MAX];
 static char g_base[PATH_MAX - 64]; /* state directories go under it */
 static char g_wbase[PATH_MAX]; /* workers' state directories, if elsewhere */
-static bool g_quick, g_keep;
+static bool g_quick, g_keep, g_threads;
 static const char *g_worker_args[8]; /* --worker-arg: extra cairn-worker arguments */
 static int g_nworker_args;
 
@@ -331,6 +333,96 @@ static int64_t cpu_ns(pid_t pid)
     return (int64_t)(ms * 1e6);
 }
 
+/* --threads: the workers' CPU and context switches summed by thread name */
+#define TSTAT_MAX 16
+typedef struct tstat {
+    char name[20];
+    double cpu_ms, vol, invol, minflt;
+} tstat_t;
+
+static void tstat_add(tstat_t *t, size_t *n, pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[320], line[256], name[20] = "?";
+        snprintf(p, sizeof(p), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
+        FILE *f = fopen(p, "r");
+        if (f) {
+            if (fgets(name, sizeof(name), f))
+                name[strcspn(name, "\n")] = '\0';
+            fclose(f);
+        }
+        size_t i = 0;
+        while (i < *n && strcmp(t[i].name, name) != 0)
+            i++;
+        if (i == *n) {
+            if (*n == TSTAT_MAX)
+                continue;
+            memset(&t[i], 0, sizeof(t[i]));
+            snprintf(t[i].name, sizeof(t[i].name), "%s", name);
+            (*n)++;
+        }
+        snprintf(p, sizeof(p), "/proc/%d/task/%s/stat", (int)pid, e->d_name);
+        if ((f = fopen(p, "r"))) {
+            unsigned long flt = 0;
+            char *rp = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+            /* after the name: state ppid pgrp session tty tpgid flags minflt */
+            if (rp && sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %lu", &flt) == 1)
+                t[i].minflt += (double)flt;
+            fclose(f);
+        }
+        snprintf(p, sizeof(p), "/proc/%d/task/%s/sched", (int)pid, e->d_name);
+        if (!(f = fopen(p, "r")))
+            continue;
+        while (fgets(line, sizeof(line), f)) {
+            double v;
+            if (sscanf(line, "se.sum_exec_runtime : %lf", &v) == 1)
+                t[i].cpu_ms += v;
+            else if (sscanf(line, "nr_voluntary_switches : %lf", &v) == 1)
+                t[i].vol += v;
+            else if (sscanf(line, "nr_involuntary_switches : %lf", &v) == 1)
+                t[i].invol += v;
+        }
+        fclose(f);
+    }
+    closedir(d);
+}
+
+static size_t tstat_take(const cluster_t *c, tstat_t *t)
+{
+    size_t n = 0;
+    for (int i = 0; i < c->nworkers; i++)
+        tstat_add(t, &n, c->workers[i]);
+    return n;
+}
+
+static void tstat_print(const tstat_t *a, size_t na, const tstat_t *b, size_t nb, size_t ntasks)
+{
+    for (size_t i = 0; i < nb; i++) {
+        tstat_t d = b[i];
+        for (size_t j = 0; j < na; j++)
+            if (!strcmp(a[j].name, b[i].name)) {
+                d.cpu_ms -= a[j].cpu_ms;
+                d.vol -= a[j].vol;
+                d.invol -= a[j].invol;
+                d.minflt -= a[j].minflt;
+            }
+        if (d.cpu_ms < 0.0005 * (double)ntasks)
+            continue;
+        printf("    worker thread %-16s %7.1f us/task %5.2f sleeps/task %5.2f preempted/task "
+               "%6.1f page faults/task\n",
+               d.name, d.cpu_ms * 1000 / (double)ntasks, d.vol / (double)ntasks,
+               d.invol / (double)ntasks, d.minflt / (double)ntasks);
+    }
+}
+
 static int64_t workers_cpu_ns(const cluster_t *c)
 {
     int64_t t = 0;
@@ -510,6 +602,8 @@ static void bench_raw(void)
 static void run_job(const char *label, cluster_t *c, jobb_t *b, char *extra, size_t elen,
                     double *rate_out)
 {
+    tstat_t ta[TSTAT_MAX], tb[TSTAT_MAX];
+    size_t na = g_threads ? tstat_take(c, ta) : 0;
     int64_t s0 = cpu_ns(c->sched), w0 = workers_cpu_ns(c), t0 = now_ns();
     uint64_t id = submit(c, b);
     uint32_t ok = 0;
@@ -526,6 +620,8 @@ static void run_job(const char *label, cluster_t *c, jobb_t *b, char *extra, siz
     if (used < elen && !*extra)
         snprintf(extra, elen, "%d worker%s", c->nworkers, c->nworkers == 1 ? "" : "s");
     row(label, b->n, wall, s1 - s0, w1 - w0, extra);
+    if (g_threads)
+        tstat_print(ta, na, tb, tstat_take(c, tb), b->n);
 }
 
 static void bench_w1(void)
@@ -819,7 +915,7 @@ int main(int argc, char **argv)
         {"bin", required_argument, NULL, 'b'}, {"only", required_argument, NULL, 'o'},
         {"dir", required_argument, NULL, 'd'}, {"worker-dir", required_argument, NULL, 'w'},
         {"quick", no_argument, NULL, 'q'},     {"keep", no_argument, NULL, 'k'},
-        {"worker-arg", required_argument, NULL, 'a'},
+        {"threads", no_argument, NULL, 't'},   {"worker-arg", required_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
     };
     const char *only = NULL;
@@ -853,13 +949,17 @@ int main(int argc, char **argv)
         case 'k':
             g_keep = true;
             break;
+        case 't':
+            g_threads = true;
+            break;
         case 'h':
             printf("Usage: bench_e2e [--bin DIR] [--dir DIR] "
                    "[--only raw,w1,w2,w3,latency,big,nodes] [--quick] [--keep]\n"
-                   "       [--worker-arg ARG]...\n"
+                   "       [--threads] [--worker-arg ARG]...\n"
                    "  --dir DIR  where the clusters' state goes (default: BUILD/bench-state);\n"
                    "             it must be a real disk for the journal's fsync to count\n"
                    "  --worker-dir DIR  the workers' state (task logs) there instead\n"
+                   "  --threads  after each job, the workers' CPU and switches per thread name\n"
                    "  --worker-arg ARG  pass ARG to every cairn-worker (e.g. --report-hold=0)\n");
             return 0;
         default:
