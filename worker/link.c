@@ -36,6 +36,8 @@
 /* how often a link without a connection looks at its dialer (net.h) */
 #define LINK_DIAL_CHECK_MS 1000
 
+/* messages nng holds for the connection before the link's own queue */
+#define LINK_SENDBUF 16
 /* nng_close() that takes longer is left behind (nng 1.5.2 deadlock). */
 #define LINK_CLOSE_MAX_MS 2000
 
@@ -575,6 +577,9 @@ int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
         free(l);
         return errcode(err, -ENOMEM, "cannot open a socket: %s", nng_strerror(rv));
     }
+    /* a few messages in a row (events, a heartbeat, a report) go without
+     * waiting for the previous one's write: no wake-up for writability */
+    nng_socket_set_int(l->sock, NNG_OPT_SENDBUF, LINK_SENDBUF);
     uv_timer_init(loop, &l->register_timer);
     uv_timer_init(loop, &l->heartbeat_timer);
     uv_timer_init(loop, &l->dial_timer);
