@@ -3,12 +3,14 @@
  * protocol over ipc, the journal durable (SQLite, synchronous=FULL), tasks
  * real processes. Prints a table; asserts nothing about speed.
  *
- *   bench_e2e [--bin DIR] [--only LIST] [--quick] [--keep] [--threads]
+ *   bench_e2e [--bin DIR] [--only LIST] [--quick] [--keep] [--threads] [--pairs N]
  *
  * LIST is a comma list of: raw, w1, w2, w3, latency, big, nodes (default:
  * all). --quick shrinks every workload (a smoke run of the harness).
  * --threads prints, under each job, the workers' CPU, sleeps, preemptions
- * and page faults per task by thread name.
+ * and page faults per task by thread name. --pairs N repeats the nodes
+ * comparison N times (fresh clusters, alternating) and prints the median
+ * ratio: one pair moves by several points from run to run.
  *
  * Workloads (see README "Performance"):
  *   raw      /bin/true spawned two at a time from a C loop (posix_spawn,
@@ -60,6 +62,7 @@ static char g_bin[PATH_MAX];
 static char g_base[PATH_MAX - 64]; /* state directories go under it */
 static char g_wbase[PATH_MAX]; /* workers' state directories, if elsewhere */
 static bool g_quick, g_keep, g_threads;
+static int g_pairs = 1; /* --pairs: nodes runs, two workers then many, alternately */
 static const char *g_worker_args[8]; /* --worker-arg: extra cairn-worker arguments */
 static int g_nworker_args;
 
@@ -840,6 +843,12 @@ static void write_tiny_topology(const char *path, int pu)
     fclose(f);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static void bench_nodes(void)
 {
     int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -859,35 +868,49 @@ static void bench_nodes(void)
     }
     size_t ntasks = g_quick ? 100 : 1000;
     int many = g_quick ? 50 : 500;
-    double rate2 = 0, rate_many = 0;
-
+    double ratios[64];
     cluster_t c;
-    cluster_start(&c, 2, topos, ncpu);
     jobb_t b;
     jobb_init(&b, "w1", ntasks, "/bin/true", NULL);
-    char extra[128] = "";
-    run_job("W1 on 2 1-core nodes", &c, &b, extra, sizeof(extra), &rate2);
-    cluster_kill(&c);
+    char extra[160] = "";
+    for (int k = 0; k < g_pairs; k++) {
+        double rate2 = 0, rate_many = 0;
+        cluster_start(&c, 2, topos, ncpu);
+        extra[0] = '\0';
+        run_job("W1 on 2 1-core nodes", &c, &b, extra, sizeof(extra), &rate2);
+        cluster_kill(&c);
 
-    int64_t t0 = now_ns();
-    cluster_start(&c, many, topos, ncpu);
-    double up = (double)(now_ns() - t0) / 1e9;
-    /* idle: every worker heartbeating (1 s interval), nothing to run */
-    int64_t s0 = cpu_ns(c.sched), i0 = now_ns();
-    struct timespec ts = {g_quick ? 2 : 5, 0};
-    nanosleep(&ts, NULL); /* a measurement window, not a synchronisation */
-    double idle_s = (double)(now_ns() - i0) / 1e9;
-    double idle_pct = 100.0 * (double)(cpu_ns(c.sched) - s0) / 1e9 / idle_s;
-    long rss = rss_kib(c.sched, "VmRSS");
-    snprintf(extra, sizeof(extra), "%d workers (up in %.1f s); idle scheduler %.2f%% of a core, RSS %.1f MB",
-             many, up, idle_pct, (double)rss / 1024);
-    note_row("nodes: idle", 0, idle_s, extra);
-    snprintf(extra, sizeof(extra), "%d workers", many);
-    run_job("W1 on many nodes", &c, &b, extra, sizeof(extra), &rate_many);
-    printf("%-22s %8s %9s %9s %6s %12s %12s  %d workers: %.0f%% of the 2-worker throughput\n", "",
-           "", "", "", "", "", "", many, rate2 > 0 ? 100.0 * rate_many / rate2 : 0.0);
+        int64_t t0 = now_ns();
+        cluster_start(&c, many, topos, ncpu);
+        double up = (double)(now_ns() - t0) / 1e9;
+        if (k == 0) {
+            /* idle: every worker heartbeating (1 s interval), nothing to run */
+            int64_t s0 = cpu_ns(c.sched), i0 = now_ns();
+            struct timespec ts = {g_quick ? 2 : 5, 0};
+            nanosleep(&ts, NULL); /* a measurement window, not a synchronisation */
+            double idle_s = (double)(now_ns() - i0) / 1e9;
+            double idle_pct = 100.0 * (double)(cpu_ns(c.sched) - s0) / 1e9 / idle_s;
+            long rss = rss_kib(c.sched, "VmRSS");
+            snprintf(extra, sizeof(extra),
+                     "%d workers (up in %.1f s); idle scheduler %.2f%% of a core, RSS %.1f MB",
+                     many, up, idle_pct, (double)rss / 1024);
+            note_row("nodes: idle", 0, idle_s, extra);
+        }
+        snprintf(extra, sizeof(extra), "%d workers", many);
+        run_job("W1 on many nodes", &c, &b, extra, sizeof(extra), &rate_many);
+        ratios[k] = rate2 > 0 ? 100.0 * rate_many / rate2 : 0.0;
+        printf("%-22s %8s %9s %9s %6s %12s %12s  %d workers: %.0f%% of the 2-worker throughput\n",
+               "", "", "", "", "", "", "", many, ratios[k]);
+        cluster_kill(&c);
+    }
+    if (g_pairs > 1) {
+        qsort(ratios, (size_t)g_pairs, sizeof(double), cmp_double);
+        double med = g_pairs % 2 ? ratios[g_pairs / 2]
+                                 : (ratios[g_pairs / 2 - 1] + ratios[g_pairs / 2]) / 2;
+        printf("%-22s %8s %9s %9s %6s %12s %12s  %d pairs: median %.0f%% (%.0f-%.0f%%)\n", "", "",
+               "", "", "", "", "", g_pairs, med, ratios[0], ratios[g_pairs - 1]);
+    }
     jobb_fini(&b);
-    cluster_kill(&c);
     for (int i = 0; i < ncpu; i++) {
         unlink(topos[i]);
         free(topos[i]);
@@ -916,6 +939,7 @@ int main(int argc, char **argv)
         {"dir", required_argument, NULL, 'd'}, {"worker-dir", required_argument, NULL, 'w'},
         {"quick", no_argument, NULL, 'q'},     {"keep", no_argument, NULL, 'k'},
         {"threads", no_argument, NULL, 't'},   {"worker-arg", required_argument, NULL, 'a'},
+        {"pairs", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
     };
     const char *only = NULL;
@@ -952,14 +976,27 @@ int main(int argc, char **argv)
         case 't':
             g_threads = true;
             break;
+        case 'p': {
+            char *end = NULL;
+            long v = strtol(optarg, &end, 10);
+            if (!end || *end || v < 1 || v > 64) {
+                fprintf(stderr, "bench_e2e: --pairs wants a number from 1 to 64, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            g_pairs = (int)v;
+            break;
+        }
         case 'h':
             printf("Usage: bench_e2e [--bin DIR] [--dir DIR] "
                    "[--only raw,w1,w2,w3,latency,big,nodes] [--quick] [--keep]\n"
-                   "       [--threads] [--worker-arg ARG]...\n"
+                   "       [--threads] [--pairs N] [--worker-arg ARG]...\n"
                    "  --dir DIR  where the clusters' state goes (default: BUILD/bench-state);\n"
                    "             it must be a real disk for the journal's fsync to count\n"
                    "  --worker-dir DIR  the workers' state (task logs) there instead\n"
                    "  --threads  after each job, the workers' CPU and switches per thread name\n"
+                   "  --pairs N  nodes: N runs of W1 on 2 workers then on many, alternately,\n"
+                   "             each on a fresh cluster; prints the median ratio\n"
                    "  --worker-arg ARG  pass ARG to every cairn-worker (e.g. --report-hold=0)\n");
             return 0;
         default:
