@@ -305,45 +305,16 @@ static void cluster_kill(cluster_t *c)
 
 /* ------------------------------------------------------------ measures */
 
-/* CPU time of pid's threads, ns (not its children's). */
-static int64_t cpu_ns(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return 0;
-    double ms = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char p[320], line[256];
-        snprintf(p, sizeof(p), "/proc/%d/task/%s/sched", (int)pid, e->d_name);
-        FILE *f = fopen(p, "r");
-        if (!f)
-            continue;
-        while (fgets(line, sizeof(line), f)) {
-            double v;
-            if (sscanf(line, "se.sum_exec_runtime : %lf", &v) == 1) {
-                ms += v;
-                break;
-            }
-        }
-        fclose(f);
-    }
-    closedir(d);
-    return (int64_t)(ms * 1e6);
-}
-
-/* --threads: the workers' CPU and context switches summed by thread name */
+/* Per thread, or summed by thread name (--threads): CPU, context
+ * switches, minor page faults. */
 #define TSTAT_MAX 16
 typedef struct tstat {
     char name[20];
     double cpu_ms, vol, invol, minflt;
 } tstat_t;
 
-static void tstat_add(tstat_t *t, size_t *n, pid_t pid)
+/* fn(pid, tid, arg) for each thread of pid */
+static void each_thread(pid_t pid, void (*fn)(pid_t, const char *, void *), void *arg)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
@@ -351,59 +322,90 @@ static void tstat_add(tstat_t *t, size_t *n, pid_t pid)
     if (!d)
         return;
     struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char p[320], line[256], name[20] = "?";
-        snprintf(p, sizeof(p), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
-        FILE *f = fopen(p, "r");
-        if (f) {
-            if (fgets(name, sizeof(name), f))
-                name[strcspn(name, "\n")] = '\0';
-            fclose(f);
-        }
-        size_t i = 0;
-        while (i < *n && strcmp(t[i].name, name) != 0)
-            i++;
-        if (i == *n) {
-            if (*n == TSTAT_MAX)
-                continue;
-            memset(&t[i], 0, sizeof(t[i]));
-            snprintf(t[i].name, sizeof(t[i].name), "%s", name);
-            (*n)++;
-        }
-        snprintf(p, sizeof(p), "/proc/%d/task/%s/stat", (int)pid, e->d_name);
-        if ((f = fopen(p, "r"))) {
-            unsigned long flt = 0;
-            char *rp = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
-            /* after the name: state ppid pgrp session tty tpgid flags minflt */
-            if (rp && sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %lu", &flt) == 1)
-                t[i].minflt += (double)flt;
-            fclose(f);
-        }
-        snprintf(p, sizeof(p), "/proc/%d/task/%s/sched", (int)pid, e->d_name);
-        if (!(f = fopen(p, "r")))
-            continue;
-        while (fgets(line, sizeof(line), f)) {
-            double v;
-            if (sscanf(line, "se.sum_exec_runtime : %lf", &v) == 1)
-                t[i].cpu_ms += v;
-            else if (sscanf(line, "nr_voluntary_switches : %lf", &v) == 1)
-                t[i].vol += v;
-            else if (sscanf(line, "nr_involuntary_switches : %lf", &v) == 1)
-                t[i].invol += v;
-        }
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            fn(pid, e->d_name, arg);
+    closedir(d);
+}
+
+/* Adds a thread's scheduler counters (/proc/PID/task/TID/sched) to t. */
+static void thread_sched(pid_t pid, const char *tid, tstat_t *t)
+{
+    char p[320], line[256];
+    snprintf(p, sizeof(p), "/proc/%d/task/%s/sched", (int)pid, tid);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f)) {
+        double v;
+        if (sscanf(line, "se.sum_exec_runtime : %lf", &v) == 1)
+            t->cpu_ms += v;
+        else if (sscanf(line, "nr_voluntary_switches : %lf", &v) == 1)
+            t->vol += v;
+        else if (sscanf(line, "nr_involuntary_switches : %lf", &v) == 1)
+            t->invol += v;
+    }
+    fclose(f);
+}
+
+static void add_sched(pid_t pid, const char *tid, void *arg)
+{
+    thread_sched(pid, tid, arg);
+}
+
+/* CPU time of pid's threads, ns (not its children's). */
+static int64_t cpu_ns(pid_t pid)
+{
+    tstat_t t = {.cpu_ms = 0};
+    each_thread(pid, add_sched, &t);
+    return (int64_t)(t.cpu_ms * 1e6);
+}
+
+typedef struct tstat_set {
+    tstat_t *t;
+    size_t n;
+} tstat_set_t;
+
+/* Adds a thread to the entry of its name (its comm). */
+static void add_by_name(pid_t pid, const char *tid, void *arg)
+{
+    tstat_set_t *s = arg;
+    char p[320], line[256], name[20] = "?";
+    snprintf(p, sizeof(p), "/proc/%d/task/%s/comm", (int)pid, tid);
+    FILE *f = fopen(p, "r");
+    if (f) {
+        if (fgets(name, sizeof(name), f))
+            name[strcspn(name, "\n")] = '\0';
         fclose(f);
     }
-    closedir(d);
+    size_t i = 0;
+    while (i < s->n && strcmp(s->t[i].name, name) != 0)
+        i++;
+    if (i == s->n) {
+        if (s->n == TSTAT_MAX)
+            return;
+        memset(&s->t[i], 0, sizeof(s->t[i]));
+        snprintf(s->t[i].name, sizeof(s->t[i].name), "%s", name);
+        s->n++;
+    }
+    snprintf(p, sizeof(p), "/proc/%d/task/%s/stat", (int)pid, tid);
+    if ((f = fopen(p, "r"))) {
+        unsigned long flt = 0;
+        char *rp = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+        /* after the name: state ppid pgrp session tty tpgid flags minflt */
+        if (rp && sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %lu", &flt) == 1)
+            s->t[i].minflt += (double)flt;
+        fclose(f);
+    }
+    thread_sched(pid, tid, &s->t[i]);
 }
 
 static size_t tstat_take(const cluster_t *c, tstat_t *t)
 {
-    size_t n = 0;
+    tstat_set_t s = {.t = t, .n = 0};
     for (int i = 0; i < c->nworkers; i++)
-        tstat_add(t, &n, c->workers[i]);
-    return n;
+        each_thread(c->workers[i], add_by_name, &s);
+    return s.n;
 }
 
 static void tstat_print(const tstat_t *a, size_t na, const tstat_t *b, size_t nb, size_t ntasks)
