@@ -4,13 +4,17 @@
  * real processes. Prints a table; asserts nothing about speed.
  *
  *   bench_e2e [--bin DIR] [--only LIST] [--quick] [--keep] [--threads] [--pairs N]
+ *             [--perf-ctl FIFO [--perf-job TEXT]]
  *
  * LIST is a comma list of: raw, w1, w2, w3, latency, big, nodes (default:
  * all). --quick shrinks every workload (a smoke run of the harness).
  * --threads prints, under each job, the workers' CPU, sleeps, preemptions
  * and page faults per task by thread name. --pairs N repeats the nodes
  * comparison N times (fresh clusters, alternating) and prints the median
- * ratio: one pair moves by several points from run to run.
+ * ratio: one pair moves by several points from run to run. --perf-ctl
+ * enables a `perf record --control=fifo:FIFO -D -1` around each timed job
+ * (or only those whose label holds --perf-job's text), so a profile holds
+ * the job's window and nothing else.
  *
  * Workloads (see README "Performance"):
  *   raw      /bin/true spawned two at a time from a C loop (posix_spawn,
@@ -65,6 +69,8 @@ static bool g_quick, g_keep, g_threads;
 static int g_pairs = 1; /* --pairs: nodes runs, two workers then many, alternately */
 static const char *g_worker_args[8]; /* --worker-arg: extra cairn-worker arguments */
 static int g_nworker_args;
+static int g_perf_fd = -1;      /* --perf-ctl: perf record's control FIFO */
+static const char *g_perf_job; /* --perf-job: only jobs whose label holds this */
 
 static int64_t now_ns(void)
 {
@@ -604,16 +610,28 @@ static void bench_raw(void)
     row("raw spawn (limit)", n, wall, 0, 0, "posix_spawn /bin/true, 2 in flight");
 }
 
+/* --perf-ctl: "enable" or "disable" perf record around the job labelled so */
+static void perf_ctl(const char *label, const char *cmd)
+{
+    if (g_perf_fd < 0 || (g_perf_job && !strstr(label, g_perf_job)))
+        return;
+    if (write(g_perf_fd, cmd, strlen(cmd)) < 0)
+        fprintf(stderr, "bench_e2e: --perf-ctl: %s\n", strerror(errno));
+}
+
 static void run_job(const char *label, cluster_t *c, jobb_t *b, char *extra, size_t elen,
                     double *rate_out)
 {
     tstat_t ta[TSTAT_MAX], tb[TSTAT_MAX];
     size_t na = g_threads ? tstat_take(c, ta) : 0;
-    int64_t s0 = cpu_ns(c->sched), w0 = workers_cpu_ns(c), t0 = now_ns();
+    int64_t s0 = cpu_ns(c->sched), w0 = workers_cpu_ns(c);
+    perf_ctl(label, "enable\n");
+    int64_t t0 = now_ns();
     uint64_t id = submit(c, b);
     uint32_t ok = 0;
     Cairn__JobState st = wait_job(c, id, &ok);
     int64_t t1 = now_ns();
+    perf_ctl(label, "disable\n");
     int64_t s1 = cpu_ns(c->sched), w1 = workers_cpu_ns(c);
     if (st != CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED || ok != b->n)
         die("%s: job %llu ended in state %d with %u of %zu tasks succeeded", label,
@@ -942,6 +960,7 @@ int main(int argc, char **argv)
         {"quick", no_argument, NULL, 'q'},     {"keep", no_argument, NULL, 'k'},
         {"threads", no_argument, NULL, 't'},   {"worker-arg", required_argument, NULL, 'a'},
         {"pairs", required_argument, NULL, 'p'},
+        {"perf-ctl", required_argument, NULL, 'c'}, {"perf-job", required_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
     };
     const char *only = NULL;
@@ -955,6 +974,15 @@ int main(int argc, char **argv)
             break;
         case 'o':
             only = optarg;
+            break;
+        case 'c':
+            if ((g_perf_fd = open(optarg, O_WRONLY | O_CLOEXEC)) < 0) {
+                fprintf(stderr, "bench_e2e: --perf-ctl %s: %s\n", optarg, strerror(errno));
+                return 2;
+            }
+            break;
+        case 'j':
+            g_perf_job = optarg;
             break;
         case 'd':
             snprintf(g_base, sizeof(g_base), "%s", optarg);
@@ -999,7 +1027,10 @@ int main(int argc, char **argv)
                    "  --threads  after each job, the workers' CPU and switches per thread name\n"
                    "  --pairs N  nodes: N runs of W1 on 2 workers then on many, alternately,\n"
                    "             each on a fresh cluster; prints the median ratio\n"
-                   "  --worker-arg ARG  pass ARG to every cairn-worker (e.g. --report-hold=0)\n");
+                   "  --worker-arg ARG  pass ARG to every cairn-worker (e.g. --report-hold=0)\n"
+                   "  --perf-ctl FIFO  enable perf record around each timed job, disable after\n"
+                   "             (perf record --control=fifo:FIFO -D -1 -a ...)\n"
+                   "  --perf-job TEXT  only around the jobs whose label holds TEXT\n");
             return 0;
         default:
             return 2;
