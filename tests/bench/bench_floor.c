@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -184,10 +185,14 @@ typedef struct round_set {
 
 static pid_t spawn_helper(char *const argv[])
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
         die("fork failed");
     if (pid == 0) {
+        /* a driver that dies takes its helpers with it */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+            _exit(127);
         execv("/proc/self/exe", argv);
         _exit(127);
     }
