@@ -57,6 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_proc.h"
 #include "client.h"
 #include "envelope.h"
 
@@ -311,64 +312,11 @@ static void cluster_kill(cluster_t *c)
 
 /* ------------------------------------------------------------ measures */
 
-/* Per thread, or summed by thread name (--threads): CPU, context
- * switches, minor page faults. */
+/* --threads: CPU, context switches and minor page faults summed by thread
+ * name, at most TSTAT_MAX names. */
 #define TSTAT_MAX 16
-typedef struct tstat {
-    char name[20];
-    double cpu_ms, vol, invol, minflt;
-} tstat_t;
-
-/* fn(pid, tid, arg) for each thread of pid */
-static void each_thread(pid_t pid, void (*fn)(pid_t, const char *, void *), void *arg)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            fn(pid, e->d_name, arg);
-    closedir(d);
-}
-
-/* Adds a thread's scheduler counters (/proc/PID/task/TID/sched) to t. */
-static void thread_sched(pid_t pid, const char *tid, tstat_t *t)
-{
-    char p[320], line[256];
-    snprintf(p, sizeof(p), "/proc/%d/task/%s/sched", (int)pid, tid);
-    FILE *f = fopen(p, "r");
-    if (!f)
-        return;
-    while (fgets(line, sizeof(line), f)) {
-        double v;
-        if (sscanf(line, "se.sum_exec_runtime : %lf", &v) == 1)
-            t->cpu_ms += v;
-        else if (sscanf(line, "nr_voluntary_switches : %lf", &v) == 1)
-            t->vol += v;
-        else if (sscanf(line, "nr_involuntary_switches : %lf", &v) == 1)
-            t->invol += v;
-    }
-    fclose(f);
-}
-
-static void add_sched(pid_t pid, const char *tid, void *arg)
-{
-    thread_sched(pid, tid, arg);
-}
-
-/* CPU time of pid's threads, ns (not its children's). */
-static int64_t cpu_ns(pid_t pid)
-{
-    tstat_t t = {.cpu_ms = 0};
-    each_thread(pid, add_sched, &t);
-    return (int64_t)(t.cpu_ms * 1e6);
-}
-
 typedef struct tstat_set {
-    tstat_t *t;
+    bench_tstat_t *t;
     size_t n;
 } tstat_set_t;
 
@@ -403,21 +351,22 @@ static void add_by_name(pid_t pid, const char *tid, void *arg)
             s->t[i].minflt += (double)flt;
         fclose(f);
     }
-    thread_sched(pid, tid, &s->t[i]);
+    bench_thread_sched(pid, tid, &s->t[i]);
 }
 
-static size_t tstat_take(const cluster_t *c, tstat_t *t)
+static size_t tstat_take(const cluster_t *c, bench_tstat_t *t)
 {
     tstat_set_t s = {.t = t, .n = 0};
     for (int i = 0; i < c->nworkers; i++)
-        each_thread(c->workers[i], add_by_name, &s);
+        bench_each_thread(c->workers[i], add_by_name, &s);
     return s.n;
 }
 
-static void tstat_print(const tstat_t *a, size_t na, const tstat_t *b, size_t nb, size_t ntasks)
+static void tstat_print(const bench_tstat_t *a, size_t na, const bench_tstat_t *b, size_t nb,
+                        size_t ntasks)
 {
     for (size_t i = 0; i < nb; i++) {
-        tstat_t d = b[i];
+        bench_tstat_t d = b[i];
         for (size_t j = 0; j < na; j++)
             if (!strcmp(a[j].name, b[i].name)) {
                 d.cpu_ms -= a[j].cpu_ms;
@@ -438,7 +387,7 @@ static int64_t workers_cpu_ns(const cluster_t *c)
 {
     int64_t t = 0;
     for (int i = 0; i < c->nworkers; i++)
-        t += cpu_ns(c->workers[i]);
+        t += bench_cpu_ns(c->workers[i]);
     return t;
 }
 
@@ -622,9 +571,9 @@ static void perf_ctl(const char *label, const char *cmd)
 static void run_job(const char *label, cluster_t *c, jobb_t *b, char *extra, size_t elen,
                     double *rate_out)
 {
-    tstat_t ta[TSTAT_MAX], tb[TSTAT_MAX];
+    bench_tstat_t ta[TSTAT_MAX], tb[TSTAT_MAX];
     size_t na = g_threads ? tstat_take(c, ta) : 0;
-    int64_t s0 = cpu_ns(c->sched), w0 = workers_cpu_ns(c);
+    int64_t s0 = bench_cpu_ns(c->sched), w0 = workers_cpu_ns(c);
     perf_ctl(label, "enable\n");
     int64_t t0 = now_ns();
     uint64_t id = submit(c, b);
@@ -632,7 +581,7 @@ static void run_job(const char *label, cluster_t *c, jobb_t *b, char *extra, siz
     Cairn__JobState st = wait_job(c, id, &ok);
     int64_t t1 = now_ns();
     perf_ctl(label, "disable\n");
-    int64_t s1 = cpu_ns(c->sched), w1 = workers_cpu_ns(c);
+    int64_t s1 = bench_cpu_ns(c->sched), w1 = workers_cpu_ns(c);
     if (st != CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED || ok != b->n)
         die("%s: job %llu ended in state %d with %u of %zu tasks succeeded", label,
             (unsigned long long)id, (int)st, ok, b->n);
@@ -759,7 +708,7 @@ static void bench_latency(void)
     stamp_bin(stamp, sizeof(stamp));
     size_t n = g_quick ? 50 : 1000;
     int64_t *lat = calloc(n, sizeof(int64_t));
-    int64_t s0 = cpu_ns(c.sched), w0 = workers_cpu_ns(&c), t0 = now_ns();
+    int64_t s0 = bench_cpu_ns(c.sched), w0 = workers_cpu_ns(&c), t0 = now_ns();
     for (size_t i = 0; i < n; i++) {
         jobb_t b;
         jobb_init(&b, "lat", 1, stamp, fifo);
@@ -774,7 +723,7 @@ static void bench_latency(void)
         jobb_fini(&b);
     }
     double wall = (double)(now_ns() - t0) / 1e9;
-    int64_t s1 = cpu_ns(c.sched), w1 = workers_cpu_ns(&c);
+    int64_t s1 = bench_cpu_ns(c.sched), w1 = workers_cpu_ns(&c);
     qsort(lat, n, sizeof(int64_t), cmp_i64);
     char extra[160];
     snprintf(extra, sizeof(extra), "submit->start p50 %.3f ms, p99 %.3f ms, max %.3f ms",
@@ -905,11 +854,11 @@ static void bench_nodes(void)
         double up = (double)(now_ns() - t0) / 1e9;
         if (k == 0) {
             /* idle: every worker heartbeating (1 s interval), nothing to run */
-            int64_t s0 = cpu_ns(c.sched), i0 = now_ns();
+            int64_t s0 = bench_cpu_ns(c.sched), i0 = now_ns();
             struct timespec ts = {g_quick ? 2 : 5, 0};
             nanosleep(&ts, NULL); /* a measurement window, not a synchronisation */
             double idle_s = (double)(now_ns() - i0) / 1e9;
-            double idle_pct = 100.0 * (double)(cpu_ns(c.sched) - s0) / 1e9 / idle_s;
+            double idle_pct = 100.0 * (double)(bench_cpu_ns(c.sched) - s0) / 1e9 / idle_s;
             long rss = rss_kib(c.sched, "VmRSS");
             snprintf(extra, sizeof(extra),
                      "%d workers (up in %.1f s); idle scheduler %.2f%% of a core, RSS %.1f MB",

@@ -21,9 +21,9 @@
  *
  * Each round runs two helpers, then N, each set fresh, and prints
  * tasks/s, the helpers' CPU per task (all their threads, from
- * /proc/PID/task/T/schedstat; the tasks' own excluded) and the ratio of the two; the last line is
- * the median ratio over the rounds. A figure, never an assertion. */
-#include <dirent.h>
+ * /proc/PID/task/T/sched; the tasks' own excluded) and the ratio of the
+ * two; the last line is the median ratio over the rounds. A figure, never
+ * an assertion. */
 #include <errno.h>
 #include <fcntl.h>
 #include <nng/nng.h>
@@ -43,14 +43,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_proc.h"
+
 extern char **environ;
 
 typedef enum { MODE_PIPE, MODE_NNG, MODE_NNG_POLLED } mode_t_;
 static const char *const mode_names[] = {"pipe", "nng", "nng-polled"};
-
-typedef struct answer {
-    uint32_t tasks;
-} answer_t;
 
 __attribute__((format(printf, 1, 2))) static _Noreturn void die(const char *fmt, ...)
 {
@@ -68,32 +66,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* CPU time of every thread of pid, in ns (/proc/PID/task/T/schedstat). */
-static uint64_t proc_cpu_ns(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return 0;
-    uint64_t sum = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char f[320];
-        snprintf(f, sizeof(f), "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
-        FILE *fp = fopen(f, "r");
-        unsigned long long ns;
-        if (fp && fscanf(fp, "%llu", &ns) == 1)
-            sum += ns;
-        if (fp)
-            fclose(fp);
-    }
-    closedir(d);
-    return sum;
 }
 
 /* Spawn /bin/true k times, one after another. */
@@ -114,13 +86,13 @@ static void run_tasks(uint32_t k)
 
 static int helper_pipe(int cmd, int ans)
 {
-    answer_t hello = {0};
+    uint32_t hello = 0; /* an answer: tasks run, 0 for ready */
     if (write(ans, &hello, sizeof(hello)) != (ssize_t)sizeof(hello))
         return 1;
     uint32_t k;
     while (read(cmd, &k, sizeof(k)) == (ssize_t)sizeof(k) && k > 0) {
         run_tasks(k);
-        answer_t a = {k};
+        uint32_t a = k;
         if (write(ans, &a, sizeof(a)) != (ssize_t)sizeof(a))
             return 1;
     }
@@ -148,7 +120,7 @@ static int helper_nng(const char *url, bool polled)
     if (nng_pair1_open(&s) != 0 || nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK) != 0 ||
         nng_socket_get_int(s, NNG_OPT_RECVFD, &fd) != 0)
         return 1;
-    answer_t hello = {0};
+    uint32_t hello = 0; /* an answer: tasks run, 0 for ready */
     if (nng_send(s, &hello, sizeof(hello), 0) != 0)
         return 1;
     for (;;) {
@@ -162,7 +134,7 @@ static int helper_nng(const char *url, bool polled)
         if (k == 0)
             break;
         run_tasks(k);
-        answer_t a = {k};
+        uint32_t a = k;
         if (nng_send(s, &a, sizeof(a), 0) != 0)
             return 1;
     }
@@ -230,7 +202,7 @@ static void set_start(round_set_t *r, mode_t_ mode, int n, const char *dir, int 
         }
         close(ap[1]);
         for (int i = 0; i < n; i++) { /* every helper's hello: it is ready */
-            answer_t a;
+            uint32_t a;
             if (read(r->ans, &a, sizeof(a)) != (ssize_t)sizeof(a))
                 die("a helper died before it was ready");
         }
@@ -271,9 +243,10 @@ static void send_count(round_set_t *r, int i, uint32_t k)
         die("cannot send to a helper");
 }
 
-static answer_t get_answer(round_set_t *r)
+/* A helper's answer: the tasks it ran. */
+static uint32_t get_answer(round_set_t *r)
 {
-    answer_t a = {0};
+    uint32_t a = 0;
     if (r->mode == MODE_PIPE) {
         if (read(r->ans, &a, sizeof(a)) != (ssize_t)sizeof(a))
             die("a helper died");
@@ -316,18 +289,17 @@ static double run_set(mode_t_ mode, int n, int tasks, const char *dir, int round
     set_start(&r, mode, n, dir, round);
     uint64_t cpu0 = 0, cpu1 = 0;
     for (int i = 0; i < n; i++)
-        cpu0 += proc_cpu_ns(r.pids[i]);
+        cpu0 += bench_cpu_ns(r.pids[i]);
     double t0 = now_s();
     for (int i = 0; i < n; i++)
         send_count(&r, i, (uint32_t)(tasks / n + (i < tasks % n)));
     int done = 0;
     while (done < tasks) {
-        answer_t a = get_answer(&r);
-        done += (int)a.tasks;
+        done += (int)get_answer(&r);
     }
     double wall = now_s() - t0;
     for (int i = 0; i < n; i++)
-        cpu1 += proc_cpu_ns(r.pids[i]);
+        cpu1 += bench_cpu_ns(r.pids[i]);
     set_stop(&r);
     *cpu_us = (double)(cpu1 - cpu0) / 1000.0 / tasks;
     return tasks / wall;
