@@ -9,11 +9,18 @@ const char cmd_nodes_help[] =
     "Usage: cairn nodes [--json]\n"
     "\n"
     "Show every node (state, cores, memory, GPUs free/total), then every GPU with\n"
-    "its model and the job/task using it.\n"
+    "its model and the job/task using it. States: up; draining (drained by an\n"
+    "operator, attempts still running) and drained (idle); returning (known from\n"
+    "before a scheduler restart and not registered again yet: it keeps its\n"
+    "attempts and takes nothing new until it is back, or is down after\n"
+    "--restart-grace); down (heartbeats lost). NOTE says why.\n"
     "  --json   print JSON\n";
-const char cmd_drain_help[] = "Usage: cairn drain NODE [--reason TEXT]\n"
-                              "\n"
-                              "Stop placing new work on NODE; running attempts go on.\n";
+const char cmd_drain_help[] =
+    "Usage: cairn drain NODE [--reason TEXT]\n"
+    "\n"
+    "Stop placing new work on NODE; running attempts go on. The drain and its\n"
+    "reason hold until 'cairn undrain', across the node's reconnects and\n"
+    "scheduler restarts; a node may be drained while it is down.\n";
 const char cmd_undrain_help[] = "Usage: cairn undrain NODE\n"
                                 "\n"
                                 "Let the scheduler place work on NODE again.\n";
@@ -47,7 +54,7 @@ static void node_json(const Cairn__NodeInfo *n)
            (unsigned long long)n->memory_free_bytes, n->n_gpus, gpus_free(n), n->running_attempts,
            (long long)n->last_heartbeat_ms);
     cairn_json_print_string(stdout, n->worker_version);
-    fputs(", \"drain_reason\": ", stdout);
+    printf(", \"drained\": %s, \"drain_reason\": ", n->drained ? "true" : "false");
     cairn_json_print_string(stdout, n->drain_reason);
     fputs(", \"gpus\": [", stdout);
     for (size_t g = 0; g < n->n_gpus; g++) {
@@ -80,7 +87,14 @@ static void nodes_human(const cli_t *c, const Cairn__NodesReply *r)
         snprintf(gpus, sizeof(gpus), "%u/%zu", gpus_free(n), n->n_gpus);
         snprintf(run, sizeof(run), "%u", n->running_attempts);
         const char *state = NSTATE(n->state);
-        const char *cells[] = {n->name, state, cores, mem, gpus, run, n->drain_reason};
+        char note[600] = "";
+        if (n->state == CAIRN__NODE_STATE__NODE_STATE_RETURNING)
+            snprintf(note, sizeof(note), "not back since the scheduler restarted%s",
+                     n->drained ? "; " : "");
+        if (n->drained)
+            snprintf(note + strlen(note), sizeof(note) - strlen(note), "drained%s%.400s",
+                     n->drain_reason[0] ? ": " : "", n->drain_reason);
+        const char *cells[] = {n->name, state, cores, mem, gpus, run, note};
         ui_table_add(t, cells, 1, ui_state_col(c, state));
         ngpus += n->n_gpus;
     }

@@ -229,8 +229,11 @@ static int nodes_up(const cluster_t *cl, size_t *ngpus)
         up = 0;
         *ngpus = 0;
         for (size_t i = 0; i < r->n_nodes; i++) {
-            if (r->nodes[i]->state != CAIRN__NODE_STATE__NODE_STATE_UP)
-                continue;
+            Cairn__NodeState st = r->nodes[i]->state;
+            if (st != CAIRN__NODE_STATE__NODE_STATE_UP &&
+                st != CAIRN__NODE_STATE__NODE_STATE_DRAINING &&
+                st != CAIRN__NODE_STATE__NODE_STATE_DRAINED)
+                continue; /* registered: up, or drained by an operator */
             up++;
             *ngpus += r->nodes[i]->n_gpus;
         }

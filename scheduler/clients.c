@@ -737,6 +737,8 @@ static Cairn__NodeState node_state(sched_daemon_t *d, uint32_t n, uint32_t runni
     case SCHED_NODE_DRAINING:
         return running ? CAIRN__NODE_STATE__NODE_STATE_DRAINING
                        : CAIRN__NODE_STATE__NODE_STATE_DRAINED;
+    case SCHED_NODE_RETURNING:
+        return CAIRN__NODE_STATE__NODE_STATE_RETURNING;
     default:
         return CAIRN__NODE_STATE__NODE_STATE_DOWN;
     }
@@ -764,6 +766,9 @@ static Cairn__NodeInfo *node_msg(sched_daemon_t *d, uint32_t n, frees_t *f)
         sched_node_attempts(d->core, n, ids, na);
     ni->running_attempts = (uint32_t)na;
     ni->state = node_state(d, n, ni->running_attempts);
+    const char *why = "";
+    ni->drained = sched_node_drained(d->core, n, &why);
+    ni->drain_reason = (char *)why;
     uint32_t nl = sched_node_label_count(d->core, n);
     Cairn__KeyValue *kv = clients_keep(f, calloc(nl + 1, sizeof(*kv)));
     ni->labels = clients_keep(f, calloc(nl + 1, sizeof(*ni->labels)));
@@ -859,16 +864,16 @@ static void on_drain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__D
                       r->node ? r->node : "");
         return;
     }
-    if (sched_node_state(d->core, node) == SCHED_NODE_DOWN) {
-        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION, "node %s is down",
-                      r->node);
-        return;
-    }
-    sched_node_state_t want = r->drain ? SCHED_NODE_DRAINING : SCHED_NODE_UP;
-    if (sched_node_state(d->core, node) != want) {
+    /* a drain holds whatever the node's presence (a node drained while
+     * down or away takes nothing when it comes back); draining again with
+     * another reason records the new reason */
+    const char *had = "", *reason = r->reason ? r->reason : "";
+    bool drained = sched_node_drained(d->core, node, &had);
+    if (drained != r->drain || (r->drain && strcmp(had, reason))) {
         sched_event_t ev = {.type = SCHED_EV_NODE_STATE, .time_ms = wall_ms()};
         ev.u.node_state.node = node;
-        ev.u.node_state.state = want;
+        ev.u.node_state.state = r->drain ? SCHED_NODE_DRAINING : SCHED_NODE_UP;
+        ev.u.node_state.reason = reason;
         d_apply(d, &ev, NULL, 0, NULL);
         dlog(d->log, LOG_INFO, "node %s %s%s%s", r->node, r->drain ? "draining" : "undrained",
              r->reason && *r->reason ? ": " : "", r->reason ? r->reason : "");

@@ -600,6 +600,7 @@ int conv_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64_t 
     case SCHED_EV_NODE_STATE:
         ns.node = ev->u.node_state.node;
         ns.state = (uint32_t)ev->u.node_state.state;
+        ns.reason = (char *)(ev->u.node_state.reason ? ev->u.node_state.reason : "");
         e.event_case = CAIRN__JOURNAL_ENTRY__EVENT_NODE_STATE;
         e.node_state = &ns;
         break;
@@ -690,6 +691,7 @@ int conv_event_unpack(const uint8_t *buf, size_t len, sched_event_t *ev, conv_ho
         ev->type = SCHED_EV_NODE_STATE;
         ev->u.node_state.node = e->node_state->node;
         ev->u.node_state.state = (sched_node_state_t)e->node_state->state;
+        ev->u.node_state.reason = e->node_state->reason; /* held by h->entry */
         return 0;
     case CAIRN__JOURNAL_ENTRY__EVENT_SUBMIT: {
         conv_errors_t errs = {0};

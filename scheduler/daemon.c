@@ -153,10 +153,10 @@ static void config_line(const sched_daemon_t *d, char *buf, size_t n)
              "max_tasks=%u max_argv=%u max_env=%u max_needs=%u max_string=%zu",
              d->worker_url, d->client_url, (long long)c->heartbeat_interval_ms,
              (long long)c->heartbeat_timeout_ms, (long long)c->restart_grace_ms,
-             (long long)c->kill_grace_ms, c->max_reservations,
-             prefetch, c->join_key_file ? c->join_key_file : "-",
-             c->tls_cert ? c->tls_cert : "-", c->tls_ca ? c->tls_ca : "-",
-             c->admins && *c->admins ? c->admins : "-", c->allow_anonymous_writes,
+             (long long)c->kill_grace_ms, c->max_reservations, prefetch,
+             c->join_key_file ? c->join_key_file : "-", c->tls_cert ? c->tls_cert : "-",
+             c->tls_ca ? c->tls_ca : "-", c->admins && *c->admins ? c->admins : "-",
+             c->allow_anonymous_writes,
              c->secret_pattern ? c->secret_pattern : PROV_SECRET_PATTERN_DEFAULT,
              c->limits.max_tasks, c->limits.max_argv, c->limits.max_env, c->limits.max_needs,
              c->limits.max_string);
@@ -255,8 +255,8 @@ void d_send(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to, cairn_m
     send_x(d, net, to, type, msg, false);
 }
 
-void d_send_lazy(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to,
-                 cairn_msg_type_t type, const ProtobufCMessage *msg)
+void d_send_lazy(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to, cairn_msg_type_t type,
+                 const ProtobufCMessage *msg)
 {
     send_x(d, net, to, type, msg, true);
 }
@@ -612,6 +612,27 @@ static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
     return 0;
 }
 
+/* After a restart no node has registered with this scheduler yet: every
+ * node that was up (or draining) is returning. It keeps its attempts and
+ * takes nothing new until it registers again, or goes down when
+ * --restart-grace runs out (workers_check_heartbeats). Journaled, so a
+ * replay places exactly as this run does. */
+static void mark_returning(sched_daemon_t *d)
+{
+    uint32_t n = sched_node_count(d->core);
+    for (uint32_t i = 0; i < n; i++) {
+        sched_node_state_t st = sched_node_state(d->core, i);
+        if (st != SCHED_NODE_UP && st != SCHED_NODE_DRAINING)
+            continue;
+        sched_event_t ev = {.type = SCHED_EV_NODE_STATE, .time_ms = wall_ms()};
+        ev.u.node_state.node = i;
+        ev.u.node_state.state = SCHED_NODE_RETURNING;
+        cairn_error_t err = {{0}};
+        if (d_apply(d, &ev, NULL, 0, &err) < 0)
+            dlog(d->log, LOG_ERROR, "node %s: %s", sched_node_name(d->core, i), err.text);
+    }
+}
+
 static void handle_closed(uv_handle_t *h)
 {
     sched_daemon_t *d = h->data;
@@ -678,6 +699,7 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
         (rc = journal_load_replica_exits(d->journal, workers_rexit_loaded, d, err)) < 0)
         goto fail;
     d->started_ms = (int64_t)uv_now(loop);
+    mark_returning(d);
     if ((rc = open_endpoints(d, err)) < 0 || (rc = audit_config(d, err)) < 0)
         goto fail;
     if (cfg->http_addr && (rc = metrics_start(cfg->http_addr, &d->metrics, err)) < 0)

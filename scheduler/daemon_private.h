@@ -18,7 +18,6 @@
 /* What the daemon knows of a node beyond the core's state. */
 typedef struct node_link {
     uint32_t pipe;         /* nng pipe id, 0 = not connected */
-    bool seen;             /* registered since this scheduler started */
     int64_t last_heard_ms; /* loop time */
     char *worker_version;
     char *fingerprint, *driver, *cuda; /* from its Register, for provenance */

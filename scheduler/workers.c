@@ -310,7 +310,6 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
         unbind(d, old);
     unbind(d, node);
     l->pipe = from->pipe.id;
-    l->seen = true;
     pm_put(d, l->pipe, node);
     l->last_heard_ms = (int64_t)uv_now(d->loop);
     free(l->worker_version);
@@ -728,12 +727,16 @@ void workers_check_heartbeats(sched_daemon_t *d)
             return;
         int64_t limit = d->cfg.heartbeat_timeout_ms;
         /* after a restart, nodes get the grace period to come back */
-        if (!l->seen && now - d->started_ms < d->cfg.restart_grace_ms)
+        bool returning = sched_node_state(d->core, i) == SCHED_NODE_RETURNING;
+        if (returning ? now - d->started_ms < d->cfg.restart_grace_ms
+                      : now - l->last_heard_ms <= limit)
             continue;
-        if (now - l->last_heard_ms <= limit)
-            continue;
-        dlog(d->log, LOG_WARN, "node %s silent for %lld ms: down", sched_node_name(d->core, i),
-             (long long)(now - l->last_heard_ms));
+        if (returning)
+            dlog(d->log, LOG_WARN, "node %s not back within the restart grace (%lld ms): down",
+                 sched_node_name(d->core, i), (long long)d->cfg.restart_grace_ms);
+        else
+            dlog(d->log, LOG_WARN, "node %s silent for %lld ms: down", sched_node_name(d->core, i),
+                 (long long)(now - l->last_heard_ms));
         char target[300];
         snprintf(target, sizeof(target), "node %.255s", sched_node_name(d->core, i));
         d_audit(d, "scheduler", "node_loss", target, "silent_ms=%lld running=%zu",

@@ -104,6 +104,7 @@ void cluster_node_fini(sched_node_t *n)
     for (uint32_t i = 0; i < n->nlabels; i++)
         free(n->labels[i]);
     free(n->name);
+    free(n->drain_reason);
     free(n->numa_memory);
     free(n->core_numa);
     free(n->gpus);
@@ -130,12 +131,12 @@ static int desc_check(const sched_node_desc_t *d, cairn_error_t *err)
                        SCHED_MAX_GPUS_PER_NODE);
     for (int i = 0; i < d->ncores; i++)
         if (d->core_numa[i] < 0 || d->core_numa[i] >= d->nnuma)
-            return errcode(err, SCHED_EINVAL, "node %s: core %d in unknown NUMA domain %d",
-                           d->name, i, d->core_numa[i]);
+            return errcode(err, SCHED_EINVAL, "node %s: core %d in unknown NUMA domain %d", d->name,
+                           i, d->core_numa[i]);
     for (int i = 0; i < d->ngpus; i++)
         if (d->gpus[i].numa < -1 || d->gpus[i].numa >= d->nnuma)
-            return errcode(err, SCHED_EINVAL, "node %s: GPU %d in unknown NUMA domain %d",
-                           d->name, i, d->gpus[i].numa);
+            return errcode(err, SCHED_EINVAL, "node %s: GPU %d in unknown NUMA domain %d", d->name,
+                           i, d->gpus[i].numa);
     for (int i = 0; i < d->nlabels; i++)
         if (!d->labels[i] || !strchr(d->labels[i], '='))
             return errcode(err, SCHED_EINVAL, "node %s: label '%s' is not key=value", d->name,
@@ -223,9 +224,19 @@ static int name_cmp(const sched_t *s, uint32_t id, const char *name)
 int sched_node_find(const sched_t *s, const char *name, uint32_t *id)
 {
     return name && ids_find(s->node_by_name, s->nnodes, name, node_name_of, s, id) ? 0
-                                                                                 : SCHED_ENOENT;
+                                                                                   : SCHED_ENOENT;
 }
 
+/* The effective state from presence and drain (cluster.h). */
+static void node_state_derive(sched_node_t *n)
+{
+    if (n->presence == SCHED_NODE_DOWN || n->presence == SCHED_NODE_RETURNING)
+        n->state = n->presence;
+    else
+        n->state = n->drained ? SCHED_NODE_DRAINING : SCHED_NODE_UP;
+}
+
+/* A known node registers again: it is up; a drain stays. */
 static int node_readd(sched_t *s, uint32_t id, const sched_node_desc_t *d, cairn_error_t *err)
 {
     sched_node_t *n = &s->nodes[id];
@@ -238,7 +249,8 @@ static int node_readd(sched_t *s, uint32_t id, const sched_node_desc_t *d, cairn
                            "still hold resources on it",
                            d->name);
         index_remove(s, n);
-        n->state = SCHED_NODE_UP;
+        n->presence = SCHED_NODE_UP;
+        node_state_derive(n);
         cluster_index_update(s, n);
         return 0;
     }
@@ -247,10 +259,14 @@ static int node_readd(sched_t *s, uint32_t id, const sched_node_desc_t *d, cairn
         cluster_node_fini(&fresh);
         return errcode(err, SCHED_ENOMEM, "out of memory adding node %s", d->name);
     }
+    fresh.drained = n->drained;
+    fresh.drain_reason = n->drain_reason;
+    n->drain_reason = NULL;
     index_remove(s, n);
     cluster_node_fini(n);
     *n = fresh;
-    n->state = SCHED_NODE_UP;
+    n->presence = SCHED_NODE_UP;
+    node_state_derive(n);
     return 0;
 }
 
@@ -282,7 +298,7 @@ int cluster_node_add(sched_t *s, const sched_node_desc_t *d, cairn_error_t *err)
             cluster_node_fini(n);
             return errcode(err, SCHED_ENOMEM, "out of memory adding node %s", d->name);
         }
-        n->state = SCHED_NODE_UP;
+        n->presence = n->state = SCHED_NODE_UP;
         /* keep node_by_name sorted */
         size_t pos = 0;
         while (pos < s->nnodes && name_cmp(s, s->node_by_name[pos], d->name) < 0)
@@ -310,14 +326,38 @@ int cluster_node_add(sched_t *s, const sched_node_desc_t *d, cairn_error_t *err)
     return 0;
 }
 
-int cluster_node_set_state(sched_t *s, uint32_t node, sched_node_state_t st, cairn_error_t *err)
+int cluster_node_set_state(sched_t *s, uint32_t node, sched_node_state_t st, const char *reason,
+                           cairn_error_t *err)
 {
     if (node >= s->nnodes)
         return errcode(err, SCHED_ENOENT, "unknown node %u", node);
-    if (st != SCHED_NODE_UP && st != SCHED_NODE_DRAINING && st != SCHED_NODE_DOWN)
-        return errcode(err, SCHED_EINVAL, "invalid node state %d", (int)st);
     sched_node_t *n = &s->nodes[node];
-    n->state = st;
+    char *why = NULL;
+    switch (st) {
+    case SCHED_NODE_DRAINING: /* drain (again: the newest reason counts) */
+        if (reason && *reason && !(why = xstrdup(reason)))
+            return errcode(err, SCHED_ENOMEM, "out of memory");
+        free(n->drain_reason);
+        n->drain_reason = why;
+        n->drained = true;
+        break;
+    case SCHED_NODE_UP: /* undrain */
+        free(n->drain_reason);
+        n->drain_reason = NULL;
+        n->drained = false;
+        break;
+    case SCHED_NODE_RETURNING:
+        if (n->presence == SCHED_NODE_DOWN)
+            return errcode(err, SCHED_EINVAL, "node %s is down, not returning", n->name);
+        n->presence = st;
+        break;
+    case SCHED_NODE_DOWN:
+        n->presence = st;
+        break;
+    default:
+        return errcode(err, SCHED_EINVAL, "invalid node state %d", (int)st);
+    }
+    node_state_derive(n);
     cluster_index_update(s, n);
     return 0;
 }

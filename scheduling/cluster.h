@@ -14,10 +14,23 @@
 #define SCHED_MAX_CORES_PER_NODE 4096
 #define SCHED_MAX_NUMA_PER_NODE 64
 
+/* A node's state is derived from two things the events set apart:
+ *   - its presence: up (registered), returning (known from before a
+ *     scheduler restart, not registered again yet: it keeps its attempts
+ *     and takes nothing new) or down (lost: its attempts are node-lost);
+ *   - whether an operator drained it (with a reason), which survives the
+ *     node going down and coming back, and scheduler restarts, until an
+ *     undrain.
+ * sched_node_state() gives the effective state: down and returning first,
+ * then draining; only an up node takes new work.
+ *
+ * As an event (SCHED_EV_NODE_STATE): DRAINING drains, UP undrains, DOWN
+ * and RETURNING set the presence (a NODE_ADD makes it up again). */
 typedef enum sched_node_state {
     SCHED_NODE_UP = 0,
-    SCHED_NODE_DRAINING = 1, /* runs what it has, takes nothing new */
-    SCHED_NODE_DOWN = 2,     /* lost: its running attempts are node-lost */
+    SCHED_NODE_DRAINING = 1,  /* runs what it has, takes nothing new */
+    SCHED_NODE_DOWN = 2,      /* lost: its running attempts are node-lost */
+    SCHED_NODE_RETURNING = 3, /* not back since a scheduler restart */
 } sched_node_state_t;
 
 /* One GPU as reported by a worker. Strings may be NULL when unknown. */

@@ -6,8 +6,11 @@
 static void dump_node(sbuf_t *b, const sched_node_t *n)
 {
     uint32_t ids[SCHED_MAX_CORES_PER_NODE], k = 0;
-    sb_printf(b, "node %u %s %s mem %llu/%llu ", n->id, n->name, sched_node_state_name(n->state),
-              (unsigned long long)n->mem_free, (unsigned long long)n->mem_total);
+    sb_printf(b, "node %u %s %s ", n->id, n->name, sched_node_state_name(n->state));
+    if (n->drained)
+        sb_printf(b, "drained[%s] ", n->drain_reason ? n->drain_reason : "");
+    sb_printf(b, "mem %llu/%llu ", (unsigned long long)n->mem_free,
+              (unsigned long long)n->mem_total);
     for (uint32_t i = 0; i < n->ncores; i++)
         if (bit_test(n->core_free, i))
             ids[k++] = i;

@@ -11,7 +11,7 @@
 
 typedef enum sched_event_type {
     SCHED_EV_NODE_ADD = 1, /* a node registered (or re-registered) */
-    SCHED_EV_NODE_STATE,   /* up / draining / down */
+    SCHED_EV_NODE_STATE,   /* drain / undrain / down / returning (cluster.h) */
     SCHED_EV_JOB_SUBMIT,   /* a job was accepted; it gets the next job id */
     SCHED_EV_PLACE,        /* an attempt was placed (output of a pass) */
     SCHED_EV_START,        /* an attempt's processes started */
@@ -47,6 +47,7 @@ typedef struct sched_event {
         struct {
             uint32_t node;
             sched_node_state_t state;
+            const char *reason; /* DRAINING: why (may be NULL); copied */
         } node_state;
         sched_job_spec_t submit;
         struct {

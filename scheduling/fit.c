@@ -14,6 +14,7 @@ static const char *const reason_text[FIT_NREASONS] = {
     [FIT_OK] = "fits",
     [FIT_DOWN] = "node down",
     [FIT_DRAINING] = "node draining",
+    [FIT_RETURNING] = "node not back since the scheduler restarted",
     [FIT_LABELS] = "labels do not match",
     [FIT_GPU_MODEL] = "GPU model does not match",
     [FIT_GPU_MEMORY] = "GPU memory too small",
@@ -39,7 +40,8 @@ static bool contains_ci(const char *hay, const char *needle)
         return true;
     for (; *hay; hay++) {
         size_t i = 0;
-        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+        while (i < n && hay[i] &&
+               tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
             i++;
         if (i == n)
             return true;
@@ -104,6 +106,8 @@ fit_reason_t fit_node(const sched_node_t *n, const task_class_t *c)
         return FIT_DOWN;
     if (n->state == SCHED_NODE_DRAINING)
         return FIT_DRAINING;
+    if (n->state == SCHED_NODE_RETURNING)
+        return FIT_RETURNING;
     /* fast path: free counts first, they reject most nodes in a busy cluster */
     if (n->free_gpus >= c->gpus && n->free_cores >= c->cpus && n->mem_free >= c->memory) {
         if (c->nlabels && !labels_match(n, c))
@@ -241,7 +245,7 @@ void fit_choose(const sched_node_t *n, const task_class_t *c, uint32_t *cores, u
         int j = (int)i - 1;
         while (j >= 0) {
             uint32_t y = order[j];
-            bool before = ngpu_dom[x] != ngpu_dom[y]         ? ngpu_dom[x] > ngpu_dom[y]
+            bool before = ngpu_dom[x] != ngpu_dom[y]                   ? ngpu_dom[x] > ngpu_dom[y]
                           : ((int)x == bestfit) != ((int)y == bestfit) ? (int)x == bestfit
                           : n->numa_free_cores[x] != n->numa_free_cores[y]
                               ? n->numa_free_cores[x] > n->numa_free_cores[y]

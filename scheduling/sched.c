@@ -55,7 +55,7 @@ static int apply_node_add(sched_t *s, const sched_event_t *ev, cairn_error_t *er
 static int apply_node_state(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
 {
     uint32_t node = ev->u.node_state.node;
-    int rc = cluster_node_set_state(s, node, ev->u.node_state.state, err);
+    int rc = cluster_node_set_state(s, node, ev->u.node_state.state, ev->u.node_state.reason, err);
     if (rc == 0 && ev->u.node_state.state == SCHED_NODE_DOWN)
         rc = attempts_node_lost(s, node, ev->time_ms);
     return rc;
@@ -111,8 +111,8 @@ const char *sched_task_state_name(sched_task_state_t st)
 
 const char *sched_node_state_name(sched_node_state_t st)
 {
-    static const char *const names[] = {"up", "draining", "down"};
-    return (unsigned)st < 3 ? names[st] : "unknown";
+    static const char *const names[] = {"up", "draining", "down", "returning"};
+    return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
 }
 
 const char *sched_end_name(sched_end_t e)
@@ -137,6 +137,14 @@ const char *sched_node_name(const sched_t *s, uint32_t node)
 sched_node_state_t sched_node_state(const sched_t *s, uint32_t node)
 {
     return node < s->nnodes ? s->nodes[node].state : SCHED_NODE_DOWN;
+}
+
+bool sched_node_drained(const sched_t *s, uint32_t node, const char **reason)
+{
+    const sched_node_t *n = node < s->nnodes ? &s->nodes[node] : NULL;
+    if (reason)
+        *reason = n && n->drained && n->drain_reason ? n->drain_reason : "";
+    return n && n->drained;
 }
 
 int sched_node_usage(const sched_t *s, uint32_t node, sched_node_usage_t *u)

@@ -94,7 +94,11 @@ uint32_t sched_node_count(const sched_t *s);
 /* Node id by name; SCHED_ENOENT if unknown. */
 int sched_node_find(const sched_t *s, const char *name, uint32_t *id);
 const char *sched_node_name(const sched_t *s, uint32_t node);
+/* The effective state (cluster.h: down and returning before draining). */
 sched_node_state_t sched_node_state(const sched_t *s, uint32_t node);
+/* Whether an operator drained the node (whatever its presence); *reason
+ * (may be NULL) gets the reason given, "" when none. */
+bool sched_node_drained(const sched_t *s, uint32_t node, const char **reason);
 
 typedef struct sched_node_usage {
     uint32_t ncores, free_cores;

@@ -58,7 +58,10 @@ typedef struct sched_gpu {
 typedef struct sched_node {
     uint32_t id;
     char *name;
-    sched_node_state_t state;
+    sched_node_state_t state;    /* effective: derived from the two below */
+    sched_node_state_t presence; /* UP, RETURNING or DOWN */
+    bool drained;                /* by an operator, until undrained */
+    char *drain_reason;          /* NULL when not drained or none given */
     uint32_t nnuma, ncores, ngpus, nlabels, ngroups;
     uint64_t *numa_memory;
     uint16_t *core_numa;
@@ -257,7 +260,8 @@ static inline sched_task_t *task_at(const sched_t *s, task_ref_t r)
 
 /* cluster.c */
 int cluster_node_add(sched_t *s, const sched_node_desc_t *d, cairn_error_t *err);
-int cluster_node_set_state(sched_t *s, uint32_t node, sched_node_state_t st, cairn_error_t *err);
+int cluster_node_set_state(sched_t *s, uint32_t node, sched_node_state_t st, const char *reason,
+                           cairn_error_t *err);
 int cluster_alloc_check(const sched_t *s, const sched_alloc_desc_t *a, cairn_error_t *err);
 void cluster_alloc_take(sched_t *s, const sched_alloc_desc_t *a);
 void cluster_alloc_release(sched_t *s, const sched_alloc_desc_t *a);
@@ -270,6 +274,7 @@ typedef enum fit_reason {
     FIT_OK = 0,
     FIT_DOWN,
     FIT_DRAINING,
+    FIT_RETURNING,
     FIT_LABELS,
     FIT_GPU_MODEL,
     FIT_GPU_MEMORY,

@@ -19,20 +19,20 @@ LEAK_TEST(cluster, conflicting_place_is_refused_without_side_effects)
     sched_job_spec_t job = {.name = "j", .ntasks = 2, .tasks = t};
     cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
     uint32_t cores_a[] = {0, 1};
-    sched_alloc_desc_t a = {.node = 0, .ncores = 2, .cores = cores_a, .gpu_mask = 1,
-                            .memory_bytes = 4 * GiB};
+    sched_alloc_desc_t a = {
+        .node = 0, .ncores = 2, .cores = cores_a, .gpu_mask = 1, .memory_bytes = 4 * GiB};
     sched_event_t ev = {.type = SCHED_EV_PLACE, .time_ms = 1};
-    ev.u.place = (__typeof__(ev.u.place)){.job = 1, .task = 0, .attempt = 1, .nreplicas = 1,
-                                      .allocs = &a};
+    ev.u.place =
+        (__typeof__(ev.u.place)){.job = 1, .task = 0, .attempt = 1, .nreplicas = 1, .allocs = &a};
     cr_assert_eq(sched_apply(s, &ev, NULL), 0);
     char *before = sched_dump(s);
     cairn_error_t err;
     /* same core again */
     uint32_t cores_b[] = {1, 2};
-    sched_alloc_desc_t b = {.node = 0, .ncores = 2, .cores = cores_b, .gpu_mask = 2,
-                            .memory_bytes = 4 * GiB};
-    ev.u.place = (__typeof__(ev.u.place)){.job = 1, .task = 1, .attempt = 2, .nreplicas = 1,
-                                      .allocs = &b};
+    sched_alloc_desc_t b = {
+        .node = 0, .ncores = 2, .cores = cores_b, .gpu_mask = 2, .memory_bytes = 4 * GiB};
+    ev.u.place =
+        (__typeof__(ev.u.place)){.job = 1, .task = 1, .attempt = 2, .nreplicas = 1, .allocs = &b};
     cr_expect_eq(sched_apply(s, &ev, &err), SCHED_ECONFLICT);
     cr_expect_str_eq(err.text, "node n0: core 1 already allocated");
     /* same GPU again */
@@ -198,5 +198,107 @@ LEAK_TEST(cluster, explain_counts_nodes_per_reason)
                           "mem=0; best fit: leaves 0 GPUs and 3 cores free on n2; GPUs all "
                           "behind one PCIe switch; cores on the GPUs' NUMA domain");
     free(why);
+    sched_destroy(s);
+}
+
+static int set_state(sched_t *s, uint32_t node, sched_node_state_t st, const char *reason,
+                     int64_t t)
+{
+    sched_event_t ev = {.type = SCHED_EV_NODE_STATE, .time_ms = t};
+    ev.u.node_state.node = node;
+    ev.u.node_state.state = st;
+    ev.u.node_state.reason = reason;
+    return sched_apply(s, &ev, NULL);
+}
+
+/* A drain is an operator's: a node that registers again, busy or idle,
+ * or comes back after it was lost, stays drained with its reason. */
+LEAK_TEST(cluster, drain_survives_reregistration_and_loss)
+{
+    fx_node_t a;
+    sched_t *s = sched_create(NULL);
+    fx_node_init(&a, "a", 1, 1, 0, 0, NULL, 0, 16 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &a), 0);
+    sched_task_spec_t t[] = {fx_task("x", 1, 0), fx_task("y", 1, 0)};
+    sched_job_spec_t job = {.name = "j", .ntasks = 2, .tasks = t};
+    cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 1); /* x runs; y waits... */
+    cr_assert_eq(set_state(s, 0, SCHED_NODE_DRAINING, "maint", 1), 0);
+    /* busy re-registration (a worker reconnect) */
+    cr_assert_eq(fx_add_node(s, NULL, &a), 0);
+    const char *why = NULL;
+    cr_expect_eq(sched_node_state(s, 0), SCHED_NODE_DRAINING);
+    cr_expect(sched_node_drained(s, 0, &why));
+    cr_expect_str_eq(why, "maint");
+    cr_assert_eq(fx_finish(s, NULL, 1, SCHED_END_EXIT, 0, 2), 0);
+    cr_expect_eq(fx_place(s, NULL, 2, &pass), 0, "still drained: y waits");
+    /* idle re-registration rebuilds the node: the drain stays */
+    cr_assert_eq(fx_add_node(s, NULL, &a), 0);
+    cr_expect_eq(sched_node_state(s, 0), SCHED_NODE_DRAINING);
+    /* lost and back */
+    cr_assert_eq(set_state(s, 0, SCHED_NODE_DOWN, NULL, 3), 0);
+    cr_expect_eq(sched_node_state(s, 0), SCHED_NODE_DOWN);
+    cr_expect(sched_node_drained(s, 0, &why));
+    cr_assert_eq(fx_add_node(s, NULL, &a), 0);
+    cr_expect_eq(sched_node_state(s, 0), SCHED_NODE_DRAINING);
+    cr_expect(sched_node_drained(s, 0, &why));
+    cr_expect_str_eq(why, "maint");
+    char *dump = sched_dump(s);
+    cr_expect(strstr(dump, "node 0 a draining drained[maint] ") != NULL, "%s", dump);
+    free(dump);
+    cr_expect_eq(fx_place(s, NULL, 4, &pass), 0);
+    /* draining again records the newer reason; undrain clears it */
+    cr_assert_eq(set_state(s, 0, SCHED_NODE_DRAINING, "disk swap", 5), 0);
+    sched_node_drained(s, 0, &why);
+    cr_expect_str_eq(why, "disk swap");
+    cr_assert_eq(set_state(s, 0, SCHED_NODE_UP, NULL, 6), 0);
+    cr_expect(!sched_node_drained(s, 0, &why));
+    cr_expect_str_eq(why, "");
+    cr_expect_eq(fx_place(s, NULL, 6, &pass), 1);
+    sched_destroy(s);
+}
+
+/* After a scheduler restart, a node not registered again keeps its
+ * attempts (they may end) and gets nothing new, prefetch included, until
+ * it registers; a down node cannot be returning. */
+LEAK_TEST(cluster, returning_node_keeps_attempts_and_takes_nothing_new)
+{
+    fx_node_t a, b;
+    sched_config_t cfg = {.max_reservations = 1, .prefetch = 2, .prefetch_max = 2};
+    sched_t *s = sched_create(&cfg);
+    fx_node_init(&a, "a", 1, 1, 0, 0, NULL, 0, 16 * GiB);
+    fx_node_init(&b, "b", 1, 1, 0, 0, NULL, 0, 16 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &a), 0);
+    sched_task_spec_t x = fx_task("x", 1, 0);
+    sched_task_spec_t t[] = {fx_task("y", 1, 0), fx_task("z", 1, 0)};
+    sched_job_spec_t j1 = {.name = "j1", .ntasks = 1, .tasks = &x};
+    sched_job_spec_t j2 = {.name = "j2", .ntasks = 2, .tasks = t};
+    cr_assert_eq(fx_submit(s, NULL, &j1, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 1);
+    cr_expect_str_eq(pass.buf, "job1 x a1 -> a core[0] mem=0");
+    cr_assert_eq(set_state(s, 0, SCHED_NODE_RETURNING, NULL, 1), 0);
+    cr_expect_eq(sched_node_state(s, 0), SCHED_NODE_RETURNING);
+    cr_assert_eq(fx_submit(s, NULL, &j2, 1), 0);
+    cr_expect_eq(fx_place(s, NULL, 1, &pass), 0, "nothing placed or queued on it: %s", pass.buf);
+    char *why = sched_explain(s, 2, 0, 1);
+    cr_expect_str_eq(why, "job 2 task y: waiting for resources: 1 node: node not back since the "
+                          "scheduler restarted");
+    free(why);
+    sched_attempt_info_t ai;
+    cr_assert_eq(sched_attempt_get(s, 1, &ai), 0);
+    cr_expect_eq(ai.end, SCHED_END_NONE, "its attempt is kept");
+    /* another node registers: it takes the work */
+    cr_assert_eq(fx_add_node(s, NULL, &b), 0);
+    cr_assert_eq(fx_place(s, NULL, 2, &pass), 2, "%s", pass.buf);
+    cr_expect_str_eq(pass.buf, "job2 y a2 -> b core[0] mem=0\njob2 z a3 -> b core[0] mem=0 "
+                               "after a2");
+    /* the returning node's attempt ends while it is away, then it is back */
+    cr_assert_eq(fx_finish(s, NULL, 1, SCHED_END_EXIT, 0, 3), 0);
+    cr_expect_eq(fx_place(s, NULL, 3, &pass), 0);
+    cr_assert_eq(fx_add_node(s, NULL, &a), 0);
+    cr_expect_eq(sched_node_state(s, 0), SCHED_NODE_UP);
+    /* lost: it cannot be returning */
+    cr_assert_eq(set_state(s, 1, SCHED_NODE_DOWN, NULL, 5), 0);
+    cr_expect_eq(set_state(s, 1, SCHED_NODE_RETURNING, NULL, 6), SCHED_EINVAL);
     sched_destroy(s);
 }

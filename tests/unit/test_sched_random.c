@@ -18,7 +18,7 @@ typedef struct sim {
     fx_journal_t journal;
     fx_node_t nodes[MAX_NODES];
     int nnodes;
-    bool down[MAX_NODES];
+    sched_node_state_t down[MAX_NODES]; /* UP: in service; else how it is out */
     sched_task_spec_t tasks[MAX_JOBS][MAX_TASKS];
     char names[MAX_JOBS][MAX_TASKS][16];
     const char *needs[MAX_JOBS][MAX_TASKS][3];
@@ -98,8 +98,8 @@ static void sim_submit(sim_t *m)
         t->needs = m->needs[j][i];
         t->nneeds = nd;
     }
-    m->jobs[j] = (sched_job_spec_t){.name = "job", .seed = fx_rand(&m->rng), .ntasks = n,
-                                    .tasks = m->tasks[j]};
+    m->jobs[j] = (sched_job_spec_t){
+        .name = "job", .seed = fx_rand(&m->rng), .ntasks = n, .tasks = m->tasks[j]};
     if (fx_submit(m->s, &m->journal, &m->jobs[j], m->now) == 0)
         m->njobs++; /* unsatisfiable random specs are refused: fine */
 }
@@ -155,6 +155,24 @@ static void check_invariants(sim_t *m)
     }
 }
 
+/* A node out of service comes back: a lost or returning one registers
+ * again; a drained one is undrained (registering alone keeps a drain). */
+static void node_back(sim_t *m, int i)
+{
+    if (m->down[i] == SCHED_NODE_DRAINING) {
+        sched_event_t ev = {.type = SCHED_EV_NODE_STATE, .time_ms = m->now};
+        ev.u.node_state.node = (uint32_t)i;
+        ev.u.node_state.state = SCHED_NODE_UP;
+        cr_assert_eq(fx_add_node(m->s, &m->journal, &m->nodes[i]), 0);
+        cr_assert_eq(sched_node_state(m->s, (uint32_t)i), SCHED_NODE_DRAINING);
+        cr_assert_eq(fx_apply(m->s, &m->journal, &ev), 0);
+    } else {
+        cr_assert_eq(fx_add_node(m->s, &m->journal, &m->nodes[i]), 0);
+    }
+    cr_assert_eq(sched_node_state(m->s, (uint32_t)i), SCHED_NODE_UP);
+    m->down[i] = SCHED_NODE_UP;
+}
+
 static void sim_step(sim_t *m)
 {
     m->now += 1 + rnd(m, 40);
@@ -164,7 +182,7 @@ static void sim_step(sim_t *m)
     sched_event_t ev = {.time_ms = m->now};
     if (act < 55 && n) {
         uint64_t id = ids[rnd(m, (uint32_t)n)];
-        static const sched_end_t ends[] = {SCHED_END_EXIT, SCHED_END_EXIT, SCHED_END_EXIT,
+        static const sched_end_t ends[] = {SCHED_END_EXIT, SCHED_END_EXIT,   SCHED_END_EXIT,
                                            SCHED_END_EXIT, SCHED_END_SIGNAL, SCHED_END_TIMEOUT};
         sched_end_t e = ends[rnd(m, 6)];
         int code = e == SCHED_END_EXIT ? (rnd(m, 4) == 0 ? 1 : 0) : 9;
@@ -176,14 +194,16 @@ static void sim_step(sim_t *m)
     } else if (act < 72) {
         int i = (int)rnd(m, (uint32_t)m->nnodes);
         if (m->down[i]) {
-            cr_assert_eq(fx_add_node(m->s, &m->journal, &m->nodes[i]), 0); /* comes back */
-            m->down[i] = false;
+            node_back(m, i);
         } else {
+            static const sched_node_state_t outs[] = {SCHED_NODE_DOWN, SCHED_NODE_DOWN,
+                                                      SCHED_NODE_DRAINING, SCHED_NODE_RETURNING};
             ev.type = SCHED_EV_NODE_STATE;
             ev.u.node_state.node = (uint32_t)i;
-            ev.u.node_state.state = rnd(m, 2) ? SCHED_NODE_DOWN : SCHED_NODE_DRAINING;
+            ev.u.node_state.state = outs[rnd(m, 4)];
+            ev.u.node_state.reason = "random";
             cr_assert_eq(fx_apply(m->s, &m->journal, &ev), 0);
-            m->down[i] = true;
+            m->down[i] = ev.u.node_state.state;
         }
     } else if (act < 75 && m->njobs) {
         ev.type = SCHED_EV_CANCEL;
@@ -227,10 +247,8 @@ static sim_t *sim_run(uint64_t seed, int steps)
 static void sim_drain(sim_t *m)
 {
     for (int i = 0; i < m->nnodes; i++)
-        if (m->down[i]) {
-            cr_assert_eq(fx_add_node(m->s, &m->journal, &m->nodes[i]), 0);
-            m->down[i] = false;
-        }
+        if (m->down[i])
+            node_back(m, i);
     for (int round = 0; round < 10000; round++) {
         uint64_t ids[4096];
         size_t n = running(m, ids, 4096);
@@ -334,6 +352,6 @@ LEAK_TEST(random, invariants_determinism_and_replay)
     cr_expect_gt(queued, 5, "queued (prefetch) placements %zu", queued);
     cr_expect_gt(retried, 50, "retried attempts %zu", retried);
     cr_expect_gt(lost, 20, "node-lost attempts %zu", lost);
-    cr_log_info("%zu placements, %zu gangs, %zu retries, %zu node-lost", placements, gangs,
-                retried, lost);
+    cr_log_info("%zu placements, %zu gangs, %zu retries, %zu node-lost", placements, gangs, retried,
+                lost);
 }
