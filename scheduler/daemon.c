@@ -417,6 +417,7 @@ static void check_cb(uv_check_t *h)
             dlog(d->log, LOG_ERROR, "placement pass failed: %d", n);
         arm_wakeup(d);
     }
+    workers_save_seqs(d);
     if ((journal_pending(d->journal) || d->degraded) && !commit_can_wait(d)) {
         d->commit_urgent = false;
         uv_timer_stop(&d->commit_timer);
@@ -441,7 +442,7 @@ static void check_cb(uv_check_t *h)
             d->nbatch_peers = 0;
             cairn_error_t lerr = {{0}};
             if (audit_reload(d->audit, &lerr) < 0 || cache_reload(d->cache, &lerr) < 0 ||
-                load_state(d, &lerr) < 0)
+                load_state(d, &lerr) < 0 || workers_load_seqs(d, &lerr) < 0)
                 dlog(d->log, LOG_ERROR, "reload failed: %s", lerr.text);
             d_mark_dirty(d);
         } else if (pending && d->degraded) { /* a commit went through */
@@ -698,6 +699,9 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
         (rc = usage_open(d->journal, &d->usage, err)) < 0 || (rc = load_state(d, err)) < 0 ||
         (rc = journal_load_replica_exits(d->journal, workers_rexit_loaded, d, err)) < 0)
         goto fail;
+    d_link(d, sched_node_count(d->core) ? sched_node_count(d->core) - 1 : 0);
+    if ((rc = workers_load_seqs(d, err)) < 0)
+        goto fail;
     d->started_ms = (int64_t)uv_now(loop);
     mark_returning(d);
     if ((rc = open_endpoints(d, err)) < 0 || (rc = audit_config(d, err)) < 0)
@@ -716,7 +720,6 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
     uint64_t sample =
         (uint64_t)(cfg->sample_interval_ms > 0 ? cfg->sample_interval_ms : USAGE_SAMPLE_DEFAULT_MS);
     uv_timer_start(&d->census_timer, census_cb, sample, sample);
-    d_link(d, sched_node_count(d->core) ? sched_node_count(d->core) - 1 : 0);
     dlog(log, LOG_INFO,
          "state %s: %llu journal entries, %u nodes, %u jobs; workers on %s, "
          "clients on %s",

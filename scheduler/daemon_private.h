@@ -27,6 +27,11 @@ typedef struct node_link {
     int64_t report_ms;
     uint32_t load1_milli;
     uint64_t mem_used, mem_total;
+    /* the worker process's incarnation and the newest task event applied
+     * from it (Register.incarnation; journal_put_worker_seq); seq_dirty:
+     * to be written with the next commit */
+    uint64_t incarnation, last_seq;
+    bool seq_dirty;
     /* attempts placed on this node, not yet delivered */
     uint64_t *pending;
     size_t npending, pending_cap;
@@ -203,6 +208,11 @@ void workers_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char 
 void workers_check_heartbeats(sched_daemon_t *d);
 int workers_node_of_pipe(sched_daemon_t *d, uint32_t pipe, uint32_t *node);
 void workers_rexit_loaded(uint64_t attempt, uint32_t rank, int end, int code, int sig, void *arg);
+/* The newest applied task event of each worker: load from the journal (at
+ * start and after a failed commit), and write the changed ones into the
+ * open transaction (before each commit). */
+int workers_load_seqs(sched_daemon_t *d, cairn_error_t *err);
+void workers_save_seqs(sched_daemon_t *d);
 
 /* dispatch.c */
 void dispatch_assign(sched_daemon_t *d, uint64_t attempt, uint32_t node);

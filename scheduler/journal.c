@@ -50,6 +50,8 @@ int journal_open(const char *path, journal_t **out, cairn_error_t *err)
                        "CREATE TABLE IF NOT EXISTS replica_exits (attempt INTEGER, rank INTEGER,"
                        " end_reason INTEGER, code INTEGER, sig INTEGER,"
                        " PRIMARY KEY (attempt, rank));"
+                       "CREATE TABLE IF NOT EXISTS worker_seqs (node TEXT PRIMARY KEY,"
+                       " incarnation INTEGER, seq INTEGER);"
                        "INSERT OR IGNORE INTO meta VALUES ('schema', '1');",
                        err)) < 0)
         goto fail;
@@ -206,6 +208,38 @@ int journal_put_replica_exit(journal_t *j, uint64_t attempt, uint32_t rank, int 
                                          : errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
     sqlite3_finalize(st);
     return rc;
+}
+
+int journal_put_worker_seq(journal_t *j, const char *node, uint64_t incarnation, uint64_t seq,
+                           cairn_error_t *err)
+{
+    int rc = begin(j, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(j->db, "INSERT OR REPLACE INTO worker_seqs VALUES (?,?,?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
+    sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)incarnation);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0
+                                         : errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int journal_load_worker_seqs(journal_t *j, journal_wseq_cb cb, void *arg, cairn_error_t *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(j->db, "SELECT node, incarnation, seq FROM worker_seqs ORDER BY node",
+                           -1, &st, NULL) != SQLITE_OK)
+        return errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
+    while (sqlite3_step(st) == SQLITE_ROW)
+        cb((const char *)sqlite3_column_text(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
+           (uint64_t)sqlite3_column_int64(st, 2), arg);
+    sqlite3_finalize(st);
+    return 0;
 }
 
 int journal_load_replica_exits(journal_t *j, journal_rexit_cb cb, void *arg, cairn_error_t *err)

@@ -329,6 +329,11 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     l->driver = strdup(drv);
     l->cuda = strdup(cuda);
     remote_addr(from->pipe, l->addr, sizeof(l->addr));
+    if (l->incarnation != reg->incarnation) { /* a new worker process: new seqs */
+        l->incarnation = reg->incarnation;
+        l->last_seq = 0;
+        l->seq_dirty = true;
+    }
     uint64_t *stale = calloc(reg->n_running + 1, sizeof(uint64_t));
     if (!stale) {
         snprintf(err.text, sizeof(err.text), "out of memory");
@@ -451,6 +456,9 @@ static void gang_exit(sched_daemon_t *d, const sched_attempt_info_t *ai, uint32_
                       sched_end_t end, int code, int sig, int64_t t)
 {
     bool ok = end == SCHED_END_EXIT && code == 0;
+    for (size_t i = 0; i < d->nrexits; i++)
+        if (d->rexits[i].attempt == ai->id && d->rexits[i].rank == rank)
+            return; /* this replica's exit counts once */
     if (!ok) {
         finish(d, ai->id, end, code, sig, t);
         u64vec_push(&d->cancel, ai->id);
@@ -458,7 +466,7 @@ static void gang_exit(sched_daemon_t *d, const sched_attempt_info_t *ai, uint32_
     }
     uint32_t done = 1;
     for (size_t i = 0; i < d->nrexits; i++)
-        if (d->rexits[i].attempt == ai->id && d->rexits[i].rank != rank)
+        if (d->rexits[i].attempt == ai->id)
             done++;
     if (done == ai->nreplicas) {
         size_t k = 0;
@@ -485,6 +493,44 @@ void workers_rexit_loaded(uint64_t attempt, uint32_t rank, int end, int code, in
     if (sched_attempt_get(d->core, attempt, &ai) < 0 || ai.end != SCHED_END_NONE)
         return;
     rexit_push(d, (replica_exit_t){attempt, rank, (sched_end_t)end, code, sig});
+}
+
+static void seq_loaded(const char *node, uint64_t incarnation, uint64_t seq, void *arg)
+{
+    sched_daemon_t *d = arg;
+    uint32_t id;
+    node_link_t *l;
+    if (sched_node_find(d->core, node, &id) < 0 || !(l = d_link(d, id)))
+        return;
+    l->incarnation = incarnation;
+    l->last_seq = seq;
+}
+
+int workers_load_seqs(sched_daemon_t *d, cairn_error_t *err)
+{
+    for (size_t i = 0; i < d->nlinks; i++) {
+        d->links[i].incarnation = d->links[i].last_seq = 0;
+        d->links[i].seq_dirty = false;
+    }
+    return journal_load_worker_seqs(d->journal, seq_loaded, d, err);
+}
+
+void workers_save_seqs(sched_daemon_t *d)
+{
+    for (size_t i = 0; i < d->nlinks; i++) {
+        node_link_t *l = &d->links[i];
+        if (!l->seq_dirty)
+            continue;
+        l->seq_dirty = false;
+        cairn_error_t err = {{0}};
+        if (journal_put_worker_seq(d->journal, sched_node_name(d->core, (uint32_t)i),
+                                   l->incarnation, l->last_seq, &err) < 0) {
+            dlog(d->log, LOG_ERROR, "%s", err.text);
+            d->degraded = d->batch_failed = true;
+            snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
+                     err.text);
+        }
+    }
 }
 
 /* Provenance of a replica that started: its node as it is now. */
@@ -608,6 +654,20 @@ static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cai
         dlog(d->log, LOG_WARN, "task event from an unregistered pipe ignored");
         return; /* not acknowledged: it comes again after registration */
     }
+    node_link_t *l = d_link(d, node);
+    Cairn__Ack ack = CAIRN__ACK__INIT;
+    ack.seq = te->seq;
+    if (l && l->incarnation && te->seq <= l->last_seq) {
+        /* applied already; its Ack was lost with a connection */
+        dlog(d->log, LOG_DEBUG, "task event %llu from %s applied already: acknowledged again",
+             (unsigned long long)te->seq, sched_node_name(d->core, node));
+        d_send_lazy(d, d->wnet, from, CAIRN_MSG_ACK, &ack.base);
+        return;
+    }
+    if (l && l->incarnation) {
+        l->last_seq = te->seq;
+        l->seq_dirty = true;
+    }
     sched_attempt_info_t ai;
     bool current = sched_attempt_get(d->core, te->attempt_id, &ai) == 0 &&
                    ai.end == SCHED_END_NONE && te->rank < ai.nreplicas &&
@@ -654,8 +714,6 @@ static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cai
     }
     /* the worker only drops the event when acknowledged (else resends it
      * after registering again, a duplicate dropped by seq): no hurry */
-    Cairn__Ack ack = CAIRN__ACK__INIT;
-    ack.seq = te->seq;
     d_send_lazy(d, d->wnet, from, CAIRN_MSG_ACK, &ack.base);
 }
 

@@ -73,6 +73,7 @@ struct worker_link {
     uint32_t heartbeat_ms;
     uint32_t backoff_ms; /* next retry delay after a refusal */
     uint64_t heartbeat_seq;
+    uint64_t incarnation; /* random, non-zero: Register.incarnation */
 
     /* the join challenge of this connection, and whether it was answered */
     const cairn_join_key_t *join_key;
@@ -296,6 +297,7 @@ static void send_register(worker_link_t *l)
         r.auth = &auth;
         l->answered = true;
     }
+    r.incarnation = l->incarnation;
     if (cairn_net_send(l->net, NULL, CAIRN_MSG_REGISTER, &reg->base, &err) < 0) {
         link_log(l, WORKER_LOG_WARN, "cannot send Register: %s", err.text);
         link_enter(l, LINK_BACKOFF);
@@ -411,13 +413,13 @@ static void on_register_reply(worker_link_t *l, const ProtobufCMessage *msg)
              l->node_id, l->heartbeat_ms, rr->n_stale_attempt_ids,
              rr->n_stale_attempt_ids == 1 ? "" : "s", l->nevents, l->nevents == 1 ? "" : "s");
     link_enter(l, LINK_REGISTERED);
-    /* events the callback queues are sent at once: resend only older ones */
-    uint64_t resend_below = l->next_seq;
+    /* every kept event again, oldest first, before anything the callback
+     * queues: the scheduler applies a worker's events in seq order and
+     * drops those at or below the newest it applied (a resent duplicate) */
+    for (size_t i = 0; i < l->nevents && l->state == LINK_REGISTERED; i++)
+        send_event(l, l->events[i]);
     if (l->cb.registered)
         l->cb.registered(l, l->node_id, rr->stale_attempt_ids, rr->n_stale_attempt_ids, l->cb.arg);
-    for (size_t i = 0; i < l->nevents && l->state == LINK_REGISTERED; i++)
-        if (l->events[i]->seq < resend_below)
-            send_event(l, l->events[i]);
 }
 
 static void on_heartbeat_reply(worker_link_t *l, const ProtobufCMessage *msg)
@@ -571,6 +573,11 @@ int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
     /* above any seq an earlier run of this worker can have used, as long
      * as the clock does not go back: the scheduler drops duplicates by seq */
     l->next_seq = (uint64_t)wall_ms() * 1000;
+    while (!l->incarnation &&
+           cairn_join_random((uint8_t *)&l->incarnation, sizeof(l->incarnation)) == 0)
+        l->incarnation &= INT64_MAX; /* stored as a signed 64-bit integer */
+    if (!l->incarnation)
+        l->incarnation = l->next_seq | 1; /* no randomness: unique enough per start */
     int rv = nng_pair1_open(&l->sock);
     if (rv != 0) {
         free(l->node_name);

@@ -6,9 +6,8 @@
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -18,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,8 +131,10 @@ static inline unsigned long h_verify_journal(h_sched_t *s)
 {
     char cmd[1024], out[400];
     snprintf(out, sizeof(out), "%s/verify.txt", s->dir);
-    snprintf(cmd, sizeof(cmd), "'%s/cairn-scheduler' --verify-journal --state-dir '%s' "
-             ">/dev/null 2>'%s'", CAIRN_BIN_DIR, s->dir, out);
+    snprintf(cmd, sizeof(cmd),
+             "'%s/cairn-scheduler' --verify-journal --state-dir '%s' "
+             ">/dev/null 2>'%s'",
+             CAIRN_BIN_DIR, s->dir, out);
     int rc = system(cmd);
     char line[600] = "";
     FILE *f = fopen(out, "r");
@@ -194,6 +196,7 @@ typedef struct h_worker {
     char name[64];
     int ncores, ngpus;
     uint64_t seq;
+    uint64_t incarnation; /* Register.incarnation: one per "worker process" */
     /* transport, as cairn_net's receiver side does it: messages unpacked
      * from batches wait here; every nng message received is confirmed */
     uint32_t rx_pipe;
@@ -210,6 +213,8 @@ static inline void h_worker_open(h_worker_t *w, const char *url, const char *nam
     snprintf(w->name, sizeof(w->name), "%s", name);
     w->ncores = ncores;
     w->ngpus = ngpus;
+    static uint64_t opened;
+    w->incarnation = ((uint64_t)getpid() << 20 | ++opened) & INT64_MAX;
     cr_assert_eq(nng_pair1_open(&w->sock), 0);
     nng_socket_set_ms(w->sock, NNG_OPT_RECONNMINT, 20);
     nng_socket_set_ms(w->sock, NNG_OPT_RECONNMAXT, 100);
@@ -223,6 +228,19 @@ static inline void h_worker_close(h_worker_t *w)
     for (size_t i = 0; i < w->nin; i++)
         cairn_msg_free(w->inbox[i]);
     w->nin = 0;
+}
+
+/* The same worker process loses its connection and dials again: its
+ * name, incarnation and seqs stay; what it had not read is gone. */
+static inline void h_worker_reconnect(h_worker_t *w, const char *url)
+{
+    char name[64];
+    uint64_t seq = w->seq, inc = w->incarnation;
+    snprintf(name, sizeof(name), "%s", w->name);
+    h_worker_close(w);
+    h_worker_open(w, url, name, w->ncores, w->ngpus);
+    w->seq = seq;
+    w->incarnation = inc;
 }
 
 static inline void h_send(h_worker_t *w, cairn_msg_type_t type, const ProtobufCMessage *msg)
@@ -371,6 +389,7 @@ static inline Cairn__RegisterReply *h_register_ranks(h_worker_t *w, const uint64
     r.resources = &res;
     r.n_running = nrunning;
     r.running = raptr;
+    r.incarnation = w->incarnation;
     /* a Register sent just as a restarted scheduler's old connection dies
      * is lost with it; a real worker registers again on the new
      * connection, this one asks again */
@@ -383,7 +402,7 @@ static inline Cairn__RegisterReply *h_register_ranks(h_worker_t *w, const uint64
     return NULL;
 }
 
-/* Report an event for an attempt; waits for its Ack. */
+/* Report an event for an attempt (the next seq); waits for its Ack. */
 static inline void h_event_rank(h_worker_t *w, uint64_t attempt, uint32_t rank,
                                 Cairn__TaskEvent__Kind kind, int exit_code, int sig);
 static inline void h_event(h_worker_t *w, uint64_t attempt, Cairn__TaskEvent__Kind kind,
@@ -392,8 +411,19 @@ static inline void h_event(h_worker_t *w, uint64_t attempt, Cairn__TaskEvent__Ki
     h_event_rank(w, attempt, 0, kind, exit_code, sig);
 }
 
+/* Send an event with the given seq (h_event_seq: again, as a worker
+ * resends an unacknowledged one) and wait for its Ack. */
+static inline void h_event_seq(h_worker_t *w, uint64_t seq, uint64_t attempt, uint32_t rank,
+                               Cairn__TaskEvent__Kind kind, int exit_code, int sig);
+
 static inline void h_event_rank(h_worker_t *w, uint64_t attempt, uint32_t rank,
                                 Cairn__TaskEvent__Kind kind, int exit_code, int sig)
+{
+    h_event_seq(w, ++w->seq, attempt, rank, kind, exit_code, sig);
+}
+
+static inline void h_event_seq(h_worker_t *w, uint64_t seq, uint64_t attempt, uint32_t rank,
+                               Cairn__TaskEvent__Kind kind, int exit_code, int sig)
 {
     Cairn__TaskEvent te = CAIRN__TASK_EVENT__INIT;
     te.attempt_id = attempt;
@@ -401,7 +431,7 @@ static inline void h_event_rank(h_worker_t *w, uint64_t attempt, uint32_t rank,
     te.kind = kind;
     te.exit_code = exit_code;
     te.signal = sig;
-    te.seq = ++w->seq;
+    te.seq = seq;
     te.start_time_ms = 1;
     te.end_time_ms = kind == CAIRN__TASK_EVENT__KIND__STARTED ? 0 : 2;
     te.node_name = w->name;
@@ -436,8 +466,8 @@ static inline uint64_t h_submit_tasks(h_sched_t *s, const char *name, Cairn__Tas
 }
 
 /* Submit a job of tasks given as "name[:dep]" strings, argv /bin/true. */
-static inline uint64_t h_submit(h_sched_t *s, const char *name, const char *const *tasks,
-                                size_t n, int cpus, int gpus, const Cairn__RetryPolicy *retry)
+static inline uint64_t h_submit(h_sched_t *s, const char *name, const char *const *tasks, size_t n,
+                                int cpus, int gpus, const Cairn__RetryPolicy *retry)
 {
     Cairn__TaskSpec ts[32], *tptr[32];
     Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
@@ -473,8 +503,8 @@ static inline Cairn__JobStatusReply *h_status(h_sched_t *s, uint64_t job)
     Cairn__JobStatusRequest req = CAIRN__JOB_STATUS_REQUEST__INIT;
     req.job_id = job;
     cairn_error_t err = {{0}};
-    Cairn__JobStatusReply *rep = (Cairn__JobStatusReply *)h_call(
-        s, CAIRN_MSG_JOB_STATUS, &req.base, CAIRN_MSG_JOB_STATUS_REPLY, &err);
+    Cairn__JobStatusReply *rep = (Cairn__JobStatusReply *)h_call(s, CAIRN_MSG_JOB_STATUS, &req.base,
+                                                                 CAIRN_MSG_JOB_STATUS_REPLY, &err);
     cr_assert_not_null(rep, "status: %s", err.text);
     return rep;
 }
