@@ -12,6 +12,7 @@
 #include "sha256.h"
 
 #define JOIN_TAG "cairn-join-v1"
+#define JOIN_PROOF_TAG "cairn-join-scheduler-v1"
 
 int cairn_join_key_load(const char *path, cairn_join_key_t *k, cairn_error_t *err)
 {
@@ -38,8 +39,7 @@ int cairn_join_key_load(const char *path, cairn_join_key_t *k, cairn_error_t *er
     if (n < 0)
         return errcode(err, -EIO, "join key %s: cannot read it", path);
     if (more)
-        return errcode(err, -EINVAL, "join key %s: longer than %d bytes", path,
-                       CAIRN_JOIN_KEY_MAX);
+        return errcode(err, -EINVAL, "join key %s: longer than %d bytes", path, CAIRN_JOIN_KEY_MAX);
     while (n > 0 && (k->key[n - 1] == '\n' || k->key[n - 1] == '\r'))
         n--;
     if (n < 16) {
@@ -72,17 +72,19 @@ int cairn_join_random(uint8_t *out, size_t n)
     return 0;
 }
 
-void cairn_join_answer(const cairn_join_key_t *k, const uint8_t *challenge, size_t clen,
-                       const uint8_t *nonce, size_t nlen, const char *node,
-                       uint8_t out[CAIRN_JOIN_HMAC_LEN])
+/* HMAC-SHA256(key, tag 0 challenge nonce node): challenge and nonce have
+ * fixed lengths on the wire, the tag differs by direction. */
+static void join_mac(const cairn_join_key_t *k, const char *tag, const uint8_t *challenge,
+                     size_t clen, const uint8_t *nonce, size_t nlen, const char *node,
+                     uint8_t out[CAIRN_JOIN_HMAC_LEN])
 {
-    size_t tl = sizeof(JOIN_TAG), nl = node ? strlen(node) : 0;
+    size_t tl = strlen(tag) + 1, nl = node ? strlen(node) : 0;
     uint8_t *msg = malloc(tl + clen + nlen + nl + 1);
     if (!msg) {
         memset(out, 0, CAIRN_JOIN_HMAC_LEN);
         return;
     }
-    memcpy(msg, JOIN_TAG, tl); /* with its terminating 0 */
+    memcpy(msg, tag, tl); /* with its terminating 0 */
     memcpy(msg + tl, challenge, clen);
     memcpy(msg + tl + clen, nonce, nlen);
     memcpy(msg + tl + clen + nlen, node ? node : "", nl);
@@ -90,16 +92,44 @@ void cairn_join_answer(const cairn_join_key_t *k, const uint8_t *challenge, size
     free(msg);
 }
 
+static bool join_mac_check(const cairn_join_key_t *k, const char *tag, const uint8_t *challenge,
+                           size_t clen, const uint8_t *nonce, size_t nlen, const char *node,
+                           const uint8_t *mac, size_t len)
+{
+    uint8_t want[CAIRN_JOIN_HMAC_LEN];
+    if (len != CAIRN_JOIN_HMAC_LEN || nlen < CAIRN_JOIN_NONCE_LEN || clen == 0)
+        return false;
+    join_mac(k, tag, challenge, clen, nonce, nlen, node, want);
+    uint8_t diff = 0;
+    for (size_t i = 0; i < CAIRN_JOIN_HMAC_LEN; i++)
+        diff |= (uint8_t)(want[i] ^ mac[i]);
+    return diff == 0;
+}
+
+void cairn_join_answer(const cairn_join_key_t *k, const uint8_t *challenge, size_t clen,
+                       const uint8_t *nonce, size_t nlen, const char *node,
+                       uint8_t out[CAIRN_JOIN_HMAC_LEN])
+{
+    join_mac(k, JOIN_TAG, challenge, clen, nonce, nlen, node, out);
+}
+
 bool cairn_join_check(const cairn_join_key_t *k, const uint8_t *challenge, size_t clen,
                       const uint8_t *nonce, size_t nlen, const char *node, const uint8_t *hmac,
                       size_t hlen)
 {
-    uint8_t want[CAIRN_JOIN_HMAC_LEN];
-    if (hlen != CAIRN_JOIN_HMAC_LEN || nlen < CAIRN_JOIN_NONCE_LEN)
-        return false;
-    cairn_join_answer(k, challenge, clen, nonce, nlen, node, want);
-    uint8_t diff = 0;
-    for (size_t i = 0; i < CAIRN_JOIN_HMAC_LEN; i++)
-        diff |= (uint8_t)(want[i] ^ hmac[i]);
-    return diff == 0;
+    return join_mac_check(k, JOIN_TAG, challenge, clen, nonce, nlen, node, hmac, hlen);
+}
+
+void cairn_join_prove(const cairn_join_key_t *k, const uint8_t *challenge, size_t clen,
+                      const uint8_t *nonce, size_t nlen, const char *node,
+                      uint8_t out[CAIRN_JOIN_HMAC_LEN])
+{
+    join_mac(k, JOIN_PROOF_TAG, challenge, clen, nonce, nlen, node, out);
+}
+
+bool cairn_join_check_proof(const cairn_join_key_t *k, const uint8_t *challenge, size_t clen,
+                            const uint8_t *nonce, size_t nlen, const char *node,
+                            const uint8_t *proof, size_t plen)
+{
+    return join_mac_check(k, JOIN_PROOF_TAG, challenge, clen, nonce, nlen, node, proof, plen);
 }

@@ -1,5 +1,6 @@
 /* The cluster's join secret: a worker joins only if it proves it holds the
- * scheduler's key, by challenge-response, with no secret on the wire.
+ * scheduler's key, and trusts the scheduler only if it proves the same, by
+ * challenge-response both ways, with no secret on the wire.
  *
  *   worker -> Register (no auth)
  *   scheduler -> RegisterReply{accepted: false, challenge: 32 random bytes}
@@ -7,7 +8,12 @@
  *                             hmac: HMAC-SHA256(key, "cairn-join-v1" 0
  *                                   challenge nonce node_name)}}
  *   scheduler: the challenge it sent on this connection (once), the HMAC
- *   compared in constant time -> accepted, or refused and logged.
+ *   compared in constant time -> accepted, or refused and logged;
+ *   accepted: RegisterReply{accepted: true,
+ *             proof: HMAC-SHA256(key, "cairn-join-scheduler-v1" 0
+ *                    challenge nonce node_name)}
+ *   worker: the proof over its own fresh nonce, in constant time: only
+ *   then does it take commands on this connection.
  *
  * The key file holds the secret (16 to 4096 bytes; a trailing newline is
  * not part of it) and must be readable by its owner only. key_id is the
@@ -49,5 +55,14 @@ void cairn_join_answer(const cairn_join_key_t *k, const uint8_t *challenge, size
 bool cairn_join_check(const cairn_join_key_t *k, const uint8_t *challenge, size_t clen,
                       const uint8_t *nonce, size_t nlen, const char *node, const uint8_t *hmac,
                       size_t hlen);
+
+/* The scheduler's proof that it holds the key, over the challenge it sent
+ * and the nonce the worker answered with; and its check by the worker. */
+void cairn_join_prove(const cairn_join_key_t *k, const uint8_t *challenge, size_t clen,
+                      const uint8_t *nonce, size_t nlen, const char *node,
+                      uint8_t out[CAIRN_JOIN_HMAC_LEN]);
+bool cairn_join_check_proof(const cairn_join_key_t *k, const uint8_t *challenge, size_t clen,
+                            const uint8_t *nonce, size_t nlen, const char *node,
+                            const uint8_t *proof, size_t plen);
 
 #endif

@@ -235,17 +235,22 @@ static int challenge_new(sched_daemon_t *d, uint32_t pipe, uint8_t out[CAIRN_JOI
 }
 
 /* With a join key: 1 if reg proves the worker holds it (answering the
- * challenge sent on this connection); else 0 and a new challenge goes back,
- * after a warning when a wrong answer came. */
-static int join_check(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Register *reg)
+ * challenge sent on this connection), and proof gets the scheduler's own
+ * proof for the reply; else 0 and a new challenge goes back, after a
+ * warning when a wrong answer came. */
+static int join_check(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Register *reg,
+                      uint8_t proof[CAIRN_JOIN_HMAC_LEN])
 {
     uint8_t c[CAIRN_JOIN_CHALLENGE_LEN];
     const Cairn__Auth *a = reg->auth;
     bool had = challenge_take(d, from->pipe.id, c);
     if (a && had &&
         cairn_join_check(d->join_key, c, sizeof(c), a->nonce.data, a->nonce.len, reg->node_name,
-                         a->hmac.data, a->hmac.len))
+                         a->hmac.data, a->hmac.len)) {
+        cairn_join_prove(d->join_key, c, sizeof(c), a->nonce.data, a->nonce.len, reg->node_name,
+                         proof);
         return 1;
+    }
     char addr[64];
     remote_addr(from->pipe, addr, sizeof(addr));
     if (a)
@@ -278,8 +283,11 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
                  reg->protocol_version, CAIRN_PROTO_VERSION);
         goto refuse;
     }
-    if (d->join_key && join_check(d, from, reg) != 1)
+    uint8_t proof[CAIRN_JOIN_HMAC_LEN];
+    if (d->join_key && join_check(d, from, reg, proof) != 1)
         return;
+    if (d->join_key)
+        rep.proof = (ProtobufCBinaryData){.len = sizeof(proof), .data = proof};
     if (conv_node_build(reg, &cn, &err) < 0)
         goto refuse;
     if (sched_node_find(d->core, reg->node_name, &node) == 0) {

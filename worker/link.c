@@ -80,6 +80,7 @@ struct worker_link {
     uint8_t challenge[64];
     size_t challenge_len;
     bool answered;
+    uint8_t nonce[CAIRN_JOIN_NONCE_LEN]; /* the last answer's: the proof covers it */
 
     /* unacknowledged task events, ascending seq */
     Cairn__TaskEvent **events;
@@ -296,6 +297,7 @@ static void send_register(worker_link_t *l)
         auth.hmac = (ProtobufCBinaryData){.len = sizeof(hmac), .data = hmac};
         r.auth = &auth;
         l->answered = true;
+        memcpy(l->nonce, nonce, sizeof(nonce));
     }
     r.incarnation = l->incarnation;
     if (cairn_net_send(l->net, NULL, CAIRN_MSG_REGISTER, &reg->base, &err) < 0) {
@@ -400,6 +402,19 @@ static void on_register_reply(worker_link_t *l, const ProtobufCMessage *msg)
         link_enter(l, LINK_BACKOFF);
         return;
     }
+    /* with a join key, the scheduler must prove it holds it too: anyone
+     * can answer a dial, and only the cluster's scheduler may give work */
+    if (l->join_key &&
+        (!l->answered ||
+         !cairn_join_check_proof(l->join_key, l->challenge, l->challenge_len, l->nonce,
+                                 sizeof(l->nonce), l->node_name, rr->proof.data, rr->proof.len))) {
+        link_log(l, WORKER_LOG_ERROR,
+                 "the scheduler accepted this worker without proving that it holds the join "
+                 "key (%s): not taking its commands; retrying in %" PRIu32 " ms",
+                 l->join_key->id, l->backoff_ms);
+        link_enter(l, LINK_BACKOFF);
+        return;
+    }
     l->node_id = rr->node_id;
     l->heartbeat_ms =
         rr->heartbeat_interval_ms ? rr->heartbeat_interval_ms : LINK_HEARTBEAT_DEFAULT_MS;
@@ -476,10 +491,22 @@ static void recv_cb(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t t
                     ProtobufCMessage *msg, void *arg)
 {
     worker_link_t *l = arg;
+    /* only the current connection speaks; commands only once the
+     * scheduler accepted this worker on it (and proved the join key) */
+    if (from->pipe.id != l->pipe.id) {
+        link_log(l, WORKER_LOG_WARN, "refused %s from a connection that is gone",
+                 cairn_msg_type_name(type));
+        return;
+    }
     for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
         if (handlers[i].type != type)
             continue;
-        if (handlers[i].command)
+        if (handlers[i].command && l->state != LINK_REGISTERED)
+            link_log(l, WORKER_LOG_WARN,
+                     "refused %s: the scheduler has not accepted this worker on this "
+                     "connection (%s)",
+                     cairn_msg_type_name(type), state_names[l->state]);
+        else if (handlers[i].command)
             on_command(l, msg, type);
         else
             handlers[i].fn(l, msg);

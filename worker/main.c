@@ -38,6 +38,7 @@ enum {
     OPT_TLS_CA,
     OPT_ALLOW_ROOT,
     OPT_REPORT_HOLD,
+    OPT_INSECURE,
 };
 
 struct options {
@@ -53,43 +54,48 @@ struct options {
     const char *join_key;
     const char *tls_cert, *tls_ca;
     bool allow_root_tasks;
+    bool insecure;           /* a tcp:// scheduler without TLS or join key is accepted */
     uint32_t report_hold_ms; /* worker_daemon_config_t */
     worker_log_level_t log_level;
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: cairn-worker [OPTIONS]\n"
-               "\n"
-               "The Cairn worker daemon: discovers this node's resources and runs the tasks\n"
-               "the scheduler assigns to it, until SIGTERM or SIGINT (its tasks die with it).\n"
-               "\n"
-               "Options:\n"
-               "  --scheduler URL     the scheduler's worker endpoint (default:\n"
-               "                      $CAIRN_WORKER_SCHEDULER, else\n"
-               "                      ipc://$XDG_STATE_HOME/cairn/workers.sock)\n"
-               "  --state-dir DIR     task logs and leftovers (default:\n"
-               "                      $XDG_STATE_HOME/cairn/worker-NAME)\n"
-               "  --log-file PATH     append the log there instead of stderr\n"
-               "  --log-level LEVEL   debug, info (default), warn or error\n"
-               "  --join-key FILE     the cluster's join secret (mode 600), when the\n"
-               "                      scheduler requires one\n"
-               "  --tls-cert FILE     certificate and key (PEM) for a tls+tcp:// scheduler\n"
-               "  --tls-ca FILE       CA (PEM) that signed the scheduler's certificate\n"
-               "  --allow-root-tasks  as root, run tasks submitted by root as root (tasks\n"
-               "                      run as their submitter; root's are refused otherwise;\n"
-               "                      also $CAIRN_ALLOW_ROOT_TASKS=1)\n"
-               "  --report-hold MS    while queued tasks keep the slots busy, send task\n"
-               "                      starts and successful ends at most MS ms late, many\n"
-               "                      in one message (default %d; 0: each at once)\n"
-               "  --print-resources   print the discovered resources and exit\n"
-               "  --json              with --print-resources: print JSON\n"
-               "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
-               "                      instead of discovering this machine\n"
-               "  --name NAME         node name (default: the host name)\n"
-               "  --label KEY=VALUE   add a node label (repeatable)\n"
-               "  -h, --help          show this help and exit\n"
-               "  -V, --version       show the version and exit\n",
+    fprintf(f,
+            "Usage: cairn-worker [OPTIONS]\n"
+            "\n"
+            "The Cairn worker daemon: discovers this node's resources and runs the tasks\n"
+            "the scheduler assigns to it, until SIGTERM or SIGINT (its tasks die with it).\n"
+            "\n"
+            "Options:\n"
+            "  --scheduler URL     the scheduler's worker endpoint (default:\n"
+            "                      $CAIRN_WORKER_SCHEDULER, else\n"
+            "                      ipc://$XDG_STATE_HOME/cairn/workers.sock)\n"
+            "  --state-dir DIR     task logs and leftovers (default:\n"
+            "                      $XDG_STATE_HOME/cairn/worker-NAME)\n"
+            "  --log-file PATH     append the log there instead of stderr\n"
+            "  --log-level LEVEL   debug, info (default), warn or error\n"
+            "  --join-key FILE     the cluster's join secret (mode 600), when the\n"
+            "                      scheduler requires one\n"
+            "  --tls-cert FILE     certificate and key (PEM) for a tls+tcp:// scheduler\n"
+            "  --tls-ca FILE       CA (PEM) that signed the scheduler's certificate\n"
+            "  --insecure          take work from a plain tcp:// scheduler that neither\n"
+            "                      TLS (tls+tcp:// with --tls-ca) nor --join-key\n"
+            "                      authenticates (refused otherwise: exit 2)\n"
+            "  --allow-root-tasks  as root, run tasks submitted by root as root (tasks\n"
+            "                      run as their submitter; root's are refused otherwise;\n"
+            "                      also $CAIRN_ALLOW_ROOT_TASKS=1)\n"
+            "  --report-hold MS    while queued tasks keep the slots busy, send task\n"
+            "                      starts and successful ends at most MS ms late, many\n"
+            "                      in one message (default %d; 0: each at once)\n"
+            "  --print-resources   print the discovered resources and exit\n"
+            "  --json              with --print-resources: print JSON\n"
+            "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
+            "                      instead of discovering this machine\n"
+            "  --name NAME         node name (default: the host name)\n"
+            "  --label KEY=VALUE   add a node label (repeatable)\n"
+            "  -h, --help          show this help and exit\n"
+            "  -V, --version       show the version and exit\n",
             WORKER_REPORT_HOLD_MS);
 }
 
@@ -114,6 +120,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"tls-ca", required_argument, NULL, OPT_TLS_CA},
         {"allow-root-tasks", no_argument, NULL, OPT_ALLOW_ROOT},
         {"report-hold", required_argument, NULL, OPT_REPORT_HOLD},
+        {"insecure", no_argument, NULL, OPT_INSECURE},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {NULL, 0, NULL, 0},
     };
@@ -169,6 +176,9 @@ static int parse_options(int argc, char **argv, struct options *o)
         case OPT_ALLOW_ROOT:
             o->allow_root_tasks = true;
             break;
+        case OPT_INSECURE:
+            o->insecure = true;
+            break;
         case OPT_REPORT_HOLD: {
             char *end = NULL;
             errno = 0;
@@ -204,6 +214,35 @@ static int parse_options(int argc, char **argv, struct options *o)
         return 2;
     }
     return -1;
+}
+
+/* A worker runs what its scheduler says, as whom it says: over a network
+ * it must know the scheduler is the cluster's. ipc:// is a local socket
+ * under file permissions; tls+ URLs verify the scheduler's certificate
+ * (--tls-ca is required for them); a join key makes the scheduler prove
+ * the key (proto/join.h). A plain network URL needs one of these or
+ * --insecure (a URL nng does not know fails later, as before). Returns -1
+ * to go on, else the exit status. */
+static int check_authenticated(const struct options *o)
+{
+    char def[4096];
+    const char *url = o->scheduler;
+    if (!url && worker_daemon_default_url(def, sizeof(def)) == 0)
+        url = def;
+    static const char *const plain[] = {"tcp://", "tcp4://", "tcp6://", "ws://",
+                                        "ws4://", "ws6://",  "zt://"};
+    bool network = false;
+    for (size_t i = 0; url && i < sizeof(plain) / sizeof(plain[0]); i++)
+        network |= !strncmp(url, plain[i], strlen(plain[i]));
+    if (!network || o->insecure || o->join_key)
+        return -1; /* local, TLS-verified, proven by the key, or accepted */
+    fprintf(stderr,
+            "cairn-worker: refusing to take work from %s: nothing authenticates that scheduler, "
+            "so anyone who can answer that address could run tasks on this node, as any user.\n"
+            "Give the cluster's --join-key FILE (the scheduler proves it holds the key too), "
+            "or use tls+tcp:// with --tls-ca, or --insecure on a network you trust.\n",
+            url);
+    return 2;
 }
 
 static int print_resources(const struct options *o)
@@ -340,6 +379,8 @@ int main(int argc, char **argv)
         return 1;
     }
     rc = parse_options(argc, argv, &o);
+    if (rc < 0 && !o.print_resources)
+        rc = check_authenticated(&o);
     if (rc < 0)
         rc = o.print_resources ? print_resources(&o) : run_daemon(&o);
     free(o.labels);

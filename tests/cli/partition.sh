@@ -36,15 +36,20 @@ ip netns exec "$ns" ip link set lo up
 port=$(python3 -c 'import socket
 s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export CAIRN_STATE_DIR="$dir/state"
+# plain tcp between hosts: the join key authenticates both ways
+head -c 32 /dev/urandom | base64 >"$dir/join.key"
+chmod 600 "$dir/join.key"
 "$bin/cairn-scheduler" --workers "tcp://$hip:$port" --heartbeat-interval 200ms \
-    --heartbeat-timeout 1s --log-file "$dir/scheduler.log" --log-level debug &
+    --heartbeat-timeout 1s --log-file "$dir/scheduler.log" --log-level debug \
+    --join-key "$dir/join.key" &
 pids="$pids $!"
 topo="$tests/topologies/cpu-only-1s.xml"
 ip netns exec "$ns" "$bin/cairn-worker" --scheduler "tcp://$hip:$port" --name cut \
-    --state-dir "$dir/cut" --topology "$topo" --log-file "$dir/cut.log" &
+    --state-dir "$dir/cut" --topology "$topo" --log-file "$dir/cut.log" \
+    --join-key "$dir/join.key" &
 pids="$pids $!"
 "$bin/cairn-worker" --scheduler "tcp://$hip:$port" --name safe --state-dir "$dir/safe" \
-    --topology "$topo" --log-file "$dir/safe.log" &
+    --topology "$topo" --log-file "$dir/safe.log" --join-key "$dir/join.key" &
 pids="$pids $!"
 
 # until COMMAND succeeds, polled every 100 ms for at most SECONDS

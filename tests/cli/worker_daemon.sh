@@ -69,9 +69,18 @@ else
     kill -9 "$pid"; pid=
 fi
 
+# A plain tcp:// scheduler that nothing authenticates is refused at start.
+rc=0
+CAIRN_WORKER_SCHEDULER="tcp://127.0.0.1:1" XDG_STATE_HOME="$tmp/xdg" \
+    "$w" --name clitest --topology "$topo" 2>"$tmp/insecure.err" || rc=$?
+[ "$rc" -eq 2 ] || { echo "FAIL: unauthenticated tcp: exit $rc, want 2"; fail=1; }
+grep -q "refusing to take work from tcp://127.0.0.1:1" "$tmp/insecure.err" &&
+    grep -q -- "--join-key" "$tmp/insecure.err" && grep -q -- "--insecure" "$tmp/insecure.err" ||
+    { echo "FAIL: unauthenticated tcp: no reason and fix given"; cat "$tmp/insecure.err"; fail=1; }
+
 # Defaults from the environment: a refused tcp port, state under XDG_STATE_HOME.
 CAIRN_WORKER_SCHEDULER="tcp://127.0.0.1:1" XDG_STATE_HOME="$tmp/xdg" \
-    "$w" --name clitest --topology "$topo" --log-file "$tmp/tcp.log" 2>"$tmp/tcp.err" &
+    "$w" --name clitest --topology "$topo" --log-file "$tmp/tcp.log" --insecure 2>"$tmp/tcp.err" &
 pid=$!
 if wait_log "$tmp/tcp.log" "dialing the scheduler at tcp://127.0.0.1:1"; then
     [ -d "$tmp/xdg/cairn/worker-clitest" ] || { echo "FAIL: tcp: no default state dir"; fail=1; }

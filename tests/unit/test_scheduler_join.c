@@ -123,6 +123,25 @@ Test(join, only_workers_with_the_key_join)
     h_sched_fini(&s);
 }
 
+/* The key is mutual: a worker that holds it does not take work from a
+ * scheduler that cannot prove it holds the same key. */
+Test(join, a_worker_with_the_key_does_not_trust_a_scheduler_without_it)
+{
+    h_sched_t s;
+    h_sched_init(&s);
+    char key[400], wlog[400];
+    snprintf(key, sizeof(key), "%s/join.key", s.dir);
+    write_key(key, "correct horse battery staple\n", 0600);
+    h_sched_start(&s, NULL);
+    pid_t a = worker(&s, "keyed", key);
+    snprintf(wlog, sizeof(wlog), "%s/keyed.log", s.dir);
+    wait_text(wlog, "without proving that it holds the join key", 15000);
+    cr_expect(!file_has(wlog, "registered as node"), "it registered with an unproven scheduler");
+    stop(a);
+    cr_expect_eq(WEXITSTATUS(h_sched_stop(&s, SIGTERM)), 0);
+    h_sched_fini(&s);
+}
+
 Test(join, a_key_others_can_read_is_refused)
 {
     h_sched_t s;
@@ -136,8 +155,10 @@ Test(join, a_key_others_can_read_is_refused)
     int rc = system(cmd);
     cr_expect_neq(WEXITSTATUS(rc), 0);
     cr_expect(file_has(err, "is accessible to others (mode 0644)"), "see %s", err);
-    snprintf(cmd, sizeof(cmd), "'%s/cairn-worker' --scheduler ipc://%s/x.sock --state-dir '%s/w' "
-             "--join-key '%s' 2>'%s'", CAIRN_BIN_DIR, s.dir, s.dir, key, err);
+    snprintf(cmd, sizeof(cmd),
+             "'%s/cairn-worker' --scheduler ipc://%s/x.sock --state-dir '%s/w' "
+             "--join-key '%s' 2>'%s'",
+             CAIRN_BIN_DIR, s.dir, s.dir, key, err);
     rc = system(cmd);
     cr_expect_neq(WEXITSTATUS(rc), 0);
     cr_expect(file_has(err, "is accessible to others (mode 0644)"), "see %s", err);

@@ -84,8 +84,14 @@ typedef struct fake {
     uint32_t heartbeat_ms;
     int refuse; /* refuse this many Registers */
     uint64_t stale[4];
-    size_t nstale;      /* sent with the next accepted RegisterReply */
-    bool reregister;    /* answer the next heartbeat with reregister */
+    size_t nstale;   /* sent with the next accepted RegisterReply */
+    bool reregister; /* answer the next heartbeat with reregister */
+    /* a join key: challenge each Register, check the answer, prove the key
+     * in the accepting reply (wrong_proof: prove it wrongly) */
+    const cairn_join_key_t *key;
+    bool wrong_proof;
+    uint8_t challenge[CAIRN_JOIN_CHALLENGE_LEN];
+    bool challenged;
     unsigned ack_kinds; /* bit per TaskEvent kind: acknowledge */
     /* received */
     int nregister;
@@ -191,6 +197,25 @@ static void fake_on_register(fake_t *f, const cairn_peer_t *from, const Cairn__R
         r->ended[r->nended++] = m->ended_unacked[i];
 
     Cairn__RegisterReply rr = CAIRN__REGISTER_REPLY__INIT;
+    uint8_t proof[CAIRN_JOIN_HMAC_LEN];
+    if (f->key && (!m->auth || !f->challenged ||
+                   !cairn_join_check(f->key, f->challenge, sizeof(f->challenge),
+                                     m->auth->nonce.data, m->auth->nonce.len, m->node_name,
+                                     m->auth->hmac.data, m->auth->hmac.len))) {
+        cr_assert_eq(cairn_join_random(f->challenge, sizeof(f->challenge)), 0);
+        f->challenged = true;
+        rr.error = "authentication required";
+        rr.challenge = (ProtobufCBinaryData){.len = sizeof(f->challenge), .data = f->challenge};
+        cr_assert_eq(cairn_net_send(f->net, from, CAIRN_MSG_REGISTER_REPLY, &rr.base, NULL), 0);
+        return;
+    }
+    if (f->key) {
+        cairn_join_prove(f->key, f->challenge, sizeof(f->challenge), m->auth->nonce.data,
+                         m->auth->nonce.len, m->node_name, proof);
+        proof[0] ^= f->wrong_proof;
+        rr.proof = (ProtobufCBinaryData){.len = sizeof(proof), .data = proof};
+        f->challenged = false;
+    }
     if (f->refuse > 0) {
         f->refuse--;
         rr.error = "not today";
@@ -1064,5 +1089,114 @@ LEAK_TEST(link, a_cancelled_queued_attempt_takes_its_ready_process_along)
     cr_expect_eq(fake_count(&x.f, 93, STARTED), 1);
     cr_expect_eq(fake_find(&x.f, 93, EXITED)->exit_code, 0);
     cr_expect_eq(queued_children(ready, 4), 0, "a ready process is left");
+    fx_fini(&x);
+}
+
+/* ---- who may command the worker ------------------------------------------ */
+
+/* A join key file for the worker, mode 600; k gets the same key. */
+static void write_key(fx_t *x, char *path, size_t len, cairn_join_key_t *k)
+{
+    snprintf(path, len, "%s/join.key", x->dir);
+    FILE *fp = fopen(path, "w");
+    cr_assert_not_null(fp);
+    fputs("c2VjcmV0LWZvci1saW5rLXRlc3RzLTEyMzQ1Njc4\n", fp);
+    fclose(fp);
+    cr_assert_eq(chmod(path, 0600), 0);
+    cr_assert_eq(cairn_join_key_load(path, k, NULL), 0);
+}
+
+/* A task that leaves a mark when it runs; the path of the mark. */
+static void assign_marker(fx_t *x, uint64_t attempt, char *mark, size_t len)
+{
+    snprintf(mark, len, "%s/ran-%llu", x->dir, (unsigned long long)attempt);
+    char script[300];
+    snprintf(script, sizeof(script), "touch '%s'", mark);
+    Cairn__AssignTask a = CAIRN__ASSIGN_TASK__INIT;
+    char *argv[] = {script};
+    uint32_t cores[] = {0};
+    a.attempt_id = attempt;
+    a.job_id = 7;
+    a.task_name = "mark";
+    a.attempt_number = 1;
+    a.argv = argv;
+    a.n_argv = 1;
+    a.shell = true;
+    a.world_size = 1;
+    a.cores = cores;
+    a.n_cores = 1;
+    a.user = "root";
+    if (geteuid() != 0) {
+        static char me[64];
+        snprintf(me, sizeof(me), "%s", getenv("USER") ? getenv("USER") : "");
+        a.user = me;
+    }
+    fake_send(&x->f, CAIRN_MSG_ASSIGN_TASK, &a.base);
+}
+
+/* Commands on a connection where the worker is not registered are refused:
+ * here every registration is refused, and an AssignTask sent anyway must
+ * not run. */
+LEAK_TEST(link, commands_before_registration_are_refused)
+{
+    fx_t x;
+    fx_init(&x);
+    x.f.refuse = 1000;
+    fake_listen(&x.f);
+    fx_spawn(&x, NULL);
+    RUN_UNTIL(&x, x.f.nregister >= 1);
+    char mark[200];
+    assign_marker(&x, 81, mark, sizeof(mark));
+    RUN_UNTIL(&x, log_has(&x, "refused assign_task: the scheduler has not accepted this worker"));
+    cr_expect_eq(access(mark, F_OK), -1, "the task ran");
+    cr_expect_eq(fake_count(&x.f, 81, STARTED) + fake_count(&x.f, 81, FAILED), 0);
+    fx_fini(&x);
+}
+
+/* A worker with the join key takes work only from a scheduler that proves
+ * the key: one that accepts it without a proof (it does not hold the key:
+ * anyone answering the dial), or with a wrong one, gets nothing run. */
+LEAK_TEST(link, a_scheduler_without_the_join_key_gets_no_task_run)
+{
+    for (int wrong = 0; wrong < 2; wrong++) {
+        fx_t x;
+        fx_init(&x);
+        char path[200];
+        cairn_join_key_t k;
+        write_key(&x, path, sizeof(path), &k);
+        x.f.key = wrong ? &k : NULL;
+        x.f.wrong_proof = wrong;
+        fake_listen(&x.f);
+        const char *extra[] = {"--join-key", path, NULL};
+        fx_spawn(&x, extra);
+        RUN_UNTIL(&x, log_has(&x, "without proving that it holds the join key"));
+        char mark[200];
+        assign_marker(&x, 82, mark, sizeof(mark));
+        RUN_UNTIL(&x, log_has(&x, "refused assign_task"));
+        cr_expect_eq(access(mark, F_OK), -1, "the task ran (%s proof)", wrong ? "wrong" : "no");
+        cr_expect_eq(fake_count(&x.f, 82, STARTED), 0);
+        cr_expect_eq(x.f.nheartbeats, 0, "heartbeats to an unproven scheduler");
+        fx_fini(&x);
+    }
+}
+
+/* The same worker takes work from the scheduler that proves the key. */
+LEAK_TEST(link, a_scheduler_that_proves_the_join_key_gets_work_done)
+{
+    fx_t x;
+    fx_init(&x);
+    char path[200];
+    cairn_join_key_t k;
+    write_key(&x, path, sizeof(path), &k);
+    x.f.key = &k;
+    fake_listen(&x.f);
+    const char *extra[] = {"--join-key", path, NULL};
+    fx_spawn(&x, extra);
+    RUN_UNTIL(&x, x.f.nheartbeats >= 1);
+    char mark[200];
+    assign_marker(&x, 83, mark, sizeof(mark));
+    RUN_UNTIL(&x, fake_count(&x.f, 83, EXITED) == 1);
+    cr_expect_eq(access(mark, F_OK), 0, "the task did not run");
+    cr_expect_eq(fake_find(&x.f, 83, EXITED)->exit_code, 0);
     fx_fini(&x);
 }
