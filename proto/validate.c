@@ -212,3 +212,44 @@ int cairn_msg_validate(const ProtobufCMessage *msg, cairn_error_t *err)
         path_push(&w, "%s", msg->descriptor->short_name);
     return walk_message(&w, msg, NULL);
 }
+
+const char *cairn_name_problem(const char *s, size_t max, bool node)
+{
+    if (!s || !*s)
+        return "is empty";
+    if (strlen(s) > max)
+        return "is too long";
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return "is '.' or '..'";
+    if (strpbrk(s, "/\\"))
+        return "contains a path separator ('/' or '\\')";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return "contains a control character";
+    if (node && strpbrk(s, " ,"))
+        return "contains a space or ','";
+    return NULL;
+}
+
+const char *cairn_log_escape(const char *s, char *buf, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (!n)
+        return buf;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        bool plain = *p >= 0x20 && *p < 0x7f && *p != '\\';
+        if (o + (plain ? 1 : 4) >= n)
+            break;
+        if (plain) {
+            buf[o++] = (char)*p;
+            continue;
+        }
+        buf[o++] = '\\';
+        buf[o++] = 'x';
+        buf[o++] = hex[*p >> 4];
+        buf[o++] = hex[*p & 15];
+    }
+    buf[o] = '\0';
+    return buf;
+}

@@ -31,4 +31,17 @@ bool cairn_utf8_valid(const char *s, size_t len);
  * refused. */
 size_t cairn_utf8_seq_len(const unsigned char *p, size_t avail);
 
+/* Names that become one component of a path on a node and appear in logs
+ * and tables: task names and node names. Why s cannot be such a name, or
+ * NULL when it can: empty, longer than max bytes, "." or "..", a path
+ * separator ('/' or '\\'), a control character (below 0x20, 0x7f); node
+ * names (node true) also no space or ',' (gang nodes are listed joined by
+ * ','). */
+const char *cairn_name_problem(const char *s, size_t max, bool node);
+
+/* s made safe for a log line: control characters, '\\' and non-ASCII
+ * bytes as \xNN, at most n-1 bytes (cut at a character's end). Returns
+ * buf. */
+const char *cairn_log_escape(const char *s, char *buf, size_t n);
+
 #endif

@@ -1,5 +1,6 @@
 /* Wire and journal messages <-> scheduling core types. */
 #include "convert.h"
+#include "validate.h"
 
 #include "sha256.h"
 #include <errno.h>
@@ -93,19 +94,6 @@ static bool str_ok(const char *s, const conv_limits_t *lim)
     return !s || strlen(s) <= lim->max_string;
 }
 
-/* Why a task name cannot be one directory component of a worker's log
- * path, or NULL when it can. */
-static const char *bad_task_name(const char *s)
-{
-    if (!s || !*s)
-        return "is empty";
-    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-        return "is '.' or '..'";
-    if (strpbrk(s, "/\\"))
-        return "contains a path separator ('/' or '\\')";
-    return NULL;
-}
-
 /* Edge checks that the core does not make (sizes, shapes). */
 static void check_task(const Cairn__TaskSpec *t, size_t i, const conv_limits_t *lim,
                        conv_errors_t *errs)
@@ -115,7 +103,8 @@ static void check_task(const Cairn__TaskSpec *t, size_t i, const conv_limits_t *
     if (t->n_argv > lim->max_argv)
         conv_errors_add(errs, path, "task %s: %zu arguments (at most %u)", t->name, t->n_argv,
                         lim->max_argv);
-    const char *why = bad_task_name(t->name);
+    /* one directory component of a worker's log path (validate.h) */
+    const char *why = cairn_name_problem(t->name, lim->max_string, false);
     if (why)
         conv_errors_add(errs, path, "task name '%.64s' %s", t->name ? t->name : "", why);
     if (t->n_needs > lim->max_needs)

@@ -29,6 +29,7 @@ void sched_daemon_config_init(sched_daemon_config_t *cfg)
     cfg->heartbeat_interval_ms = 1000;
     cfg->heartbeat_timeout_ms = 10000;
     cfg->restart_grace_ms = 30000;
+    cfg->register_timeout_ms = 30000;
     cfg->kill_grace_ms = 10000;
     cfg->log_timeout_ms = 5000;
     cfg->max_msg = CAIRN_MSG_MAX_DEFAULT;
@@ -147,14 +148,15 @@ static void config_line(const sched_daemon_t *d, char *buf, size_t n)
                  core.prefetch_window_ms);
     snprintf(buf, n,
              "workers=%s clients=%s heartbeat_interval_ms=%lld heartbeat_timeout_ms=%lld "
-             "restart_grace_ms=%lld kill_grace_ms=%lld max_reservations=%u prefetch=%s "
+             "restart_grace_ms=%lld register_timeout_ms=%lld kill_grace_ms=%lld "
+             "max_reservations=%u prefetch=%s "
              "join_key=%s tls_cert=%s tls_ca=%s admins=%s allow_anonymous_writes=%d "
              "secret_pattern=%s "
              "max_tasks=%u max_argv=%u max_env=%u max_needs=%u max_string=%zu",
              d->worker_url, d->client_url, (long long)c->heartbeat_interval_ms,
              (long long)c->heartbeat_timeout_ms, (long long)c->restart_grace_ms,
-             (long long)c->kill_grace_ms, c->max_reservations, prefetch,
-             c->join_key_file ? c->join_key_file : "-", c->tls_cert ? c->tls_cert : "-",
+             (long long)c->register_timeout_ms, (long long)c->kill_grace_ms, c->max_reservations,
+             prefetch, c->join_key_file ? c->join_key_file : "-", c->tls_cert ? c->tls_cert : "-",
              c->tls_ca ? c->tls_ca : "-", c->admins && *c->admins ? c->admins : "-",
              c->allow_anonymous_writes,
              c->secret_pattern ? c->secret_pattern : PROV_SECRET_PATTERN_DEFAULT,
@@ -539,6 +541,7 @@ static void hb_cb(uv_timer_t *t)
         }
     }
     workers_check_heartbeats(d);
+    workers_expire_pending(d);
     dispatch_expire_waits(d);
 }
 
@@ -653,7 +656,6 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
     d->loop = loop;
     d->cfg = *cfg;
     d->log = log;
-    d->next_request_id = 1;
     int rc = mkdir_p(cfg->state_dir);
     if (rc < 0) {
         free(d);
@@ -782,7 +784,7 @@ void sched_daemon_destroy(sched_daemon_t *d)
     if (d->join_key)
         explicit_bzero(d->join_key, sizeof(*d->join_key));
     free(d->join_key);
-    free(d->chal);
+    free(d->pend);
     free(d->pm_keys);
     free(d->pm_vals);
     free(d->rexits);

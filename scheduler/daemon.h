@@ -33,6 +33,7 @@ typedef struct sched_daemon_config {
     int64_t heartbeat_interval_ms; /* told to workers */
     int64_t heartbeat_timeout_ms;  /* silence after which a node is down */
     int64_t restart_grace_ms;      /* after a restart, time for nodes to return */
+    int64_t register_timeout_ms;   /* a worker connection not registered by then closes */
     int64_t kill_grace_ms;         /* SIGTERM to SIGKILL for cancels and limits */
     int64_t log_timeout_ms;        /* a node's answer to a log read */
     size_t max_msg;                /* inbound message limit */

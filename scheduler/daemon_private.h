@@ -28,10 +28,12 @@ typedef struct node_link {
     uint32_t load1_milli;
     uint64_t mem_used, mem_total;
     /* the worker process's incarnation and the newest task event applied
-     * from it (Register.incarnation; journal_put_worker_seq); seq_dirty:
+     * from it (Register.incarnation); the identity the node's name is bound
+     * to ("uid N", "address A"); kept by journal_put_worker; seq_dirty:
      * to be written with the next commit */
     uint64_t incarnation, last_seq;
     bool seq_dirty;
+    char ident[64];
     /* attempts placed on this node, not yet delivered */
     uint64_t *pending;
     size_t npending, pending_cap;
@@ -46,9 +48,13 @@ typedef struct outmsg {
     bool lazy; /* cairn_net_send_raw_lazy() */
 } outmsg_t;
 
+/* A ReadLog sent to a node: only that node's registered connection may
+ * answer it, for that attempt and replica. */
 typedef struct log_wait {
-    uint64_t request_id;
+    uint64_t request_id; /* random */
     uint64_t attempt_id;
+    uint32_t rank;
+    uint32_t node, pipe; /* asked: the node, on its connection */
     cairn_peer_t client;
     int64_t deadline_ms;
 } log_wait_t;
@@ -63,12 +69,19 @@ typedef struct start_error {
 void start_error_put(sched_daemon_t *d, uint64_t attempt, const char *text);
 const char *start_error_get(const sched_daemon_t *d, uint64_t attempt);
 
-/* A join challenge sent on a worker connection, answered at most once. */
-#define JOIN_CHALLENGES_MAX 1024
-typedef struct join_challenge {
+/* A worker connection not registered yet, with the join challenge sent
+ * on it (answered at most once). Bounded: at most PENDING_PER_ADDR from
+ * one network address and PENDING_MAX in all; one that has not registered
+ * within --register-timeout is closed. */
+#define PENDING_MAX 65536
+#define PENDING_PER_ADDR 32
+typedef struct pending_pipe {
     uint32_t pipe;
+    int64_t since_ms; /* loop time */
+    char addr[48];
+    bool challenged;
     uint8_t c[CAIRN_JOIN_CHALLENGE_LEN];
-} join_challenge_t;
+} pending_pipe_t;
 
 /* A client waiting for a job to end (JobStatusRequest.wait_ms). */
 typedef struct job_wait {
@@ -141,14 +154,13 @@ struct sched_daemon {
     u64vec_t cancel;     /* attempts to signal */
     log_wait_t *waits;
     size_t nwaits, waits_cap;
-    uint64_t next_request_id;
     cairn_join_key_t *join_key; /* NULL: workers join without a key */
     /* why attempts failed to start, as their workers said (the newest
      * START_ERRORS_MAX; not journaled: lost on a restart) */
     start_error_t *serr;
     size_t nserr;
-    join_challenge_t *chal; /* challenges sent, by connection */
-    size_t nchal;
+    pending_pipe_t *pend; /* worker connections not registered yet */
+    size_t npend;
     job_wait_t *jwaits;
     size_t njwaits, jwaits_cap;
     uv_timer_t jwait_timer;
@@ -206,6 +218,9 @@ void workers_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t typ
 void workers_pipe(cairn_net_t *n, nng_pipe p, bool added, void *arg);
 void workers_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg);
 void workers_check_heartbeats(sched_daemon_t *d);
+/* Close worker connections that have not registered within
+ * --register-timeout. */
+void workers_expire_pending(sched_daemon_t *d);
 int workers_node_of_pipe(sched_daemon_t *d, uint32_t pipe, uint32_t *node);
 void workers_rexit_loaded(uint64_t attempt, uint32_t rank, int end, int code, int sig, void *arg);
 /* The newest applied task event of each worker: load from the journal (at
@@ -220,8 +235,12 @@ void dispatch_cancel(sched_daemon_t *d, uint64_t attempt, uint32_t grace_ms);
 void dispatch_pending(sched_daemon_t *d, uint32_t node);
 int dispatch_read_log(sched_daemon_t *d, uint64_t attempt, uint32_t rank, int stream,
                       uint64_t offset, uint32_t max, const cairn_peer_t *client);
-void dispatch_log_chunk(sched_daemon_t *d, const Cairn__LogChunk *c);
+/* A LogChunk: the answer to the waiting ReadLog it names, if it comes
+ * from the connection that was asked, for the attempt that was asked. */
+void dispatch_log_chunk(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__LogChunk *c);
 void dispatch_expire_waits(sched_daemon_t *d);
+/* Answer the log reads waiting on a connection that is gone. */
+void dispatch_fail_waits(sched_daemon_t *d, uint32_t pipe, const char *why);
 
 /* status.c: render /metrics and /status */
 void status_render(sched_daemon_t *d, char **prom, char **json);

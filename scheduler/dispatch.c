@@ -213,7 +213,14 @@ int dispatch_read_log(sched_daemon_t *d, uint64_t attempt, uint32_t rank, int st
         d->waits = w;
         d->waits_cap = cap;
     }
-    uint64_t id = d->next_request_id++;
+    /* unguessable, though only the asked connection may answer anyway */
+    uint64_t id = 0;
+    while (!id && cairn_join_random((uint8_t *)&id, sizeof(id)) == 0)
+        ;
+    if (!id) {
+        logs_reply_error(d, client, attempt, "no randomness for a request id");
+        return 0;
+    }
     Cairn__ReadLog m = CAIRN__READ_LOG__INIT;
     m.attempt_id = attempt;
     m.rank = rank;
@@ -233,16 +240,34 @@ int dispatch_read_log(sched_daemon_t *d, uint64_t attempt, uint32_t rank, int st
     d->waits[d->nwaits++] =
         (log_wait_t){.request_id = id,
                      .attempt_id = attempt,
+                     .rank = rank,
+                     .node = node,
+                     .pipe = l->pipe,
                      .client = *client,
                      .deadline_ms = (int64_t)uv_now(d->loop) + d->cfg.log_timeout_ms};
     return 0;
 }
 
-void dispatch_log_chunk(sched_daemon_t *d, const Cairn__LogChunk *c)
+void dispatch_log_chunk(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__LogChunk *c)
 {
+    uint32_t node;
+    bool registered = workers_node_of_pipe(d, from->pipe.id, &node) == 0;
     for (size_t i = 0; i < d->nwaits; i++) {
         if (d->waits[i].request_id != c->request_id)
             continue;
+        const log_wait_t *x = &d->waits[i];
+        if (!registered || node != x->node || from->pipe.id != x->pipe ||
+            c->attempt_id != x->attempt_id || c->rank != x->rank) {
+            d->bad_messages++;
+            dlog(d->log, LOG_WARN,
+                 "log chunk for request %llu refused: it came from %s (pipe %u), not from "
+                 "node %s asked for attempt %llu.%u",
+                 (unsigned long long)c->request_id,
+                 registered ? sched_node_name(d->core, node) : "an unregistered connection",
+                 from->pipe.id, sched_node_name(d->core, x->node),
+                 (unsigned long long)x->attempt_id, x->rank);
+            return;
+        }
         log_wait_t w = d->waits[i];
         d->waits[i] = d->waits[--d->nwaits];
         Cairn__LogsReply rep = CAIRN__LOGS_REPLY__INIT;
@@ -253,6 +278,19 @@ void dispatch_log_chunk(sched_daemon_t *d, const Cairn__LogChunk *c)
         rep.attempt_id = w.attempt_id;
         d_send(d, d->cnet, &w.client, CAIRN_MSG_LOGS_REPLY, &rep.base);
         return;
+    }
+}
+
+void dispatch_fail_waits(sched_daemon_t *d, uint32_t pipe, const char *why)
+{
+    for (size_t i = 0; i < d->nwaits;) {
+        if (d->waits[i].pipe != pipe) {
+            i++;
+            continue;
+        }
+        log_wait_t w = d->waits[i];
+        d->waits[i] = d->waits[--d->nwaits];
+        logs_reply_error(d, &w.client, w.attempt_id, why);
     }
 }
 

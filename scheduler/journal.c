@@ -50,8 +50,8 @@ int journal_open(const char *path, journal_t **out, cairn_error_t *err)
                        "CREATE TABLE IF NOT EXISTS replica_exits (attempt INTEGER, rank INTEGER,"
                        " end_reason INTEGER, code INTEGER, sig INTEGER,"
                        " PRIMARY KEY (attempt, rank));"
-                       "CREATE TABLE IF NOT EXISTS worker_seqs (node TEXT PRIMARY KEY,"
-                       " incarnation INTEGER, seq INTEGER);"
+                       "CREATE TABLE IF NOT EXISTS worker_links (node TEXT PRIMARY KEY,"
+                       " incarnation INTEGER, seq INTEGER, ident TEXT);"
                        "INSERT OR IGNORE INTO meta VALUES ('schema', '1');",
                        err)) < 0)
         goto fail;
@@ -210,34 +210,35 @@ int journal_put_replica_exit(journal_t *j, uint64_t attempt, uint32_t rank, int 
     return rc;
 }
 
-int journal_put_worker_seq(journal_t *j, const char *node, uint64_t incarnation, uint64_t seq,
-                           cairn_error_t *err)
+int journal_put_worker(journal_t *j, const char *node, uint64_t incarnation, uint64_t seq,
+                       const char *ident, cairn_error_t *err)
 {
     int rc = begin(j, err);
     if (rc < 0)
         return rc;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(j->db, "INSERT OR REPLACE INTO worker_seqs VALUES (?,?,?)", -1, &st,
+    if (sqlite3_prepare_v2(j->db, "INSERT OR REPLACE INTO worker_links VALUES (?,?,?,?)", -1, &st,
                            NULL) != SQLITE_OK)
         return errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
     sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)incarnation);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+    sqlite3_bind_text(st, 4, ident ? ident : "", -1, SQLITE_STATIC);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0
                                          : errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
     sqlite3_finalize(st);
     return rc;
 }
 
-int journal_load_worker_seqs(journal_t *j, journal_wseq_cb cb, void *arg, cairn_error_t *err)
+int journal_load_workers(journal_t *j, journal_worker_cb cb, void *arg, cairn_error_t *err)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(j->db, "SELECT node, incarnation, seq FROM worker_seqs ORDER BY node",
+    if (sqlite3_prepare_v2(j->db, "SELECT node, incarnation, seq, ident FROM worker_links ORDER BY node",
                            -1, &st, NULL) != SQLITE_OK)
         return errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
     while (sqlite3_step(st) == SQLITE_ROW)
         cb((const char *)sqlite3_column_text(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
-           (uint64_t)sqlite3_column_int64(st, 2), arg);
+           (uint64_t)sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 3), arg);
     sqlite3_finalize(st);
     return 0;
 }

@@ -46,13 +46,16 @@ typedef void (*journal_rexit_cb)(uint64_t attempt, uint32_t rank, int end, int c
                                  void *arg);
 int journal_load_replica_exits(journal_t *j, journal_rexit_cb cb, void *arg, cairn_error_t *err);
 
-/* The newest task event applied from each worker (node name, the worker
- * process's incarnation, its seq), kept in the journal's transaction so
- * that a resent event is dropped across restarts (workers.c). */
-int journal_put_worker_seq(journal_t *j, const char *node, uint64_t incarnation, uint64_t seq,
-                           cairn_error_t *err);
-typedef void (*journal_wseq_cb)(const char *node, uint64_t incarnation, uint64_t seq, void *arg);
-int journal_load_worker_seqs(journal_t *j, journal_wseq_cb cb, void *arg, cairn_error_t *err);
+/* What the scheduler keeps of each worker (workers.c), in the journal's
+ * transaction: the newest task event applied from it (the worker
+ * process's incarnation, its seq), so that a resent event is dropped
+ * across restarts, and the identity its node name is bound to ("uid N" on
+ * ipc://, "address A" over a network). */
+int journal_put_worker(journal_t *j, const char *node, uint64_t incarnation, uint64_t seq,
+                       const char *ident, cairn_error_t *err);
+typedef void (*journal_worker_cb)(const char *node, uint64_t incarnation, uint64_t seq,
+                                  const char *ident, void *arg);
+int journal_load_workers(journal_t *j, journal_worker_cb cb, void *arg, cairn_error_t *err);
 
 /* Entries committed so far. */
 uint64_t journal_count(const journal_t *j);

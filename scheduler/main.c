@@ -42,6 +42,8 @@ static void usage(FILE *f)
         "      --heartbeat-interval T  heartbeat interval told to workers [1s]\n"
         "      --heartbeat-timeout T   silence after which a node is down [10s]\n"
         "      --restart-grace T       time for nodes to return after a restart [30s]\n"
+        "      --register-timeout T    a worker connection that has not registered by then\n"
+        "                              is closed [30s]\n"
         "      --kill-grace T          SIGTERM to SIGKILL for cancels [10s]\n"
         "      --max-message BYTES     largest accepted message [16777216]\n"
         "      --max-tasks N           most tasks in one job [1000000]\n"
@@ -101,6 +103,7 @@ enum {
     OPT_JOIN_KEY,
     OPT_TLS_CERT,
     OPT_TLS_CA,
+    OPT_REGISTER_TIMEOUT,
 };
 
 static const struct option opts[] = {
@@ -111,6 +114,7 @@ static const struct option opts[] = {
     {"heartbeat-interval", required_argument, NULL, OPT_HB_INTERVAL},
     {"heartbeat-timeout", required_argument, NULL, OPT_HB_TIMEOUT},
     {"restart-grace", required_argument, NULL, OPT_GRACE},
+    {"register-timeout", required_argument, NULL, OPT_REGISTER_TIMEOUT},
     {"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
     {"max-message", required_argument, NULL, OPT_MAX_MSG},
     {"max-tasks", required_argument, NULL, OPT_MAX_TASKS},
@@ -261,14 +265,20 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
     case OPT_HB_TIMEOUT:
     case OPT_GRACE:
     case OPT_KILL_GRACE:
+    case OPT_REGISTER_TIMEOUT:
         if (parse_duration(arg, &ms) < 0 || (c != OPT_GRACE && c != OPT_KILL_GRACE && ms == 0)) {
             snprintf(why, n, "invalid duration '%s'", arg);
             return -1;
         }
-        *(c == OPT_HB_INTERVAL  ? &o->cfg.heartbeat_interval_ms
-          : c == OPT_HB_TIMEOUT ? &o->cfg.heartbeat_timeout_ms
-          : c == OPT_GRACE      ? &o->cfg.restart_grace_ms
-                                : &o->cfg.kill_grace_ms) = ms;
+        if (c == OPT_REGISTER_TIMEOUT && ms < 2000) { /* the endpoint probe's own connection */
+            snprintf(why, n, "register timeout '%s' is below 2s", arg);
+            return -1;
+        }
+        *(c == OPT_HB_INTERVAL        ? &o->cfg.heartbeat_interval_ms
+          : c == OPT_HB_TIMEOUT       ? &o->cfg.heartbeat_timeout_ms
+          : c == OPT_GRACE            ? &o->cfg.restart_grace_ms
+          : c == OPT_REGISTER_TIMEOUT ? &o->cfg.register_timeout_ms
+                                      : &o->cfg.kill_grace_ms) = ms;
         return 0;
     case OPT_MAX_MSG:
         if (parse_count(arg, 1u << 30, &v) < 0 || v < 4096) {

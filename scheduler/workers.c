@@ -1,11 +1,13 @@
 /* Messages from workers: registration with adoption of running attempts,
  * heartbeats, resource reports, task events; node loss by silence. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon_private.h"
+#include "validate.h"
 
 /* --- pipe -> node map ---------------------------------------------------- */
 
@@ -78,11 +80,13 @@ static void pm_del(sched_daemon_t *d, uint32_t key)
     }
 }
 
+/* The node has no connection any more (its log reads are answered). */
 static void unbind(sched_daemon_t *d, uint32_t node)
 {
     node_link_t *l = d_link(d, node);
     if (l && l->pipe) {
         pm_del(d, l->pipe);
+        dispatch_fail_waits(d, l->pipe, "the node's connection was lost");
         l->pipe = 0;
     }
 }
@@ -206,31 +210,123 @@ const char *start_error_get(const sched_daemon_t *d, uint64_t attempt)
     return i < d->nserr && d->serr[i].attempt == attempt ? d->serr[i].text : NULL;
 }
 
+/* --- connections not registered yet ---------------------------------------- */
+
+/* Who is at the other end, for the per-address bound and for binding a
+ * node's name: "address A" over a network, "uid N" on ipc:// (the kernel
+ * says), "" when unknown. */
+static void pipe_ident(nng_pipe p, char *buf, size_t n, bool *network)
+{
+    nng_sockaddr sa;
+    uint64_t uid;
+    char a[INET6_ADDRSTRLEN] = "";
+    buf[0] = '\0';
+    *network = false;
+    if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) == 0) {
+        snprintf(buf, n, "uid %llu", (unsigned long long)uid);
+        return;
+    }
+    if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+        return;
+    if (sa.s_family == NNG_AF_INET)
+        inet_ntop(AF_INET, &sa.s_in.sa_addr, a, sizeof(a));
+    else if (sa.s_family == NNG_AF_INET6)
+        inet_ntop(AF_INET6, sa.s_in6.sa_addr, a, sizeof(a));
+    if (a[0]) {
+        snprintf(buf, n, "address %s", a);
+        *network = true;
+    }
+}
+
+static pending_pipe_t *pending_find(sched_daemon_t *d, uint32_t pipe)
+{
+    for (size_t i = 0; i < d->npend; i++)
+        if (d->pend[i].pipe == pipe)
+            return &d->pend[i];
+    return NULL;
+}
+
+static void pending_remove(sched_daemon_t *d, uint32_t pipe)
+{
+    pending_pipe_t *x = pending_find(d, pipe);
+    if (x)
+        *x = d->pend[--d->npend];
+}
+
+/* Track a connection that is not (or no longer) a registered node's;
+ * refuses (closing it) past the bounds. NULL when refused. */
+static pending_pipe_t *pending_add(sched_daemon_t *d, nng_pipe p)
+{
+    pending_pipe_t *x = pending_find(d, p.id);
+    if (x)
+        return x;
+    char id[48];
+    bool network;
+    pipe_ident(p, id, sizeof(id), &network);
+    size_t same = 0;
+    for (size_t i = 0; network && i < d->npend; i++)
+        same += !strcmp(d->pend[i].addr, id);
+    if (same >= PENDING_PER_ADDR || d->npend >= PENDING_MAX) {
+        dlog(d->log, LOG_WARN,
+             "worker connection from %s closed: %zu connections wait to register%s",
+             id[0] ? id : "an unknown peer", same >= PENDING_PER_ADDR ? same : d->npend,
+             same >= PENDING_PER_ADDR ? " from there" : "");
+        nng_pipe_close(p);
+        return NULL;
+    }
+    if (!(d->npend & (d->npend + 1)) || !d->pend) { /* grow at 0, 1, 3, 7, ... */
+        pending_pipe_t *np = realloc(d->pend, (2 * d->npend + 2) * sizeof(*np));
+        if (!np) {
+            nng_pipe_close(p);
+            return NULL;
+        }
+        d->pend = np;
+    }
+    x = &d->pend[d->npend++];
+    memset(x, 0, sizeof(*x));
+    x->pipe = p.id;
+    x->since_ms = (int64_t)uv_now(d->loop);
+    snprintf(x->addr, sizeof(x->addr), "%s", id);
+    return x;
+}
+
+void workers_expire_pending(sched_daemon_t *d)
+{
+    int64_t now = (int64_t)uv_now(d->loop);
+    for (size_t i = 0; i < d->npend;) {
+        pending_pipe_t x = d->pend[i];
+        if (now - x.since_ms < d->cfg.register_timeout_ms) {
+            i++;
+            continue;
+        }
+        d->pend[i] = d->pend[--d->npend];
+        dlog(d->log, LOG_INFO, "worker connection from %s closed: not registered after %lld ms",
+             x.addr[0] ? x.addr : "an unknown peer", (long long)d->cfg.register_timeout_ms);
+        nng_pipe_close((nng_pipe){.id = x.pipe});
+    }
+}
+
 /* The challenge sent on pipe, taken out of the table (answered once). */
 static bool challenge_take(sched_daemon_t *d, uint32_t pipe, uint8_t out[CAIRN_JOIN_CHALLENGE_LEN])
 {
-    for (size_t i = 0; i < d->nchal; i++)
-        if (d->chal[i].pipe == pipe) {
-            memcpy(out, d->chal[i].c, CAIRN_JOIN_CHALLENGE_LEN);
-            d->chal[i] = d->chal[--d->nchal];
-            return true;
-        }
-    return false;
+    pending_pipe_t *x = pending_find(d, pipe);
+    if (!x || !x->challenged)
+        return false;
+    memcpy(out, x->c, CAIRN_JOIN_CHALLENGE_LEN);
+    x->challenged = false;
+    return true;
 }
 
-static int challenge_new(sched_daemon_t *d, uint32_t pipe, uint8_t out[CAIRN_JOIN_CHALLENGE_LEN])
+static int challenge_new(sched_daemon_t *d, nng_pipe p, uint8_t out[CAIRN_JOIN_CHALLENGE_LEN])
 {
-    uint8_t old[CAIRN_JOIN_CHALLENGE_LEN];
-    challenge_take(d, pipe, old);
-    if (!d->chal && !(d->chal = calloc(JOIN_CHALLENGES_MAX, sizeof(*d->chal))))
-        return -ENOMEM;
-    if (d->nchal == JOIN_CHALLENGES_MAX) /* a flood of unanswered ones: drop the oldest */
-        memmove(d->chal, d->chal + 1, --d->nchal * sizeof(*d->chal));
+    pending_pipe_t *x = pending_add(d, p);
+    if (!x)
+        return -EBUSY;
     int rc = cairn_join_random(out, CAIRN_JOIN_CHALLENGE_LEN);
     if (rc < 0)
         return rc;
-    d->chal[d->nchal].pipe = pipe;
-    memcpy(d->chal[d->nchal++].c, out, CAIRN_JOIN_CHALLENGE_LEN);
+    memcpy(x->c, out, CAIRN_JOIN_CHALLENGE_LEN);
+    x->challenged = true;
     return 0;
 }
 
@@ -264,12 +360,31 @@ static int join_check(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     rep.accepted = false;
     rep.error = a ? "authentication failed: this scheduler's join key differs"
                   : "authentication required: start the worker with the cluster's --join-key";
-    if (challenge_new(d, from->pipe.id, c) == 0) {
+    if (challenge_new(d, from->pipe, c) == 0) {
         rep.challenge.data = c;
         rep.challenge.len = sizeof(c);
     }
     d_send(d, d->wnet, from, CAIRN_MSG_REGISTER_REPLY, &rep.base);
     return 0;
+}
+
+/* A node's name is bound to the identity it registered with; while the
+ * node is not down (away, or returning after a restart) another identity
+ * cannot take it. Returns false (err says why) for such a takeover. */
+static bool ident_may_take(sched_daemon_t *d, const char *name, const char *ident,
+                           cairn_error_t *err)
+{
+    uint32_t node;
+    node_link_t *l;
+    if (sched_node_find(d->core, name, &node) < 0 || !(l = d_link(d, node)) || !l->ident[0] ||
+        !strcmp(l->ident, ident) || sched_node_state(d->core, node) == SCHED_NODE_DOWN)
+        return true;
+    errcode(err, -EEXIST,
+            "node %.64s is the worker at %s, not down yet: one at %s may take the name once "
+            "it is down (--heartbeat-timeout; --restart-grace after a restart), or use another "
+            "--name",
+            name, l->ident, ident[0] ? ident : "an unknown peer");
+    return false;
 }
 
 static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Register *reg)
@@ -278,11 +393,22 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     cairn_error_t err = {{0}};
     conv_node_t *cn = NULL;
     uint32_t node;
+    char esc[200], ident[64];
+    bool network;
+    const char *bad = cairn_name_problem(reg->node_name, 255, true);
+    if (bad) {
+        snprintf(err.text, sizeof(err.text), "node name '%s' %s",
+                 cairn_log_escape(reg->node_name, esc, 100), bad);
+        goto refuse;
+    }
     if (reg->protocol_version != CAIRN_PROTO_VERSION) {
         snprintf(err.text, sizeof(err.text), "protocol version %u, this scheduler speaks %u",
                  reg->protocol_version, CAIRN_PROTO_VERSION);
         goto refuse;
     }
+    pipe_ident(from->pipe, ident, sizeof(ident), &network);
+    if (!ident_may_take(d, reg->node_name, ident, &err))
+        goto refuse;
     uint8_t proof[CAIRN_JOIN_HMAC_LEN];
     if (d->join_key && join_check(d, from, reg, proof) != 1)
         return;
@@ -337,9 +463,14 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     l->driver = strdup(drv);
     l->cuda = strdup(cuda);
     remote_addr(from->pipe, l->addr, sizeof(l->addr));
+    pending_remove(d, from->pipe.id);
     if (l->incarnation != reg->incarnation) { /* a new worker process: new seqs */
         l->incarnation = reg->incarnation;
         l->last_seq = 0;
+        l->seq_dirty = true;
+    }
+    if (strcmp(l->ident, ident)) { /* the name is bound to it from now on */
+        snprintf(l->ident, sizeof(l->ident), "%s", ident);
         l->seq_dirty = true;
     }
     uint64_t *stale = calloc(reg->n_running + 1, sizeof(uint64_t));
@@ -374,8 +505,9 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     conv_node_destroy(cn);
     return;
 refuse:
-    dlog(d->log, LOG_WARN, "registration of %s refused: %s", reg->node_name ? reg->node_name : "?",
-         err.text);
+    dlog(d->log, LOG_WARN, "registration of %s refused: %s",
+         cairn_log_escape(reg->node_name, esc, 100), err.text);
+    pending_add(d, from->pipe); /* not registered: bounded and expires */
     rep.accepted = false;
     rep.error = err.text;
     d_send(d, d->wnet, from, CAIRN_MSG_REGISTER_REPLY, &rep.base);
@@ -503,7 +635,8 @@ void workers_rexit_loaded(uint64_t attempt, uint32_t rank, int end, int code, in
     rexit_push(d, (replica_exit_t){attempt, rank, (sched_end_t)end, code, sig});
 }
 
-static void seq_loaded(const char *node, uint64_t incarnation, uint64_t seq, void *arg)
+static void seq_loaded(const char *node, uint64_t incarnation, uint64_t seq, const char *ident,
+                       void *arg)
 {
     sched_daemon_t *d = arg;
     uint32_t id;
@@ -512,6 +645,7 @@ static void seq_loaded(const char *node, uint64_t incarnation, uint64_t seq, voi
         return;
     l->incarnation = incarnation;
     l->last_seq = seq;
+    snprintf(l->ident, sizeof(l->ident), "%s", ident ? ident : "");
 }
 
 int workers_load_seqs(sched_daemon_t *d, cairn_error_t *err)
@@ -519,8 +653,9 @@ int workers_load_seqs(sched_daemon_t *d, cairn_error_t *err)
     for (size_t i = 0; i < d->nlinks; i++) {
         d->links[i].incarnation = d->links[i].last_seq = 0;
         d->links[i].seq_dirty = false;
+        d->links[i].ident[0] = '\0';
     }
-    return journal_load_worker_seqs(d->journal, seq_loaded, d, err);
+    return journal_load_workers(d->journal, seq_loaded, d, err);
 }
 
 void workers_save_seqs(sched_daemon_t *d)
@@ -531,8 +666,8 @@ void workers_save_seqs(sched_daemon_t *d)
             continue;
         l->seq_dirty = false;
         cairn_error_t err = {{0}};
-        if (journal_put_worker_seq(d->journal, sched_node_name(d->core, (uint32_t)i),
-                                   l->incarnation, l->last_seq, &err) < 0) {
+        if (journal_put_worker(d->journal, sched_node_name(d->core, (uint32_t)i), l->incarnation,
+                               l->last_seq, l->ident, &err) < 0) {
             dlog(d->log, LOG_ERROR, "%s", err.text);
             d->degraded = d->batch_failed = true;
             snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
@@ -746,7 +881,7 @@ void workers_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t typ
         on_task_event(d, from, (const Cairn__TaskEvent *)msg);
         break;
     case CAIRN_MSG_LOG_CHUNK:
-        dispatch_log_chunk(d, (const Cairn__LogChunk *)msg);
+        dispatch_log_chunk(d, from, (const Cairn__LogChunk *)msg);
         break;
     default:
         d->bad_messages++;
@@ -769,10 +904,12 @@ void workers_pipe(cairn_net_t *n, nng_pipe p, bool added, void *arg)
     sched_daemon_t *d = arg;
     (void)n;
     uint32_t node;
-    uint8_t c[CAIRN_JOIN_CHALLENGE_LEN];
-    if (!added)
-        challenge_take(d, p.id, c); /* unanswered: forget it */
-    if (added || workers_node_of_pipe(d, p.id, &node) < 0)
+    if (added) {
+        pending_add(d, p); /* bounded: may close it at once */
+        return;
+    }
+    pending_remove(d, p.id); /* and its unanswered challenge */
+    if (workers_node_of_pipe(d, p.id, &node) < 0)
         return;
     /* a lost connection is not a lost node: heartbeats decide that */
     dlog(d->log, LOG_INFO, "node %s disconnected", sched_node_name(d->core, node));
@@ -825,7 +962,10 @@ void workers_check_heartbeats(sched_daemon_t *d)
                 d->retries[SCHED_END_NODE_LOST]++;
         }
         free(lost);
+        uint32_t pipe = l->pipe;
         unbind(d, i);
+        if (pipe) /* still connected, no longer a node's: bounded and expires */
+            pending_add(d, (nng_pipe){.id = pipe});
         l->npending = 0;
     }
 }

@@ -1,5 +1,6 @@
 /* The discovered resources record: accessors, name, labels, dump. */
 #include "resources_private.h"
+#include "validate.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -81,14 +82,9 @@ static bool has_control_chars(const char *s)
 
 int worker_node_name_check(const char *name, cairn_error_t *err)
 {
-    size_t len = strlen(name);
-    if (len == 0)
-        return errcode(err, -EINVAL, "invalid node name: empty");
-    if (len > WORKER_NODE_NAME_MAX)
-        return errcode(err, -EINVAL, "invalid node name: longer than %d bytes",
-                       WORKER_NODE_NAME_MAX);
-    if (has_control_chars(name))
-        return errcode(err, -EINVAL, "invalid node name: contains control characters");
+    const char *why = cairn_name_problem(name, WORKER_NODE_NAME_MAX, true);
+    if (why)
+        return errcode(err, -EINVAL, "invalid node name: %s", why);
     return 0;
 }
 

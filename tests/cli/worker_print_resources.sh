@@ -117,12 +117,20 @@ fi
 
 # Names and labels are escaped in JSON.
 if run "escaping" 0 "$w" --print-resources --topology "$topo/cpu-only-1s.xml" \
-    --name 'we"ird\node' --label 'note=a "b" \c' --json; then
+    --name 'we"ird' --label 'note=a "b" \c' --json; then
     python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
-sys.exit(d["node"] != "we\"ird\\node" or d["labels"] != {"note": "a \"b\" \\c"})' "$tmp/out" ||
+sys.exit(d["node"] != "we\"ird" or d["labels"] != {"note": "a \"b\" \\c"})' "$tmp/out" ||
         { echo "FAIL: escaping"; fail=1; }
 fi
+
+# Node names follow the rules of task names (one path component, no control
+# characters), and no space or ','.
+for bad in 'a/b' 'we\ird' '..' 'a b' 'a,b'; do
+    run "node name $bad" 2 "$w" --print-resources --topology "$topo/cpu-only-1s.xml" \
+        --name "$bad" || true
+    grep -q "invalid node name" "$tmp/err" || { echo "FAIL: node name $bad: no reason"; fail=1; }
+done
 
 # The readable summary has one line per GPU.
 for spec in hgx-h100-8gpu:8 mi250x-4gcd:4 workstation-2gpu-nodriver:2 epyc-2s-nps4:0 \

@@ -426,9 +426,9 @@ static void print_text(FILE *f, const void *r)
 
 LEAK_TEST(worker_resources, printers)
 {
-    worker_resources_t *r = load_named("workstation-2gpu-nodriver", "ws \"1\"");
+    worker_resources_t *r = load_named("workstation-2gpu-nodriver", "ws\"1\"");
     char *json = capture(print_json, r);
-    cr_expect(strstr(json, "\"node\": \"ws \\\"1\\\"\"") != NULL, "%s", json);
+    cr_expect(strstr(json, "\"node\": \"ws\\\"1\\\"\"") != NULL, "%s", json);
     cr_expect(strstr(json, "\"memory_bytes\": null, \"uuid\": null, \"pci_bus_id\": "
                            "\"0000:01:00.0\"") != NULL);
     cr_expect(strstr(json, "\"has_driver\": false, \"locality_group\": 0") != NULL);
