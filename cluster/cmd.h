@@ -50,8 +50,15 @@ bool cli_help_asked(int argc, char **argv, const char *help);
 /* "cairn CMD: msg" + "Try 'cairn CMD --help'." on stderr; returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Submit js (cmd_submit.c); prints the scheduler's refusals naming path. */
-int cli_submit_spec(cli_t *c, const char *path, Cairn__JobSpec *js, uint64_t *id);
+/* Submit js (cmd_submit.c); prints the scheduler's refusals, each at its
+ * line and column when where (spec_load_at) is given, else naming name. */
+struct spec_where;
+int cli_submit_spec(cli_t *c, const char *name, Cairn__JobSpec *js, const struct spec_where *where,
+                    uint64_t *id);
+/* The checks every scheduler makes that need no cluster (the scheduling
+ * core's validation: cycles, absurd values...), before sending: prints
+ * each problem at its place; CLI_OK or CLI_USAGE. */
+int cli_check_spec(const char *name, const Cairn__JobSpec *js, const struct spec_where *where);
 /* Hash the inputs of js's cached tasks (cmd_inputs.c); prints what is
  * wrong (naming name) and returns -1 when one cannot be hashed. */
 int cli_hash_inputs(Cairn__JobSpec *js, const char *name);

@@ -113,7 +113,7 @@ int cmd_rerun(cli_t *c, int argc, char **argv)
         t->n_needs = 0;
     }
     uint64_t nid = 0;
-    rc = cli_submit_spec(c, name, js, &nid);
+    rc = cli_submit_spec(c, name, js, NULL, &nid);
     if (task) { /* put it back as spec_free expects it */
         js->tasks[0]->n_needs = saved_needs;
         js->n_tasks = keep;
