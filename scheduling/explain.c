@@ -151,6 +151,16 @@ static void explain_placed(sbuf_t *b, const sched_t *s, const sched_attempt_t *a
     }
 }
 
+/* How an attempt ended: "exit 3", "signal 9", "node-lost"... */
+static void ending(sbuf_t *b, const sched_attempt_t *at)
+{
+    sb_printf(b, "%s", sched_end_name((sched_end_t)at->end));
+    if (at->end == SCHED_END_EXIT)
+        sb_printf(b, " %d", at->exit_code);
+    if (at->end == SCHED_END_SIGNAL)
+        sb_printf(b, " %d", at->signal);
+}
+
 static void explain_ended(sbuf_t *b, const sched_t *s, const sched_job_t *j, const sched_task_t *t)
 {
     const sched_attempt_t *at = t->attempt ? &s->attempts[t->attempt - 1] : NULL;
@@ -167,12 +177,8 @@ static void explain_ended(sbuf_t *b, const sched_t *s, const sched_job_t *j, con
     }
     if (!at)
         return;
-    sb_printf(b, ": attempt %u on %s ended (%s", at->number, s->nodes[at->allocs[0].node].name,
-              sched_end_name((sched_end_t)at->end));
-    if (at->end == SCHED_END_EXIT)
-        sb_printf(b, " %d", at->exit_code);
-    if (at->end == SCHED_END_SIGNAL)
-        sb_printf(b, " %d", at->signal);
+    sb_printf(b, ": attempt %u on %s ended (", at->number, s->nodes[at->allocs[0].node].name);
+    ending(b, at);
     sb_printf(b, ")");
     if (t->state == SCHED_TASK_FAILED) {
         if (!retry_wanted(t->retry, (sched_end_t)at->end, at->exit_code, at->signal))
@@ -202,9 +208,9 @@ char *sched_explain(const sched_t *s, uint32_t job, uint32_t task, int64_t now_m
             /* the time left, not the epoch: clients add the local time */
             char left[32];
             duration_str(t->ready_at_ms - now_ms, left, sizeof(left));
-            sb_printf(&b, "%s: attempt %u ended (%s); attempt %u waits out its backoff (%s left)",
-                      sched_task_state_word(t->state), at->number,
-                      sched_end_name((sched_end_t)at->end), at->number + 1u, left);
+            sb_printf(&b, "%s: attempt %u ended (", sched_task_state_word(t->state), at->number);
+            ending(&b, at);
+            sb_printf(&b, "); attempt %u waits out its backoff (%s left)", at->number + 1u, left);
             break;
         }
         explain_resources(&b, s, j, t, self, now_ms); /* backoff over */
