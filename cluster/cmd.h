@@ -44,14 +44,31 @@ int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn
 
 /* Parse a job id ("12"); 0 if it is not one (prints the error). */
 uint64_t cli_job_id(const char *cmd, const char *s);
+/* Every numeric option of the client: s is a whole decimal number, digits
+ * only (no sign, blanks, fraction or suffix), from min to max. Returns
+ * CLI_OK with *out, else prints "cairn CMD: OPT 'S' is not a number from
+ * MIN to MAX" and returns CLI_USAGE. */
+int cli_parse_uint(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
+                   uint64_t *out);
+/* The decimal digits at the start of s (at least one) as *out, *end (if not
+ * NULL) after them: for numbers with a unit ("7d", "4x"); -1 if there are
+ * none or they exceed max. */
+int cli_parse_digits(const char *s, uint64_t max, uint64_t *out, const char **end);
 
 /* Print a command's help when argv has -h/--help; returns true if it did. */
 bool cli_help_asked(int argc, char **argv, const char *help);
 /* "cairn CMD: msg" + "Try 'cairn CMD --help'." on stderr; returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Submit js (cmd_submit.c); prints the scheduler's refusals naming path. */
-int cli_submit_spec(cli_t *c, const char *path, Cairn__JobSpec *js, uint64_t *id);
+/* Submit js (cmd_submit.c); prints the scheduler's refusals, each at its
+ * line and column when where (spec_load_at) is given, else naming name. */
+struct spec_where;
+int cli_submit_spec(cli_t *c, const char *name, Cairn__JobSpec *js, const struct spec_where *where,
+                    uint64_t *id);
+/* The checks every scheduler makes that need no cluster (the scheduling
+ * core's validation: cycles, absurd values...), before sending: prints
+ * each problem at its place; CLI_OK or CLI_USAGE. */
+int cli_check_spec(const char *name, const Cairn__JobSpec *js, const struct spec_where *where);
 /* Hash the inputs of js's cached tasks (cmd_inputs.c); prints what is
  * wrong (naming name) and returns -1 when one cannot be hashed. */
 int cli_hash_inputs(Cairn__JobSpec *js, const char *name);
@@ -109,10 +126,15 @@ const char *ui_enum(const ProtobufCEnumDescriptor *d, int value);
 /* Colour for a state name ("succeeded" green, "failed" red...). */
 const char *ui_state_col(const cli_t *c, const char *state);
 
+/* "s" unless n is 1: "%u GPU%s", n, ui_s(n). */
+const char *ui_s(uint64_t n);
 /* "1h02m", "3.2s", "-" for <0. */
 const char *ui_duration(int64_t ms, char *buf, size_t len);
 /* "80.0 GiB". */
 const char *ui_bytes(uint64_t n, char *buf, size_t len);
+/* A wall-clock time ms in local time: "14:03:22 CET", with the date
+ * ("2026-11-27 14:03:22 CET") when it is not now_ms's day. */
+const char *ui_local_time(int64_t ms, int64_t now_ms, char *buf, size_t len);
 int64_t ui_now_ms(void);  /* wall clock */
 int64_t ui_mono_ms(void); /* monotonic */
 /* "7d", "12h", "30m", "45s" back from now_ms, or a UTC date

@@ -17,7 +17,7 @@ const char cmd_audit_help[] =
     "  --since WHEN   entries from WHEN: a duration back from now (30m, 12h, 7d)\n"
     "                 or a UTC date (2026-11-26 or 2026-11-26T09:30:00)\n"
     "  --user USER    only USER's entries\n"
-    "  --limit N      at most N entries\n"
+    "  --limit N      the newest N entries (still listed oldest first)\n"
     "  --json         print JSON\n"
     "\n"
     "'verify' checks the whole hash chain: every entry's hash covers its fields\n"
@@ -64,11 +64,11 @@ static int verify(cli_t *c, int argc, char **argv)
         cairn_json_print_string(stdout, rep->problem);
         printf("}\n");
     } else if (rep->ok) {
-        printf("audit trail intact: %llu entries, head %s\n", (unsigned long long)rep->count,
-               rep->head && *rep->head ? rep->head : "(empty)");
+        printf("audit trail intact: %llu entr%s, head %s\n", (unsigned long long)rep->count,
+               rep->count == 1 ? "y" : "ies", rep->head && *rep->head ? rep->head : "(empty)");
     } else {
-        printf("audit trail BROKEN: %s (%llu entries verified before it, head %s)\n", rep->problem,
-               (unsigned long long)rep->count, rep->head);
+        printf("audit trail BROKEN: %s (%llu entr%s verified before it, head %s)\n", rep->problem,
+               (unsigned long long)rep->count, rep->count == 1 ? "y" : "ies", rep->head);
     }
     rc = rep->ok ? CLI_OK : CLI_FAIL;
     cairn_msg_free(&rep->base);
@@ -98,10 +98,9 @@ int cmd_audit(cli_t *c, int argc, char **argv)
         } else if (!strcmp(a, "--user") && i + 1 < argc) {
             req.user = argv[++i];
         } else if (!strcmp(a, "--limit") && i + 1 < argc) {
-            char *end = NULL;
-            unsigned long v = strtoul(argv[++i], &end, 10);
-            if (!end || *end || argv[i][0] == '-' || v == 0 || v > UINT32_MAX)
-                return cli_usage_error("audit", "--limit '%s' is not a positive number", argv[i]);
+            uint64_t v;
+            if (cli_parse_uint("audit", "--limit", argv[++i], 1, UINT32_MAX, &v) != CLI_OK)
+                return CLI_USAGE;
             req.limit = (uint32_t)v;
         } else {
             return cli_usage_error("audit", "unexpected argument '%s'", a);

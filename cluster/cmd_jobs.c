@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "scheduling/sched.h"
 
 const char cmd_status_help[] =
     "Usage: cairn status JOB [--json]\n"
@@ -16,10 +17,12 @@ const char cmd_jobs_help[] = "Usage: cairn jobs [--json]\n"
                              "List jobs, newest first.\n"
                              "  --json   print JSON\n";
 const char cmd_wait_help[] =
-    "Usage: cairn wait JOB\n"
+    "Usage: cairn wait JOB [--json]\n"
     "\n"
     "Wait until the job ends, showing progress. Exits 0 if it succeeded, 1 if it\n"
-    "failed or was cancelled.\n";
+    "failed or was cancelled.\n"
+    "  --json   progress on stderr, then the ended job's summary (as in 'cairn\n"
+    "           status --json') on stdout\n";
 const char cmd_cancel_help[] = "Usage: cairn cancel JOB [TASK]\n"
                                "\n"
                                "Cancel a whole job, or one task of it (and what needs it).\n";
@@ -34,8 +37,9 @@ const char cmd_explain_help[] =
 
 /* Parse "[--json] POSITIONAL..." into pos (up to npos); returns -1 (usage
  * error printed) or the number of positionals. */
-static int parse_args(int argc, char **argv, bool *json, char **pos, int npos, int *replica)
+static int parse_args(int argc, char **argv, bool *json, char **pos, int npos, uint32_t *replica)
 {
+    uint64_t v;
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
         {"replica", required_argument, NULL, 'r'},
@@ -45,9 +49,12 @@ static int parse_args(int argc, char **argv, bool *json, char **pos, int npos, i
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (ch == 'j' && json)
             *json = true;
-        else if (ch == 'r' && replica)
-            *replica = atoi(optarg);
-        else
+        else if (ch == 'r' && replica) {
+            if (cli_parse_uint(argv[0], "--replica", optarg, 0, SCHED_MAX_REPLICAS - 1, &v) !=
+                CLI_OK)
+                return -1;
+            *replica = (uint32_t)v;
+        } else
             return cli_usage_error(argv[0], "bad option"), -1;
     }
     int n = argc - optind;
@@ -136,6 +143,8 @@ static void status_json(const Cairn__JobStatusReply *st)
                 t->replica, TSTATE(t->state),
                 ui_enum(&cairn__pending_reason__descriptor, (int)t->pending_reason));
         cairn_json_print_string(stdout, t->pending_detail);
+        if (t->next_attempt_time_ms > 0)
+            printf(", \"next_attempt_time_ms\": %lld", (long long)t->next_attempt_time_ms);
         fputs(", \"attempts\": [", stdout);
         for (size_t k = 0; k < t->n_attempts; k++) {
             if (k)
@@ -195,6 +204,12 @@ static void status_row(ui_table_t *t, const cli_t *c, const Cairn__JobStatusRepl
     }
     if (ts->pending_detail && *ts->pending_detail)
         snprintf(reason, sizeof(reason), "%s", ts->pending_detail);
+    if (ts->state == CAIRN__TASK_STATE__TASK_STATE_RETRY_WAIT && ts->next_attempt_time_ms > 0) {
+        char when[64];
+        size_t n = strlen(reason);
+        snprintf(reason + n, sizeof(reason) - n, "%snext attempt at %s", n ? "; " : "",
+                 ui_local_time(ts->next_attempt_time_ms, ui_now_ms(), when, sizeof(when)));
+    }
     const char *state = TSTATE(ts->state);
     const char *cells[] = {name, state, attempt, node, gpus, dur, reason};
     ui_table_add(t, cells, 1, ui_state_col(c, state));
@@ -343,13 +358,23 @@ int cli_wait_job(cli_t *c, uint64_t id, bool quiet)
 int cmd_wait(cli_t *c, int argc, char **argv)
 {
     char *pos[1];
-    int n = parse_args(argc, argv, NULL, pos, 1, NULL);
+    bool json = false;
+    int n = parse_args(argc, argv, &json, pos, 1, NULL);
     if (n < 0)
         return CLI_USAGE;
     if (n != 1)
         return cli_usage_error(argv[0], "which job?");
     uint64_t id = cli_job_id(argv[0], pos[0]);
-    return id ? cli_wait_job(c, id, false) : CLI_USAGE;
+    if (!id)
+        return CLI_USAGE;
+    int rc = cli_wait_job(c, id, json);
+    Cairn__JobStatusReply *st = NULL;
+    if (!json || (rc != CLI_OK && rc != CLI_FAIL) || wait_summary(c, id, &st) != CLI_OK)
+        return rc;
+    json_summary(stdout, st->job);
+    fputc('\n', stdout);
+    cairn_msg_free(&st->base);
+    return rc;
 }
 
 int cmd_cancel(cli_t *c, int argc, char **argv)
@@ -377,10 +402,26 @@ int cmd_cancel(cli_t *c, int argc, char **argv)
     return CLI_OK;
 }
 
+/* When the task's next attempt may start (its backoff's end), from the
+ * job's status: the scheduler's explanation says how long is left, this
+ * the local time; 0 if unknown. */
+static int64_t next_attempt_ms(cli_t *c, uint64_t job, const char *task, uint32_t replica)
+{
+    Cairn__JobStatusReply *st = NULL;
+    int64_t next = 0;
+    if (get_status(c, job, &st) != CLI_OK)
+        return 0;
+    for (size_t i = 0; i < st->n_tasks; i++)
+        if (!strcmp(st->tasks[i]->name, task) && st->tasks[i]->replica == replica)
+            next = st->tasks[i]->next_attempt_time_ms;
+    cairn_msg_free(&st->base);
+    return next;
+}
+
 int cmd_explain(cli_t *c, int argc, char **argv)
 {
     bool json = false;
-    int replica = 0;
+    uint32_t replica = 0;
     char *pos[2];
     int n = parse_args(argc, argv, &json, pos, 2, &replica);
     if (n < 0)
@@ -392,7 +433,7 @@ int cmd_explain(cli_t *c, int argc, char **argv)
     if (!req.job_id)
         return CLI_USAGE;
     req.task = pos[1];
-    req.replica = (uint32_t)(replica < 0 ? 0 : replica);
+    req.replica = replica;
     Cairn__ExplainReply *r = NULL;
     int rc =
         cli_call(c, CAIRN_MSG_EXPLAIN, &req.base, CAIRN_MSG_EXPLAIN_REPLY, (ProtobufCMessage **)&r);
@@ -409,7 +450,14 @@ int cmd_explain(cli_t *c, int argc, char **argv)
                    r->reasons[i]->count);
         fputs("]}\n", stdout);
     } else {
-        printf("%s: %s\n%s\n", pos[1], TSTATE(r->state), r->text);
+        printf("%s: %s\n%s", pos[1], TSTATE(r->state), r->text);
+        int64_t next = r->state == CAIRN__TASK_STATE__TASK_STATE_RETRY_WAIT
+                           ? next_attempt_ms(c, req.job_id, pos[1], replica)
+                           : 0;
+        char when[64];
+        if (next > 0)
+            printf("; next attempt at %s", ui_local_time(next, ui_now_ms(), when, sizeof(when)));
+        putchar('\n');
     }
     cairn_msg_free(&r->base);
     return CLI_OK;

@@ -4,13 +4,18 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "scheduling/sched.h"
 
 const char cmd_logs_help[] =
     "Usage: cairn logs JOB TASK [--attempt N] [--replica N] [--stderr] [--follow]\n"
     "\n"
     "Print a task attempt's output (the latest attempt unless --attempt N).\n"
-    "  --stderr   the standard error instead of the standard output\n"
-    "  --follow   keep printing new output until the attempt ends\n";
+    "  --attempt N  attempt N of the task (1 for the first; 'cairn status' shows\n"
+    "               the latest)\n"
+    "  --replica N  replica N of a gang (replicas: in the spec), 0 to replicas-1,\n"
+    "               the one of RANK=N; default 0 (every task has a replica 0)\n"
+    "  --stderr     the standard error instead of the standard output\n"
+    "  --follow     keep printing new output until the attempt ends\n";
 
 typedef struct logs_opts {
     bool follow;
@@ -27,13 +32,19 @@ static int logs_parse(int argc, char **argv, logs_opts_t *o)
         {NULL, 0, NULL, 0},
     };
     int ch;
+    uint64_t v;
     while ((ch = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
         switch (ch) {
         case 'a':
-            o->req.attempt_number = (uint32_t)strtoul(optarg, NULL, 10);
+            if (cli_parse_uint(argv[0], "--attempt", optarg, 1, UINT32_MAX, &v) != CLI_OK)
+                return CLI_USAGE;
+            o->req.attempt_number = (uint32_t)v;
             break;
         case 'r':
-            o->req.replica = (uint32_t)strtoul(optarg, NULL, 10);
+            if (cli_parse_uint(argv[0], "--replica", optarg, 0, SCHED_MAX_REPLICAS - 1, &v) !=
+                CLI_OK)
+                return CLI_USAGE;
+            o->req.replica = (uint32_t)v;
             break;
         case 'e':
             o->req.stream = CAIRN__LOG_STREAM__LOG_STREAM_STDERR;

@@ -446,7 +446,8 @@ static void print_table(cli_t *c, const sched_sim_report_t *act, const sched_sim
     waits_rows(tb, act, base, pred, sim);
     for (size_t i = 0; i < pred->nmodels; i++) {
         const sched_sim_use_t *u = &pred->models[i], *ua = model_of(act, u->name);
-        snprintf(what, sizeof(what), "GPU utilisation  %s (%u GPUs)", u->name, u->gpus);
+        snprintf(what, sizeof(what), "GPU utilisation  %s (%u GPU%s)", u->name, u->gpus,
+                 ui_s(u->gpus));
         row(tb, what, ua ? pct_str(ua->alloc_gpu_s, ua->capacity_gpu_s, a, sizeof(a)) : "-",
             pct_str(u->alloc_gpu_s, u->capacity_gpu_s, p, sizeof(p)));
         snprintf(what, sizeof(what), "fragmentation    %s", u->name);
@@ -509,11 +510,11 @@ static void json_report(const sched_sim_report_t *r, const sched_sim_t *sim)
 
 static int parse_add(plan_opts_t *o, const char *count, const char *file)
 {
-    char *end = NULL;
-    unsigned long n = strtoul(count, &end, 10);
-    if (!file || end == count || strcmp(end, "x") != 0 || n < 1 || n > 100000 || count[0] == '-')
-        return cli_usage_error("plan", "bad --add '%s': expected --add Nx FILE.xml (N >= 1)",
-                               count);
+    const char *end = NULL;
+    uint64_t n = 0;
+    if (!file || cli_parse_digits(count, 100000, &n, &end) < 0 || strcmp(end, "x") != 0 || n < 1)
+        return cli_usage_error(
+            "plan", "bad --add '%s': expected --add Nx FILE.xml (N from 1 to 100000)", count);
     if (o->nadd == 64)
         return cli_usage_error("plan", "at most 64 --add");
     o->add_count[o->nadd] = (uint32_t)n;
@@ -574,9 +575,9 @@ static int parse_opts(int argc, char **argv, plan_opts_t *o)
 
 static bool parse_window(const char *s, int64_t *ms)
 {
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || v <= 0 || s[0] == '-')
+    const char *end = NULL;
+    uint64_t v = 0;
+    if (cli_parse_digits(s, INT64_MAX / 86400000, &v, &end) < 0 || v == 0)
         return false;
     static const struct {
         char unit;
@@ -584,7 +585,7 @@ static bool parse_window(const char *s, int64_t *ms)
     } units[] = {{'d', 86400000}, {'h', 3600000}, {'m', 60000}, {'s', 1000}};
     for (size_t i = 0; i < 4; i++)
         if (end[0] == units[i].unit && !end[1]) {
-            *ms = v * units[i].ms;
+            *ms = (int64_t)v * units[i].ms;
             return true;
         }
     return false;
@@ -673,24 +674,28 @@ static void print_header(const plan_opts_t *o, const plan_work_t *w, const plan_
                          const plan_cluster_t *cl, const sched_sim_stats_t *st,
                          const plan_match_t *m, size_t unknown)
 {
-    printf("trace: %s: %zu jobs, %zu tasks, %zu records%s\n", w->t->source, w->njobs, w->ntasks,
-           w->t->n, w->t->recorded ? "" : " (CSV: predicted only)");
-    printf("cluster: %s: %zu nodes, %u GPUs", o->cluster, base->n, gpu_count(base));
+    printf("trace: %s: %zu job%s, %zu task%s, %zu record%s%s\n", w->t->source, w->njobs,
+           ui_s(w->njobs), w->ntasks, ui_s(w->ntasks), w->t->n, ui_s(w->t->n),
+           w->t->recorded ? "" : " (CSV: predicted only)");
+    printf("cluster: %s: %zu node%s, %u GPU%s", o->cluster, base->n, ui_s(base->n), gpu_count(base),
+           ui_s(gpu_count(base)));
     if (o->nadd || o->nremove)
-        printf("; what if: %zu nodes, %u GPUs", cl->n, gpu_count(cl));
+        printf("; what if: %zu node%s, %u GPU%s", cl->n, ui_s(cl->n), gpu_count(cl),
+               ui_s(gpu_count(cl)));
     printf("\n");
     if (m && w->t->recorded)
-        printf("replay: %zu of %zu attempts on the recorded node, %zu at the recorded time\n",
-               m->same_node, m->attempts, m->same_time);
+        printf("replay: %zu of %zu attempt%s on the recorded node, %zu at the recorded time\n",
+               m->same_node, m->attempts, ui_s(m->attempts), m->same_time);
     if (unknown)
-        printf("note: %zu records ran on nodes not in the cluster; actual figures leave them "
+        printf("note: %zu record%s ran on nodes not in the cluster; actual figures leave %s "
                "out\n",
-               unknown);
+               unknown, ui_s(unknown), unknown == 1 ? "it" : "them");
     if (st->rejected)
-        printf("warning: %u jobs cannot run on this cluster (%s); %u tasks never placed\n",
-               st->rejected, st->first_rejection, st->unplaced);
+        printf("warning: %u job%s cannot run on this cluster (%s); %u task%s never placed\n",
+               st->rejected, ui_s(st->rejected), st->first_rejection, st->unplaced,
+               ui_s(st->unplaced));
     else if (st->unplaced)
-        printf("warning: %u tasks never placed\n", st->unplaced);
+        printf("warning: %u task%s never placed\n", st->unplaced, ui_s(st->unplaced));
     printf("\n");
 }
 

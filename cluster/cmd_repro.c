@@ -77,8 +77,9 @@ int cmd_rerun(cli_t *c, int argc, char **argv)
     char name[64];
     snprintf(name, sizeof(name), "job %" PRIu64 "'s spec", id);
     Cairn__JobSpec *js = NULL;
+    spec_where_t *where = NULL;
     spec_errors_t errs = {0};
-    rc = spec_parse(name, jp->spec_text, strlen(jp->spec_text), &js, &errs);
+    rc = spec_parse_at(name, jp->spec_text, strlen(jp->spec_text), &js, &where, &errs);
     if (rc != 0) { /* the recorded spec no longer parses: say so */
         for (size_t i = 0; i < errs.n; i++)
             fprintf(stderr, "%s\n", errs.lines[i]);
@@ -88,6 +89,7 @@ int cmd_rerun(cli_t *c, int argc, char **argv)
     }
     spec_errors_fini(&errs);
     if (cli_hash_inputs(js, name) < 0) {
+        spec_where_free(where);
         spec_free(js);
         cairn_msg_free(&rep->base);
         return CLI_FAIL;
@@ -101,6 +103,7 @@ int cmd_rerun(cli_t *c, int argc, char **argv)
             ;
         if (at == js->n_tasks) {
             fprintf(stderr, "cairn rerun: job %" PRIu64 " has no task '%s'\n", id, task);
+            spec_where_free(where);
             spec_free(js);
             cairn_msg_free(&rep->base);
             return CLI_NOTFOUND;
@@ -113,7 +116,9 @@ int cmd_rerun(cli_t *c, int argc, char **argv)
         t->n_needs = 0;
     }
     uint64_t nid = 0;
-    rc = cli_submit_spec(c, name, js, &nid);
+    /* refusals at their line in the recorded spec; --task reorders the tasks */
+    rc = cli_submit_spec(c, name, js, task ? NULL : where, &nid);
+    spec_where_free(where);
     if (task) { /* put it back as spec_free expects it */
         js->tasks[0]->n_needs = saved_needs;
         js->n_tasks = keep;

@@ -22,10 +22,12 @@ const char cmd_up_help[] =
     "Start a local cluster in the background: cairn-scheduler and workers, with\n"
     "sockets, logs and cluster.pids in DIR (default: $CAIRN_STATE_DIR, else\n"
     "${XDG_STATE_HOME:-~/.local/state}/cairn). By default one worker \"local\" with\n"
-    "this machine's resources; --topology FILE (repeatable) adds a simulated worker\n"
-    "per hwloc XML file (sim1, sim2...); --workers N starts N workers, cycling\n"
-    "through the topology files. On a cluster already up it changes nothing; daemons\n"
-    "that died are started again on their existing state.\n";
+    "this machine's resources. --topology FILE (repeatable) starts, instead, one\n"
+    "simulated worker per hwloc XML file (sim1, sim2...), and no \"local\" one;\n"
+    "--workers N starts N workers (local1..., or cycling through the topology\n"
+    "files). On a cluster already up, daemons that died are started again on their\n"
+    "existing state and nothing else changes: --workers and --topology that ask for\n"
+    "other workers than it has are refused (exit 2; 'cairn down' first).\n";
 const char cmd_down_help[] =
     "Usage: cairn down [--state-dir DIR]\n"
     "\n"
@@ -320,10 +322,10 @@ static int up_parse(int argc, char **argv, up_opts_t *o)
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (ch == 'n') {
-            char *end;
-            o->workers = strtol(optarg, &end, 10);
-            if (*end || o->workers < 1 || o->workers >= MAX_DAEMONS)
-                return cli_usage_error(argv[0], "--workers: 1 to %d", MAX_DAEMONS - 1);
+            uint64_t v;
+            if (cli_parse_uint(argv[0], "--workers", optarg, 1, MAX_DAEMONS - 1, &v) != CLI_OK)
+                return CLI_USAGE;
+            o->workers = (long)v;
         } else if (ch == 't' && o->ntopo < MAX_DAEMONS - 1) {
             o->topo[o->ntopo++] = optarg;
         } else if (ch == 's') {
@@ -361,6 +363,40 @@ static int up_layout(cluster_t *cl, const up_opts_t *o)
     return CLI_OK;
 }
 
+/* --workers / --topology given for a cluster that exists: the workers they
+ * ask for must be the ones it has, or nothing is done (exit 2). */
+static int up_same_layout(const cluster_t *cl, const up_opts_t *o)
+{
+    if (!o->workers && !o->ntopo)
+        return CLI_OK;
+    cluster_t *want = calloc(1, sizeof(*want));
+    if (!want)
+        return CLI_FAIL;
+    int rc = up_layout(want, o);
+    bool same = rc == CLI_OK && nworkers(want) == nworkers(cl);
+    for (size_t i = 0, j = 0; same && i < want->n; i++) {
+        if (want->d[i].scheduler)
+            continue;
+        while (j < cl->n && cl->d[j].scheduler)
+            j++;
+        same = j < cl->n && !strcmp(want->d[i].name, cl->d[j].name) &&
+               !strcmp(want->d[i].topo, cl->d[j].topo);
+        j++;
+    }
+    free(want);
+    if (rc != CLI_OK || same)
+        return rc;
+    size_t nw = nworkers(cl);
+    fprintf(stderr, "cairn up: a cluster is already set up in %s with %zu worker%s (", cl->dir, nw,
+            nw == 1 ? "" : "s");
+    for (size_t i = 0, k = 0; i < cl->n; i++)
+        if (!cl->d[i].scheduler)
+            fprintf(stderr, "%s%s", k++ ? ", " : "", cl->d[i].name);
+    fprintf(stderr, "); --workers and --topology choose the workers of a new cluster:\n"
+                    "run 'cairn down' first, or 'cairn up' without them\n");
+    return CLI_USAGE;
+}
+
 int cmd_up(cli_t *c, int argc, char **argv)
 {
     (void)c;
@@ -376,6 +412,8 @@ int cmd_up(cli_t *c, int argc, char **argv)
         goto out;
     size_t started = 0, ngpus = 0;
     if (pids_read(cl) == 0 && cl->n > 0) {
+        if ((rc = up_same_layout(cl, &o)) != CLI_OK)
+            goto out;
         for (size_t i = 0; i < cl->n; i++) {
             if (pid_alive(cl->d[i].pid))
                 continue;
@@ -401,11 +439,11 @@ int cmd_up(cli_t *c, int argc, char **argv)
     }
     size_t nw = nworkers(cl);
     if (!started)
-        printf("cluster already up in %s: 1 scheduler, %zu worker%s (%zu GPUs)\n", cl->dir, nw,
-               nw == 1 ? "" : "s", ngpus);
+        printf("cluster already up in %s: 1 scheduler, %zu worker%s (%zu GPU%s)\n", cl->dir, nw,
+               ui_s(nw), ngpus, ui_s(ngpus));
     else
-        printf("cluster up%s: 1 scheduler, %zu worker%s (%zu GPUs) in %s\n",
-               started < cl->n ? " again" : "", nw, nw == 1 ? "" : "s", ngpus, cl->dir);
+        printf("cluster up%s: 1 scheduler, %zu worker%s (%zu GPU%s) in %s\n",
+               started < cl->n ? " again" : "", nw, ui_s(nw), ngpus, ui_s(ngpus), cl->dir);
     if (started && strcmp(cl->dir, cli_state_dir()) != 0)
         printf("try: export CAIRN_STATE_DIR=%s; cairn nodes\n", cl->dir);
     else if (started)

@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -63,7 +64,20 @@ static void usage(FILE *f)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'cairn COMMAND --help' describes a command. Exit codes: 0 ok, 1 failed,\n"
                "2 bad usage or input, 3 cannot reach the scheduler, 4 not found,\n"
-               "5 permission denied (another user's job, or administrators only).\n");
+               "5 permission denied (another user's job, administrators only, or a\n"
+               "scheduler socket that is not open to you).\n");
+}
+
+/* Who we are, for messages. */
+static const char *cli_user(void)
+{
+    static char name[64];
+    const struct passwd *pw = getpwuid(geteuid());
+    if (pw && pw->pw_name)
+        snprintf(name, sizeof(name), "%s", pw->pw_name);
+    else
+        snprintf(name, sizeof(name), "%u", (unsigned)geteuid());
+    return name;
 }
 
 const char *cli_state_dir(void)
@@ -80,14 +94,24 @@ const char *cli_state_dir(void)
     return buf;
 }
 
-/* For an ipc:// endpoint, whether its socket exists: a scheduler that is
- * not running is reported at once instead of after the request timeout. */
-static bool ipc_present(const char *url)
+/* For an ipc:// endpoint, whether we can connect to its socket: 0, or
+ * ENOENT when there is none (a scheduler that is not running is reported
+ * at once instead of after the request timeout), or EACCES when it or a
+ * directory above it is not ours to use. */
+static int ipc_check(const char *url)
 {
     struct stat st;
+    const char *path = url + 6;
     if (strncmp(url, "ipc://", 6) != 0)
-        return true;
-    return stat(url + 6, &st) == 0 && S_ISSOCK(st.st_mode);
+        return 0;
+    if (stat(path, &st) != 0)
+        return errno == EACCES || errno == EPERM ? EACCES : ENOENT;
+    if (!S_ISSOCK(st.st_mode))
+        return ENOENT;
+    /* connecting to a Unix socket needs write permission on it */
+    if (access(path, W_OK) != 0 && (errno == EACCES || errno == EPERM))
+        return EACCES;
+    return 0;
 }
 
 static int unreachable(const cli_t *c)
@@ -102,7 +126,16 @@ int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn
 {
     cairn_error_t err = {{0}};
     if (!c->client) {
-        if (!ipc_present(c->url))
+        int e = ipc_check(c->url);
+        if (e == EACCES) {
+            fprintf(stderr,
+                    "cairn: permission denied: cannot use the scheduler's socket %s: it, or a "
+                    "directory above it, is not open to user %s (ask the cluster's "
+                    "administrator for access)\n",
+                    c->url + 6, cli_user());
+            return CLI_DENIED;
+        }
+        if (e)
             return unreachable(c);
         if (cairn_client_open(c->url, CLI_TIMEOUT_MS, &c->client, &err) < 0) {
             fprintf(stderr, "cairn: %s\n", err.text);
@@ -134,16 +167,45 @@ int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn
     return CLI_FAIL;
 }
 
+int cli_parse_digits(const char *s, uint64_t max, uint64_t *out, const char **end)
+{
+    uint64_t v = 0;
+    const char *p = s;
+    if (!s || *p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (max - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    if (end)
+        *end = p;
+    return 0;
+}
+
+int cli_parse_uint(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
+                   uint64_t *out)
+{
+    const char *end = NULL;
+    uint64_t v;
+    if (cli_parse_digits(s, max, &v, &end) < 0 || *end || v < min)
+        return cli_usage_error(cmd, "%s '%s' is not a number from %llu to %llu", opt, s,
+                               (unsigned long long)min, (unsigned long long)max);
+    *out = v;
+    return CLI_OK;
+}
+
 uint64_t cli_job_id(const char *cmd, const char *s)
 {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || !end || *end || end == s || v == 0 || s[0] == '-') {
+    const char *end = NULL;
+    uint64_t v = 0;
+    if (cli_parse_digits(s, UINT32_MAX, &v, &end) < 0 || *end || v == 0) {
         cli_usage_error(cmd, "'%s' is not a job id", s);
         return 0;
     }
-    return (uint64_t)v;
+    return v;
 }
 
 bool cli_help_asked(int argc, char **argv, const char *help)

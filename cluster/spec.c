@@ -205,14 +205,26 @@ static yaml_node_t *lookup(spec_ctx_t *c, yaml_node_t *n, const char *key)
                      k_->type == YAML_SCALAR_NODE ? (const char *)k_->data.scalar.value : "";      \
                  kname; kname = NULL)
 
-static void get_kv(spec_ctx_t *c, yaml_node_t *n, spec_kv_t *kv, bool subst)
+/* A map of strings; what ("env", "label") names its keys in messages,
+ * which must be non-empty and without '=' (they become "KEY=value"). */
+static void get_kv(spec_ctx_t *c, yaml_node_t *n, spec_kv_t *kv, bool subst, const char *what)
 {
     if (check_keys(c, n, NULL, 0, "") < 0)
         return;
     FOR_PAIRS(c, n, key, val)
     {
         const char *v = scalar(c, val, "a string");
-        if (!v || !*key)
+        if (k_->type != YAML_SCALAR_NODE)
+            continue; /* reported */
+        if (!*key) {
+            spec_error(c, k_->start_mark, "%s name is empty", what);
+            continue;
+        }
+        if (strchr(key, '=')) {
+            spec_error(c, k_->start_mark, "%s name '%s' contains '='", what, key);
+            continue;
+        }
+        if (!v)
             continue;
         if (subst)
             spec_check_subst(c, val->start_mark, v);
@@ -222,9 +234,21 @@ static void get_kv(spec_ctx_t *c, yaml_node_t *n, spec_kv_t *kv, bool subst)
             free(kd);
             continue;
         }
-        if (spec_kv_set(kv, kd, vd) < 0)
+        if (spec_kv_set(kv, kd, vd, spec_pos(k_->start_mark)) < 0)
             c->oom = true;
     }
+}
+
+/* GPU memory as vendors name it: G and GB are decimal (an "H100 80GB" has
+ * 81,559 MiB, 85.5e9 bytes: min_memory: 80G takes it), Gi and GiB binary. */
+static int get_gpu_memory(spec_ctx_t *c, yaml_node_t *n, uint64_t *out)
+{
+    const char *s = scalar(c, n, "a size");
+    if (s && spec_parse_gpu_memory(s, out) == 0)
+        return 0;
+    if (s)
+        spec_error(c, n->start_mark, "bad size '%s' (expected e.g. 24G, 80GB, 79.6Gi)", s);
+    return -1;
 }
 
 static void parse_gpu(spec_ctx_t *c, yaml_node_t *n, spec_opts_t *o)
@@ -234,10 +258,10 @@ static void parse_gpu(spec_ctx_t *c, yaml_node_t *n, spec_opts_t *o)
         return;
     FOR_PAIRS(c, n, key, val)
     {
-        if (strcmp(key, "model") == 0)
-            get_string(c, val, &o->gpu_model);
-        else if (strcmp(key, "min_memory") == 0)
-            get_size(c, val, &o->gpu_min_memory);
+        if (strcmp(key, "model") == 0 && get_string(c, val, &o->gpu_model) == 0)
+            o->at[SCHED_FIELD_GPU_MODEL] = spec_pos(val->start_mark);
+        else if (strcmp(key, "min_memory") == 0 && get_gpu_memory(c, val, &o->gpu_min_memory) == 0)
+            o->at[SCHED_FIELD_GPU_MEMORY] = spec_pos(val->start_mark);
     }
 }
 
@@ -249,14 +273,17 @@ static void parse_resources(spec_ctx_t *c, yaml_node_t *n, spec_opts_t *o)
     FOR_PAIRS(c, n, key, val)
     {
         long long v;
-        if (strcmp(key, "cpus") == 0 && get_int(c, val, 1, UINT32_MAX, &v) == 0)
+        if (strcmp(key, "cpus") == 0 && get_int(c, val, 1, UINT32_MAX, &v) == 0) {
             o->cpus = (uint32_t)v;
-        else if (strcmp(key, "gpus") == 0 && get_int(c, val, 0, UINT32_MAX, &v) == 0)
+            o->at[SCHED_FIELD_CPUS] = spec_pos(val->start_mark);
+        } else if (strcmp(key, "gpus") == 0 && get_int(c, val, 0, UINT32_MAX, &v) == 0) {
             o->gpus = (uint32_t)v;
-        else if (strcmp(key, "memory") == 0)
-            get_size(c, val, &o->memory);
-        else if (strcmp(key, "gpu") == 0)
+            o->at[SCHED_FIELD_GPUS] = spec_pos(val->start_mark);
+        } else if (strcmp(key, "memory") == 0 && get_size(c, val, &o->memory) == 0) {
+            o->at[SCHED_FIELD_MEMORY] = spec_pos(val->start_mark);
+        } else if (strcmp(key, "gpu") == 0) {
             parse_gpu(c, val, o);
+        }
     }
 }
 
@@ -267,18 +294,27 @@ static void parse_retry_on(spec_ctx_t *c, yaml_node_t *n, spec_opts_t *o)
     get_strv(c, n, &v, false);
     o->on_node_lost = o->on_timeout = o->on_signal = o->on_any = false;
     o->nexit_codes = 0;
+    o->at[SCHED_FIELD_RETRY_ON] = spec_pos(n->start_mark);
     free(o->exit_codes);
+    free(o->exit_at);
     o->exit_codes = v.n ? calloc(v.n, sizeof(int32_t)) : NULL;
+    o->exit_at = v.n ? calloc(v.n, sizeof(*o->exit_at)) : NULL;
+    if (v.n && (!o->exit_codes || !o->exit_at))
+        c->oom = true;
     for (size_t i = 0; i < v.n; i++) {
         const char *s = v.v[i];
-        char *end;
         if (strncmp(s, "exit:", 5) == 0) {
-            errno = 0;
-            long code = strtol(s + 5, &end, 10);
-            if (s[5] == '\0' || *end || errno || code < 0 || code > 255)
-                spec_error(c, v.marks[i], "bad exit code in '%s' (expected exit:0..255)", s);
-            else if (o->exit_codes)
+            const char *d = s + 5;
+            size_t nd = strspn(d, "0123456789");
+            long code = nd && nd <= 3 && !d[nd] ? strtol(d, NULL, 10) : -1;
+            if (!nd || d[nd] || nd > 3)
+                spec_error(c, v.marks[i], "bad exit code in '%s' (expected exit:1..255)", s);
+            else if (code < 1 || code > 255)
+                spec_error(c, v.marks[i], "retry exit code %ld is out of range (1..255)", code);
+            else if (o->exit_codes && o->exit_at) {
+                o->exit_at[o->nexit_codes] = spec_pos(v.marks[i]);
                 o->exit_codes[o->nexit_codes++] = (int32_t)code;
+            }
         } else if (strcmp(s, "node-lost") == 0) {
             o->on_node_lost = true;
         } else if (strcmp(s, "timeout") == 0) {
@@ -307,21 +343,27 @@ static void parse_retry(spec_ctx_t *c, yaml_node_t *n, spec_opts_t *o)
     FOR_PAIRS(c, n, key, val)
     {
         long long v;
-        if (strcmp(key, "attempts") == 0 && get_int(c, val, 1, 1000, &v) == 0)
+        spec_pos_t at = spec_pos(val->start_mark);
+        if (strcmp(key, "attempts") == 0 && get_int(c, val, 1, 1000, &v) == 0) {
             o->attempts = (uint32_t)v;
-        else if (strcmp(key, "jitter") == 0 && get_int(c, val, 0, 100, &v) == 0)
+            o->at[SCHED_FIELD_RETRY_ATTEMPTS] = at;
+        } else if (strcmp(key, "jitter") == 0 && get_int(c, val, 0, 100, &v) == 0) {
             o->jitter = (uint32_t)v;
-        else if (strcmp(key, "backoff") == 0)
-            get_duration(c, val, &o->backoff_ms);
-        else if (strcmp(key, "max_backoff") == 0)
-            get_duration(c, val, &o->max_backoff_ms);
-        else if (strcmp(key, "on") == 0)
+            o->at[SCHED_FIELD_RETRY_JITTER] = at;
+        } else if (strcmp(key, "backoff") == 0 && get_duration(c, val, &o->backoff_ms) == 0) {
+            o->at[SCHED_FIELD_RETRY_BACKOFF] = at;
+        } else if (strcmp(key, "max_backoff") == 0 &&
+                   get_duration(c, val, &o->max_backoff_ms) == 0) {
+            o->at[SCHED_FIELD_RETRY_MAX_BACKOFF] = at;
+        } else if (strcmp(key, "on") == 0) {
             parse_retry_on(c, val, o);
-        else if (strcmp(key, "factor") == 0) {
+        } else if (strcmp(key, "factor") == 0) {
             const char *s = scalar(c, val, "a number");
             if (s && spec_parse_milli(s, &o->factor_milli) < 0)
                 spec_error(c, val->start_mark, "bad backoff factor '%s' (expected e.g. 2 or 1.5)",
                            s);
+            else if (s)
+                o->at[SCHED_FIELD_RETRY_FACTOR] = at;
         }
     }
 }
@@ -331,22 +373,26 @@ static bool parse_opt(spec_ctx_t *c, const char *key, yaml_node_t *val, spec_opt
 {
     long long v;
     bool subst = c->cur != NULL;
+    spec_pos_t at = spec_pos(val->start_mark);
     if (strcmp(key, "resources") == 0)
         parse_resources(c, val, o);
     else if (strcmp(key, "retry") == 0)
         parse_retry(c, val, o);
-    else if (strcmp(key, "time_limit") == 0)
-        get_duration(c, val, &o->time_limit_ms);
-    else if (strcmp(key, "env") == 0)
-        get_kv(c, val, &o->env, subst);
+    else if (strcmp(key, "time_limit") == 0) {
+        if (get_duration(c, val, &o->time_limit_ms) == 0)
+            o->at[SCHED_FIELD_TIME_LIMIT] = at;
+    } else if (strcmp(key, "env") == 0)
+        get_kv(c, val, &o->env, subst, "env");
     else if (strcmp(key, "labels") == 0)
-        get_kv(c, val, &o->labels, false);
+        get_kv(c, val, &o->labels, false, "label");
     else if (strcmp(key, "workdir") == 0) {
         if (get_string(c, val, &o->workdir) == 0 && subst)
             spec_check_subst(c, val->start_mark, o->workdir);
     } else if (strcmp(key, "priority") == 0) {
-        if (get_int(c, val, -1000000, 1000000, &v) == 0)
+        if (get_int(c, val, -1000000, 1000000, &v) == 0) {
             o->priority = (int32_t)v;
+            o->at[SCHED_FIELD_PRIORITY] = at;
+        }
     } else
         return false;
     return true;
@@ -471,6 +517,7 @@ static bool parse_task_key(spec_ctx_t *c, const char *key, yaml_node_t *val, spe
 {
     long long v;
     if (strcmp(key, "name") == 0) {
+        t->o.at[SCHED_FIELD_NAME] = spec_pos(val->start_mark);
         if (get_string(c, val, &t->name) == 0 && !valid_task_name(c, val, t->name)) {
             free(t->name);
             t->name = NULL;
@@ -479,16 +526,20 @@ static bool parse_task_key(spec_ctx_t *c, const char *key, yaml_node_t *val, spe
         get_string(c, val, &t->kind);
     } else if (strcmp(key, "run") == 0) {
         t->has_run = true;
+        t->o.at[SCHED_FIELD_ARGV] = spec_pos(val->start_mark);
         if (get_strv(c, val, &t->argv, true) == 0 && t->argv.n == 0)
             spec_error(c, val->start_mark, "run: is an empty list");
     } else if (strcmp(key, "shell") == 0) {
         t->has_shell = true;
+        t->o.at[SCHED_FIELD_ARGV] = spec_pos(val->start_mark);
         spec_strv_free(&t->argv);
         t->argv.v = calloc(1, sizeof(char *));
         t->argv.marks = calloc(1, sizeof(yaml_mark_t));
         if (t->argv.v && t->argv.marks && get_string(c, val, &t->argv.v[0]) == 0) {
             t->argv.n = 1;
             t->argv.marks[0] = val->start_mark;
+            if (t->argv.v[0][strspn(t->argv.v[0], " \t\r\n")] == '\0')
+                spec_error(c, val->start_mark, "shell: is an empty script");
             spec_check_subst(c, val->start_mark, t->argv.v[0]);
         }
     } else if (strcmp(key, "needs") == 0) {
@@ -517,8 +568,10 @@ static bool parse_task_key(spec_ctx_t *c, const char *key, yaml_node_t *val, spe
                 spec_error(c, t->outputs.marks[i], "output '%s' is not a relative path",
                            t->outputs.v[i]);
     } else if (strcmp(key, "replicas") == 0) {
-        if (get_int(c, val, 1, 1000000, &v) == 0)
+        if (get_int(c, val, 1, 1000000, &v) == 0) {
             t->replicas = (uint32_t)v;
+            t->o.at[SCHED_FIELD_REPLICAS] = spec_pos(val->start_mark);
+        }
     } else if (strcmp(key, "matrix") == 0 || strcmp(key, "description") == 0) {
         /* matrix: parsed first; description: ignored */
     } else
@@ -588,6 +641,9 @@ static void parse_root(spec_ctx_t *c, yaml_node_t *root, Cairn__JobSpec *js, spe
         return;
     yaml_node_t *n = lookup(c, root, "name");
     char *name = NULL;
+    c->name_at = c->tasks_at = spec_pos(root->start_mark);
+    if (n)
+        c->name_at = spec_pos(n->start_mark);
     if (!n)
         spec_error(c, root->start_mark, "missing required key 'name'");
     else if (get_string(c, n, &name) == 0) {
@@ -612,6 +668,8 @@ static void parse_root(spec_ctx_t *c, yaml_node_t *root, Cairn__JobSpec *js, spe
     if ((n = lookup(c, root, "defaults")))
         parse_defaults(c, n, &defaults);
     n = lookup(c, root, "tasks");
+    if (n)
+        c->tasks_at = spec_pos(n->start_mark);
     if (!n) {
         spec_error(c, root->start_mark, "missing required key 'tasks'");
     } else if (n->type != YAML_SEQUENCE_NODE) {
@@ -725,16 +783,34 @@ static Cairn__JobSpec *job_new(void)
     return js;
 }
 
-int spec_parse(const char *name, const char *text, size_t len, Cairn__JobSpec **out,
-               spec_errors_t *errs)
+/* The places kept for spec_where_locate(): the templates' own, the
+ * expanded tasks' filled by spec_expand. */
+static spec_where_t *where_new(spec_ctx_t *c, const char *name, const spec_task_t *tasks, size_t n)
+{
+    spec_where_t *w = calloc(1, sizeof(*w));
+    if (!w || !(w->file = strdup(name)) || spec_where_fill(w, tasks, n) < 0) {
+        spec_where_free(w);
+        c->oom = true;
+        return NULL;
+    }
+    w->name = c->name_at;
+    w->tasks = c->tasks_at;
+    return w;
+}
+
+int spec_parse_at(const char *name, const char *text, size_t len, Cairn__JobSpec **out,
+                  spec_where_t **wherep, spec_errors_t *errs)
 {
     spec_ctx_t c = {.file = name ? name : "spec"};
     yaml_parser_t parser;
     yaml_document_t doc;
     Cairn__JobSpec *js = NULL;
     spec_task_t *tasks = NULL;
+    spec_where_t *where = NULL;
     size_t ntasks = 0;
     *out = NULL;
+    if (wherep)
+        *wherep = NULL;
     if (len > SPEC_MAX_FILE) {
         spec_error_at(&c, 1, 1, "spec file too large (%zu bytes, at most %u)", len, SPEC_MAX_FILE);
         return spec_diags_flush(&c, errs);
@@ -759,8 +835,10 @@ int spec_parse(const char *name, const char *text, size_t len, Cairn__JobSpec **
         parse_root(&c, root, js, &tasks, &ntasks);
         if (c.ndiag == 0 && !c.oom)
             fill_meta(&c, js, text, len);
+        if (wherep && c.ndiag == 0 && !c.oom)
+            where = where_new(&c, c.file, tasks, ntasks);
         if (ntasks)
-            spec_expand(&c, tasks, ntasks, js);
+            spec_expand(&c, tasks, ntasks, js, where);
     }
     for (size_t i = 0; i < ntasks; i++)
         spec_task_fini(&tasks[i]);
@@ -770,19 +848,35 @@ int spec_parse(const char *name, const char *text, size_t len, Cairn__JobSpec **
     yaml_parser_delete(&parser);
     if (c.oom || c.ndiag) {
         spec_free(js);
+        spec_where_free(where);
         if (c.ndiag)
             return spec_diags_flush(&c, errs);
         spec_diags_free(&c);
         return -ENOMEM;
     }
     *out = js;
+    if (wherep)
+        *wherep = where;
     return 0;
+}
+
+int spec_parse(const char *name, const char *text, size_t len, Cairn__JobSpec **out,
+               spec_errors_t *errs)
+{
+    return spec_parse_at(name, text, len, out, NULL, errs);
 }
 
 int spec_load(const char *path, Cairn__JobSpec **out, spec_errors_t *errs)
 {
+    return spec_load_at(path, out, NULL, errs);
+}
+
+int spec_load_at(const char *path, Cairn__JobSpec **out, spec_where_t **where, spec_errors_t *errs)
+{
     spec_ctx_t c = {.file = path};
     *out = NULL;
+    if (where)
+        *where = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
         int e = errno;
@@ -819,7 +913,7 @@ int spec_load(const char *path, Cairn__JobSpec **out, spec_errors_t *errs)
         spec_diags_flush(&c, errs);
         return rc;
     }
-    rc = spec_parse(path, buf, len, out, errs);
+    rc = spec_parse_at(path, buf, len, out, where, errs);
     free(buf);
     return rc;
 }

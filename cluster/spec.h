@@ -9,6 +9,7 @@
 
 #include "client.pb-c.h"
 #include "scheduling/error.h"
+#include "scheduling/sched.h"
 
 /* Problems found in a spec, in file order. */
 typedef struct spec_errors {
@@ -29,5 +30,29 @@ int spec_parse(const char *name, const char *text, size_t len, Cairn__JobSpec **
                spec_errors_t *errs);
 
 void spec_free(Cairn__JobSpec *js);
+
+/* Where each part of a loaded spec was written, so that problems found
+ * later (the core's validation, a scheduler's refusal) point at their line
+ * and column as the parser's own do. */
+typedef struct spec_where spec_where_t;
+
+/* spec_load / spec_parse that also give *where (free with
+ * spec_where_free) on success; where may be NULL. */
+int spec_load_at(const char *path, Cairn__JobSpec **out, spec_where_t **where, spec_errors_t *errs);
+int spec_parse_at(const char *name, const char *text, size_t len, Cairn__JobSpec **out,
+                  spec_where_t **where, spec_errors_t *errs);
+void spec_where_free(spec_where_t *w);
+/* The file name problems are reported under. */
+const char *spec_where_file(const spec_where_t *w);
+
+/* The place (1-based line and column) of problem p: the value it is about
+ * as written (in the task, or in defaults: when inherited), else its task,
+ * else the job. Returns 0, or -1 (line = col = 0) when p names a task or
+ * an item the spec does not have. */
+int spec_where_locate(const spec_where_t *w, const sched_problem_t *p, size_t *line, size_t *col);
+/* Append "file:line:column: msg" (or "file: msg" where the place is not
+ * known) to errs; file is w's (or name when w is NULL). -1 on ENOMEM. */
+int spec_where_report(const spec_where_t *w, const char *name, const sched_problem_t *p,
+                      const char *msg, spec_errors_t *errs);
 
 #endif

@@ -11,8 +11,9 @@ typedef struct expand {
     spec_task_t *tasks;
     size_t ntasks;
     Cairn__JobSpec *js;
-    size_t *tmpl_of; /* expanded task -> template */
-    bool clean;      /* no problem reported before expansion */
+    size_t *tmpl_of;     /* expanded task -> template */
+    bool clean;          /* no problem reported before expansion */
+    spec_where_t *where; /* NULL: places not kept */
 } expand_t;
 
 /* idx[k] for combination i: first key outermost. */
@@ -263,8 +264,12 @@ static void check_duplicates(expand_t *x)
     free(order);
 }
 
-static int add_need(expand_t *x, Cairn__TaskSpec *ts, const char *name)
+/* Expanded task e needs name, from its template's need j. */
+static int add_need(expand_t *x, size_t e, uint32_t j, const char *name)
 {
+    Cairn__TaskSpec *ts = x->js->tasks[e];
+    if (spec_where_need(x->where, e, j) < 0)
+        return x->c->oom = true, -1;
     size_t n = ts->n_needs;
     if (n == 0 || (n & (n - 1)) == 0) {
         char **nv = realloc(ts->needs, (n ? 2 * n : 4) * sizeof(*nv));
@@ -352,7 +357,7 @@ static void resolve_need(expand_t *x, const spec_task_t *t, size_t j)
         for (size_t e = 0; e < x->js->n_tasks; e++) {
             if (strcmp(x->js->tasks[e]->name, name) == 0) {
                 for (size_t i = 0; i < t->count; i++)
-                    add_need(x, ts[i], name);
+                    add_need(x, t->first + i, (uint32_t)j, name);
                 return;
             }
         }
@@ -363,7 +368,7 @@ static void resolve_need(expand_t *x, const spec_task_t *t, size_t j)
     for (size_t i = 0; i < t->count && !x->c->over_budget && !x->c->oom; i++) {
         if (!own) {
             for (size_t e = 0; e < u->count; e++)
-                add_need(x, ts[i], x->js->tasks[u->first + e]->name);
+                add_need(x, t->first + i, (uint32_t)j, x->js->tasks[u->first + e]->name);
             continue;
         }
         size_t e = matching_combo(t, i, u);
@@ -372,7 +377,7 @@ static void resolve_need(expand_t *x, const spec_task_t *t, size_t j)
                        ts[i]->name);
             return;
         }
-        add_need(x, ts[i], x->js->tasks[u->first + e]->name);
+        add_need(x, t->first + i, (uint32_t)j, x->js->tasks[u->first + e]->name);
     }
 }
 
@@ -388,6 +393,13 @@ static void build(expand_t *x)
         c->oom = true;
         return;
     }
+    if (x->where) {
+        if (!(x->where->task = calloc(total + 1, sizeof(*x->where->task)))) {
+            c->oom = true;
+            return;
+        }
+        x->where->ntasks = total;
+    }
     for (size_t i = 0; i < x->ntasks; i++) {
         spec_task_t *t = &x->tasks[i];
         t->first = x->js->n_tasks;
@@ -399,6 +411,8 @@ static void build(expand_t *x)
             }
             cairn__task_spec__init(ts);
             x->tmpl_of[x->js->n_tasks] = i;
+            if (x->where)
+                x->where->task[x->js->n_tasks].tmpl = i;
             x->js->tasks[x->js->n_tasks++] = ts;
             if (fill_task(x, t, e, ts) < 0) {
                 c->oom |= !c->over_budget && c->ndiag == 0;
@@ -408,9 +422,10 @@ static void build(expand_t *x)
     }
 }
 
-void spec_expand(spec_ctx_t *c, spec_task_t *tasks, size_t n, Cairn__JobSpec *js)
+void spec_expand(spec_ctx_t *c, spec_task_t *tasks, size_t n, Cairn__JobSpec *js, spec_where_t *w)
 {
-    expand_t x = {.c = c, .tasks = tasks, .ntasks = n, .js = js, .clean = c->ndiag == 0};
+    expand_t x = {
+        .c = c, .tasks = tasks, .ntasks = n, .js = js, .clean = c->ndiag == 0, .where = w};
     if (c->total_tasks > SPEC_MAX_TASKS)
         return;
     size_t total = 0;

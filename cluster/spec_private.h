@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <yaml.h>
 
+#include "scheduling/sched.h"
 #include "spec.h"
 
 #define SPEC_MAX_FILE (16u << 20)  /* bytes of spec text */
@@ -19,6 +20,12 @@
 #define SPEC_MAX_ERRORS 100u
 #define SPEC_MAX_NAME 256u
 #define SPEC_MAX_DEPTH 64u /* nested lists and maps */
+
+/* A place in the file, 1-based; line 0: unknown. */
+typedef struct spec_pos {
+    uint32_t line, col;
+} spec_pos_t;
+spec_pos_t spec_pos(yaml_mark_t m);
 
 typedef struct spec_diag {
     size_t line, col, seq;
@@ -33,6 +40,7 @@ typedef struct spec_strv {
 
 typedef struct spec_kv {
     char **keys, **vals;
+    spec_pos_t *at; /* of each key */
     size_t n;
 } spec_kv_t;
 
@@ -49,7 +57,11 @@ typedef struct spec_opts {
     uint64_t backoff_ms, max_backoff_ms;
     bool on_node_lost, on_timeout, on_signal, on_any;
     int32_t *exit_codes;
+    spec_pos_t *exit_at; /* of each exit code's "exit:N" */
     size_t nexit_codes;
+    /* where each value was written (defaults: or the task), by the core's
+     * field names, so that its validation problems point there */
+    spec_pos_t at[SCHED_FIELD_COUNT];
 } spec_opts_t;
 
 typedef struct spec_task {
@@ -80,7 +92,8 @@ typedef struct spec_ctx {
     size_t bytes;
     bool over_budget, oom;
     size_t total_tasks;
-    const spec_task_t *cur; /* task being parsed: its matrix keys */
+    const spec_task_t *cur;       /* task being parsed: its matrix keys */
+    spec_pos_t name_at, tasks_at; /* the job's name: and tasks: values */
 } spec_ctx_t;
 
 /* Diagnostics (spec_util.c). */
@@ -104,6 +117,9 @@ const char *spec_suggest(const char *s, const char *const *words, size_t n);
 
 /* "512M", "1.5G", "64Gi", "100" (bytes). 0 or -1 when malformed/too big. */
 int spec_parse_size(const char *s, uint64_t *out);
+/* GPU memory as vendors name it: K/M/G/T and KB/MB/GB/TB decimal, Ki/Mi/
+ * Gi/Ti and KiB... binary. 0 or -1. */
+int spec_parse_gpu_memory(const char *s, uint64_t *out);
 /* "500ms", "5s", "1h30m", "30" (seconds) into milliseconds. */
 int spec_parse_duration(const char *s, uint64_t *out_ms);
 /* "2", "1.5" into thousandths. */
@@ -111,8 +127,9 @@ int spec_parse_milli(const char *s, uint32_t *out);
 
 void spec_strv_free(spec_strv_t *v);
 void spec_kv_free(spec_kv_t *kv);
-/* Set key to val (both owned by kv afterwards), replacing an equal key. */
-int spec_kv_set(spec_kv_t *kv, char *key, char *val);
+/* Set key to val (both owned by kv afterwards, key written at `at`),
+ * replacing an equal key. */
+int spec_kv_set(spec_kv_t *kv, char *key, char *val, spec_pos_t at);
 void spec_opts_fini(spec_opts_t *o);
 int spec_opts_copy(spec_ctx_t *c, spec_opts_t *dst, const spec_opts_t *src);
 void spec_task_fini(spec_task_t *t);
@@ -126,7 +143,33 @@ size_t spec_subst_expr(const char *s, const char **key, size_t *klen);
  * NULL if it can (spec.c). */
 const char *spec_name_problem(const char *s, bool whole);
 
-/* Expansion (spec_expand.c): fills js->tasks from the templates. */
-void spec_expand(spec_ctx_t *c, spec_task_t *tasks, size_t n, Cairn__JobSpec *js);
+/* Where each expanded task came from (spec_where.c). */
+struct spec_where {
+    char *file;
+    spec_pos_t name, tasks; /* the job's name and tasks: */
+    size_t ntmpl, ntasks;
+    struct spec_tmpl_where *tmpl; /* per template (entry under tasks:) */
+    struct spec_task_where *task; /* per expanded task */
+};
+typedef struct spec_tmpl_where {
+    spec_pos_t task; /* the entry itself */
+    spec_pos_t at[SCHED_FIELD_COUNT];
+    spec_pos_t *argv, *needs, *env, *labels, *exit_codes;
+    size_t nargv, nneeds, nenv, nlabels, nexit_codes;
+} spec_tmpl_where_t;
+typedef struct spec_task_where {
+    size_t tmpl;
+    uint32_t *need_of; /* expanded need k: the template's need need_of[k] */
+    size_t nneeds, cap;
+} spec_task_where_t;
+/* Copy the templates' places into w (w->task is filled by the expansion);
+ * -1 on ENOMEM. */
+int spec_where_fill(spec_where_t *w, const spec_task_t *tasks, size_t n);
+/* Record that expanded task e's next need comes from its template's need j. */
+int spec_where_need(spec_where_t *w, size_t e, uint32_t j);
+
+/* Expansion (spec_expand.c): fills js->tasks from the templates, and
+ * w->task (when w is not NULL). */
+void spec_expand(spec_ctx_t *c, spec_task_t *tasks, size_t n, Cairn__JobSpec *js, spec_where_t *w);
 
 #endif

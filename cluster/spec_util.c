@@ -217,12 +217,27 @@ static int scale(uint64_t mant, unsigned frac, uint64_t mult, uint64_t *out)
     return 0;
 }
 
+typedef struct size_unit {
+    const char *suffix;
+    uint64_t mult;
+} size_unit_t;
+
+static int parse_size_units(const char *s, const size_unit_t *units, size_t n, uint64_t *out)
+{
+    uint64_t mant;
+    unsigned frac;
+    const char *end = parse_decimal(s, &mant, &frac);
+    if (!end)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(end, units[i].suffix) == 0)
+            return scale(mant, frac, units[i].mult, out);
+    return -1;
+}
+
 int spec_parse_size(const char *s, uint64_t *out)
 {
-    static const struct {
-        const char *suffix;
-        uint64_t mult;
-    } units[] = {
+    static const size_unit_t units[] = {
         {"", 1},
         {"B", 1},
         {"K", 1ull << 10},
@@ -247,15 +262,37 @@ int spec_parse_size(const char *s, uint64_t *out)
         {"PB", 1ull << 50},
         {"PiB", 1ull << 50},
     };
-    uint64_t mant;
-    unsigned frac;
-    const char *end = parse_decimal(s, &mant, &frac);
-    if (!end)
-        return -1;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-        if (strcmp(end, units[i].suffix) == 0)
-            return scale(mant, frac, units[i].mult, out);
-    return -1;
+    return parse_size_units(s, units, sizeof(units) / sizeof(units[0]), out);
+}
+
+int spec_parse_gpu_memory(const char *s, uint64_t *out)
+{
+    static const size_unit_t units[] = {
+        {"", 1},
+        {"B", 1},
+        {"K", 1000ull},
+        {"k", 1000ull},
+        {"KB", 1000ull},
+        {"Ki", 1ull << 10},
+        {"KiB", 1ull << 10},
+        {"M", 1000000ull},
+        {"MB", 1000000ull},
+        {"Mi", 1ull << 20},
+        {"MiB", 1ull << 20},
+        {"G", 1000000000ull},
+        {"GB", 1000000000ull},
+        {"Gi", 1ull << 30},
+        {"GiB", 1ull << 30},
+        {"T", 1000000000000ull},
+        {"TB", 1000000000000ull},
+        {"Ti", 1ull << 40},
+        {"TiB", 1ull << 40},
+        {"P", 1000000000000000ull},
+        {"PB", 1000000000000000ull},
+        {"Pi", 1ull << 50},
+        {"PiB", 1ull << 50},
+    };
+    return parse_size_units(s, units, sizeof(units) / sizeof(units[0]), out);
 }
 
 int spec_parse_duration(const char *s, uint64_t *out_ms)
@@ -321,16 +358,18 @@ void spec_kv_free(spec_kv_t *kv)
     }
     free(kv->keys);
     free(kv->vals);
+    free(kv->at);
     memset(kv, 0, sizeof(*kv));
 }
 
-int spec_kv_set(spec_kv_t *kv, char *key, char *val)
+int spec_kv_set(spec_kv_t *kv, char *key, char *val, spec_pos_t at)
 {
     for (size_t i = 0; i < kv->n; i++) {
         if (strcmp(kv->keys[i], key) == 0) {
             free(key);
             free(kv->vals[i]);
             kv->vals[i] = val;
+            kv->at[i] = at;
             return 0;
         }
     }
@@ -340,12 +379,16 @@ int spec_kv_set(spec_kv_t *kv, char *key, char *val)
     char **v = k ? realloc(kv->vals, (kv->n + 1) * sizeof(*v)) : NULL;
     if (v)
         kv->vals = v;
-    if (!k || !v) {
+    spec_pos_t *a = v ? realloc(kv->at, (kv->n + 1) * sizeof(*a)) : NULL;
+    if (a)
+        kv->at = a;
+    if (!k || !v || !a) {
         free(key);
         free(val);
         return -1;
     }
     kv->keys[kv->n] = key;
+    kv->at[kv->n] = at;
     kv->vals[kv->n++] = val;
     return 0;
 }
@@ -355,6 +398,7 @@ void spec_opts_fini(spec_opts_t *o)
     free(o->gpu_model);
     free(o->workdir);
     free(o->exit_codes);
+    free(o->exit_at);
     spec_kv_free(&o->labels);
     spec_kv_free(&o->env);
     memset(o, 0, sizeof(*o));
@@ -370,7 +414,7 @@ static int kv_copy(spec_ctx_t *c, spec_kv_t *dst, const spec_kv_t *src)
             free(k);
             return -1;
         }
-        if (spec_kv_set(dst, k, v) < 0)
+        if (spec_kv_set(dst, k, v, src->at[i]) < 0)
             return -1;
     }
     return 0;
@@ -382,6 +426,7 @@ int spec_opts_copy(spec_ctx_t *c, spec_opts_t *dst, const spec_opts_t *src)
     *dst = *src;
     dst->gpu_model = dst->workdir = NULL;
     dst->exit_codes = NULL;
+    dst->exit_at = NULL;
     memset(&dst->labels, 0, sizeof(dst->labels));
     memset(&dst->env, 0, sizeof(dst->env));
     if (src->gpu_model && !(dst->gpu_model = spec_strdup(c, m, src->gpu_model)))
@@ -393,6 +438,11 @@ int spec_opts_copy(spec_ctx_t *c, spec_opts_t *dst, const spec_opts_t *src)
         if (!dst->exit_codes)
             return -1;
         memcpy(dst->exit_codes, src->exit_codes, src->nexit_codes * sizeof(int32_t));
+        if (src->exit_at) {
+            if (!(dst->exit_at = malloc(src->nexit_codes * sizeof(*dst->exit_at))))
+                return -1;
+            memcpy(dst->exit_at, src->exit_at, src->nexit_codes * sizeof(*dst->exit_at));
+        }
     }
     if (kv_copy(c, &dst->labels, &src->labels) < 0 || kv_copy(c, &dst->env, &src->env) < 0)
         return -1;

@@ -77,6 +77,25 @@ const char *ui_bytes(uint64_t n, char *buf, size_t len)
     return buf;
 }
 
+const char *ui_s(uint64_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
+const char *ui_local_time(int64_t ms, int64_t now_ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(ms / 1000), now = (time_t)(now_ms / 1000);
+    struct tm tm, today;
+    if (!localtime_r(&t, &tm) || !localtime_r(&now, &today)) {
+        snprintf(buf, len, "?");
+        return buf;
+    }
+    bool same_day = tm.tm_year == today.tm_year && tm.tm_yday == today.tm_yday;
+    if (strftime(buf, len, same_day ? "%H:%M:%S %Z" : "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+        snprintf(buf, len, "?");
+    return buf;
+}
+
 int64_t ui_now_ms(void)
 {
     struct timespec ts;
@@ -201,17 +220,16 @@ void ui_table_destroy(ui_table_t *t)
 /* "7d", "12h", "30m", "45s" back from now, or a UTC date; -1 if neither. */
 int64_t ui_parse_when(const char *s, int64_t now_ms)
 {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!errno && end != s && v >= 0 && end[0] && !end[1]) {
+    const char *end = NULL;
+    uint64_t v = 0;
+    if (cli_parse_digits(s, INT64_MAX / 86400000, &v, &end) == 0 && end[0] && !end[1]) {
         int64_t unit = end[0] == 's'   ? 1000
                        : end[0] == 'm' ? 60000
                        : end[0] == 'h' ? 3600000
                        : end[0] == 'd' ? 86400000
                                        : 0;
-        if (unit && v < INT64_MAX / unit)
-            return now_ms - v * unit;
+        if (unit)
+            return now_ms - (int64_t)v * unit;
     }
     struct tm tm;
     memset(&tm, 0, sizeof(tm));

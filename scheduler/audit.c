@@ -173,21 +173,22 @@ int audit_list(audit_t *a, int64_t since_ms, const char *user, uint64_t limit, a
 {
     bool by_user = user && *user;
     sqlite3_stmt *st;
+    /* the newest `limit` (LIMIT -1: all), listed oldest first */
     if (sqlite3_prepare_v2(journal_db(a->j),
-                           by_user ? "SELECT * FROM audit WHERE time_ms >= ? AND user = ?"
-                                     " ORDER BY seq"
-                                   : "SELECT * FROM audit WHERE time_ms >= ? ORDER BY seq",
+                           by_user ? "SELECT * FROM (SELECT * FROM audit WHERE time_ms >= ?1 AND"
+                                     " user = ?2 ORDER BY seq DESC LIMIT ?3) ORDER BY seq"
+                                   : "SELECT * FROM (SELECT * FROM audit WHERE time_ms >= ?1"
+                                     " ORDER BY seq DESC LIMIT ?3) ORDER BY seq",
                            -1, &st, NULL) != SQLITE_OK)
         return sql_error(a, err, "list");
     sqlite3_bind_int64(st, 1, since_ms);
     if (by_user)
         sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
-    uint64_t n = 0;
+    sqlite3_bind_int64(st, 3, limit && limit <= INT64_MAX ? (int64_t)limit : -1);
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW && (!limit || n < limit)) {
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         audit_entry_t e;
         row_entry(st, &e);
-        n++;
         if (cb(&e, arg) != 0)
             break;
     }

@@ -39,7 +39,8 @@ const char *audit_head(const audit_t *a);
 uint64_t audit_count(const audit_t *a);
 
 /* Entries in seq order from time since_ms, by user when user is non-NULL
- * and non-empty; cb returns non-zero to stop. At most limit (0: all). */
+ * and non-empty; cb returns non-zero to stop. With limit > 0, the newest
+ * limit of them (still in seq order). */
 typedef int (*audit_cb)(const audit_entry_t *e, void *arg);
 int audit_list(audit_t *a, int64_t since_ms, const char *user, uint64_t limit, audit_cb cb,
                void *arg, cairn_error_t *err);

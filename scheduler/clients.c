@@ -239,11 +239,16 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     if (rc == 0) {
         sched_problems_t p = {0};
         int n = sched_job_validate(d->core, conv_job_spec(cj), &p);
-        for (char *line = p.text; n > 0 && line && *line;) {
+        char *line = p.text;
+        for (uint32_t k = 0; n > 0 && line && *line; k++) {
             char *nl = strchr(line, '\n');
             if (nl)
                 *nl = '\0';
-            conv_errors_add(&errs, "", "%s", line);
+            /* where in the spec: the client points at its line and column */
+            char path[80] = "";
+            if (k < p.nwhere)
+                sched_problem_path(&p.where[k], path, sizeof(path));
+            conv_errors_add(&errs, path, "%s", line);
             line = nl ? nl + 1 : NULL;
         }
         sched_problems_fini(&p);

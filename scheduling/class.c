@@ -14,6 +14,7 @@ void class_fini(task_class_t *c)
     for (uint32_t i = 0; i < c->nlabels; i++)
         free(c->labels[i]);
     free(c->labels);
+    gpu_match_fini(&c->match);
     free(c->gpu_model);
     for (uint32_t i = 0; i < c->nlevels; i++) {
         free(c->levels[i].fifo);
@@ -35,6 +36,17 @@ void class_from_spec(task_class_t *c, const sched_task_spec_t *t)
     c->labels = (char **)t->req.labels;
     c->replicas = t->replicas ? t->replicas : 1;
     c->time_limit_ms = t->time_limit_ms;
+}
+
+int class_match_init(task_class_t *c)
+{
+    char why[160];
+    return gpu_match_init(&c->match, c->gpu_model, why, sizeof(why)) < 0 ? SCHED_EINVAL : 0;
+}
+
+void class_match_fini(task_class_t *c)
+{
+    gpu_match_fini(&c->match);
 }
 
 uint64_t class_hash(const task_class_t *c)
@@ -112,6 +124,9 @@ int class_intern(sched_t *s, const sched_task_spec_t *t, uint32_t *cls)
     c->labels = NULL;
     c->nlabels = 0;
     if (key.gpu_model && !(c->gpu_model = xstrdup(key.gpu_model)))
+        goto oom;
+    /* validated before any submit: only memory can fail here */
+    if (class_match_init(c) < 0)
         goto oom;
     if (key.nlabels) {
         if (!(c->labels = calloc(key.nlabels, sizeof(char *))))

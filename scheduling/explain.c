@@ -1,5 +1,6 @@
 /* Explanations: why a task waits, why it was placed where it was, and how
  * it ended. Pure functions of the state and the time given. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,22 @@ char *sched_place_str(const sched_t *s, const sched_event_t *ev)
     return sb_take(&b);
 }
 
+/* A short duration: "350 ms", "12 s", "4m05s", "2h10m" (seconds rounded up). */
+static void duration_str(int64_t ms, char *buf, size_t n)
+{
+    if (ms < 1000) {
+        snprintf(buf, n, "%lld ms", (long long)ms);
+        return;
+    }
+    int64_t sec = (ms + 999) / 1000;
+    if (sec < 60)
+        snprintf(buf, n, "%lld s", (long long)sec);
+    else if (sec < 3600)
+        snprintf(buf, n, "%lldm%02llds", (long long)(sec / 60), (long long)(sec % 60));
+    else
+        snprintf(buf, n, "%lldh%02lldm", (long long)(sec / 3600), (long long)(sec % 3600 / 60));
+}
+
 static void explain_deps(sbuf_t *b, const sched_t *s, const sched_job_t *j, const sched_task_t *t)
 {
     uint32_t shown = 0, waiting = 0;
@@ -48,7 +65,7 @@ static void explain_deps(sbuf_t *b, const sched_t *s, const sched_job_t *j, cons
         waiting++;
         if (shown < 5) {
             sb_printf(b, "%s dependency %s %s", shown ? ";" : "", d->name,
-                      sched_task_state_name(d->state));
+                      sched_task_state_word(d->state));
             shown++;
         }
     }
@@ -81,8 +98,8 @@ static void explain_resources(sbuf_t *b, const sched_t *s, const sched_job_t *j,
         return;
     }
     if (c->replicas > 1)
-        sb_printf(b, "gang of %u replicas needs %u nodes at once, %u fit now; ", c->replicas,
-                  c->replicas, count[FIT_OK]);
+        sb_printf(b, "gang of %u replicas needs %u nodes at once, %u fit%s now; ", c->replicas,
+                  c->replicas, count[FIT_OK], count[FIT_OK] == 1 ? "s" : "");
     else if (count[FIT_OK])
         sb_printf(b, "ready: %u node%s fit%s now; it will be placed in the next pass; ",
                   count[FIT_OK], count[FIT_OK] == 1 ? "" : "s", count[FIT_OK] == 1 ? "s" : "");
@@ -108,7 +125,7 @@ static void explain_resources(sbuf_t *b, const sched_t *s, const sched_job_t *j,
             sb_printf(b, "; holds a reservation on %s from t=%lld", s->nodes[rv->nodes[0]].name,
                       (long long)rv->start_ms);
             if (rv->nnodes > 1)
-                sb_printf(b, " (and %u more nodes)", rv->nnodes - 1);
+                sb_printf(b, " (and %u more node%s)", rv->nnodes - 1, rv->nnodes == 2 ? "" : "s");
         }
     }
     (void)j;
@@ -116,16 +133,17 @@ static void explain_resources(sbuf_t *b, const sched_t *s, const sched_job_t *j,
 
 static void explain_placed(sbuf_t *b, const sched_t *s, const sched_attempt_t *at)
 {
-    static const char *const spread[] = {
-        "", "all behind one PCIe switch", "on one NUMA domain", "spread across NUMA domains"};
+    static const char *const spread[] = {"", "all behind one PCIe switch", "on one NUMA domain",
+                                         "spread across NUMA domains"};
     const sched_alloc_desc_t *a = &at->allocs[0];
     sb_printf(b, "placed (attempt %u) on ", at->number);
     for (uint32_t i = 0; i < at->nreplicas; i++) {
         sb_printf(b, i ? " + " : "");
         alloc_str(b, s, &at->allocs[i]);
     }
-    sb_printf(b, "; best fit: leaves %u GPUs and %u cores free on %s", at->left_gpus,
-              at->left_cores, s->nodes[a->node].name);
+    sb_printf(b, "; best fit: leaves %u GPU%s and %u core%s free on %s", at->left_gpus,
+              at->left_gpus == 1 ? "" : "s", at->left_cores, at->left_cores == 1 ? "" : "s",
+              s->nodes[a->node].name);
     if (a->gpu_mask) {
         sb_printf(b, "; GPUs %s", spread[at->gpu_spread < 4 ? at->gpu_spread : 0]);
         sb_printf(b, at->cores_local ? "; cores on the GPUs' NUMA domain"
@@ -133,15 +151,25 @@ static void explain_placed(sbuf_t *b, const sched_t *s, const sched_attempt_t *a
     }
 }
 
+/* How an attempt ended: "exit 3", "signal 9", "node-lost"... */
+static void ending(sbuf_t *b, const sched_attempt_t *at)
+{
+    sb_printf(b, "%s", sched_end_name((sched_end_t)at->end));
+    if (at->end == SCHED_END_EXIT)
+        sb_printf(b, " %d", at->exit_code);
+    if (at->end == SCHED_END_SIGNAL)
+        sb_printf(b, " %d", at->signal);
+}
+
 static void explain_ended(sbuf_t *b, const sched_t *s, const sched_job_t *j, const sched_task_t *t)
 {
     const sched_attempt_t *at = t->attempt ? &s->attempts[t->attempt - 1] : NULL;
-    sb_printf(b, "%s", sched_task_state_name(t->state));
+    sb_printf(b, "%s", sched_task_state_word(t->state));
     if (t->state == SCHED_TASK_UPSTREAM_FAILED) {
         for (uint32_t k = 0; k < t->ndeps; k++) {
             const sched_task_t *d = &j->tasks[t->deps[k]];
             if (d->state >= SCHED_TASK_FAILED) {
-                sb_printf(b, ": dependency %s %s", d->name, sched_task_state_name(d->state));
+                sb_printf(b, ": dependency %s %s", d->name, sched_task_state_word(d->state));
                 break;
             }
         }
@@ -149,12 +177,8 @@ static void explain_ended(sbuf_t *b, const sched_t *s, const sched_job_t *j, con
     }
     if (!at)
         return;
-    sb_printf(b, ": attempt %u on %s ended (%s", at->number, s->nodes[at->allocs[0].node].name,
-              sched_end_name((sched_end_t)at->end));
-    if (at->end == SCHED_END_EXIT)
-        sb_printf(b, " %d", at->exit_code);
-    if (at->end == SCHED_END_SIGNAL)
-        sb_printf(b, " %d", at->signal);
+    sb_printf(b, ": attempt %u on %s ended (", at->number, s->nodes[at->allocs[0].node].name);
+    ending(b, at);
     sb_printf(b, ")");
     if (t->state == SCHED_TASK_FAILED) {
         if (!retry_wanted(t->retry, (sched_end_t)at->end, at->exit_code, at->signal))
@@ -181,10 +205,12 @@ char *sched_explain(const sched_t *s, uint32_t job, uint32_t task, int64_t now_m
     case SCHED_TASK_RETRYING:
         if (t->ready_at_ms > now_ms) {
             const sched_attempt_t *at = &s->attempts[t->attempt - 1];
-            sb_printf(&b, "retrying: attempt %u ended (%s); attempt %u waits out its backoff "
-                          "until t=%lld (%lld ms)",
-                      at->number, sched_end_name((sched_end_t)at->end), at->number + 1u,
-                      (long long)t->ready_at_ms, (long long)(t->ready_at_ms - now_ms));
+            /* the time left, not the epoch: clients add the local time */
+            char left[32];
+            duration_str(t->ready_at_ms - now_ms, left, sizeof(left));
+            sb_printf(&b, "%s: attempt %u ended (", sched_task_state_word(t->state), at->number);
+            ending(&b, at);
+            sb_printf(&b, "); attempt %u waits out its backoff (%s left)", at->number + 1u, left);
             break;
         }
         explain_resources(&b, s, j, t, self, now_ms); /* backoff over */

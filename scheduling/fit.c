@@ -4,7 +4,6 @@
  * group) that holds k eligible free GPUs, else the tightest NUMA domain, else
  * across domains, fullest groups first. Cores follow the GPUs' NUMA domains.
  * Every tie is broken by the lowest index. */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,20 +32,10 @@ const char *fit_reason_text(fit_reason_t r)
     return r < FIT_NREASONS ? reason_text[r] : "?";
 }
 
-static bool contains_ci(const char *hay, const char *needle)
+/* The class takes this model: any, or what its request names (gpu_match.c). */
+static bool model_ok(const task_class_t *c, const char *model)
 {
-    size_t n = strlen(needle);
-    if (n == 0)
-        return true;
-    for (; *hay; hay++) {
-        size_t i = 0;
-        while (i < n && hay[i] &&
-               tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
-            i++;
-        if (i == n)
-            return true;
-    }
-    return false;
+    return !c->gpu_model || gpu_match(&c->match, model);
 }
 
 static bool labels_match(const sched_node_t *n, const task_class_t *c)
@@ -67,7 +56,7 @@ uint64_t fit_gpu_eligible(const sched_node_t *n, const task_class_t *c)
     uint64_t m = 0;
     for (uint32_t i = 0; i < n->ngpus; i++) {
         const sched_gpu_t *g = &n->gpus[i];
-        if (c->gpu_model && !contains_ci(g->model, c->gpu_model))
+        if (!model_ok(c, g->model))
             continue;
         if (c->gpu_min_memory && g->memory_bytes < c->gpu_min_memory)
             continue;
@@ -82,10 +71,10 @@ fit_reason_t fit_node_capacity(const sched_node_t *n, const task_class_t *c)
     if (!labels_match(n, c))
         return FIT_LABELS;
     if (c->gpus) {
-        bool model_ok = false;
-        for (uint32_t i = 0; i < n->ngpus && !model_ok; i++)
-            model_ok = !c->gpu_model || contains_ci(n->gpus[i].model, c->gpu_model);
-        if (!model_ok)
+        bool any_model = false;
+        for (uint32_t i = 0; i < n->ngpus && !any_model; i++)
+            any_model = model_ok(c, n->gpus[i].model);
+        if (!any_model)
             return n->ngpus && c->gpu_model ? FIT_GPU_MODEL : FIT_CAP_GPUS;
         uint64_t elig = fit_gpu_eligible(n, c);
         if (!elig)

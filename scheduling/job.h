@@ -35,7 +35,7 @@ typedef struct sched_request {
     uint32_t cpus;           /* cores per replica, >= 1 */
     uint64_t memory_bytes;   /* per replica */
     uint32_t gpus;           /* per replica */
-    const char *gpu_model;   /* substring match on the GPU model, NULL = any */
+    const char *gpu_model;   /* words or "~REGEX" (sched_gpu_model_match), NULL = any */
     uint64_t gpu_min_memory; /* bytes, 0 = any */
     uint32_t nlabels;
     const char *const *labels; /* "key=value" the node must carry */

@@ -109,6 +109,13 @@ const char *sched_task_state_name(sched_task_state_t st)
     return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
 }
 
+const char *sched_task_state_word(sched_task_state_t st)
+{
+    static const char *const words[] = {"waiting",   "pending", "running",   "retry_wait",
+                                        "succeeded", "failed",  "cancelled", "upstream_failed"};
+    return (unsigned)st < sizeof(words) / sizeof(words[0]) ? words[st] : "unknown";
+}
+
 const char *sched_node_state_name(sched_node_state_t st)
 {
     static const char *const names[] = {"up", "draining", "down", "returning"};

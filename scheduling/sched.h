@@ -76,17 +76,72 @@ typedef void (*sched_place_cb)(const sched_event_t *ev, void *arg);
  * placed (>= 0) or a negative code. */
 int sched_place(sched_t *s, int64_t now_ms, sched_place_cb cb, void *arg);
 
+/* What a validation problem is about, so that a client can point at the
+ * place in the spec it was made from. */
+typedef enum sched_field {
+    SCHED_FIELD_JOB = 0, /* the job as a whole (task -1) */
+    SCHED_FIELD_TASK,    /* the task as a whole; task -1: the job's task list */
+    SCHED_FIELD_NAME,    /* task -1: the job's name */
+    SCHED_FIELD_ARGV,    /* index: the argument */
+    SCHED_FIELD_ENV,     /* index: the entry */
+    SCHED_FIELD_NEEDS,   /* index: the need */
+    SCHED_FIELD_CPUS,
+    SCHED_FIELD_MEMORY,
+    SCHED_FIELD_GPUS,
+    SCHED_FIELD_GPU_MODEL,
+    SCHED_FIELD_GPU_MEMORY,
+    SCHED_FIELD_LABELS, /* index: the selector */
+    SCHED_FIELD_REPLICAS,
+    SCHED_FIELD_PRIORITY,
+    SCHED_FIELD_TIME_LIMIT,
+    SCHED_FIELD_RETRY_ATTEMPTS,
+    SCHED_FIELD_RETRY_BACKOFF,
+    SCHED_FIELD_RETRY_MAX_BACKOFF,
+    SCHED_FIELD_RETRY_FACTOR,
+    SCHED_FIELD_RETRY_JITTER,
+    SCHED_FIELD_RETRY_ON, /* index: the exit code */
+    SCHED_FIELD_COUNT
+} sched_field_t;
+
+typedef struct sched_problem {
+    int64_t task; /* index in spec->tasks; -1: the job */
+    sched_field_t field;
+    uint32_t index; /* the item of a list field, else 0 */
+} sched_problem_t;
+
 /* Validate a job spec against the current cluster without applying it.
- * Every problem found is appended to out (one line each, no trailing
- * newline between them beyond '\n' separators); returns the number of
- * problems (0 = valid) or SCHED_ENOMEM. out may be NULL. */
+ * Every problem found is appended to out: its message as one line of text
+ * (lines separated by '\n') and its place as where[i] for line i; returns
+ * the number of problems (0 = valid) or SCHED_ENOMEM. Checks that need the
+ * cluster (requests no node can satisfy) are skipped while it has no nodes,
+ * so with s == NULL only the spec itself is checked. out may be NULL. */
 typedef struct sched_problems {
     char *text; /* malloc'd, lines separated by '\n'; free with sched_problems_fini */
     size_t len;
-    uint32_t count;
+    uint32_t count;         /* problems found (lines kept: at most 1000) */
+    sched_problem_t *where; /* one per line kept */
+    uint32_t nwhere;
 } sched_problems_t;
 int sched_job_validate(const sched_t *s, const sched_job_spec_t *spec, sched_problems_t *out);
 void sched_problems_fini(sched_problems_t *p);
+
+/* The place as a path in the job spec's wire form: "" (the job), "name",
+ * "tasks", "tasks[3]", "tasks[3].resources.gpus", "tasks[0].needs[1]",
+ * "tasks[2].retry.on[0]". buf gets at most n bytes, NUL-terminated. */
+void sched_problem_path(const sched_problem_t *p, char *buf, size_t n);
+/* The inverse: 0, or SCHED_EINVAL (then *p is the job) for a path that is
+ * not one of those. */
+int sched_problem_parse(const char *path, sched_problem_t *p);
+
+/* Does a GPU of this model satisfy a request for want? want is written as
+ * people write models: whole words in order, ignoring case ("H100", "a100
+ * 80GB"), or "~REGEX" (POSIX extended, ignoring case, searched in the
+ * name). NULL or "" wants any. Returns 1 or 0, or SCHED_EINVAL (message in
+ * err) when want cannot match anything (no words, bad pattern). */
+int sched_gpu_model_match(const char *want, const char *model, cairn_error_t *err);
+
+/* n bytes in human units: "80 GiB" or "80 GB" when exact, else "79.6 GiB". */
+void sched_bytes_str(uint64_t n, char *buf, size_t len);
 
 /* --- Queries ----------------------------------------------------------- */
 
@@ -238,6 +293,11 @@ char *sched_dump(const sched_t *s);
 char *sched_place_str(const sched_t *s, const sched_event_t *ev);
 
 const char *sched_task_state_name(sched_task_state_t st);
+/* The word users see for a state, as `cairn status` shows it (the wire's
+ * TaskState): waiting (on its needs), pending (ready, waiting for
+ * resources), running, retry_wait, succeeded, failed, cancelled,
+ * upstream_failed. Explanations use these. */
+const char *sched_task_state_word(sched_task_state_t st);
 const char *sched_node_state_name(sched_node_state_t st);
 
 #endif

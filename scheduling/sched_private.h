@@ -94,6 +94,20 @@ typedef struct node_index {
     uint32_t words;      /* words per bucket bitset */
 } node_index_t;
 
+/* --- GPU model matching (gpu_match.c) ----------------------------------- */
+
+/* A request's GPU model, ready to match: whole words, or "~REGEX" compiled
+ * (owned, on the heap so the struct may move). */
+typedef struct gpu_match {
+    const char *want; /* borrowed; NULL: not initialised (matches nothing) */
+    struct re_pattern_buffer *re;
+} gpu_match_t;
+/* 0, or -1 with why the model cannot be matched (no words, bad pattern);
+ * an empty or NULL want leaves m unset (the caller means "any"). */
+int gpu_match_init(gpu_match_t *m, const char *want, char *why, size_t n);
+void gpu_match_fini(gpu_match_t *m);
+bool gpu_match(const gpu_match_t *m, const char *model);
+
 /* --- jobs, tasks, attempts --------------------------------------------- */
 
 /* Tasks with an identical request share a class; a pass tries each class
@@ -104,6 +118,7 @@ typedef struct task_class {
     uint64_t memory, gpu_min_memory;
     int64_t time_limit_ms;
     char *gpu_model;
+    gpu_match_t match; /* gpu_model compiled: class_match_init() */
     char **labels;
     /* ready queue: one level per priority, highest first */
     struct prio_level *levels;
@@ -304,7 +319,11 @@ void task_make_ready(sched_t *s, task_ref_t r);
 void task_finished(sched_t *s, task_ref_t r, sched_task_state_t final, int64_t now_ms);
 void class_fini(task_class_t *c);
 int class_intern(sched_t *s, const sched_task_spec_t *t, uint32_t *cls);
+/* A borrowed view of a spec's request; its GPU model is not compiled:
+ * class_match_init() before fitting it, class_match_fini() after. */
 void class_from_spec(task_class_t *c, const sched_task_spec_t *t);
+int class_match_init(task_class_t *c);
+void class_match_fini(task_class_t *c);
 bool task_eligible(const sched_t *s, task_ref_t r);
 uint64_t class_hash(const task_class_t *c);
 bool class_equal(const task_class_t *a, const task_class_t *b);
@@ -323,6 +342,10 @@ void attempt_end(sched_t *s, sched_attempt_t *at, sched_end_t end, int code, int
 int job_cancel(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
 int attempts_node_lost(sched_t *s, uint32_t node, int64_t now_ms);
 void reservations_clear(sched_t *s);
+
+/* problem.c: one validation problem, its place and its message */
+void problem_add(sched_problems_t *p, sched_problem_t at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* retry.c */
 bool retry_wanted(const sched_retry_policy_t *p, sched_end_t end, int code, int sig);

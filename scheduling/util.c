@@ -137,3 +137,37 @@ bool ids_find(const uint32_t *ids, size_t n, const char *name,
     }
     return false;
 }
+
+void sched_bytes_str(uint64_t n, char *buf, size_t len)
+{
+    static const char *const bin[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    static const char *const dec[] = {"B", "KB", "MB", "GB", "TB", "PB", "EB"};
+    int kb = 0, kd = 0;
+    uint64_t wb = n, wd = n;
+    while (wb && wb % 1024 == 0 && kb < 6) {
+        wb /= 1024;
+        kb++;
+    }
+    while (wd && wd % 1000 == 0 && kd < 6) {
+        wd /= 1000;
+        kd++;
+    }
+    /* exact in a unit that keeps the number short: "80 GiB", "80 GB" */
+    if (kd > kb && wd < 1000) {
+        snprintf(buf, len, "%llu %s", (unsigned long long)wd, dec[kd]);
+        return;
+    }
+    if (wb < 1024) {
+        snprintf(buf, len, "%llu %s", (unsigned long long)wb, bin[kb]);
+        return;
+    }
+    int k = 0;
+    unsigned __int128 unit = 1;
+    while (k < 6 && n / unit >= 1024) {
+        unit *= 1024;
+        k++;
+    }
+    unsigned __int128 tenths = ((unsigned __int128)n * 10 + unit / 2) / unit;
+    snprintf(buf, len, "%llu.%llu %s", (unsigned long long)(tenths / 10),
+             (unsigned long long)(tenths % 10), bin[k]);
+}

@@ -11,36 +11,16 @@
 #define MAX_PRIORITY 1000000
 #define MAX_TIME_LIMIT_MS (366ll * 24 * 3600 * 1000)
 
-__attribute__((format(printf, 2, 3))) static void problem(sched_problems_t *p, const char *fmt,
-                                                          ...)
+/* The place of a problem: task i's field (index k of a list field). */
+static sched_problem_t at(int64_t task, sched_field_t field, uint32_t k)
 {
-    p->count++;
-    if (p->count > 1000)
-        return; /* enough to read */
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    size_t add = strlen(line) + 1;
-    char *np = realloc(p->text, p->len + add + 1);
-    if (!np)
-        return;
-    p->text = np;
-    if (p->len)
-        p->text[p->len++] = '\n';
-    memcpy(p->text + p->len, line, add);
-    p->len += add - 1;
+    return (sched_problem_t){.task = task, .field = field, .index = k};
 }
 
-void sched_problems_fini(sched_problems_t *p)
+/* "s" when n is not 1, for "1 GPU" and "2 GPUs". */
+static const char *plural(uint64_t n)
 {
-    if (!p)
-        return;
-    free(p->text);
-    memset(p, 0, sizeof(*p));
+    return n == 1 ? "" : "s";
 }
 
 static bool bad_name(const char *s, char *why, size_t n)
@@ -95,58 +75,108 @@ static int64_t name_lookup(const sched_job_spec_t *spec, const uint32_t *ix, con
     return -1;
 }
 
-static void check_task_values(const sched_task_spec_t *t, sched_problems_t *p)
+static void check_retry(const sched_task_spec_t *t, int64_t i, sched_problems_t *p)
+{
+    const char *n = t->name;
+    const sched_retry_policy_t *r = &t->retry;
+    if (r->max_attempts > SCHED_MAX_ATTEMPTS)
+        problem_add(p, at(i, SCHED_FIELD_RETRY_ATTEMPTS, 0),
+                    "task %s: retry attempts %u is absurd (at most %u)", n, r->max_attempts,
+                    SCHED_MAX_ATTEMPTS);
+    if (r->backoff_ms < 0 || r->backoff_ms > MAX_TIME_LIMIT_MS)
+        problem_add(p, at(i, SCHED_FIELD_RETRY_BACKOFF, 0),
+                    "task %s: retry backoff is out of range (0..366 days)", n);
+    if (r->max_backoff_ms < 0 || r->max_backoff_ms > MAX_TIME_LIMIT_MS)
+        problem_add(p, at(i, SCHED_FIELD_RETRY_MAX_BACKOFF, 0),
+                    "task %s: retry max_backoff is out of range (0..366 days)", n);
+    if (r->factor_milli != 0 && (r->factor_milli < 1000 || r->factor_milli > 100000))
+        problem_add(p, at(i, SCHED_FIELD_RETRY_FACTOR, 0),
+                    "task %s: retry factor is out of range (1..100)", n);
+    if (r->jitter_pct > 100)
+        problem_add(p, at(i, SCHED_FIELD_RETRY_JITTER, 0),
+                    "task %s: retry jitter %u is out of range (0..100)", n, r->jitter_pct);
+    if (r->nexit_codes > SCHED_RETRY_MAX_EXIT_CODES)
+        problem_add(p, at(i, SCHED_FIELD_RETRY_ON, SCHED_RETRY_MAX_EXIT_CODES),
+                    "task %s: more than %d retry exit codes", n, SCHED_RETRY_MAX_EXIT_CODES);
+    for (uint32_t k = 0; k < r->nexit_codes && k < SCHED_RETRY_MAX_EXIT_CODES; k++)
+        if (r->exit_codes[k] < 1 || r->exit_codes[k] > 255)
+            problem_add(p, at(i, SCHED_FIELD_RETRY_ON, k),
+                        "task %s: retry exit code %d is out of range (1..255)", n,
+                        r->exit_codes[k]);
+}
+
+static void check_resources(const sched_task_spec_t *t, int64_t i, sched_problems_t *p)
+{
+    const char *n = t->name;
+    const sched_request_t *q = &t->req;
+    char a[32], why[160];
+    if (q->cpus == 0)
+        problem_add(p, at(i, SCHED_FIELD_CPUS, 0), "task %s: cpus must be at least 1", n);
+    if (q->cpus > SCHED_MAX_CPUS)
+        problem_add(p, at(i, SCHED_FIELD_CPUS, 0), "task %s: cpus %u is absurd (at most %u)", n,
+                    q->cpus, SCHED_MAX_CPUS);
+    if (q->gpus > SCHED_MAX_GPUS_PER_NODE)
+        problem_add(p, at(i, SCHED_FIELD_GPUS, 0),
+                    "task %s: gpus %u is absurd (at most %d per node)", n, q->gpus,
+                    SCHED_MAX_GPUS_PER_NODE);
+    if (q->memory_bytes > MAX_MEMORY) {
+        sched_bytes_str(q->memory_bytes, a, sizeof(a));
+        problem_add(p, at(i, SCHED_FIELD_MEMORY, 0), "task %s: memory %s is absurd (at most 1 PiB)",
+                    n, a);
+    }
+    if (q->gpu_min_memory > MAX_MEMORY) {
+        sched_bytes_str(q->gpu_min_memory, a, sizeof(a));
+        problem_add(p, at(i, SCHED_FIELD_GPU_MEMORY, 0),
+                    "task %s: GPU min_memory %s is absurd (at most 1 PiB)", n, a);
+    }
+    if (q->gpu_model && q->gpu_model[0]) {
+        gpu_match_t m;
+        if (gpu_match_init(&m, q->gpu_model, why, sizeof(why)) < 0)
+            problem_add(p, at(i, SCHED_FIELD_GPU_MODEL, 0), "task %s: GPU model '%s' %s", n,
+                        q->gpu_model, why);
+        gpu_match_fini(&m);
+    }
+    if (((q->gpu_model && q->gpu_model[0]) || q->gpu_min_memory) && q->gpus == 0)
+        problem_add(
+            p,
+            at(i, q->gpu_model && q->gpu_model[0] ? SCHED_FIELD_GPU_MODEL : SCHED_FIELD_GPU_MEMORY,
+               0),
+            "task %s: a GPU model or min_memory is given but gpus is 0", n);
+    for (uint32_t k = 0; k < q->nlabels; k++)
+        if (!q->labels[k] || !strchr(q->labels[k], '='))
+            problem_add(p, at(i, SCHED_FIELD_LABELS, k),
+                        "task %s: label selector %u is not key=value", n, k);
+}
+
+static void check_task_values(const sched_task_spec_t *t, int64_t i, sched_problems_t *p)
 {
     const char *n = t->name;
     if (t->argc == 0 || !t->argv || !t->argv[0] || !t->argv[0][0])
-        problem(p, "task %s: empty command (argv)", n);
-    for (uint32_t i = 0; i < t->argc && t->argv; i++)
-        if (!t->argv[i])
-            problem(p, "task %s: argv[%u] is missing", n, i);
-    for (uint32_t i = 0; i < t->nenv; i++)
-        if (!t->env[i] || !strchr(t->env[i], '=') || t->env[i][0] == '=')
-            problem(p, "task %s: env entry %u is not KEY=value", n, i);
-    if (t->req.cpus == 0)
-        problem(p, "task %s: cpus must be at least 1", n);
-    if (t->req.cpus > SCHED_MAX_CPUS)
-        problem(p, "task %s: cpus %u is absurd (at most %u)", n, t->req.cpus, SCHED_MAX_CPUS);
-    if (t->req.gpus > SCHED_MAX_GPUS_PER_NODE)
-        problem(p, "task %s: gpus %u is absurd (at most %d per node)", n, t->req.gpus,
-                SCHED_MAX_GPUS_PER_NODE);
-    if (t->req.memory_bytes > MAX_MEMORY)
-        problem(p, "task %s: memory %llu bytes is absurd (at most 1 PiB)", n,
-                (unsigned long long)t->req.memory_bytes);
-    if (t->req.gpu_min_memory > MAX_MEMORY)
-        problem(p, "task %s: GPU min_memory is absurd (at most 1 PiB)", n);
-    if ((t->req.gpu_model || t->req.gpu_min_memory) && t->req.gpus == 0)
-        problem(p, "task %s: a GPU model or min_memory is given but gpus is 0", n);
-    for (uint32_t i = 0; i < t->req.nlabels; i++)
-        if (!t->req.labels[i] || !strchr(t->req.labels[i], '='))
-            problem(p, "task %s: label selector %u is not key=value", n, i);
+        problem_add(p, at(i, SCHED_FIELD_ARGV, 0), "task %s: empty command (argv)", n);
+    for (uint32_t k = 0; k < t->argc && t->argv; k++)
+        if (!t->argv[k])
+            problem_add(p, at(i, SCHED_FIELD_ARGV, k), "task %s: argv[%u] is missing", n, k);
+    for (uint32_t k = 0; k < t->nenv; k++) {
+        const char *e = t->env[k];
+        if (!e || !strchr(e, '='))
+            problem_add(p, at(i, SCHED_FIELD_ENV, k), "task %s: env entry %u is not NAME=value", n,
+                        k);
+        else if (e[0] == '=')
+            problem_add(p, at(i, SCHED_FIELD_ENV, k), "task %s: env name is empty", n);
+    }
+    check_resources(t, i, p);
     if (t->replicas > SCHED_MAX_REPLICAS)
-        problem(p, "task %s: replicas %u is absurd (at most %u)", n, t->replicas,
-                SCHED_MAX_REPLICAS);
+        problem_add(p, at(i, SCHED_FIELD_REPLICAS, 0),
+                    "task %s: replicas %u is absurd (at most %u)", n, t->replicas,
+                    SCHED_MAX_REPLICAS);
     if (t->priority > MAX_PRIORITY || t->priority < -MAX_PRIORITY)
-        problem(p, "task %s: priority %d out of range (-%d..%d)", n, t->priority, MAX_PRIORITY,
-                MAX_PRIORITY);
+        problem_add(p, at(i, SCHED_FIELD_PRIORITY, 0),
+                    "task %s: priority %d is out of range (-%d..%d)", n, t->priority, MAX_PRIORITY,
+                    MAX_PRIORITY);
     if (t->time_limit_ms < 0 || t->time_limit_ms > MAX_TIME_LIMIT_MS)
-        problem(p, "task %s: time limit out of range (0..366 days)", n);
-    const sched_retry_policy_t *r = &t->retry;
-    if (r->max_attempts > SCHED_MAX_ATTEMPTS)
-        problem(p, "task %s: retry attempts %u is absurd (at most %u)", n, r->max_attempts,
-                SCHED_MAX_ATTEMPTS);
-    if (r->backoff_ms < 0 || r->max_backoff_ms < 0 || r->backoff_ms > MAX_TIME_LIMIT_MS ||
-        r->max_backoff_ms > MAX_TIME_LIMIT_MS)
-        problem(p, "task %s: retry backoff out of range (0..366 days)", n);
-    if (r->factor_milli != 0 && (r->factor_milli < 1000 || r->factor_milli > 100000))
-        problem(p, "task %s: retry factor must be between 1 and 100", n);
-    if (r->jitter_pct > 100)
-        problem(p, "task %s: retry jitter must be 0..100 percent", n);
-    if (r->nexit_codes > SCHED_RETRY_MAX_EXIT_CODES)
-        problem(p, "task %s: at most %d retry exit codes", n, SCHED_RETRY_MAX_EXIT_CODES);
-    for (uint32_t i = 0; i < r->nexit_codes && i < SCHED_RETRY_MAX_EXIT_CODES; i++)
-        if (r->exit_codes[i] < 1 || r->exit_codes[i] > 255)
-            problem(p, "task %s: retry exit code %d out of range (1..255)", n, r->exit_codes[i]);
+        problem_add(p, at(i, SCHED_FIELD_TIME_LIMIT, 0),
+                    "task %s: time limit is out of range (0..366 days)", n);
+    check_retry(t, i, p);
 }
 
 /* Report cycles through iterative DFS over "needs" edges. deps[i] lists
@@ -197,10 +227,12 @@ static void check_cycles(const sched_job_spec_t *spec, int64_t **deps, sched_pro
                 snprintf(path + len, sizeof(path) - len, "%s", spec->tasks[w].name);
             else
                 snprintf(path + len, sizeof(path) - len, "...");
+            /* placed at the need that leaves the cycle's first task */
+            sched_problem_t where = at(w, SCHED_FIELD_NEEDS, edge[k] - 1);
             if (k + 1 == sp)
-                problem(p, "task %s: needs itself", spec->tasks[w].name);
+                problem_add(p, where, "task %s: needs itself", spec->tasks[w].name);
             else
-                problem(p, "dependency cycle: %s", path);
+                problem_add(p, where, "dependency cycle: %s", path);
             if (++cycles >= 10)
                 break;
         }
@@ -211,66 +243,89 @@ out:
     free(edge);
 }
 
-static void fmt_bytes(char *buf, size_t n, uint64_t b)
+/* Decimal units with one decimal ("85.5 GB"), for GPU memory asked in GB. */
+static void decimal_bytes(uint64_t b, char *buf, size_t n)
 {
-    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    int i = 0;
-    uint64_t whole = b;
-    while (whole >= 1024 && whole % 1024 == 0 && i < 5) {
-        whole /= 1024;
-        i++;
+    static const char *const u[] = {"B", "KB", "MB", "GB", "TB", "PB", "EB"};
+    int k = 0;
+    uint64_t unit = 1;
+    while (k < 6 && b / unit >= 1000) {
+        unit *= 1000;
+        k++;
     }
-    snprintf(buf, n, "%llu %s", (unsigned long long)whole, u[i]);
+    unsigned __int128 tenths = ((unsigned __int128)b * 10 + unit / 2) / unit;
+    if (tenths % 10)
+        snprintf(buf, n, "%llu.%llu %s", (unsigned long long)(tenths / 10),
+                 (unsigned long long)(tenths % 10), u[k]);
+    else
+        snprintf(buf, n, "%llu %s", (unsigned long long)(tenths / 10), u[k]);
 }
 
-/* Explain why no node can ever run class c, from the closest node's view. */
-static void unsatisfiable(const sched_t *s, const char *task, const task_class_t *c,
+/* Explain why no node can ever run class c (of task i), from the closest
+ * node's view. */
+static void unsatisfiable(const sched_t *s, int64_t i, const char *task, const task_class_t *c,
                           fit_reason_t why, sched_problems_t *p)
 {
-    char a[32], b[32];
+    char a[32], b[32], b2[32];
     uint32_t most = 0;
     uint64_t mostm = 0;
     switch (why) {
     case FIT_LABELS:
-        problem(p, "task %s: no node has the labels it selects (%s%s)", task, c->labels[0],
-                c->nlabels > 1 ? ", ..." : "");
+        problem_add(p, at(i, SCHED_FIELD_LABELS, 0),
+                    "task %s: no node has the labels it selects (%s%s)", task, c->labels[0],
+                    c->nlabels > 1 ? ", ..." : "");
         break;
     case FIT_GPU_MODEL:
-        problem(p, "task %s: no node has a GPU of model '%s'", task, c->gpu_model);
+        problem_add(p, at(i, SCHED_FIELD_GPU_MODEL, 0), "task %s: no node has a GPU of model '%s'",
+                    task, c->gpu_model);
         break;
     case FIT_GPU_MEMORY:
-        for (size_t i = 0; i < s->nnodes; i++)
-            for (uint32_t g = 0; g < s->nodes[i].ngpus; g++)
-                if (s->nodes[i].gpus[g].memory_bytes > mostm)
-                    mostm = s->nodes[i].gpus[g].memory_bytes;
-        fmt_bytes(a, sizeof(a), c->gpu_min_memory);
-        fmt_bytes(b, sizeof(b), mostm);
-        problem(p, "task %s: no GPU has %s of memory (the largest has %s)", task, a, b);
+        for (size_t n = 0; n < s->nnodes; n++)
+            for (uint32_t g = 0; g < s->nodes[n].ngpus; g++)
+                if (s->nodes[n].gpus[g].memory_bytes > mostm)
+                    mostm = s->nodes[n].gpus[g].memory_bytes;
+        sched_bytes_str(c->gpu_min_memory, a, sizeof(a));
+        sched_bytes_str(mostm, b, sizeof(b));
+        /* asked in GB (as vendors name GPU memory): compare in GB too */
+        if (strstr(a, "iB") == NULL && mostm) {
+            decimal_bytes(mostm, b2, sizeof(b2));
+            problem_add(p, at(i, SCHED_FIELD_GPU_MEMORY, 0),
+                        "task %s: no GPU has %s of memory (the largest has %s, %s)", task, a, b2,
+                        b);
+        } else {
+            problem_add(p, at(i, SCHED_FIELD_GPU_MEMORY, 0),
+                        "task %s: no GPU has %s of memory (the largest has %s)", task, a, b);
+        }
         break;
     case FIT_CAP_GPUS:
-        for (size_t i = 0; i < s->nnodes; i++) {
-            uint32_t k = (uint32_t)__builtin_popcountll(fit_gpu_eligible(&s->nodes[i], c));
+        for (size_t n = 0; n < s->nnodes; n++) {
+            uint32_t k = (uint32_t)__builtin_popcountll(fit_gpu_eligible(&s->nodes[n], c));
             most = k > most ? k : most;
         }
-        problem(p, "task %s: needs %u GPUs%s%s on one node, the most any node has is %u", task,
-                c->gpus, c->gpu_model ? " of model " : "", c->gpu_model ? c->gpu_model : "", most);
+        problem_add(p, at(i, SCHED_FIELD_GPUS, 0),
+                    "task %s: needs %u GPU%s%s%s on one node, the most any node has is %u", task,
+                    c->gpus, plural(c->gpus), c->gpu_model ? " of model " : "",
+                    c->gpu_model ? c->gpu_model : "", most);
         break;
     case FIT_CAP_CORES:
-        for (size_t i = 0; i < s->nnodes; i++)
-            most = s->nodes[i].ncores > most ? s->nodes[i].ncores : most;
-        problem(p, "task %s: needs %u cpus on one node, the most any node has is %u", task,
-                c->cpus, most);
+        for (size_t n = 0; n < s->nnodes; n++)
+            most = s->nodes[n].ncores > most ? s->nodes[n].ncores : most;
+        problem_add(p, at(i, SCHED_FIELD_CPUS, 0),
+                    "task %s: needs %u cpu%s on one node, the most any node has is %u", task,
+                    c->cpus, plural(c->cpus), most);
         break;
     case FIT_CAP_MEMORY:
-        for (size_t i = 0; i < s->nnodes; i++)
-            mostm = s->nodes[i].mem_total > mostm ? s->nodes[i].mem_total : mostm;
-        fmt_bytes(a, sizeof(a), c->memory);
-        fmt_bytes(b, sizeof(b), mostm);
-        problem(p, "task %s: needs %s of memory on one node, the most any node has is %s", task,
-                a, b);
+        for (size_t n = 0; n < s->nnodes; n++)
+            mostm = s->nodes[n].mem_total > mostm ? s->nodes[n].mem_total : mostm;
+        sched_bytes_str(c->memory, a, sizeof(a));
+        sched_bytes_str(mostm, b, sizeof(b));
+        problem_add(p, at(i, SCHED_FIELD_MEMORY, 0),
+                    "task %s: needs %s of memory on one node, the most any node has is %s", task, a,
+                    b);
         break;
     default:
-        problem(p, "task %s: no node can run it (%s)", task, fit_reason_text(why));
+        problem_add(p, at(i, SCHED_FIELD_TASK, 0), "task %s: no node can run it (%s)", task,
+                    fit_reason_text(why));
         break;
     }
 }
@@ -316,6 +371,8 @@ static void check_capacity(const sched_t *s, const sched_job_spec_t *spec, sched
             slot = (slot + 1) & (cap - 1);
         memo[slot].hash = h;
         memo[slot].task = i;
+        if (class_match_init(&c) < 0)
+            continue; /* a GPU model that matches nothing: reported */
         uint32_t able = 0;
         fit_reason_t closest = FIT_OK;
         for (size_t n = 0; n < s->nnodes; n++) {
@@ -326,10 +383,12 @@ static void check_capacity(const sched_t *s, const sched_job_spec_t *spec, sched
                 closest = r;
         }
         if (able == 0)
-            unsatisfiable(s, t->name, &c, closest, p);
+            unsatisfiable(s, i, t->name, &c, closest, p);
         else if (c.replicas > able)
-            problem(p, "task %s: a gang of %u replicas needs %u nodes, only %u can run it",
-                    t->name, c.replicas, c.replicas, able);
+            problem_add(p, at(i, SCHED_FIELD_REPLICAS, 0),
+                        "task %s: a gang of %u replicas needs %u nodes, only %u can run it",
+                        t->name, c.replicas, c.replicas, able);
+        class_match_fini(&c);
     }
     free(memo);
 }
@@ -341,18 +400,19 @@ int sched_job_validate(const sched_t *s, const sched_job_spec_t *spec, sched_pro
     char why[96];
     uint32_t before = p->count;
     if (bad_name(spec->name, why, sizeof(why)))
-        problem(p, "job name %s", why);
+        problem_add(p, at(-1, SCHED_FIELD_NAME, 0), "job name %s", why);
     if (spec->ntasks == 0 || !spec->tasks) {
-        problem(p, "job has no tasks");
+        problem_add(p, at(-1, SCHED_FIELD_TASK, 0), "job has no tasks");
         goto done;
     }
     if (spec->ntasks > SCHED_MAX_TASKS_PER_JOB) {
-        problem(p, "job has %u tasks (at most %u)", spec->ntasks, SCHED_MAX_TASKS_PER_JOB);
+        problem_add(p, at(-1, SCHED_FIELD_TASK, 0), "job has %u tasks (at most %u)", spec->ntasks,
+                    SCHED_MAX_TASKS_PER_JOB);
         goto done;
     }
     for (uint32_t i = 0; i < spec->ntasks; i++) {
         if (bad_name(spec->tasks[i].name, why, sizeof(why))) {
-            problem(p, "task #%u: name %s", i + 1, why);
+            problem_add(p, at(i, SCHED_FIELD_NAME, 0), "task #%u: name %s", i + 1, why);
             goto done; /* names are needed for everything below */
         }
     }
@@ -366,11 +426,12 @@ int sched_job_validate(const sched_t *s, const sched_job_spec_t *spec, sched_pro
     }
     for (uint32_t i = 1; i < spec->ntasks; i++)
         if (strcmp(spec->tasks[ix[i]].name, spec->tasks[ix[i - 1]].name) == 0)
-            problem(p, "task %s: duplicate name", spec->tasks[ix[i]].name);
+            problem_add(p, at(ix[i], SCHED_FIELD_NAME, 0), "task %s: duplicate name",
+                        spec->tasks[ix[i]].name);
     bool oom = false;
     for (uint32_t i = 0; i < spec->ntasks && !oom; i++) {
         const sched_task_spec_t *t = &spec->tasks[i];
-        check_task_values(t, p);
+        check_task_values(t, i, p);
         deps[i] = malloc((t->nneeds ? t->nneeds : 1) * sizeof(int64_t));
         if (!deps[i]) {
             oom = true;
@@ -379,8 +440,8 @@ int sched_job_validate(const sched_t *s, const sched_job_spec_t *spec, sched_pro
         for (uint32_t k = 0; k < t->nneeds; k++) {
             deps[i][k] = t->needs[k] ? name_lookup(spec, ix, t->needs[k]) : -1;
             if (deps[i][k] < 0)
-                problem(p, "task %s: needs unknown task '%s'", t->name,
-                        t->needs[k] ? t->needs[k] : "(null)");
+                problem_add(p, at(i, SCHED_FIELD_NEEDS, k), "task %s: needs unknown task '%s'",
+                            t->name, t->needs[k] ? t->needs[k] : "(null)");
         }
     }
     if (!oom)

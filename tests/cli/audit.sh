@@ -87,8 +87,17 @@ n=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))))" "$dir
 # the configuration entry is by the user the scheduler runs as: $me too
 [ "$n" = 5 ] && ok "--user $me: the 5 entries of $me" || bad "--user $me gave $n entries"
 cli audit --since 1h --limit 2 --json >"$dir/out"
-n=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))))" "$dir/out")
-[ "$n" = 2 ] && ok "--limit 2" || bad "--limit 2 gave $n entries"
+n=$(python3 -c "import json,sys; print(' '.join(e['action'] for e in json.load(open(sys.argv[1]))))" "$dir/out")
+# the newest two, oldest first
+[ "$n" = "undrain node_loss" ] && ok "--limit 2: the newest two" || bad "--limit 2 gave: $n"
+cli audit --user "$me" --limit 1 --json >"$dir/out"
+n=$(python3 -c "import json,sys; print(' '.join(e['action'] for e in json.load(open(sys.argv[1]))))" "$dir/out")
+[ "$n" = "undrain" ] && ok "--user --limit 1: $me's newest" || bad "--user --limit 1 gave: $n"
+for bad_limit in abc 2x -1 0 4294967296 ' 3' +3; do
+    timeout 60 "$cairn" --scheduler "$url" audit --limit "$bad_limit" >/dev/null 2>"$dir/err"
+    [ $? -eq 2 ] && grep -q "limit '$bad_limit' is not a number from 1 to 4294967295" "$dir/err" &&
+        ok "--limit '$bad_limit' refused" || bad "--limit '$bad_limit': $(cat "$dir/err")"
+done
 timeout 60 "$cairn" --scheduler "$url" audit --since yesterday >/dev/null 2>"$dir/err"
 [ $? -eq 2 ] && grep -q "since 'yesterday'" "$dir/err" && ok "a bad --since is named" ||
     bad "bad --since: $(cat "$dir/err")"

@@ -14,6 +14,26 @@ expect 0 "cairn up" -- "$cairn" up --state-dir "$CAIRN_STATE_DIR" \
 grep -q "cluster up: 1 scheduler, 2 workers (8 GPUs)" "$dir/out" || bad "up message: $(cat "$dir/out")"
 expect 0 "cairn up again" -- "$cairn" up --state-dir "$CAIRN_STATE_DIR"
 grep -q "already up" "$dir/out" || bad "second up does not say already up: $(cat "$dir/out")"
+expect 0 "cairn up again, with the same topologies" -- "$cairn" up \
+    --topology "$tests/topologies/hgx-h100-8gpu.xml" --topology "$tests/topologies/cpu-only-1s.xml"
+expect 2 "cairn up --workers 3 on a cluster of 2" -- "$cairn" up --workers 3
+grep -q "already set up in .* with 2 workers (sim1, sim2); --workers and --topology choose" \
+    "$dir/err" || bad "up --workers on a running cluster: $(cat "$dir/err")"
+expect 2 "cairn up --topology on a cluster of others" -- "$cairn" up \
+    --topology "$tests/topologies/cpu-only-1s.xml"
+expect 0 "nodes after the refused ups" -- "$cairn" nodes --json
+json_check "still two nodes" "len(j['nodes']) == 2"
+
+# a user the socket is not open to is told so, not to start a cluster
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
+    mkdir "$dir/nb" && cp "$cairn" "$dir/nb/cairn" && chmod 755 "$dir/nb" && chmod 711 "$dir"
+    expect 5 "a socket not open to nobody" -- setpriv --reuid=nobody --regid=nogroup \
+        --clear-groups env CAIRN_STATE_DIR="$CAIRN_STATE_DIR" "$dir/nb/cairn" jobs
+    grep -q "permission denied: cannot use the scheduler's socket $CAIRN_STATE_DIR/clients.sock" \
+        "$dir/err" && ! grep -q "cairn up" "$dir/err" ||
+        bad "a socket not open to nobody: $(cat "$dir/err")"
+    chmod 700 "$dir"
+fi
 
 expect 0 "nodes --json" -- "$cairn" nodes --json
 json_check "two nodes, 8 GPUs" \
@@ -52,6 +72,8 @@ tasks:
     needs: [prep]
     resources:
       gpus: 2
+      # an H100 80GB has 81,559 MiB: 80G is the vendor's (decimal) 80 GB
+      gpu: {model: h100, min_memory: 80G}
     shell: echo "gpus=$CUDA_VISIBLE_DEVICES"
   - name: sweep
     needs: [prep]
@@ -86,6 +108,10 @@ expect 0 "status table" -- "$cairn" status "$job"
 grep -q "NAME  *STATE  *ATTEMPT  *NODE  *GPUS  *DURATION  *REASON" "$dir/out" || bad "status header"
 expect 0 "logs" -- "$cairn" logs "$job" prep
 grep -q "hello from prep" "$dir/out" || bad "logs lack the output"
+expect 0 "logs --attempt 1" -- "$cairn" logs "$job" prep --attempt 1
+grep -q "hello from prep" "$dir/out" || bad "logs --attempt 1 lack the output"
+expect 2 "logs --attempt abc" -- "$cairn" logs "$job" prep --attempt abc
+[ -s "$dir/out" ] && bad "logs --attempt abc printed a log: $(cat "$dir/out")"
 expect 0 "logs --stderr" -- "$cairn" logs "$job" prep --stderr
 grep -q "to stderr" "$dir/out" || bad "stderr log"
 expect 0 "gpu task logs" -- "$cairn" logs "$job" train
@@ -97,6 +123,57 @@ json_check "jobs lists the job" "any(x['job_id'] == $job and x['name'] == 'clite
 expect 4 "logs of an unknown task" -- "$cairn" logs "$job" nosuchtask
 expect 2 "a broken spec" -- "$cairn" submit "$dir/broken.yaml"
 grep -q "broken.yaml:[0-9]*:[0-9]*: " "$dir/err" || bad "spec errors lack file:line:col"
+# what only the scheduler knows (its nodes) is placed too
+cat >"$dir/greedy.yaml" <<'YAML'
+name: greedy
+tasks:
+  - name: ok
+    run: ["true"]
+  - name: greedy
+    run: ["true"]
+    resources: {gpus: 16, gpu: {model: H100}}
+  - name: a10
+    run: ["true"]
+    resources: {gpus: 1, gpu: {model: A10}}
+YAML
+expect 2 "requests no node can satisfy" -- "$cairn" submit "$dir/greedy.yaml"
+cat >"$dir/want" <<WANT
+$dir/greedy.yaml:7:23: task greedy: needs 16 GPUs of model H100 on one node, the most any node has is 8
+$dir/greedy.yaml:10:23: task a10: needs 1 GPU of model A10 on one node, the most any node has is 0
+WANT
+diff "$dir/want" "$dir/err" >"$dir/diff" && ok "the scheduler's refusals at their place" ||
+    bad "the scheduler's refusals: $(cat "$dir/diff")"
+
+# a task that backs off: status and explain say until when, in local time,
+# and call the states by the same words
+cat >"$dir/retry.yaml" <<'YAML'
+name: retry
+tasks:
+  - name: flaky
+    shell: exit 3
+    retry: {attempts: 2, backoff: 1h, on: [any-exit]}
+  - name: after
+    needs: [flaky]
+    run: ["true"]
+YAML
+expect 0 "submit a task that fails and backs off" -- "$cairn" submit "$dir/retry.yaml"
+rjob=$(cat "$dir/out")
+wait_for "flaky in retry_wait" sh -c "'$cairn' status $rjob --json | grep -q '\"retry_wait\"'"
+expect 0 "status of a task in retry_wait" -- "$cairn" status "$rjob"
+grep "^flaky " "$dir/out" | grep -q "retry_wait: attempt 1 ended (exit 3); attempt 2 waits out its backoff (.* left); next attempt at [0-9-]* *[0-9][0-9]:[0-9][0-9]:[0-9][0-9]" ||
+    bad "status of a retry_wait task: $(cat "$dir/out")"
+grep -q "t=[0-9]" "$dir/out" && bad "status shows a raw epoch: $(cat "$dir/out")"
+grep "^after " "$dir/out" | grep -q "^after  *waiting .*waiting for dependencies: dependency flaky retry_wait" ||
+    bad "status of a task waiting for flaky: $(cat "$dir/out")"
+expect 0 "explain a task in retry_wait" -- "$cairn" explain "$rjob" flaky
+grep -q "next attempt at [0-9-]* *[0-9][0-9]:[0-9][0-9]:[0-9][0-9]" "$dir/out" &&
+    ! grep -q "t=[0-9]" "$dir/out" || bad "explain of a retry_wait task: $(cat "$dir/out")"
+expect 0 "explain the task that waits for it" -- "$cairn" explain "$rjob" after
+grep -q "^after: waiting" "$dir/out" && grep -q "dependency flaky retry_wait" "$dir/out" ||
+    bad "explain of a waiting task: $(cat "$dir/out")"
+expect 0 "cancel the backing-off job" -- "$cairn" cancel "$rjob"
+expect 1 "wait --json on a cancelled job" -- "$cairn" wait "$rjob" --json
+json_check "wait --json prints the ended job" "j['job_id'] == $rjob and j['state'] == 'cancelled'"
 
 expect 0 "submit for logs --follow" -- "$cairn" submit "$dir/follow.yaml"
 fjob=$(cat "$dir/out")

@@ -130,7 +130,8 @@ LEAK_TEST(spec, digits_example)
     cr_assert_eq(t->resources->memory_bytes, 1ull << 30);
     cr_assert_eq(t->resources->gpus, 1);
     cr_assert_str_eq(t->resources->gpu_model, "H100");
-    cr_assert_eq(t->resources->gpu_min_memory_bytes, 40ull << 30);
+    /* GPU memory as vendors name it: 40G is 40 GB, decimal */
+    cr_assert_eq(t->resources->gpu_min_memory_bytes, 40000000000ull);
     cr_assert_eq(t->time_limit_ms, 1800000);
     Cairn__RetryPolicy *r = t->retry;
     cr_assert_eq(r->max_attempts, 3);
@@ -309,6 +310,29 @@ Test(spec, durations)
     }
 }
 
+/* GPU memory as vendors name it: G, GB decimal; Gi, GiB binary. */
+Test(spec, gpu_memory_sizes)
+{
+    static const struct {
+        const char *in;
+        int rc;
+        uint64_t want;
+    } cases[] = {
+        {"80G", 0, 80000000000ull},   {"80GB", 0, 80000000000ull}, {"79.6Gi", 0, 85469849190ull},
+        {"80GiB", 0, 80ull << 30},    {"24G", 0, 24000000000ull},  {"1.5T", 0, 1500000000000ull},
+        {"512M", 0, 512000000ull},    {"512Mi", 0, 512ull << 20},  {"100", 0, 100},
+        {"2P", 0, 2000000000000000ull}, {"", -1, 0},              {"G", -1, 0},
+        {"-80G", -1, 0},              {"80 G", -1, 0},             {"80X", -1, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t v = 0;
+        int rc = spec_parse_gpu_memory(cases[i].in, &v);
+        cr_expect_eq(rc, cases[i].rc, "%s: rc %d", cases[i].in, rc);
+        if (rc == 0)
+            cr_expect_eq(v, cases[i].want, "%s: %llu", cases[i].in, (unsigned long long)v);
+    }
+}
+
 #define HEAD "name: j\ntasks:\n"
 
 LEAK_TEST(spec, error_positions)
@@ -347,7 +371,22 @@ LEAK_TEST(spec, error_positions)
         {HEAD "  - name: a\n    run: [x]\n    retry: {on: [node-lots]}\n",
          "spec.yaml:5:18: unknown retry condition 'node-lots' (did you mean 'node-lost'?)"},
         {HEAD "  - name: a\n    run: [x]\n    retry: {on: ['exit:abc']}\n",
-         "spec.yaml:5:18: bad exit code in 'exit:abc'"},
+         "spec.yaml:5:18: bad exit code in 'exit:abc' (expected exit:1..255)"},
+        {HEAD "  - name: a\n    run: [x]\n    retry: {on: [timeout, 'exit:0']}\n",
+         "spec.yaml:5:27: retry exit code 0 is out of range (1..255)"},
+        {HEAD "  - name: a\n    run: [x]\n    retry: {on: ['exit:256']}\n",
+         "spec.yaml:5:18: retry exit code 256 is out of range (1..255)"},
+        {HEAD "  - name: a\n    run: [x]\n    env: {'': x}\n", "spec.yaml:5:11: env name is empty"},
+        {HEAD "  - name: a\n    run: [x]\n    env: {X=Y: x}\n",
+         "spec.yaml:5:11: env name 'X=Y' contains '='"},
+        {"name: j\ndefaults: {env: {'': x}}\ntasks:\n  - name: a\n    run: [x]\n",
+         "spec.yaml:2:18: env name is empty"},
+        {HEAD "  - name: a\n    run: [x]\n    labels: {'': x}\n",
+         "spec.yaml:5:14: label name is empty"},
+        {HEAD "  - name: a\n    shell: ''\n", "spec.yaml:4:12: shell: is an empty script"},
+        {HEAD "  - name: a\n    shell: \"  \"\n", "spec.yaml:4:12: shell: is an empty script"},
+        {HEAD "  - name: a\n    run: [x]\n    resources: {gpu: {min_memory: lots}}\n",
+         "spec.yaml:5:35: bad size 'lots' (expected e.g. 24G, 80GB, 79.6Gi)"},
         {"name: j\ndefaults: {resorces: {cpus: 1}}\ntasks:\n  - name: a\n    run: [x]\n",
          "spec.yaml:2:12: unknown key 'resorces' in defaults (did you mean 'resources'?)"},
         {"name: j\nseed: -4\ntasks:\n  - name: a\n    run: [x]\n",
@@ -516,5 +555,95 @@ LEAK_TEST(spec, large_matrix_with_per_combination_needs)
     cr_assert_str_eq(t->name, "t1[k0=42,k1=3]");
     cr_assert_eq(t->n_needs, 1);
     cr_assert_str_eq(t->needs[0], "t0[k0=42,k1=3]");
+    spec_free(js);
+}
+
+/* Problems found after the parse (the scheduling core's validation, a
+ * scheduler's refusal) are placed by path: each path, the line and column
+ * it points at. Values inherited from defaults: point there. */
+LEAK_TEST(spec, where_places_paths)
+{
+    const char *yaml = "name: j\n"                                        /* 1 */
+                       "defaults:\n"                                       /* 2 */
+                       "  resources: {cpus: 2, gpus: 1}\n"                 /* 3 */
+                       "  retry: {on: [timeout, 'exit:3', 'exit:7']}\n"   /* 4 */
+                       "  env: {A: '1'}\n"                                 /* 5 */
+                       "tasks:\n"                                          /* 6 */
+                       "  - name: prep\n"                                  /* 7 */
+                       "    shell: echo\n"                                 /* 8 */
+                       "  - name: train\n"                                 /* 9 */
+                       "    matrix: {C: [1, 2]}\n"                         /* 10 */
+                       "    needs: [prep]\n"                               /* 11 */
+                       "    run: [python3, t.py]\n"                        /* 12 */
+                       "    env: {B: x, A: '2'}\n"                         /* 13 */
+                       "    labels: {zone: a}\n"                           /* 14 */
+                       "    resources: {gpu: {model: H100, min_memory: 80G}}\n" /* 15 */
+                       "    replicas: 2\n"                                 /* 16 */
+                       "  - name: eval\n"                                  /* 17 */
+                       "    matrix: {C: [1, 2]}\n"                         /* 18 */
+                       "    needs: [prep, train]\n"                        /* 19 */
+                       "    run: [x]\n";                                   /* 20 */
+    static const struct {
+        const char *path, *at;
+    } rows[] = {
+        {"", "1:1"},
+        {"name", "1:7"},
+        {"tasks", "7:3"},
+        {"tasks[0]", "7:5"},
+        {"tasks[0].name", "7:11"},
+        {"tasks[0].argv[2]", "8:12"}, /* /bin/sh -c SCRIPT: the script */
+        {"tasks[0].resources.cpus", "3:21"},
+        {"tasks[0].resources.gpus", "3:30"},
+        {"tasks[0].env[0]", "5:9"},
+        {"tasks[0].retry.on[1]", "4:35"},
+        {"tasks[0].retry.attempts", "7:5"}, /* not written: the task */
+        {"tasks[2].argv[1]", "12:20"},
+        {"tasks[2].needs[0]", "11:13"},
+        {"tasks[2].env[0]", "13:17"}, /* A, overridden by the task */
+        {"tasks[2].env[1]", "13:11"},
+        {"tasks[2].resources.labels[0]", "14:14"},
+        {"tasks[2].resources.gpu.model", "15:30"},
+        {"tasks[2].resources.gpu.min_memory", "15:48"},
+        {"tasks[2].replicas", "16:15"},
+        {"tasks[3].needs[0]", "19:13"},
+        {"tasks[3].needs[1]", "19:19"}, /* eval[C=1] needs train[C=1] */
+        {"tasks[4].needs[1]", "19:19"},
+        {"tasks[5]", NULL},
+        {"tasks[0].needs[0]", "7:5"}, /* no such need: the task */
+    };
+    Cairn__JobSpec *js = NULL;
+    spec_where_t *w = NULL;
+    spec_errors_t errs = {0};
+    int rc = spec_parse_at("s.yaml", yaml, strlen(yaml), &js, &w, &errs);
+    for (size_t i = 0; i < errs.n; i++)
+        cr_log_error("%s", errs.lines[i]);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(js->n_tasks, 5);
+    cr_assert_str_eq(js->tasks[3]->name, "eval[C=1]");
+    cr_assert_str_eq(js->tasks[3]->needs[1], "train[C=1]");
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        sched_problem_t p;
+        cr_assert_eq(sched_problem_parse(rows[i].path, &p), 0, "%s", rows[i].path);
+        size_t line, col;
+        int r = spec_where_locate(w, &p, &line, &col);
+        char got[32];
+        snprintf(got, sizeof(got), "%zu:%zu", line, col);
+        if (rows[i].at)
+            cr_expect_str_eq(got, rows[i].at, "%s: %s (rc %d)", rows[i].path, got, r);
+        else
+            cr_expect_eq(r, -1, "%s: %s", rows[i].path, got);
+    }
+    sched_problem_t p;
+    cr_assert_eq(sched_problem_parse("tasks[2].resources.gpus", &p), 0);
+    cr_assert_eq(spec_where_report(w, NULL, &p, "task train[C=1]: needs 1 GPU", &errs), 0);
+    p.task = 9;
+    cr_assert_eq(spec_where_report(w, NULL, &p, "far away", &errs), 0);
+    cr_assert_eq(spec_where_report(NULL, "job 3's spec", &p, "no places", &errs), 0);
+    cr_assert_eq(errs.n, 3);
+    cr_expect_str_eq(errs.lines[0], "s.yaml:3:30: task train[C=1]: needs 1 GPU");
+    cr_expect_str_eq(errs.lines[1], "s.yaml: far away");
+    cr_expect_str_eq(errs.lines[2], "job 3's spec: no places");
+    spec_errors_fini(&errs);
+    spec_where_free(w);
     spec_free(js);
 }

@@ -337,3 +337,178 @@ LEAK_TEST(validate, names_and_absurd_values)
     free(text);
     sched_destroy(s);
 }
+
+/* "PATH: message" per problem, one per line: where each problem is and
+ * what it says (sched_problem_path), compared whole. */
+static char *placed_problems(sched_t *s, const sched_job_spec_t *job)
+{
+    sched_problems_t p = {0};
+    int n = sched_job_validate(s, job, &p);
+    cr_assert_geq(n, 0);
+    cr_assert_eq(p.nwhere, (uint32_t)n, "a place for every problem");
+    size_t len = 1, i = 0;
+    for (uint32_t k = 0; k < p.nwhere; k++)
+        len += 64 + 1;
+    len += p.len;
+    char *out = calloc(1, len);
+    char *line = p.text;
+    for (uint32_t k = 0; k < p.nwhere && line; k++) {
+        char *nl = strchr(line, '\n');
+        char path[64];
+        sched_problem_path(&p.where[k], path, sizeof(path));
+        i += (size_t)snprintf(out + i, len - i, "%s%s: %.*s", k ? "\n" : "", path,
+                              nl ? (int)(nl - line) : (int)strlen(line), line);
+        line = nl ? nl + 1 : NULL;
+    }
+    sched_problems_fini(&p);
+    return out;
+}
+
+LEAK_TEST(validate, every_problem_has_its_place)
+{
+    /* a CPU-only node: 4 cores, 8 GiB */
+    fx_node_t n;
+    sched_t *s = sched_create(NULL);
+    fx_node_init(&n, "c0", 1, 4, 0, 0, NULL, 0, 8 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &n), 0);
+    static const char *const a_needs[] = {"b"}, *const b_needs[] = {"x", "a"};
+    static const char *const self[] = {"self"};
+    static const char *const env[] = {"A=1", "=x", "B"};
+    static const char *const lab[] = {"zone"};
+    sched_task_spec_t t[] = {fx_task("a", 1, 0),   fx_task("b", 1, 0),     fx_task("self", 1, 0),
+                             fx_task("gpu", 1, 1), fx_task("fat", 5, 0),   fx_task("huge", 1, 0),
+                             fx_task("env", 1, 0), fx_task("retry", 1, 0), fx_task("model", 1, 1),
+                             fx_task("lab", 1, 0)};
+    t[0].needs = a_needs, t[0].nneeds = 1;
+    t[1].needs = b_needs, t[1].nneeds = 2;
+    t[2].needs = self, t[2].nneeds = 1;
+    t[5].req.memory_bytes = 1ull << 60;
+    t[6].env = env, t[6].nenv = 3;
+    t[7].retry.nexit_codes = 2;
+    t[7].retry.exit_codes[0] = 0;
+    t[7].retry.exit_codes[1] = 3;
+    t[7].retry.jitter_pct = 101;
+    t[8].req.gpu_model = "--";
+    t[9].req.labels = lab, t[9].req.nlabels = 1;
+    sched_job_spec_t job = {.name = "j", .ntasks = 10, .tasks = t};
+    char *got = placed_problems(s, &job);
+    cr_expect_str_eq(
+        got, "tasks[1].needs[0]: task b: needs unknown task 'x'\n"
+             "tasks[5].resources.memory: task huge: memory 1 EiB is absurd (at most 1 PiB)\n"
+             "tasks[6].env[1]: task env: env name is empty\n"
+             "tasks[6].env[2]: task env: env entry 2 is not NAME=value\n"
+             "tasks[7].retry.jitter: task retry: retry jitter 101 is out of range (0..100)\n"
+             "tasks[7].retry.on[0]: task retry: retry exit code 0 is out of range (1..255)\n"
+             "tasks[8].resources.gpu.model: task model: GPU model '--' has no letters or "
+             "digits\n"
+             "tasks[9].resources.labels[0]: task lab: label selector 0 is not key=value\n"
+             "tasks[0].needs[0]: dependency cycle: a -> b -> a\n"
+             "tasks[2].needs[0]: task self: needs itself\n"
+             "tasks[3].resources.gpus: task gpu: needs 1 GPU on one node, the most any "
+             "node has is 0\n"
+             "tasks[4].resources.cpus: task fat: needs 5 cpus on one node, the most any "
+             "node has is 4\n"
+             "tasks[5].resources.memory: task huge: needs 1 EiB of memory on one node, the "
+             "most any node has is 8 GiB\n"
+             "tasks[9].resources.labels[0]: task lab: no node has the labels it selects "
+             "(zone)");
+    free(got);
+    /* the job's own places */
+    sched_job_spec_t none = {.name = "a/b", .ntasks = 0, .tasks = t};
+    got = placed_problems(s, &none);
+    cr_expect_str_eq(got, "name: job name contains a path separator\ntasks: job has no tasks");
+    free(got);
+    sched_destroy(s);
+}
+
+Test(validate, problem_paths_round_trip)
+{
+    static const char *const paths[] = {
+        "",
+        "name",
+        "tasks",
+        "tasks[0]",
+        "tasks[12].name",
+        "tasks[3].argv[2]",
+        "tasks[3].env[0]",
+        "tasks[3].needs[7]",
+        "tasks[3].resources.cpus",
+        "tasks[3].resources.memory",
+        "tasks[3].resources.gpus",
+        "tasks[3].resources.gpu.model",
+        "tasks[3].resources.gpu.min_memory",
+        "tasks[3].resources.labels[1]",
+        "tasks[3].replicas",
+        "tasks[3].priority",
+        "tasks[3].time_limit",
+        "tasks[3].retry.attempts",
+        "tasks[3].retry.backoff",
+        "tasks[3].retry.max_backoff",
+        "tasks[3].retry.factor",
+        "tasks[3].retry.jitter",
+        "tasks[3].retry.on[1]",
+    };
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        sched_problem_t p;
+        char back[64];
+        cr_assert_eq(sched_problem_parse(paths[i], &p), 0, "%s", paths[i]);
+        sched_problem_path(&p, back, sizeof(back));
+        cr_expect_str_eq(back, paths[i]);
+    }
+    static const char *const bad[] = {"tasks[",        "tasks[x]",  "tasks[1].nope",
+                                      "tasks[1]x",     "tasks[-1]", "tasks[1].needs[]",
+                                      "tasks[1].cpus", "tasks[ 1]", "tasks[1].resources.gpus[0]"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sched_problem_t p;
+        cr_expect_eq(sched_problem_parse(bad[i], &p), SCHED_EINVAL, "%s", bad[i]);
+        cr_expect_eq(p.task, -1, "%s", bad[i]);
+    }
+}
+
+/* Explanations use the words `cairn status` shows for states (waiting on
+ * needs, pending when ready, retry_wait), the time left of a backoff rather
+ * than an epoch, and singular counts for one. */
+LEAK_TEST(dag, explanations_use_status_words)
+{
+    fx_node_t n;
+    sched_t *s = sched_create(NULL);
+    fx_node_init(&n, "n0", 1, 2, 2, 2, "NVIDIA H100 80GB HBM3", 80 * GiB, 64 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &n), 0);
+    static const char *const a[] = {"a"}, *const b[] = {"b"}, *const c[] = {"c"};
+    sched_task_spec_t t[] = {fx_task("a", 1, 1), fx_task("b", 1, 0), fx_task("c", 1, 0),
+                             fx_task("d", 1, 0)};
+    t[1].needs = a, t[1].nneeds = 1;
+    t[2].needs = b, t[2].nneeds = 1;
+    t[3].needs = c, t[3].nneeds = 1;
+    t[0].retry = (sched_retry_policy_t){.max_attempts = 2, .backoff_ms = 65000};
+    sched_job_spec_t job = {.name = "w", .ntasks = 4, .tasks = t};
+    cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 1);
+    char *why = sched_explain(s, 1, 0, 0);
+    cr_expect_str_eq(why, "job 1 task a: placed (attempt 1) on n0 gpu[0] core[0] mem=0; best fit: "
+                          "leaves 1 GPU and 1 core free on n0; GPUs all behind one PCIe switch; "
+                          "cores on the GPUs' NUMA domain");
+    free(why);
+    why = sched_explain(s, 1, 3, 0);
+    cr_expect_str_eq(why, "job 1 task d: waiting for dependencies: dependency c waiting");
+    free(why);
+    cr_assert_eq(fx_finish(s, NULL, 1, SCHED_END_NODE_LOST, 0, 1000), 0);
+    why = sched_explain(s, 1, 0, 1500);
+    cr_expect_str_eq(why, "job 1 task a: retry_wait: attempt 1 ended (node-lost); attempt 2 waits "
+                          "out its backoff (1m05s left)");
+    free(why);
+    why = sched_explain(s, 1, 1, 1500);
+    cr_expect_str_eq(why, "job 1 task b: waiting for dependencies: dependency a retry_wait");
+    free(why);
+    why = sched_explain(s, 1, 0, 65800);
+    cr_expect_str_eq(why, "job 1 task a: retry_wait: attempt 1 ended (node-lost); attempt 2 waits "
+                          "out its backoff (200 ms left)");
+    free(why);
+    cr_assert_eq(fx_place(s, NULL, 66000, &pass), 1);
+    cr_assert_eq(fx_finish(s, NULL, 2, SCHED_END_EXIT, 0, 66001), 0);
+    /* b is ready: status calls it pending */
+    why = sched_explain(s, 1, 2, 66001);
+    cr_expect_str_eq(why, "job 1 task c: waiting for dependencies: dependency b pending");
+    free(why);
+    sched_destroy(s);
+}

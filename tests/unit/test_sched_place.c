@@ -239,3 +239,156 @@ LEAK_TEST(place, no_reservation_when_disabled)
     cr_expect_str_eq(pass.buf, "job2 long a2 -> n0 core[3] mem=0");
     sched_destroy(s);
 }
+
+/* GPU models as people write them: for each request, the models it takes
+ * (of those below, in order), "-" for none. */
+LEAK_TEST(place, gpu_models_match_whole_names)
+{
+    static const char *const models[] = {
+        "NVIDIA H100 80GB HBM3",
+        "NVIDIA H100 PCIe",
+        "GH100 [H100 SXM5 80GB]",
+        "NVIDIA H200",
+        "NVIDIA GH200 480GB",
+        "NVIDIA A100-SXM4-80GB",
+        "NVIDIA A100 80GB PCIe",
+        "NVIDIA A10",
+        "NVIDIA A10G",
+        "NVIDIA L40S",
+        "NVIDIA L40",
+        "AMD Instinct MI250X",
+        "AMD Instinct MI250",
+        "NVIDIA GeForce RTX 4090",
+    };
+    static const struct {
+        const char *want, *expect;
+    } rows[] = {
+        {"H100", "NVIDIA H100 80GB HBM3|NVIDIA H100 PCIe|GH100 [H100 SXM5 80GB]"},
+        {"h100", "NVIDIA H100 80GB HBM3|NVIDIA H100 PCIe|GH100 [H100 SXM5 80GB]"},
+        {"H10", "-"},
+        {"H200", "NVIDIA H200"},
+        {"GH200", "NVIDIA GH200 480GB"},
+        {"A100", "NVIDIA A100-SXM4-80GB|NVIDIA A100 80GB PCIe"},
+        {"A10", "NVIDIA A10"},
+        {"a10g", "NVIDIA A10G"},
+        {"L40S", "NVIDIA L40S"},
+        {"L40", "NVIDIA L40"},
+        {"MI250X", "AMD Instinct MI250X"},
+        {"mi250", "AMD Instinct MI250"},
+        {"RTX 4090", "NVIDIA GeForce RTX 4090"},
+        {"A100 80GB", "NVIDIA A100-SXM4-80GB|NVIDIA A100 80GB PCIe"},
+        {"80GB A100", "-"},
+        {"NVIDIA H100 80GB HBM3", "NVIDIA H100 80GB HBM3"},
+        {"H100-PCIe", "NVIDIA H100 PCIe"},
+        {"~^NVIDIA (A|H)100", "NVIDIA H100 80GB HBM3|NVIDIA H100 PCIe|NVIDIA A100-SXM4-80GB|"
+                              "NVIDIA A100 80GB PCIe"},
+        {"~l40s?$", "NVIDIA L40S|NVIDIA L40"},
+        {"~MI2[0-9]+X", "AMD Instinct MI250X"},
+    };
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+        char got[512] = "";
+        size_t len = 0;
+        for (size_t m = 0; m < sizeof(models) / sizeof(models[0]); m++) {
+            int k = sched_gpu_model_match(rows[r].want, models[m], NULL);
+            cr_assert_geq(k, 0, "%s", rows[r].want);
+            if (k)
+                len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%s", len ? "|" : "",
+                                        models[m]);
+        }
+        cr_expect_str_eq(len ? got : "-", rows[r].expect, "model: %s", rows[r].want);
+    }
+    cairn_error_t err;
+    cr_expect_eq(sched_gpu_model_match("~(", "NVIDIA A10", &err), SCHED_EINVAL);
+    cr_expect(strstr(err.text, "GPU model '~(' is not a valid pattern") != NULL, "%s", err.text);
+    cr_expect_eq(sched_gpu_model_match("~", "NVIDIA A10", NULL), SCHED_EINVAL);
+    cr_expect_eq(sched_gpu_model_match(" - ", "NVIDIA A10", NULL), SCHED_EINVAL);
+    cr_expect_eq(sched_gpu_model_match(NULL, "NVIDIA A10", NULL), 1, "no model: any");
+}
+
+/* A request for A10 waits for an A10 rather than taking an A100, through
+ * placement and validation alike; a pattern is compiled once per class. */
+LEAK_TEST(place, gpu_model_a10_is_not_an_a100)
+{
+    fx_node_t a, b;
+    sched_t *s = sched_create(NULL);
+    fx_node_init(&a, "a100", 1, 8, 4, 4, "NVIDIA A100-SXM4-80GB", 80 * GiB, 64 * GiB);
+    fx_node_init(&b, "a10", 1, 8, 1, 1, "NVIDIA A10", 24 * GiB, 64 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &a), 0);
+    cr_assert_eq(fx_add_node(s, NULL, &b), 0);
+    sched_task_spec_t t[] = {fx_task("x", 1, 1), fx_task("y", 1, 1), fx_task("z", 1, 2),
+                             fx_task("w", 1, 1)};
+    t[0].req.gpu_model = "A10";
+    t[1].req.gpu_model = "A10";
+    t[2].req.gpu_model = "~a100-sxm";
+    t[3].req.gpu_model = "H10";
+    sched_job_spec_t job = {.name = "m", .ntasks = 3, .tasks = t};
+    cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 2);
+    cr_expect_str_eq(pass.buf, "job1 x a1 -> a10 gpu[0] core[0] mem=0\n"
+                               "job1 z a2 -> a100 gpu[0-1] core[0] mem=0");
+    char *why = sched_explain(s, 1, 1, 0);
+    cr_expect(strstr(why, "1 node: GPU model does not match (wants A10); 1 node: too few free "
+                          "GPUs") != NULL,
+              "%s", why);
+    free(why);
+    sched_problems_t p = {0};
+    job.ntasks = 4;
+    cr_expect_eq(sched_job_validate(s, &job, &p), 1);
+    cr_expect_str_eq(p.text, "task w: no node has a GPU of model 'H10'");
+    sched_problems_fini(&p);
+    sched_destroy(s);
+}
+
+/* GPU memory as vendors name it: an "H100 80GB" has 81,559 MiB. A request
+ * in decimal gigabytes (what `min_memory: 80G` means) takes it; 80 GiB
+ * does not, and the refusal says both in the request's units. */
+LEAK_TEST(place, gpu_memory_in_vendor_units)
+{
+    static const struct {
+        uint64_t min;
+        const char *expect;
+    } rows[] = {
+        {80000000000ull, "ok"},
+        {79ull * GiB, "ok"},
+        {80ull * GiB, "task t: no GPU has 80 GiB of memory (the largest has 79.6 GiB)"},
+        {81000000000ull, "ok"},
+        {86000000000ull, "task t: no GPU has 86 GB of memory (the largest has 85.5 GB, 79.6 GiB)"},
+    };
+    fx_node_t n;
+    sched_t *s = sched_create(NULL);
+    fx_node_init(&n, "h100", 1, 8, 8, 2, "NVIDIA H100 80GB HBM3", 81559ull << 20, 64 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &n), 0);
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+        sched_task_spec_t t = fx_task("t", 1, 1);
+        t.req.gpu_min_memory = rows[r].min;
+        sched_job_spec_t job = {.name = "m", .ntasks = 1, .tasks = &t};
+        sched_problems_t p = {0};
+        int k = sched_job_validate(s, &job, &p);
+        cr_expect_str_eq(k ? p.text : "ok", rows[r].expect, "row %zu", r);
+        sched_problems_fini(&p);
+    }
+    sched_destroy(s);
+}
+
+Test(place, bytes_in_human_units)
+{
+    static const struct {
+        uint64_t n;
+        const char *s;
+    } rows[] = {
+        {0, "0 B"},
+        {512, "512 B"},
+        {1536, "1.5 KiB"},
+        {80 * GiB, "80 GiB"},
+        {80000000000ull, "80 GB"},
+        {81559ull << 20, "79.6 GiB"},
+        {1ull << 50, "1 PiB"},
+        {1ull << 60, "1 EiB"},
+        {UINT64_MAX, "16.0 EiB"},
+    };
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+        char buf[32];
+        sched_bytes_str(rows[r].n, buf, sizeof(buf));
+        cr_expect_str_eq(buf, rows[r].s, "%llu", (unsigned long long)rows[r].n);
+    }
+}
