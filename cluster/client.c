@@ -76,6 +76,11 @@ void cairn_client_close(cairn_client_t *c)
     free(c);
 }
 
+void cairn_client_set_timeout(cairn_client_t *c, int64_t ms)
+{
+    nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, (nng_duration)ms);
+}
+
 void cairn_client_set_resend(cairn_client_t *c, int64_t ms)
 {
     nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,

@@ -20,6 +20,9 @@ void cairn_client_close(cairn_client_t *c);
  * endpoint that was reopened (see scheduler/watchdog.h). */
 void cairn_client_set_resend(cairn_client_t *c, int64_t ms);
 
+/* How long a call waits for its answer (the open's timeout until set). */
+void cairn_client_set_timeout(cairn_client_t *c, int64_t ms);
+
 /* Send req of type and wait for the reply. On success *reply (free with
  * cairn_msg_free) has type want; an ErrorReply from the scheduler is turned
  * into a negative code with its message in err (-ENOENT for not found,

@@ -22,8 +22,10 @@ enum {
     CLI_DENIED = 5,      /* the scheduler refused: not your job, or not an administrator */
 };
 
-/* Request timeout against the scheduler. */
+/* Request timeout against the scheduler; for reads of history (reports,
+ * the audit chain), which the scheduler answers from its reader thread. */
 #define CLI_TIMEOUT_MS 10000
+#define CLI_HEAVY_TIMEOUT_MS 600000
 
 typedef struct cli {
     const char *url;        /* the scheduler's client endpoint */
@@ -41,6 +43,18 @@ typedef int (*cli_cmd_fn)(cli_t *c, int argc, char **argv);
  * or CLI_FAIL). */
 int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn_msg_type_t want,
              ProtobufCMessage **rep);
+
+/* Every accounting record of attempts that ended at or after since_ms (and
+ * those running) placed before until_ms (0: now), fetched page by page:
+ * out->all holds them in (attempt, rank) order, pointing into out->pages.
+ * Returns cli_call's code; cli_acct_fini frees. */
+typedef struct cli_acct {
+    Cairn__AccountingReply all;
+    ProtobufCMessage **pages;
+    size_t npages;
+} cli_acct_t;
+int cli_accounting(cli_t *c, int64_t since_ms, int64_t until_ms, cli_acct_t *out);
+void cli_acct_fini(cli_acct_t *a);
 
 /* Parse a job id ("12"); 0 if it is not one (prints the error). */
 uint64_t cli_job_id(const char *cmd, const char *s);

@@ -597,13 +597,11 @@ static int fetch_trace(cli_t *c, const plan_opts_t *o, plan_trace_t *t)
     if (!parse_window(o->trace + 5, &window))
         return cli_usage_error("plan", "bad --trace '%s': expected last:N with d, h, m or s",
                                o->trace);
-    Cairn__AccountingRequest req = CAIRN__ACCOUNTING_REQUEST__INIT;
-    req.since_ms = ui_now_ms() - window;
-    ProtobufCMessage *rep = NULL;
-    int rc = cli_call(c, CAIRN_MSG_ACCOUNTING, &req.base, CAIRN_MSG_ACCOUNTING_REPLY, &rep);
+    cli_acct_t acct;
+    int rc = cli_accounting(c, ui_now_ms() - window, 0, &acct);
     if (rc != CLI_OK)
         return rc;
-    const Cairn__AccountingReply *ar = (const Cairn__AccountingReply *)rep;
+    const Cairn__AccountingReply *ar = &acct.all;
     if (o->export_trace) {
         printf("[");
         for (size_t i = 0; i < ar->n_records; i++) {
@@ -613,7 +611,7 @@ static int fetch_trace(cli_t *c, const plan_opts_t *o, plan_trace_t *t)
         printf("\n]\n");
     } else
         rc = plan_trace_from_reply(ar, t);
-    cairn_msg_free(rep);
+    cli_acct_fini(&acct);
     if (rc == CLI_OK && !o->export_trace)
         t->source = o->trace;
     return rc;

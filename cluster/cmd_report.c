@@ -101,18 +101,14 @@ int cmd_report(cli_t *c, int argc, char **argv)
         return cli_usage_error("report", "--json or --csv, not both");
     if (in.to_ms <= in.from_ms)
         return cli_usage_error("report", "the window is empty (--until is not after --since)");
-    Cairn__AccountingRequest aq = CAIRN__ACCOUNTING_REQUEST__INIT;
-    aq.since_ms = in.from_ms;
-    aq.until_ms = in.to_ms;
     Cairn__UsageRequest uq = CAIRN__USAGE_REQUEST__INIT;
     uq.since_ms = in.from_ms;
     uq.until_ms = in.to_ms;
     Cairn__NodesRequest nq = CAIRN__NODES_REQUEST__INIT;
-    Cairn__AccountingReply *acct = NULL;
+    cli_acct_t acct;
     Cairn__UsageReply *usage = NULL;
     Cairn__NodesReply *nodes = NULL;
-    int rc = cli_call(c, CAIRN_MSG_ACCOUNTING, &aq.base, CAIRN_MSG_ACCOUNTING_REPLY,
-                      (ProtobufCMessage **)&acct);
+    int rc = cli_accounting(c, in.from_ms, in.to_ms, &acct);
     if (rc == CLI_OK)
         rc = cli_call(c, CAIRN_MSG_USAGE, &uq.base, CAIRN_MSG_USAGE_REPLY,
                       (ProtobufCMessage **)&usage);
@@ -121,7 +117,7 @@ int cmd_report(cli_t *c, int argc, char **argv)
                       (ProtobufCMessage **)&nodes);
     report_t r;
     if (rc == CLI_OK) {
-        in.acct = acct;
+        in.acct = &acct.all;
         in.usage = usage;
         in.nodes = nodes;
         if (report_compute(&in, &r) < 0) {
@@ -145,8 +141,7 @@ int cmd_report(cli_t *c, int argc, char **argv)
         }
         report_fini(&r);
     }
-    if (acct)
-        cairn_msg_free(&acct->base);
+    cli_acct_fini(&acct); /* idempotent: emptied on failure already */
     if (usage)
         cairn_msg_free(&usage->base);
     if (nodes)

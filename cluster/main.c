@@ -144,7 +144,12 @@ int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn
     }
     /* reads may be repeated; a submit, cancel or drain must not be */
     bool reads = type != CAIRN_MSG_SUBMIT && type != CAIRN_MSG_CANCEL && type != CAIRN_MSG_DRAIN;
-    cairn_client_set_resend(c->client, reads ? 1000 : 0);
+    /* reads of history (a page of records, the audit chain's check) run on
+     * the scheduler's reader thread and may take seconds: asked again only
+     * after a minute, and waited for longer */
+    bool heavy = type == CAIRN_MSG_ACCOUNTING || type == CAIRN_MSG_USAGE || type == CAIRN_MSG_AUDIT;
+    cairn_client_set_resend(c->client, !reads ? 0 : heavy ? 60000 : 1000);
+    cairn_client_set_timeout(c->client, heavy ? CLI_HEAVY_TIMEOUT_MS : CLI_TIMEOUT_MS);
     int rc = cairn_client_call(c->client, type, req, want, rep, &err);
     /* a read that rode a commit that failed (state disk full or broken) is
      * answered "try again later": ask again a few times, backing off */
@@ -195,6 +200,52 @@ int cli_parse_uint(const char *cmd, const char *opt, const char *s, uint64_t min
                                (unsigned long long)min, (unsigned long long)max);
     *out = v;
     return CLI_OK;
+}
+
+int cli_accounting(cli_t *c, int64_t since_ms, int64_t until_ms, cli_acct_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    Cairn__AccountingRequest q = CAIRN__ACCOUNTING_REQUEST__INIT;
+    q.since_ms = since_ms;
+    q.until_ms = until_ms;
+    for (;;) {
+        ProtobufCMessage *m = NULL;
+        int rc = cli_call(c, CAIRN_MSG_ACCOUNTING, &q.base, CAIRN_MSG_ACCOUNTING_REPLY, &m);
+        if (rc != CLI_OK) {
+            cli_acct_fini(out);
+            return rc;
+        }
+        Cairn__AccountingReply *r = (Cairn__AccountingReply *)m;
+        ProtobufCMessage **pages = realloc(out->pages, (out->npages + 1) * sizeof(*pages));
+        Cairn__AccountingRecord **recs =
+            realloc(out->all.records, (out->all.n_records + r->n_records + 1) * sizeof(*recs));
+        if (pages)
+            out->pages = pages;
+        if (recs)
+            out->all.records = recs;
+        if (!pages || !recs) {
+            cairn_msg_free(m);
+            cli_acct_fini(out);
+            fprintf(stderr, "cairn: out of memory\n");
+            return CLI_FAIL;
+        }
+        out->pages[out->npages++] = m;
+        for (size_t i = 0; i < r->n_records; i++)
+            out->all.records[out->all.n_records++] = r->records[i];
+        if (!r->more || !r->n_records)
+            return CLI_OK;
+        q.after_attempt_id = r->next_attempt_id;
+        q.after_rank = r->next_rank;
+    }
+}
+
+void cli_acct_fini(cli_acct_t *a)
+{
+    for (size_t i = 0; i < a->npages; i++)
+        cairn_msg_free(a->pages[i]);
+    free(a->pages);
+    free(a->all.records);
+    memset(a, 0, sizeof(*a));
 }
 
 uint64_t cli_job_id(const char *cmd, const char *s)

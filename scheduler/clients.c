@@ -795,7 +795,7 @@ static Cairn__NodeInfo *node_msg(sched_daemon_t *d, uint32_t n, frees_t *f)
     node_link_t *l = d_link(d, n);
     if (l) {
         ni->worker_version = l->worker_version ? l->worker_version : "";
-        ni->last_heartbeat_ms = wall_ms() - ((int64_t)uv_now(d->loop) - l->last_heard_ms);
+        ni->last_heartbeat_ms = wall_ms() - (d_listen_now(d) - l->last_heard_ms);
     }
     Cairn__NodeGpu *g = clients_keep(f, calloc(u.ngpus + 1, sizeof(*g)));
     ni->gpus = clients_keep(f, calloc(u.ngpus + 1, sizeof(*ni->gpus)));

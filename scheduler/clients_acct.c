@@ -1,28 +1,21 @@
 /* AccountingRequest and UsageRequest: the data of cairn report and the
  * trace of cairn plan. Anyone who may read the cluster's state may read
- * these (as cairn jobs and status). */
+ * these (as cairn jobs and status).
+ *
+ * Ended attempts are answered from their history records (history.h),
+ * written here when they end, in the commit that ends them; running ones
+ * from the core. The reads of history, provenance and usage samples run on
+ * the reader thread (reader.h), a page at a time: the loop only builds the
+ * records of what runs now (bounded by the cluster's size). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon_private.h"
 
-typedef struct recs {
-    Cairn__AccountingRecord **v;
-    size_t n, cap;
-    frees_t f; /* what the records point to (clients.c) */
-} recs_t;
-
-static void *own(recs_t *r, void *p)
-{
-    return clients_keep(&r->f, p);
-}
-
-static void recs_fini(recs_t *r)
-{
-    clients_frees_fini(&r->f);
-    free(r->v);
-}
+/* Records in one reply at most (a page; AccountingRequest.limit). */
+#define ACCT_PAGE_DEFAULT 5000
+#define ACCT_PAGE_MAX 20000
 
 /* When the attempt could first have run: its job's submit and its needs'
  * ends for a first attempt; the previous attempt's end and backoff after. */
@@ -49,56 +42,102 @@ static int64_t ready_time(sched_daemon_t *d, const sched_attempt_info_t *ai,
     return t;
 }
 
-static void add_attempt(recs_t *r, sched_daemon_t *d, const sched_job_info_t *ji,
-                        const sched_task_info_t *ti, const sched_attempt_info_t *ai,
-                        const sched_request_t *req, int64_t now)
+/* The packed records of one attempt (one per replica) as the core knows
+ * it; what was measured outside the core is added when read (fill_used). */
+typedef struct packed {
+    uint64_t attempt;
+    uint32_t rank;
+    uint8_t *buf;
+    size_t len;
+} packed_t;
+
+typedef struct packs {
+    packed_t *v;
+    size_t n, cap;
+    bool oom;
+} packs_t;
+
+static void packs_fini(packs_t *p)
 {
-    const char **needs = NULL;
-    const uint32_t *deps = NULL;
-    uint32_t nd = sched_task_deps(d->core, ai->job, ai->task, &deps);
-    if (nd && (needs = own(r, calloc(nd, sizeof(char *)))))
-        for (uint32_t i = 0; i < nd; i++)
-            needs[i] = sched_task_name(d->core, ai->job, deps[i]);
-    int64_t ready = ready_time(d, ai, ti, ji->submitted_ms);
-    for (uint32_t rank = 0; rank < ai->nreplicas && !r->f.oom; rank++) {
-        const sched_alloc_desc_t *a = &ai->allocs[rank];
-        Cairn__AccountingRecord *m = own(r, malloc(sizeof(*m)));
-        if (!m)
+    for (size_t i = 0; i < p->n; i++)
+        free(p->v[i].buf);
+    free(p->v);
+    memset(p, 0, sizeof(*p));
+}
+
+static void packs_add(packs_t *p, const Cairn__AccountingRecord *m)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        packed_t *nv = realloc(p->v, cap * sizeof(*nv));
+        if (!nv) {
+            p->oom = true;
             return;
-        cairn__accounting_record__init(m);
-        m->job_id = ai->job;
-        m->job_name = (char *)(ji->name ? ji->name : "");
-        m->task = (char *)ti->name;
-        m->kind = (char *)(ti->kind ? ti->kind : "");
-        m->user = (char *)(ji->user ? ji->user : "");
-        m->attempt_id = ai->id;
-        m->number = ai->number;
-        m->rank = rank;
-        m->replicas = ai->nreplicas;
-        m->n_needs = nd;
-        m->needs = (char **)needs;
-        m->priority = ti->priority;
-        m->cpus = req->cpus;
-        m->gpus = req->gpus;
-        m->gpu_model = (char *)(req->gpu_model ? req->gpu_model : "");
-        m->memory_bytes = req->memory_bytes;
-        char shape[160];
-        acct_shape(req->cpus, req->gpus, req->gpu_model, ai->nreplicas, shape, sizeof(shape));
-        m->shape = own(r, strdup(shape));
-        m->node = (char *)sched_node_name(d->core, a->node);
-        m->n_cores = a->ncores;
-        m->cores = (uint32_t *)a->cores;
-        int ng = __builtin_popcountll(a->gpu_mask);
-        Cairn__GpuProvenance *g = ng ? own(r, calloc((size_t)ng, sizeof(*g))) : NULL;
-        m->gpu_ids = ng ? own(r, calloc((size_t)ng, sizeof(*m->gpu_ids))) : NULL;
-        int64_t start = ai->started_ms, end = ai->ended_ms ? ai->ended_ms : now;
-        double secs = start > 0 && end > start ? (double)(end - start) / 1000.0 : 0;
-        double used = -1;
-        for (uint32_t i = 0; g && m->gpu_ids && i < 64; i++) {
+        }
+        p->v = nv;
+        p->cap = cap;
+    }
+    size_t len = cairn__accounting_record__get_packed_size(m);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) {
+        p->oom = true;
+        return;
+    }
+    cairn__accounting_record__pack(m, buf);
+    p->v[p->n++] = (packed_t){m->attempt_id, m->rank, buf, len};
+}
+
+/* Each replica's record of attempt id, with times up to now for a running
+ * one; to put (history) or to pack (running). */
+typedef void (*record_f)(sched_daemon_t *d, const Cairn__AccountingRecord *m, void *arg);
+
+static void attempt_records(sched_daemon_t *d, uint64_t id, int64_t now, record_f fn, void *arg)
+{
+    sched_attempt_info_t ai;
+    sched_job_info_t ji;
+    sched_task_info_t ti;
+    sched_request_t req;
+    if (sched_attempt_get(d->core, id, &ai) < 0 || sched_job_info(d->core, ai.job, &ji) < 0 ||
+        sched_task_info(d->core, ai.job, ai.task, &ti) < 0 ||
+        sched_task_request(d->core, ai.job, ai.task, &req) < 0)
+        return;
+    const uint32_t *deps = NULL;
+    uint32_t nd = sched_task_deps(d->core, ai.job, ai.task, &deps);
+    const char *needs[nd ? nd : 1];
+    for (uint32_t i = 0; i < nd; i++)
+        needs[i] = sched_task_name(d->core, ai.job, deps[i]);
+    int64_t ready = ready_time(d, &ai, &ti, ji.submitted_ms);
+    char shape[160];
+    acct_shape(req.cpus, req.gpus, req.gpu_model, ai.nreplicas, shape, sizeof(shape));
+    for (uint32_t rank = 0; rank < ai.nreplicas; rank++) {
+        const sched_alloc_desc_t *a = &ai.allocs[rank];
+        Cairn__AccountingRecord m = CAIRN__ACCOUNTING_RECORD__INIT;
+        m.job_id = ai.job;
+        m.job_name = (char *)(ji.name ? ji.name : "");
+        m.task = (char *)ti.name;
+        m.kind = (char *)(ti.kind ? ti.kind : "");
+        m.user = (char *)(ji.user ? ji.user : "");
+        m.attempt_id = ai.id;
+        m.number = ai.number;
+        m.rank = rank;
+        m.replicas = ai.nreplicas;
+        m.n_needs = nd;
+        m.needs = (char **)needs;
+        m.priority = ti.priority;
+        m.cpus = req.cpus;
+        m.gpus = req.gpus;
+        m.gpu_model = (char *)(req.gpu_model ? req.gpu_model : "");
+        m.memory_bytes = req.memory_bytes;
+        m.shape = shape;
+        m.node = (char *)sched_node_name(d->core, a->node);
+        m.n_cores = a->ncores;
+        m.cores = (uint32_t *)a->cores;
+        Cairn__GpuProvenance g[64], *gp[64];
+        for (uint32_t i = 0; i < 64; i++) {
             if (!(a->gpu_mask >> i & 1))
                 continue;
             sched_gpu_desc_t gd;
-            Cairn__GpuProvenance *x = &g[m->n_gpu_ids];
+            Cairn__GpuProvenance *x = &g[m.n_gpu_ids];
             cairn__gpu_provenance__init(x);
             x->index = i;
             if (sched_node_gpu(d->core, a->node, i, &gd)) {
@@ -107,101 +146,333 @@ static void add_attempt(recs_t *r, sched_daemon_t *d, const sched_job_info_t *ji
                 x->pci_bus_id = (char *)(gd.pci_bus_id ? gd.pci_bus_id : "");
                 x->vendor = (char *)(gd.vendor ? gd.vendor : "");
             }
-            m->gpu_ids[m->n_gpu_ids++] = x;
-            if (secs > 0) {
-                double u = usage_gpu_seconds(d->usage, m->node, i, start, end);
-                if (u >= 0)
-                    used = (used < 0 ? 0 : used) + u;
-            }
+            gp[m.n_gpu_ids++] = x;
         }
-        m->submit_time_ms = ji->submitted_ms;
-        m->ready_time_ms = ready;
-        m->placed_time_ms = ai->placed_ms;
-        m->start_time_ms = ai->started_ms;
-        m->end_time_ms = ai->ended_ms;
-        m->end = (char *)clients_end_word(ai);
-        m->exit_code = ai->exit_code;
-        m->core_seconds = secs * a->ncores;
-        m->gpu_seconds = secs * ng;
-        m->gpu_seconds_used = ng ? used : -1;
-        m->time_limit_ms = ti->time_limit_ms > 0 ? (uint64_t)ti->time_limit_ms : 0;
-        Cairn__AttemptProvenance *ps = NULL, *pe = NULL;
-        cairn_error_t err = {{0}};
-        if (prov_load(d->prov, ai->id, rank, &ps, &pe, &err) == 0 && pe) {
-            m->cpu_seconds_used = (double)pe->cpu_time_usec / 1e6;
-            m->peak_rss_bytes = pe->peak_rss_bytes;
-        }
-        if (ps)
-            cairn__attempt_provenance__free_unpacked(ps, NULL);
-        if (pe)
-            cairn__attempt_provenance__free_unpacked(pe, NULL);
-        if (r->n == r->cap) {
-            size_t cap = r->cap ? r->cap * 2 : 256;
-            Cairn__AccountingRecord **nv = realloc(r->v, cap * sizeof(*nv));
-            if (!nv) {
-                r->f.oom = true;
-                return;
-            }
-            r->v = nv;
-            r->cap = cap;
-        }
-        r->v[r->n++] = m;
+        m.gpu_ids = gp;
+        int64_t start = ai.started_ms, end = ai.ended_ms ? ai.ended_ms : now;
+        double secs = start > 0 && end > start ? (double)(end - start) / 1000.0 : 0;
+        m.submit_time_ms = ji.submitted_ms;
+        m.ready_time_ms = ready;
+        m.placed_time_ms = ai.placed_ms;
+        m.start_time_ms = ai.started_ms;
+        m.end_time_ms = ai.ended_ms;
+        m.end = (char *)clients_end_word(&ai);
+        m.exit_code = ai.exit_code;
+        m.core_seconds = secs * a->ncores;
+        m.gpu_seconds = secs * (double)m.n_gpu_ids;
+        m.gpu_seconds_used = -1; /* filled when read */
+        m.time_limit_ms = ti.time_limit_ms > 0 ? (uint64_t)ti.time_limit_ms : 0;
+        fn(d, &m, arg);
     }
+}
+
+/* --- history: a record per replica of each attempt as it ends ------------ */
+
+static void put_record(sched_daemon_t *d, const Cairn__AccountingRecord *m, void *arg)
+{
+    cairn_error_t *err = arg;
+    if (!err->text[0])
+        history_put(d->history, m, err);
+}
+
+void clients_history_flush(sched_daemon_t *d)
+{
+    size_t n = sched_ended_count(d->core);
+    cairn_error_t err = {{0}};
+    while (d->history_cursor < n && !err.text[0]) {
+        uint64_t ids[256];
+        size_t k = sched_ended_list(d->core, d->history_cursor, ids, 256);
+        for (size_t i = 0; i < k; i++)
+            attempt_records(d, ids[i], 0, put_record, &err);
+        d->history_cursor += k;
+    }
+    if (!err.text[0] && !d->history_complete && history_set_complete(d->history, &err) == 0)
+        d->history_complete = true;
+    if (err.text[0]) {
+        dlog(d->log, LOG_ERROR, "%s", err.text);
+        d->degraded = d->batch_failed = true;
+        snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
+                 err.text);
+    }
+}
+
+int clients_history_loaded(sched_daemon_t *d, cairn_error_t *err)
+{
+    bool complete = false;
+    int rc = history_complete(d->history, &complete, err);
+    if (rc < 0)
+        return rc;
+    /* a state from before the history: every ended attempt gets its
+     * record with the next commit */
+    d->history_complete = complete;
+    d->history_cursor = complete ? sched_ended_count(d->core) : 0;
+    return 0;
+}
+
+/* --- a page of records, on the reader thread ------------------------------- */
+
+typedef struct acct_job {
+    sched_daemon_t *d;
+    cairn_peer_t from;
+    int64_t since, until, now;
+    uint64_t after_attempt;
+    uint32_t after_rank, limit;
+    packs_t running; /* sorted by (attempt, rank) */
+    size_t next_running;
+    /* the answer */
+    Cairn__AccountingRecord **recs;
+    size_t nrecs;
+    bool more;
+    uint8_t *reply;
+    size_t reply_len;
+    char error[256];
+} acct_job_t;
+
+static bool before(uint64_t a1, uint32_t r1, uint64_t a2, uint32_t r2)
+{
+    return a1 < a2 || (a1 == a2 && r1 < r2);
+}
+
+/* CPU time and peak memory from provenance, GPU use from usage samples. */
+static void fill_used(const reader_stores_t *st, Cairn__AccountingRecord *m, int64_t now)
+{
+    Cairn__AttemptProvenance *ps = NULL, *pe = NULL;
+    if (prov_load(st->prov, m->attempt_id, m->rank, &ps, &pe, NULL) == 0 && pe) {
+        m->cpu_seconds_used = (double)pe->cpu_time_usec / 1e6;
+        m->peak_rss_bytes = pe->peak_rss_bytes;
+    }
+    if (ps)
+        cairn__attempt_provenance__free_unpacked(ps, NULL);
+    if (pe)
+        cairn__attempt_provenance__free_unpacked(pe, NULL);
+    int64_t start = m->start_time_ms, end = m->end_time_ms ? m->end_time_ms : now;
+    double used = -1;
+    for (size_t i = 0; start > 0 && end > start && i < m->n_gpu_ids; i++) {
+        double u = usage_gpu_seconds(st->usage, m->node, m->gpu_ids[i]->index, start, end);
+        if (u >= 0)
+            used = (used < 0 ? 0 : used) + u;
+    }
+    m->gpu_seconds_used = m->n_gpu_ids ? used : -1;
+}
+
+/* Take a record (owned) into the page; false when the page is full. */
+static bool page_take(acct_job_t *j, Cairn__AccountingRecord *m)
+{
+    if (j->nrecs == j->limit) {
+        j->more = true;
+        cairn__accounting_record__free_unpacked(m, NULL);
+        return false;
+    }
+    j->recs[j->nrecs++] = m;
+    return true;
+}
+
+/* Running records that sort before (a, r) go first. */
+static bool take_running_before(acct_job_t *j, uint64_t a, uint32_t r)
+{
+    while (j->next_running < j->running.n) {
+        packed_t *p = &j->running.v[j->next_running];
+        if (!before(p->attempt, p->rank, a, r))
+            break;
+        j->next_running++;
+        Cairn__AccountingRecord *m = cairn__accounting_record__unpack(NULL, p->len, p->buf);
+        if (!m || !page_take(j, m))
+            return false;
+    }
+    return true;
+}
+
+static int history_row(const Cairn__AccountingRecord *r, void *arg)
+{
+    acct_job_t *j = arg;
+    if (!take_running_before(j, r->attempt_id, r->rank))
+        return 1;
+    /* a copy the page owns */
+    size_t len = cairn__accounting_record__get_packed_size(r);
+    uint8_t *buf = malloc(len ? len : 1);
+    Cairn__AccountingRecord *m = NULL;
+    if (buf) {
+        cairn__accounting_record__pack(r, buf);
+        m = cairn__accounting_record__unpack(NULL, len, buf);
+        free(buf);
+    }
+    if (!m) {
+        snprintf(j->error, sizeof(j->error), "out of memory");
+        return 1;
+    }
+    return page_take(j, m) ? 0 : 1;
+}
+
+static void acct_work(const reader_stores_t *st, void *arg)
+{
+    acct_job_t *j = arg;
+    cairn_error_t err = {{0}};
+    j->recs = calloc(j->limit + 1, sizeof(*j->recs));
+    if (!j->recs) {
+        snprintf(j->error, sizeof(j->error), "out of memory");
+        return;
+    }
+    /* one more than the page: whether there is more */
+    if (history_page(st->history, j->since, j->until, j->after_attempt, j->after_rank, j->limit + 1,
+                     history_row, j, &err) < 0) {
+        snprintf(j->error, sizeof(j->error), "%s", err.text);
+        return;
+    }
+    if (!j->more && !j->error[0])
+        take_running_before(j, UINT64_MAX, UINT32_MAX);
+    for (size_t i = 0; i < j->nrecs; i++)
+        fill_used(st, j->recs[i], j->now);
+    Cairn__AccountingReply rep = CAIRN__ACCOUNTING_REPLY__INIT;
+    rep.n_records = j->nrecs;
+    rep.records = j->recs;
+    rep.more = j->more;
+    if (j->nrecs) {
+        rep.next_attempt_id = j->recs[j->nrecs - 1]->attempt_id;
+        rep.next_rank = j->recs[j->nrecs - 1]->rank;
+    }
+    if (cairn_msg_encode(CAIRN_MSG_ACCOUNTING_REPLY, &rep.base, &j->reply, &j->reply_len, &err) < 0)
+        snprintf(j->error, sizeof(j->error), "%s", err.text);
+}
+
+/* Send an encoded reply, or the error, on the loop. */
+void clients_reply_raw(sched_daemon_t *d, const cairn_peer_t *to, const uint8_t *buf, size_t len,
+                       const char *error)
+{
+    cairn_error_t err = {{0}};
+    if (error && error[0])
+        clients_error(d, to, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "%s", error);
+    else if (cairn_net_send_raw(d->cnet, to, buf, len, &err) < 0)
+        dlog(d->log, LOG_WARN, "reply: %s", err.text);
+}
+
+static void acct_done(void *arg, bool aborted)
+{
+    acct_job_t *j = arg;
+    if (!aborted)
+        clients_reply_raw(j->d, &j->from, j->reply, j->reply_len, j->error);
+    for (size_t i = 0; i < j->nrecs; i++)
+        cairn__accounting_record__free_unpacked(j->recs[i], NULL);
+    free(j->recs);
+    free(j->reply);
+    packs_fini(&j->running);
+    free(j);
+}
+
+static void pack_record(sched_daemon_t *d, const Cairn__AccountingRecord *m, void *arg)
+{
+    acct_job_t *j = arg;
+    if (m->placed_time_ms < j->until &&
+        before(j->after_attempt, j->after_rank, m->attempt_id, m->rank))
+        packs_add(&j->running, m);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Queue a job on the reader, or answer why not. */
+int clients_read_later(sched_daemon_t *d, const cairn_peer_t *from, reader_work_f work,
+                       reader_done_f done, void *arg)
+{
+    cairn_error_t err = {{0}};
+    int rc = reader_submit(d->reader, work, done, arg, &err);
+    if (rc < 0)
+        clients_error(d, from,
+                      rc == -EBUSY ? CAIRN__ERROR_CODE__ERROR_CODE_UNAVAILABLE
+                                   : CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL,
+                      "%s", err.text);
+    return rc;
 }
 
 void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
                         const Cairn__AccountingRequest *q)
 {
-    recs_t r = {0};
-    int64_t now = wall_ms(), until = q->until_ms > 0 ? q->until_ms : INT64_MAX;
-    cairn_error_t ferr = {{0}};
-    if (usage_flush(d->usage, &ferr) < 0) /* GPU use up to now */
-        dlog(d->log, LOG_WARN, "%s", ferr.text);
-    uint32_t njobs = sched_job_count(d->core);
-    for (uint32_t job = 1; job <= njobs && !r.f.oom; job++) {
-        sched_job_info_t ji;
-        sched_job_info(d->core, job, &ji);
-        if (ji.submitted_ms >= until)
-            continue;
-        for (uint32_t t = 0; t < ji.ntasks && !r.f.oom; t++) {
-            sched_task_info_t ti;
-            sched_request_t req;
-            if (sched_task_info(d->core, job, t, &ti) < 0 ||
-                sched_task_request(d->core, job, t, &req) < 0)
-                continue;
-            /* oldest first */
-            uint64_t ids[256];
-            uint32_t na = clients_attempt_chain(d, ti.attempt, ids, 256);
-            for (uint32_t i = na; i-- > 0 && !r.f.oom;) {
-                sched_attempt_info_t ai;
-                if (sched_attempt_get(d->core, ids[i], &ai) < 0 || ai.placed_ms >= until ||
-                    (ai.ended_ms && ai.ended_ms < q->since_ms))
-                    continue;
-                add_attempt(&r, d, &ji, &ti, &ai, &req, now);
-            }
-        }
-    }
-    if (r.f.oom) {
+    acct_job_t *j = calloc(1, sizeof(*j));
+    if (!j) {
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
-    } else {
-        Cairn__AccountingReply rep = CAIRN__ACCOUNTING_REPLY__INIT;
-        rep.n_records = r.n;
-        rep.records = r.v;
-        d_send(d, d->cnet, from, CAIRN_MSG_ACCOUNTING_REPLY, &rep.base);
+        return;
     }
-    recs_fini(&r);
+    j->d = d;
+    j->from = *from;
+    j->now = wall_ms();
+    j->since = q->since_ms;
+    j->until = q->until_ms > 0 ? q->until_ms : INT64_MAX;
+    j->after_attempt = q->after_attempt_id;
+    j->after_rank = q->after_rank;
+    j->limit = q->limit ? (q->limit < ACCT_PAGE_MAX ? q->limit : ACCT_PAGE_MAX) : ACCT_PAGE_DEFAULT;
+    cairn_error_t ferr = {{0}};
+    if (usage_flush(d->usage, &ferr) < 0) /* GPU use up to now, for the reader */
+        dlog(d->log, LOG_WARN, "%s", ferr.text);
+    /* what runs now (and waits queued on a node), by attempt: few */
+    uint32_t nn = sched_node_count(d->core);
+    size_t total = 0;
+    for (uint32_t n = 0; n < nn; n++)
+        total += sched_node_attempts(d->core, n, NULL, 0);
+    uint64_t *ids = calloc(total + 1, sizeof(uint64_t));
+    size_t k = 0;
+    for (uint32_t n = 0; ids && n < nn; n++)
+        k += sched_node_attempts(d->core, n, ids + k, total - k);
+    if (ids) {
+        qsort(ids, k, sizeof(uint64_t), cmp_u64);
+        for (size_t i = 0; i < k && !j->running.oom; i++)
+            if (i == 0 || ids[i] != ids[i - 1])
+                attempt_records(d, ids[i], j->now, pack_record, j);
+    }
+    free(ids);
+    if (!ids || j->running.oom) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+        acct_done(j, true);
+        return;
+    }
+    if (clients_read_later(d, from, acct_work, acct_done, j) < 0)
+        acct_done(j, true);
+}
+
+/* --- usage samples, on the reader thread ----------------------------------- */
+
+typedef struct usage_job {
+    sched_daemon_t *d;
+    cairn_peer_t from;
+    int64_t since, until;
+    uint8_t *reply;
+    size_t reply_len;
+    char error[256];
+    bool unavailable;
+} usage_job_t;
+
+static void usage_work(const reader_stores_t *st, void *arg)
+{
+    usage_job_t *j = arg;
+    Cairn__UsageReply rep = CAIRN__USAGE_REPLY__INIT;
+    cairn_error_t err = {{0}};
+    if (usage_query(st->usage, j->since, j->until, &rep, &err) < 0 ||
+        cairn_msg_encode(CAIRN_MSG_USAGE_REPLY, &rep.base, &j->reply, &j->reply_len, &err) < 0)
+        snprintf(j->error, sizeof(j->error), "%s", err.text);
+    usage_reply_fini(&rep);
+}
+
+static void usage_done(void *arg, bool aborted)
+{
+    usage_job_t *j = arg;
+    if (!aborted)
+        clients_reply_raw(j->d, &j->from, j->reply, j->reply_len, j->error);
+    free(j->reply);
+    free(j);
 }
 
 void clients_usage(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__UsageRequest *q)
 {
-    Cairn__UsageReply rep = CAIRN__USAGE_REPLY__INIT;
+    usage_job_t *j = calloc(1, sizeof(*j));
+    if (!j) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+        return;
+    }
+    *j = (usage_job_t){.d = d, .from = *from, .since = q->since_ms, .until = q->until_ms};
     cairn_error_t err = {{0}};
-    if (usage_query(d->usage, q->since_ms, q->until_ms, &rep, &err) < 0)
-        clients_error(d, from,
-                      err.text[0] == 'o' ? CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL
-                                         : CAIRN__ERROR_CODE__ERROR_CODE_UNAVAILABLE,
-                      "%s", err.text);
-    else
-        d_send(d, d->cnet, from, CAIRN_MSG_USAGE_REPLY, &rep.base);
-    usage_reply_fini(&rep);
+    if (usage_flush(d->usage, &err) < 0)
+        dlog(d->log, LOG_WARN, "%s", err.text);
+    if (clients_read_later(d, from, usage_work, usage_done, j) < 0)
+        usage_done(j, true);
 }

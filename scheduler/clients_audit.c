@@ -60,16 +60,32 @@ static void audit_out_fini(audit_out_t *o)
     free(o->v);
 }
 
-/* List the trail (administrators: everyone's; others: their own) or
- * verify its chain (anyone: the answer says nothing but whether it holds). */
-void clients_audit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__AuditRequest *r)
+/* A read of the trail on the reader thread (reader.h): the whole chain's
+ * verification, or a listing. */
+typedef struct audit_job {
+    sched_daemon_t *d;
+    cairn_peer_t from;
+    bool verify;
+    char *expect_head, *user;
+    int64_t since;
+    uint32_t limit;
+    uint8_t *reply;
+    size_t reply_len;
+    char error[256];
+    bool bad_chain;
+    char problem[256];
+} audit_job_t;
+
+static void audit_work(const reader_stores_t *st, void *arg)
 {
+    audit_job_t *j = arg;
     Cairn__AuditReply rep = CAIRN__AUDIT_REPLY__INIT;
     cairn_error_t err = {{0}};
-    if (r->verify) {
-        audit_check_t c;
-        if (audit_verify(d->audit, r->expect_head, &c, &err) < 0) {
-            clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "%s", err.text);
+    audit_out_t o = {0};
+    audit_check_t c;
+    if (j->verify) {
+        if (audit_verify(st->audit, j->expect_head, &c, &err) < 0) {
+            snprintf(j->error, sizeof(j->error), "%s", err.text);
             return;
         }
         rep.verified = true;
@@ -78,33 +94,69 @@ void clients_audit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Aud
         rep.head = c.head;
         rep.bad_seq = c.bad_seq;
         rep.problem = c.problem;
-        if (!c.ok)
-            dlog(d->log, LOG_ERROR, "audit trail does not verify: %s", c.problem);
-        d_send(d, d->cnet, from, CAIRN_MSG_AUDIT_REPLY, &rep.base);
-        return;
-    }
-    client_id_t id;
-    clients_identity(d, from, &id);
-    const char *user = r->user && *r->user ? r->user : NULL;
-    if (!clients_is_admin(d, &id)) {
-        if (id.anonymous || (user && strcmp(user, id.name) != 0)) {
-            clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
-                          "%s %s may read only their own audit entries",
-                          id.anonymous ? "anonymous client" : "user", id.name);
+        j->bad_chain = !c.ok;
+        snprintf(j->problem, sizeof(j->problem), "%s", c.problem);
+    } else {
+        if (audit_list(st->audit, j->since, j->user, j->limit, audit_collect, &o, &err) < 0 ||
+            o.failed) {
+            snprintf(j->error, sizeof(j->error), "%s", o.failed ? "out of memory" : err.text);
+            audit_out_fini(&o);
             return;
         }
-        user = id.name;
+        rep.n_entries = o.n;
+        rep.entries = o.v;
     }
-    audit_out_t o = {0};
-    if (audit_list(d->audit, r->since_ms, user, r->limit, audit_collect, &o, &err) < 0 ||
-        o.failed) {
-        audit_out_fini(&o);
-        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "%s",
-                      o.failed ? "out of memory" : err.text);
+    if (cairn_msg_encode(CAIRN_MSG_AUDIT_REPLY, &rep.base, &j->reply, &j->reply_len, &err) < 0)
+        snprintf(j->error, sizeof(j->error), "%s", err.text);
+    audit_out_fini(&o);
+}
+
+static void audit_done(void *arg, bool aborted)
+{
+    audit_job_t *j = arg;
+    if (!aborted) {
+        if (j->bad_chain)
+            dlog(j->d->log, LOG_ERROR, "audit trail does not verify: %s", j->problem);
+        clients_reply_raw(j->d, &j->from, j->reply, j->reply_len, j->error);
+    }
+    free(j->reply);
+    free(j->expect_head);
+    free(j->user);
+    free(j);
+}
+
+/* List the trail (administrators: everyone's; others: their own) or
+ * verify its chain (anyone: the answer says nothing but whether it holds).
+ * Either reads the whole table: on the reader thread. */
+void clients_audit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__AuditRequest *r)
+{
+    const char *user = r->user && *r->user ? r->user : NULL;
+    if (!r->verify) {
+        client_id_t id;
+        clients_identity(d, from, &id);
+        if (!clients_is_admin(d, &id)) {
+            if (id.anonymous || (user && strcmp(user, id.name) != 0)) {
+                clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+                              "%s %s may read only their own audit entries",
+                              id.anonymous ? "anonymous client" : "user", id.name);
+                return;
+            }
+            user = id.name;
+        }
+    }
+    audit_job_t *j = calloc(1, sizeof(*j));
+    if (j) {
+        *j = (audit_job_t){
+            .d = d, .from = *from, .verify = r->verify, .since = r->since_ms, .limit = r->limit};
+        j->expect_head = strdup(r->expect_head ? r->expect_head : "");
+        j->user = user ? strdup(user) : NULL;
+    }
+    if (!j || !j->expect_head || (user && !j->user)) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+        if (j)
+            audit_done(j, true);
         return;
     }
-    rep.n_entries = o.n;
-    rep.entries = o.v;
-    d_send(d, d->cnet, from, CAIRN_MSG_AUDIT_REPLY, &rep.base);
-    audit_out_fini(&o);
+    if (clients_read_later(d, from, audit_work, audit_done, j) < 0)
+        audit_done(j, true);
 }

@@ -98,7 +98,7 @@ node_link_t *d_link(sched_daemon_t *d, uint32_t node)
             return NULL;
         memset(nl + d->nlinks, 0, (n - d->nlinks) * sizeof(*nl));
         for (size_t i = d->nlinks; i < n; i++)
-            nl[i].last_heard_ms = (int64_t)uv_now(d->loop);
+            nl[i].last_heard_ms = d_listen_now(d);
         d->links = nl;
         d->nlinks = n;
     }
@@ -420,6 +420,7 @@ static void check_cb(uv_check_t *h)
         arm_wakeup(d);
     }
     workers_save_seqs(d);
+    clients_history_flush(d);
     if ((journal_pending(d->journal) || d->degraded) && !commit_can_wait(d)) {
         d->commit_urgent = false;
         uv_timer_stop(&d->commit_timer);
@@ -444,7 +445,8 @@ static void check_cb(uv_check_t *h)
             d->nbatch_peers = 0;
             cairn_error_t lerr = {{0}};
             if (audit_reload(d->audit, &lerr) < 0 || cache_reload(d->cache, &lerr) < 0 ||
-                load_state(d, &lerr) < 0 || workers_load_seqs(d, &lerr) < 0)
+                load_state(d, &lerr) < 0 || workers_load_seqs(d, &lerr) < 0 ||
+                clients_history_loaded(d, &lerr) < 0)
                 dlog(d->log, LOG_ERROR, "reload failed: %s", lerr.text);
             d_mark_dirty(d);
         } else if (pending && d->degraded) { /* a commit went through */
@@ -530,9 +532,32 @@ static void watch_cb(uv_timer_t *t)
         reopen_endpoints(d, d->client_url);
 }
 
+int64_t d_listen_now(const sched_daemon_t *d)
+{
+    return (int64_t)uv_now(d->loop) - d->unheard_ms;
+}
+
+/* A heartbeat tick later than two intervals means the loop could not run
+ * (nor hear workers) meanwhile: the excess is not counted as silence. */
+static void note_stall(sched_daemon_t *d)
+{
+    uint64_t now = uv_now(d->loop);
+    int64_t every = d->cfg.heartbeat_interval_ms > 0 ? d->cfg.heartbeat_interval_ms : 1000;
+    int64_t dt = (int64_t)(now - d->last_tick_ms);
+    d->last_tick_ms = now;
+    if (dt > 2 * every) {
+        d->unheard_ms += dt - every;
+        dlog(d->log, LOG_WARN,
+             "the scheduler could not run for %lld ms: that time does not count as any "
+             "node's silence",
+             (long long)(dt - every));
+    }
+}
+
 static void hb_cb(uv_timer_t *t)
 {
     sched_daemon_t *d = t->data;
+    note_stall(d);
     if (d->degraded && !journal_pending(d->journal)) {
         cairn_error_t err = {{0}};
         if (journal_probe(d->journal, &err) == 0) {
@@ -698,13 +723,19 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
         (rc = audit_open(d->journal, &d->audit, err)) < 0 ||
         (rc = prov_open(d->journal, &d->prov, err)) < 0 ||
         (rc = cache_open(d->journal, &d->cache, err)) < 0 ||
-        (rc = usage_open(d->journal, &d->usage, err)) < 0 || (rc = load_state(d, err)) < 0 ||
+        (rc = usage_open(d->journal, &d->usage, err)) < 0 ||
+        (rc = history_open(d->journal, &d->history, err)) < 0 || (rc = load_state(d, err)) < 0 ||
+        (rc = clients_history_loaded(d, err)) < 0 ||
         (rc = journal_load_replica_exits(d->journal, workers_rexit_loaded, d, err)) < 0)
         goto fail;
     d_link(d, sched_node_count(d->core) ? sched_node_count(d->core) - 1 : 0);
     if ((rc = workers_load_seqs(d, err)) < 0)
         goto fail;
-    d->started_ms = (int64_t)uv_now(loop);
+    /* its stores open on tables that exist now */
+    if ((rc = reader_create(loop, d->journal_path, &d->reader, err)) < 0)
+        goto fail;
+    d->last_tick_ms = uv_now(loop);
+    d->started_ms = d_listen_now(d);
     mark_returning(d);
     if ((rc = open_endpoints(d, err)) < 0 || (rc = audit_config(d, err)) < 0)
         goto fail;
@@ -744,6 +775,8 @@ void sched_daemon_destroy(sched_daemon_t *d)
         /* committing is safe: nothing acknowledged depends on rolling back */
         journal_commit(d->journal, &err);
     }
+    reader_destroy(d->reader); /* before the stores: it may hold a read open */
+    d->reader = NULL;
     metrics_stop(d->metrics);
     d->metrics = NULL;
     watchdog_destroy(d->wwatch);
@@ -762,6 +795,7 @@ void sched_daemon_destroy(sched_daemon_t *d)
     prov_close(d->prov);
     cache_close(d->cache);
     usage_close(d->usage);
+    history_close(d->history);
     journal_close(d->journal);
     sched_destroy(d->core);
     for (size_t i = 0; i < d->nlinks; i++) {

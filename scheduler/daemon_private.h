@@ -11,14 +11,16 @@
 #include "journal.h"
 #include "metrics.h"
 #include "net.h"
+#include "history.h"
 #include "provenance.h"
+#include "reader.h"
 #include "usage.h"
 #include "watchdog.h"
 
 /* What the daemon knows of a node beyond the core's state. */
 typedef struct node_link {
     uint32_t pipe;         /* nng pipe id, 0 = not connected */
-    int64_t last_heard_ms; /* loop time */
+    int64_t last_heard_ms; /* listening time (d_listen_now) */
     char *worker_version;
     char *fingerprint, *driver, *cuda; /* from its Register, for provenance */
     int64_t prev_report_ms;            /* the report before the latest (usage spans) */
@@ -143,7 +145,13 @@ struct sched_daemon {
     bool commit_urgent;
     uv_timer_t commit_timer;
     char degraded_why[512];
-    int64_t started_ms;
+    int64_t started_ms; /* listening time */
+    /* The loop's time minus the time it could not listen (stalls past two
+     * heartbeat intervals: a long read, swapping, the process stopped):
+     * silences and the restart grace count only time the scheduler could
+     * hear its workers (d_listen_now). */
+    int64_t unheard_ms;
+    uint64_t last_tick_ms;
     /* per core node id */
     node_link_t *links;
     size_t nlinks;
@@ -179,6 +187,10 @@ struct sched_daemon {
     prov_t *prov;   /* what ran where (provenance.h), likewise */
     cache_t *cache; /* cached results (cache.h), likewise */
     usage_t *usage; /* usage over time (usage.h), likewise */
+    history_t *history;     /* ended attempts' records (history.h), likewise */
+    size_t history_cursor;  /* sched_ended_list index of the next to record */
+    bool history_complete;  /* every ended attempt before the cursor has one */
+    reader_t *reader;       /* heavy reads off the loop (reader.h) */
     uv_timer_t census_timer;
     uint64_t census_ticks;
     uint64_t retries[8]; /* by sched_end_t of the attempt that ended */
@@ -194,6 +206,8 @@ struct sched_daemon {
 /* daemon.c */
 int64_t wall_ms(void);
 void d_mark_dirty(sched_daemon_t *d);
+/* The loop's time, less the stalls in which the scheduler could not listen. */
+int64_t d_listen_now(const sched_daemon_t *d);
 /* Apply a core event and journal it (js/seed for submits). */
 int d_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec *js, uint64_t seed,
             cairn_error_t *err);
@@ -290,6 +304,18 @@ Cairn__JobState clients_job_state(const sched_job_info_t *ji);
 void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
                         const Cairn__AccountingRequest *q);
 void clients_usage(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__UsageRequest *q);
+/* Before each commit: a history record for each attempt ended since the
+ * last (in the open transaction); after the state is (re)loaded: where
+ * that starts. */
+void clients_history_flush(sched_daemon_t *d);
+int clients_history_loaded(sched_daemon_t *d, cairn_error_t *err);
+/* Run a read on the reader thread (reader.h), or answer why not (busy);
+ * returns reader_submit's code: on failure done was not queued. */
+int clients_read_later(sched_daemon_t *d, const cairn_peer_t *from, reader_work_f work,
+                       reader_done_f done, void *arg);
+/* Send an encoded reply (or, when error is not empty, the error). */
+void clients_reply_raw(sched_daemon_t *d, const cairn_peer_t *to, const uint8_t *buf, size_t len,
+                       const char *error);
 /* clients_prov.c: a task's attempts from the latest back (ids, at most
  * max; how many), ProvenanceRequest; how an attempt ended, as a word
  * ("succeeded", "exit_nonzero", ..., "" while it runs) */

@@ -8,6 +8,7 @@
 
 struct journal {
     sqlite3 *db;
+    bool readonly; /* journal_open_reader: another thread's reads */
     sqlite3_stmt *insert;
     bool in_txn;
     uint64_t committed, appended;
@@ -71,6 +72,28 @@ int journal_open(const char *path, journal_t **out, cairn_error_t *err)
 fail:
     journal_close(j);
     return rc;
+}
+
+int journal_open_reader(const char *path, journal_t **out, cairn_error_t *err)
+{
+    journal_t *j = calloc(1, sizeof(*j));
+    if (!j)
+        return errcode(err, -ENOMEM, "out of memory");
+    j->readonly = true;
+    if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        int rc = errcode(err, -EIO, "journal %s: %s", path, sqlite3_errmsg(j->db));
+        journal_close(j);
+        return rc;
+    }
+    sqlite3_busy_timeout(j->db, 5000);
+    *out = j;
+    return 0;
+}
+
+bool journal_readonly(const journal_t *j)
+{
+    return j->readonly;
 }
 
 void journal_close(journal_t *j)
@@ -233,7 +256,8 @@ int journal_put_worker(journal_t *j, const char *node, uint64_t incarnation, uin
 int journal_load_workers(journal_t *j, journal_worker_cb cb, void *arg, cairn_error_t *err)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(j->db, "SELECT node, incarnation, seq, ident FROM worker_links ORDER BY node",
+    if (sqlite3_prepare_v2(j->db,
+                           "SELECT node, incarnation, seq, ident FROM worker_links ORDER BY node",
                            -1, &st, NULL) != SQLITE_OK)
         return errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
     while (sqlite3_step(st) == SQLITE_ROW)

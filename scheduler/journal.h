@@ -19,6 +19,12 @@ typedef struct journal journal_t;
 int journal_open(const char *path, journal_t **out, cairn_error_t *err);
 void journal_close(journal_t *j);
 
+/* The same database for reading only, on a connection of its own (used by
+ * one other thread: reader.h); the tables must exist. Nothing may be
+ * appended or committed through it. */
+int journal_open_reader(const char *path, journal_t **out, cairn_error_t *err);
+bool journal_readonly(const journal_t *j);
+
 /* Append one packed entry, opening a transaction if none is open. */
 int journal_append(journal_t *j, const uint8_t *buf, size_t len, cairn_error_t *err);
 /* Commit the open transaction (no-op without one). On failure the

@@ -285,14 +285,14 @@ static pending_pipe_t *pending_add(sched_daemon_t *d, nng_pipe p)
     x = &d->pend[d->npend++];
     memset(x, 0, sizeof(*x));
     x->pipe = p.id;
-    x->since_ms = (int64_t)uv_now(d->loop);
+    x->since_ms = d_listen_now(d);
     snprintf(x->addr, sizeof(x->addr), "%s", id);
     return x;
 }
 
 void workers_expire_pending(sched_daemon_t *d)
 {
-    int64_t now = (int64_t)uv_now(d->loop);
+    int64_t now = d_listen_now(d);
     for (size_t i = 0; i < d->npend;) {
         pending_pipe_t x = d->pend[i];
         if (now - x.since_ms < d->cfg.register_timeout_ms) {
@@ -445,7 +445,7 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     unbind(d, node);
     l->pipe = from->pipe.id;
     pm_put(d, l->pipe, node);
-    l->last_heard_ms = (int64_t)uv_now(d->loop);
+    l->last_heard_ms = d_listen_now(d);
     free(l->worker_version);
     l->worker_version = strdup(reg->worker_version ? reg->worker_version : "");
     free(l->fingerprint);
@@ -526,7 +526,7 @@ static void on_heartbeat(sched_daemon_t *d, const cairn_peer_t *from, const Cair
         /* a known node's heartbeat needs no answer: with hundreds of
          * workers, answers (and their confirmations) would be most of the
          * idle scheduler's work */
-        d_link(d, node)->last_heard_ms = (int64_t)uv_now(d->loop);
+        d_link(d, node)->last_heard_ms = d_listen_now(d);
         return;
     }
     rep.reregister = true;
@@ -539,7 +539,7 @@ static void on_report(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     if (workers_node_of_pipe(d, from->pipe.id, &node) < 0)
         return;
     node_link_t *l = d_link(d, node);
-    l->last_heard_ms = (int64_t)uv_now(d->loop);
+    l->last_heard_ms = d_listen_now(d);
     /* the sample covers the time since its previous report (at most a
      * minute; the first: three heartbeats, the workers' report period) */
     int64_t span = l->report_ms > 0 ? r->time_ms - l->report_ms : 3 * d->cfg.heartbeat_interval_ms;
@@ -920,7 +920,7 @@ void workers_pipe(cairn_net_t *n, nng_pipe p, bool added, void *arg)
  * a restart) go down; their running attempts become node-lost. */
 void workers_check_heartbeats(sched_daemon_t *d)
 {
-    int64_t now = (int64_t)uv_now(d->loop);
+    int64_t now = d_listen_now(d);
     uint32_t n = sched_node_count(d->core);
     for (uint32_t i = 0; i < n; i++) {
         if (sched_node_state(d->core, i) == SCHED_NODE_DOWN)

@@ -333,6 +333,11 @@ void attempt_end(sched_t *s, sched_attempt_t *at, sched_end_t end, int code, int
     at->exit_code = code;
     at->signal = sig;
     at->ended_ms = now_ms;
+    uint64_t *log = xgrow(s->ended, &s->ended_cap, s->nended + 1, sizeof(*log));
+    if (log) { /* else the daemon's history misses it: never the state */
+        s->ended = log;
+        s->ended[s->nended++] = at->id;
+    }
     if (at->next)
         successor_go(s, at, end, now_ms);
     if (task_at(s, (task_ref_t){.job = at->job, .task = at->task})->attempt == at->id)

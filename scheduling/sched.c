@@ -37,6 +37,7 @@ void sched_destroy(sched_t *s)
         free(at->allocs);
     }
     free(s->attempts);
+    free(s->ended);
     free(s->running);
     for (size_t i = 0; i < s->nclasses; i++)
         class_fini(&s->classes[i]);
@@ -144,6 +145,19 @@ const char *sched_node_name(const sched_t *s, uint32_t node)
 sched_node_state_t sched_node_state(const sched_t *s, uint32_t node)
 {
     return node < s->nnodes ? s->nodes[node].state : SCHED_NODE_DOWN;
+}
+
+size_t sched_ended_count(const sched_t *s)
+{
+    return s->nended;
+}
+
+size_t sched_ended_list(const sched_t *s, size_t from, uint64_t *ids, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = from; i < s->nended && n < max; i++)
+        ids[n++] = s->ended[i];
+    return n;
 }
 
 bool sched_node_drained(const sched_t *s, uint32_t node, const char **reason)

@@ -149,6 +149,13 @@ uint32_t sched_node_count(const sched_t *s);
 /* Node id by name; SCHED_ENOENT if unknown. */
 int sched_node_find(const sched_t *s, const char *name, uint32_t *id);
 const char *sched_node_name(const sched_t *s, uint32_t node);
+/* Attempts in the order they ended, every way one can end (a finish, node
+ * loss, a cancel): how many have ended, and up to max ids from the
+ * from-th on (0-based). The daemon writes each ended attempt's record to
+ * its history from this. */
+size_t sched_ended_count(const sched_t *s);
+size_t sched_ended_list(const sched_t *s, size_t from, uint64_t *ids, size_t max);
+
 /* The effective state (cluster.h: down and returning before draining). */
 sched_node_state_t sched_node_state(const sched_t *s, uint32_t node);
 /* Whether an operator drained the node (whatever its presence); *reason

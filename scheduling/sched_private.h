@@ -248,6 +248,9 @@ struct sched {
     /* attempts, id i at [i-1] */
     sched_attempt_t *attempts;
     size_t nattempts, attempts_cap;
+    /* attempt ids in the order they ended (sched_ended_list) */
+    uint64_t *ended;
+    size_t nended, ended_cap;
     struct running_ref *running; /* attempts holding resources */
     size_t nrunning, running_cap;
     /* task classes */

@@ -182,3 +182,32 @@ Test(nodes, returning_node_goes_down_after_the_grace)
     h_worker_close(&a);
     h_sched_fini(&s);
 }
+
+/* The scheduler itself stops (SIGSTOP: as a long stall, swapping, a
+ * paused VM) for longer than the heartbeat timeout while its workers keep
+ * beating: when it runs again no node is condemned for a silence it could
+ * not hear, and the log says why. */
+Test(nodes, a_stalled_scheduler_condemns_no_node)
+{
+    static const char *const quick[] = {"--heartbeat-interval", "100ms", "--heartbeat-timeout",
+                                        "400ms", NULL};
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, quick);
+    h_worker_t w;
+    h_worker_open(&w, s.workers, "steady", 1, 0);
+    register_ok(&w);
+    cr_assert_null(h_recv_beating(&w, CAIRN_MSG_ASSIGN_TASK, 300, 100));
+    cr_assert_eq(kill(s.pid, SIGSTOP), 0);
+    cr_assert_null(h_recv_beating(&w, CAIRN_MSG_ASSIGN_TASK, 1200, 100));
+    cr_assert_eq(kill(s.pid, SIGCONT), 0);
+    cr_assert_null(h_recv_beating(&w, CAIRN_MSG_ASSIGN_TASK, 1000, 100));
+    expect_node(&s, "steady", CAIRN__NODE_STATE__NODE_STATE_UP, false, "");
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "grep -q 'could not run for' '%s/scheduler.log'", s.dir);
+    cr_expect_eq(system(cmd), 0, "the stall is logged");
+    snprintf(cmd, sizeof(cmd), "grep -q 'node steady silent' '%s/scheduler.log'", s.dir);
+    cr_expect_neq(system(cmd), 0, "the node was condemned");
+    h_worker_close(&w);
+    h_sched_fini(&s);
+}

@@ -136,3 +136,104 @@ Test(usage, samples_census_and_accounting)
     h_sched_stop(&s, SIGTERM);
     h_sched_fini(&s);
 }
+
+/* All pages of the accounting, as cairn report fetches them. */
+static size_t fetch_pages(h_sched_t *s, uint32_t limit, uint64_t *ids, uint32_t *ranks, bool *ended,
+                          size_t max, int *pages)
+{
+    Cairn__AccountingRequest aq = CAIRN__ACCOUNTING_REQUEST__INIT;
+    aq.limit = limit;
+    size_t n = 0;
+    *pages = 0;
+    for (;;) {
+        cairn_error_t err = {{0}};
+        Cairn__AccountingReply *ar = (Cairn__AccountingReply *)h_call(
+            s, CAIRN_MSG_ACCOUNTING, &aq.base, CAIRN_MSG_ACCOUNTING_REPLY, &err);
+        cr_assert_not_null(ar, "%s", err.text);
+        cr_assert_leq(ar->n_records, limit);
+        (*pages)++;
+        for (size_t i = 0; i < ar->n_records && n < max; i++, n++) {
+            ids[n] = ar->records[i]->attempt_id;
+            ranks[n] = ar->records[i]->rank;
+            ended[n] = ar->records[i]->end_time_ms != 0;
+        }
+        bool more = ar->more;
+        aq.after_attempt_id = ar->next_attempt_id;
+        aq.after_rank = ar->next_rank;
+        cairn_msg_free(&ar->base);
+        if (!more)
+            return n;
+        cr_assert_lt(*pages, 100, "pages never end");
+    }
+}
+
+/* Accounting comes in pages, in (attempt, rank) order: the records of
+ * ended attempts from the history, those of running ones (a gang's each
+ * replica) from the core, none twice or missing, before and after a
+ * restart. */
+Test(usage, accounting_pages_merge_history_and_running)
+{
+    static const char *const args[] = {"--heartbeat-timeout", "60s", NULL};
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, args);
+    h_worker_t w[2];
+    for (int i = 0; i < 2; i++) {
+        h_worker_open(&w[i], s.workers, i ? "p2" : "p1", 4, 0);
+        Cairn__RegisterReply *rr = h_register(&w[i], NULL, 0);
+        cr_assert(rr && rr->accepted);
+        cairn_msg_free(&rr->base);
+    }
+    /* three single tasks on p1 (two end, one runs) and a two-replica gang
+     * across p1 and p2 */
+    const char *tasks[] = {"a", "b", "c"};
+    h_submit(&s, "singles", tasks, 3, 1, 0, NULL);
+    uint64_t ids[16];
+    for (int i = 0; i < 3; i++) {
+        Cairn__AssignTask *a = (Cairn__AssignTask *)h_recv(&w[0], CAIRN_MSG_ASSIGN_TASK, 10000);
+        cr_assert_not_null(a);
+        ids[i] = a->attempt_id;
+        cairn_msg_free(&a->base);
+    }
+    h_event(&w[0], ids[0], CAIRN__TASK_EVENT__KIND__STARTED, 0, 0);
+    h_event(&w[0], ids[0], CAIRN__TASK_EVENT__KIND__EXITED, 0, 0);
+    h_event(&w[0], ids[2], CAIRN__TASK_EVENT__KIND__STARTED, 0, 0);
+    h_event(&w[0], ids[2], CAIRN__TASK_EVENT__KIND__EXITED, 0, 0);
+    Cairn__TaskSpec g = CAIRN__TASK_SPEC__INIT, *gp[] = {&g};
+    Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
+    char *argv[] = {"true"};
+    rr.cpus = 1;
+    g.name = "gang", g.n_argv = 1, g.argv = argv, g.resources = &rr, g.replicas = 2;
+    h_submit_tasks(&s, "gang", gp, 1);
+    for (int i = 0; i < 2; i++) {
+        Cairn__AssignTask *a = (Cairn__AssignTask *)h_recv(&w[i], CAIRN_MSG_ASSIGN_TASK, 10000);
+        cr_assert_not_null(a);
+        ids[3] = a->attempt_id;
+        cairn_msg_free(&a->base);
+    }
+    for (int round = 0; round < 2; round++) {
+        uint64_t got[32];
+        uint32_t ranks[32];
+        bool ended[32];
+        int pages;
+        size_t n = fetch_pages(&s, 2, got, ranks, ended, 32, &pages);
+        /* a1, a3 ended; a2 and the gang's two replicas run */
+        cr_assert_eq(n, 5, "round %d: %zu records", round, n);
+        cr_expect_eq(pages, 3, "round %d: 5 records in pages of 2", round);
+        uint64_t want[] = {ids[0], ids[1], ids[2], ids[3], ids[3]};
+        uint32_t wrank[] = {0, 0, 0, 0, 1};
+        bool wend[] = {true, false, true, false, false};
+        for (size_t i = 0; i < 5; i++) {
+            cr_expect_eq(got[i], want[i], "round %d record %zu", round, i);
+            cr_expect_eq(ranks[i], wrank[i], "round %d record %zu", round, i);
+            cr_expect_eq(ended[i], wend[i], "round %d record %zu", round, i);
+        }
+        if (round == 0) { /* the history is durable: the same after kill -9 */
+            h_sched_stop(&s, SIGKILL);
+            h_sched_start(&s, args);
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        h_worker_close(&w[i]);
+    h_sched_fini(&s);
+}

@@ -1,0 +1,130 @@
+/* The history of attempts beside the journal; see history.h. */
+#include "history.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+struct history {
+    journal_t *j;
+    sqlite3_stmt *put, *page;
+};
+
+static int sql_error(history_t *h, cairn_error_t *err, const char *what)
+{
+    return errcode(err, -EIO, "history %s: %s", what, sqlite3_errmsg(journal_db(h->j)));
+}
+
+int history_open(journal_t *j, history_t **out, cairn_error_t *err)
+{
+    history_t *h = calloc(1, sizeof(*h));
+    if (!h)
+        return errcode(err, -ENOMEM, "out of memory");
+    h->j = j;
+    sqlite3 *db = journal_db(j);
+    if ((!journal_readonly(j) &&
+         sqlite3_exec(db,
+                      "CREATE TABLE IF NOT EXISTS history (attempt INTEGER, rank INTEGER,"
+                      " job INTEGER NOT NULL, placed_ms INTEGER NOT NULL,"
+                      " end_ms INTEGER NOT NULL, record BLOB NOT NULL,"
+                      " PRIMARY KEY (attempt, rank)) WITHOUT ROWID;"
+                      "CREATE INDEX IF NOT EXISTS history_end ON history (end_ms);",
+                      NULL, NULL, NULL) != SQLITE_OK) ||
+        sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO history VALUES (?,?,?,?,?,?)", -1, &h->put,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "SELECT record FROM history WHERE (attempt, rank) > (?, ?) AND"
+                           " end_ms >= ? AND placed_ms < ? ORDER BY attempt, rank LIMIT ?",
+                           -1, &h->page, NULL) != SQLITE_OK) {
+        int rc = sql_error(h, err, "open");
+        history_close(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
+void history_close(history_t *h)
+{
+    if (!h)
+        return;
+    sqlite3_finalize(h->put);
+    sqlite3_finalize(h->page);
+    free(h);
+}
+
+int history_put(history_t *h, const Cairn__AccountingRecord *r, cairn_error_t *err)
+{
+    int rc = journal_begin(h->j, err);
+    if (rc < 0)
+        return rc;
+    size_t len = cairn__accounting_record__get_packed_size(r);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return errcode(err, -ENOMEM, "out of memory");
+    cairn__accounting_record__pack(r, buf);
+    sqlite3_stmt *st = h->put;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)r->attempt_id);
+    sqlite3_bind_int64(st, 2, r->rank);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)r->job_id);
+    sqlite3_bind_int64(st, 4, r->placed_time_ms);
+    sqlite3_bind_int64(st, 5, r->end_time_ms);
+    sqlite3_bind_blob(st, 6, buf, (int)len, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    free(buf);
+    return s == SQLITE_DONE ? 0 : sql_error(h, err, "put");
+}
+
+int history_complete(history_t *h, bool *complete, cairn_error_t *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(journal_db(h->j), "SELECT value FROM meta WHERE key = 'history'", -1,
+                           &st, NULL) != SQLITE_OK)
+        return sql_error(h, err, "meta");
+    *complete = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int history_set_complete(history_t *h, cairn_error_t *err)
+{
+    int rc = journal_begin(h->j, err);
+    if (rc < 0)
+        return rc;
+    if (sqlite3_exec(journal_db(h->j), "INSERT OR REPLACE INTO meta VALUES ('history', '1')", NULL,
+                     NULL, NULL) != SQLITE_OK)
+        return sql_error(h, err, "meta");
+    return 0;
+}
+
+int history_page(history_t *h, int64_t since_ms, int64_t until_ms, uint64_t after_attempt,
+                 uint32_t after_rank, uint32_t max, history_cb cb, void *arg, cairn_error_t *err)
+{
+    sqlite3_stmt *st = h->page;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)after_attempt);
+    sqlite3_bind_int64(st, 2, after_rank);
+    sqlite3_bind_int64(st, 3, since_ms);
+    sqlite3_bind_int64(st, 4, until_ms);
+    sqlite3_bind_int64(st, 5, max);
+    int s, rc = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const uint8_t *data = sqlite3_column_blob(st, 0);
+        size_t len = (size_t)sqlite3_column_bytes(st, 0);
+        Cairn__AccountingRecord *r = cairn__accounting_record__unpack(NULL, len, data);
+        if (!r) {
+            rc = errcode(err, -EBADMSG, "history: a record does not decode");
+            break;
+        }
+        int stop = cb(r, arg);
+        cairn__accounting_record__free_unpacked(r, NULL);
+        if (stop)
+            break;
+    }
+    if (rc == 0 && s != SQLITE_ROW && s != SQLITE_DONE)
+        rc = sql_error(h, err, "page");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
