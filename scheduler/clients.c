@@ -948,12 +948,13 @@ static void on_signed(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     }
     char user[256];
     cairn_error_t err = {{0}};
-    if (cairn_verifier_check(d->verifier, r->certificate.data, r->certificate.len, r->time_ms,
-                             r->nonce.data, r->nonce.len, r->request.data, r->request.len,
-                             r->signature.data, r->signature.len, wall_ms(), user, sizeof(user),
-                             &err) < 0) {
+    int rc = cairn_verifier_check(d->verifier, r, wall_ms(), user, sizeof(user), &err);
+    if (rc < 0) {
         dlog(d->log, LOG_WARN, "refused a signed client request: %s", err.text);
-        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED, "%s", err.text);
+        clients_error(d, from,
+                      rc == -EPROTO ? CAIRN__ERROR_CODE__ERROR_CODE_UNSUPPORTED
+                                    : CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+                      "%s", err.text);
         return;
     }
     cairn_msg_type_t type;
