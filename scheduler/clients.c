@@ -22,7 +22,9 @@
  * request (SignedRequest, checked by on_signed); otherwise "anonymous". Administrators (uid 0, the
  * scheduler's own uid, --admins) may act on every job and drain nodes; other users only on their
  * own jobs; anonymous clients may only read (status, list, nodes, explain) unless
- * --allow-anonymous-writes. */
+ * --allow-anonymous-writes. Anonymous clients' jobs are recorded as "anonymous": an
+ * authenticated user of that name (a local account, a certificate's CN) owns none of them and
+ * may not submit (clients_owns). */
 
 #define ANONYMOUS "anonymous"
 
@@ -155,6 +157,11 @@ bool clients_is_admin(sched_daemon_t *d, const client_id_t *id)
     return false;
 }
 
+bool clients_owns(const client_id_t *id, const char *owner)
+{
+    return !strcmp(owner, id->name) && id->anonymous == !strcmp(owner, ANONYMOUS);
+}
+
 /* May the client change things at all (submit, cancel)? Refuses otherwise. */
 static bool may_write(sched_daemon_t *d, const cairn_peer_t *from, const client_id_t *id,
                       const char *what)
@@ -179,7 +186,7 @@ bool clients_may_touch_job(sched_daemon_t *d, const cairn_peer_t *from, uint32_t
     sched_job_info_t ji;
     sched_job_info(d->core, job, &ji);
     const char *owner = ji.user ? ji.user : "";
-    bool owner_ok = !strcmp(owner, id.name) && (!id.anonymous || d->cfg.allow_anonymous_writes);
+    bool owner_ok = clients_owns(&id, owner) && (!id.anonymous || d->cfg.allow_anonymous_writes);
     if (owner_ok || clients_is_admin(d, &id))
         return true;
     dlog(d->log, LOG_INFO, "refused: %s %s may not %s job %u of %s",
@@ -224,6 +231,14 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     clients_identity(d, from, &id);
     if (!may_write(d, from, &id, "submit jobs"))
         return;
+    if (!clients_owns(&id, id.name)) { /* its jobs would be anonymous clients' */
+        dlog(d->log, LOG_INFO, "refused: user %s may not submit: the name is reserved", id.name);
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+                      "user %s may not submit jobs: the name '%s' is reserved for "
+                      "unauthenticated clients' jobs",
+                      id.name, ANONYMOUS);
+        return;
+    }
     /* the submitter is who the client is, not what it says it is */
     Cairn__JobSpec *js = r->job;
     char *claimed = js->submitter;

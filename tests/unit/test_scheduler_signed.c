@@ -2,7 +2,9 @@
  * certificate's CN is 127.0.0.1): the exact bytes of a signed request sent
  * again are refused; so is a request signed for another scheduler, one
  * signed with a certificate for servers only (even with the CN root), and
- * one in the old format, which is told so.
+ * one in the old format, which is told so. The user "anonymous" (a
+ * certificate's CN) owns no anonymous client's job or audit entry, and may
+ * not submit.
  *
  * Requests go over a raw nng req socket with the client certificate of
  * alice for TLS, so that the test controls the bytes: what the cairn CLI
@@ -33,8 +35,8 @@ static void raw_open(raw_t *r, const char *url, const char *tls_cert)
 }
 
 /* Send buf, decode the answer: its type, and the error text if an error. */
-static ProtobufCMessage *raw_call(raw_t *r, const uint8_t *buf, size_t len,
-                                  cairn_msg_type_t *type, char *why, size_t whylen)
+static ProtobufCMessage *raw_call(raw_t *r, const uint8_t *buf, size_t len, cairn_msg_type_t *type,
+                                  char *why, size_t whylen)
 {
     cr_assert_eq(nng_send(r->sock, (void *)buf, len, 0), 0);
     void *rbuf = NULL;
@@ -93,6 +95,13 @@ static uint8_t *submit_request(size_t *len)
     return encode(CAIRN_MSG_SUBMIT, &req.base, len);
 }
 
+static uint8_t *cancel_request(uint64_t job, size_t *len)
+{
+    Cairn__CancelRequest req = CAIRN__CANCEL_REQUEST__INIT;
+    req.job_id = job;
+    return encode(CAIRN_MSG_CANCEL, &req.base, len);
+}
+
 typedef struct tls_sched {
     h_sched_t s;
     char url[64];
@@ -106,6 +115,7 @@ static void start(tls_sched_t *t)
     certs_make("server", "/CN=127.0.0.1", "ca", "");
     certs_make("alice", "/CN=alice", "ca", "extendedKeyUsage=clientAuth");
     certs_make("srvonly", "/CN=root", "ca", "extendedKeyUsage=serverAuth");
+    certs_make("anon", "/CN=anonymous", "ca", "");
     snprintf(t->url, sizeof(t->url), "tls+tcp://127.0.0.1:%d", h_free_port());
     h_sched_init(&t->s);
     char cert[128], ca[128];
@@ -171,8 +181,8 @@ Test(signed_requests, a_request_for_another_scheduler_is_refused)
     snprintf(other, sizeof(other), "tls+tcp://sched-b.example:%s", strrchr(t.url, ':') + 1);
     cr_expect_eq(signed_call(&t.raw, other, "alice", inner, inner_len, why, sizeof(why)),
                  CAIRN_MSG_ERROR);
-    cr_expect(strstr(why, "is for the scheduler 'sched-b.example', not this one (127.0.0.1)"),
-              "%s", why);
+    cr_expect(strstr(why, "is for the scheduler 'sched-b.example', not this one (127.0.0.1)"), "%s",
+              why);
     free(inner);
     stop(&t);
 }
@@ -228,5 +238,45 @@ Test(signed_requests, an_old_client_is_told_to_upgrade)
     free(old);
     free(buf);
     free(inner);
+    stop(&t);
+}
+
+/* An unsigned request on the TLS endpoint is anonymous (allowed to write
+ * here); the certificate "anonymous" is a user of that name, not them. */
+Test(signed_requests, the_user_anonymous_owns_no_anonymous_job)
+{
+    tls_sched_t t;
+    start(&t);
+    size_t len = 0;
+    uint8_t *submit = submit_request(&len);
+    char why[512];
+    cairn_msg_type_t type;
+    ProtobufCMessage *rep = raw_call(&t.raw, submit, len, &type, why, sizeof(why));
+    cr_assert_eq(type, CAIRN_MSG_SUBMIT_REPLY, "anonymous submit: %s", why);
+    uint64_t job = ((Cairn__SubmitReply *)rep)->job_id;
+    cr_assert_eq(job, 1);
+    cairn_msg_free(rep);
+    size_t clen = 0;
+    uint8_t *cancel = cancel_request(job, &clen);
+    cr_expect_eq(signed_call(&t.raw, t.url, "anon", cancel, clen, why, sizeof(why)),
+                 CAIRN_MSG_ERROR);
+    cr_expect(strstr(why, "user anonymous may not cancel job 1 of anonymous") != NULL, "%s", why);
+    cr_expect_eq(signed_call(&t.raw, t.url, "anon", submit, len, why, sizeof(why)),
+                 CAIRN_MSG_ERROR);
+    cr_expect(strstr(why, "user anonymous may not submit jobs: the name 'anonymous' is reserved"),
+              "%s", why);
+    /* nor read the anonymous clients' audit entries as its own */
+    Cairn__AuditRequest ar = CAIRN__AUDIT_REQUEST__INIT;
+    size_t alen = 0;
+    uint8_t *audit = encode(CAIRN_MSG_AUDIT, &ar.base, &alen);
+    cr_expect_eq(signed_call(&t.raw, t.url, "anon", audit, alen, why, sizeof(why)),
+                 CAIRN_MSG_ERROR);
+    cr_expect(strstr(why, "user anonymous may read only their own audit entries"), "%s", why);
+    free(audit);
+    /* the anonymous client itself may cancel its job */
+    cairn_msg_free(raw_call(&t.raw, cancel, clen, &type, why, sizeof(why)));
+    cr_expect_eq(type, CAIRN_MSG_CANCEL_REPLY, "%s", why);
+    free(cancel);
+    free(submit);
     stop(&t);
 }
