@@ -399,6 +399,9 @@ void clients_provenance(sched_daemon_t *d, const cairn_peer_t *from,
     } else {
         Cairn__ProvenanceReply rep = CAIRN__PROVENANCE_REPLY__INIT;
         rep.job = &jp;
+        client_id_t id; /* so that cairn rerun can tell whose code it would run */
+        clients_identity(d, from, &id);
+        rep.caller = id.name;
         d_send(d, d->cnet, from, CAIRN_MSG_PROVENANCE_REPLY, &rep.base);
     }
     clients_frees_fini(&p);
