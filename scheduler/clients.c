@@ -375,7 +375,7 @@ static void fill_summary(sched_daemon_t *d, uint32_t job, Cairn__JobSummary *s,
  * job's first attempt started (a cached task's: when its outputs were
  * checked) and, once it has ended, when its last attempt ended. */
 static void fill_summary_details(sched_daemon_t *d, uint32_t job, Cairn__JobSummary *s,
-                               const sched_job_info_t *ji, frees_t *f)
+                                 const sched_job_info_t *ji, frees_t *f)
 {
     char *sha = NULL;
     cairn_error_t err = {{0}};
