@@ -305,13 +305,14 @@ static bool name_matches(const char *pattern, const char *name)
 static int for_this_scheduler(const cairn_verifier_t *v, const char *scheduler, cairn_error_t *err)
 {
     char name[NAME_MAX_LEN];
-    lower_copy(name, sizeof(name), scheduler ? scheduler : "", scheduler ? strlen(scheduler) : 0);
-    for (size_t i = 0; name[0] && i < v->nnames; i++)
+    size_t len = scheduler ? strlen(scheduler) : 0;
+    lower_copy(name, sizeof(name), scheduler ? scheduler : "", len);
+    for (size_t i = 0; name[0] && len < sizeof(name) && i < v->nnames; i++)
         if (name_matches(v->names[i], name))
             return 0;
     char ours[512] = "";
-    for (size_t i = 0, len = 0; i < v->nnames && len < sizeof(ours); i++)
-        len += (size_t)snprintf(ours + len, sizeof(ours) - len, "%s%s", i ? ", " : "", v->names[i]);
+    for (size_t i = 0, n = 0; i < v->nnames && n < sizeof(ours); i++)
+        n += (size_t)snprintf(ours + n, sizeof(ours) - n, "%s%s", i ? ", " : "", v->names[i]);
     return errcode(err, -EACCES, "signed request is for the scheduler '%s', not this one (%s)",
                    name, v->nnames ? ours : "it has no certificate");
 }
