@@ -133,19 +133,6 @@ static void stop(tls_sched_t *t)
     certs_fini();
 }
 
-static bool log_has(h_sched_t *s, const char *needle)
-{
-    char path[400], line[2048];
-    snprintf(path, sizeof(path), "%s/scheduler.log", s->dir);
-    FILE *f = fopen(path, "r");
-    bool found = false;
-    while (f && !found && fgets(line, sizeof(line), f))
-        found = strstr(line, needle) != NULL;
-    if (f)
-        fclose(f);
-    return found;
-}
-
 Test(signed_requests, a_copy_sent_again_is_refused)
 {
     tls_sched_t t;
@@ -164,7 +151,6 @@ Test(signed_requests, a_copy_sent_again_is_refused)
     /* signed again (a new nonce), the same request is fine */
     cr_expect_eq(signed_call(&t.raw, t.url, "alice", inner, inner_len, why, sizeof(why)),
                  CAIRN_MSG_LIST_JOBS_REPLY, "%s", why);
-    cr_expect(log_has(&t.s, "refused a signed client request: signed request replayed"));
     free(buf);
     free(inner);
     stop(&t);
