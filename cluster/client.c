@@ -52,7 +52,7 @@ int cairn_client_open(const char *url, int64_t timeout_ms, cairn_client_t **out,
         rv = NNG_EINVAL;
     /* who we are, proven per request with the certificate's key (sign.h) */
     if (rv == 0 && !strncmp(url, "tls+", 4) && tls.cert_key &&
-        cairn_signer_open(tls.cert_key, &c->signer, &derr) < 0)
+        cairn_signer_open(tls.cert_key, url, &c->signer, &derr) < 0)
         rv = NNG_EINVAL;
     if (rv != 0) {
         if (c->sock.id)

@@ -93,8 +93,8 @@ static void json_summary(FILE *f, const Cairn__JobSummary *j)
     cairn_json_print_string(f, j->name);
     fprintf(f, ", \"state\": \"%s\", \"submitter\": ", JSTATE(j->state));
     cairn_json_print_string(f, j->submitter);
-    fprintf(f, ", \"seed\": %llu, \"spec_hash\": ", (unsigned long long)j->seed);
-    cairn_json_print_string(f, j->spec_hash);
+    fprintf(f, ", \"seed\": %llu, \"spec_sha256\": ", (unsigned long long)j->seed);
+    cairn_json_print_string(f, j->spec_sha256);
     fprintf(f,
             ", \"submit_time_ms\": %lld, \"start_time_ms\": %lld, \"end_time_ms\": %lld, "
             "\"tasks_total\": %u, \"tasks_pending\": %u, \"tasks_running\": %u, "

@@ -9,12 +9,15 @@
 #include "spec.h"
 
 const char cmd_rerun_help[] =
-    "Usage: cairn rerun JOB [--task TASK] [--wait] [--json]\n"
+    "Usage: cairn rerun JOB [--task TASK] [--as-me] [--wait] [--json]\n"
     "\n"
     "Submit JOB's spec again exactly as it was recorded, with the same job seed (so\n"
-    "every task gets the same CAIRN_SEED), and print the new job's id.\n"
+    "every task gets the same CAIRN_SEED), and print the new job's id. The new job\n"
+    "is yours: its tasks run as you.\n"
     "  --task TASK  only that task; the tasks it needs are taken as done (their\n"
     "               outputs are expected where the first run left them)\n"
+    "  --as-me      rerun another user's job (an administrator may read it): its\n"
+    "               commands then run as you; without it, exit 5\n"
     "  --wait       then wait for the new job to end (exit 1 if it fails)\n"
     "  --json       print {\"job_id\": N}\n";
 
@@ -36,22 +39,49 @@ static int fetch(cli_t *c, uint64_t id, bool raw_spec, Cairn__ProvenanceReply **
                     (ProtobufCMessage **)rep);
 }
 
+/* Whether rerunning job (of owner, asked by caller) runs nobody else's
+ * code as the caller; when it would, only with as_me (a warning), else it
+ * says why not. */
+static bool rerun_allowed(uint64_t job, const char *owner, const char *caller, bool as_me)
+{
+    if (caller && *caller && !strcmp(owner, caller))
+        return true;
+    char you[300];
+    if (caller && *caller)
+        snprintf(you, sizeof(you), "you (%s)", caller);
+    else /* a scheduler that does not say */
+        snprintf(you, sizeof(you), "you");
+    if (as_me) {
+        fprintf(stderr, "cairn rerun: warning: job %" PRIu64 " is %s's: its commands run as %s\n",
+                job, owner, you);
+        return true;
+    }
+    fprintf(stderr,
+            "cairn rerun: job %" PRIu64 " is %s's: a rerun would run %s's commands as %s\n"
+            "cairn rerun: pass --as-me to do that\n",
+            job, owner, owner, you);
+    return false;
+}
+
 int cmd_rerun(cli_t *c, int argc, char **argv)
 {
     if (cli_help_asked(argc, argv, cmd_rerun_help))
         return CLI_OK;
     static const struct option opts[] = {{"task", required_argument, NULL, 't'},
+                                         {"as-me", no_argument, NULL, 'm'},
                                          {"wait", no_argument, NULL, 'w'},
                                          {"json", no_argument, NULL, 'j'},
                                          {NULL, 0, NULL, 0}};
     const char *task = NULL;
-    bool wait = false, json = false;
+    bool wait = false, json = false, as_me = false;
     int o;
     optind = 0; /* a full re-initialisation (GNU): options may follow JOB */
     opterr = 0;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (o == 't')
             task = optarg;
+        else if (o == 'm')
+            as_me = true;
         else if (o == 'w')
             wait = true;
         else if (o == 'j')
@@ -69,6 +99,10 @@ int cmd_rerun(cli_t *c, int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     const Cairn__JobProvenance *jp = rep->job;
+    if (!rerun_allowed(id, jp->submitter, rep->caller, as_me)) {
+        cairn_msg_free(&rep->base);
+        return CLI_DENIED;
+    }
     if (!jp->spec_text || !*jp->spec_text) {
         fprintf(stderr, "cairn rerun: job %" PRIu64 " has no recorded spec\n", id);
         cairn_msg_free(&rep->base);

@@ -719,7 +719,7 @@ static void fill_meta(spec_ctx_t *c, Cairn__JobSpec *js, const char *text, size_
 {
     char hex[2 * CAIRN_SHA256_LEN + 1];
     cairn_sha256_hex(text, len, hex);
-    js->spec_hash = strdup(hex);
+    js->spec_sha256 = strdup(hex);
     js->spec_text = malloc(len + 1);
     if (js->spec_text) {
         memcpy(js->spec_text, text, len);
@@ -728,7 +728,7 @@ static void fill_meta(spec_ctx_t *c, Cairn__JobSpec *js, const char *text, size_
     const struct passwd *pw = getpwuid(getuid());
     const char *user = pw && pw->pw_name ? pw->pw_name : getenv("USER");
     js->submitter = strdup(user ? user : "");
-    if (!js->spec_hash || !js->spec_text || !js->submitter)
+    if (!js->spec_sha256 || !js->spec_text || !js->submitter)
         c->oom = true;
 }
 

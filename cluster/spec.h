@@ -21,7 +21,7 @@ void spec_errors_fini(spec_errors_t *e);
 /* Parse the spec at path (display name: path). On success returns 0 and
  * *out (free with spec_free); else the number of problems (> 0, in errs) or
  * a negative code (file unreadable: message in errs too). The JobSpec
- * carries spec_text (the file as read) and spec_hash (its SHA-256, hex),
+ * carries spec_text (the file as read) and spec_sha256 (its SHA-256, hex),
  * the seed when the spec gives one, and the submitter (the login name). */
 int spec_load(const char *path, Cairn__JobSpec **out, spec_errors_t *errs);
 

@@ -160,9 +160,14 @@ void cairn_hmac_sha256(const void *key, size_t klen, const void *data, size_t le
 
 void cairn_sha256_field(cairn_sha256_ctx_t *c, const char *s)
 {
+    cairn_sha256_field_bytes(c, s ? s : "", s ? strlen(s) : 0);
+}
+
+void cairn_sha256_field_bytes(cairn_sha256_ctx_t *c, const void *data, size_t n)
+{
     char len[24];
-    size_t n = s ? strlen(s) : 0;
     snprintf(len, sizeof(len), "%zu:", n);
     cairn_sha256_update(c, len, strlen(len));
-    cairn_sha256_update(c, s ? s : "", n);
+    if (n) /* empty protobuf bytes have no data pointer */
+        cairn_sha256_update(c, data, n);
 }

@@ -27,6 +27,8 @@ void cairn_sha256_final(cairn_sha256_ctx_t *c, uint8_t out[CAIRN_SHA256_LEN]);
 /* Feed s (NULL: "") as "LEN:" then its bytes, so that no two lists of
  * fields hash alike (cache keys). */
 void cairn_sha256_field(cairn_sha256_ctx_t *c, const char *s);
+/* The same for n bytes that may hold NULs (signed requests). */
+void cairn_sha256_field_bytes(cairn_sha256_ctx_t *c, const void *data, size_t n);
 
 /* A digest as 64 lower-case hex digits and a NUL. */
 void cairn_sha256_to_hex(const uint8_t d[CAIRN_SHA256_LEN], char out[2 * CAIRN_SHA256_LEN + 1]);

@@ -1,43 +1,68 @@
-/* Signed client requests with mbedtls; see sign.h. */
+/* Signed client requests with mbedtls; see sign.h.
+ *
+ * The scheduler's side keeps two small tables: certificates already checked
+ * against the CA (VERIFIED_CACHE, least recently used goes), and the
+ * requests it accepted (seen_t, sorted by time then digest), so that a copy
+ * sent again is refused. A request is remembered while its time would still
+ * be accepted; when the table is full the oldest goes and "floor" rises to
+ * its time: anything not newer than the floor is refused as too old to tell
+ * from a replay. So every accepted request newer than the floor is in the
+ * table, whatever the clock does, in at most replay_max entries. */
 #include "sign.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
-#include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.pb-c.h"
 #include "envelope.h"
+#include "sha256.h"
 
-#define SIGN_DOMAIN "cairn-signed-request-v1"
+#define SIGN_DOMAIN_V2 "cairn-signed-request-v2"
 #define SIGN_NONCE_LEN 16
+#define SIGN_NONCE_MAX 64
+#define NAME_MAX_LEN 256
 /* certificates already checked against the CA, by digest */
 #define VERIFIED_CACHE 32
+/* names of the scheduler's own certificate kept */
+#define OWN_NAMES_MAX 32
 
 struct cairn_signer {
     mbedtls_x509_crt crt;
     mbedtls_pk_context key;
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
+    char scheduler[NAME_MAX_LEN];
 };
 
 typedef struct verified {
-    uint8_t digest[32];
-    char user[256];
+    uint8_t digest[CAIRN_SHA256_LEN];
+    char user[NAME_MAX_LEN];
     uint64_t used; /* for eviction: the least recently used goes */
 } verified_t;
+
+typedef struct seen {
+    int64_t time_ms;
+    uint8_t digest[CAIRN_SHA256_LEN];
+} seen_t;
 
 struct cairn_verifier {
     mbedtls_x509_crt ca;
     verified_t cache[VERIFIED_CACHE];
     size_t ncache;
     uint64_t clock;
+    char names[OWN_NAMES_MAX][NAME_MAX_LEN]; /* this scheduler's, lower case */
+    size_t nnames;
+    seen_t *seen; /* accepted requests: seen[head .. head + nseen), sorted */
+    size_t head, nseen, seen_cap, seen_max;
+    int64_t floor_ms; /* requests at or before this time are refused */
 };
 
 static void mbed_text(int code, char *buf, size_t n)
@@ -46,33 +71,59 @@ static void mbed_text(int code, char *buf, size_t n)
     mbedtls_strerror(code, buf, n);
 }
 
-/* SHA-256 over the domain, time (big endian), nonce and request. */
-static int signed_digest(int64_t time_ms, const uint8_t *nonce, size_t nonce_len,
-                         const uint8_t *req, size_t req_len, uint8_t out[32])
+static void lower_copy(char *dst, size_t n, const char *src, size_t len)
+{
+    if (len >= n)
+        len = n - 1;
+    for (size_t i = 0; i < len; i++)
+        dst[i] = (char)tolower((unsigned char)src[i]);
+    dst[len] = '\0';
+}
+
+/* SHA-256 over the length-prefixed fields: domain, scheduler, time (8 bytes
+ * big endian), nonce and request (client.proto, SignedRequest). */
+static void signed_digest(const char *scheduler, int64_t time_ms, const uint8_t *nonce,
+                          size_t nonce_len, const uint8_t *req, size_t req_len,
+                          uint8_t out[CAIRN_SHA256_LEN])
 {
     uint8_t t[8];
     for (int i = 0; i < 8; i++)
         t[i] = (uint8_t)((uint64_t)time_ms >> (56 - 8 * i));
-    mbedtls_sha256_context c;
-    mbedtls_sha256_init(&c);
-    int rc = mbedtls_sha256_starts_ret(&c, 0);
-    if (!rc)
-        rc = mbedtls_sha256_update_ret(&c, (const uint8_t *)SIGN_DOMAIN, sizeof(SIGN_DOMAIN));
-    if (!rc)
-        rc = mbedtls_sha256_update_ret(&c, t, sizeof(t));
-    if (!rc)
-        rc = mbedtls_sha256_update_ret(&c, nonce, nonce_len);
-    if (!rc)
-        rc = mbedtls_sha256_update_ret(&c, req, req_len);
-    if (!rc)
-        rc = mbedtls_sha256_finish_ret(&c, out);
-    mbedtls_sha256_free(&c);
-    return rc;
+    cairn_sha256_ctx_t c;
+    cairn_sha256_init(&c);
+    cairn_sha256_field(&c, SIGN_DOMAIN_V2);
+    cairn_sha256_field(&c, scheduler);
+    cairn_sha256_field_bytes(&c, t, sizeof(t));
+    cairn_sha256_field_bytes(&c, nonce, nonce_len);
+    cairn_sha256_field_bytes(&c, req, req_len);
+    cairn_sha256_final(&c, out);
 }
 
 /* ---- client side --------------------------------------------------------- */
 
-int cairn_signer_open(const char *path, cairn_signer_t **out, cairn_error_t *err)
+/* The host of a tls+tcp://HOST:PORT URL ("[::1]" without the brackets), as
+ * nng's TLS checks it against the scheduler's certificate. */
+static int url_host(const char *url, char *host, size_t n, cairn_error_t *err)
+{
+    const char *p = url ? strstr(url, "://") : NULL;
+    if (!p)
+        return errcode(err, -EINVAL, "%s: not a URL", url ? url : "(none)");
+    p += 3;
+    const char *end;
+    if (*p == '[') {
+        end = strchr(++p, ']');
+    } else {
+        end = strrchr(p, ':');
+        if (!end)
+            end = p + strcspn(p, "/");
+    }
+    if (!end || end == p || (size_t)(end - p) >= n)
+        return errcode(err, -EINVAL, "%s: no host name to sign requests for", url);
+    lower_copy(host, n, p, (size_t)(end - p));
+    return 0;
+}
+
+int cairn_signer_open(const char *path, const char *url, cairn_signer_t **out, cairn_error_t *err)
 {
     cairn_signer_t *s = calloc(1, sizeof(*s));
     if (!s)
@@ -81,8 +132,13 @@ int cairn_signer_open(const char *path, cairn_signer_t **out, cairn_error_t *err
     mbedtls_pk_init(&s->key);
     mbedtls_entropy_init(&s->entropy);
     mbedtls_ctr_drbg_init(&s->drbg);
+    int rc = url_host(url, s->scheduler, sizeof(s->scheduler), err);
+    if (rc < 0) {
+        cairn_signer_close(s);
+        return rc;
+    }
     char why[128];
-    int rc = mbedtls_x509_crt_parse_file(&s->crt, path);
+    rc = mbedtls_x509_crt_parse_file(&s->crt, path);
     if (rc < 0 || !s->crt.raw.len) {
         mbed_text(rc, why, sizeof(why));
         cairn_signer_close(s);
@@ -121,11 +177,12 @@ void cairn_signer_close(cairn_signer_t *s)
 int cairn_signer_wrap(cairn_signer_t *s, const uint8_t *req, size_t req_len, int64_t now_ms,
                       uint8_t **out, size_t *out_len, cairn_error_t *err)
 {
-    uint8_t nonce[SIGN_NONCE_LEN], digest[32], sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+    uint8_t nonce[SIGN_NONCE_LEN], digest[CAIRN_SHA256_LEN], sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
     size_t sig_len = 0;
-    if (mbedtls_ctr_drbg_random(&s->drbg, nonce, sizeof(nonce)) != 0 ||
-        signed_digest(now_ms, nonce, sizeof(nonce), req, req_len, digest) != 0 ||
-        mbedtls_pk_sign(&s->key, MBEDTLS_MD_SHA256, digest, sizeof(digest), sig, &sig_len,
+    if (mbedtls_ctr_drbg_random(&s->drbg, nonce, sizeof(nonce)) != 0)
+        return errcode(err, -EIO, "cannot sign the request: no randomness");
+    signed_digest(s->scheduler, now_ms, nonce, sizeof(nonce), req, req_len, digest);
+    if (mbedtls_pk_sign(&s->key, MBEDTLS_MD_SHA256, digest, sizeof(digest), sig, &sig_len,
                         mbedtls_ctr_drbg_random, &s->drbg) != 0)
         return errcode(err, -EIO, "cannot sign the request");
     Cairn__SignedRequest m = CAIRN__SIGNED_REQUEST__INIT;
@@ -138,17 +195,54 @@ int cairn_signer_wrap(cairn_signer_t *s, const uint8_t *req, size_t req_len, int
     m.request.len = req_len;
     m.signature.data = sig;
     m.signature.len = sig_len;
+    m.version = CAIRN_SIGN_VERSION;
+    m.scheduler = s->scheduler;
     return cairn_msg_encode(CAIRN_MSG_SIGNED, &m.base, out, out_len, err);
 }
 
 /* ---- scheduler side ------------------------------------------------------ */
 
-int cairn_verifier_open(const char *ca_pem, cairn_verifier_t **out, cairn_error_t *err)
+static void add_name(cairn_verifier_t *v, const unsigned char *p, size_t len)
+{
+    if (v->nnames < OWN_NAMES_MAX && len > 0 && len < NAME_MAX_LEN)
+        lower_copy(v->names[v->nnames++], NAME_MAX_LEN, (const char *)p, len);
+}
+
+/* The names a client may sign for: the CN and DNS names of our certificate. */
+static int own_names(cairn_verifier_t *v, const char *own_pem, cairn_error_t *err)
+{
+    if (!own_pem)
+        return 0;
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    int rc = mbedtls_x509_crt_parse_file(&crt, own_pem);
+    if (rc < 0 || !crt.raw.len) {
+        char why[128];
+        mbed_text(rc, why, sizeof(why));
+        mbedtls_x509_crt_free(&crt);
+        return errcode(err, -EINVAL, "%s: no certificate: %s", own_pem,
+                       rc < 0 ? why : "none found");
+    }
+    for (const mbedtls_x509_name *nm = &crt.subject; nm; nm = nm->next)
+        if (nm->oid.p && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &nm->oid) == 0)
+            add_name(v, nm->val.p, nm->val.len);
+    for (const mbedtls_x509_sequence *san = &crt.subject_alt_names; san; san = san->next)
+        if (san->buf.p &&
+            san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_X509_SAN_DNS_NAME))
+            add_name(v, san->buf.p, san->buf.len);
+    mbedtls_x509_crt_free(&crt);
+    return 0;
+}
+
+int cairn_verifier_open(const char *ca_pem, const char *own_pem, size_t replay_max,
+                        cairn_verifier_t **out, cairn_error_t *err)
 {
     cairn_verifier_t *v = calloc(1, sizeof(*v));
     if (!v)
         return errcode(err, -ENOMEM, "out of memory");
     mbedtls_x509_crt_init(&v->ca);
+    v->seen_max = replay_max ? replay_max : CAIRN_SIGN_REPLAY_MAX;
+    v->floor_ms = INT64_MIN;
     int rc = mbedtls_x509_crt_parse_file(&v->ca, ca_pem);
     if (rc < 0 || !v->ca.raw.len) {
         char why[128];
@@ -156,6 +250,10 @@ int cairn_verifier_open(const char *ca_pem, cairn_verifier_t **out, cairn_error_
         cairn_verifier_close(v);
         return errcode(err, -EINVAL, "%s: no CA certificate: %s", ca_pem,
                        rc < 0 ? why : "none found");
+    }
+    if ((rc = own_names(v, own_pem, err)) < 0) {
+        cairn_verifier_close(v);
+        return rc;
     }
     *out = v;
     return 0;
@@ -166,6 +264,7 @@ void cairn_verifier_close(cairn_verifier_t *v)
     if (!v)
         return;
     mbedtls_x509_crt_free(&v->ca);
+    free(v->seen);
     free(v);
 }
 
@@ -191,72 +290,199 @@ static int subject_cn(const mbedtls_x509_crt *crt, char *user, size_t n, cairn_e
     return errcode(err, -EACCES, "the certificate has no CN");
 }
 
-int cairn_verifier_check(cairn_verifier_t *v, const uint8_t *cert_der, size_t cert_len,
-                         int64_t time_ms, const uint8_t *nonce, size_t nonce_len,
-                         const uint8_t *req, size_t req_len, const uint8_t *sig, size_t sig_len,
-                         int64_t now_ms, char *user, size_t user_size, cairn_error_t *err)
+/* name (lower case) matches pattern: equal, or "*.rest" for one label
+ * followed by ".rest", as mbedtls matches a host against a certificate. */
+static bool name_matches(const char *pattern, const char *name)
 {
-    if (time_ms < now_ms - CAIRN_SIGN_SKEW_MS || time_ms > now_ms + CAIRN_SIGN_SKEW_MS)
+    if (!strcmp(pattern, name))
+        return true;
+    if (strncmp(pattern, "*.", 2) != 0)
+        return false;
+    const char *dot = strchr(name, '.');
+    return dot && dot != name && !strcmp(dot + 1, pattern + 2);
+}
+
+static int for_this_scheduler(const cairn_verifier_t *v, const char *scheduler, cairn_error_t *err)
+{
+    char name[NAME_MAX_LEN];
+    size_t len = scheduler ? strlen(scheduler) : 0;
+    lower_copy(name, sizeof(name), scheduler ? scheduler : "", len);
+    for (size_t i = 0; name[0] && len < sizeof(name) && i < v->nnames; i++)
+        if (name_matches(v->names[i], name))
+            return 0;
+    char ours[512] = "";
+    for (size_t i = 0, n = 0; i < v->nnames && n < sizeof(ours); i++)
+        n += (size_t)snprintf(ours + n, sizeof(ours) - n, "%s%s", i ? ", " : "", v->names[i]);
+    return errcode(err, -EACCES, "signed request is for the scheduler '%s', not this one (%s)",
+                   name, v->nnames ? ours : "it has no certificate");
+}
+
+/* The chain, dates, extended key usage and CN of a certificate (the chain
+ * and CN cached by digest); the user it names into name. */
+static int trusted_cert(cairn_verifier_t *v, const mbedtls_x509_crt *crt,
+                        const uint8_t cdig[CAIRN_SHA256_LEN], char name[NAME_MAX_LEN],
+                        cairn_error_t *err)
+{
+    verified_t *hit = NULL;
+    for (size_t i = 0; i < v->ncache && !hit; i++)
+        if (!memcmp(v->cache[i].digest, cdig, CAIRN_SHA256_LEN))
+            hit = &v->cache[i];
+    /* validity dates are checked every time, the rest once */
+    if (hit && (mbedtls_x509_time_is_past(&crt->valid_to) ||
+                mbedtls_x509_time_is_future(&crt->valid_from)))
+        hit = NULL;
+    if (hit) {
+        hit->used = ++v->clock;
+        snprintf(name, NAME_MAX_LEN, "%s", hit->user);
+        return 0;
+    }
+    uint32_t flags = 0;
+    if (mbedtls_x509_crt_verify((mbedtls_x509_crt *)crt, &v->ca, NULL, NULL, &flags, NULL, NULL) !=
+        0) {
+        char why[256];
+        mbedtls_x509_crt_verify_info(why, sizeof(why), "", flags);
+        why[strcspn(why, "\n")] = '\0';
+        return errcode(err, -EACCES, "signed request: certificate not trusted: %s", why);
+    }
+    /* RFC 5280 4.2.1.12: without the extension any use is allowed; with it,
+     * clientAuth or anyExtendedKeyUsage must be listed (a server's
+     * certificate does not name a user) */
+    if (mbedtls_x509_crt_check_extended_key_usage(crt, MBEDTLS_OID_CLIENT_AUTH,
+                                                  MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)) != 0)
+        return errcode(err, -EACCES,
+                       "signed request: the certificate is not for client authentication (its "
+                       "extended key usage lacks clientAuth)");
+    int rc = subject_cn(crt, name, NAME_MAX_LEN, err);
+    if (rc < 0)
+        return rc;
+    size_t k = 0;
+    if (v->ncache < VERIFIED_CACHE)
+        k = v->ncache++;
+    else
+        for (size_t i = 1; i < VERIFIED_CACHE; i++)
+            if (v->cache[i].used < v->cache[k].used)
+                k = i;
+    v->cache[k] = (verified_t){.used = ++v->clock};
+    memcpy(v->cache[k].digest, cdig, CAIRN_SHA256_LEN);
+    snprintf(v->cache[k].user, NAME_MAX_LEN, "%s", name);
+    return 0;
+}
+
+static int seen_cmp(int64_t t, const uint8_t *d, const seen_t *s)
+{
+    if (t != s->time_ms)
+        return t < s->time_ms ? -1 : 1;
+    return memcmp(d, s->digest, CAIRN_SHA256_LEN);
+}
+
+/* Forget what is at or before time t; the floor rises to what went. */
+static void seen_drop_through(cairn_verifier_t *v, int64_t t)
+{
+    while (v->nseen && v->seen[v->head].time_ms <= t) {
+        if (v->seen[v->head].time_ms > v->floor_ms)
+            v->floor_ms = v->seen[v->head].time_ms;
+        v->head++;
+        v->nseen--;
+    }
+    if (!v->nseen)
+        v->head = 0;
+}
+
+/* Refuse a request accepted before (or too old to tell), else remember it. */
+static int seen_add(cairn_verifier_t *v, int64_t time_ms, const uint8_t digest[CAIRN_SHA256_LEN],
+                    int64_t now_ms, cairn_error_t *err)
+{
+    /* past the window a request is refused anyway: forget those */
+    seen_drop_through(v, now_ms - CAIRN_SIGN_SKEW_MS - 1);
+    if (time_ms <= v->floor_ms)
+        return errcode(err, -EACCES,
+                       "signed request is older than the scheduler can tell from a replay "
+                       "(it remembers the last %zu): send it again",
+                       v->seen_max);
+    size_t lo = 0, hi = v->nseen;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (seen_cmp(time_ms, digest, &v->seen[v->head + mid]) > 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < v->nseen && seen_cmp(time_ms, digest, &v->seen[v->head + lo]) == 0)
+        return errcode(err, -EACCES, "signed request replayed: it was accepted before");
+    if (v->nseen == v->seen_max) { /* full: the oldest goes */
+        seen_drop_through(v, v->seen[v->head].time_ms);
+        if (time_ms <= v->floor_ms)
+            return errcode(err, -EACCES,
+                           "signed request is older than the scheduler can tell from a replay "
+                           "(it remembers the last %zu): send it again",
+                           v->seen_max);
+        return seen_add(v, time_ms, digest, now_ms, err);
+    }
+    if (v->head + v->nseen == v->seen_cap) {
+        if (v->head) { /* room at the front: move down */
+            memmove(v->seen, v->seen + v->head, v->nseen * sizeof(*v->seen));
+            v->head = 0;
+        } else {
+            size_t cap = v->seen_cap ? v->seen_cap * 2 : 64;
+            if (cap > v->seen_max)
+                cap = v->seen_max;
+            seen_t *ns = realloc(v->seen, cap * sizeof(*ns));
+            if (!ns)
+                return errcode(err, -ENOMEM, "out of memory");
+            v->seen = ns;
+            v->seen_cap = cap;
+        }
+    }
+    seen_t *at = &v->seen[v->head + lo];
+    memmove(at + 1, at, (v->nseen - lo) * sizeof(*at));
+    at->time_ms = time_ms;
+    memcpy(at->digest, digest, CAIRN_SHA256_LEN);
+    v->nseen++;
+    return 0;
+}
+
+int cairn_verifier_check(cairn_verifier_t *v, const Cairn__SignedRequest *r, int64_t now_ms,
+                         char *user, size_t user_size, cairn_error_t *err)
+{
+    if (r->version != CAIRN_SIGN_VERSION)
+        return errcode(err, -EPROTO,
+                       "signed request of protocol version %u; this scheduler speaks version %d "
+                       "(bound to the scheduler, never accepted twice): %s",
+                       r->version ? r->version : 1, CAIRN_SIGN_VERSION,
+                       r->version < CAIRN_SIGN_VERSION ? "upgrade the cairn client"
+                                                       : "upgrade the scheduler");
+    if (r->time_ms < now_ms - CAIRN_SIGN_SKEW_MS || r->time_ms > now_ms + CAIRN_SIGN_SKEW_MS)
         return errcode(err, -EACCES,
                        "signed request time is %lld ms from the scheduler's clock "
                        "(at most %d allowed)",
-                       (long long)(time_ms - now_ms), CAIRN_SIGN_SKEW_MS);
-    if (nonce_len < SIGN_NONCE_LEN)
-        return errcode(err, -EACCES, "signed request without a nonce");
+                       (long long)(r->time_ms - now_ms), CAIRN_SIGN_SKEW_MS);
+    if (r->nonce.len < SIGN_NONCE_LEN || r->nonce.len > SIGN_NONCE_MAX)
+        return errcode(err, -EACCES, "signed request without a nonce of %d to %d bytes",
+                       SIGN_NONCE_LEN, SIGN_NONCE_MAX);
+    int rc = for_this_scheduler(v, r->scheduler, err);
+    if (rc < 0)
+        return rc;
     mbedtls_x509_crt crt;
     mbedtls_x509_crt_init(&crt);
-    int rc = mbedtls_x509_crt_parse_der(&crt, cert_der, cert_len);
-    if (rc != 0) {
+    if (mbedtls_x509_crt_parse_der(&crt, r->certificate.data, r->certificate.len) != 0) {
         mbedtls_x509_crt_free(&crt);
         return errcode(err, -EACCES, "signed request: the certificate does not parse");
     }
-    uint8_t cdig[32];
-    mbedtls_sha256_ret(cert_der, cert_len, cdig, 0);
-    verified_t *hit = NULL;
-    for (size_t i = 0; i < v->ncache; i++)
-        if (!memcmp(v->cache[i].digest, cdig, sizeof(cdig)))
-            hit = &v->cache[i];
-    /* validity dates are checked every time, the chain once */
-    if (hit &&
-        (mbedtls_x509_time_is_past(&crt.valid_to) || mbedtls_x509_time_is_future(&crt.valid_from)))
-        hit = NULL;
-    char name[256];
-    if (!hit) {
-        uint32_t flags = 0;
-        if (mbedtls_x509_crt_verify(&crt, &v->ca, NULL, NULL, &flags, NULL, NULL) != 0) {
-            char why[256];
-            mbedtls_x509_crt_verify_info(why, sizeof(why), "", flags);
-            why[strcspn(why, "\n")] = '\0';
-            mbedtls_x509_crt_free(&crt);
-            return errcode(err, -EACCES, "signed request: certificate not trusted: %s", why);
-        }
-        if ((rc = subject_cn(&crt, name, sizeof(name), err)) < 0) {
-            mbedtls_x509_crt_free(&crt);
-            return rc;
-        }
-    } else {
-        snprintf(name, sizeof(name), "%s", hit->user);
+    uint8_t cdig[CAIRN_SHA256_LEN], digest[CAIRN_SHA256_LEN];
+    cairn_sha256(r->certificate.data, r->certificate.len, cdig);
+    char name[NAME_MAX_LEN];
+    rc = trusted_cert(v, &crt, cdig, name, err);
+    if (rc == 0) {
+        signed_digest(r->scheduler, r->time_ms, r->nonce.data, r->nonce.len, r->request.data,
+                      r->request.len, digest);
+        if (mbedtls_pk_verify(&crt.pk, MBEDTLS_MD_SHA256, digest, sizeof(digest), r->signature.data,
+                              r->signature.len) != 0)
+            rc = errcode(err, -EACCES, "signed request: the signature is not the certificate's");
     }
-    uint8_t digest[32];
-    rc = signed_digest(time_ms, nonce, nonce_len, req, req_len, digest);
-    if (!rc)
-        rc = mbedtls_pk_verify(&crt.pk, MBEDTLS_MD_SHA256, digest, sizeof(digest), sig, sig_len);
     mbedtls_x509_crt_free(&crt);
-    if (rc != 0)
-        return errcode(err, -EACCES, "signed request: the signature is not the certificate's");
-    if (!hit) {
-        size_t k = 0;
-        if (v->ncache < VERIFIED_CACHE)
-            k = v->ncache++;
-        else
-            for (size_t i = 1; i < VERIFIED_CACHE; i++)
-                if (v->cache[i].used < v->cache[k].used)
-                    k = i;
-        hit = &v->cache[k];
-        memcpy(hit->digest, cdig, sizeof(cdig));
-        snprintf(hit->user, sizeof(hit->user), "%s", name);
-    }
-    hit->used = ++v->clock;
-    snprintf(user, user_size, "%s", name);
-    return 0;
+    if (rc == 0)
+        rc = seen_add(v, r->time_ms, digest, now_ms, err);
+    if (rc == 0)
+        snprintf(user, user_size, "%s", name);
+    return rc;
 }

@@ -2,41 +2,61 @@
  * certificate (see SignedRequest in client.proto). Debian 12's nng 1.5.2
  * verifies the peer's certificate but does not expose it, so the client
  * also proves, per request, that it holds that certificate's key.
- * mbedtls (which nng's TLS already uses) does the X.509 and signatures. */
+ * mbedtls (which nng's TLS already uses) does the X.509 and signatures.
+ *
+ * A signature (version 2) covers length-prefixed fields, so no two requests
+ * sign alike; it names the scheduler it is meant for (the host the client
+ * dialed, which nng's TLS checked against the scheduler's certificate), so
+ * another scheduler refuses it; and the scheduler remembers what it
+ * accepted for as long as the time would be accepted, so a copy sent again
+ * is refused. */
 #ifndef CAIRN_PROTO_SIGN_H
 #define CAIRN_PROTO_SIGN_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client.pb-c.h"
 #include "scheduling/error.h"
 
 /* How far a request's time may be from the scheduler's clock. */
 #define CAIRN_SIGN_SKEW_MS (5 * 60 * 1000)
+/* The signed-request format this code speaks (SignedRequest.version). */
+#define CAIRN_SIGN_VERSION 2
+/* Accepted requests remembered against replays, by default. */
+#define CAIRN_SIGN_REPLAY_MAX 65536
 
 typedef struct cairn_signer cairn_signer_t;
 
-/* Load a PEM file holding the certificate (first) and its private key. */
-int cairn_signer_open(const char *cert_key_pem, cairn_signer_t **out, cairn_error_t *err);
+/* Load a PEM file holding the certificate (first) and its private key, to
+ * sign requests for the scheduler at url (tls+tcp://HOST:PORT: bound to
+ * HOST, lower case). */
+int cairn_signer_open(const char *cert_key_pem, const char *url, cairn_signer_t **out,
+                      cairn_error_t *err);
 void cairn_signer_close(cairn_signer_t *s);
 /* Wrap the encoded request req into an encoded CAIRN_MSG_SIGNED envelope
- * (malloc'd into *out), stamped with now_ms. */
+ * (malloc'd into *out), stamped with now_ms and a fresh nonce. */
 int cairn_signer_wrap(cairn_signer_t *s, const uint8_t *req, size_t req_len, int64_t now_ms,
                       uint8_t **out, size_t *out_len, cairn_error_t *err);
 
 typedef struct cairn_verifier cairn_verifier_t;
 
-/* Trust certificates signed by the CAs in ca_pem. */
-int cairn_verifier_open(const char *ca_pem, cairn_verifier_t **out, cairn_error_t *err);
+/* Trust client certificates signed by the CAs in ca_pem, for requests
+ * signed for one of the names (subject CN, DNS subjectAltNames) of the
+ * scheduler's own certificate, the first in own_pem. Remember at most
+ * replay_max accepted requests (0: CAIRN_SIGN_REPLAY_MAX). */
+int cairn_verifier_open(const char *ca_pem, const char *own_pem, size_t replay_max,
+                        cairn_verifier_t **out, cairn_error_t *err);
 void cairn_verifier_close(cairn_verifier_t *v);
-/* Check a SignedRequest's fields at now_ms: the certificate chains to a
- * trusted CA and is valid now, the signature is its key's over the
- * request, the time is within CAIRN_SIGN_SKEW_MS. On success the
- * certificate's subject CN is written to user (0); otherwise a negative
- * code (-EACCES) with err saying what failed. */
-int cairn_verifier_check(cairn_verifier_t *v, const uint8_t *cert_der, size_t cert_len,
-                         int64_t time_ms, const uint8_t *nonce, size_t nonce_len,
-                         const uint8_t *req, size_t req_len, const uint8_t *sig, size_t sig_len,
-                         int64_t now_ms, char *user, size_t user_size, cairn_error_t *err);
+/* Check a SignedRequest at now_ms: version 2; the time within
+ * CAIRN_SIGN_SKEW_MS; signed for this scheduler; the certificate chains to
+ * a trusted CA, is valid now and may authenticate clients (its extended key
+ * usage has clientAuth or anyExtendedKeyUsage, or it has none: RFC 5280);
+ * the signature is its key's; not accepted before. On success the request
+ * is remembered and the certificate's subject CN written to user (0);
+ * otherwise a negative code (-EACCES; -EPROTO for another version) with
+ * err saying what failed. */
+int cairn_verifier_check(cairn_verifier_t *v, const Cairn__SignedRequest *r, int64_t now_ms,
+                         char *user, size_t user_size, cairn_error_t *err);
 
 #endif

@@ -20,6 +20,7 @@ struct cache {
     sqlite3_stmt *get, *put, *put_hit;
     hit_t *hits; /* ascending attempt */
     size_t nhits, cap;
+    int64_t seen; /* the newest result's "seen" (recording order) */
 };
 
 static int sql_error(cache_t *c, cairn_error_t *err, const char *what)
@@ -83,7 +84,14 @@ int cache_reload(cache_t *c, cairn_error_t *err)
                        (const char *)sqlite3_column_text(st, 2)) < 0)
             rc = errcode(err, -ENOMEM, "out of memory");
     sqlite3_finalize(st);
-    return rc;
+    if (rc < 0)
+        return rc;
+    if (sqlite3_prepare_v2(journal_db(c->j), "SELECT COALESCE(MAX(seen), 0) FROM cache_results", -1,
+                           &st, NULL) != SQLITE_OK)
+        return sql_error(c, err, "results");
+    c->seen = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return 0;
 }
 
 int cache_open(journal_t *j, cache_t **out, cairn_error_t *err)
@@ -94,16 +102,24 @@ int cache_open(journal_t *j, cache_t **out, cairn_error_t *err)
     c->j = j;
     sqlite3 *db = journal_db(j);
     int rc = 0;
+    /* "cache" held version 1 keys (no submitter), which nothing matches now */
     if (sqlite3_exec(db,
-                     "CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, job INTEGER,"
-                     " task TEXT NOT NULL, attempt INTEGER, outputs BLOB NOT NULL);"
+                     "DROP TABLE IF EXISTS cache;"
+                     "CREATE TABLE IF NOT EXISTS cache_results (key TEXT NOT NULL,"
+                     " outputs BLOB NOT NULL, job INTEGER, task TEXT NOT NULL, attempt INTEGER,"
+                     " seen INTEGER NOT NULL, PRIMARY KEY (key, outputs));"
+                     "CREATE INDEX IF NOT EXISTS cache_results_seen ON cache_results (key, seen);"
                      "CREATE TABLE IF NOT EXISTS cache_hits (attempt INTEGER PRIMARY KEY,"
                      " job INTEGER, task TEXT NOT NULL);",
                      NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT job, task, attempt, outputs FROM cache WHERE key = ?", -1,
-                           &c->get, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO cache VALUES (?,?,?,?,?)", -1, &c->put,
-                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "SELECT job, task, attempt, outputs FROM cache_results WHERE key = ?"
+                           " ORDER BY seen DESC LIMIT 1",
+                           -1, &c->get, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO cache_results VALUES (?,?,?,?,?,?)"
+                           " ON CONFLICT (key, outputs) DO UPDATE SET seen = excluded.seen",
+                           -1, &c->put, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO cache_hits VALUES (?,?,?)", -1, &c->put_hit,
                            NULL) != SQLITE_OK)
         rc = sql_error(c, err, "open");
@@ -137,7 +153,8 @@ bool cache_key(const sched_t *core, prov_t *prov, uint32_t job, uint32_t task,
         return false;
     cairn_sha256_ctx_t h;
     cairn_sha256_init(&h);
-    cairn_sha256_field(&h, "cairn-cache-key-v1");
+    cairn_sha256_field(&h, "cairn-cache-key-v2");
+    cairn_sha256_field(&h, sched_job_user(core, job)); /* results are reused per submitter */
     cairn_sha256_field(&h, ti.cache_base);
     const uint32_t *deps = NULL;
     uint32_t nd = sched_task_deps(core, job, task, &deps);
@@ -210,11 +227,14 @@ int cache_put(cache_t *c, const char *key, uint32_t job, const char *task, uint6
     protobuf_c_message_pack(&m.base, buf);
     sqlite3_stmt *st = c->put;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, job);
-    sqlite3_bind_text(st, 3, task, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)attempt);
-    sqlite3_bind_blob(st, 5, buf, (int)len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, buf, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, job);
+    sqlite3_bind_text(st, 4, task, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)attempt);
+    sqlite3_bind_int64(st, 6, c->seen + 1);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(c, err, "record");
+    if (rc == 0)
+        c->seen++;
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     free(buf);

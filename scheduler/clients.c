@@ -22,7 +22,9 @@
  * request (SignedRequest, checked by on_signed); otherwise "anonymous". Administrators (uid 0, the
  * scheduler's own uid, --admins) may act on every job and drain nodes; other users only on their
  * own jobs; anonymous clients may only read (status, list, nodes, explain) unless
- * --allow-anonymous-writes. */
+ * --allow-anonymous-writes. Anonymous clients' jobs are recorded as "anonymous": an
+ * authenticated user of that name (a local account, a certificate's CN) owns none of them and
+ * may not submit (clients_owns). */
 
 #define ANONYMOUS "anonymous"
 
@@ -155,6 +157,11 @@ bool clients_is_admin(sched_daemon_t *d, const client_id_t *id)
     return false;
 }
 
+bool clients_owns(const client_id_t *id, const char *owner)
+{
+    return !strcmp(owner, id->name) && id->anonymous == !strcmp(owner, ANONYMOUS);
+}
+
 /* May the client change things at all (submit, cancel)? Refuses otherwise. */
 static bool may_write(sched_daemon_t *d, const cairn_peer_t *from, const client_id_t *id,
                       const char *what)
@@ -179,7 +186,7 @@ bool clients_may_touch_job(sched_daemon_t *d, const cairn_peer_t *from, uint32_t
     sched_job_info_t ji;
     sched_job_info(d->core, job, &ji);
     const char *owner = ji.user ? ji.user : "";
-    bool owner_ok = !strcmp(owner, id.name) && (!id.anonymous || d->cfg.allow_anonymous_writes);
+    bool owner_ok = clients_owns(&id, owner) && (!id.anonymous || d->cfg.allow_anonymous_writes);
     if (owner_ok || clients_is_admin(d, &id))
         return true;
     dlog(d->log, LOG_INFO, "refused: %s %s may not %s job %u of %s",
@@ -224,6 +231,14 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     clients_identity(d, from, &id);
     if (!may_write(d, from, &id, "submit jobs"))
         return;
+    if (!clients_owns(&id, id.name)) { /* its jobs would be anonymous clients' */
+        dlog(d->log, LOG_INFO, "refused: user %s may not submit: the name is reserved", id.name);
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+                      "user %s may not submit jobs: the name '%s' is reserved for "
+                      "unauthenticated clients' jobs",
+                      id.name, ANONYMOUS);
+        return;
+    }
     /* the submitter is who the client is, not what it says it is */
     Cairn__JobSpec *js = r->job;
     char *claimed = js->submitter;
@@ -276,10 +291,10 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
             snprintf(target, sizeof(target), "job %llu", (unsigned long long)rep.job_id);
             d_audit(d, id.name, "submit", target, "name=%s tasks=%zu seed=%llu spec_sha256=%s",
                     js->name ? js->name : "", js->n_tasks, (unsigned long long)seed,
-                    js->spec_hash ? js->spec_hash : "");
+                    js->spec_sha256 ? js->spec_sha256 : "");
             cairn_error_t perr = {{0}};
-            if (prov_put_spec(d->prov, (uint32_t)rep.job_id, js->spec_text, js->spec_hash, &perr) <
-                0) {
+            if (prov_put_spec(d->prov, (uint32_t)rep.job_id, js->spec_text, js->spec_sha256,
+                              &perr) < 0) {
                 dlog(d->log, LOG_ERROR, "%s", perr.text);
                 d->degraded = d->batch_failed = true;
             }
@@ -359,6 +374,43 @@ static void fill_summary(sched_daemon_t *d, uint32_t job, Cairn__JobSummary *s,
     s->tasks_succeeded = c[SCHED_TASK_SUCCEEDED];
     s->tasks_failed = c[SCHED_TASK_FAILED] + c[SCHED_TASK_UPSTREAM_FAILED];
     s->tasks_cancelled = c[SCHED_TASK_CANCELLED];
+}
+
+/* What a summary says beyond the core's counts: the spec's hash, when the
+ * job's first attempt started (a cached task's: when its outputs were
+ * checked) and, once it has ended, when its last attempt ended. */
+static void fill_summary_details(sched_daemon_t *d, uint32_t job, Cairn__JobSummary *s,
+                                 const sched_job_info_t *ji, frees_t *f)
+{
+    char *sha = NULL;
+    cairn_error_t err = {{0}};
+    if (prov_get_spec(d->prov, job, NULL, &sha, &err) < 0)
+        dlog(d->log, LOG_WARN, "%s", err.text);
+    if (sha)
+        s->spec_sha256 = clients_keep(f, sha);
+    int64_t start = 0, end = 0;
+    for (uint32_t t = 0; t < ji->ntasks; t++) {
+        sched_task_info_t ti;
+        if (sched_task_info(d->core, job, t, &ti) < 0)
+            continue;
+        sched_attempt_info_t ai;
+        for (uint64_t a = ti.attempt; a && sched_attempt_get(d->core, a, &ai) == 0; a = ai.prev) {
+            uint32_t from_job;
+            const char *from_task;
+            int64_t began = ai.started_ms;
+            if (!began && ai.ended_ms && cache_hit_get(d->cache, ai.id, &from_job, &from_task))
+                began = ai.ended_ms;
+            if (began && (!start || began < start))
+                start = began;
+            if (ai.ended_ms > end)
+                end = ai.ended_ms;
+        }
+    }
+    s->start_time_ms = start;
+    bool ended = s->state == CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED ||
+                 s->state == CAIRN__JOB_STATE__JOB_STATE_FAILED ||
+                 s->state == CAIRN__JOB_STATE__JOB_STATE_CANCELLED;
+    s->end_time_ms = ended ? end : 0;
 }
 
 /* Pointers to free once a reply is sent. */
@@ -531,6 +583,7 @@ static void status_reply(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job
     Cairn__JobSummary sum;
     sched_job_info_t ji;
     fill_summary(d, job, &sum, &ji);
+    fill_summary_details(d, job, &sum, &ji, &f);
     rep.job = &sum;
     if (!summary_only)
         rep.tasks = clients_keep(&f, calloc(ji.ntasks + 1, sizeof(*rep.tasks)));
@@ -632,6 +685,7 @@ static void on_list(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Li
             rep.truncated = true;
             break;
         }
+        fill_summary_details(d, job, s, &ji, &f);
         rep.jobs[rep.n_jobs++] = s;
     }
     d_send(d, d->cnet, from, CAIRN_MSG_LIST_JOBS_REPLY, &rep.base);
@@ -958,12 +1012,13 @@ static void on_signed(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     }
     char user[256];
     cairn_error_t err = {{0}};
-    if (cairn_verifier_check(d->verifier, r->certificate.data, r->certificate.len, r->time_ms,
-                             r->nonce.data, r->nonce.len, r->request.data, r->request.len,
-                             r->signature.data, r->signature.len, wall_ms(), user, sizeof(user),
-                             &err) < 0) {
+    int rc = cairn_verifier_check(d->verifier, r, wall_ms(), user, sizeof(user), &err);
+    if (rc < 0) {
         dlog(d->log, LOG_WARN, "refused a signed client request: %s", err.text);
-        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED, "%s", err.text);
+        clients_error(d, from,
+                      rc == -EPROTO ? CAIRN__ERROR_CODE__ERROR_CODE_UNSUPPORTED
+                                    : CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+                      "%s", err.text);
         return;
     }
     cairn_msg_type_t type;

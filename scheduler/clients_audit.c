@@ -135,7 +135,8 @@ void clients_audit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Aud
         client_id_t id;
         clients_identity(d, from, &id);
         if (!clients_is_admin(d, &id)) {
-            if (id.anonymous || (user && strcmp(user, id.name) != 0)) {
+            if (id.anonymous || !clients_owns(&id, id.name) ||
+                (user && strcmp(user, id.name) != 0)) {
                 clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
                               "%s %s may read only their own audit entries",
                               id.anonymous ? "anonymous client" : "user", id.name);

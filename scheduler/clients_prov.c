@@ -153,6 +153,63 @@ static char *mask_value(frees_t *p, char *text, const char *value)
     return out;
 }
 
+static bool name_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '.';
+}
+
+/* Where value is set after the name key in text, at or after from
+ * ("KEY: value", "KEY: 'value'", "\"KEY\": \"value\"", "KEY=value"); NULL
+ * when nowhere. */
+static const char *setting_at(const char *text, const char *from, const char *key,
+                              const char *value)
+{
+    size_t kl = strlen(key), vl = strlen(value);
+    for (const char *k = strstr(from, key); k; k = strstr(k + 1, key)) {
+        const char *q = k + kl;
+        if ((k > text && name_char(k[-1])) || name_char(*q))
+            continue;
+        q += strspn(q, "\"'");
+        q += strspn(q, " \t");
+        if (*q != ':' && *q != '=')
+            continue;
+        q += 1 + strspn(q + 1, " \t");
+        char quote = *q == '"' || *q == '\'' ? *q++ : '\0';
+        char after = strncmp(q, value, vl) ? 'x' : q[vl];
+        if (quote ? after == quote : (after == '\0' || strchr(" \t\r\n,}]#", after)))
+            return q;
+    }
+    return NULL;
+}
+
+/* text with value masked where key sets it, whatever its length (a short
+ * value is masked nowhere else: masking every "1" would mangle the text);
+ * text itself when it is set nowhere. */
+static char *mask_setting(frees_t *p, char *text, const char *key, const char *value)
+{
+    size_t vl = strlen(value), n = 0;
+    if (!vl || !*key)
+        return text;
+    for (const char *s = setting_at(text, text, key, value); s;
+         s = setting_at(text, s + vl, key, value))
+        n++;
+    if (!n)
+        return text;
+    char *out = pool_alloc(p, strlen(text) + n * strlen(MASKED) + 1);
+    if (!out)
+        return text;
+    char *o = out;
+    const char *s = text;
+    for (const char *hit; (hit = setting_at(text, s, key, value)) != NULL; s = hit + vl) {
+        memcpy(o, s, (size_t)(hit - s));
+        o += hit - s;
+        memcpy(o, MASKED, strlen(MASKED));
+        o += strlen(MASKED);
+    }
+    strcpy(o, s);
+    return out;
+}
+
 /* The spec text with the values of secret env entries masked, as in the
  * tasks' env (spec_sha256 stays the hash of the text as submitted). */
 static char *mask_spec(frees_t *p, sched_daemon_t *d, uint32_t job, uint32_t ntasks, char *text)
@@ -169,8 +226,10 @@ static char *mask_spec(frees_t *p, sched_daemon_t *d, uint32_t job, uint32_t nta
                 continue;
             char key[256];
             snprintf(key, sizeof(key), "%.*s", (int)(eq - e), e);
-            if (prov_is_secret(pattern, key))
+            if (prov_is_secret(pattern, key)) {
+                text = mask_setting(p, text, key, eq + 1);
                 text = mask_value(p, text, eq + 1);
+            }
         }
     }
     return text;
@@ -340,6 +399,9 @@ void clients_provenance(sched_daemon_t *d, const cairn_peer_t *from,
     } else {
         Cairn__ProvenanceReply rep = CAIRN__PROVENANCE_REPLY__INIT;
         rep.job = &jp;
+        client_id_t id; /* so that cairn rerun can tell whose code it would run */
+        clients_identity(d, from, &id);
+        rep.caller = id.name;
         d_send(d, d->cnet, from, CAIRN_MSG_PROVENANCE_REPLY, &rep.base);
     }
     clients_frees_fini(&p);

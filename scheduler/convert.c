@@ -70,11 +70,11 @@ uint64_t conv_job_seed(const Cairn__JobSpec *js)
         return js->seed;
     /* derived from the spec's content: same spec, same seed */
     uint64_t h = 0xcbf29ce484222325ull;
-    const char *parts[] = {js->spec_hash, js->name};
+    const char *parts[] = {js->spec_sha256, js->name};
     for (size_t i = 0; i < 2; i++)
         for (const unsigned char *p = (const unsigned char *)(parts[i] ? parts[i] : ""); *p; p++)
             h = (h ^ *p) * 0x100000001b3ull;
-    for (size_t t = 0; t < js->n_tasks && !(js->spec_hash && *js->spec_hash); t++)
+    for (size_t t = 0; t < js->n_tasks && !(js->spec_sha256 && *js->spec_sha256); t++)
         for (size_t a = 0; a < js->tasks[t]->n_argv; a++)
             for (const unsigned char *p = (const unsigned char *)js->tasks[t]->argv[a]; p && *p;
                  p++)

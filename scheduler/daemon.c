@@ -630,7 +630,8 @@ static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
     if ((rv = clients_listen(d->csock, d->client_url, &tls, &terr)) != 0)
         return errcode(err, -EADDRINUSE, "cannot listen for clients on %s: %s", d->client_url,
                        terr.text[0] ? terr.text : nng_strerror(rv));
-    if (d->cfg.tls_ca && !d->verifier && cairn_verifier_open(d->cfg.tls_ca, &d->verifier, err) < 0)
+    if (d->cfg.tls_ca && !d->verifier &&
+        cairn_verifier_open(d->cfg.tls_ca, d->cfg.tls_cert, 0, &d->verifier, err) < 0)
         return -EINVAL;
     if (!d->wwatch)
         d->wwatch = watchdog_create(d->worker_url, true, &tls);

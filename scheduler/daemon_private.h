@@ -289,6 +289,10 @@ typedef struct client_id {
     uid_t uid;
 } client_id_t;
 void clients_identity(sched_daemon_t *d, const cairn_peer_t *from, client_id_t *id);
+/* Whether owner (a job's or audit entry's user) is id: the same name, and
+ * "anonymous" only for an unauthenticated client, never for a user of that
+ * name. */
+bool clients_owns(const client_id_t *id, const char *owner);
 /* Root, the scheduler's own user, or listed in --admins (by name or group). */
 bool clients_is_admin(sched_daemon_t *d, const client_id_t *id);
 /* clients_audit.c: AuditRequest */

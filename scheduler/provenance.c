@@ -131,14 +131,17 @@ int prov_put_spec(prov_t *p, uint32_t job, const char *text, const char *sha256,
 
 int prov_get_spec(prov_t *p, uint32_t job, char **text, char **sha256, cairn_error_t *err)
 {
-    *text = *sha256 = NULL;
+    if (text)
+        *text = NULL;
+    *sha256 = NULL;
     sqlite3_stmt *st = p->get_spec;
     sqlite3_bind_int64(st, 1, job);
     int s = sqlite3_step(st), rc = 0;
     if (s == SQLITE_ROW) {
-        *text = strdup((const char *)sqlite3_column_text(st, 0));
+        if (text)
+            *text = strdup((const char *)sqlite3_column_text(st, 0));
         *sha256 = strdup((const char *)sqlite3_column_text(st, 1));
-        if (!*text || !*sha256)
+        if ((text && !*text) || !*sha256)
             rc = errcode(err, -ENOMEM, "out of memory");
     } else if (s != SQLITE_DONE) {
         rc = sql_error(p, err, "spec");

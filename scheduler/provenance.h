@@ -29,7 +29,8 @@ int prov_put_end(prov_t *p, uint64_t attempt, uint32_t rank, const Cairn__Attemp
                  cairn_error_t *err);
 
 /* A job's spec exactly as submitted, and its hash (at submit, in the
- * open transaction); prov_get_spec returns malloc'd copies or NULLs. */
+ * open transaction); prov_get_spec returns malloc'd copies or NULLs (text
+ * may be NULL: the hash alone). */
 int prov_put_spec(prov_t *p, uint32_t job, const char *text, const char *sha256,
                   cairn_error_t *err);
 int prov_get_spec(prov_t *p, uint32_t job, char **text, char **sha256, cairn_error_t *err);

@@ -3,8 +3,9 @@
 # unchanged is not run again (status names the job it came from) and its
 # dependents proceed; a changed input file, argument, seed or env, a
 # changed upstream output, outputs edited since, and --no-cache each make
-# it run. Every run appends to runs.log, so what ran is counted, not
-# guessed.
+# it run; a run with the same outputs does not take over the name of the
+# result reused; another user's job reuses only its own results. Every run
+# appends to runs.log, so what ran is counted, not guessed.
 #   sh cache.sh BIN_DIR TESTS_DIR
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -79,8 +80,17 @@ assert 'cached_from_job' not in t['report']['attempts'][-1]
 "$cairn" logs "$j2" report >"$dir/log" 2>&1
 grep -q "3+2+1" "$dir/log" && ok "the dependent read the reused output" || bad "report: $(cat "$dir/log")"
 
-submit --no-cache >/dev/null
+j3=$(submit --no-cache)
 expect_runs "--no-cache runs both" 2 2
+# that run left the same outputs: it takes nothing over, the result reused
+# is still the first run's
+j4=$(submit)
+expect_runs "the same job after --no-cache: cached" 2 2
+"$cairn" status "$j4" >"$dir/st" 2>&1
+if grep -q "^prep .*cached: the outputs of job $j1's prep" "$dir/st" &&
+    grep -q "^use .*cached: the outputs of job $j1's use" "$dir/st"; then
+    ok "a later run with the same outputs does not replace the result others reused (job $j1's, not $j3's)"
+else bad "after --no-cache: $(cat "$dir/st")"; fi
 
 echo "1 2 4" >"$w/in.txt"
 submit >/dev/null
@@ -106,6 +116,44 @@ submit >/dev/null
 expect_runs "an output deleted since its run: not reused" 6 7
 submit >/dev/null
 expect_runs "and then the same job again: cached" 6 7
+
+# another user (nobody: the CLI copied where it can run it, the cluster's
+# socket and the workdir opened to it) submits the same job: root's results
+# are not reused for it; its own are, and root's stay root's
+if [ "$(id -u)" = 0 ]; then
+    mkdir -p "$dir/nb"
+    cp "$cairn" "$dir/nb/cairn"
+    chmod 755 "$dir/nb" "$dir/nb/cairn"
+    chmod 711 "$dir" "$CAIRN_STATE_DIR"
+    chmod 777 "$w"
+    chmod 666 "$w"/*.txt "$w/runs.log"
+    chmod 644 "$dir/job.yaml"
+    as_nobody() {
+        timeout 120 setpriv --reuid=65534 --regid=65534 --clear-groups \
+            env CAIRN_STATE_DIR="$CAIRN_STATE_DIR" "$dir/nb/cairn" "$@"
+    }
+    p0=$(runs prep)
+    u0=$(runs use)
+    as_nobody submit "$dir/job.yaml" --wait >"$dir/nb.out" 2>&1 || bad "nobody's submit: $(cat "$dir/nb.out")"
+    jn=$(head -1 "$dir/nb.out")
+    expect_runs "the same job of another user runs: no one else's results" $((p0 + 1)) $((u0 + 1))
+    "$cairn" status "$jn" >"$dir/st" 2>&1
+    grep -q "cached" "$dir/st" && bad "nobody's job reused results: $(cat "$dir/st")"
+    as_nobody submit "$dir/job.yaml" --wait >"$dir/nb.out" 2>&1 || bad "nobody's submit: $(cat "$dir/nb.out")"
+    jn2=$(head -1 "$dir/nb.out")
+    expect_runs "and again: its own results are" $((p0 + 1)) $((u0 + 1))
+    "$cairn" status "$jn2" >"$dir/st" 2>&1
+    if grep -q "^prep .*cached: the outputs of job $jn's prep" "$dir/st"; then
+        ok "nobody's second job names nobody's first"
+    else bad "nobody's second job: $(cat "$dir/st")"; fi
+    jr=$(submit)
+    expect_runs "root's job is still cached" $((p0 + 1)) $((u0 + 1))
+    "$cairn" status "$jr" >"$dir/st" 2>&1
+    if grep -q "^prep .*cached: the outputs of job" "$dir/st" &&
+        ! grep -q "cached: the outputs of job \($jn\|$jn2\)'s" "$dir/st"; then
+        ok "root's job reuses root's results, not nobody's"
+    else bad "root's job after nobody's: $(cat "$dir/st")"; fi
+else echo "skip: another user's job needs root"; fi
 
 if timeout 60 "$cairn" submit "$dir/nosuch.yaml" >/dev/null 2>&1; then bad "submit of a missing file"; fi
 cat >"$dir/bad.yaml" <<EOF

@@ -104,6 +104,18 @@ case "$job" in [1-9]*) ;; *) bad "submit printed '$job', not a job id" ;; esac
 expect 0 "status --json" -- "$cairn" status "$job" --json
 json_check "all tasks succeeded" \
     "j['job']['state'] == 'succeeded' and len(j['tasks']) == 4 and all(t['state'] == 'succeeded' for t in j['tasks']) and all(len(t['attempts']) == 1 for t in j['tasks'])"
+# the summary is filled, under the name provenance uses: spec_sha256 (the
+# hash of the file as submitted), when the job's first attempt started and
+# its last ended
+sha=$(sha256sum "$dir/dag.yaml" | cut -d' ' -f1)
+summary_ok="s['spec_sha256'] == '$sha' and 'spec_hash' not in s and 0 < s['submit_time_ms'] <= s['start_time_ms'] <= s['end_time_ms'] and s['start_time_ms'] == min(a['start_time_ms'] for t in j['tasks'] for a in t['attempts']) and s['end_time_ms'] == max(a['end_time_ms'] for t in j['tasks'] for a in t['attempts'])"
+json_check "status --json: spec_sha256, start and end times" "(lambda s: $summary_ok)(j['job'])"
+"$cairn" status "$job" --json >"$dir/status.json"
+expect 0 "jobs --json with the summary" -- "$cairn" jobs --json
+json_check "jobs --json: the same summary" \
+    "[x for x in j['jobs'] if x['job_id'] == $job] == [json.load(open('$dir/status.json'))['job']]"
+expect 0 "inspect" -- "$cairn" inspect "$job"
+grep -q "spec sha256 $sha," "$dir/out" && ok "inspect shows the same spec hash" || bad "inspect: $(cat "$dir/out")"
 expect 0 "status table" -- "$cairn" status "$job"
 grep -q "NAME  *STATE  *ATTEMPT  *NODE  *GPUS  *DURATION  *REASON" "$dir/out" || bad "status header"
 expect 0 "logs" -- "$cairn" logs "$job" prep
@@ -183,6 +195,8 @@ expect 0 "logs --follow from before the task starts" -- "$cairn" logs "$fjob" ta
 expect 0 "submit a long job" -- "$cairn" submit "$dir/long.yaml" --json
 json_check "submit --json" "j['job_id'] > 0"
 long=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['job_id'])" "$dir/out")
+expect 0 "status of a job not ended" -- "$cairn" status "$long" --json
+json_check "a job not ended has no end time" "j['job']['end_time_ms'] == 0"
 timeout 60 "$cairn" wait "$long" >"$dir/wait.out" 2>&1 &
 waiter=$!
 expect 0 "cancel" -- "$cairn" cancel "$long"

@@ -5,7 +5,8 @@
 # seed, the second saying how the first ended; node, topology fingerprint,
 # worker version, cores, GPU model/UUID/PCI bus id, Cairn's variables,
 # times, exit, memory, CPU time and the outputs' SHA-256 (checked against
-# the files); secret env values are masked everywhere, also in the spec;
+# the files); secret env values are masked everywhere, also in the spec
+# (short ones where they are set);
 # cairn inspect shows the same; reruns get the spec unmasked.
 #   sh provenance.sh BIN_DIR TESTS_DIR
 set -u
@@ -31,7 +32,7 @@ tasks:
     kind: train
     workdir: $w
     resources: {cpus: 2, gpus: 1}
-    env: {API_TOKEN: hunter2-secret, LR: "0.5"}
+    env: {API_TOKEN: hunter2-secret, LR: "0.5", DB_PASSWORD: "ab", X_KEY: z9}
     outputs: [model.txt, ckpt]
     retry: {attempts: 3, backoff: 10ms, on: [any-exit]}
     shell: 'if [ ! -e tried ]; then touch tried; exit 3; fi; mkdir -p ckpt; echo \$CAIRN_SEED > ckpt/a; echo \$LR > model.txt'
@@ -54,7 +55,11 @@ assert "hunter2-secret" not in json.dumps(rec), "a secret leaked"
 t = {x["name"]: x for x in rec["tasks"]}["train"]
 assert t["kind"] == "train" and t["argv"][:2] == ["/bin/sh", "-c"] and t["workdir"] == w
 env = {e["key"]: e["value"] for e in t["env"]}
-assert env == {"API_TOKEN": "****", "LR": "0.5"}, env
+assert env == {"API_TOKEN": "****", "LR": "0.5", "DB_PASSWORD": "****", "X_KEY": "****"}, env
+# secrets shorter than 4 characters too, where they are set
+spec = rec["spec_text"]
+assert 'DB_PASSWORD: "****"' in spec and "X_KEY: ****}" in spec, spec
+assert 'DB_PASSWORD: "ab"' not in spec and "X_KEY: z9" not in spec, spec
 a1, a2 = t["attempts"]
 assert (a1["number"], a2["number"]) == (1, 2)
 assert a1["end"] == "exit_nonzero" and a1["exit_code"] == 3 and a1["previous_end"] == ""

@@ -6,7 +6,8 @@
 # who their certificate says (its CN, proven by signing each request): the
 # job of the client "nobody" (a user every Debian host has) is nobody's and
 # runs as nobody on the root worker; bob may not cancel it; the
-# administrator ops may.
+# administrator ops may, and may rerun it only with --as-me (a warning).
+# A certificate for servers only cannot be a client's.
 #   sh tls.sh BIN_DIR TESTS_DIR
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -18,10 +19,10 @@ cd "$dir" || exit 1
 ssl() { openssl "$@" >/dev/null 2>&1 || { echo "FAIL: openssl $1"; exit 1; }; }
 ssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
     -out ca.pem -days 2 -subj /CN=cairn-test-ca
-cert() { # name subject [san]
+cert() { # name subject [extension line]
     ssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1.key" \
         -out "$1.csr" -subj "$2"
-    if [ -n "${3:-}" ]; then printf 'subjectAltName=%s\n' "$3" >"$1.ext"; else : >"$1.ext"; fi
+    printf '%s\n' "${3:-}" >"$1.ext"
     ssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
         -extfile "$1.ext" -out "$1.crt"
     cat "$1.crt" "$1.key" >"$1.pem"
@@ -33,6 +34,7 @@ cert worker /CN=w1
 cert client /CN=nobody
 cert bob /CN=bob
 cert ops /CN=ops
+cert srvonly /CN=root extendedKeyUsage=serverAuth
 
 ports=$(python3 -c 'import socket
 s=[socket.socket() for _ in range(2)]
@@ -103,6 +105,24 @@ else bad "bob cancelling nobody's job: exit $rc, $(cat err.txt)"; fi
 if as ops cancel "$id" >out.txt 2>err.txt; then ok "the administrator ops may"
 else bad "ops could not cancel: $(cat err.txt)"; fi
 
+# rerunning another user's job runs their commands as oneself: the
+# administrator ops is warned and needs --as-me; nobody reruns its own
+njobs=$(cli jobs --json | grep -c '"job_id"')
+as ops rerun 1 >out.txt 2>err.txt
+rc=$?
+if [ $rc -eq 5 ] && grep -q "job 1 is nobody's: a rerun would run nobody's commands as you (ops)" err.txt &&
+    grep -q -- "--as-me" err.txt && [ "$(cli jobs --json | grep -c '"job_id"')" = "$njobs" ]; then
+    ok "ops rerunning nobody's job is stopped (exit 5: $(head -1 err.txt))"
+else bad "ops rerun 1 without --as-me: exit $rc, $(cat out.txt err.txt)"; fi
+if as ops rerun 1 --as-me --json >out.txt 2>err.txt &&
+    grep -q "warning: job 1 is nobody's: its commands run as you (ops)" err.txt; then
+    rid=$(grep -o '[0-9][0-9]*' out.txt | head -1)
+    if cli status "$rid" --json | grep -q '"submitter": "ops"'; then ok "--as-me reruns it as ops, warned"
+    else bad "the rerun is not ops's: $(cli status "$rid" --json)"; fi
+else bad "ops rerun 1 --as-me: $(cat out.txt err.txt)"; fi
+if cli rerun 1 >out.txt 2>err.txt && [ ! -s err.txt ]; then ok "nobody reruns its own job without a warning"
+else bad "nobody's own rerun: $(cat out.txt err.txt)"; fi
+
 # a signed request is worth nothing without TLS: the plain-tcp client is
 # anonymous (and the scheduler here takes no plain tcp), tested in
 # test_net_sign; a request without a certificate is refused by TLS itself
@@ -113,5 +133,14 @@ else ok "a worker without a certificate is refused by the handshake"; fi
 if timeout 60 "$cairn" --scheduler "$curl_" --tls-ca ca.pem jobs >out.txt 2>err.txt; then
     bad "a client without a certificate was served"
 else ok "a client without a certificate is refused"; fi
+
+# a certificate for servers only (extended key usage serverAuth) is no
+# client's, whatever its CN (tests/unit/test_scheduler_signed.c: nor when it
+# only signs requests on another client's connection)
+as srvonly jobs >out.txt 2>err.txt
+rc=$?
+if [ $rc -ne 0 ] && ! grep -q "job_id\|tls-job" out.txt; then
+    ok "a certificate for servers only is refused (exit $rc: $(head -1 err.txt))"
+else bad "the server-only certificate was served: exit $rc, $(cat out.txt err.txt)"; fi
 
 exit $fail

@@ -108,10 +108,10 @@ LEAK_TEST(spec, digits_example)
     cr_assert_str_eq(js->name, "digits-sweep");
     cr_assert_eq(js->seed_present_case, CAIRN__JOB_SPEC__SEED_PRESENT_SEED);
     cr_assert_eq(js->seed, 42);
-    cr_assert_eq(strlen(js->spec_hash), 64);
+    cr_assert_eq(strlen(js->spec_sha256), 64);
     char hex[65];
     cairn_sha256_hex(js->spec_text, strlen(js->spec_text), hex);
-    cr_assert_str_eq(js->spec_hash, hex);
+    cr_assert_str_eq(js->spec_sha256, hex);
     cr_assert(strncmp(js->spec_text, "name: digits-sweep\n", 19) == 0);
     cr_assert_not_null(js->submitter);
     cr_assert_eq(js->n_tasks, 8);

@@ -1,125 +1,83 @@
 /* Signed client requests (proto/sign.c): a request signed with a client
  * certificate's key names the certificate's CN; a changed request, a
  * stale time, a certificate from another CA, someone else's certificate
- * with one's own key, or a certificate without a CN are refused. The
- * certificates are made with openssl for each run. */
+ * with one's own key, a certificate without a CN or for servers only, a
+ * request signed for another scheduler, one accepted before and one in the
+ * old format are refused. The certificates are made with openssl for each
+ * run. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "certs.h"
 #include "client.pb-c.h"
 #include "envelope.h"
 #include "leak_check.h"
 #include "sign.h"
 
-static char dir[64];
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-}
-
-/* ca NAME; cert NAME SUBJECT CA */
-static void make_ca(const char *name)
-{
-    sh("cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-       "-keyout %s.key -out %s.pem -days 2 -subj /CN=%s >/dev/null 2>&1",
-       dir, name, name, name);
-}
-
-static void make_cert(const char *name, const char *subject, const char *ca)
-{
-    sh("cd %s && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-       "-keyout %s.key -out %s.csr -subj '%s' >/dev/null 2>&1 && "
-       "openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key -CAcreateserial -days 2 "
-       "-out %s.crt >/dev/null 2>&1 && cat %s.crt %s.key > %s.both",
-       dir, name, name, subject, name, ca, ca, name, name, name, name);
-}
-
 static void setup(void)
 {
-    if (system("command -v openssl >/dev/null 2>&1") != 0)
-        cr_skip_test("no openssl to make certificates");
-    snprintf(dir, sizeof(dir), "/tmp/cairn-sign-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    make_ca("ca");
-    make_ca("evil");
-    make_cert("alice", "/CN=alice", "ca");
-    make_cert("bob", "/CN=bob", "ca");
-    make_cert("mallory", "/CN=alice", "evil");
-    make_cert("nocn", "/O=cairn", "ca");
+    certs_init();
+    certs_ca("ca");
+    certs_ca("evil");
+    certs_make("alice", "/CN=alice", "ca", "");
+    certs_make("bob", "/CN=bob", "ca", "");
+    certs_make("mallory", "/CN=alice", "evil", "");
+    certs_make("nocn", "/O=cairn", "ca", "");
+    certs_make("srvonly", "/CN=root", "ca", "extendedKeyUsage=serverAuth");
+    certs_make("cliauth", "/CN=carol", "ca", "extendedKeyUsage=clientAuth,serverAuth");
+    certs_make("anyeku", "/CN=dave", "ca", "extendedKeyUsage=anyExtendedKeyUsage");
+    certs_make("sched", "/CN=sched-a.example", "ca",
+               "subjectAltName=DNS:Alt.Example,DNS:*.wild.example");
 }
 
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cleanup of %s failed\n", dir);
-}
+#define SCHED "tls+tcp://sched-a.example:7000"
 
-static int64_t now_ms(void)
+/* Sign req as who (NAME.both) at t for the scheduler at url; the decoded
+ * SignedRequest. */
+static Cairn__SignedRequest *sign_for(const char *url, const char *who, const char *req, int64_t t)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static char *path(const char *name)
-{
-    static char p[4][128];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
-    return p[k];
-}
-
-/* Sign req as who (NAME.both) at t; the decoded SignedRequest. */
-static Cairn__SignedRequest *sign_as(const char *who, const char *req, int64_t t)
-{
-    cairn_signer_t *s = NULL;
-    cairn_error_t err = {{0}};
-    char file[64];
-    snprintf(file, sizeof(file), "%s.both", who);
-    cr_assert_eq(cairn_signer_open(path(file), &s, &err), 0, "%s", err.text);
-    uint8_t *buf = NULL;
     size_t len = 0;
-    cr_assert_eq(cairn_signer_wrap(s, (const uint8_t *)req, strlen(req), t, &buf, &len, &err), 0,
-                 "%s", err.text);
-    cairn_signer_close(s);
+    uint8_t *buf = certs_sign(url, who, (const uint8_t *)req, strlen(req), t, &len);
     cairn_msg_type_t type;
     ProtobufCMessage *m = NULL;
+    cairn_error_t err = {{0}};
     cr_assert_eq(cairn_msg_decode(buf, len, 0, &type, &m, &err), 0, "%s", err.text);
     cr_assert_eq(type, CAIRN_MSG_SIGNED);
     free(buf);
     return (Cairn__SignedRequest *)m;
 }
 
+static Cairn__SignedRequest *sign_as(const char *who, const char *req, int64_t t)
+{
+    return sign_for(SCHED, who, req, t);
+}
+
 static int check(cairn_verifier_t *v, const Cairn__SignedRequest *r, int64_t now, char *user,
                  cairn_error_t *err)
 {
-    return cairn_verifier_check(v, r->certificate.data, r->certificate.len, r->time_ms,
-                                r->nonce.data, r->nonce.len, r->request.data, r->request.len,
-                                r->signature.data, r->signature.len, now, user, 256, err);
+    return cairn_verifier_check(v, r, now, user, 256, err);
 }
 
-TestSuite(sign, .init = setup, .fini = teardown);
-
-Test(sign, a_signed_request_names_its_certificate)
+/* A verifier trusting ca for the scheduler of sched.both. */
+static cairn_verifier_t *verifier(size_t replay_max)
 {
     cairn_verifier_t *v = NULL;
     cairn_error_t err = {{0}};
-    cr_assert_eq(cairn_verifier_open(path("ca.pem"), &v, &err), 0, "%s", err.text);
-    int64_t t = now_ms();
+    cr_assert_eq(
+        cairn_verifier_open(certs_path("ca.pem"), certs_path("sched.both"), replay_max, &v, &err),
+        0, "%s", err.text);
+    return v;
+}
+
+TestSuite(sign, .init = setup, .fini = certs_fini);
+
+Test(sign, a_signed_request_names_its_certificate)
+{
+    cairn_verifier_t *v = verifier(0);
+    cairn_error_t err = {{0}};
+    int64_t t = certs_wall_ms();
     for (int round = 0; round < 2; round++) { /* the second from the cache */
         Cairn__SignedRequest *r = sign_as("alice", "the request", t);
         char user[256] = "";
@@ -147,10 +105,9 @@ Test(sign, a_signed_request_names_its_certificate)
 
 Test(sign, stale_or_future_times_are_refused)
 {
-    cairn_verifier_t *v = NULL;
+    cairn_verifier_t *v = verifier(0);
     cairn_error_t err = {{0}};
-    cr_assert_eq(cairn_verifier_open(path("ca.pem"), &v, &err), 0, "%s", err.text);
-    int64_t t = now_ms();
+    int64_t t = certs_wall_ms();
     Cairn__SignedRequest *r = sign_as("alice", "r", t);
     char user[256];
     cr_expect_eq(check(v, r, t + CAIRN_SIGN_SKEW_MS + 1, user, &err), -EACCES);
@@ -163,10 +120,9 @@ Test(sign, stale_or_future_times_are_refused)
 
 Test(sign, other_cas_and_borrowed_certificates_are_refused)
 {
-    cairn_verifier_t *v = NULL;
+    cairn_verifier_t *v = verifier(0);
     cairn_error_t err = {{0}};
-    cr_assert_eq(cairn_verifier_open(path("ca.pem"), &v, &err), 0, "%s", err.text);
-    int64_t t = now_ms();
+    int64_t t = certs_wall_ms();
     char user[256] = "";
     /* "alice" from a CA the scheduler does not trust */
     Cairn__SignedRequest *m = sign_as("mallory", "r", t);
@@ -193,14 +149,181 @@ Test(sign, other_cas_and_borrowed_certificates_are_refused)
 
 Test(sign, a_key_that_is_not_the_certificates_is_refused_at_load)
 {
-    sh("cd %s && cat alice.crt bob.key > mixed.both", dir);
+    certs_sh("cd %s && cat alice.crt bob.key > mixed.both", certs_dir);
     cairn_signer_t *s = NULL;
     cairn_error_t err = {{0}};
-    cr_expect_eq(cairn_signer_open(path("mixed.both"), &s, &err), -EINVAL);
+    cr_expect_eq(cairn_signer_open(certs_path("mixed.both"), SCHED, &s, &err), -EINVAL);
     cr_expect(strstr(err.text, "not the certificate's") != NULL, "%s", err.text);
-    cr_expect_eq(cairn_signer_open(path("nosuch.pem"), &s, &err), -EINVAL);
+    cr_expect_eq(cairn_signer_open(certs_path("nosuch.pem"), SCHED, &s, &err), -EINVAL);
     cr_expect(strstr(err.text, "nosuch.pem") != NULL, "%s", err.text);
     cairn_verifier_t *v = NULL;
-    cr_expect_eq(cairn_verifier_open(path("alice.key"), &v, &err), -EINVAL);
+    cr_expect_eq(cairn_verifier_open(certs_path("alice.key"), NULL, 0, &v, &err), -EINVAL);
     cr_expect(strstr(err.text, "no CA certificate") != NULL, "%s", err.text);
+}
+
+Test(sign, a_request_is_accepted_once)
+{
+    cairn_verifier_t *v = verifier(0);
+    cairn_error_t err = {{0}};
+    char user[256];
+    int64_t t = certs_wall_ms();
+    Cairn__SignedRequest *r = sign_as("alice", "cancel job 3", t);
+    cr_expect_eq(check(v, r, t, user, &err), 0, "%s", err.text);
+    /* the same bytes again, a second later: someone replaying them */
+    cr_expect_eq(check(v, r, t + 1000, user, &err), -EACCES);
+    cr_expect(strstr(err.text, "replayed") != NULL, "%s", err.text);
+    /* the same request signed again (a new nonce) is a new request */
+    Cairn__SignedRequest *again = sign_as("alice", "cancel job 3", t);
+    cr_expect_eq(check(v, again, t + 1000, user, &err), 0, "%s", err.text);
+    cairn_msg_free(&r->base);
+    cairn_msg_free(&again->base);
+    cairn_verifier_close(v);
+}
+
+/* At most replay_max requests are remembered: when full, the oldest goes
+ * and nothing as old as it is accepted any more; past the time window
+ * everything goes. A replay is never accepted. */
+Test(sign, the_replay_memory_is_bounded)
+{
+    cairn_verifier_t *v = verifier(4);
+    cairn_error_t err = {{0}};
+    char user[256];
+    int64_t t = certs_wall_ms();
+    Cairn__SignedRequest *r[6];
+    for (int i = 0; i < 6; i++)
+        r[i] = sign_as("alice", "r", t + i);
+    for (int i = 0; i < 5; i++) /* the fifth pushes out the first */
+        cr_expect_eq(check(v, r[i], t, user, &err), 0, "%d: %s", i, err.text);
+    cr_expect_eq(check(v, r[0], t, user, &err), -EACCES);
+    cr_expect(strstr(err.text, "older than the scheduler can tell") != NULL, "%s", err.text);
+    cr_expect_eq(check(v, r[4], t, user, &err), -EACCES);
+    cr_expect(strstr(err.text, "replayed") != NULL, "%s", err.text);
+    Cairn__SignedRequest *old = sign_as("alice", "new but as old as the forgotten one", t);
+    cr_expect_eq(check(v, old, t, user, &err), -EACCES);
+    cr_expect_eq(check(v, r[5], t, user, &err), 0, "%s", err.text);
+    /* later than the window: all forgotten; the old ones are refused by
+     * their time, new ones accepted */
+    int64_t later = t + CAIRN_SIGN_SKEW_MS + 10;
+    for (int i = 1; i < 6; i++)
+        cr_expect_eq(check(v, r[i], later + CAIRN_SIGN_SKEW_MS, user, &err), -EACCES);
+    Cairn__SignedRequest *fresh = sign_as("alice", "r", later);
+    cr_expect_eq(check(v, fresh, later, user, &err), 0, "%s", err.text);
+    cr_expect_eq(check(v, fresh, later, user, &err), -EACCES);
+    for (int i = 0; i < 6; i++)
+        cairn_msg_free(&r[i]->base);
+    cairn_msg_free(&old->base);
+    cairn_msg_free(&fresh->base);
+    cairn_verifier_close(v);
+}
+
+/* The verifier's scheduler is sched-a.example (CN), alt.example and
+ * *.wild.example (DNS names). */
+Test(sign, a_request_for_another_scheduler_is_refused)
+{
+    cairn_verifier_t *v = verifier(0);
+    cairn_error_t err = {{0}};
+    char user[256];
+    int64_t t = certs_wall_ms();
+    static const char *const ours[] = {"tls+tcp://sched-a.example:7000", "tls+tcp://ALT.example:1",
+                                       "tls+tcp4://x.wild.example:2"};
+    for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+        Cairn__SignedRequest *r = sign_for(ours[i], "alice", "r", t);
+        cr_expect_eq(check(v, r, t, user, &err), 0, "%s: %s", ours[i], err.text);
+        cairn_msg_free(&r->base);
+    }
+    static const char *const others[] = {"tls+tcp://sched-b.example:7000",
+                                         "tls+tcp://a.b.wild.example:1", "tls+tcp://[::1]:7000"};
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        Cairn__SignedRequest *r = sign_for(others[i], "alice", "r", t);
+        cr_expect_eq(check(v, r, t, user, &err), -EACCES, "%s accepted", others[i]);
+        cr_expect(strstr(err.text, "not this one (sched-a.example, alt.example, *.wild.example)"),
+                  "%s", err.text);
+        cairn_msg_free(&r->base);
+    }
+    /* the name is signed: rewriting it breaks the signature */
+    Cairn__SignedRequest *r = sign_for("tls+tcp://sched-b.example:7000", "alice", "r", t);
+    cr_expect_str_eq(r->scheduler, "sched-b.example");
+    char *b = r->scheduler;
+    r->scheduler = "sched-a.example";
+    cr_expect_eq(check(v, r, t, user, &err), -EACCES);
+    cr_expect(strstr(err.text, "signature") != NULL, "%s", err.text);
+    r->scheduler = b;
+    cairn_msg_free(&r->base);
+    Cairn__SignedRequest *v6 = sign_for("tls+tcp://[::1]:7000", "alice", "r", t);
+    cr_expect_str_eq(v6->scheduler, "::1");
+    cairn_msg_free(&v6->base);
+    cairn_verifier_close(v);
+}
+
+/* RFC 5280: a certificate whose extended key usage does not allow client
+ * authentication names no user; one without the extension may do anything. */
+Test(sign, only_client_certificates_name_users)
+{
+    cairn_verifier_t *v = verifier(0);
+    cairn_error_t err = {{0}};
+    char user[256] = "";
+    int64_t t = certs_wall_ms();
+    Cairn__SignedRequest *r = sign_as("srvonly", "r", t);
+    cr_expect_eq(check(v, r, t, user, &err), -EACCES);
+    cr_expect(strstr(err.text, "not for client authentication") != NULL, "%s", err.text);
+    cr_expect_str_eq(user, "");
+    cairn_msg_free(&r->base);
+    static const char *const ok[][2] = {
+        {"cliauth", "carol"}, {"anyeku", "dave"}, {"alice", "alice"}};
+    for (size_t i = 0; i < 3; i++) {
+        r = sign_as(ok[i][0], "r", t);
+        cr_expect_eq(check(v, r, t, user, &err), 0, "%s: %s", ok[i][0], err.text);
+        cr_expect_str_eq(user, ok[i][1]);
+        cairn_msg_free(&r->base);
+    }
+    cairn_verifier_close(v);
+}
+
+/* A client of the first protocol (no version, no scheduler) is told what
+ * is wrong rather than that its signature is bad. */
+Test(sign, the_old_format_is_refused_by_name)
+{
+    cairn_verifier_t *v = verifier(0);
+    cairn_error_t err = {{0}};
+    char user[256];
+    int64_t t = certs_wall_ms();
+    Cairn__SignedRequest *r = sign_as("alice", "r", t);
+    r->version = 0;
+    char *name = r->scheduler;
+    r->scheduler = "";
+    cr_expect_eq(check(v, r, t, user, &err), -EPROTO);
+    cr_expect(strstr(err.text, "protocol version 1; this scheduler speaks version 2") &&
+                  strstr(err.text, "upgrade the cairn client"),
+              "%s", err.text);
+    r->version = 3;
+    cr_expect_eq(check(v, r, t, user, &err), -EPROTO);
+    cr_expect(strstr(err.text, "upgrade the scheduler") != NULL, "%s", err.text);
+    r->scheduler = name;
+    cairn_msg_free(&r->base);
+    cairn_verifier_close(v);
+}
+
+/* The signed fields are length-prefixed: moving bytes from the request to
+ * the nonce (which plain concatenation would sign alike) breaks the
+ * signature. */
+Test(sign, fields_do_not_run_into_each_other)
+{
+    cairn_verifier_t *v = verifier(0);
+    cairn_error_t err = {{0}};
+    char user[256];
+    int64_t t = certs_wall_ms();
+    Cairn__SignedRequest *r = sign_as("alice", "Xcancel job 3", t);
+    uint8_t nonce[32];
+    memcpy(nonce, r->nonce.data, r->nonce.len);
+    nonce[r->nonce.len] = r->request.data[0];
+    ProtobufCBinaryData n0 = r->nonce, q0 = r->request;
+    r->nonce = (ProtobufCBinaryData){.data = nonce, .len = n0.len + 1};
+    r->request = (ProtobufCBinaryData){.data = q0.data + 1, .len = q0.len - 1};
+    cr_expect_eq(check(v, r, t, user, &err), -EACCES, "the shifted request was accepted");
+    cr_expect(strstr(err.text, "signature") != NULL, "%s", err.text);
+    r->nonce = n0;
+    r->request = q0;
+    cr_expect_eq(check(v, r, t, user, &err), 0, "%s", err.text);
+    cairn_msg_free(&r->base);
+    cairn_verifier_close(v);
 }

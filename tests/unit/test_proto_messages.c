@@ -242,7 +242,7 @@ LEAK_TEST(proto_messages, submit_job_spec)
     Cairn__JobSpec js = CAIRN__JOB_SPEC__INIT;
     js.name = "llm-pretrain", js.seed_present_case = CAIRN__JOB_SPEC__SEED_PRESENT_SEED;
     js.seed = 0; /* an explicit seed of 0 survives */
-    js.spec_text = "name: llm-pretrain\n", js.spec_hash = "9f86d081";
+    js.spec_text = "name: llm-pretrain\n", js.spec_sha256 = "9f86d081";
     js.submitter = "alice", js.n_tasks = 2, js.tasks = tasks;
     Cairn__SubmitRequest in = CAIRN__SUBMIT_REQUEST__INIT;
     in.job = &js;
@@ -254,7 +254,7 @@ LEAK_TEST(proto_messages, submit_job_spec)
     cr_assert_eq(o->seed_present_case, CAIRN__JOB_SPEC__SEED_PRESENT_SEED);
     cr_assert_eq(o->seed, 0);
     cr_assert_str_eq(o->spec_text, "name: llm-pretrain\n");
-    cr_assert_str_eq(o->spec_hash, "9f86d081");
+    cr_assert_str_eq(o->spec_sha256, "9f86d081");
     cr_assert_str_eq(o->submitter, "alice");
     cr_assert_eq(o->n_tasks, 2);
     cr_assert_str_eq(o->tasks[0]->name, "prep");
