@@ -65,12 +65,44 @@ static int parse_args(int argc, char **argv, bool *json, char **pos, int npos, u
     return n;
 }
 
+/* The job's status with every task: the scheduler answers a page at a
+ * time; the later pages' tasks move into the first reply (*out owns them
+ * all: cairn_msg_free). */
 static int get_status(cli_t *c, uint64_t id, Cairn__JobStatusReply **out)
 {
     Cairn__JobStatusRequest req = CAIRN__JOB_STATUS_REQUEST__INIT;
     req.job_id = id;
-    return cli_call(c, CAIRN_MSG_JOB_STATUS, &req.base, CAIRN_MSG_JOB_STATUS_REPLY,
-                    (ProtobufCMessage **)out);
+    int rc = cli_call(c, CAIRN_MSG_JOB_STATUS, &req.base, CAIRN_MSG_JOB_STATUS_REPLY,
+                      (ProtobufCMessage **)out);
+    Cairn__JobStatusReply *all = rc == CLI_OK ? *out : NULL;
+    while (rc == CLI_OK && all->more) {
+        Cairn__JobStatusReply *pg = NULL;
+        req.task_offset = all->next_task_offset;
+        if ((rc = cli_call(c, CAIRN_MSG_JOB_STATUS, &req.base, CAIRN_MSG_JOB_STATUS_REPLY,
+                           (ProtobufCMessage **)&pg)) != CLI_OK)
+            break;
+        Cairn__TaskStatus **t = realloc(all->tasks, (all->n_tasks + pg->n_tasks + 1) * sizeof(*t));
+        if (!t || (pg->more && pg->next_task_offset <= all->next_task_offset)) {
+            cairn_msg_free(&pg->base);
+            fprintf(stderr, "cairn: %s\n", t ? "the status pages do not advance" : "out of memory");
+            if (t)
+                all->tasks = t;
+            rc = CLI_FAIL;
+            break;
+        }
+        all->tasks = t;
+        memcpy(all->tasks + all->n_tasks, pg->tasks, pg->n_tasks * sizeof(*t));
+        all->n_tasks += pg->n_tasks;
+        all->more = pg->more;
+        all->next_task_offset = pg->next_task_offset;
+        pg->n_tasks = 0; /* they belong to all now */
+        cairn_msg_free(&pg->base);
+    }
+    if (rc != CLI_OK && all) {
+        cairn_msg_free(&all->base);
+        *out = NULL;
+    }
+    return rc;
 }
 
 /* The job's summary once it has ended or after wait_ms. Kept below the

@@ -80,6 +80,7 @@ static int follow_start(cli_t *c, Cairn__LogsRequest *lr)
 {
     Cairn__JobStatusRequest req = CAIRN__JOB_STATUS_REQUEST__INIT;
     req.job_id = lr->job_id;
+    req.task = lr->task;
     for (;;) {
         Cairn__JobStatusReply *st = NULL;
         int rc = cli_call(c, CAIRN_MSG_JOB_STATUS, &req.base, CAIRN_MSG_JOB_STATUS_REPLY,

@@ -575,8 +575,13 @@ static Cairn__TaskStatus *task_msg(sched_daemon_t *d, uint32_t job, uint32_t t, 
 }
 
 #define EXPLAIN_MAX 100 /* pending tasks explained per status reply */
+/* Tasks in one status reply (JobStatusRequest.task_limit): a page costs
+ * the loop about a microsecond or two per task, so no reply holds it long. */
+#define STATUS_PAGE_DEFAULT 2000
+#define STATUS_PAGE_MAX 10000
 
-static void status_reply(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job, bool summary_only)
+static void status_reply(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job,
+                         const status_page_t *pg)
 {
     frees_t f = {0};
     Cairn__JobStatusReply rep = CAIRN__JOB_STATUS_REPLY__INIT;
@@ -585,15 +590,30 @@ static void status_reply(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job
     fill_summary(d, job, &sum, &ji);
     fill_summary_details(d, job, &sum, &ji, &f);
     rep.job = &sum;
-    if (!summary_only)
-        rep.tasks = clients_keep(&f, calloc(ji.ntasks + 1, sizeof(*rep.tasks)));
+    uint32_t first = pg->offset < ji.ntasks ? pg->offset : ji.ntasks;
+    uint32_t limit = pg->limit ? (pg->limit < STATUS_PAGE_MAX ? pg->limit : STATUS_PAGE_MAX)
+                               : STATUS_PAGE_DEFAULT;
+    uint32_t end = ji.ntasks - first > limit ? first + limit : ji.ntasks;
+    uint32_t only;
+    if (pg->task[0]) { /* one task by name */
+        if (sched_task_find(d->core, job, pg->task, &only) == 0)
+            first = only, end = only + 1;
+        else
+            first = end = 0;
+    }
+    if (!pg->summary_only && end > first)
+        rep.tasks = clients_keep(&f, calloc(end - first + 1, sizeof(*rep.tasks)));
     uint32_t explained = 0;
-    for (uint32_t t = 0; rep.tasks && t < ji.ntasks; t++) {
+    for (uint32_t t = first; rep.tasks && t < end; t++) {
         Cairn__TaskStatus *ts = task_msg(d, job, t, explained < EXPLAIN_MAX, &f);
         if (!ts)
             break;
         explained += ts->pending_detail != NULL;
         rep.tasks[rep.n_tasks++] = ts;
+    }
+    if (!pg->summary_only && !pg->task[0] && end < ji.ntasks) {
+        rep.more = true;
+        rep.next_task_offset = end;
     }
     d_send(d, d->cnet, to, CAIRN_MSG_JOB_STATUS_REPLY, &rep.base);
     clients_frees_fini(&f);
@@ -610,15 +630,19 @@ static void on_status(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
         return;
     }
     uint32_t job = (uint32_t)r->job_id;
+    status_page_t pg = {.summary_only = r->summary_only,
+                        .offset = r->task_offset,
+                        .limit = r->task_limit};
+    snprintf(pg.task, sizeof(pg.task), "%s", r->task ? r->task : "");
     if (r->wait_ms == 0 || sched_job_done(d->core, job) || d->njwaits >= JOB_WAITS_MAX) {
-        status_reply(d, from, job, r->summary_only);
+        status_reply(d, from, job, &pg);
         return;
     }
     if (d->njwaits == d->jwaits_cap) {
         size_t cap = d->jwaits_cap ? d->jwaits_cap * 2 : 16;
         job_wait_t *nw = realloc(d->jwaits, cap * sizeof(*nw));
         if (!nw) {
-            status_reply(d, from, job, r->summary_only);
+            status_reply(d, from, job, &pg);
             return;
         }
         d->jwaits = nw;
@@ -627,7 +651,7 @@ static void on_status(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     uint32_t ms = r->wait_ms < JOB_WAIT_MAX_MS ? r->wait_ms : JOB_WAIT_MAX_MS;
     d->jwaits[d->njwaits++] = (job_wait_t){
         .job = job,
-        .summary_only = r->summary_only,
+        .page = pg,
         .client = *from,
         .deadline_ms = (int64_t)uv_now(d->loop) + ms,
     };
@@ -645,7 +669,7 @@ void clients_answer_waits(sched_daemon_t *d, bool expire)
     for (size_t i = 0; i < d->njwaits;) {
         job_wait_t *w = &d->jwaits[i];
         if (sched_job_done(d->core, w->job) || (expire && w->deadline_ms <= now)) {
-            status_reply(d, &w->client, w->job, w->summary_only);
+            status_reply(d, &w->client, w->job, &w->page);
             /* keep arrival order: answers go out in the order asked */
             memmove(w, w + 1, (d->njwaits - i - 1) * sizeof(*w));
             d->njwaits--;

@@ -85,10 +85,17 @@ typedef struct pending_pipe {
     uint8_t c[CAIRN_JOIN_CHALLENGE_LEN];
 } pending_pipe_t;
 
+/* Which part of a job's status a client asked for (JobStatusRequest). */
+typedef struct status_page {
+    bool summary_only;
+    uint32_t offset, limit;
+    char task[256]; /* one task by name, "" for a page */
+} status_page_t;
+
 /* A client waiting for a job to end (JobStatusRequest.wait_ms). */
 typedef struct job_wait {
     uint32_t job;
-    bool summary_only;
+    status_page_t page;
     cairn_peer_t client;
     int64_t deadline_ms; /* loop time */
 } job_wait_t;
