@@ -1,4 +1,5 @@
 /* cairn-worker: runs on every node. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -38,6 +39,9 @@ enum {
     OPT_TLS_CA,
     OPT_ALLOW_ROOT,
     OPT_REPORT_HOLD,
+    OPT_PASS_ENV,
+    OPT_HASH_MAX_BYTES,
+    OPT_HASH_TIMEOUT,
 };
 
 struct options {
@@ -55,6 +59,9 @@ struct options {
     bool allow_root_tasks;
     uint32_t report_hold_ms; /* worker_daemon_config_t */
     worker_log_level_t log_level;
+    char **pass_env; /* globs, split at commas (owned) */
+    size_t npass_env;
+    uint64_t hash_max_bytes, hash_timeout_ms; /* worker_daemon_config_t */
 };
 
 static void usage(FILE *f)
@@ -82,6 +89,16 @@ static void usage(FILE *f)
                "  --report-hold MS    while queued tasks keep the slots busy, send task\n"
                "                      starts and successful ends at most MS ms late, many\n"
                "                      in one message (default %d; 0: each at once)\n"
+               "  --pass-env GLOB     tasks also get the worker's variables whose names\n"
+               "                      match GLOB (repeatable, or comma-separated; e.g.\n"
+               "                      'LC_*,TZ'); they always get PATH and LANG, and\n"
+               "                      HOME, USER, LOGNAME and SHELL of their user\n"
+               "  --hash-max-bytes N  read at most N bytes (K, M, G or T) hashing one\n"
+               "                      attempt's outputs; an output that would go over is\n"
+               "                      'not hashed: too large' (default 64G; 0: no limit)\n"
+               "  --hash-timeout T    hash one attempt's outputs for at most T (s, m or h);\n"
+               "                      what is not done is 'not hashed: took too long'\n"
+               "                      (default 30m; 0: no limit)\n"
                "  --print-resources   print the discovered resources and exit\n"
                "  --json              with --print-resources: print JSON\n"
                "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
@@ -91,6 +108,70 @@ static void usage(FILE *f)
                "  -h, --help          show this help and exit\n"
                "  -V, --version       show the version and exit\n",
             WORKER_REPORT_HOLD_MS);
+}
+
+/* A unit an option's number may carry, and what it multiplies by. */
+typedef struct unit {
+    const char *name;
+    uint64_t mult;
+} unit_t;
+
+static const unit_t size_units[] = {{"", 1},           {"K", 1ull << 10}, {"M", 1ull << 20},
+                                    {"G", 1ull << 30}, {"T", 1ull << 40}, {NULL, 0}};
+static const unit_t time_units[] = {
+    {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {NULL, 0}};
+
+/* A whole number with one of units ("" included only where listed). */
+static int parse_scaled(const char *s, const unit_t *units, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || s[0] == '-' || s[0] == '+' || isspace((unsigned char)s[0]))
+        return -EINVAL;
+    for (const unit_t *u = units; u->name; u++) {
+        if (strcmp(end, u->name) != 0)
+            continue;
+        if (v > UINT64_MAX / u->mult)
+            return -ERANGE;
+        *out = (uint64_t)v * u->mult;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* Add the comma-separated globs of one --pass-env. */
+static int add_pass_env(struct options *o, const char *arg)
+{
+    char *copy = strdup(arg), *save = NULL;
+    if (!copy) {
+        fprintf(stderr, "cairn-worker: out of memory\n");
+        return -1;
+    }
+    size_t n = 1;
+    for (const char *c = arg; *c; c++)
+        n += *c == ',';
+    char **v = realloc(o->pass_env, (o->npass_env + n) * sizeof(*v));
+    if (!v) {
+        free(copy);
+        fprintf(stderr, "cairn-worker: out of memory\n");
+        return -1;
+    }
+    o->pass_env = v;
+    int rc = 0;
+    for (char *g = strtok_r(copy, ",", &save); g && rc == 0; g = strtok_r(NULL, ",", &save)) {
+        if (strchr(g, '=') || strchr(g, ' ')) {
+            fprintf(stderr, "cairn-worker: --pass-env: '%s' is not a variable name pattern\n", g);
+            rc = -1;
+        } else if (!(o->pass_env[o->npass_env] = strdup(g))) {
+            fprintf(stderr, "cairn-worker: out of memory\n");
+            rc = -1;
+        } else {
+            o->npass_env++;
+        }
+    }
+    free(copy);
+    return rc;
 }
 
 /* Returns -1 to go on, else the exit status. */
@@ -114,6 +195,9 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"tls-ca", required_argument, NULL, OPT_TLS_CA},
         {"allow-root-tasks", no_argument, NULL, OPT_ALLOW_ROOT},
         {"report-hold", required_argument, NULL, OPT_REPORT_HOLD},
+        {"pass-env", required_argument, NULL, OPT_PASS_ENV},
+        {"hash-max-bytes", required_argument, NULL, OPT_HASH_MAX_BYTES},
+        {"hash-timeout", required_argument, NULL, OPT_HASH_TIMEOUT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {NULL, 0, NULL, 0},
     };
@@ -181,6 +265,29 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->report_hold_ms = v == 0 ? UINT32_MAX : (uint32_t)v;
             break;
         }
+        case OPT_PASS_ENV:
+            if (add_pass_env(o, optarg) < 0)
+                return 2;
+            break;
+        case OPT_HASH_MAX_BYTES:
+            if (parse_scaled(optarg, size_units, &o->hash_max_bytes) < 0) {
+                fprintf(stderr, "cairn-worker: --hash-max-bytes: '%s' is not a size (e.g. 16G)\n",
+                        optarg);
+                return 2;
+            }
+            if (o->hash_max_bytes == 0)
+                o->hash_max_bytes = UINT64_MAX; /* no limit */
+            break;
+        case OPT_HASH_TIMEOUT:
+            if (parse_scaled(optarg, time_units, &o->hash_timeout_ms) < 0) {
+                fprintf(stderr,
+                        "cairn-worker: --hash-timeout: '%s' is not a duration (e.g. 90s, 30m)\n",
+                        optarg);
+                return 2;
+            }
+            if (o->hash_timeout_ms == 0)
+                o->hash_timeout_ms = UINT64_MAX; /* no limit */
+            break;
         case OPT_LOG_FILE:
             o->log_file = optarg;
             break;
@@ -280,6 +387,10 @@ static int run_daemon(const struct options *o)
         .tls_ca = o->tls_ca,
         .allow_root_tasks = o->allow_root_tasks,
         .report_hold_ms = o->report_hold_ms,
+        .pass_env = (const char *const *)o->pass_env,
+        .npass_env = o->npass_env,
+        .hash_max_bytes = o->hash_max_bytes,
+        .hash_timeout_ms = o->hash_timeout_ms,
         .node_name = o->name,
         .topology = o->topology,
         .nlabels = o->nlabels,
@@ -342,6 +453,9 @@ int main(int argc, char **argv)
     rc = parse_options(argc, argv, &o);
     if (rc < 0)
         rc = o.print_resources ? print_resources(&o) : run_daemon(&o);
+    for (size_t i = 0; i < o.npass_env; i++)
+        free(o.pass_env[i]);
+    free(o.pass_env);
     free(o.labels);
     return rc;
 }
