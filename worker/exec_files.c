@@ -29,6 +29,7 @@
 
 #define LOG_DIR_MODE 0700
 #define LOG_FILE_MODE 0600
+#define LOG_OPEN_FLAGS (O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW)
 
 int exec_mkdir_p(const char *path, mode_t mode)
 {
@@ -135,14 +136,12 @@ int exec_files_init(worker_exec_t *x, cairn_error_t *err)
 /* ---- log files -------------------------------------------------------- */
 
 /* The job's log directory (path, a copy of a log's path cut at its last
- * '/'): made when missing, then 0700 and the submitter's (ra set) or
- * the worker's. An existing one of someone else (a job of an earlier
- * scheduler with the same id) changes hands: only the worker can reach it. */
-static int job_dir_ensure(char *path, const run_as_t *ra, cairn_error_t *err)
+ * '/'): made when missing, then 0700 and uid's. An existing one of someone
+ * else (a job of an earlier scheduler with the same id) changes hands:
+ * only the worker can reach it. */
+static int job_dir_ensure(char *path, const run_as_t *ra, uid_t uid, gid_t gid, cairn_error_t *err)
 {
     struct stat st;
-    uid_t uid = ra->set ? ra->uid : geteuid();
-    gid_t gid = ra->set ? ra->gid : getegid();
     const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     int dfd = open(path, flags);
     if (dfd < 0 && errno == ENOENT) {
@@ -167,47 +166,80 @@ static int job_dir_ensure(char *path, const run_as_t *ra, cairn_error_t *err)
     return r;
 }
 
-static int log_open_flags(void)
+/* The directory of the log at path (ra's job): seen to when the job or
+ * its user changed since the last log, or when again (a log cannot be
+ * made in it). */
+static int log_dir(worker_exec_t *x, char *path, uint64_t job, const run_as_t *ra, uid_t uid,
+                   gid_t gid, bool again, cairn_error_t *err)
 {
-    return O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW;
+    if (!again && x->logs_job == job && x->logs_uid == uid)
+        return 0;
+    x->logs_job = 0;
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    int r = job_dir_ensure(path, ra, uid, gid, err);
+    *slash = '/';
+    if (r == 0) {
+        x->logs_job = job;
+        x->logs_uid = uid;
+    }
+    return r;
+}
+
+/* A log that is there already (its start prepared before): kept if it is
+ * a plain file, made private and uid's. */
+static int log_reopen(const char *path, const run_as_t *ra, uid_t uid, gid_t gid,
+                      cairn_error_t *err)
+{
+    struct stat st;
+    int r, fd = open(path, LOG_OPEN_FLAGS, LOG_FILE_MODE);
+    if (fd < 0)
+        return errcode(err, -errno, "cannot open log %s: %s", path,
+                       errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+    if (fstat(fd, &st) < 0)
+        r = errcode(err, -errno, "log %s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+        r = errcode(err, -EPERM, "log %s is not a plain file: refusing it", path);
+    else if ((st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) < 0)
+        r = errcode(err, -errno, "cannot give log %s to %s: %s", path, ra->name, strerror(errno));
+    else if ((st.st_mode & 07777) != LOG_FILE_MODE && fchmod(fd, LOG_FILE_MODE) < 0)
+        r = errcode(err, -errno, "cannot make log %s private: %s", path, strerror(errno));
+    else
+        return fd;
+    close(fd);
+    return r;
 }
 
 int exec_log_open(worker_exec_t *x, const exec_spec_t *s, const run_as_t *ra, int stream,
                   cairn_error_t *err)
 {
     char path[PATH_MAX];
-    struct stat st;
+    uid_t uid = ra->set ? ra->uid : x->self_ra.uid;
+    gid_t gid = ra->set ? ra->gid : x->self_ra.gid;
     int fd, r = worker_exec_log_path(x, s->job_id, s->task_name, s->attempt_id, s->rank, stream,
                                      path, sizeof(path));
     if (r < 0)
         return errcode(err, r, "log path too long");
-    /* the job's directory is seen to once per attempt, with its first log */
-    if (stream == 1) {
-        char *slash = strrchr(path, '/');
-        *slash = '\0';
-        r = job_dir_ensure(path, ra, err);
-        *slash = '/';
-        if (r < 0)
+    if ((r = log_dir(x, path, s->job_id, ra, uid, gid, false, err)) < 0)
+        return r;
+    /* made new (the common case): a regular file of ours, 0600 or less by
+     * the umask; O_EXCL follows no link */
+    fd = open(path, LOG_OPEN_FLAGS | O_EXCL, LOG_FILE_MODE);
+    if (fd < 0 && errno == ENOENT) {
+        if ((r = log_dir(x, path, s->job_id, ra, uid, gid, true, err)) < 0)
             return r;
+        fd = open(path, LOG_OPEN_FLAGS | O_EXCL, LOG_FILE_MODE);
     }
-    fd = open(path, log_open_flags(), LOG_FILE_MODE);
+    if (fd < 0 && errno == EEXIST)
+        return log_reopen(path, ra, uid, gid, err);
     if (fd < 0)
-        return errcode(err, -errno, "cannot open log %s: %s", path,
-                       errno == ELOOP ? "it is a symbolic link" : strerror(errno));
-    if (fstat(fd, &st) < 0) {
-        r = errcode(err, -errno, "log %s: %s", path, strerror(errno));
-    } else if (!S_ISREG(st.st_mode)) {
-        r = errcode(err, -EPERM, "log %s is not a regular file: refusing it", path);
-    } else if (ra->set && (st.st_uid != ra->uid || st.st_gid != ra->gid) &&
-               fchown(fd, ra->uid, ra->gid) < 0) {
+        return errcode(err, -errno, "cannot open log %s: %s", path, strerror(errno));
+    if (ra->set && fchown(fd, uid, gid) < 0) {
         r = errcode(err, -errno, "cannot give log %s to %s: %s", path, ra->name, strerror(errno));
-    } else if ((st.st_mode & 07777) != LOG_FILE_MODE && fchmod(fd, LOG_FILE_MODE) < 0) {
-        r = errcode(err, -errno, "cannot make log %s private: %s", path, strerror(errno));
-    } else {
-        return fd;
+        close(fd);
+        return r;
     }
-    close(fd);
-    return r;
+    return fd;
 }
 
 int worker_exec_log_open(const worker_exec_t *x, uint64_t job_id, const char *task_name,

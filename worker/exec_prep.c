@@ -91,7 +91,9 @@ void exec_prep_self(run_as_t *ra)
     struct passwd pw, *res = NULL;
     char buf[8192];
     memset(ra, 0, sizeof(*ra));
-    if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &res) == 0 && res)
+    ra->uid = geteuid();
+    ra->gid = getegid();
+    if (getpwuid_r(ra->uid, &pw, buf, sizeof(buf), &res) == 0 && res)
         account_fill(ra, &pw);
 }
 

@@ -136,8 +136,8 @@ void exec_prep_fini(exec_prepared_t *p);
  * nothing was written to them. */
 void exec_prep_discard_logs(worker_exec_t *x, const exec_prepared_t *p);
 
-/* The worker's own account into ra (not set: its home, name and shell;
- * name "" when it has none). */
+/* The worker's own account into ra (not set: its uid, gid, home, name and
+ * shell; name "" when it has none). */
 void exec_prep_self(run_as_t *ra);
 
 /* Whom p's task runs as (exec_result_t.as). */
@@ -370,6 +370,8 @@ struct worker_exec {
     uint64_t last_scan; /* uv_now() of the last periodic scan */
     bool allow_root_tasks;
     exec_strv_t env_base;          /* what tasks get of the worker's environment */
+    uint64_t logs_job;             /* the job whose log directory is seen to (exec_files.c) */
+    uid_t logs_uid;                /* and its owner */
     run_as_t self_ra;              /* the worker's own account */
     struct exec_user_cache *users; /* exec_prep.c */
     unsigned next_user;
