@@ -140,6 +140,20 @@ static int parse_scaled(const char *s, const unit_t *units, uint64_t *out)
     return -EINVAL;
 }
 
+/* A limit option's value (parse_scaled; what says what it must be); 0,
+ * no limit, becomes UINT64_MAX (worker_daemon_config_t). */
+static int parse_limit(const char *opt, const char *arg, const unit_t *units, const char *what,
+                       uint64_t *out)
+{
+    if (parse_scaled(arg, units, out) < 0) {
+        fprintf(stderr, "cairn-worker: %s: '%s' is not %s\n", opt, arg, what);
+        return -1;
+    }
+    if (*out == 0)
+        *out = UINT64_MAX;
+    return 0;
+}
+
 /* Add the comma-separated globs of one --pass-env. */
 static int add_pass_env(struct options *o, const char *arg)
 {
@@ -270,23 +284,14 @@ static int parse_options(int argc, char **argv, struct options *o)
                 return 2;
             break;
         case OPT_HASH_MAX_BYTES:
-            if (parse_scaled(optarg, size_units, &o->hash_max_bytes) < 0) {
-                fprintf(stderr, "cairn-worker: --hash-max-bytes: '%s' is not a size (e.g. 16G)\n",
-                        optarg);
+            if (parse_limit("--hash-max-bytes", optarg, size_units, "a size (e.g. 16G)",
+                            &o->hash_max_bytes) < 0)
                 return 2;
-            }
-            if (o->hash_max_bytes == 0)
-                o->hash_max_bytes = UINT64_MAX; /* no limit */
             break;
         case OPT_HASH_TIMEOUT:
-            if (parse_scaled(optarg, time_units, &o->hash_timeout_ms) < 0) {
-                fprintf(stderr,
-                        "cairn-worker: --hash-timeout: '%s' is not a duration (e.g. 90s, 30m)\n",
-                        optarg);
+            if (parse_limit("--hash-timeout", optarg, time_units, "a duration (e.g. 90s, 30m)",
+                            &o->hash_timeout_ms) < 0)
                 return 2;
-            }
-            if (o->hash_timeout_ms == 0)
-                o->hash_timeout_ms = UINT64_MAX; /* no limit */
             break;
         case OPT_LOG_FILE:
             o->log_file = optarg;

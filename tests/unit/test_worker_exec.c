@@ -23,6 +23,7 @@
 #include "exec.h"
 #include "exec_private.h"
 #include "leak_check.h"
+#include "self_user.h"
 
 #define MAXR 8
 
@@ -147,18 +148,6 @@ static const exec_result_t *result_of(struct fx *f, uint64_t id)
             return &f->res[i];
     cr_assert_fail("no result for attempt %" PRIu64, id);
     return NULL;
-}
-
-/* The name of the user running the tests: every task names its submitter. */
-static const char *self_user(void)
-{
-    static char name[256];
-    if (!name[0]) {
-        struct passwd *pw = getpwuid(geteuid());
-        cr_assert_not_null(pw, "the test's user has no account");
-        snprintf(name, sizeof(name), "%s", pw->pw_name);
-    }
-    return name;
 }
 
 static exec_spec_t spec_of(uint64_t id, uint32_t argc, const char *const *argv, bool shell)

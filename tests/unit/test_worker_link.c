@@ -27,6 +27,7 @@
 #include "exec_private.h"
 #include "leak_check.h"
 #include "pool_block.h"
+#include "self_user.h"
 
 /* A message queued to a pipe that closes is freed later by nng's reaper
  * thread, which may run after the test's leak check (and nng_fini() would
@@ -510,19 +511,6 @@ static void fx_fini(fx_t *x)
 }
 
 /* ---- scheduler -> worker messages ---------------------------------------- */
-
-/* The name of the user running the tests: every task names its submitter
- * (the suite runs as root, with root's tasks allowed). */
-static char *self_user(void)
-{
-    static char name[256];
-    if (!name[0]) {
-        struct passwd *pw = getpwuid(geteuid());
-        cr_assert_not_null(pw, "the test's user has no account");
-        snprintf(name, sizeof(name), "%s", pw->pw_name);
-    }
-    return name;
-}
 
 /* Assign attempt, queued behind attempt after (0: none). */
 static void assign_after(fx_t *x, uint64_t attempt, uint64_t after, bool shell,
@@ -1088,25 +1076,48 @@ LEAK_TEST(link, a_cancelled_queued_attempt_takes_its_ready_process_along)
 
 /* ---- what a task may not reach -------------------------------------------- */
 
+/* A fake scheduler and an in-process worker registered with it. */
+static void fx_up(fx_t *x)
+{
+    fx_init(x);
+    fake_listen(&x->f);
+    fx_daemon(x, 0);
+    RUN_UNTIL(x, x->f.nregister >= 1 && worker_daemon_registered(x->d));
+}
+
+/* The assignment of attempt id (job 7, task train, core 0) running argv[0]
+ * (a shell script when shell) as user, in workdir wd with outputs. */
+static void task_msg(Cairn__AssignTask *a, uint64_t id, char *user, char **argv, bool shell,
+                     char *wd, char **outputs, size_t noutputs)
+{
+    static uint32_t core0 = 0;
+    cairn__assign_task__init(a);
+    a->attempt_id = id;
+    a->job_id = 7;
+    a->task_name = "train";
+    a->attempt_number = 1;
+    a->user = user;
+    a->argv = argv;
+    a->n_argv = 1;
+    a->shell = shell;
+    a->world_size = 1;
+    a->cores = &core0;
+    a->n_cores = 1;
+    a->kill_grace_ms = 200;
+    a->workdir = wd ? wd : "";
+    a->outputs = outputs;
+    a->n_outputs = noutputs;
+}
+
 /* An assignment that names no submitter fails to start, saying so; the
  * worker goes on. */
 LEAK_TEST(link, an_assignment_without_submitter_fails_to_start)
 {
     fx_t x;
-    fx_init(&x);
-    fake_listen(&x.f);
-    fx_daemon(&x, 0);
-    RUN_UNTIL(&x, x.f.nregister >= 1 && worker_daemon_registered(x.d));
-    Cairn__AssignTask a = CAIRN__ASSIGN_TASK__INIT;
+    fx_up(&x);
+    Cairn__AssignTask a;
     char *argv[] = {"true"};
-    uint32_t cores[] = {0};
-    a.attempt_id = 101;
-    a.job_id = 7;
-    a.task_name = "train";
-    a.argv = argv;
-    a.n_argv = 1;
-    a.cores = cores;
-    a.n_cores = 1;
+    task_msg(&a, 101, NULL, argv, false, NULL, NULL, 0);
     fake_send(&x.f, CAIRN_MSG_ASSIGN_TASK, &a.base);
     RUN_UNTIL(&x, fake_count(&x.f, 101, FAILED) == 1);
     cr_expect(strstr(fake_find(&x.f, 101, FAILED)->error, "names no submitter"), "error: %s",
@@ -1123,10 +1134,7 @@ LEAK_TEST(link, an_assignment_without_submitter_fails_to_start)
 LEAK_TEST(link, read_log_refuses_a_log_replaced_by_a_link)
 {
     fx_t x;
-    fx_init(&x);
-    fake_listen(&x.f);
-    fx_daemon(&x, 0);
-    RUN_UNTIL(&x, x.f.nregister >= 1 && worker_daemon_registered(x.d));
+    fx_up(&x);
     const char *const argv[] = {"echo hi", NULL};
     assign(&x, 103, true, argv, 1);
     RUN_UNTIL(&x, fake_count(&x.f, 103, EXITED) == 1);
@@ -1153,30 +1161,15 @@ LEAK_TEST(link, a_cancel_stops_the_hashing_of_an_ended_attempt)
 {
     fx_t x;
     pool_block_t b;
-    fx_init(&x);
-    pool_block(&x.loop, &b);
-    fake_listen(&x.f);
-    fx_daemon(&x, 0);
-    RUN_UNTIL(&x, x.f.nregister >= 1 && worker_daemon_registered(x.d));
+    fx_up(&x);
+    pool_block(&x.loop, &b); /* nothing has used the pool yet */
     char wd[128];
     snprintf(wd, sizeof(wd), "%s/wd", x.dir);
     cr_assert_eq(mkdir(wd, 0755), 0);
-    Cairn__AssignTask a = CAIRN__ASSIGN_TASK__INIT;
+    Cairn__AssignTask a;
     char *argv[] = {"printf abc > model.bin"};
     char *outputs[] = {"model.bin"};
-    uint32_t cores[] = {0};
-    a.attempt_id = 105;
-    a.job_id = 7;
-    a.task_name = "train";
-    a.user = self_user();
-    a.argv = argv;
-    a.n_argv = 1;
-    a.shell = true;
-    a.cores = cores;
-    a.n_cores = 1;
-    a.workdir = wd;
-    a.outputs = outputs;
-    a.n_outputs = 1;
+    task_msg(&a, 105, self_user(), argv, true, wd, outputs, 1);
     fake_send(&x.f, CAIRN_MSG_ASSIGN_TASK, &a.base);
     RUN_UNTIL(&x, log_has(&x, "attempt 105: hashing 1 output"));
     cr_expect_eq(fake_count(&x.f, 105, EXITED), 0, "reported before its outputs were hashed");
@@ -1191,10 +1184,14 @@ LEAK_TEST(link, a_cancel_stops_the_hashing_of_an_ended_attempt)
     fx_fini(&x);
 }
 
-/* A directory nobody (the task's user) can write to, reachable by all,
- * with a file only root may read; removed with the fixture's. */
-static void nobody_workdir(fx_t *x, char *wd, size_t len)
+/* fx_up() for a task of nobody's (skipped unless root), in wd: a directory
+ * nobody can write to, reachable by all, with a file only root may read;
+ * removed with the fixture's. */
+static void fx_up_for_nobody(fx_t *x, char *wd, size_t len)
 {
+    if (geteuid() != 0 || !getpwnam("nobody"))
+        cr_skip_test("needs root and a nobody account");
+    fx_up(x);
     snprintf(wd, len, "%s/wd", x->dir);
     cr_assert_eq(chmod(x->dir, 0711), 0);
     cr_assert_eq(mkdir(wd, 0777), 0);
@@ -1213,30 +1210,12 @@ static void nobody_workdir(fx_t *x, char *wd, size_t len)
 LEAK_TEST(link, outputs_are_hashed_with_the_submitters_rights)
 {
     fx_t x;
-    if (geteuid() != 0 || !getpwnam("nobody"))
-        cr_skip_test("needs root and a nobody account");
-    fx_init(&x);
-    fake_listen(&x.f);
-    fx_daemon(&x, 0);
-    RUN_UNTIL(&x, x.f.nregister >= 1 && worker_daemon_registered(x.d));
     char wd[128];
-    nobody_workdir(&x, wd, sizeof(wd));
-    Cairn__AssignTask a = CAIRN__ASSIGN_TASK__INIT;
+    fx_up_for_nobody(&x, wd, sizeof(wd));
+    Cairn__AssignTask a;
     char *argv[] = {"printf abc > mine"};
     char *outputs[] = {"secret", "mine"};
-    uint32_t cores[] = {0};
-    a.attempt_id = 106;
-    a.job_id = 7;
-    a.task_name = "train";
-    a.user = "nobody";
-    a.argv = argv;
-    a.n_argv = 1;
-    a.shell = true;
-    a.cores = cores;
-    a.n_cores = 1;
-    a.workdir = wd;
-    a.outputs = outputs;
-    a.n_outputs = 2;
+    task_msg(&a, 106, "nobody", argv, true, wd, outputs, 2);
     fake_send(&x.f, CAIRN_MSG_ASSIGN_TASK, &a.base);
     RUN_UNTIL(&x, fake_count(&x.f, 106, EXITED) == 1);
     const seen_event_t *e = fake_find(&x.f, 106, EXITED);
@@ -1255,33 +1234,16 @@ LEAK_TEST(link, outputs_are_hashed_with_the_submitters_rights)
 LEAK_TEST(link, a_cache_hit_is_checked_with_the_submitters_rights)
 {
     fx_t x;
-    if (geteuid() != 0 || !getpwnam("nobody"))
-        cr_skip_test("needs root and a nobody account");
-    fx_init(&x);
-    fake_listen(&x.f);
-    fx_daemon(&x, 0);
-    RUN_UNTIL(&x, x.f.nregister >= 1 && worker_daemon_registered(x.d));
     char wd[128];
-    nobody_workdir(&x, wd, sizeof(wd));
-    Cairn__AssignTask a = CAIRN__ASSIGN_TASK__INIT;
+    fx_up_for_nobody(&x, wd, sizeof(wd));
+    Cairn__AssignTask a;
     Cairn__OutputHash hit = CAIRN__OUTPUT_HASH__INIT, *hits[] = {&hit};
     char *argv[] = {"true"};
     char *outputs[] = {"secret"};
-    uint32_t cores[] = {0};
     hit.path = "secret";
     hit.sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
     hit.size = 3;
-    a.attempt_id = 107;
-    a.job_id = 7;
-    a.task_name = "train";
-    a.user = "nobody";
-    a.argv = argv;
-    a.n_argv = 1;
-    a.cores = cores;
-    a.n_cores = 1;
-    a.workdir = wd;
-    a.outputs = outputs;
-    a.n_outputs = 1;
+    task_msg(&a, 107, "nobody", argv, false, wd, outputs, 1);
     a.cache_outputs = hits;
     a.n_cache_outputs = 1;
     fake_send(&x.f, CAIRN_MSG_ASSIGN_TASK, &a.base);

@@ -430,62 +430,67 @@ static void run_until_called(uv_loop_t *loop, const seen_t *s, int calls)
     cr_assert_eq(s->calls, calls, "%d callbacks in %d ms", s->calls, DEADLINE_MS);
 }
 
+/* A hashing job of "f" (there) and "g" (not) started on a loop whose pool
+ * is held: it cannot run until the pool is let go (held_end). */
+typedef struct held {
+    char wd[64];
+    uv_loop_t loop;
+    pool_block_t b;
+    seen_t s;
+    worker_outputs_t *job;
+} held_t;
+
+static void held_start(held_t *h, uint64_t id, const worker_outputs_opts_t *opts)
+{
+    memset(h, 0, sizeof(*h));
+    tmpdir(h->wd);
+    write_file(h->wd, "f", "abc");
+    cr_assert_eq(uv_loop_init(&h->loop), 0);
+    pool_block(&h->loop, &h->b);
+    const char *paths[] = {"f", "g"};
+    cairn_error_t err;
+    cr_assert_eq(
+        worker_outputs_start(&h->loop, id, h->wd, paths, 2, opts, done_cb, &h->s, &h->job, &err), 0,
+        "%s", err.text);
+}
+
+/* Let the pool go: the job's own work then ends without a second callback. */
+static void held_end(held_t *h)
+{
+    pool_unblock(&h->loop, &h->b, DEADLINE_MS);
+    uv_run(&h->loop, UV_RUN_DEFAULT);
+    cr_expect_eq(h->s.calls, 1);
+    cr_expect_eq(uv_loop_close(&h->loop), 0, "a handle or request was left");
+    rm_rf(h->wd);
+}
+
 /* Out of time, the callback comes anyway: what is not done is "not
  * hashed: took too long", whatever the pool thread is stuck in. */
 LEAK_TEST(outputs, hashing_past_its_time_budget_reports_at_once)
 {
-    char wd[64];
-    tmpdir(wd);
-    write_file(wd, "f", "abc");
-    uv_loop_t loop;
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    pool_block_t b;
-    pool_block(&loop, &b);
-    seen_t s = {0};
-    const char *paths[] = {"f", "g"};
-    worker_outputs_t *job = NULL;
+    held_t h;
     worker_outputs_opts_t opts = {.timeout_ms = 50};
-    cairn_error_t err;
-    cr_assert_eq(worker_outputs_start(&loop, 7, wd, paths, 2, &opts, done_cb, &s, &job, &err), 0,
-                 "%s", err.text);
-    run_until_called(&loop, &s, 1);
-    cr_expect_eq(s.id, 7);
-    cr_assert_eq(s.n, 2);
-    cr_expect_str_eq(s.error[0], "not hashed: took too long");
-    cr_expect_str_eq(s.error[1], "not hashed: took too long");
-    cr_expect_str_empty(s.sha[0]);
-    pool_unblock(&loop, &b, DEADLINE_MS);
-    uv_run(&loop, UV_RUN_DEFAULT); /* the job's own thread finishes: no second callback */
-    cr_expect_eq(s.calls, 1);
-    cr_expect_eq(uv_loop_close(&loop), 0, "a handle or request was left");
-    rm_rf(wd);
+    held_start(&h, 7, &opts);
+    run_until_called(&h.loop, &h.s, 1);
+    cr_expect_eq(h.s.id, 7);
+    cr_assert_eq(h.s.n, 2);
+    cr_expect_str_eq(h.s.error[0], "not hashed: took too long");
+    cr_expect_str_eq(h.s.error[1], "not hashed: took too long");
+    cr_expect_str_empty(h.s.sha[0]);
+    held_end(&h);
 }
 
 /* A cancel stops the hashing: the callback follows from the loop (not
  * from inside the cancel), the outputs not done "not hashed: cancelled". */
 LEAK_TEST(outputs, a_cancel_interrupts_hashing)
 {
-    char wd[64];
-    tmpdir(wd);
-    write_file(wd, "f", "abc");
-    uv_loop_t loop;
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    pool_block_t b;
-    pool_block(&loop, &b);
-    seen_t s = {0};
-    const char *paths[] = {"f", "g"};
-    worker_outputs_t *job = NULL;
-    cairn_error_t err;
-    cr_assert_eq(worker_outputs_start(&loop, 8, wd, paths, 2, NULL, done_cb, &s, &job, &err), 0,
-                 "%s", err.text);
-    worker_outputs_cancel(job);
-    cr_expect_eq(s.calls, 0, "called back from inside the cancel");
-    run_until_called(&loop, &s, 1);
-    cr_expect_str_eq(s.error[0], "not hashed: cancelled");
-    cr_expect_str_eq(s.error[1], "not hashed: cancelled");
-    pool_unblock(&loop, &b, DEADLINE_MS);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    cr_expect_eq(s.calls, 1);
-    cr_expect_eq(uv_loop_close(&loop), 0, "a handle or request was left");
-    rm_rf(wd);
+    held_t h;
+    held_start(&h, 8, NULL);
+    worker_outputs_cancel(h.job);
+    cr_expect_eq(h.s.calls, 0, "called back from inside the cancel");
+    run_until_called(&h.loop, &h.s, 1);
+    cr_assert_eq(h.s.n, 2);
+    cr_expect_str_eq(h.s.error[0], "not hashed: cancelled");
+    cr_expect_str_eq(h.s.error[1], "not hashed: cancelled");
+    held_end(&h);
 }
