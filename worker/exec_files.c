@@ -130,6 +130,12 @@ int exec_files_init(worker_exec_t *x, cairn_error_t *err)
         r = logs_dir_init(x->state_dir, err);
     if (r == 0)
         r = running_check(x->running_path, err);
+    if (r == 0) {
+        /* a rewrite cut short: its file would keep its mode when truncated */
+        char tmp[PATH_MAX];
+        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", x->running_path) < sizeof(tmp))
+            (void)unlink(tmp);
+    }
     return r;
 }
 

@@ -1551,7 +1551,21 @@ LEAK_TEST(exec, a_state_directory_open_to_others_is_refused)
     cr_assert_eq(chmod(path, 0755), 0);
     expect_accepted(dir);
     expect_mode_owner(path, 0700, geteuid());
+    /* a rewrite of the leftovers file cut short is not taken up */
+    snprintf(path, sizeof(path), "%s/running.tmp", dir);
+    FILE *fp = fopen(path, "w");
+    cr_assert_not_null(fp);
+    fclose(fp);
+    cr_assert_eq(chmod(path, 0666), 0);
+    struct fx f = {0};
+    snprintf(f.dir, sizeof(f.dir), "%s", dir);
+    cr_assert_eq(uv_loop_init(&f.loop), 0);
+    fx_create(&f, "");
     snprintf(path, sizeof(path), "%s/running", dir);
+    expect_mode_owner(path, 0600, geteuid());
+    worker_exec_destroy(f.x);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&f.loop), 0);
     cr_assert_eq(chmod(path, 0666), 0);
     expect_refused(dir, "leftovers file");
     cr_assert_eq(unlink(path), 0);
