@@ -32,7 +32,7 @@ int cli_hash_inputs(Cairn__JobSpec *js, const char *name)
         }
         for (size_t i = 0; i < ts->n_inputs; i++)
             paths[i] = ts->inputs[i]->path;
-        worker_outputs_hash(ts->workdir, paths, ts->n_inputs, out, NULL);
+        worker_outputs_hash(ts->workdir, paths, ts->n_inputs, out, NULL, NULL);
         for (size_t i = 0; i < ts->n_inputs; i++) {
             Cairn__OutputHash *h = ts->inputs[i];
             if (out[i].error[0]) {

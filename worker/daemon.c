@@ -31,10 +31,13 @@
  *
  * An attempt that declared outputs is reported once they are hashed
  * (outputs.c): the hashing runs on libuv's thread pool (uv_queue_work;
- * only an atomic cancel flag is shared with it) and its EXITED event is
- * queued from the work's completion callback, on the loop. Until then the
- * attempt counts as running here (a CancelTask is ignored, an attempt
- * queued behind it waits) and Register lists it in ended_unacked.
+ * only an atomic cancel flag and a count of the outputs done are shared
+ * with it), with the task user's rights and within a size and time
+ * budget, and its EXITED event is queued from the job's callback, on the
+ * loop: when the work is done, or at once when the time budget runs out or
+ * a CancelTask comes (with what is done by then). Until then the attempt
+ * counts as running here (an attempt queued behind it waits) and Register
+ * lists it in ended_unacked.
  *
  * Blocking work on the loop thread is bounded: NVML queries (every few
  * heartbeats, only with NVIDIA GPUs), /proc reads, one log read of at most
@@ -120,14 +123,14 @@ static void link_log_cb(worker_log_level_t level, const char *text, void *arg)
     log_line(arg, level, text);
 }
 
-/* Read up to max bytes of a log at offset into chunk (data is malloc'd). */
-static int read_log(const char *path, uint64_t offset, uint32_t max, Cairn__LogChunk *c)
+/* Read up to max bytes of a log (open as fd, or fd a negative errno) at
+ * offset into chunk (data is malloc'd); closes fd. */
+static int read_log(int fd, uint64_t offset, uint32_t max, Cairn__LogChunk *c)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
 
     if (fd < 0)
-        return errno == ENOENT ? 0 : -errno; /* nothing written yet */
+        return fd == -ENOENT ? 0 : fd; /* nothing written yet */
     if (fstat(fd, &st) < 0) {
         int e = errno;
         close(fd);
@@ -156,7 +159,7 @@ static void on_read_log(worker_daemon_t *d, const Cairn__ReadLog *m)
 {
     Cairn__LogChunk c = CAIRN__LOG_CHUNK__INIT;
     daemon_attempt_t *a = daemon_att_find(d, m->attempt_id);
-    char path[PATH_MAX], error[256] = "";
+    char error[256] = "";
     uint32_t max =
         m->max_bytes && m->max_bytes < DAEMON_LOG_READ_MAX ? m->max_bytes : DAEMON_LOG_READ_MAX;
     int rc;
@@ -173,11 +176,13 @@ static void on_read_log(worker_daemon_t *d, const Cairn__ReadLog *m)
     if (!known && (!task || !*task || !job))
         snprintf(error, sizeof(error), "attempt %" PRIu64 " rank %" PRIu32 " is not known here",
                  m->attempt_id, m->rank);
-    else if ((rc = worker_exec_log_path(d->exec, job, task, m->attempt_id, m->rank, (int)m->stream,
-                                        path, sizeof(path))) < 0)
-        snprintf(error, sizeof(error), "no log for stream %d: %s", (int)m->stream, strerror(-rc));
-    else if ((rc = read_log(path, m->offset, max, &c)) < 0)
-        snprintf(error, sizeof(error), "cannot read the log: %s", strerror(-rc));
+    else if (m->stream != 1 && m->stream != 2)
+        snprintf(error, sizeof(error), "no log for stream %d", (int)m->stream);
+    else if ((rc = read_log(
+                  worker_exec_log_open(d->exec, job, task, m->attempt_id, m->rank, (int)m->stream),
+                  m->offset, max, &c)) < 0)
+        snprintf(error, sizeof(error), "cannot read the log: %s",
+                 rc == -EPERM || rc == -ELOOP ? "not a plain file: refused" : strerror(-rc));
     else
         c.eof = !(known && a->running && !a->hashing) && m->offset + c.data.len >= c.size;
     c.error = error;
@@ -268,6 +273,7 @@ static void registered_cb(worker_link_t *l, uint64_t node_id, const uint64_t *st
                    a->task_name);
         a->stale = true;
         worker_exec_cancel(d->exec, a->id, DAEMON_STALE_GRACE_MS);
+        worker_outputs_cancel(a->hashing); /* ended: forgotten once stopped */
     }
 }
 
@@ -418,7 +424,9 @@ static int start_exec(worker_daemon_t *d, const worker_daemon_config_t *cfg, cai
     }
     exec_config_t ecfg = {.state_dir = state_dir,
                           .cgroup_dir = cfg->cgroup_dir,
-                          .allow_root_tasks = cfg->allow_root_tasks};
+                          .allow_root_tasks = cfg->allow_root_tasks,
+                          .pass_env = cfg->pass_env,
+                          .npass_env = cfg->npass_env};
     exec_callbacks_t ecb = {.started = daemon_exec_started, .exited = daemon_exec_exited, .arg = d};
     if ((rc = worker_exec_create(d->loop, &ecfg, &ecb, &d->exec, err)) < 0)
         return rc;
@@ -478,6 +486,12 @@ int worker_daemon_create(uv_loop_t *loop, const worker_daemon_config_t *cfg, wor
     d->log = cfg->log ? cfg->log : stderr;
     d->log_level = cfg->log_level;
     d->report_every = cfg->report_every ? cfg->report_every : DAEMON_REPORT_EVERY;
+    d->hash_max_bytes = cfg->hash_max_bytes == 0            ? WORKER_HASH_MAX_BYTES
+                        : cfg->hash_max_bytes == UINT64_MAX ? 0
+                                                            : cfg->hash_max_bytes;
+    d->hash_timeout_ms = cfg->hash_timeout_ms == 0            ? WORKER_HASH_TIMEOUT_MS
+                         : cfg->hash_timeout_ms == UINT64_MAX ? 0
+                                                              : cfg->hash_timeout_ms;
     if ((rc = discover(d, cfg, err)) < 0 || (rc = start_exec(d, cfg, err)) < 0 ||
         (rc = start_link(d, cfg, err)) < 0 ||
         (cfg->handle_signals && (rc = start_signals(d, err)) < 0))

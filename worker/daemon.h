@@ -47,6 +47,15 @@ typedef struct worker_daemon_config {
     const char *join_key_file; /* the cluster's join secret (proto/join.h); NULL: none */
     const char *tls_cert, *tls_ca; /* for a tls+tcp:// scheduler (worker_link_config_t) */
     bool allow_root_tasks; /* as root, run tasks submitted by root as root (exec.h) */
+    /* Of the worker's environment, tasks get PATH, LANG and the variables
+     * whose names match one of these fnmatch() globs (exec_config_t). */
+    const char *const *pass_env;
+    size_t npass_env;
+    /* Hashing an attempt's outputs (outputs.h) reads at most this many
+     * bytes (0: WORKER_HASH_MAX_BYTES; UINT64_MAX: no limit) and takes at
+     * most this long (0: WORKER_HASH_TIMEOUT_MS; UINT64_MAX: no limit). */
+    uint64_t hash_max_bytes;
+    uint64_t hash_timeout_ms;
 } worker_daemon_config_t;
 
 /* Discover the node, create the executor (which kills leftovers of a

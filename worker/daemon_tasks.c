@@ -295,8 +295,10 @@ static bool start_hashing(worker_daemon_t *d, daemon_attempt_t *a, const exec_re
         return false;
     }
     *a->result = *r;
+    worker_outputs_opts_t opts = {
+        .as = &r->as, .max_bytes = d->hash_max_bytes, .timeout_ms = d->hash_timeout_ms};
     int rc = worker_outputs_start(d->loop, a->id, r->workdir, (const char *const *)a->outputs,
-                                  a->noutputs, outputs_hashed_cb, d, &a->hashing, &err);
+                                  a->noutputs, &opts, outputs_hashed_cb, d, &a->hashing, &err);
     if (rc < 0) {
         daemon_log(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": outputs not hashed: %s", a->id,
                    err.text);
@@ -373,23 +375,35 @@ static void cache_checked_cb(uint64_t id, const worker_output_t *outs, size_t n,
     cairn__assign_task__free_unpacked(m, NULL);
 }
 
+/* Check the cache hit offered with m (attempt a): its outputs are hashed
+ * with the rights of the user the task would run as (one that may not run
+ * here is not checked: its start says why). Whether the check started. */
+static bool check_cache(worker_daemon_t *d, daemon_attempt_t *a, const Cairn__AssignTask *m)
+{
+    cairn_error_t err = {{0}};
+    worker_identity_t as;
+    if (worker_exec_identity(d->exec, m->user, &as, &err) < 0 || !(a->checking = assign_copy(m)))
+        return false;
+    worker_outputs_opts_t opts = {
+        .as = &as, .max_bytes = d->hash_max_bytes, .timeout_ms = d->hash_timeout_ms};
+    if (worker_outputs_start(d->loop, m->attempt_id, m->workdir, (const char *const *)m->outputs,
+                             m->n_outputs, &opts, cache_checked_cb, d, &a->hashing, &err) == 0)
+        return true;
+    daemon_log(d, WORKER_LOG_WARN, "attempt %" PRIu64 ": cache not checked: %s", m->attempt_id,
+               err.text);
+    cairn__assign_task__free_unpacked(a->checking, NULL);
+    a->checking = NULL;
+    return false;
+}
+
 /* Start an assigned attempt (already in the table); a cache hit offered
  * with it is checked first. */
 static void start_assigned(worker_daemon_t *d, const Cairn__AssignTask *m)
 {
     daemon_attempt_t *a = daemon_att_find(d, m->attempt_id);
     if (a && m->n_cache_outputs > 0 && m->n_outputs == m->n_cache_outputs && m->workdir &&
-        m->workdir[0] == '/' && (a->checking = assign_copy(m))) {
-        cairn_error_t err = {{0}};
-        if (worker_outputs_start(d->loop, m->attempt_id, m->workdir,
-                                 (const char *const *)m->outputs, m->n_outputs, cache_checked_cb, d,
-                                 &a->hashing, &err) == 0)
-            return;
-        daemon_log(d, WORKER_LOG_WARN, "attempt %" PRIu64 ": cache not checked: %s", m->attempt_id,
-                   err.text);
-        cairn__assign_task__free_unpacked(a->checking, NULL);
-        a->checking = NULL;
-    }
+        m->workdir[0] == '/' && check_cache(d, a, m))
+        return;
     run_assigned(d, m);
 }
 
@@ -661,10 +675,11 @@ void daemon_on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m)
         start_queued_after(d, id);
         return;
     }
-    if (a->hashing) {
+    if (a->hashing) { /* ended: its report follows at once, without the hashes not done */
         daemon_log(d, WORKER_LOG_INFO,
-                   "cancel of attempt %" PRIu64 ", which has ended (hashing its outputs): ignored",
+                   "cancel of attempt %" PRIu64 ", which has ended: hashing its outputs stopped",
                    a->id);
+        worker_outputs_cancel(a->hashing);
         return;
     }
     daemon_log(d, WORKER_LOG_INFO,

@@ -580,6 +580,7 @@ static exec_attempt_t *attempt_new(worker_exec_t *x, const exec_prepared_t *p)
     a->res.attempt_id = p->attempt_id;
     a->res.rank = p->rank;
     a->res.start_ms = exec_wall_ms();
+    exec_prep_identity(p, &a->res.as);
     uv_timer_init(x->loop, &a->timer);
     a->timer.data = a;
     a->open_handles = 1;
@@ -925,6 +926,7 @@ static void exec_free(worker_exec_t *x)
     free(x->gated);
     exec_spawner_fini(&x->spawner);
     free(x->users);
+    exec_strv_fini(&x->env_base);
     if (x->running_fd >= 0)
         close(x->running_fd);
     free(x->state_dir);
@@ -953,9 +955,11 @@ static int exec_init(worker_exec_t *x, const exec_config_t *cfg, cairn_error_t *
     x->marker = outer ? strdup(outer) : NULL;
     if (!x->state_dir || !x->default_workdir || !x->running_path || (outer && !x->marker))
         return errcode(err, -ENOMEM, "out of memory");
-    r = exec_mkdir_p(x->state_dir, 0755);
-    if (r < 0)
-        return errcode(err, r, "cannot make state directory %s: %s", x->state_dir, strerror(-r));
+    if ((r = exec_files_init(x, err)) < 0)
+        return r;
+    exec_prep_self(&x->self_ra);
+    if ((r = exec_env_base(environ, cfg->pass_env, cfg->npass_env, &x->self_ra, &x->env_base)) < 0)
+        return errcode(err, r, "out of memory");
     if ((r = exec_spawner_init(&x->spawner)) < 0)
         return errcode(err, r, "cannot map a stack for starting tasks: %s", strerror(-r));
     r = exec_cgroup_setup(cfg->cgroup_dir, &x->cgroup_root, err);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "identity.h"
 #include "scheduling/error.h"
 
 typedef struct worker_exec worker_exec_t;
@@ -34,12 +35,14 @@ typedef struct exec_spec {
     const char *const *argv; /* argv[0] looked up in PATH */
     bool shell;              /* run argv[0] as a /bin/sh -c script */
     uint32_t nenv;
-    const char *const *env; /* "KEY=value", added to the worker's environment */
+    const char *const *env; /* "KEY=value", added to the task's environment (exec_env.c) */
     const char *workdir;    /* NULL or "": the worker's default work directory */
     /* The submitter: when the worker runs as root, the task runs as this
-     * user (uid, gid, supplementary groups, HOME/USER/LOGNAME; without a
-     * workdir it starts in that home, or /), never as root unless
-     * exec_config_t.allow_root_tasks. NULL: as the worker. */
+     * user (uid, gid, supplementary groups, HOME/USER/LOGNAME/SHELL;
+     * without a workdir it starts in that home, or /), never as root unless
+     * exec_config_t.allow_root_tasks. A worker that is not root runs it as
+     * itself. NULL or "": refused (the start fails), never run as the
+     * worker's user. */
     const char *user;
     uint64_t seed;
     uint32_t rank, world_size; /* world_size > 1: a gang replica */
@@ -75,6 +78,7 @@ typedef struct exec_result {
     /* The directory it ran in (as given to chdir: outputs are relative to
      * it); "" when it failed before one was chosen. */
     char workdir[PATH_MAX];
+    worker_identity_t as; /* whom it ran as (its outputs are hashed with these rights) */
 } exec_result_t;
 
 typedef struct exec_callbacks {
@@ -96,6 +100,10 @@ typedef struct exec_config {
      * enforced by sampling the tree's RSS every 250 ms. */
     const char *cgroup_dir;
     bool allow_root_tasks; /* a root worker may run tasks submitted by root as root */
+    /* fnmatch() patterns of the worker's environment variables tasks also
+     * get, besides PATH and LANG (exec_env.c); copied. */
+    const char *const *pass_env;
+    size_t npass_env;
 } exec_config_t;
 
 /* Create the executor on loop. Kills leftovers of a previous worker that
@@ -105,10 +113,19 @@ typedef struct exec_config {
  * must be spawned on this loop (other zombie children are reaped here).
  * Tasks die with the thread that spawned them (PR_SET_PDEATHSIG), so the
  * loop must run on a thread that lives as long as the worker.
- * Errors: -EINVAL (no state_dir), -ENOMEM, or
+ * The state directory is made 0700 when missing; an existing one must be
+ * the worker's user's and writable by no one else (-EPERM otherwise), as
+ * must its logs/ directory and leftovers file (exec_files.c).
+ * Errors: -EINVAL (no state_dir), -ENOMEM, -EPERM, or
  * the errno of making state_dir or the cgroup directory. */
 int worker_exec_create(uv_loop_t *loop, const exec_config_t *cfg, const exec_callbacks_t *cb,
                        worker_exec_t **out, cairn_error_t *err);
+
+/* Whom a task of submitter user runs as here (see exec_spec_t.user): the
+ * checks of a start, without starting anything. -EPERM (no submitter, or
+ * root's task refused) or -ENOENT (no such account), said in err. */
+int worker_exec_identity(worker_exec_t *x, const char *user, worker_identity_t *out,
+                         cairn_error_t *err);
 
 /* Start one attempt replica. Fails (no callback) with -EEXIST if it is
  * already running (until its exited() has been called) or -EINVAL if the
@@ -169,6 +186,13 @@ int worker_exec_usage(worker_exec_t *x, uint64_t attempt_id, uint64_t *cpu_usec,
  * not it still runs. Returns the length written or a negative code. */
 int worker_exec_log_path(const worker_exec_t *x, uint64_t job_id, const char *task_name,
                          uint64_t attempt_id, uint32_t rank, int stream, char *buf, size_t len);
+
+/* Open an attempt's log (as worker_exec_log_path names it) for reading:
+ * only a regular file with one link, never through a symbolic link. The
+ * descriptor, or -ENOENT (nothing written yet), -ELOOP or -EPERM (not a
+ * plain log file), or another negative errno. */
+int worker_exec_log_open(const worker_exec_t *x, uint64_t job_id, const char *task_name,
+                         uint64_t attempt_id, uint32_t rank, int stream);
 
 /* Kill everything (SIGKILL to every process tree) and wait for nothing:
  * exited() follows for each attempt, with cancelled set. */

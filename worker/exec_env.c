@@ -1,5 +1,15 @@
-/* The task's environment and argv. */
+/* The task's environment and argv.
+ *
+ * A task does not inherit the worker's environment: that holds whatever
+ * the worker was started with (an administrator's shell, a unit file's
+ * credentials), none of it the submitter's. It gets PATH and LANG, the
+ * variables of the worker's an operator names with --pass-env, HOME, USER,
+ * LOGNAME and SHELL of the account it runs as, the spec's env, and the
+ * variables the worker sets (CAIRN_*, gang, GPU visibility,
+ * OMP_NUM_THREADS). The worker's part is filtered once, when the executor
+ * is made (exec_env_base); a start only copies it. */
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,11 +111,6 @@ static int env_set(exec_strv_t *e, const char *entry)
         }
     }
     return strv_add(e, entry);
-}
-
-int exec_env_put(exec_strv_t *e, const char *kv)
-{
-    return env_set(e, kv);
 }
 
 static int env_setf(exec_strv_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -222,7 +227,70 @@ static int env_cairn(const exec_spec_t *s, exec_strv_t *e)
     return r;
 }
 
-int exec_env_build(const exec_spec_t *spec, char *const *base, exec_strv_t *out, cairn_error_t *err)
+/* Of the worker's environment, tasks always get these; a default PATH
+ * where the worker has none (as execvp() would search). */
+static const char *const passed_vars[] = {"PATH", "LANG", NULL};
+#define EXEC_DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
+
+/* Whether the name of entry matches one of the globs. */
+static bool name_matches(const char *entry, const char *const *globs, size_t nglobs)
+{
+    char name[256];
+    size_t n = name_len(entry);
+    if (n == 0 || n >= sizeof(name))
+        return false;
+    memcpy(name, entry, n);
+    name[n] = '\0';
+    for (size_t i = 0; i < nglobs; i++)
+        if (fnmatch(globs[i], name, 0) == 0)
+            return true;
+    return false;
+}
+
+static int env_account(exec_strv_t *e, const run_as_t *ra)
+{
+    int r = 0;
+    r = r ? r : env_setf(e, "HOME=%s", ra->home);
+    r = r ? r : env_setf(e, "USER=%s", ra->name);
+    r = r ? r : env_setf(e, "LOGNAME=%s", ra->name);
+    r = r ? r : env_setf(e, "SHELL=%s", ra->shell);
+    return r;
+}
+
+static const char *const account_vars[] = {"HOME", "USER", "LOGNAME", "SHELL", NULL};
+
+int exec_env_base(char *const *env, const char *const *globs, size_t nglobs, const run_as_t *self,
+                  exec_strv_t *out)
+{
+    exec_strv_t e = {0};
+    bool path = false;
+    int r = 0;
+    for (size_t i = 0; env && env[i] && r == 0; i++) {
+        const char *kv = env[i];
+        if (!strchr(kv, '=') || kv[0] == '=' || worker_owned(kv, true))
+            continue;
+        /* the account's own when the worker has one: below */
+        bool account = in_list(kv, account_vars) && self->name[0];
+        if (!account && (in_list(kv, passed_vars) || in_list(kv, account_vars) ||
+                         name_matches(kv, globs, nglobs))) {
+            path = path || name_is(kv, "PATH");
+            r = strv_add(&e, kv);
+        }
+    }
+    if (r == 0 && !path)
+        r = strv_add(&e, EXEC_DEFAULT_PATH);
+    if (r == 0 && self->name[0])
+        r = env_account(&e, self);
+    if (r < 0) {
+        exec_strv_fini(&e);
+        return r;
+    }
+    *out = e;
+    return 0;
+}
+
+int exec_env_build(const exec_spec_t *spec, char *const *base, const run_as_t *ra, exec_strv_t *out,
+                   cairn_error_t *err)
 {
     bool gang = spec->world_size > 1, omp_set = false;
     exec_strv_t e = {0};
@@ -230,6 +298,8 @@ int exec_env_build(const exec_spec_t *spec, char *const *base, exec_strv_t *out,
     for (size_t i = 0; base && base[i] && r == 0; i++)
         if (strchr(base[i], '=') && !worker_owned(base[i], true))
             r = strv_add(&e, base[i]);
+    if (r == 0 && ra && ra->set)
+        r = env_account(&e, ra);
     for (uint32_t i = 0; i < spec->nenv && r == 0; i++) {
         const char *kv = spec->env[i];
         if (!kv || !strchr(kv, '=') || kv[0] == '=') {

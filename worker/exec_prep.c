@@ -18,50 +18,6 @@
 
 #include "exec_private.h"
 
-extern char **environ;
-
-int exec_mkdir_p(const char *path, mode_t mode)
-{
-    char buf[PATH_MAX];
-    size_t len = strlen(path);
-    if (len == 0 || len >= sizeof(buf))
-        return -ENAMETOOLONG;
-    memcpy(buf, path, len + 1);
-    for (char *s = buf + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-            return -errno;
-        *s = '/';
-    }
-    if (mkdir(buf, mode) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
-/* Open the attempt's stdout (stream 1) or stderr (stream 2) log. */
-static int open_log(worker_exec_t *x, const exec_spec_t *s, int stream, cairn_error_t *err)
-{
-    char path[PATH_MAX];
-    int fd, r = worker_exec_log_path(x, s->job_id, s->task_name, s->attempt_id, s->rank, stream,
-                                     path, sizeof(path));
-    if (r < 0)
-        return errcode(err, r, "log path too long");
-    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
-    if (fd < 0 && errno == ENOENT) {
-        *strrchr(path, '/') = '\0';
-        r = exec_mkdir_p(path, 0755);
-        if (r < 0)
-            return errcode(err, r, "cannot make log directory %s: %s", path, strerror(-r));
-        path[strlen(path)] = '/';
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
-    }
-    if (fd < 0)
-        return errcode(err, -errno, "cannot open log %s: %s", path, strerror(errno));
-    return fd;
-}
-
 static int check_workdir(const char *dir, cairn_error_t *err)
 {
     struct stat st;
@@ -121,6 +77,27 @@ struct exec_user_cache {
     uint64_t at;
 };
 
+/* The home, name and shell of account pw. */
+static void account_fill(run_as_t *ra, const struct passwd *pw)
+{
+    snprintf(ra->home, sizeof(ra->home), "%s", pw->pw_dir && pw->pw_dir[0] ? pw->pw_dir : "/");
+    snprintf(ra->name, sizeof(ra->name), "%s", pw->pw_name ? pw->pw_name : "");
+    snprintf(ra->shell, sizeof(ra->shell), "%s",
+             pw->pw_shell && pw->pw_shell[0] ? pw->pw_shell : "/bin/sh");
+}
+
+void exec_prep_self(run_as_t *ra)
+{
+    struct passwd pw, *res = NULL;
+    char buf[8192];
+    memset(ra, 0, sizeof(*ra));
+    ra->uid = geteuid();
+    ra->gid = getegid();
+    if (getpwuid_r(ra->uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+        account_fill(ra, &pw);
+}
+
+/* The account of user into ra (the name service, or the cache). */
 static int lookup_user(worker_exec_t *x, const char *user, run_as_t *ra, bool *root)
 {
     uint64_t now = uv_now(x->loop);
@@ -139,11 +116,10 @@ static int lookup_user(worker_exec_t *x, const char *user, run_as_t *ra, bool *r
     *root = pw.pw_uid == 0;
     ra->uid = pw.pw_uid;
     ra->gid = pw.pw_gid;
-    ra->ngroups = (int)(sizeof(ra->groups) / sizeof(ra->groups[0]));
+    ra->ngroups = WORKER_IDENTITY_GROUPS_MAX;
     if (!*root && getgrouplist(user, pw.pw_gid, ra->groups, &ra->ngroups) < 0)
-        ra->ngroups = (int)(sizeof(ra->groups) / sizeof(ra->groups[0])); /* the first 64 */
-    snprintf(ra->home, sizeof(ra->home), "%s", pw.pw_dir ? pw.pw_dir : "/");
-    snprintf(ra->name, sizeof(ra->name), "%s", user);
+        ra->ngroups = WORKER_IDENTITY_GROUPS_MAX; /* the first ones */
+    account_fill(ra, &pw);
     if (!x->users)
         x->users = calloc(EXEC_USER_CACHE, sizeof(*x->users));
     if (x->users) {
@@ -153,37 +129,59 @@ static int lookup_user(worker_exec_t *x, const char *user, run_as_t *ra, bool *r
     return 0;
 }
 
-static int resolve_user(worker_exec_t *x, const exec_spec_t *s, run_as_t *ra, cairn_error_t *err)
+/* Whom a task of submitter user runs as. A task must name its submitter:
+ * without one a root worker would run it as root, and a worker that is not
+ * root as itself, whoever sent it; it is refused on every worker. */
+static int resolve_user(worker_exec_t *x, const char *user, run_as_t *ra, cairn_error_t *err)
 {
     bool root = false;
     ra->set = false;
-    if (geteuid() != 0 || !s->user || !s->user[0])
+    if (!user || !user[0])
+        return errcode(err, -EPERM,
+                       "refusing to run a task that names no submitter: a worker runs each "
+                       "task as the user who submitted it");
+    if (geteuid() != 0)
         return 0; /* not root: tasks run as the worker's user */
-    if (lookup_user(x, s->user, ra, &root) < 0)
-        return errcode(err, -ENOENT, "the submitter %s has no account on this node", s->user);
+    if (lookup_user(x, user, ra, &root) < 0)
+        return errcode(err, -ENOENT, "the submitter %s has no account on this node", user);
     if (root) {
         if (x->allow_root_tasks)
             return 0;
         return errcode(err, -EPERM,
                        "refusing to run a task as root (submitted by %s): this worker runs "
                        "tasks as their submitter, root only with --allow-root-tasks",
-                       s->user);
+                       user);
     }
     ra->set = true;
     return 0;
 }
 
-static int env_user(exec_strv_t *env, const run_as_t *ra)
+static void identity_of(const run_as_t *ra, worker_identity_t *out)
 {
-    char kv[PATH_MAX + 16];
-    int r = 0;
-    snprintf(kv, sizeof(kv), "HOME=%s", ra->home);
-    r = r ? r : exec_env_put(env, kv);
-    snprintf(kv, sizeof(kv), "USER=%s", ra->name);
-    r = r ? r : exec_env_put(env, kv);
-    snprintf(kv, sizeof(kv), "LOGNAME=%s", ra->name);
-    r = r ? r : exec_env_put(env, kv);
+    memset(out, 0, sizeof(*out));
+    if (!ra->set)
+        return;
+    out->set = true;
+    out->uid = ra->uid;
+    out->gid = ra->gid;
+    out->ngroups = ra->ngroups;
+    memcpy(out->groups, ra->groups, (size_t)ra->ngroups * sizeof(out->groups[0]));
+}
+
+int worker_exec_identity(worker_exec_t *x, const char *user, worker_identity_t *out,
+                         cairn_error_t *err)
+{
+    run_as_t ra;
+    memset(out, 0, sizeof(*out));
+    int r = resolve_user(x, user, &ra, err);
+    if (r == 0)
+        identity_of(&ra, out);
     return r;
+}
+
+void exec_prep_identity(const exec_prepared_t *p, worker_identity_t *out)
+{
+    identity_of(&p->ra, out);
 }
 
 int exec_prep_init(worker_exec_t *x, const exec_spec_t *s, exec_prepared_t *p, cairn_error_t *err)
@@ -202,7 +200,7 @@ int exec_prep_init(worker_exec_t *x, const exec_spec_t *s, exec_prepared_t *p, c
     int r = binding_init(&p->bind, s);
     if (r < 0)
         return errcode(err, r, "out of memory");
-    if ((r = resolve_user(x, s, &p->ra, err)) < 0)
+    if ((r = resolve_user(x, s->user, &p->ra, err)) < 0)
         return r;
     struct stat hst;
     if (p->ra.set && !(s->workdir && s->workdir[0]))
@@ -212,13 +210,11 @@ int exec_prep_init(worker_exec_t *x, const exec_spec_t *s, exec_prepared_t *p, c
     if ((r = check_workdir(cwd, err)) < 0)
         return r;
     snprintf(p->cwd, sizeof(p->cwd), "%s", cwd);
-    if ((r = p->fd_out = open_log(x, s, 1, err)) < 0 ||
-        (r = p->fd_err = open_log(x, s, 2, err)) < 0)
+    if ((r = p->fd_out = exec_log_open(x, s, &p->ra, 1, err)) < 0 ||
+        (r = p->fd_err = exec_log_open(x, s, &p->ra, 2, err)) < 0)
         return r;
-    if ((r = exec_env_build(s, environ, &p->env, err)) < 0)
+    if ((r = exec_env_build(s, x->env_base.v, &p->ra, &p->env, err)) < 0)
         return r;
-    if (p->ra.set && (r = env_user(&p->env, &p->ra)) < 0)
-        return errcode(err, r, "out of memory");
     if ((r = exec_task_argv(s, &p->argv)) < 0)
         return errcode(err, r, "out of memory");
     return 0;

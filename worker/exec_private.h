@@ -4,6 +4,8 @@
  * exec_spawn.c  the task's process: clone, prepare (session, binding,
  *               cgroup, fds), exec
  * exec_env.c    the task's environment and argv
+ * exec_prep.c   preparing a start: account, directory, logs, environment
+ * exec_files.c  the state directory, log directories and log files, private
  * exec_proc.c   reading /proc (stat, status, smaps_rollup, environ)
  * exec_track.c  which processes belong to which attempt, usage, memory
  *               limit by sampling, reaping orphans, the leftovers file
@@ -19,6 +21,7 @@
 #include <sys/types.h>
 
 #include "exec.h"
+#include "identity.h"
 
 /* How often the process trees are sampled: every EXEC_SAMPLE_MS while an
  * attempt's memory limit is enforced by sampling, else every EXEC_SCAN_MS
@@ -82,18 +85,34 @@ typedef struct exec_strv {
 
 void exec_strv_fini(exec_strv_t *s);
 
-/* The task's environment: base (the worker's environ) minus the variables
- * the worker owns, the spec's entries, then the worker's own variables
- * (CAIRN_*, gang, GPU visibility), which the spec cannot override;
- * OMP_NUM_THREADS only where the spec does not set it. */
-int exec_env_build(const exec_spec_t *spec, char *const *base, exec_strv_t *out,
+/* Whom the task runs as: the submitter when the worker is root (set);
+ * else the worker's own account, whose home, name and shell tasks get. */
+typedef struct run_as {
+    bool set;
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[WORKER_IDENTITY_GROUPS_MAX];
+    int ngroups;
+    char home[PATH_MAX], name[256], shell[PATH_MAX];
+} run_as_t;
+
+/* What tasks get of the worker's environment env, once for all tasks:
+ * PATH (a default when the worker has none) and LANG, the variables whose
+ * names match one of the fnmatch() globs, never those the worker sets
+ * itself (CAIRN_*, gang, GPU visibility); then HOME, USER, LOGNAME and
+ * SHELL of self (the worker's account; from env where it has none). */
+int exec_env_base(char *const *env, const char *const *globs, size_t nglobs, const run_as_t *self,
+                  exec_strv_t *out);
+
+/* The task's environment: base (exec_env_base), HOME, USER, LOGNAME and
+ * SHELL of ra when it is set (the submitter), the spec's entries, then the
+ * worker's own variables (CAIRN_*, gang, GPU visibility), which the spec
+ * cannot override; OMP_NUM_THREADS only where the spec does not set it. */
+int exec_env_build(const exec_spec_t *spec, char *const *base, const run_as_t *ra, exec_strv_t *out,
                    cairn_error_t *err);
 
 /* The task's argv (or /bin/sh -c script sh args... for shell tasks). */
 int exec_task_argv(const exec_spec_t *spec, exec_strv_t *out);
-
-/* Set NAME=value in an environment built by exec_env_build(). */
-int exec_env_put(exec_strv_t *e, const char *kv);
 
 /* Preparing a start (exec_prep.c): everything before the process is
  * created. Done when the attempt starts, or ahead of it
@@ -106,16 +125,6 @@ typedef struct binding {
     unsigned long maxnode;
 } binding_t;
 
-/* Whom the task runs as: the submitter when the worker is root. */
-typedef struct run_as {
-    bool set;
-    uid_t uid;
-    gid_t gid;
-    gid_t groups[64];
-    int ngroups;
-    char home[PATH_MAX], name[256];
-} run_as_t;
-
 /* Fill p for spec s (valid). The attempt's fields are set first, so a
  * failure (said in err) still names the attempt; p must be finished with
  * exec_prep_fini() either way. */
@@ -123,12 +132,33 @@ int exec_prep_init(worker_exec_t *x, const exec_spec_t *s, exec_prepared_t *p, c
 
 void exec_prep_fini(exec_prepared_t *p);
 
-/* mkdir -p: 0 or -errno. */
-int exec_mkdir_p(const char *path, mode_t mode);
-
 /* Remove the log files of a preparation whose attempt never started, when
  * nothing was written to them. */
 void exec_prep_discard_logs(worker_exec_t *x, const exec_prepared_t *p);
+
+/* The worker's own account into ra (not set: its uid, gid, home, name and
+ * shell; name "" when it has none). */
+void exec_prep_self(run_as_t *ra);
+
+/* Whom p's task runs as (exec_result_t.as). */
+void exec_prep_identity(const exec_prepared_t *p, worker_identity_t *out);
+
+/* ---- the state directory and logs (exec_files.c) ---------------------- */
+
+/* mkdir -p: 0 or -errno. */
+int exec_mkdir_p(const char *path, mode_t mode);
+
+/* Make the state directory (0700) or check the existing one, its logs/
+ * (0700) and its leftovers file: the worker's user's, writable by no one
+ * else (-EPERM, said in err). */
+int exec_files_init(worker_exec_t *x, cairn_error_t *err);
+
+/* Open (create) the attempt's stdout (stream 1) or stderr (stream 2) log
+ * for appending: logs/JOB is made 0700, the file 0600, both the task's
+ * user's when ra is set; a symbolic link or anything but a regular file
+ * there is refused. The descriptor, or a negative code said in err. */
+int exec_log_open(worker_exec_t *x, const exec_spec_t *s, const run_as_t *ra, int stream,
+                  cairn_error_t *err);
 
 /* ---- starting a process (exec_spawn.c) -------------------------------- */
 
@@ -339,6 +369,10 @@ struct worker_exec {
     bool sampler_active;
     uint64_t last_scan; /* uv_now() of the last periodic scan */
     bool allow_root_tasks;
+    exec_strv_t env_base;          /* what tasks get of the worker's environment */
+    uint64_t logs_job;             /* the job whose log directory is seen to (exec_files.c) */
+    uid_t logs_uid;                /* and its owner */
+    run_as_t self_ra;              /* the worker's own account */
     struct exec_user_cache *users; /* exec_prep.c */
     unsigned next_user;
     bool running_dirty;

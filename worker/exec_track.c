@@ -474,9 +474,14 @@ int exec_running_write(worker_exec_t *x)
     int r = 0;
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", x->running_path) >= sizeof(tmp))
         return -ENAMETOOLONG;
-    f = fopen(tmp, "we");
-    if (!f)
-        return -errno;
+    /* private (it lists what the worker kills), never through a link */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || !(f = fdopen(fd, "w"))) {
+        r = -errno;
+        if (fd >= 0)
+            close(fd);
+        return r;
+    }
     fprintf(f, "# cairn-worker %d: attempt rank pid start-ticks cgroup [pid:start-ticks...]\n",
             (int)x->self);
     for (size_t k = 0; k < x->natt; k++)
@@ -498,7 +503,7 @@ int exec_running_write(worker_exec_t *x)
     x->running_stale = 0;
     if (x->running_fd >= 0)
         close(x->running_fd);
-    x->running_fd = open(x->running_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    x->running_fd = open(x->running_path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
     return 0;
 }
 

@@ -1,4 +1,5 @@
 /* cairn-worker: runs on every node. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -39,6 +40,9 @@ enum {
     OPT_ALLOW_ROOT,
     OPT_REPORT_HOLD,
     OPT_INSECURE,
+    OPT_PASS_ENV,
+    OPT_HASH_MAX_BYTES,
+    OPT_HASH_TIMEOUT,
 };
 
 struct options {
@@ -57,46 +61,133 @@ struct options {
     bool insecure;           /* a tcp:// scheduler without TLS or join key is accepted */
     uint32_t report_hold_ms; /* worker_daemon_config_t */
     worker_log_level_t log_level;
+    char **pass_env; /* globs, split at commas (owned) */
+    size_t npass_env;
+    uint64_t hash_max_bytes, hash_timeout_ms; /* worker_daemon_config_t */
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: cairn-worker [OPTIONS]\n"
-            "\n"
-            "The Cairn worker daemon: discovers this node's resources and runs the tasks\n"
-            "the scheduler assigns to it, until SIGTERM or SIGINT (its tasks die with it).\n"
-            "\n"
-            "Options:\n"
-            "  --scheduler URL     the scheduler's worker endpoint (default:\n"
-            "                      $CAIRN_WORKER_SCHEDULER, else\n"
-            "                      ipc://$XDG_STATE_HOME/cairn/workers.sock)\n"
-            "  --state-dir DIR     task logs and leftovers (default:\n"
-            "                      $XDG_STATE_HOME/cairn/worker-NAME)\n"
-            "  --log-file PATH     append the log there instead of stderr\n"
-            "  --log-level LEVEL   debug, info (default), warn or error\n"
-            "  --join-key FILE     the cluster's join secret (mode 600), when the\n"
-            "                      scheduler requires one\n"
-            "  --tls-cert FILE     certificate and key (PEM) for a tls+tcp:// scheduler\n"
-            "  --tls-ca FILE       CA (PEM) that signed the scheduler's certificate\n"
-            "  --insecure          take work from a plain tcp:// scheduler that neither\n"
-            "                      TLS (tls+tcp:// with --tls-ca) nor --join-key\n"
-            "                      authenticates (refused otherwise: exit 2)\n"
-            "  --allow-root-tasks  as root, run tasks submitted by root as root (tasks\n"
-            "                      run as their submitter; root's are refused otherwise;\n"
-            "                      also $CAIRN_ALLOW_ROOT_TASKS=1)\n"
-            "  --report-hold MS    while queued tasks keep the slots busy, send task\n"
-            "                      starts and successful ends at most MS ms late, many\n"
-            "                      in one message (default %d; 0: each at once)\n"
-            "  --print-resources   print the discovered resources and exit\n"
-            "  --json              with --print-resources: print JSON\n"
-            "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
-            "                      instead of discovering this machine\n"
-            "  --name NAME         node name (default: the host name)\n"
-            "  --label KEY=VALUE   add a node label (repeatable)\n"
-            "  -h, --help          show this help and exit\n"
-            "  -V, --version       show the version and exit\n",
+    fprintf(f, "Usage: cairn-worker [OPTIONS]\n"
+               "\n"
+               "The Cairn worker daemon: discovers this node's resources and runs the tasks\n"
+               "the scheduler assigns to it, until SIGTERM or SIGINT (its tasks die with it).\n"
+               "\n"
+               "Options:\n"
+               "  --scheduler URL     the scheduler's worker endpoint (default:\n"
+               "                      $CAIRN_WORKER_SCHEDULER, else\n"
+               "                      ipc://$XDG_STATE_HOME/cairn/workers.sock)\n"
+               "  --state-dir DIR     task logs and leftovers (default:\n"
+               "                      $XDG_STATE_HOME/cairn/worker-NAME)\n"
+               "  --log-file PATH     append the log there instead of stderr\n"
+               "  --log-level LEVEL   debug, info (default), warn or error\n"
+               "  --join-key FILE     the cluster's join secret (mode 600), when the\n"
+               "                      scheduler requires one\n"
+               "  --tls-cert FILE     certificate and key (PEM) for a tls+tcp:// scheduler\n"
+               "  --tls-ca FILE       CA (PEM) that signed the scheduler's certificate\n"
+               "  --allow-root-tasks  as root, run tasks submitted by root as root (tasks\n"
+               "                      run as their submitter; root's are refused otherwise;\n"
+               "                      also $CAIRN_ALLOW_ROOT_TASKS=1)\n"
+               "  --report-hold MS    while queued tasks keep the slots busy, send task\n"
+               "                      starts and successful ends at most MS ms late, many\n"
+               "                      in one message (default %d; 0: each at once)\n"
+               "  --pass-env GLOB     tasks also get the worker's variables whose names\n"
+               "                      match GLOB (repeatable, or comma-separated; e.g.\n"
+               "                      'LC_*,TZ'); they always get PATH and LANG, and\n"
+               "                      HOME, USER, LOGNAME and SHELL of their user\n"
+               "  --hash-max-bytes N  read at most N bytes (K, M, G or T) hashing one\n"
+               "                      attempt's outputs; an output that would go over is\n"
+               "                      'not hashed: too large' (default 64G; 0: no limit)\n"
+               "  --hash-timeout T    hash one attempt's outputs for at most T (s, m or h);\n"
+               "                      what is not done is 'not hashed: took too long'\n"
+               "                      (default 30m; 0: no limit)\n"
+               "  --print-resources   print the discovered resources and exit\n"
+               "  --json              with --print-resources: print JSON\n"
+               "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
+               "                      instead of discovering this machine\n"
+               "  --name NAME         node name (default: the host name)\n"
+               "  --label KEY=VALUE   add a node label (repeatable)\n"
+               "  -h, --help          show this help and exit\n"
+               "  -V, --version       show the version and exit\n",
             WORKER_REPORT_HOLD_MS);
+}
+
+/* A unit an option's number may carry, and what it multiplies by. */
+typedef struct unit {
+    const char *name;
+    uint64_t mult;
+} unit_t;
+
+static const unit_t size_units[] = {{"", 1},           {"K", 1ull << 10}, {"M", 1ull << 20},
+                                    {"G", 1ull << 30}, {"T", 1ull << 40}, {NULL, 0}};
+static const unit_t time_units[] = {
+    {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {NULL, 0}};
+
+/* A whole number with one of units ("" included only where listed). */
+static int parse_scaled(const char *s, const unit_t *units, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || s[0] == '-' || s[0] == '+' || isspace((unsigned char)s[0]))
+        return -EINVAL;
+    for (const unit_t *u = units; u->name; u++) {
+        if (strcmp(end, u->name) != 0)
+            continue;
+        if (v > UINT64_MAX / u->mult)
+            return -ERANGE;
+        *out = (uint64_t)v * u->mult;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* A limit option's value (parse_scaled; what says what it must be); 0,
+ * no limit, becomes UINT64_MAX (worker_daemon_config_t). */
+static int parse_limit(const char *opt, const char *arg, const unit_t *units, const char *what,
+                       uint64_t *out)
+{
+    if (parse_scaled(arg, units, out) < 0) {
+        fprintf(stderr, "cairn-worker: %s: '%s' is not %s\n", opt, arg, what);
+        return -1;
+    }
+    if (*out == 0)
+        *out = UINT64_MAX;
+    return 0;
+}
+
+/* Add the comma-separated globs of one --pass-env. */
+static int add_pass_env(struct options *o, const char *arg)
+{
+    char *copy = strdup(arg), *save = NULL;
+    if (!copy) {
+        fprintf(stderr, "cairn-worker: out of memory\n");
+        return -1;
+    }
+    size_t n = 1;
+    for (const char *c = arg; *c; c++)
+        n += *c == ',';
+    char **v = realloc(o->pass_env, (o->npass_env + n) * sizeof(*v));
+    if (!v) {
+        free(copy);
+        fprintf(stderr, "cairn-worker: out of memory\n");
+        return -1;
+    }
+    o->pass_env = v;
+    int rc = 0;
+    for (char *g = strtok_r(copy, ",", &save); g && rc == 0; g = strtok_r(NULL, ",", &save)) {
+        if (strchr(g, '=') || strchr(g, ' ')) {
+            fprintf(stderr, "cairn-worker: --pass-env: '%s' is not a variable name pattern\n", g);
+            rc = -1;
+        } else if (!(o->pass_env[o->npass_env] = strdup(g))) {
+            fprintf(stderr, "cairn-worker: out of memory\n");
+            rc = -1;
+        } else {
+            o->npass_env++;
+        }
+    }
+    free(copy);
+    return rc;
 }
 
 /* Returns -1 to go on, else the exit status. */
@@ -121,6 +212,9 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"allow-root-tasks", no_argument, NULL, OPT_ALLOW_ROOT},
         {"report-hold", required_argument, NULL, OPT_REPORT_HOLD},
         {"insecure", no_argument, NULL, OPT_INSECURE},
+        {"pass-env", required_argument, NULL, OPT_PASS_ENV},
+        {"hash-max-bytes", required_argument, NULL, OPT_HASH_MAX_BYTES},
+        {"hash-timeout", required_argument, NULL, OPT_HASH_TIMEOUT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {NULL, 0, NULL, 0},
     };
@@ -191,6 +285,20 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->report_hold_ms = v == 0 ? UINT32_MAX : (uint32_t)v;
             break;
         }
+        case OPT_PASS_ENV:
+            if (add_pass_env(o, optarg) < 0)
+                return 2;
+            break;
+        case OPT_HASH_MAX_BYTES:
+            if (parse_limit("--hash-max-bytes", optarg, size_units, "a size (e.g. 16G)",
+                            &o->hash_max_bytes) < 0)
+                return 2;
+            break;
+        case OPT_HASH_TIMEOUT:
+            if (parse_limit("--hash-timeout", optarg, time_units, "a duration (e.g. 90s, 30m)",
+                            &o->hash_timeout_ms) < 0)
+                return 2;
+            break;
         case OPT_LOG_FILE:
             o->log_file = optarg;
             break;
@@ -319,6 +427,10 @@ static int run_daemon(const struct options *o)
         .tls_ca = o->tls_ca,
         .allow_root_tasks = o->allow_root_tasks,
         .report_hold_ms = o->report_hold_ms,
+        .pass_env = (const char *const *)o->pass_env,
+        .npass_env = o->npass_env,
+        .hash_max_bytes = o->hash_max_bytes,
+        .hash_timeout_ms = o->hash_timeout_ms,
         .node_name = o->name,
         .topology = o->topology,
         .nlabels = o->nlabels,
@@ -383,6 +495,9 @@ int main(int argc, char **argv)
         rc = check_authenticated(&o);
     if (rc < 0)
         rc = o.print_resources ? print_resources(&o) : run_daemon(&o);
+    for (size_t i = 0; i < o.npass_env; i++)
+        free(o.pass_env[i]);
+    free(o.pass_env);
     free(o.labels);
     return rc;
 }

@@ -6,7 +6,17 @@
  * resolved) leaves the working directory are refused with an error, never
  * read. A regular file is hashed as it is; a directory gets a digest over
  * its regular files sorted by relative path (PROTOCOL.md gives the exact
- * scheme); a path that does not exist gets the error "missing".
+ * scheme); a path that does not exist gets the error "missing"; anything
+ * else (a device, a FIFO, a socket, a file of /proc, /sys or another
+ * kernel file system) is refused, never read.
+ *
+ * The work is done with the rights of the task's user (opts->as: the
+ * calling thread's file system uid, gid and groups, never the process's),
+ * so it reads nothing the task could not, and within a budget: at most
+ * opts->max_bytes read in all (an output that would go over is "not
+ * hashed: too large"; the ones after it still are when they fit) and, off
+ * the loop, at most opts->timeout_ms ("not hashed: took too long" for what
+ * is not done by then, even when a read never returns).
  *
  * worker_outputs_hash() does the work on the calling thread;
  * worker_outputs_start() does it on libuv's thread pool (checkpoints can be
@@ -20,6 +30,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "identity.h"
 #include "scheduling/error.h"
 
 /* Most outputs one task may declare, and the longest path. */
@@ -35,12 +46,25 @@ typedef struct worker_output {
     char error[160];  /* "" when hashed */
 } worker_output_t;
 
+/* The worker's defaults for the budget of one attempt's hashing. */
+#define WORKER_HASH_MAX_BYTES (64ull << 30)
+#define WORKER_HASH_TIMEOUT_MS (30ull * 60 * 1000)
+
+/* How outputs are hashed. */
+typedef struct worker_outputs_opts {
+    const worker_identity_t *as; /* with these rights; NULL or not set: the caller's */
+    uint64_t max_bytes;          /* read at most this many bytes in all; 0: no limit */
+    uint64_t timeout_ms;         /* worker_outputs_start() only: 0: no limit */
+} worker_outputs_opts_t;
+
 /* Hash n outputs (paths) relative to workdir into out[0..n-1] (out[i].path
- * = paths[i]). Every output gets a hash or an error; a non-NULL cancel
- * that becomes true stops the work early (the outputs not done yet get the
- * error "cancelled"). Blocks: never call it on the loop thread. */
+ * = paths[i]) as opts says (NULL: the caller's rights, no limit). Every
+ * output gets a hash or an error; a non-NULL cancel that becomes true
+ * stops the work early (the outputs not done yet get the error "not
+ * hashed: cancelled"). Blocks: never call it on the loop thread. */
 void worker_outputs_hash(const char *workdir, const char *const *paths, size_t n,
-                         worker_output_t *out, const atomic_bool *cancel);
+                         worker_output_t *out, const worker_outputs_opts_t *opts,
+                         const atomic_bool *cancel);
 
 typedef struct worker_outputs worker_outputs_t;
 
@@ -48,12 +72,20 @@ typedef struct worker_outputs worker_outputs_t;
 typedef void (*worker_outputs_cb)(uint64_t id, const worker_output_t *out, size_t n, void *arg);
 
 /* Hash the outputs off the loop thread, then call cb(id, ...) on the loop
- * thread; workdir and paths are copied. *job names the work until the
- * callback (which frees it). 0, -ENOMEM, or libuv's code; no callback on
- * failure. */
+ * thread; workdir, paths and opts are copied. Past opts->timeout_ms the
+ * callback comes at once with what was done, the rest "not hashed: took
+ * too long" (a pool thread stuck in a read finishes on its own). *job
+ * names the work until the callback (the job is freed after it). 0,
+ * -ENOMEM, or libuv's code; no callback on failure. */
 int worker_outputs_start(uv_loop_t *loop, uint64_t id, const char *workdir,
-                         const char *const *paths, size_t n, worker_outputs_cb cb, void *arg,
-                         worker_outputs_t **job, cairn_error_t *err);
+                         const char *const *paths, size_t n, const worker_outputs_opts_t *opts,
+                         worker_outputs_cb cb, void *arg, worker_outputs_t **job,
+                         cairn_error_t *err);
+
+/* Stop a job started above: the callback follows from the loop (never from
+ * inside this call) with the outputs done so far, the rest "not hashed:
+ * cancelled". Only before the callback (the job is freed after it). */
+void worker_outputs_cancel(worker_outputs_t *job);
 
 /* Give up on a job started above: the hashing stops soon, no callback is
  * made, and the memory is freed on the loop thread once the pool thread is

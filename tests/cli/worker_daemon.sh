@@ -1,8 +1,9 @@
 #!/bin/sh
 # cairn-worker as a daemon: bad usage exits 2 with a message, a URL nng
-# does not accept exits 1; with a scheduler that is not there it still
-# starts (defaults from CAIRN_WORKER_SCHEDULER and XDG_STATE_HOME), and
-# SIGTERM stops it cleanly, exit 0, within a deadline.
+# does not accept or a state directory others can write to exits 1; with
+# a scheduler that is not there it still starts (defaults from
+# CAIRN_WORKER_SCHEDULER and XDG_STATE_HOME, its state directory 0700),
+# and SIGTERM stops it cleanly, exit 0, within a deadline.
 set -eu
 bin="$1"
 src="$2"
@@ -55,12 +56,23 @@ expect_exit "bad report hold" 2 "report-hold" "$w" --report-hold 5ms
 expect_exit "report hold too long" 2 "report-hold" "$w" --report-hold 1001
 expect_exit "bad URL" 1 "scheduler URL" "$w" --scheduler "nosuch://x" --topology "$topo" \
     --state-dir "$tmp/s0"
+expect_exit "bad hash size" 2 "hash-max-bytes" "$w" --hash-max-bytes 5X
+expect_exit "negative hash size" 2 "hash-max-bytes" "$w" --hash-max-bytes -1
+expect_exit "bad hash timeout" 2 "hash-timeout" "$w" --hash-timeout soon
+expect_exit "bad pass-env" 2 "pass-env" "$w" --pass-env 'LC_*,A=B'
+# a state directory others can write to: refused, saying why
+mkdir -m 0777 "$tmp/open"
+chmod 0777 "$tmp/open"
+expect_exit "open state dir" 1 "writable by others" "$w" --scheduler "ipc://$tmp/x.sock" \
+    --topology "$topo" --state-dir "$tmp/open"
 
 # No scheduler at an ipc path: starts, dials in the background, stops on SIGTERM.
 "$w" --scheduler "ipc://$tmp/nobody/workers.sock" --state-dir "$tmp/s1" --topology "$topo" \
+    --pass-env 'LC_*' --pass-env TZ,HTTP_PROXY --hash-max-bytes 16G --hash-timeout 90s \
     --log-file "$tmp/ipc.log" 2>"$tmp/ipc.err" &
 pid=$!
 if wait_log "$tmp/ipc.log" "dialing the scheduler"; then
+    [ "$(stat -c %a "$tmp/s1")" = 700 ] || { echo "FAIL: ipc: state dir not 0700"; fail=1; }
     stop_worker "ipc"
     [ "$rc" -eq 0 ] || { echo "FAIL: ipc: exit $rc after SIGTERM"; fail=1; }
     grep -q "SIGTERM: stopping" "$tmp/ipc.log" || { echo "FAIL: ipc: no stop logged"; fail=1; }

@@ -23,6 +23,7 @@
 #include "exec.h"
 #include "exec_private.h"
 #include "leak_check.h"
+#include "self_user.h"
 
 #define MAXR 8
 
@@ -57,9 +58,11 @@ static void exited_cb(const exec_result_t *r, void *arg)
     f->nexited++;
 }
 
+/* The suite runs as root with $CAIRN_ALLOW_ROOT_TASKS=1 (its tasks are
+ * root's): the executor here is made as cairn-worker would make it. */
 static void fx_create(struct fx *f, const char *cgroup_dir)
 {
-    exec_config_t cfg = {.state_dir = f->dir, .cgroup_dir = cgroup_dir};
+    exec_config_t cfg = {.state_dir = f->dir, .cgroup_dir = cgroup_dir, .allow_root_tasks = true};
     exec_callbacks_t cb = {started_cb, exited_cb, f};
     cairn_error_t err = {{0}};
     int r = worker_exec_create(&f->loop, &cfg, &cb, &f->x, &err);
@@ -150,6 +153,7 @@ static const exec_result_t *result_of(struct fx *f, uint64_t id)
 static exec_spec_t spec_of(uint64_t id, uint32_t argc, const char *const *argv, bool shell)
 {
     return (exec_spec_t){
+        .user = self_user(),
         .attempt_id = id,
         .job_id = 7,
         .task_name = "train",
@@ -258,7 +262,7 @@ static char *const base_env[] = {
 static void build(const exec_spec_t *s, exec_strv_t *e)
 {
     cairn_error_t err = {{0}};
-    int r = exec_env_build(s, base_env, e, &err);
+    int r = exec_env_build(s, base_env, NULL, e, &err);
     cr_assert_eq(r, 0, "exec_env_build: %s", err.text);
 }
 
@@ -372,7 +376,7 @@ LEAK_TEST(exec, env_invalid_entry)
     cairn_error_t err = {{0}};
     s.nenv = 1;
     s.env = env;
-    cr_assert_eq(exec_env_build(&s, base_env, &e, &err), -EINVAL);
+    cr_assert_eq(exec_env_build(&s, base_env, NULL, &e, &err), -EINVAL);
     cr_assert(strstr(err.text, "NAME=value"), "%s", err.text);
 }
 
@@ -417,10 +421,10 @@ LEAK_TEST(exec, child_environment_and_logs)
     snprintf(want, sizeof(want), "%s/logs/7/train.11.0.err", f.dir);
     cr_assert_str_eq(path, want);
     cr_assert_eq(stat(path, &st), 0);
-    cr_assert_eq(st.st_mode & 0777, 0644);
+    cr_assert_eq(st.st_mode & 0777, 0600);
     *strrchr(path, '/') = '\0';
     cr_assert_eq(stat(path, &st), 0);
-    cr_assert_eq(st.st_mode & 0777, 0755);
+    cr_assert_eq(st.st_mode & 0777, 0700);
     fx_fini(&f);
 }
 
@@ -1317,5 +1321,352 @@ LEAK_TEST(exec, a_line_of_parked_processes_runs_in_order_or_gives_up_together)
     cr_assert_eq(f.nstarted, 3);
     cr_assert(!result_of(&f, 57)->start_failed && !result_of(&f, 58)->start_failed);
     cr_assert_leq(result_of(&f, 57)->start_ms, result_of(&f, 58)->start_ms);
+    fx_fini(&f);
+}
+
+/* ---- what a task may not reach ------------------------------------------ */
+
+/* Make the executor again on f's state directory with cfg (its state_dir
+ * set here). */
+static void fx_recreate(struct fx *f, exec_config_t cfg)
+{
+    exec_callbacks_t cb = {started_cb, exited_cb, f};
+    cairn_error_t err = {{0}};
+    worker_exec_destroy(f->x);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    cfg.state_dir = f->dir;
+    int r = worker_exec_create(&f->loop, &cfg, &cb, &f->x, &err);
+    cr_assert_eq(r, 0, "worker_exec_create: %d %s", r, err.text);
+}
+
+/* A task that names no submitter is refused: a root worker would run it as
+ * root (past --allow-root-tasks), any other as itself. Its start fails
+ * saying so; nothing runs and no log is made; a preparation is refused
+ * alike. */
+LEAK_TEST(exec, a_task_without_submitter_is_refused)
+{
+    struct fx f;
+    const char *argv[] = {"touch ran"};
+    const char *users[] = {NULL, ""};
+    char path[4200];
+    fx_init(&f);
+    for (int i = 0; i < 2; i++) {
+        exec_spec_t s = spec_of(60 + (uint64_t)i, 1, argv, true);
+        cairn_error_t err = {{0}};
+        s.user = users[i];
+        s.workdir = f.dir;
+        start_ok(&f, &s);
+        wait_exited(&f, i + 1, 10000);
+        const exec_result_t *r = result_of(&f, s.attempt_id);
+        cr_assert(r->start_failed);
+        cr_assert(strstr(r->error, "names no submitter"), "error: %s", r->error);
+        cr_assert_gt(worker_exec_log_path(f.x, 7, "train", s.attempt_id, 0, 1, path, sizeof(path)),
+                     0);
+        cr_assert_neq(access(path, F_OK), 0, "a log was made for %s", path);
+        exec_prepared_t *p = (exec_prepared_t *)1;
+        s.attempt_id += 10;
+        cr_assert_eq(worker_exec_prepare(f.x, &s, 0, &p, &err), -EPERM);
+        cr_assert_null(p);
+        cr_assert(strstr(err.text, "names no submitter"), "error: %s", err.text);
+        worker_identity_t as;
+        cr_assert_eq(worker_exec_identity(f.x, users[i], &as, &err), -EPERM);
+    }
+    cr_assert_eq(f.nstarted, 0);
+    snprintf(path, sizeof(path), "%s/ran", f.dir);
+    cr_assert_neq(access(path, F_OK), 0, "the task ran");
+    fx_fini(&f);
+}
+
+static void expect_mode_owner(const char *path, mode_t mode, uid_t uid)
+{
+    struct stat st;
+    cr_assert_eq(lstat(path, &st), 0, "%s: %s", path, strerror(errno));
+    cr_expect_eq(st.st_mode & 07777, mode, "%s: mode %04o, want %04o", path,
+                 (unsigned)(st.st_mode & 07777), (unsigned)mode);
+    cr_expect_eq(st.st_uid, uid, "%s: owner %u, want %u", path, (unsigned)st.st_uid, (unsigned)uid);
+}
+
+/* The contents of an attempt's log read as ReadLog reads it. */
+static char *read_log_fd(struct fx *f, uint64_t id, int stream)
+{
+    int fd = worker_exec_log_open(f->x, 7, "train", id, 0, stream);
+    cr_assert_geq(fd, 0, "worker_exec_log_open: %s", strerror(-fd));
+    char *buf = calloc(1, 65536);
+    ssize_t n = read(fd, buf, 65535);
+    cr_assert_geq(n, 0);
+    close(fd);
+    return buf;
+}
+
+/* A root worker gives the job's log directory and the log files to the
+ * submitter, private (0700, 0600), and keeps logs/ to itself (0700): no
+ * one else reaches them, the worker still reads them (ReadLog). A start
+ * prepared ahead makes its logs the same way. The task's HOME, USER,
+ * LOGNAME and SHELL are the submitter's. */
+LEAK_TEST(exec, logs_are_private_and_the_submitters)
+{
+    struct fx f;
+    const char *argv[] = {"env; echo to-err >&2"};
+    struct passwd *pw = getpwnam("nobody");
+    char path[4200], want[4400];
+    if (geteuid() != 0 || !pw)
+        cr_skip_test("needs root and a nobody account");
+    uid_t nobody = pw->pw_uid;
+    char shell[256], home[256];
+    snprintf(shell, sizeof(shell), "SHELL=%s",
+             pw->pw_shell && pw->pw_shell[0] ? pw->pw_shell : "/bin/sh");
+    snprintf(home, sizeof(home), "HOME=%s", pw->pw_dir);
+    fx_init(&f);
+    exec_spec_t s = spec_of(64, 1, argv, true);
+    s.user = "nobody";
+    start_ok(&f, &s);
+    wait_exited(&f, 1, 10000);
+    cr_assert(!result_of(&f, 64)->start_failed, "%s", result_of(&f, 64)->error);
+    snprintf(path, sizeof(path), "%s", f.dir);
+    expect_mode_owner(path, 0700, 0);
+    snprintf(path, sizeof(path), "%s/logs", f.dir);
+    expect_mode_owner(path, 0700, 0);
+    snprintf(path, sizeof(path), "%s/logs/7", f.dir);
+    expect_mode_owner(path, 0700, nobody);
+    for (int stream = 1; stream <= 2; stream++) {
+        cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 64, 0, stream, path, sizeof(path)), 0);
+        expect_mode_owner(path, 0600, nobody);
+    }
+    snprintf(path, sizeof(path), "%s/running", f.dir);
+    expect_mode_owner(path, 0600, 0);
+    char *out = read_log_fd(&f, 64, 1), *err = read_log_fd(&f, 64, 2);
+    cr_expect(has_line(out, "USER=nobody"), "%s", out);
+    cr_expect(has_line(out, "LOGNAME=nobody"), "%s", out);
+    cr_expect(has_line(out, home), "%s", out);
+    cr_expect(has_line(out, shell), "%s", out);
+    cr_expect_str_eq(err, "to-err\n");
+    free(out);
+    free(err);
+    /* prepared ahead: the logs are made, the submitter's, before it runs */
+    exec_spec_t q = spec_of(65, 1, argv, true);
+    cairn_error_t e = {{0}};
+    q.user = "nobody";
+    exec_prepared_t *p = prepare_ok(&f, &q);
+    for (int stream = 1; stream <= 2; stream++) {
+        cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 65, 0, stream, path, sizeof(path)), 0);
+        expect_mode_owner(path, 0600, nobody);
+    }
+    cr_assert_eq(worker_exec_start_prepared(f.x, p, &e), 0, "%s", e.text);
+    wait_exited(&f, 2, 10000);
+    out = read_log_fd(&f, 65, 1);
+    snprintf(want, sizeof(want), "CAIRN_ATTEMPT_ID=65");
+    cr_expect(has_line(out, want), "%s", out);
+    free(out);
+    fx_fini(&f);
+}
+
+/* The worker writes logs as root: it never follows a symbolic link there
+ * (the start fails and the link's target is untouched), and reads only a
+ * plain log file (no link, one name). */
+LEAK_TEST(exec, a_log_that_is_a_link_is_neither_written_nor_read)
+{
+    struct fx f;
+    const char *argv[] = {"echo overwritten"};
+    char victim[4200], dir[4200], log[4200];
+    fx_init(&f);
+    snprintf(victim, sizeof(victim), "%s/victim", f.dir);
+    FILE *fp = fopen(victim, "w");
+    cr_assert_not_null(fp);
+    fputs("precious\n", fp);
+    fclose(fp);
+    snprintf(dir, sizeof(dir), "%s/logs/7", f.dir);
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 66, 0, 1, log, sizeof(log)), 0);
+    cr_assert_eq(symlink(victim, log), 0);
+    const exec_result_t *r = run_sh(&f, 66, argv[0]);
+    cr_assert(r->start_failed, "the task ran through a link");
+    cr_assert(strstr(r->error, "symbolic link"), "error: %s", r->error);
+    char *text = slurp(victim);
+    cr_assert_str_eq(text, "precious\n");
+    free(text);
+    cr_assert_eq(worker_exec_log_open(f.x, 7, "train", 66, 0, 1), -ELOOP);
+    /* a second name of another file */
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 67, 0, 1, log, sizeof(log)), 0);
+    cr_assert_eq(link(victim, log), 0);
+    cr_assert_eq(worker_exec_log_open(f.x, 7, "train", 67, 0, 1), -EPERM);
+    cr_assert_eq(worker_exec_log_open(f.x, 7, "train", 68, 0, 1), -ENOENT);
+    fx_fini(&f);
+}
+
+/* worker_exec_create on dir: its result, err filled. */
+static int create_on(const char *dir, cairn_error_t *err)
+{
+    uv_loop_t loop;
+    worker_exec_t *x = NULL;
+    exec_config_t cfg = {.state_dir = dir, .cgroup_dir = ""};
+    exec_callbacks_t cb = {started_cb, exited_cb, NULL};
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    int r = worker_exec_create(&loop, &cfg, &cb, &x, err);
+    if (r == 0)
+        worker_exec_destroy(x);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&loop), 0);
+    return r;
+}
+
+static void expect_refused(const char *dir, const char *why)
+{
+    cairn_error_t err = {{0}};
+    cr_assert_eq(create_on(dir, &err), -EPERM, "%s accepted", dir);
+    cr_assert(strstr(err.text, why), "error: %s", err.text);
+}
+
+static void expect_accepted(const char *dir)
+{
+    cairn_error_t err = {{0}};
+    cr_assert_eq(create_on(dir, &err), 0, "%s", err.text);
+}
+
+/* The state directory (whose leftovers file says whom the worker kills,
+ * whose logs are the tasks') is made private, and an existing one that
+ * others can write to, or another user's, is refused with the reason; so
+ * are logs/ and the leftovers file; a logs/ open to reading is closed. */
+LEAK_TEST(exec, a_state_directory_open_to_others_is_refused)
+{
+    char dir[64], path[256];
+    umask(022);
+    strcpy(dir, "/tmp/cairn-state-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    /* missing: made 0700, parents too */
+    snprintf(path, sizeof(path), "%s/new/state", dir);
+    expect_accepted(path);
+    expect_mode_owner(path, 0700, geteuid());
+    snprintf(path, sizeof(path), "%s/new", dir);
+    expect_mode_owner(path, 0700, geteuid());
+    cr_assert_eq(chmod(dir, 0777), 0);
+    expect_refused(dir, "writable by others");
+    cr_assert_eq(chmod(dir, 0770), 0);
+    expect_refused(dir, "writable by others");
+    cr_assert_eq(chmod(dir, 0755), 0);
+    expect_accepted(dir);
+    snprintf(path, sizeof(path), "%s/logs", dir);
+    expect_mode_owner(path, 0700, geteuid());
+    cr_assert_eq(chmod(path, 0757), 0);
+    expect_refused(dir, "log directory");
+    cr_assert_eq(chmod(path, 0755), 0);
+    expect_accepted(dir);
+    expect_mode_owner(path, 0700, geteuid());
+    /* a rewrite of the leftovers file cut short is not taken up */
+    snprintf(path, sizeof(path), "%s/running.tmp", dir);
+    FILE *fp = fopen(path, "w");
+    cr_assert_not_null(fp);
+    fclose(fp);
+    cr_assert_eq(chmod(path, 0666), 0);
+    struct fx f = {0};
+    snprintf(f.dir, sizeof(f.dir), "%s", dir);
+    cr_assert_eq(uv_loop_init(&f.loop), 0);
+    fx_create(&f, "");
+    snprintf(path, sizeof(path), "%s/running", dir);
+    expect_mode_owner(path, 0600, geteuid());
+    worker_exec_destroy(f.x);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&f.loop), 0);
+    cr_assert_eq(chmod(path, 0666), 0);
+    expect_refused(dir, "leftovers file");
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(symlink("/etc/passwd", path), 0);
+    expect_refused(dir, "not a regular file");
+    cr_assert_eq(unlink(path), 0);
+    struct passwd *pw = getpwnam("nobody");
+    if (geteuid() == 0 && pw) {
+        cr_assert_eq(chown(dir, pw->pw_uid, pw->pw_gid), 0);
+        expect_refused(dir, "belongs to uid");
+    }
+    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Of the worker's environment tasks get PATH and LANG, what --pass-env
+ * names, and the HOME, USER, LOGNAME and SHELL of the account they run as;
+ * never the worker's other variables, nor its own (CAIRN_*, GPU). */
+LEAK_TEST(exec, env_base_is_minimal)
+{
+    char *const worker_env[] = {
+        "PATH=/w/bin",
+        "LANG=C.UTF-8",
+        "LC_ALL=C",
+        "TZ=UTC",
+        "HOME=/w",
+        "USER=w",
+        "AWS_SECRET_ACCESS_KEY=s",
+        "CAIRN_ALLOW_ROOT_TASKS=1",
+        "CUDA_VISIBLE_DEVICES=0",
+        "MY_VAR=1",
+        "MY_OTHER=2",
+        "SSH_AUTH_SOCK=/tmp/a",
+        "=odd",
+        "NOEQUALS",
+        NULL,
+    };
+    run_as_t self;
+    memset(&self, 0, sizeof(self));
+    strcpy(self.home, "/home/me");
+    strcpy(self.name, "me");
+    strcpy(self.shell, "/bin/zsh");
+    const char *globs[] = {"MY_*"};
+    exec_strv_t e;
+    cr_assert_eq(exec_env_base(worker_env, globs, 1, &self, &e), 0);
+    const char *want[][2] = {{"PATH", "/w/bin"}, {"LANG", "C.UTF-8"},  {"MY_VAR", "1"},
+                             {"MY_OTHER", "2"},  {"HOME", "/home/me"}, {"USER", "me"},
+                             {"LOGNAME", "me"},  {"SHELL", "/bin/zsh"}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        expect_env(&e, want[i][0], want[i][1]);
+    cr_expect_eq(e.n, sizeof(want) / sizeof(want[0]), "%zu variables", e.n);
+    exec_strv_fini(&e);
+    /* "*": everything of the worker's but what the worker sets itself */
+    const char *all[] = {"*"};
+    cr_assert_eq(exec_env_base(worker_env, all, 1, &self, &e), 0);
+    expect_env(&e, "AWS_SECRET_ACCESS_KEY", "s");
+    expect_env(&e, "TZ", "UTC");
+    expect_env(&e, "HOME", "/home/me");
+    expect_env(&e, "CAIRN_ALLOW_ROOT_TASKS", NULL);
+    expect_env(&e, "CUDA_VISIBLE_DEVICES", NULL);
+    exec_strv_fini(&e);
+    /* a worker without an account or a PATH: its own HOME, a default PATH */
+    char *const bare[] = {"HOME=/w", "FOO=1", NULL};
+    self.name[0] = '\0';
+    cr_assert_eq(exec_env_base(bare, NULL, 0, &self, &e), 0);
+    expect_env(&e, "PATH", "/usr/local/bin:/usr/bin:/bin");
+    expect_env(&e, "HOME", "/w");
+    expect_env(&e, "FOO", NULL);
+    exec_strv_fini(&e);
+}
+
+/* A task started by the worker gets none of the worker's variables but
+ * those it passes; the spec's env still goes in. */
+LEAK_TEST(exec, a_task_does_not_get_the_workers_environment)
+{
+    struct fx f;
+    const char *argv[] = {"env"};
+    const char *env[] = {"FROM_SPEC=1"};
+    const char *globs[] = {"PASSED_*", "OTHER"};
+    struct passwd *pw = getpwuid(geteuid());
+    char home[300];
+    setenv("LEAKY_SECRET_TOKEN", "s3cret", 1);
+    setenv("PASSED_ONE", "yes", 1);
+    fx_init(&f);
+    fx_recreate(&f,
+                (exec_config_t){
+                    .cgroup_dir = "", .allow_root_tasks = true, .pass_env = globs, .npass_env = 2});
+    unsetenv("LEAKY_SECRET_TOKEN");
+    unsetenv("PASSED_ONE");
+    exec_spec_t s = spec_of(69, 1, argv, false);
+    s.nenv = 1;
+    s.env = env;
+    start_ok(&f, &s);
+    wait_exited(&f, 1, 10000);
+    cr_assert_eq(result_of(&f, 69)->exit_code, 0, "%s", result_of(&f, 69)->error);
+    char *out = read_log(&f, 69, 1);
+    cr_expect(!strstr(out, "LEAKY_SECRET_TOKEN"), "the worker's secret leaked: %s", out);
+    cr_expect(has_line(out, "PASSED_ONE=yes"), "%s", out);
+    cr_expect(has_line(out, "FROM_SPEC=1"), "%s", out);
+    cr_expect(strstr(out, "\nPATH=") || strncmp(out, "PATH=", 5) == 0, "no PATH: %s", out);
+    snprintf(home, sizeof(home), "HOME=%s", pw->pw_dir);
+    cr_expect(has_line(out, home), "%s", out);
+    free(out);
     fx_fini(&f);
 }

@@ -13,6 +13,7 @@
 #include <ftw.h>
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,8 @@
 #include "daemon.h"
 #include "exec_private.h"
 #include "leak_check.h"
+#include "pool_block.h"
+#include "self_user.h"
 
 /* A message queued to a pipe that closes is freed later by nng's reaper
  * thread, which may run after the test's leak check (and nng_fini() would
@@ -464,7 +467,8 @@ static void fx_daemon_hold(fx_t *x, uint32_t report_every, uint32_t report_hold_
                                   .retry_max_ms = 100,
                                   .report_hold_ms = report_hold_ms,
                                   .log = x->log,
-                                  .log_level = WORKER_LOG_DEBUG};
+                                  .log_level = WORKER_LOG_DEBUG,
+                                  .allow_root_tasks = true};
     cairn_error_t err;
     cr_assert_eq(worker_daemon_create(&x->loop, &cfg, &x->d, &err), 0, "%s", err.text);
 }
@@ -548,6 +552,7 @@ static void assign_after(fx_t *x, uint64_t attempt, uint64_t after, bool shell,
     a.attempt_id = attempt;
     a.job_id = 7;
     a.task_name = "train";
+    a.user = self_user();
     a.attempt_number = 1;
     a.argv = args;
     a.n_argv = n;
@@ -885,6 +890,7 @@ LEAK_TEST(link, start_failures_are_reported)
     a.attempt_id = 72;
     a.job_id = 7;
     a.task_name = "bad";
+    a.user = self_user();
     a.argv = argv;
     a.n_argv = 1;
     a.cores = cores;
@@ -918,6 +924,7 @@ LEAK_TEST(link, exited_event_carries_output_hashes)
     a.attempt_id = 81;
     a.job_id = 7;
     a.task_name = "train";
+    a.user = self_user();
     a.attempt_number = 1;
     a.argv = argv;
     a.n_argv = 1;
@@ -1198,5 +1205,184 @@ LEAK_TEST(link, a_scheduler_that_proves_the_join_key_gets_work_done)
     RUN_UNTIL(&x, fake_count(&x.f, 83, EXITED) == 1);
     cr_expect_eq(access(mark, F_OK), 0, "the task did not run");
     cr_expect_eq(fake_find(&x.f, 83, EXITED)->exit_code, 0);
+    fx_fini(&x);
+}
+
+/* ---- what a task may not reach -------------------------------------------- */
+
+/* A fake scheduler and an in-process worker registered with it. */
+static void fx_up(fx_t *x)
+{
+    fx_init(x);
+    fake_listen(&x->f);
+    fx_daemon(x, 0);
+    RUN_UNTIL(x, x->f.nregister >= 1 && worker_daemon_registered(x->d));
+}
+
+/* The assignment of attempt id (job 7, task train, core 0) running argv[0]
+ * (a shell script when shell) as user, in workdir wd with outputs. */
+static void task_msg(Cairn__AssignTask *a, uint64_t id, char *user, char **argv, bool shell,
+                     char *wd, char **outputs, size_t noutputs)
+{
+    static uint32_t core0 = 0;
+    cairn__assign_task__init(a);
+    a->attempt_id = id;
+    a->job_id = 7;
+    a->task_name = "train";
+    a->attempt_number = 1;
+    a->user = user;
+    a->argv = argv;
+    a->n_argv = 1;
+    a->shell = shell;
+    a->world_size = 1;
+    a->cores = &core0;
+    a->n_cores = 1;
+    a->kill_grace_ms = 200;
+    a->workdir = wd ? wd : "";
+    a->outputs = outputs;
+    a->n_outputs = noutputs;
+}
+
+/* An assignment that names no submitter fails to start, saying so; the
+ * worker goes on. */
+LEAK_TEST(link, an_assignment_without_submitter_fails_to_start)
+{
+    fx_t x;
+    fx_up(&x);
+    Cairn__AssignTask a;
+    char *argv[] = {"true"};
+    task_msg(&a, 101, NULL, argv, false, NULL, NULL, 0);
+    fake_send(&x.f, CAIRN_MSG_ASSIGN_TASK, &a.base);
+    RUN_UNTIL(&x, fake_count(&x.f, 101, FAILED) == 1);
+    cr_expect(strstr(fake_find(&x.f, 101, FAILED)->error, "names no submitter"), "error: %s",
+              fake_find(&x.f, 101, FAILED)->error);
+    cr_expect_eq(fake_count(&x.f, 101, STARTED), 0);
+    const char *const ok[] = {"true", NULL};
+    assign(&x, 102, false, ok, 1);
+    RUN_UNTIL(&x, fake_count(&x.f, 102, EXITED) == 1);
+    fx_fini(&x);
+}
+
+/* ReadLog, which the worker serves as root, reads no file a log was
+ * replaced by: a link to elsewhere is refused, nothing of it is sent. */
+LEAK_TEST(link, read_log_refuses_a_log_replaced_by_a_link)
+{
+    fx_t x;
+    fx_up(&x);
+    const char *const argv[] = {"echo hi", NULL};
+    assign(&x, 103, true, argv, 1);
+    RUN_UNTIL(&x, fake_count(&x.f, 103, EXITED) == 1);
+    char log[256], secret[256];
+    snprintf(log, sizeof(log), "%s/logs/7/train.103.0.out", x.state_dir);
+    snprintf(secret, sizeof(secret), "%s/secret", x.dir);
+    FILE *fp = fopen(secret, "w");
+    cr_assert_not_null(fp);
+    fputs("s3cret\n", fp);
+    fclose(fp);
+    cr_assert_eq(unlink(log), 0);
+    cr_assert_eq(symlink(secret, log), 0);
+    read_log(&x, 103, CAIRN__LOG_STREAM__LOG_STREAM_STDOUT, 0, 4096, 104);
+    cr_expect(strstr(x.f.chunk_error, "refused"), "error: '%s'", x.f.chunk_error);
+    cr_expect_eq(x.f.chunk_len, 0, "sent: %s", x.f.chunk_data);
+    fx_fini(&x);
+}
+
+/* A CancelTask for an attempt that has ended and whose outputs are being
+ * hashed stops the hashing: the attempt is reported at once, with what was
+ * not hashed "not hashed: cancelled", even while the hashing thread is
+ * stuck (here: the pool's threads are all held). */
+LEAK_TEST(link, a_cancel_stops_the_hashing_of_an_ended_attempt)
+{
+    fx_t x;
+    pool_block_t b;
+    fx_up(&x);
+    pool_block(&x.loop, &b); /* nothing has used the pool yet */
+    char wd[128];
+    snprintf(wd, sizeof(wd), "%s/wd", x.dir);
+    cr_assert_eq(mkdir(wd, 0755), 0);
+    Cairn__AssignTask a;
+    char *argv[] = {"printf abc > model.bin"};
+    char *outputs[] = {"model.bin"};
+    task_msg(&a, 105, self_user(), argv, true, wd, outputs, 1);
+    fake_send(&x.f, CAIRN_MSG_ASSIGN_TASK, &a.base);
+    RUN_UNTIL(&x, log_has(&x, "attempt 105: hashing 1 output"));
+    cr_expect_eq(fake_count(&x.f, 105, EXITED), 0, "reported before its outputs were hashed");
+    cancel(&x, 105, 100);
+    RUN_UNTIL(&x, fake_count(&x.f, 105, EXITED) == 1);
+    const seen_event_t *e = fake_find(&x.f, 105, EXITED);
+    cr_expect_eq(e->exit_code, 0);
+    cr_assert_eq(e->noutputs, 1);
+    cr_expect_str_eq(e->out_error[0], "not hashed: cancelled");
+    cr_expect_str_empty(e->out_sha[0]);
+    pool_unblock(&x.loop, &b, DEADLINE_MS);
+    fx_fini(&x);
+}
+
+/* fx_up() for a task of nobody's (skipped unless root), in wd: a directory
+ * nobody can write to, reachable by all, with a file only root may read;
+ * removed with the fixture's. */
+static void fx_up_for_nobody(fx_t *x, char *wd, size_t len)
+{
+    if (geteuid() != 0 || !getpwnam("nobody"))
+        cr_skip_test("needs root and a nobody account");
+    fx_up(x);
+    snprintf(wd, len, "%s/wd", x->dir);
+    cr_assert_eq(chmod(x->dir, 0711), 0);
+    cr_assert_eq(mkdir(wd, 0777), 0);
+    cr_assert_eq(chmod(wd, 0777), 0);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/secret", wd);
+    FILE *fp = fopen(path, "w");
+    cr_assert_not_null(fp);
+    fputs("abc", fp);
+    fclose(fp);
+    cr_assert_eq(chmod(path, 0600), 0);
+}
+
+/* A root worker hashes a task's outputs with the task user's rights: a
+ * file that user could not read is not read for it. */
+LEAK_TEST(link, outputs_are_hashed_with_the_submitters_rights)
+{
+    fx_t x;
+    char wd[128];
+    fx_up_for_nobody(&x, wd, sizeof(wd));
+    Cairn__AssignTask a;
+    char *argv[] = {"printf abc > mine"};
+    char *outputs[] = {"secret", "mine"};
+    task_msg(&a, 106, "nobody", argv, true, wd, outputs, 2);
+    fake_send(&x.f, CAIRN_MSG_ASSIGN_TASK, &a.base);
+    RUN_UNTIL(&x, fake_count(&x.f, 106, EXITED) == 1);
+    const seen_event_t *e = fake_find(&x.f, 106, EXITED);
+    cr_expect_eq(e->exit_code, 0, "%s", e->error);
+    cr_assert_eq(e->noutputs, 2);
+    cr_expect_str_eq(e->out_error[0], "cannot open: Permission denied");
+    cr_expect_str_empty(e->out_sha[0]);
+    const char *abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    cr_expect_str_eq(e->out_sha[1], abc);
+    fx_fini(&x);
+}
+
+/* A cached result is checked with the task user's rights too: outputs
+ * that user cannot read are no hit (the task runs), although root could
+ * read them and they match. */
+LEAK_TEST(link, a_cache_hit_is_checked_with_the_submitters_rights)
+{
+    fx_t x;
+    char wd[128];
+    fx_up_for_nobody(&x, wd, sizeof(wd));
+    Cairn__AssignTask a;
+    Cairn__OutputHash hit = CAIRN__OUTPUT_HASH__INIT, *hits[] = {&hit};
+    char *argv[] = {"true"};
+    char *outputs[] = {"secret"};
+    hit.path = "secret";
+    hit.sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    hit.size = 3;
+    task_msg(&a, 107, "nobody", argv, false, wd, outputs, 1);
+    a.cache_outputs = hits;
+    a.n_cache_outputs = 1;
+    fake_send(&x.f, CAIRN_MSG_ASSIGN_TASK, &a.base);
+    RUN_UNTIL(&x, fake_count(&x.f, 107, EXITED) == 1);
+    cr_expect_eq(fake_count(&x.f, 107, STARTED), 1, "reported as a cache hit, not run");
+    cr_expect(log_has(&x, "outputs differ from the cached result"));
     fx_fini(&x);
 }

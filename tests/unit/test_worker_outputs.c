@@ -1,19 +1,24 @@
 /* Hashing of tasks' declared outputs (worker/outputs.c) and the streaming
  * SHA-256 it uses (proto/sha256.c): files against sha256sum, the directory
  * digest against the shell pipeline PROTOCOL.md gives, refusals of paths
- * that leave the working directory, and the thread-pool variant on a loop. */
+ * that leave the working directory and of special files, the size and
+ * time budgets, the task user's rights, and the thread-pool variant on a
+ * loop, cancelled or out of time while its thread is stuck. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <ftw.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "leak_check.h"
 #include "outputs.h"
+#include "pool_block.h"
 #include "sha256.h"
 
 #define DEADLINE_MS 15000
@@ -64,7 +69,7 @@ static void shell_word(const char *cmd, char *out, size_t len)
 static void hash1(const char *wd, const char *path, worker_output_t *o)
 {
     const char *paths[] = {path};
-    worker_outputs_hash(wd, paths, 1, o, NULL);
+    worker_outputs_hash(wd, paths, 1, o, NULL, NULL);
 }
 
 static void tmpdir(char *dir)
@@ -222,7 +227,7 @@ LEAK_TEST(outputs, escaping_paths_are_refused_and_missing_reported)
                           "missing"};
     size_t n = sizeof(paths) / sizeof(paths[0]);
     worker_output_t o[12];
-    worker_outputs_hash(wd, paths, n, o, NULL);
+    worker_outputs_hash(wd, paths, n, o, NULL, NULL);
     for (size_t i = 0; i < n; i++) {
         cr_expect_str_eq(o[i].path, paths[i]);
         cr_expect_str_eq(o[i].error, want[i], "%s: '%s'", paths[i], o[i].error);
@@ -251,8 +256,8 @@ LEAK_TEST(outputs, cancelled_hashing_reports_cancelled)
     atomic_init(&cancel, true);
     const char *paths[] = {"f"};
     worker_output_t o;
-    worker_outputs_hash(wd, paths, 1, &o, &cancel);
-    cr_expect_str_eq(o.error, "cancelled");
+    worker_outputs_hash(wd, paths, 1, &o, NULL, &cancel);
+    cr_expect_str_eq(o.error, "not hashed: cancelled");
     cr_expect_str_empty(o.sha256);
     rm_rf(wd);
 }
@@ -289,8 +294,8 @@ LEAK_TEST(outputs, thread_pool_job_calls_back_on_the_loop)
     const char *paths[] = {"f", "g"};
     worker_outputs_t *job = NULL;
     cairn_error_t err;
-    cr_assert_eq(worker_outputs_start(&loop, 99, wd, paths, 2, done_cb, &s, &job, &err), 0, "%s",
-                 err.text);
+    cr_assert_eq(worker_outputs_start(&loop, 99, wd, paths, 2, NULL, done_cb, &s, &job, &err), 0,
+                 "%s", err.text);
     cr_assert_not_null(job);
     uint64_t deadline = uv_hrtime() + (uint64_t)DEADLINE_MS * 1000000;
     while (s.calls == 0 && uv_hrtime() < deadline)
@@ -301,10 +306,191 @@ LEAK_TEST(outputs, thread_pool_job_calls_back_on_the_loop)
     cr_expect_str_eq(s.sha[0], "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     cr_expect_str_eq(s.error[1], "missing");
     /* an abandoned job never calls back; the loop still closes */
-    cr_assert_eq(worker_outputs_start(&loop, 100, wd, paths, 2, done_cb, &s, &job, &err), 0);
+    cr_assert_eq(worker_outputs_start(&loop, 100, wd, paths, 2, NULL, done_cb, &s, &job, &err), 0);
     worker_outputs_abandon(job);
     uv_run(&loop, UV_RUN_DEFAULT);
     cr_expect_eq(s.calls, 1);
     cr_expect_eq(uv_loop_close(&loop), 0, "a request was left");
     rm_rf(wd);
+}
+
+/* ---- budget, special files, rights ------------------------------------------- */
+
+static const char ABC[] = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+/* Over the byte budget an output is "not hashed: too large" (a file is not
+ * even read); what it read does not count, so a later one that fits is
+ * hashed; a directory counts its files together. */
+LEAK_TEST(outputs, outputs_over_the_size_budget_are_not_hashed)
+{
+    char wd[64];
+    tmpdir(wd);
+    write_file(wd, "big", "0123456789");
+    write_file(wd, "small", "abc");
+    make_dir(wd, "d");
+    write_file(wd, "d/a", "12345");
+    write_file(wd, "d/b", "67890");
+    const char *paths[] = {"big", "small", "d"};
+    worker_output_t o[3];
+    worker_outputs_opts_t opts = {.max_bytes = 8};
+    worker_outputs_hash(wd, paths, 3, o, &opts, NULL);
+    cr_expect_str_eq(o[0].error, "not hashed: too large");
+    cr_expect_str_empty(o[0].sha256);
+    cr_expect_str_empty(o[1].error);
+    cr_expect_str_eq(o[1].sha256, ABC);
+    cr_expect_str_eq(o[2].error, "not hashed: too large");
+    /* within the budget: the same digests as without one */
+    worker_output_t u[3];
+    opts.max_bytes = 23;
+    worker_outputs_hash(wd, paths, 3, o, &opts, NULL);
+    worker_outputs_hash(wd, paths, 3, u, NULL, NULL);
+    for (int i = 0; i < 3; i++) {
+        cr_expect_str_empty(o[i].error, "%s: %s", paths[i], o[i].error);
+        cr_expect_str_eq(o[i].sha256, u[i].sha256);
+    }
+    rm_rf(wd);
+}
+
+/* Devices, FIFOs and files of kernel file systems are refused, never read
+ * (inside a directory, FIFOs and devices are not part of it). */
+LEAK_TEST(outputs, special_files_are_refused)
+{
+    char wd[64], path[256];
+    tmpdir(wd);
+    snprintf(path, sizeof(path), "%s/fifo", wd);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    make_dir(wd, "d");
+    write_file(wd, "d/f", "abc");
+    snprintf(path, sizeof(path), "%s/d/fifo", wd);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    worker_output_t o[2];
+    const char *p1[] = {"fifo", "d"};
+    worker_outputs_hash(wd, p1, 2, o, NULL, NULL);
+    cr_expect_str_eq(o[0].error, "not a regular file or directory");
+    cr_expect_str_empty(o[1].error);
+    hash1("/dev", "null", &o[0]);
+    cr_expect_str_eq(o[0].error, "not a regular file or directory");
+    /* a task whose working directory is in /proc: its files are made up */
+    hash1("/proc/self", "status", &o[0]);
+    cr_expect_str_eq(o[0].error, "on a kernel file system: refused");
+    hash1("/proc/self", "net", &o[0]);
+    cr_expect(strstr(o[0].error, "kernel file system") != NULL, "%s", o[0].error);
+    rm_rf(wd);
+}
+
+/* With a task user's identity, a file that user may not read is not read
+ * (the worker, root, could); the thread has its own identity back after. */
+LEAK_TEST(outputs, outputs_are_hashed_with_the_tasks_rights)
+{
+    struct passwd *pw = getpwnam("nobody");
+    if (geteuid() != 0 || !pw)
+        cr_skip_test("needs root and a nobody account");
+    char wd[64], path[256];
+    tmpdir(wd);
+    cr_assert_eq(chmod(wd, 0755), 0);
+    write_file(wd, "shadow", "abc");
+    write_file(wd, "open", "abc");
+    snprintf(path, sizeof(path), "%s/shadow", wd);
+    cr_assert_eq(chmod(path, 0600), 0);
+    snprintf(path, sizeof(path), "%s/open", wd);
+    cr_assert_eq(chmod(path, 0644), 0);
+    worker_identity_t as = {.set = true, .uid = pw->pw_uid, .gid = pw->pw_gid, .ngroups = 0};
+    worker_outputs_opts_t opts = {.as = &as};
+    const char *paths[] = {"shadow", "open"};
+    worker_output_t o[2];
+    worker_outputs_hash(wd, paths, 2, o, &opts, NULL);
+    cr_expect_str_eq(o[0].error, "cannot open: Permission denied");
+    cr_expect_str_empty(o[0].sha256);
+    cr_expect_str_eq(o[1].sha256, ABC);
+    cr_expect_eq(setfsuid((uid_t)-1), 0, "the thread kept the task's file system uid");
+    cr_expect_eq(setfsgid((gid_t)-1), 0, "the thread kept the task's file system gid");
+    /* the worker's own rights: both */
+    worker_outputs_hash(wd, paths, 2, o, NULL, NULL);
+    cr_expect_str_eq(o[0].sha256, ABC);
+    cr_expect_str_eq(o[1].sha256, ABC);
+    rm_rf(wd);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* Run loop until the callback was made calls times (DEADLINE_MS). */
+static void run_until_called(uv_loop_t *loop, const seen_t *s, int calls)
+{
+    uv_timer_t tick; /* the loop wakes to look at the deadline */
+    uv_timer_init(loop, &tick);
+    uv_timer_start(&tick, tick_cb, 10, 10);
+    uint64_t deadline = uv_hrtime() + (uint64_t)DEADLINE_MS * 1000000;
+    while (s->calls < calls && uv_hrtime() < deadline)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(loop, UV_RUN_NOWAIT); /* closes it */
+    cr_assert_eq(s->calls, calls, "%d callbacks in %d ms", s->calls, DEADLINE_MS);
+}
+
+/* A hashing job of "f" (there) and "g" (not) started on a loop whose pool
+ * is held: it cannot run until the pool is let go (held_end). */
+typedef struct held {
+    char wd[64];
+    uv_loop_t loop;
+    pool_block_t b;
+    seen_t s;
+    worker_outputs_t *job;
+} held_t;
+
+static void held_start(held_t *h, uint64_t id, const worker_outputs_opts_t *opts)
+{
+    memset(h, 0, sizeof(*h));
+    tmpdir(h->wd);
+    write_file(h->wd, "f", "abc");
+    cr_assert_eq(uv_loop_init(&h->loop), 0);
+    pool_block(&h->loop, &h->b);
+    const char *paths[] = {"f", "g"};
+    cairn_error_t err;
+    cr_assert_eq(
+        worker_outputs_start(&h->loop, id, h->wd, paths, 2, opts, done_cb, &h->s, &h->job, &err), 0,
+        "%s", err.text);
+}
+
+/* Let the pool go: the job's own work then ends without a second callback. */
+static void held_end(held_t *h)
+{
+    pool_unblock(&h->loop, &h->b, DEADLINE_MS);
+    uv_run(&h->loop, UV_RUN_DEFAULT);
+    cr_expect_eq(h->s.calls, 1);
+    cr_expect_eq(uv_loop_close(&h->loop), 0, "a handle or request was left");
+    rm_rf(h->wd);
+}
+
+/* Out of time, the callback comes anyway: what is not done is "not
+ * hashed: took too long", whatever the pool thread is stuck in. */
+LEAK_TEST(outputs, hashing_past_its_time_budget_reports_at_once)
+{
+    held_t h;
+    worker_outputs_opts_t opts = {.timeout_ms = 50};
+    held_start(&h, 7, &opts);
+    run_until_called(&h.loop, &h.s, 1);
+    cr_expect_eq(h.s.id, 7);
+    cr_assert_eq(h.s.n, 2);
+    cr_expect_str_eq(h.s.error[0], "not hashed: took too long");
+    cr_expect_str_eq(h.s.error[1], "not hashed: took too long");
+    cr_expect_str_empty(h.s.sha[0]);
+    held_end(&h);
+}
+
+/* A cancel stops the hashing: the callback follows from the loop (not
+ * from inside the cancel), the outputs not done "not hashed: cancelled". */
+LEAK_TEST(outputs, a_cancel_interrupts_hashing)
+{
+    held_t h;
+    held_start(&h, 8, NULL);
+    worker_outputs_cancel(h.job);
+    cr_expect_eq(h.s.calls, 0, "called back from inside the cancel");
+    run_until_called(&h.loop, &h.s, 1);
+    cr_assert_eq(h.s.n, 2);
+    cr_expect_str_eq(h.s.error[0], "not hashed: cancelled");
+    cr_expect_str_eq(h.s.error[1], "not hashed: cancelled");
+    held_end(&h);
 }
