@@ -199,6 +199,20 @@ static inline void h_sched_fini(h_sched_t *s)
         fprintf(stderr, "cleanup of %s failed\n", s->dir);
 }
 
+/* Lines of the scheduler's log (its --log-file) that contain needle. */
+static inline int h_log_count(const h_sched_t *s, const char *needle)
+{
+    char path[400], line[4096];
+    snprintf(path, sizeof(path), "%s/scheduler.log", s->dir);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && fgets(line, sizeof(line), f))
+        n += strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
 /* One request/reply; retries while the scheduler is still starting. */
 static inline ProtobufCMessage *h_call(h_sched_t *s, cairn_msg_type_t type,
                                        const ProtobufCMessage *req, cairn_msg_type_t want,

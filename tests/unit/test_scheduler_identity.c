@@ -148,15 +148,7 @@ static char *submitter_of(cairn_client_t *c, uint64_t job, char *buf, size_t n)
 
 static bool log_has(h_sched_t *s, const char *needle)
 {
-    char path[400], line[2048];
-    snprintf(path, sizeof(path), "%s/scheduler.log", s->dir);
-    FILE *f = fopen(path, "r");
-    bool found = false;
-    while (f && !found && fgets(line, sizeof(line), f))
-        found = strstr(line, needle) != NULL;
-    if (f)
-        fclose(f);
-    return found;
+    return h_log_count(s, needle) > 0;
 }
 
 /* A root-owned state directory the test user can traverse, not list. */
