@@ -64,9 +64,7 @@ static size_t read_tag(const uint8_t *p, size_t avail, uint32_t *tag, unsigned *
     return n;
 }
 
-/* Bytes one element of a repeated field takes in its array
- * (sizeof_elt_in_repeated_array() in protobuf-c.c). */
-static size_t elt_size(ProtobufCType type)
+size_t cairn_msg_elt_size(ProtobufCType type)
 {
     switch (type) {
     case PROTOBUF_C_TYPE_SINT64:
@@ -231,7 +229,7 @@ static int scan_fields(struct scan *s, const ProtobufCMessageDescriptor *d, cons
             }
             if (n > 0 && !seen_mark(&seen.arrays, index))
                 s->cost.objects++; /* the field's array (past 64 fields, once per run) */
-            s->cost.bytes += n * elt_size(f->type);
+            s->cost.bytes += n * cairn_msg_elt_size(f->type);
         } else {
             if (f->type == PROTOBUF_C_TYPE_MESSAGE && !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
                 seen_mark(&seen.messages, (unsigned)(f - d->fields)))

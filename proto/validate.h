@@ -47,6 +47,10 @@ typedef struct cairn_msg_cost {
 int cairn_msg_cost(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
                    cairn_msg_cost_t *cost, cairn_error_t *err);
 
+/* Bytes one element of a repeated field of type takes in its array, as
+ * protobuf-c lays it out (sizeof_elt_in_repeated_array() in protobuf-c.c). */
+size_t cairn_msg_elt_size(ProtobufCType type);
+
 /* Whether the len bytes at s are valid UTF-8 (same rules as above). */
 bool cairn_utf8_valid(const char *s, size_t len);
 
