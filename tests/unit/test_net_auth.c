@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "leak_check.h"
+#include "loop_until.h"
 
 /* A message queued to a pipe that closes is freed later by nng's reaper
  * thread, after the test's leak check: nng's to free. */
@@ -69,25 +70,6 @@ static void on_pipe(cairn_net_t *n, nng_pipe p, bool added, void *arg)
     } else {
         c->removed++;
     }
-}
-
-static void tick_cb(uv_timer_t *t)
-{
-    (void)t;
-}
-
-/* Run the loop until *flag reaches want or 5 s pass. */
-static void run_until(uv_loop_t *loop, int *flag, int want)
-{
-    uv_timer_t t;
-    uv_timer_init(loop, &t);
-    uv_timer_start(&t, tick_cb, 10, 10);
-    uint64_t deadline = uv_now(loop) + 5000;
-    while (*flag < want && uv_now(loop) < deadline)
-        uv_run(loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    cr_assert_geq(*flag, want, "condition not reached before the deadline");
 }
 
 /* A Register of about `size` bytes (one label that long). */
