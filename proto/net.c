@@ -174,9 +174,9 @@ void cairn_net_set_auth(cairn_net_t *n, cairn_net_auth_t auth, size_t preauth_ma
 
 int cairn_net_pipe_authenticate(cairn_net_t *n, nng_pipe p, cairn_error_t *err)
 {
-    uint32_t id = nng_pipe_id(p);
     if (nng_pipe_id(p) <= 0)
         return errcode(err, -EINVAL, "no pipe to authenticate");
+    uint32_t id = (uint32_t)nng_pipe_id(p);
     /* a pipe already closed would stay in the table: its removal is past */
     if (nng_socket_id(nng_pipe_socket(p)) != nng_socket_id(n->sock))
         return errcode(err, -ENOTCONN, "pipe %u is closed", id);
