@@ -43,6 +43,9 @@ expect 1 "cairn up refuses a world-writable state directory" -- \
     "$cairn" up --state-dir "$state" --topology "$topo"
 grep -q "state directory $state is writable by other users (mode 0777)" "$dir/err" ||
     bad "cairn up's message: $(cat "$dir/err")"
+expect 1 "cairn down refuses it" -- "$cairn" down --state-dir "$state"
+grep -q "state directory $state is writable by other users" "$dir/err" ||
+    bad "cairn down's message: $(cat "$dir/err")"
 expect 1 "cairn-scheduler refuses it too" -- "$bin/cairn-scheduler" --state-dir "$state"
 grep -q "writable by other users (mode 0777): refusing to use it (chmod go-w $state)" "$dir/err" ||
     bad "the scheduler's message: $(cat "$dir/err")"
