@@ -2,7 +2,9 @@
  * cairn-worker daemons, detached, with everything in one state directory:
  * clients.sock / workers.sock, scheduler.log, worker-NAME.log, and
  * cluster.pids, one line per daemon: "scheduler PID" or
- * "worker NAME PID TOPOLOGY" (TOPOLOGY "-" for this machine). */
+ * "worker NAME PID TOPOLOGY" (TOPOLOGY "-" for this machine). The directory
+ * must be the user's and writable by no one else (cairn_dir_check_private);
+ * cluster.pids and the logs are created 0600. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "fsperm.h"
 
 const char cmd_up_help[] =
     "Usage: cairn up [--workers N] [--topology FILE]... [--state-dir DIR]\n"
@@ -113,9 +116,15 @@ static int pids_write(const cluster_t *cl)
     char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
     pids_path(cl, path, sizeof(path));
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -errno;
+    int fd = cairn_file_open_private(tmp, O_WRONLY | O_TRUNC, 077, NULL);
+    if (fd < 0)
+        return fd;
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
     for (size_t i = 0; i < cl->n; i++) {
         const daemon_ent_t *d = &cl->d[i];
         if (d->scheduler)
@@ -128,9 +137,9 @@ static int pids_write(const cluster_t *cl)
     return 0;
 }
 
-/* Start argv detached (own session, stdio to log); returns its pid. The
- * daemon is a grandchild, so it is never our zombie. */
-static pid_t spawn_detached(char *const *argv, const char *log)
+/* Start argv detached (own session, stdio to the log open as out);
+ * returns its pid. The daemon is a grandchild, so it is never our zombie. */
+static pid_t spawn_detached(char *const *argv, int out)
 {
     int pfd[2];
     if (pipe(pfd) != 0)
@@ -145,13 +154,10 @@ static pid_t spawn_detached(char *const *argv, const char *log)
         if (gc == 0) {
             close(pfd[1]);
             int in = open("/dev/null", O_RDONLY);
-            int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (in >= 0)
                 dup2(in, 0);
-            if (out >= 0) {
-                dup2(out, 1);
-                dup2(out, 2);
-            }
+            dup2(out, 1);
+            dup2(out, 2);
             execv(argv[0], argv);
             _exit(127);
         }
@@ -206,7 +212,15 @@ static int daemon_start(const cluster_t *cl, daemon_ent_t *d)
         fprintf(stderr, "cairn up: cannot run %s: %s\n", bin, strerror(errno));
         return -1;
     }
-    d->pid = spawn_detached(argv, log);
+    /* the daemon's own log: others may not read it */
+    cairn_error_t err = {{0}};
+    int out = cairn_file_open_private(log, O_WRONLY | O_APPEND, 007, &err);
+    if (out < 0) {
+        fprintf(stderr, "cairn up: cannot open the log: %s\n", err.text);
+        return -1;
+    }
+    d->pid = spawn_detached(argv, out);
+    close(out);
     if (d->pid <= 0) {
         fprintf(stderr, "cairn up: cannot start %s: %s\n", bin, strerror(errno));
         return -1;
@@ -290,6 +304,11 @@ static int cluster_init(cluster_t *cl, const char *dir)
     }
     if (!realpath(dir, cl->dir)) {
         fprintf(stderr, "cairn: %s: %s\n", dir, strerror(errno));
+        return CLI_FAIL;
+    }
+    cairn_error_t err = {{0}};
+    if (cairn_dir_check_private(cl->dir, "state directory", &err) < 0) {
+        fprintf(stderr, "cairn: %s\n", err.text);
         return CLI_FAIL;
     }
     ssize_t n = readlink("/proc/self/exe", cl->bindir, sizeof(cl->bindir) - 1);
@@ -471,7 +490,11 @@ int cmd_down(cli_t *c, int argc, char **argv)
     if (!cl)
         return CLI_FAIL;
     int rc = cluster_init(cl, dir);
-    if (rc == CLI_OK && pids_read(cl) < 0) {
+    if (rc != CLI_OK) {
+        free(cl);
+        return rc;
+    }
+    if (pids_read(cl) < 0) {
         printf("no cluster in %s\n", cl->dir);
         free(cl);
         return CLI_OK;

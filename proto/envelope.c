@@ -2,6 +2,7 @@
 #include "envelope.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,48 +10,55 @@ struct msg_entry {
     cairn_msg_type_t type;
     const char *name;
     const ProtobufCMessageDescriptor *descriptor;
+    size_t max_fields; /* 0: only the size-relative limit */
 };
 
+/* Messages without lists: a few fields, plus room for fields a newer peer
+ * adds (kept as unknown fields). */
+#define SMALL CAIRN_MSG_FIELDS_SMALL
+/* Messages with lists: bounded by the size limit alone. */
+#define LISTS 0
+
 static const struct msg_entry msg_table[] = {
-    {CAIRN_MSG_REGISTER, "register", &cairn__register__descriptor},
-    {CAIRN_MSG_REGISTER_REPLY, "register_reply", &cairn__register_reply__descriptor},
-    {CAIRN_MSG_HEARTBEAT, "heartbeat", &cairn__heartbeat__descriptor},
-    {CAIRN_MSG_HEARTBEAT_REPLY, "heartbeat_reply", &cairn__heartbeat_reply__descriptor},
-    {CAIRN_MSG_RESOURCE_REPORT, "resource_report", &cairn__resource_report__descriptor},
-    {CAIRN_MSG_TASK_EVENT, "task_event", &cairn__task_event__descriptor},
-    {CAIRN_MSG_LOG_CHUNK, "log_chunk", &cairn__log_chunk__descriptor},
-    {CAIRN_MSG_ASSIGN_TASK, "assign_task", &cairn__assign_task__descriptor},
-    {CAIRN_MSG_CANCEL_TASK, "cancel_task", &cairn__cancel_task__descriptor},
-    {CAIRN_MSG_READ_LOG, "read_log", &cairn__read_log__descriptor},
-    {CAIRN_MSG_SUBMIT, "submit", &cairn__submit_request__descriptor},
-    {CAIRN_MSG_SUBMIT_REPLY, "submit_reply", &cairn__submit_reply__descriptor},
-    {CAIRN_MSG_JOB_STATUS, "job_status", &cairn__job_status_request__descriptor},
-    {CAIRN_MSG_JOB_STATUS_REPLY, "job_status_reply", &cairn__job_status_reply__descriptor},
-    {CAIRN_MSG_LIST_JOBS, "list_jobs", &cairn__list_jobs_request__descriptor},
-    {CAIRN_MSG_LIST_JOBS_REPLY, "list_jobs_reply", &cairn__list_jobs_reply__descriptor},
-    {CAIRN_MSG_CANCEL, "cancel", &cairn__cancel_request__descriptor},
-    {CAIRN_MSG_CANCEL_REPLY, "cancel_reply", &cairn__cancel_reply__descriptor},
-    {CAIRN_MSG_LOGS, "logs", &cairn__logs_request__descriptor},
-    {CAIRN_MSG_LOGS_REPLY, "logs_reply", &cairn__logs_reply__descriptor},
-    {CAIRN_MSG_NODES, "nodes", &cairn__nodes_request__descriptor},
-    {CAIRN_MSG_NODES_REPLY, "nodes_reply", &cairn__nodes_reply__descriptor},
-    {CAIRN_MSG_DRAIN, "drain", &cairn__drain_request__descriptor},
-    {CAIRN_MSG_DRAIN_REPLY, "drain_reply", &cairn__drain_reply__descriptor},
-    {CAIRN_MSG_EXPLAIN, "explain", &cairn__explain_request__descriptor},
-    {CAIRN_MSG_EXPLAIN_REPLY, "explain_reply", &cairn__explain_reply__descriptor},
-    {CAIRN_MSG_SIGNED, "signed", &cairn__signed_request__descriptor},
-    {CAIRN_MSG_AUDIT, "audit", &cairn__audit_request__descriptor},
-    {CAIRN_MSG_AUDIT_REPLY, "audit_reply", &cairn__audit_reply__descriptor},
-    {CAIRN_MSG_PROVENANCE, "provenance", &cairn__provenance_request__descriptor},
-    {CAIRN_MSG_PROVENANCE_REPLY, "provenance_reply", &cairn__provenance_reply__descriptor},
-    {CAIRN_MSG_ACCOUNTING, "accounting", &cairn__accounting_request__descriptor},
-    {CAIRN_MSG_ACCOUNTING_REPLY, "accounting_reply", &cairn__accounting_reply__descriptor},
-    {CAIRN_MSG_USAGE, "usage", &cairn__usage_request__descriptor},
-    {CAIRN_MSG_USAGE_REPLY, "usage_reply", &cairn__usage_reply__descriptor},
-    {CAIRN_MSG_ACK, "ack", &cairn__ack__descriptor},
-    {CAIRN_MSG_ERROR, "error", &cairn__error_reply__descriptor},
-    {CAIRN_MSG_BATCH, "batch", &cairn__batch__descriptor},
-    {CAIRN_MSG_DELIVERED, "delivered", &cairn__delivered__descriptor},
+    {CAIRN_MSG_REGISTER, "register", &cairn__register__descriptor, LISTS},
+    {CAIRN_MSG_REGISTER_REPLY, "register_reply", &cairn__register_reply__descriptor, LISTS},
+    {CAIRN_MSG_HEARTBEAT, "heartbeat", &cairn__heartbeat__descriptor, SMALL},
+    {CAIRN_MSG_HEARTBEAT_REPLY, "heartbeat_reply", &cairn__heartbeat_reply__descriptor, SMALL},
+    {CAIRN_MSG_RESOURCE_REPORT, "resource_report", &cairn__resource_report__descriptor, LISTS},
+    {CAIRN_MSG_TASK_EVENT, "task_event", &cairn__task_event__descriptor, LISTS},
+    {CAIRN_MSG_LOG_CHUNK, "log_chunk", &cairn__log_chunk__descriptor, SMALL},
+    {CAIRN_MSG_ASSIGN_TASK, "assign_task", &cairn__assign_task__descriptor, LISTS},
+    {CAIRN_MSG_CANCEL_TASK, "cancel_task", &cairn__cancel_task__descriptor, SMALL},
+    {CAIRN_MSG_READ_LOG, "read_log", &cairn__read_log__descriptor, SMALL},
+    {CAIRN_MSG_SUBMIT, "submit", &cairn__submit_request__descriptor, LISTS},
+    {CAIRN_MSG_SUBMIT_REPLY, "submit_reply", &cairn__submit_reply__descriptor, LISTS},
+    {CAIRN_MSG_JOB_STATUS, "job_status", &cairn__job_status_request__descriptor, SMALL},
+    {CAIRN_MSG_JOB_STATUS_REPLY, "job_status_reply", &cairn__job_status_reply__descriptor, LISTS},
+    {CAIRN_MSG_LIST_JOBS, "list_jobs", &cairn__list_jobs_request__descriptor, SMALL},
+    {CAIRN_MSG_LIST_JOBS_REPLY, "list_jobs_reply", &cairn__list_jobs_reply__descriptor, LISTS},
+    {CAIRN_MSG_CANCEL, "cancel", &cairn__cancel_request__descriptor, SMALL},
+    {CAIRN_MSG_CANCEL_REPLY, "cancel_reply", &cairn__cancel_reply__descriptor, SMALL},
+    {CAIRN_MSG_LOGS, "logs", &cairn__logs_request__descriptor, SMALL},
+    {CAIRN_MSG_LOGS_REPLY, "logs_reply", &cairn__logs_reply__descriptor, SMALL},
+    {CAIRN_MSG_NODES, "nodes", &cairn__nodes_request__descriptor, LISTS},
+    {CAIRN_MSG_NODES_REPLY, "nodes_reply", &cairn__nodes_reply__descriptor, LISTS},
+    {CAIRN_MSG_DRAIN, "drain", &cairn__drain_request__descriptor, SMALL},
+    {CAIRN_MSG_DRAIN_REPLY, "drain_reply", &cairn__drain_reply__descriptor, SMALL},
+    {CAIRN_MSG_EXPLAIN, "explain", &cairn__explain_request__descriptor, SMALL},
+    {CAIRN_MSG_EXPLAIN_REPLY, "explain_reply", &cairn__explain_reply__descriptor, LISTS},
+    {CAIRN_MSG_SIGNED, "signed", &cairn__signed_request__descriptor, SMALL},
+    {CAIRN_MSG_AUDIT, "audit", &cairn__audit_request__descriptor, SMALL},
+    {CAIRN_MSG_AUDIT_REPLY, "audit_reply", &cairn__audit_reply__descriptor, LISTS},
+    {CAIRN_MSG_PROVENANCE, "provenance", &cairn__provenance_request__descriptor, SMALL},
+    {CAIRN_MSG_PROVENANCE_REPLY, "provenance_reply", &cairn__provenance_reply__descriptor, LISTS},
+    {CAIRN_MSG_ACCOUNTING, "accounting", &cairn__accounting_request__descriptor, SMALL},
+    {CAIRN_MSG_ACCOUNTING_REPLY, "accounting_reply", &cairn__accounting_reply__descriptor, LISTS},
+    {CAIRN_MSG_USAGE, "usage", &cairn__usage_request__descriptor, SMALL},
+    {CAIRN_MSG_USAGE_REPLY, "usage_reply", &cairn__usage_reply__descriptor, LISTS},
+    {CAIRN_MSG_ACK, "ack", &cairn__ack__descriptor, SMALL},
+    {CAIRN_MSG_ERROR, "error", &cairn__error_reply__descriptor, SMALL},
+    {CAIRN_MSG_BATCH, "batch", &cairn__batch__descriptor, LISTS},
+    {CAIRN_MSG_DELIVERED, "delivered", &cairn__delivered__descriptor, SMALL},
 };
 
 static const struct msg_entry *msg_lookup(cairn_msg_type_t type)
@@ -173,12 +181,87 @@ static int check_header(const uint8_t *p, size_t len, size_t max_size,
     return 0;
 }
 
-int cairn_msg_decode(const void *buf, size_t len, size_t max_size, cairn_msg_type_t *type,
-                     ProtobufCMessage **msg, cairn_error_t *err)
+static void *sys_alloc(void *data, size_t size)
+{
+    (void)data;
+    return malloc(size);
+}
+
+static void sys_free(void *data, void *p)
+{
+    (void)data;
+    free(p);
+}
+
+static ProtobufCAllocator sys_allocator = {.alloc = sys_alloc, .free = sys_free};
+
+/* The allocator unpack runs with: the caller's, stopping at a budget of
+ * bytes (freed bytes are not given back: the budget bounds the total). It
+ * backs up the scan, whose figures it should never see exceeded. */
+struct budget {
+    ProtobufCAllocator *base;
+    size_t left;
+    bool spent;
+};
+
+static void *budget_alloc(void *data, size_t size)
+{
+    struct budget *b = data;
+    if (size > b->left) {
+        b->spent = true;
+        return NULL;
+    }
+    b->left -= size;
+    return b->base->alloc(b->base->allocator_data, size);
+}
+
+static void budget_free(void *data, void *p)
+{
+    struct budget *b = data;
+    b->base->free(b->base->allocator_data, p);
+}
+
+/* Price the payload and refuse it if it costs more than its type and the
+ * size limit allow; on success *bytes is its byte budget. */
+static int check_cost(const struct msg_entry *e, const uint8_t *p, size_t payload, size_t max_size,
+                      size_t *bytes, cairn_error_t *err)
+{
+    cairn_msg_cost_t cost;
+    cairn_error_t why = {{0}};
+    int rc = cairn_msg_cost(e->descriptor, p, payload, &cost, &why);
+    if (rc < 0)
+        return errcode(err, rc, "malformed %s payload (%zu bytes): %s", e->name, payload, why.text);
+    size_t by_size = max_size / CAIRN_MSG_BYTES_PER_FIELD;
+    if (by_size < CAIRN_MSG_FIELDS_MIN)
+        by_size = CAIRN_MSG_FIELDS_MIN;
+    if (e->max_fields && cost.fields > e->max_fields)
+        return errcode(err, -EMSGSIZE,
+                       "%s message has %zu fields, more than the %zu a %s may have: refused "
+                       "before decoding",
+                       e->name, cost.fields, e->max_fields, e->name);
+    if (cost.fields > by_size)
+        return errcode(err, -EMSGSIZE,
+                       "%s message of %zu bytes has %zu fields, more than %zu (one per %d bytes "
+                       "of the %zu-byte limit): refused before decoding",
+                       e->name, payload + CAIRN_MSG_HEADER_SIZE, cost.fields, by_size,
+                       CAIRN_MSG_BYTES_PER_FIELD, max_size);
+    size_t budget = max_size * CAIRN_MSG_DECODE_FACTOR;
+    if (cost.bytes > budget)
+        return errcode(err, -EMSGSIZE,
+                       "%s message of %zu bytes would take %zu bytes to decode, more than %zu "
+                       "(%d times the %zu-byte limit): refused before decoding",
+                       e->name, payload + CAIRN_MSG_HEADER_SIZE, cost.bytes, budget,
+                       CAIRN_MSG_DECODE_FACTOR, max_size);
+    *bytes = budget;
+    return 0;
+}
+
+int cairn_msg_decode_alloc(const void *buf, size_t len, size_t max_size, ProtobufCAllocator *alloc,
+                           cairn_msg_type_t *type, ProtobufCMessage **msg, cairn_error_t *err)
 {
     const uint8_t *p = buf;
     const struct msg_entry *e = NULL;
-    size_t payload = 0;
+    size_t payload = 0, budget = 0;
 
     if (!type || !msg || (!buf && len > 0))
         return errcode(err, -EINVAL, "decode: NULL argument");
@@ -187,18 +270,31 @@ int cairn_msg_decode(const void *buf, size_t len, size_t max_size, cairn_msg_typ
     int rc = check_header(p, len, max_size, &e, &payload, err);
     if (rc < 0)
         return rc;
+    if ((rc = check_cost(e, p + CAIRN_MSG_HEADER_SIZE, payload, max_size, &budget, err)) < 0)
+        return rc;
+    struct budget b = {.base = alloc ? alloc : &sys_allocator, .left = budget};
+    ProtobufCAllocator bounded = {.alloc = budget_alloc, .free = budget_free, .allocator_data = &b};
     ProtobufCMessage *m =
-        protobuf_c_message_unpack(e->descriptor, NULL, payload, p + CAIRN_MSG_HEADER_SIZE);
+        protobuf_c_message_unpack(e->descriptor, &bounded, payload, p + CAIRN_MSG_HEADER_SIZE);
+    if (!m && b.spent)
+        return errcode(err, -EMSGSIZE, "%s message of %zu bytes took more than %zu bytes to decode",
+                       e->name, len, budget);
     if (!m)
         return errcode(err, -EBADMSG, "malformed %s payload (%zu bytes)", e->name, payload);
     rc = cairn_msg_validate(m, err);
     if (rc < 0) {
-        protobuf_c_message_free_unpacked(m, NULL);
+        protobuf_c_message_free_unpacked(m, b.base);
         return rc;
     }
     *type = e->type;
     *msg = m;
     return 0;
+}
+
+int cairn_msg_decode(const void *buf, size_t len, size_t max_size, cairn_msg_type_t *type,
+                     ProtobufCMessage **msg, cairn_error_t *err)
+{
+    return cairn_msg_decode_alloc(buf, len, max_size, NULL, type, msg, err);
 }
 
 void cairn_msg_free(ProtobufCMessage *msg)

@@ -37,6 +37,23 @@
 #define CAIRN_MSG_HEADER_SIZE 12
 /* Default limit on a whole message (header + payload) for cairn_msg_decode(). */
 #define CAIRN_MSG_MAX_DEFAULT (16u * 1024 * 1024)
+/* The limit on a message from a peer not authenticated yet: a worker before
+ * its registration is accepted, the scheduler's answers to a worker before
+ * then, an anonymous client (see cairn_net_set_auth() in net.h). */
+#define CAIRN_MSG_PREAUTH_MAX (1u << 20)
+
+/* What cairn_msg_decode() lets a payload cost before it unpacks it (see
+ * cairn_msg_cost() in validate.h). Fields: at most one per
+ * CAIRN_MSG_BYTES_PER_FIELD bytes of the size limit (never fewer than
+ * CAIRN_MSG_FIELDS_MIN), and for small control messages (heartbeats, acks,
+ * requests without lists) at most CAIRN_MSG_FIELDS_SMALL. The densest
+ * encoding, empty repeated elements, takes 2 bytes a field: a payload near
+ * the limit made of them is refused. Bytes: what unpacking allocates, at
+ * most CAIRN_MSG_DECODE_FACTOR times the size limit. */
+#define CAIRN_MSG_BYTES_PER_FIELD 4
+#define CAIRN_MSG_FIELDS_MIN 4096
+#define CAIRN_MSG_FIELDS_SMALL 1024
+#define CAIRN_MSG_DECODE_FACTOR 32
 
 /* Message types. The numbers are part of the protocol: never reuse or
  * renumber one. Ranges: 1-15 worker -> scheduler (and their replies),
@@ -103,20 +120,32 @@ int cairn_msg_encode(cairn_msg_type_t type, const ProtobufCMessage *msg, uint8_t
 
 /* Decode one whole message of len bytes. max_size bounds header + payload
  * (0 means CAIRN_MSG_MAX_DEFAULT); pick it for what the socket carries.
+ * The payload is priced first (cairn_msg_cost()) and unpacked only within
+ * the limits above, through an allocator that stops at the byte budget.
  * On success *type and *msg are set; the caller frees *msg with
  * cairn_msg_free() and must copy out what it keeps (never hold pointers
  * into it). Errors, each with a message in err:
  *   -EINVAL           NULL type or msg, or NULL buf with len > 0
  *   -EBADMSG          shorter than the header, payload length in the header
  *                     does not match len, or malformed protobuf payload
+ *                     (a single message field given twice included)
  *   -EPROTO           bad magic, or unknown flags set
  *   -EPROTONOSUPPORT  protocol version other than CAIRN_PROTO_VERSION
  *   -ENOMSG           unknown message type
- *   -EMSGSIZE         header + payload length over max_size
+ *   -EMSGSIZE         header + payload length over max_size, or a payload
+ *                     with more fields, or costing more bytes to unpack,
+ *                     than the limits above allow ("refused before
+ *                     decoding": nothing was unpacked)
  *   -EILSEQ           a string field is not valid UTF-8 (err names it)
  * On failure nothing is allocated and *type, *msg are unchanged. */
 int cairn_msg_decode(const void *buf, size_t len, size_t max_size, cairn_msg_type_t *type,
                      ProtobufCMessage **msg, cairn_error_t *err);
+
+/* cairn_msg_decode(), allocating through alloc (NULL: malloc); a message so
+ * decoded is freed with protobuf_c_message_free_unpacked(msg, alloc). For
+ * callers that count or pool what a decode allocates. */
+int cairn_msg_decode_alloc(const void *buf, size_t len, size_t max_size, ProtobufCAllocator *alloc,
+                           cairn_msg_type_t *type, ProtobufCMessage **msg, cairn_error_t *err);
 
 /* Free a message returned by cairn_msg_decode(). NULL is a no-op. */
 void cairn_msg_free(ProtobufCMessage *msg);

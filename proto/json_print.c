@@ -113,31 +113,6 @@ static void print_value(FILE *f, const ProtobufCFieldDescriptor *fd, const void 
     }
 }
 
-static size_t value_size(const ProtobufCFieldDescriptor *fd)
-{
-    switch (fd->type) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return 8;
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return sizeof(double);
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_ENUM:
-        return sizeof(int);
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    default:
-        return 4;
-    }
-}
-
 void cairn_json_print_msg(FILE *f, const ProtobufCMessage *m, int depth)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -164,7 +139,7 @@ void cairn_json_print_msg(FILE *f, const ProtobufCMessage *m, int depth)
             for (size_t k = 0; k < n; k++) {
                 fputs(k ? "," : "", f);
                 indent(f, depth + 2);
-                print_value(f, fd, arr + k * value_size(fd), depth + 2);
+                print_value(f, fd, arr + k * cairn_msg_elt_size(fd->type), depth + 2);
             }
             if (n)
                 indent(f, depth + 1);

@@ -5,6 +5,7 @@
 #include <nng/protocol/pair1/pair.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,10 +21,12 @@ typedef struct flow_pipe {
     uint64_t sent, delivered; /* nng messages sent, and confirmed by the peer */
     uint8_t **items;          /* encoded envelopes waiting for the window */
     size_t *lens;
-    bool *lazy; /* the item may wait (cairn_net_send_raw_lazy) */
+    bool *lazy;  /* the item may wait (cairn_net_send_raw_lazy) */
+    bool *alone; /* the item goes in an nng message of its own */
     size_t nitems, cap, bytes;
     size_t nurgent;      /* items not lazy */
     uint64_t lazy_since; /* loop time the oldest waiting item was queued */
+    bool authed;         /* the pipe was authenticated when the last item was queued */
 } flow_pipe_t;
 
 struct cairn_net {
@@ -54,9 +57,15 @@ struct cairn_net {
     bool lazy_on;
     uint32_t rx_pipe;          /* receiver: the pipe counted */
     uint64_t rx_count, rx_told; /* messages received on it, and confirmed */
+    /* inbound limits by authentication (cairn_net_set_auth) */
+    cairn_net_auth_t auth;
+    size_t preauth_max;
+    uint32_t *authed; /* ascending ids of pipes cairn_net_pipe_authenticate() raised */
+    size_t nauthed, authed_cap;
 };
 
 static void flow_pipe_drop(cairn_net_t *n, uint32_t id);
+static void authed_drop(cairn_net_t *n, uint32_t id);
 
 static void pipe_notify_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -92,8 +101,10 @@ static void async_cb(uv_async_t *h)
         memmove(n->events, n->events + 1, (n->nevents - 1) * sizeof(ev));
         n->nevents--;
         pthread_mutex_unlock(&n->lock);
-        if (!ev.added)
+        if (!ev.added) {
             flow_pipe_drop(n, nng_pipe_id(ev.pipe));
+            authed_drop(n, nng_pipe_id(ev.pipe));
+        }
         if (n->cb.pipe && !n->closing)
             n->cb.pipe(n, ev.pipe, ev.added, n->cb.arg);
     }
@@ -101,21 +112,113 @@ static void async_cb(uv_async_t *h)
 
 static void flow_delivered(cairn_net_t *n, uint32_t pipe, uint64_t count);
 
-/* Decode one envelope and hand it on; batch: inside a Batch. */
+/* ---- inbound limits by authentication ----------------------------------- */
+
+static size_t authed_lower(const cairn_net_t *n, uint32_t id)
+{
+    size_t lo = 0, hi = n->nauthed;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (n->authed[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool authed_has(const cairn_net_t *n, uint32_t id)
+{
+    size_t i = authed_lower(n, id);
+    return i < n->nauthed && n->authed[i] == id;
+}
+
+static void authed_drop(cairn_net_t *n, uint32_t id)
+{
+    size_t i = authed_lower(n, id);
+    if (i < n->nauthed && n->authed[i] == id) {
+        memmove(n->authed + i, n->authed + i + 1, (n->nauthed - i - 1) * sizeof(*n->authed));
+        n->nauthed--;
+    }
+}
+
+/* The kernel vouches for an ipc:// peer's uid; TLS for a peer whose
+ * certificate it verified against the CA. */
+static bool transport_vouches(nng_pipe p)
+{
+    uint64_t uid = 0;
+    bool verified = false;
+    if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) == 0)
+        return true;
+    return nng_pipe_get_bool(p, NNG_OPT_TLS_VERIFIED, &verified) == 0 && verified;
+}
+
+static bool pipe_authed(const cairn_net_t *n, nng_pipe p)
+{
+    return n->auth == CAIRN_NET_AUTH_NONE || authed_has(n, nng_pipe_id(p)) ||
+           (n->auth == CAIRN_NET_AUTH_TRANSPORT && transport_vouches(p));
+}
+
+size_t cairn_net_pipe_max(const cairn_net_t *n, nng_pipe p)
+{
+    return pipe_authed(n, p) ? n->max_msg : n->preauth_max;
+}
+
+void cairn_net_set_auth(cairn_net_t *n, cairn_net_auth_t auth, size_t preauth_max)
+{
+    n->auth = auth;
+    if (preauth_max == 0)
+        preauth_max = CAIRN_MSG_PREAUTH_MAX;
+    n->preauth_max = preauth_max < n->max_msg ? preauth_max : n->max_msg;
+}
+
+int cairn_net_pipe_authenticate(cairn_net_t *n, nng_pipe p, cairn_error_t *err)
+{
+    if (nng_pipe_id(p) <= 0)
+        return errcode(err, -EINVAL, "no pipe to authenticate");
+    uint32_t id = (uint32_t)nng_pipe_id(p);
+    /* a pipe already closed would stay in the table: its removal is past */
+    if (nng_socket_id(nng_pipe_socket(p)) != nng_socket_id(n->sock))
+        return errcode(err, -ENOTCONN, "pipe %u is closed", id);
+    size_t i = authed_lower(n, id);
+    if (i < n->nauthed && n->authed[i] == id)
+        return 0;
+    if (n->nauthed == n->authed_cap) {
+        size_t cap = n->authed_cap ? n->authed_cap * 2 : 16;
+        uint32_t *na = realloc(n->authed, cap * sizeof(*na));
+        if (!na)
+            return errcode(err, -ENOMEM, "out of memory");
+        n->authed = na;
+        n->authed_cap = cap;
+    }
+    memmove(n->authed + i + 1, n->authed + i, (n->nauthed - i) * sizeof(*n->authed));
+    n->authed[i] = id;
+    n->nauthed++;
+    return 0;
+}
+
+/* Decode one envelope and hand it on; batch: inside a Batch. The limit is
+ * the pipe's at this moment: a message earlier in a batch may have
+ * authenticated it. */
 static void deliver_one(cairn_net_t *n, const cairn_peer_t *from, const uint8_t *buf, size_t len,
                         bool batch)
 {
     cairn_msg_type_t type;
     ProtobufCMessage *msg = NULL;
     cairn_error_t err = {{0}};
-    int rc = cairn_msg_decode(buf, len, n->max_msg, &type, &msg, &err);
+    size_t max = cairn_net_pipe_max(n, from->pipe);
+    int rc = cairn_msg_decode(buf, len, max, &type, &msg, &err);
     if (rc == 0 && batch && type == CAIRN_MSG_BATCH) {
         cairn_msg_free(msg);
         rc = errcode(&err, -EBADMSG, "a %s inside a batch", cairn_msg_type_name(type));
     }
     if (rc < 0) {
+        char why[sizeof(err.text) + 64];
+        snprintf(why, sizeof(why), "%s%s", err.text,
+                 rc == -EMSGSIZE && max < n->max_msg ? " (limit for a peer not authenticated yet)"
+                                                     : "");
         if (n->cb.bad)
-            n->cb.bad(n, from, rc, err.text, n->cb.arg);
+            n->cb.bad(n, from, rc, why, n->cb.arg);
         return;
     }
     if (type == CAIRN_MSG_BATCH) {
@@ -197,6 +300,7 @@ int cairn_net_create(uv_loop_t *loop, nng_socket sock, size_t max_msg,
     n->loop = loop;
     n->sock = sock;
     n->max_msg = max_msg ? max_msg : CAIRN_MSG_MAX_DEFAULT;
+    n->preauth_max = n->max_msg;
     n->cb = *cb;
     pthread_mutex_init(&n->lock, NULL);
     int fd = -1, rv;
@@ -342,6 +446,7 @@ static void fp_clear(flow_pipe_t *f)
     free(f->items);
     free(f->lens);
     free(f->lazy);
+    free(f->alone);
 }
 
 static void flow_pipe_drop(cairn_net_t *n, uint32_t id)
@@ -369,7 +474,8 @@ static void fp_flush(cairn_net_t *n, flow_pipe_t *f)
 {
     while (f->nitems > 0 && fp_open(n, f)) {
         size_t k = 0, total = 0;
-        while (k < f->nitems && (k == 0 || total + f->lens[k] + 16 < n->max_msg)) {
+        while (k < f->nitems &&
+               (k == 0 || (!f->alone[0] && !f->alone[k] && total + f->lens[k] + 16 < n->max_msg))) {
             total += f->lens[k] + 16;
             k++;
         }
@@ -403,6 +509,7 @@ static void fp_flush(cairn_net_t *n, flow_pipe_t *f)
         memmove(f->items, f->items + k, (f->nitems - k) * sizeof(*f->items));
         memmove(f->lens, f->lens + k, (f->nitems - k) * sizeof(*f->lens));
         memmove(f->lazy, f->lazy + k, (f->nitems - k) * sizeof(*f->lazy));
+        memmove(f->alone, f->alone + k, (f->nitems - k) * sizeof(*f->alone));
         f->nitems -= k;
     }
 }
@@ -484,9 +591,12 @@ static int flow_queue(cairn_net_t *n, uint32_t pipe, const uint8_t *buf, size_t 
         if (nl)
             f->lens = nl;
         bool *nz = nl ? realloc(f->lazy, cap * sizeof(*nz)) : NULL;
-        if (!nz)
+        if (nz)
+            f->lazy = nz;
+        bool *na = nz ? realloc(f->alone, cap * sizeof(*na)) : NULL;
+        if (!na)
             return errcode(err, -ENOMEM, "out of memory");
-        f->lazy = nz;
+        f->alone = na;
         f->cap = cap;
     }
     uint8_t *copy = malloc(len ? len : 1);
@@ -495,6 +605,13 @@ static int flow_queue(cairn_net_t *n, uint32_t pipe, const uint8_t *buf, size_t 
     memcpy(copy, buf, len);
     if (f->nitems == 0)
         f->lazy_since = uv_now(n->loop);
+    /* Around authentication each message travels alone: the peer raises
+     * its own limit on the reply that accepts it, and takes what follows
+     * in a batch only after that reply. */
+    bool checked = pipe != 0 && n->auth != CAIRN_NET_AUTH_NONE;
+    bool authed = !checked || pipe_authed(n, (nng_pipe){.id = pipe});
+    f->alone[f->nitems] = checked && (!authed || !f->authed);
+    f->authed = authed;
     f->items[f->nitems] = copy;
     f->lazy[f->nitems] = lazy;
     f->lens[f->nitems++] = len;
@@ -665,6 +782,7 @@ static void close_cb(uv_handle_t *h)
         free(n->outq);
         pthread_mutex_destroy(&n->lock);
         free(n->events);
+        free(n->authed);
         free(n);
     }
 }

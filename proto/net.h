@@ -82,6 +82,40 @@ typedef enum cairn_net_flow {
 
 void cairn_net_set_flow(cairn_net_t *n, cairn_net_flow_t flow);
 
+/* Inbound limits by authentication. A peer's messages are decoded with
+ * max_msg once it is authenticated, with a lower limit before (messages
+ * over it are refused, bad callback with -EMSGSIZE, before any of their
+ * payload is unpacked). Who is authenticated:
+ *   NONE       every peer (the default: one limit for all);
+ *   EXPLICIT   a pipe once cairn_net_pipe_authenticate() was called for it
+ *              (the worker endpoint: when a Register is accepted; the
+ *              worker: when the scheduler accepts its registration);
+ *   TRANSPORT  those too, and the peers the transport vouches for: ipc://
+ *              (the kernel gives the peer's uid) and TLS with a verified
+ *              certificate; tcp:// and unverified TLS peers are anonymous
+ *              (the client endpoint).
+ * With flow control (SENDER), a message queued to a pipe not authenticated
+ * yet, and the first one queued after it is, are each sent alone, never in
+ * a Batch: the peer then gets the reply that accepts it within its own
+ * limit before authentication. preauth_max 0 means CAIRN_MSG_PREAUTH_MAX;
+ * it is never above max_msg. Set it right after cairn_net_create(). */
+typedef enum cairn_net_auth {
+    CAIRN_NET_AUTH_NONE,
+    CAIRN_NET_AUTH_EXPLICIT,
+    CAIRN_NET_AUTH_TRANSPORT,
+} cairn_net_auth_t;
+
+void cairn_net_set_auth(cairn_net_t *n, cairn_net_auth_t auth, size_t preauth_max);
+
+/* Raise pipe p to max_msg from now on (until it closes). Call it on the loop
+ * thread when the peer has proved who it is, before sending the reply that
+ * tells it so. Errors: -EINVAL (no pipe), -ENOTCONN (the pipe is already
+ * closed), -ENOMEM. Again for the same pipe: 0. */
+int cairn_net_pipe_authenticate(cairn_net_t *n, nng_pipe p, cairn_error_t *err);
+
+/* The inbound limit for messages from pipe p now. */
+size_t cairn_net_pipe_max(const cairn_net_t *n, nng_pipe p);
+
 /* Stop watching the socket and close the loop handles (the loop must then
  * run until they are closed). NULL is a no-op. */
 void cairn_net_destroy(cairn_net_t *n);

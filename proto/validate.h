@@ -3,12 +3,15 @@
  * protobuf-c 1.4 does not check on unpack that `string` fields hold UTF-8,
  * and packs NULL array elements by crashing; cairn_msg_encode() and
  * cairn_msg_decode() run cairn_msg_validate() so that neither reaches a peer.
+ * It also allocates before it checks anything: cairn_msg_decode() first
+ * prices a payload with cairn_msg_cost() and refuses what costs too much.
  */
 #ifndef CAIRN_PROTO_VALIDATE_H
 #define CAIRN_PROTO_VALIDATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -22,6 +25,31 @@
  * Errors: -EILSEQ (invalid UTF-8), -EINVAL (the rest); err names the field
  * by path, e.g. "Register.labels[1].value". */
 int cairn_msg_validate(const ProtobufCMessage *msg, cairn_error_t *err);
+
+/* What unpacking a payload would cost protobuf-c 1.4, found by a scan of
+ * its wire format that allocates nothing (proto/scan.c). */
+typedef struct cairn_msg_cost {
+    size_t fields;  /* fields read off the wire, nested ones included; a
+                       packed run of numbers is one */
+    size_t objects; /* allocations: messages, arrays, strings, bytes,
+                       unknown fields and protobuf-c's own scratch */
+    size_t bytes;   /* the bytes those allocations add up to */
+} cairn_msg_cost_t;
+
+/* Scan len bytes of a desc message and fill *cost. The figures are those of
+ * protobuf_c_message_unpack() succeeding: one that fails allocates less.
+ * Errors (nothing is filled): -EINVAL (NULL argument); -EBADMSG when the
+ * wire format is malformed where protobuf-c would refuse it too, when
+ * messages nest deeper than 32, or when a singular (non-oneof) message
+ * field appears twice, which protobuf-c would merge at a cost quadratic in
+ * the copies (protobuf allows it; no Cairn encoder does it). err says
+ * which message and field. */
+int cairn_msg_cost(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
+                   cairn_msg_cost_t *cost, cairn_error_t *err);
+
+/* Bytes one element of a repeated field of type takes in its array, as
+ * protobuf-c lays it out (sizeof_elt_in_repeated_array() in protobuf-c.c). */
+size_t cairn_msg_elt_size(ProtobufCType type);
 
 /* Whether the len bytes at s are valid UTF-8 (same rules as above). */
 bool cairn_utf8_valid(const char *s, size_t len);

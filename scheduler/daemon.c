@@ -619,6 +619,8 @@ static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
         cairn_net_create(d->loop, d->csock, d->cfg.max_msg, &ccb, &d->cnet, err) < 0)
         return -EIO;
     cairn_net_set_flow(d->wnet, CAIRN_NET_FLOW_SENDER);
+    cairn_net_set_auth(d->wnet, CAIRN_NET_AUTH_EXPLICIT, 0);  /* until a Register is accepted */
+    cairn_net_set_auth(d->cnet, CAIRN_NET_AUTH_TRANSPORT, 0); /* anonymous tcp:// clients */
     cairn_tls_t tls = {.cert_key = d->cfg.tls_cert, .ca = d->cfg.tls_ca};
     nng_listener wl;
     cairn_error_t terr = {{0}};

@@ -2,9 +2,13 @@
 #include "journal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include "fsperm.h"
 
 struct journal {
     sqlite3 *db;
@@ -28,12 +32,39 @@ static int exec_sql(journal_t *j, const char *sql, cairn_error_t *err)
     return 0;
 }
 
+/* The journal holds every job's environment, secrets included: the
+ * database and SQLite's files beside it are the scheduler's user's alone.
+ * SQLite creates -wal and -shm with the database's mode, so a database
+ * made 0600 first gives private companions; files left by an older version
+ * (0644) are made 0600 here, at every start. */
+static int journal_make_private(const char *path, cairn_error_t *err)
+{
+    static const char *const companions[] = {"-wal", "-shm", "-journal"};
+    int fd = cairn_file_open_private(path, O_RDWR, 077, err);
+    if (fd < 0)
+        return fd;
+    close(fd);
+    for (size_t i = 0; i < sizeof(companions) / sizeof(companions[0]); i++) {
+        char *p = NULL;
+        if (asprintf(&p, "%s%s", path, companions[i]) < 0)
+            return errcode(err, -ENOMEM, "out of memory");
+        int rc = cairn_file_make_private(p, 077, err);
+        free(p);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int journal_open(const char *path, journal_t **out, cairn_error_t *err)
 {
+    cairn_error_t why = {{0}};
+    int rc = journal_make_private(path, &why);
+    if (rc < 0)
+        return errcode(err, rc, "journal: %s", why.text);
     journal_t *j = calloc(1, sizeof(*j));
     if (!j)
         return errcode(err, -ENOMEM, "out of memory");
-    int rc;
     if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         rc = errcode(err, -EIO, "journal %s: %s", path, sqlite3_errmsg(j->db));

@@ -15,7 +15,10 @@
 
 typedef struct journal journal_t;
 
-/* Open (creating if needed) the journal at path. */
+/* Open (creating if needed) the journal at path. The database and its
+ * -wal, -shm and -journal files are made 0600 first (created so, or their
+ * group and other bits cleared); one that is a symbolic link or another
+ * user's is refused (-EPERM). */
 int journal_open(const char *path, journal_t **out, cairn_error_t *err);
 void journal_close(journal_t *j);
 

@@ -1,21 +1,33 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "fsperm.h"
 
 static const char *const names[] = {"debug", "info", "warn", "error"};
 
-int daemon_log_open(daemon_log_t *l, const char *prog, const char *path, log_level_t min)
+int daemon_log_open(daemon_log_t *l, const char *prog, const char *path, log_level_t min,
+                    cairn_error_t *err)
 {
     l->prog = prog;
     l->min = min;
     l->f = stderr;
     if (path && *path) {
-        FILE *f = fopen(path, "a");
-        if (!f)
-            return -errno;
+        /* others may not read it; a group the operator gave it keeps it */
+        int fd = cairn_file_open_private(path, O_WRONLY | O_APPEND, 007, err);
+        if (fd < 0)
+            return fd;
+        FILE *f = fdopen(fd, "a");
+        if (!f) {
+            int e = errno;
+            close(fd);
+            return errcode(err, -e, "%s: %s", path, strerror(e));
+        }
         setvbuf(f, NULL, _IOLBF, 0);
         l->f = f;
     }

@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 
+#include "scheduling/error.h"
+
 typedef enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
 
 typedef struct daemon_log {
@@ -13,8 +15,11 @@ typedef struct daemon_log {
     const char *prog;
 } daemon_log_t;
 
-/* Open path for appending (NULL: stderr). */
-int daemon_log_open(daemon_log_t *l, const char *prog, const char *path, log_level_t min);
+/* Open path for appending (NULL: stderr): created 0600; an existing file
+ * must be the user's own regular file and loses any permission for other
+ * users (its group's are kept). Errors: -EPERM and -errno, err says why. */
+int daemon_log_open(daemon_log_t *l, const char *prog, const char *path, log_level_t min,
+                    cairn_error_t *err);
 void daemon_log_close(daemon_log_t *l);
 int daemon_log_level_parse(const char *s, log_level_t *out);
 void dlog(daemon_log_t *l, log_level_t lvl, const char *fmt, ...)

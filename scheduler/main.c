@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "fsperm.h"
 #include "provenance.h"
 #include "verify.h"
 
@@ -476,12 +477,20 @@ static int run_daemon(options_t *op)
     options_t o = *op;
     signal(SIGPIPE, SIG_IGN);
     run_t r = {0};
-    if (daemon_log_open(&r.log, "cairn-scheduler", o.log_file, o.level) < 0) {
-        fprintf(stderr, "cairn-scheduler: cannot open log file %s\n", o.log_file);
+    cairn_error_t err = {{0}};
+    if (daemon_log_open(&r.log, "cairn-scheduler", o.log_file, o.level, &err) < 0) {
+        fprintf(stderr, "cairn-scheduler: cannot open log file: %s\n", err.text);
+        return 1;
+    }
+    /* whoever else can write the state directory could swap the journal
+     * or the sockets in it; a missing one is created 0700 */
+    int rc = cairn_dir_check_private(o.cfg.state_dir, "state directory", &err);
+    if (rc < 0 && rc != -ENOENT) {
+        dlog(&r.log, LOG_ERROR, "%s", err.text);
+        daemon_log_close(&r.log);
         return 1;
     }
     uv_loop_init(&r.loop);
-    cairn_error_t err = {{0}};
     if (sched_daemon_create(&r.loop, &o.cfg, &r.log, &r.d, &err) < 0) {
         dlog(&r.log, LOG_ERROR, "%s", err.text);
         uv_run(&r.loop, UV_RUN_DEFAULT);
@@ -494,7 +503,7 @@ static int run_daemon(options_t *op)
     uv_signal_start(&r.sigterm, on_signal, SIGTERM);
     uv_signal_start(&r.sigint, on_signal, SIGINT);
     uv_run(&r.loop, UV_RUN_DEFAULT);
-    int rc = uv_loop_close(&r.loop);
+    rc = uv_loop_close(&r.loop);
     dlog(&r.log, LOG_INFO, "stopped");
     daemon_log_close(&r.log);
     return rc == 0 ? 0 : 1;

@@ -500,6 +500,7 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
                 reg->topology_fingerprint ? reg->topology_fingerprint : "",
                 d->join_key ? "verified" : "none");
     }
+    cairn_net_pipe_authenticate(d->wnet, from->pipe, NULL); /* its full message limit */
     d_send(d, d->wnet, from, CAIRN_MSG_REGISTER_REPLY, &rep.base);
     free(stale);
     conv_node_destroy(cn);

@@ -427,6 +427,7 @@ static void on_register_reply(worker_link_t *l, const ProtobufCMessage *msg)
              "attempt%s, %zu event%s to resend",
              l->node_id, l->heartbeat_ms, rr->n_stale_attempt_ids,
              rr->n_stale_attempt_ids == 1 ? "" : "s", l->nevents, l->nevents == 1 ? "" : "s");
+    cairn_net_pipe_authenticate(l->net, l->pipe, NULL); /* the scheduler's full limit */
     link_enter(l, LINK_REGISTERED);
     /* every kept event again, oldest first, before anything the callback
      * queues: the scheduler applies a worker's events in seq order and
@@ -626,6 +627,7 @@ int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
     if (rc < 0)
         goto error;
     cairn_net_set_flow(l->net, CAIRN_NET_FLOW_RECEIVER);
+    cairn_net_set_auth(l->net, CAIRN_NET_AUTH_EXPLICIT, 0); /* until registered */
     /* after the net: it watches pipes from before the first one */
     cairn_tls_t tls = {.cert_key = cfg->tls_cert, .ca = cfg->tls_ca};
     cairn_error_t derr = {{0}};

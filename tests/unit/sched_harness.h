@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +58,44 @@ static inline Cairn__TaskSpec h_shell_task(const char *name, const char *script,
     t.argv = argv_store;
     t.resources = rr;
     return t;
+}
+
+/* Copy the built binary `name` into a new directory that every user can
+ * enter, for a test that runs it as another user (nobody): from a checkout
+ * that user cannot reach (a clone in root's home, mode 0700) the build's
+ * own copy cannot be executed. path receives the copy's path; the caller
+ * removes it with h_shared_bin_remove(). */
+static inline void h_shared_bin(const char *name, char *path, size_t n)
+{
+    char dir[] = "/tmp/cairn-bin-XXXXXX", src[512];
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_eq(chmod(dir, 0755), 0);
+    snprintf(src, sizeof(src), "%s/%s", CAIRN_BIN_DIR, name);
+    snprintf(path, n, "%s/%s", dir, name);
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(in, 0, "%s: %s", src, strerror(errno));
+    int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+    cr_assert_geq(out, 0, "%s: %s", path, strerror(errno));
+    char buf[1 << 16];
+    ssize_t r;
+    while ((r = read(in, buf, sizeof(buf))) > 0)
+        cr_assert_eq(write(out, buf, (size_t)r), r, "copying %s: %s", src, strerror(errno));
+    cr_assert_eq(r, 0, "reading %s: %s", src, strerror(errno));
+    close(in);
+    cr_assert_eq(fchmod(out, 0755), 0);
+    cr_assert_eq(close(out), 0);
+}
+
+/* Remove a copy made by h_shared_bin() and its directory. */
+static inline void h_shared_bin_remove(const char *path)
+{
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || unlink(path) != 0)
+        return;
+    *slash = '\0';
+    rmdir(dir);
 }
 
 typedef struct h_sched {
@@ -159,6 +199,20 @@ static inline void h_sched_fini(h_sched_t *s)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
     if (system(cmd) != 0)
         fprintf(stderr, "cleanup of %s failed\n", s->dir);
+}
+
+/* Lines of the scheduler's log (its --log-file) that contain needle. */
+static inline int h_log_count(const h_sched_t *s, const char *needle)
+{
+    char path[400], line[4096];
+    snprintf(path, sizeof(path), "%s/scheduler.log", s->dir);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && fgets(line, sizeof(line), f))
+        n += strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return n;
 }
 
 /* One request/reply; retries while the scheduler is still starting. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "leak_check.h"
+#include "loop_until.h"
 
 /* A message queued to a pipe that closes is freed later by nng's reaper
  * thread, which may run after the test's leak check (and nng_fini() would
@@ -62,31 +63,13 @@ static void on_pipe(cairn_net_t *n, nng_pipe p, bool added, void *arg)
         c->pipes_removed++;
 }
 
-static void tick_cb(uv_timer_t *t)
-{
-}
-
-/* Run the loop until *flag reaches want or 5 s pass. */
-static void run_until(uv_loop_t *loop, int *flag, int want)
-{
-    uv_timer_t t;
-    uv_timer_init(loop, &t);
-    uv_timer_start(&t, tick_cb, 10, 10);
-    uint64_t deadline = uv_now(loop) + 5000;
-    while (*flag < want && uv_now(loop) < deadline)
-        uv_run(loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    cr_assert_geq(*flag, want, "condition not reached before the deadline");
-}
-
 /* Receive on a plain socket while the loop keeps running (the bridge may
  * have queued the message), with a deadline. */
 static int recv_running(uv_loop_t *loop, nng_socket s, void **buf, size_t *len)
 {
     uv_timer_t t;
     uv_timer_init(loop, &t);
-    uv_timer_start(&t, tick_cb, 5, 5);
+    uv_timer_start(&t, loop_tick_cb, 5, 5);
     uint64_t deadline = uv_now(loop) + 5000;
     int rv = NNG_EAGAIN;
     while (rv == NNG_EAGAIN && uv_now(loop) < deadline) {

@@ -5,9 +5,11 @@
  * tcp:// clients only read unless --allow-anonymous-writes.
  *
  * Other users are played by the `cairn` CLI run as uid 65534 (nobody): a
- * child forks, drops to it and execs the CLI (no nng in a forked child). The
- * ipc client socket is mode 0666 (the scheduler makes it so); the test makes
- * the state directory 0711 so that nobody can reach the socket in it. */
+ * child forks, drops to it and execs the CLI (no nng in a forked child),
+ * a copy of it in a directory nobody can enter (the checkout may be one it
+ * cannot: a clone in root's home is 0700). The ipc client socket is mode
+ * 0666 (the scheduler makes it so); the test makes the state directory
+ * 0711 so that nobody can reach the socket in it. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -20,6 +22,22 @@
 
 #define NOBODY 65534
 
+/* The CLI that other users run: a copy every user can reach, made for
+ * each test and removed after it. */
+static char cli_bin[600];
+
+static void cli_copy(void)
+{
+    h_shared_bin("cairn", cli_bin, sizeof(cli_bin));
+}
+
+static void cli_remove(void)
+{
+    h_shared_bin_remove(cli_bin);
+}
+
+TestSuite(identity, .init = cli_copy, .fini = cli_remove);
+
 static void need_root(void)
 {
     if (geteuid() != 0)
@@ -30,8 +48,7 @@ static void need_root(void)
  * returns the exit code, the output (stdout then stderr) in out. */
 static int cli_as(uid_t uid, const char *url, char *out, size_t outlen, const char *const *args)
 {
-    char bin[512];
-    snprintf(bin, sizeof(bin), "%s/cairn", CAIRN_BIN_DIR);
+    const char *bin = cli_bin;
     const char *argv[16];
     int n = 0;
     argv[n++] = bin;
@@ -131,15 +148,7 @@ static char *submitter_of(cairn_client_t *c, uint64_t job, char *buf, size_t n)
 
 static bool log_has(h_sched_t *s, const char *needle)
 {
-    char path[400], line[2048];
-    snprintf(path, sizeof(path), "%s/scheduler.log", s->dir);
-    FILE *f = fopen(path, "r");
-    bool found = false;
-    while (f && !found && fgets(line, sizeof(line), f))
-        found = strstr(line, needle) != NULL;
-    if (f)
-        fclose(f);
-    return found;
+    return h_log_count(s, needle) > 0;
 }
 
 /* A root-owned state directory the test user can traverse, not list. */

@@ -872,6 +872,66 @@ LEAK_TEST(link, refused_registration_is_retried)
     fx_fini(&x);
 }
 
+/* An assignment of about 1.4 MB: twelve environment variables of 120 KB
+ * (each under the kernel's limit for one, all under the total). */
+static void big_assign(fx_t *x, uint64_t attempt)
+{
+    enum { NVARS = 12, VALUE = 120000 };
+    Cairn__KeyValue kv[NVARS], *kvs[NVARS];
+    char keys[NVARS][16];
+    char *value = malloc(VALUE + 1);
+    cr_assert_not_null(value);
+    memset(value, 'v', VALUE);
+    value[VALUE] = '\0';
+    for (int i = 0; i < NVARS; i++) {
+        cairn__key_value__init(&kv[i]);
+        snprintf(keys[i], sizeof(keys[i]), "BIG%d", i);
+        kv[i].key = keys[i];
+        kv[i].value = value;
+        kvs[i] = &kv[i];
+    }
+    char *args[] = {"true"};
+    uint32_t cores[1] = {0};
+    Cairn__AssignTask a = CAIRN__ASSIGN_TASK__INIT;
+    a.attempt_id = attempt;
+    a.job_id = 7;
+    a.task_name = "big";
+    a.user = self_user();
+    a.attempt_number = 1;
+    a.argv = args;
+    a.n_argv = 1;
+    a.env = kvs;
+    a.n_env = NVARS;
+    a.world_size = 1;
+    a.cores = cores;
+    a.n_cores = 1;
+    fake_send(&x->f, CAIRN_MSG_ASSIGN_TASK, &a.base);
+    free(value);
+}
+
+/* Until the scheduler accepts its registration, the worker takes messages
+ * of at most CAIRN_MSG_PREAUTH_MAX (1 MiB) from it: on tcp:// it could be
+ * anyone. Once registered, the full limit: the same 1.4 MB assignment runs. */
+LEAK_TEST(link, large_messages_only_once_registered)
+{
+    fx_t x;
+    fx_init(&x);
+    x.f.refuse = 1000;
+    fake_listen(&x.f);
+    fx_daemon(&x, 0);
+    RUN_UNTIL(&x, x.f.nregister >= 1);
+    big_assign(&x, 61);
+    RUN_UNTIL(&x, log_has(&x, "(limit for a peer not authenticated yet)"));
+    cr_expect(log_has(&x, "exceeds the limit of 1048576"));
+    x.f.refuse = 0;
+    RUN_UNTIL(&x, worker_daemon_registered(x.d));
+    big_assign(&x, 62);
+    RUN_UNTIL(&x, fake_count(&x.f, 62, EXITED) == 1);
+    cr_expect_eq(fake_find(&x.f, 62, EXITED)->exit_code, 0);
+    cr_expect_eq(fake_count(&x.f, 61, STARTED) + fake_count(&x.f, 61, EXITED), 0);
+    fx_fini(&x);
+}
+
 LEAK_TEST(link, start_failures_are_reported)
 {
     fx_t x;
