@@ -18,6 +18,7 @@
 
 struct audit {
     journal_t *j;
+    sqlite3_stmt *insert; /* prepared on the first append */
     uint64_t count;
     char head[AUDIT_HASH_HEX];
 };
@@ -102,6 +103,8 @@ int audit_open(journal_t *j, audit_t **out, cairn_error_t *err)
 
 void audit_close(audit_t *a)
 {
+    if (a)
+        sqlite3_finalize(a->insert);
     free(a);
 }
 
@@ -129,10 +132,11 @@ int audit_append(audit_t *a, int64_t time_ms, const char *user, const char *acti
                        .detail = detail ? detail : ""};
     snprintf(e.prev, sizeof(e.prev), "%s", a->head);
     audit_entry_hash(&e, e.hash);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(journal_db(a->j), "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?)", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (!a->insert &&
+        sqlite3_prepare_v2(journal_db(a->j), "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?)", -1,
+                           &a->insert, NULL) != SQLITE_OK)
         return sql_error(a, err, "append");
+    sqlite3_stmt *st = a->insert;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)e.seq);
     sqlite3_bind_int64(st, 2, e.time_ms);
     sqlite3_bind_text(st, 3, e.user, -1, SQLITE_STATIC);
@@ -142,7 +146,8 @@ int audit_append(audit_t *a, int64_t time_ms, const char *user, const char *acti
     sqlite3_bind_text(st, 7, e.prev, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, e.hash, -1, SQLITE_STATIC);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(a, err, "append");
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     if (rc == 0) {
         a->count = e.seq;
         memcpy(a->head, e.hash, sizeof(a->head));

@@ -236,13 +236,11 @@ static bool before(uint64_t a1, uint32_t r1, uint64_t a2, uint32_t r2)
 /* CPU time and peak memory from provenance, GPU use from usage samples. */
 static void fill_used(const reader_stores_t *st, Cairn__AccountingRecord *m, int64_t now)
 {
-    Cairn__AttemptProvenance *ps = NULL, *pe = NULL;
-    if (prov_load(st->prov, m->attempt_id, m->rank, &ps, &pe, NULL) == 0 && pe) {
+    Cairn__AttemptProvenance *pe = NULL;
+    if (prov_load(st->prov, m->attempt_id, m->rank, NULL, &pe, NULL) == 0 && pe) {
         m->cpu_seconds_used = (double)pe->cpu_time_usec / 1e6;
         m->peak_rss_bytes = pe->peak_rss_bytes;
     }
-    if (ps)
-        cairn__attempt_provenance__free_unpacked(ps, NULL);
     if (pe)
         cairn__attempt_provenance__free_unpacked(pe, NULL);
     int64_t start = m->start_time_ms, end = m->end_time_ms ? m->end_time_ms : now;
@@ -282,25 +280,14 @@ static bool take_running_before(acct_job_t *j, uint64_t a, uint32_t r)
     return true;
 }
 
-static int history_row(const Cairn__AccountingRecord *r, void *arg)
+static int history_row(Cairn__AccountingRecord *r, void *arg)
 {
     acct_job_t *j = arg;
-    if (!take_running_before(j, r->attempt_id, r->rank))
-        return 1;
-    /* a copy the page owns */
-    size_t len = cairn__accounting_record__get_packed_size(r);
-    uint8_t *buf = malloc(len ? len : 1);
-    Cairn__AccountingRecord *m = NULL;
-    if (buf) {
-        cairn__accounting_record__pack(r, buf);
-        m = cairn__accounting_record__unpack(NULL, len, buf);
-        free(buf);
-    }
-    if (!m) {
-        snprintf(j->error, sizeof(j->error), "out of memory");
+    if (!take_running_before(j, r->attempt_id, r->rank)) {
+        cairn__accounting_record__free_unpacked(r, NULL);
         return 1;
     }
-    return page_take(j, m) ? 0 : 1;
+    return page_take(j, r) ? 0 : 1;
 }
 
 static void acct_work(const reader_stores_t *st, void *arg)
@@ -426,6 +413,8 @@ void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
         acct_done(j, true);
         return;
     }
+    dlog(d->log, LOG_DEBUG, "accounting after attempt %llu.%u (%zu running): to the reader",
+         (unsigned long long)j->after_attempt, j->after_rank, j->running.n);
     if (clients_read_later(d, from, acct_work, acct_done, j) < 0)
         acct_done(j, true);
 }

@@ -117,9 +117,7 @@ int history_page(history_t *h, int64_t since_ms, int64_t until_ms, uint64_t afte
             rc = errcode(err, -EBADMSG, "history: a record does not decode");
             break;
         }
-        int stop = cb(r, arg);
-        cairn__accounting_record__free_unpacked(r, NULL);
-        if (stop)
+        if (cb(r, arg))
             break;
     }
     if (rc == 0 && s != SQLITE_ROW && s != SQLITE_DONE)

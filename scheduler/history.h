@@ -34,9 +34,9 @@ int history_set_complete(history_t *h, cairn_error_t *err);
 
 /* Records of attempts placed before until_ms that ended at or after
  * since_ms, in (attempt_id, rank) order after (after_attempt, after_rank),
- * at most max: cb gets each (freed after it returns; return non-zero to
- * stop). */
-typedef int (*history_cb)(const Cairn__AccountingRecord *r, void *arg);
+ * at most max: cb gets each and owns it (free with
+ * cairn__accounting_record__free_unpacked); non-zero stops. */
+typedef int (*history_cb)(Cairn__AccountingRecord *r, void *arg);
 int history_page(history_t *h, int64_t since_ms, int64_t until_ms, uint64_t after_attempt,
                  uint32_t after_rank, uint32_t max, history_cb cb, void *arg, cairn_error_t *err);
 

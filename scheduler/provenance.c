@@ -156,6 +156,8 @@ int prov_load(prov_t *p, uint64_t attempt, uint32_t rank, Cairn__AttemptProvenan
 {
     Cairn__AttemptProvenance **outs[2] = {start, end};
     for (int i = 0; i < 2; i++) {
+        if (!outs[i])
+            continue; /* not wanted: not read */
         *outs[i] = NULL;
         sqlite3_stmt *st = p->get[i];
         sqlite3_bind_int64(st, 1, (sqlite3_int64)attempt);
@@ -169,9 +171,10 @@ int prov_load(prov_t *p, uint64_t attempt, uint32_t rank, Cairn__AttemptProvenan
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
         if (s != SQLITE_ROW && s != SQLITE_DONE) {
-            if (*start)
+            if (start && *start)
                 cairn__attempt_provenance__free_unpacked(*start, NULL);
-            *start = NULL;
+            if (start)
+                *start = NULL;
             return sql_error(p, err, "load");
         }
     }

@@ -36,7 +36,8 @@ int prov_put_spec(prov_t *p, uint32_t job, const char *text, const char *sha256,
 int prov_get_spec(prov_t *p, uint32_t job, char **text, char **sha256, cairn_error_t *err);
 
 /* What was recorded for (attempt, rank): *start and *end (NULL when
- * nothing was), to free with cairn__attempt_provenance__free_unpacked. */
+ * nothing was), to free with cairn__attempt_provenance__free_unpacked;
+ * start or end NULL: that one is not read. */
 int prov_load(prov_t *p, uint64_t attempt, uint32_t rank, Cairn__AttemptProvenance **start,
               Cairn__AttemptProvenance **end, cairn_error_t *err);
 

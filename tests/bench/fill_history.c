@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sqlite3.h>
+
 #include "audit.h"
 #include "history.h"
 
@@ -74,8 +76,8 @@ static int fill(journal_t *j, unsigned long n, unsigned long m, int64_t days)
     for (unsigned long i = 0; i < m; i++) {
         char target[64];
         snprintf(target, sizeof(target), "job %lu", (unsigned long)(FIRST_ID / 1000 + i));
-        if ((rc = audit_append(a, t0 + (int64_t)i, "synth", "submit", target,
-                               "synthetic history", &err)) < 0)
+        if ((rc = audit_append(a, t0 + (int64_t)i, "synth", "submit", target, "synthetic history",
+                               &err)) < 0)
             goto out;
     }
     if (n && (rc = history_set_complete(h, &err)) < 0)
@@ -122,10 +124,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "fill_history: %s\n", err.text);
         return 1;
     }
+    /* test data: no fsync, a larger cache (the scheduler sets FULL again) */
+    sqlite3_exec(journal_db(j), "PRAGMA synchronous=OFF; PRAGMA cache_size=-262144", NULL, NULL,
+                 NULL);
     int rc = fill(j, n, m, days);
     journal_close(j);
     if (rc == 0)
-        printf("fill_history: %lu records over %ld days and %lu audit entries in %s\n", n, days,
-               m, db);
+        printf("fill_history: %lu records over %ld days and %lu audit entries in %s\n", n, days, m,
+               db);
     return rc < 0 ? 1 : 0;
 }
