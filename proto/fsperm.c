@@ -7,6 +7,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+int cairn_owner_check(const char *path, const char *what, const struct stat *st, cairn_error_t *err)
+{
+    uid_t me = geteuid();
+    if (st->st_uid != me)
+        return errcode(err, -EPERM,
+                       "%s %s belongs to uid %u, not to this user (uid %u): refusing to use it "
+                       "(chown it, or choose another directory)",
+                       what, path, (unsigned)st->st_uid, (unsigned)me);
+    if (st->st_mode & (S_IWGRP | S_IWOTH))
+        return errcode(err, -EPERM,
+                       "%s %s is writable by %s (mode %04o): refusing to use it (chmod go-w %s)",
+                       what, path, (st->st_mode & S_IWOTH) ? "other users" : "its group",
+                       (unsigned)(st->st_mode & 07777), path);
+    return 0;
+}
+
 int cairn_dir_check_private(const char *path, const char *what, cairn_error_t *err)
 {
     struct stat st;
@@ -16,18 +32,7 @@ int cairn_dir_check_private(const char *path, const char *what, cairn_error_t *e
     }
     if (!S_ISDIR(st.st_mode))
         return errcode(err, -ENOTDIR, "%s %s is not a directory", what, path);
-    uid_t me = geteuid();
-    if (st.st_uid != me)
-        return errcode(err, -EPERM,
-                       "%s %s belongs to uid %u, not to this user (uid %u): refusing to use it "
-                       "(chown it, or choose another directory)",
-                       what, path, (unsigned)st.st_uid, (unsigned)me);
-    if (st.st_mode & (S_IWGRP | S_IWOTH))
-        return errcode(err, -EPERM,
-                       "%s %s is writable by %s (mode %04o): refusing to use it (chmod go-w %s)",
-                       what, path, (st.st_mode & S_IWOTH) ? "other users" : "its group",
-                       (unsigned)(st.st_mode & 07777), path);
-    return 0;
+    return cairn_owner_check(path, what, &st, err);
 }
 
 /* The checks on an open file; clears deny from its mode. */

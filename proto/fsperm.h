@@ -10,9 +10,16 @@
 #ifndef CAIRN_PROTO_FSPERM_H
 #define CAIRN_PROTO_FSPERM_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "scheduling/error.h"
+
+/* Whether st (of path, what names it in messages) belongs to the effective
+ * user and is writable by no one else: 0, or -EPERM with err saying which
+ * and how to fix it. */
+int cairn_owner_check(const char *path, const char *what, const struct stat *st,
+                      cairn_error_t *err);
 
 /* Check the existing directory path (what names it in messages, e.g.
  * "state directory"): a directory (a symbolic link to one is followed),

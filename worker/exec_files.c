@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "exec_private.h"
+#include "fsperm.h"
 
 #define LOG_DIR_MODE 0700
 #define LOG_FILE_MODE 0600
@@ -51,24 +52,6 @@ int exec_mkdir_p(const char *path, mode_t mode)
     return 0;
 }
 
-/* Whether st, what path names, is the worker's and writable by no one
- * else; err says what is wrong. */
-static int check_private(const char *what, const char *path, const struct stat *st,
-                         cairn_error_t *err)
-{
-    if (st->st_uid != geteuid())
-        return errcode(err, -EPERM,
-                       "%s %s belongs to uid %u, not to the worker's user (uid %u): refusing "
-                       "to use it",
-                       what, path, (unsigned)st->st_uid, (unsigned)geteuid());
-    if (st->st_mode & (S_IWGRP | S_IWOTH))
-        return errcode(err, -EPERM,
-                       "%s %s is writable by others (mode %04o): refusing to use it; make it "
-                       "writable by its owner only (chmod go-w)",
-                       what, path, (unsigned)(st->st_mode & 07777));
-    return 0;
-}
-
 /* The state directory: made 0700 (with its missing parents) or checked. */
 static int state_dir_init(const char *dir, cairn_error_t *err)
 {
@@ -84,7 +67,7 @@ static int state_dir_init(const char *dir, cairn_error_t *err)
     }
     if (!S_ISDIR(st.st_mode))
         return errcode(err, -ENOTDIR, "state directory %s is not a directory", dir);
-    return check_private("state directory", dir, &st, err);
+    return cairn_owner_check(dir, "state directory", &st, err);
 }
 
 /* STATE_DIR/logs: made 0700, or checked and closed to others (a worker
@@ -102,7 +85,7 @@ static int logs_dir_init(const char *state_dir, cairn_error_t *err)
     if (!S_ISDIR(st.st_mode))
         return errcode(err, -ENOTDIR, "log directory %s is not a directory: refusing to use it",
                        path);
-    int r = check_private("log directory", path, &st, err);
+    int r = cairn_owner_check(path, "log directory", &st, err);
     if (r < 0)
         return r;
     if ((st.st_mode & 07777) != LOG_DIR_MODE && chmod(path, LOG_DIR_MODE) < 0)
@@ -120,7 +103,7 @@ static int running_check(const char *path, cairn_error_t *err)
     if (!S_ISREG(st.st_mode))
         return errcode(err, -EPERM, "leftovers file %s is not a regular file: refusing to use it",
                        path);
-    return check_private("leftovers file", path, &st, err);
+    return cairn_owner_check(path, "leftovers file", &st, err);
 }
 
 int exec_files_init(worker_exec_t *x, cairn_error_t *err)

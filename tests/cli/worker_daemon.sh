@@ -63,7 +63,7 @@ expect_exit "bad pass-env" 2 "pass-env" "$w" --pass-env 'LC_*,A=B'
 # a state directory others can write to: refused, saying why
 mkdir -m 0777 "$tmp/open"
 chmod 0777 "$tmp/open"
-expect_exit "open state dir" 1 "writable by others" "$w" --scheduler "ipc://$tmp/x.sock" \
+expect_exit "open state dir" 1 "writable by other users" "$w" --scheduler "ipc://$tmp/x.sock" \
     --topology "$topo" --state-dir "$tmp/open"
 
 # No scheduler at an ipc path: starts, dials in the background, stops on SIGTERM.
