@@ -215,6 +215,16 @@ static inline int h_log_count(const h_sched_t *s, const char *needle)
     return n;
 }
 
+/* Wait (with a deadline) until the log has want lines containing needle. */
+static inline void h_wait_log(const h_sched_t *s, const char *needle, int want)
+{
+    int64_t deadline = h_now_ms() + 10000;
+    while (h_log_count(s, needle) < want) {
+        cr_assert_lt(h_now_ms(), deadline, "the log never said %d x: %s", want, needle);
+        nng_msleep(10); /* polling a file with a deadline */
+    }
+}
+
 /* One request/reply; retries while the scheduler is still starting. */
 static inline ProtobufCMessage *h_call(h_sched_t *s, cairn_msg_type_t type,
                                        const ProtobufCMessage *req, cairn_msg_type_t want,
@@ -454,6 +464,14 @@ static inline Cairn__RegisterReply *h_register_ranks(h_worker_t *w, const uint64
             return (Cairn__RegisterReply *)m;
     }
     return NULL;
+}
+
+/* Register and require the scheduler to accept. */
+static inline void h_register_ok(h_worker_t *w)
+{
+    Cairn__RegisterReply *rr = h_register(w, NULL, 0);
+    cr_assert(rr && rr->accepted, "%s: refused: %s", w->name, rr ? rr->error : "no reply");
+    cairn_msg_free(&rr->base);
 }
 
 /* Report an event for an attempt (the next seq); waits for its Ack. */

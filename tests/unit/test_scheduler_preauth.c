@@ -14,15 +14,6 @@ static char *big_string(size_t n)
     return s;
 }
 
-/* Wait (with a deadline) until the log has want lines containing needle. */
-static void wait_log(h_sched_t *s, const char *needle, int want)
-{
-    int64_t deadline = h_now_ms() + 10000;
-    while (h_log_count(s, needle) < want) {
-        cr_assert_lt(h_now_ms(), deadline, "the log never said: %s", needle);
-        nng_msleep(10); /* polling a file with a deadline */
-    }
-}
 
 Test(preauth, worker_endpoint_until_registered)
 {
@@ -35,7 +26,7 @@ Test(preauth, worker_endpoint_until_registered)
     Cairn__ResourceReport r = CAIRN__RESOURCE_REPORT__INIT;
     r.node_name = big;
     h_send(&w, CAIRN_MSG_RESOURCE_REPORT, &r.base);
-    wait_log(&s, "(limit for a peer not authenticated yet)", 1);
+    h_wait_log(&s, "(limit for a peer not authenticated yet)", 1);
     cr_expect_eq(h_log_count(&s, "refused a message on worker pipe"), 1);
     cr_expect_eq(h_log_count(&s, "resource_report message of 1500016 bytes exceeds the limit of "
                                  "1048576"),
