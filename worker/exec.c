@@ -116,9 +116,9 @@ static void table_remove(worker_exec_t *x, exec_attempt_t *a)
 
 /* ---- handles ------------------------------------------------------------ */
 
-/* Free what a gated start used, once its child no longer reads it (it
- * exec'd or exited); never before (leaked then: only when the worker gives
- * up on a child that would not die). */
+/* Free what a start used, once its child no longer reads it (it exec'd
+ * or exited); never before (leaked then: only when the worker gives up on
+ * a child that would not die). */
 static void launch_free(exec_spawner_t *s, exec_prepared_t *p)
 {
     if (!p || !exec_spawn_settled(&p->child))
@@ -342,6 +342,24 @@ static void launch_done(worker_exec_t *x, exec_attempt_t *a)
     a->launch = NULL;
 }
 
+/* The process of a did not exec in time: the start fails, the process
+ * is killed (its end is then reported as the start's failure). */
+static void start_hung(worker_exec_t *x, exec_attempt_t *a)
+{
+    a->res.start_failed = true;
+    a->res.exit_code = -1;
+    a->res.signal = 0;
+    a->res.end_ms = exec_wall_ms();
+    snprintf(a->res.error, sizeof(a->res.error),
+             "the task did not start within %" PRIu64
+             " ms: its process never got to run its program (a program or working directory "
+             "on a file system that does not answer, or the process was stopped); killed",
+             x->start_timeout_ms);
+    kill(-a->pid, SIGKILL);
+    kill(a->pid, SIGKILL);
+    start_draining(x, a);
+}
+
 /* Report the starts not reported yet; by_timer: from the notify timer
  * (else from flush_cb, in a loop iteration that runs anyway). */
 static void report_starts(worker_exec_t *x, bool by_timer)
@@ -353,8 +371,12 @@ static void report_starts(worker_exec_t *x, bool by_timer)
             exec_attempt_t *a = x->att[i];
             if (a->started_reported || a->res.start_failed || a->pid <= 0)
                 continue;
-            if (a->launch) { /* released from its gate: started once it exec'd */
+            if (a->launch) { /* started once it exec'd */
                 if (!exec_spawn_settled(&a->launch->child)) {
+                    if (uv_now(x->loop) >= a->start_deadline) {
+                        start_hung(x, a);
+                        continue;
+                    }
                     waiting = true;
                     continue;
                 }
@@ -395,16 +417,20 @@ static void notify_cb(uv_timer_t *t)
 static void main_exited(worker_exec_t *x, exec_attempt_t *a, int st, const struct rusage *ru)
 {
     a->reaped = true;
-    if (WIFEXITED(st))
+    if (a->res.start_failed)
+        ; /* it did not exec in time (start_hung): that is what is reported */
+    else if (WIFEXITED(st))
         a->res.exit_code = WEXITSTATUS(st);
     else if (WIFSIGNALED(st))
         a->res.signal = WTERMSIG(st);
     if (a->launch) {
-        /* a gated start: a child that could not exec says why; one that
-         * never got through its gate was killed there */
+        /* a child that could not exec says why; one that never got through
+         * its gate (or to its exec) was killed there */
         const exec_child_t *c = &a->launch->child;
         bool through = __atomic_load_n(&c->started, __ATOMIC_ACQUIRE);
-        if (!a->started_reported && (c->err || !through)) {
+        if (a->res.start_failed) {
+            ;
+        } else if (!a->started_reported && (c->err || !through)) {
             a->res.start_failed = true;
             a->res.exit_code = -1;
             a->res.signal = 0;
@@ -413,7 +439,7 @@ static void main_exited(worker_exec_t *x, exec_attempt_t *a, int st, const struc
                          c->msg[0] ? c->msg : strerror(c->err));
             else
                 snprintf(a->res.error, sizeof(a->res.error),
-                         "its process, made ready ahead, died before it could start (%s %d)",
+                         "its process died before it could start (%s %d)",
                          WIFSIGNALED(st) ? "signal" : "exit code",
                          WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
         } else if (a->launch->self_start && through) {
@@ -522,6 +548,8 @@ static void child_fill(exec_child_t *c, const exec_prepared_t *p)
         .gid = p->ra.gid,
         .groups = p->ra.groups,
         .ngroups = (size_t)(p->ra.set ? p->ra.ngroups : 0),
+        .cgroup_fd = -1,
+        .after_fd = -1,
     };
 }
 
@@ -535,30 +563,48 @@ static uint64_t spawn_ticks(pid_t pid, uint64_t t0, uint64_t t1)
     return exec_proc_read(pid, &pp) == 0 ? pp.start : 0;
 }
 
-/* Create the process of a prepared attempt. A failure here is the
- * attempt's start failure. */
-static int spawn_prepared(worker_exec_t *x, exec_attempt_t *a, const exec_prepared_t *p,
+/* Free a preparation with no process (or whose process settled). */
+static void prep_free(exec_spawner_t *s, exec_prepared_t *p)
+{
+    if (!p)
+        return;
+    exec_spawn_stack_put(s, &p->child);
+    exec_prep_fini(p);
+    free(p);
+}
+
+/* Create the process of prepared attempt a (p), which a then owns
+ * (a->launch) until the child settled; the start is reported once it
+ * exec'd (report_starts). A failure here is the attempt's start failure
+ * (p stays the caller's then). */
+static int spawn_prepared(worker_exec_t *x, exec_attempt_t *a, exec_prepared_t *p,
                           cairn_error_t *err)
 {
-    char procs[PATH_MAX];
     snprintf(a->res.workdir, sizeof(a->res.workdir), "%s", p->cwd);
     int r = make_cgroup(x, a, err);
     if (r < 0)
         return r;
-    exec_child_t c;
-    child_fill(&c, p);
+    exec_child_t *c = &p->child;
+    child_fill(c, p);
     if (a->cgroup)
-        snprintf(procs, sizeof(procs), "%s/cgroup.procs", a->cgroup);
-    c.cgroup_procs = a->cgroup ? procs : NULL;
+        snprintf(p->cgroup_procs, sizeof(p->cgroup_procs), "%s/cgroup.procs", a->cgroup);
+    c->cgroup_procs = a->cgroup ? p->cgroup_procs : NULL;
     pid_t pid = 0;
     uint64_t t0 = boot_ticks();
-    r = exec_spawn(&x->spawner, &c, &pid);
+    r = exec_spawn(&x->spawner, c, &pid);
     uint64_t t1 = boot_ticks();
     if (r < 0)
-        return errcode(err, r, "%s", c.msg[0] ? c.msg : strerror(-r));
+        return errcode(err, r, "%s", c->msg[0] ? c->msg : strerror(-r));
     a->pid = pid;
     a->res.pid = pid;
     a->start = spawn_ticks(pid, t0, t1);
+    a->launch = p;
+    a->start_deadline = uv_now(x->loop) + x->start_timeout_ms;
+    /* the child has its own copies */
+    close(p->fd_out);
+    close(p->fd_err);
+    p->fd_out = p->fd_err = -1;
+    x->gate_poll_ms = EXEC_GATE_POLL_MS;
     uv_timer_start(&x->notify, notify_cb, 0, 0);
     return 0;
 }
@@ -615,19 +661,22 @@ static int attempt_add(worker_exec_t *x, const exec_prepared_t *p, exec_attempt_
     return 0;
 }
 
-/* Start the attempt p describes; prep_rc < 0 (why) is a preparation that
- * failed, reported as the start failure. */
-static int start_attempt(worker_exec_t *x, const exec_prepared_t *p, int prep_rc,
+/* Start the attempt p (heap, consumed) describes; prep_rc < 0 (why) is a
+ * preparation that failed, reported as the start failure. */
+static int start_attempt(worker_exec_t *x, exec_prepared_t *p, int prep_rc,
                          const cairn_error_t *why_prep, cairn_error_t *err)
 {
     cairn_error_t why = {{0}};
     exec_attempt_t *a = NULL;
     int r = attempt_add(x, p, &a, err);
-    if (r < 0)
+    if (r < 0) {
+        prep_free(&x->spawner, p);
         return r;
+    }
     if (prep_rc < 0)
         why = *why_prep;
     if (prep_rc < 0 || spawn_prepared(x, a, p, &why) < 0) {
+        prep_free(&x->spawner, p);
         a->res.start_failed = true;
         a->res.exit_code = -1;
         a->res.end_ms = exec_wall_ms();
@@ -695,7 +744,8 @@ static void gate_start(worker_exec_t *x, exec_prepared_t *p, uint64_t after_id)
     if (p->after_pid > 0)
         p->child.after_fd = (int)syscall(SYS_pidfd_open, p->after_pid, 0);
     uint64_t t0 = boot_ticks();
-    int r = exec_spawn_gated(&x->spawner, &p->child, &pid);
+    p->child.gated = true;
+    int r = exec_spawn(&x->spawner, &p->child, &pid);
     uint64_t t1 = boot_ticks();
     if (p->child.after_fd >= 0)
         close(p->child.after_fd); /* the child has its own */
@@ -754,6 +804,7 @@ static int start_gated(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err)
     close(p->fd_out);
     close(p->fd_err);
     p->fd_out = p->fd_err = -1;
+    a->start_deadline = uv_now(x->loop) + x->start_timeout_ms;
     attempt_running(x, a);
     x->gate_poll_ms = EXEC_GATE_POLL_MS;
     uv_timer_start(&x->notify, notify_cb, 0, 0);
@@ -763,7 +814,6 @@ static int start_gated(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err)
 int worker_exec_start(worker_exec_t *x, const exec_spec_t *spec, cairn_error_t *err)
 {
     cairn_error_t why = {{0}};
-    exec_prepared_t p;
     int r;
     if (!x || !spec)
         return errcode(err, -EINVAL, "no executor or spec");
@@ -771,13 +821,15 @@ int worker_exec_start(worker_exec_t *x, const exec_spec_t *spec, cairn_error_t *
         return r;
     if (exec_find(x, spec->attempt_id))
         return errcode(err, -EEXIST, "attempt %" PRIu64 " is already running", spec->attempt_id);
-    r = exec_prep_init(x, spec, &p, &why);
-    if (!p.task_name)
-        r = errcode(err, -ENOMEM, "out of memory");
-    else
-        r = start_attempt(x, &p, r, &why, err);
-    exec_prep_fini(&p);
-    return r;
+    exec_prepared_t *p = malloc(sizeof(*p));
+    if (!p)
+        return errcode(err, -ENOMEM, "out of memory");
+    r = exec_prep_init(x, spec, p, &why);
+    if (!p->task_name) {
+        prep_free(&x->spawner, p);
+        return errcode(err, -ENOMEM, "out of memory");
+    }
+    return start_attempt(x, p, r, &why, err);
 }
 
 int worker_exec_prepare(worker_exec_t *x, const exec_spec_t *spec, uint64_t after_id,
@@ -813,10 +865,7 @@ int worker_exec_start_prepared(worker_exec_t *x, exec_prepared_t *p, cairn_error
     }
     if (p->pid > 0)
         return start_gated(x, p, err);
-    int r = start_attempt(x, p, 0, NULL, err);
-    exec_prep_fini(p);
-    free(p);
-    return r;
+    return start_attempt(x, p, 0, NULL, err);
 }
 
 void worker_exec_prepared_free(worker_exec_t *x, exec_prepared_t *p)
@@ -944,6 +993,7 @@ static int exec_init(worker_exec_t *x, const exec_config_t *cfg, cairn_error_t *
     x->self = getpid();
     x->allow_root_tasks = cfg->allow_root_tasks;
     x->gate_poll_ms = EXEC_GATE_POLL_MS;
+    x->start_timeout_ms = cfg->start_timeout_ms ? cfg->start_timeout_ms : EXEC_START_TIMEOUT_MS;
     x->clk_tck = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
     x->page_size = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
     x->state_dir = strdup(cfg->state_dir);

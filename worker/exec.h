@@ -96,7 +96,14 @@ typedef struct exec_config {
      * enforced by sampling the tree's RSS every 250 ms. */
     const char *cgroup_dir;
     bool allow_root_tasks; /* a root worker may run tasks submitted by root as root */
+    /* How long a task's process may take from its start to its exec (its
+     * program or working directory on a file system that does not answer,
+     * a stopped process): after that the start fails, the process is
+     * killed. 0: EXEC_START_TIMEOUT_MS. The worker never waits for it. */
+    uint64_t start_timeout_ms;
 } exec_config_t;
+
+#define EXEC_START_TIMEOUT_MS 60000
 
 /* Create the executor on loop. Kills leftovers of a previous worker that
  * died (recorded in state_dir/running) and waits (up to 2 s) for them to

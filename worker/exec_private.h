@@ -144,6 +144,8 @@ typedef struct exec_child {
     unsigned long maxnode;         /* bits in nodemask and first_node */
     const unsigned long *first_node;
     const char *cgroup_procs; /* cgroup.procs to join, or NULL */
+    int cgroup_fd;            /* that cgroup's directory, to be created in (clone3), or -1 */
+    bool in_cgroup;           /* created in it (set by exec_spawn) */
     bool setid;               /* become uid/gid with groups before exec */
     uid_t uid;
     gid_t gid;
@@ -159,9 +161,9 @@ typedef struct exec_child {
     bool gated;
     int gate;
     int after_fd;
-    int parked; /* asleep at the pidfd gate (set by the child) */
-    int bound;  /* bound while parked (set by the worker): it need not bind itself */
-    int started;
+    int parked;  /* asleep at the pidfd gate (set by the child) */
+    int bound;   /* bound while parked (set by the worker): it need not bind itself */
+    int started; /* through its gate; ungated: about to exec */
     int64_t start_ms;
     int alive;   /* 1 until the child execs or exits (CLONE_CHILD_CLEARTID) */
     void *stack; /* a gated child's own stack */
@@ -179,23 +181,22 @@ typedef struct exec_child {
 #define EXEC_STACK_POOL 8
 
 typedef struct exec_spawner {
-    void *stack;                 /* the vfork child's stack until it execs */
-    void *pool[EXEC_STACK_POOL]; /* stacks for gated children, unused */
+    void *stack;                 /* the vfork child's stack (!EXEC_CAN_GATE) */
+    void *pool[EXEC_STACK_POOL]; /* stacks for children, unused */
     size_t npool;
+    bool no_clone3; /* the kernel has no clone3 with CLONE_INTO_CGROUP */
 } exec_spawner_t;
 
 int exec_spawner_init(exec_spawner_t *s);
 void exec_spawner_fini(exec_spawner_t *s);
 
-/* Start c: 0 and *pid once the exec succeeded, or a negative errno with
- * c->msg saying what failed (the child is reaped then). */
+/* Start c (c->gated: ready, waiting at its gate) without waiting for
+ * it: 0 and *pid, or a negative errno with c->msg saying why (nothing
+ * started). Its failure to exec (c->err, c->msg) shows once it has exited.
+ * c and everything it points to stay in use until exec_spawn_settled(c).
+ * Gated only where EXEC_CAN_GATE; elsewhere an ungated start waits for
+ * the exec (vfork). */
 int exec_spawn(exec_spawner_t *s, exec_child_t *c, pid_t *pid);
-
-/* Start c gated: the child makes itself ready (session, binding, files,
- * identity, directory) and waits. Returns at once: 0 and *pid, or a
- * negative errno (nothing started). c and everything it points to stay in
- * use until exec_spawn_settled(c). Only where EXEC_CAN_GATE. */
-int exec_spawn_gated(exec_spawner_t *s, exec_child_t *c, pid_t *pid);
 
 /* Bind gated child pid to its PUs and let it exec; -errno when the
  * binding failed (it runs unbound then). Its failure to exec (c->err,
@@ -203,15 +204,15 @@ int exec_spawn_gated(exec_spawner_t *s, exec_child_t *c, pid_t *pid);
  * binds itself when it wakes). */
 int exec_spawn_release(exec_child_t *c, pid_t pid);
 
-/* Whether a gated child no longer uses c and the worker's memory: it
- * exec'd or exited. */
+/* Whether a child no longer uses c and the worker's memory: it exec'd or
+ * exited. */
 bool exec_spawn_settled(const exec_child_t *c);
 
 /* Kill a gated child that was not released and wait for it (it is asleep
  * at the gate or about to be: this takes microseconds). */
 void exec_spawn_abort(exec_child_t *c, pid_t pid);
 
-/* Give back a settled gated child's stack (s NULL: unmapped). */
+/* Give back a settled child's stack (s NULL: unmapped). */
 void exec_spawn_stack_put(exec_spawner_t *s, exec_child_t *c);
 
 /* A start prepared (exec_prep.c), with its process ready ahead when gated
@@ -223,7 +224,8 @@ struct exec_prepared {
     int64_t time_limit_ms, grace_ms;
     uint64_t memory_limit;
     char cwd[PATH_MAX];
-    int fd_out, fd_err; /* the log files, or -1 */
+    char cgroup_procs[PATH_MAX]; /* the child's, when it joins a cgroup */
+    int fd_out, fd_err;          /* the log files, or -1 */
     exec_strv_t argv, env;
     binding_t bind;
     run_as_t ra;
@@ -299,7 +301,8 @@ typedef struct exec_attempt {
     uint64_t cpu_usec;  /* last sample of the tree's CPU, never decreasing */
     uint64_t rss_bytes; /* last sample */
     exec_result_t res;
-    exec_prepared_t *launch; /* started gated: kept until the child settled */
+    exec_prepared_t *launch; /* its start: kept until the child settled (exec'd or exited) */
+    uint64_t start_deadline; /* uv_now() by which the child must have exec'd */
 } exec_attempt_t;
 
 /* An attempt reported lately, whose escaped processes scans still kill. */
@@ -351,6 +354,7 @@ struct worker_exec {
     bool reap_check;   /* a started gated process may have died unseen: wait4 them */
     bool bind_parked;  /* self-starting parked processes wait to be bound */
     uint64_t gate_poll_ms;
+    uint64_t start_timeout_ms; /* exec_config_t.start_timeout_ms */
 };
 
 /* The leftovers file changed: written before the loop next blocks. */

@@ -33,6 +33,7 @@ struct fx {
     int nstarted, nexited;
     uint64_t started[MAXR];
     exec_result_t res[MAXR];
+    uint64_t start_timeout_ms; /* exec_config_t's, set before fx_create */
 };
 
 TestSuite(exec, .timeout = 60);
@@ -59,21 +60,30 @@ static void exited_cb(const exec_result_t *r, void *arg)
 
 static void fx_create(struct fx *f, const char *cgroup_dir)
 {
-    exec_config_t cfg = {.state_dir = f->dir, .cgroup_dir = cgroup_dir};
+    exec_config_t cfg = {
+        .state_dir = f->dir, .cgroup_dir = cgroup_dir, .start_timeout_ms = f->start_timeout_ms};
     exec_callbacks_t cb = {started_cb, exited_cb, f};
     cairn_error_t err = {{0}};
     int r = worker_exec_create(&f->loop, &cfg, &cb, &f->x, &err);
     cr_assert_eq(r, 0, "worker_exec_create: %d %s", r, err.text);
 }
 
-static void fx_init_cg(struct fx *f, const char *cgroup_dir)
+/* A fresh executor on a new state directory, starts bounded by
+ * start_timeout_ms (0: the default). */
+static void fx_init_timeout(struct fx *f, const char *cgroup_dir, uint64_t start_timeout_ms)
 {
     memset(f, 0, sizeof(*f));
+    f->start_timeout_ms = start_timeout_ms;
     umask(022);
     strcpy(f->dir, "/tmp/cairn-exec-XXXXXX");
     cr_assert_not_null(mkdtemp(f->dir));
     cr_assert_eq(uv_loop_init(&f->loop), 0);
     fx_create(f, cgroup_dir);
+}
+
+static void fx_init_cg(struct fx *f, const char *cgroup_dir)
+{
+    fx_init_timeout(f, cgroup_dir, 0);
 }
 
 /* Memory limits by sampling unless a test asks for cgroups. */
@@ -1317,5 +1327,137 @@ LEAK_TEST(exec, a_line_of_parked_processes_runs_in_order_or_gives_up_together)
     cr_assert_eq(f.nstarted, 3);
     cr_assert(!result_of(&f, 57)->start_failed && !result_of(&f, 58)->start_failed);
     cr_assert_leq(result_of(&f, 57)->start_ms, result_of(&f, 58)->start_ms);
+    fx_fini(&f);
+}
+
+/* ---- starts that hang (exec.h, start_timeout_ms) ---------------------------- */
+
+static void count_tick_cb(uv_timer_t *t)
+{
+    (*(int *)t->data)++;
+}
+
+/* A copy of /bin/true in f's directory whose open blocks: the test holds a
+ * write lease on it, and the kernel makes whoever opens it (the child's
+ * execve) wait until the holder lets go (45 s by default), as a program on
+ * a file system that does not answer would. The lease's fd, or -1 (then
+ * the test is skipped). */
+static int hung_program(struct fx *f, char *path, size_t len)
+{
+    char cmd[300];
+    snprintf(path, len, "%s/hung-true", f->dir);
+    snprintf(cmd, sizeof(cmd), "cp /bin/true '%s'", path);
+    cr_assert_eq(system(cmd), 0);
+    signal(SIGIO, SIG_IGN); /* the lease holder is told of the break with SIGIO */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    if (fcntl(fd, F_SETLEASE, F_WRLCK) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Wait for the end of attempt id, whose exec hangs: the loop runs on (a
+ * timer ticks) meanwhile, no started() comes, the start fails after the
+ * bound with a message that says so, and its process is gone. */
+static void expect_hung_start_fails(struct fx *f, uint64_t id, int *ticks, uv_timer_t *tick)
+{
+    wait_exited(f, 1, 10000);
+    int seen = *ticks;
+    uv_close((uv_handle_t *)tick, NULL);
+    const exec_result_t *r = result_of(f, id);
+    cr_assert(r->start_failed, "exit %d signal %d", r->exit_code, r->signal);
+    cr_assert_eq(f->nstarted, 0, "a hung start was reported started");
+    cr_assert(strstr(r->error, "did not start within 300 ms"), "error: %s", r->error);
+    cr_assert_gt(seen, 0, "the loop did not run while the start hung");
+    cr_assert(pid_gone(r->pid), "the hung process %d is still there", r->pid);
+}
+
+LEAK_TEST(exec, a_start_whose_exec_hangs_fails_after_the_bound)
+{
+    struct fx f;
+    char prog[128];
+    fx_init_timeout(&f, "", 300);
+    int lease = hung_program(&f, prog, sizeof(prog));
+    if (lease < 0) {
+        fx_fini(&f);
+        cr_skip_test("no write lease on a file here");
+    }
+    const char *argv[] = {prog};
+    exec_spec_t s = spec_of(60, 1, argv, false);
+    int ticks = 0;
+    uv_timer_t tick;
+    uv_timer_init(&f.loop, &tick);
+    tick.data = &ticks;
+    uv_timer_start(&tick, count_tick_cb, 10, 10);
+    start_ok(&f, &s); /* returns at once: the child execs on its own */
+    expect_hung_start_fails(&f, 60, &ticks, &tick);
+    close(lease);
+    fx_fini(&f);
+}
+
+/* The same for a start prepared ahead: released, its process hangs in its
+ * exec, and the start fails after the bound. */
+LEAK_TEST(exec, a_prepared_start_whose_exec_hangs_fails_after_the_bound)
+{
+    struct fx f;
+    char prog[128];
+    cairn_error_t err = {{0}};
+    fx_init_timeout(&f, "", 300);
+    int lease = hung_program(&f, prog, sizeof(prog));
+    if (lease < 0) {
+        fx_fini(&f);
+        cr_skip_test("no write lease on a file here");
+    }
+    const char *argv[] = {prog};
+    exec_spec_t s = spec_of(61, 1, argv, false);
+    exec_prepared_t *p = prepare_ok(&f, &s);
+    int ticks = 0;
+    uv_timer_t tick;
+    uv_timer_init(&f.loop, &tick);
+    tick.data = &ticks;
+    uv_timer_start(&tick, count_tick_cb, 10, 10);
+    cr_assert_eq(worker_exec_start_prepared(f.x, p, &err), 0, "%s", err.text);
+    expect_hung_start_fails(&f, 61, &ticks, &tick);
+    close(lease);
+    fx_fini(&f);
+}
+
+/* ---- dying with the worker ------------------------------------------------ */
+
+/* A copy of exec_helper where the user nobody can run it (the build tree
+ * may not be reachable): dir/exec_helper. */
+static void helper_for_nobody(const char *dir, char *path, size_t len)
+{
+    char cmd[600];
+    snprintf(path, len, "%s/exec_helper", dir);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 755 '%s' '%s'", CAIRN_EXEC_HELPER, path, dir,
+             path);
+    cr_assert_eq(system(cmd), 0);
+}
+
+/* Taking the submitter's uid clears the death signal; the child sets it
+ * again, so a task run as another user still dies with the worker. */
+LEAK_TEST(exec, a_task_run_as_its_submitter_keeps_its_death_signal)
+{
+    struct fx f;
+    char helper[160];
+    if (geteuid() != 0 || !getpwnam("nobody"))
+        cr_skip_test("needs root and a nobody account");
+    fx_init(&f);
+    helper_for_nobody(f.dir, helper, sizeof(helper));
+    const char *argv[] = {helper, "pdeathsig"};
+    exec_spec_t s = spec_of(62, 2, argv, false);
+    s.user = "nobody";
+    start_ok(&f, &s);
+    wait_exited(&f, 1, 10000);
+    const exec_result_t *r = result_of(&f, 62);
+    cr_assert(!r->start_failed, "%s", r->error);
+    cr_assert_eq(r->exit_code, 0);
+    char *out = read_log(&f, 62, 1), want[32];
+    snprintf(want, sizeof(want), "uid %d pdeathsig %d\n", (int)getpwnam("nobody")->pw_uid, SIGKILL);
+    cr_assert_str_eq(out, want);
+    free(out);
     fx_fini(&f);
 }
