@@ -486,6 +486,7 @@ static void reap_mains(worker_exec_t *x)
 static void sigchld_cb(uv_signal_t *h, int signum)
 {
     (void)signum;
+    exec_guard_check(h->data);
     reap_mains(h->data);
 }
 
@@ -632,13 +633,13 @@ static exec_attempt_t *attempt_new(worker_exec_t *x, const exec_prepared_t *p)
     return a;
 }
 
-/* An attempt's process runs: its time limit, the leftovers file, the
- * sampler. */
-static void attempt_running(worker_exec_t *x, exec_attempt_t *a)
+/* An attempt's process runs: its time limit, the leftovers file (unless
+ * its line is there already: recorded), the sampler. */
+static void attempt_running(worker_exec_t *x, exec_attempt_t *a, bool recorded)
 {
     if (a->time_limit_ms > 0)
         uv_timer_start(&a->timer, time_limit_cb, (uint64_t)a->time_limit_ms, 0);
-    if (exec_running_append(x, a) < 0)
+    if (!recorded && exec_running_append(x, a) < 0)
         exec_running_changed(x);
     sampler_ensure(x);
 }
@@ -684,7 +685,7 @@ static int start_attempt(worker_exec_t *x, exec_prepared_t *p, int prep_rc,
         start_draining(x, a); /* reports from the next loop iteration */
         return 0;
     }
-    attempt_running(x, a);
+    attempt_running(x, a, false);
     return 0;
 }
 
@@ -755,6 +756,10 @@ static void gate_start(worker_exec_t *x, exec_prepared_t *p, uint64_t after_id)
     p->pid = pid;
     p->start = spawn_ticks(pid, t0, t1);
     x->gated[x->ngated++] = p;
+    /* it may start by itself while the worker sleeps: it must die with the
+     * worker's other tasks (the guard) */
+    if (exec_running_append_gated(x, p) < 0)
+        exec_running_changed(x);
     if (p->self_start) {
         x->bind_parked = true;
         uv_prepare_start(&x->flush, flush_cb);
@@ -805,7 +810,7 @@ static int start_gated(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err)
     close(p->fd_err);
     p->fd_out = p->fd_err = -1;
     a->start_deadline = uv_now(x->loop) + x->start_timeout_ms;
-    attempt_running(x, a);
+    attempt_running(x, a, true); /* its line was written when it was made */
     x->gate_poll_ms = EXEC_GATE_POLL_MS;
     uv_timer_start(&x->notify, notify_cb, 0, 0);
     return 0;
@@ -971,6 +976,7 @@ int worker_exec_log_path(const worker_exec_t *x, uint64_t job_id, const char *ta
 
 static void exec_free(worker_exec_t *x)
 {
+    exec_guard_stop(x);
     free(x->gated);
     exec_spawner_fini(&x->spawner);
     free(x->users);
@@ -1029,6 +1035,7 @@ int worker_exec_create(uv_loop_t *loop, const exec_config_t *cfg, const exec_cal
     x->loop = loop;
     x->cb = *cb;
     x->running_fd = -1;
+    x->guard_fd = -1;
     r = exec_init(x, cfg, err);
     if (r < 0) {
         exec_free(x);
@@ -1038,6 +1045,10 @@ int worker_exec_create(uv_loop_t *loop, const exec_config_t *cfg, const exec_cal
     r = exec_running_write(x);
     if (r < 0) {
         r = errcode(err, r, "cannot write %s: %s", x->running_path, strerror(-r));
+        exec_free(x);
+        return r;
+    }
+    if ((r = exec_guard_start(x, err)) < 0) {
         exec_free(x);
         return r;
     }
@@ -1157,6 +1168,7 @@ void worker_exec_destroy(worker_exec_t *x)
     }
     x->natt = 0;
     (void)exec_running_write(x);
+    exec_guard_stop(x); /* nothing is left to end */
     uv_close((uv_handle_t *)&x->sampler, handle_closed);
     uv_close((uv_handle_t *)&x->notify, handle_closed);
     uv_close((uv_handle_t *)&x->flush, handle_closed);

@@ -8,6 +8,7 @@
  * exec_track.c  which processes belong to which attempt, usage, memory
  *               limit by sampling, reaping orphans, the leftovers file
  * exec_cgroup.c cgroup v2 memory limit where one is delegated to the worker
+ * exec_guard.c  the guard: a process that ends the tasks when the worker dies
  */
 #ifndef CAIRN_WORKER_EXEC_PRIVATE_H
 #define CAIRN_WORKER_EXEC_PRIVATE_H
@@ -355,6 +356,8 @@ struct worker_exec {
     bool bind_parked;  /* self-starting parked processes wait to be bound */
     uint64_t gate_poll_ms;
     uint64_t start_timeout_ms; /* exec_config_t.start_timeout_ms */
+    pid_t guard_pid;           /* exec_guard.c; 0: none */
+    int guard_fd;              /* the write end of its pipe, or -1 */
 };
 
 /* The leftovers file changed: written before the loop next blocks. */
@@ -400,8 +403,39 @@ int exec_running_append(worker_exec_t *x, const exec_attempt_t *a);
 /* Write state_dir/running from the attempts (atomic rename). */
 int exec_running_write(worker_exec_t *x);
 
+/* A process prepared ahead (gated) is made: append its line, so that it
+ * dies with the worker even if it starts by itself before its attempt. */
+int exec_running_append_gated(worker_exec_t *x, const exec_prepared_t *p);
+
+/* SIGKILL what the leftovers file at path records, if this boot wrote it
+ * (exec_track.c): the processes, their sessions, groups and descendants,
+ * their cgroups, and orphans carrying a recorded CAIRN_ATTEMPT_ID (but
+ * own_marker, NULL: none); again every 10 ms until none is left, at most
+ * wait_ms. Returns how many it found alive. For a restarted worker and the
+ * guard. */
+size_t exec_leftovers_end(const char *path, const char *own_marker, uint64_t wait_ms);
+
 /* Kill what a previous worker recorded in state_dir/running. */
 void exec_leftovers_kill(worker_exec_t *x);
+
+/* This boot's id (/proc/sys/kernel/random/boot_id) into buf: 0 or -errno. */
+int exec_boot_id(char *buf, size_t len);
+
+/* ---- the guard (exec_guard.c) ------------------------------------------ */
+
+/* How long the guard keeps killing a dead worker's leftovers. */
+#define EXEC_GUARD_KILL_MS 10000
+
+/* Fork the guard, a process that outlives the worker to end its tasks
+ * when the worker dies; x->guard_pid and x->guard_fd. 0 or -errno (err). */
+int exec_guard_start(worker_exec_t *x, cairn_error_t *err);
+
+/* The worker stops cleanly: the guard exits without killing anything
+ * (waited for, at most ~1 s). */
+void exec_guard_stop(worker_exec_t *x);
+
+/* Reap the guard if it died, and start another. */
+void exec_guard_check(worker_exec_t *x);
 
 /* The CPU time of an attempt's tree so far, in microseconds (as of the
  * last scan). */

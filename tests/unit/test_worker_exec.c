@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -222,6 +223,21 @@ static bool has_line(const char *text, const char *line)
 static bool pid_gone(pid_t pid)
 {
     return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Whether pid is gone or dead (a zombie not reaped yet). */
+static bool gone_or_zombie(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return true;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')');
+    return !rp || (rp[1] == ' ' && rp[2] == 'Z');
 }
 
 static bool pids_gone(struct fx *f, const void *arg)
@@ -830,9 +846,15 @@ static pid_t start_group(const char *child_file)
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        char script[256];
+        char script[512];
+        int null = open("/dev/null", O_RDWR);
+        /* nothing of the test's: a test runner waits on its output */
+        dup2(null, 0), dup2(null, 1), dup2(null, 2);
+        syscall(SYS_close_range, 3, ~0U, 0);
         setsid();
-        snprintf(script, sizeof(script), "sleep 1000 & echo $! > %s; exec sleep 1000", child_file);
+        snprintf(script, sizeof(script),
+                 "sleep 1000 & echo $! > %s.tmp; mv %s.tmp %s; exec sleep 1000", child_file,
+                 child_file, child_file);
         execl("/bin/sh", "sh", "-c", script, (char *)NULL);
         _exit(127);
     }
@@ -847,7 +869,11 @@ static bool reaped(struct fx *f, const void *arg)
     return pids_gone(f, arg);
 }
 
-LEAK_TEST(exec, leftovers_of_a_dead_worker_are_killed)
+/* A dead worker's leftovers file (header: its first line, or none) names
+ * a process group started here, with its start time, and another with a
+ * wrong start time (a recycled pid); a new executor on the state kills the
+ * first (killed) or leaves both alone, and lists none of them after. */
+static void leftovers_case(const char *header, bool killed)
 {
     struct fx f;
     char path[128], running[128];
@@ -870,16 +896,24 @@ LEAK_TEST(exec, leftovers_of_a_dead_worker_are_killed)
     snprintf(running, sizeof(running), "%s/running", f.dir);
     fp = fopen(running, "w");
     cr_assert_not_null(fp);
-    /* the leader with its start time; "other" recorded with a wrong start
-     * time (a recycled pid) must be left alone */
+    if (header)
+        fprintf(fp, "%s\n", header);
     fprintf(fp, "5 0 %d %" PRIu64 " -\n9 0 %d %" PRIu64 " -\n", (int)leader, lp.start, (int)other,
             op.start + 1);
     fclose(fp);
     fx_create(&f, "");
     pids[1] = leader;
     pids[2] = 0;
-    cr_assert(run_until(&f, reaped, pids, 5000), "the leftover group survived");
-    cr_assert(!pid_gone(other), "an unrelated process was killed");
+    if (killed) {
+        cr_assert(run_until(&f, reaped, pids, 5000), "the leftover group survived");
+    } else {
+        /* worker_exec_create() kills leftovers before it returns */
+        cr_assert(!gone_or_zombie(leader) && !gone_or_zombie(pids[0]),
+                  "another boot's leftover was killed");
+        kill(-leader, SIGKILL);
+        waitpid(leader, NULL, 0);
+    }
+    cr_assert(!gone_or_zombie(other), "an unrelated process was killed");
     kill(-other, SIGKILL);
     waitpid(other, NULL, 0);
     fp = fopen(running, "r");
@@ -888,6 +922,28 @@ LEAK_TEST(exec, leftovers_of_a_dead_worker_are_killed)
     cr_assert_null(fgets(path, sizeof(path), fp), "leftovers still listed: %s", path);
     fclose(fp);
     fx_fini(&f);
+}
+
+LEAK_TEST(exec, leftovers_of_a_dead_worker_are_killed)
+{
+    char boot[64], header[160];
+    cr_assert_eq(exec_boot_id(boot, sizeof(boot)), 0);
+    snprintf(header, sizeof(header), "# cairn-worker 123 boot %s: attempt rank pid ...", boot);
+    leftovers_case(header, true);
+}
+
+/* An older worker's file, without a boot id, written since the boot. */
+LEAK_TEST(exec, leftovers_without_a_boot_id_are_killed_when_written_in_this_boot)
+{
+    leftovers_case(NULL, true);
+}
+
+/* After a reboot pids and start times name other processes: the lines of
+ * another boot's file are dropped, nothing is killed. */
+LEAK_TEST(exec, leftovers_of_another_boot_are_dropped_not_killed)
+{
+    leftovers_case("# cairn-worker 123 boot 00000000-0000-4000-8000-000000000000: attempt rank pid",
+                   false);
 }
 
 LEAK_TEST(exec, running_file_lists_attempts)
@@ -1129,20 +1185,6 @@ LEAK_TEST(exec, prepare_of_a_missing_workdir_keeps_nothing)
     cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 45, 0, 1, out, sizeof(out)), 0);
     cr_assert_neq(access(out, F_OK), 0, "a log was left");
     fx_fini(&f);
-}
-
-static bool gone_or_zombie(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return true;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    const char *rp = strrchr(buf, ')');
-    return !rp || (rp[1] == ' ' && rp[2] == 'Z');
 }
 
 /* A worker that dies (killed, no clean-up) takes its waiting processes
@@ -1460,4 +1502,75 @@ LEAK_TEST(exec, a_task_run_as_its_submitter_keeps_its_death_signal)
     cr_assert_str_eq(out, want);
     free(out);
     fx_fini(&f);
+}
+
+/* Run the loop of an executor in this (forked) process until it is killed. */
+__attribute__((noreturn)) static void run_forever(struct fx *f)
+{
+    for (;;)
+        uv_run(&f->loop, UV_RUN_DEFAULT);
+}
+
+static bool all_gone_or_zombies(const pid_t *pids)
+{
+    for (size_t i = 0; pids[i]; i++)
+        if (!gone_or_zombie(pids[i]))
+            return false;
+    return true;
+}
+
+/* A worker killed with -9 takes every process of its tasks with it, the
+ * whole tree, within a second: a task run as another user (whose main
+ * process lost its death signal with the uid change before it was set
+ * again), its shell's child, a child that left the session and a
+ * double-forked daemon. The guard ends them; nothing waits for a restart. */
+Test(exec, a_killed_worker_takes_its_tasks_whole_trees_within_a_second)
+{
+    struct passwd *pw = getpwnam("nobody");
+    if (geteuid() != 0 || !pw)
+        cr_skip_test("needs root and a nobody account: the task runs as nobody");
+    char dir[] = "/tmp/cairn-tree-XXXXXX", ready[64], pidfile[64];
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_eq(chmod(dir, 0777), 0);
+    snprintf(ready, sizeof(ready), "%s/ready", dir);
+    snprintf(pidfile, sizeof(pidfile), "%s/pids", dir);
+    pid_t worker = fork();
+    cr_assert_geq(worker, 0);
+    if (worker == 0) {
+        struct fx f;
+        const char *argv[] = {"echo start; " TREE_SCRIPT "echo $$ >> pids; touch ready; wait"};
+        exec_spec_t s = spec_of(63, 1, argv, true);
+        fx_init(&f);
+        s.workdir = dir;
+        s.user = "nobody";
+        start_ok(&f, &s);
+        run_forever(&f);
+    }
+    int64_t deadline = (int64_t)time(NULL) + 20;
+    while (access(ready, F_OK) != 0 && time(NULL) < deadline && !gone_or_zombie(worker))
+        nanosleep(&(struct timespec){0, 5000000}, NULL); /* polls a condition */
+    cr_assert_eq(access(ready, F_OK), 0, "the task did not get ready");
+    pid_t pids[16];
+    read_pids(pidfile, pids);
+    cr_assert_gt(pids[3], 1, "four processes: child, setsid child, daemon, shell");
+    for (int i = 0; pids[i]; i++)
+        cr_assert_eq(proc_euid(pids[i]), (int)pw->pw_uid, "pid %d is not nobody's", pids[i]);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    kill(worker, SIGKILL);
+    cr_assert_eq(waitpid(worker, NULL, 0), worker);
+    int64_t ms = 0;
+    do {
+        nanosleep(&(struct timespec){0, 2000000}, NULL); /* polls a condition, 1 s deadline */
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    } while (!all_gone_or_zombies(pids) && ms < 1000);
+    for (int i = 0; pids[i]; i++) {
+        if (!gone_or_zombie(pids[i]))
+            kill(pids[i], SIGKILL); /* the test's own clean-up */
+        cr_expect(gone_or_zombie(pids[i]), "pid %d outlived its worker by 1 s", pids[i]);
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
 }
