@@ -131,8 +131,8 @@ static void launch_free(exec_spawner_t *s, exec_prepared_t *p)
 static void attempt_free(exec_attempt_t *a)
 {
     launch_free(NULL, a->launch);
+    exec_cgroup_give(NULL, a->cg); /* given back in finish(): only at destroy */
     free(a->task_name);
-    free(a->cgroup);
     free(a->members);
     free(a);
 }
@@ -161,7 +161,7 @@ static bool needs_fast_sampling(const worker_exec_t *x)
 {
     for (size_t i = 0; i < x->natt; i++) {
         const exec_attempt_t *a = x->att[i];
-        if (a->memory_limit && !a->cgroup && a->phase < EXEC_DRAINING)
+        if (a->memory_limit && !(a->cg && a->cg->memory) && a->phase < EXEC_DRAINING)
             return true;
     }
     return false;
@@ -225,20 +225,22 @@ static void finish(exec_attempt_t *a)
     exec_callbacks_t cb = x->cb;
     exec_result_t res = a->res;
     res.cpu_usec = exec_track_cpu_usec(a);
-    if (a->cgroup) {
-        uint64_t peak = exec_cgroup_peak(a->cgroup);
+    if (a->cg && a->cg->memory) {
+        uint64_t peak = exec_cgroup_peak(a->cg->path);
         if (peak > res.peak_rss_bytes)
             res.peak_rss_bytes = peak;
         /* the kernel's OOM kill may end the task before a scan sees it */
-        if (!res.timed_out && !res.cancelled && exec_cgroup_oom_killed(a->cgroup))
+        if (!res.timed_out && !res.cancelled && exec_cgroup_oom_killed(a->cg->path))
             res.memory_exceeded = true;
-        (void)exec_cgroup_remove(a->cgroup); /* busy only if something lingers */
     }
     if (res.end_ms == 0)
         res.end_ms = exec_wall_ms();
     table_remove(x, a);
-    if (a->pid > 0)
+    /* a cgroup holds every process of its task: nothing can have escaped */
+    if (a->pid > 0 && !a->cg)
         exec_track_recent_add(x, a);
+    exec_cgroup_give(x, a->cg); /* back to the pool when empty */
+    a->cg = NULL;
     if (x->nlinger)
         sampler_ensure(x); /* lingering processes are sampled often */
     a->x = NULL;
@@ -277,11 +279,16 @@ static void start_draining(worker_exec_t *x, exec_attempt_t *a)
     uv_timer_start(&a->timer, drain_cb, 0, 0);
 }
 
-/* Nothing of the tree can be left: the main process was reaped, no scan
- * saw another member, and nothing is in its process group any more. */
+/* Nothing of the tree can be left: the main process was reaped, and its
+ * cgroup is empty, or, without one, no scan saw another member and
+ * nothing is in its process group any more. */
 static bool tree_surely_gone(const exec_attempt_t *a)
 {
-    if (!a->reaped || a->nmembers > 0 || a->cgroup)
+    if (!a->reaped)
+        return false;
+    if (a->cg)
+        return !exec_cgroup_populated(a->cg);
+    if (a->nmembers > 0)
         return false;
     return kill(-a->pid, 0) < 0 && errno == ESRCH;
 }
@@ -521,13 +528,28 @@ static int validate(const exec_spec_t *s, cairn_error_t *err)
     return 0;
 }
 
+/* The attempt's cgroup: its own with a memory limit where the limit is
+ * the kernel's to enforce, else one from the pool where the worker has a
+ * cgroup (none otherwise, quietly). */
 static int make_cgroup(worker_exec_t *x, exec_attempt_t *a, cairn_error_t *err)
 {
     char name[96];
-    if (!x->cgroup_root || a->memory_limit == 0)
+    if (!x->cgroup_root || a->memory_limit == 0) {
+        a->cg = exec_cgroup_take(x);
         return 0;
-    snprintf(name, sizeof(name), "w%d-%" PRIu64 ".%" PRIu32, (int)x->self, a->id, a->rank);
-    return exec_cgroup_create(x->cgroup_root, name, a->memory_limit, &a->cgroup, err);
+    }
+    snprintf(name, sizeof(name), "m%" PRIu64 ".%" PRIu32, a->id, a->rank);
+    return exec_cgroup_memory(x, name, a->memory_limit, &a->cg, err);
+}
+
+/* Where c starts: in cg (created there, or joining it), if any. */
+static void child_cgroup(exec_child_t *c, exec_prepared_t *p, const exec_cg_t *cg)
+{
+    if (!cg)
+        return;
+    snprintf(p->cgroup_procs, sizeof(p->cgroup_procs), "%s/cgroup.procs", cg->path);
+    c->cgroup_procs = p->cgroup_procs;
+    c->cgroup_fd = cg->dirfd;
 }
 
 /* What the child of prepared attempt p needs. */
@@ -587,9 +609,7 @@ static int spawn_prepared(worker_exec_t *x, exec_attempt_t *a, exec_prepared_t *
         return r;
     exec_child_t *c = &p->child;
     child_fill(c, p);
-    if (a->cgroup)
-        snprintf(p->cgroup_procs, sizeof(p->cgroup_procs), "%s/cgroup.procs", a->cgroup);
-    c->cgroup_procs = a->cgroup ? p->cgroup_procs : NULL;
+    child_cgroup(c, p, a->cg);
     pid_t pid = 0;
     uint64_t t0 = boot_ticks();
     r = exec_spawn(&x->spawner, c, &pid);
@@ -734,7 +754,8 @@ static void gate_start(worker_exec_t *x, exec_prepared_t *p, uint64_t after_id)
     }
     pid_t pid = 0;
     child_fill(&p->child, p);
-    p->child.after_fd = -1;
+    p->cg = exec_cgroup_take(x);
+    child_cgroup(&p->child, p, p->cg);
     p->after_pid = 0;
     const exec_attempt_t *pred = after_id ? exec_find(x, after_id) : NULL;
     if (pred && pred->pid > 0 && !pred->reaped && pred->phase == EXEC_RUNNING)
@@ -751,8 +772,11 @@ static void gate_start(worker_exec_t *x, exec_prepared_t *p, uint64_t after_id)
     if (p->child.after_fd >= 0)
         close(p->child.after_fd); /* the child has its own */
     p->self_start = r == 0 && p->child.after_fd >= 0;
-    if (r < 0)
+    if (r < 0) {
+        exec_cgroup_give(x, p->cg);
+        p->cg = NULL;
         return;
+    }
     p->pid = pid;
     p->start = spawn_ticks(pid, t0, t1);
     x->gated[x->ngated++] = p;
@@ -778,6 +802,8 @@ static void gate_abort(worker_exec_t *x, exec_prepared_t *p)
     gated_remove(x, p);
     exec_spawn_abort(&p->child, p->pid);
     exec_spawn_stack_put(x ? &x->spawner : NULL, &p->child);
+    exec_cgroup_give(x, p->cg);
+    p->cg = NULL;
     p->pid = 0;
 }
 
@@ -794,6 +820,8 @@ static int start_gated(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err)
     snprintf(a->res.workdir, sizeof(a->res.workdir), "%s", p->cwd);
     a->pid = a->res.pid = p->pid;
     a->start = p->start;
+    a->cg = p->cg;
+    p->cg = NULL;
     a->launch = p;
     /* it may have died already (killed at its gate, or, starting by
      * itself, run and exited) while it was no attempt: its SIGCHLD went
@@ -977,6 +1005,14 @@ int worker_exec_log_path(const worker_exec_t *x, uint64_t job_id, const char *ta
 static void exec_free(worker_exec_t *x)
 {
     exec_guard_stop(x);
+    while (x->ncg_pool > 0) {
+        exec_cg_t *cg = x->cg_pool[--x->ncg_pool];
+        (void)exec_cgroup_remove(cg->path);
+        exec_cgroup_free(cg);
+    }
+    if (x->worker_cg)
+        exec_cgroup_worker_remove(x->worker_cg);
+    free(x->worker_cg);
     free(x->gated);
     exec_spawner_fini(&x->spawner);
     free(x->users);
@@ -1015,6 +1051,11 @@ static int exec_init(worker_exec_t *x, const exec_config_t *cfg, cairn_error_t *
     if ((r = exec_spawner_init(&x->spawner)) < 0)
         return errcode(err, r, "cannot map a stack for starting tasks: %s", strerror(-r));
     r = exec_cgroup_setup(cfg->cgroup_dir, &x->cgroup_root, err);
+    if (r < 0)
+        return r;
+    char name[64]; /* unique in this boot */
+    snprintf(name, sizeof(name), "w%d.%" PRIu64, (int)x->self, boot_ticks());
+    r = exec_cgroup_worker_setup(cfg->cgroup_dir, x->cgroup_root, name, &x->worker_cg, err);
     if (r < 0)
         return r;
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
@@ -1160,8 +1201,8 @@ void worker_exec_destroy(worker_exec_t *x)
     reap_after_kill(x);
     for (size_t i = 0; i < x->natt; i++) {
         exec_attempt_t *a = x->att[i];
-        if (a->cgroup)
-            (void)exec_cgroup_remove(a->cgroup);
+        exec_cgroup_give(x, a->cg);
+        a->cg = NULL;
         a->x = NULL;
         a->phase = EXEC_DONE;
         attempt_close(a);

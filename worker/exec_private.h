@@ -216,6 +216,8 @@ void exec_spawn_abort(exec_child_t *c, pid_t pid);
 /* Give back a settled child's stack (s NULL: unmapped). */
 void exec_spawn_stack_put(exec_spawner_t *s, exec_child_t *c);
 
+typedef struct exec_cg exec_cg_t; /* a task cgroup (exec_cgroup.c) */
+
 /* A start prepared (exec_prep.c), with its process ready ahead when gated
  * (exec.c, "gated starts"). */
 struct exec_prepared {
@@ -235,21 +237,65 @@ struct exec_prepared {
      * the child settled. */
     pid_t pid;
     uint64_t start;  /* the process's start time in ticks after boot */
+    exec_cg_t *cg;   /* the cgroup it was made in, or NULL */
     bool self_start; /* it starts by itself when its predecessor's main exits */
     pid_t after_pid; /* that predecessor (an attempt's main or a parked start) */
     exec_child_t child;
 };
 
-/* ---- cgroup v2 ------------------------------------------------------- */
+/* ---- cgroup v2 (exec_cgroup.c) --------------------------------------- */
 
-/* Find or make the cgroup under which task cgroups go. dir NULL: try
- * /sys/fs/cgroup/cairn.tasks, *root = NULL when unusable; "": none;
+/* A task cgroup. */
+struct exec_cg {
+    char *path;
+    int dirfd;    /* to create the task's process in it (clone3) */
+    int eventsfd; /* cgroup.events, read again for "populated" */
+    bool memory;  /* its own, with a memory limit: removed when its attempt ends */
+};
+
+/* Empty task cgroups kept for later attempts. */
+#define EXEC_CG_POOL 32
+
+/* Find or make the cgroup under which memory-limited tasks go. dir NULL:
+ * try /sys/fs/cgroup/cairn.tasks, *root = NULL when unusable; "": none;
  * else that directory, which must work. */
 int exec_cgroup_setup(const char *dir, char **root, cairn_error_t *err);
 
-/* Make root/name with memory.max = limit; the new path in *path. */
-int exec_cgroup_create(const char *root, const char *name, uint64_t limit, char **path,
+/* Make the worker's own cgroup, name, under which its tasks' cgroups go:
+ * under memory_root when there is one, else (dir NULL) under cairn.tasks
+ * of a writable cgroup v2 hierarchy; *worker_cg NULL where there is none
+ * (dir "": none wanted). Fails only for a memory root that does not
+ * take it. */
+int exec_cgroup_worker_setup(const char *dir, const char *memory_root, const char *name,
+                             char **worker_cg, cairn_error_t *err);
+
+/* Remove the worker's cgroup and the task cgroups in it (empty ones). */
+void exec_cgroup_worker_remove(const char *worker_cg);
+
+/* A task cgroup without a memory limit: from the pool, else made; NULL
+ * without a worker cgroup (or when it cannot be made). */
+exec_cg_t *exec_cgroup_take(worker_exec_t *x);
+
+/* A task cgroup of its own named name with memory.max = limit. */
+int exec_cgroup_memory(worker_exec_t *x, const char *name, uint64_t limit, exec_cg_t **out,
                        cairn_error_t *err);
+
+/* An attempt is done with cg: back to the pool when empty and pooled,
+ * else removed (what still lingers in it is killed first). x NULL: no
+ * pool. NULL is a no-op. */
+void exec_cgroup_give(worker_exec_t *x, exec_cg_t *cg);
+
+/* Close and free cg (the directory stays). */
+void exec_cgroup_free(exec_cg_t *cg);
+
+/* Whether a process is in cg (zombies are not). */
+bool exec_cgroup_populated(const exec_cg_t *cg);
+
+/* The pids in the cgroup at path, in a new array the caller frees. */
+int exec_cgroup_pids(const char *path, pid_t **pids, size_t *n);
+
+/* Send sig to every process in the cgroup at path (SIGKILL: cgroup.kill). */
+void exec_cgroup_signal(const char *path, int sig);
 
 /* Whether the kernel OOM-killed a process of the cgroup. */
 bool exec_cgroup_oom_killed(const char *path);
@@ -257,7 +303,7 @@ bool exec_cgroup_oom_killed(const char *path);
 /* Peak memory of the cgroup (memory.peak), 0 when unknown. */
 uint64_t exec_cgroup_peak(const char *path);
 
-/* SIGKILL everything in the cgroup. */
+/* SIGKILL everything in the cgroup and below (cgroup.kill). */
 void exec_cgroup_kill(const char *path);
 
 /* Remove an empty cgroup: 0, or -EBUSY while processes remain. */
@@ -285,7 +331,7 @@ typedef struct exec_attempt {
     uint64_t id, job_id;
     uint32_t rank;
     char *task_name;
-    char *cgroup;   /* task cgroup path, or NULL */
+    exec_cg_t *cg;  /* its cgroup (who is in it is the task), or NULL (exec_track.c) */
     pid_t pid;      /* main process = process group = session */
     uint64_t start; /* its start time in ticks after boot */
     enum exec_phase phase;
@@ -325,7 +371,11 @@ struct worker_exec {
     exec_callbacks_t cb;
     char *state_dir, *default_workdir, *running_path;
     char *cgroup_root; /* NULL: memory limits by sampling */
-    char *marker;      /* CAIRN_ATTEMPT_ID in the worker's own environment, or NULL */
+    char *worker_cg;   /* the worker's own cgroup, or NULL: no task cgroups */
+    exec_cg_t *cg_pool[EXEC_CG_POOL];
+    size_t ncg_pool;
+    unsigned cg_seq;
+    char *marker; /* CAIRN_ATTEMPT_ID in the worker's own environment, or NULL */
     pid_t self;
     long clk_tck;
     long page_size;

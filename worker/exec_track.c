@@ -123,8 +123,8 @@ static int owner_by_environ(const worker_exec_t *x, const exec_proc_t *p)
     id = strtoull(val, &end, 10);
     if (*end)
         return OWNER_NONE;
-    for (size_t k = 0; k < x->natt; k++)
-        if (x->att[k]->id == id && x->att[k]->pid > 0)
+    for (size_t k = 0; k < x->natt; k++) /* with a cgroup, the cgroup says */
+        if (x->att[k]->id == id && x->att[k]->pid > 0 && !x->att[k]->cg)
             return (int)k;
     return OWNER_NONE;
 }
@@ -146,6 +146,28 @@ static int resolve(struct scan *s, size_t i, int depth)
         o = owner_by_environ(s->x, p);
     s->owner[i] = o;
     return o;
+}
+
+/* The processes in the attempts' cgroups are theirs (and a main process
+ * not reaped yet, which left its cgroup when it exited). */
+static void owners_by_cgroup(struct scan *s)
+{
+    for (size_t k = 0; k < s->x->natt; k++) {
+        const exec_attempt_t *a = s->x->att[k];
+        pid_t *pids;
+        size_t n;
+        if (!a->cg || a->pid <= 0 || exec_cgroup_pids(a->cg->path, &pids, &n) < 0)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            exec_proc_t *p = exec_proc_find(s->procs, s->n, pids[i]);
+            if (p)
+                s->owner[p - s->procs] = (int)k;
+        }
+        free(pids);
+        exec_proc_t *m = a->reaped ? NULL : exec_proc_find(s->procs, s->n, a->pid);
+        if (m)
+            s->owner[m - s->procs] = (int)k;
+    }
 }
 
 /* ---- reaping ------------------------------------------------------------ */
@@ -194,8 +216,8 @@ static void check_memory(worker_exec_t *x, exec_attempt_t *a)
     uint64_t pss = 0;
     if (a->memory_limit == 0 || a->phase >= EXEC_DRAINING || a->res.memory_exceeded)
         return;
-    if (a->cgroup) {
-        if (exec_cgroup_oom_killed(a->cgroup))
+    if (a->cg && a->cg->memory) {
+        if (exec_cgroup_oom_killed(a->cg->path))
             exec_memory_exceeded(x, a);
         return;
     }
@@ -380,6 +402,7 @@ void exec_track_scan(worker_exec_t *x)
     }
     for (size_t i = 0; i < s.n; i++)
         s.owner[i] = OWNER_UNSEEN;
+    owners_by_cgroup(&s);
     for (size_t i = 0; i < s.n; i++)
         resolve(&s, i, 0);
     for (size_t k = 0; k < x->natt; k++)
@@ -432,8 +455,8 @@ void exec_signal_tree(worker_exec_t *x, exec_attempt_t *a, int sig)
      * member still has it as process group. */
     if (group)
         kill(-a->pid, sig);
-    if (sig == SIGKILL && a->cgroup)
-        exec_cgroup_kill(a->cgroup);
+    if (a->cg) /* daemons that left the session too */
+        exec_cgroup_signal(a->cg->path, sig);
 }
 
 /* ---- the leftovers file ------------------------------------------------- */
@@ -463,7 +486,8 @@ static int running_line_print(char *buf, size_t len, uint64_t id, uint32_t rank,
 static void running_line(FILE *f, const exec_attempt_t *a)
 {
     char head[PATH_MAX + 128];
-    running_line_print(head, sizeof(head), a->id, a->rank, a->pid, a->start, a->cgroup);
+    running_line_print(head, sizeof(head), a->id, a->rank, a->pid, a->start,
+                       a->cg ? a->cg->path : NULL);
     fputs(head, f);
     for (size_t i = 0; i < a->nmembers; i++)
         if (a->members[i].pid != a->pid)
@@ -486,12 +510,12 @@ static int running_append(worker_exec_t *x, uint64_t id, uint32_t rank, pid_t pi
 
 int exec_running_append(worker_exec_t *x, const exec_attempt_t *a)
 {
-    return running_append(x, a->id, a->rank, a->pid, a->start, a->cgroup);
+    return running_append(x, a->id, a->rank, a->pid, a->start, a->cg ? a->cg->path : NULL);
 }
 
 int exec_running_append_gated(worker_exec_t *x, const exec_prepared_t *p)
 {
-    return running_append(x, p->attempt_id, p->rank, p->pid, p->start, NULL);
+    return running_append(x, p->attempt_id, p->rank, p->pid, p->start, p->cg ? p->cg->path : NULL);
 }
 
 int exec_running_write(worker_exec_t *x)
@@ -506,16 +530,17 @@ int exec_running_write(worker_exec_t *x)
     if (!f)
         return -errno;
     fprintf(f,
-            "# cairn-worker %d boot %s: attempt rank pid start-ticks cgroup "
+            "# cairn-worker %d boot %s cgroup %s: attempt rank pid start-ticks cgroup "
             "[pid:start-ticks...]\n",
-            (int)x->self, boot);
+            (int)x->self, boot, x->worker_cg ? x->worker_cg : "-");
     for (size_t k = 0; k < x->natt; k++)
         if (x->att[k]->pid > 0)
             running_line(f, x->att[k]);
     for (size_t k = 0; k < x->ngated; k++) /* may start by themselves */
         if (x->gated[k]->pid > 0 && !exec_find(x, x->gated[k]->attempt_id))
-            fprintf(f, "%" PRIu64 " %" PRIu32 " %d %" PRIu64 " -\n", x->gated[k]->attempt_id,
-                    x->gated[k]->rank, (int)x->gated[k]->pid, x->gated[k]->start);
+            fprintf(f, "%" PRIu64 " %" PRIu32 " %d %" PRIu64 " %s\n", x->gated[k]->attempt_id,
+                    x->gated[k]->rank, (int)x->gated[k]->pid, x->gated[k]->start,
+                    x->gated[k]->cg ? x->gated[k]->cg->path : "-");
     if (ferror(f))
         r = -EIO;
     if (fclose(f) != 0 && r == 0)
@@ -556,7 +581,8 @@ struct leftovers {
     size_t natt, capatt;
     char **cgroups;
     size_t ncg;
-    pid_t ancestors[32]; /* who the dead worker's orphans went to (see is_leftover) */
+    char worker_cg[PATH_MAX]; /* the dead worker's cgroup, or "" */
+    pid_t ancestors[32];      /* who the dead worker's orphans went to (see is_leftover) */
     size_t nancestors;
     const char *own_marker; /* CAIRN_ATTEMPT_ID of the reader itself, or NULL */
     pid_t self;
@@ -733,11 +759,16 @@ size_t exec_leftovers_end(const char *path, const char *own_marker, uint64_t wai
         fclose(f); /* another boot's: its pids name other processes now */
         return 0;
     }
+    const char *cg = line[0] == '#' ? strstr(line, " cgroup /") : NULL;
+    if (!cg || sscanf(cg, " cgroup %4095[^: \n]", l.worker_cg) != 1)
+        l.worker_cg[0] = '\0';
     do
         parse_line(&l, line);
     while (fgets(line, sizeof(line), f));
     fclose(f);
     leftovers_ancestors(&l);
+    if (l.worker_cg[0]) /* every task of the worker at once */
+        exec_cgroup_kill(l.worker_cg);
     for (size_t i = 0; i < l.ncg; i++)
         exec_cgroup_kill(l.cgroups[i]);
     /* Wait until they are dead, so that their GPUs and memory are free
@@ -754,6 +785,8 @@ size_t exec_leftovers_end(const char *path, const char *own_marker, uint64_t wai
         (void)exec_cgroup_remove(l.cgroups[i]);
         free(l.cgroups[i]);
     }
+    if (l.worker_cg[0])
+        exec_cgroup_worker_remove(l.worker_cg);
     free(l.cgroups);
     free(l.att);
     free(l.v);

@@ -11,6 +11,7 @@
 
 #include "daemon.h"
 #include "discover.h"
+#include "exec.h"
 #include "resources_print.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -38,6 +39,7 @@ enum {
     OPT_TLS_CA,
     OPT_ALLOW_ROOT,
     OPT_REPORT_HOLD,
+    OPT_START_TIMEOUT,
 };
 
 struct options {
@@ -53,44 +55,67 @@ struct options {
     const char *join_key;
     const char *tls_cert, *tls_ca;
     bool allow_root_tasks;
-    uint32_t report_hold_ms; /* worker_daemon_config_t */
+    uint32_t report_hold_ms;   /* worker_daemon_config_t */
+    uint64_t start_timeout_ms; /* worker_daemon_config_t */
     worker_log_level_t log_level;
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: cairn-worker [OPTIONS]\n"
-               "\n"
-               "The Cairn worker daemon: discovers this node's resources and runs the tasks\n"
-               "the scheduler assigns to it, until SIGTERM or SIGINT (its tasks die with it).\n"
-               "\n"
-               "Options:\n"
-               "  --scheduler URL     the scheduler's worker endpoint (default:\n"
-               "                      $CAIRN_WORKER_SCHEDULER, else\n"
-               "                      ipc://$XDG_STATE_HOME/cairn/workers.sock)\n"
-               "  --state-dir DIR     task logs and leftovers (default:\n"
-               "                      $XDG_STATE_HOME/cairn/worker-NAME)\n"
-               "  --log-file PATH     append the log there instead of stderr\n"
-               "  --log-level LEVEL   debug, info (default), warn or error\n"
-               "  --join-key FILE     the cluster's join secret (mode 600), when the\n"
-               "                      scheduler requires one\n"
-               "  --tls-cert FILE     certificate and key (PEM) for a tls+tcp:// scheduler\n"
-               "  --tls-ca FILE       CA (PEM) that signed the scheduler's certificate\n"
-               "  --allow-root-tasks  as root, run tasks submitted by root as root (tasks\n"
-               "                      run as their submitter; root's are refused otherwise;\n"
-               "                      also $CAIRN_ALLOW_ROOT_TASKS=1)\n"
-               "  --report-hold MS    while queued tasks keep the slots busy, send task\n"
-               "                      starts and successful ends at most MS ms late, many\n"
-               "                      in one message (default %d; 0: each at once)\n"
-               "  --print-resources   print the discovered resources and exit\n"
-               "  --json              with --print-resources: print JSON\n"
-               "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
-               "                      instead of discovering this machine\n"
-               "  --name NAME         node name (default: the host name)\n"
-               "  --label KEY=VALUE   add a node label (repeatable)\n"
-               "  -h, --help          show this help and exit\n"
-               "  -V, --version       show the version and exit\n",
-            WORKER_REPORT_HOLD_MS);
+    fprintf(f,
+            "Usage: cairn-worker [OPTIONS]\n"
+            "\n"
+            "The Cairn worker daemon: discovers this node's resources and runs the tasks\n"
+            "the scheduler assigns to it, until SIGTERM or SIGINT (its tasks die with it).\n"
+            "\n"
+            "Options:\n"
+            "  --scheduler URL     the scheduler's worker endpoint (default:\n"
+            "                      $CAIRN_WORKER_SCHEDULER, else\n"
+            "                      ipc://$XDG_STATE_HOME/cairn/workers.sock)\n"
+            "  --state-dir DIR     task logs and leftovers (default:\n"
+            "                      $XDG_STATE_HOME/cairn/worker-NAME)\n"
+            "  --log-file PATH     append the log there instead of stderr\n"
+            "  --log-level LEVEL   debug, info (default), warn or error\n"
+            "  --join-key FILE     the cluster's join secret (mode 600), when the\n"
+            "                      scheduler requires one\n"
+            "  --tls-cert FILE     certificate and key (PEM) for a tls+tcp:// scheduler\n"
+            "  --tls-ca FILE       CA (PEM) that signed the scheduler's certificate\n"
+            "  --allow-root-tasks  as root, run tasks submitted by root as root (tasks\n"
+            "                      run as their submitter; root's are refused otherwise;\n"
+            "                      also $CAIRN_ALLOW_ROOT_TASKS=1)\n"
+            "  --report-hold MS    while queued tasks keep the slots busy, send task\n"
+            "                      starts and successful ends at most MS ms late, many\n"
+            "                      in one message (default %d; 0: each at once)\n"
+            "  --start-timeout T   fail a task whose process has not exec'd its\n"
+            "                      program T after its start (a program or directory\n"
+            "                      on a hung file system, a stopped process) and kill\n"
+            "                      it: ms, s or m (default %ds)\n"
+            "  --print-resources   print the discovered resources and exit\n"
+            "  --json              with --print-resources: print JSON\n"
+            "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
+            "                      instead of discovering this machine\n"
+            "  --name NAME         node name (default: the host name)\n"
+            "  --label KEY=VALUE   add a node label (repeatable)\n"
+            "  -h, --help          show this help and exit\n"
+            "  -V, --version       show the version and exit\n",
+            WORKER_REPORT_HOLD_MS, EXEC_START_TIMEOUT_MS / 1000);
+}
+
+/* "N", "Nms", "Ns" or "Nm" (1 ms to 1 day) in ms; 0 when not that. */
+static uint64_t parse_timeout(const char *s)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || s[0] == '-')
+        return 0;
+    uint64_t unit = !strcmp(end, "ms")           ? 1
+                    : !strcmp(end, "s") || !*end ? 1000
+                    : !strcmp(end, "m")          ? 60000
+                                                 : 0;
+    if (!unit || v == 0 || v > 86400000ULL / unit)
+        return 0;
+    return (uint64_t)v * unit;
 }
 
 /* Returns -1 to go on, else the exit status. */
@@ -114,6 +139,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"tls-ca", required_argument, NULL, OPT_TLS_CA},
         {"allow-root-tasks", no_argument, NULL, OPT_ALLOW_ROOT},
         {"report-hold", required_argument, NULL, OPT_REPORT_HOLD},
+        {"start-timeout", required_argument, NULL, OPT_START_TIMEOUT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {NULL, 0, NULL, 0},
     };
@@ -181,6 +207,15 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->report_hold_ms = v == 0 ? UINT32_MAX : (uint32_t)v;
             break;
         }
+        case OPT_START_TIMEOUT:
+            if (!(o->start_timeout_ms = parse_timeout(optarg))) {
+                fprintf(stderr,
+                        "cairn-worker: --start-timeout: '%s' is not a duration from 1ms to 1 day "
+                        "(e.g. 500ms, 60s, 5m)\n",
+                        optarg);
+                return 2;
+            }
+            break;
         case OPT_LOG_FILE:
             o->log_file = optarg;
             break;
@@ -280,6 +315,7 @@ static int run_daemon(const struct options *o)
         .tls_ca = o->tls_ca,
         .allow_root_tasks = o->allow_root_tasks,
         .report_hold_ms = o->report_hold_ms,
+        .start_timeout_ms = o->start_timeout_ms,
         .node_name = o->name,
         .topology = o->topology,
         .nlabels = o->nlabels,

@@ -916,10 +916,11 @@ static void leftovers_case(const char *header, bool killed)
     cr_assert(!gone_or_zombie(other), "an unrelated process was killed");
     kill(-other, SIGKILL);
     waitpid(other, NULL, 0);
+    char line[PATH_MAX + 256];
     fp = fopen(running, "r");
     cr_assert_not_null(fp);
-    cr_assert(fgets(path, sizeof(path), fp) && path[0] == '#');
-    cr_assert_null(fgets(path, sizeof(path), fp), "leftovers still listed: %s", path);
+    cr_assert(fgets(line, sizeof(line), fp) && line[0] == '#');
+    cr_assert_null(fgets(line, sizeof(line), fp), "leftovers still listed: %s", line);
     fclose(fp);
     fx_fini(&f);
 }
@@ -1523,24 +1524,30 @@ static bool all_gone_or_zombies(const pid_t *pids)
  * whole tree, within a second: a task run as another user (whose main
  * process lost its death signal with the uid change before it was set
  * again), its shell's child, a child that left the session and a
- * double-forked daemon. The guard ends them; nothing waits for a restart. */
-Test(exec, a_killed_worker_takes_its_tasks_whole_trees_within_a_second)
+ * double-forked daemon. The guard ends them (by their cgroup where the
+ * worker has one: cgroup_dir NULL); nothing waits for a restart. */
+static void killed_worker_case(const char *cgroup_dir)
 {
     struct passwd *pw = getpwnam("nobody");
     if (geteuid() != 0 || !pw)
         cr_skip_test("needs root and a nobody account: the task runs as nobody");
-    char dir[] = "/tmp/cairn-tree-XXXXXX", ready[64], pidfile[64];
+    char dir[] = "/tmp/cairn-tree-XXXXXX", ready[64], pidfile[64], nocg[64];
     cr_assert_not_null(mkdtemp(dir));
     cr_assert_eq(chmod(dir, 0777), 0);
     snprintf(ready, sizeof(ready), "%s/ready", dir);
     snprintf(pidfile, sizeof(pidfile), "%s/pids", dir);
+    snprintf(nocg, sizeof(nocg), "%s/no-cgroup", dir);
     pid_t worker = fork();
     cr_assert_geq(worker, 0);
     if (worker == 0) {
         struct fx f;
         const char *argv[] = {"echo start; " TREE_SCRIPT "echo $$ >> pids; touch ready; wait"};
         exec_spec_t s = spec_of(63, 1, argv, true);
-        fx_init(&f);
+        fx_init_cg(&f, cgroup_dir);
+        if (!cgroup_dir && !f.x->worker_cg) {
+            fclose(fopen(nocg, "w"));
+            _exit(0);
+        }
         s.workdir = dir;
         s.user = "nobody";
         start_ok(&f, &s);
@@ -1549,6 +1556,13 @@ Test(exec, a_killed_worker_takes_its_tasks_whole_trees_within_a_second)
     int64_t deadline = (int64_t)time(NULL) + 20;
     while (access(ready, F_OK) != 0 && time(NULL) < deadline && !gone_or_zombie(worker))
         nanosleep(&(struct timespec){0, 5000000}, NULL); /* polls a condition */
+    if (access(nocg, F_OK) == 0) {
+        waitpid(worker, NULL, 0);
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        cr_expect_eq(system(cmd), 0);
+        cr_skip_test("no cgroup v2 hierarchy the worker may write to here");
+    }
     cr_assert_eq(access(ready, F_OK), 0, "the task did not get ready");
     pid_t pids[16];
     read_pids(pidfile, pids);
@@ -1573,4 +1587,49 @@ Test(exec, a_killed_worker_takes_its_tasks_whole_trees_within_a_second)
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     cr_expect_eq(system(cmd), 0);
+}
+
+Test(exec, a_killed_worker_takes_its_tasks_whole_trees_within_a_second)
+{
+    killed_worker_case("");
+}
+
+Test(exec, a_killed_worker_takes_its_tasks_whole_cgroups_within_a_second)
+{
+    killed_worker_case(NULL);
+}
+
+/* ---- who belongs to a task: its cgroup ------------------------------------ */
+
+/* With task cgroups, a task's processes are those in its cgroup: a daemon
+ * that leaves the session and claims another attempt (CAIRN_ATTEMPT_ID of
+ * a running one, which the worker reads only without cgroups) still ends
+ * with its own task, before that task is reported. */
+LEAK_TEST(exec, a_daemon_claiming_another_attempt_still_ends_with_its_own)
+{
+    struct fx f;
+    const char *long_argv[] = {"sleep 1000"};
+    const char *argv[] = {
+        "(CAIRN_ATTEMPT_ID=70 setsid sh -c 'echo $$ > pids.tmp; mv pids.tmp pids; exec sleep "
+        "1000' &); while [ ! -e pids ]; do sleep 0.01; done; exit 0"};
+    exec_spec_t other = spec_of(70, 1, long_argv, true), s = spec_of(71, 1, argv, true);
+    char path[128];
+    pid_t pids[16];
+    fx_init_cg(&f, NULL);
+    if (!f.x->worker_cg) {
+        fx_fini(&f);
+        cr_skip_test("no cgroup v2 hierarchy the worker may write to here");
+    }
+    s.workdir = f.dir;
+    start_ok(&f, &other);
+    start_ok(&f, &s);
+    wait_exited(&f, 1, 10000);
+    cr_assert_eq(result_of(&f, 71)->exit_code, 0);
+    snprintf(path, sizeof(path), "%s/pids", f.dir);
+    read_pids(path, pids);
+    cr_assert_gt(pids[0], 1);
+    cr_assert(gone_or_zombie(pids[0]), "the daemon %d outlived its task", pids[0]);
+    cr_assert_eq(worker_exec_cancel(f.x, 70, 100), 0);
+    wait_exited(&f, 2, 5000);
+    fx_fini(&f);
 }
