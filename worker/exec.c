@@ -1058,6 +1058,11 @@ static int exec_init(worker_exec_t *x, const exec_config_t *cfg, cairn_error_t *
     r = exec_cgroup_worker_setup(cfg->cgroup_dir, x->cgroup_root, name, &x->worker_cg, err);
     if (r < 0)
         return r;
+    exec_cg_t *probe = exec_cgroup_take(x);
+    if (probe) {
+        exec_spawn_probe_cgroup(&x->spawner, probe->dirfd);
+        exec_cgroup_give(x, probe);
+    }
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
         return errcode(err, -errno, "prctl(PR_SET_CHILD_SUBREAPER): %s", strerror(errno));
     return 0;

@@ -232,9 +232,9 @@ void exec_cgroup_give(worker_exec_t *x, exec_cg_t *cg)
 {
     if (!cg)
         return;
-    if (exec_cgroup_populated(cg))
+    if (exec_cgroup_populated(cg)) {
         exec_cgroup_kill(cg->path); /* what lingers dies; the cgroup is not used again */
-    else if (!cg->memory && x && x->ncg_pool < EXEC_CG_POOL) {
+    } else if (!cg->memory && !cg->killed && x && x->ncg_pool < EXEC_CG_POOL) {
         x->cg_pool[x->ncg_pool++] = cg;
         return;
     }
@@ -278,15 +278,20 @@ int exec_cgroup_pids(const char *path, pid_t **pids, size_t *n)
     return 0;
 }
 
-void exec_cgroup_signal(const char *path, int sig)
+void exec_cgroup_signal(exec_cg_t *cg, int sig)
 {
     pid_t *pids;
     size_t n;
-    if (sig == SIGKILL) {
-        exec_cgroup_kill(path);
+    /* cgroup.kill for a cgroup that is not used again; a pooled one gets
+     * its SIGKILLs one by one (a drain repeats them until it is empty):
+     * on some kernels (6.14 to at least 6.18) a process created with
+     * CLONE_INTO_CGROUP in a cgroup once killed so is killed at birth */
+    if (sig == SIGKILL && cg->memory) {
+        cg->killed = true;
+        exec_cgroup_kill(cg->path);
         return;
     }
-    if (exec_cgroup_pids(path, &pids, &n) < 0)
+    if (exec_cgroup_pids(cg->path, &pids, &n) < 0)
         return;
     for (size_t i = 0; i < n; i++)
         kill(pids[i], sig);

@@ -188,6 +188,13 @@ typedef struct exec_spawner {
     bool no_clone3; /* the kernel has no clone3 with CLONE_INTO_CGROUP */
 } exec_spawner_t;
 
+/* Whether a process made in the cgroup of dirfd with clone3
+ * (CLONE_INTO_CGROUP) lives (exec_spawn.c): where it is killed at birth
+ * (a kernel whose kill_seq check compares the creator's cgroup with the
+ * new one), or where clone3 cannot, s->no_clone3 is set and children join
+ * their cgroup instead. */
+void exec_spawn_probe_cgroup(exec_spawner_t *s, int dirfd);
+
 int exec_spawner_init(exec_spawner_t *s);
 void exec_spawner_fini(exec_spawner_t *s);
 
@@ -251,6 +258,7 @@ struct exec_cg {
     int dirfd;    /* to create the task's process in it (clone3) */
     int eventsfd; /* cgroup.events, read again for "populated" */
     bool memory;  /* its own, with a memory limit: removed when its attempt ends */
+    bool killed;  /* by cgroup.kill: not used again (exec_cgroup_signal) */
 };
 
 /* Empty task cgroups kept for later attempts. */
@@ -294,8 +302,8 @@ bool exec_cgroup_populated(const exec_cg_t *cg);
 /* The pids in the cgroup at path, in a new array the caller frees. */
 int exec_cgroup_pids(const char *path, pid_t **pids, size_t *n);
 
-/* Send sig to every process in the cgroup at path (SIGKILL: cgroup.kill). */
-void exec_cgroup_signal(const char *path, int sig);
+/* Send sig to every process in cg. */
+void exec_cgroup_signal(exec_cg_t *cg, int sig);
 
 /* Whether the kernel OOM-killed a process of the cgroup. */
 bool exec_cgroup_oom_killed(const char *path);

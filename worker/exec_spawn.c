@@ -539,6 +539,21 @@ int exec_spawn(exec_spawner_t *s, exec_child_t *c, pid_t *pid)
     return 0;
 }
 
+void exec_spawn_probe_cgroup(exec_spawner_t *s, int dirfd)
+{
+    if (!EXEC_CAN_CLONE3 || s->no_clone3)
+        return;
+    struct clone3_args ca = {
+        .flags = CLONE_INTO_CGROUP_, .exit_signal = SIGCHLD, .cgroup = (uint64_t)dirfd};
+    long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+    if (pid == 0)
+        for (;;) /* a copy of the worker: no exit handlers */
+            sc(SYS_exit, 0, 0, 0, 0);
+    int st = 0;
+    if (pid < 0 || waitpid((pid_t)pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        s->no_clone3 = true;
+}
+
 int exec_spawn_release(exec_child_t *c, pid_t pid)
 {
     int r = 0;

@@ -456,7 +456,7 @@ void exec_signal_tree(worker_exec_t *x, exec_attempt_t *a, int sig)
     if (group)
         kill(-a->pid, sig);
     if (a->cg) /* daemons that left the session too */
-        exec_cgroup_signal(a->cg->path, sig);
+        exec_cgroup_signal(a->cg, sig);
 }
 
 /* ---- the leftovers file ------------------------------------------------- */

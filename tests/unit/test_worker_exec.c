@@ -1633,3 +1633,33 @@ LEAK_TEST(exec, a_daemon_claiming_another_attempt_still_ends_with_its_own)
     wait_exited(&f, 2, 5000);
     fx_fini(&f);
 }
+
+/* Task cgroups are used again: after a task whose leftover child was
+ * killed, and after a cancelled one, the next tasks (in the same cgroups)
+ * run. Some kernels kill at birth a process created (CLONE_INTO_CGROUP) in
+ * a cgroup that cgroup.kill was once written to. */
+LEAK_TEST(exec, task_cgroups_are_used_again_after_a_kill)
+{
+    struct fx f;
+    fx_init_cg(&f, NULL);
+    if (!f.x->worker_cg) {
+        fx_fini(&f);
+        cr_skip_test("no cgroup v2 hierarchy the worker may write to here");
+    }
+    cr_assert_eq(run_sh(&f, 80, "sleep 1000 & exit 0")->exit_code, 0);
+    const char *argv[] = {"trap '' TERM; sleep 1000 & wait"};
+    exec_spec_t s = spec_of(81, 1, argv, true);
+    start_ok(&f, &s);
+    wait_started(&f, 2);
+    cr_assert_eq(worker_exec_cancel(f.x, 81, 50), 0);
+    wait_exited(&f, 2, 5000);
+    cr_assert(result_of(&f, 81)->cancelled);
+    for (uint64_t id = 82; id < 85; id++) {
+        const exec_result_t *r = run_sh(&f, id, "echo again");
+        cr_assert(!r->start_failed && r->exit_code == 0, "attempt %" PRIu64 ": %s (signal %d)", id,
+                  r->error, r->signal);
+    }
+    /* one task at a time: one cgroup, used again by every task */
+    cr_assert_eq(f.x->cg_seq, 1, "%u task cgroups made for one task at a time", f.x->cg_seq);
+    fx_fini(&f);
+}
