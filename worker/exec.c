@@ -10,11 +10,15 @@
  *            DONE     exited() is called, handles close
  *
  * The task's main process leads its own session and process group (see
- * exec_spawn.c); exec_track.c finds the processes that left both. exited()
- * is called once the tree is gone, so the attempt's resources (GPU memory
- * above all) are free by then. The common case is settled without reading
- * /proc: the main process was reaped, its process group is empty and no
- * scan ever saw another member. A process that left the group before any
+ * exec_spawn.c) and, where the worker has cgroups, its own cgroup
+ * (exec_cgroup.c); exec_track.c finds the processes that left both.
+ * exited() is called once the tree is gone, so the attempt's resources
+ * (GPU memory above all) are free by then. The common case is settled
+ * without reading /proc: the main process was reaped and its cgroup is
+ * empty, or, without one, its process group is empty and no scan ever saw
+ * another member. The start does not wait for the exec: it is seen done
+ * (started()) or failed once the child settled, and a child that has not
+ * within start_timeout_ms is killed and its start failed. A process that left the group before any
  * scan saw it (a double-forked daemon of a task that ran under
  * a scan interval) is found by the next periodic scan, by its session or
  * CAIRN_ATTEMPT_ID, and killed then.
@@ -723,8 +727,10 @@ static int start_attempt(worker_exec_t *x, exec_prepared_t *p, int prep_rc,
  * and one whose predecessor is dropped gives up. Its start then only
  * records it (its start time is when it woke), and it may even have run
  * and exited by then (reaped before the loop next blocks: reap_check).
- * Until its start it is no attempt: in no leftovers file (it dies with the
- * worker thread), left alone by scans. Not with a task cgroup (made at the
+ * Until its start it is no attempt, left alone by scans; but it is in the
+ * leftovers file from when it is made, in its task cgroup where there are
+ * cgroups, so that the guard ends it, and what it started by itself, with
+ * the worker. Not for a task with a memory limit in a cgroup (made at the
  * start). */
 
 static void gated_remove(worker_exec_t *x, const exec_prepared_t *p)

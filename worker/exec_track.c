@@ -1,22 +1,26 @@
 /* Which processes belong to which attempt, what they use, and the
  * leftovers file.
  *
- * Membership. A process belongs to an attempt when
+ * Membership. With a task cgroup (exec_cgroup.c), the processes in it,
+ * and its main process until reaped; nothing a task controls changes
+ * that. Otherwise a process belongs to an attempt when
  *   - its session or process group is the attempt's main process (the
  *     main process leads both; the pid number stays reserved by the kernel while
  *     any process still uses it as a group or session id), or
  *   - it was seen as a member before (pid and start time), or
  *   - its parent belongs to the attempt, or
  *   - it is an orphan the worker adopted as child subreaper and it started
- *     with the attempt's CAIRN_ATTEMPT_ID in its environment.
+ *     with the attempt's CAIRN_ATTEMPT_ID in its environment (which the
+ *     task controls: without cgroups a daemon that drops it escapes).
  * /proc is scanned periodically (exec_private.h) and when an attempt's tree
  * must be ended, so a daemon that leaves the session is caught by its
  * parent link or by the environment marker.
  *
- * After an attempt is reported (exec.c may report it without a scan when
- * its process group is empty), processes still in its session or group,
- * or adopted orphans carrying its CAIRN_ATTEMPT_ID, are killed by the
- * scans of the next EXEC_RECENT_MS.
+ * After an attempt without a cgroup is reported (exec.c may report it
+ * without a scan when its process group is empty), processes still in its
+ * session or group, or adopted orphans carrying its CAIRN_ATTEMPT_ID, are
+ * killed by the scans of the next EXEC_RECENT_MS. (A task cgroup is
+ * reported only once empty.)
  *
  * Reaping. exec.c waits for the attempts' main processes (SIGCHLD); the
  * scans reap every other zombie child (orphans of tasks) with wait4().
