@@ -211,8 +211,11 @@ exec_cg_t *exec_cgroup_take(worker_exec_t *x)
 {
     if (!x->worker_cg)
         return NULL;
-    if (x->ncg_pool > 0)
-        return x->cg_pool[--x->ncg_pool];
+    if (x->ncg_pool > 0) {
+        exec_cg_t *cg = x->cg_pool[--x->ncg_pool];
+        cg->empty = false;
+        return cg;
+    }
     char *p = NULL;
     if (asprintf(&p, "%s/t%u", x->worker_cg, ++x->cg_seq) < 0)
         return NULL;
@@ -232,7 +235,7 @@ void exec_cgroup_give(worker_exec_t *x, exec_cg_t *cg)
 {
     if (!cg)
         return;
-    if (exec_cgroup_populated(cg)) {
+    if (!cg->empty && exec_cgroup_populated(cg)) {
         exec_cgroup_kill(cg->path); /* what lingers dies; the cgroup is not used again */
     } else if (!cg->memory && !cg->killed && x && x->ncg_pool < EXEC_CG_POOL) {
         x->cg_pool[x->ncg_pool++] = cg;
@@ -242,7 +245,7 @@ void exec_cgroup_give(worker_exec_t *x, exec_cg_t *cg)
     exec_cgroup_free(cg);
 }
 
-bool exec_cgroup_populated(const exec_cg_t *cg)
+bool exec_cgroup_populated(exec_cg_t *cg)
 {
     char buf[128];
     ssize_t n = pread(cg->eventsfd, buf, sizeof(buf) - 1, 0);
@@ -250,7 +253,9 @@ bool exec_cgroup_populated(const exec_cg_t *cg)
         return true; /* unknown: look again */
     buf[n] = '\0';
     const char *p = strstr(buf, "populated ");
-    return !p || p[10] != '0';
+    /* once empty it stays so: only the worker starts processes in it */
+    cg->empty = p && p[10] == '0';
+    return !cg->empty;
 }
 
 int exec_cgroup_pids(const char *path, pid_t **pids, size_t *n)

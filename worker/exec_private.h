@@ -259,6 +259,7 @@ struct exec_cg {
     int eventsfd; /* cgroup.events, read again for "populated" */
     bool memory;  /* its own, with a memory limit: removed when its attempt ends */
     bool killed;  /* by cgroup.kill: not used again (exec_cgroup_signal) */
+    bool empty;   /* seen empty since its attempt's process was made */
 };
 
 /* Empty task cgroups kept for later attempts. */
@@ -297,7 +298,7 @@ void exec_cgroup_give(worker_exec_t *x, exec_cg_t *cg);
 void exec_cgroup_free(exec_cg_t *cg);
 
 /* Whether a process is in cg (zombies are not). */
-bool exec_cgroup_populated(const exec_cg_t *cg);
+bool exec_cgroup_populated(exec_cg_t *cg);
 
 /* The pids in the cgroup at path, in a new array the caller frees. */
 int exec_cgroup_pids(const char *path, pid_t **pids, size_t *n);
