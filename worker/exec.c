@@ -18,10 +18,11 @@
  * empty, or, without one, its process group is empty and no scan ever saw
  * another member. The start does not wait for the exec: it is seen done
  * (started()) or failed once the child settled, and a child that has not
- * within start_timeout_ms is killed and its start failed. A process that left the group before any
- * scan saw it (a double-forked daemon of a task that ran under
- * a scan interval) is found by the next periodic scan, by its session or
- * CAIRN_ATTEMPT_ID, and killed then.
+ * within start_timeout_ms is killed and its start failed. Without a
+ * cgroup, a process that left the group before any scan saw it (a
+ * double-forked daemon of a task that ran under a scan interval) is found
+ * by the next periodic scan, by its session or CAIRN_ATTEMPT_ID, and
+ * killed then.
  *
  * The attempt queued behind a running one can be prepared ahead, its
  * process waiting at a gate ("gated starts" below, exec_spawn.c).
