@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "faults_harness.h"
+#include "proc_check.h"
 
 /* Attempt 1 records its id and, one per line, the pids of its shell's
  * child, a child that left the session, a daemon and the shell itself,
@@ -29,20 +30,6 @@
     "       ! grep -q ') Z ' $d/stat 2>/dev/null; then echo \"overlap ${d#/proc/}\"; fi; "         \
     "  done > retry; echo done >> retry; "                                                         \
     "fi"
-
-static bool gone_or_zombie(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return true;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    const char *rp = strrchr(buf, ')');
-    return !rp || (rp[1] == ' ' && rp[2] == 'Z');
-}
 
 static bool job_ended(const Cairn__JobStatusReply *st)
 {

@@ -24,6 +24,7 @@
 #include "exec.h"
 #include "exec_private.h"
 #include "leak_check.h"
+#include "proc_check.h"
 
 #define MAXR 8
 
@@ -223,21 +224,6 @@ static bool has_line(const char *text, const char *line)
 static bool pid_gone(pid_t pid)
 {
     return kill(pid, 0) < 0 && errno == ESRCH;
-}
-
-/* Whether pid is gone or dead (a zombie not reaped yet). */
-static bool gone_or_zombie(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return true;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    const char *rp = strrchr(buf, ')');
-    return !rp || (rp[1] == ' ' && rp[2] == 'Z');
 }
 
 static bool pids_gone(struct fx *f, const void *arg)
@@ -1417,32 +1403,9 @@ static void expect_hung_start_fails(struct fx *f, uint64_t id, int *ticks, uv_ti
     cr_assert(pid_gone(r->pid), "the hung process %d is still there", r->pid);
 }
 
-LEAK_TEST(exec, a_start_whose_exec_hangs_fails_after_the_bound)
-{
-    struct fx f;
-    char prog[128];
-    fx_init_timeout(&f, "", 300);
-    int lease = hung_program(&f, prog, sizeof(prog));
-    if (lease < 0) {
-        fx_fini(&f);
-        cr_skip_test("no write lease on a file here");
-    }
-    const char *argv[] = {prog};
-    exec_spec_t s = spec_of(60, 1, argv, false);
-    int ticks = 0;
-    uv_timer_t tick;
-    uv_timer_init(&f.loop, &tick);
-    tick.data = &ticks;
-    uv_timer_start(&tick, count_tick_cb, 10, 10);
-    start_ok(&f, &s); /* returns at once: the child execs on its own */
-    expect_hung_start_fails(&f, 60, &ticks, &tick);
-    close(lease);
-    fx_fini(&f);
-}
-
-/* The same for a start prepared ahead: released, its process hangs in its
- * exec, and the start fails after the bound. */
-LEAK_TEST(exec, a_prepared_start_whose_exec_hangs_fails_after_the_bound)
+/* A start (prepared ahead: released) whose exec hangs: started, the loop
+ * runs on, and the start fails after the bound (300 ms). */
+static void hung_start_case(uint64_t id, bool prepared)
 {
     struct fx f;
     char prog[128];
@@ -1454,17 +1417,30 @@ LEAK_TEST(exec, a_prepared_start_whose_exec_hangs_fails_after_the_bound)
         cr_skip_test("no write lease on a file here");
     }
     const char *argv[] = {prog};
-    exec_spec_t s = spec_of(61, 1, argv, false);
-    exec_prepared_t *p = prepare_ok(&f, &s);
+    exec_spec_t s = spec_of(id, 1, argv, false);
+    exec_prepared_t *p = prepared ? prepare_ok(&f, &s) : NULL;
     int ticks = 0;
     uv_timer_t tick;
     uv_timer_init(&f.loop, &tick);
     tick.data = &ticks;
     uv_timer_start(&tick, count_tick_cb, 10, 10);
-    cr_assert_eq(worker_exec_start_prepared(f.x, p, &err), 0, "%s", err.text);
-    expect_hung_start_fails(&f, 61, &ticks, &tick);
+    if (p) /* returns at once either way: the child execs on its own */
+        cr_assert_eq(worker_exec_start_prepared(f.x, p, &err), 0, "%s", err.text);
+    else
+        start_ok(&f, &s);
+    expect_hung_start_fails(&f, id, &ticks, &tick);
     close(lease);
     fx_fini(&f);
+}
+
+LEAK_TEST(exec, a_start_whose_exec_hangs_fails_after_the_bound)
+{
+    hung_start_case(60, false);
+}
+
+LEAK_TEST(exec, a_prepared_start_whose_exec_hangs_fails_after_the_bound)
+{
+    hung_start_case(61, true);
 }
 
 /* ---- dying with the worker ------------------------------------------------ */
