@@ -540,11 +540,15 @@ int exec_running_write(worker_exec_t *x)
     for (size_t k = 0; k < x->natt; k++)
         if (x->att[k]->pid > 0)
             running_line(f, x->att[k]);
-    for (size_t k = 0; k < x->ngated; k++) /* may start by themselves */
-        if (x->gated[k]->pid > 0 && !exec_find(x, x->gated[k]->attempt_id))
-            fprintf(f, "%" PRIu64 " %" PRIu32 " %d %" PRIu64 " %s\n", x->gated[k]->attempt_id,
-                    x->gated[k]->rank, (int)x->gated[k]->pid, x->gated[k]->start,
-                    x->gated[k]->cg ? x->gated[k]->cg->path : "-");
+    for (size_t k = 0; k < x->ngated; k++) { /* they may start by themselves */
+        const exec_prepared_t *p = x->gated[k];
+        char line[PATH_MAX + 128];
+        if (p->pid <= 0 || exec_find(x, p->attempt_id))
+            continue;
+        running_line_print(line, sizeof(line), p->attempt_id, p->rank, p->pid, p->start,
+                           p->cg ? p->cg->path : NULL);
+        fprintf(f, "%s\n", line);
+    }
     if (ferror(f))
         r = -EIO;
     if (fclose(f) != 0 && r == 0)
