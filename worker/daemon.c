@@ -11,8 +11,9 @@
  *   timers   heartbeat (link.c) -> every few beats a resource report;
  *            registration reply timeout / backoff (link.c); the executor's
  *            sampling, grace and time-limit timers (exec*.c)
- *   poll     scheduler messages (cairn_net): AssignTask spawns the task
- *            right here, synchronously, so there is no polling delay;
+ *   poll     scheduler messages (cairn_net): AssignTask starts the task's
+ *            process right here, so there is no polling delay (the loop
+ *            does not wait for its exec: exec_spawn.c);
  *            CancelTask signals it; ReadLog reads the log file (bounded,
  *            1 MiB) and answers; RegisterReply, HeartbeatReply, Ack drive
  *            the link; the executor's process exits, start-status pipes
@@ -42,7 +43,11 @@
  * Blocking work on the loop thread is bounded: NVML queries (every few
  * heartbeats, only with NVIDIA GPUs), /proc reads, one log read of at most
  * 1 MiB per ReadLog, and the executor's waits at create (leftovers) and
- * destroy (reaping), each at most 2 s.
+ * destroy (reaping), each at most 2 s. A task's start never waits for its
+ * exec; one that does not exec within --start-timeout fails.
+ *
+ * Besides the loop, the worker has a guard process (exec_guard.c) that
+ * ends every task's process tree when the worker dies.
  */
 #include "daemon.h"
 
@@ -426,7 +431,8 @@ static int start_exec(worker_daemon_t *d, const worker_daemon_config_t *cfg, cai
                           .cgroup_dir = cfg->cgroup_dir,
                           .allow_root_tasks = cfg->allow_root_tasks,
                           .pass_env = cfg->pass_env,
-                          .npass_env = cfg->npass_env};
+                          .npass_env = cfg->npass_env,
+                          .start_timeout_ms = cfg->start_timeout_ms};
     exec_callbacks_t ecb = {.started = daemon_exec_started, .exited = daemon_exec_exited, .arg = d};
     if ((rc = worker_exec_create(d->loop, &ecfg, &ecb, &d->exec, err)) < 0)
         return rc;

@@ -41,10 +41,10 @@ typedef struct worker_daemon_config {
      * successful ends wait up to this long to reach the scheduler together
      * (worker_link_hold); 0: WORKER_REPORT_HOLD_MS, UINT32_MAX: never. */
     uint32_t report_hold_ms;
-    FILE *log;                           /* NULL: stderr; stays the caller's */
+    FILE *log; /* NULL: stderr; stays the caller's */
     worker_log_level_t log_level;
-    bool handle_signals; /* SIGTERM and SIGINT stop the daemon */
-    const char *join_key_file; /* the cluster's join secret (proto/join.h); NULL: none */
+    bool handle_signals;           /* SIGTERM and SIGINT stop the daemon */
+    const char *join_key_file;     /* the cluster's join secret (proto/join.h); NULL: none */
     const char *tls_cert, *tls_ca; /* for a tls+tcp:// scheduler (worker_link_config_t) */
     bool allow_root_tasks; /* as root, run tasks submitted by root as root (exec.h) */
     /* Of the worker's environment, tasks get PATH, LANG and the variables
@@ -56,6 +56,7 @@ typedef struct worker_daemon_config {
      * most this long (0: WORKER_HASH_TIMEOUT_MS; UINT64_MAX: no limit). */
     uint64_t hash_max_bytes;
     uint64_t hash_timeout_ms;
+    uint64_t start_timeout_ms; /* a task's process must exec within this; 0: exec.h's default */
 } worker_daemon_config_t;
 
 /* Discover the node, create the executor (which kills leftovers of a

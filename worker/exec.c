@@ -10,14 +10,19 @@
  *            DONE     exited() is called, handles close
  *
  * The task's main process leads its own session and process group (see
- * exec_spawn.c); exec_track.c finds the processes that left both. exited()
- * is called once the tree is gone, so the attempt's resources (GPU memory
- * above all) are free by then. The common case is settled without reading
- * /proc: the main process was reaped, its process group is empty and no
- * scan ever saw another member. A process that left the group before any
- * scan saw it (a double-forked daemon of a task that ran under
- * a scan interval) is found by the next periodic scan, by its session or
- * CAIRN_ATTEMPT_ID, and killed then.
+ * exec_spawn.c) and, where the worker has cgroups, its own cgroup
+ * (exec_cgroup.c); exec_track.c finds the processes that left both.
+ * exited() is called once the tree is gone, so the attempt's resources
+ * (GPU memory above all) are free by then. The common case is settled
+ * without reading /proc: the main process was reaped and its cgroup is
+ * empty, or, without one, its process group is empty and no scan ever saw
+ * another member. The start does not wait for the exec: it is seen done
+ * (started()) or failed once the child settled, and a child that has not
+ * within start_timeout_ms is killed and its start failed. Without a
+ * cgroup, a process that left the group before any scan saw it (a
+ * double-forked daemon of a task that ran under a scan interval) is found
+ * by the next periodic scan, by its session or CAIRN_ATTEMPT_ID, and
+ * killed then.
  *
  * The attempt queued behind a running one can be prepared ahead, its
  * process waiting at a gate ("gated starts" below, exec_spawn.c).
@@ -116,9 +121,9 @@ static void table_remove(worker_exec_t *x, exec_attempt_t *a)
 
 /* ---- handles ------------------------------------------------------------ */
 
-/* Free what a gated start used, once its child no longer reads it (it
- * exec'd or exited); never before (leaked then: only when the worker gives
- * up on a child that would not die). */
+/* Free what a start used, once its child no longer reads it (it exec'd
+ * or exited); never before (leaked then: only when the worker gives up on
+ * a child that would not die). */
 static void launch_free(exec_spawner_t *s, exec_prepared_t *p)
 {
     if (!p || !exec_spawn_settled(&p->child))
@@ -131,8 +136,8 @@ static void launch_free(exec_spawner_t *s, exec_prepared_t *p)
 static void attempt_free(exec_attempt_t *a)
 {
     launch_free(NULL, a->launch);
+    exec_cgroup_give(NULL, a->cg); /* given back in finish(): only at destroy */
     free(a->task_name);
-    free(a->cgroup);
     free(a->members);
     free(a);
 }
@@ -161,7 +166,7 @@ static bool needs_fast_sampling(const worker_exec_t *x)
 {
     for (size_t i = 0; i < x->natt; i++) {
         const exec_attempt_t *a = x->att[i];
-        if (a->memory_limit && !a->cgroup && a->phase < EXEC_DRAINING)
+        if (a->memory_limit && !(a->cg && a->cg->memory) && a->phase < EXEC_DRAINING)
             return true;
     }
     return false;
@@ -225,20 +230,22 @@ static void finish(exec_attempt_t *a)
     exec_callbacks_t cb = x->cb;
     exec_result_t res = a->res;
     res.cpu_usec = exec_track_cpu_usec(a);
-    if (a->cgroup) {
-        uint64_t peak = exec_cgroup_peak(a->cgroup);
+    if (a->cg && a->cg->memory) {
+        uint64_t peak = exec_cgroup_peak(a->cg->path);
         if (peak > res.peak_rss_bytes)
             res.peak_rss_bytes = peak;
         /* the kernel's OOM kill may end the task before a scan sees it */
-        if (!res.timed_out && !res.cancelled && exec_cgroup_oom_killed(a->cgroup))
+        if (!res.timed_out && !res.cancelled && exec_cgroup_oom_killed(a->cg->path))
             res.memory_exceeded = true;
-        (void)exec_cgroup_remove(a->cgroup); /* busy only if something lingers */
     }
     if (res.end_ms == 0)
         res.end_ms = exec_wall_ms();
     table_remove(x, a);
-    if (a->pid > 0)
+    /* a cgroup holds every process of its task: nothing can have escaped */
+    if (a->pid > 0 && !a->cg)
         exec_track_recent_add(x, a);
+    exec_cgroup_give(x, a->cg); /* back to the pool when empty */
+    a->cg = NULL;
     if (x->nlinger)
         sampler_ensure(x); /* lingering processes are sampled often */
     a->x = NULL;
@@ -277,11 +284,16 @@ static void start_draining(worker_exec_t *x, exec_attempt_t *a)
     uv_timer_start(&a->timer, drain_cb, 0, 0);
 }
 
-/* Nothing of the tree can be left: the main process was reaped, no scan
- * saw another member, and nothing is in its process group any more. */
+/* Nothing of the tree can be left: the main process was reaped, and its
+ * cgroup is empty, or, without one, no scan saw another member and
+ * nothing is in its process group any more. */
 static bool tree_surely_gone(const exec_attempt_t *a)
 {
-    if (!a->reaped || a->nmembers > 0 || a->cgroup)
+    if (!a->reaped)
+        return false;
+    if (a->cg)
+        return !exec_cgroup_populated(a->cg);
+    if (a->nmembers > 0)
         return false;
     return kill(-a->pid, 0) < 0 && errno == ESRCH;
 }
@@ -342,6 +354,24 @@ static void launch_done(worker_exec_t *x, exec_attempt_t *a)
     a->launch = NULL;
 }
 
+/* The process of a did not exec in time: the start fails, the process
+ * is killed (its end is then reported as the start's failure). */
+static void start_hung(worker_exec_t *x, exec_attempt_t *a)
+{
+    a->res.start_failed = true;
+    a->res.exit_code = -1;
+    a->res.signal = 0;
+    a->res.end_ms = exec_wall_ms();
+    snprintf(a->res.error, sizeof(a->res.error),
+             "the task did not start within %" PRIu64
+             " ms: its process never got to run its program (a program or working directory "
+             "on a file system that does not answer, or the process was stopped); killed",
+             x->start_timeout_ms);
+    kill(-a->pid, SIGKILL);
+    kill(a->pid, SIGKILL);
+    start_draining(x, a);
+}
+
 /* Report the starts not reported yet; by_timer: from the notify timer
  * (else from flush_cb, in a loop iteration that runs anyway). */
 static void report_starts(worker_exec_t *x, bool by_timer)
@@ -353,8 +383,12 @@ static void report_starts(worker_exec_t *x, bool by_timer)
             exec_attempt_t *a = x->att[i];
             if (a->started_reported || a->res.start_failed || a->pid <= 0)
                 continue;
-            if (a->launch) { /* released from its gate: started once it exec'd */
+            if (a->launch) { /* started once it exec'd */
                 if (!exec_spawn_settled(&a->launch->child)) {
+                    if (uv_now(x->loop) >= a->start_deadline) {
+                        start_hung(x, a);
+                        continue;
+                    }
                     waiting = true;
                     continue;
                 }
@@ -395,16 +429,20 @@ static void notify_cb(uv_timer_t *t)
 static void main_exited(worker_exec_t *x, exec_attempt_t *a, int st, const struct rusage *ru)
 {
     a->reaped = true;
-    if (WIFEXITED(st))
+    if (a->res.start_failed)
+        ; /* it did not exec in time (start_hung): that is what is reported */
+    else if (WIFEXITED(st))
         a->res.exit_code = WEXITSTATUS(st);
     else if (WIFSIGNALED(st))
         a->res.signal = WTERMSIG(st);
     if (a->launch) {
-        /* a gated start: a child that could not exec says why; one that
-         * never got through its gate was killed there */
+        /* a child that could not exec says why; one that never got through
+         * its gate (or to its exec) was killed there */
         const exec_child_t *c = &a->launch->child;
         bool through = __atomic_load_n(&c->started, __ATOMIC_ACQUIRE);
-        if (!a->started_reported && (c->err || !through)) {
+        if (a->res.start_failed) {
+            ;
+        } else if (!a->started_reported && (c->err || !through)) {
             a->res.start_failed = true;
             a->res.exit_code = -1;
             a->res.signal = 0;
@@ -413,7 +451,7 @@ static void main_exited(worker_exec_t *x, exec_attempt_t *a, int st, const struc
                          c->msg[0] ? c->msg : strerror(c->err));
             else
                 snprintf(a->res.error, sizeof(a->res.error),
-                         "its process, made ready ahead, died before it could start (%s %d)",
+                         "its process died before it could start (%s %d)",
                          WIFSIGNALED(st) ? "signal" : "exit code",
                          WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
         } else if (a->launch->self_start && through) {
@@ -460,6 +498,7 @@ static void reap_mains(worker_exec_t *x)
 static void sigchld_cb(uv_signal_t *h, int signum)
 {
     (void)signum;
+    exec_guard_check(h->data);
     reap_mains(h->data);
 }
 
@@ -494,13 +533,28 @@ static int validate(const exec_spec_t *s, cairn_error_t *err)
     return 0;
 }
 
+/* The attempt's cgroup: its own with a memory limit where the limit is
+ * the kernel's to enforce, else one from the pool where the worker has a
+ * cgroup (none otherwise, quietly). */
 static int make_cgroup(worker_exec_t *x, exec_attempt_t *a, cairn_error_t *err)
 {
     char name[96];
-    if (!x->cgroup_root || a->memory_limit == 0)
+    if (!x->cgroup_root || a->memory_limit == 0) {
+        a->cg = exec_cgroup_take(x);
         return 0;
-    snprintf(name, sizeof(name), "w%d-%" PRIu64 ".%" PRIu32, (int)x->self, a->id, a->rank);
-    return exec_cgroup_create(x->cgroup_root, name, a->memory_limit, &a->cgroup, err);
+    }
+    snprintf(name, sizeof(name), "m%" PRIu64 ".%" PRIu32, a->id, a->rank);
+    return exec_cgroup_memory(x, name, a->memory_limit, &a->cg, err);
+}
+
+/* Where c starts: in cg (created there, or joining it), if any. */
+static void child_cgroup(exec_child_t *c, exec_prepared_t *p, const exec_cg_t *cg)
+{
+    if (!cg)
+        return;
+    snprintf(p->cgroup_procs, sizeof(p->cgroup_procs), "%s/cgroup.procs", cg->path);
+    c->cgroup_procs = p->cgroup_procs;
+    c->cgroup_fd = cg->dirfd;
 }
 
 /* What the child of prepared attempt p needs. */
@@ -522,6 +576,8 @@ static void child_fill(exec_child_t *c, const exec_prepared_t *p)
         .gid = p->ra.gid,
         .groups = p->ra.groups,
         .ngroups = (size_t)(p->ra.set ? p->ra.ngroups : 0),
+        .cgroup_fd = -1,
+        .after_fd = -1,
     };
 }
 
@@ -535,30 +591,46 @@ static uint64_t spawn_ticks(pid_t pid, uint64_t t0, uint64_t t1)
     return exec_proc_read(pid, &pp) == 0 ? pp.start : 0;
 }
 
-/* Create the process of a prepared attempt. A failure here is the
- * attempt's start failure. */
-static int spawn_prepared(worker_exec_t *x, exec_attempt_t *a, const exec_prepared_t *p,
+/* Free a preparation with no process (or whose process settled). */
+static void prep_free(exec_spawner_t *s, exec_prepared_t *p)
+{
+    if (!p)
+        return;
+    exec_spawn_stack_put(s, &p->child);
+    exec_prep_fini(p);
+    free(p);
+}
+
+/* Create the process of prepared attempt a (p), which a then owns
+ * (a->launch) until the child settled; the start is reported once it
+ * exec'd (report_starts). A failure here is the attempt's start failure
+ * (p stays the caller's then). */
+static int spawn_prepared(worker_exec_t *x, exec_attempt_t *a, exec_prepared_t *p,
                           cairn_error_t *err)
 {
-    char procs[PATH_MAX];
     snprintf(a->res.workdir, sizeof(a->res.workdir), "%s", p->cwd);
     int r = make_cgroup(x, a, err);
     if (r < 0)
         return r;
-    exec_child_t c;
-    child_fill(&c, p);
-    if (a->cgroup)
-        snprintf(procs, sizeof(procs), "%s/cgroup.procs", a->cgroup);
-    c.cgroup_procs = a->cgroup ? procs : NULL;
+    exec_child_t *c = &p->child;
+    child_fill(c, p);
+    child_cgroup(c, p, a->cg);
     pid_t pid = 0;
     uint64_t t0 = boot_ticks();
-    r = exec_spawn(&x->spawner, &c, &pid);
+    r = exec_spawn(&x->spawner, c, &pid);
     uint64_t t1 = boot_ticks();
     if (r < 0)
-        return errcode(err, r, "%s", c.msg[0] ? c.msg : strerror(-r));
+        return errcode(err, r, "%s", c->msg[0] ? c->msg : strerror(-r));
     a->pid = pid;
     a->res.pid = pid;
     a->start = spawn_ticks(pid, t0, t1);
+    a->launch = p;
+    a->start_deadline = uv_now(x->loop) + x->start_timeout_ms;
+    /* the child has its own copies */
+    close(p->fd_out);
+    close(p->fd_err);
+    p->fd_out = p->fd_err = -1;
+    x->gate_poll_ms = EXEC_GATE_POLL_MS;
     uv_timer_start(&x->notify, notify_cb, 0, 0);
     return 0;
 }
@@ -587,13 +659,13 @@ static exec_attempt_t *attempt_new(worker_exec_t *x, const exec_prepared_t *p)
     return a;
 }
 
-/* An attempt's process runs: its time limit, the leftovers file, the
- * sampler. */
-static void attempt_running(worker_exec_t *x, exec_attempt_t *a)
+/* An attempt's process runs: its time limit, the leftovers file (unless
+ * its line is there already: recorded), the sampler. */
+static void attempt_running(worker_exec_t *x, exec_attempt_t *a, bool recorded)
 {
     if (a->time_limit_ms > 0)
         uv_timer_start(&a->timer, time_limit_cb, (uint64_t)a->time_limit_ms, 0);
-    if (exec_running_append(x, a) < 0)
+    if (!recorded && exec_running_append(x, a) < 0)
         exec_running_changed(x);
     sampler_ensure(x);
 }
@@ -616,19 +688,22 @@ static int attempt_add(worker_exec_t *x, const exec_prepared_t *p, exec_attempt_
     return 0;
 }
 
-/* Start the attempt p describes; prep_rc < 0 (why) is a preparation that
- * failed, reported as the start failure. */
-static int start_attempt(worker_exec_t *x, const exec_prepared_t *p, int prep_rc,
+/* Start the attempt p (heap, consumed) describes; prep_rc < 0 (why) is a
+ * preparation that failed, reported as the start failure. */
+static int start_attempt(worker_exec_t *x, exec_prepared_t *p, int prep_rc,
                          const cairn_error_t *why_prep, cairn_error_t *err)
 {
     cairn_error_t why = {{0}};
     exec_attempt_t *a = NULL;
     int r = attempt_add(x, p, &a, err);
-    if (r < 0)
+    if (r < 0) {
+        prep_free(&x->spawner, p);
         return r;
+    }
     if (prep_rc < 0)
         why = *why_prep;
     if (prep_rc < 0 || spawn_prepared(x, a, p, &why) < 0) {
+        prep_free(&x->spawner, p);
         a->res.start_failed = true;
         a->res.exit_code = -1;
         a->res.end_ms = exec_wall_ms();
@@ -636,7 +711,7 @@ static int start_attempt(worker_exec_t *x, const exec_prepared_t *p, int prep_rc
         start_draining(x, a); /* reports from the next loop iteration */
         return 0;
     }
-    attempt_running(x, a);
+    attempt_running(x, a, false);
     return 0;
 }
 
@@ -654,8 +729,10 @@ static int start_attempt(worker_exec_t *x, const exec_prepared_t *p, int prep_rc
  * and one whose predecessor is dropped gives up. Its start then only
  * records it (its start time is when it woke), and it may even have run
  * and exited by then (reaped before the loop next blocks: reap_check).
- * Until its start it is no attempt: in no leftovers file (it dies with the
- * worker thread), left alone by scans. Not with a task cgroup (made at the
+ * Until its start it is no attempt, left alone by scans; but it is in the
+ * leftovers file from when it is made, in its task cgroup where there are
+ * cgroups, so that the guard ends it, and what it started by itself, with
+ * the worker. Not for a task with a memory limit in a cgroup (made at the
  * start). */
 
 static void gated_remove(worker_exec_t *x, const exec_prepared_t *p)
@@ -685,7 +762,8 @@ static void gate_start(worker_exec_t *x, exec_prepared_t *p, uint64_t after_id)
     }
     pid_t pid = 0;
     child_fill(&p->child, p);
-    p->child.after_fd = -1;
+    p->cg = exec_cgroup_take(x);
+    child_cgroup(&p->child, p, p->cg);
     p->after_pid = 0;
     const exec_attempt_t *pred = after_id ? exec_find(x, after_id) : NULL;
     if (pred && pred->pid > 0 && !pred->reaped && pred->phase == EXEC_RUNNING)
@@ -696,16 +774,24 @@ static void gate_start(worker_exec_t *x, exec_prepared_t *p, uint64_t after_id)
     if (p->after_pid > 0)
         p->child.after_fd = (int)syscall(SYS_pidfd_open, p->after_pid, 0);
     uint64_t t0 = boot_ticks();
-    int r = exec_spawn_gated(&x->spawner, &p->child, &pid);
+    p->child.gated = true;
+    int r = exec_spawn(&x->spawner, &p->child, &pid);
     uint64_t t1 = boot_ticks();
     if (p->child.after_fd >= 0)
         close(p->child.after_fd); /* the child has its own */
     p->self_start = r == 0 && p->child.after_fd >= 0;
-    if (r < 0)
+    if (r < 0) {
+        exec_cgroup_give(x, p->cg);
+        p->cg = NULL;
         return;
+    }
     p->pid = pid;
     p->start = spawn_ticks(pid, t0, t1);
     x->gated[x->ngated++] = p;
+    /* it may start by itself while the worker sleeps: it must die with the
+     * worker's other tasks (the guard) */
+    if (exec_running_append_gated(x, p) < 0)
+        exec_running_changed(x);
     if (p->self_start) {
         x->bind_parked = true;
         uv_prepare_start(&x->flush, flush_cb);
@@ -724,6 +810,8 @@ static void gate_abort(worker_exec_t *x, exec_prepared_t *p)
     gated_remove(x, p);
     exec_spawn_abort(&p->child, p->pid);
     exec_spawn_stack_put(x ? &x->spawner : NULL, &p->child);
+    exec_cgroup_give(x, p->cg);
+    p->cg = NULL;
     p->pid = 0;
 }
 
@@ -740,6 +828,8 @@ static int start_gated(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err)
     snprintf(a->res.workdir, sizeof(a->res.workdir), "%s", p->cwd);
     a->pid = a->res.pid = p->pid;
     a->start = p->start;
+    a->cg = p->cg;
+    p->cg = NULL;
     a->launch = p;
     /* it may have died already (killed at its gate, or, starting by
      * itself, run and exited) while it was no attempt: its SIGCHLD went
@@ -755,7 +845,8 @@ static int start_gated(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err)
     close(p->fd_out);
     close(p->fd_err);
     p->fd_out = p->fd_err = -1;
-    attempt_running(x, a);
+    a->start_deadline = uv_now(x->loop) + x->start_timeout_ms;
+    attempt_running(x, a, true); /* its line was written when it was made */
     x->gate_poll_ms = EXEC_GATE_POLL_MS;
     uv_timer_start(&x->notify, notify_cb, 0, 0);
     return 0;
@@ -764,7 +855,6 @@ static int start_gated(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err)
 int worker_exec_start(worker_exec_t *x, const exec_spec_t *spec, cairn_error_t *err)
 {
     cairn_error_t why = {{0}};
-    exec_prepared_t p;
     int r;
     if (!x || !spec)
         return errcode(err, -EINVAL, "no executor or spec");
@@ -772,13 +862,15 @@ int worker_exec_start(worker_exec_t *x, const exec_spec_t *spec, cairn_error_t *
         return r;
     if (exec_find(x, spec->attempt_id))
         return errcode(err, -EEXIST, "attempt %" PRIu64 " is already running", spec->attempt_id);
-    r = exec_prep_init(x, spec, &p, &why);
-    if (!p.task_name)
-        r = errcode(err, -ENOMEM, "out of memory");
-    else
-        r = start_attempt(x, &p, r, &why, err);
-    exec_prep_fini(&p);
-    return r;
+    exec_prepared_t *p = malloc(sizeof(*p));
+    if (!p)
+        return errcode(err, -ENOMEM, "out of memory");
+    r = exec_prep_init(x, spec, p, &why);
+    if (!p->task_name) {
+        prep_free(&x->spawner, p);
+        return errcode(err, -ENOMEM, "out of memory");
+    }
+    return start_attempt(x, p, r, &why, err);
 }
 
 int worker_exec_prepare(worker_exec_t *x, const exec_spec_t *spec, uint64_t after_id,
@@ -814,10 +906,7 @@ int worker_exec_start_prepared(worker_exec_t *x, exec_prepared_t *p, cairn_error
     }
     if (p->pid > 0)
         return start_gated(x, p, err);
-    int r = start_attempt(x, p, 0, NULL, err);
-    exec_prep_fini(p);
-    free(p);
-    return r;
+    return start_attempt(x, p, 0, NULL, err);
 }
 
 void worker_exec_prepared_free(worker_exec_t *x, exec_prepared_t *p)
@@ -923,6 +1012,15 @@ int worker_exec_log_path(const worker_exec_t *x, uint64_t job_id, const char *ta
 
 static void exec_free(worker_exec_t *x)
 {
+    exec_guard_stop(x);
+    while (x->ncg_pool > 0) {
+        exec_cg_t *cg = x->cg_pool[--x->ncg_pool];
+        (void)exec_cgroup_remove(cg->path);
+        exec_cgroup_free(cg);
+    }
+    if (x->worker_cg)
+        exec_cgroup_worker_remove(x->worker_cg);
+    free(x->worker_cg);
     free(x->gated);
     exec_spawner_fini(&x->spawner);
     free(x->users);
@@ -946,6 +1044,7 @@ static int exec_init(worker_exec_t *x, const exec_config_t *cfg, cairn_error_t *
     x->self = getpid();
     x->allow_root_tasks = cfg->allow_root_tasks;
     x->gate_poll_ms = EXEC_GATE_POLL_MS;
+    x->start_timeout_ms = cfg->start_timeout_ms ? cfg->start_timeout_ms : EXEC_START_TIMEOUT_MS;
     x->clk_tck = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
     x->page_size = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
     x->state_dir = strdup(cfg->state_dir);
@@ -965,6 +1064,16 @@ static int exec_init(worker_exec_t *x, const exec_config_t *cfg, cairn_error_t *
     r = exec_cgroup_setup(cfg->cgroup_dir, &x->cgroup_root, err);
     if (r < 0)
         return r;
+    char name[64]; /* unique in this boot */
+    snprintf(name, sizeof(name), "w%d.%" PRIu64, (int)x->self, boot_ticks());
+    r = exec_cgroup_worker_setup(cfg->cgroup_dir, x->cgroup_root, name, &x->worker_cg, err);
+    if (r < 0)
+        return r;
+    exec_cg_t *probe = exec_cgroup_take(x);
+    if (probe) {
+        exec_spawn_probe_cgroup(&x->spawner, probe->dirfd);
+        exec_cgroup_give(x, probe);
+    }
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
         return errcode(err, -errno, "prctl(PR_SET_CHILD_SUBREAPER): %s", strerror(errno));
     return 0;
@@ -983,6 +1092,7 @@ int worker_exec_create(uv_loop_t *loop, const exec_config_t *cfg, const exec_cal
     x->loop = loop;
     x->cb = *cb;
     x->running_fd = -1;
+    x->guard_fd = -1;
     r = exec_init(x, cfg, err);
     if (r < 0) {
         exec_free(x);
@@ -992,6 +1102,10 @@ int worker_exec_create(uv_loop_t *loop, const exec_config_t *cfg, const exec_cal
     r = exec_running_write(x);
     if (r < 0) {
         r = errcode(err, r, "cannot write %s: %s", x->running_path, strerror(-r));
+        exec_free(x);
+        return r;
+    }
+    if ((r = exec_guard_start(x, err)) < 0) {
         exec_free(x);
         return r;
     }
@@ -1103,14 +1217,15 @@ void worker_exec_destroy(worker_exec_t *x)
     reap_after_kill(x);
     for (size_t i = 0; i < x->natt; i++) {
         exec_attempt_t *a = x->att[i];
-        if (a->cgroup)
-            (void)exec_cgroup_remove(a->cgroup);
+        exec_cgroup_give(x, a->cg);
+        a->cg = NULL;
         a->x = NULL;
         a->phase = EXEC_DONE;
         attempt_close(a);
     }
     x->natt = 0;
     (void)exec_running_write(x);
+    exec_guard_stop(x); /* nothing is left to end */
     uv_close((uv_handle_t *)&x->sampler, handle_closed);
     uv_close((uv_handle_t *)&x->notify, handle_closed);
     uv_close((uv_handle_t *)&x->flush, handle_closed);

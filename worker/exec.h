@@ -104,20 +104,30 @@ typedef struct exec_config {
      * get, besides PATH and LANG (exec_env.c); copied. */
     const char *const *pass_env;
     size_t npass_env;
+    /* How long a task's process may take from its start to its exec (its
+     * program or working directory on a file system that does not answer,
+     * a stopped process): after that the start fails, the process is
+     * killed. 0: EXEC_START_TIMEOUT_MS. The worker never waits for it. */
+    uint64_t start_timeout_ms;
 } exec_config_t;
 
+#define EXEC_START_TIMEOUT_MS 60000
+
 /* Create the executor on loop. Kills leftovers of a previous worker that
- * died (recorded in state_dir/running) and waits (up to 2 s) for them to
- * die before returning. Makes the calling process a child subreaper, so
- * orphans of tasks are reparented to it; every child process of the worker
- * must be spawned on this loop (other zombie children are reaped here).
- * Tasks die with the thread that spawned them (PR_SET_PDEATHSIG), so the
- * loop must run on a thread that lives as long as the worker.
- * The state directory is made 0700 when missing; an existing one must be
- * the worker's user's and writable by no one else (-EPERM otherwise), as
- * must its logs/ directory and leftovers file (exec_files.c).
- * Errors: -EINVAL (no state_dir), -ENOMEM, -EPERM, or
- * the errno of making state_dir or the cgroup directory. */
+ * died (recorded in state_dir/running by this boot) and waits (up to 2 s)
+ * for them to die before returning. Makes the calling process a child
+ * subreaper, so orphans of tasks are reparented to it; every child process
+ * of the worker must be spawned on this loop (other zombie children are
+ * reaped here). Forks the guard (exec_guard.c), a process that ends every
+ * task's whole process tree when the worker dies by any signal; the main
+ * processes also die with the thread that spawned them (PR_SET_PDEATHSIG),
+ * so the loop must run on a thread that lives as long as the worker.
+ * Where a cgroup v2 hierarchy is writable each task runs in a cgroup of its
+ * own (exec_cgroup.c). The state directory is made 0700 when missing; an
+ * existing one must be the worker's user's and writable by no one else
+ * (-EPERM otherwise), as must its logs/ directory and leftovers file
+ * (exec_files.c). Errors: -EINVAL (no state_dir), -ENOMEM, -EPERM, or the
+ * errno of making state_dir or the cgroup directory, or of forking. */
 int worker_exec_create(uv_loop_t *loop, const exec_config_t *cfg, const exec_callbacks_t *cb,
                        worker_exec_t **out, cairn_error_t *err);
 
@@ -130,8 +140,9 @@ int worker_exec_identity(worker_exec_t *x, const char *user, worker_identity_t *
 /* Start one attempt replica. Fails (no callback) with -EEXIST if it is
  * already running (until its exited() has been called) or -EINVAL if the
  * spec is invalid; any later failure (working directory missing, command
- * not found, log files) is reported through exited() with start_failed,
- * from a later loop iteration. started() follows a successful exec. */
+ * not found, log files, no exec within start_timeout_ms) is reported
+ * through exited() with start_failed, from a later loop iteration.
+ * started() follows a successful exec. Never waits for the exec. */
 int worker_exec_start(worker_exec_t *x, const exec_spec_t *spec, cairn_error_t *err);
 
 /* A start prepared ahead (worker_exec_prepare). */

@@ -1,17 +1,36 @@
-/* Memory limits with cgroup v2, where the worker may make cgroups.
+/* Task cgroups (cgroup v2), where the worker may make them.
  *
- * Task cgroups go under one directory with the memory controller enabled
- * for its children: by default /sys/fs/cgroup/cairn.tasks, made when
- * /sys/fs/cgroup is a cgroup v2 hierarchy whose root offers the memory
- * controller to its children (a host with systemd, as root). In a
- * container whose cgroup holds processes the controller cannot be handed
- * down, and limits fall back to sampling (exec_track.c). A task cgroup has
- * memory.max = the limit, memory.swap.max = 0 (a limit that swaps is no
- * limit) and memory.oom.group = 1 (the kernel kills the whole task, not
- * one process of it). */
+ * Who belongs to a task. Where a cgroup v2 hierarchy is writable (a root
+ * worker: /sys/fs/cgroup, or the v2 half of a hybrid host,
+ * /sys/fs/cgroup/unified), the worker makes a cgroup of its own under
+ * cairn.tasks there, named after its pid and start time (unique within a
+ * boot), and each task runs in a cgroup below it: its process is created
+ * in it (clone3 with CLONE_INTO_CGROUP), so everything the task starts is
+ * in it too, daemons that leave its session included, and no task can
+ * leave it (that takes write access to cgroup.procs above, root's). The
+ * task's processes are then those in its cgroup: no environment variable
+ * a task controls says otherwise (exec_track.c), its end is seen in
+ * cgroup.events ("populated 0"), and cgroup.kill ends it whole. Task
+ * cgroups without a memory limit are kept when empty and used again, so
+ * a start costs no mkdir or rmdir. The leftovers file names the worker's
+ * cgroup: the guard or a restarted worker ends every task with one write
+ * to its cgroup.kill. No controller is needed for this.
+ *
+ * Memory limits, where the memory controller can be handed down: by
+ * default /sys/fs/cgroup/cairn.tasks, made when /sys/fs/cgroup is a
+ * cgroup v2 hierarchy whose root offers the memory controller to its
+ * children (a host with systemd, as root). In a container whose cgroup
+ * holds processes the controller cannot be handed down, and limits fall
+ * back to sampling (exec_track.c). A task with a memory limit gets a
+ * cgroup of its own, removed when it ends, with memory.max = the limit,
+ * memory.swap.max = 0 (a limit that swaps is no limit) and
+ * memory.oom.group = 1 (the kernel kills the whole task, not one process
+ * of it). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,30 +143,230 @@ int exec_cgroup_setup(const char *dir, char **root, cairn_error_t *err)
     return *root ? 0 : errcode(err, -ENOMEM, "out of memory");
 }
 
-int exec_cgroup_create(const char *root, const char *name, uint64_t limit, char **path,
+static exec_cg_t *cg_open(char *path, bool memory)
+{
+    exec_cg_t *cg = calloc(1, sizeof(*cg));
+    char ev[PATH_MAX];
+    if (!cg)
+        return NULL;
+    snprintf(ev, sizeof(ev), "%s/cgroup.events", path);
+    cg->path = path;
+    cg->memory = memory;
+    cg->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cg->eventsfd = open(ev, O_RDONLY | O_CLOEXEC);
+    if (cg->dirfd < 0 || cg->eventsfd < 0) {
+        cg->path = NULL;
+        exec_cgroup_free(cg);
+        return NULL;
+    }
+    return cg;
+}
+
+void exec_cgroup_free(exec_cg_t *cg)
+{
+    if (!cg)
+        return;
+    if (cg->dirfd >= 0)
+        close(cg->dirfd);
+    if (cg->eventsfd >= 0)
+        close(cg->eventsfd);
+    free(cg->path);
+    free(cg);
+}
+
+int exec_cgroup_memory(worker_exec_t *x, const char *name, uint64_t limit, exec_cg_t **out,
                        cairn_error_t *err)
 {
     char *p = NULL, num[32];
     int r;
-    if (asprintf(&p, "%s/%s", root, name) < 0)
+    if (asprintf(&p, "%s/%s", x->worker_cg, name) < 0)
         return errcode(err, -ENOMEM, "out of memory");
     if (mkdir(p, 0755) < 0 && errno != EEXIST) {
         r = -errno;
         free(p);
-        return errcode(err, r, "cannot make cgroup %s/%s: %s", root, name, strerror(-r));
+        return errcode(err, r, "cannot make cgroup %s/%s: %s", x->worker_cg, name, strerror(-r));
     }
     snprintf(num, sizeof(num), "%" PRIu64, limit);
     r = write_file(p, "memory.max", num);
     if (r < 0) {
         rmdir(p);
         free(p);
-        return errcode(err, r, "cannot set memory.max in cgroup %s/%s: %s", root, name,
+        return errcode(err, r, "cannot set memory.max in cgroup %s/%s: %s", x->worker_cg, name,
                        strerror(-r));
     }
     (void)write_file(p, "memory.swap.max", "0"); /* absent without swap accounting */
     (void)write_file(p, "memory.oom.group", "1");
-    *path = p;
+    exec_cg_t *cg = cg_open(p, true);
+    if (!cg) {
+        r = errno ? -errno : -ENOMEM;
+        rmdir(p);
+        free(p);
+        return errcode(err, r, "cannot open cgroup %s/%s: %s", x->worker_cg, name, strerror(-r));
+    }
+    *out = cg;
     return 0;
+}
+
+exec_cg_t *exec_cgroup_take(worker_exec_t *x)
+{
+    if (!x->worker_cg)
+        return NULL;
+    if (x->ncg_pool > 0) {
+        exec_cg_t *cg = x->cg_pool[--x->ncg_pool];
+        cg->empty = false;
+        return cg;
+    }
+    char *p = NULL;
+    if (asprintf(&p, "%s/t%u", x->worker_cg, ++x->cg_seq) < 0)
+        return NULL;
+    if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+        free(p);
+        return NULL;
+    }
+    exec_cg_t *cg = cg_open(p, false);
+    if (!cg) {
+        rmdir(p);
+        free(p);
+    }
+    return cg;
+}
+
+void exec_cgroup_give(worker_exec_t *x, exec_cg_t *cg)
+{
+    if (!cg)
+        return;
+    if (!cg->empty && exec_cgroup_populated(cg)) {
+        exec_cgroup_kill(cg->path); /* what lingers dies; the cgroup is not used again */
+    } else if (!cg->memory && !cg->killed && x && x->ncg_pool < EXEC_CG_POOL) {
+        x->cg_pool[x->ncg_pool++] = cg;
+        return;
+    }
+    (void)exec_cgroup_remove(cg->path); /* busy while something lingers: removed at the end */
+    exec_cgroup_free(cg);
+}
+
+bool exec_cgroup_populated(exec_cg_t *cg)
+{
+    char buf[128];
+    ssize_t n = pread(cg->eventsfd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return true; /* unknown: look again */
+    buf[n] = '\0';
+    const char *p = strstr(buf, "populated ");
+    /* once empty it stays so: only the worker starts processes in it */
+    cg->empty = p && p[10] == '0';
+    return !cg->empty;
+}
+
+int exec_cgroup_pids(const char *path, pid_t **pids, size_t *n)
+{
+    char name[PATH_MAX];
+    snprintf(name, sizeof(name), "%s/cgroup.procs", path);
+    FILE *f = fopen(name, "re");
+    size_t cap = 0;
+    long pid;
+    *pids = NULL;
+    *n = 0;
+    if (!f)
+        return -errno;
+    while (fscanf(f, "%ld", &pid) == 1) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            pid_t *nv = realloc(*pids, cap * sizeof(*nv));
+            if (!nv)
+                break;
+            *pids = nv;
+        }
+        (*pids)[(*n)++] = (pid_t)pid;
+    }
+    fclose(f);
+    return 0;
+}
+
+void exec_cgroup_signal(exec_cg_t *cg, int sig)
+{
+    pid_t *pids;
+    size_t n;
+    /* cgroup.kill for a cgroup that is not used again; a pooled one gets
+     * its SIGKILLs one by one (a drain repeats them until it is empty):
+     * on some kernels (6.14 to at least 6.18) a process created with
+     * CLONE_INTO_CGROUP in a cgroup once killed so is killed at birth */
+    if (sig == SIGKILL && cg->memory) {
+        cg->killed = true;
+        exec_cgroup_kill(cg->path);
+        return;
+    }
+    if (exec_cgroup_pids(cg->path, &pids, &n) < 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        kill(pids[i], sig);
+    free(pids);
+}
+
+/* Make base (mkdir -p of its last part only) and the worker's cgroup in
+ * it; with memory, the memory controller handed down to the tasks. */
+static int worker_cg_make(const char *base, bool memory, const char *name, char **out)
+{
+    char *p = NULL;
+    if (mkdir(base, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    if (asprintf(&p, "%s/%s", base, name) < 0)
+        return -ENOMEM;
+    if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+        int r = -errno;
+        free(p);
+        return r;
+    }
+    int r = memory ? enable_memory(p) : 0;
+    if (r < 0) {
+        rmdir(p);
+        free(p);
+        return r;
+    }
+    *out = p;
+    return 0;
+}
+
+int exec_cgroup_worker_setup(const char *dir, const char *memory_root, const char *name,
+                             char **worker_cg, cairn_error_t *err)
+{
+    *worker_cg = NULL;
+    if (dir && !dir[0])
+        return 0;
+    if (memory_root) {
+        int r = worker_cg_make(memory_root, true, name, worker_cg);
+        if (r < 0)
+            return errcode(err, r, "cannot make cgroup %s/%s: %s", memory_root, name, strerror(-r));
+        return 0;
+    }
+    /* no memory controller to hand down: tracking only, where v2 is */
+    static const char *const mounts[] = {CGROUP_MOUNT, CGROUP_MOUNT "/unified"};
+    for (size_t i = 0; !dir && i < sizeof(mounts) / sizeof(mounts[0]); i++) {
+        char base[PATH_MAX];
+        if (!is_cgroup2(mounts[i]))
+            continue;
+        snprintf(base, sizeof(base), "%s/cairn.tasks", mounts[i]);
+        if (worker_cg_make(base, false, name, worker_cg) == 0)
+            return 0;
+    }
+    return 0;
+}
+
+void exec_cgroup_worker_remove(const char *worker_cg)
+{
+    DIR *d = opendir(worker_cg);
+    struct dirent *e;
+    char path[PATH_MAX];
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_type != DT_DIR || e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", worker_cg, e->d_name);
+        (void)rmdir(path);
+    }
+    closedir(d);
+    (void)rmdir(worker_cg);
 }
 
 /* A "key value" line of a flat-keyed cgroup file. */

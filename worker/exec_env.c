@@ -53,7 +53,6 @@ static int strv_add(exec_strv_t *s, const char *str)
     return strv_take(s, strdup(str));
 }
 
-
 /* Length of the name of a "NAME=value" entry. */
 static size_t name_len(const char *entry)
 {

@@ -10,6 +10,7 @@
  * exec_track.c  which processes belong to which attempt, usage, memory
  *               limit by sampling, reaping orphans, the leftovers file
  * exec_cgroup.c cgroup v2 memory limit where one is delegated to the worker
+ * exec_guard.c  the guard: a process that ends the tasks when the worker dies
  */
 #ifndef CAIRN_WORKER_EXEC_PRIVATE_H
 #define CAIRN_WORKER_EXEC_PRIVATE_H
@@ -174,6 +175,8 @@ typedef struct exec_child {
     unsigned long maxnode;         /* bits in nodemask and first_node */
     const unsigned long *first_node;
     const char *cgroup_procs; /* cgroup.procs to join, or NULL */
+    int cgroup_fd;            /* that cgroup's directory, to be created in (clone3), or -1 */
+    bool in_cgroup;           /* created in it (set by exec_spawn) */
     bool setid;               /* become uid/gid with groups before exec */
     uid_t uid;
     gid_t gid;
@@ -189,9 +192,9 @@ typedef struct exec_child {
     bool gated;
     int gate;
     int after_fd;
-    int parked; /* asleep at the pidfd gate (set by the child) */
-    int bound;  /* bound while parked (set by the worker): it need not bind itself */
-    int started;
+    int parked;  /* asleep at the pidfd gate (set by the child) */
+    int bound;   /* bound while parked (set by the worker): it need not bind itself */
+    int started; /* through its gate; ungated: about to exec */
     int64_t start_ms;
     int alive;   /* 1 until the child execs or exits (CLONE_CHILD_CLEARTID) */
     void *stack; /* a gated child's own stack */
@@ -209,23 +212,29 @@ typedef struct exec_child {
 #define EXEC_STACK_POOL 8
 
 typedef struct exec_spawner {
-    void *stack;                 /* the vfork child's stack until it execs */
-    void *pool[EXEC_STACK_POOL]; /* stacks for gated children, unused */
+    void *stack;                 /* the vfork child's stack (!EXEC_CAN_GATE) */
+    void *pool[EXEC_STACK_POOL]; /* stacks for children, unused */
     size_t npool;
+    bool no_clone3; /* the kernel has no clone3 with CLONE_INTO_CGROUP */
 } exec_spawner_t;
+
+/* Whether a process made in the cgroup of dirfd with clone3
+ * (CLONE_INTO_CGROUP) lives (exec_spawn.c): where it is killed at birth
+ * (a kernel whose kill_seq check compares the creator's cgroup with the
+ * new one), or where clone3 cannot, s->no_clone3 is set and children join
+ * their cgroup instead. */
+void exec_spawn_probe_cgroup(exec_spawner_t *s, int dirfd);
 
 int exec_spawner_init(exec_spawner_t *s);
 void exec_spawner_fini(exec_spawner_t *s);
 
-/* Start c: 0 and *pid once the exec succeeded, or a negative errno with
- * c->msg saying what failed (the child is reaped then). */
+/* Start c (c->gated: ready, waiting at its gate) without waiting for
+ * it: 0 and *pid, or a negative errno with c->msg saying why (nothing
+ * started). Its failure to exec (c->err, c->msg) shows once it has exited.
+ * c and everything it points to stay in use until exec_spawn_settled(c).
+ * Gated only where EXEC_CAN_GATE; elsewhere an ungated start waits for
+ * the exec (vfork). */
 int exec_spawn(exec_spawner_t *s, exec_child_t *c, pid_t *pid);
-
-/* Start c gated: the child makes itself ready (session, binding, files,
- * identity, directory) and waits. Returns at once: 0 and *pid, or a
- * negative errno (nothing started). c and everything it points to stay in
- * use until exec_spawn_settled(c). Only where EXEC_CAN_GATE. */
-int exec_spawn_gated(exec_spawner_t *s, exec_child_t *c, pid_t *pid);
 
 /* Bind gated child pid to its PUs and let it exec; -errno when the
  * binding failed (it runs unbound then). Its failure to exec (c->err,
@@ -233,16 +242,18 @@ int exec_spawn_gated(exec_spawner_t *s, exec_child_t *c, pid_t *pid);
  * binds itself when it wakes). */
 int exec_spawn_release(exec_child_t *c, pid_t pid);
 
-/* Whether a gated child no longer uses c and the worker's memory: it
- * exec'd or exited. */
+/* Whether a child no longer uses c and the worker's memory: it exec'd or
+ * exited. */
 bool exec_spawn_settled(const exec_child_t *c);
 
 /* Kill a gated child that was not released and wait for it (it is asleep
  * at the gate or about to be: this takes microseconds). */
 void exec_spawn_abort(exec_child_t *c, pid_t pid);
 
-/* Give back a settled gated child's stack (s NULL: unmapped). */
+/* Give back a settled child's stack (s NULL: unmapped). */
 void exec_spawn_stack_put(exec_spawner_t *s, exec_child_t *c);
+
+typedef struct exec_cg exec_cg_t; /* a task cgroup (exec_cgroup.c) */
 
 /* A start prepared (exec_prep.c), with its process ready ahead when gated
  * (exec.c, "gated starts"). */
@@ -253,7 +264,8 @@ struct exec_prepared {
     int64_t time_limit_ms, grace_ms;
     uint64_t memory_limit;
     char cwd[PATH_MAX];
-    int fd_out, fd_err; /* the log files, or -1 */
+    char cgroup_procs[PATH_MAX]; /* the child's, when it joins a cgroup */
+    int fd_out, fd_err;          /* the log files, or -1 */
     exec_strv_t argv, env;
     binding_t bind;
     run_as_t ra;
@@ -262,21 +274,67 @@ struct exec_prepared {
      * the child settled. */
     pid_t pid;
     uint64_t start;  /* the process's start time in ticks after boot */
+    exec_cg_t *cg;   /* the cgroup it was made in, or NULL */
     bool self_start; /* it starts by itself when its predecessor's main exits */
     pid_t after_pid; /* that predecessor (an attempt's main or a parked start) */
     exec_child_t child;
 };
 
-/* ---- cgroup v2 ------------------------------------------------------- */
+/* ---- cgroup v2 (exec_cgroup.c) --------------------------------------- */
 
-/* Find or make the cgroup under which task cgroups go. dir NULL: try
- * /sys/fs/cgroup/cairn.tasks, *root = NULL when unusable; "": none;
+/* A task cgroup. */
+struct exec_cg {
+    char *path;
+    int dirfd;    /* to create the task's process in it (clone3) */
+    int eventsfd; /* cgroup.events, read again for "populated" */
+    bool memory;  /* its own, with a memory limit: removed when its attempt ends */
+    bool killed;  /* by cgroup.kill: not used again (exec_cgroup_signal) */
+    bool empty;   /* seen empty since its attempt's process was made */
+};
+
+/* Empty task cgroups kept for later attempts. */
+#define EXEC_CG_POOL 32
+
+/* Find or make the cgroup under which memory-limited tasks go. dir NULL:
+ * try /sys/fs/cgroup/cairn.tasks, *root = NULL when unusable; "": none;
  * else that directory, which must work. */
 int exec_cgroup_setup(const char *dir, char **root, cairn_error_t *err);
 
-/* Make root/name with memory.max = limit; the new path in *path. */
-int exec_cgroup_create(const char *root, const char *name, uint64_t limit, char **path,
+/* Make the worker's own cgroup, name, under which its tasks' cgroups go:
+ * under memory_root when there is one, else (dir NULL) under cairn.tasks
+ * of a writable cgroup v2 hierarchy; *worker_cg NULL where there is none
+ * (dir "": none wanted). Fails only for a memory root that does not
+ * take it. */
+int exec_cgroup_worker_setup(const char *dir, const char *memory_root, const char *name,
+                             char **worker_cg, cairn_error_t *err);
+
+/* Remove the worker's cgroup and the task cgroups in it (empty ones). */
+void exec_cgroup_worker_remove(const char *worker_cg);
+
+/* A task cgroup without a memory limit: from the pool, else made; NULL
+ * without a worker cgroup (or when it cannot be made). */
+exec_cg_t *exec_cgroup_take(worker_exec_t *x);
+
+/* A task cgroup of its own named name with memory.max = limit. */
+int exec_cgroup_memory(worker_exec_t *x, const char *name, uint64_t limit, exec_cg_t **out,
                        cairn_error_t *err);
+
+/* An attempt is done with cg: back to the pool when empty and pooled,
+ * else removed (what still lingers in it is killed first). x NULL: no
+ * pool. NULL is a no-op. */
+void exec_cgroup_give(worker_exec_t *x, exec_cg_t *cg);
+
+/* Close and free cg (the directory stays). */
+void exec_cgroup_free(exec_cg_t *cg);
+
+/* Whether a process is in cg (zombies are not). */
+bool exec_cgroup_populated(exec_cg_t *cg);
+
+/* The pids in the cgroup at path, in a new array the caller frees. */
+int exec_cgroup_pids(const char *path, pid_t **pids, size_t *n);
+
+/* Send sig to every process in cg. */
+void exec_cgroup_signal(exec_cg_t *cg, int sig);
 
 /* Whether the kernel OOM-killed a process of the cgroup. */
 bool exec_cgroup_oom_killed(const char *path);
@@ -284,7 +342,7 @@ bool exec_cgroup_oom_killed(const char *path);
 /* Peak memory of the cgroup (memory.peak), 0 when unknown. */
 uint64_t exec_cgroup_peak(const char *path);
 
-/* SIGKILL everything in the cgroup. */
+/* SIGKILL everything in the cgroup and below (cgroup.kill). */
 void exec_cgroup_kill(const char *path);
 
 /* Remove an empty cgroup: 0, or -EBUSY while processes remain. */
@@ -312,7 +370,7 @@ typedef struct exec_attempt {
     uint64_t id, job_id;
     uint32_t rank;
     char *task_name;
-    char *cgroup;   /* task cgroup path, or NULL */
+    exec_cg_t *cg;  /* its cgroup (who is in it is the task), or NULL (exec_track.c) */
     pid_t pid;      /* main process = process group = session */
     uint64_t start; /* its start time in ticks after boot */
     enum exec_phase phase;
@@ -329,7 +387,8 @@ typedef struct exec_attempt {
     uint64_t cpu_usec;  /* last sample of the tree's CPU, never decreasing */
     uint64_t rss_bytes; /* last sample */
     exec_result_t res;
-    exec_prepared_t *launch; /* started gated: kept until the child settled */
+    exec_prepared_t *launch; /* its start: kept until the child settled (exec'd or exited) */
+    uint64_t start_deadline; /* uv_now() by which the child must have exec'd */
 } exec_attempt_t;
 
 /* An attempt reported lately, whose escaped processes scans still kill. */
@@ -351,7 +410,11 @@ struct worker_exec {
     exec_callbacks_t cb;
     char *state_dir, *default_workdir, *running_path;
     char *cgroup_root; /* NULL: memory limits by sampling */
-    char *marker;      /* CAIRN_ATTEMPT_ID in the worker's own environment, or NULL */
+    char *worker_cg;   /* the worker's own cgroup, or NULL: no task cgroups */
+    exec_cg_t *cg_pool[EXEC_CG_POOL];
+    size_t ncg_pool;
+    unsigned cg_seq;
+    char *marker; /* CAIRN_ATTEMPT_ID in the worker's own environment, or NULL */
     pid_t self;
     long clk_tck;
     long page_size;
@@ -385,6 +448,9 @@ struct worker_exec {
     bool reap_check;   /* a started gated process may have died unseen: wait4 them */
     bool bind_parked;  /* self-starting parked processes wait to be bound */
     uint64_t gate_poll_ms;
+    uint64_t start_timeout_ms; /* exec_config_t.start_timeout_ms */
+    pid_t guard_pid;           /* exec_guard.c; 0: none */
+    int guard_fd;              /* the write end of its pipe, or -1 */
 };
 
 /* The leftovers file changed: written before the loop next blocks. */
@@ -430,8 +496,39 @@ int exec_running_append(worker_exec_t *x, const exec_attempt_t *a);
 /* Write state_dir/running from the attempts (atomic rename). */
 int exec_running_write(worker_exec_t *x);
 
+/* A process prepared ahead (gated) is made: append its line, so that it
+ * dies with the worker even if it starts by itself before its attempt. */
+int exec_running_append_gated(worker_exec_t *x, const exec_prepared_t *p);
+
+/* SIGKILL what the leftovers file at path records, if this boot wrote it
+ * (exec_track.c): the processes, their sessions, groups and descendants,
+ * their cgroups, and orphans carrying a recorded CAIRN_ATTEMPT_ID (but
+ * own_marker, NULL: none); again every 10 ms until none is left, at most
+ * wait_ms. Returns how many it found alive. For a restarted worker and the
+ * guard. */
+size_t exec_leftovers_end(const char *path, const char *own_marker, uint64_t wait_ms);
+
 /* Kill what a previous worker recorded in state_dir/running. */
 void exec_leftovers_kill(worker_exec_t *x);
+
+/* This boot's id (/proc/sys/kernel/random/boot_id) into buf: 0 or -errno. */
+int exec_boot_id(char *buf, size_t len);
+
+/* ---- the guard (exec_guard.c) ------------------------------------------ */
+
+/* How long the guard keeps killing a dead worker's leftovers. */
+#define EXEC_GUARD_KILL_MS 10000
+
+/* Fork the guard, a process that outlives the worker to end its tasks
+ * when the worker dies; x->guard_pid and x->guard_fd. 0 or -errno (err). */
+int exec_guard_start(worker_exec_t *x, cairn_error_t *err);
+
+/* The worker stops cleanly: the guard exits without killing anything
+ * (waited for, at most ~1 s). */
+void exec_guard_stop(worker_exec_t *x);
+
+/* Reap the guard if it died, and start another. */
+void exec_guard_check(worker_exec_t *x);
 
 /* The CPU time of an attempt's tree so far, in microseconds (as of the
  * last scan). */

@@ -175,3 +175,12 @@ bool exec_proc_environ_get(pid_t pid, const char *name, char *val, size_t len)
     free(buf);
     return found;
 }
+
+int exec_boot_id(char *buf, size_t len)
+{
+    ssize_t r = read_small("/proc/sys/kernel/random/boot_id", buf, len);
+    if (r < 0)
+        return (int)r;
+    buf[strcspn(buf, " \n")] = '\0';
+    return buf[0] ? 0 : -ENOENT;
+}

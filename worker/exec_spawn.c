@@ -1,8 +1,13 @@
-/* Starting a task's process: clone(CLONE_VM | CLONE_VFORK) on a stack of
- * our own, the child prepares itself and execs; the worker thread resumes
- * once the exec succeeded or the child gave up, with the child's errno and
- * message in memory they share. No helper binary and no second exec: the
- * whole start costs about what posix_spawn() costs.
+/* Starting a task's process: clone(CLONE_VM) on a stack of our own, the
+ * child prepares itself and execs while the worker thread goes on; the
+ * child's errno and message come back in memory they share, and
+ * CLONE_CHILD_CLEARTID tells when the child no longer uses the worker's
+ * memory (it exec'd or exited). No helper binary and no second exec: the
+ * whole start costs about what posix_spawn() costs, and the worker never
+ * waits for it: a start whose exec hangs (its program or directory on a
+ * file system that does not answer, a stopped child) cannot stop the
+ * worker's loop; exec.c fails such a start after a bound (exec.h,
+ * start_timeout_ms) and kills the child.
  *
  * The child, before exec:
  *   - resets every signal handler to the default and unblocks all signals
@@ -11,8 +16,10 @@
  *   - leads its own session and process group, so the worker signals the
  *     whole tree with kill(-pid);
  *   - dies with the worker thread (PR_SET_PDEATHSIG = SIGKILL), and gives up
- *     if the worker already died;
- *   - joins the task's cgroup when there is one;
+ *     if the worker already died; the death signal is set again after the
+ *     change to the submitter's uid, which clears it;
+ *   - is in the task's cgroup when there is one: created in it
+ *     (clone3 with CLONE_INTO_CGROUP, Linux 5.7), else it joins it;
  *   - binds to the task's PUs (sched_setaffinity, OS indexes are Linux CPU
  *     numbers) and prefers its NUMA nodes for memory (set_mempolicy with
  *     MPOL_PREFERRED_MANY, else MPOL_PREFERRED on the first node). A
@@ -28,29 +35,29 @@
  * The child runs on the worker's memory until it execs: it makes raw
  * system calls, so that no library state of the worker (errno, through the
  * thread pointer it shares; a sanitizer's signal bookkeeping) is touched
- * from the child, and writes nothing but the shared result.
+ * from the child, and writes nothing but the shared result. Where raw
+ * system calls are not written here (other than x86-64 and arm64) the
+ * start uses clone(CLONE_VM | CLONE_VFORK), and the worker waits for the
+ * exec as posix_spawn() would.
  *
- * Gated start (exec_spawn_gated, for the attempt queued behind a running
- * one): clone(CLONE_VM) without CLONE_VFORK, on a stack of its own; the
- * worker goes on at once. The child does all of the above but the CPU
- * binding, the submitter's identity and the directory, names itself
- * cairn-queued and sleeps at its gate; it takes the identity and directory
- * only once through, so a process of the submitter's shares the worker's
- * memory no longer than a vfork child does. The gate is either
+ * Gated start (the attempt queued behind a running one): the child does
+ * all of the above but the CPU binding, the submitter's identity and the
+ * directory, names itself cairn-queued and sleeps at its gate; it takes
+ * the identity and directory only once through, so a process of the
+ * submitter's shares the worker's memory no longer than an ungated child
+ * does. The gate is either
  *   - a pidfd of the running attempt's main process (after_fd): when that
  *     process exits the child wakes, on the core it left, binds itself and
  *     execs, the worker not involved; or
  *   - a futex: when the cores come free the worker binds the child
  *     (sched_setaffinity of a sleeping process moves nothing) and opens it.
  * Either way only the exec is left between the predecessor's end and the
- * task running. CLONE_CHILD_CLEARTID tells when the child no longer uses
- * the worker's memory (it exec'd or exited); until then its stack and
- * everything it reads stay. Measured on a 2-core VM (1,000 /bin/true
- * tasks, two slots): the futex gate gave 3-6% more tasks per second than
- * starting the queued attempt with vfork when its predecessor ended, the
- * pidfd gate 1.5-4% more again; binding the child before it sleeps (it
- * then runs on the predecessor's core while that still runs) gave no
- * gain. */
+ * task running. Until the child settled, its stack and everything it reads
+ * stay. Measured on a 2-core VM (1,000 /bin/true tasks, two slots): the
+ * futex gate gave 3-6% more tasks per second than starting the queued
+ * attempt when its predecessor ended, the pidfd gate 1.5-4% more again;
+ * binding the child before it sleeps (it then runs on the predecessor's
+ * core while that still runs) gave no gain. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -60,6 +67,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -105,6 +113,48 @@ static long sc(long nr, long a, long b, long c, long d)
 {
     long r = syscall(nr, a, b, c, d);
     return r < 0 ? -errno : r;
+}
+#endif
+
+/* clone3(2) arguments (linux/sched.h, whose CLONE_* clash with sched.h). */
+struct clone3_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+        set_tid_size, cgroup;
+};
+#define CLONE_INTO_CGROUP_ 0x200000000ULL
+
+#if defined(__x86_64__) && defined(SYS_clone3)
+#define EXEC_CAN_CLONE3 1
+/* clone3, the child running fn(arg) on the stack it was given and exiting
+ * with its result (glibc has no clone3 wrapper); -errno in the parent. */
+static long clone3_run(struct clone3_args *ca, int (*fn)(void *), void *arg)
+{
+    long ret;
+    register long r12 __asm__("r12") = (long)arg;
+    register long r13 __asm__("r13") = (long)fn;
+    __asm__ volatile("syscall\n\t"
+                     "test %%rax, %%rax\n\t"
+                     "jnz 1f\n\t"
+                     "xor %%ebp, %%ebp\n\t" /* the child: no caller frame */
+                     "mov %%r12, %%rdi\n\t"
+                     "call *%%r13\n\t"
+                     "mov %%eax, %%edi\n\t"
+                     "mov %[nr_exit], %%eax\n\t"
+                     "syscall\n\t"
+                     "ud2\n"
+                     "1:"
+                     : "=a"(ret)
+                     : "a"((long)SYS_clone3), "D"(ca), "S"(sizeof(*ca)), "r"(r12),
+                       "r"(r13), [nr_exit] "i"(SYS_exit)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#else
+#define EXEC_CAN_CLONE3 0
+static long clone3_run(struct clone3_args *ca, int (*fn)(void *), void *arg)
+{
+    (void)ca, (void)fn, (void)arg;
+    return -ENOSYS;
 }
 #endif
 
@@ -286,6 +336,12 @@ static void child_become(exec_child_t *c)
             (r = sc(SYS_setresgid, c->gid, c->gid, c->gid, 0)) < 0 ||
             (r = sc(SYS_setresuid, c->uid, c->uid, c->uid, 0)) < 0)
             child_fail(c, (int)-r, "cannot take the submitter's identity", NULL);
+        /* the new uid cleared the death signal: set it again, then make
+         * sure the worker did not die before it was set */
+        if ((r = sc(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0)) < 0)
+            child_fail(c, (int)-r, "prctl(PR_SET_PDEATHSIG)", NULL);
+        if (sc(SYS_getppid, 0, 0, 0, 0) != c->ppid)
+            child_fail(c, ESRCH, "the worker exited before the task started", NULL);
     }
     if ((r = sc(SYS_chdir, (long)c->cwd, 0, 0, 0)) < 0)
         child_fail(c, (int)-r, "working directory", c->cwd);
@@ -313,7 +369,7 @@ __attribute__((no_sanitize("address", "undefined"))) static int child_main(void 
     child_fd(c, (int)in, 0);
     if (in != 0)
         sc(SYS_close, in, 0, 0, 0);
-    if (c->cgroup_procs) {
+    if (c->cgroup_procs && !c->in_cgroup) {
         long fd = sc(SYS_openat, AT_FDCWD, (long)c->cgroup_procs, O_WRONLY | O_CLOEXEC, 0);
         if (fd < 0)
             child_fail(c, (int)-fd, "cannot join cgroup", c->cgroup_procs);
@@ -367,6 +423,8 @@ __attribute__((no_sanitize("address", "undefined"))) static int child_main(void 
         /* only now: a process with the submitter's identity shares the
          * worker's memory no longer than a vfork child does */
         child_become(c);
+    } else {
+        __atomic_store_n(&c->started, 1, __ATOMIC_RELEASE); /* only the exec is left */
     }
     unsigned long none = 0;
     sc(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof(none));
@@ -394,49 +452,46 @@ void exec_spawner_fini(exec_spawner_t *s)
         munmap(s->pool[--s->npool], CHILD_STACK);
 }
 
-int exec_spawn(exec_spawner_t *s, exec_child_t *c, pid_t *pid)
+/* Where the child cannot run beside the worker (no raw system calls):
+ * clone(CLONE_VM | CLONE_VFORK), the worker waiting for the exec. */
+static int spawn_vfork(exec_spawner_t *s, exec_child_t *c, pid_t *pid)
 {
     sigset_t all, old;
-    c->err = 0;
-    c->msg[0] = '\0';
     c->gated = false;
-    c->ppid = getpid();
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     pid_t p =
         clone(child_main, (char *)s->stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
     int e = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    c->alive = 0;
     if (p < 0) {
         snprintf(c->msg, sizeof(c->msg), "clone: %s", strerror(e));
         return -e;
-    }
-    if (c->err) {
-        /* the child gave up and exited: reap it here */
-        while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
-            ;
-        return -c->err;
     }
     *pid = p;
     return 0;
 }
 
-int exec_spawn_gated(exec_spawner_t *s, exec_child_t *c, pid_t *pid)
+int exec_spawn(exec_spawner_t *s, exec_child_t *c, pid_t *pid)
 {
-    if (!EXEC_CAN_GATE)
-        return -ENOSYS;
     sigset_t all, old;
     c->err = 0;
     c->msg[0] = '\0';
-    c->gated = true;
     c->gate = 0;
     c->alive = 1;
     c->started = 0;
     c->parked = 0;
     c->bound = 0;
     c->start_ms = 0;
+    c->in_cgroup = false;
     c->ppid = getpid();
-    if (s && s->npool > 0) {
+    if (!EXEC_CAN_GATE) {
+        if (c->gated)
+            return -ENOSYS;
+        return spawn_vfork(s, c, pid);
+    }
+    if (s->npool > 0) {
         c->stack = s->pool[--s->npool];
     } else {
         c->stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
@@ -448,17 +503,55 @@ int exec_spawn_gated(exec_spawner_t *s, exec_child_t *c, pid_t *pid)
     }
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    pid_t p = clone(child_main, (char *)c->stack + CHILD_STACK,
-                    CLONE_VM | CLONE_CHILD_CLEARTID | SIGCHLD, c, NULL, NULL, &c->alive);
-    int e = errno;
+    long p = -ENOSYS;
+    if (c->cgroup_fd >= 0 && EXEC_CAN_CLONE3 && !s->no_clone3) {
+        /* created in its cgroup: no migration (a lock of every cgroup
+         * and tens of microseconds) */
+        struct clone3_args ca = {
+            .flags = CLONE_VM | CLONE_CHILD_CLEARTID | CLONE_INTO_CGROUP_,
+            .child_tid = (uint64_t)(uintptr_t)&c->alive,
+            .exit_signal = SIGCHLD,
+            .stack = (uint64_t)(uintptr_t)c->stack,
+            .stack_size = CHILD_STACK,
+            .cgroup = (uint64_t)c->cgroup_fd,
+        };
+        c->in_cgroup = true;
+        p = clone3_run(&ca, child_main, c);
+        if (p < 0) {
+            c->in_cgroup = false; /* it joins after all (and says why it cannot) */
+            s->no_clone3 = p == -ENOSYS || p == -E2BIG;
+        }
+    }
+    int e = 0;
+    if (p < 0) {
+        p = clone(child_main, (char *)c->stack + CHILD_STACK,
+                  CLONE_VM | CLONE_CHILD_CLEARTID | SIGCHLD, c, NULL, NULL, &c->alive);
+        e = errno;
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (p < 0) {
         c->alive = 0;
         exec_spawn_stack_put(s, c);
+        snprintf(c->msg, sizeof(c->msg), "clone: %s", strerror(e));
         return -e;
     }
-    *pid = p;
+    *pid = (pid_t)p;
     return 0;
+}
+
+void exec_spawn_probe_cgroup(exec_spawner_t *s, int dirfd)
+{
+    if (!EXEC_CAN_CLONE3 || s->no_clone3)
+        return;
+    struct clone3_args ca = {
+        .flags = CLONE_INTO_CGROUP_, .exit_signal = SIGCHLD, .cgroup = (uint64_t)dirfd};
+    long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+    if (pid == 0)
+        for (;;) /* a copy of the worker: no exit handlers */
+            sc(SYS_exit, 0, 0, 0, 0);
+    int st = 0;
+    if (pid < 0 || waitpid((pid_t)pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        s->no_clone3 = true;
 }
 
 int exec_spawn_release(exec_child_t *c, pid_t pid)

@@ -12,6 +12,7 @@
 
 #include "daemon.h"
 #include "discover.h"
+#include "exec.h"
 #include "resources_print.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -43,6 +44,7 @@ enum {
     OPT_PASS_ENV,
     OPT_HASH_MAX_BYTES,
     OPT_HASH_TIMEOUT,
+    OPT_START_TIMEOUT,
 };
 
 struct options {
@@ -59,7 +61,8 @@ struct options {
     const char *tls_cert, *tls_ca;
     bool allow_root_tasks;
     bool insecure;           /* a tcp:// scheduler without TLS or join key is accepted */
-    uint32_t report_hold_ms; /* worker_daemon_config_t */
+    uint32_t report_hold_ms;   /* worker_daemon_config_t */
+    uint64_t start_timeout_ms; /* worker_daemon_config_t */
     worker_log_level_t log_level;
     char **pass_env; /* globs, split at commas (owned) */
     size_t npass_env;
@@ -85,12 +88,19 @@ static void usage(FILE *f)
                "                      scheduler requires one\n"
                "  --tls-cert FILE     certificate and key (PEM) for a tls+tcp:// scheduler\n"
                "  --tls-ca FILE       CA (PEM) that signed the scheduler's certificate\n"
+               "  --insecure          take work from a plain tcp:// scheduler that neither\n"
+               "                      TLS (tls+tcp:// with --tls-ca) nor --join-key\n"
+               "                      authenticates (refused otherwise: exit 2)\n"
                "  --allow-root-tasks  as root, run tasks submitted by root as root (tasks\n"
                "                      run as their submitter; root's are refused otherwise;\n"
                "                      also $CAIRN_ALLOW_ROOT_TASKS=1)\n"
                "  --report-hold MS    while queued tasks keep the slots busy, send task\n"
                "                      starts and successful ends at most MS ms late, many\n"
                "                      in one message (default %d; 0: each at once)\n"
+               "  --start-timeout T   fail a task whose process has not exec'd its\n"
+               "                      program T after its start (a program or directory\n"
+               "                      on a hung file system, a stopped process) and kill\n"
+               "                      it: ms, s or m (default %ds)\n"
                "  --pass-env GLOB     tasks also get the worker's variables whose names\n"
                "                      match GLOB (repeatable, or comma-separated; e.g.\n"
                "                      'LC_*,TZ'); they always get PATH and LANG, and\n"
@@ -109,7 +119,7 @@ static void usage(FILE *f)
                "  --label KEY=VALUE   add a node label (repeatable)\n"
                "  -h, --help          show this help and exit\n"
                "  -V, --version       show the version and exit\n",
-            WORKER_REPORT_HOLD_MS);
+            WORKER_REPORT_HOLD_MS, EXEC_START_TIMEOUT_MS / 1000);
 }
 
 /* A unit an option's number may carry, and what it multiplies by. */
@@ -215,6 +225,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"pass-env", required_argument, NULL, OPT_PASS_ENV},
         {"hash-max-bytes", required_argument, NULL, OPT_HASH_MAX_BYTES},
         {"hash-timeout", required_argument, NULL, OPT_HASH_TIMEOUT},
+        {"start-timeout", required_argument, NULL, OPT_START_TIMEOUT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {NULL, 0, NULL, 0},
     };
@@ -298,6 +309,16 @@ static int parse_options(int argc, char **argv, struct options *o)
             if (parse_limit("--hash-timeout", optarg, time_units, "a duration (e.g. 90s, 30m)",
                             &o->hash_timeout_ms) < 0)
                 return 2;
+            break;
+        case OPT_START_TIMEOUT:
+            if (parse_scaled(optarg, time_units, &o->start_timeout_ms) < 0 ||
+                o->start_timeout_ms == 0 || o->start_timeout_ms > 86400000) {
+                fprintf(stderr,
+                        "cairn-worker: --start-timeout: '%s' is not a duration from 1ms to 1 day "
+                        "(e.g. 500ms, 60s, 5m)\n",
+                        optarg);
+                return 2;
+            }
             break;
         case OPT_LOG_FILE:
             o->log_file = optarg;
@@ -431,6 +452,7 @@ static int run_daemon(const struct options *o)
         .npass_env = o->npass_env,
         .hash_max_bytes = o->hash_max_bytes,
         .hash_timeout_ms = o->hash_timeout_ms,
+        .start_timeout_ms = o->start_timeout_ms,
         .node_name = o->name,
         .topology = o->topology,
         .nlabels = o->nlabels,

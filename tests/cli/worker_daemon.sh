@@ -54,6 +54,8 @@ expect_exit "--bogus" 2 "bogus" "$w" --bogus
 expect_exit "bad log level" 2 "log-level" "$w" --log-level loud
 expect_exit "bad report hold" 2 "report-hold" "$w" --report-hold 5ms
 expect_exit "report hold too long" 2 "report-hold" "$w" --report-hold 1001
+expect_exit "bad start timeout" 2 "start-timeout" "$w" --start-timeout 5x
+expect_exit "zero start timeout" 2 "start-timeout" "$w" --start-timeout 0
 expect_exit "bad URL" 1 "scheduler URL" "$w" --scheduler "nosuch://x" --topology "$topo" \
     --state-dir "$tmp/s0"
 expect_exit "bad hash size" 2 "hash-max-bytes" "$w" --hash-max-bytes 5X

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "exec_private.h"
 #include "leak_check.h"
 #include "self_user.h"
+#include "proc_check.h"
 
 #define MAXR 8
 
@@ -34,6 +36,7 @@ struct fx {
     int nstarted, nexited;
     uint64_t started[MAXR];
     exec_result_t res[MAXR];
+    uint64_t start_timeout_ms; /* exec_config_t's, set before fx_create */
 };
 
 TestSuite(exec, .timeout = 60);
@@ -62,21 +65,32 @@ static void exited_cb(const exec_result_t *r, void *arg)
  * root's): the executor here is made as cairn-worker would make it. */
 static void fx_create(struct fx *f, const char *cgroup_dir)
 {
-    exec_config_t cfg = {.state_dir = f->dir, .cgroup_dir = cgroup_dir, .allow_root_tasks = true};
+    exec_config_t cfg = {.state_dir = f->dir,
+                         .cgroup_dir = cgroup_dir,
+                         .allow_root_tasks = true,
+                         .start_timeout_ms = f->start_timeout_ms};
     exec_callbacks_t cb = {started_cb, exited_cb, f};
     cairn_error_t err = {{0}};
     int r = worker_exec_create(&f->loop, &cfg, &cb, &f->x, &err);
     cr_assert_eq(r, 0, "worker_exec_create: %d %s", r, err.text);
 }
 
-static void fx_init_cg(struct fx *f, const char *cgroup_dir)
+/* A fresh executor on a new state directory, starts bounded by
+ * start_timeout_ms (0: the default). */
+static void fx_init_timeout(struct fx *f, const char *cgroup_dir, uint64_t start_timeout_ms)
 {
     memset(f, 0, sizeof(*f));
+    f->start_timeout_ms = start_timeout_ms;
     umask(022);
     strcpy(f->dir, "/tmp/cairn-exec-XXXXXX");
     cr_assert_not_null(mkdtemp(f->dir));
     cr_assert_eq(uv_loop_init(&f->loop), 0);
     fx_create(f, cgroup_dir);
+}
+
+static void fx_init_cg(struct fx *f, const char *cgroup_dir)
+{
+    fx_init_timeout(f, cgroup_dir, 0);
 }
 
 /* Memory limits by sampling unless a test asks for cgroups. */
@@ -824,9 +838,15 @@ static pid_t start_group(const char *child_file)
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        char script[256];
+        char script[512];
+        int null = open("/dev/null", O_RDWR);
+        /* nothing of the test's: a test runner waits on its output */
+        dup2(null, 0), dup2(null, 1), dup2(null, 2);
+        syscall(SYS_close_range, 3, ~0U, 0);
         setsid();
-        snprintf(script, sizeof(script), "sleep 1000 & echo $! > %s; exec sleep 1000", child_file);
+        snprintf(script, sizeof(script),
+                 "sleep 1000 & echo $! > %s.tmp; mv %s.tmp %s; exec sleep 1000", child_file,
+                 child_file, child_file);
         execl("/bin/sh", "sh", "-c", script, (char *)NULL);
         _exit(127);
     }
@@ -841,7 +861,11 @@ static bool reaped(struct fx *f, const void *arg)
     return pids_gone(f, arg);
 }
 
-LEAK_TEST(exec, leftovers_of_a_dead_worker_are_killed)
+/* A dead worker's leftovers file (header: its first line, or none) names
+ * a process group started here, with its start time, and another with a
+ * wrong start time (a recycled pid); a new executor on the state kills the
+ * first (killed) or leaves both alone, and lists none of them after. */
+static void leftovers_case(const char *header, bool killed)
 {
     struct fx f;
     char path[128], running[128];
@@ -864,24 +888,55 @@ LEAK_TEST(exec, leftovers_of_a_dead_worker_are_killed)
     snprintf(running, sizeof(running), "%s/running", f.dir);
     fp = fopen(running, "w");
     cr_assert_not_null(fp);
-    /* the leader with its start time; "other" recorded with a wrong start
-     * time (a recycled pid) must be left alone */
+    if (header)
+        fprintf(fp, "%s\n", header);
     fprintf(fp, "5 0 %d %" PRIu64 " -\n9 0 %d %" PRIu64 " -\n", (int)leader, lp.start, (int)other,
             op.start + 1);
     fclose(fp);
     fx_create(&f, "");
     pids[1] = leader;
     pids[2] = 0;
-    cr_assert(run_until(&f, reaped, pids, 5000), "the leftover group survived");
-    cr_assert(!pid_gone(other), "an unrelated process was killed");
+    if (killed) {
+        cr_assert(run_until(&f, reaped, pids, 5000), "the leftover group survived");
+    } else {
+        /* worker_exec_create() kills leftovers before it returns */
+        cr_assert(!gone_or_zombie(leader) && !gone_or_zombie(pids[0]),
+                  "another boot's leftover was killed");
+        kill(-leader, SIGKILL);
+        waitpid(leader, NULL, 0);
+    }
+    cr_assert(!gone_or_zombie(other), "an unrelated process was killed");
     kill(-other, SIGKILL);
     waitpid(other, NULL, 0);
+    char line[PATH_MAX + 256];
     fp = fopen(running, "r");
     cr_assert_not_null(fp);
-    cr_assert(fgets(path, sizeof(path), fp) && path[0] == '#');
-    cr_assert_null(fgets(path, sizeof(path), fp), "leftovers still listed: %s", path);
+    cr_assert(fgets(line, sizeof(line), fp) && line[0] == '#');
+    cr_assert_null(fgets(line, sizeof(line), fp), "leftovers still listed: %s", line);
     fclose(fp);
     fx_fini(&f);
+}
+
+LEAK_TEST(exec, leftovers_of_a_dead_worker_are_killed)
+{
+    char boot[64], header[160];
+    cr_assert_eq(exec_boot_id(boot, sizeof(boot)), 0);
+    snprintf(header, sizeof(header), "# cairn-worker 123 boot %s: attempt rank pid ...", boot);
+    leftovers_case(header, true);
+}
+
+/* An older worker's file, without a boot id, written since the boot. */
+LEAK_TEST(exec, leftovers_without_a_boot_id_are_killed_when_written_in_this_boot)
+{
+    leftovers_case(NULL, true);
+}
+
+/* After a reboot pids and start times name other processes: the lines of
+ * another boot's file are dropped, nothing is killed. */
+LEAK_TEST(exec, leftovers_of_another_boot_are_dropped_not_killed)
+{
+    leftovers_case("# cairn-worker 123 boot 00000000-0000-4000-8000-000000000000: attempt rank pid",
+                   false);
 }
 
 LEAK_TEST(exec, running_file_lists_attempts)
@@ -1123,20 +1178,6 @@ LEAK_TEST(exec, prepare_of_a_missing_workdir_keeps_nothing)
     cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 45, 0, 1, out, sizeof(out)), 0);
     cr_assert_neq(access(out, F_OK), 0, "a log was left");
     fx_fini(&f);
-}
-
-static bool gone_or_zombie(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return true;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    const char *rp = strrchr(buf, ')');
-    return !rp || (rp[1] == ' ' && rp[2] == 'Z');
 }
 
 /* A worker that dies (killed, no clean-up) takes its waiting processes
@@ -1460,6 +1501,128 @@ LEAK_TEST(exec, logs_are_private_and_the_submitters)
     fx_fini(&f);
 }
 
+/* ---- starts that hang (exec.h, start_timeout_ms) ---------------------------- */
+
+static void count_tick_cb(uv_timer_t *t)
+{
+    (*(int *)t->data)++;
+}
+
+/* A copy of /bin/true in f's directory whose open blocks: the test holds a
+ * write lease on it, and the kernel makes whoever opens it (the child's
+ * execve) wait until the holder lets go (45 s by default), as a program on
+ * a file system that does not answer would. The lease's fd, or -1 (then
+ * the test is skipped). */
+static int hung_program(struct fx *f, char *path, size_t len)
+{
+    char cmd[300];
+    snprintf(path, len, "%s/hung-true", f->dir);
+    snprintf(cmd, sizeof(cmd), "cp /bin/true '%s'", path);
+    cr_assert_eq(system(cmd), 0);
+    signal(SIGIO, SIG_IGN); /* the lease holder is told of the break with SIGIO */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    if (fcntl(fd, F_SETLEASE, F_WRLCK) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Wait for the end of attempt id, whose exec hangs: the loop runs on (a
+ * timer ticks) meanwhile, no started() comes, the start fails after the
+ * bound with a message that says so, and its process is gone. */
+static void expect_hung_start_fails(struct fx *f, uint64_t id, int *ticks, uv_timer_t *tick)
+{
+    wait_exited(f, 1, 10000);
+    int seen = *ticks;
+    uv_close((uv_handle_t *)tick, NULL);
+    const exec_result_t *r = result_of(f, id);
+    cr_assert(r->start_failed, "exit %d signal %d", r->exit_code, r->signal);
+    cr_assert_eq(f->nstarted, 0, "a hung start was reported started");
+    cr_assert(strstr(r->error, "did not start within 300 ms"), "error: %s", r->error);
+    cr_assert_gt(seen, 0, "the loop did not run while the start hung");
+    cr_assert(pid_gone(r->pid), "the hung process %d is still there", r->pid);
+}
+
+/* A start (prepared ahead: released) whose exec hangs: started, the loop
+ * runs on, and the start fails after the bound (300 ms). */
+static void hung_start_case(uint64_t id, bool prepared)
+{
+    struct fx f;
+    char prog[128];
+    cairn_error_t err = {{0}};
+    fx_init_timeout(&f, "", 300);
+    int lease = hung_program(&f, prog, sizeof(prog));
+    if (lease < 0) {
+        fx_fini(&f);
+        cr_skip_test("no write lease on a file here");
+    }
+    const char *argv[] = {prog};
+    exec_spec_t s = spec_of(id, 1, argv, false);
+    exec_prepared_t *p = prepared ? prepare_ok(&f, &s) : NULL;
+    int ticks = 0;
+    uv_timer_t tick;
+    uv_timer_init(&f.loop, &tick);
+    tick.data = &ticks;
+    uv_timer_start(&tick, count_tick_cb, 10, 10);
+    if (p) /* returns at once either way: the child execs on its own */
+        cr_assert_eq(worker_exec_start_prepared(f.x, p, &err), 0, "%s", err.text);
+    else
+        start_ok(&f, &s);
+    expect_hung_start_fails(&f, id, &ticks, &tick);
+    close(lease);
+    fx_fini(&f);
+}
+
+LEAK_TEST(exec, a_start_whose_exec_hangs_fails_after_the_bound)
+{
+    hung_start_case(60, false);
+}
+
+LEAK_TEST(exec, a_prepared_start_whose_exec_hangs_fails_after_the_bound)
+{
+    hung_start_case(61, true);
+}
+
+/* ---- dying with the worker ------------------------------------------------ */
+
+/* A copy of exec_helper where the user nobody can run it (the build tree
+ * may not be reachable): dir/exec_helper. */
+static void helper_for_nobody(const char *dir, char *path, size_t len)
+{
+    char cmd[600];
+    snprintf(path, len, "%s/exec_helper", dir);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 755 '%s' '%s'", CAIRN_EXEC_HELPER, path, dir,
+             path);
+    cr_assert_eq(system(cmd), 0);
+}
+
+/* Taking the submitter's uid clears the death signal; the child sets it
+ * again, so a task run as another user still dies with the worker. */
+LEAK_TEST(exec, a_task_run_as_its_submitter_keeps_its_death_signal)
+{
+    struct fx f;
+    char helper[160];
+    if (geteuid() != 0 || !getpwnam("nobody"))
+        cr_skip_test("needs root and a nobody account");
+    fx_init(&f);
+    helper_for_nobody(f.dir, helper, sizeof(helper));
+    const char *argv[] = {helper, "pdeathsig"};
+    exec_spec_t s = spec_of(62, 2, argv, false);
+    s.user = "nobody";
+    start_ok(&f, &s);
+    wait_exited(&f, 1, 10000);
+    const exec_result_t *r = result_of(&f, 62);
+    cr_assert(!r->start_failed, "%s", r->error);
+    cr_assert_eq(r->exit_code, 0);
+    char *out = read_log(&f, 62, 1), want[32];
+    snprintf(want, sizeof(want), "uid %d pdeathsig %d\n", (int)getpwnam("nobody")->pw_uid, SIGKILL);
+    cr_assert_str_eq(out, want);
+    free(out);
+    fx_fini(&f);
+}
+
 /* The worker writes logs as root: it never follows a symbolic link there
  * (the start fails and the link's target is untouched), and reads only a
  * plain log file (no link, one name). */
@@ -1668,5 +1831,164 @@ LEAK_TEST(exec, a_task_does_not_get_the_workers_environment)
     snprintf(home, sizeof(home), "HOME=%s", pw->pw_dir);
     cr_expect(has_line(out, home), "%s", out);
     free(out);
+    fx_fini(&f);
+}
+
+/* Run the loop of an executor in this (forked) process until it is killed. */
+__attribute__((noreturn)) static void run_forever(struct fx *f)
+{
+    for (;;)
+        uv_run(&f->loop, UV_RUN_DEFAULT);
+}
+
+static bool all_gone_or_zombies(const pid_t *pids)
+{
+    for (size_t i = 0; pids[i]; i++)
+        if (!gone_or_zombie(pids[i]))
+            return false;
+    return true;
+}
+
+/* A worker killed with -9 takes every process of its tasks with it, the
+ * whole tree, within a second: a task run as another user (whose main
+ * process lost its death signal with the uid change before it was set
+ * again), its shell's child, a child that left the session and a
+ * double-forked daemon. The guard ends them (by their cgroup where the
+ * worker has one: cgroup_dir NULL); nothing waits for a restart. */
+static void killed_worker_case(const char *cgroup_dir)
+{
+    struct passwd *pw = getpwnam("nobody");
+    if (geteuid() != 0 || !pw)
+        cr_skip_test("needs root and a nobody account: the task runs as nobody");
+    char dir[] = "/tmp/cairn-tree-XXXXXX", ready[64], pidfile[64], nocg[64];
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_eq(chmod(dir, 0777), 0);
+    snprintf(ready, sizeof(ready), "%s/ready", dir);
+    snprintf(pidfile, sizeof(pidfile), "%s/pids", dir);
+    snprintf(nocg, sizeof(nocg), "%s/no-cgroup", dir);
+    pid_t worker = fork();
+    cr_assert_geq(worker, 0);
+    if (worker == 0) {
+        struct fx f;
+        const char *argv[] = {"echo start; " TREE_SCRIPT "echo $$ >> pids; touch ready; wait"};
+        exec_spec_t s = spec_of(63, 1, argv, true);
+        fx_init_cg(&f, cgroup_dir);
+        if (!cgroup_dir && !f.x->worker_cg) {
+            fclose(fopen(nocg, "w"));
+            _exit(0);
+        }
+        s.workdir = dir;
+        s.user = "nobody";
+        start_ok(&f, &s);
+        run_forever(&f);
+    }
+    int64_t deadline = (int64_t)time(NULL) + 20;
+    while (access(ready, F_OK) != 0 && time(NULL) < deadline && !gone_or_zombie(worker))
+        nanosleep(&(struct timespec){0, 5000000}, NULL); /* polls a condition */
+    if (access(nocg, F_OK) == 0) {
+        waitpid(worker, NULL, 0);
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        cr_expect_eq(system(cmd), 0);
+        cr_skip_test("no cgroup v2 hierarchy the worker may write to here");
+    }
+    cr_assert_eq(access(ready, F_OK), 0, "the task did not get ready");
+    pid_t pids[16];
+    read_pids(pidfile, pids);
+    cr_assert_gt(pids[3], 1, "four processes: child, setsid child, daemon, shell");
+    for (int i = 0; pids[i]; i++)
+        cr_assert_eq(proc_euid(pids[i]), (int)pw->pw_uid, "pid %d is not nobody's", pids[i]);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    kill(worker, SIGKILL);
+    cr_assert_eq(waitpid(worker, NULL, 0), worker);
+    int64_t ms = 0;
+    do {
+        nanosleep(&(struct timespec){0, 2000000}, NULL); /* polls a condition, 1 s deadline */
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    } while (!all_gone_or_zombies(pids) && ms < 1000);
+    for (int i = 0; pids[i]; i++) {
+        if (!gone_or_zombie(pids[i]))
+            kill(pids[i], SIGKILL); /* the test's own clean-up */
+        cr_expect(gone_or_zombie(pids[i]), "pid %d outlived its worker by 1 s", pids[i]);
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+Test(exec, a_killed_worker_takes_its_tasks_whole_trees_within_a_second)
+{
+    killed_worker_case("");
+}
+
+Test(exec, a_killed_worker_takes_its_tasks_whole_cgroups_within_a_second)
+{
+    killed_worker_case(NULL);
+}
+
+/* ---- who belongs to a task: its cgroup ------------------------------------ */
+
+/* With task cgroups, a task's processes are those in its cgroup: a daemon
+ * that leaves the session and claims another attempt (CAIRN_ATTEMPT_ID of
+ * a running one, which the worker reads only without cgroups) still ends
+ * with its own task, before that task is reported. */
+LEAK_TEST(exec, a_daemon_claiming_another_attempt_still_ends_with_its_own)
+{
+    struct fx f;
+    const char *long_argv[] = {"sleep 1000"};
+    const char *argv[] = {
+        "(CAIRN_ATTEMPT_ID=70 setsid sh -c 'echo $$ > pids.tmp; mv pids.tmp pids; exec sleep "
+        "1000' &); while [ ! -e pids ]; do sleep 0.01; done; exit 0"};
+    exec_spec_t other = spec_of(70, 1, long_argv, true), s = spec_of(71, 1, argv, true);
+    char path[128];
+    pid_t pids[16];
+    fx_init_cg(&f, NULL);
+    if (!f.x->worker_cg) {
+        fx_fini(&f);
+        cr_skip_test("no cgroup v2 hierarchy the worker may write to here");
+    }
+    s.workdir = f.dir;
+    start_ok(&f, &other);
+    start_ok(&f, &s);
+    wait_exited(&f, 1, 10000);
+    cr_assert_eq(result_of(&f, 71)->exit_code, 0);
+    snprintf(path, sizeof(path), "%s/pids", f.dir);
+    read_pids(path, pids);
+    cr_assert_gt(pids[0], 1);
+    cr_assert(gone_or_zombie(pids[0]), "the daemon %d outlived its task", pids[0]);
+    cr_assert_eq(worker_exec_cancel(f.x, 70, 100), 0);
+    wait_exited(&f, 2, 5000);
+    fx_fini(&f);
+}
+
+/* Task cgroups are used again: after a task whose leftover child was
+ * killed, and after a cancelled one, the next tasks (in the same cgroups)
+ * run. Some kernels kill at birth a process created (CLONE_INTO_CGROUP) in
+ * a cgroup that cgroup.kill was once written to. */
+LEAK_TEST(exec, task_cgroups_are_used_again_after_a_kill)
+{
+    struct fx f;
+    fx_init_cg(&f, NULL);
+    if (!f.x->worker_cg) {
+        fx_fini(&f);
+        cr_skip_test("no cgroup v2 hierarchy the worker may write to here");
+    }
+    cr_assert_eq(run_sh(&f, 80, "sleep 1000 & exit 0")->exit_code, 0);
+    const char *argv[] = {"trap '' TERM; sleep 1000 & wait"};
+    exec_spec_t s = spec_of(81, 1, argv, true);
+    start_ok(&f, &s);
+    wait_started(&f, 2);
+    cr_assert_eq(worker_exec_cancel(f.x, 81, 50), 0);
+    wait_exited(&f, 2, 5000);
+    cr_assert(result_of(&f, 81)->cancelled);
+    for (uint64_t id = 82; id < 85; id++) {
+        const exec_result_t *r = run_sh(&f, id, "echo again");
+        cr_assert(!r->start_failed && r->exit_code == 0, "attempt %" PRIu64 ": %s (signal %d)", id,
+                  r->error, r->signal);
+    }
+    /* one task at a time: one cgroup, used again by every task */
+    cr_assert_eq(f.x->cg_seq, 1, "%u task cgroups made for one task at a time", f.x->cg_seq);
     fx_fini(&f);
 }

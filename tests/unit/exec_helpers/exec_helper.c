@@ -1,9 +1,11 @@
 /* What tasks run in tests/unit/test_worker_exec.c:
  *   exec_helper alloc MIB   touch MIB MiB of memory, then wait to be killed
- *   exec_helper spin MS     use MS milliseconds of CPU, then exit 0 */
+ *   exec_helper spin MS     use MS milliseconds of CPU, then exit 0
+ *   exec_helper pdeathsig   print its uid and its parent-death signal */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +37,13 @@ int main(int argc, char **argv)
             x++;
         return 0;
     }
-    fprintf(stderr, "usage: exec_helper alloc MIB | spin MS\n");
+    if (argc == 2 && strcmp(argv[1], "pdeathsig") == 0) {
+        int sig = -1;
+        if (prctl(PR_GET_PDEATHSIG, &sig) < 0)
+            return 1;
+        printf("uid %d pdeathsig %d\n", (int)getuid(), sig);
+        return 0;
+    }
+    fprintf(stderr, "usage: exec_helper alloc MIB | spin MS | pdeathsig\n");
     return 2;
 }
