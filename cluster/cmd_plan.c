@@ -19,9 +19,9 @@ const char cmd_plan_help[] =
     "fragmentation; for a recorded trace, beside what actually happened.\n"
     "  --trace last:7d    the scheduler's accounting of attempts that ended in the\n"
     "                     last 7 days (d, h, m, s), and those still running\n"
-    "  --trace FILE       a JSON trace (accounting records) or a CSV trace (README)\n"
+    "  --trace FILE       a JSON trace (accounting records) or a CSV trace (docs/capacity.md)\n"
     "  --cluster current  the scheduler's nodes (the default)\n"
-    "  --cluster FILE     a cluster file (JSON, README) or an hwloc XML topology\n"
+    "  --cluster FILE     a cluster file (JSON, docs/capacity.md) or an hwloc XML topology\n"
     "  --add Nx FILE.xml  N more nodes like the topology (named FILE+1...)\n"
     "  --remove NODE      leave a node out\n"
     "  --json             print JSON\n"
@@ -128,7 +128,7 @@ static bool end_of(const char *word, int code, sched_sim_outcome_t *o)
     return false;
 }
 
-/* Task t's spec and attempt outcomes (see README: how a trace is replayed). */
+/* Task t's spec and attempt outcomes (docs/capacity.md: how a trace is replayed). */
 static int build_task(plan_work_t *w, plan_job_t *j, size_t k, const plan_task_t *t)
 {
     const plan_rec_t *r0 = task_rec(w, t, 0);

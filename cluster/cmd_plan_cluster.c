@@ -1,5 +1,5 @@
 /* cairn plan: the cluster to simulate, from the scheduler (NodesReply), a
- * cluster file (JSON, README "Capacity planning") or hwloc XML topologies.
+ * cluster file (JSON, docs/capacity.md) or hwloc XML topologies.
  * XML goes through the worker's own discovery (worker/discover.c) and the
  * scheduler's Register conversion (scheduler/convert.c): what a worker
  * started with --topology FILE would register. */

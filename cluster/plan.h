@@ -52,7 +52,7 @@ typedef struct plan_trace {
 } plan_trace_t;
 
 /* Load a trace file: JSON (an array of AccountingRecord objects under
- * their .proto names, or {"records": [...]}) or the CSV format (README).
+ * their .proto names, or {"records": [...]}) or the CSV format (docs/capacity.md).
  * Prints "cairn plan: FILE:LINE: ..." and returns CLI_USAGE on bad input,
  * CLI_NOTFOUND if it cannot be read; CLI_OK. */
 int plan_trace_load(const char *path, plan_trace_t *t);
@@ -77,7 +77,7 @@ typedef struct plan_cluster {
     size_t n, cap;
 } plan_cluster_t;
 
-/* Nodes of a cluster file (JSON, README) or of a hwloc XML topology
+/* Nodes of a cluster file (JSON, docs/capacity.md) or of a hwloc XML topology
  * (count copies named NAME-1...). CLI_OK, or prints and returns
  * CLI_USAGE / CLI_NOTFOUND. */
 int plan_cluster_load(const char *path, plan_cluster_t *c);

@@ -16,7 +16,7 @@
  * (or only those whose label holds --perf-job's text), so a profile holds
  * the job's window and nothing else.
  *
- * Workloads (see README "Performance"):
+ * Workloads (see docs/performance.md):
  *   raw      /bin/true spawned two at a time from a C loop (posix_spawn,
  *            no scheduler): the machine's limit
  *   w1       1,000 independent /bin/true tasks in one job

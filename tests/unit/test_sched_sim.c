@@ -269,7 +269,7 @@ LEAK_TEST(sched_sim, adding_nodes_never_increases_waits)
         /* independent tasks of one shape and one priority, no failures:
          * the trace class the property holds for (first-come first-served
          * on identical slots). With mixed shapes, greedy placement has
-         * Graham's anomalies (README, Capacity planning). */
+         * Graham's anomalies (docs/capacity.md). */
         static const int shapes[] = {0, 1, 2, 8};
         workload_init(&w, seed * 104729, false, false, shapes[seed % 4]);
         for (int j = 0; j < NJOBS; j++)
