@@ -8,19 +8,6 @@
 static const char *const slow_grace[] = {"--heartbeat-timeout", "60s", "--restart-grace", "60s",
                                          NULL};
 
-static Cairn__NodeInfo *node_info(h_sched_t *s, const char *name, Cairn__NodesReply **keep)
-{
-    Cairn__NodesRequest req = CAIRN__NODES_REQUEST__INIT;
-    char *names[] = {(char *)name};
-    req.n_names = 1;
-    req.names = names;
-    cairn_error_t err = {{0}};
-    *keep = (Cairn__NodesReply *)h_call(s, CAIRN_MSG_NODES, &req.base, CAIRN_MSG_NODES_REPLY, &err);
-    cr_assert_not_null(*keep, "nodes: %s", err.text);
-    cr_assert_eq((*keep)->n_nodes, 1, "node %s listed", name);
-    return (*keep)->nodes[0];
-}
-
 static void drain(h_sched_t *s, const char *node, bool on, const char *reason)
 {
     Cairn__DrainRequest req = CAIRN__DRAIN_REQUEST__INIT;
@@ -38,19 +25,11 @@ static void expect_node(h_sched_t *s, const char *name, Cairn__NodeState state, 
                         const char *reason)
 {
     Cairn__NodesReply *keep;
-    Cairn__NodeInfo *ni = node_info(s, name, &keep);
+    Cairn__NodeInfo *ni = h_node_info(s, name, &keep);
     cr_expect_eq(ni->state, state, "node %s: state %d, want %d", name, ni->state, state);
     cr_expect_eq(ni->drained, drained, "node %s drained", name);
     cr_expect_str_eq(ni->drain_reason, reason, "node %s drain reason", name);
     cairn_msg_free(&keep->base);
-}
-
-static void register_ok(h_worker_t *w)
-{
-    Cairn__RegisterReply *rr = h_register(w, NULL, 0);
-    cr_assert_not_null(rr, "no register reply");
-    cr_assert(rr->accepted, "refused: %s", rr->error);
-    cairn_msg_free(&rr->base);
 }
 
 Test(nodes, drain_and_reason_survive_reconnects_and_restarts)
@@ -60,13 +39,13 @@ Test(nodes, drain_and_reason_survive_reconnects_and_restarts)
     h_sched_start(&s, slow_grace);
     h_worker_t w;
     h_worker_open(&w, s.workers, "local", 2, 0);
-    register_ok(&w);
+    h_register_ok(&w);
     drain(&s, "local", true, "maint");
     expect_node(&s, "local", CAIRN__NODE_STATE__NODE_STATE_DRAINED, true, "maint");
     /* the worker reconnects (a blip, a worker restart) */
     h_worker_close(&w);
     h_worker_open(&w, s.workers, "local", 2, 0);
-    register_ok(&w);
+    h_register_ok(&w);
     expect_node(&s, "local", CAIRN__NODE_STATE__NODE_STATE_DRAINED, true, "maint");
     /* nothing is placed on it */
     const char *tasks[] = {"t"};
@@ -76,7 +55,7 @@ Test(nodes, drain_and_reason_survive_reconnects_and_restarts)
     h_sched_stop(&s, SIGKILL);
     h_sched_start(&s, slow_grace);
     expect_node(&s, "local", CAIRN__NODE_STATE__NODE_STATE_RETURNING, true, "maint");
-    register_ok(&w);
+    h_register_ok(&w);
     expect_node(&s, "local", CAIRN__NODE_STATE__NODE_STATE_DRAINED, true, "maint");
     cr_expect_null(h_recv(&w, CAIRN_MSG_ASSIGN_TASK, 300), "a drained node got work");
     /* undrain: the task runs */
@@ -103,12 +82,12 @@ Test(nodes, no_new_work_for_a_node_that_has_not_come_back)
     h_worker_t a, b;
     h_worker_open(&a, s.workers, "back", 2, 0);
     h_worker_open(&b, s.workers, "away", 8, 0);
-    register_ok(&a);
-    register_ok(&b);
+    h_register_ok(&a);
+    h_register_ok(&b);
     h_worker_close(&b);
     h_sched_stop(&s, SIGKILL);
     h_sched_start(&s, slow_grace);
-    register_ok(&a);
+    h_register_ok(&a);
     expect_node(&s, "away", CAIRN__NODE_STATE__NODE_STATE_RETURNING, false, "");
     Cairn__RetryPolicy rp = CAIRN__RETRY_POLICY__INIT;
     rp.max_attempts = 1;
@@ -159,7 +138,7 @@ Test(nodes, returning_node_goes_down_after_the_grace)
     h_worker_t a, b;
     h_worker_open(&a, s.workers, "back", 1, 0);
     h_worker_open(&b, s.workers, "away", 1, 0);
-    register_ok(&b);
+    h_register_ok(&b);
     const char *tasks[] = {"t"};
     uint64_t job = h_submit(&s, "moved", tasks, 1, 1, 0, NULL);
     Cairn__AssignTask *at = (Cairn__AssignTask *)h_recv(&b, CAIRN_MSG_ASSIGN_TASK, 10000);
@@ -168,7 +147,7 @@ Test(nodes, returning_node_goes_down_after_the_grace)
     h_worker_close(&b);
     h_sched_stop(&s, SIGKILL);
     h_sched_start(&s, short_grace);
-    register_ok(&a);
+    h_register_ok(&a);
     at = (Cairn__AssignTask *)h_recv_beating(&a, CAIRN_MSG_ASSIGN_TASK, 10000, 100);
     cr_assert_not_null(at, "the lost node's task was not retried");
     cr_expect_eq(at->attempt_number, 2);
@@ -196,7 +175,7 @@ Test(nodes, a_stalled_scheduler_condemns_no_node)
     h_sched_start(&s, quick);
     h_worker_t w;
     h_worker_open(&w, s.workers, "steady", 1, 0);
-    register_ok(&w);
+    h_register_ok(&w);
     cr_assert_null(h_recv_beating(&w, CAIRN_MSG_ASSIGN_TASK, 300, 100));
     cr_assert_eq(kill(s.pid, SIGSTOP), 0);
     cr_assert_null(h_recv_beating(&w, CAIRN_MSG_ASSIGN_TASK, 1200, 100));
