@@ -224,13 +224,15 @@ tasks:
 YAML
 expect 0 "submit three 8-GPU tasks" -- "$cairn" submit "$dir/eight.yaml"
 ejob=$(cat "$dir/out")
-wait_for "g1 running, g2 and g3 queued behind it" status_is "$ejob" \
-    "t['g1']['state'] == 'running' and t['g1']['attempts'][0]['start_time_ms'] > 0 and all(t[n]['attempts'] and t[n]['attempts'][0]['queued_after'] > 0 for n in ('g2', 'g3'))"
+wait_for "g1 started, g2 and g3 placed behind it" status_is "$ejob" \
+    "t['g1']['state'] == 'running' and t['g1']['attempts'][0]['start_time_ms'] > 0 and t['g2']['attempts'] and t['g3']['attempts']"
 # the attempt each one waits for: g2 for g1, g3 for g2 (one line)
 attempt_of() { python3 -c "import json,sys; print([x for x in json.load(open(sys.argv[1]))['tasks'] if x['name'] == sys.argv[2]][0]['attempts'][0][sys.argv[3]])" "$dir/st.json" "$@"; }
 g1a=$(attempt_of g1 attempt_id)
 ahead_g2=$(attempt_of g2 queued_after)
 ahead_g3=$(attempt_of g3 queued_after)
+[ "$ahead_g2" = "$g1a" ] && [ "$ahead_g3" -gt 0 ] 2>/dev/null ||
+    bad "g2 and g3 are not queued behind g1: $(cat "$dir/st.json")"
 status_is "$ejob" "all(t[n]['state'] == 'pending' and t[n]['pending_reason'] == 'queued_on_node' and t[n]['attempts'][0]['start_time_ms'] == 0 and t[n]['attempts'][0]['gpus'] == [] and t[n]['attempts'][0]['replicas'][0]['gpus'] == [] and t[n]['attempts'][0]['node'] == 'sim1' for n in ('g2', 'g3')) and t['g1']['attempts'][0]['gpus'] == list(range(8)) and j['job']['tasks_running'] == 1 and j['job']['tasks_pending'] == 2" &&
     ok "status --json: queued tasks are pending, on sim1, with no GPUs and no start" ||
     bad "status --json of queued tasks: $(cat "$dir/st.json")"
