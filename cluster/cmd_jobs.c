@@ -33,7 +33,8 @@ const char cmd_explain_help[] =
     "Usage: cairn explain JOB TASK [--replica N] [--json]\n"
     "\n"
     "Say why a task waits (per reason, how many nodes refuse it) or where and why\n"
-    "it was placed.\n";
+    "it was placed. A task queued on a node behind a running attempt (prefetch) is\n"
+    "pending, as in 'cairn status': the node, and the attempt it starts after.\n";
 
 #define JSTATE(v) ui_enum(&cairn__job_state__descriptor, (int)(v))
 #define TSTATE(v) ui_enum(&cairn__task_state__descriptor, (int)(v))
