@@ -15,7 +15,9 @@ const char cmd_inspect_help[] =
     "every attempt its seed, why the one before ended, the node with its topology\n"
     "fingerprint, worker, driver and CUDA versions, cores and GPUs (model, UUID,\n"
     "PCI bus id), times, how it ended, peak memory, CPU time and the SHA-256 of\n"
-    "its declared outputs.\n"
+    "its declared outputs. Every rank of a gang is listed with its own node, cores\n"
+    "and GPUs. An attempt that has not started (queued on a node behind another, or\n"
+    "cancelled before it started) has no worker, cores, GPUs or start time.\n"
     "  --json   print the record as JSON (the format of 'cairn provenance')\n";
 
 const char cmd_provenance_help[] =
@@ -90,13 +92,21 @@ static void print_attempt(const Cairn__AttemptProvenance *a)
     printf(" on %s", a->node && *a->node ? a->node : "-");
     if (a->previous_end && *a->previous_end)
         printf(" (the one before: %s)", a->previous_end);
-    printf("\n    seed %" PRIu64 ", worker %s, topology %s", a->seed,
-           a->worker_version && *a->worker_version ? a->worker_version : "?",
-           a->node_fingerprint && *a->node_fingerprint ? a->node_fingerprint : "?");
-    if (a->driver_version && *a->driver_version)
-        printf(", driver %s", a->driver_version);
-    if (a->cuda_version && *a->cuda_version)
-        printf(", CUDA %s", a->cuda_version);
+    bool ended = a->end && *a->end;
+    /* started, or (a cache hit) its outputs were checked there */
+    bool ran = a->start_time_ms > 0 || (ended && !strcmp(a->end, "cached"));
+    printf("\n    seed %" PRIu64, a->seed);
+    if (ran) {
+        printf(", worker %s, topology %s",
+               a->worker_version && *a->worker_version ? a->worker_version : "?",
+               a->node_fingerprint && *a->node_fingerprint ? a->node_fingerprint : "?");
+        if (a->driver_version && *a->driver_version)
+            printf(", driver %s", a->driver_version);
+        if (a->cuda_version && *a->cuda_version)
+            printf(", CUDA %s", a->cuda_version);
+    } else {
+        printf(", %s", ended ? "never started" : "not started yet");
+    }
     printf("\n    cores");
     for (size_t i = 0; i < a->n_cores; i++)
         printf("%s%u", i ? "," : " ", a->cores[i]);
@@ -110,7 +120,10 @@ static void print_attempt(const Cairn__AttemptProvenance *a)
     when(a->end_time_ms, t1, sizeof(t1));
     if (a->start_time_ms > 0 && a->end_time_ms >= a->start_time_ms)
         ui_duration(a->end_time_ms - a->start_time_ms, dur, sizeof(dur));
-    printf("\n    %s -> %s %s  %s", t0, t1, dur, a->end && *a->end ? a->end : "running");
+    const char *end = ended ? a->end : ran ? "running" : "not started yet";
+    if (ended && !ran && !strcmp(a->end, "cancelled"))
+        end = "cancelled before it started";
+    printf("\n    %s -> %s %s  %s", t0, t1, dur, end);
     if (a->end && !strcmp(a->end, "exit_nonzero"))
         printf(" (code %d)", a->exit_code);
     if (a->signal)

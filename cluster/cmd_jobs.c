@@ -11,6 +11,9 @@ const char cmd_status_help[] =
     "Usage: cairn status JOB [--json]\n"
     "\n"
     "Show a job and a table of its tasks: NAME STATE ATTEMPT NODE GPUS DURATION REASON.\n"
+    "A gang (replicas) has a row per rank, NAME#RANK, with that rank's node and GPUs.\n"
+    "A task queued on a node behind a running attempt (prefetch) is pending, with\n"
+    "no GPUs and no duration until it starts.\n"
     "  --json   print a JSON object (job summary, tasks with their attempts)\n";
 const char cmd_jobs_help[] = "Usage: cairn jobs [--json]\n"
                              "\n"
@@ -30,7 +33,8 @@ const char cmd_explain_help[] =
     "Usage: cairn explain JOB TASK [--replica N] [--json]\n"
     "\n"
     "Say why a task waits (per reason, how many nodes refuse it) or where and why\n"
-    "it was placed.\n";
+    "it was placed. A task queued on a node behind a running attempt (prefetch) is\n"
+    "pending, as in 'cairn status': the node, and the attempt it starts after.\n";
 
 #define JSTATE(v) ui_enum(&cairn__job_state__descriptor, (int)(v))
 #define TSTATE(v) ui_enum(&cairn__task_state__descriptor, (int)(v))
@@ -136,19 +140,39 @@ static void json_summary(FILE *f, const Cairn__JobSummary *j)
             j->tasks_cancelled);
 }
 
+static void json_gpus(FILE *f, Cairn__GpuRef *const *g, size_t n)
+{
+    fputc('[', f);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s%u", i ? ", " : "", g[i]->index);
+    fputc(']', f);
+}
+
 static void json_attempt(FILE *f, const Cairn__AttemptInfo *a)
 {
     fprintf(f,
             "{\"attempt_id\": %llu, \"number\": %u, \"node\": ", (unsigned long long)a->attempt_id,
             a->number);
     cairn_json_print_string(f, a->node);
-    fputs(", \"gpus\": [", f);
-    for (size_t g = 0; g < a->n_gpus; g++)
-        fprintf(f, "%s%u", g ? ", " : "", a->gpus[g]->index);
+    fputs(", \"gpus\": ", f);
+    json_gpus(f, a->gpus, a->n_gpus);
+    fputs(", \"replicas\": [", f);
+    for (size_t r = 0; r < a->n_replicas; r++) {
+        const Cairn__ReplicaPlacement *p = a->replicas[r];
+        fprintf(f, "%s{\"rank\": %u, \"node\": ", r ? ", " : "", p->rank);
+        cairn_json_print_string(f, p->node);
+        fputs(", \"cores\": [", f);
+        for (size_t c = 0; c < p->n_cores; c++)
+            fprintf(f, "%s%u", c ? ", " : "", p->cores[c]);
+        fputs("], \"gpus\": ", f);
+        json_gpus(f, p->gpus, p->n_gpus);
+        fputc('}', f);
+    }
     fprintf(f,
-            "], \"cores\": %zu, \"exit_code\": %d, \"signal\": %d, \"end_reason\": \"%s\", "
+            "], \"queued_after\": %llu, \"cores\": %zu, \"exit_code\": %d, \"signal\": %d, "
+            "\"end_reason\": \"%s\", "
             "\"start_time_ms\": %lld, \"end_time_ms\": %lld, \"error\": ",
-            a->n_cores, a->exit_code, a->signal,
+            (unsigned long long)a->queued_after, a->n_cores, a->exit_code, a->signal,
             ui_enum(&cairn__end_reason__descriptor, (int)a->end_reason),
             (long long)a->start_time_ms, (long long)a->end_time_ms);
     cairn_json_print_string(f, a->error);
@@ -201,6 +225,8 @@ static void attempt_reason(const Cairn__AttemptInfo *a, char *buf, size_t len)
         snprintf(buf, len, "exit code %d", a->exit_code);
     else if (a->end_reason == CAIRN__END_REASON__END_REASON_SIGNALED)
         snprintf(buf, len, "signal %d", a->signal);
+    else if (a->end_reason == CAIRN__END_REASON__END_REASON_CANCELLED && !a->start_time_ms)
+        snprintf(buf, len, "cancelled before it started");
     else if (a->error && *a->error)
         snprintf(buf, len, "%s: %s", why, a->error);
     else if (a->end_reason != CAIRN__END_REASON__END_REASON_SUCCEEDED &&
@@ -208,6 +234,17 @@ static void attempt_reason(const Cairn__AttemptInfo *a, char *buf, size_t len)
         snprintf(buf, len, "%s", why);
 }
 
+/* The GPUS cell: "0,1" ("-" for none). */
+static void gpus_cell(Cairn__GpuRef *const *g, size_t ng, char *buf, size_t len)
+{
+    size_t n = 0;
+    snprintf(buf, len, "-");
+    for (size_t i = 0; i < ng && n + 12 < len; i++)
+        n += (size_t)snprintf(buf + n, len - n, "%s%u", i ? "," : "", g[i]->index);
+}
+
+/* The rows of task i: one, or one per rank of a gang's latest attempt
+ * (NAME#RANK, that rank's node and GPUs; the reason on rank 0's). */
 static void status_row(ui_table_t *t, const cli_t *c, const Cairn__JobStatusReply *st, size_t i)
 {
     const Cairn__TaskStatus *ts = st->tasks[i];
@@ -219,16 +256,13 @@ static void status_row(ui_table_t *t, const cli_t *c, const Cairn__JobStatusRepl
         snprintf(name, sizeof(name), "%s#%u", ts->name, ts->replica);
     else
         snprintf(name, sizeof(name), "%s", ts->name);
-    if (ts->n_attempts) {
-        const Cairn__AttemptInfo *a = ts->attempts[ts->n_attempts - 1];
+    const Cairn__AttemptInfo *a = ts->n_attempts ? ts->attempts[ts->n_attempts - 1] : NULL;
+    if (a) {
         snprintf(attempt, sizeof(attempt), "%u", a->number);
         if (a->node && *a->node)
             snprintf(node, sizeof(node), "%s", a->node);
-        size_t n = 0;
-        for (size_t g = 0; g < a->n_gpus && n + 12 < sizeof(gpus); g++)
-            n += (size_t)snprintf(gpus + n, sizeof(gpus) - n, "%s%u", g ? "," : "",
-                                  a->gpus[g]->index);
-        if (a->start_time_ms > 0) {
+        gpus_cell(a->gpus, a->n_gpus, gpus, sizeof(gpus));
+        if (a->start_time_ms > 0) { /* only a started attempt has run for a while */
             int64_t end = a->end_time_ms > 0 ? a->end_time_ms : ui_now_ms();
             ui_duration(end - a->start_time_ms, dur, sizeof(dur));
         }
@@ -243,8 +277,19 @@ static void status_row(ui_table_t *t, const cli_t *c, const Cairn__JobStatusRepl
                  ui_local_time(ts->next_attempt_time_ms, ui_now_ms(), when, sizeof(when)));
     }
     const char *state = TSTATE(ts->state);
-    const char *cells[] = {name, state, attempt, node, gpus, dur, reason};
-    ui_table_add(t, cells, 1, ui_state_col(c, state));
+    if (!a || a->n_replicas < 2) {
+        const char *cells[] = {name, state, attempt, node, gpus, dur, reason};
+        ui_table_add(t, cells, 1, ui_state_col(c, state));
+        return;
+    }
+    for (size_t r = 0; r < a->n_replicas; r++) {
+        const Cairn__ReplicaPlacement *p = a->replicas[r];
+        snprintf(name, sizeof(name), "%s#%u", ts->name, p->rank);
+        snprintf(node, sizeof(node), "%s", p->node && *p->node ? p->node : "-");
+        gpus_cell(p->gpus, p->n_gpus, gpus, sizeof(gpus));
+        const char *cells[] = {name, state, attempt, node, gpus, dur, r ? "" : reason};
+        ui_table_add(t, cells, 1, ui_state_col(c, state));
+    }
 }
 
 static void status_human(const cli_t *c, const Cairn__JobStatusReply *st)

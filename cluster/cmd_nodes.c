@@ -13,7 +13,9 @@ const char cmd_nodes_help[] =
     "operator, attempts still running) and drained (idle); returning (known from\n"
     "before a scheduler restart and not registered again yet: it keeps its\n"
     "attempts and takes nothing new until it is back, or is down after\n"
-    "--restart-grace); down (heartbeats lost). NOTE says why.\n"
+    "--restart-grace); down (heartbeats lost). NOTE says why. RUNNING counts the\n"
+    "attempts running there, \"1 (+2 queued)\" those queued behind them (prefetch),\n"
+    "which hold no cores or GPUs until the one ahead ends.\n"
     "  --json   print JSON\n";
 const char cmd_drain_help[] =
     "Usage: cairn drain NODE [--reason TEXT]\n"
@@ -49,10 +51,11 @@ static void node_json(const Cairn__NodeInfo *n)
     }
     printf("}, \"cores_total\": %u, \"cores_free\": %u, \"memory_total_bytes\": %llu, "
            "\"memory_free_bytes\": %llu, \"gpus_total\": %zu, \"gpus_free\": %u, "
-           "\"running_attempts\": %u, \"last_heartbeat_ms\": %lld, \"worker_version\": ",
+           "\"running_attempts\": %u, \"queued_attempts\": %u, \"last_heartbeat_ms\": %lld, "
+           "\"worker_version\": ",
            n->cores_total, n->cores_free, (unsigned long long)n->memory_total_bytes,
            (unsigned long long)n->memory_free_bytes, n->n_gpus, gpus_free(n), n->running_attempts,
-           (long long)n->last_heartbeat_ms);
+           n->queued_attempts, (long long)n->last_heartbeat_ms);
     cairn_json_print_string(stdout, n->worker_version);
     printf(", \"drained\": %s, \"drain_reason\": ", n->drained ? "true" : "false");
     cairn_json_print_string(stdout, n->drain_reason);
@@ -80,12 +83,15 @@ static void nodes_human(const cli_t *c, const Cairn__NodesReply *r)
     size_t ngpus = 0;
     for (size_t i = 0; i < r->n_nodes; i++) {
         const Cairn__NodeInfo *n = r->nodes[i];
-        char cores[32], mem[80], fm[32], tm[32], gpus[32], run[16];
+        char cores[32], mem[80], fm[32], tm[32], gpus[32], run[48];
         snprintf(cores, sizeof(cores), "%u/%u", n->cores_free, n->cores_total);
         snprintf(mem, sizeof(mem), "%s/%s", ui_bytes(n->memory_free_bytes, fm, sizeof(fm)),
                  ui_bytes(n->memory_total_bytes, tm, sizeof(tm)));
         snprintf(gpus, sizeof(gpus), "%u/%zu", gpus_free(n), n->n_gpus);
-        snprintf(run, sizeof(run), "%u", n->running_attempts);
+        if (n->queued_attempts)
+            snprintf(run, sizeof(run), "%u (+%u queued)", n->running_attempts, n->queued_attempts);
+        else
+            snprintf(run, sizeof(run), "%u", n->running_attempts);
         const char *state = NSTATE(n->state);
         char note[600] = "";
         if (n->state == CAIRN__NODE_STATE__NODE_STATE_RETURNING)
@@ -177,8 +183,12 @@ static int drain(cli_t *c, int argc, char **argv, bool on)
         return rc;
     printf("node %s: %s", req.node, NSTATE(r->state));
     if (r->running_attempts)
-        printf(" (%u attempt%s still running)", r->running_attempts,
+        printf(" (%u attempt%s still running", r->running_attempts,
                r->running_attempts == 1 ? "" : "s");
+    if (r->running_attempts && r->queued_attempts)
+        printf(", %u queued behind them", r->queued_attempts);
+    if (r->running_attempts)
+        printf(")");
     printf("\n");
     cairn_msg_free(&r->base);
     return CLI_OK;

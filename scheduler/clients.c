@@ -308,14 +308,30 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
 
 /* --- status ---------------------------------------------------------------- */
 
-Cairn__TaskState clients_task_state(sched_task_state_t s)
+Cairn__TaskState clients_task_state(sched_daemon_t *d, const sched_task_info_t *ti)
 {
     static const Cairn__TaskState map[] = {
         CAIRN__TASK_STATE__TASK_STATE_WAITING,   CAIRN__TASK_STATE__TASK_STATE_PENDING,
         CAIRN__TASK_STATE__TASK_STATE_RUNNING,   CAIRN__TASK_STATE__TASK_STATE_RETRY_WAIT,
         CAIRN__TASK_STATE__TASK_STATE_SUCCEEDED, CAIRN__TASK_STATE__TASK_STATE_FAILED,
         CAIRN__TASK_STATE__TASK_STATE_CANCELLED, CAIRN__TASK_STATE__TASK_STATE_UPSTREAM_FAILED};
-    return (unsigned)s < 8 ? map[s] : CAIRN__TASK_STATE__TASK_STATE_UNSPECIFIED;
+    sched_attempt_info_t ai;
+    if (ti->state == SCHED_TASK_RUNNING && ti->attempt &&
+        sched_attempt_get(d->core, ti->attempt, &ai) == 0 && ai.queued)
+        return CAIRN__TASK_STATE__TASK_STATE_PENDING; /* placed, but waits its turn */
+    return (unsigned)ti->state < 8 ? map[ti->state] : CAIRN__TASK_STATE__TASK_STATE_UNSPECIFIED;
+}
+
+bool clients_attempt_ran(sched_daemon_t *d, const sched_attempt_info_t *ai)
+{
+    uint32_t from_job;
+    const char *from_task;
+    return ai->started_ms != 0 || cache_hit_get(d->cache, ai->id, &from_job, &from_task);
+}
+
+bool clients_attempt_holds(sched_daemon_t *d, const sched_attempt_info_t *ai)
+{
+    return ai->end == SCHED_END_NONE ? !ai->queued : clients_attempt_ran(d, ai);
 }
 
 static Cairn__EndReason end_reason(const sched_attempt_info_t *ai)
@@ -463,6 +479,30 @@ void clients_frees_fini(frees_t *f)
     free(f->msgs);
 }
 
+/* GPU references for a node's GPUs in mask (NULL, *n = 0 when none). */
+static Cairn__GpuRef **gpu_refs(sched_daemon_t *d, uint32_t node, uint64_t mask, size_t *n,
+                                frees_t *f)
+{
+    *n = 0;
+    int ng = __builtin_popcountll(mask);
+    if (!ng)
+        return NULL;
+    Cairn__GpuRef *g = clients_keep(f, calloc((size_t)ng, sizeof(*g)));
+    Cairn__GpuRef **v = clients_keep(f, calloc((size_t)ng, sizeof(*v)));
+    for (uint32_t i = 0; g && v && i < 64; i++) {
+        if (!(mask >> i & 1))
+            continue;
+        sched_gpu_desc_t gd;
+        Cairn__GpuRef *x = &g[*n];
+        cairn__gpu_ref__init(x);
+        x->index = i;
+        if (sched_node_gpu(d->core, node, i, &gd))
+            x->uuid = (char *)gd.uuid;
+        v[(*n)++] = x;
+    }
+    return v;
+}
+
 static Cairn__AttemptInfo *attempt_msg(sched_daemon_t *d, const sched_attempt_info_t *ai,
                                        frees_t *f)
 {
@@ -475,42 +515,50 @@ static Cairn__AttemptInfo *attempt_msg(sched_daemon_t *d, const sched_attempt_in
     const char *why = start_error_get(d, ai->id);
     if (why)
         a->error = (char *)why;
+    bool ran = clients_attempt_ran(d, ai), holds = clients_attempt_holds(d, ai);
     size_t len = 0;
     for (uint32_t r = 0; r < ai->nreplicas; r++)
         len += strlen(sched_node_name(d->core, ai->allocs[r].node)) + 1;
     char *nodes = clients_keep(f, calloc(len + 1, 1));
-    for (uint32_t r = 0; nodes && r < ai->nreplicas; r++) {
-        if (r)
-            strcat(nodes, ",");
-        strcat(nodes, sched_node_name(d->core, ai->allocs[r].node));
+    Cairn__ReplicaPlacement *rp = clients_keep(f, calloc(ai->nreplicas + 1, sizeof(*rp)));
+    a->replicas = clients_keep(f, calloc(ai->nreplicas + 1, sizeof(*a->replicas)));
+    for (uint32_t r = 0; r < ai->nreplicas; r++) {
+        const sched_alloc_desc_t *al = &ai->allocs[r];
+        const char *name = sched_node_name(d->core, al->node);
+        if (nodes) {
+            if (r)
+                strcat(nodes, ",");
+            strcat(nodes, name);
+        }
+        if (!rp || !a->replicas)
+            continue;
+        Cairn__ReplicaPlacement *x = &rp[r];
+        cairn__replica_placement__init(x);
+        x->rank = r;
+        x->node = (char *)name;
+        if (holds) { /* a queued attempt, or one that never ran, holds none */
+            x->n_cores = al->ncores;
+            x->cores = (uint32_t *)al->cores; /* valid until the next sched_apply */
+            x->gpus = gpu_refs(d, al->node, al->gpu_mask, &x->n_gpus, f);
+        }
+        a->replicas[a->n_replicas++] = x;
     }
     a->node = nodes ? nodes : "";
-    const sched_alloc_desc_t *al = &ai->allocs[0];
-    a->n_cores = al->ncores;
-    a->cores = clients_keep(f, malloc((al->ncores + 1) * sizeof(uint32_t)));
-    if (a->cores)
-        memcpy(a->cores, al->cores, al->ncores * sizeof(uint32_t));
-    else
-        a->n_cores = 0;
-    int ng = __builtin_popcountll(al->gpu_mask);
-    Cairn__GpuRef *g = clients_keep(f, calloc((size_t)ng + 1, sizeof(*g)));
-    a->gpus = clients_keep(f, calloc((size_t)ng + 1, sizeof(*a->gpus)));
-    for (uint32_t i = 0; g && a->gpus && i < 64; i++) {
-        if (!(al->gpu_mask >> i & 1))
-            continue;
-        sched_gpu_desc_t gd;
-        Cairn__GpuRef *x = &g[a->n_gpus];
-        cairn__gpu_ref__init(x);
-        x->index = i;
-        if (sched_node_gpu(d->core, al->node, i, &gd))
-            x->uuid = (char *)gd.uuid;
-        a->gpus[a->n_gpus++] = x;
+    if (a->n_replicas) { /* the flat fields: rank 0's, as before gangs had their own */
+        a->n_cores = a->replicas[0]->n_cores;
+        a->cores = a->replicas[0]->cores;
+        a->n_gpus = a->replicas[0]->n_gpus;
+        a->gpus = a->replicas[0]->gpus;
     }
-    a->exit_code = ai->exit_code;
-    a->signal = ai->signal;
+    if (ran) { /* the signal of a process killed before it ran is not the task's */
+        a->exit_code = ai->exit_code;
+        a->signal = ai->signal;
+    }
     a->end_reason = end_reason(ai);
-    a->start_time_ms = ai->started_ms ? ai->started_ms : ai->placed_ms;
+    a->start_time_ms = ai->started_ms;
     a->end_time_ms = ai->ended_ms;
+    if (ai->queued)
+        a->queued_after = ai->after;
     uint32_t from_job;
     const char *from_task;
     if (cache_hit_get(d->cache, ai->id, &from_job, &from_task)) {
@@ -531,28 +579,21 @@ static Cairn__TaskStatus *task_msg(sched_daemon_t *d, uint32_t job, uint32_t t, 
         return NULL;
     cairn__task_status__init(ts);
     ts->name = (char *)ti.name;
-    ts->state = clients_task_state(ti.state);
+    ts->state = clients_task_state(d, &ti);
     if (ti.state == SCHED_TASK_RETRYING)
         ts->next_attempt_time_ms = ti.ready_at_ms;
     if (ti.state == SCHED_TASK_PENDING)
         ts->pending_reason = CAIRN__PENDING_REASON__PENDING_REASON_DEPENDENCIES;
     if (ti.state == SCHED_TASK_RETRYING)
         ts->pending_reason = CAIRN__PENDING_REASON__PENDING_REASON_RETRY_BACKOFF;
-    sched_attempt_info_t cur;
-    if (ti.state == SCHED_TASK_RUNNING && ti.attempt &&
-        sched_attempt_get(d->core, ti.attempt, &cur) == 0 && cur.queued) {
-        /* prefetched: waiting on its node for the attempt ahead of it */
-        char *why = clients_keep(f, malloc(160));
-        ts->state = CAIRN__TASK_STATE__TASK_STATE_PENDING;
-        ts->pending_reason = CAIRN__PENDING_REASON__PENDING_REASON_NONE;
-        if (why) {
-            snprintf(why, 160, "queued on node %s: starts when attempt %llu ends",
-                     sched_node_name(d->core, cur.allocs[0].node), (unsigned long long)cur.after);
-            ts->pending_detail = why;
-        }
-    }
-    if (explain && (ti.state == SCHED_TASK_PENDING || ti.state == SCHED_TASK_READY ||
-                    ti.state == SCHED_TASK_RETRYING)) {
+    /* prefetched: waiting on its node for the attempt ahead of it, in the
+     * words of `cairn explain` (cheap: no node is looked at) */
+    bool queued =
+        ts->state == CAIRN__TASK_STATE__TASK_STATE_PENDING && ti.state == SCHED_TASK_RUNNING;
+    if (queued)
+        ts->pending_reason = CAIRN__PENDING_REASON__PENDING_REASON_QUEUED_ON_NODE;
+    if (queued || (explain && (ti.state == SCHED_TASK_PENDING || ti.state == SCHED_TASK_READY ||
+                               ti.state == SCHED_TASK_RETRYING))) {
         char *why = clients_keep(f, sched_explain(d->core, job, t, wall_ms()));
         char *colon = why ? strstr(why, ": ") : NULL; /* drop "job N task X: " */
         ts->pending_detail = colon ? colon + 2 : "";
@@ -834,6 +875,27 @@ static int cmp_names(const void *a, const void *b, void *arg)
                   sched_node_name(s, *(const uint32_t *)b));
 }
 
+/* The attempts running on node n (holding their cores and GPUs, placed
+ * ones about to start included), ascending ids, into *ids (kept in f; NULL
+ * when out of memory); *queued gets how many are queued behind them
+ * (prefetch), which hold nothing yet. */
+static size_t node_running(sched_daemon_t *d, uint32_t n, uint64_t **ids, uint32_t *queued,
+                           frees_t *f)
+{
+    size_t na = sched_node_attempts(d->core, n, NULL, 0), nrun = 0;
+    uint64_t *v = clients_keep(f, calloc(na + 1, sizeof(uint64_t)));
+    if (v)
+        sched_node_attempts(d->core, n, v, na);
+    for (size_t k = 0; v && k < na; k++) {
+        sched_attempt_info_t ai;
+        if (sched_attempt_get(d->core, v[k], &ai) == 0 && !ai.queued)
+            v[nrun++] = v[k];
+    }
+    *ids = v;
+    *queued = v ? (uint32_t)(na - nrun) : 0;
+    return v ? nrun : na;
+}
+
 static Cairn__NodeInfo *node_msg(sched_daemon_t *d, uint32_t n, frees_t *f)
 {
     Cairn__NodeInfo *ni = clients_keep(f, calloc(1, sizeof(*ni)));
@@ -843,12 +905,10 @@ static Cairn__NodeInfo *node_msg(sched_daemon_t *d, uint32_t n, frees_t *f)
     cairn__node_info__init(ni);
     ni->name = (char *)sched_node_name(d->core, n);
     ni->node_id = n + 1;
-    size_t na = sched_node_attempts(d->core, n, NULL, 0);
-    uint64_t *ids = clients_keep(f, calloc(na + 1, sizeof(uint64_t)));
-    if (ids)
-        sched_node_attempts(d->core, n, ids, na);
-    ni->running_attempts = (uint32_t)na;
-    ni->state = node_state(d, n, ni->running_attempts);
+    uint64_t *ids;
+    size_t nrun = node_running(d, n, &ids, &ni->queued_attempts, f);
+    ni->running_attempts = (uint32_t)nrun;
+    ni->state = node_state(d, n, ni->running_attempts + ni->queued_attempts);
     const char *why = "";
     ni->drained = sched_node_drained(d->core, n, &why);
     ni->drain_reason = (char *)why;
@@ -887,7 +947,7 @@ static Cairn__NodeInfo *node_msg(sched_daemon_t *d, uint32_t n, frees_t *f)
             g[i].uuid = (char *)gd.uuid;
         }
         g[i].used = !(u.gpu_free_mask >> i & 1);
-        for (size_t k = 0; g[i].used && ids && k < na; k++) {
+        for (size_t k = 0; g[i].used && ids && k < nrun; k++) {
             sched_attempt_info_t ai;
             if (sched_attempt_get(d->core, ids[k], &ai) < 0)
                 continue;
@@ -966,9 +1026,12 @@ static void on_drain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__D
                 r->reason ? r->reason : "");
     }
     Cairn__DrainReply rep = CAIRN__DRAIN_REPLY__INIT;
-    rep.running_attempts = (uint32_t)sched_node_attempts(d->core, node, NULL, 0);
-    rep.state = node_state(d, node, rep.running_attempts);
+    frees_t f = {0};
+    uint64_t *ids;
+    rep.running_attempts = (uint32_t)node_running(d, node, &ids, &rep.queued_attempts, &f);
+    rep.state = node_state(d, node, rep.running_attempts + rep.queued_attempts);
     d_send(d, d->cnet, from, CAIRN_MSG_DRAIN_REPLY, &rep.base);
+    clients_frees_fini(&f);
 }
 
 static void on_explain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__ExplainRequest *r)
@@ -979,7 +1042,9 @@ static void on_explain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn_
     Cairn__ExplainReply rep = CAIRN__EXPLAIN_REPLY__INIT;
     char *text = sched_explain(d->core, (uint32_t)r->job_id, task, wall_ms());
     rep.text = text ? text : "";
-    rep.state = clients_task_state(sched_task_state(d->core, (uint32_t)r->job_id, task));
+    sched_task_info_t ti;
+    sched_task_info(d->core, (uint32_t)r->job_id, task, &ti);
+    rep.state = clients_task_state(d, &ti);
     d_send(d, d->cnet, from, CAIRN_MSG_EXPLAIN_REPLY, &rep.base);
     free(text);
 }

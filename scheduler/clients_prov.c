@@ -256,10 +256,16 @@ static Cairn__AttemptProvenance *attempt_prov(frees_t *p, sched_daemon_t *d,
     m->seed = sched_task_seed(d->core, ai->job, ai->task, rank);
     m->previous_end = (char *)previous_end;
     m->node = (char *)sched_node_name(d->core, ai->allocs[rank].node);
-    m->n_cores = ai->allocs[rank].ncores;
-    m->cores = pool_alloc(p, (m->n_cores + 1) * sizeof(uint32_t));
-    if (m->cores)
-        memcpy(m->cores, ai->allocs[rank].cores, m->n_cores * sizeof(uint32_t));
+    bool holds = clients_attempt_holds(d, ai), ran = clients_attempt_ran(d, ai);
+    if (holds) { /* none while queued behind another, nor if it never ran */
+        m->n_cores = ai->allocs[rank].ncores;
+        m->cores = pool_alloc(p, (m->n_cores + 1) * sizeof(uint32_t));
+        if (m->cores)
+            memcpy(m->cores, ai->allocs[rank].cores, m->n_cores * sizeof(uint32_t));
+        else
+            m->n_cores = 0;
+        cairn_env(p, d, ai, ti, rank, m);
+    }
     if (start) { /* the node as it was when the replica started */
         m->node_fingerprint = start->node_fingerprint;
         m->worker_version = start->worker_version;
@@ -268,13 +274,14 @@ static Cairn__AttemptProvenance *attempt_prov(frees_t *p, sched_daemon_t *d,
         m->n_gpus = start->n_gpus;
         m->gpus = start->gpus;
     }
-    cairn_env(p, d, ai, ti, rank, m);
     m->placed_time_ms = ai->placed_ms;
     m->start_time_ms = ai->started_ms;
     m->end_time_ms = ai->ended_ms;
     m->end = (char *)clients_end_word(ai);
-    m->exit_code = ai->exit_code;
-    m->signal = ai->signal;
+    if (ran) { /* a process killed before it ran was not the task */
+        m->exit_code = ai->exit_code;
+        m->signal = ai->signal;
+    }
     uint32_t from_job;
     const char *from_task;
     if (cache_hit_get(d->cache, ai->id, &from_job, &from_task)) {
@@ -304,7 +311,7 @@ static Cairn__TaskProvenance *task_prov(frees_t *p, sched_daemon_t *d, uint32_t 
     cairn__task_provenance__init(m);
     m->name = (char *)ti.name;
     m->kind = (char *)(ti.kind ? ti.kind : "");
-    m->state = enum_word(p, &cairn__task_state__descriptor, (int)clients_task_state(ti.state),
+    m->state = enum_word(p, &cairn__task_state__descriptor, (int)clients_task_state(d, &ti),
                          "TASK_STATE_");
     m->n_argv = ti.argc;
     m->argv = (char **)ti.argv;

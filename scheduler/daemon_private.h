@@ -309,7 +309,16 @@ void clients_audit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Aud
  * the refusal itself when not. */
 bool clients_may_touch_job(sched_daemon_t *d, const cairn_peer_t *from, uint32_t job,
                            const char *verb);
-Cairn__TaskState clients_task_state(sched_task_state_t s);
+/* The state clients see for a task: the core's, except pending for one
+ * whose attempt waits queued on a node behind another (prefetch). */
+Cairn__TaskState clients_task_state(sched_daemon_t *d, const sched_task_info_t *ti);
+/* Whether an attempt ran: it started, or (a cache hit) its outputs were
+ * checked on its node. One that never ran has no start time, and an exit
+ * code or signal it was given is not the task's. */
+bool clients_attempt_ran(sched_daemon_t *d, const sched_attempt_info_t *ai);
+/* Whether an attempt's cores and GPUs are its own to show: it holds them
+ * now (placed, not queued behind another) or, ended, it ran on them. */
+bool clients_attempt_holds(sched_daemon_t *d, const sched_attempt_info_t *ai);
 Cairn__JobState clients_job_state(const sched_job_info_t *ji);
 /* clients_acct.c: AccountingRequest, UsageRequest */
 void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,

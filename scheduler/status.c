@@ -50,7 +50,7 @@ static void histogram(buf_t *b, const char *name, const char *help, const histog
 void status_render(sched_daemon_t *d, char **prom, char **json)
 {
     uint64_t tasks[8] = {0}, nodes[3] = {0}, gpus_total = 0, gpus_free = 0, cores_total = 0,
-             cores_free = 0;
+             cores_free = 0, queued = 0;
     uint32_t njobs = sched_job_count(d->core), jobs_done = 0;
     for (uint32_t j = 1; j <= njobs; j++) {
         sched_job_info_t ji;
@@ -58,6 +58,9 @@ void status_render(sched_daemon_t *d, char **prom, char **json)
             continue;
         for (int s = 0; s < 8; s++)
             tasks[s] += ji.count[s];
+        /* queued on a node behind another (prefetch): placed, not running */
+        tasks[SCHED_TASK_RUNNING] -= ji.queued;
+        queued += ji.queued;
         jobs_done += ji.nended == ji.ntasks;
     }
     uint32_t nn = sched_node_count(d->core);
@@ -73,10 +76,12 @@ void status_render(sched_daemon_t *d, char **prom, char **json)
         }
     }
     buf_t b = {0};
-    bp(&b, "# HELP cairn_tasks Tasks by state.\n# TYPE cairn_tasks gauge\n");
+    bp(&b, "# HELP cairn_tasks Tasks by state (queued: on a node behind a running attempt).\n"
+           "# TYPE cairn_tasks gauge\n");
     for (int s = 0; s < 8; s++)
         bp(&b, "cairn_tasks{state=\"%s\"} %llu\n", sched_task_state_name((sched_task_state_t)s),
            (unsigned long long)tasks[s]);
+    bp(&b, "cairn_tasks{state=\"queued\"} %llu\n", (unsigned long long)queued);
     bp(&b, "# HELP cairn_jobs Jobs by whether all their tasks ended.\n# TYPE cairn_jobs gauge\n"
            "cairn_jobs{state=\"active\"} %u\ncairn_jobs{state=\"ended\"} %u\n",
        njobs - jobs_done, jobs_done);
@@ -117,8 +122,9 @@ void status_render(sched_daemon_t *d, char **prom, char **json)
     for (int s = 0; s < 8; s++)
         bp(&j, "%s\"%s\": %llu", s ? ", " : "", sched_task_state_name((sched_task_state_t)s),
            (unsigned long long)tasks[s]);
-    bp(&j, "}, \"nodes\": {\"up\": %llu, \"draining\": %llu, \"down\": %llu}, ",
-       (unsigned long long)nodes[0], (unsigned long long)nodes[1], (unsigned long long)nodes[2]);
+    bp(&j, ", \"queued\": %llu}, \"nodes\": {", (unsigned long long)queued);
+    bp(&j, "\"up\": %llu, \"draining\": %llu, \"down\": %llu}, ", (unsigned long long)nodes[0],
+       (unsigned long long)nodes[1], (unsigned long long)nodes[2]);
     bp(&j, "\"gpus\": {\"total\": %llu, \"free\": %llu}, \"placements\": %llu, "
            "\"journal_entries\": %llu, \"degraded\": %s}\n",
        (unsigned long long)gpus_total, (unsigned long long)gpus_free,

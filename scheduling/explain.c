@@ -54,6 +54,16 @@ static void duration_str(int64_t ms, char *buf, size_t n)
         snprintf(buf, n, "%lldh%02lldm", (long long)(sec / 3600), (long long)(sec % 3600 / 60));
 }
 
+/* The word `cairn status` uses for a task: "pending" while its attempt
+ * waits queued on a node behind another (the core counts it running:
+ * placed), else its state's. */
+static const char *task_word(const sched_t *s, const sched_task_t *t)
+{
+    if (t->state == SCHED_TASK_RUNNING && t->attempt && s->attempts[t->attempt - 1].queued)
+        return sched_task_state_word(SCHED_TASK_READY);
+    return sched_task_state_word(t->state);
+}
+
 static void explain_deps(sbuf_t *b, const sched_t *s, const sched_job_t *j, const sched_task_t *t)
 {
     uint32_t shown = 0, waiting = 0;
@@ -64,14 +74,12 @@ static void explain_deps(sbuf_t *b, const sched_t *s, const sched_job_t *j, cons
             continue;
         waiting++;
         if (shown < 5) {
-            sb_printf(b, "%s dependency %s %s", shown ? ";" : "", d->name,
-                      sched_task_state_word(d->state));
+            sb_printf(b, "%s dependency %s %s", shown ? ";" : "", d->name, task_word(s, d));
             shown++;
         }
     }
     if (waiting > shown)
         sb_printf(b, "; and %u more", waiting - shown);
-    (void)s;
 }
 
 static void explain_resources(sbuf_t *b, const sched_t *s, const sched_job_t *j,
@@ -151,6 +159,15 @@ static void explain_placed(sbuf_t *b, const sched_t *s, const sched_attempt_t *a
     }
 }
 
+/* An attempt queued on a node behind another (prefetch): it holds nothing
+ * until that one ends, then takes over its allocation. The same words as
+ * `cairn status`. */
+static void explain_queued(sbuf_t *b, const sched_t *s, const sched_attempt_t *at)
+{
+    sb_printf(b, "queued on node %s: starts when attempt %llu ends",
+              s->nodes[at->allocs[0].node].name, (unsigned long long)at->after);
+}
+
 /* How an attempt ended: "exit 3", "signal 9", "node-lost"... */
 static void ending(sbuf_t *b, const sched_attempt_t *at)
 {
@@ -159,6 +176,10 @@ static void ending(sbuf_t *b, const sched_attempt_t *at)
         sb_printf(b, " %d", at->exit_code);
     if (at->end == SCHED_END_SIGNAL)
         sb_printf(b, " %d", at->signal);
+    /* cancelled with no start reported: it never ran (a worker reports a
+     * start before the end; a lost node may have started it unreported) */
+    if (!at->started_ms && at->end == SCHED_END_CANCELLED)
+        sb_printf(b, " before it started");
 }
 
 static void explain_ended(sbuf_t *b, const sched_t *s, const sched_job_t *j, const sched_task_t *t)
@@ -219,7 +240,10 @@ char *sched_explain(const sched_t *s, uint32_t job, uint32_t task, int64_t now_m
         explain_resources(&b, s, j, t, self, now_ms);
         break;
     case SCHED_TASK_RUNNING:
-        explain_placed(&b, s, &s->attempts[t->attempt - 1]);
+        if (s->attempts[t->attempt - 1].queued)
+            explain_queued(&b, s, &s->attempts[t->attempt - 1]);
+        else
+            explain_placed(&b, s, &s->attempts[t->attempt - 1]);
         if (t->cancel_requested)
             sb_printf(&b, "; cancel requested");
         break;

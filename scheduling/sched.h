@@ -291,7 +291,11 @@ void sched_census_fini(sched_census_t *c);
 
 /* --- Explanations and dumps (malloc'd strings; caller frees) ------------ */
 
-/* Why a task waits (or where and why it was placed), at time now_ms. */
+/* Why a task waits (or where and why it was placed), at time now_ms. A
+ * task whose attempt waits queued on a node behind another (prefetch; its
+ * state is SCHED_TASK_RUNNING: placed) is "queued on node N: starts when
+ * attempt A ends", and is called pending where a dependency's state is
+ * named, as `cairn status` calls it. */
 char *sched_explain(const sched_t *s, uint32_t job, uint32_t task, int64_t now_ms);
 /* Canonical dump of the whole state, for tests and determinism checks. */
 char *sched_dump(const sched_t *s);

@@ -1,7 +1,9 @@
 #!/bin/sh
 # The cairn command against a local cluster started with 'cairn up': two
 # simulated nodes (8 H100s, CPU only), a small DAG with a GPU task and a
-# matrix, logs, explain, cancel, drain, errors and exit codes, 'cairn down'.
+# matrix, logs, explain, cancel, drain, errors and exit codes, tasks queued
+# on a node (prefetch) and a gang as status, nodes, explain and inspect
+# show them, 'cairn down'.
 #   sh cairn_cli.sh BIN_DIR TESTS_DIR
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -205,6 +207,88 @@ rc=$?
 [ $rc -eq 1 ] && ok "wait on a cancelled job exits 1" || bad "wait on a cancelled job: exit $rc"
 expect 0 "status of the cancelled job" -- "$cairn" status "$long" --json
 json_check "job cancelled" "j['job']['state'] == 'cancelled'"
+
+# three tasks of all 8 GPUs on the one 8-GPU node: one runs, two wait on
+# the node queued behind it (prefetch); they hold nothing and have not
+# started, and every command says so in the same words
+status_is() { # status_is JOB PYTHON-EXPRESSION (on j, the status JSON)
+    "$cairn" status "$1" --json >"$dir/st.json" &&
+        python3 -c "import json,sys; j=json.load(open(sys.argv[1])); t={x['name']: x for x in j['tasks']}; sys.exit(0 if ($2) else 1)" "$dir/st.json"
+}
+cat >"$dir/eight.yaml" <<'YAML'
+name: eight
+tasks:
+  - {name: g1, shell: sleep 300, resources: {gpus: 8}}
+  - {name: g2, shell: sleep 300, resources: {gpus: 8}}
+  - {name: g3, shell: sleep 300, resources: {gpus: 8}}
+YAML
+expect 0 "submit three 8-GPU tasks" -- "$cairn" submit "$dir/eight.yaml"
+ejob=$(cat "$dir/out")
+wait_for "g1 started, g2 and g3 placed behind it" status_is "$ejob" \
+    "t['g1']['state'] == 'running' and t['g1']['attempts'][0]['start_time_ms'] > 0 and t['g2']['attempts'] and t['g3']['attempts']"
+# the attempt each one waits for: g2 for g1, g3 for g2 (one line)
+attempt_of() { python3 -c "import json,sys; print([x for x in json.load(open(sys.argv[1]))['tasks'] if x['name'] == sys.argv[2]][0]['attempts'][0][sys.argv[3]])" "$dir/st.json" "$@"; }
+g1a=$(attempt_of g1 attempt_id)
+ahead_g2=$(attempt_of g2 queued_after)
+ahead_g3=$(attempt_of g3 queued_after)
+[ "$ahead_g2" = "$g1a" ] && [ "$ahead_g3" -gt 0 ] 2>/dev/null ||
+    bad "g2 and g3 are not queued behind g1: $(cat "$dir/st.json")"
+status_is "$ejob" "all(t[n]['state'] == 'pending' and t[n]['pending_reason'] == 'queued_on_node' and t[n]['attempts'][0]['start_time_ms'] == 0 and t[n]['attempts'][0]['gpus'] == [] and t[n]['attempts'][0]['replicas'][0]['gpus'] == [] and t[n]['attempts'][0]['node'] == 'sim1' for n in ('g2', 'g3')) and t['g1']['attempts'][0]['gpus'] == list(range(8)) and j['job']['tasks_running'] == 1 and j['job']['tasks_pending'] == 2" &&
+    ok "status --json: queued tasks are pending, on sim1, with no GPUs and no start" ||
+    bad "status --json of queued tasks: $(cat "$dir/st.json")"
+expect 0 "nodes --json with queued tasks" -- "$cairn" nodes --json
+json_check "sim1: 1 running, 2 queued, every GPU held by g1" \
+    "[(n['running_attempts'], n['queued_attempts'], set(g['attempt_id'] for g in n['gpus']), set(g['task'] for g in n['gpus'])) for n in j['nodes'] if n['name'] == 'sim1'] == [(1, 2, {$g1a}, {'g1'})]"
+expect 0 "nodes with queued tasks" -- "$cairn" nodes
+grep -q "^sim1  *up  .*  1 (+2 queued)" "$dir/out" || bad "nodes: RUNNING of sim1: $(cat "$dir/out")"
+[ "$(grep -c "^sim1  *[0-7]  .*  job $ejob task g1\$" "$dir/out")" = 8 ] ||
+    bad "nodes: the GPUs of sim1 are not all g1's: $(cat "$dir/out")"
+expect 0 "status table with queued tasks" -- "$cairn" status "$ejob"
+grep -q "^g1  *running  *1  *sim1  *0,1,2,3,4,5,6,7  *[0-9]" "$dir/out" || bad "status: g1: $(cat "$dir/out")"
+grep -q "^g2  *pending  *1  *sim1  *-  *-  *queued on node sim1: starts when attempt $ahead_g2 ends\$" "$dir/out" &&
+    grep -q "^g3  *pending  *1  *sim1  *-  *-  *queued on node sim1: starts when attempt $ahead_g3 ends\$" "$dir/out" ||
+    bad "status: the queued tasks: $(cat "$dir/out")"
+expect 0 "explain a queued task" -- "$cairn" explain "$ejob" g2
+[ "$(cat "$dir/out")" = "$(printf 'g2: pending\njob %s task g2: queued on node sim1: starts when attempt %s ends' "$ejob" "$ahead_g2")" ] ||
+    bad "explain of a queued task: $(cat "$dir/out")"
+expect 0 "inspect a queued task" -- "$cairn" inspect "$ejob" g2
+grep -q "^task g2: pending" "$dir/out" && grep -q "not started yet" "$dir/out" &&
+    ! grep -q "worker ?" "$dir/out" || bad "inspect of a queued task: $(cat "$dir/out")"
+# cancelled before it started: never ran, so no start, duration, GPUs or signal
+expect 0 "cancel a queued task" -- "$cairn" cancel "$ejob" g3
+wait_for "g3 cancelled" status_is "$ejob" "t['g3']['state'] == 'cancelled'"
+status_is "$ejob" "(lambda a: a['start_time_ms'] == 0 and a['end_time_ms'] > 0 and a['signal'] == 0 and a['gpus'] == [] and a['cores'] == 0 and a['end_reason'] == 'cancelled')(t['g3']['attempts'][0])" &&
+    ok "status --json: cancelled before it started" || bad "status --json of g3: $(cat "$dir/st.json")"
+expect 0 "status with a task cancelled before it started" -- "$cairn" status "$ejob"
+grep -q "^g3  *cancelled  *1  *sim1  *-  *-  *cancelled before it started\$" "$dir/out" ||
+    bad "status: g3: $(cat "$dir/out")"
+expect 0 "explain a task cancelled before it started" -- "$cairn" explain "$ejob" g3
+grep -q "^job $ejob task g3: cancelled: attempt 1 on sim1 ended (cancelled before it started)\$" "$dir/out" ||
+    bad "explain of g3: $(cat "$dir/out")"
+expect 0 "inspect a task cancelled before it started" -- "$cairn" inspect "$ejob" g3
+grep -q "never started" "$dir/out" && grep -q "cancelled before it started" "$dir/out" &&
+    ! grep -q "worker ?\|signal\|GPU" "$dir/out" || bad "inspect of g3: $(cat "$dir/out")"
+expect 0 "cancel the 8-GPU job" -- "$cairn" cancel "$ejob"
+wait_for "the 8-GPU job ended" status_is "$ejob" "j['job']['state'] == 'cancelled'"
+
+# a gang: every rank on its own row, with its own node and cores
+cat >"$dir/gang.yaml" <<'YAML'
+name: gang
+tasks:
+  - {name: ddp, replicas: 2, resources: {cpus: 2}, run: ["true"]}
+YAML
+expect 0 "submit a gang" -- "$cairn" submit "$dir/gang.yaml" --wait
+gjob=$(head -n 1 "$dir/out")
+status_is "$gjob" "(lambda a: [r['rank'] for r in a['replicas']] == [0, 1] and sorted(r['node'] for r in a['replicas']) == ['sim1', 'sim2'] and a['node'] == ','.join(r['node'] for r in a['replicas']) and all(len(r['cores']) == 2 for r in a['replicas']))(t['ddp']['attempts'][0])" &&
+    ok "status --json: each rank's node and cores" || bad "status --json of a gang: $(cat "$dir/st.json")"
+r0=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['tasks'][0]['attempts'][0]['replicas'][0]['node'])" "$dir/st.json")
+r1=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['tasks'][0]['attempts'][0]['replicas'][1]['node'])" "$dir/st.json")
+expect 0 "status table of a gang" -- "$cairn" status "$gjob"
+grep -q "^ddp#0  *succeeded  *1  *$r0  " "$dir/out" && grep -q "^ddp#1  *succeeded  *1  *$r1  " "$dir/out" ||
+    bad "status: a row per rank: $(cat "$dir/out")"
+expect 0 "inspect a gang" -- "$cairn" inspect "$gjob"
+grep -q "^  attempt 1 on $r0\$" "$dir/out" && grep -q "^  attempt 1 rank 1 on $r1\$" "$dir/out" ||
+    bad "inspect: a record per rank: $(cat "$dir/out")"
 
 # a daemon that died is started again, on the existing state
 pid=$(awk '$1 == "worker" && $2 == "sim2" {print $3}' "$CAIRN_STATE_DIR/cluster.pids")

@@ -20,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -223,6 +224,36 @@ static inline void h_wait_log(const h_sched_t *s, const char *needle, int want)
         cr_assert_lt(h_now_ms(), deadline, "the log never said %d x: %s", want, needle);
         nng_msleep(10); /* polling a file with a deadline */
     }
+}
+
+/* GET path from 127.0.0.1:port, retried until the server answers. */
+static inline char *h_http_get(int port, const char *path)
+{
+    int64_t deadline = h_now_ms() + 10000;
+    while (h_now_ms() < deadline) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        struct timeval tv = {5, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+            close(fd);
+            continue;
+        }
+        char req[256];
+        int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+        cr_assert_eq(write(fd, req, (size_t)n), n);
+        size_t cap = 65536, len = 0;
+        char *buf = calloc(1, cap);
+        ssize_t r;
+        while ((r = read(fd, buf + len, cap - len - 1)) > 0)
+            len += (size_t)r;
+        close(fd);
+        return buf;
+    }
+    cr_assert_fail("no HTTP answer on port %d", port);
+    return NULL;
 }
 
 /* One request/reply; retries while the scheduler is still starting. */
@@ -494,6 +525,20 @@ static inline void h_event_rank(h_worker_t *w, uint64_t attempt, uint32_t rank,
     h_event_seq(w, ++w->seq, attempt, rank, kind, exit_code, sig);
 }
 
+/* Send te as this worker's (its node name; seq 0: the next) and wait for
+ * its Ack. */
+static inline void h_event_send(h_worker_t *w, Cairn__TaskEvent *te)
+{
+    if (!te->seq)
+        te->seq = ++w->seq;
+    te->node_name = w->name;
+    h_send(w, CAIRN_MSG_TASK_EVENT, &te->base);
+    Cairn__Ack *ack = (Cairn__Ack *)h_recv(w, CAIRN_MSG_ACK, 10000);
+    cr_assert_not_null(ack, "no ack for event %llu", (unsigned long long)te->seq);
+    cr_assert_eq(ack->seq, te->seq);
+    cairn_msg_free(&ack->base);
+}
+
 static inline void h_event_seq(h_worker_t *w, uint64_t seq, uint64_t attempt, uint32_t rank,
                                Cairn__TaskEvent__Kind kind, int exit_code, int sig)
 {
@@ -506,12 +551,7 @@ static inline void h_event_seq(h_worker_t *w, uint64_t seq, uint64_t attempt, ui
     te.seq = seq;
     te.start_time_ms = 1;
     te.end_time_ms = kind == CAIRN__TASK_EVENT__KIND__STARTED ? 0 : 2;
-    te.node_name = w->name;
-    h_send(w, CAIRN_MSG_TASK_EVENT, &te.base);
-    Cairn__Ack *ack = (Cairn__Ack *)h_recv(w, CAIRN_MSG_ACK, 10000);
-    cr_assert_not_null(ack, "no ack for event %llu", (unsigned long long)te.seq);
-    cr_assert_eq(ack->seq, te.seq);
-    cairn_msg_free(&ack->base);
+    h_event_send(w, &te);
 }
 
 /* Submit a job of the given task specs (seed 42); returns its id. */
@@ -568,6 +608,21 @@ static inline uint64_t h_submit(h_sched_t *s, const char *name, const char *cons
         tptr[i] = &ts[i];
     }
     return h_submit_tasks(s, name, tptr, n < 32 ? n : 32);
+}
+
+/* The scheduler's NodeInfo of node name (*keep: the reply, for
+ * cairn_msg_free). */
+static inline Cairn__NodeInfo *h_node_info(h_sched_t *s, const char *name, Cairn__NodesReply **keep)
+{
+    Cairn__NodesRequest req = CAIRN__NODES_REQUEST__INIT;
+    char *names[] = {(char *)name};
+    req.n_names = 1;
+    req.names = names;
+    cairn_error_t err = {{0}};
+    *keep = (Cairn__NodesReply *)h_call(s, CAIRN_MSG_NODES, &req.base, CAIRN_MSG_NODES_REPLY, &err);
+    cr_assert_not_null(*keep, "nodes: %s", err.text);
+    cr_assert_eq((*keep)->n_nodes, 1, "node %s listed", name);
+    return (*keep)->nodes[0];
 }
 
 static inline Cairn__JobStatusReply *h_status(h_sched_t *s, uint64_t job)

@@ -241,3 +241,43 @@ LEAK_TEST(prefetch, lines_grow_for_short_tasks_only)
     run_one_then_place(8, 2);   /* 20 / 8 = 2 */
     run_one_then_place(100, 1); /* long: .prefetch */
 }
+
+static void expect_explain(sched_t *s, uint32_t task, int64_t now, const char *want)
+{
+    char *why = sched_explain(s, 1, task, now);
+    cr_expect_str_eq(why, want);
+    free(why);
+}
+
+/* Explanations say what `cairn status` says: a task queued behind another
+ * is "queued on node", and pending where a dependent names it; one
+ * cancelled while queued never started. */
+LEAK_TEST(prefetch, queued_tasks_explained_as_status_shows_them)
+{
+    fx_node_t n;
+    sched_t *s = two_cores(&n, NULL);
+    static const char *const on_t2[] = {"t2"};
+    sched_task_spec_t t[5] = {fx_task("t0", 1, 0), fx_task("t1", 1, 0), fx_task("t2", 1, 0),
+                              fx_task("t3", 1, 0), fx_task("t4", 1, 0)};
+    t[4].needs = on_t2, t[4].nneeds = 1;
+    sched_job_spec_t job = {.name = "j", .seed = 1, .ntasks = 5, .tasks = t};
+    cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 4); /* t2 behind a1, t3 behind a2 */
+    cr_expect(queued(s, 3) && queued(s, 4));
+    expect_explain(s, 2, 1, "job 1 task t2: queued on node n0: starts when attempt 1 ends");
+    expect_explain(s, 4, 1, "job 1 task t4: waiting for dependencies: dependency t2 pending");
+    /* t3 cancelled while queued; t0 cancelled after it started */
+    start(s, NULL, 1, 0);
+    for (int64_t k = 0; k <= 3; k += 3) {
+        sched_event_t ev = {.type = SCHED_EV_CANCEL, .time_ms = 2};
+        ev.u.cancel.job = 1;
+        ev.u.cancel.task = k;
+        cr_assert_eq(sched_apply(s, &ev, NULL), 0);
+    }
+    cr_assert_eq(fx_finish(s, NULL, 4, SCHED_END_CANCELLED, 0, 3), 0);
+    cr_assert_eq(fx_finish(s, NULL, 1, SCHED_END_CANCELLED, 0, 3), 0);
+    expect_explain(s, 3, 4,
+                   "job 1 task t3: cancelled: attempt 1 on n0 ended (cancelled before it started)");
+    expect_explain(s, 0, 4, "job 1 task t0: cancelled: attempt 1 on n0 ended (cancelled)");
+    sched_destroy(s);
+}

@@ -9,35 +9,6 @@
 #include "leak_check.h"
 #include "sched_harness.h"
 
-/* GET path from 127.0.0.1:port, retried until the server answers. */
-static char *http_get(int port, const char *path)
-{
-    int64_t deadline = h_now_ms() + 10000;
-    while (h_now_ms() < deadline) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        struct timeval tv = {5, 0};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-            close(fd);
-            continue;
-        }
-        char req[256];
-        int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
-        cr_assert_eq(write(fd, req, (size_t)n), n);
-        size_t cap = 65536, len = 0;
-        char *buf = calloc(1, cap);
-        ssize_t r;
-        while ((r = read(fd, buf + len, cap - len - 1)) > 0)
-            len += (size_t)r;
-        close(fd);
-        return buf;
-    }
-    cr_assert_fail("no HTTP answer on port %d", port);
-    return NULL;
-}
-
 static void drain(h_sched_t *s, const char *node, bool on, Cairn__NodeState want)
 {
     Cairn__DrainRequest req = CAIRN__DRAIN_REQUEST__INIT;
@@ -135,14 +106,14 @@ Test(api, cancel_drain_list_explain_and_metrics)
     char *m = NULL;
     while (!m || !strstr(m, "cairn_placements_total 2")) {
         free(m);
-        m = http_get(port, "/metrics");
+        m = h_http_get(port, "/metrics");
         cr_assert_lt(h_now_ms(), deadline, "metrics never showed 2 placements");
     }
     cr_expect(strstr(m, "cairn_tasks{state=\"cancelled\"} 3") != NULL, "%s", m);
     cr_expect(strstr(m, "cairn_nodes{state=\"up\"} 1") != NULL, "%s", m);
     cr_expect(strstr(m, "cairn_pass_seconds_count") != NULL, "%s", m);
     free(m);
-    char *js = http_get(port, "/status");
+    char *js = h_http_get(port, "/status");
     cr_expect(strstr(js, "\"jobs\": 2") != NULL, "%s", js);
     free(js);
     cr_expect_eq(WEXITSTATUS(h_sched_stop(&s, SIGTERM)), 0);

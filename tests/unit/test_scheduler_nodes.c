@@ -8,19 +8,6 @@
 static const char *const slow_grace[] = {"--heartbeat-timeout", "60s", "--restart-grace", "60s",
                                          NULL};
 
-static Cairn__NodeInfo *node_info(h_sched_t *s, const char *name, Cairn__NodesReply **keep)
-{
-    Cairn__NodesRequest req = CAIRN__NODES_REQUEST__INIT;
-    char *names[] = {(char *)name};
-    req.n_names = 1;
-    req.names = names;
-    cairn_error_t err = {{0}};
-    *keep = (Cairn__NodesReply *)h_call(s, CAIRN_MSG_NODES, &req.base, CAIRN_MSG_NODES_REPLY, &err);
-    cr_assert_not_null(*keep, "nodes: %s", err.text);
-    cr_assert_eq((*keep)->n_nodes, 1, "node %s listed", name);
-    return (*keep)->nodes[0];
-}
-
 static void drain(h_sched_t *s, const char *node, bool on, const char *reason)
 {
     Cairn__DrainRequest req = CAIRN__DRAIN_REQUEST__INIT;
@@ -38,13 +25,12 @@ static void expect_node(h_sched_t *s, const char *name, Cairn__NodeState state, 
                         const char *reason)
 {
     Cairn__NodesReply *keep;
-    Cairn__NodeInfo *ni = node_info(s, name, &keep);
+    Cairn__NodeInfo *ni = h_node_info(s, name, &keep);
     cr_expect_eq(ni->state, state, "node %s: state %d, want %d", name, ni->state, state);
     cr_expect_eq(ni->drained, drained, "node %s drained", name);
     cr_expect_str_eq(ni->drain_reason, reason, "node %s drain reason", name);
     cairn_msg_free(&keep->base);
 }
-
 
 Test(nodes, drain_and_reason_survive_reconnects_and_restarts)
 {
