@@ -165,10 +165,14 @@ static void explain_ended(sbuf_t *b, const sched_t *s, const sched_job_t *j, con
 {
     const sched_attempt_t *at = t->attempt ? &s->attempts[t->attempt - 1] : NULL;
     sb_printf(b, "%s", sched_task_state_word(t->state));
-    if (t->state == SCHED_TASK_UPSTREAM_FAILED) {
+    bool upstream_cancelled = t->state == SCHED_TASK_CANCELLED && t->cancelled_upstream;
+    if (t->state == SCHED_TASK_UPSTREAM_FAILED || upstream_cancelled) {
+        if (upstream_cancelled)
+            sb_printf(b, ": upstream cancelled");
         for (uint32_t k = 0; k < t->ndeps; k++) {
             const sched_task_t *d = &j->tasks[t->deps[k]];
-            if (d->state >= SCHED_TASK_FAILED) {
+            if (upstream_cancelled ? d->state == SCHED_TASK_CANCELLED
+                                   : d->state >= SCHED_TASK_FAILED) {
                 sb_printf(b, ": dependency %s %s", d->name, sched_task_state_word(d->state));
                 break;
             }

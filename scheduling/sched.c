@@ -324,6 +324,7 @@ int sched_task_info(const sched_t *s, uint32_t job, uint32_t task, sched_task_in
                                 .attempts = t->attempts,
                                 .attempt = t->attempt,
                                 .cancel_requested = t->cancel_requested,
+                                .cancelled_upstream = t->cancelled_upstream,
                                 .retry = t->retry};
     return 0;
 }

@@ -172,6 +172,7 @@ typedef struct sched_task {
     uint8_t state;
     uint8_t queued : 1; /* in its class heap */
     uint8_t cancel_requested : 1;
+    uint8_t cancelled_upstream : 1; /* cancelled because a need was */
 } sched_task_t;
 
 typedef struct sched_job {
@@ -339,9 +340,11 @@ int attempt_start(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
 int attempt_finish(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
 void attempt_end(sched_t *s, sched_attempt_t *at, sched_end_t end, int code, int sig,
                  int64_t now_ms);
-int job_cancel(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
 int attempts_node_lost(sched_t *s, uint32_t node, int64_t now_ms);
 void reservations_clear(sched_t *s);
+
+/* cancel.c */
+int job_cancel(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
 
 /* problem.c: one validation problem, its place and its message */
 void problem_add(sched_problems_t *p, sched_problem_t at, const char *fmt, ...)
