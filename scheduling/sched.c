@@ -256,6 +256,7 @@ int sched_task_request(const sched_t *s, uint32_t job, uint32_t task, sched_requ
                              .gpus = c->gpus,
                              .gpu_model = c->gpu_model,
                              .gpu_min_memory = c->gpu_min_memory,
+                             .gpu_mixed = c->gpu_mixed,
                              .nlabels = c->nlabels,
                              .labels = (const char *const *)c->labels};
     return 0;
