@@ -15,6 +15,14 @@ sched_t *sched_create(const sched_config_t *cfg)
     return s;
 }
 
+sched_config_t sched_config_daemon(bool prefetch)
+{
+    return (sched_config_t){.max_reservations = 1,
+                            .prefetch = prefetch ? SCHED_PREFETCH_LINE : 0,
+                            .prefetch_max = prefetch ? SCHED_PREFETCH_LINE_MAX : 0,
+                            .prefetch_window_ms = SCHED_PREFETCH_WINDOW_MS};
+}
+
 void sched_destroy(sched_t *s)
 {
     if (!s)

@@ -60,6 +60,16 @@ typedef struct sched_config {
     uint32_t prefetch_window_ms;
 } sched_config_t;
 
+/* The scheduler daemon's prefetch (on unless --no-prefetch): lines of 2,
+ * growing to 16 for classes whose attempts run short, to fill 20 ms. The
+ * what-if simulation (sim.h) models the same. */
+#define SCHED_PREFETCH_LINE 2
+#define SCHED_PREFETCH_LINE_MAX 16
+#define SCHED_PREFETCH_WINDOW_MS 20
+/* The daemon's default configuration: one backfill reservation, prefetch
+ * as above or off. */
+sched_config_t sched_config_daemon(bool prefetch);
+
 /* Create an empty state. cfg may be NULL for defaults. NULL on ENOMEM. */
 sched_t *sched_create(const sched_config_t *cfg);
 void sched_destroy(sched_t *s);
