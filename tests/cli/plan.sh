@@ -1,8 +1,10 @@
 #!/bin/sh
 # cairn plan: CSV and JSON traces on a cluster file, --add and --remove,
 # errors with their exit codes, identical output for identical inputs, and
-# a real job on a local cluster planned from its recorded accounting
-# (last:1d on --cluster current) lands on the nodes it ran on.
+# real jobs on a local cluster (the scheduler's default configuration, so
+# with prefetch) planned from their recorded accounting (last:1d on
+# --cluster current) replay exactly: every attempt on the node it ran on at
+# the time it was placed (or queued), and the same waits.
 #   sh plan.sh BIN_DIR TESTS_DIR
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -136,12 +138,36 @@ tasks:
 X
 expect 0 "submit --wait" -- "$cairn" submit "$dir/job.yaml" --wait
 expect 0 "plan last:1d on the current cluster" -- "$cairn" plan --trace last:1d --cluster current --json
-json_check "the recorded run replays onto the same nodes" \
-    "j['replay']['attempts'] == 5 and j['replay']['same_node'] == 5 and j['actual'] is not None"
+same_run="j['actual'] is not None and j['replay']['same_node'] == j['replay']['same_time'] == j['replay']['attempts'] and all(j['actual'][k] == j['predicted'][k] for k in ('makespan_ms', 'wait_p50_ms', 'wait_p95_ms', 'attempts'))"
+json_check "the recorded run replays exactly" "j['replay']['attempts'] == 5 and $same_run"
+
+# six tasks that each take the whole GPU node: the scheduler queues two on
+# it behind the running one (prefetch), and the worker starts each the
+# moment the one ahead of it ends
+cat >"$dir/line.yaml" <<'X'
+name: plan-prefetch
+tasks:
+  - name: train
+    matrix: {k: [1, 2, 3, 4, 5, 6]}
+    run: [/bin/sleep, "0.2"]
+    resources: {cpus: 1, gpus: 8}
+X
+expect 0 "submit six whole-node tasks --wait" -- "$cairn" submit "$dir/line.yaml" --wait
 expect 0 "export the trace" -- "$cairn" plan --trace last:1d --export-trace
-json_check "5 records exported" "len(j) == 5 and all('placed_time_ms' in r for r in j)"
+json_check "11 records exported, tasks queued on their node" \
+    "len(j) == 11 and all('placed_time_ms' in r for r in j) and sum(r['start_time_ms'] > r['placed_time_ms'] + 150 for r in j) >= 3"
 cp "$dir/out" "$dir/exported.json"
+expect 0 "plan last:1d with prefetch on the current cluster" -- "$cairn" plan --trace last:1d \
+    --cluster current --json
+json_check "the recorded runs replay exactly: nodes, placed and queued times, waits" \
+    "j['replay']['attempts'] == 11 and $same_run"
 expect 0 "plan the exported trace" -- "$cairn" plan --trace "$dir/exported.json" --cluster current --json
-json_check "the exported trace replays the same" "j['replay']['same_node'] == 5"
+json_check "the exported trace replays the same" "j['replay']['attempts'] == 11 and $same_run"
+expect 0 "plan as if the scheduler ran --no-prefetch" -- "$cairn" plan --trace last:1d \
+    --cluster current --no-prefetch --json
+json_check "without prefetch the queued tasks are placed later" "j['replay']['same_time'] < 11"
+expect 0 "plan last:1d (table)" -- "$cairn" plan --trace last:1d --cluster current
+grep -q "replay: 11 of 11 attempts on the recorded node, 11 at the recorded time" "$dir/out" ||
+    bad "replay line: $(cat "$dir/out")"
 
 exit $fail
