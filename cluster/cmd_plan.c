@@ -258,6 +258,45 @@ static int build_jobs(plan_work_t *w)
     return CLI_OK;
 }
 
+#define S0(s) ((s) ? (s) : "")
+
+/* The first GPU of mask on the node named name in cluster cl (its vendor
+ * and model); NULL when unknown. */
+static const sched_gpu_desc_t *gpu_of(const plan_cluster_t *cl, const char *name, uint64_t mask)
+{
+    for (size_t i = 0; mask && i < cl->n; i++) {
+        int g = __builtin_ctzll(mask);
+        if (!strcmp(cl->v[i].name, name) && g < cl->v[i].d.ngpus)
+            return &cl->v[i].d.gpus[g];
+    }
+    return NULL;
+}
+
+/* A recorded gang whose replicas got GPUs of different models on the
+ * cluster was allowed to (resources.gpu.mixed, which the records do not
+ * carry): its replay may mix them too. */
+static void mark_mixed_gangs(plan_work_t *w, const plan_cluster_t *cl)
+{
+    for (size_t ji = 0; w->t->recorded && ji < w->njobs; ji++) {
+        plan_job_t *j = &w->jobs[ji];
+        for (size_t k = 0; k < j->n; k++) {
+            const plan_task_t *t = &w->tasks[j->first + k];
+            const sched_gpu_desc_t *first = NULL;
+            for (size_t i = 0; i < t->n && j->specs[k].replicas > 1; i++) {
+                const plan_rec_t *r = task_rec(w, t, i);
+                const sched_gpu_desc_t *g = gpu_of(cl, r->node, r->gpu_mask);
+                if (i && r->number != task_rec(w, t, i - 1)->number)
+                    first = NULL; /* another attempt: compare its own replicas */
+                if (g && first &&
+                    (strcmp(S0(g->model), S0(first->model)) ||
+                     strcmp(S0(g->vendor), S0(first->vendor))))
+                    j->specs[k].req.gpu_mixed = true;
+                first = first ? first : g;
+            }
+        }
+    }
+}
+
 static void work_fini(plan_work_t *w)
 {
     for (size_t ji = 0; ji < w->njobs; ji++) {
@@ -776,6 +815,7 @@ static int plan_run(cli_t *c, const plan_opts_t *o, plan_trace_t *t, plan_cluste
         return rc;
     if ((rc = build_jobs(w)) != CLI_OK)
         return rc;
+    mark_mixed_gangs(w, base);
     sched_sim_t *sim = sim_of(cl, !o->no_prefetch), *bsim = sim_of(base, !o->no_prefetch);
     sched_sim_span_t *aspans = NULL;
     sched_sim_report_t pred = {0}, act = {0};

@@ -84,6 +84,31 @@ expect 0 "plan a JSON trace (table)" -- "$cairn" plan --trace "$dir/trace.json" 
     --cluster "$dir/cluster.json"
 grep -q "3 of 3 attempts on the recorded node" "$dir/out" || bad "replay line: $(cat "$dir/out")"
 
+# a gang recorded across two GPU models (its spec said resources.gpu.mixed,
+# which records do not carry) replays across them too
+cat >"$dir/two-models.json" <<'X'
+{"nodes": [
+  {"name": "h", "cores": 8, "memory": "64G", "gpus": [{"model": "NVIDIA H100 80GB HBM3", "memory": "80G", "count": 1}]},
+  {"name": "a", "cores": 8, "memory": "64G", "gpus": [{"model": "NVIDIA A100-SXM4-40GB", "memory": "40G", "count": 1}]}
+]}
+X
+cat >"$dir/gang.json" <<'X'
+[
+ {"job_id": 7, "job_name": "g", "task": "ddp", "attempt_id": 1, "number": 1, "rank": 0,
+  "replicas": 2, "cpus": 1, "gpus": 1, "node": "h", "gpu_ids": [{"index": 0}],
+  "submit_time_ms": 1000, "ready_time_ms": 1000, "placed_time_ms": 1000, "start_time_ms": 1001,
+  "end_time_ms": 5000, "end": "succeeded"},
+ {"job_id": 7, "job_name": "g", "task": "ddp", "attempt_id": 1, "number": 1, "rank": 1,
+  "replicas": 2, "cpus": 1, "gpus": 1, "node": "a", "gpu_ids": [{"index": 0}],
+  "submit_time_ms": 1000, "ready_time_ms": 1000, "placed_time_ms": 1000, "start_time_ms": 1001,
+  "end_time_ms": 5000, "end": "succeeded"}
+]
+X
+expect 0 "plan a gang recorded across two models" -- "$cairn" plan --trace "$dir/gang.json" \
+    --cluster "$dir/two-models.json" --json
+json_check "it replays across them" \
+    "j['replay'] == {'attempts': 2, 'same_node': 2, 'same_time': 2} and j['simulation']['unplaced_tasks'] == 0"
+
 # errors
 printf 'job,task,submit_ms,needs,cpus,gpus,gpu_model,memory_bytes,duration_ms,priority\nj1,a,0,,4,0,,1G,10,0\nj1,b,zero,,4,0,,1G,10,0\n' >"$dir/bad.csv"
 expect 2 "a bad CSV line" -- "$cairn" plan --trace "$dir/bad.csv" --cluster "$dir/cluster.json"
