@@ -454,6 +454,50 @@ int cmd_wait(cli_t *c, int argc, char **argv)
     return rc;
 }
 
+/* The reply's named tasks, dependents or not, "a, running: signalled; b"
+ * and "; and N more" for those the reply does not name. */
+static void cancel_names(const Cairn__CancelReply *r, bool dependents, uint32_t total)
+{
+    uint32_t shown = 0;
+    for (size_t i = 0; i < r->n_cancelled; i++) {
+        const Cairn__CancelledTask *t = r->cancelled[i];
+        if (t->dependent != dependents)
+            continue;
+        printf("%s%s", shown++ ? (dependents ? ", " : "; ") : "", t->name);
+        if (t->signalled)
+            printf(t->queued ? ", queued on its node: signalled" : ", running: signalled");
+    }
+    if (total > shown)
+        printf("%sand %u more", shown ? (dependents ? ", " : "; ") : "", total - shown);
+}
+
+/* "cancelled 1 task (a, running: signalled) and, once it stops, 1
+ * dependent (b); job 2 is running": exactly what the cancel did. */
+static void cancel_print(const Cairn__CancelReply *r, uint64_t job, const char *task)
+{
+    uint32_t n = r->tasks_cancelled + r->attempts_signalled, dep = r->dependents_cancelled;
+    if (n == 0 && task) {
+        printf("nothing to cancel: task %s has ended (%s); job %llu is %s\n", task,
+               TSTATE(r->task_state), (unsigned long long)job, JSTATE(r->state));
+        return;
+    }
+    if (n == 0) {
+        printf("nothing to cancel: job %llu has ended (%s)\n", (unsigned long long)job,
+               JSTATE(r->state));
+        return;
+    }
+    printf("cancelled %u task%s (", n, n == 1 ? "" : "s");
+    cancel_names(r, false, n);
+    printf(")");
+    if (dep) {
+        printf(" and%s %u dependent%s (", r->dependents_later ? ", once it stops," : "", dep,
+               dep == 1 ? "" : "s");
+        cancel_names(r, true, dep);
+        printf(")");
+    }
+    printf("; job %llu is %s\n", (unsigned long long)job, JSTATE(r->state));
+}
+
 int cmd_cancel(cli_t *c, int argc, char **argv)
 {
     char *pos[2];
@@ -472,9 +516,7 @@ int cmd_cancel(cli_t *c, int argc, char **argv)
         cli_call(c, CAIRN_MSG_CANCEL, &req.base, CAIRN_MSG_CANCEL_REPLY, (ProtobufCMessage **)&r);
     if (rc != CLI_OK)
         return rc;
-    printf("cancelled %u task%s (%u attempt%s signalled); job %llu is %s\n", r->tasks_cancelled,
-           r->tasks_cancelled == 1 ? "" : "s", r->attempts_signalled,
-           r->attempts_signalled == 1 ? "" : "s", (unsigned long long)req.job_id, JSTATE(r->state));
+    cancel_print(r, req.job_id, n > 1 ? pos[1] : NULL);
     cairn_msg_free(&r->base);
     return CLI_OK;
 }

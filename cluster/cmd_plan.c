@@ -11,7 +11,8 @@
 
 const char cmd_plan_help[] =
     "Usage: cairn plan --trace last:DURATION|FILE [--cluster current|FILE]\n"
-    "                  [--add Nx FILE.xml]... [--remove NODE[,NODE...]]... [--json]\n"
+    "                  [--add Nx FILE.xml]... [--remove NODE[,NODE...]]... [--no-prefetch]\n"
+    "                  [--json]\n"
     "       cairn plan --trace last:DURATION --export-trace > trace.json\n"
     "\n"
     "Replay a workload through the scheduler's own placement code on a cluster and\n"
@@ -24,6 +25,8 @@ const char cmd_plan_help[] =
     "  --cluster FILE     a cluster file (JSON, docs/capacity.md) or an hwloc XML topology\n"
     "  --add Nx FILE.xml  N more nodes like the topology (named FILE+1...)\n"
     "  --remove NODE      leave a node out\n"
+    "  --no-prefetch      place as a scheduler run with --no-prefetch (the default:\n"
+    "                     as the scheduler runs by default, prefetch on)\n"
     "  --json             print JSON\n"
     "  --export-trace     print the trace as JSON and exit\n";
 
@@ -34,7 +37,7 @@ typedef struct plan_opts {
     int nadd;
     char *remove[256];
     int nremove;
-    bool json, export_trace;
+    bool json, export_trace, no_prefetch;
 } plan_opts_t;
 
 /* --- the workload: trace records as simulation jobs ---------------------- */
@@ -58,7 +61,8 @@ typedef struct plan_job {
 
 typedef struct plan_work {
     const plan_trace_t *t;
-    size_t *idx; /* records sorted by (job, task, number, rank) */
+    int64_t *alloc; /* per record: when it got its allocation (plan_trace_alloc_times) */
+    size_t *idx;    /* records sorted by (job, task, number, rank) */
     plan_task_t *tasks;
     size_t ntasks;
     plan_job_t *jobs;
@@ -173,9 +177,12 @@ static int build_task(plan_work_t *w, plan_job_t *j, size_t k, const plan_task_t
                     r->end);
             return CLI_USAGE;
         }
-        int64_t end = r->end_ms ? r->end_ms : w->t->until_ms;
-        o->hold_ms =
-            w->t->recorded ? (end > r->placed_ms ? end - r->placed_ms : 0) : r->duration_ms;
+        /* held from getting its allocation (its placement, or the end of
+         * the attempt it was queued behind) to its end; started after it */
+        int64_t end = r->end_ms ? r->end_ms : w->t->until_ms, got = w->alloc[r - w->t->v];
+        o->hold_ms = w->t->recorded ? (end > got ? end - got : 0) : r->duration_ms;
+        o->start_ms = w->t->recorded && r->start_ms ? r->start_ms - got : 0;
+        o->no_start = w->t->recorded && !r->start_ms;
         if (na == 1 && r->ready_ms > 0) {
             const plan_rec_t *prev = task_rec(w, t, 0);
             backoff = prev->end_ms && r->ready_ms > prev->end_ms ? r->ready_ms - prev->end_ms : 0;
@@ -196,7 +203,8 @@ static int build_jobs(plan_work_t *w)
     w->idx = malloc((tr->n + 1) * sizeof(size_t));
     w->tasks = calloc(tr->n + 1, sizeof(plan_task_t));
     w->jobs = calloc(tr->n + 1, sizeof(plan_job_t));
-    if (!w->idx || !w->tasks || !w->jobs)
+    w->alloc = malloc((tr->n + 1) * sizeof(int64_t));
+    if (!w->idx || !w->tasks || !w->jobs || !w->alloc || plan_trace_alloc_times(tr, w->alloc))
         return CLI_FAIL;
     for (size_t i = 0; i < tr->n; i++)
         w->idx[i] = i;
@@ -250,6 +258,45 @@ static int build_jobs(plan_work_t *w)
     return CLI_OK;
 }
 
+#define S0(s) ((s) ? (s) : "")
+
+/* The first GPU of mask on the node named name in cluster cl (its vendor
+ * and model); NULL when unknown. */
+static const sched_gpu_desc_t *gpu_of(const plan_cluster_t *cl, const char *name, uint64_t mask)
+{
+    for (size_t i = 0; mask && i < cl->n; i++) {
+        int g = __builtin_ctzll(mask);
+        if (!strcmp(cl->v[i].name, name) && g < cl->v[i].d.ngpus)
+            return &cl->v[i].d.gpus[g];
+    }
+    return NULL;
+}
+
+/* A recorded gang whose replicas got GPUs of different models on the
+ * cluster was allowed to (resources.gpu.mixed, which the records do not
+ * carry): its replay may mix them too. */
+static void mark_mixed_gangs(plan_work_t *w, const plan_cluster_t *cl)
+{
+    for (size_t ji = 0; w->t->recorded && ji < w->njobs; ji++) {
+        plan_job_t *j = &w->jobs[ji];
+        for (size_t k = 0; k < j->n; k++) {
+            const plan_task_t *t = &w->tasks[j->first + k];
+            const sched_gpu_desc_t *first = NULL;
+            for (size_t i = 0; i < t->n && j->specs[k].replicas > 1; i++) {
+                const plan_rec_t *r = task_rec(w, t, i);
+                const sched_gpu_desc_t *g = gpu_of(cl, r->node, r->gpu_mask);
+                if (i && r->number != task_rec(w, t, i - 1)->number)
+                    first = NULL; /* another attempt: compare its own replicas */
+                if (g && first &&
+                    (strcmp(S0(g->model), S0(first->model)) ||
+                     strcmp(S0(g->vendor), S0(first->vendor))))
+                    j->specs[k].req.gpu_mixed = true;
+                first = first ? first : g;
+            }
+        }
+    }
+}
+
 static void work_fini(plan_work_t *w)
 {
     for (size_t ji = 0; ji < w->njobs; ji++) {
@@ -268,13 +315,17 @@ static void work_fini(plan_work_t *w)
     free(w->jobs);
     free(w->tasks);
     free(w->idx);
+    free(w->alloc);
 }
 
 /* --- simulation and measurement ----------------------------------------- */
 
-static sched_sim_t *sim_of(const plan_cluster_t *cl)
+/* A simulation of cluster cl placing as the scheduler does by default
+ * (prefetch on) or with --no-prefetch. */
+static sched_sim_t *sim_of(const plan_cluster_t *cl, bool prefetch)
 {
-    sched_sim_t *sim = sched_sim_create(NULL);
+    sched_config_t cfg = sched_config_daemon(prefetch);
+    sched_sim_t *sim = sched_sim_create(&cfg);
     cairn_error_t err = {{0}};
     for (size_t i = 0; sim && i < cl->n; i++)
         if (sched_sim_node_add(sim, &cl->v[i].d, &err) < 0) {
@@ -285,9 +336,22 @@ static sched_sim_t *sim_of(const plan_cluster_t *cl)
     return sim;
 }
 
-static int simulate(plan_work_t *w, sched_sim_t *sim)
+/* replay: a recorded trace on the cluster it ran on, whose scheduler's
+ * passes ran at its recorded placement times (sched_sim_pass_times). */
+static int simulate(plan_work_t *w, sched_sim_t *sim, bool replay)
 {
     cairn_error_t err = {{0}};
+    if (replay) {
+        int64_t *at = malloc((w->t->n + 1) * sizeof(int64_t));
+        for (size_t i = 0; at && i < w->t->n; i++)
+            at[i] = w->t->v[i].placed_ms;
+        int rc = at ? sched_sim_pass_times(sim, at, w->t->n, &err) : SCHED_ENOMEM;
+        free(at);
+        if (rc < 0) {
+            fprintf(stderr, "cairn plan: %s\n", at ? err.text : "out of memory");
+            return CLI_FAIL;
+        }
+    }
     for (size_t ji = 0; ji < w->njobs; ji++) {
         plan_job_t *j = &w->jobs[ji];
         if (sched_sim_job_add(sim, j->submit_ms, &j->spec, j->nout,
@@ -335,6 +399,7 @@ static sched_sim_span_t *actual_spans(const plan_work_t *w, sched_sim_t *base, s
                                            .submit_ms = j->submit_ms,
                                            .ready_ms = r->ready_ms > 0 ? r->ready_ms : r->submit_ms,
                                            .placed_ms = r->placed_ms,
+                                           .alloc_ms = w->alloc[r - w->t->v],
                                            .end_ms = r->end_ms ? r->end_ms : w->t->until_ms};
         }
     }
@@ -524,13 +589,22 @@ static int parse_add(plan_opts_t *o, const char *count, const char *file)
 
 static int parse_opts(int argc, char **argv, plan_opts_t *o)
 {
-    enum { OPT_TRACE = 256, OPT_CLUSTER, OPT_ADD, OPT_REMOVE, OPT_JSON, OPT_EXPORT };
+    enum {
+        OPT_TRACE = 256,
+        OPT_CLUSTER,
+        OPT_ADD,
+        OPT_REMOVE,
+        OPT_JSON,
+        OPT_EXPORT,
+        OPT_NO_PREFETCH
+    };
     static const struct option opts[] = {{"trace", required_argument, NULL, OPT_TRACE},
                                          {"cluster", required_argument, NULL, OPT_CLUSTER},
                                          {"add", required_argument, NULL, OPT_ADD},
                                          {"remove", required_argument, NULL, OPT_REMOVE},
                                          {"json", no_argument, NULL, OPT_JSON},
                                          {"export-trace", no_argument, NULL, OPT_EXPORT},
+                                         {"no-prefetch", no_argument, NULL, OPT_NO_PREFETCH},
                                          {NULL, 0, NULL, 0}};
     int ch, rc;
     o->cluster = "current";
@@ -559,6 +633,9 @@ static int parse_opts(int argc, char **argv, plan_opts_t *o)
             break;
         case OPT_EXPORT:
             o->export_trace = true;
+            break;
+        case OPT_NO_PREFETCH:
+            o->no_prefetch = true;
             break;
         default:
             return cli_usage_error("plan", "unknown option");
@@ -736,11 +813,13 @@ static int plan_run(cli_t *c, const plan_opts_t *o, plan_trace_t *t, plan_cluste
         return rc;
     if ((rc = build_jobs(w)) != CLI_OK)
         return rc;
-    sched_sim_t *sim = sim_of(cl), *bsim = sim_of(base);
+    mark_mixed_gangs(w, base);
+    sched_sim_t *sim = sim_of(cl, !o->no_prefetch), *bsim = sim_of(base, !o->no_prefetch);
     sched_sim_span_t *aspans = NULL;
     sched_sim_report_t pred = {0}, act = {0};
     bool have_act = false;
-    rc = sim && bsim ? simulate(w, sim) : CLI_USAGE;
+    bool replay = t->recorded && !strcmp(o->cluster, "current") && !o->nadd && !o->nremove;
+    rc = sim && bsim ? simulate(w, sim, replay) : CLI_USAGE;
     size_t nas = 0, unknown = 0, nps = 0;
     if (rc == CLI_OK && t->recorded) {
         aspans = actual_spans(w, bsim, &nas, &unknown);

@@ -37,6 +37,7 @@ static void rec_fini(plan_rec_t *r)
     for (uint32_t i = 0; i < r->nneeds; i++)
         free(r->needs[i]);
     free(r->needs);
+    free(r->cores);
 }
 
 void plan_trace_fini(plan_trace_t *t)
@@ -182,6 +183,22 @@ static int json_rec_cb(const pj_t *item, void *arg)
                 return jerr(c, needs->v[i]->line, "%s", "\"needs\" holds task names");
             if (!(r->needs[r->nneeds++] = strdup(needs->v[i]->text)))
                 return jerr(c, item->line, "%s", "out of memory");
+        }
+    }
+    const pj_t *cores = pj_get(item, "cores");
+    if (cores && cores->type != PJ_SEQ)
+        return jerr(c, cores->line, "%s", "\"cores\" is not a list");
+    if (cores && cores->n) {
+        if (cores->n > SCHED_MAX_CORES_PER_NODE)
+            return jerr(c, cores->line, "%s", "too many cores");
+        if (!(r->cores = calloc(cores->n, sizeof(uint32_t))))
+            return jerr(c, item->line, "%s", "out of memory");
+        for (size_t i = 0; i < cores->n; i++) {
+            int64_t core;
+            if (cores->v[i]->type != PJ_SCALAR || !parse_i64(cores->v[i]->text, false, &core) ||
+                core < 0 || core >= SCHED_MAX_CORES_PER_NODE)
+                return jerr(c, cores->v[i]->line, "%s", "\"cores\" holds core indexes");
+            r->cores[r->ncores++] = (uint32_t)core;
         }
     }
     const pj_t *ids = pj_get(item, "gpu_ids");
@@ -373,6 +390,11 @@ int plan_trace_from_reply(const Cairn__AccountingReply *rep, plan_trace_t *t)
         for (size_t g = 0; g < m->n_gpu_ids; g++)
             if (m->gpu_ids[g]->index < 64)
                 r->gpu_mask |= 1ull << m->gpu_ids[g]->index;
+        if (m->n_cores && !(r->cores = malloc(m->n_cores * sizeof(uint32_t))))
+            return CLI_FAIL;
+        if (m->n_cores)
+            memcpy(r->cores, m->cores, m->n_cores * sizeof(uint32_t));
+        r->ncores = (uint32_t)m->n_cores;
         r->submit_ms = m->submit_time_ms;
         r->ready_ms = m->ready_time_ms;
         r->placed_ms = m->placed_time_ms;
@@ -389,5 +411,57 @@ int plan_trace_from_reply(const Cairn__AccountingReply *rep, plan_trace_t *t)
         if (e > t->until_ms)
             t->until_ms = e;
     }
+    return CLI_OK;
+}
+
+/* --- when queued attempts got their allocation ----------------------------- */
+
+static const plan_trace_t *alloc_trace;
+
+/* Same node, GPUs and cores, then attempt id. */
+static int cmp_alloc(const void *x, const void *y)
+{
+    const plan_rec_t *a = &alloc_trace->v[*(const size_t *)x],
+                     *b = &alloc_trace->v[*(const size_t *)y];
+    int c = strcmp(a->node, b->node);
+    if (c)
+        return c;
+    if (a->gpu_mask != b->gpu_mask)
+        return a->gpu_mask < b->gpu_mask ? -1 : 1;
+    if (a->ncores != b->ncores)
+        return a->ncores < b->ncores ? -1 : 1;
+    if (a->ncores && (c = memcmp(a->cores, b->cores, a->ncores * sizeof(uint32_t))) != 0)
+        return c;
+    if (a->attempt_id != b->attempt_id)
+        return a->attempt_id < b->attempt_id ? -1 : 1;
+    return a->line < b->line ? -1 : a->line > b->line;
+}
+
+static bool same_alloc(const plan_rec_t *a, const plan_rec_t *b)
+{
+    return !strcmp(a->node, b->node) && a->gpu_mask == b->gpu_mask && a->ncores == b->ncores &&
+           (!a->ncores || !memcmp(a->cores, b->cores, a->ncores * sizeof(uint32_t)));
+}
+
+int plan_trace_alloc_times(const plan_trace_t *t, int64_t *out)
+{
+    size_t *ix = malloc((t->n + 1) * sizeof(size_t));
+    if (!ix)
+        return CLI_FAIL;
+    for (size_t i = 0; i < t->n; i++) {
+        ix[i] = i;
+        out[i] = t->recorded ? t->v[i].placed_ms : 0;
+    }
+    alloc_trace = t;
+    qsort(ix, t->n, sizeof(size_t), cmp_alloc);
+    for (size_t k = 1; t->recorded && k < t->n; k++) {
+        const plan_rec_t *p = &t->v[ix[k - 1]], *r = &t->v[ix[k]];
+        bool known = r->ncores || r->gpu_mask; /* else a CPU-only one's cores are unknown */
+        int64_t pend = p->end_ms ? p->end_ms : t->until_ms;
+        if (known && r->replicas == 1 && same_alloc(p, r) && p->attempt_id < r->attempt_id &&
+            pend > r->placed_ms)
+            out[ix[k]] = pend;
+    }
+    free(ix);
     return CLI_OK;
 }

@@ -36,6 +36,8 @@ typedef struct plan_rec {
     char *job_name, *task, *gpu_model, *node, *end;
     char **needs;
     uint32_t nneeds;
+    uint32_t *cores; /* the cores it got, when the record says */
+    uint32_t ncores;
     uint32_t number, rank, replicas, cpus, gpus;
     int32_t priority, exit_code;
     uint64_t memory_bytes, gpu_mask;
@@ -59,6 +61,14 @@ int plan_trace_load(const char *path, plan_trace_t *t);
 /* The accounting reply as a trace. CLI_OK or CLI_FAIL (out of memory). */
 int plan_trace_from_reply(const Cairn__AccountingReply *rep, plan_trace_t *t);
 void plan_trace_fini(plan_trace_t *t);
+/* When each recorded attempt replica got its allocation (out[i] for
+ * t->v[i]): its placement, or for one the scheduler queued on its node
+ * behind another (prefetch) the end of that one: the attempt before it
+ * (by id) with the same cores and GPUs on the node, if that ended after
+ * it was placed (allocations are exclusive: only the one it waited for
+ * can). Records without cores: by GPUs alone, and a CPU-only one's is its
+ * placement. A CSV trace's: 0. CLI_OK or CLI_FAIL (out of memory). */
+int plan_trace_alloc_times(const plan_trace_t *t, int64_t *out);
 
 /* --- clusters ----------------------------------------------------------- */
 

@@ -239,6 +239,23 @@ static void get_kv(spec_ctx_t *c, yaml_node_t *n, spec_kv_t *kv, bool subst, con
     }
 }
 
+/* true/yes or false/no; anything else is an error naming the key. */
+static int get_bool(spec_ctx_t *c, yaml_node_t *n, const char *key, bool *out)
+{
+    char *s = NULL;
+    int rc = -1;
+    if (get_string(c, n, &s) == 0) {
+        if (!strcmp(s, "true") || !strcmp(s, "yes"))
+            *out = true, rc = 0;
+        else if (!strcmp(s, "false") || !strcmp(s, "no"))
+            *out = false, rc = 0;
+        else
+            spec_error(c, n->start_mark, "%s: expected true or false, found '%s'", key, s);
+    }
+    free(s);
+    return rc;
+}
+
 /* GPU memory as vendors name it: G and GB are decimal (an "H100 80GB" has
  * 81,559 MiB, 85.5e9 bytes: min_memory: 80G takes it), Gi and GiB binary. */
 static int get_gpu_memory(spec_ctx_t *c, yaml_node_t *n, uint64_t *out)
@@ -253,7 +270,7 @@ static int get_gpu_memory(spec_ctx_t *c, yaml_node_t *n, uint64_t *out)
 
 static void parse_gpu(spec_ctx_t *c, yaml_node_t *n, spec_opts_t *o)
 {
-    static const char *const keys[] = {"model", "min_memory"};
+    static const char *const keys[] = {"model", "min_memory", "mixed"};
     if (check_keys(c, n, keys, N_(keys), "gpu") < 0)
         return;
     FOR_PAIRS(c, n, key, val)
@@ -262,6 +279,8 @@ static void parse_gpu(spec_ctx_t *c, yaml_node_t *n, spec_opts_t *o)
             o->at[SCHED_FIELD_GPU_MODEL] = spec_pos(val->start_mark);
         else if (strcmp(key, "min_memory") == 0 && get_gpu_memory(c, val, &o->gpu_min_memory) == 0)
             o->at[SCHED_FIELD_GPU_MEMORY] = spec_pos(val->start_mark);
+        else if (strcmp(key, "mixed") == 0)
+            get_bool(c, val, "mixed", &o->gpu_mixed);
     }
 }
 
@@ -545,16 +564,7 @@ static bool parse_task_key(spec_ctx_t *c, const char *key, yaml_node_t *val, spe
     } else if (strcmp(key, "needs") == 0) {
         get_strv(c, val, &t->needs, false);
     } else if (strcmp(key, "cache") == 0) {
-        char *s = NULL;
-        if (get_string(c, val, &s) == 0) {
-            if (!strcmp(s, "true") || !strcmp(s, "yes"))
-                t->cache = true;
-            else if (!strcmp(s, "false") || !strcmp(s, "no"))
-                t->cache = false;
-            else
-                spec_error(c, val->start_mark, "cache: expected true or false, found '%s'", s);
-        }
-        free(s);
+        get_bool(c, val, "cache", &t->cache);
     } else if (strcmp(key, "inputs") == 0) {
         get_strv(c, val, &t->inputs, true);
         for (size_t i = 0; i < t->inputs.n; i++)

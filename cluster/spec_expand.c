@@ -180,6 +180,7 @@ static int fill_resources(expand_t *x, const spec_task_t *t, Cairn__TaskSpec *ts
     r->memory_bytes = o->memory;
     r->gpus = o->gpus;
     r->gpu_min_memory_bytes = o->gpu_min_memory;
+    r->gpu_mixed = o->gpu_mixed;
     if (o->gpu_model && !(r->gpu_model = spec_strdup(x->c, t->mark, o->gpu_model)))
         return -1;
     if (kv_list(x, t, NULL, &o->labels, false, &r->labels, &r->n_labels) < 0)

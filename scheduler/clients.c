@@ -775,6 +775,8 @@ static bool find_task(sched_daemon_t *d, const cairn_peer_t *from, uint64_t job,
     return true;
 }
 
+#define CANCEL_NAMES_MAX 20 /* tasks named in a cancel reply */
+
 static void on_cancel(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__CancelRequest *r)
 {
     uint32_t task = 0;
@@ -791,27 +793,52 @@ static void on_cancel(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     clients_identity(d, from, &id);
     if (!may_write(d, from, &id, "cancel jobs") || !clients_may_touch_job(d, from, job, "cancel"))
         return;
-    sched_job_info_t before, after;
-    sched_job_info(d->core, job, &before);
+    /* what it will do, from the state before it: the reply says exactly that */
+    sched_cancel_effect_t eff;
+    if (sched_cancel_effect(d->core, job, one ? (int64_t)task : -1, &eff) < 0) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+        return;
+    }
     sched_event_t ev = {.type = SCHED_EV_CANCEL, .time_ms = wall_ms()};
     ev.u.cancel.job = job;
     ev.u.cancel.task = one ? (int64_t)task : -1;
     cairn_error_t err = {{0}};
     if (d_apply(d, &ev, NULL, 0, &err) < 0) {
+        sched_cancel_effect_fini(&eff);
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "%s", err.text);
         return;
     }
+    sched_job_info_t after;
     sched_job_info(d->core, job, &after);
     Cairn__CancelReply rep = CAIRN__CANCEL_REPLY__INIT;
-    rep.tasks_cancelled = after.count[SCHED_TASK_CANCELLED] - before.count[SCHED_TASK_CANCELLED];
-    for (uint32_t t = one ? task : 0; t < (one ? task + 1 : after.ntasks); t++) {
-        sched_task_info_t ti;
-        if (sched_task_info(d->core, job, t, &ti) == 0 && ti.state == SCHED_TASK_RUNNING &&
-            ti.cancel_requested) {
-            u64vec_push(&d->cancel, ti.attempt);
-            rep.attempts_signalled++;
+    rep.tasks_cancelled = eff.count[SCHED_CANCEL_ENDS];
+    rep.attempts_signalled = eff.count[SCHED_CANCEL_STOPS];
+    rep.dependents_cancelled =
+        eff.count[SCHED_CANCEL_DEPENDENT] + eff.count[SCHED_CANCEL_DEPENDENT_LATER];
+    rep.dependents_later = eff.count[SCHED_CANCEL_DEPENDENT_LATER] > 0;
+    sched_task_info_t cti;
+    if (one && sched_task_info(d->core, job, task, &cti) == 0)
+        rep.task_state = clients_task_state(d, &cti);
+    Cairn__CancelledTask items[CANCEL_NAMES_MAX], *itemp[CANCEL_NAMES_MAX];
+    for (uint32_t i = 0; i < eff.nitems; i++) {
+        const sched_cancel_item_t *it = &eff.items[i];
+        if (it->how == SCHED_CANCEL_STOPS)
+            u64vec_push(&d->cancel, sched_task_attempt_id(d->core, job, it->task));
+        if (rep.n_cancelled < CANCEL_NAMES_MAX) {
+            Cairn__CancelledTask *c = &items[rep.n_cancelled];
+            cairn__cancelled_task__init(c);
+            c->name = (char *)sched_task_name(d->core, job, it->task);
+            c->signalled = it->how == SCHED_CANCEL_STOPS;
+            sched_attempt_info_t ai;
+            c->queued = c->signalled &&
+                        sched_attempt_get(d->core, sched_task_attempt_id(d->core, job, it->task),
+                                          &ai) == 0 &&
+                        ai.queued;
+            c->dependent = it->how >= SCHED_CANCEL_DEPENDENT;
+            itemp[rep.n_cancelled++] = c;
         }
     }
+    rep.cancelled = itemp;
     rep.state = clients_job_state(&after);
     dlog(d->log, LOG_INFO, "job %u%s%s cancelled", job, one ? " task " : "", one ? r->task : "");
     client_id_t who;
@@ -819,9 +846,11 @@ static void on_cancel(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     char target[300];
     snprintf(target, sizeof(target), "job %u%s%.255s", job, one ? " task " : "",
              one ? r->task : "");
-    d_audit(d, who.name, "cancel", target, "tasks_cancelled=%u attempts_signalled=%u",
-            rep.tasks_cancelled, rep.attempts_signalled);
+    d_audit(d, who.name, "cancel", target,
+            "tasks_cancelled=%u attempts_signalled=%u dependents_cancelled=%u", rep.tasks_cancelled,
+            rep.attempts_signalled, rep.dependents_cancelled);
     d_send(d, d->cnet, from, CAIRN_MSG_CANCEL_REPLY, &rep.base);
+    sched_cancel_effect_fini(&eff);
 }
 
 static void on_logs(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__LogsRequest *r)

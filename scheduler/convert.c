@@ -264,6 +264,7 @@ static int fill_task(conv_job_t *cj, sched_task_spec_t *ts, const Cairn__TaskSpe
         ts->req.gpus = rq->gpus;
         ts->req.gpu_model = rq->gpu_model && rq->gpu_model[0] ? rq->gpu_model : NULL;
         ts->req.gpu_min_memory = rq->gpu_min_memory_bytes;
+        ts->req.gpu_mixed = rq->gpu_mixed;
         for (size_t k = 0; k < rq->n_labels; k++) {
             const Cairn__KeyValue *kv = rq->labels[k];
             char *s = malloc(strlen(kv->key) + strlen(kv->value) + 2);

@@ -43,9 +43,9 @@ typedef struct sched_daemon_config {
     const char *tls_cert, *tls_ca; /* for tls+tcp:// endpoints (proto/net.h cairn_tls_t) */
 /* otherwise: tasks queued per running attempt; up to PREFETCH_MAX for
  * tasks that run short, to fill PREFETCH_WINDOW_MS (sched_config_t) */
-#define SCHED_DAEMON_PREFETCH 2
-#define SCHED_DAEMON_PREFETCH_MAX 16
-#define SCHED_DAEMON_PREFETCH_WINDOW_MS 20
+#define SCHED_DAEMON_PREFETCH SCHED_PREFETCH_LINE /* the core's: what-ifs model the same */
+#define SCHED_DAEMON_PREFETCH_MAX SCHED_PREFETCH_LINE_MAX
+#define SCHED_DAEMON_PREFETCH_WINDOW_MS SCHED_PREFETCH_WINDOW_MS
     uint32_t max_jobs_listed;
     conv_limits_t limits;
     const char *admins;         /* users and @groups allowed to act on every job; NULL: none */

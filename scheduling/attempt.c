@@ -1,5 +1,5 @@
-/* Attempts: placing, starting and ending them, with deterministic retries,
- * node loss and cancellation. */
+/* Attempts: placing, starting and ending them, with deterministic retries
+ * and node loss (cancellation: cancel.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -386,48 +386,5 @@ int attempts_node_lost(sched_t *s, uint32_t node, int64_t now_ms)
     for (size_t i = 0; i < n; i++)
         attempt_end(s, &s->attempts[lost[i] - 1], SCHED_END_NODE_LOST, 0, 0, now_ms);
     free(lost);
-    return 0;
-}
-
-static void cancel_task(sched_t *s, uint32_t job, uint32_t task, int64_t now_ms, bool whole)
-{
-    sched_job_t *j = &s->jobs[job - 1];
-    sched_task_t *t = &j->tasks[task];
-    switch (t->state) {
-    case SCHED_TASK_RUNNING:
-        t->cancel_requested = 1;
-        break;
-    case SCHED_TASK_PENDING:
-    case SCHED_TASK_READY:
-    case SCHED_TASK_RETRYING:
-        if (whole) { /* the whole job: cancelled, not upstream-failed */
-            t->state = SCHED_TASK_CANCELLED;
-            t->queued = 0;
-            j->nended++;
-        } else {
-            task_finished(s, (task_ref_t){.job = job, .task = task}, SCHED_TASK_CANCELLED, now_ms);
-        }
-        break;
-    default:
-        break;
-    }
-}
-
-int job_cancel(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
-{
-    uint32_t job = ev->u.cancel.job;
-    if (job == 0 || job > s->njobs)
-        return errcode(err, SCHED_ENOENT, "cancel: unknown job %u", job);
-    sched_job_t *j = &s->jobs[job - 1];
-    int64_t task = ev->u.cancel.task;
-    if (task >= (int64_t)j->ntasks || task < -1)
-        return errcode(err, SCHED_ENOENT, "cancel: job %u has no task %lld", job,
-                       (long long)task);
-    if (task >= 0) {
-        cancel_task(s, job, (uint32_t)task, ev->time_ms, false);
-        return 0;
-    }
-    for (uint32_t i = 0; i < j->ntasks; i++)
-        cancel_task(s, job, i, ev->time_ms, true);
     return 0;
 }

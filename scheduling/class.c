@@ -36,6 +36,7 @@ void class_from_spec(task_class_t *c, const sched_task_spec_t *t)
     c->labels = (char **)t->req.labels;
     c->replicas = t->replicas ? t->replicas : 1;
     c->time_limit_ms = t->time_limit_ms;
+    c->gpu_mixed = t->req.gpu_mixed;
 }
 
 int class_match_init(task_class_t *c)
@@ -56,6 +57,7 @@ uint64_t class_hash(const task_class_t *c)
                     (uint64_t)c->time_limit_ms, c->nlabels};
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
         h = hash_mix(h ^ v[i]);
+    h = hash_mix(h ^ c->gpu_mixed);
     h = hash_str(h, c->gpu_model ? c->gpu_model : "");
     for (uint32_t i = 0; i < c->nlabels; i++)
         h = hash_str(h ^ 0xff, c->labels[i]);
@@ -66,7 +68,8 @@ bool class_equal(const task_class_t *a, const task_class_t *b)
 {
     if (a->cpus != b->cpus || a->gpus != b->gpus || a->memory != b->memory ||
         a->gpu_min_memory != b->gpu_min_memory || a->replicas != b->replicas ||
-        a->time_limit_ms != b->time_limit_ms || a->nlabels != b->nlabels)
+        a->time_limit_ms != b->time_limit_ms || a->nlabels != b->nlabels ||
+        a->gpu_mixed != b->gpu_mixed)
         return false;
     if ((a->gpu_model == NULL) != (b->gpu_model == NULL))
         return false;

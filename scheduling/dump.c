@@ -33,6 +33,8 @@ static void dump_task(sbuf_t *b, const sched_task_t *t, uint32_t i)
         sb_printf(b, " ready_at %lld", (long long)t->ready_at_ms);
     if (t->cancel_requested)
         sb_printf(b, " cancel_requested");
+    if (t->cancelled_upstream)
+        sb_printf(b, " upstream");
     if (t->state == SCHED_TASK_PENDING)
         sb_printf(b, " waiting_on %u", t->unfinished_deps);
     sb_printf(b, "\n");

@@ -82,6 +82,36 @@ static void explain_deps(sbuf_t *b, const sched_t *s, const sched_job_t *j, cons
         sb_printf(b, "; and %u more", waiting - shown);
 }
 
+/* A gang's replicas take one GPU model: when the nodes that fit now have
+ * several and none has enough nodes, say how many of each there are. */
+static void explain_gang_kinds(sbuf_t *b, const sched_t *s, const task_class_t *c)
+{
+    gpu_kind_t *kinds;
+    int nk = fit_gpu_kinds(s, c, true, &kinds);
+    uint32_t *fits = nk > 1 ? calloc((size_t)nk, sizeof(uint32_t)) : NULL;
+    uint32_t most = 0;
+    for (int k = 0; fits && k < nk; k++) {
+        task_class_t t = fit_only_kind(c, &kinds[k]);
+        for (size_t n = 0; n < s->nnodes; n++)
+            fits[k] += fit_node(&s->nodes[n], &t) == FIT_OK;
+        most = fits[k] > most ? fits[k] : most;
+    }
+    if (fits && most < c->replicas) {
+        sb_printf(b,
+                  "its replicas take one GPU model (unless resources.gpu.mixed) and no model "
+                  "has %u:",
+                  c->replicas);
+        for (int k = 0; k < nk; k++)
+            sb_printf(b, "%s %u with %s", k ? "," : "", fits[k],
+                      kinds[k].model[0]    ? kinds[k].model
+                      : kinds[k].vendor[0] ? kinds[k].vendor
+                                           : "GPUs of unknown model");
+        sb_printf(b, "; ");
+    }
+    free(fits);
+    free(kinds);
+}
+
 static void explain_resources(sbuf_t *b, const sched_t *s, const sched_job_t *j,
                               const sched_task_t *t, task_ref_t self, int64_t now_ms)
 {
@@ -105,10 +135,12 @@ static void explain_resources(sbuf_t *b, const sched_t *s, const sched_job_t *j,
         sb_printf(b, "waiting for resources: no nodes have registered yet");
         return;
     }
-    if (c->replicas > 1)
+    if (c->replicas > 1) {
         sb_printf(b, "gang of %u replicas needs %u nodes at once, %u fit%s now; ", c->replicas,
                   c->replicas, count[FIT_OK], count[FIT_OK] == 1 ? "s" : "");
-    else if (count[FIT_OK])
+        if (fit_gang_one_kind(c))
+            explain_gang_kinds(b, s, c);
+    } else if (count[FIT_OK])
         sb_printf(b, "ready: %u node%s fit%s now; it will be placed in the next pass; ",
                   count[FIT_OK], count[FIT_OK] == 1 ? "" : "s", count[FIT_OK] == 1 ? "s" : "");
     sb_printf(b, "waiting for resources:");
@@ -186,10 +218,14 @@ static void explain_ended(sbuf_t *b, const sched_t *s, const sched_job_t *j, con
 {
     const sched_attempt_t *at = t->attempt ? &s->attempts[t->attempt - 1] : NULL;
     sb_printf(b, "%s", sched_task_state_word(t->state));
-    if (t->state == SCHED_TASK_UPSTREAM_FAILED) {
+    bool upstream_cancelled = t->state == SCHED_TASK_CANCELLED && t->cancelled_upstream;
+    if (t->state == SCHED_TASK_UPSTREAM_FAILED || upstream_cancelled) {
+        if (upstream_cancelled)
+            sb_printf(b, ": upstream cancelled");
         for (uint32_t k = 0; k < t->ndeps; k++) {
             const sched_task_t *d = &j->tasks[t->deps[k]];
-            if (d->state >= SCHED_TASK_FAILED) {
+            if (upstream_cancelled ? d->state == SCHED_TASK_CANCELLED
+                                   : d->state >= SCHED_TASK_FAILED) {
                 sb_printf(b, ": dependency %s %s", d->name, sched_task_state_word(d->state));
                 break;
             }

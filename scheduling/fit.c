@@ -32,10 +32,14 @@ const char *fit_reason_text(fit_reason_t r)
     return r < FIT_NREASONS ? reason_text[r] : "?";
 }
 
-/* The class takes this model: any, or what its request names (gpu_match.c). */
-static bool model_ok(const task_class_t *c, const char *model)
+/* The class takes this GPU: any model, or what its request names
+ * (gpu_match.c); and while a gang is placed, only its one kind. */
+static bool model_ok(const task_class_t *c, const sched_gpu_t *g)
 {
-    return !c->gpu_model || gpu_match(&c->match, model);
+    if (c->only_model &&
+        (strcmp(c->only_model, g->model) != 0 || strcmp(c->only_vendor, g->vendor) != 0))
+        return false;
+    return !c->gpu_model || gpu_match(&c->match, g->model);
 }
 
 static bool labels_match(const sched_node_t *n, const task_class_t *c)
@@ -56,7 +60,7 @@ uint64_t fit_gpu_eligible(const sched_node_t *n, const task_class_t *c)
     uint64_t m = 0;
     for (uint32_t i = 0; i < n->ngpus; i++) {
         const sched_gpu_t *g = &n->gpus[i];
-        if (!model_ok(c, g->model))
+        if (!model_ok(c, g))
             continue;
         if (c->gpu_min_memory && g->memory_bytes < c->gpu_min_memory)
             continue;
@@ -73,9 +77,9 @@ fit_reason_t fit_node_capacity(const sched_node_t *n, const task_class_t *c)
     if (c->gpus) {
         bool any_model = false;
         for (uint32_t i = 0; i < n->ngpus && !any_model; i++)
-            any_model = model_ok(c, n->gpus[i].model);
+            any_model = model_ok(c, &n->gpus[i]);
         if (!any_model)
-            return n->ngpus && c->gpu_model ? FIT_GPU_MODEL : FIT_CAP_GPUS;
+            return n->ngpus && (c->gpu_model || c->only_model) ? FIT_GPU_MODEL : FIT_CAP_GPUS;
         uint64_t elig = fit_gpu_eligible(n, c);
         if (!elig)
             return FIT_GPU_MEMORY;
@@ -103,7 +107,7 @@ fit_reason_t fit_node(const sched_node_t *n, const task_class_t *c)
             return FIT_LABELS;
         if (!c->gpus)
             return FIT_OK;
-        if (!c->gpu_model && !c->gpu_min_memory)
+        if (!c->gpu_model && !c->gpu_min_memory && !c->only_model)
             return FIT_OK;
         uint64_t free_elig = fit_gpu_eligible(n, c) & n->gpu_free;
         if ((uint32_t)__builtin_popcountll(free_elig) >= c->gpus)
@@ -251,4 +255,62 @@ void fit_choose(const sched_node_t *n, const task_class_t *c, uint32_t *cores, u
     for (uint32_t i = 0; i < nord && have < c->cpus; i++)
         have = take_cores(n, (int)order[i], c->cpus, cores, have);
     qsort(cores, have, sizeof(uint32_t), cmp_u32);
+}
+
+bool fit_gang_one_kind(const task_class_t *c)
+{
+    return c->replicas > 1 && c->gpus > 0 && !c->gpu_mixed;
+}
+
+task_class_t fit_only_kind(const task_class_t *c, const gpu_kind_t *k)
+{
+    task_class_t one = *c;
+    one.only_vendor = k->vendor;
+    one.only_model = k->model;
+    return one;
+}
+
+static int cmp_kind(const void *a, const void *b)
+{
+    const gpu_kind_t *x = a, *y = b;
+    int r = strcmp(x->vendor, y->vendor);
+    return r ? r : strcmp(x->model, y->model);
+}
+
+int fit_gpu_kinds(const sched_t *s, const task_class_t *c, bool free_only, gpu_kind_t **out)
+{
+    gpu_kind_t *v = NULL;
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    for (size_t i = 0; i < s->nnodes; i++) {
+        const sched_node_t *node = &s->nodes[i];
+        if (free_only ? fit_node(node, c) != FIT_OK
+                      : node->state != SCHED_NODE_UP || fit_node_capacity(node, c) != FIT_OK)
+            continue;
+        uint64_t m = fit_gpu_eligible(node, c) & (free_only ? node->gpu_free : ~0ull);
+        for (; m; m &= m - 1) {
+            const sched_gpu_t *g = &node->gpus[__builtin_ctzll(m)];
+            bool known = false;
+            /* a node's GPUs are mostly of one kind: look back a little */
+            for (size_t k = n; k-- > 0 && !known && k + 8 >= n;)
+                known = !strcmp(v[k].model, g->model) && !strcmp(v[k].vendor, g->vendor);
+            if (known)
+                continue;
+            gpu_kind_t *nv = xgrow(v, &cap, n + 1, sizeof(*v));
+            if (!nv) {
+                free(v);
+                return SCHED_ENOMEM;
+            }
+            v = nv;
+            v[n++] = (gpu_kind_t){.vendor = g->vendor, .model = g->model};
+        }
+    }
+    if (n > 1)
+        qsort(v, n, sizeof(*v), cmp_kind);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || cmp_kind(&v[k - 1], &v[i]) != 0)
+            v[k++] = v[i];
+    *out = v;
+    return (int)k;
 }

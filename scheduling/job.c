@@ -273,8 +273,12 @@ void task_finished(sched_t *s, task_ref_t r, sched_task_state_t final, int64_t n
         }
         return;
     }
-    /* failed, cancelled or upstream-failed: every pending descendant fails.
-     * Iterative, so a deep chain cannot exhaust the stack. */
+    /* failed or upstream-failed: every pending descendant is upstream_failed;
+     * cancelled: every pending descendant is cancelled with it (a user's
+     * cancel is not a failure: cancel.c). Derived from the events, so an
+     * older journal replays under this rule too. Iterative, so a deep chain
+     * cannot exhaust the stack. */
+    bool cancelled = final == SCHED_TASK_CANCELLED;
     uint32_t *stack = malloc(j->ntasks * sizeof(uint32_t));
     uint32_t sp = 0;
     if (!stack)
@@ -287,7 +291,8 @@ void task_finished(sched_t *s, task_ref_t r, sched_task_state_t final, int64_t n
             sched_task_t *d = &j->tasks[di];
             if (d->state != SCHED_TASK_PENDING)
                 continue;
-            d->state = SCHED_TASK_UPSTREAM_FAILED;
+            d->state = cancelled ? SCHED_TASK_CANCELLED : SCHED_TASK_UPSTREAM_FAILED;
+            d->cancelled_upstream = cancelled;
             j->nended++;
             stack[sp++] = di;
         }

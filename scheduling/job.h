@@ -37,6 +37,9 @@ typedef struct sched_request {
     uint32_t gpus;           /* per replica */
     const char *gpu_model;   /* words or "~REGEX" (sched_gpu_model_match), NULL = any */
     uint64_t gpu_min_memory; /* bytes, 0 = any */
+    /* a gang's replicas may get GPUs of different models (vendor and model
+     * name); false, the default: every replica's GPUs are of one model */
+    bool gpu_mixed;
     uint32_t nlabels;
     const char *const *labels; /* "key=value" the node must carry */
 } sched_request_t;

@@ -67,21 +67,14 @@ static int64_t find_node(const sched_t *s, const task_class_t *c, const uint32_t
     return -1;
 }
 
-/* Try to place task r of class c now. Returns 1 if placed, 0 if it does
- * not fit, negative on error. */
-static int try_place(sched_t *s, task_class_t *c, task_ref_t r, int64_t now_ms, sched_place_cb cb,
-                     void *arg)
+/* Choose nodes for the replicas of class c, best fit one after another;
+ * with more than one replica each is taken tentatively, so the next one
+ * sees it (the caller releases them: release_replicas). Fills allocs,
+ * nodes and cores; returns how many replicas found a node. */
+static uint32_t choose_replicas(sched_t *s, const task_class_t *c, sched_alloc_desc_t *allocs,
+                                uint32_t *nodes, uint32_t *cores, int64_t now_ms)
 {
-    uint32_t nr = c->replicas;
-    sched_alloc_desc_t *allocs = calloc(nr, sizeof(*allocs));
-    uint32_t *nodes = calloc(nr, sizeof(uint32_t));
-    uint32_t *cores = calloc((size_t)nr * c->cpus, sizeof(uint32_t));
-    int rc = 0;
-    uint32_t got = 0;
-    if (!allocs || !nodes || !cores) {
-        rc = SCHED_ENOMEM;
-        goto out;
-    }
+    uint32_t nr = c->replicas, got = 0;
     for (; got < nr; got++) {
         int64_t n = find_node(s, c, nodes, got, now_ms);
         if (n < 0)
@@ -97,9 +90,74 @@ static int try_place(sched_t *s, task_class_t *c, task_ref_t r, int64_t now_ms, 
         if (nr > 1)
             cluster_alloc_take(s, a); /* tentative, so the next replica sees it */
     }
-    if (nr > 1)
+    return got;
+}
+
+static void release_replicas(sched_t *s, const task_class_t *c, sched_alloc_desc_t *allocs,
+                             uint32_t got)
+{
+    if (c->replicas > 1)
         for (uint32_t i = 0; i < got; i++)
             cluster_alloc_release(s, &allocs[i]);
+}
+
+/* For a gang whose replicas take one kind of GPU: the kind where all of
+ * them fit now with the fewest GPUs, then cores, left free on their nodes
+ * (best fit, as for one node), ties in kind order (vendor, model). *one
+ * gets c restricted to it; returns 1, 0 when no kind has room for the
+ * whole gang, or a negative code. With one kind in sight c itself does. */
+static int gang_kind(sched_t *s, const task_class_t *c, sched_alloc_desc_t *allocs, uint32_t *nodes,
+                     uint32_t *cores, int64_t now_ms, task_class_t *one)
+{
+    gpu_kind_t *kinds;
+    int nk = fit_gpu_kinds(s, c, true, &kinds);
+    if (nk < 0)
+        return nk;
+    *one = *c;
+    int best = -1;
+    uint64_t best_gpus = 0, best_cores = 0;
+    for (int k = 0; nk > 1 && k < nk; k++) {
+        task_class_t t = fit_only_kind(c, &kinds[k]);
+        uint32_t got = choose_replicas(s, &t, allocs, nodes, cores, now_ms);
+        uint64_t left_gpus = 0, left_cores = 0;
+        for (uint32_t i = 0; i < got; i++) {
+            left_gpus += s->nodes[nodes[i]].free_gpus;
+            left_cores += s->nodes[nodes[i]].free_cores;
+        }
+        release_replicas(s, &t, allocs, got);
+        if (got == c->replicas && (best < 0 || left_gpus < best_gpus ||
+                                   (left_gpus == best_gpus && left_cores < best_cores))) {
+            best = k;
+            best_gpus = left_gpus;
+            best_cores = left_cores;
+        }
+    }
+    if (best >= 0)
+        *one = fit_only_kind(c, &kinds[best]);
+    free(kinds);
+    return nk <= 1 || best >= 0;
+}
+
+/* Try to place task r of class c now. Returns 1 if placed, 0 if it does
+ * not fit, negative on error. */
+static int try_place(sched_t *s, task_class_t *c, task_ref_t r, int64_t now_ms, sched_place_cb cb,
+                     void *arg)
+{
+    uint32_t nr = c->replicas;
+    sched_alloc_desc_t *allocs = calloc(nr, sizeof(*allocs));
+    uint32_t *nodes = calloc(nr, sizeof(uint32_t));
+    uint32_t *cores = calloc((size_t)nr * c->cpus, sizeof(uint32_t));
+    int rc = 0;
+    if (!allocs || !nodes || !cores) {
+        rc = SCHED_ENOMEM;
+        goto out;
+    }
+    task_class_t one = *c;
+    if (fit_gang_one_kind(c) && (rc = gang_kind(s, c, allocs, nodes, cores, now_ms, &one)) <= 0)
+        goto out;
+    uint32_t got = choose_replicas(s, &one, allocs, nodes, cores, now_ms);
+    release_replicas(s, &one, allocs, got);
+    rc = 0;
     if (got < nr)
         goto out;
     sched_event_t ev = {.type = SCHED_EV_PLACE, .time_ms = now_ms};
@@ -303,20 +361,15 @@ static int reserve_at(sched_t *s, task_ref_t r, int64_t start, const resv_scratc
     return 0;
 }
 
-/* Reserve, for blocked task r, the nodes where it could start earliest,
- * assuming running attempts end at their time limits. A single task that
- * did not fit fits no free node now, so only nodes where attempts end need
- * looking at; a gang also counts the nodes that fit already. */
-static int make_reservation(sched_t *s, const task_class_t *c, task_ref_t r, int64_t now_ms)
+/* When blocked class c could start earliest, assuming running attempts
+ * end at their time limits: *start, and sc[n].fits for the nodes it would
+ * use then. A single task that did not fit fits no free node now, so only
+ * nodes where attempts end need looking at; a gang also counts the nodes
+ * that fit already. sc (s->nnodes, zeroed) and f.ix are the caller's.
+ * Returns whether enough nodes free up at all. */
+static bool resv_plan(sched_t *s, const task_class_t *c, int64_t now_ms, resv_scratch_t *sc,
+                      frontier_t *f, int64_t *start)
 {
-    resv_scratch_t *sc = calloc(s->nnodes ? s->nnodes : 1, sizeof(*sc));
-    frontier_t f = {.h = s->running, .n = s->nrunning};
-    f.ix = malloc((s->nrunning + 2) * sizeof(uint32_t));
-    int rc = 0;
-    if (!sc || !f.ix) {
-        rc = SCHED_ENOMEM;
-        goto out;
-    }
     uint32_t nfit = 0;
     if (c->replicas > 1) {
         for (uint32_t n = 0; n < s->nnodes; n++) {
@@ -324,14 +377,15 @@ static int make_reservation(sched_t *s, const task_class_t *c, task_ref_t r, int
             nfit += sc[n].fits;
         }
     }
-    int64_t start = now_ms;
-    front_push(&f, 0);
-    while (f.len > 0 && nfit < c->replicas) {
-        const running_ref_t *e = &s->running[front_pop(&f)];
+    *start = now_ms;
+    f->len = 0;
+    front_push(f, 0);
+    while (f->len > 0 && nfit < c->replicas) {
+        const running_ref_t *e = &s->running[front_pop(f)];
         if (e->end_ms == INT64_MAX)
             break; /* the rest never end, for planning */
         const sched_attempt_t *at = &s->attempts[e->id - 1];
-        start = e->end_ms > now_ms ? e->end_ms : now_ms;
+        *start = e->end_ms > now_ms ? e->end_ms : now_ms;
         for (uint32_t k = 0; k < at->nreplicas; k++) {
             const sched_alloc_desc_t *a = &at->allocs[k];
             resv_scratch_t *x = &sc[a->node];
@@ -345,11 +399,48 @@ static int make_reservation(sched_t *s, const task_class_t *c, task_ref_t r, int
             x->fits = fit;
         }
     }
-    if (nfit >= c->replicas)
+    return nfit >= c->replicas;
+}
+
+/* Reserve, for blocked task r, the nodes where it could start earliest; a
+ * gang of one GPU kind: the kind where it could start earliest (ties in
+ * kind order). */
+static int make_reservation(sched_t *s, const task_class_t *c, task_ref_t r, int64_t now_ms)
+{
+    size_t nsc = s->nnodes ? s->nnodes : 1;
+    resv_scratch_t *sc = calloc(nsc, sizeof(*sc));
+    frontier_t f = {.h = s->running, .n = s->nrunning};
+    f.ix = malloc((s->nrunning + 2) * sizeof(uint32_t));
+    gpu_kind_t *kinds = NULL;
+    int nk = 0, rc = 0;
+    if (!sc || !f.ix || (fit_gang_one_kind(c) && (nk = fit_gpu_kinds(s, c, false, &kinds)) < 0)) {
+        rc = SCHED_ENOMEM;
+        goto out;
+    }
+    task_class_t one = *c;
+    int64_t start = 0;
+    if (nk > 1) {
+        int best = -1;
+        int64_t best_start = 0;
+        for (int k = 0; k < nk; k++) {
+            task_class_t t = fit_only_kind(c, &kinds[k]);
+            memset(sc, 0, nsc * sizeof(*sc));
+            if (resv_plan(s, &t, now_ms, sc, &f, &start) && (best < 0 || start < best_start)) {
+                best = k;
+                best_start = start;
+            }
+        }
+        if (best < 0)
+            goto out;
+        one = fit_only_kind(c, &kinds[best]);
+        memset(sc, 0, nsc * sizeof(*sc));
+    }
+    if (resv_plan(s, &one, now_ms, sc, &f, &start))
         rc = reserve_at(s, r, start, sc, c->replicas);
 out:
     free(sc);
     free(f.ix);
+    free(kinds);
     return rc;
 }
 

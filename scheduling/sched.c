@@ -15,6 +15,14 @@ sched_t *sched_create(const sched_config_t *cfg)
     return s;
 }
 
+sched_config_t sched_config_daemon(bool prefetch)
+{
+    return (sched_config_t){.max_reservations = 1,
+                            .prefetch = prefetch ? SCHED_PREFETCH_LINE : 0,
+                            .prefetch_max = prefetch ? SCHED_PREFETCH_LINE_MAX : 0,
+                            .prefetch_window_ms = SCHED_PREFETCH_WINDOW_MS};
+}
+
 void sched_destroy(sched_t *s)
 {
     if (!s)
@@ -270,6 +278,7 @@ int sched_task_request(const sched_t *s, uint32_t job, uint32_t task, sched_requ
                              .gpus = c->gpus,
                              .gpu_model = c->gpu_model,
                              .gpu_min_memory = c->gpu_min_memory,
+                             .gpu_mixed = c->gpu_mixed,
                              .nlabels = c->nlabels,
                              .labels = (const char *const *)c->labels};
     return 0;
@@ -338,6 +347,7 @@ int sched_task_info(const sched_t *s, uint32_t job, uint32_t task, sched_task_in
                                 .attempts = t->attempts,
                                 .attempt = t->attempt,
                                 .cancel_requested = t->cancel_requested,
+                                .cancelled_upstream = t->cancelled_upstream,
                                 .retry = t->retry};
     return 0;
 }

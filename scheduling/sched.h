@@ -60,6 +60,16 @@ typedef struct sched_config {
     uint32_t prefetch_window_ms;
 } sched_config_t;
 
+/* The scheduler daemon's prefetch (on unless --no-prefetch): lines of 2,
+ * growing to 16 for classes whose attempts run short, to fill 20 ms. The
+ * what-if simulation (sim.h) models the same. */
+#define SCHED_PREFETCH_LINE 2
+#define SCHED_PREFETCH_LINE_MAX 16
+#define SCHED_PREFETCH_WINDOW_MS 20
+/* The daemon's default configuration: one backfill reservation, prefetch
+ * as above or off. */
+sched_config_t sched_config_daemon(bool prefetch);
+
 /* Create an empty state. cfg may be NULL for defaults. NULL on ENOMEM. */
 sched_t *sched_create(const sched_config_t *cfg);
 void sched_destroy(sched_t *s);
@@ -223,6 +233,7 @@ typedef struct sched_task_info {
     uint32_t attempts;
     uint64_t attempt; /* latest attempt id, 0 = none */
     bool cancel_requested;
+    bool cancelled_upstream; /* CANCELLED because a task it needs was */
     const sched_retry_policy_t *retry;
 } sched_task_info_t;
 int sched_task_info(const sched_t *s, uint32_t job, uint32_t task, sched_task_info_t *info);
@@ -242,6 +253,41 @@ typedef struct sched_job_info {
     uint32_t queued;   /* of the RUNNING ones: queued on a node behind another (prefetch) */
 } sched_job_info_t;
 int sched_job_info(const sched_t *s, uint32_t job, sched_job_info_t *info);
+
+/* What a cancel (SCHED_EV_CANCEL of job and task; task -1: the whole job)
+ * does to each task it touches, so a caller can apply it and say exactly
+ * what it did. A task that is not running ends cancelled at once (ENDS);
+ * a running one, or one queued on its node, has its attempt stopped and
+ * ends cancelled when that attempt reports its end (STOPS). Cancelling one
+ * task also cancels the tasks that wait on it (its pending descendants),
+ * at once (DEPENDENT) or when its stopped attempt ends (DEPENDENT_LATER);
+ * a whole-job cancel touches every task in its own right. A task that
+ * ended already is not touched. */
+typedef enum sched_cancel_how {
+    SCHED_CANCEL_ENDS = 0,
+    SCHED_CANCEL_STOPS,
+    SCHED_CANCEL_DEPENDENT,
+    SCHED_CANCEL_DEPENDENT_LATER,
+    SCHED_CANCEL_NHOW
+} sched_cancel_how_t;
+
+typedef struct sched_cancel_item {
+    uint32_t task;
+    sched_cancel_how_t how;
+} sched_cancel_item_t;
+
+typedef struct sched_cancel_effect {
+    sched_cancel_item_t *items; /* in task order; malloc'd */
+    uint32_t nitems;
+    uint32_t count[SCHED_CANCEL_NHOW]; /* items per how */
+} sched_cancel_effect_t;
+
+/* What cancelling task (-1: every task) of job would do now, computed
+ * from the state alone (nothing changes): call it, then apply the cancel.
+ * Returns 0, SCHED_ENOENT (unknown job or task) or SCHED_ENOMEM; on
+ * success free out with sched_cancel_effect_fini. */
+int sched_cancel_effect(const sched_t *s, uint32_t job, int64_t task, sched_cancel_effect_t *out);
+void sched_cancel_effect_fini(sched_cancel_effect_t *e);
 
 /* Node labels ("key=value"), i < count. */
 uint32_t sched_node_label_count(const sched_t *s, uint32_t node);

@@ -119,6 +119,10 @@ typedef struct task_class {
     int64_t time_limit_ms;
     char *gpu_model;
     gpu_match_t match; /* gpu_model compiled: class_match_init() */
+    bool gpu_mixed;    /* sched_request_t .gpu_mixed */
+    /* while one placement looks at it (a copy, place.c): only GPUs of this
+     * vendor and model are eligible (a gang's one model); NULL: any */
+    const char *only_vendor, *only_model;
     char **labels;
     /* ready queue: one level per priority, highest first */
     struct prio_level *levels;
@@ -172,6 +176,7 @@ typedef struct sched_task {
     uint8_t state;
     uint8_t queued : 1; /* in its class heap */
     uint8_t cancel_requested : 1;
+    uint8_t cancelled_upstream : 1; /* cancelled because a need was */
 } sched_task_t;
 
 typedef struct sched_job {
@@ -310,6 +315,20 @@ const char *fit_reason_text(fit_reason_t r);
 uint64_t fit_gpu_eligible(const sched_node_t *n, const task_class_t *c);
 fit_reason_t fit_node(const sched_node_t *n, const task_class_t *c);
 fit_reason_t fit_node_capacity(const sched_node_t *n, const task_class_t *c);
+/* A kind of GPU: the same vendor and model name. Unless its request says
+ * gpu.mixed, a gang's replicas all get GPUs of one kind (fit_gang_one_kind),
+ * so a job never spans an AMD and an NVIDIA node, or two models. */
+typedef struct gpu_kind {
+    const char *vendor, *model; /* borrowed from a node */
+} gpu_kind_t;
+bool fit_gang_one_kind(const task_class_t *c);
+/* The kinds of the GPUs class c could take on up nodes: free ones on nodes
+ * that fit it now (free_only), else any on nodes that could ever run it;
+ * sorted by vendor, then model. *out is malloc'd (NULL when none); returns
+ * how many, or SCHED_ENOMEM. */
+int fit_gpu_kinds(const sched_t *s, const task_class_t *c, bool free_only, gpu_kind_t **out);
+/* c restricted to one kind (a copy that borrows c's strings). */
+task_class_t fit_only_kind(const task_class_t *c, const gpu_kind_t *k);
 /* Choose GPUs and cores for class c on node n (which fits). cores must have
  * room for c->cpus entries. (Why-there explanations are derived from the
  * allocation when it is applied: attempt.c, place_explain.) */
@@ -342,9 +361,11 @@ int attempt_start(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
 int attempt_finish(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
 void attempt_end(sched_t *s, sched_attempt_t *at, sched_end_t end, int code, int sig,
                  int64_t now_ms);
-int job_cancel(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
 int attempts_node_lost(sched_t *s, uint32_t node, int64_t now_ms);
 void reservations_clear(sched_t *s);
+
+/* cancel.c */
+int job_cancel(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
 
 /* problem.c: one validation problem, its place and its message */
 void problem_add(sched_problems_t *p, sched_problem_t at, const char *fmt, ...)

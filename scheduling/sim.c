@@ -19,9 +19,12 @@ typedef struct sim_job {
     uint32_t *dep_first, *dependents; /* CSR of the tasks that need each task */
 } sim_job_t;
 
+/* A start or an end due at t. */
+typedef enum { EV_START = 0, EV_END = 1 } ev_kind_t;
 typedef struct end_ev {
     int64_t t;
     uint64_t attempt;
+    uint8_t kind; /* ev_kind_t: an attempt's start comes before its end */
 } end_ev_t;
 
 typedef struct sim_shape {
@@ -39,9 +42,17 @@ struct sched_sim {
     size_t njobs, jobs_cap;
     uint32_t *by_core; /* core job id - 1 -> sim job index */
     size_t by_core_cap;
-    /* pending ends: min-heap by (t, attempt) */
+    /* pending starts and ends: min-heap by (t, attempt, kind) */
     end_ev_t *heap;
     size_t nheap, heap_cap;
+    /* sched_sim_pass_times, sorted; the next one due at [hint] */
+    int64_t *hints;
+    size_t nhints, hint;
+    /* per attempt id - 1: its first span + 1 (0: none) */
+    uint32_t *span_of;
+    size_t span_of_cap;
+    uint64_t *line; /* end_attempt's scratch: the attempts queued behind one */
+    size_t line_cap;
     /* placements of the current pass */
     uint64_t *placed;
     size_t nplaced, placed_cap;
@@ -93,6 +104,9 @@ void sched_sim_destroy(sched_sim_t *sim)
     free(sim->jobs);
     free(sim->by_core);
     free(sim->heap);
+    free(sim->hints);
+    free(sim->span_of);
+    free(sim->line);
     free(sim->placed);
     free(sim->spans);
     for (size_t i = 0; i < sim->nshapes; i++) {
@@ -222,7 +236,9 @@ int sched_sim_job_add(sched_sim_t *sim, int64_t submit_ms, const sched_job_spec_
 
 static bool end_before(const end_ev_t *a, const end_ev_t *b)
 {
-    return a->t != b->t ? a->t < b->t : a->attempt < b->attempt;
+    if (a->t != b->t)
+        return a->t < b->t;
+    return a->attempt != b->attempt ? a->attempt < b->attempt : a->kind < b->kind;
 }
 
 static int heap_push(sched_sim_t *sim, end_ev_t e)
@@ -330,15 +346,98 @@ static int submit_job(sched_sim_t *sim, uint32_t ji, int64_t t)
     return 0;
 }
 
-/* An attempt ends at t with its outcome; note when what it frees waits from. */
+/* Attempt ai's outcome (the task's n-th, the last one past the end). */
+static const sched_sim_outcome_t *outcome_of(const sched_sim_t *sim, const sched_attempt_info_t *ai)
+{
+    const sim_job_t *j = &sim->jobs[sim->by_core[ai->job - 1]];
+    uint32_t k = ai->number < j->noutcomes[ai->task] ? ai->number : j->noutcomes[ai->task];
+    return &j->outcomes[ai->task][k - 1];
+}
+
+/* An attempt of (job, task) ended at t: note from when what it lets run
+ * waits (the task again, after its backoff; or its dependents). */
+static void task_ended(sched_sim_t *sim, uint32_t job, uint32_t task, int64_t t)
+{
+    sim_job_t *j = &sim->jobs[sim->by_core[job - 1]];
+    sched_task_info_t ti;
+    switch (sched_task_state(sim->s, job, task)) {
+    case SCHED_TASK_READY:
+        j->ready_ms[task] = t;
+        break;
+    case SCHED_TASK_RETRYING:
+        sched_task_info(sim->s, job, task, &ti);
+        j->ready_ms[task] = ti.ready_at_ms;
+        break;
+    case SCHED_TASK_SUCCEEDED:
+        for (uint32_t d = j->dep_first[task]; d < j->dep_first[task + 1]; d++) {
+            uint32_t dt = j->dependents[d];
+            if (j->ready_ms[dt] < 0 && sched_task_state(sim->s, job, dt) == SCHED_TASK_READY)
+                j->ready_ms[dt] = t;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static int push_ev(sched_sim_t *sim, int64_t t, uint64_t id, ev_kind_t kind, cairn_error_t *err)
+{
+    return heap_push(sim, (end_ev_t){t, id, (uint8_t)kind}) < 0
+               ? errcode(err, SCHED_ENOMEM, "out of memory")
+               : 0;
+}
+
+static int apply_start(sched_sim_t *sim, uint64_t id, int64_t t, cairn_error_t *err)
+{
+    sched_event_t ev = {.type = SCHED_EV_START, .time_ms = t, .u.start.attempt = id};
+    int rc = sched_apply(sim->s, &ev, err);
+    sim->st.events += rc == 0;
+    return rc;
+}
+
+/* Attempt id got its allocation at t (placed, or took over from the one
+ * ahead of it): its spans hold from t to its end; it starts and ends as
+ * its outcome says. */
+static int attempt_go(sched_sim_t *sim, uint64_t id, int64_t t, cairn_error_t *err)
+{
+    sched_attempt_info_t ai;
+    if (sched_attempt_get(sim->s, id, &ai) < 0)
+        return errcode(err, SCHED_ENOENT, "simulation: lost attempt %llu", (unsigned long long)id);
+    const sched_sim_outcome_t *o = outcome_of(sim, &ai);
+    int64_t end = t + o->hold_ms;
+    for (uint32_t r = 0; r < ai.nreplicas; r++) {
+        sched_sim_span_t *sp = &sim->spans[sim->span_of[id - 1] - 1 + r];
+        sp->alloc_ms = t;
+        sp->end_ms = end;
+    }
+    if (!o->no_start) {
+        int64_t st = t + (o->start_ms < o->hold_ms ? o->start_ms : o->hold_ms);
+        int rc = st <= t ? apply_start(sim, id, st, err) : push_ev(sim, st, id, EV_START, err);
+        if (rc < 0)
+            return rc;
+    }
+    return push_ev(sim, end, id, EV_END, err);
+}
+
+/* An attempt ends at t with its outcome; the attempt queued behind it takes
+ * its allocation over, or (its node lost) the whole line ends with it. */
 static int end_attempt(sched_sim_t *sim, uint64_t id, int64_t t, cairn_error_t *err)
 {
     sched_attempt_info_t ai;
     if (sched_attempt_get(sim->s, id, &ai) < 0)
         return errcode(err, SCHED_ENOENT, "simulation: lost attempt %llu", (unsigned long long)id);
-    sim_job_t *j = &sim->jobs[sim->by_core[ai.job - 1]];
-    uint32_t k = ai.number < j->noutcomes[ai.task] ? ai.number : j->noutcomes[ai.task];
-    const sched_sim_outcome_t *o = &j->outcomes[ai.task][k - 1];
+    /* the line behind it, front first (ids only: ending clears the links) */
+    size_t nline = 0;
+    sched_attempt_info_t q;
+    for (uint64_t n = ai.next; n && sched_attempt_get(sim->s, n, &q) == 0; n = q.next) {
+        uint64_t *l = xgrow(sim->line, &sim->line_cap, nline + 1, sizeof(*l));
+        if (!l)
+            return errcode(err, SCHED_ENOMEM, "out of memory");
+        sim->line = l;
+        l[nline++] = n;
+    }
+    const uint64_t *line = sim->line;
+    const sched_sim_outcome_t *o = outcome_of(sim, &ai);
     sched_event_t ev = {.type = SCHED_EV_FINISH, .time_ms = t};
     ev.u.finish.attempt = id;
     ev.u.finish.end = o->end == SCHED_END_NONE ? SCHED_END_EXIT : o->end;
@@ -348,26 +447,22 @@ static int end_attempt(sched_sim_t *sim, uint64_t id, int64_t t, cairn_error_t *
     if (rc < 0)
         return rc;
     sim->st.events++;
-    sched_task_info_t ti;
-    switch (sched_task_state(sim->s, ai.job, ai.task)) {
-    case SCHED_TASK_READY:
-        j->ready_ms[ai.task] = t;
-        break;
-    case SCHED_TASK_RETRYING:
-        sched_task_info(sim->s, ai.job, ai.task, &ti);
-        j->ready_ms[ai.task] = ti.ready_at_ms;
-        break;
-    case SCHED_TASK_SUCCEEDED:
-        for (uint32_t d = j->dep_first[ai.task]; d < j->dep_first[ai.task + 1]; d++) {
-            uint32_t dt = j->dependents[d];
-            if (j->ready_ms[dt] < 0 && sched_task_state(sim->s, ai.job, dt) == SCHED_TASK_READY)
-                j->ready_ms[dt] = t;
+    task_ended(sim, ai.job, ai.task, t);
+    for (size_t i = 0; i < nline && rc == 0; i++) {
+        if (sched_attempt_get(sim->s, line[i], &q) < 0)
+            return errcode(err, SCHED_ENOENT, "simulation: lost attempt %llu",
+                           (unsigned long long)line[i]);
+        if (q.end == SCHED_END_NONE) {
+            if (!q.queued)
+                rc = attempt_go(sim, line[i], t, err); /* took over */
+            continue;
         }
-        break;
-    default:
-        break;
+        /* ended with the line, holding nothing */
+        sched_sim_span_t *sp = &sim->spans[sim->span_of[line[i] - 1] - 1];
+        sp->alloc_ms = sp->end_ms = t;
+        task_ended(sim, q.job, q.task, t);
     }
-    return 0;
+    return rc;
 }
 
 static int sim_shape_of(sched_sim_t *sim, const sched_task_spec_t *ts)
@@ -375,7 +470,8 @@ static int sim_shape_of(sched_sim_t *sim, const sched_task_spec_t *ts)
     return sched_sim_shape(sim, ts->req.cpus, ts->req.gpus, ts->req.gpu_model, ts->replicas);
 }
 
-/* Record the pass's placements as spans, start them, schedule their ends. */
+/* Record the pass's placements as spans; start those placed on free
+ * resources (the queued ones go when the attempt ahead of them ends). */
 static int after_pass(sched_sim_t *sim, int64_t t, cairn_error_t *err)
 {
     for (size_t i = 0; i < sim->nplaced; i++) {
@@ -389,11 +485,12 @@ static int after_pass(sched_sim_t *sim, int64_t t, cairn_error_t *err)
         int shape = sim_shape_of(sim, &j->spec->tasks[ai.task]);
         sched_sim_span_t *sp =
             xgrow(sim->spans, &sim->spans_cap, sim->nspans + ai.nreplicas, sizeof(*sp));
-        if (shape < 0 || !sp)
+        uint32_t *so = xgrow(sim->span_of, &sim->span_of_cap, id, sizeof(*so));
+        if (shape < 0 || !sp || !so)
             return errcode(err, SCHED_ENOMEM, "out of memory");
         sim->spans = sp;
-        uint32_t k = ai.number < j->noutcomes[ai.task] ? ai.number : j->noutcomes[ai.task];
-        int64_t end = t + j->outcomes[ai.task][k - 1].hold_ms;
+        sim->span_of = so;
+        so[id - 1] = (uint32_t)sim->nspans + 1;
         int64_t ready = j->ready_ms[ai.task] >= 0 ? j->ready_ms[ai.task] : t;
         for (uint32_t r = 0; r < ai.nreplicas; r++)
             sp[sim->nspans++] = (sched_sim_span_t){.job = ji,
@@ -407,15 +504,17 @@ static int after_pass(sched_sim_t *sim, int64_t t, cairn_error_t *err)
                                                    .submit_ms = j->submit_ms,
                                                    .ready_ms = ready,
                                                    .placed_ms = t,
-                                                   .end_ms = end};
+                                                   .alloc_ms = t,
+                                                   .end_ms = t};
         j->ready_ms[ai.task] = -1;
-        sched_event_t ev = {.type = SCHED_EV_START, .time_ms = t, .u.start.attempt = id};
-        int rc = sched_apply(sim->s, &ev, err);
+        sim->st.events++; /* the place */
+        if (ai.queued) {
+            sim->st.queued++;
+            continue;
+        }
+        int rc = attempt_go(sim, id, t, err);
         if (rc < 0)
             return rc;
-        sim->st.events += 2; /* the place and the start */
-        if (heap_push(sim, (end_ev_t){end, id}) < 0)
-            return errcode(err, SCHED_ENOMEM, "out of memory");
     }
     sim->nplaced = 0;
     return 0;
@@ -453,6 +552,7 @@ static int run_loop(sched_sim_t *sim, const uint32_t *order, cairn_error_t *err)
 {
     size_t next_job = 0;
     int64_t wake = INT64_MAX;
+    int64_t last_hint = sim->nhints ? sim->hints[sim->nhints - 1] : INT64_MIN;
     for (;;) {
         int64_t t = INT64_MAX;
         if (next_job < sim->njobs)
@@ -461,27 +561,63 @@ static int run_loop(sched_sim_t *sim, const uint32_t *order, cairn_error_t *err)
             t = sim->heap[0].t;
         if (wake < t)
             t = wake;
+        if (sim->hint < sim->nhints && sim->hints[sim->hint] < t)
+            t = sim->hints[sim->hint];
         if (t == INT64_MAX)
             return 0;
         while (sim->nheap && sim->heap[0].t == t) {
-            int rc = end_attempt(sim, heap_pop(sim).attempt, t, err);
+            end_ev_t e = heap_pop(sim);
+            int rc = e.kind == EV_START ? apply_start(sim, e.attempt, t, err)
+                                        : end_attempt(sim, e.attempt, t, err);
             if (rc < 0)
                 return rc;
         }
         while (next_job < sim->njobs && sim->jobs[order[next_job]].submit_ms == t)
             if (submit_job(sim, order[next_job++], t) < 0)
                 return errcode(err, SCHED_ENOMEM, "out of memory");
-        int n = sched_place(sim->s, t, on_place_cb, sim);
-        if (n < 0 || sim->st.events == UINT64_MAX)
-            return errcode(err, n < 0 ? n : SCHED_ENOMEM, "simulation: placement pass failed");
-        sim->st.passes++;
-        int rc = after_pass(sim, t, err);
-        if (rc < 0)
-            return rc;
+        bool hinted = sim->hint < sim->nhints && sim->hints[sim->hint] == t;
+        sim->hint += hinted;
+        if (hinted || t > last_hint) {
+            int n = sched_place(sim->s, t, on_place_cb, sim);
+            if (n < 0 || sim->st.events == UINT64_MAX)
+                return errcode(err, n < 0 ? n : SCHED_ENOMEM, "simulation: placement pass failed");
+            sim->st.passes++;
+            int rc = after_pass(sim, t, err);
+            if (rc < 0)
+                return rc;
+        }
         wake = sched_next_wakeup(sim->s);
         if (wake <= t)
             wake = INT64_MAX; /* due, yet nothing fits: the next event will retry */
     }
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int sched_sim_pass_times(sched_sim_t *sim, const int64_t *times, size_t n, cairn_error_t *err)
+{
+    if (sim->ran)
+        return errcode(err, SCHED_EINVAL, "simulation: pass times must be given before the run");
+    int64_t *h = malloc((n ? n : 1) * sizeof(int64_t));
+    if (!h)
+        return errcode(err, SCHED_ENOMEM, "out of memory");
+    if (n)
+        memcpy(h, times, n * sizeof(int64_t));
+    if (n > 1)
+        qsort(h, n, sizeof(int64_t), cmp_i64);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || h[k - 1] != h[i])
+            h[k++] = h[i];
+    free(sim->hints);
+    sim->hints = h;
+    sim->nhints = k;
+    sim->hint = 0;
+    return 0;
 }
 
 int sched_sim_run(sched_sim_t *sim, cairn_error_t *err)

@@ -8,12 +8,17 @@
  * The simulation drives a sched_t as the scheduler daemon does: nodes are
  * added first (all up from the start), each job is submitted at its submit
  * time, and one placement pass runs at every time something happened (a
- * submit, an attempt's end, a retry backoff running out). An attempt placed
- * by a pass starts at once and ends after its outcome's hold time (the time
- * the recorded attempt held its allocation, placement to end), the way it
- * ended then: failures are replayed as failures, so retries happen as
- * recorded (given a retry policy in the spec that retries them). Attempt
- * number n uses the task's n-th outcome (the last one past the end).
+ * submit, an attempt's start or end, a retry backoff running out), or,
+ * when the caller gives the times a recorded scheduler ran its passes
+ * (sched_sim_pass_times), at those. With prefetch on (sched_config_t, as
+ * the daemon runs by default) a pass may queue an attempt behind a running
+ * one, as the daemon does; it takes over that allocation when the one
+ * ahead of it ends. An attempt starts its outcome's start time after it
+ * got its allocation (placement, or that takeover) and ends its hold time
+ * after it, the way it ended then: failures are replayed as failures, so
+ * retries happen as recorded (given a retry policy in the spec that
+ * retries them). Attempt number n uses the task's n-th outcome (the last
+ * one past the end).
  *
  * Every placed attempt replica becomes a span (sched_sim_span_t); the
  * metrics (sched_sim_measure) are computed from spans alone, so recorded
@@ -32,7 +37,15 @@ typedef struct sched_sim sched_sim_t;
 
 /* How one attempt of a task ends in the replay. */
 typedef struct sched_sim_outcome {
-    int64_t hold_ms; /* placement to end, >= 0 */
+    /* from getting its allocation (placement, or for an attempt queued
+     * behind another the end of that one) to its end, >= 0 */
+    int64_t hold_ms;
+    /* from getting its allocation to its start (the START event, which
+     * the core's class run times and backfill use); may be negative for a
+     * queued attempt whose process went a moment before the end of the one
+     * ahead of it was stamped. Unless no_start: it never started. */
+    int64_t start_ms;
+    bool no_start;
     sched_end_t end; /* SCHED_END_EXIT with exit_code 0: success */
     int exit_code;   /* with SCHED_END_EXIT */
     int signal;      /* with SCHED_END_SIGNAL */
@@ -50,12 +63,15 @@ typedef struct sched_sim_span {
     uint64_t gpu_mask; /* GPUs held on node */
     int64_t submit_ms; /* the job's */
     int64_t ready_ms;  /* could run from then on: needs done, backoff over */
-    int64_t placed_ms;
+    int64_t placed_ms; /* placed, or queued on its node behind another attempt */
+    int64_t alloc_ms;  /* got its cores and GPUs: placed_ms, or when the attempt
+                          it was queued behind ended; end_ms: it never did */
     int64_t end_ms;
 } sched_sim_span_t;
 
-/* Create an empty simulation; cfg as for sched_create (NULL: defaults, the
- * scheduler daemon's placement without prefetch). NULL on ENOMEM. */
+/* Create an empty simulation; cfg as for sched_create (NULL: the core's
+ * defaults, no prefetch; sched_config_daemon(true): the daemon's default
+ * placement). NULL on ENOMEM. */
 sched_sim_t *sched_sim_create(const sched_config_t *cfg);
 /* Free everything; NULL is a no-op. */
 void sched_sim_destroy(sched_sim_t *sim);
@@ -79,12 +95,22 @@ int sched_sim_job_add(sched_sim_t *sim, int64_t submit_ms, const sched_job_spec_
                       const uint32_t *noutcomes, const sched_sim_outcome_t *const *outcomes,
                       cairn_error_t *err);
 
+/* Run placement passes at these times (copied; any order, repeats
+ * ignored) instead of at every event, up to the last of them; later, at
+ * every event again. For a recorded run on its own cluster: the times the
+ * scheduler ran the passes that placed something, so a replay places at
+ * the same times although the scheduler saw each event a little after it
+ * happened. Before sched_sim_run only. Returns 0, SCHED_EINVAL or
+ * SCHED_ENOMEM, with err set. */
+int sched_sim_pass_times(sched_sim_t *sim, const int64_t *times, size_t n, cairn_error_t *err);
+
 /* Run the simulation to the end (every attempt ended, nothing placeable
  * left). Once only. Returns 0 or a negative SCHED_E* code with err set. */
 int sched_sim_run(sched_sim_t *sim, cairn_error_t *err);
 
 typedef struct sched_sim_stats {
     uint64_t events;   /* core events applied: submits, places, starts, ends */
+    uint64_t queued;   /* placements queued behind a running attempt (prefetch) */
     uint64_t passes;   /* placement passes */
     uint32_t rejected; /* jobs the cluster refused at submit */
     uint32_t unplaced; /* tasks never placed (no node could take them) */
@@ -107,7 +133,10 @@ const char *sched_sim_shape_name(const sched_sim_t *sim, uint32_t shape);
 typedef struct sched_sim_wait {
     uint32_t shape;
     uint64_t count;                 /* attempts (rank 0 spans) */
-    int64_t p50_ms, p95_ms, max_ms; /* wait = placed - ready, nearest rank */
+    /* wait = alloc - ready (from when it could run to when it got its
+     * cores and GPUs: placed, or queued behind another attempt and that
+     * one ended), nearest rank */
+    int64_t p50_ms, p95_ms, max_ms;
 } sched_sim_wait_t;
 
 /* GPUs of one model (or one node) over the window [start, end]. */
@@ -117,7 +146,8 @@ typedef struct sched_sim_use {
     double capacity_gpu_s; /* gpus x window */
     double alloc_gpu_s;    /* held by attempts */
     /* fragmentation: GPU-seconds these GPUs sat idle while some GPU task was
-     * ready and not placed (it needed more on one node, or another model) */
+     * ready and held nothing yet (it needed more on one node, or another
+     * model, or it was queued behind an attempt on another node) */
     double idle_waiting_gpu_s;
 } sched_sim_use_t;
 

@@ -25,7 +25,7 @@ static int64_t pct(const int64_t *v, size_t n, unsigned p)
 typedef struct sweep_ev {
     int64_t t;
     uint32_t span;
-    uint8_t kind; /* 0 ready, 1 placed, 2 end */
+    uint8_t kind; /* 0 ready, 1 waits no more, 2 holds its GPUs (the same time), 3 end */
 } sweep_ev_t;
 
 static int cmp_sweep(const void *a, const void *b)
@@ -40,7 +40,7 @@ static int cmp_sweep(const void *a, const void *b)
 
 static bool waits_gpu(const sched_sim_span_t *sp)
 {
-    return sp->rank == 0 && sp->gpu_mask && sp->ready_ms < sp->placed_ms;
+    return sp->rank == 0 && sp->gpu_mask && sp->ready_ms < sp->alloc_ms;
 }
 
 /* Allocated and idle-while-waiting GPU-milliseconds per model and node. */
@@ -48,7 +48,7 @@ static int sweep(const sched_sim_t *sim, const sched_sim_span_t *spans, size_t n
                  int64_t *idle_m, int64_t *alloc_n, int64_t *idle_n)
 {
     const sim_cluster_t *cl = sim_cluster(sim);
-    sweep_ev_t *ev = malloc((3 * n + 1) * sizeof(*ev));
+    sweep_ev_t *ev = malloc((4 * n + 1) * sizeof(*ev));
     int64_t *free_m = calloc(cl->nmodels + 1, sizeof(int64_t));
     int64_t *free_n = calloc((size_t)cl->nnodes + 1, sizeof(int64_t));
     int64_t *w_m = calloc(cl->nmodels + 1, sizeof(int64_t));
@@ -66,10 +66,14 @@ static int sweep(const sched_sim_t *sim, const sched_sim_span_t *spans, size_t n
         const sched_sim_span_t *sp = &spans[i];
         if (sp->node >= cl->nnodes)
             continue;
-        if (waits_gpu(sp))
+        if (waits_gpu(sp)) {
             ev[ne++] = (sweep_ev_t){sp->ready_ms, (uint32_t)i, 0};
-        ev[ne++] = (sweep_ev_t){sp->placed_ms, (uint32_t)i, 1};
-        ev[ne++] = (sweep_ev_t){sp->end_ms, (uint32_t)i, 2};
+            ev[ne++] = (sweep_ev_t){sp->alloc_ms, (uint32_t)i, 1};
+        }
+        if (sp->alloc_ms < sp->end_ms) { /* a queued attempt may never hold anything */
+            ev[ne++] = (sweep_ev_t){sp->alloc_ms, (uint32_t)i, 2};
+            ev[ne++] = (sweep_ev_t){sp->end_ms, (uint32_t)i, 3};
+        }
     }
     qsort(ev, ne, sizeof(*ev), cmp_sweep);
     /* w: time so far during which some GPU task waited; a model's or node's
@@ -80,13 +84,11 @@ static int sweep(const sched_sim_t *sim, const sched_sim_span_t *spans, size_t n
             w += ev[e].t - prev;
         prev = ev[e].t;
         const sched_sim_span_t *sp = &spans[ev[e].span];
-        if (ev[e].kind == 0) {
-            waiting++;
+        if (ev[e].kind <= 1) {
+            waiting += ev[e].kind == 0 ? 1 : -1;
             continue;
         }
-        if (ev[e].kind == 1 && waits_gpu(sp))
-            waiting--;
-        int64_t sign = ev[e].kind == 1 ? -1 : 1;
+        int64_t sign = ev[e].kind == 2 ? -1 : 1;
         for (uint64_t m = sp->gpu_mask; m; m &= m - 1) {
             uint32_t g = (uint32_t)__builtin_ctzll(m);
             if (g >= cl->ngpus[sp->node])
@@ -99,7 +101,7 @@ static int sweep(const sched_sim_t *sim, const sched_sim_span_t *spans, size_t n
             free_m[mi] += sign;
             free_n[ni] += sign;
             if (sign < 0) {
-                int64_t d = sp->end_ms - sp->placed_ms;
+                int64_t d = sp->end_ms - sp->alloc_ms;
                 alloc_m[mi] += d;
                 alloc_n[ni] += d;
             }
@@ -155,7 +157,7 @@ static int waits_by_shape(const sched_sim_t *sim, const sched_sim_span_t *spans,
     for (size_t i = 0; i < n; i++)
         if (spans[i].rank == 0) {
             shape_of[na] = spans[i].shape;
-            all[na++] = spans[i].placed_ms - spans[i].ready_ms;
+            all[na++] = spans[i].alloc_ms - spans[i].ready_ms;
         }
     for (size_t s = 0; s < nshapes; s++) {
         size_t nw = 0;

@@ -290,6 +290,36 @@ expect 0 "inspect a gang" -- "$cairn" inspect "$gjob"
 grep -q "^  attempt 1 on $r0\$" "$dir/out" && grep -q "^  attempt 1 rank 1 on $r1\$" "$dir/out" ||
     bad "inspect: a record per rank: $(cat "$dir/out")"
 
+# cancelling one task is not a failure: its dependent ends cancelled with
+# it, the job ends cancelled, and the message counts what was done
+cat >"$dir/cancel-one.yaml" <<'YAML'
+name: cancel-one
+tasks:
+  - name: a
+    run: [/bin/sleep, "30"]
+  - name: b
+    needs: [a]
+    run: ["true"]
+  - name: c
+    run: [/bin/sleep, "2"]
+YAML
+expect 0 "submit a, b needs a, c" -- "$cairn" submit "$dir/cancel-one.yaml"
+cjob=$(cat "$dir/out")
+wait_for "a and c running" sh -c "'$cairn' status $cjob --json | python3 -c \"import json,sys; t={x['name']: x['state'] for x in json.load(sys.stdin)['tasks']}; sys.exit(0 if t['a'] == t['c'] == 'running' else 1)\""
+expect 0 "cancel task a" -- "$cairn" cancel "$cjob" a
+[ "$(cat "$dir/out")" = "cancelled 1 task (a, running: signalled) and, once it stops, 1 dependent (b); job $cjob is running" ] ||
+    bad "cancel message: $(cat "$dir/out")"
+expect 1 "wait on a job with a cancelled task exits 1" -- "$cairn" wait "$cjob"
+expect 0 "status of the job" -- "$cairn" status "$cjob" --json
+json_check "the job ended cancelled, b cancelled, c succeeded, nothing failed" \
+    "j['job']['state'] == 'cancelled' and j['job']['tasks_failed'] == 0 and {t['name']: t['state'] for t in j['tasks']} == {'a': 'cancelled', 'b': 'cancelled', 'c': 'succeeded'}"
+expect 0 "explain the dependent" -- "$cairn" explain "$cjob" b
+grep -q "cancelled: upstream cancelled: dependency a cancelled" "$dir/out" ||
+    bad "explain of an upstream-cancelled task: $(cat "$dir/out")"
+expect 0 "cancel the ended job" -- "$cairn" cancel "$cjob"
+[ "$(cat "$dir/out")" = "nothing to cancel: job $cjob has ended (cancelled)" ] ||
+    bad "cancel of an ended job: $(cat "$dir/out")"
+
 # a daemon that died is started again, on the existing state
 pid=$(awk '$1 == "worker" && $2 == "sim2" {print $3}' "$CAIRN_STATE_DIR/cluster.pids")
 kill -9 "$pid"

@@ -1,8 +1,10 @@
 #!/bin/sh
 # cairn plan: CSV and JSON traces on a cluster file, --add and --remove,
 # errors with their exit codes, identical output for identical inputs, and
-# a real job on a local cluster planned from its recorded accounting
-# (last:1d on --cluster current) lands on the nodes it ran on.
+# real jobs on a local cluster (the scheduler's default configuration, so
+# with prefetch) planned from their recorded accounting (last:1d on
+# --cluster current) replay exactly: every attempt on the node it ran on at
+# the time it was placed (or queued), and the same waits.
 #   sh plan.sh BIN_DIR TESTS_DIR
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -82,6 +84,31 @@ expect 0 "plan a JSON trace (table)" -- "$cairn" plan --trace "$dir/trace.json" 
     --cluster "$dir/cluster.json"
 grep -q "3 of 3 attempts on the recorded node" "$dir/out" || bad "replay line: $(cat "$dir/out")"
 
+# a gang recorded across two GPU models (its spec said resources.gpu.mixed,
+# which records do not carry) replays across them too
+cat >"$dir/two-models.json" <<'X'
+{"nodes": [
+  {"name": "h", "cores": 8, "memory": "64G", "gpus": [{"model": "NVIDIA H100 80GB HBM3", "memory": "80G", "count": 1}]},
+  {"name": "a", "cores": 8, "memory": "64G", "gpus": [{"model": "NVIDIA A100-SXM4-40GB", "memory": "40G", "count": 1}]}
+]}
+X
+cat >"$dir/gang.json" <<'X'
+[
+ {"job_id": 7, "job_name": "g", "task": "ddp", "attempt_id": 1, "number": 1, "rank": 0,
+  "replicas": 2, "cpus": 1, "gpus": 1, "node": "h", "gpu_ids": [{"index": 0}],
+  "submit_time_ms": 1000, "ready_time_ms": 1000, "placed_time_ms": 1000, "start_time_ms": 1001,
+  "end_time_ms": 5000, "end": "succeeded"},
+ {"job_id": 7, "job_name": "g", "task": "ddp", "attempt_id": 1, "number": 1, "rank": 1,
+  "replicas": 2, "cpus": 1, "gpus": 1, "node": "a", "gpu_ids": [{"index": 0}],
+  "submit_time_ms": 1000, "ready_time_ms": 1000, "placed_time_ms": 1000, "start_time_ms": 1001,
+  "end_time_ms": 5000, "end": "succeeded"}
+]
+X
+expect 0 "plan a gang recorded across two models" -- "$cairn" plan --trace "$dir/gang.json" \
+    --cluster "$dir/two-models.json" --json
+json_check "it replays across them" \
+    "j['replay'] == {'attempts': 2, 'same_node': 2, 'same_time': 2} and j['simulation']['unplaced_tasks'] == 0"
+
 # errors
 printf 'job,task,submit_ms,needs,cpus,gpus,gpu_model,memory_bytes,duration_ms,priority\nj1,a,0,,4,0,,1G,10,0\nj1,b,zero,,4,0,,1G,10,0\n' >"$dir/bad.csv"
 expect 2 "a bad CSV line" -- "$cairn" plan --trace "$dir/bad.csv" --cluster "$dir/cluster.json"
@@ -136,12 +163,36 @@ tasks:
 X
 expect 0 "submit --wait" -- "$cairn" submit "$dir/job.yaml" --wait
 expect 0 "plan last:1d on the current cluster" -- "$cairn" plan --trace last:1d --cluster current --json
-json_check "the recorded run replays onto the same nodes" \
-    "j['replay']['attempts'] == 5 and j['replay']['same_node'] == 5 and j['actual'] is not None"
+same_run="j['actual'] is not None and j['replay']['same_node'] == j['replay']['same_time'] == j['replay']['attempts'] and all(j['actual'][k] == j['predicted'][k] for k in ('makespan_ms', 'wait_p50_ms', 'wait_p95_ms', 'attempts'))"
+json_check "the recorded run replays exactly" "j['replay']['attempts'] == 5 and $same_run"
+
+# six tasks that each take the whole GPU node: the scheduler queues two on
+# it behind the running one (prefetch), and the worker starts each the
+# moment the one ahead of it ends
+cat >"$dir/line.yaml" <<'X'
+name: plan-prefetch
+tasks:
+  - name: train
+    matrix: {k: [1, 2, 3, 4, 5, 6]}
+    run: [/bin/sleep, "0.2"]
+    resources: {cpus: 1, gpus: 8}
+X
+expect 0 "submit six whole-node tasks --wait" -- "$cairn" submit "$dir/line.yaml" --wait
 expect 0 "export the trace" -- "$cairn" plan --trace last:1d --export-trace
-json_check "5 records exported" "len(j) == 5 and all('placed_time_ms' in r for r in j)"
+json_check "11 records exported, tasks queued on their node" \
+    "len(j) == 11 and all('placed_time_ms' in r for r in j) and sum(r['start_time_ms'] > r['placed_time_ms'] + 150 for r in j) >= 3"
 cp "$dir/out" "$dir/exported.json"
+expect 0 "plan last:1d with prefetch on the current cluster" -- "$cairn" plan --trace last:1d \
+    --cluster current --json
+json_check "the recorded runs replay exactly: nodes, placed and queued times, waits" \
+    "j['replay']['attempts'] == 11 and $same_run"
 expect 0 "plan the exported trace" -- "$cairn" plan --trace "$dir/exported.json" --cluster current --json
-json_check "the exported trace replays the same" "j['replay']['same_node'] == 5"
+json_check "the exported trace replays the same" "j['replay']['attempts'] == 11 and $same_run"
+expect 0 "plan as if the scheduler ran --no-prefetch" -- "$cairn" plan --trace last:1d \
+    --cluster current --no-prefetch --json
+json_check "without prefetch the queued tasks are placed later" "j['replay']['same_time'] < 11"
+expect 0 "plan last:1d (table)" -- "$cairn" plan --trace last:1d --cluster current
+grep -q "replay: 11 of 11 attempts on the recorded node, 11 at the recorded time" "$dir/out" ||
+    bad "replay line: $(cat "$dir/out")"
 
 exit $fail

@@ -255,6 +255,34 @@ LEAK_TEST(spec, shell_env_labels_outputs)
     spec_free(js);
 }
 
+/* resources.gpu.mixed: a gang may span GPU models; off by default, and
+ * inherited from defaults like the rest of gpu:. */
+LEAK_TEST(spec, gpu_mixed)
+{
+    Cairn__JobSpec *js = parse_ok("name: j\n"
+                                  "defaults: {resources: {gpus: 8, gpu: {mixed: true}}}\n"
+                                  "tasks:\n"
+                                  "  - name: any\n"
+                                  "    run: [x]\n"
+                                  "    replicas: 2\n"
+                                  "  - name: same\n"
+                                  "    run: [x]\n"
+                                  "    replicas: 2\n"
+                                  "    resources: {gpus: 8, gpu: {model: H100, mixed: false}}\n");
+    cr_assert(find_task(js, "any")->resources->gpu_mixed);
+    cr_assert_not(find_task(js, "same")->resources->gpu_mixed);
+    spec_free(js);
+    js = parse_ok("name: j\ntasks:\n  - name: t\n    run: [x]\n    replicas: 2\n"
+                  "    resources: {gpus: 1}\n");
+    cr_assert_not(js->tasks[0]->resources->gpu_mixed, "one model unless asked");
+    spec_free(js);
+    char *e = parse_errors("name: j\ntasks:\n  - name: a\n    run: [x]\n"
+                           "    resources: {gpu: {mixed: maybe}}\n",
+                           NULL);
+    cr_assert_str_eq(e, "spec.yaml:5:30: mixed: expected true or false, found 'maybe'\n");
+    free(e);
+}
+
 Test(spec, sizes)
 {
     static const struct {

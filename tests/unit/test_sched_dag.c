@@ -216,13 +216,14 @@ LEAK_TEST(dag, cancel_job_and_single_task)
     cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
     cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
     cr_assert_eq(fx_place(s, NULL, 0, &pass), 1); /* job1 a runs */
-    /* cancel one task of job 2: its dependent becomes upstream_failed */
+    /* cancel one task of job 2: its dependent is cancelled with it, not
+     * upstream_failed (a user's cancel is not a failure) */
     sched_event_t ev = {.type = SCHED_EV_CANCEL, .time_ms = 1};
     ev.u.cancel.job = 2;
     ev.u.cancel.task = 0;
     cr_assert_eq(sched_apply(s, &ev, NULL), 0);
     cr_expect_eq(state(s, 2, "a"), SCHED_TASK_CANCELLED);
-    cr_expect_eq(state(s, 2, "b"), SCHED_TASK_UPSTREAM_FAILED);
+    cr_expect_eq(state(s, 2, "b"), SCHED_TASK_CANCELLED);
     cr_expect_eq(state(s, 2, "c"), SCHED_TASK_READY);
     /* cancel all of job 1: running a is asked to stop, the rest cancelled */
     ev.u.cancel.job = 1;
@@ -238,6 +239,114 @@ LEAK_TEST(dag, cancel_job_and_single_task)
     cr_expect_str_eq(pass.buf, "job2 c a2 -> n0 core[0] mem=0", "cancelled work is not placed");
     ev.u.cancel.job = 9;
     cr_expect_eq(sched_apply(s, &ev, NULL), SCHED_ENOENT);
+    sched_destroy(s);
+}
+
+/* The effect of a cancel as a canonical string: "a:stops b:dependent-later". */
+static void effect_str(sched_t *s, uint32_t job, int64_t task, char *buf, size_t n)
+{
+    static const char *const how[] = {"ends", "stops", "dependent", "dependent-later"};
+    sched_cancel_effect_t e;
+    cr_assert_eq(sched_cancel_effect(s, job, task, &e), 0);
+    size_t len = 0;
+    buf[0] = '\0';
+    for (uint32_t i = 0; i < e.nitems; i++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s:%s", i ? " " : "",
+                                sched_task_name(s, job, e.items[i].task), how[e.items[i].how]);
+    uint32_t sum = 0;
+    for (int h = 0; h < SCHED_CANCEL_NHOW; h++)
+        sum += e.count[h];
+    cr_expect_eq(sum, e.nitems);
+    sched_cancel_effect_fini(&e);
+}
+
+static void cancel(sched_t *s, uint32_t job, int64_t task, int64_t t)
+{
+    sched_event_t ev = {.type = SCHED_EV_CANCEL, .time_ms = t};
+    ev.u.cancel.job = job;
+    ev.u.cancel.task = task;
+    cr_assert_eq(sched_apply(s, &ev, NULL), 0);
+}
+
+/* a: sleep 30; b needs a; c: sleep 2; cancel a while it runs: b ends
+ * cancelled with a, c succeeds, nothing failed. Then the same job's
+ * whole-job cancel after a task cancel. */
+LEAK_TEST(dag, cancelling_a_task_is_not_a_failure)
+{
+    fx_node_t n;
+    sched_t *s = cpu_cluster(&n, 4);
+    static const char *const a[] = {"a"};
+    static const char *const b[] = {"b"};
+    sched_task_spec_t t[] = {fx_task("a", 1, 0), fx_task("b", 1, 0), fx_task("c", 1, 0),
+                             fx_task("d", 1, 0)};
+    t[1].needs = a;
+    t[1].nneeds = 1;
+    t[3].needs = b;
+    t[3].nneeds = 1;
+    sched_job_spec_t job = {.name = "j", .ntasks = 4, .tasks = t};
+    cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 2); /* a1: a, a2: c */
+    char buf[256];
+    effect_str(s, 1, 0, buf, sizeof(buf));
+    cr_expect_str_eq(buf, "a:stops b:dependent-later d:dependent-later");
+    cancel(s, 1, 0, 1);
+    cr_expect_eq(state(s, 1, "a"), SCHED_TASK_RUNNING, "asked to stop");
+    cr_expect_eq(state(s, 1, "b"), SCHED_TASK_PENDING, "ends when a does");
+    /* a second cancel of the stopping task signals it again, nothing more */
+    effect_str(s, 1, 0, buf, sizeof(buf));
+    cr_expect_str_eq(buf, "a:stops b:dependent-later d:dependent-later");
+    cr_assert_eq(fx_finish(s, NULL, 1, SCHED_END_SIGNAL, 15, 2), 0); /* SIGTERM'd */
+    cr_expect_eq(state(s, 1, "a"), SCHED_TASK_CANCELLED);
+    cr_expect_eq(state(s, 1, "b"), SCHED_TASK_CANCELLED);
+    cr_expect_eq(state(s, 1, "d"), SCHED_TASK_CANCELLED);
+    char *why = sched_explain(s, 1, 1, 2);
+    cr_expect_str_eq(why, "job 1 task b: cancelled: upstream cancelled: dependency a cancelled");
+    free(why);
+    sched_task_info_t ti;
+    cr_assert_eq(sched_task_info(s, 1, 1, &ti), 0);
+    cr_expect(ti.cancelled_upstream);
+    cr_assert_eq(sched_task_info(s, 1, 0, &ti), 0);
+    cr_expect_not(ti.cancelled_upstream);
+    effect_str(s, 1, 0, buf, sizeof(buf));
+    cr_expect_str_eq(buf, "", "a ended: nothing to cancel");
+    cr_assert_eq(fx_finish(s, NULL, 2, SCHED_END_EXIT, 0, 3), 0);
+    sched_job_info_t ji;
+    cr_assert_eq(sched_job_info(s, 1, &ji), 0);
+    cr_expect(sched_job_done(s, 1));
+    cr_expect_eq(ji.count[SCHED_TASK_FAILED] + ji.count[SCHED_TASK_UPSTREAM_FAILED], 0);
+    cr_expect_eq(ji.count[SCHED_TASK_CANCELLED], 3);
+    cr_expect_eq(ji.count[SCHED_TASK_SUCCEEDED], 1);
+
+    /* job 2: cancel a before it runs (its dependents end at once), then
+     * the whole job: c and the rest are cancelled too, none failed */
+    cr_assert_eq(fx_submit(s, NULL, &job, 4), 0);
+    effect_str(s, 2, 0, buf, sizeof(buf));
+    cr_expect_str_eq(buf, "a:ends b:dependent d:dependent");
+    cancel(s, 2, 0, 4);
+    cr_expect_eq(state(s, 2, "b"), SCHED_TASK_CANCELLED);
+    cr_expect_eq(state(s, 2, "d"), SCHED_TASK_CANCELLED);
+    cr_assert_eq(fx_place(s, NULL, 5, &pass), 1);
+    cr_expect_str_eq(pass.buf, "job2 c a3 -> n0 core[0] mem=0");
+    effect_str(s, 2, -1, buf, sizeof(buf));
+    cr_expect_str_eq(buf, "c:stops");
+    cancel(s, 2, -1, 6);
+    cr_assert_eq(fx_finish(s, NULL, 3, SCHED_END_CANCELLED, 0, 7), 0);
+    cr_assert_eq(sched_job_info(s, 2, &ji), 0);
+    cr_expect(sched_job_done(s, 2));
+    cr_expect_eq(ji.count[SCHED_TASK_CANCELLED], 4);
+    cr_expect_eq(ji.count[SCHED_TASK_FAILED] + ji.count[SCHED_TASK_UPSTREAM_FAILED], 0);
+
+    /* a real failure still fails its dependents, beside a cancel */
+    cr_assert_eq(fx_submit(s, NULL, &job, 8), 0);
+    cr_assert_eq(fx_place(s, NULL, 8, &pass), 2); /* a4: a, a5: c */
+    cancel(s, 3, 2, 9);                           /* c */
+    cr_assert_eq(fx_finish(s, NULL, 4, SCHED_END_EXIT, 1, 10), 0);
+    cr_expect_eq(state(s, 3, "a"), SCHED_TASK_FAILED);
+    cr_expect_eq(state(s, 3, "b"), SCHED_TASK_UPSTREAM_FAILED);
+    cr_assert_eq(sched_task_info(s, 3, 1, &ti), 0);
+    cr_expect_not(ti.cancelled_upstream);
+    cr_expect_eq(sched_cancel_effect(s, 9, 0, &(sched_cancel_effect_t){0}), SCHED_ENOENT);
+    cr_expect_eq(sched_cancel_effect(s, 1, 4, &(sched_cancel_effect_t){0}), SCHED_ENOENT);
     sched_destroy(s);
 }
 

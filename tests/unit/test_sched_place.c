@@ -42,7 +42,7 @@ LEAK_TEST(place, gpus_compact_within_switch_then_numa)
         sched_job_spec_t job = {.name = "j", .seed = 1, .ntasks = 1, .tasks = &t};
         cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
         cr_assert_eq(fx_place(s, NULL, 0, &pass), 1, "%s", rows[i].what);
-        cr_expect_str_eq(pass.buf, rows[i].expect, "%s", rows[i].what);
+        cr_expect_str_eq(pass.buf, rows[i].expect, "%s: %s", rows[i].what, pass.buf);
     }
     sched_destroy(s);
 }
@@ -152,6 +152,141 @@ LEAK_TEST(place, gang_all_or_nothing_on_distinct_nodes)
     cr_expect_str_eq(pass.buf, "job2 ddp a2 -> g0 gpu[0-3] core[0-3] mem=0 + "
                                "g1 gpu[0-3] core[0-3] mem=0 + g2 gpu[0-3] core[0-3] mem=0");
     cr_expect_neq(sched_task_seed(s, 2, 0, 0), sched_task_seed(s, 2, 0, 1));
+    sched_destroy(s);
+}
+
+/* A node of 4 GPUs of one model; vendor "amd" for an AMD model. */
+static void kind_node(sched_t *s, fx_node_t *n, const char *name, const char *model, int gpus)
+{
+    fx_node_init(n, name, 1, 16, gpus, gpus, model, 64 * GiB, 256 * GiB);
+    for (int g = 0; g < gpus; g++)
+        n->gpus[g].vendor = strncmp(model, "AMD", 3) == 0 ? "amd" : "nvidia";
+    cr_assert_eq(fx_add_node(s, NULL, n), 0);
+}
+
+typedef struct gang_case {
+    const char *what;
+    uint32_t replicas, gpus;
+    bool mixed;
+    const char *expect; /* the pass's placements, "" for none */
+    const char *why;    /* in its explanation when it waits */
+} gang_case_t;
+
+/* A gang's replicas get one GPU model (vendor and model) unless its
+ * request says gpu.mixed: the kind where the whole gang fits with the
+ * fewest GPUs left, ties by vendor then model. Rows run one after another
+ * on one cluster; what they place keeps running. */
+LEAK_TEST(place, gang_replicas_share_one_gpu_model)
+{
+    static const gang_case_t rows[] = {
+        {"2 x 4 GPUs: only H100 has two nodes free, never AMD + NVIDIA", 2, 4, false,
+         "job1 g a1 -> h0 gpu[0-3] core[0-3] mem=0 + h1 gpu[0-3] core[0-3] mem=0", NULL},
+        {"2 x 2 GPUs: one MI250X node and one A100 node free: it waits", 2, 2, false, "",
+         "gang of 2 replicas needs 2 nodes at once, 2 fit now; its replicas take one GPU model "
+         "(unless resources.gpu.mixed) and no model has 2: 1 with AMD Instinct MI250X, 1 with "
+         "NVIDIA A100-SXM4-40GB; waiting for resources: 2 nodes: too few free GPUs"},
+        {"the same gang with gpu.mixed: across the two models", 2, 2, true,
+         "job3 g a2 -> amd0 gpu[0-1] core[0-1] mem=0 + a0 gpu[0-1] core[0-1] mem=0", NULL},
+    };
+    fx_node_t n[5];
+    sched_t *s = sched_create(NULL);
+    kind_node(s, &n[0], "amd0", "AMD Instinct MI250X", 4);
+    kind_node(s, &n[1], "h0", "NVIDIA H100 80GB HBM3", 4);
+    kind_node(s, &n[2], "a0", "NVIDIA A100-SXM4-40GB", 4);
+    kind_node(s, &n[3], "h1", "NVIDIA H100 80GB HBM3", 4);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        sched_task_spec_t t = fx_task("g", rows[i].gpus, rows[i].gpus);
+        t.replicas = rows[i].replicas;
+        t.req.gpu_mixed = rows[i].mixed;
+        sched_job_spec_t job = {.name = "j", .seed = 1, .ntasks = 1, .tasks = &t};
+        cr_assert_eq(fx_submit(s, NULL, &job, 0), 0, "%s", rows[i].what);
+        fx_place(s, NULL, 0, &pass);
+        cr_expect_str_eq(pass.buf, rows[i].expect, "%s: %s", rows[i].what, pass.buf);
+        if (rows[i].why) {
+            char *why = sched_explain(s, (uint32_t)i + 1, 0, 0);
+            cr_expect(strstr(why, rows[i].why) != NULL, "%s: %s", rows[i].what, why);
+            free(why);
+        }
+    }
+    sched_destroy(s);
+}
+
+/* Between kinds, best fit: the one that leaves fewest GPUs free; equal,
+ * the first by vendor and model. */
+LEAK_TEST(place, gang_kind_best_fit_then_name)
+{
+    fx_node_t n[4];
+    sched_t *s = sched_create(NULL);
+    kind_node(s, &n[0], "big0", "NVIDIA A100-SXM4-40GB", 8);
+    kind_node(s, &n[1], "big1", "NVIDIA A100-SXM4-40GB", 8);
+    kind_node(s, &n[2], "h0", "NVIDIA H100 80GB HBM3", 4);
+    kind_node(s, &n[3], "h1", "NVIDIA H100 80GB HBM3", 4);
+    sched_task_spec_t t = fx_task("g", 4, 4);
+    t.replicas = 2;
+    sched_job_spec_t job = {.name = "j", .seed = 1, .ntasks = 1, .tasks = &t};
+    cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 1);
+    cr_expect_str_eq(pass.buf,
+                     "job1 g a1 -> h0 gpu[0-3] core[0-3] mem=0 + "
+                     "h1 gpu[0-3] core[0-3] mem=0",
+                     "H100 leaves 0 GPUs free, A100 would leave 8");
+    cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 1);
+    cr_expect_str_eq(pass.buf, "job2 g a2 -> big0 gpu[0-3] core[0-3] mem=0 + "
+                               "big1 gpu[0-3] core[0-3] mem=0");
+    sched_destroy(s);
+
+    /* two kinds that fit equally: by vendor, then model */
+    s = sched_create(NULL);
+    kind_node(s, &n[0], "x0", "NVIDIA H100 80GB HBM3", 4);
+    kind_node(s, &n[1], "y0", "AMD Instinct MI250X", 4);
+    kind_node(s, &n[2], "x1", "NVIDIA H100 80GB HBM3", 4);
+    kind_node(s, &n[3], "y1", "AMD Instinct MI250X", 4);
+    cr_assert_eq(fx_submit(s, NULL, &job, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 1);
+    cr_expect_str_eq(pass.buf,
+                     "job1 g a1 -> y0 gpu[0-3] core[0-3] mem=0 + "
+                     "y1 gpu[0-3] core[0-3] mem=0",
+                     "amd before nvidia");
+    sched_destroy(s);
+}
+
+/* A blocked gang reserves nodes of one model: the H100s when one frees
+ * up, not an H100 and the A100 that frees up sooner. */
+LEAK_TEST(place, gang_reservation_takes_one_model)
+{
+    fx_node_t n[3];
+    sched_t *s = sched_create(NULL);
+    kind_node(s, &n[0], "a0", "NVIDIA A100-SXM4-40GB", 4);
+    kind_node(s, &n[1], "h0", "NVIDIA H100 80GB HBM3", 4);
+    kind_node(s, &n[2], "h1", "NVIDIA H100 80GB HBM3", 4);
+    sched_task_spec_t run[] = {fx_task("short", 4, 4), fx_task("long", 4, 4)};
+    run[0].req.gpu_model = "A100";
+    run[0].time_limit_ms = 50;
+    run[1].req.gpu_model = "H100";
+    run[1].time_limit_ms = 100;
+    sched_job_spec_t j1 = {.name = "run", .ntasks = 2, .tasks = run};
+    cr_assert_eq(fx_submit(s, NULL, &j1, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 2);
+    cr_expect_str_eq(pass.buf, "job1 short a1 -> a0 gpu[0-3] core[0-3] mem=0\n"
+                               "job1 long a2 -> h0 gpu[0-3] core[0-3] mem=0");
+    sched_task_spec_t g = fx_task("g", 4, 4);
+    g.replicas = 2;
+    g.priority = 10;
+    sched_job_spec_t j2 = {.name = "gang", .ntasks = 1, .tasks = &g};
+    cr_assert_eq(fx_submit(s, NULL, &j2, 1), 0);
+    cr_assert_eq(fx_place(s, NULL, 1, &pass), 0);
+    char *why = sched_explain(s, 2, 0, 1);
+    cr_expect(strstr(why, "holds a reservation on h0 from t=100 (and 1 more node)") != NULL, "%s",
+              why);
+    free(why);
+    /* a 1-GPU task of 60 ms ends before t=100: it may use h1 meanwhile */
+    sched_task_spec_t b = fx_task("b", 1, 1);
+    b.time_limit_ms = 60;
+    sched_job_spec_t j3 = {.name = "fill", .ntasks = 1, .tasks = &b};
+    cr_assert_eq(fx_submit(s, NULL, &j3, 1), 0);
+    cr_assert_eq(fx_place(s, NULL, 1, &pass), 1);
+    cr_expect_str_eq(pass.buf, "job3 b a3 -> h1 gpu[0] core[0] mem=0");
     sched_destroy(s);
 }
 

@@ -121,6 +121,90 @@ Test(api, cancel_drain_list_explain_and_metrics)
     h_sched_fini(&s);
 }
 
+static Cairn__CancelReply *cancel_call(h_sched_t *s, uint64_t job, const char *task)
+{
+    Cairn__CancelRequest cr = CAIRN__CANCEL_REQUEST__INIT;
+    cr.job_id = job;
+    cr.task = (char *)task;
+    cairn_error_t err = {{0}};
+    Cairn__CancelReply *rep =
+        (Cairn__CancelReply *)h_call(s, CAIRN_MSG_CANCEL, &cr.base, CAIRN_MSG_CANCEL_REPLY, &err);
+    cr_assert_not_null(rep, "%s", err.text);
+    return rep;
+}
+
+/* a runs, b needs a, c runs: cancelling a signals a, names b as cancelled
+ * once a stops, and the job ends cancelled (not failed) with c done. */
+Test(api, cancel_one_task_says_what_it_did)
+{
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, NULL);
+    h_worker_t w;
+    h_worker_open(&w, s.workers, "w1", 2, 0);
+    cairn_msg_free(&h_register(&w, NULL, 0)->base);
+    const char *tasks[] = {"a", "b:a", "c"};
+    uint64_t job = h_submit(&s, "one", tasks, 3, 1, 0, NULL);
+    uint64_t ids[2];
+    for (int i = 0; i < 2; i++) {
+        Cairn__AssignTask *a = (Cairn__AssignTask *)h_recv(&w, CAIRN_MSG_ASSIGN_TASK, 10000);
+        cr_assert_not_null(a);
+        ids[strcmp(a->task_name, "a") == 0 ? 0 : 1] = a->attempt_id;
+        cairn_msg_free(&a->base);
+    }
+    h_event(&w, ids[0], CAIRN__TASK_EVENT__KIND__STARTED, 0, 0);
+    Cairn__CancelReply *r = cancel_call(&s, job, "a");
+    cr_expect_eq(r->tasks_cancelled, 0);
+    cr_expect_eq(r->attempts_signalled, 1);
+    cr_expect_eq(r->dependents_cancelled, 1);
+    cr_expect(r->dependents_later);
+    cr_expect_eq(r->state, CAIRN__JOB_STATE__JOB_STATE_RUNNING);
+    cr_assert_eq(r->n_cancelled, 2);
+    cr_expect_str_eq(r->cancelled[0]->name, "a");
+    cr_expect(r->cancelled[0]->signalled && !r->cancelled[0]->dependent);
+    cr_expect_str_eq(r->cancelled[1]->name, "b");
+    cr_expect(r->cancelled[1]->dependent && !r->cancelled[1]->signalled);
+    cairn_msg_free(&r->base);
+    Cairn__CancelTask *ct = (Cairn__CancelTask *)h_recv(&w, CAIRN_MSG_CANCEL_TASK, 10000);
+    cr_assert_not_null(ct, "the worker was not told to cancel");
+    cr_expect_eq(ct->attempt_id, ids[0]);
+    cairn_msg_free(&ct->base);
+    h_event(&w, ids[0], CAIRN__TASK_EVENT__KIND__EXITED, 0, 15); /* SIGTERM'd */
+    h_event(&w, ids[1], CAIRN__TASK_EVENT__KIND__EXITED, 0, 0);
+    Cairn__JobStatusReply *st = h_status(&s, job);
+    cr_expect_eq(st->job->state, CAIRN__JOB_STATE__JOB_STATE_CANCELLED);
+    cr_expect_eq(st->job->tasks_failed, 0);
+    cr_expect_eq(st->job->tasks_cancelled, 2);
+    cr_expect_eq(st->tasks[1]->state, CAIRN__TASK_STATE__TASK_STATE_CANCELLED);
+    cairn_msg_free(&st->base);
+    /* again: nothing left to do, and the reply says so */
+    r = cancel_call(&s, job, "a");
+    cr_expect_eq(r->tasks_cancelled + r->attempts_signalled + r->dependents_cancelled, 0);
+    cr_expect_eq(r->task_state, CAIRN__TASK_STATE__TASK_STATE_CANCELLED);
+    cr_expect_eq(r->state, CAIRN__JOB_STATE__JOB_STATE_CANCELLED);
+    cairn_msg_free(&r->base);
+    /* a job whose task is cancelled before it runs: its dependent at once */
+    const char *more[] = {"x", "y:x", "z:y"};
+    uint64_t job2 = h_submit(&s, "two", more, 3, 1, 0, NULL);
+    Cairn__AssignTask *a = (Cairn__AssignTask *)h_recv(&w, CAIRN_MSG_ASSIGN_TASK, 10000);
+    cr_assert_not_null(a);
+    uint64_t xid = a->attempt_id;
+    cairn_msg_free(&a->base);
+    r = cancel_call(&s, job2, "y");
+    cr_expect_eq(r->tasks_cancelled, 1);
+    cr_expect_eq(r->attempts_signalled, 0);
+    cr_expect_eq(r->dependents_cancelled, 1);
+    cr_expect_not(r->dependents_later);
+    cairn_msg_free(&r->base);
+    h_event(&w, xid, CAIRN__TASK_EVENT__KIND__EXITED, 0, 0);
+    st = h_status(&s, job2);
+    cr_expect_eq(st->job->state, CAIRN__JOB_STATE__JOB_STATE_CANCELLED);
+    cairn_msg_free(&st->base);
+    cr_expect_eq(WEXITSTATUS(h_sched_stop(&s, SIGTERM)), 0);
+    h_worker_close(&w);
+    h_sched_fini(&s);
+}
+
 Test(api, bad_options_and_config_are_refused)
 {
     h_sched_t s;
