@@ -184,7 +184,7 @@ bool clients_may_touch_job(sched_daemon_t *d, const cairn_peer_t *from, uint32_t
     client_id_t id;
     clients_identity(d, from, &id);
     sched_job_info_t ji;
-    sched_job_info(d->core, job, &ji);
+    sched_job_meta(d->core, job, &ji);
     const char *owner = ji.user ? ji.user : "";
     bool owner_ok = clients_owns(&id, owner) && (!id.anonymous || d->cfg.allow_anonymous_writes);
     if (owner_ok || clients_is_admin(d, &id))

@@ -97,7 +97,7 @@ static void attempt_records(sched_daemon_t *d, uint64_t id, int64_t now, record_
     sched_job_info_t ji;
     sched_task_info_t ti;
     sched_request_t req;
-    if (sched_attempt_get(d->core, id, &ai) < 0 || sched_job_info(d->core, ai.job, &ji) < 0 ||
+    if (sched_attempt_get(d->core, id, &ai) < 0 || sched_job_meta(d->core, ai.job, &ji) < 0 ||
         sched_task_info(d->core, ai.job, ai.task, &ti) < 0 ||
         sched_task_request(d->core, ai.job, ai.task, &req) < 0)
         return;

@@ -27,8 +27,7 @@ int history_open(journal_t *j, history_t **out, cairn_error_t *err)
                       "CREATE TABLE IF NOT EXISTS history (attempt INTEGER, rank INTEGER,"
                       " job INTEGER NOT NULL, placed_ms INTEGER NOT NULL,"
                       " end_ms INTEGER NOT NULL, record BLOB NOT NULL,"
-                      " PRIMARY KEY (attempt, rank)) WITHOUT ROWID;"
-                      "CREATE INDEX IF NOT EXISTS history_end ON history (end_ms);",
+                      " PRIMARY KEY (attempt, rank)) WITHOUT ROWID;",
                       NULL, NULL, NULL) != SQLITE_OK) ||
         sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO history VALUES (?,?,?,?,?,?)", -1, &h->put,
                            NULL) != SQLITE_OK ||

@@ -14,12 +14,36 @@ struct journal {
     sqlite3 *db;
     bool readonly; /* journal_open_reader: another thread's reads */
     sqlite3_stmt *insert;
+    /* prepared on first use: once per commit or per event, not parsed again */
+    sqlite3_stmt *begin_st, *commit_st, *put_worker_st, *put_rexit_st;
     bool in_txn;
     uint64_t committed, appended;
     uint64_t probes;
 };
 
 static int begin(journal_t *j, cairn_error_t *err);
+
+/* *st, prepared from sql on first use; NULL (err set) when it cannot be. */
+static sqlite3_stmt *cached(journal_t *j, sqlite3_stmt **st, const char *sql, cairn_error_t *err)
+{
+    if (!*st && sqlite3_prepare_v2(j->db, sql, -1, st, NULL) != SQLITE_OK) {
+        errcode(err, -EIO, "journal: %s: %s", sql, sqlite3_errmsg(j->db));
+        *st = NULL;
+    }
+    return *st;
+}
+
+/* Run a cached statement that returns no rows. */
+static int step_cached(journal_t *j, sqlite3_stmt **st, const char *sql, cairn_error_t *err)
+{
+    sqlite3_stmt *s = cached(j, st, sql, err);
+    if (!s)
+        return -EIO;
+    int r = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return r == SQLITE_DONE ? 0 : errcode(err, -EIO, "journal: %s: %s", sql, sqlite3_errmsg(j->db));
+}
 
 static int exec_sql(journal_t *j, const char *sql, cairn_error_t *err)
 {
@@ -134,6 +158,10 @@ void journal_close(journal_t *j)
     if (j->in_txn)
         sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_finalize(j->insert);
+    sqlite3_finalize(j->begin_st);
+    sqlite3_finalize(j->commit_st);
+    sqlite3_finalize(j->put_worker_st);
+    sqlite3_finalize(j->put_rexit_st);
     sqlite3_close(j->db);
     free(j);
 }
@@ -157,7 +185,7 @@ int journal_commit(journal_t *j, cairn_error_t *err)
 {
     if (!j->in_txn)
         return 0;
-    int rc = exec_sql(j, "COMMIT", err);
+    int rc = step_cached(j, &j->commit_st, "COMMIT", err);
     if (rc < 0) {
         sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
         j->appended = j->committed;
@@ -237,7 +265,7 @@ static int begin(journal_t *j, cairn_error_t *err)
 {
     if (j->in_txn)
         return 0;
-    int rc = exec_sql(j, "BEGIN IMMEDIATE", err);
+    int rc = step_cached(j, &j->begin_st, "BEGIN IMMEDIATE", err);
     if (rc == 0)
         j->in_txn = true;
     return rc;
@@ -249,19 +277,16 @@ int journal_put_replica_exit(journal_t *j, uint64_t attempt, uint32_t rank, int 
     int rc = begin(j, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(j->db, "INSERT OR REPLACE INTO replica_exits VALUES (?,?,?,?,?)", -1,
-                           &st, NULL) != SQLITE_OK)
-        return errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
+    static const char sql[] = "INSERT OR REPLACE INTO replica_exits VALUES (?,?,?,?,?)";
+    sqlite3_stmt *st = cached(j, &j->put_rexit_st, sql, err);
+    if (!st)
+        return -EIO;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)attempt);
     sqlite3_bind_int64(st, 2, rank);
     sqlite3_bind_int(st, 3, end);
     sqlite3_bind_int(st, 4, code);
     sqlite3_bind_int(st, 5, sig);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0
-                                         : errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
-    sqlite3_finalize(st);
-    return rc;
+    return step_cached(j, &j->put_rexit_st, sql, err);
 }
 
 int journal_put_worker(journal_t *j, const char *node, uint64_t incarnation, uint64_t seq,
@@ -270,18 +295,15 @@ int journal_put_worker(journal_t *j, const char *node, uint64_t incarnation, uin
     int rc = begin(j, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(j->db, "INSERT OR REPLACE INTO worker_links VALUES (?,?,?,?)", -1, &st,
-                           NULL) != SQLITE_OK)
-        return errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
+    static const char sql[] = "INSERT OR REPLACE INTO worker_links VALUES (?,?,?,?)";
+    sqlite3_stmt *st = cached(j, &j->put_worker_st, sql, err);
+    if (!st)
+        return -EIO;
     sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)incarnation);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
     sqlite3_bind_text(st, 4, ident ? ident : "", -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0
-                                         : errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
-    sqlite3_finalize(st);
-    return rc;
+    return step_cached(j, &j->put_worker_st, sql, err);
 }
 
 int journal_load_workers(journal_t *j, journal_worker_cb cb, void *arg, cairn_error_t *err)

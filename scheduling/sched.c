@@ -352,7 +352,7 @@ int sched_task_info(const sched_t *s, uint32_t job, uint32_t task, sched_task_in
     return 0;
 }
 
-int sched_job_info(const sched_t *s, uint32_t job, sched_job_info_t *info)
+int sched_job_meta(const sched_t *s, uint32_t job, sched_job_info_t *info)
 {
     if (job == 0 || job > s->njobs)
         return SCHED_ENOENT;
@@ -363,6 +363,15 @@ int sched_job_info(const sched_t *s, uint32_t job, sched_job_info_t *info)
                                .submitted_ms = j->submitted_ms,
                                .ntasks = j->ntasks,
                                .nended = j->nended};
+    return 0;
+}
+
+int sched_job_info(const sched_t *s, uint32_t job, sched_job_info_t *info)
+{
+    int rc = sched_job_meta(s, job, info);
+    if (rc < 0)
+        return rc;
+    const sched_job_t *j = &s->jobs[job - 1];
     for (uint32_t i = 0; i < j->ntasks; i++) {
         const sched_task_t *t = &j->tasks[i];
         info->count[t->state & 7]++;

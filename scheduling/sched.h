@@ -253,6 +253,9 @@ typedef struct sched_job_info {
     uint32_t queued;   /* of the RUNNING ones: queued on a node behind another (prefetch) */
 } sched_job_info_t;
 int sched_job_info(const sched_t *s, uint32_t job, sched_job_info_t *info);
+/* The same without the counts (count[], queued zero): O(1), where
+ * sched_job_info walks the job's tasks. */
+int sched_job_meta(const sched_t *s, uint32_t job, sched_job_info_t *info);
 
 /* What a cancel (SCHED_EV_CANCEL of job and task; task -1: the whole job)
  * does to each task it touches, so a caller can apply it and say exactly

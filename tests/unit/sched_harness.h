@@ -91,7 +91,8 @@ static inline void h_shared_bin(const char *name, char *path, size_t n)
 static inline void h_shared_bin_remove(const char *path)
 {
     char dir[512];
-    snprintf(dir, sizeof(dir), "%s", path);
+    if ((size_t)snprintf(dir, sizeof(dir), "%.511s", path) >= sizeof(dir))
+        return;
     char *slash = strrchr(dir, '/');
     if (!slash || unlink(path) != 0)
         return;
