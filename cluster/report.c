@@ -30,35 +30,41 @@ static int64_t rec_end(const report_input_t *in, const Cairn__AccountingRecord *
     return r->end_time_ms > 0 ? r->end_time_ms : in->to_ms;
 }
 
-static report_util_t *util_find(report_util_t **v, size_t *n, const char *name)
+/* The element of *v (*n of them, size bytes each, starting with a key of
+ * keylen bytes) whose key is key; else one appended, zeroed, with that key
+ * (cut to keylen - 1 bytes). NULL when out of memory. */
+static void *find_or_add(void *v, size_t *n, size_t size, size_t keylen, const char *key)
 {
+    char **base = v;
     for (size_t i = 0; i < *n; i++)
-        if (!strcmp((*v)[i].name, name))
-            return &(*v)[i];
-    report_util_t *nv = realloc(*v, (*n + 1) * sizeof(**v));
+        if (!strncmp(*base + i * size, key, keylen - 1))
+            return *base + i * size;
+    char *nv = realloc(*base, (*n + 1) * size);
     if (!nv)
         return NULL;
-    *v = nv;
-    report_util_t *u = &nv[(*n)++];
-    memset(u, 0, sizeof(*u));
-    snprintf(u->name, sizeof(u->name), "%s", name);
-    u->gpu_used = -1;
+    *base = nv;
+    char *e = nv + (*n)++ * size;
+    memset(e, 0, size);
+    snprintf(e, keylen, "%s", key);
+    return e;
+}
+
+static report_util_t *util_find(report_util_t **v, size_t *n, const char *name)
+{
+    size_t had = *n;
+    report_util_t *u = find_or_add(v, n, sizeof(**v), sizeof((*v)->name), name);
+    if (u && *n > had)
+        u->gpu_used = -1;
     return u;
 }
 
 static report_group_t *group_find(report_t *r, const char *key)
 {
-    for (size_t i = 0; i < r->ngroups; i++)
-        if (!strcmp(r->groups[i].key, key))
-            return &r->groups[i];
-    report_group_t *nv = realloc(r->groups, (r->ngroups + 1) * sizeof(*nv));
-    if (!nv)
-        return NULL;
-    r->groups = nv;
-    report_group_t *g = &nv[r->ngroups++];
-    memset(g, 0, sizeof(*g));
-    snprintf(g->key, sizeof(g->key), "%.255s", key);
-    g->gpu_used = -1;
+    size_t had = r->ngroups;
+    report_group_t *g =
+        find_or_add(&r->groups, &r->ngroups, sizeof(*r->groups), sizeof(r->groups->key), key);
+    if (g && r->ngroups > had)
+        g->gpu_used = -1;
     return g;
 }
 
@@ -242,17 +248,7 @@ static int groups(const report_input_t *in, report_t *r)
 
 static report_wait_t *wait_find(report_t *r, const char *shape)
 {
-    for (size_t i = 0; i < r->nwaits; i++)
-        if (!strcmp(r->waits[i].shape, shape))
-            return &r->waits[i];
-    report_wait_t *nv = realloc(r->waits, (r->nwaits + 1) * sizeof(*nv));
-    if (!nv)
-        return NULL;
-    r->waits = nv;
-    report_wait_t *w = &nv[r->nwaits++];
-    memset(w, 0, sizeof(*w));
-    snprintf(w->shape, sizeof(w->shape), "%s", shape);
-    return w;
+    return find_or_add(&r->waits, &r->nwaits, sizeof(*r->waits), sizeof(r->waits->shape), shape);
 }
 
 static bool in_window(const report_input_t *in, int64_t t)
