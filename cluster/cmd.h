@@ -83,9 +83,16 @@ int cli_submit_spec(cli_t *c, const char *name, Cairn__JobSpec *js, const struct
  * core's validation: cycles, absurd values...), before sending: prints
  * each problem at its place; CLI_OK or CLI_USAGE. */
 int cli_check_spec(const char *name, const Cairn__JobSpec *js, const struct spec_where *where);
-/* Hash the inputs of js's cached tasks (cmd_inputs.c); prints what is
- * wrong (naming name) and returns -1 when one cannot be hashed. */
-int cli_hash_inputs(Cairn__JobSpec *js, const char *name);
+/* Hash every task's declared inputs (cmd_inputs.c) on this machine: each
+ * gets its sha256 and size, or its error ("missing", ...). Returns how many
+ * could not be hashed (a task with inputs but no workdir counts), -1 out
+ * of memory; when loud, prints each problem naming name. */
+int cli_hash_inputs(Cairn__JobSpec *js, const char *name, bool loud);
+/* How many of js's inputs (hashed above) differ from those recorded in
+ * jp: changed, not hashed now ("missing"...), or not recorded. Prints a
+ * line for each to f when f is not NULL ("  TASK: PATH: 1a2b3c4d5e6f ->
+ * 9f8e7d6c5b4a", the first 12 hex digits of each hash). */
+size_t cli_inputs_changed(const Cairn__JobProvenance *jp, const Cairn__JobSpec *js, FILE *f);
 
 /* Wait for a job to end (cmd_jobs.c); used by submit --wait. */
 int cli_wait_job(cli_t *c, uint64_t job_id, bool quiet);

@@ -11,13 +11,15 @@ const char cmd_inspect_help[] =
     "Usage: cairn inspect JOB [TASK] [--json]\n"
     "\n"
     "Show the provenance of a job's attempts (or one task's): the spec's hash and\n"
-    "seed, each task's resolved command, env (secrets masked) and workdir, and for\n"
-    "every attempt its seed, why the one before ended, the node with its topology\n"
+    "seed, each task's resolved command, env (secrets masked), workdir and the\n"
+    "SHA-256 of its declared inputs (as cairn submit hashed them), and for every\n"
+    "attempt its seed, why the one before ended, the node with its topology\n"
     "fingerprint, worker, driver and CUDA versions, cores and GPUs (model, UUID,\n"
-    "PCI bus id), times, how it ended, peak memory, CPU time and the SHA-256 of\n"
-    "its declared outputs. Every rank of a gang is listed with its own node, cores\n"
-    "and GPUs. An attempt that has not started (queued on a node behind another, or\n"
-    "cancelled before it started) has no worker, cores, GPUs or start time.\n"
+    "PCI bus id), times, how it ended (a cached one: whose outputs it reused),\n"
+    "peak memory, CPU time and the SHA-256 of its declared outputs. Every rank of\n"
+    "a gang is listed with its own node, cores and GPUs. An attempt that has not\n"
+    "started (queued on a node behind another, or cancelled before it started) has\n"
+    "no worker, cores, GPUs or start time.\n"
     "  --json   print the record as JSON (the format of 'cairn provenance')\n";
 
 const char cmd_provenance_help[] =
@@ -133,6 +135,9 @@ static void print_attempt(const Cairn__AttemptProvenance *a)
                ui_duration((int64_t)(a->cpu_time_usec / 1000), cpu, sizeof(cpu)));
     if (a->error && *a->error)
         printf("\n    error: %s", a->error);
+    if (a->cached_from_job)
+        printf("\n    cached: the outputs of job %" PRIu64 "'s %s (not run)", a->cached_from_job,
+               a->cached_from_task);
     printf("\n");
     for (size_t i = 0; i < a->n_outputs; i++) {
         const Cairn__OutputHash *o = a->outputs[i];
@@ -184,6 +189,11 @@ int cmd_inspect(cli_t *c, int argc, char **argv)
         }
         if (tp->workdir && *tp->workdir)
             printf("  workdir: %s\n", tp->workdir);
+        for (size_t k = 0; k < tp->n_inputs; k++) {
+            char size[32];
+            printf("  input %s: sha256 %s (%s)\n", tp->inputs[k]->path, tp->inputs[k]->sha256,
+                   ui_bytes(tp->inputs[k]->size, size, sizeof(size)));
+        }
         for (size_t k = 0; k < tp->n_attempts; k++)
             print_attempt(tp->attempts[k]);
     }

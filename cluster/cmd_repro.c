@@ -9,24 +9,30 @@
 #include "spec.h"
 
 const char cmd_rerun_help[] =
-    "Usage: cairn rerun JOB [--task TASK] [--as-me] [--wait] [--json]\n"
+    "Usage: cairn rerun JOB [--task TASK] [--as-me] [--allow-changed-inputs] [--wait] [--json]\n"
     "\n"
     "Submit JOB's spec again exactly as it was recorded, with the same job seed (so\n"
     "every task gets the same CAIRN_SEED), and print the new job's id. The new job\n"
-    "is yours: its tasks run as you.\n"
+    "is yours: its tasks run as you. The tasks' declared inputs are hashed again\n"
+    "here and compared with the hashes recorded when JOB was submitted: if one\n"
+    "changed, is missing, or has no recorded hash, the rerun lists them and is\n"
+    "refused (exit 5).\n"
     "  --task TASK  only that task; the tasks it needs are taken as done (their\n"
     "               outputs are expected where the first run left them)\n"
     "  --as-me      rerun another user's job (an administrator may read it): its\n"
     "               commands then run as you; without it, exit 5\n"
-    "  --wait       then wait for the new job to end (exit 1 if it fails)\n"
+    "  --allow-changed-inputs  rerun even though inputs changed (listed as a warning)\n"
+    "  --wait       then wait for the new job to end (exit 1 if it fails), and name\n"
+    "               the tasks that reused a cached result and the job it came from\n"
     "  --json       print {\"job_id\": N}\n";
 
 const char cmd_diff_help[] =
     "Usage: cairn diff JOB1 JOB2 [--json]\n"
     "\n"
     "Compare two runs' provenance, task by task (the latest attempt of each): the\n"
-    "spec, seeds, command, env, node, GPU models, driver and CUDA versions, how\n"
-    "each ended and the SHA-256 of every declared output. Prints what differed;\n"
+    "spec, seeds, command, env, workdir, the SHA-256 of every declared input (as\n"
+    "hashed at submit), node, GPU models, driver and CUDA versions, how each ended\n"
+    "and the SHA-256 of every declared output. Prints what differed;\n"
     "exit 0 when nothing did, 1 when something did.\n"
     "  --json   print {\"same\": BOOL, \"differences\": [{\"task\", \"what\", \"a\", \"b\"}]}\n";
 
@@ -63,17 +69,57 @@ static bool rerun_allowed(uint64_t job, const char *owner, const char *caller, b
     return false;
 }
 
+/* Compare the inputs hashed now (js) with those recorded in jp; a change
+ * is refused unless allow (then a warning). CLI_OK, or CLI_DENIED. */
+static int check_inputs(uint64_t id, const Cairn__JobProvenance *jp, const Cairn__JobSpec *js,
+                        bool allow)
+{
+    if (!cli_inputs_changed(jp, js, NULL))
+        return CLI_OK;
+    fprintf(stderr,
+            "cairn rerun: %sjob %" PRIu64 "'s inputs are not the ones it ran with (task: path: "
+            "recorded -> now):\n",
+            allow ? "warning: " : "", id);
+    cli_inputs_changed(jp, js, stderr);
+    if (allow)
+        return CLI_OK;
+    fprintf(stderr, "cairn rerun: refused: pass --allow-changed-inputs to rerun it with the "
+                    "inputs as they are now\n");
+    return CLI_DENIED;
+}
+
+/* After --wait: each task of job whose result was reused from the cache,
+ * and the job it came from (to out). */
+static void print_cached(cli_t *c, uint64_t job, FILE *out)
+{
+    Cairn__ProvenanceReply *rep = NULL;
+    Cairn__ProvenanceRequest req = CAIRN__PROVENANCE_REQUEST__INIT;
+    req.job_id = job;
+    if (cli_call(c, CAIRN_MSG_PROVENANCE, &req.base, CAIRN_MSG_PROVENANCE_REPLY,
+                 (ProtobufCMessage **)&rep) != CLI_OK)
+        return;
+    for (size_t i = 0; i < rep->job->n_tasks; i++) {
+        const Cairn__TaskProvenance *t = rep->job->tasks[i];
+        const Cairn__AttemptProvenance *a = t->n_attempts ? t->attempts[t->n_attempts - 1] : NULL;
+        if (a && a->cached_from_job)
+            fprintf(out, "%s: cached: the outputs of job %" PRIu64 "'s %s\n", t->name,
+                    a->cached_from_job, a->cached_from_task);
+    }
+    cairn_msg_free(&rep->base);
+}
+
 int cmd_rerun(cli_t *c, int argc, char **argv)
 {
     if (cli_help_asked(argc, argv, cmd_rerun_help))
         return CLI_OK;
     static const struct option opts[] = {{"task", required_argument, NULL, 't'},
                                          {"as-me", no_argument, NULL, 'm'},
+                                         {"allow-changed-inputs", no_argument, NULL, 'a'},
                                          {"wait", no_argument, NULL, 'w'},
                                          {"json", no_argument, NULL, 'j'},
                                          {NULL, 0, NULL, 0}};
     const char *task = NULL;
-    bool wait = false, json = false, as_me = false;
+    bool wait = false, json = false, as_me = false, allow = false;
     int o;
     optind = 0; /* a full re-initialisation (GNU): options may follow JOB */
     opterr = 0;
@@ -82,6 +128,8 @@ int cmd_rerun(cli_t *c, int argc, char **argv)
             task = optarg;
         else if (o == 'm')
             as_me = true;
+        else if (o == 'a')
+            allow = true;
         else if (o == 'w')
             wait = true;
         else if (o == 'j')
@@ -122,12 +170,6 @@ int cmd_rerun(cli_t *c, int argc, char **argv)
         return CLI_FAIL;
     }
     spec_errors_fini(&errs);
-    if (cli_hash_inputs(js, name) < 0) {
-        spec_where_free(where);
-        spec_free(js);
-        cairn_msg_free(&rep->base);
-        return CLI_FAIL;
-    }
     /* the same job seed: task seeds derive from it and the task's name */
     js->seed_present_case = CAIRN__JOB_SPEC__SEED_PRESENT_SEED;
     js->seed = jp->seed;
@@ -150,8 +192,19 @@ int cmd_rerun(cli_t *c, int argc, char **argv)
         t->n_needs = 0;
     }
     uint64_t nid = 0;
+    /* the inputs of what is submitted, hashed here and compared */
+    int unhashed = cli_hash_inputs(js, name, false);
+    if (unhashed < 0)
+        rc = CLI_FAIL;
+    else
+        rc = check_inputs(id, jp, js, allow);
+    if (rc == CLI_OK && unhashed > 0) { /* allowed, but nothing to submit */
+        cli_hash_inputs(js, name, true);
+        rc = CLI_FAIL;
+    }
     /* refusals at their line in the recorded spec; --task reorders the tasks */
-    rc = cli_submit_spec(c, name, js, task ? NULL : where, &nid);
+    if (rc == CLI_OK)
+        rc = cli_submit_spec(c, name, js, task ? NULL : where, &nid);
     spec_where_free(where);
     if (task) { /* put it back as spec_free expects it */
         js->tasks[0]->n_needs = saved_needs;
@@ -169,7 +222,12 @@ int cmd_rerun(cli_t *c, int argc, char **argv)
     else
         printf("%" PRIu64 "\n", nid);
     fflush(stdout);
-    return wait ? cli_wait_job(c, nid, json) : CLI_OK;
+    if (!wait)
+        return CLI_OK;
+    rc = cli_wait_job(c, nid, json);
+    if (rc == CLI_OK || rc == CLI_FAIL)
+        print_cached(c, nid, json ? stderr : stdout);
+    return rc;
 }
 
 /* ---- diff ---------------------------------------------------------------- */
@@ -244,19 +302,37 @@ static const Cairn__AttemptProvenance *last_attempt(const Cairn__TaskProvenance 
     return t->n_attempts ? t->attempts[t->n_attempts - 1] : NULL;
 }
 
-static const Cairn__OutputHash *output_named(const Cairn__AttemptProvenance *a, const char *path)
+static const Cairn__OutputHash *hash_named(Cairn__OutputHash *const *v, size_t n, const char *path)
 {
-    for (size_t i = 0; a && i < a->n_outputs; i++)
-        if (!strcmp(a->outputs[i]->path, path))
-            return a->outputs[i];
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i]->path, path))
+            return v[i];
     return NULL;
 }
 
-static const char *output_text(const Cairn__OutputHash *o)
+static const char *hash_text(const Cairn__OutputHash *o)
 {
     if (!o)
         return "";
     return o->error && *o->error ? o->error : o->sha256;
+}
+
+/* Every path of either list of hashes (a's, b's), as "WHAT PATH". */
+static void diff_hashes(diffs_t *d, const char *task, const char *what, Cairn__OutputHash *const *a,
+                        size_t na, Cairn__OutputHash *const *b, size_t nb)
+{
+    for (int side = 0; side < 2; side++) {
+        Cairn__OutputHash *const *from = side ? b : a;
+        for (size_t i = 0; i < (side ? nb : na); i++) {
+            const char *path = from[i]->path;
+            if (side && hash_named(a, na, path))
+                continue; /* compared from the first side */
+            char label[1100];
+            snprintf(label, sizeof(label), "%s %s", what, path);
+            differ(d, task, label, hash_text(hash_named(a, na, path)),
+                   hash_text(hash_named(b, nb, path)));
+        }
+    }
 }
 
 static void diff_task(diffs_t *d, const Cairn__TaskProvenance *ta, const Cairn__TaskProvenance *tb)
@@ -268,6 +344,7 @@ static void diff_task(diffs_t *d, const Cairn__TaskProvenance *ta, const Cairn__
     differ(d, n, "env", joined(a, sizeof(a), ta->n_env, env_at, ta),
            joined(b, sizeof(b), tb->n_env, env_at, tb));
     differ(d, n, "workdir", ta->workdir, tb->workdir);
+    diff_hashes(d, n, "input", ta->inputs, ta->n_inputs, tb->inputs, tb->n_inputs);
     differ(d, n, "state", ta->state, tb->state);
     const Cairn__AttemptProvenance *x = last_attempt(ta), *y = last_attempt(tb);
     if (!x || !y) {
@@ -287,18 +364,7 @@ static void diff_task(diffs_t *d, const Cairn__TaskProvenance *ta, const Cairn__
         differ_u64(d, n, "exit code", (uint64_t)(uint32_t)x->exit_code,
                    (uint64_t)(uint32_t)y->exit_code);
     /* every output either run declared or reported */
-    for (int side = 0; side < 2; side++) {
-        const Cairn__AttemptProvenance *from = side ? y : x, *other = side ? x : y;
-        for (size_t i = 0; i < from->n_outputs; i++) {
-            const char *path = from->outputs[i]->path;
-            if (side && output_named(other, path))
-                continue; /* compared from the first side */
-            char what[1100];
-            snprintf(what, sizeof(what), "output %s", path);
-            differ(d, n, what, output_text(output_named(x, path)),
-                   output_text(output_named(y, path)));
-        }
-    }
+    diff_hashes(d, n, "output", x->outputs, x->n_outputs, y->outputs, y->n_outputs);
 }
 
 int cmd_diff(cli_t *c, int argc, char **argv)
@@ -355,7 +421,7 @@ int cmd_diff(cli_t *c, int argc, char **argv)
         printf("%s], \"same\": %s}\n", d.n ? "\n  " : "", d.n ? "false" : "true");
     else if (!d.n)
         printf("jobs %" PRIu64 " and %" PRIu64
-               " ran the same: spec, seeds, commands, nodes, GPUs, versions and outputs\n",
+               " ran the same: spec, seeds, commands, inputs, nodes, GPUs, versions and outputs\n",
                ids[0], ids[1]);
     cairn_msg_free(&ra->base);
     cairn_msg_free(&rb->base);

@@ -178,7 +178,7 @@ int cmd_submit(cli_t *c, int argc, char **argv)
     spec_errors_fini(&errs);
     js->no_cache = no_cache;
     uint64_t id = 0;
-    if (cli_hash_inputs(js, path) < 0)
+    if (cli_hash_inputs(js, path, true) != 0)
         rc = CLI_USAGE;
     else if ((rc = cli_check_spec(path, js, where)) == CLI_OK)
         rc = cli_submit_spec(c, path, js, where, &id);

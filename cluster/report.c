@@ -30,35 +30,41 @@ static int64_t rec_end(const report_input_t *in, const Cairn__AccountingRecord *
     return r->end_time_ms > 0 ? r->end_time_ms : in->to_ms;
 }
 
-static report_util_t *util_find(report_util_t **v, size_t *n, const char *name)
+/* The element of *v (*n of them, size bytes each, starting with a key of
+ * keylen bytes) whose key is key; else one appended, zeroed, with that key
+ * (cut to keylen - 1 bytes). NULL when out of memory. */
+static void *find_or_add(void *v, size_t *n, size_t size, size_t keylen, const char *key)
 {
+    char **base = v;
     for (size_t i = 0; i < *n; i++)
-        if (!strcmp((*v)[i].name, name))
-            return &(*v)[i];
-    report_util_t *nv = realloc(*v, (*n + 1) * sizeof(**v));
+        if (!strncmp(*base + i * size, key, keylen - 1))
+            return *base + i * size;
+    char *nv = realloc(*base, (*n + 1) * size);
     if (!nv)
         return NULL;
-    *v = nv;
-    report_util_t *u = &nv[(*n)++];
-    memset(u, 0, sizeof(*u));
-    snprintf(u->name, sizeof(u->name), "%s", name);
-    u->gpu_used = -1;
+    *base = nv;
+    char *e = nv + (*n)++ * size;
+    memset(e, 0, size);
+    snprintf(e, keylen, "%s", key);
+    return e;
+}
+
+static report_util_t *util_find(report_util_t **v, size_t *n, const char *name)
+{
+    size_t had = *n;
+    report_util_t *u = find_or_add(v, n, sizeof(**v), sizeof((*v)->name), name);
+    if (u && *n > had)
+        u->gpu_used = -1;
     return u;
 }
 
 static report_group_t *group_find(report_t *r, const char *key)
 {
-    for (size_t i = 0; i < r->ngroups; i++)
-        if (!strcmp(r->groups[i].key, key))
-            return &r->groups[i];
-    report_group_t *nv = realloc(r->groups, (r->ngroups + 1) * sizeof(*nv));
-    if (!nv)
-        return NULL;
-    r->groups = nv;
-    report_group_t *g = &nv[r->ngroups++];
-    memset(g, 0, sizeof(*g));
-    snprintf(g->key, sizeof(g->key), "%.255s", key);
-    g->gpu_used = -1;
+    size_t had = r->ngroups;
+    report_group_t *g =
+        find_or_add(&r->groups, &r->ngroups, sizeof(*r->groups), sizeof(r->groups->key), key);
+    if (g && r->ngroups > had)
+        g->gpu_used = -1;
     return g;
 }
 
@@ -240,57 +246,86 @@ static int groups(const report_input_t *in, report_t *r)
     return 0;
 }
 
-/* Queue waits (ready -> placed) of first replicas placed in the window. */
+static report_wait_t *wait_find(report_t *r, const char *shape)
+{
+    return find_or_add(&r->waits, &r->nwaits, sizeof(*r->waits), sizeof(r->waits->shape), shape);
+}
+
+static bool in_window(const report_input_t *in, int64_t t)
+{
+    return t > 0 && t >= in->from_ms && t < in->to_ms;
+}
+
+/* Seconds from a to b, 0 if b is not after a. */
+static double span_s(int64_t a, int64_t b)
+{
+    return b > a ? (double)(b - a) / 1000.0 : 0;
+}
+
+/* Nearest-rank p50 and p95 and the max of v[0..n), sorted here. */
+static void summarise(double *v, size_t n, double *p50, double *p95, double *max)
+{
+    qsort(v, n, sizeof(double), cmp_double);
+    *p50 = pct(v, n, 50);
+    *p95 = pct(v, n, 95);
+    *max = n ? v[n - 1] : 0;
+}
+
+/* Whether a first replica's attempt was placed but had neither started
+ * nor ended at the window's end (queued on a node behind another). */
+static bool queued_at_end(const report_input_t *in, const Cairn__AccountingRecord *rec)
+{
+    return rec->placed_time_ms > 0 && rec->placed_time_ms < in->to_ms &&
+           (rec->start_time_ms <= 0 || rec->start_time_ms >= in->to_ms) &&
+           (rec->end_time_ms <= 0 || rec->end_time_ms >= in->to_ms);
+}
+
+/* Queue waits by shape, of first replicas (report_wait_t): ready to
+ * started for the attempts started in the window, ready to placed for
+ * those placed in it; the ones that never started are only counted. */
 static int waits(const report_input_t *in, report_t *r)
 {
     size_t n = in->acct ? in->acct->n_records : 0;
-    double *w = calloc(n + 1, sizeof(double));
-    char(*shape)[160] = calloc(n + 1, sizeof(*shape));
-    size_t m = 0;
-    if (!w || !shape) {
-        free(w);
-        free(shape);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
+    double *to_start = calloc(n + 1, sizeof(double)), *to_placed = calloc(n + 1, sizeof(double));
+    int rc = to_start && to_placed ? 0 : -1;
+    /* the shapes, in the order of their first attempt, and the counts */
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         const Cairn__AccountingRecord *rec = in->acct->records[i];
-        if (rec->rank != 0 || rec->placed_time_ms < in->from_ms || rec->placed_time_ms >= in->to_ms)
+        if (rec->rank != 0)
             continue;
-        int64_t d = rec->placed_time_ms - rec->ready_time_ms;
-        w[m] = d > 0 ? (double)d / 1000.0 : 0;
-        snprintf(shape[m], sizeof(shape[m]), "%s", rec->shape);
-        m++;
-    }
-    bool *done = calloc(m + 1, sizeof(bool));
-    double *v = calloc(m + 1, sizeof(double));
-    int rc = done && v ? 0 : -1;
-    for (size_t i = 0; rc == 0 && i < m; i++) {
-        if (done[i])
+        bool started = in_window(in, rec->start_time_ms);
+        bool placed = in_window(in, rec->placed_time_ms);
+        bool never = rec->start_time_ms <= 0 && in_window(in, rec->end_time_ms);
+        bool queued = queued_at_end(in, rec);
+        if (!started && !placed && !never && !queued)
             continue;
-        size_t k = 0;
-        for (size_t j = i; j < m; j++)
-            if (!done[j] && !strcmp(shape[j], shape[i])) {
-                v[k++] = w[j];
-                done[j] = true;
-            }
-        qsort(v, k, sizeof(double), cmp_double);
-        report_wait_t *nv = realloc(r->waits, (r->nwaits + 1) * sizeof(*nv));
-        if (!nv) {
+        report_wait_t *w = wait_find(r, rec->shape);
+        if (!w) {
             rc = -1;
             break;
         }
-        r->waits = nv;
-        report_wait_t *x = &nv[r->nwaits++];
-        snprintf(x->shape, sizeof(x->shape), "%s", shape[i]);
-        x->count = (uint32_t)k;
-        x->p50_s = pct(v, k, 50);
-        x->p95_s = pct(v, k, 95);
-        x->max_s = v[k - 1];
+        w->count += started;
+        w->placed += placed;
+        w->never_started += never;
+        w->queued += queued;
     }
-    free(done);
-    free(v);
-    free(w);
-    free(shape);
+    for (size_t s = 0; rc == 0 && s < r->nwaits; s++) {
+        report_wait_t *w = &r->waits[s];
+        size_t ks = 0, kp = 0;
+        for (size_t i = 0; i < n; i++) {
+            const Cairn__AccountingRecord *rec = in->acct->records[i];
+            if (rec->rank != 0 || strcmp(rec->shape, w->shape) != 0)
+                continue;
+            if (in_window(in, rec->start_time_ms))
+                to_start[ks++] = span_s(rec->ready_time_ms, rec->start_time_ms);
+            if (in_window(in, rec->placed_time_ms))
+                to_placed[kp++] = span_s(rec->ready_time_ms, rec->placed_time_ms);
+        }
+        summarise(to_start, ks, &w->p50_s, &w->p95_s, &w->max_s);
+        summarise(to_placed, kp, &w->placed_p50_s, &w->placed_p95_s, &w->placed_max_s);
+    }
+    free(to_start);
+    free(to_placed);
     return rc;
 }
 
@@ -423,12 +458,18 @@ void report_print_text(FILE *f, const report_input_t *in, const report_t *r)
         fprintf(f, "  %-30s %8u %12.3f %12s %12.3f %12.3f\n", g->key, g->attempts,
                 hours(g->gpu_seconds), a, hours(g->core_seconds), hours(g->cpu_used));
     }
-    fprintf(f, "\nQueue waits (ready to placed) by shape\n  %-24s %7s %10s %10s %10s\n", "SHAPE",
-            "TASKS", "P50_S", "P95_S", "MAX_S");
+    fprintf(f,
+            "\nQueue waits by shape: ready to started (TASKS: started in the window);\n"
+            "PLACED: ready to placed (a task queued on a node is placed before it starts);\n"
+            "NEVER_STARTED: ended without starting; QUEUED: placed, not started at the end\n"
+            "  %-24s %7s %10s %10s %10s %12s %12s %13s %6s\n",
+            "SHAPE", "TASKS", "P50_S", "P95_S", "MAX_S", "PLACED_P50_S", "PLACED_MAX_S",
+            "NEVER_STARTED", "QUEUED");
     for (size_t i = 0; i < r->nwaits; i++) {
         const report_wait_t *w = &r->waits[i];
-        fprintf(f, "  %-24s %7u %10.3f %10.3f %10.3f\n", w->shape, w->count, w->p50_s, w->p95_s,
-                w->max_s);
+        fprintf(f, "  %-24s %7u %10.3f %10.3f %10.3f %12.3f %12.3f %13u %6u\n", w->shape, w->count,
+                w->p50_s, w->p95_s, w->max_s, w->placed_p50_s, w->placed_max_s, w->never_started,
+                w->queued);
     }
     fprintf(f,
             "\nFragmentation: GPU-hours idle while GPU tasks waited: %.3f\n"
@@ -502,8 +543,12 @@ void report_print_json(FILE *f, const report_input_t *in, const report_t *r)
         const report_wait_t *w = &r->waits[i];
         fprintf(f, "%s\n  {\"shape\": ", i ? "," : "");
         cairn_json_print_string(f, w->shape);
-        fprintf(f, ", \"tasks\": %u, \"p50_s\": %.6f, \"p95_s\": %.6f, \"max_s\": %.6f}", w->count,
-                w->p50_s, w->p95_s, w->max_s);
+        fprintf(f,
+                ", \"tasks\": %u, \"p50_s\": %.6f, \"p95_s\": %.6f, \"max_s\": %.6f, "
+                "\"placed_tasks\": %u, \"placed_p50_s\": %.6f, \"placed_p95_s\": %.6f, "
+                "\"placed_max_s\": %.6f, \"never_started\": %u, \"queued\": %u}",
+                w->count, w->p50_s, w->p95_s, w->max_s, w->placed, w->placed_p50_s, w->placed_p95_s,
+                w->placed_max_s, w->never_started, w->queued);
     }
     fprintf(f,
             "],\n \"fragmentation\": {\"idle_gpu_s\": %.6f, \"split_across_nodes_s\": %.6f, "

@@ -40,10 +40,24 @@ typedef struct report_group {
     double gpu_seconds, core_seconds, cpu_used, gpu_used; /* gpu_used < 0: not measured */
 } report_group_t;
 
+/* Queue waits of one shape, over first replicas (a gang counts once).
+ * The wait is ready (needs done, or backoff over) to started: an attempt
+ * queued on a node behind a running one (prefetch) is placed at once but
+ * waits until it starts. An attempt counts in the window it started in;
+ * one that never started has no wait to start and is counted apart. */
 typedef struct report_wait {
     char shape[160];
+    /* started in the window, and their waits: ready -> started */
     uint32_t count;
     double p50_s, p95_s, max_s;
+    /* placed in the window (started or not), and ready -> placed */
+    uint32_t placed;
+    double placed_p50_s, placed_p95_s, placed_max_s;
+    /* ended in the window without starting (cancelled while queued, node
+     * lost or failed before the start) */
+    uint32_t never_started;
+    /* placed, neither started nor ended at the window's end */
+    uint32_t queued;
 } report_wait_t;
 
 /* Why waiting work was waiting, weighted by task-seconds. */

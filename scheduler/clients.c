@@ -293,8 +293,7 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
                     js->name ? js->name : "", js->n_tasks, (unsigned long long)seed,
                     js->spec_sha256 ? js->spec_sha256 : "");
             cairn_error_t perr = {{0}};
-            if (prov_put_spec(d->prov, (uint32_t)rep.job_id, js->spec_text, js->spec_sha256,
-                              &perr) < 0) {
+            if (prov_put_job(d->prov, (uint32_t)rep.job_id, js, &perr) < 0) {
                 dlog(d->log, LOG_ERROR, "%s", perr.text);
                 d->degraded = d->batch_failed = true;
             }

@@ -300,6 +300,38 @@ static Cairn__AttemptProvenance *attempt_prov(frees_t *p, sched_daemon_t *d,
     return m;
 }
 
+typedef struct inputs_acc {
+    frees_t *pool;
+    Cairn__TaskProvenance *task;
+    size_t cap;
+} inputs_acc_t;
+
+/* One recorded input into the task's list (prov_get_inputs). */
+static void add_input(const char *path, const char *sha256, uint64_t size, void *arg)
+{
+    inputs_acc_t *a = arg;
+    Cairn__TaskProvenance *m = a->task;
+    if (m->n_inputs == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 4;
+        Cairn__OutputHash **v = pool_alloc(a->pool, cap * sizeof(*v));
+        if (!v)
+            return;
+        if (m->n_inputs)
+            memcpy(v, m->inputs, m->n_inputs * sizeof(*v));
+        m->inputs = v; /* the old array stays in the pool until the reply is sent */
+        a->cap = cap;
+    }
+    Cairn__OutputHash *h = pool_alloc(a->pool, sizeof(*h));
+    if (!h)
+        return;
+    cairn__output_hash__init(h);
+    h->path = pool_printf(a->pool, "%s", path);
+    h->sha256 = pool_printf(a->pool, "%s", sha256);
+    h->size = size;
+    if (h->path && h->sha256)
+        m->inputs[m->n_inputs++] = h;
+}
+
 static Cairn__TaskProvenance *task_prov(frees_t *p, sched_daemon_t *d, uint32_t job, uint32_t t)
 {
     sched_task_info_t ti;
@@ -320,6 +352,10 @@ static Cairn__TaskProvenance *task_prov(frees_t *p, sched_daemon_t *d, uint32_t 
     m->outputs = (char **)ti.outputs;
     m->replicas = ti.replicas;
     m->cache = ti.cache_base != NULL;
+    inputs_acc_t acc = {.pool = p, .task = m};
+    cairn_error_t err = {{0}};
+    if (prov_get_inputs(d->prov, job, ti.name, add_input, &acc, &err) < 0)
+        dlog(d->log, LOG_WARN, "%s", err.text);
     const char *pattern =
         d->cfg.secret_pattern ? d->cfg.secret_pattern : PROV_SECRET_PATTERN_DEFAULT;
     m->env = pool_alloc(p, (ti.nenv + 1) * sizeof(*m->env));

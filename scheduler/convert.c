@@ -145,7 +145,9 @@ static void check_task(const Cairn__TaskSpec *t, size_t i, const conv_limits_t *
                         CONV_MAX_OUTPUTS);
     for (size_t k = 0; k < t->n_inputs; k++) {
         const Cairn__OutputHash *in = t->inputs[k];
-        if (!in || !in->path || !str_ok(in->path, lim) || !in->sha256 || strlen(in->sha256) != 64)
+        /* recorded in the provenance as sent: 64 lower-case hex digits */
+        if (!in || !in->path || !str_ok(in->path, lim) || !in->sha256 || strlen(in->sha256) != 64 ||
+            strspn(in->sha256, "0123456789abcdef") != 64)
             conv_errors_add(errs, path, "task %s: input %zu has no SHA-256 (%s)", t->name, k,
                             in && in->error && in->error[0] ? in->error : "not hashed");
     }

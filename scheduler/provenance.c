@@ -13,6 +13,7 @@ struct prov {
     journal_t *j;
     sqlite3_stmt *put[2], *get[2];
     sqlite3_stmt *put_spec, *get_spec;
+    sqlite3_stmt *put_input, *get_inputs;
 };
 
 static const char *const tables[2] = {"prov_start", "prov_end"};
@@ -59,6 +60,19 @@ int prov_open(journal_t *j, prov_t **out, cairn_error_t *err)
          sqlite3_prepare_v2(db, "SELECT spec_text, spec_sha256 FROM job_specs WHERE job = ?", -1,
                             &p->get_spec, NULL) != SQLITE_OK))
         rc = sql_error(p, err, "specs");
+    if (rc == 0 &&
+        (sqlite3_exec(db,
+                      "CREATE TABLE IF NOT EXISTS task_inputs (job INTEGER, task TEXT,"
+                      " seq INTEGER, path TEXT NOT NULL, sha256 TEXT NOT NULL,"
+                      " size INTEGER NOT NULL, PRIMARY KEY (job, task, seq))",
+                      NULL, NULL, NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO task_inputs VALUES (?,?,?,?,?,?)", -1,
+                            &p->put_input, NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(db,
+                            "SELECT path, sha256, size FROM task_inputs WHERE job = ? AND"
+                            " task = ? ORDER BY seq",
+                            -1, &p->get_inputs, NULL) != SQLITE_OK))
+        rc = sql_error(p, err, "inputs");
     if (rc < 0) {
         prov_close(p);
         return rc;
@@ -77,6 +91,8 @@ void prov_close(prov_t *p)
     }
     sqlite3_finalize(p->put_spec);
     sqlite3_finalize(p->get_spec);
+    sqlite3_finalize(p->put_input);
+    sqlite3_finalize(p->get_inputs);
     free(p);
 }
 
@@ -114,16 +130,51 @@ int prov_put_end(prov_t *p, uint64_t attempt, uint32_t rank, const Cairn__Attemp
     return put(p, 1, attempt, rank, m, err);
 }
 
-int prov_put_spec(prov_t *p, uint32_t job, const char *text, const char *sha256, cairn_error_t *err)
+static int put_input(prov_t *p, uint32_t job, const char *task, size_t seq,
+                     const Cairn__OutputHash *h, cairn_error_t *err)
+{
+    sqlite3_stmt *st = p->put_input;
+    sqlite3_bind_int64(st, 1, job);
+    sqlite3_bind_text(st, 2, task, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+    sqlite3_bind_text(st, 4, h->path ? h->path : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, h->sha256 ? h->sha256 : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)h->size);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(p, err, "input");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int prov_put_job(prov_t *p, uint32_t job, const Cairn__JobSpec *js, cairn_error_t *err)
 {
     int rc = journal_begin(p->j, err);
     if (rc < 0)
         return rc;
     sqlite3_stmt *st = p->put_spec;
     sqlite3_bind_int64(st, 1, job);
-    sqlite3_bind_text(st, 2, text ? text : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, sha256 ? sha256 : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, js->spec_text ? js->spec_text : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, js->spec_sha256 ? js->spec_sha256 : "", -1, SQLITE_STATIC);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(p, err, "spec");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    for (size_t t = 0; rc == 0 && t < js->n_tasks; t++)
+        for (size_t i = 0; rc == 0 && i < js->tasks[t]->n_inputs; i++)
+            rc = put_input(p, job, js->tasks[t]->name, i, js->tasks[t]->inputs[i], err);
+    return rc;
+}
+
+int prov_get_inputs(prov_t *p, uint32_t job, const char *task, prov_input_f fn, void *arg,
+                    cairn_error_t *err)
+{
+    sqlite3_stmt *st = p->get_inputs;
+    sqlite3_bind_int64(st, 1, job);
+    sqlite3_bind_text(st, 2, task, -1, SQLITE_STATIC);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        fn((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+           (uint64_t)sqlite3_column_int64(st, 2), arg);
+    int rc = s == SQLITE_DONE ? 0 : sql_error(p, err, "inputs");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;

@@ -6,7 +6,8 @@
  * and transactions: when a replica starts, a snapshot of its node (topology
  * fingerprint, worker version, driver and CUDA versions, the GPUs' models,
  * UUIDs and PCI bus ids); when it ends, its peak memory, CPU time and the
- * SHA-256 of its declared outputs. prov_build() puts it all together. */
+ * SHA-256 of its declared outputs; at submit, the spec text and the hashes
+ * of the tasks' declared inputs. clients_prov.c puts it all together. */
 #ifndef CAIRN_SCHEDULER_PROVENANCE_H
 #define CAIRN_SCHEDULER_PROVENANCE_H
 
@@ -28,12 +29,18 @@ int prov_put_start(prov_t *p, uint64_t attempt, uint32_t rank, const Cairn__Atte
 int prov_put_end(prov_t *p, uint64_t attempt, uint32_t rank, const Cairn__AttemptProvenance *m,
                  cairn_error_t *err);
 
-/* A job's spec exactly as submitted, and its hash (at submit, in the
- * open transaction); prov_get_spec returns malloc'd copies or NULLs (text
+/* A job's spec exactly as submitted, its hash and the hashes of its
+ * tasks' declared inputs as the client took them (js, at submit, in the
+ * open transaction). prov_get_spec returns malloc'd copies or NULLs (text
  * may be NULL: the hash alone). */
-int prov_put_spec(prov_t *p, uint32_t job, const char *text, const char *sha256,
-                  cairn_error_t *err);
+int prov_put_job(prov_t *p, uint32_t job, const Cairn__JobSpec *js, cairn_error_t *err);
 int prov_get_spec(prov_t *p, uint32_t job, char **text, char **sha256, cairn_error_t *err);
+
+/* Call fn for each recorded input of job's task (by name), in declared
+ * order; the strings are valid during the call only. */
+typedef void (*prov_input_f)(const char *path, const char *sha256, uint64_t size, void *arg);
+int prov_get_inputs(prov_t *p, uint32_t job, const char *task, prov_input_f fn, void *arg,
+                    cairn_error_t *err);
 
 /* What was recorded for (attempt, rank): *start and *end (NULL when
  * nothing was), to free with cairn__attempt_provenance__free_unpacked;

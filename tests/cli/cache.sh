@@ -4,8 +4,11 @@
 # dependents proceed; a changed input file, argument, seed or env, a
 # changed upstream output, outputs edited since, and --no-cache each make
 # it run; a run with the same outputs does not take over the name of the
-# result reused; another user's job reuses only its own results. Every run
-# appends to runs.log, so what ran is counted, not guessed.
+# result reused; another user's job reuses only its own results. A rerun
+# of a cached job names, with --wait and in inspect, the job whose results
+# it reused; a rerun of a job whose input file changed since is refused
+# (exit 5), naming the file, and diff shows the change. Every run appends
+# to runs.log, so what ran is counted, not guessed.
 #   sh cache.sh BIN_DIR TESTS_DIR
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -114,8 +117,30 @@ expect_runs "an output edited since its run: not reused" 6 6
 rm -f "$w/out.txt"
 submit >/dev/null
 expect_runs "an output deleted since its run: not reused" 6 7
-submit >/dev/null
+jl=$(submit)
 expect_runs "and then the same job again: cached" 6 7
+
+timeout 120 "$cairn" rerun "$jl" --wait >"$dir/rr.out" 2>"$dir/rr.err" || bad "rerun $jl: $(cat "$dir/rr.out" "$dir/rr.err")"
+jr=$(head -1 "$dir/rr.out")
+expect_runs "a rerun of that job: cached" 6 7
+src=$("$cairn" status "$jr" --json | python3 -c "import json,sys; t={x['name']: x for x in json.load(sys.stdin)['tasks']}; print(t['prep']['attempts'][-1]['cached_from_job'])")
+if [ -n "$src" ] && [ "$src" != "$jr" ] && grep -q "^prep: cached: the outputs of job $src's prep\$" "$dir/rr.out" &&
+    grep -q "^use: cached: the outputs of job [0-9]*'s use\$" "$dir/rr.out" && ! grep -q "^report: cached" "$dir/rr.out"; then
+    ok "rerun --wait names the job each cached result came from (prep: job $src)"
+else bad "rerun --wait output (status says job $src): $(cat "$dir/rr.out")"; fi
+"$cairn" inspect "$jr" prep >"$dir/insp" 2>&1
+grep -q "^    cached: the outputs of job $src's prep (not run)\$" "$dir/insp" && ok "inspect names it too" ||
+    bad "inspect of the cached rerun: $(cat "$dir/insp")"
+
+# job j1 hashed in.txt as "1 2 3"; it is "1 2 4" now
+expect 5 "a rerun of job $j1, whose input changed since, is refused (exit 5)" -- "$cairn" rerun "$j1" --wait
+if grep -q "^  prep: in.txt: $(echo "1 2 3" | sha256sum | cut -c1-12) -> $(sha256sum "$w/in.txt" | cut -c1-12)\$" "$dir/err" &&
+    ! grep -q "^  use:" "$dir/err"; then ok "the refusal names in.txt, old and new hash"
+else bad "refused rerun: $(cat "$dir/err")"; fi
+expect_runs "nothing ran" 6 7
+"$cairn" diff "$j1" "$jl" >"$dir/diff" 2>&1
+grep -q "^prep: input in.txt: $(echo "1 2 3" | sha256sum | cut -c1-64) -> $(sha256sum "$w/in.txt" | cut -c1-64)\$" "$dir/diff" &&
+    ok "diff shows the input's change" || bad "diff $j1 $jl: $(cat "$dir/diff")"
 
 # another user (nobody: the CLI copied where it can run it, the cluster's
 # socket and the workdir opened to it) submits the same job: root's results
@@ -177,5 +202,17 @@ timeout 60 "$cairn" submit "$dir/bad.yaml" >/dev/null 2>"$dir/err"
 rc=$?
 if [ $rc -eq 2 ] && grep -q "cache needs a workdir" "$dir/err"; then ok "cache without a workdir is refused"
 else bad "cache without workdir: exit $rc, $(cat "$dir/err")"; fi
+cat >"$dir/bad.yaml" <<EOF
+name: bad
+tasks:
+  - name: t
+    inputs: [in.txt]
+    shell: 'true'
+EOF
+timeout 60 "$cairn" submit "$dir/bad.yaml" >/dev/null 2>"$dir/err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "task t: inputs need a workdir (they are relative to it)" "$dir/err"; then
+    ok "inputs without a workdir are refused"
+else bad "inputs without workdir: exit $rc, $(cat "$dir/err")"; fi
 
 exit $fail

@@ -7,7 +7,11 @@
 # times, exit, memory, CPU time and the outputs' SHA-256 (checked against
 # the files); secret env values are masked everywhere, also in the spec
 # (short ones where they are set);
-# cairn inspect shows the same; reruns get the spec unmasked.
+# cairn inspect shows the same; reruns get the spec unmasked. The declared
+# inputs (a file and a directory, of a task that is not cached) are
+# recorded with their SHA-256 as cairn submit took them; cairn rerun hashes
+# them again and refuses (exit 5) when one changed or is missing, listing
+# them, unless --allow-changed-inputs; cairn diff shows the change.
 #   sh provenance.sh BIN_DIR TESTS_DIR
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -21,7 +25,9 @@ done
 [ -n "$py" ] || { echo "FAIL: no python3 with jsonschema (run cluster/scripts/setup.sh)"; exit 1; }
 
 w=$dir/w
-mkdir -p "$w"
+mkdir -p "$w/data"
+echo "print('v1')" >"$w/train.py"
+echo "1,2,3" >"$w/data/a.csv"
 timeout 60 "$cairn" up --topology "$tests/topologies/hgx-h100-8gpu.xml" >/dev/null ||
     { echo "FAIL: cairn up"; exit 1; }
 cat >"$dir/job.yaml" <<EOF
@@ -34,6 +40,7 @@ tasks:
     resources: {cpus: 2, gpus: 1}
     env: {API_TOKEN: hunter2-secret, LR: "0.5", DB_PASSWORD: "ab", X_KEY: z9}
     outputs: [model.txt, ckpt]
+    inputs: [train.py, data]
     retry: {attempts: 3, backoff: 10ms, on: [any-exit]}
     shell: 'if [ ! -e tried ]; then touch tried; exit 3; fi; mkdir -p ckpt; echo \$CAIRN_SEED > ckpt/a; echo \$LR > model.txt'
   - name: eval
@@ -83,12 +90,20 @@ assert out["model.txt"]["size"] == 4 and out["model.txt"]["error"] == ""
 line = hashlib.sha256(open(os.path.join(w, "ckpt/a"), "rb").read()).hexdigest() + "  a\n"
 assert out["ckpt"]["sha256"] == hashlib.sha256(line.encode()).hexdigest(), out["ckpt"]
 assert {o["path"]: o["error"] for o in a1["outputs"]} == {"model.txt": "missing", "ckpt": "missing"}
+# the declared inputs, as hashed at submit (a directory: the digest of its files)
+py = open(os.path.join(w, "train.py"), "rb").read()
+line = hashlib.sha256(open(os.path.join(w, "data/a.csv"), "rb").read()).hexdigest() + "  a.csv\n"
+want = [{"path": "train.py", "sha256": hashlib.sha256(py).hexdigest(), "size": len(py), "error": ""},
+        {"path": "data", "sha256": hashlib.sha256(line.encode()).hexdigest(), "size": 6, "error": ""}]
+assert t["inputs"] == want, t["inputs"]
+assert {x["name"]: x for x in rec["tasks"]}["eval"]["inputs"] == []
 PY
 
 "$cairn" inspect 1 train >"$dir/inspect" 2>&1 || bad "cairn inspect 1 train"
 if grep -q "attempt 2 on .*(the one before: exit_nonzero)" "$dir/inspect" &&
     grep -q "NVIDIA H100" "$dir/inspect" && grep -q "API_TOKEN=\*\*\*\*" "$dir/inspect" &&
     grep -q "output model.txt: sha256 [0-9a-f]\{64\}" "$dir/inspect" &&
+    grep -q "^  input train.py: sha256 $(sha256sum "$w/train.py" | cut -c1-64) (12 B)" "$dir/inspect" &&
     ! grep -q "eval" "$dir/inspect"; then
     ok "cairn inspect shows the task's attempts"
 else bad "cairn inspect: $(cat "$dir/inspect")"; fi
@@ -114,4 +129,50 @@ assert b["seed"] == a["seed"] == 1234
 assert [o["sha256"] for o in tb["attempts"][-1]["outputs"]] == [o["sha256"] for o in ta["attempts"][-1]["outputs"]]
 PY
 "$cairn" logs 2 train >/dev/null 2>&1 || bad "logs of the rerun"
+
+# train.py edited, data gone: the rerun is refused, naming both
+old_py=$(sha256sum "$w/train.py" | cut -c1-12)
+old_data=$("$cairn" provenance 1 | python3 -c "import json,sys; print([i for t in json.load(sys.stdin)['tasks'] for i in t['inputs'] if i['path'] == 'data'][0]['sha256'][:12])")
+echo "print('v2')" >"$w/train.py"
+new_py=$(sha256sum "$w/train.py" | cut -c1-12)
+mv "$w/data" "$w/data.away"
+rm -f "$w/tried"
+expect 5 "a rerun with changed inputs is refused (exit 5)" -- "$cairn" rerun 1 --task train --wait
+if grep -q "^  train: train.py: $old_py -> $new_py\$" "$dir/err" &&
+    grep -q "^  train: data: $old_data -> missing\$" "$dir/err" &&
+    grep -q "allow-changed-inputs" "$dir/err" && ! [ -s "$dir/out" ]; then
+    ok "the refusal lists the changed and the missing input, and submits nothing"
+else bad "changed inputs: $(cat "$dir/out" "$dir/err")"; fi
+timeout 60 "$cairn" provenance 3 >/dev/null 2>&1
+[ $? -eq 4 ] && ok "no job 3 was made" || bad "a refused rerun made job 3"
+expect 1 "allowed, a missing input still cannot be hashed (exit 1)" -- "$cairn" rerun 1 --task train --allow-changed-inputs
+grep -q "input data (in $w): missing" "$dir/err" && ok "the missing input is named" || bad "missing input: $(cat "$dir/err")"
+mv "$w/data.away" "$w/data"
+expect 0 "--allow-changed-inputs reruns with the edited train.py" -- "$cairn" rerun 1 --task train --allow-changed-inputs --wait
+if grep -q "warning: job 1's inputs" "$dir/err" && grep -q "^  train: train.py: $old_py -> $new_py\$" "$dir/err" &&
+    ! grep -q "data:" "$dir/err"; then ok "it warns, listing train.py only"
+else bad "allowed rerun: $(cat "$dir/err")"; fi
+"$cairn" provenance 3 >"$dir/rec3.json" || bad "provenance 3"
+"$py" - "$dir/rec3.json" "$tests/../cluster/provenance.schema.json" "$(sha256sum "$w/train.py" | cut -c1-64)" <<'PY' && ok "the rerun's record holds the new hash and validates" || bad "the rerun's record"
+import json, sys, jsonschema
+rec = json.load(open(sys.argv[1]))
+jsonschema.validate(rec, json.load(open(sys.argv[2])))
+assert {i["path"]: i["sha256"] for i in rec["tasks"][0]["inputs"]}["train.py"] == sys.argv[3], rec["tasks"][0]
+PY
+"$cairn" diff 2 3 >"$dir/diff" 2>&1
+rc=$?
+if [ $rc -eq 1 ] && grep -q "^train: input train.py: [0-9a-f]\{64\} -> $(sha256sum "$w/train.py" | cut -c1-64)\$" "$dir/diff" &&
+    ! grep -q "input data" "$dir/diff"; then ok "cairn diff shows the changed input"
+else bad "diff 2 3: exit $rc, $(cat "$dir/diff")"; fi
+
+# the inputs are durable: the same after the scheduler restarts
+"$cairn" provenance 1 >"$dir/before.json"
+timeout 60 "$cairn" down >/dev/null || bad "cairn down"
+timeout 60 "$cairn" up --topology "$tests/topologies/hgx-h100-8gpu.xml" >/dev/null || bad "cairn up again"
+"$cairn" provenance 1 >"$dir/after.json" || bad "provenance 1 after the restart"
+python3 - "$dir/before.json" "$dir/after.json" <<'PY' && ok "the recorded inputs survive a restart" || bad "inputs after the restart: $(cat "$dir/after.json")"
+import json, sys
+a, b = ({t["name"]: t["inputs"] for t in json.load(open(p))["tasks"]} for p in sys.argv[1:3])
+assert a == b and len(a["train"]) == 2, (a, b)
+PY
 exit $fail

@@ -1,7 +1,10 @@
 #!/bin/sh
 # cairn report on a recorded run: two simulated 8-GPU nodes; two 5-GPU tasks
 # hold 5 GPUs on each, so a 4-GPU task waits while 3 + 3 sit free (split
-# across nodes). The report's GPU-hours, waits and fragmentation are
+# across nodes). Two more 5-GPU tasks are queued behind the running ones
+# (prefetch, on by default): placed at once, they wait until they start;
+# one is cancelled while queued (it never starts). The report's GPU-hours,
+# waits (ready to started, and ready to placed) and fragmentation are
 # checked against figures computed by hand from cairn status; the SVG
 # parses as XML and carries its series.
 #   sh report.sh BIN_DIR TESTS_DIR
@@ -32,6 +35,16 @@ tasks:
     resources: {cpus: 1, gpus: 5}
     shell: 'while [ ! -e $flag ]; do sleep 0.02; done'
 EOF
+cat >"$dir/queue.yaml" <<EOF
+name: queue
+tasks:
+  - name: q1
+    resources: {cpus: 1, gpus: 5}
+    shell: 'true'
+  - name: q2
+    resources: {cpus: 1, gpus: 5}
+    shell: 'true'
+EOF
 cat >"$dir/big.yaml" <<EOF
 name: big
 tasks:
@@ -41,26 +54,43 @@ tasks:
 EOF
 cli submit "$dir/fill.yaml" >/dev/null || bad "submit fill"
 wait_for "both fillers running" sh -c "'$cairn' --scheduler '$url' status 1 | grep -c ' running ' | grep -q 2" || exit 1
+# no node has 5 GPUs free: both are queued behind the fillers (before the
+# 4-GPU job, whose backfill reservation would stop any queueing)
+cli submit "$dir/queue.yaml" >/dev/null || bad "submit queue"
+wait_for "q1 and q2 queued behind the fillers" sh -c "'$cairn' --scheduler '$url' status 2 | grep -c 'queued on node' | grep -q 2" || exit 1
+cli cancel 2 q2 >/dev/null || bad "cancel q2"
+wait_for "q2 cancelled" sh -c "'$cairn' --scheduler '$url' status 2 | grep -q '^q2 .*cancelled'" || exit 1
+cli report --since 1h --json >"$dir/r0.json" || bad "report --json while q1 waits"
+python3 - "$dir/r0.json" <<'PY' && ok "while q1 is queued: counted as queued, not as a wait" || bad "report while queued: $(cat "$dir/r0.json")"
+import json, sys
+w = {x["shape"]: x for x in json.load(open(sys.argv[1]))["waits"]}["1c 5g"]
+assert (w["tasks"], w["placed_tasks"], w["queued"], w["never_started"]) == (2, 4, 1, 1), w
+PY
 cli submit "$dir/big.yaml" >/dev/null || bad "submit big"
 # let the census see the 4-GPU task wait for a while (a GPU-second of split)
 wait_for "split GPUs in the census" sh -c "'$cairn' --scheduler '$url' report --since 1h --json |
     python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)[\"fragmentation\"][\"split_across_nodes_s\"] > 4 else 1)'" || exit 1
 touch "$flag"
-cli wait 2 >/dev/null || bad "the big job failed"
+cli wait 3 >/dev/null || bad "the big job failed"
 cli wait 1 >/dev/null || bad "the fill job failed"
+cli wait 2 >/dev/null # cancelled in part: exit 1
+cli status 2 >"$dir/st2"
+grep -q '^q1 .*succeeded' "$dir/st2" || bad "q1: $(cat "$dir/st2")"
 
 cli status 1 --json >"$dir/s1.json"
-cli status 2 --json >"$dir/s2.json"
+cli provenance 2 >"$dir/sq.json" # start_time_ms 0: never started
+cli status 3 --json >"$dir/s2.json"
 cli report --since 1h --json >"$dir/r.json" || bad "report --json"
-python3 - "$dir/s1.json" "$dir/s2.json" "$dir/r.json" <<'PY' && ok "GPU-hours, waits and fragmentation match the hand computation" || bad "report figures: $(cat "$dir/r.json")"
+python3 - "$dir/s1.json" "$dir/s2.json" "$dir/r.json" "$dir/sq.json" <<'PY' && ok "GPU-hours, waits and fragmentation match the hand computation" || bad "report figures: $(cat "$dir/r.json")"
 import json, sys
-s1, s2, r = (json.load(open(p)) for p in sys.argv[1:4])
-gpus = {"f1": 5, "f2": 5, "big": 4}
+s1, s2, r, sq = (json.load(open(p)) for p in sys.argv[1:5])
+gpus = {"f1": 5, "f2": 5, "big": 4, "q1": 5, "q2": 5}
 hand = 0.0
-for s in (s1, s2):
+for s in (s1, s2, sq):
     for t in s["tasks"]:
         for a in t["attempts"]:
-            hand += (a["end_time_ms"] - a["start_time_ms"]) / 1000.0 * gpus[t["name"]]
+            if a["start_time_ms"] > 0:  # q2 never started: no GPU time
+                hand += (a["end_time_ms"] - a["start_time_ms"]) / 1000.0 * gpus[t["name"]]
 groups = r["groups"]
 assert len(groups) == 1, groups
 got = groups[0]["gpu_s"]
@@ -69,7 +99,17 @@ models = {m["name"]: m for m in r["gpu_models"]}
 h100 = models["NVIDIA H100 80GB HBM3"]
 assert h100["gpus"] == 16 and abs(h100["gpu_allocated_s"] - got) < 1e-6, h100
 waits = {w["shape"]: w for w in r["waits"]}
-assert waits["1c 5g"]["tasks"] == 2 and waits["1c 4g"]["tasks"] == 1, waits
+# q1 was queued (placed) at once and started when f1 ended: its wait is
+# to its start; q2, cancelled while queued, has none and is counted apart
+q = {t["name"]: t["attempts"][0] for t in sq["tasks"]}
+assert q["q2"]["start_time_ms"] == 0 and q["q2"]["end"] == "cancelled", q["q2"]
+hand_q1 = (q["q1"]["start_time_ms"] - sq["submit_time_ms"]) / 1000.0
+assert hand_q1 > 1, hand_q1   # it waited for the census above
+w5 = waits["1c 5g"]
+assert abs(w5["max_s"] - hand_q1) < 0.3, (w5, hand_q1)
+assert (w5["tasks"], w5["placed_tasks"], w5["never_started"], w5["queued"]) == (3, 4, 1, 0), w5
+assert w5["placed_max_s"] < 0.3 and w5["placed_max_s"] <= w5["max_s"], w5
+assert waits["1c 4g"]["tasks"] == 1, waits
 big = s2["tasks"][0]["attempts"][0]
 hand_wait = (big["start_time_ms"] - s2["job"]["submit_time_ms"]) / 1000.0
 assert abs(waits["1c 4g"]["max_s"] - hand_wait) < 0.3, (waits["1c 4g"], hand_wait)
@@ -82,9 +122,10 @@ PY
 
 cli report --since 1h >"$dir/r.txt" || bad "report"
 grep -q "split across nodes" "$dir/r.txt" && grep -q "NVIDIA H100" "$dir/r.txt" &&
+    grep -q "ready to started" "$dir/r.txt" && grep -q "^  1c 5g  *3 .* 1  *0\$" "$dir/r.txt" &&
     ok "the text report" || bad "text report: $(cat "$dir/r.txt")"
 cli report --since 1h --by gpu-model --csv >"$dir/r.csv" || bad "report --csv"
-head -1 "$dir/r.csv" | grep -q "^gpu-model,attempts,gpu_hours" && grep -q "^NVIDIA H100 80GB HBM3,3," "$dir/r.csv" &&
+head -1 "$dir/r.csv" | grep -q "^gpu-model,attempts,gpu_hours" && grep -q "^NVIDIA H100 80GB HBM3,5," "$dir/r.csv" &&
     ok "--by gpu-model --csv" || bad "csv: $(cat "$dir/r.csv")"
 cli report --since 1h --svg "$dir/chart.svg" >/dev/null || bad "report --svg"
 python3 - "$dir/chart.svg" <<'PY' && ok "the SVG parses and has its series" || bad "svg"

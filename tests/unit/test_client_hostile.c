@@ -283,6 +283,39 @@ LEAK_TEST(hostile_conv, names_with_path_separators)
     }
 }
 
+LEAK_TEST(hostile_conv, input_hashes_are_hex)
+{
+    /* recorded in the provenance as sent: 64 lower-case hex digits or refused */
+    char good[65], upper[65], other[65];
+    memset(good, 'a', 64);
+    good[64] = '\0';
+    memcpy(upper, good, sizeof(good));
+    upper[10] = 'A';
+    memcpy(other, good, sizeof(good));
+    other[63] = '"';
+    const char *const shas[] = {good, upper, other, "abc", ""};
+    for (size_t i = 0; i < sizeof(shas) / sizeof(shas[0]); i++) {
+        job_t j;
+        conv_job_t *cj;
+        job_init(&j, 1);
+        Cairn__OutputHash in = CAIRN__OUTPUT_HASH__INIT, *pin = &in;
+        in.path = "train.py";
+        in.sha256 = (char *)shas[i];
+        j.tasks[0].n_inputs = 1;
+        j.tasks[0].inputs = &pin;
+        char *all = conv_problems(&j, NULL, &cj);
+        if (i == 0) {
+            cr_assert_null(all, "%s", all);
+            conv_job_destroy(cj);
+        } else {
+            cr_assert_not_null(all, "input hash '%s' accepted", shas[i]);
+            assert_has(all, "tasks[0]: task t0: input 0 has no SHA-256");
+            free(all);
+        }
+        job_fini(&j);
+    }
+}
+
 LEAK_TEST(hostile_conv, long_chain_is_fine)
 {
     /* 100k tasks in one chain: within the limits, converted and validated
