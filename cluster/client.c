@@ -1,7 +1,7 @@
 /* Blocking request/reply client; see client.h. */
-#include "client.h"
-#include "net.h"
-#include "sign.h"
+#include "cluster/client.h"
+#include "proto/net.h"
+#include "proto/sign.h"
 
 #include <errno.h>
 #include <nng/nng.h>

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "envelope.h"
+#include "proto/envelope.h"
 
 typedef struct cairn_client cairn_client_t;
 

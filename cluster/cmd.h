@@ -7,10 +7,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "client.h"
-#include "client.pb-c.h"
-#include "envelope.h"
-#include "json_print.h"
+#include "cluster/client.h"
+#include "proto/client.pb-c.h"
+#include "proto/envelope.h"
+#include "proto/json_print.h"
 
 /* Exit codes, part of the command's interface. */
 enum {

@@ -4,8 +4,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "client.pb-c.h"
-#include "cmd.h"
+#include "cluster/cmd.h"
+#include "proto/client.pb-c.h"
 
 const char cmd_audit_help[] =
     "Usage: cairn audit [--since WHEN] [--user USER] [--limit N] [--json]\n"

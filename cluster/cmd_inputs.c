@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "outputs.h"
+#include "cluster/cmd.h"
+#include "worker/outputs.h"
 
 /* Hash one task's inputs into its OutputHash entries (sha256 and size, or
  * error); the number that could not be hashed, -1 out of memory. */

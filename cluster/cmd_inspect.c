@@ -4,8 +4,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "client.pb-c.h"
-#include "cmd.h"
+#include "cluster/cmd.h"
+#include "proto/client.pb-c.h"
 
 const char cmd_inspect_help[] =
     "Usage: cairn inspect JOB [TASK] [--json]\n"

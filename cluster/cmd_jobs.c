@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cmd.h"
+#include "cluster/cmd.h"
 #include "scheduling/sched.h"
 
 const char cmd_status_help[] =

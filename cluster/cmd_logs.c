@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "cluster/cmd.h"
 #include "scheduling/sched.h"
 
 const char cmd_logs_help[] =

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "cluster/cmd.h"
 
 const char cmd_nodes_help[] =
     "Usage: cairn nodes [--json]\n"

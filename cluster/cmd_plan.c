@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "plan.h"
+#include "cluster/cmd.h"
+#include "cluster/plan.h"
 #include "scheduling/sim.h"
 
 const char cmd_plan_help[] =

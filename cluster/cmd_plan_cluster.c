@@ -10,12 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cmd.h"
-#include "convert.h"
-#include "discover.h"
-#include "plan.h"
-#include "plan_private.h"
-#include "register_msg.h"
+#include "cluster/cmd.h"
+#include "cluster/plan.h"
+#include "cluster/plan_private.h"
+#include "scheduler/convert.h"
+#include "worker/discover.h"
+#include "worker/register_msg.h"
 
 static void node_fini(plan_node_t *n)
 {

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "plan.h"
-#include "plan_private.h"
+#include "cluster/plan.h"
+#include "cluster/plan_private.h"
 
 #define PJ_MAX_DEPTH 32
 

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "plan.h"
-#include "plan_private.h"
+#include "cluster/cmd.h"
+#include "cluster/plan.h"
+#include "cluster/plan_private.h"
 
 static plan_rec_t *rec_new(plan_trace_t *t)
 {

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "report.h"
+#include "cluster/cmd.h"
+#include "cluster/report.h"
 
 const char cmd_report_help[] =
     "Usage: cairn report [--since WHEN] [--until WHEN] [--by user|job|kind|node|gpu-model]\n"

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "spec.h"
+#include "cluster/cmd.h"
+#include "cluster/spec.h"
 
 const char cmd_rerun_help[] =
     "Usage: cairn rerun JOB [--task TASK] [--as-me] [--allow-changed-inputs] [--wait] [--json]\n"

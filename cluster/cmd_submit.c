@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "convert.h"
-#include "spec.h"
+#include "cluster/cmd.h"
+#include "cluster/spec.h"
+#include "scheduler/convert.h"
 
 const char cmd_submit_help[] =
     "Usage: cairn submit FILE [--wait] [--json] [--no-cache]\n"

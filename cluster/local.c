@@ -16,8 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cmd.h"
-#include "fsperm.h"
+#include "cluster/cmd.h"
+#include "common/fsperm.h"
 
 const char cmd_up_help[] =
     "Usage: cairn up [--workers N] [--topology FILE]... [--state-dir DIR]\n"

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cmd.h"
+#include "cluster/cmd.h"
 
 static const struct cli_cmd {
     const char *name;

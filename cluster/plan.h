@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "client.pb-c.h"
+#include "proto/client.pb-c.h"
 #include "scheduling/sched.h"
 
 /* --- JSON (read with libyaml: JSON is YAML's flow style) ----------------- */

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <yaml.h>
 
-#include "plan.h"
+#include "cluster/plan.h"
 
 typedef struct pj_reader {
     FILE *f;

@@ -1,11 +1,11 @@
 /* The figures of cairn report; see report.h. */
-#include "report.h"
+#include "cluster/report.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_print.h"
+#include "proto/json_print.h"
 
 static const char *const by_names[] = {"user", "job", "kind", "node", "gpu-model"};
 

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "client.pb-c.h"
+#include "proto/client.pb-c.h"
 
 typedef enum report_by {
     REPORT_BY_USER,

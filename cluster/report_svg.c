@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "report.h"
+#include "cluster/report.h"
 
 #define BUCKETS 120
 #define W 960

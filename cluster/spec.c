@@ -1,7 +1,7 @@
 /* The job spec parser: libyaml's document API, walked against the schema.
  * Every problem is collected with its position; nothing is returned unless
  * the whole spec is sound. Matrix expansion and needs are in spec_expand.c. */
-#include "spec_private.h"
+#include "cluster/spec_private.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sha256.h"
+#include "proto/sha256.h"
 
 #define N_(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -7,8 +7,8 @@
 
 #include <stddef.h>
 
-#include "client.pb-c.h"
-#include "scheduling/error.h"
+#include "common/error.h"
+#include "proto/client.pb-c.h"
 #include "scheduling/sched.h"
 
 /* Problems found in a spec, in file order. */

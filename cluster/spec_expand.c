@@ -1,6 +1,6 @@
 /* Matrix expansion and needs: templates (spec_task_t) into TaskSpecs, then
  * duplicate names and needs resolved against the expanded job. */
-#include "spec_private.h"
+#include "cluster/spec_private.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <yaml.h>
 
+#include "cluster/spec.h"
 #include "scheduling/sched.h"
-#include "spec.h"
 
 #define SPEC_MAX_FILE (16u << 20)  /* bytes of spec text */
 #define SPEC_MAX_STRING 65536u     /* bytes in one scalar */

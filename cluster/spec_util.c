@@ -1,5 +1,5 @@
 /* Spec diagnostics, budgeted copies, sizes, durations and small containers. */
-#include "spec_private.h"
+#include "cluster/spec_private.h"
 
 #include <ctype.h>
 #include <stdarg.h>

@@ -2,7 +2,7 @@
  * problems found after it (the scheduling core's validation, run by cairn
  * submit before sending, and the scheduler's refusals, which name a path
  * such as "tasks[3].resources.gpus") point at a line and column too. */
-#include "spec_private.h"
+#include "cluster/spec_private.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cmd.h"
+#include "cluster/cmd.h"
 
 const char *ui_col(const cli_t *c, const char *ansi)
 {

@@ -1,5 +1,5 @@
 /* The message envelope: type table, header encoding and checked decoding. */
-#include "envelope.h"
+#include "proto/envelope.h"
 
 #include <errno.h>
 #include <stdbool.h>

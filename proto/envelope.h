@@ -26,11 +26,11 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#include "client.pb-c.h"
-#include "common.pb-c.h"
-#include "scheduling/error.h"
-#include "validate.h"
-#include "worker.pb-c.h"
+#include "common/error.h"
+#include "proto/client.pb-c.h"
+#include "proto/common.pb-c.h"
+#include "proto/validate.h"
+#include "proto/worker.pb-c.h"
 
 #define CAIRN_PROTO_VERSION 1
 #define CAIRN_MSG_MAGIC 0x434e /* "CN" */

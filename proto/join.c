@@ -1,5 +1,5 @@
 /* The join secret; see join.h. */
-#include "join.h"
+#include "proto/join.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sha256.h"
+#include "proto/sha256.h"
 
 #define JOIN_TAG "cairn-join-v1"
 #define JOIN_PROOF_TAG "cairn-join-scheduler-v1"

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "scheduling/error.h"
+#include "common/error.h"
 
 #define CAIRN_JOIN_CHALLENGE_LEN 32
 #define CAIRN_JOIN_NONCE_LEN 16

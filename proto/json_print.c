@@ -1,8 +1,8 @@
-#include "json_print.h"
+#include "proto/json_print.h"
 
 #include <string.h>
 
-#include "validate.h"
+#include "proto/validate.h"
 
 void cairn_json_print_string(FILE *f, const char *str)
 {

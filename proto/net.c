@@ -1,5 +1,5 @@
 /* nng socket <-> libuv loop bridge; see net.h. */
-#include "net.h"
+#include "proto/net.h"
 
 #include <errno.h>
 #include <nng/protocol/pair1/pair.h>
@@ -55,7 +55,7 @@ struct cairn_net {
     bool fprep_on;
     uv_timer_t lazy_timer; /* sends lazy items that waited CAIRN_NET_LAZY_MS */
     bool lazy_on;
-    uint32_t rx_pipe;          /* receiver: the pipe counted */
+    uint32_t rx_pipe;           /* receiver: the pipe counted */
     uint64_t rx_count, rx_told; /* messages received on it, and confirmed */
     /* inbound limits by authentication (cairn_net_set_auth) */
     cairn_net_auth_t auth;
@@ -676,8 +676,8 @@ static int send_msg(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf, 
     return 0;
 }
 
-int cairn_net_send_raw_lazy(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf,
-                            size_t len, bool lazy, cairn_error_t *err)
+int cairn_net_send_raw_lazy(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf, size_t len,
+                            bool lazy, cairn_error_t *err)
 {
     /* (a pair1 peer's header is its hop count, which nng sets again) */
     if (n->flow == CAIRN_NET_FLOW_SENDER && to && to->pipe.id)

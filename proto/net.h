@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
-#include "envelope.h"
+#include "proto/envelope.h"
 
 typedef struct cairn_net cairn_net_t;
 
@@ -59,8 +59,8 @@ int cairn_net_send_raw(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *bu
  * such as acknowledgements, so that an idle peer is not woken for each.
  * Without flow control the same as cairn_net_send_raw(). */
 #define CAIRN_NET_LAZY_MS 100
-int cairn_net_send_raw_lazy(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf,
-                            size_t len, bool lazy, cairn_error_t *err);
+int cairn_net_send_raw_lazy(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf, size_t len,
+                            bool lazy, cairn_error_t *err);
 
 /* Flow control for pair1 polyamorous sockets, which drop a message for a
  * peer whose queue (two messages) is full. The SENDER side (the scheduler)

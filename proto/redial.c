@@ -9,7 +9,7 @@
  * say so; its statistics do: a dialer's counters move with every attempt
  * that ends, so a dialer without a pipe whose counters stay still for
  * longer than two of its longest backoffs is dead. */
-#include "net.h"
+#include "proto/net.h"
 
 #include <errno.h>
 #include <stdlib.h>

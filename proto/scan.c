@@ -9,7 +9,7 @@
  * those of a successful unpack; one that fails stops earlier and allocates
  * less. tests/fuzz/fuzz_envelope.c checks them against a counting
  * allocator on every input it tries. */
-#include "validate.h"
+#include "proto/validate.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* SHA-256 after FIPS 180-4, section 6.2. */
-#include "sha256.h"
+#include "proto/sha256.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
  * its time: anything not newer than the floor is refused as too old to tell
  * from a replay. So every accepted request newer than the floor is in the
  * table, whatever the clock does, in at most replay_max entries. */
-#include "sign.h"
+#include "proto/sign.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "envelope.h"
-#include "sha256.h"
+#include "proto/envelope.h"
+#include "proto/sha256.h"
 
 #define SIGN_DOMAIN_V2 "cairn-signed-request-v2"
 #define SIGN_NONCE_LEN 16

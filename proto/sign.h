@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "client.pb-c.h"
-#include "scheduling/error.h"
+#include "common/error.h"
+#include "proto/client.pb-c.h"
 
 /* How far a request's time may be from the scheduler's clock. */
 #define CAIRN_SIGN_SKEW_MS (5 * 60 * 1000)

@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net.h"
-
+#include "proto/net.h"
 
 cairn_tls_t cairn_tls_from_env(void)
 {
@@ -19,8 +18,7 @@ static bool is_tls(const char *url)
     return url && !strncmp(url, "tls+", 4);
 }
 
-int cairn_tls_listener(nng_listener l, const char *url, const cairn_tls_t *tls,
-                       cairn_error_t *err)
+int cairn_tls_listener(nng_listener l, const char *url, const cairn_tls_t *tls, cairn_error_t *err)
 {
     int rv;
     if (!is_tls(url))
@@ -51,8 +49,10 @@ int cairn_tls_dialer(nng_dialer d, const char *url, const cairn_tls_t *tls, bool
     if (!is_tls(url))
         return 0;
     if (!tls || (!tls->ca && verify)) {
-        errcode(err, -EINVAL, "%s needs the CA that signed the scheduler's certificate "
-                              "(--tls-ca or $CAIRN_TLS_CA)", url);
+        errcode(err, -EINVAL,
+                "%s needs the CA that signed the scheduler's certificate "
+                "(--tls-ca or $CAIRN_TLS_CA)",
+                url);
         return NNG_EINVAL;
     }
     if (tls->ca && (rv = nng_dialer_set_string(d, NNG_OPT_TLS_CA_FILE, tls->ca)) != 0) {
@@ -72,4 +72,3 @@ int cairn_tls_dialer(nng_dialer d, const char *url, const cairn_tls_t *tls, bool
     }
     return 0;
 }
-

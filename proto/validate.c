@@ -1,6 +1,6 @@
 /* Descriptor-driven checks on protobuf-c messages: UTF-8 strings, no NULL
  * where protobuf-c would dereference, nested messages of the right type. */
-#include "validate.h"
+#include "proto/validate.h"
 
 #include <errno.h>
 #include <stdarg.h>

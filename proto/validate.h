@@ -15,7 +15,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#include "scheduling/error.h"
+#include "common/error.h"
 
 /* Check a message before it is encoded or after it is decoded: every string
  * field (nested messages included) is valid UTF-8 (RFC 3629: no overlong

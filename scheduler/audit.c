@@ -5,7 +5,7 @@
  * with numbers in decimal; prev is the previous entry's hash in hex ("" for
  * the first). Lengths make the encoding unambiguous whatever the fields
  * hold. */
-#include "audit.h"
+#include "scheduler/audit.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sha256.h"
+#include "proto/sha256.h"
 
 struct audit {
     journal_t *j;

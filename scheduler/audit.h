@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "journal.h"
+#include "scheduler/journal.h"
 
 #define AUDIT_HASH_HEX 65 /* 64 hex digits and a NUL */
 

@@ -1,5 +1,5 @@
 /* Cached results; see cache.h. */
-#include "cache.h"
+#include "scheduler/cache.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sha256.h"
+#include "proto/sha256.h"
 
 typedef struct hit {
     uint64_t attempt;

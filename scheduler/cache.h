@@ -33,9 +33,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "client.pb-c.h"
-#include "journal.h"
-#include "provenance.h"
+#include "proto/client.pb-c.h"
+#include "scheduler/journal.h"
+#include "scheduler/provenance.h"
 #include "scheduling/sched.h"
 
 #define CACHE_KEY_HEX 65

@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon_private.h"
-#include "sign.h"
+#include "proto/sign.h"
+#include "scheduler/daemon_private.h"
 
 /* --- identity and permissions ---------------------------------------------
  *
@@ -168,7 +168,7 @@ static bool may_write(sched_daemon_t *d, const cairn_peer_t *from, const client_
 {
     if (!id->anonymous || d->cfg.allow_anonymous_writes)
         return true;
-    dlog(d->log, LOG_INFO, "refused: anonymous client may not %s", what);
+    cairn_log(d->log, CAIRN_LOG_INFO, "refused: anonymous client may not %s", what);
     clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
                   "anonymous clients may not %s (read-only; connect over ipc:// as a local "
                   "user, or start the scheduler with --allow-anonymous-writes)",
@@ -189,8 +189,8 @@ bool clients_may_touch_job(sched_daemon_t *d, const cairn_peer_t *from, uint32_t
     bool owner_ok = clients_owns(&id, owner) && (!id.anonymous || d->cfg.allow_anonymous_writes);
     if (owner_ok || clients_is_admin(d, &id))
         return true;
-    dlog(d->log, LOG_INFO, "refused: %s %s may not %s job %u of %s",
-         id.anonymous ? "anonymous client" : "user", id.name, verb, job, owner);
+    cairn_log(d->log, CAIRN_LOG_INFO, "refused: %s %s may not %s job %u of %s",
+              id.anonymous ? "anonymous client" : "user", id.name, verb, job, owner);
     if (id.anonymous)
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
                       "anonymous client may not %s job %u of %s", verb, job, owner);
@@ -232,7 +232,8 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     if (!may_write(d, from, &id, "submit jobs"))
         return;
     if (!clients_owns(&id, id.name)) { /* its jobs would be anonymous clients' */
-        dlog(d->log, LOG_INFO, "refused: user %s may not submit: the name is reserved", id.name);
+        cairn_log(d->log, CAIRN_LOG_INFO, "refused: user %s may not submit: the name is reserved",
+                  id.name);
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
                       "user %s may not submit jobs: the name '%s' is reserved for "
                       "unauthenticated clients' jobs",
@@ -243,8 +244,9 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     Cairn__JobSpec *js = r->job;
     char *claimed = js->submitter;
     if (claimed && *claimed && strcmp(claimed, id.name) != 0)
-        dlog(d->log, LOG_DEBUG, "job '%s': client claims submitter '%s', authenticated as '%s'",
-             js->name ? js->name : "", claimed, id.name);
+        cairn_log(d->log, CAIRN_LOG_DEBUG,
+                  "job '%s': client claims submitter '%s', authenticated as '%s'",
+                  js->name ? js->name : "", claimed, id.name);
     js->submitter = id.name;
     uint64_t seed = conv_job_seed(js);
     conv_errors_t errs = {0};
@@ -285,8 +287,8 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
         } else {
             d->submits++;
             rep.job_id = sched_job_count(d->core);
-            dlog(d->log, LOG_INFO, "job %llu (%s) submitted: %zu tasks",
-                 (unsigned long long)rep.job_id, js->name, js->n_tasks);
+            cairn_log(d->log, CAIRN_LOG_INFO, "job %llu (%s) submitted: %zu tasks",
+                      (unsigned long long)rep.job_id, js->name, js->n_tasks);
             char target[64];
             snprintf(target, sizeof(target), "job %llu", (unsigned long long)rep.job_id);
             d_audit(d, id.name, "submit", target, "name=%s tasks=%zu seed=%llu spec_sha256=%s",
@@ -294,7 +296,7 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
                     js->spec_sha256 ? js->spec_sha256 : "");
             cairn_error_t perr = {{0}};
             if (prov_put_job(d->prov, (uint32_t)rep.job_id, js, &perr) < 0) {
-                dlog(d->log, LOG_ERROR, "%s", perr.text);
+                cairn_log(d->log, CAIRN_LOG_ERROR, "%s", perr.text);
                 d->degraded = d->batch_failed = true;
             }
             d_send(d, d->cnet, from, CAIRN_MSG_SUBMIT_REPLY, &rep.base);
@@ -400,7 +402,7 @@ static void fill_summary_details(sched_daemon_t *d, uint32_t job, Cairn__JobSumm
     char *sha = NULL;
     cairn_error_t err = {{0}};
     if (prov_get_spec(d->prov, job, NULL, &sha, &err) < 0)
-        dlog(d->log, LOG_WARN, "%s", err.text);
+        cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
     if (sha)
         s->spec_sha256 = clients_keep(f, sha);
     int64_t start = 0, end = 0;
@@ -670,9 +672,8 @@ static void on_status(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
         return;
     }
     uint32_t job = (uint32_t)r->job_id;
-    status_page_t pg = {.summary_only = r->summary_only,
-                        .offset = r->task_offset,
-                        .limit = r->task_limit};
+    status_page_t pg = {
+        .summary_only = r->summary_only, .offset = r->task_offset, .limit = r->task_limit};
     snprintf(pg.task, sizeof(pg.task), "%s", r->task ? r->task : "");
     if (r->wait_ms == 0 || sched_job_done(d->core, job) || d->njwaits >= JOB_WAITS_MAX) {
         status_reply(d, from, job, &pg);
@@ -839,7 +840,8 @@ static void on_cancel(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     }
     rep.cancelled = itemp;
     rep.state = clients_job_state(&after);
-    dlog(d->log, LOG_INFO, "job %u%s%s cancelled", job, one ? " task " : "", one ? r->task : "");
+    cairn_log(d->log, CAIRN_LOG_INFO, "job %u%s%s cancelled", job, one ? " task " : "",
+              one ? r->task : "");
     client_id_t who;
     clients_identity(d, from, &who);
     char target[300];
@@ -1022,8 +1024,9 @@ static void on_drain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__D
     clients_identity(d, from, &id);
     if (!clients_is_admin(d, &id)) {
         const char *verb = r->drain ? "drain" : "undrain";
-        dlog(d->log, LOG_INFO, "refused: %s %s may not %s node %s",
-             id.anonymous ? "anonymous client" : "user", id.name, verb, r->node ? r->node : "");
+        cairn_log(d->log, CAIRN_LOG_INFO, "refused: %s %s may not %s node %s",
+                  id.anonymous ? "anonymous client" : "user", id.name, verb,
+                  r->node ? r->node : "");
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
                       "%s %s may not %s node %s: only administrators may",
                       id.anonymous ? "anonymous client" : "user", id.name, verb,
@@ -1046,8 +1049,9 @@ static void on_drain(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__D
         ev.u.node_state.state = r->drain ? SCHED_NODE_DRAINING : SCHED_NODE_UP;
         ev.u.node_state.reason = reason;
         d_apply(d, &ev, NULL, 0, NULL);
-        dlog(d->log, LOG_INFO, "node %s %s%s%s", r->node, r->drain ? "draining" : "undrained",
-             r->reason && *r->reason ? ": " : "", r->reason ? r->reason : "");
+        cairn_log(d->log, CAIRN_LOG_INFO, "node %s %s%s%s", r->node,
+                  r->drain ? "draining" : "undrained", r->reason && *r->reason ? ": " : "",
+                  r->reason ? r->reason : "");
         char target[300];
         snprintf(target, sizeof(target), "node %.255s", r->node);
         d_audit(d, id.name, r->drain ? "drain" : "undrain", target, "reason=%s",
@@ -1131,7 +1135,7 @@ static void on_signed(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     cairn_error_t err = {{0}};
     int rc = cairn_verifier_check(d->verifier, r, wall_ms(), user, sizeof(user), &err);
     if (rc < 0) {
-        dlog(d->log, LOG_WARN, "refused a signed client request: %s", err.text);
+        cairn_log(d->log, CAIRN_LOG_WARN, "refused a signed client request: %s", err.text);
         clients_error(d, from,
                       rc == -EPROTO ? CAIRN__ERROR_CODE__ERROR_CODE_UNSUPPORTED
                                     : CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
@@ -1182,7 +1186,7 @@ void clients_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char 
     sched_daemon_t *d = arg;
     (void)n;
     d->bad_messages++;
-    dlog(d->log, LOG_WARN, "refused a client message: %s", why);
+    cairn_log(d->log, CAIRN_LOG_WARN, "refused a client message: %s", why);
     clients_error(d, from,
                   code == -EPROTONOSUPPORT ? CAIRN__ERROR_CODE__ERROR_CODE_UNSUPPORTED
                   : code == -EMSGSIZE      ? CAIRN__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED

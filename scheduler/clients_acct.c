@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon_private.h"
+#include "scheduler/daemon_private.h"
 
 /* Records in one reply at most (a page; AccountingRequest.limit). */
 #define ACCT_PAGE_DEFAULT 5000
@@ -189,7 +189,7 @@ void clients_history_flush(sched_daemon_t *d)
     if (!err.text[0] && !d->history_complete && history_set_complete(d->history, &err) == 0)
         d->history_complete = true;
     if (err.text[0]) {
-        dlog(d->log, LOG_ERROR, "%s", err.text);
+        cairn_log(d->log, CAIRN_LOG_ERROR, "%s", err.text);
         d->degraded = d->batch_failed = true;
         snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
                  err.text);
@@ -329,7 +329,7 @@ void clients_reply_raw(sched_daemon_t *d, const cairn_peer_t *to, const uint8_t 
     if (error && error[0])
         clients_error(d, to, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "%s", error);
     else if (cairn_net_send_raw(d->cnet, to, buf, len, &err) < 0)
-        dlog(d->log, LOG_WARN, "reply: %s", err.text);
+        cairn_log(d->log, CAIRN_LOG_WARN, "reply: %s", err.text);
 }
 
 static void acct_done(void *arg, bool aborted)
@@ -391,7 +391,7 @@ void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
     j->limit = q->limit ? (q->limit < ACCT_PAGE_MAX ? q->limit : ACCT_PAGE_MAX) : ACCT_PAGE_DEFAULT;
     cairn_error_t ferr = {{0}};
     if (usage_flush(d->usage, &ferr) < 0) /* GPU use up to now, for the reader */
-        dlog(d->log, LOG_WARN, "%s", ferr.text);
+        cairn_log(d->log, CAIRN_LOG_WARN, "%s", ferr.text);
     /* what runs now (and waits queued on a node), by attempt: few */
     uint32_t nn = sched_node_count(d->core);
     size_t total = 0;
@@ -413,8 +413,9 @@ void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
         acct_done(j, true);
         return;
     }
-    dlog(d->log, LOG_DEBUG, "accounting after attempt %llu.%u (%zu running): to the reader",
-         (unsigned long long)j->after_attempt, j->after_rank, j->running.n);
+    cairn_log(d->log, CAIRN_LOG_DEBUG,
+              "accounting after attempt %llu.%u (%zu running): to the reader",
+              (unsigned long long)j->after_attempt, j->after_rank, j->running.n);
     if (clients_read_later(d, from, acct_work, acct_done, j) < 0)
         acct_done(j, true);
 }
@@ -461,7 +462,7 @@ void clients_usage(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Usa
     *j = (usage_job_t){.d = d, .from = *from, .since = q->since_ms, .until = q->until_ms};
     cairn_error_t err = {{0}};
     if (usage_flush(d->usage, &err) < 0)
-        dlog(d->log, LOG_WARN, "%s", err.text);
+        cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
     if (clients_read_later(d, from, usage_work, usage_done, j) < 0)
         usage_done(j, true);
 }

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon_private.h"
+#include "scheduler/daemon_private.h"
 
 typedef struct audit_out {
     Cairn__AuditEntry **v;
@@ -116,7 +116,7 @@ static void audit_done(void *arg, bool aborted)
     audit_job_t *j = arg;
     if (!aborted) {
         if (j->bad_chain)
-            dlog(j->d->log, LOG_ERROR, "audit trail does not verify: %s", j->problem);
+            cairn_log(j->d->log, CAIRN_LOG_ERROR, "audit trail does not verify: %s", j->problem);
         clients_reply_raw(j->d, &j->from, j->reply, j->reply_len, j->error);
     }
     free(j->reply);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon_private.h"
+#include "scheduler/daemon_private.h"
 
 #define PROV_FORMAT "cairn-provenance/1"
 #define MASKED "****"
@@ -247,7 +247,7 @@ static Cairn__AttemptProvenance *attempt_prov(frees_t *p, sched_daemon_t *d,
     Cairn__AttemptProvenance *start = NULL, *end = NULL;
     cairn_error_t err = {{0}};
     if (prov_load(d->prov, ai->id, rank, &start, &end, &err) < 0)
-        dlog(d->log, LOG_WARN, "%s", err.text);
+        cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
     clients_keep_msg(p, (ProtobufCMessage *)start);
     clients_keep_msg(p, (ProtobufCMessage *)end);
     m->attempt_id = ai->id;
@@ -355,7 +355,7 @@ static Cairn__TaskProvenance *task_prov(frees_t *p, sched_daemon_t *d, uint32_t 
     inputs_acc_t acc = {.pool = p, .task = m};
     cairn_error_t err = {{0}};
     if (prov_get_inputs(d->prov, job, ti.name, add_input, &acc, &err) < 0)
-        dlog(d->log, LOG_WARN, "%s", err.text);
+        cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
     const char *pattern =
         d->cfg.secret_pattern ? d->cfg.secret_pattern : PROV_SECRET_PATTERN_DEFAULT;
     m->env = pool_alloc(p, (ti.nenv + 1) * sizeof(*m->env));
@@ -426,7 +426,7 @@ void clients_provenance(sched_daemon_t *d, const cairn_peer_t *from,
     char *text = NULL, *sha = NULL;
     cairn_error_t err = {{0}};
     if (prov_get_spec(d->prov, job, &text, &sha, &err) < 0)
-        dlog(d->log, LOG_WARN, "%s", err.text);
+        cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
     jp.spec_text = clients_keep(&p, text ? text : strdup(""));
     if (jp.spec_text && !r->raw_spec)
         jp.spec_text = mask_spec(&p, d, job, ji.ntasks, jp.spec_text);

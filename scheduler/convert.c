@@ -1,8 +1,8 @@
 /* Wire and journal messages <-> scheduling core types. */
-#include "convert.h"
-#include "validate.h"
+#include "scheduler/convert.h"
+#include "proto/validate.h"
 
-#include "sha256.h"
+#include "proto/sha256.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

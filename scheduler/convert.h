@@ -4,18 +4,18 @@
 #ifndef CAIRN_SCHEDULER_CONVERT_H
 #define CAIRN_SCHEDULER_CONVERT_H
 
-#include "client.pb-c.h"
-#include "journal.pb-c.h"
+#include "proto/client.pb-c.h"
+#include "proto/journal.pb-c.h"
+#include "proto/worker.pb-c.h"
 #include "scheduling/sched.h"
-#include "worker.pb-c.h"
 
 /* Limits on a submitted job, beyond the core's own. */
 typedef struct conv_limits {
-    uint32_t max_tasks;     /* per job */
-    uint32_t max_argv;      /* arguments per task */
-    uint32_t max_env;       /* env entries per task */
-    uint32_t max_needs;     /* dependencies per task */
-    size_t max_string;      /* bytes in any one string */
+    uint32_t max_tasks; /* per job */
+    uint32_t max_argv;  /* arguments per task */
+    uint32_t max_env;   /* env entries per task */
+    uint32_t max_needs; /* dependencies per task */
+    size_t max_string;  /* bytes in any one string */
 } conv_limits_t;
 extern const conv_limits_t conv_default_limits;
 
@@ -49,8 +49,8 @@ void conv_node_destroy(conv_node_t *cn);
 
 /* Core event -> packed journal entry (malloc'd buffer). For a submit, js
  * is the JobSpec as accepted and seed the effective seed. */
-int conv_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64_t seed,
-                    uint8_t **buf, size_t *len);
+int conv_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64_t seed, uint8_t **buf,
+                    size_t *len);
 
 /* Packed journal entry -> core event. The event points into *hold until
  * conv_hold_fini(). For a submit, *js (if not NULL) is the JobSpec. */

@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon_private.h"
-#include "sign.h"
+#include "proto/sign.h"
+#include "scheduler/daemon_private.h"
 
 int64_t wall_ms(void)
 {
@@ -48,15 +48,15 @@ static void census_cb(uv_timer_t *t)
     cairn_error_t err = {{0}};
     int64_t now = wall_ms();
     if (usage_flush(d->usage, &err) < 0)
-        dlog(d->log, LOG_WARN, "%s", err.text);
+        cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
     if (d->cfg.sample_interval_ms > 0 && sched_census(d->core, &c) == 0) {
         if (usage_put_census(d->usage, now, d->cfg.sample_interval_ms, &c, &err) < 0)
-            dlog(d->log, LOG_WARN, "%s", err.text);
+            cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
         sched_census_fini(&c);
     }
     if (++d->census_ticks % 120 == 1 &&
         usage_compact(d->usage, now, d->cfg.usage_retention_ms, &err) < 0)
-        dlog(d->log, LOG_WARN, "%s", err.text);
+        cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
 }
 
 int u64vec_push(u64vec_t *v, uint64_t x)
@@ -129,7 +129,7 @@ void d_audit(sched_daemon_t *d, const char *user, const char *action, const char
     va_end(ap);
     cairn_error_t err = {{0}};
     if (audit_append(d->audit, wall_ms(), user, action, target, detail, &err) < 0) {
-        dlog(d->log, LOG_ERROR, "audit append failed: %s", err.text);
+        cairn_log(d->log, CAIRN_LOG_ERROR, "audit append failed: %s", err.text);
         d->degraded = d->batch_failed = true;
         snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
                  err.text);
@@ -209,7 +209,7 @@ static void send_x(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to,
         size_t len = 0;
         if (cairn_msg_encode(type, msg, &buf, &len, &err) < 0 ||
             cairn_net_send_raw_lazy(net, to, buf, len, lazy, &err) < 0)
-            dlog(d->log, LOG_WARN, "send %s: %s", cairn_msg_type_name(type), err.text);
+            cairn_log(d->log, CAIRN_LOG_WARN, "send %s: %s", cairn_msg_type_name(type), err.text);
         free(buf);
         return;
     }
@@ -228,7 +228,7 @@ static void send_x(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to,
     uint8_t *buf = NULL;
     size_t len = 0;
     if (cairn_msg_encode(type, msg, &buf, &len, &err) < 0) {
-        dlog(d->log, LOG_ERROR, "encode %s: %s", cairn_msg_type_name(type), err.text);
+        cairn_log(d->log, CAIRN_LOG_ERROR, "encode %s: %s", cairn_msg_type_name(type), err.text);
         return;
     }
     if (d->nout == d->out_cap) {
@@ -285,7 +285,7 @@ int d_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec *js
     if (conv_event_pack(ev, js, seed, &buf, &len) < 0 ||
         journal_append(d->journal, buf, len, &jerr) < 0) {
         /* the commit below will fail and the state be reloaded */
-        dlog(d->log, LOG_ERROR, "journal append failed: %s", jerr.text);
+        cairn_log(d->log, CAIRN_LOG_ERROR, "journal append failed: %s", jerr.text);
         d->degraded = d->batch_failed = true;
         snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
                  jerr.text);
@@ -305,10 +305,11 @@ static int replay_cb(uint64_t seq, const uint8_t *buf, size_t len, void *arg)
     cairn_error_t err = {{0}};
     int rc = conv_event_unpack(buf, len, &ev, &hold, NULL, &err);
     if (rc == 0 && (rc = sched_apply(d->core, &ev, &err)) < 0)
-        dlog(d->log, LOG_ERROR, "journal entry %llu (%s) does not apply: %s",
-             (unsigned long long)seq, sched_event_type_name(ev.type), err.text);
+        cairn_log(d->log, CAIRN_LOG_ERROR, "journal entry %llu (%s) does not apply: %s",
+                  (unsigned long long)seq, sched_event_type_name(ev.type), err.text);
     else if (rc < 0)
-        dlog(d->log, LOG_ERROR, "journal entry %llu: %s", (unsigned long long)seq, err.text);
+        cairn_log(d->log, CAIRN_LOG_ERROR, "journal entry %llu: %s", (unsigned long long)seq,
+                  err.text);
     conv_hold_fini(&hold);
     return rc < 0 ? rc : 0;
 }
@@ -376,7 +377,7 @@ static void flush_output(sched_daemon_t *d)
     for (size_t i = 0; i < d->nout; i++) {
         outmsg_t *m = &d->outq[i];
         if (cairn_net_send_raw_lazy(m->net, &m->peer, m->buf, m->len, m->lazy, &err) < 0)
-            dlog(d->log, LOG_WARN, "send: %s", err.text);
+            cairn_log(d->log, CAIRN_LOG_WARN, "send: %s", err.text);
         free(m->buf);
     }
     d->nout = 0;
@@ -416,7 +417,7 @@ static void check_cb(uv_check_t *h)
         int n = sched_place(d->core, wall_ms(), place_cb, d);
         histogram_observe(&d->pass_latency, (double)(uv_hrtime() - t0) / 1e9);
         if (n < 0)
-            dlog(d->log, LOG_ERROR, "placement pass failed: %d", n);
+            cairn_log(d->log, CAIRN_LOG_ERROR, "placement pass failed: %d", n);
         arm_wakeup(d);
     }
     workers_save_seqs(d);
@@ -428,10 +429,10 @@ static void check_cb(uv_check_t *h)
         bool pending = journal_pending(d->journal);
         if (pending && (d->batch_failed || journal_commit(d->journal, &err) < 0)) {
             journal_rollback(d->journal);
-            dlog(d->log, LOG_ERROR,
-                 "commit failed (%s): reloading the state; "
-                 "new submissions are refused until a write succeeds",
-                 err.text[0] ? err.text : d->degraded_why);
+            cairn_log(d->log, CAIRN_LOG_ERROR,
+                      "commit failed (%s): reloading the state; "
+                      "new submissions are refused until a write succeeds",
+                      err.text[0] ? err.text : d->degraded_why);
             if (err.text[0]) /* else an append failed and said why already */
                 snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
                          err.text);
@@ -447,11 +448,11 @@ static void check_cb(uv_check_t *h)
             if (audit_reload(d->audit, &lerr) < 0 || cache_reload(d->cache, &lerr) < 0 ||
                 load_state(d, &lerr) < 0 || workers_load_seqs(d, &lerr) < 0 ||
                 clients_history_loaded(d, &lerr) < 0)
-                dlog(d->log, LOG_ERROR, "reload failed: %s", lerr.text);
+                cairn_log(d->log, CAIRN_LOG_ERROR, "reload failed: %s", lerr.text);
             d_mark_dirty(d);
         } else if (pending && d->degraded) { /* a commit went through */
             d->degraded = false;
-            dlog(d->log, LOG_INFO, "state storage works again");
+            cairn_log(d->log, CAIRN_LOG_INFO, "state storage works again");
         }
         d->nbatch_peers = 0;
     }
@@ -500,7 +501,7 @@ static int open_endpoints(sched_daemon_t *d, cairn_error_t *err);
  * clients reconnect by themselves; workers re-register. */
 static void reopen_endpoints(sched_daemon_t *d, const char *why)
 {
-    dlog(d->log, LOG_WARN, "%s stopped answering: reopening the endpoints", why);
+    cairn_log(d->log, CAIRN_LOG_WARN, "%s stopped answering: reopening the endpoints", why);
     cairn_net_destroy(d->wnet);
     cairn_net_destroy(d->cnet);
     d->wnet = d->cnet = NULL;
@@ -518,7 +519,7 @@ static void reopen_endpoints(sched_daemon_t *d, const char *why)
     d->nout = 0;
     cairn_error_t err = {{0}};
     if (open_endpoints(d, &err) < 0)
-        dlog(d->log, LOG_ERROR, "reopening the endpoints failed: %s", err.text);
+        cairn_log(d->log, CAIRN_LOG_ERROR, "reopening the endpoints failed: %s", err.text);
 }
 
 /* nng 1.5.2 sockets can wedge after a peer drops during the handshake:
@@ -547,10 +548,10 @@ static void note_stall(sched_daemon_t *d)
     d->last_tick_ms = now;
     if (dt > 2 * every) {
         d->unheard_ms += dt - every;
-        dlog(d->log, LOG_WARN,
-             "the scheduler could not run for %lld ms: that time does not count as any "
-             "node's silence",
-             (long long)(dt - every));
+        cairn_log(d->log, CAIRN_LOG_WARN,
+                  "the scheduler could not run for %lld ms: that time does not count as any "
+                  "node's silence",
+                  (long long)(dt - every));
     }
 }
 
@@ -562,7 +563,8 @@ static void hb_cb(uv_timer_t *t)
         cairn_error_t err = {{0}};
         if (journal_probe(d->journal, &err) == 0) {
             d->degraded = false;
-            dlog(d->log, LOG_INFO, "state storage works again: submissions are accepted");
+            cairn_log(d->log, CAIRN_LOG_INFO,
+                      "state storage works again: submissions are accepted");
         }
     }
     workers_check_heartbeats(d);
@@ -661,7 +663,8 @@ static void mark_returning(sched_daemon_t *d)
         ev.u.node_state.state = SCHED_NODE_RETURNING;
         cairn_error_t err = {{0}};
         if (d_apply(d, &ev, NULL, 0, &err) < 0)
-            dlog(d->log, LOG_ERROR, "node %s: %s", sched_node_name(d->core, i), err.text);
+            cairn_log(d->log, CAIRN_LOG_ERROR, "node %s: %s", sched_node_name(d->core, i),
+                      err.text);
     }
 }
 
@@ -673,7 +676,7 @@ static void handle_closed(uv_handle_t *h)
     }
 }
 
-int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemon_log_t *log,
+int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, cairn_log_t *log,
                         sched_daemon_t **out, cairn_error_t *err)
 {
     if (!cfg->state_dir || !*cfg->state_dir)
@@ -756,11 +759,11 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemo
     uint64_t sample =
         (uint64_t)(cfg->sample_interval_ms > 0 ? cfg->sample_interval_ms : USAGE_SAMPLE_DEFAULT_MS);
     uv_timer_start(&d->census_timer, census_cb, sample, sample);
-    dlog(log, LOG_INFO,
-         "state %s: %llu journal entries, %u nodes, %u jobs; workers on %s, "
-         "clients on %s",
-         d->journal_path, (unsigned long long)journal_count(d->journal), sched_node_count(d->core),
-         sched_job_count(d->core), d->worker_url, d->client_url);
+    cairn_log(log, CAIRN_LOG_INFO,
+              "state %s: %llu journal entries, %u nodes, %u jobs; workers on %s, "
+              "clients on %s",
+              d->journal_path, (unsigned long long)journal_count(d->journal),
+              sched_node_count(d->core), sched_job_count(d->core), d->worker_url, d->client_url);
     d_mark_dirty(d);
     *out = d;
     return 0;

@@ -20,8 +20,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "convert.h"
-#include "log.h"
+#include "common/log.h"
+#include "scheduler/convert.h"
 
 typedef struct sched_daemon sched_daemon_t;
 
@@ -63,7 +63,7 @@ sched_config_t sched_daemon_core_config(const sched_daemon_config_t *c);
 void sched_daemon_config_init(sched_daemon_config_t *cfg);
 
 /* Load the journal, open the endpoints, and start serving on loop. */
-int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, daemon_log_t *log,
+int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, cairn_log_t *log,
                         sched_daemon_t **out, cairn_error_t *err);
 
 /* Stop serving and close every handle (the loop then runs until they are

@@ -4,18 +4,18 @@
 
 #include <stdbool.h>
 
-#include "audit.h"
-#include "cache.h"
-#include "daemon.h"
-#include "join.h"
-#include "journal.h"
-#include "metrics.h"
-#include "net.h"
-#include "history.h"
-#include "provenance.h"
-#include "reader.h"
-#include "usage.h"
-#include "watchdog.h"
+#include "proto/join.h"
+#include "proto/net.h"
+#include "scheduler/audit.h"
+#include "scheduler/cache.h"
+#include "scheduler/daemon.h"
+#include "scheduler/history.h"
+#include "scheduler/journal.h"
+#include "scheduler/metrics.h"
+#include "scheduler/provenance.h"
+#include "scheduler/reader.h"
+#include "scheduler/usage.h"
+#include "scheduler/watchdog.h"
 
 /* What the daemon knows of a node beyond the core's state. */
 typedef struct node_link {
@@ -127,7 +127,7 @@ typedef struct u64vec {
 struct sched_daemon {
     uv_loop_t *loop;
     sched_daemon_config_t cfg;
-    daemon_log_t *log;
+    cairn_log_t *log;
     char *state_dir, *worker_url, *client_url, *journal_path;
     sched_t *core;
     journal_t *journal;
@@ -190,14 +190,14 @@ struct sched_daemon {
      * signed_user names the sender of the request being handled, if any */
     struct cairn_verifier *verifier;
     const char *signed_user;
-    audit_t *audit; /* who changed what (audit.h), in the journal's transactions */
-    prov_t *prov;   /* what ran where (provenance.h), likewise */
-    cache_t *cache; /* cached results (cache.h), likewise */
-    usage_t *usage; /* usage over time (usage.h), likewise */
-    history_t *history;     /* ended attempts' records (history.h), likewise */
-    size_t history_cursor;  /* sched_ended_list index of the next to record */
-    bool history_complete;  /* every ended attempt before the cursor has one */
-    reader_t *reader;       /* heavy reads off the loop (reader.h) */
+    audit_t *audit;        /* who changed what (audit.h), in the journal's transactions */
+    prov_t *prov;          /* what ran where (provenance.h), likewise */
+    cache_t *cache;        /* cached results (cache.h), likewise */
+    usage_t *usage;        /* usage over time (usage.h), likewise */
+    history_t *history;    /* ended attempts' records (history.h), likewise */
+    size_t history_cursor; /* sched_ended_list index of the next to record */
+    bool history_complete; /* every ended attempt before the cursor has one */
+    reader_t *reader;      /* heavy reads off the loop (reader.h) */
     uv_timer_t census_timer;
     uint64_t census_ticks;
     uint64_t retries[8]; /* by sched_end_t of the attempt that ended */
@@ -223,8 +223,8 @@ void d_send(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to, cairn_m
             const ProtobufCMessage *msg);
 /* The same for what the peer needs only eventually (acknowledgements):
  * it rides the next message to that peer (cairn_net_send_raw_lazy). */
-void d_send_lazy(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to,
-                 cairn_msg_type_t type, const ProtobufCMessage *msg);
+void d_send_lazy(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to, cairn_msg_type_t type,
+                 const ProtobufCMessage *msg);
 /* An audit entry (audit.h) in the open transaction; a failure fails the
  * batch like a journal append. */
 void d_audit(sched_daemon_t *d, const char *user, const char *action, const char *target,

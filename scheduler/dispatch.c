@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon_private.h"
+#include "scheduler/daemon_private.h"
 
 static Cairn__GpuVendor vendor_enum(const char *v)
 {
@@ -106,7 +106,7 @@ static void assign_one(sched_daemon_t *d, const sched_attempt_info_t *ai,
         cairn_error_t cerr = {{0}};
         int found = cache_lookup(d->cache, key, &hit, &cerr);
         if (found < 0)
-            dlog(d->log, LOG_WARN, "%s", cerr.text);
+            cairn_log(d->log, CAIRN_LOG_WARN, "%s", cerr.text);
         else if (found > 0) {
             m.n_cache_outputs = hit.outputs->n_outputs;
             m.cache_outputs = hit.outputs->outputs;
@@ -120,8 +120,8 @@ static void assign_one(sched_daemon_t *d, const sched_attempt_info_t *ai,
     cairn_peer_t to = cairn_peer_pipe((nng_pipe){.id = l->pipe});
     cairn_error_t err = {{0}};
     if (cairn_net_send(d->wnet, &to, CAIRN_MSG_ASSIGN_TASK, &m.base, &err) < 0) {
-        dlog(d->log, LOG_WARN, "assign attempt %llu: %s; kept for later",
-             (unsigned long long)ai->id, err.text);
+        cairn_log(d->log, CAIRN_LOG_WARN, "assign attempt %llu: %s; kept for later",
+                  (unsigned long long)ai->id, err.text);
         pending_add(l, ai->id);
     }
     if (hit.outputs)
@@ -174,8 +174,8 @@ void dispatch_cancel(sched_daemon_t *d, uint64_t attempt, uint32_t grace_ms)
         cairn_peer_t to = cairn_peer_pipe((nng_pipe){.id = l->pipe});
         cairn_error_t err = {{0}};
         if (cairn_net_send(d->wnet, &to, CAIRN_MSG_CANCEL_TASK, &m.base, &err) < 0)
-            dlog(d->log, LOG_WARN, "cancel attempt %llu: %s", (unsigned long long)attempt,
-                 err.text);
+            cairn_log(d->log, CAIRN_LOG_WARN, "cancel attempt %llu: %s",
+                      (unsigned long long)attempt, err.text);
     }
 }
 
@@ -259,13 +259,13 @@ void dispatch_log_chunk(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
         if (!registered || node != x->node || from->pipe.id != x->pipe ||
             c->attempt_id != x->attempt_id || c->rank != x->rank) {
             d->bad_messages++;
-            dlog(d->log, LOG_WARN,
-                 "log chunk for request %llu refused: it came from %s (pipe %u), not from "
-                 "node %s asked for attempt %llu.%u",
-                 (unsigned long long)c->request_id,
-                 registered ? sched_node_name(d->core, node) : "an unregistered connection",
-                 from->pipe.id, sched_node_name(d->core, x->node),
-                 (unsigned long long)x->attempt_id, x->rank);
+            cairn_log(d->log, CAIRN_LOG_WARN,
+                      "log chunk for request %llu refused: it came from %s (pipe %u), not from "
+                      "node %s asked for attempt %llu.%u",
+                      (unsigned long long)c->request_id,
+                      registered ? sched_node_name(d->core, node) : "an unregistered connection",
+                      from->pipe.id, sched_node_name(d->core, x->node),
+                      (unsigned long long)x->attempt_id, x->rank);
             return;
         }
         log_wait_t w = d->waits[i];

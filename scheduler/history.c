@@ -1,5 +1,5 @@
 /* The history of attempts beside the journal; see history.h. */
-#include "history.h"
+#include "scheduler/history.h"
 
 #include <errno.h>
 #include <sqlite3.h>

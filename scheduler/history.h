@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "client.pb-c.h"
-#include "journal.h"
+#include "proto/client.pb-c.h"
+#include "scheduler/journal.h"
 
 typedef struct history history_t;
 

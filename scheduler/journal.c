@@ -1,5 +1,5 @@
 /* SQLite journal of core events; see journal.h. */
-#include "journal.h"
+#include "scheduler/journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "fsperm.h"
+#include "common/fsperm.h"
 
 struct journal {
     sqlite3 *db;

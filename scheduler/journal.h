@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "scheduling/error.h"
+#include "common/error.h"
 
 typedef struct journal journal_t;
 

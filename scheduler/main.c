@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon.h"
-#include "fsperm.h"
-#include "provenance.h"
-#include "verify.h"
+#include "common/fsperm.h"
+#include "scheduler/daemon.h"
+#include "scheduler/provenance.h"
+#include "scheduler/verify.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 /* A socket wedged by nng 1.5.2's handshake bug (see watchdog.h) keeps its
@@ -142,7 +142,7 @@ typedef struct options {
     char *strs[32];
     int nstrs;
     const char *log_file;
-    log_level_t level;
+    cairn_log_level_t level;
 } options_t;
 
 static int parse_duration(const char *s, int64_t *out)
@@ -341,7 +341,7 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
         o->log_file = keep_str(o, arg);
         return 0;
     case OPT_LOG_LEVEL:
-        if (daemon_log_level_parse(arg, &o->level) < 0) {
+        if (cairn_log_level_parse(arg, &o->level) < 0) {
             snprintf(why, n, "invalid log level '%s'", arg);
             return -1;
         }
@@ -356,7 +356,7 @@ typedef struct run {
     uv_loop_t loop;
     uv_signal_t sigterm, sigint;
     sched_daemon_t *d;
-    daemon_log_t log;
+    cairn_log_t log;
 } run_t;
 
 /* nng 1.5.2's nng_close() can deadlock: a shutdown that takes longer than
@@ -376,7 +376,8 @@ static void stop_deadline(int sig)
 static void on_signal(uv_signal_t *h, int signum)
 {
     run_t *r = h->data;
-    dlog(&r->log, LOG_INFO, "%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    cairn_log(&r->log, CAIRN_LOG_INFO, "%s: shutting down",
+              signum == SIGTERM ? "SIGTERM" : "SIGINT");
     signal(SIGALRM, stop_deadline);
     alarm(STOP_DEADLINE_S);
     sched_daemon_destroy(r->d);
@@ -433,7 +434,7 @@ static int run_daemon(options_t *o);
 int main(int argc, char **argv)
 {
     int rc = 2;
-    options_t o = {.level = LOG_INFO};
+    options_t o = {.level = CAIRN_LOG_INFO};
     bool verify = false;
     sched_daemon_config_init(&o.cfg);
     char why[512];
@@ -478,7 +479,7 @@ static int run_daemon(options_t *op)
     signal(SIGPIPE, SIG_IGN);
     run_t r = {0};
     cairn_error_t err = {{0}};
-    if (daemon_log_open(&r.log, "cairn-scheduler", o.log_file, o.level, &err) < 0) {
+    if (cairn_log_open(&r.log, "cairn-scheduler", o.log_file, o.level, &err) < 0) {
         fprintf(stderr, "cairn-scheduler: cannot open log file: %s\n", err.text);
         return 1;
     }
@@ -486,13 +487,13 @@ static int run_daemon(options_t *op)
      * or the sockets in it; a missing one is created 0700 */
     int rc = cairn_dir_check_private(o.cfg.state_dir, "state directory", &err);
     if (rc < 0 && rc != -ENOENT) {
-        dlog(&r.log, LOG_ERROR, "%s", err.text);
-        daemon_log_close(&r.log);
+        cairn_log(&r.log, CAIRN_LOG_ERROR, "%s", err.text);
+        cairn_log_close(&r.log);
         return 1;
     }
     uv_loop_init(&r.loop);
     if (sched_daemon_create(&r.loop, &o.cfg, &r.log, &r.d, &err) < 0) {
-        dlog(&r.log, LOG_ERROR, "%s", err.text);
+        cairn_log(&r.log, CAIRN_LOG_ERROR, "%s", err.text);
         uv_run(&r.loop, UV_RUN_DEFAULT);
         uv_loop_close(&r.loop);
         return 1;
@@ -504,7 +505,7 @@ static int run_daemon(options_t *op)
     uv_signal_start(&r.sigint, on_signal, SIGINT);
     uv_run(&r.loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&r.loop);
-    dlog(&r.log, LOG_INFO, "stopped");
-    daemon_log_close(&r.log);
+    cairn_log(&r.log, CAIRN_LOG_INFO, "stopped");
+    cairn_log_close(&r.log);
     return rc == 0 ? 0 : 1;
 }

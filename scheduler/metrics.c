@@ -1,5 +1,5 @@
 /* HTTP metrics and status; see metrics.h. */
-#include "metrics.h"
+#include "scheduler/metrics.h"
 
 #include <errno.h>
 #include <nng/nng.h>

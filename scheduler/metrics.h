@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "scheduling/error.h"
+#include "common/error.h"
 
 typedef struct metrics metrics_t;
 

@@ -1,5 +1,5 @@
 /* Provenance records beside the journal; see provenance.h. */
-#include "provenance.h"
+#include "scheduler/provenance.h"
 
 #include <ctype.h>
 #include <errno.h>

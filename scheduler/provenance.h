@@ -14,8 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "client.pb-c.h"
-#include "journal.h"
+#include "proto/client.pb-c.h"
+#include "scheduler/journal.h"
 
 typedef struct prov prov_t;
 

@@ -6,7 +6,7 @@
  * whole queue: async sends coalesce). The stores and their connection are
  * used by the reader thread alone while it runs (opened before it starts,
  * closed after it is joined). */
-#include "reader.h"
+#include "scheduler/reader.h"
 
 #include <errno.h>
 #include <pthread.h>

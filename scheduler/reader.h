@@ -15,10 +15,10 @@
 #include <stdbool.h>
 #include <uv.h>
 
-#include "audit.h"
-#include "history.h"
-#include "provenance.h"
-#include "usage.h"
+#include "scheduler/audit.h"
+#include "scheduler/history.h"
+#include "scheduler/provenance.h"
+#include "scheduler/usage.h"
 
 typedef struct reader reader_t;
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon_private.h"
+#include "scheduler/daemon_private.h"
 
 typedef struct buf {
     char *p;
@@ -82,35 +82,41 @@ void status_render(sched_daemon_t *d, char **prom, char **json)
         bp(&b, "cairn_tasks{state=\"%s\"} %llu\n", sched_task_state_name((sched_task_state_t)s),
            (unsigned long long)tasks[s]);
     bp(&b, "cairn_tasks{state=\"queued\"} %llu\n", (unsigned long long)queued);
-    bp(&b, "# HELP cairn_jobs Jobs by whether all their tasks ended.\n# TYPE cairn_jobs gauge\n"
-           "cairn_jobs{state=\"active\"} %u\ncairn_jobs{state=\"ended\"} %u\n",
+    bp(&b,
+       "# HELP cairn_jobs Jobs by whether all their tasks ended.\n# TYPE cairn_jobs gauge\n"
+       "cairn_jobs{state=\"active\"} %u\ncairn_jobs{state=\"ended\"} %u\n",
        njobs - jobs_done, jobs_done);
     bp(&b, "# HELP cairn_nodes Nodes by state.\n# TYPE cairn_nodes gauge\n");
     for (int s = 0; s < 3; s++)
         bp(&b, "cairn_nodes{state=\"%s\"} %llu\n", sched_node_state_name((sched_node_state_t)s),
            (unsigned long long)nodes[s]);
-    bp(&b, "# HELP cairn_gpus GPUs on nodes that are not down.\n# TYPE cairn_gpus gauge\n"
-           "cairn_gpus{state=\"allocated\"} %llu\ncairn_gpus{state=\"free\"} %llu\n",
+    bp(&b,
+       "# HELP cairn_gpus GPUs on nodes that are not down.\n# TYPE cairn_gpus gauge\n"
+       "cairn_gpus{state=\"allocated\"} %llu\ncairn_gpus{state=\"free\"} %llu\n",
        (unsigned long long)(gpus_total - gpus_free - 0), (unsigned long long)gpus_free);
-    bp(&b, "# HELP cairn_cores Cores on nodes that are not down.\n# TYPE cairn_cores gauge\n"
-           "cairn_cores{state=\"free\"} %llu\ncairn_cores{state=\"total\"} %llu\n",
+    bp(&b,
+       "# HELP cairn_cores Cores on nodes that are not down.\n# TYPE cairn_cores gauge\n"
+       "cairn_cores{state=\"free\"} %llu\ncairn_cores{state=\"total\"} %llu\n",
        (unsigned long long)cores_free, (unsigned long long)cores_total);
-    bp(&b, "# HELP cairn_placements_total Attempts placed.\n# TYPE cairn_placements_total "
-           "counter\ncairn_placements_total %llu\n",
+    bp(&b,
+       "# HELP cairn_placements_total Attempts placed.\n# TYPE cairn_placements_total "
+       "counter\ncairn_placements_total %llu\n",
        (unsigned long long)d->placements);
     bp(&b, "# HELP cairn_retries_total Attempts retried, by how the previous one ended.\n"
            "# TYPE cairn_retries_total counter\n");
     for (int e = SCHED_END_EXIT; e <= SCHED_END_START_FAILED; e++)
         bp(&b, "cairn_retries_total{reason=\"%s\"} %llu\n", sched_end_name((sched_end_t)e),
            (unsigned long long)d->retries[e]);
-    bp(&b, "# HELP cairn_submits_total Jobs accepted.\n# TYPE cairn_submits_total counter\n"
-           "cairn_submits_total %llu\n# HELP cairn_bad_messages_total Messages refused.\n"
-           "# TYPE cairn_bad_messages_total counter\ncairn_bad_messages_total %llu\n",
+    bp(&b,
+       "# HELP cairn_submits_total Jobs accepted.\n# TYPE cairn_submits_total counter\n"
+       "cairn_submits_total %llu\n# HELP cairn_bad_messages_total Messages refused.\n"
+       "# TYPE cairn_bad_messages_total counter\ncairn_bad_messages_total %llu\n",
        (unsigned long long)d->submits, (unsigned long long)d->bad_messages);
-    bp(&b, "# HELP cairn_journal_entries Events committed to the journal.\n"
-           "# TYPE cairn_journal_entries gauge\ncairn_journal_entries %llu\n"
-           "# HELP cairn_degraded 1 while state storage fails and submissions are refused.\n"
-           "# TYPE cairn_degraded gauge\ncairn_degraded %d\n",
+    bp(&b,
+       "# HELP cairn_journal_entries Events committed to the journal.\n"
+       "# TYPE cairn_journal_entries gauge\ncairn_journal_entries %llu\n"
+       "# HELP cairn_degraded 1 while state storage fails and submissions are refused.\n"
+       "# TYPE cairn_degraded gauge\ncairn_degraded %d\n",
        (unsigned long long)journal_count(d->journal), d->degraded ? 1 : 0);
     histogram(&b, "cairn_pass_seconds", "Duration of a scheduling pass.", &d->pass_latency);
     histogram(&b, "cairn_place_to_start_seconds",
@@ -125,8 +131,9 @@ void status_render(sched_daemon_t *d, char **prom, char **json)
     bp(&j, ", \"queued\": %llu}, \"nodes\": {", (unsigned long long)queued);
     bp(&j, "\"up\": %llu, \"draining\": %llu, \"down\": %llu}, ", (unsigned long long)nodes[0],
        (unsigned long long)nodes[1], (unsigned long long)nodes[2]);
-    bp(&j, "\"gpus\": {\"total\": %llu, \"free\": %llu}, \"placements\": %llu, "
-           "\"journal_entries\": %llu, \"degraded\": %s}\n",
+    bp(&j,
+       "\"gpus\": {\"total\": %llu, \"free\": %llu}, \"placements\": %llu, "
+       "\"journal_entries\": %llu, \"degraded\": %s}\n",
        (unsigned long long)gpus_total, (unsigned long long)gpus_free,
        (unsigned long long)d->placements, (unsigned long long)journal_count(d->journal),
        d->degraded ? "true" : "false");

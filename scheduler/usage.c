@@ -1,5 +1,5 @@
 /* Resource usage over time; see usage.h. */
-#include "usage.h"
+#include "scheduler/usage.h"
 
 #include <errno.h>
 #include <sqlite3.h>

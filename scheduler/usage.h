@@ -12,10 +12,10 @@
 
 #include <stdint.h>
 
-#include "client.pb-c.h"
-#include "journal.h"
+#include "proto/client.pb-c.h"
+#include "proto/worker.pb-c.h"
+#include "scheduler/journal.h"
 #include "scheduling/sched.h"
-#include "worker.pb-c.h"
 
 #define USAGE_RETENTION_DEFAULT_MS (90ll * 24 * 3600 * 1000)
 #define USAGE_SAMPLE_DEFAULT_MS 30000

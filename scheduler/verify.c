@@ -1,13 +1,13 @@
 /* Replay verification of a journal; see verify.h. */
-#include "verify.h"
-#include "daemon_private.h"
+#include "scheduler/verify.h"
+#include "scheduler/daemon_private.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert.h"
-#include "journal.h"
+#include "scheduler/convert.h"
+#include "scheduler/journal.h"
 
 typedef struct verifier {
     sched_t *recorded; /* applies every entry as written */
@@ -81,9 +81,8 @@ static int entry_cb(uint64_t seq, const uint8_t *buf, size_t len, void *arg)
     if (!place || (v->in_pass && ev.time_ms != v->pass_time))
         rc = close_pass(v);
     if (rc == 0 && (rc = sched_apply(v->recorded, &ev, v->err)) < 0)
-        snprintf(v->err->text + strlen(v->err->text),
-                 sizeof(v->err->text) - strlen(v->err->text), " (entry %llu)",
-                 (unsigned long long)seq);
+        snprintf(v->err->text + strlen(v->err->text), sizeof(v->err->text) - strlen(v->err->text),
+                 " (entry %llu)", (unsigned long long)seq);
     if (rc == 0 && place) {
         v->rep->placements++;
         v->in_pass = true;
@@ -103,16 +102,16 @@ int journal_verify(const char *path, FILE *out, verify_report_t *rep, cairn_erro
     return journal_verify_cfg(path, &cfg, out, rep, err);
 }
 
-int journal_verify_cfg(const char *path, const sched_config_t *cfg, FILE *out,
-                       verify_report_t *rep, cairn_error_t *err)
+int journal_verify_cfg(const char *path, const sched_config_t *cfg, FILE *out, verify_report_t *rep,
+                       cairn_error_t *err)
 {
     journal_t *j = NULL;
     memset(rep, 0, sizeof(*rep));
     int rc = journal_open(path, &j, err);
     if (rc < 0)
         return rc;
-    verifier_t v = {.recorded = sched_create(cfg), .derived = sched_create(cfg), .rep = rep,
-                    .err = err};
+    verifier_t v = {
+        .recorded = sched_create(cfg), .derived = sched_create(cfg), .rep = rep, .err = err};
     rc = v.recorded && v.derived ? journal_replay(j, entry_cb, &v, err) : -ENOMEM;
     if (rc == 0)
         rc = close_pass(&v);

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "scheduling/error.h"
+#include "common/error.h"
 #include "scheduling/sched.h"
 
 typedef struct verify_report {
@@ -23,7 +23,7 @@ typedef struct verify_report {
 int journal_verify(const char *path, FILE *out, verify_report_t *rep, cairn_error_t *err);
 /* The same, re-deriving placements with the scheduler's configuration cfg
  * (journal_verify() takes the daemon's defaults). */
-int journal_verify_cfg(const char *path, const sched_config_t *cfg, FILE *out,
-                       verify_report_t *rep, cairn_error_t *err);
+int journal_verify_cfg(const char *path, const sched_config_t *cfg, FILE *out, verify_report_t *rep,
+                       cairn_error_t *err);
 
 #endif

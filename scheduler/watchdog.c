@@ -1,6 +1,6 @@
 /* Endpoint watchdog; see watchdog.h. Runs on the loop thread and never
  * blocks: every nng call is non-blocking. */
-#include "watchdog.h"
+#include "scheduler/watchdog.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "envelope.h"
+#include "proto/envelope.h"
 
 enum { IDLE, SENDING, WAITING };
 

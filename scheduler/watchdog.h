@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "net.h"
+#include "proto/net.h"
 
 #define WATCHDOG_MISSES 5
 

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon_private.h"
-#include "validate.h"
+#include "proto/validate.h"
+#include "scheduler/daemon_private.h"
 
 /* --- pipe -> node map ---------------------------------------------------- */
 
@@ -154,8 +154,8 @@ static void reconcile(sched_daemon_t *d, uint32_t node, const Cairn__Register *r
                 continue;
             if (ai.started_ms) {
                 /* it ran here and is gone: the worker restarted */
-                dlog(d->log, LOG_WARN, "node %s lost attempt %llu", reg->node_name,
-                     (unsigned long long)ids[i]);
+                cairn_log(d->log, CAIRN_LOG_WARN, "node %s lost attempt %llu", reg->node_name,
+                          (unsigned long long)ids[i]);
                 sched_event_t ev = {.type = SCHED_EV_FINISH, .time_ms = now};
                 ev.u.finish.attempt = ids[i];
                 ev.u.finish.end = SCHED_END_NODE_LOST;
@@ -267,10 +267,10 @@ static pending_pipe_t *pending_add(sched_daemon_t *d, nng_pipe p)
     for (size_t i = 0; network && i < d->npend; i++)
         same += !strcmp(d->pend[i].addr, id);
     if (same >= PENDING_PER_ADDR || d->npend >= PENDING_MAX) {
-        dlog(d->log, LOG_WARN,
-             "worker connection from %s closed: %zu connections wait to register%s",
-             id[0] ? id : "an unknown peer", same >= PENDING_PER_ADDR ? same : d->npend,
-             same >= PENDING_PER_ADDR ? " from there" : "");
+        cairn_log(d->log, CAIRN_LOG_WARN,
+                  "worker connection from %s closed: %zu connections wait to register%s",
+                  id[0] ? id : "an unknown peer", same >= PENDING_PER_ADDR ? same : d->npend,
+                  same >= PENDING_PER_ADDR ? " from there" : "");
         nng_pipe_close(p);
         return NULL;
     }
@@ -300,8 +300,9 @@ void workers_expire_pending(sched_daemon_t *d)
             continue;
         }
         d->pend[i] = d->pend[--d->npend];
-        dlog(d->log, LOG_INFO, "worker connection from %s closed: not registered after %lld ms",
-             x.addr[0] ? x.addr : "an unknown peer", (long long)d->cfg.register_timeout_ms);
+        cairn_log(d->log, CAIRN_LOG_INFO,
+                  "worker connection from %s closed: not registered after %lld ms",
+                  x.addr[0] ? x.addr : "an unknown peer", (long long)d->cfg.register_timeout_ms);
         nng_pipe_close((nng_pipe){.id = x.pipe});
     }
 }
@@ -350,12 +351,13 @@ static int join_check(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     char addr[64];
     remote_addr(from->pipe, addr, sizeof(addr));
     if (a)
-        dlog(d->log, LOG_WARN, "worker %s (%s) refused: %s (its key %s, ours %s)", reg->node_name,
-             addr[0] ? addr : "local", had ? "wrong join key" : "answer to no challenge",
-             a->key_id && a->key_id[0] ? a->key_id : "?", d->join_key->id);
+        cairn_log(d->log, CAIRN_LOG_WARN, "worker %s (%s) refused: %s (its key %s, ours %s)",
+                  reg->node_name, addr[0] ? addr : "local",
+                  had ? "wrong join key" : "answer to no challenge",
+                  a->key_id && a->key_id[0] ? a->key_id : "?", d->join_key->id);
     else if (had) /* challenged on this connection before, and no answer */
-        dlog(d->log, LOG_WARN, "worker %s (%s) refused: it does not hold the join key",
-             reg->node_name, addr[0] ? addr : "local");
+        cairn_log(d->log, CAIRN_LOG_WARN, "worker %s (%s) refused: it does not hold the join key",
+                  reg->node_name, addr[0] ? addr : "local");
     Cairn__RegisterReply rep = CAIRN__REGISTER_REPLY__INIT;
     rep.accepted = false;
     rep.error = a ? "authentication failed: this scheduler's join key differs"
@@ -486,9 +488,10 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     for (size_t i = 0; i < l->npending; i++)
         deliveries_push(&d->assign, l->pending[i], node);
     l->npending = 0;
-    dlog(d->log, LOG_INFO, "node %s registered (%u cores, %d GPUs, %zu running, %zu stale)",
-         reg->node_name, (unsigned)conv_node_desc(cn)->ncores, conv_node_desc(cn)->ngpus,
-         reg->n_running, rep.n_stale_attempt_ids);
+    cairn_log(d->log, CAIRN_LOG_INFO,
+              "node %s registered (%u cores, %d GPUs, %zu running, %zu stale)", reg->node_name,
+              (unsigned)conv_node_desc(cn)->ncores, conv_node_desc(cn)->ngpus, reg->n_running,
+              rep.n_stale_attempt_ids);
     if (joins) {
         char who[300], target[300];
         snprintf(who, sizeof(who), "node:%.255s", reg->node_name);
@@ -506,8 +509,8 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     conv_node_destroy(cn);
     return;
 refuse:
-    dlog(d->log, LOG_WARN, "registration of %s refused: %s",
-         cairn_log_escape(reg->node_name, esc, 100), err.text);
+    cairn_log(d->log, CAIRN_LOG_WARN, "registration of %s refused: %s",
+              cairn_log_escape(reg->node_name, esc, 100), err.text);
     pending_add(d, from->pipe); /* not registered: bounded and expires */
     rep.accepted = false;
     rep.error = err.text;
@@ -548,7 +551,7 @@ static void on_report(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
         span = span <= 0 ? 3 * d->cfg.heartbeat_interval_ms : 60000;
     cairn_error_t err = {{0}};
     if (usage_put_report(d->usage, sched_node_name(d->core, node), span, r, &err) < 0)
-        dlog(d->log, LOG_WARN, "%s", err.text);
+        cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
     l->report_ms = r->time_ms;
     l->load1_milli = r->load_avg_1_milli;
     l->mem_used = r->memory_used_bytes;
@@ -568,12 +571,13 @@ static void finish(sched_daemon_t *d, uint64_t attempt, sched_end_t end, int cod
     cairn_error_t err = {{0}};
     sched_attempt_info_t ai;
     if (d_apply(d, &ev, NULL, 0, &err) < 0) {
-        dlog(d->log, LOG_WARN, "finish of attempt %llu: %s", (unsigned long long)attempt, err.text);
+        cairn_log(d->log, CAIRN_LOG_WARN, "finish of attempt %llu: %s", (unsigned long long)attempt,
+                  err.text);
     } else if (sched_attempt_get(d->core, attempt, &ai) == 0 &&
                sched_task_state(d->core, ai.job, ai.task) == SCHED_TASK_RETRYING) {
         d->retries[end & 7]++;
-        dlog(d->log, LOG_INFO, "job %u task %s attempt %u ended (%s): retrying", ai.job,
-             sched_task_name(d->core, ai.job, ai.task), ai.number, sched_end_name(end));
+        cairn_log(d->log, CAIRN_LOG_INFO, "job %u task %s attempt %u ended (%s): retrying", ai.job,
+                  sched_task_name(d->core, ai.job, ai.task), ai.number, sched_end_name(end));
     }
 }
 
@@ -623,7 +627,7 @@ static void gang_exit(sched_daemon_t *d, const sched_attempt_info_t *ai, uint32_
     cairn_error_t err = {{0}};
     d->commit_urgent = true;
     if (journal_put_replica_exit(d->journal, ai->id, rank, (int)end, code, sig, &err) < 0)
-        dlog(d->log, LOG_ERROR, "replica exit not saved: %s", err.text);
+        cairn_log(d->log, CAIRN_LOG_ERROR, "replica exit not saved: %s", err.text);
 }
 
 /* After a restart: the exits of replicas whose gang still runs. */
@@ -669,7 +673,7 @@ void workers_save_seqs(sched_daemon_t *d)
         cairn_error_t err = {{0}};
         if (journal_put_worker(d->journal, sched_node_name(d->core, (uint32_t)i), l->incarnation,
                                l->last_seq, l->ident, &err) < 0) {
-            dlog(d->log, LOG_ERROR, "%s", err.text);
+            cairn_log(d->log, CAIRN_LOG_ERROR, "%s", err.text);
             d->degraded = d->batch_failed = true;
             snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
                      err.text);
@@ -709,7 +713,7 @@ static void prov_started(sched_daemon_t *d, const sched_attempt_info_t *ai, uint
     m.gpus = gp;
     cairn_error_t err = {{0}};
     if (prov_put_start(d->prov, ai->id, rank, &m, &err) < 0) {
-        dlog(d->log, LOG_ERROR, "%s", err.text);
+        cairn_log(d->log, CAIRN_LOG_ERROR, "%s", err.text);
         d->degraded = d->batch_failed = true;
         snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
                  err.text);
@@ -777,12 +781,12 @@ static void prov_ended(sched_daemon_t *d, const sched_attempt_info_t *ai,
                            &err);
         }
         if (rc < 0) {
-            dlog(d->log, LOG_ERROR, "%s", err.text);
+            cairn_log(d->log, CAIRN_LOG_ERROR, "%s", err.text);
             d->degraded = d->batch_failed = true;
         }
     }
     if (prov_put_end(d->prov, te->attempt_id, te->rank, &m, &err) < 0) {
-        dlog(d->log, LOG_ERROR, "%s", err.text);
+        cairn_log(d->log, CAIRN_LOG_ERROR, "%s", err.text);
         d->degraded = d->batch_failed = true;
         snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
                  err.text);
@@ -795,7 +799,7 @@ static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cai
 {
     uint32_t node;
     if (workers_node_of_pipe(d, from->pipe.id, &node) < 0) {
-        dlog(d->log, LOG_WARN, "task event from an unregistered pipe ignored");
+        cairn_log(d->log, CAIRN_LOG_WARN, "task event from an unregistered pipe ignored");
         return; /* not acknowledged: it comes again after registration */
     }
     node_link_t *l = d_link(d, node);
@@ -803,8 +807,9 @@ static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cai
     ack.seq = te->seq;
     if (l && l->incarnation && te->seq <= l->last_seq) {
         /* applied already; its Ack was lost with a connection */
-        dlog(d->log, LOG_DEBUG, "task event %llu from %s applied already: acknowledged again",
-             (unsigned long long)te->seq, sched_node_name(d->core, node));
+        cairn_log(d->log, CAIRN_LOG_DEBUG,
+                  "task event %llu from %s applied already: acknowledged again",
+                  (unsigned long long)te->seq, sched_node_name(d->core, node));
         d_send_lazy(d, d->wnet, from, CAIRN_MSG_ACK, &ack.base);
         return;
     }
@@ -817,8 +822,8 @@ static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cai
                    ai.end == SCHED_END_NONE && te->rank < ai.nreplicas &&
                    ai.allocs[te->rank].node == node;
     if (!current) {
-        dlog(d->log, LOG_INFO, "stale report for attempt %llu from %s ignored",
-             (unsigned long long)te->attempt_id, sched_node_name(d->core, node));
+        cairn_log(d->log, CAIRN_LOG_INFO, "stale report for attempt %llu from %s ignored",
+                  (unsigned long long)te->attempt_id, sched_node_name(d->core, node));
     } else if (te->kind == CAIRN__TASK_EVENT__KIND__STARTED) {
         prov_started(d, &ai, te->rank, node);
         if (!ai.started_ms) {
@@ -836,9 +841,9 @@ static void on_task_event(sched_daemon_t *d, const cairn_peer_t *from, const Cai
         if (te->kind == CAIRN__TASK_EVENT__KIND__FAILED_TO_START) {
             end = SCHED_END_START_FAILED;
             start_error_put(d, te->attempt_id, te->error);
-            dlog(d->log, LOG_WARN, "attempt %llu of task %s failed to start: %s",
-                 (unsigned long long)te->attempt_id, te->task_name ? te->task_name : "?",
-                 te->error && te->error[0] ? te->error : "no reason given");
+            cairn_log(d->log, CAIRN_LOG_WARN, "attempt %llu of task %s failed to start: %s",
+                      (unsigned long long)te->attempt_id, te->task_name ? te->task_name : "?",
+                      te->error && te->error[0] ? te->error : "no reason given");
         } else if (te->cancelled)
             end = SCHED_END_CANCELLED;
         else if (te->timed_out)
@@ -886,7 +891,8 @@ void workers_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t typ
         break;
     default:
         d->bad_messages++;
-        dlog(d->log, LOG_WARN, "unexpected %s from a worker ignored", cairn_msg_type_name(type));
+        cairn_log(d->log, CAIRN_LOG_WARN, "unexpected %s from a worker ignored",
+                  cairn_msg_type_name(type));
         break;
     }
 }
@@ -897,7 +903,8 @@ void workers_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char 
     (void)n;
     (void)code;
     d->bad_messages++;
-    dlog(d->log, LOG_WARN, "refused a message on worker pipe %u: %s", from->pipe.id, why);
+    cairn_log(d->log, CAIRN_LOG_WARN, "refused a message on worker pipe %u: %s", from->pipe.id,
+              why);
 }
 
 void workers_pipe(cairn_net_t *n, nng_pipe p, bool added, void *arg)
@@ -913,7 +920,7 @@ void workers_pipe(cairn_net_t *n, nng_pipe p, bool added, void *arg)
     if (workers_node_of_pipe(d, p.id, &node) < 0)
         return;
     /* a lost connection is not a lost node: heartbeats decide that */
-    dlog(d->log, LOG_INFO, "node %s disconnected", sched_node_name(d->core, node));
+    cairn_log(d->log, CAIRN_LOG_INFO, "node %s disconnected", sched_node_name(d->core, node));
     unbind(d, node);
 }
 
@@ -936,11 +943,12 @@ void workers_check_heartbeats(sched_daemon_t *d)
                       : now - l->last_heard_ms <= limit)
             continue;
         if (returning)
-            dlog(d->log, LOG_WARN, "node %s not back within the restart grace (%lld ms): down",
-                 sched_node_name(d->core, i), (long long)d->cfg.restart_grace_ms);
+            cairn_log(d->log, CAIRN_LOG_WARN,
+                      "node %s not back within the restart grace (%lld ms): down",
+                      sched_node_name(d->core, i), (long long)d->cfg.restart_grace_ms);
         else
-            dlog(d->log, LOG_WARN, "node %s silent for %lld ms: down", sched_node_name(d->core, i),
-                 (long long)(now - l->last_heard_ms));
+            cairn_log(d->log, CAIRN_LOG_WARN, "node %s silent for %lld ms: down",
+                      sched_node_name(d->core, i), (long long)(now - l->last_heard_ms));
         char target[300];
         snprintf(target, sizeof(target), "node %.255s", sched_node_name(d->core, i));
         d_audit(d, "scheduler", "node_loss", target, "silent_ms=%lld running=%zu",
@@ -954,7 +962,7 @@ void workers_check_heartbeats(sched_daemon_t *d)
         ev.u.node_state.state = SCHED_NODE_DOWN;
         cairn_error_t err = {{0}};
         if (d_apply(d, &ev, NULL, 0, &err) < 0)
-            dlog(d->log, LOG_ERROR, "node down: %s", err.text);
+            cairn_log(d->log, CAIRN_LOG_ERROR, "node down: %s", err.text);
         for (size_t k = 0; lost && k < na; k++) {
             u64vec_push(&d->cancel, lost[k]); /* gang replicas elsewhere */
             sched_attempt_info_t ai;

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched_private.h"
+#include "scheduling/sched_private.h"
 
 static sched_attempt_t *attempt_at(sched_t *s, uint64_t id)
 {
@@ -75,8 +75,8 @@ static int check_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
                            t->name);
         for (uint32_t k = 0; k < i; k++)
             if (ev->u.place.allocs[k].node == a->node)
-                return errcode(err, SCHED_EINVAL, "place: two replicas of %s on node %s",
-                               t->name, n->name);
+                return errcode(err, SCHED_EINVAL, "place: two replicas of %s on node %s", t->name,
+                               n->name);
     }
     return 0;
 }
@@ -139,10 +139,8 @@ static void running_fix(sched_t *s, size_t i)
 
 static int running_add(sched_t *s, sched_attempt_t *at, int64_t end_ms)
 {
-    running_ref_t *nr = xgrow(s->running, &s->running_cap, s->nrunning + 1, sizeof(*nr));
-    if (!nr)
+    if (CAIRN_GROW(s->running, s->running_cap, s->nrunning + 1) < 0)
         return SCHED_ENOMEM;
-    s->running = nr;
     size_t i = s->nrunning++;
     running_put(s, i, (running_ref_t){at->id, end_ms});
     running_fix(s, i);
@@ -169,10 +167,8 @@ int attempt_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
     int rc = check_place(s, ev, err);
     if (rc < 0)
         return rc;
-    sched_attempt_t *na = xgrow(s->attempts, &s->attempts_cap, s->nattempts + 1, sizeof(*na));
-    if (!na)
+    if (CAIRN_GROW(s->attempts, s->attempts_cap, s->nattempts + 1) < 0)
         return errcode(err, SCHED_ENOMEM, "out of memory");
-    s->attempts = na;
     sched_attempt_t *at = &s->attempts[s->nattempts];
     memset(at, 0, sizeof(*at));
     uint32_t nr = ev->u.place.nreplicas;
@@ -333,11 +329,9 @@ void attempt_end(sched_t *s, sched_attempt_t *at, sched_end_t end, int code, int
     at->exit_code = code;
     at->signal = sig;
     at->ended_ms = now_ms;
-    uint64_t *log = xgrow(s->ended, &s->ended_cap, s->nended + 1, sizeof(*log));
-    if (log) { /* else the daemon's history misses it: never the state */
-        s->ended = log;
+    /* on failure the daemon's history misses it: never the state */
+    if (CAIRN_GROW(s->ended, s->ended_cap, s->nended + 1) == 0)
         s->ended[s->nended++] = at->id;
-    }
     if (at->next)
         successor_go(s, at, end, now_ms);
     if (task_at(s, (task_ref_t){.job = at->job, .task = at->task})->attempt == at->id)

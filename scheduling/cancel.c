@@ -9,7 +9,7 @@
  * (task_finished in job.c): they are never upstream_failed. */
 #include <stdlib.h>
 
-#include "sched_private.h"
+#include "scheduling/sched_private.h"
 
 static bool task_waiting(const sched_task_t *t)
 {

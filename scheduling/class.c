@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched_private.h"
+#include "scheduling/sched_private.h"
 
 void class_fini(task_class_t *c)
 {
@@ -53,8 +53,9 @@ void class_match_fini(task_class_t *c)
 uint64_t class_hash(const task_class_t *c)
 {
     uint64_t h = 0xcbf29ce484222325ull;
-    uint64_t v[] = {c->cpus, c->gpus, c->memory, c->gpu_min_memory, c->replicas,
-                    (uint64_t)c->time_limit_ms, c->nlabels};
+    uint64_t v[] = {c->cpus,           c->gpus,     c->memory,
+                    c->gpu_min_memory, c->replicas, (uint64_t)c->time_limit_ms,
+                    c->nlabels};
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
         h = hash_mix(h ^ v[i]);
     h = hash_mix(h ^ c->gpu_mixed);
@@ -117,10 +118,8 @@ int class_intern(sched_t *s, const sched_task_spec_t *t, uint32_t *cls)
     }
     if (s->nclasses + 1 > s->class_hash_cap / 2 && class_hash_grow(s) < 0)
         return SCHED_ENOMEM;
-    task_class_t *nc = xgrow(s->classes, &s->classes_cap, s->nclasses + 1, sizeof(*nc));
-    if (!nc)
+    if (CAIRN_GROW(s->classes, s->classes_cap, s->nclasses + 1) < 0)
         return SCHED_ENOMEM;
-    s->classes = nc;
     task_class_t *c = &s->classes[s->nclasses];
     *c = key;
     c->gpu_model = NULL;
@@ -275,9 +274,7 @@ static void activate(sched_t *s, task_class_t *c)
 {
     if (c->active)
         return;
-    uint32_t *na = xgrow(s->active, &s->active_cap, s->nactive + 1, sizeof(uint32_t));
-    if (na) {
-        s->active = na;
+    if (CAIRN_GROW(s->active, s->active_cap, s->nactive + 1) == 0) {
         s->active[s->nactive++] = c->id;
         c->active = true;
     }
@@ -318,7 +315,7 @@ bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r)
             l->head++;
         while (l->heap_len > 0 && !task_eligible(s, l->heap[0]))
             level_heap_pop(l);
-        bool f = l->head < l->len, h = l->heap_len > 0;
+        bool f = l->head<l->len, h = l->heap_len> 0;
         if (!f && !h)
             continue;
         *r = f && (!h || ref_after(l->heap[0], l->fifo[l->head])) ? l->fifo[l->head] : l->heap[0];
@@ -341,10 +338,8 @@ static bool retry_before(const sched_t *s, task_ref_t a, task_ref_t b)
 
 void retry_heap_push(sched_t *s, task_ref_t r)
 {
-    task_ref_t *nh = xgrow(s->retry_heap, &s->retry_cap, s->retry_len + 1, sizeof(task_ref_t));
-    if (!nh)
+    if (CAIRN_GROW(s->retry_heap, s->retry_cap, s->retry_len + 1) < 0)
         return;
-    s->retry_heap = nh;
     refheap_push(s, s->retry_heap, &s->retry_len, r, retry_before);
 }
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched_private.h"
+#include "scheduling/sched_private.h"
 
 /* --- node index --------------------------------------------------------- */
 
@@ -280,10 +280,8 @@ int cluster_node_add(sched_t *s, const sched_node_desc_t *d, cairn_error_t *err)
     if (!existing) {
         id = (uint32_t)s->nnodes;
         size_t cap = s->nodes_cap;
-        sched_node_t *nn = xgrow(s->nodes, &cap, s->nnodes + 1, sizeof(*nn));
-        if (!nn)
+        if (CAIRN_GROW(s->nodes, cap, s->nnodes + 1) < 0)
             return errcode(err, SCHED_ENOMEM, "out of memory");
-        s->nodes = nn;
         uint32_t *byname = realloc(s->node_by_name, cap * sizeof(uint32_t));
         if (!byname)
             return errcode(err, SCHED_ENOMEM, "out of memory");

@@ -1,7 +1,7 @@
 /* Canonical dump of the state: equal states give equal text. */
 #include <stdlib.h>
 
-#include "sched_private.h"
+#include "scheduling/sched_private.h"
 
 static void dump_node(sbuf_t *b, const sched_node_t *n)
 {

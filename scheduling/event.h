@@ -6,8 +6,8 @@
 
 #include <stdint.h>
 
-#include "cluster.h"
-#include "job.h"
+#include "scheduling/cluster.h"
+#include "scheduling/job.h"
 
 typedef enum sched_event_type {
     SCHED_EV_NODE_ADD = 1, /* a node registered (or re-registered) */
@@ -22,11 +22,11 @@ typedef enum sched_event_type {
 /* How an attempt ended. */
 typedef enum sched_end {
     SCHED_END_NONE = 0,
-    SCHED_END_EXIT,      /* exited with exit_code (0 = success) */
-    SCHED_END_SIGNAL,    /* killed by signal, not by us */
-    SCHED_END_TIMEOUT,   /* ran past its time limit and was killed */
-    SCHED_END_NODE_LOST, /* its node went down */
-    SCHED_END_CANCELLED, /* cancelled by a user */
+    SCHED_END_EXIT,         /* exited with exit_code (0 = success) */
+    SCHED_END_SIGNAL,       /* killed by signal, not by us */
+    SCHED_END_TIMEOUT,      /* ran past its time limit and was killed */
+    SCHED_END_NODE_LOST,    /* its node went down */
+    SCHED_END_CANCELLED,    /* cancelled by a user */
     SCHED_END_START_FAILED, /* could not be started (bad argv, workdir...) */
 } sched_end_t;
 
@@ -52,8 +52,8 @@ typedef struct sched_event {
         sched_job_spec_t submit;
         struct {
             uint32_t job;
-            uint32_t task;       /* index in the job */
-            uint64_t attempt;    /* attempt id, must be the next one */
+            uint32_t task;    /* index in the job */
+            uint64_t attempt; /* attempt id, must be the next one */
             uint32_t nreplicas;
             const sched_alloc_desc_t *allocs; /* one per replica, by rank */
             /* non-zero: queued behind this attempt (running, or itself

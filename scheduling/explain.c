@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched_private.h"
+#include "scheduling/sched_private.h"
 
 static void alloc_str(sbuf_t *b, const sched_t *s, const sched_alloc_desc_t *a)
 {
@@ -241,8 +241,7 @@ static void explain_ended(sbuf_t *b, const sched_t *s, const sched_job_t *j, con
         if (!retry_wanted(t->retry, (sched_end_t)at->end, at->exit_code, at->signal))
             sb_printf(b, "; the retry policy does not retry this ending");
         else
-            sb_printf(b, "; no attempts left (%u of %u used)", t->attempts,
-                      t->retry->max_attempts);
+            sb_printf(b, "; no attempts left (%u of %u used)", t->attempts, t->retry->max_attempts);
     }
 }
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched_private.h"
+#include "scheduling/sched_private.h"
 
 static const char *const reason_text[FIT_NREASONS] = {
     [FIT_OK] = "fits",
@@ -296,12 +296,10 @@ int fit_gpu_kinds(const sched_t *s, const task_class_t *c, bool free_only, gpu_k
                 known = !strcmp(v[k].model, g->model) && !strcmp(v[k].vendor, g->vendor);
             if (known)
                 continue;
-            gpu_kind_t *nv = xgrow(v, &cap, n + 1, sizeof(*v));
-            if (!nv) {
+            if (CAIRN_GROW(v, cap, n + 1) < 0) {
                 free(v);
                 return SCHED_ENOMEM;
             }
-            v = nv;
             v[n++] = (gpu_kind_t){.vendor = g->vendor, .model = g->model};
         }
     }

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched_private.h"
+#include "scheduling/sched_private.h"
 
 static bool word_char(unsigned char ch)
 {

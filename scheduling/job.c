@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched_private.h"
+#include "scheduling/sched_private.h"
 
 void job_fini(sched_job_t *j)
 {
@@ -222,10 +222,8 @@ int job_submit(sched_t *s, const sched_job_spec_t *spec, int64_t now_ms, cairn_e
         sched_problems_fini(&p);
         return SCHED_ESPEC;
     }
-    sched_job_t *nj = xgrow(s->jobs, &s->jobs_cap, s->njobs + 1, sizeof(*nj));
-    if (!nj)
+    if (CAIRN_GROW(s->jobs, s->jobs_cap, s->njobs + 1) < 0)
         return errcode(err, SCHED_ENOMEM, "out of memory");
-    s->jobs = nj;
     sched_job_t *j = &s->jobs[s->njobs];
     memset(j, 0, sizeof(*j));
     j->id = (uint32_t)s->njobs + 1;

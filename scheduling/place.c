@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched_private.h"
+#include "scheduling/sched_private.h"
 
 void reservations_clear(sched_t *s)
 {
@@ -285,8 +285,8 @@ static void scratch_init(const sched_t *s, const task_class_t *c, uint32_t n, re
 {
     const sched_node_t *node = &s->nodes[n];
     x->init = true;
-    x->usable = node->state == SCHED_NODE_UP && s->resv_of[n] == 0 &&
-                fit_node_capacity(node, c) == FIT_OK;
+    x->usable =
+        node->state == SCHED_NODE_UP && s->resv_of[n] == 0 && fit_node_capacity(node, c) == FIT_OK;
     x->cores = node->free_cores;
     x->mem = node->mem_free;
     x->gpus = fit_gpu_eligible(node, c) & node->gpu_free;

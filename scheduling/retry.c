@@ -1,5 +1,5 @@
 /* Deterministic retries and seeds. */
-#include "sched_private.h"
+#include "scheduling/sched_private.h"
 
 uint64_t sched_seed_derive(uint64_t job_seed, const char *task_name, uint32_t rank)
 {

@@ -9,14 +9,15 @@
 #ifndef CAIRN_SCHED_H
 #define CAIRN_SCHED_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cluster.h"
-#include "error.h"
-#include "event.h"
-#include "job.h"
+#include "common/error.h"
+#include "scheduling/cluster.h"
+#include "scheduling/event.h"
+#include "scheduling/job.h"
 
 typedef struct sched sched_t;
 
@@ -31,15 +32,22 @@ typedef enum sched_task_state {
     SCHED_TASK_UPSTREAM_FAILED,
 } sched_task_state_t;
 
-/* Error codes of the core (negative). */
-enum {
-    SCHED_EINVAL = -1,    /* malformed event or argument */
-    SCHED_ENOENT = -2,    /* unknown node, job, task or attempt */
-    SCHED_ESTALE = -3,    /* report for an attempt that is no longer current */
-    SCHED_ECONFLICT = -4, /* would allocate something twice or go negative */
-    SCHED_ESPEC = -5,     /* job spec failed validation */
-    SCHED_ENOMEM = -6,
-};
+/* The core's error codes: negative errno values, so that they share the
+ * one code space of every part of Cairn (common/error.h) and a daemon can
+ * pass them on as they are. */
+typedef enum sched_err {
+    SCHED_OK = 0,
+    SCHED_EINVAL = -EINVAL,   /* malformed event or argument */
+    SCHED_ENOENT = -ENOENT,   /* unknown node, job, task or attempt */
+    SCHED_ESTALE = -ESTALE,   /* report for an attempt that is no longer current */
+    SCHED_ECONFLICT = -EBUSY, /* would allocate something twice or go negative */
+    SCHED_ESPEC = -EDOM,      /* job spec failed validation */
+    SCHED_ENOMEM = -ENOMEM,
+} sched_err_t;
+
+/* The name of a code ("SCHED_ENOENT"), "SCHED_OK" for 0, NULL for a code
+ * the core never returns. */
+const char *sched_err_name(int code);
 
 typedef struct sched_config {
     uint32_t max_reservations; /* backfill reservations per pass (default 1) */

@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sched.h"
+#include "common/grow.h"
+#include "scheduling/sched.h"
 
 /* --- small helpers ------------------------------------------------------ */
 
@@ -27,7 +28,6 @@ static inline uint32_t words_for(uint32_t bits)
     return (bits + 63) / 64;
 }
 
-void *xgrow(void *p, size_t *cap, size_t need, size_t elem);
 char *xstrdup(const char *s);
 
 /* A growable string buffer for dumps and explanations. */

@@ -1,12 +1,12 @@
 /* What-if simulation: a discrete-event loop around sched_t (sim.h). */
-#include "sim.h"
+#include "scheduling/sim.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched_private.h"
-#include "sim_private.h"
+#include "scheduling/sched_private.h"
+#include "scheduling/sim_private.h"
 
 typedef struct sim_job {
     int64_t submit_ms;
@@ -124,10 +124,9 @@ static int model_intern(sched_sim_t *sim, const char *model, uint32_t *out)
             *out = (uint32_t)i;
             return 0;
         }
-    char **m = xgrow(sim->cl.models, &sim->cl.models_cap, sim->cl.nmodels + 1, sizeof(*m));
-    if (!m)
+    if (CAIRN_GROW(sim->cl.models, sim->cl.models_cap, sim->cl.nmodels + 1) < 0)
         return SCHED_ENOMEM;
-    sim->cl.models = m;
+    char **m = sim->cl.models;
     if (!(m[sim->cl.nmodels] = xstrdup(model)))
         return SCHED_ENOMEM;
     *out = (uint32_t)sim->cl.nmodels++;
@@ -141,10 +140,8 @@ int sched_sim_node_add(sched_sim_t *sim, const sched_node_desc_t *d, cairn_error
     uint32_t id;
     if (d->name && sched_node_find(sim->s, d->name, &id) == 0)
         return errcode(err, SCHED_EINVAL, "simulation: node %s added twice", d->name);
-    uint32_t **gm = xgrow(sim->cl.gpu_model, &sim->cl.nodes_cap, sim->cl.nnodes + 1, sizeof(*gm));
-    if (!gm)
+    if (CAIRN_GROW(sim->cl.gpu_model, sim->cl.nodes_cap, sim->cl.nnodes + 1) < 0)
         return errcode(err, SCHED_ENOMEM, "out of memory");
-    sim->cl.gpu_model = gm;
     size_t cap = sim->cl.nnodes; /* ngpus grows alongside */
     uint32_t *ng = realloc(sim->cl.ngpus, (cap + 1) * sizeof(uint32_t));
     if (!ng)
@@ -202,10 +199,8 @@ int sched_sim_job_add(sched_sim_t *sim, int64_t submit_ms, const sched_job_spec_
                 return errcode(err, SCHED_EINVAL, "job %s task %s: negative duration",
                                spec->name ? spec->name : "", spec->tasks[t].name);
     }
-    sim_job_t *nj = xgrow(sim->jobs, &sim->jobs_cap, sim->njobs + 1, sizeof(*nj));
-    if (!nj)
+    if (CAIRN_GROW(sim->jobs, sim->jobs_cap, sim->njobs + 1) < 0)
         return errcode(err, SCHED_ENOMEM, "out of memory");
-    sim->jobs = nj;
     sim_job_t *j = &sim->jobs[sim->njobs];
     memset(j, 0, sizeof(*j));
     j->submit_ms = submit_ms;
@@ -243,10 +238,9 @@ static bool end_before(const end_ev_t *a, const end_ev_t *b)
 
 static int heap_push(sched_sim_t *sim, end_ev_t e)
 {
-    end_ev_t *h = xgrow(sim->heap, &sim->heap_cap, sim->nheap + 1, sizeof(*h));
-    if (!h)
+    if (CAIRN_GROW(sim->heap, sim->heap_cap, sim->nheap + 1) < 0)
         return SCHED_ENOMEM;
-    sim->heap = h;
+    end_ev_t *h = sim->heap;
     size_t i = sim->nheap++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
@@ -282,13 +276,11 @@ static end_ev_t heap_pop(sched_sim_t *sim)
 static void on_place_cb(const sched_event_t *ev, void *arg)
 {
     sched_sim_t *sim = arg;
-    uint64_t *p = xgrow(sim->placed, &sim->placed_cap, sim->nplaced + 1, sizeof(*p));
-    if (!p) {
+    if (CAIRN_GROW(sim->placed, sim->placed_cap, sim->nplaced + 1) < 0) {
         sim->st.events = UINT64_MAX; /* reported after the pass */
         return;
     }
-    sim->placed = p;
-    p[sim->nplaced++] = ev->u.place.attempt;
+    sim->placed[sim->nplaced++] = ev->u.place.attempt;
 }
 
 /* Submit job j at t; its tasks with nothing to wait for are ready now. */
@@ -309,11 +301,9 @@ static int submit_job(sched_sim_t *sim, uint32_t ji, int64_t t)
     }
     sim->st.events++;
     j->core_id = sched_job_count(sim->s);
-    uint32_t *bc = xgrow(sim->by_core, &sim->by_core_cap, j->core_id, sizeof(*bc));
-    if (!bc)
+    if (CAIRN_GROW(sim->by_core, sim->by_core_cap, j->core_id) < 0)
         return SCHED_ENOMEM;
-    sim->by_core = bc;
-    bc[j->core_id - 1] = ji;
+    sim->by_core[j->core_id - 1] = ji;
     /* dependents, as CSR */
     uint32_t n = j->spec->ntasks, total = 0;
     j->dep_first = calloc((size_t)n + 1, sizeof(uint32_t));
@@ -430,11 +420,9 @@ static int end_attempt(sched_sim_t *sim, uint64_t id, int64_t t, cairn_error_t *
     size_t nline = 0;
     sched_attempt_info_t q;
     for (uint64_t n = ai.next; n && sched_attempt_get(sim->s, n, &q) == 0; n = q.next) {
-        uint64_t *l = xgrow(sim->line, &sim->line_cap, nline + 1, sizeof(*l));
-        if (!l)
+        if (CAIRN_GROW(sim->line, sim->line_cap, nline + 1) < 0)
             return errcode(err, SCHED_ENOMEM, "out of memory");
-        sim->line = l;
-        l[nline++] = n;
+        sim->line[nline++] = n;
     }
     const uint64_t *line = sim->line;
     const sched_sim_outcome_t *o = outcome_of(sim, &ai);
@@ -483,29 +471,25 @@ static int after_pass(sched_sim_t *sim, int64_t t, cairn_error_t *err)
         uint32_t ji = sim->by_core[ai.job - 1];
         sim_job_t *j = &sim->jobs[ji];
         int shape = sim_shape_of(sim, &j->spec->tasks[ai.task]);
-        sched_sim_span_t *sp =
-            xgrow(sim->spans, &sim->spans_cap, sim->nspans + ai.nreplicas, sizeof(*sp));
-        uint32_t *so = xgrow(sim->span_of, &sim->span_of_cap, id, sizeof(*so));
-        if (shape < 0 || !sp || !so)
+        if (shape < 0 || CAIRN_GROW(sim->spans, sim->spans_cap, sim->nspans + ai.nreplicas) < 0 ||
+            CAIRN_GROW(sim->span_of, sim->span_of_cap, id) < 0)
             return errcode(err, SCHED_ENOMEM, "out of memory");
-        sim->spans = sp;
-        sim->span_of = so;
-        so[id - 1] = (uint32_t)sim->nspans + 1;
+        sim->span_of[id - 1] = (uint32_t)sim->nspans + 1;
         int64_t ready = j->ready_ms[ai.task] >= 0 ? j->ready_ms[ai.task] : t;
         for (uint32_t r = 0; r < ai.nreplicas; r++)
-            sp[sim->nspans++] = (sched_sim_span_t){.job = ji,
-                                                   .task = ai.task,
-                                                   .number = ai.number,
-                                                   .rank = r,
-                                                   .node = ai.allocs[r].node,
-                                                   .shape = (uint32_t)shape,
-                                                   .cpus = ai.allocs[r].ncores,
-                                                   .gpu_mask = ai.allocs[r].gpu_mask,
-                                                   .submit_ms = j->submit_ms,
-                                                   .ready_ms = ready,
-                                                   .placed_ms = t,
-                                                   .alloc_ms = t,
-                                                   .end_ms = t};
+            sim->spans[sim->nspans++] = (sched_sim_span_t){.job = ji,
+                                                           .task = ai.task,
+                                                           .number = ai.number,
+                                                           .rank = r,
+                                                           .node = ai.allocs[r].node,
+                                                           .shape = (uint32_t)shape,
+                                                           .cpus = ai.allocs[r].ncores,
+                                                           .gpu_mask = ai.allocs[r].gpu_mask,
+                                                           .submit_ms = j->submit_ms,
+                                                           .ready_ms = ready,
+                                                           .placed_ms = t,
+                                                           .alloc_ms = t,
+                                                           .end_ms = t};
         j->ready_ms[ai.task] = -1;
         sim->st.events++; /* the place */
         if (ai.queued) {
@@ -674,10 +658,9 @@ int sched_sim_shape(sched_sim_t *sim, uint32_t cpus, uint32_t gpus, const char *
             (s->model ? gpu_model && !strcmp(s->model, gpu_model) : !gpu_model))
             return (int)i;
     }
-    sim_shape_t *v = xgrow(sim->shapes, &sim->shapes_cap, sim->nshapes + 1, sizeof(*v));
-    if (!v)
+    if (CAIRN_GROW(sim->shapes, sim->shapes_cap, sim->nshapes + 1) < 0)
         return SCHED_ENOMEM;
-    sim->shapes = v;
+    sim_shape_t *v = sim->shapes;
     sim_shape_t *s = &v[sim->nshapes];
     sbuf_t b = {0};
     sb_printf(&b, "%uc", cpus);

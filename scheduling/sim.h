@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sched.h"
+#include "scheduling/sched.h"
 
 typedef struct sched_sim sched_sim_t;
 
@@ -132,7 +132,7 @@ const char *sched_sim_shape_name(const sched_sim_t *sim, uint32_t shape);
 
 typedef struct sched_sim_wait {
     uint32_t shape;
-    uint64_t count;                 /* attempts (rank 0 spans) */
+    uint64_t count; /* attempts (rank 0 spans) */
     /* wait = alloc - ready (from when it could run to when it got its
      * cores and GPUs: placed, or queued behind another attempt and that
      * one ended), nearest rank */

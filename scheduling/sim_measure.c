@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched_private.h"
-#include "sim.h"
-#include "sim_private.h"
+#include "scheduling/sched_private.h"
+#include "scheduling/sim.h"
+#include "scheduling/sim_private.h"
 
 static int cmp_i64(const void *a, const void *b)
 {

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sim.h"
+#include "scheduling/sim.h"
 
 /* The simulated cluster's GPUs: the model of each, interned. */
 typedef struct sim_cluster {

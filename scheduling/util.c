@@ -1,26 +1,11 @@
-/* Small helpers of the scheduling core: growable arrays, string buffers,
- * stable hashes. */
+/* Small helpers of the scheduling core: string buffers, stable hashes
+ * (growable arrays: common/grow.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched_private.h"
-
-void *xgrow(void *p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return p;
-    size_t ncap = *cap ? *cap : 8;
-    while (ncap < need)
-        ncap *= 2;
-    void *np = realloc(p, ncap * elem);
-    if (!np)
-        return NULL;
-    memset((char *)np + *cap * elem, 0, (ncap - *cap) * elem);
-    *cap = ncap;
-    return np;
-}
+#include "scheduling/sched_private.h"
 
 char *xstrdup(const char *s)
 {
@@ -118,8 +103,7 @@ uint64_t hash_mix(uint64_t x)
 
 /* Binary search of ids sorted by name. */
 bool ids_find(const uint32_t *ids, size_t n, const char *name,
-              const char *(*name_of)(const void *ctx, uint32_t id), const void *ctx,
-              uint32_t *out)
+              const char *(*name_of)(const void *ctx, uint32_t id), const void *ctx, uint32_t *out)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {

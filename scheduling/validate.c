@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched_private.h"
+#include "scheduling/sched_private.h"
 
 #define MAX_MEMORY (1ull << 50) /* 1 PiB */
 #define MAX_PRIORITY 1000000

@@ -1,5 +1,5 @@
 /* AssignTask -> exec_spec_t; see assign.h. */
-#include "assign.h"
+#include "worker/assign.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "outputs.h"
+#include "worker/outputs.h"
 
 void worker_assign_buf_fini(worker_assign_buf_t *b)
 {

@@ -10,9 +10,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "exec.h"
-#include "resources.h"
-#include "worker.pb-c.h"
+#include "proto/worker.pb-c.h"
+#include "worker/exec.h"
+#include "worker/resources.h"
 
 /* The spec and the memory it points into (besides m's own strings). */
 typedef struct worker_assign_buf {

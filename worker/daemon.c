@@ -49,7 +49,7 @@
  * Besides the loop, the worker has a guard process (exec_guard.c) that
  * ends every task's process tree when the worker dies.
  */
-#include "daemon.h"
+#include "worker/daemon.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,15 +64,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "assign.h"
-#include "daemon_private.h"
-#include "discover.h"
-#include "exec.h"
-#include "net.h"
-#include "outputs.h"
-#include "register_msg.h"
-#include "report.h"
-#include "resources.h"
+#include "proto/net.h"
+#include "worker/assign.h"
+#include "worker/daemon_private.h"
+#include "worker/discover.h"
+#include "worker/exec.h"
+#include "worker/outputs.h"
+#include "worker/register_msg.h"
+#include "worker/report.h"
+#include "worker/resources.h"
 
 /* ---- logging ------------------------------------------------------------- */
 

@@ -16,8 +16,8 @@
 #include <stdio.h>
 #include <uv.h>
 
-#include "link.h"
-#include "scheduling/error.h"
+#include "common/error.h"
+#include "worker/link.h"
 
 typedef struct worker_daemon worker_daemon_t;
 
@@ -46,7 +46,7 @@ typedef struct worker_daemon_config {
     bool handle_signals;           /* SIGTERM and SIGINT stop the daemon */
     const char *join_key_file;     /* the cluster's join secret (proto/join.h); NULL: none */
     const char *tls_cert, *tls_ca; /* for a tls+tcp:// scheduler (worker_link_config_t) */
-    bool allow_root_tasks; /* as root, run tasks submitted by root as root (exec.h) */
+    bool allow_root_tasks;         /* as root, run tasks submitted by root as root (exec.h) */
     /* Of the worker's environment, tasks get PATH, LANG and the variables
      * whose names match one of these fnmatch() globs (exec_config_t). */
     const char *const *pass_env;

@@ -7,14 +7,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "daemon.h"
-#include "exec.h"
-#include "link.h"
-#include "outputs.h"
-#include "register_msg.h"
-#include "report.h"
-#include "resources.h"
-#include "worker.pb-c.h"
+#include "proto/worker.pb-c.h"
+#include "worker/daemon.h"
+#include "worker/exec.h"
+#include "worker/link.h"
+#include "worker/outputs.h"
+#include "worker/register_msg.h"
+#include "worker/report.h"
+#include "worker/resources.h"
 
 #define DAEMON_REPORT_EVERY 3
 #define DAEMON_LOG_READ_MAX (1u << 20)

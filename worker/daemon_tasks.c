@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "assign.h"
-#include "daemon_private.h"
+#include "worker/assign.h"
+#include "worker/daemon_private.h"
 
 /* ---- the attempt table --------------------------------------------------- */
 

@@ -1,7 +1,7 @@
 /* worker_discover(): load a hwloc topology, then read CPUs and memory from
  * it (GPUs are in discover_gpu.c). */
-#include "discover.h"
-#include "discover_private.h"
+#include "worker/discover.h"
+#include "worker/discover_private.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -2,8 +2,8 @@
 #ifndef CAIRN_WORKER_DISCOVER_H
 #define CAIRN_WORKER_DISCOVER_H
 
-#include "scheduling/error.h"
-#include "resources.h"
+#include "common/error.h"
+#include "worker/resources.h"
 
 /* Discover this node's resources and store a new worker_resources_t in
  * *resp (the caller frees it with worker_resources_destroy()).

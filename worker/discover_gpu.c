@@ -11,7 +11,7 @@
  *   OpenCL "openclPdD":  GPUModel, OpenCLGlobalMemorySize
  *   DRM "cardN", "renderDN": nothing (and BMC VGA chips have them too)
  * No backend reports a driver or CUDA version. */
-#include "discover_private.h"
+#include "worker/discover_private.h"
 
 #include <errno.h>
 #include <stdlib.h>

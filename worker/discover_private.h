@@ -5,7 +5,7 @@
 #include <hwloc.h>
 #include <stdbool.h>
 
-#include "resources_private.h"
+#include "worker/resources_private.h"
 
 /* Fill r->gpus from the topology's PCI and OS devices. live: the topology is
  * this machine, so sysfs may be asked which kernel driver a GPU has.

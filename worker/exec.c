@@ -46,7 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "exec_private.h"
+#include "worker/exec_private.h"
 
 extern char **environ;
 

@@ -14,8 +14,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "identity.h"
-#include "scheduling/error.h"
+#include "common/error.h"
+#include "worker/identity.h"
 
 typedef struct worker_exec worker_exec_t;
 

@@ -39,7 +39,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "exec_private.h"
+#include "worker/exec_private.h"
 
 #define CGROUP2_MAGIC 0x63677270
 #define CGROUP_MOUNT "/sys/fs/cgroup"

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "exec_private.h"
+#include "worker/exec_private.h"
 
 void exec_strv_fini(exec_strv_t *s)
 {

@@ -25,8 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "exec_private.h"
-#include "fsperm.h"
+#include "common/fsperm.h"
+#include "worker/exec_private.h"
 
 #define LOG_DIR_MODE 0700
 #define LOG_FILE_MODE 0600

@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "exec_private.h"
+#include "worker/exec_private.h"
 
 #define GUARD_FD 3
 

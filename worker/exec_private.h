@@ -21,8 +21,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "exec.h"
-#include "identity.h"
+#include "worker/exec.h"
+#include "worker/identity.h"
 
 /* How often the process trees are sampled: every EXEC_SAMPLE_MS while an
  * attempt's memory limit is enforced by sampling, else every EXEC_SCAN_MS

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exec_private.h"
+#include "worker/exec_private.h"
 
 /* Read a small /proc file into buf (NUL-terminated); its length or -errno. */
 static ssize_t read_small(const char *path, char *buf, size_t len)

@@ -77,7 +77,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "exec_private.h"
+#include "worker/exec_private.h"
 
 #define CHILD_STACK (256 * 1024)
 #define MPOL_PREFERRED_ 1

@@ -55,7 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "exec_private.h"
+#include "worker/exec_private.h"
 
 enum { OWNER_UNSEEN = -2, OWNER_NONE = -1 };
 

@@ -12,7 +12,7 @@
  * the timeout; REGISTERED runs the heartbeat timer and (re)sends the queued
  * events on entry. One timer serves REGISTERING (reply timeout) and BACKOFF
  * (retry delay). */
-#include "link.h"
+#include "worker/link.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "net.h"
+#include "proto/net.h"
 
 #define LINK_RETRY_MIN_MS 200
 #define LINK_RETRY_MAX_MS 10000

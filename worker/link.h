@@ -22,9 +22,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "envelope.h"
-#include "join.h"
-#include "scheduling/error.h"
+#include "common/error.h"
+#include "proto/envelope.h"
+#include "proto/join.h"
 
 /* Log levels of the worker daemon's subsystems, lowest first. */
 typedef enum worker_log_level {

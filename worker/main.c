@@ -10,10 +10,10 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "daemon.h"
-#include "discover.h"
-#include "exec.h"
-#include "resources_print.h"
+#include "worker/daemon.h"
+#include "worker/discover.h"
+#include "worker/exec.h"
+#include "worker/resources_print.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 /* A connection whose nng_close() got stuck (nng 1.5.2, see
@@ -60,7 +60,7 @@ struct options {
     const char *join_key;
     const char *tls_cert, *tls_ca;
     bool allow_root_tasks;
-    bool insecure;           /* a tcp:// scheduler without TLS or join key is accepted */
+    bool insecure;             /* a tcp:// scheduler without TLS or join key is accepted */
     uint32_t report_hold_ms;   /* worker_daemon_config_t */
     uint64_t start_timeout_ms; /* worker_daemon_config_t */
     worker_log_level_t log_level;
@@ -71,54 +71,55 @@ struct options {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: cairn-worker [OPTIONS]\n"
-               "\n"
-               "The Cairn worker daemon: discovers this node's resources and runs the tasks\n"
-               "the scheduler assigns to it, until SIGTERM or SIGINT (its tasks die with it).\n"
-               "\n"
-               "Options:\n"
-               "  --scheduler URL     the scheduler's worker endpoint (default:\n"
-               "                      $CAIRN_WORKER_SCHEDULER, else\n"
-               "                      ipc://$XDG_STATE_HOME/cairn/workers.sock)\n"
-               "  --state-dir DIR     task logs and leftovers (default:\n"
-               "                      $XDG_STATE_HOME/cairn/worker-NAME)\n"
-               "  --log-file PATH     append the log there instead of stderr\n"
-               "  --log-level LEVEL   debug, info (default), warn or error\n"
-               "  --join-key FILE     the cluster's join secret (mode 600), when the\n"
-               "                      scheduler requires one\n"
-               "  --tls-cert FILE     certificate and key (PEM) for a tls+tcp:// scheduler\n"
-               "  --tls-ca FILE       CA (PEM) that signed the scheduler's certificate\n"
-               "  --insecure          take work from a plain tcp:// scheduler that neither\n"
-               "                      TLS (tls+tcp:// with --tls-ca) nor --join-key\n"
-               "                      authenticates (refused otherwise: exit 2)\n"
-               "  --allow-root-tasks  as root, run tasks submitted by root as root (tasks\n"
-               "                      run as their submitter; root's are refused otherwise;\n"
-               "                      also $CAIRN_ALLOW_ROOT_TASKS=1)\n"
-               "  --report-hold MS    while queued tasks keep the slots busy, send task\n"
-               "                      starts and successful ends at most MS ms late, many\n"
-               "                      in one message (default %d; 0: each at once)\n"
-               "  --start-timeout T   fail a task whose process has not exec'd its\n"
-               "                      program T after its start (a program or directory\n"
-               "                      on a hung file system, a stopped process) and kill\n"
-               "                      it: ms, s or m (default %ds)\n"
-               "  --pass-env GLOB     tasks also get the worker's variables whose names\n"
-               "                      match GLOB (repeatable, or comma-separated; e.g.\n"
-               "                      'LC_*,TZ'); they always get PATH and LANG, and\n"
-               "                      HOME, USER, LOGNAME and SHELL of their user\n"
-               "  --hash-max-bytes N  read at most N bytes (K, M, G or T) hashing one\n"
-               "                      attempt's outputs; an output that would go over is\n"
-               "                      'not hashed: too large' (default 64G; 0: no limit)\n"
-               "  --hash-timeout T    hash one attempt's outputs for at most T (s, m or h);\n"
-               "                      what is not done is 'not hashed: took too long'\n"
-               "                      (default 30m; 0: no limit)\n"
-               "  --print-resources   print the discovered resources and exit\n"
-               "  --json              with --print-resources: print JSON\n"
-               "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
-               "                      instead of discovering this machine\n"
-               "  --name NAME         node name (default: the host name)\n"
-               "  --label KEY=VALUE   add a node label (repeatable)\n"
-               "  -h, --help          show this help and exit\n"
-               "  -V, --version       show the version and exit\n",
+    fprintf(f,
+            "Usage: cairn-worker [OPTIONS]\n"
+            "\n"
+            "The Cairn worker daemon: discovers this node's resources and runs the tasks\n"
+            "the scheduler assigns to it, until SIGTERM or SIGINT (its tasks die with it).\n"
+            "\n"
+            "Options:\n"
+            "  --scheduler URL     the scheduler's worker endpoint (default:\n"
+            "                      $CAIRN_WORKER_SCHEDULER, else\n"
+            "                      ipc://$XDG_STATE_HOME/cairn/workers.sock)\n"
+            "  --state-dir DIR     task logs and leftovers (default:\n"
+            "                      $XDG_STATE_HOME/cairn/worker-NAME)\n"
+            "  --log-file PATH     append the log there instead of stderr\n"
+            "  --log-level LEVEL   debug, info (default), warn or error\n"
+            "  --join-key FILE     the cluster's join secret (mode 600), when the\n"
+            "                      scheduler requires one\n"
+            "  --tls-cert FILE     certificate and key (PEM) for a tls+tcp:// scheduler\n"
+            "  --tls-ca FILE       CA (PEM) that signed the scheduler's certificate\n"
+            "  --insecure          take work from a plain tcp:// scheduler that neither\n"
+            "                      TLS (tls+tcp:// with --tls-ca) nor --join-key\n"
+            "                      authenticates (refused otherwise: exit 2)\n"
+            "  --allow-root-tasks  as root, run tasks submitted by root as root (tasks\n"
+            "                      run as their submitter; root's are refused otherwise;\n"
+            "                      also $CAIRN_ALLOW_ROOT_TASKS=1)\n"
+            "  --report-hold MS    while queued tasks keep the slots busy, send task\n"
+            "                      starts and successful ends at most MS ms late, many\n"
+            "                      in one message (default %d; 0: each at once)\n"
+            "  --start-timeout T   fail a task whose process has not exec'd its\n"
+            "                      program T after its start (a program or directory\n"
+            "                      on a hung file system, a stopped process) and kill\n"
+            "                      it: ms, s or m (default %ds)\n"
+            "  --pass-env GLOB     tasks also get the worker's variables whose names\n"
+            "                      match GLOB (repeatable, or comma-separated; e.g.\n"
+            "                      'LC_*,TZ'); they always get PATH and LANG, and\n"
+            "                      HOME, USER, LOGNAME and SHELL of their user\n"
+            "  --hash-max-bytes N  read at most N bytes (K, M, G or T) hashing one\n"
+            "                      attempt's outputs; an output that would go over is\n"
+            "                      'not hashed: too large' (default 64G; 0: no limit)\n"
+            "  --hash-timeout T    hash one attempt's outputs for at most T (s, m or h);\n"
+            "                      what is not done is 'not hashed: took too long'\n"
+            "                      (default 30m; 0: no limit)\n"
+            "  --print-resources   print the discovered resources and exit\n"
+            "  --json              with --print-resources: print JSON\n"
+            "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
+            "                      instead of discovering this machine\n"
+            "  --name NAME         node name (default: the host name)\n"
+            "  --label KEY=VALUE   add a node label (repeatable)\n"
+            "  -h, --help          show this help and exit\n"
+            "  -V, --version       show the version and exit\n",
             WORKER_REPORT_HOLD_MS, EXEC_START_TIMEOUT_MS / 1000);
 }
 

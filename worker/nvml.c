@@ -1,6 +1,6 @@
 /* NVML through dlopen(); see nvml.h. Only the few types and entry points
  * used here are declared, with NVML's ABI (nvml.h of the CUDA toolkit). */
-#include "nvml.h"
+#include "worker/nvml.h"
 
 #include <dlfcn.h>
 #include <errno.h>

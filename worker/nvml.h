@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "scheduling/error.h"
+#include "common/error.h"
 
 typedef struct worker_nvml worker_nvml_t;
 

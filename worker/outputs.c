@@ -15,7 +15,7 @@
  * (setfsuid, setfsgid and the groups, made as raw system calls: they then
  * apply to that thread alone, where glibc's setgroups() would change every
  * thread of the worker) and gives it back before it returns. */
-#include "outputs.h"
+#include "worker/outputs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -33,7 +33,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "sha256.h"
+#include "proto/sha256.h"
 
 #define OUTPUT_READ_CHUNK (1u << 20)
 #define OUTPUT_DIR_DEPTH_MAX 256

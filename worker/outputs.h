@@ -30,8 +30,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "identity.h"
-#include "scheduling/error.h"
+#include "common/error.h"
+#include "worker/identity.h"
 
 /* Most outputs one task may declare, and the longest path. */
 #define WORKER_OUTPUTS_MAX 1024

@@ -3,7 +3,7 @@
  * The static part (resources, name, labels, versions) is built once into
  * blocks recorded in an arena and freed together; the running list is
  * rebuilt before every Register. */
-#include "register_msg.h"
+#include "worker/register_msg.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -12,9 +12,9 @@
 
 #include <stdint.h>
 
-#include "envelope.h"
-#include "resources.h"
-#include "scheduling/error.h"
+#include "common/error.h"
+#include "proto/envelope.h"
+#include "worker/resources.h"
 
 /* Core.numa_os_index of a core whose PUs span several NUMA domains. */
 #define WORKER_NUMA_NONE UINT32_MAX

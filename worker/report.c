@@ -1,5 +1,5 @@
 /* Resource reports; see report.h. */
-#include "report.h"
+#include "worker/report.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "nvml.h"
+#include "worker/nvml.h"
 
 typedef struct report_gpu {
     uint32_t index;

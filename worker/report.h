@@ -12,10 +12,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "envelope.h"
-#include "exec.h"
-#include "resources.h"
-#include "scheduling/error.h"
+#include "common/error.h"
+#include "proto/envelope.h"
+#include "worker/exec.h"
+#include "worker/resources.h"
 
 typedef struct worker_report worker_report_t;
 

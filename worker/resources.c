@@ -1,6 +1,6 @@
 /* The discovered resources record: accessors, name, labels, dump. */
-#include "resources_private.h"
-#include "validate.h"
+#include "proto/validate.h"
+#include "worker/resources_private.h"
 
 #include <errno.h>
 #include <stdlib.h>

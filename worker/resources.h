@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "scheduling/error.h"
+#include "common/error.h"
 
 #define WORKER_NODE_NAME_MAX 255
 #define WORKER_LABEL_KEY_MAX 63

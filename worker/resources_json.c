@@ -1,7 +1,7 @@
 /* JSON output of discovered resources. */
-#include "resources_print.h"
+#include "worker/resources_print.h"
 
-#include "json_print.h"
+#include "proto/json_print.h"
 
 #include <errno.h>
 

@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#include "resources.h"
+#include "worker/resources.h"
 
 /* Print r as one JSON object:
  *   {"node", "labels": {k: v}, "fingerprint": "16 hex digits", "packages",

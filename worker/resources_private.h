@@ -2,7 +2,7 @@
 #ifndef CAIRN_WORKER_RESOURCES_PRIVATE_H
 #define CAIRN_WORKER_RESOURCES_PRIVATE_H
 
-#include "resources.h"
+#include "worker/resources.h"
 
 struct worker_label {
     char *key;

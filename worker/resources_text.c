@@ -1,5 +1,5 @@
 /* Readable summary of discovered resources, in the spirit of lstopo. */
-#include "resources_print.h"
+#include "worker/resources_print.h"
 
 #include <errno.h>
 

@@ -44,8 +44,8 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,19 +58,19 @@
 #include <unistd.h>
 
 #include "bench_proc.h"
-#include "client.h"
-#include "envelope.h"
+#include "cluster/client.h"
+#include "proto/envelope.h"
 
 extern char **environ;
 
 static char g_bin[PATH_MAX];
 static char g_base[PATH_MAX - 64]; /* state directories go under it */
-static char g_wbase[PATH_MAX]; /* workers' state directories, if elsewhere */
+static char g_wbase[PATH_MAX];     /* workers' state directories, if elsewhere */
 static bool g_quick, g_keep, g_threads;
-static int g_pairs = 1; /* --pairs: nodes runs, two workers then many, alternately */
+static int g_pairs = 1;              /* --pairs: nodes runs, two workers then many, alternately */
 static const char *g_worker_args[8]; /* --worker-arg: extra cairn-worker arguments */
 static int g_nworker_args;
-static int g_perf_fd = -1;      /* --perf-ctl: perf record's control FIFO */
+static int g_perf_fd = -1;     /* --perf-ctl: perf record's control FIFO */
 static const char *g_perf_job; /* --perf-job: only jobs whose label holds this */
 
 static int64_t now_ns(void)
@@ -154,8 +154,8 @@ static void start_scheduler(cluster_t *c)
     char bin[PATH_MAX + 32], log[PATH_MAX + 32];
     snprintf(bin, sizeof(bin), "%s/cairn-scheduler", g_bin);
     snprintf(log, sizeof(log), "%s/scheduler.log", c->dir);
-    const char *argv[] = {bin, "--state-dir", c->dir, "--clients", c->curl,
-                          "--workers", c->wurl, "--restart-grace", "2s", NULL};
+    const char *argv[] = {bin,     "--state-dir",     c->dir, "--clients", c->curl, "--workers",
+                          c->wurl, "--restart-grace", "2s",   NULL};
     c->sched = spawn_daemon(argv, log);
 }
 
@@ -496,8 +496,8 @@ static Cairn__JobState wait_job(cluster_t *c, uint64_t id, uint32_t *succeeded)
         req.job_id = id;
         req.wait_ms = 60000;
         req.summary_only = true;
-        Cairn__JobStatusReply *r = call(c, CAIRN_MSG_JOB_STATUS, &req.base,
-                                        CAIRN_MSG_JOB_STATUS_REPLY);
+        Cairn__JobStatusReply *r =
+            call(c, CAIRN_MSG_JOB_STATUS, &req.base, CAIRN_MSG_JOB_STATUS_REPLY);
         Cairn__JobState s = r->job->state;
         if (succeeded)
             *succeeded = r->job->tasks_succeeded;
@@ -638,8 +638,8 @@ static void bench_w3(void)
     char extra[128] = "";
     double rate = 0; /* the hop figure is wall / tasks */
     run_job("W3 chain", &c, &b, extra, sizeof(extra), &rate);
-    printf("%-22s %8s %9s %9s %6s %12s %12s  %.3f ms per hop (task run included)\n", "",
-           "", "", "", "", "", "", rate > 0 ? 1e3 / rate : 0.0);
+    printf("%-22s %8s %9s %9s %6s %12s %12s  %.3f ms per hop (task run included)\n", "", "", "", "",
+           "", "", "", rate > 0 ? 1e3 / rate : 0.0);
     jobb_fini(&b);
     cluster_kill(&c);
 }
@@ -727,8 +727,7 @@ static void bench_latency(void)
     qsort(lat, n, sizeof(int64_t), cmp_i64);
     char extra[160];
     snprintf(extra, sizeof(extra), "submit->start p50 %.3f ms, p99 %.3f ms, max %.3f ms",
-             (double)lat[n / 2] / 1e6, (double)lat[(n * 99) / 100] / 1e6,
-             (double)lat[n - 1] / 1e6);
+             (double)lat[n / 2] / 1e6, (double)lat[(n * 99) / 100] / 1e6, (double)lat[n - 1] / 1e6);
     row("latency (1-task jobs)", n, wall, s1 - s0, w1 - w0, extra);
     free(lat);
     close(fd);
@@ -788,27 +787,28 @@ static void write_tiny_topology(const char *path, int pu)
     if (!f)
         die("%s: %s", path, strerror(errno));
     unsigned mask = 1u << pu;
-    fprintf(f,
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-            "<!DOCTYPE topology SYSTEM \"hwloc2.dtd\">\n"
-            "<topology version=\"2.0\">\n"
-            "  <object type=\"Machine\" os_index=\"0\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
-            "allowed_cpuset=\"0x%08x\" nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" "
-            "allowed_nodeset=\"0x00000001\" gp_index=\"1\">\n"
-            "    <object type=\"NUMANode\" os_index=\"0\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
-            "nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" gp_index=\"2\" "
-            "local_memory=\"2147483648\"/>\n"
-            "    <object type=\"Package\" os_index=\"0\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
-            "nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" gp_index=\"3\">\n"
-            "      <object type=\"Core\" os_index=\"0\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
-            "nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" gp_index=\"4\">\n"
-            "        <object type=\"PU\" os_index=\"%d\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
-            "nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" gp_index=\"5\"/>\n"
-            "      </object>\n"
-            "    </object>\n"
-            "  </object>\n"
-            "</topology>\n",
-            mask, mask, mask, mask, mask, mask, mask, mask, mask, pu, mask, mask);
+    fprintf(
+        f,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<!DOCTYPE topology SYSTEM \"hwloc2.dtd\">\n"
+        "<topology version=\"2.0\">\n"
+        "  <object type=\"Machine\" os_index=\"0\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
+        "allowed_cpuset=\"0x%08x\" nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" "
+        "allowed_nodeset=\"0x00000001\" gp_index=\"1\">\n"
+        "    <object type=\"NUMANode\" os_index=\"0\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
+        "nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" gp_index=\"2\" "
+        "local_memory=\"2147483648\"/>\n"
+        "    <object type=\"Package\" os_index=\"0\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
+        "nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" gp_index=\"3\">\n"
+        "      <object type=\"Core\" os_index=\"0\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
+        "nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" gp_index=\"4\">\n"
+        "        <object type=\"PU\" os_index=\"%d\" cpuset=\"0x%08x\" complete_cpuset=\"0x%08x\" "
+        "nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" gp_index=\"5\"/>\n"
+        "      </object>\n"
+        "    </object>\n"
+        "  </object>\n"
+        "</topology>\n",
+        mask, mask, mask, mask, mask, mask, mask, mask, mask, pu, mask, mask);
     fclose(f);
 }
 
@@ -874,8 +874,8 @@ static void bench_nodes(void)
     }
     if (g_pairs > 1) {
         qsort(ratios, (size_t)g_pairs, sizeof(double), cmp_double);
-        double med = g_pairs % 2 ? ratios[g_pairs / 2]
-                                 : (ratios[g_pairs / 2 - 1] + ratios[g_pairs / 2]) / 2;
+        double med =
+            g_pairs % 2 ? ratios[g_pairs / 2] : (ratios[g_pairs / 2 - 1] + ratios[g_pairs / 2]) / 2;
         printf("%-22s %8s %9s %9s %6s %12s %12s  %d pairs: median %.0f%% (%.0f-%.0f%%)\n", "", "",
                "", "", "", "", "", g_pairs, med, ratios[0], ratios[g_pairs - 1]);
     }
@@ -904,13 +904,19 @@ static bool wanted(const char *only, const char *name)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"bin", required_argument, NULL, 'b'}, {"only", required_argument, NULL, 'o'},
-        {"dir", required_argument, NULL, 'd'}, {"worker-dir", required_argument, NULL, 'w'},
-        {"quick", no_argument, NULL, 'q'},     {"keep", no_argument, NULL, 'k'},
-        {"threads", no_argument, NULL, 't'},   {"worker-arg", required_argument, NULL, 'a'},
+        {"bin", required_argument, NULL, 'b'},
+        {"only", required_argument, NULL, 'o'},
+        {"dir", required_argument, NULL, 'd'},
+        {"worker-dir", required_argument, NULL, 'w'},
+        {"quick", no_argument, NULL, 'q'},
+        {"keep", no_argument, NULL, 'k'},
+        {"threads", no_argument, NULL, 't'},
+        {"worker-arg", required_argument, NULL, 'a'},
         {"pairs", required_argument, NULL, 'p'},
-        {"perf-ctl", required_argument, NULL, 'c'}, {"perf-job", required_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+        {"perf-ctl", required_argument, NULL, 'c'},
+        {"perf-job", required_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *only = NULL;
     int ch;

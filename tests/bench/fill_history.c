@@ -17,8 +17,8 @@
 
 #include <sqlite3.h>
 
-#include "audit.h"
-#include "history.h"
+#include "scheduler/audit.h"
+#include "scheduler/history.h"
 
 #define FIRST_ID 1000000000000ull
 

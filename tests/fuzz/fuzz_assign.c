@@ -6,9 +6,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "assign.h"
-#include "discover.h"
-#include "envelope.h"
+#include "proto/envelope.h"
+#include "worker/assign.h"
+#include "worker/discover.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

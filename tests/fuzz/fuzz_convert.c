@@ -8,9 +8,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "convert.h"
-#include "envelope.h"
 #include "fuzz_common.h"
+#include "proto/envelope.h"
+#include "scheduler/convert.h"
 
 static void on_place(const sched_event_t *ev, void *arg)
 {

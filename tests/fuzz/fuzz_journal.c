@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "convert.h"
 #include "fuzz_common.h"
+#include "scheduler/convert.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

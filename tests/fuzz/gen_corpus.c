@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert.h"
-#include "envelope.h"
-#include "spec.h"
+#include "cluster/spec.h"
+#include "proto/envelope.h"
+#include "scheduler/convert.h"
 
 static void write_file(const char *dir, const char *sub, int n, const void *buf, size_t len)
 {
@@ -47,12 +47,9 @@ static void journal(const char *dir, int n, const Cairn__JobSpec *js)
     static const uint32_t cores[2] = {0, 1};
     sched_alloc_desc_t alloc = {.node = 1, .ncores = 2, .cores = cores, .memory_bytes = 1 << 20};
     sched_event_t evs[6] = {
-        {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 2},
-        {.type = SCHED_EV_PLACE, .time_ms = 3},
-        {.type = SCHED_EV_START, .time_ms = 4},
-        {.type = SCHED_EV_FINISH, .time_ms = 5},
-        {.type = SCHED_EV_CANCEL, .time_ms = 6},
-        {.type = SCHED_EV_NODE_STATE, .time_ms = 7},
+        {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 2}, {.type = SCHED_EV_PLACE, .time_ms = 3},
+        {.type = SCHED_EV_START, .time_ms = 4},      {.type = SCHED_EV_FINISH, .time_ms = 5},
+        {.type = SCHED_EV_CANCEL, .time_ms = 6},     {.type = SCHED_EV_NODE_STATE, .time_ms = 7},
     };
     evs[0].u.submit = *conv_job_spec(cj);
     evs[1].u.place.job = 1;

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "client.pb-c.h"
-#include "envelope.h"
-#include "sign.h"
+#include "proto/client.pb-c.h"
+#include "proto/envelope.h"
+#include "proto/sign.h"
 
 static char certs_dir[64];
 

@@ -10,10 +10,10 @@
 #include <string.h>
 
 #include "../fuzz/fuzz_common.h"
-#include "convert.h"
-#include "envelope.h"
+#include "cluster/spec.h"
 #include "leak_check.h"
-#include "spec.h"
+#include "proto/envelope.h"
+#include "scheduler/convert.h"
 
 /* --- a growable text buffer for generated specs ------------------------- */
 
@@ -417,8 +417,7 @@ LEAK_TEST(hostile_conv, invalid_utf8_refused_on_the_wire)
     uint8_t *buf = NULL;
     size_t len = 0;
     cairn_error_t err;
-    cr_assert_eq(cairn_msg_encode(CAIRN_MSG_SUBMIT, &r.base, &buf, &len, &err), 0, "%s",
-                 err.text);
+    cr_assert_eq(cairn_msg_encode(CAIRN_MSG_SUBMIT, &r.base, &buf, &len, &err), 0, "%s", err.text);
     uint8_t *p = memmem(buf, len, "tXXq", 4);
     cr_assert_not_null(p);
     p[1] = 0xff;

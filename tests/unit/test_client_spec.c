@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/spec.h"
+#include "cluster/spec_private.h"
 #include "leak_check.h"
-#include "spec.h"
-#include "spec_private.h"
-#include "sha256.h"
+#include "proto/sha256.h"
 
 static char *spec_path(const char *file)
 {
@@ -346,11 +346,21 @@ Test(spec, gpu_memory_sizes)
         int rc;
         uint64_t want;
     } cases[] = {
-        {"80G", 0, 80000000000ull},   {"80GB", 0, 80000000000ull}, {"79.6Gi", 0, 85469849190ull},
-        {"80GiB", 0, 80ull << 30},    {"24G", 0, 24000000000ull},  {"1.5T", 0, 1500000000000ull},
-        {"512M", 0, 512000000ull},    {"512Mi", 0, 512ull << 20},  {"100", 0, 100},
-        {"2P", 0, 2000000000000000ull}, {"", -1, 0},              {"G", -1, 0},
-        {"-80G", -1, 0},              {"80 G", -1, 0},             {"80X", -1, 0},
+        {"80G", 0, 80000000000ull},
+        {"80GB", 0, 80000000000ull},
+        {"79.6Gi", 0, 85469849190ull},
+        {"80GiB", 0, 80ull << 30},
+        {"24G", 0, 24000000000ull},
+        {"1.5T", 0, 1500000000000ull},
+        {"512M", 0, 512000000ull},
+        {"512Mi", 0, 512ull << 20},
+        {"100", 0, 100},
+        {"2P", 0, 2000000000000000ull},
+        {"", -1, 0},
+        {"G", -1, 0},
+        {"-80G", -1, 0},
+        {"80 G", -1, 0},
+        {"80X", -1, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint64_t v = 0;
@@ -591,26 +601,26 @@ LEAK_TEST(spec, large_matrix_with_per_combination_needs)
  * it points at. Values inherited from defaults: point there. */
 LEAK_TEST(spec, where_places_paths)
 {
-    const char *yaml = "name: j\n"                                        /* 1 */
-                       "defaults:\n"                                       /* 2 */
-                       "  resources: {cpus: 2, gpus: 1}\n"                 /* 3 */
-                       "  retry: {on: [timeout, 'exit:3', 'exit:7']}\n"   /* 4 */
-                       "  env: {A: '1'}\n"                                 /* 5 */
-                       "tasks:\n"                                          /* 6 */
-                       "  - name: prep\n"                                  /* 7 */
-                       "    shell: echo\n"                                 /* 8 */
-                       "  - name: train\n"                                 /* 9 */
-                       "    matrix: {C: [1, 2]}\n"                         /* 10 */
-                       "    needs: [prep]\n"                               /* 11 */
-                       "    run: [python3, t.py]\n"                        /* 12 */
-                       "    env: {B: x, A: '2'}\n"                         /* 13 */
-                       "    labels: {zone: a}\n"                           /* 14 */
+    const char *yaml = "name: j\n"                                              /* 1 */
+                       "defaults:\n"                                            /* 2 */
+                       "  resources: {cpus: 2, gpus: 1}\n"                      /* 3 */
+                       "  retry: {on: [timeout, 'exit:3', 'exit:7']}\n"         /* 4 */
+                       "  env: {A: '1'}\n"                                      /* 5 */
+                       "tasks:\n"                                               /* 6 */
+                       "  - name: prep\n"                                       /* 7 */
+                       "    shell: echo\n"                                      /* 8 */
+                       "  - name: train\n"                                      /* 9 */
+                       "    matrix: {C: [1, 2]}\n"                              /* 10 */
+                       "    needs: [prep]\n"                                    /* 11 */
+                       "    run: [python3, t.py]\n"                             /* 12 */
+                       "    env: {B: x, A: '2'}\n"                              /* 13 */
+                       "    labels: {zone: a}\n"                                /* 14 */
                        "    resources: {gpu: {model: H100, min_memory: 80G}}\n" /* 15 */
-                       "    replicas: 2\n"                                 /* 16 */
-                       "  - name: eval\n"                                  /* 17 */
-                       "    matrix: {C: [1, 2]}\n"                         /* 18 */
-                       "    needs: [prep, train]\n"                        /* 19 */
-                       "    run: [x]\n";                                   /* 20 */
+                       "    replicas: 2\n"                                      /* 16 */
+                       "  - name: eval\n"                                       /* 17 */
+                       "    matrix: {C: [1, 2]}\n"                              /* 18 */
+                       "    needs: [prep, train]\n"                             /* 19 */
+                       "    run: [x]\n";                                        /* 20 */
     static const struct {
         const char *path, *at;
     } rows[] = {

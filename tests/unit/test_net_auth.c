@@ -22,7 +22,7 @@ const char *__lsan_default_suppressions(void)
 {
     return "leak:nng_msg_alloc\n";
 }
-#include "net.h"
+#include "proto/net.h"
 
 #define PREAUTH (64 * 1024)
 

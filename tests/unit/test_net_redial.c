@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "leak_check.h"
-#include "net.h"
+#include "proto/net.h"
 
 const char *__lsan_default_suppressions(void);
 const char *__lsan_default_suppressions(void)

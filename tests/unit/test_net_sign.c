@@ -11,10 +11,10 @@
 #include <string.h>
 
 #include "certs.h"
-#include "client.pb-c.h"
-#include "envelope.h"
 #include "leak_check.h"
-#include "sign.h"
+#include "proto/client.pb-c.h"
+#include "proto/envelope.h"
+#include "proto/sign.h"
 
 static void setup(void)
 {

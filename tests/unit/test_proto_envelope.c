@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "envelope.h"
+#include "proto/envelope.h"
 
 #include "leak_check.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "envelope.h"
+#include "proto/envelope.h"
 
 #include "count_alloc.h"
 #include "leak_check.h"

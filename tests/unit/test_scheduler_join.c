@@ -4,10 +4,10 @@
  * The HMAC itself is checked against RFC 4231's test vector. */
 #include <sys/stat.h>
 
-#include "join.h"
 #include "leak_check.h"
+#include "proto/join.h"
+#include "proto/sha256.h"
 #include "sched_harness.h"
-#include "sha256.h"
 
 static void write_key(const char *path, const char *key, mode_t mode)
 {

@@ -10,7 +10,7 @@
  * alice for TLS, so that the test controls the bytes: what the cairn CLI
  * would send, and what someone who copied them could. */
 #include "certs.h"
-#include "net.h"
+#include "proto/net.h"
 #include "sched_harness.h"
 
 typedef struct raw {

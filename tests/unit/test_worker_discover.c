@@ -8,11 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "discover.h"
-#include "json_print.h"
 #include "leak_check.h"
-#include "resources_print.h"
-#include "resources_private.h"
+#include "proto/json_print.h"
+#include "worker/discover.h"
+#include "worker/resources_print.h"
+#include "worker/resources_private.h"
 
 static char *fixture_path(const char *name)
 {

@@ -21,11 +21,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "exec.h"
-#include "exec_private.h"
 #include "leak_check.h"
-#include "self_user.h"
 #include "proc_check.h"
+#include "self_user.h"
+#include "worker/exec.h"
+#include "worker/exec_private.h"
 
 #define MAXR 8
 

@@ -23,11 +23,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemon.h"
-#include "exec_private.h"
 #include "leak_check.h"
 #include "pool_block.h"
 #include "self_user.h"
+#include "worker/daemon.h"
+#include "worker/exec_private.h"
 
 /* A message queued to a pipe that closes is freed later by nng's reaper
  * thread, which may run after the test's leak check (and nng_fini() would
@@ -37,8 +37,8 @@ const char *__lsan_default_suppressions(void)
 {
     return "leak:nng_msg_alloc\nleak:libnng.so\n";
 }
-#include "net.h"
-#include "sha256.h"
+#include "proto/net.h"
+#include "proto/sha256.h"
 
 #define WORKER_BIN CAIRN_BIN_DIR "/cairn-worker"
 #define HGX_TOPO CAIRN_TOPO_DIR "/hgx-h100-8gpu.xml"

@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
-#include "discover.h"
 #include "leak_check.h"
-#include "nvml.h"
-#include "register_msg.h"
-#include "report.h"
+#include "worker/daemon.h"
+#include "worker/discover.h"
+#include "worker/nvml.h"
+#include "worker/register_msg.h"
+#include "worker/report.h"
 
 #define HGX_TOPO CAIRN_TOPO_DIR "/hgx-h100-8gpu.xml"
 

@@ -17,9 +17,9 @@
 #include <uv.h>
 
 #include "leak_check.h"
-#include "outputs.h"
 #include "pool_block.h"
-#include "sha256.h"
+#include "proto/sha256.h"
+#include "worker/outputs.h"
 
 #define DEADLINE_MS 15000
 

@@ -7,13 +7,13 @@
  * one else: whoever can write it can replace the files in it. Files are
  * created 0600; an existing one must be a regular file of the same user
  * (not a symbolic link) and loses the mode bits the caller denies. */
-#ifndef CAIRN_PROTO_FSPERM_H
-#define CAIRN_PROTO_FSPERM_H
+#ifndef CAIRN_COMMON_FSPERM_H
+#define CAIRN_COMMON_FSPERM_H
 
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "scheduling/error.h"
+#include "common/error.h"
 
 /* Whether st (of path, what names it in messages) belongs to the effective
  * user and is writable by no one else: 0, or -EPERM with err saying which

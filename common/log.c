@@ -1,4 +1,4 @@
-#include "log.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -7,12 +7,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fsperm.h"
+#include "common/fsperm.h"
 
 static const char *const names[] = {"debug", "info", "warn", "error"};
 
-int daemon_log_open(daemon_log_t *l, const char *prog, const char *path, log_level_t min,
-                    cairn_error_t *err)
+int cairn_log_open(cairn_log_t *l, const char *prog, const char *path, cairn_log_level_t min,
+                   cairn_error_t *err)
 {
     l->prog = prog;
     l->min = min;
@@ -34,24 +34,29 @@ int daemon_log_open(daemon_log_t *l, const char *prog, const char *path, log_lev
     return 0;
 }
 
-void daemon_log_close(daemon_log_t *l)
+void cairn_log_close(cairn_log_t *l)
 {
     if (l->f && l->f != stderr)
         fclose(l->f);
     l->f = stderr;
 }
 
-int daemon_log_level_parse(const char *s, log_level_t *out)
+int cairn_log_level_parse(const char *s, cairn_log_level_t *out)
 {
     for (int i = 0; i < 4; i++)
         if (strcmp(s, names[i]) == 0) {
-            *out = (log_level_t)i;
+            *out = (cairn_log_level_t)i;
             return 0;
         }
     return -EINVAL;
 }
 
-void dlog(daemon_log_t *l, log_level_t lvl, const char *fmt, ...)
+const char *cairn_log_level_name(cairn_log_level_t lvl)
+{
+    return (unsigned)lvl < 4 ? names[lvl] : "?";
+}
+
+void cairn_log(cairn_log_t *l, cairn_log_level_t lvl, const char *fmt, ...)
 {
     if (!l || lvl < l->min)
         return;
@@ -62,7 +67,7 @@ void dlog(daemon_log_t *l, log_level_t lvl, const char *fmt, ...)
     char line[1024];
     int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, l->prog, names[lvl]);
+                     tm.tm_sec, ts.tv_nsec / 1000000, l->prog, cairn_log_level_name(lvl));
     va_list ap;
     va_start(ap, fmt);
     if (n > 0 && (size_t)n < sizeof(line))

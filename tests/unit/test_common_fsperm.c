@@ -1,4 +1,4 @@
-/* Private state on disk (proto/fsperm.h): the checks every daemon applies
+/* Private state on disk (common/fsperm.h): the checks every daemon applies
  * to its state directory, and the modes of the files it keeps there. */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fsperm.h"
+#include "common/fsperm.h"
 
 static char dir[64];
 

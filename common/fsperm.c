@@ -1,5 +1,5 @@
 /* Private state on disk; see fsperm.h. */
-#include "fsperm.h"
+#include "common/fsperm.h"
 
 #include <errno.h>
 #include <fcntl.h>
