@@ -3,84 +3,85 @@
 
 #include "scheduling/sched_private.h"
 
-static void dump_node(sbuf_t *b, const sched_node_t *n)
+static void dump_node(cairn_buf_t *b, const sched_node_t *n)
 {
     uint32_t ids[SCHED_MAX_CORES_PER_NODE], k = 0;
-    sb_printf(b, "node %u %s %s ", n->id, n->name, sched_node_state_name(n->state));
+    cairn_buf_printf(b, "node %u %s %s ", n->id, n->name, sched_node_state_name(n->state));
     if (n->drained)
-        sb_printf(b, "drained[%s] ", n->drain_reason ? n->drain_reason : "");
-    sb_printf(b, "mem %llu/%llu ", (unsigned long long)n->mem_free,
-              (unsigned long long)n->mem_total);
+        cairn_buf_printf(b, "drained[%s] ", n->drain_reason ? n->drain_reason : "");
+    cairn_buf_printf(b, "mem %llu/%llu ", (unsigned long long)n->mem_free,
+                     (unsigned long long)n->mem_total);
     for (uint32_t i = 0; i < n->ncores; i++)
         if (bit_test(n->core_free, i))
             ids[k++] = i;
-    sb_printf(b, "cores %u/%u ", n->free_cores, n->ncores);
+    cairn_buf_printf(b, "cores %u/%u ", n->free_cores, n->ncores);
     sb_idset(b, "free", ids, k);
     k = 0;
     for (uint32_t i = 0; i < n->ngpus; i++)
         if (n->gpu_free >> i & 1)
             ids[k++] = i;
-    sb_printf(b, " gpus %u/%u ", n->free_gpus, n->ngpus);
+    cairn_buf_printf(b, " gpus %u/%u ", n->free_gpus, n->ngpus);
     sb_idset(b, "free", ids, k);
-    sb_printf(b, "\n");
+    cairn_buf_printf(b, "\n");
 }
 
-static void dump_task(sbuf_t *b, const sched_task_t *t, uint32_t i)
+static void dump_task(cairn_buf_t *b, const sched_task_t *t, uint32_t i)
 {
-    sb_printf(b, "  task %u %s %s attempts %u seed %llu", i, t->name,
-              sched_task_state_name(t->state), t->attempts, (unsigned long long)t->seed);
+    cairn_buf_printf(b, "  task %u %s %s attempts %u seed %llu", i, t->name,
+                     sched_task_state_name(t->state), t->attempts, (unsigned long long)t->seed);
     if (t->state == SCHED_TASK_RETRYING)
-        sb_printf(b, " ready_at %lld", (long long)t->ready_at_ms);
+        cairn_buf_printf(b, " ready_at %lld", (long long)t->ready_at_ms);
     if (t->cancel_requested)
-        sb_printf(b, " cancel_requested");
+        cairn_buf_printf(b, " cancel_requested");
     if (t->cancelled_upstream)
-        sb_printf(b, " upstream");
+        cairn_buf_printf(b, " upstream");
     if (t->state == SCHED_TASK_PENDING)
-        sb_printf(b, " waiting_on %u", t->unfinished_deps);
-    sb_printf(b, "\n");
+        cairn_buf_printf(b, " waiting_on %u", t->unfinished_deps);
+    cairn_buf_printf(b, "\n");
 }
 
-static void dump_attempt(sbuf_t *b, const sched_t *s, const sched_attempt_t *at)
+static void dump_attempt(cairn_buf_t *b, const sched_t *s, const sched_attempt_t *at)
 {
-    sb_printf(b, "attempt %llu job%u/%s #%u %s", (unsigned long long)at->id, at->job,
-              s->jobs[at->job - 1].tasks[at->task].name, at->number,
-              at->running ? "running" : sched_end_name((sched_end_t)at->end));
+    cairn_buf_printf(b, "attempt %llu job%u/%s #%u %s", (unsigned long long)at->id, at->job,
+                     s->jobs[at->job - 1].tasks[at->task].name, at->number,
+                     at->running ? "running" : sched_end_name((sched_end_t)at->end));
     if (!at->running && at->end == SCHED_END_EXIT)
-        sb_printf(b, " %d", at->exit_code);
+        cairn_buf_printf(b, " %d", at->exit_code);
     if (!at->running && at->end == SCHED_END_SIGNAL)
-        sb_printf(b, " sig%d", at->signal);
-    sb_printf(b, " t=%lld/%lld/%lld", (long long)at->placed_ms, (long long)at->started_ms,
-              (long long)at->ended_ms);
+        cairn_buf_printf(b, " sig%d", at->signal);
+    cairn_buf_printf(b, " t=%lld/%lld/%lld", (long long)at->placed_ms, (long long)at->started_ms,
+                     (long long)at->ended_ms);
     if (at->after)
-        sb_printf(b, " after=%llu%s", (unsigned long long)at->after, at->queued ? " queued" : "");
+        cairn_buf_printf(b, " after=%llu%s", (unsigned long long)at->after,
+                         at->queued ? " queued" : "");
     for (uint32_t i = 0; i < at->nreplicas; i++) {
         const sched_alloc_desc_t *a = &at->allocs[i];
         uint32_t gpus[SCHED_MAX_GPUS_PER_NODE], ng = 0;
         for (uint32_t g = 0; g < 64; g++)
             if (a->gpu_mask >> g & 1)
                 gpus[ng++] = g;
-        sb_printf(b, " %s ", s->nodes[a->node].name);
+        cairn_buf_printf(b, " %s ", s->nodes[a->node].name);
         sb_idset(b, "gpu", gpus, ng);
-        sb_printf(b, " ");
+        cairn_buf_printf(b, " ");
         sb_idset(b, "core", a->cores, a->ncores);
-        sb_printf(b, " mem=%llu", (unsigned long long)a->memory_bytes);
+        cairn_buf_printf(b, " mem=%llu", (unsigned long long)a->memory_bytes);
     }
-    sb_printf(b, "\n");
+    cairn_buf_printf(b, "\n");
 }
 
 char *sched_dump(const sched_t *s)
 {
-    sbuf_t b = {0};
+    cairn_buf_t b = {0};
     for (size_t i = 0; i < s->nnodes; i++)
         dump_node(&b, &s->nodes[i]);
     for (size_t i = 0; i < s->njobs; i++) {
         const sched_job_t *j = &s->jobs[i];
-        sb_printf(&b, "job %u %s seed %llu tasks %u ended %u\n", j->id, j->name,
-                  (unsigned long long)j->seed, j->ntasks, j->nended);
+        cairn_buf_printf(&b, "job %u %s seed %llu tasks %u ended %u\n", j->id, j->name,
+                         (unsigned long long)j->seed, j->ntasks, j->nended);
         for (uint32_t k = 0; k < j->ntasks; k++)
             dump_task(&b, &j->tasks[k], k);
     }
     for (size_t i = 0; i < s->nattempts; i++)
         dump_attempt(&b, s, &s->attempts[i]);
-    return sb_take(&b);
+    return cairn_buf_take(&b);
 }

@@ -6,36 +6,36 @@
 
 #include "scheduling/sched_private.h"
 
-static void alloc_str(sbuf_t *b, const sched_t *s, const sched_alloc_desc_t *a)
+static void alloc_str(cairn_buf_t *b, const sched_t *s, const sched_alloc_desc_t *a)
 {
     uint32_t gpus[SCHED_MAX_GPUS_PER_NODE], ng = 0;
     for (uint32_t i = 0; i < 64; i++)
         if (a->gpu_mask >> i & 1)
             gpus[ng++] = i;
-    sb_printf(b, "%s ", s->nodes[a->node].name);
+    cairn_buf_printf(b, "%s ", s->nodes[a->node].name);
     if (ng) {
         sb_idset(b, "gpu", gpus, ng);
-        sb_printf(b, " ");
+        cairn_buf_printf(b, " ");
     }
     sb_idset(b, "core", a->cores, a->ncores);
-    sb_printf(b, " mem=%llu", (unsigned long long)a->memory_bytes);
+    cairn_buf_printf(b, " mem=%llu", (unsigned long long)a->memory_bytes);
 }
 
 char *sched_place_str(const sched_t *s, const sched_event_t *ev)
 {
-    sbuf_t b = {0};
+    cairn_buf_t b = {0};
     if (ev->type != SCHED_EV_PLACE)
         return NULL;
     const char *name = sched_task_name(s, ev->u.place.job, ev->u.place.task);
-    sb_printf(&b, "job%u %s a%llu ->", ev->u.place.job, name ? name : "?",
-              (unsigned long long)ev->u.place.attempt);
+    cairn_buf_printf(&b, "job%u %s a%llu ->", ev->u.place.job, name ? name : "?",
+                     (unsigned long long)ev->u.place.attempt);
     for (uint32_t i = 0; i < ev->u.place.nreplicas; i++) {
-        sb_printf(&b, i ? " + " : " ");
+        cairn_buf_printf(&b, i ? " + " : " ");
         alloc_str(&b, s, &ev->u.place.allocs[i]);
     }
     if (ev->u.place.after)
-        sb_printf(&b, " after a%llu", (unsigned long long)ev->u.place.after);
-    return sb_take(&b);
+        cairn_buf_printf(&b, " after a%llu", (unsigned long long)ev->u.place.after);
+    return cairn_buf_take(&b);
 }
 
 /* A short duration: "350 ms", "12 s", "4m05s", "2h10m" (seconds rounded up). */
@@ -64,27 +64,28 @@ static const char *task_word(const sched_t *s, const sched_task_t *t)
     return sched_task_state_word(t->state);
 }
 
-static void explain_deps(sbuf_t *b, const sched_t *s, const sched_job_t *j, const sched_task_t *t)
+static void explain_deps(cairn_buf_t *b, const sched_t *s, const sched_job_t *j,
+                         const sched_task_t *t)
 {
     uint32_t shown = 0, waiting = 0;
-    sb_printf(b, "waiting for dependencies:");
+    cairn_buf_printf(b, "waiting for dependencies:");
     for (uint32_t k = 0; k < t->ndeps; k++) {
         const sched_task_t *d = &j->tasks[t->deps[k]];
         if (d->state == SCHED_TASK_SUCCEEDED)
             continue;
         waiting++;
         if (shown < 5) {
-            sb_printf(b, "%s dependency %s %s", shown ? ";" : "", d->name, task_word(s, d));
+            cairn_buf_printf(b, "%s dependency %s %s", shown ? ";" : "", d->name, task_word(s, d));
             shown++;
         }
     }
     if (waiting > shown)
-        sb_printf(b, "; and %u more", waiting - shown);
+        cairn_buf_printf(b, "; and %u more", waiting - shown);
 }
 
 /* A gang's replicas take one GPU model: when the nodes that fit now have
  * several and none has enough nodes, say how many of each there are. */
-static void explain_gang_kinds(sbuf_t *b, const sched_t *s, const task_class_t *c)
+static void explain_gang_kinds(cairn_buf_t *b, const sched_t *s, const task_class_t *c)
 {
     gpu_kind_t *kinds;
     int nk = fit_gpu_kinds(s, c, true, &kinds);
@@ -97,22 +98,23 @@ static void explain_gang_kinds(sbuf_t *b, const sched_t *s, const task_class_t *
         most = fits[k] > most ? fits[k] : most;
     }
     if (fits && most < c->replicas) {
-        sb_printf(b,
-                  "its replicas take one GPU model (unless resources.gpu.mixed) and no model "
-                  "has %u:",
-                  c->replicas);
+        cairn_buf_printf(
+            b,
+            "its replicas take one GPU model (unless resources.gpu.mixed) and no model "
+            "has %u:",
+            c->replicas);
         for (int k = 0; k < nk; k++)
-            sb_printf(b, "%s %u with %s", k ? "," : "", fits[k],
-                      kinds[k].model[0]    ? kinds[k].model
-                      : kinds[k].vendor[0] ? kinds[k].vendor
-                                           : "GPUs of unknown model");
-        sb_printf(b, "; ");
+            cairn_buf_printf(b, "%s %u with %s", k ? "," : "", fits[k],
+                             kinds[k].model[0]    ? kinds[k].model
+                             : kinds[k].vendor[0] ? kinds[k].vendor
+                                                  : "GPUs of unknown model");
+        cairn_buf_printf(b, "; ");
     }
     free(fits);
     free(kinds);
 }
 
-static void explain_resources(sbuf_t *b, const sched_t *s, const sched_job_t *j,
+static void explain_resources(cairn_buf_t *b, const sched_t *s, const sched_job_t *j,
                               const sched_task_t *t, task_ref_t self, int64_t now_ms)
 {
     const task_class_t *c = &s->classes[t->cls];
@@ -132,101 +134,104 @@ static void explain_resources(sbuf_t *b, const sched_t *s, const sched_job_t *j,
         count[r]++;
     }
     if (s->nnodes == 0) {
-        sb_printf(b, "waiting for resources: no nodes have registered yet");
+        cairn_buf_printf(b, "waiting for resources: no nodes have registered yet");
         return;
     }
     if (c->replicas > 1) {
-        sb_printf(b, "gang of %u replicas needs %u nodes at once, %u fit%s now; ", c->replicas,
-                  c->replicas, count[FIT_OK], count[FIT_OK] == 1 ? "s" : "");
+        cairn_buf_printf(b, "gang of %u replicas needs %u nodes at once, %u fit%s now; ",
+                         c->replicas, c->replicas, count[FIT_OK], count[FIT_OK] == 1 ? "s" : "");
         if (fit_gang_one_kind(c))
             explain_gang_kinds(b, s, c);
     } else if (count[FIT_OK])
-        sb_printf(b, "ready: %u node%s fit%s now; it will be placed in the next pass; ",
-                  count[FIT_OK], count[FIT_OK] == 1 ? "" : "s", count[FIT_OK] == 1 ? "s" : "");
-    sb_printf(b, "waiting for resources:");
+        cairn_buf_printf(b, "ready: %u node%s fit%s now; it will be placed in the next pass; ",
+                         count[FIT_OK], count[FIT_OK] == 1 ? "" : "s",
+                         count[FIT_OK] == 1 ? "s" : "");
+    cairn_buf_printf(b, "waiting for resources:");
     bool first = true;
     for (int r = FIT_DOWN; r < FIT_NREASONS; r++) {
         if (!count[r])
             continue;
-        sb_printf(b, "%s %u node%s: %s", first ? "" : ";", count[r], count[r] == 1 ? "" : "s",
-                  fit_reason_text((fit_reason_t)r));
+        cairn_buf_printf(b, "%s %u node%s: %s", first ? "" : ";", count[r],
+                         count[r] == 1 ? "" : "s", fit_reason_text((fit_reason_t)r));
         if (r == FIT_GPU_MODEL && c->gpu_model)
-            sb_printf(b, " (wants %s)", c->gpu_model);
+            cairn_buf_printf(b, " (wants %s)", c->gpu_model);
         if (r == FIT_RESERVED && resv_by >= 0) {
             const sched_reservation_t *rv = &s->resv[resv_by];
-            sb_printf(b, " (reservation held for job %u task %s from t=%lld)", rv->task.job,
-                      task_at(s, rv->task)->name, (long long)rv->start_ms);
+            cairn_buf_printf(b, " (reservation held for job %u task %s from t=%lld)", rv->task.job,
+                             task_at(s, rv->task)->name, (long long)rv->start_ms);
         }
         first = false;
     }
     for (uint32_t i = 0; i < s->nresv; i++) {
         const sched_reservation_t *rv = &s->resv[i];
         if (rv->task.job == self.job && rv->task.task == self.task) {
-            sb_printf(b, "; holds a reservation on %s from t=%lld", s->nodes[rv->nodes[0]].name,
-                      (long long)rv->start_ms);
+            cairn_buf_printf(b, "; holds a reservation on %s from t=%lld",
+                             s->nodes[rv->nodes[0]].name, (long long)rv->start_ms);
             if (rv->nnodes > 1)
-                sb_printf(b, " (and %u more node%s)", rv->nnodes - 1, rv->nnodes == 2 ? "" : "s");
+                cairn_buf_printf(b, " (and %u more node%s)", rv->nnodes - 1,
+                                 rv->nnodes == 2 ? "" : "s");
         }
     }
     (void)j;
 }
 
-static void explain_placed(sbuf_t *b, const sched_t *s, const sched_attempt_t *at)
+static void explain_placed(cairn_buf_t *b, const sched_t *s, const sched_attempt_t *at)
 {
     static const char *const spread[] = {"", "all behind one PCIe switch", "on one NUMA domain",
                                          "spread across NUMA domains"};
     const sched_alloc_desc_t *a = &at->allocs[0];
-    sb_printf(b, "placed (attempt %u) on ", at->number);
+    cairn_buf_printf(b, "placed (attempt %u) on ", at->number);
     for (uint32_t i = 0; i < at->nreplicas; i++) {
-        sb_printf(b, i ? " + " : "");
+        cairn_buf_printf(b, i ? " + " : "");
         alloc_str(b, s, &at->allocs[i]);
     }
-    sb_printf(b, "; best fit: leaves %u GPU%s and %u core%s free on %s", at->left_gpus,
-              at->left_gpus == 1 ? "" : "s", at->left_cores, at->left_cores == 1 ? "" : "s",
-              s->nodes[a->node].name);
+    cairn_buf_printf(b, "; best fit: leaves %u GPU%s and %u core%s free on %s", at->left_gpus,
+                     at->left_gpus == 1 ? "" : "s", at->left_cores, at->left_cores == 1 ? "" : "s",
+                     s->nodes[a->node].name);
     if (a->gpu_mask) {
-        sb_printf(b, "; GPUs %s", spread[at->gpu_spread < 4 ? at->gpu_spread : 0]);
-        sb_printf(b, at->cores_local ? "; cores on the GPUs' NUMA domain"
-                                     : "; some cores off the GPUs' NUMA domain");
+        cairn_buf_printf(b, "; GPUs %s", spread[at->gpu_spread < 4 ? at->gpu_spread : 0]);
+        cairn_buf_printf(b, at->cores_local ? "; cores on the GPUs' NUMA domain"
+                                            : "; some cores off the GPUs' NUMA domain");
     }
 }
 
 /* An attempt queued on a node behind another (prefetch): it holds nothing
  * until that one ends, then takes over its allocation. The same words as
  * `cairn status`. */
-static void explain_queued(sbuf_t *b, const sched_t *s, const sched_attempt_t *at)
+static void explain_queued(cairn_buf_t *b, const sched_t *s, const sched_attempt_t *at)
 {
-    sb_printf(b, "queued on node %s: starts when attempt %llu ends",
-              s->nodes[at->allocs[0].node].name, (unsigned long long)at->after);
+    cairn_buf_printf(b, "queued on node %s: starts when attempt %llu ends",
+                     s->nodes[at->allocs[0].node].name, (unsigned long long)at->after);
 }
 
 /* How an attempt ended: "exit 3", "signal 9", "node-lost"... */
-static void ending(sbuf_t *b, const sched_attempt_t *at)
+static void ending(cairn_buf_t *b, const sched_attempt_t *at)
 {
-    sb_printf(b, "%s", sched_end_name((sched_end_t)at->end));
+    cairn_buf_printf(b, "%s", sched_end_name((sched_end_t)at->end));
     if (at->end == SCHED_END_EXIT)
-        sb_printf(b, " %d", at->exit_code);
+        cairn_buf_printf(b, " %d", at->exit_code);
     if (at->end == SCHED_END_SIGNAL)
-        sb_printf(b, " %d", at->signal);
+        cairn_buf_printf(b, " %d", at->signal);
     /* cancelled with no start reported: it never ran (a worker reports a
      * start before the end; a lost node may have started it unreported) */
     if (!at->started_ms && at->end == SCHED_END_CANCELLED)
-        sb_printf(b, " before it started");
+        cairn_buf_printf(b, " before it started");
 }
 
-static void explain_ended(sbuf_t *b, const sched_t *s, const sched_job_t *j, const sched_task_t *t)
+static void explain_ended(cairn_buf_t *b, const sched_t *s, const sched_job_t *j,
+                          const sched_task_t *t)
 {
     const sched_attempt_t *at = t->attempt ? &s->attempts[t->attempt - 1] : NULL;
-    sb_printf(b, "%s", sched_task_state_word(t->state));
+    cairn_buf_printf(b, "%s", sched_task_state_word(t->state));
     bool upstream_cancelled = t->state == SCHED_TASK_CANCELLED && t->cancelled_upstream;
     if (t->state == SCHED_TASK_UPSTREAM_FAILED || upstream_cancelled) {
         if (upstream_cancelled)
-            sb_printf(b, ": upstream cancelled");
+            cairn_buf_printf(b, ": upstream cancelled");
         for (uint32_t k = 0; k < t->ndeps; k++) {
             const sched_task_t *d = &j->tasks[t->deps[k]];
             if (upstream_cancelled ? d->state == SCHED_TASK_CANCELLED
                                    : d->state >= SCHED_TASK_FAILED) {
-                sb_printf(b, ": dependency %s %s", d->name, sched_task_state_word(d->state));
+                cairn_buf_printf(b, ": dependency %s %s", d->name, sched_task_state_word(d->state));
                 break;
             }
         }
@@ -234,14 +239,16 @@ static void explain_ended(sbuf_t *b, const sched_t *s, const sched_job_t *j, con
     }
     if (!at)
         return;
-    sb_printf(b, ": attempt %u on %s ended (", at->number, s->nodes[at->allocs[0].node].name);
+    cairn_buf_printf(b, ": attempt %u on %s ended (", at->number,
+                     s->nodes[at->allocs[0].node].name);
     ending(b, at);
-    sb_printf(b, ")");
+    cairn_buf_printf(b, ")");
     if (t->state == SCHED_TASK_FAILED) {
         if (!retry_wanted(t->retry, (sched_end_t)at->end, at->exit_code, at->signal))
-            sb_printf(b, "; the retry policy does not retry this ending");
+            cairn_buf_printf(b, "; the retry policy does not retry this ending");
         else
-            sb_printf(b, "; no attempts left (%u of %u used)", t->attempts, t->retry->max_attempts);
+            cairn_buf_printf(b, "; no attempts left (%u of %u used)", t->attempts,
+                             t->retry->max_attempts);
     }
 }
 
@@ -252,8 +259,8 @@ char *sched_explain(const sched_t *s, uint32_t job, uint32_t task, int64_t now_m
     const sched_job_t *j = &s->jobs[job - 1];
     const sched_task_t *t = &j->tasks[task];
     task_ref_t self = {.job = job, .task = task};
-    sbuf_t b = {0};
-    sb_printf(&b, "job %u task %s: ", job, t->name);
+    cairn_buf_t b = {0};
+    cairn_buf_printf(&b, "job %u task %s: ", job, t->name);
     switch (t->state) {
     case SCHED_TASK_PENDING:
         explain_deps(&b, s, j, t);
@@ -264,9 +271,11 @@ char *sched_explain(const sched_t *s, uint32_t job, uint32_t task, int64_t now_m
             /* the time left, not the epoch: clients add the local time */
             char left[32];
             duration_str(t->ready_at_ms - now_ms, left, sizeof(left));
-            sb_printf(&b, "%s: attempt %u ended (", sched_task_state_word(t->state), at->number);
+            cairn_buf_printf(&b, "%s: attempt %u ended (", sched_task_state_word(t->state),
+                             at->number);
             ending(&b, at);
-            sb_printf(&b, "); attempt %u waits out its backoff (%s left)", at->number + 1u, left);
+            cairn_buf_printf(&b, "); attempt %u waits out its backoff (%s left)", at->number + 1u,
+                             left);
             break;
         }
         explain_resources(&b, s, j, t, self, now_ms); /* backoff over */
@@ -280,11 +289,11 @@ char *sched_explain(const sched_t *s, uint32_t job, uint32_t task, int64_t now_m
         else
             explain_placed(&b, s, &s->attempts[t->attempt - 1]);
         if (t->cancel_requested)
-            sb_printf(&b, "; cancel requested");
+            cairn_buf_printf(&b, "; cancel requested");
         break;
     default:
         explain_ended(&b, s, j, t);
         break;
     }
-    return sb_take(&b);
+    return cairn_buf_take(&b);
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "common/grow.h"
+#include "common/strbuf.h"
 #include "scheduling/sched.h"
 
 /* --- small helpers ------------------------------------------------------ */
@@ -30,15 +31,8 @@ static inline uint32_t words_for(uint32_t bits)
 
 char *xstrdup(const char *s);
 
-/* A growable string buffer for dumps and explanations. */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf_t;
-void sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sb_idset(sbuf_t *b, const char *prefix, const uint32_t *ids, uint32_t n);
-char *sb_take(sbuf_t *b);
+/* Print ids as a compact range list: prefix[0-3,5,7-8]. */
+void sb_idset(cairn_buf_t *b, const char *prefix, const uint32_t *ids, uint32_t n);
 
 uint64_t hash_str(uint64_t h, const char *s);
 bool ids_find(const uint32_t *ids, size_t n, const char *name,

@@ -662,16 +662,16 @@ int sched_sim_shape(sched_sim_t *sim, uint32_t cpus, uint32_t gpus, const char *
         return SCHED_ENOMEM;
     sim_shape_t *v = sim->shapes;
     sim_shape_t *s = &v[sim->nshapes];
-    sbuf_t b = {0};
-    sb_printf(&b, "%uc", cpus);
+    cairn_buf_t b = {0};
+    cairn_buf_printf(&b, "%uc", cpus);
     if (gpus)
-        sb_printf(&b, " %ug", gpus);
+        cairn_buf_printf(&b, " %ug", gpus);
     if (gpu_model)
-        sb_printf(&b, " %s", gpu_model);
+        cairn_buf_printf(&b, " %s", gpu_model);
     if (replicas > 1)
-        sb_printf(&b, " x%u", replicas);
+        cairn_buf_printf(&b, " x%u", replicas);
     *s = (sim_shape_t){.cpus = cpus, .gpus = gpus, .replicas = replicas};
-    s->name = sb_take(&b);
+    s->name = cairn_buf_take(&b);
     s->model = gpu_model ? xstrdup(gpu_model) : NULL;
     if (!s->name || (gpu_model && !s->model)) {
         free(s->name);

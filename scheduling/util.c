@@ -1,5 +1,5 @@
-/* Small helpers of the scheduling core: string buffers, stable hashes
- * (growable arrays: common/grow.h). */
+/* Small helpers of the scheduling core: stable hashes, id lists (growable
+ * arrays and string buffers: common/). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,68 +18,23 @@ char *xstrdup(const char *s)
     return d;
 }
 
-void sb_printf(sbuf_t *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        size_t room = b->cap - b->len;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = true;
-            return;
-        }
-        if ((size_t)n < room) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t ncap = b->cap ? b->cap * 2 : 256;
-        while (ncap < b->len + (size_t)n + 1)
-            ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-}
-
 /* Print ids as a compact range list: prefix[0-3,5,7-8]. */
-void sb_idset(sbuf_t *b, const char *prefix, const uint32_t *ids, uint32_t n)
+void sb_idset(cairn_buf_t *b, const char *prefix, const uint32_t *ids, uint32_t n)
 {
-    sb_printf(b, "%s[", prefix);
+    cairn_buf_printf(b, "%s[", prefix);
     for (uint32_t i = 0; i < n;) {
         uint32_t j = i;
         while (j + 1 < n && ids[j + 1] == ids[j] + 1)
             j++;
         if (i > 0)
-            sb_printf(b, ",");
+            cairn_buf_printf(b, ",");
         if (j > i)
-            sb_printf(b, "%u-%u", ids[i], ids[j]);
+            cairn_buf_printf(b, "%u-%u", ids[i], ids[j]);
         else
-            sb_printf(b, "%u", ids[i]);
+            cairn_buf_printf(b, "%u", ids[i]);
         i = j + 1;
     }
-    sb_printf(b, "]");
-}
-
-char *sb_take(sbuf_t *b)
-{
-    if (b->oom) {
-        free(b->p);
-        return NULL;
-    }
-    if (!b->p)
-        return xstrdup("");
-    char *p = b->p;
-    b->p = NULL;
-    b->len = b->cap = 0;
-    return p;
+    cairn_buf_printf(b, "]");
 }
 
 /* FNV-1a 64, continued from h. */

@@ -15,6 +15,7 @@
 #include "common/grow.h"
 #include "common/log.h"
 #include "common/search.h"
+#include "common/strbuf.h"
 #include "leak_check.h"
 
 typedef struct item {
@@ -166,4 +167,29 @@ Test(log, writes_levels_at_or_above_the_minimum)
         sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ %127[^\n]", &y, &mo, &d, &h, &mi, &s, &ms, rest),
         8, "line: %s", line);
     cr_assert_str_eq(rest, "prog warn: shown 2");
+}
+
+LEAK_TEST(strbuf, grows_across_appends_and_hands_over)
+{
+    cairn_buf_t b = {0};
+    char *empty = cairn_buf_take(&b);
+    cr_assert_str_eq(empty, "", "nothing added: an empty string, not NULL");
+    free(empty);
+    char want[4096] = "";
+    size_t wl = 0;
+    for (int i = 0; i < 400; i++) {
+        cairn_buf_printf(&b, "%d,", i);
+        wl += (size_t)snprintf(want + wl, sizeof(want) - wl, "%d,", i);
+    }
+    cairn_buf_add(&b, "end", 3);
+    memcpy(want + wl, "end", 4);
+    cr_assert_eq(b.len, strlen(want));
+    char *got = cairn_buf_take(&b);
+    cr_assert_str_eq(got, want);
+    cr_assert_eq(b.len, 0);
+    cr_assert_null(b.p);
+    free(got);
+    cairn_buf_printf(&b, "%s", "x");
+    cairn_buf_fini(&b);
+    cr_assert_null(b.p);
 }
