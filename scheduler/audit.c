@@ -23,11 +23,6 @@ struct audit {
     char head[AUDIT_HASH_HEX];
 };
 
-static int sql_error(audit_t *a, cairn_error_t *err, const char *what)
-{
-    return errcode(err, -EIO, "audit %s: %s", what, sqlite3_errmsg(journal_db(a->j)));
-}
-
 /* F(x): the length-prefixed field, then a newline. */
 static void field(cairn_sha256_ctx_t *c, const char *x)
 {
@@ -62,7 +57,7 @@ int audit_reload(audit_t *a, cairn_error_t *err)
     if (sqlite3_prepare_v2(journal_db(a->j),
                            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", -1, &st,
                            NULL) != SQLITE_OK)
-        return sql_error(a, err, "head");
+        return journal_sql_error(a->j, err, "audit", "head");
     a->count = 0;
     a->head[0] = '\0';
     if (sqlite3_step(st) == SQLITE_ROW) {
@@ -135,7 +130,7 @@ int audit_append(audit_t *a, int64_t time_ms, const char *user, const char *acti
     if (!a->insert &&
         sqlite3_prepare_v2(journal_db(a->j), "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?)", -1,
                            &a->insert, NULL) != SQLITE_OK)
-        return sql_error(a, err, "append");
+        return journal_sql_error(a->j, err, "audit", "append");
     sqlite3_stmt *st = a->insert;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)e.seq);
     sqlite3_bind_int64(st, 2, e.time_ms);
@@ -145,7 +140,7 @@ int audit_append(audit_t *a, int64_t time_ms, const char *user, const char *acti
     sqlite3_bind_text(st, 6, e.detail, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, e.prev, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, e.hash, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(a, err, "append");
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : journal_sql_error(a->j, err, "audit", "append");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (rc == 0) {
@@ -185,7 +180,7 @@ int audit_list(audit_t *a, int64_t since_ms, const char *user, uint64_t limit, a
                                    : "SELECT * FROM (SELECT * FROM audit WHERE time_ms >= ?1"
                                      " ORDER BY seq DESC LIMIT ?3) ORDER BY seq",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_error(a, err, "list");
+        return journal_sql_error(a->j, err, "audit", "list");
     sqlite3_bind_int64(st, 1, since_ms);
     if (by_user)
         sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
@@ -208,7 +203,7 @@ int audit_verify(audit_t *a, const char *expect_head, audit_check_t *out, cairn_
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(journal_db(a->j), "SELECT * FROM audit ORDER BY seq", -1, &st, NULL) !=
         SQLITE_OK)
-        return sql_error(a, err, "verify");
+        return journal_sql_error(a->j, err, "audit", "verify");
     char prev[AUDIT_HASH_HEX] = "";
     bool head_seen = !expect_head || !*expect_head;
     uint64_t want_seq = 1;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
+#include "common/search.h"
 #include "proto/sha256.h"
 
 typedef struct hit {
@@ -23,11 +25,6 @@ struct cache {
     int64_t seen; /* the newest result's "seen" (recording order) */
 };
 
-static int sql_error(cache_t *c, cairn_error_t *err, const char *what)
-{
-    return errcode(err, -EIO, "cache %s: %s", what, sqlite3_errmsg(journal_db(c->j)));
-}
-
 static void hits_clear(cache_t *c)
 {
     for (size_t i = 0; i < c->nhits; i++)
@@ -35,17 +32,14 @@ static void hits_clear(cache_t *c)
     c->nhits = 0;
 }
 
+static uint64_t hit_key(const void *e)
+{
+    return ((const hit_t *)e)->attempt;
+}
+
 static size_t hit_lower_bound(const cache_t *c, uint64_t attempt)
 {
-    size_t lo = 0, hi = c->nhits;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (c->hits[mid].attempt < attempt)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return cairn_lower_bound(c->hits, c->nhits, sizeof(*c->hits), attempt, hit_key);
 }
 
 static int hit_insert(cache_t *c, uint64_t attempt, uint32_t job, const char *task)
@@ -53,14 +47,8 @@ static int hit_insert(cache_t *c, uint64_t attempt, uint32_t job, const char *ta
     size_t i = hit_lower_bound(c, attempt);
     if (i < c->nhits && c->hits[i].attempt == attempt)
         return 0;
-    if (c->nhits == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        hit_t *nh = realloc(c->hits, cap * sizeof(*nh));
-        if (!nh)
-            return -ENOMEM;
-        c->hits = nh;
-        c->cap = cap;
-    }
+    if (CAIRN_GROW(c->hits, c->cap, c->nhits + 1) < 0)
+        return -ENOMEM;
     char *t = strdup(task);
     if (!t)
         return -ENOMEM;
@@ -76,7 +64,7 @@ int cache_reload(cache_t *c, cairn_error_t *err)
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(journal_db(c->j), "SELECT attempt, job, task FROM cache_hits", -1, &st,
                            NULL) != SQLITE_OK)
-        return sql_error(c, err, "hits");
+        return journal_sql_error(c->j, err, "cache", "hits");
     int rc = 0;
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW)
         if (hit_insert(c, (uint64_t)sqlite3_column_int64(st, 0),
@@ -88,7 +76,7 @@ int cache_reload(cache_t *c, cairn_error_t *err)
         return rc;
     if (sqlite3_prepare_v2(journal_db(c->j), "SELECT COALESCE(MAX(seen), 0) FROM cache_results", -1,
                            &st, NULL) != SQLITE_OK)
-        return sql_error(c, err, "results");
+        return journal_sql_error(c->j, err, "cache", "results");
     c->seen = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
     return 0;
@@ -122,7 +110,7 @@ int cache_open(journal_t *j, cache_t **out, cairn_error_t *err)
                            -1, &c->put, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO cache_hits VALUES (?,?,?)", -1, &c->put_hit,
                            NULL) != SQLITE_OK)
-        rc = sql_error(c, err, "open");
+        rc = journal_sql_error(c->j, err, "cache", "open");
     if (rc == 0)
         rc = cache_reload(c, err);
     if (rc < 0) {
@@ -204,7 +192,7 @@ int cache_lookup(cache_t *c, const char *key, cache_entry_t *e, cairn_error_t *e
                                                        sqlite3_column_blob(st, 3));
         rc = e->outputs ? 1 : errcode(err, -EIO, "cache: an entry does not decode");
     } else if (s != SQLITE_DONE) {
-        rc = sql_error(c, err, "lookup");
+        rc = journal_sql_error(c->j, err, "cache", "lookup");
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -232,7 +220,7 @@ int cache_put(cache_t *c, const char *key, uint32_t job, const char *task, uint6
     sqlite3_bind_text(st, 4, task, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)attempt);
     sqlite3_bind_int64(st, 6, c->seen + 1);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(c, err, "record");
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : journal_sql_error(c->j, err, "cache", "record");
     if (rc == 0)
         c->seen++;
     sqlite3_reset(st);
@@ -250,7 +238,7 @@ int cache_hit_put(cache_t *c, uint64_t attempt, uint32_t job, const char *task, 
     sqlite3_bind_int64(st, 1, (sqlite3_int64)attempt);
     sqlite3_bind_int64(st, 2, job);
     sqlite3_bind_text(st, 3, task, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(c, err, "hit");
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : journal_sql_error(c->j, err, "cache", "hit");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (rc == 0 && hit_insert(c, attempt, job, task) < 0)

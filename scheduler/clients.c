@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "proto/sign.h"
 #include "scheduler/daemon_private.h"
 
@@ -438,16 +439,10 @@ void *clients_keep(frees_t *f, void *p)
         f->oom = true;
         return NULL;
     }
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 64;
-        void **nv = realloc(f->v, cap * sizeof(void *));
-        if (!nv) {
-            free(p);
-            f->oom = true;
-            return NULL;
-        }
-        f->v = nv;
-        f->cap = cap;
+    if (CAIRN_GROW(f->v, f->cap, f->n + 1) < 0) {
+        free(p);
+        f->oom = true;
+        return NULL;
     }
     return f->v[f->n++] = p;
 }
@@ -456,16 +451,10 @@ void clients_keep_msg(frees_t *f, ProtobufCMessage *m)
 {
     if (!m)
         return;
-    if (f->nmsgs == f->msgs_cap) {
-        size_t cap = f->msgs_cap ? f->msgs_cap * 2 : 16;
-        ProtobufCMessage **nv = realloc(f->msgs, cap * sizeof(*nv));
-        if (!nv) {
-            protobuf_c_message_free_unpacked(m, NULL);
-            f->oom = true;
-            return;
-        }
-        f->msgs = nv;
-        f->msgs_cap = cap;
+    if (CAIRN_GROW(f->msgs, f->msgs_cap, f->nmsgs + 1) < 0) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        f->oom = true;
+        return;
     }
     f->msgs[f->nmsgs++] = m;
 }
@@ -679,15 +668,9 @@ static void on_status(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
         status_reply(d, from, job, &pg);
         return;
     }
-    if (d->njwaits == d->jwaits_cap) {
-        size_t cap = d->jwaits_cap ? d->jwaits_cap * 2 : 16;
-        job_wait_t *nw = realloc(d->jwaits, cap * sizeof(*nw));
-        if (!nw) {
-            status_reply(d, from, job, &pg);
-            return;
-        }
-        d->jwaits = nw;
-        d->jwaits_cap = cap;
+    if (CAIRN_GROW(d->jwaits, d->jwaits_cap, d->njwaits + 1) < 0) {
+        status_reply(d, from, job, &pg);
+        return;
     }
     uint32_t ms = r->wait_ms < JOB_WAIT_MAX_MS ? r->wait_ms : JOB_WAIT_MAX_MS;
     d->jwaits[d->njwaits++] = (job_wait_t){

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
 #include "scheduler/daemon_private.h"
 
 /* Records in one reply at most (a page; AccountingRequest.limit). */
@@ -67,15 +68,9 @@ static void packs_fini(packs_t *p)
 
 static void packs_add(packs_t *p, const Cairn__AccountingRecord *m)
 {
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 64;
-        packed_t *nv = realloc(p->v, cap * sizeof(*nv));
-        if (!nv) {
-            p->oom = true;
-            return;
-        }
-        p->v = nv;
-        p->cap = cap;
+    if (CAIRN_GROW(p->v, p->cap, p->n + 1) < 0) {
+        p->oom = true;
+        return;
     }
     size_t len = cairn__accounting_record__get_packed_size(m);
     uint8_t *buf = malloc(len ? len : 1);

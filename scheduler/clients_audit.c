@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
 #include "scheduler/daemon_private.h"
 
 typedef struct audit_out {
@@ -13,15 +14,9 @@ typedef struct audit_out {
 static int audit_collect(const audit_entry_t *e, void *arg)
 {
     audit_out_t *o = arg;
-    if (o->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 64;
-        Cairn__AuditEntry **nv = realloc(o->v, cap * sizeof(*nv));
-        if (!nv) {
-            o->failed = true;
-            return 1;
-        }
-        o->v = nv;
-        o->cap = cap;
+    if (CAIRN_GROW(o->v, o->cap, o->n + 1) < 0) {
+        o->failed = true;
+        return 1;
     }
     Cairn__AuditEntry *m = malloc(sizeof(*m));
     if (!m) {

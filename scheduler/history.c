@@ -10,11 +10,6 @@ struct history {
     sqlite3_stmt *put, *page;
 };
 
-static int sql_error(history_t *h, cairn_error_t *err, const char *what)
-{
-    return errcode(err, -EIO, "history %s: %s", what, sqlite3_errmsg(journal_db(h->j)));
-}
-
 int history_open(journal_t *j, history_t **out, cairn_error_t *err)
 {
     history_t *h = calloc(1, sizeof(*h));
@@ -35,7 +30,7 @@ int history_open(journal_t *j, history_t **out, cairn_error_t *err)
                            "SELECT record FROM history WHERE (attempt, rank) > (?, ?) AND"
                            " end_ms >= ? AND placed_ms < ? ORDER BY attempt, rank LIMIT ?",
                            -1, &h->page, NULL) != SQLITE_OK) {
-        int rc = sql_error(h, err, "open");
+        int rc = journal_sql_error(h->j, err, "history", "open");
         history_close(h);
         return rc;
     }
@@ -73,7 +68,7 @@ int history_put(history_t *h, const Cairn__AccountingRecord *r, cairn_error_t *e
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     free(buf);
-    return s == SQLITE_DONE ? 0 : sql_error(h, err, "put");
+    return s == SQLITE_DONE ? 0 : journal_sql_error(h->j, err, "history", "put");
 }
 
 int history_complete(history_t *h, bool *complete, cairn_error_t *err)
@@ -81,7 +76,7 @@ int history_complete(history_t *h, bool *complete, cairn_error_t *err)
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(journal_db(h->j), "SELECT value FROM meta WHERE key = 'history'", -1,
                            &st, NULL) != SQLITE_OK)
-        return sql_error(h, err, "meta");
+        return journal_sql_error(h->j, err, "history", "meta");
     *complete = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
     return 0;
@@ -94,7 +89,7 @@ int history_set_complete(history_t *h, cairn_error_t *err)
         return rc;
     if (sqlite3_exec(journal_db(h->j), "INSERT OR REPLACE INTO meta VALUES ('history', '1')", NULL,
                      NULL, NULL) != SQLITE_OK)
-        return sql_error(h, err, "meta");
+        return journal_sql_error(h->j, err, "history", "meta");
     return 0;
 }
 
@@ -120,7 +115,7 @@ int history_page(history_t *h, int64_t since_ms, int64_t until_ms, uint64_t afte
             break;
     }
     if (rc == 0 && s != SQLITE_ROW && s != SQLITE_DONE)
-        rc = sql_error(h, err, "page");
+        rc = journal_sql_error(h->j, err, "history", "page");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;

@@ -256,6 +256,11 @@ struct sqlite3 *journal_db(journal_t *j)
     return j->db;
 }
 
+int journal_sql_error(journal_t *j, cairn_error_t *err, const char *store, const char *what)
+{
+    return errcode(err, -EIO, "%s %s: %s", store, what, sqlite3_errmsg(j->db));
+}
+
 int journal_begin(journal_t *j, cairn_error_t *err)
 {
     return begin(j, err);

@@ -72,6 +72,9 @@ uint64_t journal_count(const journal_t *j);
 /* The database, for tables kept beside the events (audit.c), written in
  * the journal's transaction: journal_begin() opens it if none is open. */
 struct sqlite3 *journal_db(journal_t *j);
+/* A failed statement of a store kept beside the events ("audit", "cache",
+ * ...): -EIO, err saying "<store> <what>: <SQLite's message>". */
+int journal_sql_error(journal_t *j, cairn_error_t *err, const char *store, const char *what);
 int journal_begin(journal_t *j, cairn_error_t *err);
 
 #endif

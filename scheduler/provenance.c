@@ -18,11 +18,6 @@ struct prov {
 
 static const char *const tables[2] = {"prov_start", "prov_end"};
 
-static int sql_error(prov_t *p, cairn_error_t *err, const char *what)
-{
-    return errcode(err, -EIO, "provenance %s: %s", what, sqlite3_errmsg(journal_db(p->j)));
-}
-
 int prov_open(journal_t *j, prov_t **out, cairn_error_t *err)
 {
     prov_t *p = calloc(1, sizeof(*p));
@@ -38,17 +33,17 @@ int prov_open(journal_t *j, prov_t **out, cairn_error_t *err)
                  " data BLOB NOT NULL, PRIMARY KEY (attempt, rank))",
                  tables[i]);
         if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-            rc = sql_error(p, err, "table");
+            rc = journal_sql_error(p->j, err, "provenance", "table");
             break;
         }
         snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO %s VALUES (?,?,?)", tables[i]);
         if (sqlite3_prepare_v2(db, sql, -1, &p->put[i], NULL) != SQLITE_OK) {
-            rc = sql_error(p, err, "prepare");
+            rc = journal_sql_error(p->j, err, "provenance", "prepare");
             break;
         }
         snprintf(sql, sizeof(sql), "SELECT data FROM %s WHERE attempt = ? AND rank = ?", tables[i]);
         if (sqlite3_prepare_v2(db, sql, -1, &p->get[i], NULL) != SQLITE_OK)
-            rc = sql_error(p, err, "prepare");
+            rc = journal_sql_error(p->j, err, "provenance", "prepare");
     }
     if (rc == 0 &&
         (sqlite3_exec(db,
@@ -59,7 +54,7 @@ int prov_open(journal_t *j, prov_t **out, cairn_error_t *err)
                             NULL) != SQLITE_OK ||
          sqlite3_prepare_v2(db, "SELECT spec_text, spec_sha256 FROM job_specs WHERE job = ?", -1,
                             &p->get_spec, NULL) != SQLITE_OK))
-        rc = sql_error(p, err, "specs");
+        rc = journal_sql_error(p->j, err, "provenance", "specs");
     if (rc == 0 &&
         (sqlite3_exec(db,
                       "CREATE TABLE IF NOT EXISTS task_inputs (job INTEGER, task TEXT,"
@@ -72,7 +67,7 @@ int prov_open(journal_t *j, prov_t **out, cairn_error_t *err)
                             "SELECT path, sha256, size FROM task_inputs WHERE job = ? AND"
                             " task = ? ORDER BY seq",
                             -1, &p->get_inputs, NULL) != SQLITE_OK))
-        rc = sql_error(p, err, "inputs");
+        rc = journal_sql_error(p->j, err, "provenance", "inputs");
     if (rc < 0) {
         prov_close(p);
         return rc;
@@ -111,7 +106,7 @@ static int put(prov_t *p, int which, uint64_t attempt, uint32_t rank,
     sqlite3_bind_int64(st, 1, (sqlite3_int64)attempt);
     sqlite3_bind_int64(st, 2, rank);
     sqlite3_bind_blob(st, 3, buf, (int)len, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(p, err, "record");
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "record");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     free(buf);
@@ -140,7 +135,8 @@ static int put_input(prov_t *p, uint32_t job, const char *task, size_t seq,
     sqlite3_bind_text(st, 4, h->path ? h->path : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, h->sha256 ? h->sha256 : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, (sqlite3_int64)h->size);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(p, err, "input");
+    int rc =
+        sqlite3_step(st) == SQLITE_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "input");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;
@@ -155,7 +151,7 @@ int prov_put_job(prov_t *p, uint32_t job, const Cairn__JobSpec *js, cairn_error_
     sqlite3_bind_int64(st, 1, job);
     sqlite3_bind_text(st, 2, js->spec_text ? js->spec_text : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, js->spec_sha256 ? js->spec_sha256 : "", -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(p, err, "spec");
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "spec");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     for (size_t t = 0; rc == 0 && t < js->n_tasks; t++)
@@ -174,7 +170,7 @@ int prov_get_inputs(prov_t *p, uint32_t job, const char *task, prov_input_f fn, 
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
         fn((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
            (uint64_t)sqlite3_column_int64(st, 2), arg);
-    int rc = s == SQLITE_DONE ? 0 : sql_error(p, err, "inputs");
+    int rc = s == SQLITE_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "inputs");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;
@@ -195,7 +191,7 @@ int prov_get_spec(prov_t *p, uint32_t job, char **text, char **sha256, cairn_err
         if ((text && !*text) || !*sha256)
             rc = errcode(err, -ENOMEM, "out of memory");
     } else if (s != SQLITE_DONE) {
-        rc = sql_error(p, err, "spec");
+        rc = journal_sql_error(p->j, err, "provenance", "spec");
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -226,7 +222,7 @@ int prov_load(prov_t *p, uint64_t attempt, uint32_t rank, Cairn__AttemptProvenan
                 cairn__attempt_provenance__free_unpacked(*start, NULL);
             if (start)
                 *start = NULL;
-            return sql_error(p, err, "load");
+            return journal_sql_error(p->j, err, "provenance", "load");
         }
     }
     return 0;

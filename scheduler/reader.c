@@ -7,6 +7,7 @@
  * used by the reader thread alone while it runs (opened before it starts,
  * closed after it is joined). */
 #include "scheduler/reader.h"
+#include "common/grow.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -39,14 +40,8 @@ struct reader {
 
 static int jobq_push(jobq_t *q, job_t j)
 {
-    if (q->n == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 16;
-        job_t *nv = realloc(q->v, cap * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        q->v = nv;
-        q->cap = cap;
-    }
+    if (CAIRN_GROW(q->v, q->cap, q->n + 1) < 0)
+        return -ENOMEM;
     q->v[q->n++] = j;
     return 0;
 }

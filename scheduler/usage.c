@@ -1,5 +1,6 @@
 /* Resource usage over time; see usage.h. */
 #include "scheduler/usage.h"
+#include "common/grow.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -36,11 +37,6 @@ struct usage {
     pending_t *pending;
     size_t npending, pending_cap;
 };
-
-static int sql_error(usage_t *u, cairn_error_t *err, const char *what)
-{
-    return errcode(err, -EIO, "usage %s: %s", what, sqlite3_errmsg(journal_db(u->j)));
-}
 
 void acct_shape(uint32_t cpus, uint32_t gpus, const char *gpu_model, uint32_t replicas, char *buf,
                 size_t n)
@@ -95,7 +91,7 @@ int usage_open(journal_t *j, usage_t **out, cairn_error_t *err)
                            "SELECT time_ms, span_ms, util FROM usage_gpus WHERE node = ? AND"
                            " idx = ? AND time_ms > ? AND time_ms - span_ms < ?",
                            -1, &u->gpu_busy, NULL) != SQLITE_OK) {
-        int rc = sql_error(u, err, "open");
+        int rc = journal_sql_error(u->j, err, "usage", "open");
         usage_close(u);
         return rc;
     }
@@ -129,7 +125,7 @@ void usage_close(usage_t *u)
 
 static int step(usage_t *u, sqlite3_stmt *st, cairn_error_t *err)
 {
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(u, err, "record");
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : journal_sql_error(u->j, err, "usage", "record");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;
@@ -143,14 +139,8 @@ int usage_put_report(usage_t *u, const char *node, int64_t span_ms, const Cairn_
     if (u->npending >= USAGE_PENDING_MAX)
         return errcode(err, -ENOSPC, "usage: %d reports not written yet: dropped one",
                        USAGE_PENDING_MAX);
-    if (u->npending == u->pending_cap) {
-        size_t cap = u->pending_cap ? u->pending_cap * 2 : 64;
-        pending_t *np = realloc(u->pending, cap * sizeof(*np));
-        if (!np)
-            return errcode(err, -ENOMEM, "out of memory");
-        u->pending = np;
-        u->pending_cap = cap;
-    }
+    if (CAIRN_GROW(u->pending, u->pending_cap, u->npending + 1) < 0)
+        return errcode(err, -ENOMEM, "out of memory");
     pending_t *p = &u->pending[u->npending];
     memset(p, 0, sizeof(*p));
     p->node = strdup(node);
@@ -266,11 +256,11 @@ static int exec_bound(usage_t *u, const char *sql, int64_t a, int64_t b, cairn_e
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(journal_db(u->j), sql, -1, &st, NULL) != SQLITE_OK)
-        return sql_error(u, err, "compact");
+        return journal_sql_error(u->j, err, "usage", "compact");
     sqlite3_bind_int64(st, 1, a);
     if (sqlite3_bind_parameter_count(st) >= 2)
         sqlite3_bind_int64(st, 2, b);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_error(u, err, "compact");
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : journal_sql_error(u->j, err, "usage", "compact");
     sqlite3_finalize(st);
     return rc;
 }
@@ -337,18 +327,6 @@ static char *dup_col(sqlite3_stmt *st, int i)
     return strdup(s ? s : "");
 }
 
-#define GROW(arr, n, cap)                                                                          \
-    do {                                                                                           \
-        if ((n) == (cap)) {                                                                        \
-            size_t nc = (cap) ? (cap)*2 : 64;                                                      \
-            void *np = realloc((arr), nc * sizeof(*(arr)));                                        \
-            if (!np)                                                                               \
-                goto oom;                                                                          \
-            (arr) = np;                                                                            \
-            (cap) = nc;                                                                            \
-        }                                                                                          \
-    } while (0)
-
 int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageReply *rep,
                 cairn_error_t *err)
 {
@@ -365,11 +343,12 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
                            " usage_nodes WHERE time_ms >= ? AND time_ms - span_ms < ?"
                            " ORDER BY node, time_ms",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_error(u, err, "query");
+        return journal_sql_error(u->j, err, "usage", "query");
     sqlite3_bind_int64(st, 1, since_ms);
     sqlite3_bind_int64(st, 2, until_ms);
     while (sqlite3_step(st) == SQLITE_ROW) {
-        GROW(rep->nodes, rep->n_nodes, cap);
+        if (CAIRN_GROW(rep->nodes, cap, rep->n_nodes + 1) < 0)
+            goto oom;
         Cairn__NodeUsageSample *m = malloc(sizeof(*m));
         if (!m)
             goto oom;
@@ -391,11 +370,12 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
                            " WHERE time_ms >= ? AND time_ms - span_ms < ?"
                            " ORDER BY node, idx, time_ms",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_error(u, err, "query");
+        return journal_sql_error(u->j, err, "usage", "query");
     sqlite3_bind_int64(st, 1, since_ms);
     sqlite3_bind_int64(st, 2, until_ms);
     while (sqlite3_step(st) == SQLITE_ROW) {
-        GROW(rep->gpus, rep->n_gpus, cap);
+        if (CAIRN_GROW(rep->gpus, cap, rep->n_gpus + 1) < 0)
+            goto oom;
         Cairn__GpuUsageSample *m = malloc(sizeof(*m));
         if (!m)
             goto oom;
@@ -416,11 +396,12 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
                            "SELECT * FROM usage_census WHERE time_ms >= ? AND time_ms - span_ms"
                            " < ? ORDER BY time_ms, shape",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_error(u, err, "query");
+        return journal_sql_error(u->j, err, "usage", "query");
     sqlite3_bind_int64(st, 1, since_ms);
     sqlite3_bind_int64(st, 2, until_ms);
     while (sqlite3_step(st) == SQLITE_ROW) {
-        GROW(rep->census, rep->n_census, cap);
+        if (CAIRN_GROW(rep->census, cap, rep->n_census + 1) < 0)
+            goto oom;
         Cairn__CensusSample *m = malloc(sizeof(*m));
         if (!m)
             goto oom;
@@ -447,11 +428,12 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
                            " usage_tasks WHERE time_ms >= ? AND time_ms - span_ms < ?"
                            " ORDER BY attempt, time_ms",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_error(u, err, "query");
+        return journal_sql_error(u->j, err, "usage", "query");
     sqlite3_bind_int64(st, 1, since_ms);
     sqlite3_bind_int64(st, 2, until_ms);
     while (sqlite3_step(st) == SQLITE_ROW) {
-        GROW(rep->tasks, rep->n_tasks, cap);
+        if (CAIRN_GROW(rep->tasks, cap, rep->n_tasks + 1) < 0)
+            goto oom;
         Cairn__TaskUsageSample *m = malloc(sizeof(*m));
         if (!m)
             goto oom;

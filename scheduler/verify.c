@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
 #include "scheduler/convert.h"
 #include "scheduler/journal.h"
 
@@ -20,13 +21,17 @@ typedef struct verifier {
     bool in_pass;
     cairn_error_t *err;
     int rc;
+    bool oom; /* a list could not take a placement */
 } verifier_t;
 
-static void push(char ***v, size_t *n, size_t *cap, char *s)
+/* Append s (the list takes it); without memory the verification fails
+ * rather than compare incomplete lists. */
+static void push(verifier_t *vf, char ***v, size_t *n, size_t *cap, char *s)
 {
-    if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 16;
-        *v = realloc(*v, *cap * sizeof(char *));
+    if (!s || cairn_grow(v, cap, *n + 1, sizeof(**v)) < 0) {
+        free(s);
+        vf->oom = true;
+        return;
     }
     (*v)[(*n)++] = s;
 }
@@ -34,7 +39,7 @@ static void push(char ***v, size_t *n, size_t *cap, char *s)
 static void derived_cb(const sched_event_t *ev, void *arg)
 {
     verifier_t *v = arg;
-    push(&v->got, &v->ngot, &v->cap_got, sched_place_str(v->derived, ev));
+    push(v, &v->got, &v->ngot, &v->cap_got, sched_place_str(v->derived, ev));
 }
 
 static void clear(char **v, size_t *n)
@@ -53,8 +58,8 @@ static int close_pass(verifier_t *v)
     v->in_pass = false;
     v->rep->passes++;
     int n = sched_place(v->derived, v->pass_time, derived_cb, v);
-    int rc = 0;
-    if (n < 0)
+    int rc = v->oom ? errcode(v->err, -ENOMEM, "verification: out of memory") : 0;
+    if (rc == 0 && n < 0)
         rc = errcode(v->err, -EIO, "re-derived pass at t=%lld failed", (long long)v->pass_time);
     for (size_t i = 0; rc == 0 && i < v->nwant; i++)
         if (i >= v->ngot || strcmp(v->want[i], v->got[i]) != 0)
@@ -87,7 +92,9 @@ static int entry_cb(uint64_t seq, const uint8_t *buf, size_t len, void *arg)
         v->rep->placements++;
         v->in_pass = true;
         v->pass_time = ev.time_ms;
-        push(&v->want, &v->nwant, &v->cap_want, sched_place_str(v->recorded, &ev));
+        push(v, &v->want, &v->nwant, &v->cap_want, sched_place_str(v->recorded, &ev));
+        if (v->oom)
+            rc = errcode(v->err, -ENOMEM, "verification: out of memory");
     } else if (rc == 0 && (rc = sched_apply(v->derived, &ev, v->err)) < 0) {
         rc = -EPROTO;
     }
