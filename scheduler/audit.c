@@ -168,7 +168,7 @@ static void row_entry(sqlite3_stmt *st, audit_entry_t *e)
     snprintf(e->hash, sizeof(e->hash), "%s", col(st, 7));
 }
 
-int audit_list(audit_t *a, int64_t since_ms, const char *user, uint64_t limit, audit_cb cb,
+int audit_list(audit_t *a, int64_t since_ms, const char *user, uint64_t limit, audit_entry_f cb,
                void *arg, cairn_error_t *err)
 {
     bool by_user = user && *user;

@@ -41,8 +41,8 @@ uint64_t audit_count(const audit_t *a);
 /* Entries in seq order from time since_ms, by user when user is non-NULL
  * and non-empty; cb returns non-zero to stop. With limit > 0, the newest
  * limit of them (still in seq order). */
-typedef int (*audit_cb)(const audit_entry_t *e, void *arg);
-int audit_list(audit_t *a, int64_t since_ms, const char *user, uint64_t limit, audit_cb cb,
+typedef int (*audit_entry_f)(const audit_entry_t *e, void *arg);
+int audit_list(audit_t *a, int64_t since_ms, const char *user, uint64_t limit, audit_entry_f cb,
                void *arg, cairn_error_t *err);
 
 typedef struct audit_check {

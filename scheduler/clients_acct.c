@@ -11,37 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/grow.h"
-#include "scheduler/daemon_private.h"
+#include "scheduler/clients_private.h"
 
 /* Records in one reply at most (a page; AccountingRequest.limit). */
 #define ACCT_PAGE_DEFAULT 5000
 #define ACCT_PAGE_MAX 20000
-
-/* When the attempt could first have run: its job's submit and its needs'
- * ends for a first attempt; the previous attempt's end and backoff after. */
-static int64_t ready_time(sched_daemon_t *d, const sched_attempt_info_t *ai,
-                          const sched_task_info_t *ti, int64_t submitted)
-{
-    if (ai->prev) {
-        sched_attempt_info_t pa;
-        if (sched_attempt_get(d->core, ai->prev, &pa) == 0 && pa.ended_ms > 0) {
-            int64_t b = ti->retry ? sched_retry_backoff(ti->retry, ai->number, ti->seed) : 0;
-            return pa.ended_ms + (b > 0 ? b : 0);
-        }
-    }
-    int64_t t = submitted;
-    const uint32_t *deps = NULL;
-    uint32_t nd = sched_task_deps(d->core, ai->job, ai->task, &deps);
-    for (uint32_t i = 0; i < nd; i++) {
-        sched_task_info_t di;
-        sched_attempt_info_t da;
-        if (sched_task_info(d->core, ai->job, deps[i], &di) == 0 && di.attempt &&
-            sched_attempt_get(d->core, di.attempt, &da) == 0 && da.ended_ms > t)
-            t = da.ended_ms;
-    }
-    return t;
-}
 
 /* The packed records of one attempt (one per replica) as the core knows
  * it; what was measured outside the core is added when read (fill_used). */
@@ -80,128 +56,6 @@ static void packs_add(packs_t *p, const Cairn__AccountingRecord *m)
     }
     cairn__accounting_record__pack(m, buf);
     p->v[p->n++] = (packed_t){m->attempt_id, m->rank, buf, len};
-}
-
-/* Each replica's record of attempt id, with times up to now for a running
- * one; to put (history) or to pack (running). */
-typedef void (*record_f)(sched_daemon_t *d, const Cairn__AccountingRecord *m, void *arg);
-
-static void attempt_records(sched_daemon_t *d, uint64_t id, int64_t now, record_f fn, void *arg)
-{
-    sched_attempt_info_t ai;
-    sched_job_info_t ji;
-    sched_task_info_t ti;
-    sched_request_t req;
-    if (sched_attempt_get(d->core, id, &ai) < 0 || sched_job_meta(d->core, ai.job, &ji) < 0 ||
-        sched_task_info(d->core, ai.job, ai.task, &ti) < 0 ||
-        sched_task_request(d->core, ai.job, ai.task, &req) < 0)
-        return;
-    const uint32_t *deps = NULL;
-    uint32_t nd = sched_task_deps(d->core, ai.job, ai.task, &deps);
-    const char *needs[nd ? nd : 1];
-    for (uint32_t i = 0; i < nd; i++)
-        needs[i] = sched_task_name(d->core, ai.job, deps[i]);
-    int64_t ready = ready_time(d, &ai, &ti, ji.submitted_ms);
-    char shape[160];
-    acct_shape(req.cpus, req.gpus, req.gpu_model, ai.nreplicas, shape, sizeof(shape));
-    for (uint32_t rank = 0; rank < ai.nreplicas; rank++) {
-        const sched_alloc_desc_t *a = &ai.allocs[rank];
-        Cairn__AccountingRecord m = CAIRN__ACCOUNTING_RECORD__INIT;
-        m.job_id = ai.job;
-        m.job_name = (char *)(ji.name ? ji.name : "");
-        m.task = (char *)ti.name;
-        m.kind = (char *)(ti.kind ? ti.kind : "");
-        m.user = (char *)(ji.user ? ji.user : "");
-        m.attempt_id = ai.id;
-        m.number = ai.number;
-        m.rank = rank;
-        m.replicas = ai.nreplicas;
-        m.n_needs = nd;
-        m.needs = (char **)needs;
-        m.priority = ti.priority;
-        m.cpus = req.cpus;
-        m.gpus = req.gpus;
-        m.gpu_model = (char *)(req.gpu_model ? req.gpu_model : "");
-        m.memory_bytes = req.memory_bytes;
-        m.shape = shape;
-        m.node = (char *)sched_node_name(d->core, a->node);
-        m.n_cores = a->ncores;
-        m.cores = (uint32_t *)a->cores;
-        Cairn__GpuProvenance g[64], *gp[64];
-        for (uint32_t i = 0; i < 64; i++) {
-            if (!(a->gpu_mask >> i & 1))
-                continue;
-            sched_gpu_desc_t gd;
-            Cairn__GpuProvenance *x = &g[m.n_gpu_ids];
-            cairn__gpu_provenance__init(x);
-            x->index = i;
-            if (sched_node_gpu(d->core, a->node, i, &gd)) {
-                x->uuid = (char *)(gd.uuid ? gd.uuid : "");
-                x->model = (char *)(gd.model ? gd.model : "");
-                x->pci_bus_id = (char *)(gd.pci_bus_id ? gd.pci_bus_id : "");
-                x->vendor = (char *)(gd.vendor ? gd.vendor : "");
-            }
-            gp[m.n_gpu_ids++] = x;
-        }
-        m.gpu_ids = gp;
-        int64_t start = ai.started_ms, end = ai.ended_ms ? ai.ended_ms : now;
-        double secs = start > 0 && end > start ? (double)(end - start) / 1000.0 : 0;
-        m.submit_time_ms = ji.submitted_ms;
-        m.ready_time_ms = ready;
-        m.placed_time_ms = ai.placed_ms;
-        m.start_time_ms = ai.started_ms;
-        m.end_time_ms = ai.ended_ms;
-        m.end = (char *)clients_end_word(&ai);
-        m.exit_code = ai.exit_code;
-        m.core_seconds = secs * a->ncores;
-        m.gpu_seconds = secs * (double)m.n_gpu_ids;
-        m.gpu_seconds_used = -1; /* filled when read */
-        m.time_limit_ms = ti.time_limit_ms > 0 ? (uint64_t)ti.time_limit_ms : 0;
-        fn(d, &m, arg);
-    }
-}
-
-/* --- history: a record per replica of each attempt as it ends ------------ */
-
-static void put_record(sched_daemon_t *d, const Cairn__AccountingRecord *m, void *arg)
-{
-    cairn_error_t *err = arg;
-    if (!err->text[0])
-        history_put(d->history, m, err);
-}
-
-void clients_history_flush(sched_daemon_t *d)
-{
-    size_t n = sched_ended_count(d->core);
-    cairn_error_t err = {{0}};
-    while (d->history_cursor < n && !err.text[0]) {
-        uint64_t ids[256];
-        size_t k = sched_ended_list(d->core, d->history_cursor, ids, 256);
-        for (size_t i = 0; i < k; i++)
-            attempt_records(d, ids[i], 0, put_record, &err);
-        d->history_cursor += k;
-    }
-    if (!err.text[0] && !d->history_complete && history_set_complete(d->history, &err) == 0)
-        d->history_complete = true;
-    if (err.text[0]) {
-        cairn_log(d->log, CAIRN_LOG_ERROR, "%s", err.text);
-        d->degraded = d->batch_failed = true;
-        snprintf(d->degraded_why, sizeof(d->degraded_why), "state storage failed: %.200s",
-                 err.text);
-    }
-}
-
-int clients_history_loaded(sched_daemon_t *d, cairn_error_t *err)
-{
-    bool complete = false;
-    int rc = history_complete(d->history, &complete, err);
-    if (rc < 0)
-        return rc;
-    /* a state from before the history: every ended attempt gets its
-     * record with the next commit */
-    d->history_complete = complete;
-    d->history_cursor = complete ? sched_ended_count(d->core) : 0;
-    return 0;
 }
 
 /* --- a page of records, on the reader thread ------------------------------- */
@@ -317,16 +171,6 @@ static void acct_work(const reader_stores_t *st, void *arg)
 }
 
 /* Send an encoded reply, or the error, on the loop. */
-void clients_reply_raw(sched_daemon_t *d, const cairn_peer_t *to, const uint8_t *buf, size_t len,
-                       const char *error)
-{
-    cairn_error_t err = {{0}};
-    if (error && error[0])
-        clients_error(d, to, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "%s", error);
-    else if (cairn_net_send_raw(d->cnet, to, buf, len, &err) < 0)
-        cairn_log(d->log, CAIRN_LOG_WARN, "reply: %s", err.text);
-}
-
 static void acct_done(void *arg, bool aborted)
 {
     acct_job_t *j = arg;
@@ -354,23 +198,10 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Queue a job on the reader, or answer why not. */
-int clients_read_later(sched_daemon_t *d, const cairn_peer_t *from, reader_work_f work,
-                       reader_done_f done, void *arg)
-{
-    cairn_error_t err = {{0}};
-    int rc = reader_submit(d->reader, work, done, arg, &err);
-    if (rc < 0)
-        clients_error(d, from,
-                      rc == -EBUSY ? CAIRN__ERROR_CODE__ERROR_CODE_UNAVAILABLE
-                                   : CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL,
-                      "%s", err.text);
-    return rc;
-}
-
-void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
+void clients_accounting(sched_daemon_t *d, const client_req_t *rq,
                         const Cairn__AccountingRequest *q)
 {
+    const cairn_peer_t *from = rq->from;
     acct_job_t *j = calloc(1, sizeof(*j));
     if (!j) {
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
@@ -378,14 +209,14 @@ void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
     }
     j->d = d;
     j->from = *from;
-    j->now = wall_ms();
+    j->now = cairn_wall_ms();
     j->since = q->since_ms;
     j->until = q->until_ms > 0 ? q->until_ms : INT64_MAX;
     j->after_attempt = q->after_attempt_id;
     j->after_rank = q->after_rank;
     j->limit = q->limit ? (q->limit < ACCT_PAGE_MAX ? q->limit : ACCT_PAGE_MAX) : ACCT_PAGE_DEFAULT;
     cairn_error_t ferr = {{0}};
-    if (usage_flush(d->usage, &ferr) < 0) /* GPU use up to now, for the reader */
+    if (usage_flush(d->st->usage, &ferr) < 0) /* GPU use up to now, for the reader */
         cairn_log(d->log, CAIRN_LOG_WARN, "%s", ferr.text);
     /* what runs now (and waits queued on a node), by attempt: few */
     uint32_t nn = sched_node_count(d->core);
@@ -400,7 +231,7 @@ void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
         qsort(ids, k, sizeof(uint64_t), cmp_u64);
         for (size_t i = 0; i < k && !j->running.oom; i++)
             if (i == 0 || ids[i] != ids[i - 1])
-                attempt_records(d, ids[i], j->now, pack_record, j);
+                records_of_attempt(d, ids[i], j->now, pack_record, j);
     }
     free(ids);
     if (!ids || j->running.oom) {
@@ -447,8 +278,9 @@ static void usage_done(void *arg, bool aborted)
     free(j);
 }
 
-void clients_usage(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__UsageRequest *q)
+void clients_usage(sched_daemon_t *d, const client_req_t *rq, const Cairn__UsageRequest *q)
 {
+    const cairn_peer_t *from = rq->from;
     usage_job_t *j = calloc(1, sizeof(*j));
     if (!j) {
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
@@ -456,7 +288,7 @@ void clients_usage(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Usa
     }
     *j = (usage_job_t){.d = d, .from = *from, .since = q->since_ms, .until = q->until_ms};
     cairn_error_t err = {{0}};
-    if (usage_flush(d->usage, &err) < 0)
+    if (usage_flush(d->st->usage, &err) < 0)
         cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
     if (clients_read_later(d, from, usage_work, usage_done, j) < 0)
         usage_done(j, true);

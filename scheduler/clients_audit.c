@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "common/grow.h"
-#include "scheduler/daemon_private.h"
+#include "scheduler/clients_private.h"
 
 typedef struct audit_out {
     Cairn__AuditEntry **v;
@@ -123,22 +123,19 @@ static void audit_done(void *arg, bool aborted)
 /* List the trail (administrators: everyone's; others: their own) or
  * verify its chain (anyone: the answer says nothing but whether it holds).
  * Either reads the whole table: on the reader thread. */
-void clients_audit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__AuditRequest *r)
+void clients_audit(sched_daemon_t *d, const client_req_t *rq, const Cairn__AuditRequest *r)
 {
+    const cairn_peer_t *from = rq->from;
+    const client_id_t *id = &rq->id;
     const char *user = r->user && *r->user ? r->user : NULL;
-    if (!r->verify) {
-        client_id_t id;
-        clients_identity(d, from, &id);
-        if (!clients_is_admin(d, &id)) {
-            if (id.anonymous || !clients_owns(&id, id.name) ||
-                (user && strcmp(user, id.name) != 0)) {
-                clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
-                              "%s %s may read only their own audit entries",
-                              id.anonymous ? "anonymous client" : "user", id.name);
-                return;
-            }
-            user = id.name;
+    if (!r->verify && !access_is_admin(d->cfg.admins, id)) {
+        if (id->anonymous || !access_owns(id, id->name) || (user && strcmp(user, id->name) != 0)) {
+            clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+                          "%s %s may read only their own audit entries",
+                          id->anonymous ? "anonymous client" : "user", id->name);
+            return;
         }
+        user = id->name;
     }
     audit_job_t *j = calloc(1, sizeof(*j));
     if (j) {

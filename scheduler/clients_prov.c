@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scheduler/daemon_private.h"
+#include "scheduler/clients_private.h"
+#include "scheduler/view.h"
 
 #define PROV_FORMAT "cairn-provenance/1"
 #define MASKED "****"
@@ -45,7 +46,10 @@ static char *enum_word(frees_t *p, const ProtobufCEnumDescriptor *d, int v, cons
     return s;
 }
 
-uint32_t clients_attempt_chain(sched_daemon_t *d, uint64_t latest, uint64_t *ids, uint32_t max)
+/* A task's attempts from the latest back: their ids (at most max), how
+ * many. */
+static uint32_t clients_attempt_chain(sched_daemon_t *d, uint64_t latest, uint64_t *ids,
+                                      uint32_t max)
 {
     uint32_t n = 0;
     for (uint64_t a = latest; a && n < max;) {
@@ -56,28 +60,6 @@ uint32_t clients_attempt_chain(sched_daemon_t *d, uint64_t latest, uint64_t *ids
         a = ai.prev;
     }
     return n;
-}
-
-const char *clients_end_word(const sched_attempt_info_t *ai)
-{
-    switch (ai->end) {
-    case SCHED_END_NONE:
-        return "";
-    case SCHED_END_EXIT:
-        return ai->exit_code == 0 ? "succeeded" : "exit_nonzero";
-    case SCHED_END_SIGNAL:
-        return "signaled";
-    case SCHED_END_TIMEOUT:
-        return "timed_out";
-    case SCHED_END_CANCELLED:
-        return "cancelled";
-    case SCHED_END_NODE_LOST:
-        return "node_lost";
-    case SCHED_END_START_FAILED:
-        return "failed_to_start";
-    default:
-        return "unknown";
-    }
 }
 
 static Cairn__KeyValue *kv(frees_t *p, const char *k, const char *v)
@@ -246,7 +228,7 @@ static Cairn__AttemptProvenance *attempt_prov(frees_t *p, sched_daemon_t *d,
     cairn__attempt_provenance__init(m);
     Cairn__AttemptProvenance *start = NULL, *end = NULL;
     cairn_error_t err = {{0}};
-    if (prov_load(d->prov, ai->id, rank, &start, &end, &err) < 0)
+    if (prov_load(d->st->prov, ai->id, rank, &start, &end, &err) < 0)
         cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
     clients_keep_msg(p, (ProtobufCMessage *)start);
     clients_keep_msg(p, (ProtobufCMessage *)end);
@@ -256,7 +238,7 @@ static Cairn__AttemptProvenance *attempt_prov(frees_t *p, sched_daemon_t *d,
     m->seed = sched_task_seed(d->core, ai->job, ai->task, rank);
     m->previous_end = (char *)previous_end;
     m->node = (char *)sched_node_name(d->core, ai->allocs[rank].node);
-    bool holds = clients_attempt_holds(d, ai), ran = clients_attempt_ran(d, ai);
+    bool holds = view_attempt_holds(d, ai), ran = view_attempt_ran(d, ai);
     if (holds) { /* none while queued behind another, nor if it never ran */
         m->n_cores = ai->allocs[rank].ncores;
         m->cores = pool_alloc(p, (m->n_cores + 1) * sizeof(uint32_t));
@@ -277,14 +259,14 @@ static Cairn__AttemptProvenance *attempt_prov(frees_t *p, sched_daemon_t *d,
     m->placed_time_ms = ai->placed_ms;
     m->start_time_ms = ai->started_ms;
     m->end_time_ms = ai->ended_ms;
-    m->end = (char *)clients_end_word(ai);
+    m->end = (char *)view_end_word(ai);
     if (ran) { /* a process killed before it ran was not the task */
         m->exit_code = ai->exit_code;
         m->signal = ai->signal;
     }
     uint32_t from_job;
     const char *from_task;
-    if (cache_hit_get(d->cache, ai->id, &from_job, &from_task)) {
+    if (cache_hit_get(d->st->cache, ai->id, &from_job, &from_task)) {
         m->end = "cached";
         m->cached_from_job = from_job;
         m->cached_from_task = (char *)from_task;
@@ -343,8 +325,8 @@ static Cairn__TaskProvenance *task_prov(frees_t *p, sched_daemon_t *d, uint32_t 
     cairn__task_provenance__init(m);
     m->name = (char *)ti.name;
     m->kind = (char *)(ti.kind ? ti.kind : "");
-    m->state = enum_word(p, &cairn__task_state__descriptor, (int)clients_task_state(d, &ti),
-                         "TASK_STATE_");
+    m->state =
+        enum_word(p, &cairn__task_state__descriptor, (int)view_task_state(d, &ti), "TASK_STATE_");
     m->n_argv = ti.argc;
     m->argv = (char **)ti.argv;
     m->workdir = (char *)(ti.workdir ? ti.workdir : "");
@@ -354,7 +336,7 @@ static Cairn__TaskProvenance *task_prov(frees_t *p, sched_daemon_t *d, uint32_t 
     m->cache = ti.cache_base != NULL;
     inputs_acc_t acc = {.pool = p, .task = m};
     cairn_error_t err = {{0}};
-    if (prov_get_inputs(d->prov, job, ti.name, add_input, &acc, &err) < 0)
+    if (prov_get_inputs(d->st->prov, job, ti.name, add_input, &acc, &err) < 0)
         cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
     const char *pattern =
         d->cfg.secret_pattern ? d->cfg.secret_pattern : PROV_SECRET_PATTERN_DEFAULT;
@@ -386,14 +368,15 @@ static Cairn__TaskProvenance *task_prov(frees_t *p, sched_daemon_t *d, uint32_t 
             if (ap)
                 m->attempts[m->n_attempts++] = ap;
         }
-        previous = clients_end_word(&ai);
+        previous = view_end_word(&ai);
     }
     return m;
 }
 
-void clients_provenance(sched_daemon_t *d, const cairn_peer_t *from,
+void clients_provenance(sched_daemon_t *d, const client_req_t *rq,
                         const Cairn__ProvenanceRequest *r)
 {
+    const cairn_peer_t *from = rq->from;
     if (r->job_id == 0 || r->job_id > sched_job_count(d->core)) {
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "no job %llu",
                       (unsigned long long)r->job_id);
@@ -406,7 +389,7 @@ void clients_provenance(sched_daemon_t *d, const cairn_peer_t *from,
                       job, r->task);
         return;
     }
-    if (!clients_may_touch_job(d, from, job, "read the provenance of"))
+    if (!clients_may_touch_job(d, rq, job, "read the provenance of"))
         return;
     frees_t p = {0};
     sched_job_info_t ji;
@@ -421,11 +404,10 @@ void clients_provenance(sched_daemon_t *d, const cairn_peer_t *from,
     jp.scheduler_version = CAIRN_VERSION;
     jp.secret_pattern =
         (char *)(d->cfg.secret_pattern ? d->cfg.secret_pattern : PROV_SECRET_PATTERN_DEFAULT);
-    jp.state =
-        enum_word(&p, &cairn__job_state__descriptor, (int)clients_job_state(&ji), "JOB_STATE_");
+    jp.state = enum_word(&p, &cairn__job_state__descriptor, (int)view_job_state(&ji), "JOB_STATE_");
     char *text = NULL, *sha = NULL;
     cairn_error_t err = {{0}};
-    if (prov_get_spec(d->prov, job, &text, &sha, &err) < 0)
+    if (prov_get_spec(d->st->prov, job, &text, &sha, &err) < 0)
         cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
     jp.spec_text = clients_keep(&p, text ? text : strdup(""));
     if (jp.spec_text && !r->raw_spec)
@@ -442,10 +424,9 @@ void clients_provenance(sched_daemon_t *d, const cairn_peer_t *from,
     } else {
         Cairn__ProvenanceReply rep = CAIRN__PROVENANCE_REPLY__INIT;
         rep.job = &jp;
-        client_id_t id; /* so that cairn rerun can tell whose code it would run */
-        clients_identity(d, from, &id);
-        rep.caller = id.name;
-        d_send(d, d->cnet, from, CAIRN_MSG_PROVENANCE_REPLY, &rep.base);
+        /* so that cairn rerun can tell whose code it would run */
+        rep.caller = (char *)rq->id.name;
+        clients_reply(d, from, CAIRN_MSG_PROVENANCE_REPLY, &rep.base);
     }
     clients_frees_fini(&p);
 }

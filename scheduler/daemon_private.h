@@ -1,4 +1,14 @@
-/* Internals shared by the scheduler daemon's files. */
+/* The scheduler daemon's context, shared by its files: pointers to its
+ * subsystems (the node table, the waits, the outbox, the stores), the
+ * loop's own state, and the batch through which every change goes.
+ *
+ * Who calls whom (no file calls back up this list):
+ *   daemon.c      the loop: one pass, one commit, then the sends
+ *   workers*.c    messages from workers      clients*.c  requests from clients
+ *   dispatch.c    assignments, cancels and log reads to workers
+ *   records.c     ended attempts' accounting records    view.c  states as shown
+ *   batch.c       apply, journal and audit a change in the open batch
+ *   nodes.c, waits.c, outbox.c, stores.c, access.c: subsystems, no daemon. */
 #ifndef CAIRN_SCHEDULER_DAEMON_PRIVATE_H
 #define CAIRN_SCHEDULER_DAEMON_PRIVATE_H
 
@@ -6,344 +16,148 @@
 
 #include "proto/join.h"
 #include "proto/net.h"
-#include "scheduler/audit.h"
-#include "scheduler/cache.h"
 #include "scheduler/daemon.h"
-#include "scheduler/history.h"
-#include "scheduler/journal.h"
 #include "scheduler/metrics.h"
-#include "scheduler/provenance.h"
+#include "scheduler/nodes.h"
+#include "scheduler/outbox.h"
 #include "scheduler/reader.h"
-#include "scheduler/usage.h"
+#include "scheduler/stores.h"
+#include "scheduler/waits.h"
 #include "scheduler/watchdog.h"
 
-/* What the daemon knows of a node beyond the core's state. */
-typedef struct node_link {
-    uint32_t pipe;         /* nng pipe id, 0 = not connected */
-    int64_t last_heard_ms; /* listening time (d_listen_now) */
-    char *worker_version;
-    char *fingerprint, *driver, *cuda; /* from its Register, for provenance */
-    int64_t prev_report_ms;            /* the report before the latest (usage spans) */
-    char addr[64];                     /* rendezvous address */
-    /* the latest resource report */
-    int64_t report_ms;
-    uint32_t load1_milli;
-    uint64_t mem_used, mem_total;
-    /* the worker process's incarnation and the newest task event applied
-     * from it (Register.incarnation); the identity the node's name is bound
-     * to ("uid N", "address A"); kept by journal_put_worker; seq_dirty:
-     * to be written with the next commit */
-    uint64_t incarnation, last_seq;
-    bool seq_dirty;
-    char ident[64];
-    /* attempts placed on this node, not yet delivered */
-    uint64_t *pending;
-    size_t npending, pending_cap;
-} node_link_t;
-
-/* A message waiting for the commit that makes what it says true. */
-typedef struct outmsg {
+/* An endpoint: its address, socket, bridge to the loop, and the probe
+ * that reopens it when it wedges (watchdog.h). */
+typedef struct endpoint {
+    char *url;
+    nng_socket sock;
     cairn_net_t *net;
-    cairn_peer_t peer;
-    uint8_t *buf;
-    size_t len;
-    bool lazy; /* cairn_net_send_raw_lazy() */
-} outmsg_t;
+    watchdog_t *watch;
+} endpoint_t;
 
-/* A ReadLog sent to a node: only that node's registered connection may
- * answer it, for that attempt and replica. */
-typedef struct log_wait {
-    uint64_t request_id; /* random */
-    uint64_t attempt_id;
-    uint32_t rank;
-    uint32_t node, pipe; /* asked: the node, on its connection */
-    cairn_peer_t client;
-    int64_t deadline_ms;
-} log_wait_t;
+/* Counters and latencies for /metrics and /status (status.c). */
+typedef struct daemon_stats {
+    uint64_t placements, submits, events_applied, bad_messages;
+    uint64_t retries[8]; /* by sched_end_t of the attempt that ended */
+    histogram_t pass_latency, start_latency;
+} daemon_stats_t;
 
-#define START_ERRORS_MAX 4096
-typedef struct start_error {
-    uint64_t attempt;
-    char *text;
-} start_error_t;
+/* The open batch: events applied (and journaled) since the last commit.
+ * Only entries nothing waits for (attempt starts, ends taken over by a
+ * queued attempt, queued placements) may wait for a later commit, up to
+ * COMMIT_DELAY_MS; their messages wait with them (a worker resends
+ * unacknowledged events after a scheduler restart, so nothing is lost). */
+typedef struct batch {
+    bool dirty;    /* a pass may place something */
+    bool busy;     /* the idle handle runs: the loop polls without blocking */
+    bool urgent;   /* something waits for this batch's commit */
+    bool failed;   /* a write of the batch failed: it is rolled back */
+    bool degraded; /* storage failed: submissions refused until a write works */
+    char degraded_why[512];
+} batch_t;
+#define COMMIT_DELAY_MS 2
 
-/* Remember / look up why an attempt failed to start (workers.c). */
-void start_error_put(sched_daemon_t *d, uint64_t attempt, const char *text);
-const char *start_error_get(const sched_daemon_t *d, uint64_t attempt);
-
-/* A worker connection not registered yet, with the join challenge sent
- * on it (answered at most once). Bounded: at most PENDING_PER_ADDR from
- * one network address and PENDING_MAX in all; one that has not registered
- * within --register-timeout is closed. */
-#define PENDING_MAX 65536
-#define PENDING_PER_ADDR 32
-typedef struct pending_pipe {
-    uint32_t pipe;
-    int64_t since_ms; /* loop time */
-    char addr[48];
-    bool challenged;
-    uint8_t c[CAIRN_JOIN_CHALLENGE_LEN];
-} pending_pipe_t;
-
-/* Which part of a job's status a client asked for (JobStatusRequest). */
-typedef struct status_page {
-    bool summary_only;
-    uint32_t offset, limit;
-    char task[256]; /* one task by name, "" for a page */
-} status_page_t;
-
-/* A client waiting for a job to end (JobStatusRequest.wait_ms). */
-typedef struct job_wait {
-    uint32_t job;
-    status_page_t page;
-    cairn_peer_t client;
-    int64_t deadline_ms; /* loop time */
-} job_wait_t;
-
-/* An attempt to deliver to one node (UINT32_MAX: to all its nodes). */
-typedef struct delivery {
-    uint64_t attempt;
-    uint32_t node;
-} delivery_t;
-
-typedef struct deliveries {
-    delivery_t *v;
-    size_t n, cap;
-} deliveries_t;
-
-/* A gang replica's exit, kept until the whole attempt ends. */
-typedef struct replica_exit {
-    uint64_t attempt;
-    uint32_t rank;
-    sched_end_t end;
-    int code, sig;
-} replica_exit_t;
-
-typedef struct u64vec {
-    uint64_t *v;
-    size_t n, cap;
-} u64vec_t;
+/* The loop's own handles and ticks (daemon.c). */
+typedef struct daemon_loop {
+    uv_check_t check; /* after each poll: the pass, the commit, the sends */
+    uv_idle_t idle;   /* runs while work waits */
+    uv_timer_t heartbeat, wake, commit, census, metrics, watch;
+    int open; /* handles not closed yet */
+    uint64_t census_ticks;
+    uint64_t last_tick_ms; /* the heartbeat timer's last run (loop time) */
+} daemon_loop_t;
 
 struct sched_daemon {
     uv_loop_t *loop;
     sched_daemon_config_t cfg;
     cairn_log_t *log;
-    char *state_dir, *worker_url, *client_url, *journal_path;
+    char *state_dir, *journal_path;
     sched_t *core;
-    journal_t *journal;
-    nng_socket wsock, csock;
-    cairn_net_t *wnet, *cnet;
-    uv_check_t check;
-    uv_idle_t idle;
-    uv_timer_t hb_timer, wake_timer;
-    int handles_open;
-    bool dirty;        /* a pass may place something */
-    bool busy;         /* idle handle running */
-    bool degraded;     /* storage failed: submissions refused until a write works */
-    bool batch_failed; /* an append of the pending batch failed: it is rolled back */
-    /* clients whose replies wait for the pending commit: told when it fails */
-    cairn_peer_t *batch_peers;
-    size_t nbatch_peers, batch_peers_cap;
-    /* Only entries nothing waits for are in the journal (attempt starts,
-     * ends taken over by a queued attempt, queued placements): they may
-     * wait for the next commit, up to COMMIT_DELAY_MS. Their messages wait
-     * with them; a worker resends unacknowledged events after a scheduler
-     * restart, so nothing is lost meanwhile. */
-    bool commit_urgent;
-    uv_timer_t commit_timer;
-    char degraded_why[512];
-    int64_t started_ms; /* listening time */
-    /* The loop's time minus the time it could not listen (stalls past two
-     * heartbeat intervals: a long read, swapping, the process stopped):
-     * silences and the restart grace count only time the scheduler could
-     * hear its workers (d_listen_now). */
-    int64_t unheard_ms;
-    uint64_t last_tick_ms;
-    /* per core node id */
-    node_link_t *links;
-    size_t nlinks;
-    /* after the next commit */
-    outmsg_t *outq;
-    size_t nout, out_cap;
-    deliveries_t assign; /* attempts to deliver */
-    u64vec_t cancel;     /* attempts to signal */
-    log_wait_t *waits;
-    size_t nwaits, waits_cap;
-    cairn_join_key_t *join_key; /* NULL: workers join without a key */
-    /* why attempts failed to start, as their workers said (the newest
-     * START_ERRORS_MAX; not journaled: lost on a restart) */
-    start_error_t *serr;
-    size_t nserr;
-    pending_pipe_t *pend; /* worker connections not registered yet */
-    size_t npend;
-    job_wait_t *jwaits;
-    size_t njwaits, jwaits_cap;
-    uv_timer_t jwait_timer;
-    /* nng pipe id -> node id + 1, open addressing */
-    uint32_t *pm_keys, *pm_vals;
-    size_t pm_cap, pm_n;
-    replica_exit_t *rexits;
-    size_t nrexits, rexits_cap;
-    /* counters for metrics */
-    uint64_t placements, submits, events_applied, bad_messages;
-    /* tls+tcp:// clients: signed requests checked against --tls-ca (sign.h);
-     * signed_user names the sender of the request being handled, if any */
+    stores_t *st;
+    reader_t *reader; /* heavy reads off the loop (reader.h) */
+    endpoint_t workers, clients;
+    /* tls+tcp:// clients: signed requests checked against --tls-ca (sign.h) */
     struct cairn_verifier *verifier;
-    const char *signed_user;
-    audit_t *audit;        /* who changed what (audit.h), in the journal's transactions */
-    prov_t *prov;          /* what ran where (provenance.h), likewise */
-    cache_t *cache;        /* cached results (cache.h), likewise */
-    usage_t *usage;        /* usage over time (usage.h), likewise */
-    history_t *history;    /* ended attempts' records (history.h), likewise */
-    size_t history_cursor; /* sched_ended_list index of the next to record */
-    bool history_complete; /* every ended attempt before the cursor has one */
-    reader_t *reader;      /* heavy reads off the loop (reader.h) */
-    uv_timer_t census_timer;
-    uint64_t census_ticks;
-    uint64_t retries[8]; /* by sched_end_t of the attempt that ended */
-    histogram_t pass_latency, start_latency;
+    cairn_join_key_t *join_key; /* NULL: workers join without a key */
+    nodes_t *nodes;
+    outbox_t *out;
+    waits_t *waits;
+    batch_t batch;
+    daemon_loop_t h;
+    daemon_stats_t stats;
     metrics_t *metrics;
-    uv_timer_t metrics_timer;
-    watchdog_t *wwatch, *cwatch;
-    uv_timer_t watch_timer;
+    int64_t started_ms; /* listening time */
 };
 
-#define COMMIT_DELAY_MS 2
+/* batch.c */
+/* Apply a core event and journal it in the open batch (js and seed for a
+ * submit): 0, or the core's refusal (err says why; nothing changed). A
+ * failed journal write fails the batch (batch_fail). */
+int batch_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec *js, uint64_t seed,
+                cairn_error_t *err);
+/* An audit entry (audit.h) in the open batch, by user. */
+void batch_audit(sched_daemon_t *d, const char *user, const char *action, const char *target,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* A write of the batch failed (what: the message): it is rolled back at
+ * the commit, and submissions are refused until a write works. */
+void batch_fail(sched_daemon_t *d, const char *what);
+/* Something changed that a pass may place on: run one. */
+void batch_touch(sched_daemon_t *d);
 
-/* daemon.c */
-int64_t wall_ms(void);
-void d_mark_dirty(sched_daemon_t *d);
-/* The loop's time, less the stalls in which the scheduler could not listen. */
-int64_t d_listen_now(const sched_daemon_t *d);
-/* Apply a core event and journal it (js/seed for submits). */
-int d_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec *js, uint64_t seed,
-            cairn_error_t *err);
-/* Send now, or after the pending commit when one is open. */
-void d_send(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to, cairn_msg_type_t type,
-            const ProtobufCMessage *msg);
-/* The same for what the peer needs only eventually (acknowledgements):
- * it rides the next message to that peer (cairn_net_send_raw_lazy). */
-void d_send_lazy(sched_daemon_t *d, cairn_net_t *net, const cairn_peer_t *to, cairn_msg_type_t type,
-                 const ProtobufCMessage *msg);
-/* An audit entry (audit.h) in the open transaction; a failure fails the
- * batch like a journal append. */
-void d_audit(sched_daemon_t *d, const char *user, const char *action, const char *target,
-             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-int u64vec_push(u64vec_t *v, uint64_t x);
-int deliveries_push(deliveries_t *v, uint64_t attempt, uint32_t node);
-node_link_t *d_link(sched_daemon_t *d, uint32_t node);
-
-/* workers.c */
+/* workers.c: the worker endpoint's callbacks (cairn_net_callbacks_t) */
 void workers_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
                   ProtobufCMessage *msg, void *arg);
 void workers_pipe(cairn_net_t *n, nng_pipe p, bool added, void *arg);
 void workers_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg);
-void workers_check_heartbeats(sched_daemon_t *d);
-/* Close worker connections that have not registered within
- * --register-timeout. */
-void workers_expire_pending(sched_daemon_t *d);
-int workers_node_of_pipe(sched_daemon_t *d, uint32_t pipe, uint32_t *node);
-void workers_rexit_loaded(uint64_t attempt, uint32_t rank, int end, int code, int sig, void *arg);
-/* The newest applied task event of each worker: load from the journal (at
- * start and after a failed commit), and write the changed ones into the
- * open transaction (before each commit). */
-int workers_load_seqs(sched_daemon_t *d, cairn_error_t *err);
-void workers_save_seqs(sched_daemon_t *d);
+/* Nodes silent past the timeout (or not back within the grace period
+ * after a restart) go down; their running attempts become node-lost. */
+void workers_check_silence(sched_daemon_t *d);
+
+/* workers_events.c: a TaskEvent from the registered node */
+void workers_task_event(sched_daemon_t *d, const cairn_peer_t *from, uint32_t node,
+                        const Cairn__TaskEvent *te);
 
 /* dispatch.c */
+/* Send attempt's AssignTask to node (UINT32_MAX: to each of its nodes). */
 void dispatch_assign(sched_daemon_t *d, uint64_t attempt, uint32_t node);
-void dispatch_cancel(sched_daemon_t *d, uint64_t attempt, uint32_t grace_ms);
-void dispatch_pending(sched_daemon_t *d, uint32_t node);
+/* Send attempt's CancelTask to each of its connected nodes. */
+void dispatch_cancel(sched_daemon_t *d, uint64_t attempt);
+/* Ask the node of attempt's replica rank for a piece of its log, for
+ * client: 0 (asked, or the client told why not), or -ENOENT (no such
+ * replica). */
 int dispatch_read_log(sched_daemon_t *d, uint64_t attempt, uint32_t rank, int stream,
                       uint64_t offset, uint32_t max, const cairn_peer_t *client);
 /* A LogChunk: the answer to the waiting ReadLog it names, if it comes
  * from the connection that was asked, for the attempt that was asked. */
 void dispatch_log_chunk(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__LogChunk *c);
+/* Answer the log reads past their deadline. */
 void dispatch_expire_waits(sched_daemon_t *d);
-/* Answer the log reads waiting on a connection that is gone. */
-void dispatch_fail_waits(sched_daemon_t *d, uint32_t pipe, const char *why);
+/* The node (record l) lost its connection: unbind it and answer the log
+ * reads waiting on it. */
+void dispatch_unbind(sched_daemon_t *d, node_link_t *l, const char *why);
+
+/* clients.c: the client endpoint's callbacks and listener */
+void clients_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
+                  ProtobufCMessage *msg, void *arg);
+void clients_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg);
+/* Listen for clients on url. An ipc:// socket is made connectable by
+ * every local user (0666): who may reach it is up to the permissions of
+ * the directory it lives in, and what each user may do is decided per
+ * request from the peer's uid. */
+int clients_listen(nng_socket s, const char *url, const cairn_tls_t *tls, cairn_error_t *err);
+/* clients_status.c: job waits (waits.h) are told and answered here */
+bool clients_job_done(void *arg, uint32_t job);
+void clients_answer_wait(void *arg, const job_wait_t *w);
+
+/* records.c */
+/* Each replica's accounting record of attempt id (times up to now for a
+ * running one), handed to fn. */
+typedef void (*records_f)(sched_daemon_t *d, const Cairn__AccountingRecord *m, void *arg);
+void records_of_attempt(sched_daemon_t *d, uint64_t id, int64_t now, records_f fn, void *arg);
+/* Before each commit: a history record for each attempt ended since the
+ * last (in the open batch). */
+void records_flush(sched_daemon_t *d);
 
 /* status.c: render /metrics and /status */
 void status_render(sched_daemon_t *d, char **prom, char **json);
-
-/* clients.c */
-void clients_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
-                  ProtobufCMessage *msg, void *arg);
-/* Answer the job waits whose job has ended (and, with expire, those past
- * their deadline); re-arm the deadline timer. */
-void clients_answer_waits(sched_daemon_t *d, bool expire);
-void clients_bad(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg);
-/* What one reply needs freed after it is sent (clients.c): malloc'd
- * blocks, and messages from protobuf-c unpack. oom: a keep failed. */
-typedef struct frees {
-    void **v;
-    size_t n, cap;
-    ProtobufCMessage **msgs;
-    size_t nmsgs, msgs_cap;
-    bool oom;
-} frees_t;
-/* Keep p (NULL: sets oom) until clients_frees_fini; returns p, or NULL
- * (then p was freed). */
-void *clients_keep(frees_t *f, void *p);
-void clients_keep_msg(frees_t *f, ProtobufCMessage *m);
-void clients_frees_fini(frees_t *f);
-
-/* Who sent a request (clients.c). */
-typedef struct client_id {
-    char name[256];
-    bool anonymous;
-    bool has_uid;
-    uid_t uid;
-} client_id_t;
-void clients_identity(sched_daemon_t *d, const cairn_peer_t *from, client_id_t *id);
-/* Whether owner (a job's or audit entry's user) is id: the same name, and
- * "anonymous" only for an unauthenticated client, never for a user of that
- * name. */
-bool clients_owns(const client_id_t *id, const char *owner);
-/* Root, the scheduler's own user, or listed in --admins (by name or group). */
-bool clients_is_admin(sched_daemon_t *d, const client_id_t *id);
-/* clients_audit.c: AuditRequest */
-void clients_audit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__AuditRequest *r);
-
-/* May the client act (verb: "cancel", "read logs of") on job? Answers
- * the refusal itself when not. */
-bool clients_may_touch_job(sched_daemon_t *d, const cairn_peer_t *from, uint32_t job,
-                           const char *verb);
-/* The state clients see for a task: the core's, except pending for one
- * whose attempt waits queued on a node behind another (prefetch). */
-Cairn__TaskState clients_task_state(sched_daemon_t *d, const sched_task_info_t *ti);
-/* Whether an attempt ran: it started, or (a cache hit) its outputs were
- * checked on its node. One that never ran has no start time, and an exit
- * code or signal it was given is not the task's. */
-bool clients_attempt_ran(sched_daemon_t *d, const sched_attempt_info_t *ai);
-/* Whether an attempt's cores and GPUs are its own to show: it holds them
- * now (placed, not queued behind another) or, ended, it ran on them. */
-bool clients_attempt_holds(sched_daemon_t *d, const sched_attempt_info_t *ai);
-Cairn__JobState clients_job_state(const sched_job_info_t *ji);
-/* clients_acct.c: AccountingRequest, UsageRequest */
-void clients_accounting(sched_daemon_t *d, const cairn_peer_t *from,
-                        const Cairn__AccountingRequest *q);
-void clients_usage(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__UsageRequest *q);
-/* Before each commit: a history record for each attempt ended since the
- * last (in the open transaction); after the state is (re)loaded: where
- * that starts. */
-void clients_history_flush(sched_daemon_t *d);
-int clients_history_loaded(sched_daemon_t *d, cairn_error_t *err);
-/* Run a read on the reader thread (reader.h), or answer why not (busy);
- * returns reader_submit's code: on failure done was not queued. */
-int clients_read_later(sched_daemon_t *d, const cairn_peer_t *from, reader_work_f work,
-                       reader_done_f done, void *arg);
-/* Send an encoded reply (or, when error is not empty, the error). */
-void clients_reply_raw(sched_daemon_t *d, const cairn_peer_t *to, const uint8_t *buf, size_t len,
-                       const char *error);
-/* clients_prov.c: a task's attempts from the latest back (ids, at most
- * max; how many), ProvenanceRequest; how an attempt ended, as a word
- * ("succeeded", "exit_nonzero", ..., "" while it runs) */
-uint32_t clients_attempt_chain(sched_daemon_t *d, uint64_t latest, uint64_t *ids, uint32_t max);
-const char *clients_end_word(const sched_attempt_info_t *ai);
-void clients_provenance(sched_daemon_t *d, const cairn_peer_t *from,
-                        const Cairn__ProvenanceRequest *r);
-void clients_error(sched_daemon_t *d, const cairn_peer_t *to, Cairn__ErrorCode code,
-                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scheduler/access.h"
 #include "scheduler/daemon_private.h"
 
 static Cairn__GpuVendor vendor_enum(const char *v)
@@ -18,22 +19,6 @@ static Cairn__GpuVendor vendor_enum(const char *v)
     if (!strcmp(v, "intel"))
         return CAIRN__GPU_VENDOR__GPU_VENDOR_INTEL;
     return CAIRN__GPU_VENDOR__GPU_VENDOR_OTHER;
-}
-
-static void pending_add(node_link_t *l, uint64_t attempt)
-{
-    for (size_t i = 0; i < l->npending; i++)
-        if (l->pending[i] == attempt)
-            return;
-    if (l->npending == l->pending_cap) {
-        size_t cap = l->pending_cap ? l->pending_cap * 2 : 8;
-        uint64_t *n = realloc(l->pending, cap * sizeof(uint64_t));
-        if (!n)
-            return;
-        l->pending = n;
-        l->pending_cap = cap;
-    }
-    l->pending[l->npending++] = attempt;
 }
 
 /* Send one replica's AssignTask. */
@@ -70,7 +55,7 @@ static void assign_one(sched_daemon_t *d, const sched_attempt_info_t *ai,
     m.seed = sched_task_seed(d->core, ai->job, ai->task, rank);
     m.rank = rank;
     m.world_size = ai->nreplicas;
-    node_link_t *l0 = d_link(d, ai->allocs[0].node);
+    node_link_t *l0 = nodes_link(d->nodes, d->core, ai->allocs[0].node);
     m.rendezvous_addr = l0 && l0->addr[0] ? l0->addr : "127.0.0.1";
     m.rendezvous_port = 29500 + (uint32_t)(ai->id % 2000);
     m.n_cores = a->ncores;
@@ -102,9 +87,9 @@ static void assign_one(sched_daemon_t *d, const sched_attempt_info_t *ai,
     cache_entry_t hit = {0};
     char key[CACHE_KEY_HEX];
     if (ti->cache_base && ti->cache_reuse && ai->nreplicas == 1 &&
-        cache_key(d->core, d->prov, ai->job, ai->task, key)) {
+        cache_key(d->core, d->st->prov, ai->job, ai->task, key)) {
         cairn_error_t cerr = {{0}};
-        int found = cache_lookup(d->cache, key, &hit, &cerr);
+        int found = cache_lookup(d->st->cache, key, &hit, &cerr);
         if (found < 0)
             cairn_log(d->log, CAIRN_LOG_WARN, "%s", cerr.text);
         else if (found > 0) {
@@ -116,13 +101,13 @@ static void assign_one(sched_daemon_t *d, const sched_attempt_info_t *ai,
      * jobs run as nobody */
     const char *user = sched_job_user(d->core, ai->job);
     if (user)
-        m.user = (char *)(strcmp(user, "anonymous") ? user : "nobody");
+        m.user = (char *)(strcmp(user, ACCESS_ANONYMOUS) ? user : "nobody");
     cairn_peer_t to = cairn_peer_pipe((nng_pipe){.id = l->pipe});
     cairn_error_t err = {{0}};
-    if (cairn_net_send(d->wnet, &to, CAIRN_MSG_ASSIGN_TASK, &m.base, &err) < 0) {
+    if (cairn_net_send(d->workers.net, &to, CAIRN_MSG_ASSIGN_TASK, &m.base, &err) < 0) {
         cairn_log(d->log, CAIRN_LOG_WARN, "assign attempt %llu: %s; kept for later",
                   (unsigned long long)ai->id, err.text);
-        pending_add(l, ai->id);
+        nodes_hold(l, ai->id);
     }
     if (hit.outputs)
         cairn__attempt_provenance__free_unpacked(hit.outputs, NULL);
@@ -147,24 +132,25 @@ void dispatch_assign(sched_daemon_t *d, uint64_t attempt, uint32_t node)
         uint32_t n = ai.allocs[r].node;
         if (node != UINT32_MAX && n != node)
             continue;
-        node_link_t *l = d_link(d, n);
+        node_link_t *l = nodes_link(d->nodes, d->core, n);
         if (!l)
             continue;
         if (!l->pipe) {
-            pending_add(l, attempt); /* delivered when it registers */
+            nodes_hold(l, attempt); /* delivered when it registers */
             continue;
         }
         assign_one(d, &ai, &ti, r, l);
     }
 }
 
-void dispatch_cancel(sched_daemon_t *d, uint64_t attempt, uint32_t grace_ms)
+void dispatch_cancel(sched_daemon_t *d, uint64_t attempt)
 {
+    uint32_t grace_ms = (uint32_t)d->cfg.kill_grace_ms;
     sched_attempt_info_t ai;
     if (sched_attempt_get(d->core, attempt, &ai) < 0)
         return;
     for (uint32_t r = 0; r < ai.nreplicas; r++) {
-        node_link_t *l = d_link(d, ai.allocs[r].node);
+        node_link_t *l = nodes_link(d->nodes, d->core, ai.allocs[r].node);
         if (!l || !l->pipe)
             continue; /* killed as stale when it comes back */
         Cairn__CancelTask m = CAIRN__CANCEL_TASK__INIT;
@@ -173,7 +159,7 @@ void dispatch_cancel(sched_daemon_t *d, uint64_t attempt, uint32_t grace_ms)
         m.grace_ms = grace_ms;
         cairn_peer_t to = cairn_peer_pipe((nng_pipe){.id = l->pipe});
         cairn_error_t err = {{0}};
-        if (cairn_net_send(d->wnet, &to, CAIRN_MSG_CANCEL_TASK, &m.base, &err) < 0)
+        if (cairn_net_send(d->workers.net, &to, CAIRN_MSG_CANCEL_TASK, &m.base, &err) < 0)
             cairn_log(d->log, CAIRN_LOG_WARN, "cancel attempt %llu: %s",
                       (unsigned long long)attempt, err.text);
     }
@@ -187,7 +173,12 @@ static void logs_reply_error(sched_daemon_t *d, const cairn_peer_t *client, uint
     Cairn__LogsReply rep = CAIRN__LOGS_REPLY__INIT;
     rep.error = (char *)why;
     rep.attempt_id = attempt;
-    d_send(d, d->cnet, client, CAIRN_MSG_LOGS_REPLY, &rep.base);
+    outbox_to_client(d->out, client, CAIRN_MSG_LOGS_REPLY, &rep.base);
+}
+
+static void log_wait_failed(void *arg, const log_wait_t *w, const char *why)
+{
+    logs_reply_error(arg, &w->client, w->attempt_id, why);
 }
 
 int dispatch_read_log(sched_daemon_t *d, uint64_t attempt, uint32_t rank, int stream,
@@ -197,21 +188,13 @@ int dispatch_read_log(sched_daemon_t *d, uint64_t attempt, uint32_t rank, int st
     if (sched_attempt_get(d->core, attempt, &ai) < 0 || rank >= ai.nreplicas)
         return -ENOENT;
     uint32_t node = ai.allocs[rank].node;
-    node_link_t *l = d_link(d, node);
+    node_link_t *l = nodes_link(d->nodes, d->core, node);
     if (!l || !l->pipe) {
         char why[256];
         snprintf(why, sizeof(why), "node %s holds this log and is not connected",
                  sched_node_name(d->core, node));
         logs_reply_error(d, client, attempt, why);
         return 0;
-    }
-    if (d->nwaits == d->waits_cap) {
-        size_t cap = d->waits_cap ? d->waits_cap * 2 : 16;
-        log_wait_t *w = realloc(d->waits, cap * sizeof(*w));
-        if (!w)
-            return -ENOMEM;
-        d->waits = w;
-        d->waits_cap = cap;
     }
     /* unguessable, though only the asked connection may answer anyway */
     uint64_t id = 0;
@@ -233,77 +216,59 @@ int dispatch_read_log(sched_daemon_t *d, uint64_t attempt, uint32_t rank, int st
     m.task_name = (char *)sched_task_name(d->core, ai.job, ai.task);
     cairn_peer_t to = cairn_peer_pipe((nng_pipe){.id = l->pipe});
     cairn_error_t err = {{0}};
-    if (cairn_net_send(d->wnet, &to, CAIRN_MSG_READ_LOG, &m.base, &err) < 0) {
+    log_wait_t w = {.request_id = id,
+                    .attempt_id = attempt,
+                    .rank = rank,
+                    .node = node,
+                    .pipe = l->pipe,
+                    .client = *client,
+                    .deadline_ms = (int64_t)uv_now(d->loop) + d->cfg.log_timeout_ms};
+    if (waits_log_add(d->waits, &w) < 0)
+        return -ENOMEM;
+    if (cairn_net_send(d->workers.net, &to, CAIRN_MSG_READ_LOG, &m.base, &err) < 0) {
+        waits_log_remove(d->waits, id);
         logs_reply_error(d, client, attempt, err.text);
-        return 0;
     }
-    d->waits[d->nwaits++] =
-        (log_wait_t){.request_id = id,
-                     .attempt_id = attempt,
-                     .rank = rank,
-                     .node = node,
-                     .pipe = l->pipe,
-                     .client = *client,
-                     .deadline_ms = (int64_t)uv_now(d->loop) + d->cfg.log_timeout_ms};
     return 0;
 }
 
 void dispatch_log_chunk(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__LogChunk *c)
 {
     uint32_t node;
-    bool registered = workers_node_of_pipe(d, from->pipe.id, &node) == 0;
-    for (size_t i = 0; i < d->nwaits; i++) {
-        if (d->waits[i].request_id != c->request_id)
-            continue;
-        const log_wait_t *x = &d->waits[i];
-        if (!registered || node != x->node || from->pipe.id != x->pipe ||
-            c->attempt_id != x->attempt_id || c->rank != x->rank) {
-            d->bad_messages++;
-            cairn_log(d->log, CAIRN_LOG_WARN,
-                      "log chunk for request %llu refused: it came from %s (pipe %u), not from "
-                      "node %s asked for attempt %llu.%u",
-                      (unsigned long long)c->request_id,
-                      registered ? sched_node_name(d->core, node) : "an unregistered connection",
-                      from->pipe.id, sched_node_name(d->core, x->node),
-                      (unsigned long long)x->attempt_id, x->rank);
-            return;
-        }
-        log_wait_t w = d->waits[i];
-        d->waits[i] = d->waits[--d->nwaits];
-        Cairn__LogsReply rep = CAIRN__LOGS_REPLY__INIT;
-        rep.data = c->data;
-        rep.next_offset = c->offset + c->data.len;
-        rep.eof = c->eof;
-        rep.error = c->error;
-        rep.attempt_id = w.attempt_id;
-        d_send(d, d->cnet, &w.client, CAIRN_MSG_LOGS_REPLY, &rep.base);
+    bool registered = nodes_of_pipe(d->nodes, from->pipe.id, &node) == 0;
+    const log_wait_t *x = waits_log_find(d->waits, c->request_id);
+    if (!x)
+        return;
+    if (!registered || node != x->node || from->pipe.id != x->pipe ||
+        c->attempt_id != x->attempt_id || c->rank != x->rank) {
+        d->stats.bad_messages++;
+        cairn_log(d->log, CAIRN_LOG_WARN,
+                  "log chunk for request %llu refused: it came from %s (pipe %u), not from "
+                  "node %s asked for attempt %llu.%u",
+                  (unsigned long long)c->request_id,
+                  registered ? sched_node_name(d->core, node) : "an unregistered connection",
+                  from->pipe.id, sched_node_name(d->core, x->node),
+                  (unsigned long long)x->attempt_id, x->rank);
         return;
     }
+    log_wait_t w = *x;
+    waits_log_remove(d->waits, c->request_id);
+    Cairn__LogsReply rep = CAIRN__LOGS_REPLY__INIT;
+    rep.data = c->data;
+    rep.next_offset = c->offset + c->data.len;
+    rep.eof = c->eof;
+    rep.error = c->error;
+    rep.attempt_id = w.attempt_id;
+    outbox_to_client(d->out, &w.client, CAIRN_MSG_LOGS_REPLY, &rep.base);
 }
 
-void dispatch_fail_waits(sched_daemon_t *d, uint32_t pipe, const char *why)
+void dispatch_unbind(sched_daemon_t *d, node_link_t *l, const char *why)
 {
-    for (size_t i = 0; i < d->nwaits;) {
-        if (d->waits[i].pipe != pipe) {
-            i++;
-            continue;
-        }
-        log_wait_t w = d->waits[i];
-        d->waits[i] = d->waits[--d->nwaits];
-        logs_reply_error(d, &w.client, w.attempt_id, why);
-    }
+    uint32_t pipe = nodes_unbind(d->nodes, l);
+    waits_log_fail_pipe(d->waits, pipe, why, log_wait_failed, d);
 }
 
 void dispatch_expire_waits(sched_daemon_t *d)
 {
-    int64_t now = (int64_t)uv_now(d->loop);
-    for (size_t i = 0; i < d->nwaits;) {
-        if (d->waits[i].deadline_ms > now) {
-            i++;
-            continue;
-        }
-        log_wait_t w = d->waits[i];
-        d->waits[i] = d->waits[--d->nwaits];
-        logs_reply_error(d, &w.client, w.attempt_id, "the node did not answer in time");
-    }
+    waits_log_expire(d->waits, (int64_t)uv_now(d->loop), log_wait_failed, d);
 }

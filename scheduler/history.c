@@ -8,6 +8,10 @@
 struct history {
     journal_t *j;
     sqlite3_stmt *put, *page;
+    /* the daemon's: the index (in the core's list of ended attempts) of
+     * the next to record; whether every one before it has its record */
+    size_t cursor;
+    bool complete;
 };
 
 int history_open(journal_t *j, history_t **out, cairn_error_t *err)
@@ -94,7 +98,7 @@ int history_set_complete(history_t *h, cairn_error_t *err)
 }
 
 int history_page(history_t *h, int64_t since_ms, int64_t until_ms, uint64_t after_attempt,
-                 uint32_t after_rank, uint32_t max, history_cb cb, void *arg, cairn_error_t *err)
+                 uint32_t after_rank, uint32_t max, history_row_f cb, void *arg, cairn_error_t *err)
 {
     sqlite3_stmt *st = h->page;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)after_attempt);
@@ -118,5 +122,36 @@ int history_page(history_t *h, int64_t since_ms, int64_t until_ms, uint64_t afte
         rc = journal_sql_error(h->j, err, "history", "page");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int history_load_cursor(history_t *h, size_t nended, cairn_error_t *err)
+{
+    bool complete = false;
+    int rc = history_complete(h, &complete, err);
+    if (rc < 0)
+        return rc;
+    h->complete = complete;
+    h->cursor = complete ? nended : 0;
+    return 0;
+}
+
+size_t history_cursor(const history_t *h)
+{
+    return h->cursor;
+}
+
+void history_advance(history_t *h, size_t k)
+{
+    h->cursor += k;
+}
+
+int history_mark_complete(history_t *h, cairn_error_t *err)
+{
+    if (h->complete)
+        return 0;
+    int rc = history_set_complete(h, err);
+    if (rc == 0)
+        h->complete = true;
     return rc;
 }

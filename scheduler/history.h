@@ -32,12 +32,24 @@ int history_put(history_t *h, const Cairn__AccountingRecord *r, cairn_error_t *e
 int history_complete(history_t *h, bool *complete, cairn_error_t *err);
 int history_set_complete(history_t *h, cairn_error_t *err);
 
+/* The daemon's place in the core's list of ended attempts
+ * (sched_ended_list): records are written for the attempts from the
+ * cursor on, before each commit. */
+/* At start and after a reload, with nended attempts ended in the core:
+ * from the end when the history is complete, else from the start. */
+int history_load_cursor(history_t *h, size_t nended, cairn_error_t *err);
+size_t history_cursor(const history_t *h);
+void history_advance(history_t *h, size_t k);
+/* Every ended attempt before the cursor has its record: say so once. */
+int history_mark_complete(history_t *h, cairn_error_t *err);
+
 /* Records of attempts placed before until_ms that ended at or after
  * since_ms, in (attempt_id, rank) order after (after_attempt, after_rank),
  * at most max: cb gets each and owns it (free with
  * cairn__accounting_record__free_unpacked); non-zero stops. */
-typedef int (*history_cb)(Cairn__AccountingRecord *r, void *arg);
+typedef int (*history_row_f)(Cairn__AccountingRecord *r, void *arg);
 int history_page(history_t *h, int64_t since_ms, int64_t until_ms, uint64_t after_attempt,
-                 uint32_t after_rank, uint32_t max, history_cb cb, void *arg, cairn_error_t *err);
+                 uint32_t after_rank, uint32_t max, history_row_f cb, void *arg,
+                 cairn_error_t *err);
 
 #endif

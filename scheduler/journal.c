@@ -227,7 +227,7 @@ bool journal_pending(const journal_t *j)
     return j->in_txn;
 }
 
-int journal_replay(journal_t *j, journal_replay_cb cb, void *arg, cairn_error_t *err)
+int journal_replay(journal_t *j, journal_replay_f cb, void *arg, cairn_error_t *err)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(j->db, "SELECT seq, data FROM events ORDER BY seq", -1, &st, NULL) !=
@@ -311,7 +311,7 @@ int journal_put_worker(journal_t *j, const char *node, uint64_t incarnation, uin
     return step_cached(j, &j->put_worker_st, sql, err);
 }
 
-int journal_load_workers(journal_t *j, journal_worker_cb cb, void *arg, cairn_error_t *err)
+int journal_load_workers(journal_t *j, journal_worker_f cb, void *arg, cairn_error_t *err)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(j->db,
@@ -325,7 +325,7 @@ int journal_load_workers(journal_t *j, journal_worker_cb cb, void *arg, cairn_er
     return 0;
 }
 
-int journal_load_replica_exits(journal_t *j, journal_rexit_cb cb, void *arg, cairn_error_t *err)
+int journal_load_replica_exits(journal_t *j, journal_rexit_f cb, void *arg, cairn_error_t *err)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(j->db, "SELECT * FROM replica_exits ORDER BY attempt, rank", -1, &st,

@@ -44,16 +44,16 @@ void journal_rollback(journal_t *j);
 int journal_probe(journal_t *j, cairn_error_t *err);
 
 /* Replay committed entries in order; cb returning non-zero stops it. */
-typedef int (*journal_replay_cb)(uint64_t seq, const uint8_t *buf, size_t len, void *arg);
-int journal_replay(journal_t *j, journal_replay_cb cb, void *arg, cairn_error_t *err);
+typedef int (*journal_replay_f)(uint64_t seq, const uint8_t *buf, size_t len, void *arg);
+int journal_replay(journal_t *j, journal_replay_f cb, void *arg, cairn_error_t *err);
 
 /* A gang replica's exit, kept with the journal (in the same transaction as
  * the entries) until its whole attempt ends. */
 int journal_put_replica_exit(journal_t *j, uint64_t attempt, uint32_t rank, int end, int code,
                              int sig, cairn_error_t *err);
-typedef void (*journal_rexit_cb)(uint64_t attempt, uint32_t rank, int end, int code, int sig,
-                                 void *arg);
-int journal_load_replica_exits(journal_t *j, journal_rexit_cb cb, void *arg, cairn_error_t *err);
+typedef void (*journal_rexit_f)(uint64_t attempt, uint32_t rank, int end, int code, int sig,
+                                void *arg);
+int journal_load_replica_exits(journal_t *j, journal_rexit_f cb, void *arg, cairn_error_t *err);
 
 /* What the scheduler keeps of each worker (workers.c), in the journal's
  * transaction: the newest task event applied from it (the worker
@@ -62,9 +62,9 @@ int journal_load_replica_exits(journal_t *j, journal_rexit_cb cb, void *arg, cai
  * ipc://, "address A" over a network). */
 int journal_put_worker(journal_t *j, const char *node, uint64_t incarnation, uint64_t seq,
                        const char *ident, cairn_error_t *err);
-typedef void (*journal_worker_cb)(const char *node, uint64_t incarnation, uint64_t seq,
-                                  const char *ident, void *arg);
-int journal_load_workers(journal_t *j, journal_worker_cb cb, void *arg, cairn_error_t *err);
+typedef void (*journal_worker_f)(const char *node, uint64_t incarnation, uint64_t seq,
+                                 const char *ident, void *arg);
+int journal_load_workers(journal_t *j, journal_worker_f cb, void *arg, cairn_error_t *err);
 
 /* Entries committed so far. */
 uint64_t journal_count(const journal_t *j);

@@ -71,7 +71,7 @@ static int add(metrics_t *m, const char *path, doc_t *d, cairn_error_t *err)
     return errcode(err, -EIO, "http handler %s: %s", path, nng_strerror(rv));
 }
 
-int metrics_start(const char *addr, metrics_t **out, cairn_error_t *err)
+int metrics_create(const char *addr, metrics_t **out, cairn_error_t *err)
 {
     metrics_t *m = calloc(1, sizeof(*m));
     if (!m)
@@ -84,27 +84,27 @@ int metrics_start(const char *addr, metrics_t **out, cairn_error_t *err)
     snprintf(url, sizeof(url), "%s%s", strncmp(addr, "http://", 7) ? "http://" : "", addr);
     int rv = nng_url_parse(&m->url, url);
     if (rv != 0) {
-        metrics_stop(m);
+        metrics_destroy(m);
         return errcode(err, -EINVAL, "bad http address %s: %s", addr, nng_strerror(rv));
     }
     if ((rv = nng_http_server_hold(&m->srv, m->url)) != 0) {
         m->srv = NULL;
-        metrics_stop(m);
+        metrics_destroy(m);
         return errcode(err, -EIO, "http server on %s: %s", addr, nng_strerror(rv));
     }
     if (add(m, "/metrics", &m->prom, err) < 0 || add(m, "/status", &m->json, err) < 0) {
-        metrics_stop(m);
+        metrics_destroy(m);
         return -EIO;
     }
     if ((rv = nng_http_server_start(m->srv)) != 0) {
-        metrics_stop(m);
+        metrics_destroy(m);
         return errcode(err, -EADDRINUSE, "http server on %s: %s", addr, nng_strerror(rv));
     }
     *out = m;
     return 0;
 }
 
-void metrics_stop(metrics_t *m)
+void metrics_destroy(metrics_t *m)
 {
     if (!m)
         return;

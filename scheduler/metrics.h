@@ -25,8 +25,8 @@ extern const double metrics_bounds[METRICS_NBUCKETS];
 void histogram_observe(histogram_t *h, double seconds);
 
 /* Serve on addr ("127.0.0.1:9464" or "http://..."). */
-int metrics_start(const char *addr, metrics_t **out, cairn_error_t *err);
-void metrics_stop(metrics_t *m);
+int metrics_create(const char *addr, metrics_t **out, cairn_error_t *err);
+void metrics_destroy(metrics_t *m);
 
 /* Replace the documents served (copied). */
 void metrics_publish(metrics_t *m, const char *prometheus, const char *json);

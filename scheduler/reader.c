@@ -111,7 +111,7 @@ static void closed_cb(uv_handle_t *h)
     free(r);
 }
 
-int reader_create(uv_loop_t *loop, const char *path, reader_t **out, cairn_error_t *err)
+int reader_open(uv_loop_t *loop, const char *path, reader_t **out, cairn_error_t *err)
 {
     reader_t *r = calloc(1, sizeof(*r));
     if (!r)
@@ -170,7 +170,7 @@ size_t reader_backlog(const reader_t *r)
     return n;
 }
 
-void reader_destroy(reader_t *r)
+void reader_close(reader_t *r)
 {
     if (!r)
         return;

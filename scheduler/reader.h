@@ -38,7 +38,7 @@ typedef void (*reader_done_f)(void *arg, bool aborted);
 
 /* Start the thread on the database at path (its tables exist: the daemon
  * opened its own stores first). */
-int reader_create(uv_loop_t *loop, const char *path, reader_t **out, cairn_error_t *err);
+int reader_open(uv_loop_t *loop, const char *path, reader_t **out, cairn_error_t *err);
 
 /* Queue a job; -ENOMEM (nothing queued), or -EBUSY when more than
  * READER_QUEUE_MAX wait (err says so: the caller answers "busy"). */
@@ -52,6 +52,6 @@ size_t reader_backlog(const reader_t *r);
 /* Stop: waits for the job that runs (a read), calls done(aborted) for the
  * queued ones, closes the handle; memory is freed once the loop closed
  * it. NULL is a no-op. */
-void reader_destroy(reader_t *r);
+void reader_close(reader_t *r);
 
 #endif

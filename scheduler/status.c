@@ -101,26 +101,26 @@ void status_render(sched_daemon_t *d, char **prom, char **json)
     bp(&b,
        "# HELP cairn_placements_total Attempts placed.\n# TYPE cairn_placements_total "
        "counter\ncairn_placements_total %llu\n",
-       (unsigned long long)d->placements);
+       (unsigned long long)d->stats.placements);
     bp(&b, "# HELP cairn_retries_total Attempts retried, by how the previous one ended.\n"
            "# TYPE cairn_retries_total counter\n");
     for (int e = SCHED_END_EXIT; e <= SCHED_END_START_FAILED; e++)
         bp(&b, "cairn_retries_total{reason=\"%s\"} %llu\n", sched_end_name((sched_end_t)e),
-           (unsigned long long)d->retries[e]);
+           (unsigned long long)d->stats.retries[e]);
     bp(&b,
        "# HELP cairn_submits_total Jobs accepted.\n# TYPE cairn_submits_total counter\n"
        "cairn_submits_total %llu\n# HELP cairn_bad_messages_total Messages refused.\n"
        "# TYPE cairn_bad_messages_total counter\ncairn_bad_messages_total %llu\n",
-       (unsigned long long)d->submits, (unsigned long long)d->bad_messages);
+       (unsigned long long)d->stats.submits, (unsigned long long)d->stats.bad_messages);
     bp(&b,
        "# HELP cairn_journal_entries Events committed to the journal.\n"
        "# TYPE cairn_journal_entries gauge\ncairn_journal_entries %llu\n"
        "# HELP cairn_degraded 1 while state storage fails and submissions are refused.\n"
        "# TYPE cairn_degraded gauge\ncairn_degraded %d\n",
-       (unsigned long long)journal_count(d->journal), d->degraded ? 1 : 0);
-    histogram(&b, "cairn_pass_seconds", "Duration of a scheduling pass.", &d->pass_latency);
+       (unsigned long long)journal_count(d->st->journal), d->batch.degraded ? 1 : 0);
+    histogram(&b, "cairn_pass_seconds", "Duration of a scheduling pass.", &d->stats.pass_latency);
     histogram(&b, "cairn_place_to_start_seconds",
-              "From placement to the process running on its worker.", &d->start_latency);
+              "From placement to the process running on its worker.", &d->stats.start_latency);
     *prom = b.p;
 
     buf_t j = {0};
@@ -135,7 +135,7 @@ void status_render(sched_daemon_t *d, char **prom, char **json)
        "\"gpus\": {\"total\": %llu, \"free\": %llu}, \"placements\": %llu, "
        "\"journal_entries\": %llu, \"degraded\": %s}\n",
        (unsigned long long)gpus_total, (unsigned long long)gpus_free,
-       (unsigned long long)d->placements, (unsigned long long)journal_count(d->journal),
-       d->degraded ? "true" : "false");
+       (unsigned long long)d->stats.placements, (unsigned long long)journal_count(d->st->journal),
+       d->batch.degraded ? "true" : "false");
     *json = j.p;
 }

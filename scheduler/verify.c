@@ -1,6 +1,6 @@
 /* Replay verification of a journal; see verify.h. */
 #include "scheduler/verify.h"
-#include "scheduler/daemon_private.h"
+#include "scheduler/daemon.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -175,10 +175,10 @@ static bool ref_after(task_ref_t a, task_ref_t b)
 }
 
 /* Binary min-heaps of task refs under a given order. */
-typedef bool (*ref_less_fn)(const sched_t *s, task_ref_t a, task_ref_t b);
+typedef bool (*ref_less_f)(const sched_t *s, task_ref_t a, task_ref_t b);
 
 static void refheap_push(const sched_t *s, task_ref_t *h, size_t *len, task_ref_t r,
-                         ref_less_fn less)
+                         ref_less_f less)
 {
     size_t i = (*len)++;
     while (i > 0) {
@@ -191,7 +191,7 @@ static void refheap_push(const sched_t *s, task_ref_t *h, size_t *len, task_ref_
     h[i] = r;
 }
 
-static void refheap_pop(const sched_t *s, task_ref_t *h, size_t *len, ref_less_fn less)
+static void refheap_pop(const sched_t *s, task_ref_t *h, size_t *len, ref_less_f less)
 {
     task_ref_t last = h[--*len];
     size_t i = 0, n = *len;

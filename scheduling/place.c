@@ -140,7 +140,7 @@ static int gang_kind(sched_t *s, const task_class_t *c, sched_alloc_desc_t *allo
 
 /* Try to place task r of class c now. Returns 1 if placed, 0 if it does
  * not fit, negative on error. */
-static int try_place(sched_t *s, task_class_t *c, task_ref_t r, int64_t now_ms, sched_place_cb cb,
+static int try_place(sched_t *s, task_class_t *c, task_ref_t r, int64_t now_ms, sched_place_f cb,
                      void *arg)
 {
     uint32_t nr = c->replicas;
@@ -210,7 +210,7 @@ static int cmp_line(const void *a, const void *b)
  * ends (sched_config_t .prefetch). Returns how many were queued, or a
  * negative error. */
 static int queue_class(sched_t *s, task_class_t *c, task_ref_t *head, int64_t now_ms,
-                       sched_place_cb cb, void *arg)
+                       sched_place_f cb, void *arg)
 {
     uint32_t depth = line_depth(s, c);
     line_t *lines = malloc((s->nrunning ? s->nrunning : 1) * sizeof(*lines));
@@ -501,7 +501,7 @@ static int pass_init(pass_t *p, sched_t *s)
     return 0;
 }
 
-int sched_place(sched_t *s, int64_t now_ms, sched_place_cb cb, void *arg)
+int sched_place(sched_t *s, int64_t now_ms, sched_place_f cb, void *arg)
 {
     reservations_clear(s);
     s->last_pass_ms = now_ms;

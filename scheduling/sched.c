@@ -75,12 +75,12 @@ static int apply_submit(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
     return job_submit(s, &ev->u.submit, ev->time_ms, err);
 }
 
-typedef int (*apply_fn)(sched_t *, const sched_event_t *, cairn_error_t *);
+typedef int (*apply_f)(sched_t *, const sched_event_t *, cairn_error_t *);
 
 static const struct {
     sched_event_type_t type;
     const char *name;
-    apply_fn fn;
+    apply_f fn;
 } handlers[] = {
     {SCHED_EV_NODE_ADD, "node-add", apply_node_add},
     {SCHED_EV_NODE_STATE, "node-state", apply_node_state},

@@ -87,12 +87,12 @@ void sched_destroy(sched_t *s);
 int sched_apply(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
 
 /* Called for each placement made by sched_place(), after it was applied. */
-typedef void (*sched_place_cb)(const sched_event_t *ev, void *arg);
+typedef void (*sched_place_f)(const sched_event_t *ev, void *arg);
 
 /* Run one placement pass at time now_ms: place every ready task that can
  * start, in priority order, with backfill. Returns the number of attempts
  * placed (>= 0) or a negative code. */
-int sched_place(sched_t *s, int64_t now_ms, sched_place_cb cb, void *arg);
+int sched_place(sched_t *s, int64_t now_ms, sched_place_f cb, void *arg);
 
 /* What a validation problem is about, so that a client can point at the
  * place in the spec it was made from. */

@@ -1,0 +1,220 @@
+/* Requests that act on jobs: submit, cancel, logs, explain. A change is
+ * answered after the commit that makes it durable. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "scheduler/clients_private.h"
+#include "scheduler/view.h"
+
+void clients_submit(sched_daemon_t *d, const client_req_t *rq, const Cairn__SubmitRequest *r)
+{
+    const cairn_peer_t *from = rq->from;
+    if (!r->job) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "submit without a job");
+        return;
+    }
+    if (d->batch.degraded) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_UNAVAILABLE,
+                      "submissions are refused: %s", d->batch.degraded_why);
+        return;
+    }
+    const client_id_t *id = &rq->id;
+    if (!clients_may_write(d, rq, "submit jobs"))
+        return;
+    if (!access_owns(id, id->name)) { /* its jobs would be anonymous clients' */
+        cairn_log(d->log, CAIRN_LOG_INFO, "refused: user %s may not submit: the name is reserved",
+                  id->name);
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+                      "user %s may not submit jobs: the name '%s' is reserved for "
+                      "unauthenticated clients' jobs",
+                      id->name, ACCESS_ANONYMOUS);
+        return;
+    }
+    /* the submitter is who the client is, not what it says it is */
+    Cairn__JobSpec *js = r->job;
+    char *claimed = js->submitter;
+    if (claimed && *claimed && strcmp(claimed, id->name) != 0)
+        cairn_log(d->log, CAIRN_LOG_DEBUG,
+                  "job '%s': client claims submitter '%s', authenticated as '%s'",
+                  js->name ? js->name : "", claimed, id->name);
+    js->submitter = (char *)id->name;
+    uint64_t seed = conv_job_seed(js);
+    conv_errors_t errs = {0};
+    conv_job_t *cj = NULL;
+    Cairn__SubmitReply rep = CAIRN__SUBMIT_REPLY__INIT;
+    int rc = conv_job_build(js, seed, &d->cfg.limits, &cj, &errs);
+    if (rc == 0) {
+        sched_problems_t p = {0};
+        int n = sched_job_validate(d->core, conv_job_spec(cj), &p);
+        char *line = p.text;
+        for (uint32_t k = 0; n > 0 && line && *line; k++) {
+            char *nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            /* where in the spec: the client points at its line and column */
+            char path[80] = "";
+            if (k < p.nwhere)
+                sched_problem_path(&p.where[k], path, sizeof(path));
+            conv_errors_add(&errs, path, "%s", line);
+            line = nl ? nl + 1 : NULL;
+        }
+        sched_problems_fini(&p);
+        if (n < 0)
+            rc = n;
+    }
+    if (rc < 0) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+    } else if (errs.n > 0) {
+        rep.n_errors = errs.n;
+        rep.errors = errs.v;
+        clients_reply(d, from, CAIRN_MSG_SUBMIT_REPLY, &rep.base);
+    } else {
+        sched_event_t ev = {.type = SCHED_EV_JOB_SUBMIT, .time_ms = cairn_wall_ms()};
+        ev.u.submit = *conv_job_spec(cj);
+        cairn_error_t err = {{0}};
+        if (batch_apply(d, &ev, js, seed, &err) < 0) {
+            clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "%s", err.text);
+        } else {
+            d->stats.submits++;
+            rep.job_id = sched_job_count(d->core);
+            cairn_log(d->log, CAIRN_LOG_INFO, "job %llu (%s) submitted: %zu tasks",
+                      (unsigned long long)rep.job_id, js->name, js->n_tasks);
+            char target[64];
+            snprintf(target, sizeof(target), "job %llu", (unsigned long long)rep.job_id);
+            batch_audit(d, id->name, "submit", target, "name=%s tasks=%zu seed=%llu spec_sha256=%s",
+                        js->name ? js->name : "", js->n_tasks, (unsigned long long)seed,
+                        js->spec_sha256 ? js->spec_sha256 : "");
+            cairn_error_t perr = {{0}};
+            if (prov_put_job(d->st->prov, (uint32_t)rep.job_id, js, &perr) < 0) {
+                cairn_log(d->log, CAIRN_LOG_ERROR, "%s", perr.text);
+                batch_fail(d, perr.text);
+            }
+            clients_reply(d, from, CAIRN_MSG_SUBMIT_REPLY, &rep.base);
+        }
+    }
+    conv_errors_fini(&errs);
+    conv_job_destroy(cj);
+    js->submitter = claimed; /* freed with the message */
+}
+
+#define CANCEL_NAMES_MAX 20 /* tasks named in a cancel reply */
+
+void clients_cancel(sched_daemon_t *d, const client_req_t *rq, const Cairn__CancelRequest *r)
+{
+    const cairn_peer_t *from = rq->from;
+    uint32_t task = 0;
+    bool one = r->task && *r->task;
+    if (one && !clients_find_task(d, rq, r->job_id, r->task, &task))
+        return;
+    if (!one && (r->job_id == 0 || r->job_id > sched_job_count(d->core))) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "no job %llu",
+                      (unsigned long long)r->job_id);
+        return;
+    }
+    uint32_t job = (uint32_t)r->job_id;
+    if (!clients_may_write(d, rq, "cancel jobs") || !clients_may_touch_job(d, rq, job, "cancel"))
+        return;
+    /* what it will do, from the state before it: the reply says exactly that */
+    sched_cancel_effect_t eff;
+    if (sched_cancel_effect(d->core, job, one ? (int64_t)task : -1, &eff) < 0) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+        return;
+    }
+    sched_event_t ev = {.type = SCHED_EV_CANCEL, .time_ms = cairn_wall_ms()};
+    ev.u.cancel.job = job;
+    ev.u.cancel.task = one ? (int64_t)task : -1;
+    cairn_error_t err = {{0}};
+    if (batch_apply(d, &ev, NULL, 0, &err) < 0) {
+        sched_cancel_effect_fini(&eff);
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "%s", err.text);
+        return;
+    }
+    sched_job_info_t after;
+    sched_job_info(d->core, job, &after);
+    Cairn__CancelReply rep = CAIRN__CANCEL_REPLY__INIT;
+    rep.tasks_cancelled = eff.count[SCHED_CANCEL_ENDS];
+    rep.attempts_signalled = eff.count[SCHED_CANCEL_STOPS];
+    rep.dependents_cancelled =
+        eff.count[SCHED_CANCEL_DEPENDENT] + eff.count[SCHED_CANCEL_DEPENDENT_LATER];
+    rep.dependents_later = eff.count[SCHED_CANCEL_DEPENDENT_LATER] > 0;
+    sched_task_info_t cti;
+    if (one && sched_task_info(d->core, job, task, &cti) == 0)
+        rep.task_state = view_task_state(d, &cti);
+    Cairn__CancelledTask items[CANCEL_NAMES_MAX], *itemp[CANCEL_NAMES_MAX];
+    for (uint32_t i = 0; i < eff.nitems; i++) {
+        const sched_cancel_item_t *it = &eff.items[i];
+        if (it->how == SCHED_CANCEL_STOPS)
+            outbox_cancel(d->out, sched_task_attempt_id(d->core, job, it->task));
+        if (rep.n_cancelled < CANCEL_NAMES_MAX) {
+            Cairn__CancelledTask *c = &items[rep.n_cancelled];
+            cairn__cancelled_task__init(c);
+            c->name = (char *)sched_task_name(d->core, job, it->task);
+            c->signalled = it->how == SCHED_CANCEL_STOPS;
+            sched_attempt_info_t ai;
+            c->queued = c->signalled &&
+                        sched_attempt_get(d->core, sched_task_attempt_id(d->core, job, it->task),
+                                          &ai) == 0 &&
+                        ai.queued;
+            c->dependent = it->how >= SCHED_CANCEL_DEPENDENT;
+            itemp[rep.n_cancelled++] = c;
+        }
+    }
+    rep.cancelled = itemp;
+    rep.state = view_job_state(&after);
+    cairn_log(d->log, CAIRN_LOG_INFO, "job %u%s%s cancelled", job, one ? " task " : "",
+              one ? r->task : "");
+    char target[300];
+    snprintf(target, sizeof(target), "job %u%s%.255s", job, one ? " task " : "",
+             one ? r->task : "");
+    batch_audit(d, rq->id.name, "cancel", target,
+                "tasks_cancelled=%u attempts_signalled=%u dependents_cancelled=%u",
+                rep.tasks_cancelled, rep.attempts_signalled, rep.dependents_cancelled);
+    clients_reply(d, from, CAIRN_MSG_CANCEL_REPLY, &rep.base);
+    sched_cancel_effect_fini(&eff);
+}
+
+void clients_logs(sched_daemon_t *d, const client_req_t *rq, const Cairn__LogsRequest *r)
+{
+    const cairn_peer_t *from = rq->from;
+    uint32_t task;
+    if (!clients_find_task(d, rq, r->job_id, r->task, &task))
+        return;
+    if (!clients_may_touch_job(d, rq, (uint32_t)r->job_id, "read logs of"))
+        return;
+    sched_task_info_t ti;
+    sched_task_info(d->core, (uint32_t)r->job_id, task, &ti);
+    uint64_t id = ti.attempt;
+    sched_attempt_info_t ai;
+    while (id && sched_attempt_get(d->core, id, &ai) == 0 && r->attempt_number &&
+           ai.number != r->attempt_number)
+        id = ai.prev;
+    if (!id) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
+                      r->attempt_number ? "task %s has no attempt %u" : "task %s has not run yet",
+                      r->task, r->attempt_number);
+        return;
+    }
+    uint32_t max = r->max_bytes && r->max_bytes < (1u << 20) ? r->max_bytes : (1u << 20);
+    int stream = r->stream == CAIRN__LOG_STREAM__LOG_STREAM_STDERR ? 2 : 1;
+    if (dispatch_read_log(d, id, r->replica, stream, r->offset, max, from) < 0)
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "task %s has no replica %u",
+                      r->task, r->replica);
+}
+
+void clients_explain(sched_daemon_t *d, const client_req_t *rq, const Cairn__ExplainRequest *r)
+{
+    const cairn_peer_t *from = rq->from;
+    uint32_t task;
+    if (!clients_find_task(d, rq, r->job_id, r->task, &task))
+        return;
+    Cairn__ExplainReply rep = CAIRN__EXPLAIN_REPLY__INIT;
+    char *text = sched_explain(d->core, (uint32_t)r->job_id, task, cairn_wall_ms());
+    rep.text = text ? text : "";
+    sched_task_info_t ti;
+    sched_task_info(d->core, (uint32_t)r->job_id, task, &ti);
+    rep.state = view_task_state(d, &ti);
+    clients_reply(d, from, CAIRN_MSG_EXPLAIN_REPLY, &rep.base);
+    free(text);
+}

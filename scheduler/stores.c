@@ -1,0 +1,43 @@
+/* The scheduler's state on disk; see stores.h. */
+#include "scheduler/stores.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+int stores_open(const char *path, stores_t **out, cairn_error_t *err)
+{
+    stores_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return errcode(err, -ENOMEM, "out of memory");
+    int rc;
+    if ((rc = journal_open(path, &s->journal, err)) < 0 ||
+        (rc = audit_open(s->journal, &s->audit, err)) < 0 ||
+        (rc = prov_open(s->journal, &s->prov, err)) < 0 ||
+        (rc = cache_open(s->journal, &s->cache, err)) < 0 ||
+        (rc = usage_open(s->journal, &s->usage, err)) < 0 ||
+        (rc = history_open(s->journal, &s->history, err)) < 0) {
+        stores_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void stores_close(stores_t *s)
+{
+    if (!s)
+        return;
+    audit_close(s->audit);
+    prov_close(s->prov);
+    cache_close(s->cache);
+    usage_close(s->usage);
+    history_close(s->history);
+    journal_close(s->journal);
+    free(s);
+}
+
+int stores_reload(stores_t *s, cairn_error_t *err)
+{
+    int rc = audit_reload(s->audit, err);
+    return rc < 0 ? rc : cache_reload(s->cache, err);
+}

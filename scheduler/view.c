@@ -1,0 +1,86 @@
+/* The scheduler's states as clients see them; see view.h. */
+#include "scheduler/view.h"
+
+Cairn__TaskState view_task_state(sched_daemon_t *d, const sched_task_info_t *ti)
+{
+    static const Cairn__TaskState map[] = {
+        CAIRN__TASK_STATE__TASK_STATE_WAITING,   CAIRN__TASK_STATE__TASK_STATE_PENDING,
+        CAIRN__TASK_STATE__TASK_STATE_RUNNING,   CAIRN__TASK_STATE__TASK_STATE_RETRY_WAIT,
+        CAIRN__TASK_STATE__TASK_STATE_SUCCEEDED, CAIRN__TASK_STATE__TASK_STATE_FAILED,
+        CAIRN__TASK_STATE__TASK_STATE_CANCELLED, CAIRN__TASK_STATE__TASK_STATE_UPSTREAM_FAILED};
+    sched_attempt_info_t ai;
+    if (ti->state == SCHED_TASK_RUNNING && ti->attempt &&
+        sched_attempt_get(d->core, ti->attempt, &ai) == 0 && ai.queued)
+        return CAIRN__TASK_STATE__TASK_STATE_PENDING; /* placed, but waits its turn */
+    return (unsigned)ti->state < 8 ? map[ti->state] : CAIRN__TASK_STATE__TASK_STATE_UNSPECIFIED;
+}
+
+Cairn__JobState view_job_state(const sched_job_info_t *ji)
+{
+    const uint32_t *c = ji->count;
+    if (ji->nended == ji->ntasks) {
+        if (c[SCHED_TASK_FAILED] || c[SCHED_TASK_UPSTREAM_FAILED])
+            return CAIRN__JOB_STATE__JOB_STATE_FAILED;
+        if (c[SCHED_TASK_CANCELLED])
+            return CAIRN__JOB_STATE__JOB_STATE_CANCELLED;
+        return CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED;
+    }
+    if (c[SCHED_TASK_RUNNING] || ji->nended)
+        return CAIRN__JOB_STATE__JOB_STATE_RUNNING;
+    return CAIRN__JOB_STATE__JOB_STATE_PENDING;
+}
+
+bool view_attempt_ran(sched_daemon_t *d, const sched_attempt_info_t *ai)
+{
+    uint32_t from_job;
+    const char *from_task;
+    return ai->started_ms != 0 || cache_hit_get(d->st->cache, ai->id, &from_job, &from_task);
+}
+
+bool view_attempt_holds(sched_daemon_t *d, const sched_attempt_info_t *ai)
+{
+    return ai->end == SCHED_END_NONE ? !ai->queued : view_attempt_ran(d, ai);
+}
+
+Cairn__EndReason view_end_reason(const sched_attempt_info_t *ai)
+{
+    switch (ai->end) {
+    case SCHED_END_EXIT:
+        return ai->exit_code == 0 ? CAIRN__END_REASON__END_REASON_SUCCEEDED
+                                  : CAIRN__END_REASON__END_REASON_EXIT_NONZERO;
+    case SCHED_END_SIGNAL:
+        return CAIRN__END_REASON__END_REASON_SIGNALED;
+    case SCHED_END_TIMEOUT:
+        return CAIRN__END_REASON__END_REASON_TIMED_OUT;
+    case SCHED_END_CANCELLED:
+        return CAIRN__END_REASON__END_REASON_CANCELLED;
+    case SCHED_END_NODE_LOST:
+        return CAIRN__END_REASON__END_REASON_NODE_LOST;
+    case SCHED_END_START_FAILED:
+        return CAIRN__END_REASON__END_REASON_FAILED_TO_START;
+    default:
+        return CAIRN__END_REASON__END_REASON_UNSPECIFIED;
+    }
+}
+
+const char *view_end_word(const sched_attempt_info_t *ai)
+{
+    switch (ai->end) {
+    case SCHED_END_NONE:
+        return "";
+    case SCHED_END_EXIT:
+        return ai->exit_code == 0 ? "succeeded" : "exit_nonzero";
+    case SCHED_END_SIGNAL:
+        return "signaled";
+    case SCHED_END_TIMEOUT:
+        return "timed_out";
+    case SCHED_END_CANCELLED:
+        return "cancelled";
+    case SCHED_END_NODE_LOST:
+        return "node_lost";
+    case SCHED_END_START_FAILED:
+        return "failed_to_start";
+    default:
+        return "unknown";
+    }
+}

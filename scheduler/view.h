@@ -1,0 +1,30 @@
+/* The scheduler's states as clients see them: the words and enums of
+ * status, provenance, accounting and the metrics page, from the core's
+ * state and the cached-results store. */
+#ifndef CAIRN_SCHEDULER_VIEW_H
+#define CAIRN_SCHEDULER_VIEW_H
+
+#include <stdbool.h>
+
+#include "proto/client.pb-c.h"
+#include "scheduler/daemon_private.h"
+
+/* The state clients see for a task: the core's, except pending for one
+ * whose attempt waits queued on a node behind another (prefetch). */
+Cairn__TaskState view_task_state(sched_daemon_t *d, const sched_task_info_t *ti);
+/* A job's state from its tasks' counts: failed beats cancelled beats
+ * succeeded once every task has ended. */
+Cairn__JobState view_job_state(const sched_job_info_t *ji);
+/* Whether an attempt ran: it started, or (a cache hit) its outputs were
+ * checked on its node. One that never ran has no start time, and an exit
+ * code or signal it was given is not the task's. */
+bool view_attempt_ran(sched_daemon_t *d, const sched_attempt_info_t *ai);
+/* Whether an attempt's cores and GPUs are its own to show: it holds them
+ * now (placed, not queued behind another) or, ended, it ran on them. */
+bool view_attempt_holds(sched_daemon_t *d, const sched_attempt_info_t *ai);
+/* How an attempt ended, as an enum and as a word ("succeeded",
+ * "exit_nonzero", ..., "" while it runs). */
+Cairn__EndReason view_end_reason(const sched_attempt_info_t *ai);
+const char *view_end_word(const sched_attempt_info_t *ai);
+
+#endif
