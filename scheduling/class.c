@@ -240,34 +240,13 @@ static prio_level_t *level_get(task_class_t *c, int32_t prio)
         i++;
     if (i < c->nlevels && c->levels[i].prio == prio)
         return &c->levels[i];
-    if (c->nlevels == c->levels_cap) {
-        uint32_t ncap = c->levels_cap ? c->levels_cap * 2 : 2;
-        prio_level_t *nl = realloc(c->levels, ncap * sizeof(*nl));
-        if (!nl)
-            return NULL;
-        c->levels = nl;
-        c->levels_cap = ncap;
-    }
+    if (CAIRN_GROW(c->levels, c->levels_cap, c->nlevels + 1) < 0)
+        return NULL;
     memmove(&c->levels[i + 1], &c->levels[i], (c->nlevels - i) * sizeof(prio_level_t));
     c->nlevels++;
     memset(&c->levels[i], 0, sizeof(prio_level_t));
     c->levels[i].prio = prio;
     return &c->levels[i];
-}
-
-static bool grow_refs(task_ref_t **p, uint32_t *cap, uint32_t need)
-{
-    if (need <= *cap)
-        return true;
-    uint32_t ncap = *cap ? *cap * 2 : 16;
-    while (ncap < need)
-        ncap *= 2;
-    task_ref_t *np = realloc(*p, ncap * sizeof(task_ref_t));
-    if (!np)
-        return false;
-    *p = np;
-    *cap = ncap;
-    return true;
 }
 
 static void activate(sched_t *s, task_class_t *c)
@@ -294,11 +273,11 @@ void class_heap_push(sched_t *s, task_class_t *c, task_ref_t r)
             l->len -= l->head;
             l->head = 0;
         }
-        if (!grow_refs(&l->fifo, &l->cap, l->len + 1))
+        if (CAIRN_GROW(l->fifo, l->cap, l->len + 1) < 0)
             return;
         l->fifo[l->len++] = r;
     } else {
-        if (!grow_refs(&l->heap, &l->heap_cap, l->heap_len + 1))
+        if (CAIRN_GROW(l->heap, l->heap_cap, l->heap_len + 1) < 0)
             return;
         level_heap_push(l, r);
     }

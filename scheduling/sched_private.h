@@ -120,7 +120,8 @@ typedef struct task_class {
     char **labels;
     /* ready queue: one level per priority, highest first */
     struct prio_level *levels;
-    uint32_t nlevels, levels_cap;
+    uint32_t nlevels;
+    size_t levels_cap;
     uint32_t next; /* hash chain, UINT32_MAX = end */
     uint64_t hash;
     bool active; /* listed in sched.active */
@@ -136,9 +137,11 @@ typedef struct task_class {
 typedef struct prio_level {
     int32_t prio;
     struct task_ref *fifo;
-    uint32_t head, len, cap;
+    uint32_t head, len;
+    size_t cap;
     struct task_ref *heap;
-    uint32_t heap_len, heap_cap;
+    uint32_t heap_len;
+    size_t heap_cap;
 } prio_level_t;
 
 typedef struct task_ref {
