@@ -46,6 +46,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+#include "common/grow.h"
+#include "common/search.h"
 #include "worker/exec_private.h"
 
 extern char **environ;
@@ -65,45 +68,30 @@ static uint64_t boot_ticks(void)
            (uint64_t)(1000000000L / hz);
 }
 
-int64_t exec_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the attempt table -------------------------------------------------- */
+
+/* The key of an element of the table (an exec_attempt_t *): its id. */
+static uint64_t att_key(const void *elem)
+{
+    return (*(exec_attempt_t *const *)elem)->id;
+}
 
 static size_t lower_bound(const worker_exec_t *x, uint64_t id)
 {
-    size_t lo = 0, hi = x->natt;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (x->att[mid]->id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return cairn_lower_bound(x->att, x->natt, sizeof(*x->att), id, att_key);
 }
 
 exec_attempt_t *exec_find(const worker_exec_t *x, uint64_t id)
 {
-    size_t i = lower_bound(x, id);
-    return i < x->natt && x->att[i]->id == id ? x->att[i] : NULL;
+    exec_attempt_t **a = cairn_find_sorted(x->att, x->natt, sizeof(*x->att), id, att_key);
+    return a ? *a : NULL;
 }
 
 static int table_insert(worker_exec_t *x, exec_attempt_t *a)
 {
     size_t i = lower_bound(x, a->id);
-    if (x->natt == x->capatt) {
-        size_t ncap = x->capatt ? x->capatt * 2 : 16;
-        exec_attempt_t **nv = realloc(x->att, ncap * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        x->att = nv;
-        x->capatt = ncap;
-    }
+    if (CAIRN_GROW(x->att, x->capatt, x->natt + 1) < 0)
+        return -ENOMEM;
     memmove(x->att + i + 1, x->att + i, (x->natt - i) * sizeof(*x->att));
     x->att[i] = a;
     x->natt++;
@@ -239,7 +227,7 @@ static void finish(exec_attempt_t *a)
             res.memory_exceeded = true;
     }
     if (res.end_ms == 0)
-        res.end_ms = exec_wall_ms();
+        res.end_ms = cairn_wall_ms();
     table_remove(x, a);
     /* a cgroup holds every process of its task: nothing can have escaped */
     if (a->pid > 0 && !a->cg)
@@ -361,7 +349,7 @@ static void start_hung(worker_exec_t *x, exec_attempt_t *a)
     a->res.start_failed = true;
     a->res.exit_code = -1;
     a->res.signal = 0;
-    a->res.end_ms = exec_wall_ms();
+    a->res.end_ms = cairn_wall_ms();
     snprintf(a->res.error, sizeof(a->res.error),
              "the task did not start within %" PRIu64
              " ms: its process never got to run its program (a program or working directory "
@@ -459,7 +447,7 @@ static void main_exited(worker_exec_t *x, exec_attempt_t *a, int st, const struc
         }
         launch_done(x, a);
     }
-    a->res.end_ms = exec_wall_ms();
+    a->res.end_ms = cairn_wall_ms();
     /* exact: the main process and every descendant it waited for */
     exec_track_main_reaped(x, a,
                            (uint64_t)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1000000u +
@@ -651,7 +639,7 @@ static exec_attempt_t *attempt_new(worker_exec_t *x, const exec_prepared_t *p)
     a->memory_limit = p->memory_limit;
     a->res.attempt_id = p->attempt_id;
     a->res.rank = p->rank;
-    a->res.start_ms = exec_wall_ms();
+    a->res.start_ms = cairn_wall_ms();
     exec_prep_identity(p, &a->res.as);
     uv_timer_init(x->loop, &a->timer);
     a->timer.data = a;
@@ -706,7 +694,7 @@ static int start_attempt(worker_exec_t *x, exec_prepared_t *p, int prep_rc,
         prep_free(&x->spawner, p);
         a->res.start_failed = true;
         a->res.exit_code = -1;
-        a->res.end_ms = exec_wall_ms();
+        a->res.end_ms = cairn_wall_ms();
         snprintf(a->res.error, sizeof(a->res.error), "%s", why.text);
         start_draining(x, a); /* reports from the next loop iteration */
         return 0;
@@ -752,14 +740,8 @@ static void gate_start(worker_exec_t *x, exec_prepared_t *p, uint64_t after_id)
 {
     if (!EXEC_CAN_GATE || (x->cgroup_root && p->memory_limit) || x->spawner.stack == NULL)
         return;
-    if (x->ngated == x->capgated) {
-        size_t cap = x->capgated ? x->capgated * 2 : 4;
-        exec_prepared_t **g = realloc(x->gated, cap * sizeof(*g));
-        if (!g)
-            return;
-        x->gated = g;
-        x->capgated = cap;
-    }
+    if (CAIRN_GROW(x->gated, x->capgated, x->ngated + 1) < 0)
+        return;
     pid_t pid = 0;
     child_fill(&p->child, p);
     p->cg = exec_cgroup_take(x);

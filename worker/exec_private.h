@@ -534,7 +534,4 @@ void exec_guard_check(worker_exec_t *x);
  * last scan). */
 uint64_t exec_track_cpu_usec(const exec_attempt_t *a);
 
-/* Milliseconds since the epoch. */
-int64_t exec_wall_ms(void);
-
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "worker/exec_private.h"
 
 /* Read a small /proc file into buf (NUL-terminated); its length or -errno. */
@@ -99,16 +100,10 @@ int exec_proc_scan(exec_proc_t **procs, size_t *n)
         pid = strtol(e->d_name, &end, 10);
         if (*end || pid <= 0)
             continue;
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 256;
-            exec_proc_t *nv = realloc(v, ncap * sizeof(*v));
-            if (!nv) {
-                free(v);
-                closedir(d);
-                return -ENOMEM;
-            }
-            v = nv;
-            cap = ncap;
+        if (CAIRN_GROW(v, cap, len + 1) < 0) {
+            free(v);
+            closedir(d);
+            return -ENOMEM;
         }
         if (exec_proc_read((pid_t)pid, &v[len]) == 0)
             len++;

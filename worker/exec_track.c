@@ -55,6 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "worker/exec_private.h"
 
 enum { OWNER_UNSEEN = -2, OWNER_NONE = -1 };
@@ -81,14 +82,8 @@ static exec_member_t *member_find(exec_attempt_t *a, pid_t pid, uint64_t start)
 
 static exec_member_t *member_add(exec_attempt_t *a, const exec_proc_t *p)
 {
-    if (a->nmembers == a->capmembers) {
-        size_t ncap = a->capmembers ? a->capmembers * 2 : 8;
-        exec_member_t *nv = realloc(a->members, ncap * sizeof(*nv));
-        if (!nv)
-            return NULL;
-        a->members = nv;
-        a->capmembers = ncap;
-    }
+    if (CAIRN_GROW(a->members, a->capmembers, a->nmembers + 1) < 0)
+        return NULL;
     a->members[a->nmembers] = (exec_member_t){.pid = p->pid, .start = p->start};
     return &a->members[a->nmembers++];
 }
@@ -339,14 +334,8 @@ size_t exec_track_recent_expire(worker_exec_t *x)
 
 static void linger_add(worker_exec_t *x, pid_t pid, uint64_t start)
 {
-    if (x->nlinger == x->caplinger) {
-        size_t ncap = x->caplinger ? x->caplinger * 2 : 16;
-        exec_linger_t *nv = realloc(x->linger, ncap * sizeof(*nv));
-        if (!nv)
-            return;
-        x->linger = nv;
-        x->caplinger = ncap;
-    }
+    if (CAIRN_GROW(x->linger, x->caplinger, x->nlinger + 1) < 0)
+        return;
     x->linger[x->nlinger++] = (exec_linger_t){pid, start};
 }
 
@@ -593,7 +582,7 @@ struct leftovers {
     struct leftover_attempt *att;
     size_t natt, capatt;
     char **cgroups;
-    size_t ncg;
+    size_t ncg, capcg;
     char worker_cg[PATH_MAX]; /* the dead worker's cgroup, or "" */
     pid_t ancestors[32];      /* who the dead worker's orphans went to (see is_leftover) */
     size_t nancestors;
@@ -601,24 +590,11 @@ struct leftovers {
     pid_t self;
 };
 
-static int grow(void **v, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    void *nv = realloc(*v, ncap * size);
-    if (!nv)
-        return -ENOMEM;
-    *v = nv;
-    *cap = ncap;
-    return 0;
-}
-
 static int leftover_add(struct leftovers *l, pid_t pid, uint64_t start, bool leader)
 {
     if (pid <= 1)
         return 0;
-    if (grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v)) < 0)
+    if (CAIRN_GROW(l->v, l->cap, l->n + 1) < 0)
         return -ENOMEM;
     l->v[l->n++] = (struct leftover){pid, start, leader};
     return 0;
@@ -630,20 +606,18 @@ static void parse_line(struct leftovers *l, char *line)
     unsigned rank;
     int pid, off = 0;
     char cg[PATH_MAX];
-    char **ncg;
     if (line[0] == '#' ||
         sscanf(line, "%llu %u %d %llu %4095s%n", &id, &rank, &pid, &start, cg, &off) != 5)
         return;
     leftover_add(l, pid, start, true);
-    if (grow((void **)&l->att, &l->capatt, l->natt, sizeof(*l->att)) == 0)
+    if (CAIRN_GROW(l->att, l->capatt, l->natt + 1) == 0)
         l->att[l->natt++] = (struct leftover_attempt){id, start, strcmp(cg, "-") != 0};
     char *save = NULL;
     for (char *tok = strtok_r(line + off, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
         if (sscanf(tok, "%d:%llu", &pid, &start) == 2)
             leftover_add(l, pid, start, false);
-    if (strcmp(cg, "-") == 0 || !(ncg = realloc(l->cgroups, (l->ncg + 1) * sizeof(*ncg))))
+    if (strcmp(cg, "-") == 0 || CAIRN_GROW(l->cgroups, l->capcg, l->ncg + 1) < 0)
         return;
-    l->cgroups = ncg;
     if ((l->cgroups[l->ncg] = strdup(cg)) != NULL)
         l->ncg++;
 }
