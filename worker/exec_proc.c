@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/grow.h"
@@ -178,4 +179,16 @@ int exec_boot_id(char *buf, size_t len)
         return (int)r;
     buf[strcspn(buf, " \n")] = '\0';
     return buf[0] ? 0 : -ENOENT;
+}
+
+uint64_t exec_boot_ticks(void)
+{
+    static long hz;
+    struct timespec ts;
+    if (!hz)
+        hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0 || 1000000000L % hz != 0 || clock_gettime(CLOCK_BOOTTIME, &ts) < 0)
+        return 0;
+    return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) /
+           (uint64_t)(1000000000L / hz);
 }
