@@ -1,6 +1,7 @@
-/* The worker daemon's parts (daemon.c: the link, registration,
- * heartbeats, lifecycle; daemon_tasks.c: the attempt table and the task
- * life cycle). One loop thread; see the design note in daemon.c. */
+/* The worker daemon's parts: daemon.c (the link, registration,
+ * heartbeats, log reads, lifecycle) calls daemon_tasks.c (the attempt
+ * table and the task life cycle), which calls nothing of daemon.c: what
+ * both use is here. One loop thread; see the design note in daemon.c. */
 #ifndef CAIRN_WORKER_DAEMON_PRIVATE_H
 #define CAIRN_WORKER_DAEMON_PRIVATE_H
 #include <stdbool.h>

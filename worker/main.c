@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "common/grow.h"
 #include "common/log.h"
 #include "worker/daemon.h"
 #include "worker/discover.h"
@@ -66,7 +67,7 @@ struct options {
     uint64_t start_timeout_ms; /* worker_daemon_config_t */
     cairn_log_level_t log_level;
     char **pass_env; /* globs, split at commas (owned) */
-    size_t npass_env;
+    size_t npass_env, pass_env_cap;
     uint64_t hash_max_bytes, hash_timeout_ms; /* worker_daemon_config_t */
 };
 
@@ -179,13 +180,11 @@ static int add_pass_env(struct options *o, const char *arg)
     size_t n = 1;
     for (const char *c = arg; *c; c++)
         n += *c == ',';
-    char **v = realloc(o->pass_env, (o->npass_env + n) * sizeof(*v));
-    if (!v) {
+    if (CAIRN_GROW(o->pass_env, o->pass_env_cap, o->npass_env + n) < 0) {
         free(copy);
         fprintf(stderr, "cairn-worker: out of memory\n");
         return -1;
     }
-    o->pass_env = v;
     int rc = 0;
     for (char *g = strtok_r(copy, ",", &save); g && rc == 0; g = strtok_r(NULL, ",", &save)) {
         if (strchr(g, '=') || strchr(g, ' ')) {
