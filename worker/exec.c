@@ -243,7 +243,7 @@ void worker_exec_destroy(worker_exec_t *x)
         a->cg = NULL;
         a->x = NULL;
         a->phase = EXEC_DONE;
-        exec_attempt_close(a);
+        exec_attempt_destroy(a);
     }
     x->natt = 0;
     (void)exec_running_write(x);

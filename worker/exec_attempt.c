@@ -82,7 +82,7 @@ static void close_handle(exec_attempt_t *a, uv_handle_t *h)
         uv_close(h, handle_closed_cb);
 }
 
-void exec_attempt_close(exec_attempt_t *a)
+void exec_attempt_destroy(exec_attempt_t *a)
 {
     close_handle(a, (uv_handle_t *)&a->timer);
 }
@@ -120,7 +120,7 @@ int exec_attempt_add(worker_exec_t *x, const exec_prepared_t *p, exec_attempt_t 
     if (!a || table_insert(x, a) < 0) {
         if (a) {
             a->x = NULL;
-            exec_attempt_close(a);
+            exec_attempt_destroy(a);
         }
         return errcode(err, -ENOMEM, "out of memory");
     }

@@ -80,7 +80,7 @@ static void finish(exec_attempt_t *a)
     a->phase = EXEC_DONE;
     if (++x->running_stale >= EXEC_RUNNING_STALE_MAX)
         exec_running_changed(x);
-    exec_attempt_close(a);
+    exec_attempt_destroy(a);
     if (cb.exited)
         cb.exited(&res, cb.arg);
 }

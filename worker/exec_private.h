@@ -491,12 +491,12 @@ exec_attempt_t *exec_find(const worker_exec_t *x, uint64_t id);
 int exec_attempt_add(worker_exec_t *x, const exec_prepared_t *p, exec_attempt_t **out,
                      cairn_error_t *err);
 
-/* Take a out of the table; it lives until exec_attempt_close(). */
+/* Take a out of the table; it lives until exec_attempt_destroy(). */
 void exec_attempt_remove(worker_exec_t *x, exec_attempt_t *a);
 
 /* Close the attempt's handles; it is freed when the last one has closed,
  * with its start (once settled) and its cgroup. */
-void exec_attempt_close(exec_attempt_t *a);
+void exec_attempt_destroy(exec_attempt_t *a);
 
 /* Free what a start used (p, a heap preparation; NULL: nothing) once its
  * child no longer reads it (it exec'd or exited); never before (leaked
