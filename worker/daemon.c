@@ -57,13 +57,12 @@
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "proto/net.h"
 #include "worker/assign.h"
 #include "worker/daemon_private.h"
@@ -74,59 +73,7 @@
 #include "worker/report.h"
 #include "worker/resources.h"
 
-/* ---- logging ------------------------------------------------------------- */
-
-static const char *const level_names[] = {
-    [WORKER_LOG_DEBUG] = "debug",
-    [WORKER_LOG_INFO] = "info",
-    [WORKER_LOG_WARN] = "warn",
-    [WORKER_LOG_ERROR] = "error",
-};
-
-int worker_log_level_parse(const char *s, worker_log_level_t *level)
-{
-    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
-        if (strcmp(s, level_names[i]) == 0) {
-            *level = (worker_log_level_t)i;
-            return 0;
-        }
-    }
-    return -EINVAL;
-}
-
-/* One line: UTC timestamp with milliseconds, level, text. */
-static void log_line(worker_daemon_t *d, worker_log_level_t level, const char *text)
-{
-    struct timespec ts;
-    struct tm tm;
-    char when[32];
-
-    if (level < d->log_level)
-        return;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(d->log, "%s.%03ldZ %-5s %s\n", when, ts.tv_nsec / 1000000, level_names[level], text);
-    fflush(d->log);
-}
-
-void daemon_log(worker_daemon_t *d, worker_log_level_t level, const char *fmt, ...)
-{
-    char text[1024];
-    va_list ap;
-
-    if (level < d->log_level)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    log_line(d, level, text);
-}
-
-static void link_log_cb(worker_log_level_t level, const char *text, void *arg)
-{
-    log_line(arg, level, text);
-}
+/* ---- commands from the scheduler ---------------------------------------- */
 
 /* Read up to max bytes of a log (open as fd, or fd a negative errno) at
  * offset into chunk (data is malloc'd); closes fd. */
@@ -193,8 +140,8 @@ static void on_read_log(worker_daemon_t *d, const Cairn__ReadLog *m)
     c.error = error;
     cairn_error_t err;
     if (worker_link_send(d->link, CAIRN_MSG_LOG_CHUNK, &c.base, &err) < 0)
-        daemon_log(d, WORKER_LOG_WARN, "cannot answer ReadLog %" PRIu64 ": %s", m->request_id,
-                   err.text);
+        cairn_log(d->log, CAIRN_LOG_WARN, "cannot answer ReadLog %" PRIu64 ": %s", m->request_id,
+                  err.text);
     free(c.data.data);
 }
 
@@ -230,7 +177,8 @@ static const Cairn__Register *registration_cb(worker_link_t *l, void *arg)
 
     worker_register_msg_clear_running(d->reg);
     if (!ids || !ranks || !pids || !starts) {
-        daemon_log(d, WORKER_LOG_ERROR, "out of memory: registering without the running attempts");
+        cairn_log(d->log, CAIRN_LOG_ERROR,
+                  "out of memory: registering without the running attempts");
         n = 0;
     }
     n = worker_exec_list(d->exec, ids, ranks, pids, starts, n);
@@ -240,8 +188,8 @@ static const Cairn__Register *registration_cb(worker_link_t *l, void *arg)
             continue;
         if (worker_register_msg_add_running(d->reg, a->id, a->job_id, a->task_name, ranks[i],
                                             pids[i], starts[i]) < 0)
-            daemon_log(d, WORKER_LOG_ERROR, "out of memory: attempt %" PRIu64 " not offered",
-                       a->id);
+            cairn_log(d->log, CAIRN_LOG_ERROR, "out of memory: attempt %" PRIu64 " not offered",
+                      a->id);
     }
     free(ids);
     free(ranks);
@@ -254,15 +202,15 @@ static const Cairn__Register *registration_cb(worker_link_t *l, void *arg)
     n = ids ? worker_link_ended_unacked(l, ids, n) : 0;
     for (size_t i = 0; i < n; i++)
         if (worker_register_msg_add_ended(d->reg, ids[i]) < 0)
-            daemon_log(d, WORKER_LOG_ERROR, "out of memory: ended attempt %" PRIu64 " not listed",
-                       ids[i]);
+            cairn_log(d->log, CAIRN_LOG_ERROR,
+                      "out of memory: ended attempt %" PRIu64 " not listed", ids[i]);
     free(ids);
     /* ended, their outputs being hashed: the EXITED event follows */
     for (size_t i = 0; i < d->natt; i++)
         if (d->att[i].hashing && !d->att[i].stale &&
             worker_register_msg_add_ended(d->reg, d->att[i].id) < 0)
-            daemon_log(d, WORKER_LOG_ERROR, "out of memory: ended attempt %" PRIu64 " not listed",
-                       d->att[i].id);
+            cairn_log(d->log, CAIRN_LOG_ERROR,
+                      "out of memory: ended attempt %" PRIu64 " not listed", d->att[i].id);
     return worker_register_msg_get(d->reg);
 }
 
@@ -274,19 +222,12 @@ static void registered_cb(worker_link_t *l, uint64_t node_id, const uint64_t *st
         daemon_attempt_t *a = daemon_att_find(d, stale[i]);
         if (!a || !a->running)
             continue;
-        daemon_log(d, WORKER_LOG_WARN, "attempt %" PRIu64 " of task %s is stale: killing it", a->id,
-                   a->task_name);
+        cairn_log(d->log, CAIRN_LOG_WARN, "attempt %" PRIu64 " of task %s is stale: killing it",
+                  a->id, a->task_name);
         a->stale = true;
         worker_exec_cancel(d->exec, a->id, DAEMON_STALE_GRACE_MS);
         worker_outputs_cancel(a->hashing); /* ended: forgotten once stopped */
     }
-}
-
-int64_t daemon_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void heartbeat_cb(worker_link_t *l, uint64_t seq, void *arg)
@@ -296,13 +237,12 @@ static void heartbeat_cb(worker_link_t *l, uint64_t seq, void *arg)
 
     if (++d->heartbeats % d->report_every != 0)
         return;
-    const Cairn__ResourceReport *r =
-        worker_report_collect(d->report, d->exec, worker_resources_node(d->res),
-                              worker_link_node_id(l), daemon_wall_ms());
+    const Cairn__ResourceReport *r = worker_report_collect(
+        d->report, d->exec, worker_resources_node(d->res), worker_link_node_id(l), cairn_wall_ms());
     if (!r)
-        daemon_log(d, WORKER_LOG_ERROR, "out of memory: no resource report");
+        cairn_log(d->log, CAIRN_LOG_ERROR, "out of memory: no resource report");
     else if (worker_link_send(l, CAIRN_MSG_RESOURCE_REPORT, &r->base, &err) < 0)
-        daemon_log(d, WORKER_LOG_DEBUG, "resource report not sent: %s", err.text);
+        cairn_log(d->log, CAIRN_LOG_DEBUG, "resource report not sent: %s", err.text);
 }
 
 /* ---- defaults ------------------------------------------------------------ */
@@ -368,7 +308,7 @@ static void close_cb(uv_handle_t *h)
 static void signal_cb(uv_signal_t *h, int signum)
 {
     worker_daemon_t *d = h->data;
-    daemon_log(d, WORKER_LOG_INFO, "%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    cairn_log(d->log, CAIRN_LOG_INFO, "%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     /* nng 1.5.2's nng_close() can deadlock (nng issues #1543 and later);
      * a stop must end the process all the same: SIGALRM's handler in main
      * exits after this deadline */
@@ -404,15 +344,15 @@ static int discover(worker_daemon_t *d, const worker_daemon_config_t *cfg, cairn
         return rc;
     /* on the live machine, NVML knows UUIDs, models and versions hwloc may not */
     if (!cfg->topology && worker_report_fill_gpus(d->report, d->res) > 0)
-        daemon_log(d, WORKER_LOG_INFO, "GPU UUIDs, models or versions taken from NVML");
+        cairn_log(d->log, CAIRN_LOG_INFO, "GPU UUIDs, models or versions taken from NVML");
     if ((rc = worker_register_msg_create(d->res, &d->reg, err)) < 0)
         return rc;
-    daemon_log(d, WORKER_LOG_INFO,
-               "cairn-worker %s: node %s, %zu cores, %u PUs, %zu NUMA domains, %zu GPUs%s",
-               CAIRN_VERSION, worker_resources_node(d->res), worker_resources_core_count(d->res),
-               worker_resources_pu_count(d->res), worker_resources_numa_count(d->res),
-               worker_resources_gpu_count(d->res),
-               worker_report_has_nvml(d->report) ? " (NVML loaded)" : "");
+    cairn_log(d->log, CAIRN_LOG_INFO,
+              "cairn-worker %s: node %s, %zu cores, %u PUs, %zu NUMA domains, %zu GPUs%s",
+              CAIRN_VERSION, worker_resources_node(d->res), worker_resources_core_count(d->res),
+              worker_resources_pu_count(d->res), worker_resources_numa_count(d->res),
+              worker_resources_gpu_count(d->res),
+              worker_report_has_nvml(d->report) ? " (NVML loaded)" : "");
     return 0;
 }
 
@@ -436,7 +376,7 @@ static int start_exec(worker_daemon_t *d, const worker_daemon_config_t *cfg, cai
     exec_callbacks_t ecb = {.started = daemon_exec_started, .exited = daemon_exec_exited, .arg = d};
     if ((rc = worker_exec_create(d->loop, &ecfg, &ecb, &d->exec, err)) < 0)
         return rc;
-    daemon_log(d, WORKER_LOG_INFO, "state directory %s", state_dir);
+    cairn_log(d->log, CAIRN_LOG_INFO, "state directory %s", state_dir);
     return 0;
 }
 
@@ -458,6 +398,7 @@ static int start_link(worker_daemon_t *d, const worker_daemon_config_t *cfg, cai
     }
     worker_link_config_t lcfg = {.url = url,
                                  .node_name = worker_resources_node(d->res),
+                                 .log = d->log,
                                  .retry_min_ms = cfg->retry_min_ms,
                                  .retry_max_ms = cfg->retry_max_ms,
                                  .hold_ms = cfg->report_hold_ms == 0 ? WORKER_REPORT_HOLD_MS
@@ -471,12 +412,11 @@ static int start_link(worker_daemon_t *d, const worker_daemon_config_t *cfg, cai
                                    .registered = registered_cb,
                                    .command = command_cb,
                                    .heartbeat = heartbeat_cb,
-                                   .log = link_log_cb,
                                    .arg = d};
     cairn_nng_threads_start(); /* a task's SIGCHLD goes to the loop's thread */
     if ((rc = worker_link_create(d->loop, &lcfg, &lcb, &d->link, err)) < 0)
         return rc;
-    daemon_log(d, WORKER_LOG_INFO, "dialing the scheduler at %s", url);
+    cairn_log(d->log, CAIRN_LOG_INFO, "dialing the scheduler at %s", url);
     return 0;
 }
 
@@ -489,8 +429,7 @@ int worker_daemon_create(uv_loop_t *loop, const worker_daemon_config_t *cfg, wor
     if (!d)
         return errcode(err, -ENOMEM, "out of memory");
     d->loop = loop;
-    d->log = cfg->log ? cfg->log : stderr;
-    d->log_level = cfg->log_level;
+    d->log = cfg->log;
     d->report_every = cfg->report_every ? cfg->report_every : DAEMON_REPORT_EVERY;
     d->hash_max_bytes = cfg->hash_max_bytes == 0            ? WORKER_HASH_MAX_BYTES
                         : cfg->hash_max_bytes == UINT64_MAX ? 0
@@ -521,7 +460,7 @@ void worker_daemon_stop(worker_daemon_t *d)
         }
         size_t n = worker_exec_list(d->exec, NULL, NULL, NULL, NULL, 0);
         if (n > 0)
-            daemon_log(d, WORKER_LOG_INFO, "killing %zu running task%s", n, n == 1 ? "" : "s");
+            cairn_log(d->log, CAIRN_LOG_INFO, "killing %zu running task%s", n, n == 1 ? "" : "s");
         worker_exec_kill_all(d->exec);
         worker_exec_destroy(d->exec);
         d->exec = NULL;
@@ -547,7 +486,7 @@ void worker_daemon_stop(worker_daemon_t *d)
     d->join_key = NULL;
     d->att = NULL;
     d->natt = d->att_cap = d->nended = 0;
-    daemon_log(d, WORKER_LOG_INFO, "stopped");
+    cairn_log(d->log, CAIRN_LOG_INFO, "stopped");
 }
 
 bool worker_daemon_stopped(const worker_daemon_t *d)

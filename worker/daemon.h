@@ -13,10 +13,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <uv.h>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "worker/link.h"
 
 typedef struct worker_daemon worker_daemon_t;
@@ -41,8 +41,7 @@ typedef struct worker_daemon_config {
      * successful ends wait up to this long to reach the scheduler together
      * (worker_link_hold); 0: WORKER_REPORT_HOLD_MS, UINT32_MAX: never. */
     uint32_t report_hold_ms;
-    FILE *log; /* NULL: stderr; stays the caller's */
-    worker_log_level_t log_level;
+    cairn_log_t *log;              /* where the daemon logs; NULL: nowhere. Stays the caller's */
     bool handle_signals;           /* SIGTERM and SIGINT stop the daemon */
     const char *join_key_file;     /* the cluster's join secret (proto/join.h); NULL: none */
     const char *tls_cert, *tls_ca; /* for a tls+tcp:// scheduler (worker_link_config_t) */
@@ -89,8 +88,5 @@ size_t worker_daemon_pending_events(const worker_daemon_t *d);
 /* The default scheduler URL into buf (see scheduler_url above).
  * Returns 0, or -ENAMETOOLONG, -ENOENT (no HOME for the default). */
 int worker_daemon_default_url(char *buf, size_t len);
-
-/* Parse "debug", "info", "warn" or "error". Returns 0 or -EINVAL. */
-int worker_log_level_parse(const char *s, worker_log_level_t *level);
 
 #endif

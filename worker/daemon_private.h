@@ -1,12 +1,13 @@
-/* The worker daemon's parts (daemon.c: logging, the link, registration,
- * heartbeats, lifecycle; daemon_tasks.c: the attempt table and the task
- * life cycle). One loop thread; see the design note in daemon.c. */
+/* The worker daemon's parts: daemon.c (the link, registration,
+ * heartbeats, log reads, lifecycle) calls daemon_tasks.c (the attempt
+ * table and the task life cycle), which calls nothing of daemon.c: what
+ * both use is here. One loop thread; see the design note in daemon.c. */
 #ifndef CAIRN_WORKER_DAEMON_PRIVATE_H
 #define CAIRN_WORKER_DAEMON_PRIVATE_H
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 
+#include "common/log.h"
 #include "proto/worker.pb-c.h"
 #include "worker/daemon.h"
 #include "worker/exec.h"
@@ -46,8 +47,7 @@ typedef struct daemon_attempt {
 
 struct worker_daemon {
     uv_loop_t *loop;
-    FILE *log;
-    worker_log_level_t log_level;
+    cairn_log_t *log; /* the caller's (worker_daemon_config_t) */
     worker_resources_t *res;
     worker_register_msg_t *reg;
     worker_report_t *report;
@@ -65,13 +65,6 @@ struct worker_daemon {
     cairn_join_key_t *join_key;
     uint64_t hash_max_bytes, hash_timeout_ms; /* outputs.h budget; 0: none */
 };
-
-/* One log line at level (below the daemon's level: nothing). */
-void daemon_log(worker_daemon_t *d, worker_log_level_t level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Wall clock, ms since the epoch. */
-int64_t daemon_wall_ms(void);
 
 /* ---- daemon_tasks.c --------------------------------------------------- */
 

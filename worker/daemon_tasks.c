@@ -7,28 +7,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
+#include "common/grow.h"
+#include "common/search.h"
 #include "worker/assign.h"
 #include "worker/daemon_private.h"
 
 /* ---- the attempt table --------------------------------------------------- */
 
-static size_t att_lower_bound(const worker_daemon_t *d, uint64_t id)
+/* The key of an entry of the table: its attempt id. */
+static uint64_t att_key(const void *elem)
 {
-    size_t lo = 0, hi = d->natt;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (d->att[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return ((const daemon_attempt_t *)elem)->id;
 }
 
 daemon_attempt_t *daemon_att_find(worker_daemon_t *d, uint64_t id)
 {
-    size_t i = att_lower_bound(d, id);
-    return i < d->natt && d->att[i].id == id ? &d->att[i] : NULL;
+    return cairn_find_sorted(d->att, d->natt, sizeof(*d->att), id, att_key);
 }
 
 static void att_outputs_free(daemon_attempt_t *a)
@@ -75,18 +70,12 @@ static int att_set_outputs(daemon_attempt_t *a, const char *const *outputs, uint
 static daemon_attempt_t *att_insert(worker_daemon_t *d, uint64_t id, uint64_t job_id,
                                     const char *task_name, uint32_t rank)
 {
-    if (d->natt == d->att_cap) {
-        size_t cap = d->att_cap ? d->att_cap * 2 : 16;
-        daemon_attempt_t *a = realloc(d->att, cap * sizeof(*a));
-        if (!a)
-            return NULL;
-        d->att = a;
-        d->att_cap = cap;
-    }
+    if (CAIRN_GROW(d->att, d->att_cap, d->natt + 1) < 0)
+        return NULL;
     char *name = strdup(task_name);
     if (!name)
         return NULL;
-    size_t i = att_lower_bound(d, id);
+    size_t i = cairn_lower_bound(d->att, d->natt, sizeof(*d->att), id, att_key);
     memmove(d->att + i + 1, d->att + i, (d->natt - i) * sizeof(*d->att));
     d->att[i] = (daemon_attempt_t){
         .id = id, .job_id = job_id, .rank = rank, .task_name = name, .running = true};
@@ -136,10 +125,10 @@ static void emit(worker_daemon_t *d, uint64_t id, uint64_t job_id, const char *t
     ev->task_name = (char *)task_name;
     ev->rank = rank;
     if (worker_link_event(d->link, ev, &seq, &err) < 0)
-        daemon_log(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": event lost: %s", id, err.text);
+        cairn_log(d->log, CAIRN_LOG_ERROR, "attempt %" PRIu64 ": event lost: %s", id, err.text);
     else
-        daemon_log(d, WORKER_LOG_DEBUG, "attempt %" PRIu64 ": event seq %" PRIu64 " queued", id,
-                   seq);
+        cairn_log(d->log, CAIRN_LOG_DEBUG, "attempt %" PRIu64 ": event seq %" PRIu64 " queued", id,
+                  seq);
 }
 
 void daemon_exec_started(uint64_t id, uint32_t rank, int pid, int64_t start_ms, void *arg)
@@ -150,9 +139,9 @@ void daemon_exec_started(uint64_t id, uint32_t rank, int pid, int64_t start_ms, 
 
     if (d->stopped || !a || a->stale)
         return;
-    daemon_log(d, WORKER_LOG_INFO,
-               "task %s attempt %" PRIu64 ".%" PRIu32 " (job %" PRIu64 ") started: pid %d",
-               a->task_name, id, rank, a->job_id, pid);
+    cairn_log(d->log, CAIRN_LOG_INFO,
+              "task %s attempt %" PRIu64 ".%" PRIu32 " (job %" PRIu64 ") started: pid %d",
+              a->task_name, id, rank, a->job_id, pid);
     ev.kind = CAIRN__TASK_EVENT__KIND__STARTED;
     ev.pid = pid;
     ev.start_time_ms = start_ms;
@@ -166,16 +155,17 @@ static void log_exit(worker_daemon_t *d, const daemon_attempt_t *a, const exec_r
                       : r->memory_exceeded ? " (memory limit)"
                                            : "";
     if (r->start_failed)
-        daemon_log(d, WORKER_LOG_WARN,
-                   "task %s attempt %" PRIu64 ".%" PRIu32 " failed to start: %s", a->task_name,
-                   a->id, a->rank, r->error);
+        cairn_log(d->log, CAIRN_LOG_WARN,
+                  "task %s attempt %" PRIu64 ".%" PRIu32 " failed to start: %s", a->task_name,
+                  a->id, a->rank, r->error);
     else if (r->signal)
-        daemon_log(d, WORKER_LOG_INFO,
-                   "task %s attempt %" PRIu64 ".%" PRIu32 " exited: signal %d%s", a->task_name,
-                   a->id, a->rank, r->signal, why);
+        cairn_log(d->log, CAIRN_LOG_INFO,
+                  "task %s attempt %" PRIu64 ".%" PRIu32 " exited: signal %d%s", a->task_name,
+                  a->id, a->rank, r->signal, why);
     else
-        daemon_log(d, WORKER_LOG_INFO, "task %s attempt %" PRIu64 ".%" PRIu32 " exited: code %d%s",
-                   a->task_name, a->id, a->rank, r->exit_code, why);
+        cairn_log(d->log, CAIRN_LOG_INFO,
+                  "task %s attempt %" PRIu64 ".%" PRIu32 " exited: code %d%s", a->task_name, a->id,
+                  a->rank, r->exit_code, why);
 }
 
 static void start_queued_after(worker_daemon_t *d, uint64_t id);
@@ -231,8 +221,8 @@ static void report_exit(worker_daemon_t *d, daemon_attempt_t *a, const exec_resu
         oh = calloc(nouts, sizeof(*oh));
         ohp = calloc(nouts, sizeof(*ohp));
         if (!oh || !ohp) {
-            daemon_log(d, WORKER_LOG_ERROR,
-                       "attempt %" PRIu64 ": out of memory: outputs not reported", id);
+            cairn_log(d->log, CAIRN_LOG_ERROR,
+                      "attempt %" PRIu64 ": out of memory: outputs not reported", id);
             nouts = 0;
         }
         for (size_t i = 0; i < nouts; i++) {
@@ -243,8 +233,8 @@ static void report_exit(worker_daemon_t *d, daemon_attempt_t *a, const exec_resu
             oh[i].error = (char *)outs[i].error;
             ohp[i] = &oh[i];
             if (outs[i].error[0])
-                daemon_log(d, WORKER_LOG_INFO, "attempt %" PRIu64 ": output %s: %s", id,
-                           outs[i].path, outs[i].error);
+                cairn_log(d->log, CAIRN_LOG_INFO, "attempt %" PRIu64 ": output %s: %s", id,
+                          outs[i].path, outs[i].error);
         }
         ev.n_outputs = nouts;
         ev.outputs = ohp;
@@ -263,7 +253,7 @@ static void report_exit(worker_daemon_t *d, daemon_attempt_t *a, const exec_resu
  * cores and GPUs to the attempt queued behind it. */
 static void drop_stale(worker_daemon_t *d, uint64_t id)
 {
-    daemon_log(d, WORKER_LOG_INFO, "stale attempt %" PRIu64 " ended; not reported", id);
+    cairn_log(d->log, CAIRN_LOG_INFO, "stale attempt %" PRIu64 " ended; not reported", id);
     att_ended(d, id);
     start_queued_after(d, id);
 }
@@ -290,8 +280,8 @@ static bool start_hashing(worker_daemon_t *d, daemon_attempt_t *a, const exec_re
 {
     cairn_error_t err = {{0}};
     if (!(a->result = malloc(sizeof(*r)))) {
-        daemon_log(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": out of memory: outputs not hashed",
-                   a->id);
+        cairn_log(d->log, CAIRN_LOG_ERROR, "attempt %" PRIu64 ": out of memory: outputs not hashed",
+                  a->id);
         return false;
     }
     *a->result = *r;
@@ -300,14 +290,14 @@ static bool start_hashing(worker_daemon_t *d, daemon_attempt_t *a, const exec_re
     int rc = worker_outputs_start(d->loop, a->id, r->workdir, (const char *const *)a->outputs,
                                   a->noutputs, &opts, outputs_hashed_cb, d, &a->hashing, &err);
     if (rc < 0) {
-        daemon_log(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": outputs not hashed: %s", a->id,
-                   err.text);
+        cairn_log(d->log, CAIRN_LOG_ERROR, "attempt %" PRIu64 ": outputs not hashed: %s", a->id,
+                  err.text);
         free(a->result);
         a->result = NULL;
         return false;
     }
-    daemon_log(d, WORKER_LOG_DEBUG, "attempt %" PRIu64 ": hashing %" PRIu32 " output%s in %s",
-               a->id, a->noutputs, a->noutputs == 1 ? "" : "s", r->workdir);
+    cairn_log(d->log, CAIRN_LOG_DEBUG, "attempt %" PRIu64 ": hashing %" PRIu32 " output%s in %s",
+              a->id, a->noutputs, a->noutputs == 1 ? "" : "s", r->workdir);
     return true;
 }
 
@@ -357,19 +347,19 @@ static void cache_checked_cb(uint64_t id, const worker_output_t *outs, size_t n,
         same = !outs[i].error[0] && !strcmp(outs[i].path, m->cache_outputs[i]->path) &&
                !strcmp(outs[i].sha256, m->cache_outputs[i]->sha256);
     if (same) {
-        daemon_log(d, WORKER_LOG_INFO,
-                   "task %s attempt %" PRIu64
-                   ": its outputs are those of the cached result: not run",
-                   a->task_name, id);
+        cairn_log(d->log, CAIRN_LOG_INFO,
+                  "task %s attempt %" PRIu64
+                  ": its outputs are those of the cached result: not run",
+                  a->task_name, id);
         exec_result_t r;
         memset(&r, 0, sizeof(r));
         r.attempt_id = id;
-        r.start_ms = r.end_ms = daemon_wall_ms();
+        r.start_ms = r.end_ms = cairn_wall_ms();
         report_exit(d, a, &r, outs, n, true);
     } else {
-        daemon_log(d, WORKER_LOG_INFO,
-                   "task %s attempt %" PRIu64 ": outputs differ from the cached result: running it",
-                   a->task_name, id);
+        cairn_log(d->log, CAIRN_LOG_INFO,
+                  "task %s attempt %" PRIu64 ": outputs differ from the cached result: running it",
+                  a->task_name, id);
         run_assigned(d, m);
     }
     cairn__assign_task__free_unpacked(m, NULL);
@@ -389,8 +379,8 @@ static bool check_cache(worker_daemon_t *d, daemon_attempt_t *a, const Cairn__As
     if (worker_outputs_start(d->loop, m->attempt_id, m->workdir, (const char *const *)m->outputs,
                              m->n_outputs, &opts, cache_checked_cb, d, &a->hashing, &err) == 0)
         return true;
-    daemon_log(d, WORKER_LOG_WARN, "attempt %" PRIu64 ": cache not checked: %s", m->attempt_id,
-               err.text);
+    cairn_log(d->log, CAIRN_LOG_WARN, "attempt %" PRIu64 ": cache not checked: %s", m->attempt_id,
+              err.text);
     cairn__assign_task__free_unpacked(a->checking, NULL);
     a->checking = NULL;
     return false;
@@ -417,8 +407,8 @@ static void run_assigned(worker_daemon_t *d, const Cairn__AssignTask *m)
         rc = worker_exec_start(d->exec, &b.spec, &err);
     daemon_attempt_t *a = rc == 0 ? daemon_att_find(d, m->attempt_id) : NULL;
     if (a && att_set_outputs(a, b.outputs, b.noutputs) < 0)
-        daemon_log(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": out of memory: outputs not hashed",
-                   m->attempt_id);
+        cairn_log(d->log, CAIRN_LOG_ERROR, "attempt %" PRIu64 ": out of memory: outputs not hashed",
+                  m->attempt_id);
     worker_assign_buf_fini(&b);
     started_or_failed(d, m, rc, &err);
 }
@@ -429,12 +419,12 @@ static void started_or_failed(worker_daemon_t *d, const Cairn__AssignTask *m, in
                               const cairn_error_t *err)
 {
     if (rc == 0) {
-        daemon_log(d, WORKER_LOG_DEBUG, "attempt %" PRIu64 ".%" PRIu32 " of task %s started",
-                   m->attempt_id, m->rank, m->task_name);
+        cairn_log(d->log, CAIRN_LOG_DEBUG, "attempt %" PRIu64 ".%" PRIu32 " of task %s started",
+                  m->attempt_id, m->rank, m->task_name);
         return;
     }
-    daemon_log(d, WORKER_LOG_WARN, "task %s attempt %" PRIu64 ".%" PRIu32 " cannot start: %s",
-               m->task_name, m->attempt_id, m->rank, err->text);
+    cairn_log(d->log, CAIRN_LOG_WARN, "task %s attempt %" PRIu64 ".%" PRIu32 " cannot start: %s",
+              m->task_name, m->attempt_id, m->rank, err->text);
     Cairn__TaskEvent ev = CAIRN__TASK_EVENT__INIT;
     ev.kind = CAIRN__TASK_EVENT__KIND__FAILED_TO_START;
     ev.error = (char *)err->text;
@@ -568,17 +558,17 @@ static Cairn__AssignTask *assign_copy(const Cairn__AssignTask *m)
 void daemon_on_assign(worker_daemon_t *d, const Cairn__AssignTask *m)
 {
     if (m->attempt_id == 0) {
-        daemon_log(d, WORKER_LOG_WARN, "refused an AssignTask without attempt id");
+        cairn_log(d->log, CAIRN_LOG_WARN, "refused an AssignTask without attempt id");
         return;
     }
     if (daemon_att_find(d, m->attempt_id)) {
-        daemon_log(d, WORKER_LOG_INFO, "attempt %" PRIu64 " assigned again: ignored (duplicate)",
-                   m->attempt_id);
+        cairn_log(d->log, CAIRN_LOG_INFO, "attempt %" PRIu64 " assigned again: ignored (duplicate)",
+                  m->attempt_id);
         return;
     }
     daemon_attempt_t *a = att_insert(d, m->attempt_id, m->job_id, m->task_name, m->rank);
     if (!a) {
-        daemon_log(d, WORKER_LOG_ERROR, "attempt %" PRIu64 ": out of memory", m->attempt_id);
+        cairn_log(d->log, CAIRN_LOG_ERROR, "attempt %" PRIu64 ": out of memory", m->attempt_id);
         return;
     }
     a->gpus = m->n_gpus > 0;
@@ -594,8 +584,9 @@ void daemon_on_assign(worker_daemon_t *d, const Cairn__AssignTask *m)
             daemon_att_find(d, m->after_attempt_id)->next = 0;
         else {
             d->nqueued++;
-            daemon_log(d, WORKER_LOG_DEBUG, "attempt %" PRIu64 " of task %s queued behind %" PRIu64,
-                       m->attempt_id, m->task_name, m->after_attempt_id);
+            cairn_log(d->log, CAIRN_LOG_DEBUG,
+                      "attempt %" PRIu64 " of task %s queued behind %" PRIu64, m->attempt_id,
+                      m->task_name, m->after_attempt_id);
             prepare_successor(d, line_head(d, m->after_attempt_id));
             update_hold(d);
             return;
@@ -626,8 +617,8 @@ static const char *cancel_reason(Cairn__CancelTask__Reason r)
 /* Cancelled before it started: it ends here, reported as cancelled. */
 static void end_unstarted(worker_daemon_t *d, daemon_attempt_t *a)
 {
-    daemon_log(d, WORKER_LOG_INFO, "cancelling task %s attempt %" PRIu64 " before it started",
-               a->task_name, a->id);
+    cairn_log(d->log, CAIRN_LOG_INFO, "cancelling task %s attempt %" PRIu64 " before it started",
+              a->task_name, a->id);
     Cairn__TaskEvent ev = CAIRN__TASK_EVENT__INIT;
     ev.kind = CAIRN__TASK_EVENT__KIND__EXITED;
     ev.cancelled = true;
@@ -640,8 +631,8 @@ void daemon_on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m)
 {
     daemon_attempt_t *a = daemon_att_find(d, m->attempt_id);
     if (!a || !a->running) {
-        daemon_log(d, WORKER_LOG_INFO,
-                   "cancel of attempt %" PRIu64 ", which is not running: ignored", m->attempt_id);
+        cairn_log(d->log, CAIRN_LOG_INFO,
+                  "cancel of attempt %" PRIu64 ", which is not running: ignored", m->attempt_id);
         return;
     }
     if (a->queued) {               /* never started: it ends here; the one behind it moves up */
@@ -676,18 +667,17 @@ void daemon_on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m)
         return;
     }
     if (a->hashing) { /* ended: its report follows at once, without the hashes not done */
-        daemon_log(d, WORKER_LOG_INFO,
-                   "cancel of attempt %" PRIu64 ", which has ended: hashing its outputs stopped",
-                   a->id);
+        cairn_log(d->log, CAIRN_LOG_INFO,
+                  "cancel of attempt %" PRIu64 ", which has ended: hashing its outputs stopped",
+                  a->id);
         worker_outputs_cancel(a->hashing);
         return;
     }
-    daemon_log(d, WORKER_LOG_INFO,
-               "cancelling task %s attempt %" PRIu64 " (%s%s%s), grace %" PRIu32 " ms",
-               a->task_name, a->id, cancel_reason(m->reason), m->message[0] ? ": " : "", m->message,
-               m->grace_ms);
+    cairn_log(d->log, CAIRN_LOG_INFO,
+              "cancelling task %s attempt %" PRIu64 " (%s%s%s), grace %" PRIu32 " ms", a->task_name,
+              a->id, cancel_reason(m->reason), m->message[0] ? ": " : "", m->message, m->grace_ms);
     int rc = worker_exec_cancel(d->exec, m->attempt_id, m->grace_ms);
     if (rc < 0)
-        daemon_log(d, WORKER_LOG_WARN, "cannot cancel attempt %" PRIu64 ": %s", a->id,
-                   strerror(-rc));
+        cairn_log(d->log, CAIRN_LOG_WARN, "cannot cancel attempt %" PRIu64 ": %s", a->id,
+                  strerror(-rc));
 }

@@ -39,6 +39,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "worker/exec_private.h"
 
 #define CGROUP2_MAGIC 0x63677270
@@ -270,13 +271,8 @@ int exec_cgroup_pids(const char *path, pid_t **pids, size_t *n)
     if (!f)
         return -errno;
     while (fscanf(f, "%ld", &pid) == 1) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            pid_t *nv = realloc(*pids, cap * sizeof(*nv));
-            if (!nv)
-                break;
-            *pids = nv;
-        }
+        if (CAIRN_GROW(*pids, cap, *n + 1) < 0)
+            break;
         (*pids)[(*n)++] = (pid_t)pid;
     }
     fclose(f);

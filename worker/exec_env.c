@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/grow.h"
 #include "worker/exec_private.h"
 
 void exec_strv_fini(exec_strv_t *s)
@@ -33,15 +34,9 @@ static int strv_take(exec_strv_t *s, char *str)
 {
     if (!str)
         return -ENOMEM;
-    if (s->n + 2 > s->cap) {
-        size_t ncap = s->cap ? s->cap * 2 : 32;
-        char **nv = realloc(s->v, ncap * sizeof(*nv));
-        if (!nv) {
-            free(str);
-            return -ENOMEM;
-        }
-        s->v = nv;
-        s->cap = ncap;
+    if (CAIRN_GROW(s->v, s->cap, s->n + 2) < 0) {
+        free(str);
+        return -ENOMEM;
     }
     s->v[s->n++] = str;
     s->v[s->n] = NULL;

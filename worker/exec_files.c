@@ -18,6 +18,7 @@
  * them out) without letting them reach anything of the worker's. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,25 @@ int exec_files_init(worker_exec_t *x, cairn_error_t *err)
 }
 
 /* ---- log files -------------------------------------------------------- */
+
+bool exec_task_name_ok(const char *name)
+{
+    return name && name[0] && !strchr(name, '/') && strcmp(name, ".") != 0 &&
+           strcmp(name, "..") != 0 && strlen(name) <= 255;
+}
+
+int worker_exec_log_path(const worker_exec_t *x, uint64_t job_id, const char *task_name,
+                         uint64_t attempt_id, uint32_t rank, int stream, char *buf, size_t len)
+{
+    int n;
+    if (!x || !buf || (stream != 1 && stream != 2) || !exec_task_name_ok(task_name))
+        return -EINVAL;
+    n = snprintf(buf, len, "%s/logs/%" PRIu64 "/%s.%" PRIu64 ".%" PRIu32 ".%s", x->state_dir,
+                 job_id, task_name, attempt_id, rank, stream == 1 ? "out" : "err");
+    if (n < 0 || (size_t)n >= len)
+        return -ENAMETOOLONG;
+    return n;
+}
 
 /* The job's log directory (path, a copy of a log's path cut at its last
  * '/'): made when missing, then 0700 and uid's. An existing one of someone

@@ -235,6 +235,15 @@ void exec_prep_fini(exec_prepared_t *p)
     p->task_name = NULL;
 }
 
+void exec_prep_free(exec_spawner_t *s, exec_prepared_t *p)
+{
+    if (!p)
+        return;
+    exec_spawn_stack_put(s, &p->child);
+    exec_prep_fini(p);
+    free(p);
+}
+
 void exec_prep_discard_logs(worker_exec_t *x, const exec_prepared_t *p)
 {
     const int fds[2] = {p->fd_out, p->fd_err};

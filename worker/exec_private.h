@@ -1,16 +1,27 @@
-/* Internals of worker_exec_t, shared by worker/exec*.c.
+/* Internals of worker_exec_t, shared by worker/exec*.c: the table of
+ * contents of the executor. Each part calls only parts below it in this
+ * list; its section below says what it offers.
  *
- * exec.c        life cycle of an attempt: start, signals, timers, callbacks
- * exec_spawn.c  the task's process: clone, prepare (session, binding,
- *               cgroup, fds), exec
- * exec_env.c    the task's environment and argv
- * exec_prep.c   preparing a start: account, directory, logs, environment
- * exec_files.c  the state directory, log directories and log files, private
- * exec_proc.c   reading /proc (stat, status, smaps_rollup, environ)
- * exec_track.c  which processes belong to which attempt, usage, memory
- *               limit by sampling, reaping orphans, the leftovers file
- * exec_cgroup.c cgroup v2 memory limit where one is delegated to the worker
- * exec_guard.c  the guard: a process that ends the tasks when the worker dies
+ * exec.c           the executor: create, destroy, SIGCHLD, the attempts'
+ *                  usage
+ * exec_start.c     starting an attempt, and starts prepared ahead whose
+ *                  process waits at a gate
+ * exec_end.c       a started attempt until its end: time limit, cancel, the
+ *                  main process's exit, the rest of the tree, the report
+ * exec_track.c     which processes belong to which attempt, usage, memory
+ *                  limit by sampling, reaping orphans; the sampler
+ * exec_guard.c     the guard: a process that ends the tasks when the worker
+ *                  dies
+ * exec_leftovers.c the leftovers file: what runs, written as it changes;
+ *                  read back, what a dead worker left is ended
+ * exec_attempt.c   the attempt table, an attempt's memory
+ * exec_prep.c      preparing a start: account, directory, logs, environment
+ * exec_files.c     the state directory, log directories and log files, private
+ * exec_env.c       the task's environment and argv
+ * exec_spawn.c     the task's process: clone, prepare (session, binding,
+ *                  cgroup, fds), exec
+ * exec_cgroup.c    cgroup v2 memory limit where one is delegated to the worker
+ * exec_proc.c      reading /proc (stat, status, smaps_rollup, environ)
  */
 #ifndef CAIRN_WORKER_EXEC_PRIVATE_H
 #define CAIRN_WORKER_EXEC_PRIVATE_H
@@ -76,6 +87,14 @@ uint64_t exec_proc_pss(pid_t pid);
 /* The value of variable name in the environment the process started
  * with, copied into val; false when absent or unreadable. */
 bool exec_proc_environ_get(pid_t pid, const char *name, char *val, size_t len);
+
+/* This boot's id (/proc/sys/kernel/random/boot_id) into buf: 0 or -errno. */
+int exec_boot_id(char *buf, size_t len);
+
+/* CLOCK_BOOTTIME in clock ticks: the unit and clock of a process's start
+ * time in /proc/PID/stat (the kernel takes it while forking); 0 when the
+ * tick is not a whole number of nanoseconds. */
+uint64_t exec_boot_ticks(void);
 
 /* ---- environment and argv --------------------------------------------- */
 
@@ -148,6 +167,10 @@ void exec_prep_identity(const exec_prepared_t *p, worker_identity_t *out);
 
 /* mkdir -p: 0 or -errno. */
 int exec_mkdir_p(const char *path, mode_t mode);
+
+/* Whether a task name can be a log file's name: not empty, no '/', not
+ * "." or "..", at most 255 bytes. */
+bool exec_task_name_ok(const char *name);
 
 /* Make the state directory (0700) or check the existing one, its logs/
  * (0700) and its leftovers file: the worker's user's, writable by no one
@@ -256,7 +279,7 @@ void exec_spawn_stack_put(exec_spawner_t *s, exec_child_t *c);
 typedef struct exec_cg exec_cg_t; /* a task cgroup (exec_cgroup.c) */
 
 /* A start prepared (exec_prep.c), with its process ready ahead when gated
- * (exec.c, "gated starts"). */
+ * (exec_start.c, "gated starts"). */
 struct exec_prepared {
     uint64_t attempt_id, job_id;
     uint32_t rank;
@@ -279,6 +302,10 @@ struct exec_prepared {
     pid_t after_pid; /* that predecessor (an attempt's main or a parked start) */
     exec_child_t child;
 };
+
+/* Free a heap preparation with no process, or whose process settled
+ * (exec_spawn_settled): its stack back to s. NULL is a no-op. */
+void exec_prep_free(exec_spawner_t *s, exec_prepared_t *p);
 
 /* ---- cgroup v2 (exec_cgroup.c) --------------------------------------- */
 
@@ -348,8 +375,9 @@ void exec_cgroup_kill(const char *path);
 /* Remove an empty cgroup: 0, or -EBUSY while processes remain. */
 int exec_cgroup_remove(const char *path);
 
-/* ---- attempts -------------------------------------------------------- */
+/* ---- attempts (exec_attempt.c) ---------------------------------------- */
 
+/* The phases of an attempt (exec_end.c). */
 enum exec_phase {
     EXEC_RUNNING,     /* main process alive */
     EXEC_TERMINATING, /* SIGTERM sent, SIGKILL when the grace ends */
@@ -426,8 +454,9 @@ struct worker_exec {
     size_t nrecent;
     uv_timer_t sampler;
     uv_signal_t sigchld;
-    uv_timer_t notify;  /* started() of new attempts, from the next iteration */
-    uv_prepare_t flush; /* the leftovers file, once per loop iteration */
+    uv_timer_t notify;          /* started() of new attempts, from the next iteration */
+    uv_prepare_t flush;         /* gated starts: reaped, bound, reported (exec_start.c) */
+    uv_prepare_t running_flush; /* the leftovers file (exec_leftovers.c) */
     int open_handles;
     bool sampler_active;
     uint64_t last_scan; /* uv_now() of the last periodic scan */
@@ -453,23 +482,63 @@ struct worker_exec {
     int guard_fd;              /* the write end of its pipe, or -1 */
 };
 
-/* The leftovers file changed: written before the loop next blocks. */
-void exec_running_changed(worker_exec_t *x);
-
 /* The attempt with this id, or NULL. */
 exec_attempt_t *exec_find(const worker_exec_t *x, uint64_t id);
+
+/* A new attempt for p in the table (its ids, limits and identity; no
+ * process yet): 0 and *out, or -EEXIST (already there) or -ENOMEM, said
+ * in err. */
+int exec_attempt_add(worker_exec_t *x, const exec_prepared_t *p, exec_attempt_t **out,
+                     cairn_error_t *err);
+
+/* Take a out of the table; it lives until exec_attempt_destroy(). */
+void exec_attempt_remove(worker_exec_t *x, exec_attempt_t *a);
+
+/* Close the attempt's handles; it is freed when the last one has closed,
+ * with its start (once settled) and its cgroup. */
+void exec_attempt_destroy(exec_attempt_t *a);
+
+/* Free what a start used (p, a heap preparation; NULL: nothing) once its
+ * child no longer reads it (it exec'd or exited); never before (leaked
+ * then: only when the worker gives up on a child that would not die). */
+void exec_launch_free(exec_spawner_t *s, exec_prepared_t *p);
+
+/* ---- starting (exec_start.c) ------------------------------------------ */
+
+/* End the processes of the starts prepared ahead (the preparations stay
+ * their owners' to free): the executor is destroyed. */
+void exec_gates_abort(worker_exec_t *x);
+
+/* ---- a started attempt until its end (exec_end.c) -------------------- */
+
+/* An attempt's process runs: its time limit, its line in the leftovers
+ * file (unless it is there already: recorded), the sampler. */
+void exec_attempt_running(worker_exec_t *x, exec_attempt_t *a, bool recorded);
+
+/* The attempt's main process is gone (or never came): end the rest of its
+ * tree; it is reported once nothing is left, from a later callback. */
+void exec_attempt_drain(worker_exec_t *x, exec_attempt_t *a);
+
+/* Reap the attempts' main processes that exited; an attempt whose tree is
+ * gone is reported (exited()), else drained. */
+void exec_reap_mains(worker_exec_t *x);
+
+/* started() of a, once; never for a start that failed. */
+void exec_report_started(worker_exec_t *x, exec_attempt_t *a);
+
+/* a's child settled (it exec'd or exited): what its start used goes. */
+void exec_launch_done(worker_exec_t *x, exec_attempt_t *a);
+
+/* ---- processes and usage (exec_track.c) ------------------------------- */
 
 /* Send sig to the attempt's process group, session and every known member
  * (and its cgroup for SIGKILL). */
 void exec_signal_tree(worker_exec_t *x, exec_attempt_t *a, int sig);
 
-/* Scan /proc once: refresh every attempt's members, usage and limits,
- * reap orphans, rewrite the leftovers file if the set changed. */
+/* Scan /proc once: refresh every attempt's members, usage and limits (a
+ * tree over its memory limit is killed), reap orphans, rewrite the
+ * leftovers file if the set changed. */
 void exec_track_scan(worker_exec_t *x);
-
-/* Ran out of memory (sampling found the tree over its limit): called by
- * the scan, kills the tree. */
-void exec_memory_exceeded(worker_exec_t *x, exec_attempt_t *a);
 
 /* Whether the attempt has no process left (after a scan). */
 bool exec_track_empty(const exec_attempt_t *a);
@@ -487,8 +556,21 @@ void exec_track_main_reaped(worker_exec_t *x, exec_attempt_t *a, uint64_t cpu_us
 void exec_track_recent_add(worker_exec_t *x, const exec_attempt_t *a);
 size_t exec_track_recent_expire(worker_exec_t *x);
 
+/* The CPU time of an attempt's tree so far, in microseconds (as of the
+ * last scan). */
+uint64_t exec_track_cpu_usec(const exec_attempt_t *a);
+
+/* Start the sampler (the periodic scans), or bring it forward when it is
+ * due sooner now. */
+void exec_sampler_ensure(worker_exec_t *x);
+
+/* ---- the leftovers file (exec_leftovers.c) ---------------------------- */
+
 /* Lines of ended attempts the leftovers file holds before a rewrite. */
 #define EXEC_RUNNING_STALE_MAX 256
+
+/* The leftovers file changed: written before the loop next blocks. */
+void exec_running_changed(worker_exec_t *x);
 
 /* Append a started attempt's line to state_dir/running. */
 int exec_running_append(worker_exec_t *x, const exec_attempt_t *a);
@@ -500,19 +582,15 @@ int exec_running_write(worker_exec_t *x);
  * dies with the worker even if it starts by itself before its attempt. */
 int exec_running_append_gated(worker_exec_t *x, const exec_prepared_t *p);
 
-/* SIGKILL what the leftovers file at path records, if this boot wrote it
- * (exec_track.c): the processes, their sessions, groups and descendants,
- * their cgroups, and orphans carrying a recorded CAIRN_ATTEMPT_ID (but
- * own_marker, NULL: none); again every 10 ms until none is left, at most
- * wait_ms. Returns how many it found alive. For a restarted worker and the
- * guard. */
+/* SIGKILL what the leftovers file at path records, if this boot wrote it:
+ * the processes, their sessions, groups and descendants, their cgroups,
+ * and orphans carrying a recorded CAIRN_ATTEMPT_ID (but own_marker, NULL:
+ * none); again every 10 ms until none is left, at most wait_ms. Returns
+ * how many it found alive. For a restarted worker and the guard. */
 size_t exec_leftovers_end(const char *path, const char *own_marker, uint64_t wait_ms);
 
 /* Kill what a previous worker recorded in state_dir/running. */
 void exec_leftovers_kill(worker_exec_t *x);
-
-/* This boot's id (/proc/sys/kernel/random/boot_id) into buf: 0 or -errno. */
-int exec_boot_id(char *buf, size_t len);
 
 /* ---- the guard (exec_guard.c) ------------------------------------------ */
 
@@ -529,12 +607,5 @@ void exec_guard_stop(worker_exec_t *x);
 
 /* Reap the guard if it died, and start another. */
 void exec_guard_check(worker_exec_t *x);
-
-/* The CPU time of an attempt's tree so far, in microseconds (as of the
- * last scan). */
-uint64_t exec_track_cpu_usec(const exec_attempt_t *a);
-
-/* Milliseconds since the epoch. */
-int64_t exec_wall_ms(void);
 
 #endif

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "worker/exec_private.h"
 
 /* Read a small /proc file into buf (NUL-terminated); its length or -errno. */
@@ -99,16 +101,10 @@ int exec_proc_scan(exec_proc_t **procs, size_t *n)
         pid = strtol(e->d_name, &end, 10);
         if (*end || pid <= 0)
             continue;
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 256;
-            exec_proc_t *nv = realloc(v, ncap * sizeof(*v));
-            if (!nv) {
-                free(v);
-                closedir(d);
-                return -ENOMEM;
-            }
-            v = nv;
-            cap = ncap;
+        if (CAIRN_GROW(v, cap, len + 1) < 0) {
+            free(v);
+            closedir(d);
+            return -ENOMEM;
         }
         if (exec_proc_read((pid_t)pid, &v[len]) == 0)
             len++;
@@ -183,4 +179,16 @@ int exec_boot_id(char *buf, size_t len)
         return (int)r;
     buf[strcspn(buf, " \n")] = '\0';
     return buf[0] ? 0 : -ENOENT;
+}
+
+uint64_t exec_boot_ticks(void)
+{
+    static long hz;
+    struct timespec ts;
+    if (!hz)
+        hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0 || 1000000000L % hz != 0 || clock_gettime(CLOCK_BOOTTIME, &ts) < 0)
+        return 0;
+    return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) /
+           (uint64_t)(1000000000L / hz);
 }

@@ -6,7 +6,7 @@
  * whole start costs about what posix_spawn() costs, and the worker never
  * waits for it: a start whose exec hangs (its program or directory on a
  * file system that does not answer, a stopped child) cannot stop the
- * worker's loop; exec.c fails such a start after a bound (exec.h,
+ * worker's loop; exec_start.c fails such a start after a bound (exec.h,
  * start_timeout_ms) and kills the child.
  *
  * The child, before exec:

@@ -1,5 +1,5 @@
-/* Which processes belong to which attempt, what they use, and the
- * leftovers file.
+/* Which processes belong to which attempt, what they use, the memory
+ * limits sampling enforces, and the sampler that scans /proc for them.
  *
  * Membership. With a task cgroup (exec_cgroup.c), the processes in it,
  * and its main process until reaped; nothing a task controls changes
@@ -16,15 +16,16 @@
  * must be ended, so a daemon that leaves the session is caught by its
  * parent link or by the environment marker.
  *
- * After an attempt without a cgroup is reported (exec.c may report it
- * without a scan when its process group is empty), processes still in its
+ * After an attempt without a cgroup is reported (exec_end.c may report
+ * it without a scan when its process group is empty), processes still in its
  * session or group, or adopted orphans carrying its CAIRN_ATTEMPT_ID, are
  * killed by the scans of the next EXEC_RECENT_MS. (A task cgroup is
  * reported only once empty.)
  *
- * Reaping. exec.c waits for the attempts' main processes (SIGCHLD); the
- * scans reap every other zombie child (orphans of tasks) with wait4().
- * All child processes of the worker must therefore be spawned by exec.c.
+ * Reaping. exec_end.c waits for the attempts' main processes (SIGCHLD);
+ * the scans reap every other zombie child (orphans of tasks) with wait4().
+ * All child processes of the worker must therefore be spawned by the
+ * executor.
  *
  * CPU time, with its precision. A member's sample is utime + stime +
  * cutime + cstime (clock ticks, 10 ms). When a member disappears and its
@@ -55,6 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "worker/exec_private.h"
 
 enum { OWNER_UNSEEN = -2, OWNER_NONE = -1 };
@@ -81,14 +83,8 @@ static exec_member_t *member_find(exec_attempt_t *a, pid_t pid, uint64_t start)
 
 static exec_member_t *member_add(exec_attempt_t *a, const exec_proc_t *p)
 {
-    if (a->nmembers == a->capmembers) {
-        size_t ncap = a->capmembers ? a->capmembers * 2 : 8;
-        exec_member_t *nv = realloc(a->members, ncap * sizeof(*nv));
-        if (!nv)
-            return NULL;
-        a->members = nv;
-        a->capmembers = ncap;
-    }
+    if (CAIRN_GROW(a->members, a->capmembers, a->nmembers + 1) < 0)
+        return NULL;
     a->members[a->nmembers] = (exec_member_t){.pid = p->pid, .start = p->start};
     return &a->members[a->nmembers++];
 }
@@ -176,7 +172,7 @@ static void owners_by_cgroup(struct scan *s)
 
 /* ---- reaping ------------------------------------------------------------ */
 
-/* An attempt's main process not reaped yet: exec.c waits for it. */
+/* An attempt's main process not reaped yet: exec_end.c waits for it. */
 static bool is_main(const worker_exec_t *x, pid_t pid)
 {
     for (size_t i = 0; i < x->natt; i++)
@@ -215,6 +211,19 @@ static bool reap(struct scan *s, size_t i)
 
 /* ---- per attempt -------------------------------------------------------- */
 
+/* Ran out of memory (sampling found the tree over its limit): kill the
+ * tree. */
+static void memory_exceeded(worker_exec_t *x, exec_attempt_t *a)
+{
+    if (a->phase >= EXEC_DRAINING || a->res.memory_exceeded)
+        return;
+    /* the first reason is the one reported; the kill is immediate anyway */
+    a->res.memory_exceeded = !a->res.timed_out && !a->res.cancelled;
+    a->phase = EXEC_TERMINATING;
+    uv_timer_stop(&a->timer);
+    exec_signal_tree(x, a, SIGKILL);
+}
+
 static void check_memory(worker_exec_t *x, exec_attempt_t *a)
 {
     uint64_t pss = 0;
@@ -222,7 +231,7 @@ static void check_memory(worker_exec_t *x, exec_attempt_t *a)
         return;
     if (a->cg && a->cg->memory) {
         if (exec_cgroup_oom_killed(a->cg->path))
-            exec_memory_exceeded(x, a);
+            memory_exceeded(x, a);
         return;
     }
     if (a->rss_bytes <= a->memory_limit)
@@ -230,7 +239,7 @@ static void check_memory(worker_exec_t *x, exec_attempt_t *a)
     for (size_t i = 0; i < a->nmembers; i++)
         pss += exec_proc_pss(a->members[i].pid);
     if ((pss ? pss : a->rss_bytes) > a->memory_limit)
-        exec_memory_exceeded(x, a);
+        memory_exceeded(x, a);
 }
 
 /* Members that disappeared since the last scan: their CPU goes to
@@ -339,14 +348,8 @@ size_t exec_track_recent_expire(worker_exec_t *x)
 
 static void linger_add(worker_exec_t *x, pid_t pid, uint64_t start)
 {
-    if (x->nlinger == x->caplinger) {
-        size_t ncap = x->caplinger ? x->caplinger * 2 : 16;
-        exec_linger_t *nv = realloc(x->linger, ncap * sizeof(*nv));
-        if (!nv)
-            return;
-        x->linger = nv;
-        x->caplinger = ncap;
-    }
+    if (CAIRN_GROW(x->linger, x->caplinger, x->nlinger + 1) < 0)
+        return;
     x->linger[x->nlinger++] = (exec_linger_t){pid, start};
 }
 
@@ -463,350 +466,63 @@ void exec_signal_tree(worker_exec_t *x, exec_attempt_t *a, int sig)
         exec_cgroup_signal(a->cg, sig);
 }
 
-/* ---- the leftovers file ------------------------------------------------- */
+/* ---- the sampler -------------------------------------------------------- */
 
-/* The file opens with "# cairn-worker PID boot BOOT-ID: ...", then one line
- * per attempt: "id rank pid start-ticks cgroup [pid:start...]". A start
- * appends its line (one write, no new file); a process prepared ahead
- * (gated) has its line from when it is made, since it may start by itself
- * while the worker sleeps. An end leaves its line in place: a stale line
- * names a process that is gone (its pid and start time no longer match,
- * and a gone leader's number is not reused while its session or group
- * lives), so it kills nothing. The file is rewritten whole (atomic rename)
- * when scans find new members, and every EXEC_RUNNING_STALE_MAX ends.
- *
- * Read back (a restarted worker, or the guard when the worker died), it
- * is honoured only when written in this boot: pids and start times of
- * another boot may name anyone's processes now. A file without a boot id
- * (an older worker) counts as this boot's when it was written since the
- * boot. */
-static int running_line_print(char *buf, size_t len, uint64_t id, uint32_t rank, pid_t pid,
-                              uint64_t start, const char *cgroup)
+/* An attempt whose memory limit only sampling enforces. */
+static bool needs_fast_sampling(const worker_exec_t *x)
 {
-    return snprintf(buf, len, "%" PRIu64 " %" PRIu32 " %d %" PRIu64 " %s", id, rank, (int)pid,
-                    start, cgroup ? cgroup : "-");
-}
-
-static void running_line(FILE *f, const exec_attempt_t *a)
-{
-    char head[PATH_MAX + 128];
-    running_line_print(head, sizeof(head), a->id, a->rank, a->pid, a->start,
-                       a->cg ? a->cg->path : NULL);
-    fputs(head, f);
-    for (size_t i = 0; i < a->nmembers; i++)
-        if (a->members[i].pid != a->pid)
-            fprintf(f, " %d:%" PRIu64, (int)a->members[i].pid, a->members[i].start);
-    fputc('\n', f);
-}
-
-static int running_append(worker_exec_t *x, uint64_t id, uint32_t rank, pid_t pid, uint64_t start,
-                          const char *cgroup)
-{
-    char line[PATH_MAX + 128];
-    int n = running_line_print(line, sizeof(line) - 1, id, rank, pid, start, cgroup);
-    if (n < 0 || (size_t)n >= sizeof(line) - 1 || x->running_fd < 0)
-        return -ENAMETOOLONG;
-    line[n++] = '\n';
-    if (write(x->running_fd, line, (size_t)n) != n)
-        return -errno;
-    return 0;
-}
-
-int exec_running_append(worker_exec_t *x, const exec_attempt_t *a)
-{
-    return running_append(x, a->id, a->rank, a->pid, a->start, a->cg ? a->cg->path : NULL);
-}
-
-int exec_running_append_gated(worker_exec_t *x, const exec_prepared_t *p)
-{
-    return running_append(x, p->attempt_id, p->rank, p->pid, p->start, p->cg ? p->cg->path : NULL);
-}
-
-int exec_running_write(worker_exec_t *x)
-{
-    char tmp[PATH_MAX], boot[64] = "-";
-    FILE *f;
-    int r = 0;
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", x->running_path) >= sizeof(tmp))
-        return -ENAMETOOLONG;
-    (void)exec_boot_id(boot, sizeof(boot));
-    /* private (it lists what the worker kills), never through a link */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 || !(f = fdopen(fd, "w"))) {
-        r = -errno;
-        if (fd >= 0)
-            close(fd);
-        return r;
-    }
-    fprintf(f,
-            "# cairn-worker %d boot %s cgroup %s: attempt rank pid start-ticks cgroup "
-            "[pid:start-ticks...]\n",
-            (int)x->self, boot, x->worker_cg ? x->worker_cg : "-");
-    for (size_t k = 0; k < x->natt; k++)
-        if (x->att[k]->pid > 0)
-            running_line(f, x->att[k]);
-    for (size_t k = 0; k < x->ngated; k++) { /* they may start by themselves */
-        const exec_prepared_t *p = x->gated[k];
-        char line[PATH_MAX + 128];
-        if (p->pid <= 0 || exec_find(x, p->attempt_id))
-            continue;
-        running_line_print(line, sizeof(line), p->attempt_id, p->rank, p->pid, p->start,
-                           p->cg ? p->cg->path : NULL);
-        fprintf(f, "%s\n", line);
-    }
-    if (ferror(f))
-        r = -EIO;
-    if (fclose(f) != 0 && r == 0)
-        r = -errno;
-    /* no fsync: the file matters when the worker dies, not the machine
-     * (a reboot ends every task anyway, and the boot id drops the file) */
-    if (r == 0 && rename(tmp, x->running_path) < 0)
-        r = -errno;
-    if (r < 0) {
-        unlink(tmp);
-        return r;
-    }
-    x->running_dirty = false;
-    x->running_stale = 0;
-    if (x->running_fd >= 0)
-        close(x->running_fd);
-    x->running_fd = open(x->running_path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-    return 0;
-}
-
-struct leftover {
-    pid_t pid;
-    uint64_t start;
-    bool leader;
-};
-
-/* An attempt of the file: its id (its tasks' CAIRN_ATTEMPT_ID) and when
- * its main process started; with a cgroup, the cgroup says who is in it. */
-struct leftover_attempt {
-    uint64_t id, start;
-    bool cgroup;
-};
-
-struct leftovers {
-    struct leftover *v;
-    size_t n, cap;
-    struct leftover_attempt *att;
-    size_t natt, capatt;
-    char **cgroups;
-    size_t ncg;
-    char worker_cg[PATH_MAX]; /* the dead worker's cgroup, or "" */
-    pid_t ancestors[32];      /* who the dead worker's orphans went to (see is_leftover) */
-    size_t nancestors;
-    const char *own_marker; /* CAIRN_ATTEMPT_ID of the reader itself, or NULL */
-    pid_t self;
-};
-
-static int grow(void **v, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    void *nv = realloc(*v, ncap * size);
-    if (!nv)
-        return -ENOMEM;
-    *v = nv;
-    *cap = ncap;
-    return 0;
-}
-
-static int leftover_add(struct leftovers *l, pid_t pid, uint64_t start, bool leader)
-{
-    if (pid <= 1)
-        return 0;
-    if (grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v)) < 0)
-        return -ENOMEM;
-    l->v[l->n++] = (struct leftover){pid, start, leader};
-    return 0;
-}
-
-static void parse_line(struct leftovers *l, char *line)
-{
-    unsigned long long id, start;
-    unsigned rank;
-    int pid, off = 0;
-    char cg[PATH_MAX];
-    char **ncg;
-    if (line[0] == '#' ||
-        sscanf(line, "%llu %u %d %llu %4095s%n", &id, &rank, &pid, &start, cg, &off) != 5)
-        return;
-    leftover_add(l, pid, start, true);
-    if (grow((void **)&l->att, &l->capatt, l->natt, sizeof(*l->att)) == 0)
-        l->att[l->natt++] = (struct leftover_attempt){id, start, strcmp(cg, "-") != 0};
-    char *save = NULL;
-    for (char *tok = strtok_r(line + off, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
-        if (sscanf(tok, "%d:%llu", &pid, &start) == 2)
-            leftover_add(l, pid, start, false);
-    if (strcmp(cg, "-") == 0 || !(ncg = realloc(l->cgroups, (l->ncg + 1) * sizeof(*ncg))))
-        return;
-    l->cgroups = ncg;
-    if ((l->cgroups[l->ncg] = strdup(cg)) != NULL)
-        l->ncg++;
-}
-
-/* Whether the file (open as f, its first line in line) was written in
- * this boot: its boot id, else (an older worker's) its time. */
-static bool this_boot(FILE *f, const char *line)
-{
-    char boot[64], theirs[64];
-    const char *b = strstr(line, " boot ");
-    if (line[0] == '#' && b && sscanf(b, " boot %63[^: \n]", theirs) == 1)
-        return exec_boot_id(boot, sizeof(boot)) == 0 && strcmp(boot, theirs) == 0;
-    struct stat st;
-    struct timespec now, up;
-    if (fstat(fileno(f), &st) < 0 || clock_gettime(CLOCK_REALTIME, &now) < 0 ||
-        clock_gettime(CLOCK_BOOTTIME, &up) < 0)
-        return false;
-    return st.st_mtime >= now.tv_sec - up.tv_sec;
-}
-
-/* Whether p, in no cgroup of the file, carries the CAIRN_ATTEMPT_ID of a
- * recorded attempt without a cgroup and started after it. Only orphans,
- * that is processes whose parent is one the dead worker's orphans went to
- * (the nearest subreaper above it, or init: some ancestor of ours): a
- * live worker's tasks have that worker as parent, so the same attempt id
- * of another cluster's worker on this node is never taken for ours. */
-static bool is_marked_orphan(const struct leftovers *l, const exec_proc_t *p)
-{
-    bool orphan = false;
-    for (size_t i = 0; i < l->nancestors && !orphan; i++)
-        orphan = p->ppid == l->ancestors[i];
-    if (!orphan || p->state == 'Z')
-        return false;
-    uint64_t first = UINT64_MAX;
-    for (size_t i = 0; i < l->natt; i++)
-        if (!l->att[i].cgroup && l->att[i].start < first)
-            first = l->att[i].start;
-    char val[32], *end;
-    if (p->start < first || !exec_proc_environ_get(p->pid, "CAIRN_ATTEMPT_ID", val, sizeof(val)) ||
-        (l->own_marker && strcmp(val, l->own_marker) == 0))
-        return false;
-    uint64_t id = strtoull(val, &end, 10);
-    for (size_t i = 0; !*end && i < l->natt; i++)
-        if (l->att[i].id == id && !l->att[i].cgroup && p->start >= l->att[i].start)
+    for (size_t i = 0; i < x->natt; i++) {
+        const exec_attempt_t *a = x->att[i];
+        if (a->memory_limit && !(a->cg && a->cg->memory) && a->phase < EXEC_DRAINING)
             return true;
+    }
     return false;
 }
 
-/* Whether p is one of the leftovers by itself: a recorded process (same
- * start), or in the session or group of a recorded leader that is still
- * the same process or gone (then nobody new can have its number: see
- * above). */
-static bool is_leftover(const struct leftovers *l, exec_proc_t *procs, size_t n,
-                        const exec_proc_t *p)
+/* Milliseconds until the sampler is next due: every EXEC_SAMPLE_MS while
+ * a memory limit is enforced by sampling or processes linger, else at the
+ * next periodic scan, or when the last recent attempt expires if that
+ * comes first and nothing runs (the sampler then stops). A worker whose
+ * tasks run without sampled limits wakes for nothing in between. */
+static uint64_t sampler_due_in(worker_exec_t *x, uint64_t now)
 {
-    for (size_t i = 0; i < l->n; i++) {
-        const struct leftover *t = &l->v[i];
-        const exec_proc_t *lp;
-        if (t->pid == p->pid && t->start == p->start)
-            return true;
-        if (!t->leader || (p->sid != t->pid && p->pgid != t->pid))
-            continue;
-        lp = exec_proc_find(procs, n, t->pid);
-        if (!lp || lp->start == t->start)
-            return true;
+    if (needs_fast_sampling(x) || x->nlinger)
+        return EXEC_SAMPLE_MS;
+    uint64_t due = x->last_scan + EXEC_SCAN_MS;
+    if (x->natt == 0) {
+        uint64_t last = 0;
+        for (size_t i = 0; i < x->nrecent; i++)
+            last = x->recent[i].until_ms > last ? x->recent[i].until_ms : last;
+        due = last < due ? last : due;
     }
-    return is_marked_orphan(l, p);
+    return due > now ? due - now : 1;
 }
 
-/* SIGKILL every live leftover and every descendant of one; how many. */
-static size_t leftovers_pass(const struct leftovers *l)
+static void sampler_cb(uv_timer_t *t)
 {
-    exec_proc_t *procs;
-    size_t n, killed = 0;
-    if (exec_proc_scan(&procs, &n) < 0)
-        return 0;
-    bool *hit = calloc(n ? n : 1, sizeof(*hit));
-    if (!hit) {
-        free(procs);
-        return 0;
+    worker_exec_t *x = t->data;
+    uint64_t now = uv_now(x->loop);
+    if (needs_fast_sampling(x) || now - x->last_scan >= EXEC_SCAN_MS ||
+        (x->nlinger && now - x->last_scan >= EXEC_SAMPLE_MS)) {
+        exec_track_scan(x);
+        x->last_scan = now;
     }
-    for (size_t i = 0; i < n; i++)
-        hit[i] = procs[i].pid != l->self && is_leftover(l, procs, n, &procs[i]);
-    /* their descendants (daemons that left the session among them) */
-    for (bool more = true; more;) {
-        more = false;
-        for (size_t i = 0; i < n; i++) {
-            const exec_proc_t *pp = hit[i] ? NULL : exec_proc_find(procs, n, procs[i].ppid);
-            if (pp && hit[pp - procs] && procs[i].pid != l->self)
-                hit[i] = more = true;
-        }
+    if (x->natt == 0 && x->nlinger == 0 && exec_track_recent_expire(x) == 0) {
+        x->sampler_active = false;
+        return;
     }
-    for (size_t i = 0; i < n; i++)
-        if (hit[i] && procs[i].state != 'Z' && kill(procs[i].pid, SIGKILL) == 0)
-            killed++;
-    free(hit);
-    free(procs);
-    return killed;
+    uv_timer_start(&x->sampler, sampler_cb, sampler_due_in(x, now), 0);
 }
 
-/* Where orphans of a worker that ran beside us went: our ancestors. */
-static void leftovers_ancestors(struct leftovers *l)
+void exec_sampler_ensure(worker_exec_t *x)
 {
-    exec_proc_t p;
-    pid_t pid = getppid();
-    while (pid > 0 && l->nancestors < sizeof(l->ancestors) / sizeof(l->ancestors[0])) {
-        l->ancestors[l->nancestors++] = pid;
-        if (pid == 1 || exec_proc_read(pid, &p) < 0)
-            break;
-        pid = p.ppid;
+    uint64_t now = uv_now(x->loop), due;
+    if (!x->sampler_active) {
+        x->last_scan = now;
+        x->sampler_active = true;
+        due = sampler_due_in(x, now);
+    } else if ((due = sampler_due_in(x, now)) >= uv_timer_get_due_in(&x->sampler)) {
+        return;
     }
-    size_t max = sizeof(l->ancestors) / sizeof(l->ancestors[0]);
-    if (l->nancestors == 0 || l->ancestors[l->nancestors - 1] != 1)
-        l->ancestors[l->nancestors < max ? l->nancestors++ : max - 1] = 1;
-}
-
-size_t exec_leftovers_end(const char *path, const char *own_marker, uint64_t wait_ms)
-{
-    struct leftovers l = {.own_marker = own_marker, .self = getpid()};
-    char line[8192];
-    size_t killed = 0;
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    if (!fgets(line, sizeof(line), f) || !this_boot(f, line)) {
-        fclose(f); /* another boot's: its pids name other processes now */
-        return 0;
-    }
-    const char *cg = line[0] == '#' ? strstr(line, " cgroup /") : NULL;
-    if (!cg || sscanf(cg, " cgroup %4095[^: \n]", l.worker_cg) != 1)
-        l.worker_cg[0] = '\0';
-    do
-        parse_line(&l, line);
-    while (fgets(line, sizeof(line), f));
-    fclose(f);
-    leftovers_ancestors(&l);
-    if (l.worker_cg[0]) /* every task of the worker at once */
-        exec_cgroup_kill(l.worker_cg);
-    for (size_t i = 0; i < l.ncg; i++)
-        exec_cgroup_kill(l.cgroups[i]);
-    /* Wait until they are dead, so that their GPUs and memory are free
-     * before anyone offers them again. */
-    for (uint64_t waited = 0;; waited += 10) {
-        size_t k = leftovers_pass(&l);
-        if (waited == 0)
-            killed = k;
-        if (k == 0 || waited >= wait_ms)
-            break;
-        nanosleep(&(struct timespec){0, 10000000}, NULL);
-    }
-    for (size_t i = 0; i < l.ncg; i++) {
-        (void)exec_cgroup_remove(l.cgroups[i]);
-        free(l.cgroups[i]);
-    }
-    if (l.worker_cg[0])
-        exec_cgroup_worker_remove(l.worker_cg);
-    free(l.cgroups);
-    free(l.att);
-    free(l.v);
-    return killed;
-}
-
-void exec_leftovers_kill(worker_exec_t *x)
-{
-    (void)exec_leftovers_end(x->running_path, x->marker, 2000);
+    uv_timer_start(&x->sampler, sampler_cb, due, 0);
 }

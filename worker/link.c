@@ -18,12 +18,13 @@
 #include <inttypes.h>
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/clock.h"
+#include "common/grow.h"
+#include "common/search.h"
 #include "proto/net.h"
 
 #define LINK_RETRY_MIN_MS 200
@@ -58,6 +59,7 @@ static const char *const state_names[] = {
 struct worker_link {
     uv_loop_t *loop;
     worker_link_callbacks_t cb;
+    cairn_log_t *log; /* borrowed; NULL: nothing is logged */
     char *node_name;
     uint32_t retry_min_ms, retry_max_ms, register_timeout_ms;
     nng_socket sock;
@@ -97,43 +99,18 @@ struct worker_link {
 
 static void link_enter(worker_link_t *l, link_state_t state);
 
-static void link_log(worker_link_t *l, worker_log_level_t level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void link_log(worker_link_t *l, worker_log_level_t level, const char *fmt, ...)
-{
-    char text[512];
-    va_list ap;
-
-    if (!l->cb.log)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    l->cb.log(level, text, l->cb.arg);
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the event queue --------------------------------------------------- */
+
+/* The key of a kept event (a Cairn__TaskEvent *): its seq. */
+static uint64_t event_key(const void *elem)
+{
+    return (*(Cairn__TaskEvent *const *)elem)->seq;
+}
 
 /* The index of the first kept event with a seq >= seq. */
 static size_t event_lower(const worker_link_t *l, uint64_t seq)
 {
-    size_t lo = 0, hi = l->nevents;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (l->events[mid]->seq < seq)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return cairn_lower_bound(l->events, l->nevents, sizeof(*l->events), seq, event_key);
 }
 
 static void event_remove_at(worker_link_t *l, size_t i)
@@ -149,8 +126,8 @@ static void send_event(worker_link_t *l, const Cairn__TaskEvent *ev)
         l->sent_below = ev->seq + 1;
     cairn_error_t err;
     if (cairn_net_send(l->net, NULL, CAIRN_MSG_TASK_EVENT, &ev->base, &err) < 0)
-        link_log(l, WORKER_LOG_DEBUG, "event %" PRIu64 " not sent (%s); kept for resending",
-                 ev->seq, err.text);
+        cairn_log(l->log, CAIRN_LOG_DEBUG, "event %" PRIu64 " not sent (%s); kept for resending",
+                  ev->seq, err.text);
 }
 
 /* Send the events not sent yet, in seq order. */
@@ -184,14 +161,8 @@ static bool routine(const Cairn__TaskEvent *ev)
 
 int worker_link_event(worker_link_t *l, Cairn__TaskEvent *ev, uint64_t *seq, cairn_error_t *err)
 {
-    if (l->nevents == l->events_cap) {
-        size_t cap = l->events_cap ? l->events_cap * 2 : 16;
-        Cairn__TaskEvent **e = realloc(l->events, cap * sizeof(*e));
-        if (!e)
-            return errcode(err, -ENOMEM, "out of memory");
-        l->events = e;
-        l->events_cap = cap;
-    }
+    if (CAIRN_GROW(l->events, l->events_cap, l->nevents + 1) < 0)
+        return errcode(err, -ENOMEM, "out of memory");
     ev->seq = l->next_seq;
     ev->node_name = l->node_name;
     /* the kept copy is the message decoded from its own encoding: a deep
@@ -301,12 +272,12 @@ static void send_register(worker_link_t *l)
     }
     r.incarnation = l->incarnation;
     if (cairn_net_send(l->net, NULL, CAIRN_MSG_REGISTER, &reg->base, &err) < 0) {
-        link_log(l, WORKER_LOG_WARN, "cannot send Register: %s", err.text);
+        cairn_log(l->log, CAIRN_LOG_WARN, "cannot send Register: %s", err.text);
         link_enter(l, LINK_BACKOFF);
         return;
     }
-    link_log(l, WORKER_LOG_INFO, "registering as %s with %zu running attempt%s", reg->node_name,
-             reg->n_running, reg->n_running == 1 ? "" : "s");
+    cairn_log(l->log, CAIRN_LOG_INFO, "registering as %s with %zu running attempt%s",
+              reg->node_name, reg->n_running, reg->n_running == 1 ? "" : "s");
 }
 
 static void heartbeat_cb(uv_timer_t *t)
@@ -318,9 +289,9 @@ static void heartbeat_cb(uv_timer_t *t)
     hb.node_name = l->node_name;
     hb.node_id = l->node_id;
     hb.seq = ++l->heartbeat_seq;
-    hb.time_ms = wall_ms();
+    hb.time_ms = cairn_wall_ms();
     if (cairn_net_send(l->net, NULL, CAIRN_MSG_HEARTBEAT, &hb.base, &err) < 0)
-        link_log(l, WORKER_LOG_WARN, "cannot send heartbeat: %s", err.text);
+        cairn_log(l->log, CAIRN_LOG_WARN, "cannot send heartbeat: %s", err.text);
     if (l->cb.heartbeat)
         l->cb.heartbeat(l, hb.seq, l->cb.arg);
 }
@@ -329,9 +300,9 @@ static void register_timer_cb(uv_timer_t *t)
 {
     worker_link_t *l = t->data;
     if (l->state == LINK_REGISTERING)
-        link_log(l, WORKER_LOG_WARN,
-                 "no answer to Register after %" PRIu32 " ms; registering again",
-                 l->register_timeout_ms);
+        cairn_log(l->log, CAIRN_LOG_WARN,
+                  "no answer to Register after %" PRIu32 " ms; registering again",
+                  l->register_timeout_ms);
     if (l->state == LINK_REGISTERING || l->state == LINK_BACKOFF)
         link_enter(l, LINK_REGISTERING);
 }
@@ -342,7 +313,7 @@ static void link_enter(worker_link_t *l, link_state_t state)
     link_state_t from = l->state;
     l->state = state;
     if (from != state)
-        link_log(l, WORKER_LOG_DEBUG, "link: %s -> %s", state_names[from], state_names[state]);
+        cairn_log(l->log, CAIRN_LOG_DEBUG, "link: %s -> %s", state_names[from], state_names[state]);
     if (state != LINK_REGISTERED)
         uv_timer_stop(&l->heartbeat_timer);
     switch (state) {
@@ -372,7 +343,8 @@ static void on_register_reply(worker_link_t *l, const ProtobufCMessage *msg)
     const Cairn__RegisterReply *rr = (const Cairn__RegisterReply *)msg;
 
     if (l->state != LINK_REGISTERING) {
-        link_log(l, WORKER_LOG_DEBUG, "RegisterReply while %s: ignored", state_names[l->state]);
+        cairn_log(l->log, CAIRN_LOG_DEBUG, "RegisterReply while %s: ignored",
+                  state_names[l->state]);
         return;
     }
     if (!rr->accepted) {
@@ -386,19 +358,19 @@ static void on_register_reply(worker_link_t *l, const ProtobufCMessage *msg)
             return;
         }
         if (rr->challenge.len > 0 && !l->join_key)
-            link_log(l, WORKER_LOG_ERROR,
-                     "the scheduler asks for the cluster's join key, which this worker was "
-                     "not given (--join-key); retrying in %" PRIu32 " ms",
-                     l->backoff_ms);
+            cairn_log(l->log, CAIRN_LOG_ERROR,
+                      "the scheduler asks for the cluster's join key, which this worker was "
+                      "not given (--join-key); retrying in %" PRIu32 " ms",
+                      l->backoff_ms);
         else if (rr->challenge.len > 0)
-            link_log(l, WORKER_LOG_ERROR,
-                     "the scheduler refused this worker's join key (%s): %s; retrying in "
-                     "%" PRIu32 " ms",
-                     l->join_key->id, rr->error[0] ? rr->error : "no reason given", l->backoff_ms);
+            cairn_log(l->log, CAIRN_LOG_ERROR,
+                      "the scheduler refused this worker's join key (%s): %s; retrying in "
+                      "%" PRIu32 " ms",
+                      l->join_key->id, rr->error[0] ? rr->error : "no reason given", l->backoff_ms);
         else
-            link_log(l, WORKER_LOG_ERROR,
-                     "the scheduler refused the registration: %s; retrying in %" PRIu32 " ms",
-                     rr->error[0] ? rr->error : "no reason given", l->backoff_ms);
+            cairn_log(l->log, CAIRN_LOG_ERROR,
+                      "the scheduler refused the registration: %s; retrying in %" PRIu32 " ms",
+                      rr->error[0] ? rr->error : "no reason given", l->backoff_ms);
         link_enter(l, LINK_BACKOFF);
         return;
     }
@@ -408,10 +380,10 @@ static void on_register_reply(worker_link_t *l, const ProtobufCMessage *msg)
         (!l->answered ||
          !cairn_join_check_proof(l->join_key, l->challenge, l->challenge_len, l->nonce,
                                  sizeof(l->nonce), l->node_name, rr->proof.data, rr->proof.len))) {
-        link_log(l, WORKER_LOG_ERROR,
-                 "the scheduler accepted this worker without proving that it holds the join "
-                 "key (%s): not taking its commands; retrying in %" PRIu32 " ms",
-                 l->join_key->id, l->backoff_ms);
+        cairn_log(l->log, CAIRN_LOG_ERROR,
+                  "the scheduler accepted this worker without proving that it holds the join "
+                  "key (%s): not taking its commands; retrying in %" PRIu32 " ms",
+                  l->join_key->id, l->backoff_ms);
         link_enter(l, LINK_BACKOFF);
         return;
     }
@@ -422,11 +394,11 @@ static void on_register_reply(worker_link_t *l, const ProtobufCMessage *msg)
         l->heartbeat_ms = LINK_HEARTBEAT_MIN_MS;
     for (size_t i = 0; i < rr->n_stale_attempt_ids; i++)
         worker_link_forget(l, rr->stale_attempt_ids[i]);
-    link_log(l, WORKER_LOG_INFO,
-             "registered as node %" PRIu64 ": heartbeat every %" PRIu32 " ms, %zu stale "
-             "attempt%s, %zu event%s to resend",
-             l->node_id, l->heartbeat_ms, rr->n_stale_attempt_ids,
-             rr->n_stale_attempt_ids == 1 ? "" : "s", l->nevents, l->nevents == 1 ? "" : "s");
+    cairn_log(l->log, CAIRN_LOG_INFO,
+              "registered as node %" PRIu64 ": heartbeat every %" PRIu32 " ms, %zu stale "
+              "attempt%s, %zu event%s to resend",
+              l->node_id, l->heartbeat_ms, rr->n_stale_attempt_ids,
+              rr->n_stale_attempt_ids == 1 ? "" : "s", l->nevents, l->nevents == 1 ? "" : "s");
     cairn_net_pipe_authenticate(l->net, l->pipe, NULL); /* the scheduler's full limit */
     link_enter(l, LINK_REGISTERED);
     /* every kept event again, oldest first, before anything the callback
@@ -444,7 +416,8 @@ static void on_heartbeat_reply(worker_link_t *l, const ProtobufCMessage *msg)
     if (!hr->reregister)
         return;
     if (l->state == LINK_REGISTERED) {
-        link_log(l, WORKER_LOG_INFO, "the scheduler does not know this node: registering again");
+        cairn_log(l->log, CAIRN_LOG_INFO,
+                  "the scheduler does not know this node: registering again");
         link_enter(l, LINK_REGISTERING);
     }
 }
@@ -456,14 +429,14 @@ static void on_ack(worker_link_t *l, const ProtobufCMessage *msg)
     if (lo < l->nevents && l->events[lo]->seq == seq)
         event_remove_at(l, lo);
     else
-        link_log(l, WORKER_LOG_DEBUG, "ack of unknown event %" PRIu64, seq);
+        cairn_log(l->log, CAIRN_LOG_DEBUG, "ack of unknown event %" PRIu64, seq);
 }
 
 static void on_error_reply(worker_link_t *l, const ProtobufCMessage *msg)
 {
     const Cairn__ErrorReply *e = (const Cairn__ErrorReply *)msg;
-    link_log(l, WORKER_LOG_WARN, "the scheduler refused a %s message: %s",
-             cairn_msg_type_name((cairn_msg_type_t)e->request_type), e->message);
+    cairn_log(l->log, CAIRN_LOG_WARN, "the scheduler refused a %s message: %s",
+              cairn_msg_type_name((cairn_msg_type_t)e->request_type), e->message);
 }
 
 static void on_command(worker_link_t *l, const ProtobufCMessage *msg, cairn_msg_type_t type)
@@ -495,31 +468,32 @@ static void recv_cb(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t t
     /* only the current connection speaks; commands only once the
      * scheduler accepted this worker on it (and proved the join key) */
     if (from->pipe.id != l->pipe.id) {
-        link_log(l, WORKER_LOG_WARN, "refused %s from a connection that is gone",
-                 cairn_msg_type_name(type));
+        cairn_log(l->log, CAIRN_LOG_WARN, "refused %s from a connection that is gone",
+                  cairn_msg_type_name(type));
         return;
     }
     for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
         if (handlers[i].type != type)
             continue;
         if (handlers[i].command && l->state != LINK_REGISTERED)
-            link_log(l, WORKER_LOG_WARN,
-                     "refused %s: the scheduler has not accepted this worker on this "
-                     "connection (%s)",
-                     cairn_msg_type_name(type), state_names[l->state]);
+            cairn_log(l->log, CAIRN_LOG_WARN,
+                      "refused %s: the scheduler has not accepted this worker on this "
+                      "connection (%s)",
+                      cairn_msg_type_name(type), state_names[l->state]);
         else if (handlers[i].command)
             on_command(l, msg, type);
         else
             handlers[i].fn(l, msg);
         return;
     }
-    link_log(l, WORKER_LOG_WARN, "refused a %s message: not one a scheduler sends to workers",
-             cairn_msg_type_name(type));
+    cairn_log(l->log, CAIRN_LOG_WARN, "refused a %s message: not one a scheduler sends to workers",
+              cairn_msg_type_name(type));
 }
 
 static void bad_cb(cairn_net_t *n, const cairn_peer_t *from, int code, const char *why, void *arg)
 {
-    link_log(arg, WORKER_LOG_WARN, "refused a malformed message from the scheduler: %s", why);
+    cairn_log(((worker_link_t *)arg)->log, CAIRN_LOG_WARN,
+              "refused a malformed message from the scheduler: %s", why);
 }
 
 static void pipe_cb(cairn_net_t *n, nng_pipe p, bool added, void *arg)
@@ -527,19 +501,20 @@ static void pipe_cb(cairn_net_t *n, nng_pipe p, bool added, void *arg)
     worker_link_t *l = arg;
     if (added) {
         if (l->pipe.id != 0)
-            link_log(l, WORKER_LOG_WARN, "new connection while one is open: using the new one");
+            cairn_log(l->log, CAIRN_LOG_WARN,
+                      "new connection while one is open: using the new one");
         l->pipe = p;
         l->challenge_len = 0; /* a new connection gets a new challenge */
         l->answered = false;
-        link_log(l, WORKER_LOG_INFO, "connected to the scheduler");
+        cairn_log(l->log, CAIRN_LOG_INFO, "connected to the scheduler");
         l->backoff_ms = l->retry_min_ms;
         link_enter(l, LINK_REGISTERING);
     } else if (nng_pipe_id(p) == nng_pipe_id(l->pipe)) {
         l->pipe = (nng_pipe)NNG_PIPE_INITIALIZER;
-        link_log(l, WORKER_LOG_WARN,
-                 "lost the connection to the scheduler; %zu unacknowledged "
-                 "event%s kept",
-                 l->nevents, l->nevents == 1 ? "" : "s");
+        cairn_log(l->log, CAIRN_LOG_WARN,
+                  "lost the connection to the scheduler; %zu unacknowledged "
+                  "event%s kept",
+                  l->nevents, l->nevents == 1 ? "" : "s");
         link_enter(l, LINK_DISCONNECTED);
     }
 }
@@ -555,12 +530,12 @@ static void dial_timer_cb(uv_timer_t *t)
     cairn_error_t err = {{0}};
     int rc = cairn_dial_check(&l->dial, (int64_t)uv_now(l->loop), &err);
     if (rc < 0)
-        link_log(l, WORKER_LOG_ERROR, "cannot dial the scheduler again: %s", err.text);
+        cairn_log(l->log, CAIRN_LOG_ERROR, "cannot dial the scheduler again: %s", err.text);
     else if (rc > 0)
-        link_log(l, l->dial.redials == 1 ? WORKER_LOG_WARN : WORKER_LOG_DEBUG,
-                 "no connection attempt to the scheduler ended for %d ms: dialing anew "
-                 "(%u so far)",
-                 2 * LINK_RECONNECT_MAX_MS + 1000, l->dial.redials);
+        cairn_log(l->log, l->dial.redials == 1 ? CAIRN_LOG_WARN : CAIRN_LOG_DEBUG,
+                  "no connection attempt to the scheduler ended for %d ms: dialing anew "
+                  "(%u so far)",
+                  2 * LINK_RECONNECT_MAX_MS + 1000, l->dial.redials);
 }
 
 static void close_cb(uv_handle_t *h)
@@ -588,6 +563,7 @@ int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
     }
     l->loop = loop;
     l->cb = *cb;
+    l->log = cfg->log;
     l->retry_min_ms = cfg->retry_min_ms ? cfg->retry_min_ms : LINK_RETRY_MIN_MS;
     l->join_key = cfg->join_key;
     l->retry_max_ms = cfg->retry_max_ms ? cfg->retry_max_ms : LINK_RETRY_MAX_MS;
@@ -600,7 +576,7 @@ int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
     l->heartbeat_ms = LINK_HEARTBEAT_DEFAULT_MS;
     /* above any seq an earlier run of this worker can have used, as long
      * as the clock does not go back: the scheduler drops duplicates by seq */
-    l->next_seq = (uint64_t)wall_ms() * 1000;
+    l->next_seq = (uint64_t)cairn_wall_ms() * 1000;
     while (!l->incarnation &&
            cairn_join_random((uint8_t *)&l->incarnation, sizeof(l->incarnation)) == 0)
         l->incarnation &= INT64_MAX; /* stored as a signed 64-bit integer */
@@ -653,7 +629,7 @@ void worker_link_destroy(worker_link_t *l)
     cairn_net_destroy(l->net);
     l->net = NULL;
     if (cairn_nng_close_bounded(l->sock, LINK_CLOSE_MAX_MS) < 0)
-        link_log(l, WORKER_LOG_WARN, "closing the connection got stuck in nng: left behind");
+        cairn_log(l->log, CAIRN_LOG_WARN, "closing the connection got stuck in nng: left behind");
     uv_close((uv_handle_t *)&l->register_timer, close_cb);
     uv_close((uv_handle_t *)&l->heartbeat_timer, close_cb);
     uv_close((uv_handle_t *)&l->dial_timer, close_cb);

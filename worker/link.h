@@ -23,22 +23,18 @@
 #include <uv.h>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "proto/envelope.h"
 #include "proto/join.h"
-
-/* Log levels of the worker daemon's subsystems, lowest first. */
-typedef enum worker_log_level {
-    WORKER_LOG_DEBUG,
-    WORKER_LOG_INFO,
-    WORKER_LOG_WARN,
-    WORKER_LOG_ERROR,
-} worker_log_level_t;
 
 typedef struct worker_link worker_link_t;
 
 typedef struct worker_link_config {
     const char *url;       /* the scheduler's worker endpoint (ipc:// or tcp://) */
     const char *node_name; /* copied into heartbeats and task events */
+    /* Where the link logs (connections, registrations, refused messages);
+     * NULL: nowhere. Borrowed for the link's lifetime. */
+    cairn_log_t *log;
     /* Delay before registering again after a refusal: doubles from min to
      * max (0: 200 ms and 10 s). */
     uint32_t retry_min_ms, retry_max_ms;
@@ -70,8 +66,6 @@ typedef struct worker_link_callbacks {
                     void *arg);
     /* A heartbeat (number seq, from 1) was sent. May be NULL. */
     void (*heartbeat)(worker_link_t *l, uint64_t seq, void *arg);
-    /* One line of log, without newline. May be NULL. */
-    void (*log)(worker_log_level_t level, const char *text, void *arg);
     void *arg;
 } worker_link_callbacks_t;
 

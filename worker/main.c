@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "common/grow.h"
+#include "common/log.h"
 #include "worker/daemon.h"
 #include "worker/discover.h"
 #include "worker/exec.h"
@@ -63,9 +65,9 @@ struct options {
     bool insecure;             /* a tcp:// scheduler without TLS or join key is accepted */
     uint32_t report_hold_ms;   /* worker_daemon_config_t */
     uint64_t start_timeout_ms; /* worker_daemon_config_t */
-    worker_log_level_t log_level;
+    cairn_log_level_t log_level;
     char **pass_env; /* globs, split at commas (owned) */
-    size_t npass_env;
+    size_t npass_env, pass_env_cap;
     uint64_t hash_max_bytes, hash_timeout_ms; /* worker_daemon_config_t */
 };
 
@@ -178,13 +180,11 @@ static int add_pass_env(struct options *o, const char *arg)
     size_t n = 1;
     for (const char *c = arg; *c; c++)
         n += *c == ',';
-    char **v = realloc(o->pass_env, (o->npass_env + n) * sizeof(*v));
-    if (!v) {
+    if (CAIRN_GROW(o->pass_env, o->pass_env_cap, o->npass_env + n) < 0) {
         free(copy);
         fprintf(stderr, "cairn-worker: out of memory\n");
         return -1;
     }
-    o->pass_env = v;
     int rc = 0;
     for (char *g = strtok_r(copy, ",", &save); g && rc == 0; g = strtok_r(NULL, ",", &save)) {
         if (strchr(g, '=') || strchr(g, ' ')) {
@@ -325,7 +325,7 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->log_file = optarg;
             break;
         case OPT_LOG_LEVEL:
-            if (worker_log_level_parse(optarg, &o->log_level) < 0) {
+            if (cairn_log_level_parse(optarg, &o->log_level) < 0) {
                 fprintf(stderr, "cairn-worker: --log-level: '%s' is not a level\n", optarg);
                 return 2;
             }
@@ -458,27 +458,27 @@ static int run_daemon(const struct options *o)
         .topology = o->topology,
         .nlabels = o->nlabels,
         .labels = o->labels,
-        .log_level = o->log_level,
         .handle_signals = true,
     };
     worker_daemon_t *d;
     cairn_error_t err;
     uv_loop_t loop;
-    FILE *log = NULL;
+    cairn_log_t log;
     int rc = 0;
 
-    if (o->log_file && !(log = fopen(o->log_file, "ae"))) {
-        fprintf(stderr, "cairn-worker: --log-file %s: %s\n", o->log_file, strerror(errno));
+    /* a log file is the worker's alone: created 0600, never through a link */
+    if (cairn_log_open(&log, "cairn-worker", o->log_file, o->log_level, &err) < 0) {
+        fprintf(stderr, "cairn-worker: --log-file %s\n", err.text);
         return 1;
     }
-    cfg.log = log;
+    cfg.log = &log;
     signal(SIGPIPE, SIG_IGN); /* a closed log pipe must not kill the worker */
     signal(SIGALRM, stop_deadline);
     uv_loop_init(&loop);
     if (worker_daemon_create(&loop, &cfg, &d, &err) < 0) {
         fprintf(stderr, "cairn-worker: %s\n", err.text);
-        if (log)
-            fprintf(log, "cairn-worker: %s\n", err.text);
+        if (o->log_file)
+            cairn_log(&log, CAIRN_LOG_ERROR, "%s", err.text);
         rc = 1;
     } else {
         /* once stopped, the loop ends when every handle has closed; a guard
@@ -498,14 +498,13 @@ static int run_daemon(const struct options *o)
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)
         fprintf(stderr, "cairn-worker: a handle was left open at exit\n");
-    if (log)
-        fclose(log);
+    cairn_log_close(&log);
     return rc;
 }
 
 int main(int argc, char **argv)
 {
-    struct options o = {.log_level = WORKER_LOG_INFO};
+    struct options o = {.log_level = CAIRN_LOG_INFO};
     int rc;
 
     o.labels = calloc((size_t)argc, sizeof(*o.labels));

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "worker/nvml.h"
 
 typedef struct report_gpu {
@@ -23,10 +24,11 @@ struct worker_report {
     /* storage behind msg, grown as needed */
     Cairn__TaskUsage *tasks;
     Cairn__TaskUsage **task_ptrs;
-    size_t tasks_cap;
+    size_t tasks_cap, task_ptrs_cap;
     Cairn__GpuUsage *gpu_usage;
     Cairn__GpuUsage **gpu_ptrs;
     uint64_t *ids; /* worker_exec_list() output */
+    size_t ids_cap;
     char *node_name;
 };
 
@@ -147,32 +149,20 @@ static void collect_host(worker_report_t *rep)
 
 static int tasks_reserve(worker_report_t *rep, size_t n)
 {
-    if (n <= rep->tasks_cap)
-        return 0;
-    size_t cap = n + 8;
-    Cairn__TaskUsage *t = realloc(rep->tasks, cap * sizeof(*t));
-    if (!t)
+    if (CAIRN_GROW(rep->tasks, rep->tasks_cap, n) < 0 ||
+        CAIRN_GROW(rep->task_ptrs, rep->task_ptrs_cap, n) < 0 ||
+        CAIRN_GROW(rep->ids, rep->ids_cap, n) < 0)
         return -ENOMEM;
-    rep->tasks = t;
-    Cairn__TaskUsage **p = realloc(rep->task_ptrs, cap * sizeof(*p));
-    if (!p)
-        return -ENOMEM;
-    rep->task_ptrs = p;
-    uint64_t *ids = realloc(rep->ids, cap * sizeof(*ids));
-    if (!ids)
-        return -ENOMEM;
-    rep->ids = ids;
-    rep->tasks_cap = cap;
     return 0;
 }
 
 static int collect_tasks(worker_report_t *rep, worker_exec_t *x)
 {
-    size_t n = worker_exec_list(x, NULL, NULL, NULL, NULL, 0);
-    if (tasks_reserve(rep, n) < 0)
+    size_t max = worker_exec_list(x, NULL, NULL, NULL, NULL, 0);
+    if (tasks_reserve(rep, max) < 0)
         return -ENOMEM;
-    n = worker_exec_list(x, rep->ids, NULL, NULL, NULL, n);
-    for (size_t i = 0; i < n && i < rep->tasks_cap; i++) {
+    size_t n = worker_exec_list(x, rep->ids, NULL, NULL, NULL, max);
+    for (size_t i = 0; i < n && i < max; i++) {
         Cairn__TaskUsage *t = &rep->tasks[rep->msg.n_tasks];
         cairn__task_usage__init(t);
         t->attempt_id = rep->ids[i];

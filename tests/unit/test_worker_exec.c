@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "leak_check.h"
 #include "proc_check.h"
 #include "self_user.h"
@@ -1301,7 +1302,7 @@ LEAK_TEST(exec, prepared_behind_a_running_attempt_starts_when_it_exits)
     wait_exited(&f, 1, 10000);
     cr_assert(run_until(&f, log_holds, &ran, 5000), "52 did not run by itself");
     cr_assert_eq(f.nstarted, 1, "52 reported before its start");
-    int64_t before = exec_wall_ms();
+    int64_t before = cairn_wall_ms();
     cr_assert_eq(worker_exec_start_prepared(f.x, p, &err), 0, "%s", err.text);
     wait_exited(&f, 2, 10000);
     const exec_result_t *r = result_of(&f, 52);

@@ -130,7 +130,8 @@ typedef struct fx {
     int exit_status, term_signal;
     /* in-process */
     worker_daemon_t *d;
-    FILE *log;
+    cairn_log_t log;
+    bool log_open;
 } fx_t;
 
 static pid_t g_child; /* killed by the suite's fini if a test failed midway */
@@ -454,8 +455,10 @@ static bool fx_reaped(fx_t *x)
  * worker_daemon_config_t). */
 static void fx_daemon_hold(fx_t *x, uint32_t report_every, uint32_t report_hold_ms)
 {
-    x->log = fopen(x->log_path, "a");
-    cr_assert_not_null(x->log);
+    cairn_error_t err;
+    cr_assert_eq(cairn_log_open(&x->log, "cairn-worker", x->log_path, CAIRN_LOG_DEBUG, &err), 0,
+                 "%s", err.text);
+    x->log_open = true;
     worker_daemon_config_t cfg = {.scheduler_url = x->f.url,
                                   .state_dir = x->state_dir,
                                   .node_name = "inproc",
@@ -466,10 +469,8 @@ static void fx_daemon_hold(fx_t *x, uint32_t report_every, uint32_t report_hold_
                                   .retry_min_ms = 20,
                                   .retry_max_ms = 100,
                                   .report_hold_ms = report_hold_ms,
-                                  .log = x->log,
-                                  .log_level = WORKER_LOG_DEBUG,
+                                  .log = &x->log,
                                   .allow_root_tasks = true};
-    cairn_error_t err;
     cr_assert_eq(worker_daemon_create(&x->loop, &cfg, &x->d, &err), 0, "%s", err.text);
 }
 
@@ -522,8 +523,8 @@ static void fx_fini(fx_t *x)
     uv_close((uv_handle_t *)&x->tick, NULL);
     uv_run(&x->loop, UV_RUN_DEFAULT);
     cr_expect_eq(uv_loop_close(&x->loop), 0, "a handle was left open");
-    if (x->log)
-        fclose(x->log);
+    if (x->log_open)
+        cairn_log_close(&x->log);
     /* the worker's log, shown by ctest when the test fails */
     FILE *fp = fopen(x->log_path, "r");
     if (fp) {

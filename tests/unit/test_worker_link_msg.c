@@ -175,12 +175,12 @@ LEAK_TEST(link_msg, register_gpus_have_identity_and_versions)
 
 LEAK_TEST(link_msg, log_levels_and_default_url)
 {
-    worker_log_level_t l;
+    cairn_log_level_t l;
     char url[512];
 
-    cr_expect_eq(worker_log_level_parse("warn", &l), 0);
-    cr_expect_eq(l, WORKER_LOG_WARN);
-    cr_expect_eq(worker_log_level_parse("loud", &l), -EINVAL);
+    cr_expect_eq(cairn_log_level_parse("warn", &l), 0);
+    cr_expect_eq(l, CAIRN_LOG_WARN);
+    cr_expect_eq(cairn_log_level_parse("loud", &l), -EINVAL);
     setenv("CAIRN_WORKER_SCHEDULER", "tcp://10.0.0.1:7700", 1);
     cr_assert_eq(worker_daemon_default_url(url, sizeof(url)), 0);
     cr_expect_str_eq(url, "tcp://10.0.0.1:7700");
