@@ -5,7 +5,8 @@
 #  - proto/ includes nothing from scheduling/ (the wire does not know the core);
 #  - the scheduling core calls nothing but the libc functions it is allowed
 #    (no I/O, no clock, no randomness) and the pure part of common/;
-#  - no circle of calls between the files of the scheduler daemon;
+#  - no circle of calls between the files of the scheduler daemon, nor
+#    between those of the worker daemon;
 #  - cluster/ builds only its own sources and links the rest as targets;
 #  - no .c file outside tests/ is longer than 800 lines.
 #   sh layout.sh BIN_DIR TESTS_DIR
@@ -49,12 +50,11 @@ if [ -f "$lib" ]; then
     done
 fi
 
-# --- no circle between the scheduler daemon's files: an edge from each
+# --- no circle of calls between the files of a daemon: an edge from each
 # object to the object that defines what it calls, sorted topologically
-lib=$build/scheduler/libcairn_scheduler_lib.a
-[ -f "$lib" ] || bad "no $lib"
-if [ -f "$lib" ]; then
-    nm -A "$lib" 2>/dev/null | awk '
+circles() { # LIBRARY FOLDER
+    [ -f "$1" ] || { bad "no $1"; return; }
+    nm -A "$1" 2>/dev/null | awk '
         { n = split($1, p, ":"); obj = p[n - 1] }
         $(NF - 1) ~ /^[TDBR]$/ { def[$NF] = obj }
         $(NF - 1) == "U" { use[obj] = use[obj] " " $NF }
@@ -65,12 +65,14 @@ if [ -f "$lib" ]; then
                     if ((s[i] in def) && def[s[i]] != o)
                         print o, def[s[i]]
             }
-        }' | sort -u >"$build/scheduler-calls.txt"
-    [ -s "$build/scheduler-calls.txt" ] || bad "no calls read from $lib"
-    loop=$(tsort "$build/scheduler-calls.txt" 2>&1 >/dev/null)
-    [ -z "$loop" ] || bad "a circle of calls between scheduler/ files:
+        }' | sort -u >"$build/$2-calls.txt"
+    [ -s "$build/$2-calls.txt" ] || bad "no calls read from $1"
+    loop=$(tsort "$build/$2-calls.txt" 2>&1 >/dev/null)
+    [ -z "$loop" ] || bad "a circle of calls between $2/ files:
 $loop"
-fi
+}
+circles "$build/scheduler/libcairn_scheduler_lib.a" scheduler
+circles "$build/worker/libcairn_worker_lib.a" worker
 
 # --- cluster/ names only its own sources
 other=$(grep -n 'SOURCE_DIR}/\(common\|scheduling\|proto\|scheduler\|worker\)\|\.\./' \
