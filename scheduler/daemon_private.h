@@ -17,6 +17,9 @@
 #include "usage.h"
 #include "watchdog.h"
 
+/* A node's identity: "certificate CN=" and a CN of up to 255 bytes. */
+#define NODE_IDENT_MAX 288
+
 /* What the daemon knows of a node beyond the core's state. */
 typedef struct node_link {
     uint32_t pipe;         /* nng pipe id, 0 = not connected */
@@ -31,11 +34,11 @@ typedef struct node_link {
     uint64_t mem_used, mem_total;
     /* the worker process's incarnation and the newest task event applied
      * from it (Register.incarnation); the identity the node's name is bound
-     * to ("uid N", "address A"); kept by journal_put_worker; seq_dirty:
-     * to be written with the next commit */
+     * to ("uid N", "address A", "certificate CN=C"); kept by
+     * journal_put_worker; seq_dirty: to be written with the next commit */
     uint64_t incarnation, last_seq;
     bool seq_dirty;
-    char ident[64];
+    char ident[NODE_IDENT_MAX];
     /* attempts placed on this node, not yet delivered */
     uint64_t *pending;
     size_t npending, pending_cap;
