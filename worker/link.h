@@ -25,6 +25,7 @@
 #include "envelope.h"
 #include "join.h"
 #include "scheduling/error.h"
+#include "sign.h"
 
 /* Log levels of the worker daemon's subsystems, lowest first. */
 typedef enum worker_log_level {
@@ -53,6 +54,11 @@ typedef struct worker_link_config {
     /* Certificate and CA for a tls+tcp:// URL (proto/net.h): the scheduler's
      * certificate is verified against the CA and the URL's host name. */
     const char *tls_cert, *tls_ca;
+    /* The same certificate's key, opened for url, to sign the answer to the
+     * scheduler's challenge (proto/sign.h): a scheduler that verifies
+     * workers' certificates takes the worker to be its CN. NULL: none.
+     * Borrowed for the link's lifetime. */
+    cairn_signer_t *signer;
 } worker_link_config_t;
 
 typedef struct worker_link_callbacks {
