@@ -7,8 +7,9 @@
  *   worker -> Register{auth: {key_id, nonce: 16 random bytes,
  *                             hmac: HMAC-SHA256(key, "cairn-join-v1" 0
  *                                   challenge nonce node_name)}}
- *   scheduler: the challenge it sent on this connection (once), the HMAC
- *   compared in constant time -> accepted, or refused and logged;
+ *   scheduler: the challenge it sent on this connection (it holds until
+ *   an answer fails or the worker is accepted), the HMAC compared in
+ *   constant time -> accepted, or refused (a new challenge) and logged;
  *   accepted: RegisterReply{accepted: true,
  *             proof: HMAC-SHA256(key, "cairn-join-scheduler-v1" 0
  *                    challenge nonce node_name)}
@@ -18,7 +19,11 @@
  * The key file holds the secret (16 to 4096 bytes; a trailing newline is
  * not part of it) and must be readable by its owner only. key_id is the
  * first 16 hex digits of the key's SHA-256: it names a key in logs, it does
- * not reveal it. */
+ * not reveal it.
+ *
+ * Over tls+tcp:// to a scheduler with --tls-ca the same answer carries the
+ * worker's certificate and its key's signature over the challenge, the
+ * nonce and the node name (proto/sign.h): see PROTOCOL.md, "Joining". */
 #ifndef CAIRN_PROTO_JOIN_H
 #define CAIRN_PROTO_JOIN_H
 

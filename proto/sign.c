@@ -21,11 +21,13 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proto/envelope.h"
 #include "proto/sha256.h"
 
 #define SIGN_DOMAIN_V2 "cairn-signed-request-v2"
+#define REGISTER_DOMAIN "cairn-worker-register-v1"
 #define SIGN_NONCE_LEN 16
 #define SIGN_NONCE_MAX 64
 #define NAME_MAX_LEN 256
@@ -40,6 +42,7 @@ struct cairn_signer {
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
     char scheduler[NAME_MAX_LEN];
+    uint8_t sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE]; /* the last registration's */
 };
 
 typedef struct verified {
@@ -96,6 +99,22 @@ static void signed_digest(const char *scheduler, int64_t time_ms, const uint8_t 
     cairn_sha256_field_bytes(&c, t, sizeof(t));
     cairn_sha256_field_bytes(&c, nonce, nonce_len);
     cairn_sha256_field_bytes(&c, req, req_len);
+    cairn_sha256_final(&c, out);
+}
+
+/* SHA-256 over the length-prefixed fields of a worker's registration:
+ * domain, challenge, nonce, node name and scheduler (worker.proto, Auth). */
+static void register_digest(const uint8_t *challenge, size_t clen, const uint8_t *nonce,
+                            size_t nonce_len, const char *node, const char *scheduler,
+                            uint8_t out[CAIRN_SHA256_LEN])
+{
+    cairn_sha256_ctx_t c;
+    cairn_sha256_init(&c);
+    cairn_sha256_field(&c, REGISTER_DOMAIN);
+    cairn_sha256_field_bytes(&c, challenge, clen);
+    cairn_sha256_field_bytes(&c, nonce, nonce_len);
+    cairn_sha256_field(&c, node ? node : "");
+    cairn_sha256_field(&c, scheduler ? scheduler : "");
     cairn_sha256_final(&c, out);
 }
 
@@ -174,6 +193,17 @@ void cairn_signer_close(cairn_signer_t *s)
     free(s);
 }
 
+/* The signature of digest with the certificate's key into sig (room for
+ * MBEDTLS_PK_SIGNATURE_MAX_SIZE bytes). */
+static int sign_digest(cairn_signer_t *s, const uint8_t digest[CAIRN_SHA256_LEN], uint8_t *sig,
+                       size_t *sig_len)
+{
+    return mbedtls_pk_sign(&s->key, MBEDTLS_MD_SHA256, digest, CAIRN_SHA256_LEN, sig, sig_len,
+                           mbedtls_ctr_drbg_random, &s->drbg) != 0
+               ? -EIO
+               : 0;
+}
+
 int cairn_signer_wrap(cairn_signer_t *s, const uint8_t *req, size_t req_len, int64_t now_ms,
                       uint8_t **out, size_t *out_len, cairn_error_t *err)
 {
@@ -182,8 +212,7 @@ int cairn_signer_wrap(cairn_signer_t *s, const uint8_t *req, size_t req_len, int
     if (mbedtls_ctr_drbg_random(&s->drbg, nonce, sizeof(nonce)) != 0)
         return errcode(err, -EIO, "cannot sign the request: no randomness");
     signed_digest(s->scheduler, now_ms, nonce, sizeof(nonce), req, req_len, digest);
-    if (mbedtls_pk_sign(&s->key, MBEDTLS_MD_SHA256, digest, sizeof(digest), sig, &sig_len,
-                        mbedtls_ctr_drbg_random, &s->drbg) != 0)
+    if (sign_digest(s, digest, sig, &sig_len) < 0)
         return errcode(err, -EIO, "cannot sign the request");
     Cairn__SignedRequest m = CAIRN__SIGNED_REQUEST__INIT;
     m.certificate.data = s->crt.raw.p;
@@ -200,10 +229,39 @@ int cairn_signer_wrap(cairn_signer_t *s, const uint8_t *req, size_t req_len, int
     return cairn_msg_encode(CAIRN_MSG_SIGNED, &m.base, out, out_len, err);
 }
 
+int cairn_signer_register(cairn_signer_t *s, const uint8_t *challenge, size_t clen,
+                          const char *node, Cairn__Auth *a, cairn_error_t *err)
+{
+    uint8_t digest[CAIRN_SHA256_LEN];
+    size_t sig_len = 0;
+    register_digest(challenge, clen, a->nonce.data, a->nonce.len, node, s->scheduler, digest);
+    if (sign_digest(s, digest, s->sig, &sig_len) < 0)
+        return errcode(err, -EIO, "cannot sign the registration with the certificate's key");
+    a->certificate = (ProtobufCBinaryData){.len = s->crt.raw.len, .data = s->crt.raw.p};
+    a->signature = (ProtobufCBinaryData){.len = sig_len, .data = s->sig};
+    a->scheduler = s->scheduler;
+    return 0;
+}
+
 /* ---- scheduler side ------------------------------------------------------ */
 
-static void add_name(cairn_verifier_t *v, const unsigned char *p, size_t len)
+/* Call fn with each name of crt: its subject CNs, then its DNS
+ * subjectAltNames (bytes as in the certificate, not terminated). */
+static void cert_names(const mbedtls_x509_crt *crt,
+                       void (*fn)(const unsigned char *p, size_t len, void *arg), void *arg)
 {
+    for (const mbedtls_x509_name *nm = &crt->subject; nm; nm = nm->next)
+        if (nm->oid.p && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &nm->oid) == 0)
+            fn(nm->val.p, nm->val.len, arg);
+    for (const mbedtls_x509_sequence *san = &crt->subject_alt_names; san; san = san->next)
+        if (san->buf.p &&
+            san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_X509_SAN_DNS_NAME))
+            fn(san->buf.p, san->buf.len, arg);
+}
+
+static void add_name(const unsigned char *p, size_t len, void *arg)
+{
+    cairn_verifier_t *v = arg;
     if (v->nnames < OWN_NAMES_MAX && len > 0 && len < NAME_MAX_LEN)
         lower_copy(v->names[v->nnames++], NAME_MAX_LEN, (const char *)p, len);
 }
@@ -223,13 +281,7 @@ static int own_names(cairn_verifier_t *v, const char *own_pem, cairn_error_t *er
         return errcode(err, -EINVAL, "%s: no certificate: %s", own_pem,
                        rc < 0 ? why : "none found");
     }
-    for (const mbedtls_x509_name *nm = &crt.subject; nm; nm = nm->next)
-        if (nm->oid.p && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &nm->oid) == 0)
-            add_name(v, nm->val.p, nm->val.len);
-    for (const mbedtls_x509_sequence *san = &crt.subject_alt_names; san; san = san->next)
-        if (san->buf.p &&
-            san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_X509_SAN_DNS_NAME))
-            add_name(v, san->buf.p, san->buf.len);
+    cert_names(&crt, add_name, v);
     mbedtls_x509_crt_free(&crt);
     return 0;
 }
@@ -302,7 +354,8 @@ static bool name_matches(const char *pattern, const char *name)
     return dot && dot != name && !strcmp(dot + 1, pattern + 2);
 }
 
-static int for_this_scheduler(const cairn_verifier_t *v, const char *scheduler, cairn_error_t *err)
+static int for_this_scheduler(const cairn_verifier_t *v, const char *what, const char *scheduler,
+                              cairn_error_t *err)
 {
     char name[NAME_MAX_LEN];
     size_t len = scheduler ? strlen(scheduler) : 0;
@@ -313,13 +366,14 @@ static int for_this_scheduler(const cairn_verifier_t *v, const char *scheduler, 
     char ours[512] = "";
     for (size_t i = 0, n = 0; i < v->nnames && n < sizeof(ours); i++)
         n += (size_t)snprintf(ours + n, sizeof(ours) - n, "%s%s", i ? ", " : "", v->names[i]);
-    return errcode(err, -EACCES, "signed request is for the scheduler '%s', not this one (%s)",
-                   name, v->nnames ? ours : "it has no certificate");
+    return errcode(err, -EACCES, "%s is for the scheduler '%s', not this one (%s)", what, name,
+                   v->nnames ? ours : "it has no certificate");
 }
 
 /* The chain, dates, extended key usage and CN of a certificate (the chain
- * and CN cached by digest); the user it names into name. */
-static int trusted_cert(cairn_verifier_t *v, const mbedtls_x509_crt *crt,
+ * and CN cached by digest); the user it names into name. what names the
+ * message in errors. */
+static int trusted_cert(cairn_verifier_t *v, const char *what, const mbedtls_x509_crt *crt,
                         const uint8_t cdig[CAIRN_SHA256_LEN], char name[NAME_MAX_LEN],
                         cairn_error_t *err)
 {
@@ -342,7 +396,7 @@ static int trusted_cert(cairn_verifier_t *v, const mbedtls_x509_crt *crt,
         char why[256];
         mbedtls_x509_crt_verify_info(why, sizeof(why), "", flags);
         why[strcspn(why, "\n")] = '\0';
-        return errcode(err, -EACCES, "signed request: certificate not trusted: %s", why);
+        return errcode(err, -EACCES, "%s: certificate not trusted: %s", what, why);
     }
     /* RFC 5280 4.2.1.12: without the extension any use is allowed; with it,
      * clientAuth or anyExtendedKeyUsage must be listed (a server's
@@ -350,8 +404,9 @@ static int trusted_cert(cairn_verifier_t *v, const mbedtls_x509_crt *crt,
     if (mbedtls_x509_crt_check_extended_key_usage(crt, MBEDTLS_OID_CLIENT_AUTH,
                                                   MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)) != 0)
         return errcode(err, -EACCES,
-                       "signed request: the certificate is not for client authentication (its "
-                       "extended key usage lacks clientAuth)");
+                       "%s: the certificate is not for client authentication (its extended key "
+                       "usage lacks clientAuth)",
+                       what);
     int rc = subject_cn(crt, name, NAME_MAX_LEN, err);
     if (rc < 0)
         return rc;
@@ -441,6 +496,24 @@ static int seen_add(cairn_verifier_t *v, int64_t time_ms, const uint8_t digest[C
     return 0;
 }
 
+/* Whether sig is the signature over digest of the key of cert (DER), a
+ * certificate trusted_cert accepts: parsed into crt (initialised and freed
+ * by the caller), its CN into name. what names the message in errors. */
+static int signed_by(cairn_verifier_t *v, const char *what, ProtobufCBinaryData cert,
+                     ProtobufCBinaryData sig, const uint8_t digest[CAIRN_SHA256_LEN],
+                     mbedtls_x509_crt *crt, char name[NAME_MAX_LEN], cairn_error_t *err)
+{
+    if (mbedtls_x509_crt_parse_der(crt, cert.data, cert.len) != 0)
+        return errcode(err, -EACCES, "%s: the certificate does not parse", what);
+    uint8_t cdig[CAIRN_SHA256_LEN];
+    cairn_sha256(cert.data, cert.len, cdig);
+    int rc = trusted_cert(v, what, crt, cdig, name, err);
+    if (rc == 0 && mbedtls_pk_verify(&crt->pk, MBEDTLS_MD_SHA256, digest, CAIRN_SHA256_LEN,
+                                     sig.data, sig.len) != 0)
+        rc = errcode(err, -EACCES, "%s: the signature is not the certificate's", what);
+    return rc;
+}
+
 int cairn_verifier_check(cairn_verifier_t *v, const Cairn__SignedRequest *r, int64_t now_ms,
                          char *user, size_t user_size, cairn_error_t *err)
 {
@@ -459,30 +532,67 @@ int cairn_verifier_check(cairn_verifier_t *v, const Cairn__SignedRequest *r, int
     if (r->nonce.len < SIGN_NONCE_LEN || r->nonce.len > SIGN_NONCE_MAX)
         return errcode(err, -EACCES, "signed request without a nonce of %d to %d bytes",
                        SIGN_NONCE_LEN, SIGN_NONCE_MAX);
-    int rc = for_this_scheduler(v, r->scheduler, err);
+    int rc = for_this_scheduler(v, "signed request", r->scheduler, err);
     if (rc < 0)
         return rc;
+    uint8_t digest[CAIRN_SHA256_LEN];
+    signed_digest(r->scheduler, r->time_ms, r->nonce.data, r->nonce.len, r->request.data,
+                  r->request.len, digest);
     mbedtls_x509_crt crt;
     mbedtls_x509_crt_init(&crt);
-    if (mbedtls_x509_crt_parse_der(&crt, r->certificate.data, r->certificate.len) != 0) {
-        mbedtls_x509_crt_free(&crt);
-        return errcode(err, -EACCES, "signed request: the certificate does not parse");
-    }
-    uint8_t cdig[CAIRN_SHA256_LEN], digest[CAIRN_SHA256_LEN];
-    cairn_sha256(r->certificate.data, r->certificate.len, cdig);
     char name[NAME_MAX_LEN];
-    rc = trusted_cert(v, &crt, cdig, name, err);
-    if (rc == 0) {
-        signed_digest(r->scheduler, r->time_ms, r->nonce.data, r->nonce.len, r->request.data,
-                      r->request.len, digest);
-        if (mbedtls_pk_verify(&crt.pk, MBEDTLS_MD_SHA256, digest, sizeof(digest), r->signature.data,
-                              r->signature.len) != 0)
-            rc = errcode(err, -EACCES, "signed request: the signature is not the certificate's");
-    }
+    rc = signed_by(v, "signed request", r->certificate, r->signature, digest, &crt, name, err);
     mbedtls_x509_crt_free(&crt);
     if (rc == 0)
         rc = seen_add(v, r->time_ms, digest, now_ms, err);
     if (rc == 0)
         snprintf(user, user_size, "%s", name);
+    return rc;
+}
+
+/* Whether a name of the certificate is the node's (cert_names). */
+typedef struct name_match {
+    const char *node;
+    bool found;
+} name_match_t;
+
+static void match_node(const unsigned char *p, size_t len, void *arg)
+{
+    name_match_t *m = arg;
+    /* literal names only: a wildcard would let one certificate hold a
+     * whole family of node names */
+    if (len && p[0] != '*' && strlen(m->node) == len && !strncasecmp(m->node, (const char *)p, len))
+        m->found = true;
+}
+
+int cairn_verifier_check_register(cairn_verifier_t *v, const Cairn__Auth *a,
+                                  const uint8_t *challenge, size_t clen, const char *node, char *cn,
+                                  size_t cn_size, bool *named, cairn_error_t *err)
+{
+    static const char what[] = "worker certificate";
+    *named = false;
+    if (!a || !a->certificate.len || !a->signature.len)
+        return errcode(err, -EACCES,
+                       "the worker did not sign its registration with a certificate (start it "
+                       "with --tls-cert, a version of cairn-worker that signs)");
+    if (!clen || a->nonce.len < SIGN_NONCE_LEN || a->nonce.len > SIGN_NONCE_MAX)
+        return errcode(err, -EACCES, "%s: no challenge, or no nonce of %d to %d bytes", what,
+                       SIGN_NONCE_LEN, SIGN_NONCE_MAX);
+    int rc = for_this_scheduler(v, "the worker's registration", a->scheduler, err);
+    if (rc < 0)
+        return rc;
+    uint8_t digest[CAIRN_SHA256_LEN];
+    register_digest(challenge, clen, a->nonce.data, a->nonce.len, node, a->scheduler, digest);
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    char name[NAME_MAX_LEN];
+    rc = signed_by(v, what, a->certificate, a->signature, digest, &crt, name, err);
+    if (rc == 0) {
+        name_match_t m = {.node = node ? node : ""};
+        cert_names(&crt, match_node, &m);
+        *named = m.found;
+        snprintf(cn, cn_size, "%s", name);
+    }
+    mbedtls_x509_crt_free(&crt);
     return rc;
 }

@@ -1,5 +1,7 @@
 /* Signed client requests: who a tls+tcp:// client is, from its TLS client
- * certificate (see SignedRequest in client.proto). Debian 12's nng 1.5.2
+ * certificate (see SignedRequest in client.proto); and signed worker
+ * registrations: which certificate a tls+tcp:// worker holds (Auth in
+ * worker.proto). Debian 12's nng 1.5.2
  * verifies the peer's certificate but does not expose it, so the client
  * also proves, per request, that it holds that certificate's key.
  * mbedtls (which nng's TLS already uses) does the X.509 and signatures.
@@ -9,15 +11,23 @@
  * dialed, which nng's TLS checked against the scheduler's certificate), so
  * another scheduler refuses it; and the scheduler remembers what it
  * accepted for as long as the time would be accepted, so a copy sent again
- * is refused. */
+ * is refused.
+ *
+ * A worker's registration is signed over the random challenge the
+ * scheduler sent on that connection (answered once: proto/join.h), its own
+ * nonce, its node name and the scheduler's name as it dialed it, so it is
+ * worth nothing on another connection, for another name or to another
+ * scheduler. */
 #ifndef CAIRN_PROTO_SIGN_H
 #define CAIRN_PROTO_SIGN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/error.h"
 #include "proto/client.pb-c.h"
+#include "proto/worker.pb-c.h"
 
 /* How far a request's time may be from the scheduler's clock. */
 #define CAIRN_SIGN_SKEW_MS (5 * 60 * 1000)
@@ -39,6 +49,14 @@ void cairn_signer_close(cairn_signer_t *s);
 int cairn_signer_wrap(cairn_signer_t *s, const uint8_t *req, size_t req_len, int64_t now_ms,
                       uint8_t **out, size_t *out_len, cairn_error_t *err);
 
+/* Sign a worker's registration for the scheduler s was opened for: over
+ * challenge (clen bytes, sent by the scheduler on this connection), the
+ * nonce the caller put in a->nonce, and node. Sets a->certificate (DER),
+ * a->scheduler and a->signature, which point into s until its next use.
+ * 0, or -EIO with err. */
+int cairn_signer_register(cairn_signer_t *s, const uint8_t *challenge, size_t clen,
+                          const char *node, Cairn__Auth *a, cairn_error_t *err);
+
 typedef struct cairn_verifier cairn_verifier_t;
 
 /* Trust client certificates signed by the CAs in ca_pem, for requests
@@ -58,5 +76,16 @@ void cairn_verifier_close(cairn_verifier_t *v);
  * err saying what failed. */
 int cairn_verifier_check(cairn_verifier_t *v, const Cairn__SignedRequest *r, int64_t now_ms,
                          char *user, size_t user_size, cairn_error_t *err);
+/* Check a worker's answer a to challenge (clen bytes) for node: signed for
+ * this scheduler; the certificate trusted as a client's is (chain, dates,
+ * clientAuth, CN); the signature its key's over challenge, a->nonce, node
+ * and a->scheduler. No time or replay check: the caller's challenge is
+ * fresh per connection and answered once. On success (0) the subject CN
+ * goes to cn and *named says whether node is one of the certificate's
+ * names (its CN or a DNS subjectAltName, ignoring case; wildcards name no
+ * node); otherwise -EACCES with err saying what failed. */
+int cairn_verifier_check_register(cairn_verifier_t *v, const Cairn__Auth *a,
+                                  const uint8_t *challenge, size_t clen, const char *node, char *cn,
+                                  size_t cn_size, bool *named, cairn_error_t *err);
 
 #endif

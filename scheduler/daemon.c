@@ -67,6 +67,7 @@ static void config_line(const sched_daemon_t *d, char *buf, size_t n)
              "restart_grace_ms=%lld register_timeout_ms=%lld kill_grace_ms=%lld "
              "max_reservations=%u prefetch=%s "
              "join_key=%s tls_cert=%s tls_ca=%s admins=%s allow_anonymous_writes=%d "
+             "allow_any_node_name=%d "
              "secret_pattern=%s "
              "max_tasks=%u max_argv=%u max_env=%u max_needs=%u max_string=%zu",
              d->workers.url, d->clients.url, (long long)c->heartbeat_interval_ms,
@@ -74,7 +75,7 @@ static void config_line(const sched_daemon_t *d, char *buf, size_t n)
              (long long)c->register_timeout_ms, (long long)c->kill_grace_ms, c->max_reservations,
              prefetch, c->join_key_file ? c->join_key_file : "-", c->tls_cert ? c->tls_cert : "-",
              c->tls_ca ? c->tls_ca : "-", c->admins && *c->admins ? c->admins : "-",
-             c->allow_anonymous_writes,
+             c->allow_anonymous_writes, c->allow_any_node_name,
              c->secret_pattern ? c->secret_pattern : PROV_SECRET_PATTERN_DEFAULT,
              c->limits.max_tasks, c->limits.max_argv, c->limits.max_env, c->limits.max_needs,
              c->limits.max_string);

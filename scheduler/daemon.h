@@ -50,6 +50,9 @@ typedef struct sched_daemon_config {
     conv_limits_t limits;
     const char *admins;         /* users and @groups allowed to act on every job; NULL: none */
     int allow_anonymous_writes; /* anonymous (tcp://) clients may submit and cancel */
+    /* a worker with a verified certificate may take any node name, not only
+     * its certificate's CN or DNS names (the name is bound to the CN) */
+    int allow_any_node_name;
     const char *secret_pattern; /* env names whose values provenance masks (provenance.h) */
     int64_t sample_interval_ms; /* census of waiting demand and idle GPUs (usage.h) */
     int64_t usage_retention_ms; /* usage samples older than this are dropped */

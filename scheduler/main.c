@@ -64,7 +64,11 @@ static void usage(FILE *f)
         "      --tls-cert FILE         certificate and private key (PEM) for tls+tcp://\n"
         "                              endpoints\n"
         "      --tls-ca FILE           CA certificates (PEM): workers and clients on tls+tcp://\n"
-        "                              must present a certificate it signed\n"
+        "                              must present a certificate it signed; a worker is\n"
+        "                              its certificate's CN and must be named after it\n"
+        "      --allow-any-node-name   with --tls-ca, a worker may register under any node\n"
+        "                              name, not only its certificate's CN or DNS names (the\n"
+        "                              name is still bound to its CN until the node is down)\n"
         "      --join-key FILE         workers must prove they hold this secret (mode 600,\n"
         "                              16 bytes or more) to join; none by default\n"
         "      --no-prefetch           never queue a task on a full node behind a running\n"
@@ -105,6 +109,7 @@ enum {
     OPT_TLS_CERT,
     OPT_TLS_CA,
     OPT_REGISTER_TIMEOUT,
+    OPT_ANY_NODE_NAME,
 };
 
 static const struct option opts[] = {
@@ -128,6 +133,7 @@ static const struct option opts[] = {
     {"sample-interval", required_argument, NULL, OPT_SAMPLE_INTERVAL},
     {"usage-retention", required_argument, NULL, OPT_USAGE_RETENTION},
     {"allow-anonymous-writes", no_argument, NULL, OPT_ANON_WRITES},
+    {"allow-any-node-name", no_argument, NULL, OPT_ANY_NODE_NAME},
     {"no-prefetch", no_argument, NULL, OPT_NO_PREFETCH},
     {"join-key", required_argument, NULL, OPT_JOIN_KEY},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
@@ -221,7 +227,7 @@ static int load_config(options_t *o, const char *path, char *why, size_t n)
         for (const struct option *q = opts; q->name && !opt; q++)
             if (!strcmp(q->name, key) &&
                 (q->has_arg == required_argument || q->val == OPT_ANON_WRITES ||
-                 q->val == OPT_NO_PREFETCH) &&
+                 q->val == OPT_NO_PREFETCH || q->val == OPT_ANY_NODE_NAME) &&
                 strcmp(key, "config") != 0)
                 opt = q;
         if (!opt) {
@@ -317,26 +323,25 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
     case OPT_TLS_CA:
         o->cfg.tls_ca = keep_str(o, arg);
         return 0;
-    case OPT_NO_PREFETCH: /* from the command line: no value */
+    case OPT_NO_PREFETCH: /* flags: no value on the command line */
+    case OPT_ANON_WRITES:
+    case OPT_ANY_NODE_NAME: {
+        bool on;
         if (!arg || !strcmp(arg, "true") || !strcmp(arg, "yes") || !strcmp(arg, "1"))
-            o->cfg.no_prefetch = true;
+            on = true;
         else if (!strcmp(arg, "false") || !strcmp(arg, "no") || !strcmp(arg, "0"))
-            o->cfg.no_prefetch = false;
+            on = false;
         else {
             snprintf(why, n, "invalid value '%s' (true or false)", arg);
             return -1;
         }
+        if (c == OPT_NO_PREFETCH)
+            o->cfg.no_prefetch = on;
+        else
+            *(c == OPT_ANON_WRITES ? &o->cfg.allow_anonymous_writes : &o->cfg.allow_any_node_name) =
+                on;
         return 0;
-    case OPT_ANON_WRITES: /* from the command line: no value */
-        if (!arg || !strcmp(arg, "true") || !strcmp(arg, "yes") || !strcmp(arg, "1"))
-            o->cfg.allow_anonymous_writes = 1;
-        else if (!strcmp(arg, "false") || !strcmp(arg, "no") || !strcmp(arg, "0"))
-            o->cfg.allow_anonymous_writes = 0;
-        else {
-            snprintf(why, n, "invalid value '%s' (true or false)", arg);
-            return -1;
-        }
-        return 0;
+    }
     case OPT_LOG_FILE:
         o->log_file = keep_str(o, arg);
         return 0;

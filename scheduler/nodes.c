@@ -284,13 +284,12 @@ void nodes_pending_expire(nodes_t *n, int64_t timeout_ms)
     }
 }
 
-bool nodes_challenge_take(nodes_t *n, uint32_t pipe, uint8_t out[CAIRN_JOIN_CHALLENGE_LEN])
+bool nodes_challenge_get(nodes_t *n, uint32_t pipe, uint8_t out[CAIRN_JOIN_CHALLENGE_LEN])
 {
     pending_pipe_t *x = pending_find(n, pipe);
     if (!x || !x->challenged)
         return false;
     memcpy(out, x->c, CAIRN_JOIN_CHALLENGE_LEN);
-    x->challenged = false;
     return true;
 }
 

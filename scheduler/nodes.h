@@ -22,6 +22,9 @@
 
 typedef struct nodes nodes_t;
 
+/* A node's identity: "certificate CN=" and a CN of up to 255 bytes. */
+#define NODE_IDENT_MAX 288
+
 /* What the daemon knows of a node beyond the core's state. */
 typedef struct node_link {
     uint32_t pipe;         /* nng pipe id, 0 = not connected */
@@ -35,19 +38,18 @@ typedef struct node_link {
     uint64_t mem_used, mem_total;
     /* the worker process's incarnation and the newest task event applied
      * from it (Register.incarnation); the identity the node's name is bound
-     * to ("uid N", "address A"); saved by nodes_save_seqs; seq_dirty: to be
-     * written with the next commit */
+     * to ("uid N", "address A", "certificate CN=C"); saved by
+     * nodes_save_seqs; seq_dirty: to be written with the next commit */
     uint64_t incarnation, last_seq;
     bool seq_dirty;
-    char ident[64];
+    char ident[NODE_IDENT_MAX];
     /* attempts placed on this node, not yet delivered */
     uint64_t *pending;
     size_t npending, pending_cap;
 } node_link_t;
 
-/* A worker connection not registered yet, with the join challenge sent
- * on it (answered at most once). Bounded: at most NODES_PENDING_PER_ADDR
- * from one network address and NODES_PENDING_MAX in all. */
+/* A worker connection not registered yet, with the challenge sent on it. Bounded: at most
+ * NODES_PENDING_PER_ADDR from one network address and NODES_PENDING_MAX in all. */
 #define NODES_PENDING_MAX 65536
 #define NODES_PENDING_PER_ADDR 32
 typedef struct pending_pipe {
@@ -97,8 +99,10 @@ pending_pipe_t *nodes_pending_add(nodes_t *n, nng_pipe p);
 void nodes_pending_remove(nodes_t *n, uint32_t pipe);
 /* Close the connections not registered within timeout_ms. */
 void nodes_pending_expire(nodes_t *n, int64_t timeout_ms);
-/* The challenge sent on pipe, taken out of the table (answered once). */
-bool nodes_challenge_take(nodes_t *n, uint32_t pipe, uint8_t out[CAIRN_JOIN_CHALLENGE_LEN]);
+/* The challenge sent on pipe. It holds until an answer to it fails (a new
+ * one replaces it) or the worker is accepted (the entry goes): a worker
+ * refused for another reason (its name is taken) answers it again. */
+bool nodes_challenge_get(nodes_t *n, uint32_t pipe, uint8_t out[CAIRN_JOIN_CHALLENGE_LEN]);
 /* A new challenge for p (tracked as pending): 0, -EBUSY (refused past the
  * bounds) or another error of the random source. */
 int nodes_challenge_new(nodes_t *n, nng_pipe p, uint8_t out[CAIRN_JOIN_CHALLENGE_LEN]);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "proto/sign.h"
 #include "proto/validate.h"
 #include "scheduler/daemon_private.h"
 
@@ -90,37 +91,109 @@ static void reconcile(sched_daemon_t *d, uint32_t node, const Cairn__Register *r
     free(seen);
 }
 
-/* With a join key: 1 if reg proves the worker holds it (answering the
- * challenge sent on this connection), and proof gets the scheduler's own
- * proof for the reply; else 0 and a new challenge goes back, after a
- * warning when a wrong answer came. */
-static int join_check(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Register *reg,
-                      uint8_t proof[CAIRN_JOIN_HMAC_LEN])
+/* A node's identity when it proved a certificate: this, then the CN. */
+#define CERT_IDENT "certificate CN="
+
+/* Whether workers prove their certificate: the worker endpoint is TLS
+ * and the scheduler verifies peers against --tls-ca. */
+static bool certs_required(const sched_daemon_t *d)
+{
+    return d->verifier && !strncmp(d->workers.url, "tls+", 4);
+}
+
+/* Whether workers must answer a challenge on each connection. */
+static bool auth_required(const sched_daemon_t *d)
+{
+    return d->join_key || certs_required(d);
+}
+
+/* What a worker that has not answered is told it needs. */
+static const char *auth_needed_text(const sched_daemon_t *d)
+{
+    if (d->join_key && certs_required(d))
+        return "authentication required: the cluster's --join-key, and the registration "
+               "signed with the worker's certificate (--tls-cert)";
+    if (d->join_key)
+        return "authentication required: start the worker with the cluster's --join-key";
+    return "authentication required: the registration signed with the worker's certificate "
+           "(--tls-cert)";
+}
+
+/* The worker's certificate, proven on this connection (its answer a to
+ * challenge c): its identity "certificate CN=..." into ident; the node name
+ * must be one of the certificate's names unless --allow-any-node-name. */
+static int cert_check(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Register *reg,
+                      const uint8_t *c, size_t clen, char *ident, size_t identsz,
+                      cairn_error_t *err)
+{
+    bool verified = false, named = false;
+    char cn[256];
+    if (nng_pipe_get_bool(from->pipe, NNG_OPT_TLS_VERIFIED, &verified) != 0 || !verified)
+        return errcode(err, -EACCES, "its TLS connection has no verified client certificate");
+    int rc = cairn_verifier_check_register(d->verifier, reg->auth, c, clen, reg->node_name, cn,
+                                           sizeof(cn), &named, err);
+    if (rc < 0)
+        return rc;
+    if (!named && !d->cfg.allow_any_node_name)
+        return errcode(err, -EACCES,
+                       "node name %.64s is not its certificate's (CN=%.64s): name the worker "
+                       "after its certificate's CN or a DNS name in it, or start the scheduler "
+                       "with --allow-any-node-name",
+                       reg->node_name, cn);
+    snprintf(ident, identsz, CERT_IDENT "%s", cn);
+    return 0;
+}
+
+/* Where authentication is required (a join key, or certificates on a TLS
+ * endpoint that verifies them): 1 if reg answers the challenge sent on
+ * this connection with everything required; then
+ * proof gets the scheduler's own join-key proof for the reply and, with a
+ * certificate, ident its identity. Else 0: a refusal with a new challenge
+ * went back, after a warning when a wrong answer came. */
+static int auth_check(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Register *reg,
+                      uint8_t proof[CAIRN_JOIN_HMAC_LEN], char *ident, size_t identsz)
 {
     uint8_t c[CAIRN_JOIN_CHALLENGE_LEN];
     const Cairn__Auth *a = reg->auth;
-    bool had = nodes_challenge_take(d->nodes, from->pipe.id, c);
-    if (a && had &&
-        cairn_join_check(d->join_key, c, sizeof(c), a->nonce.data, a->nonce.len, reg->node_name,
-                         a->hmac.data, a->hmac.len)) {
-        cairn_join_prove(d->join_key, c, sizeof(c), a->nonce.data, a->nonce.len, reg->node_name,
-                         proof);
+    bool had = nodes_challenge_get(d->nodes, from->pipe.id, c);
+    cairn_error_t err = {{0}};
+    const char *why = NULL; /* logged */
+    const char *tell = auth_needed_text(d);
+    if (!a || !had) {
+        if (a)
+            why = "answer to no challenge";
+        else if (had) /* challenged on this connection before, and no answer */
+            why = d->join_key ? "it does not hold the join key" : "it did not sign the challenge";
+    } else if (d->join_key && !a->hmac.len) {
+        why = "it does not hold the join key";
+    } else if (d->join_key &&
+               !cairn_join_check(d->join_key, c, sizeof(c), a->nonce.data, a->nonce.len,
+                                 reg->node_name, a->hmac.data, a->hmac.len)) {
+        why = "wrong join key";
+        tell = "authentication failed: this scheduler's join key differs";
+    } else if (certs_required(d) &&
+               cert_check(d, from, reg, c, sizeof(c), ident, identsz, &err) < 0) {
+        why = tell = err.text;
+    } else {
+        if (d->join_key)
+            cairn_join_prove(d->join_key, c, sizeof(c), a->nonce.data, a->nonce.len, reg->node_name,
+                             proof);
         return 1;
     }
-    char addr[64];
+    char addr[64], esc[200];
     remote_addr(from->pipe, addr, sizeof(addr));
-    if (a)
-        cairn_log(d->log, CAIRN_LOG_WARN, "worker %s (%s) refused: %s (its key %s, ours %s)",
-                  reg->node_name, addr[0] ? addr : "local",
-                  had ? "wrong join key" : "answer to no challenge",
-                  a->key_id && a->key_id[0] ? a->key_id : "?", d->join_key->id);
-    else if (had) /* challenged on this connection before, and no answer */
-        cairn_log(d->log, CAIRN_LOG_WARN, "worker %s (%s) refused: it does not hold the join key",
-                  reg->node_name, addr[0] ? addr : "local");
+    cairn_log_escape(reg->node_name, esc, 100);
+    if (why && !strcmp(why, "wrong join key"))
+        cairn_log(d->log, CAIRN_LOG_WARN,
+                  "worker %s (%s) refused: wrong join key (its key %s, ours %s)", esc,
+                  addr[0] ? addr : "local", a->key_id && a->key_id[0] ? a->key_id : "?",
+                  d->join_key->id);
+    else if (why)
+        cairn_log(d->log, CAIRN_LOG_WARN, "worker %s (%s) refused: %s", esc,
+                  addr[0] ? addr : "local", why);
     Cairn__RegisterReply rep = CAIRN__REGISTER_REPLY__INIT;
     rep.accepted = false;
-    rep.error = a ? "authentication failed: this scheduler's join key differs"
-                  : "authentication required: start the worker with the cluster's --join-key";
+    rep.error = (char *)tell;
     if (nodes_challenge_new(d->nodes, from->pipe, c) == 0) {
         rep.challenge.data = c;
         rep.challenge.len = sizeof(c);
@@ -131,20 +204,23 @@ static int join_check(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
 
 /* A node's name is bound to the identity it registered with; while the
  * node is not down (away, or returning after a restart) another identity
- * cannot take it. Returns false (err says why) for such a takeover. */
-static bool ident_may_take(sched_daemon_t *d, const char *name, const char *ident,
+ * cannot take it. A name bound to the connection's own address or uid
+ * (peer) may be bound to a certificate proven from there: the step from
+ * address to certificate when a cluster turns certificates on. Returns
+ * false (err says why) for a takeover. */
+static bool ident_may_take(sched_daemon_t *d, const char *name, const char *ident, const char *peer,
                            cairn_error_t *err)
 {
     uint32_t node;
     node_link_t *l;
     if (sched_node_find(d->core, name, &node) < 0 || !(l = nodes_link(d->nodes, d->core, node)) ||
-        !l->ident[0] || !strcmp(l->ident, ident) ||
+        !l->ident[0] || !strcmp(l->ident, ident) || (peer[0] && !strcmp(l->ident, peer)) ||
         sched_node_state(d->core, node) == SCHED_NODE_DOWN)
         return true;
     errcode(err, -EEXIST,
-            "node %.64s is the worker at %s, not down yet: one at %s may take the name once "
-            "it is down (--heartbeat-timeout; --restart-grace after a restart), or use another "
-            "--name",
+            "node %.64s is the worker at %.80s, not down yet: one at %.80s may take the name "
+            "once it is down (--heartbeat-timeout; --restart-grace after a restart), or use "
+            "another --name",
             name, l->ident, ident[0] ? ident : "an unknown peer");
     return false;
 }
@@ -155,7 +231,8 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     cairn_error_t err = {{0}};
     conv_node_t *cn = NULL;
     uint32_t node;
-    char esc[200], ident[64];
+    char esc[200], ident[NODE_IDENT_MAX], peer[64];
+    uint8_t proof[CAIRN_JOIN_HMAC_LEN];
     bool network;
     const char *bad = cairn_name_problem(reg->node_name, 255, true);
     if (bad) {
@@ -168,14 +245,15 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
                  reg->protocol_version, CAIRN_PROTO_VERSION);
         goto refuse;
     }
-    nodes_pipe_ident(from->pipe, ident, sizeof(ident), &network);
-    if (!ident_may_take(d, reg->node_name, ident, &err))
-        goto refuse;
-    uint8_t proof[CAIRN_JOIN_HMAC_LEN];
-    if (d->join_key && join_check(d, from, reg, proof) != 1)
+    /* who it is: where it connects from, or the certificate it proves */
+    nodes_pipe_ident(from->pipe, peer, sizeof(peer), &network);
+    snprintf(ident, sizeof(ident), "%s", peer);
+    if (auth_required(d) && auth_check(d, from, reg, proof, ident, sizeof(ident)) != 1)
         return;
     if (d->join_key)
         rep.proof = (ProtobufCBinaryData){.len = sizeof(proof), .data = proof};
+    if (!ident_may_take(d, reg->node_name, ident, peer, &err))
+        goto refuse;
     if (conv_node_build(reg, &cn, &err) < 0)
         goto refuse;
     if (sched_node_find(d->core, reg->node_name, &node) == 0) {
@@ -259,11 +337,14 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
         snprintf(who, sizeof(who), "node:%.255s", reg->node_name);
         snprintf(target, sizeof(target), "node %.255s", reg->node_name);
         batch_audit(d, who, "node_join", target,
-                    "address=%s cores=%u gpus=%d worker_version=%s topology=%s join_key=%s",
+                    "address=%s cores=%u gpus=%d worker_version=%s topology=%s join_key=%s "
+                    "certificate=%s",
                     l->addr[0] ? l->addr : "local", (unsigned)conv_node_desc(cn)->ncores,
                     conv_node_desc(cn)->ngpus, reg->worker_version ? reg->worker_version : "",
                     reg->topology_fingerprint ? reg->topology_fingerprint : "",
-                    d->join_key ? "verified" : "none");
+                    d->join_key ? "verified" : "none",
+                    strncmp(ident, CERT_IDENT, strlen(CERT_IDENT)) ? "none"
+                                                                   : ident + strlen(CERT_IDENT));
     }
     cairn_net_pipe_authenticate(d->workers.net, from->pipe, NULL); /* its full message limit */
     outbox_to_worker(d->out, from, CAIRN_MSG_REGISTER_REPLY, &rep.base, false);
@@ -276,6 +357,7 @@ refuse:
     nodes_pending_add(d->nodes, from->pipe); /* not registered: bounded and expires */
     rep.accepted = false;
     rep.error = err.text;
+    rep.proof = (ProtobufCBinaryData){0};
     outbox_to_worker(d->out, from, CAIRN_MSG_REGISTER_REPLY, &rep.base, false);
     conv_node_destroy(cn);
 }

@@ -77,8 +77,10 @@ struct worker_link {
     uint64_t heartbeat_seq;
     uint64_t incarnation; /* random, non-zero: Register.incarnation */
 
-    /* the join challenge of this connection, and whether it was answered */
+    /* the join challenge of this connection, and whether it was answered
+     * (with the join key's HMAC, the certificate's signature, or both) */
     const cairn_join_key_t *join_key;
+    cairn_signer_t *signer;
     uint8_t challenge[64];
     size_t challenge_len;
     bool answered;
@@ -260,12 +262,18 @@ static void send_register(worker_link_t *l)
     uint8_t nonce[CAIRN_JOIN_NONCE_LEN], hmac[CAIRN_JOIN_HMAC_LEN];
     cairn_error_t err;
 
-    if (l->join_key && l->challenge_len && cairn_join_random(nonce, sizeof(nonce)) == 0) {
-        cairn_join_answer(l->join_key, l->challenge, l->challenge_len, nonce, sizeof(nonce),
-                          reg->node_name, hmac);
-        auth.key_id = (char *)l->join_key->id;
+    if ((l->join_key || l->signer) && l->challenge_len &&
+        cairn_join_random(nonce, sizeof(nonce)) == 0) {
         auth.nonce = (ProtobufCBinaryData){.len = sizeof(nonce), .data = nonce};
-        auth.hmac = (ProtobufCBinaryData){.len = sizeof(hmac), .data = hmac};
+        if (l->join_key) {
+            cairn_join_answer(l->join_key, l->challenge, l->challenge_len, nonce, sizeof(nonce),
+                              reg->node_name, hmac);
+            auth.key_id = (char *)l->join_key->id;
+            auth.hmac = (ProtobufCBinaryData){.len = sizeof(hmac), .data = hmac};
+        }
+        if (l->signer && cairn_signer_register(l->signer, l->challenge, l->challenge_len,
+                                               reg->node_name, &auth, &err) < 0)
+            cairn_log(l->log, CAIRN_LOG_ERROR, "%s", err.text); /* the scheduler says it lacks it */
         r.auth = &auth;
         l->answered = true;
         memcpy(l->nonce, nonce, sizeof(nonce));
@@ -353,16 +361,16 @@ static void on_register_reply(worker_link_t *l, const ProtobufCMessage *msg)
             memcpy(l->challenge, rr->challenge.data, rr->challenge.len);
             l->challenge_len = rr->challenge.len;
         }
-        if (first && l->join_key) {
+        if (first && (l->join_key || l->signer)) {
             send_register(l); /* answer the challenge at once */
             return;
         }
-        if (rr->challenge.len > 0 && !l->join_key)
+        if (rr->challenge.len > 0 && !l->join_key && !l->signer)
             cairn_log(l->log, CAIRN_LOG_ERROR,
                       "the scheduler asks for the cluster's join key, which this worker was "
                       "not given (--join-key); retrying in %" PRIu32 " ms",
                       l->backoff_ms);
-        else if (rr->challenge.len > 0)
+        else if (rr->challenge.len > 0 && !l->signer)
             cairn_log(l->log, CAIRN_LOG_ERROR,
                       "the scheduler refused this worker's join key (%s): %s; retrying in "
                       "%" PRIu32 " ms",
@@ -566,6 +574,7 @@ int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
     l->log = cfg->log;
     l->retry_min_ms = cfg->retry_min_ms ? cfg->retry_min_ms : LINK_RETRY_MIN_MS;
     l->join_key = cfg->join_key;
+    l->signer = cfg->signer;
     l->retry_max_ms = cfg->retry_max_ms ? cfg->retry_max_ms : LINK_RETRY_MAX_MS;
     if (l->retry_max_ms < l->retry_min_ms)
         l->retry_max_ms = l->retry_min_ms;

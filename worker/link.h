@@ -26,6 +26,7 @@
 #include "common/log.h"
 #include "proto/envelope.h"
 #include "proto/join.h"
+#include "proto/sign.h"
 
 typedef struct worker_link worker_link_t;
 
@@ -49,6 +50,11 @@ typedef struct worker_link_config {
     /* Certificate and CA for a tls+tcp:// URL (proto/net.h): the scheduler's
      * certificate is verified against the CA and the URL's host name. */
     const char *tls_cert, *tls_ca;
+    /* The same certificate's key, opened for url, to sign the answer to the
+     * scheduler's challenge (proto/sign.h): a scheduler that verifies
+     * workers' certificates takes the worker to be its CN. NULL: none.
+     * Borrowed for the link's lifetime. */
+    cairn_signer_t *signer;
 } worker_link_config_t;
 
 typedef struct worker_link_callbacks {

@@ -7,7 +7,12 @@
 # job of the client "nobody" (a user every Debian host has) is nobody's and
 # runs as nobody on the root worker; bob may not cancel it; the
 # administrator ops may, and may rerun it only with --as-me (a warning).
-# A certificate for servers only cannot be a client's.
+# A certificate for servers only cannot be a client's. Workers are their
+# certificate's CN (each registration signed with its key over the
+# connection's challenge): one is refused under another certificate's
+# name; the name of a node that is away stays its certificate's, even for
+# a second valid certificate that names it, from the same address; the
+# node comes back with its own.
 #   sh tls.sh BIN_DIR TESTS_DIR
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -35,6 +40,9 @@ cert client /CN=nobody
 cert bob /CN=bob
 cert ops /CN=ops
 cert srvonly /CN=root extendedKeyUsage=serverAuth
+cert node1 /CN=node1 extendedKeyUsage=clientAuth
+cert node2 /CN=node2 extendedKeyUsage=clientAuth
+cert spare /CN=spare subjectAltName=DNS:node1
 
 ports=$(python3 -c 'import socket
 s=[socket.socket() for _ in range(2)]
@@ -46,7 +54,7 @@ wurl="tls+tcp://127.0.0.1:$wport"
 curl_="tls+tcp://127.0.0.1:$cport"
 
 "$bin/cairn-scheduler" --state-dir "$dir/state" --workers "$wurl" --clients "$curl_" \
-    --tls-cert server.pem --tls-ca ca.pem --admins ops \
+    --tls-cert server.pem --tls-ca ca.pem --admins ops --heartbeat-timeout 60s \
     --log-file "$dir/scheduler.log" &
 pids="$pids $!"
 "$bin/cairn-worker" --scheduler "$wurl" --tls-cert worker.pem --tls-ca ca.pem \
@@ -142,5 +150,47 @@ rc=$?
 if [ $rc -ne 0 ] && ! grep -q "job_id\|tls-job" out.txt; then
     ok "a certificate for servers only is refused (exit $rc: $(head -1 err.txt))"
 else bad "the server-only certificate was served: exit $rc, $(cat out.txt err.txt)"; fi
+
+# --- workers' names and certificates
+worker() { # NAME CERT: a worker named NAME with CERT.pem; its pid in wpid
+    "$bin/cairn-worker" --scheduler "$wurl" --tls-cert "$2.pem" --tls-ca ca.pem \
+        --state-dir "$dir/$1-$2" --name "$1" --topology "$tests/topologies/cpu-only-1s.xml" \
+        --log-file "$dir/$1-$2.log" &
+    wpid=$!
+    pids="$pids $wpid"
+}
+stop() { kill -"$1" "$2"; wait "$2" 2>/dev/null; }
+logged() { grep -qF -- "$2" "$1"; }
+count() { grep -cF -- "$2" "$1"; }
+node_up() { cli nodes 2>/dev/null | grep -q "^$1 .*up"; }
+registered() { [ "$(count scheduler.log "node $1 registered")" -ge "$2" ]; }
+
+worker node1 node2
+if wait_for "the refusal of node2's certificate as node1" logged scheduler.log \
+    "worker node1 (127.0.0.1) refused: node name node1 is not its certificate's (CN=node2)" &&
+    wait_for "the worker told why" logged node1-node2.log \
+        "the scheduler refused the registration: node name node1 is not its certificate's (CN=node2)" &&
+    ! cli nodes | grep -q '^node1 '; then
+    ok "a worker whose certificate is node2's is refused as node1"
+fi
+stop TERM "$wpid"
+
+worker node1 node1
+if wait_for "node1 with its certificate up" node_up node1; then
+    ok "node1 joins with its own certificate"
+fi
+stop KILL "$wpid" # away, not down (--heartbeat-timeout 60s)
+wait_for "node1's disconnection" logged scheduler.log "node node1 disconnected"
+worker node1 spare
+if wait_for "the refusal of another certificate for node1" logged scheduler.log \
+    "registration of node1 refused: node node1 is the worker at certificate CN=node1, not down yet: one at certificate CN=spare"; then
+    ok "another valid certificate naming node1 cannot take it while node1 is away"
+fi
+stop TERM "$wpid"
+worker node1 node1
+if wait_for "node1 back" registered node1 2; then
+    ok "node1 comes back with its certificate ($(count scheduler.log 'node node1 registered') registrations)"
+fi
+stop TERM "$wpid"
 
 exit $fail

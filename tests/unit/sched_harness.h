@@ -300,10 +300,20 @@ typedef struct h_worker {
     ProtobufCMessage *inbox[H_INBOX];
     cairn_msg_type_t inbox_type[H_INBOX];
     size_t nin;
+    const Cairn__Auth *auth; /* sent with each Register when set (the caller's) */
+    /* send each Register once and wait up to 10 s for its reply: a second
+     * Register would replace the connection's join challenge */
+    bool register_once;
+    /* confirm what was received (Delivered) with the next message sent, as
+     * a real worker does, not at once: then a worker that goes away sent
+     * nothing just before (nng 1.5.2's TLS loses a peer's close that comes
+     * with its last message, and the scheduler never sees it go) */
+    bool confirm_late;
+    uint64_t confirmed; /* messages of this connection confirmed */
 } h_worker_t;
 
-static inline void h_worker_open(h_worker_t *w, const char *url, const char *name, int ncores,
-                                 int ngpus)
+/* A fake worker's socket, not dialing yet. */
+static inline void h_worker_socket(h_worker_t *w, const char *name, int ncores, int ngpus)
 {
     memset(w, 0, sizeof(*w));
     snprintf(w->name, sizeof(w->name), "%s", name);
@@ -315,6 +325,12 @@ static inline void h_worker_open(h_worker_t *w, const char *url, const char *nam
     nng_socket_set_ms(w->sock, NNG_OPT_RECONNMINT, 20);
     nng_socket_set_ms(w->sock, NNG_OPT_RECONNMAXT, 100);
     nng_socket_set_ms(w->sock, NNG_OPT_SENDTIMEO, 5000);
+}
+
+static inline void h_worker_open(h_worker_t *w, const char *url, const char *name, int ncores,
+                                 int ngpus)
+{
+    h_worker_socket(w, name, ncores, ngpus);
     cr_assert_eq(nng_dial(w->sock, url, NULL, NNG_FLAG_NONBLOCK), 0);
 }
 
@@ -339,10 +355,25 @@ static inline void h_worker_reconnect(h_worker_t *w, const char *url)
     w->incarnation = inc;
 }
 
+/* Confirm the messages received on this connection (Delivered). */
+static inline void h_confirm(h_worker_t *w)
+{
+    Cairn__Delivered d = CAIRN__DELIVERED__INIT;
+    d.count = w->confirmed = w->rx;
+    uint8_t *buf;
+    size_t len;
+    if (cairn_msg_encode(CAIRN_MSG_DELIVERED, &d.base, &buf, &len, NULL) == 0) {
+        nng_send(w->sock, buf, len, NNG_FLAG_NONBLOCK);
+        free(buf);
+    }
+}
+
 static inline void h_send(h_worker_t *w, cairn_msg_type_t type, const ProtobufCMessage *msg)
 {
     uint8_t *buf;
     size_t len;
+    if (w->confirm_late && w->confirmed < w->rx)
+        h_confirm(w);
     cr_assert_eq(cairn_msg_encode(type, msg, &buf, &len, NULL), 0);
     cr_assert_eq(nng_send(w->sock, buf, len, 0), 0, "fake worker send");
     free(buf);
@@ -390,18 +421,12 @@ static inline ProtobufCMessage *h_recv(h_worker_t *w, cairn_msg_type_t want, int
             continue;
         uint32_t pipe = nng_pipe_id(nng_msg_get_pipe(m));
         if (pipe != w->rx_pipe)
-            w->rx_pipe = pipe, w->rx = 0;
+            w->rx_pipe = pipe, w->rx = w->confirmed = 0;
         w->rx++;
         h_inbox_push(w, nng_msg_body(m), nng_msg_len(m));
         nng_msg_free(m);
-        Cairn__Delivered d = CAIRN__DELIVERED__INIT;
-        d.count = w->rx;
-        uint8_t *buf;
-        size_t len;
-        if (cairn_msg_encode(CAIRN_MSG_DELIVERED, &d.base, &buf, &len, NULL) == 0) {
-            nng_send(w->sock, buf, len, NNG_FLAG_NONBLOCK);
-            free(buf);
-        }
+        if (!w->confirm_late)
+            h_confirm(w);
     }
 }
 
@@ -486,12 +511,13 @@ static inline Cairn__RegisterReply *h_register_ranks(h_worker_t *w, const uint64
     r.n_running = nrunning;
     r.running = raptr;
     r.incarnation = w->incarnation;
+    r.auth = (Cairn__Auth *)w->auth;
     /* a Register sent just as a restarted scheduler's old connection dies
      * is lost with it; a real worker registers again on the new
      * connection, this one asks again */
-    for (int tries = 0; tries < 8; tries++) {
+    for (int tries = 0; tries < (w->register_once ? 1 : 8); tries++) {
         h_send(w, CAIRN_MSG_REGISTER, &r.base);
-        ProtobufCMessage *m = h_recv(w, CAIRN_MSG_REGISTER_REPLY, 1500);
+        ProtobufCMessage *m = h_recv(w, CAIRN_MSG_REGISTER_REPLY, w->register_once ? 10000 : 1500);
         if (m)
             return (Cairn__RegisterReply *)m;
     }

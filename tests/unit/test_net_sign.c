@@ -30,6 +30,7 @@ static void setup(void)
     certs_make("anyeku", "/CN=dave", "ca", "extendedKeyUsage=anyExtendedKeyUsage");
     certs_make("sched", "/CN=sched-a.example", "ca",
                "subjectAltName=DNS:Alt.Example,DNS:*.wild.example");
+    certs_make("gpu", "/CN=gpu-07", "ca", "subjectAltName=DNS:GPU-07.Example,DNS:*.pool.example");
 }
 
 #define SCHED "tls+tcp://sched-a.example:7000"
@@ -325,5 +326,96 @@ Test(sign, fields_do_not_run_into_each_other)
     r->request = q0;
     cr_expect_eq(check(v, r, t, user, &err), 0, "%s", err.text);
     cairn_msg_free(&r->base);
+    cairn_verifier_close(v);
+}
+
+/* A worker's registration (Register.auth): signed with its certificate's
+ * key over the connection's challenge, its nonce, its node name and the
+ * scheduler's; anything else changed breaks it. */
+typedef struct reg {
+    cairn_signer_t *s;
+    Cairn__Auth a;
+    uint8_t challenge[32], nonce[16];
+} reg_t;
+
+static void reg_sign(reg_t *r, const char *url, const char *who, const char *node)
+{
+    char file[64];
+    cairn_error_t err = {{0}};
+    snprintf(file, sizeof(file), "%s.both", who);
+    memset(r, 0, sizeof(*r));
+    cairn__auth__init(&r->a);
+    memset(r->challenge, 0x11, sizeof(r->challenge));
+    memset(r->nonce, 0x22, sizeof(r->nonce));
+    r->a.nonce = (ProtobufCBinaryData){.len = sizeof(r->nonce), .data = r->nonce};
+    cr_assert_eq(cairn_signer_open(certs_path(file), url, &r->s, &err), 0, "%s", err.text);
+    cr_assert_eq(cairn_signer_register(r->s, r->challenge, sizeof(r->challenge), node, &r->a, &err),
+                 0, "%s", err.text);
+}
+
+static int reg_check(cairn_verifier_t *v, reg_t *r, const char *node, char *cn, bool *named,
+                     cairn_error_t *err)
+{
+    return cairn_verifier_check_register(v, &r->a, r->challenge, sizeof(r->challenge), node, cn,
+                                         256, named, err);
+}
+
+Test(sign, a_registration_names_its_certificate_and_node)
+{
+    cairn_verifier_t *v = verifier(0);
+    cairn_error_t err = {{0}};
+    char cn[256];
+    bool named = false;
+    reg_t r;
+    /* the CN, a DNS name in any case; a wildcard names no node */
+    static const struct {
+        const char *node;
+        bool named;
+    } names[] = {{"gpu-07", true},
+                 {"gpu-07.example", true},
+                 {"gpu-08", false},
+                 {"a.pool.example", false},
+                 {"*.pool.example", false}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        reg_sign(&r, SCHED, "gpu", names[i].node);
+        cr_expect_eq(reg_check(v, &r, names[i].node, cn, &named, &err), 0, "%s: %s", names[i].node,
+                     err.text);
+        cr_expect_str_eq(cn, "gpu-07");
+        cr_expect_eq(named, names[i].named, "%s", names[i].node);
+        cairn_signer_close(r.s);
+    }
+    reg_sign(&r, SCHED, "gpu", "gpu-07");
+    /* another node, challenge or nonce than signed */
+    cr_expect_eq(reg_check(v, &r, "gpu-08", cn, &named, &err), -EACCES);
+    cr_expect(strstr(err.text, "worker certificate: the signature is not the certificate's"), "%s",
+              err.text);
+    r.challenge[0] ^= 1;
+    cr_expect_eq(reg_check(v, &r, "gpu-07", cn, &named, &err), -EACCES);
+    r.challenge[0] ^= 1;
+    r.nonce[15] ^= 1;
+    cr_expect_eq(reg_check(v, &r, "gpu-07", cn, &named, &err), -EACCES);
+    r.nonce[15] ^= 1;
+    cr_expect_eq(reg_check(v, &r, "gpu-07", cn, &named, &err), 0, "%s", err.text);
+    /* a short nonce; no certificate */
+    r.a.nonce.len = 8;
+    cr_expect_eq(reg_check(v, &r, "gpu-07", cn, &named, &err), -EACCES);
+    cr_expect(strstr(err.text, "nonce") != NULL, "%s", err.text);
+    r.a.nonce.len = 16;
+    r.a.certificate.len = 0;
+    cr_expect_eq(reg_check(v, &r, "gpu-07", cn, &named, &err), -EACCES);
+    cr_expect(strstr(err.text, "did not sign its registration") != NULL, "%s", err.text);
+    cairn_signer_close(r.s);
+    /* signed for another scheduler */
+    reg_sign(&r, "tls+tcp://sched-b.example:7000", "gpu", "gpu-07");
+    cr_expect_eq(reg_check(v, &r, "gpu-07", cn, &named, &err), -EACCES);
+    cr_expect(strstr(err.text, "is for the scheduler 'sched-b.example'") != NULL, "%s", err.text);
+    cairn_signer_close(r.s);
+    /* a request's signature is no registration's, nor the other way */
+    Cairn__SignedRequest *q = sign_as("gpu", "gpu-07", certs_wall_ms());
+    reg_sign(&r, SCHED, "gpu", "gpu-07");
+    r.a.signature = q->signature;
+    cr_expect_eq(reg_check(v, &r, "gpu-07", cn, &named, &err), -EACCES);
+    cairn_msg_free(&q->base);
+    cairn_signer_close(r.s);
     cairn_verifier_close(v);
 }
