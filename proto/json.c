@@ -74,14 +74,37 @@ json_t *cairn_json_fixed(double v, int decimals)
     return json_real(strtod(buf, NULL));
 }
 
-int cairn_json_set(json_t *obj, const char *key, json_t *v)
+json_t *cairn_json_u32s(const uint32_t *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        cairn_json_push(&a, json_integer(v[i]));
+    return a;
+}
+
+int cairn_json_push(json_t **arr, json_t *v)
+{
+    if (json_array_append_new(*arr, v) == 0)
+        return 0;
+    json_decref(*arr);
+    *arr = NULL;
+    return -1;
+}
+
+int cairn_json_set(json_t **obj, const char *key, json_t *v)
 {
     size_t len = strlen(key), n;
-    if (cairn_utf8_valid(key, len))
-        return json_object_set_new_nocheck(obj, key, v);
-    char *k = utf8_fixed(key, len, &n);
-    int rc = k ? json_object_set_new_nocheck(obj, k, v) : (json_decref(v), -1);
-    free(k);
+    char *fixed = cairn_utf8_valid(key, len) ? NULL : utf8_fixed(key, len, &n);
+    int rc = -1;
+    if (fixed || cairn_utf8_valid(key, len))
+        rc = json_object_set_new_nocheck(*obj, fixed ? fixed : key, v);
+    else
+        json_decref(v);
+    free(fixed);
+    if (rc < 0) {
+        json_decref(*obj);
+        *obj = NULL;
+    }
     return rc;
 }
 
@@ -169,12 +192,8 @@ json_t *cairn_json_msg(const ProtobufCMessage *m)
             size_t n = *(const size_t *)(base + fd->quantifier_offset);
             const char *arr = *(const char *const *)p;
             v = json_array();
-            for (size_t k = 0; v && k < n; k++)
-                if (json_array_append_new(v, value_of(fd, arr + k * cairn_msg_elt_size(fd->type))) <
-                    0) {
-                    json_decref(v);
-                    v = NULL;
-                }
+            for (size_t k = 0; k < n; k++)
+                cairn_json_push(&v, value_of(fd, arr + k * cairn_msg_elt_size(fd->type)));
         } else {
             v = value_of(fd, p);
         }

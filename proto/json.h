@@ -50,9 +50,19 @@ json_t *cairn_json_fixed(double v, int decimals);
  * as null. */
 json_t *cairn_json_msg(const ProtobufCMessage *m);
 
-/* Set obj's member key (a key that is not valid UTF-8 as cairn_json_str
- * has it) to v, which it takes: 0, or -1 when v is NULL or out of memory. */
-int cairn_json_set(json_t *obj, const char *key, json_t *v);
+/* A list of integers. */
+json_t *cairn_json_u32s(const uint32_t *v, size_t n);
+
+/* Append v (taken) to the list *arr: 0, or -1 when v is NULL or out of
+ * memory, which frees the list and sets *arr to NULL (then later pushes
+ * only free what they are given, and the NULL fails the pack it goes to). */
+int cairn_json_push(json_t **arr, json_t *v);
+
+/* Set the member key (a key that is not valid UTF-8 as cairn_json_str
+ * has it) of the object *obj to v (taken): 0, or -1 when v is NULL or out
+ * of memory, which frees the object and sets *obj to NULL (as
+ * cairn_json_push). */
+int cairn_json_set(json_t **obj, const char *key, json_t *v);
 
 /* The text of doc in the layout flags, with a newline: malloc'd (the
  * caller frees it), NULL when doc is NULL or out of memory. Takes doc. */

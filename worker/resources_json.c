@@ -15,26 +15,12 @@ static json_t *opt_int(int n)
     return n >= 0 ? json_integer(n) : json_null();
 }
 
-static json_t *ids_of(const unsigned *ids, size_t n)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++)
-        if (json_array_append_new(a, json_integer(ids[i])) < 0) {
-            json_decref(a);
-            return NULL;
-        }
-    return a;
-}
-
 static json_t *labels_of(const worker_resources_t *r)
 {
     json_t *o = json_object();
-    for (size_t i = 0; o && i < worker_resources_label_count(r); i++)
-        if (cairn_json_set(o, worker_resources_label_key(r, i),
-                           cairn_json_str(worker_resources_label_value(r, i))) < 0) {
-            json_decref(o);
-            return NULL;
-        }
+    for (size_t i = 0; i < worker_resources_label_count(r); i++)
+        cairn_json_set(&o, worker_resources_label_key(r, i),
+                       cairn_json_str(worker_resources_label_value(r, i)));
     return o;
 }
 
@@ -42,15 +28,15 @@ static json_t *numa_at(const worker_resources_t *r, size_t i)
 {
     const worker_numa_t *d = worker_resources_numa(r, i);
     return json_pack("{s:I, s:o, s:o, s:o}", "id", (json_int_t)d->os_index, "memory_bytes",
-                     cairn_json_u64(d->memory_bytes), "pus", ids_of(d->pus, d->npus), "cores",
-                     ids_of(d->cores, d->ncores));
+                     cairn_json_u64(d->memory_bytes), "pus", cairn_json_u32s(d->pus, d->npus),
+                     "cores", cairn_json_u32s(d->cores, d->ncores));
 }
 
 static json_t *core_at(const worker_resources_t *r, size_t i)
 {
     const worker_core_t *c = worker_resources_core(r, i);
     return json_pack("{s:I, s:o, s:o}", "index", (json_int_t)c->index, "numa", opt_int(c->numa),
-                     "pus", ids_of(c->pus, c->npus));
+                     "pus", cairn_json_u32s(c->pus, c->npus));
 }
 
 static json_t *gpu_at(const worker_resources_t *r, size_t i)
@@ -74,11 +60,8 @@ static json_t *list_of(const worker_resources_t *r, size_t n,
                        json_t *(*item)(const worker_resources_t *r, size_t i))
 {
     json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++)
-        if (json_array_append_new(a, item(r, i)) < 0) {
-            json_decref(a);
-            return NULL;
-        }
+    for (size_t i = 0; i < n; i++)
+        cairn_json_push(&a, item(r, i));
     return a;
 }
 

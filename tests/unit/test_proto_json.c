@@ -64,17 +64,31 @@ LEAK_TEST(json, strings_escaped_and_invalid_utf8_replaced)
 LEAK_TEST(json, keys_with_invalid_utf8)
 {
     json_t *o = json_object();
-    cr_assert_eq(cairn_json_set(o, "zone", cairn_json_str("a")), 0);
-    cr_assert_eq(cairn_json_set(o,
-                                "r\xff"
-                                "ck",
-                                json_integer(1)),
-                 0);
-    cr_expect_eq(cairn_json_set(o, "none", NULL), -1);
+    cr_assert_eq(cairn_json_set(&o, "zone", cairn_json_str("a")), 0);
+    static const char bad_key[] = {'r', '\xff', 'c', 'k', '\0'};
+    cr_assert_eq(cairn_json_set(&o, bad_key, json_integer(1)), 0);
     char *t = cairn_json_text(o, CAIRN_JSON_LINE);
     cr_expect_str_eq(t, "{\"zone\": \"a\", \"r\xef\xbf\xbd"
                         "ck\": 1}\n");
     free(t);
+}
+
+/* A member or element that could not be made drops the whole object or
+ * list: a document is complete or not written. */
+LEAK_TEST(json, a_failure_drops_the_container)
+{
+    json_t *o = json_object();
+    cr_expect_eq(cairn_json_set(&o, "a", json_integer(1)), 0);
+    cr_expect_eq(cairn_json_set(&o, "none", NULL), -1);
+    cr_expect_null(o);
+    cr_expect_eq(cairn_json_set(&o, "later", json_integer(2)), -1); /* freed, not leaked */
+    json_t *a = json_array();
+    cr_expect_eq(cairn_json_push(&a, json_integer(1)), 0);
+    cr_expect_eq(cairn_json_push(&a, NULL), -1);
+    cr_expect_null(a);
+    cr_expect_eq(cairn_json_push(&a, json_integer(2)), -1);
+    cr_expect_null(json_pack("{s:o}", "list", a));
+    cr_expect_null(cairn_json_text(NULL, CAIRN_JSON_LINE));
 }
 
 LEAK_TEST(json, every_uint64_exact)
@@ -174,6 +188,9 @@ LEAK_TEST(json, messages_from_their_descriptors)
 
 LEAK_TEST(json, nothing_to_write)
 {
-    cr_expect_null(cairn_json_text(NULL, CAIRN_JSON_LINE));
     cr_expect_eq(cairn_json_print(stdout, NULL, CAIRN_JSON_LINE), -ENOMEM);
+    FILE *full = fopen("/dev/full", "w");
+    cr_assert_not_null(full);
+    cr_expect_eq(cairn_json_print(full, json_pack("{s:i}", "a", 1), CAIRN_JSON_LINE), -EIO);
+    fclose(full);
 }
