@@ -10,7 +10,7 @@
 #include "cluster/client.h"
 #include "proto/client.pb-c.h"
 #include "proto/envelope.h"
-#include "proto/json_print.h"
+#include "proto/json.h"
 
 /* Exit codes, part of the command's interface. */
 enum {
@@ -146,6 +146,10 @@ const char *ui_col(const cli_t *c, const char *ansi);
 const char *ui_enum(const ProtobufCEnumDescriptor *d, int value);
 /* Colour for a state name ("succeeded" green, "failed" red...). */
 const char *ui_state_col(const cli_t *c, const char *state);
+
+/* Print doc (taken) on stdout in the layout flags (proto/json.h): CLI_OK,
+ * or "cairn: cannot write the JSON output: ..." and CLI_FAIL. */
+int ui_print_json(json_t *doc, size_t flags);
 
 /* "s" unless n is 1: "%u GPU%s", n, ui_s(n). */
 const char *ui_s(uint64_t n);

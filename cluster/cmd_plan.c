@@ -532,43 +532,46 @@ static void print_table(cli_t *c, const sched_sim_report_t *act, const sched_sim
     ui_table_destroy(tb);
 }
 
-static void json_uses(const char *key, const sched_sim_use_t *u, size_t n, bool list)
+static json_t *use_json(const sched_sim_use_t *u)
 {
-    printf(", \"%s\": %s", key, list ? "[" : "");
-    for (size_t i = 0; i < n; i++) {
-        printf("%s{\"name\": ", i ? ", " : "");
-        cairn_json_print_string(stdout, u[i].name);
-        printf(", \"gpus\": %u, \"capacity_gpu_s\": %.3f, \"alloc_gpu_s\": %.3f, "
-               "\"idle_waiting_gpu_s\": %.3f, \"utilisation\": %.6f, \"fragmentation\": %.6f}",
-               u[i].gpus, u[i].capacity_gpu_s, u[i].alloc_gpu_s, u[i].idle_waiting_gpu_s,
-               u[i].capacity_gpu_s > 0 ? u[i].alloc_gpu_s / u[i].capacity_gpu_s : 0.0,
-               u[i].capacity_gpu_s > 0 ? u[i].idle_waiting_gpu_s / u[i].capacity_gpu_s : 0.0);
-    }
-    printf("%s", list ? "]" : "");
+    return json_pack(
+        "{s:o, s:I, s:o, s:o, s:o, s:o, s:o}", "name", cairn_json_str(u->name), "gpus",
+        (json_int_t)u->gpus, "capacity_gpu_s", cairn_json_fixed(u->capacity_gpu_s, 3),
+        "alloc_gpu_s", cairn_json_fixed(u->alloc_gpu_s, 3), "idle_waiting_gpu_s",
+        cairn_json_fixed(u->idle_waiting_gpu_s, 3), "utilisation",
+        cairn_json_fixed(u->capacity_gpu_s > 0 ? u->alloc_gpu_s / u->capacity_gpu_s : 0.0, 6),
+        "fragmentation",
+        cairn_json_fixed(u->capacity_gpu_s > 0 ? u->idle_waiting_gpu_s / u->capacity_gpu_s : 0.0,
+                         6));
 }
 
-static void json_report(const sched_sim_report_t *r, const sched_sim_t *sim)
+static json_t *uses_json(const sched_sim_use_t *u, size_t n)
 {
-    if (!r) {
-        printf("null");
-        return;
-    }
-    printf("{\"start_ms\": %lld, \"end_ms\": %lld, \"makespan_ms\": %lld, \"attempts\": %llu, "
-           "\"wait_p50_ms\": %lld, \"wait_p95_ms\": %lld, \"waits\": [",
-           (long long)r->start_ms, (long long)r->end_ms, (long long)r->makespan_ms,
-           (unsigned long long)r->attempts, (long long)r->wait_p50_ms, (long long)r->wait_p95_ms);
-    for (size_t i = 0; i < r->nwaits; i++) {
-        printf("%s{\"shape\": ", i ? ", " : "");
-        cairn_json_print_string(stdout, sched_sim_shape_name(sim, r->waits[i].shape));
-        printf(", \"count\": %llu, \"p50_ms\": %lld, \"p95_ms\": %lld, \"max_ms\": %lld}",
-               (unsigned long long)r->waits[i].count, (long long)r->waits[i].p50_ms,
-               (long long)r->waits[i].p95_ms, (long long)r->waits[i].max_ms);
-    }
-    printf("]");
-    json_uses("models", r->models, r->nmodels, true);
-    json_uses("nodes", r->nodes, r->nnodes, true);
-    json_uses("total", &r->total, 1, false);
-    printf("}");
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        cairn_json_push(&a, use_json(&u[i]));
+    return a;
+}
+
+static json_t *report_json(const sched_sim_report_t *r, const sched_sim_t *sim)
+{
+    if (!r)
+        return json_null();
+    json_t *waits = json_array();
+    for (size_t i = 0; i < r->nwaits; i++)
+        cairn_json_push(&waits,
+                        json_pack("{s:o, s:o, s:I, s:I, s:I}", "shape",
+                                  cairn_json_str(sched_sim_shape_name(sim, r->waits[i].shape)),
+                                  "count", cairn_json_u64(r->waits[i].count), "p50_ms",
+                                  (json_int_t)r->waits[i].p50_ms, "p95_ms",
+                                  (json_int_t)r->waits[i].p95_ms, "max_ms",
+                                  (json_int_t)r->waits[i].max_ms));
+    return json_pack(
+        "{s:I, s:I, s:I, s:o, s:I, s:I, s:o, s:o, s:o, s:o}", "start_ms", (json_int_t)r->start_ms,
+        "end_ms", (json_int_t)r->end_ms, "makespan_ms", (json_int_t)r->makespan_ms, "attempts",
+        cairn_json_u64(r->attempts), "wait_p50_ms", (json_int_t)r->wait_p50_ms, "wait_p95_ms",
+        (json_int_t)r->wait_p95_ms, "waits", waits, "models", uses_json(r->models, r->nmodels),
+        "nodes", uses_json(r->nodes, r->nnodes), "total", use_json(&r->total));
 }
 
 /* --- the command ------------------------------------------------------------ */
@@ -680,12 +683,10 @@ static int fetch_trace(cli_t *c, const plan_opts_t *o, plan_trace_t *t)
         return rc;
     const Cairn__AccountingReply *ar = &acct.all;
     if (o->export_trace) {
-        printf("[");
-        for (size_t i = 0; i < ar->n_records; i++) {
-            printf(i ? ",\n " : "\n ");
-            cairn_json_print_msg(stdout, &ar->records[i]->base, 1);
-        }
-        printf("\n]\n");
+        json_t *records = json_array();
+        for (size_t i = 0; i < ar->n_records; i++)
+            cairn_json_push(&records, cairn_json_msg(&ar->records[i]->base));
+        rc = ui_print_json(records, CAIRN_JSON_INDENT | CAIRN_JSON_EXACT);
     } else
         rc = plan_trace_from_reply(ar, t);
     cli_acct_fini(&acct);
@@ -774,35 +775,30 @@ static void print_header(const plan_opts_t *o, const plan_work_t *w, const plan_
     printf("\n");
 }
 
-static void print_json(const plan_opts_t *o, const plan_work_t *w, const plan_cluster_t *base,
-                       const plan_cluster_t *cl, const sched_sim_stats_t *st, const plan_match_t *m,
-                       const sched_sim_report_t *act, const sched_sim_t *bsim,
-                       const sched_sim_report_t *pred, const sched_sim_t *sim)
+static int print_json(const plan_opts_t *o, const plan_work_t *w, const plan_cluster_t *base,
+                      const plan_cluster_t *cl, const sched_sim_stats_t *st, const plan_match_t *m,
+                      const sched_sim_report_t *act, const sched_sim_t *bsim,
+                      const sched_sim_report_t *pred, const sched_sim_t *sim)
 {
-    printf("{\"trace\": {\"source\": ");
-    cairn_json_print_string(stdout, w->t->source);
-    printf(", \"recorded\": %s, \"jobs\": %zu, \"tasks\": %zu, \"records\": %zu}",
-           w->t->recorded ? "true" : "false", w->njobs, w->ntasks, w->t->n);
-    printf(", \"cluster\": {\"source\": ");
-    cairn_json_print_string(stdout, o->cluster);
-    printf(", \"nodes\": %zu, \"gpus\": %u, \"what_if_nodes\": %zu, \"what_if_gpus\": %u}", base->n,
-           gpu_count(base), cl->n, gpu_count(cl));
-    printf(", \"simulation\": {\"events\": %llu, \"passes\": %llu, \"rejected_jobs\": %u, "
-           "\"unplaced_tasks\": %u, \"first_rejection\": ",
-           (unsigned long long)st->events, (unsigned long long)st->passes, st->rejected,
-           st->unplaced);
-    cairn_json_print_string(stdout, st->first_rejection);
-    printf("}, \"replay\": ");
-    if (m && w->t->recorded)
-        printf("{\"attempts\": %zu, \"same_node\": %zu, \"same_time\": %zu}", m->attempts,
-               m->same_node, m->same_time);
-    else
-        printf("null");
-    printf(", \"actual\": ");
-    json_report(act, bsim);
-    printf(", \"predicted\": ");
-    json_report(pred, sim);
-    printf("}\n");
+    json_t *replay =
+        m && w->t->recorded
+            ? json_pack("{s:I, s:I, s:I}", "attempts", (json_int_t)m->attempts, "same_node",
+                        (json_int_t)m->same_node, "same_time", (json_int_t)m->same_time)
+            : json_null();
+    return ui_print_json(
+        json_pack("{s:{s:o, s:b, s:I, s:I, s:I}, s:{s:o, s:I, s:I, s:I, s:I}, "
+                  "s:{s:o, s:o, s:I, s:I, s:o}, s:o, s:o, s:o}",
+                  "trace", "source", cairn_json_str(w->t->source), "recorded", w->t->recorded,
+                  "jobs", (json_int_t)w->njobs, "tasks", (json_int_t)w->ntasks, "records",
+                  (json_int_t)w->t->n, "cluster", "source", cairn_json_str(o->cluster), "nodes",
+                  (json_int_t)base->n, "gpus", (json_int_t)gpu_count(base), "what_if_nodes",
+                  (json_int_t)cl->n, "what_if_gpus", (json_int_t)gpu_count(cl), "simulation",
+                  "events", cairn_json_u64(st->events), "passes", cairn_json_u64(st->passes),
+                  "rejected_jobs", (json_int_t)st->rejected, "unplaced_tasks",
+                  (json_int_t)st->unplaced, "first_rejection", cairn_json_str(st->first_rejection),
+                  "replay", replay, "actual", report_json(act, bsim), "predicted",
+                  report_json(pred, sim)),
+        CAIRN_JSON_LINE);
 }
 
 static int plan_run(cli_t *c, const plan_opts_t *o, plan_trace_t *t, plan_cluster_t *base,
@@ -834,7 +830,7 @@ static int plan_run(cli_t *c, const plan_opts_t *o, plan_trace_t *t, plan_cluste
         sched_sim_stats(sim, &st);
         plan_match_t m = match(w, sim);
         if (o->json)
-            print_json(o, w, base, cl, &st, &m, have_act ? &act : NULL, bsim, &pred, sim);
+            rc = print_json(o, w, base, cl, &st, &m, have_act ? &act : NULL, bsim, &pred, sim);
         else {
             print_header(o, w, base, cl, &st, &m, unknown);
             print_table(c, have_act ? &act : NULL, bsim, &pred, sim);

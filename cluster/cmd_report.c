@@ -130,7 +130,7 @@ int cmd_report(cli_t *c, int argc, char **argv)
     }
     if (rc == CLI_OK) {
         if (json)
-            report_print_json(stdout, &in, &r);
+            rc = ui_print_json(report_json(&in, &r), CAIRN_JSON_INDENT);
         else if (csv)
             report_print_csv(stdout, &in, &r);
         else

@@ -34,6 +34,15 @@ const char *ui_enum(const ProtobufCEnumDescriptor *d, int value)
     return out;
 }
 
+int ui_print_json(json_t *doc, size_t flags)
+{
+    int rc = cairn_json_print(stdout, doc, flags);
+    if (rc == 0)
+        return CLI_OK;
+    fprintf(stderr, "cairn: cannot write the JSON output: %s\n", strerror(-rc));
+    return CLI_FAIL;
+}
+
 const char *ui_state_col(const cli_t *c, const char *state)
 {
     if (!strcmp(state, "succeeded") || !strcmp(state, "up"))
