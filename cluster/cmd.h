@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "cluster/client.h"
+#include "common/clock.h"
 #include "proto/client.pb-c.h"
 #include "proto/envelope.h"
 #include "proto/json.h"
@@ -160,8 +161,6 @@ const char *ui_bytes(uint64_t n, char *buf, size_t len);
 /* A wall-clock time ms in local time: "14:03:22 CET", with the date
  * ("2026-11-27 14:03:22 CET") when it is not now_ms's day. */
 const char *ui_local_time(int64_t ms, int64_t now_ms, char *buf, size_t len);
-int64_t ui_now_ms(void);  /* wall clock */
-int64_t ui_mono_ms(void); /* monotonic */
 /* "7d", "12h", "30m", "45s" back from now_ms, or a UTC date
  * (2026-11-26 or 2026-11-26T09:30:00) in ms; -1 if neither. */
 int64_t ui_parse_when(const char *s, int64_t now_ms);

@@ -88,7 +88,7 @@ int cmd_audit(cli_t *c, int argc, char **argv)
         if (!strcmp(a, "--json")) {
             json = true;
         } else if (!strcmp(a, "--since") && i + 1 < argc) {
-            int64_t since = ui_parse_when(argv[++i], ui_now_ms());
+            int64_t since = ui_parse_when(argv[++i], cairn_wall_ms());
             if (since < 0)
                 return cli_usage_error("audit",
                                        "--since '%s' is neither a duration (7d, 12h, "

@@ -246,7 +246,7 @@ static void status_row(ui_table_t *t, const cli_t *c, const Cairn__JobStatusRepl
             snprintf(node, sizeof(node), "%s", a->node);
         gpus_cell(a->gpus, a->n_gpus, gpus, sizeof(gpus));
         if (a->start_time_ms > 0) { /* only a started attempt has run for a while */
-            int64_t end = a->end_time_ms > 0 ? a->end_time_ms : ui_now_ms();
+            int64_t end = a->end_time_ms > 0 ? a->end_time_ms : cairn_wall_ms();
             ui_duration(end - a->start_time_ms, dur, sizeof(dur));
         }
         attempt_reason(a, reason, sizeof(reason));
@@ -257,7 +257,7 @@ static void status_row(ui_table_t *t, const cli_t *c, const Cairn__JobStatusRepl
         char when[64];
         size_t n = strlen(reason);
         snprintf(reason + n, sizeof(reason) - n, "%snext attempt at %s", n ? "; " : "",
-                 ui_local_time(ts->next_attempt_time_ms, ui_now_ms(), when, sizeof(when)));
+                 ui_local_time(ts->next_attempt_time_ms, cairn_wall_ms(), when, sizeof(when)));
     }
     const char *state = TSTATE(ts->state);
     if (!a || a->n_replicas < 2) {
@@ -326,7 +326,7 @@ static void jobs_human(const cli_t *c, const Cairn__ListJobsReply *r)
 {
     static const char *const hdr[] = {"ID", "NAME", "STATE", "TASKS", "SUBMITTER", "AGE"};
     ui_table_t *t = ui_table_create(6, hdr);
-    int64_t now = ui_now_ms();
+    int64_t now = cairn_wall_ms();
     for (size_t i = 0; i < r->n_jobs; i++) {
         const Cairn__JobSummary *j = r->jobs[i];
         char id[24], tasks[48], age[32];
@@ -557,7 +557,8 @@ int cmd_explain(cli_t *c, int argc, char **argv)
                            : 0;
         char when[64];
         if (next > 0)
-            printf("; next attempt at %s", ui_local_time(next, ui_now_ms(), when, sizeof(when)));
+            printf("; next attempt at %s",
+                   ui_local_time(next, cairn_wall_ms(), when, sizeof(when)));
         putchar('\n');
     }
     cairn_msg_free(&r->base);

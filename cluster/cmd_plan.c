@@ -678,7 +678,7 @@ static int fetch_trace(cli_t *c, const plan_opts_t *o, plan_trace_t *t)
         return cli_usage_error("plan", "bad --trace '%s': expected last:N with d, h, m or s",
                                o->trace);
     cli_acct_t acct;
-    int rc = cli_accounting(c, ui_now_ms() - window, 0, &acct);
+    int rc = cli_accounting(c, cairn_wall_ms() - window, 0, &acct);
     if (rc != CLI_OK)
         return rc;
     const Cairn__AccountingReply *ar = &acct.all;
