@@ -13,6 +13,7 @@
 #include "cluster/cmd.h"
 #include "cluster/plan.h"
 #include "cluster/plan_private.h"
+#include "common/grow.h"
 #include "scheduler/convert.h"
 #include "worker/discover.h"
 #include "worker/register_msg.h"
@@ -55,14 +56,8 @@ static int node_add(plan_cluster_t *c, const sched_node_desc_t *d, const char *n
             fprintf(stderr, "cairn plan: two nodes named %s\n", name);
             return -1;
         }
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 16;
-        plan_node_t *v = realloc(c->v, cap * sizeof(*v));
-        if (!v)
-            goto oom;
-        c->v = v;
-        c->cap = cap;
-    }
+    if (CAIRN_GROW(c->v, c->cap, c->n + 1) < 0)
+        goto oom;
     plan_node_t *n = &c->v[c->n];
     memset(n, 0, sizeof(*n));
     n->d = *d;

@@ -9,17 +9,12 @@
 #include "cluster/cmd.h"
 #include "cluster/plan.h"
 #include "cluster/plan_private.h"
+#include "common/grow.h"
 
 static plan_rec_t *rec_new(plan_trace_t *t)
 {
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 256;
-        plan_rec_t *v = realloc(t->v, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        t->v = v;
-        t->cap = cap;
-    }
+    if (CAIRN_GROW(t->v, t->cap, t->n + 1) < 0)
+        return NULL;
     plan_rec_t *r = &t->v[t->n++];
     memset(r, 0, sizeof(*r));
     r->number = 1;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "proto/sha256.h"
 
 #define N_(a) (sizeof(a) / sizeof((a)[0]))
@@ -894,18 +895,17 @@ int spec_load_at(const char *path, Cairn__JobSpec **out, spec_where_t **where, s
         spec_diags_flush(&c, errs);
         return -e;
     }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
+    size_t cap = 0, len = 0;
+    char *buf = NULL;
     int rc = 0;
-    while (buf) {
-        if (len == cap) {
-            char *nb = cap > SPEC_MAX_FILE ? NULL : realloc(buf, cap * 2);
-            if (!nb) {
-                rc = cap > SPEC_MAX_FILE ? -EFBIG : -ENOMEM;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
+    for (;;) {
+        if (len == cap && cap > SPEC_MAX_FILE) {
+            rc = -EFBIG;
+            break;
+        }
+        if (len == cap && CAIRN_GROW(buf, cap, len + 4096) < 0) {
+            rc = -ENOMEM;
+            break;
         }
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;
@@ -916,9 +916,8 @@ int spec_load_at(const char *path, Cairn__JobSpec **out, spec_where_t **where, s
         }
     }
     fclose(f);
-    if (!buf || rc < 0) {
+    if (rc < 0) {
         free(buf);
-        rc = buf ? rc : -ENOMEM;
         spec_error_at(&c, 0, 0, "cannot read: %s", rc == -EFBIG ? "file too large" : strerror(-rc));
         spec_diags_flush(&c, errs);
         return rc;

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cluster/cmd.h"
+#include "common/grow.h"
 
 const char *ui_col(const cli_t *c, const char *ansi)
 {
@@ -148,12 +149,8 @@ ui_table_t *ui_table_create(size_t ncols, const char *const *headers)
 
 void ui_table_add(ui_table_t *t, const char *const *cells, int col_colored, const char *color)
 {
-    if (t->nrows == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 16;
-        t->rows = realloc(t->rows, t->cap * sizeof(*t->rows));
-        if (!t->rows)
-            abort();
-    }
+    if (CAIRN_GROW(t->rows, t->cap, t->nrows + 1) < 0)
+        abort(); /* out of memory in a command-line tool */
     ui_row_t *r = &t->rows[t->nrows++];
     r->cells = calloc(t->ncols, sizeof(char *));
     if (!r->cells)
