@@ -1,5 +1,6 @@
 /* Blocking request/reply client; see client.h. */
 #include "cluster/client.h"
+#include "common/clock.h"
 #include "proto/net.h"
 #include "proto/sign.h"
 
@@ -8,7 +9,6 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define CLIENT_RECONNECT_MIN_MS 20
 #define CLIENT_RECONNECT_MAX_MS 200
@@ -18,20 +18,6 @@ struct cairn_client {
     cairn_dial_t dial;      /* redialed when nng gives up (see net.h) */
     cairn_signer_t *signer; /* tls+tcp:// with a certificate: requests signed */
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int cairn_client_open(const char *url, int64_t timeout_ms, cairn_client_t **out, cairn_error_t *err)
 {
@@ -111,7 +97,7 @@ int cairn_client_call(cairn_client_t *c, cairn_msg_type_t type, const ProtobufCM
     uint8_t *buf = NULL;
     size_t len = 0;
     /* a caller that retries a timed-out call gets a live dialer back */
-    int rc = cairn_dial_check(&c->dial, mono_ms(), err);
+    int rc = cairn_dial_check(&c->dial, cairn_mono_ms(), err);
     if (rc < 0)
         return rc;
     if ((rc = cairn_msg_encode(type, req, &buf, &len, err)) < 0)
@@ -119,7 +105,7 @@ int cairn_client_call(cairn_client_t *c, cairn_msg_type_t type, const ProtobufCM
     if (c->signer) {
         uint8_t *sbuf = NULL;
         size_t slen = 0;
-        rc = cairn_signer_wrap(c->signer, buf, len, wall_ms(), &sbuf, &slen, err);
+        rc = cairn_signer_wrap(c->signer, buf, len, cairn_wall_ms(), &sbuf, &slen, err);
         free(buf);
         if (rc < 0)
             return rc;

@@ -8,9 +8,10 @@
 #include <stdio.h>
 
 #include "cluster/client.h"
+#include "common/clock.h"
 #include "proto/client.pb-c.h"
 #include "proto/envelope.h"
-#include "proto/json_print.h"
+#include "proto/json.h"
 
 /* Exit codes, part of the command's interface. */
 enum {
@@ -147,6 +148,10 @@ const char *ui_enum(const ProtobufCEnumDescriptor *d, int value);
 /* Colour for a state name ("succeeded" green, "failed" red...). */
 const char *ui_state_col(const cli_t *c, const char *state);
 
+/* Print doc (taken) on stdout in the layout flags (proto/json.h): CLI_OK,
+ * or "cairn: cannot write the JSON output: ..." and CLI_FAIL. */
+int ui_print_json(json_t *doc, size_t flags);
+
 /* "s" unless n is 1: "%u GPU%s", n, ui_s(n). */
 const char *ui_s(uint64_t n);
 /* "1h02m", "3.2s", "-" for <0. */
@@ -156,8 +161,6 @@ const char *ui_bytes(uint64_t n, char *buf, size_t len);
 /* A wall-clock time ms in local time: "14:03:22 CET", with the date
  * ("2026-11-27 14:03:22 CET") when it is not now_ms's day. */
 const char *ui_local_time(int64_t ms, int64_t now_ms, char *buf, size_t len);
-int64_t ui_now_ms(void);  /* wall clock */
-int64_t ui_mono_ms(void); /* monotonic */
 /* "7d", "12h", "30m", "45s" back from now_ms, or a UTC date
  * (2026-11-26 or 2026-11-26T09:30:00) in ms; -1 if neither. */
 int64_t ui_parse_when(const char *s, int64_t now_ms);

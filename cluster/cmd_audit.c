@@ -57,12 +57,11 @@ static int verify(cli_t *c, int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     if (json) {
-        printf("{\"ok\": %s, \"entries\": %llu, \"head\": ", rep->ok ? "true" : "false",
-               (unsigned long long)rep->count);
-        cairn_json_print_string(stdout, rep->head);
-        printf(", \"bad_seq\": %llu, \"problem\": ", (unsigned long long)rep->bad_seq);
-        cairn_json_print_string(stdout, rep->problem);
-        printf("}\n");
+        rc = ui_print_json(json_pack("{s:b, s:o, s:o, s:o, s:o}", "ok", rep->ok, "entries",
+                                     cairn_json_u64(rep->count), "head", cairn_json_str(rep->head),
+                                     "bad_seq", cairn_json_u64(rep->bad_seq), "problem",
+                                     cairn_json_str(rep->problem)),
+                           CAIRN_JSON_LINE);
     } else if (rep->ok) {
         printf("audit trail intact: %llu entr%s, head %s\n", (unsigned long long)rep->count,
                rep->count == 1 ? "y" : "ies", rep->head && *rep->head ? rep->head : "(empty)");
@@ -70,7 +69,8 @@ static int verify(cli_t *c, int argc, char **argv)
         printf("audit trail BROKEN: %s (%llu entr%s verified before it, head %s)\n", rep->problem,
                (unsigned long long)rep->count, rep->count == 1 ? "y" : "ies", rep->head);
     }
-    rc = rep->ok ? CLI_OK : CLI_FAIL;
+    if (rc == CLI_OK && !rep->ok)
+        rc = CLI_FAIL;
     cairn_msg_free(&rep->base);
     return rc;
 }
@@ -88,7 +88,7 @@ int cmd_audit(cli_t *c, int argc, char **argv)
         if (!strcmp(a, "--json")) {
             json = true;
         } else if (!strcmp(a, "--since") && i + 1 < argc) {
-            int64_t since = ui_parse_when(argv[++i], ui_now_ms());
+            int64_t since = ui_parse_when(argv[++i], cairn_wall_ms());
             if (since < 0)
                 return cli_usage_error("audit",
                                        "--since '%s' is neither a duration (7d, 12h, "
@@ -112,27 +112,21 @@ int cmd_audit(cli_t *c, int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     if (json) {
-        printf("[");
+        json_t *entries = json_array();
         for (size_t i = 0; i < rep->n_entries; i++) {
             const Cairn__AuditEntry *e = rep->entries[i];
-            char when[32];
+            char when[32] = "";
             time_text(e->time_ms, when, sizeof(when));
-            printf("%s\n  {\"seq\": %llu, \"time\": \"%s\", \"time_ms\": %lld, \"user\": ",
-                   i ? "," : "", (unsigned long long)e->seq, when, (long long)e->time_ms);
-            cairn_json_print_string(stdout, e->user);
-            printf(", \"action\": ");
-            cairn_json_print_string(stdout, e->action);
-            printf(", \"target\": ");
-            cairn_json_print_string(stdout, e->target);
-            printf(", \"detail\": ");
-            cairn_json_print_string(stdout, e->detail);
-            printf(", \"prev_hash\": ");
-            cairn_json_print_string(stdout, e->prev_hash);
-            printf(", \"hash\": ");
-            cairn_json_print_string(stdout, e->hash);
-            printf("}");
+            cairn_json_push(
+                &entries,
+                json_pack("{s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "seq",
+                          cairn_json_u64(e->seq), "time", cairn_json_str(when), "time_ms",
+                          (json_int_t)e->time_ms, "user", cairn_json_str(e->user), "action",
+                          cairn_json_str(e->action), "target", cairn_json_str(e->target), "detail",
+                          cairn_json_str(e->detail), "prev_hash", cairn_json_str(e->prev_hash),
+                          "hash", cairn_json_str(e->hash)));
         }
-        printf("%s]\n", rep->n_entries ? "\n" : "");
+        rc = ui_print_json(entries, CAIRN_JSON_INDENT);
     } else {
         static const char *const heads[] = {"SEQ", "TIME", "USER", "ACTION", "TARGET", "DETAIL"};
         ui_table_t *t = ui_table_create(6, heads);
@@ -149,5 +143,5 @@ int cmd_audit(cli_t *c, int argc, char **argv)
         ui_table_destroy(t);
     }
     cairn_msg_free(&rep->base);
-    return CLI_OK;
+    return rc;
 }

@@ -67,10 +67,9 @@ int cmd_provenance(cli_t *c, int argc, char **argv)
     int rc = fetch(c, "provenance", argc, argv, NULL, NULL, &rep);
     if (rc != CLI_OK)
         return rc;
-    cairn_json_print_msg(stdout, &rep->job->base, 0);
-    fputc('\n', stdout);
+    rc = ui_print_json(cairn_json_msg(&rep->job->base), CAIRN_JSON_INDENT | CAIRN_JSON_EXACT);
     cairn_msg_free(&rep->base);
-    return CLI_OK;
+    return rc;
 }
 
 static void when(int64_t ms, char *buf, size_t n)
@@ -161,10 +160,9 @@ int cmd_inspect(cli_t *c, int argc, char **argv)
         return rc;
     const Cairn__JobProvenance *j = rep->job;
     if (json) {
-        cairn_json_print_msg(stdout, &j->base, 0);
-        fputc('\n', stdout);
+        rc = ui_print_json(cairn_json_msg(&j->base), CAIRN_JSON_INDENT | CAIRN_JSON_EXACT);
         cairn_msg_free(&rep->base);
-        return CLI_OK;
+        return rc;
     }
     char t[32];
     when(j->submit_time_ms, t, sizeof(t));

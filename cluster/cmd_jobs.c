@@ -123,93 +123,76 @@ static int wait_summary(cli_t *c, uint64_t id, Cairn__JobStatusReply **out)
                     (ProtobufCMessage **)out);
 }
 
-static void json_summary(FILE *f, const Cairn__JobSummary *j)
+static json_t *summary_json(const Cairn__JobSummary *j)
 {
-    fprintf(f, "{\"job_id\": %llu, \"name\": ", (unsigned long long)j->job_id);
-    cairn_json_print_string(f, j->name);
-    fprintf(f, ", \"state\": \"%s\", \"submitter\": ", JSTATE(j->state));
-    cairn_json_print_string(f, j->submitter);
-    fprintf(f, ", \"seed\": %llu, \"spec_sha256\": ", (unsigned long long)j->seed);
-    cairn_json_print_string(f, j->spec_sha256);
-    fprintf(f,
-            ", \"submit_time_ms\": %lld, \"start_time_ms\": %lld, \"end_time_ms\": %lld, "
-            "\"tasks_total\": %u, \"tasks_pending\": %u, \"tasks_running\": %u, "
-            "\"tasks_succeeded\": %u, \"tasks_failed\": %u, \"tasks_cancelled\": %u}",
-            (long long)j->submit_time_ms, (long long)j->start_time_ms, (long long)j->end_time_ms,
-            j->tasks_total, j->tasks_pending, j->tasks_running, j->tasks_succeeded, j->tasks_failed,
-            j->tasks_cancelled);
+    return json_pack(
+        "{s:o, s:o, s:s, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "job_id",
+        cairn_json_u64(j->job_id), "name", cairn_json_str(j->name), "state", JSTATE(j->state),
+        "submitter", cairn_json_str(j->submitter), "seed", cairn_json_u64(j->seed), "spec_sha256",
+        cairn_json_str(j->spec_sha256), "submit_time_ms", (json_int_t)j->submit_time_ms,
+        "start_time_ms", (json_int_t)j->start_time_ms, "end_time_ms", (json_int_t)j->end_time_ms,
+        "tasks_total", (json_int_t)j->tasks_total, "tasks_pending", (json_int_t)j->tasks_pending,
+        "tasks_running", (json_int_t)j->tasks_running, "tasks_succeeded",
+        (json_int_t)j->tasks_succeeded, "tasks_failed", (json_int_t)j->tasks_failed,
+        "tasks_cancelled", (json_int_t)j->tasks_cancelled);
 }
 
-static void json_gpus(FILE *f, Cairn__GpuRef *const *g, size_t n)
+/* The GPUs' indexes. */
+static json_t *gpus_json(Cairn__GpuRef *const *g, size_t n)
 {
-    fputc('[', f);
+    json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
-        fprintf(f, "%s%u", i ? ", " : "", g[i]->index);
-    fputc(']', f);
+        cairn_json_push(&a, json_integer(g[i]->index));
+    return a;
 }
 
-static void json_attempt(FILE *f, const Cairn__AttemptInfo *a)
+static json_t *attempt_json(const Cairn__AttemptInfo *a)
 {
-    fprintf(f,
-            "{\"attempt_id\": %llu, \"number\": %u, \"node\": ", (unsigned long long)a->attempt_id,
-            a->number);
-    cairn_json_print_string(f, a->node);
-    fputs(", \"gpus\": ", f);
-    json_gpus(f, a->gpus, a->n_gpus);
-    fputs(", \"replicas\": [", f);
+    json_t *replicas = json_array();
     for (size_t r = 0; r < a->n_replicas; r++) {
         const Cairn__ReplicaPlacement *p = a->replicas[r];
-        fprintf(f, "%s{\"rank\": %u, \"node\": ", r ? ", " : "", p->rank);
-        cairn_json_print_string(f, p->node);
-        fputs(", \"cores\": [", f);
-        for (size_t c = 0; c < p->n_cores; c++)
-            fprintf(f, "%s%u", c ? ", " : "", p->cores[c]);
-        fputs("], \"gpus\": ", f);
-        json_gpus(f, p->gpus, p->n_gpus);
-        fputc('}', f);
+        cairn_json_push(&replicas, json_pack("{s:I, s:o, s:o, s:o}", "rank", (json_int_t)p->rank,
+                                             "node", cairn_json_str(p->node), "cores",
+                                             cairn_json_u32s(p->cores, p->n_cores), "gpus",
+                                             gpus_json(p->gpus, p->n_gpus)));
     }
-    fprintf(f,
-            "], \"queued_after\": %llu, \"cores\": %zu, \"exit_code\": %d, \"signal\": %d, "
-            "\"end_reason\": \"%s\", "
-            "\"start_time_ms\": %lld, \"end_time_ms\": %lld, \"error\": ",
-            (unsigned long long)a->queued_after, a->n_cores, a->exit_code, a->signal,
-            ui_enum(&cairn__end_reason__descriptor, (int)a->end_reason),
-            (long long)a->start_time_ms, (long long)a->end_time_ms);
-    cairn_json_print_string(f, a->error);
+    json_t *o =
+        json_pack("{s:o, s:I, s:o, s:o, s:o, s:o, s:I, s:i, s:i, s:s, s:I, s:I, s:o}", "attempt_id",
+                  cairn_json_u64(a->attempt_id), "number", (json_int_t)a->number, "node",
+                  cairn_json_str(a->node), "gpus", gpus_json(a->gpus, a->n_gpus), "replicas",
+                  replicas, "queued_after", cairn_json_u64(a->queued_after), "cores",
+                  (json_int_t)a->n_cores, "exit_code", a->exit_code, "signal", a->signal,
+                  "end_reason", ui_enum(&cairn__end_reason__descriptor, (int)a->end_reason),
+                  "start_time_ms", (json_int_t)a->start_time_ms, "end_time_ms",
+                  (json_int_t)a->end_time_ms, "error", cairn_json_str(a->error));
+    /* only a cached attempt says where its outputs came from */
     if (a->cached_from_job || (a->cached_from_task && *a->cached_from_task)) {
-        fprintf(f, ", \"cached_from_job\": %llu, \"cached_from_task\": ",
-                (unsigned long long)a->cached_from_job);
-        cairn_json_print_string(f, a->cached_from_task);
+        cairn_json_set(&o, "cached_from_job", cairn_json_u64(a->cached_from_job));
+        cairn_json_set(&o, "cached_from_task", cairn_json_str(a->cached_from_task));
     }
-    fputc('}', f);
+    return o;
 }
 
-static void status_json(const Cairn__JobStatusReply *st)
+static json_t *status_json(const Cairn__JobStatusReply *st)
 {
-    fputs("{\"job\": ", stdout);
-    json_summary(stdout, st->job);
-    fputs(", \"tasks\": [", stdout);
+    json_t *tasks = json_array();
     for (size_t i = 0; i < st->n_tasks; i++) {
         const Cairn__TaskStatus *t = st->tasks[i];
-        fputs(i ? ", {\"name\": " : "{\"name\": ", stdout);
-        cairn_json_print_string(stdout, t->name);
-        fprintf(stdout,
-                ", \"replica\": %u, \"state\": \"%s\", \"pending_reason\": \"%s\", "
-                "\"pending_detail\": ",
-                t->replica, TSTATE(t->state),
-                ui_enum(&cairn__pending_reason__descriptor, (int)t->pending_reason));
-        cairn_json_print_string(stdout, t->pending_detail);
+        json_t *attempts = json_array();
+        for (size_t k = 0; k < t->n_attempts; k++)
+            cairn_json_push(&attempts, attempt_json(t->attempts[k]));
+        json_t *o =
+            json_pack("{s:o, s:I, s:s, s:s, s:o}", "name", cairn_json_str(t->name), "replica",
+                      (json_int_t)t->replica, "state", TSTATE(t->state), "pending_reason",
+                      ui_enum(&cairn__pending_reason__descriptor, (int)t->pending_reason),
+                      "pending_detail", cairn_json_str(t->pending_detail));
+        /* only while it backs off */
         if (t->next_attempt_time_ms > 0)
-            printf(", \"next_attempt_time_ms\": %lld", (long long)t->next_attempt_time_ms);
-        fputs(", \"attempts\": [", stdout);
-        for (size_t k = 0; k < t->n_attempts; k++) {
-            if (k)
-                fputs(", ", stdout);
-            json_attempt(stdout, t->attempts[k]);
-        }
-        fputs("]}", stdout);
+            cairn_json_set(&o, "next_attempt_time_ms", json_integer(t->next_attempt_time_ms));
+        cairn_json_set(&o, "attempts", attempts);
+        cairn_json_push(&tasks, o);
     }
-    fputs("]}\n", stdout);
+    return json_pack("{s:o, s:o}", "job", summary_json(st->job), "tasks", tasks);
 }
 
 /* Why an ended attempt failed, for the REASON column. */
@@ -263,7 +246,7 @@ static void status_row(ui_table_t *t, const cli_t *c, const Cairn__JobStatusRepl
             snprintf(node, sizeof(node), "%s", a->node);
         gpus_cell(a->gpus, a->n_gpus, gpus, sizeof(gpus));
         if (a->start_time_ms > 0) { /* only a started attempt has run for a while */
-            int64_t end = a->end_time_ms > 0 ? a->end_time_ms : ui_now_ms();
+            int64_t end = a->end_time_ms > 0 ? a->end_time_ms : cairn_wall_ms();
             ui_duration(end - a->start_time_ms, dur, sizeof(dur));
         }
         attempt_reason(a, reason, sizeof(reason));
@@ -274,7 +257,7 @@ static void status_row(ui_table_t *t, const cli_t *c, const Cairn__JobStatusRepl
         char when[64];
         size_t n = strlen(reason);
         snprintf(reason + n, sizeof(reason) - n, "%snext attempt at %s", n ? "; " : "",
-                 ui_local_time(ts->next_attempt_time_ms, ui_now_ms(), when, sizeof(when)));
+                 ui_local_time(ts->next_attempt_time_ms, cairn_wall_ms(), when, sizeof(when)));
     }
     const char *state = TSTATE(ts->state);
     if (!a || a->n_replicas < 2) {
@@ -332,18 +315,18 @@ int cmd_status(cli_t *c, int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     if (json)
-        status_json(st);
+        rc = ui_print_json(status_json(st), CAIRN_JSON_LINE);
     else
         status_human(c, st);
     cairn_msg_free(&st->base);
-    return CLI_OK;
+    return rc;
 }
 
 static void jobs_human(const cli_t *c, const Cairn__ListJobsReply *r)
 {
     static const char *const hdr[] = {"ID", "NAME", "STATE", "TASKS", "SUBMITTER", "AGE"};
     ui_table_t *t = ui_table_create(6, hdr);
-    int64_t now = ui_now_ms();
+    int64_t now = cairn_wall_ms();
     for (size_t i = 0; i < r->n_jobs; i++) {
         const Cairn__JobSummary *j = r->jobs[i];
         char id[24], tasks[48], age[32];
@@ -374,18 +357,16 @@ int cmd_jobs(cli_t *c, int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     if (json) {
-        fputs("{\"jobs\": [", stdout);
-        for (size_t i = 0; i < r->n_jobs; i++) {
-            if (i)
-                fputs(", ", stdout);
-            json_summary(stdout, r->jobs[i]);
-        }
-        printf("], \"truncated\": %s}\n", r->truncated ? "true" : "false");
+        json_t *jobs = json_array();
+        for (size_t i = 0; i < r->n_jobs; i++)
+            cairn_json_push(&jobs, summary_json(r->jobs[i]));
+        rc = ui_print_json(json_pack("{s:o, s:b}", "jobs", jobs, "truncated", r->truncated),
+                           CAIRN_JSON_LINE);
     } else {
         jobs_human(c, r);
     }
     cairn_msg_free(&r->base);
-    return CLI_OK;
+    return rc;
 }
 
 static bool job_ended(Cairn__JobState s)
@@ -448,8 +429,8 @@ int cmd_wait(cli_t *c, int argc, char **argv)
     Cairn__JobStatusReply *st = NULL;
     if (!json || (rc != CLI_OK && rc != CLI_FAIL) || wait_summary(c, id, &st) != CLI_OK)
         return rc;
-    json_summary(stdout, st->job);
-    fputc('\n', stdout);
+    if (ui_print_json(summary_json(st->job), CAIRN_JSON_LINE) != CLI_OK)
+        rc = CLI_FAIL;
     cairn_msg_free(&st->base);
     return rc;
 }
@@ -559,15 +540,16 @@ int cmd_explain(cli_t *c, int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     if (json) {
-        fputs("{\"text\": ", stdout);
-        cairn_json_print_string(stdout, r->text);
-        printf(", \"state\": \"%s\", \"nodes_considered\": %u, \"reasons\": [", TSTATE(r->state),
-               r->nodes_considered);
+        json_t *reasons = json_array();
         for (size_t i = 0; i < r->n_reasons; i++)
-            printf("%s{\"reason\": \"%s\", \"count\": %u}", i ? ", " : "",
-                   ui_enum(&cairn__pending_reason__descriptor, (int)r->reasons[i]->reason),
-                   r->reasons[i]->count);
-        fputs("]}\n", stdout);
+            cairn_json_push(&reasons, json_pack("{s:s, s:I}", "reason",
+                                                ui_enum(&cairn__pending_reason__descriptor,
+                                                        (int)r->reasons[i]->reason),
+                                                "count", (json_int_t)r->reasons[i]->count));
+        rc = ui_print_json(json_pack("{s:o, s:s, s:I, s:o}", "text", cairn_json_str(r->text),
+                                     "state", TSTATE(r->state), "nodes_considered",
+                                     (json_int_t)r->nodes_considered, "reasons", reasons),
+                           CAIRN_JSON_LINE);
     } else {
         printf("%s: %s\n%s", pos[1], TSTATE(r->state), r->text);
         int64_t next = r->state == CAIRN__TASK_STATE__TASK_STATE_RETRY_WAIT
@@ -575,9 +557,10 @@ int cmd_explain(cli_t *c, int argc, char **argv)
                            : 0;
         char when[64];
         if (next > 0)
-            printf("; next attempt at %s", ui_local_time(next, ui_now_ms(), when, sizeof(when)));
+            printf("; next attempt at %s",
+                   ui_local_time(next, cairn_wall_ms(), when, sizeof(when)));
         putchar('\n');
     }
     cairn_msg_free(&r->base);
-    return CLI_OK;
+    return rc;
 }

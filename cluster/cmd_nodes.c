@@ -37,42 +37,34 @@ static unsigned gpus_free(const Cairn__NodeInfo *n)
     return f;
 }
 
-static void node_json(const Cairn__NodeInfo *n)
+static json_t *node_json(const Cairn__NodeInfo *n)
 {
-    fputs("{\"name\": ", stdout);
-    cairn_json_print_string(stdout, n->name);
-    printf(", \"node_id\": %llu, \"state\": \"%s\", \"labels\": {", (unsigned long long)n->node_id,
-           NSTATE(n->state));
-    for (size_t i = 0; i < n->n_labels; i++) {
-        fputs(i ? ", " : "", stdout);
-        cairn_json_print_string(stdout, n->labels[i]->key);
-        fputs(": ", stdout);
-        cairn_json_print_string(stdout, n->labels[i]->value);
-    }
-    printf("}, \"cores_total\": %u, \"cores_free\": %u, \"memory_total_bytes\": %llu, "
-           "\"memory_free_bytes\": %llu, \"gpus_total\": %zu, \"gpus_free\": %u, "
-           "\"running_attempts\": %u, \"queued_attempts\": %u, \"last_heartbeat_ms\": %lld, "
-           "\"worker_version\": ",
-           n->cores_total, n->cores_free, (unsigned long long)n->memory_total_bytes,
-           (unsigned long long)n->memory_free_bytes, n->n_gpus, gpus_free(n), n->running_attempts,
-           n->queued_attempts, (long long)n->last_heartbeat_ms);
-    cairn_json_print_string(stdout, n->worker_version);
-    printf(", \"drained\": %s, \"drain_reason\": ", n->drained ? "true" : "false");
-    cairn_json_print_string(stdout, n->drain_reason);
-    fputs(", \"gpus\": [", stdout);
+    json_t *labels = json_object();
+    for (size_t i = 0; i < n->n_labels; i++)
+        cairn_json_set(&labels, n->labels[i]->key, cairn_json_str(n->labels[i]->value));
+    json_t *gpus = json_array();
     for (size_t g = 0; g < n->n_gpus; g++) {
         const Cairn__NodeGpu *gp = n->gpus[g];
-        printf("%s{\"index\": %u, \"model\": ", g ? ", " : "", gp->index);
-        cairn_json_print_string(stdout, gp->model);
-        printf(", \"memory_bytes\": %llu, \"uuid\": ", (unsigned long long)gp->memory_bytes);
-        cairn_json_print_string(stdout, gp->uuid);
-        printf(", \"used\": %s, \"attempt_id\": %llu, \"job_id\": %llu, \"task\": ",
-               gp->used ? "true" : "false", (unsigned long long)gp->attempt_id,
-               (unsigned long long)gp->job_id);
-        cairn_json_print_string(stdout, gp->task_name);
-        fputc('}', stdout);
+        cairn_json_push(&gpus, json_pack("{s:I, s:o, s:o, s:o, s:b, s:o, s:o, s:o}", "index",
+                                         (json_int_t)gp->index, "model", cairn_json_str(gp->model),
+                                         "memory_bytes", cairn_json_u64(gp->memory_bytes), "uuid",
+                                         cairn_json_str(gp->uuid), "used", gp->used, "attempt_id",
+                                         cairn_json_u64(gp->attempt_id), "job_id",
+                                         cairn_json_u64(gp->job_id), "task",
+                                         cairn_json_str(gp->task_name)));
     }
-    fputs("]}", stdout);
+    return json_pack(
+        "{s:o, s:o, s:s, s:o, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:b, "
+        "s:o, s:o}",
+        "name", cairn_json_str(n->name), "node_id", cairn_json_u64(n->node_id), "state",
+        NSTATE(n->state), "labels", labels, "cores_total", (json_int_t)n->cores_total, "cores_free",
+        (json_int_t)n->cores_free, "memory_total_bytes", cairn_json_u64(n->memory_total_bytes),
+        "memory_free_bytes", cairn_json_u64(n->memory_free_bytes), "gpus_total",
+        (json_int_t)n->n_gpus, "gpus_free", (json_int_t)gpus_free(n), "running_attempts",
+        (json_int_t)n->running_attempts, "queued_attempts", (json_int_t)n->queued_attempts,
+        "last_heartbeat_ms", (json_int_t)n->last_heartbeat_ms, "worker_version",
+        cairn_json_str(n->worker_version), "drained", n->drained, "drain_reason",
+        cairn_json_str(n->drain_reason), "gpus", gpus);
 }
 
 static void nodes_human(const cli_t *c, const Cairn__NodesReply *r)
@@ -147,17 +139,15 @@ int cmd_nodes(cli_t *c, int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     if (json) {
-        fputs("{\"nodes\": [", stdout);
-        for (size_t i = 0; i < r->n_nodes; i++) {
-            fputs(i ? ", " : "", stdout);
-            node_json(r->nodes[i]);
-        }
-        fputs("]}\n", stdout);
+        json_t *nodes = json_array();
+        for (size_t i = 0; i < r->n_nodes; i++)
+            cairn_json_push(&nodes, node_json(r->nodes[i]));
+        rc = ui_print_json(json_pack("{s:o}", "nodes", nodes), CAIRN_JSON_LINE);
     } else {
         nodes_human(c, r);
     }
     cairn_msg_free(&r->base);
-    return CLI_OK;
+    return rc;
 }
 
 static int drain(cli_t *c, int argc, char **argv, bool on)

@@ -13,6 +13,7 @@
 #include "cluster/cmd.h"
 #include "cluster/plan.h"
 #include "cluster/plan_private.h"
+#include "common/grow.h"
 #include "scheduler/convert.h"
 #include "worker/discover.h"
 #include "worker/register_msg.h"
@@ -55,14 +56,8 @@ static int node_add(plan_cluster_t *c, const sched_node_desc_t *d, const char *n
             fprintf(stderr, "cairn plan: two nodes named %s\n", name);
             return -1;
         }
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 16;
-        plan_node_t *v = realloc(c->v, cap * sizeof(*v));
-        if (!v)
-            goto oom;
-        c->v = v;
-        c->cap = cap;
-    }
+    if (CAIRN_GROW(c->v, c->cap, c->n + 1) < 0)
+        goto oom;
     plan_node_t *n = &c->v[c->n];
     memset(n, 0, sizeof(*n));
     n->d = *d;
@@ -200,18 +195,20 @@ static int ferr(const char *path, size_t line, const char *what)
     return CLI_USAGE;
 }
 
-/* A non-negative integer member, with K/M/G/T for sizes; def if absent. */
-static int member_u64(const char *path, const pj_t *o, const char *key, bool size, uint64_t def,
-                      uint64_t *out)
+/* A non-negative integer member, with K/M/G/T for sizes; def if absent.
+ * Messages name the node's line. */
+static int member_u64(const char *path, size_t line, const json_t *o, const char *key, bool size,
+                      uint64_t def, uint64_t *out)
 {
-    const pj_t *v = pj_get(o, key);
+    const json_t *v = json_object_get(o, key);
     *out = def;
     if (!v)
         return 0;
-    char *end = NULL;
+    char buf[40], *end = NULL;
+    const char *text = pj_text(v, buf, sizeof(buf));
     errno = 0;
-    unsigned long long x = v->type == PJ_SCALAR ? strtoull(v->text, &end, 10) : 0;
-    if (v->type != PJ_SCALAR || errno || end == v->text || v->text[0] == '-')
+    unsigned long long x = text ? strtoull(text, &end, 10) : 0;
+    if (!text || errno || end == text || text[0] == '-')
         goto bad;
     if (size && *end) {
         const char *units = "KMGT", *u = strchr(units, *end);
@@ -230,79 +227,95 @@ static int member_u64(const char *path, const pj_t *o, const char *key, bool siz
     *out = x;
     return 0;
 bad:
-    fprintf(stderr, "cairn plan: %s:%zu: \"%s\" must be a %s\n", path, v->line, key,
+    fprintf(stderr, "cairn plan: %s:%zu: \"%s\" must be a %s\n", path, line, key,
             size ? "size (bytes, or with K/M/G/T)" : "non-negative integer");
     return -1;
 }
 
-static int file_node(plan_cluster_t *c, const char *path, const pj_t *o)
+static int file_node(plan_cluster_t *c, const char *path, size_t line, const json_t *o)
 {
-    const pj_t *name = pj_get(o, "name");
-    if (o->type != PJ_MAP || !name || name->type != PJ_SCALAR || !name->text[0])
-        return ferr(path, o->line, "each node needs a \"name\"");
+    char nbuf[40];
+    const json_t *name_v = json_object_get(o, "name");
+    const char *name = name_v ? pj_text(name_v, nbuf, sizeof(nbuf)) : NULL;
+    if (!json_is_object(o) || !name || !name[0])
+        return ferr(path, line, "each node needs a \"name\"");
     uint64_t count, cores, nnuma, mem;
-    if (member_u64(path, o, "count", false, 1, &count) < 0 ||
-        member_u64(path, o, "cores", false, 0, &cores) < 0 ||
-        member_u64(path, o, "numa", false, 1, &nnuma) < 0 ||
-        member_u64(path, o, "memory", true, 0, &mem) < 0)
+    if (member_u64(path, line, o, "count", false, 1, &count) < 0 ||
+        member_u64(path, line, o, "cores", false, 0, &cores) < 0 ||
+        member_u64(path, line, o, "numa", false, 1, &nnuma) < 0 ||
+        member_u64(path, line, o, "memory", true, 0, &mem) < 0)
         return CLI_USAGE;
     if (count < 1 || count > 100000)
-        return ferr(path, o->line, "\"count\" must be 1..100000");
-    const pj_t *topo = pj_get(o, "topology");
-    if (topo) {
-        if (topo->type != PJ_SCALAR)
-            return ferr(path, topo->line, "\"topology\" is the path of an hwloc XML file");
+        return ferr(path, line, "\"count\" must be 1..100000");
+    const json_t *topo_v = json_object_get(o, "topology");
+    if (topo_v) {
+        char tbuf[40];
+        const char *topo = pj_text(topo_v, tbuf, sizeof(tbuf));
+        if (!topo)
+            return ferr(path, line, "\"topology\" is the path of an hwloc XML file");
         char xml[4096], *dir = strdup(path);
         if (!dir)
             return CLI_FAIL;
-        if (topo->text[0] == '/')
-            snprintf(xml, sizeof(xml), "%s", topo->text);
+        if (topo[0] == '/')
+            snprintf(xml, sizeof(xml), "%s", topo);
         else
-            snprintf(xml, sizeof(xml), "%s/%s", dirname(dir), topo->text);
+            snprintf(xml, sizeof(xml), "%s/%s", dirname(dir), topo);
         free(dir);
         if (count == 1) { /* the name as given */
             plan_cluster_t one = {0};
-            int rc = plan_cluster_add_xml(&one, xml, name->text, 1);
+            int rc = plan_cluster_add_xml(&one, xml, name, 1);
             if (rc == CLI_OK)
-                rc = node_add(c, &one.v[0].d, name->text) < 0 ? CLI_USAGE : CLI_OK;
+                rc = node_add(c, &one.v[0].d, name) < 0 ? CLI_USAGE : CLI_OK;
             plan_cluster_fini(&one);
             return rc;
         }
-        return plan_cluster_add_xml(c, xml, name->text, (uint32_t)count);
+        return plan_cluster_add_xml(c, xml, name, (uint32_t)count);
     }
     if (cores < 1 || cores > SCHED_MAX_CORES_PER_NODE || nnuma < 1 ||
         nnuma > SCHED_MAX_NUMA_PER_NODE || nnuma > cores)
-        return ferr(path, o->line, "a node needs \"cores\" (1..4096) and \"numa\" (1..cores)");
+        return ferr(path, line, "a node needs \"cores\" (1..4096) and \"numa\" (1..cores)");
     sched_gpu_desc_t gpus[SCHED_MAX_GPUS_PER_NODE];
     int ngpus = 0;
-    const pj_t *gl = pj_get(o, "gpus");
-    if (gl && gl->type != PJ_SEQ)
-        return ferr(path, gl->line, "\"gpus\" is a list of {\"model\", \"memory\", \"count\"}");
-    for (size_t i = 0; gl && i < gl->n; i++) {
-        const pj_t *g = gl->v[i], *model = pj_get(g, "model");
+    const json_t *gl = json_object_get(o, "gpus");
+    if (gl && !json_is_array(gl))
+        return ferr(path, line, "\"gpus\" is a list of {\"model\", \"memory\", \"count\"}");
+    for (size_t i = 0; gl && i < json_array_size(gl); i++) {
+        const json_t *g = json_array_get(gl, i), *model_v = json_object_get(g, "model");
+        /* json_string_value: the model string lives as long as the node's JSON */
+        const char *model = json_string_value(model_v);
         uint64_t gm, gc;
-        if (g->type != PJ_MAP || !model || model->type != PJ_SCALAR)
-            return ferr(path, g->line, "a GPU needs a \"model\"");
-        if (member_u64(path, g, "memory", true, 0, &gm) < 0 ||
-            member_u64(path, g, "count", false, 1, &gc) < 0)
+        if (!json_is_object(g) || !model)
+            return ferr(path, line, "a GPU needs a \"model\"");
+        if (member_u64(path, line, g, "memory", true, 0, &gm) < 0 ||
+            member_u64(path, line, g, "count", false, 1, &gc) < 0)
             return CLI_USAGE;
         if (ngpus + gc > SCHED_MAX_GPUS_PER_NODE)
-            return ferr(path, g->line, "at most 64 GPUs per node");
+            return ferr(path, line, "at most 64 GPUs per node");
         for (uint64_t k = 0; k < gc; k++)
             gpus[ngpus++] =
-                (sched_gpu_desc_t){.vendor = "nvidia", .model = model->text, .memory_bytes = gm};
+                (sched_gpu_desc_t){.vendor = "nvidia", .model = model, .memory_bytes = gm};
     }
     for (int i = 0; i < ngpus; i++) /* spread over the NUMA domains, one switch each */
         gpus[i].numa = gpus[i].group = (int)((uint64_t)i * nnuma / (uint64_t)ngpus);
     char *labels[64];
     int nl = 0;
-    const pj_t *lm = pj_get(o, "labels");
-    if (lm && lm->type != PJ_MAP)
-        return ferr(path, lm->line, "\"labels\" is an object of key: value");
-    for (size_t i = 0; lm && i < lm->n && nl < 64; i++) {
-        if (lm->v[i]->type != PJ_SCALAR)
-            return ferr(path, lm->v[i]->line, "a label's value is a string");
-        if (asprintf(&labels[nl], "%s=%s", lm->keys[i], lm->v[i]->text) < 0)
+    const json_t *lm = json_object_get(o, "labels");
+    if (lm && !json_is_object(lm))
+        return ferr(path, line, "\"labels\" is an object of key: value");
+    const char *lk;
+    const json_t *lv;
+    json_object_foreach((json_t *)lm, lk, lv)
+    {
+        char vbuf[40];
+        const char *text = pj_text(lv, vbuf, sizeof(vbuf));
+        if (nl == 64)
+            break;
+        if (!text) {
+            for (int i = 0; i < nl; i++)
+                free(labels[i]);
+            return ferr(path, line, "a label's value is a string");
+        }
+        if (asprintf(&labels[nl], "%s=%s", lk, text) < 0)
             break;
         nl++;
     }
@@ -323,7 +336,7 @@ static int file_node(plan_cluster_t *c, const char *path, const pj_t *o)
     int rc = core_numa ? CLI_OK : CLI_FAIL;
     for (uint64_t k = 1; rc == CLI_OK && k <= count; k++) {
         char nm[512];
-        snprintf(nm, sizeof(nm), count > 1 ? "%s-%llu" : "%s", name->text, (unsigned long long)k);
+        snprintf(nm, sizeof(nm), count > 1 ? "%s-%llu" : "%s", name, (unsigned long long)k);
         if (node_add(c, &d, nm) < 0)
             rc = CLI_USAGE;
     }
@@ -331,6 +344,22 @@ static int file_node(plan_cluster_t *c, const char *path, const pj_t *o)
         free(labels[i]);
     free(core_numa);
     return rc;
+}
+
+/* What plan_cluster_load's pj_each gives each node. */
+typedef struct cluster_file {
+    plan_cluster_t *c;
+    const char *path;
+    size_t n;
+    int rc;
+} cluster_file_t;
+
+static int node_cb(const json_t *item, size_t line, void *arg)
+{
+    cluster_file_t *cf = arg;
+    cf->n++;
+    cf->rc = file_node(cf->c, cf->path, line, item);
+    return cf->rc == CLI_OK ? 0 : -1;
 }
 
 int plan_cluster_load(const char *path, plan_cluster_t *c)
@@ -350,19 +379,16 @@ int plan_cluster_load(const char *path, plan_cluster_t *c)
         fprintf(stderr, "cairn plan: cannot read %s: %s\n", path, r.error);
         return CLI_NOTFOUND;
     }
-    pj_t *doc = pj_read_all(&r);
-    if (!doc) {
+    cluster_file_t cf = {.c = c, .path = path, .rc = CLI_OK};
+    int rc = pj_each(&r, "nodes", false, node_cb, &cf);
+    size_t first = r.first_line ? r.first_line : 1;
+    bool nolist = r.nolist;
+    if (rc < 0 && !nolist && cf.rc == CLI_OK)
         fprintf(stderr, "cairn plan: %s:%s\n", path, r.error);
-        pj_close(&r);
-        return CLI_USAGE;
-    }
     pj_close(&r);
-    const pj_t *nodes = pj_get(doc, "nodes");
-    int rc = CLI_OK;
-    if (!nodes || nodes->type != PJ_SEQ || nodes->n == 0)
-        rc = ferr(path, doc->line, "expected {\"nodes\": [...]} with at least one node");
-    for (size_t i = 0; rc == CLI_OK && i < nodes->n; i++)
-        rc = file_node(c, path, nodes->v[i]);
-    pj_free(doc);
-    return rc;
+    if (nolist || (rc == 0 && cf.n == 0))
+        return ferr(path, first, "expected {\"nodes\": [...]} with at least one node");
+    if (rc < 0)
+        return cf.rc != CLI_OK ? cf.rc : CLI_USAGE;
+    return CLI_OK;
 }

@@ -9,17 +9,12 @@
 #include "cluster/cmd.h"
 #include "cluster/plan.h"
 #include "cluster/plan_private.h"
+#include "common/grow.h"
 
 static plan_rec_t *rec_new(plan_trace_t *t)
 {
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 256;
-        plan_rec_t *v = realloc(t->v, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        t->v = v;
-        t->cap = cap;
-    }
+    if (CAIRN_GROW(t->v, t->cap, t->n + 1) < 0)
+        return NULL;
     plan_rec_t *r = &t->v[t->n++];
     memset(r, 0, sizeof(*r));
     r->number = 1;
@@ -99,40 +94,50 @@ static int jerr(jctx_t *c, size_t line, const char *fmt, const char *what)
     return -1;
 }
 
-static int jint(jctx_t *c, const pj_t *rec, const char *key, bool required, int64_t *out)
+/* A member as an integer (a number, or a string of digits); 0 when absent
+ * and not required. Messages name the record's line. */
+static int jint(jctx_t *c, const json_t *rec, size_t line, const char *key, bool required,
+                int64_t *out)
 {
-    const pj_t *v = pj_get(rec, key);
+    const json_t *v = json_object_get(rec, key);
+    char buf[40];
     if (!v) {
         if (required)
-            return jerr(c, rec->line, "record without \"%s\"", key);
+            return jerr(c, line, "record without \"%s\"", key);
         *out = 0;
         return 0;
     }
-    if (v->type != PJ_SCALAR || !parse_i64(v->text, false, out))
-        return jerr(c, v->line, "\"%s\" is not an integer", key);
+    const char *text = pj_text(v, buf, sizeof(buf));
+    if (!text || !parse_i64(text, false, out))
+        return jerr(c, line, "\"%s\" is not an integer", key);
     return 0;
 }
 
-static int jstr(jctx_t *c, const pj_t *rec, const char *key, bool required, char **out)
+/* A member as a string (any scalar's text); "" when absent and not
+ * required. */
+static int jstr(jctx_t *c, const json_t *rec, size_t line, const char *key, bool required,
+                char **out)
 {
-    const pj_t *v = pj_get(rec, key);
+    const json_t *v = json_object_get(rec, key);
+    char buf[40];
+    const char *text = v ? pj_text(v, buf, sizeof(buf)) : "";
     if (!v && required)
-        return jerr(c, rec->line, "record without \"%s\"", key);
-    if (v && v->type != PJ_SCALAR)
-        return jerr(c, v->line, "\"%s\" is not a string", key);
-    *out = dup0(v ? v->text : "");
-    return *out ? 0 : jerr(c, rec->line, "%s", "out of memory");
+        return jerr(c, line, "record without \"%s\"", key);
+    if (!text)
+        return jerr(c, line, "\"%s\" is not a string", key);
+    *out = dup0(text);
+    return *out ? 0 : jerr(c, line, "%s", "out of memory");
 }
 
-static int json_rec_cb(const pj_t *item, void *arg)
+static int json_rec_cb(const json_t *item, size_t line, void *arg)
 {
     jctx_t *c = arg;
-    if (item->type != PJ_MAP)
-        return jerr(c, item->line, "%s", "a record must be an object");
+    if (!json_is_object(item))
+        return jerr(c, line, "%s", "a record must be an object");
     plan_rec_t *r = rec_new(c->t);
     if (!r)
-        return jerr(c, item->line, "%s", "out of memory");
-    r->line = item->line;
+        return jerr(c, line, "%s", "out of memory");
+    r->line = line;
     int64_t v[16];
     static const char *const ints[] = {
         "job_id",         "number",        "rank",           "replicas",
@@ -140,18 +145,19 @@ static int json_rec_cb(const pj_t *item, void *arg)
         "submit_time_ms", "ready_time_ms", "placed_time_ms", "start_time_ms",
         "end_time_ms",    "exit_code",     "time_limit_ms",  "attempt_id"};
     for (int i = 0; i < 16; i++)
-        if (jint(c, item, ints[i], i == 0 || i == 10, &v[i]) < 0)
+        if (jint(c, item, line, ints[i], i == 0 || i == 10, &v[i]) < 0)
             return -1;
-    if (jstr(c, item, "job_name", false, &r->job_name) < 0 ||
-        jstr(c, item, "task", true, &r->task) < 0 ||
-        jstr(c, item, "gpu_model", false, &r->gpu_model) < 0 ||
-        jstr(c, item, "node", true, &r->node) < 0 || jstr(c, item, "end", false, &r->end) < 0)
+    if (jstr(c, item, line, "job_name", false, &r->job_name) < 0 ||
+        jstr(c, item, line, "task", true, &r->task) < 0 ||
+        jstr(c, item, line, "gpu_model", false, &r->gpu_model) < 0 ||
+        jstr(c, item, line, "node", true, &r->node) < 0 ||
+        jstr(c, item, line, "end", false, &r->end) < 0)
         return -1;
     if (!r->task[0] || !r->node[0])
-        return jerr(c, item->line, "%s", "a record needs a task and the node it ran on");
+        return jerr(c, line, "%s", "a record needs a task and the node it ran on");
     if (v[0] <= 0 || v[5] < 1 || v[5] > SCHED_MAX_CPUS || v[6] < 0 || v[6] > 64 || v[7] < 0 ||
         v[1] < 0 || v[2] < 0 || v[3] < 0 || v[3] > SCHED_MAX_REPLICAS)
-        return jerr(c, item->line, "%s",
+        return jerr(c, line, "%s",
                     "job_id, cpus (>= 1), gpus, memory_bytes, number, rank or replicas out of "
                     "range");
     r->job_id = (uint64_t)v[0];
@@ -171,47 +177,53 @@ static int json_rec_cb(const pj_t *item, void *arg)
     r->time_limit_ms = v[14];
     r->attempt_id = (uint64_t)v[15];
     if (r->rank >= r->replicas)
-        return jerr(c, item->line, "%s", "rank is not below replicas");
-    const pj_t *needs = pj_get(item, "needs");
-    if (needs && needs->type != PJ_SEQ)
-        return jerr(c, needs->line, "%s", "\"needs\" is not a list");
-    if (needs && needs->n) {
-        if (!(r->needs = calloc(needs->n, sizeof(char *))))
-            return jerr(c, item->line, "%s", "out of memory");
-        for (size_t i = 0; i < needs->n; i++) {
-            if (needs->v[i]->type != PJ_SCALAR)
-                return jerr(c, needs->v[i]->line, "%s", "\"needs\" holds task names");
-            if (!(r->needs[r->nneeds++] = strdup(needs->v[i]->text)))
-                return jerr(c, item->line, "%s", "out of memory");
+        return jerr(c, line, "%s", "rank is not below replicas");
+    const json_t *needs = json_object_get(item, "needs");
+    if (needs && !json_is_array(needs))
+        return jerr(c, line, "%s", "\"needs\" is not a list");
+    size_t nn = needs ? json_array_size(needs) : 0;
+    if (nn) {
+        if (!(r->needs = calloc(nn, sizeof(char *))))
+            return jerr(c, line, "%s", "out of memory");
+        for (size_t i = 0; i < nn; i++) {
+            char buf[40];
+            const char *name = pj_text(json_array_get(needs, i), buf, sizeof(buf));
+            if (!name)
+                return jerr(c, line, "%s", "\"needs\" holds task names");
+            if (!(r->needs[r->nneeds++] = strdup(name)))
+                return jerr(c, line, "%s", "out of memory");
         }
     }
-    const pj_t *cores = pj_get(item, "cores");
-    if (cores && cores->type != PJ_SEQ)
-        return jerr(c, cores->line, "%s", "\"cores\" is not a list");
-    if (cores && cores->n) {
-        if (cores->n > SCHED_MAX_CORES_PER_NODE)
-            return jerr(c, cores->line, "%s", "too many cores");
-        if (!(r->cores = calloc(cores->n, sizeof(uint32_t))))
-            return jerr(c, item->line, "%s", "out of memory");
-        for (size_t i = 0; i < cores->n; i++) {
+    const json_t *cores = json_object_get(item, "cores");
+    if (cores && !json_is_array(cores))
+        return jerr(c, line, "%s", "\"cores\" is not a list");
+    size_t nc = cores ? json_array_size(cores) : 0;
+    if (nc) {
+        if (nc > SCHED_MAX_CORES_PER_NODE)
+            return jerr(c, line, "%s", "too many cores");
+        if (!(r->cores = calloc(nc, sizeof(uint32_t))))
+            return jerr(c, line, "%s", "out of memory");
+        for (size_t i = 0; i < nc; i++) {
+            char buf[40];
+            const char *text = pj_text(json_array_get(cores, i), buf, sizeof(buf));
             int64_t core;
-            if (cores->v[i]->type != PJ_SCALAR || !parse_i64(cores->v[i]->text, false, &core) ||
-                core < 0 || core >= SCHED_MAX_CORES_PER_NODE)
-                return jerr(c, cores->v[i]->line, "%s", "\"cores\" holds core indexes");
+            if (!text || !parse_i64(text, false, &core) || core < 0 ||
+                core >= SCHED_MAX_CORES_PER_NODE)
+                return jerr(c, line, "%s", "\"cores\" holds core indexes");
             r->cores[r->ncores++] = (uint32_t)core;
         }
     }
-    const pj_t *ids = pj_get(item, "gpu_ids");
-    for (size_t i = 0; ids && ids->type == PJ_SEQ && i < ids->n; i++) {
+    const json_t *ids = json_object_get(item, "gpu_ids");
+    for (size_t i = 0; json_is_array(ids) && i < json_array_size(ids); i++) {
         int64_t ix;
-        if (jint(c, ids->v[i], "index", true, &ix) < 0)
+        if (jint(c, json_array_get(ids, i), line, "index", true, &ix) < 0)
             return -1;
         if (ix < 0 || ix >= 64)
-            return jerr(c, ids->v[i]->line, "%s", "GPU index out of range");
+            return jerr(c, line, "%s", "GPU index out of range");
         r->gpu_mask |= 1ull << ix;
     }
     if (r->end_ms && r->end_ms < r->placed_ms)
-        return jerr(c, item->line, "%s", "ends before it was placed");
+        return jerr(c, line, "%s", "ends before it was placed");
     return 0;
 }
 
@@ -346,7 +358,7 @@ int plan_trace_load(const char *path, plan_trace_t *t)
         fprintf(stderr, "cairn plan: cannot read %s: %s\n", path, r.error);
         return CLI_NOTFOUND;
     }
-    int rc = pj_each(&r, "records", json_rec_cb, &c);
+    int rc = pj_each(&r, "records", true, json_rec_cb, &c);
     if (rc < 0 && !c.bad)
         fprintf(stderr, "cairn plan: %s:%s\n", path, r.error);
     pj_close(&r);

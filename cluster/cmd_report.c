@@ -60,7 +60,7 @@ int cmd_report(cli_t *c, int argc, char **argv)
                                          {"csv", no_argument, NULL, 'c'},
                                          {"svg", required_argument, NULL, 'g'},
                                          {NULL, 0, NULL, 0}};
-    int64_t now = ui_now_ms();
+    int64_t now = cairn_wall_ms();
     report_input_t in = {.from_ms = now - 7 * 86400000ll, .to_ms = now, .by = REPORT_BY_USER};
     bool json = false, csv = false;
     const char *svg = NULL;
@@ -130,7 +130,7 @@ int cmd_report(cli_t *c, int argc, char **argv)
     }
     if (rc == CLI_OK) {
         if (json)
-            report_print_json(stdout, &in, &r);
+            rc = ui_print_json(report_json(&in, &r), CAIRN_JSON_INDENT);
         else if (csv)
             report_print_csv(stdout, &in, &r);
         else

@@ -217,9 +217,10 @@ int cmd_rerun(cli_t *c, int argc, char **argv)
     cairn_msg_free(&rep->base);
     if (rc != CLI_OK)
         return rc;
-    if (json)
-        printf("{\"job_id\": %" PRIu64 "}\n", nid);
-    else
+    if (json &&
+        ui_print_json(json_pack("{s:o}", "job_id", cairn_json_u64(nid)), CAIRN_JSON_LINE) != CLI_OK)
+        return CLI_FAIL;
+    if (!json)
         printf("%" PRIu64 "\n", nid);
     fflush(stdout);
     if (!wait)
@@ -234,6 +235,7 @@ int cmd_rerun(cli_t *c, int argc, char **argv)
 
 typedef struct diffs {
     bool json;
+    json_t *list; /* --json: the differences */
     size_t n;
 } diffs_t;
 
@@ -242,15 +244,9 @@ static void differ(diffs_t *d, const char *task, const char *what, const char *a
     if (!strcmp(a ? a : "", b ? b : ""))
         return;
     if (d->json) {
-        printf("%s\n    {\"task\": ", d->n ? "," : "");
-        cairn_json_print_string(stdout, task);
-        printf(", \"what\": ");
-        cairn_json_print_string(stdout, what);
-        printf(", \"a\": ");
-        cairn_json_print_string(stdout, a);
-        printf(", \"b\": ");
-        cairn_json_print_string(stdout, b);
-        printf("}");
+        cairn_json_push(&d->list, json_pack("{s:o, s:o, s:o, s:o}", "task", cairn_json_str(task),
+                                            "what", cairn_json_str(what), "a", cairn_json_str(a),
+                                            "b", cairn_json_str(b)));
     } else {
         printf("%s%s%s: %s -> %s\n", task ? task : "", task && *task ? ": " : "", what,
                a && *a ? a : "(none)", b && *b ? b : "(none)");
@@ -397,7 +393,7 @@ int cmd_diff(cli_t *c, int argc, char **argv)
     }
     const Cairn__JobProvenance *a = ra->job, *b = rb->job;
     if (d.json)
-        printf("{\"a\": %" PRIu64 ", \"b\": %" PRIu64 ", \"differences\": [", ids[0], ids[1]);
+        d.list = json_array();
     differ(&d, "", "spec sha256", a->spec_sha256, b->spec_sha256);
     differ_u64(&d, "", "job seed", a->seed, b->seed);
     for (size_t i = 0; i < a->n_tasks; i++) {
@@ -418,12 +414,14 @@ int cmd_diff(cli_t *c, int argc, char **argv)
             differ(&d, b->tasks[k]->name, "task", "", "present");
     }
     if (d.json)
-        printf("%s], \"same\": %s}\n", d.n ? "\n  " : "", d.n ? "false" : "true");
+        rc = ui_print_json(json_pack("{s:o, s:o, s:o, s:b}", "a", cairn_json_u64(ids[0]), "b",
+                                     cairn_json_u64(ids[1]), "differences", d.list, "same", !d.n),
+                           CAIRN_JSON_INDENT);
     else if (!d.n)
         printf("jobs %" PRIu64 " and %" PRIu64
                " ran the same: spec, seeds, commands, inputs, nodes, GPUs, versions and outputs\n",
                ids[0], ids[1]);
     cairn_msg_free(&ra->base);
     cairn_msg_free(&rb->base);
-    return d.n ? CLI_FAIL : CLI_OK;
+    return d.n || rc != CLI_OK ? CLI_FAIL : CLI_OK;
 }

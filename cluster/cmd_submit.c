@@ -186,9 +186,10 @@ int cmd_submit(cli_t *c, int argc, char **argv)
     spec_free(js);
     if (rc != CLI_OK)
         return rc;
-    if (json)
-        printf("{\"job_id\": %llu}\n", (unsigned long long)id);
-    else
+    if (json &&
+        ui_print_json(json_pack("{s:o}", "job_id", cairn_json_u64(id)), CAIRN_JSON_LINE) != CLI_OK)
+        return CLI_FAIL;
+    if (!json)
         printf("%llu\n", (unsigned long long)id);
     fflush(stdout);
     return wait ? cli_wait_job(c, id, json) : CLI_OK;

@@ -270,9 +270,9 @@ static size_t nworkers(const cluster_t *cl)
 /* Poll until every worker is up, with a deadline. */
 static int wait_up(const cluster_t *cl, size_t *ngpus)
 {
-    int64_t deadline = ui_mono_ms() + UP_TIMEOUT_MS;
+    int64_t deadline = cairn_mono_ms() + UP_TIMEOUT_MS;
     size_t want = nworkers(cl);
-    while (ui_mono_ms() < deadline) {
+    while (cairn_mono_ms() < deadline) {
         int up = nodes_up(cl, ngpus);
         if (up >= 0 && (size_t)up >= want)
             return 0;
@@ -503,9 +503,9 @@ int cmd_down(cli_t *c, int argc, char **argv)
     for (size_t i = cl->n; i-- > 0;)
         if (pid_alive(cl->d[i].pid))
             kill(cl->d[i].pid, SIGTERM);
-    int64_t deadline = ui_mono_ms() + DOWN_TIMEOUT_MS;
+    int64_t deadline = cairn_mono_ms() + DOWN_TIMEOUT_MS;
     size_t alive = cl->n;
-    while (alive && ui_mono_ms() < deadline) {
+    while (alive && cairn_mono_ms() < deadline) {
         alive = 0;
         for (size_t i = 0; i < cl->n; i++)
             alive += pid_alive(cl->d[i].pid);

@@ -1,5 +1,4 @@
-/* cairn plan (cmd_plan*.c): traces, cluster descriptions and the small
- * JSON reader they share. */
+/* cairn plan (cmd_plan*.c): traces and cluster descriptions. */
 #ifndef CAIRN_CLUSTER_PLAN_H
 #define CAIRN_CLUSTER_PLAN_H
 
@@ -9,23 +8,6 @@
 
 #include "proto/client.pb-c.h"
 #include "scheduling/sched.h"
-
-/* --- JSON (read with libyaml: JSON is YAML's flow style) ----------------- */
-
-typedef enum pj_type { PJ_SCALAR, PJ_SEQ, PJ_MAP } pj_type_t;
-typedef struct pj pj_t;
-struct pj {
-    pj_type_t type;
-    size_t line; /* 1-based */
-    char *text;  /* PJ_SCALAR */
-    bool quoted; /* a quoted scalar: a string even if it looks like a number */
-    size_t n;
-    char **keys; /* PJ_MAP: n keys */
-    pj_t **v;    /* PJ_SEQ, PJ_MAP: n children */
-};
-void pj_free(pj_t *p);
-/* Member of a map by key, NULL if absent (or p is not a map). */
-const pj_t *pj_get(const pj_t *p, const char *key);
 
 /* --- traces ------------------------------------------------------------- */
 

@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/json_print.h"
-
 static const char *const by_names[] = {"user", "job", "kind", "node", "gpu-model"};
 
 const char *report_by_name(report_by_t by)
@@ -486,81 +484,69 @@ void report_print_text(FILE *f, const report_input_t *in, const report_t *r)
         fprintf(f, "  (nothing waited in a census sample)\n");
 }
 
-static void json_num(FILE *f, double v)
+/* Seconds with 6 decimals; null when not measured (v < 0). */
+static json_t *seconds(double v)
 {
-    if (v < 0)
-        fputs("null", f);
-    else
-        fprintf(f, "%.6f", v);
+    return v < 0 ? json_null() : cairn_json_fixed(v, 6);
 }
 
-void report_print_json(FILE *f, const report_input_t *in, const report_t *r)
+static json_t *util_json(const report_util_t *v, bool node)
 {
-    fprintf(f, "{\"from_ms\": %lld, \"to_ms\": %lld, \"by\": \"%s\",\n \"gpu_models\": [",
-            (long long)in->from_ms, (long long)in->to_ms, report_by_name(in->by));
-    for (int pass = 0; pass < 2; pass++) {
-        const report_util_t *v = pass ? r->nodes : r->models;
-        size_t n = pass ? r->nnodes : r->nmodels;
-        if (pass)
-            fputs("],\n \"nodes\": [", f);
-        for (size_t i = 0; i < n; i++) {
-            fprintf(f, "%s\n  {\"name\": ", i ? "," : "");
-            cairn_json_print_string(f, v[i].name);
-            fprintf(f, ", \"gpus\": %u, \"gpu_capacity_s\": ", v[i].gpus);
-            json_num(f, v[i].gpu_capacity);
-            fputs(", \"gpu_allocated_s\": ", f);
-            json_num(f, v[i].gpu_allocated);
-            fputs(", \"gpu_used_s\": ", f);
-            json_num(f, v[i].gpu_used);
-            if (pass) {
-                fprintf(f, ", \"cores\": %u, \"core_capacity_s\": ", v[i].cores);
-                json_num(f, v[i].core_capacity);
-                fputs(", \"core_allocated_s\": ", f);
-                json_num(f, v[i].core_allocated);
-                fputs(", \"cpu_used_s\": ", f);
-                json_num(f, v[i].cpu_used);
-            }
-            fputc('}', f);
-        }
+    json_t *o =
+        json_pack("{s:o, s:I, s:o, s:o, s:o}", "name", cairn_json_str(v->name), "gpus",
+                  (json_int_t)v->gpus, "gpu_capacity_s", seconds(v->gpu_capacity),
+                  "gpu_allocated_s", seconds(v->gpu_allocated), "gpu_used_s", seconds(v->gpu_used));
+    if (node) {
+        cairn_json_set(&o, "cores", json_integer(v->cores));
+        cairn_json_set(&o, "core_capacity_s", seconds(v->core_capacity));
+        cairn_json_set(&o, "core_allocated_s", seconds(v->core_allocated));
+        cairn_json_set(&o, "cpu_used_s", seconds(v->cpu_used));
     }
-    fputs("],\n \"groups\": [", f);
+    return o;
+}
+
+json_t *report_json(const report_input_t *in, const report_t *r)
+{
+    json_t *models = json_array(), *nodes = json_array(), *groups = json_array(),
+           *waits = json_array(), *reasons = json_array();
+    for (size_t i = 0; i < r->nmodels; i++)
+        cairn_json_push(&models, util_json(&r->models[i], false));
+    for (size_t i = 0; i < r->nnodes; i++)
+        cairn_json_push(&nodes, util_json(&r->nodes[i], true));
     for (size_t i = 0; i < r->ngroups; i++) {
         const report_group_t *g = &r->groups[i];
-        fprintf(f, "%s\n  {\"key\": ", i ? "," : "");
-        cairn_json_print_string(f, g->key);
-        fprintf(f, ", \"attempts\": %u, \"gpu_s\": ", g->attempts);
-        json_num(f, g->gpu_seconds);
-        fputs(", \"gpu_used_s\": ", f);
-        json_num(f, g->gpu_used);
-        fputs(", \"core_s\": ", f);
-        json_num(f, g->core_seconds);
-        fputs(", \"cpu_used_s\": ", f);
-        json_num(f, g->cpu_used);
-        fputc('}', f);
+        cairn_json_push(&groups,
+                        json_pack("{s:o, s:I, s:o, s:o, s:o, s:o}", "key", cairn_json_str(g->key),
+                                  "attempts", (json_int_t)g->attempts, "gpu_s",
+                                  seconds(g->gpu_seconds), "gpu_used_s", seconds(g->gpu_used),
+                                  "core_s", seconds(g->core_seconds), "cpu_used_s",
+                                  seconds(g->cpu_used)));
     }
-    fputs("],\n \"waits\": [", f);
     for (size_t i = 0; i < r->nwaits; i++) {
         const report_wait_t *w = &r->waits[i];
-        fprintf(f, "%s\n  {\"shape\": ", i ? "," : "");
-        cairn_json_print_string(f, w->shape);
-        fprintf(f,
-                ", \"tasks\": %u, \"p50_s\": %.6f, \"p95_s\": %.6f, \"max_s\": %.6f, "
-                "\"placed_tasks\": %u, \"placed_p50_s\": %.6f, \"placed_p95_s\": %.6f, "
-                "\"placed_max_s\": %.6f, \"never_started\": %u, \"queued\": %u}",
-                w->count, w->p50_s, w->p95_s, w->max_s, w->placed, w->placed_p50_s, w->placed_p95_s,
-                w->placed_max_s, w->never_started, w->queued);
+        cairn_json_push(
+            &waits,
+            json_pack("{s:o, s:I, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:I, s:I}", "shape",
+                      cairn_json_str(w->shape), "tasks", (json_int_t)w->count, "p50_s",
+                      cairn_json_fixed(w->p50_s, 6), "p95_s", cairn_json_fixed(w->p95_s, 6),
+                      "max_s", cairn_json_fixed(w->max_s, 6), "placed_tasks", (json_int_t)w->placed,
+                      "placed_p50_s", cairn_json_fixed(w->placed_p50_s, 6), "placed_p95_s",
+                      cairn_json_fixed(w->placed_p95_s, 6), "placed_max_s",
+                      cairn_json_fixed(w->placed_max_s, 6), "never_started",
+                      (json_int_t)w->never_started, "queued", (json_int_t)w->queued));
     }
-    fprintf(f,
-            "],\n \"fragmentation\": {\"idle_gpu_s\": %.6f, \"split_across_nodes_s\": %.6f, "
-            "\"cores_or_memory_short_s\": %.6f, \"other_model_s\": %.6f, \"held_back_s\": "
-            "%.6f},\n \"wait_reasons\": [",
-            r->idle_total, r->idle_split, r->idle_cpu_mem, r->idle_model, r->idle_other);
-    for (size_t i = 0; i < r->nreasons; i++) {
-        fprintf(f, "%s\n  {\"reason\": ", i ? "," : "");
-        cairn_json_print_string(f, r->reasons[i].reason);
-        fprintf(f, ", \"task_s\": %.6f}", r->reasons[i].task_seconds);
-    }
-    fputs("]}\n", f);
+    for (size_t i = 0; i < r->nreasons; i++)
+        cairn_json_push(&reasons,
+                        json_pack("{s:o, s:o}", "reason", cairn_json_str(r->reasons[i].reason),
+                                  "task_s", cairn_json_fixed(r->reasons[i].task_seconds, 6)));
+    return json_pack(
+        "{s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o}, s:o}", "from_ms",
+        (json_int_t)in->from_ms, "to_ms", (json_int_t)in->to_ms, "by", report_by_name(in->by),
+        "gpu_models", models, "nodes", nodes, "groups", groups, "waits", waits, "fragmentation",
+        "idle_gpu_s", cairn_json_fixed(r->idle_total, 6), "split_across_nodes_s",
+        cairn_json_fixed(r->idle_split, 6), "cores_or_memory_short_s",
+        cairn_json_fixed(r->idle_cpu_mem, 6), "other_model_s", cairn_json_fixed(r->idle_model, 6),
+        "held_back_s", cairn_json_fixed(r->idle_other, 6), "wait_reasons", reasons);
 }
 
 static void csv_field(FILE *f, const char *s)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "proto/client.pb-c.h"
+#include "proto/json.h"
 
 typedef enum report_by {
     REPORT_BY_USER,
@@ -83,7 +84,9 @@ int report_compute(const report_input_t *in, report_t *out);
 void report_fini(report_t *r);
 
 void report_print_text(FILE *f, const report_input_t *in, const report_t *r);
-void report_print_json(FILE *f, const report_input_t *in, const report_t *r);
+/* Every figure as JSON (seconds with 6 decimals; null: not measured);
+ * NULL when out of memory. */
+json_t *report_json(const report_input_t *in, const report_t *r);
 void report_print_csv(FILE *f, const report_input_t *in, const report_t *r);
 /* Utilisation over time per GPU model (allocated and used) with the
  * waiting GPU demand overlaid. */

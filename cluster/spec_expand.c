@@ -6,12 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
+#include "common/strbuf.h"
+
 typedef struct expand {
     spec_ctx_t *c;
     spec_task_t *tasks;
     size_t ntasks;
     Cairn__JobSpec *js;
     size_t *tmpl_of;     /* expanded task -> template */
+    size_t *needs_cap;   /* expanded task -> room in its needs */
     bool clean;          /* no problem reported before expansion */
     spec_where_t *where; /* NULL: places not kept */
 } expand_t;
@@ -25,37 +29,24 @@ static void combo(const spec_task_t *t, size_t i, size_t *idx)
     }
 }
 
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    bool fail;
-} sbuf_t;
-
-static void sb_add(sbuf_t *b, const char *s, size_t n)
+/* The text of b once charged to the spec's budget; NULL (b emptied) when
+ * out of memory or over the budget. */
+static char *charged(expand_t *x, const spec_task_t *t, cairn_buf_t *b)
 {
-    if (b->fail)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *ns = realloc(b->s, cap);
-        if (!ns) {
-            b->fail = true;
-            return;
-        }
-        b->s = ns;
-        b->cap = cap;
+    if (b->oom || !spec_charge(x->c, t->mark, b->len + 1)) {
+        x->c->oom |= b->oom;
+        cairn_buf_fini(b);
+        return NULL;
     }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
+    char *s = cairn_buf_take(b);
+    x->c->oom |= !s;
+    return s;
 }
 
 /* A budgeted copy of s with ${{ matrix.K }} replaced; NULL on failure. */
 static char *subst(expand_t *x, const spec_task_t *t, const size_t *idx, const char *s)
 {
-    sbuf_t b = {0};
+    cairn_buf_t b = {0};
     const char *p = s;
     for (const char *e = strstr(p, "${{"); e; e = strstr(p, "${{")) {
         const char *key;
@@ -73,42 +64,32 @@ static char *subst(expand_t *x, const spec_task_t *t, const size_t *idx, const c
                            t->name, len ? (int)klen : 0, len ? key : "");
             x->clean = false;
             size_t skip = len ? len : 3;
-            sb_add(&b, p, (size_t)(e - p) + skip);
+            cairn_buf_add(&b, p, (size_t)(e - p) + skip);
             p = e + skip;
             continue;
         }
-        sb_add(&b, p, (size_t)(e - p));
+        cairn_buf_add(&b, p, (size_t)(e - p));
         const char *v = t->vals[k].v[idx[k]];
-        sb_add(&b, v, strlen(v));
+        cairn_buf_add(&b, v, strlen(v));
         p = e + len;
     }
-    sb_add(&b, p, strlen(p));
-    if (b.fail || !spec_charge(x->c, t->mark, b.len + 1)) {
-        x->c->oom |= b.fail;
-        free(b.s);
-        return NULL;
-    }
-    return b.s;
+    cairn_buf_add(&b, p, strlen(p));
+    return charged(x, t, &b);
 }
 
 static char *task_name(expand_t *x, const spec_task_t *t, const size_t *idx)
 {
-    sbuf_t b = {0};
-    sb_add(&b, t->name, strlen(t->name));
+    cairn_buf_t b = {0};
+    cairn_buf_add(&b, t->name, strlen(t->name));
     for (size_t k = 0; k < t->nkeys; k++) {
-        sb_add(&b, k ? "," : "[", 1);
-        sb_add(&b, t->keys[k], strlen(t->keys[k]));
-        sb_add(&b, "=", 1);
-        sb_add(&b, t->vals[k].v[idx[k]], strlen(t->vals[k].v[idx[k]]));
+        cairn_buf_add(&b, k ? "," : "[", 1);
+        cairn_buf_add(&b, t->keys[k], strlen(t->keys[k]));
+        cairn_buf_add(&b, "=", 1);
+        cairn_buf_add(&b, t->vals[k].v[idx[k]], strlen(t->vals[k].v[idx[k]]));
     }
     if (t->nkeys)
-        sb_add(&b, "]", 1);
-    if (b.fail || !spec_charge(x->c, t->mark, b.len + 1)) {
-        x->c->oom |= b.fail;
-        free(b.s);
-        return NULL;
-    }
-    return b.s;
+        cairn_buf_add(&b, "]", 1);
+    return charged(x, t, &b);
 }
 
 static int kv_list(expand_t *x, const spec_task_t *t, const size_t *idx, const spec_kv_t *kv,
@@ -271,13 +252,8 @@ static int add_need(expand_t *x, size_t e, uint32_t j, const char *name)
     Cairn__TaskSpec *ts = x->js->tasks[e];
     if (spec_where_need(x->where, e, j) < 0)
         return x->c->oom = true, -1;
-    size_t n = ts->n_needs;
-    if (n == 0 || (n & (n - 1)) == 0) {
-        char **nv = realloc(ts->needs, (n ? 2 * n : 4) * sizeof(*nv));
-        if (!nv)
-            return x->c->oom = true, -1;
-        ts->needs = nv;
-    }
+    if (CAIRN_GROW(ts->needs, x->needs_cap[e], ts->n_needs + 1) < 0)
+        return x->c->oom = true, -1;
     yaml_mark_t m = {0};
     char *d = spec_strdup(x->c, m, name);
     if (!d)
@@ -390,7 +366,8 @@ static void build(expand_t *x)
         total += x->tasks[i].count;
     x->js->tasks = calloc(total + 1, sizeof(*x->js->tasks));
     x->tmpl_of = calloc(total + 1, sizeof(*x->tmpl_of));
-    if (!x->js->tasks || !x->tmpl_of) {
+    x->needs_cap = calloc(total + 1, sizeof(*x->needs_cap));
+    if (!x->js->tasks || !x->tmpl_of || !x->needs_cap) {
         c->oom = true;
         return;
     }
@@ -443,4 +420,5 @@ void spec_expand(spec_ctx_t *c, spec_task_t *tasks, size_t n, Cairn__JobSpec *js
                 resolve_need(&x, &tasks[i], j);
     }
     free(x.tmpl_of);
+    free(x.needs_cap);
 }

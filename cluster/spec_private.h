@@ -141,8 +141,68 @@ void spec_check_subst(spec_ctx_t *c, yaml_mark_t m, const char *s);
 size_t spec_subst_expr(const char *s, const char **key, size_t *klen);
 
 /* Why s cannot be a task name (whole) or part of one (a matrix value);
- * NULL if it can (spec.c). */
+ * NULL if it can (spec_task.c). */
 const char *spec_name_problem(const char *s, bool whole);
+
+/* --- Typed values of YAML nodes (spec_node.c) ------------------------------
+ * Each reports what is wrong at the node ("expected an integer, found
+ * 'x'") and returns -1 (or NULL); c->oom is set when memory ran out. */
+
+#define N_(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The node of id in c's document. */
+yaml_node_t *spec_node_at(spec_ctx_t *c, int id);
+/* "a mapping", "a list" or "a scalar", for messages. */
+const char *spec_kind_name(const yaml_node_t *n);
+/* The scalar's text, or NULL (reported: "expected <what>"; also a NUL
+ * inside or more than SPEC_MAX_STRING bytes). */
+const char *spec_scalar(spec_ctx_t *c, yaml_node_t *n, const char *what);
+/* An empty plain scalar, ~ or null. */
+bool spec_is_null(const yaml_node_t *n);
+/* A budgeted copy of the scalar into *out (the old value freed). */
+int spec_get_string(spec_ctx_t *c, yaml_node_t *n, char **out);
+/* A plain integer from min to max. */
+int spec_get_int(spec_ctx_t *c, yaml_node_t *n, long long min, long long max, long long *out);
+/* A size in bytes ("512M", "1.5G", "64Gi"). */
+int spec_get_size(spec_ctx_t *c, yaml_node_t *n, uint64_t *out);
+/* A duration in milliseconds ("500ms", "1h30m"). */
+int spec_get_duration(spec_ctx_t *c, yaml_node_t *n, uint64_t *out);
+/* A list of strings into v (replacing it); subst: check the ${{ matrix.K }}
+ * in each. -1 when any item was refused (the others are kept). */
+int spec_get_strv(spec_ctx_t *c, yaml_node_t *n, spec_strv_t *v, bool subst);
+/* Report unknown (keys NULL: none) and duplicate keys of mapping n; what
+ * ("task", "resources"...) names it. -1 if n is not a mapping. */
+int spec_check_keys(spec_ctx_t *c, yaml_node_t *n, const char *const *keys, size_t nkeys,
+                    const char *what);
+/* The value for key in mapping n (NULL if absent; the first when repeated). */
+yaml_node_t *spec_lookup(spec_ctx_t *c, yaml_node_t *n, const char *key);
+/* A map of strings into kv; what ("env", "label") names its keys in
+ * messages, which must be non-empty and without '=' (they become
+ * "KEY=value"); subst: check the values' ${{ matrix.K }}. */
+void spec_get_kv(spec_ctx_t *c, yaml_node_t *n, spec_kv_t *kv, bool subst, const char *what);
+/* true/yes or false/no; anything else is an error naming key. */
+int spec_get_bool(spec_ctx_t *c, yaml_node_t *n, const char *key, bool *out);
+/* GPU memory as vendors name it: G and GB are decimal (an "H100 80GB" has
+ * 81,559 MiB, 85.5e9 bytes: min_memory: 80G takes it), Gi and GiB binary. */
+int spec_get_gpu_memory(spec_ctx_t *c, yaml_node_t *n, uint64_t *out);
+
+/* Each pair of mapping n: kname its key's text ("" when the key is not a
+ * scalar: k_ is the key node), val its value node. */
+#define FOR_PAIRS(c, n, kname, val)                                                                \
+    for (yaml_node_pair_t *p_ = (n)->data.mapping.pairs.start; p_ < (n)->data.mapping.pairs.top;   \
+         p_++)                                                                                     \
+        for (yaml_node_t *k_ = spec_node_at(c, p_->key), *val = spec_node_at(c, p_->value); k_;    \
+             k_ = NULL)                                                                            \
+            for (const char *kname =                                                               \
+                     k_->type == YAML_SCALAR_NODE ? (const char *)k_->data.scalar.value : "";      \
+                 kname; kname = NULL)
+
+/* --- defaults: and tasks: (spec_task.c) ------------------------------------ */
+
+/* The options under defaults: into o. */
+void spec_parse_defaults(spec_ctx_t *c, yaml_node_t *n, spec_opts_t *o);
+/* One entry under tasks: into t, starting from a copy of defaults. */
+void spec_parse_task(spec_ctx_t *c, yaml_node_t *n, const spec_opts_t *defaults, spec_task_t *t);
 
 /* Where each expanded task came from (spec_where.c). */
 struct spec_where {

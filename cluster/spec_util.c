@@ -7,19 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
+
 static void diag_vadd(spec_ctx_t *c, size_t line, size_t col, const char *fmt, va_list ap)
 {
     if (c->ndiag >= SPEC_MAX_ERRORS)
         return;
-    if (c->ndiag == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 8;
-        spec_diag_t *d = realloc(c->diags, cap * sizeof(*d));
-        if (!d) {
-            c->oom = true;
-            return;
-        }
-        c->diags = d;
-        c->cap = cap;
+    if (CAIRN_GROW(c->diags, c->cap, c->ndiag + 1) < 0) {
+        c->oom = true;
+        return;
     }
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -71,15 +67,7 @@ int spec_diags_flush(spec_ctx_t *c, spec_errors_t *errs)
     qsort(c->diags, nsort, sizeof(*c->diags), diag_cmp);
     int n = (int)c->ndiag;
     for (size_t i = 0; i < c->ndiag; i++) {
-        if (errs && errs->n == errs->cap) {
-            size_t cap = errs->cap ? 2 * errs->cap : 8;
-            char **l = realloc(errs->lines, cap * sizeof(*l));
-            if (l) {
-                errs->lines = l;
-                errs->cap = cap;
-            }
-        }
-        if (errs && errs->n < errs->cap) {
+        if (errs && CAIRN_GROW(errs->lines, errs->cap, errs->n + 1) == 0) {
             errs->lines[errs->n++] = c->diags[i].text;
             c->diags[i].text = NULL;
         }

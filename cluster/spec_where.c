@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
+
 spec_pos_t spec_pos(yaml_mark_t m)
 {
     return (spec_pos_t){.line = (uint32_t)m.line + 1, .col = (uint32_t)m.column + 1};
@@ -66,14 +68,8 @@ int spec_where_need(spec_where_t *w, size_t e, uint32_t j)
     if (!w || e >= w->ntasks)
         return 0;
     spec_task_where_t *t = &w->task[e];
-    if (t->nneeds == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 4;
-        uint32_t *v = realloc(t->need_of, cap * sizeof(*v));
-        if (!v)
-            return -1;
-        t->need_of = v;
-        t->cap = cap;
-    }
+    if (CAIRN_GROW(t->need_of, t->cap, t->nneeds + 1) < 0)
+        return -1;
     t->need_of[t->nneeds++] = j;
     return 0;
 }
@@ -166,15 +162,9 @@ static int errs_add(spec_errors_t *errs, char *line)
 {
     if (!line)
         return -1;
-    if (errs->n == errs->cap) {
-        size_t cap = errs->cap ? 2 * errs->cap : 8;
-        char **l = realloc(errs->lines, cap * sizeof(*l));
-        if (!l) {
-            free(line);
-            return -1;
-        }
-        errs->lines = l;
-        errs->cap = cap;
+    if (CAIRN_GROW(errs->lines, errs->cap, errs->n + 1) < 0) {
+        free(line);
+        return -1;
     }
     errs->lines[errs->n++] = line;
     return 0;

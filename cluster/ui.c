@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cluster/cmd.h"
+#include "common/grow.h"
 
 const char *ui_col(const cli_t *c, const char *ansi)
 {
@@ -32,6 +33,15 @@ const char *ui_enum(const ProtobufCEnumDescriptor *d, int value)
         out[n++] = (char)tolower((unsigned char)*p);
     out[n] = '\0';
     return out;
+}
+
+int ui_print_json(json_t *doc, size_t flags)
+{
+    int rc = cairn_json_print(stdout, doc, flags);
+    if (rc == 0)
+        return CLI_OK;
+    fprintf(stderr, "cairn: cannot write the JSON output: %s\n", strerror(-rc));
+    return CLI_FAIL;
 }
 
 const char *ui_state_col(const cli_t *c, const char *state)
@@ -96,20 +106,6 @@ const char *ui_local_time(int64_t ms, int64_t now_ms, char *buf, size_t len)
     return buf;
 }
 
-int64_t ui_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t ui_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void ui_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -153,12 +149,8 @@ ui_table_t *ui_table_create(size_t ncols, const char *const *headers)
 
 void ui_table_add(ui_table_t *t, const char *const *cells, int col_colored, const char *color)
 {
-    if (t->nrows == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 16;
-        t->rows = realloc(t->rows, t->cap * sizeof(*t->rows));
-        if (!t->rows)
-            abort();
-    }
+    if (CAIRN_GROW(t->rows, t->cap, t->nrows + 1) < 0)
+        abort(); /* out of memory in a command-line tool */
     ui_row_t *r = &t->rows[t->nrows++];
     r->cells = calloc(t->ncols, sizeof(char *));
     if (!r->cells)

@@ -1,124 +1,83 @@
-/* JSON output of discovered resources. */
+/* JSON output of discovered resources (jansson, through proto/json.h). */
 #include "worker/resources_print.h"
 
-#include "proto/json_print.h"
+#include "proto/json.h"
 
-#include <errno.h>
-
-static void print_opt_string(FILE *f, const char *s)
+/* s, or null when unknown */
+static json_t *opt_str(const char *s)
 {
-    if (s)
-        cairn_json_print_string(f, s);
-    else
-        fputs("null", f);
+    return s ? cairn_json_str(s) : json_null();
 }
 
-static void print_ids(FILE *f, const unsigned *ids, size_t n)
+/* n, or null when unknown (n < 0) */
+static json_t *opt_int(int n)
 {
-    fputc('[', f);
+    return n >= 0 ? json_integer(n) : json_null();
+}
+
+static json_t *labels_of(const worker_resources_t *r)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < worker_resources_label_count(r); i++)
+        cairn_json_set(&o, worker_resources_label_key(r, i),
+                       cairn_json_str(worker_resources_label_value(r, i)));
+    return o;
+}
+
+static json_t *numa_at(const worker_resources_t *r, size_t i)
+{
+    const worker_numa_t *d = worker_resources_numa(r, i);
+    return json_pack("{s:I, s:o, s:o, s:o}", "id", (json_int_t)d->os_index, "memory_bytes",
+                     cairn_json_u64(d->memory_bytes), "pus", cairn_json_u32s(d->pus, d->npus),
+                     "cores", cairn_json_u32s(d->cores, d->ncores));
+}
+
+static json_t *core_at(const worker_resources_t *r, size_t i)
+{
+    const worker_core_t *c = worker_resources_core(r, i);
+    return json_pack("{s:I, s:o, s:o}", "index", (json_int_t)c->index, "numa", opt_int(c->numa),
+                     "pus", cairn_json_u32s(c->pus, c->npus));
+}
+
+static json_t *gpu_at(const worker_resources_t *r, size_t i)
+{
+    const worker_gpu_t *g = worker_resources_gpu(r, i);
+    char pci_id[16];
+    snprintf(pci_id, sizeof(pci_id), "%04x:%04x", g->pci_vendor_id, g->pci_device_id);
+    return json_pack("{s:I, s:s, s:o, s:o, s:o, s:o, s:s, s:o, s:b, s:I, s:o, s:o, s:o}", "index",
+                     (json_int_t)g->index, "vendor", worker_gpu_vendor_name(g->vendor), "model",
+                     opt_str(g->model), "memory_bytes",
+                     g->memory_bytes ? cairn_json_u64(g->memory_bytes) : json_null(), "uuid",
+                     opt_str(g->uuid), "pci_bus_id", cairn_json_str(g->pci_bus_id), "pci_id",
+                     pci_id, "numa", opt_int(g->numa), "has_driver", g->has_driver,
+                     "locality_group", (json_int_t)g->locality_group, "driver", opt_str(g->driver),
+                     "driver_version", opt_str(g->driver_version), "cuda_version",
+                     opt_str(g->cuda_version));
+}
+
+/* One list of what each (r, i) gives. */
+static json_t *list_of(const worker_resources_t *r, size_t n,
+                       json_t *(*item)(const worker_resources_t *r, size_t i))
+{
+    json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
-        fprintf(f, "%s%u", i ? ", " : "", ids[i]);
-    fputc(']', f);
-}
-
-static void print_labels(const worker_resources_t *r, FILE *f)
-{
-    size_t n = worker_resources_label_count(r);
-    fputc('{', f);
-    for (size_t i = 0; i < n; i++) {
-        fputs(i ? ", " : "", f);
-        cairn_json_print_string(f, worker_resources_label_key(r, i));
-        fputs(": ", f);
-        cairn_json_print_string(f, worker_resources_label_value(r, i));
-    }
-    fputc('}', f);
-}
-
-static void print_numa(const worker_resources_t *r, FILE *f)
-{
-    size_t n = worker_resources_numa_count(r);
-    fputs("  \"numa\": [", f);
-    for (size_t i = 0; i < n; i++) {
-        const worker_numa_t *d = worker_resources_numa(r, i);
-        fprintf(f, "%s\n    {\"id\": %u, \"memory_bytes\": %llu, \"pus\": ", i ? "," : "",
-                d->os_index, (unsigned long long)d->memory_bytes);
-        print_ids(f, d->pus, d->npus);
-        fputs(", \"cores\": ", f);
-        print_ids(f, d->cores, d->ncores);
-        fputc('}', f);
-    }
-    fputs(n ? "\n  ],\n" : "],\n", f);
-}
-
-static void print_cores(const worker_resources_t *r, FILE *f)
-{
-    size_t n = worker_resources_core_count(r);
-    fputs("  \"cores_list\": [", f);
-    for (size_t i = 0; i < n; i++) {
-        const worker_core_t *c = worker_resources_core(r, i);
-        fprintf(f, "%s\n    {\"index\": %u, \"numa\": ", i ? "," : "", c->index);
-        if (c->numa >= 0)
-            fprintf(f, "%d", c->numa);
-        else
-            fputs("null", f);
-        fputs(", \"pus\": ", f);
-        print_ids(f, c->pus, c->npus);
-        fputc('}', f);
-    }
-    fputs(n ? "\n  ],\n" : "],\n", f);
-}
-
-static void print_gpu(const worker_gpu_t *g, FILE *f)
-{
-    fprintf(f, "    {\"index\": %u, \"vendor\": \"%s\", \"model\": ", g->index,
-            worker_gpu_vendor_name(g->vendor));
-    print_opt_string(f, g->model);
-    fputs(", \"memory_bytes\": ", f);
-    if (g->memory_bytes)
-        fprintf(f, "%llu", (unsigned long long)g->memory_bytes);
-    else
-        fputs("null", f);
-    fputs(", \"uuid\": ", f);
-    print_opt_string(f, g->uuid);
-    fprintf(f, ", \"pci_bus_id\": \"%s\", \"pci_id\": \"%04x:%04x\", \"numa\": ", g->pci_bus_id,
-            g->pci_vendor_id, g->pci_device_id);
-    if (g->numa >= 0)
-        fprintf(f, "%d", g->numa);
-    else
-        fputs("null", f);
-    fprintf(f, ", \"has_driver\": %s, \"locality_group\": %u, \"driver\": ",
-            g->has_driver ? "true" : "false", g->locality_group);
-    print_opt_string(f, g->driver);
-    fputs(", \"driver_version\": ", f);
-    print_opt_string(f, g->driver_version);
-    fputs(", \"cuda_version\": ", f);
-    print_opt_string(f, g->cuda_version);
-    fputc('}', f);
+        cairn_json_push(&a, item(r, i));
+    return a;
 }
 
 int worker_resources_print_json(const worker_resources_t *r, FILE *f)
 {
-    size_t ngpus = worker_resources_gpu_count(r);
-
-    fputs("{\n  \"node\": ", f);
-    cairn_json_print_string(f, worker_resources_node(r));
-    fputs(",\n  \"labels\": ", f);
-    print_labels(r, f);
-    fprintf(f, ",\n  \"fingerprint\": \"%016llx\",\n",
-            (unsigned long long)worker_resources_fingerprint(r));
-    fprintf(f,
-            "  \"packages\": %u,\n  \"cores\": %zu,\n  \"pus\": %u,\n  \"memory_bytes\": %llu,\n",
-            worker_resources_package_count(r), worker_resources_core_count(r),
-            worker_resources_pu_count(r), (unsigned long long)worker_resources_memory_bytes(r));
-    print_numa(r, f);
-    print_cores(r, f);
-    fputs("  \"gpus\": [", f);
-    for (size_t i = 0; i < ngpus; i++) {
-        fputs(i ? ",\n" : "\n", f);
-        print_gpu(worker_resources_gpu(r, i), f);
-    }
-    fputs(ngpus ? "\n  ]\n}\n" : "]\n}\n", f);
-    if (fflush(f) != 0 || ferror(f))
-        return -EIO;
-    return 0;
+    char fingerprint[24];
+    snprintf(fingerprint, sizeof(fingerprint), "%016llx",
+             (unsigned long long)worker_resources_fingerprint(r));
+    json_t *doc = json_pack(
+        "{s:o, s:o, s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "node",
+        cairn_json_str(worker_resources_node(r)), "labels", labels_of(r), "fingerprint",
+        fingerprint, "packages", (json_int_t)worker_resources_package_count(r), "cores",
+        (json_int_t)worker_resources_core_count(r), "pus", (json_int_t)worker_resources_pu_count(r),
+        "memory_bytes", cairn_json_u64(worker_resources_memory_bytes(r)), "numa",
+        list_of(r, worker_resources_numa_count(r), numa_at), "cores_list",
+        list_of(r, worker_resources_core_count(r), core_at), "gpus",
+        list_of(r, worker_resources_gpu_count(r), gpu_at));
+    return cairn_json_print(f, doc, CAIRN_JSON_LINE);
 }

@@ -16,7 +16,8 @@
  *              "pci_bus_id", "pci_id", "numa", "has_driver",
  *              "locality_group", "driver", "driver_version",
  *              "cuda_version"}]}
- * Unknown values are null. Returns 0, or -EIO when writing f failed. */
+ * on one line. Unknown values are null. Returns 0, -ENOMEM, or -EIO when
+ * writing f failed. */
 int worker_resources_print_json(const worker_resources_t *r, FILE *f);
 
 /* Print a readable summary: a node line, one line per NUMA domain, one

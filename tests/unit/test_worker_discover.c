@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "leak_check.h"
-#include "proto/json_print.h"
 #include "worker/discover.h"
 #include "worker/resources_print.h"
 #include "worker/resources_private.h"
@@ -386,32 +385,6 @@ static char *capture(void (*fn)(FILE *, const void *), const void *arg)
     fn(f, arg);
     fclose(f);
     return buf;
-}
-
-static void print_string(FILE *f, const void *s)
-{
-    cairn_json_print_string(f, s);
-}
-
-LEAK_TEST(worker_resources, json_string_escaping)
-{
-    static const struct {
-        const char *in, *out;
-    } cases[] = {
-        {"plain", "\"plain\""},
-        {"q\"b\\s/", "\"q\\\"b\\\\s/\""},
-        {"\n\r\t\x01\x1f\x7f", "\"\\n\\r\\t\\u0001\\u001f\\u007f\""},
-        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
-         "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\""},
-        {"bad\xff\xc3(\xed\xa0\x80", "\"bad\\ufffd\\ufffd(\\ufffd\\ufffd\\ufffd\""},
-        {"\xc0\xaf", "\"\\ufffd\\ufffd\""}, /* overlong "/" */
-        {"", "\"\""},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *got = capture(print_string, cases[i].in);
-        cr_expect_str_eq(got, cases[i].out, "case %zu", i);
-        free(got);
-    }
 }
 
 static void print_json(FILE *f, const void *r)
