@@ -40,13 +40,6 @@ void conv_errors_fini(conv_errors_t *e);
 /* The job seed: the spec's own, else derived from its hash and name. */
 uint64_t conv_job_seed(const Cairn__JobSpec *js);
 
-/* A node description built from a worker's Register; owns its arrays and
- * borrows the message's strings. */
-typedef struct conv_node conv_node_t;
-int conv_node_build(const Cairn__Register *reg, conv_node_t **out, cairn_error_t *err);
-const sched_node_desc_t *conv_node_desc(const conv_node_t *cn);
-void conv_node_destroy(conv_node_t *cn);
-
 /* Core event -> packed journal entry (malloc'd buffer). For a submit, js
  * is the JobSpec as accepted and seed the effective seed. */
 int conv_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64_t seed, uint8_t **buf,

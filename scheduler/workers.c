@@ -8,6 +8,7 @@
 
 #include "proto/validate.h"
 #include "scheduler/daemon_private.h"
+#include "worker/node_desc.h"
 
 /* --- pipe -> node map ---------------------------------------------------- */
 
@@ -393,7 +394,7 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
 {
     Cairn__RegisterReply rep = CAIRN__REGISTER_REPLY__INIT;
     cairn_error_t err = {{0}};
-    conv_node_t *cn = NULL;
+    node_desc_t *cn = NULL;
     uint32_t node;
     char esc[200], ident[64];
     bool network;
@@ -416,7 +417,7 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
         return;
     if (d->join_key)
         rep.proof = (ProtobufCBinaryData){.len = sizeof(proof), .data = proof};
-    if (conv_node_build(reg, &cn, &err) < 0)
+    if (node_desc_build(reg, &cn, &err) < 0)
         goto refuse;
     if (sched_node_find(d->core, reg->node_name, &node) == 0) {
         node_link_t *l = d_link(d, node);
@@ -432,7 +433,7 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     bool joins = sched_node_find(d->core, reg->node_name, &known) != 0 ||
                  sched_node_state(d->core, known) == SCHED_NODE_DOWN;
     sched_event_t ev = {.type = SCHED_EV_NODE_ADD, .time_ms = wall_ms()};
-    ev.u.node_add = *conv_node_desc(cn);
+    ev.u.node_add = *node_desc_core(cn);
     if (d_apply(d, &ev, NULL, 0, &err) < 0)
         goto refuse;
     sched_node_find(d->core, reg->node_name, &node);
@@ -490,7 +491,7 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     l->npending = 0;
     cairn_log(d->log, CAIRN_LOG_INFO,
               "node %s registered (%u cores, %d GPUs, %zu running, %zu stale)", reg->node_name,
-              (unsigned)conv_node_desc(cn)->ncores, conv_node_desc(cn)->ngpus, reg->n_running,
+              (unsigned)node_desc_core(cn)->ncores, node_desc_core(cn)->ngpus, reg->n_running,
               rep.n_stale_attempt_ids);
     if (joins) {
         char who[300], target[300];
@@ -498,15 +499,15 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
         snprintf(target, sizeof(target), "node %.255s", reg->node_name);
         d_audit(d, who, "node_join", target,
                 "address=%s cores=%u gpus=%d worker_version=%s topology=%s join_key=%s",
-                l->addr[0] ? l->addr : "local", (unsigned)conv_node_desc(cn)->ncores,
-                conv_node_desc(cn)->ngpus, reg->worker_version ? reg->worker_version : "",
+                l->addr[0] ? l->addr : "local", (unsigned)node_desc_core(cn)->ncores,
+                node_desc_core(cn)->ngpus, reg->worker_version ? reg->worker_version : "",
                 reg->topology_fingerprint ? reg->topology_fingerprint : "",
                 d->join_key ? "verified" : "none");
     }
     cairn_net_pipe_authenticate(d->wnet, from->pipe, NULL); /* its full message limit */
     d_send(d, d->wnet, from, CAIRN_MSG_REGISTER_REPLY, &rep.base);
     free(stale);
-    conv_node_destroy(cn);
+    node_desc_destroy(cn);
     return;
 refuse:
     cairn_log(d->log, CAIRN_LOG_WARN, "registration of %s refused: %s",
@@ -515,7 +516,7 @@ refuse:
     rep.accepted = false;
     rep.error = err.text;
     d_send(d, d->wnet, from, CAIRN_MSG_REGISTER_REPLY, &rep.base);
-    conv_node_destroy(cn);
+    node_desc_destroy(cn);
 }
 
 /* --- heartbeats and reports ---------------------------------------------- */
