@@ -249,14 +249,14 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
                   "job '%s': client claims submitter '%s', authenticated as '%s'",
                   js->name ? js->name : "", claimed, id.name);
     js->submitter = id.name;
-    uint64_t seed = conv_job_seed(js);
-    conv_errors_t errs = {0};
-    conv_job_t *cj = NULL;
+    uint64_t seed = jobspec_seed(js);
+    jobspec_errors_t errs = {0};
+    jobspec_t *cj = NULL;
     Cairn__SubmitReply rep = CAIRN__SUBMIT_REPLY__INIT;
-    int rc = conv_job_build(js, seed, &d->cfg.limits, &cj, &errs);
+    int rc = jobspec_build(js, seed, &d->cfg.limits, &cj, &errs);
     if (rc == 0) {
         sched_problems_t p = {0};
-        int n = sched_job_validate(d->core, conv_job_spec(cj), &p);
+        int n = sched_job_validate(d->core, jobspec_core(cj), &p);
         char *line = p.text;
         for (uint32_t k = 0; n > 0 && line && *line; k++) {
             char *nl = strchr(line, '\n');
@@ -266,7 +266,7 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
             char path[80] = "";
             if (k < p.nwhere)
                 sched_problem_path(&p.where[k], path, sizeof(path));
-            conv_errors_add(&errs, path, "%s", line);
+            jobspec_errors_add(&errs, path, "%s", line);
             line = nl ? nl + 1 : NULL;
         }
         sched_problems_fini(&p);
@@ -281,7 +281,7 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
         d_send(d, d->cnet, from, CAIRN_MSG_SUBMIT_REPLY, &rep.base);
     } else {
         sched_event_t ev = {.type = SCHED_EV_JOB_SUBMIT, .time_ms = wall_ms()};
-        ev.u.submit = *conv_job_spec(cj);
+        ev.u.submit = *jobspec_core(cj);
         cairn_error_t err = {{0}};
         if (d_apply(d, &ev, js, seed, &err) < 0) {
             clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "%s", err.text);
@@ -303,8 +303,8 @@ static void on_submit(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
             d_send(d, d->cnet, from, CAIRN_MSG_SUBMIT_REPLY, &rep.base);
         }
     }
-    conv_errors_fini(&errs);
-    conv_job_destroy(cj);
+    jobspec_errors_fini(&errs);
+    jobspec_destroy(cj);
     js->submitter = claimed; /* freed with the message */
 }
 

@@ -16,7 +16,7 @@
 #include "proto/sha256.h"
 #include "proto/sign.h"
 #include "scheduler/audit.h"
-#include "scheduler/convert.h"
+#include "scheduler/jobspec.h"
 
 /* --- openssl as the reference ------------------------------------------- */
 
@@ -216,11 +216,11 @@ LEAK_TEST(digest, cache_key_base)
     js.n_tasks = 1;
     js.tasks = &tp;
 
-    conv_errors_t errs = {0};
-    conv_job_t *cj = NULL;
-    cr_assert_eq(conv_job_build(&js, 7, NULL, &cj, &errs), 0);
-    conv_errors_fini(&errs);
-    const char *got = conv_job_spec(cj)->tasks[0].cache_base;
+    jobspec_errors_t errs = {0};
+    jobspec_t *cj = NULL;
+    cr_assert_eq(jobspec_build(&js, 7, NULL, &cj, &errs), 0);
+    jobspec_errors_fini(&errs);
+    const char *got = jobspec_core(cj)->tasks[0].cache_base;
     cr_assert_not_null(got);
 
     bytes_t b = {0};
@@ -247,7 +247,7 @@ LEAK_TEST(digest, cache_key_base)
     ref_sha256(b.p, b.len, want);
     free(b.p);
     cr_expect_str_eq(got, want);
-    conv_job_destroy(cj);
+    jobspec_destroy(cj);
 }
 
 /* hash = SHA-256("cairn-audit-v1\n" F(prev) F(seq) F(time_ms) F(user)
