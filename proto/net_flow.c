@@ -85,8 +85,13 @@ static void tell_delivered(cairn_net_t *n)
         return;
     Cairn__Delivered d = CAIRN__DELIVERED__INIT;
     d.count = n->rx_count;
-    if (cairn_net_send(n, NULL, CAIRN_MSG_DELIVERED, &d.base, NULL) == 0)
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    /* toward the one peer, in order with what waits for it */
+    if (cairn_msg_encode(CAIRN_MSG_DELIVERED, &d.base, &buf, &len, NULL) == 0 &&
+        net_flow_queue(n, 0, buf, len, false, NULL) == 0)
         n->rx_told = n->rx_count;
+    free(buf);
 }
 
 /* Receiver: the sender may send FLOW_WINDOW messages unconfirmed, so a

@@ -2,12 +2,17 @@
  *
  *   net.c          the bridge: create/destroy, receiving (one uv_poll_t on
  *                  NNG_OPT_RECVFD, drained per wake-up), pipe events (a
- *                  locked queue and one uv_async_t), sending and the queue
- *                  of messages nng could not take yet
- *   net_auth.c     inbound limits by authentication (cairn_net_set_auth)
+ *                  locked queue and one uv_async_t), cairn_net_send*
  *   net_flow.c     flow control for pair1 polyamorous sockets
  *                  (cairn_net_set_flow): per-pipe queues, Batch, Delivered
+ *   net_out.c      handing envelopes to nng, and the queue (a ring) of
+ *                  those it could not take yet
+ *   net_auth.c     inbound limits by authentication (cairn_net_set_auth)
  *   nng_threads.c  nng's own threads: the bounded close, signals blocked
+ *
+ * Calls go down that list, never up: net.c uses the three below it,
+ * net_flow.c uses net_out.c and net_auth.c, and those two use nothing of
+ * the others.
  *
  * Everything here runs on the loop thread, but for pipe_notify_cb (net.c),
  * which nng calls on its threads and which touches only the locked queue. */
@@ -77,9 +82,14 @@ struct cairn_net {
     size_t nauthed, authed_cap;
 };
 
-/* net.c: hand an envelope to nng now, or queue it while nng pushes back;
- * pipe 0 is the one peer. 0, -ENOMEM, -EAGAIN (queue full), -ENOTCONN. */
+/* net_out.c: hand an envelope to nng now, or queue it while nng pushes
+ * back; to NULL: any peer. 0, -ENOMEM, -EAGAIN (queue full), -ENOTCONN. */
+int net_out_send(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf, size_t len,
+                 cairn_error_t *err);
+/* net_out.c: the same to pipe (0: the one peer). */
 int net_send_now(cairn_net_t *n, uint32_t pipe, const uint8_t *buf, size_t len, cairn_error_t *err);
+/* net_out.c: free what still waits (the handles are closed). */
+void net_out_fini(cairn_net_t *n);
 
 /* net_auth.c: whether messages from p get max_msg (else preauth_max). */
 bool net_pipe_authed(const cairn_net_t *n, nng_pipe p);
