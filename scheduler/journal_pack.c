@@ -5,6 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* e packed into a malloc'd *buf of *len bytes: 0 or -ENOMEM. */
+static int pack_entry(const Cairn__JournalEntry *e, uint8_t **buf, size_t *len)
+{
+    *len = cairn__journal_entry__get_packed_size(e);
+    *buf = malloc(*len ? *len : 1);
+    if (!*buf)
+        return -ENOMEM;
+    cairn__journal_entry__pack(e, *buf);
+    return 0;
+}
+
 static int pack_node_add(const sched_node_desc_t *d, Cairn__JournalEntry *e, Cairn__JNodeAdd *na,
                          uint8_t **buf, size_t *len)
 {
@@ -39,12 +50,7 @@ static int pack_node_add(const sched_node_desc_t *d, Cairn__JournalEntry *e, Cai
     na->labels = (char **)d->labels;
     e->event_case = CAIRN__JOURNAL_ENTRY__EVENT_NODE_ADD;
     e->node_add = na;
-    *len = cairn__journal_entry__get_packed_size(e);
-    *buf = malloc(*len ? *len : 1);
-    if (*buf) {
-        cairn__journal_entry__pack(e, *buf);
-        rc = 0;
-    }
+    rc = pack_entry(e, buf, len);
 out:
     free(core_numa);
     free(gpus);
@@ -79,12 +85,7 @@ static int pack_place(const sched_event_t *ev, Cairn__JournalEntry *e, uint8_t *
     pl.allocs = ptrs;
     e->event_case = CAIRN__JOURNAL_ENTRY__EVENT_PLACE;
     e->place = &pl;
-    *len = cairn__journal_entry__get_packed_size(e);
-    *buf = malloc(*len ? *len : 1);
-    if (*buf) {
-        cairn__journal_entry__pack(e, *buf);
-        rc = 0;
-    }
+    rc = pack_entry(e, buf, len);
 out:
     free(allocs);
     free(ptrs);
@@ -144,12 +145,7 @@ int journal_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64
     default:
         return -EINVAL;
     }
-    *len = cairn__journal_entry__get_packed_size(&e);
-    *buf = malloc(*len ? *len : 1);
-    if (!*buf)
-        return -ENOMEM;
-    cairn__journal_entry__pack(&e, *buf);
-    return 0;
+    return pack_entry(&e, buf, len);
 }
 
 static int unpack_node_add(const Cairn__JNodeAdd *na, sched_event_t *ev, journal_hold_t *h,
