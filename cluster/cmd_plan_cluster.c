@@ -1,7 +1,7 @@
 /* cairn plan: the cluster to simulate, from the scheduler (NodesReply), a
  * cluster file (JSON, docs/capacity.md) or hwloc XML topologies.
  * XML goes through the worker's own discovery (worker/discover.c) and the
- * scheduler's Register conversion (scheduler/convert.c): what a worker
+ * Register conversion the scheduler uses (worker/node_desc.c): what a worker
  * started with --topology FILE would register. */
 #include <errno.h>
 #include <libgen.h>
@@ -14,8 +14,8 @@
 #include "cluster/plan.h"
 #include "cluster/plan_private.h"
 #include "common/grow.h"
-#include "scheduler/convert.h"
 #include "worker/discover.h"
+#include "worker/node_desc.h"
 #include "worker/register_msg.h"
 
 static void node_fini(plan_node_t *n)
@@ -118,7 +118,7 @@ int plan_cluster_add_xml(plan_cluster_t *c, const char *xml, const char *name, u
 {
     worker_resources_t *res = NULL;
     worker_register_msg_t *msg = NULL;
-    conv_node_t *cn = NULL;
+    node_desc_t *cn = NULL;
     cairn_error_t err = {{0}};
     int rc = CLI_USAGE;
     if (worker_discover(xml, "plan", &res, &err) < 0) {
@@ -126,19 +126,19 @@ int plan_cluster_add_xml(plan_cluster_t *c, const char *xml, const char *name, u
         return access(xml, R_OK) == 0 ? CLI_USAGE : CLI_NOTFOUND;
     }
     if (worker_register_msg_create(res, &msg, &err) < 0 ||
-        conv_node_build(worker_register_msg_get(msg), &cn, &err) < 0) {
+        node_desc_build(worker_register_msg_get(msg), &cn, &err) < 0) {
         fprintf(stderr, "cairn plan: %s: %s\n", xml, err.text);
         goto out;
     }
     for (uint32_t i = 1; i <= count; i++) {
         char nm[512];
         snprintf(nm, sizeof(nm), "%s-%u", name, i);
-        if (node_add(c, conv_node_desc(cn), nm) < 0)
+        if (node_add(c, node_desc_core(cn), nm) < 0)
             goto out;
     }
     rc = CLI_OK;
 out:
-    conv_node_destroy(cn);
+    node_desc_destroy(cn);
     worker_register_msg_destroy(msg);
     worker_resources_destroy(res);
     return rc;

@@ -7,7 +7,7 @@
 
 #include "cluster/cmd.h"
 #include "cluster/spec.h"
-#include "scheduler/convert.h"
+#include "scheduler/jobspec.h"
 
 const char cmd_submit_help[] =
     "Usage: cairn submit FILE [--wait] [--json] [--no-cache]\n"
@@ -88,17 +88,18 @@ int cli_check_spec(const char *name, const Cairn__JobSpec *js, const spec_where_
 {
     /* the scheduler checks its own limits; here only what every scheduler
      * refuses: the edge's shapes and the core's own checks */
-    static const conv_limits_t loose = {UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX, SIZE_MAX};
-    conv_errors_t cerr = {0};
-    conv_job_t *cj = NULL;
+    static const jobspec_limits_t loose = {UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX,
+                                           SIZE_MAX};
+    jobspec_errors_t cerr = {0};
+    jobspec_t *cj = NULL;
     spec_errors_t errs = {0};
-    int rc = conv_job_build(js, conv_job_seed(js), &loose, &cj, &cerr);
+    int rc = jobspec_build(js, jobspec_seed(js), &loose, &cj, &cerr);
     for (size_t i = 0; rc > 0 && i < cerr.n; i++)
         report_path(where, name, cerr.v[i]->path, cerr.v[i]->message, &errs);
-    conv_errors_fini(&cerr);
+    jobspec_errors_fini(&cerr);
     if (rc == 0) {
         sched_problems_t p = {0};
-        rc = sched_job_validate(NULL, conv_job_spec(cj), &p);
+        rc = sched_job_validate(NULL, jobspec_core(cj), &p);
         char *line = p.text;
         for (uint32_t k = 0; rc > 0 && line && *line; k++) {
             char *nl = strchr(line, '\n');
@@ -110,7 +111,7 @@ int cli_check_spec(const char *name, const Cairn__JobSpec *js, const spec_where_
         }
         sched_problems_fini(&p);
     }
-    conv_job_destroy(cj);
+    jobspec_destroy(cj);
     if (rc < 0) {
         spec_errors_fini(&errs);
         fprintf(stderr, "cairn submit: out of memory checking the spec\n");

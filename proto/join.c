@@ -100,10 +100,7 @@ static bool join_mac_check(const cairn_join_key_t *k, const char *tag, const uin
     if (len != CAIRN_JOIN_HMAC_LEN || nlen < CAIRN_JOIN_NONCE_LEN || clen == 0)
         return false;
     join_mac(k, tag, challenge, clen, nonce, nlen, node, want);
-    uint8_t diff = 0;
-    for (size_t i = 0; i < CAIRN_JOIN_HMAC_LEN; i++)
-        diff |= (uint8_t)(want[i] ^ mac[i]);
-    return diff == 0;
+    return cairn_digest_equal(want, mac, CAIRN_JOIN_HMAC_LEN);
 }
 
 void cairn_join_answer(const cairn_join_key_t *k, const uint8_t *challenge, size_t clen,

@@ -5,8 +5,8 @@
  * every queued message per wake-up; pipe events come from nng's threads
  * through a locked queue and one uv_async_t. Works with pair1 (polyamorous:
  * answer on the pipe a message came from) and raw rep0 (answer with the
- * request's backtrace header). Lives in proto/ as its own library target,
- * cairn_net, so cairn_proto itself stays protobuf-c only.
+ * request's backtrace header). Part of proto/'s library target
+ * cairn_transport, so cairn_proto itself stays protobuf-c only.
  */
 #ifndef CAIRN_PROTO_NET_H
 #define CAIRN_PROTO_NET_H

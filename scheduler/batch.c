@@ -7,6 +7,7 @@
 
 #include "common/clock.h"
 #include "scheduler/daemon_private.h"
+#include "scheduler/journal_pack.h"
 
 void batch_fail(sched_daemon_t *d, const char *what)
 {
@@ -64,7 +65,7 @@ int batch_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec
     uint8_t *buf = NULL;
     size_t len = 0;
     cairn_error_t jerr = {{0}};
-    if (conv_event_pack(ev, js, seed, &buf, &len) < 0 ||
+    if (journal_event_pack(ev, js, seed, &buf, &len) < 0 ||
         journal_append(d->st->journal, buf, len, &jerr) < 0) {
         /* the commit will fail and the state be reloaded */
         cairn_log(d->log, CAIRN_LOG_ERROR, "journal append failed: %s", jerr.text);

@@ -2,7 +2,7 @@
  *
  * A cached task's key is the SHA-256 of its job's submitter (a result is
  * reused for the same submitter only: there are no accounts one could
- * trust yet), its base (convert.c: resolved command, env, workdir, seed,
+ * trust yet), its base (jobspec.c: resolved command, env, workdir, seed,
  * resource shape, replicas, the content hashes of its inputs) and of what
  * its upstream tasks left: the hashes of their declared outputs, or, for
  * one that declares none, the id of its attempt (so a hit needs that very

@@ -40,14 +40,14 @@ void clients_submit(sched_daemon_t *d, const client_req_t *rq, const Cairn__Subm
                   "job '%s': client claims submitter '%s', authenticated as '%s'",
                   js->name ? js->name : "", claimed, id->name);
     js->submitter = (char *)id->name;
-    uint64_t seed = conv_job_seed(js);
-    conv_errors_t errs = {0};
-    conv_job_t *cj = NULL;
+    uint64_t seed = jobspec_seed(js);
+    jobspec_errors_t errs = {0};
+    jobspec_t *cj = NULL;
     Cairn__SubmitReply rep = CAIRN__SUBMIT_REPLY__INIT;
-    int rc = conv_job_build(js, seed, &d->cfg.limits, &cj, &errs);
+    int rc = jobspec_build(js, seed, &d->cfg.limits, &cj, &errs);
     if (rc == 0) {
         sched_problems_t p = {0};
-        int n = sched_job_validate(d->core, conv_job_spec(cj), &p);
+        int n = sched_job_validate(d->core, jobspec_core(cj), &p);
         char *line = p.text;
         for (uint32_t k = 0; n > 0 && line && *line; k++) {
             char *nl = strchr(line, '\n');
@@ -57,7 +57,7 @@ void clients_submit(sched_daemon_t *d, const client_req_t *rq, const Cairn__Subm
             char path[80] = "";
             if (k < p.nwhere)
                 sched_problem_path(&p.where[k], path, sizeof(path));
-            conv_errors_add(&errs, path, "%s", line);
+            jobspec_errors_add(&errs, path, "%s", line);
             line = nl ? nl + 1 : NULL;
         }
         sched_problems_fini(&p);
@@ -72,7 +72,7 @@ void clients_submit(sched_daemon_t *d, const client_req_t *rq, const Cairn__Subm
         clients_reply(d, from, CAIRN_MSG_SUBMIT_REPLY, &rep.base);
     } else {
         sched_event_t ev = {.type = SCHED_EV_JOB_SUBMIT, .time_ms = cairn_wall_ms()};
-        ev.u.submit = *conv_job_spec(cj);
+        ev.u.submit = *jobspec_core(cj);
         cairn_error_t err = {{0}};
         if (batch_apply(d, &ev, js, seed, &err) < 0) {
             clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "%s", err.text);
@@ -94,8 +94,8 @@ void clients_submit(sched_daemon_t *d, const client_req_t *rq, const Cairn__Subm
             clients_reply(d, from, CAIRN_MSG_SUBMIT_REPLY, &rep.base);
         }
     }
-    conv_errors_fini(&errs);
-    conv_job_destroy(cj);
+    jobspec_errors_fini(&errs);
+    jobspec_destroy(cj);
     js->submitter = claimed; /* freed with the message */
 }
 

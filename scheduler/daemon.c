@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "proto/sign.h"
 #include "scheduler/daemon_private.h"
+#include "scheduler/journal_pack.h"
 
 void sched_daemon_config_init(sched_daemon_config_t *cfg)
 {
@@ -29,7 +30,7 @@ void sched_daemon_config_init(sched_daemon_config_t *cfg)
     cfg->max_msg = CAIRN_MSG_MAX_DEFAULT;
     cfg->max_reservations = 1;
     cfg->max_jobs_listed = 1000;
-    cfg->limits = conv_default_limits;
+    cfg->limits = jobspec_default_limits;
     cfg->sample_interval_ms = USAGE_SAMPLE_DEFAULT_MS;
     cfg->usage_retention_ms = USAGE_RETENTION_DEFAULT_MS;
 }
@@ -124,16 +125,16 @@ static int replay_cb(uint64_t seq, const uint8_t *buf, size_t len, void *arg)
 {
     sched_daemon_t *d = arg;
     sched_event_t ev;
-    conv_hold_t hold;
+    journal_hold_t hold;
     cairn_error_t err = {{0}};
-    int rc = conv_event_unpack(buf, len, &ev, &hold, NULL, &err);
+    int rc = journal_event_unpack(buf, len, &ev, &hold, NULL, &err);
     if (rc == 0 && (rc = sched_apply(d->core, &ev, &err)) < 0)
         cairn_log(d->log, CAIRN_LOG_ERROR, "journal entry %llu (%s) does not apply: %s",
                   (unsigned long long)seq, sched_event_type_name(ev.type), err.text);
     else if (rc < 0)
         cairn_log(d->log, CAIRN_LOG_ERROR, "journal entry %llu: %s", (unsigned long long)seq,
                   err.text);
-    conv_hold_fini(&hold);
+    journal_hold_fini(&hold);
     return rc < 0 ? rc : 0;
 }
 
@@ -175,7 +176,7 @@ static void place_cb(const sched_event_t *ev, void *arg)
     cairn_error_t err = {{0}};
     d->stats.placements++;
     d->batch.urgent = true; /* queued ones too: the line must not run dry */
-    if (conv_event_pack(ev, NULL, 0, &buf, &len) < 0 ||
+    if (journal_event_pack(ev, NULL, 0, &buf, &len) < 0 ||
         journal_append(d->st->journal, buf, len, &err) < 0)
         batch_fail(d, err.text);
     free(buf);

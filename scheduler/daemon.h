@@ -21,7 +21,7 @@
 #include <uv.h>
 
 #include "common/log.h"
-#include "scheduler/convert.h"
+#include "scheduler/jobspec.h"
 
 typedef struct sched_daemon sched_daemon_t;
 
@@ -47,7 +47,7 @@ typedef struct sched_daemon_config {
 #define SCHED_DAEMON_PREFETCH_MAX SCHED_PREFETCH_LINE_MAX
 #define SCHED_DAEMON_PREFETCH_WINDOW_MS SCHED_PREFETCH_WINDOW_MS
     uint32_t max_jobs_listed;
-    conv_limits_t limits;
+    jobspec_limits_t limits;
     const char *admins;         /* users and @groups allowed to act on every job; NULL: none */
     int allow_anonymous_writes; /* anonymous (tcp://) clients may submit and cancel */
     /* a worker with a verified certificate may take any node name, not only

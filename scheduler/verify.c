@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "common/grow.h"
-#include "scheduler/convert.h"
 #include "scheduler/journal.h"
+#include "scheduler/journal_pack.h"
 
 typedef struct verifier {
     sched_t *recorded; /* applies every entry as written */
@@ -77,8 +77,8 @@ static int entry_cb(uint64_t seq, const uint8_t *buf, size_t len, void *arg)
 {
     verifier_t *v = arg;
     sched_event_t ev;
-    conv_hold_t hold;
-    int rc = conv_event_unpack(buf, len, &ev, &hold, NULL, v->err);
+    journal_hold_t hold;
+    int rc = journal_event_unpack(buf, len, &ev, &hold, NULL, v->err);
     if (rc < 0)
         return v->rc = rc;
     v->rep->entries++;
@@ -98,7 +98,7 @@ static int entry_cb(uint64_t seq, const uint8_t *buf, size_t len, void *arg)
     } else if (rc == 0 && (rc = sched_apply(v->derived, &ev, v->err)) < 0) {
         rc = -EPROTO;
     }
-    conv_hold_fini(&hold);
+    journal_hold_fini(&hold);
     return v->rc = rc;
 }
 

@@ -11,6 +11,7 @@
 #include "proto/sign.h"
 #include "proto/validate.h"
 #include "scheduler/daemon_private.h"
+#include "worker/node_desc.h"
 
 /* --- registration -------------------------------------------------------- */
 
@@ -229,7 +230,7 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
 {
     Cairn__RegisterReply rep = CAIRN__REGISTER_REPLY__INIT;
     cairn_error_t err = {{0}};
-    conv_node_t *cn = NULL;
+    node_desc_t *cn = NULL;
     uint32_t node;
     char esc[200], ident[NODE_IDENT_MAX], peer[64];
     uint8_t proof[CAIRN_JOIN_HMAC_LEN];
@@ -254,7 +255,7 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
         rep.proof = (ProtobufCBinaryData){.len = sizeof(proof), .data = proof};
     if (!ident_may_take(d, reg->node_name, ident, peer, &err))
         goto refuse;
-    if (conv_node_build(reg, &cn, &err) < 0)
+    if (node_desc_build(reg, &cn, &err) < 0)
         goto refuse;
     if (sched_node_find(d->core, reg->node_name, &node) == 0) {
         node_link_t *l = nodes_link(d->nodes, d->core, node);
@@ -270,7 +271,7 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     bool joins = sched_node_find(d->core, reg->node_name, &known) != 0 ||
                  sched_node_state(d->core, known) == SCHED_NODE_DOWN;
     sched_event_t ev = {.type = SCHED_EV_NODE_ADD, .time_ms = cairn_wall_ms()};
-    ev.u.node_add = *conv_node_desc(cn);
+    ev.u.node_add = *node_desc_core(cn);
     if (batch_apply(d, &ev, NULL, 0, &err) < 0)
         goto refuse;
     sched_node_find(d->core, reg->node_name, &node);
@@ -330,7 +331,7 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     l->npending = 0;
     cairn_log(d->log, CAIRN_LOG_INFO,
               "node %s registered (%u cores, %d GPUs, %zu running, %zu stale)", reg->node_name,
-              (unsigned)conv_node_desc(cn)->ncores, conv_node_desc(cn)->ngpus, reg->n_running,
+              (unsigned)node_desc_core(cn)->ncores, node_desc_core(cn)->ngpus, reg->n_running,
               rep.n_stale_attempt_ids);
     if (joins) {
         char who[300], target[300];
@@ -339,8 +340,8 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
         batch_audit(d, who, "node_join", target,
                     "address=%s cores=%u gpus=%d worker_version=%s topology=%s join_key=%s "
                     "certificate=%s",
-                    l->addr[0] ? l->addr : "local", (unsigned)conv_node_desc(cn)->ncores,
-                    conv_node_desc(cn)->ngpus, reg->worker_version ? reg->worker_version : "",
+                    l->addr[0] ? l->addr : "local", (unsigned)node_desc_core(cn)->ncores,
+                    node_desc_core(cn)->ngpus, reg->worker_version ? reg->worker_version : "",
                     reg->topology_fingerprint ? reg->topology_fingerprint : "",
                     d->join_key ? "verified" : "none",
                     strncmp(ident, CERT_IDENT, strlen(CERT_IDENT)) ? "none"
@@ -349,7 +350,7 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     cairn_net_pipe_authenticate(d->workers.net, from->pipe, NULL); /* its full message limit */
     outbox_to_worker(d->out, from, CAIRN_MSG_REGISTER_REPLY, &rep.base, false);
     free(stale);
-    conv_node_destroy(cn);
+    node_desc_destroy(cn);
     return;
 refuse:
     cairn_log(d->log, CAIRN_LOG_WARN, "registration of %s refused: %s",
@@ -359,7 +360,7 @@ refuse:
     rep.error = err.text;
     rep.proof = (ProtobufCBinaryData){0};
     outbox_to_worker(d->out, from, CAIRN_MSG_REGISTER_REPLY, &rep.base, false);
-    conv_node_destroy(cn);
+    node_desc_destroy(cn);
 }
 
 /* --- heartbeats and reports ---------------------------------------------- */

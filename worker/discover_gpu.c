@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/grow.h"
+
 /* Where an OS device comes from, best source of information last. */
 enum osdev_kind {
     KIND_NONE = 0,
@@ -334,19 +336,17 @@ static int cmp_bus_id(const void *a, const void *b)
 static int collect(hwloc_topology_t topo, struct gpu_scan **scansp, size_t *np)
 {
     struct gpu_scan *scans = NULL, s;
-    size_t n = 0;
+    size_t n = 0, cap = 0;
 
     for (hwloc_obj_t pci = hwloc_get_next_pcidev(topo, NULL); pci;
          pci = hwloc_get_next_pcidev(topo, pci)) {
         gpu_scan(pci, &s);
         if (!s.backend && !gpu_class(&pci->attr->pcidev))
             continue;
-        struct gpu_scan *tmp = realloc(scans, (n + 1) * sizeof(*scans));
-        if (!tmp) {
+        if (CAIRN_GROW(scans, cap, n + 1) < 0) {
             free(scans);
             return -ENOMEM;
         }
-        scans = tmp;
         s.locality = locality_of(pci);
         scans[n++] = s;
     }

@@ -33,6 +33,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "proto/sha256.h"
 
 #define OUTPUT_READ_CHUNK (1u << 20)
@@ -201,16 +202,10 @@ static int walk_add(dir_walk_t *w, char *rel, const char hex[65], uint64_t size)
         snprintf(w->error, sizeof(w->error), "more than %d files", WORKER_OUTPUT_DIR_FILES_MAX);
         return -EFBIG;
     }
-    if (w->n == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 64;
-        dir_file_t *v = realloc(w->v, cap * sizeof(*v));
-        if (!v) {
-            free(rel);
-            snprintf(w->error, sizeof(w->error), "out of memory");
-            return -ENOMEM;
-        }
-        w->v = v;
-        w->cap = cap;
+    if (CAIRN_GROW(w->v, w->cap, w->n + 1) < 0) {
+        free(rel);
+        snprintf(w->error, sizeof(w->error), "out of memory");
+        return -ENOMEM;
     }
     w->v[w->n].rel = rel;
     memcpy(w->v[w->n].hex, hex, 65);

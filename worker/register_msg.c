@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
+
 struct worker_register_msg {
     Cairn__Register reg;
     Cairn__NodeResources res;
@@ -18,7 +20,7 @@ struct worker_register_msg {
     size_t nblocks, blocks_cap;
     Cairn__RunningAttempt *running;
     Cairn__RunningAttempt **running_ptrs;
-    size_t nrunning, running_cap;
+    size_t nrunning, running_cap, running_ptrs_cap;
     uint64_t *ended; /* reg.ended_unacked */
     size_t nended, ended_cap;
 };
@@ -26,14 +28,8 @@ struct worker_register_msg {
 /* Zeroed memory owned by m's arena, NULL when out of memory. */
 static void *arena_alloc(worker_register_msg_t *m, size_t size)
 {
-    if (m->nblocks == m->blocks_cap) {
-        size_t cap = m->blocks_cap ? m->blocks_cap * 2 : 64;
-        void **b = realloc(m->blocks, cap * sizeof(*b));
-        if (!b)
-            return NULL;
-        m->blocks = b;
-        m->blocks_cap = cap;
-    }
+    if (CAIRN_GROW(m->blocks, m->blocks_cap, m->nblocks + 1) < 0)
+        return NULL;
     void *p = calloc(1, size ? size : 1);
     if (p)
         m->blocks[m->nblocks++] = p;
@@ -232,20 +228,14 @@ void worker_register_msg_clear_running(worker_register_msg_t *m)
  * items may have moved. */
 static int running_reserve(worker_register_msg_t *m)
 {
-    if (m->nrunning < m->running_cap)
-        return 0;
-    size_t cap = m->running_cap ? m->running_cap * 2 : 8;
-    Cairn__RunningAttempt *items = realloc(m->running, cap * sizeof(*items));
-    if (!items)
+    size_t cap = m->running_cap;
+    if (CAIRN_GROW(m->running, m->running_cap, m->nrunning + 1) < 0)
         return -ENOMEM;
-    m->running = items;
-    for (size_t i = 0; i < m->nrunning; i++)
-        m->running_ptrs[i] = &m->running[i];
-    Cairn__RunningAttempt **ptrs = realloc(m->running_ptrs, cap * sizeof(*ptrs));
-    if (!ptrs)
+    if (m->running_cap != cap)
+        for (size_t i = 0; i < m->nrunning; i++)
+            m->running_ptrs[i] = &m->running[i];
+    if (CAIRN_GROW(m->running_ptrs, m->running_ptrs_cap, m->nrunning + 1) < 0)
         return -ENOMEM;
-    m->running_ptrs = ptrs;
-    m->running_cap = cap;
     m->reg.running = m->running_ptrs;
     return 0;
 }
@@ -278,14 +268,8 @@ void worker_register_msg_clear_ended(worker_register_msg_t *m)
 
 int worker_register_msg_add_ended(worker_register_msg_t *m, uint64_t attempt_id)
 {
-    if (m->nended == m->ended_cap) {
-        size_t cap = m->ended_cap ? m->ended_cap * 2 : 8;
-        uint64_t *e = realloc(m->ended, cap * sizeof(*e));
-        if (!e)
-            return -ENOMEM;
-        m->ended = e;
-        m->ended_cap = cap;
-    }
+    if (CAIRN_GROW(m->ended, m->ended_cap, m->nended + 1) < 0)
+        return -ENOMEM;
     m->ended[m->nended++] = attempt_id;
     m->reg.ended_unacked = m->ended;
     m->reg.n_ended_unacked = m->nended;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/grow.h"
+
 static const char *const vendor_names[] = {
     [WORKER_GPU_VENDOR_OTHER] = "other",
     [WORKER_GPU_VENDOR_NVIDIA] = "nvidia",
@@ -243,10 +245,9 @@ int worker_resources_label_add(worker_resources_t *r, const char *arg, cairn_err
             break;
         pos++;
     }
-    struct worker_label *labels = realloc(r->labels, (r->nlabels + 1) * sizeof(*labels));
-    if (!labels)
+    if (CAIRN_GROW(r->labels, r->labels_cap, r->nlabels + 1) < 0)
         return errcode(err, -ENOMEM, "out of memory");
-    r->labels = labels;
+    struct worker_label *labels = r->labels;
     char *key = strndup(arg, klen);
     char *value = strdup(arg + klen + 1);
     if (!key || !value) {

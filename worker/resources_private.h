@@ -20,7 +20,7 @@ struct worker_resources {
     worker_core_t *cores;
     size_t ngpus;
     worker_gpu_t *gpus;
-    size_t nlabels;
+    size_t nlabels, labels_cap;
     struct worker_label *labels;
 };
 

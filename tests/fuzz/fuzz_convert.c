@@ -1,6 +1,6 @@
 /* libFuzzer target for the scheduler's edge checks on a submitted job: the
  * input is a SubmitRequest payload, decoded and validated as the envelope
- * decoder does, then turned into a core job spec by conv_job_build() (with
+ * decoder does, then turned into a core job spec by jobspec_build() (with
  * tight limits, so that the limit paths are reached), validated by the core
  * against a one-node cluster and, when valid, submitted and placed. Nothing
  * may crash, leak or invoke undefined behaviour; a job that converts and
@@ -10,7 +10,7 @@
 
 #include "fuzz_common.h"
 #include "proto/envelope.h"
-#include "scheduler/convert.h"
+#include "scheduler/jobspec.h"
 
 static void on_place(const sched_event_t *ev, void *arg)
 {
@@ -20,7 +20,7 @@ static void on_place(const sched_event_t *ev, void *arg)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const conv_limits_t lim = {
+    static const jobspec_limits_t lim = {
         .max_tasks = 256, .max_argv = 64, .max_env = 64, .max_needs = 64, .max_string = 4096};
     Cairn__SubmitRequest *r = cairn__submit_request__unpack(NULL, size, data);
     cairn_error_t err;
@@ -31,18 +31,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     const Cairn__JobSpec *js = r->job;
-    uint64_t seed = conv_job_seed(js);
-    conv_errors_t errs = {0};
-    conv_job_t *cj = NULL;
-    int rc = conv_job_build(js, seed, &lim, &cj, &errs);
+    uint64_t seed = jobspec_seed(js);
+    jobspec_errors_t errs = {0};
+    jobspec_t *cj = NULL;
+    int rc = jobspec_build(js, seed, &lim, &cj, &errs);
     if (rc == 0) {
         sched_t *s = fuzz_sched_create();
         sched_problems_t p = {0};
-        int n = sched_job_validate(s, conv_job_spec(cj), &p);
+        int n = sched_job_validate(s, jobspec_core(cj), &p);
         sched_problems_fini(&p);
         if (n == 0) {
             sched_event_t ev = {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 2};
-            ev.u.submit = *conv_job_spec(cj);
+            ev.u.submit = *jobspec_core(cj);
             if (sched_apply(s, &ev, &err) < 0)
                 abort(); /* validated but refused: the two checks disagree */
             sched_place(s, 3, on_place, NULL);
@@ -52,8 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (rc > 0 && errs.n == 0) {
         abort(); /* refused without saying why */
     }
-    conv_errors_fini(&errs);
-    conv_job_destroy(cj);
+    jobspec_errors_fini(&errs);
+    jobspec_destroy(cj);
     cairn__submit_request__free_unpacked(r, NULL);
     return 0;
 }

@@ -1,4 +1,4 @@
-/* libFuzzer target for journal replay: conv_event_unpack() on each entry
+/* libFuzzer target for journal replay: journal_event_unpack() on each entry
  * and sched_apply() of the result, in order, to a one-node cluster, as the
  * scheduler does at start-up. The input is a sequence of entries, each a
  * 2-byte big-endian length and that many bytes. A damaged journal must be
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "fuzz_common.h"
-#include "scheduler/convert.h"
+#include "scheduler/journal_pack.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -19,12 +19,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (len > size - off)
             len = size - off;
         sched_event_t ev;
-        conv_hold_t hold;
+        journal_hold_t hold;
         const Cairn__JobSpec *js = NULL;
         cairn_error_t err;
-        if (conv_event_unpack(data + off, len, &ev, &hold, &js, &err) == 0)
+        if (journal_event_unpack(data + off, len, &ev, &hold, &js, &err) == 0)
             (void)sched_apply(s, &ev, &err);
-        conv_hold_fini(&hold);
+        journal_hold_fini(&hold);
         off += len;
     }
     free(sched_dump(s));

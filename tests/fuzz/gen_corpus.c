@@ -11,7 +11,8 @@
 
 #include "cluster/spec.h"
 #include "proto/envelope.h"
-#include "scheduler/convert.h"
+#include "scheduler/jobspec.h"
+#include "scheduler/journal_pack.h"
 
 static void write_file(const char *dir, const char *sub, int n, const void *buf, size_t len)
 {
@@ -35,11 +36,11 @@ static void frame(uint8_t **j, size_t *jl, const uint8_t *buf, size_t len)
 
 static void journal(const char *dir, int n, const Cairn__JobSpec *js)
 {
-    conv_errors_t errs = {0};
-    conv_job_t *cj = NULL;
-    uint64_t seed = conv_job_seed(js);
-    if (conv_job_build(js, seed, NULL, &cj, &errs) != 0) {
-        conv_errors_fini(&errs);
+    jobspec_errors_t errs = {0};
+    jobspec_t *cj = NULL;
+    uint64_t seed = jobspec_seed(js);
+    if (jobspec_build(js, seed, NULL, &cj, &errs) != 0) {
+        jobspec_errors_fini(&errs);
         return;
     }
     uint8_t *j = NULL, *buf;
@@ -51,7 +52,7 @@ static void journal(const char *dir, int n, const Cairn__JobSpec *js)
         {.type = SCHED_EV_START, .time_ms = 4},      {.type = SCHED_EV_FINISH, .time_ms = 5},
         {.type = SCHED_EV_CANCEL, .time_ms = 6},     {.type = SCHED_EV_NODE_STATE, .time_ms = 7},
     };
-    evs[0].u.submit = *conv_job_spec(cj);
+    evs[0].u.submit = *jobspec_core(cj);
     evs[1].u.place.job = 1;
     evs[1].u.place.task = 0;
     evs[1].u.place.attempt = 1;
@@ -64,13 +65,13 @@ static void journal(const char *dir, int n, const Cairn__JobSpec *js)
     evs[5].u.node_state.node = 1;
     evs[5].u.node_state.state = SCHED_NODE_DOWN;
     for (size_t i = 0; i < 6; i++)
-        if (conv_event_pack(&evs[i], js, seed, &buf, &len) == 0) {
+        if (journal_event_pack(&evs[i], js, seed, &buf, &len) == 0) {
             frame(&j, &jl, buf, len);
             free(buf);
         }
     write_file(dir, "journal", n, j, jl);
     free(j);
-    conv_job_destroy(cj);
+    jobspec_destroy(cj);
 }
 
 /* AssignTask envelopes for the worker's conversion (fuzz_assign). */

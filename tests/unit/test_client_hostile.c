@@ -1,7 +1,7 @@
 /* Hostile specs: huge matrices, deep and wide DAGs, enormous argv, invalid
  * UTF-8 and names with path separators are refused with an error that names
  * the problem, under limits, by the spec parser (cluster/spec*.c) and by the
- * scheduler's edge checks (scheduler/convert.c), which must not trust the
+ * scheduler's edge checks (scheduler/jobspec.c), which must not trust the
  * client. Each case must also be quick and never crash. */
 #include <criterion/criterion.h>
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 #include "cluster/spec.h"
 #include "leak_check.h"
 #include "proto/envelope.h"
-#include "scheduler/convert.h"
+#include "scheduler/jobspec.h"
 
 /* --- a growable text buffer for generated specs ------------------------- */
 
@@ -246,21 +246,21 @@ static void job_fini(job_t *j)
 
 /* Converts with lim (NULL: the defaults); returns the problems, one per
  * line (free it), or NULL if the job was accepted (then *cj is set). */
-static char *conv_problems(const job_t *j, const conv_limits_t *lim, conv_job_t **cj)
+static char *conv_problems(const job_t *j, const jobspec_limits_t *lim, jobspec_t **cj)
 {
-    conv_errors_t errs = {0};
+    jobspec_errors_t errs = {0};
     *cj = NULL;
-    int rc = conv_job_build(&j->js, 1, lim, cj, &errs);
+    int rc = jobspec_build(&j->js, 1, lim, cj, &errs);
     cr_assert_geq(rc, 0);
     if (rc == 0) {
-        conv_errors_fini(&errs);
+        jobspec_errors_fini(&errs);
         return NULL;
     }
     cr_assert_eq((size_t)rc, errs.n);
     text_t all = {0};
     for (size_t i = 0; i < errs.n; i++)
         tprintf(&all, "%s: %s\n", errs.v[i]->path, errs.v[i]->message);
-    conv_errors_fini(&errs);
+    jobspec_errors_fini(&errs);
     return all.s;
 }
 
@@ -271,7 +271,7 @@ LEAK_TEST(hostile_conv, names_with_path_separators)
                                       "'.' or '..'",    "'.' or '..'",    "is empty"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         job_t j;
-        conv_job_t *cj;
+        jobspec_t *cj;
         job_init(&j, 2);
         j.tasks[1].name = (char *)names[i];
         char *all = conv_problems(&j, NULL, &cj);
@@ -296,7 +296,7 @@ LEAK_TEST(hostile_conv, input_hashes_are_hex)
     const char *const shas[] = {good, upper, other, "abc", ""};
     for (size_t i = 0; i < sizeof(shas) / sizeof(shas[0]); i++) {
         job_t j;
-        conv_job_t *cj;
+        jobspec_t *cj;
         job_init(&j, 1);
         Cairn__OutputHash in = CAIRN__OUTPUT_HASH__INIT, *pin = &in;
         in.path = "train.py";
@@ -306,7 +306,7 @@ LEAK_TEST(hostile_conv, input_hashes_are_hex)
         char *all = conv_problems(&j, NULL, &cj);
         if (i == 0) {
             cr_assert_null(all, "%s", all);
-            conv_job_destroy(cj);
+            jobspec_destroy(cj);
         } else {
             cr_assert_not_null(all, "input hash '%s' accepted", shas[i]);
             assert_has(all, "tasks[0]: task t0: input 0 has no SHA-256");
@@ -321,7 +321,7 @@ LEAK_TEST(hostile_conv, long_chain_is_fine)
     /* 100k tasks in one chain: within the limits, converted and validated
      * quickly, without recursion deep enough to overflow the stack */
     job_t j;
-    conv_job_t *cj;
+    jobspec_t *cj;
     job_init(&j, 100000);
     char **needs = calloc(j.js.n_tasks, sizeof(*needs));
     for (size_t i = 1; i < j.js.n_tasks; i++) {
@@ -332,10 +332,10 @@ LEAK_TEST(hostile_conv, long_chain_is_fine)
     cr_assert_null(conv_problems(&j, NULL, &cj));
     sched_t *s = fuzz_sched_create();
     sched_problems_t p = {0};
-    cr_assert_eq(sched_job_validate(s, conv_job_spec(cj), &p), 0, "%s", p.text);
+    cr_assert_eq(sched_job_validate(s, jobspec_core(cj), &p), 0, "%s", p.text);
     sched_problems_fini(&p);
     sched_destroy(s);
-    conv_job_destroy(cj);
+    jobspec_destroy(cj);
     free(needs);
     job_fini(&j);
 }
@@ -343,7 +343,7 @@ LEAK_TEST(hostile_conv, long_chain_is_fine)
 LEAK_TEST(hostile_conv, wide_needs)
 {
     job_t j;
-    conv_job_t *cj;
+    jobspec_t *cj;
     job_init(&j, 2);
     char **needs = calloc(100000, sizeof(*needs));
     for (size_t i = 0; i < 100000; i++)
@@ -355,10 +355,10 @@ LEAK_TEST(hostile_conv, wide_needs)
     assert_has(all, "tasks[1]: task t1: 100000 needs (at most 4096)");
     free(all);
     /* the limit is the caller's */
-    conv_limits_t lim = conv_default_limits;
+    jobspec_limits_t lim = jobspec_default_limits;
     lim.max_needs = 100000;
     cr_assert_null(conv_problems(&j, &lim, &cj));
-    conv_job_destroy(cj);
+    jobspec_destroy(cj);
     free(needs);
     job_fini(&j);
 }
@@ -366,7 +366,7 @@ LEAK_TEST(hostile_conv, wide_needs)
 LEAK_TEST(hostile_conv, enormous_argv_and_strings)
 {
     job_t j;
-    conv_job_t *cj;
+    jobspec_t *cj;
     job_init(&j, 1);
     char **argv = calloc(100000, sizeof(*argv));
     for (size_t i = 0; i < 100000; i++)
@@ -395,9 +395,9 @@ LEAK_TEST(hostile_conv, enormous_argv_and_strings)
 LEAK_TEST(hostile_conv, too_many_tasks)
 {
     job_t j;
-    conv_job_t *cj;
+    jobspec_t *cj;
     job_init(&j, 11);
-    conv_limits_t lim = conv_default_limits;
+    jobspec_limits_t lim = jobspec_default_limits;
     lim.max_tasks = 10;
     char *all = conv_problems(&j, &lim, &cj);
     cr_assert_not_null(all);
@@ -408,7 +408,7 @@ LEAK_TEST(hostile_conv, too_many_tasks)
 
 LEAK_TEST(hostile_conv, invalid_utf8_refused_on_the_wire)
 {
-    /* the envelope decoder refuses it before convert.c sees it */
+    /* the envelope decoder refuses it before jobspec.c sees it */
     job_t j;
     job_init(&j, 1);
     j.tasks[0].name = "tXXq";

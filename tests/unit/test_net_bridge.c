@@ -200,6 +200,57 @@ LEAK_TEST(net, raw_rep_answers_concurrent_requests)
     cr_expect_eq(uv_loop_close(&loop), 0);
 }
 
+/* What nng cannot take yet waits in the bridge's queue (a ring) and goes
+ * out in order: with a reader slower than the writer the queue fills,
+ * drains from the front and grows while it wraps around. */
+LEAK_TEST(net, send_queue_keeps_order_while_it_grows)
+{
+    enum { ROUNDS = 40, BURST = 13, READ = 7 };
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[128];
+    url_for(url, sizeof(url), "outq");
+    nng_socket srv, cli;
+    cr_assert_eq(nng_pair1_open(&srv), 0);
+    cr_assert_eq(nng_pair1_open(&cli), 0);
+    nng_socket_set_int(srv, NNG_OPT_SENDBUF, 1);
+    nng_socket_set_int(cli, NNG_OPT_RECVBUF, 1);
+    cr_assert_eq(nng_listen(cli, url, NULL, 0), 0);
+    ctx_t c = {0};
+    cairn_net_callbacks_t cb = {.recv = on_recv, .pipe = on_pipe, .arg = &c};
+    cr_assert_eq(cairn_net_create(&loop, srv, 0, &cb, &c.net, NULL), 0);
+    cr_assert_eq(nng_dial(srv, url, NULL, 0), 0);
+    run_until(&loop, &c.pipes_added, 1);
+    uint64_t sent = 0, next = 1;
+    for (int r = 0; r <= ROUNDS; r++) {
+        for (int i = 0; i < BURST && r < ROUNDS; i++) {
+            Cairn__Heartbeat hb = CAIRN__HEARTBEAT__INIT;
+            hb.seq = ++sent;
+            cr_assert_eq(cairn_net_send(c.net, NULL, CAIRN_MSG_HEARTBEAT, &hb.base, NULL), 0);
+        }
+        /* the last round reads everything left */
+        for (int i = 0; (r < ROUNDS ? i < READ : next <= sent); i++) {
+            void *buf;
+            size_t len;
+            cr_assert_eq(recv_running(&loop, cli, &buf, &len), 0, "message %llu lost",
+                         (unsigned long long)next);
+            cairn_msg_type_t type;
+            ProtobufCMessage *msg;
+            cr_assert_eq(cairn_msg_decode(buf, len, 0, &type, &msg, NULL), 0);
+            cr_assert_eq(((Cairn__Heartbeat *)msg)->seq, next, "out of order");
+            next++;
+            cairn_msg_free(msg);
+            nng_free(buf, len);
+        }
+    }
+    cr_expect_eq(next, sent + 1);
+    cairn_net_destroy(c.net);
+    nng_close(cli);
+    nng_close(srv);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect_eq(uv_loop_close(&loop), 0);
+}
+
 /* Flow control: pair1 poly drops a message for a pipe whose queue (two
  * messages) is full; with the sender and receiver sides on, a burst of
  * thousands arrives whole and in order, batched into far fewer nng

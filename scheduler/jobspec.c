@@ -1,0 +1,358 @@
+/* A JobSpec from outside -> the core's job spec; see jobspec.h. */
+#include "scheduler/jobspec.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/grow.h"
+#include "proto/sha256.h"
+#include "proto/validate.h"
+
+/* Declared outputs per task: what a worker hashes (worker/outputs.h). */
+#define JOBSPEC_MAX_OUTPUTS 1024u
+
+const jobspec_limits_t jobspec_default_limits = {
+    .max_tasks = 1000000,
+    .max_argv = 4096,
+    .max_env = 4096,
+    .max_needs = 4096,
+    .max_string = 128 * 1024,
+};
+
+struct jobspec {
+    sched_job_spec_t spec;
+    sched_task_spec_t *tasks;
+    const char **strs; /* all pointer arrays of all tasks, one block */
+    char **owned;      /* strings we made ("K=V", shell argv) */
+    size_t nowned;
+};
+
+int jobspec_errors_add(jobspec_errors_t *e, const char *path, const char *fmt, ...)
+{
+    if (CAIRN_GROW(e->v, e->cap, e->n + 1) < 0)
+        return -ENOMEM;
+    Cairn__SpecError *se = malloc(sizeof(*se));
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (!se)
+        return -ENOMEM;
+    cairn__spec_error__init(se);
+    se->path = strdup(path ? path : "");
+    se->message = strdup(msg);
+    e->v[e->n++] = se;
+    return 0;
+}
+
+void jobspec_errors_fini(jobspec_errors_t *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        free(e->v[i]->path);
+        free(e->v[i]->message);
+        free(e->v[i]);
+    }
+    free(e->v);
+    memset(e, 0, sizeof(*e));
+}
+
+uint64_t jobspec_seed(const Cairn__JobSpec *js)
+{
+    if (js->seed_present_case == CAIRN__JOB_SPEC__SEED_PRESENT_SEED)
+        return js->seed;
+    /* derived from the spec's content: same spec, same seed */
+    uint64_t h = 0xcbf29ce484222325ull;
+    const char *parts[] = {js->spec_sha256, js->name};
+    for (size_t i = 0; i < 2; i++)
+        for (const unsigned char *p = (const unsigned char *)(parts[i] ? parts[i] : ""); *p; p++)
+            h = (h ^ *p) * 0x100000001b3ull;
+    for (size_t t = 0; t < js->n_tasks && !(js->spec_sha256 && *js->spec_sha256); t++)
+        for (size_t a = 0; a < js->tasks[t]->n_argv; a++)
+            for (const unsigned char *p = (const unsigned char *)js->tasks[t]->argv[a]; p && *p;
+                 p++)
+                h = (h ^ *p) * 0x100000001b3ull;
+    return h & 0xffffffffull;
+}
+
+static char *own(jobspec_t *j, char *s)
+{
+    if (s)
+        j->owned[j->nowned++] = s;
+    return s;
+}
+
+static bool str_ok(const char *s, const jobspec_limits_t *lim)
+{
+    return !s || strlen(s) <= lim->max_string;
+}
+
+/* Edge checks that the core does not make (sizes, shapes). */
+static void check_task(const Cairn__TaskSpec *t, size_t i, const jobspec_limits_t *lim,
+                       jobspec_errors_t *errs)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "tasks[%zu]", i);
+    if (t->n_argv > lim->max_argv)
+        jobspec_errors_add(errs, path, "task %s: %zu arguments (at most %u)", t->name, t->n_argv,
+                           lim->max_argv);
+    /* one directory component of a worker's log path (validate.h) */
+    const char *why = cairn_name_problem(t->name, lim->max_string, false);
+    if (why)
+        jobspec_errors_add(errs, path, "task name '%.64s' %s", t->name ? t->name : "", why);
+    if (t->n_needs > lim->max_needs)
+        jobspec_errors_add(errs, path, "task %.64s: %zu needs (at most %u)", t->name, t->n_needs,
+                           lim->max_needs);
+    if (t->n_env > lim->max_env)
+        jobspec_errors_add(errs, path, "task %s: %zu env entries (at most %u)", t->name, t->n_env,
+                           lim->max_env);
+    bool long_str = !str_ok(t->name, lim) || !str_ok(t->workdir, lim) || !str_ok(t->kind, lim);
+    for (size_t k = 0; k < t->n_argv && !long_str; k++)
+        long_str = !str_ok(t->argv[k], lim);
+    for (size_t k = 0; k < t->n_env && !long_str; k++)
+        long_str = !t->env[k] || !str_ok(t->env[k]->key, lim) || !str_ok(t->env[k]->value, lim);
+    for (size_t k = 0; k < t->n_outputs && !long_str; k++)
+        long_str = !str_ok(t->outputs[k], lim);
+    if (t->n_outputs > JOBSPEC_MAX_OUTPUTS)
+        jobspec_errors_add(errs, path, "task %s: %zu outputs (at most %u)", t->name, t->n_outputs,
+                           JOBSPEC_MAX_OUTPUTS);
+    if (long_str)
+        jobspec_errors_add(errs, path, "task %s: a string is longer than %zu bytes", t->name,
+                           lim->max_string);
+    if (t->shell && t->n_argv != 1)
+        jobspec_errors_add(errs, path, "task %s: a shell task has exactly one script", t->name);
+    for (size_t k = 0; k < t->n_env; k++)
+        if (t->env[k] && (!t->env[k]->key[0] || strchr(t->env[k]->key, '=')))
+            jobspec_errors_add(errs, path, "task %s: env name '%s' is empty or has '='", t->name,
+                               t->env[k]->key);
+    if (t->time_limit_ms > (uint64_t)INT64_MAX / 4)
+        jobspec_errors_add(errs, path, "task %s: time limit out of range", t->name);
+    if (t->cache && (!t->workdir || !t->workdir[0] || t->n_outputs == 0))
+        jobspec_errors_add(errs, path,
+                           "task %s: cache needs a workdir and declared outputs (what is reused)",
+                           t->name);
+    if (t->cache && t->replicas > 1)
+        jobspec_errors_add(errs, path, "task %s: a gang (replicas > 1) cannot be cached", t->name);
+    if (t->n_inputs > JOBSPEC_MAX_OUTPUTS)
+        jobspec_errors_add(errs, path, "task %s: %zu inputs (at most %u)", t->name, t->n_inputs,
+                           JOBSPEC_MAX_OUTPUTS);
+    for (size_t k = 0; k < t->n_inputs; k++) {
+        const Cairn__OutputHash *in = t->inputs[k];
+        /* recorded in the provenance as sent: 64 lower-case hex digits */
+        if (!in || !in->path || !str_ok(in->path, lim) || !in->sha256 || strlen(in->sha256) != 64 ||
+            strspn(in->sha256, "0123456789abcdef") != 64)
+            jobspec_errors_add(errs, path, "task %s: input %zu has no SHA-256 (%s)", t->name, k,
+                               in && in->error && in->error[0] ? in->error : "not hashed");
+    }
+}
+
+static void fill_retry(sched_retry_policy_t *r, const Cairn__RetryPolicy *p)
+{
+    memset(r, 0, sizeof(*r));
+    if (!p)
+        return;
+    r->max_attempts = p->max_attempts;
+    r->backoff_ms = p->backoff_base_ms > INT64_MAX / 4 ? -1 : (int64_t)p->backoff_base_ms;
+    r->factor_milli = p->backoff_factor_milli;
+    r->max_backoff_ms = p->max_backoff_ms > INT64_MAX / 4 ? -1 : (int64_t)p->max_backoff_ms;
+    r->jitter_pct = p->jitter_percent;
+    r->on = (p->retry_on_node_lost ? SCHED_RETRY_NODE_LOST : 0) |
+            (p->retry_on_timeout ? SCHED_RETRY_TIMEOUT : 0) |
+            (p->retry_on_signal ? SCHED_RETRY_SIGNAL : 0) |
+            (p->retry_on_any_nonzero_exit ? SCHED_RETRY_ANY_EXIT : 0);
+    r->nexit_codes = (uint32_t)p->n_retry_on_exit_codes;
+    for (size_t i = 0; i < p->n_retry_on_exit_codes && i < SCHED_RETRY_MAX_EXIT_CODES; i++)
+        r->exit_codes[i] = p->retry_on_exit_codes[i];
+}
+
+/* A number as a hashed field (cairn_sha256_field). */
+static void hash_u64(cairn_sha256_ctx_t *c, uint64_t v)
+{
+    char s[24];
+    snprintf(s, sizeof(s), "%llu", (unsigned long long)v);
+    cairn_sha256_field(c, s);
+}
+
+/* The part of a cached task's key known at submit (scheduler/cache.h):
+ * its resolved command, env, workdir, seed, resource shape, replicas and
+ * the content hashes of its inputs. */
+static char *cache_base(const sched_task_spec_t *ts, const Cairn__TaskSpec *t, uint64_t seed)
+{
+    cairn_sha256_ctx_t c;
+    cairn_sha256_init(&c);
+    cairn_sha256_field(&c, "cairn-cache-v1");
+    hash_u64(&c, ts->argc);
+    for (uint32_t k = 0; k < ts->argc; k++)
+        cairn_sha256_field(&c, ts->argv[k]);
+    hash_u64(&c, ts->nenv);
+    for (uint32_t k = 0; k < ts->nenv; k++)
+        cairn_sha256_field(&c, ts->env[k]);
+    cairn_sha256_field(&c, ts->workdir);
+    hash_u64(&c, sched_seed_derive(seed, ts->name, 0));
+    hash_u64(&c, ts->req.cpus);
+    hash_u64(&c, ts->req.memory_bytes);
+    hash_u64(&c, ts->req.gpus);
+    cairn_sha256_field(&c, ts->req.gpu_model);
+    hash_u64(&c, ts->req.gpu_min_memory);
+    hash_u64(&c, ts->req.nlabels);
+    for (uint32_t k = 0; k < ts->req.nlabels; k++)
+        cairn_sha256_field(&c, ts->req.labels[k]);
+    hash_u64(&c, ts->replicas);
+    hash_u64(&c, t->n_inputs);
+    for (size_t k = 0; k < t->n_inputs; k++) {
+        cairn_sha256_field(&c, t->inputs[k]->path);
+        cairn_sha256_field(&c, t->inputs[k]->sha256);
+    }
+    uint8_t d[CAIRN_SHA256_LEN];
+    cairn_sha256_final(&c, d);
+    char *hex = malloc(2 * CAIRN_SHA256_LEN + 1);
+    if (hex)
+        cairn_sha256_to_hex(d, hex);
+    return hex;
+}
+
+static int fill_task(jobspec_t *j, sched_task_spec_t *ts, const Cairn__TaskSpec *t,
+                     const char ***cursor, uint64_t seed, bool no_cache)
+{
+    const char **p = *cursor;
+    ts->name = t->name;
+    ts->kind = t->kind;
+    ts->workdir = t->workdir && t->workdir[0] ? t->workdir : NULL;
+    if (t->shell && t->n_argv == 1) {
+        p[0] = "/bin/sh";
+        p[1] = "-c";
+        p[2] = t->argv[0];
+        ts->argc = 3;
+    } else {
+        for (size_t k = 0; k < t->n_argv; k++)
+            p[k] = t->argv[k];
+        ts->argc = (uint32_t)t->n_argv;
+    }
+    ts->argv = p;
+    p += ts->argc;
+    for (size_t k = 0; k < t->n_env; k++) {
+        const char *key = t->env[k] ? t->env[k]->key : "";
+        const char *val = t->env[k] ? t->env[k]->value : "";
+        char *kv = malloc(strlen(key) + strlen(val) + 2);
+        if (!kv)
+            return -ENOMEM;
+        sprintf(kv, "%s=%s", key, val);
+        p[k] = own(j, kv);
+    }
+    ts->env = p;
+    ts->nenv = (uint32_t)t->n_env;
+    p += t->n_env;
+    for (size_t k = 0; k < t->n_outputs; k++)
+        p[k] = t->outputs[k];
+    ts->outputs = p;
+    ts->noutputs = (uint32_t)t->n_outputs;
+    p += t->n_outputs;
+    for (size_t k = 0; k < t->n_needs; k++)
+        p[k] = t->needs[k];
+    ts->needs = p;
+    ts->nneeds = (uint32_t)t->n_needs;
+    p += t->n_needs;
+    const Cairn__ResourceRequest *rq = t->resources;
+    if (rq) {
+        ts->req.cpus = rq->cpus;
+        ts->req.memory_bytes = rq->memory_bytes;
+        ts->req.gpus = rq->gpus;
+        ts->req.gpu_model = rq->gpu_model && rq->gpu_model[0] ? rq->gpu_model : NULL;
+        ts->req.gpu_min_memory = rq->gpu_min_memory_bytes;
+        ts->req.gpu_mixed = rq->gpu_mixed;
+        for (size_t k = 0; k < rq->n_labels; k++) {
+            const Cairn__KeyValue *kv = rq->labels[k];
+            char *s = malloc(strlen(kv->key) + strlen(kv->value) + 2);
+            if (!s)
+                return -ENOMEM;
+            sprintf(s, "%s=%s", kv->key, kv->value);
+            p[k] = own(j, s);
+        }
+        ts->req.labels = p;
+        ts->req.nlabels = (uint32_t)rq->n_labels;
+        p += rq->n_labels;
+    } else {
+        ts->req.cpus = 1;
+    }
+    ts->replicas = t->replicas;
+    ts->priority = t->priority;
+    ts->time_limit_ms = (int64_t)t->time_limit_ms;
+    fill_retry(&ts->retry, t->retry);
+    if (t->cache) {
+        char *base = cache_base(ts, t, seed);
+        if (!base)
+            return -ENOMEM;
+        ts->cache_base = own(j, base);
+        ts->cache_reuse = !no_cache;
+    }
+    *cursor = p;
+    return 0;
+}
+
+int jobspec_build(const Cairn__JobSpec *js, uint64_t seed, const jobspec_limits_t *lim,
+                  jobspec_t **out, jobspec_errors_t *errs)
+{
+    size_t before = errs->n;
+    if (!lim)
+        lim = &jobspec_default_limits;
+    if (js->n_tasks > lim->max_tasks) {
+        jobspec_errors_add(errs, "tasks", "job has %zu tasks (at most %u)", js->n_tasks,
+                           lim->max_tasks);
+        return (int)(errs->n - before);
+    }
+    if (!str_ok(js->name, lim) || !str_ok(js->submitter, lim))
+        jobspec_errors_add(errs, "name", "a string is longer than %zu bytes", lim->max_string);
+    size_t nptr = 0, nown = 0;
+    for (size_t i = 0; i < js->n_tasks; i++) {
+        const Cairn__TaskSpec *t = js->tasks[i];
+        check_task(t, i, lim, errs);
+        size_t nl = t->resources ? t->resources->n_labels : 0;
+        nptr += t->n_argv + 3 + t->n_env + t->n_outputs + t->n_needs + nl;
+        nown += t->n_env + nl + (t->cache ? 1 : 0);
+    }
+    if (errs->n > before)
+        return (int)(errs->n - before);
+    jobspec_t *j = calloc(1, sizeof(*j));
+    if (!j)
+        return -ENOMEM;
+    j->tasks = calloc(js->n_tasks ? js->n_tasks : 1, sizeof(sched_task_spec_t));
+    j->strs = malloc((nptr ? nptr : 1) * sizeof(char *));
+    j->owned = malloc((nown ? nown : 1) * sizeof(char *));
+    if (!j->tasks || !j->strs || !j->owned) {
+        jobspec_destroy(j);
+        return -ENOMEM;
+    }
+    const char **cursor = j->strs;
+    for (size_t i = 0; i < js->n_tasks; i++)
+        if (fill_task(j, &j->tasks[i], js->tasks[i], &cursor, seed, js->no_cache) < 0) {
+            jobspec_destroy(j);
+            return -ENOMEM;
+        }
+    j->spec = (sched_job_spec_t){.name = js->name,
+                                 .seed = seed,
+                                 .user = js->submitter,
+                                 .ntasks = (uint32_t)js->n_tasks,
+                                 .tasks = j->tasks};
+    *out = j;
+    return 0;
+}
+
+const sched_job_spec_t *jobspec_core(const jobspec_t *j)
+{
+    return &j->spec;
+}
+
+void jobspec_destroy(jobspec_t *j)
+{
+    if (!j)
+        return;
+    for (size_t i = 0; i < j->nowned; i++)
+        free(j->owned[i]);
+    free(j->owned);
+    free(j->strs);
+    free(j->tasks);
+    free(j);
+}

@@ -1,0 +1,58 @@
+/* The edge of a submitted job: a JobSpec from outside (a client's
+ * SubmitRequest, a journal's submit entry) checked against limits and
+ * shapes the core does not check (sizes, names, env, inputs' hashes),
+ * then turned into the core's sched_job_spec_t, with the job's seed and
+ * the submit-time part of each cached task's key. Problems are reported
+ * with the field's path.
+ *
+ * Library cairn_jobspec (scheduler/CMakeLists.txt): proto, the core and
+ * SHA-256. Used by the scheduler (submissions, journal replay) and by
+ * `cairn submit`, which checks a job before sending it. */
+#ifndef CAIRN_SCHEDULER_JOBSPEC_H
+#define CAIRN_SCHEDULER_JOBSPEC_H
+
+#include "proto/client.pb-c.h"
+#include "scheduling/sched.h"
+
+/* Limits on a submitted job, beyond the core's own. */
+typedef struct jobspec_limits {
+    uint32_t max_tasks; /* per job */
+    uint32_t max_argv;  /* arguments per task */
+    uint32_t max_env;   /* env entries per task */
+    uint32_t max_needs; /* dependencies per task */
+    size_t max_string;  /* bytes in any one string */
+} jobspec_limits_t;
+extern const jobspec_limits_t jobspec_default_limits;
+
+/* A core job spec built from a JobSpec; borrows the JobSpec's strings. */
+typedef struct jobspec jobspec_t;
+
+/* Problems found at the edge, as SpecError path/message pairs owned here. */
+typedef struct jobspec_errors {
+    Cairn__SpecError **v;
+    size_t n, cap;
+} jobspec_errors_t;
+
+/* Build the core spec (lim NULL: the defaults). Problems are added to
+ * errs; returns 0, or the number of problems (> 0), or -ENOMEM. *out is
+ * set on 0 only. A cached task's cache_base is the SHA-256 of its
+ * resolved command, env, workdir, derived seed, resource shape, replicas
+ * and inputs' hashes, each a length-prefixed field (scheduler/cache.h
+ * adds what is known at run time). */
+int jobspec_build(const Cairn__JobSpec *js, uint64_t seed, const jobspec_limits_t *lim,
+                  jobspec_t **out, jobspec_errors_t *errs);
+/* The core's spec, owned by j. */
+const sched_job_spec_t *jobspec_core(const jobspec_t *j);
+/* Free it; NULL is a no-op. */
+void jobspec_destroy(jobspec_t *j);
+
+/* Add a problem at path: 0 or -ENOMEM. */
+int jobspec_errors_add(jobspec_errors_t *e, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Free the problems; e is empty again. */
+void jobspec_errors_fini(jobspec_errors_t *e);
+
+/* The job seed: the spec's own, else derived from its hash and name. */
+uint64_t jobspec_seed(const Cairn__JobSpec *js);
+
+#endif
