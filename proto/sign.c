@@ -286,6 +286,25 @@ static int own_names(cairn_verifier_t *v, const char *own_pem, cairn_error_t *er
     return 0;
 }
 
+int cairn_cert_allows_client(const char *pem_path, cairn_error_t *err)
+{
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    int rc = mbedtls_x509_crt_parse_file(&crt, pem_path);
+    if (rc < 0 || !crt.raw.len) {
+        char why[128];
+        mbed_text(rc, why, sizeof(why));
+        mbedtls_x509_crt_free(&crt);
+        return errcode(err, -EINVAL, "%s: no certificate: %s", pem_path,
+                       rc < 0 ? why : "none found");
+    }
+    /* RFC 5280 4.2.1.12, as trusted_cert() checks a client's */
+    bool ok = mbedtls_x509_crt_check_extended_key_usage(
+                  &crt, MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)) == 0;
+    mbedtls_x509_crt_free(&crt);
+    return ok ? 1 : 0;
+}
+
 int cairn_verifier_open(const char *ca_pem, const char *own_pem, size_t replay_max,
                         cairn_verifier_t **out, cairn_error_t *err)
 {

@@ -88,4 +88,9 @@ int cairn_verifier_check_register(cairn_verifier_t *v, const Cairn__Auth *a,
                                   const uint8_t *challenge, size_t clen, const char *node, char *cn,
                                   size_t cn_size, bool *named, cairn_error_t *err);
 
+/* Whether the (first) certificate in pem_path may authenticate a client:
+ * 1, 0 (its extended key usage lacks clientAuth: a server's only), or
+ * -EINVAL (no certificate there; err says why). */
+int cairn_cert_allows_client(const char *pem_path, cairn_error_t *err);
+
 #endif

@@ -450,12 +450,16 @@ static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
     if (d->cfg.tls_ca && !d->verifier &&
         cairn_verifier_open(d->cfg.tls_ca, d->cfg.tls_cert, 0, &d->verifier, err) < 0)
         return -EINVAL;
-    if (!w->watch)
-        w->watch = watchdog_create(w->url, true, &tls);
-    if (!c->watch)
-        c->watch = watchdog_create(c->url, false, &tls);
-    if (!w->watch || !c->watch)
-        return errcode(err, -ENOMEM, "out of memory");
+    endpoint_t *both[] = {w, c};
+    for (size_t i = 0; i < 2; i++) {
+        endpoint_t *e = both[i];
+        if (e->watch) /* made once: it outlives reopening */
+            continue;
+        if (!(e->watch = watchdog_create(e->url, e == w, &tls)))
+            return errcode(err, -ENOMEM, "out of memory");
+        if (watchdog_blind(e->watch))
+            cairn_log(d->log, CAIRN_LOG_WARN, "%s", watchdog_blind(e->watch));
+    }
     return 0;
 }
 

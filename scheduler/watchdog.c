@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "proto/envelope.h"
+#include "proto/sign.h"
 
 enum { IDLE, SENDING, WAITING };
 
@@ -18,7 +19,8 @@ struct watchdog {
     bool pair;
     nng_socket probe;
     int state;
-    int misses; /* periods without an answer */
+    int misses;  /* periods without an answer */
+    char *blind; /* why it cannot probe (watchdog_blind), or NULL */
 };
 
 watchdog_t *watchdog_create(const char *url, bool pair, const cairn_tls_t *tls)
@@ -33,7 +35,26 @@ watchdog_t *watchdog_create(const char *url, bool pair, const cairn_tls_t *tls)
     if (tls && tls->ca)
         w->ca = strdup(tls->ca);
     w->pair = pair;
+    /* the listener wants a client certificate from the CA: the probe
+     * presents the daemon's own, which must allow client authentication */
+    cairn_error_t err = {{0}};
+    if (!strncmp(url, "tls+", 4) && w->ca && w->cert &&
+        cairn_cert_allows_client(w->cert, &err) == 0) {
+        char why[512];
+        snprintf(why, sizeof(why),
+                 "%s: %s is a server's certificate only (its extended key usage lacks "
+                 "clientAuth), so the scheduler cannot probe this endpoint as a client would; "
+                 "give it a certificate that allows clientAuth as well to have wedged endpoints "
+                 "reopened",
+                 url, w->cert);
+        w->blind = strdup(why);
+    }
     return w;
+}
+
+const char *watchdog_blind(const watchdog_t *w)
+{
+    return w->blind;
 }
 
 static void probe_close(watchdog_t *w)
@@ -87,6 +108,8 @@ static bool probe_answered(watchdog_t *w)
 
 bool watchdog_tick(watchdog_t *w)
 {
+    if (w->blind)
+        return false;
     if (w->state == WAITING && probe_answered(w)) {
         w->misses = 0;
         probe_close(w);
@@ -111,5 +134,6 @@ void watchdog_destroy(watchdog_t *w)
     free(w->cert);
     free(w->ca);
     free(w->url);
+    free(w->blind);
     free(w);
 }

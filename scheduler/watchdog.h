@@ -27,6 +27,13 @@ watchdog_t *watchdog_create(const char *url, bool pair, const cairn_tls_t *tls);
  * WATCHDOG_MISSES periods and should be recreated (the count restarts). */
 bool watchdog_tick(watchdog_t *w);
 
+/* Why the endpoint cannot be probed end to end (NULL: it can): a
+ * tls+tcp:// endpoint that requires client certificates (a CA) while the
+ * daemon's own certificate is a server's only. Such a watchdog never asks
+ * for the endpoint to be recreated: a probe that cannot pass the handshake
+ * says nothing of the endpoint. */
+const char *watchdog_blind(const watchdog_t *w);
+
 void watchdog_destroy(watchdog_t *w);
 
 #endif

@@ -419,3 +419,21 @@ Test(sign, a_registration_names_its_certificate_and_node)
     cairn_signer_close(r.s);
     cairn_verifier_close(v);
 }
+
+/* The scheduler's own certificate probes its endpoints as a client would
+ * (scheduler/watchdog.h): only one that allows client authentication can. */
+Test(sign, which_certificates_may_authenticate_a_client)
+{
+    certs_ca("ca2");
+    certs_make("plain", "/CN=plain", "ca2", "");
+    certs_make("server", "/CN=server", "ca2", "extendedKeyUsage=serverAuth");
+    certs_make("client", "/CN=client", "ca2", "extendedKeyUsage=clientAuth");
+    certs_make("both", "/CN=both", "ca2", "extendedKeyUsage=serverAuth,clientAuth");
+    cairn_error_t err = {{0}};
+    cr_expect_eq(cairn_cert_allows_client(certs_path("plain.both"), &err), 1, "%s", err.text);
+    cr_expect_eq(cairn_cert_allows_client(certs_path("server.both"), &err), 0, "%s", err.text);
+    cr_expect_eq(cairn_cert_allows_client(certs_path("client.both"), &err), 1, "%s", err.text);
+    cr_expect_eq(cairn_cert_allows_client(certs_path("both.both"), &err), 1, "%s", err.text);
+    cr_expect_eq(cairn_cert_allows_client(certs_path("nothing.pem"), &err), -EINVAL);
+    cr_expect(strstr(err.text, "nothing.pem: no certificate") != NULL, "%s", err.text);
+}
