@@ -17,17 +17,11 @@
 
 #include <sqlite3.h>
 
+#include "common/clock.h"
 #include "scheduler/audit.h"
 #include "scheduler/history.h"
 
 #define FIRST_ID 1000000000000ull
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int fill(journal_t *j, unsigned long n, unsigned long m, int64_t days)
 {
@@ -37,7 +31,7 @@ static int fill(journal_t *j, unsigned long n, unsigned long m, int64_t days)
     int rc;
     if ((rc = history_open(j, &h, &err)) < 0 || (rc = audit_open(j, &a, &err)) < 0)
         goto out;
-    int64_t t1 = now_ms() - 120000, t0 = t1 - days * 86400000;
+    int64_t t1 = cairn_wall_ms() - 120000, t0 = t1 - days * 86400000;
     Cairn__GpuProvenance g = CAIRN__GPU_PROVENANCE__INIT, *gp = &g;
     g.model = "NVIDIA H100 80GB HBM3";
     g.uuid = "GPU-synthetic";

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "proto/client.pb-c.h"
 #include "proto/envelope.h"
 #include "proto/sign.h"
@@ -73,13 +74,6 @@ static inline char *certs_path(const char *name)
     k = (k + 1) % 4;
     snprintf(p[k], sizeof(p[k]), "%s/%s", certs_dir, name);
     return p[k];
-}
-
-static inline int64_t certs_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The encoded envelope of req signed by who (NAME.both) at t for the

@@ -50,9 +50,9 @@ static FX_UNUSED void fx_proc_kill(fx_proc_t *w, int sig)
     if (w->pid <= 0)
         return;
     kill(w->pid, sig);
-    int64_t deadline = h_now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     while (waitpid(w->pid, NULL, WNOHANG) == 0) {
-        if (h_now_ms() > deadline) {
+        if (cairn_mono_ms() > deadline) {
             kill(w->pid, SIGKILL);
             waitpid(w->pid, NULL, 0);
             break;
@@ -90,13 +90,13 @@ static FX_UNUSED int fx_node_state(h_sched_t *s, const char *name, size_t *up)
 
 static FX_UNUSED void fx_wait_nodes(h_sched_t *s, size_t n, int64_t timeout_ms)
 {
-    int64_t deadline = h_now_ms() + timeout_ms;
+    int64_t deadline = cairn_mono_ms() + timeout_ms;
     size_t up = 0;
     for (;;) {
         fx_node_state(s, NULL, &up);
         if (up == n)
             return;
-        cr_assert_lt(h_now_ms(), deadline, "%zu nodes up, not %zu", up, n);
+        cr_assert_lt(cairn_mono_ms(), deadline, "%zu nodes up, not %zu", up, n);
         struct timespec ts = {0, 20000000};
         nanosleep(&ts, NULL); /* polling the condition */
     }
@@ -112,13 +112,13 @@ static FX_UNUSED Cairn__JobStatusReply *fx_wait_status(h_sched_t *s, uint64_t jo
                                                        bool (*pred)(const Cairn__JobStatusReply *),
                                                        int64_t timeout_ms, const char *what)
 {
-    int64_t deadline = h_now_ms() + timeout_ms;
+    int64_t deadline = cairn_mono_ms() + timeout_ms;
     for (;;) {
         Cairn__JobStatusReply *st = h_status(s, job);
         if (pred(st))
             return st;
         cairn_msg_free(&st->base);
-        cr_assert_lt(h_now_ms(), deadline, "job %llu: %s not reached in time",
+        cr_assert_lt(cairn_mono_ms(), deadline, "job %llu: %s not reached in time",
                      (unsigned long long)job, what);
         struct timespec ts = {0, 20000000};
         nanosleep(&ts, NULL); /* polling the condition */
@@ -136,9 +136,9 @@ static FX_UNUSED bool fx_pgrep(const char *pattern)
 
 static FX_UNUSED void fx_wait_gone(const char *pattern, int64_t timeout_ms, const char *what)
 {
-    int64_t deadline = h_now_ms() + timeout_ms;
+    int64_t deadline = cairn_mono_ms() + timeout_ms;
     while (fx_pgrep(pattern)) {
-        if (h_now_ms() > deadline)
+        if (cairn_mono_ms() > deadline)
             cr_assert_fail("%s: a process matching %s is still alive", what, pattern);
         struct timespec ts = {0, 20000000};
         nanosleep(&ts, NULL); /* polling the condition */
@@ -147,9 +147,9 @@ static FX_UNUSED void fx_wait_gone(const char *pattern, int64_t timeout_ms, cons
 
 static FX_UNUSED void fx_wait_file(const char *path, int64_t timeout_ms, const char *what)
 {
-    int64_t deadline = h_now_ms() + timeout_ms;
+    int64_t deadline = cairn_mono_ms() + timeout_ms;
     while (access(path, F_OK) != 0) {
-        cr_assert_lt(h_now_ms(), deadline, "%s: %s never appeared", what, path);
+        cr_assert_lt(cairn_mono_ms(), deadline, "%s: %s never appeared", what, path);
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL); /* polling the condition */
     }

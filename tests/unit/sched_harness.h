@@ -25,15 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "cluster/client.h"
 #include "proto/envelope.h"
-
-static inline int64_t h_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* A TCP port on 127.0.0.1 free right now. */
 static inline int h_free_port(void)
@@ -153,9 +147,9 @@ static inline int h_sched_stop(h_sched_t *s, int sig)
         return -1;
     kill(s->pid, sig);
     int st = 0;
-    int64_t deadline = h_now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     while (waitpid(s->pid, &st, WNOHANG) == 0) {
-        if (h_now_ms() > deadline) {
+        if (cairn_mono_ms() > deadline) {
             kill(s->pid, SIGKILL);
             waitpid(s->pid, &st, 0);
             cr_assert_fail("the scheduler did not stop in time");
@@ -220,9 +214,9 @@ static inline int h_log_count(const h_sched_t *s, const char *needle)
 /* Wait (with a deadline) until the log has want lines containing needle. */
 static inline void h_wait_log(const h_sched_t *s, const char *needle, int want)
 {
-    int64_t deadline = h_now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     while (h_log_count(s, needle) < want) {
-        cr_assert_lt(h_now_ms(), deadline, "the log never said %d x: %s", want, needle);
+        cr_assert_lt(cairn_mono_ms(), deadline, "the log never said %d x: %s", want, needle);
         nng_msleep(10); /* polling a file with a deadline */
     }
 }
@@ -230,8 +224,8 @@ static inline void h_wait_log(const h_sched_t *s, const char *needle, int want)
 /* GET path from 127.0.0.1:port, retried until the server answers. */
 static inline char *h_http_get(int port, const char *path)
 {
-    int64_t deadline = h_now_ms() + 10000;
-    while (h_now_ms() < deadline) {
+    int64_t deadline = cairn_mono_ms() + 10000;
+    while (cairn_mono_ms() < deadline) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in a = {.sin_family = AF_INET,
                                 .sin_port = htons((uint16_t)port),
@@ -263,7 +257,7 @@ static inline ProtobufCMessage *h_call(h_sched_t *s, cairn_msg_type_t type,
                                        cairn_error_t *err)
 {
     ProtobufCMessage *rep = NULL;
-    int64_t deadline = h_now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     /* as the cairn CLI does: reads are resent after 1 s, so that they ride
      * over an endpoint the scheduler reopened (nng 1.5.2's handshake wedge,
      * scheduler/watchdog.h); writes never are */
@@ -276,7 +270,7 @@ static inline ProtobufCMessage *h_call(h_sched_t *s, cairn_msg_type_t type,
             return rep;
         /* a read answered "try again later" (it rode a commit that failed
          * on a broken state disk) is asked again, as the CLI does */
-        if ((rc != -ETIMEDOUT && !(read && rc == -EAGAIN)) || h_now_ms() > deadline)
+        if ((rc != -ETIMEDOUT && !(read && rc == -EAGAIN)) || cairn_mono_ms() > deadline)
             return NULL;
         if (rc == -EAGAIN)
             nng_msleep(50);
@@ -401,7 +395,7 @@ static inline void h_inbox_push(h_worker_t *w, const uint8_t *buf, size_t len)
  * dropped); NULL on timeout. */
 static inline ProtobufCMessage *h_recv(h_worker_t *w, cairn_msg_type_t want, int64_t timeout_ms)
 {
-    int64_t deadline = h_now_ms() + timeout_ms;
+    int64_t deadline = cairn_mono_ms() + timeout_ms;
     for (;;) {
         while (w->nin > 0) {
             ProtobufCMessage *msg = w->inbox[0];
@@ -413,9 +407,9 @@ static inline ProtobufCMessage *h_recv(h_worker_t *w, cairn_msg_type_t want, int
                 return msg;
             cairn_msg_free(msg);
         }
-        if (h_now_ms() >= deadline)
+        if (cairn_mono_ms() >= deadline)
             return NULL;
-        nng_socket_set_ms(w->sock, NNG_OPT_RECVTIMEO, (nng_duration)(deadline - h_now_ms() + 1));
+        nng_socket_set_ms(w->sock, NNG_OPT_RECVTIMEO, (nng_duration)(deadline - cairn_mono_ms() + 1));
         nng_msg *m = NULL;
         if (nng_recvmsg(w->sock, &m, 0) != 0)
             continue;
@@ -435,12 +429,12 @@ static inline ProtobufCMessage *h_recv(h_worker_t *w, cairn_msg_type_t want, int
 static inline ProtobufCMessage *h_recv_beating(h_worker_t *w, cairn_msg_type_t want,
                                                int64_t timeout_ms, int64_t beat_ms)
 {
-    int64_t deadline = h_now_ms() + timeout_ms;
-    while (h_now_ms() < deadline) {
+    int64_t deadline = cairn_mono_ms() + timeout_ms;
+    while (cairn_mono_ms() < deadline) {
         Cairn__Heartbeat hb = CAIRN__HEARTBEAT__INIT;
         hb.node_name = w->name;
         h_send(w, CAIRN_MSG_HEARTBEAT, &hb.base);
-        int64_t slice = deadline - h_now_ms();
+        int64_t slice = deadline - cairn_mono_ms();
         ProtobufCMessage *m = h_recv(w, want, slice < beat_ms ? slice : beat_ms);
         if (m)
             return m;

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "leak_check.h"
 #include "proto/net.h"
 
@@ -25,23 +26,16 @@ const char *__lsan_default_suppressions(void)
     return "leak:nng_msg_alloc\n";
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* pair1 drops what was queued to a pipe that closes: resend until one
  * message gets through (the dialer connected for real), with a deadline. */
 static void expect_delivery(nng_socket s, nng_socket srv, cairn_dial_t *d)
 {
     nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 200);
     nng_socket_set_ms(srv, NNG_OPT_RECVTIMEO, 200);
-    int64_t deadline = now_ms() + 15000;
+    int64_t deadline = cairn_mono_ms() + 15000;
     for (;;) {
         cairn_error_t err = {{0}};
-        cr_assert_geq(cairn_dial_check(d, now_ms(), &err), 0, "%s", err.text);
+        cr_assert_geq(cairn_dial_check(d, cairn_mono_ms(), &err), 0, "%s", err.text);
         char *buf = NULL;
         size_t len = 0;
         if (nng_send(s, "hi", 3, 0) == 0 && nng_recv(srv, &buf, &len, NNG_FLAG_ALLOC) == 0) {
@@ -49,7 +43,7 @@ static void expect_delivery(nng_socket s, nng_socket srv, cairn_dial_t *d)
             nng_free(buf, len);
             return;
         }
-        cr_assert_lt(now_ms(), deadline, "never connected after the redial");
+        cr_assert_lt(cairn_mono_ms(), deadline, "never connected after the redial");
     }
 }
 
@@ -79,9 +73,9 @@ Test(redial, a_retrying_dialer_is_left_alone)
     cairn_dial_t d;
     cairn_error_t err = {{0}};
     cr_assert_eq(cairn_dial_start(&d, s, url, NULL, 10, 20, &err), 0, "%s", err.text);
-    int64_t window = 2 * 20 + 1000, end = now_ms() + 2 * window + 200;
-    while (now_ms() < end) {
-        cr_assert_eq(cairn_dial_check(&d, now_ms(), &err), 0, "replaced a live dialer");
+    int64_t window = 2 * 20 + 1000, end = cairn_mono_ms() + 2 * window + 200;
+    while (cairn_mono_ms() < end) {
+        cr_assert_eq(cairn_dial_check(&d, cairn_mono_ms(), &err), 0, "replaced a live dialer");
         nng_msleep(50); /* a look every 50 ms, as a daemon's timer would */
     }
     cr_expect_eq(d.redials, 0);
@@ -112,10 +106,10 @@ Test(redial, a_stuck_dialer_is_replaced_and_connects)
     cairn_dial_t d;
     cairn_error_t err = {{0}};
     cr_assert_eq(cairn_dial_start(&d, s, url, NULL, 10, 20, &err), 0, "%s", err.text);
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     while (d.redials == 0) {
-        cr_assert_geq(cairn_dial_check(&d, now_ms(), &err), 0, "%s", err.text);
-        cr_assert_lt(now_ms(), deadline, "the stuck dialer was never replaced");
+        cr_assert_geq(cairn_dial_check(&d, cairn_mono_ms(), &err), 0, "%s", err.text);
+        cr_assert_lt(cairn_mono_ms(), deadline, "the stuck dialer was never replaced");
         nng_msleep(50);
     }
     /* the peer comes up for real on that port */
@@ -148,10 +142,10 @@ Test(redial, a_closed_dialer_is_replaced)
     cr_assert_eq(nng_pair1_open(&srv), 0);
     cr_assert_eq(nng_listen(srv, url, NULL, 0), 0);
     /* its statistics may outlive it a while; then they stand still */
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     while (d.redials == 0) {
-        cr_assert_geq(cairn_dial_check(&d, now_ms(), &err), 0, "%s", err.text);
-        cr_assert_lt(now_ms(), deadline, "the closed dialer was never replaced");
+        cr_assert_geq(cairn_dial_check(&d, cairn_mono_ms(), &err), 0, "%s", err.text);
+        cr_assert_lt(cairn_mono_ms(), deadline, "the closed dialer was never replaced");
         nng_msleep(50);
     }
     cr_expect_eq(d.redials, 1);

@@ -78,7 +78,7 @@ Test(sign, a_signed_request_names_its_certificate)
 {
     cairn_verifier_t *v = verifier(0);
     cairn_error_t err = {{0}};
-    int64_t t = certs_wall_ms();
+    int64_t t = cairn_wall_ms();
     for (int round = 0; round < 2; round++) { /* the second from the cache */
         Cairn__SignedRequest *r = sign_as("alice", "the request", t);
         char user[256] = "";
@@ -108,7 +108,7 @@ Test(sign, stale_or_future_times_are_refused)
 {
     cairn_verifier_t *v = verifier(0);
     cairn_error_t err = {{0}};
-    int64_t t = certs_wall_ms();
+    int64_t t = cairn_wall_ms();
     Cairn__SignedRequest *r = sign_as("alice", "r", t);
     char user[256];
     cr_expect_eq(check(v, r, t + CAIRN_SIGN_SKEW_MS + 1, user, &err), -EACCES);
@@ -123,7 +123,7 @@ Test(sign, other_cas_and_borrowed_certificates_are_refused)
 {
     cairn_verifier_t *v = verifier(0);
     cairn_error_t err = {{0}};
-    int64_t t = certs_wall_ms();
+    int64_t t = cairn_wall_ms();
     char user[256] = "";
     /* "alice" from a CA the scheduler does not trust */
     Cairn__SignedRequest *m = sign_as("mallory", "r", t);
@@ -167,7 +167,7 @@ Test(sign, a_request_is_accepted_once)
     cairn_verifier_t *v = verifier(0);
     cairn_error_t err = {{0}};
     char user[256];
-    int64_t t = certs_wall_ms();
+    int64_t t = cairn_wall_ms();
     Cairn__SignedRequest *r = sign_as("alice", "cancel job 3", t);
     cr_expect_eq(check(v, r, t, user, &err), 0, "%s", err.text);
     /* the same bytes again, a second later: someone replaying them */
@@ -189,7 +189,7 @@ Test(sign, the_replay_memory_is_bounded)
     cairn_verifier_t *v = verifier(4);
     cairn_error_t err = {{0}};
     char user[256];
-    int64_t t = certs_wall_ms();
+    int64_t t = cairn_wall_ms();
     Cairn__SignedRequest *r[6];
     for (int i = 0; i < 6; i++)
         r[i] = sign_as("alice", "r", t + i);
@@ -224,7 +224,7 @@ Test(sign, a_request_for_another_scheduler_is_refused)
     cairn_verifier_t *v = verifier(0);
     cairn_error_t err = {{0}};
     char user[256];
-    int64_t t = certs_wall_ms();
+    int64_t t = cairn_wall_ms();
     static const char *const ours[] = {"tls+tcp://sched-a.example:7000", "tls+tcp://ALT.example:1",
                                        "tls+tcp4://x.wild.example:2"};
     for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
@@ -263,7 +263,7 @@ Test(sign, only_client_certificates_name_users)
     cairn_verifier_t *v = verifier(0);
     cairn_error_t err = {{0}};
     char user[256] = "";
-    int64_t t = certs_wall_ms();
+    int64_t t = cairn_wall_ms();
     Cairn__SignedRequest *r = sign_as("srvonly", "r", t);
     cr_expect_eq(check(v, r, t, user, &err), -EACCES);
     cr_expect(strstr(err.text, "not for client authentication") != NULL, "%s", err.text);
@@ -287,7 +287,7 @@ Test(sign, the_old_format_is_refused_by_name)
     cairn_verifier_t *v = verifier(0);
     cairn_error_t err = {{0}};
     char user[256];
-    int64_t t = certs_wall_ms();
+    int64_t t = cairn_wall_ms();
     Cairn__SignedRequest *r = sign_as("alice", "r", t);
     r->version = 0;
     char *name = r->scheduler;
@@ -312,7 +312,7 @@ Test(sign, fields_do_not_run_into_each_other)
     cairn_verifier_t *v = verifier(0);
     cairn_error_t err = {{0}};
     char user[256];
-    int64_t t = certs_wall_ms();
+    int64_t t = cairn_wall_ms();
     Cairn__SignedRequest *r = sign_as("alice", "Xcancel job 3", t);
     uint8_t nonce[32];
     memcpy(nonce, r->nonce.data, r->nonce.len);
@@ -411,7 +411,7 @@ Test(sign, a_registration_names_its_certificate_and_node)
     cr_expect(strstr(err.text, "is for the scheduler 'sched-b.example'") != NULL, "%s", err.text);
     cairn_signer_close(r.s);
     /* a request's signature is no registration's, nor the other way */
-    Cairn__SignedRequest *q = sign_as("gpu", "gpu-07", certs_wall_ms());
+    Cairn__SignedRequest *q = sign_as("gpu", "gpu-07", cairn_wall_ms());
     reg_sign(&r, SCHED, "gpu", "gpu-07");
     r.a.signature = q->signature;
     cr_expect_eq(reg_check(v, &r, "gpu-07", cn, &named, &err), -EACCES);

@@ -102,12 +102,12 @@ Test(api, cancel_drain_list_explain_and_metrics)
     cr_expect_null(h_call(&s, CAIRN_MSG_DRAIN, &bad.base, CAIRN_MSG_DRAIN_REPLY, &err));
     cr_expect(strstr(err.text, "no node 'nope'") != NULL, "%s", err.text);
     /* metrics and status over HTTP (refreshed every second) */
-    int64_t deadline = h_now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     char *m = NULL;
     while (!m || !strstr(m, "cairn_placements_total 2")) {
         free(m);
         m = h_http_get(port, "/metrics");
-        cr_assert_lt(h_now_ms(), deadline, "metrics never showed 2 placements");
+        cr_assert_lt(cairn_mono_ms(), deadline, "metrics never showed 2 placements");
     }
     cr_expect(strstr(m, "cairn_tasks{state=\"cancelled\"} 3") != NULL, "%s", m);
     cr_expect(strstr(m, "cairn_nodes{state=\"up\"} 1") != NULL, "%s", m);
@@ -289,7 +289,7 @@ static void *long_poll_thread(void *arg)
     req.wait_ms = lp->wait_ms;
     req.summary_only = true;
     ProtobufCMessage *rep = NULL;
-    int64_t t0 = h_now_ms();
+    int64_t t0 = cairn_mono_ms();
     if (cairn_client_call(c, CAIRN_MSG_JOB_STATUS, &req.base, CAIRN_MSG_JOB_STATUS_REPLY, &rep,
                           &err) == 0) {
         Cairn__JobStatusReply *r = (Cairn__JobStatusReply *)rep;
@@ -297,7 +297,7 @@ static void *long_poll_thread(void *arg)
         lp->ntasks = r->n_tasks;
         cairn_msg_free(rep);
     }
-    lp->took_ms = h_now_ms() - t0;
+    lp->took_ms = cairn_mono_ms() - t0;
     cairn_client_close(c);
     return NULL;
 }

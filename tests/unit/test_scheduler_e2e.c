@@ -55,9 +55,9 @@ static size_t nodes_up(h_sched_t *s)
 /* Poll (with a deadline) until n nodes are up. */
 static void wait_nodes(h_sched_t *s, size_t n)
 {
-    int64_t deadline = h_now_ms() + 15000;
+    int64_t deadline = cairn_mono_ms() + 15000;
     while (nodes_up(s) != n)
-        cr_assert_lt(h_now_ms(), deadline, "nodes did not come up");
+        cr_assert_lt(cairn_mono_ms(), deadline, "nodes did not come up");
 }
 
 /* Poll job status until pred holds or the deadline passes. */
@@ -65,13 +65,13 @@ static Cairn__JobStatusReply *wait_status(h_sched_t *s, uint64_t job,
                                           bool (*pred)(const Cairn__JobStatusReply *),
                                           int64_t timeout_ms)
 {
-    int64_t deadline = h_now_ms() + timeout_ms;
+    int64_t deadline = cairn_mono_ms() + timeout_ms;
     for (;;) {
         Cairn__JobStatusReply *st = h_status(s, job);
         if (pred(st))
             return st;
         cairn_msg_free(&st->base);
-        cr_assert_lt(h_now_ms(), deadline, "job %llu: condition not reached in time",
+        cr_assert_lt(cairn_mono_ms(), deadline, "job %llu: condition not reached in time",
                      (unsigned long long)job);
     }
 }
@@ -206,23 +206,23 @@ Test(e2e, worker_kill9_mid_task_retries_elsewhere)
     const char *node = st->tasks[0]->attempts[0]->node;
     int victim = strcmp(node, "n1") == 0 ? 0 : 1;
     cairn_msg_free(&st->base);
-    int64_t deadline = h_now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     while (!marker_process_exists())
-        cr_assert_lt(h_now_ms(), deadline, "the task never started");
+        cr_assert_lt(cairn_mono_ms(), deadline, "the task never started");
     cairn_error_t err = {{0}};
     char *first = NULL;
-    deadline = h_now_ms() + 10000;
+    deadline = cairn_mono_ms() + 10000;
     while (!first || !*first) {
         free(first);
         first = read_log(&s, job, "long", 1, &err);
         cr_assert_not_null(first, "%s", err.text);
-        cr_assert_lt(h_now_ms(), deadline, "the first attempt's log stayed empty");
+        cr_assert_lt(cairn_mono_ms(), deadline, "the first attempt's log stayed empty");
     }
     proc_kill(&w[victim], SIGKILL);
     /* the task dies with its worker */
-    deadline = h_now_ms() + 10000;
+    deadline = cairn_mono_ms() + 10000;
     while (marker_process_exists())
-        cr_assert_lt(h_now_ms(), deadline, "the task outlived its worker");
+        cr_assert_lt(cairn_mono_ms(), deadline, "the task outlived its worker");
     st = wait_status(&s, job, job_ended, 30000);
     cr_expect_eq(st->job->state, CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED);
     cr_assert_eq(st->tasks[0]->n_attempts, 2);

@@ -11,10 +11,10 @@ static const char *const fast[] = {"--heartbeat-timeout", "60s", NULL};
  * worker retries with backoff; so does this. */
 static Cairn__RegisterReply *reregister(h_worker_t *w, uint64_t *running, uint32_t *ranks, size_t n)
 {
-    int64_t deadline = h_now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     for (;;) {
         Cairn__RegisterReply *rr = h_register_ranks(w, running, ranks, n);
-        if ((rr && rr->accepted) || h_now_ms() > deadline)
+        if ((rr && rr->accepted) || cairn_mono_ms() > deadline)
             return rr;
         cairn_msg_free(&rr->base);
         nng_msleep(20); /* a worker's retry delay, not synchronisation */

@@ -125,8 +125,8 @@ Test(faults, state_disk_full_refuses_submissions_and_loses_nothing, .timeout = 9
     char why[600] = "";
     uint64_t late = 0;
     bool named = false;
-    int64_t deadline = h_now_ms() + 20000;
-    for (int tries = 0; h_now_ms() < deadline; tries++) {
+    int64_t deadline = cairn_mono_ms() + 20000;
+    for (int tries = 0; cairn_mono_ms() < deadline; tries++) {
         late = try_submit(&s, "while-full", why, sizeof(why));
         fprintf(stderr, "faults: submission %d while full: %s\n", tries + 1, why);
         if (late)

@@ -40,7 +40,7 @@ static int task_index(const char *name)
 /* Wait (long polls, summary only) until the job ended. */
 static void wait_ended(h_sched_t *s, uint64_t job, int64_t timeout_ms)
 {
-    int64_t deadline = h_now_ms() + timeout_ms;
+    int64_t deadline = cairn_mono_ms() + timeout_ms;
     for (;;) {
         Cairn__JobStatusRequest req = CAIRN__JOB_STATUS_REQUEST__INIT;
         req.job_id = job;
@@ -54,7 +54,7 @@ static void wait_ended(h_sched_t *s, uint64_t job, int64_t timeout_ms)
         cairn_msg_free(&st->base);
         if (ended)
             return;
-        cr_assert_lt(h_now_ms(), deadline, "the job did not end in time");
+        cr_assert_lt(cairn_mono_ms(), deadline, "the job did not end in time");
     }
 }
 
@@ -130,18 +130,18 @@ Test(faults, scheduler_kill9_during_500_task_dag, .timeout = 120)
         at[k] = 10 + (size_t)k * (NTASKS - 40) / NKILLS + (size_t)(rand() % 60);
     int quick = rand() % NKILLS; /* this kill comes again soon after its restart */
     int kills = 0;
-    int64_t t0 = h_now_ms();
+    int64_t t0 = cairn_mono_ms();
     for (int k = 0; k < NKILLS; k++) {
-        int64_t deadline = h_now_ms() + 30000;
+        int64_t deadline = cairn_mono_ms() + 30000;
         size_t n;
         while ((n = count_lines(done_path)) < at[k]) {
-            cr_assert_lt(h_now_ms(), deadline, "stuck at %zu completions (kill %d at %zu)", n,
+            cr_assert_lt(cairn_mono_ms(), deadline, "stuck at %zu completions (kill %d at %zu)", n,
                          k, at[k]);
             struct timespec ts2 = {0, 5000000};
             nanosleep(&ts2, NULL); /* polling the condition */
         }
         fprintf(stderr, "faults: kill -9 #%d at %zu completions (%lld ms)\n", ++kills, n,
-                (long long)(h_now_ms() - t0));
+                (long long)(cairn_mono_ms() - t0));
         h_sched_stop(&s, SIGKILL);
         h_sched_start(&s, args);
         if (k == quick) {
@@ -149,13 +149,13 @@ Test(faults, scheduler_kill9_during_500_task_dag, .timeout = 120)
             struct timespec ts2 = {0, (long)(rand() % 300) * 1000000L};
             nanosleep(&ts2, NULL);
             fprintf(stderr, "faults: kill -9 #%d right after a restart (%lld ms)\n", ++kills,
-                    (long long)(h_now_ms() - t0));
+                    (long long)(cairn_mono_ms() - t0));
             h_sched_stop(&s, SIGKILL);
             h_sched_start(&s, args);
         }
     }
     wait_ended(&s, job, 60000);
-    fprintf(stderr, "faults: job ended after %lld ms, %d kills\n", (long long)(h_now_ms() - t0),
+    fprintf(stderr, "faults: job ended after %lld ms, %d kills\n", (long long)(cairn_mono_ms() - t0),
             kills);
 
     Cairn__JobStatusReply *st = h_status(&s, job);

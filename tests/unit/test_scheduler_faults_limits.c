@@ -63,9 +63,9 @@ static void still_serving(rig_t *r)
                  "the worker no longer serves tasks");
     cairn_msg_free(&st->base);
     cr_assert(fx_alive(r->w.pid), "the worker died");
-    int64_t deadline = h_now_ms() + 5000;
+    int64_t deadline = cairn_mono_ms() + 5000;
     int n;
-    while ((n = fd_count(r->w.pid)) > r->fds && h_now_ms() < deadline) {
+    while ((n = fd_count(r->w.pid)) > r->fds && cairn_mono_ms() < deadline) {
         struct timespec ts = {0, 20000000};
         nanosleep(&ts, NULL); /* polling the condition */
     }
@@ -104,9 +104,9 @@ Test(faults, time_limit_kills_a_task_ignoring_sigterm, .timeout = 60)
     snprintf(pat, sizeof(pat), "sleep 51[.]%d", (int)getpid());
     /* ignores SIGTERM, so only the SIGKILL after the grace ends it */
     snprintf(script, sizeof(script), "trap '' TERM; sleep %s & sleep %s; wait", marker, marker);
-    int64_t t0 = h_now_ms();
+    int64_t t0 = cairn_mono_ms();
     Cairn__JobStatusReply *st = run_one(&r, "slow", script, 700, 20000);
-    int64_t took = h_now_ms() - t0;
+    int64_t took = cairn_mono_ms() - t0;
     cr_expect_eq(st->job->state, CAIRN__JOB_STATE__JOB_STATE_FAILED);
     cr_assert_eq(st->tasks[0]->n_attempts, 1, "no retry: max_attempts 1");
     const Cairn__AttemptInfo *a = st->tasks[0]->attempts[0];
@@ -158,9 +158,9 @@ Test(faults, log_flood_is_served_in_bounded_pieces, .timeout = 60)
     rig_start(&r);
     char script[200];
     snprintf(script, sizeof(script), "yes | head -c %llu; echo bye >&2", FLOOD_BYTES);
-    int64_t t0 = h_now_ms();
+    int64_t t0 = cairn_mono_ms();
     Cairn__JobStatusReply *st = run_one(&r, "flood", script, 0, 40000);
-    fprintf(stderr, "faults: 50 MB of output in %lld ms\n", (long long)(h_now_ms() - t0));
+    fprintf(stderr, "faults: 50 MB of output in %lld ms\n", (long long)(cairn_mono_ms() - t0));
     cr_expect_eq(st->job->state, CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED);
     cairn_msg_free(&st->base);
     uint64_t job = 0;

@@ -89,14 +89,14 @@ Test(faults, worker_kill9_ends_the_whole_task_before_its_retry, .timeout = 120)
                  pids[2], pids[3]);
 
     fx_proc_kill(&w[victim], SIGKILL);
-    int64_t t0 = h_now_ms(), left = 0;
+    int64_t t0 = cairn_mono_ms(), left = 0;
     do {
         left = 0;
         for (int i = 0; pids[i]; i++)
             left += !gone_or_zombie(pids[i]);
         if (left)
             nanosleep(&(struct timespec){0, 2000000}, NULL); /* polls a condition, 1 s deadline */
-    } while (left && h_now_ms() - t0 < 1000);
+    } while (left && cairn_mono_ms() - t0 < 1000);
     for (int i = 0; pids[i]; i++) {
         cr_expect(gone_or_zombie(pids[i]), "pid %d of attempt 1 outlived its worker by 1 s",
                   pids[i]);

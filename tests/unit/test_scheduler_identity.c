@@ -80,9 +80,9 @@ static int cli_as(uid_t uid, const char *url, char *out, size_t outlen, const ch
     out[len] = '\0';
     close(fds[0]);
     int st = 0;
-    int64_t deadline = h_now_ms() + 30000;
+    int64_t deadline = cairn_mono_ms() + 30000;
     while (waitpid(pid, &st, WNOHANG) == 0) {
-        if (h_now_ms() > deadline) {
+        if (cairn_mono_ms() > deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &st, 0);
             cr_assert_fail("cairn %s did not end", args[0]);
@@ -117,11 +117,11 @@ static uint64_t submit_claiming(cairn_client_t *c, const char *name, const char 
     Cairn__SubmitRequest req = CAIRN__SUBMIT_REQUEST__INIT;
     req.job = &js;
     Cairn__SubmitReply *rep = NULL;
-    int64_t deadline = h_now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     do
         *rc = cairn_client_call(c, CAIRN_MSG_SUBMIT, &req.base, CAIRN_MSG_SUBMIT_REPLY,
                                 (ProtobufCMessage **)&rep, err);
-    while (*rc == -ETIMEDOUT && h_now_ms() < deadline);
+    while (*rc == -ETIMEDOUT && cairn_mono_ms() < deadline);
     if (*rc < 0)
         return 0;
     cr_assert_eq(rep->n_errors, 0, "submit refused: %s",
@@ -389,13 +389,13 @@ static pid_t worker_proc(h_sched_t *s, const char *name, bool allow_root)
 
 static Cairn__JobStatusReply *wait_ended(h_sched_t *s, uint64_t job)
 {
-    int64_t deadline = h_now_ms() + 30000;
+    int64_t deadline = cairn_mono_ms() + 30000;
     for (;;) {
         Cairn__JobStatusReply *st = h_status(s, job);
         if (st->job->state >= CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED)
             return st;
         cairn_msg_free(&st->base);
-        cr_assert_lt(h_now_ms(), deadline, "job %llu did not end", (unsigned long long)job);
+        cr_assert_lt(cairn_mono_ms(), deadline, "job %llu did not end", (unsigned long long)job);
     }
 }
 
@@ -405,7 +405,7 @@ Test(identity, tasks_run_as_their_submitter)
     h_sched_t s;
     start_shared(&s, NULL);
     pid_t w = worker_proc(&s, "strict", false);
-    int64_t deadline = h_now_ms() + 15000;
+    int64_t deadline = cairn_mono_ms() + 15000;
     for (;;) {
         Cairn__NodesRequest req = CAIRN__NODES_REQUEST__INIT;
         cairn_error_t err = {{0}};
@@ -416,7 +416,7 @@ Test(identity, tasks_run_as_their_submitter)
             cairn_msg_free(&r->base);
         if (up)
             break;
-        cr_assert_lt(h_now_ms(), deadline, "the worker did not register");
+        cr_assert_lt(cairn_mono_ms(), deadline, "the worker did not register");
     }
     /* nobody's task runs as nobody, in nobody's home or / */
     char work[300], spec[450], out[4096], uidfile[450];

@@ -83,9 +83,9 @@ static bool file_has(const char *path, const char *text)
 /* Wait (deadline) for text in a file. */
 static void wait_text(const char *path, const char *text, int64_t ms)
 {
-    int64_t deadline = h_now_ms() + ms;
+    int64_t deadline = cairn_mono_ms() + ms;
     while (!file_has(path, text))
-        cr_assert_lt(h_now_ms(), deadline, "no '%s' in %s", text, path);
+        cr_assert_lt(cairn_mono_ms(), deadline, "no '%s' in %s", text, path);
 }
 
 Test(join, only_workers_with_the_key_join)
@@ -102,9 +102,9 @@ Test(join, only_workers_with_the_key_join)
     pid_t a = worker(&s, "with-key", key);
     pid_t b = worker(&s, "no-key", NULL);
     pid_t c = worker(&s, "wrong-key", other);
-    int64_t deadline = h_now_ms() + 15000;
+    int64_t deadline = cairn_mono_ms() + 15000;
     while (!node_known(&s, "with-key"))
-        cr_assert_lt(h_now_ms(), deadline, "the worker with the key did not join");
+        cr_assert_lt(cairn_mono_ms(), deadline, "the worker with the key did not join");
     snprintf(slog, sizeof(slog), "%s/scheduler.log", s.dir);
     wait_text(slog, "refused: wrong join key", 15000);
     wait_text(slog, "refused: it does not hold the join key", 15000);

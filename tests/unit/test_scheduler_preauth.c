@@ -73,9 +73,9 @@ Test(preauth, anonymous_tcp_clients_keep_the_low_limit)
     cairn_client_t *c = NULL;
     cr_assert_eq(cairn_client_open(url, 5000, &c, NULL), 0);
     cairn_error_t err = {{0}};
-    int64_t deadline = h_now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     int rc;
-    while ((rc = big_nodes_request(c, &err)) == -ETIMEDOUT && h_now_ms() < deadline)
+    while ((rc = big_nodes_request(c, &err)) == -ETIMEDOUT && cairn_mono_ms() < deadline)
         ; /* the scheduler is still starting */
     cr_expect_lt(rc, 0, "an anonymous client's 1.5 MB request was taken");
     cr_expect(strstr(err.text, "exceeds the limit of 1048576") &&
@@ -98,9 +98,9 @@ Test(preauth, ipc_clients_get_the_full_limit)
     h_sched_init(&s);
     h_sched_start(&s, NULL);
     cairn_error_t err = {{0}};
-    int64_t deadline = h_now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     int rc;
-    while ((rc = big_nodes_request(s.client, &err)) == -ETIMEDOUT && h_now_ms() < deadline)
+    while ((rc = big_nodes_request(s.client, &err)) == -ETIMEDOUT && cairn_mono_ms() < deadline)
         ;
     cr_expect_eq(rc, 0, "%s", err.text);
     h_sched_fini(&s);

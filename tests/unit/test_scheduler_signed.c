@@ -68,7 +68,7 @@ static cairn_msg_type_t signed_call(raw_t *r, const char *url, const char *who,
                                     size_t whylen)
 {
     size_t len = 0;
-    uint8_t *buf = certs_sign(url, who, inner, inner_len, certs_wall_ms(), &len);
+    uint8_t *buf = certs_sign(url, who, inner, inner_len, cairn_wall_ms(), &len);
     cairn_msg_type_t type;
     cairn_msg_free(raw_call(r, buf, len, &type, why, whylen));
     free(buf);
@@ -140,7 +140,7 @@ Test(signed_requests, a_copy_sent_again_is_refused)
     Cairn__ListJobsRequest lr = CAIRN__LIST_JOBS_REQUEST__INIT;
     size_t inner_len = 0, len = 0;
     uint8_t *inner = encode(CAIRN_MSG_LIST_JOBS, &lr.base, &inner_len);
-    uint8_t *buf = certs_sign(t.url, "alice", inner, inner_len, certs_wall_ms(), &len);
+    uint8_t *buf = certs_sign(t.url, "alice", inner, inner_len, cairn_wall_ms(), &len);
     char why[512];
     cairn_msg_type_t type;
     cairn_msg_free(raw_call(&t.raw, buf, len, &type, why, sizeof(why)));
@@ -200,7 +200,7 @@ Test(signed_requests, an_old_client_is_told_to_upgrade)
     Cairn__ListJobsRequest lr = CAIRN__LIST_JOBS_REQUEST__INIT;
     size_t inner_len = 0, len = 0;
     uint8_t *inner = encode(CAIRN_MSG_LIST_JOBS, &lr.base, &inner_len);
-    uint8_t *buf = certs_sign(t.url, "alice", inner, inner_len, certs_wall_ms(), &len);
+    uint8_t *buf = certs_sign(t.url, "alice", inner, inner_len, cairn_wall_ms(), &len);
     cairn_msg_type_t type;
     ProtobufCMessage *m = NULL;
     cairn_error_t err = {{0}};

@@ -102,9 +102,9 @@ static void worker_away(h_worker_t *w)
     int fd;
     cr_assert_eq(nng_socket_get_int(w->sock, NNG_OPT_SENDFD, &fd), 0);
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int64_t deadline = h_now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     while (poll(&pfd, 1, 100) == 0) /* raised when the last send is done */
-        cr_assert_lt(h_now_ms(), deadline, "%s still sending after 10 s", w->name);
+        cr_assert_lt(cairn_mono_ms(), deadline, "%s still sending after 10 s", w->name);
     h_worker_close(w);
 }
 
@@ -192,9 +192,9 @@ static void expect_accepted(Cairn__RegisterReply *rr, const char *who)
 /* Wait (deadline) for text in the scheduler's log. */
 static void wait_log(const cluster_t *c, const char *text)
 {
-    int64_t deadline = h_now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     while (h_log_count(&c->s, text) == 0) {
-        cr_assert_lt(h_now_ms(), deadline, "no '%s' in the scheduler's log", text);
+        cr_assert_lt(cairn_mono_ms(), deadline, "no '%s' in the scheduler's log", text);
         nng_msleep(20); /* polling a condition with a deadline */
     }
 }

@@ -114,13 +114,13 @@ Test(trust, a_node_name_is_not_taken_over_while_the_node_is_away)
     h_register_ok(&w);
     h_worker_close(&w); /* away: not down for a minute */
     h_worker_open(&thief, from2, "n1", 2, 0);
-    int64_t deadline = h_now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     Cairn__RegisterReply *rr;
     /* until the scheduler has seen the first connection go ("already
      * connected"), then refused for its identity */
     while ((rr = h_register(&thief, NULL, 0)) && !strstr(rr->error, "not down yet")) {
         cr_assert(!rr->accepted, "another address took the name of a node that is away");
-        cr_assert_lt(h_now_ms(), deadline, "refused only with: %s", rr->error);
+        cr_assert_lt(cairn_mono_ms(), deadline, "refused only with: %s", rr->error);
         cairn_msg_free(&rr->base);
     }
     cr_assert_not_null(rr);
@@ -164,10 +164,10 @@ Test(trust, a_node_name_is_free_once_the_node_is_down)
     h_worker_close(&w);
     h_wait_log(&s, "node n1 silent for", 1);
     h_worker_open(&next, from2, "n1", 2, 0);
-    int64_t deadline = h_now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     Cairn__RegisterReply *rr;
     while ((rr = h_register(&next, NULL, 0)) && !rr->accepted) {
-        cr_assert_lt(h_now_ms(), deadline, "refused: %s", rr->error);
+        cr_assert_lt(cairn_mono_ms(), deadline, "refused: %s", rr->error);
         cairn_msg_free(&rr->base);
     }
     cr_assert_not_null(rr);

@@ -3,6 +3,7 @@
  * census is taken; an attempt run through the worker protocol has an
  * accounting record with its times, shape and allocated GPU-seconds, and
  * the GPU-seconds it used from the utilisation samples. */
+#include "common/clock.h"
 #include "leak_check.h"
 #include "sched_harness.h"
 
@@ -65,9 +66,7 @@ Test(usage, samples_census_and_accounting)
     cairn_msg_free(&as->base);
     /* started at t0 (wall clock: the scheduler drops samples past its
      * retention), two reports 1 s apart at 50% and 100%, ended at t0+2s */
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t t0 = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - 10000;
+    int64_t t0 = cairn_wall_ms() - 10000;
     Cairn__TaskEvent te = CAIRN__TASK_EVENT__INIT;
     te.attempt_id = attempt;
     te.kind = CAIRN__TASK_EVENT__KIND__STARTED;
@@ -86,7 +85,7 @@ Test(usage, samples_census_and_accounting)
     cairn_msg_free(h_recv(&w, CAIRN_MSG_ACK, 10000));
 
     /* the samples come back (reports are written at the latest by a query) */
-    int64_t deadline = h_now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     Cairn__UsageReply *u = NULL;
     for (;;) {
         u = usage(&s);
@@ -96,7 +95,7 @@ Test(usage, samples_census_and_accounting)
         if (u->n_nodes >= 2 && u->n_gpus >= 2 && u->n_tasks >= 2 && totals)
             break;
         cairn_msg_free(&u->base);
-        cr_assert_lt(h_now_ms(), deadline, "usage samples never came back");
+        cr_assert_lt(cairn_mono_ms(), deadline, "usage samples never came back");
     }
     cr_expect_str_eq(u->nodes[0]->node, "g1");
     cr_expect_eq(u->nodes[0]->load_milli, 1500);

@@ -69,11 +69,11 @@ static const Cairn__TaskProvenance *task_prov(const Cairn__ProvenanceReply *r, c
  * second); the caller frees it. */
 static char *metrics_showing(int port, const char *want)
 {
-    int64_t deadline = h_now_ms() + 10000;
+    int64_t deadline = cairn_mono_ms() + 10000;
     char *m = NULL;
     while (!m || !strstr(m, want)) {
         free(m);
-        cr_assert_lt(h_now_ms(), deadline, "metrics never showed %s", want);
+        cr_assert_lt(cairn_mono_ms(), deadline, "metrics never showed %s", want);
         m = h_http_get(port, "/metrics");
     }
     return m;
@@ -301,7 +301,7 @@ Test(views, every_rank_of_a_gang_has_its_own_node_cores_and_gpus)
     const char *one[] = {"filler"};
     h_submit(&s, "filler", one, 1, 1, 4, NULL);
     int busy = -1;
-    for (int64_t deadline = h_now_ms() + 10000; busy < 0 && h_now_ms() < deadline;) {
+    for (int64_t deadline = cairn_mono_ms() + 10000; busy < 0 && cairn_mono_ms() < deadline;) {
         for (int k = 0; k < 2 && busy < 0; k++) {
             Cairn__AssignTask *at = (Cairn__AssignTask *)h_recv(&w[k], CAIRN_MSG_ASSIGN_TASK, 50);
             if (at) {
