@@ -19,7 +19,8 @@ struct cairn_client {
     cairn_signer_t *signer; /* tls+tcp:// with a certificate: requests signed */
 };
 
-int cairn_client_open(const char *url, int64_t timeout_ms, cairn_client_t **out, cairn_error_t *err)
+int cairn_client_create(const char *url, int64_t timeout_ms, cairn_client_t **out,
+                        cairn_error_t *err)
 {
     cairn_client_t *c = calloc(1, sizeof(*c));
     if (!c)
@@ -38,7 +39,7 @@ int cairn_client_open(const char *url, int64_t timeout_ms, cairn_client_t **out,
         rv = NNG_EINVAL;
     /* who we are, proven per request with the certificate's key (sign.h) */
     if (rv == 0 && !strncmp(url, "tls+", 4) && tls.cert_key &&
-        cairn_signer_open(tls.cert_key, url, &c->signer, &derr) < 0)
+        cairn_signer_create(tls.cert_key, url, &c->signer, &derr) < 0)
         rv = NNG_EINVAL;
     if (rv != 0) {
         if (c->sock.id)
@@ -52,13 +53,13 @@ int cairn_client_open(const char *url, int64_t timeout_ms, cairn_client_t **out,
     return 0;
 }
 
-void cairn_client_close(cairn_client_t *c)
+void cairn_client_destroy(cairn_client_t *c)
 {
     if (!c)
         return;
     nng_close(c->sock);
     cairn_dial_fini(&c->dial);
-    cairn_signer_close(c->signer);
+    cairn_signer_destroy(c->signer);
     free(c);
 }
 

@@ -11,9 +11,9 @@ typedef struct cairn_client cairn_client_t;
 
 /* Connect to url (ipc:// or tcp://). The connection is made lazily by nng;
  * calls fail with -ETIMEDOUT when nothing answers within timeout_ms. */
-int cairn_client_open(const char *url, int64_t timeout_ms, cairn_client_t **out,
-                      cairn_error_t *err);
-void cairn_client_close(cairn_client_t *c);
+int cairn_client_create(const char *url, int64_t timeout_ms, cairn_client_t **out,
+                        cairn_error_t *err);
+void cairn_client_destroy(cairn_client_t *c);
 
 /* Resend a request that got no answer after ms (<= 0: never). Only for
  * requests that are safe to repeat (reads): it rides over a scheduler

@@ -36,7 +36,7 @@ typedef struct cli {
 } cli_t;
 
 /* A command: argv[0] is the command name; returns the exit code. */
-typedef int (*cli_cmd_fn)(cli_t *c, int argc, char **argv);
+typedef int (*cli_cmd_f)(cli_t *c, int argc, char **argv);
 
 /* Send a request and wait for the reply of type want. Returns CLI_OK with
  * *rep set (free with cairn_msg_free), else prints "cairn: ..." to stderr and

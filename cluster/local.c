@@ -235,7 +235,7 @@ static int nodes_up(const cluster_t *cl, size_t *ngpus)
     char url[PATH_MAX + 32];
     snprintf(url, sizeof(url), "ipc://%s/clients.sock", cl->dir);
     cairn_client_t *cc = NULL;
-    if (cairn_client_open(url, 1000, &cc, NULL) < 0)
+    if (cairn_client_create(url, 1000, &cc, NULL) < 0)
         return -1;
     Cairn__NodesRequest req = CAIRN__NODES_REQUEST__INIT;
     Cairn__NodesReply *r = NULL;
@@ -255,7 +255,7 @@ static int nodes_up(const cluster_t *cl, size_t *ngpus)
         }
         cairn_msg_free(&r->base);
     }
-    cairn_client_close(cc);
+    cairn_client_destroy(cc);
     return up;
 }
 

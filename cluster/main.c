@@ -17,7 +17,7 @@
 
 static const struct cli_cmd {
     const char *name;
-    cli_cmd_fn fn;
+    cli_cmd_f fn;
     const char *help; /* full help text; its first line is the summary */
     const char *summary;
 } commands[] = {
@@ -137,7 +137,7 @@ int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn
         }
         if (e)
             return unreachable(c);
-        if (cairn_client_open(c->url, CLI_TIMEOUT_MS, &c->client, &err) < 0) {
+        if (cairn_client_create(c->url, CLI_TIMEOUT_MS, &c->client, &err) < 0) {
             fprintf(stderr, "cairn: %s\n", err.text);
             return CLI_UNREACHABLE;
         }
@@ -344,7 +344,7 @@ int main(int argc, char **argv)
         int rc = cli_help_asked(sub_argc, sub_argv, commands[i].help)
                      ? CLI_OK
                      : (optind = 0, commands[i].fn(&c, sub_argc, sub_argv));
-        cairn_client_close(c.client);
+        cairn_client_destroy(c.client);
         return rc;
     }
     fprintf(stderr, "cairn: unknown command '%s'\n\n", name);

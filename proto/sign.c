@@ -142,7 +142,7 @@ static int url_host(const char *url, char *host, size_t n, cairn_error_t *err)
     return 0;
 }
 
-int cairn_signer_open(const char *path, const char *url, cairn_signer_t **out, cairn_error_t *err)
+int cairn_signer_create(const char *path, const char *url, cairn_signer_t **out, cairn_error_t *err)
 {
     cairn_signer_t *s = calloc(1, sizeof(*s));
     if (!s)
@@ -153,36 +153,36 @@ int cairn_signer_open(const char *path, const char *url, cairn_signer_t **out, c
     mbedtls_ctr_drbg_init(&s->drbg);
     int rc = url_host(url, s->scheduler, sizeof(s->scheduler), err);
     if (rc < 0) {
-        cairn_signer_close(s);
+        cairn_signer_destroy(s);
         return rc;
     }
     char why[128];
     rc = mbedtls_x509_crt_parse_file(&s->crt, path);
     if (rc < 0 || !s->crt.raw.len) {
         mbed_text(rc, why, sizeof(why));
-        cairn_signer_close(s);
+        cairn_signer_destroy(s);
         return errcode(err, -EINVAL, "%s: no certificate: %s", path, rc < 0 ? why : "none found");
     }
     if ((rc = mbedtls_pk_parse_keyfile(&s->key, path, NULL)) != 0) {
         mbed_text(rc, why, sizeof(why));
-        cairn_signer_close(s);
+        cairn_signer_destroy(s);
         return errcode(err, -EINVAL, "%s: no private key: %s", path, why);
     }
     if ((rc = mbedtls_pk_check_pair(&s->crt.pk, &s->key)) != 0) {
-        cairn_signer_close(s);
+        cairn_signer_destroy(s);
         return errcode(err, -EINVAL, "%s: the private key is not the certificate's", path);
     }
     static const char pers[] = "cairn-signer";
     if ((rc = mbedtls_ctr_drbg_seed(&s->drbg, mbedtls_entropy_func, &s->entropy,
                                     (const uint8_t *)pers, sizeof(pers))) != 0) {
-        cairn_signer_close(s);
+        cairn_signer_destroy(s);
         return errcode(err, -EIO, "no randomness for signing");
     }
     *out = s;
     return 0;
 }
 
-void cairn_signer_close(cairn_signer_t *s)
+void cairn_signer_destroy(cairn_signer_t *s)
 {
     if (!s)
         return;
@@ -305,8 +305,8 @@ int cairn_cert_allows_client(const char *pem_path, cairn_error_t *err)
     return ok ? 1 : 0;
 }
 
-int cairn_verifier_open(const char *ca_pem, const char *own_pem, size_t replay_max,
-                        cairn_verifier_t **out, cairn_error_t *err)
+int cairn_verifier_create(const char *ca_pem, const char *own_pem, size_t replay_max,
+                          cairn_verifier_t **out, cairn_error_t *err)
 {
     cairn_verifier_t *v = calloc(1, sizeof(*v));
     if (!v)
@@ -318,19 +318,19 @@ int cairn_verifier_open(const char *ca_pem, const char *own_pem, size_t replay_m
     if (rc < 0 || !v->ca.raw.len) {
         char why[128];
         mbed_text(rc, why, sizeof(why));
-        cairn_verifier_close(v);
+        cairn_verifier_destroy(v);
         return errcode(err, -EINVAL, "%s: no CA certificate: %s", ca_pem,
                        rc < 0 ? why : "none found");
     }
     if ((rc = own_names(v, own_pem, err)) < 0) {
-        cairn_verifier_close(v);
+        cairn_verifier_destroy(v);
         return rc;
     }
     *out = v;
     return 0;
 }
 
-void cairn_verifier_close(cairn_verifier_t *v)
+void cairn_verifier_destroy(cairn_verifier_t *v)
 {
     if (!v)
         return;

@@ -41,9 +41,9 @@ typedef struct cairn_signer cairn_signer_t;
 /* Load a PEM file holding the certificate (first) and its private key, to
  * sign requests for the scheduler at url (tls+tcp://HOST:PORT: bound to
  * HOST, lower case). */
-int cairn_signer_open(const char *cert_key_pem, const char *url, cairn_signer_t **out,
-                      cairn_error_t *err);
-void cairn_signer_close(cairn_signer_t *s);
+int cairn_signer_create(const char *cert_key_pem, const char *url, cairn_signer_t **out,
+                        cairn_error_t *err);
+void cairn_signer_destroy(cairn_signer_t *s);
 /* Wrap the encoded request req into an encoded CAIRN_MSG_SIGNED envelope
  * (malloc'd into *out), stamped with now_ms and a fresh nonce. */
 int cairn_signer_wrap(cairn_signer_t *s, const uint8_t *req, size_t req_len, int64_t now_ms,
@@ -63,9 +63,9 @@ typedef struct cairn_verifier cairn_verifier_t;
  * signed for one of the names (subject CN, DNS subjectAltNames) of the
  * scheduler's own certificate, the first in own_pem. Remember at most
  * replay_max accepted requests (0: CAIRN_SIGN_REPLAY_MAX). */
-int cairn_verifier_open(const char *ca_pem, const char *own_pem, size_t replay_max,
-                        cairn_verifier_t **out, cairn_error_t *err);
-void cairn_verifier_close(cairn_verifier_t *v);
+int cairn_verifier_create(const char *ca_pem, const char *own_pem, size_t replay_max,
+                          cairn_verifier_t **out, cairn_error_t *err);
+void cairn_verifier_destroy(cairn_verifier_t *v);
 /* Check a SignedRequest at now_ms: version 2; the time within
  * CAIRN_SIGN_SKEW_MS; signed for this scheduler; the certificate chains to
  * a trusted CA, is valid now and may authenticate clients (its extended key

@@ -448,7 +448,7 @@ static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
         return errcode(err, -EADDRINUSE, "cannot listen for clients on %s: %s", c->url,
                        terr.text[0] ? terr.text : nng_strerror(rv));
     if (d->cfg.tls_ca && !d->verifier &&
-        cairn_verifier_open(d->cfg.tls_ca, d->cfg.tls_cert, 0, &d->verifier, err) < 0)
+        cairn_verifier_create(d->cfg.tls_ca, d->cfg.tls_cert, 0, &d->verifier, err) < 0)
         return -EINVAL;
     endpoint_t *both[] = {w, c};
     for (size_t i = 0; i < 2; i++) {
@@ -624,7 +624,7 @@ void sched_daemon_destroy(sched_daemon_t *d)
     d->metrics = NULL;
     watchdog_destroy(d->workers.watch);
     watchdog_destroy(d->clients.watch);
-    cairn_verifier_close(d->verifier);
+    cairn_verifier_destroy(d->verifier);
     d->verifier = NULL;
     endpoint_close(&d->workers);
     endpoint_close(&d->clients);

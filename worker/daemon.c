@@ -399,7 +399,7 @@ static int start_link(worker_daemon_t *d, const worker_daemon_config_t *cfg, cai
     /* a scheduler that verifies certificates takes the worker to be its
      * certificate's CN: proven by signing each registration with its key */
     if (cfg->tls_cert && !strncmp(url, "tls+", 4) &&
-        (rc = cairn_signer_open(cfg->tls_cert, url, &d->signer, err)) < 0)
+        (rc = cairn_signer_create(cfg->tls_cert, url, &d->signer, err)) < 0)
         return rc;
     worker_link_config_t lcfg = {.url = url,
                                  .node_name = worker_resources_node(d->res),
@@ -490,7 +490,7 @@ void worker_daemon_stop(worker_daemon_t *d)
         explicit_bzero(d->join_key, sizeof(*d->join_key));
     free(d->join_key);
     d->join_key = NULL;
-    cairn_signer_close(d->signer);
+    cairn_signer_destroy(d->signer);
     d->signer = NULL;
     d->att = NULL;
     d->natt = d->att_cap = d->nended = 0;

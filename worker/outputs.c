@@ -546,7 +546,7 @@ struct worker_outputs {
     worker_output_t *out;
     worker_identity_t as;
     worker_outputs_opts_t opts;
-    worker_outputs_cb cb;
+    worker_outputs_f cb;
     void *arg;
     atomic_bool cancel;
     atomic_size_t done;
@@ -631,8 +631,7 @@ static void stop_cb(uv_timer_t *t)
 
 int worker_outputs_start(uv_loop_t *loop, uint64_t id, const char *workdir,
                          const char *const *paths, size_t n, const worker_outputs_opts_t *opts,
-                         worker_outputs_cb cb, void *arg, worker_outputs_t **job,
-                         cairn_error_t *err)
+                         worker_outputs_f cb, void *arg, worker_outputs_t **job, cairn_error_t *err)
 {
     worker_outputs_t *j = calloc(1, sizeof(*j));
     if (!j)

@@ -69,7 +69,7 @@ void worker_outputs_hash(const char *workdir, const char *const *paths, size_t n
 typedef struct worker_outputs worker_outputs_t;
 
 /* The work is done: out[0..n-1], valid during the call only. */
-typedef void (*worker_outputs_cb)(uint64_t id, const worker_output_t *out, size_t n, void *arg);
+typedef void (*worker_outputs_f)(uint64_t id, const worker_output_t *out, size_t n, void *arg);
 
 /* Hash the outputs off the loop thread, then call cb(id, ...) on the loop
  * thread; workdir, paths and opts are copied. Past opts->timeout_ms the
@@ -79,7 +79,7 @@ typedef void (*worker_outputs_cb)(uint64_t id, const worker_output_t *out, size_
  * -ENOMEM, or libuv's code; no callback on failure. */
 int worker_outputs_start(uv_loop_t *loop, uint64_t id, const char *workdir,
                          const char *const *paths, size_t n, const worker_outputs_opts_t *opts,
-                         worker_outputs_cb cb, void *arg, worker_outputs_t **job,
+                         worker_outputs_f cb, void *arg, worker_outputs_t **job,
                          cairn_error_t *err);
 
 /* Stop a job started above: the callback follows from the loop (never from

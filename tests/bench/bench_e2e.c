@@ -231,7 +231,7 @@ static void cluster_start(cluster_t *c, int nworkers, char **topos, int ntopos)
     g_cluster = c;
     start_scheduler(c);
     cairn_error_t err = {{0}};
-    if (cairn_client_open(c->curl, 120000, &c->client, &err) < 0)
+    if (cairn_client_create(c->curl, 120000, &c->client, &err) < 0)
         die("client: %s", err.text);
     c->workers = calloc((size_t)(nworkers ? nworkers : 1), sizeof(pid_t));
     c->nworkers = nworkers;
@@ -277,7 +277,7 @@ static void rm_rf(const char *dir)
 static void cluster_kill(cluster_t *c)
 {
     if (c->client)
-        cairn_client_close(c->client);
+        cairn_client_destroy(c->client);
     c->client = NULL;
     for (int i = 0; i < c->nworkers; i++)
         if (c->workers[i] > 0)

@@ -85,10 +85,10 @@ static inline uint8_t *certs_sign(const char *url, const char *who, const uint8_
     cairn_error_t err = {{0}};
     char file[64];
     snprintf(file, sizeof(file), "%s.both", who);
-    cr_assert_eq(cairn_signer_open(certs_path(file), url, &s, &err), 0, "%s", err.text);
+    cr_assert_eq(cairn_signer_create(certs_path(file), url, &s, &err), 0, "%s", err.text);
     uint8_t *buf = NULL;
     cr_assert_eq(cairn_signer_wrap(s, req, req_len, t, &buf, len, &err), 0, "%s", err.text);
-    cairn_signer_close(s);
+    cairn_signer_destroy(s);
     return buf;
 }
 

@@ -130,7 +130,7 @@ static inline void h_sched_start(h_sched_t *s, const char *const *extra)
         _exit(127);
     }
     if (!s->client)
-        cr_assert_eq(cairn_client_open(s->clients, 2000, &s->client, NULL), 0);
+        cr_assert_eq(cairn_client_create(s->clients, 2000, &s->client, NULL), 0);
 }
 
 static inline void h_sched_init(h_sched_t *s)
@@ -189,7 +189,7 @@ static inline void h_sched_fini(h_sched_t *s)
 {
     if (s->pid > 0)
         h_sched_stop(s, SIGKILL);
-    cairn_client_close(s->client);
+    cairn_client_destroy(s->client);
     s->client = NULL;
     char cmd[400];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);

@@ -67,7 +67,7 @@ static cairn_verifier_t *verifier(size_t replay_max)
     cairn_verifier_t *v = NULL;
     cairn_error_t err = {{0}};
     cr_assert_eq(
-        cairn_verifier_open(certs_path("ca.pem"), certs_path("sched.both"), replay_max, &v, &err),
+        cairn_verifier_create(certs_path("ca.pem"), certs_path("sched.both"), replay_max, &v, &err),
         0, "%s", err.text);
     return v;
 }
@@ -101,7 +101,7 @@ Test(sign, a_signed_request_names_its_certificate)
     cr_expect_eq(check(v, b, t, user, &err), 0, "%s", err.text);
     cr_expect_str_eq(user, "bob");
     cairn_msg_free(&b->base);
-    cairn_verifier_close(v);
+    cairn_verifier_destroy(v);
 }
 
 Test(sign, stale_or_future_times_are_refused)
@@ -116,7 +116,7 @@ Test(sign, stale_or_future_times_are_refused)
     cr_expect_eq(check(v, r, t - CAIRN_SIGN_SKEW_MS - 1, user, &err), -EACCES);
     cr_expect_eq(check(v, r, t + CAIRN_SIGN_SKEW_MS, user, &err), 0, "%s", err.text);
     cairn_msg_free(&r->base);
-    cairn_verifier_close(v);
+    cairn_verifier_destroy(v);
 }
 
 Test(sign, other_cas_and_borrowed_certificates_are_refused)
@@ -145,7 +145,7 @@ Test(sign, other_cas_and_borrowed_certificates_are_refused)
     cr_expect_eq(check(v, n, t, user, &err), -EACCES);
     cr_expect(strstr(err.text, "CN") != NULL, "%s", err.text);
     cairn_msg_free(&n->base);
-    cairn_verifier_close(v);
+    cairn_verifier_destroy(v);
 }
 
 Test(sign, a_key_that_is_not_the_certificates_is_refused_at_load)
@@ -153,12 +153,12 @@ Test(sign, a_key_that_is_not_the_certificates_is_refused_at_load)
     certs_sh("cd %s && cat alice.crt bob.key > mixed.both", certs_dir);
     cairn_signer_t *s = NULL;
     cairn_error_t err = {{0}};
-    cr_expect_eq(cairn_signer_open(certs_path("mixed.both"), SCHED, &s, &err), -EINVAL);
+    cr_expect_eq(cairn_signer_create(certs_path("mixed.both"), SCHED, &s, &err), -EINVAL);
     cr_expect(strstr(err.text, "not the certificate's") != NULL, "%s", err.text);
-    cr_expect_eq(cairn_signer_open(certs_path("nosuch.pem"), SCHED, &s, &err), -EINVAL);
+    cr_expect_eq(cairn_signer_create(certs_path("nosuch.pem"), SCHED, &s, &err), -EINVAL);
     cr_expect(strstr(err.text, "nosuch.pem") != NULL, "%s", err.text);
     cairn_verifier_t *v = NULL;
-    cr_expect_eq(cairn_verifier_open(certs_path("alice.key"), NULL, 0, &v, &err), -EINVAL);
+    cr_expect_eq(cairn_verifier_create(certs_path("alice.key"), NULL, 0, &v, &err), -EINVAL);
     cr_expect(strstr(err.text, "no CA certificate") != NULL, "%s", err.text);
 }
 
@@ -178,7 +178,7 @@ Test(sign, a_request_is_accepted_once)
     cr_expect_eq(check(v, again, t + 1000, user, &err), 0, "%s", err.text);
     cairn_msg_free(&r->base);
     cairn_msg_free(&again->base);
-    cairn_verifier_close(v);
+    cairn_verifier_destroy(v);
 }
 
 /* At most replay_max requests are remembered: when full, the oldest goes
@@ -214,7 +214,7 @@ Test(sign, the_replay_memory_is_bounded)
         cairn_msg_free(&r[i]->base);
     cairn_msg_free(&old->base);
     cairn_msg_free(&fresh->base);
-    cairn_verifier_close(v);
+    cairn_verifier_destroy(v);
 }
 
 /* The verifier's scheduler is sched-a.example (CN), alt.example and
@@ -253,7 +253,7 @@ Test(sign, a_request_for_another_scheduler_is_refused)
     Cairn__SignedRequest *v6 = sign_for("tls+tcp://[::1]:7000", "alice", "r", t);
     cr_expect_str_eq(v6->scheduler, "::1");
     cairn_msg_free(&v6->base);
-    cairn_verifier_close(v);
+    cairn_verifier_destroy(v);
 }
 
 /* RFC 5280: a certificate whose extended key usage does not allow client
@@ -277,7 +277,7 @@ Test(sign, only_client_certificates_name_users)
         cr_expect_str_eq(user, ok[i][1]);
         cairn_msg_free(&r->base);
     }
-    cairn_verifier_close(v);
+    cairn_verifier_destroy(v);
 }
 
 /* A client of the first protocol (no version, no scheduler) is told what
@@ -301,7 +301,7 @@ Test(sign, the_old_format_is_refused_by_name)
     cr_expect(strstr(err.text, "upgrade the scheduler") != NULL, "%s", err.text);
     r->scheduler = name;
     cairn_msg_free(&r->base);
-    cairn_verifier_close(v);
+    cairn_verifier_destroy(v);
 }
 
 /* The signed fields are length-prefixed: moving bytes from the request to
@@ -326,7 +326,7 @@ Test(sign, fields_do_not_run_into_each_other)
     r->request = q0;
     cr_expect_eq(check(v, r, t, user, &err), 0, "%s", err.text);
     cairn_msg_free(&r->base);
-    cairn_verifier_close(v);
+    cairn_verifier_destroy(v);
 }
 
 /* A worker's registration (Register.auth): signed with its certificate's
@@ -348,7 +348,7 @@ static void reg_sign(reg_t *r, const char *url, const char *who, const char *nod
     memset(r->challenge, 0x11, sizeof(r->challenge));
     memset(r->nonce, 0x22, sizeof(r->nonce));
     r->a.nonce = (ProtobufCBinaryData){.len = sizeof(r->nonce), .data = r->nonce};
-    cr_assert_eq(cairn_signer_open(certs_path(file), url, &r->s, &err), 0, "%s", err.text);
+    cr_assert_eq(cairn_signer_create(certs_path(file), url, &r->s, &err), 0, "%s", err.text);
     cr_assert_eq(cairn_signer_register(r->s, r->challenge, sizeof(r->challenge), node, &r->a, &err),
                  0, "%s", err.text);
 }
@@ -382,7 +382,7 @@ Test(sign, a_registration_names_its_certificate_and_node)
                      err.text);
         cr_expect_str_eq(cn, "gpu-07");
         cr_expect_eq(named, names[i].named, "%s", names[i].node);
-        cairn_signer_close(r.s);
+        cairn_signer_destroy(r.s);
     }
     reg_sign(&r, SCHED, "gpu", "gpu-07");
     /* another node, challenge or nonce than signed */
@@ -404,20 +404,20 @@ Test(sign, a_registration_names_its_certificate_and_node)
     r.a.certificate.len = 0;
     cr_expect_eq(reg_check(v, &r, "gpu-07", cn, &named, &err), -EACCES);
     cr_expect(strstr(err.text, "did not sign its registration") != NULL, "%s", err.text);
-    cairn_signer_close(r.s);
+    cairn_signer_destroy(r.s);
     /* signed for another scheduler */
     reg_sign(&r, "tls+tcp://sched-b.example:7000", "gpu", "gpu-07");
     cr_expect_eq(reg_check(v, &r, "gpu-07", cn, &named, &err), -EACCES);
     cr_expect(strstr(err.text, "is for the scheduler 'sched-b.example'") != NULL, "%s", err.text);
-    cairn_signer_close(r.s);
+    cairn_signer_destroy(r.s);
     /* a request's signature is no registration's, nor the other way */
     Cairn__SignedRequest *q = sign_as("gpu", "gpu-07", cairn_wall_ms());
     reg_sign(&r, SCHED, "gpu", "gpu-07");
     r.a.signature = q->signature;
     cr_expect_eq(reg_check(v, &r, "gpu-07", cn, &named, &err), -EACCES);
     cairn_msg_free(&q->base);
-    cairn_signer_close(r.s);
-    cairn_verifier_close(v);
+    cairn_signer_destroy(r.s);
+    cairn_verifier_destroy(v);
 }
 
 /* The scheduler's own certificate probes its endpoints as a client would

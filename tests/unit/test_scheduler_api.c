@@ -282,7 +282,7 @@ static void *long_poll_thread(void *arg)
     struct long_poll *lp = arg;
     cairn_client_t *c = NULL;
     cairn_error_t err = {{0}};
-    if (cairn_client_open(lp->url, 30000, &c, &err) < 0)
+    if (cairn_client_create(lp->url, 30000, &c, &err) < 0)
         return NULL;
     Cairn__JobStatusRequest req = CAIRN__JOB_STATUS_REQUEST__INIT;
     req.job_id = lp->job;
@@ -298,7 +298,7 @@ static void *long_poll_thread(void *arg)
         cairn_msg_free(rep);
     }
     lp->took_ms = cairn_mono_ms() - t0;
-    cairn_client_close(c);
+    cairn_client_destroy(c);
     return NULL;
 }
 

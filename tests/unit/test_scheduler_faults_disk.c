@@ -171,7 +171,7 @@ Test(faults, state_disk_full_refuses_submissions_and_loses_nothing, .timeout = 9
     fx_proc_kill(&w, SIGTERM);
     h_sched_stop(&s, SIGTERM);
     h_verify_journal(&s);
-    cairn_client_close(s.client);
+    cairn_client_destroy(s.client);
     s.client = NULL;
     if (umount2(s.dir, MNT_DETACH) != 0)
         fprintf(stderr, "umount %s: %s\n", s.dir, strerror(errno));

@@ -56,9 +56,9 @@ Test(faults, worker_kill9_ends_the_whole_task_before_its_retry, .timeout = 120)
     h_sched_t s;
     h_sched_init(&s);
     h_sched_start(&s, args);
-    cairn_client_close(s.client); /* anonymous over tcp: its jobs run as nobody */
+    cairn_client_destroy(s.client); /* anonymous over tcp: its jobs run as nobody */
     s.client = NULL;
-    cr_assert_eq(cairn_client_open(url, 2000, &s.client, NULL), 0);
+    cr_assert_eq(cairn_client_create(url, 2000, &s.client, NULL), 0);
     char dir[] = "/tmp/cairn-wkill-XXXXXX", path[128];
     cr_assert_not_null(mkdtemp(dir));
     cr_assert_eq(chmod(dir, 0777), 0); /* the task's directory, nobody's to write */

@@ -291,7 +291,7 @@ static void anonymous_case(bool writes)
                   writes ? (const char *const[]){"--clients", url, "--allow-anonymous-writes", NULL}
                          : (const char *const[]){"--clients", url, NULL});
     cairn_client_t *c = NULL;
-    cr_assert_eq(cairn_client_open(url, 2000, &c, NULL), 0);
+    cr_assert_eq(cairn_client_create(url, 2000, &c, NULL), 0);
     cairn_error_t err = {{0}};
     int rc;
     uint64_t job = submit_claiming(c, "anon", "root", &err, &rc);
@@ -324,7 +324,7 @@ static void anonymous_case(bool writes)
             0, "anonymous cancels its own job: %s", err.text);
         cairn_msg_free(crep);
     }
-    cairn_client_close(c);
+    cairn_client_destroy(c);
     h_sched_fini(&s);
 }
 

@@ -71,7 +71,7 @@ Test(preauth, anonymous_tcp_clients_keep_the_low_limit)
     h_sched_init(&s);
     h_sched_start(&s, (const char *const[]){"--clients", url, NULL});
     cairn_client_t *c = NULL;
-    cr_assert_eq(cairn_client_open(url, 5000, &c, NULL), 0);
+    cr_assert_eq(cairn_client_create(url, 5000, &c, NULL), 0);
     cairn_error_t err = {{0}};
     int64_t deadline = cairn_mono_ms() + 10000;
     int rc;
@@ -88,7 +88,7 @@ Test(preauth, anonymous_tcp_clients_keep_the_low_limit)
         cairn_client_call(c, CAIRN_MSG_NODES, &small.base, CAIRN_MSG_NODES_REPLY, &rep, &err), 0,
         "%s", err.text);
     cairn_msg_free(rep);
-    cairn_client_close(c);
+    cairn_client_destroy(c);
     h_sched_fini(&s);
 }
 

@@ -126,7 +126,7 @@ static void answer_sign(answer_t *a, const char *signer_cert, const char *url,
     snprintf(file, sizeof(file), "%s.both", signer_cert);
     memset(a, 0, sizeof(*a));
     cairn__auth__init(&a->auth);
-    cr_assert_eq(cairn_signer_open(certs_path(file), url, &a->signer, &err), 0, "%s", err.text);
+    cr_assert_eq(cairn_signer_create(certs_path(file), url, &a->signer, &err), 0, "%s", err.text);
     cr_assert_eq(cairn_join_random(a->nonce, sizeof(a->nonce)), 0);
     a->auth.nonce = (ProtobufCBinaryData){.len = sizeof(a->nonce), .data = a->nonce};
     cr_assert_eq(
@@ -136,7 +136,7 @@ static void answer_sign(answer_t *a, const char *signer_cert, const char *url,
 
 static void answer_fini(answer_t *a)
 {
-    cairn_signer_close(a->signer);
+    cairn_signer_destroy(a->signer);
     a->signer = NULL;
 }
 
