@@ -43,7 +43,7 @@ static void *find_or_add(void *v, size_t *n, size_t size, size_t keylen, const c
     *base = nv;
     char *e = nv + (*n)++ * size;
     memset(e, 0, size);
-    snprintf(e, keylen, "%s", key);
+    memcpy(e, key, strnlen(key, keylen - 1)); /* cut to the key's room, NUL-ended */
     return e;
 }
 
