@@ -3,9 +3,7 @@
 #include "proto/validate.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 /* No Cairn schema nests this deep; the bound only stops a cyclic message
@@ -62,19 +60,42 @@ bool cairn_utf8_valid(const char *s, size_t len)
     return true;
 }
 
-/* Append to the path; returns the length to restore afterwards. A path too
- * long for the buffer is cut, which only shortens the error message. */
-__attribute__((format(printf, 2, 3))) static size_t path_push(struct walk *w, const char *fmt, ...)
+/* Append n bytes of s to the path (a path too long for the buffer is cut,
+ * which only shortens an error message). Every message is walked, valid
+ * or not, so this is a copy, not a printf. */
+static void path_add(struct walk *w, const char *s, size_t n)
+{
+    size_t room = sizeof(w->path) - 1 - w->len;
+    if (n > room)
+        n = room;
+    memcpy(w->path + w->len, s, n);
+    w->len += n;
+    w->path[w->len] = '\0';
+}
+
+/* Append ".name" or "name" (dot false); returns the length to restore. */
+static size_t path_push_name(struct walk *w, const char *name, bool dot)
 {
     size_t saved = w->len;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(w->path + w->len, sizeof(w->path) - w->len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        w->len += (size_t)n;
-    if (w->len >= sizeof(w->path))
-        w->len = sizeof(w->path) - 1;
+    if (dot)
+        path_add(w, ".", 1);
+    path_add(w, name, strlen(name));
+    return saved;
+}
+
+/* Append "[i]"; returns the length to restore. */
+static size_t path_push_index(struct walk *w, size_t i)
+{
+    size_t saved = w->len;
+    char buf[24];
+    size_t k = sizeof(buf);
+    buf[--k] = ']';
+    do {
+        buf[--k] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i);
+    buf[--k] = '[';
+    path_add(w, buf + k, sizeof(buf) - k);
     return saved;
 }
 
@@ -161,7 +182,7 @@ static int check_field(struct walk *w, const ProtobufCMessage *msg,
         if (which != f->id)
             return 0;
     }
-    size_t saved = path_push(w, ".%s", f->name);
+    size_t saved = path_push_name(w, f->name, true);
     int rc = 0;
     if (f->label == PROTOBUF_C_LABEL_REPEATED) {
         size_t n = *(const size_t *)(base + f->quantifier_offset);
@@ -170,7 +191,7 @@ static int check_field(struct walk *w, const ProtobufCMessage *msg,
             rc = errcode(w->err, -EINVAL, "repeated field %s has %zu elements but no array",
                          w->path, n);
         for (size_t i = 0; rc == 0 && i < n; i++) {
-            size_t at = path_push(w, "[%zu]", i);
+            size_t at = path_push_index(w, i);
             rc = check_value(w, f, array + i * size, true);
             path_pop(w, at);
         }
@@ -209,7 +230,7 @@ int cairn_msg_validate(const ProtobufCMessage *msg, cairn_error_t *err)
     if (!msg)
         return errcode(err, -EINVAL, "NULL message");
     if (msg->descriptor && msg->descriptor->magic == PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC)
-        path_push(&w, "%s", msg->descriptor->short_name);
+        path_push_name(&w, msg->descriptor->short_name, false);
     return walk_message(&w, msg, NULL);
 }
 
