@@ -298,17 +298,25 @@ static void status_human(const cli_t *c, const Cairn__JobStatusReply *st)
     ui_table_destroy(t);
 }
 
-int cmd_status(cli_t *c, int argc, char **argv)
+/* The arguments of a command on one job (JOB [--json]): CLI_OK with *id,
+ * or CLI_USAGE after saying what is wrong. */
+static int one_job(int argc, char **argv, bool *json, uint64_t *id)
 {
-    bool json = false;
     char *pos[1];
-    int n = parse_args(argc, argv, &json, pos, 1, NULL);
+    int n = parse_args(argc, argv, json, pos, 1, NULL);
     if (n < 0)
         return CLI_USAGE;
     if (n != 1)
         return cli_usage_error(argv[0], "which job?");
-    uint64_t id = cli_job_id(argv[0], pos[0]);
-    if (!id)
+    *id = cli_job_id(argv[0], pos[0]);
+    return *id ? CLI_OK : CLI_USAGE;
+}
+
+int cmd_status(cli_t *c, int argc, char **argv)
+{
+    bool json = false;
+    uint64_t id;
+    if (one_job(argc, argv, &json, &id) != CLI_OK)
         return CLI_USAGE;
     Cairn__JobStatusReply *st = NULL;
     int rc = get_status(c, id, &st);
@@ -415,15 +423,9 @@ int cli_wait_job(cli_t *c, uint64_t id, bool quiet)
 
 int cmd_wait(cli_t *c, int argc, char **argv)
 {
-    char *pos[1];
     bool json = false;
-    int n = parse_args(argc, argv, &json, pos, 1, NULL);
-    if (n < 0)
-        return CLI_USAGE;
-    if (n != 1)
-        return cli_usage_error(argv[0], "which job?");
-    uint64_t id = cli_job_id(argv[0], pos[0]);
-    if (!id)
+    uint64_t id;
+    if (one_job(argc, argv, &json, &id) != CLI_OK)
         return CLI_USAGE;
     int rc = cli_wait_job(c, id, json);
     Cairn__JobStatusReply *st = NULL;
