@@ -226,6 +226,34 @@ static bool ident_may_take(sched_daemon_t *d, const char *name, const char *iden
     return false;
 }
 
+/* A node's name is on another connection (l->pipe): the registration on
+ * from takes it over only when it is the same identity and the old
+ * connection has been silent for three heartbeat intervals (a worker that
+ * died without its close reaching the scheduler, which nng's TLS can
+ * lose); a live duplicate keeps being refused, so two workers of the same
+ * name never take turns. Returns false (err says why) to refuse. */
+static bool takes_over(sched_daemon_t *d, node_link_t *l, const cairn_peer_t *from,
+                       const char *name, const char *ident, cairn_error_t *err)
+{
+    if (!l || !l->pipe || l->pipe == from->pipe.id)
+        return true;
+    int64_t every = d->cfg.heartbeat_interval_ms > 0 ? d->cfg.heartbeat_interval_ms : 1000;
+    int64_t silent = nodes_listen_now(d->nodes) - l->last_heard_ms;
+    if (silent <= 3 * every || strcmp(l->ident, ident) != 0) {
+        errcode(err, -EEXIST, "node name %.64s is already connected (heard from %lld ms ago)", name,
+                (long long)silent);
+        return false;
+    }
+    uint32_t old = l->pipe;
+    cairn_log(d->log, CAIRN_LOG_WARN,
+              "node %s: its connection (pipe %u) has been silent for %lld ms; the new one "
+              "(pipe %u) of the same identity replaces it",
+              name, old, (long long)silent, from->pipe.id);
+    dispatch_unbind(d, l, "the node reconnected");
+    nng_pipe_close((nng_pipe){.id = old});
+    return true;
+}
+
 static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Register *reg)
 {
     Cairn__RegisterReply rep = CAIRN__REGISTER_REPLY__INIT;
@@ -257,14 +285,9 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
         goto refuse;
     if (node_desc_build(reg, &cn, &err) < 0)
         goto refuse;
-    if (sched_node_find(d->core, reg->node_name, &node) == 0) {
-        node_link_t *l = nodes_link(d->nodes, d->core, node);
-        if (l && l->pipe && l->pipe != from->pipe.id) {
-            snprintf(err.text, sizeof(err.text), "node name %s is already connected",
-                     reg->node_name);
-            goto refuse;
-        }
-    }
+    if (sched_node_find(d->core, reg->node_name, &node) == 0 &&
+        !takes_over(d, nodes_link(d->nodes, d->core, node), from, reg->node_name, ident, &err))
+        goto refuse;
     /* a node that is new, or was down, joins (audited); one that
      * reconnects while up (a scheduler restart, a blip) does not */
     uint32_t known;

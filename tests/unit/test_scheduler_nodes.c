@@ -190,3 +190,50 @@ Test(nodes, a_stalled_scheduler_condemns_no_node)
     h_worker_close(&w);
     h_sched_fini(&s);
 }
+
+/* A worker's connection that went silent without its close reaching the
+ * scheduler (nng's TLS can lose a close that follows a send) does not
+ * keep the node's name from its own worker: after three heartbeat
+ * intervals of silence a new connection of the same identity takes it
+ * over. A live duplicate, heartbeating, keeps being refused, so two
+ * workers of one name never take turns. */
+Test(nodes, a_silent_connection_is_replaced_by_the_same_worker)
+{
+    static const char *const quick[] = {"--heartbeat-interval", "100ms", "--heartbeat-timeout",
+                                        "60s", NULL};
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, quick);
+    h_worker_t a, b;
+    h_worker_open(&a, s.workers, "twin", 1, 0);
+    h_register_ok(&a);
+    h_worker_open(&b, s.workers, "twin", 1, 0);
+    for (int i = 0; i < 5; i++) { /* a is alive: b is refused */
+        cr_assert_null(h_recv_beating(&a, CAIRN_MSG_ASSIGN_TASK, 150, 50));
+        Cairn__RegisterReply *rr = h_register(&b, NULL, 0);
+        cr_assert_not_null(rr);
+        cr_assert(!rr->accepted, "a live duplicate took the name");
+        cr_expect(strstr(rr->error, "already connected") != NULL, "%s", rr->error);
+        cairn_msg_free(&rr->base);
+    }
+    /* a goes silent with its connection open: b takes the name over */
+    bool accepted = false;
+    for (int64_t deadline = cairn_mono_ms() + 10000; !accepted && cairn_mono_ms() < deadline;) {
+        Cairn__RegisterReply *rr = h_register(&b, NULL, 0);
+        accepted = rr && rr->accepted;
+        if (rr)
+            cairn_msg_free(&rr->base);
+        if (!accepted)
+            nng_msleep(50); /* a worker's retry delay, not synchronisation */
+    }
+    cr_assert(accepted, "the silent connection kept the name");
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd),
+             "grep -q 'node twin: its connection (pipe [0-9]*) has been silent' '%s/scheduler.log'",
+             s.dir);
+    cr_expect_eq(system(cmd), 0, "the takeover is logged");
+    expect_node(&s, "twin", CAIRN__NODE_STATE__NODE_STATE_UP, false, "");
+    h_worker_close(&a);
+    h_worker_close(&b);
+    h_sched_fini(&s);
+}
