@@ -40,6 +40,8 @@ void status_render(sched_daemon_t *d, char **prom, char **json)
     uint32_t nn = sched_node_count(d->core);
     for (uint32_t n = 0; n < nn; n++) {
         sched_node_usage_t u;
+        if (sched_node_state(d->core, n) == SCHED_NODE_REMOVED)
+            continue; /* forgotten: counted nowhere */
         sched_node_usage(d->core, n, &u);
         nodes[sched_node_state(d->core, n) % 3]++;
         gpus_total += u.ngpus;
