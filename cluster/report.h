@@ -22,15 +22,16 @@ typedef enum report_by {
 typedef struct report_input {
     int64_t from_ms, to_ms;
     const Cairn__AccountingReply *acct;
-    const Cairn__UsageReply *usage;
-    const Cairn__NodesReply *nodes;
+    const Cairn__UsageReply *usage; /* samples and the node timeline */
+    const Cairn__NodesReply *nodes; /* removed nodes too */
     report_by_t by;
 } report_input_t;
 
 /* One row of a utilisation table: a GPU model or a node. Seconds. */
 typedef struct report_util {
     char name[160];
-    uint32_t gpus, cores;
+    uint32_t gpus, cores; /* a model's: of the nodes there in the window */
+    double present;       /* a node's seconds there in the window (presence.h) */
     double gpu_capacity, gpu_allocated, gpu_used; /* gpu_used < 0: not measured */
     double core_capacity, core_allocated, cpu_used;
 } report_util_t;
@@ -80,7 +81,11 @@ typedef struct report {
     size_t nreasons;
 } report_t;
 
+/* The figures; nodes' capacity counts only while they were there (the
+ * node timeline in in->usage, presence.h). 0, or -1 out of memory. */
 int report_compute(const report_input_t *in, report_t *out);
+/* Seconds of the window node was there. */
+double report_present_s(const report_input_t *in, const char *node);
 void report_fini(report_t *r);
 
 void report_print_text(FILE *f, const report_input_t *in, const report_t *r);
