@@ -197,7 +197,12 @@ Test(identity, users_touch_only_their_own_jobs)
     rc = CLI(out, "drain", "somenode");
     cr_expect_eq(rc, 5, "drain: exit %d: %s", rc, out);
     cr_expect(strstr(out, "user nobody may not drain node somenode"), "%s", out);
+    rc = CLI(out, "node", "remove", "somenode");
+    cr_expect_eq(rc, 5, "node remove: exit %d: %s", rc, out);
+    cr_expect(strstr(out, "user nobody may not remove node somenode: only administrators may"),
+              "%s", out);
     cr_expect(log_has(&s, "refused: user nobody may not cancel job 1 of root"));
+    cr_expect(log_has(&s, "refused: user nobody may not remove node somenode"));
 
     /* ... but may read the cluster's state */
     rc = CLI(out, "status", "1");

@@ -8,6 +8,8 @@
 #include "sched_harness.h"
 
 #include <protobuf-c/protobuf-c.h>
+#include <pwd.h>
+#include <unistd.h>
 
 static const char *const slow_grace[] = {"--heartbeat-timeout", "60s", "--restart-grace", "60s",
                                          NULL};
@@ -75,6 +77,21 @@ Test(nodes, drain_and_reason_survive_reconnects_and_restarts)
     h_sched_fini(&s);
 }
 
+/* The line of `cairn nodes` (the command as users run it) for node. */
+static void nodes_line(h_sched_t *s, const char *node, char *line, size_t n)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "'%s/cairn' --scheduler '%s' nodes 2>&1", CAIRN_BIN_DIR, s->clients);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    line[0] = '\0';
+    char buf[512];
+    while (fgets(buf, sizeof(buf), p))
+        if (!strncmp(buf, node, strlen(node)) && buf[strlen(node)] == ' ')
+            snprintf(line, n, "%s", buf);
+    cr_expect_eq(pclose(p), 0, "cairn nodes");
+}
+
 /* Two nodes, a restart, only one comes back: within the grace the other is
  * returning, and a job of single-attempt tasks runs entirely on the one
  * that is back, prefetch included, none of them lost. */
@@ -93,6 +110,12 @@ Test(nodes, no_new_work_for_a_node_that_has_not_come_back)
     h_sched_start(&s, slow_grace);
     h_register_ok(&a);
     expect_node(&s, "away", CAIRN__NODE_STATE__NODE_STATE_RETURNING, false, "");
+    /* cairn nodes says so: returning (within the grace), not up */
+    char line[512];
+    nodes_line(&s, "away", line, sizeof(line));
+    cr_expect(strstr(line, " returning ") && !strstr(line, " up "), "%s", line);
+    nodes_line(&s, "back", line, sizeof(line));
+    cr_expect(strstr(line, " up "), "%s", line);
     Cairn__RetryPolicy rp = CAIRN__RETRY_POLICY__INIT;
     rp.max_attempts = 1;
     const char *tasks[] = {"t0", "t1", "t2", "t3"};
@@ -323,8 +346,9 @@ static void expect_listed(h_sched_t *s, bool removed, const char *want)
     cairn_msg_free(&r->base);
 }
 
-/* Audit entries of action on target. */
-static int audited(h_sched_t *s, const char *action, const char *target)
+/* Audit entries of action on target; *who and *detail get the last one's
+ * user and detail. */
+static int audited(h_sched_t *s, const char *action, const char *target, char *who, char *detail)
 {
     Cairn__AuditRequest req = CAIRN__AUDIT_REQUEST__INIT;
     cairn_error_t err = {{0}};
@@ -333,7 +357,11 @@ static int audited(h_sched_t *s, const char *action, const char *target)
     cr_assert_not_null(r, "audit: %s", err.text);
     int k = 0;
     for (size_t i = 0; i < r->n_entries; i++)
-        k += !strcmp(r->entries[i]->action, action) && !strcmp(r->entries[i]->target, target);
+        if (!strcmp(r->entries[i]->action, action) && !strcmp(r->entries[i]->target, target)) {
+            k++;
+            snprintf(who, 64, "%s", r->entries[i]->user);
+            snprintf(detail, 256, "%s", r->entries[i]->detail);
+        }
     cairn_msg_free(&r->base);
     return k;
 }
@@ -385,7 +413,13 @@ Test(nodes, remove_refused_with_work_accepted_without_audited_and_replayed)
     cr_expect_eq(remove_node(&s, "nowhere", &id, &err), -ENOENT, "%s", err.text);
     expect_listed(&s, false, "kept:UP");
     expect_listed(&s, true, "gone:REMOVED kept:UP");
-    cr_expect_eq(audited(&s, "node_remove", "node gone"), 1);
+    /* audited: who removed it, and what it was then */
+    char who[64] = "", detail[256] = "";
+    cr_expect_eq(audited(&s, "node_remove", "node gone", who, detail), 1);
+    struct passwd *pw = getpwuid(geteuid());
+    cr_assert_not_null(pw);
+    cr_expect_str_eq(who, pw->pw_name, "the administrator who removed it");
+    cr_expect_str_eq(detail, "was=up");
     size_t n = 0;
     int64_t at[16];
     char *tl = timeline(&s, 0, at, 16, &n);
@@ -405,7 +439,7 @@ Test(nodes, remove_refused_with_work_accepted_without_audited_and_replayed)
     cr_expect_eq(ni->cores_total, 4);
     cr_expect_eq(ni->node_id, 1, "the same id: its tombstone's");
     cairn_msg_free(&keep->base);
-    cr_expect_eq(audited(&s, "node_join", "node gone"), 2);
+    cr_expect_eq(audited(&s, "node_join", "node gone", who, detail), 2);
     tl = timeline(&s, 0, at, 16, &n);
     cr_expect_str_eq(tl, "gone joined UP\nkept joined UP\ngone removed REMOVED\n"
                          "kept returning RETURNING\nkept back UP\ngone joined UP\n");
