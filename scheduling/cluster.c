@@ -385,6 +385,19 @@ int cluster_node_remove(sched_t *s, uint32_t node, cairn_error_t *err)
     return 0;
 }
 
+int cluster_node_back(sched_t *s, uint32_t node, cairn_error_t *err)
+{
+    if (node >= s->nnodes)
+        return errcode(err, SCHED_ENOENT, "unknown node %u", node);
+    sched_node_t *n = &s->nodes[node];
+    if (n->presence == SCHED_NODE_REMOVED)
+        return errcode(err, SCHED_EINVAL, "node %s was removed", n->name);
+    n->presence = SCHED_NODE_UP;
+    node_state_derive(n);
+    cluster_index_update(s, n);
+    return 0;
+}
+
 size_t cluster_nodes_known(const sched_t *s)
 {
     size_t k = 0;

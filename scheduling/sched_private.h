@@ -292,6 +292,10 @@ int cluster_node_set_state(sched_t *s, uint32_t node, sched_node_state_t st, con
  * SCHED_EINVAL (removed already) or SCHED_ECONFLICT (attempts run or wait
  * there), nothing changed. */
 int cluster_node_remove(sched_t *s, uint32_t node, cairn_error_t *err);
+/* The simulation's node back (sim.h): up again with the hardware it had,
+ * its drain as it was, its attempts kept (as a NODE_ADD of the same
+ * hardware does). SCHED_ENOENT or SCHED_EINVAL (removed). */
+int cluster_node_back(sched_t *s, uint32_t node, cairn_error_t *err);
 /* Nodes that were not removed: what validation and explanations count. */
 size_t cluster_nodes_known(const sched_t *s);
 int cluster_alloc_check(const sched_t *s, const sched_alloc_desc_t *a, cairn_error_t *err);
