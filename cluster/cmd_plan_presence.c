@@ -73,27 +73,22 @@ static int cmp_change(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static bool in_timeline(const Cairn__UsageReply *tl, const char *node)
-{
-    for (size_t i = 0; i < tl->n_node_events; i++)
-        if (!strcmp(tl->node_events[i]->node, node))
-            return true;
-    return false;
-}
-
 int plan_presence_apply(sched_sim_t *sim, const plan_cluster_t *cl, const Cairn__UsageReply *tl,
                         int64_t from_ms)
 {
     if (!tl || !tl->n_node_events)
         return CLI_OK;
     collect_t c = {0};
+    presence_t *p =
+        presence_create((const Cairn__NodeEvent *const *)tl->node_events, tl->n_node_events);
+    c.oom = !p;
     for (size_t i = 0; i < cl->n && !c.oom; i++) {
-        if (!in_timeline(tl, cl->v[i].name))
+        if (!presence_knows(p, cl->v[i].name))
             continue; /* not the scheduler's (--add): there throughout */
         c.node = (uint32_t)i;
-        presence_states((const Cairn__NodeEvent *const *)tl->node_events, tl->n_node_events,
-                        cl->v[i].name, from_ms, INT64_MAX, collect_cb, &c);
+        presence_states(p, cl->v[i].name, from_ms, INT64_MAX, collect_cb, &c);
     }
+    presence_destroy(p);
     if (c.oom) {
         free(c.v);
         fprintf(stderr, "cairn plan: out of memory\n");

@@ -153,29 +153,33 @@ static const char *group_key(const report_input_t *in, const Cairn__AccountingRe
     return "";
 }
 
-/* Seconds of the window node was there (presence.h). */
-double report_present_s(const report_input_t *in, const char *node)
+/* The node timeline of the input, indexed (presence.h); NULL out of
+ * memory. */
+presence_t *report_presence(const report_input_t *in)
 {
     const Cairn__UsageReply *u = in->usage;
-    return presence_spans(u ? (const Cairn__NodeEvent *const *)u->node_events : NULL,
-                          u ? u->n_node_events : 0, node, in->from_ms, in->to_ms, NULL, NULL);
+    return presence_create(u ? (const Cairn__NodeEvent *const *)u->node_events : NULL,
+                           u ? u->n_node_events : 0);
 }
 
-/* Utilisation per GPU model and per node: capacity from the node list
- * (removed nodes too), each node counted only while it was there by the
- * node timeline (a node never there in the window is left out);
- * allocated from the records; used from the GPU samples and the attempts'
- * CPU time. */
-static int utilisation(const report_input_t *in, report_t *r)
+/* Capacity per GPU model and per node from the node list (removed nodes
+ * too), each node counted only while it was there by the node timeline (a
+ * node never there in the window is left out). */
+static int nodes_there(const report_input_t *in, report_t *r)
 {
+    presence_t *p = report_presence(in);
+    if (!p)
+        return -1;
     for (size_t i = 0; in->nodes && i < in->nodes->n_nodes; i++) {
         const Cairn__NodeInfo *n = in->nodes->nodes[i];
-        double there = report_present_s(in, n->name);
+        double there = presence_spans(p, n->name, in->from_ms, in->to_ms, NULL, NULL);
         if (there <= 0)
             continue;
         report_util_t *nu = util_find(&r->nodes, &r->nnodes, n->name);
-        if (!nu)
+        if (!nu) {
+            presence_destroy(p);
             return -1;
+        }
         nu->cores = n->cores_total;
         nu->gpus = (uint32_t)n->n_gpus;
         nu->present = there;
@@ -183,12 +187,25 @@ static int utilisation(const report_input_t *in, report_t *r)
         nu->gpu_capacity = there * (double)n->n_gpus;
         for (size_t g = 0; g < n->n_gpus; g++) {
             report_util_t *mu = util_find(&r->models, &r->nmodels, n->gpus[g]->model);
-            if (!mu)
+            if (!mu) {
+                presence_destroy(p);
                 return -1;
+            }
             mu->gpus++;
             mu->gpu_capacity += there;
         }
     }
+    presence_destroy(p);
+    return 0;
+}
+
+/* Utilisation per GPU model and per node: capacity while there
+ * (nodes_there); allocated from the records; used from the GPU samples
+ * and the attempts' CPU time. */
+static int utilisation(const report_input_t *in, report_t *r)
+{
+    if (nodes_there(in, r) < 0)
+        return -1;
     for (size_t i = 0; in->acct && i < in->acct->n_records; i++) {
         const Cairn__AccountingRecord *rec = in->acct->records[i];
         if (rec->start_time_ms <= 0)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cluster/presence.h"
 #include "proto/client.pb-c.h"
 #include "proto/json.h"
 
@@ -84,8 +85,9 @@ typedef struct report {
 /* The figures; nodes' capacity counts only while they were there (the
  * node timeline in in->usage, presence.h). 0, or -1 out of memory. */
 int report_compute(const report_input_t *in, report_t *out);
-/* Seconds of the window node was there. */
-double report_present_s(const report_input_t *in, const char *node);
+/* The node timeline of in, indexed by node (presence.h; free with
+ * presence_destroy); NULL out of memory. */
+presence_t *report_presence(const report_input_t *in);
 void report_fini(report_t *r);
 
 void report_print_text(FILE *f, const report_input_t *in, const report_t *r);

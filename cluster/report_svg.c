@@ -97,14 +97,16 @@ static int cmp_step(const void *a, const void *b)
 /* Every node's GPUs while it was there, sorted by time; -1 out of memory. */
 static int capacity_steps(const report_input_t *in, steps_t *s)
 {
-    const Cairn__UsageReply *u = in->usage;
+    presence_t *p = report_presence(in);
+    if (!p)
+        return -1;
     for (size_t k = 0; in->nodes && k < in->nodes->n_nodes; k++) {
         const Cairn__NodeInfo *n = in->nodes->nodes[k];
         s->gpus = (double)n->n_gpus;
         if (n->n_gpus)
-            presence_spans(u ? (const Cairn__NodeEvent *const *)u->node_events : NULL,
-                           u ? u->n_node_events : 0, n->name, in->from_ms, in->to_ms, steps_cb, s);
+            presence_spans(p, n->name, in->from_ms, in->to_ms, steps_cb, s);
     }
+    presence_destroy(p);
     if (s->oom)
         return -1;
     if (s->n)

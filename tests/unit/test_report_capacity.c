@@ -205,7 +205,10 @@ Test(report, presence_spans_are_the_intervals_there)
 {
     cluster();
     int64_t v[16] = {0};
-    double s = presence_spans((const Cairn__NodeEvent *const *)evs, nev, "c", FROM, TO, collect, v);
+    presence_t *p = presence_create((const Cairn__NodeEvent *const *)evs, nev);
+    cr_assert_not_null(p);
+    cr_expect(presence_knows(p, "a") && presence_knows(p, "d") && !presence_knows(p, "e"));
+    double s = presence_spans(p, "c", FROM, TO, collect, v);
     cr_expect_eq(v[0], 2);
     cr_expect(v[1] == FROM && v[2] == FROM + 15 * 60000, "[%lld, %lld)", (long long)v[1],
               (long long)v[2]);
@@ -213,9 +216,14 @@ Test(report, presence_spans_are_the_intervals_there)
               (long long)v[3], (long long)v[4]);
     NEAR(s, 1800.0);
     memset(v, 0, sizeof(v));
-    s = presence_spans((const Cairn__NodeEvent *const *)evs, nev, "b", FROM, TO, collect, v);
+    s = presence_spans(p, "b", FROM, TO, collect, v);
     cr_expect(v[0] == 1 && v[1] == FROM + 30 * 60000 && v[2] == TO);
     NEAR(s, 1800.0);
+    /* d: removed before the window, never there in it */
+    memset(v, 0, sizeof(v));
+    NEAR(presence_spans(p, "d", FROM, TO, collect, v), 0.0);
+    cr_expect_eq(v[0], 0);
+    presence_destroy(p);
 }
 
 /* Parse the points of the polyline id="capacity" into x[], y[]. */
