@@ -99,7 +99,11 @@ Test(nodes, no_new_work_for_a_node_that_has_not_come_back)
 {
     h_sched_t s;
     h_sched_init(&s);
-    h_sched_start(&s, slow_grace);
+    char http[64];
+    snprintf(http, sizeof(http), "127.0.0.1:%d", h_free_port());
+    const char *const args[] = {
+        "--heartbeat-timeout", "60s", "--restart-grace", "60s", "--http", http, NULL};
+    h_sched_start(&s, args);
     h_worker_t a, b;
     h_worker_open(&a, s.workers, "back", 2, 0);
     h_worker_open(&b, s.workers, "away", 8, 0);
@@ -107,9 +111,20 @@ Test(nodes, no_new_work_for_a_node_that_has_not_come_back)
     h_register_ok(&b);
     h_worker_close(&b);
     h_sched_stop(&s, SIGKILL);
-    h_sched_start(&s, slow_grace);
+    h_sched_start(&s, args);
     h_register_ok(&a);
     expect_node(&s, "away", CAIRN__NODE_STATE__NODE_STATE_RETURNING, false, "");
+    /* the metrics count it returning, not up (refreshed every second) */
+    int64_t deadline = cairn_mono_ms() + 10000;
+    char *m = NULL;
+    while (!m || !strstr(m, "cairn_nodes{state=\"returning\"} 1")) {
+        free(m);
+        m = h_http_get(atoi(strchr(http, ':') + 1), "/metrics");
+        cr_assert_lt(cairn_mono_ms(), deadline, "metrics never counted the node returning: %s",
+                     m ? m : "");
+    }
+    cr_expect(strstr(m, "cairn_nodes{state=\"up\"} 1\n"), "only the node that is back: %s", m);
+    free(m);
     /* cairn nodes says so: returning (within the grace), not up */
     char line[512];
     nodes_line(&s, "away", line, sizeof(line));
