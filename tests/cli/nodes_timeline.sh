@@ -2,9 +2,10 @@
 # Nodes that come and go: g1 runs a job alone, then g2 joins and both run
 # one; cairn report and cairn plan --cluster current count g2's capacity
 # only from when it joined (its node_join in the audit log), which the test
-# works out by hand. g2's worker then stops; cairn node remove forgets it
-# (audited, journaled); it leaves cairn nodes and the current cluster, the
-# report still counts the time it was there, and the journal verifies.
+# works out by hand. g2's worker then stops: lost (down), it leaves the
+# current cluster; cairn node remove forgets it (audited, journaled); it
+# leaves cairn nodes, the report still counts the time it was there (to
+# its loss), and the journal verifies.
 #   sh nodes_timeline.sh BIN_DIR TESTS_DIR
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -14,7 +15,7 @@ cli() { timeout 60 "$cairn" --scheduler "$url" "$@"; }
 topo="$tests/topologies/hgx-h100-8gpu.xml"
 
 "$bin/cairn-scheduler" --state-dir "$dir/state" --heartbeat-interval 100ms \
-    --log-file "$dir/scheduler.log" &
+    --heartbeat-timeout 1s --log-file "$dir/scheduler.log" &
 spid=$!
 pids="$pids $spid"
 worker() {
@@ -90,25 +91,32 @@ cli node remove g2 >"$dir/out" 2>&1
     ok "remove refused while connected" || bad "remove while connected: $(cat "$dir/out")"
 kill "$g2pid"
 wait "$g2pid" 2>/dev/null
-wait_for "g2 disconnected" grep -q "node g2 disconnected" "$dir/scheduler.log" || exit 1
+wait_for "g2 down" sh -c "'$cairn' --scheduler '$url' nodes | grep -q '^g2 .* down '" || exit 1
+cli plan --trace last:1d --cluster current --json >"$dir/plan2.json" || bad "plan with g2 down"
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['cluster']['nodes'] == 1 and j['cluster']['gpus'] == 8, j['cluster']" \
+    "$dir/plan2.json" && ok "plan --cluster current: the lost node is not counted" ||
+    bad "plan with g2 down: $(cat "$dir/plan2.json")"
 cli node remove g2 >"$dir/out" 2>&1 && grep -q "node g2 removed" "$dir/out" &&
     ok "cairn node remove g2" || bad "remove: $(cat "$dir/out")"
 cli nodes >"$dir/nodes" || bad "nodes"
 grep -q "^g2 " "$dir/nodes" && bad "g2 still listed: $(cat "$dir/nodes")"
 cli nodes --removed >"$dir/nodes" || bad "nodes --removed"
 grep -q "^g2 .*removed" "$dir/nodes" && ok "listed as removed when asked" || bad "nodes --removed: $(cat "$dir/nodes")"
-cli plan --trace last:1d --cluster current --json >"$dir/plan2.json" || bad "plan after the removal"
+cli plan --trace last:1d --cluster current --json >"$dir/plan3.json" || bad "plan after the removal"
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['cluster']['nodes'] == 1 and j['cluster']['gpus'] == 8, j['cluster']" \
-    "$dir/plan2.json" && ok "plan --cluster current: the removed node is not counted" ||
-    bad "plan after the removal: $(cat "$dir/plan2.json")"
+    "$dir/plan3.json" && ok "plan --cluster current: the removed node is not counted" ||
+    bad "plan after the removal: $(cat "$dir/plan3.json")"
 cli audit --json >"$dir/audit2.json" || bad "audit"
 cli report --since 1h --json >"$dir/r2.json" || bad "report after the removal"
 python3 - "$dir/r2.json" "$dir/audit2.json" <<'PY' && ok "report after the removal: g2 counted while it was there" || bad "report after removal: $(cat "$dir/r2.json")"
 import json, sys
 r, audit = (json.load(open(f)) for f in sys.argv[1:3])
 at = {e["action"] + " " + e["target"]: e for e in audit}
-join, gone = at["node_join node g2"]["time_ms"], at["node_remove node g2"]["time_ms"]
+# there from its join to its loss (removed later, while down)
+join, gone = at["node_join node g2"]["time_ms"], at["node_loss node g2"]["time_ms"]
+assert gone < at["node_remove node g2"]["time_ms"]
 assert at["node_remove node g2"]["user"] not in ("", "scheduler"), at["node_remove node g2"]
+assert at["node_remove node g2"]["detail"] == "was=down", at["node_remove node g2"]
 nodes = {n["name"]: n for n in r["nodes"]}
 assert abs(nodes["g2"]["present_s"] - (gone - join) / 1000) < 0.1, (nodes["g2"], join, gone)
 assert nodes["g2"]["present_s"] < (r["to_ms"] - join) / 1000 - 0.05
