@@ -48,9 +48,9 @@ static void journal(const char *dir, int n, const Cairn__JobSpec *js)
     static const uint32_t cores[2] = {0, 1};
     sched_alloc_desc_t alloc = {.node = 1, .ncores = 2, .cores = cores, .memory_bytes = 1 << 20};
     sched_event_t evs[7] = {
-        {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 2}, {.type = SCHED_EV_PLACE, .time_ms = 3},
-        {.type = SCHED_EV_START, .time_ms = 4},      {.type = SCHED_EV_FINISH, .time_ms = 5},
-        {.type = SCHED_EV_CANCEL, .time_ms = 6},     {.type = SCHED_EV_NODE_STATE, .time_ms = 7},
+        {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 2},  {.type = SCHED_EV_PLACE, .time_ms = 3},
+        {.type = SCHED_EV_START, .time_ms = 4},       {.type = SCHED_EV_FINISH, .time_ms = 5},
+        {.type = SCHED_EV_CANCEL, .time_ms = 6},      {.type = SCHED_EV_NODE_STATE, .time_ms = 7},
         {.type = SCHED_EV_NODE_REMOVE, .time_ms = 8},
     };
     evs[0].u.submit = *jobspec_core(cj);
