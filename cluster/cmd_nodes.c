@@ -1,4 +1,4 @@
-/* cairn nodes, drain and undrain. */
+/* cairn nodes, drain, undrain and node remove. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,7 +6,7 @@
 #include "cluster/cmd.h"
 
 const char cmd_nodes_help[] =
-    "Usage: cairn nodes [--json]\n"
+    "Usage: cairn nodes [--removed] [--json] [NODE...]\n"
     "\n"
     "Show every node (state, cores, memory, GPUs free/total), then every GPU with\n"
     "its model and the job/task using it. States: up; draining (drained by an\n"
@@ -16,7 +16,8 @@ const char cmd_nodes_help[] =
     "--restart-grace); down (heartbeats lost). NOTE says why. RUNNING counts the\n"
     "attempts running there, \"1 (+2 queued)\" those queued behind them (prefetch),\n"
     "which hold no cores or GPUs until the one ahead ends.\n"
-    "  --json   print JSON\n";
+    "  --removed  list the nodes removed with 'cairn node remove' too (state removed)\n"
+    "  --json     print JSON\n";
 const char cmd_drain_help[] =
     "Usage: cairn drain NODE [--reason TEXT]\n"
     "\n"
@@ -26,6 +27,16 @@ const char cmd_drain_help[] =
 const char cmd_undrain_help[] = "Usage: cairn undrain NODE\n"
                                 "\n"
                                 "Let the scheduler place work on NODE again.\n";
+const char cmd_node_help[] =
+    "Usage: cairn node remove NODE\n"
+    "\n"
+    "Forget a node that is gone (administrators only; audited). Refused while\n"
+    "attempts run or wait queued there (drain it and wait for them to end, or\n"
+    "cancel them) and while its worker is connected (stop the worker first).\n"
+    "A removed node takes no work, counts as no capacity in 'cairn report' and\n"
+    "'cairn plan --cluster current' from then on, and is listed only by\n"
+    "'cairn nodes --removed'; its history stays. A worker that registers under\n"
+    "the name later joins as a new node (its hardware as it is then, not drained).\n";
 
 #define NSTATE(v) ui_enum(&cairn__node_state__descriptor, (int)(v))
 
@@ -122,15 +133,17 @@ static void nodes_human(const cli_t *c, const Cairn__NodesReply *r)
 
 int cmd_nodes(cli_t *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
-    bool json = false;
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"removed", no_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
+    bool json = false, removed = false;
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (ch != 'j')
+        if (ch != 'j' && ch != 'r')
             return cli_usage_error(argv[0], "bad option");
-        json = true;
+        *(ch == 'j' ? &json : &removed) = true;
     }
     Cairn__NodesRequest req = CAIRN__NODES_REQUEST__INIT;
+    req.removed = removed;
     req.n_names = (size_t)(argc - optind);
     req.names = argv + optind;
     Cairn__NodesReply *r = NULL;
@@ -192,4 +205,25 @@ int cmd_drain(cli_t *c, int argc, char **argv)
 int cmd_undrain(cli_t *c, int argc, char **argv)
 {
     return drain(c, argc, argv, false);
+}
+
+int cmd_node(cli_t *c, int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "remove") != 0)
+        return cli_usage_error("node",
+                               argc < 2 ? "what? (cairn node remove NODE)"
+                                        : "unknown action '%s': expected remove",
+                               argc < 2 ? "" : argv[1]);
+    if (argc != 3)
+        return cli_usage_error("node", "which node? (cairn node remove NODE)");
+    Cairn__NodeRemoveRequest req = CAIRN__NODE_REMOVE_REQUEST__INIT;
+    req.node = argv[2];
+    Cairn__NodeRemoveReply *r = NULL;
+    int rc =
+        cli_call(c, CAIRN_MSG_NODE_RM, &req.base, CAIRN_MSG_NODE_RM_REPLY, (ProtobufCMessage **)&r);
+    if (rc != CLI_OK)
+        return rc;
+    printf("node %s removed: a worker registering as %s joins as a new node\n", req.node, req.node);
+    cairn_msg_free(&r->base);
+    return CLI_OK;
 }

@@ -20,7 +20,9 @@ const char cmd_plan_help[] =
     "  --trace last:7d    the scheduler's accounting of attempts that ended in the\n"
     "                     last 7 days (d, h, m, s), and those still running\n"
     "  --trace FILE       a JSON trace (accounting records) or a CSV trace (docs/capacity.md)\n"
-    "  --cluster current  the scheduler's nodes (the default)\n"
+    "  --cluster current  the scheduler's nodes that are there now (the default): not\n"
+    "                     down ones, nor removed ones; on a recorded trace each counts,\n"
+    "                     and takes work, only while it was there (its node timeline)\n"
     "  --cluster FILE     a cluster file (JSON, docs/capacity.md) or an hwloc XML topology\n"
     "  --add Nx FILE.xml  N more nodes like the topology (named FILE+1...)\n"
     "  --remove NODE      leave a node out\n"
@@ -207,8 +209,18 @@ static int plan_run(cli_t *c, const plan_opts_t *o, plan_trace_t *t, plan_cluste
     sched_sim_span_t *aspans = NULL;
     sched_sim_report_t pred = {0}, act = {0};
     bool have_act = false;
-    bool replay = t->recorded && !strcmp(o->cluster, "current") && !o->nadd && !o->nremove;
-    rc = sim && bsim ? plan_simulate(w, sim, replay) : CLI_USAGE;
+    bool current = t->recorded && !strcmp(o->cluster, "current");
+    bool replay = current && !o->nadd && !o->nremove;
+    /* the scheduler's nodes as they came and went over the trace */
+    Cairn__UsageReply *tl = NULL;
+    int64_t from = 0;
+    rc = sim && bsim ? CLI_OK : CLI_USAGE;
+    if (rc == CLI_OK && current && (rc = plan_presence_fetch(c, t, &tl, &from)) == CLI_OK &&
+        (rc = plan_presence_apply(sim, cl, tl, from)) == CLI_OK)
+        rc = plan_presence_apply(bsim, base, tl, from);
+    cairn_msg_free(tl ? &tl->base : NULL);
+    if (rc == CLI_OK)
+        rc = plan_simulate(w, sim, replay);
     size_t nas = 0, unknown = 0, nps = 0;
     if (rc == CLI_OK && t->recorded) {
         aspans = plan_actual_spans(w, bsim, &nas, &unknown);

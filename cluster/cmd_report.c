@@ -29,7 +29,9 @@ const char cmd_report_help[] =
     "  --json                every figure as JSON (seconds)\n"
     "  --csv                 the --by table as CSV (hours)\n"
     "  --svg FILE            also write a chart: GPUs allocated and used over time per\n"
-    "                        model, with the GPUs waiting tasks wanted overlaid\n";
+    "                        model, the capacity, and the GPUs waiting tasks wanted\n"
+    "Capacity counts each node only while it was there: from when it joined, not\n"
+    "while it was down (lost) or after it was removed (the scheduler's node timeline).\n";
 
 static int parse_by(const char *s, report_by_t *by)
 {
@@ -108,6 +110,7 @@ int cmd_report(cli_t *c, int argc, char **argv)
     uq.since_ms = in.from_ms;
     uq.until_ms = in.to_ms;
     Cairn__NodesRequest nq = CAIRN__NODES_REQUEST__INIT;
+    nq.removed = true; /* they were there for part of the window, maybe */
     cli_acct_t acct;
     Cairn__UsageReply *usage = NULL;
     Cairn__NodesReply *nodes = NULL;

@@ -31,6 +31,7 @@ static const struct cli_cmd {
     {"nodes", cmd_nodes, cmd_nodes_help, "show nodes and GPUs"},
     {"drain", cmd_drain, cmd_drain_help, "stop placing work on a node"},
     {"undrain", cmd_undrain, cmd_undrain_help, "put a drained node back to work"},
+    {"node", cmd_node, cmd_node_help, "remove a node that is gone"},
     {"inspect", cmd_inspect, cmd_inspect_help, "what exactly ran, where, with what"},
     {"provenance", cmd_provenance, cmd_provenance_help, "a job's provenance record (JSON)"},
     {"rerun", cmd_rerun, cmd_rerun_help, "run a recorded job again, same spec and seeds"},
@@ -143,7 +144,8 @@ int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn
         }
     }
     /* reads may be repeated; a submit, cancel or drain must not be */
-    bool reads = type != CAIRN_MSG_SUBMIT && type != CAIRN_MSG_CANCEL && type != CAIRN_MSG_DRAIN;
+    bool reads = type != CAIRN_MSG_SUBMIT && type != CAIRN_MSG_CANCEL && type != CAIRN_MSG_DRAIN &&
+                 type != CAIRN_MSG_NODE_RM;
     /* reads of history (a page of records, the audit chain's check) run on
      * the scheduler's reader thread and may take seconds: asked again only
      * after a minute, and waited for longer */

@@ -103,6 +103,21 @@ sched_sim_t *plan_sim_create(const plan_cluster_t *cl, bool prefetch);
  * on, whose scheduler's passes ran at its recorded placement times
  * (sched_sim_pass_times). CLI_OK, or prints and returns the code. */
 int plan_simulate(plan_work_t *w, sched_sim_t *sim, bool replay);
+/* --- nodes that came and went (cmd_plan_presence.c) -------------------- */
+
+/* The scheduler's node timeline from the trace's first submit (*from_ms)
+ * on (UsageRequest.timeline_only) into *out (cairn_msg_free it; NULL for
+ * an empty trace). CLI_OK or the call's failure, printed. */
+int plan_presence_fetch(cli_t *c, const plan_trace_t *t, Cairn__UsageReply **out, int64_t *from_ms);
+/* Give sim, a simulation of cl (nodes in cl's order), each node's
+ * presence from from_ms on by the timeline tl: down before it joined,
+ * while lost and once removed; draining while drained; returning after a
+ * scheduler restart. Nodes the timeline does not name (added with --add)
+ * are there throughout; no timeline at all (NULL, or an older scheduler's
+ * empty one) changes nothing. CLI_OK, or prints and returns CLI_FAIL. */
+int plan_presence_apply(sched_sim_t *sim, const plan_cluster_t *cl, const Cairn__UsageReply *tl,
+                        int64_t from_ms);
+
 /* The recorded attempts as spans on the base cluster's nodes (*n of
  * them; *unknown ran on nodes it does not have); NULL out of memory. */
 sched_sim_span_t *plan_actual_spans(const plan_work_t *w, sched_sim_t *base, size_t *n,

@@ -1,5 +1,6 @@
 /* The figures of cairn report; see report.h. */
 #include "cluster/report.h"
+#include "cluster/presence.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -152,29 +153,59 @@ static const char *group_key(const report_input_t *in, const Cairn__AccountingRe
     return "";
 }
 
-/* Utilisation per GPU model and per node: capacity from the current node
- * list over the whole window; allocated from the records; used from the
- * GPU samples and the attempts' CPU time. */
-static int utilisation(const report_input_t *in, report_t *r)
+/* The node timeline of the input, indexed (presence.h); NULL out of
+ * memory. */
+presence_t *report_presence(const report_input_t *in)
 {
-    double window = overlap_s(in, in->from_ms, in->to_ms);
+    const Cairn__UsageReply *u = in->usage;
+    return presence_create(u ? (const Cairn__NodeEvent *const *)u->node_events : NULL,
+                           u ? u->n_node_events : 0);
+}
+
+/* Capacity per GPU model and per node from the node list (removed nodes
+ * too), each node counted only while it was there by the node timeline (a
+ * node never there in the window is left out). */
+static int nodes_there(const report_input_t *in, report_t *r)
+{
+    presence_t *p = report_presence(in);
+    if (!p)
+        return -1;
     for (size_t i = 0; in->nodes && i < in->nodes->n_nodes; i++) {
         const Cairn__NodeInfo *n = in->nodes->nodes[i];
+        double there = presence_spans(p, n->name, in->from_ms, in->to_ms, NULL, NULL);
+        if (there <= 0)
+            continue;
         report_util_t *nu = util_find(&r->nodes, &r->nnodes, n->name);
-        if (!nu)
+        if (!nu) {
+            presence_destroy(p);
             return -1;
+        }
         nu->cores = n->cores_total;
         nu->gpus = (uint32_t)n->n_gpus;
-        nu->core_capacity = window * n->cores_total;
-        nu->gpu_capacity = window * (double)n->n_gpus;
+        nu->present = there;
+        nu->core_capacity = there * n->cores_total;
+        nu->gpu_capacity = there * (double)n->n_gpus;
         for (size_t g = 0; g < n->n_gpus; g++) {
             report_util_t *mu = util_find(&r->models, &r->nmodels, n->gpus[g]->model);
-            if (!mu)
+            if (!mu) {
+                presence_destroy(p);
                 return -1;
+            }
             mu->gpus++;
-            mu->gpu_capacity += window;
+            mu->gpu_capacity += there;
         }
     }
+    presence_destroy(p);
+    return 0;
+}
+
+/* Utilisation per GPU model and per node: capacity while there
+ * (nodes_there); allocated from the records; used from the GPU samples
+ * and the attempts' CPU time. */
+static int utilisation(const report_input_t *in, report_t *r)
+{
+    if (nodes_there(in, r) < 0)
+        return -1;
     for (size_t i = 0; in->acct && i < in->acct->n_records; i++) {
         const Cairn__AccountingRecord *rec = in->acct->records[i];
         if (rec->start_time_ms <= 0)
@@ -427,7 +458,7 @@ static void hours_text(char *buf, size_t n, double s)
 void report_print_text(FILE *f, const report_input_t *in, const report_t *r)
 {
     char a[32], b[32], c[32], d[32];
-    fprintf(f, "GPU utilisation by model (capacity: today's nodes over the window)\n");
+    fprintf(f, "GPU utilisation by model (capacity: each node while it was there)\n");
     fprintf(f, "  %-28s %5s %12s %12s %9s %12s %9s\n", "MODEL", "GPUS", "CAPACITY_H", "ALLOCATED_H",
             "ALLOC%", "USED_H", "USED%");
     for (size_t i = 0; i < r->nmodels; i++) {
@@ -438,15 +469,17 @@ void report_print_text(FILE *f, const report_input_t *in, const report_t *r)
         fprintf(f, "  %-28s %5u %12.3f %12.3f %9s %12s %9s\n", u->name, u->gpus,
                 hours(u->gpu_capacity), hours(u->gpu_allocated), b, a, c);
     }
-    fprintf(f, "\nNodes\n  %-20s %5s %9s %9s %5s %9s %9s\n", "NODE", "CORES", "ALLOC%", "USED%",
-            "GPUS", "ALLOC%", "USED%");
+    fprintf(f,
+            "\nNodes (THERE_H: hours there in the window)\n  %-20s %5s %9s %9s %5s %9s %9s %9s\n",
+            "NODE", "CORES", "ALLOC%", "USED%", "GPUS", "ALLOC%", "USED%", "THERE_H");
     for (size_t i = 0; i < r->nnodes; i++) {
         const report_util_t *u = &r->nodes[i];
         pct_text(a, sizeof(a), u->core_allocated, u->core_capacity);
         pct_text(b, sizeof(b), u->cpu_used, u->core_capacity);
         pct_text(c, sizeof(c), u->gpu_allocated, u->gpu_capacity);
         pct_text(d, sizeof(d), u->gpu_used, u->gpu_capacity);
-        fprintf(f, "  %-20s %5u %9s %9s %5u %9s %9s\n", u->name, u->cores, a, b, u->gpus, c, d);
+        fprintf(f, "  %-20s %5u %9s %9s %5u %9s %9s %9.3f\n", u->name, u->cores, a, b, u->gpus, c,
+                d, hours(u->present));
     }
     fprintf(f, "\nBy %s\n  %-30s %8s %12s %12s %12s %12s\n", report_by_name(in->by),
             report_by_name(in->by), "ATTEMPTS", "GPU_H", "GPU_USED_H", "CORE_H", "CPU_USED_H");
@@ -497,6 +530,7 @@ static json_t *util_json(const report_util_t *v, bool node)
                   (json_int_t)v->gpus, "gpu_capacity_s", seconds(v->gpu_capacity),
                   "gpu_allocated_s", seconds(v->gpu_allocated), "gpu_used_s", seconds(v->gpu_used));
     if (node) {
+        cairn_json_set(&o, "present_s", seconds(v->present));
         cairn_json_set(&o, "cores", json_integer(v->cores));
         cairn_json_set(&o, "core_capacity_s", seconds(v->core_capacity));
         cairn_json_set(&o, "core_allocated_s", seconds(v->core_allocated));

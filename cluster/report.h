@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cluster/presence.h"
 #include "proto/client.pb-c.h"
 #include "proto/json.h"
 
@@ -22,15 +23,16 @@ typedef enum report_by {
 typedef struct report_input {
     int64_t from_ms, to_ms;
     const Cairn__AccountingReply *acct;
-    const Cairn__UsageReply *usage;
-    const Cairn__NodesReply *nodes;
+    const Cairn__UsageReply *usage; /* samples and the node timeline */
+    const Cairn__NodesReply *nodes; /* removed nodes too */
     report_by_t by;
 } report_input_t;
 
 /* One row of a utilisation table: a GPU model or a node. Seconds. */
 typedef struct report_util {
     char name[160];
-    uint32_t gpus, cores;
+    uint32_t gpus, cores; /* a model's: of the nodes there in the window */
+    double present;       /* a node's seconds there in the window (presence.h) */
     double gpu_capacity, gpu_allocated, gpu_used; /* gpu_used < 0: not measured */
     double core_capacity, core_allocated, cpu_used;
 } report_util_t;
@@ -80,7 +82,12 @@ typedef struct report {
     size_t nreasons;
 } report_t;
 
+/* The figures; nodes' capacity counts only while they were there (the
+ * node timeline in in->usage, presence.h). 0, or -1 out of memory. */
 int report_compute(const report_input_t *in, report_t *out);
+/* The node timeline of in, indexed by node (presence.h; free with
+ * presence_destroy); NULL out of memory. */
+presence_t *report_presence(const report_input_t *in);
 void report_fini(report_t *r);
 
 void report_print_text(FILE *f, const report_input_t *in, const report_t *r);

@@ -1,12 +1,15 @@
 /* cairn report --svg: GPUs over time per model, allocated (solid) and used
  * (dashed, where measured), with the GPUs waiting tasks wanted overlaid
- * (red) and the capacity (grey). A plain SVG 1.1 document. */
+ * (red) and the capacity over time (grey steps: each node's GPUs while it
+ * was there, by the node timeline). A plain SVG 1.1 document. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cluster/presence.h"
 #include "cluster/report.h"
+#include "common/grow.h"
 
 #define BUCKETS 120
 #define W 960
@@ -51,6 +54,111 @@ static void spread(double *buckets, int64_t from, int64_t width, int64_t a, int6
         if (hi > lo)
             buckets[i] += v * (double)(hi - lo) / (double)width;
     }
+}
+
+/* The GPUs there over time, as steps: +gpus when a node comes, -gpus when
+ * it goes (presence.h). */
+typedef struct step {
+    int64_t t;
+    double delta;
+} step_t;
+
+typedef struct steps {
+    step_t *v;
+    size_t n, cap;
+    double gpus;
+    bool oom;
+} steps_t;
+
+static void step_add(steps_t *s, int64_t t, double delta)
+{
+    if (CAIRN_GROW(s->v, s->cap, s->n + 1) < 0) {
+        s->oom = true;
+        return;
+    }
+    s->v[s->n++] = (step_t){t, delta};
+}
+
+static void steps_cb(int64_t a, int64_t b, void *arg)
+{
+    steps_t *s = arg;
+    step_add(s, a, s->gpus);
+    step_add(s, b, -s->gpus);
+}
+
+static int cmp_step(const void *a, const void *b)
+{
+    const step_t *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->delta < y->delta ? -1 : x->delta > y->delta; /* exact sums whatever the order */
+}
+
+/* Every node's GPUs while it was there, sorted by time; -1 out of memory. */
+static int capacity_steps(const report_input_t *in, steps_t *s)
+{
+    presence_t *p = report_presence(in);
+    if (!p)
+        return -1;
+    for (size_t k = 0; in->nodes && k < in->nodes->n_nodes; k++) {
+        const Cairn__NodeInfo *n = in->nodes->nodes[k];
+        s->gpus = (double)n->n_gpus;
+        if (n->n_gpus)
+            presence_spans(p, n->name, in->from_ms, in->to_ms, steps_cb, s);
+    }
+    presence_destroy(p);
+    if (s->oom)
+        return -1;
+    if (s->n)
+        qsort(s->v, s->n, sizeof(*s->v), cmp_step);
+    return 0;
+}
+
+/* The most GPUs there at once. */
+static double capacity_max(const steps_t *s)
+{
+    double v = 0, most = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        v += s->v[i].delta;
+        if (i + 1 == s->n || s->v[i + 1].t != s->v[i].t)
+            most = fmax(most, v);
+    }
+    return most;
+}
+
+static double x_of(const report_input_t *in, int64_t t)
+{
+    double pw = (double)(W - LEFT - RIGHT);
+    return LEFT + pw * (double)(t - in->from_ms) / (double)(in->to_ms - in->from_ms);
+}
+
+static double y_of(double v, double ymax)
+{
+    double ph = (double)(H - TOP - BOTTOM);
+    return TOP + ph - (ymax > 0 ? v / ymax : 0) * ph;
+}
+
+/* The capacity as a step line: flat while the nodes there stay the same,
+ * a vertical step at each time one comes or goes. */
+static void capacity_line(FILE *f, const report_input_t *in, const steps_t *s, double ymax)
+{
+    fprintf(f, "  <polyline id=\"capacity\" fill=\"none\" stroke=\"#999\" stroke-width=\"2\" "
+               "stroke-dasharray=\"2,4\" points=\"");
+    double v = 0;
+    size_t i = 0;
+    for (; i < s->n && s->v[i].t <= in->from_ms; i++)
+        v += s->v[i].delta;
+    fprintf(f, "%.1f,%.1f", x_of(in, in->from_ms), y_of(v, ymax));
+    while (i < s->n && s->v[i].t < in->to_ms) {
+        int64_t t = s->v[i].t;
+        double was = v;
+        for (; i < s->n && s->v[i].t == t; i++)
+            v += s->v[i].delta;
+        if (fabs(v - was) > 1e-9)
+            fprintf(f, " %.1f,%.1f %.1f,%.1f", x_of(in, t), y_of(was, ymax), x_of(in, t),
+                    y_of(v, ymax));
+    }
+    fprintf(f, " %.1f,%.1f\"/>\n", x_of(in, in->to_ms), y_of(v, ymax));
 }
 
 static void polyline(FILE *f, const double *v, double ymax, const char *colour, const char *dash,
@@ -122,9 +230,15 @@ int report_print_svg(FILE *f, const report_input_t *in, const report_t *r)
         if (c->shape[0])
             spread(demand, in->from_ms, width, c->time_ms - c->span_ms, c->time_ms, c->gpus_wanted);
     }
-    double capacity = 0, ymax = 1;
-    for (size_t m = 0; m < nm; m++)
-        capacity += r->models[m].gpus;
+    steps_t cap = {0};
+    if (capacity_steps(in, &cap) < 0) {
+        free(cap.v);
+        free(alloc);
+        free(used);
+        free(measured);
+        return -1;
+    }
+    double capacity = capacity_max(&cap), ymax = 1;
     for (int b = 0; b < BUCKETS; b++) {
         double total = 0;
         for (size_t m = 0; m < nm; m++)
@@ -174,14 +288,11 @@ int report_print_svg(FILE *f, const report_input_t *in, const report_t *r)
             "text-anchor=\"middle\">GPUs</text>\n",
             TOP + ph / 2, TOP + ph / 2);
     /* series */
-    double cap[BUCKETS];
-    for (int b = 0; b < BUCKETS; b++)
-        cap[b] = capacity;
-    polyline(f, cap, ymax, "#999", "2,4", "capacity");
+    capacity_line(f, in, &cap, ymax);
     polyline(f, demand, ymax, "#d62728", NULL, "waiting-demand");
     int ly = TOP + 10;
     fprintf(f,
-            "  <text x=\"%d\" y=\"%d\" fill=\"#999\">capacity (%.0f GPUs)</text>\n"
+            "  <text x=\"%d\" y=\"%d\" fill=\"#999\">capacity (at most %.0f GPUs)</text>\n"
             "  <text x=\"%d\" y=\"%d\" fill=\"#d62728\">GPUs wanted by waiting tasks</text>\n",
             W - RIGHT + 12, ly, capacity, W - RIGHT + 12, ly + 18);
     ly += 36;
@@ -200,6 +311,7 @@ int report_print_svg(FILE *f, const report_input_t *in, const report_t *r)
         ly += 18;
     }
     fprintf(f, "</svg>\n");
+    free(cap.v);
     free(alloc);
     free(used);
     free(measured);

@@ -55,6 +55,8 @@ static const struct msg_entry msg_table[] = {
     {CAIRN_MSG_ACCOUNTING_REPLY, "accounting_reply", &cairn__accounting_reply__descriptor, LISTS},
     {CAIRN_MSG_USAGE, "usage", &cairn__usage_request__descriptor, SMALL},
     {CAIRN_MSG_USAGE_REPLY, "usage_reply", &cairn__usage_reply__descriptor, LISTS},
+    {CAIRN_MSG_NODE_RM, "node_remove", &cairn__node_remove_request__descriptor, SMALL},
+    {CAIRN_MSG_NODE_RM_REPLY, "node_remove_reply", &cairn__node_remove_reply__descriptor, SMALL},
     {CAIRN_MSG_ACK, "ack", &cairn__ack__descriptor, SMALL},
     {CAIRN_MSG_ERROR, "error", &cairn__error_reply__descriptor, SMALL},
     {CAIRN_MSG_BATCH, "batch", &cairn__batch__descriptor, LISTS},

@@ -56,6 +56,8 @@ int batch_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec
     sched_attempt_info_t ai;
     if (ev->type == SCHED_EV_FINISH && sched_attempt_get(d->core, ev->u.finish.attempt, &ai) == 0)
         lazy = ai.next != 0;
+    timeline_mark_t tm;
+    timeline_mark(d->core, ev, &tm);
     int rc = sched_apply(d->core, ev, err);
     if (rc < 0)
         return rc;
@@ -66,7 +68,8 @@ int batch_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec
     size_t len = 0;
     cairn_error_t jerr = {{0}};
     if (journal_event_pack(ev, js, seed, &buf, &len) < 0 ||
-        journal_append(d->st->journal, buf, len, &jerr) < 0) {
+        journal_append(d->st->journal, buf, len, &jerr) < 0 ||
+        timeline_note(d->st->timeline, d->core, ev, &tm, &jerr) < 0) {
         /* the commit will fail and the state be reloaded */
         cairn_log(d->log, CAIRN_LOG_ERROR, "journal append failed: %s", jerr.text);
         batch_fail(d, jerr.text);

@@ -57,6 +57,7 @@ HANDLER(clients_audit, Cairn__AuditRequest, cairn__audit_request__descriptor)
 HANDLER(clients_provenance, Cairn__ProvenanceRequest, cairn__provenance_request__descriptor)
 HANDLER(clients_accounting, Cairn__AccountingRequest, cairn__accounting_request__descriptor)
 HANDLER(clients_usage, Cairn__UsageRequest, cairn__usage_request__descriptor)
+HANDLER(clients_node_remove, Cairn__NodeRemoveRequest, cairn__node_remove_request__descriptor)
 
 static const struct {
     cairn_msg_type_t type;
@@ -74,6 +75,7 @@ static const struct {
     {CAIRN_MSG_PROVENANCE, clients_provenance_entry},
     {CAIRN_MSG_ACCOUNTING, clients_accounting_entry},
     {CAIRN_MSG_USAGE, clients_usage_entry},
+    {CAIRN_MSG_NODE_RM, clients_node_remove_entry},
 };
 
 /* Handle a request from (signed_user: the CN of the certificate that

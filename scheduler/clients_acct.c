@@ -252,6 +252,7 @@ typedef struct usage_job {
     sched_daemon_t *d;
     cairn_peer_t from;
     int64_t since, until;
+    bool timeline_only;
     uint8_t *reply;
     size_t reply_len;
     char error[256];
@@ -263,9 +264,11 @@ static void usage_work(const reader_stores_t *st, void *arg)
     usage_job_t *j = arg;
     Cairn__UsageReply rep = CAIRN__USAGE_REPLY__INIT;
     cairn_error_t err = {{0}};
-    if (usage_query(st->usage, j->since, j->until, &rep, &err) < 0 ||
+    if ((!j->timeline_only && usage_query(st->usage, j->since, j->until, &rep, &err) < 0) ||
+        timeline_query(st->timeline, j->since, j->until, &rep, &err) < 0 ||
         cairn_msg_encode(CAIRN_MSG_USAGE_REPLY, &rep.base, &j->reply, &j->reply_len, &err) < 0)
         snprintf(j->error, sizeof(j->error), "%s", err.text);
+    timeline_reply_fini(&rep);
     usage_reply_fini(&rep);
 }
 
@@ -286,7 +289,11 @@ void clients_usage(sched_daemon_t *d, const client_req_t *rq, const Cairn__Usage
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
         return;
     }
-    *j = (usage_job_t){.d = d, .from = *from, .since = q->since_ms, .until = q->until_ms};
+    *j = (usage_job_t){.d = d,
+                       .from = *from,
+                       .since = q->since_ms,
+                       .until = q->until_ms,
+                       .timeline_only = q->timeline_only};
     cairn_error_t err = {{0}};
     if (usage_flush(d->st->usage, &err) < 0)
         cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);

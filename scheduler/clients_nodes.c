@@ -1,5 +1,5 @@
 /* Node requests: the nodes with their state, cores, GPUs and what runs
- * on them; drains by administrators. */
+ * on them; drains and removals by administrators. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,17 +9,10 @@
 
 static Cairn__NodeState node_state(sched_daemon_t *d, uint32_t n, uint32_t running)
 {
-    switch (sched_node_state(d->core, n)) {
-    case SCHED_NODE_UP:
-        return CAIRN__NODE_STATE__NODE_STATE_UP;
-    case SCHED_NODE_DRAINING:
-        return running ? CAIRN__NODE_STATE__NODE_STATE_DRAINING
-                       : CAIRN__NODE_STATE__NODE_STATE_DRAINED;
-    case SCHED_NODE_RETURNING:
-        return CAIRN__NODE_STATE__NODE_STATE_RETURNING;
-    default:
-        return CAIRN__NODE_STATE__NODE_STATE_DOWN;
-    }
+    sched_node_state_t st = sched_node_state(d->core, n);
+    if (st == SCHED_NODE_DRAINING && !running)
+        return CAIRN__NODE_STATE__NODE_STATE_DRAINED;
+    return timeline_wire_state(st);
 }
 
 static int cmp_names(const void *a, const void *b, void *arg)
@@ -132,6 +125,9 @@ void clients_nodes(sched_daemon_t *d, const client_req_t *rq, const Cairn__Nodes
             bool want = r->n_names == 0;
             for (size_t k = 0; k < r->n_names && !want; k++)
                 want = strcmp(r->names[k], sched_node_name(d->core, order[i])) == 0;
+            /* a removed node only when asked for them */
+            if (sched_node_state(d->core, order[i]) == SCHED_NODE_REMOVED && !r->removed)
+                want = false;
             Cairn__NodeInfo *ni = want ? node_msg(d, order[i], &f) : NULL;
             if (ni)
                 rep.nodes[rep.n_nodes++] = ni;
@@ -141,27 +137,50 @@ void clients_nodes(sched_daemon_t *d, const client_req_t *rq, const Cairn__Nodes
     clients_frees_fini(&f);
 }
 
+/* The node named name, not removed; when there is none the client was
+ * told. */
+static bool node_find(sched_daemon_t *d, const client_req_t *rq, const char *name, uint32_t *node)
+{
+    if (!name || sched_node_find(d->core, name, node) < 0) {
+        clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "no node '%s'",
+                      name ? name : "");
+        return false;
+    }
+    if (sched_node_state(d->core, *node) == SCHED_NODE_REMOVED) {
+        clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
+                      "no node '%s': it was removed (a worker registering under that name "
+                      "joins as a new node)",
+                      name);
+        return false;
+    }
+    return true;
+}
+
+/* May the client manage nodes (verb: "drain")? Answers the refusal
+ * itself when not. */
+static bool may_manage(sched_daemon_t *d, const client_req_t *rq, const char *verb,
+                       const char *node)
+{
+    const client_id_t *id = &rq->id;
+    if (access_is_admin(d->cfg.admins, id))
+        return true;
+    cairn_log(d->log, CAIRN_LOG_INFO, "refused: %s %s may not %s node %s",
+              id->anonymous ? "anonymous client" : "user", id->name, verb, node ? node : "");
+    clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+                  "%s %s may not %s node %s: only administrators may",
+                  id->anonymous ? "anonymous client" : "user", id->name, verb, node ? node : "");
+    return false;
+}
+
 void clients_drain(sched_daemon_t *d, const client_req_t *rq, const Cairn__DrainRequest *r)
 {
     const cairn_peer_t *from = rq->from;
     const client_id_t *id = &rq->id;
     uint32_t node;
-    if (!access_is_admin(d->cfg.admins, id)) {
-        const char *verb = r->drain ? "drain" : "undrain";
-        cairn_log(d->log, CAIRN_LOG_INFO, "refused: %s %s may not %s node %s",
-                  id->anonymous ? "anonymous client" : "user", id->name, verb,
-                  r->node ? r->node : "");
-        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
-                      "%s %s may not %s node %s: only administrators may",
-                      id->anonymous ? "anonymous client" : "user", id->name, verb,
-                      r->node ? r->node : "");
+    if (!may_manage(d, rq, r->drain ? "drain" : "undrain", r->node))
         return;
-    }
-    if (!r->node || sched_node_find(d->core, r->node, &node) < 0) {
-        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "no node '%s'",
-                      r->node ? r->node : "");
+    if (!node_find(d, rq, r->node, &node))
         return;
-    }
     /* a drain holds whatever the node's presence (a node drained while
      * down or away takes nothing when it comes back); draining again with
      * another reason records the new reason */
@@ -188,4 +207,51 @@ void clients_drain(sched_daemon_t *d, const client_req_t *rq, const Cairn__Drain
     rep.state = node_state(d, node, rep.running_attempts + rep.queued_attempts);
     clients_reply(d, from, CAIRN_MSG_DRAIN_REPLY, &rep.base);
     clients_frees_fini(&f);
+}
+
+void clients_node_remove(sched_daemon_t *d, const client_req_t *rq,
+                         const Cairn__NodeRemoveRequest *r)
+{
+    uint32_t node;
+    if (!may_manage(d, rq, "remove", r->node) || !node_find(d, rq, r->node, &node))
+        return;
+    frees_t f = {0};
+    uint64_t *ids;
+    uint32_t queued;
+    size_t running = node_running(d, node, &ids, &queued, &f);
+    clients_frees_fini(&f);
+    if (running || queued) {
+        clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION,
+                      "node %s has %zu attempt%s running and %u queued: drain it (cairn drain "
+                      "%s) and wait for them to end, or cancel them; then remove it",
+                      r->node, running, running == 1 ? "" : "s", queued, r->node);
+        return;
+    }
+    node_link_t *l = nodes_link(d->nodes, d->core, node);
+    if (l && l->pipe) {
+        clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION,
+                      "node %s is connected: stop its worker first (a worker that is still "
+                      "connected would join again at once)",
+                      r->node);
+        return;
+    }
+    char was[32];
+    snprintf(was, sizeof(was), "%s", sched_node_state_name(sched_node_state(d->core, node)));
+    sched_event_t ev = {.type = SCHED_EV_NODE_REMOVE, .time_ms = cairn_wall_ms()};
+    ev.u.node_remove.node = node;
+    cairn_error_t err = {{0}};
+    if (batch_apply(d, &ev, NULL, 0, &err) < 0) {
+        clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION, "%s",
+                      err.text);
+        return;
+    }
+    if (l)
+        l->npending = 0;
+    cairn_log(d->log, CAIRN_LOG_INFO, "node %s removed (it was %s)", r->node, was);
+    char target[300];
+    snprintf(target, sizeof(target), "node %.255s", r->node);
+    batch_audit(d, rq->id.name, "node_remove", target, "was=%s", was);
+    Cairn__NodeRemoveReply rep = CAIRN__NODE_REMOVE_REPLY__INIT;
+    rep.node_id = node + 1;
+    clients_reply(d, rq->from, CAIRN_MSG_NODE_RM_REPLY, &rep.base);
 }

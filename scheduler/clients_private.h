@@ -77,6 +77,8 @@ void clients_list(sched_daemon_t *d, const client_req_t *rq, const Cairn__ListJo
 /* clients_nodes.c */
 void clients_nodes(sched_daemon_t *d, const client_req_t *rq, const Cairn__NodesRequest *r);
 void clients_drain(sched_daemon_t *d, const client_req_t *rq, const Cairn__DrainRequest *r);
+void clients_node_remove(sched_daemon_t *d, const client_req_t *rq,
+                         const Cairn__NodeRemoveRequest *r);
 /* clients_audit.c */
 void clients_audit(sched_daemon_t *d, const client_req_t *rq, const Cairn__AuditRequest *r);
 /* clients_prov.c */

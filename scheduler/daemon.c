@@ -579,6 +579,9 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, cairn
         goto fail;
     d->h.last_tick_ms = uv_now(loop);
     d->started_ms = nodes_listen_now(d->nodes);
+    /* the timeline starts from the nodes as they are, before they return */
+    if ((rc = timeline_backfill(d->st->timeline, d->core, cairn_wall_ms(), err)) < 0)
+        goto fail;
     mark_returning(d);
     if ((rc = open_endpoints(d, err)) < 0 || (rc = audit_config(d, err)) < 0)
         goto fail;

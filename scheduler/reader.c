@@ -96,6 +96,7 @@ static void stores_close(reader_t *r)
     prov_close(r->st.prov);
     usage_close(r->st.usage);
     audit_close(r->st.audit);
+    timeline_close(r->st.timeline);
     journal_close(r->j);
     memset(&r->st, 0, sizeof(r->st));
     r->j = NULL;
@@ -123,7 +124,8 @@ int reader_open(uv_loop_t *loop, const char *path, reader_t **out, cairn_error_t
         (rc = history_open(r->j, &r->st.history, err)) < 0 ||
         (rc = prov_open(r->j, &r->st.prov, err)) < 0 ||
         (rc = usage_open(r->j, &r->st.usage, err)) < 0 ||
-        (rc = audit_open(r->j, &r->st.audit, err)) < 0)
+        (rc = audit_open(r->j, &r->st.audit, err)) < 0 ||
+        (rc = timeline_open(r->j, &r->st.timeline, err)) < 0)
         goto fail;
     if (uv_async_init(loop, &r->async, async_cb) < 0) {
         rc = errcode(err, -ENOMEM, "reader: cannot make its wake-up handle");

@@ -18,6 +18,7 @@
 #include "scheduler/audit.h"
 #include "scheduler/history.h"
 #include "scheduler/provenance.h"
+#include "scheduler/timeline.h"
 #include "scheduler/usage.h"
 
 typedef struct reader reader_t;
@@ -28,6 +29,7 @@ typedef struct reader_stores {
     prov_t *prov;
     usage_t *usage;
     audit_t *audit;
+    timeline_t *timeline;
 } reader_stores_t;
 
 /* On the reader thread. */

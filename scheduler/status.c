@@ -23,7 +23,7 @@ static void histogram(cairn_buf_t *b, const char *name, const char *help, const 
 
 void status_render(sched_daemon_t *d, char **prom, char **json)
 {
-    uint64_t tasks[8] = {0}, nodes[3] = {0}, gpus_total = 0, gpus_free = 0, cores_total = 0,
+    uint64_t tasks[8] = {0}, nodes[4] = {0}, gpus_total = 0, gpus_free = 0, cores_total = 0,
              cores_free = 0, queued = 0;
     uint32_t njobs = sched_job_count(d->core), jobs_done = 0;
     for (uint32_t j = 1; j <= njobs; j++) {
@@ -40,8 +40,12 @@ void status_render(sched_daemon_t *d, char **prom, char **json)
     uint32_t nn = sched_node_count(d->core);
     for (uint32_t n = 0; n < nn; n++) {
         sched_node_usage_t u;
+        if (sched_node_state(d->core, n) == SCHED_NODE_REMOVED)
+            continue; /* forgotten: counted nowhere */
         sched_node_usage(d->core, n, &u);
-        nodes[sched_node_state(d->core, n) % 3]++;
+        /* up, draining, down or returning: a node not back since a
+         * restart is returning, not up */
+        nodes[sched_node_state(d->core, n) % 4]++;
         gpus_total += u.ngpus;
         cores_total += u.ncores;
         if (sched_node_state(d->core, n) != SCHED_NODE_DOWN) {
@@ -64,7 +68,7 @@ void status_render(sched_daemon_t *d, char **prom, char **json)
         "cairn_jobs{state=\"active\"} %u\ncairn_jobs{state=\"ended\"} %u\n",
         njobs - jobs_done, jobs_done);
     cairn_buf_printf(&b, "# HELP cairn_nodes Nodes by state.\n# TYPE cairn_nodes gauge\n");
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s < 4; s++)
         cairn_buf_printf(&b, "cairn_nodes{state=\"%s\"} %llu\n",
                          sched_node_state_name((sched_node_state_t)s),
                          (unsigned long long)nodes[s]);
@@ -118,11 +122,11 @@ void status_render(sched_daemon_t *d, char **prom, char **json)
         }
     }
     json_t *doc = json_pack(
-        "{s:I, s:I, s:o, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:I, s:I, s:b}", "jobs",
+        "{s:I, s:I, s:o, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:I, s:I, s:b}", "jobs",
         (json_int_t)njobs, "jobs_ended", (json_int_t)jobs_done, "tasks", by_state, "nodes", "up",
         (json_int_t)nodes[0], "draining", (json_int_t)nodes[1], "down", (json_int_t)nodes[2],
-        "gpus", "total", (json_int_t)gpus_total, "free", (json_int_t)gpus_free, "placements",
-        (json_int_t)d->stats.placements, "journal_entries",
+        "returning", (json_int_t)nodes[3], "gpus", "total", (json_int_t)gpus_total, "free",
+        (json_int_t)gpus_free, "placements", (json_int_t)d->stats.placements, "journal_entries",
         (json_int_t)journal_count(d->st->journal), "degraded", d->batch.degraded);
     *json = cairn_json_text(doc, CAIRN_JSON_LINE);
 }

@@ -9,6 +9,7 @@
 #include "scheduler/history.h"
 #include "scheduler/journal.h"
 #include "scheduler/provenance.h"
+#include "scheduler/timeline.h"
 #include "scheduler/usage.h"
 
 typedef struct stores {
@@ -18,6 +19,8 @@ typedef struct stores {
     cache_t *cache;     /* cached results (cache.h) */
     usage_t *usage;     /* usage over time (usage.h) */
     history_t *history; /* ended attempts' records (history.h) */
+    /* nodes' presence over time (timeline.h) */
+    timeline_t *timeline;
 } stores_t;
 
 /* Open (creating) the database at path and every store in it. */

@@ -92,6 +92,13 @@ static void reconcile(sched_daemon_t *d, uint32_t node, const Cairn__Register *r
     free(seen);
 }
 
+/* Whether a node is down or removed: no worker is it now. */
+static bool node_gone(const sched_daemon_t *d, uint32_t node)
+{
+    sched_node_state_t st = sched_node_state(d->core, node);
+    return st == SCHED_NODE_DOWN || st == SCHED_NODE_REMOVED;
+}
+
 /* A node's identity when it proved a certificate: this, then the CN. */
 #define CERT_IDENT "certificate CN="
 
@@ -216,7 +223,7 @@ static bool ident_may_take(sched_daemon_t *d, const char *name, const char *iden
     node_link_t *l;
     if (sched_node_find(d->core, name, &node) < 0 || !(l = nodes_link(d->nodes, d->core, node)) ||
         !l->ident[0] || !strcmp(l->ident, ident) || (peer[0] && !strcmp(l->ident, peer)) ||
-        sched_node_state(d->core, node) == SCHED_NODE_DOWN)
+        node_gone(d, node))
         return true;
     errcode(err, -EEXIST,
             "node %.64s is the worker at %.80s, not down yet: one at %.80s may take the name "
@@ -288,11 +295,10 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     if (sched_node_find(d->core, reg->node_name, &node) == 0 &&
         !takes_over(d, nodes_link(d->nodes, d->core, node), from, reg->node_name, ident, &err))
         goto refuse;
-    /* a node that is new, or was down, joins (audited); one that
-     * reconnects while up (a scheduler restart, a blip) does not */
+    /* a node that is new, or was down or removed, joins (audited); one
+     * that reconnects while up (a scheduler restart, a blip) does not */
     uint32_t known;
-    bool joins = sched_node_find(d->core, reg->node_name, &known) != 0 ||
-                 sched_node_state(d->core, known) == SCHED_NODE_DOWN;
+    bool joins = sched_node_find(d->core, reg->node_name, &known) != 0 || node_gone(d, known);
     sched_event_t ev = {.type = SCHED_EV_NODE_ADD, .time_ms = cairn_wall_ms()};
     ev.u.node_add = *node_desc_core(cn);
     if (batch_apply(d, &ev, NULL, 0, &err) < 0)
@@ -495,7 +501,7 @@ void workers_check_silence(sched_daemon_t *d)
     int64_t now = nodes_listen_now(d->nodes);
     uint32_t n = sched_node_count(d->core);
     for (uint32_t i = 0; i < n; i++) {
-        if (sched_node_state(d->core, i) == SCHED_NODE_DOWN)
+        if (node_gone(d, i))
             continue;
         node_link_t *l = nodes_link(d->nodes, d->core, i);
         if (!l)

@@ -230,7 +230,8 @@ int sched_node_find(const sched_t *s, const char *name, uint32_t *id)
 /* The effective state from presence and drain (cluster.h). */
 static void node_state_derive(sched_node_t *n)
 {
-    if (n->presence == SCHED_NODE_DOWN || n->presence == SCHED_NODE_RETURNING)
+    if (n->presence == SCHED_NODE_DOWN || n->presence == SCHED_NODE_RETURNING ||
+        n->presence == SCHED_NODE_REMOVED)
         n->state = n->presence;
     else
         n->state = n->drained ? SCHED_NODE_DRAINING : SCHED_NODE_UP;
@@ -331,6 +332,8 @@ int cluster_node_set_state(sched_t *s, uint32_t node, sched_node_state_t st, con
         return errcode(err, SCHED_ENOENT, "unknown node %u", node);
     sched_node_t *n = &s->nodes[node];
     char *why = NULL;
+    if (n->presence == SCHED_NODE_REMOVED)
+        return errcode(err, SCHED_EINVAL, "node %s was removed", n->name);
     switch (st) {
     case SCHED_NODE_DRAINING: /* drain (again: the newest reason counts) */
         if (reason && *reason && !(why = xstrdup(reason)))
@@ -358,6 +361,49 @@ int cluster_node_set_state(sched_t *s, uint32_t node, sched_node_state_t st, con
     node_state_derive(n);
     cluster_index_update(s, n);
     return 0;
+}
+
+int cluster_node_remove(sched_t *s, uint32_t node, cairn_error_t *err)
+{
+    if (node >= s->nnodes)
+        return errcode(err, SCHED_ENOENT, "unknown node %u", node);
+    sched_node_t *n = &s->nodes[node];
+    if (n->presence == SCHED_NODE_REMOVED)
+        return errcode(err, SCHED_EINVAL, "node %s was removed already", n->name);
+    size_t busy = sched_node_attempts(s, node, NULL, 0);
+    if (busy || !node_idle(n))
+        return errcode(err, SCHED_ECONFLICT,
+                       "node %s has %zu attempt%s running or queued: drain it and wait for "
+                       "them to end (or cancel them), then remove it",
+                       n->name, busy, busy == 1 ? "" : "s");
+    free(n->drain_reason);
+    n->drain_reason = NULL;
+    n->drained = false;
+    n->presence = SCHED_NODE_REMOVED;
+    node_state_derive(n);
+    cluster_index_update(s, n);
+    return 0;
+}
+
+int cluster_node_back(sched_t *s, uint32_t node, cairn_error_t *err)
+{
+    if (node >= s->nnodes)
+        return errcode(err, SCHED_ENOENT, "unknown node %u", node);
+    sched_node_t *n = &s->nodes[node];
+    if (n->presence == SCHED_NODE_REMOVED)
+        return errcode(err, SCHED_EINVAL, "node %s was removed", n->name);
+    n->presence = SCHED_NODE_UP;
+    node_state_derive(n);
+    cluster_index_update(s, n);
+    return 0;
+}
+
+size_t cluster_nodes_known(const sched_t *s)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->nnodes; i++)
+        k += s->nodes[i].presence != SCHED_NODE_REMOVED;
+    return k;
 }
 
 /* --- allocations -------------------------------------------------------- */

@@ -21,16 +21,24 @@
  *   - whether an operator drained it (with a reason), which survives the
  *     node going down and coming back, and scheduler restarts, until an
  *     undrain.
- * sched_node_state() gives the effective state: down and returning first,
- * then draining; only an up node takes new work.
+ * sched_node_state() gives the effective state: down, returning and
+ * removed first, then draining; only an up node takes new work.
  *
  * As an event (SCHED_EV_NODE_STATE): DRAINING drains, UP undrains, DOWN
- * and RETURNING set the presence (a NODE_ADD makes it up again). */
+ * and RETURNING set the presence (a NODE_ADD makes it up again).
+ *
+ * REMOVED is a presence set by SCHED_EV_NODE_REMOVE alone, on a node with
+ * no attempt running or queued there: an operator forgot it. The node
+ * stays as a tombstone (its id, name and hardware: no other id moves, and
+ * replay is unchanged) that takes no work, is no capacity and no longer
+ * drained. A NODE_ADD under its name makes it a node again, as one that
+ * joins: its hardware as it registers now, not drained. */
 typedef enum sched_node_state {
     SCHED_NODE_UP = 0,
     SCHED_NODE_DRAINING = 1,  /* runs what it has, takes nothing new */
     SCHED_NODE_DOWN = 2,      /* lost: its running attempts are node-lost */
     SCHED_NODE_RETURNING = 3, /* not back since a scheduler restart */
+    SCHED_NODE_REMOVED = 4,   /* forgotten (SCHED_EV_NODE_REMOVE) */
 } sched_node_state_t;
 
 /* One GPU as reported by a worker. Strings may be NULL when unknown. */

@@ -121,6 +121,8 @@ static void explain_resources(cairn_buf_t *b, const sched_t *s, const sched_job_
     uint32_t count[FIT_NREASONS] = {0};
     int resv_by = -1;
     for (size_t n = 0; n < s->nnodes; n++) {
+        if (cluster_node_gone(&s->nodes[n]))
+            continue;
         fit_reason_t r = fit_node(&s->nodes[n], c);
         if (r == FIT_OK && n < s->resv_of_cap && s->resv_of[n]) {
             const sched_reservation_t *rv = &s->resv[s->resv_of[n] - 1];
@@ -133,7 +135,7 @@ static void explain_resources(cairn_buf_t *b, const sched_t *s, const sched_job_
         }
         count[r]++;
     }
-    if (s->nnodes == 0) {
+    if (cluster_nodes_known(s) == 0) {
         cairn_buf_printf(b, "waiting for resources: no nodes have registered yet");
         return;
     }

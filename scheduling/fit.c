@@ -95,7 +95,7 @@ fit_reason_t fit_node_capacity(const sched_node_t *n, const task_class_t *c)
 
 fit_reason_t fit_node(const sched_node_t *n, const task_class_t *c)
 {
-    if (n->state == SCHED_NODE_DOWN)
+    if (n->state == SCHED_NODE_DOWN || n->state == SCHED_NODE_REMOVED)
         return FIT_DOWN;
     if (n->state == SCHED_NODE_DRAINING)
         return FIT_DRAINING;

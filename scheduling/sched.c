@@ -70,6 +70,11 @@ static int apply_node_state(sched_t *s, const sched_event_t *ev, cairn_error_t *
     return rc;
 }
 
+static int apply_node_remove(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
+{
+    return cluster_node_remove(s, ev->u.node_remove.node, err);
+}
+
 static int apply_submit(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
 {
     return job_submit(s, &ev->u.submit, ev->time_ms, err);
@@ -89,6 +94,7 @@ static const struct {
     {SCHED_EV_START, "start", attempt_start},
     {SCHED_EV_FINISH, "finish", attempt_finish},
     {SCHED_EV_CANCEL, "cancel", job_cancel},
+    {SCHED_EV_NODE_REMOVE, "node-remove", apply_node_remove},
 };
 
 const char *sched_event_type_name(sched_event_type_t t)
@@ -127,7 +133,7 @@ const char *sched_task_state_word(sched_task_state_t st)
 
 const char *sched_node_state_name(sched_node_state_t st)
 {
-    static const char *const names[] = {"up", "draining", "down", "returning"};
+    static const char *const names[] = {"up", "draining", "down", "returning", "removed"};
     return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
 }
 

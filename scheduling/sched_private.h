@@ -53,7 +53,7 @@ typedef struct sched_node {
     uint32_t id;
     char *name;
     sched_node_state_t state;    /* effective: derived from the two below */
-    sched_node_state_t presence; /* UP, RETURNING or DOWN */
+    sched_node_state_t presence; /* UP, RETURNING, DOWN or REMOVED */
     bool drained;                /* by an operator, until undrained */
     char *drain_reason;          /* NULL when not drained or none given */
     uint32_t nnuma, ncores, ngpus, nlabels, ngroups;
@@ -73,6 +73,12 @@ typedef struct sched_node {
     /* index bucket the node sits in, or -1 when not indexed */
     int bucket_g, bucket_c;
 } sched_node_t;
+
+/* A removed node (a tombstone: cluster.h): in no count of the cluster. */
+static inline bool cluster_node_gone(const sched_node_t *n)
+{
+    return n->presence == SCHED_NODE_REMOVED;
+}
 
 /* Nodes that are up, bucketed by (free GPUs, free cores); each bucket is a
  * bitset over node ids so iteration is in id order (deterministic). */
@@ -282,6 +288,16 @@ static inline sched_task_t *task_at(const sched_t *s, task_ref_t r)
 int cluster_node_add(sched_t *s, const sched_node_desc_t *d, cairn_error_t *err);
 int cluster_node_set_state(sched_t *s, uint32_t node, sched_node_state_t st, const char *reason,
                            cairn_error_t *err);
+/* Forget an idle node (SCHED_EV_NODE_REMOVE; cluster.h): SCHED_ENOENT,
+ * SCHED_EINVAL (removed already) or SCHED_ECONFLICT (attempts run or wait
+ * there), nothing changed. */
+int cluster_node_remove(sched_t *s, uint32_t node, cairn_error_t *err);
+/* The simulation's node back (sim.h): up again with the hardware it had,
+ * its drain as it was, its attempts kept (as a NODE_ADD of the same
+ * hardware does). SCHED_ENOENT or SCHED_EINVAL (removed). */
+int cluster_node_back(sched_t *s, uint32_t node, cairn_error_t *err);
+/* Nodes that were not removed: what validation and explanations count. */
+size_t cluster_nodes_known(const sched_t *s);
 int cluster_alloc_check(const sched_t *s, const sched_alloc_desc_t *a, cairn_error_t *err);
 void cluster_alloc_take(sched_t *s, const sched_alloc_desc_t *a);
 void cluster_alloc_release(sched_t *s, const sched_alloc_desc_t *a);

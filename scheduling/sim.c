@@ -96,6 +96,7 @@ void sched_sim_destroy(sched_sim_t *sim)
         free(sim->cl.gpu_model[i]);
     free(sim->cl.gpu_model);
     free(sim->cl.ngpus);
+    free(sim->cl.changes);
     for (size_t i = 0; i < sim->cl.nmodels; i++)
         free(sim->cl.models[i]);
     free(sim->cl.models);
@@ -166,6 +167,24 @@ int sched_sim_node_add(sched_sim_t *sim, const sched_node_desc_t *d, cairn_error
     sim->cl.gpu_model[sim->cl.nnodes] = models;
     sim->cl.ngpus[sim->cl.nnodes] = (uint32_t)(d->ngpus > 0 ? d->ngpus : 0);
     sim->cl.nnodes++;
+    return 0;
+}
+
+int sched_sim_node_state(sched_sim_t *sim, uint32_t node, int64_t t_ms, sched_node_state_t st,
+                         cairn_error_t *err)
+{
+    if (sim->ran)
+        return errcode(err, SCHED_EINVAL, "simulation: node states must be given before the run");
+    if (node >= sim->cl.nnodes)
+        return errcode(err, SCHED_ENOENT, "simulation: no node %u", node);
+    if (st != SCHED_NODE_UP && st != SCHED_NODE_DRAINING && st != SCHED_NODE_RETURNING &&
+        st != SCHED_NODE_DOWN)
+        return errcode(err, SCHED_EINVAL, "simulation: node state %d", (int)st);
+    if (sim->cl.nchanges && t_ms < sim->cl.changes[sim->cl.nchanges - 1].t)
+        return errcode(err, SCHED_EINVAL, "simulation: node changes must come in time order");
+    if (CAIRN_GROW(sim->cl.changes, sim->cl.changes_cap, sim->cl.nchanges + 1) < 0)
+        return errcode(err, SCHED_ENOMEM, "out of memory");
+    sim->cl.changes[sim->cl.nchanges++] = (sim_change_t){.t = t_ms, .node = node, .st = st};
     return 0;
 }
 
@@ -453,6 +472,46 @@ static int end_attempt(sched_sim_t *sim, uint64_t id, int64_t t, cairn_error_t *
     return rc;
 }
 
+/* A node's state changes at t (sim_nodes.c); what ran or waited queued on
+ * a node that went down ends there, node-lost, holding what it held until
+ * then. */
+static int node_change(sched_sim_t *sim, const sim_change_t *c, int64_t t, cairn_error_t *err)
+{
+    size_t n = c->st == SCHED_NODE_DOWN ? sched_node_attempts(sim->s, c->node, NULL, 0) : 0;
+    uint64_t *ids = malloc((n + 1) * sizeof(uint64_t));
+    bool *queued = calloc(n + 1, sizeof(bool));
+    int rc = ids && queued ? 0 : errcode(err, SCHED_ENOMEM, "out of memory");
+    sched_attempt_info_t ai;
+    if (rc == 0 && n)
+        sched_node_attempts(sim->s, c->node, ids, n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        queued[i] = sched_attempt_get(sim->s, ids[i], &ai) == 0 && ai.queued;
+    if (rc == 0)
+        rc = sim_node_apply(sim->s, c->node, c->st, t, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (sched_attempt_get(sim->s, ids[i], &ai) < 0 || ai.end == SCHED_END_NONE)
+            continue;
+        for (uint32_t r = 0; r < ai.nreplicas; r++) {
+            sched_sim_span_t *sp = &sim->spans[sim->span_of[ids[i] - 1] - 1 + r];
+            sp->end_ms = t;
+            if (queued[i]) /* it never held anything */
+                sp->alloc_ms = t;
+        }
+        task_ended(sim, ai.job, ai.task, t);
+    }
+    free(ids);
+    free(queued);
+    return rc;
+}
+
+/* Whether attempt id ended already (its node went down): its start or
+ * end due later has nothing to do. */
+static bool ended(const sched_sim_t *sim, uint64_t id)
+{
+    sched_attempt_info_t ai;
+    return sched_attempt_get(sim->s, id, &ai) == 0 && ai.end != SCHED_END_NONE;
+}
+
 static int sim_shape_of(sched_sim_t *sim, const sched_task_spec_t *ts)
 {
     return sched_sim_shape(sim, ts->req.cpus, ts->req.gpus, ts->req.gpu_model, ts->replicas);
@@ -534,7 +593,8 @@ static void sort_jobs(uint32_t *v, uint32_t *tmp, size_t n, const sim_job_t *job
 
 static int run_loop(sched_sim_t *sim, const uint32_t *order, cairn_error_t *err)
 {
-    size_t next_job = 0;
+    size_t next_job = 0, next_change = 0;
+    const sim_change_t *changes = sim->cl.changes;
     int64_t wake = INT64_MAX;
     int64_t last_hint = sim->nhints ? sim->hints[sim->nhints - 1] : INT64_MIN;
     for (;;) {
@@ -547,12 +607,21 @@ static int run_loop(sched_sim_t *sim, const uint32_t *order, cairn_error_t *err)
             t = wake;
         if (sim->hint < sim->nhints && sim->hints[sim->hint] < t)
             t = sim->hints[sim->hint];
+        if (next_change < sim->cl.nchanges && changes[next_change].t < t)
+            t = changes[next_change].t;
         if (t == INT64_MAX)
             return 0;
         while (sim->nheap && sim->heap[0].t == t) {
             end_ev_t e = heap_pop(sim);
+            if (ended(sim, e.attempt))
+                continue;
             int rc = e.kind == EV_START ? apply_start(sim, e.attempt, t, err)
                                         : end_attempt(sim, e.attempt, t, err);
+            if (rc < 0)
+                return rc;
+        }
+        while (next_change < sim->cl.nchanges && changes[next_change].t == t) {
+            int rc = node_change(sim, &changes[next_change++], t, err);
             if (rc < 0)
                 return rc;
         }
@@ -561,7 +630,8 @@ static int run_loop(sched_sim_t *sim, const uint32_t *order, cairn_error_t *err)
                 return errcode(err, SCHED_ENOMEM, "out of memory");
         bool hinted = sim->hint < sim->nhints && sim->hints[sim->hint] == t;
         sim->hint += hinted;
-        if (hinted || t > last_hint) {
+        /* node changes before the first submit need no pass */
+        if ((hinted || t > last_hint) && (hinted || next_job > 0)) {
             int n = sched_place(sim->s, t, on_place_cb, sim);
             if (n < 0 || sim->st.events == UINT64_MAX)
                 return errcode(err, n < 0 ? n : SCHED_ENOMEM, "simulation: placement pass failed");

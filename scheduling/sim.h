@@ -6,13 +6,12 @@
  * added in the same order, give the same spans, bit for bit.
  *
  * The simulation drives a sched_t as the scheduler daemon does: nodes are
- * added first (all up from the start), each job is submitted at its submit
- * time, and one placement pass runs at every time something happened (a
- * submit, an attempt's start or end, a retry backoff running out), or,
- * when the caller gives the times a recorded scheduler ran its passes
- * (sched_sim_pass_times), at those. With prefetch on (sched_config_t, as
- * the daemon runs by default) a pass may queue an attempt behind a running
- * one, as the daemon does; it takes over that allocation when the one
+ * added first (up from the start, unless their presence changes are given:
+ * sched_sim_node_state), each job is submitted at its submit time, and one placement pass runs at
+ * every time something happened (a submit, an attempt's start or end, a retry backoff running out),
+ * or, when the caller gives the times a recorded scheduler ran its passes (sched_sim_pass_times),
+ * at those. With prefetch on (sched_config_t, as the daemon runs by default) a pass may queue an
+ * attempt behind a running one, as the daemon does; it takes over that allocation when the one
  * ahead of it ends. An attempt starts its outcome's start time after it
  * got its allocation (placement, or that takeover) and ends its hold time
  * after it, the way it ended then: failures are replayed as failures, so
@@ -79,6 +78,19 @@ void sched_sim_destroy(sched_sim_t *sim);
 /* Add a node (copied), up from the start. Before sched_sim_run only.
  * Returns 0 or a negative SCHED_E* code with err set (nothing added). */
 int sched_sim_node_add(sched_sim_t *sim, const sched_node_desc_t *d, cairn_error_t *err);
+/* Node's state from t_ms on (before sched_sim_run), as the scheduler's
+ * node timeline recorded it: UP (there, taking work), DRAINING (there,
+ * taking nothing new), RETURNING (there, keeping its attempts, taking
+ * nothing new: not back since a scheduler restart) or DOWN (not there:
+ * what runs or waits queued on it ends node-lost, and its capacity does not
+ * count while it is down). A node is UP until its first change; one not
+ * there from the start gets a DOWN change at or before the first submit.
+ * Changes are given in time order, of all nodes together; at one time they
+ * apply after the attempts' ends, in the order given, before submits and
+ * the pass. Returns 0, SCHED_ENOENT (no such node), SCHED_EINVAL (another
+ * state, or a time before the last change's) or SCHED_ENOMEM. */
+int sched_sim_node_state(sched_sim_t *sim, uint32_t node, int64_t t_ms, sched_node_state_t st,
+                         cairn_error_t *err);
 /* Node id by name; SCHED_ENOENT if unknown. */
 int sched_sim_node_find(const sched_sim_t *sim, const char *name, uint32_t *id);
 uint32_t sched_sim_node_count(const sched_sim_t *sim);
@@ -143,7 +155,7 @@ typedef struct sched_sim_wait {
 typedef struct sched_sim_use {
     const char *name; /* model, or node name */
     uint32_t gpus;
-    double capacity_gpu_s; /* gpus x window */
+    double capacity_gpu_s; /* each GPU x the part of the window its node was there */
     double alloc_gpu_s;    /* held by attempts */
     /* fragmentation: GPU-seconds these GPUs sat idle while some GPU task was
      * ready and held nothing yet (it needed more on one node, or another

@@ -24,8 +24,10 @@ static int64_t pct(const int64_t *v, size_t n, unsigned p)
 
 typedef struct sweep_ev {
     int64_t t;
-    uint32_t span;
-    uint8_t kind; /* 0 ready, 1 waits no more, 2 holds its GPUs (the same time), 3 end */
+    uint32_t span; /* kind 4: the change's index (changes at one time keep their order) */
+    /* 0 ready, 1 waits no more, 2 holds its GPUs (the same time), 3 end;
+     * 4 its node comes (there: 1) or goes (0) */
+    uint8_t kind, there;
 } sweep_ev_t;
 
 static int cmp_sweep(const void *a, const void *b)
@@ -43,12 +45,33 @@ static bool waits_gpu(const sched_sim_span_t *sp)
     return sp->rank == 0 && sp->gpu_mask && sp->ready_ms < sp->alloc_ms;
 }
 
-/* Allocated and idle-while-waiting GPU-milliseconds per model and node. */
+/* Free GPUs of node i change by sign x each (settling the idle time of
+ * the old count first: w is the waited time so far). */
+static void free_add(const sim_cluster_t *cl, uint32_t ni, uint64_t mask, int64_t sign, int64_t w,
+                     int64_t *free_m, int64_t *free_n, int64_t *w_m, int64_t *w_n, int64_t *idle_m,
+                     int64_t *idle_n)
+{
+    for (uint64_t m = mask; m; m &= m - 1) {
+        uint32_t g = (uint32_t)__builtin_ctzll(m);
+        if (g >= cl->ngpus[ni])
+            continue;
+        uint32_t mi = cl->gpu_model[ni][g];
+        idle_m[mi] += free_m[mi] * (w - w_m[mi]);
+        w_m[mi] = w;
+        idle_n[ni] += free_n[ni] * (w - w_n[ni]);
+        w_n[ni] = w;
+        free_m[mi] += sign;
+        free_n[ni] += sign;
+    }
+}
+
+/* Allocated and idle-while-waiting GPU-milliseconds per model and node;
+ * a node's free GPUs count only while it is there. */
 static int sweep(const sched_sim_t *sim, const sched_sim_span_t *spans, size_t n, int64_t *alloc_m,
                  int64_t *idle_m, int64_t *alloc_n, int64_t *idle_n)
 {
     const sim_cluster_t *cl = sim_cluster(sim);
-    sweep_ev_t *ev = malloc((4 * n + 1) * sizeof(*ev));
+    sweep_ev_t *ev = malloc((4 * n + cl->nchanges + 1) * sizeof(*ev));
     int64_t *free_m = calloc(cl->nmodels + 1, sizeof(int64_t));
     int64_t *free_n = calloc((size_t)cl->nnodes + 1, sizeof(int64_t));
     int64_t *w_m = calloc(cl->nmodels + 1, sizeof(int64_t));
@@ -62,51 +85,62 @@ static int sweep(const sched_sim_t *sim, const sched_sim_span_t *spans, size_t n
             free_m[cl->gpu_model[i][g]]++;
     }
     size_t ne = 0;
+    for (size_t i = 0; i < cl->nchanges; i++)
+        ev[ne++] =
+            (sweep_ev_t){cl->changes[i].t, (uint32_t)i, 4, sim_change_there(&cl->changes[i])};
     for (size_t i = 0; i < n; i++) {
         const sched_sim_span_t *sp = &spans[i];
         if (sp->node >= cl->nnodes)
             continue;
         if (waits_gpu(sp)) {
-            ev[ne++] = (sweep_ev_t){sp->ready_ms, (uint32_t)i, 0};
-            ev[ne++] = (sweep_ev_t){sp->alloc_ms, (uint32_t)i, 1};
+            ev[ne++] = (sweep_ev_t){sp->ready_ms, (uint32_t)i, 0, 0};
+            ev[ne++] = (sweep_ev_t){sp->alloc_ms, (uint32_t)i, 1, 0};
         }
         if (sp->alloc_ms < sp->end_ms) { /* a queued attempt may never hold anything */
-            ev[ne++] = (sweep_ev_t){sp->alloc_ms, (uint32_t)i, 2};
-            ev[ne++] = (sweep_ev_t){sp->end_ms, (uint32_t)i, 3};
+            ev[ne++] = (sweep_ev_t){sp->alloc_ms, (uint32_t)i, 2, 0};
+            ev[ne++] = (sweep_ev_t){sp->end_ms, (uint32_t)i, 3, 0};
         }
     }
     qsort(ev, ne, sizeof(*ev), cmp_sweep);
     /* w: time so far during which some GPU task waited; a model's or node's
      * idle GPU-time is settled lazily, when its free count changes */
     int64_t waiting = 0, prev = ne ? ev[0].t : 0, w = 0;
+    bool *there = malloc(((size_t)cl->nnodes + 1) * sizeof(bool));
+    if (!there)
+        goto error;
+    for (uint32_t i = 0; i < cl->nnodes; i++)
+        there[i] = true; /* until a change says otherwise */
     for (size_t e = 0; e < ne; e++) {
         if (ev[e].t > prev && waiting > 0)
             w += ev[e].t - prev;
         prev = ev[e].t;
+        if (ev[e].kind == 4) { /* all its GPUs come or go; its attempts end apart */
+            uint32_t ni = cl->changes[ev[e].span].node;
+            if (there[ni] == (bool)ev[e].there)
+                continue;
+            there[ni] = ev[e].there;
+            uint64_t all = cl->ngpus[ni] >= 64 ? ~0ull : ((uint64_t)1 << cl->ngpus[ni]) - 1;
+            free_add(cl, ni, all, ev[e].there ? 1 : -1, w, free_m, free_n, w_m, w_n, idle_m,
+                     idle_n);
+            continue;
+        }
         const sched_sim_span_t *sp = &spans[ev[e].span];
         if (ev[e].kind <= 1) {
             waiting += ev[e].kind == 0 ? 1 : -1;
             continue;
         }
         int64_t sign = ev[e].kind == 2 ? -1 : 1;
-        for (uint64_t m = sp->gpu_mask; m; m &= m - 1) {
+        free_add(cl, sp->node, sp->gpu_mask, sign, w, free_m, free_n, w_m, w_n, idle_m, idle_n);
+        for (uint64_t m = sign < 0 ? sp->gpu_mask : 0; m; m &= m - 1) {
             uint32_t g = (uint32_t)__builtin_ctzll(m);
             if (g >= cl->ngpus[sp->node])
                 continue;
-            uint32_t mi = cl->gpu_model[sp->node][g], ni = sp->node;
-            idle_m[mi] += free_m[mi] * (w - w_m[mi]);
-            w_m[mi] = w;
-            idle_n[ni] += free_n[ni] * (w - w_n[ni]);
-            w_n[ni] = w;
-            free_m[mi] += sign;
-            free_n[ni] += sign;
-            if (sign < 0) {
-                int64_t d = sp->end_ms - sp->alloc_ms;
-                alloc_m[mi] += d;
-                alloc_n[ni] += d;
-            }
+            int64_t d = sp->end_ms - sp->alloc_ms;
+            alloc_m[cl->gpu_model[sp->node][g]] += d;
+            alloc_n[sp->node] += d;
         }
     }
+    free(there);
     for (size_t m = 0; m < cl->nmodels; m++)
         idle_m[m] += free_m[m] * (w - w_m[m]);
     for (uint32_t i = 0; i < cl->nnodes; i++)
@@ -184,12 +218,13 @@ static int waits_by_shape(const sched_sim_t *sim, const sched_sim_span_t *spans,
     return 0;
 }
 
-static sched_sim_use_t use_of(const char *name, uint32_t gpus, int64_t window, int64_t alloc,
+/* cap_ms: GPU-milliseconds there in the window */
+static sched_sim_use_t use_of(const char *name, uint32_t gpus, int64_t cap_ms, int64_t alloc,
                               int64_t idle)
 {
     return (sched_sim_use_t){.name = name,
                              .gpus = gpus,
-                             .capacity_gpu_s = (double)gpus * (double)window / 1000.0,
+                             .capacity_gpu_s = (double)cap_ms / 1000.0,
                              .alloc_gpu_s = (double)alloc / 1000.0,
                              .idle_waiting_gpu_s = (double)idle / 1000.0};
 }
@@ -199,22 +234,29 @@ static int uses(const sched_sim_t *sim, const sched_sim_span_t *spans, size_t n,
 {
     const sim_cluster_t *cl = sim_cluster(sim);
     size_t nm = cl->nmodels, nn = cl->nnodes;
-    int64_t *acc = calloc(2 * (nm + nn) + 1, sizeof(int64_t));
+    int64_t *acc = calloc(2 * (nm + nn) + nm + 1, sizeof(int64_t));
     uint32_t *gm = calloc(nm + 1, sizeof(uint32_t));
     uint32_t *order = calloc(nm + 1, sizeof(uint32_t));
     out->models = calloc(nm + 1, sizeof(*out->models));
     out->nodes = calloc(nn + 1, sizeof(*out->nodes));
+    int64_t *there = malloc((nn + 1) * sizeof(int64_t)); /* ms each node was there */
     int rc = SCHED_ENOMEM;
-    if (!acc || !gm || !order || !out->models || !out->nodes)
+    if (!acc || !gm || !order || !out->models || !out->nodes || !there)
         goto error;
     int64_t *alloc_m = acc, *idle_m = acc + nm, *alloc_n = acc + 2 * nm, *idle_n = alloc_n + nn;
+    int64_t *cap_m = idle_n + nn;
     if ((rc = sweep(sim, spans, n, alloc_m, idle_m, alloc_n, idle_n)) < 0)
         goto error;
-    int64_t window = out->end_ms - out->start_ms, ta = 0, ti = 0;
+    int64_t ta = 0, ti = 0, tc = 0;
     uint32_t tg = 0;
-    for (uint32_t i = 0; i < nn; i++)
-        for (uint32_t g = 0; g < cl->ngpus[i]; g++)
+    if ((rc = sim_nodes_there_ms(cl, out->start_ms, out->end_ms, there)) < 0)
+        goto error;
+    for (uint32_t i = 0; i < nn; i++) {
+        for (uint32_t g = 0; g < cl->ngpus[i]; g++) {
             gm[cl->gpu_model[i][g]]++;
+            cap_m[cl->gpu_model[i][g]] += there[i];
+        }
+    }
     for (size_t i = 0; i < nm; i++) {
         size_t k = i;
         while (k > 0 && strcmp(cl->models[order[k - 1]], cl->models[i]) > 0) {
@@ -225,18 +267,21 @@ static int uses(const sched_sim_t *sim, const sched_sim_span_t *spans, size_t n,
     }
     for (size_t i = 0; i < nm; i++) {
         uint32_t m = order[i];
-        out->models[out->nmodels++] = use_of(cl->models[m], gm[m], window, alloc_m[m], idle_m[m]);
+        out->models[out->nmodels++] = use_of(cl->models[m], gm[m], cap_m[m], alloc_m[m], idle_m[m]);
         ta += alloc_m[m];
         ti += idle_m[m];
         tg += gm[m];
+        tc += cap_m[m];
     }
     for (uint32_t i = 0; i < nn; i++)
         if (cl->ngpus[i])
             out->nodes[out->nnodes++] =
-                use_of(sched_sim_node_name(sim, i), cl->ngpus[i], window, alloc_n[i], idle_n[i]);
-    out->total = use_of("all", tg, window, ta, ti);
+                use_of(sched_sim_node_name(sim, i), cl->ngpus[i], (int64_t)cl->ngpus[i] * there[i],
+                       alloc_n[i], idle_n[i]);
+    out->total = use_of("all", tg, tc, ta, ti);
     rc = 0;
 error:
+    free(there);
     free(acc);
     free(gm);
     free(order);

@@ -281,7 +281,7 @@ static void unsatisfiable(const sched_t *s, int64_t i, const char *task, const t
         break;
     case FIT_GPU_MEMORY:
         for (size_t n = 0; n < s->nnodes; n++)
-            for (uint32_t g = 0; g < s->nodes[n].ngpus; g++)
+            for (uint32_t g = 0; !cluster_node_gone(&s->nodes[n]) && g < s->nodes[n].ngpus; g++)
                 if (s->nodes[n].gpus[g].memory_bytes > mostm)
                     mostm = s->nodes[n].gpus[g].memory_bytes;
         sched_bytes_str(c->gpu_min_memory, a, sizeof(a));
@@ -299,6 +299,8 @@ static void unsatisfiable(const sched_t *s, int64_t i, const char *task, const t
         break;
     case FIT_CAP_GPUS:
         for (size_t n = 0; n < s->nnodes; n++) {
+            if (cluster_node_gone(&s->nodes[n]))
+                continue;
             uint32_t k = (uint32_t)__builtin_popcountll(fit_gpu_eligible(&s->nodes[n], c));
             most = k > most ? k : most;
         }
@@ -309,14 +311,16 @@ static void unsatisfiable(const sched_t *s, int64_t i, const char *task, const t
         break;
     case FIT_CAP_CORES:
         for (size_t n = 0; n < s->nnodes; n++)
-            most = s->nodes[n].ncores > most ? s->nodes[n].ncores : most;
+            if (!cluster_node_gone(&s->nodes[n]) && s->nodes[n].ncores > most)
+                most = s->nodes[n].ncores;
         problem_add(p, at(i, SCHED_FIELD_CPUS, 0),
                     "task %s: needs %u cpu%s on one node, the most any node has is %u", task,
                     c->cpus, plural(c->cpus), most);
         break;
     case FIT_CAP_MEMORY:
         for (size_t n = 0; n < s->nnodes; n++)
-            mostm = s->nodes[n].mem_total > mostm ? s->nodes[n].mem_total : mostm;
+            if (!cluster_node_gone(&s->nodes[n]) && s->nodes[n].mem_total > mostm)
+                mostm = s->nodes[n].mem_total;
         sched_bytes_str(c->memory, a, sizeof(a));
         sched_bytes_str(mostm, b, sizeof(b));
         problem_add(p, at(i, SCHED_FIELD_MEMORY, 0),
@@ -339,7 +343,7 @@ typedef struct cap_memo {
  * distinct request; skipped while the cluster has no nodes yet. */
 static void check_capacity(const sched_t *s, const sched_job_spec_t *spec, sched_problems_t *p)
 {
-    if (!s || s->nnodes == 0)
+    if (!s || cluster_nodes_known(s) == 0)
         return;
     size_t cap = 64;
     while (cap < (size_t)spec->ntasks * 2)
@@ -376,6 +380,8 @@ static void check_capacity(const sched_t *s, const sched_job_spec_t *spec, sched
         uint32_t able = 0;
         fit_reason_t closest = FIT_OK;
         for (size_t n = 0; n < s->nnodes; n++) {
+            if (cluster_node_gone(&s->nodes[n]))
+                continue;
             fit_reason_t r = fit_node_capacity(&s->nodes[n], &c);
             if (r == FIT_OK)
                 able++;

@@ -47,10 +47,11 @@ static void journal(const char *dir, int n, const Cairn__JobSpec *js)
     size_t jl = 0, len;
     static const uint32_t cores[2] = {0, 1};
     sched_alloc_desc_t alloc = {.node = 1, .ncores = 2, .cores = cores, .memory_bytes = 1 << 20};
-    sched_event_t evs[6] = {
-        {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 2}, {.type = SCHED_EV_PLACE, .time_ms = 3},
-        {.type = SCHED_EV_START, .time_ms = 4},      {.type = SCHED_EV_FINISH, .time_ms = 5},
-        {.type = SCHED_EV_CANCEL, .time_ms = 6},     {.type = SCHED_EV_NODE_STATE, .time_ms = 7},
+    sched_event_t evs[7] = {
+        {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 2},  {.type = SCHED_EV_PLACE, .time_ms = 3},
+        {.type = SCHED_EV_START, .time_ms = 4},       {.type = SCHED_EV_FINISH, .time_ms = 5},
+        {.type = SCHED_EV_CANCEL, .time_ms = 6},      {.type = SCHED_EV_NODE_STATE, .time_ms = 7},
+        {.type = SCHED_EV_NODE_REMOVE, .time_ms = 8},
     };
     evs[0].u.submit = *jobspec_core(cj);
     evs[1].u.place.job = 1;
@@ -64,7 +65,8 @@ static void journal(const char *dir, int n, const Cairn__JobSpec *js)
     evs[4].u.cancel.job = 1;
     evs[5].u.node_state.node = 1;
     evs[5].u.node_state.state = SCHED_NODE_DOWN;
-    for (size_t i = 0; i < 6; i++)
+    evs[6].u.node_remove.node = 1;
+    for (size_t i = 0; i < 7; i++)
         if (journal_event_pack(&evs[i], js, seed, &buf, &len) == 0) {
             frame(&j, &jl, buf, len);
             free(buf);

@@ -302,3 +302,111 @@ LEAK_TEST(cluster, returning_node_keeps_attempts_and_takes_nothing_new)
     cr_expect_eq(set_state(s, 1, SCHED_NODE_RETURNING, NULL, 6), SCHED_EINVAL);
     sched_destroy(s);
 }
+
+static int remove_node(sched_t *s, fx_journal_t *j, uint32_t node, int64_t t, cairn_error_t *err)
+{
+    sched_event_t ev = {.type = SCHED_EV_NODE_REMOVE, .time_ms = t};
+    ev.u.node_remove.node = node;
+    int rc = sched_apply(s, &ev, err);
+    if (rc == 0)
+        fx_journal_add(j, &ev);
+    return rc;
+}
+
+/* cairn node remove: refused while an attempt runs (or waits queued) on
+ * the node; once idle the node is a tombstone under its id (no other id
+ * moves) that takes no work, is in no count of the cluster, and is no
+ * longer drained; registering under its name again makes it a new node
+ * with the hardware it has then. A replay of the events gives the same
+ * state. */
+LEAK_TEST(cluster, removed_node_is_a_tombstone)
+{
+    fx_node_t a, b, a2;
+    fx_journal_t j = {0};
+    sched_config_t cfg = {.max_reservations = 1, .prefetch = 2, .prefetch_max = 2};
+    sched_t *s = sched_create(&cfg);
+    fx_node_init(&a, "a", 1, 2, 1, 1, "H100", 80 * GiB, 16 * GiB);
+    fx_node_init(&b, "b", 1, 1, 0, 0, NULL, 0, 16 * GiB);
+    cr_assert_eq(fx_add_node(s, &j, &a), 0);
+    cr_assert_eq(fx_add_node(s, &j, &b), 0);
+    sched_task_spec_t t[] = {fx_task("x", 2, 1), fx_task("y", 2, 1)};
+    sched_job_spec_t job = {.name = "j", .ntasks = 2, .tasks = t};
+    cr_assert_eq(fx_submit(s, &j, &job, 0), 0);
+    cr_assert_eq(fx_place(s, &j, 0, &pass), 2);
+    cr_expect_str_eq(pass.buf, "job1 x a1 -> a gpu[0] core[0-1] mem=0\n"
+                               "job1 y a2 -> a gpu[0] core[0-1] mem=0 after a1");
+    /* busy: refused, nothing changed */
+    char *before = sched_dump(s);
+    cairn_error_t err = {{0}};
+    cr_expect_eq(remove_node(s, &j, 0, 1, &err), SCHED_ECONFLICT);
+    cr_expect_str_eq(err.text, "node a has 2 attempts running or queued: drain it and wait for "
+                               "them to end (or cancel them), then remove it");
+    char *after = sched_dump(s);
+    cr_expect_str_eq(before, after);
+    free(before);
+    free(after);
+    cr_assert_eq(set_state(s, 0, SCHED_NODE_DRAINING, "retire", 2), 0);
+    fx_journal_add(&j, &(sched_event_t){.type = SCHED_EV_NODE_STATE,
+                                        .time_ms = 2,
+                                        .u.node_state = {0, SCHED_NODE_DRAINING, "retire"}});
+    cr_assert_eq(fx_finish(s, &j, 1, SCHED_END_EXIT, 0, 3), 0);
+    cr_expect_eq(remove_node(s, &j, 0, 4, &err), SCHED_ECONFLICT, "y took over: still busy");
+    cr_assert_eq(fx_finish(s, &j, 2, SCHED_END_EXIT, 0, 5), 0);
+    cr_assert_eq(remove_node(s, &j, 0, 6, &err), 0, "%s", err.text);
+    cr_expect_eq(sched_node_state(s, 0), SCHED_NODE_REMOVED);
+    cr_expect(!sched_node_drained(s, 0, NULL), "a removed node is no longer drained");
+    cr_expect_eq(sched_node_count(s), 2, "the tombstone keeps its id");
+    uint32_t id = 9;
+    cr_expect_eq(sched_node_find(s, "b", &id), 0);
+    cr_expect_eq(id, 1, "no other id moves");
+    cr_expect_eq(remove_node(s, &j, 0, 7, &err), SCHED_EINVAL);
+    cr_expect_str_eq(err.text, "node a was removed already");
+    cr_expect_eq(set_state(s, 0, SCHED_NODE_DRAINING, "x", 7), SCHED_EINVAL);
+    /* no capacity: a GPU task is refused (only b is left, without GPUs)
+     * and a CPU task that fits b alone is placed there, never on a */
+    sched_task_spec_t g = fx_task("g", 1, 1), c2 = fx_task("c", 2, 0), c1 = fx_task("c", 1, 0);
+    sched_job_spec_t gj = {.name = "g", .ntasks = 1, .tasks = &g};
+    sched_problems_t p = {0};
+    cr_expect_eq(sched_job_validate(s, &gj, &p), 1, "%s", p.text ? p.text : "");
+    cr_expect(p.text && strstr(p.text, "the most any node has is 0"), "%s", p.text);
+    sched_problems_fini(&p);
+    sched_job_spec_t cj2 = {.name = "c2", .ntasks = 1, .tasks = &c2};
+    cr_expect_eq(sched_job_validate(s, &cj2, &p), 1, "2 cores: only the removed node had them");
+    sched_problems_fini(&p);
+    sched_job_spec_t cj = {.name = "c", .ntasks = 1, .tasks = &c1};
+    cr_assert_eq(fx_submit(s, &j, &cj, 8), 0);
+    cr_assert_eq(fx_place(s, &j, 8, &pass), 1);
+    cr_expect_str_eq(pass.buf, "job2 c a3 -> b core[0] mem=0");
+    sched_task_spec_t w = fx_task("w", 1, 0);
+    sched_job_spec_t wj = {.name = "w", .ntasks = 1, .tasks = &w};
+    cr_assert_eq(fx_submit(s, &j, &wj, 9), 0);
+    cr_expect_eq(fx_place(s, &j, 9, &pass), 1, "queued behind c on b");
+    sched_census_t cen;
+    cr_assert_eq(sched_census(s, &cen), 0);
+    cr_expect_eq(cen.cores_total, 1, "b's core alone");
+    sched_census_fini(&cen);
+    char *dump = sched_dump(s);
+    cr_expect(strstr(dump, "node 0 a removed ") != NULL, "%s", dump);
+    free(dump);
+    /* a worker registers as a again, with other hardware: a new node */
+    fx_node_init(&a2, "a", 1, 4, 0, 0, NULL, 0, 8 * GiB);
+    cr_assert_eq(fx_add_node(s, &j, &a2), 0);
+    cr_expect_eq(sched_node_find(s, "a", &id), 0);
+    cr_expect_eq(id, 0);
+    cr_expect_eq(sched_node_state(s, 0), SCHED_NODE_UP);
+    sched_node_usage_t u;
+    cr_assert_eq(sched_node_usage(s, 0, &u), 0);
+    cr_expect_eq(u.ncores, 4);
+    cr_expect_eq(u.ngpus, 0);
+    /* the events replayed give the same state */
+    sched_t *r = sched_create(&cfg);
+    for (size_t i = 0; i < j.n; i++)
+        cr_assert_eq(sched_apply(r, &j.ev[i], &err), 0, "event %zu: %s", i, err.text);
+    char *x = sched_dump(s), *y = sched_dump(r);
+    cr_expect_str_eq(x, y);
+    free(x);
+    free(y);
+    sched_destroy(r);
+    fx_journal_fini(&j);
+    sched_destroy(s);
+}

@@ -197,7 +197,12 @@ Test(identity, users_touch_only_their_own_jobs)
     rc = CLI(out, "drain", "somenode");
     cr_expect_eq(rc, 5, "drain: exit %d: %s", rc, out);
     cr_expect(strstr(out, "user nobody may not drain node somenode"), "%s", out);
+    rc = CLI(out, "node", "remove", "somenode");
+    cr_expect_eq(rc, 5, "node remove: exit %d: %s", rc, out);
+    cr_expect(strstr(out, "user nobody may not remove node somenode: only administrators may"),
+              "%s", out);
     cr_expect(log_has(&s, "refused: user nobody may not cancel job 1 of root"));
+    cr_expect(log_has(&s, "refused: user nobody may not remove node somenode"));
 
     /* ... but may read the cluster's state */
     rc = CLI(out, "status", "1");
@@ -313,6 +318,16 @@ static void anonymous_case(bool writes)
             cairn_client_call(c, CAIRN_MSG_DRAIN, &dr.base, CAIRN_MSG_DRAIN_REPLY, &drep, &err),
             -EACCES, "drain: %s", err.text);
         cairn_msg_free(drep);
+        Cairn__NodeRemoveRequest rr = CAIRN__NODE_REMOVE_REQUEST__INIT;
+        rr.node = "n1";
+        ProtobufCMessage *rrep = NULL;
+        cr_expect_eq(
+            cairn_client_call(c, CAIRN_MSG_NODE_RM, &rr.base, CAIRN_MSG_NODE_RM_REPLY, &rrep, &err),
+            -EACCES, "node remove: %s", err.text);
+        cr_expect(strstr(err.text, "anonymous client anonymous may not remove node n1: only "
+                                   "administrators may"),
+                  "%s", err.text);
+        cairn_msg_free(rrep);
     } else {
         cr_assert_eq(job, 1, "%d %s", rc, err.text);
         cr_expect_str_eq(submitter_of(c, job, who, sizeof(who)), "anonymous");
