@@ -76,6 +76,8 @@ enum log_state {
 typedef struct log_file {
     uint32_t no; /* its name in the pool */
     enum log_state state;
+    int rfd;   /* ours, read-only, kept while LOG_FREE or LOG_USED once looked at (file_idle), or -1
+                */
     uid_t uid; /* its owner, as last seen (LOG_FREE) or given */
     gid_t gid;
     mode_t mode;
@@ -134,6 +136,7 @@ static log_file_t *file_add(exec_logs_t *L, uint32_t no)
     L->n++;
     memset(&L->f[i], 0, sizeof(L->f[i]));
     L->f[i].no = no;
+    L->f[i].rfd = -1;
     return &L->f[i];
 }
 
@@ -142,8 +145,19 @@ static void file_remove(exec_logs_t *L, log_file_t *e)
     size_t i = (size_t)(e - L->f);
     if (e->state == LOG_FREE)
         L->nfree--;
+    if (e->rfd >= 0)
+        close(e->rfd);
     memmove(&L->f[i], &L->f[i + 1], (L->n - i - 1) * sizeof(L->f[0]));
     L->n--;
+}
+
+/* Left where it is (not ours, or its name could not be given). */
+static void file_stray(log_file_t *e)
+{
+    e->state = LOG_STRAY;
+    if (e->rfd >= 0)
+        close(e->rfd);
+    e->rfd = -1;
 }
 
 static void file_free(exec_logs_t *L, log_file_t *e, const struct stat *st)
@@ -291,29 +305,36 @@ static bool rec_read(exec_logs_t *L, log_file_t *e)
 /* ---- taking and giving back ---------------------------------------------- */
 
 /* Whether no process but us holds the file open as fd (our only opening):
- * a write lease is granted only then. Its break would be signalled: to a
- * signal that is ignored, should anyone open the file in between. */
+ * a write lease is granted only then. */
 static bool unheld(int fd)
 {
-    if (fcntl(fd, F_SETSIG, SIGURG) < 0 || fcntl(fd, F_SETLEASE, F_WRLCK) < 0)
+    if (fcntl(fd, F_SETLEASE, F_WRLCK) < 0)
         return false;
     (void)fcntl(fd, F_SETLEASE, F_UNLCK);
     return true;
 }
 
-/* Open file e for a look: its state in st, whether it is empty and no
- * process holds it. */
-static bool file_idle(exec_logs_t *L, const log_file_t *e, struct stat *st)
+/* Look at file e (through e->rfd, opened the first time and kept: a
+ * file goes back to the pool again and again): its state in st, whether
+ * it is empty and no process holds it. */
+static bool file_idle(exec_logs_t *L, log_file_t *e, struct stat *st)
 {
-    char name[16];
-    no_name(e->no, name, sizeof(name));
-    int fd = openat(L->dirfd, name, LOG_READ_FLAGS);
-    if (fd < 0)
-        return false;
-    bool idle = fstat(fd, st) == 0 && S_ISREG(st->st_mode) && st->st_nlink == 1 &&
-                st->st_size == 0 && unheld(fd);
-    close(fd);
-    return idle;
+    if (e->rfd < 0) {
+        char name[16];
+        no_name(e->no, name, sizeof(name));
+        int fd = openat(L->dirfd, name, LOG_READ_FLAGS);
+        if (fd < 0)
+            return false;
+        /* a lease's break would be signalled: to a signal that is ignored,
+         * should anyone open the file while we hold one */
+        if (fcntl(fd, F_SETSIG, SIGURG) < 0) {
+            close(fd);
+            return false;
+        }
+        e->rfd = fd;
+    }
+    return fstat(e->rfd, st) == 0 && S_ISREG(st->st_mode) && st->st_nlink == 1 &&
+           st->st_size == 0 && unheld(e->rfd);
 }
 
 /* The lowest number no file of the pool has. */
@@ -447,7 +468,7 @@ void exec_log_give(worker_exec_t *x, uint32_t no)
     if (file_name(x, e) == 0)
         file_remove(L, e);
     else
-        e->state = LOG_STRAY; /* still read here; named by the next worker */
+        file_stray(e); /* still read here; named by the next worker */
 }
 
 /* ---- reading -------------------------------------------------------------- */
@@ -611,7 +632,8 @@ static void pool_settle(worker_exec_t *x)
                 continue;
             }
         }
-        i++; /* left: a stray, read by its record if it has one */
+        file_stray(e); /* left: read by its record if it has one */
+        i++;
     }
 }
 
@@ -643,6 +665,9 @@ void exec_logs_close(worker_exec_t *x)
         close(L->dirfd);
     if (L->indexfd >= 0)
         close(L->indexfd);
+    for (size_t i = 0; i < L->n; i++)
+        if (L->f[i].rfd >= 0)
+            close(L->f[i].rfd);
     free(L->f);
     free(L);
     x->logs = NULL;

@@ -2151,3 +2151,41 @@ Test(exec, the_log_of_a_task_of_a_dead_worker_is_named_by_the_next)
     free(text);
     fx_fini(&f);
 }
+
+/* A log someone still holds open when its task ended (a reader here, an
+ * escaped process elsewhere) never goes back to the pool, even empty: it
+ * gets its name, and no later task writes into what they hold. */
+LEAK_TEST(exec, a_held_log_is_named_even_empty)
+{
+    struct fx f;
+    char script[256], gate[128], path[4200];
+    struct stat held, named;
+    fx_init(&f);
+    snprintf(gate, sizeof(gate), "%s/gate", f.dir);
+    snprintf(script, sizeof(script), "while [ ! -e %s ]; do sleep 0.01; done", gate);
+    const char *argv[] = {script};
+    exec_spec_t s = spec_of(77, 1, argv, true);
+    start_ok(&f, &s);
+    wait_started(&f, 1);
+    int fd = worker_exec_log_open(f.x, 7, "train", 77, 0, 1);
+    cr_assert_geq(fd, 0, "a running task's log: %s", strerror(-fd));
+    close(open(gate, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    wait_exited(&f, 1, 10000);
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 77, 0, 1, path, sizeof(path)), 0);
+    cr_assert_eq(stat(path, &named), 0, "a held log went back to the pool");
+    cr_assert_eq(fstat(fd, &held), 0);
+    cr_assert(held.st_ino == named.st_ino && named.st_size == 0);
+    close(fd);
+    /* the stream no one held went back, and serves the next task */
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 77, 0, 2, path, sizeof(path)), 0);
+    cr_assert_neq(access(path, F_OK), 0, "an empty log no one held was named");
+    const exec_result_t *r = run_sh(&f, 78, "echo next");
+    cr_assert(!r->start_failed, "%s", r->error);
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 78, 0, 1, path, sizeof(path)), 0);
+    cr_assert_eq(stat(path, &named), 0);
+    cr_assert(named.st_ino != held.st_ino, "the next task wrote into the held file");
+    char *text = read_log(&f, 78, 1);
+    cr_assert_str_eq(text, "next\n");
+    free(text);
+    fx_fini(&f);
+}
