@@ -90,6 +90,7 @@ static void exec_free(worker_exec_t *x)
     free(x->gated);
     exec_spawner_fini(&x->spawner);
     free(x->users);
+    exec_logs_close(x);
     exec_strv_fini(&x->env_base);
     if (x->running_fd >= 0)
         close(x->running_fd);
@@ -165,6 +166,11 @@ int worker_exec_create(uv_loop_t *loop, const exec_config_t *cfg, const exec_cal
         return r;
     }
     exec_leftovers_kill(x);
+    /* after the kill: a dead worker's tasks no longer hold their logs */
+    if ((r = exec_logs_open(x, err)) < 0) {
+        exec_free(x);
+        return r;
+    }
     r = exec_running_write(x);
     if (r < 0) {
         r = errcode(err, r, "cannot write %s: %s", x->running_path, strerror(-r));
@@ -241,6 +247,8 @@ void worker_exec_destroy(worker_exec_t *x)
         exec_attempt_t *a = x->att[i];
         exec_cgroup_give(x, a->cg);
         a->cg = NULL;
+        for (int k = 0; k < 2; k++)
+            exec_log_give(x, a->log_no[k]);
         a->x = NULL;
         a->phase = EXEC_DONE;
         exec_attempt_destroy(a);

@@ -68,6 +68,10 @@ static void finish(exec_attempt_t *a)
     }
     if (res.end_ms == 0)
         res.end_ms = cairn_wall_ms();
+    /* its tree is gone: its logs are named (or back in the pool) before
+     * anyone hears it ended */
+    for (int i = 0; i < 2; i++)
+        exec_log_give(x, a->log_no[i]);
     exec_attempt_remove(x, a);
     /* a cgroup holds every process of its task: nothing can have escaped */
     if (a->pid > 0 && !a->cg)

@@ -210,8 +210,8 @@ int exec_prep_init(worker_exec_t *x, const exec_spec_t *s, exec_prepared_t *p, c
     if ((r = check_workdir(cwd, err)) < 0)
         return r;
     snprintf(p->cwd, sizeof(p->cwd), "%s", cwd);
-    if ((r = p->fd_out = exec_log_open(x, s, &p->ra, 1, err)) < 0 ||
-        (r = p->fd_err = exec_log_open(x, s, &p->ra, 2, err)) < 0)
+    if ((r = p->fd_out = exec_log_take(x, s, &p->ra, 1, &p->log_no[0], err)) < 0 ||
+        (r = p->fd_err = exec_log_take(x, s, &p->ra, 2, &p->log_no[1], err)) < 0)
         return r;
     if ((r = exec_env_build(s, x->env_base.v, &p->ra, &p->env, err)) < 0)
         return r;
@@ -244,16 +244,16 @@ void exec_prep_free(exec_spawner_t *s, exec_prepared_t *p)
     free(p);
 }
 
-void exec_prep_discard_logs(worker_exec_t *x, const exec_prepared_t *p)
+void exec_prep_discard_logs(worker_exec_t *x, exec_prepared_t *p)
 {
-    const int fds[2] = {p->fd_out, p->fd_err};
-    for (int stream = 1; stream <= 2; stream++) {
-        struct stat st;
-        char path[PATH_MAX];
-        if (fds[stream - 1] < 0 || fstat(fds[stream - 1], &st) < 0 || st.st_size != 0 ||
-            worker_exec_log_path(x, p->job_id, p->task_name, p->attempt_id, p->rank, stream, path,
-                                 sizeof(path)) < 0)
-            continue;
-        (void)unlink(path);
+    /* the worker's own descriptors would hold them */
+    if (p->fd_out >= 0)
+        close(p->fd_out);
+    if (p->fd_err >= 0)
+        close(p->fd_err);
+    p->fd_out = p->fd_err = -1;
+    for (int i = 0; i < 2; i++) {
+        exec_log_give(x, p->log_no[i]);
+        p->log_no[i] = 0;
     }
 }

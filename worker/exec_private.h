@@ -16,7 +16,9 @@
  *                  read back, what a dead worker left is ended
  * exec_attempt.c   the attempt table, an attempt's memory
  * exec_prep.c      preparing a start: account, directory, logs, environment
- * exec_files.c     the state directory, log directories and log files, private
+ * exec_logs.c      task logs: a pool of empty files handed to tasks, named
+ *                  once their task ended with output; reading them
+ * exec_files.c     the state directory and logs/, private
  * exec_env.c       the task's environment and argv
  * exec_spawn.c     the task's process: clone, prepare (session, binding,
  *                  cgroup, fds), exec
@@ -152,9 +154,10 @@ int exec_prep_init(worker_exec_t *x, const exec_spec_t *s, exec_prepared_t *p, c
 
 void exec_prep_fini(exec_prepared_t *p);
 
-/* Remove the log files of a preparation whose attempt never started, when
- * nothing was written to them. */
-void exec_prep_discard_logs(worker_exec_t *x, const exec_prepared_t *p);
+/* Give back the logs of a preparation whose attempt never started (its
+ * process, if any, is gone): closes the task's descriptors, then
+ * exec_log_give(). */
+void exec_prep_discard_logs(worker_exec_t *x, exec_prepared_t *p);
 
 /* The worker's own account into ra (not set: its uid, gid, home, name and
  * shell; name "" when it has none). */
@@ -163,26 +166,47 @@ void exec_prep_self(run_as_t *ra);
 /* Whom p's task runs as (exec_result_t.as). */
 void exec_prep_identity(const exec_prepared_t *p, worker_identity_t *out);
 
-/* ---- the state directory and logs (exec_files.c) ---------------------- */
+/* ---- task logs (exec_logs.c) ------------------------------------------ */
 
-/* mkdir -p: 0 or -errno. */
-int exec_mkdir_p(const char *path, mode_t mode);
+typedef struct exec_logs exec_logs_t;
 
 /* Whether a task name can be a log file's name: not empty, no '/', not
  * "." or "..", at most 255 bytes. */
 bool exec_task_name_ok(const char *name);
 
+/* Open the log pool (logs/.pool, made 0700 or checked: the worker's,
+ * writable by no one else, -EPERM said in err) as x->logs, and settle what
+ * a worker before this one left there: its tasks' logs get their names,
+ * empty files no process holds are kept for later tasks. Call it once the
+ * leftovers are killed. */
+int exec_logs_open(worker_exec_t *x, cairn_error_t *err);
+
+/* Close the pool (the files stay for the next worker). */
+void exec_logs_close(worker_exec_t *x);
+
+/* The attempt's stdout (stream 1) or stderr (stream 2) for its task to
+ * write, O_APPEND: an empty file of the pool, 0600 and the task's user's
+ * (ra, when set), taken in ra's name for that log (*no, 0 on failure).
+ * The task's descriptor, or a negative code said in err. */
+int exec_log_take(worker_exec_t *x, const exec_spec_t *s, const run_as_t *ra, int stream,
+                  uint32_t *no, cairn_error_t *err);
+
+/* Log no (exec_log_take) is done with: its attempt's processes are gone,
+ * and the worker closed its descriptor. With output, or still held by a
+ * process, it gets its name (STATE_DIR/logs/JOB/TASK.ATTEMPT.RANK.out|err,
+ * logs/JOB made 0700 and the file's owner's; what was there is replaced,
+ * never followed); empty, it goes back to the pool. 0 is a no-op. */
+void exec_log_give(worker_exec_t *x, uint32_t no);
+
+/* ---- the state directory (exec_files.c) -------------------------------- */
+
+/* mkdir -p: 0 or -errno. */
+int exec_mkdir_p(const char *path, mode_t mode);
+
 /* Make the state directory (0700) or check the existing one, its logs/
  * (0700) and its leftovers file: the worker's user's, writable by no one
  * else (-EPERM, said in err). */
 int exec_files_init(worker_exec_t *x, cairn_error_t *err);
-
-/* Open (create) the attempt's stdout (stream 1) or stderr (stream 2) log
- * for appending: logs/JOB is made 0700, the file 0600, both the task's
- * user's when ra is set; a symbolic link or anything but a regular file
- * there is refused. The descriptor, or a negative code said in err. */
-int exec_log_open(worker_exec_t *x, const exec_spec_t *s, const run_as_t *ra, int stream,
-                  cairn_error_t *err);
 
 /* ---- starting a process (exec_spawn.c) -------------------------------- */
 
@@ -289,6 +313,7 @@ struct exec_prepared {
     char cwd[PATH_MAX];
     char cgroup_procs[PATH_MAX]; /* the child's, when it joins a cgroup */
     int fd_out, fd_err;          /* the log files, or -1 */
+    uint32_t log_no[2];          /* stdout's and stderr's (exec_log_take), or 0 */
     exec_strv_t argv, env;
     binding_t bind;
     run_as_t ra;
@@ -416,6 +441,7 @@ typedef struct exec_attempt {
     uint64_t rss_bytes; /* last sample */
     exec_result_t res;
     exec_prepared_t *launch; /* its start: kept until the child settled (exec'd or exited) */
+    uint32_t log_no[2];      /* its logs, from its preparation (exec_log_take) */
     uint64_t start_deadline; /* uv_now() by which the child must have exec'd */
 } exec_attempt_t;
 
@@ -462,8 +488,7 @@ struct worker_exec {
     uint64_t last_scan; /* uv_now() of the last periodic scan */
     bool allow_root_tasks;
     exec_strv_t env_base;          /* what tasks get of the worker's environment */
-    uint64_t logs_job;             /* the job whose log directory is seen to (exec_files.c) */
-    uid_t logs_uid;                /* and its owner */
+    exec_logs_t *logs;             /* exec_logs.c */
     run_as_t self_ra;              /* the worker's own account */
     struct exec_user_cache *users; /* exec_prep.c */
     unsigned next_user;

@@ -215,6 +215,14 @@ static int spawn_prepared(worker_exec_t *x, exec_attempt_t *a, exec_prepared_t *
     return 0;
 }
 
+/* The attempt a started from p owns p's logs from now on: they are given
+ * back when it ends (exec_end.c). */
+static void logs_to(exec_attempt_t *a, exec_prepared_t *p)
+{
+    memcpy(a->log_no, p->log_no, sizeof(a->log_no));
+    memset(p->log_no, 0, sizeof(p->log_no));
+}
+
 /* Start the attempt p (heap, consumed) describes; prep_rc < 0 (why) is a
  * preparation that failed, reported as the start failure. */
 static int start_attempt(worker_exec_t *x, exec_prepared_t *p, int prep_rc,
@@ -224,9 +232,11 @@ static int start_attempt(worker_exec_t *x, exec_prepared_t *p, int prep_rc,
     exec_attempt_t *a = NULL;
     int r = exec_attempt_add(x, p, &a, err);
     if (r < 0) {
+        exec_prep_discard_logs(x, p);
         exec_prep_free(&x->spawner, p);
         return r;
     }
+    logs_to(a, p);
     if (prep_rc < 0)
         why = *why_prep;
     if (prep_rc < 0 || spawn_prepared(x, a, p, &why) < 0) {
@@ -346,6 +356,7 @@ static int start_gated(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err)
         return r;
     }
     gated_remove(x, p);
+    logs_to(a, p);
     snprintf(a->res.workdir, sizeof(a->res.workdir), "%s", p->cwd);
     a->pid = a->res.pid = p->pid;
     a->start = p->start;

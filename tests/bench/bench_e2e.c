@@ -6,8 +6,8 @@
  *   bench_e2e [--bin DIR] [--only LIST] [--quick] [--keep] [--threads] [--pairs N]
  *             [--perf-ctl FIFO [--perf-job TEXT]]
  *
- * LIST is a comma list of: raw, w1, w2, w3, latency, big, nodes (default:
- * all). --quick shrinks every workload (a smoke run of the harness).
+ * LIST is a comma list of: raw, user, w1, w2, w3, latency, big, nodes
+ * (default: all). --quick shrinks every workload (a smoke run of the harness).
  * --threads prints, under each job, the workers' CPU, sleeps, preemptions
  * and page faults per task by thread name. --pairs N repeats the nodes
  * comparison N times (fresh clusters, alternating) and prints the median
@@ -19,6 +19,10 @@
  * Workloads (see docs/performance.md):
  *   raw      /bin/true spawned two at a time from a C loop (posix_spawn,
  *            no scheduler): the machine's limit
+ *   user     the headline table, the user's view: W1, W2 and W3 below, each
+ *            on a fresh default `cairn up` cluster with its state and task
+ *            logs under --dir (never --worker-dir), timed around the CLI's
+ *            own `cairn submit FILE --wait`
  *   w1       1,000 independent /bin/true tasks in one job
  *   w2       1 -> 200 train -> 200 evaluate (each on its train) -> 1 (402)
  *   w3       a chain of 200 tasks
@@ -644,6 +648,181 @@ static void bench_w3(void)
     cluster_kill(&c);
 }
 
+/* ------------------------------------------------------------ the user's view
+ *
+ * The default local cluster (`cairn up`: one worker with this machine's
+ * cores), its state and the task logs in its state directory on the disk
+ * of --dir, and each workload timed from outside around the CLI's own
+ * `cairn submit FILE --wait`: the process, the spec's parsing and checks,
+ * the submission, the wait, as a user sees it. A fresh cluster per
+ * workload, as below. */
+
+typedef struct ucluster {
+    char dir[PATH_MAX];
+    char cairn[PATH_MAX + 16];
+    pid_t sched, worker;
+} ucluster_t;
+
+/* Run the CLI with argv (argv[0] is replaced by the cairn binary), its
+ * state directory u->dir, its output appended to u->dir/cli.log; its exit
+ * status, or -1. */
+static int cli_run(const ucluster_t *u, const char **argv)
+{
+    char log[PATH_MAX + 16];
+    snprintf(log, sizeof(log), "%s/cli.log", u->dir);
+    argv[0] = u->cairn;
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        setenv("CAIRN_STATE_DIR", u->dir, 1);
+        unsetenv("CAIRN_SCHEDULER");
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void ucluster_down(ucluster_t *u)
+{
+    const char *argv[] = {NULL, "down", "--state-dir", u->dir, NULL};
+    if (cli_run(u, argv) != 0)
+        fprintf(stderr, "bench_e2e: cairn down in %s failed\n", u->dir);
+    char **nd = realloc(g_dirs, (g_ndirs + 1) * sizeof(char *));
+    if (nd && (nd[g_ndirs] = strdup(u->dir)) != NULL)
+        g_dirs = nd, g_ndirs++;
+    else if (nd)
+        g_dirs = nd;
+}
+
+static void ucluster_up(ucluster_t *u)
+{
+    memset(u, 0, sizeof(*u));
+    snprintf(u->dir, sizeof(u->dir), "%s/cairn-user-XXXXXX", g_base);
+    if (!mkdtemp(u->dir))
+        die("mkdtemp: %s", strerror(errno));
+    snprintf(u->cairn, sizeof(u->cairn), "%s/cairn", g_bin);
+    const char *argv[] = {NULL, "up", "--state-dir", u->dir, NULL};
+    if (cli_run(u, argv) != 0)
+        die("cairn up --state-dir %s failed (see cli.log there)", u->dir);
+    char path[PATH_MAX + 16], line[PATH_MAX + 128], name[64];
+    snprintf(path, sizeof(path), "%s/cluster.pids", u->dir);
+    FILE *f = fopen(path, "r");
+    int pid;
+    while (f && fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "scheduler %d", &pid) == 1)
+            u->sched = pid;
+        else if (sscanf(line, "worker %63s %d", name, &pid) == 2)
+            u->worker = pid;
+    }
+    if (f)
+        fclose(f);
+    if (u->sched <= 0 || u->worker <= 0)
+        die("%s: no scheduler or worker", path);
+}
+
+/* Write the spec of n tasks t0..t(n-1) running /bin/true, 1 core each;
+ * needs(i, k, arg) gives task i's k-th need (< 0: no more). */
+static void write_spec(const char *path, const char *name, size_t n,
+                       long (*needs)(size_t i, size_t k, size_t n))
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        die("%s: %s", path, strerror(errno));
+    fprintf(f, "name: %s\ndefaults:\n  resources: {cpus: 1}\ntasks:\n", name);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "  - {name: t%zu, run: [/bin/true]", i);
+        for (size_t k = 0;; k++) {
+            long on = needs ? needs(i, k, n) : -1;
+            if (on < 0) {
+                fputs(k ? "]}\n" : "}\n", f);
+                break;
+            }
+            fprintf(f, "%st%ld", k ? ", " : ", needs: [", on);
+        }
+    }
+    if (fclose(f) != 0)
+        die("%s: %s", path, strerror(errno));
+}
+
+/* W2: t0, then k trains on it, k evaluates each on its train, one on all. */
+static long w2_needs(size_t i, size_t k, size_t n)
+{
+    size_t half = (n - 2) / 2;
+    if (i == 0)
+        return -1;
+    if (i <= half)
+        return k == 0 ? 0 : -1;
+    if (i < n - 1)
+        return k == 0 ? (long)(i - half) : -1;
+    return k < half ? (long)(1 + half + k) : -1;
+}
+
+/* W3: a chain. */
+static long w3_needs(size_t i, size_t k, size_t n)
+{
+    (void)n;
+    return i > 0 && k == 0 ? (long)(i - 1) : -1;
+}
+
+/* One workload on a fresh default cluster, timed around `cairn submit
+ * --wait`; its tasks per second. */
+static double user_job(const char *label, const char *name, size_t n,
+                       long (*needs)(size_t i, size_t k, size_t n))
+{
+    ucluster_t u;
+    ucluster_up(&u);
+    char spec[PATH_MAX + 16];
+    snprintf(spec, sizeof(spec), "%s/%s.yaml", u.dir, name);
+    write_spec(spec, name, n, needs);
+    const char *argv[] = {NULL, "submit", spec, "--wait", NULL};
+    int64_t s0 = bench_cpu_ns(u.sched), w0 = bench_cpu_ns(u.worker);
+    perf_ctl(label, "enable\n");
+    int64_t t0 = now_ns();
+    int rc = cli_run(&u, argv);
+    int64_t t1 = now_ns();
+    perf_ctl(label, "disable\n");
+    int64_t s1 = bench_cpu_ns(u.sched), w1 = bench_cpu_ns(u.worker);
+    if (rc != 0) {
+        g_keep = true;
+        die("%s: cairn submit %s --wait exited %d (see %s/cli.log)", label, spec, rc, u.dir);
+    }
+    double wall = (double)(t1 - t0) / 1e9;
+    row(label, n, wall, s1 - s0, w1 - w0, "cairn submit --wait");
+    ucluster_down(&u);
+    return (double)n / wall;
+}
+
+static void bench_user(void)
+{
+    printf("\nThe user's view: `cairn up` (one worker, this machine's cores), state and task logs\n"
+           "in its state directory under %s, each workload timed around\n"
+           "`cairn submit FILE --wait` (a fresh cluster each)\n",
+           g_base);
+    printf("%-22s %8s %9s %9s %6s %12s %12s  %s\n", "workload", "tasks", "wall s", "tasks/s",
+           "%raw", "sched us/t", "worker us/t", "notes");
+    size_t k = g_quick ? 20 : 200;
+    double w1 = user_job("W1 independent", "w1", g_quick ? 100 : 1000, NULL);
+    double w2 = user_job("W2 DAG 1-200-200-1", "w2", 2 * k + 2, w2_needs);
+    double w3 = user_job("W3 chain", "w3", k, w3_needs);
+    double hop = w3 > 0 ? 1e3 / w3 : 0.0, frac = g_raw_rate > 0 ? 100.0 * w1 / g_raw_rate : 0;
+    printf("%-22s %8s %9s %9s %6s %12s %12s  %.3f ms per hop (task run included)\n", "", "", "", "",
+           "", "", "", hop);
+    printf("targets: W1 %.0f tasks/s, %.0f%% of raw (>= 75%%: %s); W2 %.0f tasks/s (>= 1,500: %s); "
+           "W3 %.3f ms per hop (<= 1.5: %s)\n",
+           w1, frac, frac >= 75 ? "met" : "not met", w2, w2 >= 1500 ? "met" : "not met", hop,
+           hop <= 1.5 ? "met" : "not met");
+    fflush(stdout);
+}
+
 /* Open a FIFO for stamps (read side, kept open read-write so no EOF). */
 static int stamp_fifo(const cluster_t *c, char *path, size_t len)
 {
@@ -974,11 +1153,12 @@ int main(int argc, char **argv)
         }
         case 'h':
             printf("Usage: bench_e2e [--bin DIR] [--dir DIR] "
-                   "[--only raw,w1,w2,w3,latency,big,nodes] [--quick] [--keep]\n"
+                   "[--only raw,user,w1,w2,w3,latency,big,nodes] [--quick] [--keep]\n"
                    "       [--threads] [--pairs N] [--worker-arg ARG]...\n"
                    "  --dir DIR  where the clusters' state goes (default: BUILD/bench-state);\n"
                    "             it must be a real disk for the journal's fsync to count\n"
-                   "  --worker-dir DIR  the workers' state (task logs) there instead\n"
+                   "  --worker-dir DIR  the workers' state (task logs) there instead, but for\n"
+                   "             the user's view (user), whose state is all under --dir\n"
                    "  --threads  after each job, the workers' CPU and switches per thread name\n"
                    "  --pairs N  nodes: N runs of W1 on 2 workers then on many, alternately,\n"
                    "             each on a fresh cluster; prints the median ratio\n"
@@ -1009,10 +1189,22 @@ int main(int argc, char **argv)
     strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", gmtime(&now));
     printf("bench_e2e %s on %s (%s %s), %ld CPUs%s\n", date, u.nodename, u.sysname, u.release,
            sysconf(_SC_NPROCESSORS_ONLN), g_quick ? ", --quick sizes" : "");
-    printf("state in %s%s%s\n", g_base, g_wbase[0] ? ", worker state in " : "", g_wbase);
     printf("%-22s %8s %9s %9s %6s %12s %12s  %s\n", "workload", "tasks", "wall s", "tasks/s",
            "%raw", "sched us/t", "worker us/t", "notes");
     bench_raw(); /* always: the fractions need it */
+    if (wanted(only, "user"))
+        bench_user();
+    static const char *const own[] = {"w1", "w2", "w3", "latency", "big", "nodes"};
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        if (wanted(only, own[i])) {
+            printf(
+                "\nThe daemons' own view: cairn-scheduler and cairn-worker started by the bench,\n"
+                "driven through the client library; state in %s%s%s\n",
+                g_base, g_wbase[0] ? ", worker state in " : "", g_wbase);
+            printf("%-22s %8s %9s %9s %6s %12s %12s  %s\n", "workload", "tasks", "wall s",
+                   "tasks/s", "%raw", "sched us/t", "worker us/t", "notes");
+            break;
+        }
     if (wanted(only, "w1"))
         bench_w1();
     if (wanted(only, "w2"))

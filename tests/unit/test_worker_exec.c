@@ -6,6 +6,7 @@
  * Every test runs its own loop and waits for conditions by running it,
  * with a deadline; every test ends with uv_loop_close() == 0. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -211,11 +212,22 @@ static char *slurp(const char *path)
     return buf;
 }
 
+/* The contents of an attempt's log read as ReadLog reads it (wherever it
+ * is, named or not yet); a log that is not there reads as empty, as
+ * ReadLog answers it. */
 static char *read_log(struct fx *f, uint64_t id, int stream)
 {
-    char path[4096];
-    cr_assert_gt(worker_exec_log_path(f->x, 7, "train", id, 0, stream, path, sizeof(path)), 0);
-    return slurp(path);
+    int fd = worker_exec_log_open(f->x, 7, "train", id, 0, stream);
+    cr_assert(fd >= 0 || fd == -ENOENT, "worker_exec_log_open: %s", strerror(-fd));
+    char *buf = calloc(1, 65536);
+    size_t n = 0;
+    ssize_t r = 1;
+    while (fd >= 0 && n < 65535 && (r = read(fd, buf + n, 65535 - n)) > 0)
+        n += (size_t)r;
+    cr_assert_geq(r, 0);
+    if (fd >= 0)
+        close(fd);
+    return buf;
 }
 
 /* Whether a newline-separated text holds this exact line. */
@@ -431,10 +443,12 @@ LEAK_TEST(exec, child_environment_and_logs)
     cr_assert(has_line(out, "OMP_NUM_THREADS=2"), "%s", out);
     cr_assert(strstr(out, "\nPATH=") || strncmp(out, "PATH=", 5) == 0, "no PATH: %s", out);
     free(out);
-    /* the log's place and modes */
+    /* the log's place and modes (stdout: stderr had nothing, and an empty
+     * stream is no file) */
     cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 11, 0, 2, path, sizeof(path)), 0);
     snprintf(want, sizeof(want), "%s/logs/7/train.11.0.err", f.dir);
     cr_assert_str_eq(path, want);
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 11, 0, 1, path, sizeof(path)), 0);
     cr_assert_eq(stat(path, &st), 0);
     cr_assert_eq(st.st_mode & 0777, 0600);
     *strrchr(path, '/') = '\0';
@@ -1118,12 +1132,15 @@ LEAK_TEST(exec, prepared_free_ends_the_waiting_process_and_empty_logs)
     pid_t pid = p->pid;
     cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 42, 0, 1, out, sizeof(out)), 0);
     cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 42, 0, 2, errp, sizeof(errp)), 0);
-    cr_assert_eq(access(out, F_OK), 0, "the log is made by the preparation");
+    int fd = worker_exec_log_open(f.x, 7, "train", 42, 0, 1);
+    cr_assert_geq(fd, 0, "the preparation holds no log: %s", strerror(-fd));
+    close(fd);
     worker_exec_prepared_free(f.x, p);
     if (EXEC_CAN_GATE)
         cr_assert(pid > 0 && pid_gone(pid), "the waiting process %d is still there", (int)pid);
     cr_assert_neq(access(out, F_OK), 0, "empty stdout log left");
     cr_assert_neq(access(errp, F_OK), 0, "empty stderr log left");
+    cr_assert_eq(worker_exec_log_open(f.x, 7, "train", 42, 0, 1), -ENOENT);
     cr_assert_eq(f.nstarted + f.nexited, 0);
     fx_fini(&f);
 }
@@ -1428,18 +1445,6 @@ static void expect_mode_owner(const char *path, mode_t mode, uid_t uid)
     cr_expect_eq(st.st_uid, uid, "%s: owner %u, want %u", path, (unsigned)st.st_uid, (unsigned)uid);
 }
 
-/* The contents of an attempt's log read as ReadLog reads it. */
-static char *read_log_fd(struct fx *f, uint64_t id, int stream)
-{
-    int fd = worker_exec_log_open(f->x, 7, "train", id, 0, stream);
-    cr_assert_geq(fd, 0, "worker_exec_log_open: %s", strerror(-fd));
-    char *buf = calloc(1, 65536);
-    ssize_t n = read(fd, buf, 65535);
-    cr_assert_geq(n, 0);
-    close(fd);
-    return buf;
-}
-
 /* A root worker gives the job's log directory and the log files to the
  * submitter, private (0700, 0600), and keeps logs/ to itself (0700): no
  * one else reaches them, the worker still reads them (ReadLog). A start
@@ -1476,7 +1481,7 @@ LEAK_TEST(exec, logs_are_private_and_the_submitters)
     }
     snprintf(path, sizeof(path), "%s/running", f.dir);
     expect_mode_owner(path, 0600, 0);
-    char *out = read_log_fd(&f, 64, 1), *err = read_log_fd(&f, 64, 2);
+    char *out = read_log(&f, 64, 1), *err = read_log(&f, 64, 2);
     cr_expect(has_line(out, "USER=nobody"), "%s", out);
     cr_expect(has_line(out, "LOGNAME=nobody"), "%s", out);
     cr_expect(has_line(out, home), "%s", out);
@@ -1484,18 +1489,28 @@ LEAK_TEST(exec, logs_are_private_and_the_submitters)
     cr_expect_str_eq(err, "to-err\n");
     free(out);
     free(err);
-    /* prepared ahead: the logs are made, the submitter's, before it runs */
+    /* prepared ahead: the files it will write are the submitter's and
+     * private before it runs (in the worker's pool, closed to others) */
     exec_spec_t q = spec_of(65, 1, argv, true);
     cairn_error_t e = {{0}};
     q.user = "nobody";
     exec_prepared_t *p = prepare_ok(&f, &q);
     for (int stream = 1; stream <= 2; stream++) {
-        cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 65, 0, stream, path, sizeof(path)), 0);
-        expect_mode_owner(path, 0600, nobody);
+        struct stat st;
+        int fd = worker_exec_log_open(f.x, 7, "train", 65, 0, stream);
+        cr_assert_geq(fd, 0, "no log prepared: %s", strerror(-fd));
+        cr_assert_eq(fstat(fd, &st), 0);
+        close(fd);
+        cr_expect_eq(st.st_mode & 07777, 0600, "mode %04o", (unsigned)(st.st_mode & 07777));
+        cr_expect_eq(st.st_uid, nobody, "owner %u", (unsigned)st.st_uid);
     }
+    snprintf(path, sizeof(path), "%s/logs/.pool", f.dir);
+    expect_mode_owner(path, 0700, 0);
+    snprintf(path, sizeof(path), "%s/logs/.pool/index", f.dir);
+    expect_mode_owner(path, 0600, 0);
     cr_assert_eq(worker_exec_start_prepared(f.x, p, &e), 0, "%s", e.text);
     wait_exited(&f, 2, 10000);
-    out = read_log_fd(&f, 65, 1);
+    out = read_log(&f, 65, 1);
     snprintf(want, sizeof(want), "CAIRN_ATTEMPT_ID=65");
     cr_expect(has_line(out, want), "%s", out);
     free(out);
@@ -1625,13 +1640,14 @@ LEAK_TEST(exec, a_task_run_as_its_submitter_keeps_its_death_signal)
 }
 
 /* The worker writes logs as root: it never follows a symbolic link there
- * (the start fails and the link's target is untouched), and reads only a
- * plain log file (no link, one name). */
+ * (a link planted at a log's name is replaced by the log, and its target
+ * is untouched), and reads only a plain log file (no link, one name). */
 LEAK_TEST(exec, a_log_that_is_a_link_is_neither_written_nor_read)
 {
     struct fx f;
-    const char *argv[] = {"echo overwritten"};
+    const char *argv[] = {"echo written"};
     char victim[4200], dir[4200], log[4200];
+    struct stat st;
     fx_init(&f);
     snprintf(victim, sizeof(victim), "%s/victim", f.dir);
     FILE *fp = fopen(victim, "w");
@@ -1643,12 +1659,19 @@ LEAK_TEST(exec, a_log_that_is_a_link_is_neither_written_nor_read)
     cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 66, 0, 1, log, sizeof(log)), 0);
     cr_assert_eq(symlink(victim, log), 0);
     const exec_result_t *r = run_sh(&f, 66, argv[0]);
-    cr_assert(r->start_failed, "the task ran through a link");
-    cr_assert(strstr(r->error, "symbolic link"), "error: %s", r->error);
+    cr_assert(!r->start_failed, "%s", r->error);
     char *text = slurp(victim);
     cr_assert_str_eq(text, "precious\n");
     free(text);
-    cr_assert_eq(worker_exec_log_open(f.x, 7, "train", 66, 0, 1), -ELOOP);
+    cr_assert_eq(lstat(log, &st), 0);
+    cr_assert(S_ISREG(st.st_mode), "the link is still there");
+    text = read_log(&f, 66, 1);
+    cr_assert_str_eq(text, "written\n");
+    free(text);
+    /* a link where no attempt wrote */
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 69, 0, 1, log, sizeof(log)), 0);
+    cr_assert_eq(symlink(victim, log), 0);
+    cr_assert_eq(worker_exec_log_open(f.x, 7, "train", 69, 0, 1), -ELOOP);
     /* a second name of another file */
     cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 67, 0, 1, log, sizeof(log)), 0);
     cr_assert_eq(link(victim, log), 0);
@@ -1991,5 +2014,178 @@ LEAK_TEST(exec, task_cgroups_are_used_again_after_a_kill)
     }
     /* one task at a time: one cgroup, used again by every task */
     cr_assert_eq(f.x->cg_seq, 1, "%u task cgroups made for one task at a time", f.x->cg_seq);
+    fx_fini(&f);
+}
+
+/* ---- task logs kept cheaply (exec_logs.c) -------------------------------- */
+
+/* The numbered files of the log pool (logs/.pool, its index aside). */
+static int pool_files(struct fx *f)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/logs/.pool", f->dir);
+    DIR *d = opendir(path);
+    cr_assert_not_null(d, "%s: %s", path, strerror(errno));
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        n += de->d_name[0] >= '1' && de->d_name[0] <= '9';
+    closedir(d);
+    return n;
+}
+
+/* A task that writes nothing makes no file and no job directory: its log
+ * reads as empty, and the files it was given serve the next task. */
+LEAK_TEST(exec, a_task_without_output_makes_no_file)
+{
+    struct fx f;
+    char path[4200];
+    fx_init(&f);
+    for (uint64_t id = 70; id < 74; id++) {
+        const exec_result_t *r = run_sh(&f, id, "true");
+        cr_assert(!r->start_failed, "%s", r->error);
+        for (int stream = 1; stream <= 2; stream++) {
+            char *text = read_log(&f, id, stream);
+            cr_assert_str_eq(text, "");
+            free(text);
+            cr_assert_eq(worker_exec_log_open(f.x, 7, "train", id, 0, stream), -ENOENT);
+        }
+        cr_assert_leq(pool_files(&f), 2, "the pool grows: %d files", pool_files(&f));
+    }
+    snprintf(path, sizeof(path), "%s/logs/7", f.dir);
+    cr_assert_neq(access(path, F_OK), 0, "a job directory was made for no output");
+    /* stderr only: that stream alone gets its name */
+    const exec_result_t *r = run_sh(&f, 74, "echo to-err >&2");
+    cr_assert(!r->start_failed, "%s", r->error);
+    cr_assert_eq(worker_exec_log_open(f.x, 7, "train", 74, 0, 1), -ENOENT);
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 74, 0, 2, path, sizeof(path)), 0);
+    expect_mode_owner(path, 0600, geteuid());
+    char *text = read_log(&f, 74, 2);
+    cr_assert_str_eq(text, "to-err\n");
+    free(text);
+    fx_fini(&f);
+}
+
+/* A reader (`cairn logs --follow`) that opened a running task's log
+ * before it wrote anything reads what it writes later, and the log
+ * keeps its content when it gets its name at the end. */
+LEAK_TEST(exec, a_log_opened_before_the_output_reads_it)
+{
+    struct fx f;
+    char script[512], gate[128], path[4200];
+    struct stat held, named;
+    fx_init(&f);
+    snprintf(gate, sizeof(gate), "%s/gate", f.dir);
+    snprintf(script, sizeof(script),
+             "while [ ! -e %s ]; do sleep 0.01; done; echo late; touch %s.done; sleep 0.2", gate,
+             gate);
+    const char *argv[] = {script};
+    exec_spec_t s = spec_of(75, 1, argv, true);
+    start_ok(&f, &s);
+    wait_started(&f, 1);
+    int fd = worker_exec_log_open(f.x, 7, "train", 75, 0, 1);
+    cr_assert_geq(fd, 0, "a running task's log: %s", strerror(-fd));
+    char buf[64] = {0};
+    cr_assert_eq(read(fd, buf, sizeof(buf) - 1), 0, "output before the gate: %s", buf);
+    close(open(gate, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    char done[160];
+    snprintf(done, sizeof(done), "%s.done", gate);
+    cr_assert(run_until(&f, file_exists, done, 5000), "the task did not write");
+    cr_assert_eq(pread(fd, buf, sizeof(buf) - 1, 0), 5);
+    cr_assert_str_eq(buf, "late\n");
+    wait_exited(&f, 1, 10000);
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 75, 0, 1, path, sizeof(path)), 0);
+    cr_assert_eq(fstat(fd, &held), 0);
+    cr_assert_eq(stat(path, &named), 0, "%s: %s", path, strerror(errno));
+    cr_assert(held.st_ino == named.st_ino && held.st_dev == named.st_dev,
+              "the named log is another file");
+    close(fd);
+    char *text = read_log(&f, 75, 1);
+    cr_assert_str_eq(text, "late\n");
+    free(text);
+    fx_fini(&f);
+}
+
+/* A worker killed while its task wrote leaves the task's log unnamed; the
+ * next worker on its state directory gives it its name (the pool's index
+ * says whose it is), so `cairn logs` still reads it. */
+Test(exec, the_log_of_a_task_of_a_dead_worker_is_named_by_the_next)
+{
+    int fds[2];
+    char dir[64] = {0};
+    cr_assert_eq(pipe(fds), 0);
+    pid_t worker = fork();
+    cr_assert_geq(worker, 0);
+    if (worker == 0) {
+        struct fx f;
+        const char *argv[] = {"echo before the kill; echo on stderr >&2; exec sleep 1000"};
+        exec_spec_t s = spec_of(76, 1, argv, true);
+        close(fds[0]);
+        fx_init(&f);
+        start_ok(&f, &s);
+        struct log_text wrote = {76, "before the kill"};
+        if (!run_until(&f, log_holds, &wrote, 5000))
+            _exit(1);
+        (void)!write(fds[1], f.dir, sizeof(f.dir));
+        for (;;)
+            pause(); /* killed below */
+    }
+    close(fds[1]);
+    ssize_t n = read(fds[0], dir, sizeof(dir));
+    close(fds[0]);
+    kill(worker, SIGKILL);
+    cr_assert_eq(waitpid(worker, NULL, 0), worker);
+    cr_assert_eq(n, (ssize_t)sizeof(dir), "the first worker's task never wrote");
+    struct fx f;
+    memset(&f, 0, sizeof(f));
+    snprintf(f.dir, sizeof(f.dir), "%s", dir);
+    cr_assert_eq(uv_loop_init(&f.loop), 0);
+    fx_create(&f, "");
+    char path[4200];
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 76, 0, 1, path, sizeof(path)), 0);
+    char *text = slurp(path);
+    cr_assert_str_eq(text, "before the kill\n");
+    free(text);
+    text = read_log(&f, 76, 2);
+    cr_assert_str_eq(text, "on stderr\n");
+    free(text);
+    fx_fini(&f);
+}
+
+/* A log someone still holds open when its task ended (a reader here, an
+ * escaped process elsewhere) never goes back to the pool, even empty: it
+ * gets its name, and no later task writes into what they hold. */
+LEAK_TEST(exec, a_held_log_is_named_even_empty)
+{
+    struct fx f;
+    char script[256], gate[128], path[4200];
+    struct stat held, named;
+    fx_init(&f);
+    snprintf(gate, sizeof(gate), "%s/gate", f.dir);
+    snprintf(script, sizeof(script), "while [ ! -e %s ]; do sleep 0.01; done", gate);
+    const char *argv[] = {script};
+    exec_spec_t s = spec_of(77, 1, argv, true);
+    start_ok(&f, &s);
+    wait_started(&f, 1);
+    int fd = worker_exec_log_open(f.x, 7, "train", 77, 0, 1);
+    cr_assert_geq(fd, 0, "a running task's log: %s", strerror(-fd));
+    close(open(gate, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    wait_exited(&f, 1, 10000);
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 77, 0, 1, path, sizeof(path)), 0);
+    cr_assert_eq(stat(path, &named), 0, "a held log went back to the pool");
+    cr_assert_eq(fstat(fd, &held), 0);
+    cr_assert(held.st_ino == named.st_ino && named.st_size == 0);
+    close(fd);
+    /* the stream no one held went back, and serves the next task */
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 77, 0, 2, path, sizeof(path)), 0);
+    cr_assert_neq(access(path, F_OK), 0, "an empty log no one held was named");
+    const exec_result_t *r = run_sh(&f, 78, "echo next");
+    cr_assert(!r->start_failed, "%s", r->error);
+    cr_assert_gt(worker_exec_log_path(f.x, 7, "train", 78, 0, 1, path, sizeof(path)), 0);
+    cr_assert_eq(stat(path, &named), 0);
+    cr_assert(named.st_ino != held.st_ino, "the next task wrote into the held file");
+    char *text = read_log(&f, 78, 1);
+    cr_assert_str_eq(text, "next\n");
+    free(text);
     fx_fini(&f);
 }
