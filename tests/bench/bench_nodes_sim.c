@@ -36,6 +36,7 @@ typedef struct sim_node {
     sim_shard_t *sh;
     uint32_t topo;
     char name[32];
+    char *url; /* the scheduler's URL, from the node's own loopback address over TCP */
     worker_link_t *link;
     sim_att_t *att;
     size_t natt, att_cap, nqueued;
@@ -384,6 +385,21 @@ static int shard_fail(const sim_shard_config_t *cfg, const char *what, const cha
     return 1;
 }
 
+/* Over TCP each node dials from an address of its own, 127.x.y.z (all of
+ * 127/8 is loopback), as nodes of a real cluster do: the scheduler bounds
+ * the connections waiting to register from one address (nodes.h). nng
+ * takes the source before a ';' (tcp://SRC;HOST:PORT). */
+static int node_url(sim_node_t *n, const char *url, uint32_t index)
+{
+    uint32_t a = index + 1;
+    if (strncmp(url, "tcp://", 6) != 0)
+        return (n->url = strdup(url)) ? 0 : -ENOMEM;
+    return asprintf(&n->url, "tcp://127.%u.%u.%u;%s", 1 + (a >> 16), (a >> 8) & 255, a & 255,
+                    url + 6) < 0
+               ? -ENOMEM
+               : 0;
+}
+
 int sim_shard_run(const sim_shard_config_t *cfg)
 {
     static sim_shard_t shard;
@@ -430,7 +446,9 @@ int sim_shard_run(const sim_shard_config_t *cfg)
         n->sh = sh;
         n->topo = (cfg->first + i) % (uint32_t)cfg->ntopos;
         snprintf(n->name, sizeof(n->name), "sim%05u", cfg->first + i);
-        worker_link_config_t lc = {.url = cfg->url,
+        if (node_url(n, cfg->url, cfg->first + i) < 0)
+            return shard_fail(cfg, n->name, "out of memory");
+        worker_link_config_t lc = {.url = n->url,
                                    .node_name = n->name,
                                    .log = sh->lg,
                                    .join_key = cfg->join_key ? &sh->key : NULL,
