@@ -33,11 +33,16 @@
  *            placement-bound when tasks are instant); the scheduler's CPU
  *            per task, its RSS after and at its peak
  *
- * The simulated nodes run in shard processes of --per-shard (default
- * 2,500) nodes: each node holds five descriptors (its connection and nng's
- * two pollable pipes), and a process may open 20,000 here. Shards are this
- * program run again (--shard), not forks: the parent's nng threads do not
- * survive a fork. */
+ * The simulated nodes run in shard processes of --per-shard (default 250)
+ * nodes. Not more: a link without a connection checks its dialer once a
+ * second through nng_stats_get (proto/redial.c), which copies the
+ * statistics of every socket in the process, so a shard's cost before its
+ * nodes connect grows with the square of its nodes (2,500 nodes a shard
+ * spent all their CPU there and never registered 10,000). Each node holds
+ * five descriptors (its connection and nng's two pollable pipes); a shard
+ * raises its RLIMIT_NOFILE to the hard limit. Shards are this program run
+ * again (--shard), not forks: the parent's nng threads do not survive a
+ * fork. */
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -83,7 +88,7 @@ static uint32_t g_sizes[MAX_SIZES];
 static size_t g_nsizes;
 static size_t g_tasks = 100000, g_latency = 1000;
 static int g_idle_s = 10;
-static uint32_t g_duration_ms, g_per_shard = 2500;
+static uint32_t g_duration_ms, g_per_shard = 250;
 static bool g_keep, g_sim_log, g_ipc, g_no_key;
 static int g_perf_fd = -1;
 static const char *g_perf_phase;
@@ -621,7 +626,7 @@ static void usage(void)
            "  --latency N      one-task jobs for submit->assignment (default 1000)\n"
            "  --idle S         the idle window in seconds (default 10)\n"
            "  --duration-ms MS how long each task runs (default 0: at once)\n"
-           "  --per-shard N    simulated nodes per process (default 2500)\n"
+           "  --per-shard N    simulated nodes per process (default 250)\n"
            "  --topology FILE  a node topology (repeatable; default: tests/topologies/*.xml,\n"
            "                   node i gets the (i mod n)th)\n"
            "  --sched-arg ARG  pass ARG to cairn-scheduler (e.g. --heartbeat-interval=5s)\n"
