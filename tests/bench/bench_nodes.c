@@ -8,7 +8,7 @@
  * nothing about speed.
  *
  *   bench_nodes [--nodes LIST] [--tasks N] [--latency N] [--idle S]
- *               [--duration-ms MS] [--per-shard N] [--topology FILE]...
+ *               [--duration-ms MS] [--per-shard N] [--ramp N] [--topology FILE]...
  *               [--sched-arg ARG]... [--bin DIR] [--dir DIR] [--keep] [--quick]
  *               [--sim-log] [--ipc] [--no-join-key]
  *               [--perf-ctl FIFO [--perf-phase idle|latency|big]]
@@ -19,8 +19,10 @@
  *
  * For each node count in LIST (default 1000,5000,10000), on a fresh
  * scheduler:
- *   up       the nodes dial and register; time until the scheduler lists
- *            all of them up
+ *   up       the nodes dial and register, --ramp shards at a time
+ *            (default 4, 1,000 nodes: 10,000 at once on 2 cores starve the
+ *            scheduler past the links' register timeout); time until the
+ *            scheduler lists all of them up
  *   idle     after a 3 s pause, --idle seconds (default 10) of nothing but
  *            heartbeats and reports: the scheduler's CPU (% of one core, all
  *            its threads) and RSS; the simulators' CPU
@@ -88,7 +90,7 @@ static uint32_t g_sizes[MAX_SIZES];
 static size_t g_nsizes;
 static size_t g_tasks = 100000, g_latency = 1000;
 static int g_idle_s = 10;
-static uint32_t g_duration_ms, g_per_shard = 250;
+static uint32_t g_duration_ms, g_per_shard = 250, g_ramp = 4;
 static bool g_keep, g_sim_log, g_ipc, g_no_key;
 static int g_perf_fd = -1;
 static const char *g_perf_phase;
@@ -268,6 +270,22 @@ static pid_t start_shard(run_t *r, size_t i, uint32_t first, uint32_t count, int
     return pid;
 }
 
+/* Wait until want nodes registered (as the shards count). */
+static void wait_joined(run_t *r, uint32_t want)
+{
+    int64_t deadline = bench_now_ns() + 600 * 1000000000LL;
+    while (counts_sum(r, offsetof(sim_counts_t, registered)) < want) {
+        check_shards(r);
+        if (bench_now_ns() > deadline)
+            die("only %llu of %u nodes registered within 600 s",
+                (unsigned long long)counts_sum(r, offsetof(sim_counts_t, registered)), want);
+        struct timespec ts = {0, 20 * 1000000L}; /* polls the condition */
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* The shards start --ramp at a time: each waits until the nodes of all
+ * but the last --ramp shards registered. */
 static void start_shards(run_t *r, uint32_t nodes)
 {
     r->nshards = (nodes + g_per_shard - 1) / g_per_shard;
@@ -290,6 +308,7 @@ static void start_shards(run_t *r, uint32_t nodes)
     for (size_t i = 0; i < r->nshards; i++) {
         uint32_t first = (uint32_t)i * g_per_shard;
         uint32_t count = nodes - first < g_per_shard ? nodes - first : g_per_shard;
+        wait_joined(r, i < g_ramp ? 0 : (uint32_t)(i - g_ramp) * g_per_shard + g_per_shard);
         r->shards[i] = start_shard(r, i, first, count, cfd, p[1]);
     }
     close(p[1]);
@@ -393,14 +412,7 @@ static void run_stop(run_t *r)
 static double wait_up(run_t *r, uint32_t nodes, int64_t t0)
 {
     int64_t deadline = t0 + 600 * 1000000000LL;
-    while (counts_sum(r, offsetof(sim_counts_t, registered)) < nodes) {
-        check_shards(r);
-        if (bench_now_ns() > deadline)
-            die("only %llu of %u nodes registered within 600 s",
-                (unsigned long long)counts_sum(r, offsetof(sim_counts_t, registered)), nodes);
-        struct timespec ts = {0, 20 * 1000000L}; /* polls the condition */
-        nanosleep(&ts, NULL);
-    }
+    wait_joined(r, nodes);
     uint32_t up;
     while ((up = nodes_up(r)) < nodes) {
         if (bench_now_ns() > deadline)
@@ -617,7 +629,8 @@ static int parse_sizes(const char *s)
 static void usage(void)
 {
     printf("Usage: bench_nodes [--nodes LIST] [--tasks N] [--latency N] [--idle S]\n"
-           "                   [--duration-ms MS] [--per-shard N] [--topology FILE]...\n"
+           "                   [--duration-ms MS] [--per-shard N] [--ramp N]\n"
+           "                   [--topology FILE]...\n"
            "                   [--sched-arg ARG]... [--bin DIR] [--dir DIR] [--keep] [--quick]\n"
            "                   [--sim-log] [--ipc] [--no-join-key]\n"
            "                   [--perf-ctl FIFO [--perf-phase idle|latency|big]]\n"
@@ -627,6 +640,7 @@ static void usage(void)
            "  --idle S         the idle window in seconds (default 10)\n"
            "  --duration-ms MS how long each task runs (default 0: at once)\n"
            "  --per-shard N    simulated nodes per process (default 250)\n"
+           "  --ramp N         shards registering at once (default 4; 0: all at once)\n"
            "  --topology FILE  a node topology (repeatable; default: tests/topologies/*.xml,\n"
            "                   node i gets the (i mod n)th)\n"
            "  --sched-arg ARG  pass ARG to cairn-scheduler (e.g. --heartbeat-interval=5s)\n"
@@ -657,6 +671,7 @@ int main(int argc, char **argv)
         {"sim-log", no_argument, NULL, 's'},
         {"ipc", no_argument, NULL, 'I'},
         {"no-join-key", no_argument, NULL, 'K'},
+        {"ramp", required_argument, NULL, 'R'},
         {"perf-ctl", required_argument, NULL, 'c'},
         {"perf-phase", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
@@ -721,6 +736,9 @@ int main(int argc, char **argv)
         case 'K':
             g_no_key = true;
             break;
+        case 'R':
+            g_ramp = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
         case 'c':
             if ((g_perf_fd = open(optarg, O_WRONLY | O_CLOEXEC)) < 0) {
                 fprintf(stderr, "bench_nodes: --perf-ctl %s: %s\n", optarg, strerror(errno));
@@ -737,8 +755,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (g_tasks == 0 || g_per_shard == 0 || g_idle_s < 0) {
-        fprintf(stderr, "bench_nodes: --tasks, --per-shard must be positive\n");
+    if (g_ramp == 0)
+        g_ramp = UINT32_MAX;
+    if (g_tasks == 0 || g_per_shard == 0 || g_idle_s < 1) {
+        fprintf(stderr, "bench_nodes: --tasks, --per-shard and --idle must be positive\n");
         return 2;
     }
     if (g_ntopos == 0)
