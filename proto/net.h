@@ -53,6 +53,10 @@ int cairn_net_send(cairn_net_t *n, const cairn_peer_t *to, cairn_msg_type_t type
 int cairn_net_send_raw(cairn_net_t *n, const cairn_peer_t *to, const uint8_t *buf, size_t len,
                        cairn_error_t *err);
 
+/* How many messages wait, in order, for nng to take them (it pushed
+ * back): what is sent now goes out after those. */
+size_t cairn_net_backlog(const cairn_net_t *n);
+
 /* With flow control (cairn_net_set_flow): a lazy message waits for the
  * next message to the same peer that is not lazy, or CAIRN_NET_LAZY_MS,
  * and goes with it (in order): for what the peer needs only eventually,

@@ -104,6 +104,11 @@ int net_send_now(cairn_net_t *n, uint32_t pipe, const uint8_t *buf, size_t len, 
     return net_out_send(n, pipe ? &to : NULL, buf, len, err);
 }
 
+size_t cairn_net_backlog(const cairn_net_t *n)
+{
+    return n->out_len;
+}
+
 void net_out_fini(cairn_net_t *n)
 {
     for (size_t i = 0; i < n->out_len; i++)

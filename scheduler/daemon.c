@@ -346,9 +346,11 @@ static void reopen_endpoints(sched_daemon_t *d, const char *why)
 static void watch_cb(uv_timer_t *t)
 {
     sched_daemon_t *d = t->data;
-    if (watchdog_tick(d->workers.watch))
+    size_t wq = d->workers.net ? cairn_net_backlog(d->workers.net) : 0;
+    size_t cq = d->clients.net ? cairn_net_backlog(d->clients.net) : 0;
+    if (watchdog_tick(d->workers.watch, wq))
         reopen_endpoints(d, d->workers.url);
-    else if (watchdog_tick(d->clients.watch))
+    else if (watchdog_tick(d->clients.watch, cq))
         reopen_endpoints(d, d->clients.url);
 }
 

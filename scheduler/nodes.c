@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,10 @@ struct nodes {
     size_t nserr;
     replica_exit_t *rexits;
     size_t nrexits, rexits_cap;
+    /* the links with seq_dirty set, by node id: a commit writes those
+     * without scanning every node (a pass runs after every poll) */
+    uint32_t *dirty;
+    size_t ndirty, dirty_cap;
 };
 
 int nodes_create(uv_loop_t *loop, cairn_log_t *log, nodes_t **out)
@@ -72,6 +77,7 @@ void nodes_destroy(nodes_t *n)
         free(n->serr[i].text);
     free(n->serr);
     free(n->rexits);
+    free(n->dirty);
     free(n);
 }
 
@@ -403,23 +409,44 @@ int nodes_load_seqs(nodes_t *n, const sched_t *core, journal_t *j, cairn_error_t
         n->links[i].seq_dirty = false;
         n->links[i].ident[0] = '\0';
     }
+    n->ndirty = 0;
     loading_t x = {n, core};
     return journal_load_workers(j, seq_loaded, &x, err);
+}
+
+void nodes_seq_dirty(nodes_t *n, node_link_t *l)
+{
+    if (l->seq_dirty)
+        return;
+    /* without room the flag alone is kept: the next save scans them all */
+    if (n->ndirty != SIZE_MAX && CAIRN_GROW(n->dirty, n->dirty_cap, n->ndirty + 1) == 0)
+        n->dirty[n->ndirty++] = (uint32_t)(l - n->links);
+    else
+        n->ndirty = SIZE_MAX;
+    l->seq_dirty = true;
+}
+
+static int save_seq(nodes_t *n, const sched_t *core, journal_t *j, size_t i, cairn_error_t *err)
+{
+    node_link_t *l = &n->links[i];
+    if (!l->seq_dirty)
+        return 0;
+    l->seq_dirty = false;
+    return journal_put_worker(j, sched_node_name(core, (uint32_t)i), l->incarnation, l->last_seq,
+                              l->ident, err);
 }
 
 int nodes_save_seqs(nodes_t *n, const sched_t *core, journal_t *j, cairn_error_t *err)
 {
     int rc = 0;
-    for (size_t i = 0; i < n->nlinks; i++) {
-        node_link_t *l = &n->links[i];
-        if (!l->seq_dirty)
-            continue;
-        l->seq_dirty = false;
-        int r = journal_put_worker(j, sched_node_name(core, (uint32_t)i), l->incarnation,
-                                   l->last_seq, l->ident, err);
+    bool all = n->ndirty == SIZE_MAX;
+    size_t count = all ? n->nlinks : n->ndirty;
+    for (size_t k = 0; k < count; k++) {
+        int r = save_seq(n, core, j, all ? k : n->dirty[k], err);
         if (r < 0 && rc == 0)
             rc = r;
     }
+    n->ndirty = 0;
     return rc;
 }
 

@@ -39,7 +39,8 @@ typedef struct node_link {
     /* the worker process's incarnation and the newest task event applied
      * from it (Register.incarnation); the identity the node's name is bound
      * to ("uid N", "address A", "certificate CN=C"); saved by
-     * nodes_save_seqs; seq_dirty: to be written with the next commit */
+     * nodes_save_seqs; seq_dirty: to be written with the next commit
+     * (set through nodes_seq_dirty) */
     uint64_t incarnation, last_seq;
     bool seq_dirty;
     char ident[NODE_IDENT_MAX];
@@ -124,6 +125,9 @@ void nodes_rexit_clear(nodes_t *n, uint64_t attempt);
  * transaction (before each commit). */
 int nodes_load_seqs(nodes_t *n, const sched_t *core, journal_t *j, cairn_error_t *err);
 int nodes_save_seqs(nodes_t *n, const sched_t *core, journal_t *j, cairn_error_t *err);
+/* Link l's incarnation, seq or identity changed: written by the next
+ * nodes_save_seqs (which visits only the changed links). */
+void nodes_seq_dirty(nodes_t *n, node_link_t *l);
 /* At start: the exits of replicas whose gang still runs. */
 int nodes_load_rexits(nodes_t *n, const sched_t *core, journal_t *j, cairn_error_t *err);
 

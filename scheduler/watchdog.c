@@ -106,9 +106,10 @@ static bool probe_answered(watchdog_t *w)
     return true;
 }
 
-bool watchdog_tick(watchdog_t *w)
+bool watchdog_tick(watchdog_t *w, size_t backlog)
 {
-    if (w->blind)
+    /* the answer would go out behind the backlog: waiting is not a miss */
+    if (w->blind || backlog > 0)
         return false;
     if (w->state == WAITING && probe_answered(w)) {
         w->misses = 0;

@@ -9,6 +9,7 @@
 #define CAIRN_SCHEDULER_WATCHDOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "proto/net.h"
@@ -24,8 +25,12 @@ typedef struct watchdog watchdog_t;
 watchdog_t *watchdog_create(const char *url, bool pair, const cairn_tls_t *tls);
 
 /* One period. Returns true when the endpoint has not answered for
- * WATCHDOG_MISSES periods and should be recreated (the count restarts). */
-bool watchdog_tick(watchdog_t *w);
+ * WATCHDOG_MISSES periods and should be recreated (the count restarts).
+ * backlog: the messages the daemon's endpoint has queued for nng
+ * (cairn_net_backlog), which the probe's answer would follow; while any
+ * wait (a big pass's assignments to thousands of nodes take seconds to
+ * go), a period without an answer says nothing and is not a miss. */
+bool watchdog_tick(watchdog_t *w, size_t backlog);
 
 /* Why the endpoint cannot be probed end to end (NULL: it can): a
  * tls+tcp:// endpoint that requires client certificates (a CA) while the

@@ -339,11 +339,11 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     if (l->incarnation != reg->incarnation) { /* a new worker process: new seqs */
         l->incarnation = reg->incarnation;
         l->last_seq = 0;
-        l->seq_dirty = true;
+        nodes_seq_dirty(d->nodes, l);
     }
     if (strcmp(l->ident, ident)) { /* the name is bound to it from now on */
         snprintf(l->ident, sizeof(l->ident), "%s", ident);
-        l->seq_dirty = true;
+        nodes_seq_dirty(d->nodes, l);
     }
     uint64_t *stale = calloc(reg->n_running + 1, sizeof(uint64_t));
     if (!stale) {

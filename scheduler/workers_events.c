@@ -182,7 +182,7 @@ void workers_task_event(sched_daemon_t *d, const cairn_peer_t *from, uint32_t no
     }
     if (l && l->incarnation) {
         l->last_seq = te->seq;
-        l->seq_dirty = true;
+        nodes_seq_dirty(d->nodes, l);
     }
     sched_attempt_info_t ai;
     bool current = sched_attempt_get(d->core, te->attempt_id, &ai) == 0 &&

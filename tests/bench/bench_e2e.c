@@ -61,6 +61,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_job.h"
 #include "bench_proc.h"
 #include "cluster/client.h"
 #include "proto/envelope.h"
@@ -76,13 +77,6 @@ static const char *g_worker_args[8]; /* --worker-arg: extra cairn-worker argumen
 static int g_nworker_args;
 static int g_perf_fd = -1;     /* --perf-ctl: perf record's control FIFO */
 static const char *g_perf_job; /* --perf-job: only jobs whose label holds this */
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -101,13 +95,11 @@ static cluster_t *g_cluster; /* for die() */
 static char **g_dirs;        /* state directories to remove at the end */
 static size_t g_ndirs;
 
-static void rm_rf(const char *dir);
-
 static void remove_dirs(void)
 {
     for (size_t i = 0; i < g_ndirs; i++) {
         if (!g_keep)
-            rm_rf(g_dirs[i]);
+            bench_rm_rf(g_dirs[i]);
         free(g_dirs[i]);
     }
     free(g_dirs);
@@ -136,20 +128,9 @@ static void die(const char *fmt, ...)
 
 static pid_t spawn_daemon(const char *const *argv, const char *log)
 {
-    pid_t pid = fork();
+    pid_t pid = bench_spawn(argv, log);
     if (pid < 0)
         die("fork: %s", strerror(errno));
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        setpgid(0, 0); /* a terminal's ^C reaches the bench only */
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
     return pid;
 }
 
@@ -213,9 +194,9 @@ static uint32_t nodes_up(cluster_t *c)
 
 static void wait_nodes(cluster_t *c, uint32_t want, int64_t timeout_ms)
 {
-    int64_t deadline = now_ns() + timeout_ms * 1000000LL;
+    int64_t deadline = bench_now_ns() + timeout_ms * 1000000LL;
     while (nodes_up(c) < want) {
-        if (now_ns() > deadline)
+        if (bench_now_ns() > deadline)
             die("only %u of %u workers registered within %lld ms", nodes_up(c), want,
                 (long long)timeout_ms);
         struct timespec ts = {0, 20 * 1000000L}; /* poll the condition every 20 ms */
@@ -244,40 +225,6 @@ static void cluster_start(cluster_t *c, int nworkers, char **topos, int ntopos)
     wait_nodes(c, (uint32_t)nworkers, 120000);
 }
 
-static int wait_exit(pid_t pid, int64_t timeout_ms)
-{
-    int64_t deadline = now_ns() + timeout_ms * 1000000LL;
-    for (;;) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid || (r < 0 && errno == ECHILD))
-            return 0;
-        if (now_ns() > deadline)
-            return -ETIMEDOUT;
-        struct timespec ts = {0, 2 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-}
-
-static void stop_pid(pid_t pid)
-{
-    if (pid <= 0)
-        return;
-    kill(pid, SIGTERM);
-    if (wait_exit(pid, 10000) < 0) {
-        kill(pid, SIGKILL);
-        wait_exit(pid, 5000);
-    }
-}
-
-static void rm_rf(const char *dir)
-{
-    pid_t pid;
-    const char *argv[] = {"rm", "-rf", dir, NULL};
-    if (posix_spawnp(&pid, "rm", NULL, NULL, (char *const *)argv, environ) == 0)
-        waitpid(pid, NULL, 0);
-}
-
 static void cluster_kill(cluster_t *c)
 {
     if (c->client)
@@ -287,8 +234,8 @@ static void cluster_kill(cluster_t *c)
         if (c->workers[i] > 0)
             kill(c->workers[i], SIGTERM);
     for (int i = 0; i < c->nworkers; i++)
-        stop_pid(c->workers[i]);
-    stop_pid(c->sched);
+        bench_stop_pid(c->workers[i]);
+    bench_stop_pid(c->sched);
     free(c->workers);
     c->workers = NULL;
     /* removed at the end: deleting thousands of files between workloads
@@ -395,92 +342,23 @@ static int64_t workers_cpu_ns(const cluster_t *c)
     return t;
 }
 
-static long rss_kib(pid_t pid, const char *field)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long v = -1;
-    size_t fl = strlen(field);
-    while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, field, fl) == 0 && line[fl] == ':')
-            v = strtol(line + fl + 1, NULL, 10);
-    if (f)
-        fclose(f);
-    return v;
-}
-
 /* ------------------------------------------------------------ jobs */
 
-typedef struct jobb {
-    Cairn__JobSpec js;
-    Cairn__TaskSpec **tasks;
-    Cairn__TaskSpec *tv;
-    Cairn__ResourceRequest res;
-    char **names;
-    char ***needs;
-    char *argv[2];
-    size_t n;
-} jobb_t;
-
-/* n tasks running argv0 [arg1]: names t0..t(n-1), no needs yet. */
-static void jobb_init(jobb_t *b, const char *name, size_t n, const char *argv0, const char *arg1)
+/* A job builder that dies when out of memory. */
+static void jobb_init(bench_job_t *b, const char *name, size_t n, const char *argv0,
+                      const char *arg1)
 {
-    memset(b, 0, sizeof(*b));
-    cairn__job_spec__init(&b->js);
-    cairn__resource_request__init(&b->res);
-    b->res.cpus = 1;
-    b->js.name = (char *)name;
-    b->js.submitter = "bench";
-    b->js.spec_text = "generated by bench_e2e";
-    b->argv[0] = (char *)argv0;
-    b->argv[1] = (char *)arg1;
-    b->n = n;
-    b->tasks = calloc(n, sizeof(*b->tasks));
-    b->tv = calloc(n, sizeof(*b->tv));
-    b->names = calloc(n, sizeof(char *));
-    b->needs = calloc(n, sizeof(char **));
-    if (!b->tasks || !b->tv || !b->names || !b->needs)
+    if (bench_job_init(b, name, n, argv0, arg1) < 0)
         die("out of memory");
-    for (size_t i = 0; i < n; i++) {
-        Cairn__TaskSpec *t = &b->tv[i];
-        cairn__task_spec__init(t);
-        if (asprintf(&b->names[i], "t%zu", i) < 0)
-            die("out of memory");
-        t->name = b->names[i];
-        t->argv = b->argv;
-        t->n_argv = arg1 ? 2 : 1;
-        t->resources = &b->res;
-        b->tasks[i] = t;
-    }
-    b->js.tasks = b->tasks;
-    b->js.n_tasks = n;
 }
 
-static void jobb_need(jobb_t *b, size_t task, size_t on)
+static void jobb_need(bench_job_t *b, size_t task, size_t on)
 {
-    Cairn__TaskSpec *t = &b->tv[task];
-    char **nv = realloc(b->needs[task], (t->n_needs + 1) * sizeof(char *));
-    if (!nv)
+    if (bench_job_need(b, task, on) < 0)
         die("out of memory");
-    b->needs[task] = nv;
-    nv[t->n_needs++] = b->names[on];
-    t->needs = nv;
 }
 
-static void jobb_fini(jobb_t *b)
-{
-    for (size_t i = 0; i < b->n; i++) {
-        free(b->names[i]);
-        free(b->needs[i]);
-    }
-    free(b->names);
-    free(b->needs);
-    free(b->tasks);
-    free(b->tv);
-}
-
-static uint64_t submit(cluster_t *c, jobb_t *b)
+static uint64_t submit(cluster_t *c, bench_job_t *b)
 {
     Cairn__SubmitRequest req = CAIRN__SUBMIT_REQUEST__INIT;
     req.job = &b->js;
@@ -543,7 +421,7 @@ static void bench_raw(void)
 {
     size_t n = g_quick ? 400 : 3000, started = 0, done = 0;
     char *const argv[] = {"/bin/true", NULL};
-    int64_t t0 = now_ns();
+    int64_t t0 = bench_now_ns();
     int running = 0;
     while (done < n) {
         while (running < 2 && started < n) {
@@ -558,7 +436,7 @@ static void bench_raw(void)
             done++;
         }
     }
-    double wall = (double)(now_ns() - t0) / 1e9;
+    double wall = (double)(bench_now_ns() - t0) / 1e9;
     g_raw_rate = (double)n / wall;
     row("raw spawn (limit)", n, wall, 0, 0, "posix_spawn /bin/true, 2 in flight");
 }
@@ -572,18 +450,18 @@ static void perf_ctl(const char *label, const char *cmd)
         fprintf(stderr, "bench_e2e: --perf-ctl: %s\n", strerror(errno));
 }
 
-static void run_job(const char *label, cluster_t *c, jobb_t *b, char *extra, size_t elen,
+static void run_job(const char *label, cluster_t *c, bench_job_t *b, char *extra, size_t elen,
                     double *rate_out)
 {
     bench_tstat_t ta[TSTAT_MAX], tb[TSTAT_MAX];
     size_t na = g_threads ? tstat_take(c, ta) : 0;
     int64_t s0 = bench_cpu_ns(c->sched), w0 = workers_cpu_ns(c);
     perf_ctl(label, "enable\n");
-    int64_t t0 = now_ns();
+    int64_t t0 = bench_now_ns();
     uint64_t id = submit(c, b);
     uint32_t ok = 0;
     Cairn__JobState st = wait_job(c, id, &ok);
-    int64_t t1 = now_ns();
+    int64_t t1 = bench_now_ns();
     perf_ctl(label, "disable\n");
     int64_t s1 = bench_cpu_ns(c->sched), w1 = workers_cpu_ns(c);
     if (st != CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED || ok != b->n)
@@ -604,11 +482,11 @@ static void bench_w1(void)
 {
     cluster_t c;
     cluster_start(&c, 1, NULL, 0);
-    jobb_t b;
+    bench_job_t b;
     jobb_init(&b, "w1", g_quick ? 100 : 1000, "/bin/true", NULL);
     char extra[128] = "";
     run_job("W1 independent", &c, &b, extra, sizeof(extra), NULL);
-    jobb_fini(&b);
+    bench_job_fini(&b);
     cluster_kill(&c);
 }
 
@@ -617,7 +495,7 @@ static void bench_w2(void)
     cluster_t c;
     cluster_start(&c, 1, NULL, 0);
     size_t k = g_quick ? 20 : 200, n = 2 * k + 2;
-    jobb_t b;
+    bench_job_t b;
     jobb_init(&b, "w2", n, "/bin/true", NULL);
     for (size_t i = 0; i < k; i++) {
         jobb_need(&b, 1 + i, 0);         /* train i on preprocess */
@@ -626,7 +504,7 @@ static void bench_w2(void)
     }
     char extra[128] = "";
     run_job("W2 DAG 1-200-200-1", &c, &b, extra, sizeof(extra), NULL);
-    jobb_fini(&b);
+    bench_job_fini(&b);
     cluster_kill(&c);
 }
 
@@ -635,7 +513,7 @@ static void bench_w3(void)
     cluster_t c;
     cluster_start(&c, 1, NULL, 0);
     size_t n = g_quick ? 20 : 200;
-    jobb_t b;
+    bench_job_t b;
     jobb_init(&b, "w3", n, "/bin/true", NULL);
     for (size_t i = 1; i < n; i++)
         jobb_need(&b, i, i - 1);
@@ -644,7 +522,7 @@ static void bench_w3(void)
     run_job("W3 chain", &c, &b, extra, sizeof(extra), &rate);
     printf("%-22s %8s %9s %9s %6s %12s %12s  %.3f ms per hop (task run included)\n", "", "", "", "",
            "", "", "", rate > 0 ? 1e3 / rate : 0.0);
-    jobb_fini(&b);
+    bench_job_fini(&b);
     cluster_kill(&c);
 }
 
@@ -840,7 +718,7 @@ static int64_t read_stamp(int fd, int timeout_ms, uint64_t *attempt)
 {
     static char buf[4096];
     static size_t have;
-    int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000LL;
+    int64_t deadline = bench_now_ns() + (int64_t)timeout_ms * 1000000LL;
     for (;;) {
         char *nl = memchr(buf, '\n', have);
         if (nl) {
@@ -855,7 +733,7 @@ static int64_t read_stamp(int fd, int timeout_ms, uint64_t *attempt)
                 *attempt = a;
             return ts;
         }
-        int64_t left = (deadline - now_ns()) / 1000000LL;
+        int64_t left = (deadline - bench_now_ns()) / 1000000LL;
         if (left < 0)
             return -1;
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -887,11 +765,11 @@ static void bench_latency(void)
     stamp_bin(stamp, sizeof(stamp));
     size_t n = g_quick ? 50 : 1000;
     int64_t *lat = calloc(n, sizeof(int64_t));
-    int64_t s0 = bench_cpu_ns(c.sched), w0 = workers_cpu_ns(&c), t0 = now_ns();
+    int64_t s0 = bench_cpu_ns(c.sched), w0 = workers_cpu_ns(&c), t0 = bench_now_ns();
     for (size_t i = 0; i < n; i++) {
-        jobb_t b;
+        bench_job_t b;
         jobb_init(&b, "lat", 1, stamp, fifo);
-        int64_t sub = now_ns();
+        int64_t sub = bench_now_ns();
         uint64_t id = submit(&c, &b);
         int64_t ts = read_stamp(fd, 10000, NULL);
         if (ts < 0)
@@ -899,9 +777,9 @@ static void bench_latency(void)
         lat[i] = ts - sub;
         if (wait_job(&c, id, NULL) != CAIRN__JOB_STATE__JOB_STATE_SUCCEEDED)
             die("latency: job %llu failed", (unsigned long long)id);
-        jobb_fini(&b);
+        bench_job_fini(&b);
     }
-    double wall = (double)(now_ns() - t0) / 1e9;
+    double wall = (double)(bench_now_ns() - t0) / 1e9;
     int64_t s1 = bench_cpu_ns(c.sched), w1 = workers_cpu_ns(&c);
     qsort(lat, n, sizeof(int64_t), cmp_i64);
     char extra[160];
@@ -921,14 +799,14 @@ static void bench_big(void)
     int fd = stamp_fifo(&c, fifo, sizeof(fifo));
     stamp_bin(stamp, sizeof(stamp));
     size_t n = g_quick ? 10000 : 100000;
-    jobb_t b;
+    bench_job_t b;
     jobb_init(&b, "big", n, stamp, fifo);
-    long rss0 = rss_kib(c.sched, "VmRSS");
-    int64_t t0 = now_ns();
+    long rss0 = bench_rss_kib(c.sched, "VmRSS");
+    int64_t t0 = bench_now_ns();
     uint64_t id = submit(&c, &b);
-    double ack = (double)(now_ns() - t0) / 1e9;
-    long rss = rss_kib(c.sched, "VmRSS"), hwm = rss_kib(c.sched, "VmHWM");
-    jobb_fini(&b);
+    double ack = (double)(bench_now_ns() - t0) / 1e9;
+    long rss = bench_rss_kib(c.sched, "VmRSS"), hwm = bench_rss_kib(c.sched, "VmHWM");
+    bench_job_fini(&b);
     /* a worker dispatches a few; then the scheduler dies (kill -9) */
     c.workers = realloc(c.workers, sizeof(pid_t));
     c.workers[0] = start_worker(&c, 0, NULL);
@@ -936,12 +814,12 @@ static void bench_big(void)
     if (read_stamp(fd, 30000, NULL) < 0)
         die("big: no task started within 30 s");
     kill(c.sched, SIGKILL);
-    wait_exit(c.sched, 5000);
+    bench_wait_exit(c.sched, 5000);
     /* let the tasks assigned before the kill start and end (each is a
      * stamp): the next stamp after the restart is a new dispatch */
     while (read_stamp(fd, 300, NULL) >= 0)
         ;
-    int64_t r0 = now_ns();
+    int64_t r0 = bench_now_ns();
     start_scheduler(&c);
     int64_t ts = read_stamp(fd, 60000, NULL);
     if (ts < 0)
@@ -1018,7 +896,7 @@ static void bench_nodes(void)
     int many = g_quick ? 50 : 500;
     double ratios[64];
     cluster_t c;
-    jobb_t b;
+    bench_job_t b;
     jobb_init(&b, "w1", ntasks, "/bin/true", NULL);
     char extra[160] = "";
     for (int k = 0; k < g_pairs; k++) {
@@ -1028,17 +906,17 @@ static void bench_nodes(void)
         run_job("W1 on 2 1-core nodes", &c, &b, extra, sizeof(extra), &rate2);
         cluster_kill(&c);
 
-        int64_t t0 = now_ns();
+        int64_t t0 = bench_now_ns();
         cluster_start(&c, many, topos, ncpu);
-        double up = (double)(now_ns() - t0) / 1e9;
+        double up = (double)(bench_now_ns() - t0) / 1e9;
         if (k == 0) {
             /* idle: every worker heartbeating (1 s interval), nothing to run */
-            int64_t s0 = bench_cpu_ns(c.sched), i0 = now_ns();
+            int64_t s0 = bench_cpu_ns(c.sched), i0 = bench_now_ns();
             struct timespec ts = {g_quick ? 2 : 5, 0};
             nanosleep(&ts, NULL); /* a measurement window, not a synchronisation */
-            double idle_s = (double)(now_ns() - i0) / 1e9;
+            double idle_s = (double)(bench_now_ns() - i0) / 1e9;
             double idle_pct = 100.0 * (double)(bench_cpu_ns(c.sched) - s0) / 1e9 / idle_s;
-            long rss = rss_kib(c.sched, "VmRSS");
+            long rss = bench_rss_kib(c.sched, "VmRSS");
             snprintf(extra, sizeof(extra),
                      "%d workers (up in %.1f s); idle scheduler %.2f%% of a core, RSS %.1f MB",
                      many, up, idle_pct, (double)rss / 1024);
@@ -1058,7 +936,7 @@ static void bench_nodes(void)
         printf("%-22s %8s %9s %9s %6s %12s %12s  %d pairs: median %.0f%% (%.0f-%.0f%%)\n", "", "",
                "", "", "", "", "", g_pairs, med, ratios[0], ratios[g_pairs - 1]);
     }
-    jobb_fini(&b);
+    bench_job_fini(&b);
     for (int i = 0; i < ncpu; i++) {
         unlink(topos[i]);
         free(topos[i]);
