@@ -664,9 +664,9 @@ static double user_job(const char *label, const char *name, size_t n,
     const char *argv[] = {NULL, "submit", spec, "--wait", NULL};
     int64_t s0 = bench_cpu_ns(u.sched), w0 = bench_cpu_ns(u.worker);
     perf_ctl(label, "enable\n");
-    int64_t t0 = now_ns();
+    int64_t t0 = bench_now_ns();
     int rc = cli_run(&u, argv);
-    int64_t t1 = now_ns();
+    int64_t t1 = bench_now_ns();
     perf_ctl(label, "disable\n");
     int64_t s1 = bench_cpu_ns(u.sched), w1 = bench_cpu_ns(u.worker);
     if (rc != 0) {
