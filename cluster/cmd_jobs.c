@@ -315,7 +315,7 @@ static int one_job(int argc, char **argv, bool *json, uint64_t *id)
 int cmd_status(cli_t *c, int argc, char **argv)
 {
     bool json = false;
-    uint64_t id;
+    uint64_t id = 0;
     if (one_job(argc, argv, &json, &id) != CLI_OK)
         return CLI_USAGE;
     Cairn__JobStatusReply *st = NULL;
@@ -424,7 +424,7 @@ int cli_wait_job(cli_t *c, uint64_t id, bool quiet)
 int cmd_wait(cli_t *c, int argc, char **argv)
 {
     bool json = false;
-    uint64_t id;
+    uint64_t id = 0;
     if (one_job(argc, argv, &json, &id) != CLI_OK)
         return CLI_USAGE;
     int rc = cli_wait_job(c, id, json);
