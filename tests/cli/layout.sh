@@ -37,7 +37,7 @@ allowed="malloc calloc realloc free memcmp memcpy memmove memset strlen strcmp s
 strstr snprintf vsnprintf qsort qsort_r regcomp regexec regerror regfree
 errcode cairn_error_clear cairn_grow cairn_lower_bound cairn_find_sorted cairn_buf_printf
 cairn_buf_add cairn_buf_take cairn_buf_fini
-__popcountdi2 __udivti3 __umodti3 __stack_chk_fail"
+__popcountdi2 __udivti3 __umodti3 __divti3 __udivmodti4 __stack_chk_fail"
 lib=$build/scheduling/libcairn_sched.a
 [ -f "$lib" ] || bad "no $lib"
 if [ -f "$lib" ]; then
