@@ -32,6 +32,10 @@ typedef struct sched_daemon_config {
     const char *http_addr;         /* metrics and status over HTTP; NULL: off */
     int64_t heartbeat_interval_ms; /* told to workers */
     int64_t heartbeat_timeout_ms;  /* silence after which a node is down */
+    /* heartbeats per second all connected nodes together may send: past
+     * it the interval told to workers grows (and each node's silence limit
+     * with it), as the scheduler's idle cost is per message; 0 = fixed */
+    uint32_t heartbeat_rate;
     int64_t restart_grace_ms;      /* after a restart, time for nodes to return */
     int64_t register_timeout_ms;   /* a worker connection not registered by then closes */
     int64_t kill_grace_ms;         /* SIGTERM to SIGKILL for cancels and limits */

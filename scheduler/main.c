@@ -42,6 +42,8 @@ static void usage(FILE *f)
         "      --http ADDR             serve /metrics and /status on ADDR (host:port)\n"
         "      --heartbeat-interval T  heartbeat interval told to workers [1s]\n"
         "      --heartbeat-timeout T   silence after which a node is down [10s]\n"
+        "      --heartbeat-rate N      heartbeats/s all nodes may send; past it the interval\n"
+        "                              and the timeout grow with the nodes; 0 = fixed [2000]\n"
         "      --restart-grace T       time for nodes to return after a restart [30s]\n"
         "      --register-timeout T    a worker connection that has not registered by then\n"
         "                              is closed [30s]\n"
@@ -91,6 +93,7 @@ static void usage(FILE *f)
 enum {
     OPT_HB_INTERVAL = 256,
     OPT_HB_TIMEOUT,
+    OPT_HB_RATE,
     OPT_GRACE,
     OPT_KILL_GRACE,
     OPT_MAX_MSG,
@@ -119,6 +122,7 @@ static const struct option opts[] = {
     {"config", required_argument, NULL, 'f'},
     {"heartbeat-interval", required_argument, NULL, OPT_HB_INTERVAL},
     {"heartbeat-timeout", required_argument, NULL, OPT_HB_TIMEOUT},
+    {"heartbeat-rate", required_argument, NULL, OPT_HB_RATE},
     {"restart-grace", required_argument, NULL, OPT_GRACE},
     {"register-timeout", required_argument, NULL, OPT_REGISTER_TIMEOUT},
     {"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
@@ -267,6 +271,17 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
             return -1;
         }
         *(c == OPT_SAMPLE_INTERVAL ? &o->cfg.sample_interval_ms : &o->cfg.usage_retention_ms) = ms;
+        return 0;
+    case OPT_HB_RATE:
+        if (strcmp(arg, "0") == 0) {
+            o->cfg.heartbeat_rate = 0;
+            return 0;
+        }
+        if (parse_count(arg, 1000000, &v) < 0) {
+            snprintf(why, n, "invalid heartbeat rate '%s' (0..1000000 per second)", arg);
+            return -1;
+        }
+        o->cfg.heartbeat_rate = (uint32_t)v;
         return 0;
     case OPT_HB_INTERVAL:
     case OPT_HB_TIMEOUT:

@@ -45,6 +45,7 @@ struct nodes {
      * without scanning every node (a pass runs after every poll) */
     uint32_t *dirty;
     size_t ndirty, dirty_cap;
+    int64_t every_ms; /* nodes_heartbeat_every's answer, 0 before the first */
 };
 
 int nodes_create(uv_loop_t *loop, cairn_log_t *log, nodes_t **out)
@@ -181,6 +182,31 @@ int nodes_bind(nodes_t *n, uint32_t node, node_link_t *l, uint32_t pipe)
     if (rc == 0)
         l->pipe = pipe;
     return rc;
+}
+
+int64_t nodes_heartbeat_every(nodes_t *n, int64_t interval_ms, uint32_t rate)
+{
+    int64_t every = n->every_ms > interval_ms ? n->every_ms : interval_ms;
+    if (rate > 0 && interval_ms > 0) {
+        /* the connected nodes send pm_n heartbeats per interval */
+        int64_t need = (int64_t)((n->pm_n * 1000 + rate - 1) / rate);
+        int64_t k = (need + interval_ms - 1) / interval_ms;
+        int64_t fit = (k > 1 ? k : 1) * interval_ms;
+        if (fit > every || 2 * need <= every)
+            every = fit;
+    } else {
+        every = interval_ms;
+    }
+    n->every_ms = every;
+    return every;
+}
+
+int64_t nodes_silence_limit(const node_link_t *l, int64_t interval_ms, int64_t timeout_ms)
+{
+    if (interval_ms <= 0 || l->every_ms <= interval_ms)
+        return timeout_ms;
+    return timeout_ms / interval_ms * l->every_ms +
+           timeout_ms % interval_ms * l->every_ms / interval_ms;
 }
 
 uint32_t nodes_unbind(nodes_t *n, node_link_t *l)

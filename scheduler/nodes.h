@@ -29,6 +29,7 @@ typedef struct nodes nodes_t;
 typedef struct node_link {
     uint32_t pipe;         /* nng pipe id, 0 = not connected */
     int64_t last_heard_ms; /* listening time (nodes_listen_now) */
+    int64_t every_ms;      /* the heartbeat interval it was told last */
     char *worker_version;
     char *fingerprint, *driver, *cuda; /* from its Register, for provenance */
     char addr[64];                     /* rendezvous address */
@@ -74,6 +75,15 @@ void nodes_destroy(nodes_t *n);
 int64_t nodes_listen_now(const nodes_t *n);
 /* The loop could not listen for ms (a stall): not counted as silence. */
 void nodes_add_unheard(nodes_t *n, int64_t ms);
+
+/* The heartbeat interval to tell workers now: interval_ms, or a multiple
+ * of it once the connected nodes beating at it would send more than rate
+ * heartbeats a second (rate 0: never). It grows as soon as needed and
+ * shrinks once half would do, so it does not flap at a boundary. */
+int64_t nodes_heartbeat_every(nodes_t *n, int64_t interval_ms, uint32_t rate);
+/* How long node l may be silent before it is down: timeout_ms, scaled by
+ * how much longer than interval_ms the interval it was told is. */
+int64_t nodes_silence_limit(const node_link_t *l, int64_t interval_ms, int64_t timeout_ms);
 
 /* Node id's record (the table grows to the core's node count; a new
  * record was last heard now); NULL for an unknown id or without memory. */

@@ -245,6 +245,7 @@ static bool takes_over(sched_daemon_t *d, node_link_t *l, const cairn_peer_t *fr
     if (!l || !l->pipe || l->pipe == from->pipe.id)
         return true;
     int64_t every = d->cfg.heartbeat_interval_ms > 0 ? d->cfg.heartbeat_interval_ms : 1000;
+    every = l->every_ms > every ? l->every_ms : every;
     int64_t silent = nodes_listen_now(d->nodes) - l->last_heard_ms;
     if (silent <= 3 * every || strcmp(l->ident, ident) != 0) {
         errcode(err, -EEXIST, "node name %.64s is already connected (heard from %lld ms ago)", name,
@@ -352,7 +353,9 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     }
     rep.accepted = true;
     rep.node_id = node + 1;
-    rep.heartbeat_interval_ms = (uint32_t)d->cfg.heartbeat_interval_ms;
+    l->every_ms =
+        nodes_heartbeat_every(d->nodes, d->cfg.heartbeat_interval_ms, d->cfg.heartbeat_rate);
+    rep.heartbeat_interval_ms = (uint32_t)l->every_ms;
     reconcile(d, node, reg, &rep, stale);
     /* attempts placed here while it was away follow the reply */
     for (size_t i = 0; i < l->npending; i++)
@@ -404,7 +407,17 @@ static void on_heartbeat(sched_daemon_t *d, const cairn_peer_t *from, const Cair
         /* a known node's heartbeat needs no answer: with hundreds of
          * workers, answers (and their confirmations) would be most of the
          * idle scheduler's work */
-        nodes_link(d->nodes, d->core, node)->last_heard_ms = nodes_listen_now(d->nodes);
+        node_link_t *l = nodes_link(d->nodes, d->core, node);
+        l->last_heard_ms = nodes_listen_now(d->nodes);
+        /* ... unless the interval it beats at is no longer the one to
+         * keep the heartbeats of all nodes within --heartbeat-rate */
+        int64_t every =
+            nodes_heartbeat_every(d->nodes, d->cfg.heartbeat_interval_ms, d->cfg.heartbeat_rate);
+        if (every == l->every_ms)
+            return;
+        l->every_ms = every;
+        rep.heartbeat_interval_ms = (uint32_t)every;
+        outbox_to_worker(d->out, from, CAIRN_MSG_HEARTBEAT_REPLY, &rep.base, false);
         return;
     }
     rep.reregister = true;
@@ -420,9 +433,9 @@ static void on_report(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     l->last_heard_ms = nodes_listen_now(d->nodes);
     /* the sample covers the time since its previous report (at most a
      * minute; the first: three heartbeats, the workers' report period) */
-    int64_t span = l->report_ms > 0 ? r->time_ms - l->report_ms : 3 * d->cfg.heartbeat_interval_ms;
+    int64_t span = l->report_ms > 0 ? r->time_ms - l->report_ms : 3 * l->every_ms;
     if (span <= 0 || span > 60000)
-        span = span <= 0 ? 3 * d->cfg.heartbeat_interval_ms : 60000;
+        span = span <= 0 ? 3 * l->every_ms : 60000;
     cairn_error_t err = {{0}};
     if (usage_put_report(d->st->usage, sched_node_name(d->core, node), span, r, &err) < 0)
         cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
@@ -506,7 +519,8 @@ void workers_check_silence(sched_daemon_t *d)
         node_link_t *l = nodes_link(d->nodes, d->core, i);
         if (!l)
             return;
-        int64_t limit = d->cfg.heartbeat_timeout_ms;
+        int64_t limit =
+            nodes_silence_limit(l, d->cfg.heartbeat_interval_ms, d->cfg.heartbeat_timeout_ms);
         /* after a restart, nodes get the grace period to come back */
         bool returning = sched_node_state(d->core, i) == SCHED_NODE_RETURNING;
         if (returning ? now - d->started_ms < d->cfg.restart_grace_ms

@@ -421,6 +421,15 @@ static void on_register_reply(worker_link_t *l, const ProtobufCMessage *msg)
 static void on_heartbeat_reply(worker_link_t *l, const ProtobufCMessage *msg)
 {
     const Cairn__HeartbeatReply *hr = (const Cairn__HeartbeatReply *)msg;
+    if (hr->heartbeat_interval_ms && hr->heartbeat_interval_ms != l->heartbeat_ms &&
+        l->state == LINK_REGISTERED) {
+        l->heartbeat_ms = hr->heartbeat_interval_ms < LINK_HEARTBEAT_MIN_MS
+                              ? LINK_HEARTBEAT_MIN_MS
+                              : hr->heartbeat_interval_ms;
+        cairn_log(l->log, CAIRN_LOG_INFO, "the scheduler asks for a heartbeat every %u ms",
+                  l->heartbeat_ms);
+        uv_timer_start(&l->heartbeat_timer, heartbeat_cb, l->heartbeat_ms, l->heartbeat_ms);
+    }
     if (!hr->reregister)
         return;
     if (l->state == LINK_REGISTERED) {

@@ -560,3 +560,62 @@ Test(nodes, a_first_start_with_a_timeline_backfills_the_nodes_it_knows)
     h_worker_close(&w);
     h_sched_fini(&s);
 }
+
+/* The heartbeat interval told to workers grows with the nodes connected,
+ * so that all of them together stay within --heartbeat-rate heartbeats a
+ * second (the idle scheduler's cost is per message), and shrinks again
+ * when they leave; each node's silence limit grows with its interval. */
+static uint32_t told_every(h_worker_t *w)
+{
+    Cairn__RegisterReply *rr = h_register(w, NULL, 0);
+    cr_assert(rr && rr->accepted, "%s: %s", w->name, rr ? rr->error : "no reply");
+    uint32_t every = rr->heartbeat_interval_ms;
+    cairn_msg_free(&rr->base);
+    return every;
+}
+
+static uint32_t beat_reply_every(h_worker_t *w)
+{
+    Cairn__HeartbeatReply *hr =
+        (Cairn__HeartbeatReply *)h_recv_beating(w, CAIRN_MSG_HEARTBEAT_REPLY, 5000, 100);
+    cr_assert_not_null(hr, "%s: no heartbeat reply asking for another interval", w->name);
+    uint32_t every = hr->heartbeat_interval_ms;
+    cairn_msg_free(&hr->base);
+    return every;
+}
+
+Test(nodes, the_heartbeat_interval_grows_with_the_nodes)
+{
+    static const char *const rate[] = {"--heartbeat-interval", "100ms", "--heartbeat-timeout",
+                                       "500ms",                "--heartbeat-rate",    "10",
+                                       NULL};
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, rate);
+    h_worker_t a, b, c;
+    h_worker_open(&a, s.workers, "hb-a", 1, 0);
+    cr_expect_eq(told_every(&a), 100, "one node: 10 heartbeats a second at 100 ms");
+    h_worker_open(&b, s.workers, "hb-b", 1, 0);
+    cr_expect_eq(told_every(&b), 200);
+    h_worker_open(&c, s.workers, "hb-c", 1, 0);
+    cr_expect_eq(told_every(&c), 300, "three nodes: 300 ms keeps them at 10 a second");
+    cr_expect_eq(beat_reply_every(&a), 300, "a node told 100 ms is asked for 300 ms");
+    /* told 300 ms, a may be silent 1.5 s (500 ms x 3): 900 ms is not down */
+    int64_t quiet_until = cairn_mono_ms() + 900;
+    while (cairn_mono_ms() < quiet_until) {
+        ProtobufCMessage *m = h_recv_beating(&b, CAIRN_MSG_ASSIGN_TASK, 150, 150);
+        cr_assert_null(m);
+        m = h_recv_beating(&c, CAIRN_MSG_ASSIGN_TASK, 150, 150);
+        cr_assert_null(m);
+    }
+    expect_node(&s, "hb-a", CAIRN__NODE_STATE__NODE_STATE_UP, false, "");
+    /* the others leave: half the interval would do, so it shrinks */
+    h_worker_close(&b);
+    h_worker_close(&c);
+    uint32_t every = 0;
+    for (int64_t deadline = cairn_mono_ms() + 5000; every != 100 && cairn_mono_ms() < deadline;)
+        every = beat_reply_every(&a);
+    cr_expect_eq(every, 100, "alone again, a is asked for 100 ms");
+    h_worker_close(&a);
+    h_sched_fini(&s);
+}

@@ -85,6 +85,7 @@ typedef struct fake {
     nng_pipe pipe; /* the worker's, from its last Register */
     /* replies */
     uint32_t heartbeat_ms;
+    uint32_t hb_every; /* put in heartbeat replies (0: none) */
     int refuse; /* refuse this many Registers */
     uint64_t stale[4];
     size_t nstale;   /* sent with the next accepted RegisterReply */
@@ -246,6 +247,7 @@ static void fake_on_heartbeat(fake_t *f, const cairn_peer_t *from, const Cairn__
     Cairn__HeartbeatReply hr = CAIRN__HEARTBEAT_REPLY__INIT;
     hr.seq = m->seq;
     hr.reregister = f->reregister;
+    hr.heartbeat_interval_ms = f->hb_every;
     f->reregister = false;
     cr_assert_eq(cairn_net_send(f->net, from, CAIRN_MSG_HEARTBEAT_REPLY, &hr.base, NULL), 0);
 }
@@ -602,6 +604,29 @@ static void cancel(fx_t *x, uint64_t attempt, uint32_t grace_ms)
 static const char *const SLEEP_ARGV[] = {"sleep", "30", NULL};
 
 /* ---- tests with a real cairn-worker process ------------------------------ */
+
+/* A scheduler with many nodes asks for slower heartbeats in a heartbeat's
+ * reply: the worker beats at the new interval from then on. */
+LEAK_TEST(link, heartbeats_follow_the_interval_a_reply_asks_for)
+{
+    fx_t x;
+    fx_init(&x);
+    fake_listen(&x.f);
+    fx_spawn(&x, NULL);
+    RUN_UNTIL(&x, x.f.nheartbeats >= 2);
+    x.f.hb_every = 400;
+    int from = x.f.nheartbeats + 1; /* beats after the reply that asked */
+    RUN_UNTIL(&x, x.f.nheartbeats >= from + 3);
+    for (int i = from; i < from + 2; i++) {
+        double gap_ms = (double)(x.f.hb_ns[i + 1] - x.f.hb_ns[i]) / 1e6;
+        cr_expect_geq(gap_ms, 400 - 60, "heartbeat %d came %.0f ms after the one before", i + 1,
+                      gap_ms);
+    }
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "grep -q 'asks for a heartbeat every 400 ms' '%s'", x.log_path);
+    cr_expect_eq(system(cmd), 0, "the change is logged");
+    fx_fini(&x);
+}
 
 LEAK_TEST(link, register_and_heartbeats)
 {
