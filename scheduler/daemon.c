@@ -23,7 +23,7 @@ void sched_daemon_config_init(sched_daemon_config_t *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->heartbeat_interval_ms = 1000;
     cfg->heartbeat_timeout_ms = 10000;
-    cfg->heartbeat_rate = 2000;
+    cfg->heartbeat_rate = 1000;
     cfg->restart_grace_ms = 30000;
     cfg->register_timeout_ms = 30000;
     cfg->kill_grace_ms = 10000;

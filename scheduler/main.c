@@ -43,7 +43,7 @@ static void usage(FILE *f)
         "      --heartbeat-interval T  heartbeat interval told to workers [1s]\n"
         "      --heartbeat-timeout T   silence after which a node is down [10s]\n"
         "      --heartbeat-rate N      heartbeats/s all nodes may send; past it the interval\n"
-        "                              and the timeout grow with the nodes; 0 = fixed [2000]\n"
+        "                              and the timeout grow with the nodes; 0 = fixed [1000]\n"
         "      --restart-grace T       time for nodes to return after a restart [30s]\n"
         "      --register-timeout T    a worker connection that has not registered by then\n"
         "                              is closed [30s]\n"
