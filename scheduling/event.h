@@ -17,6 +17,10 @@ typedef enum sched_event_type {
     SCHED_EV_START,        /* an attempt's processes started */
     SCHED_EV_FINISH,       /* an attempt ended */
     SCHED_EV_CANCEL,       /* a job, or one task of it, was cancelled */
+    /* a job whose tasks have all ended, and whose attempts hold nothing,
+     * leaves the state: it, its tasks and its attempts are freed (their
+     * ids are never given again) */
+    SCHED_EV_JOB_RETIRE = 8,
 } sched_event_type_t;
 
 /* How an attempt ended. */
@@ -75,6 +79,9 @@ typedef struct sched_event {
             uint32_t job;
             int64_t task; /* index in the job, -1 = the whole job */
         } cancel;
+        struct {
+            uint32_t job;
+        } retire;
     } u;
 } sched_event_t;
 
