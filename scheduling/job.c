@@ -121,7 +121,7 @@ static const sched_retry_policy_t *policy_intern(sched_job_t *j, uint32_t *n,
     return &j->policies[(*n)++];
 }
 
-static int build_tasks(sched_t *s, sched_job_t *j, const sched_job_spec_t *spec)
+int job_build_tasks(sched_t *s, sched_job_t *j, const sched_job_spec_t *spec)
 {
     uint32_t n = spec->ntasks;
     size_t size = 64;
@@ -243,7 +243,7 @@ int job_submit(sched_t *s, const sched_job_spec_t *spec, int64_t now_ms, cairn_e
     j->submitted_ms = now_ms;
     j->ntasks = spec->ntasks;
     /* classes interned for a job that fails here stay: harmless and empty */
-    if (!j->name || !j->user || build_tasks(s, j, spec) < 0 || win_push(&s->jobs, j) < 0) {
+    if (!j->name || !j->user || job_build_tasks(s, j, spec) < 0 || win_push(&s->jobs, j) < 0) {
         job_destroy(j);
         return errcode(err, SCHED_ENOMEM, "out of memory accepting job");
     }

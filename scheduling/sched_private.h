@@ -379,6 +379,10 @@ void fit_choose(const sched_node_t *n, const task_class_t *c, uint32_t *cores, u
 /* job.c */
 int job_submit(sched_t *s, const sched_job_spec_t *spec, int64_t now_ms, cairn_error_t *err);
 void job_destroy(sched_job_t *j);
+/* Build j's tasks from spec (checked already: no validation here), their
+ * classes interned, needs resolved by name; j->ntasks set. 0 or
+ * SCHED_ENOMEM (j then holds what was built: job_destroy it). */
+int job_build_tasks(sched_t *s, sched_job_t *j, const sched_job_spec_t *spec);
 /* One more of j's tasks ended (at now_ms). */
 void job_task_ended(sched_job_t *j, int64_t now_ms);
 /* retire.c: SCHED_EV_JOB_RETIRE */
