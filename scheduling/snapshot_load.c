@@ -98,7 +98,7 @@ static const char *gstr(rd_t *r, const char *why_null)
         return NULL;
     }
     const char *s = (const char *)r->p + r->off;
-    if (s[n - 1] != '\0' || memchr(s, '\0', n - 1)) {
+    if (s[n - 1] != '\0' || strlen(s) != n - 1) {
         fail(r, "a string is not terminated where its length says");
         return NULL;
     }
