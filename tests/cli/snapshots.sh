@@ -17,11 +17,14 @@ db="$state/journal.db"
 topo="$tests/topologies/cpu-only-1s.xml"
 sched=""
 
-start_scheduler() { # LOG: start it, wait for its socket
+# alive PID: running (not gone, not a zombie)
+alive() { ps -o stat= -p "$1" 2>/dev/null | grep -q '^[^Z]'; }
+start_scheduler() { # LOG: start it, wait until it answers (or died)
     "$bin/cairn-scheduler" --state-dir "$state" --log-file "$dir/$1" --log-level debug \
         --snapshot-every 5 --restart-grace 2s &
     sched=$!
-    wait_for "the scheduler's socket ($1)" "$cairn" jobs
+    wait_for "the scheduler answers ($1)" sh -c "'$cairn' jobs || ! ps -o stat= -p $sched | grep -q '^[^Z]'"
+    alive "$sched" || bad "the scheduler exited at its start: $(cat "$dir/$1")"
 }
 kill9_scheduler() {
     kill -9 "$sched"
@@ -89,11 +92,20 @@ expect 0 "verify-journal" -- "$bin/cairn-scheduler" --verify-journal --state-dir
 grep -q "replays identically" "$dir/err" && grep -q "2 snapshots checked (from the snapshot of entry" \
     "$dir/err" && ok "verify: from a snapshot, both checked" || bad "verify: $(cat "$dir/err")"
 
-# the newest snapshot corrupt: reported, the older one and its entries used
+# the newest snapshot corrupt (one letter of a job's name: it would load,
+# wrong): reported, the older one and its entries used
 newest=$(q 'SELECT max(seq) FROM snapshots')
 older=$(q 'SELECT min(seq) FROM snapshots')
-cp "$db" "$dir/good.db"
-q "UPDATE snapshots SET data = CAST(zeroblob(length(data)) AS BLOB) WHERE seq = $newest"
+python3 - "$db" "$newest" <<'PY' || bad "corrupting the snapshot"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+seq = int(sys.argv[2])
+data = bytearray(db.execute("SELECT data FROM snapshots WHERE seq = ?", (seq,)).fetchone()[0])
+at = data.index(b"before\0")
+data[at + 2] = ord("x")
+db.execute("UPDATE snapshots SET data = ? WHERE seq = ?", (bytes(data), seq))
+db.commit()
+PY
 expect 1 "verify-journal names the corrupt snapshot" -- "$bin/cairn-scheduler" --verify-journal \
     --state-dir "$state"
 grep -q "snapshot of entry $newest is unusable: its SHA-256 checksum does not match" "$dir/err" ||
@@ -104,8 +116,8 @@ grep -q "snapshot of journal entry $newest is corrupt or unreadable (its SHA-256
 grep -q "state from the snapshot of journal entry $older " "$dir/s3.log" &&
     ok "fell back to the snapshot of entry $older" || bad "fallback: $(grep snapshot "$dir/s3.log")"
 expect 0 "status after the fallback" -- "$cairn" jobs --json
-json_check "all 5 jobs there, succeeded" \
-    "len(j['jobs']) == 5 and all(x['state'] == 'succeeded' for x in j['jobs'])"
+json_check "all 5 jobs there, succeeded, their names as submitted" \
+    "len(j['jobs']) == 5 and all(x['state'] == 'succeeded' and x['name'] == 'before' for x in j['jobs'])"
 expect 0 "a job after the fallback" -- "$cairn" submit --wait "$dir/dag.yaml"
 kill9_scheduler
 
