@@ -131,6 +131,17 @@ static void scratch_fini(scratch_t *x)
     free(x->allocs);
 }
 
+/* Where the i-th scratch string or integer is (NULL while there is no
+ * array: no offset is applied to a null pointer). */
+static const char **ptr_at(const scratch_t *x, size_t i)
+{
+    return x->ptr ? x->ptr + i : NULL;
+}
+static uint32_t *u_at(const scratch_t *x, size_t i)
+{
+    return x->u ? x->u + i : NULL;
+}
+
 /* n strings, appended to x->ptr; returns the index of the first. */
 static size_t gstrs(rd_t *r, scratch_t *x, uint32_t *n, bool *oom)
 {
@@ -176,7 +187,7 @@ static int load_node(rd_t *r, sched_t *s, scratch_t *x, cairn_error_t *err)
     x->nptr = 0;
     size_t first = gstrs(r, x, &nl, &oom);
     d.nlabels = (int)nl;
-    d.labels = x->ptr + first;
+    d.labels = ptr_at(x, first);
     uint32_t presence = g8(r), drained = g8(r);
     const char *reason = gstr(r, NULL);
     if (oom)
@@ -214,7 +225,7 @@ static int load_class(rd_t *r, sched_t *s, scratch_t *x, uint32_t want, cairn_er
     bool oom = false;
     x->nptr = 0;
     size_t first = gstrs(r, x, &t.req.nlabels, &oom);
-    t.req.labels = x->ptr + first;
+    t.req.labels = ptr_at(x, first);
     int64_t avg = gi64(r);
     bool known = g8(r) != 0;
     if (oom)
@@ -376,9 +387,9 @@ static int load_job(rd_t *r, sched_t *s, scratch_t *x, uint32_t id, sched_job_t 
                          t->name);
             goto out;
         }
-        t->argv = x->ptr + tl[i].argv;
-        t->env = x->ptr + tl[i].env;
-        t->outputs = x->ptr + tl[i].outputs;
+        t->argv = ptr_at(x, tl[i].argv);
+        t->env = ptr_at(x, tl[i].env);
+        t->outputs = ptr_at(x, tl[i].outputs);
         t->req = (sched_request_t){.cpus = c->cpus,
                                    .memory_bytes = c->memory,
                                    .gpus = c->gpus,
@@ -387,7 +398,7 @@ static int load_job(rd_t *r, sched_t *s, scratch_t *x, uint32_t id, sched_job_t 
                                    .gpu_mixed = c->gpu_mixed,
                                    .nlabels = c->nlabels,
                                    .labels = (const char *const *)c->labels};
-        t->needs = x->ptr + x->nptr;
+        t->needs = ptr_at(x, x->nptr);
         t->nneeds = now[i].ndeps;
         for (uint32_t k = 0; k < now[i].ndeps; k++)
             x->ptr[x->nptr++] = x->ts[x->u[now[i].deps + k]].name;
@@ -495,7 +506,8 @@ static int load_attempt(rd_t *r, sched_t *s, scratch_t *x, uint64_t id, sched_at
     }
     for (uint32_t i = 0; i < a.nreplicas; i++) {
         sched_alloc_desc_t *d = &x->allocs[i];
-        d->cores = x->u + at[i];
+        static const uint32_t none[1];
+        d->cores = d->ncores ? u_at(x, at[i]) : none; /* copied with memcpy */
         const sched_node_t *n = d->node < s->nnodes ? &s->nodes[d->node] : NULL;
         bool ok = n && d->ncores <= n->ncores && (n->ngpus == 64 || (d->gpu_mask >> n->ngpus) == 0);
         for (uint32_t k = 0; ok && k < d->ncores; k++)
