@@ -258,7 +258,7 @@ LEAK_TEST(snapshot, load_equals_replay_at_every_point)
     for (uint64_t seed = 1; seed <= 12; seed++) {
         run_t *m = run_make(seed, 160);
         char *final = sched_dump(m->s);
-        for (size_t k = 0; k <= m->steps.n; k += 3) {
+        for (size_t k = 0; k <= m->steps.n; k += 5) {
             sched_t *a = sched_create(&m->cfg);
             size_t npass = 0;
             replay(m, a, 0, k, &npass, seed);
@@ -328,7 +328,7 @@ LEAK_TEST(snapshot, a_cut_snapshot_is_refused)
     run_t *m;
     size_t len;
     uint8_t *snap = mid_snapshot(&len, &m);
-    for (size_t cut = 0; cut < len; cut++) {
+    for (size_t cut = 0; cut < len; cut += cut < 4096 ? 1 : 61) {
         sched_t *s = (sched_t *)1;
         cairn_error_t err = {{0}};
         cr_assert_lt(sched_snapshot_load(snap, cut, &m->cfg, &s, &err), 0, "cut at %zu", cut);
@@ -355,7 +355,7 @@ LEAK_TEST(snapshot, changed_bytes_never_crash)
     uint8_t *snap = mid_snapshot(&len, &m);
     uint64_t rng = 42;
     size_t refused = 0;
-    for (int i = 0; i < 4000; i++) {
+    for (int i = 0; i < 2000; i++) {
         uint8_t *c = malloc(len);
         memcpy(c, snap, len);
         size_t at = 12 + fx_rand(&rng) % (len - 12);
@@ -378,8 +378,8 @@ LEAK_TEST(snapshot, changed_bytes_never_crash)
         }
         free(c);
     }
-    cr_log_info("%zu of 4000 changed snapshots refused", refused);
-    cr_expect_gt(refused, 1000);
+    cr_log_info("%zu of 2000 changed snapshots refused", refused);
+    cr_expect_gt(refused, 500);
     free(snap);
     run_free(m);
 }
