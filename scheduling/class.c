@@ -39,6 +39,18 @@ void class_from_spec(task_class_t *c, const sched_task_spec_t *t)
     c->gpu_mixed = t->req.gpu_mixed;
 }
 
+sched_request_t class_request(const task_class_t *c)
+{
+    return (sched_request_t){.cpus = c->cpus,
+                             .memory_bytes = c->memory,
+                             .gpus = c->gpus,
+                             .gpu_model = c->gpu_model,
+                             .gpu_min_memory = c->gpu_min_memory,
+                             .gpu_mixed = c->gpu_mixed,
+                             .nlabels = c->nlabels,
+                             .labels = (const char *const *)c->labels};
+}
+
 int class_match_init(task_class_t *c)
 {
     char why[160];

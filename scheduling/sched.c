@@ -333,15 +333,7 @@ int sched_task_request(const sched_t *s, uint32_t job, uint32_t task, sched_requ
     const sched_task_t *t = task_get(s, job, task);
     if (!t || t->cls >= s->nclasses)
         return SCHED_ENOENT;
-    const task_class_t *c = &s->classes[t->cls];
-    *req = (sched_request_t){.cpus = c->cpus,
-                             .memory_bytes = c->memory,
-                             .gpus = c->gpus,
-                             .gpu_model = c->gpu_model,
-                             .gpu_min_memory = c->gpu_min_memory,
-                             .gpu_mixed = c->gpu_mixed,
-                             .nlabels = c->nlabels,
-                             .labels = (const char *const *)c->labels};
+    *req = class_request(&s->classes[t->cls]);
     return 0;
 }
 

@@ -395,6 +395,8 @@ int class_intern(sched_t *s, const sched_task_spec_t *t, uint32_t *cls);
  * class_match_init() before fitting it, class_match_fini() after. */
 void class_from_spec(task_class_t *c, const sched_task_spec_t *t);
 int class_match_init(task_class_t *c);
+/* The request of one replica of c's tasks (borrowing c's strings). */
+sched_request_t class_request(const task_class_t *c);
 void class_match_fini(task_class_t *c);
 bool task_eligible(const sched_t *s, task_ref_t r);
 uint64_t class_hash(const task_class_t *c);

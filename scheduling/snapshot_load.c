@@ -390,14 +390,7 @@ static int load_job(rd_t *r, sched_t *s, scratch_t *x, uint32_t id, sched_job_t 
         t->argv = ptr_at(x, tl[i].argv);
         t->env = ptr_at(x, tl[i].env);
         t->outputs = ptr_at(x, tl[i].outputs);
-        t->req = (sched_request_t){.cpus = c->cpus,
-                                   .memory_bytes = c->memory,
-                                   .gpus = c->gpus,
-                                   .gpu_model = c->gpu_model,
-                                   .gpu_min_memory = c->gpu_min_memory,
-                                   .gpu_mixed = c->gpu_mixed,
-                                   .nlabels = c->nlabels,
-                                   .labels = (const char *const *)c->labels};
+        t->req = class_request(c);
         t->needs = ptr_at(x, x->nptr);
         t->nneeds = now[i].ndeps;
         for (uint32_t k = 0; k < now[i].ndeps; k++)
