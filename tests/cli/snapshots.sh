@@ -92,20 +92,38 @@ expect 0 "verify-journal" -- "$bin/cairn-scheduler" --verify-journal --state-dir
 grep -q "replays identically" "$dir/err" && grep -q "2 snapshots checked (from the snapshot of entry" \
     "$dir/err" && ok "verify: from a snapshot, both checked" || bad "verify: $(cat "$dir/err")"
 
-# the newest snapshot corrupt (one letter of a job's name: it would load,
-# wrong): reported, the older one and its entries used
-newest=$(q 'SELECT max(seq) FROM snapshots')
-older=$(q 'SELECT min(seq) FROM snapshots')
-python3 - "$db" "$newest" <<'PY' || bad "corrupting the snapshot"
-import sqlite3, sys
+# corrupt DB [rehash]: one letter of a job's name in the newest snapshot
+# (it would load, wrong); with rehash, its checksum recomputed to match
+corrupt() {
+    python3 - "$db" "$(q 'SELECT max(seq) FROM snapshots')" "${1:-}" <<'PY' ||
+import hashlib, sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 seq = int(sys.argv[2])
 data = bytearray(db.execute("SELECT data FROM snapshots WHERE seq = ?", (seq,)).fetchone()[0])
 at = data.index(b"before\0")
 data[at + 2] = ord("x")
 db.execute("UPDATE snapshots SET data = ? WHERE seq = ?", (bytes(data), seq))
+if sys.argv[3] == "rehash":
+    db.execute("UPDATE snapshots SET sha256 = ? WHERE seq = ?", (hashlib.sha256(data).digest(), seq))
 db.commit()
 PY
+        bad "corrupting the snapshot"
+}
+newest=$(q 'SELECT max(seq) FROM snapshots')
+older=$(q 'SELECT min(seq) FROM snapshots')
+
+# a snapshot whose checksum matches but whose state is not the journal's:
+# --verify-journal finds it
+cp "$db" "$dir/good.db"
+corrupt rehash
+expect 1 "verify-journal finds a snapshot that is not the replayed state" -- \
+    "$bin/cairn-scheduler" --verify-journal --state-dir "$state"
+grep -q "the snapshot of entry $newest does not load to the state replayed to it" "$dir/err" ||
+    bad "verify of a wrong snapshot: $(cat "$dir/err")"
+cp "$dir/good.db" "$db"
+
+# the newest snapshot corrupt: reported, the older one and its entries used
+corrupt
 expect 1 "verify-journal names the corrupt snapshot" -- "$bin/cairn-scheduler" --verify-journal \
     --state-dir "$state"
 grep -q "snapshot of entry $newest is unusable: its SHA-256 checksum does not match" "$dir/err" ||
