@@ -83,6 +83,7 @@ grep -q "state from the snapshot of journal entry $newest " "$dir/s2.log" &&
 expect 0 "status of job $first, ended before the snapshots" -- "$cairn" status "$first" --json
 json_check "job $first succeeded with its 4 tasks" \
     "j['job']['state'] == 'succeeded' and len(j['tasks']) == 4"
+wait_for "the worker back" sh -c "'$cairn' nodes --json | grep -q '\"state\": \"up\"'"
 expect 0 "logs of a task of job $first" -- "$cairn" logs "$first" b
 grep -q "done-b" "$dir/out" || bad "logs after the restart: $(cat "$dir/out")"
 expect 0 "a new job after the restart" -- "$cairn" submit --wait "$dir/dag.yaml"
