@@ -17,6 +17,7 @@
 #include "proto/sign.h"
 #include "scheduler/daemon_private.h"
 #include "scheduler/journal_pack.h"
+#include "scheduler/snapshots.h"
 
 void sched_daemon_config_init(sched_daemon_config_t *cfg)
 {
@@ -34,6 +35,8 @@ void sched_daemon_config_init(sched_daemon_config_t *cfg)
     cfg->limits = jobspec_default_limits;
     cfg->sample_interval_ms = USAGE_SAMPLE_DEFAULT_MS;
     cfg->usage_retention_ms = USAGE_RETENTION_DEFAULT_MS;
+    cfg->snapshot_every = SCHED_SNAPSHOT_EVERY_DEFAULT;
+    cfg->snapshot_interval_ms = SCHED_SNAPSHOT_INTERVAL_DEFAULT_MS;
 }
 
 /* Every sample interval: the census (usage.h); every 120th, compaction. */
@@ -148,23 +151,69 @@ sched_config_t sched_daemon_core_config(const sched_daemon_config_t *c)
                             .prefetch_window_ms = SCHED_DAEMON_PREFETCH_WINDOW_MS};
 }
 
-/* (Re)build the core from the journal. */
+/* (Re)build the core: the newest snapshot that verifies, then the
+ * journal's entries after it. */
 static int load_state(sched_daemon_t *d, cairn_error_t *err)
 {
     sched_config_t sc = sched_daemon_core_config(&d->cfg);
-    sched_t *core = sched_create(&sc);
-    if (!core)
-        return errcode(err, -ENOMEM, "out of memory");
+    sched_t *core = NULL;
+    snapshot_restored_t from;
+    uint64_t t0 = uv_hrtime();
+    int rc = snapshots_restore(d->st->journal, &sc, d->log, &core, &from, err);
+    if (rc < 0)
+        return rc;
+    uint64_t t1 = uv_hrtime();
     sched_t *old = d->core;
     d->core = core;
-    int rc = journal_replay(d->st->journal, replay_cb, d, err);
+    rc = journal_replay_after(d->st->journal, from.seq, replay_cb, d, err);
     if (rc < 0) {
         sched_destroy(core);
         d->core = old;
         return rc ? rc : errcode(err, -EIO, "journal replay failed");
     }
     sched_destroy(old);
+    d->snap.seq = from.seq;
+    d->snap.at_ms = cairn_wall_ms();
+    if (from.seq)
+        cairn_log(d->log, CAIRN_LOG_INFO,
+                  "state from the snapshot of journal entry %llu (%zu bytes, loaded in %.1f ms) "
+                  "and the entries after it (replayed in %.1f ms)",
+                  (unsigned long long)from.seq, from.bytes, (double)(t1 - t0) / 1e6,
+                  (double)(uv_hrtime() - t1) / 1e6);
     return 0;
+}
+
+/* Every --snapshot-every entries or --snapshot-interval, a snapshot of the
+ * core goes into the commit that makes the newest entry durable; older
+ * snapshots and entries are pruned with it. The ended attempts the history
+ * has recorded are forgotten first, so the snapshot does not carry them. */
+static void snapshot_maybe(sched_daemon_t *d)
+{
+    journal_t *j = d->st->journal;
+    uint64_t head = journal_head(j);
+    int64_t now = cairn_wall_ms();
+    bool by_count = d->cfg.snapshot_every && head - d->snap.seq >= d->cfg.snapshot_every;
+    bool by_time =
+        d->cfg.snapshot_interval_ms > 0 && now - d->snap.at_ms >= d->cfg.snapshot_interval_ms;
+    if (head <= d->snap.seq || !(by_count || by_time) || d->batch.failed)
+        return;
+    sched_ended_trim(d->core, history_cursor(d->st->history));
+    cairn_error_t err = {{0}};
+    uint64_t t0 = uv_hrtime();
+    size_t bytes = 0;
+    if (snapshots_take(j, d->core, now, &bytes, &err) < 0) {
+        cairn_log(d->log, CAIRN_LOG_ERROR, "snapshot of journal entry %llu: %s",
+                  (unsigned long long)head, err.text);
+        batch_fail(d, err.text);
+        return;
+    }
+    d->snap.save_ms = (double)(uv_hrtime() - t0) / 1e6;
+    d->snap.bytes = bytes;
+    d->snap.seq = head; /* undone by a failed commit: load_state sets it again */
+    d->snap.at_ms = now;
+    d->snap.taken++;
+    cairn_log(d->log, CAIRN_LOG_DEBUG, "snapshot of journal entry %llu: %zu bytes in %.1f ms",
+              (unsigned long long)head, bytes, d->snap.save_ms);
 }
 
 /* --- the check phase: pass, commit, send -------------------------------- */
@@ -270,6 +319,8 @@ static void check_cb(uv_check_t *h)
         uv_timer_stop(&d->h.commit);
         cairn_error_t err = {{0}};
         bool pending = journal_pending(j);
+        if (pending)
+            snapshot_maybe(d);
         if (pending && (d->batch.failed || journal_commit(j, &err) < 0)) {
             commit_failed(d, &err);
         } else if (pending && d->batch.degraded) { /* a commit went through */

@@ -60,7 +60,15 @@ typedef struct sched_daemon_config {
     const char *secret_pattern; /* env names whose values provenance masks (provenance.h) */
     int64_t sample_interval_ms; /* census of waiting demand and idle GPUs (usage.h) */
     int64_t usage_retention_ms; /* usage samples older than this are dropped */
+    /* a snapshot of the core (snapshots.h) every this many journal entries
+     * (0: not by count), or this long after the last (0: not by time) */
+    uint64_t snapshot_every;
+    int64_t snapshot_interval_ms;
 } sched_daemon_config_t;
+
+/* Defaults of --snapshot-every and --snapshot-interval. */
+#define SCHED_SNAPSHOT_EVERY_DEFAULT 50000
+#define SCHED_SNAPSHOT_INTERVAL_DEFAULT_MS (10 * 60 * 1000)
 
 /* The core's settings for a daemon configured so (the journal verifier
  * uses the same to re-derive placements). c NULL: the defaults. */

@@ -86,6 +86,14 @@ struct sched_daemon {
     daemon_stats_t stats;
     metrics_t *metrics;
     int64_t started_ms; /* listening time */
+    /* the newest snapshot (snapshots.h): the entry it covers, when it was
+     * taken, its size and what writing it cost the loop */
+    struct {
+        uint64_t seq, taken;
+        int64_t at_ms;
+        size_t bytes;
+        double save_ms;
+    } snap;
 };
 
 /* batch.c */

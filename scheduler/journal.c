@@ -18,6 +18,7 @@ struct journal {
     sqlite3_stmt *begin_st, *commit_st, *put_worker_st, *put_rexit_st;
     bool in_txn;
     uint64_t committed, appended;
+    uint64_t head, head_pending; /* seq of the newest entry: committed, appended */
     uint64_t probes;
 };
 
@@ -108,6 +109,8 @@ int journal_open(const char *path, journal_t **out, cairn_error_t *err)
                        " PRIMARY KEY (attempt, rank));"
                        "CREATE TABLE IF NOT EXISTS worker_links (node TEXT PRIMARY KEY,"
                        " incarnation INTEGER, seq INTEGER, ident TEXT);"
+                       "CREATE TABLE IF NOT EXISTS snapshots (seq INTEGER PRIMARY KEY,"
+                       " version INTEGER, sha256 BLOB, data BLOB, time_ms INTEGER);"
                        "INSERT OR IGNORE INTO meta VALUES ('schema', '1');",
                        err)) < 0)
         goto fail;
@@ -117,10 +120,28 @@ int journal_open(const char *path, journal_t **out, cairn_error_t *err)
         goto fail;
     }
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(j->db, "SELECT count(*) FROM events", -1, &st, NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_prepare_v2(j->db, "SELECT count(*), COALESCE(MAX(seq), 0) FROM events", -1, &st,
+                           NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
             j->committed = j->appended = (uint64_t)sqlite3_column_int64(st, 0);
+            j->head = j->head_pending = (uint64_t)sqlite3_column_int64(st, 1);
+        }
         sqlite3_finalize(st);
+    }
+    /* pruned events leave no gap in the seqs given later: a new entry's
+     * seq is above every snapshot's (SQLite gives MAX(seq) + 1) */
+    uint64_t snap = 0;
+    if (sqlite3_prepare_v2(j->db, "SELECT COALESCE(MAX(seq), 0) FROM snapshots", -1, &st, NULL) ==
+        SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            snap = (uint64_t)sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (snap > j->head) {
+        rc = errcode(err, -EPROTO,
+                     "journal %s: a snapshot covers entry %llu, the newest entry is %llu", path,
+                     (unsigned long long)snap, (unsigned long long)j->head);
+        goto fail;
     }
     *out = j;
     return 0;
@@ -178,6 +199,7 @@ int journal_append(journal_t *j, const uint8_t *buf, size_t len, cairn_error_t *
     if (s != SQLITE_DONE)
         return errcode(err, -EIO, "journal append: %s", sqlite3_errmsg(j->db));
     j->appended++;
+    j->head_pending = (uint64_t)sqlite3_last_insert_rowid(j->db);
     return 0;
 }
 
@@ -189,8 +211,10 @@ int journal_commit(journal_t *j, cairn_error_t *err)
     if (rc < 0) {
         sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
         j->appended = j->committed;
+        j->head_pending = j->head;
     } else {
         j->committed = j->appended;
+        j->head = j->head_pending;
     }
     j->in_txn = false;
     return rc;
@@ -202,6 +226,7 @@ void journal_rollback(journal_t *j)
         return;
     sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
     j->appended = j->committed;
+    j->head_pending = j->head;
     j->in_txn = false;
 }
 
@@ -229,10 +254,17 @@ bool journal_pending(const journal_t *j)
 
 int journal_replay(journal_t *j, journal_replay_f cb, void *arg, cairn_error_t *err)
 {
+    return journal_replay_after(j, 0, cb, arg, err);
+}
+
+int journal_replay_after(journal_t *j, uint64_t after, journal_replay_f cb, void *arg,
+                         cairn_error_t *err)
+{
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(j->db, "SELECT seq, data FROM events ORDER BY seq", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(j->db, "SELECT seq, data FROM events WHERE seq > ? ORDER BY seq", -1,
+                           &st, NULL) != SQLITE_OK)
         return errcode(err, -EIO, "journal replay: %s", sqlite3_errmsg(j->db));
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
     int rc = 0, s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         const uint8_t *data = sqlite3_column_blob(st, 1);
@@ -249,6 +281,11 @@ int journal_replay(journal_t *j, journal_replay_f cb, void *arg, cairn_error_t *
 uint64_t journal_count(const journal_t *j)
 {
     return j->committed;
+}
+
+uint64_t journal_head(const journal_t *j)
+{
+    return j->head_pending;
 }
 
 struct sqlite3 *journal_db(journal_t *j)
@@ -336,4 +373,103 @@ int journal_load_replica_exits(journal_t *j, journal_rexit_f cb, void *arg, cair
            sqlite3_column_int(st, 2), sqlite3_column_int(st, 3), sqlite3_column_int(st, 4), arg);
     sqlite3_finalize(st);
     return 0;
+}
+
+/* --- snapshots ---------------------------------------------------------- */
+
+int journal_put_snapshot(journal_t *j, const journal_snapshot_t *s, cairn_error_t *err)
+{
+    int rc = begin(j, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(j->db, "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return errcode(err, -EIO, "journal snapshot: %s", sqlite3_errmsg(j->db));
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)s->seq);
+    sqlite3_bind_int64(st, 2, s->version);
+    sqlite3_bind_blob(st, 3, s->sha256, (int)s->sha_len, SQLITE_STATIC);
+    sqlite3_bind_blob64(st, 4, s->data, s->len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, s->time_ms);
+    rc = sqlite3_step(st) == SQLITE_DONE
+             ? 0
+             : errcode(err, -EIO, "journal snapshot: %s", sqlite3_errmsg(j->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Run sql with one integer bound: 0 or -EIO. */
+static int exec_int(journal_t *j, const char *sql, int64_t v, cairn_error_t *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return errcode(err, -EIO, "journal: %s: %s", sql, sqlite3_errmsg(j->db));
+    sqlite3_bind_int64(st, 1, v);
+    int rc = sqlite3_step(st) == SQLITE_DONE
+                 ? 0
+                 : errcode(err, -EIO, "journal: %s: %s", sql, sqlite3_errmsg(j->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int journal_prune(journal_t *j, unsigned keep, cairn_error_t *err)
+{
+    int rc = begin(j, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st;
+    int64_t oldest = 0;
+    if (sqlite3_prepare_v2(j->db, "SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 1 OFFSET ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return errcode(err, -EIO, "journal prune: %s", sqlite3_errmsg(j->db));
+    sqlite3_bind_int64(st, 1, keep ? keep - 1 : 0);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        oldest = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (keep == 0 || oldest == 0)
+        return 0; /* fewer snapshots than kept: nothing goes */
+    if ((rc = exec_int(j, "DELETE FROM snapshots WHERE seq < ?", oldest, err)) < 0 ||
+        (rc = exec_int(j, "DELETE FROM events WHERE seq <= ?", oldest, err)) < 0)
+        return rc;
+    j->appended -= (uint64_t)sqlite3_changes(j->db);
+    return exec_int(j, "INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", oldest, err);
+}
+
+int journal_pruned(journal_t *j, uint64_t *upto, cairn_error_t *err)
+{
+    sqlite3_stmt *st;
+    *upto = 0;
+    if (sqlite3_prepare_v2(j->db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'pruned'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *upto = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int journal_snapshots(journal_t *j, journal_snapshot_f cb, void *arg, cairn_error_t *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(j->db,
+                           "SELECT seq, version, sha256, data, time_ms FROM snapshots"
+                           " ORDER BY seq DESC",
+                           -1, &st, NULL) != SQLITE_OK)
+        return errcode(err, -EIO, "journal snapshots: %s", sqlite3_errmsg(j->db));
+    int rc = 0, s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        journal_snapshot_t x = {.seq = (uint64_t)sqlite3_column_int64(st, 0),
+                                .version = (uint32_t)sqlite3_column_int64(st, 1),
+                                .sha256 = sqlite3_column_blob(st, 2),
+                                .sha_len = (size_t)sqlite3_column_bytes(st, 2),
+                                .data = sqlite3_column_blob(st, 3),
+                                .len = (size_t)sqlite3_column_bytes(st, 3),
+                                .time_ms = sqlite3_column_int64(st, 4)};
+        if ((rc = cb(&x, arg)) != 0)
+            break;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = errcode(err, -EIO, "journal snapshots: %s", sqlite3_errmsg(j->db));
+    sqlite3_finalize(st);
+    return rc;
 }

@@ -66,8 +66,41 @@ typedef void (*journal_worker_f)(const char *node, uint64_t incarnation, uint64_
                                  const char *ident, void *arg);
 int journal_load_workers(journal_t *j, journal_worker_f cb, void *arg, cairn_error_t *err);
 
-/* Entries committed so far. */
+/* The same for the entries after seq `after` only (the tail after a
+ * snapshot). */
+int journal_replay_after(journal_t *j, uint64_t after, journal_replay_f cb, void *arg,
+                         cairn_error_t *err);
+
+/* Entries in the events table (pruning takes them out). */
 uint64_t journal_count(const journal_t *j);
+/* The seq of the newest entry appended (in the open transaction, if any);
+ * 0 for an empty journal. */
+uint64_t journal_head(const journal_t *j);
+
+/* A snapshot of the core kept beside the events (scheduler/snapshots.h):
+ * the state after entry seq, in format version, with its SHA-256. */
+typedef struct journal_snapshot {
+    uint64_t seq;
+    uint32_t version;
+    const uint8_t *sha256;
+    size_t sha_len;
+    const uint8_t *data;
+    size_t len;
+    int64_t time_ms;
+} journal_snapshot_t;
+/* Store s in the open transaction (opening one). */
+int journal_put_snapshot(journal_t *j, const journal_snapshot_t *s, cairn_error_t *err);
+/* In the open transaction: keep the newest `keep` snapshots and the
+ * entries after the oldest of them; delete older snapshots and entries up
+ * to it, and remember how far entries were deleted (journal_pruned). With
+ * fewer snapshots than keep, nothing is deleted. */
+int journal_prune(journal_t *j, unsigned keep, cairn_error_t *err);
+/* The seq up to which entries were deleted (0: none ever were). */
+int journal_pruned(journal_t *j, uint64_t *upto, cairn_error_t *err);
+/* Each snapshot, newest first (pointers valid during the call); cb
+ * returning non-zero stops and is returned. */
+typedef int (*journal_snapshot_f)(const journal_snapshot_t *s, void *arg);
+int journal_snapshots(journal_t *j, journal_snapshot_f cb, void *arg, cairn_error_t *err);
 
 /* The database, for tables kept beside the events (audit.c), written in
  * the journal's transaction: journal_begin() opens it if none is open. */

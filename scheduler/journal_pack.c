@@ -102,6 +102,7 @@ int journal_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64
     Cairn__JStart st = CAIRN__JSTART__INIT;
     Cairn__JFinish fin = CAIRN__JFINISH__INIT;
     Cairn__JCancel can = CAIRN__JCANCEL__INIT;
+    Cairn__JRetire ret = CAIRN__JRETIRE__INIT;
     Cairn__JNodeRemove rm = CAIRN__JNODE_REMOVE__INIT;
     e.time_ms = ev->time_ms;
     switch (ev->type) {
@@ -142,6 +143,11 @@ int journal_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64
         can.task = ev->u.cancel.task;
         e.event_case = CAIRN__JOURNAL_ENTRY__EVENT_CANCEL;
         e.cancel = &can;
+        break;
+    case SCHED_EV_JOB_RETIRE:
+        ret.job = ev->u.retire.job;
+        e.event_case = CAIRN__JOURNAL_ENTRY__EVENT_RETIRE;
+        e.retire = &ret;
         break;
     case SCHED_EV_NODE_REMOVE:
         rm.node = ev->u.node_remove.node;
@@ -253,6 +259,10 @@ int journal_event_unpack(const uint8_t *buf, size_t len, sched_event_t *ev, jour
         ev->type = SCHED_EV_CANCEL;
         ev->u.cancel.job = e->cancel->job;
         ev->u.cancel.task = e->cancel->task;
+        return 0;
+    case CAIRN__JOURNAL_ENTRY__EVENT_RETIRE:
+        ev->type = SCHED_EV_JOB_RETIRE;
+        ev->u.retire.job = e->retire->job;
         return 0;
     case CAIRN__JOURNAL_ENTRY__EVENT_NODE_REMOVE:
         ev->type = SCHED_EV_NODE_REMOVE;

@@ -53,6 +53,11 @@ static void usage(FILE *f)
         "      --sample-interval T     how often waiting demand and idle GPUs are sampled\n"
         "                              for reports (0: never) [30s]\n"
         "      --usage-retention T     usage samples older than this are dropped [90d]\n"
+        "      --snapshot-every N      write a snapshot of the state every N journal\n"
+        "                              entries (0: not by count) [50000]\n"
+        "      --snapshot-interval T   write one when T passed since the last (0: not by\n"
+        "                              time) [10m]; a start loads the newest snapshot and\n"
+        "                              replays the entries after it\n"
         "      --secret-env PATTERNS   env names whose values provenance masks: comma-\n"
         "                              separated globs, any case [" PROV_SECRET_PATTERN_DEFAULT
         "]\n"
@@ -78,9 +83,10 @@ static void usage(FILE *f)
         "                              there and start the moment it ends)\n"
         "      --log-file PATH         log there instead of stderr\n"
         "      --log-level LEVEL       debug, info, warn or error [info]\n"
-        "      --verify-journal        replay the state directory's journal, re-deriving\n"
-        "                              every placement, print the final state and exit\n"
-        "                              (0: identical, 1: a difference, named)\n"
+        "      --verify-journal        replay the state directory's journal (from the\n"
+        "                              oldest snapshot kept), re-deriving every placement\n"
+        "                              and reloading each later snapshot, print the final\n"
+        "                              state and exit (0: identical, 1: a difference, named)\n"
         "  -h, --help                  show this help and exit\n"
         "  -V, --version               show the version and exit\n"
         "\n"
@@ -113,6 +119,8 @@ enum {
     OPT_TLS_CA,
     OPT_REGISTER_TIMEOUT,
     OPT_ANY_NODE_NAME,
+    OPT_SNAPSHOT_EVERY,
+    OPT_SNAPSHOT_INTERVAL,
 };
 
 static const struct option opts[] = {
@@ -138,6 +146,8 @@ static const struct option opts[] = {
     {"usage-retention", required_argument, NULL, OPT_USAGE_RETENTION},
     {"allow-anonymous-writes", no_argument, NULL, OPT_ANON_WRITES},
     {"allow-any-node-name", no_argument, NULL, OPT_ANY_NODE_NAME},
+    {"snapshot-every", required_argument, NULL, OPT_SNAPSHOT_EVERY},
+    {"snapshot-interval", required_argument, NULL, OPT_SNAPSHOT_INTERVAL},
     {"no-prefetch", no_argument, NULL, OPT_NO_PREFETCH},
     {"join-key", required_argument, NULL, OPT_JOIN_KEY},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
@@ -264,6 +274,19 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
         return 0;
     case 'f':
         return load_config(o, arg, why, n);
+    case OPT_SNAPSHOT_EVERY:
+        if (strcmp(arg, "0") != 0 && parse_count(arg, UINT32_MAX, &v) < 0) {
+            snprintf(why, n, "invalid entry count '%s' (0..4294967295)", arg);
+            return -1;
+        }
+        o->cfg.snapshot_every = strcmp(arg, "0") ? v : 0;
+        return 0;
+    case OPT_SNAPSHOT_INTERVAL:
+        if (parse_duration(arg, &o->cfg.snapshot_interval_ms) < 0) {
+            snprintf(why, n, "invalid duration '%s'", arg);
+            return -1;
+        }
+        return 0;
     case OPT_SAMPLE_INTERVAL:
     case OPT_USAGE_RETENTION:
         if (parse_duration(arg, &ms) < 0 || (c == OPT_USAGE_RETENTION && ms == 0)) {
@@ -435,9 +458,14 @@ static int verify_main(const char *dir, const sched_daemon_config_t *dc)
     /* placements are re-derived with the scheduler's own settings */
     sched_config_t sc = sched_daemon_core_config(dc);
     int rc = journal_verify_cfg(path, &sc, stdout, &rep, &err);
-    fprintf(stderr, "%s: %llu entries, %llu placements in %llu passes: %s%s\n", path,
-            (unsigned long long)rep.entries, (unsigned long long)rep.placements,
-            (unsigned long long)rep.passes,
+    char from[96] = "";
+    if (rep.from_seq)
+        snprintf(from, sizeof(from), " (from the snapshot of entry %llu)",
+                 (unsigned long long)rep.from_seq);
+    fprintf(stderr,
+            "%s: %llu entries, %llu placements in %llu passes, %llu snapshots checked%s: %s%s\n",
+            path, (unsigned long long)rep.entries, (unsigned long long)rep.placements,
+            (unsigned long long)rep.passes, (unsigned long long)rep.snapshots, from,
             rc == 0 ? "replays identically" : "DIFFERS: ", rc == 0 ? "" : err.text);
     return rc == 0 ? 0 : 1;
 }

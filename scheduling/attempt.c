@@ -5,17 +5,26 @@
 
 #include "scheduling/sched_private.h"
 
-static sched_attempt_t *attempt_at(sched_t *s, uint64_t id)
+sched_attempt_t *attempt_new(const sched_alloc_desc_t *allocs, uint32_t nr)
 {
-    return id >= 1 && id <= s->nattempts ? &s->attempts[id - 1] : NULL;
-}
-
-static void attempt_free_allocs(sched_attempt_t *at)
-{
-    for (uint32_t i = 0; i < at->nreplicas; i++)
-        free((void *)at->allocs[i].cores);
-    free(at->allocs);
-    at->allocs = NULL;
+    size_t ncores = 0;
+    for (uint32_t i = 0; i < nr; i++)
+        ncores += allocs[i].ncores;
+    sched_attempt_t *at =
+        calloc(1, sizeof(*at) + nr * sizeof(sched_alloc_desc_t) + ncores * sizeof(uint32_t));
+    if (!at)
+        return NULL;
+    sched_alloc_desc_t *a = (sched_alloc_desc_t *)(at + 1);
+    uint32_t *cores = (uint32_t *)(a + nr);
+    for (uint32_t i = 0; i < nr; i++) {
+        a[i] = allocs[i];
+        memcpy(cores, allocs[i].cores, allocs[i].ncores * sizeof(uint32_t));
+        a[i].cores = cores;
+        cores += allocs[i].ncores;
+    }
+    at->allocs = a;
+    at->nreplicas = nr;
+    return at;
 }
 
 /* A queued attempt takes exactly its predecessor's allocation. */
@@ -34,13 +43,14 @@ static int alloc_same(const sched_t *s, const sched_alloc_desc_t *a, const sched
 static int check_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
 {
     uint32_t job = ev->u.place.job, task = ev->u.place.task;
-    if (job == 0 || job > s->njobs || task >= s->jobs[job - 1].ntasks)
+    const sched_job_t *j = job_at(s, job);
+    if (!j || task >= j->ntasks)
         return errcode(err, SCHED_ENOENT, "place: unknown job %u task %u", job, task);
-    const sched_task_t *t = &s->jobs[job - 1].tasks[task];
-    if (ev->u.place.attempt != s->nattempts + 1)
+    const sched_task_t *t = &j->tasks[task];
+    if (ev->u.place.attempt != win_next_id(&s->attempts))
         return errcode(err, SCHED_EINVAL, "place: attempt id %llu, expected %llu",
                        (unsigned long long)ev->u.place.attempt,
-                       (unsigned long long)s->nattempts + 1);
+                       (unsigned long long)win_next_id(&s->attempts));
     if (t->state != SCHED_TASK_READY &&
         !(t->state == SCHED_TASK_RETRYING && t->ready_at_ms <= ev->time_ms))
         return errcode(err, SCHED_ECONFLICT, "place: task %s is %s, not ready", t->name,
@@ -112,7 +122,7 @@ static void place_explain(const sched_t *s, sched_attempt_t *at)
 static void running_put(sched_t *s, size_t i, running_ref_t r)
 {
     s->running[i] = r;
-    s->attempts[r.id - 1].running_ix = (uint32_t)i;
+    attempt_at(s, r.id)->running_ix = (uint32_t)i;
 }
 
 static void running_fix(sched_t *s, size_t i)
@@ -137,7 +147,7 @@ static void running_fix(sched_t *s, size_t i)
     running_put(s, i, x);
 }
 
-static int running_add(sched_t *s, sched_attempt_t *at, int64_t end_ms)
+int running_add(sched_t *s, sched_attempt_t *at, int64_t end_ms)
 {
     if (CAIRN_GROW(s->running, s->running_cap, s->nrunning + 1) < 0)
         return SCHED_ENOMEM;
@@ -167,35 +177,20 @@ int attempt_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
     int rc = check_place(s, ev, err);
     if (rc < 0)
         return rc;
-    if (CAIRN_GROW(s->attempts, s->attempts_cap, s->nattempts + 1) < 0)
-        return errcode(err, SCHED_ENOMEM, "out of memory");
-    sched_attempt_t *at = &s->attempts[s->nattempts];
-    memset(at, 0, sizeof(*at));
     uint32_t nr = ev->u.place.nreplicas;
-    at->allocs = calloc(nr, sizeof(sched_alloc_desc_t));
-    if (!at->allocs)
+    sched_attempt_t *at = attempt_new(ev->u.place.allocs, nr);
+    if (!at || win_push(&s->attempts, at) < 0) {
+        free(at);
         return errcode(err, SCHED_ENOMEM, "out of memory");
-    at->nreplicas = nr;
-    for (uint32_t i = 0; i < nr; i++) {
-        const sched_alloc_desc_t *a = &ev->u.place.allocs[i];
-        uint32_t *cores = malloc((a->ncores ? a->ncores : 1) * sizeof(uint32_t));
-        if (!cores) {
-            attempt_free_allocs(at);
-            return errcode(err, SCHED_ENOMEM, "out of memory");
-        }
-        memcpy(cores, a->cores, a->ncores * sizeof(uint32_t));
-        at->allocs[i] = *a;
-        at->allocs[i].cores = cores;
     }
     at->id = ev->u.place.attempt;
     at->after = ev->u.place.after;
-    const sched_task_t *tt = &s->jobs[ev->u.place.job - 1].tasks[ev->u.place.task];
-    if (!at->after && running_add(s, at, limit_end(ev->time_ms, tt->time_limit_ms)) < 0) {
-        attempt_free_allocs(at);
+    sched_task_t *t = task_at(s, (task_ref_t){.job = ev->u.place.job, .task = ev->u.place.task});
+    if (!at->after && running_add(s, at, limit_end(ev->time_ms, t->time_limit_ms)) < 0) {
+        win_pop(&s->attempts); /* its id is given again */
+        free(at);
         return errcode(err, SCHED_ENOMEM, "out of memory");
     }
-    s->nattempts++;
-    sched_task_t *t = &s->jobs[ev->u.place.job - 1].tasks[ev->u.place.task];
     at->job = ev->u.place.job;
     at->task = ev->u.place.task;
     at->number = (uint16_t)(t->attempts + 1);
@@ -231,7 +226,7 @@ int attempt_start(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
                        (unsigned long long)at->id, (unsigned long long)at->after);
     if (!at->started_ms) {
         at->started_ms = ev->time_ms;
-        const sched_task_t *t = &s->jobs[at->job - 1].tasks[at->task];
+        const sched_task_t *t = task_at(s, (task_ref_t){.job = at->job, .task = at->task});
         s->running[at->running_ix].end_ms = limit_end(ev->time_ms, t->time_limit_ms);
         running_fix(s, at->running_ix);
     }
@@ -281,7 +276,7 @@ static void successor_go(sched_t *s, sched_attempt_t *at, sched_end_t end, int64
         return;
     }
     at->next = 0;
-    const sched_task_t *t = &s->jobs[q->job - 1].tasks[q->task];
+    const sched_task_t *t = task_at(s, (task_ref_t){.job = q->job, .task = q->task});
     if (running_add(s, q, limit_end(now_ms, t->time_limit_ms)) < 0) {
         /* no memory to index it: it ends as if it could not start */
         q->after = 0;
@@ -296,7 +291,7 @@ static void successor_go(sched_t *s, sched_attempt_t *at, sched_end_t end, int64
  * to the newest; integer, so replay derives the same). */
 static void class_note_run(sched_t *s, const sched_attempt_t *at, int64_t now_ms)
 {
-    task_class_t *c = &s->classes[s->jobs[at->job - 1].tasks[at->task].cls];
+    task_class_t *c = &s->classes[task_at(s, (task_ref_t){.job = at->job, .task = at->task})->cls];
     int64_t run16 = (now_ms > at->started_ms ? now_ms - at->started_ms : 0) * 16;
     if (run16 > INT64_MAX / 16)
         run16 = INT64_MAX / 16;
@@ -369,7 +364,7 @@ int attempts_node_lost(sched_t *s, uint32_t node, int64_t now_ms)
         return SCHED_ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < s->nrunning; i++) {
-        sched_attempt_t *at = &s->attempts[s->running[i].id - 1];
+        sched_attempt_t *at = attempt_at(s, s->running[i].id);
         for (uint32_t k = 0; k < at->nreplicas; k++)
             if (at->allocs[k].node == node) {
                 lost[n++] = at->id;
@@ -378,7 +373,7 @@ int attempts_node_lost(sched_t *s, uint32_t node, int64_t now_ms)
     }
     qsort(lost, n, sizeof(uint64_t), cmp_u64);
     for (size_t i = 0; i < n; i++)
-        attempt_end(s, &s->attempts[lost[i] - 1], SCHED_END_NODE_LOST, 0, 0, now_ms);
+        attempt_end(s, attempt_at(s, lost[i]), SCHED_END_NODE_LOST, 0, 0, now_ms);
     free(lost);
     return 0;
 }

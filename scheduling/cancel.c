@@ -19,7 +19,7 @@ static bool task_waiting(const sched_task_t *t)
 
 static void cancel_task(sched_t *s, uint32_t job, uint32_t task, int64_t now_ms, bool whole)
 {
-    sched_job_t *j = &s->jobs[job - 1];
+    sched_job_t *j = job_at(s, job);
     sched_task_t *t = &j->tasks[task];
     if (t->state == SCHED_TASK_RUNNING) {
         t->cancel_requested = 1;
@@ -27,7 +27,7 @@ static void cancel_task(sched_t *s, uint32_t job, uint32_t task, int64_t now_ms,
         if (whole) { /* every task is cancelled in its own right */
             t->state = SCHED_TASK_CANCELLED;
             t->queued = 0;
-            j->nended++;
+            job_task_ended(j, now_ms);
         } else {
             task_finished(s, (task_ref_t){.job = job, .task = task}, SCHED_TASK_CANCELLED, now_ms);
         }
@@ -37,9 +37,9 @@ static void cancel_task(sched_t *s, uint32_t job, uint32_t task, int64_t now_ms,
 int job_cancel(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
 {
     uint32_t job = ev->u.cancel.job;
-    if (job == 0 || job > s->njobs)
+    sched_job_t *j = job_at(s, job);
+    if (!j)
         return errcode(err, SCHED_ENOENT, "cancel: unknown job %u", job);
-    sched_job_t *j = &s->jobs[job - 1];
     int64_t task = ev->u.cancel.task;
     if (task >= (int64_t)j->ntasks || task < -1)
         return errcode(err, SCHED_ENOENT, "cancel: job %u has no task %lld", job, (long long)task);
@@ -97,9 +97,9 @@ static int effect_dependents(const sched_job_t *j, uint32_t from, sched_cancel_h
 int sched_cancel_effect(const sched_t *s, uint32_t job, int64_t task, sched_cancel_effect_t *out)
 {
     *out = (sched_cancel_effect_t){0};
-    if (job == 0 || job > s->njobs)
+    const sched_job_t *j = job_at(s, job);
+    if (!j)
         return SCHED_ENOENT;
-    const sched_job_t *j = &s->jobs[job - 1];
     if (task >= (int64_t)j->ntasks || task < -1)
         return SCHED_ENOENT;
     out->items = malloc((j->ntasks ? j->ntasks : 1) * sizeof(*out->items));

@@ -16,12 +16,14 @@ int sched_census(const sched_t *s, sched_census_t *out)
     uint32_t *waiting = calloc(s->nclasses + 1, sizeof(uint32_t));
     if (!waiting)
         return SCHED_ENOMEM;
-    for (size_t j = 0; j < s->njobs; j++)
-        for (uint32_t t = 0; t < s->jobs[j].ntasks; t++) {
-            const sched_task_t *task = &s->jobs[j].tasks[t];
+    for (size_t i = s->jobs.off; i < s->jobs.len; i++) {
+        const sched_job_t *j = s->jobs.slot[i]; /* NULL: retired */
+        for (uint32_t t = 0; j && t < j->ntasks; t++) {
+            const sched_task_t *task = &j->tasks[t];
             if (task->state == SCHED_TASK_READY && task->cls < s->nclasses)
                 waiting[task->cls] += task->replicas ? task->replicas : 1;
         }
+    }
     for (size_t i = 0; i < s->nnodes; i++) {
         const sched_node_t *n = &s->nodes[i];
         if (n->state != SCHED_NODE_UP)

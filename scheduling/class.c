@@ -39,6 +39,18 @@ void class_from_spec(task_class_t *c, const sched_task_spec_t *t)
     c->gpu_mixed = t->req.gpu_mixed;
 }
 
+sched_request_t class_request(const task_class_t *c)
+{
+    return (sched_request_t){.cpus = c->cpus,
+                             .memory_bytes = c->memory,
+                             .gpus = c->gpus,
+                             .gpu_model = c->gpu_model,
+                             .gpu_min_memory = c->gpu_min_memory,
+                             .gpu_mixed = c->gpu_mixed,
+                             .nlabels = c->nlabels,
+                             .labels = (const char *const *)c->labels};
+}
+
 int class_match_init(task_class_t *c)
 {
     char why[160];
@@ -164,8 +176,9 @@ bool task_before(const sched_t *s, task_ref_t a, task_ref_t b)
 
 bool task_eligible(const sched_t *s, task_ref_t r)
 {
-    const sched_task_t *t = task_at(s, r);
-    return t->queued && t->attempts == r.gen &&
+    const sched_job_t *j = job_at(s, r.job); /* NULL: retired, the entry is stale */
+    const sched_task_t *t = j ? &j->tasks[r.task] : NULL;
+    return t && t->queued && t->attempts == r.gen &&
            (t->state == SCHED_TASK_READY || t->state == SCHED_TASK_RETRYING);
 }
 
@@ -325,6 +338,22 @@ void retry_heap_push(sched_t *s, task_ref_t r)
 static void retry_heap_pop(sched_t *s)
 {
     refheap_pop(s, s->retry_heap, &s->retry_len, retry_before);
+}
+
+void retry_heap_drop_job(sched_t *s, uint32_t job)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < s->retry_len; i++)
+        if (s->retry_heap[i].job != job)
+            s->retry_heap[keep++] = s->retry_heap[i];
+    if (keep == s->retry_len)
+        return;
+    /* build the heap again from what is left (no order among stale
+     * entries matters: only valid ones are ever released) */
+    size_t n = keep;
+    s->retry_len = 0;
+    for (size_t i = 0; i < n; i++)
+        refheap_push(s, s->retry_heap, &s->retry_len, s->retry_heap[i], retry_before);
 }
 
 /* Move tasks whose backoff has passed into their class queues. Their state

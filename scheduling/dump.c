@@ -43,7 +43,7 @@ static void dump_task(cairn_buf_t *b, const sched_task_t *t, uint32_t i)
 static void dump_attempt(cairn_buf_t *b, const sched_t *s, const sched_attempt_t *at)
 {
     cairn_buf_printf(b, "attempt %llu job%u/%s #%u %s", (unsigned long long)at->id, at->job,
-                     s->jobs[at->job - 1].tasks[at->task].name, at->number,
+                     task_at(s, (task_ref_t){.job = at->job, .task = at->task})->name, at->number,
                      at->running ? "running" : sched_end_name((sched_end_t)at->end));
     if (!at->running && at->end == SCHED_END_EXIT)
         cairn_buf_printf(b, " %d", at->exit_code);
@@ -74,14 +74,28 @@ char *sched_dump(const sched_t *s)
     cairn_buf_t b = {0};
     for (size_t i = 0; i < s->nnodes; i++)
         dump_node(&b, &s->nodes[i]);
-    for (size_t i = 0; i < s->njobs; i++) {
-        const sched_job_t *j = &s->jobs[i];
+    for (size_t i = s->jobs.off; i < s->jobs.len; i++) {
+        const sched_job_t *j = s->jobs.slot[i];
+        if (!j)
+            continue;
         cairn_buf_printf(&b, "job %u %s seed %llu tasks %u ended %u\n", j->id, j->name,
                          (unsigned long long)j->seed, j->ntasks, j->nended);
         for (uint32_t k = 0; k < j->ntasks; k++)
             dump_task(&b, &j->tasks[k], k);
     }
-    for (size_t i = 0; i < s->nattempts; i++)
-        dump_attempt(&b, s, &s->attempts[i]);
+    for (size_t i = s->attempts.off; i < s->attempts.len; i++)
+        if (s->attempts.slot[i])
+            dump_attempt(&b, s, s->attempts.slot[i]);
+    /* what left the state: the ids it gave, what was retired */
+    if (s->retired_jobs) {
+        cairn_buf_printf(&b, "retired %u jobs, next job %llu attempt %llu; tasks", s->retired_jobs,
+                         (unsigned long long)win_next_id(&s->jobs),
+                         (unsigned long long)win_next_id(&s->attempts));
+        for (int st = 0; st < 8; st++)
+            if (s->retired_tasks[st])
+                cairn_buf_printf(&b, " %s %llu", sched_task_state_name((sched_task_state_t)st),
+                                 (unsigned long long)s->retired_tasks[st]);
+        cairn_buf_printf(&b, "\n");
+    }
     return cairn_buf_take(&b);
 }

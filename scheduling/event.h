@@ -17,6 +17,10 @@ typedef enum sched_event_type {
     SCHED_EV_START,        /* an attempt's processes started */
     SCHED_EV_FINISH,       /* an attempt ended */
     SCHED_EV_CANCEL,       /* a job, or one task of it, was cancelled */
+    /* a job whose tasks have all ended, and whose attempts hold nothing,
+     * leaves the state: it, its tasks and its attempts are freed (their
+     * ids are never given again) */
+    SCHED_EV_JOB_RETIRE = 8,
     /* a node with nothing running or queued was forgotten (cluster.h) */
     SCHED_EV_NODE_REMOVE = 9,
 } sched_event_type_t;
@@ -77,6 +81,9 @@ typedef struct sched_event {
             uint32_t job;
             int64_t task; /* index in the job, -1 = the whole job */
         } cancel;
+        struct {
+            uint32_t job;
+        } retire;
         struct {
             uint32_t node;
         } node_remove;

@@ -59,7 +59,7 @@ static void duration_str(int64_t ms, char *buf, size_t n)
  * placed), else its state's. */
 static const char *task_word(const sched_t *s, const sched_task_t *t)
 {
-    if (t->state == SCHED_TASK_RUNNING && t->attempt && s->attempts[t->attempt - 1].queued)
+    if (t->state == SCHED_TASK_RUNNING && t->attempt && attempt_at(s, t->attempt)->queued)
         return sched_task_state_word(SCHED_TASK_READY);
     return sched_task_state_word(t->state);
 }
@@ -223,7 +223,7 @@ static void ending(cairn_buf_t *b, const sched_attempt_t *at)
 static void explain_ended(cairn_buf_t *b, const sched_t *s, const sched_job_t *j,
                           const sched_task_t *t)
 {
-    const sched_attempt_t *at = t->attempt ? &s->attempts[t->attempt - 1] : NULL;
+    const sched_attempt_t *at = t->attempt ? attempt_at(s, t->attempt) : NULL;
     cairn_buf_printf(b, "%s", sched_task_state_word(t->state));
     bool upstream_cancelled = t->state == SCHED_TASK_CANCELLED && t->cancelled_upstream;
     if (t->state == SCHED_TASK_UPSTREAM_FAILED || upstream_cancelled) {
@@ -256,9 +256,9 @@ static void explain_ended(cairn_buf_t *b, const sched_t *s, const sched_job_t *j
 
 char *sched_explain(const sched_t *s, uint32_t job, uint32_t task, int64_t now_ms)
 {
-    if (job == 0 || job > s->njobs || task >= s->jobs[job - 1].ntasks)
+    if (!job_at(s, job) || task >= job_at(s, job)->ntasks)
         return NULL;
-    const sched_job_t *j = &s->jobs[job - 1];
+    const sched_job_t *j = job_at(s, job);
     const sched_task_t *t = &j->tasks[task];
     task_ref_t self = {.job = job, .task = task};
     cairn_buf_t b = {0};
@@ -269,7 +269,7 @@ char *sched_explain(const sched_t *s, uint32_t job, uint32_t task, int64_t now_m
         break;
     case SCHED_TASK_RETRYING:
         if (t->ready_at_ms > now_ms) {
-            const sched_attempt_t *at = &s->attempts[t->attempt - 1];
+            const sched_attempt_t *at = attempt_at(s, t->attempt);
             /* the time left, not the epoch: clients add the local time */
             char left[32];
             duration_str(t->ready_at_ms - now_ms, left, sizeof(left));
@@ -286,10 +286,10 @@ char *sched_explain(const sched_t *s, uint32_t job, uint32_t task, int64_t now_m
         explain_resources(&b, s, j, t, self, now_ms);
         break;
     case SCHED_TASK_RUNNING:
-        if (s->attempts[t->attempt - 1].queued)
-            explain_queued(&b, s, &s->attempts[t->attempt - 1]);
+        if (attempt_at(s, t->attempt)->queued)
+            explain_queued(&b, s, attempt_at(s, t->attempt));
         else
-            explain_placed(&b, s, &s->attempts[t->attempt - 1]);
+            explain_placed(&b, s, attempt_at(s, t->attempt));
         if (t->cancel_requested)
             cairn_buf_printf(&b, "; cancel requested");
         break;

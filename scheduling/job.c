@@ -5,15 +5,23 @@
 
 #include "scheduling/sched_private.h"
 
-void job_fini(sched_job_t *j)
+void job_destroy(sched_job_t *j)
 {
+    if (!j)
+        return;
     free(j->name);
     free(j->user);
     free(j->tasks);
     free(j->by_name);
     free(j->arena);
     free(j->policies);
-    memset(j, 0, sizeof(*j));
+    free(j);
+}
+
+void job_task_ended(sched_job_t *j, int64_t now_ms)
+{
+    if (++j->nended == j->ntasks)
+        j->done_ms = now_ms;
 }
 
 /* Bump allocator over one block holding a job's strings and arrays. */
@@ -82,9 +90,10 @@ static int sched_task_find_in(const sched_job_t *j, const char *name, uint32_t *
 
 int sched_task_find(const sched_t *s, uint32_t job, const char *name, uint32_t *task)
 {
-    if (job == 0 || job > s->njobs || !name)
+    const sched_job_t *j = job_at(s, job);
+    if (!j || !name)
         return SCHED_ENOENT;
-    return sched_task_find_in(&s->jobs[job - 1], name, task);
+    return sched_task_find_in(j, name, task);
 }
 
 /* Share identical retry policies within a job (consecutive runs are the
@@ -112,7 +121,7 @@ static const sched_retry_policy_t *policy_intern(sched_job_t *j, uint32_t *n,
     return &j->policies[(*n)++];
 }
 
-static int build_tasks(sched_t *s, sched_job_t *j, const sched_job_spec_t *spec)
+int job_build_tasks(sched_t *s, sched_job_t *j, const sched_job_spec_t *spec)
 {
     uint32_t n = spec->ntasks;
     size_t size = 64;
@@ -222,24 +231,22 @@ int job_submit(sched_t *s, const sched_job_spec_t *spec, int64_t now_ms, cairn_e
         sched_problems_fini(&p);
         return SCHED_ESPEC;
     }
-    if (CAIRN_GROW(s->jobs, s->jobs_cap, s->njobs + 1) < 0)
+    if (win_next_id(&s->jobs) > UINT32_MAX)
+        return errcode(err, SCHED_EINVAL, "no job ids left");
+    sched_job_t *j = calloc(1, sizeof(*j));
+    if (!j)
         return errcode(err, SCHED_ENOMEM, "out of memory");
-    sched_job_t *j = &s->jobs[s->njobs];
-    memset(j, 0, sizeof(*j));
-    j->id = (uint32_t)s->njobs + 1;
+    j->id = (uint32_t)win_next_id(&s->jobs);
     j->name = xstrdup(spec->name);
     j->user = xstrdup(spec->user ? spec->user : "");
     j->seed = spec->seed;
     j->submitted_ms = now_ms;
     j->ntasks = spec->ntasks;
-    size_t nclasses = s->nclasses;
-    if (!j->name || !j->user || build_tasks(s, j, spec) < 0) {
-        job_fini(j);
-        /* classes interned for this job stay: they are harmless and empty */
-        (void)nclasses;
+    /* classes interned for a job that fails here stay: harmless and empty */
+    if (!j->name || !j->user || job_build_tasks(s, j, spec) < 0 || win_push(&s->jobs, j) < 0) {
+        job_destroy(j);
         return errcode(err, SCHED_ENOMEM, "out of memory accepting job");
     }
-    s->njobs++;
     for (uint32_t i = 0; i < j->ntasks; i++)
         if (j->tasks[i].ndeps == 0)
             task_make_ready(s, (task_ref_t){.job = j->id, .task = i});
@@ -257,12 +264,11 @@ void task_make_ready(sched_t *s, task_ref_t r)
 /* A task reached a final state: count it, release or fail its dependents. */
 void task_finished(sched_t *s, task_ref_t r, sched_task_state_t final, int64_t now_ms)
 {
-    sched_job_t *j = &s->jobs[r.job - 1];
+    sched_job_t *j = job_at(s, r.job);
     sched_task_t *t = &j->tasks[r.task];
-    (void)now_ms;
     t->state = (uint8_t) final;
     t->queued = 0;
-    j->nended++;
+    job_task_ended(j, now_ms);
     if (final == SCHED_TASK_SUCCEEDED) {
         for (uint32_t k = 0; k < t->ndependents; k++) {
             sched_task_t *d = &j->tasks[t->dependents[k]];
@@ -291,7 +297,7 @@ void task_finished(sched_t *s, task_ref_t r, sched_task_state_t final, int64_t n
                 continue;
             d->state = cancelled ? SCHED_TASK_CANCELLED : SCHED_TASK_UPSTREAM_FAILED;
             d->cancelled_upstream = cancelled;
-            j->nended++;
+            job_task_ended(j, now_ms);
             stack[sp++] = di;
         }
     }

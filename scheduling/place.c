@@ -163,7 +163,7 @@ static int try_place(sched_t *s, task_class_t *c, task_ref_t r, int64_t now_ms, 
     sched_event_t ev = {.type = SCHED_EV_PLACE, .time_ms = now_ms};
     ev.u.place.job = r.job;
     ev.u.place.task = r.task;
-    ev.u.place.attempt = s->nattempts + 1;
+    ev.u.place.attempt = win_next_id(&s->attempts);
     ev.u.place.nreplicas = nr;
     ev.u.place.allocs = allocs;
     rc = sched_apply(s, &ev, NULL);
@@ -218,15 +218,15 @@ static int queue_class(sched_t *s, task_class_t *c, task_ref_t *head, int64_t no
         return SCHED_ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < s->nrunning; i++) {
-        const sched_attempt_t *at = &s->attempts[s->running[i].id - 1];
+        const sched_attempt_t *at = attempt_at(s, s->running[i].id);
         if (at->nreplicas != 1 || s->nodes[at->allocs[0].node].state != SCHED_NODE_UP)
             continue;
-        const sched_task_t *t = &s->jobs[at->job - 1].tasks[at->task];
+        const sched_task_t *t = task_at(s, (task_ref_t){.job = at->job, .task = at->task});
         if (t->cls != c->id || t->cancel_requested)
             continue;
         uint32_t len = 0;
         while (at->next && len < depth) {
-            at = &s->attempts[at->next - 1];
+            at = attempt_at(s, at->next);
             len++;
         }
         if (len < depth)
@@ -240,12 +240,12 @@ static int queue_class(sched_t *s, task_class_t *c, task_ref_t *head, int64_t no
         for (size_t k = 0; k < n; k++) {
             line_t *l = &lines[k];
             if (more) {
-                const sched_attempt_t *pred = &s->attempts[l->tail - 1];
+                const sched_attempt_t *pred = attempt_at(s, l->tail);
                 sched_alloc_desc_t a = pred->allocs[0];
                 sched_event_t ev = {.type = SCHED_EV_PLACE, .time_ms = now_ms};
                 ev.u.place.job = head->job;
                 ev.u.place.task = head->task;
-                ev.u.place.attempt = s->nattempts + 1;
+                ev.u.place.attempt = win_next_id(&s->attempts);
                 ev.u.place.nreplicas = 1;
                 ev.u.place.allocs = &a;
                 ev.u.place.after = pred->id;
@@ -384,7 +384,7 @@ static bool resv_plan(sched_t *s, const task_class_t *c, int64_t now_ms, resv_sc
         const running_ref_t *e = &s->running[front_pop(f)];
         if (e->end_ms == INT64_MAX)
             break; /* the rest never end, for planning */
-        const sched_attempt_t *at = &s->attempts[e->id - 1];
+        const sched_attempt_t *at = attempt_at(s, e->id);
         *start = e->end_ms > now_ms ? e->end_ms : now_ms;
         for (uint32_t k = 0; k < at->nreplicas; k++) {
             const sched_alloc_desc_t *a = &at->allocs[k];

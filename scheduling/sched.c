@@ -12,6 +12,7 @@ sched_t *sched_create(const sched_config_t *cfg)
     s->cfg.max_reservations = 1;
     if (cfg)
         s->cfg = *cfg;
+    s->jobs.base = s->attempts.base = 1;
     return s;
 }
 
@@ -35,16 +36,12 @@ void sched_destroy(sched_t *s)
     free(s->nodes);
     free(s->node_by_name);
     cluster_index_fini(&s->index);
-    for (size_t i = 0; i < s->njobs; i++)
-        job_fini(&s->jobs[i]);
-    free(s->jobs);
-    for (size_t i = 0; i < s->nattempts; i++) {
-        sched_attempt_t *at = &s->attempts[i];
-        for (uint32_t k = 0; k < at->nreplicas; k++)
-            free((void *)at->allocs[k].cores);
-        free(at->allocs);
-    }
-    free(s->attempts);
+    for (size_t i = s->jobs.off; i < s->jobs.len; i++)
+        job_destroy(s->jobs.slot[i]);
+    win_fini(&s->jobs);
+    for (size_t i = s->attempts.off; i < s->attempts.len; i++)
+        free(s->attempts.slot[i]); /* one block with its allocations */
+    win_fini(&s->attempts);
     free(s->ended);
     free(s->running);
     for (size_t i = 0; i < s->nclasses; i++)
@@ -94,6 +91,7 @@ static const struct {
     {SCHED_EV_START, "start", attempt_start},
     {SCHED_EV_FINISH, "finish", attempt_finish},
     {SCHED_EV_CANCEL, "cancel", job_cancel},
+    {SCHED_EV_JOB_RETIRE, "retire", job_retire},
     {SCHED_EV_NODE_REMOVE, "node-remove", apply_node_remove},
 };
 
@@ -163,15 +161,30 @@ sched_node_state_t sched_node_state(const sched_t *s, uint32_t node)
 
 size_t sched_ended_count(const sched_t *s)
 {
-    return s->nended;
+    return (size_t)s->ended_base + s->nended;
 }
 
 size_t sched_ended_list(const sched_t *s, size_t from, uint64_t *ids, size_t max)
 {
     size_t n = 0;
-    for (size_t i = from; i < s->nended && n < max; i++)
+    for (size_t i = from > s->ended_base ? from - s->ended_base : 0; i < s->nended && n < max; i++)
         ids[n++] = s->ended[i];
     return n;
+}
+
+void sched_ended_trim(sched_t *s, size_t upto)
+{
+    if (upto <= s->ended_base)
+        return;
+    size_t k = upto - s->ended_base < s->nended ? upto - s->ended_base : s->nended;
+    memmove(s->ended, s->ended + k, (s->nended - k) * sizeof(uint64_t));
+    s->nended -= k;
+    s->ended_base += k;
+    if (s->nended == 0 && s->ended_cap > 4096) { /* a replay's worth: give it back */
+        free(s->ended);
+        s->ended = NULL;
+        s->ended_cap = 0;
+    }
 }
 
 bool sched_node_drained(const sched_t *s, uint32_t node, const char **reason)
@@ -221,29 +234,77 @@ const sched_gpu_desc_t *sched_node_gpu(const sched_t *s, uint32_t node, uint32_t
 
 uint32_t sched_job_count(const sched_t *s)
 {
-    return (uint32_t)s->njobs;
+    return (uint32_t)(win_next_id(&s->jobs) - 1);
+}
+
+uint32_t sched_job_first(const sched_t *s)
+{
+    return (uint32_t)s->jobs.base;
+}
+
+bool sched_job_retired(const sched_t *s, uint32_t job)
+{
+    return job >= 1 && job < win_next_id(&s->jobs) && !job_at(s, job);
+}
+
+bool sched_attempt_retired(const sched_t *s, uint64_t attempt)
+{
+    return attempt >= 1 && attempt < win_next_id(&s->attempts) && !attempt_at(s, attempt);
+}
+
+uint32_t sched_retired_count(const sched_t *s, uint64_t tasks[8])
+{
+    if (tasks)
+        memcpy(tasks, s->retired_tasks, sizeof(s->retired_tasks));
+    return s->retired_jobs;
+}
+
+size_t sched_jobs_done_before(const sched_t *s, int64_t until_ms, uint32_t *ids, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = s->jobs.off; i < s->jobs.len && n < max; i++) {
+        const sched_job_t *j = s->jobs.slot[i];
+        if (j && j->nended == j->ntasks && j->done_ms <= until_ms)
+            ids[n++] = j->id;
+    }
+    return n;
+}
+
+void sched_sizes(const sched_t *s, sched_sizes_t *out)
+{
+    *out = (sched_sizes_t){.jobs = s->jobs.live,
+                           .job_slots = s->jobs.len - s->jobs.off,
+                           .job_room = s->jobs.cap,
+                           .attempts = s->attempts.live,
+                           .attempt_slots = s->attempts.len - s->attempts.off,
+                           .attempt_room = s->attempts.cap,
+                           .ended = s->nended,
+                           .classes = s->nclasses,
+                           .retry_heap = s->retry_len};
 }
 
 static const sched_task_t *task_get(const sched_t *s, uint32_t job, uint32_t task)
 {
-    if (job == 0 || job > s->njobs || task >= s->jobs[job - 1].ntasks)
-        return NULL;
-    return &s->jobs[job - 1].tasks[task];
+    const sched_job_t *j = job_at(s, job);
+    return j && task < j->ntasks ? &j->tasks[task] : NULL;
 }
 
 uint32_t sched_job_ntasks(const sched_t *s, uint32_t job)
 {
-    return job >= 1 && job <= s->njobs ? s->jobs[job - 1].ntasks : 0;
+    const sched_job_t *j = job_at(s, job);
+    return j ? j->ntasks : 0;
 }
 
 bool sched_job_done(const sched_t *s, uint32_t job)
 {
-    return job >= 1 && job <= s->njobs && s->jobs[job - 1].nended == s->jobs[job - 1].ntasks;
+    const sched_job_t *j = job_at(s, job);
+    return j && j->nended == j->ntasks;
 }
 
 const char *sched_job_user(const sched_t *s, uint32_t job)
 {
-    return job >= 1 && job <= s->njobs ? s->jobs[job - 1].user : NULL;
+    const sched_job_t *j = job_at(s, job);
+    return j ? j->user : NULL;
 }
 
 const char *sched_task_name(const sched_t *s, uint32_t job, uint32_t task)
@@ -263,7 +324,7 @@ uint64_t sched_task_seed(const sched_t *s, uint32_t job, uint32_t task, uint32_t
     const sched_task_t *t = task_get(s, job, task);
     if (!t)
         return 0;
-    return rank == 0 ? t->seed : sched_seed_derive(s->jobs[job - 1].seed, t->name, rank);
+    return rank == 0 ? t->seed : sched_seed_derive(job_at(s, job)->seed, t->name, rank);
 }
 
 uint32_t sched_task_deps(const sched_t *s, uint32_t job, uint32_t task, const uint32_t **deps)
@@ -278,15 +339,7 @@ int sched_task_request(const sched_t *s, uint32_t job, uint32_t task, sched_requ
     const sched_task_t *t = task_get(s, job, task);
     if (!t || t->cls >= s->nclasses)
         return SCHED_ENOENT;
-    const task_class_t *c = &s->classes[t->cls];
-    *req = (sched_request_t){.cpus = c->cpus,
-                             .memory_bytes = c->memory,
-                             .gpus = c->gpus,
-                             .gpu_model = c->gpu_model,
-                             .gpu_min_memory = c->gpu_min_memory,
-                             .gpu_mixed = c->gpu_mixed,
-                             .nlabels = c->nlabels,
-                             .labels = (const char *const *)c->labels};
+    *req = class_request(&s->classes[t->cls]);
     return 0;
 }
 
@@ -304,9 +357,9 @@ uint64_t sched_task_attempt_id(const sched_t *s, uint32_t job, uint32_t task)
 
 int sched_attempt_get(const sched_t *s, uint64_t attempt, sched_attempt_info_t *info)
 {
-    if (attempt == 0 || attempt > s->nattempts)
+    const sched_attempt_t *at = attempt_at(s, attempt);
+    if (!at)
         return SCHED_ENOENT;
-    const sched_attempt_t *at = &s->attempts[attempt - 1];
     *info = (sched_attempt_info_t){
         .id = at->id,
         .prev = at->prev,
@@ -360,13 +413,14 @@ int sched_task_info(const sched_t *s, uint32_t job, uint32_t task, sched_task_in
 
 int sched_job_meta(const sched_t *s, uint32_t job, sched_job_info_t *info)
 {
-    if (job == 0 || job > s->njobs)
+    const sched_job_t *j = job_at(s, job);
+    if (!j)
         return SCHED_ENOENT;
-    const sched_job_t *j = &s->jobs[job - 1];
     *info = (sched_job_info_t){.name = j->name,
                                .user = j->user,
                                .seed = j->seed,
                                .submitted_ms = j->submitted_ms,
+                               .done_ms = j->done_ms,
                                .ntasks = j->ntasks,
                                .nended = j->nended};
     return 0;
@@ -377,11 +431,11 @@ int sched_job_info(const sched_t *s, uint32_t job, sched_job_info_t *info)
     int rc = sched_job_meta(s, job, info);
     if (rc < 0)
         return rc;
-    const sched_job_t *j = &s->jobs[job - 1];
+    const sched_job_t *j = job_at(s, job);
     for (uint32_t i = 0; i < j->ntasks; i++) {
         const sched_task_t *t = &j->tasks[i];
         info->count[t->state & 7]++;
-        if (t->state == SCHED_TASK_RUNNING && t->attempt && s->attempts[t->attempt - 1].queued)
+        if (t->state == SCHED_TASK_RUNNING && t->attempt && attempt_at(s, t->attempt)->queued)
             info->queued++;
     }
     return 0;
@@ -397,10 +451,26 @@ const char *sched_node_label(const sched_t *s, uint32_t node, uint32_t i)
     return node < s->nnodes && i < s->nodes[node].nlabels ? s->nodes[node].labels[i] : NULL;
 }
 
+/* Whether a retry heap entry still stands for its task. */
+static bool retry_valid(const sched_t *s, task_ref_t r)
+{
+    const sched_task_t *t = task_get(s, r.job, r.task);
+    return t && t->state == SCHED_TASK_RETRYING && t->attempts == r.gen && !t->queued;
+}
+
 int64_t sched_next_wakeup(const sched_t *s)
 {
-    /* the heap's top may be stale: an early wake-up is harmless */
-    return s->retry_len ? task_at(s, s->retry_heap[0])->ready_at_ms : INT64_MAX;
+    if (!s->retry_len)
+        return INT64_MAX;
+    if (retry_valid(s, s->retry_heap[0]))
+        return task_at(s, s->retry_heap[0])->ready_at_ms;
+    /* the top is stale (a task cancelled in its backoff): the earliest of
+     * the others, so that the answer is the state's, not the heap's */
+    int64_t at = INT64_MAX;
+    for (size_t i = 1; i < s->retry_len; i++)
+        if (retry_valid(s, s->retry_heap[i]) && task_at(s, s->retry_heap[i])->ready_at_ms < at)
+            at = task_at(s, s->retry_heap[i])->ready_at_ms;
+    return at;
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -413,14 +483,14 @@ size_t sched_node_attempts(const sched_t *s, uint32_t node, uint64_t *ids, size_
 {
     size_t n = 0;
     for (size_t i = 0; i < s->nrunning; i++) {
-        const sched_attempt_t *at = &s->attempts[s->running[i].id - 1];
+        const sched_attempt_t *at = attempt_at(s, s->running[i].id);
         for (uint32_t k = 0; k < at->nreplicas; k++)
             if (at->allocs[k].node == node) {
                 if (n < max)
                     ids[n] = at->id;
                 n++;
                 /* the line queued behind it, on the same node */
-                for (uint64_t q = at->next; q; q = s->attempts[q - 1].next) {
+                for (uint64_t q = at->next; q; q = attempt_at(s, q)->next) {
                     if (n < max)
                         ids[n] = q;
                     n++;

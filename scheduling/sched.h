@@ -173,6 +173,10 @@ const char *sched_node_name(const sched_t *s, uint32_t node);
  * its history from this. */
 size_t sched_ended_count(const sched_t *s);
 size_t sched_ended_list(const sched_t *s, size_t from, uint64_t *ids, size_t max);
+/* Forget the ids before the upto-th (the caller has what it needs of
+ * them), so the list does not grow with every attempt ever ended; later
+ * sched_ended_list calls from before upto give only what is left. */
+void sched_ended_trim(sched_t *s, size_t upto);
 
 /* The effective state (cluster.h: down and returning before draining). */
 sched_node_state_t sched_node_state(const sched_t *s, uint32_t node);
@@ -194,7 +198,22 @@ bool sched_node_core_free(const sched_t *s, uint32_t node, uint32_t core);
 const sched_gpu_desc_t *sched_node_gpu(const sched_t *s, uint32_t node, uint32_t i,
                                        sched_gpu_desc_t *out);
 
-uint32_t sched_job_count(const sched_t *s); /* jobs have ids 1..count */
+/* Jobs have ids 1..count, given in order and never again; those from
+ * sched_job_first() on may be in the state (the others were retired:
+ * SCHED_EV_JOB_RETIRE). Every query on a retired job or its tasks and
+ * attempts answers as for one that never was (SCHED_ENOENT, NULL, 0). */
+uint32_t sched_job_count(const sched_t *s);
+uint32_t sched_job_first(const sched_t *s);
+/* Whether job was in the state and was retired (false for an id never
+ * given): the caller then answers from its own history. */
+bool sched_job_retired(const sched_t *s, uint32_t job);
+bool sched_attempt_retired(const sched_t *s, uint64_t attempt);
+/* How many jobs were retired; tasks (may be NULL) gets their tasks by
+ * final state (sched_task_state_t). */
+uint32_t sched_retired_count(const sched_t *s, uint64_t tasks[8]);
+/* Jobs in the state whose tasks have all ended, the last at or before
+ * until_ms: up to max ids, ascending. Returns how many were put. */
+size_t sched_jobs_done_before(const sched_t *s, int64_t until_ms, uint32_t *ids, size_t max);
 uint32_t sched_job_ntasks(const sched_t *s, uint32_t job);
 bool sched_job_done(const sched_t *s, uint32_t job);        /* every task ended; O(1) */
 const char *sched_job_user(const sched_t *s, uint32_t job); /* the submitter; NULL if unknown */
@@ -256,6 +275,7 @@ typedef struct sched_job_info {
     const char *name, *user;
     uint64_t seed;
     int64_t submitted_ms;
+    int64_t done_ms; /* when its last task ended; 0 while one has not */
     uint32_t ntasks, nended;
     uint32_t count[8]; /* tasks per sched_task_state_t */
     uint32_t queued;   /* of the RUNNING ones: queued on a node behind another (prefetch) */
@@ -299,6 +319,16 @@ typedef struct sched_cancel_effect {
  * success free out with sched_cancel_effect_fini. */
 int sched_cancel_effect(const sched_t *s, uint32_t job, int64_t task, sched_cancel_effect_t *out);
 void sched_cancel_effect_fini(sched_cancel_effect_t *e);
+
+/* What the state holds, for tests and metrics: jobs and attempts in it,
+ * the slots their windows keep (from the oldest still there to the newest,
+ * and the room allocated for them), ended ids not trimmed yet. */
+typedef struct sched_sizes {
+    size_t jobs, job_slots, job_room;
+    size_t attempts, attempt_slots, attempt_room;
+    size_t ended, classes, retry_heap;
+} sched_sizes_t;
+void sched_sizes(const sched_t *s, sched_sizes_t *out);
 
 /* Node labels ("key=value"), i < count. */
 uint32_t sched_node_label_count(const sched_t *s, uint32_t node);

@@ -187,6 +187,7 @@ typedef struct sched_job {
     char *name, *user;
     uint64_t seed;
     int64_t submitted_ms;
+    int64_t done_ms; /* when its last task ended (0 while one has not) */
     uint32_t ntasks, nended;
     sched_task_t *tasks;
     uint32_t *by_name; /* task indexes sorted by name */
@@ -243,6 +244,39 @@ typedef struct sched_reservation {
     uint32_t *nodes;
 } sched_reservation_t;
 
+/* Jobs and attempts by id. Ids are handed out in order and never reused;
+ * a retired one leaves a NULL slot until every older one is retired too,
+ * when the window moves past them and gives their room back (window.c). */
+typedef struct id_window {
+    void **slot;          /* slot[off + i] holds id base + i; NULL: retired */
+    size_t off, len, cap; /* slots in use: [off, len) */
+    uint64_t base;        /* the id of slot[off] */
+    size_t live;          /* slots not NULL */
+} id_window_t;
+
+static inline void *win_get(const id_window_t *w, uint64_t id)
+{
+    uint64_t i = id - w->base; /* an id below the window wraps past its end */
+    return i < w->len - w->off ? w->slot[w->off + i] : NULL;
+}
+/* The id the next win_push gives. */
+static inline uint64_t win_next_id(const id_window_t *w)
+{
+    return w->base + (w->len - w->off);
+}
+/* p takes the next id: 0 or SCHED_ENOMEM (nothing changed). */
+int win_push(id_window_t *w, void *p);
+/* Undo the last win_push (its id is given again). */
+static inline void win_pop(id_window_t *w)
+{
+    w->len--;
+    w->live--;
+}
+/* Id leaves (its slot becomes NULL); the window moves past retired ids at
+ * its start, and shrinks when it emptied. */
+void win_clear(id_window_t *w, uint64_t id);
+void win_fini(id_window_t *w);
+
 struct sched {
     sched_config_t cfg;
     /* cluster */
@@ -250,15 +284,17 @@ struct sched {
     size_t nnodes, nodes_cap;
     uint32_t *node_by_name; /* node ids sorted by name */
     node_index_t index;
-    /* jobs */
-    sched_job_t *jobs;
-    size_t njobs, jobs_cap;
-    /* attempts, id i at [i-1] */
-    sched_attempt_t *attempts;
-    size_t nattempts, attempts_cap;
-    /* attempt ids in the order they ended (sched_ended_list) */
+    /* jobs (sched_job_t *) and attempts (sched_attempt_t *, each one block
+     * with its allocations) by id, from 1 */
+    id_window_t jobs, attempts;
+    /* retired: jobs, and their tasks by final state (sched_task_state_t) */
+    uint32_t retired_jobs;
+    uint64_t retired_tasks[8];
+    /* attempt ids in the order they ended (sched_ended_list), from the
+     * ended_base-th on: the daemon trims what it has recorded */
     uint64_t *ended;
     size_t nended, ended_cap;
+    uint64_t ended_base;
     struct running_ref *running; /* attempts holding resources */
     size_t nrunning, running_cap;
     /* task classes */
@@ -279,9 +315,18 @@ struct sched {
     int64_t last_pass_ms;
 };
 
+static inline sched_job_t *job_at(const sched_t *s, uint32_t id)
+{
+    return win_get(&s->jobs, id);
+}
+static inline sched_attempt_t *attempt_at(const sched_t *s, uint64_t id)
+{
+    return win_get(&s->attempts, id);
+}
+/* A task of a job that is there (not retired). */
 static inline sched_task_t *task_at(const sched_t *s, task_ref_t r)
 {
-    return &s->jobs[r.job - 1].tasks[r.task];
+    return &job_at(s, r.job)->tasks[r.task];
 }
 
 /* cluster.c */
@@ -349,7 +394,15 @@ void fit_choose(const sched_node_t *n, const task_class_t *c, uint32_t *cores, u
 
 /* job.c */
 int job_submit(sched_t *s, const sched_job_spec_t *spec, int64_t now_ms, cairn_error_t *err);
-void job_fini(sched_job_t *j);
+void job_destroy(sched_job_t *j);
+/* Build j's tasks from spec (checked already: no validation here), their
+ * classes interned, needs resolved by name; j->ntasks set. 0 or
+ * SCHED_ENOMEM (j then holds what was built: job_destroy it). */
+int job_build_tasks(sched_t *s, sched_job_t *j, const sched_job_spec_t *spec);
+/* One more of j's tasks ended (at now_ms). */
+void job_task_ended(sched_job_t *j, int64_t now_ms);
+/* retire.c: SCHED_EV_JOB_RETIRE */
+int job_retire(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
 void task_make_ready(sched_t *s, task_ref_t r);
 void task_finished(sched_t *s, task_ref_t r, sched_task_state_t final, int64_t now_ms);
 void class_fini(task_class_t *c);
@@ -358,6 +411,8 @@ int class_intern(sched_t *s, const sched_task_spec_t *t, uint32_t *cls);
  * class_match_init() before fitting it, class_match_fini() after. */
 void class_from_spec(task_class_t *c, const sched_task_spec_t *t);
 int class_match_init(task_class_t *c);
+/* The request of one replica of c's tasks (borrowing c's strings). */
+sched_request_t class_request(const task_class_t *c);
 void class_match_fini(task_class_t *c);
 bool task_eligible(const sched_t *s, task_ref_t r);
 uint64_t class_hash(const task_class_t *c);
@@ -367,8 +422,14 @@ void class_heap_push(sched_t *s, task_class_t *c, task_ref_t r);
 bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r);
 void retry_heap_push(sched_t *s, task_ref_t r);
 void retry_heap_release_due(sched_t *s, int64_t now_ms);
+/* Drop the entries of job (retired: all of them stale) from the retry heap. */
+void retry_heap_drop_job(sched_t *s, uint32_t job);
 
 /* attempt.c */
+/* A zeroed attempt with a copy of its allocations, in one block (free()). */
+sched_attempt_t *attempt_new(const sched_alloc_desc_t *allocs, uint32_t nr);
+/* at holds its allocations until end_ms (its time limit): in the running heap. */
+int running_add(sched_t *s, sched_attempt_t *at, int64_t end_ms);
 int attempt_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
 int attempt_start(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
 int attempt_finish(sched_t *s, const sched_event_t *ev, cairn_error_t *err);

@@ -3,16 +3,20 @@
  * For each spec: OUTDIR/convert/<n> (a SubmitRequest payload),
  * OUTDIR/envelope/<n> (the same as a whole SUBMIT message) and
  * OUTDIR/journal/<n> (a journal: submit, place, start, finish, cancel, node
- * state; in fuzz_journal's length-prefixed framing). Built with the fuzz
+ * state; in fuzz_journal's length-prefixed framing) and OUTDIR/snapshot/<n>
+ * (the core's snapshots: the job placed where it fits, then with those
+ * attempts ended). Built with the fuzz
  * targets; its output is committed under corpus/. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cluster/spec.h"
+#include "fuzz_common.h"
 #include "proto/envelope.h"
 #include "scheduler/jobspec.h"
 #include "scheduler/journal_pack.h"
+#include "scheduling/snapshot.h"
 
 static void write_file(const char *dir, const char *sub, int n, const void *buf, size_t len)
 {
@@ -32,6 +36,40 @@ static void frame(uint8_t **j, size_t *jl, const uint8_t *buf, size_t len)
     (*j)[*jl + 1] = (uint8_t)len;
     memcpy(*j + *jl + 2, buf, len);
     *jl += 2 + len;
+}
+
+static void placed_cb(const sched_event_t *ev, void *arg)
+{
+    uint64_t *ids = arg;
+    if (ids[0] < 15)
+        ids[++ids[0]] = ev->u.place.attempt;
+}
+
+/* The core's snapshots on fuzz_common.h's cluster: the job submitted and
+ * placed where it fits, then with what was placed ended. */
+static void snapshots(const char *dir, int n, const sched_job_spec_t *spec)
+{
+    sched_t *s = fuzz_sched_create();
+    sched_event_t ev = {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 2, .u.submit = *spec};
+    uint64_t ids[16] = {0};
+    uint8_t *buf;
+    size_t len;
+    if (sched_apply(s, &ev, NULL) == 0 && sched_place(s, 3, placed_cb, ids) >= 0 &&
+        sched_snapshot_save(s, &buf, &len, NULL) == 0) {
+        write_file(dir, "snapshot", 10 * n, buf, len);
+        free(buf);
+        for (uint64_t i = 1; i <= ids[0]; i++) {
+            sched_event_t fin = {.type = SCHED_EV_FINISH, .time_ms = 4};
+            fin.u.finish.attempt = ids[i];
+            fin.u.finish.end = i % 2 ? SCHED_END_EXIT : SCHED_END_NODE_LOST;
+            (void)sched_apply(s, &fin, NULL);
+        }
+        if (sched_snapshot_save(s, &buf, &len, NULL) == 0) {
+            write_file(dir, "snapshot", 10 * n + 1, buf, len);
+            free(buf);
+        }
+    }
+    sched_destroy(s);
 }
 
 static void journal(const char *dir, int n, const Cairn__JobSpec *js)
@@ -72,6 +110,7 @@ static void journal(const char *dir, int n, const Cairn__JobSpec *js)
             free(buf);
         }
     write_file(dir, "journal", n, j, jl);
+    snapshots(dir, n, jobspec_core(cj));
     free(j);
     jobspec_destroy(cj);
 }
