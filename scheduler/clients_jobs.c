@@ -116,6 +116,20 @@ void clients_cancel(sched_daemon_t *d, const client_req_t *rq, const Cairn__Canc
     uint32_t job = (uint32_t)r->job_id;
     if (!clients_may_write(d, rq, "cancel jobs") || !clients_may_touch_job(d, rq, job, "cancel"))
         return;
+    if (sched_job_retired(d->core, job)) { /* ended long ago: nothing to cancel */
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        cairn_error_t err = {{0}};
+        archive_get(d->st->archive, job, ARCHIVE_SUMMARY, &buf, &len, &err);
+        Cairn__JobSummary *sum = buf ? cairn__job_summary__unpack(NULL, len, buf) : NULL;
+        free(buf);
+        Cairn__CancelReply rep = CAIRN__CANCEL_REPLY__INIT;
+        rep.state = sum ? sum->state : CAIRN__JOB_STATE__JOB_STATE_UNSPECIFIED;
+        clients_reply(d, from, CAIRN_MSG_CANCEL_REPLY, &rep.base);
+        if (sum)
+            cairn__job_summary__free_unpacked(sum, NULL);
+        return;
+    }
     /* what it will do, from the state before it: the reply says exactly that */
     sched_cancel_effect_t eff;
     if (sched_cancel_effect(d->core, job, one ? (int64_t)task : -1, &eff) < 0) {
@@ -175,9 +189,70 @@ void clients_cancel(sched_daemon_t *d, const client_req_t *rq, const Cairn__Canc
     sched_cancel_effect_fini(&eff);
 }
 
+/* The logs of a retired job's task: its attempts from the job's record
+ * (archive.h), read from the node that ran them as before. */
+static void logs_retired(sched_daemon_t *d, const client_req_t *rq, uint32_t job,
+                         const Cairn__LogsRequest *r)
+{
+    const cairn_peer_t *from = rq->from;
+    uint8_t *buf;
+    size_t len;
+    cairn_error_t err = {{0}};
+    Cairn__JobStatusReply *st = NULL;
+    if (archive_get(d->st->archive, job, ARCHIVE_STATUS, &buf, &len, &err) == 0) {
+        st = cairn__job_status_reply__unpack(NULL, len, buf);
+        free(buf);
+    }
+    if (!st) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL,
+                      "job %u was retired and its record does not read: %s", job,
+                      err.text[0] ? err.text : "it does not decode");
+        return;
+    }
+    const Cairn__TaskStatus *ts = NULL;
+    for (size_t t = 0; t < st->n_tasks && !ts; t++)
+        if (!strcmp(st->tasks[t]->name, r->task ? r->task : ""))
+            ts = st->tasks[t];
+    const Cairn__AttemptInfo *a = NULL;
+    for (size_t k = ts ? ts->n_attempts : 0; k-- > 0 && !a;)
+        if (!r->attempt_number || ts->attempts[k]->number == r->attempt_number)
+            a = ts->attempts[k];
+    uint32_t node = 0;
+    if (!ts)
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "job %u has no task '%s'",
+                      job, r->task ? r->task : "");
+    else if (!clients_may_touch_job(d, rq, job, "read logs of"))
+        ;
+    else if (!a)
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
+                      r->attempt_number ? "task %s has no attempt %u" : "task %s has not run yet",
+                      r->task, r->attempt_number);
+    else if (r->replica >= a->n_replicas ||
+             sched_node_find(d->core, a->replicas[r->replica]->node, &node) < 0)
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "task %s has no replica %u",
+                      r->task, r->replica);
+    else {
+        log_source_t src = {.attempt = a->attempt_id,
+                            .rank = r->replica,
+                            .node = node,
+                            .job = job,
+                            .task = ts->name};
+        uint32_t max = r->max_bytes && r->max_bytes < (1u << 20) ? r->max_bytes : (1u << 20);
+        int stream = r->stream == CAIRN__LOG_STREAM__LOG_STREAM_STDERR ? 2 : 1;
+        if (dispatch_read_log_at(d, &src, stream, r->offset, max, from) < 0)
+            clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+    }
+    cairn__job_status_reply__free_unpacked(st, NULL);
+}
+
 void clients_logs(sched_daemon_t *d, const client_req_t *rq, const Cairn__LogsRequest *r)
 {
     const cairn_peer_t *from = rq->from;
+    if (r->job_id && r->job_id <= sched_job_count(d->core) &&
+        sched_job_retired(d->core, (uint32_t)r->job_id)) {
+        logs_retired(d, rq, (uint32_t)r->job_id, r);
+        return;
+    }
     uint32_t task;
     if (!clients_find_task(d, rq, r->job_id, r->task, &task))
         return;

@@ -74,6 +74,10 @@ void clients_explain(sched_daemon_t *d, const client_req_t *rq, const Cairn__Exp
 /* clients_status.c */
 void clients_status(sched_daemon_t *d, const client_req_t *rq, const Cairn__JobStatusRequest *r);
 void clients_list(sched_daemon_t *d, const client_req_t *rq, const Cairn__ListJobsRequest *r);
+/* A live job's status reply (sum is its summary; a page limit of
+ * UINT32_MAX: every task), allocated in f. */
+void clients_status_fill(sched_daemon_t *d, uint32_t job, const status_page_t *pg,
+                         Cairn__JobStatusReply *rep, Cairn__JobSummary *sum, frees_t *f);
 /* clients_nodes.c */
 void clients_nodes(sched_daemon_t *d, const client_req_t *rq, const Cairn__NodesRequest *r);
 void clients_drain(sched_daemon_t *d, const client_req_t *rq, const Cairn__DrainRequest *r);
@@ -82,6 +86,11 @@ void clients_audit(sched_daemon_t *d, const client_req_t *rq, const Cairn__Audit
 /* clients_prov.c */
 void clients_provenance(sched_daemon_t *d, const client_req_t *rq,
                         const Cairn__ProvenanceRequest *r);
+/* A live job's provenance (only: one task's index, -1: every task; raw:
+ * the spec text as submitted), allocated in p; *masked (may be NULL)
+ * gets the spec text with secret values masked. -ENOENT, -ENOMEM. */
+int clients_prov_fill(sched_daemon_t *d, uint32_t job, int64_t only, bool raw, frees_t *p,
+                      Cairn__JobProvenance *jp, char **masked);
 /* clients_acct.c */
 void clients_accounting(sched_daemon_t *d, const client_req_t *rq,
                         const Cairn__AccountingRequest *q);

@@ -56,6 +56,10 @@ typedef struct sched_daemon_config {
     const char *secret_pattern; /* env names whose values provenance masks (provenance.h) */
     int64_t sample_interval_ms; /* census of waiting demand and idle GPUs (usage.h) */
     int64_t usage_retention_ms; /* usage samples older than this are dropped */
+    /* an ended job leaves the core this long after its last task ended
+     * (0: at once), answered from history after that (retain.c) */
+    int64_t keep_finished_ms;
+    int64_t history_retention_ms; /* history rows that ended longer ago are dropped */
 } sched_daemon_config_t;
 
 /* The core's settings for a daemon configured so (the journal verifier

@@ -15,7 +15,8 @@ int stores_open(const char *path, stores_t **out, cairn_error_t *err)
         (rc = prov_open(s->journal, &s->prov, err)) < 0 ||
         (rc = cache_open(s->journal, &s->cache, err)) < 0 ||
         (rc = usage_open(s->journal, &s->usage, err)) < 0 ||
-        (rc = history_open(s->journal, &s->history, err)) < 0) {
+        (rc = history_open(s->journal, &s->history, err)) < 0 ||
+        (rc = archive_open(s->journal, &s->archive, err)) < 0) {
         stores_close(s);
         return rc;
     }
@@ -32,6 +33,7 @@ void stores_close(stores_t *s)
     cache_close(s->cache);
     usage_close(s->usage);
     history_close(s->history);
+    archive_close(s->archive);
     journal_close(s->journal);
     free(s);
 }

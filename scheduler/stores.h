@@ -4,6 +4,7 @@
 #ifndef CAIRN_SCHEDULER_STORES_H
 #define CAIRN_SCHEDULER_STORES_H
 
+#include "scheduler/archive.h"
 #include "scheduler/audit.h"
 #include "scheduler/cache.h"
 #include "scheduler/history.h"
@@ -18,6 +19,7 @@ typedef struct stores {
     cache_t *cache;     /* cached results (cache.h) */
     usage_t *usage;     /* usage over time (usage.h) */
     history_t *history; /* ended attempts' records (history.h) */
+    archive_t *archive; /* retired jobs (archive.h) */
 } stores_t;
 
 /* Open (creating) the database at path and every store in it. */
