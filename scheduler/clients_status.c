@@ -245,23 +245,34 @@ void clients_status_fill(sched_daemon_t *d, uint32_t job, const status_page_t *p
     }
 }
 
-/* The status of a retired job, from its record (archive.h): the page the
- * client asked for of the reply it would have had before. */
-static void status_reply_retired(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job,
-                                 const status_page_t *pg)
+/* The status of a retired job, from its record (archive.h), read on the
+ * reader thread: the page the client asked for of the reply it would have
+ * had before. */
+typedef struct retired_job {
+    sched_daemon_t *d;
+    cairn_peer_t to;
+    uint32_t job;
+    status_page_t page;
+    uint8_t *reply;
+    size_t reply_len;
+    char error[512];
+} retired_job_t;
+
+static void retired_work(const reader_stores_t *st, void *arg)
 {
+    retired_job_t *j = arg;
+    const status_page_t *pg = &j->page;
     uint8_t *buf;
     size_t len;
     cairn_error_t err = {{0}};
     Cairn__JobStatusReply *all = NULL;
-    if (archive_get(d->st->archive, job, ARCHIVE_STATUS, &buf, &len, &err) == 0) {
+    if (archive_get(st->archive, j->job, ARCHIVE_STATUS, &buf, &len, &err) == 0) {
         all = cairn__job_status_reply__unpack(NULL, len, buf);
         free(buf);
     }
     if (!all) {
-        clients_error(d, to, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL,
-                      "job %u was retired and its record does not read: %s", job,
-                      err.text[0] ? err.text : "it does not decode");
+        snprintf(j->error, sizeof(j->error), "job %u was retired and its record does not read: %s",
+                 j->job, err.text[0] ? err.text : "it does not decode");
         return;
     }
     uint32_t n = (uint32_t)all->n_tasks;
@@ -287,8 +298,31 @@ static void status_reply_retired(sched_daemon_t *d, const cairn_peer_t *to, uint
         rep.more = true;
         rep.next_task_offset = end;
     }
-    clients_reply(d, to, CAIRN_MSG_JOB_STATUS_REPLY, &rep.base);
+    if (cairn_msg_encode(CAIRN_MSG_JOB_STATUS_REPLY, &rep.base, &j->reply, &j->reply_len, &err) < 0)
+        snprintf(j->error, sizeof(j->error), "%s", err.text);
     cairn__job_status_reply__free_unpacked(all, NULL);
+}
+
+static void retired_done(void *arg, bool aborted)
+{
+    retired_job_t *j = arg;
+    if (!aborted)
+        clients_reply_raw(j->d, &j->to, j->reply, j->reply_len, j->error);
+    free(j->reply);
+    free(j);
+}
+
+static void status_reply_retired(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job,
+                                 const status_page_t *pg)
+{
+    retired_job_t *j = calloc(1, sizeof(*j));
+    if (!j) {
+        clients_error(d, to, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+        return;
+    }
+    *j = (retired_job_t){.d = d, .to = *to, .job = job, .page = *pg};
+    if (clients_read_later(d, to, retired_work, retired_done, j) < 0)
+        retired_done(j, true);
 }
 
 static void status_reply(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job,

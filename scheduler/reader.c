@@ -94,6 +94,7 @@ static void stores_close(reader_t *r)
 {
     history_close(r->st.history);
     prov_close(r->st.prov);
+    archive_close(r->st.archive);
     usage_close(r->st.usage);
     audit_close(r->st.audit);
     journal_close(r->j);
@@ -123,7 +124,8 @@ int reader_open(uv_loop_t *loop, const char *path, reader_t **out, cairn_error_t
         (rc = history_open(r->j, &r->st.history, err)) < 0 ||
         (rc = prov_open(r->j, &r->st.prov, err)) < 0 ||
         (rc = usage_open(r->j, &r->st.usage, err)) < 0 ||
-        (rc = audit_open(r->j, &r->st.audit, err)) < 0)
+        (rc = audit_open(r->j, &r->st.audit, err)) < 0 ||
+        (rc = archive_open(r->j, &r->st.archive, err)) < 0)
         goto fail;
     if (uv_async_init(loop, &r->async, async_cb) < 0) {
         rc = errcode(err, -ENOMEM, "reader: cannot make its wake-up handle");

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "scheduler/archive.h"
 #include "scheduler/audit.h"
 #include "scheduler/history.h"
 #include "scheduler/provenance.h"
@@ -28,6 +29,7 @@ typedef struct reader_stores {
     prov_t *prov;
     usage_t *usage;
     audit_t *audit;
+    archive_t *archive;
 } reader_stores_t;
 
 /* On the reader thread. */
