@@ -1,5 +1,6 @@
 /* Status and list requests: a job's summary and its tasks' attempts, a
  * page at a time; long polls on a job's end (waits.h). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,9 +267,17 @@ static void retired_work(const reader_stores_t *st, void *arg)
     size_t len;
     cairn_error_t err = {{0}};
     Cairn__JobStatusReply *all = NULL;
-    if (archive_get(st->archive, j->job, ARCHIVE_STATUS, &buf, &len, &err) == 0) {
+    int rc = archive_get(st->archive, j->job, ARCHIVE_STATUS, &buf, &len, &err);
+    if (rc == 0) {
         all = cairn__job_status_reply__unpack(NULL, len, buf);
         free(buf);
+    }
+    if (rc == -ENOENT) {
+        snprintf(j->error, sizeof(j->error),
+                 "job %u ended before the history kept (--history-retention): its record was "
+                 "dropped",
+                 j->job);
+        return;
     }
     if (!all) {
         snprintf(j->error, sizeof(j->error), "job %u was retired and its record does not read: %s",

@@ -86,9 +86,11 @@ static void drop_old_history(sched_daemon_t *d, int64_t now)
         cairn_log(d->log, CAIRN_LOG_INFO,
                   "history retention: dropped %d retired jobs and %d attempt records", a, h);
     /* a full batch: more wait, take the next soon */
-    d->retain.history_at = a == HISTORY_DROP_PER_PASS || h == HISTORY_DROP_PER_PASS
-                               ? now
-                               : now + HISTORY_DROP_EVERY_MS;
+    int64_t every = d->cfg.history_retention_ms / 2 < HISTORY_DROP_EVERY_MS
+                        ? d->cfg.history_retention_ms / 2
+                        : HISTORY_DROP_EVERY_MS;
+    d->retain.history_at =
+        a == HISTORY_DROP_PER_PASS || h == HISTORY_DROP_PER_PASS ? now : now + every;
 }
 
 bool retain_pass(sched_daemon_t *d)
