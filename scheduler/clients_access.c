@@ -21,12 +21,12 @@ bool clients_may_touch_job(sched_daemon_t *d, const client_req_t *rq, uint32_t j
                            const char *verb)
 {
     const client_id_t *id = &rq->id;
-    sched_job_info_t ji;
-    sched_job_meta(d->core, job, &ji);
+    sched_job_info_t ji = {0};
+    bool live = sched_job_meta(d->core, job, &ji) == 0;
     /* a retired job's owner is in its record (archive.h) */
-    char *kept = ji.user ? NULL : archive_owner(d->st->archive, job);
+    char *kept = live ? NULL : archive_owner(d->st->archive, job);
     char owner[256];
-    snprintf(owner, sizeof(owner), "%s", ji.user ? ji.user : kept ? kept : "");
+    snprintf(owner, sizeof(owner), "%s", live && ji.user ? ji.user : kept ? kept : "");
     free(kept);
     bool owner_ok = access_owns(id, owner) && (!id->anonymous || d->cfg.allow_anonymous_writes);
     if (owner_ok || access_is_admin(d->cfg.admins, id))

@@ -420,51 +420,99 @@ static void prov_reply(sched_daemon_t *d, const client_req_t *rq, Cairn__JobProv
     clients_reply(d, rq->from, CAIRN_MSG_PROVENANCE_REPLY, &rep.base);
 }
 
-/* The provenance of a retired job, from its record (archive.h). */
-static void prov_retired(sched_daemon_t *d, const client_req_t *rq, uint32_t job,
-                         const Cairn__ProvenanceRequest *r)
+/* The provenance of a retired job, from its record (archive.h), read on
+ * the reader thread once the loop checked who asks. */
+typedef struct prov_job {
+    sched_daemon_t *d;
+    cairn_peer_t from;
+    uint32_t job;
+    bool raw;
+    char task[256], caller[256];
+    uint8_t *reply;
+    size_t reply_len;
+    char error[512];
+    Cairn__ErrorCode code; /* with error: its code (0: internal) */
+} prov_job_t;
+
+static void prov_work(const reader_stores_t *st, void *arg)
 {
+    prov_job_t *j = arg;
     uint8_t *buf = NULL, *spec = NULL;
     size_t len, slen;
     cairn_error_t err = {{0}};
     Cairn__JobProvenance *jp = NULL;
-    if (archive_get(d->st->archive, job, ARCHIVE_PROV, &buf, &len, &err) == 0 &&
-        (r->raw_spec ||
-         archive_get(d->st->archive, job, ARCHIVE_SPEC_MASKED, &spec, &slen, &err) == 0))
+    int rc = archive_get(st->archive, j->job, ARCHIVE_PROV, &buf, &len, &err);
+    if (rc == 0 &&
+        (j->raw || archive_get(st->archive, j->job, ARCHIVE_SPEC_MASKED, &spec, &slen, &err) == 0))
         jp = cairn__job_provenance__unpack(NULL, len, buf);
     free(buf);
     if (!jp) {
-        clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL,
-                      "job %u was retired and its record does not read: %s", job,
-                      err.text[0] ? err.text : "it does not decode");
+        if (rc == -ENOENT)
+            j->code = CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND;
+        snprintf(j->error, sizeof(j->error),
+                 rc == -ENOENT ? "job %u ended before the history kept (--history-retention): "
+                                 "its record was dropped%.0s"
+                               : "job %u was retired and its record does not read: %s",
+                 j->job, err.text[0] ? err.text : "it does not decode");
         free(spec);
         return;
     }
     Cairn__TaskProvenance **all = jp->tasks;
     size_t n = jp->n_tasks;
-    if (r->task && *r->task) {
+    char *text = jp->spec_text;
+    if (j->task[0]) {
         jp->n_tasks = 0;
         for (size_t i = 0; i < n && !jp->n_tasks; i++)
-            if (!strcmp(all[i]->name, r->task)) {
+            if (!strcmp(all[i]->name, j->task)) {
                 jp->tasks = &all[i];
                 jp->n_tasks = 1;
             }
         if (!jp->n_tasks)
-            clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
-                          "job %u has no task '%s'", job, r->task);
+            snprintf(j->error, sizeof(j->error), "job %u has no task '%s'", j->job, j->task);
+        if (!jp->n_tasks)
+            j->code = CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND;
     }
-    char *text = jp->spec_text;
     if (spec)
         jp->spec_text = (char *)spec;
-    if (jp->n_tasks || !(r->task && *r->task)) {
-        if (clients_may_touch_job(d, rq, job, "read the provenance of"))
-            prov_reply(d, rq, jp);
-    }
+    Cairn__ProvenanceReply rep = CAIRN__PROVENANCE_REPLY__INIT;
+    rep.job = jp;
+    rep.caller = j->caller;
+    if (!j->error[0] &&
+        cairn_msg_encode(CAIRN_MSG_PROVENANCE_REPLY, &rep.base, &j->reply, &j->reply_len, &err) < 0)
+        snprintf(j->error, sizeof(j->error), "%s", err.text);
     jp->spec_text = text;
     jp->tasks = all;
     jp->n_tasks = n;
     cairn__job_provenance__free_unpacked(jp, NULL);
     free(spec);
+}
+
+static void prov_done(void *arg, bool aborted)
+{
+    prov_job_t *j = arg;
+    if (!aborted && j->code)
+        clients_error(j->d, &j->from, j->code, "%s", j->error);
+    else if (!aborted)
+        clients_reply_raw(j->d, &j->from, j->reply, j->reply_len, j->error);
+    free(j->reply);
+    free(j);
+}
+
+static void prov_retired(sched_daemon_t *d, const client_req_t *rq, uint32_t job,
+                         const Cairn__ProvenanceRequest *r)
+{
+    if (!clients_may_touch_job(d, rq, job, "read the provenance of"))
+        return;
+    prov_job_t *j = calloc(1, sizeof(*j));
+    if (!j) {
+        clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+        return;
+    }
+    *j = (prov_job_t){.d = d, .from = *rq->from, .job = job, .raw = r->raw_spec};
+    snprintf(j->task, sizeof(j->task), "%s", r->task ? r->task : "");
+    snprintf(j->caller, sizeof(j->caller), "%s", rq->id.name);
+    if (clients_read_later(d, rq->from, prov_work, prov_done, j) < 0)
+        prov_done(j, true);
 }
 
 void clients_provenance(sched_daemon_t *d, const client_req_t *rq,

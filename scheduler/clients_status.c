@@ -257,6 +257,7 @@ typedef struct retired_job {
     uint8_t *reply;
     size_t reply_len;
     char error[512];
+    Cairn__ErrorCode code; /* with error: its code (0: internal) */
 } retired_job_t;
 
 static void retired_work(const reader_stores_t *st, void *arg)
@@ -273,6 +274,7 @@ static void retired_work(const reader_stores_t *st, void *arg)
         free(buf);
     }
     if (rc == -ENOENT) {
+        j->code = CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND;
         snprintf(j->error, sizeof(j->error),
                  "job %u ended before the history kept (--history-retention): its record was "
                  "dropped",
@@ -315,7 +317,9 @@ static void retired_work(const reader_stores_t *st, void *arg)
 static void retired_done(void *arg, bool aborted)
 {
     retired_job_t *j = arg;
-    if (!aborted)
+    if (!aborted && j->code)
+        clients_error(j->d, &j->to, j->code, "%s", j->error);
+    else if (!aborted)
         clients_reply_raw(j->d, &j->to, j->reply, j->reply_len, j->error);
     free(j->reply);
     free(j);

@@ -75,24 +75,34 @@ cli submit --wait "$dir/job.yaml" >"$dir/out" 2>&1 || { bad "job 2 failed: $(cat
 t1s=$(($(date +%s) + 2))
 t1=$(date -u -d "@$t1s" +%Y-%m-%dT%H:%M:%S)
 
-# every read, into $1/
+# every read, into $1/ (its output and exit code)
+r() {
+    f=$out/$1
+    shift
+    cli "$@" >"$f" 2>&1
+    echo "exit $?" >>"$f"
+}
 reads() {
-    mkdir -p "$1"
-    cli status 1 >"$1/status" 2>&1
-    cli status 1 --json >"$1/status.json" 2>&1
-    cli jobs --json >"$1/jobs.json" 2>&1
-    cli logs 1 prep >"$1/logs-prep" 2>&1
-    cli logs 1 prep --stderr >"$1/logs-prep-err" 2>&1
-    cli logs 1 train >"$1/logs-train" 2>&1
-    cli logs 1 train --attempt 1 >"$1/logs-train-1" 2>&1
-    cli inspect 1 >"$1/inspect" 2>&1
-    cli inspect 1 train --json >"$1/inspect-train.json" 2>&1
-    cli provenance 1 >"$1/prov.json" 2>&1
-    cli diff 1 2 --json >"$1/diff.json" 2>&1
-    cli report --since 2026-01-01 --until 2026-01-02 --json >"$1/report-empty.json" 2>&1
-    cli report --since "$t0" --until "$t1" --by job --json >"$1/report.json" 2>&1
-    cli plan --trace last:1d --export-trace >"$1/trace.json" 2>&1
-    cli audit --json >"$1/audit.json" 2>&1
+    out=$1
+    mkdir -p "$out"
+    r status status 1
+    r status.json status 1 --json
+    r jobs.json jobs --json
+    r logs-prep logs 1 prep
+    r logs-prep-err logs 1 prep --stderr
+    r logs-train logs 1 train
+    r logs-train-1 logs 1 train --attempt 1
+    r logs-train-9 logs 1 train --attempt 9
+    r logs-nosuch logs 1 nosuch
+    r inspect inspect 1
+    r inspect-train.json inspect 1 train --json
+    r inspect-nosuch inspect 1 nosuch
+    r prov.json provenance 1
+    r diff.json diff 1 2 --json
+    r report-empty.json report --since 2026-01-01 --until 2026-01-02 --json
+    r report.json report --since "$t0" --until "$t1" --by job --json
+    r trace.json plan --trace last:1d --export-trace
+    r audit.json audit --json
 }
 same_reads() { # BEFORE AFTER WHAT
     for f in "$1"/*; do
@@ -128,6 +138,9 @@ assert s["tasks"]["succeeded"] == 6, s
 PY
 reads "$dir/after"
 same_reads "$dir/before" "$dir/after" "retired"
+cli cancel 1 >"$dir/out" 2>&1
+grep -q "job 1 has ended (succeeded)" "$dir/out" && ok "cancel of a retired job: it has ended" ||
+    bad "cancel of a retired job: $(cat "$dir/out")"
 [ -n "${RETENTION_KEEP:-}" ] && cp -r "$dir/before" "$RETENTION_KEEP"
 
 # a rerun of a retired job: runs, with the same seed, and retires in turn
@@ -156,10 +169,10 @@ python3 - "$dir/restarted" "$dir/before2" <<'PY' || bad "leaving job 3 out"
 import json, os, sys
 def rewrite(name, fn):
     p = os.path.join(d, name)
-    text = open(p).read()
+    text, code = open(p).read().rsplit("exit ", 1)
     doc = json.loads(text)
     out = json.dumps(fn(doc), indent=2 if text.startswith("[\n") or text.startswith("{\n") else None)
-    open(p, "w").write(out + "\n")
+    open(p, "w").write(out + "\nexit " + code)
 def jobs(j):
     j["jobs"] = [x for x in j["jobs"] if x["job_id"] != 3]
     return j
