@@ -35,6 +35,19 @@ void clients_reply_raw(sched_daemon_t *d, const cairn_peer_t *to, const uint8_t 
 int clients_read_later(sched_daemon_t *d, const cairn_peer_t *from, reader_work_f work,
                        reader_done_f done, void *arg);
 
+/* A read answered from the reader thread (clients_read_later): its
+ * encoded reply or, with error, the error (code; 0: internal), for whom. */
+typedef struct read_reply {
+    sched_daemon_t *d;
+    cairn_peer_t to;
+    uint8_t *reply;
+    size_t reply_len;
+    char error[512];
+    Cairn__ErrorCode code;
+} read_reply_t;
+/* Send r's answer (not when aborted) and free its reply (not r). */
+void clients_read_done(read_reply_t *r, bool aborted);
+
 /* What one reply needs freed after it is sent: malloc'd blocks, and
  * messages from protobuf-c unpack. oom: a keep failed. */
 typedef struct frees {

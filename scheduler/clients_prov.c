@@ -423,15 +423,10 @@ static void prov_reply(sched_daemon_t *d, const client_req_t *rq, Cairn__JobProv
 /* The provenance of a retired job, from its record (archive.h), read on
  * the reader thread once the loop checked who asks. */
 typedef struct prov_job {
-    sched_daemon_t *d;
-    cairn_peer_t from;
+    read_reply_t rr; /* first: the answer */
     uint32_t job;
     bool raw;
     char task[256], caller[256];
-    uint8_t *reply;
-    size_t reply_len;
-    char error[512];
-    Cairn__ErrorCode code; /* with error: its code (0: internal) */
 } prov_job_t;
 
 static void prov_work(const reader_stores_t *st, void *arg)
@@ -448,8 +443,8 @@ static void prov_work(const reader_stores_t *st, void *arg)
     free(buf);
     if (!jp) {
         if (rc == -ENOENT)
-            j->code = CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND;
-        snprintf(j->error, sizeof(j->error),
+            j->rr.code = CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND;
+        snprintf(j->rr.error, sizeof(j->rr.error),
                  rc == -ENOENT ? "job %u ended before the history kept (--history-retention): "
                                  "its record was dropped%.0s"
                                : "job %u was retired and its record does not read: %s",
@@ -468,18 +463,18 @@ static void prov_work(const reader_stores_t *st, void *arg)
                 jp->n_tasks = 1;
             }
         if (!jp->n_tasks)
-            snprintf(j->error, sizeof(j->error), "job %u has no task '%s'", j->job, j->task);
+            snprintf(j->rr.error, sizeof(j->rr.error), "job %u has no task '%s'", j->job, j->task);
         if (!jp->n_tasks)
-            j->code = CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND;
+            j->rr.code = CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND;
     }
     if (spec)
         jp->spec_text = (char *)spec;
     Cairn__ProvenanceReply rep = CAIRN__PROVENANCE_REPLY__INIT;
     rep.job = jp;
     rep.caller = j->caller;
-    if (!j->error[0] &&
-        cairn_msg_encode(CAIRN_MSG_PROVENANCE_REPLY, &rep.base, &j->reply, &j->reply_len, &err) < 0)
-        snprintf(j->error, sizeof(j->error), "%s", err.text);
+    if (!j->rr.error[0] && cairn_msg_encode(CAIRN_MSG_PROVENANCE_REPLY, &rep.base, &j->rr.reply,
+                                            &j->rr.reply_len, &err) < 0)
+        snprintf(j->rr.error, sizeof(j->rr.error), "%s", err.text);
     jp->spec_text = text;
     jp->tasks = all;
     jp->n_tasks = n;
@@ -489,13 +484,8 @@ static void prov_work(const reader_stores_t *st, void *arg)
 
 static void prov_done(void *arg, bool aborted)
 {
-    prov_job_t *j = arg;
-    if (!aborted && j->code)
-        clients_error(j->d, &j->from, j->code, "%s", j->error);
-    else if (!aborted)
-        clients_reply_raw(j->d, &j->from, j->reply, j->reply_len, j->error);
-    free(j->reply);
-    free(j);
+    clients_read_done(arg, aborted);
+    free(arg);
 }
 
 static void prov_retired(sched_daemon_t *d, const client_req_t *rq, uint32_t job,
@@ -508,7 +498,7 @@ static void prov_retired(sched_daemon_t *d, const client_req_t *rq, uint32_t job
         clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
         return;
     }
-    *j = (prov_job_t){.d = d, .from = *rq->from, .job = job, .raw = r->raw_spec};
+    *j = (prov_job_t){.rr = {.d = d, .to = *rq->from}, .job = job, .raw = r->raw_spec};
     snprintf(j->task, sizeof(j->task), "%s", r->task ? r->task : "");
     snprintf(j->caller, sizeof(j->caller), "%s", rq->id.name);
     if (clients_read_later(d, rq->from, prov_work, prov_done, j) < 0)

@@ -250,14 +250,9 @@ void clients_status_fill(sched_daemon_t *d, uint32_t job, const status_page_t *p
  * reader thread: the page the client asked for of the reply it would have
  * had before. */
 typedef struct retired_job {
-    sched_daemon_t *d;
-    cairn_peer_t to;
+    read_reply_t rr; /* first: the answer */
     uint32_t job;
     status_page_t page;
-    uint8_t *reply;
-    size_t reply_len;
-    char error[512];
-    Cairn__ErrorCode code; /* with error: its code (0: internal) */
 } retired_job_t;
 
 static void retired_work(const reader_stores_t *st, void *arg)
@@ -274,16 +269,17 @@ static void retired_work(const reader_stores_t *st, void *arg)
         free(buf);
     }
     if (rc == -ENOENT) {
-        j->code = CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND;
-        snprintf(j->error, sizeof(j->error),
+        j->rr.code = CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND;
+        snprintf(j->rr.error, sizeof(j->rr.error),
                  "job %u ended before the history kept (--history-retention): its record was "
                  "dropped",
                  j->job);
         return;
     }
     if (!all) {
-        snprintf(j->error, sizeof(j->error), "job %u was retired and its record does not read: %s",
-                 j->job, err.text[0] ? err.text : "it does not decode");
+        snprintf(j->rr.error, sizeof(j->rr.error),
+                 "job %u was retired and its record does not read: %s", j->job,
+                 err.text[0] ? err.text : "it does not decode");
         return;
     }
     uint32_t n = (uint32_t)all->n_tasks;
@@ -309,20 +305,16 @@ static void retired_work(const reader_stores_t *st, void *arg)
         rep.more = true;
         rep.next_task_offset = end;
     }
-    if (cairn_msg_encode(CAIRN_MSG_JOB_STATUS_REPLY, &rep.base, &j->reply, &j->reply_len, &err) < 0)
-        snprintf(j->error, sizeof(j->error), "%s", err.text);
+    if (cairn_msg_encode(CAIRN_MSG_JOB_STATUS_REPLY, &rep.base, &j->rr.reply, &j->rr.reply_len,
+                         &err) < 0)
+        snprintf(j->rr.error, sizeof(j->rr.error), "%s", err.text);
     cairn__job_status_reply__free_unpacked(all, NULL);
 }
 
 static void retired_done(void *arg, bool aborted)
 {
-    retired_job_t *j = arg;
-    if (!aborted && j->code)
-        clients_error(j->d, &j->to, j->code, "%s", j->error);
-    else if (!aborted)
-        clients_reply_raw(j->d, &j->to, j->reply, j->reply_len, j->error);
-    free(j->reply);
-    free(j);
+    clients_read_done(arg, aborted);
+    free(arg);
 }
 
 static void status_reply_retired(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job,
@@ -333,7 +325,7 @@ static void status_reply_retired(sched_daemon_t *d, const cairn_peer_t *to, uint
         clients_error(d, to, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
         return;
     }
-    *j = (retired_job_t){.d = d, .to = *to, .job = job, .page = *pg};
+    *j = (retired_job_t){.rr = {.d = d, .to = *to}, .job = job, .page = *pg};
     if (clients_read_later(d, to, retired_work, retired_done, j) < 0)
         retired_done(j, true);
 }
