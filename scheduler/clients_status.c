@@ -403,6 +403,8 @@ void clients_list(sched_daemon_t *d, const client_req_t *rq, const Cairn__ListJo
     uint32_t limit =
         r->limit && r->limit < d->cfg.max_jobs_listed ? r->limit : d->cfg.max_jobs_listed;
     uint32_t njobs = sched_job_count(d->core), first = sched_job_first(d->core);
+    if (r->before_job && r->before_job <= njobs) /* a later page */
+        njobs = (uint32_t)r->before_job - 1;
     frees_t f = {0};
     Cairn__ListJobsReply rep = CAIRN__LIST_JOBS_REPLY__INIT;
     rep.jobs = clients_keep(&f, calloc(limit + 1, sizeof(*rep.jobs)));
@@ -413,7 +415,7 @@ void clients_list(sched_daemon_t *d, const client_req_t *rq, const Cairn__ListJo
         if (r->states[k] >= 0 && r->states[k] < 32)
             states |= 1u << r->states[k];
     cairn_error_t err = {{0}};
-    if (old.v && first > 1 &&
+    if (old.v && sched_retired_count(d->core, NULL) > 0 &&
         archive_list(d->st->archive, njobs + 1, r->since_ms, states, r->submitter, limit + 1,
                      retired_row, &old, &err) < 0)
         cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);

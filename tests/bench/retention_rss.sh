@@ -101,4 +101,13 @@ db=$(du -b "$dir/state/journal.db" "$dir/state/journal.db-wal" 2>/dev/null | awk
 echo "streamed $((jobs * per_job)) finished tasks in $jobs jobs ($((t1 - t0)) s)"
 echo "after:    scheduler RSS $((after / 1024)) MiB (every job retired), peak $((peak / 1024)) MiB"
 echo "growth:   $(((after - base) / 1024)) MiB over the baseline (target: within 64 MiB)"
-echo "journal.db: $db bytes, $((db / ((jobs + 2) * per_job))) bytes per task"
+echo "journal.db: $db bytes, $((db / ((jobs + 2) * per_job))) bytes per task; by table:"
+kill "$sched" 2>/dev/null # its last checkpoint: every page in journal.db
+wait "$sched" 2>/dev/null
+python3 - "$dir/state/journal.db" $(((jobs + 2) * per_job)) <<'PY'
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+n = int(sys.argv[2])
+for name, size in db.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 8"):
+    print("  %-24s %12d bytes  %6d per task" % (name, size, size // n))
+PY

@@ -154,16 +154,35 @@ cli jobs --json >"$dir/out"
 json_check "jobs: three, newest first" '[x["job_id"] for x in j["jobs"]] == [3, 2, 1]'
 cli jobs --limit 2 --json >"$dir/out"
 json_check "jobs --limit 2: the two newest, truncated" '[x["job_id"] for x in j["jobs"]] == [3, 2] and j["truncated"]'
+cli jobs --limit 2 --before 2 --json >"$dir/out"
+json_check "jobs --limit 2 --before 2: the next page" '[x["job_id"] for x in j["jobs"]] == [1] and not j["truncated"]'
 cli jobs --since 1h --limit 1 --json >"$dir/out"
 json_check "jobs --since 1h --limit 1" '[x["job_id"] for x in j["jobs"]] == [3]'
 cli jobs --since 2099-01-01 --json >"$dir/out"
 json_check "jobs --since in the future: none" 'j["jobs"] == []'
+# a job retired while an older one still runs: listed in id order
+cat >"$dir/long.yaml" <<EOF
+name: long
+tasks:
+  - name: wait
+    shell: 'while [ ! -e $dir/go ]; do sleep 0.02; done'
+EOF
+cli submit "$dir/long.yaml" >/dev/null || bad "submit job 4"
+cli submit --wait "$dir/job.yaml" >/dev/null 2>&1 || bad "job 5 failed"
+wait_for "job 5 retired while job 4 runs" retired_at_least 4 || exit 1
+cli jobs --json >"$dir/out"
+json_check "jobs: a retired job above a live one, in order" '[(x["job_id"], x["state"]) for x in j["jobs"]] == [(5, "succeeded"), (4, "running"), (3, "succeeded"), (2, "succeeded"), (1, "succeeded")]'
+cli jobs --limit 2 --json >"$dir/out"
+json_check "jobs --limit 2: 5 and 4" '[x["job_id"] for x in j["jobs"]] == [5, 4] and j["truncated"]'
+touch "$dir/go"
+cli wait 4 >/dev/null || bad "job 4 failed"
+wait_for "job 4 retired" retired_at_least 5 || exit 1
 
 kill9_sched
 start_sched --keep-finished 0
 wait_for "the node is back" sh -c "'$cairn' --scheduler '$url' nodes | grep -q ' up '" || exit 1
 reads "$dir/restarted"
-# job 3 (the rerun) is new since "before": leave it out where it shows
+# jobs 3 to 5 are new since "before": leave them out where they show
 cp -r "$dir/before" "$dir/before2"
 python3 - "$dir/restarted" "$dir/before2" <<'PY' || bad "leaving job 3 out"
 import json, os, sys
@@ -174,11 +193,11 @@ def rewrite(name, fn):
     out = json.dumps(fn(doc), indent=2 if text.startswith("[\n") or text.startswith("{\n") else None)
     open(p, "w").write(out + "\nexit " + code)
 def jobs(j):
-    j["jobs"] = [x for x in j["jobs"] if x["job_id"] != 3]
+    j["jobs"] = [x for x in j["jobs"] if x["job_id"] < 3]
     return j
 for d in sys.argv[1:]:
-    rewrite("trace.json", lambda t: [x for x in t if x["job_id"] != 3])
-    rewrite("audit.json", lambda a: [x for x in a if x["target"] != "job 3"])
+    rewrite("trace.json", lambda t: [x for x in t if x["job_id"] < 3])
+    rewrite("audit.json", lambda a: [x for x in a if x["target"] not in ("job 3", "job 4", "job 5")])
     rewrite("jobs.json", jobs)
 PY
 same_reads "$dir/before2" "$dir/restarted" "after kill -9 and a start"
