@@ -189,60 +189,104 @@ void clients_cancel(sched_daemon_t *d, const client_req_t *rq, const Cairn__Canc
     sched_cancel_effect_fini(&eff);
 }
 
-/* The logs of a retired job's task: its attempts from the job's record
- * (archive.h), read from the node that ran them as before. */
-static void logs_retired(sched_daemon_t *d, const client_req_t *rq, uint32_t job,
-                         const Cairn__LogsRequest *r)
+/* The logs of a retired job's task: the attempt and its node found in the
+ * job's record (archive.h) on the reader thread, then read from that node
+ * as before. */
+typedef struct logs_job {
+    read_reply_t rr; /* first: an error found on the reader */
+    uint32_t job, replica, number, max;
+    int stream;
+    uint64_t offset;
+    char task[256];
+    uint64_t attempt; /* found: the attempt and its replica's node */
+    char node[256];
+} logs_job_t;
+
+static void logs_work(const reader_stores_t *st, void *arg)
 {
-    const cairn_peer_t *from = rq->from;
+    logs_job_t *j = arg;
     uint8_t *buf;
     size_t len;
     cairn_error_t err = {{0}};
-    Cairn__JobStatusReply *st = NULL;
-    if (archive_get(d->st->archive, job, ARCHIVE_STATUS, &buf, &len, &err) == 0) {
-        st = cairn__job_status_reply__unpack(NULL, len, buf);
+    Cairn__JobStatusReply *rec = NULL;
+    if (archive_get(st->archive, j->job, ARCHIVE_STATUS, &buf, &len, &err) == 0) {
+        rec = cairn__job_status_reply__unpack(NULL, len, buf);
         free(buf);
     }
-    if (!st) {
-        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL,
-                      "job %u was retired and its record does not read: %s", job,
-                      err.text[0] ? err.text : "it does not decode");
+    if (!rec) {
+        snprintf(j->rr.error, sizeof(j->rr.error),
+                 "job %u was retired and its record does not read: %s", j->job,
+                 err.text[0] ? err.text : "it does not decode");
         return;
     }
     const Cairn__TaskStatus *ts = NULL;
-    for (size_t t = 0; t < st->n_tasks && !ts; t++)
-        if (!strcmp(st->tasks[t]->name, r->task ? r->task : ""))
-            ts = st->tasks[t];
+    for (size_t t = 0; t < rec->n_tasks && !ts; t++)
+        if (!strcmp(rec->tasks[t]->name, j->task))
+            ts = rec->tasks[t];
     const Cairn__AttemptInfo *a = NULL;
     for (size_t k = ts ? ts->n_attempts : 0; k-- > 0 && !a;)
-        if (!r->attempt_number || ts->attempts[k]->number == r->attempt_number)
+        if (!j->number || ts->attempts[k]->number == j->number)
             a = ts->attempts[k];
-    uint32_t node = 0;
+    j->rr.code = CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND;
     if (!ts)
-        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "job %u has no task '%s'",
-                      job, r->task ? r->task : "");
-    else if (!clients_may_touch_job(d, rq, job, "read logs of"))
-        ;
+        snprintf(j->rr.error, sizeof(j->rr.error), "job %u has no task '%s'", j->job, j->task);
     else if (!a)
-        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
-                      r->attempt_number ? "task %s has no attempt %u" : "task %s has not run yet",
-                      r->task, r->attempt_number);
-    else if (r->replica >= a->n_replicas ||
-             sched_node_find(d->core, a->replicas[r->replica]->node, &node) < 0)
-        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "task %s has no replica %u",
-                      r->task, r->replica);
+        snprintf(j->rr.error, sizeof(j->rr.error),
+                 j->number ? "task %s has no attempt %u" : "task %s has not run yet%.0u", j->task,
+                 j->number);
+    else if (j->replica >= a->n_replicas)
+        snprintf(j->rr.error, sizeof(j->rr.error), "task %s has no replica %u", j->task,
+                 j->replica);
     else {
-        log_source_t src = {.attempt = a->attempt_id,
-                            .rank = r->replica,
-                            .node = node,
-                            .job = job,
-                            .task = ts->name};
-        uint32_t max = r->max_bytes && r->max_bytes < (1u << 20) ? r->max_bytes : (1u << 20);
-        int stream = r->stream == CAIRN__LOG_STREAM__LOG_STREAM_STDERR ? 2 : 1;
-        if (dispatch_read_log_at(d, &src, stream, r->offset, max, from) < 0)
-            clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+        j->rr.code = 0;
+        j->attempt = a->attempt_id;
+        snprintf(j->node, sizeof(j->node), "%s", a->replicas[j->replica]->node);
     }
-    cairn__job_status_reply__free_unpacked(st, NULL);
+    cairn__job_status_reply__free_unpacked(rec, NULL);
+}
+
+static void logs_done(void *arg, bool aborted)
+{
+    logs_job_t *j = arg;
+    sched_daemon_t *d = j->rr.d;
+    uint32_t node;
+    if (aborted || j->rr.error[0]) {
+        clients_read_done(&j->rr, aborted);
+    } else if (sched_node_find(d->core, j->node, &node) < 0) {
+        clients_error(d, &j->rr.to, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
+                      "task %s has no replica %u", j->task, j->replica);
+    } else {
+        log_source_t src = {.attempt = j->attempt,
+                            .rank = j->replica,
+                            .node = node,
+                            .job = j->job,
+                            .task = j->task};
+        if (dispatch_read_log_at(d, &src, j->stream, j->offset, j->max, &j->rr.to) < 0)
+            clients_error(d, &j->rr.to, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+    }
+    free(j);
+}
+
+static void logs_retired(sched_daemon_t *d, const client_req_t *rq, uint32_t job,
+                         const Cairn__LogsRequest *r)
+{
+    if (!clients_may_touch_job(d, rq, job, "read logs of"))
+        return;
+    logs_job_t *j = calloc(1, sizeof(*j));
+    if (!j) {
+        clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+        return;
+    }
+    *j = (logs_job_t){.rr = {.d = d, .to = *rq->from},
+                      .job = job,
+                      .replica = r->replica,
+                      .number = r->attempt_number,
+                      .max = r->max_bytes && r->max_bytes < (1u << 20) ? r->max_bytes : (1u << 20),
+                      .stream = r->stream == CAIRN__LOG_STREAM__LOG_STREAM_STDERR ? 2 : 1,
+                      .offset = r->offset};
+    snprintf(j->task, sizeof(j->task), "%s", r->task ? r->task : "");
+    if (clients_read_later(d, rq->from, logs_work, logs_done, j) < 0)
+        logs_done(j, true);
 }
 
 void clients_logs(sched_daemon_t *d, const client_req_t *rq, const Cairn__LogsRequest *r)
