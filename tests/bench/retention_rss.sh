@@ -42,7 +42,7 @@ wait_for() {
     done
 }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$sched/status"; }
-in_memory() { curl -sf "http://127.0.0.1:$port/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs_in_memory"])'; }
+in_memory() { python3 -c 'import json, sys, urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1], timeout=5))["jobs_in_memory"])' "http://127.0.0.1:$port/status"; }
 none_in_memory() { [ "$(in_memory)" = 0 ]; }
 # with a KEEP in hours or days every job stays (the figures without
 # retention): nothing to wait for

@@ -31,7 +31,7 @@ kill9_sched() {
     kill -9 "$sched" 2>/dev/null
     wait "$sched" 2>/dev/null
 }
-status_json() { curl -sf "http://127.0.0.1:$port/status"; }
+status_json() { python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "http://127.0.0.1:$port/status"; }
 retired_at_least() { # N: /status says N jobs or more were retired
     status_json | python3 -c "import json,sys; sys.exit(0 if json.load(sys.stdin)['jobs_retired'] >= $1 else 1)"
 }
