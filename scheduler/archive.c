@@ -167,6 +167,23 @@ int archive_drop_before(archive_t *a, int64_t until_ms, uint32_t max, cairn_erro
     int rc = journal_begin(a->j, err);
     if (rc < 0)
         return rc;
+    /* the spec and inputs kept of those jobs go with them (provenance.h) */
+    static const char *const with[] = {
+        "DELETE FROM job_specs WHERE job IN (SELECT job FROM retired WHERE end_ms < ?"
+        " ORDER BY end_ms LIMIT ?)",
+        "DELETE FROM task_inputs WHERE job IN (SELECT job FROM retired WHERE end_ms < ?"
+        " ORDER BY end_ms LIMIT ?)"};
+    for (size_t i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
+        sqlite3_stmt *w;
+        if (sqlite3_prepare_v2(journal_db(a->j), with[i], -1, &w, NULL) != SQLITE_OK)
+            return journal_sql_error(a->j, err, "archive", "drop provenance");
+        sqlite3_bind_int64(w, 1, until_ms);
+        sqlite3_bind_int64(w, 2, max);
+        int s = sqlite3_step(w);
+        sqlite3_finalize(w);
+        if (s != SQLITE_DONE)
+            return journal_sql_error(a->j, err, "archive", "drop provenance");
+    }
     sqlite3_stmt *st = a->st[ST_DROP];
     sqlite3_bind_int64(st, 1, until_ms);
     sqlite3_bind_int64(st, 2, max);

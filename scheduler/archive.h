@@ -60,7 +60,8 @@ int archive_list(archive_t *a, uint32_t before_job, int64_t since_ms, uint32_t s
                  cairn_error_t *err);
 
 /* Drop at most max rows of jobs that ended before until_ms (history
- * retention), in the open transaction: how many were dropped. */
+ * retention), with their spec and inputs (job_specs, task_inputs), in the
+ * open transaction: how many rows were dropped. */
 int archive_drop_before(archive_t *a, int64_t until_ms, uint32_t max, cairn_error_t *err);
 
 #endif

@@ -169,6 +169,23 @@ int history_drop_before(history_t *h, int64_t until_ms, uint32_t max, cairn_erro
     int rc = journal_begin(h->j, err);
     if (rc < 0)
         return rc;
+    /* the provenance kept of those attempts goes with them (provenance.h) */
+    static const char *const with[] = {
+        "DELETE FROM prov_start WHERE attempt IN (SELECT attempt FROM history WHERE end_ms < ?"
+        " ORDER BY end_ms LIMIT ?)",
+        "DELETE FROM prov_end WHERE attempt IN (SELECT attempt FROM history WHERE end_ms < ?"
+        " ORDER BY end_ms LIMIT ?)"};
+    for (size_t i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(journal_db(h->j), with[i], -1, &st, NULL) != SQLITE_OK)
+            return journal_sql_error(h->j, err, "history", "drop provenance");
+        sqlite3_bind_int64(st, 1, until_ms);
+        sqlite3_bind_int64(st, 2, max);
+        int s = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (s != SQLITE_DONE)
+            return journal_sql_error(h->j, err, "history", "drop provenance");
+    }
     sqlite3_bind_int64(h->drop, 1, until_ms);
     sqlite3_bind_int64(h->drop, 2, max);
     int s = sqlite3_step(h->drop);

@@ -5,7 +5,7 @@
 # with --history-retention 10d: the records that ended more than 10 days
 # ago go, the others stay. A job retired at once (--keep-finished 0) on a
 # scheduler with --history-retention 2s: its status answers from history,
-# then, once dropped, says so.
+# then, once dropped, says so; its provenance and spec went with it.
 #   sh history_retention.sh BIN_DIR TESTS_DIR
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -69,4 +69,16 @@ cli status 1 >"$dir/out" 2>&1 && grep -q '^a .*succeeded' "$dir/out" || bad "sta
 wait_for "job 1's record dropped" sh -c "! '$cairn' --scheduler '$url' status 1 >/dev/null 2>&1" || exit 1
 cli status 1 >"$dir/out" 2>&1
 grep -q "history-retention" "$dir/out" && ok "a dropped job says so" || bad "status of a dropped job: $(cat "$dir/out")"
+python3 - "$dir/state/journal.db" <<'PY' && ok "its provenance and spec went with it" || bad "what is left of job 1"
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+left = [db.execute(q).fetchone()[0] for q in (
+    "SELECT count(*) FROM retired WHERE job = 1",
+    "SELECT count(*) FROM job_specs WHERE job = 1",
+    "SELECT count(*) FROM prov_start WHERE attempt = 1",
+    "SELECT count(*) FROM prov_end WHERE attempt = 1",
+    "SELECT count(*) FROM history WHERE job = 1")]
+print(left)
+sys.exit(0 if left == [0, 0, 0, 0, 0] else 1)
+PY
 exit $fail
