@@ -15,10 +15,20 @@ const char cmd_status_help[] =
     "A task queued on a node behind a running attempt (prefetch) is pending, with\n"
     "no GPUs and no duration until it starts.\n"
     "  --json   print a JSON object (job summary, tasks with their attempts)\n";
-const char cmd_jobs_help[] = "Usage: cairn jobs [--json]\n"
-                             "\n"
-                             "List jobs, newest first.\n"
-                             "  --json   print JSON\n";
+const char cmd_jobs_help[] =
+    "Usage: cairn jobs [--limit N] [--since WHEN] [--before JOB] [--json]\n"
+    "\n"
+    "List jobs, newest first: those running and those that ended,\n"
+    "also the ones retired from the scheduler's memory (answered\n"
+    "from its history).\n"
+    "  --limit N     at most N jobs (default and most: the scheduler's,\n"
+    "                1000)\n"
+    "  --since WHEN  jobs submitted from WHEN: a duration back from now\n"
+    "                (30m, 12h, 7d) or a UTC date (2026-11-26 or\n"
+    "                2026-11-26T09:30:00)\n"
+    "  --before JOB  jobs older than JOB (the next page: the last id\n"
+    "                listed)\n"
+    "  --json        print JSON\n";
 const char cmd_wait_help[] =
     "Usage: cairn wait JOB [--json]\n"
     "\n"
@@ -354,11 +364,32 @@ static void jobs_human(const cli_t *c, const Cairn__ListJobsReply *r)
 int cmd_jobs(cli_t *c, int argc, char **argv)
 {
     bool json = false;
+    Cairn__ListJobsRequest req = CAIRN__LIST_JOBS_REQUEST__INIT;
+    /* --limit and --since are taken out before the common options */
+    int k = 1;
+    for (int i = 1; i < argc; i++) {
+        uint64_t v;
+        if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
+            if (cli_parse_uint(argv[0], "--limit", argv[++i], 1, UINT32_MAX, &v) != CLI_OK)
+                return CLI_USAGE;
+            req.limit = (uint32_t)v;
+        } else if (!strcmp(argv[i], "--before") && i + 1 < argc) {
+            if (cli_parse_uint(argv[0], "--before", argv[++i], 1, UINT32_MAX, &v) != CLI_OK)
+                return CLI_USAGE;
+            req.before_job = v;
+        } else if (!strcmp(argv[i], "--since") && i + 1 < argc) {
+            req.since_ms = ui_parse_when(argv[++i], cairn_wall_ms());
+            if (req.since_ms < 0)
+                return cli_usage_error(argv[0], "bad --since '%s'", argv[i]), CLI_USAGE;
+        } else {
+            argv[k++] = argv[i];
+        }
+    }
+    argc = k;
     char *pos[1];
     int n = parse_args(argc, argv, &json, pos, 0, NULL);
     if (n < 0)
         return CLI_USAGE;
-    Cairn__ListJobsRequest req = CAIRN__LIST_JOBS_REQUEST__INIT;
     Cairn__ListJobsReply *r = NULL;
     int rc = cli_call(c, CAIRN_MSG_LIST_JOBS, &req.base, CAIRN_MSG_LIST_JOBS_REPLY,
                       (ProtobufCMessage **)&r);

@@ -51,7 +51,8 @@ int batch_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec
 {
     /* what may wait for the next commit (COMMIT_DELAY_MS): a start, and
      * an end whose allocation an attempt queued behind it takes over (the
-     * worker started that one already; nothing waits for this commit) */
+     * worker started that one already; nothing waits for this commit); not
+     * a retirement: the reader thread answers for the job once committed */
     bool lazy = ev->type == SCHED_EV_START;
     sched_attempt_info_t ai;
     if (ev->type == SCHED_EV_FINISH && sched_attempt_get(d->core, ev->u.finish.attempt, &ai) == 0)

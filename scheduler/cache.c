@@ -58,6 +58,17 @@ static int hit_insert(cache_t *c, uint64_t attempt, uint32_t job, const char *ta
     return 0;
 }
 
+void cache_hits_forget(cache_t *c, cache_gone_f gone, void *arg)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < c->nhits; i++)
+        if (gone(c->hits[i].attempt, arg))
+            free(c->hits[i].task);
+        else
+            c->hits[k++] = c->hits[i];
+    c->nhits = k;
+}
+
 int cache_reload(cache_t *c, cairn_error_t *err)
 {
     hits_clear(c);

@@ -70,5 +70,9 @@ int cache_put(cache_t *c, const char *key, uint32_t job, const char *task, uint6
 /* Attempt reused the results of (job, task). */
 int cache_hit_put(cache_t *c, uint64_t attempt, uint32_t job, const char *task, cairn_error_t *err);
 bool cache_hit_get(const cache_t *c, uint64_t attempt, uint32_t *job, const char **task);
+/* Forget (in memory; the table keeps them) the hits of attempts gone says
+ * left the core: their jobs were retired and are read from their record. */
+typedef bool (*cache_gone_f)(uint64_t attempt, void *arg);
+void cache_hits_forget(cache_t *c, cache_gone_f gone, void *arg);
 
 #endif

@@ -1,5 +1,8 @@
 /* The refusals of client requests: who may change things, and act on
  * which job (the policy: access.h). */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "scheduler/clients_private.h"
 
 bool clients_may_write(sched_daemon_t *d, const client_req_t *rq, const char *what)
@@ -18,9 +21,13 @@ bool clients_may_touch_job(sched_daemon_t *d, const client_req_t *rq, uint32_t j
                            const char *verb)
 {
     const client_id_t *id = &rq->id;
-    sched_job_info_t ji;
-    sched_job_meta(d->core, job, &ji);
-    const char *owner = ji.user ? ji.user : "";
+    sched_job_info_t ji = {0};
+    bool live = sched_job_meta(d->core, job, &ji) == 0;
+    /* a retired job's owner is in its record (archive.h) */
+    char *kept = live ? NULL : archive_owner(d->st->archive, job);
+    char owner[256];
+    snprintf(owner, sizeof(owner), "%s", live && ji.user ? ji.user : kept ? kept : "");
+    free(kept);
     bool owner_ok = access_owns(id, owner) && (!id->anonymous || d->cfg.allow_anonymous_writes);
     if (owner_ok || access_is_admin(d->cfg.admins, id))
         return true;
@@ -40,6 +47,13 @@ bool clients_find_task(sched_daemon_t *d, const client_req_t *rq, uint64_t job_i
 {
     if (job_id == 0 || job_id > sched_job_count(d->core)) {
         clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "no job %llu",
+                      (unsigned long long)job_id);
+        return false;
+    }
+    if (sched_job_retired(d->core, (uint32_t)job_id)) {
+        clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
+                      "job %llu has ended and left the scheduler's memory (--keep-finished): "
+                      "its history is in 'cairn status', 'inspect' and 'logs'",
                       (unsigned long long)job_id);
         return false;
     }

@@ -116,6 +116,20 @@ void clients_cancel(sched_daemon_t *d, const client_req_t *rq, const Cairn__Canc
     uint32_t job = (uint32_t)r->job_id;
     if (!clients_may_write(d, rq, "cancel jobs") || !clients_may_touch_job(d, rq, job, "cancel"))
         return;
+    if (sched_job_retired(d->core, job)) { /* ended long ago: nothing to cancel */
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        cairn_error_t err = {{0}};
+        archive_get(d->st->archive, job, ARCHIVE_SUMMARY, &buf, &len, &err);
+        Cairn__JobSummary *sum = buf ? cairn__job_summary__unpack(NULL, len, buf) : NULL;
+        free(buf);
+        Cairn__CancelReply rep = CAIRN__CANCEL_REPLY__INIT;
+        rep.state = sum ? sum->state : CAIRN__JOB_STATE__JOB_STATE_UNSPECIFIED;
+        clients_reply(d, from, CAIRN_MSG_CANCEL_REPLY, &rep.base);
+        if (sum)
+            cairn__job_summary__free_unpacked(sum, NULL);
+        return;
+    }
     /* what it will do, from the state before it: the reply says exactly that */
     sched_cancel_effect_t eff;
     if (sched_cancel_effect(d->core, job, one ? (int64_t)task : -1, &eff) < 0) {
@@ -175,9 +189,114 @@ void clients_cancel(sched_daemon_t *d, const client_req_t *rq, const Cairn__Canc
     sched_cancel_effect_fini(&eff);
 }
 
+/* The logs of a retired job's task: the attempt and its node found in the
+ * job's record (archive.h) on the reader thread, then read from that node
+ * as before. */
+typedef struct logs_job {
+    read_reply_t rr; /* first: an error found on the reader */
+    uint32_t job, replica, number, max;
+    int stream;
+    uint64_t offset;
+    char task[256];
+    uint64_t attempt; /* found: the attempt and its replica's node */
+    char node[256];
+} logs_job_t;
+
+static void logs_work(const reader_stores_t *st, void *arg)
+{
+    logs_job_t *j = arg;
+    uint8_t *buf;
+    size_t len;
+    cairn_error_t err = {{0}};
+    Cairn__JobStatusReply *rec = NULL;
+    if (archive_get(st->archive, j->job, ARCHIVE_STATUS, &buf, &len, &err) == 0) {
+        rec = cairn__job_status_reply__unpack(NULL, len, buf);
+        free(buf);
+    }
+    if (!rec) {
+        snprintf(j->rr.error, sizeof(j->rr.error),
+                 "job %u was retired and its record does not read: %s", j->job,
+                 err.text[0] ? err.text : "it does not decode");
+        return;
+    }
+    const Cairn__TaskStatus *ts = NULL;
+    for (size_t t = 0; t < rec->n_tasks && !ts; t++)
+        if (!strcmp(rec->tasks[t]->name, j->task))
+            ts = rec->tasks[t];
+    const Cairn__AttemptInfo *a = NULL;
+    for (size_t k = ts ? ts->n_attempts : 0; k-- > 0 && !a;)
+        if (!j->number || ts->attempts[k]->number == j->number)
+            a = ts->attempts[k];
+    j->rr.code = CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND;
+    if (!ts)
+        snprintf(j->rr.error, sizeof(j->rr.error), "job %u has no task '%s'", j->job, j->task);
+    else if (!a)
+        snprintf(j->rr.error, sizeof(j->rr.error),
+                 j->number ? "task %s has no attempt %u" : "task %s has not run yet%.0u", j->task,
+                 j->number);
+    else if (j->replica >= a->n_replicas)
+        snprintf(j->rr.error, sizeof(j->rr.error), "task %s has no replica %u", j->task,
+                 j->replica);
+    else {
+        j->rr.code = 0;
+        j->attempt = a->attempt_id;
+        snprintf(j->node, sizeof(j->node), "%s", a->replicas[j->replica]->node);
+    }
+    cairn__job_status_reply__free_unpacked(rec, NULL);
+}
+
+static void logs_done(void *arg, bool aborted)
+{
+    logs_job_t *j = arg;
+    sched_daemon_t *d = j->rr.d;
+    uint32_t node;
+    if (aborted || j->rr.error[0]) {
+        clients_read_done(&j->rr, aborted);
+    } else if (sched_node_find(d->core, j->node, &node) < 0) {
+        clients_error(d, &j->rr.to, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
+                      "task %s has no replica %u", j->task, j->replica);
+    } else {
+        log_source_t src = {.attempt = j->attempt,
+                            .rank = j->replica,
+                            .node = node,
+                            .job = j->job,
+                            .task = j->task};
+        if (dispatch_read_log_at(d, &src, j->stream, j->offset, j->max, &j->rr.to) < 0)
+            clients_error(d, &j->rr.to, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+    }
+    free(j);
+}
+
+static void logs_retired(sched_daemon_t *d, const client_req_t *rq, uint32_t job,
+                         const Cairn__LogsRequest *r)
+{
+    if (!clients_may_touch_job(d, rq, job, "read logs of"))
+        return;
+    logs_job_t *j = calloc(1, sizeof(*j));
+    if (!j) {
+        clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+        return;
+    }
+    *j = (logs_job_t){.rr = {.d = d, .to = *rq->from},
+                      .job = job,
+                      .replica = r->replica,
+                      .number = r->attempt_number,
+                      .max = r->max_bytes && r->max_bytes < (1u << 20) ? r->max_bytes : (1u << 20),
+                      .stream = r->stream == CAIRN__LOG_STREAM__LOG_STREAM_STDERR ? 2 : 1,
+                      .offset = r->offset};
+    snprintf(j->task, sizeof(j->task), "%s", r->task ? r->task : "");
+    if (clients_read_later(d, rq->from, logs_work, logs_done, j) < 0)
+        logs_done(j, true);
+}
+
 void clients_logs(sched_daemon_t *d, const client_req_t *rq, const Cairn__LogsRequest *r)
 {
     const cairn_peer_t *from = rq->from;
+    if (r->job_id && r->job_id <= sched_job_count(d->core) &&
+        sched_job_retired(d->core, (uint32_t)r->job_id)) {
+        logs_retired(d, rq, (uint32_t)r->job_id, r);
+        return;
+    }
     uint32_t task;
     if (!clients_find_task(d, rq, r->job_id, r->task, &task))
         return;

@@ -35,6 +35,19 @@ void clients_reply_raw(sched_daemon_t *d, const cairn_peer_t *to, const uint8_t 
 int clients_read_later(sched_daemon_t *d, const cairn_peer_t *from, reader_work_f work,
                        reader_done_f done, void *arg);
 
+/* A read answered from the reader thread (clients_read_later): its
+ * encoded reply or, with error, the error (code; 0: internal), for whom. */
+typedef struct read_reply {
+    sched_daemon_t *d;
+    cairn_peer_t to;
+    uint8_t *reply;
+    size_t reply_len;
+    char error[512];
+    Cairn__ErrorCode code;
+} read_reply_t;
+/* Send r's answer (not when aborted) and free its reply (not r). */
+void clients_read_done(read_reply_t *r, bool aborted);
+
 /* What one reply needs freed after it is sent: malloc'd blocks, and
  * messages from protobuf-c unpack. oom: a keep failed. */
 typedef struct frees {
@@ -74,6 +87,10 @@ void clients_explain(sched_daemon_t *d, const client_req_t *rq, const Cairn__Exp
 /* clients_status.c */
 void clients_status(sched_daemon_t *d, const client_req_t *rq, const Cairn__JobStatusRequest *r);
 void clients_list(sched_daemon_t *d, const client_req_t *rq, const Cairn__ListJobsRequest *r);
+/* A live job's status reply (sum is its summary; a page limit of
+ * UINT32_MAX: every task), allocated in f. */
+void clients_status_fill(sched_daemon_t *d, uint32_t job, const status_page_t *pg,
+                         Cairn__JobStatusReply *rep, Cairn__JobSummary *sum, frees_t *f);
 /* clients_nodes.c */
 void clients_nodes(sched_daemon_t *d, const client_req_t *rq, const Cairn__NodesRequest *r);
 void clients_drain(sched_daemon_t *d, const client_req_t *rq, const Cairn__DrainRequest *r);
@@ -84,6 +101,11 @@ void clients_audit(sched_daemon_t *d, const client_req_t *rq, const Cairn__Audit
 /* clients_prov.c */
 void clients_provenance(sched_daemon_t *d, const client_req_t *rq,
                         const Cairn__ProvenanceRequest *r);
+/* A live job's provenance (only: one task's index, -1: every task; raw:
+ * the spec text as submitted), allocated in p; *masked (may be NULL)
+ * gets the spec text with secret values masked. -ENOENT, -ENOMEM. */
+int clients_prov_fill(sched_daemon_t *d, uint32_t job, int64_t only, bool raw, frees_t *p,
+                      Cairn__JobProvenance *jp, char **masked);
 /* clients_acct.c */
 void clients_accounting(sched_daemon_t *d, const client_req_t *rq,
                         const Cairn__AccountingRequest *q);

@@ -373,6 +373,138 @@ static Cairn__TaskProvenance *task_prov(frees_t *p, sched_daemon_t *d, uint32_t 
     return m;
 }
 
+int clients_prov_fill(sched_daemon_t *d, uint32_t job, int64_t only, bool raw, frees_t *p,
+                      Cairn__JobProvenance *jp, char **masked)
+{
+    sched_job_info_t ji;
+    if (sched_job_info(d->core, job, &ji) < 0)
+        return -ENOENT;
+    cairn__job_provenance__init(jp);
+    jp->format = PROV_FORMAT;
+    jp->job_id = job;
+    jp->name = (char *)(ji.name ? ji.name : "");
+    jp->submitter = (char *)(ji.user ? ji.user : "");
+    jp->seed = ji.seed;
+    jp->submit_time_ms = ji.submitted_ms;
+    jp->scheduler_version = CAIRN_VERSION;
+    jp->secret_pattern =
+        (char *)(d->cfg.secret_pattern ? d->cfg.secret_pattern : PROV_SECRET_PATTERN_DEFAULT);
+    jp->state = enum_word(p, &cairn__job_state__descriptor, (int)view_job_state(&ji), "JOB_STATE_");
+    char *text = NULL, *sha = NULL;
+    cairn_error_t err = {{0}};
+    if (prov_get_spec(d->st->prov, job, &text, &sha, &err) < 0)
+        cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
+    jp->spec_text = clients_keep(p, text ? text : strdup(""));
+    char *m = jp->spec_text ? mask_spec(p, d, job, ji.ntasks, jp->spec_text) : NULL;
+    if (masked)
+        *masked = m;
+    if (!raw)
+        jp->spec_text = m;
+    jp->spec_sha256 = clients_keep(p, sha ? sha : strdup(""));
+    jp->tasks = pool_alloc(p, (ji.ntasks + 1) * sizeof(*jp->tasks));
+    uint32_t t0 = only >= 0 ? (uint32_t)only : 0, t1 = only >= 0 ? (uint32_t)only + 1 : ji.ntasks;
+    for (uint32_t t = t0; jp->tasks && t < t1; t++) {
+        Cairn__TaskProvenance *tp = task_prov(p, d, job, t);
+        if (tp)
+            jp->tasks[jp->n_tasks++] = tp;
+    }
+    return p->oom ? -ENOMEM : 0;
+}
+
+static void prov_reply(sched_daemon_t *d, const client_req_t *rq, Cairn__JobProvenance *jp)
+{
+    Cairn__ProvenanceReply rep = CAIRN__PROVENANCE_REPLY__INIT;
+    rep.job = jp;
+    /* so that cairn rerun can tell whose code it would run */
+    rep.caller = (char *)rq->id.name;
+    clients_reply(d, rq->from, CAIRN_MSG_PROVENANCE_REPLY, &rep.base);
+}
+
+/* The provenance of a retired job, from its record (archive.h), read on
+ * the reader thread once the loop checked who asks. */
+typedef struct prov_job {
+    read_reply_t rr; /* first: the answer */
+    uint32_t job;
+    bool raw;
+    char task[256], caller[256];
+} prov_job_t;
+
+static void prov_work(const reader_stores_t *st, void *arg)
+{
+    prov_job_t *j = arg;
+    uint8_t *buf = NULL, *spec = NULL;
+    size_t len, slen;
+    cairn_error_t err = {{0}};
+    Cairn__JobProvenance *jp = NULL;
+    int rc = archive_get(st->archive, j->job, ARCHIVE_PROV, &buf, &len, &err);
+    if (rc == 0 &&
+        (j->raw || archive_get(st->archive, j->job, ARCHIVE_SPEC_MASKED, &spec, &slen, &err) == 0))
+        jp = cairn__job_provenance__unpack(NULL, len, buf);
+    free(buf);
+    if (!jp) {
+        if (rc == -ENOENT)
+            j->rr.code = CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND;
+        snprintf(j->rr.error, sizeof(j->rr.error),
+                 rc == -ENOENT ? "job %u ended before the history kept (--history-retention): "
+                                 "its record was dropped%.0s"
+                               : "job %u was retired and its record does not read: %s",
+                 j->job, err.text[0] ? err.text : "it does not decode");
+        free(spec);
+        return;
+    }
+    Cairn__TaskProvenance **all = jp->tasks;
+    size_t n = jp->n_tasks;
+    char *text = jp->spec_text;
+    if (j->task[0]) {
+        jp->n_tasks = 0;
+        for (size_t i = 0; i < n && !jp->n_tasks; i++)
+            if (!strcmp(all[i]->name, j->task)) {
+                jp->tasks = &all[i];
+                jp->n_tasks = 1;
+            }
+        if (!jp->n_tasks)
+            snprintf(j->rr.error, sizeof(j->rr.error), "job %u has no task '%s'", j->job, j->task);
+        if (!jp->n_tasks)
+            j->rr.code = CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND;
+    }
+    if (spec)
+        jp->spec_text = (char *)spec;
+    Cairn__ProvenanceReply rep = CAIRN__PROVENANCE_REPLY__INIT;
+    rep.job = jp;
+    rep.caller = j->caller;
+    if (!j->rr.error[0] && cairn_msg_encode(CAIRN_MSG_PROVENANCE_REPLY, &rep.base, &j->rr.reply,
+                                            &j->rr.reply_len, &err) < 0)
+        snprintf(j->rr.error, sizeof(j->rr.error), "%s", err.text);
+    jp->spec_text = text;
+    jp->tasks = all;
+    jp->n_tasks = n;
+    cairn__job_provenance__free_unpacked(jp, NULL);
+    free(spec);
+}
+
+static void prov_done(void *arg, bool aborted)
+{
+    clients_read_done(arg, aborted);
+    free(arg);
+}
+
+static void prov_retired(sched_daemon_t *d, const client_req_t *rq, uint32_t job,
+                         const Cairn__ProvenanceRequest *r)
+{
+    if (!clients_may_touch_job(d, rq, job, "read the provenance of"))
+        return;
+    prov_job_t *j = calloc(1, sizeof(*j));
+    if (!j) {
+        clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+        return;
+    }
+    *j = (prov_job_t){.rr = {.d = d, .to = *rq->from}, .job = job, .raw = r->raw_spec};
+    snprintf(j->task, sizeof(j->task), "%s", r->task ? r->task : "");
+    snprintf(j->caller, sizeof(j->caller), "%s", rq->id.name);
+    if (clients_read_later(d, rq->from, prov_work, prov_done, j) < 0)
+        prov_done(j, true);
+}
+
 void clients_provenance(sched_daemon_t *d, const client_req_t *rq,
                         const Cairn__ProvenanceRequest *r)
 {
@@ -383,6 +515,10 @@ void clients_provenance(sched_daemon_t *d, const client_req_t *rq,
         return;
     }
     uint32_t job = (uint32_t)r->job_id, only = 0;
+    if (sched_job_retired(d->core, job)) {
+        prov_retired(d, rq, job, r);
+        return;
+    }
     bool one = r->task && *r->task;
     if (one && sched_task_find(d->core, job, r->task, &only) < 0) {
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND, "job %u has no task '%s'",
@@ -392,41 +528,10 @@ void clients_provenance(sched_daemon_t *d, const client_req_t *rq,
     if (!clients_may_touch_job(d, rq, job, "read the provenance of"))
         return;
     frees_t p = {0};
-    sched_job_info_t ji;
-    sched_job_info(d->core, job, &ji);
-    Cairn__JobProvenance jp = CAIRN__JOB_PROVENANCE__INIT;
-    jp.format = PROV_FORMAT;
-    jp.job_id = job;
-    jp.name = (char *)(ji.name ? ji.name : "");
-    jp.submitter = (char *)(ji.user ? ji.user : "");
-    jp.seed = ji.seed;
-    jp.submit_time_ms = ji.submitted_ms;
-    jp.scheduler_version = CAIRN_VERSION;
-    jp.secret_pattern =
-        (char *)(d->cfg.secret_pattern ? d->cfg.secret_pattern : PROV_SECRET_PATTERN_DEFAULT);
-    jp.state = enum_word(&p, &cairn__job_state__descriptor, (int)view_job_state(&ji), "JOB_STATE_");
-    char *text = NULL, *sha = NULL;
-    cairn_error_t err = {{0}};
-    if (prov_get_spec(d->st->prov, job, &text, &sha, &err) < 0)
-        cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
-    jp.spec_text = clients_keep(&p, text ? text : strdup(""));
-    if (jp.spec_text && !r->raw_spec)
-        jp.spec_text = mask_spec(&p, d, job, ji.ntasks, jp.spec_text);
-    jp.spec_sha256 = clients_keep(&p, sha ? sha : strdup(""));
-    jp.tasks = pool_alloc(&p, (ji.ntasks + 1) * sizeof(*jp.tasks));
-    for (uint32_t t = one ? only : 0; jp.tasks && t < (one ? only + 1 : ji.ntasks); t++) {
-        Cairn__TaskProvenance *tp = task_prov(&p, d, job, t);
-        if (tp)
-            jp.tasks[jp.n_tasks++] = tp;
-    }
-    if (p.oom) {
+    Cairn__JobProvenance jp;
+    if (clients_prov_fill(d, job, one ? (int64_t)only : -1, r->raw_spec, &p, &jp, NULL) < 0)
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
-    } else {
-        Cairn__ProvenanceReply rep = CAIRN__PROVENANCE_REPLY__INIT;
-        rep.job = &jp;
-        /* so that cairn rerun can tell whose code it would run */
-        rep.caller = (char *)rq->id.name;
-        clients_reply(d, from, CAIRN_MSG_PROVENANCE_REPLY, &rep.base);
-    }
+    else
+        prov_reply(d, rq, &jp);
     clients_frees_fini(&p);
 }

@@ -38,6 +38,16 @@ void clients_reply_raw(sched_daemon_t *d, const cairn_peer_t *to, const uint8_t 
         cairn_log(d->log, CAIRN_LOG_WARN, "reply: %s", err.text);
 }
 
+void clients_read_done(read_reply_t *r, bool aborted)
+{
+    if (!aborted && r->code)
+        clients_error(r->d, &r->to, r->code, "%s", r->error);
+    else if (!aborted)
+        clients_reply_raw(r->d, &r->to, r->reply, r->reply_len, r->error);
+    free(r->reply);
+    r->reply = NULL;
+}
+
 int clients_read_later(sched_daemon_t *d, const cairn_peer_t *from, reader_work_f work,
                        reader_done_f done, void *arg)
 {

@@ -1,5 +1,6 @@
 /* Status and list requests: a job's summary and its tasks' attempts, a
  * page at a time; long polls on a job's end (waits.h). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,19 +210,18 @@ static Cairn__TaskStatus *task_msg(sched_daemon_t *d, uint32_t job, uint32_t t, 
 #define STATUS_PAGE_DEFAULT 2000
 #define STATUS_PAGE_MAX 10000
 
-static void status_reply(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job,
-                         const status_page_t *pg)
+void clients_status_fill(sched_daemon_t *d, uint32_t job, const status_page_t *pg,
+                         Cairn__JobStatusReply *rep, Cairn__JobSummary *sum, frees_t *f)
 {
-    frees_t f = {0};
-    Cairn__JobStatusReply rep = CAIRN__JOB_STATUS_REPLY__INIT;
-    Cairn__JobSummary sum;
     sched_job_info_t ji;
-    fill_summary(d, job, &sum, &ji);
-    fill_summary_details(d, job, &sum, &ji, &f);
-    rep.job = &sum;
+    fill_summary(d, job, sum, &ji);
+    fill_summary_details(d, job, sum, &ji, f);
+    rep->job = sum;
     uint32_t first = pg->offset < ji.ntasks ? pg->offset : ji.ntasks;
     uint32_t limit = pg->limit ? (pg->limit < STATUS_PAGE_MAX ? pg->limit : STATUS_PAGE_MAX)
                                : STATUS_PAGE_DEFAULT;
+    if (pg->limit == UINT32_MAX) /* every task (a retiring job's record) */
+        limit = ji.ntasks;
     uint32_t end = ji.ntasks - first > limit ? first + limit : ji.ntasks;
     uint32_t only;
     if (pg->task[0]) { /* one task by name */
@@ -231,19 +231,116 @@ static void status_reply(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job
             first = end = 0;
     }
     if (!pg->summary_only && end > first)
-        rep.tasks = clients_keep(&f, calloc(end - first + 1, sizeof(*rep.tasks)));
+        rep->tasks = clients_keep(f, calloc(end - first + 1, sizeof(*rep->tasks)));
     uint32_t explained = 0;
-    for (uint32_t t = first; rep.tasks && t < end; t++) {
-        Cairn__TaskStatus *ts = task_msg(d, job, t, explained < EXPLAIN_MAX, &f);
+    for (uint32_t t = first; rep->tasks && t < end; t++) {
+        Cairn__TaskStatus *ts = task_msg(d, job, t, explained < EXPLAIN_MAX, f);
         if (!ts)
             break;
         explained += ts->pending_detail != NULL;
-        rep.tasks[rep.n_tasks++] = ts;
+        rep->tasks[rep->n_tasks++] = ts;
     }
     if (!pg->summary_only && !pg->task[0] && end < ji.ntasks) {
+        rep->more = true;
+        rep->next_task_offset = end;
+    }
+}
+
+/* The status of a retired job, from its record (archive.h), read on the
+ * reader thread: the page the client asked for of the reply it would have
+ * had before. */
+typedef struct retired_job {
+    read_reply_t rr; /* first: the answer */
+    uint32_t job;
+    status_page_t page;
+} retired_job_t;
+
+static void retired_work(const reader_stores_t *st, void *arg)
+{
+    retired_job_t *j = arg;
+    const status_page_t *pg = &j->page;
+    uint8_t *buf;
+    size_t len;
+    cairn_error_t err = {{0}};
+    Cairn__JobStatusReply *all = NULL;
+    int rc = archive_get(st->archive, j->job, ARCHIVE_STATUS, &buf, &len, &err);
+    if (rc == 0) {
+        all = cairn__job_status_reply__unpack(NULL, len, buf);
+        free(buf);
+    }
+    if (rc == -ENOENT) {
+        j->rr.code = CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND;
+        snprintf(j->rr.error, sizeof(j->rr.error),
+                 "job %u ended before the history kept (--history-retention): its record was "
+                 "dropped",
+                 j->job);
+        return;
+    }
+    if (!all) {
+        snprintf(j->rr.error, sizeof(j->rr.error),
+                 "job %u was retired and its record does not read: %s", j->job,
+                 err.text[0] ? err.text : "it does not decode");
+        return;
+    }
+    uint32_t n = (uint32_t)all->n_tasks;
+    uint32_t first = pg->offset < n ? pg->offset : n;
+    uint32_t limit = pg->limit ? (pg->limit < STATUS_PAGE_MAX ? pg->limit : STATUS_PAGE_MAX)
+                               : STATUS_PAGE_DEFAULT;
+    uint32_t end = n - first > limit ? first + limit : n;
+    if (pg->task[0]) {
+        first = end = 0;
+        for (uint32_t t = 0; t < n; t++)
+            if (!strcmp(all->tasks[t]->name, pg->task)) {
+                first = t, end = t + 1;
+                break;
+            }
+    }
+    Cairn__JobStatusReply rep = CAIRN__JOB_STATUS_REPLY__INIT;
+    rep.job = all->job;
+    if (!pg->summary_only) {
+        rep.tasks = all->tasks + first;
+        rep.n_tasks = end - first;
+    }
+    if (!pg->summary_only && !pg->task[0] && end < n) {
         rep.more = true;
         rep.next_task_offset = end;
     }
+    if (cairn_msg_encode(CAIRN_MSG_JOB_STATUS_REPLY, &rep.base, &j->rr.reply, &j->rr.reply_len,
+                         &err) < 0)
+        snprintf(j->rr.error, sizeof(j->rr.error), "%s", err.text);
+    cairn__job_status_reply__free_unpacked(all, NULL);
+}
+
+static void retired_done(void *arg, bool aborted)
+{
+    clients_read_done(arg, aborted);
+    free(arg);
+}
+
+static void status_reply_retired(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job,
+                                 const status_page_t *pg)
+{
+    retired_job_t *j = calloc(1, sizeof(*j));
+    if (!j) {
+        clients_error(d, to, CAIRN__ERROR_CODE__ERROR_CODE_INTERNAL, "out of memory");
+        return;
+    }
+    *j = (retired_job_t){.rr = {.d = d, .to = *to}, .job = job, .page = *pg};
+    if (clients_read_later(d, to, retired_work, retired_done, j) < 0)
+        retired_done(j, true);
+}
+
+static void status_reply(sched_daemon_t *d, const cairn_peer_t *to, uint32_t job,
+                         const status_page_t *pg)
+{
+    if (sched_job_retired(d->core, job)) {
+        status_reply_retired(d, to, job, pg);
+        return;
+    }
+    frees_t f = {0};
+    Cairn__JobStatusReply rep = CAIRN__JOB_STATUS_REPLY__INIT;
+    Cairn__JobSummary sum;
+    clients_status_fill(d, job, pg, &rep, &sum, &f);
     clients_reply(d, to, CAIRN_MSG_JOB_STATUS_REPLY, &rep.base);
     clients_frees_fini(&f);
 }
@@ -263,7 +360,7 @@ void clients_status(sched_daemon_t *d, const client_req_t *rq, const Cairn__JobS
         .summary_only = r->summary_only, .offset = r->task_offset, .limit = r->task_limit};
     snprintf(pg.task, sizeof(pg.task), "%s", r->task ? r->task : "");
     uint32_t ms = r->wait_ms < JOB_WAIT_MAX_MS ? r->wait_ms : JOB_WAIT_MAX_MS;
-    if (r->wait_ms == 0 || sched_job_done(d->core, job) ||
+    if (r->wait_ms == 0 || clients_job_done(d, job) ||
         waits_job_add(d->waits, job, &pg, from, (int64_t)uv_now(d->loop) + ms) < 0) {
         status_reply(d, from, job, &pg);
         return;
@@ -274,7 +371,7 @@ void clients_status(sched_daemon_t *d, const client_req_t *rq, const Cairn__JobS
 bool clients_job_done(void *arg, uint32_t job)
 {
     sched_daemon_t *d = arg;
-    return sched_job_done(d->core, job);
+    return sched_job_done(d->core, job) || sched_job_retired(d->core, job);
 }
 
 void clients_answer_wait(void *arg, const job_wait_t *w)
@@ -282,33 +379,83 @@ void clients_answer_wait(void *arg, const job_wait_t *w)
     status_reply(arg, &w->client, w->job, &w->page);
 }
 
+/* The listing's candidates: summaries newest first, from the core (live
+ * jobs) and from the records of retired ones, merged by id. */
+typedef struct list_acc {
+    Cairn__JobSummary **v;
+    uint32_t n, max;
+} list_acc_t;
+
+static int retired_row(uint32_t job, const uint8_t *summary, size_t len, void *arg)
+{
+    (void)job;
+    list_acc_t *a = arg;
+    Cairn__JobSummary *s = cairn__job_summary__unpack(NULL, len, summary);
+    if (s && a->n < a->max)
+        a->v[a->n++] = s;
+    else if (s)
+        cairn__job_summary__free_unpacked(s, NULL);
+    return a->n >= a->max;
+}
+
 void clients_list(sched_daemon_t *d, const client_req_t *rq, const Cairn__ListJobsRequest *r)
 {
     uint32_t limit =
         r->limit && r->limit < d->cfg.max_jobs_listed ? r->limit : d->cfg.max_jobs_listed;
-    uint32_t njobs = sched_job_count(d->core);
+    uint32_t njobs = sched_job_count(d->core), first = sched_job_first(d->core);
+    if (r->before_job && r->before_job <= njobs) /* a later page */
+        njobs = (uint32_t)r->before_job - 1;
     frees_t f = {0};
     Cairn__ListJobsReply rep = CAIRN__LIST_JOBS_REPLY__INIT;
     rep.jobs = clients_keep(&f, calloc(limit + 1, sizeof(*rep.jobs)));
     Cairn__JobSummary *sums = clients_keep(&f, calloc(limit + 1, sizeof(*sums)));
-    for (uint32_t job = njobs; rep.jobs && sums && job >= 1; job--) {
-        sched_job_info_t ji;
-        Cairn__JobSummary *s = &sums[rep.n_jobs];
-        fill_summary(d, job, s, &ji);
-        bool want = r->n_states == 0;
-        for (size_t k = 0; k < r->n_states && !want; k++)
-            want = r->states[k] == s->state;
-        if (r->submitter && *r->submitter && strcmp(r->submitter, ji.user) != 0)
-            want = false;
-        if (!want)
-            continue;
+    list_acc_t old = {.v = clients_keep(&f, calloc(limit + 1, sizeof(*old.v))), .max = limit + 1};
+    uint32_t states = 0;
+    for (size_t k = 0; k < r->n_states; k++)
+        if (r->states[k] >= 0 && r->states[k] < 32)
+            states |= 1u << r->states[k];
+    cairn_error_t err = {{0}};
+    if (old.v && sched_retired_count(d->core, NULL) > 0 &&
+        archive_list(d->st->archive, njobs + 1, r->since_ms, states, r->submitter, limit + 1,
+                     retired_row, &old, &err) < 0)
+        cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
+    uint32_t o = 0, nsum = 0, job = njobs;
+    while (rep.jobs && sums) {
+        while (job >= first && job >= 1 && sched_job_retired(d->core, job))
+            job--;
+        uint32_t live = job >= first && job >= 1 ? job : 0;
+        uint32_t next_old = o < old.n ? (uint32_t)old.v[o]->job_id : 0;
+        if (!live && !next_old)
+            break;
+        Cairn__JobSummary *s;
+        if (next_old > live) {
+            s = old.v[o++];
+        } else {
+            sched_job_info_t ji;
+            s = &sums[nsum];
+            fill_summary(d, live, s, &ji);
+            job--;
+            bool want = r->n_states == 0;
+            for (size_t k = 0; k < r->n_states && !want; k++)
+                want = r->states[k] == s->state;
+            if (r->submitter && *r->submitter && strcmp(r->submitter, ji.user) != 0)
+                want = false;
+            if (ji.submitted_ms < r->since_ms)
+                want = false;
+            if (!want)
+                continue;
+            if (rep.n_jobs < limit)
+                fill_summary_details(d, live, s, &ji, &f);
+            nsum++;
+        }
         if (rep.n_jobs == limit) {
             rep.truncated = true;
             break;
         }
-        fill_summary_details(d, job, s, &ji, &f);
         rep.jobs[rep.n_jobs++] = s;
     }
     clients_reply(d, rq->from, CAIRN_MSG_LIST_JOBS_REPLY, &rep.base);
+    for (uint32_t i = 0; i < old.n; i++)
+        cairn__job_summary__free_unpacked(old.v[i], NULL);
     clients_frees_fini(&f);
 }

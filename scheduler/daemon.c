@@ -37,6 +37,8 @@ void sched_daemon_config_init(sched_daemon_config_t *cfg)
     cfg->usage_retention_ms = USAGE_RETENTION_DEFAULT_MS;
     cfg->snapshot_every = SCHED_SNAPSHOT_EVERY_DEFAULT;
     cfg->snapshot_interval_ms = SCHED_SNAPSHOT_INTERVAL_DEFAULT_MS;
+    cfg->keep_finished_ms = 10 * 60000;
+    cfg->history_retention_ms = 365LL * 86400000;
 }
 
 /* Every sample interval: the census (usage.h); every 120th, compaction. */
@@ -268,7 +270,11 @@ static bool commit_can_wait(sched_daemon_t *d)
 static int load_beside(sched_daemon_t *d, cairn_error_t *err)
 {
     int rc = nodes_load_seqs(d->nodes, d->core, d->st->journal, err);
-    return rc < 0 ? rc : history_load_cursor(d->st->history, sched_ended_count(d->core), err);
+    if (rc == 0)
+        rc = history_load_cursor(d->st->history, sched_ended_count(d->core), err);
+    if (rc == 0 && sched_job_first(d->core) > 1) /* retired jobs' hits are in their records */
+        cache_hits_forget(d->st->cache, retain_attempt_gone, d->core);
+    return rc;
 }
 
 /* The commit failed (or a write of the batch did): roll back, tell the
@@ -313,6 +319,11 @@ static void check_cb(uv_check_t *h)
         batch_fail(d, serr.text);
     }
     records_flush(d);
+    if (d->retain.due && !d->batch.failed) {
+        d->retain.due = retain_pass(d);
+        if (d->retain.due) /* more wait: the next iteration, without blocking */
+            batch_touch(d);
+    }
     journal_t *j = d->st->journal;
     if ((journal_pending(j) || d->batch.degraded) && !commit_can_wait(d)) {
         d->batch.urgent = false;
@@ -337,6 +348,14 @@ static void check_cb(uv_check_t *h)
         d->batch.busy = false;
         uv_idle_stop(&d->h.idle);
     }
+}
+
+/* Look for jobs to retire (retain.h) in the next check phase. */
+static void retain_cb(uv_timer_t *t)
+{
+    sched_daemon_t *d = t->data;
+    d->retain.due = true;
+    batch_touch(d);
 }
 
 static void wake_cb(uv_timer_t *t)
@@ -552,8 +571,8 @@ static void handles_init(sched_daemon_t *d)
     daemon_loop_t *h = &d->h;
     uv_check_init(d->loop, &h->check);
     uv_idle_init(d->loop, &h->idle);
-    uv_timer_t *timers[] = {&h->heartbeat, &h->wake,    &h->commit,
-                            &h->census,    &h->metrics, &h->watch};
+    uv_timer_t *timers[] = {&h->heartbeat, &h->wake,  &h->commit, &h->census,
+                            &h->metrics,   &h->watch, &h->retain};
     for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
         uv_timer_init(d->loop, timers[i]);
         timers[i]->data = d;
@@ -565,10 +584,10 @@ static void handles_init(sched_daemon_t *d)
 static void handles_close(sched_daemon_t *d)
 {
     daemon_loop_t *h = &d->h;
-    uv_handle_t *all[] = {(uv_handle_t *)&h->check,     (uv_handle_t *)&h->idle,
-                          (uv_handle_t *)&h->heartbeat, (uv_handle_t *)&h->wake,
-                          (uv_handle_t *)&h->commit,    (uv_handle_t *)&h->census,
-                          (uv_handle_t *)&h->metrics,   (uv_handle_t *)&h->watch};
+    uv_handle_t *all[] = {
+        (uv_handle_t *)&h->check,   (uv_handle_t *)&h->idle,   (uv_handle_t *)&h->heartbeat,
+        (uv_handle_t *)&h->wake,    (uv_handle_t *)&h->commit, (uv_handle_t *)&h->census,
+        (uv_handle_t *)&h->metrics, (uv_handle_t *)&h->watch,  (uv_handle_t *)&h->retain};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         uv_close(all[i], handle_closed);
 }
@@ -653,6 +672,11 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, cairn
     uint64_t sample =
         (uint64_t)(cfg->sample_interval_ms > 0 ? cfg->sample_interval_ms : USAGE_SAMPLE_DEFAULT_MS);
     uv_timer_start(&d->h.census, census_cb, sample, sample);
+    /* retirement: often enough that --keep-finished 0 is "at once" to a
+     * person, rarely enough that an idle loop does not notice */
+    uint64_t keep = (uint64_t)d->cfg.keep_finished_ms / 4;
+    keep = keep < 100 ? 100 : keep > 1000 ? 1000 : keep;
+    uv_timer_start(&d->h.retain, retain_cb, keep, keep);
     cairn_log(log, CAIRN_LOG_INFO,
               "state %s: %llu journal entries, %u nodes, %u jobs; workers on %s, "
               "clients on %s",

@@ -64,6 +64,10 @@ typedef struct sched_daemon_config {
      * (0: not by count), or this long after the last (0: not by time) */
     uint64_t snapshot_every;
     int64_t snapshot_interval_ms;
+    /* an ended job leaves the core this long after its last task ended
+     * (0: at once), answered from history after that (retain.c) */
+    int64_t keep_finished_ms;
+    int64_t history_retention_ms; /* history rows that ended longer ago are dropped */
 } sched_daemon_config_t;
 
 /* Defaults of --snapshot-every and --snapshot-interval. */

@@ -21,6 +21,7 @@
 #include "scheduler/nodes.h"
 #include "scheduler/outbox.h"
 #include "scheduler/reader.h"
+#include "scheduler/retain.h"
 #include "scheduler/stores.h"
 #include "scheduler/waits.h"
 #include "scheduler/watchdog.h"
@@ -60,7 +61,7 @@ typedef struct batch {
 typedef struct daemon_loop {
     uv_check_t check; /* after each poll: the pass, the commit, the sends */
     uv_idle_t idle;   /* runs while work waits */
-    uv_timer_t heartbeat, wake, commit, census, metrics, watch;
+    uv_timer_t heartbeat, wake, commit, census, metrics, watch, retain;
     int open; /* handles not closed yet */
     uint64_t census_ticks;
     uint64_t last_tick_ms; /* the heartbeat timer's last run (loop time) */
@@ -85,7 +86,8 @@ struct sched_daemon {
     daemon_loop_t h;
     daemon_stats_t stats;
     metrics_t *metrics;
-    int64_t started_ms; /* listening time */
+    int64_t started_ms;    /* listening time */
+    retain_state_t retain; /* ended jobs leave the core (retain.h) */
     /* the newest snapshot (snapshots.h): the entry it covers, when it was
      * taken, its size and what writing it cost the loop */
     struct {
@@ -134,6 +136,17 @@ void dispatch_cancel(sched_daemon_t *d, uint64_t attempt);
  * replica). */
 int dispatch_read_log(sched_daemon_t *d, uint64_t attempt, uint32_t rank, int stream,
                       uint64_t offset, uint32_t max, const cairn_peer_t *client);
+/* Where a log is: an attempt's replica rank, on node, of job's task
+ * (the worker finds logs of an earlier run of itself by these). */
+typedef struct log_source {
+    uint64_t attempt;
+    uint32_t rank, node, job;
+    const char *task;
+} log_source_t;
+/* Ask src's node for a piece of its log (dispatch_read_log without the
+ * core: a retired job's attempt): 0, or -ENOMEM. */
+int dispatch_read_log_at(sched_daemon_t *d, const log_source_t *src, int stream, uint64_t offset,
+                         uint32_t max, const cairn_peer_t *client);
 /* A LogChunk: the answer to the waiting ReadLog it names, if it comes
  * from the connection that was asked, for the attempt that was asked. */
 void dispatch_log_chunk(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__LogChunk *c);

@@ -187,7 +187,20 @@ int dispatch_read_log(sched_daemon_t *d, uint64_t attempt, uint32_t rank, int st
     sched_attempt_info_t ai;
     if (sched_attempt_get(d->core, attempt, &ai) < 0 || rank >= ai.nreplicas)
         return -ENOENT;
-    uint32_t node = ai.allocs[rank].node;
+    log_source_t src = {.attempt = attempt,
+                        .rank = rank,
+                        .node = ai.allocs[rank].node,
+                        .job = ai.job,
+                        .task = sched_task_name(d->core, ai.job, ai.task)};
+    return dispatch_read_log_at(d, &src, stream, offset, max, client);
+}
+
+int dispatch_read_log_at(sched_daemon_t *d, const log_source_t *src, int stream, uint64_t offset,
+                         uint32_t max, const cairn_peer_t *client)
+{
+    uint64_t attempt = src->attempt;
+    uint32_t rank = src->rank;
+    uint32_t node = src->node;
     node_link_t *l = nodes_link(d->nodes, d->core, node);
     if (!l || !l->pipe) {
         char why[256];
@@ -212,8 +225,8 @@ int dispatch_read_log(sched_daemon_t *d, uint64_t attempt, uint32_t rank, int st
     m.offset = offset;
     m.max_bytes = max;
     m.request_id = id;
-    m.job_id = ai.job;
-    m.task_name = (char *)sched_task_name(d->core, ai.job, ai.task);
+    m.job_id = src->job;
+    m.task_name = (char *)src->task;
     cairn_peer_t to = cairn_peer_pipe((nng_pipe){.id = l->pipe});
     cairn_error_t err = {{0}};
     log_wait_t w = {.request_id = id,

@@ -7,7 +7,7 @@
 
 struct history {
     journal_t *j;
-    sqlite3_stmt *put, *page;
+    sqlite3_stmt *put, *page, *drop;
     /* the daemon's: the index (in the core's list of ended attempts) of
      * the next to record; whether every one before it has its record */
     size_t cursor;
@@ -33,7 +33,14 @@ int history_open(journal_t *j, history_t **out, cairn_error_t *err)
         sqlite3_prepare_v2(db,
                            "SELECT record FROM history WHERE (attempt, rank) > (?, ?) AND"
                            " end_ms >= ? AND placed_ms < ? ORDER BY attempt, rank LIMIT ?",
-                           -1, &h->page, NULL) != SQLITE_OK) {
+                           -1, &h->page, NULL) != SQLITE_OK ||
+        (!journal_readonly(j) &&
+         (sqlite3_exec(db, "CREATE INDEX IF NOT EXISTS history_end ON history (end_ms);", NULL,
+                       NULL, NULL) != SQLITE_OK ||
+          sqlite3_prepare_v2(db,
+                             "DELETE FROM history WHERE (attempt, rank) IN (SELECT attempt, rank"
+                             " FROM history WHERE end_ms < ? ORDER BY end_ms LIMIT ?)",
+                             -1, &h->drop, NULL) != SQLITE_OK))) {
         int rc = journal_sql_error(h->j, err, "history", "open");
         history_close(h);
         return rc;
@@ -48,6 +55,7 @@ void history_close(history_t *h)
         return;
     sqlite3_finalize(h->put);
     sqlite3_finalize(h->page);
+    sqlite3_finalize(h->drop);
     free(h);
 }
 
@@ -154,4 +162,35 @@ int history_mark_complete(history_t *h, cairn_error_t *err)
     if (rc == 0)
         h->complete = true;
     return rc;
+}
+
+int history_drop_before(history_t *h, int64_t until_ms, uint32_t max, cairn_error_t *err)
+{
+    int rc = journal_begin(h->j, err);
+    if (rc < 0)
+        return rc;
+    /* the provenance kept of those attempts goes with them (provenance.h) */
+    static const char *const with[] = {
+        "DELETE FROM prov_start WHERE attempt IN (SELECT attempt FROM history WHERE end_ms < ?"
+        " ORDER BY end_ms LIMIT ?)",
+        "DELETE FROM prov_end WHERE attempt IN (SELECT attempt FROM history WHERE end_ms < ?"
+        " ORDER BY end_ms LIMIT ?)"};
+    for (size_t i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(journal_db(h->j), with[i], -1, &st, NULL) != SQLITE_OK)
+            return journal_sql_error(h->j, err, "history", "drop provenance");
+        sqlite3_bind_int64(st, 1, until_ms);
+        sqlite3_bind_int64(st, 2, max);
+        int s = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (s != SQLITE_DONE)
+            return journal_sql_error(h->j, err, "history", "drop provenance");
+    }
+    sqlite3_bind_int64(h->drop, 1, until_ms);
+    sqlite3_bind_int64(h->drop, 2, max);
+    int s = sqlite3_step(h->drop);
+    sqlite3_reset(h->drop);
+    if (s != SQLITE_DONE)
+        return journal_sql_error(h->j, err, "history", "drop");
+    return sqlite3_changes(journal_db(h->j));
 }

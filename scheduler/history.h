@@ -52,4 +52,9 @@ int history_page(history_t *h, int64_t since_ms, int64_t until_ms, uint64_t afte
                  uint32_t after_rank, uint32_t max, history_row_f cb, void *arg,
                  cairn_error_t *err);
 
+/* Drop at most max records of attempts that ended before until_ms
+ * (--history-retention), and their provenance (prov_start, prov_end), in
+ * the open transaction: how many records went. */
+int history_drop_before(history_t *h, int64_t until_ms, uint32_t max, cairn_error_t *err);
+
 #endif

@@ -58,6 +58,11 @@ static void usage(FILE *f)
         "      --snapshot-interval T   write one when T passed since the last (0: not by\n"
         "                              time) [10m]; a start loads the newest snapshot and\n"
         "                              replays the entries after it\n"
+        "      --keep-finished T       an ended job leaves memory this long after it ended\n"
+        "                              (0: at once); every read then answers from history\n"
+        "                              [10m]\n"
+        "      --history-retention T   history of jobs that ended longer ago is dropped\n"
+        "                              [365d]\n"
         "      --secret-env PATTERNS   env names whose values provenance masks: comma-\n"
         "                              separated globs, any case [" PROV_SECRET_PATTERN_DEFAULT
         "]\n"
@@ -112,6 +117,8 @@ enum {
     OPT_SECRET_ENV,
     OPT_SAMPLE_INTERVAL,
     OPT_USAGE_RETENTION,
+    OPT_KEEP_FINISHED,
+    OPT_HISTORY_RETENTION,
     OPT_ANON_WRITES,
     OPT_NO_PREFETCH,
     OPT_JOIN_KEY,
@@ -144,6 +151,8 @@ static const struct option opts[] = {
     {"secret-env", required_argument, NULL, OPT_SECRET_ENV},
     {"sample-interval", required_argument, NULL, OPT_SAMPLE_INTERVAL},
     {"usage-retention", required_argument, NULL, OPT_USAGE_RETENTION},
+    {"keep-finished", required_argument, NULL, OPT_KEEP_FINISHED},
+    {"history-retention", required_argument, NULL, OPT_HISTORY_RETENTION},
     {"allow-anonymous-writes", no_argument, NULL, OPT_ANON_WRITES},
     {"allow-any-node-name", no_argument, NULL, OPT_ANY_NODE_NAME},
     {"snapshot-every", required_argument, NULL, OPT_SNAPSHOT_EVERY},
@@ -305,6 +314,14 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
             return -1;
         }
         o->cfg.heartbeat_rate = (uint32_t)v;
+        return 0;
+    case OPT_KEEP_FINISHED:
+    case OPT_HISTORY_RETENTION:
+        if (parse_duration(arg, &ms) < 0 || (c == OPT_HISTORY_RETENTION && ms == 0)) {
+            snprintf(why, n, "invalid duration '%s'", arg);
+            return -1;
+        }
+        *(c == OPT_KEEP_FINISHED ? &o->cfg.keep_finished_ms : &o->cfg.history_retention_ms) = ms;
         return 0;
     case OPT_HB_INTERVAL:
     case OPT_HB_TIMEOUT:

@@ -94,6 +94,7 @@ static void stores_close(reader_t *r)
 {
     history_close(r->st.history);
     prov_close(r->st.prov);
+    archive_close(r->st.archive);
     usage_close(r->st.usage);
     audit_close(r->st.audit);
     timeline_close(r->st.timeline);
@@ -125,7 +126,8 @@ int reader_open(uv_loop_t *loop, const char *path, reader_t **out, cairn_error_t
         (rc = prov_open(r->j, &r->st.prov, err)) < 0 ||
         (rc = usage_open(r->j, &r->st.usage, err)) < 0 ||
         (rc = audit_open(r->j, &r->st.audit, err)) < 0 ||
-        (rc = timeline_open(r->j, &r->st.timeline, err)) < 0)
+        (rc = timeline_open(r->j, &r->st.timeline, err)) < 0 ||
+        (rc = archive_open(r->j, &r->st.archive, err)) < 0)
         goto fail;
     if (uv_async_init(loop, &r->async, async_cb) < 0) {
         rc = errcode(err, -ENOMEM, "reader: cannot make its wake-up handle");

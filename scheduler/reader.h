@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "scheduler/archive.h"
 #include "scheduler/audit.h"
 #include "scheduler/history.h"
 #include "scheduler/provenance.h"
@@ -30,6 +31,7 @@ typedef struct reader_stores {
     usage_t *usage;
     audit_t *audit;
     timeline_t *timeline;
+    archive_t *archive;
 } reader_stores_t;
 
 /* On the reader thread. */

@@ -25,11 +25,15 @@ void status_render(sched_daemon_t *d, char **prom, char **json)
 {
     uint64_t tasks[8] = {0}, nodes[4] = {0}, gpus_total = 0, gpus_free = 0, cores_total = 0,
              cores_free = 0, queued = 0;
-    uint32_t njobs = sched_job_count(d->core), jobs_done = 0;
-    for (uint32_t j = 1; j <= njobs; j++) {
+    uint32_t njobs = sched_job_count(d->core), jobs_done = 0, live = 0;
+    /* retired jobs (retain.c) count by their tasks' final states */
+    uint32_t retired = sched_retired_count(d->core, tasks);
+    jobs_done += retired;
+    for (uint32_t j = sched_job_first(d->core); j >= 1 && j <= njobs; j++) {
         sched_job_info_t ji;
         if (sched_job_info(d->core, j, &ji) < 0)
             continue;
+        live++;
         for (int s = 0; s < 8; s++)
             tasks[s] += ji.count[s];
         /* queued on a node behind another (prefetch): placed, not running */
@@ -67,6 +71,13 @@ void status_render(sched_daemon_t *d, char **prom, char **json)
         "# HELP cairn_jobs Jobs by whether all their tasks ended.\n# TYPE cairn_jobs gauge\n"
         "cairn_jobs{state=\"active\"} %u\ncairn_jobs{state=\"ended\"} %u\n",
         njobs - jobs_done, jobs_done);
+    cairn_buf_printf(&b,
+                     "# HELP cairn_jobs_in_memory Jobs the scheduler holds in memory (the others "
+                     "ended and were retired to history, --keep-finished).\n"
+                     "# TYPE cairn_jobs_in_memory gauge\ncairn_jobs_in_memory %u\n"
+                     "# HELP cairn_jobs_retired Jobs retired to history.\n"
+                     "# TYPE cairn_jobs_retired gauge\ncairn_jobs_retired %u\n",
+                     live, retired);
     cairn_buf_printf(&b, "# HELP cairn_nodes Nodes by state.\n# TYPE cairn_nodes gauge\n");
     for (int s = 0; s < 4; s++)
         cairn_buf_printf(&b, "cairn_nodes{state=\"%s\"} %llu\n",
@@ -122,10 +133,11 @@ void status_render(sched_daemon_t *d, char **prom, char **json)
         }
     }
     json_t *doc = json_pack(
-        "{s:I, s:I, s:o, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:I, s:I, s:b}", "jobs",
-        (json_int_t)njobs, "jobs_ended", (json_int_t)jobs_done, "tasks", by_state, "nodes", "up",
-        (json_int_t)nodes[0], "draining", (json_int_t)nodes[1], "down", (json_int_t)nodes[2],
-        "returning", (json_int_t)nodes[3], "gpus", "total", (json_int_t)gpus_total, "free",
+        "{s:I, s:I, s:I, s:I, s:o, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:I, s:I, s:b}", "jobs",
+        (json_int_t)njobs, "jobs_ended", (json_int_t)jobs_done, "jobs_in_memory", (json_int_t)live,
+        "jobs_retired", (json_int_t)retired, "tasks", by_state, "nodes", "up", (json_int_t)nodes[0],
+        "draining", (json_int_t)nodes[1], "down", (json_int_t)nodes[2], "returning",
+        (json_int_t)nodes[3], "gpus", "total", (json_int_t)gpus_total, "free",
         (json_int_t)gpus_free, "placements", (json_int_t)d->stats.placements, "journal_entries",
         (json_int_t)journal_count(d->st->journal), "degraded", d->batch.degraded);
     *json = cairn_json_text(doc, CAIRN_JSON_LINE);

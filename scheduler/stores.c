@@ -16,7 +16,8 @@ int stores_open(const char *path, stores_t **out, cairn_error_t *err)
         (rc = cache_open(s->journal, &s->cache, err)) < 0 ||
         (rc = usage_open(s->journal, &s->usage, err)) < 0 ||
         (rc = history_open(s->journal, &s->history, err)) < 0 ||
-        (rc = timeline_open(s->journal, &s->timeline, err)) < 0) {
+        (rc = timeline_open(s->journal, &s->timeline, err)) < 0 ||
+        (rc = archive_open(s->journal, &s->archive, err)) < 0) {
         stores_close(s);
         return rc;
     }
@@ -34,6 +35,7 @@ void stores_close(stores_t *s)
     usage_close(s->usage);
     history_close(s->history);
     timeline_close(s->timeline);
+    archive_close(s->archive);
     journal_close(s->journal);
     free(s);
 }

@@ -4,6 +4,7 @@
 #ifndef CAIRN_SCHEDULER_STORES_H
 #define CAIRN_SCHEDULER_STORES_H
 
+#include "scheduler/archive.h"
 #include "scheduler/audit.h"
 #include "scheduler/cache.h"
 #include "scheduler/history.h"
@@ -21,6 +22,7 @@ typedef struct stores {
     history_t *history; /* ended attempts' records (history.h) */
     /* nodes' presence over time (timeline.h) */
     timeline_t *timeline;
+    archive_t *archive; /* retired jobs (archive.h) */
 } stores_t;
 
 /* Open (creating) the database at path and every store in it. */
