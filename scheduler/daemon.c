@@ -189,6 +189,8 @@ static int load_state(sched_daemon_t *d, cairn_error_t *err)
  * core goes into the commit that makes the newest entry durable; older
  * snapshots and entries are pruned with it. The ended attempts the history
  * has recorded are forgotten first, so the snapshot does not carry them. */
+#define SNAPSHOT_DEFER_MAX 64
+
 static void snapshot_maybe(sched_daemon_t *d)
 {
     journal_t *j = d->st->journal;
@@ -199,6 +201,15 @@ static void snapshot_maybe(sched_daemon_t *d)
         d->cfg.snapshot_interval_ms > 0 && now - d->snap.at_ms >= d->cfg.snapshot_interval_ms;
     if (head <= d->snap.seq || !(by_count || by_time) || d->batch.failed)
         return;
+    /* writing a snapshot of a large state takes a while (a 100,000-task
+     * state: about 0.2 s): a due one waits for a commit that answers no
+     * client, so a submit's acknowledgement does not wait for it, up to
+     * SNAPSHOT_DEFER_MAX commits in a row */
+    if (outbox_clients(d->out) > 0 && d->snap.deferred < SNAPSHOT_DEFER_MAX) {
+        d->snap.deferred++;
+        return;
+    }
+    d->snap.deferred = 0;
     sched_ended_trim(d->core, history_cursor(d->st->history));
     cairn_error_t err = {{0}};
     uint64_t t0 = uv_hrtime();

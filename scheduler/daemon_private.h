@@ -95,6 +95,7 @@ struct sched_daemon {
         int64_t at_ms;
         size_t bytes;
         double save_ms;
+        uint32_t deferred; /* commits in a row it waited for (snapshot_maybe) */
     } snap;
 };
 

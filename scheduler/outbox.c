@@ -39,6 +39,11 @@ struct outbox {
     size_t npeers, peers_cap;
 };
 
+size_t outbox_clients(const outbox_t *ob)
+{
+    return ob->npeers;
+}
+
 int outbox_create(journal_t *j, cairn_log_t *log, outbox_t **out)
 {
     outbox_t *ob = calloc(1, sizeof(*ob));

@@ -41,6 +41,9 @@ void outbox_to_client(outbox_t *ob, const cairn_peer_t *to, cairn_msg_type_t typ
 void outbox_to_worker(outbox_t *ob, const cairn_peer_t *to, cairn_msg_type_t type,
                       const ProtobufCMessage *msg, bool lazy);
 
+/* How many clients the batch answers (their replies wait for its commit). */
+size_t outbox_clients(const outbox_t *ob);
+
 /* Deliver attempt to node (UINT32_MAX: to each of its nodes), or signal
  * it to stop, once the batch is committed: 0 or -ENOMEM. */
 int outbox_assign(outbox_t *ob, uint64_t attempt, uint32_t node);
