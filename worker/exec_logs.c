@@ -404,6 +404,17 @@ static int file_reuse(exec_logs_t *L, uid_t uid, gid_t gid, log_file_t **out)
             i--;
             continue;
         }
+        /* a process of its user may have kept a way to it that no lease
+         * sees (an O_PATH descriptor): one that has changed since it was
+         * given back (a link, content, owner) is never handed out again */
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_size != 0 ||
+            st.st_uid != uid || st.st_gid != gid) {
+            close(fd);
+            L->nfree--;
+            file_stray(e);
+            continue;
+        }
         if (e->mode != LOG_FILE_MODE && fchmod(fd, LOG_FILE_MODE) < 0) {
             close(fd);
             continue;

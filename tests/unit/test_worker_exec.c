@@ -2066,6 +2066,44 @@ LEAK_TEST(exec, a_task_without_output_makes_no_file)
     fx_fini(&f);
 }
 
+/* A free file of the pool that was changed while free (here a hard link
+ * to it, as a process of its user that kept an O_PATH descriptor could
+ * make) is never handed to a task again: the next task's output does not
+ * reach the link. */
+LEAK_TEST(exec, a_pool_file_linked_while_free_is_not_reused)
+{
+    struct fx f;
+    char pool[4200], from[4600], kept[4200];
+    fx_init(&f);
+    const exec_result_t *r = run_sh(&f, 80, "true"); /* both files back in the pool */
+    cr_assert(!r->start_failed, "%s", r->error);
+    snprintf(pool, sizeof(pool), "%s/logs/.pool", f.dir);
+    DIR *d = opendir(pool);
+    cr_assert_not_null(d);
+    int linked = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        snprintf(from, sizeof(from), "%s/%s", pool, de->d_name);
+        snprintf(kept, sizeof(kept), "%s/kept-%d", f.dir, linked++);
+        cr_assert_eq(link(from, kept), 0, "%s: %s", from, strerror(errno));
+    }
+    closedir(d);
+    cr_assert_eq(linked, 2, "two free files in the pool");
+    r = run_sh(&f, 81, "echo out; echo err >&2");
+    cr_assert(!r->start_failed, "%s", r->error);
+    for (int i = 0; i < linked; i++) {
+        struct stat st;
+        snprintf(kept, sizeof(kept), "%s/kept-%d", f.dir, i);
+        cr_assert_eq(stat(kept, &st), 0);
+        cr_expect_eq(st.st_size, 0, "the task wrote into a file linked from %s", kept);
+    }
+    char *text = read_log(&f, 81, 1);
+    cr_expect_str_eq(text, "out\n");
+    free(text);
+    fx_fini(&f);
+}
+
 /* A reader (`cairn logs --follow`) that opened a running task's log
  * before it wrote anything reads what it writes later, and the log
  * keeps its content when it gets its name at the end. */
