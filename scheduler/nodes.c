@@ -205,8 +205,7 @@ int64_t nodes_silence_limit(const node_link_t *l, int64_t interval_ms, int64_t t
 {
     if (interval_ms <= 0 || l->every_ms <= interval_ms)
         return timeout_ms;
-    return timeout_ms / interval_ms * l->every_ms +
-           timeout_ms % interval_ms * l->every_ms / interval_ms;
+    return timeout_ms * l->every_ms / interval_ms; /* milliseconds: far from overflowing */
 }
 
 uint32_t nodes_unbind(nodes_t *n, node_link_t *l)
