@@ -163,12 +163,17 @@ oom:
     return SCHED_ENOMEM;
 }
 
-/* Priority desc, then job id asc, then task index asc. */
+/* Priority desc, then the account's fair-tree rank (the last pass's),
+ * then job id asc, then task index asc. */
 bool task_before(const sched_t *s, task_ref_t a, task_ref_t b)
 {
-    (void)s;
     if (a.prio != b.prio)
         return a.prio > b.prio;
+    if (a.acct != b.acct) {
+        uint32_t ra = acct_rank(s, a.acct), rb = acct_rank(s, b.acct);
+        if (ra != rb)
+            return ra < rb;
+    }
     if (a.job != b.job)
         return a.job < b.job;
     return a.task < b.task;
@@ -246,12 +251,14 @@ static void level_heap_pop(prio_level_t *l)
     l->heap_len = (uint32_t)n;
 }
 
-static prio_level_t *level_get(task_class_t *c, int32_t prio)
+/* Levels in order of priority (highest first), then account id. */
+static prio_level_t *level_get(task_class_t *c, int32_t prio, uint32_t acct)
 {
     uint32_t i = 0;
-    while (i < c->nlevels && c->levels[i].prio > prio)
+    while (i < c->nlevels &&
+           (c->levels[i].prio > prio || (c->levels[i].prio == prio && c->levels[i].acct < acct)))
         i++;
-    if (i < c->nlevels && c->levels[i].prio == prio)
+    if (i < c->nlevels && c->levels[i].prio == prio && c->levels[i].acct == acct)
         return &c->levels[i];
     if (CAIRN_GROW(c->levels, c->levels_cap, c->nlevels + 1) < 0)
         return NULL;
@@ -259,6 +266,7 @@ static prio_level_t *level_get(task_class_t *c, int32_t prio)
     c->nlevels++;
     memset(&c->levels[i], 0, sizeof(prio_level_t));
     c->levels[i].prio = prio;
+    c->levels[i].acct = acct;
     return &c->levels[i];
 }
 
@@ -275,7 +283,8 @@ static void activate(sched_t *s, task_class_t *c)
 void class_heap_push(sched_t *s, task_class_t *c, task_ref_t r)
 {
     r.prio = task_at(s, r)->priority;
-    prio_level_t *l = level_get(c, r.prio);
+    r.acct = job_at(s, r.job)->account;
+    prio_level_t *l = level_get(c, r.prio, r.acct);
     if (!l)
         return; /* the task stays unqueued */
     if (l->head == l->len || ref_after(r, l->fifo[l->len - 1])) {
@@ -298,11 +307,18 @@ void class_heap_push(sched_t *s, task_class_t *c, task_ref_t r)
     activate(s, c);
 }
 
-/* Head of the class's queue, dropping stale entries. */
-bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r)
+/* Head of the class's queue, dropping stale entries: of the highest
+ * priority that has one, the first of its accounts' heads in fair-tree
+ * order (task_before). With limits, levels whose account (or an ancestor)
+ * is at a limit for this class are passed over: their tasks wait, and
+ * hold no one else back. */
+bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r, bool limits)
 {
+    bool found = false;
     for (uint32_t i = 0; i < c->nlevels; i++) {
         prio_level_t *l = &c->levels[i];
+        if (found && l->prio != r->prio)
+            break;
         while (l->head < l->len && !task_eligible(s, l->fifo[l->head]))
             l->head++;
         while (l->heap_len > 0 && !task_eligible(s, l->heap[0]))
@@ -310,10 +326,15 @@ bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r)
         bool f = l->head<l->len, h = l->heap_len> 0;
         if (!f && !h)
             continue;
-        *r = f && (!h || ref_after(l->heap[0], l->fifo[l->head])) ? l->fifo[l->head] : l->heap[0];
-        return true;
+        if (limits && !acct_fits(s, l->acct, c))
+            continue;
+        task_ref_t x =
+            f && (!h || ref_after(l->heap[0], l->fifo[l->head])) ? l->fifo[l->head] : l->heap[0];
+        if (!found || task_before(s, x, *r))
+            *r = x;
+        found = true;
     }
-    return false;
+    return found;
 }
 
 /* --- retry heap: tasks waiting out a backoff ---------------------------- */
