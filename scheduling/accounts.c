@@ -57,7 +57,8 @@ static uint64_t usage_at(const sched_t *s, const sched_account_t *a, int64_t now
     if (dt <= 0)
         return a->usage;
     unsigned __int128 add = (unsigned __int128)a->rate * (uint64_t)dt;
-    return sat_add(decay(a->usage, dt, half_life(s)), add > UINT64_MAX ? UINT64_MAX : (uint64_t)add);
+    return sat_add(decay(a->usage, dt, half_life(s)),
+                   add > UINT64_MAX ? UINT64_MAX : (uint64_t)add);
 }
 
 static void advance(sched_t *s, sched_account_t *a, int64_t now_ms)
@@ -250,8 +251,7 @@ static const task_class_t *attempt_class(const sched_t *s, const sched_attempt_t
     return &s->classes[j->tasks[at->task].cls];
 }
 
-static void rate_change(sched_t *s, uint32_t acct, const task_class_t *c, int sign,
-                        int64_t now_ms)
+static void rate_change(sched_t *s, uint32_t acct, const task_class_t *c, int sign, int64_t now_ms)
 {
     sched_account_t *a = &s->accts[acct];
     advance(s, a, now_ms);
@@ -263,9 +263,8 @@ void acct_attempt(sched_t *s, const sched_attempt_t *at, int sign, bool holding,
 {
     uint32_t acct;
     const task_class_t *c = attempt_class(s, at, &acct);
-    sched_account_t one = {.held_gpus = c->gpus * c->replicas,
-                           .held_cpus = c->cpus * c->replicas,
-                           .held_running = 1};
+    sched_account_t one = {
+        .held_gpus = c->gpus * c->replicas, .held_cpus = c->cpus * c->replicas, .held_running = 1};
     held_move(s, acct, &one, sign);
     if (holding)
         rate_change(s, acct, c, sign, now_ms);
@@ -352,10 +351,11 @@ int sched_account_ranks(const sched_t *s, int64_t now_ms, uint32_t *out)
     for (size_t i = 0; i < n; i++)
         if (!s->accts[i].deleted) {
             const sched_account_t *a = &s->accts[i];
-            v[m++] = (fs_node_t){.id = (uint32_t)i,
-                                 .parent = a->parent == SCHED_ACCOUNT_NONE ? (uint32_t)n : a->parent,
-                                 .share = a->share,
-                                 .usage = tree[i]};
+            v[m++] =
+                (fs_node_t){.id = (uint32_t)i,
+                            .parent = a->parent == SCHED_ACCOUNT_NONE ? (uint32_t)n : a->parent,
+                            .share = a->share,
+                            .usage = tree[i]};
         }
     qsort(v, m, sizeof(*v), fs_cmp);
     for (size_t i = 0; i <= n; i++)

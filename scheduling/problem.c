@@ -84,9 +84,8 @@ void sched_problem_path(const sched_problem_t *p, char *buf, size_t n)
                                                    : "");
         return;
     }
-    const char *f = (unsigned)p->field < SCHED_FIELD_COUNT && field_path[p->field]
-                        ? field_path[p->field]
-                        : "";
+    const char *f =
+        (unsigned)p->field < SCHED_FIELD_COUNT && field_path[p->field] ? field_path[p->field] : "";
     size_t fl = strlen(f);
     if (fl == 0)
         snprintf(buf, n, "tasks[%lld]", (long long)p->task);

@@ -374,6 +374,11 @@ typedef struct sched_census_class {
     uint32_t waiting;      /* replicas of ready tasks */
     uint32_t gpus_wanted;
     uint32_t idle_cpu_mem, idle_split, idle_model, idle_other;
+    /* of waiting: replicas of tasks whose account (or an ancestor) is at
+     * a limit (sched.h: accounts), and the free GPUs they could use but
+     * wait on that limit for (not in the other idle counts) */
+    uint32_t limited;
+    uint32_t idle_limit;
 } sched_census_class_t;
 
 typedef struct sched_census {

@@ -154,8 +154,8 @@ typedef struct prio_level {
 typedef struct task_ref {
     uint32_t job, task;
     uint32_t acct; /* the job's account */
-    uint32_t gen; /* the task's attempt count when queued; stale entries differ */
-    int32_t prio; /* copy of the task's priority: heap compares touch no task */
+    uint32_t gen;  /* the task's attempt count when queued; stale entries differ */
+    int32_t prio;  /* copy of the task's priority: heap compares touch no task */
 } task_ref_t;
 
 typedef struct sched_task {

@@ -416,8 +416,7 @@ static void check_account(const sched_t *s, const sched_job_spec_t *spec, sched_
             if (prio > s->accts[q].max_priority) {
                 problem_add(p, at(i, SCHED_FIELD_PRIORITY, 0),
                             "task %s: priority %d is above the cap of account %s: %d",
-                            spec->tasks[i].name, prio, s->accts[q].name,
-                            s->accts[q].max_priority);
+                            spec->tasks[i].name, prio, s->accts[q].name, s->accts[q].max_priority);
                 break;
             }
     }
