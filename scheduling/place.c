@@ -530,6 +530,18 @@ int sched_place(sched_t *s, int64_t now_ms, sched_place_f cb, void *arg)
         uint32_t cid = p.h[0];
         task_class_t *c = &s->classes[cid];
         task_ref_t r = p.head[cid];
+        if (s->naccts > 1 && !acct_fits(s, r.acct, c)) {
+            /* its account reached a limit in this pass: another account's
+             * task of the class, if one may run, else the class is done */
+            if (class_heap_peek(s, c, &p.head[cid], true)) {
+                pass_sift_down(&p, 0);
+                continue;
+            }
+            p.h[0] = p.h[--p.n];
+            if (p.n)
+                pass_sift_down(&p, 0);
+            continue;
+        }
         rc = try_place(s, c, r, now_ms, cb, arg);
         if (rc < 0)
             break;
