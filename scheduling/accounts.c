@@ -388,7 +388,10 @@ int acct_rank_update(sched_t *s, int64_t now_ms)
         return 0; /* only default: every rank 0 */
     if (CAIRN_GROW(s->acct_rank, s->acct_rank_cap, s->naccts) < 0)
         return SCHED_ENOMEM;
-    return sched_account_ranks(s, now_ms, s->acct_rank);
+    int rc = sched_account_ranks(s, now_ms, s->acct_rank);
+    if (rc == 0)
+        class_levels_sort(s);
+    return rc;
 }
 
 /* --- queries ------------------------------------------------------------- */

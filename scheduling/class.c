@@ -251,15 +251,15 @@ static void level_heap_pop(prio_level_t *l)
     l->heap_len = (uint32_t)n;
 }
 
-/* Levels in order of priority (highest first), then account id. */
+/* Levels in order of priority (highest first); within one priority in
+ * the fair-tree order of their accounts as of the last pass
+ * (class_levels_sort), a new one last. */
 static prio_level_t *level_get(task_class_t *c, int32_t prio, uint32_t acct)
 {
     uint32_t i = 0;
-    while (i < c->nlevels &&
-           (c->levels[i].prio > prio || (c->levels[i].prio == prio && c->levels[i].acct < acct)))
-        i++;
-    if (i < c->nlevels && c->levels[i].prio == prio && c->levels[i].acct == acct)
-        return &c->levels[i];
+    for (; i < c->nlevels && c->levels[i].prio >= prio; i++)
+        if (c->levels[i].prio == prio && c->levels[i].acct == acct)
+            return &c->levels[i];
     if (CAIRN_GROW(c->levels, c->levels_cap, c->nlevels + 1) < 0)
         return NULL;
     memmove(&c->levels[i + 1], &c->levels[i], (c->nlevels - i) * sizeof(prio_level_t));
@@ -268,6 +268,31 @@ static prio_level_t *level_get(task_class_t *c, int32_t prio, uint32_t acct)
     c->levels[i].prio = prio;
     c->levels[i].acct = acct;
     return &c->levels[i];
+}
+
+static bool level_before(const sched_t *s, const prio_level_t *a, const prio_level_t *b)
+{
+    if (a->prio != b->prio)
+        return a->prio > b->prio;
+    uint32_t ra = acct_rank(s, a->acct), rb = acct_rank(s, b->acct);
+    return ra != rb ? ra < rb : a->acct < b->acct;
+}
+
+/* Insertion sort: the order changes little from one pass to the next. */
+void class_levels_sort(sched_t *s)
+{
+    for (size_t k = 0; k < s->nactive; k++) {
+        task_class_t *c = &s->classes[s->active[k]];
+        for (uint32_t i = 1; i < c->nlevels; i++) {
+            if (!level_before(s, &c->levels[i], &c->levels[i - 1]))
+                continue;
+            prio_level_t x = c->levels[i];
+            uint32_t j = i;
+            for (; j > 0 && level_before(s, &x, &c->levels[j - 1]); j--)
+                c->levels[j] = c->levels[j - 1];
+            c->levels[j] = x;
+        }
+    }
 }
 
 static void activate(sched_t *s, task_class_t *c)
@@ -307,18 +332,16 @@ void class_heap_push(sched_t *s, task_class_t *c, task_ref_t r)
     activate(s, c);
 }
 
-/* Head of the class's queue, dropping stale entries: of the highest
- * priority that has one, the first of its accounts' heads in fair-tree
- * order (task_before). With limits, levels whose account (or an ancestor)
- * is at a limit for this class are passed over: their tasks wait, and
- * hold no one else back. */
+/* Head of the class's queue, dropping stale entries: the head of the first
+ * level that has one, the levels being in priority order and, within one
+ * priority, in the fair-tree order of their accounts (class_levels_sort,
+ * at the start of each pass: ranks are unique, so the first is the best).
+ * With limits, levels whose account (or an ancestor) is at a limit for
+ * this class are passed over: their tasks wait, and hold no one back. */
 bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r, bool limits)
 {
-    bool found = false;
     for (uint32_t i = 0; i < c->nlevels; i++) {
         prio_level_t *l = &c->levels[i];
-        if (found && l->prio != r->prio)
-            break;
         while (l->head < l->len && !task_eligible(s, l->fifo[l->head]))
             l->head++;
         while (l->heap_len > 0 && !task_eligible(s, l->heap[0]))
@@ -328,13 +351,10 @@ bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r, bool limits)
             continue;
         if (limits && !acct_fits(s, l->acct, c))
             continue;
-        task_ref_t x =
-            f && (!h || ref_after(l->heap[0], l->fifo[l->head])) ? l->fifo[l->head] : l->heap[0];
-        if (!found || task_before(s, x, *r))
-            *r = x;
-        found = true;
+        *r = f && (!h || ref_after(l->heap[0], l->fifo[l->head])) ? l->fifo[l->head] : l->heap[0];
+        return true;
     }
-    return found;
+    return false;
 }
 
 /* --- retry heap: tasks waiting out a backoff ---------------------------- */

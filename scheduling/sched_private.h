@@ -442,6 +442,9 @@ uint64_t class_hash(const task_class_t *c);
 bool class_equal(const task_class_t *a, const task_class_t *b);
 bool task_before(const sched_t *s, task_ref_t a, task_ref_t b);
 void class_heap_push(sched_t *s, task_class_t *c, task_ref_t r);
+/* Order each active class's levels by priority, then the accounts' ranks
+ * (after acct_rank_update: once per pass). */
+void class_levels_sort(sched_t *s);
 /* limits: pass over accounts at a limit (class.c) */
 bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r, bool limits);
 void retry_heap_push(sched_t *s, task_ref_t r);

@@ -507,8 +507,7 @@ static bool load_level(rd_t *r, const sched_t *s, task_class_t *c)
     prio_level_t *l = &c->levels[c->nlevels];
     l->prio = (int32_t)g32(r);
     l->acct = g32(r);
-    const prio_level_t *prev = c->nlevels ? &c->levels[c->nlevels - 1] : NULL;
-    if (prev && (l->prio > prev->prio || (l->prio == prev->prio && l->acct <= prev->acct)))
+    if (c->nlevels && l->prio > c->levels[c->nlevels - 1].prio)
         return fail(r, "priority levels out of order");
     if (l->acct >= s->naccts)
         return fail(r, "a queue's account is not there");
