@@ -291,14 +291,8 @@ void acct_rebuild(sched_t *s)
         const sched_attempt_t *at = s->attempts.slot[i];
         if (!at || !at->running)
             continue;
-        uint32_t acct;
-        const task_class_t *c = attempt_class(s, at, &acct);
-        sched_account_t one = {.held_gpus = c->gpus * c->replicas,
-                               .held_cpus = c->cpus * c->replicas,
-                               .held_running = 1};
-        held_move(s, acct, &one, 1);
-        if (!at->queued)
-            s->accts[acct].rate += ((uint64_t)c->gpus * gpu_weight(s) + c->cpus) * c->replicas;
+        /* usage is as saved: a time before it changes nothing */
+        acct_attempt(s, at, 1, !at->queued, INT64_MIN);
     }
 }
 
