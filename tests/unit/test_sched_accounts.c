@@ -75,17 +75,29 @@ static uint32_t gpus_of(sched_t *s, const char *account)
 
 /* --- two accounts, equal shares, one 8-GPU node --------------------------- */
 
-/* Attempt ids of one pass's placements. */
+/* Attempt ids of one pass's placements; after each (applied already) no
+ * account holds more GPUs than its limit. */
 typedef struct placed {
+    sched_t *s;
     uint64_t ids[64];
     int n;
 } placed_t;
+
+static void limits_hold(sched_t *s)
+{
+    for (uint32_t a = 0; a < sched_account_count(s); a++) {
+        sched_account_info_t ai;
+        cr_assert_eq(sched_account_get(s, a, 0, &ai), 0);
+        cr_assert_leq(ai.gpus, ai.max_gpus, "account %s holds %u GPUs", ai.name, ai.gpus);
+    }
+}
 
 static void placed_cb(const sched_event_t *ev, void *arg)
 {
     placed_t *p = arg;
     cr_assert_lt(p->n, 64);
     p->ids[p->n++] = ev->u.place.attempt;
+    limits_hold(p->s);
 }
 
 typedef struct run {
@@ -139,8 +151,9 @@ LEAK_TEST(accounts, equal_shares_split_the_gpus)
             cr_assert_eq(fx_finish(s, NULL, runs[i].id, SCHED_END_EXIT, 0, now), 0);
             runs[i] = runs[--nrun];
             events++;
+            limits_hold(s);
         }
-        placed_t pl = {0};
+        placed_t pl = {.s = s};
         cr_assert_geq(sched_place(s, now, placed_cb, &pl), 0);
         for (int k = 0; k < pl.n; k++) {
             uint64_t id = pl.ids[k];
@@ -153,12 +166,12 @@ LEAK_TEST(accounts, equal_shares_split_the_gpus)
             sched_event_t ev = {.type = SCHED_EV_START, .time_ms = now};
             ev.u.start.attempt = id;
             cr_assert_eq(sched_apply(s, &ev, NULL), 0);
+            limits_hold(s);
             runs[nrun++] = (run_t){
                 .id = id, .acct = acct, .end = now + 60000 + (int64_t)(fx_rand(&rng) % 60000)};
             events++;
         }
-        /* sampled after every event of this step: no account over its limit,
-         * counted from the attempts themselves and by the core */
+        /* and after the step, counted from the attempts themselves too */
         uint32_t held[2] = {0, 0};
         for (int i = 0; i < nrun; i++)
             held[runs[i].acct]++;
