@@ -38,7 +38,11 @@ static uint64_t decay(uint64_t u, int64_t dt, int64_t h)
     if (whole >= 64)
         return 0;
     u >>= whole;
-    uint64_t frac = (uint64_t)(((unsigned __int128)(uint64_t)(dt % h) << 16) / (uint64_t)h);
+    uint64_t rest = (uint64_t)(dt % h), frac;
+    if (h < ((int64_t)1 << 47)) /* the shift fits 64 bits: no 128-bit division */
+        frac = (rest << 16) / (uint64_t)h;
+    else
+        frac = (uint64_t)(((unsigned __int128)rest << 16) / (uint64_t)h);
     for (int i = 0; i < 16 && u; i++)
         if (frac & (1u << (15 - i)))
             u = (uint64_t)(((unsigned __int128)u * half_pow[i]) >> 32);

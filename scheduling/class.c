@@ -278,11 +278,25 @@ static bool level_before(const sched_t *s, const prio_level_t *a, const prio_lev
     return ra != rb ? ra < rb : a->acct < b->acct;
 }
 
-/* Insertion sort: the order changes little from one pass to the next. */
+/* Empty levels go (each account that ever had a task of the class would
+ * leave one, for every peek to walk past); the rest are put in order by
+ * an insertion sort: the order changes little from one pass to the next.
+ * The order is total, so it does not depend on what was there before. */
 void class_levels_sort(sched_t *s)
 {
     for (size_t k = 0; k < s->nactive; k++) {
         task_class_t *c = &s->classes[s->active[k]];
+        uint32_t keep = 0;
+        for (uint32_t i = 0; i < c->nlevels; i++) {
+            prio_level_t *l = &c->levels[i];
+            if (l->head == l->len && l->heap_len == 0) {
+                free(l->fifo);
+                free(l->heap);
+                continue;
+            }
+            c->levels[keep++] = *l;
+        }
+        c->nlevels = keep;
         for (uint32_t i = 1; i < c->nlevels; i++) {
             if (!level_before(s, &c->levels[i], &c->levels[i - 1]))
                 continue;
