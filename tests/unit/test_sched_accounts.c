@@ -476,3 +476,62 @@ LEAK_TEST(accounts, priority_cap_refused_at_submit)
     cr_expect_eq(sched_apply(s, &ev, &err), 0);
     sched_destroy(s);
 }
+
+/* The fair tree: siblings by share relative to usage, level by level, an
+ * account before its children; a pass serves them in that order. */
+LEAK_TEST(accounts, fair_tree_ranks_level_by_level)
+{
+    sched_config_t cfg = {.max_reservations = 1, .fs_half_life_ms = INT64_MAX / 2};
+    sched_t *s = sched_create(&cfg);
+    fx_node_t n;
+    fx_node_init(&n, "n0", 2, 16, 8, 4, "H100", 80 * GiB, 256 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &n), 0);
+    cr_assert_eq(account_set(s, NULL, "research", NULL, 3, SCHED_UNLIMITED, 0), 0); /* 1 */
+    cr_assert_eq(account_set(s, NULL, "ops", NULL, 1, SCHED_UNLIMITED, 0), 0);      /* 2 */
+    cr_assert_eq(account_set(s, NULL, "vision", "research", 1, SCHED_UNLIMITED, 0), 0);
+    cr_assert_eq(account_set(s, NULL, "nlp", "research", 1, SCHED_UNLIMITED, 0), 0);
+    /* usage: vision 2 GPUs, nlp 1, ops 2, each for one second (a GPU-ms
+     * and its core: 17) */
+    many_t *v = calloc(1, sizeof(*v)), *l = calloc(1, sizeof(*l)), *o = calloc(1, sizeof(*o));
+    many_init(v, "v", 2, 1, 1, "vision");
+    many_init(l, "l", 1, 1, 1, "nlp");
+    many_init(o, "o", 2, 1, 1, "ops");
+    cr_assert_eq(fx_submit(s, NULL, &v->job, 0), 0);
+    cr_assert_eq(fx_submit(s, NULL, &l->job, 0), 0);
+    cr_assert_eq(fx_submit(s, NULL, &o->job, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 5);
+    for (uint64_t a = 1; a <= 5; a++)
+        cr_assert_eq(fx_finish(s, NULL, a, SCHED_END_EXIT, 0, 1000), 0);
+    sched_account_info_t ai;
+    cr_assert_eq(sched_account_get(s, 1, 1000, &ai), 0);
+    cr_expect_eq(ai.usage, 0);
+    cr_expect_eq(ai.usage_tree, 51000);
+    /* top level: default (no usage), then research (3 x 34000 > 1 x 51000),
+     * then ops; within research nlp (17000) before vision (34000) */
+    uint32_t rank[5];
+    cr_assert_eq(sched_account_ranks(s, 1000, rank), 0);
+    cr_expect(rank[0] == 0 && rank[1] == 1 && rank[4] == 2 && rank[3] == 3 && rank[2] == 4,
+              "ranks %u %u %u %u %u", rank[0], rank[1], rank[2], rank[3], rank[4]);
+    /* one GPU free for three accounts' tasks: nlp's gets it */
+    many_t *fill = calloc(1, sizeof(*fill));
+    many_init(fill, "f", 7, 1, 1, NULL);
+    cr_assert_eq(fx_submit(s, NULL, &fill->job, 1000), 0);
+    cr_assert_eq(fx_place(s, NULL, 1000, &pass), 7);
+    many_t *v2 = calloc(1, sizeof(*v2)), *o2 = calloc(1, sizeof(*o2)), *l2 = calloc(1, sizeof(*l2));
+    many_init(v2, "v", 1, 1, 1, "vision");
+    many_init(o2, "o", 1, 1, 1, "ops");
+    many_init(l2, "l", 1, 1, 1, "nlp");
+    cr_assert_eq(fx_submit(s, NULL, &v2->job, 1000), 0);
+    cr_assert_eq(fx_submit(s, NULL, &o2->job, 1000), 0);
+    cr_assert_eq(fx_submit(s, NULL, &l2->job, 1000), 0);
+    cr_assert_eq(fx_place(s, NULL, 1000, &pass), 1);
+    cr_expect(strncmp(pass.buf, "job7 l0 ", 8) == 0, "%s", pass.buf);
+    free(v);
+    free(l);
+    free(o);
+    free(fill);
+    free(v2);
+    free(o2);
+    free(l2);
+    sched_destroy(s);
+}
