@@ -104,6 +104,9 @@ int journal_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64
     Cairn__JCancel can = CAIRN__JCANCEL__INIT;
     Cairn__JRetire ret = CAIRN__JRETIRE__INIT;
     Cairn__JNodeRemove rm = CAIRN__JNODE_REMOVE__INIT;
+    Cairn__JAccountSet as = CAIRN__JACCOUNT_SET__INIT;
+    Cairn__JAccountDelete ad = CAIRN__JACCOUNT_DELETE__INIT;
+    const sched_account_spec_t *a = &ev->u.account_set;
     e.time_ms = ev->time_ms;
     switch (ev->type) {
     case SCHED_EV_NODE_ADD:
@@ -122,6 +125,7 @@ int journal_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64
             return -EINVAL;
         sub.job = (Cairn__JobSpec *)js;
         sub.seed = seed;
+        sub.account = (char *)(ev->u.submit.account ? ev->u.submit.account : "");
         e.event_case = CAIRN__JOURNAL_ENTRY__EVENT_SUBMIT;
         e.submit = &sub;
         break;
@@ -153,6 +157,22 @@ int journal_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64
         rm.node = ev->u.node_remove.node;
         e.event_case = CAIRN__JOURNAL_ENTRY__EVENT_NODE_REMOVE;
         e.node_remove = &rm;
+        break;
+    case SCHED_EV_ACCOUNT_SET:
+        as.name = (char *)(a->name ? a->name : "");
+        as.parent = (char *)(a->parent ? a->parent : "");
+        as.share = a->share;
+        as.max_gpus = a->max_gpus;
+        as.max_cpus = a->max_cpus;
+        as.max_running = a->max_running;
+        as.max_priority = a->max_priority;
+        e.event_case = CAIRN__JOURNAL_ENTRY__EVENT_ACCOUNT_SET;
+        e.account_set = &as;
+        break;
+    case SCHED_EV_ACCOUNT_DELETE:
+        ad.name = (char *)(ev->u.account_delete.name ? ev->u.account_delete.name : "");
+        e.event_case = CAIRN__JOURNAL_ENTRY__EVENT_ACCOUNT_DELETE;
+        e.account_delete = &ad;
         break;
     default:
         return -EINVAL;
@@ -220,6 +240,7 @@ int journal_event_unpack(const uint8_t *buf, size_t len, sched_event_t *ev, jour
         }
         ev->type = SCHED_EV_JOB_SUBMIT;
         ev->u.submit = *jobspec_core(h->job);
+        ev->u.submit.account = e->submit->account; /* held by h->entry */
         if (js)
             *js = e->submit->job;
         return 0;
@@ -267,6 +288,22 @@ int journal_event_unpack(const uint8_t *buf, size_t len, sched_event_t *ev, jour
     case CAIRN__JOURNAL_ENTRY__EVENT_NODE_REMOVE:
         ev->type = SCHED_EV_NODE_REMOVE;
         ev->u.node_remove.node = e->node_remove->node;
+        return 0;
+    case CAIRN__JOURNAL_ENTRY__EVENT_ACCOUNT_SET: {
+        const Cairn__JAccountSet *a = e->account_set;
+        ev->type = SCHED_EV_ACCOUNT_SET;
+        ev->u.account_set = (sched_account_spec_t){.name = a->name, /* held by h->entry */
+                                                   .parent = a->parent,
+                                                   .share = a->share,
+                                                   .max_gpus = a->max_gpus,
+                                                   .max_cpus = a->max_cpus,
+                                                   .max_running = a->max_running,
+                                                   .max_priority = a->max_priority};
+        return 0;
+    }
+    case CAIRN__JOURNAL_ENTRY__EVENT_ACCOUNT_DELETE:
+        ev->type = SCHED_EV_ACCOUNT_DELETE;
+        ev->u.account_delete.name = e->account_delete->name;
         return 0;
     default:
         return errcode(err, -EBADMSG, "journal entry has no event");

@@ -204,6 +204,7 @@ int attempt_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
             cluster_alloc_take(s, &at->allocs[i]);
     }
     place_explain(s, at);
+    acct_attempt(s, at, 1, !at->queued, ev->time_ms);
     at->prev = t->attempt;
     t->attempts++;
     t->attempt = at->id;
@@ -285,6 +286,7 @@ static void successor_go(sched_t *s, sched_attempt_t *at, sched_end_t end, int64
     }
     q->queued = 0;
     cluster_alloc_take(s, &q->allocs[0]);
+    acct_attempt_holds(s, q, now_ms);
 }
 
 /* Fold an attempt's run time into its class's running average (1/8 weight
@@ -304,6 +306,7 @@ void attempt_end(sched_t *s, sched_attempt_t *at, sched_end_t end, int code, int
 {
     if (!at->queued && at->started_ms && end == SCHED_END_EXIT)
         class_note_run(s, at, now_ms);
+    acct_attempt(s, at, -1, !at->queued, now_ms);
     if (at->queued) {
         /* it held nothing: the one queued behind it moves up the line */
         sched_attempt_t *pred = attempt_at(s, at->after);

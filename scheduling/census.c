@@ -13,15 +13,20 @@ static int cls_cmp(const void *a, const void *b)
 int sched_census(const sched_t *s, sched_census_t *out)
 {
     memset(out, 0, sizeof(*out));
-    uint32_t *waiting = calloc(s->nclasses + 1, sizeof(uint32_t));
+    uint32_t *waiting = calloc(2 * (s->nclasses + 1), sizeof(uint32_t));
     if (!waiting)
         return SCHED_ENOMEM;
+    uint32_t *limited = waiting + s->nclasses + 1;
     for (size_t i = s->jobs.off; i < s->jobs.len; i++) {
         const sched_job_t *j = s->jobs.slot[i]; /* NULL: retired */
         for (uint32_t t = 0; j && t < j->ntasks; t++) {
             const sched_task_t *task = &j->tasks[t];
-            if (task->state == SCHED_TASK_READY && task->cls < s->nclasses)
-                waiting[task->cls] += task->replicas ? task->replicas : 1;
+            if (task->state != SCHED_TASK_READY || task->cls >= s->nclasses)
+                continue;
+            uint32_t nr = task->replicas ? task->replicas : 1;
+            waiting[task->cls] += nr;
+            if (!acct_fits(s, j->account, &s->classes[task->cls]))
+                limited[task->cls] += nr;
         }
     }
     for (size_t i = 0; i < s->nnodes; i++) {
@@ -53,6 +58,7 @@ int sched_census(const sched_t *s, sched_census_t *out)
         cc->gpu_model = k->gpu_model;
         cc->waiting = waiting[c];
         cc->gpus_wanted = waiting[c] * k->gpus;
+        cc->limited = limited[c];
         if (!k->gpus)
             continue;
         /* free GPUs on up nodes, by why this class cannot use them */
@@ -74,7 +80,10 @@ int sched_census(const sched_t *s, sched_census_t *out)
             else if (n->free_cores < k->cpus || n->mem_free < k->memory)
                 blocked += elig;
         }
-        uint32_t want = cc->gpus_wanted;
+        /* what tasks at an account limit want is theirs to wait for: the
+         * other reasons are about the rest */
+        uint32_t want_lim = limited[c] * k->gpus;
+        uint32_t want = cc->gpus_wanted - want_lim;
         cc->idle_cpu_mem = blocked < want ? blocked : want;
         want -= cc->idle_cpu_mem;
         /* split matters when the free GPUs would have been enough together */
@@ -84,6 +93,8 @@ int sched_census(const sched_t *s, sched_census_t *out)
         want -= cc->idle_model;
         uint32_t rest = usable - cc->idle_cpu_mem - cc->idle_split;
         cc->idle_other = rest < want ? rest : want; /* reserved, priority, gangs */
+        rest -= cc->idle_other;
+        cc->idle_limit = rest < want_lim ? rest : want_lim;
     }
     free(waiting);
     if (out->nclasses > 1)

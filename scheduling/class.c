@@ -163,12 +163,17 @@ oom:
     return SCHED_ENOMEM;
 }
 
-/* Priority desc, then job id asc, then task index asc. */
+/* Priority desc, then the account's fair-tree rank (the last pass's),
+ * then job id asc, then task index asc. */
 bool task_before(const sched_t *s, task_ref_t a, task_ref_t b)
 {
-    (void)s;
     if (a.prio != b.prio)
         return a.prio > b.prio;
+    if (a.acct != b.acct) {
+        uint32_t ra = acct_rank(s, a.acct), rb = acct_rank(s, b.acct);
+        if (ra != rb)
+            return ra < rb;
+    }
     if (a.job != b.job)
         return a.job < b.job;
     return a.task < b.task;
@@ -246,20 +251,62 @@ static void level_heap_pop(prio_level_t *l)
     l->heap_len = (uint32_t)n;
 }
 
-static prio_level_t *level_get(task_class_t *c, int32_t prio)
+/* Levels in order of priority (highest first); within one priority in
+ * the fair-tree order of their accounts as of the last pass
+ * (class_levels_sort), a new one last. */
+static prio_level_t *level_get(task_class_t *c, int32_t prio, uint32_t acct)
 {
     uint32_t i = 0;
-    while (i < c->nlevels && c->levels[i].prio > prio)
-        i++;
-    if (i < c->nlevels && c->levels[i].prio == prio)
-        return &c->levels[i];
+    for (; i < c->nlevels && c->levels[i].prio >= prio; i++)
+        if (c->levels[i].prio == prio && c->levels[i].acct == acct)
+            return &c->levels[i];
     if (CAIRN_GROW(c->levels, c->levels_cap, c->nlevels + 1) < 0)
         return NULL;
     memmove(&c->levels[i + 1], &c->levels[i], (c->nlevels - i) * sizeof(prio_level_t));
     c->nlevels++;
     memset(&c->levels[i], 0, sizeof(prio_level_t));
     c->levels[i].prio = prio;
+    c->levels[i].acct = acct;
     return &c->levels[i];
+}
+
+static bool level_before(const sched_t *s, const prio_level_t *a, const prio_level_t *b)
+{
+    if (a->prio != b->prio)
+        return a->prio > b->prio;
+    uint32_t ra = acct_rank(s, a->acct), rb = acct_rank(s, b->acct);
+    return ra != rb ? ra < rb : a->acct < b->acct;
+}
+
+/* Empty levels go (each account that ever had a task of the class would
+ * leave one, for every peek to walk past); the rest are put in order by
+ * an insertion sort: the order changes little from one pass to the next.
+ * The order is total, so it does not depend on what was there before. */
+void class_levels_sort(sched_t *s)
+{
+    for (size_t k = 0; k < s->nactive; k++) {
+        task_class_t *c = &s->classes[s->active[k]];
+        uint32_t keep = 0;
+        for (uint32_t i = 0; i < c->nlevels; i++) {
+            prio_level_t *l = &c->levels[i];
+            if (l->head == l->len && l->heap_len == 0) {
+                free(l->fifo);
+                free(l->heap);
+                continue;
+            }
+            c->levels[keep++] = *l;
+        }
+        c->nlevels = keep;
+        for (uint32_t i = 1; i < c->nlevels; i++) {
+            if (!level_before(s, &c->levels[i], &c->levels[i - 1]))
+                continue;
+            prio_level_t x = c->levels[i];
+            uint32_t j = i;
+            for (; j > 0 && level_before(s, &x, &c->levels[j - 1]); j--)
+                c->levels[j] = c->levels[j - 1];
+            c->levels[j] = x;
+        }
+    }
 }
 
 static void activate(sched_t *s, task_class_t *c)
@@ -275,7 +322,8 @@ static void activate(sched_t *s, task_class_t *c)
 void class_heap_push(sched_t *s, task_class_t *c, task_ref_t r)
 {
     r.prio = task_at(s, r)->priority;
-    prio_level_t *l = level_get(c, r.prio);
+    r.acct = job_at(s, r.job)->account;
+    prio_level_t *l = level_get(c, r.prio, r.acct);
     if (!l)
         return; /* the task stays unqueued */
     if (l->head == l->len || ref_after(r, l->fifo[l->len - 1])) {
@@ -298,8 +346,13 @@ void class_heap_push(sched_t *s, task_class_t *c, task_ref_t r)
     activate(s, c);
 }
 
-/* Head of the class's queue, dropping stale entries. */
-bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r)
+/* Head of the class's queue, dropping stale entries: the head of the first
+ * level that has one, the levels being in priority order and, within one
+ * priority, in the fair-tree order of their accounts (class_levels_sort,
+ * at the start of each pass: ranks are unique, so the first is the best).
+ * With limits, levels whose account (or an ancestor) is at a limit for
+ * this class are passed over: their tasks wait, and hold no one back. */
+bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r, bool limits)
 {
     for (uint32_t i = 0; i < c->nlevels; i++) {
         prio_level_t *l = &c->levels[i];
@@ -309,6 +362,8 @@ bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r)
             level_heap_pop(l);
         bool f = l->head<l->len, h = l->heap_len> 0;
         if (!f && !h)
+            continue;
+        if (limits && !acct_fits(s, l->acct, c))
             continue;
         *r = f && (!h || ref_after(l->heap[0], l->fifo[l->head])) ? l->fifo[l->head] : l->heap[0];
         return true;

@@ -78,14 +78,33 @@ char *sched_dump(const sched_t *s)
         const sched_job_t *j = s->jobs.slot[i];
         if (!j)
             continue;
-        cairn_buf_printf(&b, "job %u %s seed %llu tasks %u ended %u\n", j->id, j->name,
+        cairn_buf_printf(&b, "job %u %s seed %llu tasks %u ended %u", j->id, j->name,
                          (unsigned long long)j->seed, j->ntasks, j->nended);
+        if (j->account)
+            cairn_buf_printf(&b, " account %s", s->accts[j->account].name);
+        cairn_buf_printf(&b, "\n");
         for (uint32_t k = 0; k < j->ntasks; k++)
             dump_task(&b, &j->tasks[k], k);
     }
     for (size_t i = s->attempts.off; i < s->attempts.len; i++)
         if (s->attempts.slot[i])
             dump_attempt(&b, s, s->attempts.slot[i]);
+    /* accounts beyond the built-in default: all of each, usage exact */
+    for (size_t i = 1; i < s->naccts; i++) {
+        const sched_account_t *a = &s->accts[i];
+        cairn_buf_printf(&b,
+                         "account %zu %s%s parent %s share %u max %u/%u/%u prio %d held %u/%u/%u "
+                         "usage %llu at %lld rate %llu\n",
+                         i, a->name, a->deleted ? " deleted" : "",
+                         a->parent == SCHED_ACCOUNT_NONE ? "-" : s->accts[a->parent].name, a->share,
+                         a->max_gpus, a->max_cpus, a->max_running, a->max_priority, a->held_gpus,
+                         a->held_cpus, a->held_running, (unsigned long long)a->usage,
+                         (long long)a->usage_ms, (unsigned long long)a->rate);
+    }
+    if (s->naccts > 1 && (s->accts[0].usage || s->accts[0].rate))
+        cairn_buf_printf(&b, "account 0 default usage %llu at %lld rate %llu\n",
+                         (unsigned long long)s->accts[0].usage, (long long)s->accts[0].usage_ms,
+                         (unsigned long long)s->accts[0].rate);
     /* what left the state: the ids it gave, what was retired */
     if (s->retired_jobs) {
         cairn_buf_printf(&b, "retired %u jobs, next job %llu attempt %llu; tasks", s->retired_jobs,

@@ -23,7 +23,27 @@ typedef enum sched_event_type {
     SCHED_EV_JOB_RETIRE = 8,
     /* a node with nothing running or queued was forgotten (cluster.h) */
     SCHED_EV_NODE_REMOVE = 9,
+    /* an account was created or changed (sched.h: accounts) */
+    SCHED_EV_ACCOUNT_SET = 10,
+    /* an account with no children and no unfinished jobs was deleted */
+    SCHED_EV_ACCOUNT_DELETE = 11,
 } sched_event_type_t;
+
+/* No limit (sched_account_spec_t). */
+#define SCHED_UNLIMITED UINT32_MAX
+#define SCHED_NO_PRIORITY_CAP INT32_MAX
+
+/* An account as SCHED_EV_ACCOUNT_SET gives it (all of it: an update
+ * replaces every field). Strings are copied. */
+typedef struct sched_account_spec {
+    const char *name;   /* [A-Za-z0-9._-], 1..SCHED_MAX_NAME_LEN; not "default" */
+    const char *parent; /* NULL or "": a top-level account */
+    uint32_t share;     /* >= 1: weight among its siblings */
+    /* what its running (and queued) attempts, with its descendants', may
+     * hold at once; SCHED_UNLIMITED: no limit */
+    uint32_t max_gpus, max_cpus, max_running;
+    int32_t max_priority; /* SCHED_NO_PRIORITY_CAP: none */
+} sched_account_spec_t;
 
 /* How an attempt ended. */
 typedef enum sched_end {
@@ -87,6 +107,10 @@ typedef struct sched_event {
         struct {
             uint32_t node;
         } node_remove;
+        sched_account_spec_t account_set;
+        struct {
+            const char *name;
+        } account_delete;
     } u;
 } sched_event_t;
 

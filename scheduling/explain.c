@@ -114,6 +114,30 @@ static void explain_gang_kinds(cairn_buf_t *b, const sched_t *s, const task_clas
     free(kinds);
 }
 
+/* A task whose account, or an ancestor of it, is at a limit waits on that
+ * (it is not placed, whatever is free): say which and by how much. */
+static bool explain_limit(cairn_buf_t *b, const sched_t *s, uint32_t acct, const task_class_t *c)
+{
+    int which;
+    uint32_t hit = s->naccts > 1 ? acct_limit_hit(s, acct, c, &which) : SCHED_ACCOUNT_NONE;
+    if (hit == SCHED_ACCOUNT_NONE)
+        return false;
+    const sched_account_t *a = &s->accts[hit];
+    static const char *const what[] = {"GPU", "core", "running-attempt"};
+    uint32_t held = which == 0 ? a->held_gpus : which == 1 ? a->held_cpus : a->held_running;
+    uint32_t max = which == 0 ? a->max_gpus : which == 1 ? a->max_cpus : a->max_running;
+    uint32_t need = which == 0 ? c->gpus * c->replicas : which == 1 ? c->cpus * c->replicas : 1;
+    cairn_buf_printf(b, "waiting on a limit: account %s", a->name);
+    if (hit != acct)
+        cairn_buf_printf(b, " (above %s)", s->accts[acct].name);
+    else if (a->parent != SCHED_ACCOUNT_NONE)
+        cairn_buf_printf(b, " (parent %s)", s->accts[a->parent].name);
+    cairn_buf_printf(b, " is at its %s limit: %u of %u in use", what[which], held, max);
+    if (held < max)
+        cairn_buf_printf(b, ", this task needs %u", need);
+    return true;
+}
+
 static void explain_resources(cairn_buf_t *b, const sched_t *s, const sched_job_t *j,
                               const sched_task_t *t, task_ref_t self, int64_t now_ms)
 {
@@ -139,6 +163,8 @@ static void explain_resources(cairn_buf_t *b, const sched_t *s, const sched_job_
         cairn_buf_printf(b, "waiting for resources: no nodes have registered yet");
         return;
     }
+    if (explain_limit(b, s, j->account, c))
+        return;
     if (c->replicas > 1) {
         cairn_buf_printf(b, "gang of %u replicas needs %u nodes at once, %u fit%s now; ",
                          c->replicas, c->replicas, count[FIT_OK], count[FIT_OK] == 1 ? "s" : "");

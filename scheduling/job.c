@@ -239,6 +239,7 @@ int job_submit(sched_t *s, const sched_job_spec_t *spec, int64_t now_ms, cairn_e
     j->id = (uint32_t)win_next_id(&s->jobs);
     j->name = xstrdup(spec->name);
     j->user = xstrdup(spec->user ? spec->user : "");
+    j->account = acct_lookup(s, spec->account); /* validated */
     j->seed = spec->seed;
     j->submitted_ms = now_ms;
     j->ntasks = spec->ntasks;

@@ -72,6 +72,8 @@ typedef struct sched_job_spec {
     const char *name;
     uint64_t seed;
     const char *user; /* who submitted it, NULL = "" */
+    /* the account charged (decided by the daemon); NULL or "": "default" */
+    const char *account;
     uint32_t ntasks;
     const sched_task_spec_t *tasks;
 } sched_job_spec_t;

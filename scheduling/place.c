@@ -254,7 +254,7 @@ static int queue_class(sched_t *s, task_class_t *c, task_ref_t *head, int64_t no
                 queued++;
                 if (cb)
                     cb(&ev, arg);
-                more = class_heap_peek(s, c, head);
+                more = class_heap_peek(s, c, head, true);
                 l->tail = ev.u.place.attempt;
                 l->len++;
             }
@@ -488,12 +488,13 @@ static int pass_init(pass_t *p, sched_t *s)
     size_t keep = 0;
     for (size_t i = 0; i < s->nactive; i++) {
         task_class_t *c = &s->classes[s->active[i]];
-        if (!class_heap_peek(s, c, &p->head[c->id])) {
+        if (!class_heap_peek(s, c, &p->head[c->id], false)) {
             c->active = false; /* empty: drop from the active list */
             continue;
         }
         s->active[keep++] = c->id;
-        p->h[p->n++] = c->id;
+        if (s->naccts <= 1 || class_heap_peek(s, c, &p->head[c->id], true))
+            p->h[p->n++] = c->id; /* else every account of it is at a limit */
     }
     s->nactive = keep;
     for (uint32_t i = p->n / 2; i-- > 0;)
@@ -506,6 +507,8 @@ int sched_place(sched_t *s, int64_t now_ms, sched_place_f cb, void *arg)
     reservations_clear(s);
     s->last_pass_ms = now_ms;
     retry_heap_release_due(s, now_ms);
+    if (acct_rank_update(s, now_ms) < 0)
+        return SCHED_ENOMEM;
     if (s->resv_of_cap < s->nnodes) {
         uint32_t *ro = calloc(s->nnodes, sizeof(uint32_t));
         if (!ro)
@@ -527,13 +530,25 @@ int sched_place(sched_t *s, int64_t now_ms, sched_place_f cb, void *arg)
         uint32_t cid = p.h[0];
         task_class_t *c = &s->classes[cid];
         task_ref_t r = p.head[cid];
+        if (s->naccts > 1 && !acct_fits(s, r.acct, c)) {
+            /* its account reached a limit in this pass: another account's
+             * task of the class, if one may run, else the class is done */
+            if (class_heap_peek(s, c, &p.head[cid], true)) {
+                pass_sift_down(&p, 0);
+                continue;
+            }
+            p.h[0] = p.h[--p.n];
+            if (p.n)
+                pass_sift_down(&p, 0);
+            continue;
+        }
         rc = try_place(s, c, r, now_ms, cb, arg);
         if (rc < 0)
             break;
         if (rc == 1) {
             placed++;
             rc = 0;
-            if (class_heap_peek(s, c, &p.head[cid])) {
+            if (class_heap_peek(s, c, &p.head[cid], true)) {
                 pass_sift_down(&p, 0);
                 continue;
             }

@@ -78,12 +78,14 @@ void sched_problem_path(const sched_problem_t *p, char *buf, size_t n)
     buf[0] = '\0';
     if (p->task < 0) {
         snprintf(buf, n, "%s",
-                 p->field == SCHED_FIELD_NAME   ? "name"
-                 : p->field == SCHED_FIELD_TASK ? "tasks"
-                                                : "");
+                 p->field == SCHED_FIELD_NAME      ? "name"
+                 : p->field == SCHED_FIELD_TASK    ? "tasks"
+                 : p->field == SCHED_FIELD_ACCOUNT ? "account"
+                                                   : "");
         return;
     }
-    const char *f = (unsigned)p->field < SCHED_FIELD_COUNT ? field_path[p->field] : "";
+    const char *f =
+        (unsigned)p->field < SCHED_FIELD_COUNT && field_path[p->field] ? field_path[p->field] : "";
     size_t fl = strlen(f);
     if (fl == 0)
         snprintf(buf, n, "tasks[%lld]", (long long)p->task);
@@ -118,8 +120,10 @@ int sched_problem_parse(const char *path, sched_problem_t *p)
     p->task = -1;
     if (!path || !*path)
         return 0;
-    if (!strcmp(path, "name") || !strcmp(path, "tasks")) {
-        p->field = path[0] == 'n' ? SCHED_FIELD_NAME : SCHED_FIELD_TASK;
+    if (!strcmp(path, "name") || !strcmp(path, "tasks") || !strcmp(path, "account")) {
+        p->field = path[0] == 'n'   ? SCHED_FIELD_NAME
+                   : path[0] == 't' ? SCHED_FIELD_TASK
+                                    : SCHED_FIELD_ACCOUNT;
         return 0;
     }
     uint64_t task, index = 0;
@@ -134,6 +138,8 @@ int sched_problem_parse(const char *path, sched_problem_t *p)
         s++;
         field = SCHED_FIELD_COUNT;
         for (int f = SCHED_FIELD_NAME; f < SCHED_FIELD_COUNT; f++) {
+            if (!field_path[f]) /* a field of the job only */
+                continue;
             size_t fl = strlen(field_path[f]);
             if (strncmp(s, field_path[f], fl) != 0)
                 continue;

@@ -13,6 +13,10 @@ sched_t *sched_create(const sched_config_t *cfg)
     if (cfg)
         s->cfg = *cfg;
     s->jobs.base = s->attempts.base = 1;
+    if (acct_init(s) < 0) {
+        sched_destroy(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -50,6 +54,7 @@ void sched_destroy(sched_t *s)
     free(s->class_hash);
     free(s->active);
     free(s->retry_heap);
+    acct_fini(s);
     free(s);
 }
 
@@ -93,6 +98,8 @@ static const struct {
     {SCHED_EV_CANCEL, "cancel", job_cancel},
     {SCHED_EV_JOB_RETIRE, "retire", job_retire},
     {SCHED_EV_NODE_REMOVE, "node-remove", apply_node_remove},
+    {SCHED_EV_ACCOUNT_SET, "account-set", account_set},
+    {SCHED_EV_ACCOUNT_DELETE, "account-delete", account_delete},
 };
 
 const char *sched_event_type_name(sched_event_type_t t)

@@ -66,7 +66,15 @@ typedef struct sched_config {
      * to stay busy while its reports travel. 0: lines stay at .prefetch. */
     uint32_t prefetch_max;
     uint32_t prefetch_window_ms;
+    /* Fair share (accounts.c): usage counts a GPU-millisecond as this many
+     * core-milliseconds (0: SCHED_FS_GPU_WEIGHT), and halves every
+     * fs_half_life_ms (0: SCHED_FS_HALF_LIFE_MS). */
+    uint32_t fs_gpu_weight;
+    int64_t fs_half_life_ms;
 } sched_config_t;
+
+#define SCHED_FS_GPU_WEIGHT 16
+#define SCHED_FS_HALF_LIFE_MS (7LL * 24 * 3600 * 1000)
 
 /* The scheduler daemon's prefetch (on unless --no-prefetch): lines of 2,
  * growing to 16 for classes whose attempts run short, to fill 20 ms. The
@@ -118,6 +126,7 @@ typedef enum sched_field {
     SCHED_FIELD_RETRY_FACTOR,
     SCHED_FIELD_RETRY_JITTER,
     SCHED_FIELD_RETRY_ON, /* index: the exit code */
+    SCHED_FIELD_ACCOUNT,  /* task -1: the job's account */
     SCHED_FIELD_COUNT
 } sched_field_t;
 
@@ -365,6 +374,11 @@ typedef struct sched_census_class {
     uint32_t waiting;      /* replicas of ready tasks */
     uint32_t gpus_wanted;
     uint32_t idle_cpu_mem, idle_split, idle_model, idle_other;
+    /* of waiting: replicas of tasks whose account (or an ancestor) is at
+     * a limit (sched.h: accounts), and the free GPUs they could use but
+     * wait on that limit for (not in the other idle counts) */
+    uint32_t limited;
+    uint32_t idle_limit;
 } sched_census_class_t;
 
 typedef struct sched_census {
@@ -375,6 +389,48 @@ typedef struct sched_census {
 
 int sched_census(const sched_t *s, sched_census_t *out);
 void sched_census_fini(sched_census_t *c);
+
+/* --- Accounts (accounts.c) --------------------------------------------
+ *
+ * Accounts form a tree (SCHED_EV_ACCOUNT_SET / _DELETE); every job is
+ * charged to one (sched_job_spec_t.account). Account 0 is the built-in
+ * "default": top level, share 1, no limits, never changed or deleted.
+ * Ids are given in order of creation and never reused: a deleted account
+ * keeps its id (and its usage) and a later SET of the same name brings it
+ * back under that id. */
+#define SCHED_ACCOUNT_DEFAULT "default"
+#define SCHED_ACCOUNT_NONE UINT32_MAX
+
+typedef struct sched_account_info {
+    const char *name; /* valid until the next sched_apply */
+    uint32_t id;
+    uint32_t parent; /* SCHED_ACCOUNT_NONE: top level */
+    uint32_t share;
+    uint32_t max_gpus, max_cpus, max_running; /* SCHED_UNLIMITED: none */
+    int32_t max_priority;                     /* SCHED_NO_PRIORITY_CAP: none */
+    bool deleted;
+    uint32_t nchildren; /* live children */
+    /* held now by its and its descendants' attempts (queued ones too) */
+    uint32_t gpus, cpus, running;
+    /* its own jobs' decayed usage at the time asked, in core-milliseconds
+     * (a GPU-ms counts sched_config_t .fs_gpu_weight), and with its
+     * descendants' */
+    uint64_t usage, usage_tree;
+} sched_account_info_t;
+
+/* Ids 0..count-1 (deleted ones included). */
+uint32_t sched_account_count(const sched_t *s);
+/* Id of a live account by name; SCHED_ENOENT if none. */
+int sched_account_find(const sched_t *s, const char *name, uint32_t *id);
+/* One account, with usage decayed to now_ms; SCHED_ENOENT if unknown id. */
+int sched_account_get(const sched_t *s, uint32_t id, int64_t now_ms, sched_account_info_t *out);
+/* The fair-tree order at now_ms: out[id] gets the account's rank (0 is
+ * served first; accounts of equal level fair share are ordered by id),
+ * out must hold sched_account_count() entries; deleted ones get
+ * UINT32_MAX. Returns 0 or SCHED_ENOMEM. */
+int sched_account_ranks(const sched_t *s, int64_t now_ms, uint32_t *out);
+/* The account a job is charged to; SCHED_ACCOUNT_NONE if unknown job. */
+uint32_t sched_job_account(const sched_t *s, uint32_t job);
 
 /* --- Explanations and dumps (malloc'd strings; caller frees) ------------ */
 

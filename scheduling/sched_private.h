@@ -142,6 +142,7 @@ typedef struct task_class {
  * arrive out of order (retries) go to a small heap. */
 typedef struct prio_level {
     int32_t prio;
+    uint32_t acct; /* levels are per (priority, account) */
     struct task_ref *fifo;
     uint32_t head, len;
     size_t cap;
@@ -152,8 +153,9 @@ typedef struct prio_level {
 
 typedef struct task_ref {
     uint32_t job, task;
-    uint32_t gen; /* the task's attempt count when queued; stale entries differ */
-    int32_t prio; /* copy of the task's priority: heap compares touch no task */
+    uint32_t acct; /* the job's account */
+    uint32_t gen;  /* the task's attempt count when queued; stale entries differ */
+    int32_t prio;  /* copy of the task's priority: heap compares touch no task */
 } task_ref_t;
 
 typedef struct sched_task {
@@ -185,6 +187,7 @@ typedef struct sched_task {
 typedef struct sched_job {
     uint32_t id;
     char *name, *user;
+    uint32_t account;
     uint64_t seed;
     int64_t submitted_ms;
     int64_t done_ms; /* when its last task ended (0 while one has not) */
@@ -277,8 +280,28 @@ static inline void win_pop(id_window_t *w)
 void win_clear(id_window_t *w, uint64_t id);
 void win_fini(id_window_t *w);
 
+/* An account (sched.h). The held counts are of its subtree; usage is of
+ * its own jobs, decayed to usage_ms (accounts.c). */
+typedef struct sched_account {
+    char *name;
+    uint32_t parent; /* SCHED_ACCOUNT_NONE: top level */
+    uint32_t share, max_gpus, max_cpus, max_running;
+    int32_t max_priority;
+    bool deleted;
+    uint32_t nchildren;
+    uint32_t held_gpus, held_cpus, held_running;
+    uint64_t usage; /* core-ms (GPU-ms weighted), at usage_ms */
+    int64_t usage_ms;
+    uint64_t rate; /* core-ms per ms of its own attempts holding resources */
+} sched_account_t;
+
 struct sched {
     sched_config_t cfg;
+    /* accounts by id; 0 is "default" */
+    sched_account_t *accts;
+    size_t naccts, accts_cap;
+    uint32_t *acct_rank; /* derived by the last pass: fair-tree rank by id */
+    size_t acct_rank_cap;
     /* cluster */
     sched_node_t *nodes;
     size_t nnodes, nodes_cap;
@@ -419,7 +442,11 @@ uint64_t class_hash(const task_class_t *c);
 bool class_equal(const task_class_t *a, const task_class_t *b);
 bool task_before(const sched_t *s, task_ref_t a, task_ref_t b);
 void class_heap_push(sched_t *s, task_class_t *c, task_ref_t r);
-bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r);
+/* Order each active class's levels by priority, then the accounts' ranks
+ * (after acct_rank_update: once per pass). */
+void class_levels_sort(sched_t *s);
+/* limits: pass over accounts at a limit (class.c) */
+bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r, bool limits);
 void retry_heap_push(sched_t *s, task_ref_t r);
 void retry_heap_release_due(sched_t *s, int64_t now_ms);
 /* Drop the entries of job (retired: all of them stale) from the retry heap. */
@@ -440,6 +467,38 @@ void reservations_clear(sched_t *s);
 
 /* cancel.c */
 int job_cancel(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
+
+/* accounts.c */
+int acct_init(sched_t *s);
+void acct_fini(sched_t *s);
+int account_set(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
+int account_delete(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
+/* Live account id by name (NULL or "": default); SCHED_ACCOUNT_NONE. */
+uint32_t acct_lookup(const sched_t *s, const char *name);
+/* The account (acct or an ancestor) whose limit one more attempt of class
+ * c would exceed, and which limit (0 GPUs, 1 cores, 2 running);
+ * SCHED_ACCOUNT_NONE when it fits. */
+uint32_t acct_limit_hit(const sched_t *s, uint32_t acct, const task_class_t *c, int *which);
+static inline bool acct_fits(const sched_t *s, uint32_t acct, const task_class_t *c)
+{
+    int w;
+    return s->naccts <= 1 || acct_limit_hit(s, acct, c, &w) == SCHED_ACCOUNT_NONE;
+}
+/* An attempt was placed (sign 1) or ended (-1): its holdings count
+ * against its account's limits; holding: it holds resources (not queued),
+ * so its account is charged usage while it does. */
+void acct_attempt(sched_t *s, const sched_attempt_t *at, int sign, bool holding, int64_t now_ms);
+/* A queued attempt took over its predecessor's allocation. */
+void acct_attempt_holds(sched_t *s, const sched_attempt_t *at, int64_t now_ms);
+/* Fair-tree ranks into s->acct_rank (once per pass). */
+int acct_rank_update(sched_t *s, int64_t now_ms);
+static inline uint32_t acct_rank(const sched_t *s, uint32_t acct)
+{
+    return acct < s->acct_rank_cap ? s->acct_rank[acct] : 0;
+}
+/* Rebuild the derived counts (held, rate, nchildren) from the attempts
+ * (after a snapshot load). */
+void acct_rebuild(sched_t *s);
 
 /* problem.c: one validation problem, its place and its message */
 void problem_add(sched_problems_t *p, sched_problem_t at, const char *fmt, ...)

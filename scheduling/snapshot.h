@@ -2,7 +2,8 @@
  *
  * A snapshot holds the state proper (nodes, jobs with their tasks as the
  * core keeps them, attempts and their allocations, the class queues, the
- * retry heap, the running set, prefetch lines, counters, the windows of
+ * retry heap, the running set, prefetch lines, counters, the accounts
+ * with their usage, the windows of
  * ids and what was retired); what is derived from it (the node index,
  * the class hash, free resources, by-name orders) is built again on load.
  * After a load the canonical dump (sched_dump) is the same, byte for byte,
@@ -24,7 +25,7 @@
 #include "common/error.h"
 #include "scheduling/sched.h"
 
-#define SCHED_SNAPSHOT_VERSION 1u
+#define SCHED_SNAPSHOT_VERSION 2u /* 2: accounts */
 
 /* Serialize s: *out gets the bytes (malloc'd: the caller frees them) and
  * *len their number. 0, or SCHED_ENOMEM (nothing is returned). */

@@ -14,97 +14,7 @@
 
 #include "scheduling/sched_private.h"
 #include "scheduling/snapshot.h"
-
-typedef struct rd {
-    const uint8_t *p;
-    size_t len, off;
-    const char *bad; /* the first problem, NULL while none */
-    size_t bad_at;
-} rd_t;
-
-static bool fail(rd_t *r, const char *why)
-{
-    if (!r->bad) {
-        r->bad = why;
-        r->bad_at = r->off;
-    }
-    return false;
-}
-
-static uint64_t get(rd_t *r, int bytes)
-{
-    if (r->bad)
-        return 0;
-    if (r->len - r->off < (size_t)bytes) {
-        fail(r, "it ends early");
-        r->off = r->len;
-        return 0;
-    }
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v |= (uint64_t)r->p[r->off + (size_t)i] << (8 * i);
-    r->off += (size_t)bytes;
-    return v;
-}
-static uint32_t g8(rd_t *r)
-{
-    return (uint32_t)get(r, 1);
-}
-static uint32_t g16(rd_t *r)
-{
-    return (uint32_t)get(r, 2);
-}
-static uint32_t g32(rd_t *r)
-{
-    return (uint32_t)get(r, 4);
-}
-static uint64_t g64(rd_t *r)
-{
-    return get(r, 8);
-}
-static int64_t gi64(rd_t *r)
-{
-    return (int64_t)get(r, 8);
-}
-
-/* A count of items of at least min bytes each: no more than the bytes
- * left could hold (so a corrupt count allocates nothing large). */
-static size_t gcount(rd_t *r, int bytes, size_t min, size_t max)
-{
-    uint64_t n = get(r, bytes);
-    if (r->bad)
-        return 0;
-    if (n > max || n > (r->len - r->off) / (min ? min : 1)) {
-        fail(r, "a count is out of range");
-        return 0;
-    }
-    return (size_t)n;
-}
-
-/* A string, pointing into the snapshot (written with its NUL); NULL for
- * none. A string that must be there and is not fails with why. */
-static const char *gstr(rd_t *r, const char *why_null)
-{
-    uint32_t n = g32(r);
-    if (r->bad)
-        return NULL;
-    if (n == 0) {
-        if (why_null)
-            fail(r, why_null);
-        return NULL;
-    }
-    if (r->len - r->off < n) {
-        fail(r, "a string runs past the end");
-        return NULL;
-    }
-    const char *s = (const char *)r->p + r->off;
-    if (s[n - 1] != '\0' || strlen(s) != n - 1) {
-        fail(r, "a string is not terminated where its length says");
-        return NULL;
-    }
-    r->off += n;
-    return s;
-}
+#include "scheduling/snapshot_rd.h"
 
 /* Scratch arrays of one load, grown as needed and freed at its end. */
 typedef struct scratch {
@@ -354,6 +264,9 @@ static int load_job(rd_t *r, sched_t *s, scratch_t *x, uint32_t id, sched_job_t 
                     cairn_error_t *err)
 {
     sched_job_spec_t spec = {.name = gstr(r, "a job has no name"), .user = gstr(r, NULL)};
+    uint32_t account = g32(r);
+    if (!r->bad && account >= s->naccts)
+        fail(r, "a job's account is not there");
     spec.seed = g64(r);
     int64_t submitted = gi64(r), done = gi64(r);
     uint32_t nended = g32(r);
@@ -418,6 +331,7 @@ static int load_job(rd_t *r, sched_t *s, scratch_t *x, uint32_t id, sched_job_t 
         goto out;
     }
     j->id = id;
+    j->account = account;
     j->seed = spec.seed;
     j->submitted_ms = submitted;
     j->done_ms = done;
@@ -570,18 +484,20 @@ static int load_window(rd_t *r, sched_t *s, scratch_t *x, bool jobs, cairn_error
 /* --- queues and cross-checks -------------------------------------------- */
 
 /* A queue entry: of a job given already; when the job is there, of one of
- * its tasks (an entry of a retired job is stale, and skipped as such). */
+ * its tasks (an entry of a retired job is stale, and skipped as such).
+ * live: a retry heap entry (its job is there; its account is not used). */
 static bool gref(rd_t *r, const sched_t *s, task_ref_t *t, bool live)
 {
     t->job = g32(r);
     t->task = g32(r);
     t->gen = g32(r);
     t->prio = (int32_t)g32(r);
+    t->acct = g32(r);
     const sched_job_t *j = job_at(s, t->job);
     if (r->bad)
         return false;
     if (t->job == 0 || t->job >= win_next_id(&s->jobs) || (j && t->task >= j->ntasks) ||
-        (live && !j))
+        (live && !j) || (j && !live && t->acct != j->account))
         return fail(r, "a queue entry names a task that is not there");
     return true;
 }
@@ -590,8 +506,11 @@ static bool load_level(rd_t *r, const sched_t *s, task_class_t *c)
 {
     prio_level_t *l = &c->levels[c->nlevels];
     l->prio = (int32_t)g32(r);
-    if (c->nlevels && l->prio >= c->levels[c->nlevels - 1].prio)
+    l->acct = g32(r);
+    if (c->nlevels && l->prio > c->levels[c->nlevels - 1].prio)
         return fail(r, "priority levels out of order");
+    if (l->acct >= s->naccts)
+        return fail(r, "a queue's account is not there");
     c->nlevels++;
     size_t n = gcount(r, 4, 16, UINT32_MAX);
     if (CAIRN_GROW(l->fifo, l->cap, n) < 0)
@@ -738,6 +657,8 @@ static int load_all(rd_t *r, sched_t *s, cairn_error_t *err)
         rc = errcode(err, SCHED_ENOMEM, "out of memory loading a snapshot");
         goto out;
     }
+    if (!snap_load_accounts(r, s))
+        goto out;
     size_t n = gcount(r, 8, 20, UINT32_MAX);
     for (size_t i = 0; i < n && !r->bad && rc == 0; i++)
         rc = load_node(r, s, &x, err);
@@ -762,6 +683,8 @@ static int load_all(rd_t *r, sched_t *s, cairn_error_t *err)
         fail(r, "bytes follow its end");
     if (!r->bad)
         rc = cross_check(s, err);
+    if (rc == 0 && !r->bad)
+        acct_rebuild(s);
 out:
     scratch_fini(&x);
     return rc;

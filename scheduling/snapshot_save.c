@@ -67,6 +67,27 @@ static void ref(cairn_buf_t *b, const task_ref_t *r)
     u32(b, r->task);
     u32(b, r->gen);
     u32(b, (uint32_t)r->prio);
+    u32(b, r->acct);
+}
+
+/* Accounts, by id: what SCHED_EV_ACCOUNT_SET gave and the usage (what
+ * their attempts hold is derived). */
+static void save_accounts(cairn_buf_t *b, const sched_t *s)
+{
+    u64(b, s->naccts);
+    for (size_t i = 0; i < s->naccts; i++) {
+        const sched_account_t *a = &s->accts[i];
+        str(b, a->name);
+        u32(b, a->parent);
+        u32(b, a->share);
+        u32(b, a->max_gpus);
+        u32(b, a->max_cpus);
+        u32(b, a->max_running);
+        u32(b, (uint32_t)a->max_priority);
+        u8(b, a->deleted);
+        u64(b, a->usage);
+        i64(b, a->usage_ms);
+    }
 }
 
 static void save_node(cairn_buf_t *b, const sched_node_t *n)
@@ -156,6 +177,7 @@ static void save_job(cairn_buf_t *b, const sched_job_t *j)
 {
     str(b, j->name);
     str(b, j->user);
+    u32(b, j->account);
     u64(b, j->seed);
     i64(b, j->submitted_ms);
     i64(b, j->done_ms);
@@ -219,6 +241,7 @@ static void save_queues(cairn_buf_t *b, const sched_t *s)
         for (uint32_t k = 0; k < c->nlevels; k++) {
             const prio_level_t *l = &c->levels[k];
             u32(b, (uint32_t)l->prio);
+            u32(b, l->acct);
             u32(b, l->len - l->head);
             for (uint32_t q = l->head; q < l->len; q++)
                 ref(b, &l->fifo[q]);
@@ -249,6 +272,7 @@ int sched_snapshot_save(const sched_t *s, uint8_t **out, size_t *len, cairn_erro
     cairn_buf_t b = {0};
     cairn_buf_add(&b, "CAIRNSNP", 8);
     u32(&b, SCHED_SNAPSHOT_VERSION);
+    save_accounts(&b, s);
     u64(&b, s->nnodes);
     for (size_t i = 0; i < s->nnodes; i++)
         save_node(&b, &s->nodes[i]);

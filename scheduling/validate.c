@@ -399,6 +399,29 @@ static void check_capacity(const sched_t *s, const sched_job_spec_t *spec, sched
     free(memo);
 }
 
+/* The job's account exists, and no task asks for a priority above the cap
+ * of the account or one of its ancestors. */
+static void check_account(const sched_t *s, const sched_job_spec_t *spec, sched_problems_t *p)
+{
+    if (!s)
+        return;
+    uint32_t a = acct_lookup(s, spec->account);
+    if (a == SCHED_ACCOUNT_NONE) {
+        problem_add(p, at(-1, SCHED_FIELD_ACCOUNT, 0), "account %s does not exist", spec->account);
+        return;
+    }
+    for (uint32_t i = 0; i < spec->ntasks; i++) {
+        int32_t prio = spec->tasks[i].priority;
+        for (uint32_t q = a; q != SCHED_ACCOUNT_NONE; q = s->accts[q].parent)
+            if (prio > s->accts[q].max_priority) {
+                problem_add(p, at(i, SCHED_FIELD_PRIORITY, 0),
+                            "task %s: priority %d is above the cap of account %s: %d",
+                            spec->tasks[i].name, prio, s->accts[q].name, s->accts[q].max_priority);
+                break;
+            }
+    }
+}
+
 int sched_job_validate(const sched_t *s, const sched_job_spec_t *spec, sched_problems_t *out)
 {
     sched_problems_t local = {0};
@@ -461,6 +484,7 @@ int sched_job_validate(const sched_t *s, const sched_job_spec_t *spec, sched_pro
         return SCHED_ENOMEM;
     }
     check_capacity(s, spec, p);
+    check_account(s, spec, p);
 done:;
     int n = (int)(p->count - before);
     sched_problems_fini(&local);

@@ -3,6 +3,12 @@
  * nodes with a queue of mixed task shapes (CPU-only, 1, 2, 4, 8 GPUs).
  *
  * Usage: bench_sched [--nodes N[,N...]] [--queued Q[,Q...]] [--decisions D]
+ *                    [--prefetch N] [--accounts A] [--job-tasks T]
+ *
+ * --accounts A: each row is run twice, without accounts and with A accounts
+ * in a 3-level tree (shares 1-4, GPU limits on the top level that bind now
+ * and then), jobs charged to the leaves in turn, so the two decisions/s
+ * figures compare. --job-tasks: tasks per submitted job (default 1000).
  *
  * For each (nodes, queued) pair the queue is kept at Q tasks: a pass places
  * what fits (timed), then every running attempt finishes and new tasks are
@@ -17,6 +23,11 @@
 
 #define GiB (1024ull * 1024 * 1024)
 #define JOB_TASKS 1000
+
+static uint32_t g_job_tasks = JOB_TASKS;
+static uint32_t g_accounts; /* accounts of the current run, 0: none */
+static uint32_t *g_leaves, g_nleaves;
+static char g_acct_names[1024][16];
 
 static double now_s(void)
 {
@@ -38,13 +49,21 @@ static void add_nodes(sched_t *s, uint32_t n)
         for (int g = 0; g < 8; g++) {
             snprintf(uuid[g], sizeof(uuid[g]), "GPU-%05u-%d", i, g);
             snprintf(bus[g], sizeof(bus[g]), "0000:%02x:00.0", 0x18 + g);
-            gpus[g] = (sched_gpu_desc_t){.vendor = "nvidia", .model = "NVIDIA H100 80GB HBM3",
-                                         .uuid = uuid[g], .pci_bus_id = bus[g],
-                                         .memory_bytes = 80 * GiB, .numa = g / 4, .group = g / 2};
+            gpus[g] = (sched_gpu_desc_t){.vendor = "nvidia",
+                                         .model = "NVIDIA H100 80GB HBM3",
+                                         .uuid = uuid[g],
+                                         .pci_bus_id = bus[g],
+                                         .memory_bytes = 80 * GiB,
+                                         .numa = g / 4,
+                                         .group = g / 2};
         }
         sched_event_t ev = {.type = SCHED_EV_NODE_ADD};
-        ev.u.node_add = (sched_node_desc_t){.name = name, .nnuma = 2, .numa_memory = mem,
-                                            .ncores = 64, .core_numa = core_numa, .ngpus = 8,
+        ev.u.node_add = (sched_node_desc_t){.name = name,
+                                            .nnuma = 2,
+                                            .numa_memory = mem,
+                                            .ncores = 64,
+                                            .core_numa = core_numa,
+                                            .ngpus = 8,
                                             .gpus = gpus};
         cairn_error_t err;
         if (sched_apply(s, &ev, &err) < 0) {
@@ -70,26 +89,30 @@ static size_t string_bytes; /* bytes of the tasks' own strings */
 static void submit(sched_t *s, uint32_t count, int64_t now)
 {
     static const char *const argv[] = {"/bin/true"};
-    sched_task_spec_t *tasks = calloc(JOB_TASKS, sizeof(*tasks));
-    char(*names)[24] = malloc(JOB_TASKS * sizeof(*names));
+    sched_task_spec_t *tasks = calloc(g_job_tasks, sizeof(*tasks));
+    char(*names)[24] = malloc(g_job_tasks * sizeof(*names));
     while (count > 0) {
-        uint32_t n = count < JOB_TASKS ? count : JOB_TASKS;
+        uint32_t n = count < g_job_tasks ? count : g_job_tasks;
         for (uint32_t i = 0; i < n; i++) {
             const shape_t *sh = &shapes[(next_job_seq + i) % 5];
             snprintf(names[i], sizeof(names[i]), "task%u", i);
-            tasks[i] = (sched_task_spec_t){.name = names[i], .kind = "train", .argc = 1,
-                                           .argv = argv,
-                                           .req = {.cpus = sh->cpus, .gpus = sh->gpus,
-                                                   .memory_bytes = sh->mem},
-                                           .time_limit_ms = 3600000,
-                                           .priority = (int32_t)((next_job_seq + i) % 3)};
+            tasks[i] = (sched_task_spec_t){
+                .name = names[i],
+                .kind = "train",
+                .argc = 1,
+                .argv = argv,
+                .req = {.cpus = sh->cpus, .gpus = sh->gpus, .memory_bytes = sh->mem},
+                .time_limit_ms = 3600000,
+                .priority = (int32_t)((next_job_seq + i) % 3)};
             string_bytes += strlen(names[i]) + 1 + strlen("train") + 1 + strlen(argv[0]) + 1;
         }
         char jname[32];
         snprintf(jname, sizeof(jname), "job%u", next_job_seq++);
         sched_event_t ev = {.type = SCHED_EV_JOB_SUBMIT, .time_ms = now};
-        ev.u.submit = (sched_job_spec_t){.name = jname, .seed = next_job_seq, .ntasks = n,
-                                         .tasks = tasks};
+        ev.u.submit =
+            (sched_job_spec_t){.name = jname, .seed = next_job_seq, .ntasks = n, .tasks = tasks};
+        if (g_nleaves)
+            ev.u.submit.account = g_acct_names[g_leaves[next_job_seq % g_nleaves]];
         cairn_error_t err;
         if (sched_apply(s, &ev, &err) < 0) {
             fprintf(stderr, "submit: %s\n", err.text);
@@ -116,6 +139,43 @@ static void on_place(const sched_event_t *ev, void *arg)
     l->ids[l->n++] = ev->u.place.attempt;
 }
 
+/* n accounts (at most 1024) in 3 levels: a quarter-root of them at the
+ * top (at least 2), as many under each of those, the rest spread under
+ * the second level; jobs go to the leaves. The top level may hold 40% of
+ * the cluster's GPUs each. */
+static void add_accounts(sched_t *s, uint32_t n, uint32_t nodes)
+{
+    uint32_t top = 2;
+    while ((top + 1) * (top + 1) * (top + 1) <= n)
+        top++;
+    uint32_t mid = top * top < n ? top * top : n - top;
+    free(g_leaves);
+    g_leaves = calloc(n, sizeof(uint32_t));
+    g_nleaves = 0;
+    for (uint32_t i = 0; i < n && i < 1024; i++) {
+        snprintf(g_acct_names[i], sizeof(g_acct_names[i]), "acct%u", i);
+        const char *parent = i < top         ? NULL
+                             : i < top + mid ? g_acct_names[(i - top) % top]
+                                             : g_acct_names[top + (i - top - mid) % mid];
+        sched_event_t ev = {.type = SCHED_EV_ACCOUNT_SET};
+        ev.u.account_set =
+            (sched_account_spec_t){.name = g_acct_names[i],
+                                   .parent = parent,
+                                   .share = 1 + i % 4,
+                                   .max_gpus = i < top ? nodes * 8 * 2 / 5 : SCHED_UNLIMITED,
+                                   .max_cpus = SCHED_UNLIMITED,
+                                   .max_running = SCHED_UNLIMITED,
+                                   .max_priority = SCHED_NO_PRIORITY_CAP};
+        cairn_error_t err;
+        if (sched_apply(s, &ev, &err) < 0) {
+            fprintf(stderr, "account: %s\n", err.text);
+            exit(1);
+        }
+        if (i >= top + mid || (mid + top >= n && i >= top))
+            g_leaves[g_nleaves++] = i;
+    }
+}
+
 static uint64_t rng_state = 88172645463325252ull;
 static uint64_t rnd(void)
 {
@@ -126,15 +186,23 @@ static uint64_t rnd(void)
 }
 
 /* Steady state of a busy cluster: fill it, then each round a seeded random
- * 5% of running attempts (at most half the queue) finish, a pass places work into the holes (timed),
- * and the queue is refilled to its size. */
+ * 5% of running attempts (at most half the queue) finish, a pass places work into the holes
+ * (timed), and the queue is refilled to its size. */
 static uint32_t g_prefetch; /* --prefetch: lines of that many (sched_config_t) */
+static uint32_t g_compare;  /* --accounts: each row without and with that many */
 
 static void run(uint32_t nodes, uint32_t queued, uint64_t target)
 {
     sched_config_t cfg = {.max_reservations = 1, .prefetch = g_prefetch};
     sched_t *s = sched_create(&cfg);
     add_nodes(s, nodes);
+    g_nleaves = 0;
+    if (g_compare) { /* both runs of a pair see the same finishes */
+        rng_state = 88172645463325252ull;
+        next_job_seq = 0;
+    }
+    if (g_accounts)
+        add_accounts(s, g_accounts, nodes);
     string_bytes = 0;
     struct mallinfo2 before = mallinfo2();
     submit(s, queued, 0);
@@ -184,9 +252,12 @@ static void run(uint32_t nodes, uint32_t queued, uint64_t target)
         passes++;
         submit(s, (uint32_t)n, t); /* keep the queue at its size */
     }
-    printf("%8u %9u %9zu %10llu %7llu %14.0f %12.0f %14.1f\n", nodes, queued, run_ids.n,
+    printf("%8u %9u %9zu %10llu %7llu %14.0f %12.0f %14.1f", nodes, queued, run_ids.n,
            (unsigned long long)decisions, (unsigned long long)passes, decisions / place_time,
            finishes / finish_time, bytes_per_task);
+    if (g_compare)
+        printf(" %8u", g_accounts);
+    printf("\n");
     fflush(stdout);
     free(run_ids.ids);
     sched_destroy(s);
@@ -216,19 +287,37 @@ int main(int argc, char **argv)
             target = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--prefetch") && i + 1 < argc)
             g_prefetch = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--accounts") && i + 1 < argc)
+            g_compare = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--job-tasks") && i + 1 < argc)
+            g_job_tasks = (uint32_t)strtoul(argv[++i], NULL, 10);
         else {
             fprintf(stderr, "usage: bench_sched [--nodes N,..] [--queued Q,..] [--decisions D] "
-                            "[--prefetch N]\n");
+                            "[--prefetch N] [--accounts A] [--job-tasks T]\n");
             return 2;
         }
     }
     printf("scheduling core: 2 NUMA x 32 cores, 8 GPUs (2 per switch) per node; shapes "
            "cpu/1/2/4/8 GPUs; prefetch %u\n",
            g_prefetch);
-    printf("%8s %9s %9s %10s %7s %14s %12s %14s\n", "nodes", "queued", "running", "decisions",
-           "passes", "decisions/s", "finishes/s", "bytes/queued");
+    if (g_job_tasks == 0 || g_compare > 1024) {
+        fprintf(stderr, "bench_sched: --job-tasks at least 1, --accounts at most 1024\n");
+        return 2;
+    }
+    if (g_compare)
+        printf("jobs of %u tasks; with accounts: %u in 3 levels, charged to the leaves in turn\n",
+               g_job_tasks, g_compare);
+    printf("%8s %9s %9s %10s %7s %14s %12s %14s%s\n", "nodes", "queued", "running", "decisions",
+           "passes", "decisions/s", "finishes/s", "bytes/queued", g_compare ? " accounts" : "");
     for (int i = 0; i < nn; i++)
-        for (int k = 0; k < nq; k++)
+        for (int k = 0; k < nq; k++) {
+            g_accounts = 0;
             run(nodes[i], queued[k], target);
+            if (g_compare) {
+                g_accounts = g_compare;
+                run(nodes[i], queued[k], target);
+            }
+        }
+    free(g_leaves);
     return 0;
 }

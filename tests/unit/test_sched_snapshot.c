@@ -1,7 +1,8 @@
 /* Snapshots of the core (snapshot.h): a state saved and loaded is the same
  * state. Seeded random runs (DAGs, gangs, GPUs of two models, retries with
  * backoff, prefetch lines, cancels, nodes lost, drained and returning,
- * retirements) are recorded as a list of steps (events, placement passes,
+ * retirements, accounts with limits, fair share and decaying usage) are
+ * recorded as a list of steps (events, placement passes,
  * trims of the ended list). At many points k the steps before k are
  * replayed into a fresh state, which is saved and loaded; the loaded state
  * must dump the same, save to the same bytes, and then, given the steps
@@ -36,6 +37,8 @@ typedef struct run {
     int njobs;
     int64_t now;
 } run_t;
+
+static const char *const acct_names[] = {"ai", "vision", "nlp", "ops", "x.y", "z-1"};
 
 static uint32_t rnd(run_t *m, uint32_t n)
 {
@@ -92,8 +95,34 @@ static void submit(run_t *m)
     }
     m->jobs[j] = (sched_job_spec_t){
         .name = "job", .user = "ann", .seed = fx_rand(&m->rng), .ntasks = n, .tasks = m->tasks[j]};
+    m->jobs[j].account = rnd(m, 3) ? acct_names[rnd(m, 6)] : NULL;
     if (fx_submit(m->s, &m->steps, &m->jobs[j], m->now) == 0)
         m->njobs++;
+}
+
+/* Accounts: a small tree, changed as the run goes (created, limits and
+ * parents changed, deleted when idle), so snapshots carry accounts, their
+ * limits and usage that decays (a half-life of a few hundred ms). */
+
+static void account_event(run_t *m)
+{
+    sched_event_t ev = {.type = SCHED_EV_ACCOUNT_SET, .time_ms = m->now};
+    const char *name = acct_names[rnd(m, 6)];
+    if (rnd(m, 5) == 0) {
+        ev.type = SCHED_EV_ACCOUNT_DELETE;
+        ev.u.account_delete.name = name;
+    } else {
+        static const uint32_t lim[] = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED, 2, 4, 8};
+        ev.u.account_set = (sched_account_spec_t){
+            .name = name,
+            .parent = rnd(m, 2) ? NULL : acct_names[rnd(m, 6)],
+            .share = 1 + rnd(m, 4),
+            .max_gpus = lim[rnd(m, 6)],
+            .max_cpus = lim[rnd(m, 6)] == SCHED_UNLIMITED ? SCHED_UNLIMITED : 2 + rnd(m, 8),
+            .max_running = lim[rnd(m, 6)],
+            .max_priority = rnd(m, 8) ? SCHED_NO_PRIORITY_CAP : 0};
+    }
+    (void)fx_apply(m->s, &m->steps, &ev); /* cycles, unknown parents, busy: refused */
 }
 
 /* Attempts holding resources (queued ones hold nothing). */
@@ -181,6 +210,8 @@ static void one_step(run_t *m)
         sched_ended_trim(m->s, upto);
         step(m, STEP_TRIM);
         m->steps.ev[m->steps.n - 1].u.start.attempt = upto;
+    } else if (act < 96) {
+        account_event(m);
     }
     pass(m);
 }
@@ -194,7 +225,9 @@ static run_t *run_make(uint64_t seed, int steps)
     m->cfg = (sched_config_t){.max_reservations = 1 + (uint32_t)(seed % 2),
                               .prefetch = p,
                               .prefetch_max = p ? 4 : 0,
-                              .prefetch_window_ms = p ? 200 : 0};
+                              .prefetch_window_ms = p ? 200 : 0,
+                              .fs_gpu_weight = 1 + (uint32_t)(seed % 20),
+                              .fs_half_life_ms = 100 + (int64_t)(seed % 7) * 50};
     m->s = sched_create(&m->cfg);
     m->nnodes = 3 + (int)rnd(m, MAX_NODES - 2);
     for (int i = 0; i < m->nnodes; i++) {
@@ -209,6 +242,18 @@ static run_t *run_make(uint64_t seed, int steps)
         }
         cr_assert_eq(fx_add_node(m->s, &m->steps, &m->nodes[i]), 0);
     }
+    for (int i = 0; i < 6; i++) {
+        sched_event_t ev = {.type = SCHED_EV_ACCOUNT_SET, .time_ms = m->now};
+        ev.u.account_set = (sched_account_spec_t){.name = acct_names[i],
+                                                  .share = 1,
+                                                  .max_gpus = SCHED_UNLIMITED,
+                                                  .max_cpus = SCHED_UNLIMITED,
+                                                  .max_running = SCHED_UNLIMITED,
+                                                  .max_priority = SCHED_NO_PRIORITY_CAP};
+        cr_assert_eq(fx_apply(m->s, &m->steps, &ev), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        account_event(m);
     for (int i = 0; i < 3; i++)
         submit(m);
     for (int i = 0; i < steps; i++)
@@ -261,6 +306,7 @@ static size_t count(const char *hay, const char *needle)
 LEAK_TEST(snapshot, load_equals_replay_at_every_point)
 {
     size_t points = 0, retired = 0, retrying = 0, queued = 0, lost = 0, drained = 0;
+    size_t charged = 0, used = 0, limited = 0;
     for (uint64_t seed = 1; seed <= 12; seed++) {
         run_t *m = run_make(seed, 160);
         char *final = sched_dump(m->s);
@@ -274,6 +320,14 @@ LEAK_TEST(snapshot, load_equals_replay_at_every_point)
             queued += count(da, " after=");
             lost += count(da, " node-lost");
             drained += count(da, " drained[");
+            charged += count(da, " account "); /* jobs charged to an account */
+            used += count(da, "\naccount ") - count(da, " usage 0 ");
+            for (uint32_t j = sched_job_first(a); j && j <= sched_job_count(a); j++)
+                for (uint32_t t = 0; t < sched_job_ntasks(a, j); t++) {
+                    char *why = sched_explain(a, j, t, m->now);
+                    limited += strstr(why, "waiting on a limit") != NULL;
+                    free(why);
+                }
             uint8_t *snap = NULL, *again = NULL;
             size_t len = 0, len2 = 0;
             cairn_error_t err = {{0}};
@@ -317,6 +371,11 @@ LEAK_TEST(snapshot, load_equals_replay_at_every_point)
     cr_expect_gt(queued, 20);
     cr_expect_gt(lost, 50);
     cr_expect_gt(drained, 50);
+    cr_log_info("%zu jobs charged to accounts, %zu accounts with usage, %zu tasks at a limit",
+                charged, used, limited);
+    cr_expect_gt(charged, 500);
+    cr_expect_gt(used, 500);
+    cr_expect_gt(limited, 20);
 }
 
 /* One snapshot of a run in the middle of things, for the tests below. */
@@ -347,7 +406,10 @@ LEAK_TEST(snapshot, a_cut_snapshot_is_refused)
     cr_expect_str_eq(err.text, "not a snapshot (no CAIRNSNP header)");
     snap[8] = 9;
     cr_expect_eq(sched_snapshot_load(snap, len, NULL, &s, &err), SCHED_EINVAL);
-    cr_expect_str_eq(err.text, "snapshot format version 9, this build reads 1");
+    char want[80];
+    snprintf(want, sizeof(want), "snapshot format version 9, this build reads %u",
+             SCHED_SNAPSHOT_VERSION);
+    cr_expect_str_eq(err.text, want);
     free(snap);
     run_free(m);
 }
