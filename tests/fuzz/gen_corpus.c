@@ -3,8 +3,9 @@
  * For each spec: OUTDIR/convert/<n> (a SubmitRequest payload),
  * OUTDIR/envelope/<n> (the same as a whole SUBMIT message) and
  * OUTDIR/journal/<n> (a journal: submit, place, start, finish, cancel, node
- * state; in fuzz_journal's length-prefixed framing) and OUTDIR/snapshot/<n>
- * (the core's snapshots: the job placed where it fits, then with those
+ * state, accounts; in fuzz_journal's length-prefixed framing) and
+ * OUTDIR/snapshot/<n> (the core's snapshots: an account tree, the job
+ * charged to one of its accounts and placed where it fits, then with those
  * attempts ended). Built with the fuzz
  * targets; its output is committed under corpus/. */
 #include <stdio.h>
@@ -45,12 +46,27 @@ static void placed_cb(const sched_event_t *ev, void *arg)
         ids[++ids[0]] = ev->u.place.attempt;
 }
 
-/* The core's snapshots on fuzz_common.h's cluster: the job submitted and
- * placed where it fits, then with what was placed ended. */
+/* Two accounts, a parent with a GPU limit and a child with limits and a
+ * priority cap, so account events and account state reach the targets. */
+static const sched_account_spec_t accounts[2] = {
+    {.name = "research", .share = 3, .max_gpus = 4, .max_cpus = SCHED_UNLIMITED,
+     .max_running = SCHED_UNLIMITED, .max_priority = SCHED_NO_PRIORITY_CAP},
+    {.name = "vision", .parent = "research", .share = 2, .max_gpus = 2, .max_cpus = 64,
+     .max_running = 8, .max_priority = 100},
+};
+
+/* The core's snapshots on fuzz_common.h's cluster: the account tree, the
+ * job charged to "vision", submitted and placed where it fits, then with
+ * what was placed ended. */
 static void snapshots(const char *dir, int n, const sched_job_spec_t *spec)
 {
     sched_t *s = fuzz_sched_create();
+    for (size_t i = 0; i < 2; i++) {
+        sched_event_t a = {.type = SCHED_EV_ACCOUNT_SET, .time_ms = 1, .u.account_set = accounts[i]};
+        (void)sched_apply(s, &a, NULL);
+    }
     sched_event_t ev = {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 2, .u.submit = *spec};
+    ev.u.submit.account = "vision";
     uint64_t ids[16] = {0};
     uint8_t *buf;
     size_t len;
@@ -85,26 +101,32 @@ static void journal(const char *dir, int n, const Cairn__JobSpec *js)
     size_t jl = 0, len;
     static const uint32_t cores[2] = {0, 1};
     sched_alloc_desc_t alloc = {.node = 1, .ncores = 2, .cores = cores, .memory_bytes = 1 << 20};
-    sched_event_t evs[7] = {
-        {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 2},  {.type = SCHED_EV_PLACE, .time_ms = 3},
-        {.type = SCHED_EV_START, .time_ms = 4},       {.type = SCHED_EV_FINISH, .time_ms = 5},
-        {.type = SCHED_EV_CANCEL, .time_ms = 6},      {.type = SCHED_EV_NODE_STATE, .time_ms = 7},
-        {.type = SCHED_EV_NODE_REMOVE, .time_ms = 8},
+    sched_event_t evs[10] = {
+        {.type = SCHED_EV_ACCOUNT_SET, .time_ms = 1},  {.type = SCHED_EV_ACCOUNT_SET, .time_ms = 1},
+        {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 2},   {.type = SCHED_EV_PLACE, .time_ms = 3},
+        {.type = SCHED_EV_START, .time_ms = 4},        {.type = SCHED_EV_FINISH, .time_ms = 5},
+        {.type = SCHED_EV_CANCEL, .time_ms = 6},       {.type = SCHED_EV_NODE_STATE, .time_ms = 7},
+        {.type = SCHED_EV_NODE_REMOVE, .time_ms = 8},  {.type = SCHED_EV_ACCOUNT_DELETE, .time_ms = 9},
     };
-    evs[0].u.submit = *jobspec_core(cj);
-    evs[1].u.place.job = 1;
-    evs[1].u.place.task = 0;
-    evs[1].u.place.attempt = 1;
-    evs[1].u.place.nreplicas = 1;
-    evs[1].u.place.allocs = &alloc;
-    evs[2].u.start.attempt = 1;
-    evs[3].u.finish.attempt = 1;
-    evs[3].u.finish.end = SCHED_END_EXIT;
-    evs[4].u.cancel.job = 1;
-    evs[5].u.node_state.node = 1;
-    evs[5].u.node_state.state = SCHED_NODE_DOWN;
-    evs[6].u.node_remove.node = 1;
-    for (size_t i = 0; i < 7; i++)
+    evs[0].u.account_set = accounts[0];
+    evs[1].u.account_set = accounts[1];
+    evs[9].u.account_delete.name = "vision";
+    sched_event_t *e = evs + 2; /* the job's events, in the order they happen */
+    e[0].u.submit = *jobspec_core(cj);
+    e[0].u.submit.account = "vision";
+    e[1].u.place.job = 1;
+    e[1].u.place.task = 0;
+    e[1].u.place.attempt = 1;
+    e[1].u.place.nreplicas = 1;
+    e[1].u.place.allocs = &alloc;
+    e[2].u.start.attempt = 1;
+    e[3].u.finish.attempt = 1;
+    e[3].u.finish.end = SCHED_END_EXIT;
+    e[4].u.cancel.job = 1;
+    e[5].u.node_state.node = 1;
+    e[5].u.node_state.state = SCHED_NODE_DOWN;
+    e[6].u.node_remove.node = 1;
+    for (size_t i = 0; i < 10; i++)
         if (journal_event_pack(&evs[i], js, seed, &buf, &len) == 0) {
             frame(&j, &jl, buf, len);
             free(buf);
