@@ -535,3 +535,62 @@ LEAK_TEST(accounts, fair_tree_ranks_level_by_level)
     free(l2);
     sched_destroy(s);
 }
+
+/* Backfill respects limits: behind a reservation, short tasks may start
+ * before it begins, but not past their account's limit; and a task that
+ * waits on its limit holds no reservation (nothing else waits for it). */
+LEAK_TEST(accounts, backfill_respects_limits)
+{
+    sched_t *s = sched_create(&(sched_config_t){.max_reservations = 1});
+    fx_node_t n;
+    fx_node_init(&n, "n0", 1, 16, 8, 8, "H100", 80 * GiB, 64 * GiB);
+    cr_assert_eq(fx_add_node(s, NULL, &n), 0);
+    cr_assert_eq(account_set(s, NULL, "short", NULL, 1, 1, 0), 0);
+    /* a long default task holds one GPU until t=100s */
+    sched_task_spec_t xt = fx_task("x", 1, 1);
+    xt.time_limit_ms = 100000;
+    sched_job_spec_t xj = {.name = "x", .seed = 1, .ntasks = 1, .tasks = &xt};
+    cr_assert_eq(fx_submit(s, NULL, &xj, 0), 0);
+    cr_assert_eq(fx_place(s, NULL, 0, &pass), 1, "%s", pass.buf);
+    /* the whole node, at a higher priority: reserved from t=100s */
+    sched_task_spec_t wt = fx_task("whole", 1, 8);
+    wt.priority = 10;
+    sched_job_spec_t wj = {.name = "w", .seed = 1, .ntasks = 1, .tasks = &wt};
+    cr_assert_eq(fx_submit(s, NULL, &wj, 1), 0);
+    /* three 10 s tasks of "short" (limit 1 GPU): each would end before the
+     * reservation, but only one may run at a time */
+    sched_task_spec_t st[3] = {fx_task("s0", 1, 1), fx_task("s1", 1, 1), fx_task("s2", 1, 1)};
+    for (int i = 0; i < 3; i++)
+        st[i].time_limit_ms = 10000;
+    sched_job_spec_t sj = {.name = "s", .seed = 1, .account = "short", .ntasks = 3, .tasks = st};
+    cr_assert_eq(fx_submit(s, NULL, &sj, 1), 0);
+    cr_assert_eq(fx_place(s, NULL, 1, &pass), 1, "%s", pass.buf);
+    cr_expect(strstr(pass.buf, "job3 s0 ") == pass.buf, "backfilled: %s", pass.buf);
+    cr_expect_eq(gpus_of(s, "short"), 1);
+    char *e = explain(s, 3, 1);
+    cr_expect_str_eq(e, "job 3 task s1: waiting on a limit: account short is at its GPU limit: 1 "
+                        "of 1 in use");
+    free(e);
+    e = explain(s, 2, 0);
+    cr_expect(strstr(e, "reserv") != NULL, "the whole-node task holds the reservation: %s", e);
+    free(e);
+
+    /* now "short" asks for more than its limit lets it run at once, at the
+     * highest priority: it waits on the limit and reserves nothing, so a
+     * default task may take the free GPUs though it runs past t=100s */
+    sched_task_spec_t bt = fx_task("big", 1, 4);
+    bt.priority = 20;
+    sched_job_spec_t bj = {.name = "b", .seed = 1, .account = "short", .ntasks = 1, .tasks = &bt};
+    cr_assert_eq(fx_submit(s, NULL, &bj, 2), 0);
+    sched_task_spec_t lt = fx_task("long", 1, 1);
+    lt.time_limit_ms = 500000;
+    lt.priority = 15;
+    sched_job_spec_t lj = {.name = "l", .seed = 1, .ntasks = 1, .tasks = &lt};
+    cr_assert_eq(fx_submit(s, NULL, &lj, 2), 0);
+    cr_assert_eq(fx_place(s, NULL, 2, &pass), 1, "%s", pass.buf);
+    cr_expect(strstr(pass.buf, "job5 long ") == pass.buf, "%s", pass.buf);
+    e = explain(s, 4, 0);
+    cr_expect(strstr(e, "waiting on a limit: account short is at its GPU limit") != NULL, "%s", e);
+    free(e);
+    sched_destroy(s);
+}
