@@ -12,7 +12,9 @@
  * them afresh.
  *
  * The format is versioned ("CAIRNSNP", SCHED_SNAPSHOT_VERSION,
- * little-endian, lengths before contents). It carries no checksum: the
+ * little-endian, lengths before contents). A save writes the newest
+ * version; a load reads every version (1: before accounts, every job in
+ * "default"), so a journal pruned by an older release still starts. It carries no checksum: the
  * daemon stores one beside it. A load checks every length, index and
  * cross-reference, so bytes that are not a snapshot give an error, never
  * a crash or a state that breaks the core's invariants. */

@@ -264,7 +264,7 @@ static int load_job(rd_t *r, sched_t *s, scratch_t *x, uint32_t id, sched_job_t 
                     cairn_error_t *err)
 {
     sched_job_spec_t spec = {.name = gstr(r, "a job has no name"), .user = gstr(r, NULL)};
-    uint32_t account = g32(r);
+    uint32_t account = r->version >= 2 ? g32(r) : 0;
     if (!r->bad && account >= s->naccts)
         fail(r, "a job's account is not there");
     spec.seed = g64(r);
@@ -492,7 +492,7 @@ static bool gref(rd_t *r, const sched_t *s, task_ref_t *t, bool live)
     t->task = g32(r);
     t->gen = g32(r);
     t->prio = (int32_t)g32(r);
-    t->acct = g32(r);
+    t->acct = r->version >= 2 ? g32(r) : 0;
     const sched_job_t *j = job_at(s, t->job);
     if (r->bad)
         return false;
@@ -506,7 +506,7 @@ static bool load_level(rd_t *r, const sched_t *s, task_class_t *c)
 {
     prio_level_t *l = &c->levels[c->nlevels];
     l->prio = (int32_t)g32(r);
-    l->acct = g32(r);
+    l->acct = r->version >= 2 ? g32(r) : 0;
     if (c->nlevels && l->prio > c->levels[c->nlevels - 1].prio)
         return fail(r, "priority levels out of order");
     if (l->acct >= s->naccts)
@@ -657,7 +657,8 @@ static int load_all(rd_t *r, sched_t *s, cairn_error_t *err)
         rc = errcode(err, SCHED_ENOMEM, "out of memory loading a snapshot");
         goto out;
     }
-    if (!snap_load_accounts(r, s))
+    /* format 1 (before accounts): only "default", as sched_create made it */
+    if (r->version >= 2 && !snap_load_accounts(r, s))
         goto out;
     size_t n = gcount(r, 8, 20, UINT32_MAX);
     for (size_t i = 0; i < n && !r->bad && rc == 0; i++)
@@ -697,13 +698,13 @@ int sched_snapshot_load(const uint8_t *p, size_t len, const sched_config_t *cfg,
     uint32_t v = sched_snapshot_version(p, len);
     if (v == 0)
         return errcode(err, SCHED_EINVAL, "not a snapshot (no CAIRNSNP header)");
-    if (v != SCHED_SNAPSHOT_VERSION)
-        return errcode(err, SCHED_EINVAL, "snapshot format version %u, this build reads %u", v,
-                       SCHED_SNAPSHOT_VERSION);
+    if (v < 1 || v > SCHED_SNAPSHOT_VERSION)
+        return errcode(err, SCHED_EINVAL, "snapshot format version %u, this build reads 1 to %u",
+                       v, SCHED_SNAPSHOT_VERSION);
     sched_t *s = sched_create(cfg);
     if (!s)
         return errcode(err, SCHED_ENOMEM, "out of memory loading a snapshot");
-    rd_t r = {.p = p, .len = len, .off = 12};
+    rd_t r = {.p = p, .len = len, .off = 12, .version = v};
     int rc = load_all(&r, s, err);
     if (rc == 0 && r.bad)
         rc = errcode(err, SCHED_EINVAL, "snapshot: %s (byte %zu of %zu)", r.bad, r.bad_at, len);

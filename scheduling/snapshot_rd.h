@@ -15,6 +15,7 @@ typedef struct rd {
     size_t len, off;
     const char *bad; /* the first problem, NULL while none */
     size_t bad_at;
+    uint32_t version; /* of the format: 1 has no accounts (all is "default") */
 } rd_t;
 
 static inline bool fail(rd_t *r, const char *why)

@@ -407,7 +407,7 @@ LEAK_TEST(snapshot, a_cut_snapshot_is_refused)
     snap[8] = 9;
     cr_expect_eq(sched_snapshot_load(snap, len, NULL, &s, &err), SCHED_EINVAL);
     char want[80];
-    snprintf(want, sizeof(want), "snapshot format version 9, this build reads %u",
+    snprintf(want, sizeof(want), "snapshot format version 9, this build reads 1 to %u",
              SCHED_SNAPSHOT_VERSION);
     cr_expect_str_eq(err.text, want);
     free(snap);
