@@ -62,6 +62,7 @@ void records_of_attempt(sched_daemon_t *d, uint64_t id, int64_t now, records_f f
         m.task = (char *)ti.name;
         m.kind = (char *)(ti.kind ? ti.kind : "");
         m.user = (char *)(ji.user ? ji.user : "");
+        m.account = (char *)view_job_account(d, ai.job);
         m.attempt_id = ai.id;
         m.number = ai.number;
         m.rank = rank;
