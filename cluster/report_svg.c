@@ -202,7 +202,7 @@ int report_print_svg(FILE *f, const report_input_t *in, const report_t *r)
     }
     for (size_t i = 0; in->acct && i < in->acct->n_records; i++) {
         const Cairn__AccountingRecord *rec = in->acct->records[i];
-        if (rec->start_time_ms <= 0)
+        if (rec->start_time_ms <= 0 || !report_takes(in, rec))
             continue;
         int64_t end = rec->end_time_ms > 0 ? rec->end_time_ms : in->to_ms;
         for (size_t g = 0; g < rec->n_gpu_ids; g++)
