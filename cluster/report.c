@@ -565,7 +565,7 @@ void report_print_text(FILE *f, const report_input_t *in, const report_t *r)
             "  cores or memory short where GPUs free   %.3f\n"
             "  another model, GPU memory or labels     %.3f\n"
             "  held back (reservation, priority, gang) %.3f\n"
-            "  waiting on an account limit (not fragmentation) %.3f\n",
+            "  account limit (not fragmentation)      %.3f\n",
             hours(r->idle_total), hours(r->idle_split), hours(r->idle_cpu_mem),
             hours(r->idle_model), hours(r->idle_other), hours(r->idle_limit));
     fprintf(f, "\nWhy tasks waited (task-hours)\n");
