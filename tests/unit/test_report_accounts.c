@@ -312,3 +312,74 @@ Test(report_accounts, the_limit_shares_the_cap_on_idle_gpus)
     NEAR(reason(&r, "GPUs split across nodes"), 2 * 600.0);
     report_fini(&r);
 }
+
+/* The chart: the y of each point of the polyline with this id. */
+static size_t line_points(const char *svg, const char *id, double *y, size_t max)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "id=\"%s\"", id);
+    const char *p = strstr(svg, key);
+    if (!p)
+        return 0;
+    p = strstr(p, "points=\"");
+    cr_assert_not_null(p);
+    p += strlen("points=\"");
+    size_t n = 0;
+    while (*p && *p != '"' && n < max) {
+        char *end;
+        strtod(p, &end);
+        cr_assert_eq(*end, ',', "bad point at %.20s", p);
+        y[n++] = strtod(end + 1, &end);
+        p = end;
+        while (*p == ' ')
+            p++;
+    }
+    return n;
+}
+
+static char *chart(const report_input_t *in, const report_t *r)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_not_null(f);
+    cr_assert_eq(report_print_svg(f, in, r), 0);
+    fclose(f);
+    return buf;
+}
+
+/* The GPUs of tasks waiting on a limit, dashed under the waiting demand:
+ * 5 of the 8 wanted in the first 10 minutes (20 buckets of 30 s), all 4
+ * in the next 10, none after; and no such line when nothing was limited. */
+Test(report_accounts, the_chart_shows_the_gpus_waiting_on_a_limit)
+{
+    one_node();
+    limit_census();
+    report_input_t in = {
+        .from_ms = FROM, .to_ms = TO, .acct = &acct, .usage = &usage, .nodes = &nodes};
+    report_t r = {0};
+    cr_assert_eq(report_compute(&in, &r), 0);
+    char *svg = chart(&in, &r);
+    double y[200];
+    size_t n = line_points(svg, "limit-demand", y, 200);
+    cr_assert_eq(n, 120, "%s", svg);
+    /* the plot is 330 high from y 40; the axis reaches 1.1 x 8 GPUs */
+    double ymax = 8 * 1.1, ph = 330, base = 40 + ph;
+    for (size_t i = 0; i < n; i++) {
+        double gpus = i < 20 ? 5 : i < 40 ? 4 : 0;
+        cr_expect(fabs(y[i] - (base - gpus / ymax * ph)) <= 0.05 + 1e-9,
+                  "bucket %zu: y %.1f, not %g GPUs", i, y[i], gpus);
+    }
+    cr_expect(strstr(svg, ">of them, on an account limit</text>"), "the legend");
+    free(svg);
+    report_fini(&r);
+    /* no tasks on a limit: no such line */
+    cs[1].limited = cs[3].limited = 0;
+    cs[1].idle_limit = cs[3].idle_limit = 0;
+    cr_assert_eq(report_compute(&in, &r), 0);
+    svg = chart(&in, &r);
+    cr_expect_eq(line_points(svg, "limit-demand", y, 200), 0);
+    cr_expect_null(strstr(svg, "account limit"));
+    free(svg);
+    report_fini(&r);
+}
