@@ -10,13 +10,14 @@
 const char cmd_inspect_help[] =
     "Usage: cairn inspect JOB [TASK] [--json]\n"
     "\n"
-    "Show the provenance of a job's attempts (or one task's): the spec's hash and\n"
-    "seed, each task's resolved command, env (secrets masked), workdir and the\n"
-    "SHA-256 of its declared inputs (as cairn submit hashed them), and for every\n"
-    "attempt its seed, why the one before ended, the node with its topology\n"
-    "fingerprint, worker, driver and CUDA versions, cores and GPUs (model, UUID,\n"
-    "PCI bus id), times, how it ended (a cached one: whose outputs it reused),\n"
-    "peak memory, CPU time and the SHA-256 of its declared outputs. Every rank of\n"
+    "Show the provenance of a job's attempts (or one task's): the account it is\n"
+    "charged to, the spec's hash and seed, each task's resolved command, env\n"
+    "(secrets masked), workdir and the SHA-256 of its declared inputs (as cairn\n"
+    "submit hashed them), and for every attempt its seed, why the one before\n"
+    "ended, the node with its topology fingerprint, worker, driver and CUDA\n"
+    "versions, cores and GPUs (model, UUID, PCI bus id), times, how it ended (a\n"
+    "cached one: whose outputs it reused), peak memory, CPU time and the SHA-256\n"
+    "of its declared outputs. Every rank of\n"
     "a gang is listed with its own node, cores and GPUs. An attempt that has not\n"
     "started (queued on a node behind another, or cancelled before it started) has\n"
     "no worker, cores, GPUs or start time.\n"
@@ -166,8 +167,8 @@ int cmd_inspect(cli_t *c, int argc, char **argv)
     }
     char t[32];
     when(j->submit_time_ms, t, sizeof(t));
-    printf("job %" PRIu64 " (%s): %s, submitted by %s at %s\n", j->job_id, j->name, j->state,
-           j->submitter, t);
+    printf("job %" PRIu64 " (%s): %s, submitted by %s at %s, account %s\n", j->job_id, j->name,
+           j->state, j->submitter, t, j->account && *j->account ? j->account : "-");
     printf("spec sha256 %s, seed %" PRIu64 ", scheduler %s\n",
            j->spec_sha256 && *j->spec_sha256 ? j->spec_sha256 : "(not recorded)", j->seed,
            j->scheduler_version);

@@ -10,17 +10,19 @@
 const char cmd_status_help[] =
     "Usage: cairn status JOB [--json]\n"
     "\n"
-    "Show a job and a table of its tasks: NAME STATE ATTEMPT NODE GPUS DURATION REASON.\n"
+    "Show a job (its state and the account it is charged to) and a table of its\n"
+    "tasks: NAME STATE ATTEMPT NODE GPUS DURATION REASON.\n"
     "A gang (replicas) has a row per rank, NAME#RANK, with that rank's node and GPUs.\n"
     "A task queued on a node behind a running attempt (prefetch) is pending, with\n"
     "no GPUs and no duration until it starts.\n"
     "  --json   print a JSON object (job summary, tasks with their attempts)\n";
 const char cmd_jobs_help[] =
-    "Usage: cairn jobs [--limit N] [--since WHEN] [--before JOB] [--json]\n"
+    "Usage: cairn jobs [--limit N] [--since WHEN] [--before JOB] [--account A]\n"
+    "                  [--json]\n"
     "\n"
     "List jobs, newest first: those running and those that ended,\n"
     "also the ones retired from the scheduler's memory (answered\n"
-    "from its history).\n"
+    "from its history), with the account each is charged to.\n"
     "  --limit N     at most N jobs (default and most: the scheduler's,\n"
     "                1000)\n"
     "  --since WHEN  jobs submitted from WHEN: a duration back from now\n"
@@ -28,6 +30,7 @@ const char cmd_jobs_help[] =
     "                2026-11-26T09:30:00)\n"
     "  --before JOB  jobs older than JOB (the next page: the last id\n"
     "                listed)\n"
+    "  --account A   only jobs charged to account A\n"
     "  --json        print JSON\n";
 const char cmd_wait_help[] =
     "Usage: cairn wait JOB [--json]\n"
@@ -136,9 +139,10 @@ static int wait_summary(cli_t *c, uint64_t id, Cairn__JobStatusReply **out)
 static json_t *summary_json(const Cairn__JobSummary *j)
 {
     return json_pack(
-        "{s:o, s:o, s:s, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "job_id",
-        cairn_json_u64(j->job_id), "name", cairn_json_str(j->name), "state", JSTATE(j->state),
-        "submitter", cairn_json_str(j->submitter), "seed", cairn_json_u64(j->seed), "spec_sha256",
+        "{s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        "job_id", cairn_json_u64(j->job_id), "name", cairn_json_str(j->name), "state",
+        JSTATE(j->state), "submitter", cairn_json_str(j->submitter), "account",
+        cairn_json_str(j->account), "seed", cairn_json_u64(j->seed), "spec_sha256",
         cairn_json_str(j->spec_sha256), "submit_time_ms", (json_int_t)j->submit_time_ms,
         "start_time_ms", (json_int_t)j->start_time_ms, "end_time_ms", (json_int_t)j->end_time_ms,
         "tasks_total", (json_int_t)j->tasks_total, "tasks_pending", (json_int_t)j->tasks_pending,
@@ -298,7 +302,7 @@ static void status_human(const cli_t *c, const Cairn__JobStatusReply *st)
         printf(", %u failed", j->tasks_failed);
     if (j->tasks_cancelled)
         printf(", %u cancelled", j->tasks_cancelled);
-    printf("\n\n");
+    printf("; account %s\n\n", j->account && *j->account ? j->account : "-");
     static const char *const hdr[] = {"NAME", "STATE",    "ATTEMPT", "NODE",
                                       "GPUS", "DURATION", "REASON"};
     ui_table_t *t = ui_table_create(7, hdr);
@@ -342,8 +346,9 @@ int cmd_status(cli_t *c, int argc, char **argv)
 
 static void jobs_human(const cli_t *c, const Cairn__ListJobsReply *r)
 {
-    static const char *const hdr[] = {"ID", "NAME", "STATE", "TASKS", "SUBMITTER", "AGE"};
-    ui_table_t *t = ui_table_create(6, hdr);
+    static const char *const hdr[] = {"ID",        "NAME",    "STATE", "TASKS",
+                                      "SUBMITTER", "ACCOUNT", "AGE"};
+    ui_table_t *t = ui_table_create(7, hdr);
     int64_t now = cairn_wall_ms();
     for (size_t i = 0; i < r->n_jobs; i++) {
         const Cairn__JobSummary *j = r->jobs[i];
@@ -352,7 +357,8 @@ static void jobs_human(const cli_t *c, const Cairn__ListJobsReply *r)
         snprintf(tasks, sizeof(tasks), "%u/%u", j->tasks_succeeded, j->tasks_total);
         ui_duration(j->submit_time_ms > 0 ? now - j->submit_time_ms : -1, age, sizeof(age));
         const char *state = JSTATE(j->state);
-        const char *cells[] = {id, j->name, state, tasks, j->submitter, age};
+        const char *acct = j->account && *j->account ? j->account : "-";
+        const char *cells[] = {id, j->name, state, tasks, j->submitter, acct, age};
         ui_table_add(t, cells, 2, ui_state_col(c, state));
     }
     ui_table_print(c, t, stdout);
@@ -365,7 +371,8 @@ int cmd_jobs(cli_t *c, int argc, char **argv)
 {
     bool json = false;
     Cairn__ListJobsRequest req = CAIRN__LIST_JOBS_REQUEST__INIT;
-    /* --limit and --since are taken out before the common options */
+    /* --limit, --before, --account and --since are taken out before the
+     * common options */
     int k = 1;
     for (int i = 1; i < argc; i++) {
         uint64_t v;
@@ -377,6 +384,10 @@ int cmd_jobs(cli_t *c, int argc, char **argv)
             if (cli_parse_uint(argv[0], "--before", argv[++i], 1, UINT32_MAX, &v) != CLI_OK)
                 return CLI_USAGE;
             req.before_job = v;
+        } else if (!strcmp(argv[i], "--account") && i + 1 < argc) {
+            req.account = argv[++i];
+            if (!*req.account)
+                return cli_usage_error(argv[0], "--account needs an account's name"), CLI_USAGE;
         } else if (!strcmp(argv[i], "--since") && i + 1 < argc) {
             req.since_ms = ui_parse_when(argv[++i], cairn_wall_ms());
             if (req.since_ms < 0)

@@ -9,23 +9,29 @@
 #include "cluster/report.h"
 
 const char cmd_report_help[] =
-    "Usage: cairn report [--since WHEN] [--until WHEN] [--by user|job|kind|node|gpu-model]\n"
+    "Usage: cairn report [--since WHEN] [--until WHEN]\n"
+    "                    [--by user|account|job|kind|node|gpu-model] [--account A]\n"
     "                    [--json | --csv] [--svg FILE]\n"
     "\n"
     "What the cluster did over a window (default: the last 7 days):\n"
     "  - GPU utilisation per GPU model and per node: allocated vs actually used (used\n"
     "    where the GPUs report utilisation), cores likewise (used: the tasks' CPU time);\n"
-    "  - GPU-hours and core-hours by user, job, task kind, node or GPU model (--by);\n"
+    "  - GPU-hours (allocated and used), core-hours, attempts and queue waits p50/p95\n"
+    "    by user, account, job, task kind, node or GPU model (--by);\n"
     "  - queue waits p50/p95/max by resource shape (8c 1g H100, 4c): ready (needs\n"
     "    done, or backoff over) to started, of the tasks started in the window; ready to\n"
     "    placed beside it (a task queued on a busy node is placed before it starts);\n"
     "    tasks that ended without starting, and those still queued, are counted apart;\n"
     "  - fragmentation: GPU-hours that sat idle while GPU tasks waited, by why (split\n"
     "    across nodes, cores or memory short where the GPUs were free, another model,\n"
-    "    held back by a reservation or priority);\n"
-    "  - why tasks waited, in task-hours.\n"
+    "    held back by a reservation or priority); GPUs that tasks waiting on their\n"
+    "    account's limit could have used are counted apart, not as fragmentation;\n"
+    "  - why tasks waited, in task-hours (waiting on an account limit is a reason).\n"
     "  --since/--until WHEN  a duration back from now (30m, 12h, 7d) or a UTC date\n"
     "                        (2026-11-26 or 2026-11-26T09:30:00)\n"
+    "  --account A           only the attempts of jobs charged to account A (the\n"
+    "                        census, fragmentation and why tasks waited, stay the\n"
+    "                        whole cluster's)\n"
     "  --json                every figure as JSON (seconds)\n"
     "  --csv                 the --by table as CSV (hours)\n"
     "  --svg FILE            also write a chart: GPUs allocated and used over time per\n"
@@ -38,11 +44,9 @@ static int parse_by(const char *s, report_by_t *by)
     static const struct {
         const char *name;
         report_by_t by;
-    } map[] = {{"user", REPORT_BY_USER},
-               {"job", REPORT_BY_JOB},
-               {"kind", REPORT_BY_KIND},
-               {"node", REPORT_BY_NODE},
-               {"gpu-model", REPORT_BY_GPU_MODEL}};
+    } map[] = {{"user", REPORT_BY_USER},           {"job", REPORT_BY_JOB},
+               {"kind", REPORT_BY_KIND},           {"node", REPORT_BY_NODE},
+               {"gpu-model", REPORT_BY_GPU_MODEL}, {"account", REPORT_BY_ACCOUNT}};
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (!strcmp(s, map[i].name)) {
             *by = map[i].by;
@@ -55,13 +59,11 @@ int cmd_report(cli_t *c, int argc, char **argv)
 {
     if (cli_help_asked(argc, argv, cmd_report_help))
         return CLI_OK;
-    static const struct option opts[] = {{"since", required_argument, NULL, 's'},
-                                         {"until", required_argument, NULL, 'u'},
-                                         {"by", required_argument, NULL, 'b'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"csv", no_argument, NULL, 'c'},
-                                         {"svg", required_argument, NULL, 'g'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"since", required_argument, NULL, 's'},   {"until", required_argument, NULL, 'u'},
+        {"by", required_argument, NULL, 'b'},      {"json", no_argument, NULL, 'j'},
+        {"csv", no_argument, NULL, 'c'},           {"svg", required_argument, NULL, 'g'},
+        {"account", required_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
     int64_t now = cairn_wall_ms();
     report_input_t in = {.from_ms = now - 7 * 86400000ll, .to_ms = now, .by = REPORT_BY_USER};
     bool json = false, csv = false;
@@ -85,7 +87,13 @@ int cmd_report(cli_t *c, int argc, char **argv)
         case 'b':
             if (parse_by(optarg, &in.by) < 0)
                 return cli_usage_error(
-                    "report", "--by '%s': expected user, job, kind, node or gpu-model", optarg);
+                    "report", "--by '%s': expected user, account, job, kind, node or gpu-model",
+                    optarg);
+            break;
+        case 'a':
+            if (!*optarg)
+                return cli_usage_error("report", "--account needs an account's name");
+            in.account = optarg;
             break;
         case 'j':
             json = true;

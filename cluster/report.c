@@ -6,11 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const by_names[] = {"user", "job", "kind", "node", "gpu-model"};
+static const char *const by_names[] = {"user", "job", "kind", "node", "gpu-model", "account"};
 
 const char *report_by_name(report_by_t by)
 {
     return by_names[by];
+}
+
+bool report_takes(const report_input_t *in, const Cairn__AccountingRecord *rec)
+{
+    return !in->account || !*in->account || !strcmp(in->account, rec->account);
 }
 
 /* Seconds of [a, b) inside the window. */
@@ -149,6 +154,8 @@ static const char *group_key(const report_input_t *in, const Cairn__AccountingRe
         return rec->node;
     case REPORT_BY_GPU_MODEL:
         return rec->n_gpu_ids ? rec->gpu_ids[0]->model : "(no GPU)";
+    case REPORT_BY_ACCOUNT:
+        return rec->account && *rec->account ? rec->account : "-";
     }
     return "";
 }
@@ -208,7 +215,7 @@ static int utilisation(const report_input_t *in, report_t *r)
         return -1;
     for (size_t i = 0; in->acct && i < in->acct->n_records; i++) {
         const Cairn__AccountingRecord *rec = in->acct->records[i];
-        if (rec->start_time_ms <= 0)
+        if (rec->start_time_ms <= 0 || !report_takes(in, rec))
             continue;
         int64_t end = rec_end(in, rec);
         double s = overlap_s(in, rec->start_time_ms, end);
@@ -247,34 +254,6 @@ static int utilisation(const report_input_t *in, report_t *r)
     return 0;
 }
 
-static int groups(const report_input_t *in, report_t *r)
-{
-    for (size_t i = 0; in->acct && i < in->acct->n_records; i++) {
-        const Cairn__AccountingRecord *rec = in->acct->records[i];
-        char buf[300];
-        report_group_t *g = group_find(r, group_key(in, rec, buf, sizeof(buf)));
-        if (!g)
-            return -1;
-        g->attempts++;
-        if (rec->start_time_ms <= 0)
-            continue;
-        int64_t end = rec_end(in, rec);
-        double s = overlap_s(in, rec->start_time_ms, end);
-        double whole = end > rec->start_time_ms ? (double)(end - rec->start_time_ms) / 1000 : 0;
-        g->gpu_seconds += s * (double)rec->n_gpu_ids;
-        g->core_seconds += s * rec->n_cores;
-        if (whole > 0) {
-            g->cpu_used += rec->cpu_seconds_used * s / whole;
-            if (rec->gpu_seconds_used >= 0)
-                g->gpu_used =
-                    (g->gpu_used < 0 ? 0 : g->gpu_used) + rec->gpu_seconds_used * s / whole;
-        }
-    }
-    if (r->ngroups > 1)
-        qsort(r->groups, r->ngroups, sizeof(*r->groups), cmp_group);
-    return 0;
-}
-
 static report_wait_t *wait_find(report_t *r, const char *shape)
 {
     return find_or_add(&r->waits, &r->nwaits, sizeof(*r->waits), sizeof(r->waits->shape), shape);
@@ -300,6 +279,65 @@ static void summarise(double *v, size_t n, double *p50, double *p95, double *max
     *max = n ? v[n - 1] : 0;
 }
 
+/* Each group's queue waits: ready -> started of its first replicas that
+ * started in the window. */
+static int group_waits(const report_input_t *in, report_t *r)
+{
+    size_t n = in->acct ? in->acct->n_records : 0;
+    double *v = calloc(n + 1, sizeof(double));
+    if (!v)
+        return -1;
+    for (size_t k = 0; k < r->ngroups; k++) {
+        report_group_t *g = &r->groups[k];
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            const Cairn__AccountingRecord *rec = in->acct->records[i];
+            char buf[300];
+            if (rec->rank != 0 || !report_takes(in, rec) || !in_window(in, rec->start_time_ms) ||
+                strncmp(group_key(in, rec, buf, sizeof(buf)), g->key, sizeof(g->key) - 1) != 0)
+                continue;
+            v[m++] = span_s(rec->ready_time_ms, rec->start_time_ms);
+        }
+        double max;
+        g->waited = (uint32_t)m;
+        summarise(v, m, &g->wait_p50_s, &g->wait_p95_s, &max);
+    }
+    free(v);
+    return 0;
+}
+
+static int groups(const report_input_t *in, report_t *r)
+{
+    for (size_t i = 0; in->acct && i < in->acct->n_records; i++) {
+        const Cairn__AccountingRecord *rec = in->acct->records[i];
+        if (!report_takes(in, rec))
+            continue;
+        char buf[300];
+        report_group_t *g = group_find(r, group_key(in, rec, buf, sizeof(buf)));
+        if (!g)
+            return -1;
+        g->attempts++;
+        if (rec->start_time_ms <= 0)
+            continue;
+        int64_t end = rec_end(in, rec);
+        double s = overlap_s(in, rec->start_time_ms, end);
+        double whole = end > rec->start_time_ms ? (double)(end - rec->start_time_ms) / 1000 : 0;
+        g->gpu_seconds += s * (double)rec->n_gpu_ids;
+        g->core_seconds += s * rec->n_cores;
+        if (whole > 0) {
+            g->cpu_used += rec->cpu_seconds_used * s / whole;
+            if (rec->gpu_seconds_used >= 0)
+                g->gpu_used =
+                    (g->gpu_used < 0 ? 0 : g->gpu_used) + rec->gpu_seconds_used * s / whole;
+        }
+    }
+    if (group_waits(in, r) < 0)
+        return -1;
+    if (r->ngroups > 1)
+        qsort(r->groups, r->ngroups, sizeof(*r->groups), cmp_group);
+    return 0;
+}
+
 /* Whether a first replica's attempt was placed but had neither started
  * nor ended at the window's end (queued on a node behind another). */
 static bool queued_at_end(const report_input_t *in, const Cairn__AccountingRecord *rec)
@@ -320,7 +358,7 @@ static int waits(const report_input_t *in, report_t *r)
     /* the shapes, in the order of their first attempt, and the counts */
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const Cairn__AccountingRecord *rec = in->acct->records[i];
-        if (rec->rank != 0)
+        if (rec->rank != 0 || !report_takes(in, rec))
             continue;
         bool started = in_window(in, rec->start_time_ms);
         bool placed = in_window(in, rec->placed_time_ms);
@@ -343,7 +381,7 @@ static int waits(const report_input_t *in, report_t *r)
         size_t ks = 0, kp = 0;
         for (size_t i = 0; i < n; i++) {
             const Cairn__AccountingRecord *rec = in->acct->records[i];
-            if (rec->rank != 0 || strcmp(rec->shape, w->shape) != 0)
+            if (rec->rank != 0 || strcmp(rec->shape, w->shape) != 0 || !report_takes(in, rec))
                 continue;
             if (in_window(in, rec->start_time_ms))
                 to_start[ks++] = span_s(rec->ready_time_ms, rec->start_time_ms);
@@ -358,16 +396,41 @@ static int waits(const report_input_t *in, report_t *r)
     return rc;
 }
 
+/* Why one shape's waiting tasks waited, for their task-seconds s: those
+ * waiting on an account limit for that; the others for the main reason
+ * its free GPUs went unused. */
+static void shape_reasons(report_t *r, const Cairn__CensusSample *c, double s)
+{
+    double limited = c->limited < c->waiting ? c->limited : c->waiting;
+    if (limited > 0)
+        add_reason(r, REPORT_WHY_LIMIT, limited * s);
+    if (limited > 0 && c->waiting - limited <= 0)
+        return;
+    const char *why;
+    double top = c->idle_split;
+    why = "GPUs split across nodes";
+    if (c->idle_cpu_mem > top)
+        top = c->idle_cpu_mem, why = "cores or memory short where GPUs are free";
+    if (c->idle_model > top)
+        top = c->idle_model, why = "free GPUs of another model";
+    if (c->idle_other > top)
+        top = c->idle_other, why = "held back (reservation, priority, gang)";
+    if (top <= 0)
+        why = c->gpus_wanted > 0 ? "all suitable GPUs busy" : "cores or memory busy";
+    add_reason(r, why, (c->waiting - limited) * s);
+}
+
 /* Idle GPUs while GPU work waited, and why work waited, from the census:
- * per sample, the free GPUs the waiting shapes could not use by reason,
- * capped at min(free, wanted) over all shapes (a free GPU counts once). */
+ * per sample, the free GPUs the waiting shapes could not use by reason
+ * (an account limit apart: not fragmentation), capped at min(free,
+ * wanted) over all shapes (a free GPU counts once). */
 static void fragmentation(const report_input_t *in, report_t *r)
 {
     size_t n = in->usage ? in->usage->n_census : 0;
     for (size_t i = 0; i < n;) {
         size_t j = i;
         int64_t t = in->usage->census[i]->time_ms;
-        double free_ = 0, wanted = 0, split = 0, cpumem = 0, model = 0, other = 0;
+        double free_ = 0, wanted = 0, split = 0, cpumem = 0, model = 0, other = 0, limit = 0;
         double s = 0;
         for (; j < n && in->usage->census[j]->time_ms == t; j++) {
             const Cairn__CensusSample *c = in->usage->census[j];
@@ -381,28 +444,18 @@ static void fragmentation(const report_input_t *in, report_t *r)
             cpumem += c->idle_cpu_mem;
             model += c->idle_model;
             other += c->idle_other;
-            /* why this shape waited, for its waiting task-seconds */
-            const char *why;
-            double top = c->idle_split;
-            why = "GPUs split across nodes";
-            if (c->idle_cpu_mem > top)
-                top = c->idle_cpu_mem, why = "cores or memory short where GPUs are free";
-            if (c->idle_model > top)
-                top = c->idle_model, why = "free GPUs of another model";
-            if (c->idle_other > top)
-                top = c->idle_other, why = "held back (reservation, priority, gang)";
-            if (top <= 0)
-                why = c->gpus_wanted > 0 ? "all suitable GPUs busy" : "cores or memory busy";
-            add_reason(r, why, c->waiting * s);
+            limit += c->idle_limit;
+            shape_reasons(r, c, s);
         }
         double idle = free_ < wanted ? free_ : wanted;
-        double sum = split + cpumem + model + other;
+        double sum = split + cpumem + model + other + limit;
         double f = sum > idle && sum > 0 ? idle / sum : 1;
         r->idle_total += idle * s;
         r->idle_split += split * f * s;
         r->idle_cpu_mem += cpumem * f * s;
         r->idle_model += model * f * s;
         r->idle_other += other * f * s;
+        r->idle_limit += limit * f * s;
         i = j;
     }
     if (r->nreasons > 1)
@@ -481,13 +534,17 @@ void report_print_text(FILE *f, const report_input_t *in, const report_t *r)
         fprintf(f, "  %-20s %5u %9s %9s %5u %9s %9s %9.3f\n", u->name, u->cores, a, b, u->gpus, c,
                 d, hours(u->present));
     }
-    fprintf(f, "\nBy %s\n  %-30s %8s %12s %12s %12s %12s\n", report_by_name(in->by),
-            report_by_name(in->by), "ATTEMPTS", "GPU_H", "GPU_USED_H", "CORE_H", "CPU_USED_H");
+    fprintf(f, "\nBy %s%s%s%s (WAIT: ready to started, of the tasks started in the window)\n",
+            report_by_name(in->by), in->account && *in->account ? " (account " : "",
+            in->account && *in->account ? in->account : "", in->account && *in->account ? ")" : "");
+    fprintf(f, "  %-30s %8s %12s %12s %12s %12s %10s %10s\n", report_by_name(in->by), "ATTEMPTS",
+            "GPU_H", "GPU_USED_H", "CORE_H", "CPU_USED_H", "WAIT_P50_S", "WAIT_P95_S");
     for (size_t i = 0; i < r->ngroups; i++) {
         const report_group_t *g = &r->groups[i];
         hours_text(a, sizeof(a), g->gpu_used);
-        fprintf(f, "  %-30s %8u %12.3f %12s %12.3f %12.3f\n", g->key, g->attempts,
-                hours(g->gpu_seconds), a, hours(g->core_seconds), hours(g->cpu_used));
+        fprintf(f, "  %-30s %8u %12.3f %12s %12.3f %12.3f %10.3f %10.3f\n", g->key, g->attempts,
+                hours(g->gpu_seconds), a, hours(g->core_seconds), hours(g->cpu_used), g->wait_p50_s,
+                g->wait_p95_s);
     }
     fprintf(f,
             "\nQueue waits by shape: ready to started (TASKS: started in the window);\n"
@@ -507,9 +564,10 @@ void report_print_text(FILE *f, const report_input_t *in, const report_t *r)
             "  split across nodes                      %.3f\n"
             "  cores or memory short where GPUs free   %.3f\n"
             "  another model, GPU memory or labels     %.3f\n"
-            "  held back (reservation, priority, gang) %.3f\n",
+            "  held back (reservation, priority, gang) %.3f\n"
+            "  account limit (not fragmentation)      %.3f\n",
             hours(r->idle_total), hours(r->idle_split), hours(r->idle_cpu_mem),
-            hours(r->idle_model), hours(r->idle_other));
+            hours(r->idle_model), hours(r->idle_other), hours(r->idle_limit));
     fprintf(f, "\nWhy tasks waited (task-hours)\n");
     for (size_t i = 0; i < r->nreasons; i++)
         fprintf(f, "  %-42s %.3f\n", r->reasons[i].reason, hours(r->reasons[i].task_seconds));
@@ -550,11 +608,13 @@ json_t *report_json(const report_input_t *in, const report_t *r)
     for (size_t i = 0; i < r->ngroups; i++) {
         const report_group_t *g = &r->groups[i];
         cairn_json_push(&groups,
-                        json_pack("{s:o, s:I, s:o, s:o, s:o, s:o}", "key", cairn_json_str(g->key),
-                                  "attempts", (json_int_t)g->attempts, "gpu_s",
-                                  seconds(g->gpu_seconds), "gpu_used_s", seconds(g->gpu_used),
-                                  "core_s", seconds(g->core_seconds), "cpu_used_s",
-                                  seconds(g->cpu_used)));
+                        json_pack("{s:o, s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "key",
+                                  cairn_json_str(g->key), "attempts", (json_int_t)g->attempts,
+                                  "gpu_s", seconds(g->gpu_seconds), "gpu_used_s",
+                                  seconds(g->gpu_used), "core_s", seconds(g->core_seconds),
+                                  "cpu_used_s", seconds(g->cpu_used), "wait_tasks",
+                                  (json_int_t)g->waited, "wait_p50_s", seconds(g->wait_p50_s),
+                                  "wait_p95_s", seconds(g->wait_p95_s)));
     }
     for (size_t i = 0; i < r->nwaits; i++) {
         const report_wait_t *w = &r->waits[i];
@@ -573,14 +633,18 @@ json_t *report_json(const report_input_t *in, const report_t *r)
         cairn_json_push(&reasons,
                         json_pack("{s:o, s:o}", "reason", cairn_json_str(r->reasons[i].reason),
                                   "task_s", cairn_json_fixed(r->reasons[i].task_seconds, 6)));
-    return json_pack(
-        "{s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o}, s:o}", "from_ms",
+    json_t *o = json_pack(
+        "{s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o, s:o}, s:o}", "from_ms",
         (json_int_t)in->from_ms, "to_ms", (json_int_t)in->to_ms, "by", report_by_name(in->by),
         "gpu_models", models, "nodes", nodes, "groups", groups, "waits", waits, "fragmentation",
         "idle_gpu_s", cairn_json_fixed(r->idle_total, 6), "split_across_nodes_s",
         cairn_json_fixed(r->idle_split, 6), "cores_or_memory_short_s",
         cairn_json_fixed(r->idle_cpu_mem, 6), "other_model_s", cairn_json_fixed(r->idle_model, 6),
-        "held_back_s", cairn_json_fixed(r->idle_other, 6), "wait_reasons", reasons);
+        "held_back_s", cairn_json_fixed(r->idle_other, 6), "waiting_on_limit_s",
+        cairn_json_fixed(r->idle_limit, 6), "wait_reasons", reasons);
+    cairn_json_set(&o, "account",
+                   in->account && *in->account ? cairn_json_str(in->account) : json_null());
+    return o;
 }
 
 static void csv_field(FILE *f, const char *s)
@@ -600,7 +664,9 @@ static void csv_field(FILE *f, const char *s)
 
 void report_print_csv(FILE *f, const report_input_t *in, const report_t *r)
 {
-    fprintf(f, "%s,attempts,gpu_hours,gpu_used_hours,core_hours,cpu_used_hours\n",
+    fprintf(f,
+            "%s,attempts,gpu_hours,gpu_used_hours,core_hours,cpu_used_hours,wait_tasks,"
+            "wait_p50_s,wait_p95_s\n",
             report_by_name(in->by));
     for (size_t i = 0; i < r->ngroups; i++) {
         const report_group_t *g = &r->groups[i];
@@ -608,6 +674,7 @@ void report_print_csv(FILE *f, const report_input_t *in, const report_t *r)
         fprintf(f, ",%u,%.6f,", g->attempts, hours(g->gpu_seconds));
         if (g->gpu_used >= 0)
             fprintf(f, "%.6f", hours(g->gpu_used));
-        fprintf(f, ",%.6f,%.6f\n", hours(g->core_seconds), hours(g->cpu_used));
+        fprintf(f, ",%.6f,%.6f,%u,%.6f,%.6f\n", hours(g->core_seconds), hours(g->cpu_used),
+                g->waited, g->wait_p50_s, g->wait_p95_s);
     }
 }

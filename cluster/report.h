@@ -18,6 +18,7 @@ typedef enum report_by {
     REPORT_BY_KIND,
     REPORT_BY_NODE,
     REPORT_BY_GPU_MODEL,
+    REPORT_BY_ACCOUNT,
 } report_by_t;
 
 typedef struct report_input {
@@ -26,7 +27,14 @@ typedef struct report_input {
     const Cairn__UsageReply *usage; /* samples and the node timeline */
     const Cairn__NodesReply *nodes; /* removed nodes too */
     report_by_t by;
+    /* only the records of jobs charged to this account (NULL or "": every
+     * one's); the census (fragmentation, why tasks waited) is the
+     * cluster's whole */
+    const char *account;
 } report_input_t;
+
+/* Whether the report counts a record: of in->account, if it names one. */
+bool report_takes(const report_input_t *in, const Cairn__AccountingRecord *rec);
 
 /* One row of a utilisation table: a GPU model or a node. Seconds. */
 typedef struct report_util {
@@ -41,6 +49,10 @@ typedef struct report_group {
     char key[256];
     uint32_t attempts;
     double gpu_seconds, core_seconds, cpu_used, gpu_used; /* gpu_used < 0: not measured */
+    /* queue waits (ready -> started) of its first replicas that started in
+     * the window, as report_wait_t counts them */
+    uint32_t waited;
+    double wait_p50_s, wait_p95_s;
 } report_group_t;
 
 /* Queue waits of one shape, over first replicas (a gang counts once).
@@ -63,7 +75,10 @@ typedef struct report_wait {
     uint32_t queued;
 } report_wait_t;
 
-/* Why waiting work was waiting, weighted by task-seconds. */
+/* Why waiting work was waiting, weighted by task-seconds: tasks waiting
+ * on an account limit (the census's limited) are REPORT_WHY_LIMIT's, the
+ * others their shape's main reason. */
+#define REPORT_WHY_LIMIT "waiting on an account limit"
 typedef struct report_reason {
     char reason[64];
     double task_seconds;
@@ -76,8 +91,10 @@ typedef struct report {
     size_t ngroups;
     report_wait_t *waits;
     size_t nwaits;
-    /* GPU-seconds that sat idle while GPU tasks waited, by why */
-    double idle_total, idle_split, idle_cpu_mem, idle_model, idle_other;
+    /* GPU-seconds that sat idle while GPU tasks waited, by why; idle_limit:
+     * free GPUs that tasks waiting on an account limit could use (waiting
+     * on a limit, not fragmentation) */
+    double idle_total, idle_split, idle_cpu_mem, idle_model, idle_other, idle_limit;
     report_reason_t *reasons;
     size_t nreasons;
 } report_t;

@@ -1,6 +1,7 @@
 /* cairn report --svg: GPUs over time per model, allocated (solid) and used
  * (dashed, where measured), with the GPUs waiting tasks wanted overlaid
- * (red) and the capacity over time (grey steps: each node's GPUs while it
+ * (red; dashed: those of tasks waiting on an account limit, when any did)
+ * and the capacity over time (grey steps: each node's GPUs while it
  * was there, by the node timeline). A plain SVG 1.1 document. */
 #include <math.h>
 #include <stdlib.h>
@@ -193,7 +194,8 @@ int report_print_svg(FILE *f, const report_input_t *in, const report_t *r)
     double *alloc = calloc((nm + 1) * BUCKETS, sizeof(double));
     double *used = calloc((nm + 1) * BUCKETS, sizeof(double));
     bool *measured = calloc(nm + 1, sizeof(bool));
-    double demand[BUCKETS] = {0};
+    double demand[BUCKETS] = {0}, limited[BUCKETS] = {0};
+    bool any_limited = false;
     if (!alloc || !used || !measured) {
         free(alloc);
         free(used);
@@ -202,7 +204,7 @@ int report_print_svg(FILE *f, const report_input_t *in, const report_t *r)
     }
     for (size_t i = 0; in->acct && i < in->acct->n_records; i++) {
         const Cairn__AccountingRecord *rec = in->acct->records[i];
-        if (rec->start_time_ms <= 0)
+        if (rec->start_time_ms <= 0 || !report_takes(in, rec))
             continue;
         int64_t end = rec->end_time_ms > 0 ? rec->end_time_ms : in->to_ms;
         for (size_t g = 0; g < rec->n_gpu_ids; g++)
@@ -227,8 +229,15 @@ int report_print_svg(FILE *f, const report_input_t *in, const report_t *r)
     }
     for (size_t i = 0; in->usage && i < in->usage->n_census; i++) {
         const Cairn__CensusSample *c = in->usage->census[i];
-        if (c->shape[0])
-            spread(demand, in->from_ms, width, c->time_ms - c->span_ms, c->time_ms, c->gpus_wanted);
+        if (!c->shape[0])
+            continue;
+        spread(demand, in->from_ms, width, c->time_ms - c->span_ms, c->time_ms, c->gpus_wanted);
+        /* a class's tasks all want as many GPUs: the limited ones' share */
+        if (c->limited > 0 && c->waiting > 0) {
+            any_limited = true;
+            spread(limited, in->from_ms, width, c->time_ms - c->span_ms, c->time_ms,
+                   c->gpus_wanted * fmin(c->limited, c->waiting) / c->waiting);
+        }
     }
     steps_t cap = {0};
     if (capacity_steps(in, &cap) < 0) {
@@ -296,6 +305,13 @@ int report_print_svg(FILE *f, const report_input_t *in, const report_t *r)
             "  <text x=\"%d\" y=\"%d\" fill=\"#d62728\">GPUs wanted by waiting tasks</text>\n",
             W - RIGHT + 12, ly, capacity, W - RIGHT + 12, ly + 18);
     ly += 36;
+    if (any_limited) {
+        polyline(f, limited, ymax, "#d62728", "2,3", "limit-demand");
+        fprintf(f,
+                "  <text x=\"%d\" y=\"%d\" fill=\"#d62728\">of them, on an account limit</text>\n",
+                W - RIGHT + 12, ly);
+        ly += 18;
+    }
     for (size_t m = 0; m < nm; m++) {
         const char *col = colours[m % (sizeof(colours) / sizeof(colours[0]))];
         char id[200];

@@ -32,7 +32,16 @@ int archive_open(journal_t *j, archive_t **out, cairn_error_t *err)
                           " spec_masked BLOB NOT NULL);"
                           "CREATE INDEX IF NOT EXISTS retired_end ON retired (end_ms);",
                           NULL, NULL, NULL) == SQLITE_OK;
-    ok = ok && sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO retired VALUES (?,?,?,?,?,?,?,?,?)",
+    /* the account (a later release's column): the rows of an earlier one
+     * are of jobs from before accounts, all the built-in default's */
+    int mig =
+        ok ? journal_add_column(j, "retired", "account", "TEXT NOT NULL DEFAULT 'default'", err)
+           : 0;
+    ok = ok && mig == 0;
+    ok = ok && sqlite3_prepare_v2(db,
+                                  "INSERT OR REPLACE INTO retired (job, submitter, state,"
+                                  " submit_ms, end_ms, summary, status, prov, spec_masked,"
+                                  " account) VALUES (?,?,?,?,?,?,?,?,?,?)",
                                   -1, &a->st[ST_PUT], NULL) == SQLITE_OK;
     for (int p = 0; ok && p < ARCHIVE_NPARTS; p++) {
         char sql[128];
@@ -45,14 +54,14 @@ int archive_open(journal_t *j, archive_t **out, cairn_error_t *err)
          sqlite3_prepare_v2(db,
                             "SELECT job, summary FROM retired WHERE job < ? AND submit_ms >= ?"
                             " AND (? = 0 OR (? >> state) & 1) AND (? = '' OR submitter = ?)"
-                            " ORDER BY job DESC LIMIT ?",
+                            " AND (? = '' OR account = ?) ORDER BY job DESC LIMIT ?",
                             -1, &a->st[ST_LIST], NULL) == SQLITE_OK &&
          sqlite3_prepare_v2(db,
                             "DELETE FROM retired WHERE job IN (SELECT job FROM retired"
                             " WHERE end_ms < ? ORDER BY end_ms LIMIT ?)",
                             -1, &a->st[ST_DROP], NULL) == SQLITE_OK;
     if (!ok) {
-        int rc = journal_sql_error(j, err, "archive", "open");
+        int rc = mig < 0 ? mig : journal_sql_error(j, err, "archive", "open");
         archive_close(a);
         return rc;
     }
@@ -94,6 +103,7 @@ int archive_put(archive_t *a, const archive_row_t *r, cairn_error_t *err)
             sqlite3_bind_blob(st, 6 + p, r->part[p], (int)r->len[p], SQLITE_STATIC);
         else
             sqlite3_bind_zeroblob(st, 6 + p, 0);
+    sqlite3_bind_text(st, 10, r->account ? r->account : "", -1, SQLITE_STATIC);
     return run(a, st, "put", err);
 }
 
@@ -138,18 +148,20 @@ char *archive_owner(archive_t *a, uint32_t job)
 }
 
 int archive_list(archive_t *a, uint32_t before_job, int64_t since_ms, uint32_t states,
-                 const char *submitter, uint32_t max, archive_row_f cb, void *arg,
-                 cairn_error_t *err)
+                 const char *submitter, const char *account, uint32_t max, archive_row_f cb,
+                 void *arg, cairn_error_t *err)
 {
     sqlite3_stmt *st = a->st[ST_LIST];
-    const char *who = submitter ? submitter : "";
+    const char *who = submitter ? submitter : "", *acct = account ? account : "";
     sqlite3_bind_int64(st, 1, before_job);
     sqlite3_bind_int64(st, 2, since_ms);
     sqlite3_bind_int64(st, 3, states);
     sqlite3_bind_int64(st, 4, states);
     sqlite3_bind_text(st, 5, who, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, who, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 7, max);
+    sqlite3_bind_text(st, 7, acct, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, acct, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 9, max);
     int s, rc = 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
         if (cb((uint32_t)sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),

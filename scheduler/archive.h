@@ -3,8 +3,8 @@
  * retires it (retain.c), so that status, jobs, logs, provenance and the
  * commands built on them answer for it exactly as they did before.
  *
- * A row per job: its owner, state and times as columns (the listing's
- * filters), and the replies as the core gave them when it left: the
+ * A row per job: its owner, account, state and times as columns (the
+ * listing's filters), and the replies as the core gave them when it left: the
  * summary (JobSummary), every task's status (JobStatusReply) and its
  * provenance (JobProvenance, raw spec text) with the spec text masked. */
 #ifndef CAIRN_SCHEDULER_ARCHIVE_H
@@ -34,7 +34,8 @@ typedef enum archive_part {
 typedef struct archive_row {
     uint32_t job;
     const char *submitter;
-    int state; /* Cairn__JobState */
+    const char *account; /* its name when the job left: kept if deleted later */
+    int state;           /* Cairn__JobState */
     int64_t submit_ms, end_ms;
     const uint8_t *part[ARCHIVE_NPARTS];
     size_t len[ARCHIVE_NPARTS];
@@ -52,12 +53,13 @@ char *archive_owner(archive_t *a, uint32_t job);
 
 /* Summaries of retired jobs with ids below before_job, newest first,
  * submitted at or after since_ms, of one of the states in states (bit
- * per Cairn__JobState; 0: every state) and of submitter (NULL or "":
- * everyone), at most max: cb gets each packed JobSummary; non-zero stops. */
+ * per Cairn__JobState; 0: every state), of submitter and charged to
+ * account (NULL or "": any), at most max: cb gets each packed JobSummary;
+ * non-zero stops. */
 typedef int (*archive_row_f)(uint32_t job, const uint8_t *summary, size_t len, void *arg);
 int archive_list(archive_t *a, uint32_t before_job, int64_t since_ms, uint32_t states,
-                 const char *submitter, uint32_t max, archive_row_f cb, void *arg,
-                 cairn_error_t *err);
+                 const char *submitter, const char *account, uint32_t max, archive_row_f cb,
+                 void *arg, cairn_error_t *err);
 
 /* Drop at most max rows of jobs that ended before until_ms (history
  * retention), with their spec and inputs (job_specs, task_inputs), in the

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/grow.h"
 #include "scheduler/clients_private.h"
+#include "scheduler/view.h"
 
 /* Records in one reply at most (a page; AccountingRequest.limit). */
 #define ACCT_PAGE_DEFAULT 5000
@@ -132,6 +133,11 @@ static bool take_running_before(acct_job_t *j, uint64_t a, uint32_t r)
 static int history_row(Cairn__AccountingRecord *r, void *arg)
 {
     acct_job_t *j = arg;
+    if (!view_account_fill(&r->account)) {
+        snprintf(j->error, sizeof(j->error), "out of memory");
+        cairn__accounting_record__free_unpacked(r, NULL);
+        return 1;
+    }
     if (!take_running_before(j, r->attempt_id, r->rank)) {
         cairn__accounting_record__free_unpacked(r, NULL);
         return 1;

@@ -433,6 +433,7 @@ int clients_prov_fill(sched_daemon_t *d, uint32_t job, int64_t only, bool raw, f
     jp->job_id = job;
     jp->name = (char *)(ji.name ? ji.name : "");
     jp->submitter = (char *)(ji.user ? ji.user : "");
+    jp->account = (char *)view_job_account(d, job);
     jp->seed = ji.seed;
     jp->submit_time_ms = ji.submitted_ms;
     jp->scheduler_version = CAIRN_VERSION;
@@ -490,6 +491,11 @@ static void prov_work(const reader_stores_t *st, void *arg)
         (j->raw || archive_get(st->archive, j->job, ARCHIVE_SPEC_MASKED, &spec, &slen, &err) == 0))
         jp = cairn__job_provenance__unpack(NULL, len, buf);
     free(buf);
+    if (jp && !view_account_fill(&jp->account)) {
+        cairn__job_provenance__free_unpacked(jp, NULL);
+        jp = NULL;
+        snprintf(err.text, sizeof(err.text), "out of memory");
+    }
     if (!jp) {
         if (rc == -ENOENT)
             j->rr.code = CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND;

@@ -18,6 +18,7 @@ static void fill_summary(sched_daemon_t *d, uint32_t job, Cairn__JobSummary *s,
     s->name = (char *)ji->name;
     s->state = view_job_state(ji);
     s->submitter = (char *)ji->user;
+    s->account = (char *)view_job_account(d, job);
     s->seed = ji->seed;
     s->submit_time_ms = ji->submitted_ms;
     s->tasks_total = ji->ntasks;
@@ -276,6 +277,11 @@ static void retired_work(const reader_stores_t *st, void *arg)
                  j->job);
         return;
     }
+    if (all && all->job && !view_account_fill(&all->job->account)) {
+        cairn__job_status_reply__free_unpacked(all, NULL);
+        snprintf(j->rr.error, sizeof(j->rr.error), "out of memory");
+        return;
+    }
     if (!all) {
         snprintf(j->rr.error, sizeof(j->rr.error),
                  "job %u was retired and its record does not read: %s", j->job,
@@ -391,6 +397,10 @@ static int retired_row(uint32_t job, const uint8_t *summary, size_t len, void *a
     (void)job;
     list_acc_t *a = arg;
     Cairn__JobSummary *s = cairn__job_summary__unpack(NULL, len, summary);
+    if (s && !view_account_fill(&s->account)) {
+        cairn__job_summary__free_unpacked(s, NULL);
+        s = NULL; /* out of memory: the listing goes without it */
+    }
     if (s && a->n < a->max)
         a->v[a->n++] = s;
     else if (s)
@@ -416,8 +426,8 @@ void clients_list(sched_daemon_t *d, const client_req_t *rq, const Cairn__ListJo
             states |= 1u << r->states[k];
     cairn_error_t err = {{0}};
     if (old.v && sched_retired_count(d->core, NULL) > 0 &&
-        archive_list(d->st->archive, njobs + 1, r->since_ms, states, r->submitter, limit + 1,
-                     retired_row, &old, &err) < 0)
+        archive_list(d->st->archive, njobs + 1, r->since_ms, states, r->submitter, r->account,
+                     limit + 1, retired_row, &old, &err) < 0)
         cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
     uint32_t o = 0, nsum = 0, job = njobs;
     while (rep.jobs && sums) {
@@ -439,6 +449,8 @@ void clients_list(sched_daemon_t *d, const client_req_t *rq, const Cairn__ListJo
             for (size_t k = 0; k < r->n_states && !want; k++)
                 want = r->states[k] == s->state;
             if (r->submitter && *r->submitter && strcmp(r->submitter, ji.user) != 0)
+                want = false;
+            if (r->account && *r->account && strcmp(r->account, s->account) != 0)
                 want = false;
             if (ji.submitted_ms < r->since_ms)
                 want = false;

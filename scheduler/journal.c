@@ -303,6 +303,31 @@ int journal_begin(journal_t *j, cairn_error_t *err)
     return begin(j, err);
 }
 
+int journal_add_column(journal_t *j, const char *table, const char *column, const char *decl,
+                       cairn_error_t *err)
+{
+    if (journal_readonly(j))
+        return 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(j->db, "SELECT 1 FROM pragma_table_info(?) WHERE name = ?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return journal_sql_error(j, err, table, "migrate");
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s == SQLITE_ROW)
+        return 0;
+    if (s != SQLITE_DONE)
+        return journal_sql_error(j, err, table, "migrate");
+    char *sql = sqlite3_mprintf("ALTER TABLE \"%w\" ADD COLUMN \"%w\" %s", table, column, decl);
+    int rc = sql && sqlite3_exec(j->db, sql, NULL, NULL, NULL) == SQLITE_OK
+                 ? 0
+                 : journal_sql_error(j, err, table, "migrate");
+    sqlite3_free(sql);
+    return rc;
+}
+
 static int begin(journal_t *j, cairn_error_t *err)
 {
     if (j->in_txn)

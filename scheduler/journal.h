@@ -109,5 +109,11 @@ struct sqlite3 *journal_db(journal_t *j);
  * ...): -EIO, err saying "<store> <what>: <SQLite's message>". */
 int journal_sql_error(journal_t *j, cairn_error_t *err, const char *store, const char *what);
 int journal_begin(journal_t *j, cairn_error_t *err);
+/* Migrate a table kept beside the events (at open, outside a transaction):
+ * add column (with its declaration, e.g. "TEXT NOT NULL DEFAULT ''") to
+ * table when a database of an earlier release lacks it; nothing on a
+ * read-only journal or when it is there. 0 or -EIO. */
+int journal_add_column(journal_t *j, const char *table, const char *column, const char *decl,
+                       cairn_error_t *err);
 
 #endif

@@ -54,6 +54,7 @@ void records_of_attempt(sched_daemon_t *d, uint64_t id, int64_t now, records_f f
     int64_t ready = ready_time(d, &ai, &ti, ji.submitted_ms);
     char shape[160];
     acct_shape(req.cpus, req.gpus, req.gpu_model, ai.nreplicas, shape, sizeof(shape));
+    const char *account = view_job_account(d, ai.job);
     for (uint32_t rank = 0; rank < ai.nreplicas; rank++) {
         const sched_alloc_desc_t *a = &ai.allocs[rank];
         Cairn__AccountingRecord m = CAIRN__ACCOUNTING_RECORD__INIT;
@@ -62,6 +63,7 @@ void records_of_attempt(sched_daemon_t *d, uint64_t id, int64_t now, records_f f
         m.task = (char *)ti.name;
         m.kind = (char *)(ti.kind ? ti.kind : "");
         m.user = (char *)(ji.user ? ji.user : "");
+        m.account = (char *)account;
         m.attempt_id = ai.id;
         m.number = ai.number;
         m.rank = rank;

@@ -47,6 +47,7 @@ static int archive_job(sched_daemon_t *d, uint32_t job, cairn_error_t *err)
     int rc = clients_prov_fill(d, job, -1, true, &f, &jp, &masked);
     archive_row_t row = {.job = job,
                          .submitter = sum.submitter,
+                         .account = sum.account,
                          .state = (int)sum.state,
                          .submit_ms = sum.submit_time_ms,
                          .end_ms = sum.end_time_ms};

@@ -78,20 +78,37 @@ int usage_open(journal_t *j, usage_t **out, cairn_error_t *err)
                      " time_ms INTEGER NOT NULL, span_ms INTEGER NOT NULL, cpu_usec REAL,"
                      " rss REAL, peak_rss REAL);"
                      "CREATE INDEX IF NOT EXISTS usage_tasks_time ON usage_tasks (time_ms);",
-                     NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "INSERT INTO usage_nodes VALUES (?,?,?,?,?,?)", -1, &u->put_node,
+                     NULL, NULL, NULL) != SQLITE_OK) {
+        int rc = journal_sql_error(u->j, err, "usage", "open");
+        usage_close(u);
+        return rc;
+    }
+    /* waiting on an account limit (a later release's columns): none
+     * before accounts */
+    int rc = journal_add_column(j, "usage_census", "limited", "REAL NOT NULL DEFAULT 0", err);
+    if (rc == 0)
+        rc = journal_add_column(j, "usage_census", "idle_limit", "REAL NOT NULL DEFAULT 0", err);
+    if (rc < 0) {
+        usage_close(u);
+        return rc;
+    }
+    if (sqlite3_prepare_v2(db, "INSERT INTO usage_nodes VALUES (?,?,?,?,?,?)", -1, &u->put_node,
                            NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "INSERT INTO usage_gpus VALUES (?,?,?,?,?,?)", -1, &u->put_gpu,
                            NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "INSERT INTO usage_census VALUES (?,?,?,?,?,?,?,?,?,?,?)", -1,
-                           &u->put_census, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO usage_census (time_ms, span_ms, shape, waiting,"
+                           " gpus_wanted, idle_split, idle_cpu_mem, idle_model, idle_other,"
+                           " gpus_total, gpus_free, limited, idle_limit) VALUES"
+                           " (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           -1, &u->put_census, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "INSERT INTO usage_tasks VALUES (?,?,?,?,?,?,?)", -1, &u->put_task,
                            NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
                            "SELECT time_ms, span_ms, util FROM usage_gpus WHERE node = ? AND"
                            " idx = ? AND time_ms > ? AND time_ms - span_ms < ?",
                            -1, &u->gpu_busy, NULL) != SQLITE_OK) {
-        int rc = journal_sql_error(u->j, err, "usage", "open");
+        rc = journal_sql_error(u->j, err, "usage", "open");
         usage_close(u);
         return rc;
     }
@@ -215,22 +232,29 @@ int usage_flush(usage_t *u, cairn_error_t *err)
     return rc;
 }
 
-static int put_census_row(usage_t *u, int64_t t, int64_t span, const char *shape, double waiting,
-                          double wanted, double split, double cpumem, double model, double other,
-                          double total, double free_, cairn_error_t *err)
+/* One census row: a class's (total and free 0), or the cluster's (shape
+ * "", k NULL: nothing waits). */
+static int put_census_row(usage_t *u, int64_t t, int64_t span, const char *shape,
+                          const sched_census_class_t *k, double total, double free_,
+                          cairn_error_t *err)
 {
+    const sched_census_class_t none = {0};
+    if (!k)
+        k = &none;
     sqlite3_stmt *st = u->put_census;
     sqlite3_bind_int64(st, 1, t);
     sqlite3_bind_int64(st, 2, span);
     sqlite3_bind_text(st, 3, shape, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_double(st, 4, waiting);
-    sqlite3_bind_double(st, 5, wanted);
-    sqlite3_bind_double(st, 6, split);
-    sqlite3_bind_double(st, 7, cpumem);
-    sqlite3_bind_double(st, 8, model);
-    sqlite3_bind_double(st, 9, other);
+    sqlite3_bind_double(st, 4, k->waiting);
+    sqlite3_bind_double(st, 5, k->gpus_wanted);
+    sqlite3_bind_double(st, 6, k->idle_split);
+    sqlite3_bind_double(st, 7, k->idle_cpu_mem);
+    sqlite3_bind_double(st, 8, k->idle_model);
+    sqlite3_bind_double(st, 9, k->idle_other);
     sqlite3_bind_double(st, 10, total);
     sqlite3_bind_double(st, 11, free_);
+    sqlite3_bind_double(st, 12, k->limited);
+    sqlite3_bind_double(st, 13, k->idle_limit);
     return step(u, st, err);
 }
 
@@ -240,14 +264,12 @@ int usage_put_census(usage_t *u, int64_t time_ms, int64_t span_ms, const sched_c
     int rc = journal_begin(u->j, err);
     if (rc < 0)
         return rc;
-    rc =
-        put_census_row(u, time_ms, span_ms, "", 0, 0, 0, 0, 0, 0, c->gpus_total, c->gpus_free, err);
+    rc = put_census_row(u, time_ms, span_ms, "", NULL, c->gpus_total, c->gpus_free, err);
     for (size_t i = 0; i < c->nclasses && rc == 0; i++) {
         const sched_census_class_t *k = &c->classes[i];
         char shape[160];
         acct_shape(k->cpus, k->gpus, k->gpu_model, k->replicas, shape, sizeof(shape));
-        rc = put_census_row(u, time_ms, span_ms, shape, k->waiting, k->gpus_wanted, k->idle_split,
-                            k->idle_cpu_mem, k->idle_model, k->idle_other, 0, 0, err);
+        rc = put_census_row(u, time_ms, span_ms, shape, k, 0, 0, err);
     }
     return rc;
 }
@@ -280,11 +302,14 @@ static int merge(usage_t *u, int64_t cut, int64_t bucket, cairn_error_t *err)
         " FROM usage_gpus WHERE time_ms < ?1 AND span_ms < ?2 AND time_ms % ?2 != 0"
         " GROUP BY node, idx, time_ms / ?2",
         "DELETE FROM usage_gpus WHERE time_ms < ?1 AND span_ms < ?2 AND time_ms % ?2 != 0",
-        "INSERT INTO usage_census SELECT (time_ms / ?2) * ?2 + ?2, sum(span_ms), shape,"
+        "INSERT INTO usage_census (time_ms, span_ms, shape, waiting, gpus_wanted, idle_split,"
+        " idle_cpu_mem, idle_model, idle_other, gpus_total, gpus_free, limited, idle_limit)"
+        " SELECT (time_ms / ?2) * ?2 + ?2, sum(span_ms), shape,"
         " sum(waiting * span_ms) / sum(span_ms), sum(gpus_wanted * span_ms) / sum(span_ms),"
         " sum(idle_split * span_ms) / sum(span_ms), sum(idle_cpu_mem * span_ms) / sum(span_ms),"
         " sum(idle_model * span_ms) / sum(span_ms), sum(idle_other * span_ms) / sum(span_ms),"
-        " sum(gpus_total * span_ms) / sum(span_ms), sum(gpus_free * span_ms) / sum(span_ms)"
+        " sum(gpus_total * span_ms) / sum(span_ms), sum(gpus_free * span_ms) / sum(span_ms),"
+        " sum(limited * span_ms) / sum(span_ms), sum(idle_limit * span_ms) / sum(span_ms)"
         " FROM usage_census WHERE time_ms < ?1 AND span_ms < ?2 AND time_ms % ?2 != 0"
         " GROUP BY shape, time_ms / ?2",
         "DELETE FROM usage_census WHERE time_ms < ?1 AND span_ms < ?2 AND time_ms % ?2 != 0",
@@ -393,8 +418,10 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
     sqlite3_finalize(st);
     cap = 0;
     if (sqlite3_prepare_v2(db,
-                           "SELECT * FROM usage_census WHERE time_ms >= ? AND time_ms - span_ms"
-                           " < ? ORDER BY time_ms, shape",
+                           "SELECT time_ms, span_ms, shape, waiting, gpus_wanted, idle_split,"
+                           " idle_cpu_mem, idle_model, idle_other, gpus_total, gpus_free,"
+                           " limited, idle_limit FROM usage_census WHERE time_ms >= ? AND"
+                           " time_ms - span_ms < ? ORDER BY time_ms, shape",
                            -1, &st, NULL) != SQLITE_OK)
         return journal_sql_error(u->j, err, "usage", "query");
     sqlite3_bind_int64(st, 1, since_ms);
@@ -418,6 +445,8 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
         m->idle_other = sqlite3_column_double(st, 8);
         m->gpus_total = sqlite3_column_double(st, 9);
         m->gpus_free = sqlite3_column_double(st, 10);
+        m->limited = sqlite3_column_double(st, 11);
+        m->idle_limit = sqlite3_column_double(st, 12);
         if (!m->shape)
             goto oom;
     }

@@ -1,6 +1,9 @@
 /* The scheduler's states as clients see them; see view.h. */
 #include "scheduler/view.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 Cairn__TaskState view_task_state(sched_daemon_t *d, const sched_task_info_t *ti)
 {
     static const Cairn__TaskState map[] = {
@@ -83,4 +86,25 @@ const char *view_end_word(const sched_attempt_info_t *ai)
     default:
         return "unknown";
     }
+}
+
+const char *view_job_account(sched_daemon_t *d, uint32_t job)
+{
+    sched_account_info_t ai;
+    uint32_t id = sched_job_account(d->core, job);
+    if (id == SCHED_ACCOUNT_NONE || sched_account_get(d->core, id, 0, &ai) < 0 || !ai.name)
+        return "";
+    return ai.name;
+}
+
+bool view_account_fill(char **account)
+{
+    if (*account && **account)
+        return true;
+    char *name = strdup(SCHED_ACCOUNT_DEFAULT);
+    if (!name)
+        return false;
+    /* the empty default is protobuf-c's own: not freed */
+    *account = name;
+    return true;
 }

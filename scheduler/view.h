@@ -27,4 +27,14 @@ bool view_attempt_holds(sched_daemon_t *d, const sched_attempt_info_t *ai);
 Cairn__EndReason view_end_reason(const sched_attempt_info_t *ai);
 const char *view_end_word(const sched_attempt_info_t *ai);
 
+/* The name of the account job is charged to (sched.h: accounts), valid
+ * until the next sched_apply: a deleted account keeps its name. "" for
+ * an unknown job. */
+const char *view_job_account(sched_daemon_t *d, uint32_t job);
+/* A record written before accounts existed has no account: every such
+ * job was the built-in default account's. Sets *account (a string of the
+ * protobuf-c default allocator's, freed with its message) to
+ * SCHED_ACCOUNT_DEFAULT when it is empty; false when out of memory. */
+bool view_account_fill(char **account);
+
 #endif
