@@ -201,6 +201,11 @@ static int load_accounts(cli_t *c, const plan_opts_t *o, plan_accounts_t *a)
         plan_accounts_fini(&live);
     } else
         *a = live;
+    if (!a->from) {
+        a->from = "none";
+        a->source = old ? "none: every job in default (the scheduler predates accounts)"
+                        : "none: every job in default";
+    }
     if (o->fs_gpu_weight)
         a->gpu_weight = o->fs_gpu_weight;
     if (o->fs_half_life_ms)

@@ -213,6 +213,7 @@ static int tree_order(afile_t *f)
 int plan_accounts_load(const char *path, plan_accounts_t *a)
 {
     memset(a, 0, sizeof(*a));
+    a->from = "file";
     a->source = path;
     pj_reader_t r;
     if (pj_open(&r, path) < 0) {
@@ -246,6 +247,7 @@ int plan_accounts_load(const char *path, plan_accounts_t *a)
 int plan_accounts_from_reply(const Cairn__AccountReply *rep, plan_accounts_t *a)
 {
     memset(a, 0, sizeof(*a));
+    a->from = "scheduler";
     a->source = PLAN_ACCOUNTS_SCHEDULER;
     a->gpu_weight = rep->gpu_weight;
     a->half_life_ms = rep->half_life_ms;
@@ -361,7 +363,7 @@ int plan_accounts_charge(plan_accounts_t *a, plan_work_t *w)
             return CLI_FAIL;
         }
         a->unknown[a->nunknown++] = copy;
-        if (a->source)
+        if (strcmp(a->from, "none") != 0)
             fprintf(stderr,
                     "cairn plan: warning: the trace charges jobs to account %s, which %s does "
                     "not have: they go to default\n",

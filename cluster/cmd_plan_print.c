@@ -200,12 +200,12 @@ void plan_print_header(const plan_opts_t *o, const plan_work_t *w, const plan_cl
                ui_s(gpu_count(cl)));
     printf("\n");
     char hl[32];
-    if (a->source)
+    if (strcmp(a->from, "none") != 0)
         printf("accounts: %s: %zu besides default; fair share: a GPU-second counts %u "
                "core-seconds, half-life %s\n",
                a->source, a->n, a->gpu_weight, ui_duration(a->half_life_ms, hl, sizeof(hl)));
     else
-        printf("accounts: none: every job in default\n");
+        printf("accounts: %s\n", a->source);
     if (m && w->t->recorded)
         printf("replay: %zu of %zu attempt%s on the recorded node, %zu at the recorded time\n",
                m->same_node, m->attempts, ui_s(m->attempts), m->same_time);
@@ -261,10 +261,9 @@ static json_t *accounts_json(const plan_result_t *res)
     }
     for (size_t i = 0; i < a->nunknown; i++)
         cairn_json_push(&unknown, cairn_json_str(a->unknown[i]));
-    return json_pack("{s:o, s:I, s:I, s:o, s:o}", "source",
-                     a->source ? cairn_json_str(a->source) : json_null(), "gpu_weight",
-                     (json_int_t)a->gpu_weight, "half_life_ms", (json_int_t)a->half_life_ms,
-                     "unknown", unknown, "list", list);
+    return json_pack("{s:s, s:o, s:I, s:I, s:o, s:o}", "from", a->from, "source",
+                     cairn_json_str(a->source), "gpu_weight", (json_int_t)a->gpu_weight,
+                     "half_life_ms", (json_int_t)a->half_life_ms, "unknown", unknown, "list", list);
 }
 
 int plan_print_json(const plan_opts_t *o, const plan_work_t *w, const plan_cluster_t *base,

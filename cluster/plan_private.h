@@ -149,9 +149,10 @@ typedef struct plan_account {
 typedef struct plan_accounts {
     plan_account_t *v;
     size_t n, cap;
-    /* the file, PLAN_ACCOUNTS_SCHEDULER, or NULL: none (every job in
+    /* "file" (source: its path), "scheduler" (source:
+     * PLAN_ACCOUNTS_SCHEDULER) or "none" (source says why: every job in
      * default) */
-    const char *source;
+    const char *from, *source;
     size_t *lines; /* a file's: where each account is */
     /* fair share: 0 is the core's default */
     uint32_t gpu_weight;

@@ -62,7 +62,7 @@ plan="$cairn plan --trace $dir/trace.csv --cluster $dir/cluster.json"
 # no --accounts on a file trace: every job in default, one warning per account
 expect 0 "plan without --accounts" -- $plan --json
 json_check "no tree: default only, holding every job" \
-    "j['accounts']['source'] is None and [a['name'] for a in j['accounts']['list']] == ['default'] and j['accounts']['list'][0]['jobs'] == 208 and sorted(j['accounts']['unknown']) == ['nlp', 'speech', 'vision'] and j['accounts']['gpu_weight'] == 16 and j['accounts']['half_life_ms'] == 7 * 86400000"
+    "j['accounts']['from'] == 'none' and j['accounts']['source'] == 'none: every job in default' and [a['name'] for a in j['accounts']['list']] == ['default'] and j['accounts']['list'][0]['jobs'] == 208 and sorted(j['accounts']['unknown']) == ['nlp', 'speech', 'vision'] and j['accounts']['gpu_weight'] == 16 and j['accounts']['half_life_ms'] == 7 * 86400000"
 [ "$(grep -c 'warning: the trace charges jobs to account' "$dir/err")" = 3 ] ||
     bad "one warning per account: $(cat "$dir/err")"
 
@@ -70,7 +70,7 @@ json_check "no tree: default only, holding every job" \
 expect 0 "plan under the tree" -- $plan --accounts "$dir/even.json" --json
 cp "$dir/out" "$dir/even.out"
 json_check "the tree, in order, parents first; speech's jobs in default" \
-    "j['accounts']['source'].endswith('even.json') and [a['name'] for a in j['accounts']['list']] == ['default', 'research', 'nlp', 'vision'] and j['accounts']['unknown'] == ['speech'] and $(acct default)['jobs'] == 8 and $(acct research)['jobs'] == 200 and $(acct vision)['parent'] == 'research' and $(acct vision)['max_gpus'] is None and $(acct vision)['predicted']['attempts'] == 100 and abs($(acct nlp)['predicted']['gpu_hours'] - 100 / 6) < 0.01"
+    "j['accounts']['from'] == 'file' and j['accounts']['source'].endswith('even.json') and [a['name'] for a in j['accounts']['list']] == ['default', 'research', 'nlp', 'vision'] and j['accounts']['unknown'] == ['speech'] and $(acct default)['jobs'] == 8 and $(acct research)['jobs'] == 200 and $(acct vision)['parent'] == 'research' and $(acct vision)['max_gpus'] is None and $(acct vision)['predicted']['attempts'] == 100 and abs($(acct nlp)['predicted']['gpu_hours'] - 100 / 6) < 0.01"
 [ "$(grep -c warning "$dir/err")" = 1 ] && err_has "account speech, which .*even.json does not have" ||
     bad "one warning, for speech: $(cat "$dir/err")"
 json_check "without limits vision and research take more than the limits below" \
