@@ -184,6 +184,21 @@ static uint32_t gpu_count(const plan_cluster_t *cl)
     return n;
 }
 
+/* A half-life as the option takes it ("7d", "12h"), else as a duration. */
+static const char *half_life_str(int64_t ms, char *buf, size_t len)
+{
+    static const struct {
+        int64_t ms;
+        char unit;
+    } units[] = {{86400000, 'd'}, {3600000, 'h'}, {60000, 'm'}, {1000, 's'}};
+    for (size_t i = 0; ms > 0 && i < 4; i++)
+        if (ms % units[i].ms == 0) {
+            snprintf(buf, len, "%lld%c", (long long)(ms / units[i].ms), units[i].unit);
+            return buf;
+        }
+    return ui_duration(ms, buf, len);
+}
+
 void plan_print_header(const plan_opts_t *o, const plan_work_t *w, const plan_cluster_t *base,
                        const plan_cluster_t *cl, const plan_result_t *r, size_t unknown)
 {
@@ -203,7 +218,7 @@ void plan_print_header(const plan_opts_t *o, const plan_work_t *w, const plan_cl
     if (strcmp(a->from, "none") != 0)
         printf("accounts: %s: %zu besides default; fair share: a GPU-second counts %u "
                "core-seconds, half-life %s\n",
-               a->source, a->n, a->gpu_weight, ui_duration(a->half_life_ms, hl, sizeof(hl)));
+               a->source, a->n, a->gpu_weight, half_life_str(a->half_life_ms, hl, sizeof(hl)));
     else
         printf("accounts: %s\n", a->source);
     if (m && w->t->recorded)

@@ -79,7 +79,7 @@ expect 0 "plan with vision's share doubled" -- $plan --accounts "$dir/vision2.js
 json_check "doubling vision's share lowers its predicted p50 wait" \
     "$(acct vision)['predicted']['wait_p50_ms'] < $(python3 -c "import json,sys; print([a for a in json.load(open(sys.argv[1]))['accounts']['list'] if a['name'] == 'vision'][0]['predicted']['wait_p50_ms'])" "$dir/even.out")"
 expect 0 "plan under the tree (table)" -- $plan --accounts "$dir/vision2.json"
-grep -q "^accounts: .*vision2.json: 3 besides default; fair share: a GPU-second counts 16 core-seconds" "$dir/out" &&
+grep -q "^accounts: .*vision2.json: 3 besides default; fair share: a GPU-second counts 16 core-seconds, half-life 7d$" "$dir/out" &&
     grep -q "^wait p50 / p95  account vision " "$dir/out" &&
     grep -q "^GPU-hours        account nlp .* 16.7" "$dir/out" || bad "table: $(cat "$dir/out")"
 
