@@ -4,8 +4,9 @@
 # recorded accounting (last:1d on --cluster current) under the scheduler's
 # current accounts and again under `cairn account list --json` given as
 # --accounts: both replay exactly (every attempt on its recorded node at its
-# recorded time, each account's recorded and predicted figures equal); the
-# same list with a GPU limit added predicts within it.
+# recorded time, each account's recorded and predicted figures equal), and
+# so does the exported trace (--export-trace writes each record's account)
+# under that list; the same list with a GPU limit added predicts within it.
 #   sh plan_accounts_live.sh BIN_DIR TESTS_DIR
 # Needs `cairn account set` and the spec's `account:` (helper h21-a).
 set -u
@@ -60,6 +61,16 @@ expect 0 "plan last:1d under the listed accounts" -- "$cairn" plan --trace last:
     --cluster current --accounts "$dir/accounts.json" --json
 json_check "the listed tree replays the same" \
     "j['accounts']['from'] == 'file' and $same_run and $per_account"
+
+# the exported trace carries each record's account: planned as a file
+# under the same list, it replays the same
+expect 0 "export the trace" -- "$cairn" plan --trace last:1d --export-trace
+json_check "each record names its job's account" \
+    "len(j) == 24 and sorted(set(r['account'] for r in j)) == ['nlp', 'vision'] and all(r['account'] == ('nlp' if r['job_id'] == $nlp else 'vision') for r in j)"
+cp "$dir/out" "$dir/exported.json"
+expect 0 "plan the exported trace under the listed accounts" -- "$cairn" plan \
+    --trace "$dir/exported.json" --cluster current --accounts "$dir/accounts.json" --json
+json_check "the exported trace replays the same" "$same_run and $per_account"
 
 # what if vision may hold only 2 GPUs
 python3 - "$dir/accounts.json" "$dir/limited.json" <<'X'
