@@ -11,12 +11,14 @@
 const char cmd_plan_help[] =
     "Usage: cairn plan --trace last:DURATION|FILE [--cluster current|FILE]\n"
     "                  [--add Nx FILE.xml]... [--remove NODE[,NODE...]]... [--no-prefetch]\n"
-    "                  [--json]\n"
+    "                  [--accounts FILE] [--fair-share-gpu-weight N]\n"
+    "                  [--fair-share-half-life DURATION] [--json]\n"
     "       cairn plan --trace last:DURATION --export-trace > trace.json\n"
     "\n"
     "Replay a workload through the scheduler's own placement code on a cluster and\n"
     "predict makespan, waits (p50 / p95 per shape), GPU utilisation and\n"
-    "fragmentation; for a recorded trace, beside what actually happened.\n"
+    "fragmentation; for a recorded trace, beside what actually happened. With\n"
+    "accounts, the waits and GPU-hours of each account too.\n"
     "  --trace last:7d    the scheduler's accounting of attempts that ended in the\n"
     "                     last 7 days (d, h, m, s), and those still running\n"
     "  --trace FILE       a JSON trace (accounting records) or a CSV trace (docs/capacity.md)\n"
@@ -28,10 +30,34 @@ const char cmd_plan_help[] =
     "  --remove NODE      leave a node out\n"
     "  --no-prefetch      place as a scheduler run with --no-prefetch (the default:\n"
     "                     as the scheduler runs by default, prefetch on)\n"
+    "  --accounts FILE    replay under this account tree: the JSON of\n"
+    "                     `cairn account list --json` (the default: for last:, the\n"
+    "                     scheduler's current accounts; for a file, none but default)\n"
+    "  --fair-share-gpu-weight N     a GPU-second counts as N core-seconds of usage\n"
+    "  --fair-share-half-life 7d     usage halves every 7d (d, h, m, s); both default\n"
+    "                     to the scheduler's for last:, else to 16 and 7d\n"
     "  --json             print JSON\n"
     "  --export-trace     print the trace as JSON and exit\n";
 
 /* --- the command ------------------------------------------------------------ */
+
+static bool parse_window(const char *s, int64_t *ms)
+{
+    const char *end = NULL;
+    uint64_t v = 0;
+    if (cli_parse_digits(s, INT64_MAX / 86400000, &v, &end) < 0 || v == 0)
+        return false;
+    static const struct {
+        char unit;
+        int64_t ms;
+    } units[] = {{'d', 86400000}, {'h', 3600000}, {'m', 60000}, {'s', 1000}};
+    for (size_t i = 0; i < 4; i++)
+        if (end[0] == units[i].unit && !end[1]) {
+            *ms = (int64_t)v * units[i].ms;
+            return true;
+        }
+    return false;
+}
 
 static int parse_add(plan_opts_t *o, const char *count, const char *file)
 {
@@ -56,16 +82,23 @@ static int parse_opts(int argc, char **argv, plan_opts_t *o)
         OPT_REMOVE,
         OPT_JSON,
         OPT_EXPORT,
-        OPT_NO_PREFETCH
+        OPT_NO_PREFETCH,
+        OPT_ACCOUNTS,
+        OPT_FS_WEIGHT,
+        OPT_FS_HALF_LIFE
     };
-    static const struct option opts[] = {{"trace", required_argument, NULL, OPT_TRACE},
-                                         {"cluster", required_argument, NULL, OPT_CLUSTER},
-                                         {"add", required_argument, NULL, OPT_ADD},
-                                         {"remove", required_argument, NULL, OPT_REMOVE},
-                                         {"json", no_argument, NULL, OPT_JSON},
-                                         {"export-trace", no_argument, NULL, OPT_EXPORT},
-                                         {"no-prefetch", no_argument, NULL, OPT_NO_PREFETCH},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"trace", required_argument, NULL, OPT_TRACE},
+        {"cluster", required_argument, NULL, OPT_CLUSTER},
+        {"add", required_argument, NULL, OPT_ADD},
+        {"remove", required_argument, NULL, OPT_REMOVE},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"export-trace", no_argument, NULL, OPT_EXPORT},
+        {"no-prefetch", no_argument, NULL, OPT_NO_PREFETCH},
+        {"accounts", required_argument, NULL, OPT_ACCOUNTS},
+        {"fair-share-gpu-weight", required_argument, NULL, OPT_FS_WEIGHT},
+        {"fair-share-half-life", required_argument, NULL, OPT_FS_HALF_LIFE},
+        {NULL, 0, NULL, 0}};
     int ch, rc;
     o->cluster = "current";
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -97,6 +130,23 @@ static int parse_opts(int argc, char **argv, plan_opts_t *o)
         case OPT_NO_PREFETCH:
             o->no_prefetch = true;
             break;
+        case OPT_ACCOUNTS:
+            o->accounts = optarg;
+            break;
+        case OPT_FS_WEIGHT: {
+            uint64_t v;
+            if ((rc = cli_parse_uint("plan", "--fair-share-gpu-weight", optarg, 1, 1000000, &v)) !=
+                CLI_OK)
+                return rc;
+            o->fs_gpu_weight = (uint32_t)v;
+            break;
+        }
+        case OPT_FS_HALF_LIFE:
+            if (!parse_window(optarg, &o->fs_half_life_ms))
+                return cli_usage_error(
+                    "plan", "bad --fair-share-half-life '%s': expected N with d, h, m or s",
+                    optarg);
+            break;
         default:
             return cli_usage_error("plan", "unknown option");
         }
@@ -108,24 +158,6 @@ static int parse_opts(int argc, char **argv, plan_opts_t *o)
     if (o->export_trace && strncmp(o->trace, "last:", 5) != 0)
         return cli_usage_error("plan", "--export-trace needs --trace last:DURATION");
     return CLI_OK;
-}
-
-static bool parse_window(const char *s, int64_t *ms)
-{
-    const char *end = NULL;
-    uint64_t v = 0;
-    if (cli_parse_digits(s, INT64_MAX / 86400000, &v, &end) < 0 || v == 0)
-        return false;
-    static const struct {
-        char unit;
-        int64_t ms;
-    } units[] = {{'d', 86400000}, {'h', 3600000}, {'m', 60000}, {'s', 1000}};
-    for (size_t i = 0; i < 4; i++)
-        if (end[0] == units[i].unit && !end[1]) {
-            *ms = (int64_t)v * units[i].ms;
-            return true;
-        }
-    return false;
 }
 
 static int fetch_trace(cli_t *c, const plan_opts_t *o, plan_trace_t *t)
@@ -149,6 +181,39 @@ static int fetch_trace(cli_t *c, const plan_opts_t *o, plan_trace_t *t)
     cli_acct_fini(&acct);
     if (rc == CLI_OK && !o->export_trace)
         t->source = o->trace;
+    return rc;
+}
+
+/* The replay's account tree (--accounts FILE; for last:, the scheduler's;
+ * else none) and fair-share settings (the options; for last:, the
+ * scheduler's; else the core's). */
+static int load_accounts(cli_t *c, const plan_opts_t *o, plan_accounts_t *a)
+{
+    plan_accounts_t live = {0};
+    bool old = false;
+    int rc = CLI_OK;
+    if (!strncmp(o->trace, "last:", 5) && (rc = plan_accounts_fetch(c, &live, &old)) != CLI_OK)
+        return rc;
+    if (o->accounts) {
+        rc = plan_accounts_load(o->accounts, a);
+        a->gpu_weight = live.gpu_weight;
+        a->half_life_ms = live.half_life_ms;
+        plan_accounts_fini(&live);
+    } else
+        *a = live;
+    if (!a->from) {
+        a->from = "none";
+        a->source = old ? "none: every job in default (the scheduler predates accounts)"
+                        : "none: every job in default";
+    }
+    if (o->fs_gpu_weight)
+        a->gpu_weight = o->fs_gpu_weight;
+    if (o->fs_half_life_ms)
+        a->half_life_ms = o->fs_half_life_ms;
+    if (!a->gpu_weight)
+        a->gpu_weight = SCHED_FS_GPU_WEIGHT;
+    if (a->half_life_ms <= 0)
+        a->half_life_ms = SCHED_FS_HALF_LIFE_MS;
     return rc;
 }
 
@@ -196,25 +261,26 @@ static int what_if(const plan_opts_t *o, const plan_cluster_t *base, plan_cluste
 }
 
 static int plan_run(cli_t *c, const plan_opts_t *o, plan_trace_t *t, plan_cluster_t *base,
-                    plan_cluster_t *cl, plan_work_t *w)
+                    plan_cluster_t *cl, plan_work_t *w, plan_accounts_t *acct)
 {
     int rc = what_if(o, base, cl);
     if (rc != CLI_OK)
         return rc;
-    if ((rc = plan_work_build(w)) != CLI_OK)
+    if ((rc = plan_work_build(w)) != CLI_OK || (rc = plan_accounts_charge(acct, w)) != CLI_OK)
         return rc;
     plan_work_mark_mixed(w, base);
-    sched_sim_t *sim = plan_sim_create(cl, !o->no_prefetch),
-                *bsim = plan_sim_create(base, !o->no_prefetch);
+    sched_sim_t *sim = plan_sim_create(cl, !o->no_prefetch, acct, &rc), *bsim = NULL;
+    if (rc == CLI_OK)
+        bsim = plan_sim_create(base, !o->no_prefetch, NULL, &rc);
     sched_sim_span_t *aspans = NULL;
     sched_sim_report_t pred = {0}, act = {0};
+    plan_acct_rows_t rows = {0};
     bool have_act = false;
     bool current = t->recorded && !strcmp(o->cluster, "current");
     bool replay = current && !o->nadd && !o->nremove;
     /* the scheduler's nodes as they came and went over the trace */
     Cairn__UsageReply *tl = NULL;
     int64_t from = 0;
-    rc = sim && bsim ? CLI_OK : CLI_USAGE;
     if (rc == CLI_OK && current && (rc = plan_presence_fetch(c, t, &tl, &from)) == CLI_OK &&
         (rc = plan_presence_apply(sim, cl, tl, from)) == CLI_OK)
         rc = plan_presence_apply(bsim, base, tl, from);
@@ -230,17 +296,28 @@ static int plan_run(cli_t *c, const plan_opts_t *o, plan_trace_t *t, plan_cluste
     const sched_sim_span_t *pspans = sim ? sched_sim_spans(sim, &nps) : NULL;
     if (rc == CLI_OK && sched_sim_measure(sim, pspans, nps, &pred) < 0)
         rc = CLI_FAIL;
+    if (rc == CLI_OK)
+        rc = plan_accounts_figures(acct, w, have_act ? aspans : NULL, nas, bsim, sim, &rows);
     if (rc == CLI_OK) {
         sched_sim_stats_t st;
         sched_sim_stats(sim, &st);
         plan_match_t m = plan_match(w, sim);
+        plan_result_t res = {.st = &st,
+                             .m = &m,
+                             .act = have_act ? &act : NULL,
+                             .bsim = bsim,
+                             .pred = &pred,
+                             .sim = sim,
+                             .acct = acct,
+                             .rows = &rows};
         if (o->json)
-            rc = plan_print_json(o, w, base, cl, &st, &m, have_act ? &act : NULL, bsim, &pred, sim);
+            rc = plan_print_json(o, w, base, cl, &res);
         else {
-            plan_print_header(o, w, base, cl, &st, &m, unknown);
-            plan_print_table(c, have_act ? &act : NULL, bsim, &pred, sim);
+            plan_print_header(o, w, base, cl, &res, unknown);
+            plan_print_table(c, &res);
         }
     }
+    plan_acct_rows_fini(&rows);
     sched_sim_report_fini(&pred);
     sched_sim_report_fini(&act);
     free(aspans);
@@ -258,6 +335,7 @@ int cmd_plan(cli_t *c, int argc, char **argv)
     plan_trace_t t = {0};
     plan_cluster_t base = {0}, cl = {0};
     plan_work_t w = {.t = &t};
+    plan_accounts_t acct = {0};
     if (!strncmp(o.trace, "last:", 5))
         rc = fetch_trace(c, &o, &t);
     else
@@ -267,9 +345,12 @@ int cmd_plan(cli_t *c, int argc, char **argv)
         rc = CLI_USAGE;
     }
     if (rc == CLI_OK && !o.export_trace)
+        rc = load_accounts(c, &o, &acct);
+    if (rc == CLI_OK && !o.export_trace)
         rc = load_cluster(c, &o, &base);
     if (rc == CLI_OK && !o.export_trace)
-        rc = plan_run(c, &o, &t, &base, &cl, &w);
+        rc = plan_run(c, &o, &t, &base, &cl, &w, &acct);
+    plan_accounts_fini(&acct);
     plan_work_fini(&w);
     plan_cluster_fini(&cl);
     plan_cluster_fini(&base);

@@ -63,9 +63,37 @@ static void waits_rows(ui_table_t *tb, const sched_sim_report_t *act, const sche
     }
 }
 
-void plan_print_table(cli_t *c, const sched_sim_report_t *act, const sched_sim_t *base,
-                      const sched_sim_report_t *pred, const sched_sim_t *sim)
+/* "p50 / p95" of an account's figures. */
+static const char *acct_waits(const plan_acct_fig_t *f, char *buf, size_t len)
 {
+    char d1[32], d2[32];
+    snprintf(buf, len, "%s / %s", ui_duration(f->wait_p50_ms, d1, sizeof(d1)),
+             ui_duration(f->wait_p95_ms, d2, sizeof(d2)));
+    return buf;
+}
+
+/* Each account's waits and GPU-hours, when the tree has more than default. */
+static void account_rows(ui_table_t *tb, const plan_result_t *res)
+{
+    char a[64], p[64], what[300];
+    for (size_t i = 0; res->acct->n && i < res->rows->n; i++) {
+        const plan_acct_row_t *r = &res->rows->v[i];
+        bool act = res->rows->have_act;
+        snprintf(what, sizeof(what), "wait p50 / p95  account %s", r->name);
+        row(tb, what, act ? acct_waits(&r->act, a, sizeof(a)) : "-",
+            acct_waits(&r->pred, p, sizeof(p)));
+        snprintf(what, sizeof(what), "GPU-hours        account %s", r->name);
+        if (act)
+            snprintf(a, sizeof(a), "%.1f", r->act.gpu_s / 3600.0);
+        snprintf(p, sizeof(p), "%.1f", r->pred.gpu_s / 3600.0);
+        row(tb, what, act ? a : "-", p);
+    }
+}
+
+void plan_print_table(cli_t *c, const plan_result_t *res)
+{
+    const sched_sim_report_t *act = res->act, *pred = res->pred;
+    const sched_sim_t *base = res->bsim, *sim = res->sim;
     static const char *const hdr[] = {"", "ACTUAL", "PREDICTED"};
     ui_table_t *tb = ui_table_create(3, hdr);
     char a[64], p[64], what[300];
@@ -101,6 +129,7 @@ void plan_print_table(cli_t *c, const sched_sim_report_t *act, const sched_sim_t
                 : "-",
             pct_str(pred->total.idle_waiting_gpu_s, pred->total.capacity_gpu_s, p, sizeof(p)));
     }
+    account_rows(tb, res);
     ui_table_print(c, tb, stdout);
     ui_table_destroy(tb);
 }
@@ -155,10 +184,27 @@ static uint32_t gpu_count(const plan_cluster_t *cl)
     return n;
 }
 
-void plan_print_header(const plan_opts_t *o, const plan_work_t *w, const plan_cluster_t *base,
-                       const plan_cluster_t *cl, const sched_sim_stats_t *st, const plan_match_t *m,
-                       size_t unknown)
+/* A half-life as the option takes it ("7d", "12h"), else as a duration. */
+static const char *half_life_str(int64_t ms, char *buf, size_t len)
 {
+    static const struct {
+        int64_t ms;
+        char unit;
+    } units[] = {{86400000, 'd'}, {3600000, 'h'}, {60000, 'm'}, {1000, 's'}};
+    for (size_t i = 0; ms > 0 && i < 4; i++)
+        if (ms % units[i].ms == 0) {
+            snprintf(buf, len, "%lld%c", (long long)(ms / units[i].ms), units[i].unit);
+            return buf;
+        }
+    return ui_duration(ms, buf, len);
+}
+
+void plan_print_header(const plan_opts_t *o, const plan_work_t *w, const plan_cluster_t *base,
+                       const plan_cluster_t *cl, const plan_result_t *r, size_t unknown)
+{
+    const sched_sim_stats_t *st = r->st;
+    const plan_match_t *m = r->m;
+    const plan_accounts_t *a = r->acct;
     printf("trace: %s: %zu job%s, %zu task%s, %zu record%s%s\n", w->t->source, w->njobs,
            ui_s(w->njobs), w->ntasks, ui_s(w->ntasks), w->t->n, ui_s(w->t->n),
            w->t->recorded ? "" : " (CSV: predicted only)");
@@ -168,6 +214,13 @@ void plan_print_header(const plan_opts_t *o, const plan_work_t *w, const plan_cl
         printf("; what if: %zu node%s, %u GPU%s", cl->n, ui_s(cl->n), gpu_count(cl),
                ui_s(gpu_count(cl)));
     printf("\n");
+    char hl[32];
+    if (strcmp(a->from, "none") != 0)
+        printf("accounts: %s: %zu besides default; fair share: a GPU-second counts %u "
+               "core-seconds, half-life %s\n",
+               a->source, a->n, a->gpu_weight, half_life_str(a->half_life_ms, hl, sizeof(hl)));
+    else
+        printf("accounts: %s\n", a->source);
     if (m && w->t->recorded)
         printf("replay: %zu of %zu attempt%s on the recorded node, %zu at the recorded time\n",
                m->same_node, m->attempts, ui_s(m->attempts), m->same_time);
@@ -184,11 +237,55 @@ void plan_print_header(const plan_opts_t *o, const plan_work_t *w, const plan_cl
     printf("\n");
 }
 
-int plan_print_json(const plan_opts_t *o, const plan_work_t *w, const plan_cluster_t *base,
-                    const plan_cluster_t *cl, const sched_sim_stats_t *st, const plan_match_t *m,
-                    const sched_sim_report_t *act, const sched_sim_t *bsim,
-                    const sched_sim_report_t *pred, const sched_sim_t *sim)
+/* A limit: null when there is none. */
+static json_t *limit_json(uint32_t v)
 {
+    return v == SCHED_UNLIMITED ? json_null() : json_integer((json_int_t)v);
+}
+
+static json_t *fig_json(const plan_acct_fig_t *f)
+{
+    return json_pack("{s:o, s:I, s:I, s:o, s:I}", "attempts", cairn_json_u64(f->attempts),
+                     "wait_p50_ms", (json_int_t)f->wait_p50_ms, "wait_p95_ms",
+                     (json_int_t)f->wait_p95_ms, "gpu_hours",
+                     cairn_json_fixed(f->gpu_s / 3600.0, 3), "peak_gpus", (json_int_t)f->peak_gpus);
+}
+
+/* The tree the replay ran under and each account's figures. */
+static json_t *accounts_json(const plan_result_t *res)
+{
+    const plan_accounts_t *a = res->acct;
+    json_t *list = json_array(), *unknown = json_array();
+    for (size_t i = 0; i < res->rows->n; i++) {
+        const plan_acct_row_t *r = &res->rows->v[i];
+        const plan_account_t *d = r->acct;
+        cairn_json_push(&list,
+                        json_pack("{s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "name",
+                                  cairn_json_str(r->name), "parent",
+                                  d && d->parent ? cairn_json_str(d->parent) : json_null(), "share",
+                                  (json_int_t)(d ? d->share : 1), "max_gpus",
+                                  limit_json(d ? d->max_gpus : SCHED_UNLIMITED), "max_cpus",
+                                  limit_json(d ? d->max_cpus : SCHED_UNLIMITED), "max_running",
+                                  limit_json(d ? d->max_running : SCHED_UNLIMITED), "max_priority",
+                                  d && d->max_priority != SCHED_NO_PRIORITY_CAP
+                                      ? json_integer(d->max_priority)
+                                      : json_null(),
+                                  "jobs", (json_int_t)r->jobs, "actual",
+                                  res->rows->have_act ? fig_json(&r->act) : json_null(),
+                                  "predicted", fig_json(&r->pred)));
+    }
+    for (size_t i = 0; i < a->nunknown; i++)
+        cairn_json_push(&unknown, cairn_json_str(a->unknown[i]));
+    return json_pack("{s:s, s:o, s:I, s:I, s:o, s:o}", "from", a->from, "source",
+                     cairn_json_str(a->source), "gpu_weight", (json_int_t)a->gpu_weight,
+                     "half_life_ms", (json_int_t)a->half_life_ms, "unknown", unknown, "list", list);
+}
+
+int plan_print_json(const plan_opts_t *o, const plan_work_t *w, const plan_cluster_t *base,
+                    const plan_cluster_t *cl, const plan_result_t *res)
+{
+    const sched_sim_stats_t *st = res->st;
+    const plan_match_t *m = res->m;
     json_t *replay =
         m && w->t->recorded
             ? json_pack("{s:I, s:I, s:I}", "attempts", (json_int_t)m->attempts, "same_node",
@@ -196,7 +293,7 @@ int plan_print_json(const plan_opts_t *o, const plan_work_t *w, const plan_clust
             : json_null();
     return ui_print_json(
         json_pack("{s:{s:o, s:b, s:I, s:I, s:I}, s:{s:o, s:I, s:I, s:I, s:I}, "
-                  "s:{s:o, s:o, s:I, s:I, s:o}, s:o, s:o, s:o}",
+                  "s:{s:o, s:o, s:I, s:I, s:o}, s:o, s:o, s:o, s:o}",
                   "trace", "source", cairn_json_str(w->t->source), "recorded", w->t->recorded,
                   "jobs", (json_int_t)w->njobs, "tasks", (json_int_t)w->ntasks, "records",
                   (json_int_t)w->t->n, "cluster", "source", cairn_json_str(o->cluster), "nodes",
@@ -205,7 +302,7 @@ int plan_print_json(const plan_opts_t *o, const plan_work_t *w, const plan_clust
                   "events", cairn_json_u64(st->events), "passes", cairn_json_u64(st->passes),
                   "rejected_jobs", (json_int_t)st->rejected, "unplaced_tasks",
                   (json_int_t)st->unplaced, "first_rejection", cairn_json_str(st->first_rejection),
-                  "replay", replay, "actual", report_json(act, bsim), "predicted",
-                  report_json(pred, sim)),
+                  "replay", replay, "actual", report_json(res->act, res->bsim), "predicted",
+                  report_json(res->pred, res->sim), "accounts", accounts_json(res)),
         CAIRN_JSON_LINE);
 }

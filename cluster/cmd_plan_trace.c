@@ -29,6 +29,7 @@ static void rec_fini(plan_rec_t *r)
     free(r->gpu_model);
     free(r->node);
     free(r->end);
+    free(r->account);
     for (uint32_t i = 0; i < r->nneeds; i++)
         free(r->needs[i]);
     free(r->needs);
@@ -151,7 +152,8 @@ static int json_rec_cb(const json_t *item, size_t line, void *arg)
         jstr(c, item, line, "task", true, &r->task) < 0 ||
         jstr(c, item, line, "gpu_model", false, &r->gpu_model) < 0 ||
         jstr(c, item, line, "node", true, &r->node) < 0 ||
-        jstr(c, item, line, "end", false, &r->end) < 0)
+        jstr(c, item, line, "end", false, &r->end) < 0 ||
+        jstr(c, item, line, "account", false, &r->account) < 0)
         return -1;
     if (!r->task[0] || !r->node[0])
         return jerr(c, line, "%s", "a record needs a task and the node it ran on");
@@ -231,6 +233,8 @@ static int json_rec_cb(const json_t *item, size_t line, void *arg)
 
 static const char csv_header[] =
     "job,task,submit_ms,needs,cpus,gpus,gpu_model,memory_bytes,duration_ms,priority";
+/* the optional last column */
+static const char csv_account[] = ",account";
 
 static int csv_err(const char *path, size_t line, const char *what)
 {
@@ -238,13 +242,14 @@ static int csv_err(const char *path, size_t line, const char *what)
     return CLI_USAGE;
 }
 
-static int csv_row(plan_trace_t *t, const char *path, size_t line, char *s)
+/* A row of nf fields: 10, or 11 with the account. */
+static int csv_row(plan_trace_t *t, const char *path, size_t line, char *s, int nf)
 {
-    char *f[10];
+    char *f[11];
     int n = 0;
     for (char *p = s;;) {
-        if (n == 10)
-            return csv_err(path, line, "more than 10 fields");
+        if (n == nf)
+            return csv_err(path, line, nf == 10 ? "more than 10 fields" : "more than 11 fields");
         f[n++] = p;
         char *comma = strchr(p, ',');
         if (!comma)
@@ -252,10 +257,12 @@ static int csv_row(plan_trace_t *t, const char *path, size_t line, char *s)
         *comma = '\0';
         p = comma + 1;
     }
-    if (n != 10)
+    if (n != nf)
         return csv_err(path, line,
-                       "expected 10 fields (job,task,submit_ms,needs,cpus,gpus,gpu_model,"
-                       "memory_bytes,duration_ms,priority)");
+                       nf == 10 ? "expected 10 fields (job,task,submit_ms,needs,cpus,gpus,"
+                                  "gpu_model,memory_bytes,duration_ms,priority)"
+                                : "expected 11 fields (job,task,submit_ms,needs,cpus,gpus,"
+                                  "gpu_model,memory_bytes,duration_ms,priority,account)");
     int64_t submit, cpus, gpus, mem, dur, prio = 0;
     if (!f[0][0] || !f[1][0])
         return csv_err(path, line, "job and task must not be empty");
@@ -280,13 +287,14 @@ static int csv_row(plan_trace_t *t, const char *path, size_t line, char *s)
     r->gpu_model = strdup(f[6]);
     r->node = strdup("");
     r->end = strdup("succeeded");
+    r->account = strdup(nf == 11 ? f[10] : "");
     r->submit_ms = submit;
     r->cpus = (uint32_t)cpus;
     r->gpus = (uint32_t)gpus;
     r->memory_bytes = (uint64_t)mem;
     r->duration_ms = dur;
     r->priority = (int32_t)prio;
-    if (!r->job_name || !r->task || !r->gpu_model || !r->node || !r->end)
+    if (!r->job_name || !r->task || !r->gpu_model || !r->node || !r->end || !r->account)
         return csv_err(path, line, "out of memory");
     if (f[3][0]) {
         size_t nn = 1;
@@ -307,7 +315,7 @@ static int csv_load(FILE *f, const char *path, plan_trace_t *t)
     char *buf = NULL;
     size_t cap = 0, line = 0;
     ssize_t len;
-    int rc = CLI_OK;
+    int rc = CLI_OK, nf = 0; /* fields per row, from the header */
     bool header = false;
     while (rc == CLI_OK && (len = getline(&buf, &cap, f)) >= 0) {
         line++;
@@ -316,15 +324,20 @@ static int csv_load(FILE *f, const char *path, plan_trace_t *t)
         if (len == 0 || buf[0] == '#')
             continue;
         if (!header) {
-            if (strcmp(buf, csv_header) != 0)
+            size_t hl = sizeof(csv_header) - 1;
+            nf = strcmp(buf, csv_header) == 0                                      ? 10
+                 : !strncmp(buf, csv_header, hl) && !strcmp(buf + hl, csv_account) ? 11
+                                                                                   : 0;
+            if (!nf)
                 rc = csv_err(path, line,
                              "the header must be "
                              "job,task,submit_ms,needs,cpus,"
-                             "gpus,gpu_model,memory_bytes,duration_ms,priority");
+                             "gpus,gpu_model,memory_bytes,duration_ms,priority (and ,account "
+                             "optionally)");
             header = true;
             continue;
         }
-        rc = csv_row(t, path, line, buf);
+        rc = csv_row(t, path, line, buf, nf);
     }
     free(buf);
     if (rc == CLI_OK && !header)
@@ -390,7 +403,8 @@ int plan_trace_from_reply(const Cairn__AccountingReply *rep, plan_trace_t *t)
         r->gpu_model = dup0(m->gpu_model);
         r->node = dup0(m->node);
         r->end = dup0(m->end);
-        if (!r->job_name || !r->task || !r->gpu_model || !r->node || !r->end)
+        r->account = dup0(m->account);
+        if (!r->job_name || !r->task || !r->gpu_model || !r->node || !r->end || !r->account)
             return CLI_FAIL;
         r->number = m->number ? m->number : 1;
         r->rank = m->rank;

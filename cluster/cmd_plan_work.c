@@ -152,6 +152,11 @@ int plan_work_build(plan_work_t *w)
         bool new_job = !p || rec_cmp_job(p, r) != 0;
         if (new_job) {
             w->jobs[w->njobs++] = (plan_job_t){.submit_ms = r->submit_ms};
+        } else if (strcmp(p->account, r->account) != 0) {
+            fprintf(stderr,
+                    "cairn plan: %s:%zu: job %s: its records name accounts \"%s\" and \"%s\"\n",
+                    tr->source, r->line, r->job_name, p->account, r->account);
+            return CLI_USAGE;
         }
         plan_job_t *j = &w->jobs[w->njobs - 1];
         if (r->submit_ms < j->submit_ms)
@@ -188,6 +193,7 @@ int plan_work_build(plan_work_t *w)
         }
         const plan_rec_t *r0 = task_rec(w, &w->tasks[j->first], 0);
         j->spec = (sched_job_spec_t){.name = r0->job_name,
+                                     .account = r0->account[0] ? r0->account : NULL,
                                      .seed = r0->job_id ? r0->job_id : ji + 1,
                                      .ntasks = (uint32_t)j->n,
                                      .tasks = j->specs};
@@ -254,17 +260,29 @@ void plan_work_fini(plan_work_t *w)
 
 /* --- simulation and measurement ----------------------------------------- */
 
-sched_sim_t *plan_sim_create(const plan_cluster_t *cl, bool prefetch)
+sched_sim_t *plan_sim_create(const plan_cluster_t *cl, bool prefetch, const plan_accounts_t *acct,
+                             int *rc)
 {
     sched_config_t cfg = sched_config_daemon(prefetch);
+    if (acct) {
+        cfg.fs_gpu_weight = acct->gpu_weight;
+        cfg.fs_half_life_ms = acct->half_life_ms;
+    }
     sched_sim_t *sim = sched_sim_create(&cfg);
     cairn_error_t err = {{0}};
+    *rc = sim ? CLI_OK : CLI_FAIL;
     for (size_t i = 0; sim && i < cl->n; i++)
         if (sched_sim_node_add(sim, &cl->v[i].d, &err) < 0) {
             fprintf(stderr, "cairn plan: node %s: %s\n", cl->v[i].name, err.text);
-            sched_sim_destroy(sim);
-            return NULL;
+            *rc = CLI_USAGE;
+            break;
         }
+    if (*rc == CLI_OK && acct)
+        *rc = plan_accounts_apply(acct, sim);
+    if (*rc != CLI_OK) {
+        sched_sim_destroy(sim);
+        return NULL;
+    }
     return sim;
 }
 

@@ -16,6 +16,7 @@
 typedef struct plan_rec {
     uint64_t job_id, attempt_id;
     char *job_name, *task, *gpu_model, *node, *end;
+    char *account; /* the job's account; "": default */
     char **needs;
     uint32_t nneeds;
     uint32_t *cores; /* the cores it got, when the record says */
@@ -36,7 +37,8 @@ typedef struct plan_trace {
 } plan_trace_t;
 
 /* Load a trace file: JSON (an array of AccountingRecord objects under
- * their .proto names, or {"records": [...]}) or the CSV format (docs/capacity.md).
+ * their .proto names, or {"records": [...]}) or the CSV format
+ * (docs/capacity.md; an eleventh column `account` optional).
  * Prints "cairn plan: FILE:LINE: ..." and returns CLI_USAGE on bad input,
  * CLI_NOTFOUND if it cannot be read; CLI_OK. */
 int plan_trace_load(const char *path, plan_trace_t *t);

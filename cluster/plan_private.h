@@ -46,6 +46,10 @@ int pj_each(pj_reader_t *r, const char *list_key, bool bare, pj_item_f fn, void 
 /* The command line (cmd_plan.c). */
 typedef struct plan_opts {
     const char *trace, *cluster;
+    const char *accounts; /* --accounts FILE */
+    /* --fair-share-gpu-weight, --fair-share-half-life (0: not given) */
+    uint32_t fs_gpu_weight;
+    int64_t fs_half_life_ms;
     const char *add_file[64];
     uint32_t add_count[64];
     int nadd;
@@ -96,9 +100,13 @@ int plan_work_build(plan_work_t *w);
 void plan_work_mark_mixed(plan_work_t *w, const plan_cluster_t *cl);
 void plan_work_fini(plan_work_t *w);
 
+struct plan_accounts;
 /* A simulation of cluster cl placing as the scheduler does by default
- * (prefetch on) or with --no-prefetch; NULL (printed) on failure. */
-sched_sim_t *plan_sim_create(const plan_cluster_t *cl, bool prefetch);
+ * (prefetch on) or with --no-prefetch, with the account tree and fair-share
+ * settings of acct (NULL: none, the core's defaults); NULL (printed) on
+ * failure, *rc its exit code. */
+sched_sim_t *plan_sim_create(const plan_cluster_t *cl, bool prefetch,
+                             const struct plan_accounts *acct, int *rc);
 /* Run w's jobs through sim. replay: a recorded trace on the cluster it ran
  * on, whose scheduler's passes ran at its recorded placement times
  * (sched_sim_pass_times). CLI_OK, or prints and returns the code. */
@@ -125,20 +133,112 @@ sched_sim_span_t *plan_actual_spans(const plan_work_t *w, sched_sim_t *base, siz
 /* How many predicted attempts are on their recorded node and time. */
 plan_match_t plan_match(const plan_work_t *w, const sched_sim_t *sim);
 
+/* --- accounts (cmd_plan_accounts.c) ------------------------------------ */
+
+#define PLAN_ACCOUNTS_SCHEDULER "the scheduler's current accounts"
+
+/* An account of the replay's tree (not "default"). */
+typedef struct plan_account {
+    char *name, *parent; /* parent NULL: top level */
+    uint32_t share;
+    uint32_t max_gpus, max_cpus, max_running; /* SCHED_UNLIMITED: none */
+    int32_t max_priority;                     /* SCHED_NO_PRIORITY_CAP: none */
+} plan_account_t;
+
+/* The tree the replay runs under, parents before children. */
+typedef struct plan_accounts {
+    plan_account_t *v;
+    size_t n, cap;
+    /* "file" (source: its path), "scheduler" (source:
+     * PLAN_ACCOUNTS_SCHEDULER) or "none" (source says why: every job in
+     * default) */
+    const char *from, *source;
+    size_t *lines; /* a file's: where each account is */
+    /* fair share: 0 is the core's default */
+    uint32_t gpu_weight;
+    int64_t half_life_ms;
+    /* accounts the trace names that the tree lacks (their jobs: default) */
+    char **unknown;
+    size_t nunknown, unknown_cap;
+} plan_accounts_t;
+
+/* Read an --accounts file: {"accounts": [...]} as `cairn account list
+ * --json` prints it (the built-in default may be listed, unchanged).
+ * CLI_OK, or prints "cairn plan: FILE:LINE: ..." and returns CLI_USAGE,
+ * or CLI_NOTFOUND when it cannot be read. */
+int plan_accounts_load(const char *path, plan_accounts_t *a);
+/* The scheduler's tree and fair-share settings. CLI_OK or CLI_FAIL. */
+int plan_accounts_from_reply(const Cairn__AccountReply *rep, plan_accounts_t *a);
+/* The scheduler's tree (AccountRequest.list); *old when the scheduler
+ * predates accounts (a empty: every job in default). CLI_OK or the call's
+ * failure, printed. */
+int plan_accounts_fetch(cli_t *c, plan_accounts_t *a, bool *old);
+/* Index of the account named name; -1 when the tree has none. */
+int plan_accounts_find(const plan_accounts_t *a, const char *name);
+/* Create a's accounts in sim, parents first. CLI_OK, or prints the core's
+ * refusal and returns CLI_USAGE (a file's) or CLI_FAIL. */
+int plan_accounts_apply(const plan_accounts_t *a, sched_sim_t *sim);
+/* Charge each job of w to the account its records name (spec.account), or
+ * to default (NULL) when the tree lacks it: one warning line on stderr per
+ * such account, which a->unknown lists. CLI_OK or CLI_FAIL. */
+int plan_accounts_charge(plan_accounts_t *a, plan_work_t *w);
+void plan_accounts_fini(plan_accounts_t *a);
+
+/* One account's figures: attempts (rank 0), waits as sched_sim_measure
+ * computes them, GPU-seconds held, the most GPUs held at once. */
+typedef struct plan_acct_fig {
+    uint64_t attempts;
+    int64_t wait_p50_ms, wait_p95_ms;
+    double gpu_s;
+    uint32_t peak_gpus;
+} plan_acct_fig_t;
+
+/* An account's figures count its jobs and those of the accounts under it. */
+typedef struct plan_acct_row {
+    const char *name;
+    const plan_account_t *acct; /* NULL: default */
+    size_t jobs;                /* charged to it or under it in the replay */
+    plan_acct_fig_t act, pred;  /* act: with have_act */
+} plan_acct_row_t;
+
+/* default first, then the tree's accounts in its order. */
+typedef struct plan_acct_rows {
+    plan_acct_row_t *v;
+    size_t n;
+    bool have_act;
+} plan_acct_rows_t;
+
+/* Figures per account of the predicted spans of sim and (act non-NULL) the
+ * recorded spans act measured on bsim, each job counted in the account it
+ * is charged to (plan_accounts_charge). CLI_OK or CLI_FAIL. */
+int plan_accounts_figures(const plan_accounts_t *a, const plan_work_t *w,
+                          const sched_sim_span_t *act, size_t nact, const sched_sim_t *bsim,
+                          const sched_sim_t *sim, plan_acct_rows_t *out);
+void plan_acct_rows_fini(plan_acct_rows_t *r);
+
 /* --- output (cmd_plan_print.c) ------------------------------------------ */
 
-/* The figures, actual (NULL: a CSV trace) beside predicted. */
-void plan_print_table(cli_t *c, const sched_sim_report_t *act, const sched_sim_t *base,
-                      const sched_sim_report_t *pred, const sched_sim_t *sim);
-/* What was planned: the trace, the cluster (and what if), how well the
- * replay matched, what could not run. */
+/* What a plan found. */
+typedef struct plan_result {
+    const sched_sim_stats_t *st;
+    const plan_match_t *m;
+    const sched_sim_report_t *act; /* NULL: a CSV trace */
+    const sched_sim_t *bsim;       /* the base cluster act is measured on */
+    const sched_sim_report_t *pred;
+    const sched_sim_t *sim;
+    const plan_accounts_t *acct;
+    const plan_acct_rows_t *rows;
+} plan_result_t;
+
+/* The figures, actual beside predicted; per account when the tree has
+ * accounts besides default. */
+void plan_print_table(cli_t *c, const plan_result_t *r);
+/* What was planned: the trace, the cluster (and what if), the account
+ * tree, how well the replay matched, what could not run. */
 void plan_print_header(const plan_opts_t *o, const plan_work_t *w, const plan_cluster_t *base,
-                       const plan_cluster_t *cl, const sched_sim_stats_t *st, const plan_match_t *m,
-                       size_t unknown);
+                       const plan_cluster_t *cl, const plan_result_t *r, size_t unknown);
 /* All of it as JSON on stdout: CLI_OK or CLI_FAIL (printed). */
 int plan_print_json(const plan_opts_t *o, const plan_work_t *w, const plan_cluster_t *base,
-                    const plan_cluster_t *cl, const sched_sim_stats_t *st, const plan_match_t *m,
-                    const sched_sim_report_t *act, const sched_sim_t *bsim,
-                    const sched_sim_report_t *pred, const sched_sim_t *sim);
+                    const plan_cluster_t *cl, const plan_result_t *r);
 
 #endif

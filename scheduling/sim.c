@@ -188,6 +188,14 @@ int sched_sim_node_state(sched_sim_t *sim, uint32_t node, int64_t t_ms, sched_no
     return 0;
 }
 
+int sched_sim_account_set(sched_sim_t *sim, const sched_account_spec_t *a, cairn_error_t *err)
+{
+    if (sim->ran)
+        return errcode(err, SCHED_EINVAL, "simulation: accounts must be given before the run");
+    sched_event_t ev = {.type = SCHED_EV_ACCOUNT_SET, .time_ms = 0, .u.account_set = *a};
+    return sched_apply(sim->s, &ev, err);
+}
+
 int sched_sim_node_find(const sched_sim_t *sim, const char *name, uint32_t *id)
 {
     return sched_node_find(sim->s, name, id);

@@ -91,6 +91,11 @@ int sched_sim_node_add(sched_sim_t *sim, const sched_node_desc_t *d, cairn_error
  * state, or a time before the last change's) or SCHED_ENOMEM. */
 int sched_sim_node_state(sched_sim_t *sim, uint32_t node, int64_t t_ms, sched_node_state_t st,
                          cairn_error_t *err);
+/* Create or change an account (sched.h: accounts) from the start, as
+ * SCHED_EV_ACCOUNT_SET does; a parent before its children. Jobs are charged
+ * to the account their spec names. Before sched_sim_run only. Returns 0 or
+ * the core's refusal (a negative SCHED_E* code with err set). */
+int sched_sim_account_set(sched_sim_t *sim, const sched_account_spec_t *a, cairn_error_t *err);
 /* Node id by name; SCHED_ENOENT if unknown. */
 int sched_sim_node_find(const sched_sim_t *sim, const char *name, uint32_t *id);
 uint32_t sched_sim_node_count(const sched_sim_t *sim);
