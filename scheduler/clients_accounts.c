@@ -150,9 +150,9 @@ static void reply_accounts(sched_daemon_t *d, const client_req_t *rq, bool usage
     tree_t t;
     int64_t now = cairn_wall_ms();
     Cairn__AccountReply rep = CAIRN__ACCOUNT_REPLY__INIT;
-    sched_config_t sc = sched_daemon_core_config(&d->cfg);
-    rep.gpu_weight = sc.fs_gpu_weight ? sc.fs_gpu_weight : SCHED_FS_GPU_WEIGHT;
-    rep.half_life_ms = sc.fs_half_life_ms ? sc.fs_half_life_ms : SCHED_FS_HALF_LIFE_MS;
+    /* as the core has them (sched_daemon_core_config; 0: the defaults) */
+    rep.gpu_weight = d->cfg.fs_gpu_weight ? d->cfg.fs_gpu_weight : SCHED_FS_GPU_WEIGHT;
+    rep.half_life_ms = d->cfg.fs_half_life_ms ? d->cfg.fs_half_life_ms : SCHED_FS_HALF_LIFE_MS;
     rep.time_ms = now;
     int rc = tree_build(d, now, &t, &f);
     rep.accounts = clients_keep(&f, calloc(t.n + 1, sizeof(*rep.accounts)));
