@@ -122,8 +122,18 @@ if [ "$(id -u)" = 0 ]; then
     grp=$(getent group 65534 | cut -d: -f1)
     cli account set vision --groups "$grp" >/dev/null
     expect 0 "a member through a group may charge it" -- "$dir/nb/as-nobody" submit "$dir/vision.yaml"
-    [ "$(charged "$(submitted)")" = "account=vision" ] && ok "charged to vision" ||
-        bad "charged: $(charged "$(submitted)")"
+    vj=$(submitted)
+    [ "$(charged "$vj")" = "account=vision" ] && ok "charged to vision" ||
+        bad "charged: $(charged "$vj")"
+    # a rerun is charged by the same rules: refused once nobody is no member
+    expect 0 "nobody reruns the vision job" -- "$dir/nb/as-nobody" rerun "$vj"
+    rj=$(submitted)
+    [ "$rj" != "$vj" ] && [ "$(charged "$rj")" = "account=vision" ] &&
+        ok "the rerun (job $rj) charged to vision" || bad "rerun $rj charged: $(charged "$rj")"
+    cli account set vision --groups '' >/dev/null
+    expect 5 "a rerun to an account nobody left is refused" -- "$dir/nb/as-nobody" rerun "$vj"
+    grep -q "nobody may not charge account vision: not a member" "$dir/err" &&
+        ok "naming it" || bad "rerun refusal: $(cat "$dir/err")"
 fi
 expect 0 "an administrator may name any account" -- "$dir/c" submit "$dir/vision.yaml" --wait
 printf 'account: "bad name"\n' | cat - "$dir/job.yaml" >"$dir/badname.yaml"
