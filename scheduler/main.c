@@ -100,7 +100,7 @@ static void usage(FILE *f)
         "  -h, --help                  show this help and exit\n"
         "  -V, --version               show the version and exit\n"
         "\n"
-        "Durations take ms, s, m or h (e.g. 500ms, 10s); a bare number is ms.\n"
+        "Durations take ms, s, m, h or d (e.g. 500ms, 10s, 7d); a bare number is ms.\n"
         "In a --config file, flags take a value: allow-anonymous-writes = true.\n"
         "Clients on an ipc:// endpoint are identified by their Unix user; its socket\n"
         "is mode 0666, so the directory holding it decides who may connect.\n");

@@ -41,6 +41,13 @@ start_scheduler
 wpid=$!
 wait_for "w1 up" sh -c "'$cairn' --scheduler '$url' nodes | grep -q '^w1 .*up'" || exit 1
 
+# the fair-share settings are checked like the other numbers
+expect 2 "a GPU weight of 0 is refused" -- "$bin/cairn-scheduler" --fair-share-gpu-weight 0
+grep -q "invalid GPU weight '0' (1..1000000)" "$dir/err" && ok "naming the range" ||
+    bad "weight 0: $(cat "$dir/err")"
+expect 2 "a half-life under a second is refused" -- "$bin/cairn-scheduler" \
+    --fair-share-half-life 10ms
+
 # --- set, list, usage ---------------------------------------------------------
 expect 0 "set research" -- "$dir/c" account set research --share 2 --max-cpus 6 --groups @ml
 expect 0 "set vision under research" -- "$dir/c" account set vision --parent research --users bob,carol
