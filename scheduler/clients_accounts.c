@@ -12,6 +12,7 @@
 #include "scheduler/clients_private.h"
 
 #define MEMBERS_MAX 10000 /* users or groups of one account */
+#define SHARE_MAX 1000000 /* as `cairn account set --share` takes it */
 
 /* --- the reply: accounts in tree order --------------------------------------- */
 
@@ -225,8 +226,8 @@ static const char *set_problem(const Cairn__AccountSet *r, char *buf, size_t n)
             return buf;
         }
     }
-    if (named(r, "share") && a->share == 0) {
-        snprintf(buf, n, "account %s: share must be at least 1", a->name);
+    if (named(r, "share") && (a->share == 0 || a->share > SHARE_MAX)) {
+        snprintf(buf, n, "account %s: share %u is not from 1 to %u", a->name, a->share, SHARE_MAX);
         return buf;
     }
     if (a->n_users > MEMBERS_MAX || a->n_groups > MEMBERS_MAX) {
