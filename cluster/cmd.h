@@ -122,6 +122,7 @@ int cmd_rerun(cli_t *c, int argc, char **argv);
 int cmd_diff(cli_t *c, int argc, char **argv);
 int cmd_plan(cli_t *c, int argc, char **argv);
 int cmd_report(cli_t *c, int argc, char **argv);
+int cmd_account(cli_t *c, int argc, char **argv);
 
 extern const char cmd_submit_help[], cmd_status_help[], cmd_jobs_help[], cmd_wait_help[],
     cmd_logs_help[], cmd_cancel_help[], cmd_explain_help[], cmd_nodes_help[], cmd_drain_help[],
@@ -130,6 +131,7 @@ extern const char cmd_submit_help[], cmd_status_help[], cmd_jobs_help[], cmd_wai
 extern const char cmd_plan_help[];
 extern const char cmd_report_help[];
 extern const char cmd_node_help[];
+extern const char cmd_account_help[];
 
 /* --- ui.c: output helpers ------------------------------------------------ */
 

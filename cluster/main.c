@@ -38,6 +38,7 @@ static const struct cli_cmd {
     {"diff", cmd_diff, cmd_diff_help, "what differed between two runs"},
     {"report", cmd_report, cmd_report_help, "utilisation, GPU-hours, waits, fragmentation"},
     {"plan", cmd_plan, cmd_plan_help, "predict waits and utilisation on a what-if cluster"},
+    {"account", cmd_account, cmd_account_help, "teams' accounts: limits, fair share, usage"},
     {"audit", cmd_audit, cmd_audit_help, "who changed what; verify the audit trail"},
     {"up", cmd_up, cmd_up_help, "start a local cluster"},
     {"down", cmd_down, cmd_down_help, "stop the local cluster"},

@@ -19,7 +19,8 @@
 static void parse_root(spec_ctx_t *c, yaml_node_t *root, Cairn__JobSpec *js, spec_task_t **tasksp,
                        size_t *ntasksp)
 {
-    static const char *const keys[] = {"name", "description", "seed", "defaults", "tasks"};
+    static const char *const keys[] = {"name",     "description", "seed",
+                                       "defaults", "tasks",       "account"};
     if (spec_check_keys(c, root, keys, N_(keys), "the job spec") < 0)
         return;
     yaml_node_t *n = spec_lookup(c, root, "name");
@@ -46,6 +47,19 @@ static void parse_root(spec_ctx_t *c, yaml_node_t *root, Cairn__JobSpec *js, spe
             js->seed_present_case = CAIRN__JOB_SPEC__SEED_PRESENT_SEED;
             js->seed = v;
         }
+    }
+    /* the account to charge: its syntax here, membership by the scheduler */
+    char *account = NULL;
+    if ((n = spec_lookup(c, root, "account")) && spec_get_string(c, n, &account) == 0) {
+        size_t len = strlen(account);
+        if (!len || len > SCHED_MAX_NAME_LEN ||
+            strspn(account, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+                len)
+            spec_error(c, n->start_mark,
+                       "account: '%.64s' is not an account name (1 to %u letters, digits, '.', "
+                       "'_' and '-')",
+                       account, SCHED_MAX_NAME_LEN);
+        js->account = account;
     }
     spec_opts_t defaults = {.cpus = 1};
     if ((n = spec_lookup(c, root, "defaults")))

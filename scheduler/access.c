@@ -72,6 +72,27 @@ static bool in_group(const char *group, const char *user, bool has_gid, gid_t gi
     return false;
 }
 
+/* The primary group of the user id names, into *gid: false when the
+ * name service does not know the user. */
+static bool primary_gid(const client_id_t *id, gid_t *gid)
+{
+    struct passwd pw, *res = NULL;
+    char buf[16384];
+    if (getpwnam_r(id->name, &pw, buf, sizeof(buf), &res) != 0 || !res)
+        return false;
+    *gid = res->pw_gid;
+    return true;
+}
+
+bool access_in_group(const client_id_t *id, const char *group)
+{
+    if (id->anonymous)
+        return false;
+    gid_t gid = 0;
+    bool has_gid = primary_gid(id, &gid);
+    return in_group(group, id->name, has_gid, gid);
+}
+
 bool access_is_admin(const char *admins, const client_id_t *id)
 {
     if (id->anonymous)
@@ -99,14 +120,9 @@ bool access_is_admin(const char *admins, const client_id_t *id)
                 return true;
             continue;
         }
-        if (!looked) { /* the user's primary group */
+        if (!looked) { /* the user's primary group, once */
             looked = true;
-            struct passwd pw, *res = NULL;
-            char buf[16384];
-            if (getpwnam_r(id->name, &pw, buf, sizeof(buf), &res) == 0 && res) {
-                has_gid = true;
-                gid = res->pw_gid;
-            }
+            has_gid = primary_gid(id, &gid);
         }
         if (in_group(item + 1, id->name, has_gid, gid))
             return true;

@@ -39,6 +39,11 @@ void access_identify(nng_pipe pipe, const char *signed_user, client_id_t *id);
  * name. */
 bool access_owns(const client_id_t *id, const char *owner);
 
+/* Whether the user id names belongs to group (its primary group, or a
+ * member in the group's list): how --admins resolves @groups, and account
+ * membership through a group (members.h). Never for anonymous clients. */
+bool access_in_group(const client_id_t *id, const char *group);
+
 /* Root, the scheduler's own user, or listed in admins (--admins: names,
  * uids and @groups, separated by commas; NULL or "": none). */
 bool access_is_admin(const char *admins, const client_id_t *id);

@@ -1,5 +1,6 @@
 /* Requests that act on jobs: submit, cancel, logs, explain. A change is
  * answered after the commit that makes it durable. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +46,25 @@ void clients_submit(sched_daemon_t *d, const client_req_t *rq, const Cairn__Subm
     jobspec_t *cj = NULL;
     Cairn__SubmitReply rep = CAIRN__SUBMIT_REPLY__INIT;
     int rc = jobspec_build(js, seed, &d->cfg.limits, &cj, &errs);
+    /* the account it is charged to (members.h): refused when not theirs */
+    sched_job_spec_t spec = {0};
+    char account[SCHED_MAX_NAME_LEN + 1] = "", why[1024] = "";
     if (rc == 0) {
+        spec = *jobspec_core(cj);
+        int crc = clients_charge(d, rq, js->account, account, sizeof(account), why, sizeof(why));
+        if (crc == -EACCES) {
+            cairn_log(d->log, CAIRN_LOG_INFO, "refused: %s", why);
+            clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED, "%s", why);
+            goto out;
+        }
+        if (crc == -EINVAL)
+            jobspec_errors_add(&errs, "account", "%s", why);
+        rc = crc == -ENOMEM ? crc : 0;
+        spec.account = account;
+    }
+    if (rc == 0 && errs.n == 0) {
         sched_problems_t p = {0};
-        int n = sched_job_validate(d->core, jobspec_core(cj), &p);
+        int n = sched_job_validate(d->core, &spec, &p);
         char *line = p.text;
         for (uint32_t k = 0; n > 0 && line && *line; k++) {
             char *nl = strchr(line, '\n');
@@ -72,7 +89,7 @@ void clients_submit(sched_daemon_t *d, const client_req_t *rq, const Cairn__Subm
         clients_reply(d, from, CAIRN_MSG_SUBMIT_REPLY, &rep.base);
     } else {
         sched_event_t ev = {.type = SCHED_EV_JOB_SUBMIT, .time_ms = cairn_wall_ms()};
-        ev.u.submit = *jobspec_core(cj);
+        ev.u.submit = spec;
         cairn_error_t err = {{0}};
         if (batch_apply(d, &ev, js, seed, &err) < 0) {
             clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "%s", err.text);
@@ -83,9 +100,10 @@ void clients_submit(sched_daemon_t *d, const client_req_t *rq, const Cairn__Subm
                       (unsigned long long)rep.job_id, js->name, js->n_tasks);
             char target[64];
             snprintf(target, sizeof(target), "job %llu", (unsigned long long)rep.job_id);
-            batch_audit(d, id->name, "submit", target, "name=%s tasks=%zu seed=%llu spec_sha256=%s",
+            batch_audit(d, id->name, "submit", target,
+                        "name=%s tasks=%zu seed=%llu spec_sha256=%s account=%s",
                         js->name ? js->name : "", js->n_tasks, (unsigned long long)seed,
-                        js->spec_sha256 ? js->spec_sha256 : "");
+                        js->spec_sha256 ? js->spec_sha256 : "", account);
             cairn_error_t perr = {{0}};
             if (prov_put_job(d->st->prov, (uint32_t)rep.job_id, js, &perr) < 0) {
                 cairn_log(d->log, CAIRN_LOG_ERROR, "%s", perr.text);
@@ -94,6 +112,7 @@ void clients_submit(sched_daemon_t *d, const client_req_t *rq, const Cairn__Subm
             clients_reply(d, from, CAIRN_MSG_SUBMIT_REPLY, &rep.base);
         }
     }
+out:
     jobspec_errors_fini(&errs);
     jobspec_destroy(cj);
     js->submitter = claimed; /* freed with the message */

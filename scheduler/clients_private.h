@@ -106,6 +106,14 @@ void clients_provenance(sched_daemon_t *d, const client_req_t *rq,
  * gets the spec text with secret values masked. -ENOENT, -ENOMEM. */
 int clients_prov_fill(sched_daemon_t *d, uint32_t job, int64_t only, bool raw, frees_t *p,
                       Cairn__JobProvenance *jp, char **masked);
+/* clients_accounts.c */
+void clients_account(sched_daemon_t *d, const client_req_t *rq, const Cairn__AccountRequest *r);
+/* The account a job of the client goes to (asked: the spec's account:,
+ * "" none) into out (n bytes): 0; -EACCES, the client may not charge it,
+ * or -EINVAL, the spec must name one (why, wn bytes, says which and lists
+ * the client's accounts); -ENOMEM. See members_charge. */
+int clients_charge(sched_daemon_t *d, const client_req_t *rq, const char *asked, char *out,
+                   size_t n, char *why, size_t wn);
 /* clients_acct.c */
 void clients_accounting(sched_daemon_t *d, const client_req_t *rq,
                         const Cairn__AccountingRequest *q);

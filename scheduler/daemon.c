@@ -39,6 +39,8 @@ void sched_daemon_config_init(sched_daemon_config_t *cfg)
     cfg->snapshot_interval_ms = SCHED_SNAPSHOT_INTERVAL_DEFAULT_MS;
     cfg->keep_finished_ms = 10 * 60000;
     cfg->history_retention_ms = 365LL * 86400000;
+    cfg->fs_gpu_weight = SCHED_FS_GPU_WEIGHT;
+    cfg->fs_half_life_ms = SCHED_FS_HALF_LIFE_MS;
 }
 
 /* Every sample interval: the census (usage.h); every 120th, compaction. */
@@ -72,7 +74,8 @@ static void config_line(const sched_daemon_t *d, char *buf, size_t n)
     snprintf(buf, n,
              "workers=%s clients=%s heartbeat_interval_ms=%lld heartbeat_timeout_ms=%lld "
              "restart_grace_ms=%lld register_timeout_ms=%lld kill_grace_ms=%lld "
-             "max_reservations=%u prefetch=%s "
+             "max_reservations=%u prefetch=%s fair_share_gpu_weight=%u "
+             "fair_share_half_life_ms=%lld "
              "join_key=%s tls_cert=%s tls_ca=%s admins=%s allow_anonymous_writes=%d "
              "allow_any_node_name=%d "
              "secret_pattern=%s "
@@ -80,7 +83,9 @@ static void config_line(const sched_daemon_t *d, char *buf, size_t n)
              d->workers.url, d->clients.url, (long long)c->heartbeat_interval_ms,
              (long long)c->heartbeat_timeout_ms, (long long)c->restart_grace_ms,
              (long long)c->register_timeout_ms, (long long)c->kill_grace_ms, c->max_reservations,
-             prefetch, c->join_key_file ? c->join_key_file : "-", c->tls_cert ? c->tls_cert : "-",
+             prefetch, core.fs_gpu_weight ? core.fs_gpu_weight : SCHED_FS_GPU_WEIGHT,
+             (long long)(core.fs_half_life_ms ? core.fs_half_life_ms : SCHED_FS_HALF_LIFE_MS),
+             c->join_key_file ? c->join_key_file : "-", c->tls_cert ? c->tls_cert : "-",
              c->tls_ca ? c->tls_ca : "-", c->admins && *c->admins ? c->admins : "-",
              c->allow_anonymous_writes, c->allow_any_node_name,
              c->secret_pattern ? c->secret_pattern : PROV_SECRET_PATTERN_DEFAULT,
@@ -150,7 +155,9 @@ sched_config_t sched_daemon_core_config(const sched_daemon_config_t *c)
     return (sched_config_t){.max_reservations = c ? c->max_reservations : 1,
                             .prefetch = on ? SCHED_DAEMON_PREFETCH : 0,
                             .prefetch_max = on ? SCHED_DAEMON_PREFETCH_MAX : 0,
-                            .prefetch_window_ms = SCHED_DAEMON_PREFETCH_WINDOW_MS};
+                            .prefetch_window_ms = SCHED_DAEMON_PREFETCH_WINDOW_MS,
+                            .fs_gpu_weight = c ? c->fs_gpu_weight : 0,
+                            .fs_half_life_ms = c ? c->fs_half_life_ms : 0};
 }
 
 /* (Re)build the core: the newest snapshot that verifies, then the

@@ -68,6 +68,11 @@ typedef struct sched_daemon_config {
      * (0: at once), answered from history after that (retain.c) */
     int64_t keep_finished_ms;
     int64_t history_retention_ms; /* history rows that ended longer ago are dropped */
+    /* fair share (sched_config_t): a GPU-second counts this many core-
+     * seconds; usage halves every fs_half_life_ms. Part of the core's
+     * configuration: a replay places identically only with the same. */
+    uint32_t fs_gpu_weight;
+    int64_t fs_half_life_ms;
 } sched_daemon_config_t;
 
 /* Defaults of --snapshot-every and --snapshot-interval. */

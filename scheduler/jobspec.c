@@ -292,6 +292,13 @@ static int fill_task(jobspec_t *j, sched_task_spec_t *ts, const Cairn__TaskSpec 
     return 0;
 }
 
+bool jobspec_account_ok(const char *name)
+{
+    size_t len = strlen(name);
+    return len && len <= SCHED_MAX_NAME_LEN &&
+           strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == len;
+}
+
 int jobspec_build(const Cairn__JobSpec *js, uint64_t seed, const jobspec_limits_t *lim,
                   jobspec_t **out, jobspec_errors_t *errs)
 {
@@ -305,6 +312,11 @@ int jobspec_build(const Cairn__JobSpec *js, uint64_t seed, const jobspec_limits_
     }
     if (!str_ok(js->name, lim) || !str_ok(js->submitter, lim))
         jobspec_errors_add(errs, "name", "a string is longer than %zu bytes", lim->max_string);
+    if (js->account && *js->account && !jobspec_account_ok(js->account))
+        jobspec_errors_add(errs, "account",
+                           "'%.64s%s' is not an account name (1 to %u letters, digits, '.', '_' "
+                           "and '-')",
+                           js->account, strlen(js->account) > 64 ? "..." : "", SCHED_MAX_NAME_LEN);
     size_t nptr = 0, nown = 0;
     for (size_t i = 0; i < js->n_tasks; i++) {
         const Cairn__TaskSpec *t = js->tasks[i];
@@ -334,6 +346,7 @@ int jobspec_build(const Cairn__JobSpec *js, uint64_t seed, const jobspec_limits_
     j->spec = (sched_job_spec_t){.name = js->name,
                                  .seed = seed,
                                  .user = js->submitter,
+                                 .account = js->account,
                                  .ntasks = (uint32_t)js->n_tasks,
                                  .tasks = j->tasks};
     *out = j;

@@ -41,7 +41,11 @@ typedef struct jobspec_errors {
  * adds what is known at run time). */
 int jobspec_build(const Cairn__JobSpec *js, uint64_t seed, const jobspec_limits_t *lim,
                   jobspec_t **out, jobspec_errors_t *errs);
-/* The core's spec, owned by j. */
+/* Whether name is an account's name as the core takes it (scheduling/
+ * event.h sched_account_spec_t). */
+bool jobspec_account_ok(const char *name);
+/* The core's spec, owned by j (its account: the JobSpec's, which the
+ * scheduler replaces with the one it charges). */
 const sched_job_spec_t *jobspec_core(const jobspec_t *j);
 /* Free it; NULL is a no-op. */
 void jobspec_destroy(jobspec_t *j);

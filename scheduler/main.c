@@ -86,6 +86,11 @@ static void usage(FILE *f)
         "      --no-prefetch           never queue a task on a full node behind a running\n"
         "                              one of the same shape (by default up to two wait\n"
         "                              there and start the moment it ends)\n"
+        "      --fair-share-gpu-weight N  in fair-share usage a GPU-second counts as N\n"
+        "                              core-seconds (1..1000000) [16]\n"
+        "      --fair-share-half-life T  fair-share usage halves every T (1s or more) [7d];\n"
+        "                              both are part of the scheduler's configuration:\n"
+        "                              --verify-journal needs the same to replay\n"
         "      --log-file PATH         log there instead of stderr\n"
         "      --log-level LEVEL       debug, info, warn or error [info]\n"
         "      --verify-journal        replay the state directory's journal (from the\n"
@@ -95,7 +100,7 @@ static void usage(FILE *f)
         "  -h, --help                  show this help and exit\n"
         "  -V, --version               show the version and exit\n"
         "\n"
-        "Durations take ms, s, m or h (e.g. 500ms, 10s); a bare number is ms.\n"
+        "Durations take ms, s, m, h or d (e.g. 500ms, 10s, 7d); a bare number is ms.\n"
         "In a --config file, flags take a value: allow-anonymous-writes = true.\n"
         "Clients on an ipc:// endpoint are identified by their Unix user; its socket\n"
         "is mode 0666, so the directory holding it decides who may connect.\n");
@@ -128,6 +133,8 @@ enum {
     OPT_ANY_NODE_NAME,
     OPT_SNAPSHOT_EVERY,
     OPT_SNAPSHOT_INTERVAL,
+    OPT_FS_GPU_WEIGHT,
+    OPT_FS_HALF_LIFE,
 };
 
 static const struct option opts[] = {
@@ -158,6 +165,8 @@ static const struct option opts[] = {
     {"snapshot-every", required_argument, NULL, OPT_SNAPSHOT_EVERY},
     {"snapshot-interval", required_argument, NULL, OPT_SNAPSHOT_INTERVAL},
     {"no-prefetch", no_argument, NULL, OPT_NO_PREFETCH},
+    {"fair-share-gpu-weight", required_argument, NULL, OPT_FS_GPU_WEIGHT},
+    {"fair-share-half-life", required_argument, NULL, OPT_FS_HALF_LIFE},
     {"join-key", required_argument, NULL, OPT_JOIN_KEY},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-ca", required_argument, NULL, OPT_TLS_CA},
@@ -355,6 +364,20 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
             return -1;
         }
         o->cfg.limits.max_tasks = (uint32_t)v;
+        return 0;
+    case OPT_FS_GPU_WEIGHT:
+        if (parse_count(arg, 1000000, &v) < 0) {
+            snprintf(why, n, "invalid GPU weight '%s' (1..1000000)", arg);
+            return -1;
+        }
+        o->cfg.fs_gpu_weight = (uint32_t)v;
+        return 0;
+    case OPT_FS_HALF_LIFE:
+        if (parse_duration(arg, &ms) < 0 || ms < 1000) {
+            snprintf(why, n, "invalid half-life '%s' (a duration of 1s or more)", arg);
+            return -1;
+        }
+        o->cfg.fs_half_life_ms = ms;
         return 0;
     case OPT_HTTP:
         o->cfg.http_addr = keep_str(o, arg);

@@ -17,7 +17,8 @@ int stores_open(const char *path, stores_t **out, cairn_error_t *err)
         (rc = usage_open(s->journal, &s->usage, err)) < 0 ||
         (rc = history_open(s->journal, &s->history, err)) < 0 ||
         (rc = timeline_open(s->journal, &s->timeline, err)) < 0 ||
-        (rc = archive_open(s->journal, &s->archive, err)) < 0) {
+        (rc = archive_open(s->journal, &s->archive, err)) < 0 ||
+        (rc = members_open(s->journal, &s->members, err)) < 0) {
         stores_close(s);
         return rc;
     }
@@ -36,6 +37,7 @@ void stores_close(stores_t *s)
     history_close(s->history);
     timeline_close(s->timeline);
     archive_close(s->archive);
+    members_close(s->members);
     journal_close(s->journal);
     free(s);
 }
@@ -43,5 +45,7 @@ void stores_close(stores_t *s)
 int stores_reload(stores_t *s, cairn_error_t *err)
 {
     int rc = audit_reload(s->audit, err);
+    if (rc == 0)
+        rc = members_reload(s->members, err);
     return rc < 0 ? rc : cache_reload(s->cache, err);
 }

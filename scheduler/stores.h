@@ -9,6 +9,7 @@
 #include "scheduler/cache.h"
 #include "scheduler/history.h"
 #include "scheduler/journal.h"
+#include "scheduler/members.h"
 #include "scheduler/provenance.h"
 #include "scheduler/timeline.h"
 #include "scheduler/usage.h"
@@ -23,6 +24,7 @@ typedef struct stores {
     /* nodes' presence over time (timeline.h) */
     timeline_t *timeline;
     archive_t *archive; /* retired jobs (archive.h) */
+    members_t *members; /* accounts' members (members.h) */
 } stores_t;
 
 /* Open (creating) the database at path and every store in it. */

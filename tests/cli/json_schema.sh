@@ -156,6 +156,12 @@ run_json report report --since 1h --json
 run_json plan-current plan --trace last:1d --cluster current --json
 run_json export-trace plan --trace last:1d --export-trace
 run_json rerun rerun "$main" --json
+# accounts: a top-level one with every limit, cap and member, a child with none
+cli account set team --share 2 --users alice --groups ml --max-gpus 8 --max-cpus 64 \
+    --max-running 10 --max-priority 5 --default >/dev/null || bad "account set team"
+cli account set sub --parent team >/dev/null || bad "account set sub"
+run_json account-list account list --json
+run_json account-usage account usage --json
 
 # plan of a CSV trace on a cluster file: the values too
 cat >"$dir/cluster.json" <<'EOF'
