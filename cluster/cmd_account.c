@@ -131,7 +131,7 @@ static json_t *json_names(char **v, size_t n)
  * `cairn plan --accounts FILE` reads). */
 static json_t *account_json(const Cairn__Account *a)
 {
-    return json_pack("{s:o, s:o, s:I, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:b}", "name",
+    return json_pack("{s:o, s:o, s:I, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:b, s:I}", "name",
                      cairn_json_str(a->name), "parent",
                      a->parent && *a->parent ? cairn_json_str(a->parent) : json_null(), "share",
                      (json_int_t)a->share, "users", json_names(a->users, a->n_users), "groups",
@@ -139,7 +139,8 @@ static json_t *account_json(const Cairn__Account *a)
                      json_limit(HAS(a, max_gpus), a->max_gpus), "max_cpus",
                      json_limit(HAS(a, max_cpus), a->max_cpus), "max_running",
                      json_limit(HAS(a, max_running), a->max_running), "max_priority",
-                     json_limit(HAS(a, max_priority), a->max_priority), "builtin", a->builtin);
+                     json_limit(HAS(a, max_priority), a->max_priority), "builtin", a->builtin,
+                     "id", (json_int_t)a->id);
 }
 
 static int print_list(const cli_t *c, const Cairn__AccountReply *r, bool json)

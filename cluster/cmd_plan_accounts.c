@@ -37,6 +37,7 @@ static plan_account_t *acct_new(plan_accounts_t *a)
     p->share = 1;
     p->max_gpus = p->max_cpus = p->max_running = SCHED_UNLIMITED;
     p->max_priority = SCHED_NO_PRIORITY_CAP;
+    p->id = UINT32_MAX;
     return p;
 }
 
@@ -153,6 +154,9 @@ static int account_cb(const json_t *item, size_t line, void *arg)
             return -1;
     if (aint(f, line, item, name, "max_priority", INT32_MIN, SCHED_NO_PRIORITY_CAP - 1, &prio) < 0)
         return -1;
+    int64_t id = UINT32_MAX;
+    if (aint(f, line, item, name, "id", 1, UINT32_MAX - 1, &id) < 0)
+        return -1;
     const char *parent = json_is_string(par) ? json_string_value(par) : "";
     plan_account_t *p = acct_new(f->a);
     if (!p || CAIRN_GROW(f->lines, f->lines_cap, f->a->n) < 0 || !(p->name = strdup(name)) ||
@@ -164,7 +168,29 @@ static int account_cb(const json_t *item, size_t line, void *arg)
     p->max_cpus = (uint32_t)lim[1];
     p->max_running = (uint32_t)lim[2];
     p->max_priority = (int32_t)prio;
+    p->id = (uint32_t)id;
     return 0;
+}
+
+/* In the scheduler's creation order (by id) where every account has one,
+ * so the replay creates them in that order and breaks fair-share ties as
+ * the scheduler did; else as listed. Stable: lines move with them. */
+static void id_order(plan_accounts_t *a, size_t *lines)
+{
+    for (size_t i = 0; i < a->n; i++)
+        if (a->v[i].id == UINT32_MAX)
+            return;
+    for (size_t i = 1; i < a->n; i++)
+        for (size_t k = i; k > 0 && a->v[k - 1].id > a->v[k].id; k--) {
+            plan_account_t t = a->v[k];
+            a->v[k] = a->v[k - 1];
+            a->v[k - 1] = t;
+            if (lines) {
+                size_t l = lines[k];
+                lines[k] = lines[k - 1];
+                lines[k - 1] = l;
+            }
+        }
 }
 
 /* Parents before children, keeping the file's order otherwise (lines
@@ -173,6 +199,8 @@ static int account_cb(const json_t *item, size_t line, void *arg)
 static int tree_order(afile_t *f)
 {
     plan_accounts_t *a = f->a;
+    if (a->n == 0)
+        return 0;
     plan_account_t *out = calloc(a->n + 1, sizeof(*out));
     size_t *lines = calloc(a->n + 1, sizeof(size_t));
     bool *done = calloc(a->n + 1, sizeof(bool));
@@ -231,8 +259,10 @@ int plan_accounts_load(const char *path, plan_accounts_t *a)
                 "--json` prints it\n",
                 path, first);
     pj_close(&r);
-    if (rc == 0)
+    if (rc == 0) {
+        id_order(a, f.lines);
         rc = tree_order(&f);
+    }
     a->lines = NULL;
     if (rc == 0) {
         a->lines = f.lines; /* for the core's refusals (plan_accounts_apply) */
@@ -268,8 +298,15 @@ int plan_accounts_from_reply(const Cairn__AccountReply *rep, plan_accounts_t *a)
             p->max_running = m->max_running;
         if (m->max_priority_set_case == CAIRN__ACCOUNT__MAX_PRIORITY_SET_MAX_PRIORITY)
             p->max_priority = m->max_priority;
+        p->id = m->id ? m->id : UINT32_MAX;
     }
-    return CLI_OK;
+    /* by id, then parents first (an account moved under one made after it) */
+    id_order(a, NULL);
+    afile_t f = {.a = a, .path = PLAN_ACCOUNTS_SCHEDULER, .rc = CLI_OK};
+    f.lines = calloc(a->n + 1, sizeof(size_t));
+    int rc = f.lines ? tree_order(&f) : -1;
+    free(f.lines);
+    return rc == 0 ? CLI_OK : CLI_FAIL;
 }
 
 /* Whether a failed call's message is a scheduler from before accounts

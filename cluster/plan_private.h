@@ -143,6 +143,9 @@ typedef struct plan_account {
     uint32_t share;
     uint32_t max_gpus, max_cpus, max_running; /* SCHED_UNLIMITED: none */
     int32_t max_priority;                     /* SCHED_NO_PRIORITY_CAP: none */
+    /* the scheduler's id (creation order; the core breaks fair-share ties
+     * by it), UINT32_MAX when not known */
+    uint32_t id;
 } plan_account_t;
 
 /* The tree the replay runs under, parents before children. */

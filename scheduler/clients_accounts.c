@@ -87,6 +87,7 @@ static Cairn__Account *account_msg(sched_daemon_t *d, const sched_account_info_t
     m->parent = (char *)parent;
     m->share = a->share;
     m->builtin = a->id == 0;
+    m->id = a->id;
     members_entry_t me;
     members_get(d->st->members, a->name, &me);
     m->users = (char **)me.users;

@@ -21,9 +21,9 @@ acct() { # acct NAME: Python for the account's entry in j['accounts']['list']
 expect 0 "cairn up" -- "$cairn" up --state-dir "$CAIRN_STATE_DIR" \
     --topology "$tests/topologies/hgx-h100-8gpu.xml"
 me=$(id -un)
-# created in the order the scheduler lists siblings (by name): accounts
+# created in the other order than the list's (siblings by name): accounts
 # equal in fair share are served in the order they were created, which the
-# list does not carry (the replay creates them in the list's order)
+# replay takes from each account's id (in the reply and in the list's JSON)
 expect 0 "account set nlp" -- "$cairn" account set nlp --users "$me" --share 1
 expect 0 "account set vision" -- "$cairn" account set vision --users "$me" --share 1
 
