@@ -134,7 +134,10 @@ static void on_read_log(worker_daemon_t *d, const Cairn__ReadLog *m)
                   worker_exec_log_open(d->exec, job, task, m->attempt_id, m->rank, (int)m->stream),
                   m->offset, max, &c)) < 0)
         snprintf(error, sizeof(error), "cannot read the log: %s",
-                 rc == -EPERM || rc == -ELOOP ? "not a plain file: refused" : strerror(-rc));
+                 rc == -EPERM || rc == -ELOOP ? "not a plain file: refused"
+                 : rc == -ESTALE ? "the logs of an earlier scheduler could not be moved aside "
+                                   "(see the worker's log): none is served"
+                                 : strerror(-rc));
     else
         c.eof = !(known && a->running && !a->hashing) && m->offset + c.data.len >= c.size;
     c.error = error;
@@ -218,6 +221,14 @@ static void registered_cb(worker_link_t *l, uint64_t node_id, const uint64_t *st
                           void *arg)
 {
     worker_daemon_t *d = arg;
+    cairn_error_t err = {{0}};
+    /* before any command of this scheduler: logs of another are not its */
+    int moved = worker_exec_logs_scheduler(d->exec, worker_link_scheduler_id(l), &err);
+    if (moved < 0)
+        cairn_log(d->log, CAIRN_LOG_ERROR, "no task log is served until this is fixed: %s",
+                  err.text);
+    else if (moved > 0)
+        daemon_att_forget_ended(d); /* its attempt ids are not the ones that ended here */
     for (size_t i = 0; i < nstale; i++) {
         daemon_attempt_t *a = daemon_att_find(d, stale[i]);
         if (!a || !a->running)
@@ -372,7 +383,8 @@ static int start_exec(worker_daemon_t *d, const worker_daemon_config_t *cfg, cai
                           .allow_root_tasks = cfg->allow_root_tasks,
                           .pass_env = cfg->pass_env,
                           .npass_env = cfg->npass_env,
-                          .start_timeout_ms = cfg->start_timeout_ms};
+                          .start_timeout_ms = cfg->start_timeout_ms,
+                          .log = d->log};
     exec_callbacks_t ecb = {.started = daemon_exec_started, .exited = daemon_exec_exited, .arg = d};
     if ((rc = worker_exec_create(d->loop, &ecfg, &ecb, &d->exec, err)) < 0)
         return rc;
