@@ -217,6 +217,25 @@ static const Cairn__Register *registration_cb(worker_link_t *l, void *arg)
     return worker_register_msg_get(d->reg);
 }
 
+/* The scheduler is another one than the one the attempts that ended here
+ * were of (its state was lost: its ids start again): they are forgotten,
+ * and so are their events still unacknowledged, so that none is ever
+ * taken for an attempt of the new scheduler with the same id. */
+static void forget_other_scheduler(worker_daemon_t *d, worker_link_t *l)
+{
+    size_t n = worker_link_ended_unacked(l, NULL, 0);
+    uint64_t *ids = calloc(n + 1, sizeof(*ids));
+    if (!ids) {
+        cairn_log(d->log, CAIRN_LOG_ERROR, "out of memory: events of the old scheduler kept");
+        n = 0;
+    }
+    n = worker_link_ended_unacked(l, ids, n);
+    for (size_t i = 0; i < n; i++)
+        worker_link_forget(l, ids[i]);
+    free(ids);
+    daemon_att_forget_ended(d);
+}
+
 static void registered_cb(worker_link_t *l, uint64_t node_id, const uint64_t *stale, size_t nstale,
                           void *arg)
 {
@@ -228,7 +247,7 @@ static void registered_cb(worker_link_t *l, uint64_t node_id, const uint64_t *st
         cairn_log(d->log, CAIRN_LOG_ERROR, "no task log is served until this is fixed: %s",
                   err.text);
     else if (moved > 0)
-        daemon_att_forget_ended(d); /* its attempt ids are not the ones that ended here */
+        forget_other_scheduler(d, l);
     for (size_t i = 0; i < nstale; i++) {
         daemon_attempt_t *a = daemon_att_find(d, stale[i]);
         if (!a || !a->running)
