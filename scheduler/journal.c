@@ -6,6 +6,8 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "common/fsperm.h"
@@ -20,6 +22,7 @@ struct journal {
     uint64_t committed, appended;
     uint64_t head, head_pending; /* seq of the newest entry: committed, appended */
     uint64_t probes;
+    uint64_t ident; /* journal_ident */
 };
 
 static int begin(journal_t *j, cairn_error_t *err);
@@ -81,6 +84,38 @@ static int journal_make_private(const char *path, cairn_error_t *err)
     return 0;
 }
 
+/* The journal's identity, made once (a random non-zero 63-bit number:
+ * SQLite's integers are signed) and read at every open. */
+static int ident_load(journal_t *j, cairn_error_t *err)
+{
+    uint64_t fresh = 0;
+    while (!fresh) {
+        if (getrandom(&fresh, sizeof(fresh), 0) != (ssize_t)sizeof(fresh))
+            return errcode(err, -errno, "journal: no random identity: %s", strerror(errno));
+        fresh &= INT64_MAX;
+    }
+    char sql[96];
+    snprintf(sql, sizeof(sql), "INSERT OR IGNORE INTO meta VALUES ('ident', '%llu')",
+             (unsigned long long)fresh);
+    int rc = exec_sql(j, sql, err);
+    sqlite3_stmt *st;
+    if (rc < 0)
+        return rc;
+    if (sqlite3_prepare_v2(j->db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'ident'", -1,
+                           &st, NULL) != SQLITE_OK)
+        return errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        j->ident = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return j->ident ? 0
+                    : errcode(err, -EPROTO, "journal: its identity (meta 'ident') is not valid");
+}
+
+uint64_t journal_ident(const journal_t *j)
+{
+    return j->ident;
+}
+
 int journal_open(const char *path, journal_t **out, cairn_error_t *err)
 {
     cairn_error_t why = {{0}};
@@ -113,6 +148,8 @@ int journal_open(const char *path, journal_t **out, cairn_error_t *err)
                        " version INTEGER, sha256 BLOB, data BLOB, time_ms INTEGER);"
                        "INSERT OR IGNORE INTO meta VALUES ('schema', '1');",
                        err)) < 0)
+        goto fail;
+    if ((rc = ident_load(j, err)) < 0)
         goto fail;
     if (sqlite3_prepare_v2(j->db, "INSERT INTO events (data) VALUES (?)", -1, &j->insert, NULL) !=
         SQLITE_OK) {

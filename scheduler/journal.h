@@ -28,6 +28,13 @@ void journal_close(journal_t *j);
 int journal_open_reader(const char *path, journal_t **out, cairn_error_t *err);
 bool journal_readonly(const journal_t *j);
 
+/* The journal's identity (journal_open): random, non-zero, made when the
+ * database was made and kept in it (meta 'ident'), so every restart of
+ * the same scheduler has it, and one whose state was lost has another
+ * (RegisterReply.scheduler_id: workers keep logs per identity). 0 for a
+ * reader. */
+uint64_t journal_ident(const journal_t *j);
+
 /* Append one packed entry, opening a transaction if none is open. */
 int journal_append(journal_t *j, const uint8_t *buf, size_t len, cairn_error_t *err);
 /* Commit the open transaction (no-op without one). On failure the

@@ -353,6 +353,7 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     }
     rep.accepted = true;
     rep.node_id = node + 1;
+    rep.scheduler_id = journal_ident(d->st->journal);
     l->every_ms =
         nodes_heartbeat_every(d->nodes, d->cfg.heartbeat_interval_ms, d->cfg.heartbeat_rate);
     rep.heartbeat_interval_ms = (uint32_t)l->every_ms;

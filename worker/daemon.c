@@ -134,7 +134,10 @@ static void on_read_log(worker_daemon_t *d, const Cairn__ReadLog *m)
                   worker_exec_log_open(d->exec, job, task, m->attempt_id, m->rank, (int)m->stream),
                   m->offset, max, &c)) < 0)
         snprintf(error, sizeof(error), "cannot read the log: %s",
-                 rc == -EPERM || rc == -ELOOP ? "not a plain file: refused" : strerror(-rc));
+                 rc == -EPERM || rc == -ELOOP ? "not a plain file: refused"
+                 : rc == -ESTALE ? "the logs of an earlier scheduler could not be moved aside "
+                                   "(see the worker's log): none is served"
+                                 : strerror(-rc));
     else
         c.eof = !(known && a->running && !a->hashing) && m->offset + c.data.len >= c.size;
     c.error = error;
@@ -214,10 +217,37 @@ static const Cairn__Register *registration_cb(worker_link_t *l, void *arg)
     return worker_register_msg_get(d->reg);
 }
 
+/* The scheduler is another one than the one the attempts that ended here
+ * were of (its state was lost: its ids start again): they are forgotten,
+ * and so are their events still unacknowledged, so that none is ever
+ * taken for an attempt of the new scheduler with the same id. */
+static void forget_other_scheduler(worker_daemon_t *d, worker_link_t *l)
+{
+    size_t n = worker_link_ended_unacked(l, NULL, 0);
+    uint64_t *ids = calloc(n + 1, sizeof(*ids));
+    if (!ids) {
+        cairn_log(d->log, CAIRN_LOG_ERROR, "out of memory: events of the old scheduler kept");
+        n = 0;
+    }
+    n = worker_link_ended_unacked(l, ids, n);
+    for (size_t i = 0; i < n; i++)
+        worker_link_forget(l, ids[i]);
+    free(ids);
+    daemon_att_forget_ended(d);
+}
+
 static void registered_cb(worker_link_t *l, uint64_t node_id, const uint64_t *stale, size_t nstale,
                           void *arg)
 {
     worker_daemon_t *d = arg;
+    cairn_error_t err = {{0}};
+    /* before any command of this scheduler: logs of another are not its */
+    int moved = worker_exec_logs_scheduler(d->exec, worker_link_scheduler_id(l), &err);
+    if (moved < 0)
+        cairn_log(d->log, CAIRN_LOG_ERROR, "no task log is served until this is fixed: %s",
+                  err.text);
+    else if (moved > 0)
+        forget_other_scheduler(d, l);
     for (size_t i = 0; i < nstale; i++) {
         daemon_attempt_t *a = daemon_att_find(d, stale[i]);
         if (!a || !a->running)
@@ -372,7 +402,8 @@ static int start_exec(worker_daemon_t *d, const worker_daemon_config_t *cfg, cai
                           .allow_root_tasks = cfg->allow_root_tasks,
                           .pass_env = cfg->pass_env,
                           .npass_env = cfg->npass_env,
-                          .start_timeout_ms = cfg->start_timeout_ms};
+                          .start_timeout_ms = cfg->start_timeout_ms,
+                          .log = d->log};
     exec_callbacks_t ecb = {.started = daemon_exec_started, .exited = daemon_exec_exited, .arg = d};
     if ((rc = worker_exec_create(d->loop, &ecfg, &ecb, &d->exec, err)) < 0)
         return rc;

@@ -73,6 +73,10 @@ struct worker_daemon {
  * until the next insertion or removal. */
 daemon_attempt_t *daemon_att_find(worker_daemon_t *d, uint64_t id);
 
+/* Forget every attempt that ended here: the scheduler is another one,
+ * whose attempt ids are not theirs (worker_exec_logs_scheduler). */
+void daemon_att_forget_ended(worker_daemon_t *d);
+
 /* Free what the entry owns; a hashing job is abandoned. */
 void daemon_att_fini(worker_daemon_t *d, daemon_attempt_t *a);
 

@@ -111,6 +111,20 @@ static void att_ended(worker_daemon_t *d, uint64_t id)
     d->natt = kept;
 }
 
+void daemon_att_forget_ended(worker_daemon_t *d)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < d->natt; i++) {
+        if (!d->att[i].running) {
+            daemon_att_fini(d, &d->att[i]);
+            d->nended--;
+        } else {
+            d->att[kept++] = d->att[i];
+        }
+    }
+    d->natt = kept;
+}
+
 /* ---- task events --------------------------------------------------------- */
 
 /* Queue ev (kind and details set) about attempt id for the scheduler. */

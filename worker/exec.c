@@ -110,6 +110,7 @@ static int exec_init(worker_exec_t *x, const exec_config_t *cfg, cairn_error_t *
     int r;
     x->self = getpid();
     x->allow_root_tasks = cfg->allow_root_tasks;
+    x->log = cfg->log;
     x->gate_poll_ms = EXEC_GATE_POLL_MS;
     x->start_timeout_ms = cfg->start_timeout_ms ? cfg->start_timeout_ms : EXEC_START_TIMEOUT_MS;
     x->clk_tck = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;

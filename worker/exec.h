@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "worker/identity.h"
 
 typedef struct worker_exec worker_exec_t;
@@ -109,6 +110,10 @@ typedef struct exec_config {
      * a stopped process): after that the start fails, the process is
      * killed. 0: EXEC_START_TIMEOUT_MS. The worker never waits for it. */
     uint64_t start_timeout_ms;
+    /* Where the executor says what an administrator should know (the log
+     * pool without leases, a log not named after a crash, logs moved
+     * aside); NULL: nowhere. Borrowed for the executor's lifetime. */
+    cairn_log_t *log;
 } exec_config_t;
 
 #define EXEC_START_TIMEOUT_MS 60000
@@ -204,6 +209,20 @@ int worker_exec_log_path(const worker_exec_t *x, uint64_t job_id, const char *ta
  * plain log file), or another negative errno. */
 int worker_exec_log_open(const worker_exec_t *x, uint64_t job_id, const char *task_name,
                          uint64_t attempt_id, uint32_t rank, int stream);
+
+/* The scheduler the worker registered with, by its journal's identity
+ * (RegisterReply.scheduler_id; 0: it sent none). Logs are kept per
+ * identity: those in state_dir/logs are of the one recorded in
+ * state_dir/logs/.scheduler. A new identity (the scheduler's state was
+ * lost or replaced: its job and attempt ids start again) moves the job log
+ * directories there aside, to state_dir/logs/.old-ID (ID the earlier
+ * identity, in hex), as it does the logs of attempts still running: none
+ * is served again, nor named as a log of the new scheduler. The first
+ * identity seen is recorded (a state directory of a release before this
+ * one keeps its logs). Returns 1 when logs were moved aside, 0 when none
+ * were, or a negative code said in err: then no log is served (-ESTALE)
+ * until a later call succeeds. */
+int worker_exec_logs_scheduler(worker_exec_t *x, uint64_t scheduler_id, cairn_error_t *err);
 
 /* Kill everything (SIGKILL to every process tree) and wait for nothing:
  * exited() follows for each attempt, with cancelled set. */

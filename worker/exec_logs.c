@@ -35,12 +35,29 @@
  * record (none can be written before its process exists), and anything
  * else there, is left where it is.
  *
+ * A record names the file it was written for (its owner, inode and birth
+ * time): after a machine crash the index may still hold the record of an
+ * earlier file of that number (a record is not synced, to keep starts
+ * cheap), and such a file is moved out of the pool's numbering
+ * (unmatched.N.INODE), said, and never named as a log: a file holding one
+ * user's output never gets another's attempt's name.
+ *
+ * Job and attempt ids are the scheduler's, and start again from 1 when
+ * its state is lost: logs are kept per scheduler, by the identity of its
+ * journal (worker_exec_logs_scheduler, exec_logs_aside.c). A record says
+ * whose attempt it is; a log of an earlier identity is named in its
+ * logs/.old-ID directory, and never served.
+ *
+ * Without leases (a network file system, a container without CAP_LEASE)
+ * the worker cannot tell that no process holds a file: every file with
+ * a task's log gets its name, empty or not, and the pool reuses none; it
+ * says so once.
+ *
  * The worker never follows a symbolic link to a log (it runs as root and
  * writes or reads where the link points), and reads only regular files
  * with one link. Giving logs/JOB and the files to the submitter keeps their
  * data theirs (quotas, an administrator copying them out) without letting
  * them reach anything of the worker's: logs/ is closed to everyone else. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -52,52 +69,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/fsperm.h"
 #include "common/grow.h"
 #include "common/search.h"
-#include "worker/exec_private.h"
-
-#define LOG_DIR_MODE 0700
-#define LOG_FILE_MODE 0600
-#define LOG_TASK_FLAGS (O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW)
-#define LOG_READ_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK)
-/* Empty files kept for later tasks, beyond those in use: more are removed. */
-#define LOG_POOL_FREE_MAX 64
-/* An index record: at N * LOG_REC_SIZE for file N. */
-#define LOG_REC_SIZE 512
-#define LOG_REC_MAGIC "cairnlg1"
-
-enum log_state {
-    LOG_FREE,  /* empty, no process holds it: for the next task of its user */
-    LOG_USED,  /* an attempt's (prepared, running or ending) */
-    LOG_STRAY, /* left where it is: not ours, or its name could not be given */
-};
-
-typedef struct log_file {
-    uint32_t no; /* its name in the pool */
-    enum log_state state;
-    int rfd;   /* ours, read-only, kept while LOG_FREE or LOG_USED once looked at (file_idle), or -1
-                */
-    uid_t uid; /* its owner, as last seen (LOG_FREE) or given */
-    gid_t gid;
-    mode_t mode;
-    /* whose log (LOG_USED, and LOG_STRAY when named): */
-    bool owned;
-    uint64_t job, attempt;
-    uint32_t rank;
-    int stream;
-    char task[256];
-} log_file_t;
-
-struct exec_logs {
-    int dirfd;   /* logs/.pool */
-    int indexfd; /* logs/.pool/index */
-    char logs_dir[PATH_MAX];
-    log_file_t *f; /* ascending no */
-    size_t n, cap, nfree;
-    uint64_t seen_job; /* the job whose directory is seen to, and its owner */
-    uid_t seen_uid;
-};
+#include "worker/exec_logs_private.h"
 
 /* The record of file no (host byte order: the file is this machine's). */
 typedef struct log_rec {
@@ -105,6 +79,9 @@ typedef struct log_rec {
     uint32_t no;
     uint32_t rank;
     uint64_t job, attempt;
+    uint64_t ident; /* the scheduler's identity */
+    uint64_t ino, btime;
+    uint32_t uid, gid;
     uint8_t stream, task_len;
     char task[255];
 } log_rec_t;
@@ -116,18 +93,18 @@ static uint64_t no_key(const void *e)
     return ((const log_file_t *)e)->no;
 }
 
-static log_file_t *file_find(exec_logs_t *L, uint32_t no)
+log_file_t *logs_file_find(exec_logs_t *L, uint32_t no)
 {
     return cairn_find_sorted(L->f, L->n, sizeof(L->f[0]), no, no_key);
 }
 
-static void no_name(uint32_t no, char *buf, size_t len)
+void logs_no_name(uint32_t no, char *buf, size_t len)
 {
     snprintf(buf, len, "%" PRIu32, no);
 }
 
 /* A new entry for file no, in order; NULL when out of memory. */
-static log_file_t *file_add(exec_logs_t *L, uint32_t no)
+log_file_t *logs_file_add(exec_logs_t *L, uint32_t no)
 {
     if (CAIRN_GROW(L->f, L->cap, L->n + 1) < 0)
         return NULL;
@@ -140,7 +117,7 @@ static log_file_t *file_add(exec_logs_t *L, uint32_t no)
     return &L->f[i];
 }
 
-static void file_remove(exec_logs_t *L, log_file_t *e)
+void logs_file_remove(exec_logs_t *L, log_file_t *e)
 {
     size_t i = (size_t)(e - L->f);
     if (e->state == LOG_FREE)
@@ -152,7 +129,7 @@ static void file_remove(exec_logs_t *L, log_file_t *e)
 }
 
 /* Left where it is (not ours, or its name could not be given). */
-static void file_stray(log_file_t *e)
+void logs_file_stray(log_file_t *e)
 {
     e->state = LOG_STRAY;
     if (e->rfd >= 0)
@@ -160,7 +137,7 @@ static void file_stray(log_file_t *e)
     e->rfd = -1;
 }
 
-static void file_free(exec_logs_t *L, log_file_t *e, const struct stat *st)
+void logs_file_free(exec_logs_t *L, log_file_t *e, const struct stat *st)
 {
     e->state = LOG_FREE;
     e->owned = false;
@@ -178,17 +155,36 @@ bool exec_task_name_ok(const char *name)
            strcmp(name, "..") != 0 && strlen(name) <= 255;
 }
 
-int worker_exec_log_path(const worker_exec_t *x, uint64_t job_id, const char *task_name,
-                         uint64_t attempt_id, uint32_t rank, int stream, char *buf, size_t len)
+void exec_logs_aside_name(uint64_t ident, char *buf, size_t len)
 {
-    int n;
-    if (!x || !buf || (stream != 1 && stream != 2) || !exec_task_name_ok(task_name))
+    snprintf(buf, len, ".old-%016" PRIx64, ident);
+}
+
+/* A log's path under logs/ (aside: under logs/.old-IDENT, the logs of an
+ * earlier scheduler, 0: none): its length, or -EINVAL, -ENAMETOOLONG. */
+static int log_path_in(const char *state_dir, uint64_t aside, uint64_t job_id,
+                       const char *task_name, uint64_t attempt_id, uint32_t rank, int stream,
+                       char *buf, size_t len)
+{
+    char sub[32] = "";
+    if (!buf || (stream != 1 && stream != 2) || !exec_task_name_ok(task_name))
         return -EINVAL;
-    n = snprintf(buf, len, "%s/logs/%" PRIu64 "/%s.%" PRIu64 ".%" PRIu32 ".%s", x->state_dir,
-                 job_id, task_name, attempt_id, rank, stream == 1 ? "out" : "err");
+    if (aside)
+        exec_logs_aside_name(aside, sub, sizeof(sub));
+    int n = snprintf(buf, len, "%s/logs/%s%s%" PRIu64 "/%s.%" PRIu64 ".%" PRIu32 ".%s", state_dir,
+                     sub, aside ? "/" : "", job_id, task_name, attempt_id, rank,
+                     stream == 1 ? "out" : "err");
     if (n < 0 || (size_t)n >= len)
         return -ENAMETOOLONG;
     return n;
+}
+
+int worker_exec_log_path(const worker_exec_t *x, uint64_t job_id, const char *task_name,
+                         uint64_t attempt_id, uint32_t rank, int stream, char *buf, size_t len)
+{
+    if (!x)
+        return -EINVAL;
+    return log_path_in(x->state_dir, 0, job_id, task_name, attempt_id, rank, stream, buf, len);
 }
 
 /* The job's log directory (path, a copy of a log's path cut at its last
@@ -243,29 +239,33 @@ static int log_dir(exec_logs_t *L, char *path, uint64_t job, uid_t uid, gid_t gi
 }
 
 /* Give file e (with output, or held) its log's name: 0, or -errno. An
- * earlier file of that name (a job of an earlier scheduler with the same
- * ids, or a link planted there) is replaced, never followed. */
-static int file_name(worker_exec_t *x, log_file_t *e)
+ * earlier file of that name (a link planted there) is replaced, never
+ * followed. The log of an attempt of an earlier scheduler (another
+ * identity) is named among that one's, aside. */
+int logs_file_name(worker_exec_t *x, log_file_t *e)
 {
     exec_logs_t *L = x->logs;
     char path[PATH_MAX], from[16];
-    int r = worker_exec_log_path(x, e->job, e->task, e->attempt, e->rank, e->stream, path,
-                                 sizeof(path));
+    uint64_t aside = e->ident == L->ident ? 0 : e->ident ? e->ident : UINT64_MAX;
+    int r = log_path_in(x->state_dir, aside, e->job, e->task, e->attempt, e->rank, e->stream, path,
+                        sizeof(path));
     if (r < 0)
         return r;
-    no_name(e->no, from, sizeof(from));
-    if ((r = log_dir(L, path, e->job, e->uid, e->gid, false, NULL)) < 0)
-        return r;
-    if (renameat(L->dirfd, from, AT_FDCWD, path) == 0)
-        return 0;
-    if (errno != ENOENT || (r = log_dir(L, path, e->job, e->uid, e->gid, true, NULL)) < 0)
-        return r < 0 ? r : -errno;
-    return renameat(L->dirfd, from, AT_FDCWD, path) == 0 ? 0 : -errno;
+    logs_no_name(e->no, from, sizeof(from));
+    r = log_dir(L, path, e->job, e->uid, e->gid, aside != 0, NULL);
+    if (r == 0 && renameat(L->dirfd, from, AT_FDCWD, path) < 0) {
+        r = -errno;
+        if (r == -ENOENT && (r = log_dir(L, path, e->job, e->uid, e->gid, true, NULL)) == 0)
+            r = renameat(L->dirfd, from, AT_FDCWD, path) == 0 ? 0 : -errno;
+    }
+    if (aside)
+        L->seen_job = 0; /* what is seen to is a directory aside */
+    return r;
 }
 
 /* ---- the index ---------------------------------------------------------- */
 
-static int rec_write(exec_logs_t *L, const log_file_t *e)
+int logs_rec_write(exec_logs_t *L, const log_file_t *e)
 {
     log_rec_t r;
     memset(&r, 0, sizeof(r));
@@ -274,6 +274,11 @@ static int rec_write(exec_logs_t *L, const log_file_t *e)
     r.rank = e->rank;
     r.job = e->job;
     r.attempt = e->attempt;
+    r.ident = e->ident;
+    r.ino = e->id.ino;
+    r.btime = e->id.btime;
+    r.uid = e->id.uid;
+    r.gid = e->id.gid;
     r.stream = (uint8_t)e->stream;
     size_t len = strlen(e->task);
     r.task_len = (uint8_t)len;
@@ -282,8 +287,9 @@ static int rec_write(exec_logs_t *L, const log_file_t *e)
     return w == (ssize_t)sizeof(r) ? 0 : w < 0 ? -errno : -EIO;
 }
 
-/* Read file e's record into e: whether there is a sound one. */
-static bool rec_read(exec_logs_t *L, log_file_t *e)
+/* Read file e's record into e (the file it was written for: e->id):
+ * whether there is a sound one. */
+bool logs_rec_read(exec_logs_t *L, log_file_t *e)
 {
     log_rec_t r;
     if (pread(L->indexfd, &r, sizeof(r), (off_t)e->no * LOG_REC_SIZE) != (ssize_t)sizeof(r) ||
@@ -298,30 +304,76 @@ static bool rec_read(exec_logs_t *L, log_file_t *e)
     e->attempt = r.attempt;
     e->rank = r.rank;
     e->stream = r.stream;
+    e->ident = r.ident;
+    e->id = (file_id_t){.ino = r.ino, .btime = r.btime, .uid = r.uid, .gid = r.gid};
     e->owned = true;
     return true;
+}
+
+/* The identity of the file at name in dirfd (flags: statx's; "" with
+ * AT_EMPTY_PATH: dirfd's own) into id: 0, or -errno. */
+int logs_file_id_of(int dirfd, const char *name, int flags, file_id_t *id)
+{
+    struct statx sx;
+    if (statx(dirfd, name, flags, STATX_INO | STATX_UID | STATX_GID | STATX_BTIME, &sx) < 0)
+        return -errno;
+    id->ino = sx.stx_ino;
+    id->uid = sx.stx_uid;
+    id->gid = sx.stx_gid;
+    id->btime = sx.stx_mask & STATX_BTIME
+                    ? (uint64_t)sx.stx_btime.tv_sec * 1000000000u + sx.stx_btime.tv_nsec
+                    : 0;
+    return 0;
+}
+
+/* Whether the file now (id) is the one its record was written for (rec):
+ * the same owner and inode, and birth time where both know it (an inode
+ * number is used again once its file is deleted). */
+bool logs_file_id_same(const file_id_t *now, const file_id_t *rec)
+{
+    return now->ino == rec->ino && now->uid == rec->uid && now->gid == rec->gid &&
+           (!now->btime || !rec->btime || now->btime == rec->btime);
 }
 
 /* ---- taking and giving back ---------------------------------------------- */
 
 /* Whether no process but us holds the file open as fd (our only opening):
- * a write lease is granted only then. */
-static bool unheld(int fd)
+ * a write lease is granted only then. 1: none does; 0: one does; -errno:
+ * no lease can be had here at all (the file system or our rights). */
+static int unheld(int fd)
 {
     if (fcntl(fd, F_SETLEASE, F_WRLCK) < 0)
-        return false;
+        return errno == EAGAIN || errno == EBUSY ? 0 : -errno;
     (void)fcntl(fd, F_SETLEASE, F_UNLCK);
-    return true;
+    return 1;
+}
+
+/* Leases fail here (e, an errno): said once, with what it costs. */
+static void lease_warn(worker_exec_t *x, int e)
+{
+    exec_logs_t *L = x->logs;
+    if (L->lease_warned)
+        return;
+    L->lease_warned = true;
+    cairn_log(x->log, CAIRN_LOG_WARN,
+              "log pool %s/.pool: no file lease can be taken there (F_SETLEASE: %s; a network "
+              "file system, or no CAP_LEASE): the worker cannot tell that no process holds a "
+              "task's log file, so it reuses none: every task's stdout and stderr are kept as "
+              "files, empty ones too, and each start creates two new files (slower starts on "
+              "some file systems, more inodes and job directories). Put the state directory "
+              "(--state-dir) on a local file system to avoid it.",
+              L->logs_dir, strerror(e));
 }
 
 /* Look at file e (through e->rfd, opened the first time and kept: a
  * file goes back to the pool again and again): its state in st, whether
  * it is empty and no process holds it. */
-static bool file_idle(exec_logs_t *L, log_file_t *e, struct stat *st)
+bool logs_file_idle(worker_exec_t *x, log_file_t *e, struct stat *st)
 {
+    exec_logs_t *L = x->logs;
     if (e->rfd < 0) {
         char name[16];
-        no_name(e->no, name, sizeof(name));
+        logs_no_name(e->no, name, sizeof(name));
         int fd = openat(L->dirfd, name, LOG_READ_FLAGS);
         if (fd < 0)
             return false;
@@ -333,8 +385,12 @@ static bool file_idle(exec_logs_t *L, log_file_t *e, struct stat *st)
         }
         e->rfd = fd;
     }
-    return fstat(e->rfd, st) == 0 && S_ISREG(st->st_mode) && st->st_nlink == 1 &&
-           st->st_size == 0 && unheld(e->rfd);
+    if (fstat(e->rfd, st) < 0 || !S_ISREG(st->st_mode) || st->st_nlink != 1 || st->st_size != 0)
+        return false;
+    int r = unheld(e->rfd);
+    if (r < 0)
+        lease_warn(x, -r);
+    return r > 0;
 }
 
 /* The lowest number no file of the pool has. */
@@ -354,12 +410,12 @@ static int file_create(exec_logs_t *L, uid_t uid, gid_t gid, bool chown, log_fil
     char name[16];
     for (int tries = 0; tries < 16; tries++) {
         uint32_t no = free_no(L);
-        no_name(no, name, sizeof(name));
+        logs_no_name(no, name, sizeof(name));
         int fd = openat(L->dirfd, name, LOG_TASK_FLAGS | O_CREAT | O_EXCL, LOG_FILE_MODE);
         if (fd < 0 && errno != EEXIST)
             return errcode(err, -errno, "cannot make a log file in %s/.pool: %s", L->logs_dir,
                            strerror(errno));
-        log_file_t *e = file_add(L, no);
+        log_file_t *e = logs_file_add(L, no);
         if (!e) {
             if (fd >= 0) {
                 close(fd);
@@ -376,7 +432,7 @@ static int file_create(exec_logs_t *L, uid_t uid, gid_t gid, bool chown, log_fil
                             strerror(errno));
             close(fd);
             (void)unlinkat(L->dirfd, name, 0);
-            file_remove(L, e);
+            logs_file_remove(L, e);
             return r;
         }
         e->uid = st.st_uid;
@@ -397,10 +453,10 @@ static int file_reuse(exec_logs_t *L, uid_t uid, gid_t gid, log_file_t **out)
         if (e->state != LOG_FREE || e->uid != uid || e->gid != gid)
             continue;
         char name[16];
-        no_name(e->no, name, sizeof(name));
+        logs_no_name(e->no, name, sizeof(name));
         int fd = openat(L->dirfd, name, LOG_TASK_FLAGS);
         if (fd < 0) {
-            file_remove(L, e);
+            logs_file_remove(L, e);
             i--;
             continue;
         }
@@ -412,7 +468,7 @@ static int file_reuse(exec_logs_t *L, uid_t uid, gid_t gid, log_file_t **out)
             st.st_uid != uid || st.st_gid != gid) {
             close(fd);
             L->nfree--;
-            file_stray(e);
+            logs_file_stray(e);
             continue;
         }
         if (e->mode != LOG_FILE_MODE && fchmod(fd, LOG_FILE_MODE) < 0) {
@@ -446,9 +502,13 @@ int exec_log_take(worker_exec_t *x, const exec_spec_t *s, const run_as_t *ra, in
     e->attempt = s->attempt_id;
     e->rank = s->rank;
     e->stream = stream;
+    e->ident = L->ident;
     snprintf(e->task, sizeof(e->task), "%s", s->task_name);
-    /* before any process can write it: a dead worker's successor names it */
-    int r = rec_write(L, e);
+    /* before any process can write it: a dead worker's successor names it
+     * (the file it is for said, should the record not reach the disk) */
+    int r = logs_file_id_of(fd, "", AT_EMPTY_PATH, &e->id);
+    if (r == 0)
+        r = logs_rec_write(L, e);
     if (r < 0) {
         close(fd);
         exec_log_give(x, e->no);
@@ -462,24 +522,24 @@ int exec_log_take(worker_exec_t *x, const exec_spec_t *s, const run_as_t *ra, in
 void exec_log_give(worker_exec_t *x, uint32_t no)
 {
     exec_logs_t *L = x ? x->logs : NULL;
-    log_file_t *e = L && no ? file_find(L, no) : NULL;
+    log_file_t *e = L && no ? logs_file_find(L, no) : NULL;
     struct stat st;
     if (!e || e->state != LOG_USED)
         return;
-    if (file_idle(L, e, &st)) {
-        file_free(L, e, &st);
+    if (logs_file_idle(x, e, &st)) {
+        logs_file_free(L, e, &st);
         if (L->nfree > LOG_POOL_FREE_MAX) {
             char name[16];
-            no_name(e->no, name, sizeof(name));
+            logs_no_name(e->no, name, sizeof(name));
             (void)unlinkat(L->dirfd, name, 0);
-            file_remove(L, e);
+            logs_file_remove(L, e);
         }
         return;
     }
-    if (file_name(x, e) == 0)
-        file_remove(L, e);
+    if (logs_file_name(x, e) == 0)
+        logs_file_remove(L, e);
     else
-        file_stray(e); /* still read here; named by the next worker */
+        logs_file_stray(e); /* still read here; named by the next worker */
 }
 
 /* ---- reading -------------------------------------------------------------- */
@@ -513,173 +573,23 @@ int worker_exec_log_open(const worker_exec_t *x, uint64_t job_id, const char *ta
      * name after the scheduler's state was lost) */
     const exec_logs_t *L = x->logs;
     const log_file_t *hit = NULL;
+    if (L && L->ident_bad)
+        return -ESTALE; /* an earlier scheduler's logs may still be there */
     for (size_t i = 0; L && i < L->n; i++) {
         const log_file_t *e = &L->f[i];
         if (e->state == LOG_FREE || !e->owned || e->attempt != attempt_id || e->rank != rank ||
-            e->stream != stream || e->job != job_id || strcmp(e->task, task_name) != 0)
+            e->stream != stream || e->job != job_id || e->ident != L->ident ||
+            strcmp(e->task, task_name) != 0)
             continue;
         if (!hit || e->state == LOG_USED)
             hit = e;
     }
     if (hit) {
         char name[16];
-        no_name(hit->no, name, sizeof(name));
+        logs_no_name(hit->no, name, sizeof(name));
         int fd = openat(L->dirfd, name, LOG_READ_FLAGS);
         return fd < 0 ? -errno : plain_file(fd);
     }
     int fd = open(path, LOG_READ_FLAGS);
     return fd < 0 ? -errno : plain_file(fd);
-}
-
-/* ---- the pool ------------------------------------------------------------ */
-
-/* logs/.pool: made 0700, or checked and closed to others. Its dirfd. */
-static int pool_dir(const char *logs_dir, cairn_error_t *err)
-{
-    char path[PATH_MAX];
-    struct stat st;
-    if ((size_t)snprintf(path, sizeof(path), "%s/.pool", logs_dir) >= sizeof(path))
-        return errcode(err, -ENAMETOOLONG, "%s: path too long", logs_dir);
-    if (mkdir(path, LOG_DIR_MODE) < 0 && errno != EEXIST)
-        return errcode(err, -errno, "cannot make %s: %s", path, strerror(errno));
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return errcode(err, -errno, "log pool %s: %s", path,
-                       errno == ENOTDIR || errno == ELOOP ? "not a directory" : strerror(errno));
-    int r = fstat(fd, &st) < 0 ? errcode(err, -errno, "%s: %s", path, strerror(errno))
-                               : cairn_owner_check(path, "log pool", &st, err);
-    if (r == 0 && (st.st_mode & 07777) != LOG_DIR_MODE && fchmod(fd, LOG_DIR_MODE) < 0)
-        r = errcode(err, -errno, "cannot make %s private: %s", path, strerror(errno));
-    if (r < 0) {
-        close(fd);
-        return r;
-    }
-    return fd;
-}
-
-static int index_open(exec_logs_t *L, cairn_error_t *err)
-{
-    struct stat st;
-    int fd = openat(L->dirfd, "index", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, LOG_FILE_MODE);
-    if (fd < 0)
-        return errcode(err, -errno, "log index %s/.pool/index: %s", L->logs_dir,
-                       errno == ELOOP ? "a symbolic link" : strerror(errno));
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof(path), "%s/.pool/index", L->logs_dir);
-    int r = fstat(fd, &st) < 0 ? errcode(err, -errno, "%s: %s", path, strerror(errno))
-            : !S_ISREG(st.st_mode)
-                ? errcode(err, -EPERM, "log index %s is not a regular file: refusing it", path)
-                : cairn_owner_check(path, "log index", &st, err);
-    if (r < 0) {
-        close(fd);
-        return r;
-    }
-    L->indexfd = fd;
-    return 0;
-}
-
-/* The number a pool file's name is, or 0. */
-static uint32_t name_no(const char *name)
-{
-    char *end = NULL;
-    if (name[0] < '1' || name[0] > '9')
-        return 0;
-    errno = 0;
-    unsigned long v = strtoul(name, &end, 10);
-    return errno == 0 && *end == '\0' && v <= UINT32_MAX ? (uint32_t)v : 0;
-}
-
-/* Take in what the pool holds: every file numbered there, in order. */
-static int pool_scan(exec_logs_t *L)
-{
-    int dfd = dup(L->dirfd);
-    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-    if (!d) {
-        if (dfd >= 0)
-            close(dfd);
-        return -errno;
-    }
-    rewinddir(d);
-    struct dirent *de;
-    int r = 0;
-    while (r == 0 && (de = readdir(d))) {
-        uint32_t no = name_no(de->d_name);
-        if (no && !file_find(L, no))
-            r = file_add(L, no) ? 0 : -ENOMEM;
-    }
-    closedir(d);
-    for (size_t i = 0; i < L->n; i++)
-        L->f[i].state = LOG_STRAY; /* until seen to (pool_settle) */
-    return r;
-}
-
-/* What a dead worker left in the pool: empty files no one holds are kept
- * for later tasks (at most LOG_POOL_FREE_MAX), logs with their record get
- * their names, the rest stays as it is. */
-static void pool_settle(worker_exec_t *x)
-{
-    exec_logs_t *L = x->logs;
-    for (size_t i = 0; i < L->n;) {
-        log_file_t *e = &L->f[i];
-        struct stat st;
-        char name[16];
-        no_name(e->no, name, sizeof(name));
-        if (file_idle(L, e, &st)) {
-            if (L->nfree < LOG_POOL_FREE_MAX) {
-                file_free(L, e, &st);
-                i++;
-            } else { /* beyond what is kept */
-                (void)unlinkat(L->dirfd, name, 0);
-                file_remove(L, e);
-            }
-            continue;
-        }
-        if (fstatat(L->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-            st.st_nlink == 1 && rec_read(L, e)) {
-            e->uid = st.st_uid;
-            e->gid = st.st_gid;
-            if (file_name(x, e) == 0) {
-                file_remove(L, e);
-                continue;
-            }
-        }
-        file_stray(e); /* left: read by its record if it has one */
-        i++;
-    }
-}
-
-int exec_logs_open(worker_exec_t *x, cairn_error_t *err)
-{
-    exec_logs_t *L = calloc(1, sizeof(*L));
-    if (!L)
-        return errcode(err, -ENOMEM, "out of memory");
-    L->dirfd = L->indexfd = -1;
-    x->logs = L;
-    if ((size_t)snprintf(L->logs_dir, sizeof(L->logs_dir), "%s/logs", x->state_dir) >=
-        sizeof(L->logs_dir))
-        return errcode(err, -ENAMETOOLONG, "state directory %s: path too long", x->state_dir);
-    int r = L->dirfd = pool_dir(L->logs_dir, err);
-    if (r < 0 || (r = index_open(L, err)) < 0)
-        return r;
-    if ((r = pool_scan(L)) < 0)
-        return errcode(err, r, "cannot read %s/.pool: %s", L->logs_dir, strerror(-r));
-    pool_settle(x);
-    return 0;
-}
-
-void exec_logs_close(worker_exec_t *x)
-{
-    exec_logs_t *L = x->logs;
-    if (!L)
-        return;
-    if (L->dirfd >= 0)
-        close(L->dirfd);
-    if (L->indexfd >= 0)
-        close(L->indexfd);
-    for (size_t i = 0; i < L->n; i++)
-        if (L->f[i].rfd >= 0)
-            close(L->f[i].rfd);
-    free(L->f);
-    free(L);
-    x->logs = NULL;
 }

@@ -489,6 +489,7 @@ struct worker_exec {
     bool allow_root_tasks;
     exec_strv_t env_base;          /* what tasks get of the worker's environment */
     exec_logs_t *logs;             /* exec_logs.c */
+    cairn_log_t *log;              /* exec_config_t.log: may be NULL */
     run_as_t self_ra;              /* the worker's own account */
     struct exec_user_cache *users; /* exec_prep.c */
     unsigned next_user;

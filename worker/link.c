@@ -72,6 +72,7 @@ struct worker_link {
     link_state_t state;
     nng_pipe pipe; /* current connection, id 0 when none */
     uint64_t node_id;
+    uint64_t scheduler_id; /* RegisterReply.scheduler_id */
     uint32_t heartbeat_ms;
     uint32_t backoff_ms; /* next retry delay after a refusal */
     uint64_t heartbeat_seq;
@@ -246,6 +247,11 @@ uint64_t worker_link_node_id(const worker_link_t *l)
     return l->node_id;
 }
 
+uint64_t worker_link_scheduler_id(const worker_link_t *l)
+{
+    return l->scheduler_id;
+}
+
 int worker_link_send(worker_link_t *l, cairn_msg_type_t type, const ProtobufCMessage *msg,
                      cairn_error_t *err)
 {
@@ -396,6 +402,7 @@ static void on_register_reply(worker_link_t *l, const ProtobufCMessage *msg)
         return;
     }
     l->node_id = rr->node_id;
+    l->scheduler_id = rr->scheduler_id;
     l->heartbeat_ms =
         rr->heartbeat_interval_ms ? rr->heartbeat_interval_ms : LINK_HEARTBEAT_DEFAULT_MS;
     if (l->heartbeat_ms < LINK_HEARTBEAT_MIN_MS)

@@ -108,6 +108,10 @@ bool worker_link_registered(const worker_link_t *l);
 /* The node id the scheduler gave (0 before the first registration). */
 uint64_t worker_link_node_id(const worker_link_t *l);
 
+/* The identity of the scheduler's journal, from the last accepted
+ * registration (RegisterReply.scheduler_id; 0: none given). */
+uint64_t worker_link_scheduler_id(const worker_link_t *l);
+
 /* Number of events not acknowledged yet. */
 size_t worker_link_pending(const worker_link_t *l);
 

@@ -11,12 +11,16 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -39,6 +43,7 @@ struct fx {
     uint64_t started[MAXR];
     exec_result_t res[MAXR];
     uint64_t start_timeout_ms; /* exec_config_t's, set before fx_create */
+    cairn_log_t *log;          /* exec_config_t's, set before fx_create */
 };
 
 TestSuite(exec, .timeout = 60);
@@ -70,7 +75,8 @@ static void fx_create(struct fx *f, const char *cgroup_dir)
     exec_config_t cfg = {.state_dir = f->dir,
                          .cgroup_dir = cgroup_dir,
                          .allow_root_tasks = true,
-                         .start_timeout_ms = f->start_timeout_ms};
+                         .start_timeout_ms = f->start_timeout_ms,
+                         .log = f->log};
     exec_callbacks_t cb = {started_cb, exited_cb, f};
     cairn_error_t err = {{0}};
     int r = worker_exec_create(&f->loop, &cfg, &cb, &f->x, &err);
@@ -2226,4 +2232,223 @@ LEAK_TEST(exec, a_held_log_is_named_even_empty)
     cr_assert_str_eq(text, "next\n");
     free(text);
     fx_fini(&f);
+}
+
+/* ---- what the log pool says, and whose logs it serves --------------------- */
+
+/* The executor's log, kept in memory for the test to read. */
+struct logbuf {
+    cairn_log_t log;
+    char *text;
+    size_t len;
+};
+
+static void logbuf_open(struct logbuf *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->log.f = open_memstream(&b->text, &b->len);
+    cr_assert_not_null(b->log.f);
+    b->log.min = CAIRN_LOG_INFO;
+    b->log.prog = "test";
+}
+
+/* How many times the log says what. */
+static int logbuf_count(struct logbuf *b, const char *what)
+{
+    fflush(b->log.f);
+    int n = 0;
+    for (const char *p = b->text; p && (p = strstr(p, what)); p += strlen(what))
+        n++;
+    return n;
+}
+
+static void logbuf_close(struct logbuf *b)
+{
+    fclose(b->log.f);
+    free(b->text);
+}
+
+/* A fresh executor on a new state directory, logging into b (opened). */
+static void fx_init_logged(struct fx *f, struct logbuf *b)
+{
+    logbuf_open(b);
+    memset(f, 0, sizeof(*f));
+    strcpy(f->dir, "/tmp/cairn-exec-XXXXXX");
+    cr_assert_not_null(mkdtemp(f->dir));
+    cr_assert_eq(uv_loop_init(&f->loop), 0);
+    f->log = &b->log;
+    fx_create(f, "");
+}
+
+/* The executor stopped and made again on its state directory, as a worker
+ * that stopped and started again. */
+static void fx_restart(struct fx *f)
+{
+    worker_exec_destroy(f->x);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&f->loop), 0, "a handle was left open");
+    cr_assert_eq(uv_loop_init(&f->loop), 0);
+    f->nstarted = f->nexited = 0;
+    fx_create(f, "");
+}
+
+/* How many entries of the log pool's directory begin with prefix. */
+static int pool_names(struct fx *f, const char *prefix)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/logs/.pool", f->dir);
+    DIR *d = opendir(path);
+    cr_assert_not_null(d, "%s: %s", path, strerror(errno));
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
+/* F_SETLEASE fails for this process and its children, as on a file system
+ * without leases (NFS) or without CAP_LEASE: a seccomp filter answers
+ * EINVAL. Whether it could be installed. */
+static bool no_leases(void)
+{
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fcntl, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_SETLEASE, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EINVAL & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+           prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
+/* Without leases the pool cannot tell that no process holds a file: it
+ * reuses none (every log is named, empty ones too), and says so once,
+ * with what it costs. */
+Test(exec, a_pool_without_leases_says_so_once)
+{
+    struct fx f;
+    struct logbuf b;
+    if (!no_leases())
+        cr_skip_test("no seccomp filter here: %s", strerror(errno));
+    int probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    cr_assert_eq(fcntl(probe, F_SETLEASE, F_RDLCK), -1, "the filter lets leases through");
+    close(probe);
+    fx_init_logged(&f, &b);
+    for (uint64_t id = 95; id < 98; id++) {
+        const exec_result_t *r = run_sh(&f, id, "true");
+        cr_assert(!r->start_failed, "%s", r->error);
+        int fd = worker_exec_log_open(f.x, 7, "train", id, 0, 1);
+        cr_assert_geq(fd, 0, "the empty log of %" PRIu64 " is not kept: %s", id, strerror(-fd));
+        close(fd);
+    }
+    cr_assert_eq(logbuf_count(&b, "no file lease can be taken"), 1, "said %d times:\n%s",
+                 logbuf_count(&b, "no file lease can be taken"), b.text ? b.text : "");
+    cr_assert_eq(logbuf_count(&b, "it reuses none"), 1, "what it costs is not said");
+    fx_fini(&f);
+    logbuf_close(&b);
+}
+
+/* After a machine crash the pool's index may hold the record of an earlier
+ * file of a number (records are not synced): the file there now, with
+ * another task's output, is not the one its record names. It is not named
+ * as that record's log (which keeps its content), but moved out of the
+ * pool's numbering and said. */
+Test(exec, a_pool_file_that_is_not_its_records_is_not_named)
+{
+    struct fx f;
+    struct logbuf b;
+    char path[4300];
+    logbuf_open(&b);
+    fx_init(&f);
+    const exec_result_t *r = run_sh(&f, 92, "echo the-first-users-log");
+    cr_assert(!r->start_failed, "%s", r->error);
+    char *text = read_log(&f, 92, 1);
+    cr_assert_str_eq(text, "the-first-users-log\n");
+    free(text);
+    /* file 1 was named; its record stays in the index. The crash: file 1
+     * made again for another user's task, which wrote, and its record
+     * never reached the disk */
+    worker_exec_destroy(f.x);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&f.loop), 0);
+    snprintf(path, sizeof(path), "%s/logs/.pool/1", f.dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+    cr_assert_eq(write(fd, "another-users-output\n", 21), 21);
+    cr_assert_eq(fchown(fd, 65534, 65534), 0);
+    close(fd);
+    cr_assert_eq(uv_loop_init(&f.loop), 0);
+    f.log = &b.log;
+    fx_create(&f, "");
+    text = read_log(&f, 92, 1);
+    cr_expect_str_eq(text, "the-first-users-log\n", "another file was named as the log");
+    free(text);
+    cr_expect_eq(pool_names(&f, "unmatched.1."), 1, "the file is not set aside");
+    cr_expect_eq(logbuf_count(&b, "is not the file its index record was written for"), 1,
+                 "not said:\n%s", b.text ? b.text : "");
+    fx_fini(&f);
+    logbuf_close(&b);
+}
+
+/* Logs are kept per scheduler (its journal's identity): after the worker
+ * registers with another one (the scheduler's state was lost: ids start
+ * again), no log of the first is served, neither a named one nor one of an
+ * attempt still running then, which is named aside when it ends; the new
+ * identity is kept across a restart of the worker. */
+Test(exec, logs_of_another_scheduler_are_not_served)
+{
+    struct fx f;
+    struct logbuf b;
+    char script[256], gate[128], path[4300];
+    cairn_error_t err = {{0}};
+    fx_init_logged(&f, &b);
+    cr_assert_eq(worker_exec_logs_scheduler(f.x, 0xa, &err), 0, "%s", err.text);
+    const exec_result_t *r = run_sh(&f, 93, "echo under-the-first");
+    cr_assert(!r->start_failed, "%s", r->error);
+    char *text = read_log(&f, 93, 1);
+    cr_assert_str_eq(text, "under-the-first\n");
+    free(text);
+    /* a restart of the same scheduler: nothing moves */
+    cr_assert_eq(worker_exec_logs_scheduler(f.x, 0xa, &err), 0, "%s", err.text);
+    snprintf(gate, sizeof(gate), "%s/gate", f.dir);
+    snprintf(script, sizeof(script),
+             "echo running-under-the-first; while [ ! -e %s ]; do sleep 0.01; done", gate);
+    const char *argv[] = {script};
+    exec_spec_t s = spec_of(94, 1, argv, true);
+    start_ok(&f, &s);
+    struct log_text wrote = {94, "running-under-the-first"};
+    cr_assert(run_until(&f, log_holds, &wrote, 5000), "the task did not write");
+    /* another scheduler */
+    cr_assert_eq(worker_exec_logs_scheduler(f.x, 0xb, &err), 1, "%s", err.text);
+    cr_assert_eq(logbuf_count(&b, "moved aside"), 1, "not said:\n%s", b.text ? b.text : "");
+    cr_assert_eq(worker_exec_log_open(f.x, 7, "train", 93, 0, 1), -ENOENT,
+                 "a named log of the first scheduler is served");
+    cr_assert_eq(worker_exec_log_open(f.x, 7, "train", 94, 0, 1), -ENOENT,
+                 "a running attempt's log of the first scheduler is served");
+    close(open(gate, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    wait_exited(&f, 2, 10000);
+    cr_assert_eq(worker_exec_log_open(f.x, 7, "train", 94, 0, 1), -ENOENT,
+                 "the first scheduler's attempt was named as the new one's");
+    snprintf(path, sizeof(path), "%s/logs/.old-000000000000000a/7/train.94.0.out", f.dir);
+    text = slurp(path);
+    cr_assert_str_eq(text, "running-under-the-first\n");
+    free(text);
+    snprintf(path, sizeof(path), "%s/logs/.old-000000000000000a/7/train.93.0.out", f.dir);
+    text = slurp(path);
+    cr_assert_str_eq(text, "under-the-first\n");
+    free(text);
+    /* the worker started again: the new identity is the one recorded */
+    fx_restart(&f);
+    cr_assert_eq(worker_exec_log_open(f.x, 7, "train", 93, 0, 1), -ENOENT);
+    cr_assert_eq(worker_exec_logs_scheduler(f.x, 0xb, &err), 0, "%s", err.text);
+    r = run_sh(&f, 93, "echo under-the-second");
+    cr_assert(!r->start_failed, "%s", r->error);
+    text = read_log(&f, 93, 1);
+    cr_assert_str_eq(text, "under-the-second\n");
+    free(text);
+    fx_fini(&f);
+    logbuf_close(&b);
 }
