@@ -182,7 +182,7 @@ LEAK_TEST(json, messages_from_their_descriptors)
     cr_expect(!strncmp(t, "{\n  \"format\": \"cairn-provenance/1\",\n  \"job_id\": 4,\n",
                        strlen("{\n  \"format\": \"cairn-provenance/1\",\n  \"job_id\": 4,\n")),
               "%s", t);
-    cr_expect(strstr(t, "\n  \"tasks\": []\n}\n") != NULL, "%s", t);
+    cr_expect(strstr(t, "\n  \"tasks\": [],\n  \"account\": \"\"\n}\n") != NULL, "%s", t);
     free(t);
 }
 
