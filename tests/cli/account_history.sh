@@ -14,21 +14,9 @@
 set -u
 . "$(dirname "$0")/lib/common.sh"
 cli_init account-history
-url="ipc://$dir/state/clients.sock"
-cli() { timeout 60 "$cairn" --scheduler "$url" "$@"; }
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-sched=""
-start_sched() {
-    "$bin/cairn-scheduler" --state-dir "$dir/state" --heartbeat-interval 100ms \
-        --sample-interval 100ms --http "127.0.0.1:$port" --log-file "$dir/scheduler.log" "$@" &
-    sched=$!
-    pids="$pids $sched"
-    wait_for "the scheduler answers" cli nodes || { tail -5 "$dir/scheduler.log"; exit 1; }
-}
-stop_sched() {
-    kill "$sched" 2>/dev/null
-    wait "$sched" 2>/dev/null
-}
+cli_scheduler
+port=$(free_port)
+start_sched() { sched_start --heartbeat-interval 100ms --sample-interval 100ms --http "127.0.0.1:$port" "$@"; }
 retired() { # N: /status says N jobs were retired
     python3 -c 'import sys, json, urllib.request; sys.exit(0 if json.load(urllib.request.urlopen(sys.argv[1], timeout=5))["jobs_retired"] == int(sys.argv[2]) else 1)' \
         "http://127.0.0.1:$port/status" "$1"
@@ -87,14 +75,14 @@ PY
 }
 shows "live"
 
-stop_sched
+sched_stop
 start_sched --keep-finished 0
 wait_for "the job retired" retired 1 || exit 1
 shows "retired"
-stop_sched
+sched_stop
 start_sched --keep-finished 0
 shows "restarted"
-stop_sched
+sched_stop
 
 # the previous release's journal: no account column nor field anywhere
 python3 - "$dir/state/journal.db" <<'PY' || { bad "taking the journal back: $?"; exit 1; }
@@ -174,5 +162,5 @@ assert db.execute("SELECT account FROM retired").fetchall() == [("default",)]
 PY
 cli report --since "$t0" --json >"$dir/out"
 json_check "report reads the migrated census" '"waiting_on_limit_s" in j["fragmentation"]'
-stop_sched
+sched_stop
 exit $fail

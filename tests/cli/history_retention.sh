@@ -10,21 +10,9 @@
 set -u
 . "$(dirname "$0")/lib/common.sh"
 cli_init histret
-url="ipc://$dir/state/clients.sock"
-cli() { timeout 60 "$cairn" --scheduler "$url" "$@"; }
+cli_scheduler
+start_sched() { sched_start --heartbeat-interval 100ms "$@"; }
 fill="$bin/../tests/bench/fill_history"
-sched=""
-start_sched() {
-    "$bin/cairn-scheduler" --state-dir "$dir/state" --heartbeat-interval 100ms \
-        --log-file "$dir/scheduler.log" "$@" &
-    sched=$!
-    pids="$pids $sched"
-    wait_for "the scheduler answers" cli nodes || exit 1
-}
-stop_sched() {
-    kill "$sched" 2>/dev/null
-    wait "$sched" 2>/dev/null
-}
 # count WHERE: history rows matching (end_ms, now_ms)
 count() {
     python3 - "$dir/state/journal.db" "$1" <<'PY'
@@ -36,7 +24,7 @@ PY
 }
 
 start_sched
-stop_sched
+sched_stop
 "$fill" --db "$dir/state/journal.db" --attempts 2000 --audit 0 --days 20 >/dev/null ||
     { bad "fill_history"; exit 1; }
 old=$(count "end_ms < NOW - 10 * 86400000 + 600000")
@@ -49,7 +37,7 @@ left=$(count "1")
 [ "$left" -ge "$new" ] && [ "$left" -lt $((old + new)) ] &&
     ok "--history-retention 10d: $((old + new - left)) old records dropped, $left kept" ||
     bad "after retention: $left records left of $old old and $new new"
-stop_sched
+sched_stop
 
 # a retired job's record goes with the history retention
 start_sched --keep-finished 0 --history-retention 2s

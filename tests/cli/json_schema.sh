@@ -47,7 +47,7 @@ run_json() {
     check "$name" "$dir/$name.json"
 }
 # a free loopback port for /status
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 
 "$bin/cairn-scheduler" --state-dir "$dir/state" --heartbeat-interval 100ms \
     --sample-interval 100ms --http "127.0.0.1:$port" --log-file "$dir/scheduler.log" &

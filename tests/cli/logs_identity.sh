@@ -13,20 +13,8 @@ set -u
 . "$(dirname "$0")/lib/common.sh"
 cli_init logs_identity
 state=$dir/sched
-url="ipc://$state/clients.sock"
-cli() { timeout 60 "$cairn" --scheduler "$url" "$@"; }
-sched=""
-start_sched() {
-    "$bin/cairn-scheduler" --state-dir "$state" --heartbeat-interval 100ms \
-        --restart-grace 5s --log-file "$dir/scheduler.log" &
-    sched=$!
-    pids="$pids $sched"
-    wait_for "the scheduler answers" cli nodes || { tail -5 "$dir/scheduler.log"; exit 1; }
-}
-kill9_sched() {
-    kill -9 "$sched" 2>/dev/null
-    wait "$sched" 2>/dev/null
-}
+cli_scheduler "$state"
+start_sched() { sched_start --heartbeat-interval 100ms --restart-grace 5s "$@"; }
 node_up() { cli nodes | grep -q ' up '; }
 
 start_sched
@@ -65,7 +53,7 @@ expect 0 "submit a job that runs across a restart" -- "$cairn" --scheduler "$url
 job2=$(cat "$dir/out")
 wrote() { cli logs "$job2" long | grep -q before-the-restart; }
 wait_for "the long task's output" wrote
-kill9_sched
+sched_kill9
 start_sched
 wait_for "the node is up again" node_up || exit 1
 expect 0 "the first job's log after a restart" -- "$cairn" --scheduler "$url" logs "$job1" t
@@ -80,7 +68,7 @@ expect 0 "the adopted task's log" -- "$cairn" --scheduler "$url" logs "$job2" lo
 grep -q "moved aside" "$dir/w1.log" && bad "a restart of the same scheduler moved logs aside"
 
 # the scheduler's state lost: ids start again, the worker's logs stay
-kill9_sched
+sched_kill9
 rm -rf "$state"
 start_sched
 wait_for "the node is up with the new scheduler" node_up || exit 1

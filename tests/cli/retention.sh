@@ -16,21 +16,9 @@
 set -u
 . "$(dirname "$0")/lib/common.sh"
 cli_init retention
-url="ipc://$dir/state/clients.sock"
-cli() { timeout 60 "$cairn" --scheduler "$url" "$@"; }
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-sched=""
-start_sched() {
-    "$bin/cairn-scheduler" --state-dir "$dir/state" --heartbeat-interval 100ms \
-        --http "127.0.0.1:$port" --log-file "$dir/scheduler.log" "$@" &
-    sched=$!
-    pids="$pids $sched"
-    wait_for "the scheduler answers" cli nodes || { tail -5 "$dir/scheduler.log"; exit 1; }
-}
-kill9_sched() {
-    kill -9 "$sched" 2>/dev/null
-    wait "$sched" 2>/dev/null
-}
+cli_scheduler
+port=$(free_port)
+start_sched() { sched_start --heartbeat-interval 100ms --http "127.0.0.1:$port" "$@"; }
 status_json() { python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "http://127.0.0.1:$port/status"; }
 retired_at_least() { # N: /status says N jobs or more were retired
     status_json | python3 -c "import json,sys; sys.exit(0 if json.load(sys.stdin)['jobs_retired'] >= $1 else 1)"
@@ -126,7 +114,7 @@ python3 -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))['jobs_re
 $(status_json)
 EOF
 
-kill9_sched
+sched_kill9
 start_sched --keep-finished 0
 wait_for "both jobs retired" retired_at_least 2 || exit 1
 status_json >"$dir/st.json"
@@ -178,7 +166,7 @@ touch "$dir/go"
 cli wait 4 >/dev/null || bad "job 4 failed"
 wait_for "job 4 retired" retired_at_least 5 || exit 1
 
-kill9_sched
+sched_kill9
 start_sched --keep-finished 0
 wait_for "the node is back" sh -c "'$cairn' --scheduler '$url' nodes | grep -q ' up '" || exit 1
 reads "$dir/restarted"
@@ -204,7 +192,7 @@ same_reads "$dir/before2" "$dir/restarted" "after kill -9 and a start"
 cli status 3 --json >"$dir/out"
 json_check "the retired rerun answers after a restart" 'j["job"]["state"] == "JOB_STATE_SUCCEEDED" or j["job"]["state"] == "succeeded"'
 # the journal with its retirements replays to the placements it recorded
-kill9_sched
+sched_kill9
 timeout 60 "$bin/cairn-scheduler" --state-dir "$dir/state" --verify-journal >"$dir/out" 2>&1 &&
     ok "--verify-journal over retirements" || bad "--verify-journal: $(cat "$dir/out")"
 exit $fail

@@ -74,3 +74,32 @@ json_check() {
         sed 's/^/  json: /' "$dir/out"
     fi
 }
+
+# A scheduler of the test's own (not `cairn up`). cli_scheduler [STATE]:
+# $sched_state (default $dir/state), $url and cli (the client on it).
+# sched_start OPTIONS...: cairn-scheduler on it, logging to
+# $dir/scheduler.log, waited for until it answers; sched_stop (SIGTERM) and
+# sched_kill9 end it. free_port prints a free loopback TCP port.
+cli_scheduler() {
+    sched_state=${1:-$dir/state}
+    url="ipc://$sched_state/clients.sock"
+    sched=""
+    cli() { timeout 60 "$cairn" --scheduler "$url" "$@"; }
+}
+sched_start() {
+    "$bin/cairn-scheduler" --state-dir "$sched_state" --log-file "$dir/scheduler.log" "$@" &
+    sched=$!
+    pids="$pids $sched"
+    wait_for "the scheduler answers" cli nodes || { tail -5 "$dir/scheduler.log"; exit 1; }
+}
+sched_stop() {
+    kill "$sched" 2>/dev/null
+    wait "$sched" 2>/dev/null
+}
+sched_kill9() {
+    kill -9 "$sched" 2>/dev/null
+    wait "$sched" 2>/dev/null
+}
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
