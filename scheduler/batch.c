@@ -46,9 +46,39 @@ void batch_audit(sched_daemon_t *d, const char *user, const char *action, const 
     batch_touch(d);
 }
 
-int batch_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec *js, uint64_t seed,
-                cairn_error_t *err)
+void batch_clock_seen(sched_daemon_t *d, int64_t t_ms)
 {
+    if (t_ms > d->batch.floor_ms)
+        d->batch.floor_ms = t_ms;
+}
+
+bool batch_pass_time(sched_daemon_t *d, int64_t *now_ms)
+{
+    if (d->batch.placed_mono_ms && cairn_mono_ms() <= d->batch.placed_mono_ms)
+        return false;
+    int64_t now = cairn_wall_ms();
+    *now_ms = now > d->batch.floor_ms ? now : d->batch.floor_ms;
+    return true;
+}
+
+void batch_passed(sched_daemon_t *d, int64_t now_ms, int placed)
+{
+    batch_clock_seen(d, now_ms);
+    if (placed > 0) {
+        d->batch.floor_ms = now_ms + 1;
+        d->batch.placed_mono_ms = cairn_mono_ms();
+    }
+}
+
+int batch_apply(sched_daemon_t *d, const sched_event_t *event, const Cairn__JobSpec *js,
+                uint64_t seed, cairn_error_t *err)
+{
+    /* at the core's time (daemon_private.h); 0 is left so: a start a
+     * worker gave no time for (the core notes no start then) */
+    sched_event_t e = *event;
+    const sched_event_t *ev = &e;
+    if (e.time_ms && e.time_ms < d->batch.floor_ms)
+        e.time_ms = d->batch.floor_ms;
     /* what may wait for the next commit (COMMIT_DELAY_MS): a start, and
      * an end whose allocation an attempt queued behind it takes over (the
      * worker started that one already; nothing waits for this commit); not
@@ -62,6 +92,7 @@ int batch_apply(sched_daemon_t *d, const sched_event_t *ev, const Cairn__JobSpec
     int rc = sched_apply(d->core, ev, err);
     if (rc < 0)
         return rc;
+    batch_clock_seen(d, e.time_ms);
     d->stats.events_applied++;
     if (!lazy)
         d->batch.urgent = true;

@@ -139,6 +139,8 @@ static int replay_cb(uint64_t seq, const uint8_t *buf, size_t len, void *arg)
     journal_hold_t hold;
     cairn_error_t err = {{0}};
     int rc = journal_event_unpack(buf, len, &ev, &hold, NULL, &err);
+    if (rc == 0)
+        batch_clock_seen(d, ev.time_ms);
     if (rc == 0 && (rc = sched_apply(d->core, &ev, &err)) < 0)
         cairn_log(d->log, CAIRN_LOG_ERROR, "journal entry %llu (%s) does not apply: %s",
                   (unsigned long long)seq, sched_event_type_name(ev.type), err.text);
@@ -264,6 +266,7 @@ static void cancel_cb(void *arg, uint64_t attempt)
 }
 
 static void arm_wakeup(sched_daemon_t *d);
+static void wake_cb(uv_timer_t *t);
 
 static void commit_timer_cb(uv_timer_t *t)
 {
@@ -322,13 +325,18 @@ static void commit_failed(sched_daemon_t *d, const cairn_error_t *err)
 static void check_cb(uv_check_t *h)
 {
     sched_daemon_t *d = h->data;
-    if (d->batch.dirty) {
+    int64_t now;
+    if (d->batch.dirty && !batch_pass_time(d, &now)) {
+        d->batch.dirty = false; /* one pass that places per ms (batch_pass_time) */
+        uv_timer_start(&d->h.pass, wake_cb, 1, 0);
+    } else if (d->batch.dirty) {
         d->batch.dirty = false;
         uint64_t t0 = uv_hrtime();
-        int n = sched_place(d->core, cairn_wall_ms(), place_cb, d);
+        int n = sched_place(d->core, now, place_cb, d);
         histogram_observe(&d->stats.pass_latency, (double)(uv_hrtime() - t0) / 1e9);
         if (n < 0)
             cairn_log(d->log, CAIRN_LOG_ERROR, "placement pass failed: %d", n);
+        batch_passed(d, now, n);
         arm_wakeup(d);
     }
     cairn_error_t serr = {{0}};
@@ -590,7 +598,7 @@ static void handles_init(sched_daemon_t *d)
     uv_check_init(d->loop, &h->check);
     uv_idle_init(d->loop, &h->idle);
     uv_timer_t *timers[] = {&h->heartbeat, &h->wake,  &h->commit, &h->census,
-                            &h->metrics,   &h->watch, &h->retain};
+                            &h->metrics,   &h->watch, &h->retain, &h->pass};
     for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
         uv_timer_init(d->loop, timers[i]);
         timers[i]->data = d;
@@ -602,10 +610,11 @@ static void handles_init(sched_daemon_t *d)
 static void handles_close(sched_daemon_t *d)
 {
     daemon_loop_t *h = &d->h;
-    uv_handle_t *all[] = {
-        (uv_handle_t *)&h->check,   (uv_handle_t *)&h->idle,   (uv_handle_t *)&h->heartbeat,
-        (uv_handle_t *)&h->wake,    (uv_handle_t *)&h->commit, (uv_handle_t *)&h->census,
-        (uv_handle_t *)&h->metrics, (uv_handle_t *)&h->watch,  (uv_handle_t *)&h->retain};
+    uv_handle_t *all[] = {(uv_handle_t *)&h->check,     (uv_handle_t *)&h->idle,
+                          (uv_handle_t *)&h->heartbeat, (uv_handle_t *)&h->wake,
+                          (uv_handle_t *)&h->commit,    (uv_handle_t *)&h->census,
+                          (uv_handle_t *)&h->metrics,   (uv_handle_t *)&h->watch,
+                          (uv_handle_t *)&h->retain,    (uv_handle_t *)&h->pass};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         uv_close(all[i], handle_closed);
 }

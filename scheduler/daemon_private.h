@@ -54,6 +54,11 @@ typedef struct batch {
     bool failed;   /* a write of the batch failed: it is rolled back */
     bool degraded; /* storage failed: submissions refused until a write works */
     char degraded_why[512];
+    /* The core's clock (batch_apply, batch_pass_time): the least time the
+     * next event may carry, and the monotonic ms of the last pass that
+     * placed something (no other pass runs in the same ms). */
+    int64_t floor_ms;
+    int64_t placed_mono_ms;
 } batch_t;
 #define COMMIT_DELAY_MS 2
 
@@ -61,7 +66,7 @@ typedef struct batch {
 typedef struct daemon_loop {
     uv_check_t check; /* after each poll: the pass, the commit, the sends */
     uv_idle_t idle;   /* runs while work waits */
-    uv_timer_t heartbeat, wake, commit, census, metrics, watch, retain;
+    uv_timer_t heartbeat, wake, commit, census, metrics, watch, retain, pass;
     int open; /* handles not closed yet */
     uint64_t census_ticks;
     uint64_t last_tick_ms; /* the heartbeat timer's last run (loop time) */
@@ -113,6 +118,23 @@ void batch_audit(sched_daemon_t *d, const char *user, const char *action, const 
 void batch_fail(sched_daemon_t *d, const char *what);
 /* Something changed that a pass may place on: run one. */
 void batch_touch(sched_daemon_t *d);
+/* The core's clock. The core sees time move forward only, and each pass
+ * that placed something alone at its time: batch_apply applies an event
+ * at its own time or the latest one the core saw, whichever is later (a
+ * worker's end stamped before a pass that ran meanwhile, as the report
+ * came after it, is applied later than that pass), and no pass runs in
+ * the millisecond of one that placed. So the journal's events ordered by
+ * their times, those at a pass's time before it, come in the order they
+ * were applied: a replay of the recorded attempts, which knows their times
+ * only (cairn plan, scheduling/sim.h), places as the scheduler did.
+ *
+ * The time of the next pass: false while one that placed ran in this
+ * millisecond (run it in the next). */
+bool batch_pass_time(sched_daemon_t *d, int64_t *now_ms);
+/* A pass at now_ms placed that many attempts. */
+void batch_passed(sched_daemon_t *d, int64_t now_ms, int placed);
+/* The core saw time t_ms (an event replayed from the journal). */
+void batch_clock_seen(sched_daemon_t *d, int64_t t_ms);
 
 /* workers.c: the worker endpoint's callbacks (cairn_net_callbacks_t) */
 void workers_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,

@@ -65,8 +65,10 @@ Test(usage, samples_census_and_accounting)
     uint64_t attempt = as->attempt_id;
     cairn_msg_free(&as->base);
     /* started at t0 (wall clock: the scheduler drops samples past its
-     * retention), two reports 1 s apart at 50% and 100%, ended at t0+2s */
-    int64_t t0 = cairn_wall_ms() - 10000;
+     * retention; after its placement, as the core takes no event earlier
+     * than one it applied), two reports 1 s apart at 50% and 100%, ended
+     * at t0+2s */
+    int64_t t0 = cairn_wall_ms() + 1;
     Cairn__TaskEvent te = CAIRN__TASK_EVENT__INIT;
     te.attempt_id = attempt;
     te.kind = CAIRN__TASK_EVENT__KIND__STARTED;
