@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,7 @@ static int move_one(int logsfd, int asidefd, const char *name)
         return 0;
     if (errno != EEXIST && errno != ENOTEMPTY)
         return -errno;
-    char to[64]; /* the same scheduler's job moved before (its identity came back) */
+    char to[NAME_MAX + 16]; /* the same scheduler's job moved before (its identity came back) */
     for (int i = 1; i <= ASIDE_SUFFIX_MAX; i++) {
         snprintf(to, sizeof(to), "%s.%d", name, i);
         if (renameat(logsfd, name, asidefd, to) == 0)
