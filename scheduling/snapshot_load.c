@@ -502,6 +502,18 @@ static bool gref(rd_t *r, const sched_t *s, task_ref_t *t, bool live)
     return true;
 }
 
+/* An entry of a priority level: of the level's priority and account, as
+ * class_heap_push files it (a pass that met an entry of another account
+ * than its level's would judge the two by different limits). */
+static bool gref_level(rd_t *r, const sched_t *s, const prio_level_t *l, task_ref_t *t)
+{
+    if (!gref(r, s, t, false))
+        return false;
+    if (t->prio != l->prio || t->acct != l->acct)
+        return fail(r, "a queue entry is not of its level's priority and account");
+    return true;
+}
+
 static bool load_level(rd_t *r, const sched_t *s, task_class_t *c)
 {
     prio_level_t *l = &c->levels[c->nlevels];
@@ -515,12 +527,12 @@ static bool load_level(rd_t *r, const sched_t *s, task_class_t *c)
     size_t n = gcount(r, 4, 16, UINT32_MAX);
     if (CAIRN_GROW(l->fifo, l->cap, n) < 0)
         return fail(r, "out of memory");
-    for (size_t i = 0; i < n && gref(r, s, &l->fifo[l->len], false); i++)
+    for (size_t i = 0; i < n && gref_level(r, s, l, &l->fifo[l->len]); i++)
         l->len++;
     n = gcount(r, 4, 16, UINT32_MAX);
     if (CAIRN_GROW(l->heap, l->heap_cap, n) < 0)
         return fail(r, "out of memory");
-    for (size_t i = 0; i < n && gref(r, s, &l->heap[l->heap_len], false); i++)
+    for (size_t i = 0; i < n && gref_level(r, s, l, &l->heap[l->heap_len]); i++)
         l->heap_len++;
     return !r->bad;
 }
