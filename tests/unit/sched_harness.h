@@ -518,10 +518,20 @@ static inline Cairn__RegisterReply *h_register_ranks(h_worker_t *w, const uint64
     return NULL;
 }
 
-/* Register and require the scheduler to accept. */
+/* Register and require the scheduler to accept. A worker that dialled
+ * again may find its old connection not yet gone on the scheduler's side
+ * (its close is asynchronous): the scheduler refuses the name as "already
+ * connected" until then, and the harness asks again as a real worker does
+ * (worker/link.c, with its backoff), for up to 5 s. */
 static inline void h_register_ok(h_worker_t *w)
 {
     Cairn__RegisterReply *rr = h_register(w, NULL, 0);
+    for (int tries = 0; tries < 50 && rr && !rr->accepted && strstr(rr->error, "already connected");
+         tries++) {
+        cairn_msg_free(&rr->base);
+        nng_msleep(100); /* the worker's backoff, not a wait for a condition */
+        rr = h_register(w, NULL, 0);
+    }
     cr_assert(rr && rr->accepted, "%s: refused: %s", w->name, rr ? rr->error : "no reply");
     cairn_msg_free(&rr->base);
 }
