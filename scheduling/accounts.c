@@ -57,8 +57,8 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
 /* a's own usage at now_ms (no change). */
 static uint64_t usage_at(const sched_t *s, const sched_account_t *a, int64_t now_ms)
 {
-    int64_t dt = now_ms - a->usage_ms;
-    if (dt <= 0)
+    int64_t dt = ms_since(a->usage_ms, now_ms);
+    if (dt == 0)
         return a->usage;
     unsigned __int128 add = (unsigned __int128)a->rate * (uint64_t)dt;
     return sat_add(decay(a->usage, dt, half_life(s)),

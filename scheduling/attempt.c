@@ -294,9 +294,8 @@ static void successor_go(sched_t *s, sched_attempt_t *at, sched_end_t end, int64
 static void class_note_run(sched_t *s, const sched_attempt_t *at, int64_t now_ms)
 {
     task_class_t *c = &s->classes[task_at(s, (task_ref_t){.job = at->job, .task = at->task})->cls];
-    int64_t run16 = (now_ms > at->started_ms ? now_ms - at->started_ms : 0) * 16;
-    if (run16 > INT64_MAX / 16)
-        run16 = INT64_MAX / 16;
+    int64_t run = ms_since(at->started_ms, now_ms);
+    int64_t run16 = run > INT64_MAX / 16 ? INT64_MAX / 16 * 16 : run * 16;
     c->run_avg16 = c->run_known ? c->run_avg16 + (run16 - c->run_avg16) / 8 : run16;
     c->run_known = true;
 }

@@ -31,6 +31,16 @@ static inline uint32_t words_for(uint32_t bits)
 
 char *xstrdup(const char *s);
 
+/* b - a for event times, 0 when b is not after a, INT64_MAX when the
+ * difference does not fit (times a snapshot brought can be anything). */
+static inline int64_t ms_since(int64_t a, int64_t b)
+{
+    int64_t d;
+    if (b <= a)
+        return 0;
+    return __builtin_sub_overflow(b, a, &d) ? INT64_MAX : d;
+}
+
 /* Print ids as a compact range list: prefix[0-3,5,7-8]. */
 void sb_idset(cairn_buf_t *b, const char *prefix, const uint32_t *ids, uint32_t n);
 

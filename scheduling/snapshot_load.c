@@ -150,6 +150,9 @@ static int load_class(rd_t *r, sched_t *s, scratch_t *x, uint32_t want, cairn_er
         return errcode(err, SCHED_EINVAL, "snapshot: class %u has an empty GPU model", want);
     if (t.replicas < 1 || t.replicas > SCHED_MAX_REPLICAS)
         return errcode(err, SCHED_EINVAL, "snapshot: class %u has %u replicas", want, t.replicas);
+    if (avg < 0 || avg > INT64_MAX / 16 * 16) /* class_note_run's range */
+        return errcode(err, SCHED_EINVAL, "snapshot: class %u has a run time of %lld/16 ms", want,
+                       (long long)avg);
     uint32_t cls;
     int rc = class_intern(s, &t, &cls);
     if (rc < 0)
