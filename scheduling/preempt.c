@@ -5,9 +5,13 @@
  * SCHED_EV_PREEMPT, as it applies placements, so a replay re-applies it.
  * The victims keep what they hold until their FINISH (the worker signals
  * them, waits the grace, kills); attempts queued behind them (prefetch)
- * end preempted at once. Until the preemptor is placed (or ends), every
- * pass reserves the victims' nodes for it (a hold: the reservation
- * mechanism of place.c), so nothing else takes what they free.
+ * end preempted at once. While one of them still runs, every pass
+ * reserves their nodes for the preemptor (a hold: the reservation
+ * mechanism of place.c), so nothing else takes what the first of them
+ * free; when the last has ended the preemptor is placed in the next pass
+ * in priority order (only a task that would have gone before it anyway
+ * can take the room first). The hold is forgotten when the preemptor is
+ * placed or ends.
  *
  * Victims, in order: the fewest attempts that free a place the preemptor
  * fits, then the lowest priority, then the furthest above its fair share,
@@ -125,6 +129,12 @@ int preempt_reserve(sched_t *s, int64_t now_ms)
     s->nresv_hold = 0;
     for (size_t i = 0; i < s->nholds; i++) {
         const preempt_hold_t *h = &s->holds[i];
+        /* once its victims have all ended, what they held is free and
+         * the preemptor takes it in priority order like any other task:
+         * a hold never outlives its victims (so it cannot keep nodes
+         * from everyone when the preemptor no longer fits there) */
+        if (!preempt_hold_active(s, h))
+            continue;
         sched_reservation_t *rv = &s->resv[s->nresv];
         rv->nodes = malloc((h->nnodes ? h->nnodes : 1) * sizeof(uint32_t));
         if (!rv->nodes)

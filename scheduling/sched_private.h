@@ -516,8 +516,8 @@ void preempt_holds_fini(sched_t *s);
 /* The hold of task r, or NULL; active: one of its victims still runs. */
 const preempt_hold_t *preempt_hold_of(const sched_t *s, task_ref_t r);
 bool preempt_hold_active(const sched_t *s, const preempt_hold_t *h);
-/* At a pass's start: reserve the nodes of every hold for its preemptor
- * (s->resv[0 .. nresv_hold)). 0 or SCHED_ENOMEM. */
+/* At a pass's start: reserve the nodes of every active hold for its
+ * preemptor (s->resv[0 .. nresv_hold)). 0 or SCHED_ENOMEM. */
 int preempt_reserve(sched_t *s, int64_t now_ms);
 /* Pass state for the victim searches of one pass. */
 typedef struct preempt_pass {
