@@ -241,6 +241,12 @@ typedef struct sched_attempt {
     uint32_t pre_ix;      /* position in sched.pre while a candidate victim */
 } sched_attempt_t;
 
+/* How many candidate victims (sched.pre) have one priority. */
+typedef struct prio_count {
+    int32_t prio;
+    uint32_t count;
+} prio_count_t;
+
 /* A preemption in progress: the preemptor (a ready task) and the
  * attempts it preempted, whose nodes are reserved for it in every pass
  * until it is placed or ends (SCHED_EV_PREEMPT). */
@@ -370,6 +376,8 @@ struct sched {
     size_t nholds, holds_cap;
     uint64_t *pre;
     size_t npre, pre_cap;
+    struct prio_count *pre_prio; /* candidates by priority, ascending */
+    size_t npre_prio, pre_prio_cap;
     size_t resv_cap;
     uint32_t nresv_hold;
     task_ref_t placing;
@@ -503,6 +511,7 @@ int attempts_node_lost(sched_t *s, uint32_t node, int64_t now_ms);
 void reservations_clear(sched_t *s);
 
 /* preempt.c */
+struct acct_fs;
 /* Attempt at holds resources now: a candidate victim if its task is
  * preemptible (sched.pre). */
 void preempt_candidate_add(sched_t *s, sched_attempt_t *at);
@@ -530,6 +539,21 @@ void preempt_pass_init(const sched_t *s, preempt_pass_t *pp);
  * applied (and handed to cb), 0 when not, or a negative code. */
 int preempt_try(sched_t *s, preempt_pass_t *pp, const task_class_t *c, task_ref_t r, int64_t now_ms,
                 sched_place_f cb, void *arg);
+/* Why a preemptor of priority prio and account acct may preempt an
+ * attempt of task v (of job vj): SCHED_PREEMPT_NONE when it may not;
+ * *by_acct: the account its explanation names. fs: fair share now (NULL:
+ * not computed: priority only). */
+sched_preempt_why_t preempt_victim_why(const sched_t *s, const struct acct_fs *fs, int32_t prio,
+                                       uint32_t acct, const sched_job_t *vj, const sched_task_t *v,
+                                       uint32_t *by_acct);
+/* Attempt at of task v may be preempted: it holds its allocation, its task
+ * is preemptible, not past its preemptions, not cancelled, not being
+ * stopped already. */
+bool preempt_victim_ok(const sched_attempt_t *at, const sched_task_t *v);
+/* preempt_search.c: the victims task r of class c should preempt now
+ * (docs/algorithms.md): *out (malloc'd, ascending ids) and how many; 0
+ * when no choice of victims makes room; or a negative code. */
+int preempt_search(sched_t *s, const task_class_t *c, task_ref_t r, int64_t now_ms, uint64_t **out);
 /* Effective max preemptions of a task spec under s's config. */
 uint32_t preempt_max(const sched_t *s, const sched_task_spec_t *ts);
 /* The attempts of t that count against its retry policy. */
