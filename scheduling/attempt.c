@@ -233,6 +233,7 @@ int attempt_start(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
         const sched_task_t *t = task_at(s, (task_ref_t){.job = at->job, .task = at->task});
         s->running[at->running_ix].end_ms = limit_end(ev->time_ms, t->time_limit_ms);
         running_fix(s, at->running_ix);
+        preempt_candidate_started(s, at);
     }
     return 0;
 }

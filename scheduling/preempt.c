@@ -46,7 +46,7 @@ static prio_count_t *prio_slot(sched_t *s, int32_t prio, bool make)
 void preempt_candidate_add(sched_t *s, sched_attempt_t *at)
 {
     const sched_task_t *t = task_at(s, (task_ref_t){.job = at->job, .task = at->task});
-    if (!t->preemptible || at->preempt_why || at->queued || at->pre_ix)
+    if (at->pre_ix || !preempt_victim_ok(at, t))
         return;
     /* without room it is never a victim: safe, and the daemon journals
      * what its passes decide, so a replay does not depend on it */
@@ -54,26 +54,37 @@ void preempt_candidate_add(sched_t *s, sched_attempt_t *at)
     if (!pc || CAIRN_GROW(s->pre, s->pre_cap, s->npre + 1) < 0)
         return;
     pc->count++;
-    s->pre[s->npre++] = at->id;
+    s->pre[s->npre++] = (pre_ref_t){.id = at->id,
+                                    .prio = t->priority,
+                                    .acct = job_at(s, at->job)->account,
+                                    .young = at->started_ms ? at->started_ms : at->placed_ms,
+                                    .nreplicas = at->nreplicas,
+                                    .a0 = at->allocs[0],
+                                    .allocs = at->allocs};
     at->pre_ix = (uint32_t)s->npre; /* position + 1 */
+}
+
+void preempt_candidate_started(sched_t *s, const sched_attempt_t *at)
+{
+    if (at->pre_ix)
+        s->pre[at->pre_ix - 1].young = at->started_ms;
 }
 
 void preempt_candidate_remove(sched_t *s, sched_attempt_t *at)
 {
     if (!at->pre_ix)
         return;
-    const sched_task_t *t = task_at(s, (task_ref_t){.job = at->job, .task = at->task});
-    prio_count_t *pc = prio_slot(s, t->priority, false);
+    prio_count_t *pc = prio_slot(s, s->pre[at->pre_ix - 1].prio, false);
     if (pc && --pc->count == 0) {
         size_t k = (size_t)(pc - s->pre_prio);
         memmove(pc, pc + 1, (s->npre_prio - k - 1) * sizeof(prio_count_t));
         s->npre_prio--;
     }
     size_t i = at->pre_ix - 1;
-    uint64_t last = s->pre[--s->npre];
+    pre_ref_t last = s->pre[--s->npre];
     if (i < s->npre) {
         s->pre[i] = last;
-        attempt_at(s, last)->pre_ix = (uint32_t)i + 1;
+        attempt_at(s, last.id)->pre_ix = (uint32_t)i + 1;
     }
     at->pre_ix = 0;
 }
@@ -185,14 +196,14 @@ int preempt_reserve(sched_t *s, int64_t now_ms)
 /* --- applying SCHED_EV_PREEMPT -------------------------------------------- */
 
 sched_preempt_why_t preempt_victim_why(const sched_t *s, const acct_fs_t *fs, int32_t prio,
-                                       uint32_t acct, const sched_job_t *vj, const sched_task_t *v,
+                                       uint32_t acct, int32_t vprio, uint32_t vacct,
                                        uint32_t *by_acct)
 {
     *by_acct = acct;
-    if (prio > v->priority)
+    if (prio > vprio)
         return SCHED_PREEMPT_PRIORITY;
     uint32_t bp, bv;
-    if (!fs || prio < v->priority || !acct_fs_branches(s, acct, vj->account, &bp, &bv))
+    if (!fs || prio < vprio || !acct_fs_branches(s, acct, vacct, &bp, &bv))
         return SCHED_PREEMPT_NONE;
     if (acct_fs_side(s, fs, bp) < 0 && acct_fs_side(s, fs, bv) > 0) {
         *by_acct = bp;
@@ -262,8 +273,8 @@ static int check_preempt(const sched_t *s, const sched_event_t *ev, cairn_error_
                 return errcode(err, SCHED_ENOMEM, "out of memory");
             have_fs = true;
         }
-        if (preempt_victim_why(s, have_fs ? &fs : NULL, t->priority, j->account, vj, v, &by) ==
-            SCHED_PREEMPT_NONE)
+        if (preempt_victim_why(s, have_fs ? &fs : NULL, t->priority, j->account, v->priority,
+                               vj->account, &by) == SCHED_PREEMPT_NONE)
             rc = errcode(err, SCHED_EINVAL,
                          "preempt: attempt %llu (task %s, priority %d) is neither of a lower "
                          "priority than task %s (%d) nor of an account above its share",
@@ -336,8 +347,8 @@ int preempt_apply(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
         const sched_job_t *vj = job_at(s, at->job);
         sched_task_t *v = &vj->tasks[at->task];
         uint32_t by;
-        sched_preempt_why_t why =
-            preempt_victim_why(s, need_fs ? &fs : NULL, t->priority, j->account, vj, v, &by);
+        sched_preempt_why_t why = preempt_victim_why(s, need_fs ? &fs : NULL, t->priority,
+                                                     j->account, v->priority, vj->account, &by);
         victim_mark(s, at, ev, t, why, by);
         v->preemptions++;
         preempt_candidate_remove(s, at);

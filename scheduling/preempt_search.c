@@ -1,7 +1,8 @@
 /* The victim search of a preemption (preempt.c; docs/algorithms.md).
  *
- * Candidates: the running attempts of preemptible tasks (sched.pre) the
- * preemptor may stop (preempt_victim_ok, preempt_victim_why), in victim
+ * Candidates: the running attempts of preemptible tasks (sched.pre, which
+ * holds what the search reads of them) the preemptor may stop
+ * (preempt_victim_why), in victim
  * order: the lowest priority, then the furthest above its fair share
  * (acct_fs_ratio where its account parts from the preemptor's), then the
  * youngest (the latest start, or placement when no start was reported),
@@ -47,12 +48,20 @@ static int cand_cmp(const cand_t *x, const cand_t *y)
  * qsort orders a node's replicas). */
 typedef struct entry {
     cand_t key;
-    uint32_t cand, replica;
+    uint32_t cand;
+    sched_alloc_desc_t a; /* the replica's allocation (cores not used) */
 } entry_t;
 
-static int cmp_entry(const void *a, const void *b)
+/* A node's candidates are few: insertion sort, in victim order. */
+static void sort_entries(entry_t *e, size_t k)
 {
-    return cand_cmp(&((const entry_t *)a)->key, &((const entry_t *)b)->key);
+    for (size_t i = 1; i < k; i++) {
+        entry_t x = e[i];
+        size_t j = i;
+        for (; j > 0 && cand_cmp(&x.key, &e[j - 1].key) < 0; j--)
+            e[j] = e[j - 1];
+        e[j] = x;
+    }
 }
 
 /* A node's way to fit the preemptor: n victims (candidate indexes, in
@@ -121,7 +130,8 @@ static bool room_fits(const room_t *m, const task_class_t *c)
 
 static const sched_alloc_desc_t *entry_alloc(const search_t *x, const entry_t *e)
 {
-    return &attempt_at(x->s, x->cand[e->cand].id)->allocs[e->replica];
+    (void)x;
+    return &e->a;
 }
 
 static void room_add(room_t *m, const sched_alloc_desc_t *a, uint64_t elig, int sign)
@@ -150,7 +160,7 @@ static int node_way(search_t *x, const task_class_t *c, uint32_t n, entry_t *e, 
         room_add(&all, entry_alloc(x, &e[i]), elig, 1);
     if (!room_fits(&all, c))
         return 0; /* even all of them would not do */
-    qsort(e, k, sizeof(entry_t), cmp_entry);
+    sort_entries(e, k);
     size_t took = 0;
     while (took < k && !room_fits(&m, c))
         room_add(&m, entry_alloc(x, &e[took++]), elig, 1);
@@ -231,42 +241,44 @@ static int gather(search_t *x, int32_t prio, uint32_t acct, int64_t now_ms)
         return SCHED_ENOMEM;
     x->cand = malloc((s->npre ? s->npre : 1) * sizeof(cand_t));
     x->start = calloc(s->nnodes + 1, sizeof(uint32_t));
+    uint32_t *which = malloc((s->npre ? s->npre : 1) * sizeof(uint32_t)); /* index in pre */
     size_t nrep = 0;
-    for (size_t i = 0; x->cand && x->start && i < s->npre; i++) {
-        const sched_attempt_t *at = attempt_at(s, s->pre[i]);
-        const sched_job_t *vj = job_at(s, at->job);
-        const sched_task_t *v = &vj->tasks[at->task];
+    for (size_t i = 0; x->cand && x->start && which && i < s->npre; i++) {
+        const pre_ref_t *p = &s->pre[i];
         uint32_t by, bp, bv;
-        if (!preempt_victim_ok(at, v) || preempt_victim_why(s, fair && use_fs ? &fs : NULL, prio,
-                                                            acct, vj, v, &by) == SCHED_PREEMPT_NONE)
+        if (preempt_victim_why(s, fair && use_fs ? &fs : NULL, prio, acct, p->prio, p->acct, &by) ==
+            SCHED_PREEMPT_NONE)
             continue;
+        which[x->ncand] = (uint32_t)i;
         cand_t *cd = &x->cand[x->ncand++];
-        *cd = (cand_t){.id = at->id,
-                       .prio = v->priority,
-                       .young = at->started_ms ? at->started_ms : at->placed_ms};
-        if (use_fs && acct_fs_branches(s, acct, vj->account, &bp, &bv))
+        *cd = (cand_t){.id = p->id, .prio = p->prio, .young = p->young};
+        if (use_fs && acct_fs_branches(s, acct, p->acct, &bp, &bv))
             cd->above = acct_fs_ratio(s, &fs, bv);
-        for (uint32_t k = 0; k < at->nreplicas; k++)
-            x->start[at->allocs[k].node + 1]++;
-        nrep += at->nreplicas;
+        x->start[p->a0.node + 1]++;
+        for (uint32_t k = 1; k < p->nreplicas; k++)
+            x->start[p->allocs[k].node + 1]++;
+        nrep += p->nreplicas;
     }
     acct_fs_fini(&fs);
     x->e = malloc((nrep ? nrep : 1) * sizeof(entry_t));
-    if (!x->cand || !x->start || !x->e)
+    uint32_t *fill = malloc((s->nnodes ? s->nnodes : 1) * sizeof(uint32_t));
+    if (!x->cand || !x->start || !which || !x->e || !fill) {
+        free(which);
+        free(fill);
         return SCHED_ENOMEM;
+    }
     /* counting sort by node: start[n] is where node n's replicas begin */
     for (size_t n = 0; n < s->nnodes; n++)
         x->start[n + 1] += x->start[n];
-    uint32_t *fill = malloc((s->nnodes ? s->nnodes : 1) * sizeof(uint32_t));
-    if (!fill)
-        return SCHED_ENOMEM;
     memcpy(fill, x->start, s->nnodes * sizeof(uint32_t));
     for (size_t i = 0; i < x->ncand; i++) {
-        const sched_attempt_t *at = attempt_at(s, x->cand[i].id);
-        for (uint32_t k = 0; k < at->nreplicas; k++)
-            x->e[fill[at->allocs[k].node]++] =
-                (entry_t){.key = x->cand[i], .cand = (uint32_t)i, .replica = k};
+        const pre_ref_t *p = &s->pre[which[i]];
+        for (uint32_t k = 0; k < p->nreplicas; k++) {
+            const sched_alloc_desc_t *a = k ? &p->allocs[k] : &p->a0;
+            x->e[fill[a->node]++] = (entry_t){.key = x->cand[i], .cand = (uint32_t)i, .a = *a};
+        }
     }
+    free(which);
     free(fill);
     return 0;
 }

@@ -241,6 +241,19 @@ typedef struct sched_attempt {
     uint32_t pre_ix;      /* position in sched.pre while a candidate victim */
 } sched_attempt_t;
 
+/* A candidate victim (sched.pre): a running attempt of a preemptible
+ * task, with what a victim search reads of it, so the search reads no
+ * attempt, job or task. */
+typedef struct pre_ref {
+    uint64_t id;
+    int32_t prio;  /* its task's */
+    uint32_t acct; /* its job's */
+    int64_t young; /* its start, or its placement until one is reported */
+    uint32_t nreplicas;
+    sched_alloc_desc_t a0;            /* its first replica (cores not used) */
+    const sched_alloc_desc_t *allocs; /* all of them (the attempt's) */
+} pre_ref_t;
+
 /* How many candidate victims (sched.pre) have one priority. */
 typedef struct prio_count {
     int32_t prio;
@@ -374,7 +387,7 @@ struct sched {
      * holds'; the task try_place is placing (its own hold lets it in) */
     preempt_hold_t *holds;
     size_t nholds, holds_cap;
-    uint64_t *pre;
+    pre_ref_t *pre;
     size_t npre, pre_cap;
     struct prio_count *pre_prio; /* candidates by priority, ascending */
     size_t npre_prio, pre_prio_cap;
@@ -544,12 +557,14 @@ int preempt_try(sched_t *s, preempt_pass_t *pp, const task_class_t *c, task_ref_
  * *by_acct: the account its explanation names. fs: fair share now (NULL:
  * not computed: priority only). */
 sched_preempt_why_t preempt_victim_why(const sched_t *s, const struct acct_fs *fs, int32_t prio,
-                                       uint32_t acct, const sched_job_t *vj, const sched_task_t *v,
+                                       uint32_t acct, int32_t vprio, uint32_t vacct,
                                        uint32_t *by_acct);
 /* Attempt at of task v may be preempted: it holds its allocation, its task
  * is preemptible, not past its preemptions, not cancelled, not being
- * stopped already. */
+ * stopped already. (The candidates in sched.pre are those.) */
 bool preempt_victim_ok(const sched_attempt_t *at, const sched_task_t *v);
+/* Its start was reported: a candidate's age (victim order) changes. */
+void preempt_candidate_started(sched_t *s, const sched_attempt_t *at);
 /* preempt_search.c: the victims task r of class c should preempt now
  * (docs/algorithms.md): *out (malloc'd, ascending ids) and how many; 0
  * when no choice of victims makes room; or a negative code. */

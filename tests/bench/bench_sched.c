@@ -355,6 +355,69 @@ static void run(uint32_t nodes, uint32_t queued, uint64_t target)
     sched_destroy(s);
 }
 
+/* The worst pass for preemption: every node full of 4-core attempts of
+ * priority 0 (preemptible or not), and SCHED_PREEMPT_SEARCHES_PER_PASS
+ * blocked classes of priority 5, each needing a few of them stopped. One
+ * pass is timed (a fresh state each of reps times); returns its mean us
+ * and sets *decisions to its preemptions. */
+static void count_preempts(const sched_event_t *ev, void *arg)
+{
+    *(uint64_t *)arg += ev->type == SCHED_EV_PREEMPT;
+}
+
+static double worst_pass(uint32_t nodes, bool preemptible, uint64_t *decisions)
+{
+    static const char *const argv[] = {"/bin/true"};
+    const int reps = 5;
+    double sum = 0;
+    *decisions = 0;
+    for (int rep = 0; rep < reps; rep++) {
+        sched_t *s = sched_create(NULL);
+        add_nodes(s, nodes);
+        uint32_t nfill = nodes * 16;
+        sched_task_spec_t *t = calloc(nfill, sizeof(*t));
+        char(*names)[24] = malloc(nfill * sizeof(*names));
+        for (uint32_t i = 0; i < nfill; i++) {
+            snprintf(names[i], sizeof(names[i]), "fill%u", i);
+            t[i] = (sched_task_spec_t){.name = names[i],
+                                       .kind = "train",
+                                       .argc = 1,
+                                       .argv = argv,
+                                       .req = {.cpus = 4, .memory_bytes = 4 * GiB},
+                                       .preemptible = preemptible,
+                                       .grace_ms = 500};
+        }
+        sched_event_t ev = {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 0};
+        ev.u.submit = (sched_job_spec_t){.name = "fill", .seed = 1, .ntasks = nfill, .tasks = t};
+        if (sched_apply(s, &ev, NULL) < 0 || sched_place(s, 0, NULL, NULL) != (int)nfill)
+            exit(1);
+        sched_task_spec_t hi[SCHED_PREEMPT_SEARCHES_PER_PASS];
+        for (uint32_t i = 0; i < SCHED_PREEMPT_SEARCHES_PER_PASS; i++) {
+            snprintf(names[i], sizeof(names[i]), "hi%u", i);
+            hi[i] = (sched_task_spec_t){.name = names[i],
+                                        .kind = "eval",
+                                        .argc = 1,
+                                        .argv = argv,
+                                        .req = {.cpus = 5 + i, .memory_bytes = GiB},
+                                        .priority = 5};
+        }
+        ev.time_ms = 1;
+        ev.u.submit = (sched_job_spec_t){
+            .name = "hi", .seed = 2, .ntasks = SCHED_PREEMPT_SEARCHES_PER_PASS, .tasks = hi};
+        if (sched_apply(s, &ev, NULL) < 0)
+            exit(1);
+        double a = now_s();
+        if (sched_place(s, 1, count_preempts, decisions) < 0)
+            exit(1);
+        sum += now_s() - a;
+        sched_destroy(s);
+        free(t);
+        free(names);
+    }
+    *decisions /= (uint64_t)reps;
+    return sum / reps * 1e6;
+}
+
 static int parse_list(const char *arg, uint32_t *out, int max)
 {
     int n = 0;
@@ -428,6 +491,17 @@ int main(int argc, char **argv)
                 g_pre = 0;
             }
         }
+    if (g_pre_pct) {
+        printf("worst pass: nodes full of 4-core attempts, %d blocked classes of a higher "
+               "priority\n%8s %16s %16s %10s\n",
+               SCHED_PREEMPT_SEARCHES_PER_PASS, "nodes", "us (none prmpt)", "us (all prmpt)",
+               "preempts");
+        for (int i = 0; i < nn; i++) {
+            uint64_t d0, d1;
+            double t0 = worst_pass(nodes[i], false, &d0), t1 = worst_pass(nodes[i], true, &d1);
+            printf("%8u %16.1f %16.1f %10llu\n", nodes[i], t0, t1, (unsigned long long)d1);
+        }
+    }
     free(g_leaves);
     return 0;
 }
