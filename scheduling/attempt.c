@@ -368,12 +368,6 @@ int attempt_finish(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
     return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* A node went down: every attempt with a replica there is node-lost, in
  * attempt id order. */
 int attempts_node_lost(sched_t *s, uint32_t node, int64_t now_ms)

@@ -218,12 +218,6 @@ bool preempt_victim_ok(const sched_attempt_t *at, const sched_task_t *v)
            v->preemptions < v->max_preempt && !v->cancel_requested;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int check_preempt(const sched_t *s, const sched_event_t *ev, cairn_error_t *err)
 {
     uint32_t job = ev->u.preempt.job, task = ev->u.preempt.task, nv = ev->u.preempt.nvictims;

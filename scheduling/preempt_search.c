@@ -283,12 +283,6 @@ static int gather(search_t *x, int32_t prio, uint32_t acct, int64_t now_ms)
     return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* The victims of the best way for c, or for a gang of one GPU kind the
  * best kind's (the fewest victims, ties in kind order). */
 static int choose(search_t *x, const task_class_t *c, uint64_t **out)

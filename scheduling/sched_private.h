@@ -38,6 +38,9 @@ uint64_t hash_str(uint64_t h, const char *s);
 bool ids_find(const uint32_t *ids, size_t n, const char *name,
               const char *(*name_of)(const void *ctx, uint32_t id), const void *ctx, uint32_t *out);
 uint64_t hash_mix(uint64_t x);
+/* qsort comparators of unsigned integers, ascending. */
+int cmp_u32(const void *a, const void *b);
+int cmp_u64(const void *a, const void *b);
 
 /* --- cluster ------------------------------------------------------------ */
 
