@@ -674,3 +674,69 @@ LEAK_TEST(preempt, lines_behind_a_victim_are_dropped)
     sched_destroy(s);
     fx_journal_fini(&j);
 }
+
+/* Of two victims of one priority, the one whose account is further above
+ * its fair share goes first, though the other is younger: vision ran two
+ * cores for 1000 s, speech one for the last 1000 s. */
+LEAK_TEST(preempt, furthest_above_its_share_before_youngest)
+{
+    sched_t *s = sched_create(NULL);
+    fx_journal_t j = {0};
+    fx_node_t n;
+    fx_node_init(&n, "n1", 1, 2, 0, 0, NULL, 0, 64 * GiB);
+    cr_assert_eq(fx_add_node(s, &j, &n), 0);
+    cr_assert_eq(account_set(s, &j, "nlp", 1, SCHED_UNLIMITED), 0);
+    cr_assert_eq(account_set(s, &j, "vision", 1, SCHED_UNLIMITED), 0);
+    cr_assert_eq(account_set(s, &j, "speech", 1, SCHED_UNLIMITED), 0);
+    sched_task_spec_t v[2] = {low_task("v0", 1, 0), low_task("v1", 1, 0)};
+    sched_job_spec_t vj = {.name = "v", .seed = 1, .account = "vision", .ntasks = 2, .tasks = v};
+    sched_task_spec_t sp[1] = {low_task("s0", 1, 0)};
+    sched_job_spec_t sj = {.name = "s", .seed = 2, .account = "speech", .ntasks = 1, .tasks = sp};
+    sched_task_spec_t h[1] = {fx_task("h", 1, 0)};
+    h[0].priority = 5;
+    sched_job_spec_t hj = {.name = "h", .seed = 3, .account = "nlp", .ntasks = 1, .tasks = h};
+    cr_assert_eq(fx_submit(s, &j, &vj, 0), 0);
+    pass_t p;
+    cr_assert_eq(place(s, &j, 0, &p), 2);
+    start(s, &j, 1, 0);
+    start(s, &j, 2, 0);
+    cr_assert_eq(fx_finish(s, &j, 2, SCHED_END_EXIT, 0, 1000000), 0);
+    cr_assert_eq(fx_submit(s, &j, &sj, 1000000), 0);
+    cr_assert_eq(place(s, &j, 1000000, &p), 1);
+    start(s, &j, 3, 1000000);
+    cr_assert_eq(fx_submit(s, &j, &hj, 2000000), 0);
+    place(s, &j, 2000000, &p);
+    /* vision: 3000 core-s of 4000, share 1 of 4: 3x its share; speech 1x */
+    cr_assert_str_eq(p.buf, "job3 h preempts a1 grace until t=2000000");
+    replay_matches(s, &j, NULL);
+    sched_destroy(s);
+    fx_journal_fini(&j);
+}
+
+/* A task of two attempts in all, preempted once, then failing once, still
+ * gets its retry: the preempted attempt used none. */
+LEAK_TEST(preempt, a_preempted_attempt_uses_no_retry)
+{
+    two_core_t x;
+    two_core_init(&x, NULL, 2);
+    sched_t *s = x.s;
+    cr_assert_eq(fx_submit(s, &x.j, &x.highj, 10), 0);
+    pass_t p;
+    place(s, &x.j, 10, &p);
+    cr_assert_eq(p.preempts, 1);
+    cr_assert_eq(fx_finish(s, &x.j, 1, SCHED_END_PREEMPTED, 0, 20), 0);
+    cr_assert_eq(fx_finish(s, &x.j, 2, SCHED_END_PREEMPTED, 0, 20), 0);
+    cr_assert_eq(place(s, &x.j, 20, &p), 1); /* eval */
+    cr_assert_eq(fx_finish(s, &x.j, 3, SCHED_END_EXIT, 0, 30), 0);
+    cr_assert_eq(place(s, &x.j, 30, &p), 2); /* low0, low1: attempt 2 each */
+    uint64_t a = sched_task_attempt_id(s, 1, 0);
+    /* a timeout: the default policy retries it, while attempts are left */
+    cr_assert_eq(fx_finish(s, &x.j, a, SCHED_END_TIMEOUT, 0, 40), 0);
+    cr_expect_eq(sched_task_state(s, 1, 0), SCHED_TASK_RETRYING,
+                 "1 of 2 attempts used: the preempted one does not count");
+    sched_task_info_t ti;
+    cr_assert_eq(sched_task_info(s, 1, 0, &ti), 0);
+    cr_expect_eq(ti.attempts, 2);
+    cr_expect_eq(ti.preempted_attempts, 1);
+    two_core_fini(&x);
+}
