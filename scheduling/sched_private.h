@@ -38,9 +38,19 @@ uint64_t hash_str(uint64_t h, const char *s);
 bool ids_find(const uint32_t *ids, size_t n, const char *name,
               const char *(*name_of)(const void *ctx, uint32_t id), const void *ctx, uint32_t *out);
 uint64_t hash_mix(uint64_t x);
-/* qsort comparators of unsigned integers, ascending. */
-int cmp_u32(const void *a, const void *b);
-int cmp_u64(const void *a, const void *b);
+/* qsort comparators of unsigned integers, ascending (inline: the address
+ * of another file's function would come through the GOT, which the core's
+ * objects do not use: tests/cli/layout.sh). */
+static inline int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+static inline int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
 
 /* --- cluster ------------------------------------------------------------ */
 

@@ -110,15 +110,3 @@ void sched_bytes_str(uint64_t n, char *buf, size_t len)
     snprintf(buf, len, "%llu.%llu %s", (unsigned long long)(tenths / 10),
              (unsigned long long)(tenths % 10), bin[k]);
 }
-
-int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
