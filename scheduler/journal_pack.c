@@ -106,6 +106,7 @@ int journal_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64
     Cairn__JNodeRemove rm = CAIRN__JNODE_REMOVE__INIT;
     Cairn__JAccountSet as = CAIRN__JACCOUNT_SET__INIT;
     Cairn__JAccountDelete ad = CAIRN__JACCOUNT_DELETE__INIT;
+    Cairn__JPreempt pre = CAIRN__JPREEMPT__INIT;
     const sched_account_spec_t *a = &ev->u.account_set;
     e.time_ms = ev->time_ms;
     switch (ev->type) {
@@ -173,6 +174,15 @@ int journal_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64
         ad.name = (char *)(ev->u.account_delete.name ? ev->u.account_delete.name : "");
         e.event_case = CAIRN__JOURNAL_ENTRY__EVENT_ACCOUNT_DELETE;
         e.account_delete = &ad;
+        break;
+    case SCHED_EV_PREEMPT:
+        pre.job = ev->u.preempt.job;
+        pre.task = ev->u.preempt.task;
+        pre.n_victims = ev->u.preempt.nvictims;
+        pre.victims = (uint64_t *)ev->u.preempt.victims;
+        pre.grace_end_ms = ev->u.preempt.grace_end_ms;
+        e.event_case = CAIRN__JOURNAL_ENTRY__EVENT_PREEMPT;
+        e.preempt = &pre;
         break;
     default:
         return -EINVAL;
@@ -304,6 +314,17 @@ int journal_event_unpack(const uint8_t *buf, size_t len, sched_event_t *ev, jour
     case CAIRN__JOURNAL_ENTRY__EVENT_ACCOUNT_DELETE:
         ev->type = SCHED_EV_ACCOUNT_DELETE;
         ev->u.account_delete.name = e->account_delete->name;
+        return 0;
+    case CAIRN__JOURNAL_ENTRY__EVENT_PREEMPT:
+        if (e->preempt->n_victims > SCHED_MAX_VICTIMS)
+            return errcode(err, -EBADMSG, "journal preempt names %zu victims (at most %u)",
+                           e->preempt->n_victims, SCHED_MAX_VICTIMS);
+        ev->type = SCHED_EV_PREEMPT;
+        ev->u.preempt.job = e->preempt->job;
+        ev->u.preempt.task = e->preempt->task;
+        ev->u.preempt.nvictims = (uint32_t)e->preempt->n_victims;
+        ev->u.preempt.victims = e->preempt->victims; /* held by h->entry */
+        ev->u.preempt.grace_end_ms = e->preempt->grace_end_ms;
         return 0;
     default:
         return errcode(err, -EBADMSG, "journal entry has no event");

@@ -444,3 +444,96 @@ uint32_t sched_job_account(const sched_t *s, uint32_t job)
     const sched_job_t *j = job_at(s, job);
     return j ? j->account : SCHED_ACCOUNT_NONE;
 }
+
+/* --- fair share for preemption ------------------------------------------- */
+
+int acct_fs_init(const sched_t *s, int64_t now_ms, acct_fs_t *fs)
+{
+    size_t n = s->naccts;
+    fs->tree = calloc(n, sizeof(uint64_t));
+    fs->sum_share = calloc(n + 1, sizeof(uint64_t));
+    fs->sum_usage = calloc(n + 1, sizeof(uint64_t));
+    if (!fs->tree || !fs->sum_share || !fs->sum_usage) {
+        acct_fs_fini(fs);
+        return SCHED_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const sched_account_t *a = &s->accts[i];
+        if (a->deleted)
+            continue;
+        uint64_t u = usage_at(s, a, now_ms);
+        for (uint32_t p = (uint32_t)i; p != SCHED_ACCOUNT_NONE; p = s->accts[p].parent)
+            fs->tree[p] = sat_add(fs->tree[p], u);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const sched_account_t *a = &s->accts[i];
+        if (a->deleted)
+            continue;
+        size_t up = a->parent == SCHED_ACCOUNT_NONE ? n : a->parent;
+        fs->sum_share[up] += a->share;
+        fs->sum_usage[up] = sat_add(fs->sum_usage[up], fs->tree[i]);
+    }
+    return 0;
+}
+
+void acct_fs_fini(acct_fs_t *fs)
+{
+    free(fs->tree);
+    free(fs->sum_share);
+    free(fs->sum_usage);
+    memset(fs, 0, sizeof(*fs));
+}
+
+bool acct_fs_branches(const sched_t *s, uint32_t p, uint32_t v, uint32_t *bp, uint32_t *bv)
+{
+    /* v's ancestors (v included) are walked for each of p's: trees are
+     * shallow, and this runs once per candidate victim of a search */
+    for (uint32_t x = p, below_x = SCHED_ACCOUNT_NONE; x != SCHED_ACCOUNT_NONE;
+         below_x = x, x = s->accts[x].parent) {
+        for (uint32_t y = v, below_y = SCHED_ACCOUNT_NONE; y != SCHED_ACCOUNT_NONE;
+             below_y = y, y = s->accts[y].parent) {
+            if (x != y)
+                continue;
+            if (below_x == SCHED_ACCOUNT_NONE || below_y == SCHED_ACCOUNT_NONE)
+                return false; /* one is the other or under it */
+            *bp = below_x;
+            *bv = below_y;
+            return true;
+        }
+    }
+    /* no common ancestor: the top-level accounts of each */
+    uint32_t tp = p, tv = v;
+    while (s->accts[tp].parent != SCHED_ACCOUNT_NONE)
+        tp = s->accts[tp].parent;
+    while (s->accts[tv].parent != SCHED_ACCOUNT_NONE)
+        tv = s->accts[tv].parent;
+    *bp = tp;
+    *bv = tv;
+    return true;
+}
+
+int acct_fs_side(const sched_t *s, const acct_fs_t *fs, uint32_t a)
+{
+    const sched_account_t *x = &s->accts[a];
+    size_t up = x->parent == SCHED_ACCOUNT_NONE ? s->naccts : x->parent;
+    /* usage / U against share / S, as usage * S against share * U */
+    unsigned __int128 l = (unsigned __int128)fs->tree[a] * fs->sum_share[up];
+    unsigned __int128 r = (unsigned __int128)x->share * fs->sum_usage[up];
+    return l < r ? -1 : l > r;
+}
+
+uint64_t acct_fs_ratio(const sched_t *s, const acct_fs_t *fs, uint32_t a)
+{
+    const sched_account_t *x = &s->accts[a];
+    size_t up = x->parent == SCHED_ACCOUNT_NONE ? s->naccts : x->parent;
+    unsigned __int128 den = (unsigned __int128)x->share * fs->sum_usage[up];
+    if (den == 0)
+        return 0; /* no usage at its level: nobody is above */
+    /* usage < 2^64, S < 2^64: the product shifted by 16 may not fit 128
+     * bits, so shift what can take it */
+    unsigned __int128 num = (unsigned __int128)fs->tree[a] * fs->sum_share[up];
+    unsigned __int128 q = num / den, rem = num % den;
+    if (q >> 47)
+        return UINT64_MAX;
+    return (uint64_t)((q << 16) + (rem << 16) / den);
+}

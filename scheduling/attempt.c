@@ -210,6 +210,9 @@ int attempt_place(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
     t->attempt = at->id;
     t->state = SCHED_TASK_RUNNING;
     t->queued = 0;
+    if (!at->queued)
+        preempt_candidate_add(s, at);
+    preempt_hold_drop(s, (task_ref_t){.job = at->job, .task = at->task});
     return 0;
 }
 
@@ -230,6 +233,7 @@ int attempt_start(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
         const sched_task_t *t = task_at(s, (task_ref_t){.job = at->job, .task = at->task});
         s->running[at->running_ix].end_ms = limit_end(ev->time_ms, t->time_limit_ms);
         running_fix(s, at->running_ix);
+        preempt_candidate_started(s, at);
     }
     return 0;
 }
@@ -247,7 +251,14 @@ static void task_after_attempt(sched_t *s, sched_attempt_t *at, int64_t now_ms)
         task_finished(s, r, SCHED_TASK_CANCELLED, now_ms);
         return;
     }
-    if (t->attempts < t->retry->max_attempts &&
+    if (at->end == SCHED_END_PREEMPTED) {
+        /* not its failure: ready again at once, with no retry used */
+        if (t->requeues < UINT16_MAX)
+            t->requeues++;
+        task_make_ready(s, r);
+        return;
+    }
+    if (task_attempts_used(t) < t->retry->max_attempts &&
         retry_wanted(t->retry, (sched_end_t)at->end, at->exit_code, at->signal)) {
         t->state = SCHED_TASK_RETRYING;
         t->ready_at_ms = now_ms + sched_retry_backoff(t->retry, t->attempts + 1u, t->seed);
@@ -287,6 +298,7 @@ static void successor_go(sched_t *s, sched_attempt_t *at, sched_end_t end, int64
     q->queued = 0;
     cluster_alloc_take(s, &q->allocs[0]);
     acct_attempt_holds(s, q, now_ms);
+    preempt_candidate_add(s, q);
 }
 
 /* Fold an attempt's run time into its class's running average (1/8 weight
@@ -320,6 +332,7 @@ void attempt_end(sched_t *s, sched_attempt_t *at, sched_end_t end, int code, int
         for (uint32_t i = 0; i < at->nreplicas; i++)
             cluster_alloc_release(s, &at->allocs[i]);
         running_remove(s, at);
+        preempt_candidate_remove(s, at);
     }
     at->running = 0;
     at->end = (uint8_t)end;
@@ -345,16 +358,13 @@ int attempt_finish(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
         return errcode(err, SCHED_ESTALE, "finish: attempt %llu already ended",
                        (unsigned long long)at->id);
     sched_end_t end = ev->u.finish.end;
-    if (end <= SCHED_END_NONE || end > SCHED_END_START_FAILED)
+    if (end <= SCHED_END_NONE || end > SCHED_END_PREEMPTED)
         return errcode(err, SCHED_EINVAL, "finish: invalid end %d", (int)end);
+    if (end == SCHED_END_PREEMPTED && !at->preempt_why)
+        return errcode(err, SCHED_EINVAL, "finish: attempt %llu was not preempted",
+                       (unsigned long long)at->id);
     attempt_end(s, at, end, ev->u.finish.exit_code, ev->u.finish.signal, ev->time_ms);
     return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* A node went down: every attempt with a replica there is node-lost, in

@@ -23,6 +23,10 @@ static void cancel_task(sched_t *s, uint32_t job, uint32_t task, int64_t now_ms,
     sched_task_t *t = &j->tasks[task];
     if (t->state == SCHED_TASK_RUNNING) {
         t->cancel_requested = 1;
+        /* it is stopping: no victim of a preemption */
+        sched_attempt_t *at = attempt_at(s, t->attempt);
+        if (at)
+            preempt_candidate_remove(s, at);
     } else if (task_waiting(t)) {
         if (whole) { /* every task is cancelled in its own right */
             t->state = SCHED_TASK_CANCELLED;

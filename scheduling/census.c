@@ -13,10 +13,11 @@ static int cls_cmp(const void *a, const void *b)
 int sched_census(const sched_t *s, sched_census_t *out)
 {
     memset(out, 0, sizeof(*out));
-    uint32_t *waiting = calloc(2 * (s->nclasses + 1), sizeof(uint32_t));
+    uint32_t *waiting = calloc(3 * (s->nclasses + 1), sizeof(uint32_t));
     if (!waiting)
         return SCHED_ENOMEM;
     uint32_t *limited = waiting + s->nclasses + 1;
+    uint32_t *preempting = limited + s->nclasses + 1;
     for (size_t i = s->jobs.off; i < s->jobs.len; i++) {
         const sched_job_t *j = s->jobs.slot[i]; /* NULL: retired */
         for (uint32_t t = 0; j && t < j->ntasks; t++) {
@@ -27,6 +28,9 @@ int sched_census(const sched_t *s, sched_census_t *out)
             waiting[task->cls] += nr;
             if (!acct_fits(s, j->account, &s->classes[task->cls]))
                 limited[task->cls] += nr;
+            else if (s->nholds && preempt_hold_active(
+                                      s, preempt_hold_of(s, (task_ref_t){.job = j->id, .task = t})))
+                preempting[task->cls] += nr;
         }
     }
     for (size_t i = 0; i < s->nnodes; i++) {
@@ -59,6 +63,7 @@ int sched_census(const sched_t *s, sched_census_t *out)
         cc->waiting = waiting[c];
         cc->gpus_wanted = waiting[c] * k->gpus;
         cc->limited = limited[c];
+        cc->preempting = preempting[c];
         if (!k->gpus)
             continue;
         /* free GPUs on up nodes, by why this class cannot use them */
@@ -83,7 +88,9 @@ int sched_census(const sched_t *s, sched_census_t *out)
         /* what tasks at an account limit want is theirs to wait for: the
          * other reasons are about the rest */
         uint32_t want_lim = limited[c] * k->gpus;
-        uint32_t want = cc->gpus_wanted - want_lim;
+        /* a preemptor waiting on a grace has its place: what it wants is
+         * in no idle count */
+        uint32_t want = cc->gpus_wanted - want_lim - preempting[c] * k->gpus;
         cc->idle_cpu_mem = blocked < want ? blocked : want;
         want -= cc->idle_cpu_mem;
         /* split matters when the free GPUs would have been enough together */

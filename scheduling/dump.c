@@ -37,6 +37,11 @@ static void dump_task(cairn_buf_t *b, const sched_task_t *t, uint32_t i)
         cairn_buf_printf(b, " upstream");
     if (t->state == SCHED_TASK_PENDING)
         cairn_buf_printf(b, " waiting_on %u", t->unfinished_deps);
+    if (t->preemptible)
+        cairn_buf_printf(b, " preemptible grace %lld max %u", (long long)t->grace_ms,
+                         t->max_preempt);
+    if (t->preemptions || t->requeues)
+        cairn_buf_printf(b, " preemptions %u requeues %u", t->preemptions, t->requeues);
     cairn_buf_printf(b, "\n");
 }
 
@@ -54,6 +59,10 @@ static void dump_attempt(cairn_buf_t *b, const sched_t *s, const sched_attempt_t
     if (at->after)
         cairn_buf_printf(b, " after=%llu%s", (unsigned long long)at->after,
                          at->queued ? " queued" : "");
+    if (at->preempt_why)
+        cairn_buf_printf(b, " preempted_by=job%u/%u why=%u prio=%d acct=%u grace_end=%lld",
+                         at->by_job, at->by_task, at->preempt_why, at->by_prio, at->by_acct,
+                         (long long)at->grace_end_ms);
     for (uint32_t i = 0; i < at->nreplicas; i++) {
         const sched_alloc_desc_t *a = &at->allocs[i];
         uint32_t gpus[SCHED_MAX_GPUS_PER_NODE], ng = 0;
@@ -105,6 +114,18 @@ char *sched_dump(const sched_t *s)
         cairn_buf_printf(&b, "account 0 default usage %llu at %lld rate %llu\n",
                          (unsigned long long)s->accts[0].usage, (long long)s->accts[0].usage_ms,
                          (unsigned long long)s->accts[0].rate);
+    /* preemptions in progress, in the order they were made */
+    for (size_t i = 0; i < s->nholds; i++) {
+        const preempt_hold_t *h = &s->holds[i];
+        cairn_buf_printf(&b, "hold job%u/%u grace_end %lld victims", h->job, h->task,
+                         (long long)h->grace_end_ms);
+        for (uint32_t k = 0; k < h->nvictims; k++)
+            cairn_buf_printf(&b, " %llu", (unsigned long long)h->victims[k]);
+        cairn_buf_printf(&b, " nodes");
+        for (uint32_t k = 0; k < h->nnodes; k++)
+            cairn_buf_printf(&b, " %u", h->nodes[k]);
+        cairn_buf_printf(&b, "\n");
+    }
     /* what left the state: the ids it gave, what was retired */
     if (s->retired_jobs) {
         cairn_buf_printf(&b, "retired %u jobs, next job %llu attempt %llu; tasks", s->retired_jobs,

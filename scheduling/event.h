@@ -27,6 +27,11 @@ typedef enum sched_event_type {
     SCHED_EV_ACCOUNT_SET = 10,
     /* an account with no children and no unfinished jobs was deleted */
     SCHED_EV_ACCOUNT_DELETE = 11,
+    /* a pass decided that a ready task preempts running attempts (output
+     * of a pass, like SCHED_EV_PLACE; preempt.c): they are told to stop
+     * and keep what they hold until their FINISH, which is kept for the
+     * preemptor until it is placed */
+    SCHED_EV_PREEMPT = 12,
 } sched_event_type_t;
 
 /* No limit (sched_account_spec_t). */
@@ -54,7 +59,14 @@ typedef enum sched_end {
     SCHED_END_NODE_LOST,    /* its node went down */
     SCHED_END_CANCELLED,    /* cancelled by a user */
     SCHED_END_START_FAILED, /* could not be started (bad argv, workdir...) */
+    /* stopped by a preemption (SCHED_EV_PREEMPT): only for an attempt that
+     * was preempted; it does not count against the task's retry attempts
+     * and the task is ready again at once */
+    SCHED_END_PREEMPTED,
 } sched_end_t;
+
+/* Most victims one SCHED_EV_PREEMPT may name. */
+#define SCHED_MAX_VICTIMS 64u
 
 /* One allocation on one node (one replica of an attempt). */
 typedef struct sched_alloc_desc {
@@ -111,6 +123,15 @@ typedef struct sched_event {
         struct {
             const char *name;
         } account_delete;
+        struct {
+            uint32_t job;  /* the preemptor: a ready task of this job */
+            uint32_t task; /* index in the job */
+            uint32_t nvictims;
+            const uint64_t *victims; /* running attempt ids, ascending */
+            /* time_ms + the largest grace of the victims' tasks: when the
+             * last of them is killed at the latest */
+            int64_t grace_end_ms;
+        } preempt;
     } u;
 } sched_event_t;
 

@@ -24,6 +24,15 @@ static void alloc_str(cairn_buf_t *b, const sched_t *s, const sched_alloc_desc_t
 char *sched_place_str(const sched_t *s, const sched_event_t *ev)
 {
     cairn_buf_t b = {0};
+    if (ev->type == SCHED_EV_PREEMPT) {
+        const char *name = sched_task_name(s, ev->u.preempt.job, ev->u.preempt.task);
+        cairn_buf_printf(&b, "job%u %s preempts", ev->u.preempt.job, name ? name : "?");
+        for (uint32_t i = 0; i < ev->u.preempt.nvictims; i++)
+            cairn_buf_printf(&b, "%s a%llu", i ? "," : "",
+                             (unsigned long long)ev->u.preempt.victims[i]);
+        cairn_buf_printf(&b, " grace until t=%lld", (long long)ev->u.preempt.grace_end_ms);
+        return cairn_buf_take(&b);
+    }
     if (ev->type != SCHED_EV_PLACE)
         return NULL;
     const char *name = sched_task_name(s, ev->u.place.job, ev->u.place.task);
@@ -232,6 +241,59 @@ static void explain_queued(cairn_buf_t *b, const sched_t *s, const sched_attempt
                      s->nodes[at->allocs[0].node].name, (unsigned long long)at->after);
 }
 
+/* "preempted by job 7 task eval (priority 100 > 0)", or "... (account
+ * nlp below its share)": who stopped attempt at of task t, and why. */
+static void preempted_by(cairn_buf_t *b, const sched_t *s, const sched_attempt_t *at,
+                         const sched_task_t *t)
+{
+    const sched_job_t *pj = job_at(s, at->by_job); /* NULL: retired since */
+    cairn_buf_printf(b, "preempted by job %u task ", at->by_job);
+    if (pj && at->by_task < pj->ntasks)
+        cairn_buf_printf(b, "%s", pj->tasks[at->by_task].name);
+    else
+        cairn_buf_printf(b, "#%u", at->by_task);
+    if (at->preempt_why == SCHED_PREEMPT_PRIORITY)
+        cairn_buf_printf(b, " (priority %d > %d)", at->by_prio, t->priority);
+    else
+        cairn_buf_printf(b, " (account %s below its share)",
+                         at->by_acct < s->naccts ? s->accts[at->by_acct].name : "?");
+}
+
+/* " (until t=35000, 30 s left)": the end of a grace, as the core gives
+ * times (clients add the local time). */
+static void grace_until(cairn_buf_t *b, int64_t end_ms, int64_t now_ms)
+{
+    char left[32];
+    cairn_buf_printf(b, " (until t=%lld", (long long)end_ms);
+    if (end_ms > now_ms) {
+        duration_str(end_ms - now_ms, left, sizeof(left));
+        cairn_buf_printf(b, ", %s left", left);
+    }
+    cairn_buf_printf(b, ")");
+}
+
+/* A preemptor whose victims still run: "waiting for 2 preempted attempts
+ * on n1 to end their grace (until t=35000, 30 s left)". false when it
+ * waits for none. */
+static bool explain_hold(cairn_buf_t *b, const sched_t *s, task_ref_t self, int64_t now_ms)
+{
+    const preempt_hold_t *h = preempt_hold_of(s, self);
+    if (!preempt_hold_active(s, h))
+        return false;
+    uint32_t running = 0;
+    for (uint32_t i = 0; i < h->nvictims; i++) {
+        const sched_attempt_t *at = attempt_at(s, h->victims[i]);
+        running += at && at->running;
+    }
+    cairn_buf_printf(b, "waiting for %u preempted attempt%s on %s", running,
+                     running == 1 ? "" : "s", s->nodes[h->nodes[0]].name);
+    if (h->nnodes > 1)
+        cairn_buf_printf(b, " and %u more node%s", h->nnodes - 1, h->nnodes == 2 ? "" : "s");
+    cairn_buf_printf(b, " to end %s grace", running == 1 ? "its" : "their");
+    grace_until(b, h->grace_end_ms, now_ms);
+    return true;
+}
+
 /* How an attempt ended: "exit 3", "signal 9", "node-lost"... */
 static void ending(cairn_buf_t *b, const sched_attempt_t *at)
 {
@@ -275,7 +337,7 @@ static void explain_ended(cairn_buf_t *b, const sched_t *s, const sched_job_t *j
         if (!retry_wanted(t->retry, (sched_end_t)at->end, at->exit_code, at->signal))
             cairn_buf_printf(b, "; the retry policy does not retry this ending");
         else
-            cairn_buf_printf(b, "; no attempts left (%u of %u used)", t->attempts,
+            cairn_buf_printf(b, "; no attempts left (%u of %u used)", task_attempts_used(t),
                              t->retry->max_attempts);
     }
 }
@@ -306,19 +368,34 @@ char *sched_explain(const sched_t *s, uint32_t job, uint32_t task, int64_t now_m
                              left);
             break;
         }
-        explain_resources(&b, s, j, t, self, now_ms); /* backoff over */
+        /* backoff over: as a ready task */
+        __attribute__((fallthrough));
+    case SCHED_TASK_READY: {
+        const sched_attempt_t *last = t->attempt ? attempt_at(s, t->attempt) : NULL;
+        if (last && last->end == SCHED_END_PREEMPTED) {
+            preempted_by(&b, s, last, t);
+            cairn_buf_printf(&b, "; ");
+        }
+        if (!explain_hold(&b, s, self, now_ms))
+            explain_resources(&b, s, j, t, self, now_ms);
         break;
-    case SCHED_TASK_READY:
-        explain_resources(&b, s, j, t, self, now_ms);
-        break;
-    case SCHED_TASK_RUNNING:
-        if (attempt_at(s, t->attempt)->queued)
-            explain_queued(&b, s, attempt_at(s, t->attempt));
+    }
+    case SCHED_TASK_RUNNING: {
+        const sched_attempt_t *at = attempt_at(s, t->attempt);
+        if (at->queued)
+            explain_queued(&b, s, at);
         else
-            explain_placed(&b, s, attempt_at(s, t->attempt));
+            explain_placed(&b, s, at);
+        if (at->preempt_why) {
+            cairn_buf_printf(&b, "; ");
+            preempted_by(&b, s, at, t);
+            cairn_buf_printf(&b, ": stopping, killed at the end of its grace");
+            grace_until(&b, at->grace_end_ms, now_ms);
+        }
         if (t->cancel_requested)
             cairn_buf_printf(&b, "; cancel requested");
         break;
+    }
     default:
         explain_ended(&b, s, j, t);
         break;

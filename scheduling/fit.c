@@ -198,12 +198,6 @@ static uint64_t choose_gpus(const sched_node_t *n, uint64_t elig, uint32_t k)
     return taken;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Take up to need free cores of domain d (lowest index first). */
 static uint32_t take_cores(const sched_node_t *n, int d, uint32_t need, uint32_t *cores,
                            uint32_t have)

@@ -163,6 +163,9 @@ int job_build_tasks(sched_t *s, sched_job_t *j, const sched_job_spec_t *spec)
         t->time_limit_ms = ts->time_limit_ms;
         t->replicas = ts->replicas ? ts->replicas : 1;
         t->priority = ts->priority;
+        t->preemptible = ts->preemptible;
+        t->grace_ms = ts->grace_ms;
+        t->max_preempt = (uint16_t)preempt_max(s, ts);
         t->state = SCHED_TASK_PENDING;
         int rc = class_intern(s, ts, &t->cls);
         if (rc < 0)
@@ -270,6 +273,7 @@ void task_finished(sched_t *s, task_ref_t r, sched_task_state_t final, int64_t n
     t->state = (uint8_t) final;
     t->queued = 0;
     job_task_ended(j, now_ms);
+    preempt_hold_drop(s, r);
     if (final == SCHED_TASK_SUCCEEDED) {
         for (uint32_t k = 0; k < t->ndependents; k++) {
             sched_task_t *d = &j->tasks[t->dependents[k]];

@@ -66,6 +66,15 @@ typedef struct sched_task_spec {
     int32_t priority;      /* higher runs first */
     int64_t time_limit_ms; /* 0 = none */
     sched_retry_policy_t retry;
+    /* Preemption (preempt.c): only a preemptible task's attempts are ever
+     * preempted; grace_ms: how long a preempted attempt has, from the
+     * decision, to checkpoint and stop before it is killed (the daemon
+     * fills it from the spec, capped by its setting; 0: none);
+     * max_preemptions: after this many preemptions the task is never a
+     * victim again (0: sched_config_t .max_preemptions_per_task). */
+    bool preemptible;
+    int64_t grace_ms;
+    uint32_t max_preemptions;
 } sched_task_spec_t;
 
 typedef struct sched_job_spec {
@@ -84,5 +93,7 @@ typedef struct sched_job_spec {
 #define SCHED_MAX_REPLICAS 4096u
 #define SCHED_MAX_ATTEMPTS 100u
 #define SCHED_MAX_CPUS SCHED_MAX_CORES_PER_NODE
+#define SCHED_MAX_PREEMPTIONS 1000u
+#define SCHED_MAX_GRACE_MS (24LL * 3600 * 1000)
 
 #endif

@@ -21,14 +21,18 @@ void reservations_clear(sched_t *s)
         free(s->resv[i].nodes);
     }
     s->nresv = 0;
+    s->nresv_hold = 0;
 }
 
-/* May a task with this time limit use node n at now_ms? */
+/* May a task with this time limit use node n at now_ms? The task being
+ * placed may use its own reservation (a preemption's hold). */
 static bool resv_allows(const sched_t *s, uint32_t n, int64_t time_limit_ms, int64_t now_ms)
 {
     if (n >= s->resv_of_cap || s->resv_of[n] == 0)
         return true;
     const sched_reservation_t *r = &s->resv[s->resv_of[n] - 1];
+    if (r->task.job == s->placing.job && r->task.task == s->placing.task)
+        return true;
     return time_limit_ms > 0 && now_ms + time_limit_ms <= r->start_ms;
 }
 
@@ -153,6 +157,7 @@ static int try_place(sched_t *s, task_class_t *c, task_ref_t r, int64_t now_ms, 
         goto out;
     }
     task_class_t one = *c;
+    s->placing = r;
     if (fit_gang_one_kind(c) && (rc = gang_kind(s, c, allocs, nodes, cores, now_ms, &one)) <= 0)
         goto out;
     uint32_t got = choose_replicas(s, &one, allocs, nodes, cores, now_ms);
@@ -173,6 +178,7 @@ static int try_place(sched_t *s, task_class_t *c, task_ref_t r, int64_t now_ms, 
             cb(&ev, arg);
     }
 out:
+    s->placing = (task_ref_t){0};
     free(allocs);
     free(nodes);
     free(cores);
@@ -518,11 +524,14 @@ int sched_place(sched_t *s, int64_t now_ms, sched_place_f cb, void *arg)
         s->resv_of_cap = s->nnodes;
     }
     uint32_t maxr = s->cfg.max_reservations;
-    if (maxr && !s->resv) {
-        s->resv = calloc(maxr, sizeof(sched_reservation_t));
-        if (!s->resv)
-            return SCHED_ENOMEM;
-    }
+    if (CAIRN_GROW(s->resv, s->resv_cap, maxr + s->nholds) < 0)
+        return SCHED_ENOMEM;
+    /* first the holds of preemptions in progress: their nodes are their
+     * preemptors' (preempt.c) */
+    if (s->nholds && preempt_reserve(s, now_ms) < 0)
+        return SCHED_ENOMEM;
+    preempt_pass_t pp;
+    preempt_pass_init(s, &pp);
     pass_t p;
     bool queue_ok = s->cfg.prefetch; /* for the first blocked class only */
     int placed = 0, rc = pass_init(&p, s);
@@ -554,7 +563,7 @@ int sched_place(sched_t *s, int64_t now_ms, sched_place_f cb, void *arg)
             }
         } else {
             int queued = 0;
-            if (queue_ok && s->nresv == 0 && c->replicas == 1)
+            if (queue_ok && s->nresv == s->nresv_hold && c->replicas == 1)
                 queued = queue_class(s, c, &p.head[cid], now_ms, cb, arg);
             queue_ok = false;
             if (queued < 0) {
@@ -562,8 +571,16 @@ int sched_place(sched_t *s, int64_t now_ms, sched_place_f cb, void *arg)
                 break;
             }
             placed += queued;
+            /* a preemption holds nodes for it: no reservation besides */
+            int pre = queued == 0 ? preempt_try(s, &pp, c, r, now_ms, cb, arg) : 0;
+            if (pre < 0) {
+                rc = pre;
+                break;
+            }
+            if (pre > 0 || (queued == 0 && preempt_hold_active(s, preempt_hold_of(s, r))))
+                pre = 1;
             /* a reservation would not know the queued attempts take over */
-            if (queued == 0 && s->nresv < maxr)
+            if (queued == 0 && pre == 0 && s->nresv - s->nresv_hold < maxr)
                 rc = make_reservation(s, c, r, now_ms);
         }
         p.h[0] = p.h[--p.n]; /* class done or blocked for this pass */

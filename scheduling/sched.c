@@ -55,6 +55,7 @@ void sched_destroy(sched_t *s)
     free(s->active);
     free(s->retry_heap);
     acct_fini(s);
+    preempt_holds_fini(s);
     free(s);
 }
 
@@ -100,6 +101,7 @@ static const struct {
     {SCHED_EV_NODE_REMOVE, "node-remove", apply_node_remove},
     {SCHED_EV_ACCOUNT_SET, "account-set", account_set},
     {SCHED_EV_ACCOUNT_DELETE, "account-delete", account_delete},
+    {SCHED_EV_PREEMPT, "preempt", preempt_apply},
 };
 
 const char *sched_event_type_name(sched_event_type_t t)
@@ -144,8 +146,8 @@ const char *sched_node_state_name(sched_node_state_t st)
 
 const char *sched_end_name(sched_end_t e)
 {
-    static const char *const names[] = {"none",      "exit",      "signal",      "timeout",
-                                        "node-lost", "cancelled", "start-failed"};
+    static const char *const names[] = {"none",      "exit",      "signal",       "timeout",
+                                        "node-lost", "cancelled", "start-failed", "preempted"};
     return (unsigned)e < sizeof(names) / sizeof(names[0]) ? names[e] : "unknown";
 }
 
@@ -384,6 +386,11 @@ int sched_attempt_get(const sched_t *s, uint64_t attempt, sched_attempt_info_t *
         .after = at->after,
         .queued = at->queued,
         .next = at->next,
+        .preempted = at->preempt_why != SCHED_PREEMPT_NONE,
+        .preempted_by_job = at->by_job,
+        .preempted_by_task = at->by_task,
+        .preempt_why = (sched_preempt_why_t)at->preempt_why,
+        .grace_end_ms = at->grace_end_ms,
     };
     return 0;
 }
@@ -414,7 +421,12 @@ int sched_task_info(const sched_t *s, uint32_t job, uint32_t task, sched_task_in
                                 .attempt = t->attempt,
                                 .cancel_requested = t->cancel_requested,
                                 .cancelled_upstream = t->cancelled_upstream,
-                                .retry = t->retry};
+                                .retry = t->retry,
+                                .preemptible = t->preemptible,
+                                .grace_ms = t->grace_ms,
+                                .max_preemptions = t->max_preempt,
+                                .preemptions = t->preemptions,
+                                .preempted_attempts = t->requeues};
     return 0;
 }
 

@@ -71,7 +71,20 @@ typedef struct sched_config {
      * fs_half_life_ms (0: SCHED_FS_HALF_LIFE_MS). */
     uint32_t fs_gpu_weight;
     int64_t fs_half_life_ms;
+    /* Preemption (preempt.c): a ready task that fits nowhere may preempt
+     * preemptible running attempts of lower priority; with
+     * preempt_for_fair_share also those of its own priority or lower whose
+     * account is above its fair share while its own is below (sched.h:
+     * accounts). A task is a victim at most max_preemptions_per_task times
+     * (0: SCHED_MAX_PREEMPTIONS_DEFAULT) unless its spec says otherwise. */
+    bool preempt_for_fair_share;
+    uint32_t max_preemptions_per_task;
 } sched_config_t;
+
+#define SCHED_MAX_PREEMPTIONS_DEFAULT 5
+/* Victim searches (preempt.c) one pass makes at most: each blocked class
+ * makes one at most, and a pass makes no more than this many in all. */
+#define SCHED_PREEMPT_SEARCHES_PER_PASS 8
 
 #define SCHED_FS_GPU_WEIGHT 16
 #define SCHED_FS_HALF_LIFE_MS (7LL * 24 * 3600 * 1000)
@@ -235,6 +248,15 @@ uint32_t sched_task_attempts(const sched_t *s, uint32_t job, uint32_t task);
 /* Id of the task's current (latest) attempt, 0 if none. */
 uint64_t sched_task_attempt_id(const sched_t *s, uint32_t job, uint32_t task);
 
+/* Why an attempt was preempted: the preemptor's priority was higher, or
+ * (sched_config_t .preempt_for_fair_share) its account was below its fair
+ * share and the victim's above (preempt.c). */
+typedef enum sched_preempt_why {
+    SCHED_PREEMPT_NONE = 0,
+    SCHED_PREEMPT_PRIORITY,
+    SCHED_PREEMPT_FAIR_SHARE,
+} sched_preempt_why_t;
+
 typedef struct sched_attempt_info {
     uint64_t id;
     uint64_t prev;              /* the task's previous attempt, 0 for the first */
@@ -247,6 +269,12 @@ typedef struct sched_attempt_info {
     uint64_t after; /* placed queued behind this attempt, 0 if not */
     bool queued;    /* still waiting for it: holds nothing yet */
     uint64_t next;  /* the attempt queued behind this one, 0 if none */
+    /* preempted (SCHED_EV_PREEMPT): by which task, why, and the end of
+     * its grace; a running one is being stopped */
+    bool preempted;
+    uint32_t preempted_by_job, preempted_by_task;
+    sched_preempt_why_t preempt_why;
+    int64_t grace_end_ms;
 } sched_attempt_info_t;
 int sched_attempt_get(const sched_t *s, uint64_t attempt, sched_attempt_info_t *info);
 
@@ -271,6 +299,12 @@ typedef struct sched_task_info {
     bool cancel_requested;
     bool cancelled_upstream; /* CANCELLED because a task it needs was */
     const sched_retry_policy_t *retry;
+    /* preemption: the spec's fields (max_preemptions effective), how many
+     * times it was a victim, and how many of its attempts ended
+     * preempted (those do not count against retry.max_attempts) */
+    bool preemptible;
+    int64_t grace_ms;
+    uint32_t max_preemptions, preemptions, preempted_attempts;
 } sched_task_info_t;
 int sched_task_info(const sched_t *s, uint32_t job, uint32_t task, sched_task_info_t *info);
 /* The tasks task needs (indexes in the job, ascending as in the spec);
@@ -379,6 +413,10 @@ typedef struct sched_census_class {
      * wait on that limit for (not in the other idle counts) */
     uint32_t limited;
     uint32_t idle_limit;
+    /* of waiting: replicas of tasks that preempted attempts and wait for
+     * them to end their grace (their GPUs are in no idle count: not
+     * fragmentation) */
+    uint32_t preempting;
 } sched_census_class_t;
 
 typedef struct sched_census {
@@ -443,7 +481,9 @@ char *sched_explain(const sched_t *s, uint32_t job, uint32_t task, int64_t now_m
 /* Canonical dump of the whole state, for tests and determinism checks. */
 char *sched_dump(const sched_t *s);
 /* Canonical one-line description of a placement event:
- * "job1 train[C=0.1] a3 -> node2 gpu[0-3] core[0-15] mem=1073741824". */
+ * "job1 train[C=0.1] a3 -> node2 gpu[0-3] core[0-15] mem=1073741824", or
+ * of a preemption: "job2 eval preempts a1, a2 grace until t=30000";
+ * NULL for other events. */
 char *sched_place_str(const sched_t *s, const sched_event_t *ev);
 
 const char *sched_task_state_name(sched_task_state_t st);

@@ -48,6 +48,19 @@ uint64_t hash_str(uint64_t h, const char *s);
 bool ids_find(const uint32_t *ids, size_t n, const char *name,
               const char *(*name_of)(const void *ctx, uint32_t id), const void *ctx, uint32_t *out);
 uint64_t hash_mix(uint64_t x);
+/* qsort comparators of unsigned integers, ascending (inline: the address
+ * of another file's function would come through the GOT, which the core's
+ * objects do not use: tests/cli/layout.sh). */
+static inline int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+static inline int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
 
 /* --- cluster ------------------------------------------------------------ */
 
@@ -188,6 +201,12 @@ typedef struct sched_task {
     uint32_t replicas;
     int32_t priority;
     uint16_t attempts;
+    /* preemption (preempt.c): the spec's grace and cap (effective), the
+     * times it was a victim, its attempts that ended preempted (they do
+     * not count against retry->max_attempts) */
+    int64_t grace_ms;
+    uint16_t max_preempt, preemptions, requeues;
+    uint8_t preemptible : 1;
     uint8_t state;
     uint8_t queued : 1; /* in its class heap */
     uint8_t cancel_requested : 1;
@@ -235,7 +254,46 @@ typedef struct sched_attempt {
     uint64_t after;                 /* placed queued behind this attempt */
     uint64_t next;                  /* the attempt queued behind this one */
     uint8_t queued;                 /* alive, waiting for `after`: holds nothing */
+    /* preempted (SCHED_EV_PREEMPT): by whom and why; while running it is
+     * being stopped (it keeps its allocations until its end) */
+    uint8_t preempt_why; /* sched_preempt_why_t; 0: not preempted */
+    uint32_t by_job, by_task;
+    int32_t by_prio;
+    uint32_t by_acct;     /* fair share: the preemptor's account that was below */
+    int64_t grace_end_ms; /* when it is killed at the latest */
+    uint32_t pre_ix;      /* position in sched.pre while a candidate victim */
 } sched_attempt_t;
+
+/* A candidate victim (sched.pre): a running attempt of a preemptible
+ * task, with what a victim search reads of it, so the search reads no
+ * attempt, job or task. */
+typedef struct pre_ref {
+    uint64_t id;
+    int32_t prio;  /* its task's */
+    uint32_t acct; /* its job's */
+    int64_t young; /* its start, or its placement until one is reported */
+    uint32_t nreplicas;
+    sched_alloc_desc_t a0;            /* its first replica (cores not used) */
+    const sched_alloc_desc_t *allocs; /* all of them (the attempt's) */
+} pre_ref_t;
+
+/* How many candidate victims (sched.pre) have one priority. */
+typedef struct prio_count {
+    int32_t prio;
+    uint32_t count;
+} prio_count_t;
+
+/* A preemption in progress: the preemptor (a ready task) and the
+ * attempts it preempted, whose nodes are reserved for it in every pass
+ * until it is placed or ends (SCHED_EV_PREEMPT). */
+typedef struct preempt_hold {
+    uint32_t job, task;
+    int64_t grace_end_ms;
+    uint32_t nvictims;
+    uint64_t *victims; /* ascending */
+    uint32_t nnodes;
+    uint32_t *nodes; /* the victims' nodes, ascending */
+} preempt_hold_t;
 
 /* An attempt holding resources, with the time its time limit ends
  * (INT64_MAX when it has none), kept compact for backfill planning. */
@@ -346,6 +404,19 @@ struct sched {
     uint32_t *resv_of; /* per node: reservation index + 1, 0 = none */
     size_t resv_of_cap;
     int64_t last_pass_ms;
+    /* preemption (preempt.c): holds in the order they were made; the
+     * running attempts of preemptible tasks not preempted yet (derived,
+     * unordered); the first nresv_hold reservations of a pass are the
+     * holds'; the task try_place is placing (its own hold lets it in) */
+    preempt_hold_t *holds;
+    size_t nholds, holds_cap;
+    pre_ref_t *pre;
+    size_t npre, pre_cap;
+    struct prio_count *pre_prio; /* candidates by priority, ascending */
+    size_t npre_prio, pre_prio_cap;
+    size_t resv_cap;
+    uint32_t nresv_hold;
+    task_ref_t placing;
 };
 
 static inline sched_job_t *job_at(const sched_t *s, uint32_t id)
@@ -475,6 +546,60 @@ void attempt_end(sched_t *s, sched_attempt_t *at, sched_end_t end, int code, int
 int attempts_node_lost(sched_t *s, uint32_t node, int64_t now_ms);
 void reservations_clear(sched_t *s);
 
+/* preempt.c */
+struct acct_fs;
+/* Attempt at holds resources now: a candidate victim if its task is
+ * preemptible (sched.pre). */
+void preempt_candidate_add(sched_t *s, sched_attempt_t *at);
+void preempt_candidate_remove(sched_t *s, sched_attempt_t *at);
+/* Rebuild sched.pre from the attempts (after a snapshot load). */
+int preempt_candidates_rebuild(sched_t *s);
+int preempt_apply(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
+/* The preemptor task r was placed or ended: its hold goes. */
+void preempt_hold_drop(sched_t *s, task_ref_t r);
+void preempt_holds_fini(sched_t *s);
+/* The hold of task r, or NULL; active: one of its victims still runs. */
+const preempt_hold_t *preempt_hold_of(const sched_t *s, task_ref_t r);
+bool preempt_hold_active(const sched_t *s, const preempt_hold_t *h);
+/* At a pass's start: reserve the nodes of every active hold for its
+ * preemptor (s->resv[0 .. nresv_hold)). 0 or SCHED_ENOMEM. */
+int preempt_reserve(sched_t *s, int64_t now_ms);
+/* Pass state for the victim searches of one pass. */
+typedef struct preempt_pass {
+    uint32_t searches;
+    int32_t min_prio; /* lowest priority among the candidates */
+    bool any;         /* there are candidates at all */
+} preempt_pass_t;
+void preempt_pass_init(const sched_t *s, preempt_pass_t *pp);
+/* Blocked task r of class c may preempt: 1 when a SCHED_EV_PREEMPT was
+ * applied (and handed to cb), 0 when not, or a negative code. */
+int preempt_try(sched_t *s, preempt_pass_t *pp, const task_class_t *c, task_ref_t r, int64_t now_ms,
+                sched_place_f cb, void *arg);
+/* Why a preemptor of priority prio and account acct may preempt an
+ * attempt of task v (of job vj): SCHED_PREEMPT_NONE when it may not;
+ * *by_acct: the account its explanation names. fs: fair share now (NULL:
+ * not computed: priority only). */
+sched_preempt_why_t preempt_victim_why(const sched_t *s, const struct acct_fs *fs, int32_t prio,
+                                       uint32_t acct, int32_t vprio, uint32_t vacct,
+                                       uint32_t *by_acct);
+/* Attempt at of task v may be preempted: it holds its allocation, its task
+ * is preemptible, not past its preemptions, not cancelled, not being
+ * stopped already. (The candidates in sched.pre are those.) */
+bool preempt_victim_ok(const sched_attempt_t *at, const sched_task_t *v);
+/* Its start was reported: a candidate's age (victim order) changes. */
+void preempt_candidate_started(sched_t *s, const sched_attempt_t *at);
+/* preempt_search.c: the victims task r of class c should preempt now
+ * (docs/algorithms.md): *out (malloc'd, ascending ids) and how many; 0
+ * when no choice of victims makes room; or a negative code. */
+int preempt_search(sched_t *s, const task_class_t *c, task_ref_t r, int64_t now_ms, uint64_t **out);
+/* Effective max preemptions of a task spec under s's config. */
+uint32_t preempt_max(const sched_t *s, const sched_task_spec_t *ts);
+/* The attempts of t that count against its retry policy. */
+static inline uint32_t task_attempts_used(const sched_task_t *t)
+{
+    return (uint32_t)t->attempts - t->requeues;
+}
+
 /* cancel.c */
 int job_cancel(sched_t *s, const sched_event_t *ev, cairn_error_t *err);
 
@@ -509,6 +634,23 @@ static inline uint32_t acct_rank(const sched_t *s, uint32_t acct)
 /* Rebuild the derived counts (held, rate, nchildren) from the attempts
  * (after a snapshot load). */
 void acct_rebuild(sched_t *s);
+/* Fair share at one time, for preemption: each account's subtree usage,
+ * and per parent (index naccts: the top level) the sums of its live
+ * children's shares and subtree usages. */
+typedef struct acct_fs {
+    uint64_t *tree, *sum_share, *sum_usage;
+} acct_fs_t;
+int acct_fs_init(const sched_t *s, int64_t now_ms, acct_fs_t *fs);
+void acct_fs_fini(acct_fs_t *fs);
+/* Where the paths of accounts p and v part: the siblings *bp (p's side)
+ * and *bv; false when one is the other or its ancestor. */
+bool acct_fs_branches(const sched_t *s, uint32_t p, uint32_t v, uint32_t *bp, uint32_t *bv);
+/* Account a against its fair share among its siblings: its usage
+ * fraction compared with its share fraction (-1 below, 0 at, 1 above). */
+int acct_fs_side(const sched_t *s, const acct_fs_t *fs, uint32_t a);
+/* How far a is above its share: usage fraction / share fraction, Q16
+ * (65536: at its share), saturating. */
+uint64_t acct_fs_ratio(const sched_t *s, const acct_fs_t *fs, uint32_t a);
 
 /* problem.c: one validation problem, its place and its message */
 void problem_add(sched_problems_t *p, sched_problem_t at, const char *fmt, ...)

@@ -19,8 +19,9 @@ typedef struct sim_job {
     uint32_t *dep_first, *dependents; /* CSR of the tasks that need each task */
 } sim_job_t;
 
-/* A start or an end due at t. */
-typedef enum { EV_START = 0, EV_END = 1 } ev_kind_t;
+/* A start or an end due at t; EV_KILL: a preempted attempt's grace ends
+ * (it ends preempted unless it ended before). */
+typedef enum { EV_START = 0, EV_END = 1, EV_KILL = 2 } ev_kind_t;
 typedef struct end_ev {
     int64_t t;
     uint64_t attempt;
@@ -303,6 +304,16 @@ static end_ev_t heap_pop(sched_sim_t *sim)
 static void on_place_cb(const sched_event_t *ev, void *arg)
 {
     sched_sim_t *sim = arg;
+    if (ev->type == SCHED_EV_PREEMPT) {
+        /* the victims stop at the end of their grace at the latest, as
+         * the worker kills them (sched_sim_stats_t .preemptions) */
+        sim->st.preemptions++;
+        for (uint32_t i = 0; i < ev->u.preempt.nvictims; i++)
+            if (heap_push(sim, (end_ev_t){ev->u.preempt.grace_end_ms, ev->u.preempt.victims[i],
+                                          EV_KILL}) < 0)
+                sim->st.events = UINT64_MAX; /* reported after the pass */
+        return;
+    }
     if (CAIRN_GROW(sim->placed, sim->placed_cap, sim->nplaced + 1) < 0) {
         sim->st.events = UINT64_MAX; /* reported after the pass */
         return;
@@ -363,11 +374,17 @@ static int submit_job(sched_sim_t *sim, uint32_t ji, int64_t t)
     return 0;
 }
 
-/* Attempt ai's outcome (the task's n-th, the last one past the end). */
+/* Attempt ai's outcome: the task's n-th, n counting its attempts that were
+ * not preempted (a preempted one's work is done again), the last one past
+ * the end. */
 static const sched_sim_outcome_t *outcome_of(const sched_sim_t *sim, const sched_attempt_info_t *ai)
 {
     const sim_job_t *j = &sim->jobs[sim->by_core[ai->job - 1]];
-    uint32_t k = ai->number < j->noutcomes[ai->task] ? ai->number : j->noutcomes[ai->task];
+    sched_task_info_t ti; /* asked while ai runs: its preempted ones are before it */
+    uint32_t n = ai->number;
+    if (sched_task_info(sim->s, ai->job, ai->task, &ti) == 0 && ti.preempted_attempts < n)
+        n -= ti.preempted_attempts;
+    uint32_t k = n < j->noutcomes[ai->task] ? n : j->noutcomes[ai->task];
     return &j->outcomes[ai->task][k - 1];
 }
 
@@ -436,9 +453,10 @@ static int attempt_go(sched_sim_t *sim, uint64_t id, int64_t t, cairn_error_t *e
     return push_ev(sim, end, id, EV_END, err);
 }
 
-/* An attempt ends at t with its outcome; the attempt queued behind it takes
- * its allocation over, or (its node lost) the whole line ends with it. */
-static int end_attempt(sched_sim_t *sim, uint64_t id, int64_t t, cairn_error_t *err)
+/* An attempt ends at t with its outcome (killed: preempted, its grace
+ * over); the attempt queued behind it takes its allocation over, or (its
+ * node lost) the whole line ends with it. */
+static int end_attempt(sched_sim_t *sim, uint64_t id, int64_t t, bool killed, cairn_error_t *err)
 {
     sched_attempt_info_t ai;
     if (sched_attempt_get(sim->s, id, &ai) < 0)
@@ -455,13 +473,18 @@ static int end_attempt(sched_sim_t *sim, uint64_t id, int64_t t, cairn_error_t *
     const sched_sim_outcome_t *o = outcome_of(sim, &ai);
     sched_event_t ev = {.type = SCHED_EV_FINISH, .time_ms = t};
     ev.u.finish.attempt = id;
-    ev.u.finish.end = o->end == SCHED_END_NONE ? SCHED_END_EXIT : o->end;
-    ev.u.finish.exit_code = o->exit_code;
-    ev.u.finish.signal = o->signal;
+    ev.u.finish.end = killed                     ? SCHED_END_PREEMPTED
+                      : o->end == SCHED_END_NONE ? SCHED_END_EXIT
+                                                 : o->end;
+    ev.u.finish.exit_code = killed ? 0 : o->exit_code;
+    ev.u.finish.signal = killed ? 0 : o->signal;
     int rc = sched_apply(sim->s, &ev, err);
     if (rc < 0)
         return rc;
     sim->st.events++;
+    if (killed) /* it held until now, not until its outcome's end */
+        for (uint32_t r = 0; r < ai.nreplicas; r++)
+            sim->spans[sim->span_of[id - 1] - 1 + r].end_ms = t;
     task_ended(sim, ai.job, ai.task, t);
     for (size_t i = 0; i < nline && rc == 0; i++) {
         if (sched_attempt_get(sim->s, line[i], &q) < 0)
@@ -624,7 +647,7 @@ static int run_loop(sched_sim_t *sim, const uint32_t *order, cairn_error_t *err)
             if (ended(sim, e.attempt))
                 continue;
             int rc = e.kind == EV_START ? apply_start(sim, e.attempt, t, err)
-                                        : end_attempt(sim, e.attempt, t, err);
+                                        : end_attempt(sim, e.attempt, t, e.kind == EV_KILL, err);
             if (rc < 0)
                 return rc;
         }

@@ -131,6 +131,11 @@ typedef struct sched_sim_stats {
     uint64_t passes;   /* placement passes */
     uint32_t rejected; /* jobs the cluster refused at submit */
     uint32_t unplaced; /* tasks never placed (no node could take them) */
+    /* preemptions the passes decided (preemptible tasks in the specs):
+     * the victims end preempted at the end of their grace, unless their
+     * outcome ends them first, and their task's next attempt replays the
+     * same outcome again */
+    uint64_t preemptions;
     char first_rejection[256];
 } sched_sim_stats_t;
 void sched_sim_stats(const sched_sim_t *sim, sched_sim_stats_t *st);

@@ -172,7 +172,7 @@ typedef struct task_now {
     uint64_t seed, attempt;
     int64_t ready_at_ms;
     uint32_t unfinished_deps, cls, ndeps, deps; /* deps: index in scratch u */
-    uint16_t attempts;
+    uint16_t attempts, preemptions, requeues;
     uint8_t state, flags;
 } task_now_t;
 
@@ -231,6 +231,13 @@ static void load_task(rd_t *r, scratch_t *x, sched_task_spec_t *t, task_lists_t 
     now->attempts = (uint16_t)g16(r);
     now->state = (uint8_t)g8(r);
     now->flags = (uint8_t)g8(r);
+    if (r->version >= 3) {
+        t->preemptible = g8(r) != 0;
+        t->grace_ms = gi64(r);
+        t->max_preemptions = g16(r);
+        now->preemptions = (uint16_t)g16(r);
+        now->requeues = (uint16_t)g16(r);
+    }
 }
 
 /* The job's tasks as parsed agree with what building them made. */
@@ -251,8 +258,10 @@ static int job_check(const sched_job_t *j, const task_now_t *now, const scratch_
                            "snapshot: job %u task %s: its class or needs do not hold", j->id,
                            t->name);
         if (n->state > SCHED_TASK_UPSTREAM_FAILED || n->unfinished_deps > t->ndeps ||
-            n->attempts > SCHED_MAX_ATTEMPTS || (n->attempts == 0) != (n->attempt == 0) ||
-            n->flags > 7)
+            n->requeues > n->attempts ||
+            (uint32_t)(n->attempts - n->requeues) > SCHED_MAX_ATTEMPTS ||
+            (n->attempts == 0) != (n->attempt == 0) || n->flags > 7 ||
+            n->preemptions > t->max_preempt)
             return errcode(err, SCHED_EINVAL, "snapshot: job %u task %s: state out of range", j->id,
                            t->name);
         ended += n->state >= SCHED_TASK_SUCCEEDED;
@@ -352,6 +361,8 @@ static int load_job(rd_t *r, sched_t *s, scratch_t *x, uint32_t id, sched_job_t 
         t->queued = now[i].flags & 1;
         t->cancel_requested = now[i].flags >> 1 & 1;
         t->cancelled_upstream = now[i].flags >> 2 & 1;
+        t->preemptions = now[i].preemptions;
+        t->requeues = now[i].requeues;
     }
     *out = j;
     j = NULL;
@@ -386,6 +397,14 @@ static int load_attempt(rd_t *r, sched_t *s, scratch_t *x, uint64_t id, sched_at
     a.left_cores = g32(r);
     a.gpu_spread = (uint8_t)g8(r);
     a.cores_local = (uint8_t)g8(r);
+    if (r->version >= 3) {
+        a.preempt_why = (uint8_t)g8(r);
+        a.by_job = g32(r);
+        a.by_task = g32(r);
+        a.by_prio = (int32_t)g32(r);
+        a.by_acct = g32(r);
+        a.grace_end_ms = gi64(r);
+    }
     a.nreplicas = (uint32_t)gcount(r, 4, 24, SCHED_MAX_REPLICAS);
     if (CAIRN_GROW(x->allocs, x->allocs_cap, a.nreplicas) < 0)
         return errcode(err, SCHED_ENOMEM, "out of memory loading a snapshot");
@@ -411,7 +430,10 @@ static int load_attempt(rd_t *r, sched_t *s, scratch_t *x, uint64_t id, sched_at
     const sched_job_t *j = job_at(s, a.job);
     if (r->bad)
         goto out;
-    if (!j || a.task >= j->ntasks || a.nreplicas == 0 || a.end > SCHED_END_START_FAILED ||
+    if (!j || a.task >= j->ntasks || a.nreplicas == 0 || a.end > SCHED_END_PREEMPTED ||
+        a.preempt_why > SCHED_PREEMPT_FAIR_SHARE ||
+        (a.preempt_why && (a.by_job == 0 || a.by_acct >= s->naccts)) ||
+        (a.end == SCHED_END_PREEMPTED && !a.preempt_why) ||
         (a.running && a.end != SCHED_END_NONE) || (a.queued && (!a.running || !a.after)) ||
         a.prev >= id || a.after >= UINT64_MAX / 2 || a.next >= UINT64_MAX / 2) {
         rc = errcode(err, SCHED_EINVAL, "snapshot: attempt %llu does not hold together",
@@ -612,6 +634,50 @@ static void load_ended(rd_t *r, sched_t *s)
         s->ended[s->nended++] = g64(r);
 }
 
+/* The preemptions in progress (3): each of a task that is there and
+ * ready, its victims attempts given already, its nodes nodes, both
+ * ascending; one per task. */
+static void load_holds(rd_t *r, sched_t *s)
+{
+    size_t n = gcount(r, 8, 28, UINT32_MAX);
+    if (CAIRN_GROW(s->holds, s->holds_cap, n) < 0) {
+        fail(r, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n && !r->bad; i++) {
+        preempt_hold_t h = {.job = g32(r), .task = g32(r), .grace_end_ms = gi64(r)};
+        h.nvictims = (uint32_t)gcount(r, 4, 8, SCHED_MAX_VICTIMS);
+        h.victims = malloc((h.nvictims ? h.nvictims : 1) * sizeof(uint64_t));
+        bool ok = h.victims != NULL;
+        for (uint32_t k = 0; ok && k < h.nvictims; k++) {
+            h.victims[k] = g64(r);
+            ok = h.victims[k] < win_next_id(&s->attempts) &&
+                 (k == 0 || h.victims[k] > h.victims[k - 1]);
+        }
+        if (ok && !r->bad) {
+            h.nnodes = (uint32_t)gcount(r, 4, 4, s->nnodes);
+            h.nodes = malloc((h.nnodes ? h.nnodes : 1) * sizeof(uint32_t));
+            ok = h.nodes != NULL;
+            for (uint32_t k = 0; ok && k < h.nnodes; k++) {
+                h.nodes[k] = g32(r);
+                ok = h.nodes[k] < s->nnodes && (k == 0 || h.nodes[k] > h.nodes[k - 1]);
+            }
+        }
+        const sched_job_t *j = job_at(s, h.job);
+        const sched_task_t *t = j && h.task < j->ntasks ? &j->tasks[h.task] : NULL;
+        task_ref_t tr = {.job = h.job, .task = h.task};
+        if (r->bad || !ok || h.nvictims == 0 || h.nnodes == 0 || !t ||
+            (t->state != SCHED_TASK_READY && t->state != SCHED_TASK_RETRYING) ||
+            preempt_hold_of(s, tr)) {
+            free(h.victims);
+            free(h.nodes);
+            fail(r, h.victims ? "a preemption names what is not there" : "out of memory");
+            return;
+        }
+        s->holds[s->nholds++] = h;
+    }
+}
+
 /* What the attempts and tasks say of each other holds, and the attempts
  * that hold resources take them (the free resources are derived). */
 static int cross_check(sched_t *s, cairn_error_t *err)
@@ -691,6 +757,8 @@ static int load_all(rd_t *r, sched_t *s, cairn_error_t *err)
     load_running(r, s);
     load_retry(r, s);
     load_ended(r, s);
+    if (r->version >= 3)
+        load_holds(r, s);
     s->retired_jobs = g32(r);
     for (int i = 0; i < 8; i++)
         s->retired_tasks[i] = g64(r);
@@ -699,8 +767,10 @@ static int load_all(rd_t *r, sched_t *s, cairn_error_t *err)
         fail(r, "bytes follow its end");
     if (!r->bad)
         rc = cross_check(s, err);
-    if (rc == 0 && !r->bad)
+    if (rc == 0 && !r->bad) {
         acct_rebuild(s);
+        preempt_candidates_rebuild(s);
+    }
 out:
     scratch_fini(&x);
     return rc;
@@ -714,8 +784,8 @@ int sched_snapshot_load(const uint8_t *p, size_t len, const sched_config_t *cfg,
     if (v == 0)
         return errcode(err, SCHED_EINVAL, "not a snapshot (no CAIRNSNP header)");
     if (v < 1 || v > SCHED_SNAPSHOT_VERSION)
-        return errcode(err, SCHED_EINVAL, "snapshot format version %u, this build reads 1 to %u",
-                       v, SCHED_SNAPSHOT_VERSION);
+        return errcode(err, SCHED_EINVAL, "snapshot format version %u, this build reads 1 to %u", v,
+                       SCHED_SNAPSHOT_VERSION);
     sched_t *s = sched_create(cfg);
     if (!s)
         return errcode(err, SCHED_ENOMEM, "out of memory loading a snapshot");

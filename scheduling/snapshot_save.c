@@ -11,7 +11,8 @@
  *   attempts: the window; each attempt with its allocations
  *   queues:   each class's ready levels (FIFO from its head, then heap,
  *             as they are), the active classes, the running heap, the
- *             retry heap, the ended list
+ *             retry heap, the ended list, the preemptions in progress
+ *             (3: with each task's and attempt's preemption fields)
  *   counters: retired jobs and tasks, the last pass's time
  * Free resources are not written: the attempts that hold them say it. */
 #include <string.h>
@@ -171,6 +172,12 @@ static void save_task(cairn_buf_t *b, const sched_task_t *t)
     u8(b, t->state);
     u8(b, (uint32_t)t->queued | (uint32_t)t->cancel_requested << 1 |
               (uint32_t)t->cancelled_upstream << 2);
+    /* 3: preemption */
+    u8(b, t->preemptible);
+    i64(b, t->grace_ms);
+    u16(b, t->max_preempt);
+    u16(b, t->preemptions);
+    u16(b, t->requeues);
 }
 
 static void save_job(cairn_buf_t *b, const sched_job_t *j)
@@ -207,6 +214,13 @@ static void save_attempt(cairn_buf_t *b, const sched_attempt_t *at)
     u32(b, at->left_cores);
     u8(b, at->gpu_spread);
     u8(b, at->cores_local);
+    /* 3: preemption */
+    u8(b, at->preempt_why);
+    u32(b, at->by_job);
+    u32(b, at->by_task);
+    u32(b, (uint32_t)at->by_prio);
+    u32(b, at->by_acct);
+    i64(b, at->grace_end_ms);
     u32(b, at->nreplicas);
     for (uint32_t i = 0; i < at->nreplicas; i++) {
         const sched_alloc_desc_t *a = &at->allocs[i];
@@ -265,6 +279,20 @@ static void save_queues(cairn_buf_t *b, const sched_t *s)
     u64(b, s->nended);
     for (size_t i = 0; i < s->nended; i++)
         u64(b, s->ended[i]);
+    /* 3: preemptions in progress */
+    u64(b, s->nholds);
+    for (size_t i = 0; i < s->nholds; i++) {
+        const preempt_hold_t *h = &s->holds[i];
+        u32(b, h->job);
+        u32(b, h->task);
+        i64(b, h->grace_end_ms);
+        u32(b, h->nvictims);
+        for (uint32_t k = 0; k < h->nvictims; k++)
+            u64(b, h->victims[k]);
+        u32(b, h->nnodes);
+        for (uint32_t k = 0; k < h->nnodes; k++)
+            u32(b, h->nodes[k]);
+    }
 }
 
 int sched_snapshot_save(const sched_t *s, uint8_t **out, size_t *len, cairn_error_t *err)

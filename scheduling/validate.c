@@ -105,6 +105,19 @@ static void check_retry(const sched_task_spec_t *t, int64_t i, sched_problems_t 
                         r->exit_codes[k]);
 }
 
+/* The preemption fields: a grace of 0..1 day, at most
+ * SCHED_MAX_PREEMPTIONS preemptions (attempt numbers stay small). */
+static void check_preempt(const sched_task_spec_t *t, int64_t i, sched_problems_t *p)
+{
+    if (t->grace_ms < 0 || t->grace_ms > SCHED_MAX_GRACE_MS)
+        problem_add(p, at(i, SCHED_FIELD_TASK, 0),
+                    "task %s: checkpoint grace is out of range (0..1 day)", t->name);
+    if (t->max_preemptions > SCHED_MAX_PREEMPTIONS)
+        problem_add(p, at(i, SCHED_FIELD_TASK, 0),
+                    "task %s: max_preemptions %u is absurd (at most %u)", t->name,
+                    t->max_preemptions, SCHED_MAX_PREEMPTIONS);
+}
+
 static void check_resources(const sched_task_spec_t *t, int64_t i, sched_problems_t *p)
 {
     const char *n = t->name;
@@ -177,6 +190,7 @@ static void check_task_values(const sched_task_spec_t *t, int64_t i, sched_probl
         problem_add(p, at(i, SCHED_FIELD_TIME_LIMIT, 0),
                     "task %s: time limit is out of range (0..366 days)", n);
     check_retry(t, i, p);
+    check_preempt(t, i, p);
 }
 
 /* Report cycles through iterative DFS over "needs" edges. deps[i] lists

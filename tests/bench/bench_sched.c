@@ -3,12 +3,18 @@
  * nodes with a queue of mixed task shapes (CPU-only, 1, 2, 4, 8 GPUs).
  *
  * Usage: bench_sched [--nodes N[,N...]] [--queued Q[,Q...]] [--decisions D]
- *                    [--prefetch N] [--accounts A] [--job-tasks T]
+ *                    [--prefetch N] [--accounts A] [--job-tasks T] [--preemptible PCT]
  *
  * --accounts A: each row is run twice, without accounts and with A accounts
  * in a 3-level tree (shares 1-4, GPU limits on the top level that bind now
  * and then), jobs charged to the leaves in turn, so the two decisions/s
  * figures compare. --job-tasks: tasks per submitted job (default 1000).
+ * --preemptible PCT: each row is run twice, without and with PCT% of the
+ * tasks preemptible (grace 500 ms): passes preempt them for the tasks of
+ * higher priority that find no room, the bench's "workers" end each victim
+ * at the first round after its grace, and the row prints the preemptions,
+ * the time per pass beside the plain run's, and the preemptors' start
+ * latency after their victims' grace (simulated ms, mean).
  *
  * For each (nodes, queued) pair the queue is kept at Q tasks: a pass places
  * what fits (timed), then every running attempt finishes and new tasks are
@@ -25,6 +31,7 @@
 #define JOB_TASKS 1000
 
 static uint32_t g_job_tasks = JOB_TASKS;
+static uint32_t g_pre;      /* preemptible % of the current run, 0: none */
 static uint32_t g_accounts; /* accounts of the current run, 0: none */
 static uint32_t *g_leaves, g_nleaves;
 static char g_acct_names[1024][16];
@@ -104,6 +111,10 @@ static void submit(sched_t *s, uint32_t count, int64_t now)
                 .req = {.cpus = sh->cpus, .gpus = sh->gpus, .memory_bytes = sh->mem},
                 .time_limit_ms = 3600000,
                 .priority = (int32_t)((next_job_seq + i) % 3)};
+            if (g_pre && (next_job_seq * 31u + i * 7u) % 100 < g_pre) {
+                tasks[i].preemptible = true;
+                tasks[i].grace_ms = 500;
+            }
             string_bytes += strlen(names[i]) + 1 + strlen("train") + 1 + strlen(argv[0]) + 1;
         }
         char jname[32];
@@ -124,19 +135,91 @@ static void submit(sched_t *s, uint32_t count, int64_t now)
     free(names);
 }
 
+/* A preemptor waiting for its victims, and when the last of them ended
+ * (0: not yet). */
+typedef struct waiter {
+    uint32_t job, task;
+    int64_t grace_end, victims_end;
+} waiter_t;
+
 typedef struct placed_log {
-    uint64_t *ids;
+    uint64_t *ids; /* attempts holding resources */
     size_t n, cap;
+    uint64_t *stopping; /* victims of preemptions, to end at their grace */
+    int64_t *stop_at;
+    size_t nstop, stop_cap;
+    waiter_t *wait;
+    size_t nwait, wait_cap;
+    uint64_t preempts, started;
+    int64_t latency_ms; /* sum over started preemptors */
 } placed_log_t;
+
+static void push_u64(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 1024;
+        *v = realloc(*v, *cap * sizeof(uint64_t));
+    }
+    (*v)[(*n)++] = x;
+}
 
 static void on_place(const sched_event_t *ev, void *arg)
 {
     placed_log_t *l = arg;
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 1024;
-        l->ids = realloc(l->ids, l->cap * sizeof(uint64_t));
+    if (ev->type == SCHED_EV_PREEMPT) {
+        l->preempts++;
+        for (uint32_t i = 0; i < ev->u.preempt.nvictims; i++) {
+            size_t n = l->nstop, cap = l->stop_cap;
+            push_u64(&l->stopping, &l->nstop, &l->stop_cap, ev->u.preempt.victims[i]);
+            if (l->stop_cap != cap)
+                l->stop_at = realloc(l->stop_at, l->stop_cap * sizeof(int64_t));
+            l->stop_at[n] = ev->u.preempt.grace_end_ms;
+        }
+        if (l->nwait == l->wait_cap) {
+            l->wait_cap = l->wait_cap ? l->wait_cap * 2 : 64;
+            l->wait = realloc(l->wait, l->wait_cap * sizeof(waiter_t));
+        }
+        l->wait[l->nwait++] = (waiter_t){.job = ev->u.preempt.job,
+                                         .task = ev->u.preempt.task,
+                                         .grace_end = ev->u.preempt.grace_end_ms};
+        return;
     }
-    l->ids[l->n++] = ev->u.place.attempt;
+    push_u64(&l->ids, &l->n, &l->cap, ev->u.place.attempt);
+    for (size_t i = 0; i < l->nwait; i++)
+        if (l->wait[i].job == ev->u.place.job && l->wait[i].task == ev->u.place.task) {
+            if (l->wait[i].victims_end) { /* else placed elsewhere before they ended */
+                l->latency_ms += ev->time_ms - l->wait[i].victims_end;
+                l->started++;
+            }
+            l->wait[i] = l->wait[--l->nwait];
+            break;
+        }
+}
+
+/* The bench's workers: victims whose grace is over end preempted (at t). */
+static void end_victims(sched_t *s, placed_log_t *l, int64_t t)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < l->nstop; i++) {
+        if (l->stop_at[i] > t) {
+            l->stopping[keep] = l->stopping[i];
+            l->stop_at[keep++] = l->stop_at[i];
+            continue;
+        }
+        sched_event_t ev = {.type = SCHED_EV_FINISH, .time_ms = t};
+        ev.u.finish.attempt = l->stopping[i];
+        ev.u.finish.end = SCHED_END_PREEMPTED;
+        sched_apply(s, &ev, NULL); /* ESTALE if it ended on its own first */
+        for (size_t k = 0; k < l->n; k++)
+            if (l->ids[k] == l->stopping[i]) {
+                l->ids[k] = l->ids[--l->n];
+                break;
+            }
+    }
+    l->nstop = keep;
+    for (size_t i = 0; i < l->nwait; i++)
+        if (!l->wait[i].victims_end && l->wait[i].grace_end <= t)
+            l->wait[i].victims_end = t;
 }
 
 /* n accounts (at most 1024) in 3 levels: a quarter-root of them at the
@@ -190,6 +273,7 @@ static uint64_t rnd(void)
  * (timed), and the queue is refilled to its size. */
 static uint32_t g_prefetch; /* --prefetch: lines of that many (sched_config_t) */
 static uint32_t g_compare;  /* --accounts: each row without and with that many */
+static uint32_t g_pre_pct;  /* --preemptible: each row without and with that % */
 
 static void run(uint32_t nodes, uint32_t queued, uint64_t target)
 {
@@ -197,7 +281,7 @@ static void run(uint32_t nodes, uint32_t queued, uint64_t target)
     sched_t *s = sched_create(&cfg);
     add_nodes(s, nodes);
     g_nleaves = 0;
-    if (g_compare) { /* both runs of a pair see the same finishes */
+    if (g_compare || g_pre_pct) { /* both runs of a pair see the same finishes */
         rng_state = 88172645463325252ull;
         next_job_seq = 0;
     }
@@ -230,12 +314,13 @@ static void run(uint32_t nodes, uint32_t queued, uint64_t target)
         size_t k = run_ids.n / 20 + 1;
         if (k > queued / 2)
             k = queued / 2;
+        end_victims(s, &run_ids, t); /* untimed: the workers' part */
         double a = now_s();
         for (size_t i = 0; i < k && run_ids.n; i++) {
             size_t pick = (size_t)(rnd() % run_ids.n);
             sched_event_t ev = {.type = SCHED_EV_FINISH, .time_ms = t};
             ev.u.finish.attempt = run_ids.ids[pick];
-            ev.u.finish.end = SCHED_END_EXIT;
+            ev.u.finish.end = SCHED_END_EXIT; /* a victim may end on its own in its grace */
             sched_apply(s, &ev, NULL);
             run_ids.ids[pick] = run_ids.ids[--run_ids.n];
             finishes++;
@@ -257,10 +342,80 @@ static void run(uint32_t nodes, uint32_t queued, uint64_t target)
            finishes / finish_time, bytes_per_task);
     if (g_compare)
         printf(" %8u", g_accounts);
+    if (g_pre_pct)
+        printf(" %5u%% %12.1f %9llu %12.0f", g_pre, place_time / passes * 1e6,
+               (unsigned long long)run_ids.preempts,
+               run_ids.started ? (double)run_ids.latency_ms / run_ids.started : 0.0);
     printf("\n");
     fflush(stdout);
     free(run_ids.ids);
+    free(run_ids.stopping);
+    free(run_ids.stop_at);
+    free(run_ids.wait);
     sched_destroy(s);
+}
+
+/* The worst pass for preemption: every node full of 4-core attempts of
+ * priority 0 (preemptible or not), and SCHED_PREEMPT_SEARCHES_PER_PASS
+ * blocked classes of priority 5, each needing a few of them stopped. One
+ * pass is timed (a fresh state each of reps times); returns its mean us
+ * and sets *decisions to its preemptions. */
+static void count_preempts(const sched_event_t *ev, void *arg)
+{
+    *(uint64_t *)arg += ev->type == SCHED_EV_PREEMPT;
+}
+
+static double worst_pass(uint32_t nodes, bool preemptible, uint64_t *decisions)
+{
+    static const char *const argv[] = {"/bin/true"};
+    const int reps = 5;
+    double sum = 0;
+    *decisions = 0;
+    for (int rep = 0; rep < reps; rep++) {
+        sched_t *s = sched_create(NULL);
+        add_nodes(s, nodes);
+        uint32_t nfill = nodes * 16;
+        sched_task_spec_t *t = calloc(nfill, sizeof(*t));
+        char(*names)[24] = malloc(nfill * sizeof(*names));
+        for (uint32_t i = 0; i < nfill; i++) {
+            snprintf(names[i], sizeof(names[i]), "fill%u", i);
+            t[i] = (sched_task_spec_t){.name = names[i],
+                                       .kind = "train",
+                                       .argc = 1,
+                                       .argv = argv,
+                                       .req = {.cpus = 4, .memory_bytes = 4 * GiB},
+                                       .preemptible = preemptible,
+                                       .grace_ms = 500};
+        }
+        sched_event_t ev = {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 0};
+        ev.u.submit = (sched_job_spec_t){.name = "fill", .seed = 1, .ntasks = nfill, .tasks = t};
+        if (sched_apply(s, &ev, NULL) < 0 || sched_place(s, 0, NULL, NULL) != (int)nfill)
+            exit(1);
+        sched_task_spec_t hi[SCHED_PREEMPT_SEARCHES_PER_PASS];
+        for (uint32_t i = 0; i < SCHED_PREEMPT_SEARCHES_PER_PASS; i++) {
+            snprintf(names[i], sizeof(names[i]), "hi%u", i);
+            hi[i] = (sched_task_spec_t){.name = names[i],
+                                        .kind = "eval",
+                                        .argc = 1,
+                                        .argv = argv,
+                                        .req = {.cpus = 5 + i, .memory_bytes = GiB},
+                                        .priority = 5};
+        }
+        ev.time_ms = 1;
+        ev.u.submit = (sched_job_spec_t){
+            .name = "hi", .seed = 2, .ntasks = SCHED_PREEMPT_SEARCHES_PER_PASS, .tasks = hi};
+        if (sched_apply(s, &ev, NULL) < 0)
+            exit(1);
+        double a = now_s();
+        if (sched_place(s, 1, count_preempts, decisions) < 0)
+            exit(1);
+        sum += now_s() - a;
+        sched_destroy(s);
+        free(t);
+        free(names);
+    }
+    *decisions /= (uint64_t)reps;
+    return sum / reps * 1e6;
 }
 
 static int parse_list(const char *arg, uint32_t *out, int max)
@@ -291,24 +446,37 @@ int main(int argc, char **argv)
             g_compare = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--job-tasks") && i + 1 < argc)
             g_job_tasks = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--preemptible") && i + 1 < argc)
+            g_pre_pct = (uint32_t)strtoul(argv[++i], NULL, 10);
         else {
             fprintf(stderr, "usage: bench_sched [--nodes N,..] [--queued Q,..] [--decisions D] "
-                            "[--prefetch N] [--accounts A] [--job-tasks T]\n");
+                            "[--prefetch N] [--accounts A] [--job-tasks T] "
+                            "[--preemptible PCT]\n");
             return 2;
         }
     }
     printf("scheduling core: 2 NUMA x 32 cores, 8 GPUs (2 per switch) per node; shapes "
            "cpu/1/2/4/8 GPUs; prefetch %u\n",
            g_prefetch);
-    if (g_job_tasks == 0 || g_compare > 1024) {
-        fprintf(stderr, "bench_sched: --job-tasks at least 1, --accounts at most 1024\n");
+    if (g_job_tasks == 0 || g_compare > 1024 || g_pre_pct > 100) {
+        fprintf(stderr, "bench_sched: --job-tasks at least 1, --accounts at most 1024, "
+                        "--preemptible at most 100\n");
         return 2;
     }
+    if (g_compare && g_pre_pct) {
+        fprintf(stderr, "bench_sched: --accounts or --preemptible, one at a time\n");
+        return 2;
+    }
+    if (g_pre_pct)
+        printf("with preemptible: that %% of the tasks (grace 500 ms; priorities 0-2 in turn); "
+               "us/pass; preemptions; start after grace: simulated ms from the victims' end to "
+               "the preemptor's start (passes every 1000 ms)\n");
     if (g_compare)
         printf("jobs of %u tasks; with accounts: %u in 3 levels, charged to the leaves in turn\n",
                g_job_tasks, g_compare);
-    printf("%8s %9s %9s %10s %7s %14s %12s %14s%s\n", "nodes", "queued", "running", "decisions",
-           "passes", "decisions/s", "finishes/s", "bytes/queued", g_compare ? " accounts" : "");
+    printf("%8s %9s %9s %10s %7s %14s %12s %14s%s%s\n", "nodes", "queued", "running", "decisions",
+           "passes", "decisions/s", "finishes/s", "bytes/queued", g_compare ? " accounts" : "",
+           g_pre_pct ? " preempt      us/pass  preempts  start_after" : "");
     for (int i = 0; i < nn; i++)
         for (int k = 0; k < nq; k++) {
             g_accounts = 0;
@@ -317,7 +485,23 @@ int main(int argc, char **argv)
                 g_accounts = g_compare;
                 run(nodes[i], queued[k], target);
             }
+            if (g_pre_pct) {
+                g_pre = g_pre_pct;
+                run(nodes[i], queued[k], target);
+                g_pre = 0;
+            }
         }
+    if (g_pre_pct) {
+        printf("worst pass: nodes full of 4-core attempts, %d blocked classes of a higher "
+               "priority\n%8s %16s %16s %10s\n",
+               SCHED_PREEMPT_SEARCHES_PER_PASS, "nodes", "us (none prmpt)", "us (all prmpt)",
+               "preempts");
+        for (int i = 0; i < nn; i++) {
+            uint64_t d0, d1;
+            double t0 = worst_pass(nodes[i], false, &d0), t1 = worst_pass(nodes[i], true, &d1);
+            printf("%8u %16.1f %16.1f %10llu\n", nodes[i], t0, t1, (unsigned long long)d1);
+        }
+    }
     free(g_leaves);
     return 0;
 }

@@ -27,8 +27,8 @@ typedef struct fx_node {
 /* A node: nnuma domains of cores_per_numa cores each; ngpus GPUs split
  * evenly across domains, gpus_per_group per PCIe switch. */
 static inline void fx_node_init(fx_node_t *n, const char *name, int nnuma, int cores_per_numa,
-                                int ngpus, int gpus_per_group, const char *model,
-                                uint64_t gpu_mem, uint64_t mem_per_numa)
+                                int ngpus, int gpus_per_group, const char *model, uint64_t gpu_mem,
+                                uint64_t mem_per_numa)
 {
     memset(n, 0, sizeof(*n));
     snprintf(n->name, sizeof(n->name), "%s", name);
@@ -98,6 +98,11 @@ static inline void fx_journal_add(fx_journal_t *j, const sched_event_t *ev)
         }
         c.u.place.allocs = a;
     }
+    if (ev->type == SCHED_EV_PREEMPT) {
+        uint64_t *v = malloc((ev->u.preempt.nvictims + 1) * sizeof(uint64_t));
+        memcpy(v, ev->u.preempt.victims, ev->u.preempt.nvictims * sizeof(uint64_t));
+        c.u.preempt.victims = v;
+    }
     /* node and job specs are owned by the test and outlive the journal */
     j->ev[j->n++] = c;
 }
@@ -109,7 +114,8 @@ static inline void fx_journal_fini(fx_journal_t *j)
             for (uint32_t k = 0; k < j->ev[i].u.place.nreplicas; k++)
                 free((void *)j->ev[i].u.place.allocs[k].cores);
             free((void *)j->ev[i].u.place.allocs);
-        }
+        } else if (j->ev[i].type == SCHED_EV_PREEMPT)
+            free((void *)j->ev[i].u.preempt.victims);
     free(j->ev);
     memset(j, 0, sizeof(*j));
 }
@@ -164,8 +170,8 @@ static inline void fx_pass_cb(const sched_event_t *ev, void *arg)
 {
     fx_pass_t *p = arg;
     char *str = sched_place_str(p->s, ev);
-    p->len += (size_t)snprintf(p->buf + p->len, sizeof(p->buf) - p->len, "%s%s",
-                               p->len ? "\n" : "", str);
+    p->len +=
+        (size_t)snprintf(p->buf + p->len, sizeof(p->buf) - p->len, "%s%s", p->len ? "\n" : "", str);
     free(str);
     if (p->j)
         fx_journal_add(p->j, ev);

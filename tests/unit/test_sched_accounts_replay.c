@@ -6,7 +6,9 @@
  * ancestor) over a limit. At the end: the same seed gives the same
  * placements; the events without the placements, with a pass where the
  * run made one, place exactly as the run did (what --verify-journal
- * checks) and end in the same state. */
+ * checks) and end in the same state. Some tasks are preemptible, and
+ * some seeds preempt for fair share: the passes' preemptions are
+ * decided again by the replay's passes, exactly. */
 #include <criterion/criterion.h>
 
 #include "leak_check.h"
@@ -22,6 +24,7 @@ static const char *const names[NACCT] = {"ai", "vision", "nlp", "speech", "ops",
 
 typedef struct run {
     uint64_t rng;
+    uint64_t rng_pre; /* preemption's draws: the others' stream stays as it was */
     sched_config_t cfg;
     sched_t *s;
     fx_journal_t steps; /* events, and STEP_PASS markers */
@@ -40,6 +43,11 @@ typedef struct run {
 static uint32_t rnd(run_t *m, uint32_t n)
 {
     return (uint32_t)(fx_rand(&m->rng) % n);
+}
+
+static uint32_t rnd_pre(run_t *m, uint32_t n)
+{
+    return (uint32_t)(fx_rand(&m->rng_pre) % n);
 }
 
 static void account_event(run_t *m)
@@ -76,6 +84,11 @@ static void submit(run_t *m)
         *t = fx_task(m->tnames[j][i], 1 + rnd(m, 3), rnd(m, 2) ? 1 + rnd(m, 2) : 0);
         t->priority = (int32_t)rnd(m, 2);
         t->replicas = rnd(m, 8) == 0 ? 2 : 1;
+        if (rnd_pre(m, 3) == 0) {
+            t->preemptible = true;
+            t->grace_ms = rnd_pre(m, 100);
+            t->max_preemptions = rnd_pre(m, 3);
+        }
     }
     m->jobs[j] = (sched_job_spec_t){.name = "job",
                                     .seed = fx_rand(&m->rng),
@@ -179,10 +192,12 @@ static run_t *run_make(uint64_t seed, int steps)
 {
     run_t *m = calloc(1, sizeof(*m));
     m->rng = seed * 0x9e3779b97f4a7c15ull + 3;
+    m->rng_pre = seed * 0xd1b54a32d192ed03ull + 5;
     m->cfg = (sched_config_t){.max_reservations = 1,
                               .prefetch = (uint32_t)(seed % 2),
                               .fs_gpu_weight = 1 + (uint32_t)(seed % 32),
-                              .fs_half_life_ms = 200 + (int64_t)(seed % 5) * 300};
+                              .fs_half_life_ms = 200 + (int64_t)(seed % 5) * 300,
+                              .preempt_for_fair_share = seed % 3 != 0};
     m->s = sched_create(&m->cfg);
     m->nnodes = 2 + (int)rnd(m, MAX_NODES - 1);
     for (int i = 0; i < m->nnodes; i++) {
@@ -200,10 +215,22 @@ static run_t *run_make(uint64_t seed, int steps)
         m->now += 1 + rnd(m, 60);
         uint64_t ids[256];
         size_t n = alive(m, ids, 256);
+        /* preempted attempts are killed at the end of their grace */
+        for (size_t k = 0; k < n; k++) {
+            sched_attempt_info_t ai;
+            cr_assert_eq(sched_attempt_get(m->s, ids[k], &ai), 0);
+            if (ai.preempted && ai.grace_end_ms <= m->now)
+                cr_assert_eq(fx_finish(m->s, &m->steps, ids[k], SCHED_END_PREEMPTED, 0, m->now), 0);
+        }
+        n = alive(m, ids, 256);
         uint32_t act = rnd(m, 100);
         if (act < 50 && n) {
-            cr_assert_eq(
-                fx_finish(m->s, &m->steps, ids[rnd(m, (uint32_t)n)], SCHED_END_EXIT, 0, m->now), 0);
+            uint64_t id = ids[rnd(m, (uint32_t)n)];
+            sched_attempt_info_t ai;
+            cr_assert_eq(sched_attempt_get(m->s, id, &ai), 0);
+            cr_assert_eq(fx_finish(m->s, &m->steps, id,
+                                   ai.preempted ? SCHED_END_PREEMPTED : SCHED_END_EXIT, 0, m->now),
+                         0);
         } else if (act < 60 && n) {
             sched_event_t ev = {.type = SCHED_EV_START, .time_ms = m->now};
             ev.u.start.attempt = ids[rnd(m, (uint32_t)n)];
@@ -231,6 +258,7 @@ static void run_free(run_t *m)
 LEAK_TEST(accounts_replay, determinism_limits_and_replay)
 {
     size_t sets = 0, deletes = 0, limited = 0, reordered = 0, placements = 0;
+    size_t by_prio = 0, by_share = 0;
     for (uint64_t seed = 1; seed <= 24; seed++) {
         run_t *a = run_make(seed, 250), *b = run_make(seed, 250);
         cr_assert_eq(a->npasses, b->npasses);
@@ -238,6 +266,11 @@ LEAK_TEST(accounts_replay, determinism_limits_and_replay)
             cr_assert_str_eq(a->passes[i], b->passes[i], "seed %llu pass %zu",
                              (unsigned long long)seed, i);
             placements += *a->passes[i] != '\0';
+        }
+        sched_attempt_info_t ai;
+        for (uint64_t id = 1; sched_attempt_get(a->s, id, &ai) == 0; id++) {
+            by_prio += ai.preempt_why == SCHED_PREEMPT_PRIORITY;
+            by_share += ai.preempt_why == SCHED_PREEMPT_FAIR_SHARE;
         }
         char *da = sched_dump(a->s);
         /* the events, with a pass where the run made one (the placements
@@ -280,4 +313,7 @@ LEAK_TEST(accounts_replay, determinism_limits_and_replay)
     cr_expect_gt(deletes, 40);
     cr_expect_gt(limited, 500);
     cr_expect_gt(reordered, 500);
+    cr_log_info("attempts preempted: %zu for priority, %zu for fair share", by_prio, by_share);
+    cr_expect_gt(by_prio, 30);
+    cr_expect_gt(by_share, 10);
 }

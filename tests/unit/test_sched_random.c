@@ -2,7 +2,9 @@
  * every step: no core or GPU allocated twice, accounting conserved, gangs
  * all-or-nothing on distinct nodes. At the end: the same seed gives the same
  * placements and state, replaying the journal gives the same state, and
- * every node is whole again once everything ended. */
+ * every node is whole again once everything ended. Some tasks are
+ * preemptible: passes preempt them (SCHED_EV_PREEMPT in the journal), and
+ * they end preempted, early or at their grace's end. */
 #include <criterion/criterion.h>
 
 #include "leak_check.h"
@@ -14,6 +16,7 @@
 
 typedef struct sim {
     uint64_t rng;
+    uint64_t rng_pre; /* preemption's draws: the others' stream stays as it was */
     sched_t *s;
     fx_journal_t journal;
     fx_node_t nodes[MAX_NODES];
@@ -32,6 +35,11 @@ typedef struct sim {
 static uint32_t rnd(sim_t *m, uint32_t n)
 {
     return (uint32_t)(fx_rand(&m->rng) % n);
+}
+
+static uint32_t rnd_pre(sim_t *m, uint32_t n)
+{
+    return (uint32_t)(fx_rand(&m->rng_pre) % n);
 }
 
 static void sim_log_cb(const sched_event_t *ev, void *arg)
@@ -94,6 +102,11 @@ static void sim_submit(sim_t *m)
                                           .backoff_ms = rnd(m, 50),
                                           .factor_milli = 2000,
                                           .on = rnd(m, 2) ? 0 : SCHED_RETRY_ANY_EXIT};
+        if (rnd_pre(m, 4) == 0) { /* preemptible: some with a grace, some with a cap */
+            t->preemptible = true;
+            t->grace_ms = rnd_pre(m, 3) ? rnd_pre(m, 200) : 0;
+            t->max_preemptions = rnd_pre(m, 4);
+        }
         uint32_t nd = i ? rnd(m, 3) : 0;
         for (uint32_t k = 0; k < nd; k++)
             m->needs[j][i][k] = m->names[j][rnd(m, i)];
@@ -185,11 +198,27 @@ static void node_back(sim_t *m, int i)
     m->down[i] = SCHED_NODE_UP;
 }
 
+/* Preempted attempts whose grace is over are killed (the worker reports
+ * their end then); ids: the running ones, n of them. */
+static void sim_graces(sim_t *m, const uint64_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sched_attempt_info_t a;
+        cr_assert_eq(sched_attempt_get(m->s, ids[i], &a), 0);
+        const sched_task_spec_t *ts = &m->jobs[a.job - 1].tasks[a.task];
+        cr_assert(!a.preempted || ts->preemptible, "a task that is not preemptible preempted");
+        if (a.preempted && a.grace_end_ms <= m->now)
+            cr_assert_eq(fx_finish(m->s, &m->journal, ids[i], SCHED_END_PREEMPTED, 0, m->now), 0);
+    }
+}
+
 static void sim_step(sim_t *m)
 {
     m->now += 1 + rnd(m, 40);
     uint64_t ids[4096];
     size_t n = running(m, ids, 4096);
+    sim_graces(m, ids, n);
+    n = running(m, ids, 4096);
     uint32_t act = rnd(m, 100);
     sched_event_t ev = {.time_ms = m->now};
     if (act < 55 && n) {
@@ -197,6 +226,10 @@ static void sim_step(sim_t *m)
         static const sched_end_t ends[] = {SCHED_END_EXIT, SCHED_END_EXIT,   SCHED_END_EXIT,
                                            SCHED_END_EXIT, SCHED_END_SIGNAL, SCHED_END_TIMEOUT};
         sched_end_t e = ends[rnd(m, 6)];
+        sched_attempt_info_t ai;
+        cr_assert_eq(sched_attempt_get(m->s, id, &ai), 0);
+        if (ai.preempted && rnd_pre(m, 3))
+            e = SCHED_END_PREEMPTED; /* it checkpointed and stopped early */
         int code = e == SCHED_END_EXIT ? (rnd(m, 4) == 0 ? 1 : 0) : 9;
         cr_assert_eq(fx_finish(m->s, &m->journal, id, e, code, m->now), 0);
     } else if (act < 65 && n) {
@@ -238,13 +271,16 @@ static sched_config_t sim_config(uint64_t seed)
     return (sched_config_t){.max_reservations = 1,
                             .prefetch = p,
                             .prefetch_max = grow ? 3 + (uint32_t)(seed % 4) : 0,
-                            .prefetch_window_ms = grow ? 400 : 0};
+                            .prefetch_window_ms = grow ? 400 : 0,
+                            .preempt_for_fair_share = seed % 2,
+                            .max_preemptions_per_task = (uint32_t)(seed % 5)};
 }
 
 static sim_t *sim_run(uint64_t seed, int steps)
 {
     sim_t *m = calloc(1, sizeof(*m));
     m->rng = seed * 0x9e3779b97f4a7c15ull + 1;
+    m->rng_pre = seed * 0xd1b54a32d192ed03ull + 7;
     sched_config_t cfg = sim_config(seed);
     m->s = sched_create(&cfg);
     sim_nodes(m);
@@ -264,9 +300,14 @@ static void sim_drain(sim_t *m)
     for (int round = 0; round < 10000; round++) {
         uint64_t ids[4096];
         size_t n = running(m, ids, 4096);
-        m->now += 5000; /* past any backoff */
-        for (size_t i = 0; i < n; i++)
-            cr_assert_eq(fx_finish(m->s, &m->journal, ids[i], SCHED_END_EXIT, 0, m->now), 0);
+        m->now += 5000; /* past any backoff and grace */
+        for (size_t i = 0; i < n; i++) {
+            sched_attempt_info_t ai;
+            cr_assert_eq(sched_attempt_get(m->s, ids[i], &ai), 0);
+            cr_assert_eq(fx_finish(m->s, &m->journal, ids[i],
+                                   ai.preempted ? SCHED_END_PREEMPTED : SCHED_END_EXIT, 0, m->now),
+                         0);
+        }
         int placed = sched_place(m->s, m->now, sim_log_cb, m);
         cr_assert_geq(placed, 0);
         check_invariants(m);
@@ -293,6 +334,7 @@ static size_t count_lines(const char *s)
 LEAK_TEST(random, invariants_determinism_and_replay)
 {
     size_t placements = 0, gangs = 0, retried = 0, lost = 0, queued = 0, waiting_gangs = 0;
+    size_t preempts = 0, preempted = 0;
     for (uint64_t seed = 1; seed <= 40; seed++) {
         sim_t *a = sim_run(seed, 300);
         placements += count_lines(a->log);
@@ -300,10 +342,13 @@ LEAK_TEST(random, invariants_determinism_and_replay)
             gangs++;
         for (const char *p = a->log; (p = strstr(p, " after a")); p++)
             queued++;
+        for (const char *p = a->log; (p = strstr(p, " preempts ")); p++)
+            preempts++;
         sched_attempt_info_t ai;
         for (uint64_t id = 1; sched_attempt_get(a->s, id, &ai) == 0; id++) {
             retried += ai.number > 1;
             lost += ai.end == SCHED_END_NODE_LOST;
+            preempted += ai.end == SCHED_END_PREEMPTED;
         }
         sim_t *b = sim_run(seed, 300);
         cr_assert_str_eq(a->log, b->log, "seed %llu: placements differ", (unsigned long long)seed);
@@ -375,6 +420,9 @@ LEAK_TEST(random, invariants_determinism_and_replay)
     cr_expect_gt(retried, 50, "retried attempts %zu", retried);
     cr_expect_gt(lost, 20, "node-lost attempts %zu", lost);
     cr_expect_gt(waiting_gangs, 0, "gangs waiting for one GPU model %zu", waiting_gangs);
-    cr_log_info("%zu placements, %zu gangs, %zu retries, %zu node-lost", placements, gangs, retried,
-                lost);
+    cr_expect_gt(preempts, 50, "preemptions %zu", preempts);
+    cr_expect_gt(preempted, 50, "preempted attempts %zu", preempted);
+    cr_log_info("%zu placements, %zu gangs, %zu retries, %zu node-lost, %zu preemptions, %zu "
+                "preempted attempts",
+                placements, gangs, retried, lost, preempts, preempted);
 }

@@ -626,3 +626,50 @@ LEAK_TEST(sched_sim, errors)
     cr_assert_lt(sched_sim_run(sim, &err), 0);
     sched_sim_destroy(sim);
 }
+
+/* Preemption in the simulation: two preemptible 1-core tasks of 100 s on
+ * a 2-core node; at 1 s a 2-core task of priority 10 (2 s) preempts both,
+ * which end at their grace's end (5 s later), when it starts; they run
+ * again after it, replaying the same outcome from the start. */
+LEAK_TEST(sim, preemption_ends_victims_at_their_grace)
+{
+    sched_sim_t *sim = sched_sim_create(NULL);
+    fx_node_t n;
+    fx_node_init(&n, "n1", 1, 2, 0, 0, NULL, 0, 64 * GiB);
+    cr_assert_eq(sched_sim_node_add(sim, &n.d, NULL), 0);
+    sched_task_spec_t low[2] = {fx_task("l0", 1, 0), fx_task("l1", 1, 0)};
+    for (int i = 0; i < 2; i++) {
+        low[i].preemptible = true;
+        low[i].grace_ms = 5000;
+    }
+    sched_task_spec_t high[1] = {fx_task("h", 2, 0)};
+    high[0].priority = 10;
+    sched_job_spec_t lj = {.name = "low", .seed = 1, .ntasks = 2, .tasks = low};
+    sched_job_spec_t hj = {.name = "high", .seed = 2, .ntasks = 1, .tasks = high};
+    sched_sim_outcome_t lo = {.hold_ms = 100000, .end = SCHED_END_EXIT};
+    sched_sim_outcome_t ho = {.hold_ms = 2000, .end = SCHED_END_EXIT};
+    const sched_sim_outcome_t *lout[2] = {&lo, &lo}, *hout[1] = {&ho};
+    uint32_t ln[2] = {1, 1}, hn[1] = {1};
+    cr_assert_eq(sched_sim_job_add(sim, 0, &lj, ln, lout, NULL), 0);
+    cr_assert_eq(sched_sim_job_add(sim, 1000, &hj, hn, hout, NULL), 0);
+    cairn_error_t err = {{0}};
+    cr_assert_eq(sched_sim_run(sim, &err), 0, "%s", err.text);
+    sched_sim_stats_t st;
+    sched_sim_stats(sim, &st);
+    cr_expect_eq(st.preemptions, 1);
+    size_t ns;
+    const sched_sim_span_t *sp = sched_sim_spans(sim, &ns);
+    cr_assert_eq(ns, 5, "two victims, the preemptor, the victims again");
+    char got[512] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < ns; i++)
+        len += (size_t)snprintf(got + len, sizeof(got) - len, "j%u t%u #%u %lld-%lld\n", sp[i].job,
+                                sp[i].task, sp[i].number, (long long)sp[i].alloc_ms,
+                                (long long)sp[i].end_ms);
+    cr_expect_str_eq(got, "j0 t0 #1 0-6000\n"
+                          "j0 t1 #1 0-6000\n"
+                          "j1 t0 #1 6000-8000\n"
+                          "j0 t0 #2 8000-108000\n"
+                          "j0 t1 #2 8000-108000\n");
+    sched_sim_destroy(sim);
+}

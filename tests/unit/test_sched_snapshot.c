@@ -1,7 +1,8 @@
 /* Snapshots of the core (snapshot.h): a state saved and loaded is the same
  * state. Seeded random runs (DAGs, gangs, GPUs of two models, retries with
  * backoff, prefetch lines, cancels, nodes lost, drained and returning,
- * retirements, accounts with limits, fair share and decaying usage) are
+ * retirements, accounts with limits, fair share and decaying usage,
+ * preemptible tasks preempted for priority or fair share) are
  * recorded as a list of steps (events, placement passes,
  * trims of the ended list). At many points k the steps before k are
  * replayed into a fresh state, which is saved and loaded; the loaded state
@@ -22,6 +23,7 @@
 
 typedef struct run {
     uint64_t rng;
+    uint64_t rng_pre; /* preemption's draws: the others' stream stays as it was */
     sched_config_t cfg;
     sched_t *s;
     fx_journal_t steps;
@@ -43,6 +45,11 @@ static const char *const acct_names[] = {"ai", "vision", "nlp", "ops", "x.y", "z
 static uint32_t rnd(run_t *m, uint32_t n)
 {
     return (uint32_t)(fx_rand(&m->rng) % n);
+}
+
+static uint32_t rnd_pre(run_t *m, uint32_t n)
+{
+    return (uint32_t)(fx_rand(&m->rng_pre) % n);
 }
 
 static void step(run_t *m, int type)
@@ -87,6 +94,11 @@ static void submit(run_t *m)
                                           .factor_milli = 2000,
                                           .jitter_pct = rnd(m, 2) * 20,
                                           .on = rnd(m, 2) ? 0 : SCHED_RETRY_ANY_EXIT};
+        if (rnd_pre(m, 3) == 0) {
+            t->preemptible = true;
+            t->grace_ms = rnd_pre(m, 80);
+            t->max_preemptions = rnd_pre(m, 3);
+        }
         uint32_t nd = i ? rnd(m, 3) : 0;
         for (uint32_t k = 0; k < nd && k < 2; k++)
             m->needs[j][i][k] = m->names[j][rnd(m, i)];
@@ -174,13 +186,22 @@ static void one_step(run_t *m)
     m->now += 1 + rnd(m, 30);
     uint64_t ids[512];
     size_t n = holding(m, ids, 512);
+    sched_attempt_info_t ai;
+    for (size_t k = 0; k < n; k++) /* preempted ones are killed at their grace's end */
+        if (sched_attempt_get(m->s, ids[k], &ai) == 0 && ai.preempted && ai.grace_end_ms <= m->now)
+            cr_assert_eq(fx_finish(m->s, &m->steps, ids[k], SCHED_END_PREEMPTED, 0, m->now), 0);
+    n = holding(m, ids, 512);
     uint32_t act = rnd(m, 100);
     sched_event_t ev = {.time_ms = m->now};
     if (act < 45 && n) {
         static const sched_end_t ends[] = {SCHED_END_EXIT, SCHED_END_EXIT, SCHED_END_EXIT,
                                            SCHED_END_SIGNAL, SCHED_END_TIMEOUT};
         sched_end_t e = ends[rnd(m, 5)];
-        cr_assert_eq(fx_finish(m->s, &m->steps, ids[rnd(m, (uint32_t)n)], e,
+        uint64_t id = ids[rnd(m, (uint32_t)n)];
+        cr_assert_eq(sched_attempt_get(m->s, id, &ai), 0);
+        if (ai.preempted && rnd_pre(m, 2))
+            e = SCHED_END_PREEMPTED;
+        cr_assert_eq(fx_finish(m->s, &m->steps, id, e,
                                e == SCHED_END_EXIT ? (int)(rnd(m, 3) == 0) : 9, m->now),
                      0);
     } else if (act < 58 && n) {
@@ -221,13 +242,15 @@ static run_t *run_make(uint64_t seed, int steps)
     static const char *const models[] = {"NVIDIA A100-SXM4-80GB", "NVIDIA H100 80GB HBM3"};
     run_t *m = calloc(1, sizeof(*m));
     m->rng = seed * 0x9e3779b97f4a7c15ull + 7;
+    m->rng_pre = seed * 0xd1b54a32d192ed03ull + 9;
     uint32_t p = (uint32_t)(seed % 3);
     m->cfg = (sched_config_t){.max_reservations = 1 + (uint32_t)(seed % 2),
                               .prefetch = p,
                               .prefetch_max = p ? 4 : 0,
                               .prefetch_window_ms = p ? 200 : 0,
                               .fs_gpu_weight = 1 + (uint32_t)(seed % 20),
-                              .fs_half_life_ms = 100 + (int64_t)(seed % 7) * 50};
+                              .fs_half_life_ms = 100 + (int64_t)(seed % 7) * 50,
+                              .preempt_for_fair_share = seed % 2 == 0};
     m->s = sched_create(&m->cfg);
     m->nnodes = 3 + (int)rnd(m, MAX_NODES - 2);
     for (int i = 0; i < m->nnodes; i++) {
@@ -306,7 +329,7 @@ static size_t count(const char *hay, const char *needle)
 LEAK_TEST(snapshot, load_equals_replay_at_every_point)
 {
     size_t points = 0, retired = 0, retrying = 0, queued = 0, lost = 0, drained = 0;
-    size_t charged = 0, used = 0, limited = 0;
+    size_t charged = 0, used = 0, limited = 0, preempted = 0, holds = 0;
     for (uint64_t seed = 1; seed <= 12; seed++) {
         run_t *m = run_make(seed, 160);
         char *final = sched_dump(m->s);
@@ -322,6 +345,8 @@ LEAK_TEST(snapshot, load_equals_replay_at_every_point)
             drained += count(da, " drained[");
             charged += count(da, " account "); /* jobs charged to an account */
             used += count(da, "\naccount ") - count(da, " usage 0 ");
+            preempted += count(da, " preempted_by=");
+            holds += count(da, "\nhold job");
             for (uint32_t j = sched_job_first(a); j && j <= sched_job_count(a); j++)
                 for (uint32_t t = 0; t < sched_job_ntasks(a, j); t++) {
                     char *why = sched_explain(a, j, t, m->now);
@@ -376,6 +401,9 @@ LEAK_TEST(snapshot, load_equals_replay_at_every_point)
     cr_expect_gt(charged, 500);
     cr_expect_gt(used, 500);
     cr_expect_gt(limited, 20);
+    cr_log_info("%zu preempted attempts, %zu preemptions in progress", preempted, holds);
+    cr_expect_gt(preempted, 100);
+    cr_expect_gt(holds, 5);
 }
 
 /* One snapshot of a run in the middle of things, for the tests below. */
@@ -450,4 +478,55 @@ LEAK_TEST(snapshot, changed_bytes_never_crash)
     cr_expect_gt(refused, 500);
     free(snap);
     run_free(m);
+}
+
+/* A snapshot of format 2 (before preemption), written by the core of
+ * commit 88541bb (tests/fixtures/README.md), loads to the state that core
+ * dumped, saves as format 3, and the state goes on. */
+static char *slurp(const char *name, size_t *len)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/../fixtures/%s", CAIRN_TOPO_DIR, name);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    char *buf = malloc(1 << 16);
+    *len = fread(buf, 1, (1 << 16) - 1, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+LEAK_TEST(snapshot, format_2_loads)
+{
+    size_t len, dlen;
+    char *snap = slurp("snapshot-v2.bin", &len), *want = slurp("snapshot-v2.dump", &dlen);
+    cr_assert_eq(sched_snapshot_version((uint8_t *)snap, len), 2);
+    sched_config_t cfg = {.max_reservations = 1, .prefetch = 1};
+    sched_t *s = NULL;
+    cairn_error_t err = {{0}};
+    cr_assert_eq(sched_snapshot_load((uint8_t *)snap, len, &cfg, &s, &err), 0, "%s", err.text);
+    char *d = sched_dump(s);
+    cr_assert_str_eq(d, want);
+    uint8_t *again;
+    size_t len2;
+    cr_assert_eq(sched_snapshot_save(s, &again, &len2, &err), 0);
+    cr_assert_eq(sched_snapshot_version(again, len2), SCHED_SNAPSHOT_VERSION);
+    sched_t *b = NULL;
+    cr_assert_eq(sched_snapshot_load(again, len2, &cfg, &b, &err), 0, "%s", err.text);
+    char *db = sched_dump(b);
+    cr_assert_str_eq(db, want);
+    /* it goes on: attempts end, the GPU task waiting on n1 is placed */
+    cr_assert_eq(fx_finish(b, NULL, 2, SCHED_END_EXIT, 0, 200), SCHED_ESTALE);
+    cr_assert_eq(fx_finish(b, NULL, 5, SCHED_END_EXIT, 0, 200), 0);
+    cr_assert_eq(fx_finish(b, NULL, 8, SCHED_END_EXIT, 0, 200), 0);
+    fx_pass_t *p = calloc(1, sizeof(*p));
+    cr_assert_geq(fx_place(b, NULL, 200, p), 1);
+    free(p);
+    free(db);
+    sched_destroy(b);
+    free(again);
+    free(d);
+    sched_destroy(s);
+    free(snap);
+    free(want);
 }
