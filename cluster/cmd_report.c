@@ -26,7 +26,10 @@ const char cmd_report_help[] =
     "    across nodes, cores or memory short where the GPUs were free, another model,\n"
     "    held back by a reservation or priority); GPUs that tasks waiting on their\n"
     "    account's limit could have used are counted apart, not as fragmentation;\n"
-    "  - why tasks waited, in task-hours (waiting on an account limit is a reason).\n"
+    "  - why tasks waited, in task-hours (waiting on an account limit is a reason);\n"
+    "  - GPU-hours lost, per account, to attempts preempted, timed out or with their\n"
+    "    node lost: from the newest checkpoint file written during the attempt to its\n"
+    "    end, or the whole attempt when it wrote none; and the preemptions per account.\n"
     "  --since/--until WHEN  a duration back from now (30m, 12h, 7d) or a UTC date\n"
     "                        (2026-11-26 or 2026-11-26T09:30:00)\n"
     "  --account A           only the attempts of jobs charged to account A (the\n"
@@ -35,7 +38,8 @@ const char cmd_report_help[] =
     "  --json                every figure as JSON (seconds)\n"
     "  --csv                 the --by table as CSV (hours)\n"
     "  --svg FILE            also write a chart: GPUs allocated and used over time per\n"
-    "                        model, the capacity, and the GPUs waiting tasks wanted\n"
+    "                        model, the capacity, the GPUs waiting tasks wanted, and\n"
+    "                        the GPUs whose work was lost (since their last checkpoint)\n"
     "Capacity counts each node only while it was there: from when it joined, not\n"
     "while it was down (lost) or after it was removed (the scheduler's node timeline).\n";
 

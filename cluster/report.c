@@ -37,7 +37,7 @@ static int64_t rec_end(const report_input_t *in, const Cairn__AccountingRecord *
 /* The element of *v (*n of them, size bytes each, starting with a key of
  * keylen bytes) whose key is key; else one appended, zeroed, with that key
  * (cut to keylen - 1 bytes). NULL when out of memory. */
-static void *find_or_add(void *v, size_t *n, size_t size, size_t keylen, const char *key)
+void *report_find_or_add(void *v, size_t *n, size_t size, size_t keylen, const char *key)
 {
     char **base = v;
     for (size_t i = 0; i < *n; i++)
@@ -56,7 +56,7 @@ static void *find_or_add(void *v, size_t *n, size_t size, size_t keylen, const c
 static report_util_t *util_find(report_util_t **v, size_t *n, const char *name)
 {
     size_t had = *n;
-    report_util_t *u = find_or_add(v, n, sizeof(**v), sizeof((*v)->name), name);
+    report_util_t *u = report_find_or_add(v, n, sizeof(**v), sizeof((*v)->name), name);
     if (u && *n > had)
         u->gpu_used = -1;
     return u;
@@ -65,8 +65,8 @@ static report_util_t *util_find(report_util_t **v, size_t *n, const char *name)
 static report_group_t *group_find(report_t *r, const char *key)
 {
     size_t had = r->ngroups;
-    report_group_t *g =
-        find_or_add(&r->groups, &r->ngroups, sizeof(*r->groups), sizeof(r->groups->key), key);
+    report_group_t *g = report_find_or_add(&r->groups, &r->ngroups, sizeof(*r->groups),
+                                           sizeof(r->groups->key), key);
     if (g && r->ngroups > had)
         g->gpu_used = -1;
     return g;
@@ -256,7 +256,8 @@ static int utilisation(const report_input_t *in, report_t *r)
 
 static report_wait_t *wait_find(report_t *r, const char *shape)
 {
-    return find_or_add(&r->waits, &r->nwaits, sizeof(*r->waits), sizeof(r->waits->shape), shape);
+    return report_find_or_add(&r->waits, &r->nwaits, sizeof(*r->waits), sizeof(r->waits->shape),
+                              shape);
 }
 
 static bool in_window(const report_input_t *in, int64_t t)
@@ -465,7 +466,8 @@ static void fragmentation(const report_input_t *in, report_t *r)
 int report_compute(const report_input_t *in, report_t *out)
 {
     memset(out, 0, sizeof(*out));
-    if (utilisation(in, out) < 0 || groups(in, out) < 0 || waits(in, out) < 0) {
+    if (utilisation(in, out) < 0 || groups(in, out) < 0 || waits(in, out) < 0 ||
+        report_lost_compute(in, out) < 0) {
         report_fini(out);
         return -1;
     }
@@ -480,6 +482,7 @@ void report_fini(report_t *r)
     free(r->groups);
     free(r->waits);
     free(r->reasons);
+    free(r->lost);
     memset(r, 0, sizeof(*r));
 }
 
@@ -573,6 +576,7 @@ void report_print_text(FILE *f, const report_input_t *in, const report_t *r)
         fprintf(f, "  %-42s %.3f\n", r->reasons[i].reason, hours(r->reasons[i].task_seconds));
     if (!r->nreasons)
         fprintf(f, "  (nothing waited in a census sample)\n");
+    report_lost_print_text(f, r);
 }
 
 /* Seconds with 6 decimals; null when not measured (v < 0). */
@@ -644,6 +648,7 @@ json_t *report_json(const report_input_t *in, const report_t *r)
         cairn_json_fixed(r->idle_limit, 6), "wait_reasons", reasons);
     cairn_json_set(&o, "account",
                    in->account && *in->account ? cairn_json_str(in->account) : json_null());
+    cairn_json_set(&o, "lost_gpu", report_lost_json(r));
     return o;
 }
 

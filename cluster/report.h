@@ -33,6 +33,11 @@ typedef struct report_input {
     const char *account;
 } report_input_t;
 
+/* The element of *v (*n of them, size bytes each, starting with a key of
+ * keylen bytes) whose key is key; else one appended, zeroed, with that key
+ * (cut to keylen - 1 bytes). NULL when out of memory. */
+void *report_find_or_add(void *v, size_t *n, size_t size, size_t keylen, const char *key);
+
 /* Whether the report counts a record: of in->account, if it names one. */
 bool report_takes(const report_input_t *in, const Cairn__AccountingRecord *rec);
 
@@ -84,6 +89,35 @@ typedef struct report_reason {
     double task_seconds;
 } report_reason_t;
 
+/* GPU time whose work was lost, by why the attempt ended: preempted, timed
+ * out, its node lost. An attempt loses GPUs x (end - the newest checkpoint
+ * file's write) when a checkpoint was written during it (the record's
+ * checkpoint_time_ms within [start, end]), else GPUs x (end - start); it
+ * counts in the window it ended in, wholly. */
+typedef enum report_cause {
+    REPORT_LOST_PREEMPTED,
+    REPORT_LOST_TIMED_OUT,
+    REPORT_LOST_NODE_LOST,
+    REPORT_LOST_CAUSES
+} report_cause_t;
+
+/* The GPU time one account (or, as report_t.lost_total, every account) lost,
+ * and its preemptions (attempts ended preempted; a gang counts once). */
+typedef struct report_lost {
+    char account[128]; /* "-": default's records without an account */
+    uint32_t preemptions;
+    uint32_t attempts[REPORT_LOST_CAUSES]; /* first replicas */
+    double gpu_s[REPORT_LOST_CAUSES];
+} report_lost_t;
+
+/* The GPU-seconds an attempt's record lost, by report_lost_t's rule: 0 when
+ * it did not start or end, or holds no GPU; *from_ms (may be NULL) is
+ * where the loss starts (its start or its newest checkpoint's write). */
+double report_lost_gpu_s(const Cairn__AccountingRecord *rec, int64_t *from_ms);
+/* The cause an end names ("preempted", "timed_out", "node_lost");
+ * REPORT_LOST_CAUSES for any other. */
+report_cause_t report_lost_cause(const char *end);
+
 typedef struct report {
     report_util_t *models, *nodes;
     size_t nmodels, nnodes;
@@ -97,6 +131,10 @@ typedef struct report {
     double idle_total, idle_split, idle_cpu_mem, idle_model, idle_other, idle_limit;
     report_reason_t *reasons;
     size_t nreasons;
+    /* GPU time lost per account (most lost first, then by name) and in all */
+    report_lost_t *lost;
+    size_t nlost;
+    report_lost_t lost_total;
 } report_t;
 
 /* The figures; nodes' capacity counts only while they were there (the
@@ -106,6 +144,12 @@ int report_compute(const report_input_t *in, report_t *out);
  * presence_destroy); NULL out of memory. */
 presence_t *report_presence(const report_input_t *in);
 void report_fini(report_t *r);
+/* report_t.lost and .lost_total from in's records (report_compute calls
+ * it): 0, or -1 out of memory. */
+int report_lost_compute(const report_input_t *in, report_t *r);
+/* The lost GPU time as text, and as JSON (NULL out of memory). */
+void report_lost_print_text(FILE *f, const report_t *r);
+json_t *report_lost_json(const report_t *r);
 
 void report_print_text(FILE *f, const report_input_t *in, const report_t *r);
 /* Every figure as JSON (seconds with 6 decimals; null: not measured);

@@ -1,6 +1,7 @@
 /* cairn report --svg: GPUs over time per model, allocated (solid) and used
  * (dashed, where measured), with the GPUs waiting tasks wanted overlaid
- * (red; dashed: those of tasks waiting on an account limit, when any did)
+ * (red; dashed: those of tasks waiting on an account limit, when any did),
+ * the GPUs whose work was lost (grey dots: report_lost_t, when any was)
  * and the capacity over time (grey steps: each node's GPUs while it
  * was there, by the node timeline). A plain SVG 1.1 document. */
 #include <math.h>
@@ -194,8 +195,8 @@ int report_print_svg(FILE *f, const report_input_t *in, const report_t *r)
     double *alloc = calloc((nm + 1) * BUCKETS, sizeof(double));
     double *used = calloc((nm + 1) * BUCKETS, sizeof(double));
     bool *measured = calloc(nm + 1, sizeof(bool));
-    double demand[BUCKETS] = {0}, limited[BUCKETS] = {0};
-    bool any_limited = false;
+    double demand[BUCKETS] = {0}, limited[BUCKETS] = {0}, lost[BUCKETS] = {0};
+    bool any_limited = false, any_lost = false;
     if (!alloc || !used || !measured) {
         free(alloc);
         free(used);
@@ -211,6 +212,15 @@ int report_print_svg(FILE *f, const report_input_t *in, const report_t *r)
             for (size_t m = 0; m < nm; m++)
                 if (!strcmp(r->models[m].name, rec->gpu_ids[g]->model))
                     spread(alloc + m * BUCKETS, in->from_ms, width, rec->start_time_ms, end, 1);
+        /* GPUs whose work was lost: from the newest checkpoint (or the
+         * start) to the end of an attempt preempted, timed out or with
+         * its node lost (report_lost_t) */
+        int64_t from;
+        if (report_lost_cause(rec->end) != REPORT_LOST_CAUSES &&
+            report_lost_gpu_s(rec, &from) > 0) {
+            any_lost = true;
+            spread(lost, in->from_ms, width, from, end, (double)rec->n_gpu_ids);
+        }
     }
     for (size_t i = 0; in->usage && i < in->usage->n_gpus; i++) {
         const Cairn__GpuUsageSample *g = in->usage->gpus[i];
@@ -311,6 +321,15 @@ int report_print_svg(FILE *f, const report_input_t *in, const report_t *r)
                 "  <text x=\"%d\" y=\"%d\" fill=\"#d62728\">of them, on an account limit</text>\n",
                 W - RIGHT + 12, ly);
         ly += 18;
+    }
+    if (any_lost) {
+        polyline(f, lost, ymax, "#7f7f7f", "1,2", "lost-work");
+        fprintf(f,
+                "  <text x=\"%d\" y=\"%d\" fill=\"#7f7f7f\">GPUs whose work was lost "
+                "(preempted,</text>\n  <text x=\"%d\" y=\"%d\" fill=\"#7f7f7f\">timed out, "
+                "node lost; since the last checkpoint)</text>\n",
+                W - RIGHT + 12, ly, W - RIGHT + 12, ly + 14);
+        ly += 36;
     }
     for (size_t m = 0; m < nm; m++) {
         const char *col = colours[m % (sizeof(colours) / sizeof(colours[0]))];

@@ -17,11 +17,11 @@
 #define NEAR(a, b)                                                                                 \
     cr_expect(fabs((a) - (b)) < 1e-6, "%s = %f, not %f", #a, (double)(a), (double)(b))
 
-static Cairn__GpuProvenance gp[16];
-static Cairn__GpuProvenance *gpp[16];
+static Cairn__GpuProvenance gp[32];
+static Cairn__GpuProvenance *gpp[32];
 static size_t ngp;
-static Cairn__AccountingRecord rs[8];
-static Cairn__AccountingRecord *rp[8];
+static Cairn__AccountingRecord rs[16];
+static Cairn__AccountingRecord *rp[16];
 static Cairn__AccountingReply acct;
 static Cairn__NodeGpu ng[8];
 static Cairn__NodeGpu *ngpp[8];
@@ -380,6 +380,157 @@ Test(report_accounts, the_chart_shows_the_gpus_waiting_on_a_limit)
     svg = chart(&in, &r);
     cr_expect_eq(line_points(svg, "limit-demand", y, 200), 0);
     cr_expect_null(strstr(svg, "account limit"));
+    free(svg);
+    report_fini(&r);
+}
+
+/* --- GPU time lost to preemption, timeouts and node loss ----------------- */
+
+/* The last record rec() added, ended so at +end min (the checkpoint's
+ * write at +cp min; 0: none). */
+static Cairn__AccountingRecord *ended(const char *end, int64_t cp)
+{
+    Cairn__AccountingRecord *r = rp[acct.n_records - 1];
+    r->end = (char *)end;
+    r->checkpoint_time_ms = cp ? FROM + cp * MIN : 0;
+    return r;
+}
+
+/* Attempts that lost work, in minutes from the window's start:
+ *   nlp     preempted  10-20, 2 GPUs, checkpoint at 17: 2 x 3  =  6 GPU-min
+ *   nlp     preempted  30-40, a gang of 2 x 1 GPU, none:  2 x 10 = 20
+ *   nlp     preempted  -20..-5, before the window:                 not counted
+ *   vision  timed_out   0-30, 4 GPUs, checkpoint at 25: 4 x 5  = 20
+ *   vision  node_lost   5-15, 1 GPU, checkpoint at 2, before its
+ *                       start (an earlier attempt's): 1 x 10     = 10
+ *   vision  preempted  40-50, 2 GPUs, none:               2 x 10 = 20
+ *   vision  succeeded  50-55, 1 GPU:                              nothing lost
+ *   default preempted  20-25, no GPU: 0, but a preemption
+ * so nlp: 2 preemptions, 26 GPU-min; vision: 1 preemption, 20 + 20 + 10 =
+ * 50 GPU-min; "-": 1 preemption, 0; all: 4 preemptions, 76 GPU-min. */
+static void lost_work(void)
+{
+    one_node();
+    rec("nlp", "bob", 10, 10, 20, 2, 1, -1);
+    ended("preempted", 17);
+    rec("nlp", "bob", 30, 30, 40, 1, 1, -1);
+    ended("preempted", 0)->replicas = 2;
+    rec("nlp", "bob", 30, 30, 40, 1, 1, -1);
+    Cairn__AccountingRecord *r1 = ended("preempted", 0);
+    r1->replicas = 2;
+    r1->rank = 1;
+    r1->job_id = r1->attempt_id = rp[acct.n_records - 2]->job_id;
+    rec("nlp", "bob", 0, 0, 0, 1, 1, -1);
+    Cairn__AccountingRecord *old = ended("preempted", 0);
+    old->start_time_ms = old->placed_time_ms = old->ready_time_ms = FROM - 20 * MIN;
+    old->end_time_ms = FROM - 5 * MIN;
+    rec("vision", "alice", 0, 0, 30, 4, 1, -1);
+    ended("timed_out", 25);
+    rec("vision", "alice", 5, 5, 15, 1, 1, -1);
+    ended("node_lost", 2);
+    rec("vision", "alice", 40, 40, 50, 2, 1, -1);
+    ended("preempted", 0);
+    rec("vision", "alice", 50, 50, 55, 1, 1, -1);
+    ended("succeeded", 52);
+    rec("", "carol", 20, 20, 25, 0, 1, -1);
+    ended("preempted", 0);
+}
+
+static void expect_lost(const report_lost_t *l, uint32_t preemptions, double pre_min, double to_min,
+                        double nl_min)
+{
+    cr_expect_eq(l->preemptions, preemptions, "%s: %u preemptions", l->account, l->preemptions);
+    NEAR(l->gpu_s[REPORT_LOST_PREEMPTED], pre_min * 60);
+    NEAR(l->gpu_s[REPORT_LOST_TIMED_OUT], to_min * 60);
+    NEAR(l->gpu_s[REPORT_LOST_NODE_LOST], nl_min * 60);
+}
+
+Test(report_accounts, gpu_time_lost_to_preemption_timeouts_and_node_loss)
+{
+    lost_work();
+    report_input_t in = {
+        .from_ms = FROM, .to_ms = TO, .acct = &acct, .nodes = &nodes, .by = REPORT_BY_ACCOUNT};
+    report_t r = {0};
+    cr_assert_eq(report_compute(&in, &r), 0);
+    cr_assert_eq(r.nlost, 3);
+    /* the most lost first: vision 50, nlp 26, "-" 0 */
+    cr_expect_str_eq(r.lost[0].account, "vision");
+    cr_expect_str_eq(r.lost[1].account, "nlp");
+    cr_expect_str_eq(r.lost[2].account, "-");
+    expect_lost(&r.lost[0], 1, 20, 20, 10);
+    expect_lost(&r.lost[1], 2, 6 + 20, 0, 0);
+    expect_lost(&r.lost[2], 1, 0, 0, 0);
+    expect_lost(&r.lost_total, 4, 46, 20, 10);
+    cr_expect_eq(r.lost_total.attempts[REPORT_LOST_PREEMPTED], 4, "a gang counts once");
+    cr_expect_eq(r.lost_total.attempts[REPORT_LOST_TIMED_OUT], 1);
+    /* the text: 50 GPU-min = 0.833 h, of it 20 min = 0.333 h preempted */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_not_null(f);
+    report_print_text(f, &in, &r);
+    fclose(f);
+    const char *sec = strstr(buf, "GPU-hours lost, by account");
+    cr_assert_not_null(sec, "%s", buf);
+    char row[160];
+    snprintf(row, sizeof(row), "  %-24s %11u %12s %12s %12s %10s\n", "vision", 1, "0.333", "0.333",
+             "0.167", "0.833");
+    cr_expect(strstr(sec, row), "%s", sec);
+    snprintf(row, sizeof(row), "  %-24s %11u %12s %12s %12s %10s\n", "(all)", 4, "0.767", "0.333",
+             "0.167", "1.267");
+    cr_expect(strstr(sec, row), "%s", sec);
+    free(buf);
+    /* JSON: seconds; 76 GPU-min = 4560 s */
+    json_t *j = report_json(&in, &r);
+    cr_assert_not_null(j);
+    char *text = cairn_json_text(j, 0);
+    cr_assert_not_null(text);
+    cr_expect(strstr(text, "\"total_s\": 4560.0"), "%s", text);
+    cr_expect(strstr(text, "\"preempted_s\": 2760.0"), "%s", text);
+    cr_expect(strstr(text, "\"account\": \"nlp\""), "%s", text);
+    cr_expect(strstr(text, "\"preempted_s\": 1560.0"), "nlp's 26 GPU-min: %s", text);
+    free(text);
+    report_fini(&r);
+    /* only nlp's records: its figures, and they are the total */
+    in.account = "nlp";
+    cr_assert_eq(report_compute(&in, &r), 0);
+    cr_assert_eq(r.nlost, 1);
+    expect_lost(&r.lost[0], 2, 26, 0, 0);
+    expect_lost(&r.lost_total, 2, 26, 0, 0);
+    report_fini(&r);
+}
+
+/* The chart: the GPUs whose work was being lost, in 30 s buckets: 1 GPU
+ * 5-15 min (vision's node-lost one; its checkpoint predates it) but 2 more
+ * 17-20 (nlp's after its checkpoint), 4 at 25-30 (vision's timed-out one
+ * after its checkpoint), 2 at 30-40 (nlp's gang), 2 at 40-50. */
+Test(report_accounts, the_chart_shows_the_gpus_whose_work_was_lost)
+{
+    lost_work();
+    report_input_t in = {.from_ms = FROM, .to_ms = TO, .acct = &acct, .nodes = &nodes};
+    report_t r = {0};
+    cr_assert_eq(report_compute(&in, &r), 0);
+    char *svg = chart(&in, &r);
+    double y[200];
+    size_t n = line_points(svg, "lost-work", y, 200);
+    cr_assert_eq(n, 120, "%s", svg);
+    /* the axis reaches 1.1 x the 8 GPUs there (allocation peaks at 7) */
+    double ymax = 8 * 1.1, ph = 330, base = 40 + ph;
+    for (size_t i = 0; i < n; i++) {
+        double m = (double)i / 2; /* the bucket's start, in minutes */
+        double gpus = (m >= 5 && m < 15) + 2 * (m >= 17 && m < 20) + 4 * (m >= 25 && m < 30) +
+                      2 * (m >= 30 && m < 40) + 2 * (m >= 40 && m < 50);
+        cr_expect(fabs(y[i] - (base - gpus / ymax * ph)) <= 0.05 + 1e-9,
+                  "bucket %zu: y %.1f, not %g GPUs", i, y[i], gpus);
+    }
+    free(svg);
+    report_fini(&r);
+    /* nothing lost: no such line */
+    acct.n_records = 0;
+    cr_assert_eq(report_compute(&in, &r), 0);
+    svg = chart(&in, &r);
+    cr_expect_eq(line_points(svg, "lost-work", y, 200), 0);
+    cr_expect_null(strstr(svg, "work was lost"));
     free(svg);
     report_fini(&r);
 }
