@@ -8,62 +8,6 @@
 #include "scheduling/sched_private.h"
 #include "scheduling/sim_private.h"
 
-typedef struct sim_job {
-    int64_t submit_ms;
-    const sched_job_spec_t *spec; /* borrowed until the run ends */
-    uint32_t ntasks;
-    uint32_t core_id;                 /* 0: not submitted (yet, or refused) */
-    uint32_t *noutcomes;              /* per task */
-    sched_sim_outcome_t **outcomes;   /* per task, owned */
-    int64_t *ready_ms;                /* per task: current wait began, -1 none */
-    uint32_t *dep_first, *dependents; /* CSR of the tasks that need each task */
-} sim_job_t;
-
-/* A start or an end due at t; EV_KILL: a preempted attempt's grace ends
- * (it ends preempted unless it ended before). */
-typedef enum { EV_START = 0, EV_END = 1, EV_KILL = 2 } ev_kind_t;
-typedef struct end_ev {
-    int64_t t;
-    uint64_t attempt;
-    uint8_t kind; /* ev_kind_t: an attempt's start comes before its end */
-} end_ev_t;
-
-typedef struct sim_shape {
-    uint32_t cpus, gpus, replicas;
-    char *model; /* NULL: any */
-    char *name;
-} sim_shape_t;
-
-struct sched_sim {
-    sched_t *s;
-    bool ran;
-    sim_cluster_t cl;
-    /* jobs */
-    sim_job_t *jobs;
-    size_t njobs, jobs_cap;
-    uint32_t *by_core; /* core job id - 1 -> sim job index */
-    size_t by_core_cap;
-    /* pending starts and ends: min-heap by (t, attempt, kind) */
-    end_ev_t *heap;
-    size_t nheap, heap_cap;
-    /* sched_sim_pass_times, sorted; the next one due at [hint] */
-    int64_t *hints;
-    size_t nhints, hint;
-    /* per attempt id - 1: its first span + 1 (0: none) */
-    uint32_t *span_of;
-    size_t span_of_cap;
-    uint64_t *line; /* end_attempt's scratch: the attempts queued behind one */
-    size_t line_cap;
-    /* placements of the current pass */
-    uint64_t *placed;
-    size_t nplaced, placed_cap;
-    sched_sim_span_t *spans;
-    size_t nspans, spans_cap;
-    sim_shape_t *shapes;
-    size_t nshapes, shapes_cap;
-    sched_sim_stats_t st;
-};
-
 sched_sim_t *sched_sim_create(const sched_config_t *cfg)
 {
     sched_sim_t *sim = calloc(1, sizeof(*sim));
@@ -84,6 +28,7 @@ static void sim_job_fini(sim_job_t *j)
     free(j->outcomes);
     free(j->noutcomes);
     free(j->ready_ms);
+    free(j->redo);
     free(j->dep_first);
     free(j->dependents);
 }
@@ -238,7 +183,8 @@ int sched_sim_job_add(sched_sim_t *sim, int64_t submit_ms, const sched_job_spec_
     j->noutcomes = calloc(n, sizeof(uint32_t));
     j->outcomes = calloc(n, sizeof(*j->outcomes));
     j->ready_ms = malloc(n * sizeof(int64_t));
-    bool ok = j->noutcomes && j->outcomes && j->ready_ms;
+    j->redo = calloc(n, sizeof(uint32_t));
+    bool ok = j->noutcomes && j->outcomes && j->ready_ms && j->redo;
     for (uint32_t t = 0; ok && t < spec->ntasks; t++) {
         j->ready_ms[t] = -1;
         j->noutcomes[t] = noutcomes[t];
@@ -257,61 +203,11 @@ int sched_sim_job_add(sched_sim_t *sim, int64_t submit_ms, const sched_job_spec_
 
 /* --- the event loop ----------------------------------------------------- */
 
-static bool end_before(const end_ev_t *a, const end_ev_t *b)
-{
-    if (a->t != b->t)
-        return a->t < b->t;
-    return a->attempt != b->attempt ? a->attempt < b->attempt : a->kind < b->kind;
-}
-
-static int heap_push(sched_sim_t *sim, end_ev_t e)
-{
-    if (CAIRN_GROW(sim->heap, sim->heap_cap, sim->nheap + 1) < 0)
-        return SCHED_ENOMEM;
-    end_ev_t *h = sim->heap;
-    size_t i = sim->nheap++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!end_before(&e, &h[p]))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = e;
-    return 0;
-}
-
-static end_ev_t heap_pop(sched_sim_t *sim)
-{
-    end_ev_t *h = sim->heap, top = h[0], last = h[--sim->nheap];
-    size_t i = 0, n = sim->nheap;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && end_before(&h[c + 1], &h[c]))
-            c++;
-        if (!end_before(&h[c], &last))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (n)
-        h[i] = last;
-    return top;
-}
-
 static void on_place_cb(const sched_event_t *ev, void *arg)
 {
     sched_sim_t *sim = arg;
     if (ev->type == SCHED_EV_PREEMPT) {
-        /* the victims stop at the end of their grace at the latest, as
-         * the worker kills them (sched_sim_stats_t .preemptions) */
-        sim->st.preemptions++;
-        for (uint32_t i = 0; i < ev->u.preempt.nvictims; i++)
-            if (heap_push(sim, (end_ev_t){ev->u.preempt.grace_end_ms, ev->u.preempt.victims[i],
-                                          EV_KILL}) < 0)
-                sim->st.events = UINT64_MAX; /* reported after the pass */
+        sim_on_preempt(sim, ev);
         return;
     }
     if (CAIRN_GROW(sim->placed, sim->placed_cap, sim->nplaced + 1) < 0) {
@@ -374,16 +270,14 @@ static int submit_job(sched_sim_t *sim, uint32_t ji, int64_t t)
     return 0;
 }
 
-/* Attempt ai's outcome: the task's n-th, n counting its attempts that were
- * not preempted (a preempted one's work is done again), the last one past
+/* Attempt ai's outcome: the task's n-th, n counting its attempts but those
+ * the simulation preempted (their work is done again), the last one past
  * the end. */
 static const sched_sim_outcome_t *outcome_of(const sched_sim_t *sim, const sched_attempt_info_t *ai)
 {
     const sim_job_t *j = &sim->jobs[sim->by_core[ai->job - 1]];
-    sched_task_info_t ti; /* asked while ai runs: its preempted ones are before it */
-    uint32_t n = ai->number;
-    if (sched_task_info(sim->s, ai->job, ai->task, &ti) == 0 && ti.preempted_attempts < n)
-        n -= ti.preempted_attempts;
+    uint32_t n = ai->number, redo = j->redo[ai->task];
+    n = redo < n ? n - redo : 1;
     uint32_t k = n < j->noutcomes[ai->task] ? n : j->noutcomes[ai->task];
     return &j->outcomes[ai->task][k - 1];
 }
@@ -416,7 +310,7 @@ static void task_ended(sched_sim_t *sim, uint32_t job, uint32_t task, int64_t t)
 
 static int push_ev(sched_sim_t *sim, int64_t t, uint64_t id, ev_kind_t kind, cairn_error_t *err)
 {
-    return heap_push(sim, (end_ev_t){t, id, (uint8_t)kind}) < 0
+    return sim_heap_push(sim, (end_ev_t){t, id, (uint8_t)kind}) < 0
                ? errcode(err, SCHED_ENOMEM, "out of memory")
                : 0;
 }
@@ -453,14 +347,26 @@ static int attempt_go(sched_sim_t *sim, uint64_t id, int64_t t, cairn_error_t *e
     return push_ev(sim, end, id, EV_END, err);
 }
 
+static int sim_pass(sched_sim_t *sim, int64_t t, cairn_error_t *err);
+
 /* An attempt ends at t with its outcome (killed: preempted, its grace
- * over); the attempt queued behind it takes its allocation over, or (its
+ * over; an outcome recorded preempted ends as sched_sim_outcome_t.end
+ * says); the attempt queued behind it takes its allocation over, or (its
  * node lost) the whole line ends with it. */
 static int end_attempt(sched_sim_t *sim, uint64_t id, int64_t t, bool killed, cairn_error_t *err)
 {
     sched_attempt_info_t ai;
     if (sched_attempt_get(sim->s, id, &ai) < 0)
         return errcode(err, SCHED_ENOENT, "simulation: lost attempt %llu", (unsigned long long)id);
+    const sched_sim_outcome_t *o = outcome_of(sim, &ai);
+    bool recorded = o->end == SCHED_END_PREEMPTED;
+    if (killed && recorded)
+        return 0; /* it stopped when it was recorded to */
+    if (recorded && !ai.preempted) {
+        int rc = sim_pass(sim, t, err); /* the pass that preempted it */
+        if (rc < 0 || (rc = sched_attempt_get(sim->s, id, &ai)) < 0)
+            return rc;
+    }
     /* the line behind it, front first (ids only: ending clears the links) */
     size_t nline = 0;
     sched_attempt_info_t q;
@@ -470,21 +376,27 @@ static int end_attempt(sched_sim_t *sim, uint64_t id, int64_t t, bool killed, ca
         sim->line[nline++] = n;
     }
     const uint64_t *line = sim->line;
-    const sched_sim_outcome_t *o = outcome_of(sim, &ai);
     sched_event_t ev = {.type = SCHED_EV_FINISH, .time_ms = t};
     ev.u.finish.attempt = id;
-    ev.u.finish.end = killed                     ? SCHED_END_PREEMPTED
+    bool preempted = killed || (recorded && ai.preempted);
+    ev.u.finish.end = preempted                  ? SCHED_END_PREEMPTED
+                      : recorded                 ? SCHED_END_SIGNAL
                       : o->end == SCHED_END_NONE ? SCHED_END_EXIT
                                                  : o->end;
-    ev.u.finish.exit_code = killed ? 0 : o->exit_code;
-    ev.u.finish.signal = killed ? 0 : o->signal;
+    ev.u.finish.exit_code = preempted ? 0 : o->exit_code;
+    ev.u.finish.signal = preempted ? 0 : recorded ? 9 : o->signal;
     int rc = sched_apply(sim->s, &ev, err);
     if (rc < 0)
         return rc;
     sim->st.events++;
-    if (killed) /* it held until now, not until its outcome's end */
+    sched_sim_span_t *spans = &sim->spans[sim->span_of[id - 1] - 1];
+    if (killed) { /* it held until now, not until its outcome's end */
+        sim->jobs[sim->by_core[ai.job - 1]].redo[ai.task]++;
         for (uint32_t r = 0; r < ai.nreplicas; r++)
-            sim->spans[sim->span_of[id - 1] - 1 + r].end_ms = t;
+            spans[r].end_ms = t;
+    }
+    if (preempted)
+        sim_count_preempted(sim, &ai, spans, t);
     task_ended(sim, ai.job, ai.task, t);
     for (size_t i = 0; i < nline && rc == 0; i++) {
         if (sched_attempt_get(sim->s, line[i], &q) < 0)
@@ -594,6 +506,16 @@ static int after_pass(sched_sim_t *sim, int64_t t, cairn_error_t *err)
     return 0;
 }
 
+/* A placement pass at t, its placements recorded and started. */
+static int sim_pass(sched_sim_t *sim, int64_t t, cairn_error_t *err)
+{
+    int n = sched_place(sim->s, t, on_place_cb, sim);
+    if (n < 0 || sim->st.events == UINT64_MAX)
+        return errcode(err, n < 0 ? n : SCHED_ENOMEM, "simulation: placement pass failed");
+    sim->st.passes++;
+    return after_pass(sim, t, err);
+}
+
 static int cmp_job_order(const void *a, const void *b, void *arg)
 {
     const sim_job_t *jobs = arg;
@@ -643,7 +565,7 @@ static int run_loop(sched_sim_t *sim, const uint32_t *order, cairn_error_t *err)
         if (t == INT64_MAX)
             return 0;
         while (sim->nheap && sim->heap[0].t == t) {
-            end_ev_t e = heap_pop(sim);
+            end_ev_t e = sim_heap_pop(sim);
             if (ended(sim, e.attempt))
                 continue;
             int rc = e.kind == EV_START ? apply_start(sim, e.attempt, t, err)
@@ -663,11 +585,7 @@ static int run_loop(sched_sim_t *sim, const uint32_t *order, cairn_error_t *err)
         sim->hint += hinted;
         /* node changes before the first submit need no pass */
         if ((hinted || t > last_hint) && (hinted || next_job > 0)) {
-            int n = sched_place(sim->s, t, on_place_cb, sim);
-            if (n < 0 || sim->st.events == UINT64_MAX)
-                return errcode(err, n < 0 ? n : SCHED_ENOMEM, "simulation: placement pass failed");
-            sim->st.passes++;
-            int rc = after_pass(sim, t, err);
+            int rc = sim_pass(sim, t, err);
             if (rc < 0)
                 return rc;
         }

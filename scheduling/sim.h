@@ -17,7 +17,8 @@
  * after it, the way it ended then: failures are replayed as failures, so
  * retries happen as recorded (given a retry policy in the spec that
  * retries them). Attempt number n uses the task's n-th outcome (the last
- * one past the end).
+ * one past the end), n counting its attempts but those the simulation
+ * preempted (sched_sim_outcome_t.end).
  *
  * Every placed attempt replica becomes a span (sched_sim_span_t); the
  * metrics (sched_sim_measure) are computed from spans alone, so recorded
@@ -45,9 +46,17 @@ typedef struct sched_sim_outcome {
      * ahead of it was stamped. Unless no_start: it never started. */
     int64_t start_ms;
     bool no_start;
-    sched_end_t end; /* SCHED_END_EXIT with exit_code 0: success */
-    int exit_code;   /* with SCHED_END_EXIT */
-    int signal;      /* with SCHED_END_SIGNAL */
+    /* SCHED_END_EXIT with exit_code 0: success. SCHED_END_PREEMPTED: a
+     * recorded attempt that was preempted and stopped hold_ms after its
+     * allocation: it ends preempted then, the grace's end regardless (as
+     * recorded), when the replay's pass preempted it; when none had by
+     * then, a pass runs first (the one that decided it, which the record
+     * does not time), and if it still is not preempted it ends killed
+     * (SCHED_END_SIGNAL 9). Attempts the replay preempts beyond those redo
+     * their work: their outcome goes to the next attempt. */
+    sched_end_t end;
+    int exit_code; /* with SCHED_END_EXIT */
+    int signal;    /* with SCHED_END_SIGNAL */
 } sched_sim_outcome_t;
 
 /* One attempt replica placed (predicted), or recorded (actual). */
@@ -136,6 +145,10 @@ typedef struct sched_sim_stats {
      * outcome ends them first, and their task's next attempt replays the
      * same outcome again */
     uint64_t preemptions;
+    /* attempts that ended preempted (a gang counts once), and the GPU
+     * time they held: from their allocation to their end */
+    uint64_t preempted_attempts;
+    double preempted_gpu_s;
     char first_rejection[256];
 } sched_sim_stats_t;
 void sched_sim_stats(const sched_sim_t *sim, sched_sim_stats_t *st);
