@@ -12,7 +12,8 @@ const char cmd_plan_help[] =
     "Usage: cairn plan --trace last:DURATION|FILE [--cluster current|FILE]\n"
     "                  [--add Nx FILE.xml]... [--remove NODE[,NODE...]]... [--no-prefetch]\n"
     "                  [--accounts FILE] [--fair-share-gpu-weight N]\n"
-    "                  [--fair-share-half-life DURATION] [--json]\n"
+    "                  [--fair-share-half-life DURATION]\n"
+    "                  [--no-preemption | --preempt-for-fair-share] [--json]\n"
     "       cairn plan --trace last:DURATION --export-trace > trace.json\n"
     "\n"
     "Replay a workload through the scheduler's own placement code on a cluster and\n"
@@ -36,6 +37,16 @@ const char cmd_plan_help[] =
     "  --fair-share-gpu-weight N     a GPU-second counts as N core-seconds of usage\n"
     "  --fair-share-half-life 7d     usage halves every 7d (d, h, m, s); both default\n"
     "                     to the scheduler's for last:, else to 16 and 7d\n"
+    "  --no-preemption    what if nothing were preemptible: attempts recorded\n"
+    "                     preempted are left out and their tasks run their work once\n"
+    "  --preempt-for-fair-share  what if the scheduler ran with\n"
+    "                     --preempt-for-fair-share (tasks of an account below its share\n"
+    "                     preempt those of accounts above theirs)\n"
+    "                     Tasks with an attempt recorded preempted are preemptible in\n"
+    "                     the replay (the records say no more), with a 30 s grace.\n"
+    "                     The unchanged replay of a recorded run ends each preempted\n"
+    "                     attempt when it ended; a what-if (either option, --add,\n"
+    "                     --remove, another cluster) lets the simulation preempt.\n"
     "  --json             print JSON\n"
     "  --export-trace     print the trace as JSON and exit\n";
 
@@ -85,7 +96,9 @@ static int parse_opts(int argc, char **argv, plan_opts_t *o)
         OPT_NO_PREFETCH,
         OPT_ACCOUNTS,
         OPT_FS_WEIGHT,
-        OPT_FS_HALF_LIFE
+        OPT_FS_HALF_LIFE,
+        OPT_NO_PREEMPTION,
+        OPT_PREEMPT_FS
     };
     static const struct option opts[] = {
         {"trace", required_argument, NULL, OPT_TRACE},
@@ -98,6 +111,8 @@ static int parse_opts(int argc, char **argv, plan_opts_t *o)
         {"accounts", required_argument, NULL, OPT_ACCOUNTS},
         {"fair-share-gpu-weight", required_argument, NULL, OPT_FS_WEIGHT},
         {"fair-share-half-life", required_argument, NULL, OPT_FS_HALF_LIFE},
+        {"no-preemption", no_argument, NULL, OPT_NO_PREEMPTION},
+        {"preempt-for-fair-share", no_argument, NULL, OPT_PREEMPT_FS},
         {NULL, 0, NULL, 0}};
     int ch, rc;
     o->cluster = "current";
@@ -133,6 +148,12 @@ static int parse_opts(int argc, char **argv, plan_opts_t *o)
         case OPT_ACCOUNTS:
             o->accounts = optarg;
             break;
+        case OPT_NO_PREEMPTION:
+            o->no_preemption = true;
+            break;
+        case OPT_PREEMPT_FS:
+            o->preempt_for_fair_share = true;
+            break;
         case OPT_FS_WEIGHT: {
             uint64_t v;
             if ((rc = cli_parse_uint("plan", "--fair-share-gpu-weight", optarg, 1, 1000000, &v)) !=
@@ -155,6 +176,8 @@ static int parse_opts(int argc, char **argv, plan_opts_t *o)
         return cli_usage_error("plan", "unexpected argument '%s'", argv[optind]);
     if (!o->trace)
         return cli_usage_error("plan", "--trace last:DURATION or --trace FILE is required");
+    if (o->no_preemption && o->preempt_for_fair_share)
+        return cli_usage_error("plan", "--no-preemption or --preempt-for-fair-share, not both");
     if (o->export_trace && strncmp(o->trace, "last:", 5) != 0)
         return cli_usage_error("plan", "--export-trace needs --trace last:DURATION");
     return CLI_OK;
@@ -266,18 +289,24 @@ static int plan_run(cli_t *c, const plan_opts_t *o, plan_trace_t *t, plan_cluste
     int rc = what_if(o, base, cl);
     if (rc != CLI_OK)
         return rc;
+    bool current = t->recorded && !strcmp(o->cluster, "current");
+    /* the recorded run on its own cluster: its passes' times, and its
+     * preempted attempts as they ended */
+    bool replay =
+        current && !o->nadd && !o->nremove && !o->no_preemption && !o->preempt_for_fair_share;
+    w->keep_preempted = replay;
+    w->no_preemption = o->no_preemption;
     if ((rc = plan_work_build(w)) != CLI_OK || (rc = plan_accounts_charge(acct, w)) != CLI_OK)
         return rc;
     plan_work_mark_mixed(w, base);
-    sched_sim_t *sim = plan_sim_create(cl, !o->no_prefetch, acct, &rc), *bsim = NULL;
+    sched_sim_t *sim = plan_sim_create(cl, !o->no_prefetch, o->preempt_for_fair_share, acct, &rc),
+                *bsim = NULL;
     if (rc == CLI_OK)
-        bsim = plan_sim_create(base, !o->no_prefetch, NULL, &rc);
+        bsim = plan_sim_create(base, !o->no_prefetch, false, NULL, &rc);
     sched_sim_span_t *aspans = NULL;
     sched_sim_report_t pred = {0}, act = {0};
     plan_acct_rows_t rows = {0};
     bool have_act = false;
-    bool current = t->recorded && !strcmp(o->cluster, "current");
-    bool replay = current && !o->nadd && !o->nremove;
     /* the scheduler's nodes as they came and went over the trace */
     Cairn__UsageReply *tl = NULL;
     int64_t from = 0;
@@ -309,7 +338,11 @@ static int plan_run(cli_t *c, const plan_opts_t *o, plan_trace_t *t, plan_cluste
                              .pred = &pred,
                              .sim = sim,
                              .acct = acct,
-                             .rows = &rows};
+                             .rows = &rows,
+                             .w = w,
+                             .preemption = o->no_preemption            ? "off"
+                                           : o->preempt_for_fair_share ? "priority or fair share"
+                                                                       : "priority"};
         if (o->json)
             rc = plan_print_json(o, w, base, cl, &res);
         else {

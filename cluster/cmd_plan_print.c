@@ -90,6 +90,23 @@ static void account_rows(ui_table_t *tb, const plan_result_t *res)
     }
 }
 
+/* Preempted attempts and the GPU-hours they held, recorded and predicted,
+ * when either had any. */
+static void preempt_rows(ui_table_t *tb, const plan_result_t *res)
+{
+    const plan_work_t *w = res->w;
+    bool rec = w->t->recorded;
+    if (!w->rec_preempted && !res->st->preempted_attempts)
+        return;
+    char a[64], p[64];
+    snprintf(a, sizeof(a), "%llu", (unsigned long long)w->rec_preempted);
+    snprintf(p, sizeof(p), "%llu", (unsigned long long)res->st->preempted_attempts);
+    row(tb, "preempted attempts", rec ? a : "-", p);
+    snprintf(a, sizeof(a), "%.3f", w->rec_preempted_gpu_s / 3600.0);
+    snprintf(p, sizeof(p), "%.3f", res->st->preempted_gpu_s / 3600.0);
+    row(tb, "GPU-hours preempted", rec ? a : "-", p);
+}
+
 void plan_print_table(cli_t *c, const plan_result_t *res)
 {
     const sched_sim_report_t *act = res->act, *pred = res->pred;
@@ -130,6 +147,7 @@ void plan_print_table(cli_t *c, const plan_result_t *res)
             pct_str(pred->total.idle_waiting_gpu_s, pred->total.capacity_gpu_s, p, sizeof(p)));
     }
     account_rows(tb, res);
+    preempt_rows(tb, res);
     ui_table_print(c, tb, stdout);
     ui_table_destroy(tb);
 }
@@ -224,6 +242,12 @@ void plan_print_header(const plan_opts_t *o, const plan_work_t *w, const plan_cl
     if (m && w->t->recorded)
         printf("replay: %zu of %zu attempt%s on the recorded node, %zu at the recorded time\n",
                m->same_node, m->attempts, ui_s(m->attempts), m->same_time);
+    if (w->rec_preempted || st->preempted_attempts || strcmp(r->preemption, "priority") != 0)
+        printf("preemption: %s; %llu attempt%s preempted in the records, %llu in the replay "
+               "(%llu decision%s)\n",
+               r->preemption, (unsigned long long)w->rec_preempted, ui_s(w->rec_preempted),
+               (unsigned long long)st->preempted_attempts, (unsigned long long)st->preemptions,
+               ui_s(st->preemptions));
     if (unknown)
         printf("note: %zu record%s ran on nodes not in the cluster; actual figures leave %s "
                "out\n",
@@ -281,6 +305,21 @@ static json_t *accounts_json(const plan_result_t *res)
                      "half_life_ms", (json_int_t)a->half_life_ms, "unknown", unknown, "list", list);
 }
 
+/* Preemption: how the replay preempted, what the records and the replay
+ * preempted (attempts, decisions, GPU-hours held). */
+static json_t *preempt_json(const plan_work_t *w, const plan_result_t *res)
+{
+    const sched_sim_stats_t *st = res->st;
+    return json_pack("{s:s, s:o, s:{s:o, s:o, s:o}}", "mode", res->preemption, "recorded",
+                     w->t->recorded ? json_pack("{s:o, s:o}", "attempts",
+                                                cairn_json_u64(w->rec_preempted), "gpu_hours",
+                                                cairn_json_fixed(w->rec_preempted_gpu_s / 3600, 3))
+                                    : json_null(),
+                     "predicted", "attempts", cairn_json_u64(st->preempted_attempts), "decisions",
+                     cairn_json_u64(st->preemptions), "gpu_hours",
+                     cairn_json_fixed(st->preempted_gpu_s / 3600.0, 3));
+}
+
 int plan_print_json(const plan_opts_t *o, const plan_work_t *w, const plan_cluster_t *base,
                     const plan_cluster_t *cl, const plan_result_t *res)
 {
@@ -293,7 +332,7 @@ int plan_print_json(const plan_opts_t *o, const plan_work_t *w, const plan_clust
             : json_null();
     return ui_print_json(
         json_pack("{s:{s:o, s:b, s:I, s:I, s:I}, s:{s:o, s:I, s:I, s:I, s:I}, "
-                  "s:{s:o, s:o, s:I, s:I, s:o}, s:o, s:o, s:o, s:o}",
+                  "s:{s:o, s:o, s:I, s:I, s:o}, s:o, s:o, s:o, s:o, s:o}",
                   "trace", "source", cairn_json_str(w->t->source), "recorded", w->t->recorded,
                   "jobs", (json_int_t)w->njobs, "tasks", (json_int_t)w->ntasks, "records",
                   (json_int_t)w->t->n, "cluster", "source", cairn_json_str(o->cluster), "nodes",
@@ -303,6 +342,7 @@ int plan_print_json(const plan_opts_t *o, const plan_work_t *w, const plan_clust
                   "rejected_jobs", (json_int_t)st->rejected, "unplaced_tasks",
                   (json_int_t)st->unplaced, "first_rejection", cairn_json_str(st->first_rejection),
                   "replay", replay, "actual", report_json(res->act, res->bsim), "predicted",
-                  report_json(res->pred, res->sim), "accounts", accounts_json(res)),
+                  report_json(res->pred, res->sim), "accounts", accounts_json(res), "preemption",
+                  preempt_json(w, res)),
         CAIRN_JSON_LINE);
 }

@@ -58,7 +58,8 @@ static bool end_of(const char *word, int code, sched_sim_outcome_t *o)
                 {"timed_out", SCHED_END_TIMEOUT},
                 {"cancelled", SCHED_END_CANCELLED},
                 {"node_lost", SCHED_END_NODE_LOST},
-                {"failed_to_start", SCHED_END_START_FAILED}};
+                {"failed_to_start", SCHED_END_START_FAILED},
+                {"preempted", SCHED_END_PREEMPTED}};
     for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
         if (!strcmp(word, ends[i].word)) {
             o->end = ends[i].end;
@@ -102,10 +103,17 @@ static int build_task(plan_work_t *w, plan_job_t *j, size_t k, const plan_task_t
         }
     }
     ts->needs = j->needs[k];
-    uint32_t na = 0;
+    uint32_t na = 0, kept = 0; /* kept: outcomes recorded preempted */
     int64_t backoff = 0;
+    sched_sim_outcome_t last = {0};
     for (size_t i = 0; i < t->n; i++) {
         const plan_rec_t *r = task_rec(w, t, i);
+        /* held from getting its allocation (its placement, or the end of
+         * the attempt it was queued behind) to its end; started after it */
+        int64_t end = r->end_ms ? r->end_ms : w->t->until_ms, got = w->alloc[r - w->t->v];
+        bool preempted = !strcmp(r->end, "preempted");
+        if (preempted && end > got)
+            w->rec_preempted_gpu_s += (double)r->gpus * (double)(end - got) / 1000.0;
         if (i && r->number == task_rec(w, t, i - 1)->number)
             continue; /* another replica of the same attempt */
         sched_sim_outcome_t *o = &j->out[k][na];
@@ -114,20 +122,33 @@ static int build_task(plan_work_t *w, plan_job_t *j, size_t k, const plan_task_t
                     r->end);
             return CLI_USAGE;
         }
-        /* held from getting its allocation (its placement, or the end of
-         * the attempt it was queued behind) to its end; started after it */
-        int64_t end = r->end_ms ? r->end_ms : w->t->until_ms, got = w->alloc[r - w->t->v];
         o->hold_ms = w->t->recorded ? (end > got ? end - got : 0) : r->duration_ms;
         o->start_ms = w->t->recorded && r->start_ms ? r->start_ms - got : 0;
         o->no_start = w->t->recorded && !r->start_ms;
+        if (preempted) {
+            w->rec_preempted++;
+            ts->preemptible = !w->no_preemption;
+            if (!w->keep_preempted) { /* its work is done again by the next one */
+                last = *o;
+                continue;
+            }
+            kept++;
+        }
         if (na == 1 && r->ready_ms > 0) {
             const plan_rec_t *prev = task_rec(w, t, 0);
             backoff = prev->end_ms && r->ready_ms > prev->end_ms ? r->ready_ms - prev->end_ms : 0;
         }
         na++;
     }
+    if (!na) { /* preempted, and not run again in the trace: its work so far */
+        j->out[k][0] = last;
+        j->out[k][0].end = SCHED_END_EXIT;
+        na = 1;
+    }
+    ts->grace_ms = PLAN_GRACE_MS;
     j->nout[k] = na;
-    ts->retry = (sched_retry_policy_t){.max_attempts = na,
+    /* preempted attempts use no retry */
+    ts->retry = (sched_retry_policy_t){.max_attempts = na > kept ? na - kept : 1,
                                        .backoff_ms = backoff,
                                        .on = SCHED_RETRY_NODE_LOST | SCHED_RETRY_TIMEOUT |
                                              SCHED_RETRY_SIGNAL | SCHED_RETRY_ANY_EXIT};
@@ -260,10 +281,11 @@ void plan_work_fini(plan_work_t *w)
 
 /* --- simulation and measurement ----------------------------------------- */
 
-sched_sim_t *plan_sim_create(const plan_cluster_t *cl, bool prefetch, const plan_accounts_t *acct,
-                             int *rc)
+sched_sim_t *plan_sim_create(const plan_cluster_t *cl, bool prefetch, bool fs_preempt,
+                             const plan_accounts_t *acct, int *rc)
 {
     sched_config_t cfg = sched_config_daemon(prefetch);
+    cfg.preempt_for_fair_share = fs_preempt;
     if (acct) {
         cfg.fs_gpu_weight = acct->gpu_weight;
         cfg.fs_half_life_ms = acct->half_life_ms;

@@ -56,6 +56,9 @@ typedef struct plan_opts {
     char *remove[256];
     int nremove;
     bool json, export_trace, no_prefetch;
+    /* --no-preemption: no task is preemptible; --preempt-for-fair-share:
+     * as a scheduler run with it (sched_config_t .preempt_for_fair_share) */
+    bool no_preemption, preempt_for_fair_share;
 } plan_opts_t;
 
 typedef struct plan_task {
@@ -75,8 +78,23 @@ typedef struct plan_job {
     sched_sim_outcome_t **out;
 } plan_job_t;
 
+/* The grace the replay gives a victim it preempts (the records do not
+ * carry the spec's): the scheduler's default, 30 s. */
+#define PLAN_GRACE_MS 30000
+
 typedef struct plan_work {
     const plan_trace_t *t;
+    /* set before plan_work_build: keep_preempted: an attempt recorded
+     * preempted is replayed so (sched_sim_outcome_t .end), for a replay of
+     * the recorded run on its own cluster; else its work is done again by
+     * the next attempt and the simulation decides the preemptions.
+     * no_preemption: no task is preemptible (else those with an attempt
+     * recorded preempted are: the records say no more) */
+    bool keep_preempted, no_preemption;
+    /* the records' preempted attempts (a gang once) and the GPU time they
+     * held, from their allocation to their end */
+    uint64_t rec_preempted;
+    double rec_preempted_gpu_s;
     int64_t *alloc; /* per record: when it got its allocation (plan_trace_alloc_times) */
     size_t *idx;    /* records sorted by (job, task, number, rank) */
     plan_task_t *tasks;
@@ -102,10 +120,11 @@ void plan_work_fini(plan_work_t *w);
 
 struct plan_accounts;
 /* A simulation of cluster cl placing as the scheduler does by default
- * (prefetch on) or with --no-prefetch, with the account tree and fair-share
- * settings of acct (NULL: none, the core's defaults); NULL (printed) on
- * failure, *rc its exit code. */
-sched_sim_t *plan_sim_create(const plan_cluster_t *cl, bool prefetch,
+ * (prefetch on) or with --no-prefetch, preempting for fair share or not
+ * (fs_preempt), with the account tree and fair-share settings of acct
+ * (NULL: none, the core's defaults); NULL (printed) on failure, *rc its
+ * exit code. */
+sched_sim_t *plan_sim_create(const plan_cluster_t *cl, bool prefetch, bool fs_preempt,
                              const struct plan_accounts *acct, int *rc);
 /* Run w's jobs through sim. replay: a recorded trace on the cluster it ran
  * on, whose scheduler's passes ran at its recorded placement times
@@ -231,6 +250,10 @@ typedef struct plan_result {
     const sched_sim_t *sim;
     const plan_accounts_t *acct;
     const plan_acct_rows_t *rows;
+    const plan_work_t *w;
+    /* "priority", "priority or fair share" (--preempt-for-fair-share) or
+     * "off" (--no-preemption) */
+    const char *preemption;
 } plan_result_t;
 
 /* The figures, actual beside predicted; per account when the tree has
