@@ -146,6 +146,9 @@ static int build_task(plan_work_t *w, plan_job_t *j, size_t k, const plan_task_t
         na = 1;
     }
     ts->grace_ms = PLAN_GRACE_MS;
+    /* the replay preempts it as often as the record did (the scheduler's
+     * --max-preemptions-per-task let it), a what-if as the default does */
+    ts->max_preemptions = kept;
     j->nout[k] = na;
     /* preempted attempts use no retry */
     ts->retry = (sched_retry_policy_t){.max_attempts = na > kept ? na - kept : 1,

@@ -43,24 +43,15 @@ rec() {
 {
     echo '{"records": ['
     rec 1 1 base 1 h 0 0 0 1 300001 succeeded
-    echo ','
-    rec 2 2 a0 1 g 0 0 0 1 15001 preempted
-    echo ','
-    rec 3 2 a1 1 g 1 0 0 1 17001 preempted
-    echo ','
-    rec 4 3 eval 1 g 0,1 100 10000 17002 67002 succeeded
-    echo ','
-    rec 5 5 cpu 1 g "" 0 20000 20001 40001 succeeded
-    echo ','
-    rec 6 2 a0 2 g 0 0 0 67003 95001 preempted
-    echo ','
-    rec 7 2 a1 2 g 1 0 0 67003 97001 preempted
-    echo ','
-    rec 8 4 eval 1 g 0,1 100 90000 97002 117002 succeeded
-    echo ','
-    rec 9 2 a0 3 g 0 0 0 117003 162003 succeeded
-    echo ','
-    rec 10 2 a1 3 g 1 0 0 117003 162003 succeeded
+    for r in "2 2 a0 1 g 0 0 0 1 15001 preempted" "3 2 a1 1 g 1 0 0 1 17001 preempted" \
+        "4 3 eval 1 g 0,1 100 10000 17002 67002 succeeded" \
+        "5 5 cpu 1 g '' 0 20000 20001 40001 succeeded" \
+        "6 2 a0 2 g 0 0 0 67003 95001 preempted" "7 2 a1 2 g 1 0 0 67003 97001 preempted" \
+        "8 4 eval 1 g 0,1 100 90000 97002 117002 succeeded" \
+        "9 2 a0 3 g 0 0 0 117003 162003 succeeded" "10 2 a1 3 g 1 0 0 117003 162003 succeeded"; do
+        echo ','
+        eval rec "$r"
+    done
     echo ']}'
 } >"$dir/trace.json"
 plan="$cairn plan --trace $dir/trace.json --cluster $dir/cluster.json"

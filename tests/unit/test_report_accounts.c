@@ -348,6 +348,25 @@ static char *chart(const report_input_t *in, const report_t *r)
     return buf;
 }
 
+/* The line id of svg: 120 points (30 s buckets), bucket i at gpus(i) GPUs
+ * on an axis reaching 1.1 x the 8 GPUs there (the plot is 330 high from
+ * y 40). */
+static void expect_line(const char *svg, const char *id, double (*gpus)(size_t))
+{
+    double y[200];
+    size_t n = line_points(svg, id, y, 200);
+    cr_assert_eq(n, 120, "%s", svg);
+    double ymax = 8 * 1.1, ph = 330, base = 40 + ph;
+    for (size_t i = 0; i < n; i++)
+        cr_expect(fabs(y[i] - (base - gpus(i) / ymax * ph)) <= 0.05 + 1e-9,
+                  "%s, bucket %zu: y %.1f, not %g GPUs", id, i, y[i], gpus(i));
+}
+
+static double limited_gpus(size_t i)
+{
+    return i < 20 ? 5 : i < 40 ? 4 : 0;
+}
+
 /* The GPUs of tasks waiting on a limit, dashed under the waiting demand:
  * 5 of the 8 wanted in the first 10 minutes (20 buckets of 30 s), all 4
  * in the next 10, none after; and no such line when nothing was limited. */
@@ -361,15 +380,7 @@ Test(report_accounts, the_chart_shows_the_gpus_waiting_on_a_limit)
     cr_assert_eq(report_compute(&in, &r), 0);
     char *svg = chart(&in, &r);
     double y[200];
-    size_t n = line_points(svg, "limit-demand", y, 200);
-    cr_assert_eq(n, 120, "%s", svg);
-    /* the plot is 330 high from y 40; the axis reaches 1.1 x 8 GPUs */
-    double ymax = 8 * 1.1, ph = 330, base = 40 + ph;
-    for (size_t i = 0; i < n; i++) {
-        double gpus = i < 20 ? 5 : i < 40 ? 4 : 0;
-        cr_expect(fabs(y[i] - (base - gpus / ymax * ph)) <= 0.05 + 1e-9,
-                  "bucket %zu: y %.1f, not %g GPUs", i, y[i], gpus);
-    }
+    expect_line(svg, "limit-demand", limited_gpus);
     cr_expect(strstr(svg, ">of them, on an account limit</text>"), "the legend");
     free(svg);
     report_fini(&r);
@@ -500,6 +511,13 @@ Test(report_accounts, gpu_time_lost_to_preemption_timeouts_and_node_loss)
     report_fini(&r);
 }
 
+static double lost_gpus(size_t i)
+{
+    double m = (double)i / 2; /* the bucket's start, in minutes */
+    return (m >= 5 && m < 15) + 2 * (m >= 17 && m < 20) + 4 * (m >= 25 && m < 30) +
+           2 * (m >= 30 && m < 40) + 2 * (m >= 40 && m < 50);
+}
+
 /* The chart: the GPUs whose work was being lost, in 30 s buckets: 1 GPU
  * 5-15 min (vision's node-lost one; its checkpoint predates it) but 2 more
  * 17-20 (nlp's after its checkpoint), 4 at 25-30 (vision's timed-out one
@@ -512,17 +530,8 @@ Test(report_accounts, the_chart_shows_the_gpus_whose_work_was_lost)
     cr_assert_eq(report_compute(&in, &r), 0);
     char *svg = chart(&in, &r);
     double y[200];
-    size_t n = line_points(svg, "lost-work", y, 200);
-    cr_assert_eq(n, 120, "%s", svg);
     /* the axis reaches 1.1 x the 8 GPUs there (allocation peaks at 7) */
-    double ymax = 8 * 1.1, ph = 330, base = 40 + ph;
-    for (size_t i = 0; i < n; i++) {
-        double m = (double)i / 2; /* the bucket's start, in minutes */
-        double gpus = (m >= 5 && m < 15) + 2 * (m >= 17 && m < 20) + 4 * (m >= 25 && m < 30) +
-                      2 * (m >= 30 && m < 40) + 2 * (m >= 40 && m < 50);
-        cr_expect(fabs(y[i] - (base - gpus / ymax * ph)) <= 0.05 + 1e-9,
-                  "bucket %zu: y %.1f, not %g GPUs", i, y[i], gpus);
-    }
+    expect_line(svg, "lost-work", lost_gpus);
     free(svg);
     report_fini(&r);
     /* nothing lost: no such line */
