@@ -93,8 +93,7 @@ static Cairn__GpuRef **gpu_refs(sched_daemon_t *d, uint32_t node, uint64_t mask,
     return v;
 }
 
-Cairn__Preemption *clients_preemption(sched_daemon_t *d, const sched_attempt_info_t *ai,
-                                      frees_t *f)
+Cairn__Preemption *clients_preemption(sched_daemon_t *d, const sched_attempt_info_t *ai, frees_t *f)
 {
     if (!ai->preempted)
         return NULL;

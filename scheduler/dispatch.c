@@ -7,8 +7,8 @@
 
 #include "scheduler/access.h"
 #include "scheduler/checkpoint.h"
-#include "scheduler/view.h"
 #include "scheduler/daemon_private.h"
+#include "scheduler/view.h"
 
 static Cairn__GpuVendor vendor_enum(const char *v)
 {

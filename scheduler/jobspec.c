@@ -145,9 +145,8 @@ static void check_task(const Cairn__TaskSpec *t, size_t i, const jobspec_limits_
         jobspec_errors_add(errs, path, "task %s: checkpoint grace out of range", t->name);
     if (t->signal_before_limit_ms &&
         (!t->time_limit_ms || t->signal_before_limit_ms >= t->time_limit_ms))
-        jobspec_errors_add(errs, path,
-                           "task %s: signal_before_limit needs a time_limit longer than it",
-                           t->name);
+        jobspec_errors_add(
+            errs, path, "task %s: signal_before_limit needs a time_limit longer than it", t->name);
     if (t->cache && (!t->workdir || !t->workdir[0] || t->n_outputs == 0))
         jobspec_errors_add(errs, path,
                            "task %s: cache needs a workdir and declared outputs (what is reused)",

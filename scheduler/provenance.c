@@ -88,10 +88,10 @@ int prov_open(journal_t *j, prov_t **out, cairn_error_t *err)
                       "CREATE TABLE IF NOT EXISTS preemptions (attempt INTEGER PRIMARY KEY,"
                       " data BLOB NOT NULL)",
                       NULL, NULL, NULL) != SQLITE_OK ||
-         sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO preemptions VALUES (?,?)", -1,
-                            &p->put_pre, NULL) != SQLITE_OK ||
-         sqlite3_prepare_v2(db, "SELECT data FROM preemptions WHERE attempt = ?", -1,
-                            &p->get_pre, NULL) != SQLITE_OK))
+         sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO preemptions VALUES (?,?)", -1, &p->put_pre,
+                            NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(db, "SELECT data FROM preemptions WHERE attempt = ?", -1, &p->get_pre,
+                            NULL) != SQLITE_OK))
         rc = journal_sql_error(p->j, err, "provenance", "preemptions");
     if (rc < 0) {
         prov_close(p);
@@ -233,8 +233,8 @@ int prov_put_job(prov_t *p, uint32_t job, const Cairn__JobSpec *js, cairn_error_
     /* what the core does not keep and assignments need (dispatch.c) */
     for (size_t t = 0; rc == 0 && t < js->n_tasks; t++)
         if ((js->tasks[t]->checkpoint &&
-             (js->tasks[t]->checkpoint->signal || (js->tasks[t]->checkpoint->dir &&
-                                                   js->tasks[t]->checkpoint->dir[0]))) ||
+             (js->tasks[t]->checkpoint->signal ||
+              (js->tasks[t]->checkpoint->dir && js->tasks[t]->checkpoint->dir[0]))) ||
             js->tasks[t]->signal_before_limit_ms)
             rc = put_ckpt(p, job, (uint32_t)t, js->tasks[t], err);
     return rc;
