@@ -277,7 +277,7 @@ static void status_row(ui_table_t *t, const cli_t *c, const Cairn__JobStatusRepl
         attempt_reason(a, reason, sizeof(reason));
     }
     if (ts->pending_detail && *ts->pending_detail)
-        snprintf(reason, sizeof(reason), "%s", ts->pending_detail);
+        ui_core_times(ts->pending_detail, cairn_wall_ms(), reason, sizeof(reason));
     /* every preemption shows: how many of its attempts were preempted */
     unsigned preempted = 0;
     for (size_t k = 0; k < ts->n_attempts; k++)
@@ -615,7 +615,11 @@ int cmd_explain(cli_t *c, int argc, char **argv)
                                      (json_int_t)r->nodes_considered, "reasons", reasons),
                            CAIRN_JSON_LINE);
     } else {
-        printf("%s: %s\n%s", pos[1], TSTATE(r->state), r->text);
+        size_t cap = 2 * strlen(r->text) + 64; /* a local time is under twice "t=MS" */
+        char *text = malloc(cap);
+        printf("%s: %s\n%s", pos[1], TSTATE(r->state),
+               text ? ui_core_times(r->text, cairn_wall_ms(), text, cap) : r->text);
+        free(text);
         int64_t next = r->state == CAIRN__TASK_STATE__TASK_STATE_RETRY_WAIT
                            ? next_attempt_ms(c, req.job_id, pos[1], replica)
                            : 0;
