@@ -204,6 +204,17 @@ static int fill_task(expand_t *x, const spec_task_t *t, size_t i, Cairn__TaskSpe
     ts->replicas = t->replicas;
     ts->priority = t->o.priority;
     ts->time_limit_ms = t->o.time_limit_ms;
+    ts->preemptible = t->o.preemptible;
+    ts->signal_before_limit_ms = t->o.signal_before_limit_ms;
+    if (t->o.ckpt_signal || t->o.ckpt_grace_ms || t->o.ckpt_dir) {
+        if (!(ts->checkpoint = malloc(sizeof(*ts->checkpoint))))
+            return x->c->oom = true, -1;
+        cairn__checkpoint__init(ts->checkpoint);
+        ts->checkpoint->signal = t->o.ckpt_signal;
+        ts->checkpoint->grace_ms = t->o.ckpt_grace_ms;
+        if (t->o.ckpt_dir && !(ts->checkpoint->dir = subst(x, t, idx, t->o.ckpt_dir)))
+            return -1;
+    }
     if (strv_list(x, t, idx, &t->argv, &ts->argv, &ts->n_argv) < 0 ||
         strv_list(x, t, idx, &t->outputs, &ts->outputs, &ts->n_outputs) < 0 ||
         input_list(x, t, idx, ts) < 0 ||

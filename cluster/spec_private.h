@@ -60,6 +60,13 @@ typedef struct spec_opts {
     int32_t *exit_codes;
     spec_pos_t *exit_at; /* of each exit code's "exit:N" */
     size_t nexit_codes;
+    /* preemptible: and checkpoint: (spec_checkpoint.c); 0/NULL: not given */
+    bool preemptible;
+    int32_t ckpt_signal;
+    uint64_t ckpt_grace_ms;
+    char *ckpt_dir;
+    uint64_t signal_before_limit_ms;
+    yaml_mark_t sbl_mark; /* where signal_before_limit: was written */
     /* where each value was written (defaults: or the task), by the core's
      * field names, so that its validation problems point there */
     spec_pos_t at[SCHED_FIELD_COUNT];
@@ -203,6 +210,16 @@ int spec_get_gpu_memory(spec_ctx_t *c, yaml_node_t *n, uint64_t *out);
 void spec_parse_defaults(spec_ctx_t *c, yaml_node_t *n, spec_opts_t *o);
 /* One entry under tasks: into t, starting from a copy of defaults. */
 void spec_parse_task(spec_ctx_t *c, yaml_node_t *n, const spec_opts_t *defaults, spec_task_t *t);
+
+/* preemptible:, checkpoint: and signal_before_limit: (spec_checkpoint.c):
+ * parse key's value into o when key is one of them (false: it is not). */
+bool spec_parse_checkpoint_opt(spec_ctx_t *c, const char *key, yaml_node_t *val, spec_opts_t *o);
+/* A signal by name ("USR1", "SIGUSR1", as kill -l) or number (1..64):
+ * its number, or -1 (unknown or not one a task can catch). */
+int spec_parse_signal(const char *s);
+/* After a task's keys: signal_before_limit needs a time_limit larger than
+ * it (task tn). */
+void spec_check_signal_before_limit(spec_ctx_t *c, const spec_opts_t *o, const char *tn);
 
 /* Where each expanded task came from (spec_where.c). */
 struct spec_where {

@@ -152,11 +152,13 @@ static bool parse_opt(spec_ctx_t *c, const char *key, yaml_node_t *val, spec_opt
             o->at[SCHED_FIELD_PRIORITY] = at;
         }
     } else
-        return false;
+        return spec_parse_checkpoint_opt(c, key, val, o);
     return true;
 }
 
-#define OPT_KEYS "resources", "retry", "time_limit", "env", "workdir", "labels", "priority"
+#define OPT_KEYS                                                                                   \
+    "resources", "retry", "time_limit", "env", "workdir", "labels", "priority", "preemptible",     \
+        "checkpoint", "signal_before_limit"
 
 static bool isalnum_ascii(char ch)
 {
@@ -353,6 +355,7 @@ void spec_parse_task(spec_ctx_t *c, yaml_node_t *n, const spec_opts_t *defaults,
     if (!spec_lookup(c, n, "name"))
         spec_error(c, n->start_mark, "task is missing required key 'name'");
     const char *tn = t->name ? t->name : "?";
+    spec_check_signal_before_limit(c, &t->o, tn);
     if (t->has_run && t->has_shell)
         spec_error(c, spec_lookup(c, n, "shell")->start_mark,
                    "task '%s' has both 'run' and 'shell' (give one)", tn);

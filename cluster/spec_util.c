@@ -385,6 +385,7 @@ void spec_opts_fini(spec_opts_t *o)
 {
     free(o->gpu_model);
     free(o->workdir);
+    free(o->ckpt_dir);
     free(o->exit_codes);
     free(o->exit_at);
     spec_kv_free(&o->labels);
@@ -412,7 +413,7 @@ int spec_opts_copy(spec_ctx_t *c, spec_opts_t *dst, const spec_opts_t *src)
 {
     yaml_mark_t m = {0};
     *dst = *src;
-    dst->gpu_model = dst->workdir = NULL;
+    dst->gpu_model = dst->workdir = dst->ckpt_dir = NULL;
     dst->exit_codes = NULL;
     dst->exit_at = NULL;
     memset(&dst->labels, 0, sizeof(dst->labels));
@@ -420,6 +421,8 @@ int spec_opts_copy(spec_ctx_t *c, spec_opts_t *dst, const spec_opts_t *src)
     if (src->gpu_model && !(dst->gpu_model = spec_strdup(c, m, src->gpu_model)))
         return -1;
     if (src->workdir && !(dst->workdir = spec_strdup(c, m, src->workdir)))
+        return -1;
+    if (src->ckpt_dir && !(dst->ckpt_dir = spec_strdup(c, m, src->ckpt_dir)))
         return -1;
     if (src->nexit_codes) {
         dst->exit_codes = malloc(src->nexit_codes * sizeof(int32_t));

@@ -132,6 +132,28 @@ static int spec_outputs(const Cairn__AssignTask *m, worker_assign_buf_t *b, cair
     return 0;
 }
 
+/* The checkpoint settings: the signal a number a task can get, the path
+ * bounded (what it names is checked when the attempt starts: exec_prep.c
+ * and exec_spawn.c), the signal before the limit shorter than the limit. */
+static int spec_checkpoint(const Cairn__AssignTask *m, exec_spec_t *s, cairn_error_t *err)
+{
+    if (m->checkpoint_signal < 0 || m->checkpoint_signal > WORKER_SIGNAL_MAX)
+        return errcode(err, -EINVAL, "checkpoint signal %" PRId32 " out of range (0..%d)",
+                       m->checkpoint_signal, WORKER_SIGNAL_MAX);
+    if (m->checkpoint_dir && strlen(m->checkpoint_dir) > WORKER_OUTPUT_PATH_MAX)
+        return errcode(err, -EINVAL, "checkpoint directory longer than %d bytes",
+                       WORKER_OUTPUT_PATH_MAX);
+    if (m->signal_before_limit_ms > 0 && m->signal_before_limit_ms >= m->time_limit_ms)
+        return errcode(err, -EINVAL,
+                       "signal_before_limit %" PRIu64 " ms is not shorter than the time limit "
+                       "(%" PRIu64 " ms)",
+                       m->signal_before_limit_ms, m->time_limit_ms);
+    s->checkpoint_dir = m->checkpoint_dir && m->checkpoint_dir[0] ? m->checkpoint_dir : NULL;
+    s->checkpoint_signal = m->checkpoint_signal;
+    s->signal_before_limit_ms = (int64_t)m->signal_before_limit_ms;
+    return 0;
+}
+
 /* Check an AssignTask against this node and turn it into b->spec, which
  * points into m and b (free b with spec_buf_fini()). */
 int worker_assign_spec(const worker_resources_t *res, const Cairn__AssignTask *m,
@@ -165,5 +187,5 @@ int worker_assign_spec(const worker_resources_t *res, const Cairn__AssignTask *m
     s->memory_limit_bytes = m->memory_limit_bytes;
     s->time_limit_ms = m->time_limit_ms > INT64_MAX ? INT64_MAX : (int64_t)m->time_limit_ms;
     s->kill_grace_ms = m->kill_grace_ms;
-    return 0;
+    return spec_checkpoint(m, s, err);
 }

@@ -43,6 +43,13 @@ typedef struct daemon_attempt {
     worker_outputs_t *hashing;   /* ended: hashing its outputs (or checking a cache hit) */
     Cairn__AssignTask *checking; /* a cache hit being checked: run this if it misses */
     exec_result_t *result;       /* while hashing: how it ended */
+    /* Checkpoints (daemon_checkpoint.c): the directory is listed before
+     * the attempt starts (its start waits: listed_then) and after it ended
+     * (before its outputs are hashed). */
+    worker_outputs_t *listing;      /* listing its checkpoint directory */
+    Cairn__AssignTask *listed_then; /* started once listed */
+    worker_output_t *ckpt_start, *ckpt_end;
+    size_t nckpt_start, nckpt_end;
 } daemon_attempt_t;
 
 struct worker_daemon {
@@ -83,6 +90,32 @@ void daemon_att_fini(worker_daemon_t *d, daemon_attempt_t *a);
 /* The scheduler's AssignTask and CancelTask. */
 void daemon_on_assign(worker_daemon_t *d, const Cairn__AssignTask *m);
 void daemon_on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m);
+
+/* ---- daemon_checkpoint.c ------------------------------------------------ */
+
+/* Start listing the checkpoint directory of m (attempt a) before it runs,
+ * as the user it runs as; cb(attempt id, ...) follows. Whether it started
+ * (not for an assignment without a directory, nor one whose start will
+ * fail anyway: the start says why). */
+bool daemon_ckpt_list_start(worker_daemon_t *d, daemon_attempt_t *a, const Cairn__AssignTask *m,
+                            worker_outputs_f cb);
+
+/* Start listing the checkpoint directory of ended attempt a (r) as it left
+ * it; whether it started. */
+bool daemon_ckpt_list_end(worker_daemon_t *d, daemon_attempt_t *a, const exec_result_t *r,
+                          worker_outputs_f cb);
+
+/* Keep a copy of list v (n entries) in *out, *nout (the old one freed);
+ * -ENOMEM (said in the log: the list is then empty). */
+int daemon_ckpt_keep(worker_daemon_t *d, uint64_t id, const worker_output_t *v, size_t n,
+                     worker_output_t **out, size_t *nout);
+
+/* Put list v (n entries) into ev->checkpoint; *mem (free it after the
+ * event is sent) holds what it points to. */
+void daemon_ckpt_to_event(const worker_output_t *v, size_t n, Cairn__TaskEvent *ev, void **mem);
+
+/* Free an entry's checkpoint state; a listing is abandoned. */
+void daemon_ckpt_fini(daemon_attempt_t *a);
 
 /* The executor's callbacks (exec.h). */
 void daemon_exec_started(uint64_t id, uint32_t rank, int pid, int64_t start_ms, void *arg);

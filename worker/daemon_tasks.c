@@ -47,6 +47,7 @@ void daemon_att_fini(worker_daemon_t *d, daemon_attempt_t *a)
     free(a->result);
     if (a->checking)
         cairn__assign_task__free_unpacked(a->checking, NULL);
+    daemon_ckpt_fini(a);
 }
 
 /* Keep a copy of the declared outputs of attempt a. */
@@ -159,7 +160,10 @@ void daemon_exec_started(uint64_t id, uint32_t rank, int pid, int64_t start_ms, 
     ev.kind = CAIRN__TASK_EVENT__KIND__STARTED;
     ev.pid = pid;
     ev.start_time_ms = start_ms;
+    void *mem;
+    daemon_ckpt_to_event(a->ckpt_start, a->nckpt_start, &ev, &mem);
     emit(d, id, a->job_id, a->task_name, a->rank, &ev);
+    free(mem);
 }
 
 static void log_exit(worker_daemon_t *d, const daemon_attempt_t *a, const exec_result_t *r)
@@ -253,7 +257,10 @@ static void report_exit(worker_daemon_t *d, daemon_attempt_t *a, const exec_resu
         ev.n_outputs = nouts;
         ev.outputs = ohp;
     }
+    void *mem;
+    daemon_ckpt_to_event(a->ckpt_end, a->nckpt_end, &ev, &mem);
     emit(d, id, a->job_id, a->task_name, a->rank, &ev);
+    free(mem);
     free(oh);
     free(ohp);
     att_ended(d, id);
@@ -315,6 +322,34 @@ static bool start_hashing(worker_daemon_t *d, daemon_attempt_t *a, const exec_re
     return true;
 }
 
+/* After the end listing (if any): hash the outputs, or report at once. */
+static void outputs_then_report(worker_daemon_t *d, daemon_attempt_t *a, const exec_result_t *r)
+{
+    /* the EXITED event waits for the hashes; the attempt counts as running */
+    if (!r->start_failed && a->noutputs > 0 && start_hashing(d, a, r))
+        return;
+    report_exit(d, a, r, NULL, 0, false);
+}
+
+/* The checkpoint directory of an ended attempt is listed. */
+static void end_listed_cb(uint64_t id, const worker_output_t *v, size_t n, void *arg)
+{
+    worker_daemon_t *d = arg;
+    daemon_attempt_t *a = daemon_att_find(d, id);
+    if (d->stopped || !a || !a->result)
+        return;
+    exec_result_t *r = a->result;
+    a->result = NULL;
+    a->listing = NULL; /* freed by outputs.c after this returns */
+    if (a->stale) {
+        drop_stale(d, id);
+    } else {
+        daemon_ckpt_keep(d, id, v, n, &a->ckpt_end, &a->nckpt_end);
+        outputs_then_report(d, a, r);
+    }
+    free(r);
+}
+
 void daemon_exec_exited(const exec_result_t *r, void *arg)
 {
     worker_daemon_t *d = arg;
@@ -326,10 +361,14 @@ void daemon_exec_exited(const exec_result_t *r, void *arg)
         drop_stale(d, r->attempt_id);
         return;
     }
-    /* the EXITED event waits for the hashes; the attempt counts as running */
-    if (!r->start_failed && a->noutputs > 0 && start_hashing(d, a, r))
-        return;
-    report_exit(d, a, r, NULL, 0, false);
+    if (r->checkpoint_dir[0] && !r->start_failed && (a->result = malloc(sizeof(*r)))) {
+        *a->result = *r;
+        if (daemon_ckpt_list_end(d, a, r, end_listed_cb))
+            return;
+        free(a->result);
+        a->result = NULL;
+    }
+    outputs_then_report(d, a, r);
 }
 
 /* ---- commands from the scheduler ----------------------------------------- */
@@ -338,6 +377,8 @@ static void run_assigned(worker_daemon_t *d, const Cairn__AssignTask *m);
 static void started_or_failed(worker_daemon_t *d, const Cairn__AssignTask *m, int rc,
                               const cairn_error_t *err);
 static void prepare_successor(worker_daemon_t *d, uint64_t id);
+static uint64_t line_head(worker_daemon_t *d, uint64_t id);
+static void start_assigned(worker_daemon_t *d, const Cairn__AssignTask *m);
 static Cairn__AssignTask *assign_copy(const Cairn__AssignTask *m);
 
 /* A cache hit checked: the outputs are what the scheduler recorded (report
@@ -398,6 +439,33 @@ static bool check_cache(worker_daemon_t *d, daemon_attempt_t *a, const Cairn__As
     cairn__assign_task__free_unpacked(a->checking, NULL);
     a->checking = NULL;
     return false;
+}
+
+/* The checkpoint directory of an attempt not started yet is listed: it
+ * starts now if its turn came meanwhile (listed_then), else its start
+ * (queued) may now be prepared. */
+static void start_listed_cb(uint64_t id, const worker_output_t *v, size_t n, void *arg)
+{
+    worker_daemon_t *d = arg;
+    daemon_attempt_t *a = daemon_att_find(d, id);
+    if (d->stopped || !a || !a->listing)
+        return;
+    a->listing = NULL; /* freed by outputs.c after this returns */
+    daemon_ckpt_keep(d, id, v, n, &a->ckpt_start, &a->nckpt_start);
+    Cairn__AssignTask *m = a->listed_then;
+    a->listed_then = NULL;
+    if (!m) {
+        if (a->queued)
+            prepare_successor(d, line_head(d, id));
+        return;
+    }
+    if (a->stale) {
+        drop_stale(d, id);
+    } else {
+        start_assigned(d, m);
+        prepare_successor(d, id);
+    }
+    cairn__assign_task__free_unpacked(m, NULL);
 }
 
 /* Start an assigned attempt (already in the table); a cache hit offered
@@ -483,7 +551,8 @@ static void prepare_successor(worker_daemon_t *d, uint64_t id)
         return;
     for (int depth = 0; depth < DAEMON_PREPARED_DEPTH; depth++) {
         daemon_attempt_t *q = a->next ? daemon_att_find(d, a->next) : NULL;
-        if (!q || !q->queued || q->after != a->id || q->stale || q->queued->n_cache_outputs > 0)
+        if (!q || !q->queued || q->after != a->id || q->stale || q->queued->n_cache_outputs > 0 ||
+            q->listing)
             return;
         bool self = !a->gpus && !q->gpus && a->noutputs == 0;
         if (!q->prepared) {
@@ -544,6 +613,11 @@ static void start_queued_after(worker_daemon_t *d, uint64_t id)
         q->queued = NULL;
         q->prepared = NULL;
         d->nqueued--;
+        if (q->listing) { /* it starts once its checkpoint directory is listed */
+            q->listed_then = m;
+            update_hold(d);
+            return;
+        }
         if (p) {
             cairn_error_t err = {{0}};
             started_or_failed(d, m, worker_exec_start_prepared(d->exec, p, &err), &err);
@@ -586,6 +660,8 @@ void daemon_on_assign(worker_daemon_t *d, const Cairn__AssignTask *m)
         return;
     }
     a->gpus = m->n_gpus > 0;
+    /* its checkpoint directory is listed before it runs, queued or not */
+    bool listing = daemon_ckpt_list_start(d, a, m, start_listed_cb);
     daemon_attempt_t *pred = m->after_attempt_id ? daemon_att_find(d, m->after_attempt_id) : NULL;
     if (pred && pred->running && !pred->next) {
         /* queued behind an attempt still running here: it takes over that
@@ -606,6 +682,15 @@ void daemon_on_assign(worker_daemon_t *d, const Cairn__AssignTask *m)
             return;
         }
     }
+    a = daemon_att_find(d, m->attempt_id);
+    if (listing && (a->listed_then = assign_copy(m))) {
+        update_hold(d); /* it starts once listed (start_listed_cb) */
+        return;
+    }
+    if (listing) { /* out of memory: it starts unlisted */
+        worker_outputs_abandon(a->listing);
+        a->listing = NULL;
+    }
     start_assigned(d, m);
     update_hold(d);
 }
@@ -623,6 +708,8 @@ static const char *cancel_reason(Cairn__CancelTask__Reason r)
         return "stale";
     case CAIRN__CANCEL_TASK__REASON__SHUTDOWN:
         return "shutdown";
+    case CAIRN__CANCEL_TASK__REASON__PREEMPTED:
+        return "preempted";
     default:
         return "unspecified";
     }
@@ -649,7 +736,9 @@ void daemon_on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m)
                   "cancel of attempt %" PRIu64 ", which is not running: ignored", m->attempt_id);
         return;
     }
-    if (a->queued) {               /* never started: it ends here; the one behind it moves up */
+    if (a->queued) { /* never started: it ends here; the one behind it moves up */
+        worker_outputs_abandon(a->listing);
+        a->listing = NULL;
         unprepare_after(d, a->id); /* parked behind a: made again behind its predecessor */
         cairn__assign_task__free_unpacked(a->queued, NULL);
         a->queued = NULL;
@@ -670,27 +759,40 @@ void daemon_on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m)
         update_hold(d);
         return;
     }
-    if (a->checking) { /* checking a cache hit: it ends here, not run */
+    if (a->checking || a->listed_then) { /* a cache hit checked, or its checkpoints listed:
+                                            it ends here, not run */
         uint64_t id = a->id;
         worker_outputs_abandon(a->hashing);
         a->hashing = NULL;
-        cairn__assign_task__free_unpacked(a->checking, NULL);
+        if (a->checking)
+            cairn__assign_task__free_unpacked(a->checking, NULL);
         a->checking = NULL;
+        daemon_ckpt_fini(a);
         end_unstarted(d, a);
         start_queued_after(d, id);
         return;
     }
-    if (a->hashing) { /* ended: its report follows at once, without the hashes not done */
+    if (a->hashing || (a->result && a->listing)) {
+        /* ended: its report follows at once, without the hashes not done */
         cairn_log(d->log, CAIRN_LOG_INFO,
                   "cancel of attempt %" PRIu64 ", which has ended: hashing its outputs stopped",
                   a->id);
-        worker_outputs_cancel(a->hashing);
+        worker_outputs_cancel(a->hashing ? a->hashing : a->listing);
         return;
     }
+    /* a preemption's first signal is the task's checkpoint signal */
+    int sig = m->reason == CAIRN__CANCEL_TASK__REASON__PREEMPTED ? m->signal : 0;
+    if (sig < 0 || sig > WORKER_SIGNAL_MAX) {
+        cairn_log(d->log, CAIRN_LOG_WARN,
+                  "cancel of attempt %" PRIu64 ": signal %" PRId32 " out of range: SIGTERM instead",
+                  a->id, m->signal);
+        sig = 0;
+    }
     cairn_log(d->log, CAIRN_LOG_INFO,
-              "cancelling task %s attempt %" PRIu64 " (%s%s%s), grace %" PRIu32 " ms", a->task_name,
-              a->id, cancel_reason(m->reason), m->message[0] ? ": " : "", m->message, m->grace_ms);
-    int rc = worker_exec_cancel(d->exec, m->attempt_id, m->grace_ms);
+              "cancelling task %s attempt %" PRIu64 " (%s%s%s), signal %d, grace %" PRIu32 " ms",
+              a->task_name, a->id, cancel_reason(m->reason), m->message[0] ? ": " : "", m->message,
+              sig ? sig : SIGTERM, m->grace_ms);
+    int rc = worker_exec_cancel_signal(d->exec, m->attempt_id, sig, m->grace_ms);
     if (rc < 0)
         cairn_log(d->log, CAIRN_LOG_WARN, "cannot cancel attempt %" PRIu64 ": %s", a->id,
                   strerror(-rc));

@@ -59,6 +59,16 @@ typedef struct exec_spec {
     uint64_t memory_limit_bytes; /* 0 = none */
     int64_t time_limit_ms;       /* 0 = none */
     int64_t kill_grace_ms;       /* SIGTERM to SIGKILL; 0 = default 10 s */
+    /* Checkpoints: the directory (relative to the working directory unless
+     * absolute; NULL or "": none) is made by the task's process as the
+     * task's user before it execs (mkdir -p, 0700), must then be a
+     * directory of that user's, and is CAIRN_CHECKPOINT_DIR (absolute); a
+     * path with a ".." component is refused. checkpoint_signal (0:
+     * SIGTERM) goes to the task's process group signal_before_limit_ms
+     * (0: never) before its time limit. */
+    const char *checkpoint_dir;
+    int checkpoint_signal;
+    int64_t signal_before_limit_ms;
 } exec_spec_t;
 
 /* How an attempt ended. */
@@ -79,7 +89,8 @@ typedef struct exec_result {
     /* The directory it ran in (as given to chdir: outputs are relative to
      * it); "" when it failed before one was chosen. */
     char workdir[PATH_MAX];
-    worker_identity_t as; /* whom it ran as (its outputs are hashed with these rights) */
+    worker_identity_t as;          /* whom it ran as (its outputs are hashed with these rights) */
+    char checkpoint_dir[PATH_MAX]; /* CAIRN_CHECKPOINT_DIR (absolute), "" when none */
 } exec_result_t;
 
 typedef struct exec_callbacks {
@@ -142,6 +153,13 @@ int worker_exec_create(uv_loop_t *loop, const exec_config_t *cfg, const exec_cal
 int worker_exec_identity(worker_exec_t *x, const char *user, worker_identity_t *out,
                          cairn_error_t *err);
 
+/* The absolute checkpoint directory of spec into buf ("" when it has
+ * none), as its start resolves it (exec_spec_t.checkpoint_dir), without
+ * starting anything or touching the directory. 0 or a negative code said
+ * in err (the start's own refusals: no submitter, a ".." in the path). */
+int worker_exec_checkpoint_dir(worker_exec_t *x, const exec_spec_t *spec, char *buf, size_t len,
+                               cairn_error_t *err);
+
 /* Start one attempt replica. Fails (no callback) with -EEXIST if it is
  * already running (until its exited() has been called) or -EINVAL if the
  * spec is invalid; any later failure (working directory missing, command
@@ -188,6 +206,12 @@ void worker_exec_prepared_free(worker_exec_t *x, exec_prepared_t *p);
  * spec's grace); exited() reports cancelled. While it already ends (time
  * limit), a shorter grace still applies. -ENOENT if not running. */
 int worker_exec_cancel(worker_exec_t *x, uint64_t attempt_id, int64_t grace_ms);
+
+/* worker_exec_cancel() whose first signal is sig (0: SIGTERM; a
+ * preemption's checkpoint signal) instead of SIGTERM: SIGKILL follows
+ * after grace_ms (<= 0: the spec's grace); exited() reports cancelled.
+ * -EINVAL for a signal outside 0..64, -ENOENT if not running. */
+int worker_exec_cancel_signal(worker_exec_t *x, uint64_t attempt_id, int sig, int64_t grace_ms);
 
 /* Attempts running now, ascending ids; returns how many (may exceed max). */
 size_t worker_exec_list(const worker_exec_t *x, uint64_t *ids, uint32_t *ranks, int *pids,

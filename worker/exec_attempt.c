@@ -100,6 +100,8 @@ static exec_attempt_t *attempt_new(worker_exec_t *x, const exec_prepared_t *p)
     a->rank = p->rank;
     a->time_limit_ms = p->time_limit_ms;
     a->grace_ms = p->grace_ms;
+    a->ckpt_signal = p->ckpt_signal;
+    a->sbl_ms = p->sbl_ms;
     a->memory_limit = p->memory_limit;
     a->res.attempt_id = p->attempt_id;
     a->res.rank = p->rank;

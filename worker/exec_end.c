@@ -123,11 +123,12 @@ static void kill_cb(uv_timer_t *t)
     exec_signal_tree(a->x, a, SIGKILL);
 }
 
-/* SIGTERM the tree now, SIGKILL after grace_ms. */
-static void terminate(worker_exec_t *x, exec_attempt_t *a, int64_t grace_ms)
+/* Send sig (SIGTERM, or a checkpoint signal) to the tree now, SIGKILL
+ * after grace_ms. */
+static void terminate(worker_exec_t *x, exec_attempt_t *a, int sig, int64_t grace_ms)
 {
     a->phase = EXEC_TERMINATING;
-    exec_signal_tree(x, a, SIGTERM);
+    exec_signal_tree(x, a, sig);
     uv_timer_start(&a->timer, kill_cb, (uint64_t)(grace_ms > 0 ? grace_ms : 0), 0);
 }
 
@@ -137,12 +138,25 @@ static void time_limit_cb(uv_timer_t *t)
     if (a->phase != EXEC_RUNNING)
         return;
     a->res.timed_out = true;
-    terminate(a->x, a, a->grace_ms);
+    terminate(a->x, a, SIGTERM, a->grace_ms);
+}
+
+/* signal_before_limit: the checkpoint signal goes out, the time limit
+ * follows sbl_ms later (the one timer serves both). */
+static void before_limit_cb(uv_timer_t *t)
+{
+    exec_attempt_t *a = t->data;
+    if (a->phase != EXEC_RUNNING)
+        return;
+    exec_signal_tree(a->x, a, a->ckpt_signal ? a->ckpt_signal : SIGTERM);
+    uv_timer_start(&a->timer, time_limit_cb, (uint64_t)a->sbl_ms, 0);
 }
 
 void exec_attempt_running(worker_exec_t *x, exec_attempt_t *a, bool recorded)
 {
-    if (a->time_limit_ms > 0)
+    if (a->time_limit_ms > 0 && a->sbl_ms > 0 && a->sbl_ms < a->time_limit_ms)
+        uv_timer_start(&a->timer, before_limit_cb, (uint64_t)(a->time_limit_ms - a->sbl_ms), 0);
+    else if (a->time_limit_ms > 0)
         uv_timer_start(&a->timer, time_limit_cb, (uint64_t)a->time_limit_ms, 0);
     if (!recorded && exec_running_append(x, a) < 0)
         exec_running_changed(x);
@@ -151,14 +165,21 @@ void exec_attempt_running(worker_exec_t *x, exec_attempt_t *a, bool recorded)
 
 int worker_exec_cancel(worker_exec_t *x, uint64_t attempt_id, int64_t grace_ms)
 {
+    return worker_exec_cancel_signal(x, attempt_id, SIGTERM, grace_ms);
+}
+
+int worker_exec_cancel_signal(worker_exec_t *x, uint64_t attempt_id, int sig, int64_t grace_ms)
+{
     exec_attempt_t *a = x ? exec_find(x, attempt_id) : NULL;
     int64_t grace;
+    if (sig < 0 || sig > 64)
+        return -EINVAL;
     if (!a)
         return -ENOENT;
     grace = grace_ms > 0 ? grace_ms : a->grace_ms;
     if (a->phase == EXEC_RUNNING) {
         a->res.cancelled = true;
-        terminate(x, a, grace);
+        terminate(x, a, sig ? sig : SIGTERM, grace);
     } else if (a->phase == EXEC_TERMINATING && !a->res.memory_exceeded &&
                uv_timer_get_due_in(&a->timer) > (uint64_t)grace) {
         uv_timer_start(&a->timer, kill_cb, (uint64_t)grace, 0); /* a shorter grace */

@@ -317,6 +317,11 @@ int exec_env_build(const exec_spec_t *spec, char *const *base, const run_as_t *r
     return 0;
 }
 
+int exec_env_checkpoint(exec_strv_t *e, const char *dir)
+{
+    return env_setf(e, "CAIRN_CHECKPOINT_DIR=%s", dir);
+}
+
 int exec_task_argv(const exec_spec_t *spec, exec_strv_t *out)
 {
     exec_strv_t a = {0};

@@ -184,6 +184,58 @@ void exec_prep_identity(const exec_prepared_t *p, worker_identity_t *out)
     identity_of(&p->ra, out);
 }
 
+/* Where a task of s starts, running as ra. */
+static const char *workdir_of(const worker_exec_t *x, const exec_spec_t *s, const run_as_t *ra)
+{
+    struct stat hst;
+    if (s->workdir && s->workdir[0])
+        return s->workdir;
+    if (!ra->set)
+        return x->default_workdir;
+    /* the worker's directory is the worker's user's: another user starts
+     * in their home, or in / when it has none */
+    return stat(ra->home, &hst) == 0 && S_ISDIR(hst.st_mode) ? ra->home : "/";
+}
+
+/* The checkpoint directory of s as an absolute path (relative to p->cwd
+ * unless absolute), its components "" and "." dropped, into p->ckpt_dir. A
+ * ".." is refused: the directory is the task's, under the directory it
+ * names, and its listing must not wander off. Who may make or use it is
+ * the kernel's to say: the task's process makes it as the task's user
+ * (exec_spawn.c). */
+static int checkpoint_dir(const exec_spec_t *s, exec_prepared_t *p, cairn_error_t *err)
+{
+    const char *d = s->checkpoint_dir;
+    p->ckpt_signal = s->checkpoint_signal;
+    p->sbl_ms = s->signal_before_limit_ms;
+    if (!d || !d[0])
+        return 0;
+    size_t at = 0, cap = sizeof(p->ckpt_dir);
+    const char *base = d[0] == '/' ? "" : p->cwd;
+    for (int part = 0; part < 2; part++) {
+        const char *q = part ? d : base;
+        while (*q) {
+            while (*q == '/')
+                q++;
+            size_t len = strcspn(q, "/");
+            if (len == 2 && q[0] == '.' && q[1] == '.')
+                return errcode(err, -EINVAL, "checkpoint directory %s: '..' in path", d);
+            if (len && !(len == 1 && q[0] == '.')) {
+                if (at + 1 + len + 1 > cap)
+                    return errcode(err, -ENAMETOOLONG, "checkpoint directory %s: path too long", d);
+                p->ckpt_dir[at++] = '/';
+                memcpy(p->ckpt_dir + at, q, len);
+                at += len;
+            }
+            q += len;
+        }
+    }
+    if (at == 0)
+        p->ckpt_dir[at++] = '/';
+    p->ckpt_dir[at] = '\0';
+    return 0;
+}
+
 int exec_prep_init(worker_exec_t *x, const exec_spec_t *s, exec_prepared_t *p, cairn_error_t *err)
 {
     memset(p, 0, sizeof(*p));
@@ -196,25 +248,24 @@ int exec_prep_init(worker_exec_t *x, const exec_spec_t *s, exec_prepared_t *p, c
     p->memory_limit = s->memory_limit_bytes;
     if (!(p->task_name = strdup(s->task_name)))
         return errcode(err, -ENOMEM, "out of memory");
-    const char *cwd = s->workdir && s->workdir[0] ? s->workdir : x->default_workdir;
     int r = binding_init(&p->bind, s);
     if (r < 0)
         return errcode(err, r, "out of memory");
     if ((r = resolve_user(x, s->user, &p->ra, err)) < 0)
         return r;
-    struct stat hst;
-    if (p->ra.set && !(s->workdir && s->workdir[0]))
-        /* the worker's directory is the worker's user's: another user starts
-         * in their home, or in / when it has none */
-        cwd = stat(p->ra.home, &hst) == 0 && S_ISDIR(hst.st_mode) ? p->ra.home : "/";
+    const char *cwd = workdir_of(x, s, &p->ra);
     if ((r = check_workdir(cwd, err)) < 0)
         return r;
     snprintf(p->cwd, sizeof(p->cwd), "%s", cwd);
+    if ((r = checkpoint_dir(s, p, err)) < 0)
+        return r;
     if ((r = p->fd_out = exec_log_take(x, s, &p->ra, 1, &p->log_no[0], err)) < 0 ||
         (r = p->fd_err = exec_log_take(x, s, &p->ra, 2, &p->log_no[1], err)) < 0)
         return r;
     if ((r = exec_env_build(s, x->env_base.v, &p->ra, &p->env, err)) < 0)
         return r;
+    if (p->ckpt_dir[0] && (r = exec_env_checkpoint(&p->env, p->ckpt_dir)) < 0)
+        return errcode(err, r, "out of memory");
     if ((r = exec_task_argv(s, &p->argv)) < 0)
         return errcode(err, r, "out of memory");
     return 0;
@@ -256,4 +307,23 @@ void exec_prep_discard_logs(worker_exec_t *x, exec_prepared_t *p)
         exec_log_give(x, p->log_no[i]);
         p->log_no[i] = 0;
     }
+}
+
+int worker_exec_checkpoint_dir(worker_exec_t *x, const exec_spec_t *s, char *buf, size_t len,
+                               cairn_error_t *err)
+{
+    exec_prepared_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return errcode(err, -ENOMEM, "out of memory");
+    int r = resolve_user(x, s->user, &p->ra, err);
+    if (r == 0) {
+        snprintf(p->cwd, sizeof(p->cwd), "%s", workdir_of(x, s, &p->ra));
+        r = checkpoint_dir(s, p, err);
+    }
+    if (r == 0 && strlen(p->ckpt_dir) >= len)
+        r = errcode(err, -ENAMETOOLONG, "checkpoint directory: path too long");
+    if (r == 0)
+        memcpy(buf, p->ckpt_dir, strlen(p->ckpt_dir) + 1);
+    free(p);
+    return r;
 }

@@ -133,6 +133,9 @@ int exec_env_base(char *const *env, const char *const *globs, size_t nglobs, con
 int exec_env_build(const exec_spec_t *spec, char *const *base, const run_as_t *ra, exec_strv_t *out,
                    cairn_error_t *err);
 
+/* Set CAIRN_CHECKPOINT_DIR=dir in e. 0 or -ENOMEM. */
+int exec_env_checkpoint(exec_strv_t *e, const char *dir);
+
 /* The task's argv (or /bin/sh -c script sh args... for shell tasks). */
 int exec_task_argv(const exec_spec_t *spec, exec_strv_t *out);
 
@@ -215,6 +218,7 @@ typedef struct exec_child {
     char *const *argv; /* argv[0] searched in the PATH of envp */
     char *const *envp;
     const char *cwd;
+    const char *ckpt_dir; /* made (mkdir -p) after cwd, as the task's user; NULL: none */
     int fd_out, fd_err;
     const void *cpus; /* cpu_set_t of cpus_size bytes, or NULL: unbound */
     size_t cpus_size;
@@ -311,6 +315,9 @@ struct exec_prepared {
     int64_t time_limit_ms, grace_ms;
     uint64_t memory_limit;
     char cwd[PATH_MAX];
+    char ckpt_dir[PATH_MAX];     /* CAIRN_CHECKPOINT_DIR, absolute; "": none */
+    int ckpt_signal;             /* before the time limit; 0: SIGTERM */
+    int64_t sbl_ms;              /* signal_before_limit_ms */
     char cgroup_procs[PATH_MAX]; /* the child's, when it joins a cgroup */
     int fd_out, fd_err;          /* the log files, or -1 */
     uint32_t log_no[2];          /* stdout's and stderr's (exec_log_take), or 0 */
@@ -432,6 +439,8 @@ typedef struct exec_attempt {
     bool reaped;      /* the main process was waited for */
     bool started_reported;
     int64_t time_limit_ms, grace_ms;
+    int ckpt_signal; /* sent sbl_ms before the time limit (0: SIGTERM) */
+    int64_t sbl_ms;
     uint64_t memory_limit;
     uint64_t drain_until; /* uv_now() deadline while draining */
     exec_member_t *members;

@@ -72,6 +72,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -326,6 +327,40 @@ static void child_fd(exec_child_t *c, int from, int to)
         child_fail(c, (int)-r, "dup3", NULL);
 }
 
+/* mkdir -p of the checkpoint directory (absolute, no ".."), as the task's
+ * user (the identity is taken already): what that user may not make or
+ * reach fails here. The directory must then be that user's own: another
+ * user's directory the task may write to is not its checkpoint. Not
+ * instrumented, as child_main() is not: it runs on a child's stack. */
+__attribute__((no_sanitize("address", "undefined"))) static void
+child_checkpoint_dir(exec_child_t *c)
+{
+    char buf[PATH_MAX];
+    size_t n = c_strlen(c->ckpt_dir);
+    if (n >= sizeof(buf))
+        child_fail(c, ENAMETOOLONG, "checkpoint directory", c->ckpt_dir);
+    for (size_t i = 0; i <= n; i++)
+        buf[i] = c->ckpt_dir[i];
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char saved = buf[i];
+        buf[i] = '\0';
+        long r = sc(SYS_mkdirat, AT_FDCWD, (long)buf, 0700, 0);
+        buf[i] = saved;
+        if (r < 0 && r != -EEXIST)
+            child_fail(c, (int)-r, "cannot make the checkpoint directory", c->ckpt_dir);
+    }
+    struct stat st;
+    long r = sc(SYS_newfstatat, AT_FDCWD, (long)c->ckpt_dir, (long)&st, AT_SYMLINK_NOFOLLOW);
+    if (r < 0)
+        child_fail(c, (int)-r, "checkpoint directory", c->ckpt_dir);
+    if (!S_ISDIR(st.st_mode))
+        child_fail(c, ENOTDIR, "checkpoint directory", c->ckpt_dir);
+    if (st.st_uid != (uid_t)sc(SYS_geteuid, 0, 0, 0, 0))
+        child_fail(c, EPERM, "checkpoint directory (not the task's user's)", c->ckpt_dir);
+}
+
 /* The submitter's identity (groups, then gid, then uid) where it is to be
  * taken, then the working directory (as that user). */
 static void child_become(exec_child_t *c)
@@ -345,6 +380,8 @@ static void child_become(exec_child_t *c)
     }
     if ((r = sc(SYS_chdir, (long)c->cwd, 0, 0, 0)) < 0)
         child_fail(c, (int)-r, "working directory", c->cwd);
+    if (c->ckpt_dir)
+        child_checkpoint_dir(c);
 }
 
 __attribute__((no_sanitize("address", "undefined"))) static int child_main(void *arg)

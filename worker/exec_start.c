@@ -45,8 +45,11 @@ static int validate(const exec_spec_t *s, cairn_error_t *err)
     if (s->world_size > 1 && s->rank >= s->world_size)
         return errcode(err, -EINVAL, "task %s: rank %" PRIu32 " >= world size %" PRIu32,
                        s->task_name, s->rank, s->world_size);
-    if (s->time_limit_ms < 0 || s->kill_grace_ms < 0)
+    if (s->time_limit_ms < 0 || s->kill_grace_ms < 0 || s->signal_before_limit_ms < 0)
         return errcode(err, -EINVAL, "task %s: negative time limit or grace", s->task_name);
+    if (s->checkpoint_signal < 0 || s->checkpoint_signal > 64)
+        return errcode(err, -EINVAL, "task %s: checkpoint signal %d out of range (0..64)",
+                       s->task_name, s->checkpoint_signal);
     return 0;
 }
 
@@ -81,6 +84,7 @@ static void child_fill(exec_child_t *c, const exec_prepared_t *p)
         .argv = p->argv.v,
         .envp = p->env.v,
         .cwd = p->cwd,
+        .ckpt_dir = p->ckpt_dir[0] ? p->ckpt_dir : NULL,
         .fd_out = p->fd_out,
         .fd_err = p->fd_err,
         .cpus = p->bind.cpus,
@@ -189,6 +193,7 @@ static int spawn_prepared(worker_exec_t *x, exec_attempt_t *a, exec_prepared_t *
                           cairn_error_t *err)
 {
     snprintf(a->res.workdir, sizeof(a->res.workdir), "%s", p->cwd);
+    snprintf(a->res.checkpoint_dir, sizeof(a->res.checkpoint_dir), "%s", p->ckpt_dir);
     int r = make_cgroup(x, a, err);
     if (r < 0)
         return r;
@@ -358,6 +363,7 @@ static int start_gated(worker_exec_t *x, exec_prepared_t *p, cairn_error_t *err)
     gated_remove(x, p);
     logs_to(a, p);
     snprintf(a->res.workdir, sizeof(a->res.workdir), "%s", p->cwd);
+    snprintf(a->res.checkpoint_dir, sizeof(a->res.checkpoint_dir), "%s", p->ckpt_dir);
     a->pid = a->res.pid = p->pid;
     a->start = p->start;
     a->cg = p->cg;

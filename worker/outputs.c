@@ -35,8 +35,8 @@
 
 #include "common/grow.h"
 #include "proto/sha256.h"
+#include "worker/outputs_private.h"
 
-#define OUTPUT_READ_CHUNK (1u << 20)
 #define OUTPUT_DIR_DEPTH_MAX 256
 
 /* Record why o was not hashed; returns -1. */
@@ -53,17 +53,6 @@ static int set_error(worker_output_t *o, const char *fmt, ...)
     o->size = 0;
     return -1;
 }
-
-#define NOT_HASHED_CANCELLED "not hashed: cancelled"
-#define NOT_HASHED_TOO_LARGE "not hashed: too large"
-#define NOT_HASHED_TOO_LONG "not hashed: took too long"
-
-/* One hashing run: its read buffer, stop flag and byte budget. */
-typedef struct hash_run {
-    uint8_t *buf;
-    const atomic_bool *cancel;
-    uint64_t left; /* bytes it may still read; UINT64_MAX: no limit */
-} hash_run_t;
 
 static bool cancelled(const atomic_bool *cancel)
 {
@@ -85,8 +74,7 @@ static bool kernel_fs(long type)
     return false;
 }
 
-/* Whether fd lies on a kernel file system. */
-static bool fd_on_kernel_fs(int fd)
+bool outputs_fd_on_kernel_fs(int fd)
 {
     struct statfs sf;
     return fstatfs(fd, &sf) == 0 && kernel_fs((long)sf.f_type);
@@ -116,8 +104,7 @@ static bool within(const char *root, const char *p)
     return strncmp(p, root, len) == 0 && (p[len] == '\0' || p[len] == '/');
 }
 
-/* Whether what fd names lies in root (true when /proc cannot tell). */
-static bool fd_within(int fd, const char *root)
+bool outputs_fd_within(int fd, const char *root)
 {
     char link[64], target[PATH_MAX];
     snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
@@ -151,9 +138,7 @@ static int hash_fd(int fd, cairn_sha256_ctx_t *c, uint64_t *size, hash_run_t *ru
     }
 }
 
-/* The hex digest and size of a regular file open at fd, whose size is
- * st_size: one too big for the budget is not read. */
-static int hash_file(int fd, uint64_t st_size, char hex[65], uint64_t *size, hash_run_t *run)
+int outputs_hash_file(int fd, uint64_t st_size, char hex[65], uint64_t *size, hash_run_t *run)
 {
     cairn_sha256_ctx_t c;
     uint8_t d[CAIRN_SHA256_LEN];
@@ -239,7 +224,7 @@ static int walk_entry(dir_walk_t *w, int dfd, dev_t dev, const char *name, char 
     int rc;
     if (fstat(fd, &st) < 0) {
         rc = walk_fail(w, -errno, rel, "cannot stat");
-    } else if (st.st_dev != dev && fd_on_kernel_fs(fd)) {
+    } else if (st.st_dev != dev && outputs_fd_on_kernel_fs(fd)) {
         snprintf(w->error, sizeof(w->error), "'%s' is on a kernel file system: refused", rel);
         rc = -EPERM;
     } else if (S_ISDIR(st.st_mode)) {
@@ -255,7 +240,7 @@ static int walk_entry(dir_walk_t *w, int dfd, dev_t dev, const char *name, char 
     } else if (S_ISREG(st.st_mode)) {
         char hex[65];
         uint64_t size = 0;
-        rc = hash_file(fd, (uint64_t)st.st_size, hex, &size, w->run);
+        rc = outputs_hash_file(fd, (uint64_t)st.st_size, hex, &size, w->run);
         if (rc < 0) {
             walk_fail(w, rc, rel, "cannot read");
         } else {
@@ -382,20 +367,20 @@ static int hash_one(const char *root, worker_output_t *o, hash_run_t *run)
     if (fd < 0)
         return errno == ENOENT ? set_error(o, "missing")
                                : set_error(o, "cannot open: %s", strerror(errno));
-    if (!fd_within(fd, root)) {
+    if (!outputs_fd_within(fd, root)) {
         close(fd);
         return set_error(o, "outside the working directory");
     }
     uint64_t left = run->left;
     if (fstat(fd, &st) < 0) {
         set_error(o, "cannot stat: %s", strerror(errno));
-    } else if (fd_on_kernel_fs(fd)) {
+    } else if (outputs_fd_on_kernel_fs(fd)) {
         set_error(o, "on a kernel file system: refused");
     } else if (S_ISDIR(st.st_mode)) {
         hash_dir(fd, o, run); /* takes fd */
         fd = -1;
     } else if (S_ISREG(st.st_mode)) {
-        int rc = hash_file(fd, (uint64_t)st.st_size, o->sha256, &o->size, run);
+        int rc = outputs_hash_file(fd, (uint64_t)st.st_size, o->sha256, &o->size, run);
         if (rc == -ECANCELED)
             set_error(o, NOT_HASHED_CANCELLED);
         else if (rc == -EFBIG)
@@ -414,15 +399,6 @@ static int hash_one(const char *root, worker_output_t *o, hash_run_t *run)
 
 /* ---- the task's rights ------------------------------------------------------- */
 
-/* The calling thread's file system identity, to give back. */
-typedef struct fs_ident {
-    bool taken;
-    uid_t fsuid;
-    gid_t fsgid;
-    int ngroups;
-    gid_t *groups;
-} fs_ident_t;
-
 /* The thread's groups, as the raw system call sets them for this thread
  * alone. */
 static int thread_setgroups(int n, const gid_t *groups)
@@ -437,8 +413,7 @@ static bool fs_ident_is(uid_t uid, gid_t gid)
     return (uid_t)setfsuid((uid_t)-1) == uid && (gid_t)setfsgid((gid_t)-1) == gid;
 }
 
-/* Take identity as for file access on this thread (saved into *save). */
-static int fs_ident_take(const worker_identity_t *as, fs_ident_t *save)
+int outputs_fs_ident_take(const worker_identity_t *as, fs_ident_t *save)
 {
     memset(save, 0, sizeof(*save));
     if (!as || !as->set)
@@ -462,9 +437,7 @@ static int fs_ident_take(const worker_identity_t *as, fs_ident_t *save)
     return r;
 }
 
-/* Give the thread its own identity back. A thread left with a task's
- * identity would do the worker's later work with it: that is not survived. */
-static void fs_ident_give_back(fs_ident_t *save)
+void outputs_fs_ident_give_back(fs_ident_t *save)
 {
     if (!save->taken)
         return;
@@ -494,7 +467,7 @@ static void hash_all(const char *workdir, const char *const *paths, size_t n, wo
     hash_run_t run = {.cancel = cancel, .left = UINT64_MAX};
     if (opts && opts->max_bytes)
         run.left = opts->max_bytes;
-    int r = fs_ident_take(opts ? opts->as : NULL, &save);
+    int r = outputs_fs_ident_take(opts ? opts->as : NULL, &save);
     if (r < 0)
         snprintf(why, sizeof(why), "cannot take the task's identity: %s", strerror(-r));
     bool have_root = r == 0 && workdir && realpath(workdir, root);
@@ -517,7 +490,7 @@ static void hash_all(const char *workdir, const char *const *paths, size_t n, wo
             atomic_store_explicit(done, i + 1, memory_order_release);
     }
     free(run.buf);
-    fs_ident_give_back(&save);
+    outputs_fs_ident_give_back(&save);
 }
 
 void worker_outputs_hash(const char *workdir, const char *const *paths, size_t n,
@@ -550,6 +523,9 @@ struct worker_outputs {
     void *arg;
     atomic_bool cancel;
     atomic_size_t done;
+    bool list;               /* a listing of workdir (worker_outputs_list_start) */
+    worker_output_t *listed; /* its result */
+    size_t nlisted;
     /* loop thread only */
     const char *why; /* the error of the outputs not done when stopped */
     bool reported;   /* the callback was made, or never will be */
@@ -563,6 +539,7 @@ static void job_free(worker_outputs_t *j)
     free(j->paths);
     free(j->workdir);
     free(j->out);
+    worker_outputs_list_free(j->listed, j->nlisted);
     free(j);
 }
 
@@ -588,6 +565,11 @@ static void timer_close(worker_outputs_t *j)
 static void work_cb(uv_work_t *req)
 {
     worker_outputs_t *j = req->data;
+    if (j->list) {
+        if (worker_outputs_list(j->workdir, &j->opts, &j->cancel, &j->listed, &j->nlisted) < 0)
+            j->listed = NULL, j->nlisted = 0;
+        return;
+    }
     hash_all(j->workdir, (const char *const *)j->paths, j->n, j->out, &j->opts, &j->cancel,
              &j->done);
 }
@@ -599,7 +581,10 @@ static void after_work_cb(uv_work_t *req, int status)
     if (!j->reported && status == 0 && j->cb) {
         j->reported = true;
         timer_close(j); /* before the callback, which may drop the job */
-        j->cb(j->id, j->out, j->n, j->arg);
+        if (j->list)
+            j->cb(j->id, j->listed, j->nlisted, j->arg);
+        else
+            j->cb(j->id, j->out, j->n, j->arg);
     }
     timer_close(j);
     job_release(j);
@@ -614,6 +599,14 @@ static void stop_cb(uv_timer_t *t)
     j->reported = true;
     atomic_store(&j->cancel, true);
     size_t done = atomic_load_explicit(&j->done, memory_order_acquire);
+    if (j->list) { /* the listing is whole or nothing: one entry says why */
+        worker_output_t one = {.path = "."};
+        snprintf(one.error, sizeof(one.error), "%s", j->why);
+        timer_close(j);
+        if (j->cb)
+            j->cb(j->id, &one, 1, j->arg);
+        return;
+    }
     worker_output_t *out = calloc(j->n + 1, sizeof(*out));
     for (size_t i = 0; out && i < j->n; i++) {
         if (i < done) {
@@ -629,13 +622,15 @@ static void stop_cb(uv_timer_t *t)
     free(out);
 }
 
-int worker_outputs_start(uv_loop_t *loop, uint64_t id, const char *workdir,
-                         const char *const *paths, size_t n, const worker_outputs_opts_t *opts,
-                         worker_outputs_f cb, void *arg, worker_outputs_t **job, cairn_error_t *err)
+/* worker_outputs_start(), or a listing of workdir (list). */
+static int job_start(uv_loop_t *loop, uint64_t id, const char *workdir, const char *const *paths,
+                     size_t n, bool list, const worker_outputs_opts_t *opts, worker_outputs_f cb,
+                     void *arg, worker_outputs_t **job, cairn_error_t *err)
 {
     worker_outputs_t *j = calloc(1, sizeof(*j));
     if (!j)
         return errcode(err, -ENOMEM, "out of memory");
+    j->list = list;
     j->id = id;
     j->n = n;
     j->cb = cb;
@@ -671,6 +666,20 @@ int worker_outputs_start(uv_loop_t *loop, uint64_t id, const char *workdir,
         uv_timer_start(&j->timer, stop_cb, j->opts.timeout_ms, 0);
     *job = j;
     return 0;
+}
+
+int worker_outputs_start(uv_loop_t *loop, uint64_t id, const char *workdir,
+                         const char *const *paths, size_t n, const worker_outputs_opts_t *opts,
+                         worker_outputs_f cb, void *arg, worker_outputs_t **job, cairn_error_t *err)
+{
+    return job_start(loop, id, workdir, paths, n, false, opts, cb, arg, job, err);
+}
+
+int worker_outputs_list_start(uv_loop_t *loop, uint64_t id, const char *dir,
+                              const worker_outputs_opts_t *opts, worker_outputs_f cb, void *arg,
+                              worker_outputs_t **job, cairn_error_t *err)
+{
+    return job_start(loop, id, dir, NULL, 0, true, opts, cb, arg, job, err);
 }
 
 void worker_outputs_cancel(worker_outputs_t *job)

@@ -44,6 +44,7 @@ typedef struct worker_output {
     char sha256[65];  /* lower-case hex; "" when error is set */
     uint64_t size;    /* bytes hashed */
     char error[160];  /* "" when hashed */
+    int64_t mtime_ms; /* listings (worker_outputs_list): modification time */
 } worker_output_t;
 
 /* The worker's defaults for the budget of one attempt's hashing. */
@@ -91,5 +92,32 @@ void worker_outputs_cancel(worker_outputs_t *job);
  * made, and the memory is freed on the loop thread once the pool thread is
  * done (the loop must run until then). NULL is a no-op. */
 void worker_outputs_abandon(worker_outputs_t *job);
+
+/* ---- checkpoint listings ----------------------------------------------------
+ *
+ * The regular files under directory dir (absolute), recursively, sorted
+ * bytewise by their path relative to dir: path, size, SHA-256 and mtime
+ * each, with the rights and within the budget of opts as above (a file
+ * over the budget or unreadable gets its error; the others are still
+ * hashed). Symbolic links are never followed, nor anything else but
+ * regular files and directories looked at. A dir that does not exist
+ * lists nothing; one that cannot be read is one entry (path ".") with the
+ * error. */
+
+/* List dir into *out (n entries; the paths are the list's): free it with
+ * worker_outputs_list_free(). Blocks: never on the loop thread. 0, or
+ * -ENOMEM (nothing listed). */
+int worker_outputs_list(const char *dir, const worker_outputs_opts_t *opts,
+                        const atomic_bool *cancel, worker_output_t **out, size_t *n);
+
+void worker_outputs_list_free(worker_output_t *out, size_t n);
+
+/* worker_outputs_list() off the loop thread, cb(id, ...) on it, as
+ * worker_outputs_start() does (cancel and abandon alike); past the time
+ * budget or on a cancel, the list is one entry (path ".") with the
+ * error. */
+int worker_outputs_list_start(uv_loop_t *loop, uint64_t id, const char *dir,
+                              const worker_outputs_opts_t *opts, worker_outputs_f cb, void *arg,
+                              worker_outputs_t **job, cairn_error_t *err);
 
 #endif

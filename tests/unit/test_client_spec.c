@@ -685,3 +685,121 @@ LEAK_TEST(spec, where_places_paths)
     spec_where_free(w);
     spec_free(js);
 }
+
+/* preemptible:, checkpoint: and signal_before_limit: (issue 22): from
+ * defaults, overridden key by key, inherited by matrix members whose dir
+ * gets their values. */
+LEAK_TEST(spec, checkpoint_keys)
+{
+    char *path = spec_path("checkpoint.yaml");
+    Cairn__JobSpec *js = NULL;
+    spec_errors_t errs = {0};
+    int rc = spec_load(path, &js, &errs);
+    for (size_t i = 0; i < errs.n; i++)
+        cr_log_error("%s", errs.lines[i]);
+    cr_assert_eq(rc, 0);
+    free(path);
+    cr_assert_eq(js->n_tasks, 4);
+    const char *lrs[] = {"0.1", "0.01"};
+    for (size_t i = 0; i < 2; i++) {
+        char name[64], dir[64];
+        snprintf(name, sizeof(name), "train[lr=%s]", lrs[i]);
+        snprintf(dir, sizeof(dir), "ckpt/%s", lrs[i]);
+        Cairn__TaskSpec *t = find_task(js, name);
+        cr_expect(t->preemptible);
+        cr_assert_not_null(t->checkpoint);
+        cr_expect_eq(t->checkpoint->signal, 10); /* USR1 */
+        cr_expect_eq(t->checkpoint->grace_ms, 120000);
+        cr_expect_str_eq(t->checkpoint->dir, dir);
+        cr_expect_eq(t->signal_before_limit_ms, 600000);
+        cr_expect_eq(t->time_limit_ms, 3600000);
+    }
+    Cairn__TaskSpec *e = find_task(js, "eval");
+    cr_expect_not(e->preemptible);
+    cr_expect_eq(e->checkpoint->signal, 15);
+    cr_expect_eq(e->checkpoint->grace_ms, 30000);
+    cr_expect_str_eq(e->checkpoint->dir, "/scratch/eval");
+    cr_expect_eq(e->signal_before_limit_ms, 0);
+    Cairn__TaskSpec *p = find_task(js, "plain");
+    cr_expect(p->preemptible);
+    cr_expect_eq(p->checkpoint->signal, 12);
+    cr_expect_eq(p->checkpoint->grace_ms, 120000); /* defaults' grace kept */
+    cr_expect_str_eq(p->checkpoint->dir, "");      /* the scheduler's default */
+    cairn__job_spec__free_unpacked(js, NULL);
+    spec_errors_fini(&errs);
+
+    /* none of it: nothing set */
+    js = parse_ok("name: j\ntasks:\n  - name: a\n    run: [x]\n");
+    cr_expect_not(js->tasks[0]->preemptible);
+    cr_expect_null(js->tasks[0]->checkpoint);
+    cr_expect_eq(js->tasks[0]->signal_before_limit_ms, 0);
+    cairn__job_spec__free_unpacked(js, NULL);
+}
+
+LEAK_TEST(spec, checkpoint_signals)
+{
+    static const struct {
+        const char *s;
+        int no;
+    } cases[] = {{"USR1", 10}, {"SIGUSR1", 10}, {"TERM", 15}, {"SIGTERM", 15}, {"USR2", 12},
+                 {"INT", 2},   {"HUP", 1},      {"10", 10},   {"64", 64},      {"34", 34},
+                 {"USR9", -1}, {"usr1", -1},    {"0", -1},    {"65", -1},      {"KILL", -1},
+                 {"9", -1},    {"STOP", -1},    {"SIG", -1},  {"", -1},        {"-10", -1}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        cr_expect_eq(spec_parse_signal(cases[i].s), cases[i].no, "'%s': %d", cases[i].s,
+                     spec_parse_signal(cases[i].s));
+}
+
+#define CK_HEAD "name: j\ntasks:\n  - name: a\n    run: [x]\n"
+LEAK_TEST(spec, checkpoint_errors)
+{
+    static const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {CK_HEAD "    checkpoint: {signal: USR9}\n",
+         "spec.yaml:5:26: checkpoint.signal: unknown signal 'USR9' (expected a name as kill -l "
+         "gives it, e.g. USR1 or SIGUSR1, or a number from 1 to 64)"},
+        {CK_HEAD "    checkpoint: {signal: 65}\n",
+         "spec.yaml:5:26: checkpoint.signal: unknown signal '65'"},
+        {CK_HEAD "    checkpoint: {signal: KILL}\n",
+         "spec.yaml:5:26: checkpoint.signal: 'KILL' cannot be caught"},
+        {CK_HEAD "    checkpoint: {signal: [USR1]}\n",
+         "spec.yaml:5:26: expected a signal, found a list"},
+        {CK_HEAD "    checkpoint: {grace: 0s}\n",
+         "spec.yaml:5:25: checkpoint.grace: must be more than 0"},
+        {CK_HEAD "    checkpoint: {grace: soon}\n", "spec.yaml:5:25: bad duration 'soon'"},
+        {CK_HEAD "    checkpoint: {dir: ''}\n", "spec.yaml:5:23: checkpoint.dir: is empty"},
+        {CK_HEAD "    checkpoint: {sig: USR1}\n",
+         "spec.yaml:5:18: unknown key 'sig' in checkpoint"},
+        {CK_HEAD "    checkpoint: USR1\n", "spec.yaml:5:17: expected a mapping"},
+        {CK_HEAD "    checkpoint: {dir: 'c/${{ matrix.K }}'}\n",
+         "spec.yaml:5:23: unknown matrix key 'K'"},
+        {CK_HEAD "    preemptible: maybe\n",
+         "spec.yaml:5:18: preemptible: expected true or false, found 'maybe'"},
+        {CK_HEAD "    signal_before_limit: 10m\n",
+         "spec.yaml:5:26: task 'a': signal_before_limit needs a time_limit"},
+        {CK_HEAD "    time_limit: 10m\n    signal_before_limit: 10m\n",
+         "spec.yaml:6:26: task 'a': signal_before_limit (600000 ms) must be shorter than its "
+         "time_limit (600000 ms)"},
+        {CK_HEAD "    signal_before_limit: 0s\n    time_limit: 1m\n",
+         "spec.yaml:5:26: signal_before_limit: must be more than 0"},
+        {CK_HEAD "    signal_before_limit: later\n", "spec.yaml:5:26: bad duration 'later'"},
+        {"name: j\ndefaults: {signal_before_limit: 5m}\ntasks:\n  - name: a\n    run: [x]\n",
+         "spec.yaml:2:33: task 'a': signal_before_limit needs a time_limit"},
+        {"name: j\ndefaults: {checkpoint: {signal: USR9}}\ntasks:\n  - name: a\n    run: [x]\n",
+         "spec.yaml:2:33: checkpoint.signal: unknown signal 'USR9'"},
+        {"name: j\ndefaults: {preemptable: true}\ntasks:\n  - name: a\n    run: [x]\n",
+         "spec.yaml:2:12: unknown key 'preemptable' in defaults (did you mean 'preemptible'?)"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *all = parse_errors(cases[i].yaml, NULL);
+        cr_expect(strstr(all, cases[i].want), "case %zu: want '%s', got:\n%s", i, cases[i].want,
+                  all);
+        free(all);
+    }
+    /* a task's time_limit satisfies defaults' signal_before_limit */
+    Cairn__JobSpec *js = parse_ok("name: j\ndefaults: {signal_before_limit: 5m}\ntasks:\n"
+                                  "  - name: a\n    run: [x]\n    time_limit: 1h\n");
+    cr_expect_eq(js->tasks[0]->signal_before_limit_ms, 300000);
+    cairn__job_spec__free_unpacked(js, NULL);
+}

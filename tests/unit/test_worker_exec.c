@@ -2452,3 +2452,198 @@ Test(exec, logs_of_another_scheduler_are_not_served)
     fx_fini(&f);
     logbuf_close(&b);
 }
+
+/* ---- checkpoints (issue 22) ---------------------------------------------- */
+
+/* A directory dir/name made for user uid (mode). */
+static void mkdir_for(const char *dir, const char *name, uid_t uid, mode_t mode, char *out,
+                      size_t len)
+{
+    snprintf(out, len, "%s/%s", dir, name);
+    cr_assert_eq(mkdir(out, mode), 0, "mkdir %s: %s", out, strerror(errno));
+    cr_assert_eq(chown(out, uid, (gid_t)-1), 0);
+    cr_assert_eq(chmod(out, mode), 0);
+}
+
+/* CAIRN_CHECKPOINT_DIR is the directory the spec names, relative to the
+ * workdir, made (with its parents) by and for the task's user, private,
+ * and the same on a second attempt, which finds what the first left. */
+LEAK_TEST(exec, checkpoint_dir_is_the_tasks_and_the_same_on_every_attempt)
+{
+    struct fx f;
+    struct passwd *pw = getpwnam("nobody");
+    if (geteuid() != 0 || !pw)
+        cr_skip_test("needs root and a nobody account: the task runs as nobody");
+    uid_t nobody = pw->pw_uid;
+    fx_init(&f);
+    cr_assert_eq(chmod(f.dir, 0711), 0); /* nobody passes through to its workdir */
+    char wd[256], got[2][4200], want[4200], path[4300];
+    mkdir_for(f.dir, "wd", nobody, 0755, wd, sizeof(wd));
+    const char *argv[] = {"printf %s \"$CAIRN_CHECKPOINT_DIR\" > dir.$CAIRN_ATTEMPT && "
+                          "cat \"$CAIRN_CHECKPOINT_DIR/state\" 2>/dev/null >> dir.$CAIRN_ATTEMPT; "
+                          "echo $CAIRN_ATTEMPT > \"$CAIRN_CHECKPOINT_DIR/state\""};
+    for (uint32_t i = 0; i < 2; i++) {
+        exec_spec_t s = spec_of(300 + i, 1, argv, true);
+        s.user = "nobody";
+        s.workdir = wd;
+        s.attempt_number = i + 1;
+        s.checkpoint_dir = "./.cairn-checkpoints//job-7/0-train/";
+        start_ok(&f, &s);
+        wait_exited(&f, (int)i + 1, 10000);
+        const exec_result_t *r = result_of(&f, 300 + i);
+        if (r->start_failed) {
+            char *e = read_log(&f, 300 + i, 2);
+            cr_assert_fail("%s: %s", r->error, e);
+        }
+        cr_expect_eq(r->exit_code, 0);
+        snprintf(want, sizeof(want), "%s/.cairn-checkpoints/job-7/0-train", wd);
+        cr_expect_str_eq(r->checkpoint_dir, want);
+        snprintf(path, sizeof(path), "%s/dir.%u", wd, i + 1);
+        char *text = slurp(path);
+        snprintf(got[i], sizeof(got[i]), "%s", text);
+        free(text);
+    }
+    snprintf(want, sizeof(want), "%s/.cairn-checkpoints/job-7/0-train", wd);
+    cr_expect_str_eq(got[0], want); /* fresh: nothing there */
+    cr_expect(strncmp(got[1], want, strlen(want)) == 0, "%s", got[1]);
+    cr_expect_str_eq(got[1] + strlen(want), "1\n"); /* what attempt 1 left */
+    expect_mode_owner(want, 0700, nobody);
+    snprintf(path, sizeof(path), "%s/.cairn-checkpoints", wd);
+    expect_mode_owner(path, 0700, nobody);
+    fx_fini(&f);
+}
+
+/* A checkpoint directory the task's user may not make, or that is not
+ * theirs, or that climbs out with "..", fails the start with a message
+ * naming it; nothing is made for the task elsewhere. */
+LEAK_TEST(exec, checkpoint_dir_elsewhere_is_refused)
+{
+    struct fx f;
+    struct passwd *pw = getpwnam("nobody");
+    if (geteuid() != 0 || !pw)
+        cr_skip_test("needs root and a nobody account: the task runs as nobody");
+    uid_t nobody = pw->pw_uid;
+    fx_init(&f);
+    cr_assert_eq(chmod(f.dir, 0711), 0);
+    char wd[256], rootdir[256], shared[256], path[512];
+    mkdir_for(f.dir, "wd", nobody, 0755, wd, sizeof(wd));
+    mkdir_for(f.dir, "root", 0, 0755, rootdir, sizeof(rootdir));
+    mkdir_for(f.dir, "shared", 0, 0777, shared, sizeof(shared));
+    const char *argv[] = {"touch ran"};
+    cairn_error_t err = {{0}};
+    exec_spec_t s = spec_of(310, 1, argv, true);
+    s.user = "nobody";
+    s.workdir = wd;
+    /* "..": refused before anything is made */
+    s.checkpoint_dir = "../../etc";
+    cr_assert_eq(worker_exec_start(f.x, &s, &err), 0);
+    wait_exited(&f, 1, 10000);
+    cr_expect(result_of(&f, 310)->start_failed);
+    cr_expect(strstr(result_of(&f, 310)->error, "checkpoint directory ../../etc: '..' in path"),
+              "%s", result_of(&f, 310)->error);
+    /* root's directory: nobody cannot make anything there */
+    snprintf(path, sizeof(path), "%s/ckpt", rootdir);
+    s.attempt_id = 311;
+    s.checkpoint_dir = path;
+    start_ok(&f, &s);
+    wait_exited(&f, 2, 10000);
+    cr_expect(result_of(&f, 311)->start_failed);
+    cr_expect(strstr(result_of(&f, 311)->error, "cannot make the checkpoint directory"), "%s",
+              result_of(&f, 311)->error);
+    cr_expect(strstr(result_of(&f, 311)->error, "Permission denied"), "%s",
+              result_of(&f, 311)->error);
+    cr_expect_neq(access(path, F_OK), 0);
+    /* a directory nobody may write to but that is root's: not its own */
+    s.attempt_id = 312;
+    s.checkpoint_dir = shared;
+    start_ok(&f, &s);
+    wait_exited(&f, 3, 10000);
+    cr_expect(result_of(&f, 312)->start_failed);
+    cr_expect(strstr(result_of(&f, 312)->error, "not the task's user's"), "%s",
+              result_of(&f, 312)->error);
+    snprintf(path, sizeof(path), "%s/ran", wd);
+    cr_expect_neq(access(path, F_OK), 0, "a refused task ran");
+    /* out of range signals */
+    s.attempt_id = 313;
+    s.checkpoint_dir = NULL;
+    s.checkpoint_signal = 65;
+    cr_expect_eq(worker_exec_start(f.x, &s, &err), -EINVAL);
+    cr_expect(strstr(err.text, "checkpoint signal 65 out of range"), "%s", err.text);
+    cr_expect_eq(worker_exec_cancel_signal(f.x, 313, 99, 10), -EINVAL);
+    fx_fini(&f);
+}
+
+/* A preemption: the task gets its checkpoint signal (not SIGTERM), writes
+ * its checkpoint and exits within the grace; one that ignores the signal
+ * is killed when the grace ends. Both end cancelled. */
+LEAK_TEST(exec, preemption_signal_then_kill_after_the_grace)
+{
+    struct fx f;
+    fx_init(&f);
+    char ready[2][256], ckpt[256];
+    snprintf(ready[0], sizeof(ready[0]), "%s/ready0", f.dir);
+    snprintf(ready[1], sizeof(ready[1]), "%s/ready1", f.dir);
+    snprintf(ckpt, sizeof(ckpt), "%s/ckpt", f.dir);
+    char script[2][1024];
+    /* TERM would end it with no checkpoint: only USR1 writes one */
+    snprintf(script[0], sizeof(script[0]),
+             "trap 'printf state > \"$CAIRN_CHECKPOINT_DIR/w.ckpt\"; exit 0' USR1; "
+             "trap 'exit 9' TERM; touch %s; while :; do sleep 0.05; done",
+             ready[0]);
+    snprintf(script[1], sizeof(script[1]), "trap '' USR1; touch %s; exec sleep 30", ready[1]);
+    for (int i = 0; i < 2; i++) {
+        const char *argv[] = {script[i]};
+        exec_spec_t s = spec_of(320 + (uint64_t)i, 1, argv, true);
+        s.checkpoint_dir = ckpt;
+        start_ok(&f, &s);
+        cr_assert(run_until(&f, file_exists, ready[i], 10000), "task %d not ready", i);
+        cr_assert_eq(worker_exec_cancel_signal(f.x, 320 + (uint64_t)i, SIGUSR1, i ? 300 : 20000),
+                     0);
+        wait_exited(&f, i + 1, 20000);
+    }
+    const exec_result_t *r = result_of(&f, 320);
+    cr_expect(r->cancelled);
+    cr_expect_eq(r->signal, 0);
+    cr_expect_eq(r->exit_code, 0, "exit %d: not the checkpoint signal's handler", r->exit_code);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/w.ckpt", ckpt);
+    char *text = slurp(path);
+    cr_expect_str_eq(text, "state");
+    free(text);
+    r = result_of(&f, 321);
+    cr_expect(r->cancelled);
+    cr_expect_eq(r->signal, SIGKILL, "ended by signal %d", r->signal);
+    cr_expect_geq(r->end_ms - r->start_ms, 300, "killed before its grace ended");
+    fx_fini(&f);
+}
+
+/* signal_before_limit: the checkpoint signal arrives that long before the
+ * time limit, which then ends the attempt as timed out. */
+LEAK_TEST(exec, signal_before_limit_then_the_time_limit)
+{
+    struct fx f;
+    fx_init(&f);
+    char got[256], script[1024];
+    snprintf(got, sizeof(got), "%s/got", f.dir);
+    snprintf(script, sizeof(script), "trap 'date +%%s%%3N > %s' USR2; while :; do sleep 0.05; done",
+             got);
+    const char *argv[] = {script};
+    exec_spec_t s = spec_of(330, 1, argv, true);
+    s.time_limit_ms = 1500;
+    s.signal_before_limit_ms = 1000;
+    s.checkpoint_signal = SIGUSR2;
+    start_ok(&f, &s);
+    wait_exited(&f, 1, 20000);
+    const exec_result_t *r = result_of(&f, 330);
+    cr_expect(r->timed_out);
+    cr_expect_not(r->cancelled);
+    char *text = slurp(got);
+    long long at = atoll(text);
+    free(text);
+    cr_assert_gt(at, 0, "the signal never came");
+    /* after the start plus (limit - before), before the end */
+    cr_expect_geq(at, r->start_ms + 500 - 10, "signalled %lld ms after the start",
+                  at - r->start_ms);
+    cr_expect_lt(at, r->end_ms, "signalled after the end");
+    fx_fini(&f);
+}

@@ -57,6 +57,10 @@ typedef struct seen_event {
     size_t noutputs; /* OutputHash: path, sha256, size, error */
     char out_path[4][64], out_sha[4][65], out_error[4][160];
     uint64_t out_size[4];
+    size_t nckpt; /* TaskEvent.checkpoint */
+    char ckpt_path[4][64], ckpt_sha[4][65], ckpt_error[4][160];
+    uint64_t ckpt_size[4];
+    int64_t ckpt_mtime[4];
 } seen_event_t;
 
 typedef struct seen_register {
@@ -86,7 +90,7 @@ typedef struct fake {
     /* replies */
     uint32_t heartbeat_ms;
     uint32_t hb_every; /* put in heartbeat replies (0: none) */
-    int refuse; /* refuse this many Registers */
+    int refuse;        /* refuse this many Registers */
     uint64_t stale[4];
     size_t nstale;   /* sent with the next accepted RegisterReply */
     bool reregister; /* answer the next heartbeat with reregister */
@@ -277,6 +281,14 @@ static void fake_on_event(fake_t *f, const cairn_peer_t *from, const Cairn__Task
         copy_str(e->out_sha[i], sizeof(e->out_sha[i]), m->outputs[i]->sha256);
         copy_str(e->out_error[i], sizeof(e->out_error[i]), m->outputs[i]->error);
         e->out_size[i] = m->outputs[i]->size;
+    }
+    e->nckpt = m->n_checkpoint;
+    for (size_t i = 0; i < m->n_checkpoint && i < 4; i++) {
+        copy_str(e->ckpt_path[i], sizeof(e->ckpt_path[i]), m->checkpoint[i]->path);
+        copy_str(e->ckpt_sha[i], sizeof(e->ckpt_sha[i]), m->checkpoint[i]->sha256);
+        copy_str(e->ckpt_error[i], sizeof(e->ckpt_error[i]), m->checkpoint[i]->error);
+        e->ckpt_size[i] = m->checkpoint[i]->size;
+        e->ckpt_mtime[i] = m->checkpoint[i]->mtime_ms;
     }
     if (f->ack_kinds & (1u << m->kind)) {
         Cairn__Ack ack = CAIRN__ACK__INIT;
@@ -1470,5 +1482,124 @@ LEAK_TEST(link, a_cache_hit_is_checked_with_the_submitters_rights)
     RUN_UNTIL(&x, fake_count(&x.f, 107, EXITED) == 1);
     cr_expect_eq(fake_count(&x.f, 107, STARTED), 1, "reported as a cache hit, not run");
     cr_expect(log_has(&x, "outputs differ from the cached result"));
+    fx_fini(&x);
+}
+
+/* Checkpoints through the daemon: a PREEMPTED cancel sends the task its
+ * checkpoint signal (USR1, which it traps to write its checkpoint) instead
+ * of SIGTERM; STARTED lists the checkpoint directory as the attempt found
+ * it (empty), EXITED as it left it (the file, its SHA-256, size and
+ * mtime). A second attempt of the task finds the directory as the first
+ * left it: its STARTED list is the first's EXITED list. */
+LEAK_TEST(link, checkpoint_listings_and_preemption)
+{
+    fx_t x;
+    fx_init(&x);
+    fake_listen(&x.f);
+    fx_daemon(&x, 0);
+    RUN_UNTIL(&x, x.f.nregister >= 1 && worker_daemon_registered(x.d));
+    char wd[128], ready[160];
+    snprintf(wd, sizeof(wd), "%s/wd", x.dir);
+    snprintf(ready, sizeof(ready), "%s/ready", wd);
+    cr_assert_eq(mkdir(wd, 0755), 0);
+    char *argv[2][1] = {{"trap 'printf state > \"$CAIRN_CHECKPOINT_DIR/s.ckpt\"; exit 0' USR1; "
+                         "trap 'exit 9' TERM; touch ready; while :; do sleep 0.05; done"},
+                        {"test \"$(cat \"$CAIRN_CHECKPOINT_DIR/s.ckpt\")\" = state"}};
+    uint32_t cores[] = {0};
+    for (int i = 0; i < 2; i++) {
+        Cairn__AssignTask a = CAIRN__ASSIGN_TASK__INIT;
+        a.attempt_id = 91 + (uint64_t)i;
+        a.job_id = 7;
+        a.task_name = "train";
+        a.user = self_user();
+        a.attempt_number = 1 + (uint32_t)i;
+        a.argv = argv[i];
+        a.n_argv = 1;
+        a.shell = true;
+        a.world_size = 1;
+        a.cores = cores;
+        a.n_cores = 1;
+        a.workdir = wd;
+        a.checkpoint_dir = ".cairn-checkpoints/job-7/0-train";
+        a.checkpoint_signal = SIGUSR1;
+        fake_send(&x.f, CAIRN_MSG_ASSIGN_TASK, &a.base);
+        if (i == 0) {
+            RUN_UNTIL(&x, fake_count(&x.f, 91, STARTED) == 1 && access(ready, F_OK) == 0);
+            Cairn__CancelTask c = CAIRN__CANCEL_TASK__INIT;
+            c.attempt_id = 91;
+            c.reason = CAIRN__CANCEL_TASK__REASON__PREEMPTED;
+            c.grace_ms = 20000;
+            c.signal = SIGUSR1;
+            fake_send(&x.f, CAIRN_MSG_CANCEL_TASK, &c.base);
+        }
+        RUN_UNTIL(&x, fake_count(&x.f, 91 + (uint64_t)i, EXITED) == 1);
+    }
+    const seen_event_t *s1 = fake_find(&x.f, 91, STARTED), *e1 = fake_find(&x.f, 91, EXITED);
+    const seen_event_t *s2 = fake_find(&x.f, 92, STARTED), *e2 = fake_find(&x.f, 92, EXITED);
+    cr_expect_eq(s1->nckpt, 0, "a fresh directory lists nothing");
+    cr_expect(e1->cancelled);
+    cr_expect_eq(e1->signal, 0);
+    cr_expect_eq(e1->exit_code, 0, "exit %d: not ended by its checkpoint signal", e1->exit_code);
+    cr_assert_eq(e1->nckpt, 1);
+    char sha[65];
+    cairn_sha256_hex("state", 5, sha);
+    cr_expect_str_eq(e1->ckpt_path[0], "s.ckpt");
+    cr_expect_str_eq(e1->ckpt_sha[0], sha);
+    cr_expect_eq(e1->ckpt_size[0], 5);
+    cr_expect_str_empty(e1->ckpt_error[0]);
+    cr_expect_gt(e1->ckpt_mtime[0], 0);
+    /* the second attempt resumed from it: it found the first one's file */
+    cr_expect_eq(e2->exit_code, 0, "the checkpoint was not there");
+    cr_assert_eq(s2->nckpt, e1->nckpt);
+    cr_expect_str_eq(s2->ckpt_path[0], e1->ckpt_path[0]);
+    cr_expect_str_eq(s2->ckpt_sha[0], e1->ckpt_sha[0]);
+    cr_expect_eq(s2->ckpt_size[0], e1->ckpt_size[0]);
+    cr_expect_eq(s2->ckpt_mtime[0], e1->ckpt_mtime[0]);
+    cr_expect_eq(e2->nckpt, 1);
+    RUN_UNTIL(&x, worker_daemon_pending_events(x.d) == 0);
+    fx_fini(&x);
+}
+
+/* A hostile AssignTask: a checkpoint signal out of range or a path over
+ * the bound fails to start with a message naming it; nothing runs. */
+LEAK_TEST(link, hostile_checkpoint_settings_are_refused)
+{
+    fx_t x;
+    fx_init(&x);
+    fake_listen(&x.f);
+    fx_daemon(&x, 0);
+    RUN_UNTIL(&x, x.f.nregister >= 1 && worker_daemon_registered(x.d));
+    char *argv[] = {"true"};
+    uint32_t cores[] = {0};
+    char longpath[2048];
+    memset(longpath, 'a', sizeof(longpath) - 1);
+    longpath[sizeof(longpath) - 1] = '\0';
+    for (int i = 0; i < 3; i++) {
+        Cairn__AssignTask a = CAIRN__ASSIGN_TASK__INIT;
+        a.attempt_id = 95 + (uint64_t)i;
+        a.job_id = 7;
+        a.task_name = "train";
+        a.user = self_user();
+        a.attempt_number = 1;
+        a.argv = argv;
+        a.n_argv = 1;
+        a.world_size = 1;
+        a.cores = cores;
+        a.n_cores = 1;
+        a.checkpoint_signal = i == 0 ? 1000 : i == 1 ? -3 : 0;
+        a.checkpoint_dir = i == 2 ? longpath : "";
+        fake_send(&x.f, CAIRN_MSG_ASSIGN_TASK, &a.base);
+        RUN_UNTIL(&x, fake_count(&x.f, 95 + (uint64_t)i, FAILED) == 1);
+    }
+    cr_expect(strstr(fake_find(&x.f, 95, FAILED)->error, "checkpoint signal 1000 out of range"),
+              "%s", fake_find(&x.f, 95, FAILED)->error);
+    cr_expect(strstr(fake_find(&x.f, 96, FAILED)->error, "checkpoint signal -3 out of range"), "%s",
+              fake_find(&x.f, 96, FAILED)->error);
+    cr_expect(strstr(fake_find(&x.f, 97, FAILED)->error, "checkpoint directory longer than 1024"),
+              "%s", fake_find(&x.f, 97, FAILED)->error);
+    cr_expect_eq(fake_count(&x.f, 95, STARTED) + fake_count(&x.f, 96, STARTED) +
+                     fake_count(&x.f, 97, STARTED),
+                 0);
+    RUN_UNTIL(&x, worker_daemon_pending_events(x.d) == 0);
     fx_fini(&x);
 }

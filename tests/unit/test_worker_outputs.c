@@ -494,3 +494,148 @@ LEAK_TEST(outputs, a_cancel_interrupts_hashing)
     cr_expect_str_eq(h.s.error[1], "not hashed: cancelled");
     held_end(&h);
 }
+
+/* ---- checkpoint listings (worker_outputs_list) ---------------------------------- */
+
+/* The regular files under the directory, recursively, sorted by relative
+ * path, each with size, SHA-256 and mtime; symbolic links (to files or
+ * directories, in or out) and FIFOs are not part of it. A missing
+ * directory lists nothing. */
+LEAK_TEST(outputs, checkpoint_listing_is_sorted_recursive_and_skips_links)
+{
+    char wd[64], path[256];
+    tmpdir(wd);
+    make_dir(wd, "b");
+    make_dir(wd, "b/c");
+    write_file(wd, "z.bin", "abc");
+    write_file(wd, "b/c/deep", "");
+    write_file(wd, "b/a", "0123456789");
+    write_file(wd, "a.txt", "abc");
+    snprintf(path, sizeof(path), "%s/passwd", wd);
+    cr_assert_eq(symlink("/etc/passwd", path), 0);
+    snprintf(path, sizeof(path), "%s/etc", wd);
+    cr_assert_eq(symlink("/etc", path), 0);
+    snprintf(path, sizeof(path), "%s/fifo", wd);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    snprintf(path, sizeof(path), "%s/a.txt", wd);
+    struct timespec ts[2] = {{1700000000, 123000000}, {1700000000, 123456789}};
+    cr_assert_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+
+    worker_output_t *v = NULL;
+    size_t n = 0;
+    cr_assert_eq(worker_outputs_list(wd, NULL, NULL, &v, &n), 0);
+    cr_assert_eq(n, 4);
+    const char *want[] = {"a.txt", "b/a", "b/c/deep", "z.bin"};
+    for (size_t i = 0; i < n; i++) {
+        cr_expect_str_eq(v[i].path, want[i]);
+        cr_expect_str_empty(v[i].error, "%s: %s", v[i].path, v[i].error);
+    }
+    cr_expect_str_eq(v[0].sha256, ABC);
+    cr_expect_eq(v[0].size, 3);
+    cr_expect_eq(v[0].mtime_ms, 1700000000123);
+    cr_expect_eq(v[1].size, 10);
+    cr_expect_str_eq(v[2].sha256,
+                     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    cr_expect_gt(v[3].mtime_ms, 0);
+    worker_outputs_list_free(v, n);
+
+    snprintf(path, sizeof(path), "%s/none", wd);
+    cr_assert_eq(worker_outputs_list(path, NULL, NULL, &v, &n), 0);
+    cr_expect_eq(n, 0);
+    worker_outputs_list_free(v, n);
+    rm_rf(wd);
+}
+
+/* The byte budget as for outputs: hashed in path order, a file that would
+ * go over it is "not hashed: too large" (its size still given), the later
+ * ones that fit are hashed; a file the task's user cannot read says so. */
+LEAK_TEST(outputs, checkpoint_listing_budget_and_rights)
+{
+    char wd[64], path[256];
+    tmpdir(wd);
+    write_file(wd, "1", "abc");
+    write_file(wd, "2", "0123456789");
+    write_file(wd, "3", "abc");
+    worker_outputs_opts_t opts = {.max_bytes = 8};
+    worker_output_t *v = NULL;
+    size_t n = 0;
+    cr_assert_eq(worker_outputs_list(wd, &opts, NULL, &v, &n), 0);
+    cr_assert_eq(n, 3);
+    cr_expect_str_eq(v[0].sha256, ABC);
+    cr_expect_str_eq(v[1].error, "not hashed: too large");
+    cr_expect_str_empty(v[1].sha256);
+    cr_expect_eq(v[1].size, 10);
+    cr_expect_str_eq(v[2].sha256, ABC);
+    worker_outputs_list_free(v, n);
+
+    struct passwd *pw = getpwnam("nobody");
+    if (geteuid() == 0 && pw) {
+        cr_assert_eq(chmod(wd, 0755), 0);
+        snprintf(path, sizeof(path), "%s/2", wd);
+        cr_assert_eq(chmod(path, 0600), 0);
+        worker_identity_t as = {.set = true, .uid = pw->pw_uid, .gid = pw->pw_gid};
+        worker_outputs_opts_t o2 = {.as = &as};
+        cr_assert_eq(worker_outputs_list(wd, &o2, NULL, &v, &n), 0);
+        cr_assert_eq(n, 3);
+        cr_expect_str_eq(v[1].path, "2");
+        cr_expect_str_eq(v[1].error, "cannot open: Permission denied");
+        cr_expect_str_eq(v[2].sha256, ABC);
+        worker_outputs_list_free(v, n);
+        cr_expect_eq(setfsuid((uid_t)-1), 0, "the thread kept the task's file system uid");
+        /* a directory it cannot read: one entry says so */
+        cr_assert_eq(chmod(wd, 0700), 0);
+        cr_assert_eq(worker_outputs_list(wd, &o2, NULL, &v, &n), 0);
+        cr_assert_eq(n, 1);
+        cr_expect_str_eq(v[0].path, ".");
+        cr_expect_str_eq(v[0].error, "cannot open the directory: Permission denied");
+        worker_outputs_list_free(v, n);
+    }
+    rm_rf(wd);
+}
+
+/* Off the loop: the listing comes back on the loop thread. */
+LEAK_TEST(outputs, checkpoint_listing_on_the_thread_pool)
+{
+    char wd[64];
+    tmpdir(wd);
+    write_file(wd, "f", "abc");
+    uv_loop_t loop;
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    seen_t s = {0};
+    worker_outputs_t *job = NULL;
+    cairn_error_t err;
+    cr_assert_eq(worker_outputs_list_start(&loop, 7, wd, NULL, done_cb, &s, &job, &err), 0, "%s",
+                 err.text);
+    run_until_called(&loop, &s, 1);
+    cr_expect_eq(s.id, 7);
+    cr_assert_eq(s.n, 1);
+    cr_expect_str_eq(s.sha[0], ABC);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect_eq(uv_loop_close(&loop), 0, "a request was left");
+    rm_rf(wd);
+}
+
+/* A listing past its time budget or cancelled (its pool thread held) calls
+ * back at once with one entry saying why. */
+LEAK_TEST(outputs, checkpoint_listing_cancelled_or_out_of_time)
+{
+    for (int i = 0; i < 2; i++) {
+        held_t h;
+        worker_outputs_opts_t opts = {.timeout_ms = i ? 50 : 0};
+        memset(&h, 0, sizeof(h));
+        tmpdir(h.wd);
+        write_file(h.wd, "f", "abc");
+        cr_assert_eq(uv_loop_init(&h.loop), 0);
+        pool_block(&h.loop, &h.b);
+        cairn_error_t err;
+        cr_assert_eq(
+            worker_outputs_list_start(&h.loop, 9, h.wd, &opts, done_cb, &h.s, &h.job, &err), 0,
+            "%s", err.text);
+        if (!i)
+            worker_outputs_cancel(h.job);
+        run_until_called(&h.loop, &h.s, 1);
+        cr_assert_eq(h.s.n, 1);
+        cr_expect_str_eq(h.s.error[0], i ? "not hashed: took too long" : "not hashed: cancelled");
+        held_end(&h);
+    }
+}
