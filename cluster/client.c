@@ -1,6 +1,7 @@
 /* Blocking request/reply client; see client.h. */
 #include "cluster/client.h"
 #include "common/clock.h"
+#include "proto/client.pb-c.h"
 #include "proto/net.h"
 #include "proto/sign.h"
 
@@ -72,6 +73,20 @@ void cairn_client_set_resend(cairn_client_t *c, int64_t ms)
 {
     nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
                       ms > 0 ? (nng_duration)ms : NNG_DURATION_INFINITE);
+}
+
+bool cairn_client_is_read(cairn_msg_type_t type, const ProtobufCMessage *req)
+{
+    if (type == CAIRN_MSG_ACCOUNT) /* list reads; set and delete change */
+        return req && ((const Cairn__AccountRequest *)req)->op_case ==
+                          CAIRN__ACCOUNT_REQUEST__OP_LIST;
+    return type != CAIRN_MSG_SUBMIT && type != CAIRN_MSG_CANCEL && type != CAIRN_MSG_DRAIN &&
+           type != CAIRN_MSG_NODE_RM;
+}
+
+bool cairn_client_is_heavy(cairn_msg_type_t type)
+{
+    return type == CAIRN_MSG_ACCOUNTING || type == CAIRN_MSG_USAGE || type == CAIRN_MSG_AUDIT;
 }
 
 static int error_code(Cairn__ErrorCode code)

@@ -20,6 +20,14 @@ void cairn_client_destroy(cairn_client_t *c);
  * endpoint that was reopened (see scheduler/watchdog.h). */
 void cairn_client_set_resend(cairn_client_t *c, int64_t ms);
 
+/* Whether a request only reads, so may be sent again (resend): everything
+ * but a submit, cancel, drain, node removal or account change. */
+bool cairn_client_is_read(cairn_msg_type_t type, const ProtobufCMessage *req);
+
+/* Reads of history (a page of records, the audit chain's check) run on the
+ * scheduler's reader thread and may take seconds. */
+bool cairn_client_is_heavy(cairn_msg_type_t type);
+
 /* How long a call waits for its answer (the open's timeout until set). */
 void cairn_client_set_timeout(cairn_client_t *c, int64_t ms);
 

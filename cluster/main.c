@@ -144,13 +144,11 @@ int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn
             return CLI_UNREACHABLE;
         }
     }
-    /* reads may be repeated; a submit, cancel or drain must not be */
-    bool reads = type != CAIRN_MSG_SUBMIT && type != CAIRN_MSG_CANCEL && type != CAIRN_MSG_DRAIN &&
-                 type != CAIRN_MSG_NODE_RM;
-    /* reads of history (a page of records, the audit chain's check) run on
-     * the scheduler's reader thread and may take seconds: asked again only
-     * after a minute, and waited for longer */
-    bool heavy = type == CAIRN_MSG_ACCOUNTING || type == CAIRN_MSG_USAGE || type == CAIRN_MSG_AUDIT;
+    /* reads may be repeated; a submit, cancel, drain or account change must
+     * not be; heavy reads are asked again only after a minute, and waited
+     * for longer */
+    bool reads = cairn_client_is_read(type, req);
+    bool heavy = cairn_client_is_heavy(type);
     cairn_client_set_resend(c->client, !reads ? 0 : heavy ? 60000 : 1000);
     cairn_client_set_timeout(c->client, heavy ? CLI_HEAVY_TIMEOUT_MS : CLI_TIMEOUT_MS);
     int rc = cairn_client_call(c->client, type, req, want, rep, &err);

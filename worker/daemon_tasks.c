@@ -759,8 +759,8 @@ void daemon_on_cancel(worker_daemon_t *d, const Cairn__CancelTask *m)
         update_hold(d);
         return;
     }
-    if (a->checking || a->listed_then) { /* a cache hit checked, or its checkpoints listed:
-                                            it ends here, not run */
+    /* a cache hit being checked, or its checkpoints listed: it ends here */
+    if (a->checking || a->listed_then) {
         uint64_t id = a->id;
         worker_outputs_abandon(a->hashing);
         a->hashing = NULL;

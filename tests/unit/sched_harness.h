@@ -258,11 +258,12 @@ static inline ProtobufCMessage *h_call(h_sched_t *s, cairn_msg_type_t type,
 {
     ProtobufCMessage *rep = NULL;
     int64_t deadline = cairn_mono_ms() + 10000;
-    /* as the cairn CLI does: reads are resent after 1 s, so that they ride
-     * over an endpoint the scheduler reopened (nng 1.5.2's handshake wedge,
-     * scheduler/watchdog.h); writes never are */
-    bool read = type == CAIRN_MSG_JOB_STATUS || type == CAIRN_MSG_LIST_JOBS ||
-                type == CAIRN_MSG_NODES || type == CAIRN_MSG_LOGS || type == CAIRN_MSG_EXPLAIN;
+    /* as the cairn CLI does (cluster/main.c): reads are resent after 1 s, so
+     * that they ride over an endpoint the scheduler reopened (nng 1.5.2's
+     * handshake wedge, scheduler/watchdog.h) and over a restart (a request
+     * in flight on the old connection is sent again on the new one, not
+     * failed with "Connection reset"); writes never are */
+    bool read = cairn_client_is_read(type, req);
     cairn_client_set_resend(s->client, read ? 1000 : 0);
     for (;;) {
         int rc = cairn_client_call(s->client, type, req, want, &rep, err);

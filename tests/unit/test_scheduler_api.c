@@ -340,3 +340,28 @@ Test(api, job_status_long_poll)
     h_worker_close(&w);
     h_sched_fini(&s);
 }
+
+/* Which requests the client sends again after a silence (resend): reads
+ * only. An account's set or delete must never be sent twice (a second
+ * delete would answer "no such account" for a delete that worked). */
+Test(api, only_reads_are_resent)
+{
+    Cairn__AccountRequest ar = CAIRN__ACCOUNT_REQUEST__INIT;
+    Cairn__AccountList al = CAIRN__ACCOUNT_LIST__INIT;
+    Cairn__AccountSet as = CAIRN__ACCOUNT_SET__INIT;
+    Cairn__AccountDelete ad = CAIRN__ACCOUNT_DELETE__INIT;
+    ar.op_case = CAIRN__ACCOUNT_REQUEST__OP_LIST, ar.list = &al;
+    cr_expect(cairn_client_is_read(CAIRN_MSG_ACCOUNT, &ar.base), "account list");
+    ar.op_case = CAIRN__ACCOUNT_REQUEST__OP_SET, ar.set = &as;
+    cr_expect_not(cairn_client_is_read(CAIRN_MSG_ACCOUNT, &ar.base), "account set");
+    ar.op_case = CAIRN__ACCOUNT_REQUEST__OP_DELETE, ar.delete_ = &ad;
+    cr_expect_not(cairn_client_is_read(CAIRN_MSG_ACCOUNT, &ar.base), "account delete");
+    static const cairn_msg_type_t writes[] = {CAIRN_MSG_SUBMIT, CAIRN_MSG_CANCEL, CAIRN_MSG_DRAIN,
+                                              CAIRN_MSG_NODE_RM};
+    for (size_t i = 0; i < sizeof(writes) / sizeof(*writes); i++)
+        cr_expect_not(cairn_client_is_read(writes[i], NULL), "type %d", writes[i]);
+    static const cairn_msg_type_t reads[] = {CAIRN_MSG_JOB_STATUS, CAIRN_MSG_ACCOUNTING,
+                                             CAIRN_MSG_USAGE, CAIRN_MSG_NODES};
+    for (size_t i = 0; i < sizeof(reads) / sizeof(*reads); i++)
+        cr_expect(cairn_client_is_read(reads[i], NULL), "type %d", reads[i]);
+}
