@@ -112,10 +112,10 @@ char *ui_core_times(const char *text, int64_t now_ms, char *buf, size_t len)
     if (!len)
         return buf;
     for (const char *p = text ? text : ""; *p && n + 1 < len;) {
-        size_t d = strspn(p + 2, "0123456789");
+        bool at = !strncmp(p, "t=", 2) && (p == text || p[-1] == ' ' || p[-1] == '(');
+        size_t d = at ? strspn(p + 2, "0123456789") : 0;
         /* a core time of the daemon is wall-clock ms: 12 digits or more */
-        if (!strncmp(p, "t=", 2) && (p == text || p[-1] == ' ' || p[-1] == '(') && d >= 12 &&
-            d <= 18) {
+        if (at && d >= 12 && d <= 18) {
             char when[64];
             ui_local_time(strtoll(p + 2, NULL, 10), now_ms, when, sizeof(when));
             n += (size_t)snprintf(buf + n, len - n, "%s", when);

@@ -105,5 +105,7 @@ static inline const char *gstr(rd_t *r, const char *why_null)
 /* snapshot_accounts.c: the accounts section (replacing s's accounts);
  * false with r->bad set on a problem. */
 bool snap_load_accounts(rd_t *r, sched_t *s);
+/* The preemptions in progress (snapshot_holds.c); r->bad says if it failed. */
+void snap_load_holds(rd_t *r, sched_t *s);
 
 #endif

@@ -3,10 +3,11 @@
  * For each spec: OUTDIR/convert/<n> (a SubmitRequest payload),
  * OUTDIR/envelope/<n> (the same as a whole SUBMIT message) and
  * OUTDIR/journal/<n> (a journal: submit, place, start, finish, cancel, node
- * state, accounts; in fuzz_journal's length-prefixed framing) and
+ * state, accounts, a preemption; in fuzz_journal's length-prefixed framing) and
  * OUTDIR/snapshot/<n> (the core's snapshots: an account tree, the job
  * charged to one of its accounts and placed where it fits, then with those
- * attempts ended). Built with the fuzz
+ * attempts ended; and OUTDIR/snapshot/900-901: a preemption in progress,
+ * then after one victim ended). Built with the fuzz
  * targets; its output is committed under corpus/. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,10 +50,19 @@ static void placed_cb(const sched_event_t *ev, void *arg)
 /* Two accounts, a parent with a GPU limit and a child with limits and a
  * priority cap, so account events and account state reach the targets. */
 static const sched_account_spec_t accounts[2] = {
-    {.name = "research", .share = 3, .max_gpus = 4, .max_cpus = SCHED_UNLIMITED,
-     .max_running = SCHED_UNLIMITED, .max_priority = SCHED_NO_PRIORITY_CAP},
-    {.name = "vision", .parent = "research", .share = 2, .max_gpus = 2, .max_cpus = 64,
-     .max_running = 8, .max_priority = 100},
+    {.name = "research",
+     .share = 3,
+     .max_gpus = 4,
+     .max_cpus = SCHED_UNLIMITED,
+     .max_running = SCHED_UNLIMITED,
+     .max_priority = SCHED_NO_PRIORITY_CAP},
+    {.name = "vision",
+     .parent = "research",
+     .share = 2,
+     .max_gpus = 2,
+     .max_cpus = 64,
+     .max_running = 8,
+     .max_priority = 100},
 };
 
 /* The core's snapshots on fuzz_common.h's cluster: the account tree, the
@@ -62,7 +72,8 @@ static void snapshots(const char *dir, int n, const sched_job_spec_t *spec)
 {
     sched_t *s = fuzz_sched_create();
     for (size_t i = 0; i < 2; i++) {
-        sched_event_t a = {.type = SCHED_EV_ACCOUNT_SET, .time_ms = 1, .u.account_set = accounts[i]};
+        sched_event_t a = {
+            .type = SCHED_EV_ACCOUNT_SET, .time_ms = 1, .u.account_set = accounts[i]};
         (void)sched_apply(s, &a, NULL);
     }
     sched_event_t ev = {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 2, .u.submit = *spec};
@@ -88,6 +99,77 @@ static void snapshots(const char *dir, int n, const sched_job_spec_t *spec)
     sched_destroy(s);
 }
 
+static void preempt_cb(const sched_event_t *ev, void *arg)
+{
+    (void)ev;
+    (void)arg;
+}
+
+/* A preemption in progress, and after it: two preemptible low-priority
+ * tasks hold the node's GPUs, a priority-100 task needing both preempts
+ * them (a hold through the grace: snapshot 900), then one victim has
+ * ended preempted (901). Snapshot format 3's preemption state. */
+static void preempt_snapshots(const char *dir)
+{
+    sched_t *s = fuzz_sched_create();
+    static const char *const argv[] = {"true", NULL};
+    sched_task_spec_t low[2] = {
+        {.name = "low0",
+         .argc = 1,
+         .argv = argv,
+         .req = {.cpus = 1, .gpus = 1},
+         .replicas = 1,
+         .preemptible = true,
+         .grace_ms = 30000},
+        {.name = "low1",
+         .argc = 1,
+         .argv = argv,
+         .req = {.cpus = 1, .gpus = 1},
+         .replicas = 1,
+         .preemptible = true,
+         .grace_ms = 30000},
+    };
+    sched_task_spec_t high = {.name = "eval",
+                              .argc = 1,
+                              .argv = argv,
+                              .req = {.cpus = 1, .gpus = 2},
+                              .replicas = 1,
+                              .priority = 100};
+    sched_event_t ev = {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 2};
+    ev.u.submit = (sched_job_spec_t){.name = "sweep", .seed = 1, .ntasks = 2, .tasks = low};
+    uint8_t *buf;
+    size_t len;
+    cairn_error_t err;
+    if (sched_apply(s, &ev, &err) < 0 || sched_place(s, 3, preempt_cb, NULL) < 0) {
+        fprintf(stderr, "gen_corpus: preemption seed: %s\n", err.text);
+        goto out;
+    }
+    for (uint64_t a = 1; a <= 2; a++) {
+        sched_event_t st = {.type = SCHED_EV_START, .time_ms = 4, .u.start.attempt = a};
+        (void)sched_apply(s, &st, NULL);
+    }
+    ev.time_ms = 5;
+    ev.u.submit = (sched_job_spec_t){.name = "urgent", .seed = 2, .ntasks = 1, .tasks = &high};
+    if (sched_apply(s, &ev, &err) < 0 || sched_place(s, 6, preempt_cb, NULL) < 0) {
+        fprintf(stderr, "gen_corpus: preemption seed: %s\n", err.text);
+        goto out;
+    }
+    if (sched_snapshot_save(s, &buf, &len, NULL) == 0) {
+        write_file(dir, "snapshot", 900, buf, len);
+        free(buf);
+    }
+    sched_event_t fin = {.type = SCHED_EV_FINISH, .time_ms = 7};
+    fin.u.finish.attempt = 1;
+    fin.u.finish.end = SCHED_END_PREEMPTED;
+    (void)sched_apply(s, &fin, NULL);
+    if (sched_snapshot_save(s, &buf, &len, NULL) == 0) {
+        write_file(dir, "snapshot", 901, buf, len);
+        free(buf);
+    }
+out:
+    sched_destroy(s);
+}
+
 static void journal(const char *dir, int n, const Cairn__JobSpec *js)
 {
     jobspec_errors_t errs = {0};
@@ -101,13 +183,25 @@ static void journal(const char *dir, int n, const Cairn__JobSpec *js)
     size_t jl = 0, len;
     static const uint32_t cores[2] = {0, 1};
     sched_alloc_desc_t alloc = {.node = 1, .ncores = 2, .cores = cores, .memory_bytes = 1 << 20};
-    sched_event_t evs[10] = {
-        {.type = SCHED_EV_ACCOUNT_SET, .time_ms = 1},  {.type = SCHED_EV_ACCOUNT_SET, .time_ms = 1},
-        {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 2},   {.type = SCHED_EV_PLACE, .time_ms = 3},
-        {.type = SCHED_EV_START, .time_ms = 4},        {.type = SCHED_EV_FINISH, .time_ms = 5},
-        {.type = SCHED_EV_CANCEL, .time_ms = 6},       {.type = SCHED_EV_NODE_STATE, .time_ms = 7},
-        {.type = SCHED_EV_NODE_REMOVE, .time_ms = 8},  {.type = SCHED_EV_ACCOUNT_DELETE, .time_ms = 9},
+    static const uint64_t victims[1] = {1};
+    sched_event_t evs[11] = {
+        {.type = SCHED_EV_ACCOUNT_SET, .time_ms = 1},
+        {.type = SCHED_EV_ACCOUNT_SET, .time_ms = 1},
+        {.type = SCHED_EV_JOB_SUBMIT, .time_ms = 2},
+        {.type = SCHED_EV_PLACE, .time_ms = 3},
+        {.type = SCHED_EV_START, .time_ms = 4},
+        {.type = SCHED_EV_FINISH, .time_ms = 5},
+        {.type = SCHED_EV_CANCEL, .time_ms = 6},
+        {.type = SCHED_EV_NODE_STATE, .time_ms = 7},
+        {.type = SCHED_EV_NODE_REMOVE, .time_ms = 8},
+        {.type = SCHED_EV_ACCOUNT_DELETE, .time_ms = 9},
+        {.type = SCHED_EV_PREEMPT, .time_ms = 10},
     };
+    evs[10].u.preempt.job = 1;
+    evs[10].u.preempt.task = 0;
+    evs[10].u.preempt.nvictims = 1;
+    evs[10].u.preempt.victims = victims;
+    evs[10].u.preempt.grace_end_ms = 30010;
     evs[0].u.account_set = accounts[0];
     evs[1].u.account_set = accounts[1];
     evs[9].u.account_delete.name = "vision";
@@ -126,7 +220,7 @@ static void journal(const char *dir, int n, const Cairn__JobSpec *js)
     e[5].u.node_state.node = 1;
     e[5].u.node_state.state = SCHED_NODE_DOWN;
     e[6].u.node_remove.node = 1;
-    for (size_t i = 0; i < 10; i++)
+    for (size_t i = 0; i < 11; i++)
         if (journal_event_pack(&evs[i], js, seed, &buf, &len) == 0) {
             frame(&j, &jl, buf, len);
             free(buf);
@@ -199,5 +293,6 @@ int main(int argc, char **argv)
         spec_free(js);
     }
     assignments(argv[1]);
+    preempt_snapshots(argv[1]);
     return 0;
 }
