@@ -90,7 +90,7 @@ static void account_rows(ui_table_t *tb, const plan_result_t *res)
     }
 }
 
-/* Preempted attempts and the GPU-hours they held, recorded and predicted,
+/* Preempted attempts and the GPU-hours they lost, recorded and predicted,
  * when either had any. */
 static void preempt_rows(ui_table_t *tb, const plan_result_t *res)
 {
@@ -104,7 +104,7 @@ static void preempt_rows(ui_table_t *tb, const plan_result_t *res)
     row(tb, "preempted attempts", rec ? a : "-", p);
     snprintf(a, sizeof(a), "%.3f", w->rec_preempted_gpu_s / 3600.0);
     snprintf(p, sizeof(p), "%.3f", res->st->preempted_gpu_s / 3600.0);
-    row(tb, "GPU-hours preempted", rec ? a : "-", p);
+    row(tb, "GPU-hours lost to preemption", rec ? a : "-", p);
 }
 
 void plan_print_table(cli_t *c, const plan_result_t *res)
@@ -306,18 +306,18 @@ static json_t *accounts_json(const plan_result_t *res)
 }
 
 /* Preemption: how the replay preempted, what the records and the replay
- * preempted (attempts, decisions, GPU-hours held). */
+ * preempted (attempts, decisions, GPU-seconds lost). */
 static json_t *preempt_json(const plan_work_t *w, const plan_result_t *res)
 {
     const sched_sim_stats_t *st = res->st;
     return json_pack("{s:s, s:o, s:{s:o, s:o, s:o}}", "mode", res->preemption, "recorded",
                      w->t->recorded ? json_pack("{s:o, s:o}", "attempts",
-                                                cairn_json_u64(w->rec_preempted), "gpu_hours",
-                                                cairn_json_fixed(w->rec_preempted_gpu_s / 3600, 3))
+                                                cairn_json_u64(w->rec_preempted), "lost_gpu_s",
+                                                cairn_json_fixed(w->rec_preempted_gpu_s, 3))
                                     : json_null(),
                      "predicted", "attempts", cairn_json_u64(st->preempted_attempts), "decisions",
-                     cairn_json_u64(st->preemptions), "gpu_hours",
-                     cairn_json_fixed(st->preempted_gpu_s / 3600.0, 3));
+                     cairn_json_u64(st->preemptions), "lost_gpu_s",
+                     cairn_json_fixed(st->preempted_gpu_s, 3));
 }
 
 int plan_print_json(const plan_opts_t *o, const plan_work_t *w, const plan_cluster_t *base,

@@ -178,6 +178,8 @@ static int json_rec_cb(const json_t *item, size_t line, void *arg)
     r->exit_code = (int32_t)v[13];
     r->time_limit_ms = v[14];
     r->attempt_id = (uint64_t)v[15];
+    if (jint(c, item, line, "checkpoint_time_ms", false, &r->checkpoint_ms) < 0)
+        return -1;
     if (r->rank >= r->replicas)
         return jerr(c, line, "%s", "rank is not below replicas");
     const json_t *needs = json_object_get(item, "needs");
@@ -422,6 +424,7 @@ int plan_trace_from_reply(const Cairn__AccountingReply *rep, plan_trace_t *t)
             memcpy(r->cores, m->cores, m->n_cores * sizeof(uint32_t));
         r->ncores = (uint32_t)m->n_cores;
         r->submit_ms = m->submit_time_ms;
+        r->checkpoint_ms = m->checkpoint_time_ms;
         r->ready_ms = m->ready_time_ms;
         r->placed_ms = m->placed_time_ms;
         r->start_ms = m->start_time_ms;

@@ -112,8 +112,11 @@ static int build_task(plan_work_t *w, plan_job_t *j, size_t k, const plan_task_t
          * the attempt it was queued behind) to its end; started after it */
         int64_t end = r->end_ms ? r->end_ms : w->t->until_ms, got = w->alloc[r - w->t->v];
         bool preempted = !strcmp(r->end, "preempted");
-        if (preempted && end > got)
-            w->rec_preempted_gpu_s += (double)r->gpus * (double)(end - got) / 1000.0;
+        /* what it lost: from its newest checkpoint written while it held
+         * its allocation, else from that allocation, to its end */
+        int64_t from = r->checkpoint_ms >= got && r->checkpoint_ms <= end ? r->checkpoint_ms : got;
+        if (preempted && end > from)
+            w->rec_preempted_gpu_s += (double)r->gpus * (double)(end - from) / 1000.0;
         if (i && r->number == task_rec(w, t, i - 1)->number)
             continue; /* another replica of the same attempt */
         sched_sim_outcome_t *o = &j->out[k][na];
@@ -125,6 +128,7 @@ static int build_task(plan_work_t *w, plan_job_t *j, size_t k, const plan_task_t
         o->hold_ms = w->t->recorded ? (end > got ? end - got : 0) : r->duration_ms;
         o->start_ms = w->t->recorded && r->start_ms ? r->start_ms - got : 0;
         o->no_start = w->t->recorded && !r->start_ms;
+        o->kept_ms = preempted ? from - got : 0;
         if (preempted) {
             w->rec_preempted++;
             ts->preemptible = !w->no_preemption;

@@ -25,7 +25,8 @@ typedef struct plan_rec {
     int32_t priority, exit_code;
     uint64_t memory_bytes, gpu_mask;
     int64_t submit_ms, ready_ms, placed_ms, start_ms, end_ms, duration_ms, time_limit_ms;
-    size_t line; /* where it came from, for messages */
+    int64_t checkpoint_ms; /* its newest checkpoint file's write at its end; 0: none */
+    size_t line;           /* where it came from, for messages */
 } plan_rec_t;
 
 typedef struct plan_trace {

@@ -92,7 +92,8 @@ typedef struct plan_work {
      * recorded preempted are: the records say no more) */
     bool keep_preempted, no_preemption;
     /* the records' preempted attempts (a gang once) and the GPU time they
-     * held, from their allocation to their end */
+     * lost: from their newest checkpoint written while they held their
+     * allocation, else from that allocation, to their end */
     uint64_t rec_preempted;
     double rec_preempted_gpu_s;
     int64_t *alloc; /* per record: when it got its allocation (plan_trace_alloc_times) */

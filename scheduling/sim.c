@@ -396,7 +396,7 @@ static int end_attempt(sched_sim_t *sim, uint64_t id, int64_t t, bool killed, ca
             spans[r].end_ms = t;
     }
     if (preempted)
-        sim_count_preempted(sim, &ai, spans, t);
+        sim_count_preempted(sim, &ai, spans, t, recorded ? o->kept_ms : 0);
     task_ended(sim, ai.job, ai.task, t);
     for (size_t i = 0; i < nline && rc == 0; i++) {
         if (sched_attempt_get(sim->s, line[i], &q) < 0)

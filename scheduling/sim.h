@@ -55,6 +55,9 @@ typedef struct sched_sim_outcome {
      * (SCHED_END_SIGNAL 9). Attempts the replay preempts beyond those redo
      * their work: their outcome goes to the next attempt. */
     sched_end_t end;
+    /* with SCHED_END_PREEMPTED: from its allocation to the write of its
+     * newest checkpoint, the work it kept (0: none, it lost all) */
+    int64_t kept_ms;
     int exit_code; /* with SCHED_END_EXIT */
     int signal;    /* with SCHED_END_SIGNAL */
 } sched_sim_outcome_t;
@@ -146,7 +149,8 @@ typedef struct sched_sim_stats {
      * same outcome again */
     uint64_t preemptions;
     /* attempts that ended preempted (a gang counts once), and the GPU
-     * time they held: from their allocation to their end */
+     * time they lost: from their allocation (an outcome recorded preempted:
+     * plus its kept_ms) to their end */
     uint64_t preempted_attempts;
     double preempted_gpu_s;
     char first_rejection[256];

@@ -59,11 +59,13 @@ void sim_on_preempt(sched_sim_t *sim, const sched_event_t *ev)
 }
 
 void sim_count_preempted(sched_sim_t *sim, const sched_attempt_info_t *ai,
-                         const sched_sim_span_t *spans, int64_t t)
+                         const sched_sim_span_t *spans, int64_t t, int64_t kept_ms)
 {
     sim->st.preempted_attempts++;
-    for (uint32_t r = 0; r < ai->nreplicas; r++)
-        if (t > spans[r].alloc_ms)
-            sim->st.preempted_gpu_s += (double)__builtin_popcountll(spans[r].gpu_mask) *
-                                       (double)(t - spans[r].alloc_ms) / 1000.0;
+    for (uint32_t r = 0; r < ai->nreplicas; r++) {
+        int64_t from = spans[r].alloc_ms + (kept_ms > 0 ? kept_ms : 0);
+        if (t > from)
+            sim->st.preempted_gpu_s +=
+                (double)__builtin_popcountll(spans[r].gpu_mask) * (double)(t - from) / 1000.0;
+    }
 }

@@ -99,10 +99,11 @@ end_ev_t sim_heap_pop(sched_sim_t *sim);
 /* A pass decided a preemption (SCHED_EV_PREEMPT): count it; each victim
  * ends at its grace's end at the latest (EV_KILL). */
 void sim_on_preempt(sched_sim_t *sim, const sched_event_t *ev);
-/* Attempt ai (replicas' spans at *spans) ends preempted at t: count it and
- * the GPU time it held. */
+/* Attempt ai (replicas' spans at *spans) ends preempted at t, having kept
+ * its work of kept_ms from its allocation: count it and the GPU time it
+ * lost. */
 void sim_count_preempted(sched_sim_t *sim, const sched_attempt_info_t *ai,
-                         const sched_sim_span_t *spans, int64_t t);
+                         const sched_sim_span_t *spans, int64_t t, int64_t kept_ms);
 
 /* --- sim_nodes.c: nodes that come and go -------------------------------- */
 

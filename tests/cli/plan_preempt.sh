@@ -22,8 +22,9 @@ cat >"$dir/cluster.json" <<'X'
    "gpus": [{"model": "NVIDIA A100 40GB", "memory": "40G", "count": 1}]}
 ]}
 X
-# rec ATTEMPT JOB TASK NUMBER NODE GPUS PRIORITY SUBMIT PLACED END HOW
-# (GPUS: the indexes, comma-separated; "" none; times in ms)
+# rec ATTEMPT JOB TASK NUMBER NODE GPUS PRIORITY SUBMIT PLACED END HOW [CHECKPOINT]
+# (GPUS: the indexes, comma-separated; "" none; times in ms; CHECKPOINT:
+# when its newest checkpoint file was written, none by default)
 rec() {
     ids=""
     n=0
@@ -37,16 +38,17 @@ rec() {
     printf '{"attempt_id": %s, "job_id": %s, "job_name": "j%s", "task": "%s", "number": %s,
  "node": "%s", "cpus": 1, "gpus": %s, "gpu_model": "%s", "gpu_ids": [%s], "priority": %s,
  "submit_time_ms": %s, "ready_time_ms": %s, "placed_time_ms": %s, "start_time_ms": %s,
- "end_time_ms": %s, "end": "%s"}' "$1" "$2" "$2" "$3" "$4" "$5" "$n" "$model" "$ids" "$7" \
-        "$8" "$8" "$9" "$(($9 + 1))" "${10}" "${11}"
+ "end_time_ms": %s, "end": "%s", "checkpoint_time_ms": %s}' "$1" "$2" "$2" "$3" "$4" "$5" "$n" \
+        "$model" "$ids" "$7" "$8" "$8" "$9" "$(($9 + 1))" "${10}" "${11}" "${12:-0}"
 }
 {
     echo '{"records": ['
     rec 1 1 base 1 h 0 0 0 1 300001 succeeded
-    for r in "2 2 a0 1 g 0 0 0 1 15001 preempted" "3 2 a1 1 g 1 0 0 1 17001 preempted" \
+    for r in "2 2 a0 1 g 0 0 0 1 15001 preempted 14001" "3 2 a1 1 g 1 0 0 1 17001 preempted" \
         "4 3 eval 1 g 0,1 100 10000 17002 67002 succeeded" \
         "5 5 cpu 1 g '' 0 20000 20001 40001 succeeded" \
-        "6 2 a0 2 g 0 0 0 67003 95001 preempted" "7 2 a1 2 g 1 0 0 67003 97001 preempted" \
+        "6 2 a0 2 g 0 0 0 67003 95001 preempted 94001" \
+        "7 2 a1 2 g 1 0 0 67003 97001 preempted 60000" \
         "8 4 eval 1 g 0,1 100 90000 97002 117002 succeeded" \
         "9 2 a0 3 g 0 0 0 117003 162003 succeeded" "10 2 a1 3 g 1 0 0 117003 162003 succeeded"; do
         echo ','
@@ -56,14 +58,16 @@ rec() {
 } >"$dir/trace.json"
 plan="$cairn plan --trace $dir/trace.json --cluster $dir/cluster.json"
 
-# recorded: 4 preempted attempts holding 1 GPU each for 15.000 + 17.000 +
-# 27.998 + 29.998 s = 89.996 s = 0.025 GPU-hours; predicted: a0 and a1
-# from 0 to 40 s, 80 s = 0.022 GPU-hours, one decision
+# recorded: 4 preempted attempts of 1 GPU each; a0 lost the second after
+# its checkpoints (1 + 1 s), a1 its whole attempts: the first wrote none,
+# the second's is an earlier one's, from before it (17.000 + 29.998 s):
+# 48.998 GPU-s; predicted: a0 and a1 from 0 to 40 s (the simulation's own
+# preemptions know of no checkpoint): 80 GPU-s, one decision
 expect 0 "a trace with preempted attempts" -- $plan --json
 json_check "recorded preemptions and their GPU-hours" \
-    "j['preemption']['recorded'] == {'attempts': 4, 'gpu_hours': 0.025}"
+    "j['preemption']['recorded'] == {'attempts': 4, 'lost_gpu_s': 48.998}"
 json_check "the replay preempts a0 and a1 once, for eval" \
-    "j['preemption']['predicted'] == {'attempts': 2, 'decisions': 1, 'gpu_hours': 0.022}
+    "j['preemption']['predicted'] == {'attempts': 2, 'decisions': 1, 'lost_gpu_s': 80.0}
      and j['preemption']['mode'] == 'priority'"
 # the whole predicted run: a0 and a1 stop at 40 s, eval runs 40-90 s,
 # eval2 90-110 s, a0 and a1 again 110-155 s; base 0-300 s: 8 attempts
@@ -75,7 +79,7 @@ json_check "every task runs, eval after the grace" "j['simulation']['unplaced_ta
 expect 0 "the text" -- $plan
 grep -q "^preemption: priority; 4 attempts preempted in the records, 2 in the replay (1 decision)" \
     "$dir/out" && grep -q "^preempted attempts  *4  *2 *$" "$dir/out" &&
-    grep -q "^GPU-hours preempted  *0.025  *0.022 *$" "$dir/out" &&
+    grep -q "^GPU-hours lost to preemption  *0.014  *0.022 *$" "$dir/out" &&
     ok "the text: preemptions recorded and predicted" || bad "text: $(cat "$dir/out")"
 
 # without preemption: nothing preempted; eval waits for a0 and a1's work
@@ -84,7 +88,7 @@ grep -q "^preemption: priority; 4 attempts preempted in the records, 2 in the re
 expect 0 "--no-preemption" -- $plan --no-preemption --json
 json_check "--no-preemption: nothing preempted" \
     "j['preemption']['mode'] == 'off' and j['preemption']['predicted'] ==
-     {'attempts': 0, 'decisions': 0, 'gpu_hours': 0.0} and
+     {'attempts': 0, 'decisions': 0, 'lost_gpu_s': 0.0} and
      j['preemption']['recorded']['attempts'] == 4 and j['predicted']['attempts'] == 6 and
      [w['max_ms'] for w in j['predicted']['waits'] if w['shape'] == '1c 2g H100'] == [35000]"
 

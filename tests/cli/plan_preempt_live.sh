@@ -64,10 +64,11 @@ expect 0 "eval done" -- "$cairn" wait "$eval_job"
 expect 0 "train done, resumed" -- "$cairn" wait "$train"
 
 same_run="j['actual'] is not None and j['replay']['attempts'] == 5 and j['replay']['same_node'] == j['replay']['same_time'] == 5 and all(j['actual'][k] == j['predicted'][k] for k in ('makespan_ms', 'wait_p50_ms', 'wait_p95_ms', 'attempts'))"
-preempted="j['preemption']['recorded']['attempts'] == 2 and j['preemption']['predicted']['attempts'] == 2 and j['preemption']['predicted']['gpu_hours'] == j['preemption']['recorded']['gpu_hours'] and j['preemption']['mode'] == 'priority'"
+preempted="j['preemption']['recorded']['attempts'] == 2 and j['preemption']['predicted']['attempts'] == 2 and j['preemption']['predicted']['lost_gpu_s'] == j['preemption']['recorded']['lost_gpu_s'] and j['preemption']['mode'] == 'priority'"
 
 expect 0 "plan last:1d" -- "$cairn" plan --trace last:1d --cluster current --json
 json_check "the run with preemptions replays exactly" "$same_run and $preempted"
+cp "$dir/out" "$dir/plan.json"
 
 expect 0 "export the trace" -- "$cairn" plan --trace last:1d --export-trace
 cp "$dir/out" "$dir/exported.json"
@@ -80,7 +81,7 @@ json_check "the exported trace replays the same" "$same_run and $preempted"
 expect 0 "plan --no-preemption" -- "$cairn" plan --trace last:1d --cluster current \
     --no-preemption --json
 json_check "without preemption: none; each part runs once, its work" \
-    "j['preemption']['mode'] == 'off' and j['preemption']['predicted'] == {'attempts': 0, 'decisions': 0, 'gpu_hours': 0.0} and j['predicted']['attempts'] == 3"
+    "j['preemption']['mode'] == 'off' and j['preemption']['predicted'] == {'attempts': 0, 'decisions': 0, 'lost_gpu_s': 0.0} and j['predicted']['attempts'] == 3"
 
 # the report: GPU time lost, from each checkpoint's write to the end
 expect 0 "report" -- "$cairn" report --since 1h --json
@@ -93,6 +94,14 @@ lost = sum(len(x["gpu_ids"]) * (x["end_time_ms"] - int(x["checkpoint_time_ms"]))
 assert r["preemptions"] == 2 and r["preempted_attempts"] == 2, r
 assert abs(r["preempted_s"] - lost) < 1e-6 and abs(r["total_s"] - lost) < 1e-6, (r, lost)
 assert [a["preemptions"] for a in r["by_account"]] == [2], r
+X
+# the plan's GPU time lost to preemption is the report's
+python3 - "$dir/plan.json" "$dir/out" <<'X' && ok "plan: the GPU time lost, as the report counts it" || bad "plan and report: $(cat "$dir/plan.json")"
+import json, sys
+p = json.load(open(sys.argv[1]))["preemption"]
+r = json.load(open(sys.argv[2]))["lost_gpu"]
+assert abs(p["recorded"]["lost_gpu_s"] - r["preempted_s"]) < 0.001, (p, r)
+assert p["predicted"]["lost_gpu_s"] == p["recorded"]["lost_gpu_s"], p
 X
 
 exit $fail

@@ -202,9 +202,12 @@ static uint32_t outcomes(const run_t *r, uint32_t job, uint32_t task, sched_sim_
             return n;
         if (a->end == SCHED_END_PREEMPTED && !keep_preempted)
             continue;
-        out[n++] = (sched_sim_outcome_t){.hold_ms = a->end_ms - a->placed_ms,
-                                         .start_ms = a->start_ms - a->placed_ms,
-                                         .end = a->end};
+        /* a victim wrote its checkpoint 1 s before it stopped */
+        out[n++] = (sched_sim_outcome_t){
+            .hold_ms = a->end_ms - a->placed_ms,
+            .start_ms = a->start_ms - a->placed_ms,
+            .end = a->end,
+            .kept_ms = a->end == SCHED_END_PREEMPTED ? a->end_ms - 1000 - a->placed_ms : 0};
     }
 }
 
@@ -272,13 +275,9 @@ LEAK_TEST(sim_preempt, a_recorded_run_with_preemptions_replays_exactly)
     record(&r, &w);
     /* the recording preempted a0 and a1 twice each (eval, eval2), and
      * each resumed: three attempts each; 10 attempts in all */
-    double gpu_s = 0;
     size_t preempted = 0;
     for (size_t i = 0; i < r.nrec; i++)
-        if (r.rec[i].end == SCHED_END_PREEMPTED) {
-            preempted++;
-            gpu_s += (double)(r.rec[i].end_ms - r.rec[i].placed_ms) / 1000.0;
-        }
+        preempted += r.rec[i].end == SCHED_END_PREEMPTED;
     cr_assert_eq(preempted, 4);
     cr_assert_eq(r.nrec, 10);
     cr_assert_not_null(rec_of(&r, 1));
@@ -302,8 +301,9 @@ LEAK_TEST(sim_preempt, a_recorded_run_with_preemptions_replays_exactly)
     sched_sim_stats_t st;
     sched_sim_stats(sim, &st);
     cr_expect_eq(st.preempted_attempts, 4);
-    cr_expect(st.preempted_gpu_s > gpu_s - 1e-6 && st.preempted_gpu_s < gpu_s + 1e-6,
-              "%f GPU-s preempted, recorded %f", st.preempted_gpu_s, gpu_s);
+    /* each lost 1 GPU for the 1 s after its checkpoint */
+    cr_expect(st.preempted_gpu_s > 4 - 1e-6 && st.preempted_gpu_s < 4 + 1e-6,
+              "%f GPU-s lost to preemption, not 4", st.preempted_gpu_s);
     cr_expect_eq(st.unplaced + st.rejected, 0);
     sched_sim_destroy(sim);
     sched_destroy(r.s);
@@ -348,7 +348,8 @@ LEAK_TEST(sim_preempt, what_if_without_preemption_and_decided_by_the_simulation)
     cr_assert(a0 && e);
     cr_expect_eq(a0->end_ms, 10000 + 30000);
     cr_expect_eq(e->placed_ms, 10000 + 30000);
-    /* 2 victims x 1 GPU x 40 s */
+    /* 2 victims x 1 GPU x 40 s: the simulation's own preemptions know of
+     * no checkpoint, their whole attempt is lost */
     cr_expect(st.preempted_gpu_s > 80 - 1e-6 && st.preempted_gpu_s < 80 + 1e-6, "%f",
               st.preempted_gpu_s);
     /* their work is done again by the next attempt, whole: 45 s after
