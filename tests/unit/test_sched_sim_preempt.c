@@ -361,3 +361,41 @@ LEAK_TEST(sim_preempt, what_if_without_preemption_and_decided_by_the_simulation)
     sched_sim_destroy(sim);
     sched_destroy(r.s);
 }
+
+/* An attempt recorded preempted that the replay cannot preempt (nothing
+ * wants its GPU here, another cluster or workload): at its recorded end a
+ * pass runs, preempts nothing, and it ends killed (signal 9), its task
+ * retried as its policy says; nothing counts as preempted. */
+LEAK_TEST(sim_preempt, a_recorded_preemption_the_replay_cannot_make_ends_killed)
+{
+    fx_node_t node;
+    fx_node_init(&node, "g", 1, 8, 2, 2, "NVIDIA H100 80GB HBM3", 80 * GiB, 64 * GiB);
+    sched_sim_t *sim = sched_sim_create(NULL);
+    cr_assert_not_null(sim);
+    cairn_error_t err = {{0}};
+    cr_assert_eq(sched_sim_node_add(sim, &node.d, &err), 0, "%s", err.text);
+    sched_task_spec_t t = fx_task("a", 1, 1);
+    t.preemptible = true;
+    t.grace_ms = 30000;
+    t.retry = (sched_retry_policy_t){.max_attempts = 2, .on = SCHED_RETRY_SIGNAL};
+    sched_job_spec_t j = {.name = "j", .seed = 1, .ntasks = 1, .tasks = &t};
+    sched_sim_outcome_t out[2] = {
+        {.hold_ms = 5000, .end = SCHED_END_PREEMPTED, .kept_ms = 4000},
+        {.hold_ms = 10000, .end = SCHED_END_EXIT},
+    };
+    const sched_sim_outcome_t *outp = out;
+    uint32_t nout = 2;
+    cr_assert_eq(sched_sim_job_add(sim, 0, &j, &nout, &outp, &err), 0, "%s", err.text);
+    cr_assert_eq(sched_sim_run(sim, &err), 0, "%s", err.text);
+    const sched_sim_span_t *a1 = span(sim, 0, 0, 1), *a2 = span(sim, 0, 0, 2);
+    cr_assert(a1 && a2);
+    cr_expect_eq(a1->end_ms, 5000);
+    cr_expect_eq(a2->placed_ms, 5000, "retried at once (no backoff)");
+    cr_expect_eq(a2->end_ms, 15000);
+    sched_sim_stats_t st;
+    sched_sim_stats(sim, &st);
+    cr_expect_eq(st.preemptions, 0);
+    cr_expect_eq(st.preempted_attempts, 0);
+    cr_expect_eq(st.unplaced, 0);
+    sched_sim_destroy(sim);
+}
