@@ -309,3 +309,80 @@ Test(scheduler_preempt, limits_are_respected, .timeout = 60)
     cr_expect_eq(system(cmd), 0, "the journal does not replay identically");
     h_sched_fini(&s);
 }
+
+/* A task queued on the node behind a victim (prefetch) is ended by the
+ * preemption before it ran; when the worker starts it anyway (the one
+ * ahead of it ended), the scheduler stops it as stale. */
+Test(scheduler_preempt, a_task_queued_behind_a_victim_is_stopped_if_it_starts, .timeout = 60)
+{
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, no_args);
+    h_worker_t w;
+    h_worker_open(&w, s.workers, "n1", 2, 0);
+    h_register_ok(&w);
+    Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
+    rr.cpus = 2;
+    Cairn__TaskSpec ts[2], *tp[2];
+    char *argv[2][1];
+    static const char *names[] = {"a", "c"};
+    for (int i = 0; i < 2; i++) {
+        ts[i] = h_shell_task(names[i], "sleep 100", argv[i], &rr);
+        ts[i].preemptible = 1;
+        tp[i] = &ts[i];
+    }
+    uint64_t low = h_submit_tasks(&s, "low", tp, 2);
+    Cairn__AssignTask *a = recv_assign(&w), *c = recv_assign(&w);
+    if (a->after_attempt_id) { /* c is the one queued behind the other */
+        Cairn__AssignTask *x = a;
+        a = c;
+        c = x;
+    }
+    cr_assert_eq(c->after_attempt_id, a->attempt_id, "the second is queued behind the first");
+    send_event(&w, a->attempt_id, CAIRN__TASK_EVENT__KIND__STARTED, NULL);
+    /* one core at priority 100: a is preempted, c (queued behind it) ends */
+    static Cairn__ResourceRequest one;
+    cairn__resource_request__init(&one);
+    one.cpus = 1;
+    static char *hargv[1];
+    Cairn__TaskSpec h = h_shell_task("eval", "true", hargv, &one), *hp[1] = {&h};
+    h.priority = 100;
+    uint64_t high = h_submit_tasks(&s, "high", hp, 1);
+    Cairn__CancelTask *k = (Cairn__CancelTask *)h_recv(&w, CAIRN_MSG_CANCEL_TASK, 10000);
+    cr_assert_not_null(k);
+    cr_expect_eq(k->attempt_id, a->attempt_id);
+    cr_expect_eq(k->reason, CAIRN__CANCEL_TASK__REASON__PREEMPTED);
+    cairn_msg_free(&k->base);
+    send_event(&w, a->attempt_id, CAIRN__TASK_EVENT__KIND__EXITED, NULL);
+    Cairn__AssignTask *e = recv_assign(&w);
+    cr_expect_eq(e->job_id, high);
+    /* the worker starts c, the next in its line (its Ack is not waited
+     * for: h_recv would drop the cancel that may come first) */
+    Cairn__TaskEvent te = CAIRN__TASK_EVENT__INIT;
+    te.attempt_id = c->attempt_id;
+    te.kind = CAIRN__TASK_EVENT__KIND__STARTED;
+    te.start_time_ms = cairn_wall_ms();
+    te.seq = ++w.seq;
+    te.node_name = w.name;
+    h_send(&w, CAIRN_MSG_TASK_EVENT, &te.base);
+    k = (Cairn__CancelTask *)h_recv(&w, CAIRN_MSG_CANCEL_TASK, 10000);
+    cr_assert_not_null(k, "the stale start of c was not stopped");
+    cr_expect_eq(k->attempt_id, c->attempt_id);
+    cr_expect_eq(k->reason, CAIRN__CANCEL_TASK__REASON__STALE);
+    cairn_msg_free(&k->base);
+    Cairn__JobStatusReply *st = h_status(&s, low);
+    const Cairn__TaskStatus *tc = strcmp(st->tasks[0]->name, "c") ? st->tasks[1] : st->tasks[0];
+    cr_assert_geq(tc->n_attempts, 1);
+    cr_expect_eq(tc->attempts[0]->end_reason, CAIRN__END_REASON__END_REASON_PREEMPTED);
+    cr_assert_not_null(tc->attempts[0]->preempted, "c's first attempt names its preemption");
+    cr_expect_eq(tc->attempts[0]->preempted->by_job, high);
+    cr_expect_str_eq(tc->attempts[0]->preempted->reason, "priority 100 > 0");
+    cairn_msg_free(&st->base);
+    cairn_msg_free(&a->base);
+    cairn_msg_free(&c->base);
+    cairn_msg_free(&e->base);
+    h_worker_close(&w);
+    h_sched_stop(&s, SIGTERM);
+    h_verify_journal(&s);
+    h_sched_fini(&s);
+}
