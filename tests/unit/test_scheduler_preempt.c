@@ -386,3 +386,64 @@ Test(scheduler_preempt, a_task_queued_behind_a_victim_is_stopped_if_it_starts, .
     h_verify_journal(&s);
     h_sched_fini(&s);
 }
+
+/* A victim whose node is away when it is preempted is told when the node
+ * registers again, still running it. */
+Test(scheduler_preempt, a_victim_away_is_told_when_its_node_returns, .timeout = 60)
+{
+    h_sched_t s;
+    h_sched_init(&s);
+    const char *args[] = {"--heartbeat-timeout", "60s", NULL};
+    h_sched_start(&s, args);
+    h_worker_t w;
+    h_worker_open(&w, s.workers, "n1", 2, 0);
+    h_register_ok(&w);
+    Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
+    rr.cpus = 2;
+    Cairn__Checkpoint ck = CAIRN__CHECKPOINT__INIT;
+    ck.signal = USR1;
+    char *argv[1];
+    Cairn__TaskSpec v = h_shell_task("v", "sleep 100", argv, &rr), *vp[1] = {&v};
+    v.preemptible = 1;
+    v.checkpoint = &ck;
+    h_submit_tasks(&s, "low", vp, 1);
+    Cairn__AssignTask *a = recv_assign(&w);
+    uint64_t victim = a->attempt_id;
+    cairn_msg_free(&a->base);
+    send_event(&w, victim, CAIRN__TASK_EVENT__KIND__STARTED, NULL);
+    h_worker_close(&w); /* away: what is sent now is lost */
+    static Cairn__ResourceRequest one;
+    cairn__resource_request__init(&one);
+    one.cpus = 1;
+    static char *hargv[1];
+    Cairn__TaskSpec h = h_shell_task("eval", "true", hargv, &one), *hp[1] = {&h};
+    h.priority = 100;
+    uint64_t high = h_submit_tasks(&s, "high", hp, 1);
+    Cairn__JobStatusReply *st = h_status(&s, high);
+    cr_expect_eq(st->tasks[0]->pending_reason, CAIRN__PENDING_REASON__PENDING_REASON_PREEMPTING,
+                 "%s", st->tasks[0]->pending_detail);
+    cairn_msg_free(&st->base);
+    h_worker_reconnect(&w, s.workers);
+    Cairn__RegisterReply *rep = NULL;
+    for (int tries = 0; tries < 50; tries++) { /* until the old connection is gone */
+        rep = h_register(&w, &victim, 1);
+        if (rep && rep->accepted)
+            break;
+        if (rep)
+            cairn_msg_free(&rep->base);
+        rep = NULL;
+        nng_msleep(100); /* the worker's backoff */
+    }
+    cr_assert_not_null(rep, "not registered again");
+    cr_expect_eq(rep->n_stale_attempt_ids, 0, "the victim is adopted");
+    cairn_msg_free(&rep->base);
+    Cairn__CancelTask *k = (Cairn__CancelTask *)h_recv(&w, CAIRN_MSG_CANCEL_TASK, 10000);
+    cr_assert_not_null(k, "the victim was not told when its node returned");
+    cr_expect_eq(k->attempt_id, victim);
+    cr_expect_eq(k->reason, CAIRN__CANCEL_TASK__REASON__PREEMPTED);
+    cr_expect_eq(k->signal, USR1);
+    cairn_msg_free(&k->base);
+    h_worker_close(&w);
+    h_sched_stop(&s, SIGTERM);
+    h_sched_fini(&s);
+}
