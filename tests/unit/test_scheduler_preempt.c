@@ -447,3 +447,46 @@ Test(scheduler_preempt, a_victim_away_is_told_when_its_node_returns, .timeout = 
     h_sched_stop(&s, SIGTERM);
     h_sched_fini(&s);
 }
+
+/* A victim whose assignment never reached its node (away, and not listed
+ * when it registers again) is not assigned then: it ends preempted and the
+ * preemptor takes its place. */
+Test(scheduler_preempt, a_victim_that_never_reached_its_node_is_not_assigned, .timeout = 60)
+{
+    h_sched_t s;
+    h_sched_init(&s);
+    const char *args[] = {"--heartbeat-timeout", "60s", NULL};
+    h_sched_start(&s, args);
+    h_worker_t w;
+    h_worker_open(&w, s.workers, "n1", 2, 0);
+    h_register_ok(&w);
+    Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
+    rr.cpus = 2;
+    char *argv[1];
+    Cairn__TaskSpec v = h_shell_task("v", "sleep 100", argv, &rr), *vp[1] = {&v};
+    v.preemptible = 1;
+    uint64_t low = h_submit_tasks(&s, "low", vp, 1);
+    Cairn__AssignTask *a = recv_assign(&w);
+    cairn_msg_free(&a->base);
+    h_worker_close(&w); /* the worker went before it took the assignment */
+    static Cairn__ResourceRequest one;
+    cairn__resource_request__init(&one);
+    one.cpus = 1;
+    static char *hargv[1];
+    Cairn__TaskSpec h = h_shell_task("eval", "true", hargv, &one), *hp[1] = {&h};
+    h.priority = 100;
+    uint64_t high = h_submit_tasks(&s, "high", hp, 1);
+    h_worker_reconnect(&w, s.workers);
+    h_register_ok(&w);
+    Cairn__AssignTask *e = recv_assign(&w);
+    cr_expect_eq(e->job_id, high, "job %llu assigned, not the preemptor",
+                 (unsigned long long)e->job_id);
+    cairn_msg_free(&e->base);
+    Cairn__JobStatusReply *st = h_status(&s, low);
+    cr_expect_eq(st->tasks[0]->attempts[0]->end_reason, CAIRN__END_REASON__END_REASON_PREEMPTED);
+    cairn_msg_free(&st->base);
+    h_worker_close(&w);
+    h_sched_stop(&s, SIGTERM);
+    h_verify_journal(&s);
+    h_sched_fini(&s);
+}
