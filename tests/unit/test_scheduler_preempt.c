@@ -119,6 +119,23 @@ static char *explain(h_sched_t *s, uint64_t job, const char *task)
     return text;
 }
 
+/* Wait (with a deadline) until job's first task's pending detail, as
+ * status gives it, holds needle: the pass that saw it has run (a submit
+ * may be answered before that pass). */
+static void wait_detail(h_sched_t *s, uint64_t job, const char *needle)
+{
+    char last[512] = "";
+    for (int64_t until = cairn_mono_ms() + 10000; cairn_mono_ms() < until;) {
+        Cairn__JobStatusReply *st = h_status(s, job);
+        snprintf(last, sizeof(last), "%s", st->tasks[0]->pending_detail);
+        cairn_msg_free(&st->base);
+        if (strstr(last, needle))
+            return;
+        nng_msleep(10); /* polling a condition with a deadline */
+    }
+    cr_assert_fail("job %llu never said '%s' (last: %s)", (unsigned long long)job, needle, last);
+}
+
 Test(scheduler_preempt, victims_get_their_signal_and_resume_from_their_checkpoint, .timeout = 60)
 {
     h_sched_t s;
@@ -288,6 +305,7 @@ Test(scheduler_preempt, limits_are_respected, .timeout = 60)
     }
     /* preempted once already: the next high job waits for the cores */
     uint64_t high2 = submit_high(&s);
+    wait_detail(&s, high2, "waiting for resources");
     Cairn__JobStatusReply *hs = h_status(&s, high2);
     cr_expect_neq(hs->tasks[0]->pending_reason, CAIRN__PENDING_REASON__PENDING_REASON_PREEMPTING);
     cairn_msg_free(&hs->base);
@@ -419,6 +437,7 @@ Test(scheduler_preempt, a_victim_away_is_told_when_its_node_returns, .timeout = 
     Cairn__TaskSpec h = h_shell_task("eval", "true", hargv, &one), *hp[1] = {&h};
     h.priority = 100;
     uint64_t high = h_submit_tasks(&s, "high", hp, 1);
+    wait_detail(&s, high, "waiting for 1 preempted attempt on n1");
     Cairn__JobStatusReply *st = h_status(&s, high);
     cr_expect_eq(st->tasks[0]->pending_reason, CAIRN__PENDING_REASON__PENDING_REASON_PREEMPTING,
                  "%s", st->tasks[0]->pending_detail);
@@ -486,6 +505,93 @@ Test(scheduler_preempt, a_victim_that_never_reached_its_node_is_not_assigned, .t
     cr_expect_eq(st->tasks[0]->attempts[0]->end_reason, CAIRN__END_REASON__END_REASON_PREEMPTED);
     cairn_msg_free(&st->base);
     h_worker_close(&w);
+    h_sched_stop(&s, SIGTERM);
+    h_verify_journal(&s);
+    h_sched_fini(&s);
+}
+
+/* A gang is preempted whole: each replica is told, the first to exit ends
+ * the attempt preempted, and the gang runs again whole. */
+Test(scheduler_preempt, a_gang_goes_whole, .timeout = 60)
+{
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, no_args);
+    h_worker_t w[2];
+    h_worker_open(&w[0], s.workers, "n1", 1, 0);
+    h_register_ok(&w[0]);
+    h_worker_open(&w[1], s.workers, "n2", 1, 0);
+    h_register_ok(&w[1]);
+    Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
+    rr.cpus = 1;
+    char *argv[1];
+    Cairn__TaskSpec g = h_shell_task("ddp", "sleep 100", argv, &rr), *gp[1] = {&g};
+    g.preemptible = 1;
+    g.replicas = 2;
+    uint64_t low = h_submit_tasks(&s, "gang", gp, 1);
+    uint64_t gang = 0;
+    uint32_t rank[2];
+    for (int i = 0; i < 2; i++) {
+        Cairn__AssignTask *r = recv_assign(&w[i]);
+        cr_assert(!gang || r->attempt_id == gang, "one attempt, a replica on each node");
+        gang = r->attempt_id;
+        rank[i] = r->rank;
+        cairn_msg_free(&r->base);
+        Cairn__TaskEvent te = CAIRN__TASK_EVENT__INIT;
+        te.attempt_id = gang;
+        te.rank = rank[i];
+        te.kind = CAIRN__TASK_EVENT__KIND__STARTED;
+        te.start_time_ms = cairn_wall_ms();
+        h_event_send(&w[i], &te);
+    }
+    static char *hargv[1];
+    Cairn__TaskSpec h = h_shell_task("eval", "true", hargv, &rr), *hp[1] = {&h};
+    h.priority = 100;
+    uint64_t high = h_submit_tasks(&s, "high", hp, 1);
+    for (int i = 0; i < 2; i++) {
+        Cairn__CancelTask *k = (Cairn__CancelTask *)h_recv(&w[i], CAIRN_MSG_CANCEL_TASK, 10000);
+        cr_assert_not_null(k, "the replica on n%d not told", i + 1);
+        cr_expect_eq(k->attempt_id, gang);
+        cr_expect_eq(k->reason, CAIRN__CANCEL_TASK__REASON__PREEMPTED);
+        cairn_msg_free(&k->base);
+    }
+    /* each exits 0 in its grace: preempted all the same */
+    for (int i = 0; i < 2; i++) {
+        Cairn__TaskEvent te = CAIRN__TASK_EVENT__INIT;
+        te.attempt_id = gang;
+        te.rank = rank[i];
+        te.kind = CAIRN__TASK_EVENT__KIND__EXITED;
+        te.end_time_ms = cairn_wall_ms();
+        h_event_send(&w[i], &te);
+    }
+    /* where the preemptor is placed (the pass may come after the Ack) */
+    int on = -1;
+    for (int64_t until = cairn_mono_ms() + 10000; on < 0 && cairn_mono_ms() < until;) {
+        Cairn__JobStatusReply *hs = h_status(&s, high);
+        if (hs->tasks[0]->n_attempts == 1)
+            on = strcmp(hs->tasks[0]->attempts[0]->node, "n1") ? 1 : 0;
+        cairn_msg_free(&hs->base);
+        if (on < 0)
+            nng_msleep(10); /* polling a condition with a deadline */
+    }
+    cr_assert_geq(on, 0, "the preemptor was not placed");
+    Cairn__AssignTask *e = recv_assign(&w[on]);
+    cr_expect_eq(e->job_id, high);
+    send_event(&w[on], e->attempt_id, CAIRN__TASK_EVENT__KIND__STARTED, NULL);
+    send_event(&w[on], e->attempt_id, CAIRN__TASK_EVENT__KIND__EXITED, NULL);
+    cairn_msg_free(&e->base);
+    for (int i = 0; i < 2; i++) {
+        Cairn__AssignTask *a = recv_assign(&w[i]);
+        cr_expect_eq(a->job_id, low);
+        cr_expect_eq(a->attempt_number, 2, "the whole gang runs again");
+        cr_expect_eq(a->world_size, 2);
+        cairn_msg_free(&a->base);
+    }
+    Cairn__JobStatusReply *st = h_status(&s, low);
+    cr_expect_eq(st->tasks[0]->attempts[0]->end_reason, CAIRN__END_REASON__END_REASON_PREEMPTED);
+    cairn_msg_free(&st->base);
+    for (int i = 0; i < 2; i++)
+        h_worker_close(&w[i]);
     h_sched_stop(&s, SIGTERM);
     h_verify_journal(&s);
     h_sched_fini(&s);
