@@ -110,6 +110,16 @@ tasks:
     shell: 'true'
 YAML
 
+# the options are checked like the other numbers
+expect 2 "--max-preemptions-per-task 0 is refused" -- "$bin/cairn-scheduler" \
+    --max-preemptions-per-task 0
+grep -q "invalid preemption count '0' (1..1000000)" "$dir/err" && ok "naming the range" ||
+    bad "count 0: $(cat "$dir/err")"
+expect 2 "--max-checkpoint-grace under a second is refused" -- "$bin/cairn-scheduler" \
+    --max-checkpoint-grace 10ms
+grep -q "invalid checkpoint grace '10ms' (a duration of 1s or more)" "$dir/err" &&
+    ok "naming what it takes" || bad "grace 10ms: $(cat "$dir/err")"
+
 # --- a preempted job resumes from its checkpoint ------------------------------
 start_cluster "$dir/state"
 write_low low "$dir/low.yaml"
