@@ -184,7 +184,7 @@ name: deaf
 tasks:
   - name: d
     preemptible: true
-    checkpoint: {signal: USR1, grace: 3s}
+    checkpoint: {signal: USR1, grace: 5s}
     resources: {cpus: 7}
     shell: 'trap "" USR1; touch $work/d.running; while :; do sleep 0.05; done'
 YAML
@@ -198,6 +198,9 @@ wait_for "explain on the victim names the preemptor" sh -c \
     "'$cairn' --scheduler '$url' explain $deaf d | grep -q 'preempted by job $high2 task eval (priority 100 > 0)'" &&
     ok "explain on the victim: preempted by job $high2 task eval (priority 100 > 0)" ||
     cli explain "$deaf" d
+wait_for "status on the victim in its grace" sh -c "'$cairn' --scheduler '$url' status $deaf | grep -q 'preempted by job $high2 task eval (priority 100 > 0); grace until [0-9][0-9]:'" &&
+    ok "status on the victim in its grace: $(cli status "$deaf" | grep '^d ' | sed 's/  */ /g')" ||
+    cli status "$deaf"
 wait_for "the second high job succeeds" state_is "$high2" succeeded || {
     cli status "$deaf"; cli status "$high2"; cli explain "$high2" eval; tail -20 "$dir/w1.log"; grep -v DEBUG "$dir/scheduler.log" | tail; exit 1; }
 status_json "$deaf"
