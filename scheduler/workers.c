@@ -85,7 +85,8 @@ static void reconcile(sched_daemon_t *d, uint32_t node, const Cairn__Register *r
                 ev.u.finish.end = SCHED_END_NODE_LOST;
                 batch_apply(d, &ev, NULL, 0, NULL);
                 outbox_cancel(d->out, ids[i]); /* other replicas of a gang */
-            } else if (ai.preempted) { /* never reached it, and now not to run */
+            } else if (ai.preempted) {
+                /* never reached it, and now not to run: it ends as it is */
                 sched_event_t ev = {.type = SCHED_EV_FINISH, .time_ms = now};
                 ev.u.finish.attempt = ids[i];
                 ev.u.finish.end = SCHED_END_PREEMPTED;
