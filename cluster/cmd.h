@@ -165,6 +165,10 @@ const char *ui_bytes(uint64_t n, char *buf, size_t len);
 /* A wall-clock time ms in local time: "14:03:22 CET", with the date
  * ("2026-11-27 14:03:22 CET") when it is not now_ms's day. */
 const char *ui_local_time(int64_t ms, int64_t now_ms, char *buf, size_t len);
+/* text of the core's (an explanation) with each "t=MS" of a wall-clock
+ * time in local time as ui_local_time gives it: "until t=1796...,"
+ * becomes "until 12:00:05 UTC,"; into buf, which is returned. */
+char *ui_core_times(const char *text, int64_t now_ms, char *buf, size_t len);
 /* "7d", "12h", "30m", "45s" back from now_ms, or a UTC date
  * (2026-11-26 or 2026-11-26T09:30:00) in ms; -1 if neither. */
 int64_t ui_parse_when(const char *s, int64_t now_ms);

@@ -17,7 +17,9 @@ const char cmd_inspect_help[] =
     "ended, the node with its topology fingerprint, worker, driver and CUDA\n"
     "versions, cores and GPUs (model, UUID, PCI bus id), times, how it ended (a\n"
     "cached one: whose outputs it reused), peak memory, CPU time and the SHA-256\n"
-    "of its declared outputs. Every rank of\n"
+    "of its declared outputs; who preempted it and why, and the chain of\n"
+    "checkpoints: the checkpoint each attempt resumed from (the attempt that\n"
+    "wrote it) or that it started fresh, and the checkpoint it left. Every rank of\n"
     "a gang is listed with its own node, cores and GPUs. An attempt that has not\n"
     "started (queued on a node behind another, or cancelled before it started) has\n"
     "no worker, cores, GPUs or start time.\n"
@@ -85,6 +87,41 @@ static void when(int64_t ms, char *buf, size_t n)
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* "preempted by job 7 task eval (priority 100 > 0) at T, killed at T2 at
+ * the latest" */
+static void print_preemption(const Cairn__Preemption *p)
+{
+    if (!p)
+        return;
+    char t0[32], t1[32];
+    when(p->time_ms, t0, sizeof(t0));
+    when(p->grace_end_ms, t1, sizeof(t1));
+    printf("    preempted by job %" PRIu64 " task %s (%s) at %s; grace until %s\n", p->by_job,
+           p->by_task && *p->by_task ? p->by_task : "?", p->reason && *p->reason ? p->reason : "?",
+           t0, t1);
+}
+
+/* The attempt's link in its task's chain of checkpoints: what it found in
+ * its checkpoint directory and what it left there (digests as in
+ * scheduler/checkpoint.h, shortened to 12 hex digits). */
+static void print_checkpoints(const Cairn__AttemptProvenance *a)
+{
+    const char *in = a->checkpoint_start_digest, *out = a->checkpoint_end_digest;
+    printf("    checkpoint dir %s: ", a->checkpoint_dir);
+    if (!in || !*in)
+        printf("started fresh");
+    else if (a->resumed_from_attempt)
+        printf("resumed from checkpoint %.12s written by attempt %u", in, a->resumed_from_attempt);
+    else
+        printf("started with checkpoint %.12s that no earlier attempt recorded leaving", in);
+    if (out && *out)
+        printf("; left checkpoint %.12s (%zu file%s)", out, a->n_checkpoint_end,
+               a->n_checkpoint_end == 1 ? "" : "s");
+    else if (a->end && *a->end)
+        printf("; left no checkpoint");
+    printf("\n");
+}
+
 static void print_attempt(const Cairn__AttemptProvenance *a)
 {
     char t0[32], t1[32], dur[32] = "", rss[32], cpu[32];
@@ -139,6 +176,9 @@ static void print_attempt(const Cairn__AttemptProvenance *a)
         printf("\n    cached: the outputs of job %" PRIu64 "'s %s (not run)", a->cached_from_job,
                a->cached_from_task);
     printf("\n");
+    print_preemption(a->preempted);
+    if (ran && a->checkpoint_dir && *a->checkpoint_dir)
+        print_checkpoints(a);
     for (size_t i = 0; i < a->n_outputs; i++) {
         const Cairn__OutputHash *o = a->outputs[i];
         if (o->error && *o->error)

@@ -184,6 +184,9 @@ static json_t *attempt_json(const Cairn__AttemptInfo *a)
         cairn_json_set(&o, "cached_from_job", cairn_json_u64(a->cached_from_job));
         cairn_json_set(&o, "cached_from_task", cairn_json_str(a->cached_from_task));
     }
+    /* only a preempted attempt says by whom and why */
+    if (a->preempted)
+        cairn_json_set(&o, "preempted", cairn_json_msg(&a->preempted->base));
     return o;
 }
 
@@ -213,7 +216,15 @@ static json_t *status_json(const Cairn__JobStatusReply *st)
 static void attempt_reason(const Cairn__AttemptInfo *a, char *buf, size_t len)
 {
     const char *why = ui_enum(&cairn__end_reason__descriptor, (int)a->end_reason);
-    if (a->cached_from_job)
+    const Cairn__Preemption *p = a->preempted;
+    if (p) {
+        int n = snprintf(buf, len, "preempted by job %llu task %s (%s)",
+                         (unsigned long long)p->by_job, p->by_task, p->reason);
+        char t[64];
+        if (!a->end_time_ms && n > 0 && (size_t)n < len) /* still in its grace */
+            snprintf(buf + n, len - (size_t)n, "; grace until %s",
+                     ui_local_time(p->grace_end_ms, cairn_wall_ms(), t, sizeof(t)));
+    } else if (a->cached_from_job)
         snprintf(buf, len, "cached: the outputs of job %llu's %s",
                  (unsigned long long)a->cached_from_job, a->cached_from_task);
     else if (a->cached_from_task && *a->cached_from_task) /* its source was replaced since */
@@ -266,7 +277,16 @@ static void status_row(ui_table_t *t, const cli_t *c, const Cairn__JobStatusRepl
         attempt_reason(a, reason, sizeof(reason));
     }
     if (ts->pending_detail && *ts->pending_detail)
-        snprintf(reason, sizeof(reason), "%s", ts->pending_detail);
+        ui_core_times(ts->pending_detail, cairn_wall_ms(), reason, sizeof(reason));
+    /* every preemption shows: how many of its attempts were preempted */
+    unsigned preempted = 0;
+    for (size_t k = 0; k < ts->n_attempts; k++)
+        preempted += ts->attempts[k]->preempted != NULL;
+    if (preempted > (a && a->preempted ? 1u : 0u)) { /* not only the one it names */
+        size_t n = strlen(reason);
+        snprintf(reason + n, sizeof(reason) - n, "%spreempted %u time%s", n ? "; " : "", preempted,
+                 preempted == 1 ? "" : "s");
+    }
     if (ts->state == CAIRN__TASK_STATE__TASK_STATE_RETRY_WAIT && ts->next_attempt_time_ms > 0) {
         char when[64];
         size_t n = strlen(reason);
@@ -595,7 +615,11 @@ int cmd_explain(cli_t *c, int argc, char **argv)
                                      (json_int_t)r->nodes_considered, "reasons", reasons),
                            CAIRN_JSON_LINE);
     } else {
-        printf("%s: %s\n%s", pos[1], TSTATE(r->state), r->text);
+        size_t cap = 2 * strlen(r->text) + 64; /* a local time is under twice "t=MS" */
+        char *text = malloc(cap);
+        printf("%s: %s\n%s", pos[1], TSTATE(r->state),
+               text ? ui_core_times(r->text, cairn_wall_ms(), text, cap) : r->text);
+        free(text);
         int64_t next = r->state == CAIRN__TASK_STATE__TASK_STATE_RETRY_WAIT
                            ? next_attempt_ms(c, req.job_id, pos[1], replica)
                            : 0;

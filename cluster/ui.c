@@ -106,6 +106,29 @@ const char *ui_local_time(int64_t ms, int64_t now_ms, char *buf, size_t len)
     return buf;
 }
 
+char *ui_core_times(const char *text, int64_t now_ms, char *buf, size_t len)
+{
+    size_t n = 0;
+    if (!len)
+        return buf;
+    for (const char *p = text ? text : ""; *p && n + 1 < len;) {
+        bool at = !strncmp(p, "t=", 2) && (p == text || p[-1] == ' ' || p[-1] == '(');
+        size_t d = at ? strspn(p + 2, "0123456789") : 0;
+        /* a core time of the daemon is wall-clock ms: 12 digits or more */
+        if (at && d >= 12 && d <= 18) {
+            char when[64];
+            ui_local_time(strtoll(p + 2, NULL, 10), now_ms, when, sizeof(when));
+            n += (size_t)snprintf(buf + n, len - n, "%s", when);
+            n = n < len ? n : len - 1;
+            p += 2 + d;
+            continue;
+        }
+        buf[n++] = *p++;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 void ui_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};

@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/grow.h"
+#include "scheduler/checkpoint.h"
 #include "scheduler/clients_private.h"
 #include "scheduler/view.h"
 
@@ -90,6 +91,8 @@ static void fill_used(const reader_stores_t *st, Cairn__AccountingRecord *m, int
     if (prov_load(st->prov, m->attempt_id, m->rank, NULL, &pe, NULL) == 0 && pe) {
         m->cpu_seconds_used = (double)pe->cpu_time_usec / 1e6;
         m->peak_rss_bytes = pe->peak_rss_bytes;
+        /* the newest checkpoint it left: what a preemption did not waste */
+        m->checkpoint_time_ms = ckpt_newest_mtime(pe->checkpoint_end, pe->n_checkpoint_end);
     }
     if (pe)
         cairn__attempt_provenance__free_unpacked(pe, NULL);

@@ -45,7 +45,10 @@ void clients_submit(sched_daemon_t *d, const client_req_t *rq, const Cairn__Subm
     jobspec_errors_t errs = {0};
     jobspec_t *cj = NULL;
     Cairn__SubmitReply rep = CAIRN__SUBMIT_REPLY__INIT;
-    int rc = jobspec_build(js, seed, &d->cfg.limits, &cj, &errs);
+    /* the grace as this scheduler caps it is what the journal keeps */
+    int rc = jobspec_cap_grace(js, &d->cfg.limits);
+    if (rc == 0)
+        rc = jobspec_build(js, seed, &d->cfg.limits, &cj, &errs);
     /* the account it is charged to (members.h): refused when not theirs */
     sched_job_spec_t spec = {0};
     char account[SCHED_MAX_NAME_LEN + 1] = "", why[1024] = "";

@@ -63,6 +63,11 @@ void *clients_keep(frees_t *f, void *p);
 void clients_keep_msg(frees_t *f, ProtobufCMessage *m);
 void clients_frees_fini(frees_t *f);
 
+/* Why and by whom attempt ai was preempted, as the pass recorded it (or,
+ * if that is not readable, from the core); NULL when it was not. */
+Cairn__Preemption *clients_preemption(sched_daemon_t *d, const sched_attempt_info_t *ai,
+                                      frees_t *f);
+
 /* --- clients_access.c: refusals ------------------------------------------------ */
 
 /* May the client change things at all (what: "submit jobs")? Answers the

@@ -304,7 +304,12 @@ static Cairn__AttemptProvenance *attempt_prov(frees_t *p, sched_daemon_t *d,
         m->cuda_version = start->cuda_version;
         m->n_gpus = start->n_gpus;
         m->gpus = start->gpus;
+        m->checkpoint_dir = start->checkpoint_dir;
+        m->n_checkpoint_start = start->n_checkpoint_start;
+        m->checkpoint_start = start->checkpoint_start;
+        m->checkpoint_start_digest = start->checkpoint_start_digest;
     }
+    m->preempted = clients_preemption(d, ai, p);
     m->placed_time_ms = ai->placed_ms;
     m->start_time_ms = ai->started_ms;
     m->end_time_ms = ai->ended_ms;
@@ -327,6 +332,9 @@ static Cairn__AttemptProvenance *attempt_prov(frees_t *p, sched_daemon_t *d,
         m->cpu_time_usec = end->cpu_time_usec;
         m->n_outputs = end->n_outputs;
         m->outputs = end->outputs;
+        m->n_checkpoint_end = end->n_checkpoint_end;
+        m->checkpoint_end = end->checkpoint_end;
+        m->checkpoint_end_digest = end->checkpoint_end_digest;
     }
     return m;
 }
@@ -361,6 +369,24 @@ static void add_input(const char *path, const char *sha256, uint64_t size, void 
     h->size = size;
     if (h->path && h->sha256)
         m->inputs[m->n_inputs++] = h;
+}
+
+/* The newest earlier attempt of the task (m's attempts so far, oldest
+ * first) whose checkpoint at its end is what ap found at its start: what
+ * ap resumed from; 0 when it started fresh (or from files no attempt
+ * recorded leaving). */
+static uint32_t resumed_from(const Cairn__TaskProvenance *m, const Cairn__AttemptProvenance *ap)
+{
+    const char *start = ap->checkpoint_start_digest;
+    if (!start || !*start)
+        return 0;
+    for (size_t i = m->n_attempts; i-- > 0;) {
+        const Cairn__AttemptProvenance *e = m->attempts[i];
+        if (e->number < ap->number && e->checkpoint_end_digest &&
+            !strcmp(e->checkpoint_end_digest, start))
+            return e->number;
+    }
+    return 0;
 }
 
 static Cairn__TaskProvenance *task_prov(frees_t *p, sched_daemon_t *d, uint32_t job, uint32_t t)
@@ -414,8 +440,10 @@ static Cairn__TaskProvenance *task_prov(frees_t *p, sched_daemon_t *d, uint32_t 
             continue;
         for (uint32_t r = 0; r < ai.nreplicas && m->n_attempts < cap; r++) {
             Cairn__AttemptProvenance *ap = attempt_prov(p, d, &ai, &ti, r, previous);
-            if (ap)
-                m->attempts[m->n_attempts++] = ap;
+            if (!ap)
+                continue;
+            ap->resumed_from_attempt = resumed_from(m, ap);
+            m->attempts[m->n_attempts++] = ap;
         }
         previous = view_end_word(&ai);
     }

@@ -93,6 +93,33 @@ static Cairn__GpuRef **gpu_refs(sched_daemon_t *d, uint32_t node, uint64_t mask,
     return v;
 }
 
+Cairn__Preemption *clients_preemption(sched_daemon_t *d, const sched_attempt_info_t *ai, frees_t *f)
+{
+    if (!ai->preempted)
+        return NULL;
+    Cairn__Preemption *m = NULL;
+    cairn_error_t err = {{0}};
+    if (prov_get_preempt(d->st->prov, ai->id, &m, &err) < 0)
+        cairn_log(d->log, CAIRN_LOG_WARN, "%s", err.text);
+    if (m) {
+        clients_keep_msg(f, &m->base);
+        return m;
+    }
+    /* not recorded (a queued attempt ended with its victim): from the core */
+    m = clients_keep(f, calloc(1, sizeof(*m)));
+    char *why = clients_keep(f, calloc(1, 160));
+    if (!m || !why)
+        return NULL;
+    cairn__preemption__init(m);
+    view_preempt_reason(d, ai, why, 160);
+    const char *by = sched_task_name(d->core, ai->preempted_by_job, ai->preempted_by_task);
+    m->by_job = ai->preempted_by_job;
+    m->by_task = (char *)(by ? by : "");
+    m->reason = why;
+    m->grace_end_ms = ai->grace_end_ms;
+    return m;
+}
+
 static Cairn__AttemptInfo *attempt_msg(sched_daemon_t *d, const sched_attempt_info_t *ai,
                                        frees_t *f)
 {
@@ -149,6 +176,7 @@ static Cairn__AttemptInfo *attempt_msg(sched_daemon_t *d, const sched_attempt_in
     a->end_time_ms = ai->ended_ms;
     if (ai->queued)
         a->queued_after = ai->after;
+    a->preempted = clients_preemption(d, ai, f);
     uint32_t from_job;
     const char *from_task;
     if (cache_hit_get(d->st->cache, ai->id, &from_job, &from_task)) {
@@ -187,6 +215,10 @@ static Cairn__TaskStatus *task_msg(sched_daemon_t *d, uint32_t job, uint32_t t, 
         char *why = clients_keep(f, sched_explain(d->core, job, t, cairn_wall_ms()));
         char *colon = why ? strstr(why, ": ") : NULL; /* drop "job N task X: " */
         ts->pending_detail = colon ? colon + 2 : "";
+        /* the core's words for a preemptor waiting out its victims' grace */
+        if (!queued && !strncmp(ts->pending_detail, "waiting for ", 12) &&
+            strstr(ts->pending_detail, " preempted attempt"))
+            ts->pending_reason = CAIRN__PENDING_REASON__PENDING_REASON_PREEMPTING;
     }
     ts->n_attempts = ti.attempts;
     ts->attempts = clients_keep(f, calloc(ti.attempts + 1, sizeof(*ts->attempts)));

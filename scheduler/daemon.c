@@ -41,6 +41,7 @@ void sched_daemon_config_init(sched_daemon_config_t *cfg)
     cfg->history_retention_ms = 365LL * 86400000;
     cfg->fs_gpu_weight = SCHED_FS_GPU_WEIGHT;
     cfg->fs_half_life_ms = SCHED_FS_HALF_LIFE_MS;
+    cfg->max_preemptions_per_task = SCHED_MAX_PREEMPTIONS_DEFAULT;
 }
 
 /* Every sample interval: the census (usage.h); every 120th, compaction. */
@@ -75,7 +76,8 @@ static void config_line(const sched_daemon_t *d, char *buf, size_t n)
              "workers=%s clients=%s heartbeat_interval_ms=%lld heartbeat_timeout_ms=%lld "
              "restart_grace_ms=%lld register_timeout_ms=%lld kill_grace_ms=%lld "
              "max_reservations=%u prefetch=%s fair_share_gpu_weight=%u "
-             "fair_share_half_life_ms=%lld "
+             "fair_share_half_life_ms=%lld preempt_for_fair_share=%d "
+             "max_preemptions_per_task=%u max_checkpoint_grace_ms=%lld "
              "join_key=%s tls_cert=%s tls_ca=%s admins=%s allow_anonymous_writes=%d "
              "allow_any_node_name=%d "
              "secret_pattern=%s "
@@ -85,6 +87,10 @@ static void config_line(const sched_daemon_t *d, char *buf, size_t n)
              (long long)c->register_timeout_ms, (long long)c->kill_grace_ms, c->max_reservations,
              prefetch, core.fs_gpu_weight ? core.fs_gpu_weight : SCHED_FS_GPU_WEIGHT,
              (long long)(core.fs_half_life_ms ? core.fs_half_life_ms : SCHED_FS_HALF_LIFE_MS),
+             core.preempt_for_fair_share,
+             core.max_preemptions_per_task ? core.max_preemptions_per_task
+                                           : SCHED_MAX_PREEMPTIONS_DEFAULT,
+             (long long)(c->limits.max_grace_ms ? c->limits.max_grace_ms : JOBSPEC_MAX_GRACE_MS),
              c->join_key_file ? c->join_key_file : "-", c->tls_cert ? c->tls_cert : "-",
              c->tls_ca ? c->tls_ca : "-", c->admins && *c->admins ? c->admins : "-",
              c->allow_anonymous_writes, c->allow_any_node_name,
@@ -159,7 +165,9 @@ sched_config_t sched_daemon_core_config(const sched_daemon_config_t *c)
                             .prefetch_max = on ? SCHED_DAEMON_PREFETCH_MAX : 0,
                             .prefetch_window_ms = SCHED_DAEMON_PREFETCH_WINDOW_MS,
                             .fs_gpu_weight = c ? c->fs_gpu_weight : 0,
-                            .fs_half_life_ms = c ? c->fs_half_life_ms : 0};
+                            .fs_half_life_ms = c ? c->fs_half_life_ms : 0,
+                            .preempt_for_fair_share = c && c->preempt_for_fair_share,
+                            .max_preemptions_per_task = c ? c->max_preemptions_per_task : 0};
 }
 
 /* (Re)build the core: the newest snapshot that verifies, then the
@@ -246,13 +254,17 @@ static void place_cb(const sched_event_t *ev, void *arg)
     uint8_t *buf = NULL;
     size_t len = 0;
     cairn_error_t err = {{0}};
-    d->stats.placements++;
+    if (ev->type == SCHED_EV_PLACE)
+        d->stats.placements++;
     d->batch.urgent = true; /* queued ones too: the line must not run dry */
     if (journal_event_pack(ev, NULL, 0, &buf, &len) < 0 ||
         journal_append(d->st->journal, buf, len, &err) < 0)
         batch_fail(d, err.text);
     free(buf);
-    outbox_assign(d->out, ev->u.place.attempt, UINT32_MAX);
+    if (ev->type == SCHED_EV_PREEMPT)
+        dispatch_preempt(d, ev);
+    else
+        outbox_assign(d->out, ev->u.place.attempt, UINT32_MAX);
 }
 
 static void assign_cb(void *arg, uint64_t attempt, uint32_t node)

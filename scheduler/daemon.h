@@ -73,6 +73,11 @@ typedef struct sched_daemon_config {
      * configuration: a replay places identically only with the same. */
     uint32_t fs_gpu_weight;
     int64_t fs_half_life_ms;
+    /* preemption (sched_config_t): for fair share too, not only for
+     * priority; how often one task may be a victim (0: the core's
+     * default). Part of the core's configuration like the above. */
+    bool preempt_for_fair_share;
+    uint32_t max_preemptions_per_task;
 } sched_daemon_config_t;
 
 /* Defaults of --snapshot-every and --snapshot-interval. */

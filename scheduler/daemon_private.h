@@ -152,8 +152,24 @@ void workers_task_event(sched_daemon_t *d, const cairn_peer_t *from, uint32_t no
 /* dispatch.c */
 /* Send attempt's AssignTask to node (UINT32_MAX: to each of its nodes). */
 void dispatch_assign(sched_daemon_t *d, uint64_t attempt, uint32_t node);
-/* Send attempt's CancelTask to each of its connected nodes. */
+/* Send attempt's CancelTask to each of its connected nodes; a preempted
+ * attempt's says PREEMPTED, with its checkpoint signal and grace. */
 void dispatch_cancel(sched_daemon_t *d, uint64_t attempt);
+/* A task's checkpoint settings: signal (0: SIGTERM), signal_before_limit
+ * and directory (its spec's, or checkpoint.h's default) */
+typedef struct dispatch_ckpt {
+    int signal;
+    uint64_t before_limit_ms;
+    char dir[JOBSPEC_MAX_CKPT_DIR + 1];
+} dispatch_ckpt_t;
+void dispatch_ckpt(sched_daemon_t *d, uint32_t job, uint32_t task, dispatch_ckpt_t *out);
+/* Tell the worker at `to` to stop an attempt the core has ended (it
+ * reported a start the core did not expect: one queued behind a preempted
+ * attempt, which the core ended at once). */
+void dispatch_cancel_stale(sched_daemon_t *d, const cairn_peer_t *to, uint64_t attempt);
+/* A pass preempted attempts (SCHED_EV_PREEMPT, applied): record who and
+ * why for each victim (provenance.h) and, after the commit, stop them. */
+void dispatch_preempt(sched_daemon_t *d, const sched_event_t *ev);
 /* Ask the node of attempt's replica rank for a piece of its log, for
  * client: 0 (asked, or the client told why not), or -ENOENT (no such
  * replica). */

@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "scheduler/access.h"
+#include "scheduler/checkpoint.h"
 #include "scheduler/daemon_private.h"
+#include "scheduler/view.h"
 
 static Cairn__GpuVendor vendor_enum(const char *v)
 {
@@ -21,6 +23,22 @@ static Cairn__GpuVendor vendor_enum(const char *v)
     return CAIRN__GPU_VENDOR__GPU_VENDOR_OTHER;
 }
 
+void dispatch_ckpt(sched_daemon_t *d, uint32_t job, uint32_t task, dispatch_ckpt_t *out)
+{
+    char *dir = NULL;
+    cairn_error_t err = {{0}};
+    if (prov_get_checkpoint(d->st->prov, job, task, &out->signal, &out->before_limit_ms, &dir,
+                            &err) < 0)
+        cairn_log(d->log, CAIRN_LOG_WARN, "job %u task %u: checkpoint settings: %s", job, task,
+                  err.text);
+    if (dir)
+        snprintf(out->dir, sizeof(out->dir), "%s", dir);
+    else
+        ckpt_default_dir(job, task, sched_task_name(d->core, job, task), out->dir,
+                         sizeof(out->dir));
+    free(dir);
+}
+
 /* Send one replica's AssignTask. */
 static void assign_one(sched_daemon_t *d, const sched_attempt_info_t *ai,
                        const sched_task_info_t *ti, uint32_t rank, node_link_t *l)
@@ -32,8 +50,13 @@ static void assign_one(sched_daemon_t *d, const sched_attempt_info_t *ai,
     char **keys = calloc(ti->nenv + 1, sizeof(char *));
     Cairn__GpuRef *g = calloc(65, sizeof(*g));
     Cairn__GpuRef **gp = calloc(65, sizeof(*gp));
+    dispatch_ckpt_t ck;
     if (!kv || !kvp || !keys || !g || !gp)
         goto out;
+    dispatch_ckpt(d, ai->job, ai->task, &ck);
+    m.checkpoint_dir = ck.dir;
+    m.checkpoint_signal = ck.signal;
+    m.signal_before_limit_ms = ck.before_limit_ms;
     m.attempt_id = ai->id;
     m.job_id = ai->job;
     m.task_name = (char *)ti->name;
@@ -147,21 +170,74 @@ void dispatch_cancel(sched_daemon_t *d, uint64_t attempt)
 {
     uint32_t grace_ms = (uint32_t)d->cfg.kill_grace_ms;
     sched_attempt_info_t ai;
+    sched_task_info_t ti;
     if (sched_attempt_get(d->core, attempt, &ai) < 0)
         return;
+    /* a preempted attempt gets its checkpoint signal and grace */
+    Cairn__CancelTask__Reason reason = CAIRN__CANCEL_TASK__REASON__USER;
+    int sig = 0;
+    if (ai.preempted && sched_task_info(d->core, ai.job, ai.task, &ti) == 0) {
+        dispatch_ckpt_t ck;
+        dispatch_ckpt(d, ai.job, ai.task, &ck);
+        sig = ck.signal;
+        reason = CAIRN__CANCEL_TASK__REASON__PREEMPTED;
+        grace_ms = ti.grace_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ti.grace_ms;
+    }
     for (uint32_t r = 0; r < ai.nreplicas; r++) {
         node_link_t *l = nodes_link(d->nodes, d->core, ai.allocs[r].node);
         if (!l || !l->pipe)
             continue; /* killed as stale when it comes back */
         Cairn__CancelTask m = CAIRN__CANCEL_TASK__INIT;
         m.attempt_id = attempt;
-        m.reason = CAIRN__CANCEL_TASK__REASON__USER;
+        m.reason = reason;
         m.grace_ms = grace_ms;
+        m.signal = sig;
         cairn_peer_t to = cairn_peer_pipe((nng_pipe){.id = l->pipe});
         cairn_error_t err = {{0}};
         if (cairn_net_send(d->workers.net, &to, CAIRN_MSG_CANCEL_TASK, &m.base, &err) < 0)
             cairn_log(d->log, CAIRN_LOG_WARN, "cancel attempt %llu: %s",
                       (unsigned long long)attempt, err.text);
+    }
+}
+
+void dispatch_cancel_stale(sched_daemon_t *d, const cairn_peer_t *to, uint64_t attempt)
+{
+    Cairn__CancelTask m = CAIRN__CANCEL_TASK__INIT;
+    m.attempt_id = attempt;
+    m.reason = CAIRN__CANCEL_TASK__REASON__STALE;
+    m.grace_ms = (uint32_t)d->cfg.kill_grace_ms;
+    cairn_error_t err = {{0}};
+    if (cairn_net_send(d->workers.net, to, CAIRN_MSG_CANCEL_TASK, &m.base, &err) < 0)
+        cairn_log(d->log, CAIRN_LOG_WARN, "cancel stale attempt %llu: %s",
+                  (unsigned long long)attempt, err.text);
+}
+
+void dispatch_preempt(sched_daemon_t *d, const sched_event_t *ev)
+{
+    const char *by = sched_task_name(d->core, ev->u.preempt.job, ev->u.preempt.task);
+    for (uint32_t i = 0; i < ev->u.preempt.nvictims; i++) {
+        sched_attempt_info_t ai;
+        uint64_t id = ev->u.preempt.victims[i];
+        if (sched_attempt_get(d->core, id, &ai) < 0)
+            continue;
+        char why[160];
+        view_preempt_reason(d, &ai, why, sizeof(why));
+        Cairn__Preemption m = CAIRN__PREEMPTION__INIT;
+        m.by_job = ev->u.preempt.job;
+        m.by_task = (char *)(by ? by : "");
+        m.reason = why;
+        m.time_ms = ev->time_ms;
+        m.grace_end_ms = ai.grace_end_ms;
+        cairn_error_t err = {{0}};
+        if (prov_put_preempt(d->st->prov, id, &m, &err) < 0) {
+            cairn_log(d->log, CAIRN_LOG_ERROR, "%s", err.text);
+            batch_fail(d, err.text);
+        }
+        cairn_log(d->log, CAIRN_LOG_INFO,
+                  "job %u task %s attempt %u preempted by job %u task %s (%s); grace until %lld",
+                  ai.job, sched_task_name(d->core, ai.job, ai.task), ai.number, ev->u.preempt.job,
+                  m.by_task, why, (long long)ai.grace_end_ms);
+        outbox_cancel(d->out, id);
     }
 }
 

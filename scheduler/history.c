@@ -174,6 +174,8 @@ int history_drop_before(history_t *h, int64_t until_ms, uint32_t max, cairn_erro
         "DELETE FROM prov_start WHERE attempt IN (SELECT attempt FROM history WHERE end_ms < ?"
         " ORDER BY end_ms LIMIT ?)",
         "DELETE FROM prov_end WHERE attempt IN (SELECT attempt FROM history WHERE end_ms < ?"
+        " ORDER BY end_ms LIMIT ?)",
+        "DELETE FROM preemptions WHERE attempt IN (SELECT attempt FROM history WHERE end_ms < ?"
         " ORDER BY end_ms LIMIT ?)"};
     for (size_t i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
         sqlite3_stmt *st;

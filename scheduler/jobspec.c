@@ -20,7 +20,11 @@ const jobspec_limits_t jobspec_default_limits = {
     .max_env = 4096,
     .max_needs = 4096,
     .max_string = 128 * 1024,
+    .max_grace_ms = JOBSPEC_MAX_GRACE_MS,
 };
+
+/* Signals a checkpoint may name: 1..64 (0: SIGTERM). */
+#define JOBSPEC_MAX_SIGNAL 64
 
 struct jobspec {
     sched_job_spec_t spec;
@@ -130,6 +134,19 @@ static void check_task(const Cairn__TaskSpec *t, size_t i, const jobspec_limits_
                                t->env[k]->key);
     if (t->time_limit_ms > (uint64_t)INT64_MAX / 4)
         jobspec_errors_add(errs, path, "task %s: time limit out of range", t->name);
+    const Cairn__Checkpoint *ck = t->checkpoint;
+    if (ck && (ck->signal < 0 || ck->signal > JOBSPEC_MAX_SIGNAL))
+        jobspec_errors_add(errs, path, "task %s: checkpoint signal %d out of range (1..%d)",
+                           t->name, ck->signal, JOBSPEC_MAX_SIGNAL);
+    if (ck && ck->dir && strlen(ck->dir) > JOBSPEC_MAX_CKPT_DIR)
+        jobspec_errors_add(errs, path, "task %s: checkpoint dir is longer than %u bytes", t->name,
+                           JOBSPEC_MAX_CKPT_DIR);
+    if (ck && ck->grace_ms > (uint64_t)INT64_MAX / 4)
+        jobspec_errors_add(errs, path, "task %s: checkpoint grace out of range", t->name);
+    if (t->signal_before_limit_ms &&
+        (!t->time_limit_ms || t->signal_before_limit_ms >= t->time_limit_ms))
+        jobspec_errors_add(
+            errs, path, "task %s: signal_before_limit needs a time_limit longer than it", t->name);
     if (t->cache && (!t->workdir || !t->workdir[0] || t->n_outputs == 0))
         jobspec_errors_add(errs, path,
                            "task %s: cache needs a workdir and declared outputs (what is reused)",
@@ -214,8 +231,39 @@ static char *cache_base(const sched_task_spec_t *ts, const Cairn__TaskSpec *t, u
     return hex;
 }
 
+/* The grace a task gets: its own or the default, capped at lim's. */
+static int64_t task_grace(const Cairn__TaskSpec *t, const jobspec_limits_t *lim)
+{
+    int64_t cap = lim->max_grace_ms > 0 ? lim->max_grace_ms : JOBSPEC_MAX_GRACE_MS;
+    int64_t g = JOBSPEC_GRACE_DEFAULT_MS;
+    if (t->checkpoint && t->checkpoint->grace_ms)
+        g = t->checkpoint->grace_ms > (uint64_t)cap ? cap : (int64_t)t->checkpoint->grace_ms;
+    return g < cap ? g : cap;
+}
+
+int jobspec_cap_grace(Cairn__JobSpec *js, const jobspec_limits_t *lim)
+{
+    if (!lim)
+        lim = &jobspec_default_limits;
+    for (size_t i = 0; i < js->n_tasks; i++) {
+        Cairn__TaskSpec *t = js->tasks[i];
+        int64_t g = task_grace(t, lim);
+        if (!t->checkpoint && g == JOBSPEC_GRACE_DEFAULT_MS)
+            continue;
+        if (!t->checkpoint) { /* freed with the message (system allocator) */
+            t->checkpoint = malloc(sizeof(*t->checkpoint));
+            if (!t->checkpoint)
+                return -ENOMEM;
+            cairn__checkpoint__init(t->checkpoint);
+        }
+        t->checkpoint->grace_ms = (uint64_t)g;
+    }
+    return 0;
+}
+
 static int fill_task(jobspec_t *j, sched_task_spec_t *ts, const Cairn__TaskSpec *t,
-                     const char ***cursor, uint64_t seed, bool no_cache)
+                     const char ***cursor, uint64_t seed, bool no_cache,
+                     const jobspec_limits_t *lim)
 {
     const char **p = *cursor;
     ts->name = t->name;
@@ -281,6 +329,9 @@ static int fill_task(jobspec_t *j, sched_task_spec_t *ts, const Cairn__TaskSpec 
     ts->priority = t->priority;
     ts->time_limit_ms = (int64_t)t->time_limit_ms;
     fill_retry(&ts->retry, t->retry);
+    /* max_preemptions 0: the scheduler's --max-preemptions-per-task */
+    ts->preemptible = t->preemptible;
+    ts->grace_ms = task_grace(t, lim);
     if (t->cache) {
         char *base = cache_base(ts, t, seed);
         if (!base)
@@ -339,7 +390,7 @@ int jobspec_build(const Cairn__JobSpec *js, uint64_t seed, const jobspec_limits_
     }
     const char **cursor = j->strs;
     for (size_t i = 0; i < js->n_tasks; i++)
-        if (fill_task(j, &j->tasks[i], js->tasks[i], &cursor, seed, js->no_cache) < 0) {
+        if (fill_task(j, &j->tasks[i], js->tasks[i], &cursor, seed, js->no_cache, lim) < 0) {
             jobspec_destroy(j);
             return -ENOMEM;
         }

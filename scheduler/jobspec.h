@@ -21,7 +21,15 @@ typedef struct jobspec_limits {
     uint32_t max_env;   /* env entries per task */
     uint32_t max_needs; /* dependencies per task */
     size_t max_string;  /* bytes in any one string */
+    /* a task's checkpoint grace is capped at this (--max-checkpoint-grace;
+     * 0: JOBSPEC_MAX_GRACE_MS) */
+    int64_t max_grace_ms;
 } jobspec_limits_t;
+/* A task's checkpoint grace when its spec names none, and the default cap. */
+#define JOBSPEC_GRACE_DEFAULT_MS 30000
+#define JOBSPEC_MAX_GRACE_MS (10 * 60 * 1000)
+/* Bytes in a task's checkpoint dir. */
+#define JOBSPEC_MAX_CKPT_DIR 4000
 extern const jobspec_limits_t jobspec_default_limits;
 
 /* A core job spec built from a JobSpec; borrows the JobSpec's strings. */
@@ -41,6 +49,12 @@ typedef struct jobspec_errors {
  * adds what is known at run time). */
 int jobspec_build(const Cairn__JobSpec *js, uint64_t seed, const jobspec_limits_t *lim,
                   jobspec_t **out, jobspec_errors_t *errs);
+/* Write each task's effective checkpoint grace (its own or the default,
+ * capped at lim's) into js itself, so that the spec as journaled builds
+ * the same core spec under any limits (a journal replay uses the
+ * defaults). A task without a checkpoint gets one only when the cap is
+ * below the default grace. 0 or -ENOMEM (js keeps what was done). */
+int jobspec_cap_grace(Cairn__JobSpec *js, const jobspec_limits_t *lim);
 /* Whether name is an account's name as the core takes it (scheduling/
  * event.h sched_account_spec_t). */
 bool jobspec_account_ok(const char *name);

@@ -91,6 +91,15 @@ static void usage(FILE *f)
         "      --fair-share-half-life T  fair-share usage halves every T (1s or more) [7d];\n"
         "                              both are part of the scheduler's configuration:\n"
         "                              --verify-journal needs the same to replay\n"
+        "      --preempt-for-fair-share  a task whose account is below its fair share may\n"
+        "                              also preempt preemptible work of accounts above\n"
+        "                              theirs at its own priority or lower (by default only\n"
+        "                              a higher priority preempts)\n"
+        "      --max-preemptions-per-task N  a task preempted N times is not preempted\n"
+        "                              again (1..1000000) [5]\n"
+        "      --max-checkpoint-grace T  caps a task's checkpoint grace, from the\n"
+        "                              checkpoint signal to SIGKILL (1s or more) [10m];\n"
+        "                              these three are part of the configuration too\n"
         "      --log-file PATH         log there instead of stderr\n"
         "      --log-level LEVEL       debug, info, warn or error [info]\n"
         "      --verify-journal        replay the state directory's journal (from the\n"
@@ -135,6 +144,9 @@ enum {
     OPT_SNAPSHOT_INTERVAL,
     OPT_FS_GPU_WEIGHT,
     OPT_FS_HALF_LIFE,
+    OPT_PREEMPT_FS,
+    OPT_MAX_PREEMPTIONS,
+    OPT_MAX_GRACE,
 };
 
 static const struct option opts[] = {
@@ -167,6 +179,9 @@ static const struct option opts[] = {
     {"no-prefetch", no_argument, NULL, OPT_NO_PREFETCH},
     {"fair-share-gpu-weight", required_argument, NULL, OPT_FS_GPU_WEIGHT},
     {"fair-share-half-life", required_argument, NULL, OPT_FS_HALF_LIFE},
+    {"preempt-for-fair-share", no_argument, NULL, OPT_PREEMPT_FS},
+    {"max-preemptions-per-task", required_argument, NULL, OPT_MAX_PREEMPTIONS},
+    {"max-checkpoint-grace", required_argument, NULL, OPT_MAX_GRACE},
     {"join-key", required_argument, NULL, OPT_JOIN_KEY},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-ca", required_argument, NULL, OPT_TLS_CA},
@@ -259,7 +274,8 @@ static int load_config(options_t *o, const char *path, char *why, size_t n)
         for (const struct option *q = opts; q->name && !opt; q++)
             if (!strcmp(q->name, key) &&
                 (q->has_arg == required_argument || q->val == OPT_ANON_WRITES ||
-                 q->val == OPT_NO_PREFETCH || q->val == OPT_ANY_NODE_NAME) &&
+                 q->val == OPT_NO_PREFETCH || q->val == OPT_ANY_NODE_NAME ||
+                 q->val == OPT_PREEMPT_FS) &&
                 strcmp(key, "config") != 0)
                 opt = q;
         if (!opt) {
@@ -401,7 +417,22 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
     case OPT_TLS_CA:
         o->cfg.tls_ca = keep_str(o, arg);
         return 0;
+    case OPT_MAX_PREEMPTIONS:
+        if (parse_count(arg, 1000000, &v) < 0) {
+            snprintf(why, n, "invalid preemption count '%s' (1..1000000)", arg);
+            return -1;
+        }
+        o->cfg.max_preemptions_per_task = (uint32_t)v;
+        return 0;
+    case OPT_MAX_GRACE:
+        if (parse_duration(arg, &ms) < 0 || ms < 1000) {
+            snprintf(why, n, "invalid checkpoint grace '%s' (a duration of 1s or more)", arg);
+            return -1;
+        }
+        o->cfg.limits.max_grace_ms = ms;
+        return 0;
     case OPT_NO_PREFETCH: /* flags: no value on the command line */
+    case OPT_PREEMPT_FS:
     case OPT_ANON_WRITES:
     case OPT_ANY_NODE_NAME: {
         bool on;
@@ -415,6 +446,8 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
         }
         if (c == OPT_NO_PREFETCH)
             o->cfg.no_prefetch = on;
+        else if (c == OPT_PREEMPT_FS)
+            o->cfg.preempt_for_fair_share = on;
         else
             *(c == OPT_ANON_WRITES ? &o->cfg.allow_anonymous_writes : &o->cfg.allow_any_node_name) =
                 on;

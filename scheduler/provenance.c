@@ -14,6 +14,8 @@ struct prov {
     sqlite3_stmt *put[2], *get[2];
     sqlite3_stmt *put_spec, *get_spec;
     sqlite3_stmt *put_input, *get_inputs;
+    sqlite3_stmt *put_ckpt, *get_ckpt;
+    sqlite3_stmt *put_pre, *get_pre;
 };
 
 static const char *const tables[2] = {"prov_start", "prov_end"};
@@ -68,6 +70,29 @@ int prov_open(journal_t *j, prov_t **out, cairn_error_t *err)
                             " task = ? ORDER BY seq",
                             -1, &p->get_inputs, NULL) != SQLITE_OK))
         rc = journal_sql_error(p->j, err, "provenance", "inputs");
+    if (rc == 0 &&
+        (sqlite3_exec(db,
+                      "CREATE TABLE IF NOT EXISTS task_checkpoints (job INTEGER, task INTEGER,"
+                      " signal INTEGER NOT NULL, dir TEXT NOT NULL, before_limit_ms INTEGER"
+                      " NOT NULL, PRIMARY KEY (job, task))",
+                      NULL, NULL, NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO task_checkpoints VALUES (?,?,?,?,?)", -1,
+                            &p->put_ckpt, NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(db,
+                            "SELECT signal, dir, before_limit_ms FROM task_checkpoints WHERE"
+                            " job = ? AND task = ?",
+                            -1, &p->get_ckpt, NULL) != SQLITE_OK))
+        rc = journal_sql_error(p->j, err, "provenance", "checkpoints");
+    if (rc == 0 &&
+        (sqlite3_exec(db,
+                      "CREATE TABLE IF NOT EXISTS preemptions (attempt INTEGER PRIMARY KEY,"
+                      " data BLOB NOT NULL)",
+                      NULL, NULL, NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO preemptions VALUES (?,?)", -1, &p->put_pre,
+                            NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(db, "SELECT data FROM preemptions WHERE attempt = ?", -1, &p->get_pre,
+                            NULL) != SQLITE_OK))
+        rc = journal_sql_error(p->j, err, "provenance", "preemptions");
     if (rc < 0) {
         prov_close(p);
         return rc;
@@ -88,6 +113,10 @@ void prov_close(prov_t *p)
     sqlite3_finalize(p->get_spec);
     sqlite3_finalize(p->put_input);
     sqlite3_finalize(p->get_inputs);
+    sqlite3_finalize(p->put_ckpt);
+    sqlite3_finalize(p->get_ckpt);
+    sqlite3_finalize(p->put_pre);
+    sqlite3_finalize(p->get_pre);
     free(p);
 }
 
@@ -142,6 +171,50 @@ static int put_input(prov_t *p, uint32_t job, const char *task, size_t seq,
     return rc;
 }
 
+static int put_ckpt(prov_t *p, uint32_t job, uint32_t task, const Cairn__TaskSpec *t,
+                    cairn_error_t *err)
+{
+    const Cairn__Checkpoint *ck = t->checkpoint;
+    sqlite3_stmt *st = p->put_ckpt;
+    sqlite3_bind_int64(st, 1, job);
+    sqlite3_bind_int64(st, 2, task);
+    sqlite3_bind_int64(st, 3, ck ? ck->signal : 0);
+    sqlite3_bind_text(st, 4, ck && ck->dir ? ck->dir : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)t->signal_before_limit_ms);
+    int rc = sqlite3_step(st) == SQLITE_DONE
+                 ? 0
+                 : journal_sql_error(p->j, err, "provenance", "checkpoint");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int prov_get_checkpoint(prov_t *p, uint32_t job, uint32_t task, int *signal,
+                        uint64_t *before_limit_ms, char **dir, cairn_error_t *err)
+{
+    *signal = 0;
+    *before_limit_ms = 0;
+    *dir = NULL;
+    sqlite3_stmt *st = p->get_ckpt;
+    sqlite3_bind_int64(st, 1, job);
+    sqlite3_bind_int64(st, 2, task);
+    int s = sqlite3_step(st), rc = 0;
+    if (s == SQLITE_ROW) {
+        *signal = sqlite3_column_int(st, 0);
+        const char *d = (const char *)sqlite3_column_text(st, 1);
+        *before_limit_ms = (uint64_t)sqlite3_column_int64(st, 2);
+        if (d && *d && !(*dir = strdup(d)))
+            rc = errcode(err, -ENOMEM, "out of memory");
+        else
+            rc = 1;
+    } else if (s != SQLITE_DONE) {
+        rc = journal_sql_error(p->j, err, "provenance", "checkpoint");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
 int prov_put_job(prov_t *p, uint32_t job, const Cairn__JobSpec *js, cairn_error_t *err)
 {
     int rc = journal_begin(p->j, err);
@@ -157,6 +230,13 @@ int prov_put_job(prov_t *p, uint32_t job, const Cairn__JobSpec *js, cairn_error_
     for (size_t t = 0; rc == 0 && t < js->n_tasks; t++)
         for (size_t i = 0; rc == 0 && i < js->tasks[t]->n_inputs; i++)
             rc = put_input(p, job, js->tasks[t]->name, i, js->tasks[t]->inputs[i], err);
+    /* what the core does not keep and assignments need (dispatch.c) */
+    for (size_t t = 0; rc == 0 && t < js->n_tasks; t++)
+        if ((js->tasks[t]->checkpoint &&
+             (js->tasks[t]->checkpoint->signal ||
+              (js->tasks[t]->checkpoint->dir && js->tasks[t]->checkpoint->dir[0]))) ||
+            js->tasks[t]->signal_before_limit_ms)
+            rc = put_ckpt(p, job, (uint32_t)t, js->tasks[t], err);
     return rc;
 }
 
@@ -253,4 +333,41 @@ bool prov_is_secret(const char *pattern, const char *name)
             s++;
     }
     return false;
+}
+
+int prov_put_preempt(prov_t *p, uint64_t attempt, const Cairn__Preemption *m, cairn_error_t *err)
+{
+    int rc = journal_begin(p->j, err);
+    if (rc < 0)
+        return rc;
+    size_t len = protobuf_c_message_get_packed_size(&m->base);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return errcode(err, -ENOMEM, "out of memory");
+    protobuf_c_message_pack(&m->base, buf);
+    sqlite3_stmt *st = p->put_pre;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)attempt);
+    sqlite3_bind_blob(st, 2, buf, (int)len, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0
+                                         : journal_sql_error(p->j, err, "provenance", "preemption");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    free(buf);
+    return rc;
+}
+
+int prov_get_preempt(prov_t *p, uint64_t attempt, Cairn__Preemption **out, cairn_error_t *err)
+{
+    *out = NULL;
+    sqlite3_stmt *st = p->get_pre;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)attempt);
+    int s = sqlite3_step(st), rc = 0;
+    if (s == SQLITE_ROW)
+        *out = cairn__preemption__unpack(NULL, (size_t)sqlite3_column_bytes(st, 0),
+                                         sqlite3_column_blob(st, 0));
+    else if (s != SQLITE_DONE)
+        rc = journal_sql_error(p->j, err, "provenance", "preemption");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
 }

@@ -36,6 +36,19 @@ int prov_put_end(prov_t *p, uint64_t attempt, uint32_t rank, const Cairn__Attemp
 int prov_put_job(prov_t *p, uint32_t job, const Cairn__JobSpec *js, cairn_error_t *err);
 int prov_get_spec(prov_t *p, uint32_t job, char **text, char **sha256, cairn_error_t *err);
 
+/* A task's checkpoint settings as submitted (prov_put_job keeps those of
+ * tasks that name a checkpoint or signal_before_limit): 1 and *signal,
+ * *before_limit_ms and *dir (malloc'd; NULL: the default directory), or 0
+ * and zeros when the task named none. task: its index in the job. */
+int prov_get_checkpoint(prov_t *p, uint32_t job, uint32_t task, int *signal,
+                        uint64_t *before_limit_ms, char **dir, cairn_error_t *err);
+
+/* Why and by whom an attempt was preempted, recorded by the pass that
+ * decided it (in the open transaction); prov_get_preempt sets *out (NULL:
+ * none recorded) to free with cairn__preemption__free_unpacked. */
+int prov_put_preempt(prov_t *p, uint64_t attempt, const Cairn__Preemption *m, cairn_error_t *err);
+int prov_get_preempt(prov_t *p, uint64_t attempt, Cairn__Preemption **out, cairn_error_t *err);
+
 /* Call fn for each recorded input of job's task (by name), in declared
  * order; the strings are valid during the call only. */
 typedef void (*prov_input_f)(const char *path, const char *sha256, uint64_t size, void *arg);

@@ -1,8 +1,11 @@
 /* The scheduler's states as clients see them; see view.h. */
 #include "scheduler/view.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/clock.h"
 
 Cairn__TaskState view_task_state(sched_daemon_t *d, const sched_task_info_t *ti)
 {
@@ -61,6 +64,8 @@ Cairn__EndReason view_end_reason(const sched_attempt_info_t *ai)
         return CAIRN__END_REASON__END_REASON_NODE_LOST;
     case SCHED_END_START_FAILED:
         return CAIRN__END_REASON__END_REASON_FAILED_TO_START;
+    case SCHED_END_PREEMPTED:
+        return CAIRN__END_REASON__END_REASON_PREEMPTED;
     default:
         return CAIRN__END_REASON__END_REASON_UNSPECIFIED;
     }
@@ -83,8 +88,45 @@ const char *view_end_word(const sched_attempt_info_t *ai)
         return "node_lost";
     case SCHED_END_START_FAILED:
         return "failed_to_start";
+    case SCHED_END_PREEMPTED:
+        return "preempted";
     default:
         return "unknown";
+    }
+}
+
+/* The reason in the core's explanation of ai's task, when ai is its
+ * latest attempt: "... preempted by job 7 task eval (REASON)". */
+static bool core_reason(sched_daemon_t *d, const sched_attempt_info_t *ai, char *buf, size_t n)
+{
+    const char *by = sched_task_name(d->core, ai->preempted_by_job, ai->preempted_by_task);
+    if (!by || sched_task_attempt_id(d->core, ai->job, ai->task) != ai->id)
+        return false;
+    char *text = sched_explain(d->core, ai->job, ai->task, cairn_wall_ms());
+    char head[600];
+    snprintf(head, sizeof(head), "preempted by job %u task %s (", ai->preempted_by_job, by);
+    const char *at = text ? strstr(text, head) : NULL;
+    const char *end = at ? strchr(at + strlen(head), ')') : NULL;
+    if (end) /* an account's name has no ')' */
+        snprintf(buf, n, "%.*s", (int)(end - at - strlen(head)), at + strlen(head));
+    free(text);
+    return end != NULL;
+}
+
+void view_preempt_reason(sched_daemon_t *d, const sched_attempt_info_t *ai, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    sched_task_info_t by, self;
+    if (!ai->preempted || core_reason(d, ai, buf, n))
+        return;
+    if (ai->preempt_why == SCHED_PREEMPT_FAIR_SHARE) {
+        const char *acct = view_job_account(d, ai->preempted_by_job);
+        snprintf(buf, n, "account %s below its share", *acct ? acct : "?");
+    } else if (sched_task_info(d->core, ai->preempted_by_job, ai->preempted_by_task, &by) == 0 &&
+               sched_task_info(d->core, ai->job, ai->task, &self) == 0) {
+        snprintf(buf, n, "priority %d > %d", by.priority, self.priority);
+    } else {
+        snprintf(buf, n, "priority");
     }
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "scheduler/checkpoint.h"
 #include "scheduler/daemon_private.h"
 
 static void finish(sched_daemon_t *d, uint64_t attempt, sched_end_t end, int code, int sig,
@@ -58,7 +59,7 @@ static void gang_exit(sched_daemon_t *d, const sched_attempt_info_t *ai, uint32_
 
 /* Provenance of a replica that started: its node as it is now. */
 static void prov_started(sched_daemon_t *d, const sched_attempt_info_t *ai, uint32_t rank,
-                         uint32_t node)
+                         uint32_t node, const Cairn__TaskEvent *te)
 {
     node_link_t *l = nodes_link(d->nodes, d->core, node);
     Cairn__AttemptProvenance m = CAIRN__ATTEMPT_PROVENANCE__INIT;
@@ -86,6 +87,19 @@ static void prov_started(sched_daemon_t *d, const sched_attempt_info_t *ai, uint
     }
     m.n_gpus = ng;
     m.gpus = gp;
+    /* the checkpoint directory as the attempt found it (checkpoint.h) */
+    dispatch_ckpt_t ck;
+    char digest[CKPT_DIGEST_HEX] = "";
+    dispatch_ckpt(d, ai->job, ai->task, &ck);
+    m.checkpoint_dir = ck.dir;
+    if (te->kind == CAIRN__TASK_EVENT__KIND__STARTED) {
+        m.n_checkpoint_start = te->n_checkpoint;
+        m.checkpoint_start = te->checkpoint;
+        if (ckpt_digest(te->checkpoint, te->n_checkpoint, digest) < 0)
+            cairn_log(d->log, CAIRN_LOG_WARN, "attempt %llu: checkpoint digest: out of memory",
+                      (unsigned long long)ai->id);
+    }
+    m.checkpoint_start_digest = digest;
     cairn_error_t err = {{0}};
     if (prov_put_start(d->st->prov, ai->id, rank, &m, &err) < 0) {
         cairn_log(d->log, CAIRN_LOG_ERROR, "%s", err.text);
@@ -129,6 +143,13 @@ static void prov_ended(sched_daemon_t *d, const sched_attempt_info_t *ai,
     m.error = te->error ? te->error : "";
     m.n_outputs = te->n_outputs;
     m.outputs = te->outputs;
+    char digest[CKPT_DIGEST_HEX] = "";
+    m.n_checkpoint_end = te->n_checkpoint;
+    m.checkpoint_end = te->checkpoint;
+    if (ckpt_digest(te->checkpoint, te->n_checkpoint, digest) < 0)
+        cairn_log(d->log, CAIRN_LOG_WARN, "attempt %llu: checkpoint digest: out of memory",
+                  (unsigned long long)ai->id);
+    m.checkpoint_end_digest = digest;
     cairn_error_t err = {{0}};
     char key[CACHE_KEY_HEX];
     cache_entry_t hit = {0};
@@ -185,14 +206,17 @@ void workers_task_event(sched_daemon_t *d, const cairn_peer_t *from, uint32_t no
         nodes_seq_dirty(d->nodes, l);
     }
     sched_attempt_info_t ai;
-    bool current = sched_attempt_get(d->core, te->attempt_id, &ai) == 0 &&
-                   ai.end == SCHED_END_NONE && te->rank < ai.nreplicas &&
+    bool known = sched_attempt_get(d->core, te->attempt_id, &ai) == 0;
+    bool current = known && ai.end == SCHED_END_NONE && te->rank < ai.nreplicas &&
                    ai.allocs[te->rank].node == node;
     if (!current) {
         cairn_log(d->log, CAIRN_LOG_INFO, "stale report for attempt %llu from %s ignored",
                   (unsigned long long)te->attempt_id, sched_node_name(d->core, node));
+        /* it runs, but the core ended it (queued behind a preempted one) */
+        if (te->kind == CAIRN__TASK_EVENT__KIND__STARTED && known && ai.end != SCHED_END_NONE)
+            dispatch_cancel_stale(d, from, te->attempt_id);
     } else if (te->kind == CAIRN__TASK_EVENT__KIND__STARTED) {
-        prov_started(d, &ai, te->rank, node);
+        prov_started(d, &ai, te->rank, node, te);
         if (!ai.started_ms) {
             sched_event_t ev = {.type = SCHED_EV_START, .time_ms = te->start_time_ms};
             ev.u.start.attempt = te->attempt_id;
@@ -219,9 +243,13 @@ void workers_task_event(sched_daemon_t *d, const cairn_peer_t *from, uint32_t no
             end = SCHED_END_SIGNAL, sig = 9;
         else if (te->signal)
             end = SCHED_END_SIGNAL;
+        /* told to stop for a preemptor: however it ended, it is requeued
+         * without using a retry */
+        if (ai.preempted && te->kind == CAIRN__TASK_EVENT__KIND__EXITED)
+            end = SCHED_END_PREEMPTED;
         int64_t t = te->end_time_ms ? te->end_time_ms : cairn_wall_ms();
         if (te->cached) /* never started: the node it was checked on */
-            prov_started(d, &ai, te->rank, node);
+            prov_started(d, &ai, te->rank, node, te);
         prov_ended(d, &ai, te);
         if (ai.nreplicas > 1)
             gang_exit(d, &ai, te->rank, end, code, sig, t);
