@@ -156,7 +156,9 @@ void dispatch_assign(sched_daemon_t *d, uint64_t attempt, uint32_t node);
  * attempt's says PREEMPTED, with its checkpoint signal and grace. */
 void dispatch_cancel(sched_daemon_t *d, uint64_t attempt);
 /* A task's checkpoint settings: signal (0: SIGTERM), signal_before_limit
- * and directory (its spec's, or checkpoint.h's default) */
+ * and directory (its spec's, or checkpoint.h's default; "" for a task that
+ * is not preemptible and has neither `checkpoint:` nor
+ * signal_before_limit: it gets no checkpoint directory) */
 typedef struct dispatch_ckpt {
     int signal;
     uint64_t before_limit_ms;

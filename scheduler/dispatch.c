@@ -27,13 +27,15 @@ void dispatch_ckpt(sched_daemon_t *d, uint32_t job, uint32_t task, dispatch_ckpt
 {
     char *dir = NULL;
     cairn_error_t err = {{0}};
-    if (prov_get_checkpoint(d->st->prov, job, task, &out->signal, &out->before_limit_ms, &dir,
-                            &err) < 0)
+    int found = prov_get_checkpoint(d->st->prov, job, task, &out->signal, &out->before_limit_ms,
+                                    &dir, &err);
+    if (found < 0)
         cairn_log(d->log, CAIRN_LOG_WARN, "job %u task %u: checkpoint settings: %s", job, task,
                   err.text);
-    if (dir)
+    out->dir[0] = '\0'; /* found 0: a task that does not checkpoint, no directory */
+    if (found > 0 && dir)
         snprintf(out->dir, sizeof(out->dir), "%s", dir);
-    else
+    else if (found > 0)
         ckpt_default_dir(job, task, sched_task_name(d->core, job, task), out->dir,
                          sizeof(out->dir));
     free(dir);

@@ -230,11 +230,11 @@ int prov_put_job(prov_t *p, uint32_t job, const Cairn__JobSpec *js, cairn_error_
     for (size_t t = 0; rc == 0 && t < js->n_tasks; t++)
         for (size_t i = 0; rc == 0 && i < js->tasks[t]->n_inputs; i++)
             rc = put_input(p, job, js->tasks[t]->name, i, js->tasks[t]->inputs[i], err);
-    /* what the core does not keep and assignments need (dispatch.c) */
+    /* what the core does not keep and assignments need (dispatch.c): a
+     * row for each task that checkpoints (preemptible, `checkpoint:` or
+     * signal_before_limit); the others get no checkpoint directory */
     for (size_t t = 0; rc == 0 && t < js->n_tasks; t++)
-        if ((js->tasks[t]->checkpoint &&
-             (js->tasks[t]->checkpoint->signal ||
-              (js->tasks[t]->checkpoint->dir && js->tasks[t]->checkpoint->dir[0]))) ||
+        if (js->tasks[t]->preemptible || js->tasks[t]->checkpoint ||
             js->tasks[t]->signal_before_limit_ms)
             rc = put_ckpt(p, job, (uint32_t)t, js->tasks[t], err);
     return rc;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
+
 Cairn__TaskState view_task_state(sched_daemon_t *d, const sched_task_info_t *ti)
 {
     static const Cairn__TaskState map[] = {
@@ -93,11 +95,29 @@ const char *view_end_word(const sched_attempt_info_t *ai)
     }
 }
 
+/* The reason in the core's explanation of ai's task, when ai is its
+ * latest attempt: "... preempted by job 7 task eval (REASON)". */
+static bool core_reason(sched_daemon_t *d, const sched_attempt_info_t *ai, char *buf, size_t n)
+{
+    const char *by = sched_task_name(d->core, ai->preempted_by_job, ai->preempted_by_task);
+    if (!by || sched_task_attempt_id(d->core, ai->job, ai->task) != ai->id)
+        return false;
+    char *text = sched_explain(d->core, ai->job, ai->task, cairn_wall_ms());
+    char head[600];
+    snprintf(head, sizeof(head), "preempted by job %u task %s (", ai->preempted_by_job, by);
+    const char *at = text ? strstr(text, head) : NULL;
+    const char *end = at ? strchr(at + strlen(head), ')') : NULL;
+    if (end) /* an account's name has no ')' */
+        snprintf(buf, n, "%.*s", (int)(end - at - strlen(head)), at + strlen(head));
+    free(text);
+    return end != NULL;
+}
+
 void view_preempt_reason(sched_daemon_t *d, const sched_attempt_info_t *ai, char *buf, size_t n)
 {
     buf[0] = '\0';
     sched_task_info_t by, self;
-    if (!ai->preempted)
+    if (!ai->preempted || core_reason(d, ai, buf, n))
         return;
     if (ai->preempt_why == SCHED_PREEMPT_FAIR_SHARE) {
         const char *acct = view_job_account(d, ai->preempted_by_job);

@@ -27,9 +27,10 @@ bool view_attempt_holds(sched_daemon_t *d, const sched_attempt_info_t *ai);
 Cairn__EndReason view_end_reason(const sched_attempt_info_t *ai);
 const char *view_end_word(const sched_attempt_info_t *ai);
 
-/* Why attempt ai was preempted, as `cairn explain` words it: "priority
- * 100 > 0" or "account nlp below its share" (the preemptor's, as it is
- * now); "" when it was not. */
+/* Why attempt ai was preempted, in `cairn explain`'s words: "priority
+ * 100 > 0" or "account nlp below its share" (taken from the core's
+ * explanation while ai is its task's latest attempt, else rebuilt from
+ * the preemptor as it is now); "" when it was not. */
 void view_preempt_reason(sched_daemon_t *d, const sched_attempt_info_t *ai, char *buf, size_t n);
 
 /* The name of the account job is charged to (sched.h: accounts), valid

@@ -60,6 +60,8 @@ static void reconcile(sched_daemon_t *d, uint32_t node, const Cairn__Register *r
             ev.u.start.attempt = ra->attempt_id;
             batch_apply(d, &ev, NULL, 0, NULL);
         }
+        if (ai.preempted) /* preempted while its node was away: told again */
+            outbox_cancel(d->out, ra->attempt_id);
     }
     rep->n_stale_attempt_ids = nstale;
     rep->stale_attempt_ids = stale;
@@ -83,6 +85,12 @@ static void reconcile(sched_daemon_t *d, uint32_t node, const Cairn__Register *r
                 ev.u.finish.end = SCHED_END_NODE_LOST;
                 batch_apply(d, &ev, NULL, 0, NULL);
                 outbox_cancel(d->out, ids[i]); /* other replicas of a gang */
+            } else if (ai.preempted) {
+                /* never reached it, and now not to run: it ends as it is */
+                sched_event_t ev = {.type = SCHED_EV_FINISH, .time_ms = now};
+                ev.u.finish.attempt = ids[i];
+                ev.u.finish.end = SCHED_END_PREEMPTED;
+                batch_apply(d, &ev, NULL, 0, NULL);
             } else {
                 outbox_assign(d->out, ids[i], node); /* never reached it */
             }

@@ -219,6 +219,7 @@ static int queue_class(sched_t *s, task_class_t *c, task_ref_t *head, int64_t no
                        sched_place_f cb, void *arg)
 {
     uint32_t depth = line_depth(s, c);
+    int32_t prio = task_at(s, *head)->priority; /* the class's highest ready */
     line_t *lines = malloc((s->nrunning ? s->nrunning : 1) * sizeof(*lines));
     if (!lines)
         return SCHED_ENOMEM;
@@ -229,6 +230,10 @@ static int queue_class(sched_t *s, task_class_t *c, task_ref_t *head, int64_t no
             continue;
         const sched_task_t *t = task_at(s, (task_ref_t){.job = at->job, .task = at->task});
         if (t->cls != c->id || t->cancel_requested)
+            continue;
+        /* never behind an attempt it may preempt: that one may run for
+         * days; the head preempts it instead (preempt.c) */
+        if (t->priority < prio && preempt_victim_ok(at, t))
             continue;
         uint32_t len = 0;
         while (at->next && len < depth) {

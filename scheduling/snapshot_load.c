@@ -150,6 +150,10 @@ static int load_class(rd_t *r, sched_t *s, scratch_t *x, uint32_t want, cairn_er
         return errcode(err, SCHED_EINVAL, "snapshot: class %u has an empty GPU model", want);
     if (t.replicas < 1 || t.replicas > SCHED_MAX_REPLICAS)
         return errcode(err, SCHED_EINVAL, "snapshot: class %u has %u replicas", want, t.replicas);
+    if (t.req.cpus < 1 || t.req.cpus > SCHED_MAX_CPUS || t.req.gpus > SCHED_MAX_GPUS_PER_NODE ||
+        t.time_limit_ms < 0) /* what validate.c lets a submit have */
+        return errcode(err, SCHED_EINVAL, "snapshot: class %u asks for %u cores, %u GPUs", want,
+                       t.req.cpus, t.req.gpus);
     if (avg < 0 || avg > INT64_MAX / 16 * 16) /* class_note_run's range */
         return errcode(err, SCHED_EINVAL, "snapshot: class %u has a run time of %lld/16 ms", want,
                        (long long)avg);

@@ -7,7 +7,8 @@
 # tests/cli/json_schema/NAME.paths: a field renamed, moved, dropped, added
 # or changed in type fails. The runs cover the optional fields (a retry's
 # next attempt time, a cached attempt's source, a gang's ranks, wait
-# reasons); a seed of 2^64-1 is printed as that integer. Where the values
+# reasons, a preempted attempt); a seed of 2^64-1 is printed as that
+# integer. Where the values
 # are deterministic (plan of a CSV trace) they are compared too.
 #   sh json_schema.sh BIN_DIR TESTS_DIR
 # CAIRN_JSON_SCHEMA_UPDATE=1 writes the .paths files from this run instead;
@@ -145,6 +146,32 @@ touch "$dir/go"
 cli wait "$big" >/dev/null || bad "big failed"
 cli cancel "$retry" >/dev/null || bad "cancel retry"
 cli wait "$hold" >/dev/null || bad "hold failed"
+
+# a preempted attempt (preempted: by whom, why, when): a preemptible
+# one-GPU task on g1 gives way to an eight-GPU one of priority 100, stops
+# on SIGTERM and succeeds on its second attempt
+cat >"$dir/victim.yaml" <<'EOF'
+name: victim
+tasks:
+  - name: v
+    preemptible: true
+    checkpoint: {grace: 10s}
+    resources: {cpus: 1, gpus: 1}
+    shell: '[ "$CAIRN_ATTEMPT" = 2 ] && exit 0; trap "exit 0" TERM; touch "$CAIRN_CHECKPOINT_DIR/c"; while :; do sleep 0.02; done'
+EOF
+cat >"$dir/urgent.yaml" <<'EOF'
+name: urgent
+tasks:
+  - {name: u, priority: 100, resources: {cpus: 1, gpus: 8}, run: ["true"]}
+EOF
+victim=$(cli submit "$dir/victim.yaml") || bad "submit victim"
+wait_for "the victim runs" sh -c "'$cairn' --scheduler '$url' status $victim | grep -q '^v  *running'"
+urgent=$(cli submit "$dir/urgent.yaml") || bad "submit urgent"
+cli wait "$urgent" >/dev/null || bad "urgent failed"
+cli wait "$victim" >/dev/null || bad "victim failed"
+run_json status-preempted status "$victim" --json
+python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['tasks'][0]['attempts']; sys.exit(a[0]['end_reason'] != 'preempted' or 'preempted' not in a[0])" \
+    "$dir/status-preempted.json" || bad "v was not preempted: $(cat "$dir/status-preempted.json")"
 
 run_json audit audit --json
 run_json audit-verify audit verify --json

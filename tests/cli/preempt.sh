@@ -11,6 +11,7 @@
 #    provenance says each resumed from the checkpoint digest computed here
 #    with sha256sum; status, inspect and explain show the preemption;
 #  - a victim that ignores the signal is killed at the end of its grace;
+#    meanwhile explain on the preemptor says it waits for it, until when;
 #  - signal_before_limit arrives, then the time limit ends the attempt as
 #    timed_out;
 #  - fair-share preemption: without --preempt-for-fair-share an account
@@ -109,6 +110,16 @@ tasks:
     shell: 'true'
 YAML
 
+# the options are checked like the other numbers
+expect 2 "--max-preemptions-per-task 0 is refused" -- "$bin/cairn-scheduler" \
+    --max-preemptions-per-task 0
+grep -q "invalid preemption count '0' (1..1000000)" "$dir/err" && ok "naming the range" ||
+    bad "count 0: $(cat "$dir/err")"
+expect 2 "--max-checkpoint-grace under a second is refused" -- "$bin/cairn-scheduler" \
+    --max-checkpoint-grace 10ms
+grep -q "invalid checkpoint grace '10ms' (a duration of 1s or more)" "$dir/err" &&
+    ok "naming what it takes" || bad "grace 10ms: $(cat "$dir/err")"
+
 # --- a preempted job resumes from its checkpoint ------------------------------
 start_cluster "$dir/state"
 write_low low "$dir/low.yaml"
@@ -173,17 +184,23 @@ name: deaf
 tasks:
   - name: d
     preemptible: true
-    checkpoint: {signal: USR1, grace: 1s}
+    checkpoint: {signal: USR1, grace: 5s}
     resources: {cpus: 7}
     shell: 'trap "" USR1; touch $work/d.running; while :; do sleep 0.05; done'
 YAML
 deaf=$(submit "$dir/deaf.yaml") || exit 1
 wait_for "the deaf task runs" test -e "$work/d.running" || exit 1
 high2=$(submit "$dir/high.yaml") || exit 1
+# the preemptor waits out the grace; explain gives its end in local time
+wait_for "explain on the preemptor" sh -c "'$cairn' --scheduler '$url' explain $high2 eval | grep -q 'waiting for 1 preempted attempt on w1 to end its grace (until [0-9][0-9]:[0-9][0-9]:[0-9][0-9]'" &&
+    ok "explain on the preemptor: $(cli explain "$high2" eval | tail -1)" || cli explain "$high2" eval
 wait_for "explain on the victim names the preemptor" sh -c \
     "'$cairn' --scheduler '$url' explain $deaf d | grep -q 'preempted by job $high2 task eval (priority 100 > 0)'" &&
     ok "explain on the victim: preempted by job $high2 task eval (priority 100 > 0)" ||
     cli explain "$deaf" d
+wait_for "status on the victim in its grace" sh -c "'$cairn' --scheduler '$url' status $deaf | grep -q 'preempted by job $high2 task eval (priority 100 > 0); grace until [0-9][0-9]:'" &&
+    ok "status on the victim in its grace: $(cli status "$deaf" | grep '^d ' | sed 's/  */ /g')" ||
+    cli status "$deaf"
 wait_for "the second high job succeeds" state_is "$high2" succeeded || {
     cli status "$deaf"; cli status "$high2"; cli explain "$high2" eval; tail -20 "$dir/w1.log"; grep -v DEBUG "$dir/scheduler.log" | tail; exit 1; }
 status_json "$deaf"
@@ -241,7 +258,8 @@ fa=$(submit "$dir/fa.yaml") || exit 1
 wait_for "fa runs" test -e "$work/fa.running" || exit 1
 wait_for "big is above its share" sh -c "'$cairn' --scheduler '$url' account usage --json | python3 -c 'import json,sys; j=json.load(sys.stdin); a={x[\"name\"]: x for x in j[\"accounts\"]}; sys.exit(0 if a[\"big\"][\"running\"] > 0 else 1)'"
 fb=$(submit "$dir/fb.yaml") || exit 1
-# the submit's reply comes after the pass that saw fb: it did not preempt
+# once a pass has seen fb (it says what it waits for), fa was not preempted
+wait_for "a pass saw fb" sh -c "'$cairn' --scheduler '$url' explain $fb y | grep -q 'waiting for resources'"
 status_json "$fa"
 json_check "flag off: the account below its share does not preempt (same priority)" \
     "'preempted' not in j['tasks'][0]['attempts'][0] and j['tasks'][0]['state'] == 'running'"
@@ -271,6 +289,7 @@ wait_for "fb succeeds" state_is "$fb" succeeded
 wait_for "fa runs again" sh -c "'$cairn' --scheduler '$url' status $fa --json | grep -q '\"number\": *2'" &&
     ok "fa runs again (attempt 2)"
 fb2=$(submit "$dir/fb.yaml") || exit 1
+wait_for "a pass saw fb2" sh -c "'$cairn' --scheduler '$url' explain $fb2 y | grep -q 'waiting for resources'"
 status_json "$fa"
 json_check "preempted once already (--max-preemptions-per-task 1): fa is not preempted again" \
     "len(j['tasks'][0]['attempts']) == 2 and 'preempted' not in j['tasks'][0]['attempts'][1]"

@@ -93,8 +93,8 @@ assert {o["path"]: o["error"] for o in a1["outputs"]} == {"model.txt": "missing"
 # the declared inputs, as hashed at submit (a directory: the digest of its files)
 py = open(os.path.join(w, "train.py"), "rb").read()
 line = hashlib.sha256(open(os.path.join(w, "data/a.csv"), "rb").read()).hexdigest() + "  a.csv\n"
-want = [{"path": "train.py", "sha256": hashlib.sha256(py).hexdigest(), "size": len(py), "error": ""},
-        {"path": "data", "sha256": hashlib.sha256(line.encode()).hexdigest(), "size": 6, "error": ""}]
+want = [{"path": "train.py", "sha256": hashlib.sha256(py).hexdigest(), "size": len(py), "error": "", "mtime_ms": 0},
+        {"path": "data", "sha256": hashlib.sha256(line.encode()).hexdigest(), "size": 6, "error": "", "mtime_ms": 0}]
 assert t["inputs"] == want, t["inputs"]
 assert {x["name"]: x for x in rec["tasks"]}["eval"]["inputs"] == []
 PY

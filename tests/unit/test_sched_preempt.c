@@ -675,6 +675,41 @@ LEAK_TEST(preempt, lines_behind_a_victim_are_dropped)
     fx_journal_fini(&j);
 }
 
+/* A task of the victims' own shape and a higher priority preempts them; it
+ * is never queued (prefetch) behind an attempt it may preempt, which could
+ * run for days. A task it may not preempt still queues behind one. */
+LEAK_TEST(preempt, a_task_of_the_same_shape_preempts_rather_than_queues)
+{
+    sched_config_t cfg = {.max_reservations = 1, .prefetch = 1};
+    sched_t *s = sched_create(&cfg);
+    fx_journal_t j = {0};
+    fx_node_t n;
+    fx_node_init(&n, "n1", 1, 2, 0, 0, NULL, 0, 64 * GiB);
+    cr_assert_eq(fx_add_node(s, &j, &n), 0);
+    sched_task_spec_t l[1] = {low_task("l0", 2, 100)};
+    sched_job_spec_t lj = {.name = "l", .seed = 1, .ntasks = 1, .tasks = l};
+    cr_assert_eq(fx_submit(s, &j, &lj, 0), 0);
+    pass_t p;
+    cr_assert_eq(place(s, &j, 0, &p), 1);
+    start(s, &j, 1, 1);
+    sched_task_spec_t h[1] = {fx_task("h", 2, 0)};
+    h[0].priority = 1;
+    sched_job_spec_t hj = {.name = "h", .seed = 2, .ntasks = 1, .tasks = h};
+    cr_assert_eq(fx_submit(s, &j, &hj, 10), 0);
+    cr_assert_eq(place(s, &j, 10, &p), 0, "%s", p.buf);
+    cr_assert_eq(p.preempts, 1, "preempts, not queued: %s", p.buf);
+    cr_assert_str_eq(p.buf, "job2 h preempts a1 grace until t=110");
+    /* a task of the victim's priority queues behind a running attempt */
+    cr_assert_eq(fx_finish(s, &j, 1, SCHED_END_PREEMPTED, 0, 20), 0);
+    place(s, &j, 20, &p);
+    cr_assert_str_eq(p.buf, "job2 h a2 -> n1 core[0-1] mem=0\n"
+                            "job1 l0 a3 -> n1 core[0-1] mem=0 after a2");
+    replay_matches(s, &j, &cfg);
+    snapshot_matches(s, &cfg);
+    sched_destroy(s);
+    fx_journal_fini(&j);
+}
+
 /* Of two victims of one priority, the one whose account is further above
  * its fair share goes first, though the other is younger: vision ran two
  * cores for 1000 s, speech one for the last 1000 s. */

@@ -119,6 +119,23 @@ static char *explain(h_sched_t *s, uint64_t job, const char *task)
     return text;
 }
 
+/* Wait (with a deadline) until job's first task's pending detail, as
+ * status gives it, holds needle: the pass that saw it has run (a submit
+ * may be answered before that pass). */
+static void wait_detail(h_sched_t *s, uint64_t job, const char *needle)
+{
+    char last[512] = "";
+    for (int64_t until = cairn_mono_ms() + 10000; cairn_mono_ms() < until;) {
+        Cairn__JobStatusReply *st = h_status(s, job);
+        snprintf(last, sizeof(last), "%s", st->tasks[0]->pending_detail);
+        cairn_msg_free(&st->base);
+        if (strstr(last, needle))
+            return;
+        nng_msleep(10); /* polling a condition with a deadline */
+    }
+    cr_assert_fail("job %llu never said '%s' (last: %s)", (unsigned long long)job, needle, last);
+}
+
 Test(scheduler_preempt, victims_get_their_signal_and_resume_from_their_checkpoint, .timeout = 60)
 {
     h_sched_t s;
@@ -288,6 +305,7 @@ Test(scheduler_preempt, limits_are_respected, .timeout = 60)
     }
     /* preempted once already: the next high job waits for the cores */
     uint64_t high2 = submit_high(&s);
+    wait_detail(&s, high2, "waiting for resources");
     Cairn__JobStatusReply *hs = h_status(&s, high2);
     cr_expect_neq(hs->tasks[0]->pending_reason, CAIRN__PENDING_REASON__PENDING_REASON_PREEMPTING);
     cairn_msg_free(&hs->base);
@@ -307,5 +325,274 @@ Test(scheduler_preempt, limits_are_respected, .timeout = 60)
              "--max-preemptions-per-task 1 --max-checkpoint-grace 2s >/dev/null 2>&1",
              CAIRN_BIN_DIR, s.dir);
     cr_expect_eq(system(cmd), 0, "the journal does not replay identically");
+    h_sched_fini(&s);
+}
+
+/* A task queued on the node behind a victim (prefetch) is ended by the
+ * preemption before it ran; when the worker starts it anyway (the one
+ * ahead of it ended), the scheduler stops it as stale. */
+Test(scheduler_preempt, a_task_queued_behind_a_victim_is_stopped_if_it_starts, .timeout = 60)
+{
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, no_args);
+    h_worker_t w;
+    h_worker_open(&w, s.workers, "n1", 2, 0);
+    h_register_ok(&w);
+    Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
+    rr.cpus = 2;
+    Cairn__TaskSpec ts[2], *tp[2];
+    char *argv[2][1];
+    static const char *names[] = {"a", "c"};
+    for (int i = 0; i < 2; i++) {
+        ts[i] = h_shell_task(names[i], "sleep 100", argv[i], &rr);
+        ts[i].preemptible = 1;
+        tp[i] = &ts[i];
+    }
+    uint64_t low = h_submit_tasks(&s, "low", tp, 2);
+    Cairn__AssignTask *a = recv_assign(&w), *c = recv_assign(&w);
+    if (a->after_attempt_id) { /* c is the one queued behind the other */
+        Cairn__AssignTask *x = a;
+        a = c;
+        c = x;
+    }
+    cr_assert_eq(c->after_attempt_id, a->attempt_id, "the second is queued behind the first");
+    send_event(&w, a->attempt_id, CAIRN__TASK_EVENT__KIND__STARTED, NULL);
+    /* one core at priority 100: a is preempted, c (queued behind it) ends */
+    static Cairn__ResourceRequest one;
+    cairn__resource_request__init(&one);
+    one.cpus = 1;
+    static char *hargv[1];
+    Cairn__TaskSpec h = h_shell_task("eval", "true", hargv, &one), *hp[1] = {&h};
+    h.priority = 100;
+    uint64_t high = h_submit_tasks(&s, "high", hp, 1);
+    Cairn__CancelTask *k = (Cairn__CancelTask *)h_recv(&w, CAIRN_MSG_CANCEL_TASK, 10000);
+    cr_assert_not_null(k);
+    cr_expect_eq(k->attempt_id, a->attempt_id);
+    cr_expect_eq(k->reason, CAIRN__CANCEL_TASK__REASON__PREEMPTED);
+    cairn_msg_free(&k->base);
+    send_event(&w, a->attempt_id, CAIRN__TASK_EVENT__KIND__EXITED, NULL);
+    Cairn__AssignTask *e = recv_assign(&w);
+    cr_expect_eq(e->job_id, high);
+    /* the worker starts c, the next in its line (its Ack is not waited
+     * for: h_recv would drop the cancel that may come first) */
+    Cairn__TaskEvent te = CAIRN__TASK_EVENT__INIT;
+    te.attempt_id = c->attempt_id;
+    te.kind = CAIRN__TASK_EVENT__KIND__STARTED;
+    te.start_time_ms = cairn_wall_ms();
+    te.seq = ++w.seq;
+    te.node_name = w.name;
+    h_send(&w, CAIRN_MSG_TASK_EVENT, &te.base);
+    k = (Cairn__CancelTask *)h_recv(&w, CAIRN_MSG_CANCEL_TASK, 10000);
+    cr_assert_not_null(k, "the stale start of c was not stopped");
+    cr_expect_eq(k->attempt_id, c->attempt_id);
+    cr_expect_eq(k->reason, CAIRN__CANCEL_TASK__REASON__STALE);
+    cairn_msg_free(&k->base);
+    Cairn__JobStatusReply *st = h_status(&s, low);
+    const Cairn__TaskStatus *tc = strcmp(st->tasks[0]->name, "c") ? st->tasks[1] : st->tasks[0];
+    cr_assert_geq(tc->n_attempts, 1);
+    cr_expect_eq(tc->attempts[0]->end_reason, CAIRN__END_REASON__END_REASON_PREEMPTED);
+    cr_assert_not_null(tc->attempts[0]->preempted, "c's first attempt names its preemption");
+    cr_expect_eq(tc->attempts[0]->preempted->by_job, high);
+    cr_expect_str_eq(tc->attempts[0]->preempted->reason, "priority 100 > 0");
+    cairn_msg_free(&st->base);
+    cairn_msg_free(&a->base);
+    cairn_msg_free(&c->base);
+    cairn_msg_free(&e->base);
+    h_worker_close(&w);
+    h_sched_stop(&s, SIGTERM);
+    h_verify_journal(&s);
+    h_sched_fini(&s);
+}
+
+/* A victim whose node is away when it is preempted is told when the node
+ * registers again, still running it. */
+Test(scheduler_preempt, a_victim_away_is_told_when_its_node_returns, .timeout = 60)
+{
+    h_sched_t s;
+    h_sched_init(&s);
+    const char *args[] = {"--heartbeat-timeout", "60s", NULL};
+    h_sched_start(&s, args);
+    h_worker_t w;
+    h_worker_open(&w, s.workers, "n1", 2, 0);
+    h_register_ok(&w);
+    Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
+    rr.cpus = 2;
+    Cairn__Checkpoint ck = CAIRN__CHECKPOINT__INIT;
+    ck.signal = USR1;
+    char *argv[1];
+    Cairn__TaskSpec v = h_shell_task("v", "sleep 100", argv, &rr), *vp[1] = {&v};
+    v.preemptible = 1;
+    v.checkpoint = &ck;
+    h_submit_tasks(&s, "low", vp, 1);
+    Cairn__AssignTask *a = recv_assign(&w);
+    uint64_t victim = a->attempt_id;
+    cairn_msg_free(&a->base);
+    send_event(&w, victim, CAIRN__TASK_EVENT__KIND__STARTED, NULL);
+    h_worker_close(&w); /* away: what is sent now is lost */
+    static Cairn__ResourceRequest one;
+    cairn__resource_request__init(&one);
+    one.cpus = 1;
+    static char *hargv[1];
+    Cairn__TaskSpec h = h_shell_task("eval", "true", hargv, &one), *hp[1] = {&h};
+    h.priority = 100;
+    uint64_t high = h_submit_tasks(&s, "high", hp, 1);
+    wait_detail(&s, high, "waiting for 1 preempted attempt on n1");
+    Cairn__JobStatusReply *st = h_status(&s, high);
+    cr_expect_eq(st->tasks[0]->pending_reason, CAIRN__PENDING_REASON__PENDING_REASON_PREEMPTING,
+                 "%s", st->tasks[0]->pending_detail);
+    cairn_msg_free(&st->base);
+    h_worker_reconnect(&w, s.workers);
+    Cairn__RegisterReply *rep = NULL;
+    for (int tries = 0; tries < 50; tries++) { /* until the old connection is gone */
+        rep = h_register(&w, &victim, 1);
+        if (rep && rep->accepted)
+            break;
+        if (rep)
+            cairn_msg_free(&rep->base);
+        rep = NULL;
+        nng_msleep(100); /* the worker's backoff */
+    }
+    cr_assert_not_null(rep, "not registered again");
+    cr_expect_eq(rep->n_stale_attempt_ids, 0, "the victim is adopted");
+    cairn_msg_free(&rep->base);
+    Cairn__CancelTask *k = (Cairn__CancelTask *)h_recv(&w, CAIRN_MSG_CANCEL_TASK, 10000);
+    cr_assert_not_null(k, "the victim was not told when its node returned");
+    cr_expect_eq(k->attempt_id, victim);
+    cr_expect_eq(k->reason, CAIRN__CANCEL_TASK__REASON__PREEMPTED);
+    cr_expect_eq(k->signal, USR1);
+    cairn_msg_free(&k->base);
+    h_worker_close(&w);
+    h_sched_stop(&s, SIGTERM);
+    h_sched_fini(&s);
+}
+
+/* A victim whose assignment never reached its node (away, and not listed
+ * when it registers again) is not assigned then: it ends preempted and the
+ * preemptor takes its place. */
+Test(scheduler_preempt, a_victim_that_never_reached_its_node_is_not_assigned, .timeout = 60)
+{
+    h_sched_t s;
+    h_sched_init(&s);
+    const char *args[] = {"--heartbeat-timeout", "60s", NULL};
+    h_sched_start(&s, args);
+    h_worker_t w;
+    h_worker_open(&w, s.workers, "n1", 2, 0);
+    h_register_ok(&w);
+    Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
+    rr.cpus = 2;
+    char *argv[1];
+    Cairn__TaskSpec v = h_shell_task("v", "sleep 100", argv, &rr), *vp[1] = {&v};
+    v.preemptible = 1;
+    uint64_t low = h_submit_tasks(&s, "low", vp, 1);
+    Cairn__AssignTask *a = recv_assign(&w);
+    cairn_msg_free(&a->base);
+    h_worker_close(&w); /* the worker went before it took the assignment */
+    static Cairn__ResourceRequest one;
+    cairn__resource_request__init(&one);
+    one.cpus = 1;
+    static char *hargv[1];
+    Cairn__TaskSpec h = h_shell_task("eval", "true", hargv, &one), *hp[1] = {&h};
+    h.priority = 100;
+    uint64_t high = h_submit_tasks(&s, "high", hp, 1);
+    h_worker_reconnect(&w, s.workers);
+    h_register_ok(&w);
+    Cairn__AssignTask *e = recv_assign(&w);
+    cr_expect_eq(e->job_id, high, "job %llu assigned, not the preemptor",
+                 (unsigned long long)e->job_id);
+    cairn_msg_free(&e->base);
+    Cairn__JobStatusReply *st = h_status(&s, low);
+    cr_expect_eq(st->tasks[0]->attempts[0]->end_reason, CAIRN__END_REASON__END_REASON_PREEMPTED);
+    cairn_msg_free(&st->base);
+    h_worker_close(&w);
+    h_sched_stop(&s, SIGTERM);
+    h_verify_journal(&s);
+    h_sched_fini(&s);
+}
+
+/* A gang is preempted whole: each replica is told, the first to exit ends
+ * the attempt preempted, and the gang runs again whole. */
+Test(scheduler_preempt, a_gang_goes_whole, .timeout = 60)
+{
+    h_sched_t s;
+    h_sched_init(&s);
+    h_sched_start(&s, no_args);
+    h_worker_t w[2];
+    h_worker_open(&w[0], s.workers, "n1", 1, 0);
+    h_register_ok(&w[0]);
+    h_worker_open(&w[1], s.workers, "n2", 1, 0);
+    h_register_ok(&w[1]);
+    Cairn__ResourceRequest rr = CAIRN__RESOURCE_REQUEST__INIT;
+    rr.cpus = 1;
+    char *argv[1];
+    Cairn__TaskSpec g = h_shell_task("ddp", "sleep 100", argv, &rr), *gp[1] = {&g};
+    g.preemptible = 1;
+    g.replicas = 2;
+    uint64_t low = h_submit_tasks(&s, "gang", gp, 1);
+    uint64_t gang = 0;
+    uint32_t rank[2];
+    for (int i = 0; i < 2; i++) {
+        Cairn__AssignTask *r = recv_assign(&w[i]);
+        cr_assert(!gang || r->attempt_id == gang, "one attempt, a replica on each node");
+        gang = r->attempt_id;
+        rank[i] = r->rank;
+        cairn_msg_free(&r->base);
+        Cairn__TaskEvent te = CAIRN__TASK_EVENT__INIT;
+        te.attempt_id = gang;
+        te.rank = rank[i];
+        te.kind = CAIRN__TASK_EVENT__KIND__STARTED;
+        te.start_time_ms = cairn_wall_ms();
+        h_event_send(&w[i], &te);
+    }
+    static char *hargv[1];
+    Cairn__TaskSpec h = h_shell_task("eval", "true", hargv, &rr), *hp[1] = {&h};
+    h.priority = 100;
+    uint64_t high = h_submit_tasks(&s, "high", hp, 1);
+    for (int i = 0; i < 2; i++) {
+        Cairn__CancelTask *k = (Cairn__CancelTask *)h_recv(&w[i], CAIRN_MSG_CANCEL_TASK, 10000);
+        cr_assert_not_null(k, "the replica on n%d not told", i + 1);
+        cr_expect_eq(k->attempt_id, gang);
+        cr_expect_eq(k->reason, CAIRN__CANCEL_TASK__REASON__PREEMPTED);
+        cairn_msg_free(&k->base);
+    }
+    /* each exits 0 in its grace: preempted all the same */
+    for (int i = 0; i < 2; i++) {
+        Cairn__TaskEvent te = CAIRN__TASK_EVENT__INIT;
+        te.attempt_id = gang;
+        te.rank = rank[i];
+        te.kind = CAIRN__TASK_EVENT__KIND__EXITED;
+        te.end_time_ms = cairn_wall_ms();
+        h_event_send(&w[i], &te);
+    }
+    /* where the preemptor is placed (the pass may come after the Ack) */
+    int on = -1;
+    for (int64_t until = cairn_mono_ms() + 10000; on < 0 && cairn_mono_ms() < until;) {
+        Cairn__JobStatusReply *hs = h_status(&s, high);
+        if (hs->tasks[0]->n_attempts == 1)
+            on = strcmp(hs->tasks[0]->attempts[0]->node, "n1") ? 1 : 0;
+        cairn_msg_free(&hs->base);
+        if (on < 0)
+            nng_msleep(10); /* polling a condition with a deadline */
+    }
+    cr_assert_geq(on, 0, "the preemptor was not placed");
+    Cairn__AssignTask *e = recv_assign(&w[on]);
+    cr_expect_eq(e->job_id, high);
+    send_event(&w[on], e->attempt_id, CAIRN__TASK_EVENT__KIND__STARTED, NULL);
+    send_event(&w[on], e->attempt_id, CAIRN__TASK_EVENT__KIND__EXITED, NULL);
+    cairn_msg_free(&e->base);
+    for (int i = 0; i < 2; i++) {
+        Cairn__AssignTask *a = recv_assign(&w[i]);
+        cr_expect_eq(a->job_id, low);
+        cr_expect_eq(a->attempt_number, 2, "the whole gang runs again");
+        cr_expect_eq(a->world_size, 2);
+        cairn_msg_free(&a->base);
+    }
+    Cairn__JobStatusReply *st = h_status(&s, low);
+    cr_expect_eq(st->tasks[0]->attempts[0]->end_reason, CAIRN__END_REASON__END_REASON_PREEMPTED);
+    cairn_msg_free(&st->base);
+    for (int i = 0; i < 2; i++)
+        h_worker_close(&w[i]);
+    h_sched_stop(&s, SIGTERM);
+    h_verify_journal(&s);
     h_sched_fini(&s);
 }
