@@ -59,9 +59,11 @@ int64_t ckpt_newest_mtime(Cairn__OutputHash *const *v, size_t n)
     return t;
 }
 
-void ckpt_default_dir(uint32_t job, uint32_t task, const char *name, char *out, size_t n)
+void ckpt_default_dir(uint64_t ident, uint32_t job, uint32_t task, const char *name, char *out,
+                      size_t n)
 {
-    int k = snprintf(out, n, ".cairn-checkpoints/job-%" PRIu32 "/%" PRIu32 "-", job, task);
+    int k = snprintf(out, n, ".cairn-checkpoints/%016" PRIx64 "/job-%" PRIu32 "/%" PRIu32 "-",
+                     ident, job, task);
     if (k < 0 || (size_t)k >= n)
         return;
     static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._=-";

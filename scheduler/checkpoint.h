@@ -24,9 +24,12 @@ int ckpt_digest(Cairn__OutputHash *const *v, size_t n, char out[CKPT_DIGEST_HEX]
 int64_t ckpt_newest_mtime(Cairn__OutputHash *const *v, size_t n);
 
 /* The directory a task without `checkpoint: {dir}` gets, relative to its
- * workdir: .cairn-checkpoints/job-<JOB>/<TASK>-<name, each byte outside
- * [A-Za-z0-9._=-] as '_'>: the same on every attempt, distinct per task
- * and matrix member. Truncated to fit n. */
-void ckpt_default_dir(uint32_t job, uint32_t task, const char *name, char *out, size_t n);
+ * workdir: .cairn-checkpoints/<IDENT>/job-<JOB>/<TASK>-<name, each byte
+ * outside [A-Za-z0-9._=-] as '_'>, IDENT the journal's identity in 16 hex
+ * digits (job ids start again with a new journal: a new cluster's job 1
+ * must not resume an old one's checkpoints): the same on every attempt,
+ * distinct per task and matrix member. Truncated to fit n. */
+void ckpt_default_dir(uint64_t ident, uint32_t job, uint32_t task, const char *name, char *out,
+                      size_t n);
 
 #endif

@@ -151,7 +151,7 @@ cli provenance "$low" >"$dir/prov.json" 2>"$dir/err" || bad "provenance: $(cat "
 for t in a b; do
     i=0
     [ "$t" = b ] && i=1
-    f="$work/.cairn-checkpoints/job-$low/$i-$t/ckpt"
+    f=$(echo "$work"/.cairn-checkpoints/*/job-"$low"/"$i-$t"/ckpt)
     [ -f "$f" ] || bad "no checkpoint at $f"
     # checkpoint.h's digest, computed here: "path\tsize\tsha256\n" of each file
     digest=$(printf 'ckpt\t%s\t%s\n' "$(wc -c <"$f" | tr -d ' ')" \

@@ -74,12 +74,13 @@ Test(checkpoint, the_digest_is_sha256sum_of_the_sorted_lines_of_the_hashed_files
 Test(checkpoint, the_default_directory_is_per_task_and_safe)
 {
     char d[128];
-    ckpt_default_dir(7, 3, "train[lr=0.1, seed=2]/x", d, sizeof(d));
-    cr_expect_str_eq(d, ".cairn-checkpoints/job-7/3-train_lr=0.1__seed=2__x");
-    ckpt_default_dir(7, 0, "..", d, sizeof(d));
-    cr_expect_str_eq(d, ".cairn-checkpoints/job-7/0-..", "inside its task's own directory");
-    ckpt_default_dir(12, 4, "abcdefgh", d, 30);
-    cr_expect_eq(strlen(d), 29, "cut to fit: %s", d);
+    ckpt_default_dir(0xabcdef0123456789ull, 7, 3, "train[lr=0.1, seed=2]/x", d, sizeof(d));
+    cr_expect_str_eq(d, ".cairn-checkpoints/abcdef0123456789/job-7/3-train_lr=0.1__seed=2__x");
+    ckpt_default_dir(0x12, 7, 0, "..", d, sizeof(d));
+    cr_expect_str_eq(d, ".cairn-checkpoints/0000000000000012/job-7/0-..",
+                     "inside its task's own directory");
+    ckpt_default_dir(1, 12, 4, "abcdefgh", d, 50);
+    cr_expect_eq(strlen(d), 49, "cut to fit: %s", d);
 }
 
 /* A JobSpec of one task with the given checkpoint grace (0: none), as the
