@@ -78,8 +78,8 @@ void cairn_client_set_resend(cairn_client_t *c, int64_t ms)
 bool cairn_client_is_read(cairn_msg_type_t type, const ProtobufCMessage *req)
 {
     if (type == CAIRN_MSG_ACCOUNT) /* list reads; set and delete change */
-        return req && ((const Cairn__AccountRequest *)req)->op_case ==
-                          CAIRN__ACCOUNT_REQUEST__OP_LIST;
+        return req &&
+               ((const Cairn__AccountRequest *)req)->op_case == CAIRN__ACCOUNT_REQUEST__OP_LIST;
     return type != CAIRN_MSG_SUBMIT && type != CAIRN_MSG_CANCEL && type != CAIRN_MSG_DRAIN &&
            type != CAIRN_MSG_NODE_RM;
 }

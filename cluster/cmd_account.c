@@ -139,8 +139,8 @@ static json_t *account_json(const Cairn__Account *a)
                      json_limit(HAS(a, max_gpus), a->max_gpus), "max_cpus",
                      json_limit(HAS(a, max_cpus), a->max_cpus), "max_running",
                      json_limit(HAS(a, max_running), a->max_running), "max_priority",
-                     json_limit(HAS(a, max_priority), a->max_priority), "builtin", a->builtin,
-                     "id", (json_int_t)a->id);
+                     json_limit(HAS(a, max_priority), a->max_priority), "builtin", a->builtin, "id",
+                     (json_int_t)a->id);
 }
 
 static int print_list(const cli_t *c, const Cairn__AccountReply *r, bool json)

@@ -310,14 +310,13 @@ static json_t *accounts_json(const plan_result_t *res)
 static json_t *preempt_json(const plan_work_t *w, const plan_result_t *res)
 {
     const sched_sim_stats_t *st = res->st;
-    return json_pack("{s:s, s:o, s:{s:o, s:o, s:o}}", "mode", res->preemption, "recorded",
-                     w->t->recorded ? json_pack("{s:o, s:o}", "attempts",
-                                                cairn_json_u64(w->rec_preempted), "lost_gpu_s",
-                                                cairn_json_fixed(w->rec_preempted_gpu_s, 3))
-                                    : json_null(),
-                     "predicted", "attempts", cairn_json_u64(st->preempted_attempts), "decisions",
-                     cairn_json_u64(st->preemptions), "lost_gpu_s",
-                     cairn_json_fixed(st->preempted_gpu_s, 3));
+    return json_pack(
+        "{s:s, s:o, s:{s:o, s:o, s:o}}", "mode", res->preemption, "recorded",
+        w->t->recorded ? json_pack("{s:o, s:o}", "attempts", cairn_json_u64(w->rec_preempted),
+                                   "lost_gpu_s", cairn_json_fixed(w->rec_preempted_gpu_s, 3))
+                       : json_null(),
+        "predicted", "attempts", cairn_json_u64(st->preempted_attempts), "decisions",
+        cairn_json_u64(st->preemptions), "lost_gpu_s", cairn_json_fixed(st->preempted_gpu_s, 3));
 }
 
 int plan_print_json(const plan_opts_t *o, const plan_work_t *w, const plan_cluster_t *base,

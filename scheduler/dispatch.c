@@ -36,8 +36,8 @@ void dispatch_ckpt(sched_daemon_t *d, uint32_t job, uint32_t task, dispatch_ckpt
     if (found > 0 && dir)
         snprintf(out->dir, sizeof(out->dir), "%s", dir);
     else if (found > 0)
-        ckpt_default_dir(journal_ident(d->st->journal), job, task, sched_task_name(d->core, job, task), out->dir,
-                         sizeof(out->dir));
+        ckpt_default_dir(journal_ident(d->st->journal), job, task,
+                         sched_task_name(d->core, job, task), out->dir, sizeof(out->dir));
     free(dir);
 }
 

@@ -43,8 +43,8 @@ int snapshot_open(const journal_snapshot_t *s, const sched_config_t *cfg, sched_
     if (memcmp(sha, s->sha256, sizeof(sha)) != 0)
         return errcode(err, -EBADMSG, "its SHA-256 checksum does not match its %zu bytes", s->len);
     if (s->version < 1 || s->version > SCHED_SNAPSHOT_VERSION)
-        return errcode(err, -EPROTO, "format version %u, this scheduler reads 1 to %u",
-                       s->version, SCHED_SNAPSHOT_VERSION);
+        return errcode(err, -EPROTO, "format version %u, this scheduler reads 1 to %u", s->version,
+                       SCHED_SNAPSHOT_VERSION);
     cairn_error_t why = {{0}};
     int rc = sched_snapshot_load(s->data, s->len, cfg, core, &why);
     return rc < 0 ? errcode(err, rc == SCHED_ENOMEM ? -ENOMEM : -EPROTO, "%s", why.text) : 0;

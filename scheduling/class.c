@@ -363,7 +363,8 @@ bool class_heap_peek(sched_t *s, task_class_t *c, task_ref_t *r, bool limits)
         bool f = l->head<l->len, h = l->heap_len> 0;
         if (!f && !h)
             continue;
-        task_ref_t x = f && (!h || ref_after(l->heap[0], l->fifo[l->head])) ? l->fifo[l->head] : l->heap[0];
+        task_ref_t x =
+            f && (!h || ref_after(l->heap[0], l->fifo[l->head])) ? l->fifo[l->head] : l->heap[0];
         /* x.acct is l->acct (snapshot_load checks it); the pass judges x */
         if (limits && !acct_fits(s, x.acct, c))
             continue;

@@ -25,8 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/clock.h"
 #include "cluster/client.h"
+#include "common/clock.h"
 #include "proto/envelope.h"
 
 /* A TCP port on 127.0.0.1 free right now. */
@@ -410,7 +410,8 @@ static inline ProtobufCMessage *h_recv(h_worker_t *w, cairn_msg_type_t want, int
         }
         if (cairn_mono_ms() >= deadline)
             return NULL;
-        nng_socket_set_ms(w->sock, NNG_OPT_RECVTIMEO, (nng_duration)(deadline - cairn_mono_ms() + 1));
+        nng_socket_set_ms(w->sock, NNG_OPT_RECVTIMEO,
+                          (nng_duration)(deadline - cairn_mono_ms() + 1));
         nng_msg *m = NULL;
         if (nng_recvmsg(w->sock, &m, 0) != 0)
             continue;
