@@ -59,6 +59,8 @@ static const struct msg_entry msg_table[] = {
     {CAIRN_MSG_NODE_RM_REPLY, "node_remove_reply", &cairn__node_remove_reply__descriptor, SMALL},
     {CAIRN_MSG_ACCOUNT, "account", &cairn__account_request__descriptor, LISTS},
     {CAIRN_MSG_ACCOUNT_REPLY, "account_reply", &cairn__account_reply__descriptor, LISTS},
+    {CAIRN_MSG_SCHEDULERS, "schedulers", &cairn__schedulers_request__descriptor, SMALL},
+    {CAIRN_MSG_SCHEDULERS_REPLY, "schedulers_reply", &cairn__schedulers_reply__descriptor, LISTS},
     {CAIRN_MSG_ACK, "ack", &cairn__ack__descriptor, SMALL},
     {CAIRN_MSG_ERROR, "error", &cairn__error_reply__descriptor, SMALL},
     {CAIRN_MSG_BATCH, "batch", &cairn__batch__descriptor, LISTS},

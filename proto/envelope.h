@@ -98,6 +98,8 @@ typedef enum cairn_msg_type {
     CAIRN_MSG_NODE_RM_REPLY = 58,    /* Cairn__NodeRemoveReply */
     CAIRN_MSG_ACCOUNT = 59,          /* Cairn__AccountRequest */
     CAIRN_MSG_ACCOUNT_REPLY = 60,    /* Cairn__AccountReply */
+    CAIRN_MSG_SCHEDULERS = 61,       /* Cairn__SchedulersRequest */
+    CAIRN_MSG_SCHEDULERS_REPLY = 62, /* Cairn__SchedulersReply */
     CAIRN_MSG_ACK = 64,              /* Cairn__Ack */
     CAIRN_MSG_ERROR = 65,            /* Cairn__ErrorReply */
     CAIRN_MSG_BATCH = 80,            /* Cairn__Batch (transport, see net.h) */
