@@ -9,7 +9,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <sqlite3.h>
+#include "scheduler/sdb.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +18,7 @@
 
 struct audit {
     journal_t *j;
-    sqlite3_stmt *insert; /* prepared on the first append */
+    sdb_stmt_t *insert; /* prepared on the first append */
     uint64_t count;
     char head[AUDIT_HASH_HEX];
 };
@@ -53,19 +53,18 @@ void audit_entry_hash(const audit_entry_t *e, char out[AUDIT_HASH_HEX])
 
 int audit_reload(audit_t *a, cairn_error_t *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(journal_db(a->j),
-                           "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", -1, &st,
-                           NULL) != SQLITE_OK)
+    sdb_stmt_t *st;
+    if (sdb_prepare(journal_db(a->j),
+                           "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &st) != SDB_OK)
         return journal_sql_error(a->j, err, "audit", "head");
     a->count = 0;
     a->head[0] = '\0';
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        a->count = (uint64_t)sqlite3_column_int64(st, 0);
-        const char *h = (const char *)sqlite3_column_text(st, 1);
+    if (sdb_step(st) == SDB_ROW) {
+        a->count = (uint64_t)sdb_column_int64(st, 0);
+        const char *h = (const char *)sdb_column_text(st, 1);
         snprintf(a->head, sizeof(a->head), "%s", h ? h : "");
     }
-    sqlite3_finalize(st);
+    sdb_finalize(st);
     return 0;
 }
 
@@ -76,14 +75,13 @@ int audit_open(journal_t *j, audit_t **out, cairn_error_t *err)
         return errcode(err, -ENOMEM, "out of memory");
     a->j = j;
     char *msg = NULL;
-    if (sqlite3_exec(journal_db(j),
+    if (sdb_exec(journal_db(j),
                      "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY,"
-                     " time_ms INTEGER NOT NULL, user TEXT NOT NULL, action TEXT NOT NULL,"
+                     " time_ms INTEGER NOT NULL, \"user\" TEXT NOT NULL, action TEXT NOT NULL,"
                      " target TEXT NOT NULL, detail TEXT NOT NULL, prev TEXT NOT NULL,"
-                     " hash TEXT NOT NULL)",
-                     NULL, NULL, &msg) != SQLITE_OK) {
+                     " hash TEXT NOT NULL)", &msg) != SDB_OK) {
         int rc = errcode(err, -EIO, "audit: %s", msg ? msg : "cannot create its table");
-        sqlite3_free(msg);
+        sdb_free(msg);
         free(a);
         return rc;
     }
@@ -99,7 +97,7 @@ int audit_open(journal_t *j, audit_t **out, cairn_error_t *err)
 void audit_close(audit_t *a)
 {
     if (a)
-        sqlite3_finalize(a->insert);
+        sdb_finalize(a->insert);
     free(a);
 }
 
@@ -128,21 +126,20 @@ int audit_append(audit_t *a, int64_t time_ms, const char *user, const char *acti
     snprintf(e.prev, sizeof(e.prev), "%s", a->head);
     audit_entry_hash(&e, e.hash);
     if (!a->insert &&
-        sqlite3_prepare_v2(journal_db(a->j), "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?)", -1,
-                           &a->insert, NULL) != SQLITE_OK)
+        sdb_prepare(journal_db(a->j), "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?)", &a->insert) != SDB_OK)
         return journal_sql_error(a->j, err, "audit", "append");
-    sqlite3_stmt *st = a->insert;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)e.seq);
-    sqlite3_bind_int64(st, 2, e.time_ms);
-    sqlite3_bind_text(st, 3, e.user, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, e.action, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, e.target, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, e.detail, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, e.prev, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, e.hash, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : journal_sql_error(a->j, err, "audit", "append");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sdb_stmt_t *st = a->insert;
+    sdb_bind_int64(st, 1, (int64_t)e.seq);
+    sdb_bind_int64(st, 2, e.time_ms);
+    sdb_bind_text(st, 3, e.user, -1, SDB_STATIC);
+    sdb_bind_text(st, 4, e.action, -1, SDB_STATIC);
+    sdb_bind_text(st, 5, e.target, -1, SDB_STATIC);
+    sdb_bind_text(st, 6, e.detail, -1, SDB_STATIC);
+    sdb_bind_text(st, 7, e.prev, -1, SDB_STATIC);
+    sdb_bind_text(st, 8, e.hash, -1, SDB_STATIC);
+    rc = sdb_step(st) == SDB_DONE ? 0 : journal_sql_error(a->j, err, "audit", "append");
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     if (rc == 0) {
         a->count = e.seq;
         memcpy(a->head, e.hash, sizeof(a->head));
@@ -150,16 +147,16 @@ int audit_append(audit_t *a, int64_t time_ms, const char *user, const char *acti
     return rc;
 }
 
-static const char *col(sqlite3_stmt *st, int i)
+static const char *col(sdb_stmt_t *st, int i)
 {
-    const char *s = (const char *)sqlite3_column_text(st, i);
+    const char *s = (const char *)sdb_column_text(st, i);
     return s ? s : "";
 }
 
-static void row_entry(sqlite3_stmt *st, audit_entry_t *e)
+static void row_entry(sdb_stmt_t *st, audit_entry_t *e)
 {
-    e->seq = (uint64_t)sqlite3_column_int64(st, 0);
-    e->time_ms = sqlite3_column_int64(st, 1);
+    e->seq = (uint64_t)sdb_column_int64(st, 0);
+    e->time_ms = sdb_column_int64(st, 1);
     e->user = col(st, 2);
     e->action = col(st, 3);
     e->target = col(st, 4);
@@ -172,27 +169,34 @@ int audit_list(audit_t *a, int64_t since_ms, const char *user, uint64_t limit, a
                void *arg, cairn_error_t *err)
 {
     bool by_user = user && *user;
-    sqlite3_stmt *st;
+    sdb_stmt_t *st;
     /* the newest `limit` (LIMIT -1: all), listed oldest first */
-    if (sqlite3_prepare_v2(journal_db(a->j),
-                           by_user ? "SELECT * FROM (SELECT * FROM audit WHERE time_ms >= ?1 AND"
-                                     " user = ?2 ORDER BY seq DESC LIMIT ?3) ORDER BY seq"
-                                   : "SELECT * FROM (SELECT * FROM audit WHERE time_ms >= ?1"
-                                     " ORDER BY seq DESC LIMIT ?3) ORDER BY seq",
-                           -1, &st, NULL) != SQLITE_OK)
+    /* PostgreSQL: LIMIT NULL is no limit, a negative one an error */
+    if (sdb_prepare2(journal_db(a->j),
+                     by_user ? "SELECT * FROM (SELECT * FROM audit WHERE time_ms >= ?1 AND"
+                               " \"user\" = ?2 ORDER BY seq DESC LIMIT ?3) AS t ORDER BY seq"
+                             : "SELECT * FROM (SELECT * FROM audit WHERE time_ms >= ?1"
+                               " ORDER BY seq DESC LIMIT ?3) AS t ORDER BY seq",
+                     by_user ? "SELECT * FROM (SELECT * FROM audit WHERE time_ms >= $1 AND"
+                               " \"user\" = $2 ORDER BY seq DESC LIMIT NULLIF($3::bigint, -1))"
+                               " AS t ORDER BY seq"
+                             : "SELECT * FROM (SELECT * FROM audit WHERE time_ms >= $1 AND"
+                               " $2::text IS NULL ORDER BY seq DESC LIMIT NULLIF($3::bigint, -1))"
+                               " AS t ORDER BY seq",
+                     &st) != SDB_OK)
         return journal_sql_error(a->j, err, "audit", "list");
-    sqlite3_bind_int64(st, 1, since_ms);
+    sdb_bind_int64(st, 1, since_ms);
     if (by_user)
-        sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, limit && limit <= INT64_MAX ? (int64_t)limit : -1);
+        sdb_bind_text(st, 2, user, -1, SDB_STATIC);
+    sdb_bind_int64(st, 3, limit && limit <= INT64_MAX ? (int64_t)limit : -1);
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((s = sdb_step(st)) == SDB_ROW) {
         audit_entry_t e;
         row_entry(st, &e);
         if (cb(&e, arg) != 0)
             break;
     }
-    sqlite3_finalize(st);
+    sdb_finalize(st);
     return 0;
 }
 
@@ -200,14 +204,14 @@ int audit_verify(audit_t *a, const char *expect_head, audit_check_t *out, cairn_
 {
     memset(out, 0, sizeof(*out));
     out->ok = true;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(journal_db(a->j), "SELECT * FROM audit ORDER BY seq", -1, &st, NULL) !=
-        SQLITE_OK)
+    sdb_stmt_t *st;
+    if (sdb_prepare(journal_db(a->j), "SELECT * FROM audit ORDER BY seq", &st) !=
+        SDB_OK)
         return journal_sql_error(a->j, err, "audit", "verify");
     char prev[AUDIT_HASH_HEX] = "";
     bool head_seen = !expect_head || !*expect_head;
     uint64_t want_seq = 1;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (sdb_step(st) == SDB_ROW) {
         audit_entry_t e;
         row_entry(st, &e);
         char h[AUDIT_HASH_HEX];
@@ -231,7 +235,7 @@ int audit_verify(audit_t *a, const char *expect_head, audit_check_t *out, cairn_
         out->count = e.seq;
         want_seq++;
     }
-    sqlite3_finalize(st);
+    sdb_finalize(st);
     memcpy(out->head, prev, sizeof(out->head));
     if (out->ok && !head_seen) {
         out->ok = false;

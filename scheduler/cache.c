@@ -2,7 +2,7 @@
 #include "scheduler/cache.h"
 
 #include <errno.h>
-#include <sqlite3.h>
+#include "scheduler/sdb.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +19,7 @@ typedef struct hit {
 
 struct cache {
     journal_t *j;
-    sqlite3_stmt *get, *put, *put_hit;
+    sdb_stmt_t *get, *put, *put_hit;
     hit_t *hits; /* ascending attempt */
     size_t nhits, cap;
     int64_t seen; /* the newest result's "seen" (recording order) */
@@ -72,24 +72,22 @@ void cache_hits_forget(cache_t *c, cache_gone_f gone, void *arg)
 int cache_reload(cache_t *c, cairn_error_t *err)
 {
     hits_clear(c);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(journal_db(c->j), "SELECT attempt, job, task FROM cache_hits", -1, &st,
-                           NULL) != SQLITE_OK)
+    sdb_stmt_t *st;
+    if (sdb_prepare(journal_db(c->j), "SELECT attempt, job, task FROM cache_hits", &st) != SDB_OK)
         return journal_sql_error(c->j, err, "cache", "hits");
     int rc = 0;
-    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW)
-        if (hit_insert(c, (uint64_t)sqlite3_column_int64(st, 0),
-                       (uint32_t)sqlite3_column_int64(st, 1),
-                       (const char *)sqlite3_column_text(st, 2)) < 0)
+    while (rc == 0 && sdb_step(st) == SDB_ROW)
+        if (hit_insert(c, (uint64_t)sdb_column_int64(st, 0),
+                       (uint32_t)sdb_column_int64(st, 1),
+                       (const char *)sdb_column_text(st, 2)) < 0)
             rc = errcode(err, -ENOMEM, "out of memory");
-    sqlite3_finalize(st);
+    sdb_finalize(st);
     if (rc < 0)
         return rc;
-    if (sqlite3_prepare_v2(journal_db(c->j), "SELECT COALESCE(MAX(seen), 0) FROM cache_results", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (sdb_prepare(journal_db(c->j), "SELECT COALESCE(MAX(seen), 0) FROM cache_results", &st) != SDB_OK)
         return journal_sql_error(c->j, err, "cache", "results");
-    c->seen = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    c->seen = sdb_step(st) == SDB_ROW ? sdb_column_int64(st, 0) : 0;
+    sdb_finalize(st);
     return 0;
 }
 
@@ -99,28 +97,24 @@ int cache_open(journal_t *j, cache_t **out, cairn_error_t *err)
     if (!c)
         return errcode(err, -ENOMEM, "out of memory");
     c->j = j;
-    sqlite3 *db = journal_db(j);
+    sdb_t *db = journal_db(j);
     int rc = 0;
     /* "cache" held version 1 keys (no submitter), which nothing matches now */
-    if (sqlite3_exec(db,
+    if (sdb_exec(db,
                      "DROP TABLE IF EXISTS cache;"
                      "CREATE TABLE IF NOT EXISTS cache_results (key TEXT NOT NULL,"
                      " outputs BLOB NOT NULL, job INTEGER, task TEXT NOT NULL, attempt INTEGER,"
                      " seen INTEGER NOT NULL, PRIMARY KEY (key, outputs));"
                      "CREATE INDEX IF NOT EXISTS cache_results_seen ON cache_results (key, seen);"
                      "CREATE TABLE IF NOT EXISTS cache_hits (attempt INTEGER PRIMARY KEY,"
-                     " job INTEGER, task TEXT NOT NULL);",
-                     NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
+                     " job INTEGER, task TEXT NOT NULL);", NULL) != SDB_OK ||
+        sdb_prepare(db,
                            "SELECT job, task, attempt, outputs FROM cache_results WHERE key = ?"
-                           " ORDER BY seen DESC LIMIT 1",
-                           -1, &c->get, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
+                           " ORDER BY seen DESC LIMIT 1", &c->get) != SDB_OK ||
+        sdb_prepare(db,
                            "INSERT INTO cache_results VALUES (?,?,?,?,?,?)"
-                           " ON CONFLICT (key, outputs) DO UPDATE SET seen = excluded.seen",
-                           -1, &c->put, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO cache_hits VALUES (?,?,?)", -1, &c->put_hit,
-                           NULL) != SQLITE_OK)
+                           " ON CONFLICT (key, outputs) DO UPDATE SET seen = excluded.seen", &c->put) != SDB_OK ||
+        sdb_prepare(db, "INSERT OR REPLACE INTO cache_hits VALUES (?,?,?)", &c->put_hit) != SDB_OK)
         rc = journal_sql_error(c->j, err, "cache", "open");
     if (rc == 0)
         rc = cache_reload(c, err);
@@ -136,9 +130,9 @@ void cache_close(cache_t *c)
 {
     if (!c)
         return;
-    sqlite3_finalize(c->get);
-    sqlite3_finalize(c->put);
-    sqlite3_finalize(c->put_hit);
+    sdb_finalize(c->get);
+    sdb_finalize(c->put);
+    sdb_finalize(c->put_hit);
     hits_clear(c);
     free(c->hits);
     free(c);
@@ -192,21 +186,21 @@ bool cache_key(const sched_t *core, prov_t *prov, uint32_t job, uint32_t task,
 int cache_lookup(cache_t *c, const char *key, cache_entry_t *e, cairn_error_t *err)
 {
     memset(e, 0, sizeof(*e));
-    sqlite3_stmt *st = c->get;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    int s = sqlite3_step(st), rc = 0;
-    if (s == SQLITE_ROW) {
-        e->job = (uint32_t)sqlite3_column_int64(st, 0);
-        snprintf(e->task, sizeof(e->task), "%s", (const char *)sqlite3_column_text(st, 1));
-        e->attempt = (uint64_t)sqlite3_column_int64(st, 2);
-        e->outputs = cairn__attempt_provenance__unpack(NULL, (size_t)sqlite3_column_bytes(st, 3),
-                                                       sqlite3_column_blob(st, 3));
+    sdb_stmt_t *st = c->get;
+    sdb_bind_text(st, 1, key, -1, SDB_STATIC);
+    int s = sdb_step(st), rc = 0;
+    if (s == SDB_ROW) {
+        e->job = (uint32_t)sdb_column_int64(st, 0);
+        snprintf(e->task, sizeof(e->task), "%s", (const char *)sdb_column_text(st, 1));
+        e->attempt = (uint64_t)sdb_column_int64(st, 2);
+        e->outputs = cairn__attempt_provenance__unpack(NULL, (size_t)sdb_column_bytes(st, 3),
+                                                       sdb_column_blob(st, 3));
         rc = e->outputs ? 1 : errcode(err, -EIO, "cache: an entry does not decode");
-    } else if (s != SQLITE_DONE) {
+    } else if (s != SDB_DONE) {
         rc = journal_sql_error(c->j, err, "cache", "lookup");
     }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     return rc;
 }
 
@@ -224,18 +218,18 @@ int cache_put(cache_t *c, const char *key, uint32_t job, const char *task, uint6
     if (!buf)
         return errcode(err, -ENOMEM, "out of memory");
     protobuf_c_message_pack(&m.base, buf);
-    sqlite3_stmt *st = c->put;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, buf, (int)len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, job);
-    sqlite3_bind_text(st, 4, task, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)attempt);
-    sqlite3_bind_int64(st, 6, c->seen + 1);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : journal_sql_error(c->j, err, "cache", "record");
+    sdb_stmt_t *st = c->put;
+    sdb_bind_text(st, 1, key, -1, SDB_STATIC);
+    sdb_bind_blob(st, 2, buf, (int)len, SDB_STATIC);
+    sdb_bind_int64(st, 3, job);
+    sdb_bind_text(st, 4, task, -1, SDB_STATIC);
+    sdb_bind_int64(st, 5, (int64_t)attempt);
+    sdb_bind_int64(st, 6, c->seen + 1);
+    rc = sdb_step(st) == SDB_DONE ? 0 : journal_sql_error(c->j, err, "cache", "record");
     if (rc == 0)
         c->seen++;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     free(buf);
     return rc;
 }
@@ -245,13 +239,13 @@ int cache_hit_put(cache_t *c, uint64_t attempt, uint32_t job, const char *task, 
     int rc = journal_begin(c->j, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = c->put_hit;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)attempt);
-    sqlite3_bind_int64(st, 2, job);
-    sqlite3_bind_text(st, 3, task, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : journal_sql_error(c->j, err, "cache", "hit");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sdb_stmt_t *st = c->put_hit;
+    sdb_bind_int64(st, 1, (int64_t)attempt);
+    sdb_bind_int64(st, 2, job);
+    sdb_bind_text(st, 3, task, -1, SDB_STATIC);
+    rc = sdb_step(st) == SDB_DONE ? 0 : journal_sql_error(c->j, err, "cache", "hit");
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     if (rc == 0 && hit_insert(c, attempt, job, task) < 0)
         rc = errcode(err, -ENOMEM, "out of memory");
     return rc;

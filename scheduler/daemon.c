@@ -23,6 +23,7 @@ void sched_daemon_config_init(sched_daemon_config_t *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->heartbeat_interval_ms = 1000;
+    cfg->lease_ms = 3000;
     cfg->heartbeat_timeout_ms = 10000;
     cfg->heartbeat_rate = 1000;
     cfg->restart_grace_ms = 30000;
@@ -640,7 +641,8 @@ static int paths_init(sched_daemon_t *d, cairn_error_t *err)
         return errcode(err, rc, "cannot create state directory %s: %s", cfg->state_dir,
                        strerror(-rc));
     d->state_dir = strdup(cfg->state_dir);
-    d->journal_path = path_join("", cfg->state_dir, "/journal.db");
+    d->journal_path =
+        cfg->store ? strdup(cfg->store) : path_join("", cfg->state_dir, "/journal.db");
     d->workers.url = cfg->worker_url ? strdup(cfg->worker_url)
                                      : path_join("ipc://", cfg->state_dir, "/workers.sock");
     d->clients.url = cfg->client_url ? strdup(cfg->client_url)

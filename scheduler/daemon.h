@@ -27,6 +27,13 @@ typedef struct sched_daemon sched_daemon_t;
 
 typedef struct sched_daemon_config {
     const char *state_dir;         /* journal.db lives here */
+    /* the state database (sdb.h): sqlite:PATH or postgresql://...; NULL:
+     * sqlite:<state_dir>/journal.db */
+    const char *store;
+    /* PostgreSQL: leadership (lead.h). The lease a leader holds and renews,
+     * and this instance's name among the schedulers (NULL: host:pid). */
+    int64_t lease_ms;
+    const char *name;
     const char *worker_url;        /* NULL: ipc://<state_dir>/workers.sock */
     const char *client_url;        /* NULL: ipc://<state_dir>/clients.sock */
     const char *http_addr;         /* metrics and status over HTTP; NULL: off */

@@ -2,12 +2,12 @@
 #include "scheduler/history.h"
 
 #include <errno.h>
-#include <sqlite3.h>
+#include "scheduler/sdb.h"
 #include <stdlib.h>
 
 struct history {
     journal_t *j;
-    sqlite3_stmt *put, *page, *drop;
+    sdb_stmt_t *put, *page, *drop;
     /* the daemon's: the index (in the core's list of ended attempts) of
      * the next to record; whether every one before it has its record */
     size_t cursor;
@@ -20,27 +20,22 @@ int history_open(journal_t *j, history_t **out, cairn_error_t *err)
     if (!h)
         return errcode(err, -ENOMEM, "out of memory");
     h->j = j;
-    sqlite3 *db = journal_db(j);
+    sdb_t *db = journal_db(j);
     if ((!journal_readonly(j) &&
-         sqlite3_exec(db,
+         sdb_exec(db,
                       "CREATE TABLE IF NOT EXISTS history (attempt INTEGER, rank INTEGER,"
                       " job INTEGER NOT NULL, placed_ms INTEGER NOT NULL,"
                       " end_ms INTEGER NOT NULL, record BLOB NOT NULL,"
-                      " PRIMARY KEY (attempt, rank)) WITHOUT ROWID;",
-                      NULL, NULL, NULL) != SQLITE_OK) ||
-        sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO history VALUES (?,?,?,?,?,?)", -1, &h->put,
-                           NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
+                      " PRIMARY KEY (attempt, rank)) WITHOUT ROWID;", NULL) != SDB_OK) ||
+        sdb_prepare(db, "INSERT OR IGNORE INTO history VALUES (?,?,?,?,?,?)", &h->put) != SDB_OK ||
+        sdb_prepare(db,
                            "SELECT record FROM history WHERE (attempt, rank) > (?, ?) AND"
-                           " end_ms >= ? AND placed_ms < ? ORDER BY attempt, rank LIMIT ?",
-                           -1, &h->page, NULL) != SQLITE_OK ||
+                           " end_ms >= ? AND placed_ms < ? ORDER BY attempt, rank LIMIT ?", &h->page) != SDB_OK ||
         (!journal_readonly(j) &&
-         (sqlite3_exec(db, "CREATE INDEX IF NOT EXISTS history_end ON history (end_ms);", NULL,
-                       NULL, NULL) != SQLITE_OK ||
-          sqlite3_prepare_v2(db,
+         (sdb_exec(db, "CREATE INDEX IF NOT EXISTS history_end ON history (end_ms);", NULL) != SDB_OK ||
+          sdb_prepare(db,
                              "DELETE FROM history WHERE (attempt, rank) IN (SELECT attempt, rank"
-                             " FROM history WHERE end_ms < ? ORDER BY end_ms LIMIT ?)",
-                             -1, &h->drop, NULL) != SQLITE_OK))) {
+                             " FROM history WHERE end_ms < ? ORDER BY end_ms LIMIT ?)", &h->drop) != SDB_OK))) {
         int rc = journal_sql_error(h->j, err, "history", "open");
         history_close(h);
         return rc;
@@ -53,9 +48,9 @@ void history_close(history_t *h)
 {
     if (!h)
         return;
-    sqlite3_finalize(h->put);
-    sqlite3_finalize(h->page);
-    sqlite3_finalize(h->drop);
+    sdb_finalize(h->put);
+    sdb_finalize(h->page);
+    sdb_finalize(h->drop);
     free(h);
 }
 
@@ -69,28 +64,27 @@ int history_put(history_t *h, const Cairn__AccountingRecord *r, cairn_error_t *e
     if (!buf)
         return errcode(err, -ENOMEM, "out of memory");
     cairn__accounting_record__pack(r, buf);
-    sqlite3_stmt *st = h->put;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)r->attempt_id);
-    sqlite3_bind_int64(st, 2, r->rank);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)r->job_id);
-    sqlite3_bind_int64(st, 4, r->placed_time_ms);
-    sqlite3_bind_int64(st, 5, r->end_time_ms);
-    sqlite3_bind_blob(st, 6, buf, (int)len, SQLITE_STATIC);
-    int s = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sdb_stmt_t *st = h->put;
+    sdb_bind_int64(st, 1, (int64_t)r->attempt_id);
+    sdb_bind_int64(st, 2, r->rank);
+    sdb_bind_int64(st, 3, (int64_t)r->job_id);
+    sdb_bind_int64(st, 4, r->placed_time_ms);
+    sdb_bind_int64(st, 5, r->end_time_ms);
+    sdb_bind_blob(st, 6, buf, (int)len, SDB_STATIC);
+    int s = sdb_step(st);
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     free(buf);
-    return s == SQLITE_DONE ? 0 : journal_sql_error(h->j, err, "history", "put");
+    return s == SDB_DONE ? 0 : journal_sql_error(h->j, err, "history", "put");
 }
 
 int history_complete(history_t *h, bool *complete, cairn_error_t *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(journal_db(h->j), "SELECT value FROM meta WHERE key = 'history'", -1,
-                           &st, NULL) != SQLITE_OK)
+    sdb_stmt_t *st;
+    if (sdb_prepare(journal_db(h->j), "SELECT value FROM meta WHERE key = 'history'", &st) != SDB_OK)
         return journal_sql_error(h->j, err, "history", "meta");
-    *complete = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    *complete = sdb_step(st) == SDB_ROW;
+    sdb_finalize(st);
     return 0;
 }
 
@@ -99,8 +93,7 @@ int history_set_complete(history_t *h, cairn_error_t *err)
     int rc = journal_begin(h->j, err);
     if (rc < 0)
         return rc;
-    if (sqlite3_exec(journal_db(h->j), "INSERT OR REPLACE INTO meta VALUES ('history', '1')", NULL,
-                     NULL, NULL) != SQLITE_OK)
+    if (sdb_exec(journal_db(h->j), "INSERT OR REPLACE INTO meta VALUES ('history', '1')", NULL) != SDB_OK)
         return journal_sql_error(h->j, err, "history", "meta");
     return 0;
 }
@@ -108,16 +101,16 @@ int history_set_complete(history_t *h, cairn_error_t *err)
 int history_page(history_t *h, int64_t since_ms, int64_t until_ms, uint64_t after_attempt,
                  uint32_t after_rank, uint32_t max, history_row_f cb, void *arg, cairn_error_t *err)
 {
-    sqlite3_stmt *st = h->page;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)after_attempt);
-    sqlite3_bind_int64(st, 2, after_rank);
-    sqlite3_bind_int64(st, 3, since_ms);
-    sqlite3_bind_int64(st, 4, until_ms);
-    sqlite3_bind_int64(st, 5, max);
+    sdb_stmt_t *st = h->page;
+    sdb_bind_int64(st, 1, (int64_t)after_attempt);
+    sdb_bind_int64(st, 2, after_rank);
+    sdb_bind_int64(st, 3, since_ms);
+    sdb_bind_int64(st, 4, until_ms);
+    sdb_bind_int64(st, 5, max);
     int s, rc = 0;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        const uint8_t *data = sqlite3_column_blob(st, 0);
-        size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    while ((s = sdb_step(st)) == SDB_ROW) {
+        const uint8_t *data = sdb_column_blob(st, 0);
+        size_t len = (size_t)sdb_column_bytes(st, 0);
         Cairn__AccountingRecord *r = cairn__accounting_record__unpack(NULL, len, data);
         if (!r) {
             rc = errcode(err, -EBADMSG, "history: a record does not decode");
@@ -126,10 +119,10 @@ int history_page(history_t *h, int64_t since_ms, int64_t until_ms, uint64_t afte
         if (cb(r, arg))
             break;
     }
-    if (rc == 0 && s != SQLITE_ROW && s != SQLITE_DONE)
+    if (rc == 0 && s != SDB_ROW && s != SDB_DONE)
         rc = journal_sql_error(h->j, err, "history", "page");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     return rc;
 }
 
@@ -178,21 +171,21 @@ int history_drop_before(history_t *h, int64_t until_ms, uint32_t max, cairn_erro
         "DELETE FROM preemptions WHERE attempt IN (SELECT attempt FROM history WHERE end_ms < ?"
         " ORDER BY end_ms LIMIT ?)"};
     for (size_t i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(journal_db(h->j), with[i], -1, &st, NULL) != SQLITE_OK)
+        sdb_stmt_t *st;
+        if (sdb_prepare(journal_db(h->j), with[i], &st) != SDB_OK)
             return journal_sql_error(h->j, err, "history", "drop provenance");
-        sqlite3_bind_int64(st, 1, until_ms);
-        sqlite3_bind_int64(st, 2, max);
-        int s = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (s != SQLITE_DONE)
+        sdb_bind_int64(st, 1, until_ms);
+        sdb_bind_int64(st, 2, max);
+        int s = sdb_step(st);
+        sdb_finalize(st);
+        if (s != SDB_DONE)
             return journal_sql_error(h->j, err, "history", "drop provenance");
     }
-    sqlite3_bind_int64(h->drop, 1, until_ms);
-    sqlite3_bind_int64(h->drop, 2, max);
-    int s = sqlite3_step(h->drop);
-    sqlite3_reset(h->drop);
-    if (s != SQLITE_DONE)
+    sdb_bind_int64(h->drop, 1, until_ms);
+    sdb_bind_int64(h->drop, 2, max);
+    int s = sdb_step(h->drop);
+    sdb_reset(h->drop);
+    if (s != SDB_DONE)
         return journal_sql_error(h->j, err, "history", "drop");
-    return sqlite3_changes(journal_db(h->j));
+    return sdb_changes(journal_db(h->j));
 }

@@ -3,7 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sqlite3.h>
+#include "scheduler/sdb.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +13,20 @@
 #include "common/fsperm.h"
 
 struct journal {
-    sqlite3 *db;
+    sdb_t *db;
     bool readonly; /* journal_open_reader: another thread's reads */
-    sqlite3_stmt *insert;
+    sdb_stmt_t *insert;
     /* prepared on first use: once per commit or per event, not parsed again */
-    sqlite3_stmt *begin_st, *commit_st, *put_worker_st, *put_rexit_st;
+    sdb_stmt_t *begin_st, *commit_st, *put_worker_st, *put_rexit_st;
+    sdb_stmt_t *fence_st;
     bool in_txn;
+    /* PostgreSQL with a leader: every transaction checks the epoch first
+     * (journal_set_fence) */
+    uint64_t fence_epoch;
+    char *fence_holder;
+    int64_t fence_lease_ms;
+    journal_fence_f on_fence;
+    void *fence_arg;
     uint64_t committed, appended;
     uint64_t head, head_pending; /* seq of the newest entry: committed, appended */
     uint64_t probes;
@@ -27,34 +35,48 @@ struct journal {
 
 static int begin(journal_t *j, cairn_error_t *err);
 
-/* *st, prepared from sql on first use; NULL (err set) when it cannot be. */
-static sqlite3_stmt *cached(journal_t *j, sqlite3_stmt **st, const char *sql, cairn_error_t *err)
+/* The two-letter class of a failed statement: -ESTALE when the fence
+ * failed (another scheduler leads), -ENOTCONN when the connection broke,
+ * else -EIO; err says what and why. */
+static int journal_fail(journal_t *j, cairn_error_t *err, const char *what)
 {
-    if (!*st && sqlite3_prepare_v2(j->db, sql, -1, st, NULL) != SQLITE_OK) {
-        errcode(err, -EIO, "journal: %s: %s", sql, sqlite3_errmsg(j->db));
+    const char *state = sdb_sqlstate(j->db);
+    if (!strcmp(state, JOURNAL_FENCE_SQLSTATE))
+        return errcode(err, -ESTALE, "%s: this scheduler no longer leads (epoch %llu): %s", what,
+                       (unsigned long long)j->fence_epoch, sdb_errmsg(j->db));
+    if (sdb_broken(j->db))
+        return errcode(err, -ENOTCONN, "%s: %s", what, sdb_errmsg(j->db));
+    return errcode(err, -EIO, "%s: %s", what, sdb_errmsg(j->db));
+}
+
+/* *st, prepared from sql on first use; NULL (err set) when it cannot be. */
+static sdb_stmt_t *cached(journal_t *j, sdb_stmt_t **st, const char *sql, cairn_error_t *err)
+{
+    if (!*st && sdb_prepare(j->db, sql, st) != SDB_OK) {
+        errcode(err, -EIO, "journal: %s: %s", sql, sdb_errmsg(j->db));
         *st = NULL;
     }
     return *st;
 }
 
 /* Run a cached statement that returns no rows. */
-static int step_cached(journal_t *j, sqlite3_stmt **st, const char *sql, cairn_error_t *err)
+static int step_cached(journal_t *j, sdb_stmt_t **st, const char *sql, cairn_error_t *err)
 {
-    sqlite3_stmt *s = cached(j, st, sql, err);
+    sdb_stmt_t *s = cached(j, st, sql, err);
     if (!s)
         return -EIO;
-    int r = sqlite3_step(s);
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return r == SQLITE_DONE ? 0 : errcode(err, -EIO, "journal: %s: %s", sql, sqlite3_errmsg(j->db));
+    int r = sdb_step(s);
+    sdb_reset(s);
+    sdb_clear_bindings(s);
+    return r == SDB_DONE ? 0 : errcode(err, -EIO, "journal: %s: %s", sql, sdb_errmsg(j->db));
 }
 
 static int exec_sql(journal_t *j, const char *sql, cairn_error_t *err)
 {
     char *msg = NULL;
-    if (sqlite3_exec(j->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    if (sdb_exec(j->db, sql, &msg) != SDB_OK) {
         int rc = errcode(err, -EIO, "journal: %s: %s", sql, msg ? msg : "error");
-        sqlite3_free(msg);
+        sdb_free(msg);
         return rc;
     }
     return 0;
@@ -98,15 +120,14 @@ static int ident_load(journal_t *j, cairn_error_t *err)
     snprintf(sql, sizeof(sql), "INSERT OR IGNORE INTO meta VALUES ('ident', '%llu')",
              (unsigned long long)fresh);
     int rc = exec_sql(j, sql, err);
-    sqlite3_stmt *st;
+    sdb_stmt_t *st;
     if (rc < 0)
         return rc;
-    if (sqlite3_prepare_v2(j->db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'ident'", -1,
-                           &st, NULL) != SQLITE_OK)
-        return errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
-    if (sqlite3_step(st) == SQLITE_ROW)
-        j->ident = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    if (sdb_prepare(j->db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'ident'", &st) != SDB_OK)
+        return errcode(err, -EIO, "journal: %s", sdb_errmsg(j->db));
+    if (sdb_step(st) == SDB_ROW)
+        j->ident = (uint64_t)sdb_column_int64(st, 0);
+    sdb_finalize(st);
     return j->ident ? 0
                     : errcode(err, -EPROTO, "journal: its identity (meta 'ident') is not valid");
 }
@@ -116,26 +137,32 @@ uint64_t journal_ident(const journal_t *j)
     return j->ident;
 }
 
-int journal_open(const char *path, journal_t **out, cairn_error_t *err)
+int journal_open(const char *url, journal_t **out, cairn_error_t *err)
 {
-    cairn_error_t why = {{0}};
-    int rc = journal_make_private(path, &why);
-    if (rc < 0)
-        return errcode(err, rc, "journal: %s", why.text);
+    const char *path = NULL;
+    int rc;
+    if (sdb_url_kind(url, &path) == SDB_SQLITE) {
+        cairn_error_t why = {{0}};
+        if ((rc = journal_make_private(path, &why)) < 0)
+            return errcode(err, rc, "journal: %s", why.text);
+    }
     journal_t *j = calloc(1, sizeof(*j));
     if (!j)
         return errcode(err, -ENOMEM, "out of memory");
-    if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
-        rc = errcode(err, -EIO, "journal %s: %s", path, sqlite3_errmsg(j->db));
+    if ((rc = sdb_open(url, false, &j->db, err)) < 0)
         goto fail;
-    }
-    sqlite3_busy_timeout(j->db, 5000);
-    /* WAL with FULL sync: a commit survives a crash of the process or the
-     * machine; one commit per loop iteration keeps fsyncs few. */
-    if ((rc = exec_sql(j, "PRAGMA journal_mode=WAL", err)) < 0 ||
-        (rc = exec_sql(j, "PRAGMA synchronous=FULL", err)) < 0 ||
-        (rc = exec_sql(j,
+    /* SQLite: WAL with FULL sync, so a commit survives a crash of the
+     * process or the machine; one commit per loop iteration keeps fsyncs
+     * few. PostgreSQL: its own durability (synchronous_commit); the first
+     * scheduler creates the tables, others wait for it. */
+    if (sdb_kind(j->db) == SDB_SQLITE &&
+        ((rc = exec_sql(j, "PRAGMA journal_mode=WAL", err)) < 0 ||
+         (rc = exec_sql(j, "PRAGMA synchronous=FULL", err)) < 0))
+        goto fail;
+    if (sdb_kind(j->db) == SDB_PG &&
+        (rc = exec_sql(j, "SELECT pg_advisory_lock(" JOURNAL_SCHEMA_LOCK ")", err)) < 0)
+        goto fail;
+    if ((rc = exec_sql(j,
                        "CREATE TABLE IF NOT EXISTS events ("
                        " seq INTEGER PRIMARY KEY, data BLOB NOT NULL);"
                        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);"
@@ -151,35 +178,8 @@ int journal_open(const char *path, journal_t **out, cairn_error_t *err)
         goto fail;
     if ((rc = ident_load(j, err)) < 0)
         goto fail;
-    if (sqlite3_prepare_v2(j->db, "INSERT INTO events (data) VALUES (?)", -1, &j->insert, NULL) !=
-        SQLITE_OK) {
-        rc = errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
+    if ((rc = journal_heads(j, err)) < 0)
         goto fail;
-    }
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(j->db, "SELECT count(*), COALESCE(MAX(seq), 0) FROM events", -1, &st,
-                           NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            j->committed = j->appended = (uint64_t)sqlite3_column_int64(st, 0);
-            j->head = j->head_pending = (uint64_t)sqlite3_column_int64(st, 1);
-        }
-        sqlite3_finalize(st);
-    }
-    /* pruned events leave no gap in the seqs given later: a new entry's
-     * seq is above every snapshot's (SQLite gives MAX(seq) + 1) */
-    uint64_t snap = 0;
-    if (sqlite3_prepare_v2(j->db, "SELECT COALESCE(MAX(seq), 0) FROM snapshots", -1, &st, NULL) ==
-        SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW)
-            snap = (uint64_t)sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-    }
-    if (snap > j->head) {
-        rc = errcode(err, -EPROTO,
-                     "journal %s: a snapshot covers entry %llu, the newest entry is %llu", path,
-                     (unsigned long long)snap, (unsigned long long)j->head);
-        goto fail;
-    }
     *out = j;
     return 0;
 fail:
@@ -187,19 +187,50 @@ fail:
     return rc;
 }
 
-int journal_open_reader(const char *path, journal_t **out, cairn_error_t *err)
+void journal_schema_done(journal_t *j)
+{
+    if (sdb_kind(j->db) == SDB_PG)
+        sdb_exec(j->db, "SELECT pg_advisory_unlock(" JOURNAL_SCHEMA_LOCK ")", NULL);
+}
+
+int journal_heads(journal_t *j, cairn_error_t *err)
+{
+    sdb_stmt_t *st;
+    if (sdb_prepare(j->db, "SELECT count(*), COALESCE(MAX(seq), 0) FROM events", &st) != SDB_OK)
+        return errcode(err, -EIO, "journal: %s", sdb_errmsg(j->db));
+    int s = sdb_step(st);
+    if (s == SDB_ROW) {
+        j->committed = j->appended = (uint64_t)sdb_column_int64(st, 0);
+        j->head = j->head_pending = (uint64_t)sdb_column_int64(st, 1);
+    }
+    sdb_finalize(st);
+    if (s != SDB_ROW)
+        return errcode(err, -EIO, "journal: %s", sdb_errmsg(j->db));
+    /* pruned events leave no gap in the seqs given later: a new entry's
+     * seq is above every snapshot's */
+    uint64_t snap = 0;
+    if (sdb_prepare(j->db, "SELECT COALESCE(MAX(seq), 0) FROM snapshots", &st) == SDB_OK) {
+        if (sdb_step(st) == SDB_ROW)
+            snap = (uint64_t)sdb_column_int64(st, 0);
+        sdb_finalize(st);
+    }
+    if (snap > j->head)
+        return errcode(err, -EPROTO, "journal: a snapshot covers entry %llu, the newest entry is %llu",
+                       (unsigned long long)snap, (unsigned long long)j->head);
+    return 0;
+}
+
+int journal_open_reader(const char *url, journal_t **out, cairn_error_t *err)
 {
     journal_t *j = calloc(1, sizeof(*j));
     if (!j)
         return errcode(err, -ENOMEM, "out of memory");
     j->readonly = true;
-    if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        int rc = errcode(err, -EIO, "journal %s: %s", path, sqlite3_errmsg(j->db));
-        journal_close(j);
+    int rc = sdb_open(url, true, &j->db, err);
+    if (rc < 0) {
+        free(j);
         return rc;
     }
-    sqlite3_busy_timeout(j->db, 5000);
     *out = j;
     return 0;
 }
@@ -213,14 +244,16 @@ void journal_close(journal_t *j)
 {
     if (!j)
         return;
-    if (j->in_txn)
-        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_finalize(j->insert);
-    sqlite3_finalize(j->begin_st);
-    sqlite3_finalize(j->commit_st);
-    sqlite3_finalize(j->put_worker_st);
-    sqlite3_finalize(j->put_rexit_st);
-    sqlite3_close(j->db);
+    if (j->in_txn && j->db)
+        sdb_exec(j->db, "ROLLBACK", NULL);
+    sdb_finalize(j->insert);
+    sdb_finalize(j->begin_st);
+    sdb_finalize(j->commit_st);
+    sdb_finalize(j->put_worker_st);
+    sdb_finalize(j->put_rexit_st);
+    sdb_finalize(j->fence_st);
+    free(j->fence_holder);
+    sdb_close(j->db);
     free(j);
 }
 
@@ -229,14 +262,19 @@ int journal_append(journal_t *j, const uint8_t *buf, size_t len, cairn_error_t *
     int rc = begin(j, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_blob(j->insert, 1, buf, (int)len, SQLITE_STATIC);
-    int s = sqlite3_step(j->insert);
-    sqlite3_reset(j->insert);
-    sqlite3_clear_bindings(j->insert);
-    if (s != SQLITE_DONE)
-        return errcode(err, -EIO, "journal append: %s", sqlite3_errmsg(j->db));
+    if (!j->insert && sdb_prepare(j->db, "INSERT INTO events (seq, data) VALUES (?, ?)",
+                                  &j->insert) != SDB_OK)
+        return errcode(err, -EIO, "journal append: %s", sdb_errmsg(j->db));
+    /* seq given, one above the newest (what SQLite's rowid gave) */
+    sdb_bind_int64(j->insert, 1, (int64_t)(j->head_pending + 1));
+    sdb_bind_blob(j->insert, 2, buf, (int)len, SDB_STATIC);
+    int s = sdb_step(j->insert);
+    sdb_reset(j->insert);
+    sdb_clear_bindings(j->insert);
+    if (s != SDB_DONE)
+        return journal_fail(j, err, "journal append");
     j->appended++;
-    j->head_pending = (uint64_t)sqlite3_last_insert_rowid(j->db);
+    j->head_pending++;
     return 0;
 }
 
@@ -246,12 +284,15 @@ int journal_commit(journal_t *j, cairn_error_t *err)
         return 0;
     int rc = step_cached(j, &j->commit_st, "COMMIT", err);
     if (rc < 0) {
-        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+        rc = journal_fail(j, err, "journal commit");
+        sdb_exec(j->db, "ROLLBACK", NULL);
         j->appended = j->committed;
         j->head_pending = j->head;
     } else {
         j->committed = j->appended;
         j->head = j->head_pending;
+        if (j->fence_holder && j->on_fence)
+            j->on_fence(j->fence_arg, true);
     }
     j->in_txn = false;
     return rc;
@@ -261,7 +302,7 @@ void journal_rollback(journal_t *j)
 {
     if (!j->in_txn)
         return;
-    sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    sdb_exec(j->db, "ROLLBACK", NULL);
     j->appended = j->committed;
     j->head_pending = j->head;
     j->in_txn = false;
@@ -297,21 +338,20 @@ int journal_replay(journal_t *j, journal_replay_f cb, void *arg, cairn_error_t *
 int journal_replay_after(journal_t *j, uint64_t after, journal_replay_f cb, void *arg,
                          cairn_error_t *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(j->db, "SELECT seq, data FROM events WHERE seq > ? ORDER BY seq", -1,
-                           &st, NULL) != SQLITE_OK)
-        return errcode(err, -EIO, "journal replay: %s", sqlite3_errmsg(j->db));
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
+    sdb_stmt_t *st;
+    if (sdb_prepare(j->db, "SELECT seq, data FROM events WHERE seq > ? ORDER BY seq", &st) != SDB_OK)
+        return errcode(err, -EIO, "journal replay: %s", sdb_errmsg(j->db));
+    sdb_bind_int64(st, 1, (int64_t)after);
     int rc = 0, s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        const uint8_t *data = sqlite3_column_blob(st, 1);
-        size_t len = (size_t)sqlite3_column_bytes(st, 1);
-        if ((rc = cb((uint64_t)sqlite3_column_int64(st, 0), data, len, arg)) != 0)
+    while ((s = sdb_step(st)) == SDB_ROW) {
+        const uint8_t *data = sdb_column_blob(st, 1);
+        size_t len = (size_t)sdb_column_bytes(st, 1);
+        if ((rc = cb((uint64_t)sdb_column_int64(st, 0), data, len, arg)) != 0)
             break;
     }
-    if (rc == 0 && s != SQLITE_DONE)
-        rc = errcode(err, -EIO, "journal replay: %s", sqlite3_errmsg(j->db));
-    sqlite3_finalize(st);
+    if (rc == 0 && s != SDB_DONE)
+        rc = errcode(err, -EIO, "journal replay: %s", sdb_errmsg(j->db));
+    sdb_finalize(st);
     return rc;
 }
 
@@ -325,14 +365,14 @@ uint64_t journal_head(const journal_t *j)
     return j->head_pending;
 }
 
-struct sqlite3 *journal_db(journal_t *j)
+sdb_t *journal_db(journal_t *j)
 {
     return j->db;
 }
 
 int journal_sql_error(journal_t *j, cairn_error_t *err, const char *store, const char *what)
 {
-    return errcode(err, -EIO, "%s %s: %s", store, what, sqlite3_errmsg(j->db));
+    return errcode(err, -EIO, "%s %s: %s", store, what, sdb_errmsg(j->db));
 }
 
 int journal_begin(journal_t *j, cairn_error_t *err)
@@ -345,34 +385,70 @@ int journal_add_column(journal_t *j, const char *table, const char *column, cons
 {
     if (journal_readonly(j))
         return 0;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(j->db, "SELECT 1 FROM pragma_table_info(?) WHERE name = ?", -1, &st,
-                           NULL) != SQLITE_OK)
+    sdb_stmt_t *st;
+    if (sdb_prepare2(j->db, "SELECT 1 FROM pragma_table_info(?) WHERE name = ?",
+                     "SELECT 1 FROM information_schema.columns WHERE table_name = $1"
+                     " AND column_name = $2 AND table_schema = current_schema()",
+                     &st) != SDB_OK)
         return journal_sql_error(j, err, table, "migrate");
-    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
-    int s = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (s == SQLITE_ROW)
+    sdb_bind_text(st, 1, table, -1, SDB_STATIC);
+    sdb_bind_text(st, 2, column, -1, SDB_STATIC);
+    int s = sdb_step(st);
+    sdb_finalize(st);
+    if (s == SDB_ROW)
         return 0;
-    if (s != SQLITE_DONE)
+    if (s != SDB_DONE)
         return journal_sql_error(j, err, table, "migrate");
-    char *sql = sqlite3_mprintf("ALTER TABLE \"%w\" ADD COLUMN \"%w\" %s", table, column, decl);
-    int rc = sql && sqlite3_exec(j->db, sql, NULL, NULL, NULL) == SQLITE_OK
-                 ? 0
-                 : journal_sql_error(j, err, table, "migrate");
-    sqlite3_free(sql);
-    return rc;
+    char sql[256];
+    snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s", table, column, decl);
+    return sdb_exec(j->db, sql, NULL) == SDB_OK ? 0 : journal_sql_error(j, err, table, "migrate");
 }
 
 static int begin(journal_t *j, cairn_error_t *err)
 {
     if (j->in_txn)
         return 0;
+    if (j->readonly)
+        return errcode(err, -EROFS, "journal: read-only");
     int rc = step_cached(j, &j->begin_st, "BEGIN IMMEDIATE", err);
-    if (rc == 0)
-        j->in_txn = true;
+    if (rc < 0)
+        return journal_fail(j, err, "journal begin");
+    j->in_txn = true;
+    if (!j->fence_holder)
+        return 0;
+    /* the fence: this transaction commits only while the epoch leads; it
+     * takes the lease row's lock to the end, so takeovers and commits are
+     * ordered, and renews the lease */
+    if (!j->fence_st && sdb_prepare(j->db, "SELECT cairn_fence(?::bigint, ?, ?::integer)",
+                                    &j->fence_st) != SDB_OK)
+        rc = journal_fail(j, err, "journal fence");
+    if (rc == 0) {
+        if (j->on_fence)
+            j->on_fence(j->fence_arg, false);
+        sdb_bind_int64(j->fence_st, 1, (int64_t)j->fence_epoch);
+        sdb_bind_text(j->fence_st, 2, j->fence_holder, -1, SDB_STATIC);
+        sdb_bind_int64(j->fence_st, 3, j->fence_lease_ms);
+        int s = sdb_step(j->fence_st);
+        sdb_reset(j->fence_st);
+        if (s != SDB_ROW && s != SDB_DONE)
+            rc = journal_fail(j, err, "journal fence");
+    }
+    if (rc < 0) {
+        sdb_exec(j->db, "ROLLBACK", NULL);
+        j->in_txn = false;
+    }
     return rc;
+}
+
+void journal_set_fence(journal_t *j, uint64_t epoch, const char *holder, int64_t lease_ms,
+                       journal_fence_f cb, void *arg)
+{
+    free(j->fence_holder);
+    j->fence_holder = holder ? strdup(holder) : NULL;
+    j->fence_epoch = epoch;
+    j->fence_lease_ms = lease_ms;
+    j->on_fence = cb;
+    j->fence_arg = arg;
 }
 
 int journal_put_replica_exit(journal_t *j, uint64_t attempt, uint32_t rank, int end, int code,
@@ -382,14 +458,14 @@ int journal_put_replica_exit(journal_t *j, uint64_t attempt, uint32_t rank, int 
     if (rc < 0)
         return rc;
     static const char sql[] = "INSERT OR REPLACE INTO replica_exits VALUES (?,?,?,?,?)";
-    sqlite3_stmt *st = cached(j, &j->put_rexit_st, sql, err);
+    sdb_stmt_t *st = cached(j, &j->put_rexit_st, sql, err);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)attempt);
-    sqlite3_bind_int64(st, 2, rank);
-    sqlite3_bind_int(st, 3, end);
-    sqlite3_bind_int(st, 4, code);
-    sqlite3_bind_int(st, 5, sig);
+    sdb_bind_int64(st, 1, (int64_t)attempt);
+    sdb_bind_int64(st, 2, rank);
+    sdb_bind_int(st, 3, end);
+    sdb_bind_int(st, 4, code);
+    sdb_bind_int(st, 5, sig);
     return step_cached(j, &j->put_rexit_st, sql, err);
 }
 
@@ -400,40 +476,38 @@ int journal_put_worker(journal_t *j, const char *node, uint64_t incarnation, uin
     if (rc < 0)
         return rc;
     static const char sql[] = "INSERT OR REPLACE INTO worker_links VALUES (?,?,?,?)";
-    sqlite3_stmt *st = cached(j, &j->put_worker_st, sql, err);
+    sdb_stmt_t *st = cached(j, &j->put_worker_st, sql, err);
     if (!st)
         return -EIO;
-    sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)incarnation);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
-    sqlite3_bind_text(st, 4, ident ? ident : "", -1, SQLITE_STATIC);
+    sdb_bind_text(st, 1, node, -1, SDB_STATIC);
+    sdb_bind_int64(st, 2, (int64_t)incarnation);
+    sdb_bind_int64(st, 3, (int64_t)seq);
+    sdb_bind_text(st, 4, ident ? ident : "", -1, SDB_STATIC);
     return step_cached(j, &j->put_worker_st, sql, err);
 }
 
 int journal_load_workers(journal_t *j, journal_worker_f cb, void *arg, cairn_error_t *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(j->db,
-                           "SELECT node, incarnation, seq, ident FROM worker_links ORDER BY node",
-                           -1, &st, NULL) != SQLITE_OK)
-        return errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
-    while (sqlite3_step(st) == SQLITE_ROW)
-        cb((const char *)sqlite3_column_text(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
-           (uint64_t)sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 3), arg);
-    sqlite3_finalize(st);
+    sdb_stmt_t *st;
+    if (sdb_prepare(j->db,
+                           "SELECT node, incarnation, seq, ident FROM worker_links ORDER BY node", &st) != SDB_OK)
+        return errcode(err, -EIO, "journal: %s", sdb_errmsg(j->db));
+    while (sdb_step(st) == SDB_ROW)
+        cb((const char *)sdb_column_text(st, 0), (uint64_t)sdb_column_int64(st, 1),
+           (uint64_t)sdb_column_int64(st, 2), (const char *)sdb_column_text(st, 3), arg);
+    sdb_finalize(st);
     return 0;
 }
 
 int journal_load_replica_exits(journal_t *j, journal_rexit_f cb, void *arg, cairn_error_t *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(j->db, "SELECT * FROM replica_exits ORDER BY attempt, rank", -1, &st,
-                           NULL) != SQLITE_OK)
-        return errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
-    while (sqlite3_step(st) == SQLITE_ROW)
-        cb((uint64_t)sqlite3_column_int64(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
-           sqlite3_column_int(st, 2), sqlite3_column_int(st, 3), sqlite3_column_int(st, 4), arg);
-    sqlite3_finalize(st);
+    sdb_stmt_t *st;
+    if (sdb_prepare(j->db, "SELECT * FROM replica_exits ORDER BY attempt, rank", &st) != SDB_OK)
+        return errcode(err, -EIO, "journal: %s", sdb_errmsg(j->db));
+    while (sdb_step(st) == SDB_ROW)
+        cb((uint64_t)sdb_column_int64(st, 0), (uint32_t)sdb_column_int64(st, 1),
+           sdb_column_int(st, 2), sdb_column_int(st, 3), sdb_column_int(st, 4), arg);
+    sdb_finalize(st);
     return 0;
 }
 
@@ -444,33 +518,32 @@ int journal_put_snapshot(journal_t *j, const journal_snapshot_t *s, cairn_error_
     int rc = begin(j, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(j->db, "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?)", -1, &st,
-                           NULL) != SQLITE_OK)
-        return errcode(err, -EIO, "journal snapshot: %s", sqlite3_errmsg(j->db));
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)s->seq);
-    sqlite3_bind_int64(st, 2, s->version);
-    sqlite3_bind_blob(st, 3, s->sha256, (int)s->sha_len, SQLITE_STATIC);
-    sqlite3_bind_blob64(st, 4, s->data, s->len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, s->time_ms);
-    rc = sqlite3_step(st) == SQLITE_DONE
+    sdb_stmt_t *st;
+    if (sdb_prepare(j->db, "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?)", &st) != SDB_OK)
+        return errcode(err, -EIO, "journal snapshot: %s", sdb_errmsg(j->db));
+    sdb_bind_int64(st, 1, (int64_t)s->seq);
+    sdb_bind_int64(st, 2, s->version);
+    sdb_bind_blob(st, 3, s->sha256, (int)s->sha_len, SDB_STATIC);
+    sdb_bind_blob64(st, 4, s->data, s->len, SDB_STATIC);
+    sdb_bind_int64(st, 5, s->time_ms);
+    rc = sdb_step(st) == SDB_DONE
              ? 0
-             : errcode(err, -EIO, "journal snapshot: %s", sqlite3_errmsg(j->db));
-    sqlite3_finalize(st);
+             : errcode(err, -EIO, "journal snapshot: %s", sdb_errmsg(j->db));
+    sdb_finalize(st);
     return rc;
 }
 
 /* Run sql with one integer bound: 0 or -EIO. */
 static int exec_int(journal_t *j, const char *sql, int64_t v, cairn_error_t *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return errcode(err, -EIO, "journal: %s: %s", sql, sqlite3_errmsg(j->db));
-    sqlite3_bind_int64(st, 1, v);
-    int rc = sqlite3_step(st) == SQLITE_DONE
+    sdb_stmt_t *st;
+    if (sdb_prepare(j->db, sql, &st) != SDB_OK)
+        return errcode(err, -EIO, "journal: %s: %s", sql, sdb_errmsg(j->db));
+    sdb_bind_int64(st, 1, v);
+    int rc = sdb_step(st) == SDB_DONE
                  ? 0
-                 : errcode(err, -EIO, "journal: %s: %s", sql, sqlite3_errmsg(j->db));
-    sqlite3_finalize(st);
+                 : errcode(err, -EIO, "journal: %s: %s", sql, sdb_errmsg(j->db));
+    sdb_finalize(st);
     return rc;
 }
 
@@ -479,59 +552,56 @@ int journal_prune(journal_t *j, unsigned keep, cairn_error_t *err)
     int rc = begin(j, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
+    sdb_stmt_t *st;
     int64_t oldest = 0;
-    if (sqlite3_prepare_v2(j->db, "SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 1 OFFSET ?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return errcode(err, -EIO, "journal prune: %s", sqlite3_errmsg(j->db));
-    sqlite3_bind_int64(st, 1, keep ? keep - 1 : 0);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        oldest = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    if (sdb_prepare(j->db, "SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 1 OFFSET ?", &st) != SDB_OK)
+        return errcode(err, -EIO, "journal prune: %s", sdb_errmsg(j->db));
+    sdb_bind_int64(st, 1, keep ? keep - 1 : 0);
+    if (sdb_step(st) == SDB_ROW)
+        oldest = sdb_column_int64(st, 0);
+    sdb_finalize(st);
     if (keep == 0 || oldest == 0)
         return 0; /* fewer snapshots than kept: nothing goes */
     if ((rc = exec_int(j, "DELETE FROM snapshots WHERE seq < ?", oldest, err)) < 0 ||
         (rc = exec_int(j, "DELETE FROM events WHERE seq <= ?", oldest, err)) < 0)
         return rc;
-    j->appended -= (uint64_t)sqlite3_changes(j->db);
+    j->appended -= (uint64_t)sdb_changes(j->db);
     return exec_int(j, "INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", oldest, err);
 }
 
 int journal_pruned(journal_t *j, uint64_t *upto, cairn_error_t *err)
 {
-    sqlite3_stmt *st;
+    sdb_stmt_t *st;
     *upto = 0;
-    if (sqlite3_prepare_v2(j->db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'pruned'",
-                           -1, &st, NULL) != SQLITE_OK)
-        return errcode(err, -EIO, "journal: %s", sqlite3_errmsg(j->db));
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *upto = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    if (sdb_prepare(j->db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'pruned'", &st) != SDB_OK)
+        return errcode(err, -EIO, "journal: %s", sdb_errmsg(j->db));
+    if (sdb_step(st) == SDB_ROW)
+        *upto = (uint64_t)sdb_column_int64(st, 0);
+    sdb_finalize(st);
     return 0;
 }
 
 int journal_snapshots(journal_t *j, journal_snapshot_f cb, void *arg, cairn_error_t *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(j->db,
+    sdb_stmt_t *st;
+    if (sdb_prepare(j->db,
                            "SELECT seq, version, sha256, data, time_ms FROM snapshots"
-                           " ORDER BY seq DESC",
-                           -1, &st, NULL) != SQLITE_OK)
-        return errcode(err, -EIO, "journal snapshots: %s", sqlite3_errmsg(j->db));
+                           " ORDER BY seq DESC", &st) != SDB_OK)
+        return errcode(err, -EIO, "journal snapshots: %s", sdb_errmsg(j->db));
     int rc = 0, s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        journal_snapshot_t x = {.seq = (uint64_t)sqlite3_column_int64(st, 0),
-                                .version = (uint32_t)sqlite3_column_int64(st, 1),
-                                .sha256 = sqlite3_column_blob(st, 2),
-                                .sha_len = (size_t)sqlite3_column_bytes(st, 2),
-                                .data = sqlite3_column_blob(st, 3),
-                                .len = (size_t)sqlite3_column_bytes(st, 3),
-                                .time_ms = sqlite3_column_int64(st, 4)};
+    while ((s = sdb_step(st)) == SDB_ROW) {
+        journal_snapshot_t x = {.seq = (uint64_t)sdb_column_int64(st, 0),
+                                .version = (uint32_t)sdb_column_int64(st, 1),
+                                .sha256 = sdb_column_blob(st, 2),
+                                .sha_len = (size_t)sdb_column_bytes(st, 2),
+                                .data = sdb_column_blob(st, 3),
+                                .len = (size_t)sdb_column_bytes(st, 3),
+                                .time_ms = sdb_column_int64(st, 4)};
         if ((rc = cb(&x, arg)) != 0)
             break;
     }
-    if (rc == 0 && s != SQLITE_DONE)
-        rc = errcode(err, -EIO, "journal snapshots: %s", sqlite3_errmsg(j->db));
-    sqlite3_finalize(st);
+    if (rc == 0 && s != SDB_DONE)
+        rc = errcode(err, -EIO, "journal snapshots: %s", sdb_errmsg(j->db));
+    sdb_finalize(st);
     return rc;
 }

@@ -12,20 +12,44 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "scheduler/sdb.h"
 
 typedef struct journal journal_t;
 
-/* Open (creating if needed) the journal at path. The database and its
- * -wal, -shm and -journal files are made 0600 first (created so, or their
- * group and other bits cleared); one that is a symbolic link or another
- * user's is refused (-EPERM). */
-int journal_open(const char *path, journal_t **out, cairn_error_t *err);
+/* Open (creating its tables if needed) the journal in the store at url
+ * (sdb.h: sqlite:PATH, a bare path, or postgresql://...). A SQLite
+ * database and its -wal, -shm and -journal files are made 0600 first
+ * (created so, or their group and other bits cleared); one that is a
+ * symbolic link or another user's is refused (-EPERM). On PostgreSQL the
+ * opener holds the schema lock until journal_schema_done, so schedulers
+ * starting together create the tables once. */
+int journal_open(const char *url, journal_t **out, cairn_error_t *err);
+/* The tables beside the events are made (stores_open): let other
+ * schedulers open the store. */
+void journal_schema_done(journal_t *j);
+/* Read the newest entry's seq and the count again (a standby taking over
+ * after following: journal_follow). */
+int journal_heads(journal_t *j, cairn_error_t *err);
+
+/* The SQLSTATE the fence raises (lead.c creates cairn_fence). */
+#define JOURNAL_FENCE_SQLSTATE "CN001"
+/* pg_advisory_lock key held while the tables are created. */
+#define JOURNAL_SCHEMA_LOCK "7306283160941"
+
+/* Fence every transaction from now on (PostgreSQL leaders, lead.h):
+ * SELECT cairn_fence(epoch, holder, lease_ms) right after BEGIN, so a
+ * scheduler that no longer leads commits nothing (its writes fail with
+ * -ESTALE). cb (may be NULL) is told just before each fence is sent, so
+ * the leader can time its lease from the send. holder NULL: no fence. */
+typedef void (*journal_fence_f)(void *arg, bool renewed);
+void journal_set_fence(journal_t *j, uint64_t epoch, const char *holder, int64_t lease_ms,
+                       journal_fence_f cb, void *arg);
 void journal_close(journal_t *j);
 
-/* The same database for reading only, on a connection of its own (used by
+/* The same store for reading only, on a connection of its own (used by
  * one other thread: reader.h); the tables must exist. Nothing may be
  * appended or committed through it. */
-int journal_open_reader(const char *path, journal_t **out, cairn_error_t *err);
+int journal_open_reader(const char *url, journal_t **out, cairn_error_t *err);
 bool journal_readonly(const journal_t *j);
 
 /* The journal's identity (journal_open): random, non-zero, made when the
@@ -111,7 +135,7 @@ int journal_snapshots(journal_t *j, journal_snapshot_f cb, void *arg, cairn_erro
 
 /* The database, for tables kept beside the events (audit.c), written in
  * the journal's transaction: journal_begin() opens it if none is open. */
-struct sqlite3 *journal_db(journal_t *j);
+sdb_t *journal_db(journal_t *j);
 /* A failed statement of a store kept beside the events ("audit", "cache",
  * ...): -EIO, err saying "<store> <what>: <SQLite's message>". */
 int journal_sql_error(journal_t *j, cairn_error_t *err, const char *store, const char *what);

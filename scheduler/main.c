@@ -35,6 +35,15 @@ static void usage(FILE *f)
         "\n"
         "Options:\n"
         "  -s, --state-dir DIR         state directory (journal, ipc sockets)\n"
+        "      --store URL             the state database: sqlite:PATH (default:\n"
+        "                              sqlite:DIR/journal.db) or postgresql://... (a\n"
+        "                              libpq URL): several schedulers may share one,\n"
+        "                              one leads, the others stand by and take over\n"
+        "      --lease DURATION        PostgreSQL: the leader's lease (default 3s); a\n"
+        "                              standby takes over this long after the leader\n"
+        "                              stops renewing it\n"
+        "      --name NAME             this scheduler among those sharing a store\n"
+        "                              (default: host:pid)\n"
         "                              [$CAIRN_STATE_DIR or ~/.local/state/cairn]\n"
         "  -w, --workers URL           worker endpoint [ipc://DIR/workers.sock]\n"
         "  -c, --clients URL           client endpoint [ipc://DIR/clients.sock]\n"
@@ -117,6 +126,9 @@ static void usage(FILE *f)
 
 enum {
     OPT_HB_INTERVAL = 256,
+    OPT_STORE,
+    OPT_LEASE,
+    OPT_NAME,
     OPT_HB_TIMEOUT,
     OPT_HB_RATE,
     OPT_GRACE,
@@ -151,6 +163,9 @@ enum {
 
 static const struct option opts[] = {
     {"state-dir", required_argument, NULL, 's'},
+    {"store", required_argument, NULL, OPT_STORE},
+    {"lease", required_argument, NULL, OPT_LEASE},
+    {"name", required_argument, NULL, OPT_NAME},
     {"workers", required_argument, NULL, 'w'},
     {"clients", required_argument, NULL, 'c'},
     {"config", required_argument, NULL, 'f'},
@@ -302,6 +317,19 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
         return 0;
     case 'w':
         o->cfg.worker_url = keep_str(o, arg);
+        return 0;
+    case OPT_STORE:
+        o->cfg.store = keep_str(o, arg);
+        return 0;
+    case OPT_NAME:
+        o->cfg.name = keep_str(o, arg);
+        return 0;
+    case OPT_LEASE:
+        if (parse_duration(arg, &ms) < 0 || ms < 300 || ms > 600000) {
+            snprintf(why, n, "--lease: '%s' is not a duration from 300ms to 10m", arg);
+            return -1;
+        }
+        o->cfg.lease_ms = ms;
         return 0;
     case 'c':
         o->cfg.client_url = keep_str(o, arg);
@@ -521,8 +549,11 @@ static const char *default_state_dir(void)
 static int verify_main(const char *dir, const sched_daemon_config_t *dc)
 {
     char path[4096];
-    snprintf(path, sizeof(path), "%s/journal.db", dir);
-    if (access(path, R_OK) != 0) {
+    if (dc->store)
+        snprintf(path, sizeof(path), "%s", dc->store);
+    else
+        snprintf(path, sizeof(path), "%s/journal.db", dir);
+    if (!dc->store && access(path, R_OK) != 0) {
         fprintf(stderr, "cairn-scheduler: no journal at %s\n", path);
         return 1;
     }

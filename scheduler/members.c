@@ -2,7 +2,7 @@
 #include "scheduler/members.h"
 
 #include <errno.h>
-#include <sqlite3.h>
+#include "scheduler/sdb.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,26 +147,25 @@ static int insert(members_t *m, row_t *r)
 int members_reload(members_t *m, cairn_error_t *err)
 {
     clear(m);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(journal_db(m->j),
-                           "SELECT account, users, groups, is_default FROM account_members", -1,
-                           &st, NULL) != SQLITE_OK)
+    sdb_stmt_t *st;
+    if (sdb_prepare(journal_db(m->j),
+                           "SELECT account, users, groups, is_default FROM account_members", &st) != SDB_OK)
         return journal_sql_error(m->j, err, "members", "load");
     int rc = 0, s;
-    while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
-        row_t r = {.is_default = sqlite3_column_int(st, 3) != 0};
-        const char *a = (const char *)sqlite3_column_text(st, 0);
+    while (rc == 0 && (s = sdb_step(st)) == SDB_ROW) {
+        row_t r = {.is_default = sdb_column_int(st, 3) != 0};
+        const char *a = (const char *)sdb_column_text(st, 0);
         if (!(r.account = strdup(a ? a : "")) ||
-            names_split((const char *)sqlite3_column_text(st, 1), &r.users, &r.nusers) < 0 ||
-            names_split((const char *)sqlite3_column_text(st, 2), &r.groups, &r.ngroups) < 0 ||
+            names_split((const char *)sdb_column_text(st, 1), &r.users, &r.nusers) < 0 ||
+            names_split((const char *)sdb_column_text(st, 2), &r.groups, &r.ngroups) < 0 ||
             insert(m, &r) < 0) {
             row_fini(&r);
             rc = errcode(err, -ENOMEM, "members: out of memory");
         }
     }
-    if (rc == 0 && s != SQLITE_DONE)
+    if (rc == 0 && s != SDB_DONE)
         rc = journal_sql_error(m->j, err, "members", "load");
-    sqlite3_finalize(st);
+    sdb_finalize(st);
     return rc;
 }
 
@@ -177,10 +176,9 @@ int members_open(journal_t *j, members_t **out, cairn_error_t *err)
         return errcode(err, -ENOMEM, "out of memory");
     m->j = j;
     int rc = 0;
-    if (sqlite3_exec(journal_db(j),
+    if (sdb_exec(journal_db(j),
                      "CREATE TABLE IF NOT EXISTS account_members (account TEXT PRIMARY KEY,"
-                     " users TEXT NOT NULL, groups TEXT NOT NULL, is_default INTEGER NOT NULL)",
-                     NULL, NULL, NULL) != SQLITE_OK)
+                     " users TEXT NOT NULL, groups TEXT NOT NULL, is_default INTEGER NOT NULL)", NULL) != SDB_OK)
         rc = journal_sql_error(j, err, "members", "open");
     if (rc == 0)
         rc = members_reload(m, err);
@@ -227,24 +225,24 @@ static int write_row(members_t *m, const char *sql, const char *account, const r
     int rc = journal_begin(m->j, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(journal_db(m->j), sql, -1, &st, NULL) != SQLITE_OK)
+    sdb_stmt_t *st;
+    if (sdb_prepare(journal_db(m->j), sql, &st) != SDB_OK)
         return journal_sql_error(m->j, err, "members", "write");
     char *users = r ? names_join(r->users, r->nusers) : NULL;
     char *groups = r ? names_join(r->groups, r->ngroups) : NULL;
     if (r && (!users || !groups)) {
         rc = errcode(err, -ENOMEM, "members: out of memory");
     } else {
-        sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
+        sdb_bind_text(st, 1, account, -1, SDB_STATIC);
         if (r) {
-            sqlite3_bind_text(st, 2, users, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 3, groups, -1, SQLITE_STATIC);
-            sqlite3_bind_int(st, 4, r->is_default);
+            sdb_bind_text(st, 2, users, -1, SDB_STATIC);
+            sdb_bind_text(st, 3, groups, -1, SDB_STATIC);
+            sdb_bind_int(st, 4, r->is_default);
         }
-        if (sqlite3_step(st) != SQLITE_DONE)
+        if (sdb_step(st) != SDB_DONE)
             rc = journal_sql_error(m->j, err, "members", "write");
     }
-    sqlite3_finalize(st);
+    sdb_finalize(st);
     free(users);
     free(groups);
     return rc;

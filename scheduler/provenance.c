@@ -4,18 +4,18 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
-#include <sqlite3.h>
+#include "scheduler/sdb.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct prov {
     journal_t *j;
-    sqlite3_stmt *put[2], *get[2];
-    sqlite3_stmt *put_spec, *get_spec;
-    sqlite3_stmt *put_input, *get_inputs;
-    sqlite3_stmt *put_ckpt, *get_ckpt;
-    sqlite3_stmt *put_pre, *get_pre;
+    sdb_stmt_t *put[2], *get[2];
+    sdb_stmt_t *put_spec, *get_spec;
+    sdb_stmt_t *put_input, *get_inputs;
+    sdb_stmt_t *put_ckpt, *get_ckpt;
+    sdb_stmt_t *put_pre, *get_pre;
 };
 
 static const char *const tables[2] = {"prov_start", "prov_end"};
@@ -26,7 +26,7 @@ int prov_open(journal_t *j, prov_t **out, cairn_error_t *err)
     if (!p)
         return errcode(err, -ENOMEM, "out of memory");
     p->j = j;
-    sqlite3 *db = journal_db(j);
+    sdb_t *db = journal_db(j);
     int rc = 0;
     for (int i = 0; i < 2 && rc == 0; i++) {
         char sql[256];
@@ -34,64 +34,52 @@ int prov_open(journal_t *j, prov_t **out, cairn_error_t *err)
                  "CREATE TABLE IF NOT EXISTS %s (attempt INTEGER, rank INTEGER,"
                  " data BLOB NOT NULL, PRIMARY KEY (attempt, rank))",
                  tables[i]);
-        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        if (sdb_exec(db, sql, NULL) != SDB_OK) {
             rc = journal_sql_error(p->j, err, "provenance", "table");
             break;
         }
         snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO %s VALUES (?,?,?)", tables[i]);
-        if (sqlite3_prepare_v2(db, sql, -1, &p->put[i], NULL) != SQLITE_OK) {
+        if (sdb_prepare(db, sql, &p->put[i]) != SDB_OK) {
             rc = journal_sql_error(p->j, err, "provenance", "prepare");
             break;
         }
         snprintf(sql, sizeof(sql), "SELECT data FROM %s WHERE attempt = ? AND rank = ?", tables[i]);
-        if (sqlite3_prepare_v2(db, sql, -1, &p->get[i], NULL) != SQLITE_OK)
+        if (sdb_prepare(db, sql, &p->get[i]) != SDB_OK)
             rc = journal_sql_error(p->j, err, "provenance", "prepare");
     }
     if (rc == 0 &&
-        (sqlite3_exec(db,
+        (sdb_exec(db,
                       "CREATE TABLE IF NOT EXISTS job_specs (job INTEGER PRIMARY KEY,"
-                      " spec_text TEXT NOT NULL, spec_sha256 TEXT NOT NULL)",
-                      NULL, NULL, NULL) != SQLITE_OK ||
-         sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO job_specs VALUES (?,?,?)", -1, &p->put_spec,
-                            NULL) != SQLITE_OK ||
-         sqlite3_prepare_v2(db, "SELECT spec_text, spec_sha256 FROM job_specs WHERE job = ?", -1,
-                            &p->get_spec, NULL) != SQLITE_OK))
+                      " spec_text TEXT NOT NULL, spec_sha256 TEXT NOT NULL)", NULL) != SDB_OK ||
+         sdb_prepare(db, "INSERT OR REPLACE INTO job_specs VALUES (?,?,?)", &p->put_spec) != SDB_OK ||
+         sdb_prepare(db, "SELECT spec_text, spec_sha256 FROM job_specs WHERE job = ?", &p->get_spec) != SDB_OK))
         rc = journal_sql_error(p->j, err, "provenance", "specs");
     if (rc == 0 &&
-        (sqlite3_exec(db,
+        (sdb_exec(db,
                       "CREATE TABLE IF NOT EXISTS task_inputs (job INTEGER, task TEXT,"
                       " seq INTEGER, path TEXT NOT NULL, sha256 TEXT NOT NULL,"
-                      " size INTEGER NOT NULL, PRIMARY KEY (job, task, seq))",
-                      NULL, NULL, NULL) != SQLITE_OK ||
-         sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO task_inputs VALUES (?,?,?,?,?,?)", -1,
-                            &p->put_input, NULL) != SQLITE_OK ||
-         sqlite3_prepare_v2(db,
+                      " size INTEGER NOT NULL, PRIMARY KEY (job, task, seq))", NULL) != SDB_OK ||
+         sdb_prepare(db, "INSERT OR REPLACE INTO task_inputs VALUES (?,?,?,?,?,?)", &p->put_input) != SDB_OK ||
+         sdb_prepare(db,
                             "SELECT path, sha256, size FROM task_inputs WHERE job = ? AND"
-                            " task = ? ORDER BY seq",
-                            -1, &p->get_inputs, NULL) != SQLITE_OK))
+                            " task = ? ORDER BY seq", &p->get_inputs) != SDB_OK))
         rc = journal_sql_error(p->j, err, "provenance", "inputs");
     if (rc == 0 &&
-        (sqlite3_exec(db,
+        (sdb_exec(db,
                       "CREATE TABLE IF NOT EXISTS task_checkpoints (job INTEGER, task INTEGER,"
                       " signal INTEGER NOT NULL, dir TEXT NOT NULL, before_limit_ms INTEGER"
-                      " NOT NULL, PRIMARY KEY (job, task))",
-                      NULL, NULL, NULL) != SQLITE_OK ||
-         sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO task_checkpoints VALUES (?,?,?,?,?)", -1,
-                            &p->put_ckpt, NULL) != SQLITE_OK ||
-         sqlite3_prepare_v2(db,
+                      " NOT NULL, PRIMARY KEY (job, task))", NULL) != SDB_OK ||
+         sdb_prepare(db, "INSERT OR REPLACE INTO task_checkpoints VALUES (?,?,?,?,?)", &p->put_ckpt) != SDB_OK ||
+         sdb_prepare(db,
                             "SELECT signal, dir, before_limit_ms FROM task_checkpoints WHERE"
-                            " job = ? AND task = ?",
-                            -1, &p->get_ckpt, NULL) != SQLITE_OK))
+                            " job = ? AND task = ?", &p->get_ckpt) != SDB_OK))
         rc = journal_sql_error(p->j, err, "provenance", "checkpoints");
     if (rc == 0 &&
-        (sqlite3_exec(db,
+        (sdb_exec(db,
                       "CREATE TABLE IF NOT EXISTS preemptions (attempt INTEGER PRIMARY KEY,"
-                      " data BLOB NOT NULL)",
-                      NULL, NULL, NULL) != SQLITE_OK ||
-         sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO preemptions VALUES (?,?)", -1, &p->put_pre,
-                            NULL) != SQLITE_OK ||
-         sqlite3_prepare_v2(db, "SELECT data FROM preemptions WHERE attempt = ?", -1, &p->get_pre,
-                            NULL) != SQLITE_OK))
+                      " data BLOB NOT NULL)", NULL) != SDB_OK ||
+         sdb_prepare(db, "INSERT OR REPLACE INTO preemptions VALUES (?,?)", &p->put_pre) != SDB_OK ||
+         sdb_prepare(db, "SELECT data FROM preemptions WHERE attempt = ?", &p->get_pre) != SDB_OK))
         rc = journal_sql_error(p->j, err, "provenance", "preemptions");
     if (rc < 0) {
         prov_close(p);
@@ -106,17 +94,17 @@ void prov_close(prov_t *p)
     if (!p)
         return;
     for (int i = 0; i < 2; i++) {
-        sqlite3_finalize(p->put[i]);
-        sqlite3_finalize(p->get[i]);
+        sdb_finalize(p->put[i]);
+        sdb_finalize(p->get[i]);
     }
-    sqlite3_finalize(p->put_spec);
-    sqlite3_finalize(p->get_spec);
-    sqlite3_finalize(p->put_input);
-    sqlite3_finalize(p->get_inputs);
-    sqlite3_finalize(p->put_ckpt);
-    sqlite3_finalize(p->get_ckpt);
-    sqlite3_finalize(p->put_pre);
-    sqlite3_finalize(p->get_pre);
+    sdb_finalize(p->put_spec);
+    sdb_finalize(p->get_spec);
+    sdb_finalize(p->put_input);
+    sdb_finalize(p->get_inputs);
+    sdb_finalize(p->put_ckpt);
+    sdb_finalize(p->get_ckpt);
+    sdb_finalize(p->put_pre);
+    sdb_finalize(p->get_pre);
     free(p);
 }
 
@@ -131,13 +119,13 @@ static int put(prov_t *p, int which, uint64_t attempt, uint32_t rank,
     if (!buf)
         return errcode(err, -ENOMEM, "out of memory");
     protobuf_c_message_pack(&m->base, buf);
-    sqlite3_stmt *st = p->put[which];
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)attempt);
-    sqlite3_bind_int64(st, 2, rank);
-    sqlite3_bind_blob(st, 3, buf, (int)len, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "record");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sdb_stmt_t *st = p->put[which];
+    sdb_bind_int64(st, 1, (int64_t)attempt);
+    sdb_bind_int64(st, 2, rank);
+    sdb_bind_blob(st, 3, buf, (int)len, SDB_STATIC);
+    rc = sdb_step(st) == SDB_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "record");
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     free(buf);
     return rc;
 }
@@ -157,17 +145,17 @@ int prov_put_end(prov_t *p, uint64_t attempt, uint32_t rank, const Cairn__Attemp
 static int put_input(prov_t *p, uint32_t job, const char *task, size_t seq,
                      const Cairn__OutputHash *h, cairn_error_t *err)
 {
-    sqlite3_stmt *st = p->put_input;
-    sqlite3_bind_int64(st, 1, job);
-    sqlite3_bind_text(st, 2, task, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
-    sqlite3_bind_text(st, 4, h->path ? h->path : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, h->sha256 ? h->sha256 : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, (sqlite3_int64)h->size);
+    sdb_stmt_t *st = p->put_input;
+    sdb_bind_int64(st, 1, job);
+    sdb_bind_text(st, 2, task, -1, SDB_STATIC);
+    sdb_bind_int64(st, 3, (int64_t)seq);
+    sdb_bind_text(st, 4, h->path ? h->path : "", -1, SDB_STATIC);
+    sdb_bind_text(st, 5, h->sha256 ? h->sha256 : "", -1, SDB_STATIC);
+    sdb_bind_int64(st, 6, (int64_t)h->size);
     int rc =
-        sqlite3_step(st) == SQLITE_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "input");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+        sdb_step(st) == SDB_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "input");
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     return rc;
 }
 
@@ -175,17 +163,17 @@ static int put_ckpt(prov_t *p, uint32_t job, uint32_t task, const Cairn__TaskSpe
                     cairn_error_t *err)
 {
     const Cairn__Checkpoint *ck = t->checkpoint;
-    sqlite3_stmt *st = p->put_ckpt;
-    sqlite3_bind_int64(st, 1, job);
-    sqlite3_bind_int64(st, 2, task);
-    sqlite3_bind_int64(st, 3, ck ? ck->signal : 0);
-    sqlite3_bind_text(st, 4, ck && ck->dir ? ck->dir : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)t->signal_before_limit_ms);
-    int rc = sqlite3_step(st) == SQLITE_DONE
+    sdb_stmt_t *st = p->put_ckpt;
+    sdb_bind_int64(st, 1, job);
+    sdb_bind_int64(st, 2, task);
+    sdb_bind_int64(st, 3, ck ? ck->signal : 0);
+    sdb_bind_text(st, 4, ck && ck->dir ? ck->dir : "", -1, SDB_STATIC);
+    sdb_bind_int64(st, 5, (int64_t)t->signal_before_limit_ms);
+    int rc = sdb_step(st) == SDB_DONE
                  ? 0
                  : journal_sql_error(p->j, err, "provenance", "checkpoint");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     return rc;
 }
 
@@ -195,23 +183,23 @@ int prov_get_checkpoint(prov_t *p, uint32_t job, uint32_t task, int *signal,
     *signal = 0;
     *before_limit_ms = 0;
     *dir = NULL;
-    sqlite3_stmt *st = p->get_ckpt;
-    sqlite3_bind_int64(st, 1, job);
-    sqlite3_bind_int64(st, 2, task);
-    int s = sqlite3_step(st), rc = 0;
-    if (s == SQLITE_ROW) {
-        *signal = sqlite3_column_int(st, 0);
-        const char *d = (const char *)sqlite3_column_text(st, 1);
-        *before_limit_ms = (uint64_t)sqlite3_column_int64(st, 2);
+    sdb_stmt_t *st = p->get_ckpt;
+    sdb_bind_int64(st, 1, job);
+    sdb_bind_int64(st, 2, task);
+    int s = sdb_step(st), rc = 0;
+    if (s == SDB_ROW) {
+        *signal = sdb_column_int(st, 0);
+        const char *d = (const char *)sdb_column_text(st, 1);
+        *before_limit_ms = (uint64_t)sdb_column_int64(st, 2);
         if (d && *d && !(*dir = strdup(d)))
             rc = errcode(err, -ENOMEM, "out of memory");
         else
             rc = 1;
-    } else if (s != SQLITE_DONE) {
+    } else if (s != SDB_DONE) {
         rc = journal_sql_error(p->j, err, "provenance", "checkpoint");
     }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     return rc;
 }
 
@@ -220,13 +208,13 @@ int prov_put_job(prov_t *p, uint32_t job, const Cairn__JobSpec *js, cairn_error_
     int rc = journal_begin(p->j, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st = p->put_spec;
-    sqlite3_bind_int64(st, 1, job);
-    sqlite3_bind_text(st, 2, js->spec_text ? js->spec_text : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, js->spec_sha256 ? js->spec_sha256 : "", -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "spec");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sdb_stmt_t *st = p->put_spec;
+    sdb_bind_int64(st, 1, job);
+    sdb_bind_text(st, 2, js->spec_text ? js->spec_text : "", -1, SDB_STATIC);
+    sdb_bind_text(st, 3, js->spec_sha256 ? js->spec_sha256 : "", -1, SDB_STATIC);
+    rc = sdb_step(st) == SDB_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "spec");
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     for (size_t t = 0; rc == 0 && t < js->n_tasks; t++)
         for (size_t i = 0; rc == 0 && i < js->tasks[t]->n_inputs; i++)
             rc = put_input(p, job, js->tasks[t]->name, i, js->tasks[t]->inputs[i], err);
@@ -243,16 +231,16 @@ int prov_put_job(prov_t *p, uint32_t job, const Cairn__JobSpec *js, cairn_error_
 int prov_get_inputs(prov_t *p, uint32_t job, const char *task, prov_input_f fn, void *arg,
                     cairn_error_t *err)
 {
-    sqlite3_stmt *st = p->get_inputs;
-    sqlite3_bind_int64(st, 1, job);
-    sqlite3_bind_text(st, 2, task, -1, SQLITE_STATIC);
+    sdb_stmt_t *st = p->get_inputs;
+    sdb_bind_int64(st, 1, job);
+    sdb_bind_text(st, 2, task, -1, SDB_STATIC);
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW)
-        fn((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
-           (uint64_t)sqlite3_column_int64(st, 2), arg);
-    int rc = s == SQLITE_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "inputs");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    while ((s = sdb_step(st)) == SDB_ROW)
+        fn((const char *)sdb_column_text(st, 0), (const char *)sdb_column_text(st, 1),
+           (uint64_t)sdb_column_int64(st, 2), arg);
+    int rc = s == SDB_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "inputs");
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     return rc;
 }
 
@@ -261,20 +249,20 @@ int prov_get_spec(prov_t *p, uint32_t job, char **text, char **sha256, cairn_err
     if (text)
         *text = NULL;
     *sha256 = NULL;
-    sqlite3_stmt *st = p->get_spec;
-    sqlite3_bind_int64(st, 1, job);
-    int s = sqlite3_step(st), rc = 0;
-    if (s == SQLITE_ROW) {
+    sdb_stmt_t *st = p->get_spec;
+    sdb_bind_int64(st, 1, job);
+    int s = sdb_step(st), rc = 0;
+    if (s == SDB_ROW) {
         if (text)
-            *text = strdup((const char *)sqlite3_column_text(st, 0));
-        *sha256 = strdup((const char *)sqlite3_column_text(st, 1));
+            *text = strdup((const char *)sdb_column_text(st, 0));
+        *sha256 = strdup((const char *)sdb_column_text(st, 1));
         if ((text && !*text) || !*sha256)
             rc = errcode(err, -ENOMEM, "out of memory");
-    } else if (s != SQLITE_DONE) {
+    } else if (s != SDB_DONE) {
         rc = journal_sql_error(p->j, err, "provenance", "spec");
     }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     return rc;
 }
 
@@ -286,18 +274,18 @@ int prov_load(prov_t *p, uint64_t attempt, uint32_t rank, Cairn__AttemptProvenan
         if (!outs[i])
             continue; /* not wanted: not read */
         *outs[i] = NULL;
-        sqlite3_stmt *st = p->get[i];
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)attempt);
-        sqlite3_bind_int64(st, 2, rank);
-        int s = sqlite3_step(st);
-        if (s == SQLITE_ROW) {
-            const uint8_t *data = sqlite3_column_blob(st, 0);
-            size_t len = (size_t)sqlite3_column_bytes(st, 0);
+        sdb_stmt_t *st = p->get[i];
+        sdb_bind_int64(st, 1, (int64_t)attempt);
+        sdb_bind_int64(st, 2, rank);
+        int s = sdb_step(st);
+        if (s == SDB_ROW) {
+            const uint8_t *data = sdb_column_blob(st, 0);
+            size_t len = (size_t)sdb_column_bytes(st, 0);
             *outs[i] = cairn__attempt_provenance__unpack(NULL, len, data);
         }
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        if (s != SQLITE_ROW && s != SQLITE_DONE) {
+        sdb_reset(st);
+        sdb_clear_bindings(st);
+        if (s != SDB_ROW && s != SDB_DONE) {
             if (start && *start)
                 cairn__attempt_provenance__free_unpacked(*start, NULL);
             if (start)
@@ -345,13 +333,13 @@ int prov_put_preempt(prov_t *p, uint64_t attempt, const Cairn__Preemption *m, ca
     if (!buf)
         return errcode(err, -ENOMEM, "out of memory");
     protobuf_c_message_pack(&m->base, buf);
-    sqlite3_stmt *st = p->put_pre;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)attempt);
-    sqlite3_bind_blob(st, 2, buf, (int)len, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0
+    sdb_stmt_t *st = p->put_pre;
+    sdb_bind_int64(st, 1, (int64_t)attempt);
+    sdb_bind_blob(st, 2, buf, (int)len, SDB_STATIC);
+    rc = sdb_step(st) == SDB_DONE ? 0
                                          : journal_sql_error(p->j, err, "provenance", "preemption");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     free(buf);
     return rc;
 }
@@ -359,15 +347,15 @@ int prov_put_preempt(prov_t *p, uint64_t attempt, const Cairn__Preemption *m, ca
 int prov_get_preempt(prov_t *p, uint64_t attempt, Cairn__Preemption **out, cairn_error_t *err)
 {
     *out = NULL;
-    sqlite3_stmt *st = p->get_pre;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)attempt);
-    int s = sqlite3_step(st), rc = 0;
-    if (s == SQLITE_ROW)
-        *out = cairn__preemption__unpack(NULL, (size_t)sqlite3_column_bytes(st, 0),
-                                         sqlite3_column_blob(st, 0));
-    else if (s != SQLITE_DONE)
+    sdb_stmt_t *st = p->get_pre;
+    sdb_bind_int64(st, 1, (int64_t)attempt);
+    int s = sdb_step(st), rc = 0;
+    if (s == SDB_ROW)
+        *out = cairn__preemption__unpack(NULL, (size_t)sdb_column_bytes(st, 0),
+                                         sdb_column_blob(st, 0));
+    else if (s != SDB_DONE)
         rc = journal_sql_error(p->j, err, "provenance", "preemption");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     return rc;
 }

@@ -19,9 +19,12 @@ int stores_open(const char *path, stores_t **out, cairn_error_t *err)
         (rc = timeline_open(s->journal, &s->timeline, err)) < 0 ||
         (rc = archive_open(s->journal, &s->archive, err)) < 0 ||
         (rc = members_open(s->journal, &s->members, err)) < 0) {
+        if (s->journal)
+            journal_schema_done(s->journal);
         stores_close(s);
         return rc;
     }
+    journal_schema_done(s->journal);
     *out = s;
     return 0;
 }

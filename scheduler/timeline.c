@@ -3,13 +3,13 @@
 #include "common/grow.h"
 
 #include <errno.h>
-#include <sqlite3.h>
+#include "scheduler/sdb.h"
 #include <stdlib.h>
 #include <string.h>
 
 struct timeline {
     journal_t *j;
-    sqlite3_stmt *put;
+    sdb_stmt_t *put;
 };
 
 int timeline_open(journal_t *j, timeline_t **out, cairn_error_t *err)
@@ -18,18 +18,16 @@ int timeline_open(journal_t *j, timeline_t **out, cairn_error_t *err)
     if (!t)
         return errcode(err, -ENOMEM, "out of memory");
     t->j = j;
-    sqlite3 *db = journal_db(j);
+    sdb_t *db = journal_db(j);
     if ((!journal_readonly(j) &&
-         sqlite3_exec(db,
+         sdb_exec(db,
                       "CREATE TABLE IF NOT EXISTS node_timeline (seq INTEGER PRIMARY KEY,"
                       " node TEXT NOT NULL, node_id INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
                       " event TEXT NOT NULL, state INTEGER NOT NULL, detail TEXT NOT NULL);"
-                      "CREATE INDEX IF NOT EXISTS node_timeline_time ON node_timeline (time_ms);",
-                      NULL, NULL, NULL) != SQLITE_OK) ||
-        sqlite3_prepare_v2(db,
+                      "CREATE INDEX IF NOT EXISTS node_timeline_time ON node_timeline (time_ms);", NULL) != SDB_OK) ||
+        sdb_prepare(db,
                            "INSERT INTO node_timeline (node, node_id, time_ms, event, state,"
-                           " detail) VALUES (?,?,?,?,?,?)",
-                           -1, &t->put, NULL) != SQLITE_OK) {
+                           " detail) VALUES (?,?,?,?,?,?)", &t->put) != SDB_OK) {
         int rc = journal_sql_error(j, err, "timeline", "open");
         timeline_close(t);
         return rc;
@@ -42,7 +40,7 @@ void timeline_close(timeline_t *t)
 {
     if (!t)
         return;
-    sqlite3_finalize(t->put);
+    sdb_finalize(t->put);
     free(t);
 }
 
@@ -54,17 +52,17 @@ static int put(timeline_t *t, const sched_t *core, uint32_t node, int64_t time_m
         return rc;
     const char *reason = "";
     sched_node_drained(core, node, &reason);
-    sqlite3_stmt *st = t->put;
-    sqlite3_bind_text(st, 1, sched_node_name(core, node), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, node);
-    sqlite3_bind_int64(st, 3, time_ms);
-    sqlite3_bind_text(st, 4, event, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5, (int)sched_node_state(core, node));
-    sqlite3_bind_text(st, 6, reason, -1, SQLITE_STATIC);
-    int s = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return s == SQLITE_DONE ? 0 : journal_sql_error(t->j, err, "timeline", "put");
+    sdb_stmt_t *st = t->put;
+    sdb_bind_text(st, 1, sched_node_name(core, node), -1, SDB_STATIC);
+    sdb_bind_int64(st, 2, node);
+    sdb_bind_int64(st, 3, time_ms);
+    sdb_bind_text(st, 4, event, -1, SDB_STATIC);
+    sdb_bind_int(st, 5, (int)sched_node_state(core, node));
+    sdb_bind_text(st, 6, reason, -1, SDB_STATIC);
+    int s = sdb_step(st);
+    sdb_reset(st);
+    sdb_clear_bindings(st);
+    return s == SDB_DONE ? 0 : journal_sql_error(t->j, err, "timeline", "put");
 }
 
 /* The node an event is about: false for other events, or a node added
@@ -140,21 +138,20 @@ int timeline_note(timeline_t *t, const sched_t *core, const sched_event_t *ev,
 
 int timeline_backfill(timeline_t *t, const sched_t *core, int64_t now_ms, cairn_error_t *err)
 {
-    sqlite3 *db = journal_db(t->j);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'timeline'", -1, &st, NULL) !=
-        SQLITE_OK)
+    sdb_t *db = journal_db(t->j);
+    sdb_stmt_t *st;
+    if (sdb_prepare(db, "SELECT value FROM meta WHERE key = 'timeline'", &st) !=
+        SDB_OK)
         return journal_sql_error(t->j, err, "timeline", "meta");
-    bool kept = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    bool kept = sdb_step(st) == SDB_ROW;
+    sdb_finalize(st);
     if (kept)
         return 0;
     int rc = journal_begin(t->j, err);
     uint32_t n = sched_node_count(core);
     for (uint32_t i = 0; i < n && rc == 0; i++)
         rc = put(t, core, i, now_ms, "known", err);
-    if (rc == 0 && sqlite3_exec(db, "INSERT OR REPLACE INTO meta VALUES ('timeline', '1')", NULL,
-                                NULL, NULL) != SQLITE_OK)
+    if (rc == 0 && sdb_exec(db, "INSERT OR REPLACE INTO meta VALUES ('timeline', '1')", NULL) != SDB_OK)
         rc = journal_sql_error(t->j, err, "timeline", "meta");
     return rc;
 }
@@ -175,27 +172,26 @@ Cairn__NodeState timeline_wire_state(sched_node_state_t st)
     }
 }
 
-static char *dup_col(sqlite3_stmt *st, int i)
+static char *dup_col(sdb_stmt_t *st, int i)
 {
-    const char *s = (const char *)sqlite3_column_text(st, i);
+    const char *s = (const char *)sdb_column_text(st, i);
     return strdup(s ? s : "");
 }
 
 int timeline_query(timeline_t *t, int64_t since_ms, int64_t until_ms, Cairn__UsageReply *rep,
                    cairn_error_t *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(journal_db(t->j),
+    sdb_stmt_t *st;
+    if (sdb_prepare(journal_db(t->j),
                            "SELECT node, node_id, time_ms, event, state, detail FROM node_timeline"
                            " WHERE seq IN (SELECT max(seq) FROM node_timeline WHERE time_ms < ?1"
-                           " GROUP BY node) OR (time_ms >= ?1 AND time_ms < ?2) ORDER BY seq",
-                           -1, &st, NULL) != SQLITE_OK)
+                           " GROUP BY node) OR (time_ms >= ?1 AND time_ms < ?2) ORDER BY seq", &st) != SDB_OK)
         return journal_sql_error(t->j, err, "timeline", "query");
-    sqlite3_bind_int64(st, 1, since_ms);
-    sqlite3_bind_int64(st, 2, until_ms > 0 ? until_ms : INT64_MAX);
+    sdb_bind_int64(st, 1, since_ms);
+    sdb_bind_int64(st, 2, until_ms > 0 ? until_ms : INT64_MAX);
     size_t cap = 0;
     int s, rc = 0;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((s = sdb_step(st)) == SDB_ROW) {
         Cairn__NodeEvent *e = NULL;
         if (CAIRN_GROW(rep->node_events, cap, rep->n_node_events + 1) < 0 ||
             !(e = malloc(sizeof(*e)))) {
@@ -205,19 +201,19 @@ int timeline_query(timeline_t *t, int64_t since_ms, int64_t until_ms, Cairn__Usa
         cairn__node_event__init(e);
         rep->node_events[rep->n_node_events++] = e;
         e->node = dup_col(st, 0);
-        e->node_id = (uint64_t)sqlite3_column_int64(st, 1) + 1;
-        e->time_ms = sqlite3_column_int64(st, 2);
+        e->node_id = (uint64_t)sdb_column_int64(st, 1) + 1;
+        e->time_ms = sdb_column_int64(st, 2);
         e->event = dup_col(st, 3);
-        e->state = timeline_wire_state((sched_node_state_t)sqlite3_column_int(st, 4));
+        e->state = timeline_wire_state((sched_node_state_t)sdb_column_int(st, 4));
         e->detail = dup_col(st, 5);
         if (!e->node || !e->event || !e->detail) {
             rc = errcode(err, -ENOMEM, "out of memory");
             break;
         }
     }
-    if (rc == 0 && s != SQLITE_DONE)
+    if (rc == 0 && s != SDB_DONE)
         rc = journal_sql_error(t->j, err, "timeline", "query");
-    sqlite3_finalize(st);
+    sdb_finalize(st);
     return rc;
 }
 

@@ -3,7 +3,7 @@
 #include "common/grow.h"
 
 #include <errno.h>
-#include <sqlite3.h>
+#include "scheduler/sdb.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +32,8 @@ typedef struct pending {
 
 struct usage {
     journal_t *j;
-    sqlite3_stmt *put_node, *put_gpu, *put_census, *put_task;
-    sqlite3_stmt *gpu_busy; /* usage_gpu_seconds: once per record and GPU */
+    sdb_stmt_t *put_node, *put_gpu, *put_census, *put_task;
+    sdb_stmt_t *gpu_busy; /* usage_gpu_seconds: once per record and GPU */
     pending_t *pending;
     size_t npending, pending_cap;
 };
@@ -57,8 +57,8 @@ int usage_open(journal_t *j, usage_t **out, cairn_error_t *err)
     if (!u)
         return errcode(err, -ENOMEM, "out of memory");
     u->j = j;
-    sqlite3 *db = journal_db(j);
-    if (sqlite3_exec(db,
+    sdb_t *db = journal_db(j);
+    if (sdb_exec(db,
                      "CREATE TABLE IF NOT EXISTS usage_nodes (node TEXT NOT NULL,"
                      " time_ms INTEGER NOT NULL, span_ms INTEGER NOT NULL, load_milli REAL,"
                      " mem_used REAL, mem_total INTEGER);"
@@ -77,8 +77,7 @@ int usage_open(journal_t *j, usage_t **out, cairn_error_t *err)
                      "CREATE TABLE IF NOT EXISTS usage_tasks (attempt INTEGER, node TEXT,"
                      " time_ms INTEGER NOT NULL, span_ms INTEGER NOT NULL, cpu_usec REAL,"
                      " rss REAL, peak_rss REAL);"
-                     "CREATE INDEX IF NOT EXISTS usage_tasks_time ON usage_tasks (time_ms);",
-                     NULL, NULL, NULL) != SQLITE_OK) {
+                     "CREATE INDEX IF NOT EXISTS usage_tasks_time ON usage_tasks (time_ms);", NULL) != SDB_OK) {
         int rc = journal_sql_error(u->j, err, "usage", "open");
         usage_close(u);
         return rc;
@@ -92,22 +91,17 @@ int usage_open(journal_t *j, usage_t **out, cairn_error_t *err)
         usage_close(u);
         return rc;
     }
-    if (sqlite3_prepare_v2(db, "INSERT INTO usage_nodes VALUES (?,?,?,?,?,?)", -1, &u->put_node,
-                           NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "INSERT INTO usage_gpus VALUES (?,?,?,?,?,?)", -1, &u->put_gpu,
-                           NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
+    if (sdb_prepare(db, "INSERT INTO usage_nodes VALUES (?,?,?,?,?,?)", &u->put_node) != SDB_OK ||
+        sdb_prepare(db, "INSERT INTO usage_gpus VALUES (?,?,?,?,?,?)", &u->put_gpu) != SDB_OK ||
+        sdb_prepare(db,
                            "INSERT INTO usage_census (time_ms, span_ms, shape, waiting,"
                            " gpus_wanted, idle_split, idle_cpu_mem, idle_model, idle_other,"
                            " gpus_total, gpus_free, limited, idle_limit) VALUES"
-                           " (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &u->put_census, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "INSERT INTO usage_tasks VALUES (?,?,?,?,?,?,?)", -1, &u->put_task,
-                           NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
+                           " (?,?,?,?,?,?,?,?,?,?,?,?,?)", &u->put_census) != SDB_OK ||
+        sdb_prepare(db, "INSERT INTO usage_tasks VALUES (?,?,?,?,?,?,?)", &u->put_task) != SDB_OK ||
+        sdb_prepare(db,
                            "SELECT time_ms, span_ms, util FROM usage_gpus WHERE node = ? AND"
-                           " idx = ? AND time_ms > ? AND time_ms - span_ms < ?",
-                           -1, &u->gpu_busy, NULL) != SQLITE_OK) {
+                           " idx = ? AND time_ms > ? AND time_ms - span_ms < ?", &u->gpu_busy) != SDB_OK) {
         rc = journal_sql_error(u->j, err, "usage", "open");
         usage_close(u);
         return rc;
@@ -132,19 +126,19 @@ void usage_close(usage_t *u)
         return;
     pending_clear(u);
     free(u->pending);
-    sqlite3_finalize(u->put_node);
-    sqlite3_finalize(u->put_gpu);
-    sqlite3_finalize(u->put_census);
-    sqlite3_finalize(u->put_task);
-    sqlite3_finalize(u->gpu_busy);
+    sdb_finalize(u->put_node);
+    sdb_finalize(u->put_gpu);
+    sdb_finalize(u->put_census);
+    sdb_finalize(u->put_task);
+    sdb_finalize(u->gpu_busy);
     free(u);
 }
 
-static int step(usage_t *u, sqlite3_stmt *st, cairn_error_t *err)
+static int step(usage_t *u, sdb_stmt_t *st, cairn_error_t *err)
 {
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : journal_sql_error(u->j, err, "usage", "record");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    int rc = sdb_step(st) == SDB_DONE ? 0 : journal_sql_error(u->j, err, "usage", "record");
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     return rc;
 }
 
@@ -198,33 +192,33 @@ int usage_flush(usage_t *u, cairn_error_t *err)
     int rc = journal_begin(u->j, err);
     for (size_t k = 0; k < u->npending && rc == 0; k++) {
         const pending_t *p = &u->pending[k];
-        sqlite3_stmt *st = u->put_node;
-        sqlite3_bind_text(st, 1, p->node, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, p->time_ms);
-        sqlite3_bind_int64(st, 3, p->span_ms);
-        sqlite3_bind_double(st, 4, p->load_milli);
-        sqlite3_bind_double(st, 5, (double)p->mem_used);
-        sqlite3_bind_int64(st, 6, (sqlite3_int64)p->mem_total);
+        sdb_stmt_t *st = u->put_node;
+        sdb_bind_text(st, 1, p->node, -1, SDB_STATIC);
+        sdb_bind_int64(st, 2, p->time_ms);
+        sdb_bind_int64(st, 3, p->span_ms);
+        sdb_bind_double(st, 4, p->load_milli);
+        sdb_bind_double(st, 5, (double)p->mem_used);
+        sdb_bind_int64(st, 6, (int64_t)p->mem_total);
         rc = step(u, st, err);
         for (size_t i = 0; i < p->ngpus && rc == 0; i++) {
             st = u->put_gpu;
-            sqlite3_bind_text(st, 1, p->node, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 2, p->gpus[i].index);
-            sqlite3_bind_int64(st, 3, p->time_ms);
-            sqlite3_bind_int64(st, 4, p->span_ms);
-            sqlite3_bind_double(st, 5, p->gpus[i].util);
-            sqlite3_bind_double(st, 6, (double)p->gpus[i].mem_used);
+            sdb_bind_text(st, 1, p->node, -1, SDB_STATIC);
+            sdb_bind_int64(st, 2, p->gpus[i].index);
+            sdb_bind_int64(st, 3, p->time_ms);
+            sdb_bind_int64(st, 4, p->span_ms);
+            sdb_bind_double(st, 5, p->gpus[i].util);
+            sdb_bind_double(st, 6, (double)p->gpus[i].mem_used);
             rc = step(u, st, err);
         }
         for (size_t i = 0; i < p->ntasks && rc == 0; i++) {
             st = u->put_task;
-            sqlite3_bind_int64(st, 1, (sqlite3_int64)p->tasks[i].attempt);
-            sqlite3_bind_text(st, 2, p->node, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 3, p->time_ms);
-            sqlite3_bind_int64(st, 4, p->span_ms);
-            sqlite3_bind_double(st, 5, (double)p->tasks[i].cpu_usec);
-            sqlite3_bind_double(st, 6, (double)p->tasks[i].rss);
-            sqlite3_bind_double(st, 7, (double)p->tasks[i].peak);
+            sdb_bind_int64(st, 1, (int64_t)p->tasks[i].attempt);
+            sdb_bind_text(st, 2, p->node, -1, SDB_STATIC);
+            sdb_bind_int64(st, 3, p->time_ms);
+            sdb_bind_int64(st, 4, p->span_ms);
+            sdb_bind_double(st, 5, (double)p->tasks[i].cpu_usec);
+            sdb_bind_double(st, 6, (double)p->tasks[i].rss);
+            sdb_bind_double(st, 7, (double)p->tasks[i].peak);
             rc = step(u, st, err);
         }
     }
@@ -241,20 +235,20 @@ static int put_census_row(usage_t *u, int64_t t, int64_t span, const char *shape
     const sched_census_class_t none = {0};
     if (!k)
         k = &none;
-    sqlite3_stmt *st = u->put_census;
-    sqlite3_bind_int64(st, 1, t);
-    sqlite3_bind_int64(st, 2, span);
-    sqlite3_bind_text(st, 3, shape, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_double(st, 4, k->waiting);
-    sqlite3_bind_double(st, 5, k->gpus_wanted);
-    sqlite3_bind_double(st, 6, k->idle_split);
-    sqlite3_bind_double(st, 7, k->idle_cpu_mem);
-    sqlite3_bind_double(st, 8, k->idle_model);
-    sqlite3_bind_double(st, 9, k->idle_other);
-    sqlite3_bind_double(st, 10, total);
-    sqlite3_bind_double(st, 11, free_);
-    sqlite3_bind_double(st, 12, k->limited);
-    sqlite3_bind_double(st, 13, k->idle_limit);
+    sdb_stmt_t *st = u->put_census;
+    sdb_bind_int64(st, 1, t);
+    sdb_bind_int64(st, 2, span);
+    sdb_bind_text(st, 3, shape, -1, SDB_TRANSIENT);
+    sdb_bind_double(st, 4, k->waiting);
+    sdb_bind_double(st, 5, k->gpus_wanted);
+    sdb_bind_double(st, 6, k->idle_split);
+    sdb_bind_double(st, 7, k->idle_cpu_mem);
+    sdb_bind_double(st, 8, k->idle_model);
+    sdb_bind_double(st, 9, k->idle_other);
+    sdb_bind_double(st, 10, total);
+    sdb_bind_double(st, 11, free_);
+    sdb_bind_double(st, 12, k->limited);
+    sdb_bind_double(st, 13, k->idle_limit);
     return step(u, st, err);
 }
 
@@ -276,14 +270,14 @@ int usage_put_census(usage_t *u, int64_t time_ms, int64_t span_ms, const sched_c
 
 static int exec_bound(usage_t *u, const char *sql, int64_t a, int64_t b, cairn_error_t *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(journal_db(u->j), sql, -1, &st, NULL) != SQLITE_OK)
+    sdb_stmt_t *st;
+    if (sdb_prepare(journal_db(u->j), sql, &st) != SDB_OK)
         return journal_sql_error(u->j, err, "usage", "compact");
-    sqlite3_bind_int64(st, 1, a);
-    if (sqlite3_bind_parameter_count(st) >= 2)
-        sqlite3_bind_int64(st, 2, b);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : journal_sql_error(u->j, err, "usage", "compact");
-    sqlite3_finalize(st);
+    sdb_bind_int64(st, 1, a);
+    if (sdb_bind_parameter_count(st) >= 2)
+        sdb_bind_int64(st, 2, b);
+    int rc = sdb_step(st) == SDB_DONE ? 0 : journal_sql_error(u->j, err, "usage", "compact");
+    sdb_finalize(st);
     return rc;
 }
 
@@ -346,32 +340,31 @@ int usage_compact(usage_t *u, int64_t now_ms, int64_t retention_ms, cairn_error_
     return rc;
 }
 
-static char *dup_col(sqlite3_stmt *st, int i)
+static char *dup_col(sdb_stmt_t *st, int i)
 {
-    const char *s = (const char *)sqlite3_column_text(st, i);
+    const char *s = (const char *)sdb_column_text(st, i);
     return strdup(s ? s : "");
 }
 
 int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageReply *rep,
                 cairn_error_t *err)
 {
-    sqlite3 *db = journal_db(u->j);
+    sdb_t *db = journal_db(u->j);
     int frc = usage_flush(u, err); /* what was reported so far, too */
     if (frc < 0)
         return frc;
-    sqlite3_stmt *st = NULL;
+    sdb_stmt_t *st = NULL;
     size_t cap = 0;
     if (until_ms <= 0)
         until_ms = INT64_MAX;
-    if (sqlite3_prepare_v2(db,
+    if (sdb_prepare(db,
                            "SELECT node, time_ms, span_ms, load_milli, mem_used, mem_total FROM"
                            " usage_nodes WHERE time_ms >= ? AND time_ms - span_ms < ?"
-                           " ORDER BY node, time_ms",
-                           -1, &st, NULL) != SQLITE_OK)
+                           " ORDER BY node, time_ms", &st) != SDB_OK)
         return journal_sql_error(u->j, err, "usage", "query");
-    sqlite3_bind_int64(st, 1, since_ms);
-    sqlite3_bind_int64(st, 2, until_ms);
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    sdb_bind_int64(st, 1, since_ms);
+    sdb_bind_int64(st, 2, until_ms);
+    while (sdb_step(st) == SDB_ROW) {
         if (CAIRN_GROW(rep->nodes, cap, rep->n_nodes + 1) < 0)
             goto oom;
         Cairn__NodeUsageSample *m = malloc(sizeof(*m));
@@ -380,25 +373,24 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
         cairn__node_usage_sample__init(m);
         rep->nodes[rep->n_nodes++] = m;
         m->node = dup_col(st, 0);
-        m->time_ms = sqlite3_column_int64(st, 1);
-        m->span_ms = sqlite3_column_int64(st, 2);
-        m->load_milli = (uint32_t)sqlite3_column_double(st, 3);
-        m->memory_used_bytes = (uint64_t)sqlite3_column_double(st, 4);
-        m->memory_total_bytes = (uint64_t)sqlite3_column_int64(st, 5);
+        m->time_ms = sdb_column_int64(st, 1);
+        m->span_ms = sdb_column_int64(st, 2);
+        m->load_milli = (uint32_t)sdb_column_double(st, 3);
+        m->memory_used_bytes = (uint64_t)sdb_column_double(st, 4);
+        m->memory_total_bytes = (uint64_t)sdb_column_int64(st, 5);
         if (!m->node)
             goto oom;
     }
-    sqlite3_finalize(st);
+    sdb_finalize(st);
     cap = 0;
-    if (sqlite3_prepare_v2(db,
+    if (sdb_prepare(db,
                            "SELECT node, idx, time_ms, span_ms, util, mem_used FROM usage_gpus"
                            " WHERE time_ms >= ? AND time_ms - span_ms < ?"
-                           " ORDER BY node, idx, time_ms",
-                           -1, &st, NULL) != SQLITE_OK)
+                           " ORDER BY node, idx, time_ms", &st) != SDB_OK)
         return journal_sql_error(u->j, err, "usage", "query");
-    sqlite3_bind_int64(st, 1, since_ms);
-    sqlite3_bind_int64(st, 2, until_ms);
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    sdb_bind_int64(st, 1, since_ms);
+    sdb_bind_int64(st, 2, until_ms);
+    while (sdb_step(st) == SDB_ROW) {
         if (CAIRN_GROW(rep->gpus, cap, rep->n_gpus + 1) < 0)
             goto oom;
         Cairn__GpuUsageSample *m = malloc(sizeof(*m));
@@ -407,26 +399,25 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
         cairn__gpu_usage_sample__init(m);
         rep->gpus[rep->n_gpus++] = m;
         m->node = dup_col(st, 0);
-        m->index = (uint32_t)sqlite3_column_int64(st, 1);
-        m->time_ms = sqlite3_column_int64(st, 2);
-        m->span_ms = sqlite3_column_int64(st, 3);
-        m->utilization_percent = sqlite3_column_double(st, 4);
-        m->memory_used_bytes = (uint64_t)sqlite3_column_double(st, 5);
+        m->index = (uint32_t)sdb_column_int64(st, 1);
+        m->time_ms = sdb_column_int64(st, 2);
+        m->span_ms = sdb_column_int64(st, 3);
+        m->utilization_percent = sdb_column_double(st, 4);
+        m->memory_used_bytes = (uint64_t)sdb_column_double(st, 5);
         if (!m->node)
             goto oom;
     }
-    sqlite3_finalize(st);
+    sdb_finalize(st);
     cap = 0;
-    if (sqlite3_prepare_v2(db,
+    if (sdb_prepare(db,
                            "SELECT time_ms, span_ms, shape, waiting, gpus_wanted, idle_split,"
                            " idle_cpu_mem, idle_model, idle_other, gpus_total, gpus_free,"
                            " limited, idle_limit FROM usage_census WHERE time_ms >= ? AND"
-                           " time_ms - span_ms < ? ORDER BY time_ms, shape",
-                           -1, &st, NULL) != SQLITE_OK)
+                           " time_ms - span_ms < ? ORDER BY time_ms, shape", &st) != SDB_OK)
         return journal_sql_error(u->j, err, "usage", "query");
-    sqlite3_bind_int64(st, 1, since_ms);
-    sqlite3_bind_int64(st, 2, until_ms);
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    sdb_bind_int64(st, 1, since_ms);
+    sdb_bind_int64(st, 2, until_ms);
+    while (sdb_step(st) == SDB_ROW) {
         if (CAIRN_GROW(rep->census, cap, rep->n_census + 1) < 0)
             goto oom;
         Cairn__CensusSample *m = malloc(sizeof(*m));
@@ -434,33 +425,32 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
             goto oom;
         cairn__census_sample__init(m);
         rep->census[rep->n_census++] = m;
-        m->time_ms = sqlite3_column_int64(st, 0);
-        m->span_ms = sqlite3_column_int64(st, 1);
+        m->time_ms = sdb_column_int64(st, 0);
+        m->span_ms = sdb_column_int64(st, 1);
         m->shape = dup_col(st, 2);
-        m->waiting = sqlite3_column_double(st, 3);
-        m->gpus_wanted = sqlite3_column_double(st, 4);
-        m->idle_split = sqlite3_column_double(st, 5);
-        m->idle_cpu_mem = sqlite3_column_double(st, 6);
-        m->idle_model = sqlite3_column_double(st, 7);
-        m->idle_other = sqlite3_column_double(st, 8);
-        m->gpus_total = sqlite3_column_double(st, 9);
-        m->gpus_free = sqlite3_column_double(st, 10);
-        m->limited = sqlite3_column_double(st, 11);
-        m->idle_limit = sqlite3_column_double(st, 12);
+        m->waiting = sdb_column_double(st, 3);
+        m->gpus_wanted = sdb_column_double(st, 4);
+        m->idle_split = sdb_column_double(st, 5);
+        m->idle_cpu_mem = sdb_column_double(st, 6);
+        m->idle_model = sdb_column_double(st, 7);
+        m->idle_other = sdb_column_double(st, 8);
+        m->gpus_total = sdb_column_double(st, 9);
+        m->gpus_free = sdb_column_double(st, 10);
+        m->limited = sdb_column_double(st, 11);
+        m->idle_limit = sdb_column_double(st, 12);
         if (!m->shape)
             goto oom;
     }
-    sqlite3_finalize(st);
+    sdb_finalize(st);
     cap = 0;
-    if (sqlite3_prepare_v2(db,
+    if (sdb_prepare(db,
                            "SELECT attempt, node, time_ms, span_ms, cpu_usec, rss, peak_rss FROM"
                            " usage_tasks WHERE time_ms >= ? AND time_ms - span_ms < ?"
-                           " ORDER BY attempt, time_ms",
-                           -1, &st, NULL) != SQLITE_OK)
+                           " ORDER BY attempt, time_ms", &st) != SDB_OK)
         return journal_sql_error(u->j, err, "usage", "query");
-    sqlite3_bind_int64(st, 1, since_ms);
-    sqlite3_bind_int64(st, 2, until_ms);
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    sdb_bind_int64(st, 1, since_ms);
+    sdb_bind_int64(st, 2, until_ms);
+    while (sdb_step(st) == SDB_ROW) {
         if (CAIRN_GROW(rep->tasks, cap, rep->n_tasks + 1) < 0)
             goto oom;
         Cairn__TaskUsageSample *m = malloc(sizeof(*m));
@@ -468,20 +458,20 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
             goto oom;
         cairn__task_usage_sample__init(m);
         rep->tasks[rep->n_tasks++] = m;
-        m->attempt_id = (uint64_t)sqlite3_column_int64(st, 0);
+        m->attempt_id = (uint64_t)sdb_column_int64(st, 0);
         m->node = dup_col(st, 1);
-        m->time_ms = sqlite3_column_int64(st, 2);
-        m->span_ms = sqlite3_column_int64(st, 3);
-        m->cpu_time_usec = (uint64_t)sqlite3_column_double(st, 4);
-        m->rss_bytes = (uint64_t)sqlite3_column_double(st, 5);
-        m->peak_rss_bytes = (uint64_t)sqlite3_column_double(st, 6);
+        m->time_ms = sdb_column_int64(st, 2);
+        m->span_ms = sdb_column_int64(st, 3);
+        m->cpu_time_usec = (uint64_t)sdb_column_double(st, 4);
+        m->rss_bytes = (uint64_t)sdb_column_double(st, 5);
+        m->peak_rss_bytes = (uint64_t)sdb_column_double(st, 6);
         if (!m->node)
             goto oom;
     }
-    sqlite3_finalize(st);
+    sdb_finalize(st);
     return 0;
 oom:
-    sqlite3_finalize(st);
+    sdb_finalize(st);
     return errcode(err, -ENOMEM, "out of memory");
 }
 
@@ -513,22 +503,22 @@ void usage_reply_fini(Cairn__UsageReply *rep)
 double usage_gpu_seconds(usage_t *u, const char *node, uint32_t index, int64_t from_ms,
                          int64_t to_ms)
 {
-    sqlite3_stmt *st = u->gpu_busy;
-    sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, index);
-    sqlite3_bind_int64(st, 3, from_ms);
-    sqlite3_bind_int64(st, 4, to_ms);
+    sdb_stmt_t *st = u->gpu_busy;
+    sdb_bind_text(st, 1, node, -1, SDB_STATIC);
+    sdb_bind_int64(st, 2, index);
+    sdb_bind_int64(st, 3, from_ms);
+    sdb_bind_int64(st, 4, to_ms);
     double sec = 0;
     bool any = false;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        int64_t end = sqlite3_column_int64(st, 0), span = sqlite3_column_int64(st, 1);
+    while (sdb_step(st) == SDB_ROW) {
+        int64_t end = sdb_column_int64(st, 0), span = sdb_column_int64(st, 1);
         int64_t b = end - span > from_ms ? end - span : from_ms, e = end < to_ms ? end : to_ms;
         if (e > b) {
-            sec += sqlite3_column_double(st, 2) / 100.0 * (double)(e - b) / 1000.0;
+            sec += sdb_column_double(st, 2) / 100.0 * (double)(e - b) / 1000.0;
             any = true;
         }
     }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sdb_reset(st);
+    sdb_clear_bindings(st);
     return any ? sec : -1;
 }

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
+#include "scheduler/sdb.h"
 
 #include "common/clock.h"
 #include "scheduler/audit.h"
@@ -119,8 +119,7 @@ int main(int argc, char **argv)
         return 1;
     }
     /* test data: no fsync, a larger cache (the scheduler sets FULL again) */
-    sqlite3_exec(journal_db(j), "PRAGMA synchronous=OFF; PRAGMA cache_size=-262144", NULL, NULL,
-                 NULL);
+    sdb_exec(journal_db(j), "PRAGMA synchronous=OFF; PRAGMA cache_size=-262144", NULL);
     int rc = fill(j, n, m, days);
     journal_close(j);
     if (rc == 0)
