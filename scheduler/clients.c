@@ -60,6 +60,13 @@ HANDLER(clients_usage, Cairn__UsageRequest, cairn__usage_request__descriptor)
 HANDLER(clients_node_remove, Cairn__NodeRemoveRequest, cairn__node_remove_request__descriptor)
 HANDLER(clients_account, Cairn__AccountRequest, cairn__account_request__descriptor)
 
+/* `cairn schedulers`: anyone may ask (daemon_lead.c) */
+static void schedulers_entry(sched_daemon_t *d, const client_req_t *rq, const ProtobufCMessage *m)
+{
+    (void)m;
+    daemon_schedulers_reply(d, rq->from);
+}
+
 static const struct {
     cairn_msg_type_t type;
     client_handler_f fn;
@@ -78,6 +85,7 @@ static const struct {
     {CAIRN_MSG_USAGE, clients_usage_entry},
     {CAIRN_MSG_NODE_RM, clients_node_remove_entry},
     {CAIRN_MSG_ACCOUNT, clients_account_entry},
+    {CAIRN_MSG_SCHEDULERS, schedulers_entry},
 };
 
 /* Handle a request from (signed_user: the CN of the certificate that
@@ -147,6 +155,12 @@ void clients_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t typ
 {
     sched_daemon_t *d = arg;
     (void)n;
+    if (daemon_standby(d)) {
+        daemon_standby_client(d, from, type);
+        return;
+    }
+    if (!daemon_may_speak(d))
+        return;
     if (type == CAIRN_MSG_SIGNED) {
         on_signed(d, from, (const Cairn__SignedRequest *)msg);
         return;

@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "proto/sign.h"
 #include "scheduler/daemon_private.h"
+#include "scheduler/lead.h"
 #include "scheduler/journal_pack.h"
 #include "scheduler/snapshots.h"
 
@@ -49,6 +50,8 @@ void sched_daemon_config_init(sched_daemon_config_t *cfg)
 static void census_cb(uv_timer_t *t)
 {
     sched_daemon_t *d = t->data;
+    if (daemon_standby(d))
+        return;
     sched_census_t c;
     cairn_error_t err = {{0}};
     int64_t now = cairn_wall_ms();
@@ -117,7 +120,7 @@ static int last_config_cb(const audit_entry_t *e, void *arg)
 
 /* A configuration that differs from the last one recorded is audited,
  * by the user the scheduler runs as. */
-static int audit_config(sched_daemon_t *d, cairn_error_t *err)
+static int daemon_audit_config(sched_daemon_t *d, cairn_error_t *err)
 {
     char line[2048];
     config_line(d, line, sizeof(line));
@@ -139,7 +142,7 @@ static int audit_config(sched_daemon_t *d, cairn_error_t *err)
 
 /* --- journal replay ----------------------------------------------------- */
 
-static int replay_cb(uint64_t seq, const uint8_t *buf, size_t len, void *arg)
+static int daemon_replay_cb(uint64_t seq, const uint8_t *buf, size_t len, void *arg)
 {
     sched_daemon_t *d = arg;
     sched_event_t ev;
@@ -185,7 +188,7 @@ static int load_state(sched_daemon_t *d, cairn_error_t *err)
     uint64_t t1 = uv_hrtime();
     sched_t *old = d->core;
     d->core = core;
-    rc = journal_replay_after(d->st->journal, from.seq, replay_cb, d, err);
+    rc = journal_replay_after(d->st->journal, from.seq, daemon_replay_cb, d, err);
     if (rc < 0) {
         sched_destroy(core);
         d->core = old;
@@ -301,7 +304,7 @@ static bool commit_can_wait(sched_daemon_t *d)
 /* (Re)load what is kept in memory beside the journal: the workers' newest
  * events, where the history resumes, the replica exits of running gangs
  * (at start only: a failed commit keeps the loop's own). */
-static int load_beside(sched_daemon_t *d, cairn_error_t *err)
+static int daemon_load_beside(sched_daemon_t *d, cairn_error_t *err)
 {
     int rc = nodes_load_seqs(d->nodes, d->core, d->st->journal, err);
     if (rc == 0)
@@ -316,6 +319,8 @@ static int load_beside(sched_daemon_t *d, cairn_error_t *err)
 static void commit_failed(sched_daemon_t *d, const cairn_error_t *err)
 {
     journal_rollback(d->st->journal);
+    if (d->lead) /* deposed, or the database failed: its memory is not trusted */
+        daemon_lead_lost(d, err->text[0] ? err->text : d->batch.degraded_why);
     cairn_log(d->log, CAIRN_LOG_ERROR,
               "commit failed (%s): reloading the state; "
               "new submissions are refused until a write succeeds",
@@ -328,7 +333,7 @@ static void commit_failed(sched_daemon_t *d, const cairn_error_t *err)
     /* the clients of the batch get an answer: nothing of it was kept */
     outbox_drop(d->out, d->batch.degraded_why);
     cairn_error_t lerr = {{0}};
-    if (stores_reload(d->st, &lerr) < 0 || load_state(d, &lerr) < 0 || load_beside(d, &lerr) < 0)
+    if (stores_reload(d->st, &lerr) < 0 || load_state(d, &lerr) < 0 || daemon_load_beside(d, &lerr) < 0)
         cairn_log(d->log, CAIRN_LOG_ERROR, "reload failed: %s", lerr.text);
     batch_touch(d);
 }
@@ -339,6 +344,8 @@ static void check_cb(uv_check_t *h)
 {
     sched_daemon_t *d = h->data;
     int64_t now;
+    if (daemon_standby(d) || !daemon_may_speak(d))
+        return; /* follows the leader (lead.h) */
     if (d->batch.dirty && !batch_pass_time(d, &now)) {
         d->batch.dirty = false; /* one pass that places per ms (batch_pass_time) */
         uv_timer_start(&d->h.pass, wake_cb, 1, 0);
@@ -393,6 +400,8 @@ static void check_cb(uv_check_t *h)
 static void retain_cb(uv_timer_t *t)
 {
     sched_daemon_t *d = t->data;
+    if (daemon_standby(d))
+        return;
     d->retain.due = true;
     batch_touch(d);
 }
@@ -484,6 +493,8 @@ static void note_stall(sched_daemon_t *d)
 static void hb_cb(uv_timer_t *t)
 {
     sched_daemon_t *d = t->data;
+    if (daemon_standby(d))
+        return;
     note_stall(d);
     if (d->batch.degraded && !journal_pending(d->st->journal)) {
         cairn_error_t err = {{0}};
@@ -580,7 +591,7 @@ static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
  * takes nothing new until it registers again, or goes down when
  * --restart-grace runs out (workers_check_silence). Journaled, so a
  * replay places exactly as this run does. */
-static void mark_returning(sched_daemon_t *d)
+static void daemon_mark_returning(sched_daemon_t *d)
 {
     uint32_t n = sched_node_count(d->core);
     for (uint32_t i = 0; i < n; i++) {
@@ -669,7 +680,7 @@ static int state_open(sched_daemon_t *d, cairn_error_t *err)
         outbox_create(d->st->journal, d->log, &d->out) < 0 ||
         waits_create(d->loop, clients_job_done, clients_answer_wait, d, &d->waits) < 0)
         return errcode(err, -ENOMEM, "out of memory");
-    if ((rc = load_state(d, err)) < 0 || (rc = load_beside(d, err)) < 0 ||
+    if ((rc = load_state(d, err)) < 0 || (rc = daemon_load_beside(d, err)) < 0 ||
         (rc = nodes_load_rexits(d->nodes, d->core, d->st->journal, err)) < 0)
         return rc;
     /* its stores open on tables that exist now */
@@ -688,16 +699,18 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, cairn
     d->cfg = *cfg;
     d->log = log;
     handles_init(d);
+    d->restart = (struct daemon_restart){.replay = daemon_replay_cb,
+                                    .load_beside = daemon_load_beside,
+                                    .mark_returning = daemon_mark_returning,
+                                    .audit_config = daemon_audit_config};
     int rc;
-    if ((rc = paths_init(d, err)) < 0 || (rc = state_open(d, err)) < 0)
+    if ((rc = paths_init(d, err)) < 0 || (rc = state_open(d, err)) < 0 ||
+        (rc = daemon_lead_start(d, err)) < 0)
         goto fail;
     d->h.last_tick_ms = uv_now(loop);
-    d->started_ms = nodes_listen_now(d->nodes);
-    /* the timeline starts from the nodes as they are, before they return */
-    if ((rc = timeline_backfill(d->st->timeline, d->core, cairn_wall_ms(), err)) < 0)
-        goto fail;
-    mark_returning(d);
-    if ((rc = open_endpoints(d, err)) < 0 || (rc = audit_config(d, err)) < 0)
+    bool leads = !daemon_standby(d); /* a standby writes nothing */
+    if ((leads && (rc = daemon_lead_begin(d, err)) < 0) || (rc = open_endpoints(d, err)) < 0 ||
+        (leads && (rc = daemon_audit_config(d, err)) < 0))
         goto fail;
     if (cfg->http_addr && (rc = metrics_create(cfg->http_addr, &d->metrics, err)) < 0)
         goto fail;
@@ -740,6 +753,8 @@ void sched_daemon_destroy(sched_daemon_t *d)
         /* committing is safe: nothing acknowledged depends on rolling back */
         journal_commit(d->st->journal, &err);
     }
+    lead_destroy(d->lead); /* before the journal it fences */
+    d->lead = NULL;
     reader_close(d->reader); /* before the stores: it may hold a read open */
     d->reader = NULL;
     metrics_destroy(d->metrics);

@@ -34,6 +34,9 @@ typedef struct sched_daemon_config {
      * and this instance's name among the schedulers (NULL: host:pid). */
     int64_t lease_ms;
     const char *name;
+    /* the command line, to start again as a standby after stepping down
+     * (NULL: exit with 75 instead) */
+    char *const *argv;
     const char *worker_url;        /* NULL: ipc://<state_dir>/workers.sock */
     const char *client_url;        /* NULL: ipc://<state_dir>/clients.sock */
     const char *http_addr;         /* metrics and status over HTTP; NULL: off */

@@ -80,6 +80,19 @@ struct sched_daemon {
     sched_t *core;
     stores_t *st;
     reader_t *reader; /* heavy reads off the loop (reader.h) */
+    /* daemon.c's steps of a start, which a standby taking over repeats
+     * (daemon_lead.c): replay one committed entry into the core, reload
+     * what is kept beside the journal, mark the nodes returning, audit a
+     * changed configuration */
+    struct daemon_restart {
+        int (*replay)(uint64_t seq, const uint8_t *buf, size_t len, void *arg);
+        int (*load_beside)(struct sched_daemon *d, cairn_error_t *err);
+        void (*mark_returning)(struct sched_daemon *d);
+        int (*audit_config)(struct sched_daemon *d, cairn_error_t *err);
+    } restart;
+    /* PostgreSQL: leading or standing by (lead.h); NULL on SQLite */
+    struct lead *lead;
+    char lead_holder[256];
     endpoint_t workers, clients;
     /* tls+tcp:// clients: signed requests checked against --tls-ca (sign.h) */
     struct cairn_verifier *verifier;
@@ -221,5 +234,21 @@ void records_flush(sched_daemon_t *d);
 
 /* status.c: render /metrics and /status */
 void status_render(sched_daemon_t *d, char **prom, char **json);
+
+
+/* daemon_lead.c: leadership on a shared PostgreSQL store (lead.h). Start
+ * leading or standing by (nothing on SQLite); what a new leader does after
+ * loading (also at every start); whether this instance stands by; whether
+ * it may still send anything (a leader past its lease steps down here);
+ * a standby's answers to workers and clients; `cairn schedulers`. */
+int daemon_lead_start(sched_daemon_t *d, cairn_error_t *err);
+int daemon_lead_begin(sched_daemon_t *d, cairn_error_t *err);
+bool daemon_standby(const sched_daemon_t *d);
+bool daemon_may_speak(sched_daemon_t *d);
+void daemon_standby_worker(sched_daemon_t *d, const cairn_peer_t *from, cairn_msg_type_t type);
+void daemon_standby_client(sched_daemon_t *d, const cairn_peer_t *to, cairn_msg_type_t type);
+void daemon_schedulers_reply(sched_daemon_t *d, const cairn_peer_t *to);
+/* A leader's commit failed: step down (never returns with argv set). */
+void daemon_lead_lost(sched_daemon_t *d, const char *why);
 
 #endif

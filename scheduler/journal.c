@@ -176,7 +176,9 @@ int journal_open(const char *url, journal_t **out, cairn_error_t *err)
                        "INSERT OR IGNORE INTO meta VALUES ('schema', '1');",
                        err)) < 0)
         goto fail;
-    if ((rc = ident_load(j, err)) < 0)
+    /* the epoch (lead.h) that wrote each entry: 0 on SQLite */
+    if ((rc = journal_add_column(j, "events", "epoch", "INTEGER NOT NULL DEFAULT 0", err)) < 0 ||
+        (rc = ident_load(j, err)) < 0)
         goto fail;
     if ((rc = journal_heads(j, err)) < 0)
         goto fail;
@@ -262,12 +264,13 @@ int journal_append(journal_t *j, const uint8_t *buf, size_t len, cairn_error_t *
     int rc = begin(j, err);
     if (rc < 0)
         return rc;
-    if (!j->insert && sdb_prepare(j->db, "INSERT INTO events (seq, data) VALUES (?, ?)",
+    if (!j->insert && sdb_prepare(j->db, "INSERT INTO events (seq, data, epoch) VALUES (?, ?, ?)",
                                   &j->insert) != SDB_OK)
         return errcode(err, -EIO, "journal append: %s", sdb_errmsg(j->db));
     /* seq given, one above the newest (what SQLite's rowid gave) */
     sdb_bind_int64(j->insert, 1, (int64_t)(j->head_pending + 1));
     sdb_bind_blob(j->insert, 2, buf, (int)len, SDB_STATIC);
+    sdb_bind_int64(j->insert, 3, (int64_t)j->fence_epoch);
     int s = sdb_step(j->insert);
     sdb_reset(j->insert);
     sdb_clear_bindings(j->insert);

@@ -619,6 +619,7 @@ int main(int argc, char **argv)
     }
     if (!o.cfg.state_dir)
         o.cfg.state_dir = default_state_dir();
+    o.cfg.argv = argv;
     rc = verify ? verify_main(o.cfg.state_dir, &o.cfg) : run_daemon(&o);
 out:
     options_fini(&o);

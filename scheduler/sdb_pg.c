@@ -40,6 +40,8 @@ struct sdb_pg_stmt {
     size_t *blob_lens;
 };
 
+static char *upsert(void *arg, const char *table, const char *cols);
+
 static void quiet(void *arg, const char *message)
 {
     (void)arg;
@@ -138,7 +140,7 @@ static int usable(sdb_pg_t *pg)
 
 int sdb_pg_exec(sdb_pg_t *pg, const char *sql, char **msg)
 {
-    char *t = sdb_pg_translate(sql, pg);
+    char *t = sdb_pg_translate(sql, &(sdb_pg_upsert_t){upsert, pg});
     if (!t) {
         snprintf(pg->msg, sizeof(pg->msg), "out of memory");
         if (msg)
@@ -189,7 +191,7 @@ int sdb_pg_prepare(sdb_pg_t *pg, const char *sql, const char *sql_pg, sdb_pg_stm
     if (!st)
         goto oom;
     st->pg = pg;
-    st->sql = sql_pg ? strdup(sql_pg) : sdb_pg_translate(sql, pg);
+    st->sql = sql_pg ? strdup(sql_pg) : sdb_pg_translate(sql, &(sdb_pg_upsert_t){upsert, pg});
     if (!st->sql)
         goto oom;
     st->nparams = count_params(st->sql);
@@ -408,8 +410,9 @@ static bool listed(const char *cols, const char *name)
     return false;
 }
 
-char *sdb_pg_upsert(sdb_pg_t *pg, const char *table, const char *cols)
+static char *upsert(void *arg, const char *table, const char *cols)
 {
+    sdb_pg_t *pg = arg;
     static const char sql[] =
         "SELECT a.attname, a.attnum = ANY (i.indkey) FROM pg_attribute a"
         " JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary"

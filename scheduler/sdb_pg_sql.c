@@ -63,12 +63,12 @@ static const char *next_word(const char *p, size_t *n)
 }
 
 /* The end of a statement: what INSERT OR IGNORE / REPLACE needs. */
-static void finish(out_t *o, sdb_pg_t *pg, bool *ignore, char **table, char **cols)
+static void finish(out_t *o, const sdb_pg_upsert_t *up, bool *ignore, char **table, char **cols)
 {
     if (*ignore)
         puts_(o, " ON CONFLICT DO NOTHING");
     if (*table) {
-        char *x = sdb_pg_upsert(pg, *table, *cols);
+        char *x = up->fn(up->arg, *table, *cols);
         if (x)
             puts_(o, x);
         else
@@ -81,7 +81,7 @@ static void finish(out_t *o, sdb_pg_t *pg, bool *ignore, char **table, char **co
     *ignore = false;
 }
 
-char *sdb_pg_translate(const char *sql, sdb_pg_t *pg)
+char *sdb_pg_translate(const char *sql, const sdb_pg_upsert_t *up)
 {
     out_t o = {0};
     int param = 0;
@@ -109,7 +109,7 @@ char *sdb_pg_translate(const char *sql, sdb_pg_t *pg)
             }
             puts_(&o, b);
         } else if (*p == ';') {
-            finish(&o, pg, &ignore, &table, &cols);
+            finish(&o, up, &ignore, &table, &cols);
             put(&o, p++, 1);
         } else if (isalpha((unsigned char)*p) || *p == '_') {
             size_t n = word_len(p), n2, n3;
@@ -162,7 +162,7 @@ char *sdb_pg_translate(const char *sql, sdb_pg_t *pg)
             put(&o, p++, 1);
         }
     }
-    finish(&o, pg, &ignore, &table, &cols);
+    finish(&o, up, &ignore, &table, &cols);
     if (o.oom) {
         free(o.buf);
         return NULL;

@@ -44,12 +44,15 @@ int sdb_pg_changes(const sdb_pg_t *pg);
 
 /* SQLite's dialect to PostgreSQL's (sdb.h): a malloc'd copy, NULL when out
  * of memory. */
-char *sdb_pg_translate(const char *sql, sdb_pg_t *pg);
 /* What makes an INSERT into table an upsert on its primary key, as
  * SQLite's INSERT OR REPLACE (cols: the statement's column list, NULL for
  * all): " ON CONFLICT (key) DO UPDATE SET c = EXCLUDED.c, ..." from the
  * catalog; "" when the table has no key (pg's error then says why). A
  * malloc'd string, NULL when out of memory. */
-char *sdb_pg_upsert(sdb_pg_t *pg, const char *table, const char *cols);
+typedef struct sdb_pg_upsert {
+    char *(*fn)(void *arg, const char *table, const char *cols);
+    void *arg;
+} sdb_pg_upsert_t;
+char *sdb_pg_translate(const char *sql, const sdb_pg_upsert_t *up);
 
 #endif

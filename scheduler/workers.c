@@ -462,6 +462,12 @@ void workers_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t typ
     sched_daemon_t *d = arg;
     uint32_t node;
     (void)n;
+    if (daemon_standby(d)) {
+        daemon_standby_worker(d, from, type);
+        return;
+    }
+    if (!daemon_may_speak(d))
+        return;
     switch (type) {
     case CAIRN_MSG_REGISTER:
         on_register(d, from, (const Cairn__Register *)msg);
