@@ -6,7 +6,8 @@ set -eu
 PKGS="build-essential cmake pkg-config clang \
 libnng-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev \
 libhwloc-dev hwloc-nox libsqlite3-dev libyaml-dev libjansson-dev libcriterion-dev \
-python3 python3-sklearn python3-jsonschema openssl libmbedtls-dev procps"
+python3 python3-sklearn python3-jsonschema openssl libmbedtls-dev procps \
+postgresql libpq-dev"
 
 missing=""
 for p in $PKGS; do
@@ -31,6 +32,21 @@ fi
 
 echo "setup: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
+# PostgreSQL: the tests start servers of their own (tests/cli/lib/pg.sh) as
+# the postgres user; the package must not create (and start) the system's
+# "main" cluster on port 5432. postgresql-common reads create_main_cluster
+# from createcluster.conf, which includes createcluster.d/; the override is
+# there only during this install. With no cluster, the package's start of
+# the postgresql service starts nothing. A cluster that already exists is
+# left alone: the tests use sockets of their own, never port 5432.
+nocluster=/etc/postgresql-common/createcluster.d/cairn-setup.conf
+case " $missing " in
+*" postgresql "*)
+    $SUDO mkdir -p "$(dirname "$nocluster")"
+    echo "create_main_cluster = false" | $SUDO tee "$nocluster" >/dev/null
+    trap '$SUDO rm -f "$nocluster"' EXIT
+    ;;
+esac
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing

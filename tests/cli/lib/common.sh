@@ -3,8 +3,9 @@
 #   . "$(dirname "$0")/lib/common.sh"
 #   cli_init NAME
 # and gets bin, tests, cairn, dir (a new /tmp/cairn-NAME-test-XXXXXX),
-# fail=0, ok/bad, expect and json_check, and on exit: cleanup_more (if the
-# test defines one), the processes in $pids killed and waited for, the
+# fail=0, ok/bad, expect and json_check, and on exit: the processes in $pids
+# killed and waited for, cleanup_more (if the test defines one), the
+# functions registered with cli_on_exit (by a library: lib/pg.sh), the
 # local cluster of $CAIRN_STATE_DIR (cli_local_cluster) brought down,
 # whatever still runs with $dir in its command line killed, $dir removed.
 bin="$1"
@@ -12,11 +13,22 @@ tests="$2"
 cairn="$bin/cairn"
 fail=0
 pids=""
+on_exit=""
+
+# cli_on_exit FUNCTION: run FUNCTION at the clean-up (once, however often
+# registered), after the test's own processes are gone
+cli_on_exit() {
+    case " $on_exit " in
+    *" $1 "*) ;;
+    *) on_exit="$on_exit $1" ;;
+    esac
+}
 
 cli_cleanup() {
     for p in $pids; do kill "$p" 2>/dev/null; done
     for p in $pids; do wait "$p" 2>/dev/null; done
     if command -v cleanup_more >/dev/null 2>&1; then cleanup_more; fi
+    for f in $on_exit; do "$f"; done
     [ -n "${CAIRN_STATE_DIR:-}" ] && "$cairn" down --state-dir "$CAIRN_STATE_DIR" >/dev/null 2>&1
     pkill -KILL -f -- "$dir/" 2>/dev/null # whatever down could not stop
     rm -rf "$dir"
