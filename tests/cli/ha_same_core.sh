@@ -21,7 +21,6 @@ tasks:
     needs: [prep]
     matrix:
       lr: ["0.1", "0.01", "0.001"]
-    resources: {cores: 1}
     shell: 'echo lr=\${{ matrix.lr }} \$CAIRN_SEED'
   - name: eval
     needs: [train]
@@ -49,7 +48,7 @@ import json, sys
 p = json.load(open(sys.argv[1]))
 for t in p["tasks"]:
     for a in t.get("attempts", []):
-        print(t["name"], a.get("seed"), a.get("node"), a.get("cores"), a.get("exit_code"), a.get("end_reason"))
+        print(t["name"], a.get("seed"), a.get("node"), a.get("cores"), a.get("exit_code"), a.get("end"))
 PY
     kill $wp $sp 2>/dev/null
     wait $wp $sp 2>/dev/null

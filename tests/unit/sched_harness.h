@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cluster/client.h"
+#include "pg_harness.h"
 #include "common/clock.h"
 #include "proto/envelope.h"
 
@@ -99,7 +100,19 @@ typedef struct h_sched {
     char workers[300], clients[300];
     pid_t pid;
     cairn_client_t *client;
+    /* CAIRN_TEST_STORE=pg: the state in a PostgreSQL server of the test's
+     * own (pg_harness.h), given to every start as --store */
+    h_pg_t pg;
 } h_sched_t;
+
+/* Whether this run keeps the scheduler's state in PostgreSQL (CMake
+ * registers the daemon tests a second time, NAME_pg, with
+ * CAIRN_TEST_STORE=pg). */
+static inline bool h_store_pg(void)
+{
+    const char *e = getenv("CAIRN_TEST_STORE");
+    return e && !strcmp(e, "pg");
+}
 
 /* Start cairn-scheduler with extra args (NULL-terminated) on dir. */
 static inline void h_sched_start(h_sched_t *s, const char *const *extra)
@@ -117,6 +130,10 @@ static inline void h_sched_start(h_sched_t *s, const char *const *extra)
     static char logf[300];
     snprintf(logf, sizeof(logf), "%s/scheduler.log", s->dir);
     argv[n++] = logf;
+    if (s->pg.url[0]) {
+        argv[n++] = "--store";
+        argv[n++] = s->pg.url;
+    }
     for (int i = 0; extra && extra[i] && n < 30; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
@@ -138,6 +155,10 @@ static inline void h_sched_init(h_sched_t *s)
     memset(s, 0, sizeof(*s));
     snprintf(s->dir, sizeof(s->dir), "/tmp/cairn-sched-test-XXXXXX");
     cr_assert_not_null(mkdtemp(s->dir));
+    if (h_store_pg()) {
+        cr_assert(h_pg_available(), "CAIRN_TEST_STORE=pg without PostgreSQL");
+        cr_assert_eq(h_pg_start(&s->pg), 0);
+    }
 }
 
 /* Stop with a signal and reap, with a deadline; returns the exit status. */
@@ -165,12 +186,13 @@ static inline int h_sched_stop(h_sched_t *s, int sig)
  * it must give the same placements and state. Returns the placements. */
 static inline unsigned long h_verify_journal(h_sched_t *s)
 {
-    char cmd[1024], out[400];
+    char cmd[2048], out[400];
     snprintf(out, sizeof(out), "%s/verify.txt", s->dir);
     snprintf(cmd, sizeof(cmd),
-             "'%s/cairn-scheduler' --verify-journal --state-dir '%s' "
+             "'%s/cairn-scheduler' --verify-journal --state-dir '%s' %s%s%s "
              ">/dev/null 2>'%s'",
-             CAIRN_BIN_DIR, s->dir, out);
+             CAIRN_BIN_DIR, s->dir, s->pg.url[0] ? "--store '" : "", s->pg.url,
+             s->pg.url[0] ? "'" : "", out);
     int rc = system(cmd);
     char line[600] = "";
     FILE *f = fopen(out, "r");
@@ -195,6 +217,7 @@ static inline void h_sched_fini(h_sched_t *s)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
     if (system(cmd) != 0)
         fprintf(stderr, "cleanup of %s failed\n", s->dir);
+    h_pg_stop(&s->pg);
 }
 
 /* Lines of the scheduler's log (its --log-file) that contain needle. */

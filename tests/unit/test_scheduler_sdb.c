@@ -118,8 +118,11 @@ static void same_behaviour(sdb_t *db)
     cr_assert_eq(sdb_exec(db, "DELETE FROM two WHERE b >= 0", NULL), SDB_OK);
     cr_expect_eq(sdb_changes(db), 2);
     /* a failed statement says why */
-    cr_assert_eq(sdb_prepare(db, "SELECT nosuchcolumn FROM kv", &get), SDB_OK);
-    cr_expect_eq(sdb_step(get), SDB_ERROR);
+    get = NULL; /* SQLite fails at prepare, PostgreSQL when the statement runs */
+    int rc = sdb_prepare(db, "SELECT nosuchcolumn FROM kv", &get);
+    if (rc == SDB_OK)
+        rc = sdb_step(get);
+    cr_expect_eq(rc, SDB_ERROR);
     cr_expect(strstr(sdb_errmsg(db), "nosuchcolumn"), "%s", sdb_errmsg(db));
     sdb_finalize(get);
 }
@@ -202,8 +205,10 @@ Test(scheduler_sdb, fence_stops_a_deposed_leader, .fini = pg_fini)
     if (!h_pg_available())
         cr_skip_test("PostgreSQL is not installed");
     cr_assert_eq(h_pg_start(&pg), 0);
-    uv_loop_t loop;
+    /* a's loop never runs again after the first commit: a freezes */
+    uv_loop_t loop, frozen;
     uv_loop_init(&loop);
+    uv_loop_init(&frozen);
     journal_t *ja = NULL, *jb = NULL;
     cairn_error_t err = {{0}};
     cr_assert_eq(journal_open(pg.url, &ja, &err), 0, "%s", err.text);
@@ -216,7 +221,7 @@ Test(scheduler_sdb, fence_stops_a_deposed_leader, .fini = pg_fini)
     lead_config_t ca = {"a", "ipc://a-clients", "ipc://a-workers", 1000};
     lead_config_t cb = {"b", "ipc://b-clients", "ipc://b-workers", 1000};
     lead_t *la = NULL, *lb = NULL;
-    cr_assert_eq(lead_create(&loop, ja, &ca, &oa, 0, NULL, &la, &err), 0, "%s", err.text);
+    cr_assert_eq(lead_create(&frozen, ja, &ca, &oa, 0, NULL, &la, &err), 0, "%s", err.text);
     cr_assert(lead_leading(la));
     cr_assert_eq(lead_create(&loop, jb, &cb, &ob, 0, NULL, &lb, &err), 0, "%s", err.text);
     cr_assert_not(lead_leading(lb), "one leader at a time");
@@ -260,7 +265,9 @@ Test(scheduler_sdb, fence_stops_a_deposed_leader, .fini = pg_fini)
     lead_destroy(la);
     lead_destroy(lb);
     uv_run(&loop, UV_RUN_NOWAIT);
+    uv_run(&frozen, UV_RUN_NOWAIT);
     journal_close(ja);
     journal_close(jb);
     uv_loop_close(&loop);
+    uv_loop_close(&frozen);
 }
