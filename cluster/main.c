@@ -39,6 +39,7 @@ static const struct cli_cmd {
     {"report", cmd_report, cmd_report_help, "utilisation, GPU-hours, waits, fragmentation"},
     {"plan", cmd_plan, cmd_plan_help, "predict waits and utilisation on a what-if cluster"},
     {"account", cmd_account, cmd_account_help, "teams' accounts: limits, fair share, usage"},
+    {"schedulers", cmd_schedulers, cmd_schedulers_help, "the leader and standby schedulers"},
     {"audit", cmd_audit, cmd_audit_help, "who changed what; verify the audit trail"},
     {"up", cmd_up, cmd_up_help, "start a local cluster"},
     {"down", cmd_down, cmd_down_help, "stop the local cluster"},
