@@ -107,6 +107,16 @@ const char *cairn_endpoints_text(const cairn_endpoints_t *e, char *buf, size_t l
     return buf;
 }
 
+bool cairn_endpoint_plain_network(const char *url)
+{
+    static const char *const plain[] = {"tcp://", "tcp4://", "tcp6://", "ws://",
+                                        "ws4://", "ws6://",  "zt://"};
+    for (size_t i = 0; url && i < sizeof(plain) / sizeof(plain[0]); i++)
+        if (!strncmp(url, plain[i], strlen(plain[i])))
+            return true;
+    return false;
+}
+
 void cairn_endpoints_fini(cairn_endpoints_t *e)
 {
     for (size_t i = 0; i < e->n; i++)

@@ -45,6 +45,11 @@ bool cairn_endpoints_next(cairn_endpoints_t *e);
  * returned. For messages that name the endpoints tried. */
 const char *cairn_endpoints_text(const cairn_endpoints_t *e, char *buf, size_t len);
 
+/* Whether url is a network endpoint that nothing on the wire authenticates
+ * (tcp://, ws://... without TLS): a worker takes work from one only with a
+ * join key or when told to (--insecure). ipc:// and tls+ are not. */
+bool cairn_endpoint_plain_network(const char *url);
+
 /* Free what e holds; e is empty afterwards. */
 void cairn_endpoints_fini(cairn_endpoints_t *e);
 
