@@ -7,7 +7,7 @@
 #include "fake_standby.h"
 #include "sched_harness.h"
 
-static pid_t worker_start(h_sched_t *s, const char *list)
+static pid_t worker_start(h_sched_t *s, const char *list, const char *key)
 {
     char bin[512], dir[400], log[400], topo[512];
     snprintf(bin, sizeof(bin), "%s/cairn-worker", CAIRN_BIN_DIR);
@@ -19,7 +19,8 @@ static pid_t worker_start(h_sched_t *s, const char *list)
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         execl(bin, bin, "--scheduler", list, "--state-dir", dir, "--name", "w1", "--topology", topo,
-              "--log-file", log, "--log-level", "debug", (char *)NULL);
+              "--log-file", log, "--log-level", "debug", key ? "--join-key" : (char *)NULL, key,
+              (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -50,11 +51,22 @@ static void job_runs(h_sched_t *s)
     }
 }
 
-static void follow_case(const char *standby_name, bool standby, int silent_for, bool missing_first)
+static void follow_case(const char *standby_name, bool standby, int silent_for, bool missing_first,
+                        bool join_key)
 {
     h_sched_t s;
     h_sched_init(&s);
-    h_sched_start(&s, NULL);
+    char key[400];
+    snprintf(key, sizeof(key), "%s/join.key", s.dir);
+    if (join_key) {
+        FILE *kf = fopen(key, "w");
+        cr_assert_not_null(kf);
+        fputs("correct horse battery staple\n", kf);
+        cr_assert_eq(fclose(kf), 0);
+        cr_assert_eq(chmod(key, 0600), 0);
+    }
+    const char *args[] = {"--join-key", key, NULL};
+    h_sched_start(&s, join_key ? args : NULL);
     char standby_url[400], list[900];
     snprintf(standby_url, sizeof(standby_url), "ipc://%s/%s", s.dir, standby_name);
     fake_standby_t f = {0};
@@ -64,7 +76,7 @@ static void follow_case(const char *standby_name, bool standby, int silent_for, 
         snprintf(list, sizeof(list), "%s,%s", standby_url, s.workers);
     else
         snprintf(list, sizeof(list), "%s", standby_url);
-    pid_t w = worker_start(&s, list);
+    pid_t w = worker_start(&s, list, join_key ? key : NULL);
     job_runs(&s);
     if (standby)
         cr_assert_eq(atomic_load(&f.answers), silent_for + 1,
@@ -77,15 +89,22 @@ static void follow_case(const char *standby_name, bool standby, int silent_for, 
 
 Test(worker_follow, registers_with_the_leader_a_standby_names)
 {
-    follow_case("standby.sock", true, 0, false);
+    follow_case("standby.sock", true, 0, false, false);
 }
 
 Test(worker_follow, asks_again_while_none_leads)
 {
-    follow_case("standby.sock", true, 2, false);
+    follow_case("standby.sock", true, 2, false, false);
 }
 
 Test(worker_follow, moves_past_an_endpoint_it_cannot_reach)
 {
-    follow_case("missing.sock", false, 0, true);
+    follow_case("missing.sock", false, 0, true, false);
+}
+
+/* With a join key, the scheduler the standby names proves it holds the
+ * key too (RegisterReply.proof), as any scheduler must. */
+Test(worker_follow, a_leader_named_by_a_standby_proves_the_join_key)
+{
+    follow_case("standby.sock", true, 0, false, true);
 }
