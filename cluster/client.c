@@ -33,16 +33,21 @@ struct cairn_client {
     int64_t timeout_ms, resend_ms; /* the answer's, and resending reads' */
     int64_t send_timeout_ms;       /* the open's timeout */
     atomic_int pipes;              /* connections of sock (pipe_cb, on nng's threads) */
+    atomic_int sock_id;            /* sock's id while open: pipe_cb counts only its pipes */
 };
 
 static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
     cairn_client_t *c = arg;
+    /* a closed socket's last removals may come late: not this one's */
+    if (nng_socket_id(nng_pipe_socket(p)) != atomic_load(&c->sock_id))
+        return;
     atomic_fetch_add(&c->pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
 }
 
 static void client_close(cairn_client_t *c)
 {
+    atomic_store(&c->sock_id, 0);
     if (c->sock.id)
         nng_close(c->sock);
     c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
@@ -64,6 +69,8 @@ static int client_open(cairn_client_t *c, cairn_error_t *err)
         nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
                           c->resend_ms > 0 ? (nng_duration)c->resend_ms : NNG_DURATION_INFINITE);
         nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 256u << 20);
+        atomic_store(&c->pipes, 0);
+        atomic_store(&c->sock_id, nng_socket_id(c->sock));
         nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, c);
         nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_cb, c);
     }
@@ -94,6 +101,7 @@ int cairn_client_create(const char *url, int64_t timeout_ms, cairn_client_t **ou
         return errcode(err, -ENOMEM, "out of memory");
     c->timeout_ms = c->send_timeout_ms = timeout_ms;
     atomic_init(&c->pipes, 0);
+    atomic_init(&c->sock_id, 0);
     int rc = cairn_endpoints_parse(&c->eps, url, err);
     if (rc == 0 && (rc = client_open(c, err)) < 0)
         cairn_endpoints_fini(&c->eps);
