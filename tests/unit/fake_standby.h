@@ -1,4 +1,5 @@
-/* A fake standby scheduler for tests of following the leader: it answers
+/* A fake standby scheduler for tests of following the leader (or, with
+ * `reply` set, a fake scheduler giving one fixed answer): it answers
  * every client request with ErrorReply{NOT_LEADER, leader} (rep0) or every
  * worker's Register with RegisterReply{accepted false, "not the leader",
  * leader} (pair1), on its own thread, as a standby of the PostgreSQL store
@@ -23,10 +24,13 @@
 
 typedef struct fake_standby {
     nng_socket sock;
-    bool workers;       /* pair1, worker protocol; else rep0, client protocol */
-    char leader[400];   /* the leader's endpoints it names */
-    int silent_for;     /* answers that name no leader first */
-    bool no_answer;     /* take requests, answer none (a scheduler that died) */
+    bool workers;     /* pair1, worker protocol; else rep0, client protocol */
+    char leader[400]; /* the leader's endpoints it names */
+    int silent_for;   /* answers that name no leader first */
+    bool no_answer;   /* take requests, answer none (a scheduler that died) */
+    /* set: answer every request with this message instead (the caller's) */
+    const ProtobufCMessage *reply;
+    cairn_msg_type_t reply_type;
     atomic_int answers; /* requests (Registers) answered, or taken */
     atomic_bool stop;
     pthread_t thread;
@@ -65,7 +69,9 @@ static inline int fake_standby_answer(fake_standby_t *f, const void *buf, size_t
     char *leader = n < f->silent_for ? "" : f->leader;
     uint8_t *out = NULL;
     size_t olen = 0;
-    if (f->workers) {
+    if (f->reply) {
+        cr_assert_eq(cairn_msg_encode(f->reply_type, f->reply, &out, &olen, NULL), 0);
+    } else if (f->workers) {
         Cairn__RegisterReply rr = CAIRN__REGISTER_REPLY__INIT;
         rr.accepted = false;
         rr.error = "not the leader";
