@@ -123,6 +123,7 @@ int cmd_diff(cli_t *c, int argc, char **argv);
 int cmd_plan(cli_t *c, int argc, char **argv);
 int cmd_report(cli_t *c, int argc, char **argv);
 int cmd_account(cli_t *c, int argc, char **argv);
+int cmd_schedulers(cli_t *c, int argc, char **argv);
 
 extern const char cmd_submit_help[], cmd_status_help[], cmd_jobs_help[], cmd_wait_help[],
     cmd_logs_help[], cmd_cancel_help[], cmd_explain_help[], cmd_nodes_help[], cmd_drain_help[],
@@ -132,6 +133,7 @@ extern const char cmd_plan_help[];
 extern const char cmd_report_help[];
 extern const char cmd_node_help[];
 extern const char cmd_account_help[];
+extern const char cmd_schedulers_help[];
 
 /* --- ui.c: output helpers ------------------------------------------------ */
 

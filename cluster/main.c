@@ -39,6 +39,7 @@ static const struct cli_cmd {
     {"report", cmd_report, cmd_report_help, "utilisation, GPU-hours, waits, fragmentation"},
     {"plan", cmd_plan, cmd_plan_help, "predict waits and utilisation on a what-if cluster"},
     {"account", cmd_account, cmd_account_help, "teams' accounts: limits, fair share, usage"},
+    {"schedulers", cmd_schedulers, cmd_schedulers_help, "the leader and standby schedulers"},
     {"audit", cmd_audit, cmd_audit_help, "who changed what; verify the audit trail"},
     {"up", cmd_up, cmd_up_help, "start a local cluster"},
     {"down", cmd_down, cmd_down_help, "stop the local cluster"},
@@ -53,7 +54,9 @@ static void usage(FILE *f)
                "\n"
                "Options:\n"
                "  --scheduler URL  the scheduler's client endpoint (default:\n"
-               "                   $CAIRN_SCHEDULER, else ipc://$CAIRN_STATE_DIR/clients.sock)\n"
+               "                   $CAIRN_SCHEDULER, else ipc://$CAIRN_STATE_DIR/clients.sock);\n"
+               "                   URL,URL...: a leader's and its standbys' endpoints, tried\n"
+               "                   in order; a standby's answer leads to the leader\n"
                "  --tls-cert FILE  certificate and key (PEM) for a tls+tcp:// scheduler\n"
                "                   [$CAIRN_TLS_CERT]\n"
                "  --tls-ca FILE    CA (PEM) that signed the scheduler's certificate\n"
@@ -116,8 +119,13 @@ static int ipc_check(const char *url)
     return 0;
 }
 
-static int unreachable(const cli_t *c)
+static int unreachable(const cli_t *c, const cairn_error_t *err)
 {
+    /* several endpoints, or a standby: what each said */
+    if (err && !strncmp(err->text, "no scheduler answered", 21)) {
+        fprintf(stderr, "cairn: %s\n", err->text);
+        return CLI_UNREACHABLE;
+    }
     fprintf(stderr, "cairn: cannot reach the scheduler at %s (is it running? try 'cairn up')\n",
             c->url);
     return CLI_UNREACHABLE;
@@ -128,7 +136,8 @@ int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn
 {
     cairn_error_t err = {{0}};
     if (!c->client) {
-        int e = ipc_check(c->url);
+        /* one endpoint; a list is probed by the client (client.h) */
+        int e = strchr(c->url, ',') ? 0 : ipc_check(c->url);
         if (e == EACCES) {
             fprintf(stderr,
                     "cairn: permission denied: cannot use the scheduler's socket %s: it, or a "
@@ -138,7 +147,7 @@ int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn
             return CLI_DENIED;
         }
         if (e)
-            return unreachable(c);
+            return unreachable(c, NULL);
         if (cairn_client_create(c->url, CLI_TIMEOUT_MS, &c->client, &err) < 0) {
             fprintf(stderr, "cairn: %s\n", err.text);
             return CLI_UNREACHABLE;
@@ -162,7 +171,7 @@ int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn
         return CLI_OK;
     if (rc == -ETIMEDOUT || (rc == -EIO && (!strncmp(err.text, "cannot reach", 12) ||
                                             !strncmp(err.text, "no answer", 9))))
-        return unreachable(c);
+        return unreachable(c, &err);
     if (rc == -EACCES) {
         fprintf(stderr, "cairn: permission denied: %s\n", err.text);
         return CLI_DENIED;

@@ -427,11 +427,6 @@ static int start_link(worker_daemon_t *d, const worker_daemon_config_t *cfg, cai
         if ((rc = cairn_join_key_load(cfg->join_key_file, d->join_key, err)) < 0)
             return rc;
     }
-    /* a scheduler that verifies certificates takes the worker to be its
-     * certificate's CN: proven by signing each registration with its key */
-    if (cfg->tls_cert && !strncmp(url, "tls+", 4) &&
-        (rc = cairn_signer_create(cfg->tls_cert, url, &d->signer, err)) < 0)
-        return rc;
     worker_link_config_t lcfg = {.url = url,
                                  .node_name = worker_resources_node(d->res),
                                  .log = d->log,
@@ -444,7 +439,7 @@ static int start_link(worker_daemon_t *d, const worker_daemon_config_t *cfg, cai
                                  .join_key = d->join_key,
                                  .tls_cert = cfg->tls_cert,
                                  .tls_ca = cfg->tls_ca,
-                                 .signer = d->signer};
+                                 .insecure = cfg->insecure};
     worker_link_callbacks_t lcb = {.registration = registration_cb,
                                    .registered = registered_cb,
                                    .command = command_cb,
@@ -521,8 +516,6 @@ void worker_daemon_stop(worker_daemon_t *d)
         explicit_bzero(d->join_key, sizeof(*d->join_key));
     free(d->join_key);
     d->join_key = NULL;
-    cairn_signer_destroy(d->signer);
-    d->signer = NULL;
     d->att = NULL;
     d->natt = d->att_cap = d->nended = 0;
     cairn_log(d->log, CAIRN_LOG_INFO, "stopped");

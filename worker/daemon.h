@@ -24,7 +24,8 @@ typedef struct worker_daemon worker_daemon_t;
 #define WORKER_REPORT_HOLD_MS 10
 
 typedef struct worker_daemon_config {
-    /* The scheduler's worker endpoint; NULL: $CAIRN_WORKER_SCHEDULER, else
+    /* The scheduler's worker endpoint, or a comma-separated list of a
+     * leader's and its standbys' (worker_link_config_t.url); NULL: $CAIRN_WORKER_SCHEDULER, else
      * ipc://$XDG_STATE_HOME/cairn/workers.sock (worker_daemon_default_url). */
     const char *scheduler_url;
     /* Logs and leftovers; NULL: $XDG_STATE_HOME/cairn/worker-<node name>. */
@@ -45,6 +46,7 @@ typedef struct worker_daemon_config {
     bool handle_signals;           /* SIGTERM and SIGINT stop the daemon */
     const char *join_key_file;     /* the cluster's join secret (proto/join.h); NULL: none */
     const char *tls_cert, *tls_ca; /* for a tls+tcp:// scheduler (worker_link_config_t) */
+    bool insecure;                 /* --insecure: a standby may name a plain tcp:// leader */
     bool allow_root_tasks;         /* as root, run tasks submitted by root as root (exec.h) */
     /* Of the worker's environment, tasks get PATH, LANG and the variables
      * whose names match one of these fnmatch() globs (exec_config_t). */

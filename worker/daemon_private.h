@@ -70,7 +70,6 @@ struct worker_daemon {
     size_t nrunning, nqueued; /* entries running, and of those queued behind another */
     uint64_t end_counter;
     cairn_join_key_t *join_key;
-    cairn_signer_t *signer; /* signs registrations with --tls-cert's key (tls+ URLs) */
     uint64_t hash_max_bytes, hash_timeout_ms; /* outputs.h budget; 0: none */
 };
 

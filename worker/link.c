@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "common/grow.h"
 #include "common/search.h"
+#include "proto/endpoints.h"
 #include "proto/net.h"
 
 #define LINK_RETRY_MIN_MS 200
@@ -34,8 +35,16 @@
 #define LINK_HEARTBEAT_MIN_MS 10
 #define LINK_RECONNECT_MIN_MS 50
 #define LINK_RECONNECT_MAX_MS 2000
-/* how often a link without a connection looks at its dialer (net.h) */
+/* how often a link without a connection looks at its dialer (net.h);
+ * with several endpoints, more often: to move on in time */
 #define LINK_DIAL_CHECK_MS 1000
+#define LINK_DIAL_CHECK_MANY_MS 250
+/* with several endpoints: no connection for this long moves to the next */
+#define LINK_SWITCH_MS 1000
+/* standbys' redirects followed in a row before backing off */
+#define LINK_MAX_HOPS 4
+/* the longest wait for a scheduler to lead (a takeover in progress) */
+#define LINK_NO_LEADER_MAX_MS 1000
 
 /* messages nng holds for the connection before the link's own queue */
 #define LINK_SENDBUF 16
@@ -75,13 +84,21 @@ struct worker_link {
     uint64_t scheduler_id; /* RegisterReply.scheduler_id */
     uint32_t heartbeat_ms;
     uint32_t backoff_ms; /* next retry delay after a refusal */
+
+    /* the schedulers' endpoints (the current one is dialed), with what
+     * dialing the next needs */
+    cairn_endpoints_t eps;
+    char *tls_cert, *tls_ca;
+    bool insecure;
+    uint64_t nopipe_since_ms; /* uv_now when the link last had no connection */
+    unsigned hops;            /* standbys' redirects since the last registration */
     uint64_t heartbeat_seq;
     uint64_t incarnation; /* random, non-zero: Register.incarnation */
 
     /* the join challenge of this connection, and whether it was answered
      * (with the join key's HMAC, the certificate's signature, or both) */
     const cairn_join_key_t *join_key;
-    cairn_signer_t *signer;
+    cairn_signer_t *signer; /* for the current endpoint when tls+ with a certificate */
     uint8_t challenge[64];
     size_t challenge_len;
     bool answered;
@@ -252,6 +269,11 @@ uint64_t worker_link_scheduler_id(const worker_link_t *l)
     return l->scheduler_id;
 }
 
+const char *worker_link_endpoint(const worker_link_t *l)
+{
+    return cairn_endpoints_current(&l->eps);
+}
+
 int worker_link_send(worker_link_t *l, cairn_msg_type_t type, const ProtobufCMessage *msg,
                      cairn_error_t *err)
 {
@@ -350,6 +372,77 @@ static void link_enter(worker_link_t *l, link_state_t state)
     }
 }
 
+/* ---- several schedulers -------------------------------------------------- */
+
+/* Dial the current endpoint (a new dialer on the socket), with a signer
+ * for it when it is tls+ and the worker has a certificate. */
+static int link_dial(worker_link_t *l, cairn_error_t *err)
+{
+    const char *url = cairn_endpoints_current(&l->eps);
+    cairn_tls_t tls = {.cert_key = l->tls_cert, .ca = l->tls_ca};
+    cairn_error_t derr = {{0}};
+    cairn_signer_destroy(l->signer);
+    l->signer = NULL;
+    l->nopipe_since_ms = uv_now(l->loop);
+    int rc = cairn_dial_start(&l->dial, l->sock, url, &tls, LINK_RECONNECT_MIN_MS,
+                              LINK_RECONNECT_MAX_MS, &derr);
+    if (rc < 0)
+        return errcode(err, rc, "scheduler %s", derr.text);
+    if (l->tls_cert && !strncmp(url, "tls+", 4) &&
+        (rc = cairn_signer_create(l->tls_cert, url, &l->signer, err)) < 0)
+        return rc;
+    return 0;
+}
+
+/* Leave the current connection (if any) and dial the now current
+ * endpoint; the unacknowledged events wait for the next registration. */
+static void link_redial(worker_link_t *l, const char *why)
+{
+    if (l->dial.url)
+        nng_dialer_close(l->dial.dialer);
+    cairn_dial_fini(&l->dial);
+    l->pipe = (nng_pipe)NNG_PIPE_INITIALIZER; /* the old one's messages are refused */
+    link_enter(l, LINK_DISCONNECTED);
+    cairn_error_t err = {{0}};
+    cairn_log(l->log, CAIRN_LOG_WARN, "%s: dialing the scheduler at %s", why,
+              cairn_endpoints_current(&l->eps));
+    if (link_dial(l, &err) < 0)
+        cairn_log(l->log, CAIRN_LOG_ERROR, "cannot dial %s: %s", cairn_endpoints_current(&l->eps),
+                  err.text);
+}
+
+/* A standby refused the registration: go to the leader it names, or ask
+ * again soon while none leads. */
+static void on_not_leader(worker_link_t *l, const char *leader)
+{
+    char first[512];
+    snprintf(first, sizeof(first), "%.*s", (int)strcspn(leader, ","), leader);
+    bool trusted = l->join_key || l->insecure || !cairn_endpoint_plain_network(first);
+    if (leader[0] && trusted && l->hops < LINK_MAX_HOPS) {
+        cairn_error_t err = {{0}};
+        if (cairn_endpoints_follow(&l->eps, leader, &err) == 0) {
+            l->hops++;
+            link_redial(l, "the scheduler is a standby");
+            return;
+        }
+        cairn_log(l->log, CAIRN_LOG_ERROR, "the standby named no usable leader: %s", err.text);
+    } else if (leader[0] && !trusted) {
+        cairn_log(l->log, CAIRN_LOG_ERROR,
+                  "the standby names the leader %s, which nothing authenticates (no TLS, no "
+                  "--join-key, no --insecure): not going there",
+                  first);
+    }
+    /* none leads yet (a takeover), or redirects in a circle: ask again
+     * after a pause (then follow again) */
+    l->hops = 0;
+    if (l->backoff_ms > LINK_NO_LEADER_MAX_MS)
+        l->backoff_ms = LINK_NO_LEADER_MAX_MS;
+    cairn_log(l->log, CAIRN_LOG_INFO, "%s is not the leader%s; asking again in %" PRIu32 " ms",
+              cairn_endpoints_current(&l->eps), leader[0] ? "" : " and none leads yet",
+              l->backoff_ms);
+    link_enter(l, LINK_BACKOFF);
+}
+
 /* ---- messages from the scheduler ------------------------------------------ */
 
 static void on_register_reply(worker_link_t *l, const ProtobufCMessage *msg)
@@ -359,6 +452,10 @@ static void on_register_reply(worker_link_t *l, const ProtobufCMessage *msg)
     if (l->state != LINK_REGISTERING) {
         cairn_log(l->log, CAIRN_LOG_DEBUG, "RegisterReply while %s: ignored",
                   state_names[l->state]);
+        return;
+    }
+    if (!rr->accepted && (rr->leader[0] || !strcmp(rr->error, "not the leader"))) {
+        on_not_leader(l, rr->leader);
         return;
     }
     if (!rr->accepted) {
@@ -403,6 +500,7 @@ static void on_register_reply(worker_link_t *l, const ProtobufCMessage *msg)
     }
     l->node_id = rr->node_id;
     l->scheduler_id = rr->scheduler_id;
+    l->hops = 0;
     l->heartbeat_ms =
         rr->heartbeat_interval_ms ? rr->heartbeat_interval_ms : LINK_HEARTBEAT_DEFAULT_MS;
     if (l->heartbeat_ms < LINK_HEARTBEAT_MIN_MS)
@@ -535,6 +633,7 @@ static void pipe_cb(cairn_net_t *n, nng_pipe p, bool added, void *arg)
         link_enter(l, LINK_REGISTERING);
     } else if (nng_pipe_id(p) == nng_pipe_id(l->pipe)) {
         l->pipe = (nng_pipe)NNG_PIPE_INITIALIZER;
+        l->nopipe_since_ms = uv_now(l->loop);
         cairn_log(l->log, CAIRN_LOG_WARN,
                   "lost the connection to the scheduler; %zu unacknowledged "
                   "event%s kept",
@@ -551,6 +650,15 @@ static void dial_timer_cb(uv_timer_t *t)
     worker_link_t *l = t->data;
     if (l->closing || l->pipe.id != 0)
         return;
+    /* a leader that went away: a standby takes over, elsewhere */
+    if (l->eps.n > 1 && uv_now(l->loop) - l->nopipe_since_ms >= LINK_SWITCH_MS) {
+        char was[512];
+        snprintf(was, sizeof(was), "no connection to %s for %d ms",
+                 cairn_endpoints_current(&l->eps), LINK_SWITCH_MS);
+        cairn_endpoints_next(&l->eps);
+        link_redial(l, was);
+        return;
+    }
     cairn_error_t err = {{0}};
     int rc = cairn_dial_check(&l->dial, (int64_t)uv_now(l->loop), &err);
     if (rc < 0)
@@ -572,6 +680,10 @@ static void close_cb(uv_handle_t *h)
     free(l->events);
     free(l->node_name);
     cairn_dial_fini(&l->dial);
+    cairn_signer_destroy(l->signer);
+    cairn_endpoints_fini(&l->eps);
+    free(l->tls_cert);
+    free(l->tls_ca);
     free(l);
 }
 
@@ -590,7 +702,7 @@ int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
     l->log = cfg->log;
     l->retry_min_ms = cfg->retry_min_ms ? cfg->retry_min_ms : LINK_RETRY_MIN_MS;
     l->join_key = cfg->join_key;
-    l->signer = cfg->signer;
+    l->insecure = cfg->insecure;
     l->retry_max_ms = cfg->retry_max_ms ? cfg->retry_max_ms : LINK_RETRY_MAX_MS;
     if (l->retry_max_ms < l->retry_min_ms)
         l->retry_max_ms = l->retry_min_ms;
@@ -629,15 +741,18 @@ int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
         goto error;
     cairn_net_set_flow(l->net, CAIRN_NET_FLOW_RECEIVER);
     cairn_net_set_auth(l->net, CAIRN_NET_AUTH_EXPLICIT, 0); /* until registered */
-    /* after the net: it watches pipes from before the first one */
-    cairn_tls_t tls = {.cert_key = cfg->tls_cert, .ca = cfg->tls_ca};
-    cairn_error_t derr = {{0}};
-    if ((rc = cairn_dial_start(&l->dial, l->sock, cfg->url, &tls, LINK_RECONNECT_MIN_MS,
-                               LINK_RECONNECT_MAX_MS, &derr)) < 0) {
-        errcode(err, rc, "scheduler %s", derr.text);
+    if ((rc = cairn_endpoints_parse(&l->eps, cfg->url, err)) < 0)
+        goto error;
+    if ((cfg->tls_cert && !(l->tls_cert = strdup(cfg->tls_cert))) ||
+        (cfg->tls_ca && !(l->tls_ca = strdup(cfg->tls_ca)))) {
+        rc = errcode(err, -ENOMEM, "out of memory");
         goto error;
     }
-    uv_timer_start(&l->dial_timer, dial_timer_cb, LINK_DIAL_CHECK_MS, LINK_DIAL_CHECK_MS);
+    /* after the net: it watches pipes from before the first one */
+    if ((rc = link_dial(l, err)) < 0)
+        goto error;
+    uint64_t every = l->eps.n > 1 ? LINK_DIAL_CHECK_MANY_MS : LINK_DIAL_CHECK_MS;
+    uv_timer_start(&l->dial_timer, dial_timer_cb, every, every);
     *out = l;
     return 0;
 error:

@@ -11,6 +11,14 @@
  * A refused registration is retried with backoff; HeartbeatReply.reregister
  * registers again.
  *
+ * Several schedulers (a leader and standbys, url "A,B"): the link dials
+ * the first; a standby's RegisterReply (accepted false, leader set) makes
+ * it dial the leader (proto/endpoints.h); "not the leader" with no leader
+ * (a takeover in progress) asks again after at most a second; no
+ * connection for LINK_SWITCH_MS moves it to the next endpoint. Unacknowledged
+ * events go to whichever scheduler accepts the worker next, as after a
+ * reconnection.
+ *
  * Everything runs on the loop thread; callbacks are made from loop
  * callbacks, never from inside a worker_link_* call.
  */
@@ -31,7 +39,9 @@
 typedef struct worker_link worker_link_t;
 
 typedef struct worker_link_config {
-    const char *url;       /* the scheduler's worker endpoint (ipc:// or tcp://) */
+    /* the scheduler's worker endpoint (ipc://, tcp://, tls+tcp://), or a
+     * comma-separated list of a leader's and its standbys' */
+    const char *url;
     const char *node_name; /* copied into heartbeats and task events */
     /* Where the link logs (connections, registrations, refused messages);
      * NULL: nowhere. Borrowed for the link's lifetime. */
@@ -48,13 +58,14 @@ typedef struct worker_link_config {
      * (proto/join.h); NULL: none. Borrowed for the link's lifetime. */
     const cairn_join_key_t *join_key;
     /* Certificate and CA for a tls+tcp:// URL (proto/net.h): the scheduler's
-     * certificate is verified against the CA and the URL's host name. */
+     * certificate is verified against the CA and the URL's host name. The
+     * certificate's key also signs the answer to each tls+ scheduler's
+     * challenge (proto/sign.h): a scheduler that verifies workers'
+     * certificates takes the worker to be its CN. Copied. */
     const char *tls_cert, *tls_ca;
-    /* The same certificate's key, opened for url, to sign the answer to the
-     * scheduler's challenge (proto/sign.h): a scheduler that verifies
-     * workers' certificates takes the worker to be its CN. NULL: none.
-     * Borrowed for the link's lifetime. */
-    cairn_signer_t *signer;
+    /* A standby may send the worker to a plain tcp:// leader (nothing
+     * authenticates it) only with a join key or when this is set. */
+    bool insecure;
 } worker_link_config_t;
 
 typedef struct worker_link_callbacks {
@@ -75,9 +86,10 @@ typedef struct worker_link_callbacks {
     void *arg;
 } worker_link_callbacks_t;
 
-/* Open the socket, start dialing cfg->url in the background and watch the
- * socket on loop. Returns 0 and sets *out; -EINVAL for a URL nng does not
- * accept (err says why), -ENOMEM. */
+/* Open the socket, start dialing (the first of) cfg->url in the background
+ * and watch the socket on loop. Returns 0 and sets *out; -EINVAL for a URL
+ * nng does not accept or a certificate that cannot sign (err says why),
+ * -ENOMEM. */
 int worker_link_create(uv_loop_t *loop, const worker_link_config_t *cfg,
                        const worker_link_callbacks_t *cb, worker_link_t **out, cairn_error_t *err);
 
@@ -111,6 +123,9 @@ uint64_t worker_link_node_id(const worker_link_t *l);
 /* The identity of the scheduler's journal, from the last accepted
  * registration (RegisterReply.scheduler_id; 0: none given). */
 uint64_t worker_link_scheduler_id(const worker_link_t *l);
+
+/* The endpoint the link dials now (one of cfg->url's, or a leader's). */
+const char *worker_link_endpoint(const worker_link_t *l);
 
 /* Number of events not acknowledged yet. */
 size_t worker_link_pending(const worker_link_t *l);

@@ -12,6 +12,7 @@
 
 #include "common/grow.h"
 #include "common/log.h"
+#include "proto/endpoints.h"
 #include "worker/daemon.h"
 #include "worker/discover.h"
 #include "worker/exec.h"
@@ -82,7 +83,10 @@ static void usage(FILE *f)
             "Options:\n"
             "  --scheduler URL     the scheduler's worker endpoint (default:\n"
             "                      $CAIRN_WORKER_SCHEDULER, else\n"
-            "                      ipc://$XDG_STATE_HOME/cairn/workers.sock)\n"
+            "                      ipc://$XDG_STATE_HOME/cairn/workers.sock);\n"
+            "                      URL,URL...: a leader's and its standbys' endpoints:\n"
+            "                      a standby's answer leads to the leader, and a lost\n"
+            "                      connection to the next after about a second\n"
             "  --state-dir DIR     task logs and leftovers (default:\n"
             "                      $XDG_STATE_HOME/cairn/worker-NAME)\n"
             "  --log-file PATH     append the log there instead of stderr\n"
@@ -359,23 +363,27 @@ static int parse_options(int argc, char **argv, struct options *o)
 static int check_authenticated(const struct options *o)
 {
     char def[4096];
-    const char *url = o->scheduler;
-    if (!url && worker_daemon_default_url(def, sizeof(def)) == 0)
-        url = def;
-    static const char *const plain[] = {"tcp://", "tcp4://", "tcp6://", "ws://",
-                                        "ws4://", "ws6://",  "zt://"};
-    bool network = false;
-    for (size_t i = 0; url && i < sizeof(plain) / sizeof(plain[0]); i++)
-        network |= !strncmp(url, plain[i], strlen(plain[i]));
-    if (!network || o->insecure || o->join_key)
-        return -1; /* local, TLS-verified, proven by the key, or accepted */
-    fprintf(stderr,
-            "cairn-worker: refusing to take work from %s: nothing authenticates that scheduler, "
-            "so anyone who can answer that address could run tasks on this node, as any user.\n"
-            "Give the cluster's --join-key FILE (the scheduler proves it holds the key too), "
-            "or use tls+tcp:// with --tls-ca, or --insecure on a network you trust.\n",
-            url);
-    return 2;
+    const char *list = o->scheduler;
+    if (!list && worker_daemon_default_url(def, sizeof(def)) == 0)
+        list = def;
+    if (o->insecure || o->join_key)
+        return -1; /* proven by the key, or accepted */
+    cairn_endpoints_t eps;
+    if (!list || cairn_endpoints_parse(&eps, list, NULL) < 0)
+        return -1; /* fails later, naming what is wrong */
+    const char *plain = NULL;
+    for (size_t i = 0; i < eps.n && !plain; i++)
+        plain = cairn_endpoint_plain_network(eps.urls[i]) ? eps.urls[i] : NULL;
+    if (plain)
+        fprintf(stderr,
+                "cairn-worker: refusing to take work from %s: nothing authenticates that "
+                "scheduler, so anyone who can answer that address could run tasks on this node, "
+                "as any user.\n"
+                "Give the cluster's --join-key FILE (the scheduler proves it holds the key too), "
+                "or use tls+tcp:// with --tls-ca, or --insecure on a network you trust.\n",
+                plain);
+    cairn_endpoints_fini(&eps);
+    return plain ? 2 : -1; /* local, TLS-verified, or refused */
 }
 
 static int print_resources(const struct options *o)
@@ -450,6 +458,7 @@ static int run_daemon(const struct options *o)
         .join_key_file = o->join_key,
         .tls_cert = o->tls_cert,
         .tls_ca = o->tls_ca,
+        .insecure = o->insecure,
         .allow_root_tasks = o->allow_root_tasks,
         .report_hold_ms = o->report_hold_ms,
         .pass_env = (const char *const *)o->pass_env,
