@@ -674,7 +674,7 @@ static int state_open(sched_daemon_t *d, cairn_error_t *err)
         if ((rc = cairn_join_key_load(d->cfg.join_key_file, d->join_key, err)) < 0)
             return rc;
     }
-    if ((rc = stores_open(d->journal_path, &d->st, err)) < 0)
+    if ((rc = stores_open_wait(d->journal_path, STORE_WAIT_MS, &d->st, err)) < 0)
         return rc;
     if (nodes_create(d->loop, d->log, &d->nodes) < 0 ||
         outbox_create(d->st->journal, d->log, &d->out) < 0 ||

@@ -72,6 +72,10 @@ typedef struct daemon_loop {
     uint64_t last_tick_ms; /* the heartbeat timer's last run (loop time) */
 } daemon_loop_t;
 
+/* At start, how long a PostgreSQL store may be unreachable (restarting,
+ * failing over) before the scheduler gives up. */
+#define STORE_WAIT_MS 60000
+
 struct sched_daemon {
     uv_loop_t *loop;
     sched_daemon_config_t cfg;

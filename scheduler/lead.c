@@ -221,7 +221,7 @@ static int claim(lead_t *l)
 static void terminate_frozen(lead_t *l)
 {
     int rc = sdb_exec(l->db,
-                      "SELECT pg_terminate_backend(pid, 1000) FROM cairn_leader"
+                      "SELECT pg_terminate_backend(pid::integer, 1000::bigint) FROM cairn_leader"
                       " WHERE id = 1 AND expires_at < now() AND pid <> pg_backend_pid()",
                       NULL);
     cairn_log(l->log, CAIRN_LOG_WARN,

@@ -115,7 +115,9 @@ char *sdb_pg_translate(const char *sql, const sdb_pg_upsert_t *up)
             size_t n = word_len(p), n2, n3;
             const char *w2 = next_word(p + n, &n2);
             const char *w3 = next_word(w2 + n2, &n3);
-            if (is_word(p, n, "INTEGER") && is_word(w2, n2, "PRIMARY")) {
+            if (o.len >= 2 && !strcmp(o.buf + o.len - 2, "::")) {
+                put(&o, p, n); /* an explicit cast is PostgreSQL's already */
+            } else if (is_word(p, n, "INTEGER") && is_word(w2, n2, "PRIMARY")) {
                 puts_(&o, "BIGSERIAL");
             } else if (is_word(p, n, "INTEGER")) {
                 puts_(&o, "BIGINT");

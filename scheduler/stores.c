@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
+
+#include "scheduler/sdb.h"
 
 int stores_open(const char *path, stores_t **out, cairn_error_t *err)
 {
@@ -51,4 +54,24 @@ int stores_reload(stores_t *s, cairn_error_t *err)
     if (rc == 0)
         rc = members_reload(s->members, err);
     return rc < 0 ? rc : cache_reload(s->cache, err);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int stores_open_wait(const char *url, int64_t wait_ms, stores_t **out, cairn_error_t *err)
+{
+    int64_t until = mono_ms() + wait_ms;
+    for (;;) {
+        int rc = stores_open(url, out, err);
+        if (rc != -EIO || sdb_url_kind(url, NULL) != SDB_PG || mono_ms() >= until)
+            return rc;
+        /* the server restarts or fails over: a start waits for it */
+        struct timespec backoff = {.tv_sec = 0, .tv_nsec = 250 * 1000000};
+        nanosleep(&backoff, NULL);
+    }
 }

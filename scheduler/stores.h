@@ -29,6 +29,9 @@ typedef struct stores {
 
 /* Open (creating) the database at path and every store in it. */
 int stores_open(const char *path, stores_t **out, cairn_error_t *err);
+/* The same, waiting up to wait_ms for a PostgreSQL server that cannot be
+ * reached yet (it restarts, or fails over) before giving up. */
+int stores_open_wait(const char *url, int64_t wait_ms, stores_t **out, cairn_error_t *err);
 /* Close them all (a pending transaction is committed by the caller first). */
 void stores_close(stores_t *s);
 /* After a rollback: reload what the stores keep in memory. */

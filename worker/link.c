@@ -41,6 +41,8 @@
 #define LINK_DIAL_CHECK_MANY_MS 250
 /* with several endpoints: no connection for this long moves to the next */
 #define LINK_SWITCH_MS 1000
+/* several endpoints: one silent for 3 heartbeats (at least this) is left */
+#define LINK_SILENT_MIN_MS 3000
 /* standbys' redirects followed in a row before backing off */
 #define LINK_MAX_HOPS 4
 /* the longest wait for a scheduler to lead (a takeover in progress) */
@@ -91,6 +93,7 @@ struct worker_link {
     char *tls_cert, *tls_ca;
     bool insecure;
     uint64_t nopipe_since_ms; /* uv_now when the link last had no connection */
+    uint64_t heard_ms;        /* uv_now of the scheduler's last message */
     unsigned hops;            /* standbys' redirects since the last registration */
     uint64_t heartbeat_seq;
     uint64_t incarnation; /* random, non-zero: Register.incarnation */
@@ -316,11 +319,24 @@ static void send_register(worker_link_t *l)
               reg->node_name, reg->n_running, reg->n_running == 1 ? "" : "s");
 }
 
+static void link_redial(worker_link_t *l, const char *why);
+
 static void heartbeat_cb(uv_timer_t *t)
 {
     worker_link_t *l = t->data;
     Cairn__Heartbeat hb = CAIRN__HEARTBEAT__INIT;
     cairn_error_t err;
+    uint64_t quiet = uv_now(l->loop) - l->heard_ms;
+    uint64_t limit = 3 * (uint64_t)l->heartbeat_ms;
+    if (l->eps.n > 1 && l->state == LINK_REGISTERED &&
+        quiet >= (limit > LINK_SILENT_MIN_MS ? limit : LINK_SILENT_MIN_MS)) {
+        char was[600];
+        snprintf(was, sizeof(was), "no answer from %s for %llu ms", cairn_endpoints_current(&l->eps),
+                 (unsigned long long)quiet);
+        cairn_endpoints_next(&l->eps);
+        link_redial(l, was);
+        return;
+    }
 
     hb.node_name = l->node_name;
     hb.node_id = l->node_id;
@@ -557,6 +573,11 @@ static void on_ack(worker_link_t *l, const ProtobufCMessage *msg)
 static void on_error_reply(worker_link_t *l, const ProtobufCMessage *msg)
 {
     const Cairn__ErrorReply *e = (const Cairn__ErrorReply *)msg;
+    if (e->code == CAIRN__ERROR_CODE__ERROR_CODE_NOT_LEADER && l->state == LINK_REGISTERED) {
+        /* registered with one that stands by now: go to the leader */
+        on_not_leader(l, e->leader ? e->leader : "");
+        return;
+    }
     cairn_log(l->log, CAIRN_LOG_WARN, "the scheduler refused a %s message: %s",
               cairn_msg_type_name((cairn_msg_type_t)e->request_type), e->message);
 }
@@ -594,6 +615,7 @@ static void recv_cb(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t t
                   cairn_msg_type_name(type));
         return;
     }
+    l->heard_ms = uv_now(l->loop);
     for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
         if (handlers[i].type != type)
             continue;

@@ -182,6 +182,17 @@ static inline int h_sched_stop(h_sched_t *s, int sig)
     return st;
 }
 
+/* " --store 'URL'" when the state is in PostgreSQL, else "": for command
+ * lines a test writes itself. */
+static inline const char *h_store_arg(const h_sched_t *s)
+{
+    static char arg[600];
+    if (!s->pg.url[0])
+        return "";
+    snprintf(arg, sizeof(arg), " --store '%s'", s->pg.url);
+    return arg;
+}
+
 /* Replay the (stopped) scheduler's journal, re-deriving every placement:
  * it must give the same placements and state. Returns the placements. */
 static inline unsigned long h_verify_journal(h_sched_t *s)

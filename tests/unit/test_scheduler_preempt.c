@@ -326,9 +326,9 @@ Test(scheduler_preempt, limits_are_respected, .timeout = 60)
     /* replayed with the same settings: the same preemptions */
     char cmd[1024];
     snprintf(cmd, sizeof(cmd),
-             "'%s/cairn-scheduler' --verify-journal --state-dir '%s' "
+             "'%s/cairn-scheduler' --verify-journal --state-dir '%s'%s "
              "--max-preemptions-per-task 1 --max-checkpoint-grace 2s >/dev/null 2>&1",
-             CAIRN_BIN_DIR, s.dir);
+             CAIRN_BIN_DIR, s.dir, h_store_arg(&s));
     cr_expect_eq(system(cmd), 0, "the journal does not replay identically");
     h_sched_fini(&s);
 }

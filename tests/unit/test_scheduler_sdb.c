@@ -37,6 +37,7 @@ Test(scheduler_sdb, translates_sqlite_dialect)
         {"INSERT OR IGNORE INTO a VALUES (1); INSERT INTO b VALUES ('?')",
          "INSERT INTO a VALUES (1) ON CONFLICT DO NOTHING; INSERT INTO b VALUES ('?')"},
         {"BEGIN IMMEDIATE", "BEGIN "},
+        {"SELECT f(pid::integer, ?::bigint)", "SELECT f(pid::integer, $1::bigint)"},
         {"SELECT \"user\", 'INTEGER ?' FROM audit", "SELECT \"user\", 'INTEGER ?' FROM audit"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

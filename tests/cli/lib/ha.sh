@@ -51,7 +51,7 @@ PY
 ha_exactly_once() {
     hcli status "$1" --json >"$dir/out" 2>"$dir/err" || { bad "status $1: $(cat "$dir/err")"; return; }
     json_check "job $1: all $2 tasks succeeded, each with exactly one succeeded attempt, every attempt ended" \
-        "j['state'] == 'succeeded' and len(j['tasks']) == $2 and all(t['state'] == 'succeeded' and sum(1 for a in t['attempts'] if a.get('end_reason') == 'succeeded') == 1 and all(a.get('end_reason') for a in t['attempts']) for t in j['tasks'])"
+        "j['job']['state'] == 'succeeded' and len(j['tasks']) == $2 and all(t['state'] == 'succeeded' and sum(1 for a in t['attempts'] if a.get('end_reason') == 'succeeded') == 1 and all(a.get('end_reason') for a in t['attempts']) for t in j['tasks'])"
     dups=$(cut -d' ' -f1 "$dir/runs.log" | sort | uniq -d | head -3)
     lines=$(wc -l <"$dir/runs.log")
     if [ "$lines" -eq "$2" ] && [ -z "$dups" ]; then
@@ -63,5 +63,5 @@ ha_exactly_once() {
 # ha_job_is JOB STATE: the job's own state (not its tasks')
 ha_job_is() {
     hcli status "$1" --json 2>/dev/null |
-        python3 -c "import json,sys; sys.exit(0 if json.load(sys.stdin)['state'] == sys.argv[1] else 1)" "$2"
+        python3 -c "import json,sys; sys.exit(0 if json.load(sys.stdin)['job']['state'] == sys.argv[1] else 1)" "$2"
 }
