@@ -21,6 +21,7 @@
 
 const char cmd_up_help[] =
     "Usage: cairn up [--workers N] [--topology FILE]... [--state-dir DIR]\n"
+    "                [--store URL [--schedulers N]]\n"
     "\n"
     "Start a local cluster in the background: cairn-scheduler and workers, with\n"
     "sockets, logs and cluster.pids in DIR (default: $CAIRN_STATE_DIR, else\n"
@@ -30,7 +31,12 @@ const char cmd_up_help[] =
     "--workers N starts N workers (local1..., or cycling through the topology\n"
     "files). On a cluster already up, daemons that died are started again on their\n"
     "existing state and nothing else changes: --workers and --topology that ask for\n"
-    "other workers than it has are refused (exit 2; 'cairn down' first).\n";
+    "other workers than it has are refused (exit 2; 'cairn down' first).\n"
+    "--store URL keeps the scheduler's state in that PostgreSQL database\n"
+    "(postgresql://...), and --schedulers N (2 to 8, with --store) starts N\n"
+    "schedulers on it, an HA group to try: one leads, the others stand by\n"
+    "(scheduler2... in DIR/scheduler2...); the workers are given every\n"
+    "scheduler's endpoint, and so is the client with the CAIRN_SCHEDULER printed.\n";
 const char cmd_down_help[] =
     "Usage: cairn down [--state-dir DIR]\n"
     "\n"
@@ -47,9 +53,12 @@ typedef struct daemon_ent {
     pid_t pid;
 } daemon_ent_t;
 
+#define MAX_SCHEDULERS 8
+
 typedef struct cluster {
     char dir[PATH_MAX];
     char bindir[PATH_MAX];
+    char store[PATH_MAX]; /* --store: every scheduler's; "" for SQLite */
     daemon_ent_t d[MAX_DAEMONS];
     size_t n;
 } cluster_t;
@@ -96,9 +105,15 @@ static int pids_read(cluster_t *cl)
         daemon_ent_t *d = &cl->d[cl->n];
         memset(d, 0, sizeof(*d));
         int pid = 0;
+        if (!strncmp(line, "store ", 6)) {
+            snprintf(cl->store, sizeof(cl->store), "%.*s", (int)strcspn(line + 6, "\n"), line + 6);
+            continue;
+        }
         if (sscanf(line, "scheduler %d", &pid) == 1) {
             d->scheduler = true;
             snprintf(d->name, sizeof(d->name), "scheduler");
+        } else if (sscanf(line, "scheduler-also %63s %d", d->name, &pid) == 2) {
+            d->scheduler = true;
         } else if (sscanf(line, "worker %63s %d %4095s", d->name, &pid, d->topo) != 3) {
             continue;
         }
@@ -125,9 +140,13 @@ static int pids_write(const cluster_t *cl)
         close(fd);
         return -e;
     }
+    if (cl->store[0])
+        fprintf(f, "store %s\n", cl->store);
     for (size_t i = 0; i < cl->n; i++) {
         const daemon_ent_t *d = &cl->d[i];
-        if (d->scheduler)
+        if (d->scheduler && strcmp(d->name, "scheduler"))
+            fprintf(f, "scheduler-also %s %d\n", d->name, (int)d->pid);
+        else if (d->scheduler)
             fprintf(f, "scheduler %d\n", (int)d->pid);
         else
             fprintf(f, "worker %s %d %s\n", d->name, (int)d->pid, d->topo[0] ? d->topo : "-");
@@ -173,22 +192,55 @@ static pid_t spawn_detached(char *const *argv, int out)
     return gc;
 }
 
+/* A scheduler's state directory: DIR for the first, DIR/NAME for others. */
+static void sched_dir(const cluster_t *cl, const daemon_ent_t *d, char *buf, size_t len)
+{
+    if (!strcmp(d->name, "scheduler"))
+        snprintf(buf, len, "%s", cl->dir);
+    else
+        snprintf(buf, len, "%s/%s", cl->dir, d->name);
+}
+
+/* Every scheduler's endpoint of a kind ("workers", "clients"), joined by
+ * commas: what workers and clients are given. */
+static void sched_urls(const cluster_t *cl, const char *kind, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < cl->n && used < len; i++) {
+        if (!cl->d[i].scheduler)
+            continue;
+        char sd[PATH_MAX + 80];
+        sched_dir(cl, &cl->d[i], sd, sizeof(sd));
+        used += (size_t)snprintf(buf + used, len - used, "%sipc://%s/%s.sock", used ? "," : "",
+                                 sd, kind);
+    }
+}
+
 static int daemon_start(const cluster_t *cl, daemon_ent_t *d)
 {
-    char bin[PATH_MAX + 32], log[PATH_MAX + 80], logarg[PATH_MAX + 80], sock[PATH_MAX + 32];
+    char bin[PATH_MAX + 32], log[PATH_MAX + 80], logarg[PATH_MAX + 80];
+    char sock[MAX_SCHEDULERS * (PATH_MAX + 100)];
     char wdir[PATH_MAX + 80];
-    char *argv[16];
+    char *argv[20];
     int n = 0;
     if (d->scheduler) {
         snprintf(bin, sizeof(bin), "%s/cairn-scheduler", cl->bindir);
-        snprintf(log, sizeof(log), "%s/scheduler.log", cl->dir);
+        snprintf(log, sizeof(log), "%s/%s.log", cl->dir, d->name);
+        sched_dir(cl, d, wdir, sizeof(wdir));
         argv[n++] = bin;
         argv[n++] = "--state-dir";
-        argv[n++] = (char *)cl->dir;
+        argv[n++] = wdir;
+        if (cl->store[0]) {
+            argv[n++] = "--store";
+            argv[n++] = (char *)cl->store;
+            argv[n++] = "--name";
+            argv[n++] = d->name;
+        }
     } else {
         snprintf(bin, sizeof(bin), "%s/cairn-worker", cl->bindir);
         snprintf(log, sizeof(log), "%s/worker-%s.log", cl->dir, d->name);
-        snprintf(sock, sizeof(sock), "ipc://%s/workers.sock", cl->dir);
+        sched_urls(cl, "workers", sock, sizeof(sock));
         snprintf(wdir, sizeof(wdir), "%s/worker-%s", cl->dir, d->name);
         argv[n++] = bin;
         argv[n++] = "--scheduler";
@@ -325,6 +377,8 @@ static int cluster_init(cluster_t *cl, const char *dir)
 
 typedef struct up_opts {
     const char *dir;
+    const char *store;
+    long schedulers;
     long workers;
     const char *topo[MAX_DAEMONS];
     size_t ntopo;
@@ -336,6 +390,8 @@ static int up_parse(int argc, char **argv, up_opts_t *o)
         {"workers", required_argument, NULL, 'n'},
         {"topology", required_argument, NULL, 't'},
         {"state-dir", required_argument, NULL, 's'},
+        {"store", required_argument, NULL, 'S'},
+        {"schedulers", required_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -349,12 +405,25 @@ static int up_parse(int argc, char **argv, up_opts_t *o)
             o->topo[o->ntopo++] = optarg;
         } else if (ch == 's') {
             o->dir = optarg;
+        } else if (ch == 'S') {
+            o->store = optarg;
+        } else if (ch == 'N') {
+            uint64_t v;
+            if (cli_parse_uint(argv[0], "--schedulers", optarg, 1, MAX_SCHEDULERS, &v) != CLI_OK)
+                return CLI_USAGE;
+            o->schedulers = (long)v;
         } else {
             return cli_usage_error(argv[0], "bad option");
         }
     }
     if (optind < argc)
         return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    if (o->schedulers > 1 && (!o->store || strncmp(o->store, "postgres", 8)))
+        return cli_usage_error(argv[0], "--schedulers %ld needs --store postgresql://...: "
+                                        "schedulers share a PostgreSQL store",
+                               o->schedulers);
+    if (o->store && strncmp(o->store, "postgresql://", 13) && strncmp(o->store, "postgres://", 11))
+        return cli_usage_error(argv[0], "--store: '%s' is not a postgresql:// URL", o->store);
     return CLI_OK;
 }
 
@@ -365,6 +434,19 @@ static int up_layout(cluster_t *cl, const up_opts_t *o)
     cl->d[0].scheduler = true;
     snprintf(cl->d[0].name, sizeof(cl->d[0].name), "scheduler");
     cl->n = 1;
+    if (o->store)
+        snprintf(cl->store, sizeof(cl->store), "%s", o->store);
+    for (long k = 2; k <= o->schedulers; k++) {
+        daemon_ent_t *d = &cl->d[cl->n++];
+        d->scheduler = true;
+        snprintf(d->name, sizeof(d->name), "scheduler%ld", k);
+        char sd[PATH_MAX + 80];
+        sched_dir(cl, d, sd, sizeof(sd));
+        if (mkdir(sd, 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "cairn up: cannot create %s: %s\n", sd, strerror(errno));
+            return CLI_FAIL;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         daemon_ent_t *d = &cl->d[cl->n++];
         if (o->ntopo) {
@@ -456,14 +538,20 @@ int cmd_up(cli_t *c, int argc, char **argv)
         rc = CLI_FAIL;
         goto out;
     }
-    size_t nw = nworkers(cl);
+    size_t nw = nworkers(cl), ns = cl->n - nw;
     if (!started)
-        printf("cluster already up in %s: 1 scheduler, %zu worker%s (%zu GPU%s)\n", cl->dir, nw,
-               ui_s(nw), ngpus, ui_s(ngpus));
+        printf("cluster already up in %s: %zu scheduler%s, %zu worker%s (%zu GPU%s)\n", cl->dir,
+               ns, ui_s(ns), nw, ui_s(nw), ngpus, ui_s(ngpus));
     else
-        printf("cluster up%s: 1 scheduler, %zu worker%s (%zu GPU%s) in %s\n",
-               started < cl->n ? " again" : "", nw, ui_s(nw), ngpus, ui_s(ngpus), cl->dir);
-    if (started && strcmp(cl->dir, cli_state_dir()) != 0)
+        printf("cluster up%s: %zu scheduler%s, %zu worker%s (%zu GPU%s) in %s\n",
+               started < cl->n ? " again" : "", ns, ui_s(ns), nw, ui_s(nw), ngpus, ui_s(ngpus),
+               cl->dir);
+    if (ns > 1) { /* the client needs every endpoint to find the leader */
+        static char urls[MAX_SCHEDULERS * (PATH_MAX + 100)];
+        sched_urls(cl, "clients", urls, sizeof(urls));
+        printf("schedulers share %s; try: export CAIRN_SCHEDULER=%s; cairn schedulers\n",
+               "the PostgreSQL store", urls);
+    } else if (started && strcmp(cl->dir, cli_state_dir()) != 0)
         printf("try: export CAIRN_STATE_DIR=%s; cairn nodes\n", cl->dir);
     else if (started)
         printf("try: cairn nodes\n");

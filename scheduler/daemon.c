@@ -371,6 +371,12 @@ static void check_cb(uv_check_t *h)
             batch_touch(d);
     }
     journal_t *j = d->st->journal;
+    if (d->batch.failed && !journal_pending(j)) {
+        /* a write failed before any transaction opened (BEGIN did): the
+         * batch's replies must not go out as if it were durable */
+        cairn_error_t none = {{0}};
+        commit_failed(d, &none);
+    }
     if ((journal_pending(j) || d->batch.degraded) && !commit_can_wait(d)) {
         d->batch.urgent = false;
         uv_timer_stop(&d->h.commit);

@@ -34,6 +34,7 @@ struct lead {
     uint64_t applied; /* the newest entry in this instance's core */
     uint64_t head;    /* the store's newest, as last read */
     uint64_t sent_ns, valid_until_ns, renewed_ns;
+    uint64_t noted_ns; /* the leader's cairn_instances row last written */
     char leader_clients[512], leader_workers[512], leader_holder[128];
     instance_t inst[INSTANCES_MAX];
     Cairn__SchedulerInstance rep_inst[INSTANCES_MAX];
@@ -178,7 +179,9 @@ static int read_lease(lead_t *l, bool *expired)
         const char *w = live ? (const char *)sdb_column_text(st, 3) : "";
         snprintf(l->leader_clients, sizeof(l->leader_clients), "%s", c ? c : "");
         snprintf(l->leader_workers, sizeof(l->leader_workers), "%s", w ? w : "");
-        rc = *expired || gone || (h && !strcmp(h, l->holder)) ? 1 : 0;
+        /* a name of its own is no claim: two instances given the same
+         * name by mistake still take turns only by the lease */
+        rc = *expired || gone ? 1 : 0;
     }
     sdb_finalize(st);
     return rc;
@@ -193,7 +196,7 @@ static int claim(lead_t *l)
                     "UPDATE cairn_leader SET epoch = epoch + 1, holder = ?1,"
                     " client_endpoints = ?2, worker_endpoints = ?3, pid = pg_backend_pid(),"
                     " renewed_at = now(), expires_at = now() + ?4::bigint * interval '1 millisecond'"
-                    " WHERE id = 1 AND (expires_at < now() OR holder = ?1 OR NOT EXISTS"
+                    " WHERE id = 1 AND (expires_at < now() OR NOT EXISTS"
                     " (SELECT 1 FROM pg_stat_activity a WHERE a.pid = cairn_leader.pid))"
                     " RETURNING epoch",
                     &st) != SDB_OK)
@@ -337,12 +340,15 @@ static void lead_tick(lead_t *l)
         return;
     if (journal_pending(l->j))
         return; /* its commit renews */
-    uint64_t now = uv_hrtime();
-    if (now - l->renewed_ns >= (uint64_t)l->cfg.lease_ms * 1000000u / 3) {
+    uint64_t now = uv_hrtime(), third = (uint64_t)l->cfg.lease_ms * 1000000u / 3;
+    /* renew an idle leader's lease, and say it is here (cairn schedulers) */
+    if (now - l->renewed_ns >= third || now - l->noted_ns >= third) {
         cairn_error_t err = {{0}};
         int rc = journal_begin(l->j, &err);
-        if (rc == 0)
+        if (rc == 0) {
             note_instance(l);
+            l->noted_ns = now;
+        }
         if (rc < 0 || journal_commit(l->j, &err) < 0) {
             journal_rollback(l->j);
             step_down(l, "renewing the lease", err.text);

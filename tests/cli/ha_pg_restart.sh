@@ -43,6 +43,8 @@ ha_wait_log A "epoch 2" || exit 1
 grep "stepping down" "$dir/A.log" | head -1
 n=$(wc -l <"$dir/acked")
 echo "$n submits acknowledged, $(grep -c . "$dir/refused" || true) refused during the restart"
+dup=$(sort -n "$dir/acked" | uniq -d | tr '\n' ' ')
+[ -z "$dup" ] && ok "no job id acknowledged twice" || bad "job ids acknowledged twice (one was lost): $dup"
 missing=""
 for j in $(cat "$dir/acked"); do
     wait_for "job $j succeeds" ha_job_is "$j" succeeded || missing="$missing $j"
