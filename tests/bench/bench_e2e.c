@@ -4,6 +4,7 @@
  * real processes. Prints a table; asserts nothing about speed.
  *
  *   bench_e2e [--bin DIR] [--only LIST] [--quick] [--keep] [--threads] [--pairs N]
+ *             [--store-cmd CMD]   (each cluster's scheduler on the store CMD prints)
  *             [--perf-ctl FIFO [--perf-job TEXT]]
  *
  * LIST is a comma list of: raw, user, w1, w2, w3, latency, big, nodes
@@ -74,6 +75,24 @@ static char g_wbase[PATH_MAX];     /* workers' state directories, if elsewhere *
 static bool g_quick, g_keep, g_threads;
 static int g_pairs = 1;              /* --pairs: nodes runs, two workers then many, alternately */
 static const char *g_worker_args[8]; /* --worker-arg: extra cairn-worker arguments */
+static const char *g_store_cmd; /* --store-cmd: prints a fresh store URL per cluster */
+static char g_store[1024];      /* its latest answer */
+
+/* --store-cmd: a fresh store for the next cluster (e.g. a new PostgreSQL
+ * database: tests/bench/pg_fresh.sh); NULL without one. */
+static const char *fresh_store(void)
+{
+    if (!g_store_cmd)
+        return NULL;
+    FILE *p = popen(g_store_cmd, "r");
+    if (!p || !fgets(g_store, sizeof(g_store), p)) {
+        fprintf(stderr, "bench_e2e: --store-cmd '%s' printed no URL\n", g_store_cmd);
+        exit(1);
+    }
+    pclose(p);
+    g_store[strcspn(g_store, "\n")] = '\0';
+    return g_store;
+}
 static int g_nworker_args;
 static int g_perf_fd = -1;     /* --perf-ctl: perf record's control FIFO */
 static const char *g_perf_job; /* --perf-job: only jobs whose label holds this */
@@ -140,7 +159,12 @@ static void start_scheduler(cluster_t *c)
     snprintf(bin, sizeof(bin), "%s/cairn-scheduler", g_bin);
     snprintf(log, sizeof(log), "%s/scheduler.log", c->dir);
     const char *argv[] = {bin,     "--state-dir",     c->dir, "--clients", c->curl, "--workers",
-                          c->wurl, "--restart-grace", "2s",   NULL};
+                          c->wurl, "--restart-grace", "2s",   NULL,        NULL,    NULL};
+    const char *store = fresh_store();
+    if (store) {
+        argv[9] = "--store";
+        argv[10] = store;
+    }
     c->sched = spawn_daemon(argv, log);
 }
 
@@ -588,7 +612,12 @@ static void ucluster_up(ucluster_t *u)
     if (!mkdtemp(u->dir))
         die("mkdtemp: %s", strerror(errno));
     snprintf(u->cairn, sizeof(u->cairn), "%s/cairn", g_bin);
-    const char *argv[] = {NULL, "up", "--state-dir", u->dir, NULL};
+    const char *argv[] = {NULL, "up", "--state-dir", u->dir, NULL, NULL, NULL};
+    const char *store = fresh_store();
+    if (store) {
+        argv[4] = "--store";
+        argv[5] = store;
+    }
     if (cli_run(u, argv) != 0)
         die("cairn up --state-dir %s failed (see cli.log there)", u->dir);
     char path[PATH_MAX + 16], line[PATH_MAX + 128], name[64];
@@ -969,6 +998,7 @@ int main(int argc, char **argv)
         {"keep", no_argument, NULL, 'k'},
         {"threads", no_argument, NULL, 't'},
         {"worker-arg", required_argument, NULL, 'a'},
+        {"store-cmd", required_argument, NULL, 'S'},
         {"pairs", required_argument, NULL, 'p'},
         {"perf-ctl", required_argument, NULL, 'c'},
         {"perf-job", required_argument, NULL, 'j'},
@@ -1011,6 +1041,9 @@ int main(int argc, char **argv)
                 return 2;
             }
             g_worker_args[g_nworker_args++] = optarg;
+            break;
+        case 'S':
+            g_store_cmd = optarg;
             break;
         case 'k':
             g_keep = true;

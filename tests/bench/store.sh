@@ -1,0 +1,25 @@
+#!/bin/sh
+# The store's cost (issue 23): W1, W3, submit-to-start latency and the
+# 100,000-task job's acknowledgement on the default `cairn up` cluster with
+# SQLite, then with a PostgreSQL server on this machine (Unix socket,
+# fsync on, synchronous_commit on: as durable as SQLite's FULL sync).
+#   sh tests/bench/store.sh [BUILD_DIR] [bench_e2e options, e.g. --quick]
+# Needs PostgreSQL's server programs (as root they run as `postgres`).
+set -eu
+build=${1:-build}
+[ $# -gt 0 ] && shift
+here=$(cd "$(dirname "$0")" && pwd)
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -x "$pgbin/initdb" ] || { echo "store.sh: no PostgreSQL server programs"; exit 1; }
+d=$(mktemp -d /tmp/cairn-bench-pg-XXXXXX)
+as=""
+if [ "$(id -u)" = 0 ]; then chown postgres: "$d"; as="runuser -u postgres --"; fi
+$as "$pgbin/initdb" -D "$d/data" -A trust -U cairn -E UTF8 >/dev/null
+$as "$pgbin/pg_ctl" -D "$d/data" -l "$d/pg.log" -w -t 60 \
+    -o "-c listen_addresses='' -k $d" start >/dev/null
+trap '$as "$pgbin/pg_ctl" -D "$d/data" -m immediate -w stop >/dev/null; rm -rf "$d"' EXIT
+echo "== SQLite (the default store)"
+"$build/tests/bench/bench_e2e" --bin "$build/bin" --only user,latency,big "$@"
+echo "== PostgreSQL $($pgbin/postgres --version | awk '{print $3}') on a Unix socket"
+"$build/tests/bench/bench_e2e" --bin "$build/bin" --only user,latency,big \
+    --store-cmd "sh $here/pg_fresh.sh $d" "$@"
