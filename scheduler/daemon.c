@@ -17,6 +17,7 @@
 #include "proto/sign.h"
 #include "scheduler/daemon_private.h"
 #include "scheduler/lead.h"
+#include "scheduler/sdb.h"
 #include "scheduler/journal_pack.h"
 #include "scheduler/snapshots.h"
 
@@ -664,7 +665,8 @@ static int paths_init(sched_daemon_t *d, cairn_error_t *err)
                                      : path_join("ipc://", cfg->state_dir, "/workers.sock");
     d->clients.url = cfg->client_url ? strdup(cfg->client_url)
                                      : path_join("ipc://", cfg->state_dir, "/clients.sock");
-    if (!d->state_dir || !d->journal_path || !d->workers.url || !d->clients.url)
+    d->store_shown = d->journal_path ? sdb_url_redact(d->journal_path) : NULL; /* no password */
+    if (!d->state_dir || !d->journal_path || !d->store_shown || !d->workers.url || !d->clients.url)
         return errcode(err, -ENOMEM, "out of memory");
     return 0;
 }
@@ -740,7 +742,7 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, cairn
     cairn_log(log, CAIRN_LOG_INFO,
               "state %s: %llu journal entries, %u nodes, %u jobs; workers on %s, "
               "clients on %s",
-              d->journal_path, (unsigned long long)journal_count(d->st->journal),
+              d->store_shown, (unsigned long long)journal_count(d->st->journal),
               sched_node_count(d->core), sched_job_count(d->core), d->workers.url, d->clients.url);
     batch_touch(d);
     *out = d;
@@ -781,6 +783,7 @@ void sched_daemon_destroy(sched_daemon_t *d)
     free(d->join_key);
     free(d->state_dir);
     free(d->journal_path);
+    free(d->store_shown);
     free(d->workers.url);
     free(d->clients.url);
     handles_close(d);

@@ -97,6 +97,7 @@ struct sched_daemon {
     /* PostgreSQL: leading or standing by (lead.h); NULL on SQLite */
     struct lead *lead;
     char lead_holder[256];
+    char *store_shown; /* the store's URL without a password, for logs */
     endpoint_t workers, clients;
     /* tls+tcp:// clients: signed requests checked against --tls-ca (sign.h) */
     struct cairn_verifier *verifier;

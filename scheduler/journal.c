@@ -20,6 +20,9 @@ struct journal {
     sdb_stmt_t *begin_st, *commit_st, *put_worker_st, *put_rexit_st;
     sdb_stmt_t *fence_st;
     bool in_txn;
+    /* a write was tried and its BEGIN failed: pending (nothing of this
+     * batch may be acknowledged) until rolled back */
+    bool begin_failed;
     /* PostgreSQL with a leader: every transaction checks the epoch first
      * (journal_set_fence) */
     uint64_t fence_epoch;
@@ -283,6 +286,10 @@ int journal_append(journal_t *j, const uint8_t *buf, size_t len, cairn_error_t *
 
 int journal_commit(journal_t *j, cairn_error_t *err)
 {
+    if (j->begin_failed) {
+        j->begin_failed = false;
+        return errcode(err, -EIO, "journal commit: the batch's transaction never began");
+    }
     if (!j->in_txn)
         return 0;
     int rc = step_cached(j, &j->commit_st, "COMMIT", err);
@@ -303,6 +310,7 @@ int journal_commit(journal_t *j, cairn_error_t *err)
 
 void journal_rollback(journal_t *j)
 {
+    j->begin_failed = false;
     if (!j->in_txn)
         return;
     sdb_exec(j->db, "ROLLBACK", NULL);
@@ -316,8 +324,10 @@ int journal_probe(journal_t *j, cairn_error_t *err)
     if (j->in_txn)
         return 0;
     int rc = begin(j, err);
-    if (rc < 0)
+    if (rc < 0) {
+        j->begin_failed = false; /* a probe, not a batch's write */
         return rc;
+    }
     char sql[96];
     snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO meta VALUES ('probe', '%llu')",
              (unsigned long long)++j->probes);
@@ -330,7 +340,7 @@ int journal_probe(journal_t *j, cairn_error_t *err)
 
 bool journal_pending(const journal_t *j)
 {
-    return j->in_txn;
+    return j->in_txn || j->begin_failed;
 }
 
 int journal_replay(journal_t *j, journal_replay_f cb, void *arg, cairn_error_t *err)
@@ -414,8 +424,10 @@ static int begin(journal_t *j, cairn_error_t *err)
     if (j->readonly)
         return errcode(err, -EROFS, "journal: read-only");
     int rc = step_cached(j, &j->begin_st, "BEGIN IMMEDIATE", err);
-    if (rc < 0)
+    if (rc < 0) {
+        j->begin_failed = true;
         return journal_fail(j, err, "journal begin");
+    }
     j->in_txn = true;
     if (!j->fence_holder)
         return 0;
@@ -439,6 +451,7 @@ static int begin(journal_t *j, cairn_error_t *err)
     if (rc < 0) {
         sdb_exec(j->db, "ROLLBACK", NULL);
         j->in_txn = false;
+        j->begin_failed = true;
     }
     return rc;
 }

@@ -65,6 +65,8 @@ int journal_append(journal_t *j, const uint8_t *buf, size_t len, cairn_error_t *
  * transaction is rolled back: nothing appended since the last commit is
  * durable. */
 int journal_commit(journal_t *j, cairn_error_t *err);
+/* Whether writes wait for a commit: a transaction is open, or a write's
+ * BEGIN failed (then until journal_rollback; committing it fails). */
 bool journal_pending(const journal_t *j);
 
 /* Drop what was appended since the last commit. */

@@ -11,6 +11,7 @@
 #include "common/fsperm.h"
 #include "scheduler/daemon.h"
 #include "scheduler/provenance.h"
+#include "scheduler/sdb.h"
 #include "scheduler/verify.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -562,15 +563,17 @@ static int verify_main(const char *dir, const sched_daemon_config_t *dc)
     /* placements are re-derived with the scheduler's own settings */
     sched_config_t sc = sched_daemon_core_config(dc);
     int rc = journal_verify_cfg(path, &sc, stdout, &rep, &err);
+    char *shown = sdb_url_redact(path); /* no password in what it prints */
     char from[96] = "";
     if (rep.from_seq)
         snprintf(from, sizeof(from), " (from the snapshot of entry %llu)",
                  (unsigned long long)rep.from_seq);
     fprintf(stderr,
             "%s: %llu entries, %llu placements in %llu passes, %llu snapshots checked%s: %s%s\n",
-            path, (unsigned long long)rep.entries, (unsigned long long)rep.placements,
+            shown ? shown : path, (unsigned long long)rep.entries, (unsigned long long)rep.placements,
             (unsigned long long)rep.passes, (unsigned long long)rep.snapshots, from,
             rc == 0 ? "replays identically" : "DIFFERS: ", rc == 0 ? "" : err.text);
+    free(shown);
     return rc == 0 ? 0 : 1;
 }
 
