@@ -12,6 +12,7 @@
  *               [--sched-arg ARG]... [--bin DIR] [--dir DIR] [--keep] [--quick]
  *               [--sim-log] [--ipc] [--no-join-key]
  *               [--perf-ctl FIFO [--perf-phase idle|latency|big]]
+ *               [--only LIST] [--store-cmd CMD] [--lease D] [--takeover-tasks N]
  *
  * The nodes dial tcp://127.0.0.1 (--ipc: a Unix socket) and join with a
  * join key the bench writes for the run (--no-join-key: none), answering
@@ -34,6 +35,19 @@
  *            its durable acknowledgement, and to its end (tasks per second,
  *            placement-bound when tasks are instant); the scheduler's CPU
  *            per task, its RSS after and at its peak
+ *
+ * --only picks among these and takeover (default: all). takeover, for each
+ * node count in --nodes (default 500), needs --store-cmd (a command that
+ * prints a fresh store URL, e.g. 'sh tests/bench/pg_fresh.sh DIR';
+ * tests/bench/takeover.sh starts a throwaway PostgreSQL server for it) and
+ * is skipped without: scheduler A leads (--store, --name A, --lease, 3s by
+ * default), B stands by, the nodes get both worker endpoints ("A,B") and
+ * register with A; A runs a job of --takeover-tasks (default 5,000;
+ * 0: none) and is killed (SIGKILL) once half its tasks were assigned. From
+ * the kill: when B's log says it leads (polled every 10 ms), when every
+ * node registered again (with B), when B answers a NodesRequest listing
+ * all of them up (a client of B's endpoint alone), and when the job ended
+ * (all its tasks succeeded, through B).
  *
  * The simulated nodes run in shard processes of --per-shard (default 250)
  * nodes. Not more: a link without a connection checks its dialer once a
@@ -88,6 +102,12 @@ static const char *g_sched_args[MAX_SCHED_ARGS];
 static int g_nsched_args;
 static uint32_t g_sizes[MAX_SIZES];
 static size_t g_nsizes;
+static uint32_t g_tsizes[MAX_SIZES] = {500}; /* the takeover's node counts */
+static size_t g_ntsizes = 1;
+static const char *g_only;      /* --only: the workloads to run (NULL: all) */
+static const char *g_store_cmd; /* --store-cmd: prints a fresh store URL per run */
+static const char *g_lease = "3s";
+static size_t g_ttasks = 5000; /* the takeover's busy job (0: idle) */
 static size_t g_tasks = 100000, g_latency = 1000;
 static int g_idle_s = 10;
 static uint32_t g_duration_ms, g_per_shard = 250, g_ramp = 4;
@@ -98,8 +118,9 @@ static const char *g_perf_phase;
 /* One run: the scheduler, its client, the shards and what they share. */
 typedef struct run {
     char dir[PATH_MAX];
-    char curl[PATH_MAX + 32], wurl[PATH_MAX + 32], key[PATH_MAX + 32];
+    char curl[PATH_MAX + 32], wurl[2 * PATH_MAX + 80], key[PATH_MAX + 32];
     pid_t sched;
+    pid_t standby; /* takeover: scheduler B */
     cairn_client_t *client;
     pid_t *shards;
     size_t nshards;
@@ -346,36 +367,62 @@ static void write_key(run_t *r)
         die("%s: %s", r->key, strerror(errno));
 }
 
-static void run_start(run_t *r, uint32_t nodes)
+/* The endpoints of a scheduler whose state dir is dir: clients on a Unix
+ * socket, workers on tcp://127.0.0.1 (ipc: a Unix socket). */
+static void sched_urls(const char *dir, bool ipc, char *curl, size_t clen, char *wurl, size_t wlen)
+{
+    snprintf(curl, clen, "ipc://%s/clients.sock", dir);
+    if (ipc)
+        snprintf(wurl, wlen, "ipc://%s/workers.sock", dir);
+    else
+        snprintf(wurl, wlen, "tcp://127.0.0.1:%d", free_port());
+}
+
+/* Start cairn-scheduler on state dir sdir, its output in log; extra (NULL
+ * ends it, up to 8) before the --sched-arg arguments. */
+static pid_t start_sched(run_t *r, const char *sdir, const char *curl, const char *wurl,
+                         const char *log, const char *const *extra)
+{
+    char bin[PATH_MAX + 32];
+    snprintf(bin, sizeof(bin), "%s/cairn-scheduler", g_bin);
+    const char *argv[24 + MAX_SCHED_ARGS] = {bin,  "--state-dir", sdir, "--clients",
+                                             curl, "--workers",   wurl};
+    int k = 7;
+    if (!g_no_key) {
+        argv[k++] = "--join-key";
+        argv[k++] = r->key;
+    }
+    for (int i = 0; extra && extra[i] && i < 8; i++)
+        argv[k++] = extra[i];
+    for (int i = 0; i < g_nsched_args; i++)
+        argv[k++] = g_sched_args[i];
+    argv[k] = NULL;
+    pid_t pid = bench_spawn(argv, log);
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    return pid;
+}
+
+/* A fresh run directory (with its join key) for r. */
+static void run_dir(run_t *r)
 {
     memset(r, 0, sizeof(*r));
     r->stamp_rd = -1;
     snprintf(r->dir, sizeof(r->dir), "%s/cairn-nodes-XXXXXX", g_base);
     if (!mkdtemp(r->dir))
         die("mkdtemp: %s", strerror(errno));
-    snprintf(r->curl, sizeof(r->curl), "ipc://%s/clients.sock", r->dir);
-    if (g_ipc)
-        snprintf(r->wurl, sizeof(r->wurl), "ipc://%s/workers.sock", r->dir);
-    else
-        snprintf(r->wurl, sizeof(r->wurl), "tcp://127.0.0.1:%d", free_port());
     g_run = r;
     if (!g_no_key)
         write_key(r);
-    char bin[PATH_MAX + 32], log[PATH_MAX + 32];
-    snprintf(bin, sizeof(bin), "%s/cairn-scheduler", g_bin);
+}
+
+static void run_start(run_t *r, uint32_t nodes)
+{
+    run_dir(r);
+    sched_urls(r->dir, g_ipc, r->curl, sizeof(r->curl), r->wurl, sizeof(r->wurl));
+    char log[PATH_MAX + 32];
     snprintf(log, sizeof(log), "%s/scheduler.log", r->dir);
-    const char *argv[16 + MAX_SCHED_ARGS] = {bin,     "--state-dir", r->dir, "--clients",
-                                             r->curl, "--workers",   r->wurl};
-    int k = 7;
-    if (!g_no_key) {
-        argv[k++] = "--join-key";
-        argv[k++] = r->key;
-    }
-    for (int i = 0; i < g_nsched_args; i++)
-        argv[k++] = g_sched_args[i];
-    argv[k] = NULL;
-    if ((r->sched = bench_spawn(argv, log)) < 0)
-        die("fork: %s", strerror(errno));
+    r->sched = start_sched(r, r->dir, r->curl, r->wurl, log, NULL);
     cairn_error_t err = {{0}};
     if (cairn_client_create(r->curl, 120000, &r->client, &err) < 0)
         die("client: %s", err.text);
@@ -394,6 +441,7 @@ static void run_stop(run_t *r)
         cairn_client_destroy(r->client);
     r->client = NULL;
     bench_stop_pid(r->sched);
+    bench_stop_pid(r->standby);
     free(r->shards);
     r->shards = NULL;
     if (r->counts && r->counts != MAP_FAILED)
@@ -530,6 +578,17 @@ static void measure_big(run_t *r, figures_t *f)
     bench_job_fini(&b);
 }
 
+static bool wanted(const char *name)
+{
+    if (!g_only)
+        return true;
+    size_t n = strlen(name);
+    for (const char *p = g_only; (p = strstr(p, name)); p += n)
+        if ((p == g_only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
 static void run_size(uint32_t nodes, figures_t *f)
 {
     run_t r;
@@ -540,21 +599,195 @@ static void run_size(uint32_t nodes, figures_t *f)
     f->up_s = wait_up(&r, nodes, t0);
     printf("%u nodes: up in %.1f s (%zu shards)\n", nodes, f->up_s, r.nshards);
     fflush(stdout);
-    measure_idle(&r, f);
-    printf("%u nodes: idle scheduler %.2f%% of a core, RSS %.1f MB; simulators %.1f%% "
-           "(%.0f reports/s)\n",
-           nodes, f->idle_pct, f->idle_rss_mb, f->sim_pct, f->hb_rate);
-    fflush(stdout);
-    measure_latency(&r, f);
-    printf("%u nodes: submit->assignment p50 %.3f ms, p99 %.3f ms, max %.3f ms (%zu jobs)\n", nodes,
-           f->p50_ms, f->p99_ms, f->max_ms, g_latency);
-    fflush(stdout);
+    if (wanted("idle")) {
+        measure_idle(&r, f);
+        printf("%u nodes: idle scheduler %.2f%% of a core, RSS %.1f MB; simulators %.1f%% "
+               "(%.0f reports/s)\n",
+               nodes, f->idle_pct, f->idle_rss_mb, f->sim_pct, f->hb_rate);
+        fflush(stdout);
+    }
+    if (wanted("latency")) {
+        measure_latency(&r, f);
+        printf("%u nodes: submit->assignment p50 %.3f ms, p99 %.3f ms, max %.3f ms (%zu jobs)\n",
+               nodes, f->p50_ms, f->p99_ms, f->max_ms, g_latency);
+        fflush(stdout);
+    }
+    if (!wanted("big")) {
+        run_stop(&r);
+        return;
+    }
     measure_big(&r, f);
     f->rereg = counts_sum(&r, offsetof(sim_counts_t, reregistered));
     printf("%u nodes: %zu-task job acknowledged in %.3f s, done at %.0f tasks/s, scheduler "
            "%.1f us/task, RSS %.1f MB (peak %.1f); %llu re-registrations\n",
            nodes, g_tasks, f->ack_s, f->rate, f->sched_us, f->rss_mb, f->peak_mb,
            (unsigned long long)f->rereg);
+    fflush(stdout);
+    run_stop(&r);
+}
+
+/* ------------------------------------------------------------ takeover */
+
+/* --store-cmd: a fresh store for the next run (e.g. a new PostgreSQL
+ * database: tests/bench/pg_fresh.sh). */
+static void fresh_store(char *url, size_t len)
+{
+    FILE *p = popen(g_store_cmd, "r");
+    if (!p || !fgets(url, (int)len, p))
+        die("--store-cmd '%s' printed no URL", g_store_cmd);
+    pclose(p);
+    url[strcspn(url, "\n")] = '\0';
+}
+
+/* Whether the file at path holds text (a scheduler's log: small). */
+static bool log_has(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f))
+        found = strstr(line, text) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* Poll path every 10 ms until it holds text, within 120 s, while pid runs:
+ * the time it was seen (CLOCK_MONOTONIC ns). */
+static int64_t wait_log(const char *path, const char *text, pid_t pid)
+{
+    int64_t deadline = bench_now_ns() + 120 * 1000000000LL;
+    for (;;) {
+        if (log_has(path, text))
+            return bench_now_ns();
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            die("the scheduler logging to %s exited (status %d) before \"%s\"", path, st, text);
+        if (bench_now_ns() > deadline)
+            die("no \"%s\" in %s within 120 s", text, path);
+        struct timespec ts = {0, 10 * 1000000L}; /* polls the condition */
+        nanosleep(&ts, NULL);
+    }
+}
+
+typedef struct tfigures {
+    uint32_t nodes;
+    size_t tasks;
+    double up_s, lead_s, rereg_s, answer_s, done_s;
+} tfigures_t;
+
+/* Scheduler name's state dir, endpoints and log under r->dir; started
+ * with --store url. */
+static pid_t start_member(run_t *r, const char *name, const char *url, char *curl, size_t clen,
+                          char *wurl, size_t wlen, char *log, size_t llen)
+{
+    char sdir[PATH_MAX];
+    if (snprintf(sdir, sizeof(sdir), "%s/%s", r->dir, name) >= (int)sizeof(sdir) ||
+        mkdir(sdir, 0700) < 0)
+        die("%s: %s", sdir, strerror(errno));
+    /* Unix sockets: over TCP a node dials its first endpoint from an
+     * address of its own (bench_nodes_sim.c node_url) but B's from
+     * 127.0.0.1, and B refuses a node known at another address that is not
+     * down yet (as it should: a real node keeps its address) */
+    sched_urls(sdir, true, curl, clen, wurl, wlen);
+    snprintf(log, llen, "%s/%s.log", r->dir, name);
+    const char *extra[] = {"--store", url, "--name", name, "--lease", g_lease, NULL};
+    return start_sched(r, sdir, curl, wurl, log, extra);
+}
+
+/* Leader A and standby B on one store, the nodes given both worker
+ * endpoints; kill -9 A (busy with a job of --takeover-tasks tasks, or
+ * idle) and time B's takeover as the nodes and a client see it. */
+static void run_takeover(uint32_t nodes, tfigures_t *f)
+{
+    run_t r;
+    memset(f, 0, sizeof(*f));
+    f->nodes = nodes;
+    f->tasks = g_ttasks;
+    run_dir(&r);
+    char url[1024], acurl[PATH_MAX + 32], awurl[PATH_MAX + 32], alog[PATH_MAX + 32];
+    char bcurl[PATH_MAX + 32], bwurl[PATH_MAX + 32], blog[PATH_MAX + 32];
+    fresh_store(url, sizeof(url));
+    r.sched =
+        start_member(&r, "A", url, acurl, sizeof(acurl), awurl, sizeof(awurl), alog, sizeof(alog));
+    wait_log(alog, "leading the schedulers as A", r.sched);
+    r.standby =
+        start_member(&r, "B", url, bcurl, sizeof(bcurl), bwurl, sizeof(bwurl), blog, sizeof(blog));
+    wait_log(blog, "standing by as B", r.standby);
+    snprintf(r.curl, sizeof(r.curl), "%s", acurl);
+    snprintf(r.wurl, sizeof(r.wurl), "%s,%s", awurl, bwurl);
+    cairn_error_t err = {{0}};
+    if (cairn_client_create(acurl, 120000, &r.client, &err) < 0)
+        die("client: %s", err.text);
+    int64_t t = bench_now_ns();
+    start_shards(&r, nodes);
+    f->up_s = wait_up(&r, nodes, t);
+    printf("takeover, %u nodes: up on A in %.1f s (%zu shards)\n", nodes, f->up_s, r.nshards);
+    fflush(stdout);
+
+    bench_job_t b;
+    uint64_t job = 0;
+    if (g_ttasks) {
+        if (bench_job_init(&b, "busy", g_ttasks, "true", NULL) < 0)
+            die("out of memory");
+        uint64_t a0 = counts_sum(&r, offsetof(sim_counts_t, assigned));
+        job = submit(&r, &b);
+        /* kill A in the middle of the job: half its tasks assigned */
+        int64_t deadline = bench_now_ns() + 120 * 1000000000LL;
+        while (counts_sum(&r, offsetof(sim_counts_t, assigned)) - a0 < g_ttasks / 2) {
+            check_shards(&r);
+            if (bench_now_ns() > deadline)
+                die("takeover: %zu tasks not half assigned within 120 s", g_ttasks);
+            struct timespec ts = {0, 1000000L}; /* polls the condition */
+            nanosleep(&ts, NULL);
+        }
+    }
+    uint64_t reg0 = counts_sum(&r, offsetof(sim_counts_t, registered));
+    cairn_client_destroy(r.client);
+    r.client = NULL;
+
+    kill(r.sched, SIGKILL);
+    int64_t t0 = bench_now_ns();
+    waitpid(r.sched, NULL, 0);
+    r.sched = 0;
+    f->lead_s = (double)(wait_log(blog, "leading the schedulers as B", r.standby) - t0) / 1e9;
+    int64_t deadline = t0 + 120 * 1000000000LL;
+    uint64_t reg;
+    while ((reg = counts_sum(&r, offsetof(sim_counts_t, registered))) < reg0 + nodes) {
+        check_shards(&r);
+        if (bench_now_ns() > deadline)
+            die("takeover: %llu of %u nodes registered again within 120 s of the kill",
+                (unsigned long long)(reg - reg0), nodes);
+        struct timespec ts = {0, 10 * 1000000L}; /* polls the condition */
+        nanosleep(&ts, NULL);
+    }
+    f->rereg_s = (double)(bench_now_ns() - t0) / 1e9;
+    /* B alone: a client that is never sent back to A */
+    snprintf(r.curl, sizeof(r.curl), "%s", bcurl);
+    if (cairn_client_create(bcurl, 120000, &r.client, &err) < 0)
+        die("client: %s", err.text);
+    uint32_t up;
+    while ((up = nodes_up(&r)) < nodes) {
+        if (bench_now_ns() > deadline)
+            die("takeover: B lists %u of %u nodes up 120 s after the kill", up, nodes);
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    f->answer_s = (double)(bench_now_ns() - t0) / 1e9;
+    if (g_ttasks) {
+        uint32_t ok = wait_job(&r, job);
+        f->done_s = (double)(bench_now_ns() - t0) / 1e9;
+        if (ok != g_ttasks)
+            die("takeover: %u of %zu tasks succeeded", ok, g_ttasks);
+        bench_job_fini(&b);
+    }
+    printf("takeover, %u nodes: B leads %.3f s after kill -9 of A, the nodes registered again "
+           "at %.3f s, B lists them up at %.3f s",
+           nodes, f->lead_s, f->rereg_s, f->answer_s);
+    if (g_ttasks)
+        printf("; the %zu-task job done at %.3f s", g_ttasks, f->done_s);
+    printf("\n");
     fflush(stdout);
     run_stop(&r);
 }
@@ -634,7 +867,9 @@ static void usage(void)
            "                   [--sched-arg ARG]... [--bin DIR] [--dir DIR] [--keep] [--quick]\n"
            "                   [--sim-log] [--ipc] [--no-join-key]\n"
            "                   [--perf-ctl FIFO [--perf-phase idle|latency|big]]\n"
-           "  --nodes LIST     node counts, comma-separated (default 1000,5000,10000)\n"
+           "                   [--only LIST] [--store-cmd CMD] [--lease D] [--takeover-tasks N]\n"
+           "  --nodes LIST     node counts, comma-separated (default 1000,5000,10000;\n"
+           "                   takeover: 500)\n"
            "  --tasks N        the big job's tasks (default 100000)\n"
            "  --latency N      one-task jobs for submit->assignment (default 1000)\n"
            "  --idle S         the idle window in seconds (default 10)\n"
@@ -648,6 +883,13 @@ static void usage(void)
            "  --sim-log        the simulators' warnings in shardN.log in the state dir\n"
            "  --ipc            nodes dial a Unix socket (default: TCP on 127.0.0.1)\n"
            "  --no-join-key    no join key (default: one, each node answers the challenge)\n"
+           "  --only LIST      workloads, comma-separated: up,idle,latency,big,takeover\n"
+           "                   (default: all; up runs with each of the first four)\n"
+           "  --store-cmd CMD  takeover: CMD prints a fresh store URL per run (e.g.\n"
+           "                   'sh tests/bench/pg_fresh.sh PGSOCKDIR'); without it, skipped\n"
+           "  --lease D        takeover: the schedulers' --lease (default 3s)\n"
+           "  --takeover-tasks N  takeover: tasks of the job A runs when killed\n"
+           "                   (default 5000; 0: A idle)\n"
            "  --quick          tiny sizes: a smoke run of the harness\n");
 }
 
@@ -674,6 +916,10 @@ int main(int argc, char **argv)
         {"ramp", required_argument, NULL, 'R'},
         {"perf-ctl", required_argument, NULL, 'c'},
         {"perf-phase", required_argument, NULL, 'p'},
+        {"only", required_argument, NULL, 'o'},
+        {"store-cmd", required_argument, NULL, 'S'},
+        {"lease", required_argument, NULL, 'L'},
+        {"takeover-tasks", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -688,6 +934,20 @@ int main(int argc, char **argv)
                 fprintf(stderr, "bench_nodes: --nodes wants counts like 1000,5000\n");
                 return 2;
             }
+            memcpy(g_tsizes, g_sizes, sizeof(g_sizes));
+            g_ntsizes = g_nsizes;
+            break;
+        case 'o':
+            g_only = optarg;
+            break;
+        case 'S':
+            g_store_cmd = optarg;
+            break;
+        case 'L':
+            g_lease = optarg;
+            break;
+        case 'X':
+            g_ttasks = strtoul(optarg, NULL, 10);
             break;
         case 't':
             g_tasks = strtoul(optarg, NULL, 10);
@@ -726,6 +986,9 @@ int main(int argc, char **argv)
             g_tasks = 2000;
             g_latency = 50;
             g_idle_s = 1;
+            g_tsizes[0] = 20;
+            g_ntsizes = 1;
+            g_ttasks = 200;
             break;
         case 's':
             g_sim_log = true;
@@ -782,8 +1045,24 @@ int main(int argc, char **argv)
            g_duration_ms);
     fflush(stdout);
     figures_t f[MAX_SIZES];
-    for (size_t i = 0; i < g_nsizes; i++)
+    bool plain = wanted("up") || wanted("idle") || wanted("latency") || wanted("big");
+    for (size_t i = 0; plain && i < g_nsizes; i++)
         run_size(g_sizes[i], &f[i]);
+    tfigures_t tf[MAX_SIZES];
+    bool takeover = wanted("takeover") && g_store_cmd;
+    if (wanted("takeover") && !g_store_cmd)
+        printf("takeover: skipped (needs --store-cmd: a PostgreSQL store's URL)\n");
+    for (size_t i = 0; takeover && i < g_ntsizes; i++)
+        run_takeover(g_tsizes[i], &tf[i]);
+    if (takeover) {
+        printf("\n%7s %7s %7s %9s %9s %9s %9s\n", "nodes", "up s", "tasks", "lead s", "rereg s",
+               "answer s", "done s");
+        for (size_t i = 0; i < g_ntsizes; i++)
+            printf("%7u %7.1f %7zu %9.3f %9.3f %9.3f %9.3f\n", tf[i].nodes, tf[i].up_s, tf[i].tasks,
+                   tf[i].lead_s, tf[i].rereg_s, tf[i].answer_s, tf[i].done_s);
+    }
+    if (!plain)
+        return 0;
     printf("\n%7s %7s %9s %9s %8s %8s %8s %9s %9s %9s %9s %9s\n", "nodes", "up s", "idle %",
            "idle MB", "sim %", "p50 ms", "p99 ms", "ack s", "tasks/s", "sched us", "RSS MB",
            "peak MB");
