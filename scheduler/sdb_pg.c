@@ -1,10 +1,16 @@
 /* The state database on PostgreSQL (libpq); see sdb.h.
  *
- * Each statement is one round trip (PQexecParams: parse, bind, execute),
- * parameters in text form (bytes in binary), results in text form, bytea
- * decoded when read as bytes. A connection that broke stays broken for a
- * writer (whose transaction was lost: the daemon steps down and starts
- * again, see lead.h); a reader reconnects before its next statement. */
+ * Outside a transaction each statement is one round trip (PQexecParams:
+ * parse, bind, execute). Inside one (BEGIN to COMMIT or ROLLBACK) the
+ * connection is in pipeline mode: writes (INSERT, UPDATE, DELETE, the
+ * fence) are sent without waiting; a read, sdb_changes, every
+ * PIPE_MAX writes and the COMMIT collect their results. A write that
+ * failed fails what collects it, and the COMMIT: a batch is all or
+ * nothing, as with SQLite. Parameters go in text form (bytes in binary),
+ * results come in text form, bytea decoded when read as bytes. A
+ * connection that broke stays broken for a writer (whose transaction was
+ * lost: the daemon steps down and starts again, see lead.h); a reader
+ * reconnects before its next statement. */
 #include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
@@ -16,11 +22,19 @@
 #include "scheduler/sdb_private.h"
 
 #define BYTEA_OID 17
+/* writes sent before their results are collected: bounds what the server
+ * holds for us, so neither side blocks on a full socket */
+#define PIPE_MAX 256
+
+typedef enum stmt_kind { KIND_READ, KIND_WRITE, KIND_BEGIN, KIND_COMMIT, KIND_ROLLBACK } stmt_kind_t;
 
 struct sdb_pg {
     PGconn *conn;
     bool readonly;
     bool broken;
+    bool piped;       /* in a transaction, in pipeline mode */
+    int queued;       /* writes sent whose results are not collected */
+    bool pipe_failed; /* one of them failed (msg, sqlstate: the first) */
     int changes;
     char sqlstate[6];
     char msg[600];
@@ -34,7 +48,8 @@ struct sdb_pg_stmt {
     int *lens, *fmts;
     bool *owned;
     PGresult *res;
-    bool failed;
+    stmt_kind_t kind;
+    bool failed, done;
     int row, nrows;
     unsigned char **blobs; /* decoded bytea of the current row, per column */
     size_t *blob_lens;
@@ -138,6 +153,154 @@ static int usable(sdb_pg_t *pg)
     return -1;
 }
 
+static bool word_is(const char *sql, const char *w)
+{
+    while (*sql == ' ' || *sql == '\n' || *sql == '\t')
+        sql++;
+    size_t n = strlen(w);
+    return !strncasecmp(sql, w, n) && !isalnum((unsigned char)sql[n]) && sql[n] != '_';
+}
+
+/* What a statement is to the pipeline. */
+static stmt_kind_t kind_of(const char *sql)
+{
+    if (word_is(sql, "BEGIN"))
+        return KIND_BEGIN;
+    if (word_is(sql, "COMMIT"))
+        return KIND_COMMIT;
+    if (word_is(sql, "ROLLBACK"))
+        return KIND_ROLLBACK;
+    if ((word_is(sql, "INSERT") || word_is(sql, "UPDATE") || word_is(sql, "DELETE")) &&
+        !strcasestr(sql, "RETURNING"))
+        return KIND_WRITE;
+    if (!strncmp(sql, "SELECT cairn_fence(", 19)) /* its row says nothing */
+        return KIND_WRITE;
+    return KIND_READ;
+}
+
+/* Collect one query's results (to the NULL after them, or a sync); the
+ * last kept in *keep (NULL: none kept). The first failure is noted. */
+static void take(sdb_pg_t *pg, PGresult **keep)
+{
+    PGresult *r;
+    while ((r = PQgetResult(pg->conn)) != NULL) {
+        ExecStatusType s = PQresultStatus(r);
+        if (s == PGRES_COMMAND_OK)
+            pg->changes = atoi(PQcmdTuples(r));
+        else if (s != PGRES_TUPLES_OK && s != PGRES_PIPELINE_SYNC && !pg->pipe_failed) {
+            pg->pipe_failed = true;
+            if (s == PGRES_PIPELINE_ABORTED)
+                snprintf(pg->msg, sizeof(pg->msg), "the transaction was aborted");
+            else
+                set_error(pg, r, NULL);
+        }
+        if (s == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            return; /* no NULL follows a sync */
+        }
+        if (keep) {
+            PQclear(*keep);
+            *keep = r;
+        } else {
+            PQclear(r);
+        }
+    }
+    if (PQstatus(pg->conn) == CONNECTION_BAD && !pg->pipe_failed) {
+        pg->pipe_failed = true;
+        set_error(pg, NULL, "the connection to PostgreSQL is lost");
+    }
+}
+
+/* Collect the results of every write sent. */
+static void drain(sdb_pg_t *pg)
+{
+    if (!pg->queued)
+        return;
+    PQsendFlushRequest(pg->conn);
+    PQflush(pg->conn);
+    for (; pg->queued > 0; pg->queued--)
+        take(pg, NULL);
+}
+
+/* Send a write without waiting for it (pipelined). */
+static int queue(sdb_pg_t *pg, const char *sql, int n, const char *const *vals, const int *lens,
+                 const int *fmts)
+{
+    if (!PQsendQueryParams(pg->conn, sql, n, NULL, vals, lens, fmts, 0)) {
+        if (!pg->pipe_failed)
+            set_error(pg, NULL, "cannot send");
+        pg->pipe_failed = true;
+        return SDB_ERROR;
+    }
+    if (++pg->queued >= PIPE_MAX)
+        drain(pg);
+    return SDB_OK;
+}
+
+/* Run a query whose result is wanted: at once, or behind the writes
+ * sent (their failure is its failure: NULL, pg->msg says why). */
+static PGresult *run(sdb_pg_t *pg, const char *sql, int n, const char *const *vals,
+                     const int *lens, const int *fmts)
+{
+    if (!pg->piped)
+        return PQexecParams(pg->conn, sql, n, NULL, vals, lens, fmts, 0);
+    if (!PQsendQueryParams(pg->conn, sql, n, NULL, vals, lens, fmts, 0)) {
+        set_error(pg, NULL, "cannot send");
+        return NULL;
+    }
+    PQsendFlushRequest(pg->conn);
+    PQflush(pg->conn);
+    for (; pg->queued > 0; pg->queued--)
+        take(pg, NULL);
+    PGresult *res = NULL;
+    take(pg, &res);
+    if (pg->pipe_failed) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* Start a transaction: pipeline mode, BEGIN sent. */
+static int begin_pipe(sdb_pg_t *pg, const char *sql)
+{
+    if (!PQenterPipelineMode(pg->conn)) {
+        set_error(pg, NULL, "cannot enter pipeline mode");
+        return SDB_ERROR;
+    }
+    pg->piped = true;
+    pg->queued = 0;
+    pg->pipe_failed = false;
+    return queue(pg, sql, 0, NULL, NULL, NULL);
+}
+
+/* COMMIT or ROLLBACK: sent with a sync, every result collected, pipeline
+ * mode left. A COMMIT fails when anything of the transaction did. */
+static int end_pipe(sdb_pg_t *pg, const char *sql)
+{
+    bool commit = word_is(sql, "COMMIT");
+    PGresult *res = NULL;
+    bool sent = PQsendQueryParams(pg->conn, sql, 0, NULL, NULL, NULL, NULL, 0) &&
+                PQpipelineSync(pg->conn);
+    if (sent) {
+        for (; pg->queued > 0; pg->queued--)
+            take(pg, NULL);
+        take(pg, &res); /* the COMMIT's */
+        take(pg, NULL); /* to the sync */
+    }
+    bool rolled = res && PQresultStatus(res) == PGRES_COMMAND_OK &&
+                  !strcmp(PQcmdStatus(res), "ROLLBACK");
+    PQclear(res);
+    PQexitPipelineMode(pg->conn);
+    bool failed = pg->pipe_failed || !sent || (commit && rolled);
+    if (failed && !pg->pipe_failed)
+        set_error(pg, NULL, sent ? "the transaction was rolled back" : "cannot send");
+    pg->piped = false;
+    pg->queued = 0;
+    pg->pipe_failed = false;
+    return commit && failed ? SDB_ERROR : SDB_OK;
+}
+
 int sdb_pg_exec(sdb_pg_t *pg, const char *sql, char **msg)
 {
     char *t = sdb_pg_translate(sql, &(sdb_pg_upsert_t){upsert, pg});
@@ -148,7 +311,16 @@ int sdb_pg_exec(sdb_pg_t *pg, const char *sql, char **msg)
         return SDB_ERROR;
     }
     int rc = SDB_ERROR;
-    if (usable(pg) == 0) {
+    stmt_kind_t kind = kind_of(t);
+    if (pg->piped && (kind == KIND_COMMIT || kind == KIND_ROLLBACK)) {
+        rc = end_pipe(pg, t);
+    } else if (pg->piped && kind == KIND_WRITE) {
+        rc = queue(pg, t, 0, NULL, NULL, NULL); /* one statement */
+    } else if (pg->piped) {
+        PGresult *res = run(pg, t, 0, NULL, NULL, NULL);
+        rc = res ? SDB_OK : SDB_ERROR;
+        PQclear(res);
+    } else if (usable(pg) == 0) {
         PGresult *res = PQexec(pg->conn, t);
         ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
         if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY) {
@@ -195,6 +367,7 @@ int sdb_pg_prepare(sdb_pg_t *pg, const char *sql, const char *sql_pg, sdb_pg_stm
     if (!st->sql)
         goto oom;
     st->nparams = count_params(st->sql);
+    st->kind = kind_of(st->sql);
     size_t n = (size_t)st->nparams + 1;
     st->vals = calloc(n, sizeof(*st->vals));
     st->lens = calloc(n, sizeof(*st->lens));
@@ -270,6 +443,8 @@ int sdb_pg_step(sdb_pg_stmt_t *st)
     sdb_pg_t *pg = st->pg;
     if (st->failed)
         return SDB_ERROR;
+    if (st->done)
+        return SDB_DONE;
     if (st->res) {
         drop_row(st);
         return ++st->row < st->nrows ? SDB_ROW : SDB_DONE;
@@ -278,8 +453,20 @@ int sdb_pg_step(sdb_pg_stmt_t *st)
         st->failed = true;
         return SDB_ERROR;
     }
-    PGresult *res = PQexecParams(pg->conn, st->sql, st->nparams, NULL,
-                                 (const char *const *)st->vals, st->lens, st->fmts, 0);
+    const char *const *vals = (const char *const *)st->vals;
+    int rc = -1;
+    if (st->kind == KIND_BEGIN && !pg->piped)
+        rc = begin_pipe(pg, st->sql);
+    else if (pg->piped && (st->kind == KIND_COMMIT || st->kind == KIND_ROLLBACK))
+        rc = end_pipe(pg, st->sql);
+    else if (pg->piped && st->kind == KIND_WRITE)
+        rc = queue(pg, st->sql, st->nparams, vals, st->lens, st->fmts);
+    if (rc != -1) { /* no result to read */
+        st->done = rc == SDB_OK;
+        st->failed = rc != SDB_OK;
+        return rc == SDB_OK ? SDB_DONE : SDB_ERROR;
+    }
+    PGresult *res = run(pg, st->sql, st->nparams, vals, st->lens, st->fmts);
     ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (s == PGRES_COMMAND_OK && !strcmp(PQcmdStatus(res), "ROLLBACK") &&
         strncasecmp(st->sql, "ROLLBACK", 8)) {
@@ -360,6 +547,7 @@ int sdb_pg_reset(sdb_pg_stmt_t *st)
     PQclear(st->res);
     st->res = NULL;
     st->failed = false;
+    st->done = false;
     st->row = st->nrows = 0;
     return SDB_OK;
 }
@@ -388,8 +576,10 @@ void sdb_pg_finalize(sdb_pg_stmt_t *st)
     free(st);
 }
 
-int sdb_pg_changes(const sdb_pg_t *pg)
+int sdb_pg_changes(sdb_pg_t *pg)
 {
+    if (pg->piped)
+        drain(pg); /* the last write's count */
     return pg->changes;
 }
 
@@ -419,7 +609,7 @@ static char *upsert(void *arg, const char *table, const char *cols)
         " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped"
         " ORDER BY a.attnum";
     const char *v[] = {table};
-    PGresult *res = PQexecParams(pg->conn, sql, 1, NULL, v, NULL, NULL, 0);
+    PGresult *res = run(pg, sql, 1, v, NULL, NULL);
     char key[512] = "", set[1536] = "";
     size_t kl = 0, sl = 0;
     int rows = res && PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : 0;

@@ -40,7 +40,7 @@ const void *sdb_pg_column_blob(sdb_pg_stmt_t *st, int col, size_t *len);
 int sdb_pg_reset(sdb_pg_stmt_t *st);
 int sdb_pg_clear(sdb_pg_stmt_t *st);
 void sdb_pg_finalize(sdb_pg_stmt_t *st);
-int sdb_pg_changes(const sdb_pg_t *pg);
+int sdb_pg_changes(sdb_pg_t *pg);
 
 /* SQLite's dialect to PostgreSQL's (sdb.h): a malloc'd copy, NULL when out
  * of memory. */

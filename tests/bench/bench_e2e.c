@@ -108,6 +108,7 @@ typedef struct cluster {
     pid_t *workers;
     int nworkers;
     cairn_client_t *client;
+    char store[1024]; /* --store-cmd's URL for this cluster: a restart keeps it */
 } cluster_t;
 
 static cluster_t *g_cluster; /* for die() */
@@ -160,10 +161,11 @@ static void start_scheduler(cluster_t *c)
     snprintf(log, sizeof(log), "%s/scheduler.log", c->dir);
     const char *argv[] = {bin,     "--state-dir",     c->dir, "--clients", c->curl, "--workers",
                           c->wurl, "--restart-grace", "2s",   NULL,        NULL,    NULL};
-    const char *store = fresh_store();
-    if (store) {
+    if (!c->store[0] && fresh_store())
+        snprintf(c->store, sizeof(c->store), "%s", g_store);
+    if (c->store[0]) {
         argv[9] = "--store";
-        argv[10] = store;
+        argv[10] = c->store;
     }
     c->sched = spawn_daemon(argv, log);
 }

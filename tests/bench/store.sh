@@ -19,7 +19,7 @@ $as "$pgbin/pg_ctl" -D "$d/data" -l "$d/pg.log" -w -t 60 \
     -o "-c listen_addresses='' -k $d" start >/dev/null
 trap '$as "$pgbin/pg_ctl" -D "$d/data" -m immediate -w stop >/dev/null; rm -rf "$d"' EXIT
 echo "== SQLite (the default store)"
-"$build/tests/bench/bench_e2e" --bin "$build/bin" --only user,latency,big "$@"
+"$build/tests/bench/bench_e2e" --bin "$build/bin" --only ${STORE_ONLY:-user,latency,big} "$@"
 echo "== PostgreSQL $($pgbin/postgres --version | awk '{print $3}') on a Unix socket"
-"$build/tests/bench/bench_e2e" --bin "$build/bin" --only user,latency,big \
+"$build/tests/bench/bench_e2e" --bin "$build/bin" --only ${STORE_ONLY:-user,latency,big} \
     --store-cmd "sh $here/pg_fresh.sh $d" "$@"
