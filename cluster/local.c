@@ -212,8 +212,8 @@ static void sched_urls(const cluster_t *cl, const char *kind, char *buf, size_t 
             continue;
         char sd[PATH_MAX + 80];
         sched_dir(cl, &cl->d[i], sd, sizeof(sd));
-        used += (size_t)snprintf(buf + used, len - used, "%sipc://%s/%s.sock", used ? "," : "",
-                                 sd, kind);
+        used += (size_t)snprintf(buf + used, len - used, "%sipc://%s/%s.sock", used ? "," : "", sd,
+                                 kind);
     }
 }
 
@@ -387,12 +387,9 @@ typedef struct up_opts {
 static int up_parse(int argc, char **argv, up_opts_t *o)
 {
     static const struct option opts[] = {
-        {"workers", required_argument, NULL, 'n'},
-        {"topology", required_argument, NULL, 't'},
-        {"state-dir", required_argument, NULL, 's'},
-        {"store", required_argument, NULL, 'S'},
-        {"schedulers", required_argument, NULL, 'N'},
-        {NULL, 0, NULL, 0},
+        {"workers", required_argument, NULL, 'n'},    {"topology", required_argument, NULL, 't'},
+        {"state-dir", required_argument, NULL, 's'},  {"store", required_argument, NULL, 'S'},
+        {"schedulers", required_argument, NULL, 'N'}, {NULL, 0, NULL, 0},
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -419,8 +416,9 @@ static int up_parse(int argc, char **argv, up_opts_t *o)
     if (optind < argc)
         return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
     if (o->schedulers > 1 && (!o->store || strncmp(o->store, "postgres", 8)))
-        return cli_usage_error(argv[0], "--schedulers %ld needs --store postgresql://...: "
-                                        "schedulers share a PostgreSQL store",
+        return cli_usage_error(argv[0],
+                               "--schedulers %ld needs --store postgresql://...: "
+                               "schedulers share a PostgreSQL store",
                                o->schedulers);
     if (o->store && strncmp(o->store, "postgresql://", 13) && strncmp(o->store, "postgres://", 11))
         return cli_usage_error(argv[0], "--store: '%s' is not a postgresql:// URL", o->store);
@@ -540,8 +538,8 @@ int cmd_up(cli_t *c, int argc, char **argv)
     }
     size_t nw = nworkers(cl), ns = cl->n - nw;
     if (!started)
-        printf("cluster already up in %s: %zu scheduler%s, %zu worker%s (%zu GPU%s)\n", cl->dir,
-               ns, ui_s(ns), nw, ui_s(nw), ngpus, ui_s(ngpus));
+        printf("cluster already up in %s: %zu scheduler%s, %zu worker%s (%zu GPU%s)\n", cl->dir, ns,
+               ui_s(ns), nw, ui_s(nw), ngpus, ui_s(ngpus));
     else
         printf("cluster up%s: %zu scheduler%s, %zu worker%s (%zu GPU%s) in %s\n",
                started < cl->n ? " again" : "", ns, ui_s(ns), nw, ui_s(nw), ngpus, ui_s(ngpus),

@@ -1,8 +1,8 @@
 /* Retired jobs beside the journal; see archive.h. */
 #include "scheduler/archive.h"
 
-#include <errno.h>
 #include "scheduler/sdb.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +25,13 @@ int archive_open(journal_t *j, archive_t **out, cairn_error_t *err)
     sdb_t *db = journal_db(j);
     int ok = journal_readonly(j) ||
              sdb_exec(db,
-                          "CREATE TABLE IF NOT EXISTS retired (job INTEGER PRIMARY KEY,"
-                          " submitter TEXT NOT NULL, state INTEGER NOT NULL,"
-                          " submit_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,"
-                          " summary BLOB NOT NULL, status BLOB NOT NULL, prov BLOB NOT NULL,"
-                          " spec_masked BLOB NOT NULL);"
-                          "CREATE INDEX IF NOT EXISTS retired_end ON retired (end_ms);", NULL) == SDB_OK;
+                      "CREATE TABLE IF NOT EXISTS retired (job INTEGER PRIMARY KEY,"
+                      " submitter TEXT NOT NULL, state INTEGER NOT NULL,"
+                      " submit_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,"
+                      " summary BLOB NOT NULL, status BLOB NOT NULL, prov BLOB NOT NULL,"
+                      " spec_masked BLOB NOT NULL);"
+                      "CREATE INDEX IF NOT EXISTS retired_end ON retired (end_ms);",
+                      NULL) == SDB_OK;
     /* the account (a later release's column): the rows of an earlier one
      * are of jobs from before accounts, all the built-in default's */
     int mig =
@@ -38,16 +39,18 @@ int archive_open(journal_t *j, archive_t **out, cairn_error_t *err)
            : 0;
     ok = ok && mig == 0;
     ok = ok && sdb_prepare(db,
-                                  "INSERT OR REPLACE INTO retired (job, submitter, state,"
-                                  " submit_ms, end_ms, summary, status, prov, spec_masked,"
-                                  " account) VALUES (?,?,?,?,?,?,?,?,?,?)", &a->st[ST_PUT]) == SDB_OK;
+                           "INSERT OR REPLACE INTO retired (job, submitter, state,"
+                           " submit_ms, end_ms, summary, status, prov, spec_masked,"
+                           " account) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                           &a->st[ST_PUT]) == SDB_OK;
     for (int p = 0; ok && p < ARCHIVE_NPARTS; p++) {
         char sql[128];
         snprintf(sql, sizeof(sql), "SELECT %s FROM retired WHERE job = ?", part_col[p]);
         ok = sdb_prepare(db, sql, &a->st[ST_GET0 + p]) == SDB_OK;
     }
     ok = ok &&
-         sdb_prepare(db, "SELECT submitter FROM retired WHERE job = ?", &a->st[ST_OWNER]) == SDB_OK &&
+         sdb_prepare(db, "SELECT submitter FROM retired WHERE job = ?", &a->st[ST_OWNER]) ==
+             SDB_OK &&
          sdb_prepare2(db,
                       "SELECT job, summary FROM retired WHERE job < ? AND submit_ms >= ?"
                       " AND (? = 0 OR (? >> state) & 1) AND (? = '' OR submitter = ?)"
@@ -58,8 +61,9 @@ int archive_open(journal_t *j, archive_t **out, cairn_error_t *err)
                       " ORDER BY job DESC LIMIT $9",
                       &a->st[ST_LIST]) == SDB_OK &&
          sdb_prepare(db,
-                            "DELETE FROM retired WHERE job IN (SELECT job FROM retired"
-                            " WHERE end_ms < ? ORDER BY end_ms LIMIT ?)", &a->st[ST_DROP]) == SDB_OK;
+                     "DELETE FROM retired WHERE job IN (SELECT job FROM retired"
+                     " WHERE end_ms < ? ORDER BY end_ms LIMIT ?)",
+                     &a->st[ST_DROP]) == SDB_OK;
     if (!ok) {
         int rc = mig < 0 ? mig : journal_sql_error(j, err, "archive", "open");
         archive_close(a);

@@ -7,9 +7,9 @@
  * hold. */
 #include "scheduler/audit.h"
 
+#include "scheduler/sdb.h"
 #include <errno.h>
 #include <inttypes.h>
-#include "scheduler/sdb.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +54,8 @@ void audit_entry_hash(const audit_entry_t *e, char out[AUDIT_HASH_HEX])
 int audit_reload(audit_t *a, cairn_error_t *err)
 {
     sdb_stmt_t *st;
-    if (sdb_prepare(journal_db(a->j),
-                           "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &st) != SDB_OK)
+    if (sdb_prepare(journal_db(a->j), "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                    &st) != SDB_OK)
         return journal_sql_error(a->j, err, "audit", "head");
     a->count = 0;
     a->head[0] = '\0';
@@ -76,10 +76,11 @@ int audit_open(journal_t *j, audit_t **out, cairn_error_t *err)
     a->j = j;
     char *msg = NULL;
     if (sdb_exec(journal_db(j),
-                     "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY,"
-                     " time_ms INTEGER NOT NULL, \"user\" TEXT NOT NULL, action TEXT NOT NULL,"
-                     " target TEXT NOT NULL, detail TEXT NOT NULL, prev TEXT NOT NULL,"
-                     " hash TEXT NOT NULL)", &msg) != SDB_OK) {
+                 "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY,"
+                 " time_ms INTEGER NOT NULL, \"user\" TEXT NOT NULL, action TEXT NOT NULL,"
+                 " target TEXT NOT NULL, detail TEXT NOT NULL, prev TEXT NOT NULL,"
+                 " hash TEXT NOT NULL)",
+                 &msg) != SDB_OK) {
         int rc = errcode(err, -EIO, "audit: %s", msg ? msg : "cannot create its table");
         sdb_free(msg);
         free(a);
@@ -125,8 +126,8 @@ int audit_append(audit_t *a, int64_t time_ms, const char *user, const char *acti
                        .detail = detail ? detail : ""};
     snprintf(e.prev, sizeof(e.prev), "%s", a->head);
     audit_entry_hash(&e, e.hash);
-    if (!a->insert &&
-        sdb_prepare(journal_db(a->j), "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?)", &a->insert) != SDB_OK)
+    if (!a->insert && sdb_prepare(journal_db(a->j), "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?)",
+                                  &a->insert) != SDB_OK)
         return journal_sql_error(a->j, err, "audit", "append");
     sdb_stmt_t *st = a->insert;
     sdb_bind_int64(st, 1, (int64_t)e.seq);
@@ -205,8 +206,7 @@ int audit_verify(audit_t *a, const char *expect_head, audit_check_t *out, cairn_
     memset(out, 0, sizeof(*out));
     out->ok = true;
     sdb_stmt_t *st;
-    if (sdb_prepare(journal_db(a->j), "SELECT * FROM audit ORDER BY seq", &st) !=
-        SDB_OK)
+    if (sdb_prepare(journal_db(a->j), "SELECT * FROM audit ORDER BY seq", &st) != SDB_OK)
         return journal_sql_error(a->j, err, "audit", "verify");
     char prev[AUDIT_HASH_HEX] = "";
     bool head_seen = !expect_head || !*expect_head;

@@ -1,8 +1,8 @@
 /* Cached results; see cache.h. */
 #include "scheduler/cache.h"
 
-#include <errno.h>
 #include "scheduler/sdb.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,14 +77,14 @@ int cache_reload(cache_t *c, cairn_error_t *err)
         return journal_sql_error(c->j, err, "cache", "hits");
     int rc = 0;
     while (rc == 0 && sdb_step(st) == SDB_ROW)
-        if (hit_insert(c, (uint64_t)sdb_column_int64(st, 0),
-                       (uint32_t)sdb_column_int64(st, 1),
+        if (hit_insert(c, (uint64_t)sdb_column_int64(st, 0), (uint32_t)sdb_column_int64(st, 1),
                        (const char *)sdb_column_text(st, 2)) < 0)
             rc = errcode(err, -ENOMEM, "out of memory");
     sdb_finalize(st);
     if (rc < 0)
         return rc;
-    if (sdb_prepare(journal_db(c->j), "SELECT COALESCE(MAX(seen), 0) FROM cache_results", &st) != SDB_OK)
+    if (sdb_prepare(journal_db(c->j), "SELECT COALESCE(MAX(seen), 0) FROM cache_results", &st) !=
+        SDB_OK)
         return journal_sql_error(c->j, err, "cache", "results");
     c->seen = sdb_step(st) == SDB_ROW ? sdb_column_int64(st, 0) : 0;
     sdb_finalize(st);
@@ -101,19 +101,22 @@ int cache_open(journal_t *j, cache_t **out, cairn_error_t *err)
     int rc = 0;
     /* "cache" held version 1 keys (no submitter), which nothing matches now */
     if (sdb_exec(db,
-                     "DROP TABLE IF EXISTS cache;"
-                     "CREATE TABLE IF NOT EXISTS cache_results (key TEXT NOT NULL,"
-                     " outputs BLOB NOT NULL, job INTEGER, task TEXT NOT NULL, attempt INTEGER,"
-                     " seen INTEGER NOT NULL, PRIMARY KEY (key, outputs));"
-                     "CREATE INDEX IF NOT EXISTS cache_results_seen ON cache_results (key, seen);"
-                     "CREATE TABLE IF NOT EXISTS cache_hits (attempt INTEGER PRIMARY KEY,"
-                     " job INTEGER, task TEXT NOT NULL);", NULL) != SDB_OK ||
+                 "DROP TABLE IF EXISTS cache;"
+                 "CREATE TABLE IF NOT EXISTS cache_results (key TEXT NOT NULL,"
+                 " outputs BLOB NOT NULL, job INTEGER, task TEXT NOT NULL, attempt INTEGER,"
+                 " seen INTEGER NOT NULL, PRIMARY KEY (key, outputs));"
+                 "CREATE INDEX IF NOT EXISTS cache_results_seen ON cache_results (key, seen);"
+                 "CREATE TABLE IF NOT EXISTS cache_hits (attempt INTEGER PRIMARY KEY,"
+                 " job INTEGER, task TEXT NOT NULL);",
+                 NULL) != SDB_OK ||
         sdb_prepare(db,
-                           "SELECT job, task, attempt, outputs FROM cache_results WHERE key = ?"
-                           " ORDER BY seen DESC LIMIT 1", &c->get) != SDB_OK ||
+                    "SELECT job, task, attempt, outputs FROM cache_results WHERE key = ?"
+                    " ORDER BY seen DESC LIMIT 1",
+                    &c->get) != SDB_OK ||
         sdb_prepare(db,
-                           "INSERT INTO cache_results VALUES (?,?,?,?,?,?)"
-                           " ON CONFLICT (key, outputs) DO UPDATE SET seen = excluded.seen", &c->put) != SDB_OK ||
+                    "INSERT INTO cache_results VALUES (?,?,?,?,?,?)"
+                    " ON CONFLICT (key, outputs) DO UPDATE SET seen = excluded.seen",
+                    &c->put) != SDB_OK ||
         sdb_prepare(db, "INSERT OR REPLACE INTO cache_hits VALUES (?,?,?)", &c->put_hit) != SDB_OK)
         rc = journal_sql_error(c->j, err, "cache", "open");
     if (rc == 0)

@@ -16,9 +16,9 @@
 #include "common/clock.h"
 #include "proto/sign.h"
 #include "scheduler/daemon_private.h"
+#include "scheduler/journal_pack.h"
 #include "scheduler/lead.h"
 #include "scheduler/sdb.h"
-#include "scheduler/journal_pack.h"
 #include "scheduler/snapshots.h"
 
 void sched_daemon_config_init(sched_daemon_config_t *cfg)
@@ -334,7 +334,8 @@ static void commit_failed(sched_daemon_t *d, const cairn_error_t *err)
     /* the clients of the batch get an answer: nothing of it was kept */
     outbox_drop(d->out, d->batch.degraded_why);
     cairn_error_t lerr = {{0}};
-    if (stores_reload(d->st, &lerr) < 0 || load_state(d, &lerr) < 0 || daemon_load_beside(d, &lerr) < 0)
+    if (stores_reload(d->st, &lerr) < 0 || load_state(d, &lerr) < 0 ||
+        daemon_load_beside(d, &lerr) < 0)
         cairn_log(d->log, CAIRN_LOG_ERROR, "reload failed: %s", lerr.text);
     batch_touch(d);
 }
@@ -708,9 +709,9 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, cairn
     d->log = log;
     handles_init(d);
     d->restart = (struct daemon_restart){.replay = daemon_replay_cb,
-                                    .load_beside = daemon_load_beside,
-                                    .mark_returning = daemon_mark_returning,
-                                    .audit_config = daemon_audit_config};
+                                         .load_beside = daemon_load_beside,
+                                         .mark_returning = daemon_mark_returning,
+                                         .audit_config = daemon_audit_config};
     int rc;
     if ((rc = paths_init(d, err)) < 0 || (rc = state_open(d, err)) < 0 ||
         (rc = daemon_lead_start(d, err)) < 0)

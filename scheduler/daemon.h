@@ -26,7 +26,7 @@
 typedef struct sched_daemon sched_daemon_t;
 
 typedef struct sched_daemon_config {
-    const char *state_dir;         /* journal.db lives here */
+    const char *state_dir; /* journal.db lives here */
     /* the state database (sdb.h): sqlite:PATH or postgresql://...; NULL:
      * sqlite:<state_dir>/journal.db */
     const char *store;
@@ -46,11 +46,11 @@ typedef struct sched_daemon_config {
      * it the interval told to workers grows (and each node's silence limit
      * with it), as the scheduler's idle cost is per message; 0 = fixed */
     uint32_t heartbeat_rate;
-    int64_t restart_grace_ms;      /* after a restart, time for nodes to return */
-    int64_t register_timeout_ms;   /* a worker connection not registered by then closes */
-    int64_t kill_grace_ms;         /* SIGTERM to SIGKILL for cancels and limits */
-    int64_t log_timeout_ms;        /* a node's answer to a log read */
-    size_t max_msg;                /* inbound message limit */
+    int64_t restart_grace_ms;    /* after a restart, time for nodes to return */
+    int64_t register_timeout_ms; /* a worker connection not registered by then closes */
+    int64_t kill_grace_ms;       /* SIGTERM to SIGKILL for cancels and limits */
+    int64_t log_timeout_ms;      /* a node's answer to a log read */
+    size_t max_msg;              /* inbound message limit */
     uint32_t max_reservations;
     bool no_prefetch;              /* never queue tasks behind running ones (see sched_config_t) */
     const char *join_key_file;     /* workers must prove they hold this key (proto/join.h) */

@@ -160,8 +160,9 @@ void daemon_standby_client(sched_daemon_t *d, const cairn_peer_t *to, cairn_msg_
     if (leader[0])
         snprintf(msg, sizeof(msg), "this scheduler stands by; the leader is %s", leader);
     else
-        snprintf(msg, sizeof(msg), "this scheduler stands by and no scheduler leads now "
-                                   "(a takeover is under way): try again");
+        snprintf(msg, sizeof(msg),
+                 "this scheduler stands by and no scheduler leads now "
+                 "(a takeover is under way): try again");
     Cairn__ErrorReply rep = CAIRN__ERROR_REPLY__INIT;
     rep.code = CAIRN__ERROR_CODE__ERROR_CODE_NOT_LEADER;
     rep.message = msg;

@@ -240,7 +240,6 @@ void records_flush(sched_daemon_t *d);
 /* status.c: render /metrics and /status */
 void status_render(sched_daemon_t *d, char **prom, char **json);
 
-
 /* daemon_lead.c: leadership on a shared PostgreSQL store (lead.h). Start
  * leading or standing by (nothing on SQLite); what a new leader does after
  * loading (also at every start); whether this instance stands by; whether

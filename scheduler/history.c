@@ -1,8 +1,8 @@
 /* The history of attempts beside the journal; see history.h. */
 #include "scheduler/history.h"
 
-#include <errno.h>
 #include "scheduler/sdb.h"
+#include <errno.h>
 #include <stdlib.h>
 
 struct history {
@@ -23,19 +23,23 @@ int history_open(journal_t *j, history_t **out, cairn_error_t *err)
     sdb_t *db = journal_db(j);
     if ((!journal_readonly(j) &&
          sdb_exec(db,
-                      "CREATE TABLE IF NOT EXISTS history (attempt INTEGER, rank INTEGER,"
-                      " job INTEGER NOT NULL, placed_ms INTEGER NOT NULL,"
-                      " end_ms INTEGER NOT NULL, record BLOB NOT NULL,"
-                      " PRIMARY KEY (attempt, rank)) WITHOUT ROWID;", NULL) != SDB_OK) ||
+                  "CREATE TABLE IF NOT EXISTS history (attempt INTEGER, rank INTEGER,"
+                  " job INTEGER NOT NULL, placed_ms INTEGER NOT NULL,"
+                  " end_ms INTEGER NOT NULL, record BLOB NOT NULL,"
+                  " PRIMARY KEY (attempt, rank)) WITHOUT ROWID;",
+                  NULL) != SDB_OK) ||
         sdb_prepare(db, "INSERT OR IGNORE INTO history VALUES (?,?,?,?,?,?)", &h->put) != SDB_OK ||
         sdb_prepare(db,
-                           "SELECT record FROM history WHERE (attempt, rank) > (?, ?) AND"
-                           " end_ms >= ? AND placed_ms < ? ORDER BY attempt, rank LIMIT ?", &h->page) != SDB_OK ||
+                    "SELECT record FROM history WHERE (attempt, rank) > (?, ?) AND"
+                    " end_ms >= ? AND placed_ms < ? ORDER BY attempt, rank LIMIT ?",
+                    &h->page) != SDB_OK ||
         (!journal_readonly(j) &&
-         (sdb_exec(db, "CREATE INDEX IF NOT EXISTS history_end ON history (end_ms);", NULL) != SDB_OK ||
+         (sdb_exec(db, "CREATE INDEX IF NOT EXISTS history_end ON history (end_ms);", NULL) !=
+              SDB_OK ||
           sdb_prepare(db,
-                             "DELETE FROM history WHERE (attempt, rank) IN (SELECT attempt, rank"
-                             " FROM history WHERE end_ms < ? ORDER BY end_ms LIMIT ?)", &h->drop) != SDB_OK))) {
+                      "DELETE FROM history WHERE (attempt, rank) IN (SELECT attempt, rank"
+                      " FROM history WHERE end_ms < ? ORDER BY end_ms LIMIT ?)",
+                      &h->drop) != SDB_OK))) {
         int rc = journal_sql_error(h->j, err, "history", "open");
         history_close(h);
         return rc;
@@ -81,7 +85,8 @@ int history_put(history_t *h, const Cairn__AccountingRecord *r, cairn_error_t *e
 int history_complete(history_t *h, bool *complete, cairn_error_t *err)
 {
     sdb_stmt_t *st;
-    if (sdb_prepare(journal_db(h->j), "SELECT value FROM meta WHERE key = 'history'", &st) != SDB_OK)
+    if (sdb_prepare(journal_db(h->j), "SELECT value FROM meta WHERE key = 'history'", &st) !=
+        SDB_OK)
         return journal_sql_error(h->j, err, "history", "meta");
     *complete = sdb_step(st) == SDB_ROW;
     sdb_finalize(st);
@@ -93,7 +98,8 @@ int history_set_complete(history_t *h, cairn_error_t *err)
     int rc = journal_begin(h->j, err);
     if (rc < 0)
         return rc;
-    if (sdb_exec(journal_db(h->j), "INSERT OR REPLACE INTO meta VALUES ('history', '1')", NULL) != SDB_OK)
+    if (sdb_exec(journal_db(h->j), "INSERT OR REPLACE INTO meta VALUES ('history', '1')", NULL) !=
+        SDB_OK)
         return journal_sql_error(h->j, err, "history", "meta");
     return 0;
 }

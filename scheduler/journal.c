@@ -1,9 +1,9 @@
 /* SQLite journal of core events; see journal.h. */
 #include "scheduler/journal.h"
 
+#include "scheduler/sdb.h"
 #include <errno.h>
 #include <fcntl.h>
-#include "scheduler/sdb.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +126,8 @@ static int ident_load(journal_t *j, cairn_error_t *err)
     sdb_stmt_t *st;
     if (rc < 0)
         return rc;
-    if (sdb_prepare(j->db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'ident'", &st) != SDB_OK)
+    if (sdb_prepare(j->db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'ident'", &st) !=
+        SDB_OK)
         return errcode(err, -EIO, "journal: %s", sdb_errmsg(j->db));
     if (sdb_step(st) == SDB_ROW)
         j->ident = (uint64_t)sdb_column_int64(st, 0);
@@ -158,9 +159,8 @@ int journal_open(const char *url, journal_t **out, cairn_error_t *err)
      * process or the machine; one commit per loop iteration keeps fsyncs
      * few. PostgreSQL: its own durability (synchronous_commit); the first
      * scheduler creates the tables, others wait for it. */
-    if (sdb_kind(j->db) == SDB_SQLITE &&
-        ((rc = exec_sql(j, "PRAGMA journal_mode=WAL", err)) < 0 ||
-         (rc = exec_sql(j, "PRAGMA synchronous=FULL", err)) < 0))
+    if (sdb_kind(j->db) == SDB_SQLITE && ((rc = exec_sql(j, "PRAGMA journal_mode=WAL", err)) < 0 ||
+                                          (rc = exec_sql(j, "PRAGMA synchronous=FULL", err)) < 0))
         goto fail;
     if (sdb_kind(j->db) == SDB_PG &&
         (rc = exec_sql(j, "SELECT pg_advisory_lock(" JOURNAL_SCHEMA_LOCK ")", err)) < 0)
@@ -220,7 +220,8 @@ int journal_heads(journal_t *j, cairn_error_t *err)
         sdb_finalize(st);
     }
     if (snap > j->head)
-        return errcode(err, -EPROTO, "journal: a snapshot covers entry %llu, the newest entry is %llu",
+        return errcode(err, -EPROTO,
+                       "journal: a snapshot covers entry %llu, the newest entry is %llu",
                        (unsigned long long)snap, (unsigned long long)j->head);
     return 0;
 }
@@ -352,7 +353,8 @@ int journal_replay_after(journal_t *j, uint64_t after, journal_replay_f cb, void
                          cairn_error_t *err)
 {
     sdb_stmt_t *st;
-    if (sdb_prepare(j->db, "SELECT seq, data FROM events WHERE seq > ? ORDER BY seq", &st) != SDB_OK)
+    if (sdb_prepare(j->db, "SELECT seq, data FROM events WHERE seq > ? ORDER BY seq", &st) !=
+        SDB_OK)
         return errcode(err, -EIO, "journal replay: %s", sdb_errmsg(j->db));
     sdb_bind_int64(st, 1, (int64_t)after);
     int rc = 0, s;
@@ -434,8 +436,8 @@ static int begin(journal_t *j, cairn_error_t *err)
     /* the fence: this transaction commits only while the epoch leads; it
      * takes the lease row's lock to the end, so takeovers and commits are
      * ordered, and renews the lease */
-    if (!j->fence_st && sdb_prepare(j->db, "SELECT cairn_fence(?::bigint, ?, ?::integer)",
-                                    &j->fence_st) != SDB_OK)
+    if (!j->fence_st &&
+        sdb_prepare(j->db, "SELECT cairn_fence(?::bigint, ?, ?::integer)", &j->fence_st) != SDB_OK)
         rc = journal_fail(j, err, "journal fence");
     if (rc == 0) {
         if (j->on_fence)
@@ -505,8 +507,8 @@ int journal_put_worker(journal_t *j, const char *node, uint64_t incarnation, uin
 int journal_load_workers(journal_t *j, journal_worker_f cb, void *arg, cairn_error_t *err)
 {
     sdb_stmt_t *st;
-    if (sdb_prepare(j->db,
-                           "SELECT node, incarnation, seq, ident FROM worker_links ORDER BY node", &st) != SDB_OK)
+    if (sdb_prepare(j->db, "SELECT node, incarnation, seq, ident FROM worker_links ORDER BY node",
+                    &st) != SDB_OK)
         return errcode(err, -EIO, "journal: %s", sdb_errmsg(j->db));
     while (sdb_step(st) == SDB_ROW)
         cb((const char *)sdb_column_text(st, 0), (uint64_t)sdb_column_int64(st, 1),
@@ -542,9 +544,8 @@ int journal_put_snapshot(journal_t *j, const journal_snapshot_t *s, cairn_error_
     sdb_bind_blob(st, 3, s->sha256, (int)s->sha_len, SDB_STATIC);
     sdb_bind_blob64(st, 4, s->data, s->len, SDB_STATIC);
     sdb_bind_int64(st, 5, s->time_ms);
-    rc = sdb_step(st) == SDB_DONE
-             ? 0
-             : errcode(err, -EIO, "journal snapshot: %s", sdb_errmsg(j->db));
+    rc = sdb_step(st) == SDB_DONE ? 0
+                                  : errcode(err, -EIO, "journal snapshot: %s", sdb_errmsg(j->db));
     sdb_finalize(st);
     return rc;
 }
@@ -570,7 +571,8 @@ int journal_prune(journal_t *j, unsigned keep, cairn_error_t *err)
         return rc;
     sdb_stmt_t *st;
     int64_t oldest = 0;
-    if (sdb_prepare(j->db, "SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 1 OFFSET ?", &st) != SDB_OK)
+    if (sdb_prepare(j->db, "SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 1 OFFSET ?", &st) !=
+        SDB_OK)
         return errcode(err, -EIO, "journal prune: %s", sdb_errmsg(j->db));
     sdb_bind_int64(st, 1, keep ? keep - 1 : 0);
     if (sdb_step(st) == SDB_ROW)
@@ -589,7 +591,8 @@ int journal_pruned(journal_t *j, uint64_t *upto, cairn_error_t *err)
 {
     sdb_stmt_t *st;
     *upto = 0;
-    if (sdb_prepare(j->db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'pruned'", &st) != SDB_OK)
+    if (sdb_prepare(j->db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'pruned'", &st) !=
+        SDB_OK)
         return errcode(err, -EIO, "journal: %s", sdb_errmsg(j->db));
     if (sdb_step(st) == SDB_ROW)
         *upto = (uint64_t)sdb_column_int64(st, 0);
@@ -601,8 +604,9 @@ int journal_snapshots(journal_t *j, journal_snapshot_f cb, void *arg, cairn_erro
 {
     sdb_stmt_t *st;
     if (sdb_prepare(j->db,
-                           "SELECT seq, version, sha256, data, time_ms FROM snapshots"
-                           " ORDER BY seq DESC", &st) != SDB_OK)
+                    "SELECT seq, version, sha256, data, time_ms FROM snapshots"
+                    " ORDER BY seq DESC",
+                    &st) != SDB_OK)
         return errcode(err, -EIO, "journal snapshots: %s", sdb_errmsg(j->db));
     int rc = 0, s;
     while ((s = sdb_step(st)) == SDB_ROW) {

@@ -68,8 +68,7 @@ static void step_down(lead_t *l, const char *what, const char *detail)
         return;
     l->stepping = true;
     char why[700];
-    snprintf(why, sizeof(why), "%s%s%s", what, detail && *detail ? ": " : "",
-             detail ? detail : "");
+    snprintf(why, sizeof(why), "%s%s%s", what, detail && *detail ? ": " : "", detail ? detail : "");
     uv_timer_stop(&l->tick);
     l->ops.step_down(l->ops.arg, why);
 }
@@ -192,14 +191,15 @@ static int read_lease(lead_t *l, bool *expired)
 static int claim(lead_t *l)
 {
     sdb_stmt_t *st;
-    if (sdb_prepare(l->db,
-                    "UPDATE cairn_leader SET epoch = epoch + 1, holder = ?1,"
-                    " client_endpoints = ?2, worker_endpoints = ?3, pid = pg_backend_pid(),"
-                    " renewed_at = now(), expires_at = now() + ?4::bigint * interval '1 millisecond'"
-                    " WHERE id = 1 AND (expires_at < now() OR NOT EXISTS"
-                    " (SELECT 1 FROM pg_stat_activity a WHERE a.pid = cairn_leader.pid))"
-                    " RETURNING epoch",
-                    &st) != SDB_OK)
+    if (sdb_prepare(
+            l->db,
+            "UPDATE cairn_leader SET epoch = epoch + 1, holder = ?1,"
+            " client_endpoints = ?2, worker_endpoints = ?3, pid = pg_backend_pid(),"
+            " renewed_at = now(), expires_at = now() + ?4::bigint * interval '1 millisecond'"
+            " WHERE id = 1 AND (expires_at < now() OR NOT EXISTS"
+            " (SELECT 1 FROM pg_stat_activity a WHERE a.pid = cairn_leader.pid))"
+            " RETURNING epoch",
+            &st) != SDB_OK)
         return -EIO;
     sdb_bind_text(st, 1, l->holder, -1, SDB_STATIC);
     sdb_bind_text(st, 2, l->clients, -1, SDB_STATIC);
@@ -235,12 +235,13 @@ static void terminate_frozen(lead_t *l)
 static void note_instance(lead_t *l)
 {
     sdb_stmt_t *st;
-    if (sdb_prepare(l->db,
-                    "INSERT INTO cairn_instances VALUES (?, ?, ?, ?, ?, now())"
-                    " ON CONFLICT (holder) DO UPDATE SET client_endpoints = EXCLUDED.client_endpoints,"
-                    " worker_endpoints = EXCLUDED.worker_endpoints, epoch = EXCLUDED.epoch,"
-                    " applied_seq = EXCLUDED.applied_seq, seen_at = EXCLUDED.seen_at",
-                    &st) != SDB_OK)
+    if (sdb_prepare(
+            l->db,
+            "INSERT INTO cairn_instances VALUES (?, ?, ?, ?, ?, now())"
+            " ON CONFLICT (holder) DO UPDATE SET client_endpoints = EXCLUDED.client_endpoints,"
+            " worker_endpoints = EXCLUDED.worker_endpoints, epoch = EXCLUDED.epoch,"
+            " applied_seq = EXCLUDED.applied_seq, seen_at = EXCLUDED.seen_at",
+            &st) != SDB_OK)
         return;
     sdb_bind_text(st, 1, l->holder, -1, SDB_STATIC);
     sdb_bind_text(st, 2, l->clients, -1, SDB_STATIC);
@@ -299,8 +300,9 @@ static void take_over(lead_t *l)
     }
     l->leading = true;
     journal_set_fence(l->j, l->epoch, l->holder, l->cfg.lease_ms, on_fence, l);
-    cairn_log(l->log, CAIRN_LOG_WARN, "leading the schedulers as %s, epoch %" PRIu64
-              " (from journal entry %" PRIu64 ")", l->holder, l->epoch, l->applied);
+    cairn_log(l->log, CAIRN_LOG_WARN,
+              "leading the schedulers as %s, epoch %" PRIu64 " (from journal entry %" PRIu64 ")",
+              l->holder, l->epoch, l->applied);
     if (l->ops.lead(l->ops.arg, l->epoch, &err) < 0)
         step_down(l, "taking over", err.text);
 }
@@ -419,8 +421,8 @@ int lead_create(uv_loop_t *loop, journal_t *j, const lead_config_t *cfg, const l
         cairn_log(log, CAIRN_LOG_INFO, "leading the schedulers as %s, epoch %" PRIu64, l->holder,
                   l->epoch);
     } else {
-        cairn_log(log, CAIRN_LOG_INFO, "standing by as %s: %s leads (epoch %" PRIu64 ")",
-                  l->holder, l->leader_holder[0] ? l->leader_holder : "nobody", l->epoch);
+        cairn_log(log, CAIRN_LOG_INFO, "standing by as %s: %s leads (epoch %" PRIu64 ")", l->holder,
+                  l->leader_holder[0] ? l->leader_holder : "nobody", l->epoch);
         note_instance(l);
     }
     read_instances(l);
@@ -465,9 +467,7 @@ void lead_fill_reply(lead_t *l, Cairn__SchedulersReply *rep)
         r->applied_seq = x->applied;
         r->lag = rep->head_seq > x->applied ? rep->head_seq - x->applied : 0;
         r->seen_ms_ago = x->seen_ms_ago;
-        r->state = x->leader                     ? "leading"
-                   : x->seen_ms_ago > gone_ms    ? "gone"
-                                                 : "standby";
+        r->state = x->leader ? "leading" : x->seen_ms_ago > gone_ms ? "gone" : "standby";
         l->rep_ptr[i] = r;
     }
     rep->n_instances = l->ninst;

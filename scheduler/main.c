@@ -570,8 +570,9 @@ static int verify_main(const char *dir, const sched_daemon_config_t *dc)
                  (unsigned long long)rep.from_seq);
     fprintf(stderr,
             "%s: %llu entries, %llu placements in %llu passes, %llu snapshots checked%s: %s%s\n",
-            shown ? shown : path, (unsigned long long)rep.entries, (unsigned long long)rep.placements,
-            (unsigned long long)rep.passes, (unsigned long long)rep.snapshots, from,
+            shown ? shown : path, (unsigned long long)rep.entries,
+            (unsigned long long)rep.placements, (unsigned long long)rep.passes,
+            (unsigned long long)rep.snapshots, from,
             rc == 0 ? "replays identically" : "DIFFERS: ", rc == 0 ? "" : err.text);
     free(shown);
     return rc == 0 ? 0 : 1;

@@ -1,8 +1,8 @@
 /* Accounts' members beside the journal; see members.h. */
 #include "scheduler/members.h"
 
-#include <errno.h>
 #include "scheduler/sdb.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,7 +149,8 @@ int members_reload(members_t *m, cairn_error_t *err)
     clear(m);
     sdb_stmt_t *st;
     if (sdb_prepare(journal_db(m->j),
-                           "SELECT account, users, groups, is_default FROM account_members", &st) != SDB_OK)
+                    "SELECT account, users, groups, is_default FROM account_members",
+                    &st) != SDB_OK)
         return journal_sql_error(m->j, err, "members", "load");
     int rc = 0, s;
     while (rc == 0 && (s = sdb_step(st)) == SDB_ROW) {
@@ -177,8 +178,9 @@ int members_open(journal_t *j, members_t **out, cairn_error_t *err)
     m->j = j;
     int rc = 0;
     if (sdb_exec(journal_db(j),
-                     "CREATE TABLE IF NOT EXISTS account_members (account TEXT PRIMARY KEY,"
-                     " users TEXT NOT NULL, groups TEXT NOT NULL, is_default INTEGER NOT NULL)", NULL) != SDB_OK)
+                 "CREATE TABLE IF NOT EXISTS account_members (account TEXT PRIMARY KEY,"
+                 " users TEXT NOT NULL, groups TEXT NOT NULL, is_default INTEGER NOT NULL)",
+                 NULL) != SDB_OK)
         rc = journal_sql_error(j, err, "members", "open");
     if (rc == 0)
         rc = members_reload(m, err);

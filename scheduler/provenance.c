@@ -1,10 +1,10 @@
 /* Provenance records beside the journal; see provenance.h. */
 #include "scheduler/provenance.h"
 
+#include "scheduler/sdb.h"
 #include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
-#include "scheduler/sdb.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,38 +47,47 @@ int prov_open(journal_t *j, prov_t **out, cairn_error_t *err)
         if (sdb_prepare(db, sql, &p->get[i]) != SDB_OK)
             rc = journal_sql_error(p->j, err, "provenance", "prepare");
     }
-    if (rc == 0 &&
-        (sdb_exec(db,
-                      "CREATE TABLE IF NOT EXISTS job_specs (job INTEGER PRIMARY KEY,"
-                      " spec_text TEXT NOT NULL, spec_sha256 TEXT NOT NULL)", NULL) != SDB_OK ||
-         sdb_prepare(db, "INSERT OR REPLACE INTO job_specs VALUES (?,?,?)", &p->put_spec) != SDB_OK ||
-         sdb_prepare(db, "SELECT spec_text, spec_sha256 FROM job_specs WHERE job = ?", &p->get_spec) != SDB_OK))
+    if (rc == 0 && (sdb_exec(db,
+                             "CREATE TABLE IF NOT EXISTS job_specs (job INTEGER PRIMARY KEY,"
+                             " spec_text TEXT NOT NULL, spec_sha256 TEXT NOT NULL)",
+                             NULL) != SDB_OK ||
+                    sdb_prepare(db, "INSERT OR REPLACE INTO job_specs VALUES (?,?,?)",
+                                &p->put_spec) != SDB_OK ||
+                    sdb_prepare(db, "SELECT spec_text, spec_sha256 FROM job_specs WHERE job = ?",
+                                &p->get_spec) != SDB_OK))
         rc = journal_sql_error(p->j, err, "provenance", "specs");
-    if (rc == 0 &&
-        (sdb_exec(db,
-                      "CREATE TABLE IF NOT EXISTS task_inputs (job INTEGER, task TEXT,"
-                      " seq INTEGER, path TEXT NOT NULL, sha256 TEXT NOT NULL,"
-                      " size INTEGER NOT NULL, PRIMARY KEY (job, task, seq))", NULL) != SDB_OK ||
-         sdb_prepare(db, "INSERT OR REPLACE INTO task_inputs VALUES (?,?,?,?,?,?)", &p->put_input) != SDB_OK ||
-         sdb_prepare(db,
-                            "SELECT path, sha256, size FROM task_inputs WHERE job = ? AND"
-                            " task = ? ORDER BY seq", &p->get_inputs) != SDB_OK))
+    if (rc == 0 && (sdb_exec(db,
+                             "CREATE TABLE IF NOT EXISTS task_inputs (job INTEGER, task TEXT,"
+                             " seq INTEGER, path TEXT NOT NULL, sha256 TEXT NOT NULL,"
+                             " size INTEGER NOT NULL, PRIMARY KEY (job, task, seq))",
+                             NULL) != SDB_OK ||
+                    sdb_prepare(db, "INSERT OR REPLACE INTO task_inputs VALUES (?,?,?,?,?,?)",
+                                &p->put_input) != SDB_OK ||
+                    sdb_prepare(db,
+                                "SELECT path, sha256, size FROM task_inputs WHERE job = ? AND"
+                                " task = ? ORDER BY seq",
+                                &p->get_inputs) != SDB_OK))
         rc = journal_sql_error(p->j, err, "provenance", "inputs");
     if (rc == 0 &&
         (sdb_exec(db,
-                      "CREATE TABLE IF NOT EXISTS task_checkpoints (job INTEGER, task INTEGER,"
-                      " signal INTEGER NOT NULL, dir TEXT NOT NULL, before_limit_ms INTEGER"
-                      " NOT NULL, PRIMARY KEY (job, task))", NULL) != SDB_OK ||
-         sdb_prepare(db, "INSERT OR REPLACE INTO task_checkpoints VALUES (?,?,?,?,?)", &p->put_ckpt) != SDB_OK ||
+                  "CREATE TABLE IF NOT EXISTS task_checkpoints (job INTEGER, task INTEGER,"
+                  " signal INTEGER NOT NULL, dir TEXT NOT NULL, before_limit_ms INTEGER"
+                  " NOT NULL, PRIMARY KEY (job, task))",
+                  NULL) != SDB_OK ||
+         sdb_prepare(db, "INSERT OR REPLACE INTO task_checkpoints VALUES (?,?,?,?,?)",
+                     &p->put_ckpt) != SDB_OK ||
          sdb_prepare(db,
-                            "SELECT signal, dir, before_limit_ms FROM task_checkpoints WHERE"
-                            " job = ? AND task = ?", &p->get_ckpt) != SDB_OK))
+                     "SELECT signal, dir, before_limit_ms FROM task_checkpoints WHERE"
+                     " job = ? AND task = ?",
+                     &p->get_ckpt) != SDB_OK))
         rc = journal_sql_error(p->j, err, "provenance", "checkpoints");
     if (rc == 0 &&
         (sdb_exec(db,
-                      "CREATE TABLE IF NOT EXISTS preemptions (attempt INTEGER PRIMARY KEY,"
-                      " data BLOB NOT NULL)", NULL) != SDB_OK ||
-         sdb_prepare(db, "INSERT OR REPLACE INTO preemptions VALUES (?,?)", &p->put_pre) != SDB_OK ||
+                  "CREATE TABLE IF NOT EXISTS preemptions (attempt INTEGER PRIMARY KEY,"
+                  " data BLOB NOT NULL)",
+                  NULL) != SDB_OK ||
+         sdb_prepare(db, "INSERT OR REPLACE INTO preemptions VALUES (?,?)", &p->put_pre) !=
+             SDB_OK ||
          sdb_prepare(db, "SELECT data FROM preemptions WHERE attempt = ?", &p->get_pre) != SDB_OK))
         rc = journal_sql_error(p->j, err, "provenance", "preemptions");
     if (rc < 0) {
@@ -152,8 +161,7 @@ static int put_input(prov_t *p, uint32_t job, const char *task, size_t seq,
     sdb_bind_text(st, 4, h->path ? h->path : "", -1, SDB_STATIC);
     sdb_bind_text(st, 5, h->sha256 ? h->sha256 : "", -1, SDB_STATIC);
     sdb_bind_int64(st, 6, (int64_t)h->size);
-    int rc =
-        sdb_step(st) == SDB_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "input");
+    int rc = sdb_step(st) == SDB_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "input");
     sdb_reset(st);
     sdb_clear_bindings(st);
     return rc;
@@ -169,9 +177,8 @@ static int put_ckpt(prov_t *p, uint32_t job, uint32_t task, const Cairn__TaskSpe
     sdb_bind_int64(st, 3, ck ? ck->signal : 0);
     sdb_bind_text(st, 4, ck && ck->dir ? ck->dir : "", -1, SDB_STATIC);
     sdb_bind_int64(st, 5, (int64_t)t->signal_before_limit_ms);
-    int rc = sdb_step(st) == SDB_DONE
-                 ? 0
-                 : journal_sql_error(p->j, err, "provenance", "checkpoint");
+    int rc =
+        sdb_step(st) == SDB_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "checkpoint");
     sdb_reset(st);
     sdb_clear_bindings(st);
     return rc;
@@ -336,8 +343,7 @@ int prov_put_preempt(prov_t *p, uint64_t attempt, const Cairn__Preemption *m, ca
     sdb_stmt_t *st = p->put_pre;
     sdb_bind_int64(st, 1, (int64_t)attempt);
     sdb_bind_blob(st, 2, buf, (int)len, SDB_STATIC);
-    rc = sdb_step(st) == SDB_DONE ? 0
-                                         : journal_sql_error(p->j, err, "provenance", "preemption");
+    rc = sdb_step(st) == SDB_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "preemption");
     sdb_reset(st);
     sdb_clear_bindings(st);
     free(buf);

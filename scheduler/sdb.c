@@ -100,10 +100,10 @@ int sdb_prepare2(sdb_t *db, const char *sql, const char *sql_pg, sdb_stmt_t **ou
     if (!st)
         return SDB_ERROR;
     st->db = db;
-    int rc = db->pg ? sdb_pg_prepare(db->pg, sql, sql_pg, &st->pg)
-                    : (sqlite3_prepare_v2(db->lite, sql, -1, &st->lite, NULL) == SQLITE_OK
-                           ? SDB_OK
-                           : SDB_ERROR);
+    int rc =
+        db->pg ? sdb_pg_prepare(db->pg, sql, sql_pg, &st->pg)
+               : (sqlite3_prepare_v2(db->lite, sql, -1, &st->lite, NULL) == SQLITE_OK ? SDB_OK
+                                                                                      : SDB_ERROR);
     if (rc != SDB_OK) {
         free(st);
         return SDB_ERROR;

@@ -26,7 +26,13 @@
  * holds for us, so neither side blocks on a full socket */
 #define PIPE_MAX 256
 
-typedef enum stmt_kind { KIND_READ, KIND_WRITE, KIND_BEGIN, KIND_COMMIT, KIND_ROLLBACK } stmt_kind_t;
+typedef enum stmt_kind {
+    KIND_READ,
+    KIND_WRITE,
+    KIND_BEGIN,
+    KIND_COMMIT,
+    KIND_ROLLBACK
+} stmt_kind_t;
 
 struct sdb_pg {
     PGconn *conn;
@@ -85,17 +91,12 @@ int sdb_pg_open(const char *url, bool readonly, sdb_pg_t **out, cairn_error_t *e
     pg->readonly = readonly;
     /* bounded waits: a connection attempt, and a TCP peer that went silent
      * (ignored on a Unix socket) */
-    const char *keys[] = {"dbname",          "application_name", "connect_timeout",
-                          "keepalives",      "keepalives_idle",  "keepalives_interval",
-                          "keepalives_count", NULL};
-    const char *vals[] = {url,
-                          readonly ? "cairn-scheduler-reader" : "cairn-scheduler",
-                          "5",
-                          "1",
-                          "2",
-                          "1",
-                          "3",
-                          NULL};
+    const char *keys[] = {
+        "dbname",          "application_name",    "connect_timeout",  "keepalives",
+        "keepalives_idle", "keepalives_interval", "keepalives_count", NULL};
+    const char *vals[] = {
+        url, readonly ? "cairn-scheduler-reader" : "cairn-scheduler", "5", "1", "2", "1", "3",
+        NULL};
     pg->conn = PQconnectdbParams(keys, vals, 1);
     if (!pg->conn || PQstatus(pg->conn) != CONNECTION_OK) {
         char *redacted = sdb_url_redact(url);
@@ -239,8 +240,8 @@ static int queue(sdb_pg_t *pg, const char *sql, int n, const char *const *vals, 
 
 /* Run a query whose result is wanted: at once, or behind the writes
  * sent (their failure is its failure: NULL, pg->msg says why). */
-static PGresult *run(sdb_pg_t *pg, const char *sql, int n, const char *const *vals,
-                     const int *lens, const int *fmts)
+static PGresult *run(sdb_pg_t *pg, const char *sql, int n, const char *const *vals, const int *lens,
+                     const int *fmts)
 {
     if (!pg->piped)
         return PQexecParams(pg->conn, sql, n, NULL, vals, lens, fmts, 0);
@@ -280,16 +281,16 @@ static int end_pipe(sdb_pg_t *pg, const char *sql)
 {
     bool commit = word_is(sql, "COMMIT");
     PGresult *res = NULL;
-    bool sent = PQsendQueryParams(pg->conn, sql, 0, NULL, NULL, NULL, NULL, 0) &&
-                PQpipelineSync(pg->conn);
+    bool sent =
+        PQsendQueryParams(pg->conn, sql, 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(pg->conn);
     if (sent) {
         for (; pg->queued > 0; pg->queued--)
             take(pg, NULL);
         take(pg, &res); /* the COMMIT's */
         take(pg, NULL); /* to the sync */
     }
-    bool rolled = res && PQresultStatus(res) == PGRES_COMMAND_OK &&
-                  !strcmp(PQcmdStatus(res), "ROLLBACK");
+    bool rolled =
+        res && PQresultStatus(res) == PGRES_COMMAND_OK && !strcmp(PQcmdStatus(res), "ROLLBACK");
     PQclear(res);
     PQexitPipelineMode(pg->conn);
     bool failed = pg->pipe_failed || !sent || (commit && rolled);
@@ -618,8 +619,8 @@ static char *upsert(void *arg, const char *table, const char *cols)
         if (!strcmp(PQgetvalue(res, r, 1), "t"))
             kl += (size_t)snprintf(key + kl, sizeof(key) - kl, "%s%s", kl ? ", " : "", name);
         else if (listed(cols, name))
-            sl += (size_t)snprintf(set + sl, sizeof(set) - sl, "%s%s = EXCLUDED.%s",
-                                   sl ? ", " : "", name, name);
+            sl += (size_t)snprintf(set + sl, sizeof(set) - sl, "%s%s = EXCLUDED.%s", sl ? ", " : "",
+                                   name, name);
         if (kl >= sizeof(key) || sl >= sizeof(set))
             break;
     }

@@ -85,7 +85,7 @@ char *sdb_pg_translate(const char *sql, const sdb_pg_upsert_t *up)
 {
     out_t o = {0};
     int param = 0;
-    bool ignore = false; /* INSERT OR IGNORE: ON CONFLICT DO NOTHING at the end */
+    bool ignore = false;              /* INSERT OR IGNORE: ON CONFLICT DO NOTHING at the end */
     char *table = NULL, *cols = NULL; /* INSERT OR REPLACE INTO table (cols) */
     put(&o, "", 0);
     for (const char *p = sql; *p;) {

@@ -2,8 +2,8 @@
 #include "scheduler/timeline.h"
 #include "common/grow.h"
 
-#include <errno.h>
 #include "scheduler/sdb.h"
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,13 +21,15 @@ int timeline_open(journal_t *j, timeline_t **out, cairn_error_t *err)
     sdb_t *db = journal_db(j);
     if ((!journal_readonly(j) &&
          sdb_exec(db,
-                      "CREATE TABLE IF NOT EXISTS node_timeline (seq INTEGER PRIMARY KEY,"
-                      " node TEXT NOT NULL, node_id INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
-                      " event TEXT NOT NULL, state INTEGER NOT NULL, detail TEXT NOT NULL);"
-                      "CREATE INDEX IF NOT EXISTS node_timeline_time ON node_timeline (time_ms);", NULL) != SDB_OK) ||
+                  "CREATE TABLE IF NOT EXISTS node_timeline (seq INTEGER PRIMARY KEY,"
+                  " node TEXT NOT NULL, node_id INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
+                  " event TEXT NOT NULL, state INTEGER NOT NULL, detail TEXT NOT NULL);"
+                  "CREATE INDEX IF NOT EXISTS node_timeline_time ON node_timeline (time_ms);",
+                  NULL) != SDB_OK) ||
         sdb_prepare(db,
-                           "INSERT INTO node_timeline (node, node_id, time_ms, event, state,"
-                           " detail) VALUES (?,?,?,?,?,?)", &t->put) != SDB_OK) {
+                    "INSERT INTO node_timeline (node, node_id, time_ms, event, state,"
+                    " detail) VALUES (?,?,?,?,?,?)",
+                    &t->put) != SDB_OK) {
         int rc = journal_sql_error(j, err, "timeline", "open");
         timeline_close(t);
         return rc;
@@ -140,8 +142,7 @@ int timeline_backfill(timeline_t *t, const sched_t *core, int64_t now_ms, cairn_
 {
     sdb_t *db = journal_db(t->j);
     sdb_stmt_t *st;
-    if (sdb_prepare(db, "SELECT value FROM meta WHERE key = 'timeline'", &st) !=
-        SDB_OK)
+    if (sdb_prepare(db, "SELECT value FROM meta WHERE key = 'timeline'", &st) != SDB_OK)
         return journal_sql_error(t->j, err, "timeline", "meta");
     bool kept = sdb_step(st) == SDB_ROW;
     sdb_finalize(st);
@@ -151,7 +152,8 @@ int timeline_backfill(timeline_t *t, const sched_t *core, int64_t now_ms, cairn_
     uint32_t n = sched_node_count(core);
     for (uint32_t i = 0; i < n && rc == 0; i++)
         rc = put(t, core, i, now_ms, "known", err);
-    if (rc == 0 && sdb_exec(db, "INSERT OR REPLACE INTO meta VALUES ('timeline', '1')", NULL) != SDB_OK)
+    if (rc == 0 &&
+        sdb_exec(db, "INSERT OR REPLACE INTO meta VALUES ('timeline', '1')", NULL) != SDB_OK)
         rc = journal_sql_error(t->j, err, "timeline", "meta");
     return rc;
 }
@@ -183,9 +185,10 @@ int timeline_query(timeline_t *t, int64_t since_ms, int64_t until_ms, Cairn__Usa
 {
     sdb_stmt_t *st;
     if (sdb_prepare(journal_db(t->j),
-                           "SELECT node, node_id, time_ms, event, state, detail FROM node_timeline"
-                           " WHERE seq IN (SELECT max(seq) FROM node_timeline WHERE time_ms < ?1"
-                           " GROUP BY node) OR (time_ms >= ?1 AND time_ms < ?2) ORDER BY seq", &st) != SDB_OK)
+                    "SELECT node, node_id, time_ms, event, state, detail FROM node_timeline"
+                    " WHERE seq IN (SELECT max(seq) FROM node_timeline WHERE time_ms < ?1"
+                    " GROUP BY node) OR (time_ms >= ?1 AND time_ms < ?2) ORDER BY seq",
+                    &st) != SDB_OK)
         return journal_sql_error(t->j, err, "timeline", "query");
     sdb_bind_int64(st, 1, since_ms);
     sdb_bind_int64(st, 2, until_ms > 0 ? until_ms : INT64_MAX);

@@ -2,8 +2,8 @@
 #include "scheduler/usage.h"
 #include "common/grow.h"
 
-#include <errno.h>
 #include "scheduler/sdb.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,25 +59,26 @@ int usage_open(journal_t *j, usage_t **out, cairn_error_t *err)
     u->j = j;
     sdb_t *db = journal_db(j);
     if (sdb_exec(db,
-                     "CREATE TABLE IF NOT EXISTS usage_nodes (node TEXT NOT NULL,"
-                     " time_ms INTEGER NOT NULL, span_ms INTEGER NOT NULL, load_milli REAL,"
-                     " mem_used REAL, mem_total INTEGER);"
-                     "CREATE INDEX IF NOT EXISTS usage_nodes_time ON usage_nodes (time_ms);"
-                     "CREATE TABLE IF NOT EXISTS usage_gpus (node TEXT NOT NULL, idx INTEGER,"
-                     " time_ms INTEGER NOT NULL, span_ms INTEGER NOT NULL, util REAL,"
-                     " mem_used REAL);"
-                     "CREATE INDEX IF NOT EXISTS usage_gpus_node ON usage_gpus (node, idx,"
-                     " time_ms);"
-                     "CREATE INDEX IF NOT EXISTS usage_gpus_time ON usage_gpus (time_ms);"
-                     "CREATE TABLE IF NOT EXISTS usage_census (time_ms INTEGER NOT NULL,"
-                     " span_ms INTEGER NOT NULL, shape TEXT NOT NULL, waiting REAL,"
-                     " gpus_wanted REAL, idle_split REAL, idle_cpu_mem REAL, idle_model REAL,"
-                     " idle_other REAL, gpus_total REAL, gpus_free REAL);"
-                     "CREATE INDEX IF NOT EXISTS usage_census_time ON usage_census (time_ms);"
-                     "CREATE TABLE IF NOT EXISTS usage_tasks (attempt INTEGER, node TEXT,"
-                     " time_ms INTEGER NOT NULL, span_ms INTEGER NOT NULL, cpu_usec REAL,"
-                     " rss REAL, peak_rss REAL);"
-                     "CREATE INDEX IF NOT EXISTS usage_tasks_time ON usage_tasks (time_ms);", NULL) != SDB_OK) {
+                 "CREATE TABLE IF NOT EXISTS usage_nodes (node TEXT NOT NULL,"
+                 " time_ms INTEGER NOT NULL, span_ms INTEGER NOT NULL, load_milli REAL,"
+                 " mem_used REAL, mem_total INTEGER);"
+                 "CREATE INDEX IF NOT EXISTS usage_nodes_time ON usage_nodes (time_ms);"
+                 "CREATE TABLE IF NOT EXISTS usage_gpus (node TEXT NOT NULL, idx INTEGER,"
+                 " time_ms INTEGER NOT NULL, span_ms INTEGER NOT NULL, util REAL,"
+                 " mem_used REAL);"
+                 "CREATE INDEX IF NOT EXISTS usage_gpus_node ON usage_gpus (node, idx,"
+                 " time_ms);"
+                 "CREATE INDEX IF NOT EXISTS usage_gpus_time ON usage_gpus (time_ms);"
+                 "CREATE TABLE IF NOT EXISTS usage_census (time_ms INTEGER NOT NULL,"
+                 " span_ms INTEGER NOT NULL, shape TEXT NOT NULL, waiting REAL,"
+                 " gpus_wanted REAL, idle_split REAL, idle_cpu_mem REAL, idle_model REAL,"
+                 " idle_other REAL, gpus_total REAL, gpus_free REAL);"
+                 "CREATE INDEX IF NOT EXISTS usage_census_time ON usage_census (time_ms);"
+                 "CREATE TABLE IF NOT EXISTS usage_tasks (attempt INTEGER, node TEXT,"
+                 " time_ms INTEGER NOT NULL, span_ms INTEGER NOT NULL, cpu_usec REAL,"
+                 " rss REAL, peak_rss REAL);"
+                 "CREATE INDEX IF NOT EXISTS usage_tasks_time ON usage_tasks (time_ms);",
+                 NULL) != SDB_OK) {
         int rc = journal_sql_error(u->j, err, "usage", "open");
         usage_close(u);
         return rc;
@@ -94,14 +95,16 @@ int usage_open(journal_t *j, usage_t **out, cairn_error_t *err)
     if (sdb_prepare(db, "INSERT INTO usage_nodes VALUES (?,?,?,?,?,?)", &u->put_node) != SDB_OK ||
         sdb_prepare(db, "INSERT INTO usage_gpus VALUES (?,?,?,?,?,?)", &u->put_gpu) != SDB_OK ||
         sdb_prepare(db,
-                           "INSERT INTO usage_census (time_ms, span_ms, shape, waiting,"
-                           " gpus_wanted, idle_split, idle_cpu_mem, idle_model, idle_other,"
-                           " gpus_total, gpus_free, limited, idle_limit) VALUES"
-                           " (?,?,?,?,?,?,?,?,?,?,?,?,?)", &u->put_census) != SDB_OK ||
+                    "INSERT INTO usage_census (time_ms, span_ms, shape, waiting,"
+                    " gpus_wanted, idle_split, idle_cpu_mem, idle_model, idle_other,"
+                    " gpus_total, gpus_free, limited, idle_limit) VALUES"
+                    " (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    &u->put_census) != SDB_OK ||
         sdb_prepare(db, "INSERT INTO usage_tasks VALUES (?,?,?,?,?,?,?)", &u->put_task) != SDB_OK ||
         sdb_prepare(db,
-                           "SELECT time_ms, span_ms, util FROM usage_gpus WHERE node = ? AND"
-                           " idx = ? AND time_ms > ? AND time_ms - span_ms < ?", &u->gpu_busy) != SDB_OK) {
+                    "SELECT time_ms, span_ms, util FROM usage_gpus WHERE node = ? AND"
+                    " idx = ? AND time_ms > ? AND time_ms - span_ms < ?",
+                    &u->gpu_busy) != SDB_OK) {
         rc = journal_sql_error(u->j, err, "usage", "open");
         usage_close(u);
         return rc;
@@ -358,9 +361,10 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
     if (until_ms <= 0)
         until_ms = INT64_MAX;
     if (sdb_prepare(db,
-                           "SELECT node, time_ms, span_ms, load_milli, mem_used, mem_total FROM"
-                           " usage_nodes WHERE time_ms >= ? AND time_ms - span_ms < ?"
-                           " ORDER BY node, time_ms", &st) != SDB_OK)
+                    "SELECT node, time_ms, span_ms, load_milli, mem_used, mem_total FROM"
+                    " usage_nodes WHERE time_ms >= ? AND time_ms - span_ms < ?"
+                    " ORDER BY node, time_ms",
+                    &st) != SDB_OK)
         return journal_sql_error(u->j, err, "usage", "query");
     sdb_bind_int64(st, 1, since_ms);
     sdb_bind_int64(st, 2, until_ms);
@@ -384,9 +388,10 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
     sdb_finalize(st);
     cap = 0;
     if (sdb_prepare(db,
-                           "SELECT node, idx, time_ms, span_ms, util, mem_used FROM usage_gpus"
-                           " WHERE time_ms >= ? AND time_ms - span_ms < ?"
-                           " ORDER BY node, idx, time_ms", &st) != SDB_OK)
+                    "SELECT node, idx, time_ms, span_ms, util, mem_used FROM usage_gpus"
+                    " WHERE time_ms >= ? AND time_ms - span_ms < ?"
+                    " ORDER BY node, idx, time_ms",
+                    &st) != SDB_OK)
         return journal_sql_error(u->j, err, "usage", "query");
     sdb_bind_int64(st, 1, since_ms);
     sdb_bind_int64(st, 2, until_ms);
@@ -410,10 +415,11 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
     sdb_finalize(st);
     cap = 0;
     if (sdb_prepare(db,
-                           "SELECT time_ms, span_ms, shape, waiting, gpus_wanted, idle_split,"
-                           " idle_cpu_mem, idle_model, idle_other, gpus_total, gpus_free,"
-                           " limited, idle_limit FROM usage_census WHERE time_ms >= ? AND"
-                           " time_ms - span_ms < ? ORDER BY time_ms, shape", &st) != SDB_OK)
+                    "SELECT time_ms, span_ms, shape, waiting, gpus_wanted, idle_split,"
+                    " idle_cpu_mem, idle_model, idle_other, gpus_total, gpus_free,"
+                    " limited, idle_limit FROM usage_census WHERE time_ms >= ? AND"
+                    " time_ms - span_ms < ? ORDER BY time_ms, shape",
+                    &st) != SDB_OK)
         return journal_sql_error(u->j, err, "usage", "query");
     sdb_bind_int64(st, 1, since_ms);
     sdb_bind_int64(st, 2, until_ms);
@@ -444,9 +450,10 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
     sdb_finalize(st);
     cap = 0;
     if (sdb_prepare(db,
-                           "SELECT attempt, node, time_ms, span_ms, cpu_usec, rss, peak_rss FROM"
-                           " usage_tasks WHERE time_ms >= ? AND time_ms - span_ms < ?"
-                           " ORDER BY attempt, time_ms", &st) != SDB_OK)
+                    "SELECT attempt, node, time_ms, span_ms, cpu_usec, rss, peak_rss FROM"
+                    " usage_tasks WHERE time_ms >= ? AND time_ms - span_ms < ?"
+                    " ORDER BY attempt, time_ms",
+                    &st) != SDB_OK)
         return journal_sql_error(u->j, err, "usage", "query");
     sdb_bind_int64(st, 1, since_ms);
     sdb_bind_int64(st, 2, until_ms);

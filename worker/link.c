@@ -331,8 +331,8 @@ static void heartbeat_cb(uv_timer_t *t)
     if (l->eps.n > 1 && l->state == LINK_REGISTERED &&
         quiet >= (limit > LINK_SILENT_MIN_MS ? limit : LINK_SILENT_MIN_MS)) {
         char was[600];
-        snprintf(was, sizeof(was), "no answer from %s for %llu ms", cairn_endpoints_current(&l->eps),
-                 (unsigned long long)quiet);
+        snprintf(was, sizeof(was), "no answer from %s for %llu ms",
+                 cairn_endpoints_current(&l->eps), (unsigned long long)quiet);
         cairn_endpoints_next(&l->eps);
         link_redial(l, was);
         return;

@@ -75,8 +75,8 @@ static char g_wbase[PATH_MAX];     /* workers' state directories, if elsewhere *
 static bool g_quick, g_keep, g_threads;
 static int g_pairs = 1;              /* --pairs: nodes runs, two workers then many, alternately */
 static const char *g_worker_args[8]; /* --worker-arg: extra cairn-worker arguments */
-static const char *g_store_cmd; /* --store-cmd: prints a fresh store URL per cluster */
-static char g_store[1024];      /* its latest answer */
+static const char *g_store_cmd;      /* --store-cmd: prints a fresh store URL per cluster */
+static char g_store[1024];           /* its latest answer */
 
 /* --store-cmd: a fresh store for the next cluster (e.g. a new PostgreSQL
  * database: tests/bench/pg_fresh.sh); NULL without one. */

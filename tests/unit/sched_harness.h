@@ -26,8 +26,8 @@
 #include <unistd.h>
 
 #include "cluster/client.h"
-#include "pg_harness.h"
 #include "common/clock.h"
+#include "pg_harness.h"
 #include "proto/envelope.h"
 
 /* A TCP port on 127.0.0.1 free right now. */

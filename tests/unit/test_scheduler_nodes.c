@@ -594,8 +594,12 @@ static uint32_t beat_reply_every(h_worker_t *w)
 
 Test(nodes, the_heartbeat_interval_grows_with_the_nodes)
 {
-    static const char *const rate[] = {"--heartbeat-interval", "100ms", "--heartbeat-timeout",
-                                       "500ms",                "--heartbeat-rate",    "10",
+    static const char *const rate[] = {"--heartbeat-interval",
+                                       "100ms",
+                                       "--heartbeat-timeout",
+                                       "500ms",
+                                       "--heartbeat-rate",
+                                       "10",
                                        NULL};
     h_sched_t s;
     h_sched_init(&s);

@@ -258,8 +258,8 @@ Test(scheduler_sdb, fence_stops_a_deposed_leader, .fini = pg_fini)
     /* b writes under its epoch */
     cr_assert_eq(journal_append(jb, entry, sizeof(entry), &err), 0, "%s", err.text);
     cr_assert_eq(journal_commit(jb, &err), 0, "%s", err.text);
-    cr_assert_eq(h_pg_psql(&pg, "SELECT string_agg(epoch::text, ',' ORDER BY seq) FROM events",
-                           out, sizeof(out)),
+    cr_assert_eq(h_pg_psql(&pg, "SELECT string_agg(epoch::text, ',' ORDER BY seq) FROM events", out,
+                           sizeof(out)),
                  0);
     cr_expect_str_eq(out, "1,2");
 
