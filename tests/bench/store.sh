@@ -9,15 +9,7 @@ set -eu
 build=${1:-build}
 [ $# -gt 0 ] && shift
 here=$(cd "$(dirname "$0")" && pwd)
-pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-[ -x "$pgbin/initdb" ] || { echo "store.sh: no PostgreSQL server programs"; exit 1; }
-d=$(mktemp -d /tmp/cairn-bench-pg-XXXXXX)
-as=""
-if [ "$(id -u)" = 0 ]; then chown postgres: "$d"; as="runuser -u postgres --"; fi
-$as "$pgbin/initdb" -D "$d/data" -A trust -U cairn -E UTF8 >/dev/null
-$as "$pgbin/pg_ctl" -D "$d/data" -l "$d/pg.log" -w -t 60 \
-    -o "-c listen_addresses='' -k $d" start >/dev/null
-trap '$as "$pgbin/pg_ctl" -D "$d/data" -m immediate -w stop >/dev/null; rm -rf "$d"' EXIT
+. "$here/pg_server.sh"
 echo "== SQLite (the default store)"
 "$build/tests/bench/bench_e2e" --bin "$build/bin" --only ${STORE_ONLY:-user,latency,big} "$@"
 echo "== PostgreSQL $($pgbin/postgres --version | awk '{print $3}') on a Unix socket"

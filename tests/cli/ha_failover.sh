@@ -15,13 +15,7 @@ pg_skip_unless_available
 . "$(dirname "$0")/lib/ha.sh"
 pg_start
 
-ha_start A
-ha_wait_log A "leading the schedulers as A" || exit 1
-ha_start B
-ha_wait_log B "standing by as B" || exit 1
-ha_worker n1
-ha_worker n2
-wait_for "both nodes up" ha_nodes_up 2 || exit 1
+ha_pair 2
 ok "a standby, and two workers registered with the leader"
 
 ha_dag "$dir/dag.yaml" 300

@@ -1,5 +1,6 @@
 #!/bin/sh
-# PostgreSQL restarted under a running leader, while clients submit: the
+# PostgreSQL restarted under a running leader (and its standby), while
+# clients submit: the
 # leader steps down when its connection breaks, starts again, takes its
 # lease back once the server is there, and nothing acknowledged is lost:
 # every job whose id a submit printed is there and succeeds.
@@ -12,10 +13,7 @@ pg_skip_unless_available
 . "$(dirname "$0")/lib/ha.sh"
 pg_start
 
-ha_start A
-ha_wait_log A "leading the schedulers as A" || exit 1
-ha_worker n1
-wait_for "the node is up" ha_nodes_up 1 || exit 1
+ha_pair 1
 cat >"$dir/job.yaml" <<YAML
 name: small
 tasks:

@@ -6,6 +6,8 @@
 #   ha_wait_log NAME TEXT       until NAME's log holds TEXT (30 s)
 #   ha_worker NAME              a worker given both schedulers' endpoints
 #   hcli ARGS...                the client, given both client endpoints
+#   ha_pair [N]                 A leading, B standing by, N workers (0-2)
+#                               registered with the leader
 # Each scheduler gets --lease 2s and --restart-grace 15s.
 ha_start() {
     n=$1
@@ -64,4 +66,13 @@ ha_exactly_once() {
 ha_job_is() {
     hcli status "$1" --json 2>/dev/null |
         python3 -c "import json,sys; sys.exit(0 if json.load(sys.stdin)['job']['state'] == sys.argv[1] else 1)" "$2"
+}
+ha_pair() {
+    ha_start A
+    ha_wait_log A "leading the schedulers as A" || exit 1
+    ha_start B
+    ha_wait_log B "standing by as B" || exit 1
+    [ "${1:-2}" -ge 1 ] && ha_worker n1
+    [ "${1:-2}" -ge 2 ] && ha_worker n2
+    wait_for "${1:-2} nodes up" ha_nodes_up "${1:-2}" || exit 1
 }
