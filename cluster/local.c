@@ -335,6 +335,21 @@ static int wait_up(const cluster_t *cl, size_t *ngpus)
     return -1;
 }
 
+/* Until the first scheduler answers, with a deadline. */
+static int wait_answer(const cluster_t *cl)
+{
+    int64_t deadline = cairn_mono_ms() + UP_TIMEOUT_MS;
+    size_t ngpus;
+    while (cairn_mono_ms() < deadline) {
+        if (nodes_up(cl, &ngpus) >= 0)
+            return 0;
+        ui_sleep_ms(50);
+    }
+    fprintf(stderr, "cairn up: the scheduler did not answer within %d s; see %s/scheduler.log\n",
+            UP_TIMEOUT_MS / 1000, cl->dir);
+    return -1;
+}
+
 /* --state-dir or the default; made absolute. */
 static int cluster_init(cluster_t *cl, const char *dir)
 {
@@ -524,9 +539,13 @@ int cmd_up(cli_t *c, int argc, char **argv)
         }
     } else {
         rc = up_layout(cl, &o);
-        for (size_t i = 0; rc == CLI_OK && i < cl->n; i++, started++)
+        for (size_t i = 0; rc == CLI_OK && i < cl->n; i++, started++) {
             if (daemon_start(cl, &cl->d[i]) < 0)
                 rc = CLI_FAIL;
+            /* the first scheduler leads: the others start once it answers */
+            else if (i == 0 && cl->n > 1 && cl->d[1].scheduler && wait_answer(cl) < 0)
+                rc = CLI_FAIL;
+        }
     }
     if (started && pids_write(cl) < 0) {
         fprintf(stderr, "cairn up: cannot write %s/cluster.pids: %s\n", cl->dir, strerror(errno));
