@@ -91,12 +91,15 @@ int sdb_pg_open(const char *url, bool readonly, sdb_pg_t **out, cairn_error_t *e
     pg->readonly = readonly;
     /* bounded waits: a connection attempt, and a TCP peer that went silent
      * (ignored on a Unix socket) */
-    const char *keys[] = {
-        "dbname",          "application_name",    "connect_timeout",  "keepalives",
-        "keepalives_idle", "keepalives_interval", "keepalives_count", NULL};
-    const char *vals[] = {
-        url, readonly ? "cairn-scheduler-reader" : "cairn-scheduler", "5", "1", "2", "1", "3",
-        NULL};
+    /* tcp_user_timeout: ms a send may stay unacknowledged */
+    const char *keys[] = {"dbname",           "application_name", "connect_timeout",
+                          "keepalives",       "keepalives_idle",  "keepalives_interval",
+                          "keepalives_count", "tcp_user_timeout", NULL};
+    const char *vals[] = {url, readonly ? "cairn-scheduler-reader" : "cairn-scheduler",
+                          "5", "1",
+                          "2", "1",
+                          "3", "5000",
+                          NULL};
     pg->conn = PQconnectdbParams(keys, vals, 1);
     if (!pg->conn || PQstatus(pg->conn) != CONNECTION_OK) {
         char *redacted = sdb_url_redact(url);
