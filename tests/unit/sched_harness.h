@@ -148,6 +148,26 @@ static inline void h_sched_start(h_sched_t *s, const char *const *extra)
     }
     if (!s->client)
         cr_assert_eq(cairn_client_create(s->clients, 2000, &s->client, NULL), 0);
+    /* until it answers on its default ipc endpoints (a fake worker's
+     * first send then finds it listening, however loaded the machine) or
+     * exits (a start it refuses: the test reaps it), at most 30 s; a test
+     * that moves an endpoint waits in its own way */
+    for (int i = 0; extra && extra[i]; i++)
+        if (!strcmp(extra[i], "--clients") || !strcmp(extra[i], "--workers"))
+            return;
+    int64_t deadline = cairn_mono_ms() + 30000;
+    while (cairn_mono_ms() < deadline) {
+        siginfo_t si = {0};
+        if (waitid(P_PID, (id_t)s->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid)
+            return;
+        Cairn__NodesRequest nq = CAIRN__NODES_REQUEST__INIT;
+        ProtobufCMessage *nr = NULL;
+        if (cairn_client_call(s->client, CAIRN_MSG_NODES, &nq.base, CAIRN_MSG_NODES_REPLY, &nr,
+                              NULL) == 0) {
+            cairn_msg_free(nr);
+            return;
+        }
+    }
 }
 
 static inline void h_sched_init(h_sched_t *s)
