@@ -424,7 +424,14 @@ static inline void h_send(h_worker_t *w, cairn_msg_type_t type, const ProtobufCM
     if (w->confirm_late && w->confirmed < w->rx)
         h_confirm(w);
     cr_assert_eq(cairn_msg_encode(type, msg, &buf, &len, NULL), 0);
-    cr_assert_eq(nng_send(w->sock, buf, len, 0), 0, "fake worker send");
+    /* no connection yet (the scheduler restarted and the dialer has not
+     * reconnected on a loaded machine): nothing was sent, send again, for
+     * at most 30 s */
+    int64_t deadline = cairn_mono_ms() + 30000;
+    int rv;
+    while ((rv = nng_send(w->sock, buf, len, 0)) == NNG_ETIMEDOUT && cairn_mono_ms() < deadline)
+        ;
+    cr_assert_eq(rv, 0, "fake worker send: %s", nng_strerror(rv));
     free(buf);
 }
 
