@@ -326,8 +326,14 @@ static void stand_by_tick(lead_t *l)
             return;
         }
     }
-    note_instance(l);
-    read_instances(l);
+    /* say it is here, and read the others (cairn schedulers), every
+     * lease/3: not at every tick */
+    uint64_t now = uv_hrtime();
+    if (now - l->noted_ns >= (uint64_t)l->cfg.lease_ms * 1000000u / 3) {
+        note_instance(l);
+        read_instances(l);
+        l->noted_ns = now;
+    }
     return;
 broken:
     if (!l->stepping && sdb_broken(l->db))
@@ -356,8 +362,8 @@ static void lead_tick(lead_t *l)
             step_down(l, "renewing the lease", err.text);
             return;
         }
+        read_instances(l);
     }
-    read_instances(l);
 }
 
 static void tick_cb(uv_timer_t *t)

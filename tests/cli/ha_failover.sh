@@ -20,7 +20,6 @@ ok "a standby, and two workers registered with the leader"
 
 ha_dag "$dir/dag.yaml" 300
 job=$(hcli submit "$dir/dag.yaml") || { bad "submit"; exit 1; }
-runs_at_least() { [ "$(wc -l <"$dir/runs.log" 2>/dev/null || echo 0)" -ge "$1" ]; }
 wait_for "100 tasks ran" runs_at_least 100 || exit 1
 
 t0=$(ha_now_ms)

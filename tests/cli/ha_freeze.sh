@@ -18,7 +18,6 @@ ha_pair 2
 
 ha_dag "$dir/dag.yaml" 200
 job=$(hcli submit "$dir/dag.yaml") || { bad "submit"; exit 1; }
-runs_at_least() { [ "$(wc -l <"$dir/runs.log" 2>/dev/null || echo 0)" -ge "$1" ]; }
 wait_for "50 tasks ran" runs_at_least 50 || exit 1
 
 t0=$(ha_now_ms)

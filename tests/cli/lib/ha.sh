@@ -30,6 +30,8 @@ ha_worker() {
 hcli() { timeout 60 "$cairn" --scheduler "$ha_clients" "$@"; }
 # ha_nodes_up N: N nodes up, as the leader sees them
 ha_nodes_up() { [ "$(hcli nodes 2>/dev/null | grep -c ' up ')" -ge "$1" ]; }
+# runs_at_least N: N tasks of ha_dag ran to their end
+runs_at_least() { [ "$(wc -l <"$dir/runs.log" 2>/dev/null || echo 0)" -ge "$1" ]; }
 # ha_now_ms: the wall clock in ms
 ha_now_ms() { date +%s%3N; }
 # ha_dag FILE N: a job of N tasks (N/10 roots, each with 9 children), each
