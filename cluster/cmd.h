@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "cluster/client.h"
+#include "cluster/report.h"
 #include "common/clock.h"
 #include "proto/client.pb-c.h"
 #include "proto/envelope.h"
@@ -48,14 +49,9 @@ int cli_call(cli_t *c, cairn_msg_type_t type, const ProtobufCMessage *req, cairn
 /* Every accounting record of attempts that ended at or after since_ms (and
  * those running) placed before until_ms (0: now), fetched page by page:
  * out->all holds them in (attempt, rank) order, pointing into out->pages.
- * Returns cli_call's code; cli_acct_fini frees. */
-typedef struct cli_acct {
-    Cairn__AccountingReply all;
-    ProtobufCMessage **pages;
-    size_t npages;
-} cli_acct_t;
+ * Returns cli_call's code; report_acct_fini frees. */
+typedef report_acct_t cli_acct_t;
 int cli_accounting(cli_t *c, int64_t since_ms, int64_t until_ms, cli_acct_t *out);
-void cli_acct_fini(cli_acct_t *a);
 
 /* Parse a job id ("12"); 0 if it is not one (prints the error). */
 uint64_t cli_job_id(const char *cmd, const char *s);

@@ -201,7 +201,7 @@ static int fetch_trace(cli_t *c, const plan_opts_t *o, plan_trace_t *t)
         rc = ui_print_json(records, CAIRN_JSON_INDENT | CAIRN_JSON_EXACT);
     } else
         rc = plan_trace_from_reply(ar, t);
-    cli_acct_fini(&acct);
+    report_acct_fini(&acct);
     if (rc == CLI_OK && !o->export_trace)
         t->source = o->trace;
     return rc;

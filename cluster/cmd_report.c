@@ -159,7 +159,7 @@ int cmd_report(cli_t *c, int argc, char **argv)
         }
         report_fini(&r);
     }
-    cli_acct_fini(&acct); /* idempotent: emptied on failure already */
+    report_acct_fini(&acct); /* idempotent: emptied on failure already */
     if (usage)
         cairn_msg_free(&usage->base);
     if (nodes)

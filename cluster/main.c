@@ -222,40 +222,20 @@ int cli_accounting(cli_t *c, int64_t since_ms, int64_t until_ms, cli_acct_t *out
         ProtobufCMessage *m = NULL;
         int rc = cli_call(c, CAIRN_MSG_ACCOUNTING, &q.base, CAIRN_MSG_ACCOUNTING_REPLY, &m);
         if (rc != CLI_OK) {
-            cli_acct_fini(out);
+            report_acct_fini(out);
             return rc;
         }
         Cairn__AccountingReply *r = (Cairn__AccountingReply *)m;
-        ProtobufCMessage **pages = realloc(out->pages, (out->npages + 1) * sizeof(*pages));
-        Cairn__AccountingRecord **recs =
-            realloc(out->all.records, (out->all.n_records + r->n_records + 1) * sizeof(*recs));
-        if (pages)
-            out->pages = pages;
-        if (recs)
-            out->all.records = recs;
-        if (!pages || !recs) {
-            cairn_msg_free(m);
-            cli_acct_fini(out);
+        if (report_acct_add(out, m) < 0) {
+            report_acct_fini(out);
             fprintf(stderr, "cairn: out of memory\n");
             return CLI_FAIL;
         }
-        out->pages[out->npages++] = m;
-        for (size_t i = 0; i < r->n_records; i++)
-            out->all.records[out->all.n_records++] = r->records[i];
         if (!r->more || !r->n_records)
             return CLI_OK;
         q.after_attempt_id = r->next_attempt_id;
         q.after_rank = r->next_rank;
     }
-}
-
-void cli_acct_fini(cli_acct_t *a)
-{
-    for (size_t i = 0; i < a->npages; i++)
-        cairn_msg_free(a->pages[i]);
-    free(a->pages);
-    free(a->all.records);
-    memset(a, 0, sizeof(*a));
 }
 
 uint64_t cli_job_id(const char *cmd, const char *s)

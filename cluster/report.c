@@ -1,7 +1,9 @@
 /* The figures of cairn report; see report.h. */
 #include "cluster/report.h"
 #include "cluster/presence.h"
+#include "proto/envelope.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -682,4 +684,33 @@ void report_print_csv(FILE *f, const report_input_t *in, const report_t *r)
         fprintf(f, ",%.6f,%.6f,%u,%.6f,%.6f\n", hours(g->core_seconds), hours(g->cpu_used),
                 g->waited, g->wait_p50_s, g->wait_p95_s);
     }
+}
+
+int report_acct_add(report_acct_t *a, ProtobufCMessage *page)
+{
+    Cairn__AccountingReply *r = (Cairn__AccountingReply *)page;
+    ProtobufCMessage **pages = realloc(a->pages, (a->npages + 1) * sizeof(*pages));
+    if (pages)
+        a->pages = pages;
+    Cairn__AccountingRecord **recs =
+        realloc(a->all.records, (a->all.n_records + r->n_records + 1) * sizeof(*recs));
+    if (recs)
+        a->all.records = recs;
+    if (!pages || !recs) {
+        cairn_msg_free(page);
+        return -ENOMEM;
+    }
+    a->pages[a->npages++] = page;
+    for (size_t i = 0; i < r->n_records; i++)
+        a->all.records[a->all.n_records++] = r->records[i];
+    return 0;
+}
+
+void report_acct_fini(report_acct_t *a)
+{
+    for (size_t i = 0; i < a->npages; i++)
+        cairn_msg_free(a->pages[i]);
+    free(a->pages);
+    free(a->all.records);
+    memset(a, 0, sizeof(*a));
 }

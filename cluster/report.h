@@ -33,6 +33,19 @@ typedef struct report_input {
     const char *account;
 } report_input_t;
 
+/* Every accounting record of a window, gathered page by page (each
+ * AccountingReply page decoded by cairn_msg_decode): all holds them in
+ * (attempt, rank) order, pointing into the pages, which it owns. */
+typedef struct report_acct {
+    Cairn__AccountingReply all;
+    ProtobufCMessage **pages;
+    size_t npages;
+} report_acct_t;
+/* Take page (an AccountingReply): 0, or -ENOMEM (page freed). */
+int report_acct_add(report_acct_t *a, ProtobufCMessage *page);
+/* Free every page; a is empty after. */
+void report_acct_fini(report_acct_t *a);
+
 /* The element of *v (*n of them, size bytes each, starting with a key of
  * keylen bytes) whose key is key; else one appended, zeroed, with that key
  * (cut to keylen - 1 bytes). NULL when out of memory. */

@@ -135,7 +135,31 @@ static json_t *hex_of(const ProtobufCBinaryData *b)
     return j;
 }
 
-static json_t *value_of(const ProtobufCFieldDescriptor *fd, const void *p)
+/* An enum value's short name: "running" for TASK_STATE_RUNNING of enum
+ * TaskState (the value's name less the enum's name in upper snake case and
+ * "_", in lower case); the whole name, lowered, when it lacks that prefix. */
+static json_t *enum_short(const ProtobufCEnumDescriptor *ed, const char *name)
+{
+    char prefix[128], out[128];
+    size_t n = 0;
+    for (const char *c = ed->short_name; *c && n + 3 < sizeof(prefix); c++) {
+        if (*c >= 'A' && *c <= 'Z' && c != ed->short_name)
+            prefix[n++] = '_';
+        prefix[n++] = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
+    }
+    prefix[n++] = '_';
+    prefix[n] = '\0';
+    const char *rest = strncmp(name, prefix, n) == 0 && name[n] ? name + n : name;
+    size_t k = 0;
+    for (; rest[k] && k + 1 < sizeof(out); k++)
+        out[k] = (char)(rest[k] >= 'A' && rest[k] <= 'Z' ? rest[k] - 'A' + 'a' : rest[k]);
+    out[k] = '\0';
+    return cairn_json_str(out);
+}
+
+static json_t *msg_of(const ProtobufCMessage *m, int flags);
+
+static json_t *value_of(const ProtobufCFieldDescriptor *fd, const void *p, int flags)
 {
     switch (fd->type) {
     case PROTOBUF_C_TYPE_INT32:
@@ -161,6 +185,8 @@ static json_t *value_of(const ProtobufCFieldDescriptor *fd, const void *p)
     case PROTOBUF_C_TYPE_ENUM: {
         const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
             (const ProtobufCEnumDescriptor *)fd->descriptor, *(const int *)p);
+        if (ev && (flags & CAIRN_JSON_ENUM_SHORT))
+            return enum_short((const ProtobufCEnumDescriptor *)fd->descriptor, ev->name);
         return ev ? cairn_json_str(ev->name) : json_integer(*(const int *)p);
     }
     case PROTOBUF_C_TYPE_STRING:
@@ -169,13 +195,13 @@ static json_t *value_of(const ProtobufCFieldDescriptor *fd, const void *p)
         return hex_of(p);
     case PROTOBUF_C_TYPE_MESSAGE: {
         const ProtobufCMessage *m = *(const ProtobufCMessage *const *)p;
-        return m ? cairn_json_msg(m) : json_null();
+        return m ? msg_of(m, flags) : json_null();
     }
     }
     return NULL;
 }
 
-json_t *cairn_json_msg(const ProtobufCMessage *m)
+static json_t *msg_of(const ProtobufCMessage *m, int flags)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
     const char *base = (const char *)m;
@@ -193,9 +219,9 @@ json_t *cairn_json_msg(const ProtobufCMessage *m)
             const char *arr = *(const char *const *)p;
             v = json_array();
             for (size_t k = 0; k < n; k++)
-                cairn_json_push(&v, value_of(fd, arr + k * cairn_msg_elt_size(fd->type)));
+                cairn_json_push(&v, value_of(fd, arr + k * cairn_msg_elt_size(fd->type), flags));
         } else {
-            v = value_of(fd, p);
+            v = value_of(fd, p, flags);
         }
         if (json_object_set_new_nocheck(o, fd->name, v) < 0) {
             json_decref(o);
@@ -203,6 +229,16 @@ json_t *cairn_json_msg(const ProtobufCMessage *m)
         }
     }
     return o;
+}
+
+json_t *cairn_json_msg(const ProtobufCMessage *m)
+{
+    return msg_of(m, 0);
+}
+
+json_t *cairn_json_msg_flags(const ProtobufCMessage *m, int flags)
+{
+    return msg_of(m, flags);
 }
 
 /* ---- writing ------------------------------------------------------------- */

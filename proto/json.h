@@ -50,6 +50,12 @@ json_t *cairn_json_fixed(double v, int decimals);
  * as null. */
 json_t *cairn_json_msg(const ProtobufCMessage *m);
 
+/* cairn_json_msg with flags: CAIRN_JSON_ENUM_SHORT writes enums by their
+ * short names, as the HTTP API does (docs/api.md): "running" for
+ * TASK_STATE_RUNNING of TaskState, "not_found" for ERROR_CODE_NOT_FOUND. */
+#define CAIRN_JSON_ENUM_SHORT 1
+json_t *cairn_json_msg_flags(const ProtobufCMessage *m, int flags);
+
 /* A list of integers. */
 json_t *cairn_json_u32s(const uint32_t *v, size_t n);
 

@@ -339,9 +339,7 @@ void cairn_verifier_destroy(cairn_verifier_t *v)
     free(v);
 }
 
-/* The subject's CN: printable ASCII without spaces, commas, colons or
- * slashes (it names a user in job records, logs and --admins). */
-static int subject_cn(const mbedtls_x509_crt *crt, char *user, size_t n, cairn_error_t *err)
+int cairn_cert_user(const mbedtls_x509_crt *crt, char *user, size_t n, cairn_error_t *err)
 {
     for (const mbedtls_x509_name *nm = &crt->subject; nm; nm = nm->next) {
         if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &nm->oid) != 0)
@@ -426,7 +424,7 @@ static int trusted_cert(cairn_verifier_t *v, const char *what, const mbedtls_x50
                        "%s: the certificate is not for client authentication (its extended key "
                        "usage lacks clientAuth)",
                        what);
-    int rc = subject_cn(crt, name, NAME_MAX_LEN, err);
+    int rc = cairn_cert_user(crt, name, NAME_MAX_LEN, err);
     if (rc < 0)
         return rc;
     size_t k = 0;

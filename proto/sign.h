@@ -93,4 +93,11 @@ int cairn_verifier_check_register(cairn_verifier_t *v, const Cairn__Auth *a,
  * -EINVAL (no certificate there; err says why). */
 int cairn_cert_allows_client(const char *pem_path, cairn_error_t *err);
 
+/* The user a certificate names: its subject CN, printable ASCII without
+ * spaces, commas, colons, slashes or '@' (it names a user in job records,
+ * logs and --admins), into user (n bytes): 0, or -EACCES saying why not.
+ * Used for signed requests and HTTPS client certificates (web_http.c). */
+struct mbedtls_x509_crt;
+int cairn_cert_user(const struct mbedtls_x509_crt *crt, char *user, size_t n, cairn_error_t *err);
+
 #endif

@@ -59,6 +59,7 @@ HANDLER(clients_accounting, Cairn__AccountingRequest, cairn__accounting_request_
 HANDLER(clients_usage, Cairn__UsageRequest, cairn__usage_request__descriptor)
 HANDLER(clients_node_remove, Cairn__NodeRemoveRequest, cairn__node_remove_request__descriptor)
 HANDLER(clients_account, Cairn__AccountRequest, cairn__account_request__descriptor)
+HANDLER(clients_graph, Cairn__JobGraphRequest, cairn__job_graph_request__descriptor)
 
 /* `cairn schedulers`: anyone may ask (daemon_lead.c) */
 static void schedulers_entry(sched_daemon_t *d, const client_req_t *rq, const ProtobufCMessage *m)
@@ -86,6 +87,7 @@ static const struct {
     {CAIRN_MSG_NODE_RM, clients_node_remove_entry},
     {CAIRN_MSG_ACCOUNT, clients_account_entry},
     {CAIRN_MSG_SCHEDULERS, schedulers_entry},
+    {CAIRN_MSG_JOB_GRAPH, clients_graph_entry},
 };
 
 /* Handle a request from (signed_user: the CN of the certificate that
@@ -150,6 +152,36 @@ static void on_signed(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     cairn_msg_free(inner);
 }
 
+/* A request made by the scheduler's own HTTP server (web.h) for one of
+ * its clients: honoured only on an inproc:// pipe, which nothing outside
+ * this process can dial; the inner request is then handled as sent by
+ * the HTTP client's certificate CN (r->user), or by an anonymous client. */
+static void on_web(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__WebRequest *r)
+{
+    nng_sockaddr sa;
+    if (nng_pipe_get_addr(from->pipe, NNG_OPT_REMADDR, &sa) != 0 ||
+        sa.s_family != NNG_AF_INPROC) {
+        d->stats.bad_messages++;
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
+                      "web requests are accepted only from the scheduler's own HTTP server");
+        return;
+    }
+    cairn_msg_type_t type;
+    ProtobufCMessage *inner = NULL;
+    cairn_error_t err = {{0}};
+    if (cairn_msg_decode(r->request.data, r->request.len, d->cfg.max_msg, &type, &inner, &err) <
+        0) {
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST, "web request: %s",
+                      err.text);
+        return;
+    }
+    const char *user = r->user && r->user[0] ? r->user : NULL;
+    if (type == CAIRN_MSG_SIGNED || type == CAIRN_MSG_WEB || !handle(d, from, user, type, inner))
+        clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_UNSUPPORTED,
+                      "web %s is not a client request", cairn_msg_type_name(type));
+    cairn_msg_free(inner);
+}
+
 void clients_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
                   ProtobufCMessage *msg, void *arg)
 {
@@ -163,6 +195,10 @@ void clients_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t typ
         return;
     if (type == CAIRN_MSG_SIGNED) {
         on_signed(d, from, (const Cairn__SignedRequest *)msg);
+        return;
+    }
+    if (type == CAIRN_MSG_WEB) {
+        on_web(d, from, (const Cairn__WebRequest *)msg);
         return;
     }
     if (handle(d, from, NULL, type, msg))

@@ -119,6 +119,8 @@ void clients_account(sched_daemon_t *d, const client_req_t *rq, const Cairn__Acc
  * the client's accounts); -ENOMEM. See members_charge. */
 int clients_charge(sched_daemon_t *d, const client_req_t *rq, const char *asked, char *out,
                    size_t n, char *why, size_t wn);
+/* clients_graph.c */
+void clients_graph(sched_daemon_t *d, const client_req_t *rq, const Cairn__JobGraphRequest *r);
 /* clients_acct.c */
 void clients_accounting(sched_daemon_t *d, const client_req_t *rq,
                         const Cairn__AccountingRequest *q);
