@@ -173,7 +173,7 @@ static json_t *uses_json(const sched_sim_use_t *u, size_t n)
     return a;
 }
 
-static json_t *report_json(const sched_sim_report_t *r, const sched_sim_t *sim)
+static json_t *plan_report_json(const sched_sim_report_t *r, const sched_sim_t *sim)
 {
     if (!r)
         return json_null();
@@ -340,8 +340,8 @@ int plan_print_json(const plan_opts_t *o, const plan_work_t *w, const plan_clust
                   "events", cairn_json_u64(st->events), "passes", cairn_json_u64(st->passes),
                   "rejected_jobs", (json_int_t)st->rejected, "unplaced_tasks",
                   (json_int_t)st->unplaced, "first_rejection", cairn_json_str(st->first_rejection),
-                  "replay", replay, "actual", report_json(res->act, res->bsim), "predicted",
-                  report_json(res->pred, res->sim), "accounts", accounts_json(res), "preemption",
+                  "replay", replay, "actual", plan_report_json(res->act, res->bsim), "predicted",
+                  plan_report_json(res->pred, res->sim), "accounts", accounts_json(res), "preemption",
                   preempt_json(w, res)),
         CAIRN_JSON_LINE);
 }

@@ -7,11 +7,13 @@
  * cluster.pids and the logs are created 0600. */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,7 +23,7 @@
 
 const char cmd_up_help[] =
     "Usage: cairn up [--workers N] [--topology FILE]... [--state-dir DIR]\n"
-    "                [--store URL [--schedulers N]]\n"
+    "                [--store URL [--schedulers N]] [--http ADDR | --no-http]\n"
     "\n"
     "Start a local cluster in the background: cairn-scheduler and workers, with\n"
     "sockets, logs and cluster.pids in DIR (default: $CAIRN_STATE_DIR, else\n"
@@ -36,7 +38,11 @@ const char cmd_up_help[] =
     "(postgresql://...), and --schedulers N (2 to 8, with --store) starts N\n"
     "schedulers on it, an HA group to try: one leads, the others stand by\n"
     "(scheduler2... in DIR/scheduler2...); the workers are given every\n"
-    "scheduler's endpoint, and so is the client with the CAIRN_SCHEDULER printed.\n";
+    "scheduler's endpoint, and so is the client with the CAIRN_SCHEDULER printed.\n"
+    "The (first) scheduler serves the dashboard and the JSON API (docs/api.md) on\n"
+    "a free loopback port, printed as 'dashboard: http://127.0.0.1:PORT/'; --http\n"
+    "ADDR (HOST:PORT) chooses the address, --no-http serves none. A cluster that\n"
+    "is up keeps the address it was first given.\n";
 const char cmd_down_help[] =
     "Usage: cairn down [--state-dir DIR]\n"
     "\n"
@@ -59,6 +65,7 @@ typedef struct cluster {
     char dir[PATH_MAX];
     char bindir[PATH_MAX];
     char store[PATH_MAX]; /* --store: every scheduler's; "" for SQLite */
+    char http[128];       /* the first scheduler's --http; "" for none */
     daemon_ent_t d[MAX_DAEMONS];
     size_t n;
 } cluster_t;
@@ -105,6 +112,10 @@ static int pids_read(cluster_t *cl)
         daemon_ent_t *d = &cl->d[cl->n];
         memset(d, 0, sizeof(*d));
         int pid = 0;
+        if (!strncmp(line, "http ", 5)) {
+            snprintf(cl->http, sizeof(cl->http), "%.*s", (int)strcspn(line + 5, "\n"), line + 5);
+            continue;
+        }
         if (!strncmp(line, "store ", 6)) {
             snprintf(cl->store, sizeof(cl->store), "%.*s", (int)strcspn(line + 6, "\n"), line + 6);
             continue;
@@ -142,6 +153,8 @@ static int pids_write(const cluster_t *cl)
     }
     if (cl->store[0])
         fprintf(f, "store %s\n", cl->store);
+    if (cl->http[0])
+        fprintf(f, "http %s\n", cl->http);
     for (size_t i = 0; i < cl->n; i++) {
         const daemon_ent_t *d = &cl->d[i];
         if (d->scheduler && strcmp(d->name, "scheduler"))
@@ -236,6 +249,10 @@ static int daemon_start(const cluster_t *cl, daemon_ent_t *d)
             argv[n++] = (char *)cl->store;
             argv[n++] = "--name";
             argv[n++] = d->name;
+        }
+        if (cl->http[0] && !strcmp(d->name, "scheduler")) {
+            argv[n++] = "--http";
+            argv[n++] = (char *)cl->http;
         }
     } else {
         snprintf(bin, sizeof(bin), "%s/cairn-worker", cl->bindir);
@@ -397,14 +414,35 @@ typedef struct up_opts {
     long workers;
     const char *topo[MAX_DAEMONS];
     size_t ntopo;
+    const char *http;
+    bool no_http;
 } up_opts_t;
+
+/* A free loopback port's address ("127.0.0.1:PORT"): the kernel's pick,
+ * given up at once for the scheduler to take. */
+static int free_loopback(char *buf, size_t n)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    int rc = fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+                     getsockname(fd, (struct sockaddr *)&sa, &sl) != 0
+                 ? -errno
+                 : 0;
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0)
+        snprintf(buf, n, "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+    return rc;
+}
 
 static int up_parse(int argc, char **argv, up_opts_t *o)
 {
     static const struct option opts[] = {
         {"workers", required_argument, NULL, 'n'},    {"topology", required_argument, NULL, 't'},
         {"state-dir", required_argument, NULL, 's'},  {"store", required_argument, NULL, 'S'},
-        {"schedulers", required_argument, NULL, 'N'}, {NULL, 0, NULL, 0},
+        {"schedulers", required_argument, NULL, 'N'}, {"http", required_argument, NULL, 'H'},
+        {"no-http", no_argument, NULL, 'X'},          {NULL, 0, NULL, 0},
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -419,6 +457,10 @@ static int up_parse(int argc, char **argv, up_opts_t *o)
             o->dir = optarg;
         } else if (ch == 'S') {
             o->store = optarg;
+        } else if (ch == 'H') {
+            o->http = optarg;
+        } else if (ch == 'X') {
+            o->no_http = true;
         } else if (ch == 'N') {
             uint64_t v;
             if (cli_parse_uint(argv[0], "--schedulers", optarg, 1, MAX_SCHEDULERS, &v) != CLI_OK)
@@ -430,6 +472,10 @@ static int up_parse(int argc, char **argv, up_opts_t *o)
     }
     if (optind < argc)
         return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    if (o->http && o->no_http)
+        return cli_usage_error(argv[0], "--http or --no-http, not both");
+    if (o->http && (strlen(o->http) >= 128 || !strchr(o->http, ':')))
+        return cli_usage_error(argv[0], "--http: '%s' is not HOST:PORT", o->http);
     if (o->schedulers > 1 && (!o->store || strncmp(o->store, "postgres", 8)))
         return cli_usage_error(argv[0],
                                "--schedulers %ld needs --store postgresql://...: "
@@ -449,6 +495,13 @@ static int up_layout(cluster_t *cl, const up_opts_t *o)
     cl->n = 1;
     if (o->store)
         snprintf(cl->store, sizeof(cl->store), "%s", o->store);
+    if (o->http)
+        snprintf(cl->http, sizeof(cl->http), "%s", o->http);
+    else if (!o->no_http && free_loopback(cl->http, sizeof(cl->http)) < 0) {
+        fprintf(stderr, "cairn up: no free loopback port for the dashboard: %s\n",
+                strerror(errno));
+        return CLI_FAIL;
+    }
     for (long k = 2; k <= o->schedulers; k++) {
         daemon_ent_t *d = &cl->d[cl->n++];
         d->scheduler = true;
@@ -563,6 +616,8 @@ int cmd_up(cli_t *c, int argc, char **argv)
         printf("cluster up%s: %zu scheduler%s, %zu worker%s (%zu GPU%s) in %s\n",
                started < cl->n ? " again" : "", ns, ui_s(ns), nw, ui_s(nw), ngpus, ui_s(ngpus),
                cl->dir);
+    if (cl->http[0])
+        printf("dashboard: http://%s/\n", cl->http);
     if (ns > 1) { /* the client needs every endpoint to find the leader */
         static char urls[MAX_SCHEDULERS * (PATH_MAX + 100)];
         sched_urls(cl, "clients", urls, sizeof(urls));

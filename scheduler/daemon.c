@@ -431,17 +431,6 @@ static void arm_wakeup(sched_daemon_t *d)
     uv_timer_start(&d->h.wake, wake_cb, (uint64_t)(delay > 0 ? delay : 0), 0);
 }
 
-static void metrics_cb(uv_timer_t *t)
-{
-    sched_daemon_t *d = t->data;
-    char *prom = NULL, *json = NULL;
-    status_render(d, &prom, &json);
-    if (prom && json)
-        metrics_publish(d->metrics, prom, json);
-    free(prom);
-    free(json);
-}
-
 static int open_endpoints(sched_daemon_t *d, cairn_error_t *err);
 
 static void endpoint_close(endpoint_t *e)
@@ -578,6 +567,9 @@ static int open_endpoints(sched_daemon_t *d, cairn_error_t *err)
     if ((rv = clients_listen(c->sock, c->url, &tls, &terr)) != 0)
         return errcode(err, -EADDRINUSE, "cannot listen for clients on %s: %s", c->url,
                        terr.text[0] ? terr.text : nng_strerror(rv));
+    if (d->cfg.http_addr && (rv = nng_listen(c->sock, daemon_web_inproc(d), NULL, 0)) != 0)
+        return errcode(err, -EIO, "cannot listen on %s: %s", daemon_web_inproc(d),
+                       nng_strerror(rv));
     if (d->cfg.tls_ca && !d->verifier &&
         cairn_verifier_create(d->cfg.tls_ca, d->cfg.tls_cert, 0, &d->verifier, err) < 0)
         return -EINVAL;
@@ -721,12 +713,8 @@ int sched_daemon_create(uv_loop_t *loop, const sched_daemon_config_t *cfg, cairn
     if ((leads && (rc = daemon_lead_begin(d, err)) < 0) || (rc = open_endpoints(d, err)) < 0 ||
         (leads && (rc = daemon_audit_config(d, err)) < 0))
         goto fail;
-    if (cfg->http_addr && (rc = metrics_create(cfg->http_addr, &d->metrics, err)) < 0)
+    if ((rc = daemon_web_start(d, err)) < 0)
         goto fail;
-    if (d->metrics) {
-        metrics_cb(&d->h.metrics);
-        uv_timer_start(&d->h.metrics, metrics_cb, 1000, 1000);
-    }
     uv_check_start(&d->h.check, check_cb);
     uv_timer_start(&d->h.watch, watch_cb, 100, 1000);
     uint64_t every = (uint64_t)(cfg->heartbeat_interval_ms > 0 ? cfg->heartbeat_interval_ms : 1000);
@@ -766,8 +754,7 @@ void sched_daemon_destroy(sched_daemon_t *d)
     d->lead = NULL;
     reader_close(d->reader); /* before the stores: it may hold a read open */
     d->reader = NULL;
-    metrics_destroy(d->metrics);
-    d->metrics = NULL;
+    daemon_web_stop(d);
     watchdog_destroy(d->workers.watch);
     watchdog_destroy(d->clients.watch);
     cairn_verifier_destroy(d->verifier);

@@ -108,7 +108,8 @@ struct sched_daemon {
     batch_t batch;
     daemon_loop_t h;
     daemon_stats_t stats;
-    metrics_t *metrics;
+    struct web *web;     /* --http (web.h) */
+    char web_inproc[96]; /* the client socket's endpoint for it */
     int64_t started_ms;    /* listening time */
     retain_state_t retain; /* ended jobs leave the core (retain.h) */
     /* the newest snapshot (snapshots.h): the entry it covers, when it was
@@ -254,5 +255,12 @@ void daemon_standby_client(sched_daemon_t *d, const cairn_peer_t *to, cairn_msg_
 void daemon_schedulers_reply(sched_daemon_t *d, const cairn_peer_t *to);
 /* A leader's commit failed: step down (never returns with argv set). */
 void daemon_lead_lost(sched_daemon_t *d, const char *why);
+
+/* daemon_web.c: --http, the web front (web.h): started after the
+ * endpoints (it asks the loop over daemon_web_inproc, which the client
+ * socket listens on), fed /metrics and /status every second. */
+int daemon_web_start(sched_daemon_t *d, cairn_error_t *err);
+void daemon_web_stop(sched_daemon_t *d);
+const char *daemon_web_inproc(sched_daemon_t *d);
 
 #endif

@@ -67,9 +67,7 @@ static void document(web_t *w, const web_req_t *rq, bool prom)
                    .blob = b,
                    .headers = "Cache-Control: no-store\r\n"};
     web_http_respond(w->http, rq->token, &r);
-    pthread_mutex_lock(&w->lock); /* blobs' counts are the lock's */
     web_blob_unref(b);
-    pthread_mutex_unlock(&w->lock);
 }
 
 static void route(void *arg, const web_req_t *rq)

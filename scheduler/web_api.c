@@ -60,7 +60,7 @@ struct web_api {
     op_t *ops[INFLIGHT_MAX];
 };
 
-static const char *json_type = "application/json; charset=utf-8";
+static const char *api_type = "application/json; charset=utf-8";
 
 /* --- the cache -------------------------------------------------------------- */
 
@@ -117,7 +117,7 @@ static void answer(web_api_t *a, uint64_t token, int status, web_blob_t *body, i
     char hdr[96];
     snprintf(hdr, sizeof(hdr), "Cache-Control: max-age=1\r\nX-Cairn-Age-Ms: %lld\r\n",
              (long long)(age_ms > 0 ? age_ms : 0));
-    web_res_t r = {.status = status, .type = json_type, .blob = body, .headers = hdr};
+    web_res_t r = {.status = status, .type = api_type, .blob = body, .headers = hdr};
     if (!body) {
         static const char oom[] = "{\"error\": {\"code\": \"internal\", \"message\": \"out of "
                                   "memory\"}}\n";
@@ -160,7 +160,7 @@ static int http_status(Cairn__ErrorCode code)
 
 static web_blob_t *blob_of(json_t *doc)
 {
-    char *t = cairn_json_text(doc, CAIRN_JSON_LINE | CAIRN_JSON_EXACT);
+    char *t = cairn_json_text(doc, CAIRN_JSON_LINE);
     web_blob_t *b = t ? web_blob_new(t, strlen(t)) : NULL;
     free(t);
     return b;

@@ -92,13 +92,13 @@ web_blob_t *web_blob_new(const void *data, size_t len)
 web_blob_t *web_blob_ref(web_blob_t *b)
 {
     if (b)
-        b->refs++;
+        __atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
     return b;
 }
 
 void web_blob_unref(web_blob_t *b)
 {
-    if (b && --b->refs == 0)
+    if (b && __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
         free(b);
 }
 

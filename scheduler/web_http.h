@@ -25,8 +25,8 @@
 
 typedef struct web_http web_http_t;
 
-/* A body shared by answers (a cached API answer goes to many clients):
- * counted references, touched on the server's thread only. */
+/* A body shared by answers (a cached API answer goes to many clients,
+ * a published /metrics document too): counted references, atomic. */
 typedef struct web_blob {
     unsigned refs;
     size_t len;
