@@ -26,8 +26,9 @@
 #define IDLE_MS 60000    /* a kept-alive connection with nothing asked */
 #define STALL_MS 30000   /* an answer the client takes nothing of */
 #define HANDSHAKE_MS 10000
+#define LINGER_MS 2000 /* reading what a refused client still sends */
 
-enum conn_state { C_FREE, C_TLS, C_READ, C_WAIT, C_WRITE };
+enum conn_state { C_FREE, C_TLS, C_READ, C_WAIT, C_WRITE, C_LINGER };
 
 typedef struct conn {
     int fd;
@@ -349,12 +350,32 @@ static void conn_write(web_http_t *h, conn_t *c)
         c->deadline = web_http_now_ms() + STALL_MS;
     }
     if (!c->keep_alive) {
-        conn_close(c);
+        /* half-close, and read what the client still sends before closing:
+         * closing with unread bytes would reset the connection, and the
+         * client could lose the answer (a refused large request) */
+        shutdown(c->fd, SHUT_WR);
+        c->state = C_LINGER;
+        c->want = POLLIN;
+        c->deadline = web_http_now_ms() + LINGER_MS;
         return;
     }
     conn_next(c);
     if (c->in_len)
         conn_read(h, c); /* a pipelined request */
+}
+
+static void conn_linger(conn_t *c)
+{
+    char junk[4096];
+    for (;;) {
+        ssize_t r = read(c->fd, junk, sizeof(junk));
+        if (r > 0)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        conn_close(c);
+        return;
+    }
 }
 
 static void conn_handshake(web_http_t *h, conn_t *c)
@@ -485,6 +506,8 @@ static void *server(void *arg)
                 conn_read(h, c);
             else if (c->state == C_WRITE)
                 conn_write(h, c);
+            else if (c->state == C_LINGER)
+                conn_linger(c);
         }
         if (lidx < n && pf[lidx].revents)
             accept_all(h);
