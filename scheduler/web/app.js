@@ -590,9 +590,9 @@
         if (!ctx.alive()) return;
         clear(errBox).append(errorBox(e));
         if (firstGraph) {
-          // no graph (an older scheduler, or no such job): show the status at least
+          // no graph (an older scheduler): show the status at least
           firstGraph = false;
-          try {
+          if (e.status !== 404 && e.status !== 403) try {
             const s = await api(V1 + "/jobs/" + id + "?summary=1");
             if (ctx.alive()) { st.job = s.job; renderJobHead(head, s.job); }
           } catch (e2) { /* the graph's error says it */ }
@@ -626,6 +626,7 @@
       try { d = await api(V1 + "/jobs/" + id + "?limit=2000"); } catch (e) {
         if (!ctx.alive()) return;
         clear(timeline).append(errorBox(e));
+        if ((e.status === 404 || e.status === 403) && tlPoll) tlPoll.stop();
         return;
       }
       if (!ctx.alive()) return;
@@ -972,8 +973,8 @@
     // axis ticks
     for (let i = 0; i <= 5; i++) {
       const tx = x(t0 + (span * i) / 5);
-      svg.append(sv("line", { class: "axis", x1: tx, x2: tx, y1: 16, y2: y }),
-                 sv("text", { x: tx + 2, y: 12 }, "+" + fmtDur((span * i) / 5)));
+      svg.append(sv("line", { class: "axis", x1: tx, x2: tx, y1: 16, y2: y }));
+      if (i < 5) svg.append(sv("text", { x: tx + 2, y: 12 }, i ? "+" + fmtDur((span * i) / 5) : fmtTime(t0).slice(11)));
     }
     for (const r of rowNames) {
       const ry = rowY.get(r), rh = Math.max(1, lanesOf.get(r).length) * LH + 4;
@@ -1362,7 +1363,7 @@
     if (lost && typeof lost === "object")
       extra.append(el("div", { class: "chart-box" }, el("h3", { text: "GPU time lost" }),
         tableOf(["", "value"], Object.keys(lost).filter((k) => typeof lost[k] === "number").map((k) =>
-          [k.replace(/_/g, " "), /_s$/.test(k) ? fmtNum(lost[k] / 3600, 3) + " GPU-h" : String(lost[k])]))));
+          [k.replace(/_s$/, "").replace(/_/g, " "), /_s$/.test(k) ? fmtNum(lost[k] / 3600, 3) + " GPU-h" : String(lost[k])]))));
     const groups = r.groups || [];
     if (groups.length)
       extra.append(el("div", { class: "chart-box" }, el("h3", { text: "By " + (r.by || "user") }),
