@@ -349,8 +349,12 @@
     const state = String(n.state || "unknown");
     const coresUsed = num(n.cores_total) - num(n.cores_free);
     const memUsed = num(n.memory_total_bytes) - num(n.memory_free_bytes);
+    // data-state: one of up, draining, down, returning, removed (a drained
+    // node, draining and idle, counts as draining); data-node-state: the
+    // API's own word
     const card = el("section", {
-      class: "node", "data-node": n.name, "data-state": state, "aria-label": "node " + n.name + ", " + state,
+      class: "node", "data-node": n.name, "data-state": state === "drained" ? "draining" : state,
+      "data-node-state": state, "aria-label": "node " + n.name + ", " + state,
     });
     const head = el("div", { class: "head" }, el("span", { class: "name" }, n.name), badge(state));
     if (n.drained && state !== "draining" && state !== "drained") head.append(badge("draining", "drained by operator"));
@@ -1070,6 +1074,7 @@
           if (!alive() || myGen !== logGen) return;
           clear(logErr).append(errorBox(e));
           logState.textContent = "";
+          if (!logs.textContent) logs.textContent = "(logs not available)";
           if (logOffset === null) logOffset = 0;
           follow.checked = false;
           return;
@@ -1169,7 +1174,7 @@
       row("attempt", num(a.number) + (num(a.rank) ? " rank " + a.rank : ""));
       row("seed", a.seed);
       row("node", a.node + (a.node_fingerprint ? " (" + a.node_fingerprint + ")" : ""));
-      row("gpus", (a.gpus || []).map((g) => num(g.index) + (g.model ? " " + shortModel(g.model) : "")).join(", "));
+      row("gpus", (a.gpus || []).map((g) => "GPU " + num(g.index) + (g.model ? " " + shortModel(g.model) : "")).join(", "));
       row("driver / cuda", [a.driver_version, a.cuda_version].filter(Boolean).join(" / "));
       row("worker", a.worker_version);
       row("end", a.end || (num(a.start_time_ms) ? "running" : ""));
