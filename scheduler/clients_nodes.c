@@ -103,7 +103,15 @@ static Cairn__NodeInfo *node_msg(sched_daemon_t *d, uint32_t n, frees_t *f)
                     g[i].attempt_id = ai.id;
                     g[i].job_id = ai.job;
                     g[i].task_name = (char *)sched_task_name(d->core, ai.job, ai.task);
+                    sched_job_info_t ji;
+                    if (sched_job_meta(d->core, ai.job, &ji) == 0 && ji.user)
+                        g[i].user = (char *)ji.user;
                 }
+        }
+        if (l && i < 64 && (l->gpu_reported >> i & 1)) {
+            g[i].utilization_reported = true;
+            g[i].utilization_percent = l->gpu_util[i];
+            g[i].memory_used_bytes = l->gpu_mem_used[i];
         }
         ni->gpus[ni->n_gpus++] = &g[i];
     }

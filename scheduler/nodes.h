@@ -37,6 +37,11 @@ typedef struct node_link {
     int64_t report_ms;
     uint32_t load1_milli;
     uint64_t mem_used, mem_total;
+    /* each GPU's utilisation and memory in use, where the worker reported
+     * them (bit i of gpu_reported: GPU i, of the first 64) */
+    uint64_t gpu_reported;
+    uint8_t gpu_util[64];
+    uint64_t gpu_mem_used[64];
     /* the worker process's incarnation and the newest task event applied
      * from it (Register.incarnation); the identity the node's name is bound
      * to ("uid N", "address A", "certificate CN=C"); saved by

@@ -452,6 +452,17 @@ static void on_report(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     l->load1_milli = r->load_avg_1_milli;
     l->mem_used = r->memory_used_bytes;
     l->mem_total = r->memory_total_bytes;
+    l->gpu_reported = 0;
+    for (size_t i = 0; i < r->n_gpus; i++) {
+        uint32_t g = r->gpus[i]->index;
+        if (g >= 64)
+            continue;
+        l->gpu_reported |= 1ull << g;
+        l->gpu_util[g] = (uint8_t)(r->gpus[i]->utilization_percent > 100
+                                       ? 100
+                                       : r->gpus[i]->utilization_percent);
+        l->gpu_mem_used[g] = r->gpus[i]->memory_used_bytes;
+    }
 }
 
 /* --- dispatch ------------------------------------------------------------ */
