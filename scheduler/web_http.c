@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -209,75 +208,29 @@ static void refuse(web_http_t *h, conn_t *c, uint64_t token, int status, const c
     web_http_respond(h, token, &r);
 }
 
-/* A header's value in the request head (NULL: none); *n its length. */
-static const char *header(const char *head, const char *name, size_t *n)
-{
-    size_t nl = strlen(name);
-    for (const char *p = strstr(head, "\r\n"); p && p[2] != '\r'; p = strstr(p + 2, "\r\n")) {
-        const char *l = p + 2;
-        if (!strncasecmp(l, name, nl) && l[nl] == ':') {
-            const char *v = l + nl + 1;
-            while (*v == ' ' || *v == '\t')
-                v++;
-            const char *e = strstr(v, "\r\n");
-            *n = e ? (size_t)(e - v) : strlen(v);
-            while (*n && (v[*n - 1] == ' ' || v[*n - 1] == '\t'))
-                (*n)--;
-            return v;
-        }
-    }
-    return NULL;
-}
-
 /* A whole request head is in c->in: parse it and hand it on. */
 static void dispatch(web_http_t *h, conn_t *c, size_t head_len)
 {
     uint64_t token = (uint64_t)c->gen << 32 | (uint64_t)(c - h->conns);
     c->req_len = head_len;
     c->state = C_WAIT;
-    char *head = c->in;
-    char saved = head[head_len];
-    head[head_len] = '\0';
-    char *sp1 = strchr(head, ' '), *eol = strstr(head, "\r\n");
-    char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-    if (!sp1 || !sp2 || !eol || sp2 > eol || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
-        head[head_len] = saved;
-        refuse(h, c, token, 400, "not an HTTP/1.x request line\n", NULL);
-        return;
-    }
-    bool v10 = sp2[8] == '0';
-    size_t n;
-    const char *conn = header(head, "Connection", &n);
-    c->keep_alive = v10 ? conn && n == 10 && !strncasecmp(conn, "keep-alive", 10)
-                        : !(conn && n == 5 && !strncasecmp(conn, "close", 5));
-    const char *cl = header(head, "Content-Length", &n);
-    bool body = (cl && !(n == 1 && cl[0] == '0')) || header(head, "Transfer-Encoding", &n);
-    *sp1 = '\0';
-    *sp2 = '\0';
-    char *target = sp1 + 1;
-    c->head = !strcmp(head, "HEAD");
-    if (body) {
-        refuse(h, c, token, 413, "requests with a body are not accepted: the API is read-only\n",
-               NULL);
-    } else if (strcmp(head, "GET") && !c->head) {
-        refuse(h, c, token, 405, "only GET and HEAD are served: the API is read-only\n",
-               "Allow: GET, HEAD\r\n");
-    } else if (target[0] != '/') {
-        refuse(h, c, token, 400, "the request target must be a path\n", NULL);
+    char saved = c->in[head_len];
+    c->in[head_len] = '\0';
+    web_head_t hd;
+    const char *why = NULL;
+    int st = web_parse_head(c->in, &hd, &why);
+    c->keep_alive = hd.keep_alive;
+    c->head = hd.head;
+    if (st != 0) {
+        refuse(h, c, token, st, why, st == 405 ? "Allow: GET, HEAD\r\n" : NULL);
     } else {
-        char inm[128] = "";
-        const char *v = header(sp2 + 1, "If-None-Match", &n);
-        if (v && n < sizeof(inm))
-            memcpy(inm, v, n), inm[n] = '\0';
-        char *q = strchr(target, '?');
-        if (q)
-            *q++ = '\0';
-        web_req_t rq = {.token = token, .head = c->head, .path = target, .query = q ? q : "",
-                        .if_none_match = inm, .user = c->user, .tls = c->tls != NULL};
+        web_req_t rq = {.token = token, .head = hd.head, .path = hd.path, .query = hd.query,
+                        .if_none_match = hd.if_none_match, .user = c->user,
+                        .tls = c->tls != NULL};
         h->route(h->arg, &rq);
     }
     /* the head is no longer needed: only the bytes after it are kept */
-    head[head_len] = saved;
+    c->in[head_len] = saved;
 }
 
 /* Read what there is; dispatch a whole request. false: closed. */

@@ -91,4 +91,17 @@ bool web_http_closing(const web_http_t *h);
 /* Milliseconds of the server's monotonic clock (for caches). */
 int64_t web_http_now_ms(void);
 
+/* A request's head, parsed in place (web_head.c: pure, fuzzed). */
+typedef struct web_head {
+    bool head;       /* HEAD, not GET */
+    bool keep_alive; /* as HTTP/1.0 or 1.1 and its Connection header say */
+    const char *path, *query, *if_none_match; /* into the head; "" when none */
+    char inm[128];
+} web_head_t;
+/* Parse head (NUL-terminated, ending with the blank line): 0, or the HTTP
+ * status to refuse it with (400 not HTTP/1.x or not a path, 405 not GET or
+ * HEAD, 413 a body) and *why, a sentence ending in a newline. keep_alive
+ * is set either way. */
+int web_parse_head(char *head, web_head_t *out, const char **why);
+
 #endif

@@ -35,7 +35,7 @@ cmake --build "$work/build" -j"${FUZZ_JOBS:-2}" >"$work/build.log" 2>&1 ||
 echo "fuzz: built in $(( $(date +%s) - start ))s"
 
 fail=0
-for t in envelope convert journal spec assign snapshot; do
+for t in envelope convert journal spec assign snapshot http; do
     bin="$work/build/fuzz_$t"
     reg="$here/regressions/$t"
     if [ -d "$reg" ] && [ -n "$(ls -A "$reg")" ]; then
