@@ -324,7 +324,12 @@
   }
 
   function renderNodes(box, nodes) {
-    // keyed by name: replace each card in place (keeps scroll, focus nearby)
+    // keyed by name: replace each card in place; a focused link inside a
+    // card is focused again in its new card
+    const act = document.activeElement;
+    let refocus = null;
+    if (act && box.contains(act) && act.closest("[data-node]"))
+      refocus = [act.closest("[data-node]").dataset.node, act.getAttribute("href")];
     const old = new Map();
     for (const c of box.children) old.set(c.dataset.node, c);
     const seen = new Set();
@@ -340,6 +345,11 @@
       prev = card;
     }
     for (const [name, c] of old) if (!seen.has(name)) c.remove();
+    if (refocus) {
+      const card = [...box.children].find((c) => c.dataset.node === refocus[0]);
+      const a = card && [...card.querySelectorAll("a[href]")].find((x) => x.getAttribute("href") === refocus[1]);
+      if (a) a.focus();
+    }
     if (!nodes.length && !box.querySelector(".muted"))
       box.appendChild(el("p", { class: "muted", text: "No nodes have registered." }));
     else if (nodes.length) for (const p of box.querySelectorAll(":scope > p.muted")) p.remove();
@@ -749,14 +759,19 @@
   function renderGraph(wrap, tools, g, st, openTask, toggleGroup) {
     const nodes = g.nodes || [];
     const edges = g.edges || [];
-    // toolbar: expanded groups (collapse buttons), counts, truncation
-    clear(tools);
-    tools.append(el("span", { class: "muted" }, nodes.length + " nodes, " + edges.length + " edges"));
-    for (const name of st.expand)
-      tools.append(el("button", { type: "button", "data-collapse": name, onclick: () => toggleGroup(name) },
-                      "fold " + name));
-    if (g.truncated) tools.append(el("span", { class: "note" }, "An expanded group has more members than are shown."));
-    tools.append(legend());
+    // toolbar: expanded groups (collapse buttons), counts, truncation;
+    // rebuilt only when it changes (a focused button stays focused)
+    const toolsKey = nodes.length + "/" + edges.length + "/" + [...st.expand].join(",") + "/" + !!g.truncated;
+    if (st.toolsKey !== toolsKey) {
+      st.toolsKey = toolsKey;
+      clear(tools);
+      tools.append(el("span", { class: "muted" }, nodes.length + " nodes, " + edges.length + " edges"));
+      for (const name of st.expand)
+        tools.append(el("button", { type: "button", "data-collapse": name, onclick: () => toggleGroup(name) },
+                        "fold " + name));
+      if (g.truncated) tools.append(el("span", { class: "note" }, "An expanded group has more members than are shown."));
+      tools.append(legend());
+    }
 
     const key = nodes.map((n) => n.id + (n.group ? "#g" : "")).join("\u0001") + "\u0002" +
                 edges.map((e) => e.from + ">" + e.to).join(",");
@@ -912,6 +927,9 @@
     nodes.forEach((n, i) => {
       const g = gs[i];
       if (!g) return;
+      const sig = JSON.stringify(n);
+      if (g.__sig === sig) return;
+      g.__sig = sig;
       const p = st.layout.nodes[i];
       // keep the layout box size; only the contents change
       const had = document.activeElement === g;
