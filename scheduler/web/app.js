@@ -1082,6 +1082,7 @@
     // logs: read to the end (keeping the tail), then follow from next_offset
     const TAIL = 64 * 1024;
     let logOffset = null;
+    let logText = "";
     const readLogs = async (myGen) => {
       let pages = 0;
       for (;;) {
@@ -1092,7 +1093,7 @@
           if (!alive() || myGen !== logGen) return;
           clear(logErr).append(errorBox(e));
           logState.textContent = "";
-          if (!logs.textContent) logs.textContent = "(logs not available)";
+          if (!logText) logs.textContent = "(logs not available)";
           if (logOffset === null) logOffset = 0;
           follow.checked = false;
           return;
@@ -1103,9 +1104,9 @@
         const txt = d.text !== undefined ? d.text : "";
         if (txt) {
           const atBottom = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 8;
-          let all = logs.textContent + txt;
-          if (all.length > TAIL) all = "…\n" + all.slice(all.length - TAIL);
-          logs.textContent = all;
+          logText += txt;
+          if (logText.length > TAIL) logText = "…\n" + logText.slice(logText.length - TAIL);
+          logs.textContent = logText;
           if (atBottom || pages === 0) logs.scrollTop = logs.scrollHeight;
         }
         const prev = logOffset || 0;
@@ -1113,14 +1114,14 @@
         pages++;
         if (d.eof) {
           logState.textContent = "end of output (" + fmtBytes(logOffset) + ")";
-          if (!logs.textContent) logs.textContent = "(no output)";
+          if (!logText) logs.textContent = "(no output)";
           follow.checked = false;
           return;
         }
         logState.textContent = fmtBytes(logOffset) + " read";
         // more already there: keep reading (bounded), else wait
         if (logOffset > prev && txt.length >= 60000 && pages < 64) continue;
-        if (!logs.textContent) logs.textContent = "";
+        if (!logText) logs.textContent = "(no output yet)";
         if (follow.checked) scheduleLogs(1000);
         return;
       }
@@ -1134,6 +1135,7 @@
     stream.addEventListener("change", () => {
       logGen++;
       logOffset = null;
+      logText = "";
       logs.textContent = "";
       clear(logErr);
       readLogs(logGen);
