@@ -1270,6 +1270,11 @@
     let first = true;
     const load = () => {
       mark();
+      if (win !== "custom") {
+        const [f, t] = range();
+        fromIn.value = toLocal(f);
+        toIn.value = toLocal(t);
+      }
       if (win === "custom") {
         const [f, t] = range();
         setQuery({ window: "", from_ms: String(f), to_ms: String(t) });
@@ -1336,7 +1341,7 @@
     });
     clear(c1.table).append(
       models.length ? tableOf(["model", "GPUs", "capacity h", "allocated h", "used h", "allocated %"],
-        models.map((g) => [g.name, String(num(g.gpus)), fmtNum(H(g.gpu_capacity_s)), fmtNum(H(g.gpu_allocated_s)),
+        models.map((g) => [shortModel(g.name), String(num(g.gpus)), fmtNum(H(g.gpu_capacity_s)), fmtNum(H(g.gpu_allocated_s)),
                            g.gpu_used_s === null || g.gpu_used_s === undefined ? "not reported" : fmtNum(H(g.gpu_used_s)),
                            num(g.gpu_capacity_s) ? fmtNum((100 * num(g.gpu_allocated_s)) / num(g.gpu_capacity_s), 1) + "%" : "–"]))
                     : el("p", { class: "muted", text: "No GPUs in this window." }),
@@ -1382,8 +1387,8 @@
     const reasons = r.wait_reasons || [];
     if (reasons.length)
       extra.append(el("div", { class: "chart-box" }, el("h3", { text: "Why tasks waited" }),
-        tableOf(Object.keys(reasons[0]), reasons.map((w) => Object.keys(reasons[0]).map((k) =>
-          typeof w[k] === "number" && /_s$/.test(k) ? fmtNum(w[k] / 3600, 3) + " h" : String(w[k]))))));
+        tableOf(Object.keys(reasons[0]).map((k) => k.replace(/_s$/, " (h)").replace(/_/g, " ")), reasons.map((w) => Object.keys(reasons[0]).map((k) =>
+          typeof w[k] === "number" && /_s$/.test(k) ? fmtNum(w[k] / 3600, 3) : String(w[k]))))));
     const lost = r.lost_gpu;
     if (lost && typeof lost === "object")
       extra.append(el("div", { class: "chart-box" }, el("h3", { text: "GPU time lost" }),
