@@ -581,7 +581,8 @@
     const graphWrap = el("div", { class: "graph-wrap", id: "graph-wrap" });
     const timeline = el("div", { id: "timeline" });
     const tlNote = el("div", { class: "muted small" });
-    const jobMain = el("div", { class: "job-main" }, head, errBox, el("h2", { text: "Tasks" }), tools, graphWrap,
+    const back = el("div", { class: "small" }, el("a", { href: "/jobs", "data-link": "", id: "back-to-jobs" }, "‹ all jobs"));
+    const jobMain = el("div", { class: "job-main" }, back, head, errBox, el("h2", { text: "Tasks" }), tools, graphWrap,
                        el("h2", { text: "Timeline" }), tlNote, timeline);
     const layout = el("div", { class: "job-layout" }, jobMain);
     main.append(layout);
@@ -1049,6 +1050,7 @@
       if (!open) return;
       open = false;
       clearTimeout(logTimer);
+      clearTimeout(metaTimer);
       panel.remove();
       onClose();
     };
@@ -1057,27 +1059,49 @@
     ctx.onLeave(() => { open = false; clearTimeout(logTimer); });
     const alive = () => open && ctx.alive();
 
-    // attempts (and the state, which decides whether to follow)
-    api(base).then((d) => {
+    // attempts, explain and provenance: again every 3 s while the task has
+    // not ended; the first answer decides whether the logs follow
+    const explainErr = el("div");
+    explain.after(explainErr);
+    let metaTimer = null;
+    let firstMeta = true;
+    const TERMINAL = { succeeded: 1, failed: 1, cancelled: 1, upstream_failed: 1 };
+    const loadMeta = async () => {
+      const [st, ex, pv] = await Promise.all([
+        api(base).catch((e) => e), api(base + "/explain").catch((e) => e),
+        api(V1 + "/jobs/" + id + "/provenance?task=" + enc).catch((e) => e)]);
       if (!alive()) return;
-      renderAttempts(attempts, d);
-      const tasks = d.tasks || [];
-      const state = tasks.length ? tasks[0].state : "";
-      clear(stateBadge).append(badge(state));
-      if ((state === "running" || state === "pending" || state === "retry_wait") && !follow.checked) {
-        follow.checked = true;
-        if (logOffset !== null) scheduleLogs(1000);
+      let state = "";
+      if (st instanceof Error) clear(attempts).append(errorBox(st));
+      else {
+        renderAttempts(attempts, st);
+        const tasks = st.tasks || [];
+        state = tasks.length ? tasks[0].state : "";
+        clear(stateBadge).append(badge(state));
       }
-    }).catch((e) => { if (alive()) clear(attempts).append(errorBox(e)); });
-    api(base + "/explain").then((d) => {
-      if (!alive()) return;
-      explain.textContent = d.text || "(no explanation)";
-      if (Array.isArray(d.reasons) && d.reasons.length)
-        explain.textContent += "\n\n" + d.reasons.map((r) => r.reason + ": " + r.count + " nodes").join("\n");
-    }).catch((e) => { if (alive()) { explain.textContent = "(no explanation: see the error below)"; explain.after(errorBox(e)); } });
-    api(V1 + "/jobs/" + id + "/provenance?task=" + enc).then((d) => {
-      if (alive()) renderProvenance(prov, d, name);
-    }).catch((e) => { if (alive()) clear(prov).append(errorBox(e)); });
+      clear(explainErr);
+      if (ex instanceof Error) {
+        explain.textContent = "(no explanation: see the error below)";
+        explainErr.append(errorBox(ex));
+      } else {
+        let t = ex.text || "(no explanation)";
+        if (Array.isArray(ex.reasons) && ex.reasons.length)
+          t += "\n\n" + ex.reasons.map((r) => r.reason + ": " + r.count + " nodes").join("\n");
+        explain.textContent = t;
+      }
+      if (pv instanceof Error) clear(prov).append(errorBox(pv));
+      else renderProvenance(prov, pv, name);
+      if (firstMeta) {
+        firstMeta = false;
+        if ((state === "running" || state === "pending" || state === "retry_wait") && !follow.checked) {
+          follow.checked = true;
+          if (logOffset !== null) scheduleLogs(1000);
+        }
+      }
+      if (state && !TERMINAL[state]) metaTimer = setTimeout(loadMeta, 3000);
+    };
+    ctx.onLeave(() => clearTimeout(metaTimer));
+    loadMeta();
 
     // logs: read to the end (keeping the tail), then follow from next_offset
     const TAIL = 64 * 1024;
