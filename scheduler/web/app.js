@@ -59,7 +59,8 @@
   function fmtDur(ms) {
     ms = Math.max(0, num(ms));
     const s = Math.round(ms / 1000);
-    if (ms < 1000) return ms + " ms";
+    if (ms < 1000) return Math.round(ms) + " ms";
+    if (ms < 10000) return (ms / 1000).toFixed(1) + " s";
     if (s < 60) return s + " s";
     const m = Math.floor(s / 60);
     if (m < 60) return m + "m " + (s % 60) + "s";
