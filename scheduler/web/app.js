@@ -95,7 +95,8 @@
   function errorBox(err) {
     const msg = err && err.message ? err.message : String(err);
     const code = err && err.code ? err.code + ": " : "";
-    return el("div", { class: "error", role: "alert" }, code + msg);
+    return el("div", { class: "error", role: "alert" }, code + msg,
+              err && err.leader ? " (the leader: " + err.leader + ")" : null);
   }
   function jobLink(id, text) {
     return el("a", { href: "/jobs/" + encodeURIComponent(id), "data-link": "" }, text || "job " + id);
@@ -128,8 +129,10 @@
     try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
     if (!r.ok || (body && body.error && typeof body.error === "object")) {
       const e = body && body.error && typeof body.error === "object" ? body.error : null;
-      throw new ApiError(r.status, e ? e.code : "HTTP_" + r.status,
-                         e ? e.message : "HTTP " + r.status + " " + (r.statusText || "") + " for " + path);
+      const err = new ApiError(r.status, e ? e.code : "HTTP_" + r.status,
+                               e ? e.message : "HTTP " + r.status + " " + (r.statusText || "") + " for " + path);
+      if (e && e.leader) err.leader = e.leader; // NOT_LEADER: a standby names the leader
+      throw err;
     }
     if (body === null) throw new ApiError(r.status, "BAD_ANSWER", "not JSON: " + path);
     return body;
