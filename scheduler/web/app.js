@@ -314,9 +314,13 @@
     }
     let running = null, pending = null;
     if (status && status.tasks) {
+      // /status names the core's states (pending: on needs, ready: for
+      // resources, retrying, queued: on a node behind another attempt);
+      // the API's names (waiting, pending, retry_wait) are taken too
       const t = status.tasks;
       running = num(t.running);
-      pending = num(t.pending) + num(t.waiting) + num(t.retry_wait) + num(t.queued);
+      pending = 0;
+      for (const k of ["pending", "ready", "retrying", "queued", "waiting", "retry_wait"]) pending += num(t[k]);
     } else if (jobs) {
       running = 0; pending = 0;
       for (const j of jobs) { running += num(j.tasks_running); pending += num(j.tasks_pending); }
@@ -457,9 +461,15 @@
     const p2 = el("div", { class: "panel", id: "queue-states" }, el("h3", { text: "Tasks by state" }));
     if (status && !(status instanceof Error) && status.tasks) {
       const dl = el("div", { class: "legend" });
+      const core = "ready" in status.tasks || "retrying" in status.tasks;
+      // [style, words] per /status key
+      const names = core ? { pending: ["waiting", "waiting on needs"], ready: ["pending", "pending (resources)"],
+                             retrying: ["retry_wait", "retry wait"], queued: ["pending", "queued on a node"] }
+                         : { queued: ["pending", "queued on a node"] };
       for (const k of Object.keys(status.tasks)) {
         if (k === "unspecified" || !num(status.tasks[k])) continue;
-        dl.append(el("span", null, badge(k === "queued" ? "pending" : k, k.replace(/_/g, " ") + ": " + num(status.tasks[k]))));
+        const [cls, words] = names[k] || [k, k.replace(/_/g, " ")];
+        dl.append(el("span", { "data-task-state": k }, badge(cls, words + ": " + num(status.tasks[k]))));
       }
       if (!dl.children.length) dl.append(el("span", { class: "muted", text: "no tasks" }));
       p2.append(dl);
@@ -1368,10 +1378,11 @@
       options: { scales: { y: { title: { display: true, text: "GPU-hours" }, beginAtZero: true } } },
     });
     clear(c1.table).append(
-      models.length ? tableOf(["model", "GPUs", "capacity h", "allocated h", "used h", "allocated %"],
-        models.map((g) => [shortModel(g.name), String(num(g.gpus)), fmtNum(H(g.gpu_capacity_s)), fmtNum(H(g.gpu_allocated_s)),
-                           g.gpu_used_s === null || g.gpu_used_s === undefined ? "not reported" : fmtNum(H(g.gpu_used_s)),
-                           num(g.gpu_capacity_s) ? fmtNum((100 * num(g.gpu_allocated_s)) / num(g.gpu_capacity_s), 1) + "%" : "–"]))
+      models.length ? tableOf(["model", "GPUs", "capacity h", "allocated h", "used h"],
+        models.map((g) => [shortModel(g.name), String(num(g.gpus)), fmtNum(H(g.gpu_capacity_s)),
+                           fmtNum(H(g.gpu_allocated_s)) + (num(g.gpu_capacity_s) ? " (" +
+                             fmtNum((100 * num(g.gpu_allocated_s)) / num(g.gpu_capacity_s), 0) + "%)" : ""),
+                           g.gpu_used_s === null || g.gpu_used_s === undefined ? "not reported" : fmtNum(H(g.gpu_used_s))]))
                     : el("p", { class: "muted", text: "No GPUs in this window." }),
       models.length && !anyUsed ? el("p", { class: "muted", text: "Used GPU time: the GPUs did not report utilisation." }) : null);
 
