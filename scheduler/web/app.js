@@ -59,7 +59,8 @@
   function fmtDur(ms) {
     ms = Math.max(0, num(ms));
     const s = Math.round(ms / 1000);
-    if (ms < 1000) return ms + " ms";
+    if (ms < 1000) return Math.round(ms) + " ms";
+    if (ms < 10000) return (ms / 1000).toFixed(1) + " s";
     if (s < 60) return s + " s";
     const m = Math.floor(s / 60);
     if (m < 60) return m + "m " + (s % 60) + "s";
@@ -94,7 +95,8 @@
   function errorBox(err) {
     const msg = err && err.message ? err.message : String(err);
     const code = err && err.code ? err.code + ": " : "";
-    return el("div", { class: "error", role: "alert" }, code + msg);
+    return el("div", { class: "error", role: "alert" }, code + msg,
+              err && err.leader ? " (the leader: " + err.leader + ")" : null);
   }
   function jobLink(id, text) {
     return el("a", { href: "/jobs/" + encodeURIComponent(id), "data-link": "" }, text || "job " + id);
@@ -127,8 +129,10 @@
     try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
     if (!r.ok || (body && body.error && typeof body.error === "object")) {
       const e = body && body.error && typeof body.error === "object" ? body.error : null;
-      throw new ApiError(r.status, e ? e.code : "HTTP_" + r.status,
-                         e ? e.message : "HTTP " + r.status + " " + (r.statusText || "") + " for " + path);
+      const err = new ApiError(r.status, e ? e.code : "HTTP_" + r.status,
+                               e ? e.message : "HTTP " + r.status + " " + (r.statusText || "") + " for " + path);
+      if (e && e.leader) err.leader = e.leader; // NOT_LEADER: a standby names the leader
+      throw err;
     }
     if (body === null) throw new ApiError(r.status, "BAD_ANSWER", "not JSON: " + path);
     return body;
@@ -310,9 +314,13 @@
     }
     let running = null, pending = null;
     if (status && status.tasks) {
+      // /status names the core's states (pending: on needs, ready: for
+      // resources, retrying, queued: on a node behind another attempt);
+      // the API's names (waiting, pending, retry_wait) are taken too
       const t = status.tasks;
       running = num(t.running);
-      pending = num(t.pending) + num(t.waiting) + num(t.retry_wait) + num(t.queued);
+      pending = 0;
+      for (const k of ["pending", "ready", "retrying", "queued", "waiting", "retry_wait"]) pending += num(t[k]);
     } else if (jobs) {
       running = 0; pending = 0;
       for (const j of jobs) { running += num(j.tasks_running); pending += num(j.tasks_pending); }
@@ -324,7 +332,12 @@
   }
 
   function renderNodes(box, nodes) {
-    // keyed by name: replace each card in place (keeps scroll, focus nearby)
+    // keyed by name: replace each card in place; a focused link inside a
+    // card is focused again in its new card
+    const act = document.activeElement;
+    let refocus = null;
+    if (act && box.contains(act) && act.closest("[data-node]"))
+      refocus = [act.closest("[data-node]").dataset.node, act.getAttribute("href")];
     const old = new Map();
     for (const c of box.children) old.set(c.dataset.node, c);
     const seen = new Set();
@@ -340,6 +353,11 @@
       prev = card;
     }
     for (const [name, c] of old) if (!seen.has(name)) c.remove();
+    if (refocus) {
+      const card = [...box.children].find((c) => c.dataset.node === refocus[0]);
+      const a = card && [...card.querySelectorAll("a[href]")].find((x) => x.getAttribute("href") === refocus[1]);
+      if (a) a.focus();
+    }
     if (!nodes.length && !box.querySelector(".muted"))
       box.appendChild(el("p", { class: "muted", text: "No nodes have registered." }));
     else if (nodes.length) for (const p of box.querySelectorAll(":scope > p.muted")) p.remove();
@@ -443,9 +461,15 @@
     const p2 = el("div", { class: "panel", id: "queue-states" }, el("h3", { text: "Tasks by state" }));
     if (status && !(status instanceof Error) && status.tasks) {
       const dl = el("div", { class: "legend" });
+      const core = "ready" in status.tasks || "retrying" in status.tasks;
+      // [style, words] per /status key
+      const names = core ? { pending: ["waiting", "waiting on needs"], ready: ["pending", "pending (resources)"],
+                             retrying: ["retry_wait", "retry wait"], queued: ["pending", "queued on a node"] }
+                         : { queued: ["pending", "queued on a node"] };
       for (const k of Object.keys(status.tasks)) {
         if (k === "unspecified" || !num(status.tasks[k])) continue;
-        dl.append(el("span", null, badge(k === "queued" ? "pending" : k, k.replace(/_/g, " ") + ": " + num(status.tasks[k]))));
+        const [cls, words] = names[k] || [k, k.replace(/_/g, " ")];
+        dl.append(el("span", { "data-task-state": k }, badge(cls, words + ": " + num(status.tasks[k]))));
       }
       if (!dl.children.length) dl.append(el("span", { class: "muted", text: "no tasks" }));
       p2.append(dl);
@@ -571,7 +595,8 @@
     const graphWrap = el("div", { class: "graph-wrap", id: "graph-wrap" });
     const timeline = el("div", { id: "timeline" });
     const tlNote = el("div", { class: "muted small" });
-    const jobMain = el("div", { class: "job-main" }, head, errBox, el("h2", { text: "Tasks" }), tools, graphWrap,
+    const back = el("div", { class: "small" }, el("a", { href: "/jobs", "data-link": "", id: "back-to-jobs" }, "‹ all jobs"));
+    const jobMain = el("div", { class: "job-main" }, back, head, errBox, el("h2", { text: "Tasks" }), tools, graphWrap,
                        el("h2", { text: "Timeline" }), tlNote, timeline);
     const layout = el("div", { class: "job-layout" }, jobMain);
     main.append(layout);
@@ -749,14 +774,19 @@
   function renderGraph(wrap, tools, g, st, openTask, toggleGroup) {
     const nodes = g.nodes || [];
     const edges = g.edges || [];
-    // toolbar: expanded groups (collapse buttons), counts, truncation
-    clear(tools);
-    tools.append(el("span", { class: "muted" }, nodes.length + " nodes, " + edges.length + " edges"));
-    for (const name of st.expand)
-      tools.append(el("button", { type: "button", "data-collapse": name, onclick: () => toggleGroup(name) },
-                      "fold " + name));
-    if (g.truncated) tools.append(el("span", { class: "note" }, "An expanded group has more members than are shown."));
-    tools.append(legend());
+    // toolbar: expanded groups (collapse buttons), counts, truncation;
+    // rebuilt only when it changes (a focused button stays focused)
+    const toolsKey = nodes.length + "/" + edges.length + "/" + [...st.expand].join(",") + "/" + !!g.truncated;
+    if (st.toolsKey !== toolsKey) {
+      st.toolsKey = toolsKey;
+      clear(tools);
+      tools.append(el("span", { class: "muted" }, nodes.length + " nodes, " + edges.length + " edges"));
+      for (const name of st.expand)
+        tools.append(el("button", { type: "button", "data-collapse": name, onclick: () => toggleGroup(name) },
+                        "fold " + name));
+      if (g.truncated) tools.append(el("span", { class: "note" }, "An expanded group has more members than are shown."));
+      tools.append(legend());
+    }
 
     const key = nodes.map((n) => n.id + (n.group ? "#g" : "")).join("\u0001") + "\u0002" +
                 edges.map((e) => e.from + ">" + e.to).join(",");
@@ -912,6 +942,9 @@
     nodes.forEach((n, i) => {
       const g = gs[i];
       if (!g) return;
+      const sig = JSON.stringify(n);
+      if (g.__sig === sig) return;
+      g.__sig = sig;
       const p = st.layout.nodes[i];
       // keep the layout box size; only the contents change
       const had = document.activeElement === g;
@@ -1031,6 +1064,7 @@
       if (!open) return;
       open = false;
       clearTimeout(logTimer);
+      clearTimeout(metaTimer);
       panel.remove();
       onClose();
     };
@@ -1039,31 +1073,54 @@
     ctx.onLeave(() => { open = false; clearTimeout(logTimer); });
     const alive = () => open && ctx.alive();
 
-    // attempts (and the state, which decides whether to follow)
-    api(base).then((d) => {
+    // attempts, explain and provenance: again every 3 s while the task has
+    // not ended; the first answer decides whether the logs follow
+    const explainErr = el("div");
+    explain.after(explainErr);
+    let metaTimer = null;
+    let firstMeta = true;
+    const TERMINAL = { succeeded: 1, failed: 1, cancelled: 1, upstream_failed: 1 };
+    const loadMeta = async () => {
+      const [st, ex, pv] = await Promise.all([
+        api(base).catch((e) => e), api(base + "/explain").catch((e) => e),
+        api(V1 + "/jobs/" + id + "/provenance?task=" + enc).catch((e) => e)]);
       if (!alive()) return;
-      renderAttempts(attempts, d);
-      const tasks = d.tasks || [];
-      const state = tasks.length ? tasks[0].state : "";
-      clear(stateBadge).append(badge(state));
-      if ((state === "running" || state === "pending" || state === "retry_wait") && !follow.checked) {
-        follow.checked = true;
-        if (logOffset !== null) scheduleLogs(1000);
+      let state = "";
+      if (st instanceof Error) clear(attempts).append(errorBox(st));
+      else {
+        renderAttempts(attempts, st);
+        const tasks = st.tasks || [];
+        state = tasks.length ? tasks[0].state : "";
+        clear(stateBadge).append(badge(state));
       }
-    }).catch((e) => { if (alive()) clear(attempts).append(errorBox(e)); });
-    api(base + "/explain").then((d) => {
-      if (!alive()) return;
-      explain.textContent = d.text || "(no explanation)";
-      if (Array.isArray(d.reasons) && d.reasons.length)
-        explain.textContent += "\n\n" + d.reasons.map((r) => r.reason + ": " + r.count + " nodes").join("\n");
-    }).catch((e) => { if (alive()) { explain.textContent = "(no explanation: see the error below)"; explain.after(errorBox(e)); } });
-    api(V1 + "/jobs/" + id + "/provenance?task=" + enc).then((d) => {
-      if (alive()) renderProvenance(prov, d, name);
-    }).catch((e) => { if (alive()) clear(prov).append(errorBox(e)); });
+      clear(explainErr);
+      if (ex instanceof Error) {
+        explain.textContent = "(no explanation: see the error below)";
+        explainErr.append(errorBox(ex));
+      } else {
+        let t = ex.text || "(no explanation)";
+        if (Array.isArray(ex.reasons) && ex.reasons.length)
+          t += "\n\n" + ex.reasons.map((r) => r.reason + ": " + r.count + " nodes").join("\n");
+        explain.textContent = t;
+      }
+      if (pv instanceof Error) clear(prov).append(errorBox(pv));
+      else renderProvenance(prov, pv, name);
+      if (firstMeta) {
+        firstMeta = false;
+        if ((state === "running" || state === "pending" || state === "retry_wait") && !follow.checked) {
+          follow.checked = true;
+          if (logOffset !== null) scheduleLogs(1000);
+        }
+      }
+      if (state && !TERMINAL[state]) metaTimer = setTimeout(loadMeta, 3000);
+    };
+    ctx.onLeave(() => clearTimeout(metaTimer));
+    loadMeta();
 
     // logs: read to the end (keeping the tail), then follow from next_offset
     const TAIL = 64 * 1024;
     let logOffset = null;
+    let logText = "";
     const readLogs = async (myGen) => {
       let pages = 0;
       for (;;) {
@@ -1074,7 +1131,7 @@
           if (!alive() || myGen !== logGen) return;
           clear(logErr).append(errorBox(e));
           logState.textContent = "";
-          if (!logs.textContent) logs.textContent = "(logs not available)";
+          if (!logText) logs.textContent = "(logs not available)";
           if (logOffset === null) logOffset = 0;
           follow.checked = false;
           return;
@@ -1085,9 +1142,9 @@
         const txt = d.text !== undefined ? d.text : "";
         if (txt) {
           const atBottom = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 8;
-          let all = logs.textContent + txt;
-          if (all.length > TAIL) all = "…\n" + all.slice(all.length - TAIL);
-          logs.textContent = all;
+          logText += txt;
+          if (logText.length > TAIL) logText = "…\n" + logText.slice(logText.length - TAIL);
+          logs.textContent = logText;
           if (atBottom || pages === 0) logs.scrollTop = logs.scrollHeight;
         }
         const prev = logOffset || 0;
@@ -1095,14 +1152,14 @@
         pages++;
         if (d.eof) {
           logState.textContent = "end of output (" + fmtBytes(logOffset) + ")";
-          if (!logs.textContent) logs.textContent = "(no output)";
+          if (!logText) logs.textContent = "(no output)";
           follow.checked = false;
           return;
         }
         logState.textContent = fmtBytes(logOffset) + " read";
         // more already there: keep reading (bounded), else wait
         if (logOffset > prev && txt.length >= 60000 && pages < 64) continue;
-        if (!logs.textContent) logs.textContent = "";
+        if (!logText) logs.textContent = "(no output yet)";
         if (follow.checked) scheduleLogs(1000);
         return;
       }
@@ -1116,6 +1173,7 @@
     stream.addEventListener("change", () => {
       logGen++;
       logOffset = null;
+      logText = "";
       logs.textContent = "";
       clear(logErr);
       readLogs(logGen);
@@ -1250,6 +1308,11 @@
     let first = true;
     const load = () => {
       mark();
+      if (win !== "custom") {
+        const [f, t] = range();
+        fromIn.value = toLocal(f);
+        toIn.value = toLocal(t);
+      }
       if (win === "custom") {
         const [f, t] = range();
         setQuery({ window: "", from_ms: String(f), to_ms: String(t) });
@@ -1315,10 +1378,11 @@
       options: { scales: { y: { title: { display: true, text: "GPU-hours" }, beginAtZero: true } } },
     });
     clear(c1.table).append(
-      models.length ? tableOf(["model", "GPUs", "capacity h", "allocated h", "used h", "allocated %"],
-        models.map((g) => [g.name, String(num(g.gpus)), fmtNum(H(g.gpu_capacity_s)), fmtNum(H(g.gpu_allocated_s)),
-                           g.gpu_used_s === null || g.gpu_used_s === undefined ? "not reported" : fmtNum(H(g.gpu_used_s)),
-                           num(g.gpu_capacity_s) ? fmtNum((100 * num(g.gpu_allocated_s)) / num(g.gpu_capacity_s), 1) + "%" : "–"]))
+      models.length ? tableOf(["model", "GPUs", "capacity h", "allocated h", "used h"],
+        models.map((g) => [shortModel(g.name), String(num(g.gpus)), fmtNum(H(g.gpu_capacity_s)),
+                           fmtNum(H(g.gpu_allocated_s)) + (num(g.gpu_capacity_s) ? " (" +
+                             fmtNum((100 * num(g.gpu_allocated_s)) / num(g.gpu_capacity_s), 0) + "%)" : ""),
+                           g.gpu_used_s === null || g.gpu_used_s === undefined ? "not reported" : fmtNum(H(g.gpu_used_s))]))
                     : el("p", { class: "muted", text: "No GPUs in this window." }),
       models.length && !anyUsed ? el("p", { class: "muted", text: "Used GPU time: the GPUs did not report utilisation." }) : null);
 
@@ -1362,8 +1426,8 @@
     const reasons = r.wait_reasons || [];
     if (reasons.length)
       extra.append(el("div", { class: "chart-box" }, el("h3", { text: "Why tasks waited" }),
-        tableOf(Object.keys(reasons[0]), reasons.map((w) => Object.keys(reasons[0]).map((k) =>
-          typeof w[k] === "number" && /_s$/.test(k) ? fmtNum(w[k] / 3600, 3) + " h" : String(w[k]))))));
+        tableOf(Object.keys(reasons[0]).map((k) => k.replace(/_s$/, " (h)").replace(/_/g, " ")), reasons.map((w) => Object.keys(reasons[0]).map((k) =>
+          typeof w[k] === "number" && /_s$/.test(k) ? fmtNum(w[k] / 3600, 3) : String(w[k]))))));
     const lost = r.lost_gpu;
     if (lost && typeof lost === "object")
       extra.append(el("div", { class: "chart-box" }, el("h3", { text: "GPU time lost" }),
