@@ -567,4 +567,4 @@ function main(fn, opts = {}) {
     });
 }
 
-module.exports = { launch, main, setGlobalTimeout, sleep, killAll, Browser, Page };
+module.exports = { launch, main, setGlobalTimeout, sleep, killAll, namingProfile, Browser, Page };

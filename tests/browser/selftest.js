@@ -78,9 +78,13 @@ function groupAlive(pgid) {
   return alive;
 }
 
-async function gone(pgid, ms) {
+// Chromium's processes: its process group, and those naming its profile
+// (the crash handler, which leaves the group)
+const chromiumAlive = (pgid, profile) => [...new Set([...groupAlive(pgid), ...(profile ? cdp.namingProfile(profile) : [])])];
+
+async function gone(pgid, ms, profile) {
   const deadline = Date.now() + ms;
-  while (groupAlive(pgid).length) {
+  while (chromiumAlive(pgid, profile).length) {
     if (Date.now() > deadline) return false;
     await cdp.sleep(50);
   }
@@ -130,9 +134,9 @@ async function childCase(t, mode, expect) {
   const how = await exited;
   t.check(String(how) === String(expect), `${mode}: the driver ended (${expect})`, `ended ${how}; stderr: ${err}`);
   // killed drivers leave Chromium to notice its pipe closed
-  const ok = await gone(info.pid, mode === 'sigkill' ? 20000 : 5000);
-  t.check(ok, `${mode}: no Chromium process left`, `still running: ${groupAlive(info.pid).join(' ')}`);
-  if (!ok) for (const p of groupAlive(info.pid)) try { process.kill(p, 'SIGKILL'); } catch (e) { /* gone */ }
+  const ok = await gone(info.pid, mode === 'sigkill' ? 20000 : 5000, info.profile);
+  t.check(ok, `${mode}: no Chromium process left`, `still running: ${chromiumAlive(info.pid, info.profile).join(' ')}`);
+  if (!ok) for (const p of chromiumAlive(info.pid, info.profile)) try { process.kill(p, 'SIGKILL'); } catch (e) { /* gone */ }
   if (mode === 'sigkill') fs.rmSync(info.profile, { recursive: true, force: true }); // nobody left to do it
   else t.check(!fs.existsSync(info.profile), `${mode}: its profile removed`, info.profile);
 }
@@ -212,7 +216,7 @@ async function selftest(t) {
 
     const { pid, profile } = browser;
     await browser.close();
-    t.check(await gone(pid, 5000), 'close(): no Chromium process left', groupAlive(pid));
+    t.check(await gone(pid, 5000, profile), 'close(): no Chromium process left', chromiumAlive(pid, profile));
     t.check(!fs.existsSync(profile), 'close(): profile removed', profile);
   } finally {
     server.close();
