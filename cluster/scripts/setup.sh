@@ -7,7 +7,8 @@ PKGS="build-essential cmake pkg-config clang \
 libnng-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev \
 libhwloc-dev hwloc-nox libsqlite3-dev libyaml-dev libjansson-dev libcriterion-dev \
 python3 python3-sklearn python3-jsonschema openssl libmbedtls-dev procps \
-postgresql libpq-dev"
+postgresql libpq-dev \
+chromium nodejs"
 
 missing=""
 for p in $PKGS; do
