@@ -696,8 +696,10 @@ int main(int argc, char **argv)
     printf("\nscheduler CPU, %% of one core (utime+stime of /proc/%d/stat):\n", pid);
     printf("  baseline, no HTTP load:  %6.2f%%  (%.1f s)\n", base.cpu_pct, base.wall_s);
     threads_diff(&base, tck, pid);
-    printf("  with %d browsers:        %6.2f%%  (%.1f s, after %.0f s of warm-up)\n", nb,
-           load.cpu_pct, load.wall_s, warmup);
+    char with[64];
+    snprintf(with, sizeof(with), "with %d browsers:", nb);
+    printf("  %-24s %6.2f%%  (%.1f s, after %.0f s of warm-up)\n", with, load.cpu_pct, load.wall_s,
+           warmup);
     threads_diff(&load, tck, pid);
     printf("  difference:              %6.2f%%  of one core (the requirement: at most 5%%)\n",
            load.cpu_pct - base.cpu_pct);

@@ -46,9 +46,12 @@ done
 
 dir=$(mktemp -d /tmp/cairn-bench-web-XXXXXX)
 state=$dir/state
+loadpid=
 cleanup() {
     rc=$?
+    set +e
     trap - EXIT INT TERM
+    [ -n "$loadpid" ] && kill "$loadpid" 2>/dev/null && wait "$loadpid" 2>/dev/null
     if [ -f "$state/cluster.pids" ]; then
         "$bin/cairn" down --state-dir "$state" >/dev/null 2>&1 || true
         # whatever `cairn down` left (it should leave nothing)
@@ -114,7 +117,12 @@ echo "cluster: $nodes simulated nodes, $cores cores; $url (scheduler pid $sched)
 echo "job $job $(cli status "$job" | sed -n '1s/^job [0-9]* //p'); $r tasks running, the rest wait"
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
+# in the background, so that a signal to this script stops it and the cluster
+# at once (a trap runs when `wait` is interrupted)
 "$load" --http "$hostport" --job "$job" --pid "$sched" --browsers "$browsers" \
-    --seconds "$seconds" --seed "$seed" --warmup "$warmup"
+    --seconds "$seconds" --seed "$seed" --warmup "$warmup" &
+loadpid=$!
+wait $loadpid || { loadpid=; echo "web_load.sh: web_load failed" >&2; exit 1; }
+loadpid=
 kill -0 "$sched" 2>/dev/null || { echo "web_load.sh: the scheduler died" >&2; exit 1; }
 echo "job $job after: $(cli status "$job" | sed -n '1s/^job [0-9]* //p')"
