@@ -148,11 +148,13 @@ function nodeCard(n) {
   return card;
 }
 
+// The GPU's utilisation as of the worker's latest report (NodeGpu's
+// utilization_percent, memory_used_bytes), or null when it reported none
+// (no NVML): then the tile says nothing about it, not "0%".
 function gpuUtil(gpu) {
-  for (const k of ["utilization", "utilisation", "util_percent", "utilization_percent", "gpu_util", "util"]) {
-    if (gpu[k] !== undefined && gpu[k] !== null) return num(gpu[k]);
-  }
-  return null;
+  if (gpu.utilization_reported !== true) return null;
+  return { percent: Math.max(0, Math.min(100, num(gpu.utilization_percent))), memUsed: num(gpu.memory_used_bytes),
+           memTotal: num(gpu.memory_bytes) };
 }
 
 function gpuTile(gpu) {
@@ -175,8 +177,16 @@ function gpuTile(gpu) {
   } else {
     t.append(el("div", { class: "free" }, "free"));
   }
+  if (held && gpu.user) t.append(el("div", { class: "gu", title: "submitted by " + gpu.user }, gpu.user));
   const u = gpuUtil(gpu);
-  if (u !== null) t.append(el("div", { class: "small" }, "util " + fmtNum(u, 0) + "%"));
+  if (u) {
+    const pct = fmtNum(u.percent, 0) + "%";
+    const mem = fmtBytes(u.memUsed) + (u.memTotal ? " / " + fmtBytes(u.memTotal) : "");
+    const b = bar(u.percent / 100, pct, "util");
+    b.setAttribute("aria-label", "utilisation " + pct);
+    t.append(el("div", { class: "gutil", title: "utilisation " + pct + ", memory " + mem + " used" },
+                b, el("div", { class: "gmem" }, mem + " used")));
+  }
   return t;
 }
 
