@@ -177,7 +177,7 @@ function gpuTile(gpu) {
   } else {
     t.append(el("div", { class: "free" }, "free"));
   }
-  if (held && gpu.user) t.append(el("div", { class: "gu", title: "submitted by " + gpu.user }, gpu.user));
+  if (held && gpu.user) t.append(el("div", { class: "gu", title: "job submitted by " + gpu.user }, "by " + gpu.user));
   const u = gpuUtil(gpu);
   if (u) {
     const pct = fmtNum(u.percent, 0) + "%";
