@@ -341,7 +341,7 @@ int plan_print_json(const plan_opts_t *o, const plan_work_t *w, const plan_clust
                   "rejected_jobs", (json_int_t)st->rejected, "unplaced_tasks",
                   (json_int_t)st->unplaced, "first_rejection", cairn_json_str(st->first_rejection),
                   "replay", replay, "actual", plan_report_json(res->act, res->bsim), "predicted",
-                  plan_report_json(res->pred, res->sim), "accounts", accounts_json(res), "preemption",
-                  preempt_json(w, res)),
+                  plan_report_json(res->pred, res->sim), "accounts", accounts_json(res),
+                  "preemption", preempt_json(w, res)),
         CAIRN_JSON_LINE);
 }

@@ -5,9 +5,9 @@
  * "worker NAME PID TOPOLOGY" (TOPOLOGY "-" for this machine). The directory
  * must be the user's and writable by no one else (cairn_dir_check_private);
  * cluster.pids and the logs are created 0600. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <arpa/inet.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -498,8 +498,7 @@ static int up_layout(cluster_t *cl, const up_opts_t *o)
     if (o->http)
         snprintf(cl->http, sizeof(cl->http), "%s", o->http);
     else if (!o->no_http && free_loopback(cl->http, sizeof(cl->http)) < 0) {
-        fprintf(stderr, "cairn up: no free loopback port for the dashboard: %s\n",
-                strerror(errno));
+        fprintf(stderr, "cairn up: no free loopback port for the dashboard: %s\n", strerror(errno));
         return CLI_FAIL;
     }
     for (long k = 2; k <= o->schedulers; k++) {

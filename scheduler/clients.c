@@ -159,8 +159,7 @@ static void on_signed(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
 static void on_web(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__WebRequest *r)
 {
     nng_sockaddr sa;
-    if (nng_pipe_get_addr(from->pipe, NNG_OPT_REMADDR, &sa) != 0 ||
-        sa.s_family != NNG_AF_INPROC) {
+    if (nng_pipe_get_addr(from->pipe, NNG_OPT_REMADDR, &sa) != 0 || sa.s_family != NNG_AF_INPROC) {
         d->stats.bad_messages++;
         clients_error(d, from, CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED,
                       "web requests are accepted only from the scheduler's own HTTP server");

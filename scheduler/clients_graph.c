@@ -78,8 +78,8 @@ static bool expanded(const Cairn__JobGraphRequest *r, const char *name, size_t l
 }
 
 /* The graph's nodes and edges into rep, allocated in f: 0 or -ENOMEM. */
-static int build(sched_daemon_t *d, uint32_t job, uint32_t ntasks,
-                 const Cairn__JobGraphRequest *r, Cairn__JobGraphReply *rep, frees_t *f)
+static int build(sched_daemon_t *d, uint32_t job, uint32_t ntasks, const Cairn__JobGraphRequest *r,
+                 Cairn__JobGraphReply *rep, frees_t *f)
 {
     uint32_t cap = r->max_members ? r->max_members : GRAPH_MEMBERS_DEFAULT;
     gtask_t *gt = clients_keep(f, calloc(ntasks ? ntasks : 1, sizeof(*gt)));

@@ -108,8 +108,8 @@ struct sched_daemon {
     batch_t batch;
     daemon_loop_t h;
     daemon_stats_t stats;
-    struct web *web;     /* --http (web.h) */
-    char web_inproc[96]; /* the client socket's endpoint for it */
+    struct web *web;       /* --http (web.h) */
+    char web_inproc[96];   /* the client socket's endpoint for it */
     int64_t started_ms;    /* listening time */
     retain_state_t retain; /* ended jobs leave the core (retain.h) */
     /* the newest snapshot (snapshots.h): the entry it covers, when it was

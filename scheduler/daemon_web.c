@@ -9,8 +9,8 @@
 const char *daemon_web_inproc(sched_daemon_t *d)
 {
     if (!d->web_inproc[0]) /* unique per daemon: tests run several in one process */
-        snprintf(d->web_inproc, sizeof(d->web_inproc), "inproc://cairn-web-%ld-%p",
-                 (long)getpid(), (void *)d);
+        snprintf(d->web_inproc, sizeof(d->web_inproc), "inproc://cairn-web-%ld-%p", (long)getpid(),
+                 (void *)d);
     return d->web_inproc;
 }
 

@@ -36,8 +36,8 @@ static bool page(const char *path)
 
 static void text(web_t *w, const web_req_t *rq, int status, const char *msg)
 {
-    web_res_t r = {.status = status, .type = "text/plain; charset=utf-8", .data = msg,
-                   .len = strlen(msg)};
+    web_res_t r = {
+        .status = status, .type = "text/plain; charset=utf-8", .data = msg, .len = strlen(msg)};
     web_http_respond(w->http, rq->token, &r);
 }
 
@@ -46,8 +46,7 @@ static void asset(web_t *w, const web_req_t *rq, const web_asset_t *a)
     char hdr[160];
     /* revalidated each time (a new scheduler may serve new files) */
     snprintf(hdr, sizeof(hdr), "ETag: %s\r\nCache-Control: no-cache\r\n", a->etag);
-    web_res_t r = {.status = 200, .type = a->type, .data = a->data, .len = a->len,
-                   .headers = hdr};
+    web_res_t r = {.status = 200, .type = a->type, .data = a->data, .len = a->len, .headers = hdr};
     if (rq->if_none_match[0] && !strcmp(rq->if_none_match, a->etag))
         r.status = 304;
     web_http_respond(w->http, rq->token, &r);
@@ -108,8 +107,8 @@ void web_destroy(web_t *w)
 {
     if (!w)
         return;
-    web_http_stop(w->http);   /* no request is handled after */
-    web_api_stop(w->api);     /* calls in flight end, their ends posted */
+    web_http_stop(w->http);    /* no request is handled after */
+    web_api_stop(w->api);      /* calls in flight end, their ends posted */
     web_http_destroy(w->http); /* which run here */
     web_api_destroy(w->api);
     web_blob_unref(w->prom);

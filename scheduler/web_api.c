@@ -147,14 +147,20 @@ static void entry_fill(web_api_t *a, entry_t *e, int status, web_blob_t *body)
 static int http_status(Cairn__ErrorCode code)
 {
     switch (code) {
-    case CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST: return 400;
-    case CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED: return 403;
-    case CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND: return 404;
-    case CAIRN__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION: return 409;
+    case CAIRN__ERROR_CODE__ERROR_CODE_BAD_REQUEST:
+        return 400;
+    case CAIRN__ERROR_CODE__ERROR_CODE_PERMISSION_DENIED:
+        return 403;
+    case CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND:
+        return 404;
+    case CAIRN__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION:
+        return 409;
     case CAIRN__ERROR_CODE__ERROR_CODE_RESOURCE_EXHAUSTED:
     case CAIRN__ERROR_CODE__ERROR_CODE_UNAVAILABLE:
-    case CAIRN__ERROR_CODE__ERROR_CODE_NOT_LEADER: return 503;
-    default: return 500;
+    case CAIRN__ERROR_CODE__ERROR_CODE_NOT_LEADER:
+        return 503;
+    default:
+        return 500;
     }
 }
 
@@ -238,7 +244,7 @@ static void op_cb(void *arg)
     op->rv = rv;
     op->reply = rv == 0 ? nng_aio_get_msg(op->aio) : NULL;
     if (web_http_post(op->a->http, op_done, op) < 0) { /* no memory to wake the server: */
-        op->rv = NNG_ENOMEM; /* it is answered when the server stops */
+        op->rv = NNG_ENOMEM;                           /* it is answered when the server stops */
     }
 }
 
@@ -297,8 +303,8 @@ static int report_next(op_t *op, ProtobufCMessage *m)
             q.after_attempt_id = after;
             q.after_rank = rank;
             q.limit = 20000;
-            return cairn_msg_encode(CAIRN_MSG_ACCOUNTING, &q.base, &op->call.req,
-                                    &op->call.req_len, &err);
+            return cairn_msg_encode(CAIRN_MSG_ACCOUNTING, &q.base, &op->call.req, &op->call.req_len,
+                                    &err);
         }
         op->stage = 1;
         op->call.want = CAIRN_MSG_USAGE_REPLY;
@@ -353,11 +359,11 @@ static void op_done(void *arg)
     web_blob_t *body = NULL;
     if (op->rv != 0) {
         status = op->rv == NNG_ETIMEDOUT ? 504 : 503;
-        body = web_error_blob("unavailable",
-                              op->rv == NNG_ETIMEDOUT
-                                  ? "the scheduler did not answer in time"
-                                  : "the scheduler's loop cannot be reached now",
-                              NULL);
+        body =
+            web_error_blob("unavailable",
+                           op->rv == NNG_ETIMEDOUT ? "the scheduler did not answer in time"
+                                                   : "the scheduler's loop cannot be reached now",
+                           NULL);
         entry_fill(a, e, status, body);
         op_free(op);
         return;
@@ -365,8 +371,7 @@ static void op_done(void *arg)
     cairn_msg_type_t type;
     ProtobufCMessage *m = NULL;
     cairn_error_t err = {{0}};
-    if (cairn_msg_decode(nng_msg_body(op->reply), nng_msg_len(op->reply), 0, &type, &m, &err) <
-        0) {
+    if (cairn_msg_decode(nng_msg_body(op->reply), nng_msg_len(op->reply), 0, &type, &m, &err) < 0) {
         body = web_error_blob("internal", err.text, NULL);
         status = 500;
     } else if (type == CAIRN_MSG_ERROR) {
@@ -467,8 +472,8 @@ void web_api_request(web_api_t *a, const web_req_t *rq)
     }
     if (!e) {
         free(call.req);
-        web_blob_t *b = web_error_blob("resource_exhausted", "too many API requests: try again",
-                                       NULL);
+        web_blob_t *b =
+            web_error_blob("resource_exhausted", "too many API requests: try again", NULL);
         answer(a, rq->token, 503, b, 0);
         web_blob_unref(b);
         return;

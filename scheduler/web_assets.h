@@ -12,7 +12,7 @@ typedef struct web_asset {
     const char *type;          /* its Content-Type */
     const unsigned char *data; /* its bytes */
     size_t len;
-    const char *etag;          /* a quoted hash of its bytes: "\"1f2e...\"" */
+    const char *etag; /* a quoted hash of its bytes: "\"1f2e...\"" */
 } web_asset_t;
 
 /* The asset at path (exact match); NULL when there is none. */

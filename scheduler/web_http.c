@@ -136,21 +136,36 @@ static void conn_next(conn_t *c)
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Status";
     }
 }
 
@@ -203,8 +218,11 @@ static void refuse(web_http_t *h, conn_t *c, uint64_t token, int status, const c
                    const char *headers)
 {
     c->keep_alive = false;
-    web_res_t r = {.status = status, .type = "text/plain; charset=utf-8", .data = why,
-                   .len = strlen(why), .headers = headers};
+    web_res_t r = {.status = status,
+                   .type = "text/plain; charset=utf-8",
+                   .data = why,
+                   .len = strlen(why),
+                   .headers = headers};
     web_http_respond(h, token, &r);
 }
 
@@ -224,8 +242,12 @@ static void dispatch(web_http_t *h, conn_t *c, size_t head_len)
     if (st != 0) {
         refuse(h, c, token, st, why, st == 405 ? "Allow: GET, HEAD\r\n" : NULL);
     } else {
-        web_req_t rq = {.token = token, .head = hd.head, .path = hd.path, .query = hd.query,
-                        .if_none_match = hd.if_none_match, .user = c->user,
+        web_req_t rq = {.token = token,
+                        .head = hd.head,
+                        .path = hd.path,
+                        .query = hd.query,
+                        .if_none_match = hd.if_none_match,
+                        .user = c->user,
                         .tls = c->tls != NULL};
         h->route(h->arg, &rq);
     }
@@ -276,7 +298,8 @@ static void conn_write(web_http_t *h, conn_t *c)
     while (c->sent < total) {
         long r;
         if (c->tls) {
-            const char *p = c->sent < c->hdr_len ? c->hdr + c->sent : c->body + c->sent - c->hdr_len;
+            const char *p =
+                c->sent < c->hdr_len ? c->hdr + c->sent : c->body + c->sent - c->hdr_len;
             size_t n = c->sent < c->hdr_len ? c->hdr_len - c->sent : total - c->sent;
             r = web_tls_write(c->tls, p, n);
         } else {
@@ -490,7 +513,8 @@ static int listen_on(web_http_t *h, const char *addr, cairn_error_t *err)
     else
         memcpy(host, a, hl), host[hl] = '\0';
     memcpy(port, colon + 1, strlen(colon + 1) + 1);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
                     *res = NULL;
     int g = getaddrinfo(host, port, &hints, &res);
@@ -536,8 +560,8 @@ static int listen_on(web_http_t *h, const char *addr, cairn_error_t *err)
     return 0;
 }
 
-int web_http_create(const web_http_config_t *cfg, web_route_f route, void *arg,
-                    web_http_t **out, cairn_error_t *err)
+int web_http_create(const web_http_config_t *cfg, web_route_f route, void *arg, web_http_t **out,
+                    cairn_error_t *err)
 {
     web_http_t *h = calloc(1, sizeof(*h));
     if (!h)

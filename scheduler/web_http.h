@@ -40,12 +40,12 @@ void web_blob_unref(web_blob_t *b);
 
 /* A request, valid during the route call. */
 typedef struct web_req {
-    uint64_t token;         /* for web_http_respond */
-    bool head;              /* HEAD: answer without the body */
-    const char *path;       /* as sent, before '?' (not decoded) */
-    const char *query;      /* after '?', "" when none (not decoded) */
+    uint64_t token;            /* for web_http_respond */
+    bool head;                 /* HEAD: answer without the body */
+    const char *path;          /* as sent, before '?' (not decoded) */
+    const char *query;         /* after '?', "" when none (not decoded) */
     const char *if_none_match; /* "" when none */
-    const char *user;       /* the client certificate's CN; "" anonymous */
+    const char *user;          /* the client certificate's CN; "" anonymous */
     bool tls;
 } web_req_t;
 
@@ -53,11 +53,11 @@ typedef struct web_req {
  * NULL, the len bytes at data (static: assets). */
 typedef struct web_res {
     int status;
-    const char *type;       /* Content-Type; NULL: none (204, 304) */
+    const char *type; /* Content-Type; NULL: none (204, 304) */
     web_blob_t *blob;
     const void *data;
     size_t len;
-    const char *headers;    /* more header lines, each ending "\r\n"; NULL: none */
+    const char *headers; /* more header lines, each ending "\r\n"; NULL: none */
 } web_res_t;
 
 typedef void (*web_route_f)(void *arg, const web_req_t *rq);
@@ -70,8 +70,8 @@ typedef struct web_http_config {
 } web_http_config_t;
 
 /* Listen (before returning) and start the thread. */
-int web_http_create(const web_http_config_t *cfg, web_route_f route, void *arg,
-                    web_http_t **out, cairn_error_t *err);
+int web_http_create(const web_http_config_t *cfg, web_route_f route, void *arg, web_http_t **out,
+                    cairn_error_t *err);
 /* Stop the thread and close every connection; then run what is still
  * posted (web_http_closing says true meanwhile). NULL: nothing. */
 void web_http_stop(web_http_t *h);
@@ -93,8 +93,8 @@ int64_t web_http_now_ms(void);
 
 /* A request's head, parsed in place (web_head.c: pure, fuzzed). */
 typedef struct web_head {
-    bool head;       /* HEAD, not GET */
-    bool keep_alive; /* as HTTP/1.0 or 1.1 and its Connection header say */
+    bool head;                                /* HEAD, not GET */
+    bool keep_alive;                          /* as HTTP/1.0 or 1.1 and its Connection header say */
     const char *path, *query, *if_none_match; /* into the head; "" when none */
     char inm[128];
 } web_head_t;

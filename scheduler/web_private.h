@@ -15,10 +15,10 @@
 
 /* What an API path asks for. */
 typedef enum web_kind {
-    WEB_PLAIN,   /* one request, its reply as JSON */
-    WEB_LOGS,    /* a LogsReply: its data as text */
-    WEB_REPORT,  /* accounting pages, usage and nodes: cairn report's document */
-    WEB_WHOAMI,  /* answered by the HTTP server itself */
+    WEB_PLAIN,  /* one request, its reply as JSON */
+    WEB_LOGS,   /* a LogsReply: its data as text */
+    WEB_REPORT, /* accounting pages, usage and nodes: cairn report's document */
+    WEB_WHOAMI, /* answered by the HTTP server itself */
 } web_kind_t;
 
 /* An API request made into the client request it mirrors. */
@@ -27,10 +27,10 @@ typedef struct web_call {
     cairn_msg_type_t type, want; /* the request's type, and its reply's */
     uint8_t *req;                /* the request's envelope (malloc'd) */
     size_t req_len;
-    int ttl_ms;                  /* how long its answer may be shared */
+    int ttl_ms; /* how long its answer may be shared */
     /* WEB_REPORT */
     int64_t from_ms, to_ms;
-    int by;                      /* report_by_t */
+    int by; /* report_by_t */
     char account[256];
 } web_call_t;
 

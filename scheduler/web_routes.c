@@ -117,8 +117,8 @@ static int encode(web_call_t *call, cairn_msg_type_t type, cairn_msg_type_t want
 /* A job's state by name ("running"), as the API writes it. */
 static bool job_state(const char *s, Cairn__JobState *st)
 {
-    static const char *const names[] = {"", "pending", "running", "succeeded", "failed",
-                                        "cancelled"};
+    static const char *const names[] = {"",          "pending", "running",
+                                        "succeeded", "failed",  "cancelled"};
     for (int i = 1; i < 6; i++)
         if (!strcmp(s, names[i])) {
             *st = (Cairn__JobState)i;
@@ -275,8 +275,9 @@ static int report(const char *q, int64_t now, web_call_t *call, char *why, size_
             if (!strcmp(by, bys[i]))
                 call->by = i;
         if (call->by < 0) {
-            snprintf(why, n, "query parameter by must be user, job, kind, node, gpu-model or "
-                             "account");
+            snprintf(why, n,
+                     "query parameter by must be user, job, kind, node, gpu-model or "
+                     "account");
             return 400;
         }
     }

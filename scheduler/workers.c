@@ -458,9 +458,9 @@ static void on_report(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
         if (g >= 64)
             continue;
         l->gpu_reported |= 1ull << g;
-        l->gpu_util[g] = (uint8_t)(r->gpus[i]->utilization_percent > 100
-                                       ? 100
-                                       : r->gpus[i]->utilization_percent);
+        l->gpu_util[g] =
+            (uint8_t)(r->gpus[i]->utilization_percent > 100 ? 100
+                                                            : r->gpus[i]->utilization_percent);
         l->gpu_mem_used[g] = r->gpus[i]->memory_used_bytes;
     }
 }

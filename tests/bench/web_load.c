@@ -21,6 +21,7 @@
  * disturbs a small machine as little as it can (printed too). tests/bench/
  * web_load.sh starts the cluster and the job and runs this. Prints figures;
  * asserts nothing (exit 1 only when it could not measure). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -36,7 +37,6 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,7 +52,7 @@ typedef struct stat_kind {
 
 typedef struct browser {
     int fd;
-    bool connected;    /* connect finished */
+    bool connected; /* connect finished */
     int64_t next[NKIND];
     int queue[NKIND * 2]; /* kinds to ask, in order */
     int nqueue;
@@ -184,10 +184,18 @@ static void lat_add(stat_kind_t *s, uint32_t us)
 static void path_of(int kind, char *out, size_t n)
 {
     switch (kind) {
-    case 0: snprintf(out, n, "/api/v1/jobs/%d/graph", g.job); break;
-    case 1: snprintf(out, n, "/api/v1/jobs/%d?summary=1", g.job); break;
-    case 2: snprintf(out, n, "/api/v1/jobs/%d?limit=2000", g.job); break;
-    default: snprintf(out, n, "/api/v1/nodes"); break;
+    case 0:
+        snprintf(out, n, "/api/v1/jobs/%d/graph", g.job);
+        break;
+    case 1:
+        snprintf(out, n, "/api/v1/jobs/%d?summary=1", g.job);
+        break;
+    case 2:
+        snprintf(out, n, "/api/v1/jobs/%d?limit=2000", g.job);
+        break;
+    default:
+        snprintf(out, n, "/api/v1/nodes");
+        break;
     }
 }
 
@@ -659,7 +667,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < nb; i++) {
         bs[i].fd = -1;
         bs[i].inflight = -1;
-        int64_t ph1 = (int64_t)(drand48() * 1000) * 1000000, ph5 = (int64_t)(drand48() * 5000) * 1000000;
+        int64_t ph1 = (int64_t)(drand48() * 1000) * 1000000,
+                ph5 = (int64_t)(drand48() * 5000) * 1000000;
         bs[i].next[0] = bs[i].next[1] = t0 + ph1;
         bs[i].next[2] = bs[i].next[3] = t0 + ph5;
     }
