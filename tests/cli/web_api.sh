@@ -228,6 +228,26 @@ get 200 "the scheduler still serves after the refusals" "$tapi/whoami" --cert bo
 grep -q "dashboard: https://127.0.0.1:$hport/" "$dir/tsched.log" && ok "the log names the https URL" ||
     bad "no dashboard line in the log"
 
+# --- cairn up --http ADDR, --no-http ---------------------------------------------
+p=$(free_port)
+expect 0 "cairn up --http 127.0.0.1:$p" -- "$cairn" up --state-dir "$dir/up2" --http "127.0.0.1:$p" \
+    --topology "$tests/topologies/cpu-only-1s.xml"
+grep -q "^dashboard: http://127.0.0.1:$p/\$" "$dir/out" && ok "the dashboard on the address given" ||
+    bad "cairn up --http: $(cat "$dir/out")"
+get 200 "served there" "http://127.0.0.1:$p/api/v1/whoami"
+expect 0 "cairn up again: the cluster is up" -- "$cairn" up --state-dir "$dir/up2"
+grep -q "^dashboard: http://127.0.0.1:$p/\$" "$dir/out" && ok "... and keeps its address" ||
+    bad "cairn up again: $(cat "$dir/out")"
+"$cairn" down --state-dir "$dir/up2" >/dev/null 2>&1
+expect 0 "cairn up --no-http" -- "$cairn" up --state-dir "$dir/up3" --no-http \
+    --topology "$tests/topologies/cpu-only-1s.xml"
+grep -q "^dashboard:" "$dir/out" && bad "--no-http printed a dashboard" || ok "no dashboard line"
+grep -q "^http " "$dir/up3/cluster.pids" && bad "--no-http kept an address" ||
+    ok "the scheduler runs without --http"
+"$cairn" down --state-dir "$dir/up3" >/dev/null 2>&1
+expect 2 "--http and --no-http together are refused" -- "$cairn" up --state-dir "$dir/up4" \
+    --http 127.0.0.1:1 --no-http
+
 # --- a non-loopback address without TLS is warned about ---------------------------
 cli_scheduler "$dir/wstate"
 sched_start --http "0.0.0.0:$(free_port)"
