@@ -1,5 +1,5 @@
 /* The accounts page (/accounts): the account tree with shares and usage. */
-import { V1, api, clear, el, errorBox, fmtDur, fmtNum, fmtTime, markReady, markUpdated, num } from "./common.js";
+import { V1, clear, drawn, el, fmtDur, fmtNum, fmtTime, num, pollFetch } from "./common.js";
 
 export async function pageAccounts(main, m, ctx) {
   document.title = "Accounts · Cairn";
@@ -7,26 +7,16 @@ export async function pageAccounts(main, m, ctx) {
   const box = el("div", { id: "accounts" });
   const info = el("p", { class: "muted small" });
   main.append(el("h1", { text: "Accounts" }), errBox, box, info);
-  let first = true;
   ctx.every(5000, async () => {
-    let d;
-    try { d = await api(V1 + "/accounts"); } catch (e) {
-      if (!ctx.alive()) return;
-      clear(errBox).append(errorBox(e));
-      if (first) { first = false; markReady(); }
-      markUpdated();
-      return;
-    }
-    if (!ctx.alive()) return;
-    clear(errBox);
+    const d = await pollFetch(ctx, V1 + "/accounts", errBox);
+    if (!d) return;
     renderAccounts(box, d);
     const bits = [];
     if (d.gpu_weight) bits.push("a GPU-second counts as " + d.gpu_weight + " core-seconds");
     if (d.half_life_ms) bits.push("usage half-life " + fmtDur(d.half_life_ms));
     if (d.time_ms) bits.push("as of " + fmtTime(d.time_ms));
     info.textContent = bits.join(" · ");
-    if (first) { first = false; markReady(); }
-    markUpdated();
+    drawn();
   });
 }
 

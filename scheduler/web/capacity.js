@@ -1,7 +1,7 @@
 /* The capacity page (/capacity?window=1h|7d or ?from_ms=&to_ms=): the
  * report's charts (vendor/chart.js, a global loaded before the app) and
  * tables. */
-import { V1, api, clear, el, errorBox, fmtDur, fmtNum, fmtTime, markReady, markUpdated, num, setQuery,
+import { V1, clear, drawn, el, fmtDur, fmtNum, fmtTime, num, pollFetch, setQuery,
          shortModel } from "./common.js";
 
 const WINDOWS = [["1h", 3600e3, "last 1 h"], ["24h", 86400e3, "last 24 h"], ["7d", 7 * 86400e3, "last 7 d"]];
@@ -57,7 +57,6 @@ export async function pageCapacity(main, m, ctx) {
     fromIn.disabled = toIn.disabled = applyBtn.disabled = win !== "custom";
   };
   let poll = null;
-  let first = true;
   const load = () => {
     mark();
     if (win !== "custom") {
@@ -72,20 +71,11 @@ export async function pageCapacity(main, m, ctx) {
     if (poll) poll.stop();
     poll = ctx.every(win === "custom" ? 3600e3 : 30000, async () => {
       const [f, t] = range();
-      let r;
-      try { r = await api(V1 + "/report?from_ms=" + Math.round(f) + "&to_ms=" + Math.round(t)); } catch (e) {
-        if (!ctx.alive()) return;
-        clear(errBox).append(errorBox(e));
-        if (first) { first = false; markReady(); }
-        markUpdated();
-        return;
-      }
-      if (!ctx.alive()) return;
-      clear(errBox);
+      const r = await pollFetch(ctx, V1 + "/report?from_ms=" + Math.round(f) + "&to_ms=" + Math.round(t), errBox);
+      if (!r) return;
       info.textContent = "From " + fmtTime(r.from_ms || f) + " to " + fmtTime(r.to_ms || t) + ".";
       drawCapacity(r, charts, c1, c2, c3, extra);
-      if (first) { first = false; markReady(); }
-      markUpdated();
+      drawn();
     });
   };
   for (const b of btns) b.addEventListener("click", () => { win = b.dataset.window; load(); });

@@ -151,6 +151,25 @@ export function markReady() {
   document.body.dataset.ready = "1";
 }
 
+// The answer of path for a page that polls it (ctx): null when the page has
+// gone, or after showing why not in errBox (the page then counts as ready
+// and refreshed all the same, so that nobody waits on it).
+export async function pollFetch(ctx, path, errBox) {
+  let d;
+  try { d = await api(path); } catch (e) {
+    if (ctx.alive()) { clear(errBox).append(errorBox(e)); markReady(); markUpdated(); }
+    return null;
+  }
+  if (!ctx.alive()) return null;
+  clear(errBox);
+  return d;
+}
+// A page drew what pollFetch gave it: ready, and one more refresh.
+export function drawn() {
+  markReady();
+  markUpdated();
+}
+
 export function setQuery(params) {
   const u = new URL(location.href);
   for (const k of Object.keys(params)) {

@@ -1,5 +1,5 @@
 /* The jobs page (/jobs?state=&user=&account=): a filtered table. */
-import { V1, api, badge, bar, clear, el, errorBox, fmtAge, fmtTime, jobLink, markReady, markUpdated, num,
+import { V1, badge, bar, clear, drawn, el, fmtAge, fmtTime, jobLink, num, pollFetch,
          setQuery } from "./common.js";
 
 export async function pageJobs(main, m, ctx) {
@@ -30,27 +30,17 @@ export async function pageJobs(main, m, ctx) {
   let poll = null;
   const start = () => {
     if (poll) poll.stop();
-    let first = true;
     poll = ctx.every(2000, async () => {
       const p = new URLSearchParams();
       if (stateSel.value) p.set("state", stateSel.value);
       if (userIn.value.trim()) p.set("user", userIn.value.trim());
       if (acctIn.value.trim()) p.set("account", acctIn.value.trim());
       p.set("limit", "200");
-      let d;
-      try { d = await api(V1 + "/jobs?" + p.toString()); } catch (e) {
-        if (!ctx.alive()) return;
-        clear(errBox).append(errorBox(e));
-        if (first) { first = false; markReady(); }
-        markUpdated();
-        return;
-      }
-      if (!ctx.alive()) return;
-      clear(errBox);
+      const d = await pollFetch(ctx, V1 + "/jobs?" + p.toString(), errBox);
+      if (!d) return;
       renderJobs(tbody, d.jobs || []);
       foot.textContent = (d.jobs || []).length + " jobs" + (d.truncated ? " (more matched: narrow the filter)" : "");
-      if (first) { first = false; markReady(); }
-      markUpdated();
+      drawn();
     });
   };
   const apply = () => {

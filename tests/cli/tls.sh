@@ -21,17 +21,8 @@ cli_init tls
 
 # --- certificates: a CA, the scheduler (127.0.0.1), a worker, a client
 cd "$dir" || exit 1
-ssl() { openssl "$@" >/dev/null 2>&1 || { echo "FAIL: openssl $1"; exit 1; }; }
-ssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
-    -out ca.pem -days 2 -subj /CN=cairn-test-ca
-cert() { # name subject [extension line]
-    ssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1.key" \
-        -out "$1.csr" -subj "$2"
-    printf '%s\n' "${3:-}" >"$1.ext"
-    ssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-        -extfile "$1.ext" -out "$1.crt"
-    cat "$1.crt" "$1.key" >"$1.pem"
-}
+. "$tests/cli/lib/certs.sh"
+certs_ca
 # nng's TLS (mbedtls 2.28 on Debian 12) matches the host against the CN and
 # DNS names only, not IP addresses in subjectAltName
 cert server /CN=127.0.0.1
