@@ -259,7 +259,8 @@ static void task_after_attempt(sched_t *s, sched_attempt_t *at, int64_t now_ms)
         return;
     }
     if (task_attempts_used(t) < t->retry->max_attempts &&
-        retry_wanted(t->retry, (sched_end_t)at->end, at->exit_code, at->signal)) {
+        retry_wanted(t->retry, (sched_end_t)at->end, (sched_end_class_t)at->end_class,
+                     at->exit_code, at->signal)) {
         t->state = SCHED_TASK_RETRYING;
         t->ready_at_ms = now_ms + sched_retry_backoff(t->retry, t->attempts + 1u, t->seed);
         r.gen = t->attempts;
@@ -363,6 +364,13 @@ int attempt_finish(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
     if (end == SCHED_END_PREEMPTED && !at->preempt_why)
         return errcode(err, SCHED_EINVAL, "finish: attempt %llu was not preempted",
                        (unsigned long long)at->id);
+    sched_end_class_t cls = ev->u.finish.cls;
+    if ((unsigned)cls > SCHED_CLASS_LAST ||
+        (cls != SCHED_CLASS_NONE && !sched_end_class_allowed(end, ev->u.finish.exit_code)))
+        return errcode(err, SCHED_EINVAL, "finish: class %d with end %s", (int)cls,
+                       sched_end_name(end));
+    /* before the end: the retry decision reads it */
+    at->end_class = (uint8_t)cls;
     attempt_end(s, at, end, ev->u.finish.exit_code, ev->u.finish.signal, ev->time_ms);
     return 0;
 }

@@ -54,6 +54,8 @@ static void dump_attempt(cairn_buf_t *b, const sched_t *s, const sched_attempt_t
         cairn_buf_printf(b, " %d", at->exit_code);
     if (!at->running && at->end == SCHED_END_SIGNAL)
         cairn_buf_printf(b, " sig%d", at->signal);
+    if (at->end_class)
+        cairn_buf_printf(b, " class=%s", sched_end_class_name((sched_end_class_t)at->end_class));
     cairn_buf_printf(b, " t=%lld/%lld/%lld", (long long)at->placed_ms, (long long)at->started_ms,
                      (long long)at->ended_ms);
     if (at->after)

@@ -65,6 +65,18 @@ typedef enum sched_end {
     SCHED_END_PREEMPTED,
 } sched_end_t;
 
+/* What a failed attempt's end is known to be caused by, beyond its end:
+ * the daemon tells it with SCHED_EV_FINISH (a worker's finding) and the
+ * retry policy may match it (job.h SCHED_RETRY_OOM...). Only a failure
+ * has one: never a success, a cancel, a preemption or a node loss. */
+typedef enum sched_end_class {
+    SCHED_CLASS_NONE = 0,  /* nothing more than its end */
+    SCHED_CLASS_OOM,       /* killed for memory: cgroup OOM kill or its limit */
+    SCHED_CLASS_GPU_ERROR, /* a GPU it used failed while it ran */
+    SCHED_CLASS_LOG,       /* its stderr matched the task's retry log pattern */
+} sched_end_class_t;
+#define SCHED_CLASS_LAST SCHED_CLASS_LOG
+
 /* Most victims one SCHED_EV_PREEMPT may name. */
 #define SCHED_MAX_VICTIMS 64u
 
@@ -106,8 +118,9 @@ typedef struct sched_event {
         struct {
             uint64_t attempt;
             sched_end_t end;
-            int exit_code; /* with SCHED_END_EXIT */
-            int signal;    /* with SCHED_END_SIGNAL */
+            int exit_code;         /* with SCHED_END_EXIT */
+            int signal;            /* with SCHED_END_SIGNAL */
+            sched_end_class_t cls; /* NONE unless a failure's cause is known */
         } finish;
         struct {
             uint32_t job;
@@ -137,5 +150,11 @@ typedef struct sched_event {
 
 const char *sched_event_type_name(sched_event_type_t t);
 const char *sched_end_name(sched_end_t e);
+/* "oom", "gpu-error", "log"; "" for SCHED_CLASS_NONE. */
+const char *sched_end_class_name(sched_end_class_t c);
+/* The class a name gives (NONE for "" or an unknown name). */
+sched_end_class_t sched_end_class_parse(const char *name);
+/* Whether an attempt that ended this way may carry a class. */
+bool sched_end_class_allowed(sched_end_t end, int exit_code);
 
 #endif

@@ -302,6 +302,8 @@ static void ending(cairn_buf_t *b, const sched_attempt_t *at)
         cairn_buf_printf(b, " %d", at->exit_code);
     if (at->end == SCHED_END_SIGNAL)
         cairn_buf_printf(b, " %d", at->signal);
+    if (at->end_class)
+        cairn_buf_printf(b, ", %s", sched_end_class_name((sched_end_class_t)at->end_class));
     /* cancelled with no start reported: it never ran (a worker reports a
      * start before the end; a lost node may have started it unreported) */
     if (!at->started_ms && at->end == SCHED_END_CANCELLED)
@@ -334,7 +336,8 @@ static void explain_ended(cairn_buf_t *b, const sched_t *s, const sched_job_t *j
     ending(b, at);
     cairn_buf_printf(b, ")");
     if (t->state == SCHED_TASK_FAILED) {
-        if (!retry_wanted(t->retry, (sched_end_t)at->end, at->exit_code, at->signal))
+        if (!retry_wanted(t->retry, (sched_end_t)at->end, (sched_end_class_t)at->end_class,
+                          at->exit_code, at->signal))
             cairn_buf_printf(b, "; the retry policy does not retry this ending");
         else
             cairn_buf_printf(b, "; no attempts left (%u of %u used)", task_attempts_used(t),

@@ -13,7 +13,13 @@ enum {
     SCHED_RETRY_TIMEOUT = 1u << 1,
     SCHED_RETRY_SIGNAL = 1u << 2,   /* killed by a signal (not by us) */
     SCHED_RETRY_ANY_EXIT = 1u << 3, /* any non-zero exit code */
+    /* by the attempt's failure class (event.h sched_end_class_t), whatever
+     * its end: */
+    SCHED_RETRY_OOM = 1u << 4,       /* out of memory */
+    SCHED_RETRY_GPU_ERROR = 1u << 5, /* a fault of one of its GPUs */
+    SCHED_RETRY_LOG = 1u << 6,       /* its stderr matched retry.on log: */
 };
+#define SCHED_RETRY_ALL ((1u << 7) - 1u)
 #define SCHED_RETRY_DEFAULT (SCHED_RETRY_NODE_LOST | SCHED_RETRY_TIMEOUT)
 #define SCHED_RETRY_MAX_EXIT_CODES 16
 /* Attempts when a spec does not say: with the default classification only

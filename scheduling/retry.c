@@ -28,10 +28,17 @@ int64_t sched_retry_backoff(const sched_retry_policy_t *p, uint32_t next_attempt
     return b;
 }
 
-/* Does policy p retry an attempt that ended this way? */
-bool retry_wanted(const sched_retry_policy_t *p, sched_end_t end, int code, int sig)
+/* Does policy p retry an attempt that ended this way? A class the policy
+ * names retries it whatever its end; one it does not name leaves the
+ * decision to the end (an OOM kill is still a SIGKILL, exit:137). */
+bool retry_wanted(const sched_retry_policy_t *p, sched_end_t end, sched_end_class_t cls, int code,
+                  int sig)
 {
     uint32_t on = p->on ? p->on : SCHED_RETRY_DEFAULT;
+    if ((cls == SCHED_CLASS_OOM && (on & SCHED_RETRY_OOM)) ||
+        (cls == SCHED_CLASS_GPU_ERROR && (on & SCHED_RETRY_GPU_ERROR)) ||
+        (cls == SCHED_CLASS_LOG && (on & SCHED_RETRY_LOG)))
+        return true;
     switch (end) {
     case SCHED_END_NODE_LOST:
         return on & SCHED_RETRY_NODE_LOST;

@@ -151,6 +151,27 @@ const char *sched_end_name(sched_end_t e)
     return (unsigned)e < sizeof(names) / sizeof(names[0]) ? names[e] : "unknown";
 }
 
+static const char *const class_names[] = {"", "oom", "gpu-error", "log"};
+
+const char *sched_end_class_name(sched_end_class_t c)
+{
+    return (unsigned)c < sizeof(class_names) / sizeof(class_names[0]) ? class_names[c] : "";
+}
+
+sched_end_class_t sched_end_class_parse(const char *name)
+{
+    for (unsigned i = 1; name && i < sizeof(class_names) / sizeof(class_names[0]); i++)
+        if (strcmp(name, class_names[i]) == 0)
+            return (sched_end_class_t)i;
+    return SCHED_CLASS_NONE;
+}
+
+bool sched_end_class_allowed(sched_end_t end, int exit_code)
+{
+    return (end == SCHED_END_EXIT && exit_code != 0) || end == SCHED_END_SIGNAL ||
+           end == SCHED_END_TIMEOUT || end == SCHED_END_START_FAILED;
+}
+
 /* --- queries ----------------------------------------------------------- */
 
 uint32_t sched_node_count(const sched_t *s)
@@ -382,6 +403,7 @@ int sched_attempt_get(const sched_t *s, uint64_t attempt, sched_attempt_info_t *
         .ended_ms = at->ended_ms,
         .end = (sched_end_t)at->end,
         .exit_code = at->exit_code,
+        .end_class = (sched_end_class_t)at->end_class,
         .signal = at->signal,
         .after = at->after,
         .queued = at->queued,

@@ -265,6 +265,7 @@ typedef struct sched_attempt_info {
     const sched_alloc_desc_t *allocs; /* valid until the next sched_apply */
     int64_t placed_ms, started_ms, ended_ms;
     sched_end_t end;
+    sched_end_class_t end_class; /* what its failure is known to be (event.h) */
     int exit_code, signal;
     uint64_t after; /* placed queued behind this attempt, 0 if not */
     bool queued;    /* still waiting for it: holds nothing yet */

@@ -241,7 +241,8 @@ typedef struct sched_attempt {
     uint32_t job, task;
     uint16_t number;
     uint8_t end;
-    uint8_t running; /* holds its allocations */
+    uint8_t end_class; /* sched_end_class_t, set with a FINISH */
+    uint8_t running;   /* holds its allocations */
     int exit_code, signal;
     int64_t placed_ms, started_ms, ended_ms;
     uint32_t nreplicas;
@@ -657,6 +658,7 @@ void problem_add(sched_problems_t *p, sched_problem_t at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* retry.c */
-bool retry_wanted(const sched_retry_policy_t *p, sched_end_t end, int code, int sig);
+bool retry_wanted(const sched_retry_policy_t *p, sched_end_t end, sched_end_class_t cls, int code,
+                  int sig);
 
 #endif

@@ -409,6 +409,8 @@ static int load_attempt(rd_t *r, sched_t *s, scratch_t *x, uint64_t id, sched_at
         a.by_acct = g32(r);
         a.grace_end_ms = gi64(r);
     }
+    if (r->version >= 4)
+        a.end_class = (uint8_t)g8(r);
     a.nreplicas = (uint32_t)gcount(r, 4, 24, SCHED_MAX_REPLICAS);
     if (CAIRN_GROW(x->allocs, x->allocs_cap, a.nreplicas) < 0)
         return errcode(err, SCHED_ENOMEM, "out of memory loading a snapshot");
@@ -437,7 +439,8 @@ static int load_attempt(rd_t *r, sched_t *s, scratch_t *x, uint64_t id, sched_at
     if (!j || a.task >= j->ntasks || a.nreplicas == 0 || a.end > SCHED_END_PREEMPTED ||
         a.preempt_why > SCHED_PREEMPT_FAIR_SHARE ||
         (a.preempt_why && (a.by_job == 0 || a.by_acct >= s->naccts)) ||
-        (a.end == SCHED_END_PREEMPTED && !a.preempt_why) ||
+        (a.end == SCHED_END_PREEMPTED && !a.preempt_why) || a.end_class > SCHED_CLASS_LAST ||
+        (a.end_class && !sched_end_class_allowed((sched_end_t)a.end, a.exit_code)) ||
         (a.running && a.end != SCHED_END_NONE) || (a.queued && (!a.running || !a.after)) ||
         a.prev >= id || a.after >= UINT64_MAX / 2 || a.next >= UINT64_MAX / 2) {
         rc = errcode(err, SCHED_EINVAL, "snapshot: attempt %llu does not hold together",

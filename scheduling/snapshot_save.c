@@ -221,6 +221,8 @@ static void save_attempt(cairn_buf_t *b, const sched_attempt_t *at)
     u32(b, (uint32_t)at->by_prio);
     u32(b, at->by_acct);
     i64(b, at->grace_end_ms);
+    /* 4: failure classes */
+    u8(b, at->end_class);
     u32(b, at->nreplicas);
     for (uint32_t i = 0; i < at->nreplicas; i++) {
         const sched_alloc_desc_t *a = &at->allocs[i];

@@ -158,6 +158,19 @@ static inline int fx_finish(sched_t *s, fx_journal_t *j, uint64_t attempt, sched
     return fx_apply(s, j, &ev);
 }
 
+/* fx_finish with a failure class (event.h). */
+static inline int fx_finish_class(sched_t *s, fx_journal_t *j, uint64_t attempt, sched_end_t end,
+                                  int code, sched_end_class_t cls, int64_t t)
+{
+    sched_event_t ev = {.type = SCHED_EV_FINISH, .time_ms = t};
+    ev.u.finish.attempt = attempt;
+    ev.u.finish.end = end;
+    ev.u.finish.exit_code = end == SCHED_END_EXIT ? code : 0;
+    ev.u.finish.signal = end == SCHED_END_SIGNAL ? code : 0;
+    ev.u.finish.cls = cls;
+    return fx_apply(s, j, &ev);
+}
+
 /* Placement strings of one pass, joined by '\n' (malloc'd). */
 typedef struct fx_pass {
     sched_t *s;

@@ -94,6 +94,11 @@ static void submit(run_t *m)
                                           .factor_milli = 2000,
                                           .jitter_pct = rnd(m, 2) * 20,
                                           .on = rnd(m, 2) ? 0 : SCHED_RETRY_ANY_EXIT};
+        /* failure classes (format 4), from the indexes: the streams of
+         * the workload stay as they were */
+        if ((i + (uint32_t)j) % 3 == 1)
+            t->retry.on |=
+                (t->retry.on ? 0 : SCHED_RETRY_DEFAULT) | SCHED_RETRY_OOM | SCHED_RETRY_LOG;
         if (rnd_pre(m, 3) == 0) {
             t->preemptible = true;
             t->grace_ms = rnd_pre(m, 80);
@@ -201,9 +206,12 @@ static void one_step(run_t *m)
         cr_assert_eq(sched_attempt_get(m->s, id, &ai), 0);
         if (ai.preempted && rnd_pre(m, 2))
             e = SCHED_END_PREEMPTED;
-        cr_assert_eq(fx_finish(m->s, &m->steps, id, e,
-                               e == SCHED_END_EXIT ? (int)(rnd(m, 3) == 0) : 9, m->now),
-                     0);
+        int code = e == SCHED_END_EXIT ? (int)(rnd(m, 3) == 0) : 9;
+        /* a failure gets a class now and then (from its id and the time) */
+        sched_end_class_t cls = sched_end_class_allowed(e, code)
+                                    ? (sched_end_class_t)((id + (uint64_t)m->now) % 4)
+                                    : SCHED_CLASS_NONE;
+        cr_assert_eq(fx_finish_class(m->s, &m->steps, id, e, code, cls, m->now), 0);
     } else if (act < 58 && n) {
         ev.type = SCHED_EV_START;
         ev.u.start.attempt = ids[rnd(m, (uint32_t)n)];
@@ -329,7 +337,7 @@ static size_t count(const char *hay, const char *needle)
 LEAK_TEST(snapshot, load_equals_replay_at_every_point)
 {
     size_t points = 0, retired = 0, retrying = 0, queued = 0, lost = 0, drained = 0;
-    size_t charged = 0, used = 0, limited = 0, preempted = 0, holds = 0;
+    size_t charged = 0, used = 0, limited = 0, preempted = 0, holds = 0, classed = 0;
     for (uint64_t seed = 1; seed <= 12; seed++) {
         run_t *m = run_make(seed, 160);
         char *final = sched_dump(m->s);
@@ -347,6 +355,7 @@ LEAK_TEST(snapshot, load_equals_replay_at_every_point)
             used += count(da, "\naccount ") - count(da, " usage 0 ");
             preempted += count(da, " preempted_by=");
             holds += count(da, "\nhold job");
+            classed += count(da, " class=");
             for (uint32_t j = sched_job_first(a); j && j <= sched_job_count(a); j++)
                 for (uint32_t t = 0; t < sched_job_ntasks(a, j); t++) {
                     char *why = sched_explain(a, j, t, m->now);
@@ -396,6 +405,8 @@ LEAK_TEST(snapshot, load_equals_replay_at_every_point)
     cr_expect_gt(queued, 20);
     cr_expect_gt(lost, 50);
     cr_expect_gt(drained, 50);
+    cr_log_info("%zu attempt ends with a failure class", classed);
+    cr_expect_gt(classed, 50);
     cr_log_info("%zu jobs charged to accounts, %zu accounts with usage, %zu tasks at a limit",
                 charged, used, limited);
     cr_expect_gt(charged, 500);
