@@ -180,6 +180,10 @@ static int fill_resources(expand_t *x, const spec_task_t *t, Cairn__TaskSpec *ts
     p->retry_on_timeout = o->on_timeout;
     p->retry_on_signal = o->on_signal;
     p->retry_on_any_nonzero_exit = o->on_any;
+    p->retry_on_oom = o->on_oom;
+    p->retry_on_gpu_error = o->on_gpu_error;
+    if (o->on_log && !(p->retry_on_log = spec_strdup(x->c, t->mark, o->on_log)))
+        return -1;
     if (o->nexit_codes) {
         if (!(p->retry_on_exit_codes = malloc(o->nexit_codes * sizeof(int32_t))))
             return -1;

@@ -56,7 +56,8 @@ typedef struct spec_opts {
     uint64_t time_limit_ms;
     uint32_t attempts, factor_milli, jitter;
     uint64_t backoff_ms, max_backoff_ms;
-    bool on_node_lost, on_timeout, on_signal, on_any;
+    bool on_node_lost, on_timeout, on_signal, on_any, on_oom, on_gpu_error;
+    char *on_log; /* retry.on's log: pattern, NULL: none */
     int32_t *exit_codes;
     spec_pos_t *exit_at; /* of each exit code's "exit:N" */
     size_t nexit_codes;

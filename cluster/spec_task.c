@@ -2,6 +2,7 @@
  * task overrides key by key, matrices, task names and each task's own
  * keys. */
 #include "cluster/spec_private.h"
+#include "common/logmatch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -45,51 +46,108 @@ static void parse_resources(spec_ctx_t *c, yaml_node_t *n, spec_opts_t *o)
     }
 }
 
+/* retry.on's `log: REGEX`: a POSIX extended regex, checked here so that a
+ * bad one is an error at its line rather than on a worker. */
+static void parse_retry_log(spec_ctx_t *c, yaml_node_t *n, spec_opts_t *o)
+{
+    static const char *const keys[] = {"log"};
+    if (spec_check_keys(c, n, keys, N_(keys), "retry.on") < 0)
+        return;
+    FOR_PAIRS(c, n, key, val)
+    {
+        (void)key;
+        const char *re = spec_scalar(c, val, "a regular expression");
+        if (!re)
+            continue;
+        regex_t rx;
+        cairn_error_t err = {{0}};
+        if (cairn_log_pattern_compile(&rx, re, &err) < 0) {
+            spec_error(c, val->start_mark, "retry.on: %s", err.text);
+            continue;
+        }
+        cairn_log_pattern_free(&rx);
+        if (o->on_log)
+            spec_error(c, val->start_mark, "retry.on has more than one log pattern");
+        else if (!(o->on_log = spec_strdup(c, val->start_mark, re)))
+            continue;
+    }
+}
+
+/* One word of retry.on. */
+static void parse_retry_word(spec_ctx_t *c, const char *s, yaml_mark_t m, spec_opts_t *o)
+{
+    static const char *const words[] = {"node-lost", "timeout", "signal",   "any-exit",
+                                        "nonzero",   "oom",     "gpu-error"};
+    if (strncmp(s, "exit:", 5) == 0) {
+        const char *d = s + 5;
+        size_t nd = strspn(d, "0123456789");
+        long code = nd && nd <= 3 && !d[nd] ? strtol(d, NULL, 10) : -1;
+        if (!nd || d[nd] || nd > 3)
+            spec_error(c, m, "bad exit code in '%s' (expected exit:1..255)", s);
+        else if (code < 1 || code > 255)
+            spec_error(c, m, "retry exit code %ld is out of range (1..255)", code);
+        else if (o->exit_codes && o->exit_at) {
+            o->exit_at[o->nexit_codes] = spec_pos(m);
+            o->exit_codes[o->nexit_codes++] = (int32_t)code;
+        }
+    } else if (strcmp(s, "node-lost") == 0) {
+        o->on_node_lost = true;
+    } else if (strcmp(s, "timeout") == 0) {
+        o->on_timeout = true;
+    } else if (strcmp(s, "signal") == 0) {
+        o->on_signal = true;
+    } else if (strcmp(s, "any-exit") == 0 || strcmp(s, "nonzero") == 0) {
+        o->on_any = true;
+    } else if (strcmp(s, "oom") == 0) {
+        o->on_oom = true;
+    } else if (strcmp(s, "gpu-error") == 0) {
+        o->on_gpu_error = true;
+    } else if (strcmp(s, "log") == 0) {
+        spec_error(c, m, "retry.on log needs a pattern: {log: \"REGEX\"}");
+    } else {
+        const char *hint = spec_suggest(s, words, N_(words));
+        spec_error(c, m,
+                   "unknown retry condition '%s'%s%s%s (expected node-lost, timeout, "
+                   "signal, any-exit, oom, gpu-error, exit:N or {log: REGEX})",
+                   s, hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+    }
+}
+
 static void parse_retry_on(spec_ctx_t *c, yaml_node_t *n, spec_opts_t *o)
 {
-    static const char *const words[] = {"node-lost", "timeout", "signal", "any-exit", "nonzero"};
-    spec_strv_t v = {0};
-    spec_get_strv(c, n, &v, false);
     o->on_node_lost = o->on_timeout = o->on_signal = o->on_any = false;
+    o->on_oom = o->on_gpu_error = false;
+    free(o->on_log);
+    o->on_log = NULL;
     o->nexit_codes = 0;
     o->at[SCHED_FIELD_RETRY_ON] = spec_pos(n->start_mark);
     free(o->exit_codes);
     free(o->exit_at);
-    o->exit_codes = v.n ? calloc(v.n, sizeof(int32_t)) : NULL;
-    o->exit_at = v.n ? calloc(v.n, sizeof(*o->exit_at)) : NULL;
-    if (v.n && (!o->exit_codes || !o->exit_at))
-        c->oom = true;
-    for (size_t i = 0; i < v.n; i++) {
-        const char *s = v.v[i];
-        if (strncmp(s, "exit:", 5) == 0) {
-            const char *d = s + 5;
-            size_t nd = strspn(d, "0123456789");
-            long code = nd && nd <= 3 && !d[nd] ? strtol(d, NULL, 10) : -1;
-            if (!nd || d[nd] || nd > 3)
-                spec_error(c, v.marks[i], "bad exit code in '%s' (expected exit:1..255)", s);
-            else if (code < 1 || code > 255)
-                spec_error(c, v.marks[i], "retry exit code %ld is out of range (1..255)", code);
-            else if (o->exit_codes && o->exit_at) {
-                o->exit_at[o->nexit_codes] = spec_pos(v.marks[i]);
-                o->exit_codes[o->nexit_codes++] = (int32_t)code;
-            }
-        } else if (strcmp(s, "node-lost") == 0) {
-            o->on_node_lost = true;
-        } else if (strcmp(s, "timeout") == 0) {
-            o->on_timeout = true;
-        } else if (strcmp(s, "signal") == 0) {
-            o->on_signal = true;
-        } else if (strcmp(s, "any-exit") == 0 || strcmp(s, "nonzero") == 0) {
-            o->on_any = true;
-        } else {
-            const char *hint = spec_suggest(s, words, N_(words));
-            spec_error(c, v.marks[i],
-                       "unknown retry condition '%s'%s%s%s (expected node-lost, timeout, "
-                       "signal, any-exit or exit:N)",
-                       s, hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
-        }
+    o->exit_codes = NULL;
+    o->exit_at = NULL;
+    if (n->type != YAML_SEQUENCE_NODE) {
+        spec_error(c, n->start_mark, "expected a list, found %s", spec_kind_name(n));
+        return;
     }
-    spec_strv_free(&v);
+    size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (cnt > SPEC_MAX_ITEMS) {
+        spec_error(c, n->start_mark, "too many items (%zu, at most %u)", cnt, SPEC_MAX_ITEMS);
+        return;
+    }
+    o->exit_codes = cnt ? calloc(cnt, sizeof(int32_t)) : NULL;
+    o->exit_at = cnt ? calloc(cnt, sizeof(*o->exit_at)) : NULL;
+    if (cnt && (!o->exit_codes || !o->exit_at))
+        c->oom = true;
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_t *it = spec_node_at(c, n->data.sequence.items.start[i]);
+        if (it->type == YAML_MAPPING_NODE) {
+            parse_retry_log(c, it, o);
+            continue;
+        }
+        const char *s = spec_scalar(c, it, "a retry condition");
+        if (s)
+            parse_retry_word(c, s, it->start_mark, o);
+    }
 }
 
 static void parse_retry(spec_ctx_t *c, yaml_node_t *n, spec_opts_t *o)

@@ -386,6 +386,7 @@ void spec_opts_fini(spec_opts_t *o)
     free(o->gpu_model);
     free(o->workdir);
     free(o->ckpt_dir);
+    free(o->on_log);
     free(o->exit_codes);
     free(o->exit_at);
     spec_kv_free(&o->labels);
@@ -413,7 +414,7 @@ int spec_opts_copy(spec_ctx_t *c, spec_opts_t *dst, const spec_opts_t *src)
 {
     yaml_mark_t m = {0};
     *dst = *src;
-    dst->gpu_model = dst->workdir = dst->ckpt_dir = NULL;
+    dst->gpu_model = dst->workdir = dst->ckpt_dir = dst->on_log = NULL;
     dst->exit_codes = NULL;
     dst->exit_at = NULL;
     memset(&dst->labels, 0, sizeof(dst->labels));
@@ -423,6 +424,8 @@ int spec_opts_copy(spec_ctx_t *c, spec_opts_t *dst, const spec_opts_t *src)
     if (src->workdir && !(dst->workdir = spec_strdup(c, m, src->workdir)))
         return -1;
     if (src->ckpt_dir && !(dst->ckpt_dir = spec_strdup(c, m, src->ckpt_dir)))
+        return -1;
+    if (src->on_log && !(dst->on_log = spec_strdup(c, m, src->on_log)))
         return -1;
     if (src->nexit_codes) {
         dst->exit_codes = malloc(src->nexit_codes * sizeof(int32_t));

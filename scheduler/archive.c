@@ -190,6 +190,8 @@ int archive_drop_before(archive_t *a, int64_t until_ms, uint32_t max, cairn_erro
         "DELETE FROM task_inputs WHERE job IN (SELECT job FROM retired WHERE end_ms < ?"
         " ORDER BY end_ms LIMIT ?)",
         "DELETE FROM task_checkpoints WHERE job IN (SELECT job FROM retired WHERE end_ms < ?"
+        " ORDER BY end_ms LIMIT ?)",
+        "DELETE FROM task_retry_logs WHERE job IN (SELECT job FROM retired WHERE end_ms < ?"
         " ORDER BY end_ms LIMIT ?)"};
     for (size_t i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
         sdb_stmt_t *w;

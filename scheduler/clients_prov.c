@@ -314,6 +314,7 @@ static Cairn__AttemptProvenance *attempt_prov(frees_t *p, sched_daemon_t *d,
     m->start_time_ms = ai->started_ms;
     m->end_time_ms = ai->ended_ms;
     m->end = (char *)view_end_word(ai);
+    m->end_class = (char *)view_end_class(ai);
     if (ran) { /* a process killed before it ran was not the task */
         m->exit_code = ai->exit_code;
         m->signal = ai->signal;

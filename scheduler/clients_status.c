@@ -172,6 +172,7 @@ static Cairn__AttemptInfo *attempt_msg(sched_daemon_t *d, const sched_attempt_in
         a->signal = ai->signal;
     }
     a->end_reason = view_end_reason(ai);
+    a->end_class = (char *)view_end_class(ai);
     a->start_time_ms = ai->started_ms;
     a->end_time_ms = ai->ended_ms;
     if (ai->queued)

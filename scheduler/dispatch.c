@@ -53,12 +53,20 @@ static void assign_one(sched_daemon_t *d, const sched_attempt_info_t *ai,
     Cairn__GpuRef *g = calloc(65, sizeof(*g));
     Cairn__GpuRef **gp = calloc(65, sizeof(*gp));
     dispatch_ckpt_t ck;
+    char *relog = NULL; /* retry.on's log pattern, matched by the worker */
     if (!kv || !kvp || !keys || !g || !gp)
         goto out;
     dispatch_ckpt(d, ai->job, ai->task, &ck);
     m.checkpoint_dir = ck.dir;
     m.checkpoint_signal = ck.signal;
     m.signal_before_limit_ms = ck.before_limit_ms;
+    cairn_error_t rlerr = {{0}};
+    if (ti->retry && (ti->retry->on & SCHED_RETRY_LOG) &&
+        prov_get_retry_log(d->st->prov, ai->job, ai->task, &relog, &rlerr) < 0)
+        cairn_log(d->log, CAIRN_LOG_WARN, "job %u task %s: retry log pattern: %s", ai->job,
+                  ti->name, rlerr.text);
+    if (relog)
+        m.retry_on_log = relog;
     m.attempt_id = ai->id;
     m.job_id = ai->job;
     m.task_name = (char *)ti->name;
@@ -144,6 +152,7 @@ out:
     free(kvp);
     free(g);
     free(gp);
+    free(relog);
 }
 
 void dispatch_assign(sched_daemon_t *d, uint64_t attempt, uint32_t node)

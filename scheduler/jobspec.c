@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/grow.h"
+#include "common/logmatch.h"
 #include "proto/sha256.h"
 #include "proto/validate.h"
 
@@ -143,6 +144,14 @@ static void check_task(const Cairn__TaskSpec *t, size_t i, const jobspec_limits_
                            JOBSPEC_MAX_CKPT_DIR);
     if (ck && ck->grace_ms > (uint64_t)INT64_MAX / 4)
         jobspec_errors_add(errs, path, "task %s: checkpoint grace out of range", t->name);
+    if (t->retry && t->retry->retry_on_log && t->retry->retry_on_log[0]) {
+        regex_t re;
+        cairn_error_t rerr = {{0}};
+        if (cairn_log_pattern_compile(&re, t->retry->retry_on_log, &rerr) < 0)
+            jobspec_errors_add(errs, path, "task %s: retry.on: %s", t->name, rerr.text);
+        else
+            cairn_log_pattern_free(&re);
+    }
     if (t->signal_before_limit_ms &&
         (!t->time_limit_ms || t->signal_before_limit_ms >= t->time_limit_ms))
         jobspec_errors_add(
@@ -179,7 +188,10 @@ static void fill_retry(sched_retry_policy_t *r, const Cairn__RetryPolicy *p)
     r->on = (p->retry_on_node_lost ? SCHED_RETRY_NODE_LOST : 0) |
             (p->retry_on_timeout ? SCHED_RETRY_TIMEOUT : 0) |
             (p->retry_on_signal ? SCHED_RETRY_SIGNAL : 0) |
-            (p->retry_on_any_nonzero_exit ? SCHED_RETRY_ANY_EXIT : 0);
+            (p->retry_on_any_nonzero_exit ? SCHED_RETRY_ANY_EXIT : 0) |
+            (p->retry_on_oom ? SCHED_RETRY_OOM : 0) |
+            (p->retry_on_gpu_error ? SCHED_RETRY_GPU_ERROR : 0) |
+            (p->retry_on_log && p->retry_on_log[0] ? SCHED_RETRY_LOG : 0);
     r->nexit_codes = (uint32_t)p->n_retry_on_exit_codes;
     for (size_t i = 0; i < p->n_retry_on_exit_codes && i < SCHED_RETRY_MAX_EXIT_CODES; i++)
         r->exit_codes[i] = p->retry_on_exit_codes[i];

@@ -140,6 +140,7 @@ int journal_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64
         fin.end = (uint32_t)ev->u.finish.end;
         fin.exit_code = ev->u.finish.exit_code;
         fin.signal = ev->u.finish.signal;
+        fin.end_class = (uint32_t)ev->u.finish.cls;
         e.event_case = CAIRN__JOURNAL_ENTRY__EVENT_FINISH;
         e.finish = &fin;
         break;
@@ -285,6 +286,7 @@ int journal_event_unpack(const uint8_t *buf, size_t len, sched_event_t *ev, jour
         ev->u.finish.end = (sched_end_t)e->finish->end;
         ev->u.finish.exit_code = e->finish->exit_code;
         ev->u.finish.signal = e->finish->signal;
+        ev->u.finish.cls = (sched_end_class_t)e->finish->end_class;
         return 0;
     case CAIRN__JOURNAL_ENTRY__EVENT_CANCEL:
         ev->type = SCHED_EV_CANCEL;

@@ -16,6 +16,7 @@ struct prov {
     sdb_stmt_t *put_input, *get_inputs;
     sdb_stmt_t *put_ckpt, *get_ckpt;
     sdb_stmt_t *put_pre, *get_pre;
+    sdb_stmt_t *put_relog, *get_relog;
 };
 
 static const char *const tables[2] = {"prov_start", "prov_end"};
@@ -90,6 +91,16 @@ int prov_open(journal_t *j, prov_t **out, cairn_error_t *err)
              SDB_OK ||
          sdb_prepare(db, "SELECT data FROM preemptions WHERE attempt = ?", &p->get_pre) != SDB_OK))
         rc = journal_sql_error(p->j, err, "provenance", "preemptions");
+    if (rc == 0 &&
+        (sdb_exec(db,
+                  "CREATE TABLE IF NOT EXISTS task_retry_logs (job INTEGER, task INTEGER,"
+                  " pattern TEXT NOT NULL, PRIMARY KEY (job, task))",
+                  NULL) != SDB_OK ||
+         sdb_prepare(db, "INSERT OR REPLACE INTO task_retry_logs VALUES (?,?,?)", &p->put_relog) !=
+             SDB_OK ||
+         sdb_prepare(db, "SELECT pattern FROM task_retry_logs WHERE job = ? AND task = ?",
+                     &p->get_relog) != SDB_OK))
+        rc = journal_sql_error(p->j, err, "provenance", "retry logs");
     if (rc < 0) {
         prov_close(p);
         return rc;
@@ -114,6 +125,8 @@ void prov_close(prov_t *p)
     sdb_finalize(p->get_ckpt);
     sdb_finalize(p->put_pre);
     sdb_finalize(p->get_pre);
+    sdb_finalize(p->put_relog);
+    sdb_finalize(p->get_relog);
     free(p);
 }
 
@@ -210,6 +223,40 @@ int prov_get_checkpoint(prov_t *p, uint32_t job, uint32_t task, int *signal,
     return rc;
 }
 
+static int put_relog(prov_t *p, uint32_t job, uint32_t task, const char *pattern,
+                     cairn_error_t *err)
+{
+    sdb_stmt_t *st = p->put_relog;
+    sdb_bind_int64(st, 1, job);
+    sdb_bind_int64(st, 2, task);
+    sdb_bind_text(st, 3, pattern, -1, SDB_STATIC);
+    int rc = sdb_step(st) == SDB_DONE ? 0 : journal_sql_error(p->j, err, "provenance", "retry log");
+    sdb_reset(st);
+    sdb_clear_bindings(st);
+    return rc;
+}
+
+int prov_get_retry_log(prov_t *p, uint32_t job, uint32_t task, char **pattern, cairn_error_t *err)
+{
+    *pattern = NULL;
+    sdb_stmt_t *st = p->get_relog;
+    sdb_bind_int64(st, 1, job);
+    sdb_bind_int64(st, 2, task);
+    int s = sdb_step(st), rc = 0;
+    if (s == SDB_ROW) {
+        const char *t = (const char *)sdb_column_text(st, 0);
+        if (t && *t && !(*pattern = strdup(t)))
+            rc = errcode(err, -ENOMEM, "out of memory");
+        else
+            rc = *pattern ? 1 : 0;
+    } else if (s != SDB_DONE) {
+        rc = journal_sql_error(p->j, err, "provenance", "retry log");
+    }
+    sdb_reset(st);
+    sdb_clear_bindings(st);
+    return rc;
+}
+
 int prov_put_job(prov_t *p, uint32_t job, const Cairn__JobSpec *js, cairn_error_t *err)
 {
     int rc = journal_begin(p->j, err);
@@ -232,6 +279,11 @@ int prov_put_job(prov_t *p, uint32_t job, const Cairn__JobSpec *js, cairn_error_
         if (js->tasks[t]->preemptible || js->tasks[t]->checkpoint ||
             js->tasks[t]->signal_before_limit_ms)
             rc = put_ckpt(p, job, (uint32_t)t, js->tasks[t], err);
+    /* and the log pattern of retry.on, which the worker matches */
+    for (size_t t = 0; rc == 0 && t < js->n_tasks; t++)
+        if (js->tasks[t]->retry && js->tasks[t]->retry->retry_on_log &&
+            js->tasks[t]->retry->retry_on_log[0])
+            rc = put_relog(p, job, (uint32_t)t, js->tasks[t]->retry->retry_on_log, err);
     return rc;
 }
 

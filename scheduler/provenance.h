@@ -36,6 +36,10 @@ int prov_put_end(prov_t *p, uint64_t attempt, uint32_t rank, const Cairn__Attemp
 int prov_put_job(prov_t *p, uint32_t job, const Cairn__JobSpec *js, cairn_error_t *err);
 int prov_get_spec(prov_t *p, uint32_t job, char **text, char **sha256, cairn_error_t *err);
 
+/* A task's retry.on log pattern as submitted: 1 and *pattern (malloc'd),
+ * 0 and NULL when it has none, or a negative code. task: its index. */
+int prov_get_retry_log(prov_t *p, uint32_t job, uint32_t task, char **pattern, cairn_error_t *err);
+
 /* A task's checkpoint settings as submitted (prov_put_job keeps those of
  * tasks that name a checkpoint or signal_before_limit): 1 and *signal,
  * *before_limit_ms and *dir (malloc'd; NULL: the default directory), or 0

@@ -104,6 +104,7 @@ void records_of_attempt(sched_daemon_t *d, uint64_t id, int64_t now, records_f f
         m.start_time_ms = ai.started_ms;
         m.end_time_ms = ai.ended_ms;
         m.end = (char *)view_end_word(&ai);
+        m.end_class = (char *)view_end_class(&ai);
         m.exit_code = ai.exit_code;
         m.core_seconds = secs * a->ncores;
         m.gpu_seconds = secs * (double)m.n_gpu_ids;

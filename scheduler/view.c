@@ -95,6 +95,15 @@ const char *view_end_word(const sched_attempt_info_t *ai)
     }
 }
 
+const char *view_end_class(const sched_attempt_info_t *ai)
+{
+    if (ai->end == SCHED_END_NONE || (ai->end == SCHED_END_EXIT && ai->exit_code == 0))
+        return "";
+    if (ai->end_class != SCHED_CLASS_NONE)
+        return sched_end_class_name(ai->end_class);
+    return view_end_word(ai);
+}
+
 /* The reason in the core's explanation of ai's task, when ai is its
  * latest attempt: "... preempted by job 7 task eval (REASON)". */
 static bool core_reason(sched_daemon_t *d, const sched_attempt_info_t *ai, char *buf, size_t n)

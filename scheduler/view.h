@@ -26,6 +26,11 @@ bool view_attempt_holds(sched_daemon_t *d, const sched_attempt_info_t *ai);
  * "exit_nonzero", ..., "" while it runs). */
 Cairn__EndReason view_end_reason(const sched_attempt_info_t *ai);
 const char *view_end_word(const sched_attempt_info_t *ai);
+/* The class of an attempt that did not succeed: what its failure is known
+ * to be ("oom", "gpu-error", "log"), else its end word ("exit_nonzero",
+ * "signaled", "timed_out", "node_lost", "failed_to_start", "cancelled",
+ * "preempted"); "" while it runs and when it succeeded. */
+const char *view_end_class(const sched_attempt_info_t *ai);
 
 /* Why attempt ai was preempted, in `cairn explain`'s words: "priority
  * 100 > 0" or "account nlp below its share" (taken from the core's

@@ -10,14 +10,15 @@
 #include "scheduler/checkpoint.h"
 #include "scheduler/daemon_private.h"
 
-static void finish(sched_daemon_t *d, uint64_t attempt, sched_end_t end, int code, int sig,
-                   int64_t t)
+static void finish(sched_daemon_t *d, uint64_t attempt, sched_end_t end, sched_end_class_t cls,
+                   int code, int sig, int64_t t)
 {
     sched_event_t ev = {.type = SCHED_EV_FINISH, .time_ms = t};
     ev.u.finish.attempt = attempt;
     ev.u.finish.end = end;
     ev.u.finish.exit_code = code;
     ev.u.finish.signal = sig;
+    ev.u.finish.cls = sched_end_class_allowed(end, code) ? cls : SCHED_CLASS_NONE;
     cairn_error_t err = {{0}};
     sched_attempt_info_t ai;
     if (batch_apply(d, &ev, NULL, 0, &err) < 0) {
@@ -26,27 +27,28 @@ static void finish(sched_daemon_t *d, uint64_t attempt, sched_end_t end, int cod
     } else if (sched_attempt_get(d->core, attempt, &ai) == 0 &&
                sched_task_state(d->core, ai.job, ai.task) == SCHED_TASK_RETRYING) {
         d->stats.retries[end & 7]++;
-        cairn_log(d->log, CAIRN_LOG_INFO, "job %u task %s attempt %u ended (%s): retrying", ai.job,
-                  sched_task_name(d->core, ai.job, ai.task), ai.number, sched_end_name(end));
+        cairn_log(d->log, CAIRN_LOG_INFO, "job %u task %s attempt %u ended (%s%s%s): retrying",
+                  ai.job, sched_task_name(d->core, ai.job, ai.task), ai.number, sched_end_name(end),
+                  ev.u.finish.cls ? ", " : "", sched_end_class_name(ev.u.finish.cls));
     }
 }
 
 /* A gang attempt ends when one replica fails (the others are cancelled) or
  * when every replica has succeeded. */
 static void gang_exit(sched_daemon_t *d, const sched_attempt_info_t *ai, uint32_t rank,
-                      sched_end_t end, int code, int sig, int64_t t)
+                      sched_end_t end, sched_end_class_t cls, int code, int sig, int64_t t)
 {
     bool ok = end == SCHED_END_EXIT && code == 0;
     if (nodes_rexit_seen(d->nodes, ai->id, rank))
         return; /* this replica's exit counts once */
     if (!ok) {
-        finish(d, ai->id, end, code, sig, t);
+        finish(d, ai->id, end, cls, code, sig, t);
         outbox_cancel(d->out, ai->id);
         return;
     }
     if (nodes_rexit_count(d->nodes, ai->id) + 1 == ai->nreplicas) {
         nodes_rexit_clear(d->nodes, ai->id);
-        finish(d, ai->id, SCHED_END_EXIT, 0, 0, t);
+        finish(d, ai->id, SCHED_END_EXIT, SCHED_CLASS_NONE, 0, 0, t);
         return;
     }
     if (nodes_rexit_add(d->nodes, ai->id, rank, end, code, sig) < 0)
@@ -251,10 +253,14 @@ void workers_task_event(sched_daemon_t *d, const cairn_peer_t *from, uint32_t no
         if (te->cached) /* never started: the node it was checked on */
             prov_started(d, &ai, te->rank, node, te);
         prov_ended(d, &ai, te);
+        /* the worker's finding; an older worker says memory_exceeded only */
+        sched_end_class_t cls = sched_end_class_parse(te->end_class);
+        if (!cls && te->memory_exceeded)
+            cls = SCHED_CLASS_OOM;
         if (ai.nreplicas > 1)
-            gang_exit(d, &ai, te->rank, end, code, sig, t);
+            gang_exit(d, &ai, te->rank, end, cls, code, sig, t);
         else
-            finish(d, te->attempt_id, end, code, sig, t);
+            finish(d, te->attempt_id, end, cls, code, sig, t);
     }
     /* the worker only drops the event when acknowledged (else resends it
      * after registering again, a duplicate dropped by seq): no hurry */

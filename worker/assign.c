@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/logmatch.h"
 #include "worker/outputs.h"
 
 void worker_assign_buf_fini(worker_assign_buf_t *b)
@@ -151,6 +152,15 @@ static int spec_checkpoint(const Cairn__AssignTask *m, exec_spec_t *s, cairn_err
     s->checkpoint_dir = m->checkpoint_dir && m->checkpoint_dir[0] ? m->checkpoint_dir : NULL;
     s->checkpoint_signal = m->checkpoint_signal;
     s->signal_before_limit_ms = (int64_t)m->signal_before_limit_ms;
+    /* compiled when an attempt fails; checked here so a bad one is refused
+     * at once, not found at the end */
+    if (m->retry_on_log && m->retry_on_log[0]) {
+        regex_t re;
+        if (cairn_log_pattern_compile(&re, m->retry_on_log, err) < 0)
+            return -EINVAL;
+        cairn_log_pattern_free(&re);
+        s->retry_log = m->retry_on_log;
+    }
     return 0;
 }
 

@@ -69,6 +69,10 @@ typedef struct exec_spec {
     const char *checkpoint_dir;
     int checkpoint_signal;
     int64_t signal_before_limit_ms;
+    /* retry.on's log pattern (common/logmatch.h; NULL or "": none): when
+     * the attempt fails, the last CAIRN_LOG_MATCH_TAIL bytes of its stderr
+     * are matched and exec_result_t.log_matched says whether it hit. */
+    const char *retry_log;
 } exec_spec_t;
 
 /* How an attempt ended. */
@@ -82,6 +86,7 @@ typedef struct exec_result {
     /* Why the worker ended it (at most one is set: the first reason).
      * cancelled is also set by worker_exec_kill_all(). */
     bool timed_out, cancelled, memory_exceeded;
+    bool log_matched;         /* failed, and exec_spec_t.retry_log matched its stderr's tail */
     int64_t start_ms, end_ms; /* wall clock, ms since the epoch */
     uint64_t cpu_usec;        /* user + system of the whole tree (sampled: see exec_track.c) */
     uint64_t peak_rss_bytes;  /* largest sampled RSS sum of the tree, or VmHWM of the main */

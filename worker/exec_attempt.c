@@ -65,6 +65,7 @@ static void attempt_free(exec_attempt_t *a)
     exec_launch_free(NULL, a->launch);
     exec_cgroup_give(NULL, a->cg); /* given back when it ended: here only at destroy */
     free(a->task_name);
+    free(a->retry_log);
     free(a->members);
     free(a);
 }
@@ -102,6 +103,11 @@ static exec_attempt_t *attempt_new(worker_exec_t *x, const exec_prepared_t *p)
     a->grace_ms = p->grace_ms;
     a->ckpt_signal = p->ckpt_signal;
     a->sbl_ms = p->sbl_ms;
+    if (p->retry_log && !(a->retry_log = strdup(p->retry_log))) {
+        free(a->task_name);
+        free(a);
+        return NULL;
+    }
     a->memory_limit = p->memory_limit;
     a->res.attempt_id = p->attempt_id;
     a->res.rank = p->rank;

@@ -24,13 +24,16 @@
  * Callbacks are made last in each libuv callback, after every state
  * change (exec.c). */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "common/clock.h"
+#include "common/logmatch.h"
 #include "worker/exec_private.h"
 
 void exec_report_started(worker_exec_t *x, exec_attempt_t *a)
@@ -51,6 +54,33 @@ void exec_launch_done(worker_exec_t *x, exec_attempt_t *a)
 
 /* ---- ending ------------------------------------------------------------- */
 
+/* A failed attempt with a retry log pattern: does the tail of its stderr
+ * match? Read before its logs are given back (they may move). */
+static bool log_matches(worker_exec_t *x, const exec_attempt_t *a, const exec_result_t *res)
+{
+    bool failed = !res->cancelled && (res->exit_code != 0 || res->signal != 0 || res->timed_out ||
+                                      res->memory_exceeded);
+    if (!a->retry_log || !failed || !a->log_no[1])
+        return false;
+    regex_t re;
+    cairn_error_t err = {{0}};
+    if (cairn_log_pattern_compile(&re, a->retry_log, &err) < 0) {
+        cairn_log(x->log, CAIRN_LOG_WARN, "attempt %" PRIu64 ": %s", a->id, err.text);
+        return false;
+    }
+    bool hit = false;
+    char *buf = malloc(CAIRN_LOG_MATCH_TAIL);
+    ssize_t n = buf ? exec_log_tail(x, a->log_no[1], buf, CAIRN_LOG_MATCH_TAIL) : -ENOMEM;
+    if (n >= 0)
+        hit = cairn_log_pattern_match(&re, buf, (size_t)n);
+    else
+        cairn_log(x->log, CAIRN_LOG_WARN, "attempt %" PRIu64 ": stderr not read: %s", a->id,
+                  strerror((int)-n));
+    free(buf);
+    cairn_log_pattern_free(&re);
+    return hit;
+}
+
 /* Report the attempt and let go of it. */
 static void finish(exec_attempt_t *a)
 {
@@ -68,6 +98,7 @@ static void finish(exec_attempt_t *a)
     }
     if (res.end_ms == 0)
         res.end_ms = cairn_wall_ms();
+    res.log_matched = log_matches(x, a, &res);
     /* its tree is gone: its logs are named (or back in the pool) before
      * anyone hears it ended */
     for (int i = 0; i < 2; i++)

@@ -544,6 +544,36 @@ void exec_log_give(worker_exec_t *x, uint32_t no)
 
 /* ---- reading -------------------------------------------------------------- */
 
+ssize_t exec_log_tail(worker_exec_t *x, uint32_t no, char *buf, size_t cap)
+{
+    exec_logs_t *L = x ? x->logs : NULL;
+    const log_file_t *e = L && no ? logs_file_find(L, no) : NULL;
+    if (!e || e->state != LOG_USED)
+        return -ENOENT;
+    char name[16];
+    logs_no_name(e->no, name, sizeof(name));
+    int fd = openat(L->dirfd, name, LOG_READ_FLAGS);
+    struct stat st;
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -EPERM;
+    }
+    off_t from = st.st_size > (off_t)cap ? st.st_size - (off_t)cap : 0;
+    size_t got = 0;
+    while (got < cap) {
+        ssize_t n = pread(fd, buf + got, cap - got, from + (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    return (ssize_t)got;
+}
+
 /* fd when it is a regular file with one link, else -EPERM (closed). */
 static int plain_file(int fd)
 {

@@ -248,6 +248,8 @@ int exec_prep_init(worker_exec_t *x, const exec_spec_t *s, exec_prepared_t *p, c
     p->memory_limit = s->memory_limit_bytes;
     if (!(p->task_name = strdup(s->task_name)))
         return errcode(err, -ENOMEM, "out of memory");
+    if (s->retry_log && s->retry_log[0] && !(p->retry_log = strdup(s->retry_log)))
+        return errcode(err, -ENOMEM, "out of memory");
     int r = binding_init(&p->bind, s);
     if (r < 0)
         return errcode(err, r, "out of memory");
@@ -284,6 +286,8 @@ void exec_prep_fini(exec_prepared_t *p)
     exec_strv_fini(&p->env);
     free(p->task_name);
     p->task_name = NULL;
+    free(p->retry_log);
+    p->retry_log = NULL;
 }
 
 void exec_prep_free(exec_spawner_t *s, exec_prepared_t *p)

@@ -201,6 +201,10 @@ int exec_log_take(worker_exec_t *x, const exec_spec_t *s, const run_as_t *ra, in
  * never followed); empty, it goes back to the pool. 0 is a no-op. */
 void exec_log_give(worker_exec_t *x, uint32_t no);
 
+/* The last at most cap bytes of log no (taken, not given back yet) into
+ * buf: their number, or a negative code. */
+ssize_t exec_log_tail(worker_exec_t *x, uint32_t no, char *buf, size_t cap);
+
 /* ---- the state directory (exec_files.c) -------------------------------- */
 
 /* mkdir -p: 0 or -errno. */
@@ -318,6 +322,7 @@ struct exec_prepared {
     char ckpt_dir[PATH_MAX];     /* CAIRN_CHECKPOINT_DIR, absolute; "": none */
     int ckpt_signal;             /* before the time limit; 0: SIGTERM */
     int64_t sbl_ms;              /* signal_before_limit_ms */
+    char *retry_log;             /* exec_spec_t.retry_log, NULL: none */
     char cgroup_procs[PATH_MAX]; /* the child's, when it joins a cgroup */
     int fd_out, fd_err;          /* the log files, or -1 */
     uint32_t log_no[2];          /* stdout's and stderr's (exec_log_take), or 0 */
@@ -441,6 +446,7 @@ typedef struct exec_attempt {
     int64_t time_limit_ms, grace_ms;
     int ckpt_signal; /* sent sbl_ms before the time limit (0: SIGTERM) */
     int64_t sbl_ms;
+    char *retry_log; /* matched against stderr's tail when it fails, or NULL */
     uint64_t memory_limit;
     uint64_t drain_until; /* uv_now() deadline while draining */
     exec_member_t *members;
