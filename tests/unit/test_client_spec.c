@@ -803,3 +803,54 @@ LEAK_TEST(spec, checkpoint_errors)
     cr_expect_eq(js->tasks[0]->signal_before_limit_ms, 300000);
     cairn__job_spec__free_unpacked(js, NULL);
 }
+
+/* retry.on's failure classes: oom, gpu-error and {log: REGEX} (checked
+ * here, an error at its line), and defaults: given to every task. */
+Test(spec, retry_on_failure_classes)
+{
+    Cairn__JobSpec *js =
+        parse_ok("name: j\ndefaults: {retry: {on: [oom, {log: 'NCCL.*(timeout|unhandled system "
+                 "error)'}]}}\ntasks:\n  - name: a\n    run: [x]\n  - name: b\n    run: [y]\n"
+                 "    retry: {attempts: 2, on: [gpu-error, timeout]}\n");
+    Cairn__RetryPolicy *a = find_task(js, "a")->retry, *b = find_task(js, "b")->retry;
+    cr_expect(a->retry_on_oom);
+    cr_expect_not(a->retry_on_gpu_error || a->retry_on_timeout || a->retry_on_node_lost);
+    cr_expect_str_eq(a->retry_on_log, "NCCL.*(timeout|unhandled system error)");
+    cr_expect(b->retry_on_gpu_error && b->retry_on_timeout);
+    cr_expect_not(b->retry_on_oom);
+    cr_expect_str_eq(b->retry_on_log, ""); /* on: replaces the whole list */
+    cairn__job_spec__free_unpacked(js, NULL);
+
+    char long_re[1100];
+    memset(long_re, 'a', sizeof(long_re) - 1);
+    long_re[sizeof(long_re) - 1] = '\0';
+    char *long_spec = NULL;
+    cr_assert(asprintf(&long_spec, HEAD "  - name: a\n    run: [x]\n    retry: {on: [{log: %s}]}\n",
+                       long_re) > 0);
+    const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {HEAD "  - name: a\n    run: [x]\n    retry: {on: [{log: 'NCCL('}]}\n",
+         "spec.yaml:5:24: retry.on: bad log pattern 'NCCL(':"},
+        {HEAD "  - name: a\n    run: [x]\n    retry: {on: [{log: ''}]}\n",
+         "spec.yaml:5:24: retry.on: empty log pattern"},
+        {HEAD "  - name: a\n    run: [x]\n    retry: {on: [{lgo: x}]}\n",
+         "spec.yaml:5:19: unknown key 'lgo' in retry.on"},
+        {HEAD "  - name: a\n    run: [x]\n    retry: {on: [log]}\n",
+         "spec.yaml:5:18: retry.on log needs a pattern: {log: \"REGEX\"}"},
+        {HEAD "  - name: a\n    run: [x]\n    retry: {on: [{log: a}, {log: b}]}\n",
+         "spec.yaml:5:34: retry.on has more than one log pattern"},
+        {HEAD "  - name: a\n    run: [x]\n    retry: {on: [omm]}\n",
+         "spec.yaml:5:18: unknown retry condition 'omm' (did you mean 'oom'?)"},
+        {HEAD "  - name: a\n    run: [x]\n    retry: {on: [{log: [a]}]}\n",
+         "spec.yaml:5:24: expected a regular expression, found a list"},
+        {long_spec, "retry.on: log pattern too long (1099 bytes, at most 1024)"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *all = parse_errors(cases[i].yaml, NULL);
+        cr_expect(strstr(all, cases[i].want), "case %zu: want '%s', got:\n%s", i, cases[i].want,
+                  all);
+        free(all);
+    }
+    free(long_spec);
+}
