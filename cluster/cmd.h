@@ -147,6 +147,9 @@ const char *ui_col(const cli_t *c, const char *ansi);
  * -> "running"); "unknown" for values this build does not know. The result
  * lives in a small ring of static buffers. */
 const char *ui_enum(const ProtobufCEnumDescriptor *d, int value);
+/* Whether an end class (AttemptInfo.end_class) says more than the end:
+ * "oom", "gpu-error" or "log". */
+bool ui_end_class_known(const char *cls);
 /* Colour for a state name ("succeeded" green, "failed" red...). */
 const char *ui_state_col(const cli_t *c, const char *state);
 

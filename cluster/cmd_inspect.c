@@ -167,6 +167,8 @@ static void print_attempt(const Cairn__AttemptProvenance *a)
         printf(" (code %d)", a->exit_code);
     if (a->signal)
         printf(" (signal %d)", a->signal);
+    if (ui_end_class_known(a->end_class))
+        printf(" (%s)", a->end_class);
     if (a->peak_rss_bytes || a->cpu_time_usec)
         printf("  peak %s, CPU %s", ui_bytes(a->peak_rss_bytes, rss, sizeof(rss)),
                ui_duration((int64_t)(a->cpu_time_usec / 1000), cpu, sizeof(cpu)));

@@ -179,6 +179,8 @@ static json_t *attempt_json(const Cairn__AttemptInfo *a)
                   "end_reason", ui_enum(&cairn__end_reason__descriptor, (int)a->end_reason),
                   "start_time_ms", (json_int_t)a->start_time_ms, "end_time_ms",
                   (json_int_t)a->end_time_ms, "error", cairn_json_str(a->error));
+    /* "" while it runs and when it succeeded */
+    cairn_json_set(&o, "end_class", cairn_json_str(a->end_class));
     /* only a cached attempt says where its outputs came from */
     if (a->cached_from_job || (a->cached_from_task && *a->cached_from_task)) {
         cairn_json_set(&o, "cached_from_job", cairn_json_u64(a->cached_from_job));
@@ -240,6 +242,10 @@ static void attempt_reason(const Cairn__AttemptInfo *a, char *buf, size_t len)
     else if (a->end_reason != CAIRN__END_REASON__END_REASON_SUCCEEDED &&
              a->end_reason != CAIRN__END_REASON__END_REASON_UNSPECIFIED)
         snprintf(buf, len, "%s", why);
+    /* what the failure is known to be, beyond its end: "signal 9 (oom)" */
+    size_t n = strlen(buf);
+    if (ui_end_class_known(a->end_class) && n + 1 < len)
+        snprintf(buf + n, len - n, "%s(%s)", n ? " " : "", a->end_class);
 }
 
 /* The GPUS cell: "0,1" ("-" for none). */

@@ -11,7 +11,7 @@
 const char cmd_report_help[] =
     "Usage: cairn report [--since WHEN] [--until WHEN]\n"
     "                    [--by user|account|job|kind|node|gpu-model] [--account A]\n"
-    "                    [--json | --csv] [--svg FILE]\n"
+    "                    [--json | --csv] [--failures] [--svg FILE]\n"
     "\n"
     "What the cluster did over a window (default: the last 7 days):\n"
     "  - GPU utilisation per GPU model and per node: allocated vs actually used (used\n"
@@ -29,7 +29,10 @@ const char cmd_report_help[] =
     "  - why tasks waited, in task-hours (waiting on an account limit is a reason);\n"
     "  - GPU-hours lost, per account, to attempts preempted, timed out or with their\n"
     "    node lost: from the newest checkpoint file written during the attempt to its\n"
-    "    end, or the whole attempt when it wrote none; and the preemptions per account.\n"
+    "    end, or the whole attempt when it wrote none; and the preemptions per account;\n"
+    "  - failed attempts by class (oom, gpu-error, log, exit_nonzero, signaled,\n"
+    "    timed_out, node_lost, failed_to_start), per node and per GPU UUID: a GPU\n"
+    "    that failed attempts of several jobs is listed first.\n"
     "  --since/--until WHEN  a duration back from now (30m, 12h, 7d) or a UTC date\n"
     "                        (2026-11-26 or 2026-11-26T09:30:00)\n"
     "  --account A           only the attempts of jobs charged to account A (the\n"
@@ -37,6 +40,8 @@ const char cmd_report_help[] =
     "                        whole cluster's)\n"
     "  --json                every figure as JSON (seconds)\n"
     "  --csv                 the --by table as CSV (hours)\n"
+    "  --failures            only the failed attempts per GPU and per node (text,\n"
+    "                        --json or --csv)\n"
     "  --svg FILE            also write a chart: GPUs allocated and used over time per\n"
     "                        model, the capacity, the GPUs waiting tasks wanted, and\n"
     "                        the GPUs whose work was lost (since their last checkpoint)\n"
@@ -63,14 +68,18 @@ int cmd_report(cli_t *c, int argc, char **argv)
 {
     if (cli_help_asked(argc, argv, cmd_report_help))
         return CLI_OK;
-    static const struct option opts[] = {
-        {"since", required_argument, NULL, 's'},   {"until", required_argument, NULL, 'u'},
-        {"by", required_argument, NULL, 'b'},      {"json", no_argument, NULL, 'j'},
-        {"csv", no_argument, NULL, 'c'},           {"svg", required_argument, NULL, 'g'},
-        {"account", required_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"since", required_argument, NULL, 's'},
+                                         {"until", required_argument, NULL, 'u'},
+                                         {"by", required_argument, NULL, 'b'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"csv", no_argument, NULL, 'c'},
+                                         {"svg", required_argument, NULL, 'g'},
+                                         {"account", required_argument, NULL, 'a'},
+                                         {"failures", no_argument, NULL, 'f'},
+                                         {NULL, 0, NULL, 0}};
     int64_t now = cairn_wall_ms();
     report_input_t in = {.from_ms = now - 7 * 86400000ll, .to_ms = now, .by = REPORT_BY_USER};
-    bool json = false, csv = false;
+    bool json = false, csv = false, failures = false;
     const char *svg = NULL;
     int o;
     optind = 0;
@@ -108,6 +117,9 @@ int cmd_report(cli_t *c, int argc, char **argv)
         case 'g':
             svg = optarg;
             break;
+        case 'f':
+            failures = true;
+            break;
         default:
             return cli_usage_error("report", "unknown option '%s'", argv[optind - 1]);
         }
@@ -144,7 +156,13 @@ int cmd_report(cli_t *c, int argc, char **argv)
         }
     }
     if (rc == CLI_OK) {
-        if (json)
+        if (failures && json)
+            rc = ui_print_json(report_fail_json(&r.fail), CAIRN_JSON_INDENT);
+        else if (failures && csv)
+            report_fail_print_csv(stdout, &r.fail);
+        else if (failures)
+            report_fail_print_text(stdout, &r.fail);
+        else if (json)
             rc = ui_print_json(report_json(&in, &r), CAIRN_JSON_INDENT);
         else if (csv)
             report_print_csv(stdout, &in, &r);

@@ -469,7 +469,7 @@ int report_compute(const report_input_t *in, report_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (utilisation(in, out) < 0 || groups(in, out) < 0 || waits(in, out) < 0 ||
-        report_lost_compute(in, out) < 0) {
+        report_lost_compute(in, out) < 0 || report_fail_compute(in, &out->fail) < 0) {
         report_fini(out);
         return -1;
     }
@@ -485,6 +485,7 @@ void report_fini(report_t *r)
     free(r->waits);
     free(r->reasons);
     free(r->lost);
+    report_fail_fini(&r->fail);
     memset(r, 0, sizeof(*r));
 }
 
@@ -579,6 +580,7 @@ void report_print_text(FILE *f, const report_input_t *in, const report_t *r)
     if (!r->nreasons)
         fprintf(f, "  (nothing waited in a census sample)\n");
     report_lost_print_text(f, r);
+    report_fail_print_text(f, &r->fail);
 }
 
 /* Seconds with 6 decimals; null when not measured (v < 0). */
@@ -651,6 +653,7 @@ json_t *report_json(const report_input_t *in, const report_t *r)
     cairn_json_set(&o, "account",
                    in->account && *in->account ? cairn_json_str(in->account) : json_null());
     cairn_json_set(&o, "lost_gpu", report_lost_json(r));
+    cairn_json_set(&o, "failures", report_fail_json(&r->fail));
     return o;
 }
 

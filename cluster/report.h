@@ -131,6 +131,54 @@ double report_lost_gpu_s(const Cairn__AccountingRecord *rec, int64_t *from_ms);
  * REPORT_LOST_CAUSES for any other. */
 report_cause_t report_lost_cause(const char *end);
 
+/* Failed attempts by class (AccountingRecord.end_class; an older record's
+ * end), per node and per GPU UUID: attempts that ended in the window and
+ * did not succeed, neither cancelled nor preempted. A gang's failure is
+ * on every replica's node and GPUs (a record does not say which replica
+ * failed first). Rows that failed attempts of several jobs come first,
+ * then by jobs, attempts (most first) and key. */
+typedef enum report_fail_class {
+    REPORT_FAIL_OOM,
+    REPORT_FAIL_GPU_ERROR,
+    REPORT_FAIL_LOG,
+    REPORT_FAIL_EXIT,
+    REPORT_FAIL_SIGNAL,
+    REPORT_FAIL_TIMEOUT,
+    REPORT_FAIL_NODE_LOST,
+    REPORT_FAIL_START,
+    REPORT_FAIL_CLASSES
+} report_fail_class_t;
+
+typedef struct report_fail_row {
+    char key[160]; /* the node's name, or the GPU's UUID */
+    char node[128];
+    char model[96]; /* a GPU's */
+    uint32_t index; /* a GPU's, on its node */
+    uint32_t by_class[REPORT_FAIL_CLASSES];
+    uint64_t *attempts, *jobs; /* ascending, distinct */
+    size_t nattempts, attempts_cap, njobs, jobs_cap;
+} report_fail_row_t;
+
+typedef struct report_fail {
+    uint32_t by_class[REPORT_FAIL_CLASSES]; /* attempts (first replicas) */
+    report_fail_row_t *nodes, *gpus;
+    size_t nnodes, ngpus;
+} report_fail_t;
+
+/* The class of a record ("oom", "exit_nonzero"...), REPORT_FAIL_CLASSES
+ * when it is not a failure. */
+report_fail_class_t report_fail_class(const Cairn__AccountingRecord *rec);
+const char *report_fail_class_name(report_fail_class_t c);
+/* The failures of in's records: 0, or -1 out of memory (f emptied). */
+int report_fail_compute(const report_input_t *in, report_fail_t *f);
+void report_fail_fini(report_fail_t *f);
+void report_fail_print_text(FILE *out, const report_fail_t *f);
+/* {by_class: {CLASS: n}, by_node: [...], by_gpu: [...]}; NULL out of memory. */
+json_t *report_fail_json(const report_fail_t *f);
+/* One row per GPU, then per node: scope,key,node,gpu_index,jobs,attempts,
+ * then a column per class. */
+void report_fail_print_csv(FILE *out, const report_fail_t *f);
+
 typedef struct report {
     report_util_t *models, *nodes;
     size_t nmodels, nnodes;
@@ -148,6 +196,7 @@ typedef struct report {
     report_lost_t *lost;
     size_t nlost;
     report_lost_t lost_total;
+    report_fail_t fail; /* failed attempts by class, node and GPU */
 } report_t;
 
 /* The figures; nodes' capacity counts only while they were there (the

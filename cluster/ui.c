@@ -35,6 +35,11 @@ const char *ui_enum(const ProtobufCEnumDescriptor *d, int value)
     return out;
 }
 
+bool ui_end_class_known(const char *cls)
+{
+    return cls && (!strcmp(cls, "oom") || !strcmp(cls, "gpu-error") || !strcmp(cls, "log"));
+}
+
 int ui_print_json(json_t *doc, size_t flags)
 {
     int rc = cairn_json_print(stdout, doc, flags);
