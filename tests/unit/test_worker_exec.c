@@ -755,6 +755,39 @@ LEAK_TEST(exec, memory_limit_by_cgroup)
         cr_skip_test("no cgroup v2 memory controller to delegate here");
 }
 
+/* ---- retry.on's log pattern ---------------------------------------------- */
+
+/* Run script as attempt id with the retry log pattern; whether it matched. */
+static bool log_matched(struct fx *f, uint64_t id, const char *script)
+{
+    const char *argv[] = {script};
+    exec_spec_t s = spec_of(id, 1, argv, true);
+    s.retry_log = "NCCL.*(timeout|unhandled system error)";
+    int n = f->nexited + 1;
+    start_ok(f, &s);
+    wait_exited(f, n, 10000);
+    return result_of(f, id)->log_matched;
+}
+
+/* A failed attempt's stderr is matched, its last 64 KiB only; a success,
+ * stdout, and another text are not. */
+LEAK_TEST(exec, retry_log_pattern_matches_the_tail_of_stderr)
+{
+    struct fx f;
+    fx_init(&f);
+    cr_expect(log_matched(&f, 90, "echo x >&2; echo 'NCCL WARN timeout' >&2; exit 1"));
+    cr_expect(log_matched(&f, 91, "echo 'NCCL: unhandled system error' >&2; kill -9 $$"),
+              "killed by a signal is a failure too");
+    cr_expect_not(log_matched(&f, 92, "echo 'Segmentation fault' >&2; exit 1"));
+    cr_expect_not(log_matched(&f, 93, "echo 'NCCL WARN timeout' >&2; exit 0"), "a success");
+    cr_expect_not(log_matched(&f, 94, "echo 'NCCL WARN timeout'; exit 1"), "stdout");
+    /* the match, then 70 KB more: out of the tail */
+    cr_expect_not(log_matched(&f, 95,
+                              "echo 'NCCL timeout' >&2; head -c 70000 /dev/zero | tr '\\0' y >&2;"
+                              " exit 1"));
+    fx_fini(&f);
+}
+
 /* ---- what is left behind ------------------------------------------------ */
 
 /* The script writes the pids of a background child, a child that left the
