@@ -186,19 +186,6 @@ static void log_exit(worker_daemon_t *d, const daemon_attempt_t *a, const exec_r
                   a->rank, r->exit_code, why);
 }
 
-/* What a failure is known to be (TaskEvent.end_class): killed for memory
- * first (its stderr may say anything then), then its log pattern. */
-static const char *end_class_of(const exec_result_t *r)
-{
-    if (r->cancelled)
-        return "";
-    if (r->memory_exceeded)
-        return "oom";
-    if (r->log_matched)
-        return "log";
-    return "";
-}
-
 static void start_queued_after(worker_daemon_t *d, uint64_t id);
 static bool successor_prepared(worker_daemon_t *d, uint64_t id);
 
@@ -246,7 +233,7 @@ static void report_exit(worker_daemon_t *d, daemon_attempt_t *a, const exec_resu
         ev.peak_rss_bytes = r->peak_rss_bytes;
         ev.cached = cached;
     }
-    ev.end_class = (char *)end_class_of(r);
+    ev.end_class = (char *)worker_exec_end_class(r);
     ev.start_time_ms = r->start_ms;
     ev.end_time_ms = r->end_ms;
     if (nouts > 0) {

@@ -98,6 +98,11 @@ typedef struct exec_result {
     char checkpoint_dir[PATH_MAX]; /* CAIRN_CHECKPOINT_DIR (absolute), "" when none */
 } exec_result_t;
 
+/* What r's failure is known to be (TaskEvent.end_class): "oom" (killed
+ * for its memory: the cgroup's OOM kill or the worker's limit), "log"
+ * (exec_spec_t.retry_log matched), "" for none (a cancel, a success...). */
+const char *worker_exec_end_class(const exec_result_t *r);
+
 typedef struct exec_callbacks {
     /* The attempt's process started. */
     void (*started)(uint64_t attempt_id, uint32_t rank, int pid, int64_t start_ms, void *arg);

@@ -81,6 +81,17 @@ static bool log_matches(worker_exec_t *x, const exec_attempt_t *a, const exec_re
     return hit;
 }
 
+const char *worker_exec_end_class(const exec_result_t *r)
+{
+    if (r->cancelled || r->start_failed)
+        return "";
+    if (r->memory_exceeded) /* first: its stderr may say anything then */
+        return "oom";
+    if (r->log_matched)
+        return "log";
+    return "";
+}
+
 /* Report the attempt and let go of it. */
 static void finish(exec_attempt_t *a)
 {

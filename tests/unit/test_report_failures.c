@@ -148,11 +148,14 @@ Test(report_failures, text_json_and_csv, .init = setup)
     json_t *j = report_fail_json(&f);
     cr_assert_not_null(j);
     char *s = json_dumps(j, JSON_COMPACT);
-    cr_expect(strstr(s, "\"by_class\":{\"oom\":1,\"gpu-error\":1,\"log\":2,\"timed_out\":1,"
-                        "\"node_lost\":1}"),
+    cr_expect(strstr(s, "\"by_class\":{\"oom\":1,\"gpu-error\":1,\"log\":2,\"exit_nonzero\":0,"
+                        "\"signaled\":0,\"timed_out\":1,\"node_lost\":1,\"failed_to_start\":0}"),
               "%s", s);
-    cr_expect(strstr(s, "{\"uuid\":\"GPU-bbbb\",\"node\":\"n1\",\"index\":1,\"model\":\"M1\","
-                        "\"jobs\":2,\"attempts\":2,\"classes\":{\"oom\":1,\"gpu-error\":1}}"),
+    cr_expect(strstr(s,
+                     "{\"uuid\":\"GPU-bbbb\",\"node\":\"n1\",\"index\":1,\"model\":\"M1\","
+                     "\"jobs\":2,\"attempts\":2,\"classes\":{\"oom\":1,\"gpu-error\":1,\"log\":0,"
+                     "\"exit_nonzero\":0,\"signaled\":0,\"timed_out\":0,\"node_lost\":0,"
+                     "\"failed_to_start\":0}}"),
               "%s", s);
     free(s);
     json_decref(j);

@@ -730,6 +730,7 @@ LEAK_TEST(exec, memory_limit_by_sampling)
     cr_assert(r->memory_exceeded);
     cr_assert_eq(r->signal, SIGKILL);
     cr_assert_gt(r->peak_rss_bytes, 100u << 20);
+    cr_assert_str_eq(worker_exec_end_class(r), "oom");
     fx_fini(&f);
 }
 
@@ -749,6 +750,7 @@ LEAK_TEST(exec, memory_limit_by_cgroup)
         r = result_of(&f, 17);
         cr_assert(r->memory_exceeded, "signal %d exit %d", r->signal, r->exit_code);
         cr_assert_eq(r->signal, SIGKILL);
+        cr_assert_str_eq(worker_exec_end_class(r), "oom"); /* the cgroup's OOM kill */
     }
     fx_fini(&f);
     if (!have)
@@ -766,7 +768,9 @@ static bool log_matched(struct fx *f, uint64_t id, const char *script)
     int n = f->nexited + 1;
     start_ok(f, &s);
     wait_exited(f, n, 10000);
-    return result_of(f, id)->log_matched;
+    const exec_result_t *r = result_of(f, id);
+    cr_expect_str_eq(worker_exec_end_class(r), r->log_matched ? "log" : "");
+    return r->log_matched;
 }
 
 /* A failed attempt's stderr is matched, its last 64 KiB only; a success,
