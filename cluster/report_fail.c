@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "cluster/report.h"
+#include "common/grow.h"
+#include "common/search.h"
 
 static const char *const class_names[REPORT_FAIL_CLASSES] = {
     "oom",      "gpu-error", "log",       "exit_nonzero",
@@ -24,27 +26,19 @@ report_fail_class_t report_fail_class(const Cairn__AccountingRecord *rec)
     return REPORT_FAIL_CLASSES;
 }
 
+static uint64_t u64_key(const void *e)
+{
+    return *(const uint64_t *)e;
+}
+
 /* Add id to the ascending set *v (unless there): 0, or -1 out of memory. */
 static int set_add(uint64_t **v, size_t *n, size_t *cap, uint64_t id)
 {
-    size_t lo = 0, hi = *n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if ((*v)[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = cairn_lower_bound(*v, *n, sizeof(**v), id, u64_key);
     if (lo < *n && (*v)[lo] == id)
         return 0;
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 8;
-        uint64_t *nv = realloc(*v, nc * sizeof(**v));
-        if (!nv)
-            return -1;
-        *v = nv;
-        *cap = nc;
-    }
+    if (CAIRN_GROW(*v, *cap, *n + 1) < 0)
+        return -1;
     memmove(*v + lo + 1, *v + lo, (*n - lo) * sizeof(**v));
     (*v)[lo] = id;
     (*n)++;
