@@ -375,6 +375,11 @@ static int discover(worker_daemon_t *d, const worker_daemon_config_t *cfg, cairn
     /* on the live machine, NVML knows UUIDs, models and versions hwloc may not */
     if (!cfg->topology && worker_report_fill_gpus(d->report, d->res) > 0)
         cairn_log(d->log, CAIRN_LOG_INFO, "GPU UUIDs, models or versions taken from NVML");
+    if ((rc = worker_report_apply_mig(d->report, d->res, err)) < 0)
+        return rc;
+    if (rc > 0)
+        cairn_log(d->log, CAIRN_LOG_INFO, "%d GPUs in MIG mode: their MIG instances are offered",
+                  rc);
     if ((rc = worker_register_msg_create(d->res, &d->reg, err)) < 0)
         return rc;
     cairn_log(d->log, CAIRN_LOG_INFO,

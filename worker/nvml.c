@@ -12,6 +12,7 @@
 #define NVML_SUCCESS 0
 #define NVML_ERROR_INVALID_ARGUMENT 2
 #define NVML_ERROR_NOT_FOUND 6
+#define NVML_DEVICE_MIG_ENABLE 1
 
 typedef int nvml_return_t;
 typedef struct nvml_device_opaque *nvml_device_t;
@@ -40,6 +41,10 @@ struct worker_nvml {
     nvml_return_t (*name)(nvml_device_t dev, char *buf, unsigned int len); /* optional */
     nvml_return_t (*driver_version)(char *buf, unsigned int len);          /* optional */
     nvml_return_t (*cuda_version)(int *version);                           /* optional */
+    /* MIG (optional: NVML before CUDA 11 has none) */
+    nvml_return_t (*mig_mode)(nvml_device_t dev, unsigned int *current, unsigned int *pending);
+    nvml_return_t (*mig_max)(nvml_device_t dev, unsigned int *count);
+    nvml_return_t (*mig_by_index)(nvml_device_t dev, unsigned int i, nvml_device_t *mig);
 };
 
 /* Store dlsym()'s void * into a function pointer the way POSIX's dlsym()
@@ -84,6 +89,10 @@ int worker_nvml_create(const char *lib, worker_nvml_t **out, cairn_error_t *err)
         if (load_sym(n->dl, "nvmlSystemGetCudaDriverVersion_v2", &n->cuda_version, &ignore) < 0 &&
             load_sym(n->dl, "nvmlSystemGetCudaDriverVersion", &n->cuda_version, &ignore) < 0)
             n->cuda_version = NULL;
+        if (load_sym(n->dl, "nvmlDeviceGetMigMode", &n->mig_mode, &ignore) < 0 ||
+            load_sym(n->dl, "nvmlDeviceGetMaxMigDeviceCount", &n->mig_max, &ignore) < 0 ||
+            load_sym(n->dl, "nvmlDeviceGetMigDeviceHandleByIndex", &n->mig_by_index, &ignore) < 0)
+            n->mig_mode = NULL;
     }
     nvml_return_t nrc = n->init();
     if (nrc != NVML_SUCCESS) {
@@ -170,4 +179,49 @@ void worker_nvml_versions(worker_nvml_t *n, char *driver, size_t dlen, char *cud
     /* CUDA's encoding: 1000 * major + 10 * minor (12040 = 12.4) */
     if (n && n->cuda_version && clen && n->cuda_version(&v) == NVML_SUCCESS && v > 0)
         snprintf(cuda, clen, "%d.%d", v / 1000, v % 1000 / 10);
+}
+
+/* NVML names a MIG device "<GPU name> MIG <profile>" ("NVIDIA H100 80GB
+ * HBM3 MIG 1g.10gb"); the profile is what follows the last " MIG ". */
+static void mig_profile(const char *name, char *buf, size_t len)
+{
+    const char *p = NULL, *q = name;
+    while ((q = strstr(q, " MIG ")) != NULL)
+        p = q += 5;
+    snprintf(buf, len, "%s", p ? p : name);
+}
+
+int worker_nvml_mig(worker_nvml_t *n, const char *pci_bus_id, worker_nvml_mig_t *out, bool *enabled)
+{
+    nvml_device_t dev, mig;
+    unsigned int cur = 0, pending = 0, max = 0;
+    int found = 0;
+
+    *enabled = false;
+    if (!n->mig_mode || !n->uuid || !n->name)
+        return 0;
+    if (n->by_bus_id(pci_bus_id, &dev) != NVML_SUCCESS)
+        return -ENODEV;
+    /* a GPU without MIG support answers NOT_SUPPORTED: not in MIG mode */
+    if (n->mig_mode(dev, &cur, &pending) != NVML_SUCCESS || cur != NVML_DEVICE_MIG_ENABLE)
+        return 0;
+    *enabled = true;
+    if (n->mig_max(dev, &max) != NVML_SUCCESS)
+        return -EIO;
+    for (unsigned int i = 0; i < max && found < WORKER_NVML_MIG_MAX; i++) {
+        worker_nvml_mig_t *m = &out[found];
+        char name[96];
+        nvml_memory_t mem;
+        nvml_return_t rc = n->mig_by_index(dev, i, &mig);
+        if (rc == NVML_ERROR_NOT_FOUND)
+            continue; /* a slot with no instance */
+        if (rc != NVML_SUCCESS || n->uuid(mig, m->uuid, sizeof(m->uuid)) != NVML_SUCCESS ||
+            n->name(mig, name, sizeof(name)) != NVML_SUCCESS ||
+            n->memory(mig, &mem) != NVML_SUCCESS)
+            return -EIO;
+        mig_profile(name, m->profile, sizeof(m->profile));
+        m->memory_bytes = mem.total;
+        found++;
+    }
+    return found;
 }

@@ -10,6 +10,7 @@
 #ifndef CAIRN_WORKER_NVML_H
 #define CAIRN_WORKER_NVML_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/error.h"
@@ -44,6 +45,23 @@ int worker_nvml_name(worker_nvml_t *n, const char *pci_bus_id, char *buf, size_t
  * supports ("12.4") into cuda; each "" when NVML cannot tell (n NULL, an
  * old NVML, an error). */
 void worker_nvml_versions(worker_nvml_t *n, char *driver, size_t dlen, char *cuda, size_t clen);
+
+/* One MIG instance, as NVML names it. */
+typedef struct worker_nvml_mig {
+    char uuid[96];         /* "MIG-..." */
+    char profile[64];      /* "1g.10gb": the end of its NVML name after " MIG " */
+    uint64_t memory_bytes; /* its own memory */
+} worker_nvml_mig_t;
+
+#define WORKER_NVML_MIG_MAX 7 /* NVML_MAX_MIG... : 7 GPU instances on an H100 */
+
+/* The MIG instances of the GPU at pci_bus_id, in NVML's index order, into
+ * out (room for WORKER_NVML_MIG_MAX). Returns their number, with *enabled
+ * telling whether the GPU is in MIG mode at all (false, and 0, when this
+ * NVML has no MIG calls); -ENODEV when NVML has no such device; -EIO on an
+ * NVML error. */
+int worker_nvml_mig(worker_nvml_t *n, const char *pci_bus_id, worker_nvml_mig_t *out,
+                    bool *enabled);
 
 /* Shut NVML down and unload it. NULL is a no-op. */
 void worker_nvml_destroy(worker_nvml_t *n);
