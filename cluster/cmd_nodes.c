@@ -56,13 +56,18 @@ static json_t *node_json(const Cairn__NodeInfo *n)
     json_t *gpus = json_array();
     for (size_t g = 0; g < n->n_gpus; g++) {
         const Cairn__NodeGpu *gp = n->gpus[g];
-        cairn_json_push(&gpus, json_pack("{s:I, s:o, s:o, s:o, s:b, s:o, s:o, s:o}", "index",
-                                         (json_int_t)gp->index, "model", cairn_json_str(gp->model),
-                                         "memory_bytes", cairn_json_u64(gp->memory_bytes), "uuid",
-                                         cairn_json_str(gp->uuid), "used", gp->used, "attempt_id",
-                                         cairn_json_u64(gp->attempt_id), "job_id",
-                                         cairn_json_u64(gp->job_id), "task",
-                                         cairn_json_str(gp->task_name)));
+        json_t *o =
+            json_pack("{s:I, s:o, s:o, s:o, s:b, s:o, s:o, s:o}", "index", (json_int_t)gp->index,
+                      "model", cairn_json_str(gp->model), "memory_bytes",
+                      cairn_json_u64(gp->memory_bytes), "uuid", cairn_json_str(gp->uuid), "used",
+                      gp->used, "attempt_id", cairn_json_u64(gp->attempt_id), "job_id",
+                      cairn_json_u64(gp->job_id), "task", cairn_json_str(gp->task_name));
+        /* only MIG instances carry these: whole GPUs print as before */
+        if (o && gp->mig) {
+            json_object_set_new(o, "mig", json_true());
+            json_object_set_new(o, "mig_parent_uuid", cairn_json_str(gp->mig_parent_uuid));
+        }
+        cairn_json_push(&gpus, o);
     }
     return json_pack(
         "{s:o, s:o, s:s, s:o, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:b, "

@@ -92,7 +92,10 @@ static Cairn__NodeInfo *node_msg(sched_daemon_t *d, uint32_t n, frees_t *f)
             g[i].model = (char *)gd.model;
             g[i].memory_bytes = gd.memory_bytes;
             g[i].uuid = (char *)gd.uuid;
+            g[i].mig = gd.mig_profile != NULL;
         }
+        if (g[i].mig && l && i < l->nmig_parent && l->mig_parent[i])
+            g[i].mig_parent_uuid = l->mig_parent[i];
         g[i].used = !(u.gpu_free_mask >> i & 1);
         for (size_t k = 0; g[i].used && ids && k < nrun; k++) {
             sched_attempt_info_t ai;

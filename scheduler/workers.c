@@ -270,6 +270,24 @@ static bool takes_over(sched_daemon_t *d, node_link_t *l, const cairn_peer_t *fr
     return true;
 }
 
+/* Each GPU's whole GPU when it is a MIG instance, for `cairn nodes`; a
+ * list that cannot be kept (out of memory) is left out. */
+static void keep_mig_parents(node_link_t *l, const Cairn__NodeResources *res)
+{
+    nodes_link_mig_fini(l);
+    size_t n = res ? res->n_gpus : 0;
+    if (!n || !(l->mig_parent = calloc(n, sizeof(char *))))
+        return;
+    l->nmig_parent = n;
+    for (size_t i = 0; i < n; i++) {
+        const Cairn__Gpu *g = res->gpus[i];
+        if (g->mig && g->mig_parent_uuid && !(l->mig_parent[i] = strdup(g->mig_parent_uuid))) {
+            nodes_link_mig_fini(l);
+            return;
+        }
+    }
+}
+
 static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Register *reg)
 {
     Cairn__RegisterReply rep = CAIRN__REGISTER_REPLY__INIT;
@@ -343,6 +361,7 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     free(l->cuda);
     l->driver = strdup(drv);
     l->cuda = strdup(cuda);
+    keep_mig_parents(l, reg->resources);
     remote_addr(from->pipe, l->addr, sizeof(l->addr));
     nodes_pending_remove(d->nodes, from->pipe.id);
     if (l->incarnation != reg->incarnation) { /* a new worker process: new seqs */

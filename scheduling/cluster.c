@@ -186,6 +186,8 @@ static int node_build(sched_node_t *n, const sched_node_desc_t *d)
         o->memory_bytes = g->memory_bytes;
         o->numa = g->numa;
         o->group_id = g->group;
+        if ((o->mig_profile = gpu_mig_profile(o->model)) != NULL)
+            n->gpu_mig |= (uint64_t)1 << i;
         /* dense group index in order of first appearance */
         uint32_t k;
         for (k = 0; k < n->ngroups; k++)

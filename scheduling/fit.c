@@ -39,6 +39,8 @@ static bool model_ok(const task_class_t *c, const sched_gpu_t *g)
     if (c->only_model &&
         (strcmp(c->only_model, g->model) != 0 || strcmp(c->only_vendor, g->vendor) != 0))
         return false;
+    if (g->mig_profile) /* only for a request that asks for its profile */
+        return c->gpu_model && gpu_match_mig(&c->match, g->model, g->mig_profile);
     return !c->gpu_model || gpu_match(&c->match, g->model);
 }
 
@@ -107,7 +109,7 @@ fit_reason_t fit_node(const sched_node_t *n, const task_class_t *c)
             return FIT_LABELS;
         if (!c->gpus)
             return FIT_OK;
-        if (!c->gpu_model && !c->gpu_min_memory && !c->only_model)
+        if (!c->gpu_model && !c->gpu_min_memory && !c->only_model && !n->gpu_mig)
             return FIT_OK;
         uint64_t free_elig = fit_gpu_eligible(n, c) & n->gpu_free;
         if ((uint32_t)__builtin_popcountll(free_elig) >= c->gpus)

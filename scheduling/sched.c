@@ -237,7 +237,8 @@ const sched_gpu_desc_t *sched_node_gpu(const sched_t *s, uint32_t node, uint32_t
                               .pci_bus_id = g->pci_bus_id,
                               .memory_bytes = g->memory_bytes,
                               .numa = g->numa,
-                              .group = g->group_id};
+                              .group = g->group_id,
+                              .mig_profile = g->mig_profile};
     return out;
 }
 

@@ -66,6 +66,9 @@ static inline int cmp_u64(const void *a, const void *b)
 
 typedef struct sched_gpu {
     char *vendor, *model, *uuid, *pci_bus_id;
+    /* a MIG instance: its profile, the end of model (gpu_mig_profile());
+     * NULL for a whole GPU */
+    const char *mig_profile;
     uint64_t memory_bytes;
     int numa;
     int group;    /* dense group index on this node */
@@ -92,6 +95,7 @@ typedef struct sched_node {
     uint32_t *numa_free_cores;
     uint64_t *core_free; /* bitset, words_for(ncores) */
     uint64_t gpu_free;   /* bitset of free GPUs */
+    uint64_t gpu_mig;    /* bitset of the GPUs that are MIG instances */
     uint32_t free_gpus;
     /* index bucket the node sits in, or -1 when not indexed */
     int bucket_g, bucket_c;
@@ -130,6 +134,14 @@ typedef struct gpu_match {
 int gpu_match_init(gpu_match_t *m, const char *want, char *why, size_t n);
 void gpu_match_fini(gpu_match_t *m);
 bool gpu_match(const gpu_match_t *m, const char *model);
+/* The MIG profile of a model named as NVML names MIG instances ("NVIDIA
+ * H100 80GB HBM3 MIG 1g.10gb": "1g.10gb", a pointer into model), or NULL
+ * for a whole GPU. */
+const char *gpu_mig_profile(const char *model);
+/* Does the request take this MIG instance? Only one that asks for MIG:
+ * plain words that match the model and name its profile ("1g.10gb", "H100
+ * 1g.10gb"), or a pattern that matches it and mentions MIG. */
+bool gpu_match_mig(const gpu_match_t *m, const char *model, const char *profile);
 
 /* --- jobs, tasks, attempts --------------------------------------------- */
 
