@@ -71,6 +71,11 @@ int worker_report_create(const worker_resources_t *r, const char *nvml_lib, work
     return 0;
 }
 
+worker_nvml_t *worker_report_nvml(const worker_report_t *rep)
+{
+    return rep->nvml;
+}
+
 bool worker_report_has_nvml(const worker_report_t *rep)
 {
     return rep->nvml != NULL;

@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "proto/envelope.h"
 #include "worker/exec.h"
+#include "worker/nvml.h"
 #include "worker/resources.h"
 
 typedef struct worker_report worker_report_t;
@@ -63,6 +64,10 @@ int worker_report_fill_gpus(worker_report_t *rep, worker_resources_t *r);
  * Returns how many GPUs are in MIG mode, or a negative code (NVML failed
  * listing instances, out of memory) with err set; r is then only partly
  * split and the worker must not register it. */
+/* The NVML the report samples (NULL: none loaded), for the GPU health
+ * watcher (gpu_health.h); valid until worker_report_destroy(). */
+worker_nvml_t *worker_report_nvml(const worker_report_t *rep);
+
 int worker_report_apply_mig(worker_report_t *rep, worker_resources_t *r, cairn_error_t *err);
 
 #endif

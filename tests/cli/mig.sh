@@ -3,14 +3,17 @@
 # whose GPU 2 is in MIG mode with 7 1g.10gb instances, `cairn nodes` shows
 # the 7 instances (and not that GPU whole); tasks that ask `mig: 1g.10gb`
 # (or gpu: {model: 1g.10gb}) run with CUDA_VISIBLE_DEVICES=MIG-..., 7 at
-# once while an 8th waits; a task for whole GPUs never gets a slice.
+# once while an 8th waits; a task for whole GPUs never gets a slice. An
+# Xid raised through the fake NVML reaches the worker's GPU health watcher.
 #   sh mig.sh BIN_DIR TESTS_DIR
 set -u
 . "$(dirname "$0")/lib/common.sh"
 cli_init mig
 cli_local_cluster
 CAIRN_NVML_LIB="$bin/../tests/libfake_nvml.so"
-CAIRN_FAKE_NVML_CONFIG="$tests/fake_nvml/hgx-h100-mig.json"
+CAIRN_FAKE_NVML_CONFIG="$dir/nvml.json"
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["event_trigger"]=sys.argv[2]; json.dump(c, open(sys.argv[3], "w"))' \
+    "$tests/fake_nvml/hgx-h100-mig.json" "$dir/xid" "$CAIRN_FAKE_NVML_CONFIG" || exit 1
 export CAIRN_NVML_LIB CAIRN_FAKE_NVML_CONFIG
 [ -f "$CAIRN_NVML_LIB" ] || { echo "FAIL: no $CAIRN_NVML_LIB"; exit 1; }
 parent=GPU-da2b7b3c-5c13-4341-712e-1b14b32c6620
@@ -79,4 +82,12 @@ touch "$dir/go"
 expect 0 "the 8th task runs once a slice frees, and the job succeeds" -- "$cairn" wait "$job"
 [ "$(ls "$dir"/s*.cvd | wc -l)" = 8 ] || bad "not every task ran"
 grep -q '^MIG-' "$dir/s7.cvd" || bad "the gpu.model 1g.10gb task got $(cat "$dir/s7.cvd")"
+
+# GPU health: a critical Xid is logged (test_worker_gpu_health checks that
+# an application's Xid is not)
+log=$(ls "$CAIRN_STATE_DIR"/worker-*.log)
+grep -q "GPU health: watching NVML's critical events" $log || bad "no health watcher: $(cat $log)"
+echo "0000:39:00.0 79" >"$dir/xid.tmp" && mv "$dir/xid.tmp" "$dir/xid"
+wait_for "the worker logs the Xid 79 of GPU 9" grep -q "GPU 9 (0000:39:00.0 GPU-79e2ea23-c446-7a50-d2df-d9b2cba36bf3): Xid 79" $log &&
+    ok "the worker's health watcher saw the Xid 79 of GPU 9"
 exit $fail

@@ -13,13 +13,18 @@
  * A device with a "mig" list is in MIG mode with those instances; a MIG
  * instance's name is "<device name> MIG <profile>", as NVML names them.
  * Bus ids match whatever the domain's width ("00000000:18:00.0" too).
+ * "event_trigger": PATH makes nvmlEventSetWait_v2 return an event each time
+ * a file appears at PATH (or is written again): its text "BUS_ID XID"
+ * ("0000:38:00.0 79") is an Xid critical error, "BUS_ID dbe" a double-bit
+ * ECC error, on that device if the set registered it for that kind.
  * A bad file makes nvmlInit_v2 fail (NVML_ERROR_UNKNOWN) with the reason
  * on stderr. Not thread-safe beyond what the worker does (one thread). */
-#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #define NVML_SUCCESS 0
 #define NVML_ERROR_UNINITIALIZED 1
@@ -27,7 +32,11 @@
 #define NVML_ERROR_NOT_SUPPORTED 3
 #define NVML_ERROR_INSUFFICIENT_SIZE 7
 #define NVML_ERROR_NOT_FOUND 6
+#define NVML_ERROR_TIMEOUT 10
 #define NVML_ERROR_UNKNOWN 999
+
+#define EV_DBE 0x2ULL /* nvmlEventTypeDoubleBitEccError */
+#define EV_XID 0x8ULL /* nvmlEventTypeXidCriticalError */
 
 #define FAKE_MAX_DEVICES 64
 #define FAKE_MAX_MIG 7
@@ -51,6 +60,17 @@ typedef struct {
     unsigned gpu, memory;
 } fake_util_t;
 
+typedef struct {
+    fake_dev_t *device;
+    unsigned long long type, data;
+    unsigned int gpu_instance, compute_instance;
+} fake_event_t;
+
+/* An event set: what each device registered. */
+typedef struct {
+    unsigned long long mask[FAKE_MAX_DEVICES];
+} fake_set_t;
+
 /* NVML's entry points, with NVML's ABI (handles are opaque pointers). */
 int nvmlInit_v2(void);
 int nvmlShutdown(void);
@@ -65,6 +85,11 @@ int nvmlSystemGetCudaDriverVersion_v2(int *v);
 int nvmlDeviceGetMigMode(fake_dev_t *dev, unsigned int *current, unsigned int *pending);
 int nvmlDeviceGetMaxMigDeviceCount(fake_dev_t *dev, unsigned int *count);
 int nvmlDeviceGetMigDeviceHandleByIndex(fake_dev_t *dev, unsigned int index, fake_dev_t **out);
+int nvmlEventSetCreate(fake_set_t **set);
+int nvmlDeviceGetSupportedEventTypes(fake_dev_t *dev, unsigned long long *types);
+int nvmlDeviceRegisterEvents(fake_dev_t *dev, unsigned long long types, fake_set_t *set);
+int nvmlEventSetWait_v2(fake_set_t *set, fake_event_t *data, unsigned int timeout_ms);
+int nvmlEventSetFree(fake_set_t *set);
 
 static fake_dev_t devs[FAKE_MAX_DEVICES];
 static fake_dev_t migs[FAKE_MAX_DEVICES][FAKE_MAX_MIG];
@@ -72,6 +97,8 @@ static unsigned ndevs;
 static char driver_version[80] = "550.54.15";
 static int cuda_version = 12040;
 static int initialised;
+static char trigger[4096];
+static struct stat fired; /* the trigger file last turned into an event */
 
 static int parse_bus_id(const char *s, unsigned *d, unsigned *b, unsigned *dv, unsigned *f)
 {
@@ -129,6 +156,7 @@ static int load_config(void)
         return -1;
     }
     copy_str(driver_version, sizeof(driver_version), json_object_get(root, "driver_version"));
+    copy_str(trigger, sizeof(trigger), json_object_get(root, "event_trigger"));
     if (json_is_integer(json_object_get(root, "cuda_version")))
         cuda_version = (int)json_integer_value(json_object_get(root, "cuda_version"));
     list = json_object_get(root, "devices");
@@ -274,5 +302,88 @@ int nvmlDeviceGetMigDeviceHandleByIndex(fake_dev_t *dev, unsigned int index, fak
     if (index >= dev->nmig)
         return NVML_ERROR_NOT_FOUND;
     *out = &dev->mig[index];
+    return NVML_SUCCESS;
+}
+
+int nvmlEventSetCreate(fake_set_t **set)
+{
+    if (!initialised)
+        return NVML_ERROR_UNINITIALIZED;
+    *set = calloc(1, sizeof(**set));
+    return *set ? NVML_SUCCESS : NVML_ERROR_UNKNOWN;
+}
+
+int nvmlDeviceGetSupportedEventTypes(fake_dev_t *dev, unsigned long long *types)
+{
+    if (!dev || dev->parent)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    *types = EV_DBE | EV_XID | 0x4ULL; /* and PState, which Cairn leaves out */
+    return NVML_SUCCESS;
+}
+
+int nvmlDeviceRegisterEvents(fake_dev_t *dev, unsigned long long types, fake_set_t *set)
+{
+    if (!dev || dev->parent || !set || (types & ~(EV_DBE | EV_XID | 0x4ULL)))
+        return NVML_ERROR_INVALID_ARGUMENT;
+    set->mask[dev - devs] |= types;
+    return NVML_SUCCESS;
+}
+
+/* An event from the trigger file, if it is new; 1 when *e is set. */
+static int trigger_event(const fake_set_t *set, fake_event_t *e)
+{
+    struct stat st;
+    char text[128], bus[64], what[32];
+    unsigned d, b, dv, f;
+    if (!trigger[0] || stat(trigger, &st) < 0)
+        return 0;
+    if (st.st_ino == fired.st_ino && st.st_size == fired.st_size &&
+        st.st_mtim.tv_sec == fired.st_mtim.tv_sec && st.st_mtim.tv_nsec == fired.st_mtim.tv_nsec)
+        return 0;
+    FILE *fp = fopen(trigger, "r");
+    if (!fp)
+        return 0;
+    size_t n = fread(text, 1, sizeof(text) - 1, fp);
+    fclose(fp);
+    text[n] = '\0';
+    if (sscanf(text, "%63s %31s", bus, what) != 2)
+        return 0; /* being written: the next look sees it whole */
+    fired = st;
+    if (parse_bus_id(bus, &d, &b, &dv, &f) < 0)
+        return 0;
+    for (unsigned i = 0; i < ndevs; i++) {
+        if (devs[i].domain != d || devs[i].bus != b || devs[i].dev != dv || devs[i].fn != f)
+            continue;
+        memset(e, 0, sizeof(*e));
+        e->device = &devs[i];
+        if (strcmp(what, "dbe") == 0) {
+            e->type = EV_DBE;
+        } else {
+            e->type = EV_XID;
+            e->data = strtoull(what, NULL, 10);
+        }
+        e->gpu_instance = e->compute_instance = 0xFFFFFFFFu;
+        return (set->mask[i] & e->type) ? 1 : 0;
+    }
+    return 0;
+}
+
+int nvmlEventSetWait_v2(fake_set_t *set, fake_event_t *data, unsigned int timeout_ms)
+{
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    if (!set || !data)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    for (unsigned waited = 0;; waited += 10) {
+        if (trigger_event(set, data))
+            return NVML_SUCCESS;
+        if (waited >= timeout_ms)
+            return NVML_ERROR_TIMEOUT;
+        nanosleep(&tick, NULL); /* NVML blocks in the driver; we poll the file */
+    }
+}
+
+int nvmlEventSetFree(fake_set_t *set)
+{
+    free(set);
     return NVML_SUCCESS;
 }
