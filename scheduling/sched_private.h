@@ -69,6 +69,7 @@ typedef struct sched_gpu {
     /* a MIG instance: its profile, the end of model (gpu_mig_profile());
      * NULL for a whole GPU */
     const char *mig_profile;
+    char *unhealthy; /* why it is sick (SCHED_EV_GPU_HEALTH), NULL: healthy */
     uint64_t memory_bytes;
     int numa;
     int group;    /* dense group index on this node */
@@ -96,6 +97,7 @@ typedef struct sched_node {
     uint64_t *core_free; /* bitset, words_for(ncores) */
     uint64_t gpu_free;   /* bitset of free GPUs */
     uint64_t gpu_mig;    /* bitset of the GPUs that are MIG instances */
+    uint64_t gpu_sick;   /* bitset of the GPUs marked unhealthy: never placed on */
     uint32_t free_gpus;
     /* index bucket the node sits in, or -1 when not indexed */
     int bucket_g, bucket_c;
@@ -453,6 +455,16 @@ int cluster_node_set_state(sched_t *s, uint32_t node, sched_node_state_t st, con
  * SCHED_EINVAL (removed already) or SCHED_ECONFLICT (attempts run or wait
  * there), nothing changed. */
 int cluster_node_remove(sched_t *s, uint32_t node, cairn_error_t *err);
+/* SCHED_EV_GPU_HEALTH: mark GPU gpu of node sick with reason, or healthy
+ * (reason NULL). 0, SCHED_ENOENT, SCHED_EINVAL (no change to make),
+ * SCHED_ENOMEM. */
+int cluster_gpu_health(sched_t *s, uint32_t node, uint32_t gpu, const char *reason,
+                       cairn_error_t *err);
+/* The GPUs of n that new work may take: free and not sick. */
+static inline uint64_t node_gpu_open(const sched_node_t *n)
+{
+    return n->gpu_free & ~n->gpu_sick;
+}
 /* The simulation's node back (sim.h): up again with the hardware it had,
  * its drain as it was, its attempts kept (as a NODE_ADD of the same
  * hardware does). SCHED_ENOENT or SCHED_EINVAL (removed). */
