@@ -67,6 +67,10 @@ static json_t *node_json(const Cairn__NodeInfo *n)
             json_object_set_new(o, "mig", json_true());
             json_object_set_new(o, "mig_parent_uuid", cairn_json_str(gp->mig_parent_uuid));
         }
+        if (o && gp->unhealthy) {
+            json_object_set_new(o, "unhealthy", json_true());
+            json_object_set_new(o, "unhealthy_reason", cairn_json_str(gp->unhealthy_reason));
+        }
         cairn_json_push(&gpus, o);
     }
     return json_pack(
@@ -126,9 +130,18 @@ static void nodes_human(const cli_t *c, const Cairn__NodesReply *r)
             if (gp->used)
                 snprintf(used, sizeof(used), "job %llu task %s", (unsigned long long)gp->job_id,
                          gp->task_name);
+            if (gp->unhealthy) { /* sick: says so before whoever still runs there */
+                char run[300];
+                memcpy(run, used, sizeof(run));
+                snprintf(used, sizeof(used), "UNHEALTHY (%.64s)%s%.200s", gp->unhealthy_reason,
+                         gp->used ? ", " : "", gp->used ? run : "");
+            }
             const char *cells[] = {r->nodes[i]->name, idx, gp->model,
                                    ui_bytes(gp->memory_bytes, mem, sizeof(mem)), used};
-            ui_table_add(t, cells, 4, gp->used ? ui_col(c, UI_BLUE) : NULL);
+            ui_table_add(t, cells, 4,
+                         gp->unhealthy ? ui_col(c, UI_RED)
+                         : gp->used    ? ui_col(c, UI_BLUE)
+                                       : NULL);
         }
     }
     printf("\n");

@@ -27,6 +27,7 @@ static const struct msg_entry msg_table[] = {
     {CAIRN_MSG_RESOURCE_REPORT, "resource_report", &cairn__resource_report__descriptor, LISTS},
     {CAIRN_MSG_TASK_EVENT, "task_event", &cairn__task_event__descriptor, LISTS},
     {CAIRN_MSG_LOG_CHUNK, "log_chunk", &cairn__log_chunk__descriptor, SMALL},
+    {CAIRN_MSG_GPU_HEALTH, "gpu_health", &cairn__gpu_health__descriptor, SMALL},
     {CAIRN_MSG_ASSIGN_TASK, "assign_task", &cairn__assign_task__descriptor, LISTS},
     {CAIRN_MSG_CANCEL_TASK, "cancel_task", &cairn__cancel_task__descriptor, SMALL},
     {CAIRN_MSG_READ_LOG, "read_log", &cairn__read_log__descriptor, SMALL},

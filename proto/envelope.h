@@ -66,6 +66,7 @@ typedef enum cairn_msg_type {
     CAIRN_MSG_RESOURCE_REPORT = 5,   /* Cairn__ResourceReport */
     CAIRN_MSG_TASK_EVENT = 6,        /* Cairn__TaskEvent */
     CAIRN_MSG_LOG_CHUNK = 7,         /* Cairn__LogChunk (answers READ_LOG) */
+    CAIRN_MSG_GPU_HEALTH = 9,        /* Cairn__GpuHealth */
     CAIRN_MSG_ASSIGN_TASK = 16,      /* Cairn__AssignTask */
     CAIRN_MSG_CANCEL_TASK = 17,      /* Cairn__CancelTask */
     CAIRN_MSG_READ_LOG = 18,         /* Cairn__ReadLog */

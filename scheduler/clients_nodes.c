@@ -93,6 +93,8 @@ static Cairn__NodeInfo *node_msg(sched_daemon_t *d, uint32_t n, frees_t *f)
             g[i].memory_bytes = gd.memory_bytes;
             g[i].uuid = (char *)gd.uuid;
             g[i].mig = gd.mig_profile != NULL;
+            g[i].unhealthy = gd.unhealthy != NULL;
+            g[i].unhealthy_reason = (char *)(gd.unhealthy ? gd.unhealthy : "");
         }
         if (g[i].mig && l && i < l->nmig_parent && l->mig_parent[i])
             g[i].mig_parent_uuid = l->mig_parent[i];

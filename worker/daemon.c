@@ -367,8 +367,19 @@ static void gpu_health_cb(void *arg, unsigned gpu, const char *reason)
 {
     worker_daemon_t *d = arg;
     const worker_gpu_t *g = worker_resources_gpu(d->res, gpu);
+    cairn_error_t err = {{0}};
     cairn_log(d->log, CAIRN_LOG_WARN, "GPU %u (%s%s%s): %s", gpu, g ? g->pci_bus_id : "?",
               g && g->uuid ? " " : "", g && g->uuid ? g->uuid : "", reason);
+    Cairn__GpuHealth m = CAIRN__GPU_HEALTH__INIT;
+    m.node = (char *)worker_resources_node(d->res);
+    m.gpu = gpu;
+    m.healthy = false;
+    m.reason = (char *)reason;
+    /* not acknowledged: one lost while the scheduler is away is lost (the
+     * worker's log keeps it; the task on that GPU fails meanwhile) */
+    if (!d->link || worker_link_send(d->link, CAIRN_MSG_GPU_HEALTH, &m.base, &err) < 0)
+        cairn_log(d->log, CAIRN_LOG_WARN, "GPU %u: the scheduler was not told (%s)", gpu,
+                  d->link ? err.text : "not connected");
 }
 
 /* Watch the GPUs' critical events where NVML reports them. */
