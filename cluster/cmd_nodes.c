@@ -1,4 +1,5 @@
 /* cairn nodes, drain, undrain and node remove. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,15 @@ const char cmd_node_help[] =
     "'cairn plan --cluster current' from then on, and is listed only by\n"
     "'cairn nodes --removed'; its history stays. A worker that registers under\n"
     "the name later joins as a new node (its hardware as it is then, not drained).\n";
+
+const char cmd_gpu_help[] =
+    "Usage: cairn gpu enable NODE GPU\n"
+    "\n"
+    "Return GPU (its index in 'cairn nodes') of NODE to service after its worker\n"
+    "reported a critical error on it (an Xid error, a double-bit ECC error) and\n"
+    "the scheduler marked it unhealthy: nothing new is placed on an unhealthy GPU,\n"
+    "the node's other GPUs stay in use. Administrators only; audited. A worker\n"
+    "that registers again with nothing running also starts with healthy GPUs.\n";
 
 #define NSTATE(v) ui_enum(&cairn__node_state__descriptor, (int)(v))
 
@@ -242,6 +252,34 @@ int cmd_node(cli_t *c, int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     printf("node %s removed: a worker registering as %s joins as a new node\n", req.node, req.node);
+    cairn_msg_free(&r->base);
+    return CLI_OK;
+}
+
+int cmd_gpu(cli_t *c, int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "enable") != 0)
+        return cli_usage_error("gpu",
+                               argc < 2 ? "what? (cairn gpu enable NODE GPU)"
+                                        : "unknown action '%s': expected enable",
+                               argc < 2 ? "" : argv[1]);
+    if (argc != 4)
+        return cli_usage_error("gpu", "which GPU? (cairn gpu enable NODE GPU)");
+    char *end = NULL;
+    errno = 0;
+    unsigned long gpu = strtoul(argv[3], &end, 10);
+    if (errno || !end || *end || end == argv[3] || argv[3][0] == '-' || gpu > 63)
+        return cli_usage_error("gpu", "GPU '%s' is not a GPU index (0 to 63, as cairn nodes shows)",
+                               argv[3]);
+    Cairn__GpuEnableRequest req = CAIRN__GPU_ENABLE_REQUEST__INIT;
+    req.node = argv[2];
+    req.gpu = (uint32_t)gpu;
+    Cairn__GpuEnableReply *r = NULL;
+    int rc = cli_call(c, CAIRN_MSG_GPU_ENABLE, &req.base, CAIRN_MSG_GPU_ENABLE_REPLY,
+                      (ProtobufCMessage **)&r);
+    if (rc != CLI_OK)
+        return rc;
+    printf("GPU %lu of node %s is in service again (it had: %s)\n", gpu, req.node, r->was);
     cairn_msg_free(&r->base);
     return CLI_OK;
 }

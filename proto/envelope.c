@@ -58,6 +58,8 @@ static const struct msg_entry msg_table[] = {
     {CAIRN_MSG_USAGE_REPLY, "usage_reply", &cairn__usage_reply__descriptor, LISTS},
     {CAIRN_MSG_NODE_RM, "node_remove", &cairn__node_remove_request__descriptor, SMALL},
     {CAIRN_MSG_NODE_RM_REPLY, "node_remove_reply", &cairn__node_remove_reply__descriptor, SMALL},
+    {CAIRN_MSG_GPU_ENABLE, "gpu_enable", &cairn__gpu_enable_request__descriptor, SMALL},
+    {CAIRN_MSG_GPU_ENABLE_REPLY, "gpu_enable_reply", &cairn__gpu_enable_reply__descriptor, SMALL},
     {CAIRN_MSG_ACCOUNT, "account", &cairn__account_request__descriptor, LISTS},
     {CAIRN_MSG_ACCOUNT_REPLY, "account_reply", &cairn__account_reply__descriptor, LISTS},
     {CAIRN_MSG_SCHEDULERS, "schedulers", &cairn__schedulers_request__descriptor, SMALL},

@@ -104,6 +104,8 @@ typedef enum cairn_msg_type {
     CAIRN_MSG_JOB_GRAPH = 66,        /* Cairn__JobGraphRequest */
     CAIRN_MSG_JOB_GRAPH_REPLY = 67,  /* Cairn__JobGraphReply */
     CAIRN_MSG_WEB = 68,              /* Cairn__WebRequest (wraps a request) */
+    CAIRN_MSG_GPU_ENABLE = 69,       /* Cairn__GpuEnableRequest */
+    CAIRN_MSG_GPU_ENABLE_REPLY = 70, /* Cairn__GpuEnableReply */
     CAIRN_MSG_ACK = 64,              /* Cairn__Ack */
     CAIRN_MSG_ERROR = 65,            /* Cairn__ErrorReply */
     CAIRN_MSG_BATCH = 80,            /* Cairn__Batch (transport, see net.h) */

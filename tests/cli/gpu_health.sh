@@ -3,7 +3,8 @@
 # raised on the GPU a task runs on marks that GPU unhealthy in the
 # scheduler (`cairn nodes` says why) while the task goes on; new work then
 # uses the node's 7 other GPUs and never the sick one; the mark is
-# journaled (--verify-journal replays it).
+# journaled (--verify-journal replays it); `cairn gpu enable` returns it to
+# service (audited).
 #   sh gpu_health.sh BIN_DIR TESTS_DIR
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -69,8 +70,25 @@ json_check "7 running, 1 pending" "sorted(t['state'] for t in j['tasks']) == ['p
 cat "$dir"/a*.cvd | sort -u >"$dir/used"
 [ "$(wc -l <"$dir/used")" = 7 ] || bad "not 7 distinct GPUs: $(cat "$dir/used")"
 grep -qx "$sick" "$dir/used" && bad "a new task got the sick GPU $sick"
+
+# cairn gpu enable returns it to service: the waiting task takes it
+"$cairn" nodes --json >"$dir/nodes.json"
+idx=$(python3 -c 'import json,sys; print([g["index"] for g in json.load(open(sys.argv[1]))["nodes"][0]["gpus"] if g["uuid"] == sys.argv[2]][0])' "$dir/nodes.json" "$sick")
+node=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nodes"][0]["name"])' "$dir/nodes.json")
+expect 2 "gpu enable: a bad index is a usage error" -- "$cairn" gpu enable "$node" x
+grep -q "GPU 'x' is not a GPU index" "$dir/err" || bad "bad index: $(cat "$dir/err")"
+expect 0 "cairn gpu enable NODE GPU" -- "$cairn" gpu enable "$node" "$idx"
+grep -q "GPU $idx of node $node is in service again (it had: Xid 79)" "$dir/out" ||
+    bad "gpu enable: $(cat "$dir/out")"
+expect 1 "enabling a healthy GPU is refused" -- "$cairn" gpu enable "$node" "$idx"
+grep -q "is not marked unhealthy" "$dir/err" || bad "enable again: $(cat "$dir/err")"
+expect 0 "cairn nodes --json" -- "$cairn" nodes --json
+json_check "no GPU unhealthy" "not any(g.get('unhealthy') for g in j['nodes'][0]['gpus'])"
 touch "$dir/go"
-expect 0 "cancel the job" -- "$cairn" cancel "$job"
+expect 0 "the 8th task runs (now or behind another) and the job succeeds" -- "$cairn" wait "$job"
+[ "$(ls "$dir"/a*.cvd | wc -l)" = 8 ] || bad "not every task ran"
+expect 0 "cairn audit" -- "$cairn" audit
+grep -q "gpu_enable" "$dir/out" || bad "gpu enable not audited: $(cat "$dir/out")"
 expect 0 "cairn down" -- "$cairn" down --state-dir "$CAIRN_STATE_DIR"
 expect 0 "--verify-journal replays the GPU health event" -- "$bin/cairn-scheduler" \
     --state-dir "$CAIRN_STATE_DIR" --verify-journal

@@ -125,7 +125,7 @@ LEAK_TEST(proto_envelope, type_table)
         }
         names[n] = name, descs[n] = d, n++;
     }
-    cr_assert_eq(n, 49);
+    cr_assert_eq(n, 51);
     cr_assert_str_eq(cairn_msg_type_name(CAIRN_MSG_REGISTER), "register");
     cr_assert_str_eq(cairn_msg_type_name(CAIRN_MSG_JOB_STATUS_REPLY), "job_status_reply");
     cr_assert_str_eq(cairn_msg_type_name(CAIRN_MSG_ERROR), "error");
