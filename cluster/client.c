@@ -141,7 +141,7 @@ bool cairn_client_is_read(cairn_msg_type_t type, const ProtobufCMessage *req)
         return req &&
                ((const Cairn__AccountRequest *)req)->op_case == CAIRN__ACCOUNT_REQUEST__OP_LIST;
     return type != CAIRN_MSG_SUBMIT && type != CAIRN_MSG_CANCEL && type != CAIRN_MSG_DRAIN &&
-           type != CAIRN_MSG_NODE_RM;
+           type != CAIRN_MSG_NODE_RM && type != CAIRN_MSG_GPU_ENABLE;
 }
 
 bool cairn_client_is_heavy(cairn_msg_type_t type)

@@ -109,6 +109,7 @@ int cmd_nodes(cli_t *c, int argc, char **argv);
 int cmd_drain(cli_t *c, int argc, char **argv);
 int cmd_undrain(cli_t *c, int argc, char **argv);
 int cmd_node(cli_t *c, int argc, char **argv);
+int cmd_gpu(cli_t *c, int argc, char **argv);
 int cmd_up(cli_t *c, int argc, char **argv);
 int cmd_down(cli_t *c, int argc, char **argv);
 int cmd_audit(cli_t *c, int argc, char **argv);
@@ -128,6 +129,7 @@ extern const char cmd_submit_help[], cmd_status_help[], cmd_jobs_help[], cmd_wai
 extern const char cmd_plan_help[];
 extern const char cmd_report_help[];
 extern const char cmd_node_help[];
+extern const char cmd_gpu_help[];
 extern const char cmd_account_help[];
 extern const char cmd_schedulers_help[];
 

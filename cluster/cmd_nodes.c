@@ -1,4 +1,5 @@
 /* cairn nodes, drain, undrain and node remove. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,15 @@ const char cmd_node_help[] =
     "'cairn nodes --removed'; its history stays. A worker that registers under\n"
     "the name later joins as a new node (its hardware as it is then, not drained).\n";
 
+const char cmd_gpu_help[] =
+    "Usage: cairn gpu enable NODE GPU\n"
+    "\n"
+    "Return GPU (its index in 'cairn nodes') of NODE to service after its worker\n"
+    "reported a critical error on it (an Xid error, a double-bit ECC error) and\n"
+    "the scheduler marked it unhealthy: nothing new is placed on an unhealthy GPU,\n"
+    "the node's other GPUs stay in use. Administrators only; audited. A worker\n"
+    "that registers again with nothing running also starts with healthy GPUs.\n";
+
 #define NSTATE(v) ui_enum(&cairn__node_state__descriptor, (int)(v))
 
 static unsigned gpus_free(const Cairn__NodeInfo *n)
@@ -56,13 +66,22 @@ static json_t *node_json(const Cairn__NodeInfo *n)
     json_t *gpus = json_array();
     for (size_t g = 0; g < n->n_gpus; g++) {
         const Cairn__NodeGpu *gp = n->gpus[g];
-        cairn_json_push(&gpus, json_pack("{s:I, s:o, s:o, s:o, s:b, s:o, s:o, s:o}", "index",
-                                         (json_int_t)gp->index, "model", cairn_json_str(gp->model),
-                                         "memory_bytes", cairn_json_u64(gp->memory_bytes), "uuid",
-                                         cairn_json_str(gp->uuid), "used", gp->used, "attempt_id",
-                                         cairn_json_u64(gp->attempt_id), "job_id",
-                                         cairn_json_u64(gp->job_id), "task",
-                                         cairn_json_str(gp->task_name)));
+        json_t *o =
+            json_pack("{s:I, s:o, s:o, s:o, s:b, s:o, s:o, s:o}", "index", (json_int_t)gp->index,
+                      "model", cairn_json_str(gp->model), "memory_bytes",
+                      cairn_json_u64(gp->memory_bytes), "uuid", cairn_json_str(gp->uuid), "used",
+                      gp->used, "attempt_id", cairn_json_u64(gp->attempt_id), "job_id",
+                      cairn_json_u64(gp->job_id), "task", cairn_json_str(gp->task_name));
+        /* only MIG instances carry these: whole GPUs print as before */
+        if (o && gp->mig) {
+            json_object_set_new(o, "mig", json_true());
+            json_object_set_new(o, "mig_parent_uuid", cairn_json_str(gp->mig_parent_uuid));
+        }
+        if (o && gp->unhealthy) {
+            json_object_set_new(o, "unhealthy", json_true());
+            json_object_set_new(o, "unhealthy_reason", cairn_json_str(gp->unhealthy_reason));
+        }
+        cairn_json_push(&gpus, o);
     }
     return json_pack(
         "{s:o, s:o, s:s, s:o, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:b, "
@@ -121,9 +140,18 @@ static void nodes_human(const cli_t *c, const Cairn__NodesReply *r)
             if (gp->used)
                 snprintf(used, sizeof(used), "job %llu task %s", (unsigned long long)gp->job_id,
                          gp->task_name);
+            if (gp->unhealthy) { /* sick: says so before whoever still runs there */
+                char run[300];
+                memcpy(run, used, sizeof(run));
+                snprintf(used, sizeof(used), "UNHEALTHY (%.64s)%s%.200s", gp->unhealthy_reason,
+                         gp->used ? ", " : "", gp->used ? run : "");
+            }
             const char *cells[] = {r->nodes[i]->name, idx, gp->model,
                                    ui_bytes(gp->memory_bytes, mem, sizeof(mem)), used};
-            ui_table_add(t, cells, 4, gp->used ? ui_col(c, UI_BLUE) : NULL);
+            ui_table_add(t, cells, 4,
+                         gp->unhealthy ? ui_col(c, UI_RED)
+                         : gp->used    ? ui_col(c, UI_BLUE)
+                                       : NULL);
         }
     }
     printf("\n");
@@ -224,6 +252,34 @@ int cmd_node(cli_t *c, int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     printf("node %s removed: a worker registering as %s joins as a new node\n", req.node, req.node);
+    cairn_msg_free(&r->base);
+    return CLI_OK;
+}
+
+int cmd_gpu(cli_t *c, int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "enable") != 0)
+        return cli_usage_error("gpu",
+                               argc < 2 ? "what? (cairn gpu enable NODE GPU)"
+                                        : "unknown action '%s': expected enable",
+                               argc < 2 ? "" : argv[1]);
+    if (argc != 4)
+        return cli_usage_error("gpu", "which GPU? (cairn gpu enable NODE GPU)");
+    char *end = NULL;
+    errno = 0;
+    unsigned long gpu = strtoul(argv[3], &end, 10);
+    if (errno || !end || *end || end == argv[3] || argv[3][0] == '-' || gpu > 63)
+        return cli_usage_error("gpu", "GPU '%s' is not a GPU index (0 to 63, as cairn nodes shows)",
+                               argv[3]);
+    Cairn__GpuEnableRequest req = CAIRN__GPU_ENABLE_REQUEST__INIT;
+    req.node = argv[2];
+    req.gpu = (uint32_t)gpu;
+    Cairn__GpuEnableReply *r = NULL;
+    int rc = cli_call(c, CAIRN_MSG_GPU_ENABLE, &req.base, CAIRN_MSG_GPU_ENABLE_REPLY,
+                      (ProtobufCMessage **)&r);
+    if (rc != CLI_OK)
+        return rc;
+    printf("GPU %lu of node %s is in service again (it had: %s)\n", gpu, req.node, r->was);
     cairn_msg_free(&r->base);
     return CLI_OK;
 }

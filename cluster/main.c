@@ -32,6 +32,7 @@ static const struct cli_cmd {
     {"drain", cmd_drain, cmd_drain_help, "stop placing work on a node"},
     {"undrain", cmd_undrain, cmd_undrain_help, "put a drained node back to work"},
     {"node", cmd_node, cmd_node_help, "remove a node that is gone"},
+    {"gpu", cmd_gpu, cmd_gpu_help, "return a GPU marked unhealthy to service"},
     {"inspect", cmd_inspect, cmd_inspect_help, "what exactly ran, where, with what"},
     {"provenance", cmd_provenance, cmd_provenance_help, "a job's provenance record (JSON)"},
     {"rerun", cmd_rerun, cmd_rerun_help, "run a recorded job again, same spec and seeds"},

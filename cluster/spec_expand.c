@@ -164,6 +164,8 @@ static int fill_resources(expand_t *x, const spec_task_t *t, Cairn__TaskSpec *ts
     r->gpu_mixed = o->gpu_mixed;
     if (o->gpu_model && !(r->gpu_model = spec_strdup(x->c, t->mark, o->gpu_model)))
         return -1;
+    if (o->mig && !(r->mig = spec_strdup(x->c, t->mark, o->mig)))
+        return -1;
     if (kv_list(x, t, NULL, &o->labels, false, &r->labels, &r->n_labels) < 0)
         return -1;
     Cairn__RetryPolicy *p = malloc(sizeof(*p));

@@ -49,6 +49,7 @@ typedef struct spec_opts {
     uint32_t cpus, gpus;
     uint64_t memory, gpu_min_memory;
     char *gpu_model;
+    char *mig;      /* resources.mig: a MIG profile ("1g.10gb") */
     bool gpu_mixed; /* gpu.mixed: a gang's replicas may get different models */
     spec_kv_t labels, env;
     char *workdir;

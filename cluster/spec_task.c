@@ -26,7 +26,7 @@ static void parse_gpu(spec_ctx_t *c, yaml_node_t *n, spec_opts_t *o)
 
 static void parse_resources(spec_ctx_t *c, yaml_node_t *n, spec_opts_t *o)
 {
-    static const char *const keys[] = {"cpus", "memory", "gpus", "gpu"};
+    static const char *const keys[] = {"cpus", "memory", "gpus", "gpu", "mig"};
     if (spec_check_keys(c, n, keys, N_(keys), "resources") < 0)
         return;
     FOR_PAIRS(c, n, key, val)
@@ -42,6 +42,8 @@ static void parse_resources(spec_ctx_t *c, yaml_node_t *n, spec_opts_t *o)
             o->at[SCHED_FIELD_MEMORY] = spec_pos(val->start_mark);
         } else if (strcmp(key, "gpu") == 0) {
             parse_gpu(c, val, o);
+        } else if (strcmp(key, "mig") == 0) {
+            spec_get_string(c, val, &o->mig);
         }
     }
 }

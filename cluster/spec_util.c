@@ -384,6 +384,7 @@ int spec_kv_set(spec_kv_t *kv, char *key, char *val, spec_pos_t at)
 void spec_opts_fini(spec_opts_t *o)
 {
     free(o->gpu_model);
+    free(o->mig);
     free(o->workdir);
     free(o->ckpt_dir);
     free(o->on_log);
@@ -414,12 +415,14 @@ int spec_opts_copy(spec_ctx_t *c, spec_opts_t *dst, const spec_opts_t *src)
 {
     yaml_mark_t m = {0};
     *dst = *src;
-    dst->gpu_model = dst->workdir = dst->ckpt_dir = dst->on_log = NULL;
+    dst->gpu_model = dst->mig = dst->workdir = dst->ckpt_dir = dst->on_log = NULL;
     dst->exit_codes = NULL;
     dst->exit_at = NULL;
     memset(&dst->labels, 0, sizeof(dst->labels));
     memset(&dst->env, 0, sizeof(dst->env));
     if (src->gpu_model && !(dst->gpu_model = spec_strdup(c, m, src->gpu_model)))
+        return -1;
+    if (src->mig && !(dst->mig = spec_strdup(c, m, src->mig)))
         return -1;
     if (src->workdir && !(dst->workdir = spec_strdup(c, m, src->workdir)))
         return -1;

@@ -66,6 +66,7 @@ typedef enum cairn_msg_type {
     CAIRN_MSG_RESOURCE_REPORT = 5,   /* Cairn__ResourceReport */
     CAIRN_MSG_TASK_EVENT = 6,        /* Cairn__TaskEvent */
     CAIRN_MSG_LOG_CHUNK = 7,         /* Cairn__LogChunk (answers READ_LOG) */
+    CAIRN_MSG_GPU_HEALTH = 9,        /* Cairn__GpuHealth */
     CAIRN_MSG_ASSIGN_TASK = 16,      /* Cairn__AssignTask */
     CAIRN_MSG_CANCEL_TASK = 17,      /* Cairn__CancelTask */
     CAIRN_MSG_READ_LOG = 18,         /* Cairn__ReadLog */
@@ -103,6 +104,8 @@ typedef enum cairn_msg_type {
     CAIRN_MSG_JOB_GRAPH = 66,        /* Cairn__JobGraphRequest */
     CAIRN_MSG_JOB_GRAPH_REPLY = 67,  /* Cairn__JobGraphReply */
     CAIRN_MSG_WEB = 68,              /* Cairn__WebRequest (wraps a request) */
+    CAIRN_MSG_GPU_ENABLE = 69,       /* Cairn__GpuEnableRequest */
+    CAIRN_MSG_GPU_ENABLE_REPLY = 70, /* Cairn__GpuEnableReply */
     CAIRN_MSG_ACK = 64,              /* Cairn__Ack */
     CAIRN_MSG_ERROR = 65,            /* Cairn__ErrorReply */
     CAIRN_MSG_BATCH = 80,            /* Cairn__Batch (transport, see net.h) */

@@ -58,6 +58,7 @@ HANDLER(clients_provenance, Cairn__ProvenanceRequest, cairn__provenance_request_
 HANDLER(clients_accounting, Cairn__AccountingRequest, cairn__accounting_request__descriptor)
 HANDLER(clients_usage, Cairn__UsageRequest, cairn__usage_request__descriptor)
 HANDLER(clients_node_remove, Cairn__NodeRemoveRequest, cairn__node_remove_request__descriptor)
+HANDLER(clients_gpu_enable, Cairn__GpuEnableRequest, cairn__gpu_enable_request__descriptor)
 HANDLER(clients_account, Cairn__AccountRequest, cairn__account_request__descriptor)
 HANDLER(clients_graph, Cairn__JobGraphRequest, cairn__job_graph_request__descriptor)
 
@@ -85,6 +86,7 @@ static const struct {
     {CAIRN_MSG_ACCOUNTING, clients_accounting_entry},
     {CAIRN_MSG_USAGE, clients_usage_entry},
     {CAIRN_MSG_NODE_RM, clients_node_remove_entry},
+    {CAIRN_MSG_GPU_ENABLE, clients_gpu_enable_entry},
     {CAIRN_MSG_ACCOUNT, clients_account_entry},
     {CAIRN_MSG_SCHEDULERS, schedulers_entry},
     {CAIRN_MSG_JOB_GRAPH, clients_graph_entry},

@@ -92,7 +92,12 @@ static Cairn__NodeInfo *node_msg(sched_daemon_t *d, uint32_t n, frees_t *f)
             g[i].model = (char *)gd.model;
             g[i].memory_bytes = gd.memory_bytes;
             g[i].uuid = (char *)gd.uuid;
+            g[i].mig = gd.mig_profile != NULL;
+            g[i].unhealthy = gd.unhealthy != NULL;
+            g[i].unhealthy_reason = (char *)(gd.unhealthy ? gd.unhealthy : "");
         }
+        if (g[i].mig && l && i < l->nmig_parent && l->mig_parent[i])
+            g[i].mig_parent_uuid = l->mig_parent[i];
         g[i].used = !(u.gpu_free_mask >> i & 1);
         for (size_t k = 0; g[i].used && ids && k < nrun; k++) {
             sched_attempt_info_t ai;
@@ -215,6 +220,43 @@ void clients_drain(sched_daemon_t *d, const client_req_t *rq, const Cairn__Drain
     rep.state = node_state(d, node, rep.running_attempts + rep.queued_attempts);
     clients_reply(d, from, CAIRN_MSG_DRAIN_REPLY, &rep.base);
     clients_frees_fini(&f);
+}
+
+void clients_gpu_enable(sched_daemon_t *d, const client_req_t *rq, const Cairn__GpuEnableRequest *r)
+{
+    uint32_t node;
+    sched_gpu_desc_t gd;
+    if (!may_manage(d, rq, "enable a GPU of", r->node) || !node_find(d, rq, r->node, &node))
+        return;
+    if (!sched_node_gpu(d->core, node, r->gpu, &gd)) {
+        clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_NOT_FOUND,
+                      "node %s has no GPU %u (cairn nodes lists its GPUs)", r->node, r->gpu);
+        return;
+    }
+    if (!gd.unhealthy) {
+        clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION,
+                      "GPU %u of node %s is not marked unhealthy", r->gpu, r->node);
+        return;
+    }
+    char was[160];
+    snprintf(was, sizeof(was), "%s", gd.unhealthy);
+    sched_event_t ev = {.type = SCHED_EV_GPU_HEALTH, .time_ms = cairn_wall_ms()};
+    ev.u.gpu_health.node = node;
+    ev.u.gpu_health.gpu = r->gpu;
+    cairn_error_t err = {{0}};
+    if (batch_apply(d, &ev, NULL, 0, &err) < 0) {
+        clients_error(d, rq->from, CAIRN__ERROR_CODE__ERROR_CODE_FAILED_PRECONDITION, "%s",
+                      err.text);
+        return;
+    }
+    cairn_log(d->log, CAIRN_LOG_INFO, "node %s: GPU %u back in service (it had: %s)", r->node,
+              r->gpu, was);
+    char target[300];
+    snprintf(target, sizeof(target), "node %.255s gpu %u", r->node, r->gpu);
+    batch_audit(d, rq->id.name, "gpu_enable", target, "was=%s", was);
+    Cairn__GpuEnableReply rep = CAIRN__GPU_ENABLE_REPLY__INIT;
+    rep.was = was;
+    clients_reply(d, rq->from, CAIRN_MSG_GPU_ENABLE_REPLY, &rep.base);
 }
 
 void clients_node_remove(sched_daemon_t *d, const client_req_t *rq,

@@ -101,6 +101,8 @@ void clients_nodes(sched_daemon_t *d, const client_req_t *rq, const Cairn__Nodes
 void clients_drain(sched_daemon_t *d, const client_req_t *rq, const Cairn__DrainRequest *r);
 void clients_node_remove(sched_daemon_t *d, const client_req_t *rq,
                          const Cairn__NodeRemoveRequest *r);
+void clients_gpu_enable(sched_daemon_t *d, const client_req_t *rq,
+                        const Cairn__GpuEnableRequest *r);
 /* clients_audit.c */
 void clients_audit(sched_daemon_t *d, const client_req_t *rq, const Cairn__AuditRequest *r);
 /* clients_prov.c */

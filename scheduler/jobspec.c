@@ -95,6 +95,27 @@ static bool str_ok(const char *s, const jobspec_limits_t *lim)
     return !s || strlen(s) <= lim->max_string;
 }
 
+/* The MIG profile a task asks for, NULL when none. */
+static const char *mig_of(const Cairn__TaskSpec *t)
+{
+    return t->resources && t->resources->mig && t->resources->mig[0] ? t->resources->mig : NULL;
+}
+
+#define JOBSPEC_MAX_MIG 32
+
+/* `mig: PROFILE` is the model "[MODEL ]MIG PROFILE" (gpu_match.c takes a
+ * MIG instance only for a request that names its profile); NULL when out
+ * of memory. */
+static char *mig_model(const Cairn__ResourceRequest *rq)
+{
+    const char *model = rq->gpu_model ? rq->gpu_model : "";
+    size_t len = strlen(model) + strlen(rq->mig) + 6;
+    char *s = malloc(len);
+    if (s)
+        snprintf(s, len, "%s%sMIG %s", model, model[0] ? " " : "", rq->mig);
+    return s;
+}
+
 /* Edge checks that the core does not make (sizes, shapes). */
 static void check_task(const Cairn__TaskSpec *t, size_t i, const jobspec_limits_t *lim,
                        jobspec_errors_t *errs)
@@ -135,6 +156,20 @@ static void check_task(const Cairn__TaskSpec *t, size_t i, const jobspec_limits_
                                t->env[k]->key);
     if (t->time_limit_ms > (uint64_t)INT64_MAX / 4)
         jobspec_errors_add(errs, path, "task %s: time limit out of range", t->name);
+    const char *mig = mig_of(t);
+    if (mig && (strlen(mig) > JOBSPEC_MAX_MIG ||
+                strspn(mig, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.+") !=
+                    strlen(mig) ||
+                !strpbrk(mig, "0123456789")))
+        jobspec_errors_add(errs, path,
+                           "task %s: mig '%.40s' is not a MIG profile (like 1g.10gb: letters, "
+                           "digits and dots, at most %d)",
+                           t->name, mig, JOBSPEC_MAX_MIG);
+    if (mig && t->resources->gpu_model && t->resources->gpu_model[0] == '~')
+        jobspec_errors_add(errs, path,
+                           "task %s: mig cannot go with a gpu model pattern (~...): write the "
+                           "pattern alone, mentioning MIG",
+                           t->name);
     const Cairn__Checkpoint *ck = t->checkpoint;
     if (ck && (ck->signal < 0 || ck->signal > JOBSPEC_MAX_SIGNAL))
         jobspec_errors_add(errs, path, "task %s: checkpoint signal %d out of range (1..%d)",
@@ -321,6 +356,12 @@ static int fill_task(jobspec_t *j, sched_task_spec_t *ts, const Cairn__TaskSpec 
         ts->req.memory_bytes = rq->memory_bytes;
         ts->req.gpus = rq->gpus;
         ts->req.gpu_model = rq->gpu_model && rq->gpu_model[0] ? rq->gpu_model : NULL;
+        if (mig_of(t)) {
+            if (!(ts->req.gpu_model = own(j, mig_model(rq))))
+                return -ENOMEM;
+            if (!ts->req.gpus) /* mig: 1g.10gb alone is one instance */
+                ts->req.gpus = 1;
+        }
         ts->req.gpu_min_memory = rq->gpu_min_memory_bytes;
         ts->req.gpu_mixed = rq->gpu_mixed;
         for (size_t k = 0; k < rq->n_labels; k++) {
@@ -386,7 +427,7 @@ int jobspec_build(const Cairn__JobSpec *js, uint64_t seed, const jobspec_limits_
         check_task(t, i, lim, errs);
         size_t nl = t->resources ? t->resources->n_labels : 0;
         nptr += t->n_argv + 3 + t->n_env + t->n_outputs + t->n_needs + nl;
-        nown += t->n_env + nl + (t->cache ? 1 : 0);
+        nown += t->n_env + nl + (t->cache ? 1 : 0) + (mig_of(t) ? 1 : 0);
     }
     if (errs->n > before)
         return (int)(errs->n - before);

@@ -107,6 +107,7 @@ int journal_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64
     Cairn__JAccountSet as = CAIRN__JACCOUNT_SET__INIT;
     Cairn__JAccountDelete ad = CAIRN__JACCOUNT_DELETE__INIT;
     Cairn__JPreempt pre = CAIRN__JPREEMPT__INIT;
+    Cairn__JGpuHealth gh = CAIRN__JGPU_HEALTH__INIT;
     const sched_account_spec_t *a = &ev->u.account_set;
     e.time_ms = ev->time_ms;
     switch (ev->type) {
@@ -154,6 +155,13 @@ int journal_event_pack(const sched_event_t *ev, const Cairn__JobSpec *js, uint64
         ret.job = ev->u.retire.job;
         e.event_case = CAIRN__JOURNAL_ENTRY__EVENT_RETIRE;
         e.retire = &ret;
+        break;
+    case SCHED_EV_GPU_HEALTH:
+        gh.node = ev->u.gpu_health.node;
+        gh.gpu = ev->u.gpu_health.gpu;
+        gh.reason = (char *)(ev->u.gpu_health.reason ? ev->u.gpu_health.reason : "");
+        e.event_case = CAIRN__JOURNAL_ENTRY__EVENT_GPU_HEALTH;
+        e.gpu_health = &gh;
         break;
     case SCHED_EV_NODE_REMOVE:
         rm.node = ev->u.node_remove.node;
@@ -296,6 +304,13 @@ int journal_event_unpack(const uint8_t *buf, size_t len, sched_event_t *ev, jour
     case CAIRN__JOURNAL_ENTRY__EVENT_RETIRE:
         ev->type = SCHED_EV_JOB_RETIRE;
         ev->u.retire.job = e->retire->job;
+        return 0;
+    case CAIRN__JOURNAL_ENTRY__EVENT_GPU_HEALTH:
+        ev->type = SCHED_EV_GPU_HEALTH;
+        ev->u.gpu_health.node = e->gpu_health->node;
+        ev->u.gpu_health.gpu = e->gpu_health->gpu;
+        /* held by h->entry */
+        ev->u.gpu_health.reason = e->gpu_health->reason[0] ? e->gpu_health->reason : NULL;
         return 0;
     case CAIRN__JOURNAL_ENTRY__EVENT_NODE_REMOVE:
         ev->type = SCHED_EV_NODE_REMOVE;

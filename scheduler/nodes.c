@@ -59,6 +59,15 @@ int nodes_create(uv_loop_t *loop, cairn_log_t *log, nodes_t **out)
     return 0;
 }
 
+void nodes_link_mig_fini(node_link_t *l)
+{
+    for (size_t i = 0; i < l->nmig_parent; i++)
+        free(l->mig_parent[i]);
+    free(l->mig_parent);
+    l->mig_parent = NULL;
+    l->nmig_parent = 0;
+}
+
 void nodes_destroy(nodes_t *n)
 {
     if (!n)
@@ -68,6 +77,7 @@ void nodes_destroy(nodes_t *n)
         free(n->links[i].fingerprint);
         free(n->links[i].driver);
         free(n->links[i].cuda);
+        nodes_link_mig_fini(&n->links[i]);
         free(n->links[i].pending);
     }
     free(n->links);

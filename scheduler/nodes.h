@@ -32,7 +32,11 @@ typedef struct node_link {
     int64_t every_ms;      /* the heartbeat interval it was told last */
     char *worker_version;
     char *fingerprint, *driver, *cuda; /* from its Register, for provenance */
-    char addr[64];                     /* rendezvous address */
+    /* from its Register: the whole GPU's UUID of each GPU that is a MIG
+     * instance (NULL for a whole GPU), nmig_parent of them */
+    char **mig_parent;
+    size_t nmig_parent;
+    char addr[64]; /* rendezvous address */
     /* the latest resource report */
     int64_t report_ms;
     uint32_t load1_milli;
@@ -54,6 +58,9 @@ typedef struct node_link {
     uint64_t *pending;
     size_t npending, pending_cap;
 } node_link_t;
+
+/* Free l's mig_parent list (none left). */
+void nodes_link_mig_fini(node_link_t *l);
 
 /* A worker connection not registered yet, with the challenge sent on it. Bounded: at most
  * NODES_PENDING_PER_ADDR from one network address and NODES_PENDING_MAX in all. */

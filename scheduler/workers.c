@@ -270,6 +270,24 @@ static bool takes_over(sched_daemon_t *d, node_link_t *l, const cairn_peer_t *fr
     return true;
 }
 
+/* Each GPU's whole GPU when it is a MIG instance, for `cairn nodes`; a
+ * list that cannot be kept (out of memory) is left out. */
+static void keep_mig_parents(node_link_t *l, const Cairn__NodeResources *res)
+{
+    nodes_link_mig_fini(l);
+    size_t n = res ? res->n_gpus : 0;
+    if (!n || !(l->mig_parent = calloc(n, sizeof(char *))))
+        return;
+    l->nmig_parent = n;
+    for (size_t i = 0; i < n; i++) {
+        const Cairn__Gpu *g = res->gpus[i];
+        if (g->mig && g->mig_parent_uuid && !(l->mig_parent[i] = strdup(g->mig_parent_uuid))) {
+            nodes_link_mig_fini(l);
+            return;
+        }
+    }
+}
+
 static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__Register *reg)
 {
     Cairn__RegisterReply rep = CAIRN__REGISTER_REPLY__INIT;
@@ -343,6 +361,7 @@ static void on_register(sched_daemon_t *d, const cairn_peer_t *from, const Cairn
     free(l->cuda);
     l->driver = strdup(drv);
     l->cuda = strdup(cuda);
+    keep_mig_parents(l, reg->resources);
     remote_addr(from->pipe, l->addr, sizeof(l->addr));
     nodes_pending_remove(d->nodes, from->pipe.id);
     if (l->incarnation != reg->incarnation) { /* a new worker process: new seqs */
@@ -465,6 +484,50 @@ static void on_report(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
     }
 }
 
+#define GPU_REASON_MAX 128
+
+/* A worker saw a critical error on one of its GPUs: the core marks it
+ * unhealthy (journaled), and nothing new is placed on it until an
+ * operator's `cairn gpu enable`. What runs there goes on. */
+static void on_gpu_health(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__GpuHealth *m)
+{
+    uint32_t node;
+    sched_gpu_desc_t gd;
+    char reason[GPU_REASON_MAX + 1];
+    if (nodes_of_pipe(d->nodes, from->pipe.id, &node) < 0) {
+        cairn_log(d->log, CAIRN_LOG_WARN, "GPU health from an unregistered pipe ignored");
+        return;
+    }
+    const char *name = sched_node_name(d->core, node);
+    if (m->healthy) /* only an operator returns a GPU to service */
+        return;
+    if (!sched_node_gpu(d->core, node, m->gpu, &gd)) {
+        d->stats.bad_messages++;
+        cairn_log(d->log, CAIRN_LOG_WARN, "node %s: GPU health for GPU %u, which it has not", name,
+                  m->gpu);
+        return;
+    }
+    /* the worker's text, printable and bounded, for logs and `cairn nodes` */
+    size_t k = 0;
+    for (const char *p = m->reason ? m->reason : ""; *p && k < GPU_REASON_MAX; p++)
+        reason[k++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+    reason[k] = '\0';
+    if (!k)
+        snprintf(reason, sizeof(reason), "a critical error");
+    if (gd.unhealthy && strcmp(gd.unhealthy, reason) == 0)
+        return;
+    sched_event_t ev = {.type = SCHED_EV_GPU_HEALTH, .time_ms = cairn_wall_ms()};
+    ev.u.gpu_health.node = node;
+    ev.u.gpu_health.gpu = m->gpu;
+    ev.u.gpu_health.reason = reason;
+    if (batch_apply(d, &ev, NULL, 0, NULL) < 0)
+        return;
+    cairn_log(d->log, CAIRN_LOG_WARN,
+              "node %s: GPU %u (%s) marked unhealthy: %s; nothing new is placed on it until "
+              "'cairn gpu enable %s %u'",
+              name, m->gpu, gd.uuid && gd.uuid[0] ? gd.uuid : "no UUID", reason, name, m->gpu);
+}
+
 /* --- dispatch ------------------------------------------------------------ */
 
 void workers_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t type,
@@ -497,6 +560,9 @@ void workers_recv(cairn_net_t *n, const cairn_peer_t *from, cairn_msg_type_t typ
         break;
     case CAIRN_MSG_LOG_CHUNK:
         dispatch_log_chunk(d, from, (const Cairn__LogChunk *)msg);
+        break;
+    case CAIRN_MSG_GPU_HEALTH:
+        on_gpu_health(d, from, (const Cairn__GpuHealth *)msg);
         break;
     default:
         d->stats.bad_messages++;

@@ -74,7 +74,7 @@ int sched_census(const sched_t *s, sched_census_t *out)
                 continue;
             uint32_t elig =
                 fit_node_capacity(n, k) == FIT_OK
-                    ? (uint32_t)__builtin_popcountll(fit_gpu_eligible(n, k) & n->gpu_free)
+                    ? (uint32_t)__builtin_popcountll(fit_gpu_eligible(n, k) & node_gpu_open(n))
                     : 0;
             other_model += n->free_gpus - elig;
             if (!elig)

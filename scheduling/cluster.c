@@ -100,6 +100,7 @@ void cluster_node_fini(sched_node_t *n)
         free(n->gpus[i].model);
         free(n->gpus[i].uuid);
         free(n->gpus[i].pci_bus_id);
+        free(n->gpus[i].unhealthy);
     }
     for (uint32_t i = 0; i < n->nlabels; i++)
         free(n->labels[i]);
@@ -186,6 +187,8 @@ static int node_build(sched_node_t *n, const sched_node_desc_t *d)
         o->memory_bytes = g->memory_bytes;
         o->numa = g->numa;
         o->group_id = g->group;
+        if ((o->mig_profile = gpu_mig_profile(o->model)) != NULL)
+            n->gpu_mig |= (uint64_t)1 << i;
         /* dense group index in order of first appearance */
         uint32_t k;
         for (k = 0; k < n->ngroups; k++)
@@ -382,6 +385,32 @@ int cluster_node_remove(sched_t *s, uint32_t node, cairn_error_t *err)
     n->presence = SCHED_NODE_REMOVED;
     node_state_derive(n);
     cluster_index_update(s, n);
+    return 0;
+}
+
+int cluster_gpu_health(sched_t *s, uint32_t node, uint32_t gpu, const char *reason,
+                       cairn_error_t *err)
+{
+    if (node >= s->nnodes)
+        return errcode(err, SCHED_ENOENT, "unknown node %u", node);
+    sched_node_t *n = &s->nodes[node];
+    if (gpu >= n->ngpus)
+        return errcode(err, SCHED_ENOENT, "node %s has no GPU %u", n->name, gpu);
+    sched_gpu_t *g = &n->gpus[gpu];
+    if (reason && !reason[0])
+        return errcode(err, SCHED_EINVAL, "a sick GPU needs a reason");
+    if (!reason && !g->unhealthy)
+        return errcode(err, SCHED_EINVAL, "GPU %u of node %s is not marked unhealthy", gpu,
+                       n->name);
+    char *why = NULL;
+    if (reason && !(why = xstrdup(reason)))
+        return SCHED_ENOMEM;
+    free(g->unhealthy); /* a second error replaces the first's reason */
+    g->unhealthy = why;
+    if (why)
+        n->gpu_sick |= (uint64_t)1 << gpu;
+    else
+        n->gpu_sick &= ~((uint64_t)1 << gpu);
     return 0;
 }
 

@@ -50,6 +50,12 @@ typedef struct sched_gpu_desc {
     uint64_t memory_bytes;  /* 0 when unknown */
     int numa;               /* dense NUMA domain index on the node, -1 unknown */
     int group;              /* locality group: GPUs behind one PCIe switch share it */
+    /* out only (sched_node_gpu()): a MIG instance's profile, the end of
+     * model ("... MIG 1g.10gb"); NULL for a whole GPU */
+    const char *mig_profile;
+    /* out only: why the GPU is marked unhealthy (SCHED_EV_GPU_HEALTH),
+     * NULL when healthy */
+    const char *unhealthy;
 } sched_gpu_desc_t;
 
 /* A node's resources. NUMA domains and cores use dense indexes 0..n-1;

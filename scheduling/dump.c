@@ -22,6 +22,9 @@ static void dump_node(cairn_buf_t *b, const sched_node_t *n)
             ids[k++] = i;
     cairn_buf_printf(b, " gpus %u/%u ", n->free_gpus, n->ngpus);
     sb_idset(b, "free", ids, k);
+    for (uint64_t m = n->gpu_sick; m; m &= m - 1)
+        cairn_buf_printf(b, " sick[%d:%s]", __builtin_ctzll(m),
+                         n->gpus[__builtin_ctzll(m)].unhealthy);
     cairn_buf_printf(b, "\n");
 }
 

@@ -32,6 +32,10 @@ typedef enum sched_event_type {
      * and keep what they hold until their FINISH, which is kept for the
      * preemptor until it is placed */
     SCHED_EV_PREEMPT = 12,
+    /* a GPU of a node was found sick (its worker saw a critical NVML
+     * event) or returned to service by an operator: no new work is placed
+     * on a sick GPU; what runs there goes on until it ends */
+    SCHED_EV_GPU_HEALTH = 13,
 } sched_event_type_t;
 
 /* No limit (sched_account_spec_t). */
@@ -145,6 +149,12 @@ typedef struct sched_event {
              * last of them is killed at the latest */
             int64_t grace_end_ms;
         } preempt;
+        struct {
+            uint32_t node;
+            uint32_t gpu;       /* index on the node */
+            const char *reason; /* non-NULL, not "": sick, why ("Xid 79"); copied.
+                                 * NULL: healthy again */
+        } gpu_health;
     } u;
 } sched_event_t;
 

@@ -39,6 +39,8 @@ static bool model_ok(const task_class_t *c, const sched_gpu_t *g)
     if (c->only_model &&
         (strcmp(c->only_model, g->model) != 0 || strcmp(c->only_vendor, g->vendor) != 0))
         return false;
+    if (g->mig_profile) /* only for a request that asks for its profile */
+        return c->gpu_model && gpu_match_mig(&c->match, g->model, g->mig_profile);
     return !c->gpu_model || gpu_match(&c->match, g->model);
 }
 
@@ -107,16 +109,16 @@ fit_reason_t fit_node(const sched_node_t *n, const task_class_t *c)
             return FIT_LABELS;
         if (!c->gpus)
             return FIT_OK;
-        if (!c->gpu_model && !c->gpu_min_memory && !c->only_model)
+        if (!c->gpu_model && !c->gpu_min_memory && !c->only_model && !n->gpu_mig && !n->gpu_sick)
             return FIT_OK;
-        uint64_t free_elig = fit_gpu_eligible(n, c) & n->gpu_free;
+        uint64_t free_elig = fit_gpu_eligible(n, c) & node_gpu_open(n);
         if ((uint32_t)__builtin_popcountll(free_elig) >= c->gpus)
             return FIT_OK;
     }
     fit_reason_t r = fit_node_capacity(n, c);
     if (r != FIT_OK)
         return r;
-    if ((uint32_t)__builtin_popcountll(fit_gpu_eligible(n, c) & n->gpu_free) < c->gpus)
+    if ((uint32_t)__builtin_popcountll(fit_gpu_eligible(n, c) & node_gpu_open(n)) < c->gpus)
         return FIT_FREE_GPUS;
     if (n->free_cores < c->cpus)
         return FIT_FREE_CORES;
@@ -210,7 +212,7 @@ static uint32_t take_cores(const sched_node_t *n, int d, uint32_t need, uint32_t
 
 void fit_choose(const sched_node_t *n, const task_class_t *c, uint32_t *cores, uint64_t *gpu_mask)
 {
-    uint64_t elig = fit_gpu_eligible(n, c) & n->gpu_free;
+    uint64_t elig = fit_gpu_eligible(n, c) & node_gpu_open(n);
     *gpu_mask = choose_gpus(n, elig, c->gpus);
 
     /* NUMA domain preference: by number of chosen GPUs, then best fit */
@@ -281,7 +283,7 @@ int fit_gpu_kinds(const sched_t *s, const task_class_t *c, bool free_only, gpu_k
         if (free_only ? fit_node(node, c) != FIT_OK
                       : node->state != SCHED_NODE_UP || fit_node_capacity(node, c) != FIT_OK)
             continue;
-        uint64_t m = fit_gpu_eligible(node, c) & (free_only ? node->gpu_free : ~0ull);
+        uint64_t m = fit_gpu_eligible(node, c) & (free_only ? node_gpu_open(node) : ~0ull);
         for (; m; m &= m - 1) {
             const sched_gpu_t *g = &node->gpus[__builtin_ctzll(m)];
             bool known = false;

@@ -7,7 +7,9 @@
  * A100-SXM4-80GB", and "L40" does not match "NVIDIA L40S". A request that
  * starts with '~' is a POSIX extended regular expression searched in the
  * model name, ignoring case ("~^NVIDIA (A|H)100"), compiled once per task
- * class and owned by it. Nothing here depends on the state or the time;
+ * class and owned by it. A MIG instance ("... MIG 1g.10gb") is taken only
+ * by a request that names its profile (gpu_match_mig()), never by one
+ * for any GPU or for a whole GPU's model. Nothing here depends on the state or the time;
  * the daemons do not call setlocale(), so patterns see the C locale. */
 #include <regex.h>
 #include <stdio.h>
@@ -126,6 +128,35 @@ bool gpu_match(const gpu_match_t *m, const char *model)
     if (m->re)
         return regexec(m->re, model, 0, NULL, 0) == 0;
     return words_match(m->want, model);
+}
+
+const char *gpu_mig_profile(const char *model)
+{
+    const char *p = NULL, *q = model;
+    if (!model)
+        return NULL;
+    while ((q = strstr(q, " MIG ")) != NULL)
+        p = q += 5;
+    return p && *p ? p : NULL;
+}
+
+/* Does the pattern mention MIG, ignoring case? */
+static bool mentions_mig(const char *want)
+{
+    for (const char *p = want; p[0] && p[1] && p[2]; p++)
+        if (lower((unsigned char)p[0]) == 'm' && lower((unsigned char)p[1]) == 'i' &&
+            lower((unsigned char)p[2]) == 'g')
+            return true;
+    return false;
+}
+
+bool gpu_match_mig(const gpu_match_t *m, const char *model, const char *profile)
+{
+    if (!m->want || !gpu_match(m, model))
+        return false;
+    if (m->re)
+        return mentions_mig(m->want);
+    return words_match(profile, m->want);
 }
 
 int sched_gpu_model_match(const char *want, const char *model, cairn_error_t *err)

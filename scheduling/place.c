@@ -226,8 +226,9 @@ static int queue_class(sched_t *s, task_class_t *c, task_ref_t *head, int64_t no
     size_t n = 0;
     for (size_t i = 0; i < s->nrunning; i++) {
         const sched_attempt_t *at = attempt_at(s, s->running[i].id);
-        if (at->nreplicas != 1 || s->nodes[at->allocs[0].node].state != SCHED_NODE_UP)
-            continue;
+        if (at->nreplicas != 1 || s->nodes[at->allocs[0].node].state != SCHED_NODE_UP ||
+            (at->allocs[0].gpu_mask & s->nodes[at->allocs[0].node].gpu_sick))
+            continue; /* never onto a sick GPU, even after its attempt */
         const sched_task_t *t = task_at(s, (task_ref_t){.job = at->job, .task = at->task});
         if (t->cls != c->id || t->cancel_requested)
             continue;
@@ -300,7 +301,7 @@ static void scratch_init(const sched_t *s, const task_class_t *c, uint32_t n, re
         node->state == SCHED_NODE_UP && s->resv_of[n] == 0 && fit_node_capacity(node, c) == FIT_OK;
     x->cores = node->free_cores;
     x->mem = node->mem_free;
-    x->gpus = fit_gpu_eligible(node, c) & node->gpu_free;
+    x->gpus = fit_gpu_eligible(node, c) & node_gpu_open(node);
     x->fits = scratch_fits(x, c);
 }
 
@@ -404,7 +405,8 @@ static bool resv_plan(sched_t *s, const task_class_t *c, int64_t now_ms, resv_sc
                 scratch_init(s, c, a->node, x);
             x->cores += a->ncores;
             x->mem += a->memory_bytes;
-            x->gpus |= a->gpu_mask & fit_gpu_eligible(&s->nodes[a->node], c);
+            x->gpus |=
+                a->gpu_mask & fit_gpu_eligible(&s->nodes[a->node], c) & ~s->nodes[a->node].gpu_sick;
             bool fit = scratch_fits(x, c);
             nfit += fit && !x->fits;
             x->fits = fit;

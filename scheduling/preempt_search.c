@@ -153,7 +153,7 @@ static void room_add(room_t *m, const sched_alloc_desc_t *a, uint64_t elig, int 
 static int node_way(search_t *x, const task_class_t *c, uint32_t n, entry_t *e, size_t k)
 {
     const sched_node_t *node = &x->s->nodes[n];
-    uint64_t elig = c->gpus ? fit_gpu_eligible(node, c) : 0;
+    uint64_t elig = c->gpus ? fit_gpu_eligible(node, c) & ~node->gpu_sick : 0;
     room_t m = {.cores = node->free_cores, .mem = node->mem_free, .gpus = node->gpu_free & elig};
     room_t all = m;
     for (size_t i = 0; i < k; i++)

@@ -73,6 +73,12 @@ static int apply_node_state(sched_t *s, const sched_event_t *ev, cairn_error_t *
     return rc;
 }
 
+static int apply_gpu_health(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
+{
+    return cluster_gpu_health(s, ev->u.gpu_health.node, ev->u.gpu_health.gpu,
+                              ev->u.gpu_health.reason, err);
+}
+
 static int apply_node_remove(sched_t *s, const sched_event_t *ev, cairn_error_t *err)
 {
     return cluster_node_remove(s, ev->u.node_remove.node, err);
@@ -102,6 +108,7 @@ static const struct {
     {SCHED_EV_ACCOUNT_SET, "account-set", account_set},
     {SCHED_EV_ACCOUNT_DELETE, "account-delete", account_delete},
     {SCHED_EV_PREEMPT, "preempt", preempt_apply},
+    {SCHED_EV_GPU_HEALTH, "gpu-health", apply_gpu_health},
 };
 
 const char *sched_event_type_name(sched_event_type_t t)
@@ -258,7 +265,9 @@ const sched_gpu_desc_t *sched_node_gpu(const sched_t *s, uint32_t node, uint32_t
                               .pci_bus_id = g->pci_bus_id,
                               .memory_bytes = g->memory_bytes,
                               .numa = g->numa,
-                              .group = g->group_id};
+                              .group = g->group_id,
+                              .mig_profile = g->mig_profile,
+                              .unhealthy = g->unhealthy};
     return out;
 }
 

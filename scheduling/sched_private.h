@@ -66,6 +66,10 @@ static inline int cmp_u64(const void *a, const void *b)
 
 typedef struct sched_gpu {
     char *vendor, *model, *uuid, *pci_bus_id;
+    /* a MIG instance: its profile, the end of model (gpu_mig_profile());
+     * NULL for a whole GPU */
+    const char *mig_profile;
+    char *unhealthy; /* why it is sick (SCHED_EV_GPU_HEALTH), NULL: healthy */
     uint64_t memory_bytes;
     int numa;
     int group;    /* dense group index on this node */
@@ -92,6 +96,8 @@ typedef struct sched_node {
     uint32_t *numa_free_cores;
     uint64_t *core_free; /* bitset, words_for(ncores) */
     uint64_t gpu_free;   /* bitset of free GPUs */
+    uint64_t gpu_mig;    /* bitset of the GPUs that are MIG instances */
+    uint64_t gpu_sick;   /* bitset of the GPUs marked unhealthy: never placed on */
     uint32_t free_gpus;
     /* index bucket the node sits in, or -1 when not indexed */
     int bucket_g, bucket_c;
@@ -130,6 +136,14 @@ typedef struct gpu_match {
 int gpu_match_init(gpu_match_t *m, const char *want, char *why, size_t n);
 void gpu_match_fini(gpu_match_t *m);
 bool gpu_match(const gpu_match_t *m, const char *model);
+/* The MIG profile of a model named as NVML names MIG instances ("NVIDIA
+ * H100 80GB HBM3 MIG 1g.10gb": "1g.10gb", a pointer into model), or NULL
+ * for a whole GPU. */
+const char *gpu_mig_profile(const char *model);
+/* Does the request take this MIG instance? Only one that asks for MIG:
+ * plain words that match the model and name its profile ("1g.10gb", "H100
+ * 1g.10gb"), or a pattern that matches it and mentions MIG. */
+bool gpu_match_mig(const gpu_match_t *m, const char *model, const char *profile);
 
 /* --- jobs, tasks, attempts --------------------------------------------- */
 
@@ -442,6 +456,16 @@ int cluster_node_set_state(sched_t *s, uint32_t node, sched_node_state_t st, con
  * SCHED_EINVAL (removed already) or SCHED_ECONFLICT (attempts run or wait
  * there), nothing changed. */
 int cluster_node_remove(sched_t *s, uint32_t node, cairn_error_t *err);
+/* SCHED_EV_GPU_HEALTH: mark GPU gpu of node sick with reason, or healthy
+ * (reason NULL). 0, SCHED_ENOENT, SCHED_EINVAL (no change to make),
+ * SCHED_ENOMEM. */
+int cluster_gpu_health(sched_t *s, uint32_t node, uint32_t gpu, const char *reason,
+                       cairn_error_t *err);
+/* The GPUs of n that new work may take: free and not sick. */
+static inline uint64_t node_gpu_open(const sched_node_t *n)
+{
+    return n->gpu_free & ~n->gpu_sick;
+}
 /* The simulation's node back (sim.h): up again with the hardware it had,
  * its drain as it was, its attempts kept (as a NODE_ADD of the same
  * hardware does). SCHED_ENOENT or SCHED_EINVAL (removed). */

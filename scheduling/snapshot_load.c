@@ -100,6 +100,13 @@ static int load_node(rd_t *r, sched_t *s, scratch_t *x, cairn_error_t *err)
     d.labels = ptr_at(x, first);
     uint32_t presence = g8(r), drained = g8(r);
     const char *reason = gstr(r, NULL);
+    uint32_t nsick = r->version >= 4 ? (uint32_t)gcount(r, 4, 8, SCHED_MAX_GPUS_PER_NODE) : 0;
+    uint32_t sick[SCHED_MAX_GPUS_PER_NODE];
+    const char *why[SCHED_MAX_GPUS_PER_NODE];
+    for (uint32_t i = 0; i < nsick; i++) {
+        sick[i] = g32(r);
+        why[i] = gstr(r, "a sick GPU has no reason");
+    }
     if (oom)
         return errcode(err, SCHED_ENOMEM, "out of memory loading a snapshot");
     if (r->bad)
@@ -114,6 +121,8 @@ static int load_node(rd_t *r, sched_t *s, scratch_t *x, cairn_error_t *err)
         return errcode(err, SCHED_EINVAL, "snapshot: removed node %s is drained", d.name);
     int rc = cluster_node_add(s, &d, err);
     id = (uint32_t)s->nnodes - 1;
+    for (uint32_t i = 0; rc == 0 && i < nsick; i++)
+        rc = cluster_gpu_health(s, id, sick[i], why[i], err);
     if (rc == 0 && drained)
         rc = cluster_node_set_state(s, id, SCHED_NODE_DRAINING, reason, err);
     if (rc == 0 && presence == SCHED_NODE_REMOVED) /* a tombstone: idle, as nothing is loaded yet */

@@ -115,6 +115,11 @@ static void save_node(cairn_buf_t *b, const sched_node_t *n)
     u8(b, n->presence);
     u8(b, n->drained);
     str(b, n->drain_reason);
+    u32(b, (uint32_t)__builtin_popcountll(n->gpu_sick));
+    for (uint64_t m = n->gpu_sick; m; m &= m - 1) {
+        u32(b, (uint32_t)__builtin_ctzll(m));
+        str(b, n->gpus[__builtin_ctzll(m)].unhealthy);
+    }
 }
 
 static void save_class(cairn_buf_t *b, const task_class_t *c)

@@ -362,6 +362,39 @@ static int start_signals(worker_daemon_t *d, cairn_error_t *err)
     return 0;
 }
 
+/* A GPU had a critical error (gpu_health.h). */
+static void gpu_health_cb(void *arg, unsigned gpu, const char *reason)
+{
+    worker_daemon_t *d = arg;
+    const worker_gpu_t *g = worker_resources_gpu(d->res, gpu);
+    cairn_error_t err = {{0}};
+    cairn_log(d->log, CAIRN_LOG_WARN, "GPU %u (%s%s%s): %s", gpu, g ? g->pci_bus_id : "?",
+              g && g->uuid ? " " : "", g && g->uuid ? g->uuid : "", reason);
+    Cairn__GpuHealth m = CAIRN__GPU_HEALTH__INIT;
+    m.node = (char *)worker_resources_node(d->res);
+    m.gpu = gpu;
+    m.healthy = false;
+    m.reason = (char *)reason;
+    /* not acknowledged: one lost while the scheduler is away is lost (the
+     * worker's log keeps it; the task on that GPU fails meanwhile) */
+    if (!d->link || worker_link_send(d->link, CAIRN_MSG_GPU_HEALTH, &m.base, &err) < 0)
+        cairn_log(d->log, CAIRN_LOG_WARN, "GPU %u: the scheduler was not told (%s)", gpu,
+                  d->link ? err.text : "not connected");
+}
+
+/* Watch the GPUs' critical events where NVML reports them. */
+static void start_health(worker_daemon_t *d)
+{
+    cairn_error_t err;
+    worker_nvml_t *nvml = worker_report_nvml(d->report);
+    if (!nvml)
+        return;
+    if (worker_gpu_health_start(d->loop, nvml, d->res, gpu_health_cb, d, &d->health, &err) < 0)
+        cairn_log(d->log, CAIRN_LOG_INFO, "GPU health: not watched (%s)", err.text);
+    else
+        cairn_log(d->log, CAIRN_LOG_INFO, "GPU health: watching NVML's critical events");
+}
+
 static int discover(worker_daemon_t *d, const worker_daemon_config_t *cfg, cairn_error_t *err)
 {
     int rc = worker_discover(cfg->topology, cfg->node_name, &d->res, err);
@@ -375,8 +408,14 @@ static int discover(worker_daemon_t *d, const worker_daemon_config_t *cfg, cairn
     /* on the live machine, NVML knows UUIDs, models and versions hwloc may not */
     if (!cfg->topology && worker_report_fill_gpus(d->report, d->res) > 0)
         cairn_log(d->log, CAIRN_LOG_INFO, "GPU UUIDs, models or versions taken from NVML");
+    if ((rc = worker_report_apply_mig(d->report, d->res, err)) < 0)
+        return rc;
+    if (rc > 0)
+        cairn_log(d->log, CAIRN_LOG_INFO, "%d GPUs in MIG mode: their MIG instances are offered",
+                  rc);
     if ((rc = worker_register_msg_create(d->res, &d->reg, err)) < 0)
         return rc;
+    start_health(d);
     cairn_log(d->log, CAIRN_LOG_INFO,
               "cairn-worker %s: node %s, %zu cores, %u PUs, %zu NUMA domains, %zu GPUs%s",
               CAIRN_VERSION, worker_resources_node(d->res), worker_resources_core_count(d->res),
@@ -503,6 +542,8 @@ void worker_daemon_stop(worker_daemon_t *d)
         uv_close((uv_handle_t *)&d->sigterm, close_cb);
     if (d->sigint.loop)
         uv_close((uv_handle_t *)&d->sigint, close_cb);
+    worker_gpu_health_stop(d->health); /* before the NVML it waits in goes */
+    d->health = NULL;
     worker_report_destroy(d->report);
     worker_register_msg_destroy(d->reg);
     worker_resources_destroy(d->res);

@@ -11,6 +11,7 @@
 #include "proto/worker.pb-c.h"
 #include "worker/daemon.h"
 #include "worker/exec.h"
+#include "worker/gpu_health.h"
 #include "worker/link.h"
 #include "worker/outputs.h"
 #include "worker/register_msg.h"
@@ -58,6 +59,7 @@ struct worker_daemon {
     worker_resources_t *res;
     worker_register_msg_t *reg;
     worker_report_t *report;
+    worker_gpu_health_t *health; /* NULL: NVML reports no critical events */
     worker_exec_t *exec;
     worker_link_t *link;
     uv_signal_t sigterm, sigint;

@@ -16,6 +16,7 @@
 #include "worker/daemon.h"
 #include "worker/discover.h"
 #include "worker/exec.h"
+#include "worker/report.h"
 #include "worker/resources_print.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -48,12 +49,14 @@ enum {
     OPT_HASH_MAX_BYTES,
     OPT_HASH_TIMEOUT,
     OPT_START_TIMEOUT,
+    OPT_NVML_LIB,
 };
 
 struct options {
     bool print_resources;
     bool json;
     const char *topology;
+    const char *nvml_lib; /* worker_daemon_config_t; NULL: the driver's */
     const char *name;
     size_t nlabels;
     const char **labels; /* "KEY=VALUE", checked */
@@ -121,6 +124,9 @@ static void usage(FILE *f)
             "  --hash-timeout T    hash one attempt's outputs for at most T (s, m or h);\n"
             "                      what is not done is 'not hashed: took too long'\n"
             "                      (default 30m; 0: no limit)\n"
+            "  --nvml-lib PATH     load NVML from PATH (default: $CAIRN_NVML_LIB, else\n"
+            "                      libnvidia-ml.so.1; \"\": none); with it, GPUs in\n"
+            "                      MIG mode show as their MIG instances here too\n"
             "  --print-resources   print the discovered resources and exit\n"
             "  --json              with --print-resources: print JSON\n"
             "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
@@ -213,6 +219,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
     const char *root_env = getenv("CAIRN_ALLOW_ROOT_TASKS");
     o->allow_root_tasks = root_env && !strcmp(root_env, "1");
+    o->nvml_lib = getenv("CAIRN_NVML_LIB");
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -234,6 +241,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"hash-max-bytes", required_argument, NULL, OPT_HASH_MAX_BYTES},
         {"hash-timeout", required_argument, NULL, OPT_HASH_TIMEOUT},
         {"start-timeout", required_argument, NULL, OPT_START_TIMEOUT},
+        {"nvml-lib", required_argument, NULL, OPT_NVML_LIB},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {NULL, 0, NULL, 0},
     };
@@ -318,6 +326,9 @@ static int parse_options(int argc, char **argv, struct options *o)
                             &o->hash_timeout_ms) < 0)
                 return 2;
             break;
+        case OPT_NVML_LIB:
+            o->nvml_lib = optarg;
+            break;
         case OPT_START_TIMEOUT:
             if (parse_scaled(optarg, time_units, &o->start_timeout_ms) < 0 ||
                 o->start_timeout_ms == 0 || o->start_timeout_ms > 86400000) {
@@ -386,6 +397,25 @@ static int check_authenticated(const struct options *o)
     return plain ? 2 : -1; /* local, TLS-verified, or refused */
 }
 
+/* With --nvml-lib: GPUs in MIG mode as their instances, as the daemon
+ * registers them. 0, or the exit status. */
+static int print_mig(const char *lib, worker_resources_t *r)
+{
+    worker_report_t *rep = NULL;
+    cairn_error_t err;
+    int rc = worker_report_create(r, lib, &rep, &err);
+    if (rc == 0 && !worker_report_has_nvml(rep))
+        rc = errcode(&err, -ENOENT, "--nvml-lib: cannot load NVML from %s", lib);
+    if (rc == 0)
+        rc = worker_report_apply_mig(rep, r, &err);
+    worker_report_destroy(rep);
+    if (rc < 0) {
+        fprintf(stderr, "cairn-worker: %s\n", err.text);
+        return 1;
+    }
+    return 0;
+}
+
 static int print_resources(const struct options *o)
 {
     worker_resources_t *r;
@@ -402,6 +432,10 @@ static int print_resources(const struct options *o)
             worker_resources_destroy(r);
             return 2;
         }
+    }
+    if (o->nvml_lib && o->nvml_lib[0] && (rc = print_mig(o->nvml_lib, r)) != 0) {
+        worker_resources_destroy(r);
+        return rc;
     }
     rc = o->json ? worker_resources_print_json(r, stdout) : worker_resources_print_text(r, stdout);
     worker_resources_destroy(r);
@@ -468,6 +502,7 @@ static int run_daemon(const struct options *o)
         .start_timeout_ms = o->start_timeout_ms,
         .node_name = o->name,
         .topology = o->topology,
+        .nvml_lib = o->nvml_lib,
         .nlabels = o->nlabels,
         .labels = o->labels,
         .handle_signals = true,

@@ -165,6 +165,10 @@ static int fill_gpus(worker_register_msg_t *m, const worker_resources_t *r)
             !(o->driver_version = arena_str(m, g->driver_version)) ||
             !(o->cuda_version = arena_str(m, g->cuda_version)))
             return -ENOMEM;
+        o->mig = g->mig;
+        if (g->mig && (!(o->mig_parent_uuid = arena_str(m, g->mig_parent_uuid)) ||
+                       !(o->mig_profile = arena_str(m, g->mig_profile))))
+            return -ENOMEM;
     }
     return 0;
 }

@@ -32,6 +32,21 @@ struct worker_report {
     char *node_name;
 };
 
+/* The whole NVIDIA GPUs NVML may know: MIG instances have no utilisation
+ * of their own. rep->gpus has room for every GPU of r. */
+static void list_gpus(worker_report_t *rep, const worker_resources_t *r)
+{
+    rep->ngpus = 0;
+    for (size_t i = 0; i < worker_resources_gpu_count(r); i++) {
+        const worker_gpu_t *g = worker_resources_gpu(r, i);
+        if (g->vendor != WORKER_GPU_VENDOR_NVIDIA || !g->pci_bus_id[0] || g->mig)
+            continue;
+        rep->gpus[rep->ngpus].index = g->index;
+        memcpy(rep->gpus[rep->ngpus].pci_bus_id, g->pci_bus_id, sizeof(g->pci_bus_id));
+        rep->ngpus++;
+    }
+}
+
 int worker_report_create(const worker_resources_t *r, const char *nvml_lib, worker_report_t **out,
                          cairn_error_t *err)
 {
@@ -47,20 +62,18 @@ int worker_report_create(const worker_resources_t *r, const char *nvml_lib, work
         worker_report_destroy(rep);
         return errcode(err, -ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < n; i++) {
-        const worker_gpu_t *g = worker_resources_gpu(r, i);
-        if (g->vendor != WORKER_GPU_VENDOR_NVIDIA || !g->pci_bus_id[0])
-            continue;
-        rep->gpus[rep->ngpus].index = g->index;
-        memcpy(rep->gpus[rep->ngpus].pci_bus_id, g->pci_bus_id, sizeof(g->pci_bus_id));
-        rep->ngpus++;
-    }
+    list_gpus(rep, r);
     /* NVML is only worth loading when there is an NVIDIA GPU to ask about */
     if (rep->ngpus > 0 && !(nvml_lib && !nvml_lib[0]))
         worker_nvml_create(nvml_lib, &rep->nvml, NULL);
     cairn__resource_report__init(&rep->msg);
     *out = rep;
     return 0;
+}
+
+worker_nvml_t *worker_report_nvml(const worker_report_t *rep)
+{
+    return rep->nvml;
 }
 
 bool worker_report_has_nvml(const worker_report_t *rep)
@@ -258,4 +271,53 @@ int worker_report_fill_gpus(worker_report_t *rep, worker_resources_t *r)
         filled += more;
     }
     return filled;
+}
+
+int worker_report_apply_mig(worker_report_t *rep, worker_resources_t *r, cairn_error_t *err)
+{
+    int split = 0;
+    if (!rep->nvml)
+        return 0;
+    /* from the last GPU down, so that the indexes still to visit stay put */
+    for (size_t i = worker_resources_gpu_count(r); i-- > 0;) {
+        const worker_gpu_t *g = worker_resources_gpu(r, i);
+        worker_nvml_mig_t m[WORKER_NVML_MIG_MAX];
+        worker_mig_instance_t inst[WORKER_NVML_MIG_MAX];
+        bool enabled;
+        if (g->vendor != WORKER_GPU_VENDOR_NVIDIA || !g->pci_bus_id[0] || g->mig)
+            continue;
+        int n = worker_nvml_mig(rep->nvml, g->pci_bus_id, m, &enabled);
+        if (n == -ENODEV || !enabled)
+            continue;
+        if (n < 0)
+            return errcode(err, n, "GPU %zu (%s): cannot list its MIG instances from NVML", i,
+                           g->pci_bus_id);
+        for (int k = 0; k < n; k++)
+            inst[k] = (worker_mig_instance_t){m[k].uuid, m[k].profile, m[k].memory_bytes};
+        int rc = worker_resources_gpu_split_mig(r, i, inst, (size_t)n);
+        if (rc < 0)
+            return errcode(err, rc, "GPU %zu (%s): bad MIG instances from NVML", i, g->pci_bus_id);
+        split++;
+    }
+    if (split) {
+        /* MIG instances take more room than the GPUs they replace */
+        size_t total = worker_resources_gpu_count(r);
+        report_gpu_t *gpus = calloc(total, sizeof(*gpus));
+        Cairn__GpuUsage *usage = calloc(total, sizeof(*usage));
+        Cairn__GpuUsage **ptrs = calloc(total, sizeof(*ptrs));
+        if (!gpus || !usage || !ptrs) {
+            free(gpus);
+            free(usage);
+            free(ptrs);
+            return errcode(err, -ENOMEM, "out of memory");
+        }
+        free(rep->gpus);
+        free(rep->gpu_usage);
+        free(rep->gpu_ptrs);
+        rep->gpus = gpus;
+        rep->gpu_usage = usage;
+        rep->gpu_ptrs = ptrs;
+        list_gpus(rep, r);
+    }
+    return split;
 }

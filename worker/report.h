@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "proto/envelope.h"
 #include "worker/exec.h"
+#include "worker/nvml.h"
 #include "worker/resources.h"
 
 typedef struct worker_report worker_report_t;
@@ -55,5 +56,18 @@ void worker_report_destroy(worker_report_t *rep);
  * and the CUDA version it supports. Without NVML nothing changes (they stay
  * empty). Returns how many GPUs gained something. */
 int worker_report_fill_gpus(worker_report_t *rep, worker_resources_t *r);
+
+/* Replace each NVIDIA GPU that NVML says is in MIG mode by its MIG
+ * instances (worker_resources_gpu_split_mig()): a GPU in MIG mode is never
+ * offered whole. Run once, after discovery (the operator's MIG layout is
+ * read again when the worker restarts). Without NVML nothing changes.
+ * Returns how many GPUs are in MIG mode, or a negative code (NVML failed
+ * listing instances, out of memory) with err set; r is then only partly
+ * split and the worker must not register it. */
+/* The NVML the report samples (NULL: none loaded), for the GPU health
+ * watcher (gpu_health.h); valid until worker_report_destroy(). */
+worker_nvml_t *worker_report_nvml(const worker_report_t *rep);
+
+int worker_report_apply_mig(worker_report_t *rep, worker_resources_t *r, cairn_error_t *err);
 
 #endif

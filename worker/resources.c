@@ -42,6 +42,8 @@ void worker_gpu_fini(worker_gpu_t *gpu)
     free(gpu->driver);
     free(gpu->driver_version);
     free(gpu->cuda_version);
+    free(gpu->mig_parent_uuid);
+    free(gpu->mig_profile);
 }
 
 void worker_resources_destroy(worker_resources_t *r)
@@ -304,7 +306,11 @@ static void dump_gpu(FILE *f, const worker_gpu_t *g)
         fprintf(f, "%llu", (unsigned long long)g->memory_bytes);
     else
         fputc('-', f);
-    fprintf(f, " uuid=%s model=", g->uuid ? g->uuid : "-");
+    fprintf(f, " uuid=%s", g->uuid ? g->uuid : "-");
+    if (g->mig)
+        fprintf(f, " mig=%s parent=%s", g->mig_profile,
+                g->mig_parent_uuid ? g->mig_parent_uuid : "-");
+    fprintf(f, " model=");
     if (g->model)
         fprintf(f, "\"%s\"\n", g->model);
     else

@@ -68,7 +68,20 @@ typedef struct worker_gpu {
     char *driver;            /* kernel driver bound to it (live machine only) */
     char *driver_version;
     char *cuda_version;
+    /* A MIG instance of a GPU in MIG mode (worker_resources_gpu_split_mig()):
+     * uuid is "MIG-...", model "<GPU model> MIG <profile>", memory its own;
+     * PCI, NUMA and locality are its GPU's. */
+    bool mig;
+    char *mig_parent_uuid; /* the GPU's UUID (NULL when unknown) */
+    char *mig_profile;     /* "1g.10gb" */
 } worker_gpu_t;
+
+/* A MIG instance as NVML reports it (worker/nvml.h). */
+typedef struct worker_mig_instance {
+    const char *uuid;    /* "MIG-..." */
+    const char *profile; /* "1g.10gb" */
+    uint64_t memory_bytes;
+} worker_mig_instance_t;
 
 /* Lower-case vendor name: "nvidia", "amd", "intel" or "other". */
 const char *worker_gpu_vendor_name(worker_gpu_vendor_t vendor);
@@ -110,6 +123,15 @@ int worker_resources_gpu_set_uuid(worker_resources_t *r, size_t i, const char *u
  * or -ENOMEM (then nothing changed). */
 int worker_resources_gpu_set_info(worker_resources_t *r, size_t i, const char *model,
                                   const char *driver_version, const char *cuda_version);
+
+/* Replace GPU i (a whole GPU in MIG mode) by its n MIG instances, in that
+ * order, each a device of its own (see worker_gpu_t); later GPUs' indexes
+ * move up by n - 1. n == 0 removes the GPU: in MIG mode, with no instance,
+ * nothing of it can be used. Returns 0, -EINVAL (i out of range, already a
+ * MIG instance, an instance without uuid or profile) or -ENOMEM; r is
+ * unchanged on failure. */
+int worker_resources_gpu_split_mig(worker_resources_t *r, size_t i,
+                                   const worker_mig_instance_t *inst, size_t n);
 
 /* Check a "KEY=VALUE" label: the key is 1..WORKER_LABEL_KEY_MAX characters
  * from [A-Za-z0-9._/-] starting with a letter or digit, the value at most

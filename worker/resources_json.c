@@ -44,15 +44,24 @@ static json_t *gpu_at(const worker_resources_t *r, size_t i)
     const worker_gpu_t *g = worker_resources_gpu(r, i);
     char pci_id[16];
     snprintf(pci_id, sizeof(pci_id), "%04x:%04x", g->pci_vendor_id, g->pci_device_id);
-    return json_pack("{s:I, s:s, s:o, s:o, s:o, s:o, s:s, s:o, s:b, s:I, s:o, s:o, s:o}", "index",
-                     (json_int_t)g->index, "vendor", worker_gpu_vendor_name(g->vendor), "model",
-                     opt_str(g->model), "memory_bytes",
-                     g->memory_bytes ? cairn_json_u64(g->memory_bytes) : json_null(), "uuid",
-                     opt_str(g->uuid), "pci_bus_id", cairn_json_str(g->pci_bus_id), "pci_id",
-                     pci_id, "numa", opt_int(g->numa), "has_driver", g->has_driver,
-                     "locality_group", (json_int_t)g->locality_group, "driver", opt_str(g->driver),
-                     "driver_version", opt_str(g->driver_version), "cuda_version",
-                     opt_str(g->cuda_version));
+    json_t *o =
+        json_pack("{s:I, s:s, s:o, s:o, s:o, s:o, s:s, s:o, s:b, s:I, s:o, s:o, s:o}", "index",
+                  (json_int_t)g->index, "vendor", worker_gpu_vendor_name(g->vendor), "model",
+                  opt_str(g->model), "memory_bytes",
+                  g->memory_bytes ? cairn_json_u64(g->memory_bytes) : json_null(), "uuid",
+                  opt_str(g->uuid), "pci_bus_id", cairn_json_str(g->pci_bus_id), "pci_id", pci_id,
+                  "numa", opt_int(g->numa), "has_driver", g->has_driver, "locality_group",
+                  (json_int_t)g->locality_group, "driver", opt_str(g->driver), "driver_version",
+                  opt_str(g->driver_version), "cuda_version", opt_str(g->cuda_version));
+    /* only MIG instances carry these: whole GPUs print as before */
+    if (o && g->mig &&
+        (json_object_set_new(o, "mig", json_true()) < 0 ||
+         json_object_set_new(o, "mig_profile", opt_str(g->mig_profile)) < 0 ||
+         json_object_set_new(o, "mig_parent_uuid", opt_str(g->mig_parent_uuid)) < 0)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 /* One list of what each (r, i) gives. */

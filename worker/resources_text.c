@@ -30,6 +30,9 @@ static void print_gpu(FILE *f, const worker_gpu_t *g)
                 g->driver_version ? g->driver_version : "");
     if (g->uuid)
         fprintf(f, ", %s", g->uuid);
+    if (g->mig)
+        fprintf(f, ", MIG %s of %s", g->mig_profile,
+                g->mig_parent_uuid ? g->mig_parent_uuid : "its GPU");
     fputc('\n', f);
 }
 

@@ -125,7 +125,7 @@ LEAK_TEST(proto_envelope, type_table)
         }
         names[n] = name, descs[n] = d, n++;
     }
-    cr_assert_eq(n, 48);
+    cr_assert_eq(n, 51);
     cr_assert_str_eq(cairn_msg_type_name(CAIRN_MSG_REGISTER), "register");
     cr_assert_str_eq(cairn_msg_type_name(CAIRN_MSG_JOB_STATUS_REPLY), "job_status_reply");
     cr_assert_str_eq(cairn_msg_type_name(CAIRN_MSG_ERROR), "error");
@@ -133,6 +133,7 @@ LEAK_TEST(proto_envelope, type_table)
     cr_assert_eq(cairn_msg_descriptor(CAIRN_MSG_REGISTER), &cairn__register__descriptor);
     cr_assert_eq(cairn_msg_descriptor(CAIRN_MSG_SUBMIT), &cairn__submit_request__descriptor);
     cr_assert_eq(cairn_msg_descriptor(CAIRN_MSG_LOG_CHUNK), &cairn__log_chunk__descriptor);
+    cr_assert_eq(cairn_msg_descriptor(CAIRN_MSG_GPU_HEALTH), &cairn__gpu_health__descriptor);
     cr_assert_null(cairn_msg_descriptor((cairn_msg_type_t)0));
     /* wire numbers are frozen */
     cr_assert_eq(CAIRN_MSG_REGISTER, 1);
@@ -408,7 +409,7 @@ LEAK_TEST(proto_envelope, bad_arguments)
     size_t out_len = 77;
     cr_assert_eq(cairn_msg_encode(CAIRN_MSG_ACK, NULL, &out, &out_len, &err), -EINVAL);
     cr_assert_eq(cairn_msg_encode(CAIRN_MSG_ACK, &ack.base, NULL, &out_len, &err), -EINVAL);
-    cr_assert_eq(cairn_msg_encode((cairn_msg_type_t)9, &ack.base, &out, &out_len, &err), -EINVAL);
+    cr_assert_eq(cairn_msg_encode((cairn_msg_type_t)8, &ack.base, &out, &out_len, &err), -EINVAL);
     cr_assert(strstr(err.text, "unknown message type"), "%s", err.text);
     cr_assert_eq(cairn_msg_encode(CAIRN_MSG_HEARTBEAT, &ack.base, &out, &out_len, &err), -EINVAL);
     cr_assert(strstr(err.text, "Heartbeat") && strstr(err.text, "Ack"), "%s", err.text);

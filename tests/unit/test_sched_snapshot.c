@@ -158,9 +158,34 @@ static size_t holding(run_t *m, uint64_t *ids, size_t max)
     return n;
 }
 
+/* A GPU found sick, or returned to service (SCHED_EV_GPU_HEALTH): a node
+ * has at most one sick GPU at a time, healed at its next event. */
+static void gpu_event(run_t *m)
+{
+    uint32_t i = rnd(m, (uint32_t)m->nnodes), n;
+    sched_gpu_desc_t gd;
+    sched_event_t ev = {.type = SCHED_EV_GPU_HEALTH, .time_ms = m->now};
+    ev.u.gpu_health.node = i;
+    for (n = 0; sched_node_gpu(m->s, i, n, &gd); n++)
+        if (gd.unhealthy) { /* heal it */
+            ev.u.gpu_health.gpu = n;
+            cr_assert_eq(fx_apply(m->s, &m->steps, &ev), 0);
+            return;
+        }
+    if (!n)
+        return; /* a node without GPUs */
+    ev.u.gpu_health.gpu = rnd(m, n);
+    ev.u.gpu_health.reason = rnd(m, 2) ? "Xid 79" : "double-bit ECC error";
+    cr_assert_eq(fx_apply(m->s, &m->steps, &ev), 0);
+}
+
 static void node_event(run_t *m)
 {
     int i = (int)rnd(m, (uint32_t)m->nnodes);
+    if (rnd(m, 8) == 0) {
+        gpu_event(m);
+        return;
+    }
     sched_event_t ev = {.type = SCHED_EV_NODE_STATE, .time_ms = m->now};
     ev.u.node_state.node = (uint32_t)i;
     if (m->out[i] == SCHED_NODE_DRAINING) {
@@ -336,7 +361,7 @@ static size_t count(const char *hay, const char *needle)
 
 LEAK_TEST(snapshot, load_equals_replay_at_every_point)
 {
-    size_t points = 0, retired = 0, retrying = 0, queued = 0, lost = 0, drained = 0;
+    size_t points = 0, retired = 0, retrying = 0, queued = 0, lost = 0, drained = 0, sick = 0;
     size_t charged = 0, used = 0, limited = 0, preempted = 0, holds = 0, classed = 0;
     for (uint64_t seed = 1; seed <= 12; seed++) {
         run_t *m = run_make(seed, 160);
@@ -351,6 +376,7 @@ LEAK_TEST(snapshot, load_equals_replay_at_every_point)
             queued += count(da, " after=");
             lost += count(da, " node-lost");
             drained += count(da, " drained[");
+            sick += count(da, " sick[");
             charged += count(da, " account "); /* jobs charged to an account */
             used += count(da, "\naccount ") - count(da, " usage 0 ");
             preempted += count(da, " preempted_by=");
@@ -407,6 +433,7 @@ LEAK_TEST(snapshot, load_equals_replay_at_every_point)
     cr_expect_gt(drained, 50);
     cr_log_info("%zu attempt ends with a failure class", classed);
     cr_expect_gt(classed, 50);
+    cr_expect_gt(sick, 50, "GPUs marked unhealthy in %zu snapshots", sick);
     cr_log_info("%zu jobs charged to accounts, %zu accounts with usage, %zu tasks at a limit",
                 charged, used, limited);
     cr_expect_gt(charged, 500);
