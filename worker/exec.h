@@ -87,6 +87,7 @@ typedef struct exec_result {
      * cancelled is also set by worker_exec_kill_all(). */
     bool timed_out, cancelled, memory_exceeded;
     bool log_matched;         /* failed, and exec_spec_t.retry_log matched its stderr's tail */
+    bool gpu_failed;          /* a GPU it held had a critical error: the worker ended it */
     int64_t start_ms, end_ms; /* wall clock, ms since the epoch */
     uint64_t cpu_usec;        /* user + system of the whole tree (sampled: see exec_track.c) */
     uint64_t peak_rss_bytes;  /* largest sampled RSS sum of the tree, or VmHWM of the main */
@@ -98,7 +99,8 @@ typedef struct exec_result {
     char checkpoint_dir[PATH_MAX]; /* CAIRN_CHECKPOINT_DIR (absolute), "" when none */
 } exec_result_t;
 
-/* What r's failure is known to be (TaskEvent.end_class): "oom" (killed
+/* What r's failure is known to be (TaskEvent.end_class): "gpu-error" (a
+ * GPU it held had a critical error: worker_exec_gpu_failed), "oom" (killed
  * for its memory: the cgroup's OOM kill or the worker's limit), "log"
  * (exec_spec_t.retry_log matched), "" for none (a cancel, a success...). */
 const char *worker_exec_end_class(const exec_result_t *r);
@@ -261,6 +263,11 @@ int worker_exec_logs_scheduler(worker_exec_t *x, uint64_t scheduler_id, cairn_er
 /* Kill everything (SIGKILL to every process tree) and wait for nothing:
  * exited() follows for each attempt, with cancelled set. */
 void worker_exec_kill_all(worker_exec_t *x);
+
+/* GPU gpu (a node-local index) had a critical error: end every running
+ * attempt that holds it (SIGTERM, SIGKILL after its grace), its result
+ * marked gpu_failed. Returns how many it ends. */
+unsigned worker_exec_gpu_failed(worker_exec_t *x, uint32_t gpu);
 
 /* Close all handles; running attempts are killed (and reaped, waiting up
  * to 2 s) and no callback is made any more. The loop must run until the

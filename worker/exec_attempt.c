@@ -109,6 +109,7 @@ static exec_attempt_t *attempt_new(worker_exec_t *x, const exec_prepared_t *p)
         return NULL;
     }
     a->memory_limit = p->memory_limit;
+    a->gpu_mask = p->gpu_mask;
     a->res.attempt_id = p->attempt_id;
     a->res.rank = p->rank;
     a->res.start_ms = cairn_wall_ms();

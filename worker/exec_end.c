@@ -85,6 +85,8 @@ const char *worker_exec_end_class(const exec_result_t *r)
 {
     if (r->cancelled || r->start_failed)
         return "";
+    if (r->gpu_failed) /* first: the task dies of it, however it ends */
+        return "gpu-error";
     if (r->memory_exceeded) /* first: its stderr may say anything then */
         return "oom";
     if (r->log_matched)
@@ -227,6 +229,20 @@ int worker_exec_cancel_signal(worker_exec_t *x, uint64_t attempt_id, int sig, in
         uv_timer_start(&a->timer, kill_cb, (uint64_t)grace, 0); /* a shorter grace */
     }
     return 0;
+}
+
+unsigned worker_exec_gpu_failed(worker_exec_t *x, uint32_t gpu)
+{
+    unsigned n = 0;
+    for (size_t i = 0; x && gpu < 64 && i < x->natt; i++) {
+        exec_attempt_t *a = x->att[i];
+        if (a->phase != EXEC_RUNNING || !(a->gpu_mask >> gpu & 1))
+            continue;
+        a->res.gpu_failed = true;
+        terminate(x, a, SIGTERM, a->grace_ms);
+        n++;
+    }
+    return n;
 }
 
 void worker_exec_kill_all(worker_exec_t *x)

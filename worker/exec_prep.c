@@ -246,6 +246,9 @@ int exec_prep_init(worker_exec_t *x, const exec_spec_t *s, exec_prepared_t *p, c
     p->time_limit_ms = s->time_limit_ms;
     p->grace_ms = s->kill_grace_ms > 0 ? s->kill_grace_ms : EXEC_DEFAULT_GRACE_MS;
     p->memory_limit = s->memory_limit_bytes;
+    for (uint32_t i = 0; i < s->ngpus; i++)
+        if (s->gpus[i].index < 64)
+            p->gpu_mask |= 1ull << s->gpus[i].index;
     if (!(p->task_name = strdup(s->task_name)))
         return errcode(err, -ENOMEM, "out of memory");
     if (s->retry_log && s->retry_log[0] && !(p->retry_log = strdup(s->retry_log)))

@@ -323,6 +323,7 @@ struct exec_prepared {
     int ckpt_signal;             /* before the time limit; 0: SIGTERM */
     int64_t sbl_ms;              /* signal_before_limit_ms */
     char *retry_log;             /* exec_spec_t.retry_log, NULL: none */
+    uint64_t gpu_mask;           /* the GPUs it holds (node-local indexes below 64) */
     char cgroup_procs[PATH_MAX]; /* the child's, when it joins a cgroup */
     int fd_out, fd_err;          /* the log files, or -1 */
     uint32_t log_no[2];          /* stdout's and stderr's (exec_log_take), or 0 */
@@ -447,6 +448,7 @@ typedef struct exec_attempt {
     int ckpt_signal; /* sent sbl_ms before the time limit (0: SIGTERM) */
     int64_t sbl_ms;
     char *retry_log; /* matched against stderr's tail when it fails, or NULL */
+    uint64_t gpu_mask; /* the GPUs it holds (worker_exec_gpu_failed) */
     uint64_t memory_limit;
     uint64_t drain_until; /* uv_now() deadline while draining */
     exec_member_t *members;

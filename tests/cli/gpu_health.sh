@@ -1,7 +1,9 @@
 #!/bin/sh
 # GPU health with the fake NVML (tests/fake_nvml): an 8 x H100 node; an Xid
 # raised on the GPU a task runs on marks that GPU unhealthy in the
-# scheduler (`cairn nodes` says why) while the task goes on; new work then
+# scheduler (`cairn nodes` says why), the worker ends the task's attempt as
+# gpu-error and, with retry.on gpu-error, it runs again on another GPU of
+# the node with the same seed; new work then
 # uses the node's 7 other GPUs and never the sick one; the mark is
 # journaled (--verify-journal replays it); `cairn gpu enable` returns it to
 # service (audited).
@@ -34,22 +36,31 @@ cat >"$dir/one.yaml" <<X
 name: victim
 tasks:
   - name: v
-    run: [sh, -c, 'echo \$CUDA_VISIBLE_DEVICES >$dir/v.cvd; while [ ! -e $dir/go-v ]; do sleep 0.05; done']
+    run: [sh, -c, 'echo \$CUDA_VISIBLE_DEVICES \$CAIRN_SEED >>$dir/v.cvd; while [ ! -e $dir/go-v ]; do sleep 0.05; done']
     resources: {cpus: 1, gpus: 1}
+    retry: {attempts: 2, on: [gpu-error]}
 X
 expect 0 "submit a one-GPU task" -- "$cairn" submit "$dir/one.yaml"
 victim=$(cat "$dir/out")
 wait_for "the task started" test -s "$dir/v.cvd"
-sick=$(cat "$dir/v.cvd")
+sick=$(cut -d' ' -f1 "$dir/v.cvd")
 echo "$(bus_of "$sick") 79" >"$dir/xid.tmp" && mv "$dir/xid.tmp" "$dir/xid"
 wait_for "the scheduler marks its GPU unhealthy" sh -c "'$cairn' nodes --json | grep -q '\"unhealthy_reason\": \"Xid 79\"'"
+wait_for "the task runs again" sh -c "[ \$(wc -l <$dir/v.cvd) -ge 2 ]"
+second=$(sed -n 2p "$dir/v.cvd" | cut -d' ' -f1)
+[ "$second" != "$sick" ] && ok "attempt 2 on another GPU ($second)" || bad "attempt 2 on the sick GPU"
+[ "$(sed -n 2p "$dir/v.cvd" | cut -d' ' -f2)" = "$(sed -n 1p "$dir/v.cvd" | cut -d' ' -f2)" ] &&
+    ok "with the same seed" || bad "seeds: $(cat "$dir/v.cvd")"
+expect 0 "status of the victim" -- "$cairn" status "$victim" --json
+json_check "attempt 1 ended gpu-error, attempt 2 runs" \
+    "[a['end_class'] for a in j['tasks'][0]['attempts']] == ['gpu-error', ''] and j['tasks'][0]['state'] == 'running'"
 expect 0 "cairn nodes --json" -- "$cairn" nodes --json
-json_check "that GPU, and only it, unhealthy with the reason, still used by the task" \
-    "[(g['uuid'], g['unhealthy_reason'], g['used']) for g in j['nodes'][0]['gpus'] if g.get('unhealthy')] == [('$sick', 'Xid 79', True)]"
+json_check "that GPU, and only it, unhealthy with the reason, and free" \
+    "[(g['uuid'], g['unhealthy_reason'], g['used']) for g in j['nodes'][0]['gpus'] if g.get('unhealthy')] == [('$sick', 'Xid 79', False)]"
 expect 0 "cairn nodes" -- "$cairn" nodes
-grep -q "UNHEALTHY (Xid 79), job $victim task v" "$dir/out" || bad "cairn nodes: $(cat "$dir/out")"
+grep -q "UNHEALTHY (Xid 79)" "$dir/out" || bad "cairn nodes: $(cat "$dir/out")"
 touch "$dir/go-v"
-expect 0 "the task on the sick GPU ends as it would" -- "$cairn" wait "$victim"
+expect 0 "the task succeeds on its second GPU" -- "$cairn" wait "$victim"
 
 # 8 one-GPU tasks: 7 run on the other GPUs, the 8th waits (the sick GPU is
 # free but takes nothing; the 8th may queue behind one of the 7)
