@@ -486,6 +486,32 @@ static void on_report(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
 
 #define GPU_REASON_MAX 128
 
+/* The worker's operator health check (--health-check) failed: the node is
+ * drained with its output as the reason (audited as the node's), as
+ * `cairn drain` would; an operator undrains it. A drain already there
+ * with the same reason is left alone. */
+static void node_check_failed(sched_daemon_t *d, uint32_t node, const char *name, const char *why)
+{
+    char reason[GPU_REASON_MAX * 2 + 16];
+    int n = snprintf(reason, sizeof(reason), "health check: ");
+    for (const char *p = why ? why : ""; *p && (size_t)n + 1 < sizeof(reason); p++)
+        reason[n++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+    reason[n] = '\0';
+    const char *had = "";
+    if (sched_node_drained(d->core, node, &had) && strcmp(had, reason) == 0)
+        return;
+    sched_event_t ev = {.type = SCHED_EV_NODE_STATE, .time_ms = cairn_wall_ms()};
+    ev.u.node_state.node = node;
+    ev.u.node_state.state = SCHED_NODE_DRAINING;
+    ev.u.node_state.reason = reason;
+    if (batch_apply(d, &ev, NULL, 0, NULL) < 0)
+        return;
+    cairn_log(d->log, CAIRN_LOG_WARN, "node %s draining: %s", name, reason);
+    char target[300];
+    snprintf(target, sizeof(target), "node %.255s", name);
+    batch_audit(d, name, "drain", target, "reason=%s", reason);
+}
+
 /* A worker saw a critical error on one of its GPUs: the core marks it
  * unhealthy (journaled), and nothing new is placed on it until an
  * operator's `cairn gpu enable`. What runs there goes on. */
@@ -499,6 +525,10 @@ static void on_gpu_health(sched_daemon_t *d, const cairn_peer_t *from, const Cai
         return;
     }
     const char *name = sched_node_name(d->core, node);
+    if (m->node_check) {
+        node_check_failed(d, node, name, m->reason);
+        return;
+    }
     if (m->healthy) /* only an operator returns a GPU to service */
         return;
     if (!sched_node_gpu(d->core, node, m->gpu, &gd)) {

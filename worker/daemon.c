@@ -386,6 +386,22 @@ static void gpu_health_cb(void *arg, unsigned gpu, const char *reason)
                   d->link ? err.text : "not connected");
 }
 
+/* The operator's health check failed: the scheduler drains the node. */
+static void health_check_failed(void *arg, const char *why)
+{
+    worker_daemon_t *d = arg;
+    cairn_error_t err = {{0}};
+    cairn_log(d->log, CAIRN_LOG_WARN, "health check failed: %s", why);
+    Cairn__GpuHealth m = CAIRN__GPU_HEALTH__INIT;
+    m.node = (char *)worker_resources_node(d->res);
+    m.node_check = true;
+    m.reason = (char *)why;
+    /* sent again at the next failed check if the scheduler is away now */
+    if (!d->link || worker_link_send(d->link, CAIRN_MSG_GPU_HEALTH, &m.base, &err) < 0)
+        cairn_log(d->log, CAIRN_LOG_WARN, "health check: the scheduler was not told (%s)",
+                  d->link ? err.text : "not connected");
+}
+
 /* Watch the GPUs' critical events where NVML reports them. */
 static void start_health(worker_daemon_t *d)
 {
@@ -420,6 +436,11 @@ static int discover(worker_daemon_t *d, const worker_daemon_config_t *cfg, cairn
     if ((rc = worker_register_msg_create(d->res, &d->reg, err)) < 0)
         return rc;
     start_health(d);
+    cairn_error_t herr = {{0}};
+    if (cfg->health_cmd &&
+        worker_health_check_start(d->loop, cfg->health_cmd, cfg->health_interval_ms,
+                                  health_check_failed, d, &d->check, &herr) < 0)
+        cairn_log(d->log, CAIRN_LOG_WARN, "health check: %s", herr.text);
     cairn_log(d->log, CAIRN_LOG_INFO,
               "cairn-worker %s: node %s, %zu cores, %u PUs, %zu NUMA domains, %zu GPUs%s",
               CAIRN_VERSION, worker_resources_node(d->res), worker_resources_core_count(d->res),
@@ -546,6 +567,8 @@ void worker_daemon_stop(worker_daemon_t *d)
         uv_close((uv_handle_t *)&d->sigterm, close_cb);
     if (d->sigint.loop)
         uv_close((uv_handle_t *)&d->sigint, close_cb);
+    worker_health_check_stop(d->check);
+    d->check = NULL;
     worker_gpu_health_stop(d->health); /* before the NVML it waits in goes */
     d->health = NULL;
     worker_report_destroy(d->report);

@@ -36,6 +36,8 @@ typedef struct worker_daemon_config {
     const char *const *labels;           /* "KEY=VALUE" node labels */
     const char *cgroup_dir;              /* see exec_config_t.cgroup_dir */
     const char *nvml_lib;                /* NULL: libnvidia-ml.so.1; "": no GPU usage */
+    const char *health_cmd;              /* --health-check (health_check.h); NULL: none */
+    int64_t health_interval_ms;          /* 0: 5 minutes */
     uint32_t report_every;               /* heartbeats per resource report; 0: 3 */
     uint32_t retry_min_ms, retry_max_ms; /* registration backoff (link.h); 0: defaults */
     /* While the tasks queued here keep its slots busy, task starts and

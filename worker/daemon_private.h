@@ -12,6 +12,7 @@
 #include "worker/daemon.h"
 #include "worker/exec.h"
 #include "worker/gpu_health.h"
+#include "worker/health_check.h"
 #include "worker/link.h"
 #include "worker/outputs.h"
 #include "worker/register_msg.h"
@@ -60,6 +61,7 @@ struct worker_daemon {
     worker_register_msg_t *reg;
     worker_report_t *report;
     worker_gpu_health_t *health; /* NULL: NVML reports no critical events */
+    struct worker_health_check *check; /* --health-check; NULL: none */
     worker_exec_t *exec;
     worker_link_t *link;
     uv_signal_t sigterm, sigint;

@@ -50,6 +50,8 @@ enum {
     OPT_HASH_TIMEOUT,
     OPT_START_TIMEOUT,
     OPT_NVML_LIB,
+    OPT_HEALTH_CHECK,
+    OPT_HEALTH_INTERVAL,
 };
 
 struct options {
@@ -57,6 +59,8 @@ struct options {
     bool json;
     const char *topology;
     const char *nvml_lib; /* worker_daemon_config_t; NULL: the driver's */
+    const char *health_cmd;      /* --health-check */
+    uint64_t health_interval_ms; /* --health-interval; 0: 5 minutes */
     const char *name;
     size_t nlabels;
     const char **labels; /* "KEY=VALUE", checked */
@@ -127,6 +131,10 @@ static void usage(FILE *f)
             "  --nvml-lib PATH     load NVML from PATH (default: $CAIRN_NVML_LIB, else\n"
             "                      libnvidia-ml.so.1; \"\": none); with it, GPUs in\n"
             "                      MIG mode show as their MIG instances here too\n"
+            "  --health-check CMD  run `sh -c CMD` every --health-interval (default 5m;\n"
+            "                      1s to 1 day) and at start: a non-zero exit drains\n"
+            "                      the node, its output the reason (as Slurm's\n"
+            "                      HealthCheckProgram); killed after min(interval, 60s)\n"
             "  --print-resources   print the discovered resources and exit\n"
             "  --json              with --print-resources: print JSON\n"
             "  --topology FILE     read a saved hwloc XML topology (lstopo --of xml)\n"
@@ -242,6 +250,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"hash-timeout", required_argument, NULL, OPT_HASH_TIMEOUT},
         {"start-timeout", required_argument, NULL, OPT_START_TIMEOUT},
         {"nvml-lib", required_argument, NULL, OPT_NVML_LIB},
+        {"health-check", required_argument, NULL, OPT_HEALTH_CHECK},
+        {"health-interval", required_argument, NULL, OPT_HEALTH_INTERVAL},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {NULL, 0, NULL, 0},
     };
@@ -328,6 +338,23 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case OPT_NVML_LIB:
             o->nvml_lib = optarg;
+            break;
+        case OPT_HEALTH_CHECK:
+            if (!*optarg) {
+                fprintf(stderr, "cairn-worker: --health-check needs a command\n");
+                return 2;
+            }
+            o->health_cmd = optarg;
+            break;
+        case OPT_HEALTH_INTERVAL:
+            if (parse_scaled(optarg, time_units, &o->health_interval_ms) < 0 ||
+                o->health_interval_ms < 1000 || o->health_interval_ms > 86400000) {
+                fprintf(stderr,
+                        "cairn-worker: --health-interval: '%s' is not a duration from 1s to 1 "
+                        "day\n",
+                        optarg);
+                return 2;
+            }
             break;
         case OPT_START_TIMEOUT:
             if (parse_scaled(optarg, time_units, &o->start_timeout_ms) < 0 ||
@@ -503,6 +530,8 @@ static int run_daemon(const struct options *o)
         .node_name = o->name,
         .topology = o->topology,
         .nvml_lib = o->nvml_lib,
+        .health_cmd = o->health_cmd,
+        .health_interval_ms = (int64_t)o->health_interval_ms,
         .nlabels = o->nlabels,
         .labels = o->labels,
         .handle_signals = true,
