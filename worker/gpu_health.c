@@ -11,6 +11,7 @@
 #include "common/grow.h"
 
 #define HEALTH_WAIT_MS 500
+#define HEALTH_POLL_EVERY 4 /* waits between looks at pending memory repairs (2 s) */
 #define HEALTH_REASON_MAX 64
 
 typedef struct health_event {
@@ -37,10 +38,38 @@ struct worker_gpu_health {
     size_t nqueue, queue_cap;
 };
 
+/* Queue e and wake the loop. */
+static void queue(worker_gpu_health_t *h, const health_event_t *e)
+{
+    pthread_mutex_lock(&h->lock);
+    if (CAIRN_GROW(h->queue, h->queue_cap, h->nqueue + 1) == 0)
+        h->queue[h->nqueue++] = *e;
+    pthread_mutex_unlock(&h->lock);
+    uv_async_send(&h->async);
+}
+
+/* Memory repairs pending, each GPU's told once (it stays unhealthy until
+ * an operator's `cairn gpu enable`, and a reset clears the state). */
+static void poll_pending(worker_gpu_health_t *h, bool *told)
+{
+    for (size_t i = 0; i < h->nbus; i++) {
+        health_event_t e;
+        memset(&e, 0, sizeof(e));
+        if (told[i] || worker_nvml_events_pending(h->ev, i, e.reason, sizeof(e.reason)) != 1)
+            continue;
+        told[i] = true;
+        e.which = i;
+        queue(h, &e);
+    }
+}
+
 static void *watch(void *arg)
 {
     worker_gpu_health_t *h = arg;
-    while (!atomic_load(&h->stop)) {
+    bool *told = calloc(h->nbus ? h->nbus : 1, sizeof(*told));
+    for (unsigned tick = 0; !atomic_load(&h->stop); tick++) {
+        if (told && tick % HEALTH_POLL_EVERY == 0)
+            poll_pending(h, told);
         health_event_t e;
         memset(&e, 0, sizeof(e));
         int rc =
@@ -54,12 +83,9 @@ static void *watch(void *arg)
         }
         if (rc == 0)
             continue;
-        pthread_mutex_lock(&h->lock);
-        if (CAIRN_GROW(h->queue, h->queue_cap, h->nqueue + 1) == 0)
-            h->queue[h->nqueue++] = e;
-        pthread_mutex_unlock(&h->lock);
-        uv_async_send(&h->async);
+        queue(h, &e);
     }
+    free(told);
     return NULL;
 }
 

@@ -63,6 +63,10 @@ struct worker_nvml {
     nvml_return_t (*reg_events)(nvml_device_t dev, unsigned long long types, nvml_event_set_t set);
     nvml_return_t (*set_wait)(nvml_event_set_t set, nvml_event_data_t *data, unsigned int ms);
     nvml_return_t (*set_free)(nvml_event_set_t set);
+    /* pending memory repairs (optional; polled, not events) */
+    nvml_return_t (*retired_pending)(nvml_device_t dev, int *is_pending);
+    nvml_return_t (*remapped_rows)(nvml_device_t dev, unsigned int *corr, unsigned int *unc,
+                                   unsigned int *pending, unsigned int *failed);
 };
 
 struct worker_nvml_events {
@@ -118,6 +122,11 @@ int worker_nvml_create(const char *lib, worker_nvml_t **out, cairn_error_t *err)
             load_sym(n->dl, "nvmlDeviceGetMaxMigDeviceCount", &n->mig_max, &ignore) < 0 ||
             load_sym(n->dl, "nvmlDeviceGetMigDeviceHandleByIndex", &n->mig_by_index, &ignore) < 0)
             n->mig_mode = NULL;
+        if (load_sym(n->dl, "nvmlDeviceGetRetiredPagesPendingStatus", &n->retired_pending,
+                     &ignore) < 0)
+            n->retired_pending = NULL;
+        if (load_sym(n->dl, "nvmlDeviceGetRemappedRows", &n->remapped_rows, &ignore) < 0)
+            n->remapped_rows = NULL;
         if (load_sym(n->dl, "nvmlEventSetCreate", &n->set_create, &ignore) < 0 ||
             load_sym(n->dl, "nvmlDeviceGetSupportedEventTypes", &n->supported, &ignore) < 0 ||
             load_sym(n->dl, "nvmlDeviceRegisterEvents", &n->reg_events, &ignore) < 0 ||
@@ -341,4 +350,25 @@ void worker_nvml_events_close(worker_nvml_events_t *ev)
         ev->n->set_free(ev->set);
     free(ev->devs);
     free(ev);
+}
+
+int worker_nvml_events_pending(worker_nvml_events_t *ev, size_t i, char *reason, size_t len)
+{
+    if (!ev || i >= ev->count || !ev->devs[i])
+        return 0;
+    worker_nvml_t *n = ev->n;
+    int pending = 0;
+    if (n->retired_pending && n->retired_pending(ev->devs[i], &pending) == NVML_SUCCESS &&
+        pending) {
+        snprintf(reason, len, "retired pages pending");
+        return 1;
+    }
+    unsigned corr = 0, unc = 0, rpending = 0, failed = 0;
+    if (n->remapped_rows &&
+        n->remapped_rows(ev->devs[i], &corr, &unc, &rpending, &failed) == NVML_SUCCESS &&
+        (rpending || failed)) {
+        snprintf(reason, len, failed ? "row remapping failed" : "row remapping pending");
+        return 1;
+    }
+    return 0;
 }

@@ -82,6 +82,13 @@ int worker_nvml_events_open(worker_nvml_t *n, const char *const *bus_ids, size_t
 int worker_nvml_events_wait(worker_nvml_events_t *ev, unsigned timeout_ms, size_t *which,
                             char *reason, size_t len);
 
+/* Whether the device at position i has a memory repair pending, which
+ * needs a reset before the GPU can be trusted: retired pages pending
+ * (nvmlDeviceGetRetiredPagesPendingStatus), rows to remap or a failed
+ * remapping (nvmlDeviceGetRemappedRows). 1 with reason, else 0 (also
+ * when this NVML has neither query). Polled (they are no events). */
+int worker_nvml_events_pending(worker_nvml_events_t *ev, size_t i, char *reason, size_t len);
+
 /* Stop watching. NULL is a no-op. */
 void worker_nvml_events_close(worker_nvml_events_t *ev);
 

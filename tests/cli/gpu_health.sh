@@ -6,7 +6,7 @@
 # the node with the same seed; new work then
 # uses the node's 7 other GPUs and never the sick one; the mark is
 # journaled (--verify-journal replays it); `cairn gpu enable` returns it to
-# service (audited).
+# service (audited). Retired pages pending (polled) mark a GPU as well.
 #   sh gpu_health.sh BIN_DIR TESTS_DIR
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -98,6 +98,14 @@ json_check "no GPU unhealthy" "not any(g.get('unhealthy') for g in j['nodes'][0]
 touch "$dir/go"
 expect 0 "the 8th task runs (now or behind another) and the job succeeds" -- "$cairn" wait "$job"
 [ "$(ls "$dir"/a*.cvd | wc -l)" = 8 ] || bad "not every task ran"
+# a memory repair pending (retired pages: polled, not an event) marks a GPU
+# unhealthy too
+other=$(python3 -c 'import json,sys
+print([d["pci_bus_id"] for d in json.load(open(sys.argv[1]))["devices"] if d["uuid"] != sys.argv[2]][-1])' \
+    "$CAIRN_FAKE_NVML_CONFIG" "$sick")
+echo "$other pages" >"$dir/xid.tmp" && mv "$dir/xid.tmp" "$dir/xid"
+wait_for "retired pages pending mark that GPU unhealthy" sh -c \
+    "'$cairn' nodes --json | grep -q '\"unhealthy_reason\": \"retired pages pending\"'"
 expect 0 "cairn audit" -- "$cairn" audit
 grep -q "gpu_enable" "$dir/out" || bad "gpu enable not audited: $(cat "$dir/out")"
 expect 0 "cairn down" -- "$cairn" down --state-dir "$CAIRN_STATE_DIR"

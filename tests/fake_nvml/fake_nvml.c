@@ -15,7 +15,9 @@
  * Bus ids match whatever the domain's width ("00000000:18:00.0" too).
  * "event_trigger": PATH makes nvmlEventSetWait_v2 return an event each time
  * a file appears at PATH (or is written again): its text "BUS_ID XID"
- * ("0000:38:00.0 79") is an Xid critical error, "BUS_ID dbe" a double-bit
+ * ("0000:38:00.0 79") is an Xid critical error, "BUS_ID pages" makes the
+ * device's retired pages pending (polled by the worker, not an event),
+ * "BUS_ID dbe" a double-bit
  * ECC error, on that device if the set registered it for that kind.
  * A bad file makes nvmlInit_v2 fail (NVML_ERROR_UNKNOWN) with the reason
  * on stderr. Not thread-safe beyond what the worker does (one thread). */
@@ -50,6 +52,7 @@ struct fake_dev {
     fake_dev_t *parent; /* a MIG instance's GPU; NULL for a GPU */
     unsigned nmig;
     fake_dev_t *mig; /* FAKE_MAX_MIG of them, the first nmig used */
+    int pages_pending; /* set by a trigger "BUS_ID pages" */
 };
 
 typedef struct {
@@ -83,6 +86,7 @@ int nvmlDeviceGetName(fake_dev_t *dev, char *buf, unsigned int len);
 int nvmlSystemGetDriverVersion(char *buf, unsigned int len);
 int nvmlSystemGetCudaDriverVersion_v2(int *v);
 int nvmlDeviceGetMigMode(fake_dev_t *dev, unsigned int *current, unsigned int *pending);
+int nvmlDeviceGetRetiredPagesPendingStatus(fake_dev_t *dev, int *pending);
 int nvmlDeviceGetMaxMigDeviceCount(fake_dev_t *dev, unsigned int *count);
 int nvmlDeviceGetMigDeviceHandleByIndex(fake_dev_t *dev, unsigned int index, fake_dev_t **out);
 int nvmlEventSetCreate(fake_set_t **set);
@@ -356,6 +360,10 @@ static int trigger_event(const fake_set_t *set, fake_event_t *e)
             continue;
         memset(e, 0, sizeof(*e));
         e->device = &devs[i];
+        if (strcmp(what, "pages") == 0) { /* no event: a state that is polled */
+            devs[i].pages_pending = 1;
+            return 0;
+        }
         if (strcmp(what, "dbe") == 0) {
             e->type = EV_DBE;
         } else {
@@ -385,5 +393,13 @@ int nvmlEventSetWait_v2(fake_set_t *set, fake_event_t *data, unsigned int timeou
 int nvmlEventSetFree(fake_set_t *set)
 {
     free(set);
+    return NVML_SUCCESS;
+}
+
+int nvmlDeviceGetRetiredPagesPendingStatus(fake_dev_t *dev, int *pending)
+{
+    if (!dev || !pending)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    *pending = dev->pages_pending;
     return NVML_SUCCESS;
 }
