@@ -162,10 +162,11 @@ function gpuTile(gpu) {
   const task = gpu.task_name !== undefined ? gpu.task_name : gpu.task;
   const held = job > 0 || gpu.used;
   const attrs = {
-    class: "gpu" + (held ? " used" : ""), "data-gpu-index": num(gpu.index),
+    class: "gpu" + (held ? " used" : "") + (gpu.unhealthy ? " sick" : ""), "data-gpu-index": num(gpu.index),
     "data-gpu-model": gpu.model || "", title: [gpu.model, gpu.uuid].filter(Boolean).join("\n"),
   };
   if (job > 0) attrs["data-job"] = String(gpu.job_id);
+  if (gpu.unhealthy) attrs["data-gpu-health"] = "unhealthy";
   const t = el("div", attrs,
                el("div", { class: "gi" }, "GPU " + num(gpu.index)),
                el("div", { class: "gm" }, shortModel(gpu.model) + (gpu.memory_bytes ? " · " + fmtBytes(gpu.memory_bytes) : "")));
@@ -177,6 +178,9 @@ function gpuTile(gpu) {
   } else {
     t.append(el("div", { class: "free" }, "free"));
   }
+  if (gpu.unhealthy)
+    t.append(el("div", { class: "gsick", title: "takes no new work until 'cairn gpu enable'" },
+                "✖ unhealthy: " + (gpu.unhealthy_reason || "error")));
   if (held && gpu.user) t.append(el("div", { class: "gu", title: "job submitted by " + gpu.user }, "by " + gpu.user));
   const u = gpuUtil(gpu);
   if (u) {
