@@ -87,6 +87,7 @@ typedef struct sched_daemon_config {
      * priority; how often one task may be a victim (0: the core's
      * default). Part of the core's configuration like the above. */
     bool preempt_for_fair_share;
+    bool gpu_error_drains_node; /* a sick GPU drains its node too (workers.c) */
     uint32_t max_preemptions_per_task;
 } sched_daemon_config_t;
 

@@ -101,6 +101,9 @@ static void usage(FILE *f)
         "      --fair-share-half-life T  fair-share usage halves every T (1s or more) [7d];\n"
         "                              both are part of the scheduler's configuration:\n"
         "                              --verify-journal needs the same to replay\n"
+        "      --gpu-error-drains-node  a GPU marked unhealthy also drains its node: its\n"
+        "                              gpu-error retries go to other nodes (by default\n"
+        "                              only the GPU is avoided)\n"
         "      --preempt-for-fair-share  a task whose account is below its fair share may\n"
         "                              also preempt preemptible work of accounts above\n"
         "                              theirs at its own priority or lower (by default only\n"
@@ -158,6 +161,7 @@ enum {
     OPT_FS_GPU_WEIGHT,
     OPT_FS_HALF_LIFE,
     OPT_PREEMPT_FS,
+    OPT_GPU_ERROR_DRAINS,
     OPT_MAX_PREEMPTIONS,
     OPT_MAX_GRACE,
 };
@@ -196,6 +200,7 @@ static const struct option opts[] = {
     {"fair-share-gpu-weight", required_argument, NULL, OPT_FS_GPU_WEIGHT},
     {"fair-share-half-life", required_argument, NULL, OPT_FS_HALF_LIFE},
     {"preempt-for-fair-share", no_argument, NULL, OPT_PREEMPT_FS},
+    {"gpu-error-drains-node", no_argument, NULL, OPT_GPU_ERROR_DRAINS},
     {"max-preemptions-per-task", required_argument, NULL, OPT_MAX_PREEMPTIONS},
     {"max-checkpoint-grace", required_argument, NULL, OPT_MAX_GRACE},
     {"join-key", required_argument, NULL, OPT_JOIN_KEY},
@@ -291,7 +296,7 @@ static int load_config(options_t *o, const char *path, char *why, size_t n)
             if (!strcmp(q->name, key) &&
                 (q->has_arg == required_argument || q->val == OPT_ANON_WRITES ||
                  q->val == OPT_NO_PREFETCH || q->val == OPT_ANY_NODE_NAME ||
-                 q->val == OPT_PREEMPT_FS) &&
+                 q->val == OPT_PREEMPT_FS || q->val == OPT_GPU_ERROR_DRAINS) &&
                 strcmp(key, "config") != 0)
                 opt = q;
         if (!opt) {
@@ -462,6 +467,7 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
         return 0;
     case OPT_NO_PREFETCH: /* flags: no value on the command line */
     case OPT_PREEMPT_FS:
+    case OPT_GPU_ERROR_DRAINS:
     case OPT_ANON_WRITES:
     case OPT_ANY_NODE_NAME: {
         bool on;
@@ -477,6 +483,8 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
             o->cfg.no_prefetch = on;
         else if (c == OPT_PREEMPT_FS)
             o->cfg.preempt_for_fair_share = on;
+        else if (c == OPT_GPU_ERROR_DRAINS)
+            o->cfg.gpu_error_drains_node = on;
         else
             *(c == OPT_ANON_WRITES ? &o->cfg.allow_anonymous_writes : &o->cfg.allow_any_node_name) =
                 on;

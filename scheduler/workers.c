@@ -489,11 +489,13 @@ static void on_report(sched_daemon_t *d, const cairn_peer_t *from, const Cairn__
 /* The worker's operator health check (--health-check) failed: the node is
  * drained with its output as the reason (audited as the node's), as
  * `cairn drain` would; an operator undrains it. A drain already there
- * with the same reason is left alone. */
-static void node_check_failed(sched_daemon_t *d, uint32_t node, const char *name, const char *why)
+ * with the same reason is left alone. (Also a sick GPU's node, with
+ * --gpu-error-drains-node.) */
+static void node_drain_for(sched_daemon_t *d, uint32_t node, const char *name, const char *prefix,
+                           const char *why)
 {
-    char reason[GPU_REASON_MAX * 2 + 16];
-    int n = snprintf(reason, sizeof(reason), "health check: ");
+    char reason[GPU_REASON_MAX * 2 + 32];
+    int n = snprintf(reason, sizeof(reason), "%s", prefix);
     for (const char *p = why ? why : ""; *p && (size_t)n + 1 < sizeof(reason); p++)
         reason[n++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
     reason[n] = '\0';
@@ -526,7 +528,7 @@ static void on_gpu_health(sched_daemon_t *d, const cairn_peer_t *from, const Cai
     }
     const char *name = sched_node_name(d->core, node);
     if (m->node_check) {
-        node_check_failed(d, node, name, m->reason);
+        node_drain_for(d, node, name, "health check: ", m->reason);
         return;
     }
     if (m->healthy) /* only an operator returns a GPU to service */
@@ -556,6 +558,11 @@ static void on_gpu_health(sched_daemon_t *d, const cairn_peer_t *from, const Cai
               "node %s: GPU %u (%s) marked unhealthy: %s; nothing new is placed on it until "
               "'cairn gpu enable %s %u'",
               name, m->gpu, gd.uuid && gd.uuid[0] ? gd.uuid : "no UUID", reason, name, m->gpu);
+    if (d->cfg.gpu_error_drains_node) { /* the operator's policy: avoid the node too */
+        char prefix[64];
+        snprintf(prefix, sizeof(prefix), "GPU %u unhealthy: ", m->gpu);
+        node_drain_for(d, node, name, prefix, reason);
+    }
 }
 
 /* --- dispatch ------------------------------------------------------------ */
