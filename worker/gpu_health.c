@@ -194,5 +194,8 @@ void worker_gpu_health_stop(worker_gpu_health_t *h)
         return;
     atomic_store(&h->stop, true);
     pthread_join(h->thread, NULL);
+    /* now, not when the handle has closed: the caller unloads NVML next */
+    worker_nvml_events_close(h->ev);
+    h->ev = NULL;
     uv_close((uv_handle_t *)&h->async, closed_cb);
 }
