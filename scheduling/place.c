@@ -26,7 +26,7 @@ void reservations_clear(sched_t *s)
 
 /* May a task with this time limit use node n at now_ms? The task being
  * placed may use its own reservation (a preemption's hold). */
-static bool resv_allows(const sched_t *s, uint32_t n, int64_t time_limit_ms, int64_t now_ms)
+bool place_resv_allows(const sched_t *s, uint32_t n, int64_t time_limit_ms, int64_t now_ms)
 {
     if (n >= s->resv_of_cap || s->resv_of[n] == 0)
         return true;
@@ -60,7 +60,7 @@ static int64_t find_node(const sched_t *s, const task_class_t *c, const uint32_t
                     bool skip = false;
                     for (uint32_t k = 0; k < nexcl && !skip; k++)
                         skip = excl[k] == n;
-                    if (skip || !resv_allows(s, n, c->time_limit_ms, now_ms))
+                    if (skip || !place_resv_allows(s, n, c->time_limit_ms, now_ms))
                         continue;
                     if (fit_node(&s->nodes[n], c) == FIT_OK)
                         return n;
@@ -142,6 +142,51 @@ static int gang_kind(sched_t *s, const task_class_t *c, sched_alloc_desc_t *allo
     return nk <= 1 || best >= 0;
 }
 
+/* A gang placed by topology (topo.c): the best domain over the GPU kinds
+ * it may take (one kind: c itself), its replicas' allocations from it in
+ * rank order. Returns the replicas placed (c->replicas, or 0 when no
+ * domain up to its level has room) or a negative code. */
+static int topo_replicas(sched_t *s, const task_class_t *c, sched_alloc_desc_t *allocs,
+                         uint32_t *nodes, uint32_t *cores, int64_t now_ms)
+{
+    gpu_kind_t *kinds = NULL;
+    int nk = fit_gang_one_kind(c) ? fit_gpu_kinds(s, c, true, &kinds) : 0;
+    if (nk < 0)
+        return nk;
+    uint32_t nr = c->replicas;
+    uint32_t *room = malloc(2 * (size_t)nr * sizeof(uint32_t));
+    int rc = room ? 0 : SCHED_ENOMEM;
+    topo_pick_t best = {.level = -1, .nodes = nodes}, pick = {.level = -1, .nodes = room};
+    task_class_t one = *c, best_one = *c;
+    for (int k = 0; rc == 0 && k < (nk > 1 ? nk : 1); k++) {
+        if (nk > 1)
+            one = fit_only_kind(c, &kinds[k]);
+        if ((rc = topo_choose(s, &one, now_ms, &pick)) == 0 && topo_pick_better(s, &pick, &best)) {
+            memcpy(nodes, pick.nodes, nr * sizeof(uint32_t));
+            best.level = pick.level;
+            best.dom = pick.dom;
+            best.sumg = pick.sumg;
+            best.sumc = pick.sumc;
+            best_one = one;
+        }
+    }
+    if (rc == 0 && best.level >= 0) {
+        for (uint32_t i = 0; i < nr; i++) {
+            sched_alloc_desc_t *a = &allocs[i];
+            uint32_t *cs = &cores[(size_t)i * c->cpus];
+            fit_choose(&s->nodes[nodes[i]], &best_one, cs, &a->gpu_mask);
+            a->cores = cs;
+            a->node = nodes[i];
+            a->ncores = c->cpus;
+            a->memory_bytes = c->memory;
+        }
+        rc = (int)nr;
+    }
+    free(room);
+    free(kinds);
+    return rc;
+}
+
 /* Try to place task r of class c now. Returns 1 if placed, 0 if it does
  * not fit, negative on error. */
 static int try_place(sched_t *s, task_class_t *c, task_ref_t r, int64_t now_ms, sched_place_f cb,
@@ -158,10 +203,23 @@ static int try_place(sched_t *s, task_class_t *c, task_ref_t r, int64_t now_ms, 
     }
     task_class_t one = *c;
     s->placing = r;
-    if (fit_gang_one_kind(c) && (rc = gang_kind(s, c, allocs, nodes, cores, now_ms, &one)) <= 0)
-        goto out;
-    uint32_t got = choose_replicas(s, &one, allocs, nodes, cores, now_ms);
-    release_replicas(s, &one, allocs, got);
+    uint32_t got = 0;
+    if (c->place_mode && c->place_ix >= 0 &&
+        (rc = topo_replicas(s, c, allocs, nodes, cores, now_ms)) != 0) {
+        if (rc < 0)
+            goto out;
+        got = (uint32_t)rc;
+    } else if (c->place_mode == SCHED_PLACEMENT_REQUIRE) {
+        goto out; /* waits for a domain with room (or for its level) */
+    } else {
+        /* no placement, or pack with no domain of room: anywhere */
+        if (fit_gang_one_kind(c) && (rc = gang_kind(s, c, allocs, nodes, cores, now_ms, &one)) <= 0)
+            goto out;
+        got = choose_replicas(s, &one, allocs, nodes, cores, now_ms);
+        release_replicas(s, &one, allocs, got);
+        if (got == nr && c->place_mode)
+            topo_order_allocs(s, allocs, nr);
+    }
     rc = 0;
     if (got < nr)
         goto out;
@@ -577,7 +635,11 @@ int sched_place(sched_t *s, int64_t now_ms, sched_place_f cb, void *arg)
             }
             placed += queued;
             /* a preemption holds nodes for it: no reservation besides */
-            int pre = queued == 0 ? preempt_try(s, &pp, c, r, now_ms, cb, arg) : 0;
+            /* (a victim search knows no topology: a gang that requires
+             * a domain waits for one instead) */
+            int pre = queued == 0 && c->place_mode != SCHED_PLACEMENT_REQUIRE
+                          ? preempt_try(s, &pp, c, r, now_ms, cb, arg)
+                          : 0;
             if (pre < 0) {
                 rc = pre;
                 break;

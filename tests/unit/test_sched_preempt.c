@@ -111,7 +111,7 @@ static void snapshot_matches(sched_t *s, const sched_config_t *cfg)
     size_t len = 0, len2 = 0;
     cairn_error_t err = {{0}};
     cr_assert_eq(sched_snapshot_save(s, &snap, &len, &err), 0);
-    cr_assert_eq(sched_snapshot_version(snap, len), 3);
+    cr_assert_eq(sched_snapshot_version(snap, len), SCHED_SNAPSHOT_VERSION);
     sched_t *b = NULL;
     cr_assert_eq(sched_snapshot_load(snap, len, cfg, &b, &err), 0, "%s", err.text);
     char *da = sched_dump(s), *db = sched_dump(b);
