@@ -24,6 +24,10 @@ typedef struct jobspec_limits {
     /* a task's checkpoint grace is capped at this (--max-checkpoint-grace;
      * 0: JOBSPEC_MAX_GRACE_MS) */
     int64_t max_grace_ms;
+    /* the scheduler's --topology-levels ("rack,block"; "" none): a task's
+     * placement must name one of them. NULL: not checked (a journal
+     * replay, `cairn submit`'s own check) */
+    const char *topology_levels;
 } jobspec_limits_t;
 /* A task's checkpoint grace when its spec names none, and the default cap. */
 #define JOBSPEC_GRACE_DEFAULT_MS 30000

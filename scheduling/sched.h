@@ -96,6 +96,9 @@ typedef struct sched_config {
  * letters, digits, '_' and '-', none twice, at most
  * SCHED_MAX_TOPOLOGY_LEVELS. 0, or SCHED_EINVAL with what is wrong. */
 int sched_topology_levels_check(const char *levels, cairn_error_t *err);
+/* Is name a topology level's name (letters, digits, '_', '-'; 1 to
+ * SCHED_MAX_TOPOLOGY_NAME - 1 bytes)? */
+bool sched_topology_level_name_ok(const char *name);
 /* The index of level name in s's topology (0: the tightest), or -1. */
 int sched_topology_level(const sched_t *s, const char *name);
 

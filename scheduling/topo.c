@@ -102,6 +102,11 @@ int topo_init(topo_t *t, const char *levels, cairn_error_t *err)
     return 0;
 }
 
+bool sched_topology_level_name_ok(const char *name)
+{
+    return topo_name_ok(name);
+}
+
 int sched_topology_level(const sched_t *s, const char *name)
 {
     return level_in(&s->topo, name);
