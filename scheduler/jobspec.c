@@ -170,8 +170,7 @@ static void check_task(const Cairn__TaskSpec *t, size_t i, const jobspec_limits_
     }
 }
 
-/* Is name one of the comma-separated levels? */
-static bool level_listed(const char *levels, const char *name)
+bool jobspec_level_listed(const char *levels, const char *name)
 {
     size_t n = strlen(name);
     for (const char *p = levels; p && *p;) {
@@ -200,7 +199,7 @@ static void check_placement(const Cairn__TaskSpec *t, size_t i, const jobspec_li
                            t->name);
     else if (!pack && !req)
         jobspec_errors_add(errs, path, "task %s: placement needs pack or require", t->name);
-    else if (lim->topology_levels && !level_listed(lim->topology_levels, level))
+    else if (lim->topology_levels && !jobspec_level_listed(lim->topology_levels, level))
         jobspec_errors_add(errs, path,
                            lim->topology_levels[0]
                                ? "task %s: placement names topology level %.64s, which this "

@@ -59,6 +59,8 @@ int jobspec_build(const Cairn__JobSpec *js, uint64_t seed, const jobspec_limits_
  * defaults). A task without a checkpoint gets one only when the cap is
  * below the default grace. 0 or -ENOMEM (js keeps what was done). */
 int jobspec_cap_grace(Cairn__JobSpec *js, const jobspec_limits_t *lim);
+/* Whether name is one of the comma-separated topology levels ("rack,block"). */
+bool jobspec_level_listed(const char *levels, const char *name);
 /* Whether name is an account's name as the core takes it (scheduling/
  * event.h sched_account_spec_t). */
 bool jobspec_account_ok(const char *name);
