@@ -36,39 +36,30 @@ bool place_resv_allows(const sched_t *s, uint32_t n, int64_t time_limit_ms, int6
     return time_limit_ms > 0 && now_ms + time_limit_ms <= r->start_ms;
 }
 
+typedef struct find_arg {
+    const sched_t *s;
+    const task_class_t *c;
+    const uint32_t *excl;
+    uint32_t nexcl;
+    int64_t now_ms;
+} find_arg_t;
+
+static bool find_fits(uint32_t n, void *arg)
+{
+    const find_arg_t *f = arg;
+    for (uint32_t k = 0; k < f->nexcl; k++)
+        if (f->excl[k] == n)
+            return false;
+    return place_resv_allows(f->s, n, f->c->time_limit_ms, f->now_ms) &&
+           fit_node(&f->s->nodes[n], f->c) == FIT_OK;
+}
+
 /* Best-fit node for class c: the fewest GPUs, then cores, left free. */
 static int64_t find_node(const sched_t *s, const task_class_t *c, const uint32_t *excl,
                          uint32_t nexcl, int64_t now_ms)
 {
-    const node_index_t *ix = &s->index;
-    if (!ix->b)
-        return -1;
-    for (uint32_t g = c->gpus; g <= ix->maxg; g++) {
-        if (ix->row_count[g] == 0)
-            continue;
-        for (uint32_t cc = c->cpus; cc <= ix->maxc; cc++) {
-            const node_bucket_t *b = &ix->b[(size_t)g * (ix->maxc + 1) + cc];
-            if (b->count == 0)
-                continue;
-            uint32_t seen = 0;
-            for (uint32_t w = 0; w < ix->words && seen < b->count; w++) {
-                uint64_t bits = b->bits[w];
-                while (bits) {
-                    uint32_t n = w * 64 + (uint32_t)__builtin_ctzll(bits);
-                    bits &= bits - 1;
-                    seen++;
-                    bool skip = false;
-                    for (uint32_t k = 0; k < nexcl && !skip; k++)
-                        skip = excl[k] == n;
-                    if (skip || !place_resv_allows(s, n, c->time_limit_ms, now_ms))
-                        continue;
-                    if (fit_node(&s->nodes[n], c) == FIT_OK)
-                        return n;
-                }
-            }
-        }
-    }
-    return -1;
+    find_arg_t f = {.s = s, .c = c, .excl = excl, .nexcl = nexcl, .now_ms = now_ms};
+    return index_walk(&s->index, c->gpus, c->cpus, find_fits, &f);
 }
 
 /* Choose nodes for the replicas of class c, best fit one after another;

@@ -163,6 +163,36 @@ static inline uint32_t topo_dom(const topo_t *t, uint32_t node, uint32_t level)
     return t->node_dom[(size_t)node * t->nlevels + level];
 }
 
+/* Visit the up nodes with at least gpus GPUs and cpus cores free in
+ * best-fit order (fewest free GPUs, then cores, then id) until fn returns
+ * true; returns that node, or -1. Inline so that each caller's fn is too
+ * (find_node in place.c is on the hot path). */
+static inline int64_t index_walk(const node_index_t *ix, uint32_t gpus, uint32_t cpus,
+                                 bool (*fn)(uint32_t n, void *arg), void *arg)
+{
+    if (!ix->b)
+        return -1;
+    for (uint32_t g = gpus; g <= ix->maxg; g++) {
+        if (ix->row_count[g] == 0)
+            continue;
+        for (uint32_t cc = cpus; cc <= ix->maxc; cc++) {
+            const node_bucket_t *b = &ix->b[(size_t)g * (ix->maxc + 1) + cc];
+            uint32_t seen = 0;
+            for (uint32_t w = 0; w < ix->words && seen < b->count; w++) {
+                uint64_t bits = b->bits[w];
+                while (bits) {
+                    uint32_t n = w * 64 + (uint32_t)__builtin_ctzll(bits);
+                    bits &= bits - 1;
+                    seen++;
+                    if (fn(n, arg))
+                        return n;
+                }
+            }
+        }
+    }
+    return -1;
+}
+
 /* --- GPU model matching (gpu_match.c) ----------------------------------- */
 
 /* A request's GPU model, ready to match: whole words, or "~REGEX" compiled

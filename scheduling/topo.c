@@ -244,35 +244,30 @@ int topo_common_level(const sched_t *s, const sched_alloc_desc_t *allocs, uint32
     return -1;
 }
 
+typedef struct cand_arg {
+    const sched_t *s;
+    const task_class_t *c;
+    int64_t now_ms;
+    uint32_t *cand, n;
+} cand_arg_t;
+
+static bool cand_add(uint32_t id, void *arg)
+{
+    cand_arg_t *a = arg;
+    if (place_resv_allows(a->s, id, a->c->time_limit_ms, a->now_ms) &&
+        fit_node(&a->s->nodes[id], a->c) == FIT_OK)
+        a->cand[a->n++] = id;
+    return false; /* all of them */
+}
+
 /* The up nodes that fit c now and that the pass's reservations let it
- * use, in best-fit order (fewest free GPUs, then cores, then id: the node
- * index's order). Returns how many; cand holds s->nnodes. */
+ * use, in best-fit order (the node index's). Returns how many; cand holds
+ * s->nnodes. */
 static uint32_t candidates(const sched_t *s, const task_class_t *c, int64_t now_ms, uint32_t *cand)
 {
-    const node_index_t *ix = &s->index;
-    uint32_t n = 0;
-    if (!ix->b)
-        return 0;
-    for (uint32_t g = c->gpus; g <= ix->maxg; g++) {
-        if (ix->row_count[g] == 0)
-            continue;
-        for (uint32_t cc = c->cpus; cc <= ix->maxc; cc++) {
-            const node_bucket_t *b = &ix->b[(size_t)g * (ix->maxc + 1) + cc];
-            uint32_t seen = 0;
-            for (uint32_t w = 0; w < ix->words && seen < b->count; w++) {
-                uint64_t bits = b->bits[w];
-                while (bits) {
-                    uint32_t id = w * 64 + (uint32_t)__builtin_ctzll(bits);
-                    bits &= bits - 1;
-                    seen++;
-                    if (place_resv_allows(s, id, c->time_limit_ms, now_ms) &&
-                        fit_node(&s->nodes[id], c) == FIT_OK)
-                        cand[n++] = id;
-                }
-            }
-        }
-    }
-    return n;
+    cand_arg_t a = {.s = s, .c = c, .now_ms = now_ms, .cand = cand};
+    index_walk(&s->index, c->gpus, c->cpus, cand_add, &a);
+    return a.n;
 }
 
 int topo_choose(sched_t *s, const task_class_t *c, int64_t now_ms, topo_pick_t *pick)
