@@ -6,7 +6,7 @@
 # says so and why not a rack), one with require: rack waits and explain
 # counts each rack's free nodes, then runs in the rack that frees; a level
 # the scheduler lacks is refused at submit, naming the spec's line; a bad
-# --topology-levels is refused.
+# --topology-levels is refused; --verify-journal replays it identically.
 #   sh topology.sh BIN_DIR TESTS_DIR
 set -u
 . "$(dirname "$0")/lib/common.sh"
@@ -100,4 +100,15 @@ grep -q "placed in rack r2 (require: rack)" "$dir/out" && ok "require: in rack r
 expect 0 "status of the require gang" -- "$dir/c" status "$req" --json
 # (in a rack, ranks follow the node ids: the order the workers registered)
 json_check "on b1 and b2" "sorted(j['tasks'][0]['attempts'][-1]['node'].split(',')) == ['b1', 'b2']"
+
+# the journal re-derives every placement with the same levels
+sched_stop
+expect 0 "--verify-journal replays the topology placements" -- "$bin/cairn-scheduler" \
+    --state-dir "$sched_state" --topology-levels rack,block --verify-journal
+grep -q "replays identically" "$dir/err" && ok "identically" || bad "verify: $(cat "$dir/err")"
+# the levels are part of the configuration: without them the gang that
+# required a rack is not placed again
+expect 1 "--verify-journal without the levels differs" -- "$bin/cairn-scheduler" \
+    --state-dir "$sched_state" --verify-journal
+grep -q "DIFFERS" "$dir/err" && ok "naming the difference" || bad "verify: $(cat "$dir/err")"
 exit $fail
