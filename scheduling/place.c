@@ -140,19 +140,31 @@ static int gang_kind(sched_t *s, const task_class_t *c, sched_alloc_desc_t *allo
 static int topo_replicas(sched_t *s, const task_class_t *c, sched_alloc_desc_t *allocs,
                          uint32_t *nodes, uint32_t *cores, int64_t now_ms)
 {
-    gpu_kind_t *kinds = NULL;
-    int nk = fit_gang_one_kind(c) ? fit_gpu_kinds(s, c, true, &kinds) : 0;
-    if (nk < 0)
-        return nk;
     uint32_t nr = c->replicas;
-    uint32_t *room = malloc(2 * (size_t)nr * sizeof(uint32_t));
-    int rc = room ? 0 : SCHED_ENOMEM;
+    gpu_kind_t *kinds = NULL;
+    uint32_t *cand = malloc(2 * (s->nnodes + (size_t)nr) * sizeof(uint32_t));
+    if (!cand)
+        return SCHED_ENOMEM;
+    uint32_t *sub = cand + s->nnodes, *room = sub + s->nnodes;
+    uint32_t nc = topo_candidates(s, c, now_ms, cand);
+    /* the kinds its replicas may take: those free on the nodes that fit */
+    int nk = nc >= nr && fit_gang_one_kind(c) ? fit_gpu_kinds_among(s, c, cand, nc, &kinds) : 0;
+    int rc = nk < 0 ? nk : 0;
     topo_pick_t best = {.level = -1, .nodes = nodes}, pick = {.level = -1, .nodes = room};
     task_class_t one = *c, best_one = *c;
-    for (int k = 0; rc == 0 && k < (nk > 1 ? nk : 1); k++) {
-        if (nk > 1)
+    for (int k = 0; rc == 0 && nc >= nr && k < (nk > 1 ? nk : 1); k++) {
+        uint32_t n = nc;
+        const uint32_t *v = cand;
+        if (nk > 1) { /* the candidates with room on GPUs of this kind */
             one = fit_only_kind(c, &kinds[k]);
-        if ((rc = topo_choose(s, &one, now_ms, &pick)) == 0 && topo_pick_better(s, &pick, &best)) {
+            n = 0;
+            for (uint32_t i = 0; i < nc; i++)
+                if (fit_node(&s->nodes[cand[i]], &one) == FIT_OK)
+                    sub[n++] = cand[i];
+            v = sub;
+        }
+        topo_choose(s, &one, v, n, &pick);
+        if (topo_pick_better(s, &pick, &best)) {
             memcpy(nodes, pick.nodes, nr * sizeof(uint32_t));
             best.level = pick.level;
             best.dom = pick.dom;
@@ -173,7 +185,7 @@ static int topo_replicas(sched_t *s, const task_class_t *c, sched_alloc_desc_t *
         }
         rc = (int)nr;
     }
-    free(room);
+    free(cand);
     free(kinds);
     return rc;
 }

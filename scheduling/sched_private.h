@@ -571,6 +571,10 @@ bool fit_gang_one_kind(const task_class_t *c);
  * sorted by vendor, then model. *out is malloc'd (NULL when none); returns
  * how many, or SCHED_ENOMEM. */
 int fit_gpu_kinds(const sched_t *s, const task_class_t *c, bool free_only, gpu_kind_t **out);
+/* The same with free_only, over nodes ids[0..n) that fit c now (their
+ * eligible free GPUs), without looking at the others. */
+int fit_gpu_kinds_among(const sched_t *s, const task_class_t *c, const uint32_t *ids, size_t n,
+                        gpu_kind_t **out);
 /* c restricted to one kind (a copy that borrows c's strings). */
 task_class_t fit_only_kind(const task_class_t *c, const gpu_kind_t *k);
 /* Choose GPUs and cores for class c on node n (which fits). cores must have
@@ -638,12 +642,18 @@ typedef struct topo_pick {
     uint64_t sumg, sumc; /* free GPUs and cores on its nodes that fit */
     uint32_t *nodes;     /* replicas' nodes in rank order (the caller's room) */
 } topo_pick_t;
-/* The tightest domain, at class c's level or tighter, whose nodes that fit
- * c now hold all its replicas, best fit (fewest free GPUs, then cores, on
- * them; then value order); in it the best-fit nodes, ordered so that each
- * tighter domain's nodes are consecutive. pick->nodes must hold
- * c->replicas. 0 (pick->level -1 when none fits) or SCHED_ENOMEM. */
-int topo_choose(sched_t *s, const task_class_t *c, int64_t now_ms, topo_pick_t *pick);
+/* The up nodes that fit c now and that the pass's reservations let it
+ * use, in best-fit order (the node index's). Returns how many; cand holds
+ * s->nnodes. */
+uint32_t topo_candidates(const sched_t *s, const task_class_t *c, int64_t now_ms, uint32_t *cand);
+/* Among candidates cand[0..nc) of class c (topo_candidates' order): the
+ * tightest domain, at c's level or tighter, whose candidates hold all its
+ * replicas, best fit (fewest free GPUs, then cores, on them; then value
+ * order); in it the best-fit nodes, ordered so that each tighter domain's
+ * nodes are consecutive. pick->nodes must hold c->replicas; pick->level
+ * is -1 when no domain has room. */
+void topo_choose(sched_t *s, const task_class_t *c, const uint32_t *cand, uint32_t nc,
+                 topo_pick_t *pick);
 /* Is pick better than best (a tighter level, then best fit, then value
  * order)? */
 bool topo_pick_better(const sched_t *s, const topo_pick_t *pick, const topo_pick_t *best);

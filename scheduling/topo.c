@@ -260,26 +260,21 @@ static bool cand_add(uint32_t id, void *arg)
     return false; /* all of them */
 }
 
-/* The up nodes that fit c now and that the pass's reservations let it
- * use, in best-fit order (the node index's). Returns how many; cand holds
- * s->nnodes. */
-static uint32_t candidates(const sched_t *s, const task_class_t *c, int64_t now_ms, uint32_t *cand)
+uint32_t topo_candidates(const sched_t *s, const task_class_t *c, int64_t now_ms, uint32_t *cand)
 {
     cand_arg_t a = {.s = s, .c = c, .now_ms = now_ms, .cand = cand};
     index_walk(&s->index, c->gpus, c->cpus, cand_add, &a);
     return a.n;
 }
 
-int topo_choose(sched_t *s, const task_class_t *c, int64_t now_ms, topo_pick_t *pick)
+void topo_choose(sched_t *s, const task_class_t *c, const uint32_t *cand, uint32_t nc,
+                 topo_pick_t *pick)
 {
     topo_t *t = &s->topo;
     pick->level = -1;
-    if (c->place_ix < 0 || (uint32_t)c->place_ix >= t->nlevels || s->nnodes == 0)
-        return 0;
-    uint32_t *cand = malloc(s->nnodes * sizeof(uint32_t));
-    if (!cand)
-        return SCHED_ENOMEM;
-    uint32_t nc = candidates(s, c, now_ms, cand), nr = c->replicas;
+    if (c->place_ix < 0 || (uint32_t)c->place_ix >= t->nlevels)
+        return;
+    uint32_t nr = c->replicas;
     for (uint32_t l = 0; nc >= nr && l <= (uint32_t)c->place_ix; l++) {
         const topo_level_t *lv = &t->levels[l];
         memset(t->cnt, 0, lv->nvals * sizeof(uint32_t));
@@ -316,8 +311,6 @@ int topo_choose(sched_t *s, const task_class_t *c, int64_t now_ms, topo_pick_t *
         sort_nodes(t, pick->nodes, nr, l);
         break;
     }
-    free(cand);
-    return 0;
 }
 
 bool topo_pick_better(const sched_t *s, const topo_pick_t *pick, const topo_pick_t *best)
