@@ -7,13 +7,15 @@
 
 #include "cluster/cmd.h"
 #include "cluster/plan_private.h"
+#include "scheduler/jobspec.h"
 
 const char cmd_plan_help[] =
     "Usage: cairn plan --trace last:DURATION|FILE [--cluster current|FILE]\n"
     "                  [--add Nx FILE.xml]... [--remove NODE[,NODE...]]... [--no-prefetch]\n"
     "                  [--accounts FILE] [--fair-share-gpu-weight N]\n"
     "                  [--fair-share-half-life DURATION]\n"
-    "                  [--no-preemption | --preempt-for-fair-share] [--json]\n"
+    "                  [--no-preemption | --preempt-for-fair-share]\n"
+    "                  [--topology-levels L1,L2 [--gang-placement pack|require:LEVEL]] [--json]\n"
     "       cairn plan --trace last:DURATION --export-trace > trace.json\n"
     "\n"
     "Replay a workload through the scheduler's own placement code on a cluster and\n"
@@ -47,6 +49,11 @@ const char cmd_plan_help[] =
     "                     The unchanged replay of a recorded run ends each preempted\n"
     "                     attempt when it ended; a what-if (either option, --add,\n"
     "                     --remove, another cluster) lets the simulation preempt.\n"
+    "  --topology-levels rack,block  place as a scheduler run with these levels\n"
+    "                     (tightest first; nodes' topology.LEVEL labels say their domains)\n"
+    "  --gang-placement require:rack  what if every gang (replicas > 1) asked for\n"
+    "                     this placement (pack:LEVEL or require:LEVEL); the records do not\n"
+    "                     carry a task's own\n"
     "  --json             print JSON\n"
     "  --export-trace     print the trace as JSON and exit\n";
 
@@ -98,13 +105,17 @@ static int parse_opts(int argc, char **argv, plan_opts_t *o)
         OPT_FS_WEIGHT,
         OPT_FS_HALF_LIFE,
         OPT_NO_PREEMPTION,
-        OPT_PREEMPT_FS
+        OPT_PREEMPT_FS,
+        OPT_TOPOLOGY_LEVELS,
+        OPT_GANG_PLACEMENT
     };
     static const struct option opts[] = {
         {"trace", required_argument, NULL, OPT_TRACE},
         {"cluster", required_argument, NULL, OPT_CLUSTER},
         {"add", required_argument, NULL, OPT_ADD},
         {"remove", required_argument, NULL, OPT_REMOVE},
+        {"topology-levels", required_argument, NULL, OPT_TOPOLOGY_LEVELS},
+        {"gang-placement", required_argument, NULL, OPT_GANG_PLACEMENT},
         {"json", no_argument, NULL, OPT_JSON},
         {"export-trace", no_argument, NULL, OPT_EXPORT},
         {"no-prefetch", no_argument, NULL, OPT_NO_PREFETCH},
@@ -154,6 +165,25 @@ static int parse_opts(int argc, char **argv, plan_opts_t *o)
         case OPT_PREEMPT_FS:
             o->preempt_for_fair_share = true;
             break;
+        case OPT_TOPOLOGY_LEVELS: {
+            cairn_error_t e = {{0}};
+            if (sched_topology_levels_check(optarg, &e) < 0)
+                return cli_usage_error("plan", "bad --topology-levels '%s': %s", optarg, e.text);
+            o->topology_levels = optarg;
+            break;
+        }
+        case OPT_GANG_PLACEMENT: {
+            const char *colon = strchr(optarg, ':');
+            bool pack = colon && !strncmp(optarg, "pack:", 5);
+            if (!colon || (!pack && strncmp(optarg, "require:", 8) != 0) ||
+                !sched_topology_level_name_ok(colon + 1))
+                return cli_usage_error(
+                    "plan", "bad --gang-placement '%s': expected pack:LEVEL or require:LEVEL",
+                    optarg);
+            o->gang_placement = pack ? SCHED_PLACEMENT_PACK : SCHED_PLACEMENT_REQUIRE;
+            o->gang_level = colon + 1;
+            break;
+        }
         case OPT_FS_WEIGHT: {
             uint64_t v;
             if ((rc = cli_parse_uint("plan", "--fair-share-gpu-weight", optarg, 1, 1000000, &v)) !=
@@ -178,6 +208,11 @@ static int parse_opts(int argc, char **argv, plan_opts_t *o)
         return cli_usage_error("plan", "--trace last:DURATION or --trace FILE is required");
     if (o->no_preemption && o->preempt_for_fair_share)
         return cli_usage_error("plan", "--no-preemption or --preempt-for-fair-share, not both");
+    if (o->gang_level && !o->topology_levels)
+        return cli_usage_error("plan", "--gang-placement needs --topology-levels");
+    if (o->gang_level && !jobspec_level_listed(o->topology_levels, o->gang_level))
+        return cli_usage_error("plan", "--gang-placement names level %s, not one of %s",
+                               o->gang_level, o->topology_levels);
     if (o->export_trace && strncmp(o->trace, "last:", 5) != 0)
         return cli_usage_error("plan", "--export-trace needs --trace last:DURATION");
     return CLI_OK;
@@ -292,17 +327,20 @@ static int plan_run(cli_t *c, const plan_opts_t *o, plan_trace_t *t, plan_cluste
     bool current = t->recorded && !strcmp(o->cluster, "current");
     /* the recorded run on its own cluster: its passes' times, and its
      * preempted attempts as they ended */
-    bool replay =
-        current && !o->nadd && !o->nremove && !o->no_preemption && !o->preempt_for_fair_share;
+    bool replay = current && !o->nadd && !o->nremove && !o->no_preemption &&
+                  !o->preempt_for_fair_share && !o->gang_level;
     w->keep_preempted = replay;
     w->no_preemption = o->no_preemption;
+    w->placement = o->gang_placement;
+    w->placement_level = o->gang_level;
     if ((rc = plan_work_build(w)) != CLI_OK || (rc = plan_accounts_charge(acct, w)) != CLI_OK)
         return rc;
     plan_work_mark_mixed(w, base);
-    sched_sim_t *sim = plan_sim_create(cl, !o->no_prefetch, o->preempt_for_fair_share, acct, &rc),
+    sched_sim_t *sim = plan_sim_create(cl, !o->no_prefetch, o->preempt_for_fair_share,
+                                       o->topology_levels, acct, &rc),
                 *bsim = NULL;
     if (rc == CLI_OK)
-        bsim = plan_sim_create(base, !o->no_prefetch, false, NULL, &rc);
+        bsim = plan_sim_create(base, !o->no_prefetch, false, o->topology_levels, NULL, &rc);
     sched_sim_span_t *aspans = NULL;
     sched_sim_report_t pred = {0}, act = {0};
     plan_acct_rows_t rows = {0};

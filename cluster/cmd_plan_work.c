@@ -86,6 +86,10 @@ static int build_task(plan_work_t *w, plan_job_t *j, size_t k, const plan_task_t
                               .replicas = r0->replicas,
                               .priority = r0->priority,
                               .time_limit_ms = r0->time_limit_ms};
+    if (ts->replicas > 1 && w->placement_level) {
+        ts->placement = w->placement;
+        ts->placement_level = w->placement_level;
+    }
     j->needs[k] = calloc(r0->nneeds + 1, sizeof(char *));
     j->out[k] = calloc(t->n, sizeof(sched_sim_outcome_t));
     if (!j->needs[k] || !j->out[k])
@@ -289,10 +293,11 @@ void plan_work_fini(plan_work_t *w)
 /* --- simulation and measurement ----------------------------------------- */
 
 sched_sim_t *plan_sim_create(const plan_cluster_t *cl, bool prefetch, bool fs_preempt,
-                             const plan_accounts_t *acct, int *rc)
+                             const char *topology_levels, const plan_accounts_t *acct, int *rc)
 {
     sched_config_t cfg = sched_config_daemon(prefetch);
     cfg.preempt_for_fair_share = fs_preempt;
+    cfg.topology_levels = topology_levels;
     if (acct) {
         cfg.fs_gpu_weight = acct->gpu_weight;
         cfg.fs_half_life_ms = acct->half_life_ms;

@@ -88,8 +88,8 @@ int cli_check_spec(const char *name, const Cairn__JobSpec *js, const spec_where_
 {
     /* the scheduler checks its own limits; here only what every scheduler
      * refuses: the edge's shapes and the core's own checks */
-    static const jobspec_limits_t loose = {UINT32_MAX, UINT32_MAX, UINT32_MAX,
-                                           UINT32_MAX, SIZE_MAX,   INT64_MAX};
+    static const jobspec_limits_t loose = {UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX,
+                                           SIZE_MAX,   INT64_MAX,  NULL};
     jobspec_errors_t cerr = {0};
     jobspec_t *cj = NULL;
     spec_errors_t errs = {0};

@@ -59,6 +59,12 @@ typedef struct plan_opts {
     /* --no-preemption: no task is preemptible; --preempt-for-fair-share:
      * as a scheduler run with it (sched_config_t .preempt_for_fair_share) */
     bool no_preemption, preempt_for_fair_share;
+    /* --topology-levels: as a scheduler run with them; --gang-placement:
+     * what if every gang asked for this placement (records do not carry
+     * a task's own) */
+    const char *topology_levels;
+    sched_placement_t gang_placement;
+    const char *gang_level;
 } plan_opts_t;
 
 typedef struct plan_task {
@@ -91,6 +97,9 @@ typedef struct plan_work {
      * no_preemption: no task is preemptible (else those with an attempt
      * recorded preempted are: the records say no more) */
     bool keep_preempted, no_preemption;
+    /* every gang's placement (plan_opts_t .gang_placement) */
+    sched_placement_t placement;
+    const char *placement_level;
     /* the records' preempted attempts (a gang once) and the GPU time they
      * lost: from their newest checkpoint written while they held their
      * allocation, else from that allocation, to their end */
@@ -126,7 +135,8 @@ struct plan_accounts;
  * (NULL: none, the core's defaults); NULL (printed) on failure, *rc its
  * exit code. */
 sched_sim_t *plan_sim_create(const plan_cluster_t *cl, bool prefetch, bool fs_preempt,
-                             const struct plan_accounts *acct, int *rc);
+                             const char *topology_levels, const struct plan_accounts *acct,
+                             int *rc);
 /* Run w's jobs through sim. replay: a recorded trace on the cluster it ran
  * on, whose scheduler's passes ran at its recorded placement times
  * (sched_sim_pass_times). CLI_OK, or prints and returns the code. */

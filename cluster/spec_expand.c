@@ -212,6 +212,18 @@ static int fill_task(expand_t *x, const spec_task_t *t, size_t i, Cairn__TaskSpe
     ts->time_limit_ms = t->o.time_limit_ms;
     ts->preemptible = t->o.preemptible;
     ts->signal_before_limit_ms = t->o.signal_before_limit_ms;
+    if (t->placement_level) {
+        if (!(ts->placement = malloc(sizeof(*ts->placement))))
+            return x->c->oom = true, -1;
+        cairn__task_placement__init(ts->placement);
+        char *lv = spec_strdup(x->c, t->placement_mark, t->placement_level);
+        if (!lv)
+            return -1;
+        if (t->placement == SCHED_PLACEMENT_PACK)
+            ts->placement->pack = lv;
+        else
+            ts->placement->require = lv;
+    }
     if (t->o.ckpt_signal || t->o.ckpt_grace_ms || t->o.ckpt_dir) {
         if (!(ts->checkpoint = malloc(sizeof(*ts->checkpoint))))
             return x->c->oom = true, -1;

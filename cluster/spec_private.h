@@ -84,6 +84,10 @@ typedef struct spec_task {
     spec_strv_t inputs; /* cache: files whose content the key covers */
     bool cache;
     uint32_t replicas;
+    /* placement: {pack: L} or {require: L} (a gang's topology level) */
+    sched_placement_t placement;
+    char *placement_level;
+    yaml_mark_t placement_mark;
     spec_opts_t o;
     /* matrix: keys in file order, vals[k] the values of key k */
     size_t nkeys;

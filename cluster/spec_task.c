@@ -332,6 +332,42 @@ static bool valid_task_name(spec_ctx_t *c, yaml_node_t *n, const char *s)
     return false;
 }
 
+/* placement: {pack: rack} or {require: rack}: one key, a level's name. */
+static void parse_placement(spec_ctx_t *c, yaml_node_t *val, spec_task_t *t)
+{
+    static const char *const keys[] = {"pack", "require"};
+    t->placement_mark = val->start_mark;
+    t->o.at[SCHED_FIELD_PLACEMENT] = spec_pos(val->start_mark);
+    if (spec_check_keys(c, val, keys, N_(keys), "placement") < 0)
+        return;
+    yaml_node_t *pack = spec_lookup(c, val, "pack"), *req = spec_lookup(c, val, "require");
+    if (pack && req) {
+        spec_error(c, val->start_mark,
+                   "placement has both pack and require (pack: preferred, require: mandatory; "
+                   "give one)");
+        return;
+    }
+    if (!pack && !req) {
+        spec_error(c, val->start_mark, "placement needs pack: LEVEL or require: LEVEL");
+        return;
+    }
+    yaml_node_t *lv = pack ? pack : req;
+    char *level = NULL;
+    if (spec_get_string(c, lv, &level) < 0)
+        return;
+    if (!sched_topology_level_name_ok(level)) {
+        spec_error(c, lv->start_mark,
+                   "placement level '%s' is not a topology level name (letters, digits, _ and "
+                   "-, as in --topology-levels)",
+                   level);
+        free(level);
+        return;
+    }
+    free(t->placement_level);
+    t->placement_level = level;
+    t->placement = pack ? SCHED_PLACEMENT_PACK : SCHED_PLACEMENT_REQUIRE;
+}
+
 /* Task-only keys; returns false if key is not one. */
 static bool parse_task_key(spec_ctx_t *c, const char *key, yaml_node_t *val, spec_task_t *t)
 {
@@ -383,6 +419,8 @@ static bool parse_task_key(spec_ctx_t *c, const char *key, yaml_node_t *val, spe
             t->replicas = (uint32_t)v;
             t->o.at[SCHED_FIELD_REPLICAS] = spec_pos(val->start_mark);
         }
+    } else if (strcmp(key, "placement") == 0) {
+        parse_placement(c, val, t);
     } else if (strcmp(key, "matrix") == 0 || strcmp(key, "description") == 0) {
         /* matrix: parsed first; description: ignored */
     } else
@@ -392,9 +430,9 @@ static bool parse_task_key(spec_ctx_t *c, const char *key, yaml_node_t *val, spe
 
 void spec_parse_task(spec_ctx_t *c, yaml_node_t *n, const spec_opts_t *defaults, spec_task_t *t)
 {
-    static const char *const keys[] = {"name",   "description", "kind",     "run",
-                                       "shell",  "needs",       "matrix",   "outputs",
-                                       "inputs", "cache",       "replicas", OPT_KEYS};
+    static const char *const keys[] = {"name",     "description", "kind",    "run",    "shell",
+                                       "needs",    "matrix",      "outputs", "inputs", "cache",
+                                       "replicas", "placement",   OPT_KEYS};
     t->mark = n->start_mark;
     t->count = 1;
     t->replicas = 1;
@@ -416,6 +454,9 @@ void spec_parse_task(spec_ctx_t *c, yaml_node_t *n, const spec_opts_t *defaults,
         spec_error(c, n->start_mark, "task is missing required key 'name'");
     const char *tn = t->name ? t->name : "?";
     spec_check_signal_before_limit(c, &t->o, tn);
+    if (t->placement_level && t->replicas <= 1)
+        spec_error(c, t->placement_mark,
+                   "task '%s': placement is for gangs (replicas > 1); it has one replica", tn);
     if (t->has_run && t->has_shell)
         spec_error(c, spec_lookup(c, n, "shell")->start_mark,
                    "task '%s' has both 'run' and 'shell' (give one)", tn);

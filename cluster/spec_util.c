@@ -450,6 +450,7 @@ void spec_task_fini(spec_task_t *t)
 {
     free(t->name);
     free(t->kind);
+    free(t->placement_level);
     spec_strv_free(&t->argv);
     spec_strv_free(&t->needs);
     spec_strv_free(&t->outputs);

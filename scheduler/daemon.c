@@ -45,6 +45,7 @@ void sched_daemon_config_init(sched_daemon_config_t *cfg)
     cfg->fs_gpu_weight = SCHED_FS_GPU_WEIGHT;
     cfg->fs_half_life_ms = SCHED_FS_HALF_LIFE_MS;
     cfg->max_preemptions_per_task = SCHED_MAX_PREEMPTIONS_DEFAULT;
+    cfg->limits.topology_levels = ""; /* submits are checked: none yet */
 }
 
 /* Every sample interval: the census (usage.h); every 120th, compaction. */
@@ -82,7 +83,7 @@ static void config_line(const sched_daemon_t *d, char *buf, size_t n)
              "restart_grace_ms=%lld register_timeout_ms=%lld kill_grace_ms=%lld "
              "max_reservations=%u prefetch=%s fair_share_gpu_weight=%u "
              "fair_share_half_life_ms=%lld preempt_for_fair_share=%d "
-             "max_preemptions_per_task=%u max_checkpoint_grace_ms=%lld "
+             "max_preemptions_per_task=%u max_checkpoint_grace_ms=%lld topology_levels=%s "
              "join_key=%s tls_cert=%s tls_ca=%s admins=%s allow_anonymous_writes=%d "
              "allow_any_node_name=%d "
              "secret_pattern=%s "
@@ -96,6 +97,7 @@ static void config_line(const sched_daemon_t *d, char *buf, size_t n)
              core.max_preemptions_per_task ? core.max_preemptions_per_task
                                            : SCHED_MAX_PREEMPTIONS_DEFAULT,
              (long long)(c->limits.max_grace_ms ? c->limits.max_grace_ms : JOBSPEC_MAX_GRACE_MS),
+             core.topology_levels && core.topology_levels[0] ? core.topology_levels : "-",
              c->join_key_file ? c->join_key_file : "-", c->tls_cert ? c->tls_cert : "-",
              c->tls_ca ? c->tls_ca : "-", c->admins && *c->admins ? c->admins : "-",
              c->allow_anonymous_writes, c->allow_any_node_name,
@@ -172,7 +174,8 @@ sched_config_t sched_daemon_core_config(const sched_daemon_config_t *c)
                             .fs_gpu_weight = c ? c->fs_gpu_weight : 0,
                             .fs_half_life_ms = c ? c->fs_half_life_ms : 0,
                             .preempt_for_fair_share = c && c->preempt_for_fair_share,
-                            .max_preemptions_per_task = c ? c->max_preemptions_per_task : 0};
+                            .max_preemptions_per_task = c ? c->max_preemptions_per_task : 0,
+                            .topology_levels = c ? c->topology_levels : NULL};
 }
 
 /* (Re)build the core: the newest snapshot that verifies, then the

@@ -89,6 +89,11 @@ typedef struct sched_daemon_config {
     bool preempt_for_fair_share;
     bool gpu_error_drains_node; /* a sick GPU drains its node too (workers.c) */
     uint32_t max_preemptions_per_task;
+    /* network topology (sched_config_t .topology_levels): the levels,
+     * tightest first ("rack,block"; NULL: none). Part of the core's
+     * configuration like the above; limits.topology_levels has the same,
+     * so a submit naming another level is refused at the edge. */
+    const char *topology_levels;
 } sched_daemon_config_t;
 
 /* Defaults of --snapshot-every and --snapshot-interval. */

@@ -116,6 +116,9 @@ static char *mig_model(const Cairn__ResourceRequest *rq)
     return s;
 }
 
+static void check_placement(const Cairn__TaskSpec *t, size_t i, const jobspec_limits_t *lim,
+                            jobspec_errors_t *errs);
+
 /* Edge checks that the core does not make (sizes, shapes). */
 static void check_task(const Cairn__TaskSpec *t, size_t i, const jobspec_limits_t *lim,
                        jobspec_errors_t *errs)
@@ -197,6 +200,7 @@ static void check_task(const Cairn__TaskSpec *t, size_t i, const jobspec_limits_
                            t->name);
     if (t->cache && t->replicas > 1)
         jobspec_errors_add(errs, path, "task %s: a gang (replicas > 1) cannot be cached", t->name);
+    check_placement(t, i, lim, errs);
     if (t->n_inputs > JOBSPEC_MAX_OUTPUTS)
         jobspec_errors_add(errs, path, "task %s: %zu inputs (at most %u)", t->name, t->n_inputs,
                            JOBSPEC_MAX_OUTPUTS);
@@ -208,6 +212,45 @@ static void check_task(const Cairn__TaskSpec *t, size_t i, const jobspec_limits_
             jobspec_errors_add(errs, path, "task %s: input %zu has no SHA-256 (%s)", t->name, k,
                                in && in->error && in->error[0] ? in->error : "not hashed");
     }
+}
+
+bool jobspec_level_listed(const char *levels, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = levels; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && !strncmp(p, name, n))
+            return true;
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/* A task's placement: pack or require, by a level this scheduler has. */
+static void check_placement(const Cairn__TaskSpec *t, size_t i, const jobspec_limits_t *lim,
+                            jobspec_errors_t *errs)
+{
+    const Cairn__TaskPlacement *pl = t->placement;
+    if (!pl)
+        return;
+    char path[64];
+    snprintf(path, sizeof(path), "tasks[%zu].placement", i);
+    bool pack = pl->pack && pl->pack[0], req = pl->require && pl->require[0];
+    const char *level = pack ? pl->pack : pl->require;
+    if (pack && req)
+        jobspec_errors_add(errs, path, "task %s: placement has both pack and require (one of them)",
+                           t->name);
+    else if (!pack && !req)
+        jobspec_errors_add(errs, path, "task %s: placement needs pack or require", t->name);
+    else if (lim->topology_levels && !jobspec_level_listed(lim->topology_levels, level))
+        jobspec_errors_add(errs, path,
+                           lim->topology_levels[0]
+                               ? "task %s: placement names topology level %.64s, which this "
+                                 "scheduler does not have (--topology-levels %s)"
+                               : "task %s: placement names topology level %.64s, and this "
+                                 "scheduler has none (--topology-levels)%s",
+                           t->name, level, lim->topology_levels);
 }
 
 static void fill_retry(sched_retry_policy_t *r, const Cairn__RetryPolicy *p)
@@ -385,6 +428,14 @@ static int fill_task(jobspec_t *j, sched_task_spec_t *ts, const Cairn__TaskSpec 
     /* max_preemptions 0: the scheduler's --max-preemptions-per-task */
     ts->preemptible = t->preemptible;
     ts->grace_ms = task_grace(t, lim);
+    const Cairn__TaskPlacement *pl = t->placement;
+    if (pl && pl->pack && pl->pack[0]) {
+        ts->placement = SCHED_PLACEMENT_PACK;
+        ts->placement_level = pl->pack;
+    } else if (pl && pl->require && pl->require[0]) {
+        ts->placement = SCHED_PLACEMENT_REQUIRE;
+        ts->placement_level = pl->require;
+    }
     if (t->cache) {
         char *base = cache_base(ts, t, seed);
         if (!base)

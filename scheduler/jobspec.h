@@ -24,6 +24,10 @@ typedef struct jobspec_limits {
     /* a task's checkpoint grace is capped at this (--max-checkpoint-grace;
      * 0: JOBSPEC_MAX_GRACE_MS) */
     int64_t max_grace_ms;
+    /* the scheduler's --topology-levels ("rack,block"; "" none): a task's
+     * placement must name one of them. NULL: not checked (a journal
+     * replay, `cairn submit`'s own check) */
+    const char *topology_levels;
 } jobspec_limits_t;
 /* A task's checkpoint grace when its spec names none, and the default cap. */
 #define JOBSPEC_GRACE_DEFAULT_MS 30000
@@ -55,6 +59,8 @@ int jobspec_build(const Cairn__JobSpec *js, uint64_t seed, const jobspec_limits_
  * defaults). A task without a checkpoint gets one only when the cap is
  * below the default grace. 0 or -ENOMEM (js keeps what was done). */
 int jobspec_cap_grace(Cairn__JobSpec *js, const jobspec_limits_t *lim);
+/* Whether name is one of the comma-separated topology levels ("rack,block"). */
+bool jobspec_level_listed(const char *levels, const char *name);
 /* Whether name is an account's name as the core takes it (scheduling/
  * event.h sched_account_spec_t). */
 bool jobspec_account_ok(const char *name);

@@ -113,6 +113,11 @@ static void usage(FILE *f)
         "      --max-checkpoint-grace T  caps a task's checkpoint grace, from the\n"
         "                              checkpoint signal to SIGKILL (1s or more) [10m];\n"
         "                              these three are part of the configuration too\n"
+        "      --topology-levels L1,L2  network topology levels, tightest first (e.g.\n"
+        "                              rack,block: a rack lies in a block); a node is in\n"
+        "                              domain V of level L by its label topology.L=V, and\n"
+        "                              a gang's placement: {pack|require: L} names one;\n"
+        "                              part of the configuration too [none]\n"
         "      --log-file PATH         log there instead of stderr\n"
         "      --log-level LEVEL       debug, info, warn or error [info]\n"
         "      --verify-journal        replay the state directory's journal (from the\n"
@@ -164,6 +169,7 @@ enum {
     OPT_GPU_ERROR_DRAINS,
     OPT_MAX_PREEMPTIONS,
     OPT_MAX_GRACE,
+    OPT_TOPOLOGY_LEVELS,
 };
 
 static const struct option opts[] = {
@@ -203,6 +209,7 @@ static const struct option opts[] = {
     {"gpu-error-drains-node", no_argument, NULL, OPT_GPU_ERROR_DRAINS},
     {"max-preemptions-per-task", required_argument, NULL, OPT_MAX_PREEMPTIONS},
     {"max-checkpoint-grace", required_argument, NULL, OPT_MAX_GRACE},
+    {"topology-levels", required_argument, NULL, OPT_TOPOLOGY_LEVELS},
     {"join-key", required_argument, NULL, OPT_JOIN_KEY},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-ca", required_argument, NULL, OPT_TLS_CA},
@@ -465,6 +472,15 @@ static int apply_opt(options_t *o, int c, const char *arg, char *why, size_t n)
         }
         o->cfg.limits.max_grace_ms = ms;
         return 0;
+    case OPT_TOPOLOGY_LEVELS: {
+        cairn_error_t e = {{0}};
+        if (sched_topology_levels_check(arg, &e) < 0) {
+            snprintf(why, n, "invalid --topology-levels '%.200s': %s", arg, e.text);
+            return -1;
+        }
+        o->cfg.topology_levels = o->cfg.limits.topology_levels = keep_str(o, arg);
+        return 0;
+    }
     case OPT_NO_PREFETCH: /* flags: no value on the command line */
     case OPT_PREEMPT_FS:
     case OPT_GPU_ERROR_DRAINS:

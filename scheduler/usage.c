@@ -247,7 +247,9 @@ static int put_census_row(usage_t *u, int64_t t, int64_t span, const char *shape
     sdb_bind_double(st, 6, k->idle_split);
     sdb_bind_double(st, 7, k->idle_cpu_mem);
     sdb_bind_double(st, 8, k->idle_model);
-    sdb_bind_double(st, 9, k->idle_other);
+    /* a gang waiting for one topology domain (sched.h idle_topo) is held
+     * back: counted with the others until the wire has a bucket of its own */
+    sdb_bind_double(st, 9, k->idle_other + k->idle_topo);
     sdb_bind_double(st, 10, total);
     sdb_bind_double(st, 11, free_);
     sdb_bind_double(st, 12, k->limited);

@@ -10,6 +10,26 @@ static int cls_cmp(const void *a, const void *b)
     return x->cls < y->cls ? -1 : x->cls > y->cls;
 }
 
+/* Does one domain at class k's level or tighter hold all its replicas on
+ * nodes that fit it now? (Always, when the core lacks its level: then
+ * it waits for the level, not for room.) */
+static bool census_domain_fits(const sched_t *s, const task_class_t *k)
+{
+    const topo_t *t = &s->topo;
+    if (k->place_ix < 0)
+        return true;
+    const topo_level_t *lv = &t->levels[k->place_ix];
+    uint32_t *cnt = calloc(lv->nvals + 1, sizeof(uint32_t));
+    bool fits = cnt == NULL;
+    for (size_t n = 0; cnt && !fits && n < s->nnodes; n++) {
+        uint32_t d = topo_dom(t, (uint32_t)n, (uint32_t)k->place_ix);
+        /* a domain of a tighter level lies inside one of this level */
+        fits = d != TOPO_NONE && fit_node(&s->nodes[n], k) == FIT_OK && ++cnt[d] >= k->replicas;
+    }
+    free(cnt);
+    return fits;
+}
+
 int sched_census(const sched_t *s, sched_census_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -67,7 +87,7 @@ int sched_census(const sched_t *s, sched_census_t *out)
         if (!k->gpus)
             continue;
         /* free GPUs on up nodes, by why this class cannot use them */
-        uint32_t usable = 0, split = 0, blocked = 0, other_model = 0;
+        uint32_t usable = 0, split = 0, blocked = 0, other_model = 0, fit_gpus = 0, nfit = 0;
         for (size_t i = 0; i < s->nnodes; i++) {
             const sched_node_t *n = &s->nodes[i];
             if (n->state != SCHED_NODE_UP || !n->free_gpus)
@@ -84,6 +104,10 @@ int sched_census(const sched_t *s, sched_census_t *out)
                 split += elig;
             else if (n->free_cores < k->cpus || n->mem_free < k->memory)
                 blocked += elig;
+            else if (fit_node(n, k) == FIT_OK) {
+                fit_gpus += elig;
+                nfit++;
+            }
         }
         /* what tasks at an account limit want is theirs to wait for: the
          * other reasons are about the rest */
@@ -96,9 +120,18 @@ int sched_census(const sched_t *s, sched_census_t *out)
         /* split matters when the free GPUs would have been enough together */
         cc->idle_split = usable >= k->gpus ? (split < want ? split : want) : 0;
         want -= cc->idle_split;
+        /* a gang that requires a domain, with enough nodes for it only
+         * across domains: what it could use there is fragmentation by
+         * topology */
+        uint32_t topo = k->place_mode == SCHED_PLACEMENT_REQUIRE && nfit >= k->replicas &&
+                                !census_domain_fits(s, k)
+                            ? fit_gpus
+                            : 0;
+        cc->idle_topo = topo < want ? topo : want;
+        want -= cc->idle_topo;
         cc->idle_model = other_model < want ? other_model : want;
         want -= cc->idle_model;
-        uint32_t rest = usable - cc->idle_cpu_mem - cc->idle_split;
+        uint32_t rest = usable - cc->idle_cpu_mem - cc->idle_split - cc->idle_topo;
         cc->idle_other = rest < want ? rest : want; /* reserved, priority, gangs */
         rest -= cc->idle_other;
         cc->idle_limit = rest < want_lim ? rest : want_lim;

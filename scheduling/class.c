@@ -16,6 +16,7 @@ void class_fini(task_class_t *c)
     free(c->labels);
     gpu_match_fini(&c->match);
     free(c->gpu_model);
+    free(c->place_level);
     for (uint32_t i = 0; i < c->nlevels; i++) {
         free(c->levels[i].fifo);
         free(c->levels[i].heap);
@@ -37,6 +38,11 @@ void class_from_spec(task_class_t *c, const sched_task_spec_t *t)
     c->replicas = t->replicas ? t->replicas : 1;
     c->time_limit_ms = t->time_limit_ms;
     c->gpu_mixed = t->req.gpu_mixed;
+    c->place_ix = -1;
+    if (c->replicas > 1 && t->placement != SCHED_PLACEMENT_ANY && t->placement_level) {
+        c->place_mode = (uint8_t)t->placement;
+        c->place_level = (char *)t->placement_level;
+    }
 }
 
 sched_request_t class_request(const task_class_t *c)
@@ -71,6 +77,8 @@ uint64_t class_hash(const task_class_t *c)
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
         h = hash_mix(h ^ v[i]);
     h = hash_mix(h ^ c->gpu_mixed);
+    h = hash_mix(h ^ c->place_mode);
+    h = hash_str(h, c->place_level ? c->place_level : "");
     h = hash_str(h, c->gpu_model ? c->gpu_model : "");
     for (uint32_t i = 0; i < c->nlabels; i++)
         h = hash_str(h ^ 0xff, c->labels[i]);
@@ -82,7 +90,9 @@ bool class_equal(const task_class_t *a, const task_class_t *b)
     if (a->cpus != b->cpus || a->gpus != b->gpus || a->memory != b->memory ||
         a->gpu_min_memory != b->gpu_min_memory || a->replicas != b->replicas ||
         a->time_limit_ms != b->time_limit_ms || a->nlabels != b->nlabels ||
-        a->gpu_mixed != b->gpu_mixed)
+        a->gpu_mixed != b->gpu_mixed || a->place_mode != b->place_mode)
+        return false;
+    if (a->place_mode && strcmp(a->place_level, b->place_level) != 0)
         return false;
     if ((a->gpu_model == NULL) != (b->gpu_model == NULL))
         return false;
@@ -137,8 +147,13 @@ int class_intern(sched_t *s, const sched_task_spec_t *t, uint32_t *cls)
     c->gpu_model = NULL;
     c->labels = NULL;
     c->nlabels = 0;
+    c->place_level = NULL;
     if (key.gpu_model && !(c->gpu_model = xstrdup(key.gpu_model)))
         goto oom;
+    if (key.place_level && !(c->place_level = xstrdup(key.place_level)))
+        goto oom;
+    /* the levels are the core's for its life: resolve the name once */
+    c->place_ix = (int8_t)sched_topology_level(s, key.place_level);
     /* validated before any submit: only memory can fail here */
     if (class_match_init(c) < 0)
         goto oom;

@@ -325,6 +325,8 @@ int cluster_node_add(sched_t *s, const sched_node_desc_t *d, cairn_error_t *err)
     }
     if (n->state == SCHED_NODE_UP && n->bucket_g < 0)
         return errcode(err, SCHED_ENOMEM, "out of memory indexing node %s", d->name);
+    if (topo_node_update(s, id) < 0)
+        return errcode(err, SCHED_ENOMEM, "out of memory placing node %s in the topology", d->name);
     return 0;
 }
 

@@ -147,6 +147,56 @@ static bool explain_limit(cairn_buf_t *b, const sched_t *s, uint32_t acct, const
     return true;
 }
 
+static const char *const place_word[] = {"", "pack", "require"};
+
+/* A gang that requires a domain: how many nodes fit it now in each domain
+ * of its level ("needs 4 nodes in one rack: rack r1 has 2 free, r2 has
+ * 3"), or that the scheduler has no such level. */
+static void explain_topo_wait(cairn_buf_t *b, const sched_t *s, const task_class_t *c)
+{
+    if (c->place_mode != SCHED_PLACEMENT_REQUIRE)
+        return;
+    const topo_t *t = &s->topo;
+    if (c->place_ix < 0) {
+        cairn_buf_printf(b,
+                         "needs %u nodes in one %s, and the scheduler has no topology level %s "
+                         "(--topology-levels); ",
+                         c->replicas, c->place_level, c->place_level);
+        return;
+    }
+    const topo_level_t *lv = &t->levels[c->place_ix];
+    uint32_t *cnt = calloc(lv->nvals + 1, sizeof(uint32_t));
+    uint32_t *by_rank = calloc(lv->nvals + 1, sizeof(uint32_t));
+    if (!cnt || !by_rank) {
+        free(cnt);
+        free(by_rank);
+        return;
+    }
+    for (size_t n = 0; n < s->nnodes; n++) {
+        uint32_t d = topo_dom(t, (uint32_t)n, (uint32_t)c->place_ix);
+        if (d != TOPO_NONE && fit_node(&s->nodes[n], c) == FIT_OK)
+            cnt[d]++;
+    }
+    for (uint32_t d = 0; d < lv->nvals; d++)
+        by_rank[lv->rank[d]] = d;
+    cairn_buf_printf(b, "needs %u nodes in one %s (require: %s):", c->replicas, lv->name, lv->name);
+    if (!lv->nvals)
+        cairn_buf_printf(b, " no node carries the label %s...", lv->key);
+    uint32_t shown = lv->nvals < 8 ? lv->nvals : 8;
+    for (uint32_t k = 0; k < shown; k++) {
+        uint32_t d = by_rank[k];
+        if (k == 0)
+            cairn_buf_printf(b, " %s %s has %u free", lv->name, lv->vals[d], cnt[d]);
+        else
+            cairn_buf_printf(b, ", %s has %u free", lv->vals[d], cnt[d]);
+    }
+    if (lv->nvals > shown)
+        cairn_buf_printf(b, ", and %u more %ss", lv->nvals - shown, lv->name);
+    cairn_buf_printf(b, "; ");
+    free(cnt);
+    free(by_rank);
+}
+
 static void explain_resources(cairn_buf_t *b, const sched_t *s, const sched_job_t *j,
                               const sched_task_t *t, task_ref_t self, int64_t now_ms)
 {
@@ -177,6 +227,7 @@ static void explain_resources(cairn_buf_t *b, const sched_t *s, const sched_job_
     if (c->replicas > 1) {
         cairn_buf_printf(b, "gang of %u replicas needs %u nodes at once, %u fit%s now; ",
                          c->replicas, c->replicas, count[FIT_OK], count[FIT_OK] == 1 ? "s" : "");
+        explain_topo_wait(b, s, c);
         if (fit_gang_one_kind(c))
             explain_gang_kinds(b, s, c);
     } else if (count[FIT_OK])
@@ -210,6 +261,39 @@ static void explain_resources(cairn_buf_t *b, const sched_t *s, const sched_job_
         }
     }
     (void)j;
+}
+
+/* Where in the topology a gang asking for it landed: "; placed in rack r1
+ * (require: rack)", or in a wider domain or none, and why not tighter (a
+ * pass tries the tighter domains first: none had room then). */
+static void explain_topo_placed(cairn_buf_t *b, const sched_t *s, const task_class_t *c,
+                                const sched_attempt_t *at)
+{
+    if (!c->place_mode || at->nreplicas < 2)
+        return;
+    const topo_t *t = &s->topo;
+    uint32_t dom = 0;
+    int l = topo_common_level(s, at->allocs, at->nreplicas, &dom);
+    const char *w = place_word[c->place_mode];
+    if (c->place_ix < 0) {
+        cairn_buf_printf(b, "; placed anywhere (%s: %s): the scheduler has no topology level %s", w,
+                         c->place_level, c->place_level);
+        return;
+    }
+    if (l >= 0) {
+        cairn_buf_printf(b, "; placed in %s %s (%s: %s)", t->levels[l].name, t->levels[l].vals[dom],
+                         w, c->place_level);
+    } else {
+        cairn_buf_printf(b, "; placed across %ss (%s: %s)", t->levels[c->place_ix].name, w,
+                         c->place_level);
+    }
+    if (l != 0) {
+        int upto = l < 0 ? c->place_ix : l - 1;
+        cairn_buf_printf(b, ": no %s", t->levels[0].name);
+        for (int k = 1; k <= upto; k++)
+            cairn_buf_printf(b, " or %s", t->levels[k].name);
+        cairn_buf_printf(b, " had %u nodes free for it when it was placed", at->nreplicas);
+    }
 }
 
 static void explain_placed(cairn_buf_t *b, const sched_t *s, const sched_attempt_t *at)
@@ -385,10 +469,12 @@ char *sched_explain(const sched_t *s, uint32_t job, uint32_t task, int64_t now_m
     }
     case SCHED_TASK_RUNNING: {
         const sched_attempt_t *at = attempt_at(s, t->attempt);
-        if (at->queued)
+        if (at->queued) {
             explain_queued(&b, s, at);
-        else
+        } else {
             explain_placed(&b, s, at);
+            explain_topo_placed(&b, s, &s->classes[t->cls], at);
+        }
         if (at->preempt_why) {
             cairn_buf_printf(&b, "; ");
             preempted_by(&b, s, at, t);

@@ -273,15 +273,19 @@ static int cmp_kind(const void *a, const void *b)
     return r ? r : strcmp(x->model, y->model);
 }
 
-int fit_gpu_kinds(const sched_t *s, const task_class_t *c, bool free_only, gpu_kind_t **out)
+/* The kinds of fit_gpu_kinds, over the nodes ids[0..nids) (NULL: all
+ * nodes, each checked to fit c; else known to fit it now). */
+static int kinds_of(const sched_t *s, const task_class_t *c, bool free_only, const uint32_t *ids,
+                    size_t nids, gpu_kind_t **out)
 {
     gpu_kind_t *v = NULL;
     size_t n = 0, cap = 0;
     *out = NULL;
-    for (size_t i = 0; i < s->nnodes; i++) {
-        const sched_node_t *node = &s->nodes[i];
-        if (free_only ? fit_node(node, c) != FIT_OK
-                      : node->state != SCHED_NODE_UP || fit_node_capacity(node, c) != FIT_OK)
+    for (size_t i = 0; i < (ids ? nids : s->nnodes); i++) {
+        const sched_node_t *node = &s->nodes[ids ? ids[i] : i];
+        if (!ids &&
+            (free_only ? fit_node(node, c) != FIT_OK
+                       : node->state != SCHED_NODE_UP || fit_node_capacity(node, c) != FIT_OK))
             continue;
         uint64_t m = fit_gpu_eligible(node, c) & (free_only ? node_gpu_open(node) : ~0ull);
         for (; m; m &= m - 1) {
@@ -307,4 +311,15 @@ int fit_gpu_kinds(const sched_t *s, const task_class_t *c, bool free_only, gpu_k
             v[k++] = v[i];
     *out = v;
     return (int)k;
+}
+
+int fit_gpu_kinds(const sched_t *s, const task_class_t *c, bool free_only, gpu_kind_t **out)
+{
+    return kinds_of(s, c, free_only, NULL, 0, out);
+}
+
+int fit_gpu_kinds_among(const sched_t *s, const task_class_t *c, const uint32_t *ids, size_t n,
+                        gpu_kind_t **out)
+{
+    return kinds_of(s, c, true, ids, n, out);
 }

@@ -50,6 +50,15 @@ typedef struct sched_request {
     const char *const *labels; /* "key=value" the node must carry */
 } sched_request_t;
 
+/* Where a gang's replicas go in the network topology (sched_config_t
+ * .topology_levels): PACK prefers one domain of the level (or a tighter
+ * one) and places anywhere when none has room; REQUIRE waits for one. */
+typedef enum sched_placement {
+    SCHED_PLACEMENT_ANY = 0,
+    SCHED_PLACEMENT_PACK,
+    SCHED_PLACEMENT_REQUIRE,
+} sched_placement_t;
+
 typedef struct sched_task_spec {
     const char *name; /* unique in the job */
     const char *kind; /* "preprocess", "train", "evaluate" or free-form; NULL = "" */
@@ -81,6 +90,10 @@ typedef struct sched_task_spec {
     bool preemptible;
     int64_t grace_ms;
     uint32_t max_preemptions;
+    /* Topology (replicas > 1 only): placement and its level's name
+     * ("rack"; NULL with SCHED_PLACEMENT_ANY). */
+    sched_placement_t placement;
+    const char *placement_level;
 } sched_task_spec_t;
 
 typedef struct sched_job_spec {

@@ -26,7 +26,7 @@ void reservations_clear(sched_t *s)
 
 /* May a task with this time limit use node n at now_ms? The task being
  * placed may use its own reservation (a preemption's hold). */
-static bool resv_allows(const sched_t *s, uint32_t n, int64_t time_limit_ms, int64_t now_ms)
+bool place_resv_allows(const sched_t *s, uint32_t n, int64_t time_limit_ms, int64_t now_ms)
 {
     if (n >= s->resv_of_cap || s->resv_of[n] == 0)
         return true;
@@ -36,39 +36,30 @@ static bool resv_allows(const sched_t *s, uint32_t n, int64_t time_limit_ms, int
     return time_limit_ms > 0 && now_ms + time_limit_ms <= r->start_ms;
 }
 
+typedef struct find_arg {
+    const sched_t *s;
+    const task_class_t *c;
+    const uint32_t *excl;
+    uint32_t nexcl;
+    int64_t now_ms;
+} find_arg_t;
+
+static bool find_fits(uint32_t n, void *arg)
+{
+    const find_arg_t *f = arg;
+    for (uint32_t k = 0; k < f->nexcl; k++)
+        if (f->excl[k] == n)
+            return false;
+    return place_resv_allows(f->s, n, f->c->time_limit_ms, f->now_ms) &&
+           fit_node(&f->s->nodes[n], f->c) == FIT_OK;
+}
+
 /* Best-fit node for class c: the fewest GPUs, then cores, left free. */
 static int64_t find_node(const sched_t *s, const task_class_t *c, const uint32_t *excl,
                          uint32_t nexcl, int64_t now_ms)
 {
-    const node_index_t *ix = &s->index;
-    if (!ix->b)
-        return -1;
-    for (uint32_t g = c->gpus; g <= ix->maxg; g++) {
-        if (ix->row_count[g] == 0)
-            continue;
-        for (uint32_t cc = c->cpus; cc <= ix->maxc; cc++) {
-            const node_bucket_t *b = &ix->b[(size_t)g * (ix->maxc + 1) + cc];
-            if (b->count == 0)
-                continue;
-            uint32_t seen = 0;
-            for (uint32_t w = 0; w < ix->words && seen < b->count; w++) {
-                uint64_t bits = b->bits[w];
-                while (bits) {
-                    uint32_t n = w * 64 + (uint32_t)__builtin_ctzll(bits);
-                    bits &= bits - 1;
-                    seen++;
-                    bool skip = false;
-                    for (uint32_t k = 0; k < nexcl && !skip; k++)
-                        skip = excl[k] == n;
-                    if (skip || !resv_allows(s, n, c->time_limit_ms, now_ms))
-                        continue;
-                    if (fit_node(&s->nodes[n], c) == FIT_OK)
-                        return n;
-                }
-            }
-        }
-    }
-    return -1;
+    find_arg_t f = {.s = s, .c = c, .excl = excl, .nexcl = nexcl, .now_ms = now_ms};
+    return index_walk(&s->index, c->gpus, c->cpus, find_fits, &f);
 }
 
 /* Choose nodes for the replicas of class c, best fit one after another;
@@ -142,6 +133,63 @@ static int gang_kind(sched_t *s, const task_class_t *c, sched_alloc_desc_t *allo
     return nk <= 1 || best >= 0;
 }
 
+/* A gang placed by topology (topo.c): the best domain over the GPU kinds
+ * it may take (one kind: c itself), its replicas' allocations from it in
+ * rank order. Returns the replicas placed (c->replicas, or 0 when no
+ * domain up to its level has room) or a negative code. */
+static int topo_replicas(sched_t *s, const task_class_t *c, sched_alloc_desc_t *allocs,
+                         uint32_t *nodes, uint32_t *cores, int64_t now_ms)
+{
+    uint32_t nr = c->replicas;
+    gpu_kind_t *kinds = NULL;
+    uint32_t *cand = malloc(2 * (s->nnodes + (size_t)nr) * sizeof(uint32_t));
+    if (!cand)
+        return SCHED_ENOMEM;
+    uint32_t *sub = cand + s->nnodes, *room = sub + s->nnodes;
+    uint32_t nc = topo_candidates(s, c, now_ms, cand);
+    /* the kinds its replicas may take: those free on the nodes that fit */
+    int nk = nc >= nr && fit_gang_one_kind(c) ? fit_gpu_kinds_among(s, c, cand, nc, &kinds) : 0;
+    int rc = nk < 0 ? nk : 0;
+    topo_pick_t best = {.level = -1, .nodes = nodes}, pick = {.level = -1, .nodes = room};
+    task_class_t one = *c, best_one = *c;
+    for (int k = 0; rc == 0 && nc >= nr && k < (nk > 1 ? nk : 1); k++) {
+        uint32_t n = nc;
+        const uint32_t *v = cand;
+        if (nk > 1) { /* the candidates with room on GPUs of this kind */
+            one = fit_only_kind(c, &kinds[k]);
+            n = 0;
+            for (uint32_t i = 0; i < nc; i++)
+                if (fit_node(&s->nodes[cand[i]], &one) == FIT_OK)
+                    sub[n++] = cand[i];
+            v = sub;
+        }
+        topo_choose(s, &one, v, n, &pick);
+        if (topo_pick_better(s, &pick, &best)) {
+            memcpy(nodes, pick.nodes, nr * sizeof(uint32_t));
+            best.level = pick.level;
+            best.dom = pick.dom;
+            best.sumg = pick.sumg;
+            best.sumc = pick.sumc;
+            best_one = one;
+        }
+    }
+    if (rc == 0 && best.level >= 0) {
+        for (uint32_t i = 0; i < nr; i++) {
+            sched_alloc_desc_t *a = &allocs[i];
+            uint32_t *cs = &cores[(size_t)i * c->cpus];
+            fit_choose(&s->nodes[nodes[i]], &best_one, cs, &a->gpu_mask);
+            a->cores = cs;
+            a->node = nodes[i];
+            a->ncores = c->cpus;
+            a->memory_bytes = c->memory;
+        }
+        rc = (int)nr;
+    }
+    free(cand);
+    free(kinds);
+    return rc;
+}
+
 /* Try to place task r of class c now. Returns 1 if placed, 0 if it does
  * not fit, negative on error. */
 static int try_place(sched_t *s, task_class_t *c, task_ref_t r, int64_t now_ms, sched_place_f cb,
@@ -158,10 +206,23 @@ static int try_place(sched_t *s, task_class_t *c, task_ref_t r, int64_t now_ms, 
     }
     task_class_t one = *c;
     s->placing = r;
-    if (fit_gang_one_kind(c) && (rc = gang_kind(s, c, allocs, nodes, cores, now_ms, &one)) <= 0)
-        goto out;
-    uint32_t got = choose_replicas(s, &one, allocs, nodes, cores, now_ms);
-    release_replicas(s, &one, allocs, got);
+    uint32_t got = 0;
+    if (c->place_mode && c->place_ix >= 0 &&
+        (rc = topo_replicas(s, c, allocs, nodes, cores, now_ms)) != 0) {
+        if (rc < 0)
+            goto out;
+        got = (uint32_t)rc;
+    } else if (c->place_mode == SCHED_PLACEMENT_REQUIRE) {
+        goto out; /* waits for a domain with room (or for its level) */
+    } else {
+        /* no placement, or pack with no domain of room: anywhere */
+        if (fit_gang_one_kind(c) && (rc = gang_kind(s, c, allocs, nodes, cores, now_ms, &one)) <= 0)
+            goto out;
+        got = choose_replicas(s, &one, allocs, nodes, cores, now_ms);
+        release_replicas(s, &one, allocs, got);
+        if (got == nr && c->place_mode)
+            topo_order_allocs(s, allocs, nr);
+    }
     rc = 0;
     if (got < nr)
         goto out;
@@ -579,7 +640,11 @@ int sched_place(sched_t *s, int64_t now_ms, sched_place_f cb, void *arg)
             }
             placed += queued;
             /* a preemption holds nodes for it: no reservation besides */
-            int pre = queued == 0 ? preempt_try(s, &pp, c, r, now_ms, cb, arg) : 0;
+            /* (a victim search knows no topology: a gang that requires
+             * a domain waits for one instead) */
+            int pre = queued == 0 && c->place_mode != SCHED_PLACEMENT_REQUIRE
+                          ? preempt_try(s, &pp, c, r, now_ms, cb, arg)
+                          : 0;
             if (pre < 0) {
                 rc = pre;
                 break;

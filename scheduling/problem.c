@@ -69,6 +69,7 @@ static const char *const field_path[SCHED_FIELD_COUNT] = {
     [SCHED_FIELD_RETRY_FACTOR] = "retry.factor",
     [SCHED_FIELD_RETRY_JITTER] = "retry.jitter",
     [SCHED_FIELD_RETRY_ON] = "retry.on[",
+    [SCHED_FIELD_PLACEMENT] = "placement",
 };
 
 void sched_problem_path(const sched_problem_t *p, char *buf, size_t n)

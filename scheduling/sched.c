@@ -13,6 +13,11 @@ sched_t *sched_create(const sched_config_t *cfg)
     if (cfg)
         s->cfg = *cfg;
     s->jobs.base = s->attempts.base = 1;
+    if (topo_init(&s->topo, s->cfg.topology_levels, NULL) < 0) {
+        free(s);
+        return NULL;
+    }
+    s->cfg.topology_levels = s->topo.spec;
     if (acct_init(s) < 0) {
         sched_destroy(s);
         return NULL;
@@ -56,6 +61,7 @@ void sched_destroy(sched_t *s)
     free(s->retry_heap);
     acct_fini(s);
     preempt_holds_fini(s);
+    topo_fini(&s->topo);
     free(s);
 }
 

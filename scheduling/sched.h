@@ -79,7 +79,28 @@ typedef struct sched_config {
      * (0: SCHED_MAX_PREEMPTIONS_DEFAULT) unless its spec says otherwise. */
     bool preempt_for_fair_share;
     uint32_t max_preemptions_per_task;
+    /* Network topology (topo.c): the levels, tightest first, comma
+     * separated ("rack,block": a rack lies inside a block); a node is in
+     * domain V of level L when it carries the label "topology.L=V". A gang
+     * whose spec asks for placement by a level is placed in one domain of
+     * it or a tighter one (job.h). NULL or "": none. The core copies it;
+     * it must pass sched_topology_levels_check(). */
+    const char *topology_levels;
 } sched_config_t;
+
+/* Topology levels at most, and bytes in one level's name. */
+#define SCHED_MAX_TOPOLOGY_LEVELS 8
+#define SCHED_MAX_TOPOLOGY_NAME 64
+
+/* Check a topology level list (sched_config_t .topology_levels): names of
+ * letters, digits, '_' and '-', none twice, at most
+ * SCHED_MAX_TOPOLOGY_LEVELS. 0, or SCHED_EINVAL with what is wrong. */
+int sched_topology_levels_check(const char *levels, cairn_error_t *err);
+/* Is name a topology level's name (letters, digits, '_', '-'; 1 to
+ * SCHED_MAX_TOPOLOGY_NAME - 1 bytes)? */
+bool sched_topology_level_name_ok(const char *name);
+/* The index of level name in s's topology (0: the tightest), or -1. */
+int sched_topology_level(const sched_t *s, const char *name);
 
 #define SCHED_MAX_PREEMPTIONS_DEFAULT 5
 /* Victim searches (preempt.c) one pass makes at most: each blocked class
@@ -99,7 +120,8 @@ typedef struct sched_config {
  * as above or off. */
 sched_config_t sched_config_daemon(bool prefetch);
 
-/* Create an empty state. cfg may be NULL for defaults. NULL on ENOMEM. */
+/* Create an empty state. cfg may be NULL for defaults. NULL on ENOMEM
+ * (or topology levels that do not pass sched_topology_levels_check). */
 sched_t *sched_create(const sched_config_t *cfg);
 void sched_destroy(sched_t *s);
 
@@ -140,6 +162,7 @@ typedef enum sched_field {
     SCHED_FIELD_RETRY_JITTER,
     SCHED_FIELD_RETRY_ON, /* index: the exit code */
     SCHED_FIELD_ACCOUNT,  /* task -1: the job's account */
+    SCHED_FIELD_PLACEMENT,
     SCHED_FIELD_COUNT
 } sched_field_t;
 
@@ -418,6 +441,9 @@ typedef struct sched_census_class {
      * them to end their grace (their GPUs are in no idle count: not
      * fragmentation) */
     uint32_t preempting;
+    /* free GPUs a gang with placement require (job.h) could use if it
+     * were split across domains of its level: fragmentation by topology */
+    uint32_t idle_topo;
 } sched_census_class_t;
 
 typedef struct sched_census {

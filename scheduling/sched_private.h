@@ -123,6 +123,82 @@ typedef struct node_index {
     uint32_t words;      /* words per bucket bitset */
 } node_index_t;
 
+/* --- network topology (topo.c) ------------------------------------------ */
+
+#define TOPO_NONE UINT32_MAX
+
+/* One level: its domains are the values nodes carry in the label
+ * "topology.<name>=<value>", by domain id (in the order first seen);
+ * rank[d]: domain d's position in value order (ties and rank order). */
+typedef struct topo_level {
+    char *name;
+    char *key; /* "topology.<name>=" */
+    size_t keylen;
+    char **vals;
+    uint32_t *rank;
+    uint32_t nvals;
+    size_t vals_cap, rank_cap;
+} topo_level_t;
+
+/* The levels, tightest first, and each node's domain per level, computed
+ * when the node is added (a node's labels change only then), so a pass
+ * compares ids, never strings. */
+typedef struct topo {
+    char *spec; /* the levels as configured (sched_config_t points here) */
+    topo_level_t *levels;
+    uint32_t nlevels;
+    uint32_t *node_dom; /* [node * nlevels + level]: domain id or TOPO_NONE */
+    size_t node_dom_cap;
+    /* scratch of a placement: per domain counts (the largest level) */
+    uint32_t *cnt;
+    uint64_t *sumg, *sumc;
+    size_t scratch_cap;
+} topo_t;
+
+/* Is name a level name (letters, digits, '_', '-'; 1..63 bytes)? */
+bool topo_name_ok(const char *name);
+/* Parse levels into t (empty: none). 0, SCHED_EINVAL (message in err)
+ * or SCHED_ENOMEM; t is then empty. */
+int topo_init(topo_t *t, const char *levels, cairn_error_t *err);
+void topo_fini(topo_t *t);
+struct sched;
+/* Node's domains from its labels (after it was added or added again). */
+int topo_node_update(struct sched *s, uint32_t node);
+static inline uint32_t topo_dom(const topo_t *t, uint32_t node, uint32_t level)
+{
+    return t->node_dom[(size_t)node * t->nlevels + level];
+}
+
+/* Visit the up nodes with at least gpus GPUs and cpus cores free in
+ * best-fit order (fewest free GPUs, then cores, then id) until fn returns
+ * true; returns that node, or -1. Inline so that each caller's fn is too
+ * (find_node in place.c is on the hot path). */
+static inline int64_t index_walk(const node_index_t *ix, uint32_t gpus, uint32_t cpus,
+                                 bool (*fn)(uint32_t n, void *arg), void *arg)
+{
+    if (!ix->b)
+        return -1;
+    for (uint32_t g = gpus; g <= ix->maxg; g++) {
+        if (ix->row_count[g] == 0)
+            continue;
+        for (uint32_t cc = cpus; cc <= ix->maxc; cc++) {
+            const node_bucket_t *b = &ix->b[(size_t)g * (ix->maxc + 1) + cc];
+            uint32_t seen = 0;
+            for (uint32_t w = 0; w < ix->words && seen < b->count; w++) {
+                uint64_t bits = b->bits[w];
+                while (bits) {
+                    uint32_t n = w * 64 + (uint32_t)__builtin_ctzll(bits);
+                    bits &= bits - 1;
+                    seen++;
+                    if (fn(n, arg))
+                        return n;
+                }
+            }
+        }
+    }
+    return -1;
+}
+
 /* --- GPU model matching (gpu_match.c) ----------------------------------- */
 
 /* A request's GPU model, ready to match: whole words, or "~REGEX" compiled
@@ -157,6 +233,11 @@ typedef struct task_class {
     char *gpu_model;
     gpu_match_t match; /* gpu_model compiled: class_match_init() */
     bool gpu_mixed;    /* sched_request_t .gpu_mixed */
+    /* topology (job.h: placement): the mode, the level's name and its
+     * index in the core's levels (-1: not one of them) */
+    uint8_t place_mode;
+    int8_t place_ix;
+    char *place_level;
     /* while one placement looks at it (a copy, place.c): only GPUs of this
      * vendor and model are eligible (a gang's one model); NULL: any */
     const char *only_vendor, *only_model;
@@ -432,6 +513,7 @@ struct sched {
     size_t resv_cap;
     uint32_t nresv_hold;
     task_ref_t placing;
+    topo_t topo;
 };
 
 static inline sched_job_t *job_at(const sched_t *s, uint32_t id)
@@ -514,6 +596,10 @@ bool fit_gang_one_kind(const task_class_t *c);
  * sorted by vendor, then model. *out is malloc'd (NULL when none); returns
  * how many, or SCHED_ENOMEM. */
 int fit_gpu_kinds(const sched_t *s, const task_class_t *c, bool free_only, gpu_kind_t **out);
+/* The same with free_only, over nodes ids[0..n) that fit c now (their
+ * eligible free GPUs), without looking at the others. */
+int fit_gpu_kinds_among(const sched_t *s, const task_class_t *c, const uint32_t *ids, size_t n,
+                        gpu_kind_t **out);
 /* c restricted to one kind (a copy that borrows c's strings). */
 task_class_t fit_only_kind(const task_class_t *c, const gpu_kind_t *k);
 /* Choose GPUs and cores for class c on node n (which fits). cores must have
@@ -570,6 +656,38 @@ void attempt_end(sched_t *s, sched_attempt_t *at, sched_end_t end, int code, int
                  int64_t now_ms);
 int attempts_node_lost(sched_t *s, uint32_t node, int64_t now_ms);
 void reservations_clear(sched_t *s);
+/* place.c: may a task with this time limit use node n at now_ms
+ * (reservations of the pass)? */
+bool place_resv_allows(const sched_t *s, uint32_t n, int64_t time_limit_ms, int64_t now_ms);
+
+/* topo.c: a gang's placement by topology. */
+typedef struct topo_pick {
+    int level;           /* the level of the domain chosen; -1: none fits */
+    uint32_t dom;        /* its id at that level */
+    uint64_t sumg, sumc; /* free GPUs and cores on its nodes that fit */
+    uint32_t *nodes;     /* replicas' nodes in rank order (the caller's room) */
+} topo_pick_t;
+/* The up nodes that fit c now and that the pass's reservations let it
+ * use, in best-fit order (the node index's). Returns how many; cand holds
+ * s->nnodes. */
+uint32_t topo_candidates(const sched_t *s, const task_class_t *c, int64_t now_ms, uint32_t *cand);
+/* Among candidates cand[0..nc) of class c (topo_candidates' order): the
+ * tightest domain, at c's level or tighter, whose candidates hold all its
+ * replicas, best fit (fewest free GPUs, then cores, on them; then value
+ * order); in it the best-fit nodes, ordered so that each tighter domain's
+ * nodes are consecutive. pick->nodes must hold c->replicas; pick->level
+ * is -1 when no domain has room. */
+void topo_choose(sched_t *s, const task_class_t *c, const uint32_t *cand, uint32_t nc,
+                 topo_pick_t *pick);
+/* Is pick better than best (a tighter level, then best fit, then value
+ * order)? */
+bool topo_pick_better(const sched_t *s, const topo_pick_t *pick, const topo_pick_t *best);
+/* Order a gang's allocations so that nodes of one domain are consecutive
+ * at every level (outermost first, then node id). */
+void topo_order_allocs(const sched_t *s, sched_alloc_desc_t *allocs, uint32_t n);
+/* The tightest level at which nodes share one domain; -1 when none. */
+int topo_common_level(const sched_t *s, const sched_alloc_desc_t *allocs, uint32_t n,
+                      uint32_t *dom);
 
 /* preempt.c */
 struct acct_fs;

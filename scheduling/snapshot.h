@@ -14,10 +14,12 @@
  * The format is versioned ("CAIRNSNP", SCHED_SNAPSHOT_VERSION,
  * little-endian, lengths before contents). A save writes the newest
  * version; a load reads every version (1: before accounts, every job in
- * "default"; 2: before preemption, no task preemptible; 3: every GPU healthy), so a journal pruned
- * by an older release still starts. It carries no checksum: the daemon stores one beside it. A load
- * checks every length, index and cross-reference, so bytes that are not a snapshot give an error,
- * never a crash or a state that breaks the core's invariants. */
+ * "default"; 2: before preemption, no task preemptible; 3: before
+ * failure classes, GPU health and topology placement: every GPU healthy,
+ * no class, no placement), so a journal pruned by an older release
+ * still starts. It carries no checksum: the daemon stores one beside it. A load checks every
+ * length, index and cross-reference, so bytes that are not a snapshot give an error, never a crash
+ * or a state that breaks the core's invariants. */
 #ifndef CAIRN_SCHED_SNAPSHOT_H
 #define CAIRN_SCHED_SNAPSHOT_H
 
@@ -27,7 +29,7 @@
 #include "common/error.h"
 #include "scheduling/sched.h"
 
-#define SCHED_SNAPSHOT_VERSION 4u /* 2: accounts; 3: preemption; 4: failure classes, GPU health */
+#define SCHED_SNAPSHOT_VERSION 4u /* 2: accounts; 3: preemption; 4: failure classes, GPU health, topology */
 
 /* Serialize s: *out gets the bytes (malloc'd: the caller frees them) and
  * *len their number. 0, or SCHED_ENOMEM (nothing is returned). */

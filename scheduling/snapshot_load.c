@@ -151,6 +151,10 @@ static int load_class(rd_t *r, sched_t *s, scratch_t *x, uint32_t want, cairn_er
     t.req.labels = ptr_at(x, first);
     int64_t avg = gi64(r);
     bool known = g8(r) != 0;
+    if (r->version >= 4) {
+        t.placement = (sched_placement_t)g8(r);
+        t.placement_level = gstr(r, NULL);
+    }
     if (oom)
         return errcode(err, SCHED_ENOMEM, "out of memory loading a snapshot");
     if (r->bad)
@@ -163,6 +167,10 @@ static int load_class(rd_t *r, sched_t *s, scratch_t *x, uint32_t want, cairn_er
         t.time_limit_ms < 0) /* what validate.c lets a submit have */
         return errcode(err, SCHED_EINVAL, "snapshot: class %u asks for %u cores, %u GPUs", want,
                        t.req.cpus, t.req.gpus);
+    if (t.placement > SCHED_PLACEMENT_REQUIRE ||
+        (t.placement != SCHED_PLACEMENT_ANY) != (t.placement_level != NULL) ||
+        (t.placement_level && (!topo_name_ok(t.placement_level) || t.replicas < 2)))
+        return errcode(err, SCHED_EINVAL, "snapshot: class %u has a bad topology placement", want);
     if (avg < 0 || avg > INT64_MAX / 16 * 16) /* class_note_run's range */
         return errcode(err, SCHED_EINVAL, "snapshot: class %u has a run time of %lld/16 ms", want,
                        (long long)avg);
@@ -333,6 +341,8 @@ static int load_job(rd_t *r, sched_t *s, scratch_t *x, uint32_t id, sched_job_t 
         t->env = ptr_at(x, tl[i].env);
         t->outputs = ptr_at(x, tl[i].outputs);
         t->req = class_request(c);
+        t->placement = (sched_placement_t)c->place_mode;
+        t->placement_level = c->place_level;
         t->needs = ptr_at(x, x->nptr);
         t->nneeds = now[i].ndeps;
         for (uint32_t k = 0; k < now[i].ndeps; k++)

@@ -12,7 +12,8 @@
  *   queues:   each class's ready levels (FIFO from its head, then heap,
  *             as they are), the active classes, the running heap, the
  *             retry heap, the ended list, the preemptions in progress
- *             (3: with each task's and attempt's preemption fields)
+ *             (3: with each task's and attempt's preemption fields;
+ *             4: each class's topology placement, after its run time)
  *   counters: retired jobs and tasks, the last pass's time
  * Free resources are not written: the attempts that hold them say it. */
 #include <string.h>
@@ -135,6 +136,8 @@ static void save_class(cairn_buf_t *b, const task_class_t *c)
     strs(b, c->nlabels, (const char *const *)c->labels);
     i64(b, c->run_avg16);
     u8(b, c->run_known);
+    u8(b, c->place_mode); /* 4: topology placement */
+    str(b, c->place_level);
 }
 
 static void save_policy(cairn_buf_t *b, const sched_retry_policy_t *p)

@@ -161,6 +161,32 @@ static void check_resources(const sched_task_spec_t *t, int64_t i, sched_problem
                         "task %s: label selector %u is not key=value", n, k);
 }
 
+/* Placement by topology: a gang's, by one level named as levels are. */
+static void check_placement(const sched_task_spec_t *t, int64_t i, sched_problems_t *p)
+{
+    const char *n = t->name;
+    if (t->placement == SCHED_PLACEMENT_ANY) {
+        if (t->placement_level)
+            problem_add(p, at(i, SCHED_FIELD_PLACEMENT, 0),
+                        "task %s: placement level %s without pack or require", n,
+                        t->placement_level);
+        return;
+    }
+    if (t->placement != SCHED_PLACEMENT_PACK && t->placement != SCHED_PLACEMENT_REQUIRE) {
+        problem_add(p, at(i, SCHED_FIELD_PLACEMENT, 0), "task %s: unknown placement %d", n,
+                    (int)t->placement);
+        return;
+    }
+    if (t->replicas <= 1)
+        problem_add(p, at(i, SCHED_FIELD_PLACEMENT, 0),
+                    "task %s: placement is for gangs (replicas > 1); this task has one replica", n);
+    if (!topo_name_ok(t->placement_level))
+        problem_add(p, at(i, SCHED_FIELD_PLACEMENT, 0),
+                    "task %s: placement level is not a topology level name (letters, digits, _ "
+                    "and -, at most %u bytes)",
+                    n, SCHED_MAX_TOPOLOGY_NAME - 1);
+}
+
 static void check_task_values(const sched_task_spec_t *t, int64_t i, sched_problems_t *p)
 {
     const char *n = t->name;
@@ -191,6 +217,7 @@ static void check_task_values(const sched_task_spec_t *t, int64_t i, sched_probl
                     "task %s: time limit is out of range (0..366 days)", n);
     check_retry(t, i, p);
     check_preempt(t, i, p);
+    check_placement(t, i, p);
 }
 
 /* Report cycles through iterative DFS over "needs" edges. deps[i] lists

@@ -4,6 +4,7 @@
  *
  * Usage: bench_sched [--nodes N[,N...]] [--queued Q[,Q...]] [--decisions D]
  *                    [--prefetch N] [--accounts A] [--job-tasks T] [--preemptible PCT]
+ *                    [--topology PCT]
  *
  * --accounts A: each row is run twice, without accounts and with A accounts
  * in a 3-level tree (shares 1-4, GPU limits on the top level that bind now
@@ -15,6 +16,13 @@
  * at the first round after its grace, and the row prints the preemptions,
  * the time per pass beside the plain run's, and the preemptors' start
  * latency after their victims' grace (simulated ms, mean).
+ *
+ * --topology PCT: nodes carry topology.rack (16 nodes a rack) and
+ * topology.block (8 racks a block) labels; each row is run three times:
+ * the plain mix; PCT% of the tasks gangs of 4 replicas (of their shape)
+ * placed anywhere; the same gangs with placement by rack (pack and
+ * require in turn) under --topology-levels rack,block. Decisions/s of the
+ * last two compare the cost of the topology search.
  *
  * For each (nodes, queued) pair the queue is kept at Q tasks: a pass places
  * what fits (timed), then every running attempt finishes and new tasks are
@@ -33,6 +41,8 @@
 static uint32_t g_job_tasks = JOB_TASKS;
 static uint32_t g_pre;      /* preemptible % of the current run, 0: none */
 static uint32_t g_accounts; /* accounts of the current run, 0: none */
+static uint32_t g_gangs;    /* gangs % of the current run, 0: none */
+static bool g_topo;         /* the current run's gangs ask for a rack */
 static uint32_t *g_leaves, g_nleaves;
 static char g_acct_names[1024][16];
 
@@ -64,6 +74,10 @@ static void add_nodes(sched_t *s, uint32_t n)
                                          .numa = g / 4,
                                          .group = g / 2};
         }
+        char rack[40], block[40];
+        snprintf(rack, sizeof(rack), "topology.rack=r%04u", i / 16);
+        snprintf(block, sizeof(block), "topology.block=b%03u", i / 128);
+        const char *labels[2] = {rack, block};
         sched_event_t ev = {.type = SCHED_EV_NODE_ADD};
         ev.u.node_add = (sched_node_desc_t){.name = name,
                                             .nnuma = 2,
@@ -71,7 +85,9 @@ static void add_nodes(sched_t *s, uint32_t n)
                                             .ncores = 64,
                                             .core_numa = core_numa,
                                             .ngpus = 8,
-                                            .gpus = gpus};
+                                            .gpus = gpus,
+                                            .nlabels = 2,
+                                            .labels = labels};
         cairn_error_t err;
         if (sched_apply(s, &ev, &err) < 0) {
             fprintf(stderr, "node add: %s\n", err.text);
@@ -111,6 +127,13 @@ static void submit(sched_t *s, uint32_t count, int64_t now)
                 .req = {.cpus = sh->cpus, .gpus = sh->gpus, .memory_bytes = sh->mem},
                 .time_limit_ms = 3600000,
                 .priority = (int32_t)((next_job_seq + i) % 3)};
+            if (g_gangs && (next_job_seq * 17u + i * 13u) % 100 < g_gangs) {
+                tasks[i].replicas = 4;
+                if (g_topo) {
+                    tasks[i].placement = i % 2 ? SCHED_PLACEMENT_PACK : SCHED_PLACEMENT_REQUIRE;
+                    tasks[i].placement_level = "rack";
+                }
+            }
             if (g_pre && (next_job_seq * 31u + i * 7u) % 100 < g_pre) {
                 tasks[i].preemptible = true;
                 tasks[i].grace_ms = 500;
@@ -274,14 +297,17 @@ static uint64_t rnd(void)
 static uint32_t g_prefetch; /* --prefetch: lines of that many (sched_config_t) */
 static uint32_t g_compare;  /* --accounts: each row without and with that many */
 static uint32_t g_pre_pct;  /* --preemptible: each row without and with that % */
+static uint32_t g_topo_pct; /* --topology: each row plain, that % gangs, and by rack */
 
 static void run(uint32_t nodes, uint32_t queued, uint64_t target)
 {
-    sched_config_t cfg = {.max_reservations = 1, .prefetch = g_prefetch};
+    sched_config_t cfg = {.max_reservations = 1,
+                          .prefetch = g_prefetch,
+                          .topology_levels = g_topo ? "rack,block" : NULL};
     sched_t *s = sched_create(&cfg);
     add_nodes(s, nodes);
     g_nleaves = 0;
-    if (g_compare || g_pre_pct) { /* both runs of a pair see the same finishes */
+    if (g_compare || g_pre_pct || g_topo_pct) { /* the runs of a row see the same finishes */
         rng_state = 88172645463325252ull;
         next_job_seq = 0;
     }
@@ -342,6 +368,9 @@ static void run(uint32_t nodes, uint32_t queued, uint64_t target)
            finishes / finish_time, bytes_per_task);
     if (g_compare)
         printf(" %8u", g_accounts);
+    if (g_topo_pct)
+        printf(" %5u%% %-7s %10.1f", g_gangs, g_gangs ? (g_topo ? "rack" : "any") : "-",
+               place_time / passes * 1e6);
     if (g_pre_pct)
         printf(" %5u%% %12.1f %9llu %12.0f", g_pre, place_time / passes * 1e6,
                (unsigned long long)run_ids.preempts,
@@ -448,25 +477,31 @@ int main(int argc, char **argv)
             g_job_tasks = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--preemptible") && i + 1 < argc)
             g_pre_pct = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--topology") && i + 1 < argc)
+            g_topo_pct = (uint32_t)strtoul(argv[++i], NULL, 10);
         else {
             fprintf(stderr, "usage: bench_sched [--nodes N,..] [--queued Q,..] [--decisions D] "
                             "[--prefetch N] [--accounts A] [--job-tasks T] "
-                            "[--preemptible PCT]\n");
+                            "[--preemptible PCT] [--topology PCT]\n");
             return 2;
         }
     }
     printf("scheduling core: 2 NUMA x 32 cores, 8 GPUs (2 per switch) per node; shapes "
            "cpu/1/2/4/8 GPUs; prefetch %u\n",
            g_prefetch);
-    if (g_job_tasks == 0 || g_compare > 1024 || g_pre_pct > 100) {
+    if (g_job_tasks == 0 || g_compare > 1024 || g_pre_pct > 100 || g_topo_pct > 100) {
         fprintf(stderr, "bench_sched: --job-tasks at least 1, --accounts at most 1024, "
-                        "--preemptible at most 100\n");
+                        "--preemptible and --topology at most 100\n");
         return 2;
     }
-    if (g_compare && g_pre_pct) {
-        fprintf(stderr, "bench_sched: --accounts or --preemptible, one at a time\n");
+    if ((g_compare != 0) + (g_pre_pct != 0) + (g_topo_pct != 0) > 1) {
+        fprintf(stderr, "bench_sched: --accounts, --preemptible or --topology, one at a time\n");
         return 2;
     }
+    if (g_topo_pct)
+        printf("with topology: racks of 16 nodes, blocks of 8 racks; %u%% of the tasks gangs "
+               "of 4 replicas, placed anywhere or by rack (pack and require in turn)\n",
+               g_topo_pct);
     if (g_pre_pct)
         printf("with preemptible: that %% of the tasks (grace 500 ms; priorities 0-2 in turn); "
                "us/pass; preemptions; start after grace: simulated ms from the victims' end to "
@@ -476,7 +511,9 @@ int main(int argc, char **argv)
                g_job_tasks, g_compare);
     printf("%8s %9s %9s %10s %7s %14s %12s %14s%s%s\n", "nodes", "queued", "running", "decisions",
            "passes", "decisions/s", "finishes/s", "bytes/queued", g_compare ? " accounts" : "",
-           g_pre_pct ? " preempt      us/pass  preempts  start_after" : "");
+           g_pre_pct    ? " preempt      us/pass  preempts  start_after"
+           : g_topo_pct ? "  gangs place      us/pass"
+                        : "");
     for (int i = 0; i < nn; i++)
         for (int k = 0; k < nq; k++) {
             g_accounts = 0;
@@ -489,6 +526,14 @@ int main(int argc, char **argv)
                 g_pre = g_pre_pct;
                 run(nodes[i], queued[k], target);
                 g_pre = 0;
+            }
+            if (g_topo_pct) {
+                g_gangs = g_topo_pct;
+                run(nodes[i], queued[k], target);
+                g_topo = true;
+                run(nodes[i], queued[k], target);
+                g_gangs = 0;
+                g_topo = false;
             }
         }
     if (g_pre_pct) {

@@ -23,7 +23,8 @@
 
 typedef struct run {
     uint64_t rng;
-    uint64_t rng_pre; /* preemption's draws: the others' stream stays as it was */
+    uint64_t rng_pre;  /* preemption's draws: the others' stream stays as it was */
+    uint64_t rng_topo; /* topology's draws, likewise */
     sched_config_t cfg;
     sched_t *s;
     fx_journal_t steps;
@@ -50,6 +51,11 @@ static uint32_t rnd(run_t *m, uint32_t n)
 static uint32_t rnd_pre(run_t *m, uint32_t n)
 {
     return (uint32_t)(fx_rand(&m->rng_pre) % n);
+}
+
+static uint32_t rnd_topo(run_t *m, uint32_t n)
+{
+    return (uint32_t)(fx_rand(&m->rng_topo) % n);
 }
 
 static void step(run_t *m, int type)
@@ -103,6 +109,10 @@ static void submit(run_t *m)
             t->preemptible = true;
             t->grace_ms = rnd_pre(m, 80);
             t->max_preemptions = rnd_pre(m, 3);
+        }
+        if (t->replicas > 1 && rnd_topo(m, 2) == 0) {
+            t->placement = rnd_topo(m, 2) ? SCHED_PLACEMENT_PACK : SCHED_PLACEMENT_REQUIRE;
+            t->placement_level = rnd_topo(m, 2) ? "rack" : "block";
         }
         uint32_t nd = i ? rnd(m, 3) : 0;
         for (uint32_t k = 0; k < nd && k < 2; k++)
@@ -276,6 +286,7 @@ static run_t *run_make(uint64_t seed, int steps)
     run_t *m = calloc(1, sizeof(*m));
     m->rng = seed * 0x9e3779b97f4a7c15ull + 7;
     m->rng_pre = seed * 0xd1b54a32d192ed03ull + 9;
+    m->rng_topo = seed * 0x94d049bb133111ebull + 11;
     uint32_t p = (uint32_t)(seed % 3);
     m->cfg = (sched_config_t){.max_reservations = 1 + (uint32_t)(seed % 2),
                               .prefetch = p,
@@ -283,7 +294,8 @@ static run_t *run_make(uint64_t seed, int steps)
                               .prefetch_window_ms = p ? 200 : 0,
                               .fs_gpu_weight = 1 + (uint32_t)(seed % 20),
                               .fs_half_life_ms = 100 + (int64_t)(seed % 7) * 50,
-                              .preempt_for_fair_share = seed % 2 == 0};
+                              .preempt_for_fair_share = seed % 2 == 0,
+                              .topology_levels = "rack,block"};
     m->s = sched_create(&m->cfg);
     m->nnodes = 3 + (int)rnd(m, MAX_NODES - 2);
     for (int i = 0; i < m->nnodes; i++) {
@@ -296,6 +308,12 @@ static run_t *run_make(uint64_t seed, int steps)
             m->nodes[i].labels[0] = "zone=a";
             m->nodes[i].d.nlabels = 1;
         }
+        static const char *const racks[] = {"topology.rack=r1", "topology.rack=r2",
+                                            "topology.rack=r3"};
+        uint32_t rack = rnd_topo(m, 3);
+        m->nodes[i].labels[m->nodes[i].d.nlabels++] = racks[rack];
+        m->nodes[i].labels[m->nodes[i].d.nlabels++] =
+            rack < 2 ? "topology.block=k1" : "topology.block=k2";
         cr_assert_eq(fx_add_node(m->s, &m->steps, &m->nodes[i]), 0);
     }
     for (int i = 0; i < 6; i++) {
