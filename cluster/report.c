@@ -418,6 +418,8 @@ static void shape_reasons(report_t *r, const Cairn__CensusSample *c, double s)
         top = c->idle_model, why = "free GPUs of another model";
     if (c->idle_other > top)
         top = c->idle_other, why = "held back (reservation, priority, gang)";
+    if (c->idle_topo > top)
+        top = c->idle_topo, why = "a gang waiting for one topology domain";
     if (top <= 0)
         why = c->gpus_wanted > 0 ? "all suitable GPUs busy" : "cores or memory busy";
     add_reason(r, why, (c->waiting - limited) * s);
@@ -434,6 +436,7 @@ static void fragmentation(const report_input_t *in, report_t *r)
         size_t j = i;
         int64_t t = in->usage->census[i]->time_ms;
         double free_ = 0, wanted = 0, split = 0, cpumem = 0, model = 0, other = 0, limit = 0;
+        double topo = 0;
         double s = 0;
         for (; j < n && in->usage->census[j]->time_ms == t; j++) {
             const Cairn__CensusSample *c = in->usage->census[j];
@@ -447,17 +450,19 @@ static void fragmentation(const report_input_t *in, report_t *r)
             cpumem += c->idle_cpu_mem;
             model += c->idle_model;
             other += c->idle_other;
+            topo += c->idle_topo;
             limit += c->idle_limit;
             shape_reasons(r, c, s);
         }
         double idle = free_ < wanted ? free_ : wanted;
-        double sum = split + cpumem + model + other + limit;
+        double sum = split + cpumem + model + other + topo + limit;
         double f = sum > idle && sum > 0 ? idle / sum : 1;
         r->idle_total += idle * s;
         r->idle_split += split * f * s;
         r->idle_cpu_mem += cpumem * f * s;
         r->idle_model += model * f * s;
         r->idle_other += other * f * s;
+        r->idle_topo += topo * f * s;
         r->idle_limit += limit * f * s;
         i = j;
     }
@@ -571,9 +576,11 @@ void report_print_text(FILE *f, const report_input_t *in, const report_t *r)
             "  cores or memory short where GPUs free   %.3f\n"
             "  another model, GPU memory or labels     %.3f\n"
             "  held back (reservation, priority, gang) %.3f\n"
+            "  a gang waiting for one topology domain  %.3f\n"
             "  account limit (not fragmentation)      %.3f\n",
             hours(r->idle_total), hours(r->idle_split), hours(r->idle_cpu_mem),
-            hours(r->idle_model), hours(r->idle_other), hours(r->idle_limit));
+            hours(r->idle_model), hours(r->idle_other), hours(r->idle_topo),
+            hours(r->idle_limit));
     fprintf(f, "\nWhy tasks waited (task-hours)\n");
     for (size_t i = 0; i < r->nreasons; i++)
         fprintf(f, "  %-42s %.3f\n", r->reasons[i].reason, hours(r->reasons[i].task_seconds));
@@ -652,6 +659,9 @@ json_t *report_json(const report_input_t *in, const report_t *r)
         cairn_json_fixed(r->idle_limit, 6), "wait_reasons", reasons);
     cairn_json_set(&o, "account",
                    in->account && *in->account ? cairn_json_str(in->account) : json_null());
+    json_t *fr = json_object_get(o, "fragmentation");
+    if (fr)
+        json_object_set_new(fr, "topology_s", cairn_json_fixed(r->idle_topo, 6));
     cairn_json_set(&o, "lost_gpu", report_lost_json(r));
     cairn_json_set(&o, "failures", report_fail_json(&r->fail));
     return o;

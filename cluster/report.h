@@ -190,6 +190,7 @@ typedef struct report {
      * free GPUs that tasks waiting on an account limit could use (waiting
      * on a limit, not fragmentation) */
     double idle_total, idle_split, idle_cpu_mem, idle_model, idle_other, idle_limit;
+    double idle_topo; /* a require gang's free GPUs in no one domain: by topology */
     report_reason_t *reasons;
     size_t nreasons;
     /* GPU time lost per account (most lost first, then by name) and in all */

@@ -88,6 +88,8 @@ int usage_open(journal_t *j, usage_t **out, cairn_error_t *err)
     int rc = journal_add_column(j, "usage_census", "limited", "REAL NOT NULL DEFAULT 0", err);
     if (rc == 0)
         rc = journal_add_column(j, "usage_census", "idle_limit", "REAL NOT NULL DEFAULT 0", err);
+    if (rc == 0) /* network-aware gangs: none before them */
+        rc = journal_add_column(j, "usage_census", "idle_topo", "REAL NOT NULL DEFAULT 0", err);
     if (rc < 0) {
         usage_close(u);
         return rc;
@@ -97,8 +99,8 @@ int usage_open(journal_t *j, usage_t **out, cairn_error_t *err)
         sdb_prepare(db,
                     "INSERT INTO usage_census (time_ms, span_ms, shape, waiting,"
                     " gpus_wanted, idle_split, idle_cpu_mem, idle_model, idle_other,"
-                    " gpus_total, gpus_free, limited, idle_limit) VALUES"
-                    " (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " gpus_total, gpus_free, limited, idle_limit, idle_topo) VALUES"
+                    " (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     &u->put_census) != SDB_OK ||
         sdb_prepare(db, "INSERT INTO usage_tasks VALUES (?,?,?,?,?,?,?)", &u->put_task) != SDB_OK ||
         sdb_prepare(db,
@@ -247,13 +249,12 @@ static int put_census_row(usage_t *u, int64_t t, int64_t span, const char *shape
     sdb_bind_double(st, 6, k->idle_split);
     sdb_bind_double(st, 7, k->idle_cpu_mem);
     sdb_bind_double(st, 8, k->idle_model);
-    /* a gang waiting for one topology domain (sched.h idle_topo) is held
-     * back: counted with the others until the wire has a bucket of its own */
-    sdb_bind_double(st, 9, k->idle_other + k->idle_topo);
+    sdb_bind_double(st, 9, k->idle_other);
     sdb_bind_double(st, 10, total);
     sdb_bind_double(st, 11, free_);
     sdb_bind_double(st, 12, k->limited);
     sdb_bind_double(st, 13, k->idle_limit);
+    sdb_bind_double(st, 14, k->idle_topo);
     return step(u, st, err);
 }
 
@@ -302,13 +303,14 @@ static int merge(usage_t *u, int64_t cut, int64_t bucket, cairn_error_t *err)
         " GROUP BY node, idx, time_ms / ?2",
         "DELETE FROM usage_gpus WHERE time_ms < ?1 AND span_ms < ?2 AND time_ms % ?2 != 0",
         "INSERT INTO usage_census (time_ms, span_ms, shape, waiting, gpus_wanted, idle_split,"
-        " idle_cpu_mem, idle_model, idle_other, gpus_total, gpus_free, limited, idle_limit)"
-        " SELECT (time_ms / ?2) * ?2 + ?2, sum(span_ms), shape,"
+        " idle_cpu_mem, idle_model, idle_other, gpus_total, gpus_free, limited, idle_limit,"
+        " idle_topo) SELECT (time_ms / ?2) * ?2 + ?2, sum(span_ms), shape,"
         " sum(waiting * span_ms) / sum(span_ms), sum(gpus_wanted * span_ms) / sum(span_ms),"
         " sum(idle_split * span_ms) / sum(span_ms), sum(idle_cpu_mem * span_ms) / sum(span_ms),"
         " sum(idle_model * span_ms) / sum(span_ms), sum(idle_other * span_ms) / sum(span_ms),"
         " sum(gpus_total * span_ms) / sum(span_ms), sum(gpus_free * span_ms) / sum(span_ms),"
-        " sum(limited * span_ms) / sum(span_ms), sum(idle_limit * span_ms) / sum(span_ms)"
+        " sum(limited * span_ms) / sum(span_ms), sum(idle_limit * span_ms) / sum(span_ms),"
+        " sum(idle_topo * span_ms) / sum(span_ms)"
         " FROM usage_census WHERE time_ms < ?1 AND span_ms < ?2 AND time_ms % ?2 != 0"
         " GROUP BY shape, time_ms / ?2",
         "DELETE FROM usage_census WHERE time_ms < ?1 AND span_ms < ?2 AND time_ms % ?2 != 0",
@@ -419,7 +421,7 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
     if (sdb_prepare(db,
                     "SELECT time_ms, span_ms, shape, waiting, gpus_wanted, idle_split,"
                     " idle_cpu_mem, idle_model, idle_other, gpus_total, gpus_free,"
-                    " limited, idle_limit FROM usage_census WHERE time_ms >= ? AND"
+                    " limited, idle_limit, idle_topo FROM usage_census WHERE time_ms >= ? AND"
                     " time_ms - span_ms < ? ORDER BY time_ms, shape",
                     &st) != SDB_OK)
         return journal_sql_error(u->j, err, "usage", "query");
@@ -446,6 +448,7 @@ int usage_query(usage_t *u, int64_t since_ms, int64_t until_ms, Cairn__UsageRepl
         m->gpus_free = sdb_column_double(st, 10);
         m->limited = sdb_column_double(st, 11);
         m->idle_limit = sdb_column_double(st, 12);
+        m->idle_topo = sdb_column_double(st, 13);
         if (!m->shape)
             goto oom;
     }

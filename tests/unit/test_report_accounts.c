@@ -313,6 +313,36 @@ Test(report_accounts, the_limit_shares_the_cap_on_idle_gpus)
     report_fini(&r);
 }
 
+/* A gang that requires one topology domain and waits although GPUs are
+ * free in several: fragmentation by topology, a figure and a reason of
+ * its own, sharing the cap with the others. */
+Test(report_accounts, a_gang_waiting_for_one_domain_is_fragmentation_by_topology)
+{
+    one_node();
+    cairn__usage_reply__init(&usage);
+    usage.census = csp;
+    Cairn__CensusSample *c = sample(10, "");
+    c->gpus_free = 6;
+    c = sample(10, "4x 1c 1g");
+    c->waiting = 4;
+    c->gpus_wanted = 4;
+    c->idle_topo = 4;
+    report_input_t in = {
+        .from_ms = FROM, .to_ms = TO, .acct = &acct, .usage = &usage, .nodes = &nodes};
+    report_t r = {0};
+    cr_assert_eq(report_compute(&in, &r), 0);
+    NEAR(r.idle_total, 4 * 600.0);
+    NEAR(r.idle_topo, 4 * 600.0);
+    NEAR(r.idle_split + r.idle_cpu_mem + r.idle_model + r.idle_other + r.idle_limit, 0.0);
+    NEAR(reason(&r, "a gang waiting for one topology domain"), 4 * 600.0);
+    json_t *j = report_json(&in, &r);
+    char *text = cairn_json_text(j, 0);
+    cr_assert_not_null(text);
+    cr_expect(strstr(text, "\"topology_s\": 2400.0"), "%s", text);
+    free(text);
+    report_fini(&r);
+}
+
 /* The chart: the y of each point of the polyline with this id. */
 static size_t line_points(const char *svg, const char *id, double *y, size_t max)
 {
