@@ -8,17 +8,12 @@
 set -u
 . "$(dirname "$0")/lib/common.sh"
 cli_init gpu-error-node
-lib="$bin/../tests/libfake_nvml.so"
-[ -f "$lib" ] || { echo "FAIL: no $lib"; exit 1; }
+. "$tests/cli/lib/fake_nvml.sh"
+lib=$(fake_nvml_lib) || exit 1
 cli_scheduler
 sched_start --gpu-error-drains-node
 for w in w1 w2; do
-    python3 -c 'import json,sys
-c = json.load(open(sys.argv[1]))
-for d in c["devices"]: d.pop("mig", None)
-c["event_trigger"] = sys.argv[2]
-json.dump(c, open(sys.argv[3], "w"))' "$tests/fake_nvml/hgx-h100-mig.json" "$dir/xid-$w" \
-        "$dir/nvml-$w.json" || exit 1
+    fake_nvml_config "$dir/nvml-$w.json" "$dir/xid-$w"
     CAIRN_FAKE_NVML_CONFIG="$dir/nvml-$w.json" "$bin/cairn-worker" \
         --scheduler "ipc://$sched_state/workers.sock" --state-dir "$dir/$w" --name "$w" \
         --topology "$tests/topologies/hgx-h100-8gpu.xml" --nvml-lib "$lib" --allow-root-tasks \

@@ -12,17 +12,12 @@ set -u
 . "$(dirname "$0")/lib/common.sh"
 cli_init gpu-health
 cli_local_cluster
-CAIRN_NVML_LIB="$bin/../tests/libfake_nvml.so"
+. "$tests/cli/lib/fake_nvml.sh"
+CAIRN_NVML_LIB=$(fake_nvml_lib) || exit 1
 CAIRN_FAKE_NVML_CONFIG="$dir/nvml.json"
 export CAIRN_NVML_LIB CAIRN_FAKE_NVML_CONFIG
-[ -f "$CAIRN_NVML_LIB" ] || { echo "FAIL: no $CAIRN_NVML_LIB"; exit 1; }
 # the fixture's GPUs, none in MIG mode, and an event trigger
-python3 -c 'import json,sys
-c = json.load(open(sys.argv[1]))
-for d in c["devices"]: d.pop("mig", None)
-c["event_trigger"] = sys.argv[2]
-json.dump(c, open(sys.argv[3], "w"))' "$tests/fake_nvml/hgx-h100-mig.json" "$dir/xid" \
-    "$CAIRN_FAKE_NVML_CONFIG" || exit 1
+fake_nvml_config "$CAIRN_FAKE_NVML_CONFIG" "$dir/xid"
 # UUID -> PCI bus id, as the fake NVML has them
 bus_of() {
     python3 -c 'import json,sys

@@ -12,8 +12,8 @@ cli_init mig
 cli_local_cluster
 CAIRN_NVML_LIB="$bin/../tests/libfake_nvml.so"
 CAIRN_FAKE_NVML_CONFIG="$dir/nvml.json"
-python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["event_trigger"]=sys.argv[2]; json.dump(c, open(sys.argv[3], "w"))' \
-    "$tests/fake_nvml/hgx-h100-mig.json" "$dir/xid" "$CAIRN_FAKE_NVML_CONFIG" || exit 1
+. "$tests/cli/lib/fake_nvml.sh"
+fake_nvml_config "$CAIRN_FAKE_NVML_CONFIG" "$dir/xid" mig
 export CAIRN_NVML_LIB CAIRN_FAKE_NVML_CONFIG
 [ -f "$CAIRN_NVML_LIB" ] || { echo "FAIL: no $CAIRN_NVML_LIB"; exit 1; }
 parent=GPU-da2b7b3c-5c13-4341-712e-1b14b32c6620
