@@ -579,8 +579,7 @@ void report_print_text(FILE *f, const report_input_t *in, const report_t *r)
             "  a gang waiting for one topology domain  %.3f\n"
             "  account limit (not fragmentation)      %.3f\n",
             hours(r->idle_total), hours(r->idle_split), hours(r->idle_cpu_mem),
-            hours(r->idle_model), hours(r->idle_other), hours(r->idle_topo),
-            hours(r->idle_limit));
+            hours(r->idle_model), hours(r->idle_other), hours(r->idle_topo), hours(r->idle_limit));
     fprintf(f, "\nWhy tasks waited (task-hours)\n");
     for (size_t i = 0; i < r->nreasons; i++)
         fprintf(f, "  %-42s %.3f\n", r->reasons[i].reason, hours(r->reasons[i].task_seconds));

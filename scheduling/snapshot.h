@@ -29,7 +29,8 @@
 #include "common/error.h"
 #include "scheduling/sched.h"
 
-#define SCHED_SNAPSHOT_VERSION 4u /* 2: accounts; 3: preemption; 4: failure classes, GPU health, topology */
+#define SCHED_SNAPSHOT_VERSION                                                                     \
+    4u /* 2: accounts; 3: preemption; 4: failure classes, GPU health, topology */
 
 /* Serialize s: *out gets the bytes (malloc'd: the caller frees them) and
  * *len their number. 0, or SCHED_ENOMEM (nothing is returned). */

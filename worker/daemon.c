@@ -372,8 +372,8 @@ static void gpu_health_cb(void *arg, unsigned gpu, const char *reason)
               g && g->uuid ? " " : "", g && g->uuid ? g->uuid : "", reason);
     unsigned ended = worker_exec_gpu_failed(d->exec, gpu);
     if (ended)
-        cairn_log(d->log, CAIRN_LOG_WARN, "GPU %u: ending %u attempt%s that held it (gpu-error)", gpu,
-                  ended, ended == 1 ? "" : "s");
+        cairn_log(d->log, CAIRN_LOG_WARN, "GPU %u: ending %u attempt%s that held it (gpu-error)",
+                  gpu, ended, ended == 1 ? "" : "s");
     Cairn__GpuHealth m = CAIRN__GPU_HEALTH__INIT;
     m.node = (char *)worker_resources_node(d->res);
     m.gpu = gpu;

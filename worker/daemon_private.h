@@ -60,7 +60,7 @@ struct worker_daemon {
     worker_resources_t *res;
     worker_register_msg_t *reg;
     worker_report_t *report;
-    worker_gpu_health_t *health; /* NULL: NVML reports no critical events */
+    worker_gpu_health_t *health;       /* NULL: NVML reports no critical events */
     struct worker_health_check *check; /* --health-check; NULL: none */
     worker_exec_t *exec;
     worker_link_t *link;

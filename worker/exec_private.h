@@ -447,7 +447,7 @@ typedef struct exec_attempt {
     int64_t time_limit_ms, grace_ms;
     int ckpt_signal; /* sent sbl_ms before the time limit (0: SIGTERM) */
     int64_t sbl_ms;
-    char *retry_log; /* matched against stderr's tail when it fails, or NULL */
+    char *retry_log;   /* matched against stderr's tail when it fails, or NULL */
     uint64_t gpu_mask; /* the GPUs it holds (worker_exec_gpu_failed) */
     uint64_t memory_limit;
     uint64_t drain_until; /* uv_now() deadline while draining */

@@ -143,8 +143,8 @@ static void run(worker_health_check_t *h)
         {.flags = UV_IGNORE},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&h->out},
     };
-    uv_process_options_t o = {.file = args[0], .args = args, .stdio = io, .stdio_count = 2,
-                              .exit_cb = exit_cb};
+    uv_process_options_t o = {
+        .file = args[0], .args = args, .stdio = io, .stdio_count = 2, .exit_cb = exit_cb};
     h->proc.data = h;
     int rc = uv_spawn(h->loop, &h->proc, &o);
     if (rc < 0) {

@@ -58,7 +58,7 @@ struct options {
     bool print_resources;
     bool json;
     const char *topology;
-    const char *nvml_lib; /* worker_daemon_config_t; NULL: the driver's */
+    const char *nvml_lib;        /* worker_daemon_config_t; NULL: the driver's */
     const char *health_cmd;      /* --health-check */
     uint64_t health_interval_ms; /* --health-interval; 0: 5 minutes */
     const char *name;

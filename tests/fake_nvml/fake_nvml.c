@@ -51,7 +51,7 @@ struct fake_dev {
     unsigned util;
     fake_dev_t *parent; /* a MIG instance's GPU; NULL for a GPU */
     unsigned nmig;
-    fake_dev_t *mig; /* FAKE_MAX_MIG of them, the first nmig used */
+    fake_dev_t *mig;   /* FAKE_MAX_MIG of them, the first nmig used */
     int pages_pending; /* set by a trigger "BUS_ID pages" */
 };
 
