@@ -243,9 +243,11 @@ static void op_cb(void *arg)
         nng_msg_free(nng_aio_get_msg(op->aio));
     op->rv = rv;
     op->reply = rv == 0 ? nng_aio_get_msg(op->aio) : NULL;
-    if (web_http_post(op->a->http, op_done, op) < 0) { /* no memory to wake the server: */
-        op->rv = NNG_ENOMEM;                           /* it is answered when the server stops */
-    }
+    /* out of memory for the post: the call is never finished and its
+     * waiters keep waiting (the op is freed with the server); a post
+     * node kept in the op would close this gap */
+    if (web_http_post(op->a->http, op_done, op) < 0)
+        op->rv = NNG_ENOMEM;
 }
 
 /* Send the request now in op->call (wrapped for op->user). */
